@@ -1,0 +1,44 @@
+# The one entry point for every task. `make help` lists the targets.
+SHELL := /bin/bash
+BIN := bin/levqor
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/levqor/levqor.Commit=$(COMMIT)
+export CGO_ENABLED ?= 0
+
+.PHONY: help generate check-generated build run test lint bench ci clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+generate: ## regenerate gen/ from api/openapi.yaml and sql/
+	go tool oapi-codegen -config oapi.yaml api/openapi.yaml
+	go tool oapi-codegen -config oapi-client.yaml api/openapi.yaml
+	go tool -modfile=tools.mod sqlc generate
+
+check-generated: generate ## fail when committed generated code is stale
+	@git diff --exit-code -- gen/ || { echo "gen/ is stale: run make generate and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files: run make generate and commit" >&2; exit 1; }
+
+build: ## build the static binary into bin/levqor
+	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/levqor
+
+run: build ## build, migrate and serve on SQLite at :8080
+	./$(BIN) serve
+
+test: ## run every test (PostgreSQL/Redis parts need LEVQOR_TEST_POSTGRES_URL / LEVQOR_TEST_REDIS_URL)
+	go test -count=1 -race ./...
+
+lint: ## go vet, gofmt and an OpenAPI lint
+	go vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change: $$out" >&2; exit 1; }
+	go test -count=1 -run "^TestSpecLint$$" ./server/
+
+bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
+	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... | tee bench.out
+	go run ./cmd/levqor-bench -bin $(BIN)
+
+ci: lint check-generated test ## what .ci/run runs
+
+clean:
+	rm -rf bin bench.out

@@ -1,0 +1,60 @@
+// Command levqor is the Levqor service: one binary that serves the API (the
+// default), migrates its database and reports its version.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: levqor [command]
+
+commands:
+  serve     migrate the database and serve the API (default)
+  migrate   apply the embedded database migrations and exit
+  version   print the version and exit
+
+Configuration comes from LEVQOR_* environment variables; see .env.example.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(os.Stderr, usage)
+		}
+		fmt.Fprintln(os.Stderr, "levqor:", err)
+		os.Exit(2)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// run executes one command; ctx ends on SIGINT or SIGTERM.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout)
+	case "migrate":
+		return migrate(ctx, getenv, stdout)
+	case "version", "-version", "--version":
+		return printVersion(stdout)
+	case "help", "-h", "-help", "--help":
+		_, err := fmt.Fprint(stdout, usage)
+		return err
+	}
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}

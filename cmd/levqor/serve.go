@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/server"
+	"github.com/levqor/levqor/store"
+)
+
+// serve opens and migrates the database, then serves HTTP until ctx ends, when it
+// stops accepting, drains in-flight requests (bounded) and closes the database.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	started := time.Now()
+	if len(args) > 0 {
+		return usageError{fmt.Sprintf("serve takes no arguments, got %q", args)}
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	slog.SetDefault(log)
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close database", "error", err.Error())
+		}
+	}()
+
+	handler, err := server.New(server.Options{Store: st, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Started: started})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (LEVQOR_ADDR): %w", cfg.Addr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
+		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "drain_timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("drain incomplete; closing remaining connections", "error", err.Error())
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openStore opens and migrates the configured database.
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	st, err := store.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return st, nil
+}
+
+func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = fmt.Fprintf(stdout, "migrated %s database\n", st.Engine())
+	return err
+}
+
+func printVersion(stdout io.Writer) error {
+	_, err := fmt.Fprintf(stdout, "levqor %s (commit %s, %s)\n", levqor.Version, levqor.Commit, runtime.Version())
+	return err
+}

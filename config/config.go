@@ -1,0 +1,111 @@
+// Package config reads Levqor's LEVQOR_* environment variables once into a typed,
+// validated Config. An invalid value is an error that names the variable.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Engine names the database engine a DatabaseURL selects.
+type Engine string
+
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// Config is the whole of Levqor's configuration.
+type Config struct {
+	Addr            string        // LEVQOR_ADDR (or PORT): where the HTTP server listens
+	DataDir         string        // LEVQOR_DATA_DIR: the SQLite file, backups and generated secrets
+	DatabaseURL     string        // LEVQOR_DATABASE_URL: a SQLite path or a postgres:// URL
+	Engine          Engine        // derived from DatabaseURL
+	SQLitePath      string        // derived: the SQLite file when Engine is SQLite
+	LogLevel        slog.Level    // LEVQOR_LOG_LEVEL: debug, info, warn or error
+	MaxBodyBytes    int64         // LEVQOR_MAX_BODY_BYTES: the largest request body accepted
+	ShutdownTimeout time.Duration // LEVQOR_SHUTDOWN_TIMEOUT: how long in-flight requests may drain
+}
+
+// Load parses the configuration from getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		Addr:            ":8080",
+		DataDir:         "./data",
+		LogLevel:        slog.LevelInfo,
+		MaxBodyBytes:    512 << 10,
+		ShutdownTimeout: 15 * time.Second,
+	}
+	var errs []string
+	fail := func(name, format string, args ...any) {
+		errs = append(errs, name+": "+fmt.Sprintf(format, args...))
+	}
+
+	if v := getenv("PORT"); v != "" {
+		if p, err := strconv.Atoi(v); err != nil || p < 0 || p > 65535 {
+			fail("PORT", "want a port number 0-65535, got %q", v)
+		} else {
+			c.Addr = ":" + v
+		}
+	}
+	if v := getenv("LEVQOR_ADDR"); v != "" {
+		if _, port, err := net.SplitHostPort(v); err != nil {
+			fail("LEVQOR_ADDR", "want host:port such as :8080 or 127.0.0.1:8080, got %q", v)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			fail("LEVQOR_ADDR", "port %q is not a number 0-65535", port)
+		} else {
+			c.Addr = v
+		}
+	}
+	if v := getenv("LEVQOR_DATA_DIR"); v != "" {
+		c.DataDir = v
+	}
+	c.DatabaseURL = getenv("LEVQOR_DATABASE_URL")
+	switch u := c.DatabaseURL; {
+	case u == "":
+		c.Engine, c.SQLitePath = SQLite, filepath.Join(c.DataDir, "levqor.db")
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		c.Engine = Postgres
+	case strings.HasPrefix(u, "sqlite://"):
+		c.Engine, c.SQLitePath = SQLite, strings.TrimPrefix(u, "sqlite://")
+	case strings.HasPrefix(u, "file:"):
+		c.Engine, c.SQLitePath = SQLite, strings.TrimPrefix(u, "file:")
+	case !strings.Contains(u, "://"):
+		c.Engine, c.SQLitePath = SQLite, u
+	default:
+		fail("LEVQOR_DATABASE_URL", "want a SQLite path (or sqlite://path) or a postgres:// URL")
+	}
+	if c.Engine == SQLite && (c.SQLitePath == "" || strings.ContainsAny(c.SQLitePath, "?#")) {
+		fail("LEVQOR_DATABASE_URL", "want a plain SQLite file path without query options")
+	}
+	if v := getenv("LEVQOR_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			fail("LEVQOR_LOG_LEVEL", "want debug, info, warn or error, got %q", v)
+		}
+	}
+	if v := getenv("LEVQOR_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 || n > 64<<20 {
+			fail("LEVQOR_MAX_BODY_BYTES", "want a whole number of bytes from 1024 to 67108864, got %q", v)
+		} else {
+			c.MaxBodyBytes = n
+		}
+	}
+	if v := getenv("LEVQOR_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			fail("LEVQOR_SHUTDOWN_TIMEOUT", "want a duration such as 15s, at most 10m, got %q", v)
+		} else {
+			c.ShutdownTimeout = d
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return c, nil
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/gen/api"
+)
+
+// specDocuments renders the embedded spec as JSON and YAML once, at start-up.
+func specDocuments(spec *openapi3.T) (jsonDoc, yamlDoc *document, err error) {
+	j, err := json.Marshal(spec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("render spec as JSON: %w", err)
+	}
+	var tree any
+	if err := yaml.Unmarshal(j, &tree); err != nil {
+		return nil, nil, fmt.Errorf("render spec as YAML: %w", err)
+	}
+	y, err := yaml.Marshal(tree)
+	if err != nil {
+		return nil, nil, fmt.Errorf("render spec as YAML: %w", err)
+	}
+	const cache = "public, max-age=300"
+	return newDocument("application/json", cache, j), newDocument("application/yaml", cache, y), nil
+}
+
+// GetRoot implements api.StrictServerInterface.
+func (s *handlers) GetRoot(ctx context.Context, _ api.GetRootRequestObject) (api.GetRootResponseObject, error) {
+	return api.GetRoot200JSONResponse{
+		Service: "levqor",
+		Version: levqor.Version,
+		Links: map[string]string{
+			"docs":    "/docs",
+			"openapi": "/openapi.json",
+			"health":  "/health",
+			"ready":   "/ready",
+			"status":  "/status",
+		},
+	}, nil
+}
+
+// GetHealth implements api.StrictServerInterface. It touches nothing but memory.
+func (s *handlers) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+	return api.GetHealth200JSONResponse{Status: api.Ok}, nil
+}
+
+// GetReady implements api.StrictServerInterface.
+func (s *handlers) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (api.GetReadyResponseObject, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.Ready(ctx); err != nil {
+		if levqor.ErrorCode(err) == levqor.EUnavailable {
+			return nil, err
+		}
+		return nil, &levqor.Error{Code: levqor.EUnavailable, Message: "The database is not ready.", Err: err}
+	}
+	return api.GetReady200JSONResponse{Status: api.ReadyStatusReady, Database: api.ReadyDatabase(s.store.Engine())}, nil
+}
+
+// GetStatus implements api.StrictServerInterface.
+func (s *handlers) GetStatus(ctx context.Context, _ api.GetStatusRequestObject) (api.GetStatusResponseObject, error) {
+	return api.GetStatus200JSONResponse{
+		Service:   "levqor",
+		Version:   levqor.Version,
+		Commit:    levqor.Commit,
+		StartedAt: s.started.UTC(),
+		UptimeS:   time.Since(s.started).Seconds(),
+		Database:  api.StatusDatabase(s.store.Engine()),
+		GoVersion: runtime.Version(),
+	}, nil
+}
+
+// GetOpenAPIJSON implements api.StrictServerInterface.
+func (s *handlers) GetOpenAPIJSON(ctx context.Context, req api.GetOpenAPIJSONRequestObject) (api.GetOpenAPIJSONResponseObject, error) {
+	return respondDocument(s.specJSON, req.Params.IfNoneMatch, nil), nil
+}
+
+// GetOpenAPIYAML implements api.StrictServerInterface.
+func (s *handlers) GetOpenAPIYAML(ctx context.Context, req api.GetOpenAPIYAMLRequestObject) (api.GetOpenAPIYAMLResponseObject, error) {
+	return respondDocument(s.specYAML, req.Params.IfNoneMatch, nil), nil
+}
+
+// GetDocs implements api.StrictServerInterface.
+func (s *handlers) GetDocs(ctx context.Context, req api.GetDocsRequestObject) (api.GetDocsResponseObject, error) {
+	return respondDocument(s.docs[""], req.Params.IfNoneMatch, nil), nil
+}
+
+// GetDocsAsset implements api.StrictServerInterface.
+func (s *handlers) GetDocsAsset(ctx context.Context, req api.GetDocsAssetRequestObject) (api.GetDocsAssetResponseObject, error) {
+	d, ok := s.docs[req.Asset]
+	if !ok {
+		return nil, levqor.Errorf(levqor.ENotFound, "No such documentation asset.")
+	}
+	return respondDocument(d, req.Params.IfNoneMatch, req.Params.AcceptEncoding), nil
+}

@@ -1,0 +1,176 @@
+// Package sqlite is Levqor's embedded storage engine: one SQLite file (modernc.org/sqlite,
+// pure Go) behind the domain store interfaces, wrapping the sqlc package gen/sqlitedb.
+//
+// All writes go through one connection (SQLite has one writer; queueing in Go is cheaper
+// than SQLITE_BUSY retries), reads through a small pool. See docs/adr/0002-sqlite.md for
+// the pragmas and the durability they give.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/gen/sqlitedb"
+	sqlfiles "github.com/levqor/levqor/sql"
+)
+
+// readPoolSize is the number of read-only connections; reads never wait on the writer in WAL mode.
+const readPoolSize = 4
+
+// DB is a Levqor database in one SQLite file.
+type DB struct {
+	write, read *sql.DB
+	wq, rq      *sqlitedb.Queries
+	lock        *os.File
+}
+
+// dsn builds the connection string. synchronous=NORMAL in WAL mode: a committed
+// transaction survives a process crash; a power loss may roll back the last commits
+// but never corrupts the file (docs/adr/0002-sqlite.md).
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	q.Set("_time_format", "sqlite")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the SQLite file at path and takes an exclusive
+// lock beside it, so that a second process cannot share the data directory.
+// It does not migrate; call Migrate.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("database %s is in use by another Levqor process (SQLite is single-process; use PostgreSQL for several)", path)
+	}
+	db := &DB{lock: lock}
+	if db.write, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(1)
+	db.write.SetConnMaxLifetime(0)
+	if err := db.write.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if db.read, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+		db.Close()
+		return nil, err
+	}
+	db.read.SetMaxOpenConns(readPoolSize)
+	db.read.SetMaxIdleConns(readPoolSize)
+	db.read.SetConnMaxLifetime(0)
+	db.wq, db.rq = sqlitedb.New(db.write), sqlitedb.New(db.read)
+	return db, nil
+}
+
+// Engine names the engine for /ready and /status.
+func (db *DB) Engine() string { return "sqlite" }
+
+// Close closes both pools and releases the lock file.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		// Fold the WAL back into the main file so a clean stop leaves one file.
+		_, _ = db.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, db.write.Close())
+	}
+	if db.lock != nil {
+		errs = append(errs, db.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Migrate applies every embedded migration not yet applied, each in its own transaction.
+func (db *DB) Migrate(ctx context.Context) error {
+	migrations, err := sqlfiles.Migrations("sqlite")
+	if err != nil {
+		return err
+	}
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range migrations {
+		if err := db.apply(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) apply(ctx context.Context, m sqlfiles.Migration) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migration %s: %w", m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.Version, m.Name, time.Now().UTC()); err != nil {
+		return fmt.Errorf("record migration %s: %w", m.Name, err)
+	}
+	return tx.Commit()
+}
+
+// Ready reports an error unless the database answers and every migration is applied.
+func (db *DB) Ready(ctx context.Context) error {
+	migrations, err := sqlfiles.Migrations("sqlite")
+	if err != nil {
+		return err
+	}
+	var applied int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&applied); err != nil {
+		return levqor.Errorf(levqor.EUnavailable, "The database is not reachable or not migrated.")
+	}
+	if applied < len(migrations) {
+		return levqor.Errorf(levqor.EUnavailable, "%d of %d migrations are applied.", applied, len(migrations))
+	}
+	return nil
+}
+
+// notFound translates sql.ErrNoRows into the application's not-found error.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return levqor.Errorf(levqor.ENotFound, "%s not found.", what)
+	}
+	return err
+}

@@ -1,0 +1,43 @@
+// Package store opens Levqor's database: the embedded SQLite file by default, or
+// PostgreSQL when the configuration names one. Both engines implement Store.
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/store/postgres"
+	"github.com/levqor/levqor/store/sqlite"
+	"github.com/levqor/levqor/users"
+)
+
+// Store is everything the service keeps, whichever engine keeps it.
+type Store interface {
+	users.Store
+
+	// Engine is "sqlite" or "postgres".
+	Engine() string
+	// Migrate applies the embedded migrations that are not applied yet.
+	Migrate(ctx context.Context) error
+	// Ready returns a levqor.EUnavailable error unless the database answers and is fully migrated.
+	Ready(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+var (
+	_ Store = (*sqlite.DB)(nil)
+	_ Store = (*postgres.DB)(nil)
+)
+
+// Open opens the database cfg names. It does not migrate.
+func Open(ctx context.Context, cfg config.Config) (Store, error) {
+	switch cfg.Engine {
+	case config.Postgres:
+		return postgres.Open(ctx, cfg.DatabaseURL)
+	case config.SQLite:
+		return sqlite.Open(ctx, cfg.SQLitePath)
+	}
+	return nil, fmt.Errorf("unknown database engine %q", cfg.Engine)
+}
