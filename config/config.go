@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
 )
 
 // Engine names the database engine a DatabaseURL selects.
@@ -30,7 +35,28 @@ type Config struct {
 	LogLevel        slog.Level    // LEVQOR_LOG_LEVEL: debug, info, warn or error
 	MaxBodyBytes    int64         // LEVQOR_MAX_BODY_BYTES: the largest request body accepted
 	ShutdownTimeout time.Duration // LEVQOR_SHUTDOWN_TIMEOUT: how long in-flight requests may drain
+
+	APIKeys     []string // LEVQOR_API_KEYS: bootstrap admin keys, comma-separated
+	APIKeysNext []string // LEVQOR_API_KEYS_NEXT: the next bootstrap admin keys, accepted too (rotation)
+
+	RateLimitIP       limiter.Rate // LEVQOR_RATE_LIMIT_IP: per client IP, unauthenticated routes
+	RateLimitGlobal   limiter.Rate // LEVQOR_RATE_LIMIT_GLOBAL: all unauthenticated traffic together
+	RateLimitKey      limiter.Rate // LEVQOR_RATE_LIMIT_KEY: per API key
+	RateLimitFailOpen bool         // LEVQOR_RATE_LIMIT_FAIL: "open" (default) or "closed" when the limiter store fails
+	RedisURL          string       // LEVQOR_REDIS_URL: share rate limits across instances
+
+	TrustedProxies []netip.Prefix // LEVQOR_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed
+	CORSOrigins    []string       // LEVQOR_CORS_ORIGINS: origins allowed to call the API from a browser
 }
+
+// Rate-limit defaults: no looser than the seed's (20 per minute per IP, 200 per
+// minute for all unauthenticated traffic).
+const (
+	DefaultRateLimitIP     = "20-M"
+	DefaultRateLimitGlobal = "200-M"
+	DefaultRateLimitKey    = "600-M"
+	DefaultCORSOrigins     = "https://levqor.ai,https://app.levqor.ai,https://levqor-web.vercel.app"
+)
 
 // Load parses the configuration from getenv (os.Getenv in production).
 func Load(getenv func(string) string) (Config, error) {
@@ -104,8 +130,88 @@ func Load(getenv func(string) string) (Config, error) {
 			c.ShutdownTimeout = d
 		}
 	}
+	c.APIKeys = splitList(getenv("LEVQOR_API_KEYS"))
+	c.APIKeysNext = splitList(getenv("LEVQOR_API_KEYS_NEXT"))
+	for name, keys := range map[string][]string{"LEVQOR_API_KEYS": c.APIKeys, "LEVQOR_API_KEYS_NEXT": c.APIKeysNext} {
+		for _, k := range keys {
+			if len(k) < 16 || len(k) > 256 {
+				fail(name, "each key must be 16 to 256 characters long")
+				break
+			}
+		}
+	}
+	rates := []struct {
+		name, def string
+		dst       *limiter.Rate
+	}{
+		{"LEVQOR_RATE_LIMIT_IP", DefaultRateLimitIP, &c.RateLimitIP},
+		{"LEVQOR_RATE_LIMIT_GLOBAL", DefaultRateLimitGlobal, &c.RateLimitGlobal},
+		{"LEVQOR_RATE_LIMIT_KEY", DefaultRateLimitKey, &c.RateLimitKey},
+	}
+	for _, r := range rates {
+		v := getenv(r.name)
+		if v == "" {
+			v = r.def
+		}
+		rate, err := limiter.NewRateFromFormatted(v)
+		if err != nil || rate.Limit <= 0 {
+			fail(r.name, "want a rate such as 20-M (count-S|M|H|D), got %q", v)
+			continue
+		}
+		*r.dst = rate
+	}
+	switch v := getenv("LEVQOR_RATE_LIMIT_FAIL"); v {
+	case "", "open":
+		c.RateLimitFailOpen = true
+	case "closed":
+	default:
+		fail("LEVQOR_RATE_LIMIT_FAIL", "want open or closed, got %q", v)
+	}
+	if v := getenv("LEVQOR_REDIS_URL"); v != "" {
+		if _, err := redis.ParseURL(v); err != nil {
+			fail("LEVQOR_REDIS_URL", "want redis://[user:pass@]host:port/db")
+		} else {
+			c.RedisURL = v
+		}
+	}
+	for _, v := range splitList(getenv("LEVQOR_TRUSTED_PROXIES")) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				fail("LEVQOR_TRUSTED_PROXIES", "want IP addresses or CIDRs, got %q", v)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	origins := getenv("LEVQOR_CORS_ORIGINS")
+	if origins == "" {
+		origins = DefaultCORSOrigins
+	}
+	for _, o := range splitList(origins) {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			fail("LEVQOR_CORS_ORIGINS", "want origins such as https://app.levqor.ai, got %q", o)
+			continue
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
+	}
+
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return c, nil
+}
+
+// splitList splits a comma-separated value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -7,20 +7,26 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/keys"
 )
 
 // requestInfo is the per-request record the outer middleware creates and inner
 // layers fill in: the id, the matched route template and the error, if any.
 type requestInfo struct {
-	id    string
-	route string
-	err   error
+	id              string
+	route           string
+	err             error
+	ip              netip.Addr
+	viaTrustedProxy bool
+	header          http.Header     // the response headers, for layers that cannot see the writer
+	principal       *keys.Principal // set once the request is authenticated
 }
 
 type requestInfoKey struct{}
@@ -86,15 +92,16 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// observe is the outermost middleware: it assigns the request id, recovers
+// observe is the outermost middleware: it assigns the request id, finds the client IP, recovers
 // panics as 500 problems and writes one access log line per request.
-func observe(log *slog.Logger, next http.Handler) http.Handler {
+func observe(log *slog.Logger, trustedProxies []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: r.Header.Get("X-Request-ID")}
+		info := &requestInfo{id: r.Header.Get("X-Request-ID"), header: w.Header()}
 		if !saneRequestID(info.id) {
 			info.id = newRequestID()
 		}
+		info.ip, info.viaTrustedProxy = clientIP(r, trustedProxies)
 		w.Header().Set("X-Request-ID", info.id)
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		rec := &statusRecorder{ResponseWriter: w}
@@ -113,6 +120,7 @@ func observe(log *slog.Logger, next http.Handler) http.Handler {
 				slog.String("request_id", info.id),
 				slog.String("method", r.Method),
 				slog.String("route", info.route),
+				slog.String("ip", info.ip.String()),
 				slog.Int("status", rec.status),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.Int64("bytes", rec.bytes),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -162,6 +163,9 @@ func schemaFieldError(where string, err error) levqor.FieldError {
 	var se *openapi3.SchemaError
 	if errors.As(err, &se) {
 		ptr := "/" + strings.Join(se.JSONPointer(), "/")
+		if m := unsupportedProperty.FindStringSubmatch(se.Reason); m != nil {
+			ptr = strings.TrimSuffix(ptr, "/") + "/" + m[1]
+		}
 		if where != "" {
 			ptr = where
 		}
@@ -185,5 +189,9 @@ func schemaFieldError(where string, err error) levqor.FieldError {
 	}
 	return levqor.FieldError{Pointer: where, Detail: "Malformed value."}
 }
+
+// unsupportedProperty extracts the name kin-openapi reports for a property that
+// additionalProperties: false refuses, so the pointer can name it.
+var unsupportedProperty = regexp.MustCompile(`^property "([^"/~]{1,128})" is unsupported$`)
 
 func ptr[T any](v T) *T { return &v }

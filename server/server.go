@@ -1,6 +1,6 @@
 // Package server wires Levqor's HTTP surface: the router generated from
-// api/openapi.yaml, request validation, middleware, the strict handlers and the one
-// mapping from errors to problem+json.
+// api/openapi.yaml, request validation, the perimeter (auth, rate limits, CORS,
+// headers), the strict handlers and the one mapping from errors to problem+json.
 package server
 
 import (
@@ -8,30 +8,45 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/gorilla/mux"
 	validator "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/store"
+	"github.com/levqor/levqor/users"
 )
+
+// unlimitedExtension marks public operations exempt from the per-IP and global
+// limits: probes and static assets, which load balancers and browsers fetch often.
+const unlimitedExtension = "x-levqor-unlimited"
 
 // Options are the server's dependencies and limits, built in main.
 type Options struct {
-	Store        store.Store
-	Logger       *slog.Logger
-	MaxBodyBytes int64
-	Started      time.Time
+	Store          store.Store
+	Keys           *keys.Service  // default: keys.NewService(Store, nil)
+	Users          *users.Service // default: users.NewService(Store)
+	Logger         *slog.Logger
+	MaxBodyBytes   int64
+	Started        time.Time
+	Limits         *Limits // nil: no rate limiting
+	TrustedProxies []netip.Prefix
+	CORSOrigins    []string
 }
 
 // handlers implements the generated strict server; each method decodes nothing
 // itself, calls a service and maps the result.
 type handlers struct {
 	store    store.Store
+	keys     *keys.Service
+	users    *users.Service
 	started  time.Time
 	specJSON *document
 	specYAML *document
@@ -41,13 +56,19 @@ type handlers struct {
 var _ api.StrictServerInterface = (*handlers)(nil)
 
 // New returns the whole HTTP handler: outer middleware, then the router, then
-// per-route validation and the strict handlers.
+// per-route limits, validation (with authentication) and the strict handlers.
 func New(opts Options) (http.Handler, error) {
 	spec, err := api.GetSwagger()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
-	h := &handlers{store: opts.Store, started: opts.Started}
+	if opts.Keys == nil {
+		opts.Keys = keys.NewService(opts.Store, nil)
+	}
+	if opts.Users == nil {
+		opts.Users = users.NewService(opts.Store)
+	}
+	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, started: opts.Started}
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}
@@ -56,16 +77,22 @@ func New(opts Options) (http.Handler, error) {
 	}
 
 	spec.Servers = nil // validate paths only, never the Host header
+	limits := newRateLimits(opts.Limits, opts.Logger)
+	g := newGate(spec, opts.Keys, limits)
+
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, levqor.Errorf(levqor.ENotFound, "No such route: %s.", r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = methodNotAllowed(r)
 	r.Use(recordRoute)
+	if limits != nil {
+		r.Use(limitAnonymous(spec, limits))
+	}
 	r.Use(validator.OapiRequestValidatorWithOptions(spec, &validator.Options{
 		Options: openapi3filter.Options{
 			MultiError:         true,
-			AuthenticationFunc: authenticate,
+			AuthenticationFunc: g.authenticate,
 		},
 		DoNotValidateServers:  true,
 		SilenceServersWarning: true,
@@ -87,15 +114,45 @@ func New(opts Options) (http.Handler, error) {
 	})
 
 	var handler http.Handler = r
+	handler = guardJSON(handler)
 	handler = limitBody(opts.MaxBodyBytes, handler)
+	handler = corsHeaders(opts.CORSOrigins, handler)
+	handler = hsts(handler)
 	handler = securityHeaders(handler)
-	handler = observe(opts.Logger, handler)
+	handler = observe(opts.Logger, opts.TrustedProxies, handler)
 	return handler, nil
+}
+
+// limitAnonymous applies the per-IP and global limits to public operations (those
+// whose security is empty), except the ones the spec marks unlimited.
+// Authenticated operations are limited per key by the gate instead.
+func limitAnonymous(spec *openapi3.T, limits *rateLimits) mux.MiddlewareFunc {
+	limited := map[string]bool{} // "METHOD /template"
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			public := op.Security != nil && len(*op.Security) == 0
+			if unlimited, _ := op.Extensions[unlimitedExtension].(bool); public && !unlimited {
+				limited[method+" "+path] = true
+			}
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info := requestInfoFrom(r.Context())
+			if info != nil && limited[r.Method+" "+info.route] {
+				if err := limits.takeAnonymous(r.Context(), w.Header(), info.ip); err != nil {
+					writeProblem(w, r, err)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // methodNotAllowed answers 405 with the Allow header listing the route's methods.
 func methodNotAllowed(router *mux.Router) http.Handler {
-	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range methods {
@@ -109,10 +166,4 @@ func methodNotAllowed(router *mux.Router) http.Handler {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeProblem(w, r, levqor.Errorf(levqor.EMethodNotAllowed, "%s is not allowed on %s.", r.Method, r.URL.Path))
 	})
-}
-
-// authenticate is the validator's AuthenticationFunc for the spec's security
-// schemes. No operation needs a key yet, so every key is refused: closed by default.
-func authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
-	return levqor.Errorf(levqor.EUnauthorized, "A valid API key is required in the X-Api-Key header.")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/sqlite"
 	"github.com/levqor/levqor/users"
@@ -15,6 +16,7 @@ import (
 // Store is everything the service keeps, whichever engine keeps it.
 type Store interface {
 	users.Store
+	keys.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -11,10 +11,17 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
+	"github.com/ulule/limiter/v3/drivers/store/memory"
+	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
+
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
+	"github.com/levqor/levqor/users"
 )
 
 // serve opens and migrates the database, then serves HTTP until ctx ends, when it
@@ -41,7 +48,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 
-	handler, err := server.New(server.Options{Store: st, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes, Started: started})
+	limits, closeLimits, err := rateLimits(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeLimits()
+	handler, err := server.New(server.Options{
+		Store:          st,
+		Keys:           keys.NewService(st, append(cfg.APIKeys, cfg.APIKeysNext...)),
+		Users:          users.NewService(st),
+		Logger:         log,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Started:        started,
+		Limits:         limits,
+		TrustedProxies: cfg.TrustedProxies,
+		CORSOrigins:    cfg.CORSOrigins,
+	})
 	if err != nil {
 		return err
 	}
@@ -80,6 +102,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// rateLimits builds the limiters' store: Redis when configured (limits shared by
+// every instance), memory otherwise.
+func rateLimits(cfg config.Config) (*server.Limits, func(), error) {
+	l := &server.Limits{IP: cfg.RateLimitIP, Global: cfg.RateLimitGlobal, Key: cfg.RateLimitKey, FailOpen: cfg.RateLimitFailOpen}
+	if cfg.RedisURL == "" {
+		l.Store = memory.NewStore()
+		return l, func() {}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("LEVQOR_REDIS_URL: %w", err)
+	}
+	client := redis.NewClient(opts)
+	l.Store, err = sredis.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: "levqor:ratelimit", MaxRetry: 3})
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("rate-limit store on Redis: %w", err)
+	}
+	return l, func() { client.Close() }, nil
 }
 
 // openStore opens and migrates the configured database.

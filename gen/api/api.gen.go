@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,7 +21,29 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gorilla/mux"
 	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for Currency.
+const (
+	EUR Currency = "EUR"
+	GBP Currency = "GBP"
+	USD Currency = "USD"
+)
+
+// Valid indicates whether the value is a known member of the Currency enum.
+func (e Currency) Valid() bool {
+	switch e {
+	case EUR:
+		return true
+	case GBP:
+		return true
+	case USD:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for HealthStatus.
 const (
@@ -31,6 +54,60 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyPrefix.
+const (
+	KeyPrefixLvqLive KeyPrefix = "lvq_live_"
+	KeyPrefixLvqTest KeyPrefix = "lvq_test_"
+)
+
+// Valid indicates whether the value is a known member of the KeyPrefix enum.
+func (e KeyPrefix) Valid() bool {
+	switch e {
+	case KeyPrefixLvqLive:
+		return true
+	case KeyPrefixLvqTest:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyCreateEnvironment.
+const (
+	Live KeyCreateEnvironment = "live"
+	Test KeyCreateEnvironment = "test"
+)
+
+// Valid indicates whether the value is a known member of the KeyCreateEnvironment enum.
+func (e KeyCreateEnvironment) Valid() bool {
+	switch e {
+	case Live:
+		return true
+	case Test:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for KeyWithSecretPrefix.
+const (
+	KeyWithSecretPrefixLvqLive KeyWithSecretPrefix = "lvq_live_"
+	KeyWithSecretPrefixLvqTest KeyWithSecretPrefix = "lvq_test_"
+)
+
+// Valid indicates whether the value is a known member of the KeyWithSecretPrefix enum.
+func (e KeyWithSecretPrefix) Valid() bool {
+	switch e {
+	case KeyWithSecretPrefixLvqLive:
+		return true
+	case KeyWithSecretPrefixLvqTest:
 		return true
 	default:
 		return false
@@ -115,6 +192,36 @@ func (e ReadyStatus) Valid() bool {
 	}
 }
 
+// Defines values for Scope.
+const (
+	Admin       Scope = "admin"
+	JobsRead    Scope = "jobs:read"
+	JobsWrite   Scope = "jobs:write"
+	MetricsRead Scope = "metrics:read"
+	UsersRead   Scope = "users:read"
+	UsersWrite  Scope = "users:write"
+)
+
+// Valid indicates whether the value is a known member of the Scope enum.
+func (e Scope) Valid() bool {
+	switch e {
+	case Admin:
+		return true
+	case JobsRead:
+		return true
+	case JobsWrite:
+		return true
+	case MetricsRead:
+		return true
+	case UsersRead:
+		return true
+	case UsersWrite:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StatusDatabase.
 const (
 	StatusDatabasePostgres StatusDatabase = "postgres"
@@ -133,6 +240,9 @@ func (e StatusDatabase) Valid() bool {
 	}
 }
 
+// Currency defines model for Currency.
+type Currency string
+
 // Health defines model for Health.
 type Health struct {
 	Status HealthStatus `json:"status"`
@@ -140,6 +250,92 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// ID An object id, such as `usr_…` or `key_…`.
+type ID = string
+
+// Key defines model for Key.
+type Key struct {
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id An object id, such as `usr_…` or `key_…`.
+	Id         ID         `json:"id"`
+	Last4      string     `json:"last4"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	Name       string     `json:"name"`
+
+	// OwnerId An object id, such as `usr_…` or `key_…`.
+	OwnerId ID `json:"owner_id"`
+
+	// Prefix The key's visible prefix, such as `lvq_live_`.
+	Prefix    KeyPrefix  `json:"prefix"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Scopes    []Scope    `json:"scopes"`
+}
+
+// KeyPrefix The key's visible prefix, such as `lvq_live_`.
+type KeyPrefix string
+
+// KeyCreate defines model for KeyCreate.
+type KeyCreate struct {
+	Environment *KeyCreateEnvironment `json:"environment,omitempty"`
+	ExpiresAt   *time.Time            `json:"expires_at,omitempty"`
+	Name        *string               `json:"name,omitempty"`
+
+	// OwnerId An object id, such as `usr_…` or `key_…`.
+	OwnerId ID      `json:"owner_id"`
+	Scopes  []Scope `json:"scopes"`
+}
+
+// KeyCreateEnvironment defines model for KeyCreate.Environment.
+type KeyCreateEnvironment string
+
+// KeyList defines model for KeyList.
+type KeyList struct {
+	Data []Key `json:"data"`
+}
+
+// KeyRoll defines model for KeyRoll.
+type KeyRoll struct {
+	// GracePeriodS How long the old key keeps working, in seconds (default one day, at most 30 days).
+	GracePeriodS *int `json:"grace_period_s,omitempty"`
+}
+
+// KeyWithSecret defines model for KeyWithSecret.
+type KeyWithSecret struct {
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id An object id, such as `usr_…` or `key_…`.
+	Id ID `json:"id"`
+
+	// Key The secret. Shown in this response only.
+	Key        string     `json:"key"`
+	Last4      string     `json:"last4"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	Name       string     `json:"name"`
+
+	// OwnerId An object id, such as `usr_…` or `key_…`.
+	OwnerId ID `json:"owner_id"`
+
+	// Prefix The key's visible prefix, such as `lvq_live_`.
+	Prefix    KeyWithSecretPrefix `json:"prefix"`
+	RevokedAt *time.Time          `json:"revoked_at,omitempty"`
+	Scopes    []Scope             `json:"scopes"`
+}
+
+// KeyWithSecretPrefix The key's visible prefix, such as `lvq_live_`.
+type KeyWithSecretPrefix string
+
+// Locale A BCP 47 language tag, such as `en-GB`.
+type Locale = string
+
+// Meta Free-form data, at most 16 KiB serialised.
+type Meta map[string]interface{}
+
+// Plan defines model for Plan.
+type Plan = string
 
 // Problem RFC 9457 problem details with Levqor's extension members.
 type Problem struct {
@@ -195,6 +391,9 @@ type RootInfo struct {
 	Version string            `json:"version"`
 }
 
+// Scope defines model for Scope.
+type Scope string
+
 // Status defines model for Status.
 type Status struct {
 	Commit    string         `json:"commit"`
@@ -209,17 +408,99 @@ type Status struct {
 // StatusDatabase defines model for Status.Database.
 type StatusDatabase string
 
+// User defines model for User.
+type User struct {
+	CreatedAt time.Time           `json:"created_at"`
+	Currency  string              `json:"currency"`
+	Email     openapi_types.Email `json:"email"`
+
+	// Id An object id, such as `usr_…` or `key_…`.
+	Id     ID     `json:"id"`
+	Locale string `json:"locale"`
+
+	// Meta Free-form data, at most 16 KiB serialised.
+	Meta      Meta      `json:"meta"`
+	Name      string    `json:"name"`
+	Plan      string    `json:"plan"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// UserPatch defines model for UserPatch.
+type UserPatch struct {
+	Currency *Currency `json:"currency,omitempty"`
+
+	// Locale A BCP 47 language tag, such as `en-GB`.
+	Locale *Locale `json:"locale,omitempty"`
+
+	// Meta Merged key by key into the stored meta; a null value deletes the key.
+	Meta *map[string]interface{} `json:"meta,omitempty"`
+	Name *string                 `json:"name,omitempty"`
+	Plan *Plan                   `json:"plan,omitempty"`
+}
+
+// UserUpsert defines model for UserUpsert.
+type UserUpsert struct {
+	Currency *Currency `json:"currency,omitempty"`
+	Email    string    `json:"email"`
+
+	// Locale A BCP 47 language tag, such as `en-GB`.
+	Locale *Locale `json:"locale,omitempty"`
+
+	// Meta Free-form data, at most 16 KiB serialised.
+	Meta *Meta   `json:"meta,omitempty"`
+	Name *string `json:"name,omitempty"`
+	Plan *Plan   `json:"plan,omitempty"`
+}
+
 // AcceptEncoding defines model for AcceptEncoding.
 type AcceptEncoding = string
 
 // IfNoneMatch defines model for IfNoneMatch.
 type IfNoneMatch = string
 
+// KeyID An object id, such as `usr_…` or `key_…`.
+type KeyID = ID
+
+// UserID An object id, such as `usr_…` or `key_…`.
+type UserID = ID
+
+// BadRequest RFC 9457 problem details with Levqor's extension members.
+type BadRequest = Problem
+
+// Conflict RFC 9457 problem details with Levqor's extension members.
+type Conflict = Problem
+
+// Forbidden RFC 9457 problem details with Levqor's extension members.
+type Forbidden = Problem
+
 // NotFound RFC 9457 problem details with Levqor's extension members.
 type NotFound = Problem
 
+// RateLimited RFC 9457 problem details with Levqor's extension members.
+type RateLimited = Problem
+
+// TooLarge RFC 9457 problem details with Levqor's extension members.
+type TooLarge = Problem
+
+// Unauthorized RFC 9457 problem details with Levqor's extension members.
+type Unauthorized = Problem
+
 // Unavailable RFC 9457 problem details with Levqor's extension members.
 type Unavailable = Problem
+
+// UnsupportedMediaType RFC 9457 problem details with Levqor's extension members.
+type UnsupportedMediaType = Problem
+
+// ListKeysParams defines parameters for ListKeys.
+type ListKeysParams struct {
+	OwnerId *ID  `form:"owner_id,omitempty" json:"owner_id,omitempty"`
+	Limit   *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// FindUserParams defines parameters for FindUser.
+type FindUserParams struct {
+	Email string `form:"email" json:"email"`
+}
 
 // GetDocsParams defines parameters for GetDocs.
 type GetDocsParams struct {
@@ -242,11 +523,50 @@ type GetOpenAPIYAMLParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
+type CreateKeyJSONRequestBody = KeyCreate
+
+// RollKeyJSONRequestBody defines body for RollKey for application/json ContentType.
+type RollKeyJSONRequestBody = KeyRoll
+
+// UpsertUserJSONRequestBody defines body for UpsertUser for application/json ContentType.
+type UpsertUserJSONRequestBody = UserUpsert
+
+// PatchUserJSONRequestBody defines body for PatchUser for application/json ContentType.
+type PatchUserJSONRequestBody = UserPatch
+
+// PatchUserApplicationMergePatchPlusJSONRequestBody defines body for PatchUser for application/merge-patch+json ContentType.
+type PatchUserApplicationMergePatchPlusJSONRequestBody = UserPatch
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(w http.ResponseWriter, r *http.Request)
+	// ListKeys List API keys (never their secrets)
+	// (GET /api/v1/keys)
+	ListKeys(w http.ResponseWriter, r *http.Request, params ListKeysParams)
+	// CreateKey Create an API key for an owner
+	// (POST /api/v1/keys)
+	CreateKey(w http.ResponseWriter, r *http.Request)
+	// RevokeKey Revoke a key now
+	// (DELETE /api/v1/keys/{id})
+	RevokeKey(w http.ResponseWriter, r *http.Request, id KeyID)
+	// RollKey Replace a key without downtime
+	// (POST /api/v1/keys/{id}/roll)
+	RollKey(w http.ResponseWriter, r *http.Request, id KeyID)
+	// FindUser Look a user up by email
+	// (GET /api/v1/users)
+	FindUser(w http.ResponseWriter, r *http.Request, params FindUserParams)
+	// UpsertUser Create or update a user by email
+	// (POST /api/v1/users)
+	UpsertUser(w http.ResponseWriter, r *http.Request)
+	// GetUser Get a user
+	// (GET /api/v1/users/{id})
+	GetUser(w http.ResponseWriter, r *http.Request, id UserID)
+	// PatchUser Change some of a user's fields (JSON merge patch)
+	// (PATCH /api/v1/users/{id})
+	PatchUser(w http.ResponseWriter, r *http.Request, id UserID)
 	// GetDocs Interactive API documentation
 	// (GET /docs)
 	GetDocs(w http.ResponseWriter, r *http.Request, params GetDocsParams)
@@ -284,6 +604,217 @@ func (siw *ServerInterfaceWrapper) GetRoot(w http.ResponseWriter, r *http.Reques
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetRoot(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListKeys operation middleware
+func (siw *ServerInterfaceWrapper) ListKeys(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListKeysParams
+
+	// ------------- Optional query parameter "owner_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "owner_id", r.URL.Query(), &params.OwnerId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "owner_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "owner_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListKeys(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateKey operation middleware
+func (siw *ServerInterfaceWrapper) CreateKey(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateKey(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeKey operation middleware
+func (siw *ServerInterfaceWrapper) RevokeKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id KeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeKey(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RollKey operation middleware
+func (siw *ServerInterfaceWrapper) RollKey(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id KeyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RollKey(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// FindUser operation middleware
+func (siw *ServerInterfaceWrapper) FindUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params FindUserParams
+
+	// ------------- Required query parameter "email" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "email", r.URL.Query(), &params.Email, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.FindUser(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpsertUser operation middleware
+func (siw *ServerInterfaceWrapper) UpsertUser(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpsertUser(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUser operation middleware
+func (siw *ServerInterfaceWrapper) GetUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUser(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PatchUser operation middleware
+func (siw *ServerInterfaceWrapper) PatchUser(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PatchUser(w, r, id)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -656,14 +1187,44 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/docs/{asset}", wrapper.GetDocsAsset).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/users", wrapper.FindUser).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users", wrapper.UpsertUser).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users/{id}", wrapper.GetUser).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/users/{id}", wrapper.PatchUser).Methods(http.MethodPatch)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/keys", wrapper.ListKeys).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/keys", wrapper.CreateKey).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/keys/{id}", wrapper.RevokeKey).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/keys/{id}/roll", wrapper.RollKey).Methods(http.MethodPost)
+
 	return r
 }
+
+type BadRequestApplicationProblemPlusJSONResponse Problem
+
+type ConflictApplicationProblemPlusJSONResponse Problem
+
+type ForbiddenApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type ProblemApplicationProblemPlusJSONResponse Problem
 
+type RateLimitedApplicationProblemPlusJSONResponse Problem
+
+type TooLargeApplicationProblemPlusJSONResponse Problem
+
+type UnauthorizedApplicationProblemPlusJSONResponse Problem
+
 type UnavailableApplicationProblemPlusJSONResponse Problem
+
+type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
 type GetRootRequestObject struct {
 }
@@ -692,6 +1253,1081 @@ type GetRootdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetRootdefaultApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeysRequestObject struct {
+	Params ListKeysParams
+}
+
+type ListKeysResponseObject interface {
+	VisitListKeysResponse(w http.ResponseWriter) error
+}
+
+type ListKeys200JSONResponse KeyList
+
+func (response ListKeys200JSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys400ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys401ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys403ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys429ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeysdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListKeysdefaultApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKeyRequestObject struct {
+	Body *CreateKeyJSONRequestBody
+}
+
+type CreateKeyResponseObject interface {
+	VisitCreateKeyResponse(w http.ResponseWriter) error
+}
+
+type CreateKey201JSONResponse KeyWithSecret
+
+func (response CreateKey201JSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey400ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey401ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey403ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey404ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey413ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey415ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey429ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKeydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateKeydefaultApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKeyRequestObject struct {
+	Id KeyID `json:"id"`
+}
+
+type RevokeKeyResponseObject interface {
+	VisitRevokeKeyResponse(w http.ResponseWriter) error
+}
+
+type RevokeKey204Response struct {
+}
+
+func (response RevokeKey204Response) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey400ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey401ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey403ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey404ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey429ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKeydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RevokeKeydefaultApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKeyRequestObject struct {
+	Id   KeyID `json:"id"`
+	Body *RollKeyJSONRequestBody
+}
+
+type RollKeyResponseObject interface {
+	VisitRollKeyResponse(w http.ResponseWriter) error
+}
+
+type RollKey201JSONResponse KeyWithSecret
+
+func (response RollKey201JSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey400ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey401ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey403ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey404ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey409ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey413ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey415ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey429ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKeydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RollKeydefaultApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUserRequestObject struct {
+	Params FindUserParams
+}
+
+type FindUserResponseObject interface {
+	VisitFindUserResponse(w http.ResponseWriter) error
+}
+
+type FindUser200JSONResponse User
+
+func (response FindUser200JSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser400ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser401ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser403ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser404ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser429ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUserdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response FindUserdefaultApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUserRequestObject struct {
+	Body *UpsertUserJSONRequestBody
+}
+
+type UpsertUserResponseObject interface {
+	VisitUpsertUserResponse(w http.ResponseWriter) error
+}
+
+type UpsertUser200JSONResponse User
+
+func (response UpsertUser200JSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser201JSONResponse User
+
+func (response UpsertUser201JSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser400ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser401ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser403ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser413ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser415ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser429ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUserdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response UpsertUserdefaultApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserRequestObject struct {
+	Id UserID `json:"id"`
+}
+
+type GetUserResponseObject interface {
+	VisitGetUserResponse(w http.ResponseWriter) error
+}
+
+type GetUser200JSONResponse User
+
+func (response GetUser200JSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser400ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser401ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser403ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser404ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser429ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetUserdefaultApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUserRequestObject struct {
+	Id                                UserID `json:"id"`
+	JSONBody                          *PatchUserJSONRequestBody
+	ApplicationMergePatchPlusJSONBody *PatchUserApplicationMergePatchPlusJSONRequestBody
+}
+
+type PatchUserResponseObject interface {
+	VisitPatchUserResponse(w http.ResponseWriter) error
+}
+
+type PatchUser200JSONResponse User
+
+func (response PatchUser200JSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser400ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser401ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser403ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser404ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser413ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser415ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser429ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUserdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PatchUserdefaultApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -1100,6 +2736,30 @@ type StrictServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(ctx context.Context, request GetRootRequestObject) (GetRootResponseObject, error)
+	// ListKeys List API keys (never their secrets)
+	// (GET /api/v1/keys)
+	ListKeys(ctx context.Context, request ListKeysRequestObject) (ListKeysResponseObject, error)
+	// CreateKey Create an API key for an owner
+	// (POST /api/v1/keys)
+	CreateKey(ctx context.Context, request CreateKeyRequestObject) (CreateKeyResponseObject, error)
+	// RevokeKey Revoke a key now
+	// (DELETE /api/v1/keys/{id})
+	RevokeKey(ctx context.Context, request RevokeKeyRequestObject) (RevokeKeyResponseObject, error)
+	// RollKey Replace a key without downtime
+	// (POST /api/v1/keys/{id}/roll)
+	RollKey(ctx context.Context, request RollKeyRequestObject) (RollKeyResponseObject, error)
+	// FindUser Look a user up by email
+	// (GET /api/v1/users)
+	FindUser(ctx context.Context, request FindUserRequestObject) (FindUserResponseObject, error)
+	// UpsertUser Create or update a user by email
+	// (POST /api/v1/users)
+	UpsertUser(ctx context.Context, request UpsertUserRequestObject) (UpsertUserResponseObject, error)
+	// GetUser Get a user
+	// (GET /api/v1/users/{id})
+	GetUser(ctx context.Context, request GetUserRequestObject) (GetUserResponseObject, error)
+	// PatchUser Change some of a user's fields (JSON merge patch)
+	// (PATCH /api/v1/users/{id})
+	PatchUser(ctx context.Context, request PatchUserRequestObject) (PatchUserResponseObject, error)
 	// GetDocs Interactive API documentation
 	// (GET /docs)
 	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
@@ -1179,6 +2839,254 @@ func (sh *strictHandler) GetRoot(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetRootResponseObject); ok {
 		if err := validResponse.VisitGetRootResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListKeys operation middleware
+func (sh *strictHandler) ListKeys(w http.ResponseWriter, r *http.Request, params ListKeysParams) {
+	var request ListKeysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListKeys(ctx, request.(ListKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListKeys")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListKeysResponseObject); ok {
+		if err := validResponse.VisitListKeysResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateKey operation middleware
+func (sh *strictHandler) CreateKey(w http.ResponseWriter, r *http.Request) {
+	var request CreateKeyRequestObject
+
+	var body CreateKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateKey(ctx, request.(CreateKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateKeyResponseObject); ok {
+		if err := validResponse.VisitCreateKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeKey operation middleware
+func (sh *strictHandler) RevokeKey(w http.ResponseWriter, r *http.Request, id KeyID) {
+	var request RevokeKeyRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeKey(ctx, request.(RevokeKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeKeyResponseObject); ok {
+		if err := validResponse.VisitRevokeKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RollKey operation middleware
+func (sh *strictHandler) RollKey(w http.ResponseWriter, r *http.Request, id KeyID) {
+	var request RollKeyRequestObject
+
+	request.Id = id
+
+	var body RollKeyJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RollKey(ctx, request.(RollKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RollKey")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RollKeyResponseObject); ok {
+		if err := validResponse.VisitRollKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// FindUser operation middleware
+func (sh *strictHandler) FindUser(w http.ResponseWriter, r *http.Request, params FindUserParams) {
+	var request FindUserRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.FindUser(ctx, request.(FindUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "FindUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(FindUserResponseObject); ok {
+		if err := validResponse.VisitFindUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpsertUser operation middleware
+func (sh *strictHandler) UpsertUser(w http.ResponseWriter, r *http.Request) {
+	var request UpsertUserRequestObject
+
+	var body UpsertUserJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpsertUser(ctx, request.(UpsertUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpsertUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpsertUserResponseObject); ok {
+		if err := validResponse.VisitUpsertUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetUser operation middleware
+func (sh *strictHandler) GetUser(w http.ResponseWriter, r *http.Request, id UserID) {
+	var request GetUserRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUser(ctx, request.(GetUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUserResponseObject); ok {
+		if err := validResponse.VisitGetUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PatchUser operation middleware
+func (sh *strictHandler) PatchUser(w http.ResponseWriter, r *http.Request, id UserID) {
+	var request PatchUserRequestObject
+
+	request.Id = id
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+
+		var body PatchUserJSONRequestBody
+		if err := runtime.BindJSONBody(r, &body); err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/merge-patch+json") {
+
+		var body PatchUserApplicationMergePatchPlusJSONRequestBody
+		if err := runtime.BindJSONBody(r, &body); err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+		request.ApplicationMergePatchPlusJSONBody = &body
+
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PatchUser(ctx, request.(PatchUserRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PatchUser")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PatchUserResponseObject); ok {
+		if err := validResponse.VisitPatchUserResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -1368,42 +3276,77 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5FnrkhO5FX6VU8pWLZD2BRg2hfkTh4Wsd1mYYiCVBCYeWX3sFnRLPZLaM83UVOVp8mB5ktSR+ma77YFw",
-	"SVX2z1S7WzrX73znSHPFhM5yrVA5yyZXLEEeo/GPj7lI8LFWzuiUfsdohZG5k1qxCftJX0Cq1QpcgmAw",
-	"N2hROU5fIeMlLBAECYiHLGJWJJhxEuLKHNmEWWekWrHr64g9ecVXu+KnYJ0h8Wueypg7bUAve3Qdln4d",
-	"sZwbnqGrfJoKgbl7ooSOacXkiknSFrxmEVM8IwFh2aBZ19WR8ctnqFYuYZMHd+9FPR7Nls+1wl+5E8le",
-	"DbPlgBYNwqo98u+O7x1FfU4ZtLlWFr1Pz7V7qgsV07PQyqFy9MjzPJXCB2mUG71IMfv9O0vBvepo+87g",
-	"kk3Y70YtDEbhqx0dh11B5WZ6nmuwhUjAoNWFEQi3tAGlHZS6MPb2kF1HrN7+Dc2aKkBjtImAW3j59DE8",
-	"PHrwB6jUQIyOy9R6414rvuYy5YsUv6WBrxIEi2YtBZWHoojRTwSXSAsGzwu0DpS+GHokVRJJ4U/IU+fx",
-	"xONYkjieHhudo3GScLDkqcWI5Z1XV8w67gr/hKrI2OQN0+/ZaR9mSbU0GNOaale7Ti/eoXBbOd10bF+w",
-	"4UK6BJ7h+lyb7y3gpUNlPUdgtkBjqX43bRY6xn4+oGRFkHGRSIUDgzymNyHjQNtIWO2oVJ45qOK0my99",
-	"gUQsQ5foeE6veJrqC6SXQqtlKoVjESsUL1yijfzgvyy1Wcg4RsUi5rSep9ys0C+zRZ5r4zCeZxhLPveR",
-	"ipjhDuepzKTz+4sOyiImlUOjeNqTAcIJxavHcQV4madcBWq1OQq5lAKcDpjRQhTGoBLe+x2xPjh2V+xT",
-	"iWk8SHGNaQigjQC5SCDXUjmpViCVV4E1Kkm8dJh5YZspa23f0e/FoelL6M8nL57DcfgOtwhAPzwc3729",
-	"oxgWOi4j0AY4NGwOxKOBg7iFs/MCTTn0gT/ricMWwGujmqj3Qb16wY3hJf2WyjquRA82X3VszblLQmLq",
-	"QqgSFENoVjsRqnbOZXxYsow9q0nlY3P218HL8GEw+/EM6oYAoc/0KmrJIOOXMqMyefDwYcQyqcKvo/G4",
-	"2UYBWqHxgZAu7a/IRBsXQVJkXLXlaIss46as23UdBpLba1Z4sSv99csZGFyixzalW1bDxrZEvORZThay",
-	"xLncTkaj1NPNkMuawO1IaTeoSeAwOKpKDl43UYsCL/UB5SXyuPxEYo654wtusUvN9jyVjlTm2rqVQdvL",
-	"E7uUbrz+j2X1qNXd64zWbqaWerfIU6ne2/1uXu3LbEd41fl6F6/RWBm67A1+VELaLVFlW58/J024trtM",
-	"lknXa8l/n5uVnu9347D71nHfTbi3aalNRk9kCw6czLCvcoqcvszt5g5dhG7TlHVb1KqgnvvZ0a5it2F0",
-	"x5pOBDdCspseHxNRGOnKE5p0QmqmufwFy2kRpp2dbjg9nsF7LFvuT9fn81Sucf7vf/7rLAI6GnRYcprL",
-	"wS9YnlXMCLcUrtHUC3zfgOD7bd/h+ob1RkqbBe6NDCOerOqFhkgufAIx8w2RVWPCHxtGaoWGmQiqFRRA",
-	"k/ZxGNsZIqud0gKHBRfvUcWw1AamM+CF01mYFN7phR3CkzU5aHTh0Dvsp00DXNkLNJZkBNkLjCFBg4/e",
-	"Kt4s544W0JDqw0WLtSgyCnCsMXzBS2nd8K16q574MQK4wXb0Pts3TZ81oqoRkVcDHpwR0Z4N34a6FqhC",
-	"JVZRI8oxEh03Zac31SGZHs86SJ2w8fDucEzrdI6K55JN2P3heHifCpm7xMNtRH9W6NNGDOFtncVswv6M",
-	"juiQbZ237o3HB44Mn3ZUaOi256xwUp0TpIrxchhgsORF6vYJbazsnEAiVvXjjkAKZQRVlICrGAJ/Rszx",
-	"lfVVX1qHGTul/aNYC9uJ0ZaRF3y1QgOvZwFaMSyNzoBbi84CzfhxjHFdbgupuCkjKBSVIveFJxw8DqEc",
-	"nFRkMDjWqRQl1eNORn4kazaP9W/6w9EuGXVP5NenN+bT4aUbJS5LNxPZcxDfHddqWIcizPnKzyida5X6",
-	"vqPP5GrZyK/xCu6Pj/rHQpFKVO57C0LnJdyinMawKGHjYuE21W84H7gvgaAZjc1cOLlGz8Mbznbw4yHT",
-	"omd05fFwfajSKK9TWrWbXM/JVK8tefJqZduqnClwzzXKD0e+3OnwxSbsH2+mg7/zwYfx4OFp+zicD07v",
-	"fNc3HN4Irq07pY/Y8YlwvDO6swnEptmHemLRx0HTBy2C1QeZD5DMxRguEgylGfAE3DtjQbot2PrbwEHn",
-	"OvAQfjeuDjt3fP8TzB8FcYfx3lyifX6R+KsKJ0WId30O2uWF/npJmnueXr6dphe8tCAS5PkjcLoQiW/E",
-	"UM9cvaRZXR59xUZWadiDvNxogdaPG5xGtS/BRc/kGhUJpbEC9zWvqvEPa2/20c+LHNX0ePbzyYvnX7u7",
-	"HA7y9ojcG8+mr1ZmN+j6P+o1r2je9L619tC8X6XoYLZLHnr3Ddn+2/TXZ98y27VZnzhS/JazXaWoN9um",
-	"vnjpZcp743Hb3Wp2bA4+NPWiPxtlchXA4dmJsoXxI9AuQXMhLcKD8f1eTg3XPl/zbOAV9GDCfwCn638d",
-	"GL5cSuGz8GB8/+YMdP/38fmZI2vkzUTc3lvtK8qT+oLqq0W00tAT0r+Ew1AEi0KmsUeHKZSTGcKSC2e/",
-	"BMT/tCO6uZLbjdh183Ib13Xfi8DUkY8qSV44wX27kKSzmC6H7fxcKaJZdVP6wQl/44jXnuc6cv0gc316",
-	"/Z8AAAD//w==",
+	"7Dzbcts4lr9yijtVSWYoWXbsdNt5Wec63lzaZSd7S7w2TB5JaJMAA4CS1S5V9UfsN8yH9Zds4QCkKBGS",
+	"ZSd2eqf7yaYIHByc+wXgVZTIvJAChdHR3lU0RJaion+fs2SIz6UwSmb2OUWdKF4YLkW0F/1djiGTYgBm",
+	"iKCwUKhRGGbfQs4mcI6QWABpN4ojnQwxZxaImRQY7UXaKC4G0XQaRy8/sEEb/D5ooyz4Ect4yoxUIPuB",
+	"tVZDn8ZRwRTL0fg97ScJFualSGRqR+xdRdyu5nYdxZFguQXghnXqcc01cnb5FsXADKO9nc2tOLCjg/57",
+	"KfAdM8lw6QoH/Y4d1HGjlsDf7G1thxZ4g5ODFzXogpnhDDBPozhS+KXkCtNoz6gSm9D/orAf7UX/sjFj",
+	"+4Z7qzcOXhD0jxrVnYGf2tm6kEIjMeQZS4/wS4na2KdECoOC/mVFkfGEeLxRKHmeYf63n7WVjas11zt0",
+	"s9yi89L1geSIlgWuIWdZX6ocU5AK+oxnuhI7krBpHD2Xop/x5Lshmfj1NYy5GZIeJKVSKAxowwwSkq+k",
+	"OudpiuK+sdw/PIALnEDGkgtNyOlEFghmyDXIApUzCwIx1YTpe2leyVKk94noewm6TIagUMtSJQgPpQIh",
+	"DUxkqfQjwquafo9o7QtApaSKgWk4evUcdrd3fgC/DKRorDgSckfM4Fuec4P3SrcPUkLOxKSSRf0UFBo1",
+	"AdY3qIjbhucIAz5CAVzA2ZF93dm3r88I8w9SvmVqgN9Le85lOrF6Lkce4cySkVD7KFhphlLxX/C+pZFM",
+	"TK07Y6bBOzbrMx1qI8Yzdp7dO+E0qhFPrAcXVkPso9fmiqRCjj2SuiwKqQym7zDl7AM5q+/C5gcanrtV",
+	"OxYLy3CLPCNfjikMUVk7Oa38lQtyyIomE/s/ijKP9j5Fr58dRnH08fhFFEcvPx5FJy0fHEd/R5YZcu8s",
+	"TblFhmWHyto6w61n67NMYxwVjZ+uImuqS91cSl4EoE+bHvZTNWs2Tp7/jImxWDg33TIobgDwNHYmj2k4",
+	"K7U6/e3Xf5xZF3d2gRN6sNFTI954sh1HORfV47aNnoxBZcH+zyfW+eXkaivenp5+6nV26Wkz3tmd/iUK",
+	"0OcNEknn958oZAbTU0ZyYV2u/S9KmcGOtSEhQHhZcIV61RxRZl5LXDjSgsHTdWKTOMqYNtsLMViLJC3o",
+	"dtZpqVfv61ocXXy1EP71AgPlWKA6XXdLhcI+v2xLidWbC5w80DDimp9nCG5kQ2Ky0ZfTjI/wlMSkktj6",
+	"1yim/w1qcxpUEYUjefGVVKE4gmSHG8z1dXs+tsPtPA+IKcUmLYWiGLYmoyd9TapKDOrF46bchrTwDU6e",
+	"04gbmgMUI66kyL2dTLHPysySyNK3SXL3aCkdJPQaKnJf4nZbfuXs8sBNeEL65h82FzgZR6XgX0r0r63Q",
+	"LDK3wVePzBKWveUu57gBw1Jm2Np7sxbwOkkkgEvwO5JZdkP8BooleFqg4jI91XMy9eOTbcveFTm8zFIK",
+	"RC4QCw1jqS64GMQ2oNOYSJFqeOihgRQIKZvEwAzkUht43LPPNogmVvLcCu7Wzu5Wzy6ac+F+mckXFwYH",
+	"qIggoc3/BzfDY0wUOhZl2U/9aO/TOgRf9DkXzhGFYhwLvgvHQzmmuNXHNy45BSmySTe6zjdb6G3+nUzj",
+	"6K1MmAvcFgsbz54fwvYPkDExKNkAwbBBw+qi6Lx+tuiYH+/MeaGtece83/lv75t/nD7s+MdeZ9f65x+n",
+	"j/4adNDv0MlyWLycOZ7H/JVC7FjrAlZsZ8zffAJv+DMbJHKWce0qPjm7bMJ7sh3g82HGxIINWohANlsR",
+	"iN2W/3vaOQlvrZHFze9gWXrlkuq3OPoi1QMNeGlQaCpkYX6OSnejRU1LZIrhopV1ZzHkLBlygR2FLLW/",
+	"uBwP7LSmM+WCkgDrg6Q57VNKHEc5mqFMT+1PLMvkGO2PVQWAbGAjZ4mtwfdpfxwZKU8zSrXssDo0P81t",
+	"bH5KlIojxQyeZj6TJHB1nhGTZirBsqCncfQKxpx4WWRMuERfF5jwPk/ASF8DSFy1IsFuMMazxNFtsK84",
+	"ZmknwxFmjoA6BmTJEArJheFiAFzQEnUOYMHX1nnBeNe4t9YncKhCDP2345/ew6F7Dw+tAD3Z7W0+ai1M",
+	"OWZsg2sGdckRrJedqfaXEtWkS4Q/u960VEjVVA/5iXnvYrmnDRMJhk1ehWvBqIbEda0InkEpuIpqIJaj",
+	"mT4OWFFMS6mOQdYU4ew/O7641zl4cTazra4YGlxoliLVfmRnd7fhQ7Z7AS8SR4absLXVQ6lMDMMyZ2Km",
+	"jrrMc6YmVU25IoOFG0TL+LR2EfrHowNQ2EeSbctu7r3pIkS8ZHlhMYyGxhR6b2MjI3PTZbxKivWGkKZT",
+	"GYHVwuE12e26plrs7FJIUI6QpZNbhDvnTGMzYdVfMm4oWpbaDNRceBXiYjVP0frr5rrxbO3gZqQ0B6Iv",
+	"20qecXGhl2/zahlnG8B97SM4eIRKc1e5uGYfHshsSuxxC+3HhcENav0sz/WeJVkUu//HylG91KjqN+6h",
+	"epWjUTypX7I05yLInOOaOYs+Lc+5Ce779pIwkKfLibaa2NowddNqQVnYNy72nc2QpfNtgUBUlNbDfzVv",
+	"Pe3mkG5g06DgHElCwvBRO090A0W9TV0laRS+mpFmyD3n3nHWkN0vcyHq1s7211Re6mh5IeptQcx93LoK",
+	"JsW24SR3K5jkFuFINCBe6Q0JHSo9VNTzdQe/9wZLPEJ+s3P1hzkclonPYdV6XClDORfNXzdbUtWQkFXU",
+	"rkuoc3xcNcPnRg1urp+FvEM1QJepnk/oTx2KaSNtCGNhPgUGoswyGLGsREgxQ4OuNXWBk3UTlBvLz8oi",
+	"th0TzHctyz4WGtVN6xG34VCtzIu620i7Qkbgtpy9Ez1di85NvXO7busLuaCkVNxMju18R9f9gr/ByX7p",
+	"CvytVKdq2bQrpb/9+o+zGDQK0wiB9wveeYOTMx/2wkOBI1TVAEoKwG2R6ifB4wI1lJmFYYSk64lwHwwl",
+	"UhjmutSez5HPAf+1DjdnQF3CC36ENS0qCwWoUavr4mdyDQzOWXKBIoW+VLB/AKw0MndpoI1cuvByZDeo",
+	"ZGnQaSkqu30m9BiVtjAc7HPfonn6WbB6ODNVG6cq0KQyKXNL4FSie4OXXJvuZ/FZvKQcEZjCWSf1bFn7",
+	"6awG5fN/5rN3OLNR9Fn3swvaEhQu8PFUs1qpOBqmJo3EoyLJ/uFBIzDYi3rdzW6P6qgFClbwaC963O11",
+	"H0dU2RiSuG1Q7c6Vuupu+UEa7UWv0dhYN1o4NLHV663osd2st1bH0oHm2rFvA3KR4mXXiYGvJ4aB1lg2",
+	"WnYzDYv2Pp3EkU+9GuAtYWPwNAMmUnChchwZNtAUck20wTw6sdA2WME3RpsbFzjRSwn3lmvzxg6YPwD0",
+	"yZ9pIaWbKcJczXj9kzJhYJTfz0GqiUYV9lleO1cb3QzURk/ukO9VBTzAdku4GASObUbf50q7Vvm2W301",
+	"3xvneWjK5vVT5lrwNOnx9ZNmZ13sjK3d62c0j0/cWpJr2bW0qxyBrky6GSJXvrCsHzXkl2T1JI4uO86o",
+	"dqo+yacqT5u6PGpVqZratmfWHgaL1U99AdMX8BkMmR6C7AOnqti8frh+lfMnvnbzTLoCwbeSLt8Sm867",
+	"YmrZtMR681su3OgdLDkwcIGT2Nl8bnRFXU19AFeupELl71vke9vXz6iPWdkJm2ssUR/UoQk762wkcPzj",
+	"+2ikkzdgs/jMRiRMAFn3mynjgpvZuOLp1KmmzSPaSnqQYl5IK7028fCNb8KhCnO2e5vQVzKnEEjgpalL",
+	"pq7iOq+eRwShUs85Vdle2ssHsgi09D+d8N6/ODkWACPKCjm+sTWfDztCKMyGbLgTvdQ4bAnehvKd4NuB",
+	"XOZYnL5YRyFw7I6gVUdLNcvRqU3sWhg2JnObjOn/nF34bLrqGrszCDAeovgs7AvqRYPrRQNS+9g5yYy5",
+	"Y4NMADfAMqoMw1iWWfqoC8+kGVLzGdJSVcX0JiwXli+oi8yyO/Vl1Iuftk8v37vn8qz643mv3hoGoD6k",
+	"/Udwd0dYZFYrWK26srRJ8VhUhchbuTvqKSxNq15xkVJ9eq20qqpzLr8ucKMa1J2mQ7SrJUpnaVIZR2aA",
+	"tvWnh/36FErKC2COumUB5xOoBKYSXSeMYdltdMKWJ0+zuAxKKrBaZcHUrmX9ykOjeJ5jGkMmx6g6CdOY",
+	"PnJo7MFWb5P8GQ0lLLkGX4qPP4utXs+95r4EhSk8dIfg+xyz1NWhfLX+6cyv0mF0M6bj1UMmBq6KNaTy",
+	"32fxXooOqaVLLHM2oeSuQt9lmNbUk3t+oL00Bpyiqyh7bb0Lv9goW6+V5N2jsnp+PIU5foxRIdCqPkL+",
+	"lu77egPCaun5vRuPP0iqKJVXz8oK3coEuf5724nWSeOyym6tmt9JS/50YV8tSK/ReNm5pde6UUbnL2ZS",
+	"Sld1eNsHHH94vPsEclQDBBq15xwI5VFNa+icz1M4y9EwKivmrdaqzfXYZ3Emyiw7a/VSGbnTkO+hBvQd",
+	"ux7X5Lb8aMKhPXRo43+7PczflzebXbSjff1Zmfz/5m5I00DLHEH2vcF4oCtFfEhnTBsa++jW/ieVSTN5",
+	"W+jmjdlggAo+HrgebOoKkkxrNDaOPMc0xbTqS59zwdQkhlKkVgSpQ52Y+obdse/pdQ5lxpNJu4T5Gs0L",
+	"i81NjVzz8vwaGZ/BS7MxNHk2r2+BDwG0lavq/7pudcEGdFKz8QWE6tMEIZT9sA0aQws8XlabTTKOwjzQ",
+	"kMhiAg9tdkwpyNw3AB5RduHudH/7VuuBMKhYYvjI3dae23pD3EiAZrK0cUXSsTKMsVzet6OWFAXmvx/A",
+	"/Mi1agJPtkMXHegKQP1vd8k1gGl8ragtfAxijRk3FM6/bvx1XizrE2NOuwJYBwWViBbD4BdedNCii+ks",
+	"M3XS5a+5at/tW/yMR6fxHY9V0jz3zY/Gxzm+iwbc2JN8U5WhyxyGJ4761Unxts1oaU/DVpeiumZR31Wz",
+	"ZPM3h4NWej8bs4mNzpAVT8HIMhlShQCqE6RBU+uvI99hlOJXWCKhhZIJajrNwzI+wm9vwd7a2NUuUSh5",
+	"joGzIdeQ3Z+/6Va7XmbOfipQ7B8eWJ98175rNTMWT6oF6V57bY92LZ//tJ7sw5Br58Jm2AHT4BkWPDFU",
+	"8X7CXJxwDe//a//d2/vkfYXWDcOXP3lf8d4zLMh7VV18CVrbuohLtt1b2Lppb9NfpOOLOR/4j9hYC+dK",
+	"iE9BmiGqMdcIO73HQbvsrt3c5fE9WiAgIfQCjKw+3qFYv88T4snOOjld8+sj35qPFjf+NcZ8dr9omSof",
+	"VxeJ7ozyfoUA6f/dnWSM4bzkWUpSpEpqy0GfJUZ/e8V41lqovkjVVop5OPOnnT+dWNvl5ywqyyHKIkO4",
+	"ENRqlv68mU0R+ZcS6+ppFxaaGBqxrkG57oW7/OdTApfi2uh7IRKqTtf99uv/0mE2TIEZUKhN7PvdUiQY",
+	"g5KGGRsSLzRBu7BPSLiPUVUXuv2q1BZtL1qFGTGoSkhjT0yir/Gfu2paIG40Zv0GbE/rNvSVadhcVj5L",
+	"wRtwKb6cnkz/LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

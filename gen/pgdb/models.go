@@ -8,6 +8,20 @@ import (
 	"time"
 )
 
+type ApiKey struct {
+	ID         string
+	OwnerID    string
+	Name       string
+	Prefix     string
+	Last4      string
+	Hash       []byte
+	Scopes     string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	ExpiresAt  *time.Time
+	RevokedAt  *time.Time
+}
+
 type User struct {
 	ID        string
 	Email     string

@@ -5,8 +5,23 @@
 package sqlitedb
 
 import (
+	"database/sql"
 	"time"
 )
+
+type ApiKey struct {
+	ID         string
+	OwnerID    string
+	Name       string
+	Prefix     string
+	Last4      string
+	Hash       []byte
+	Scopes     string
+	CreatedAt  time.Time
+	LastUsedAt sql.NullTime
+	ExpiresAt  sql.NullTime
+	RevokedAt  sql.NullTime
+}
 
 type User struct {
 	ID        string

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/levqor/levqor"
+)
+
+// MaxJSONDepth is the deepest nesting of arrays and objects a request body may have.
+const MaxJSONDepth = 32
+
+// jsonDepth returns the deepest nesting of arrays and objects in b, scanning it as
+// JSON text (strings and escapes respected) without building any values. It is
+// meant to run before a decoder, so it never fails: malformed input is the
+// decoder's business, and its depth is measured all the same.
+func jsonDepth(b []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return deepest
+}
+
+func isJSONMediaType(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// guardJSON reads JSON bodies (already bounded by limitBody) and refuses those nested
+// deeper than MaxJSONDepth before any decoder sees them; an over-long body becomes 413.
+func guardJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || !isJSONMediaType(r.Header.Get("Content-Type")) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeProblem(w, r, levqor.Errorf(levqor.ETooLarge, "The request body is larger than %d bytes.", mbe.Limit))
+				return
+			}
+			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The request body could not be read.", Err: err})
+			return
+		}
+		if d := jsonDepth(body); d > MaxJSONDepth {
+			writeProblem(w, r, levqor.Errorf(levqor.EInvalid, "The JSON body is nested %d levels deep; at most %d are allowed.", d, MaxJSONDepth))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
