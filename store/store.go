@@ -33,13 +33,24 @@ var (
 	_ Store = (*postgres.DB)(nil)
 )
 
-// Open opens the database cfg names. It does not migrate.
+// Open opens the database cfg names, for a server: a SQLite file is locked
+// against a second server. It does not migrate.
 func Open(ctx context.Context, cfg config.Config) (Store, error) {
+	return open(ctx, cfg, sqlite.Open)
+}
+
+// OpenShared opens the database for an administrative command that may run beside
+// a server (no SQLite lock). It does not migrate.
+func OpenShared(ctx context.Context, cfg config.Config) (Store, error) {
+	return open(ctx, cfg, sqlite.OpenShared)
+}
+
+func open(ctx context.Context, cfg config.Config, openSQLite func(context.Context, string) (*sqlite.DB, error)) (Store, error) {
 	switch cfg.Engine {
 	case config.Postgres:
 		return postgres.Open(ctx, cfg.DatabaseURL)
 	case config.SQLite:
-		return sqlite.Open(ctx, cfg.SQLitePath)
+		return openSQLite(ctx, cfg.SQLitePath)
 	}
 	return nil, fmt.Errorf("unknown database engine %q", cfg.Engine)
 }

@@ -17,6 +17,7 @@ const usage = `usage: levqor [command]
 commands:
   serve     migrate the database and serve the API (default)
   migrate   apply the embedded database migrations and exit
+  keys      create, list, revoke and roll API keys (levqor keys for help)
   version   print the version and exit
 
 Configuration comes from LEVQOR_* environment variables; see .env.example.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stdout)
 	case "migrate":
 		return migrate(ctx, getenv, stdout)
+	case "keys":
+		return cliError(keysCommand(ctx, args, getenv, stdout))
 	case "version", "-version", "--version":
 		return printVersion(stdout)
 	case "help", "-h", "-help", "--help":

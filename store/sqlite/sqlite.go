@@ -53,8 +53,8 @@ func dsn(path string, readOnly bool) string {
 }
 
 // Open opens (creating if needed) the SQLite file at path and takes an exclusive
-// lock beside it, so that a second process cannot share the data directory.
-// It does not migrate; call Migrate.
+// lock beside it, so that a second server cannot share the data directory (the job
+// queue assumes one process). It does not migrate; call Migrate.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -67,7 +67,28 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		lock.Close()
 		return nil, fmt.Errorf("database %s is in use by another Levqor process (SQLite is single-process; use PostgreSQL for several)", path)
 	}
-	db := &DB{lock: lock}
+	db, err := open(ctx, path)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	db.lock = lock
+	return db, nil
+}
+
+// OpenShared opens the SQLite file without the lock, for short administrative
+// commands (levqor keys …) that run beside a server: SQLite's own locking keeps
+// their few writes safe.
+func OpenShared(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return open(ctx, path)
+}
+
+func open(ctx context.Context, path string) (*DB, error) {
+	var err error
+	db := &DB{}
 	if db.write, err = sql.Open("sqlite", dsn(path, false)); err != nil {
 		db.Close()
 		return nil, err
