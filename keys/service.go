@@ -15,6 +15,15 @@ import (
 // and process is plenty for "when was this key last used", and keeps reads read-only.
 const touchEvery = time.Minute
 
+// cacheTTL is how long a looked-up key is trusted without reading it again. Expiry
+// is checked on every request against the cached expires_at, and this process drops
+// a key from its cache the moment it revokes or rolls it; another instance sharing
+// the database sees a revocation within cacheTTL. (docs/adr/0003-api-keys.md)
+const cacheTTL = 2 * time.Second
+
+// cacheMax bounds the cache; past it the cache is emptied and refills from use.
+const cacheMax = 10000
+
 // MaxGrace is the longest a rolled key may keep working.
 const MaxGrace = 30 * 24 * time.Hour
 
@@ -26,13 +35,19 @@ type Service struct {
 
 	mu      sync.Mutex
 	touched map[string]time.Time
+	cache   map[string]cachedKey // by string(hash)
+}
+
+type cachedKey struct {
+	key Key
+	at  time.Time
 }
 
 // NewService returns a Service over store. bootstrap are the admin keys from the
 // environment, accepted alongside stored keys (any non-empty string; no format required,
 // so the seed's existing keys keep working through a rotation).
 func NewService(store Store, bootstrap []string) *Service {
-	s := &Service{store: store, bootstrap: map[string]bool{}, now: time.Now, touched: map[string]time.Time{}}
+	s := &Service{store: store, bootstrap: map[string]bool{}, now: time.Now, touched: map[string]time.Time{}, cache: map[string]cachedKey{}}
 	for _, k := range bootstrap {
 		if k = strings.TrimSpace(k); k != "" {
 			s.bootstrap[string(Hash(k))] = true
@@ -56,14 +71,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	if _, err := Parse(secret); err != nil {
 		return Principal{}, err
 	}
-	k, err := s.store.GetKeyByHash(ctx, hash)
+	now := s.now()
+	k, err := s.lookup(ctx, hash, now)
 	if levqor.ErrorCode(err) == levqor.ENotFound {
 		return Principal{}, levqor.Errorf(levqor.EUnauthorized, "The API key is not recognised.")
 	}
 	if err != nil {
 		return Principal{}, fmt.Errorf("look up key: %w", err)
 	}
-	now := s.now()
 	if k.RevokedAt != nil {
 		return Principal{}, levqor.Errorf(levqor.EUnauthorized, "The API key has been revoked.")
 	}
@@ -72,6 +87,39 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 	}
 	s.touch(ctx, k.ID, now)
 	return Principal{KeyID: k.ID, OwnerID: k.OwnerID, Scopes: k.Scopes}, nil
+}
+
+// lookup reads a key by hash through the cache. Unknown keys are not cached, so
+// guessing cannot fill it.
+func (s *Service) lookup(ctx context.Context, hash []byte, now time.Time) (Key, error) {
+	s.mu.Lock()
+	c, ok := s.cache[string(hash)]
+	s.mu.Unlock()
+	if ok && now.Sub(c.at) < cacheTTL {
+		return c.key, nil
+	}
+	k, err := s.store.GetKeyByHash(ctx, hash)
+	if err != nil {
+		return Key{}, err
+	}
+	s.mu.Lock()
+	if len(s.cache) >= cacheMax {
+		clear(s.cache)
+	}
+	s.cache[string(hash)] = cachedKey{key: k, at: now}
+	s.mu.Unlock()
+	return k, nil
+}
+
+// forget drops key id from the cache, so this process sees a change at once.
+func (s *Service) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, c := range s.cache {
+		if c.key.ID == id {
+			delete(s.cache, h)
+		}
+	}
 }
 
 func (s *Service) touch(ctx context.Context, id string, now time.Time) {
@@ -136,6 +184,7 @@ func (s *Service) List(ctx context.Context, ownerID string, limit int) ([]Key, e
 // Revoke makes a key stop working now. Revoking twice is not an error.
 func (s *Service) Revoke(ctx context.Context, id string) error {
 	_, err := s.store.RevokeKey(ctx, id, s.now().UTC())
+	s.forget(id)
 	return err
 }
 
@@ -163,6 +212,7 @@ func (s *Service) Roll(ctx context.Context, id string, grace time.Duration) (Key
 	}
 	next.ID, next.OwnerID, next.Name, next.Scopes, next.CreatedAt, next.ExpiresAt = levqor.NewID("key"), old.OwnerID, old.Name, old.Scopes, now, old.ExpiresAt
 	next, err = s.store.RollKey(ctx, id, now.Add(grace), next)
+	s.forget(id)
 	if err != nil {
 		return Key{}, "", fmt.Errorf("roll key %s: %w", id, err)
 	}
