@@ -18,4 +18,6 @@ func (p Principal) Can(scope string) bool { return p.Admin() || slices.Contains(
 
 // Owns reports whether the principal may see an object owned by ownerID: admins see
 // everything, everyone else only their owner's objects.
-func (p Principal) Owns(ownerID string) bool { return p.Admin() || (p.OwnerID != "" && p.OwnerID == ownerID) }
+func (p Principal) Owns(ownerID string) bool {
+	return p.Admin() || (p.OwnerID != "" && p.OwnerID == ownerID)
+}

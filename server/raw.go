@@ -121,7 +121,13 @@ func (resp documentResponse) visit(w http.ResponseWriter) error {
 	return err
 }
 
-func (resp documentResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error { return resp.visit(w) }
-func (resp documentResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error { return resp.visit(w) }
-func (resp documentResponse) VisitGetDocsResponse(w http.ResponseWriter) error        { return resp.visit(w) }
-func (resp documentResponse) VisitGetDocsAssetResponse(w http.ResponseWriter) error   { return resp.visit(w) }
+func (resp documentResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+	return resp.visit(w)
+}
+func (resp documentResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+	return resp.visit(w)
+}
+func (resp documentResponse) VisitGetDocsResponse(w http.ResponseWriter) error { return resp.visit(w) }
+func (resp documentResponse) VisitGetDocsAssetResponse(w http.ResponseWriter) error {
+	return resp.visit(w)
+}
