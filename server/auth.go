@@ -51,7 +51,7 @@ func (g *gate) authenticate(ctx context.Context, in *openapi3filter.Authenticati
 	p, err := g.principal(ctx, r)
 	if err != nil {
 		if g.limits != nil && info != nil && levqor.ErrorCode(err) == levqor.EUnauthorized {
-			if lerr := g.limits.take(ctx, info.header, "ip", g.limits.ip, "ip:"+info.ip.String()); lerr != nil {
+			if lerr := g.limits.take(ctx, info.header, quota{name: "ip:" + info.ip.String(), lim: g.limits.ip}); lerr != nil {
 				return lerr
 			}
 		}
@@ -62,7 +62,7 @@ func (g *gate) authenticate(ctx context.Context, in *openapi3filter.Authenticati
 		if p.KeyID == "" {
 			limitKey = "key:bootstrap"
 		}
-		if err := g.limits.take(ctx, info.header, "key", g.limits.key, limitKey); err != nil {
+		if err := g.limits.take(ctx, info.header, quota{name: limitKey, lim: g.limits.key}); err != nil {
 			return err
 		}
 	}

@@ -120,35 +120,71 @@ func newRateLimits(l *Limits, log *slog.Logger) *rateLimits {
 	}
 }
 
-// take counts one request against lim under key, writes the rate-limit headers and
-// returns a rate_limited error (with Retry-After set) when the limit is reached.
-func (rl *rateLimits) take(ctx context.Context, h http.Header, name string, lim *limiter.Limiter, key string) error {
-	lc, err := lim.Get(ctx, key)
-	if err != nil {
-		rl.log.ErrorContext(ctx, "rate limit store failed", "limiter", name, "fail_open", rl.failOpen, "error", err.Error())
-		if rl.failOpen {
-			return nil
+// quota is one limiter's verdict on one request. name is the counter's key; the
+// part before ":" names the policy in the headers ("ip:203.0.113.9" → "ip").
+type quota struct {
+	name  string
+	lim   *limiter.Limiter
+	state limiter.Context
+}
+
+// take counts one request against each (limiter, key) pair in turn, writes the
+// rate-limit headers for all of them (the X-RateLimit-* trio for the tightest), and
+// returns a rate_limited error with Retry-After when one is exhausted. Counting stops
+// at the first exhausted limiter, so a refused request spends no further budget.
+func (rl *rateLimits) take(ctx context.Context, h http.Header, checks ...quota) error {
+	var done []quota
+	var refused *quota
+	for _, c := range checks {
+		state, err := c.lim.Get(ctx, c.name)
+		if err != nil {
+			rl.log.ErrorContext(ctx, "rate limit store failed", "fail_open", rl.failOpen, "error", err.Error())
+			if rl.failOpen {
+				continue
+			}
+			return &levqor.Error{Code: levqor.EUnavailable, Message: "Rate limiting is unavailable; try again shortly.", Err: err}
 		}
-		return &levqor.Error{Code: levqor.EUnavailable, Message: "Rate limiting is unavailable; try again shortly.", Err: err}
+		c.state = state
+		done = append(done, c)
+		if state.Reached {
+			refused = &done[len(done)-1]
+			break
+		}
 	}
-	reset := int64(math.Max(0, math.Ceil(time.Until(time.Unix(lc.Reset, 0)).Seconds())))
-	window := int64(lim.Rate.Period / time.Second)
-	h.Set("RateLimit-Policy", fmt.Sprintf(`"%s";q=%d;w=%d`, name, lc.Limit, window))
-	h.Set("RateLimit", fmt.Sprintf(`"%s";r=%d;t=%d`, name, lc.Remaining, reset))
-	h.Set("X-RateLimit-Limit", strconv.FormatInt(lc.Limit, 10))
-	h.Set("X-RateLimit-Remaining", strconv.FormatInt(lc.Remaining, 10))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(lc.Reset, 10))
-	if lc.Reached {
-		h.Set("Retry-After", strconv.FormatInt(max(reset, 1), 10))
-		return levqor.Errorf(levqor.ERateLimited, "Rate limit %q reached: at most %d requests per %s.", name, lc.Limit, lim.Rate.Period)
+	if len(done) == 0 {
+		return nil
 	}
-	return nil
+	tightest := done[0]
+	h.Del("RateLimit-Policy")
+	h.Del("RateLimit")
+	for _, c := range done {
+		policy, _, _ := strings.Cut(c.name, ":")
+		reset := secondsUntil(c.state.Reset)
+		h.Add("RateLimit-Policy", fmt.Sprintf(`"%s";q=%d;w=%d`, policy, c.state.Limit, int64(c.lim.Rate.Period/time.Second)))
+		h.Add("RateLimit", fmt.Sprintf(`"%s";r=%d;t=%d`, policy, c.state.Remaining, reset))
+		if c.state.Remaining < tightest.state.Remaining {
+			tightest = c
+		}
+	}
+	if refused != nil {
+		tightest = *refused
+	}
+	h.Set("X-RateLimit-Limit", strconv.FormatInt(tightest.state.Limit, 10))
+	h.Set("X-RateLimit-Remaining", strconv.FormatInt(tightest.state.Remaining, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(tightest.state.Reset, 10))
+	if refused == nil {
+		return nil
+	}
+	h.Set("Retry-After", strconv.FormatInt(max(secondsUntil(refused.state.Reset), 1), 10))
+	policy, _, _ := strings.Cut(refused.name, ":")
+	return levqor.Errorf(levqor.ERateLimited, "Rate limit %q reached: at most %d requests per %s.", policy, refused.state.Limit, refused.lim.Rate.Period)
+}
+
+func secondsUntil(unix int64) int64 {
+	return int64(math.Max(0, math.Ceil(time.Until(time.Unix(unix, 0)).Seconds())))
 }
 
 // takeAnonymous counts an unauthenticated request against its IP, then the global budget.
 func (rl *rateLimits) takeAnonymous(ctx context.Context, h http.Header, ip netip.Addr) error {
-	if err := rl.take(ctx, h, "ip", rl.ip, "ip:"+ip.String()); err != nil {
-		return err
-	}
-	return rl.take(ctx, h, "global", rl.global, "global")
+	return rl.take(ctx, h, quota{name: "ip:" + ip.String(), lim: rl.ip}, quota{name: "global", lim: rl.global})
 }

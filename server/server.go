@@ -80,7 +80,9 @@ func New(opts Options) (http.Handler, error) {
 	limits := newRateLimits(opts.Limits, opts.Logger)
 	g := newGate(spec, opts.Keys, limits)
 
-	r := mux.NewRouter()
+	// SkipClean: a path with dot segments is answered (404 or 400 problem), never
+	// redirected to a cleaned path that the caller did not ask for.
+	r := mux.NewRouter().SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, levqor.Errorf(levqor.ENotFound, "No such route: %s.", r.URL.Path))
 	})

@@ -3341,12 +3341,12 @@ var swaggerSpec = []string{
 	"M3XS5a+5at/tW/yMR6fxHY9V0jz3zY/Gxzm+iwbc2JN8U5WhyxyGJ4761Unxts1oaU/DVpeiumZR31Wz",
 	"ZPM3h4NWej8bs4mNzpAVT8HIMhlShQCqE6RBU+uvI99hlOJXWCKhhZIJajrNwzI+wm9vwd7a2NUuUSh5",
 	"joGzIdeQ3Z+/6Va7XmbOfipQ7B8eWJ98175rNTMWT6oF6V57bY92LZ//tJ7sw5Br58Jm2AHT4BkWPDFU",
-	"8X7CXJxwDe//a//d2/vkfYXWDcOXP3lf8d4zLMh7VV18CVrbuohLtt1b2Lppb9NfpOOLOR/4j9hYC+dK",
-	"iE9BmiGqMdcIO73HQbvsrt3c5fE9WiAgIfQCjKw+3qFYv88T4snOOjld8+sj35qPFjf+NcZ8dr9omSof",
-	"VxeJ7ozyfoUA6f/dnWSM4bzkWUpSpEpqy0GfJUZ/e8V41lqovkjVVop5OPOnnT+dWNvl5ywqyyHKIkO4",
-	"ENRqlv68mU0R+ZcS6+ppFxaaGBqxrkG57oW7/OdTApfi2uh7IRKqTtf99uv/0mE2TIEZUKhN7PvdUiQY",
-	"g5KGGRsSLzRBu7BPSLiPUVUXuv2q1BZtL1qFGTGoSkhjT0yir/Gfu2paIG40Zv0GbE/rNvSVadhcVj5L",
-	"wRtwKb6cnkz/LwAA//8=",
+	"8X7CXJxwDe//a//d2/vkfYXWn7y/Je89w4K8V9XFl6C1rYu4ZNu9ha2b9jb9RTq+mPOB/4iNtXCuhPgU",
+	"pBmiGnONsNN7HLTL7trNXR7fowUCEkIvwMjq4x2K9fs8IZ7srJPTNb8+8q35aHHjX2PMZ/eLlqnycXWR",
+	"6M4o71cIkP7f3UnGGM5LnqUkRaqkthz0WWL0t1eMZ62F6otUbaWYhzN/2vnTibVdfs6ishyiLDKEC0Gt",
+	"ZunPm9kUkX8psa6edmGhiaER6xqU6164y38+JXApro2+FyKh6nTdb7/+Lx1mwxSYAYXaxL7fLUWCMShp",
+	"mLEh8UITtAv7hIT7GFV1oduvSm3R9qJVmBGDqoQ09sQk+hr/uaumBeJGY9ZvwPa0bkNfmYbNZeWzFLwB",
+	"l+LL6cn0/wIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
