@@ -107,13 +107,16 @@ func observe(log *slog.Logger, trustedProxies []netip.Prefix, next http.Handler)
 		rec := &statusRecorder{ResponseWriter: w}
 
 		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
+			p := recover()
+			abort := p == http.ErrAbortHandler
+			if p != nil && !abort {
 				log.Error("panic", "request_id", info.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if rec.status == 0 {
 					writeProblem(rec, r, &levqor.Error{Code: levqor.EInternal, Message: "panic", Err: fmt.Errorf("panic: %v", p)})
+				} else {
+					// The status is already sent: drop the connection, so the client sees
+					// a failure rather than a truncated body that looks complete.
+					abort = true
 				}
 			}
 			attrs := []slog.Attr{
@@ -129,6 +132,9 @@ func observe(log *slog.Logger, trustedProxies []netip.Prefix, next http.Handler)
 				attrs = append(attrs, slog.String("error_code", levqor.ErrorCode(info.err)))
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			if abort {
+				panic(http.ErrAbortHandler) // net/http closes the connection without logging
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -162,20 +168,32 @@ func limitBody(max int64, next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders sets the headers every response carries, errors included.
-// HTML routes replace the Content-Security-Policy with their own.
+// apiHeaders are the headers every response carries, errors included; HTML routes
+// replace the Content-Security-Policy with their own and fixed documents their
+// Cache-Control. Keys are canonical and values are shared, read-only slices, so
+// setting them costs no allocation (Header.Set would make a slice per header).
+var apiHeaders = []struct {
+	key   string
+	value []string
+}{
+	{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Referrer-Policy", []string{"no-referrer"}},
+	{"Cross-Origin-Opener-Policy", []string{"same-origin"}},
+	{"Cross-Origin-Embedder-Policy", []string{"require-corp"}},
+	{"Cross-Origin-Resource-Policy", []string{"same-origin"}},
+	{"Permissions-Policy", []string{"camera=(), microphone=(), geolocation=(), payment=()"}},
+	{"Cache-Control", []string{"no-store"}},
+}
+
+// securityHeaders sets apiHeaders on every response.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-		h.Set("Cache-Control", "no-store")
+		for _, kv := range apiHeaders {
+			h[kv.key] = kv.value
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -47,9 +49,23 @@ func (s *handlers) GetRoot(ctx context.Context, _ api.GetRootRequestObject) (api
 	}, nil
 }
 
-// GetHealth implements api.StrictServerInterface. It touches nothing but memory.
+// healthBody is GetHealth's whole answer, encoded once.
+var healthBody = []byte(`{"status":"ok"}` + "\n")
+
+type healthResponse struct{}
+
+func (healthResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(healthBody)))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(healthBody)
+	return err
+}
+
+// GetHealth implements api.StrictServerInterface. It touches nothing but memory and
+// writes a body encoded once, so probes cost as little as a request can.
 func (s *handlers) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
-	return api.GetHealth200JSONResponse{Status: api.Ok}, nil
+	return healthResponse{}, nil
 }
 
 // GetReady implements api.StrictServerInterface.

@@ -35,7 +35,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logOut := newBufferedLog(stdout)
+	defer logOut.Close()
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(log)
 
 	st, err := openStore(ctx, cfg)
@@ -82,6 +84,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
 		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
+	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
