@@ -4,7 +4,6 @@ BIN := bin/levqor
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/levqor/levqor.Commit=$(COMMIT)
-export CGO_ENABLED ?= 0
 
 .PHONY: help generate check-generated build run test lint bench ci clean
 
@@ -21,7 +20,7 @@ check-generated: generate ## fail when committed generated code is stale
 	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files: run make generate and commit" >&2; exit 1; }
 
 build: ## build the static binary into bin/levqor
-	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/levqor
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/levqor
 
 run: build ## build, migrate and serve on SQLite at :8080
 	./$(BIN) serve
