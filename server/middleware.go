@@ -26,6 +26,7 @@ type requestInfo struct {
 	ip              netip.Addr
 	viaTrustedProxy bool
 	header          http.Header     // the response headers, for layers that cannot see the writer
+	log             *slog.Logger
 	principal       *keys.Principal // set once the request is authenticated
 }
 
@@ -97,7 +98,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func observe(log *slog.Logger, trustedProxies []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &requestInfo{id: r.Header.Get("X-Request-ID"), header: w.Header()}
+		info := &requestInfo{id: r.Header.Get("X-Request-ID"), header: w.Header(), log: log}
 		if !saneRequestID(info.id) {
 			info.id = newRequestID()
 		}

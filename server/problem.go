@@ -41,7 +41,10 @@ func problemFor(r *http.Request, err error) api.Problem {
 	code := levqor.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
+		// An unmapped code is a programming error: answer as for any internal
+		// error, without the error's own message or fields.
 		code, status = levqor.EInternal, http.StatusInternalServerError
+		err = &levqor.Error{Code: levqor.EInternal, Err: err}
 	}
 	p := api.Problem{
 		Type:     problemBase + strings.ReplaceAll(code, "_", "-"),
@@ -74,11 +77,13 @@ func problemFor(r *http.Request, err error) api.Problem {
 // with their cause; the client only sees the generic message and the request id.
 func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(r, err)
-	if p.Status >= 500 {
-		slog.ErrorContext(r.Context(), "request failed", "request_id", p.RequestId, "error", err.Error())
-	}
+	log := slog.Default()
 	if info := requestInfoFrom(r.Context()); info != nil {
 		info.err = err
+		log = info.log
+	}
+	if p.Status >= 500 {
+		log.ErrorContext(r.Context(), "request failed", "request_id", deref(p.RequestId), "error", err.Error())
 	}
 	body, mErr := json.Marshal(p)
 	if mErr != nil { // cannot happen for this fixed shape; keep the contract anyway
@@ -195,3 +200,10 @@ func schemaFieldError(where string, err error) levqor.FieldError {
 var unsupportedProperty = regexp.MustCompile(`^property "([^"/~]{1,128})" is unsupported$`)
 
 func ptr[T any](v T) *T { return &v }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
