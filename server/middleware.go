@@ -25,7 +25,7 @@ type requestInfo struct {
 	err             error
 	ip              netip.Addr
 	viaTrustedProxy bool
-	header          http.Header     // the response headers, for layers that cannot see the writer
+	header          http.Header // the response headers, for layers that cannot see the writer
 	log             *slog.Logger
 	principal       *keys.Principal // set once the request is authenticated
 }
