@@ -55,6 +55,10 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunUsers(t, open)
 	})
+	t.Run("Keys", func(t *testing.T) {
+		t.Parallel()
+		RunKeys(t, open)
+	})
 }
 
 // RunMigrate checks the migration and readiness contract of store.Store.
