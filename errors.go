@@ -11,6 +11,7 @@ import (
 // Application error codes. Each maps to one HTTP status in server/problem.go.
 const (
 	EInvalid              = "invalid"                // the input is malformed or breaks a rule
+	EUnprocessable        = "unprocessable"          // well-formed, but cannot be done as asked
 	ENotFound             = "not_found"              // no such object, or not the caller's
 	EMethodNotAllowed     = "method_not_allowed"     // the route exists, the method does not
 	EConflict             = "conflict"               // the object's state forbids the action

@@ -45,6 +45,10 @@ type Config struct {
 	RateLimitFailOpen bool         // LEVQOR_RATE_LIMIT_FAIL: "open" (default) or "closed" when the limiter store fails
 	RedisURL          string       // LEVQOR_REDIS_URL: share rate limits across instances
 
+	Workers            int           // LEVQOR_WORKERS: jobs run at once by this process
+	JobLease           time.Duration // LEVQOR_JOB_LEASE: how long a claimed job is held without a heartbeat
+	OutboundAllowHosts []string      // LEVQOR_OUTBOUND_ALLOW_HOSTS: hosts, host:port or CIDRs exempt from the SSRF guard
+
 	TrustedProxies []netip.Prefix // LEVQOR_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed
 	CORSOrigins    []string       // LEVQOR_CORS_ORIGINS: origins allowed to call the API from a browser
 }
@@ -186,6 +190,26 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
+	c.Workers = 16
+	if v := getenv("LEVQOR_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1024 {
+			fail("LEVQOR_WORKERS", "want a whole number from 1 to 1024, got %q", v)
+		} else {
+			c.Workers = n
+		}
+	}
+	c.JobLease = 30 * time.Second
+	if v := getenv("LEVQOR_JOB_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > time.Hour {
+			fail("LEVQOR_JOB_LEASE", "want a duration from 1s to 1h, got %q", v)
+		} else {
+			c.JobLease = d
+		}
+	}
+	c.OutboundAllowHosts = splitList(getenv("LEVQOR_OUTBOUND_ALLOW_HOSTS"))
+
 	origins := getenv("LEVQOR_CORS_ORIGINS")
 	if origins == "" {
 		origins = DefaultCORSOrigins

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/jobs"
 )
 
 // MaxJSONDepth is the deepest nesting of arrays and objects a request body may have.
@@ -74,9 +76,22 @@ func guardJSON(next http.Handler) http.Handler {
 			writeProblem(w, r, levqor.Errorf(levqor.EInvalid, "The JSON body is nested %d levels deep; at most %d are allowed.", d, MaxJSONDepth))
 			return
 		}
+		if info := requestInfoFrom(r.Context()); info != nil {
+			info.body = body
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requestBodyHash fingerprints the JSON body of the request ctx belongs to (for
+// idempotency keys); "" when there was none.
+func requestBodyHash(ctx context.Context) string {
+	info := requestInfoFrom(ctx)
+	if info == nil || info.body == nil {
+		return ""
+	}
+	return jobs.HashBody(info.body)
 }

@@ -28,6 +28,7 @@ type requestInfo struct {
 	header          http.Header // the response headers, for layers that cannot see the writer
 	log             *slog.Logger
 	principal       *keys.Principal // set once the request is authenticated
+	body            []byte          // a JSON request body, as guardJSON read it
 }
 
 type requestInfoKey struct{}

@@ -23,6 +23,7 @@ const problemBase = "https://levqor.ai/problems/"
 // statusOf is the one mapping from application error codes to HTTP statuses.
 var statusOf = map[string]int{
 	levqor.EInvalid:              http.StatusBadRequest,
+	levqor.EUnprocessable:        http.StatusUnprocessableEntity,
 	levqor.ENotFound:             http.StatusNotFound,
 	levqor.EMethodNotAllowed:     http.StatusMethodNotAllowed,
 	levqor.EConflict:             http.StatusConflict,

@@ -213,6 +213,7 @@ var wantStatus = map[string]int{
 	levqor.ENotFound:             404,
 	levqor.EMethodNotAllowed:     405,
 	levqor.EConflict:             409,
+	levqor.EUnprocessable:        422,
 	levqor.ETooLarge:             413,
 	levqor.EUnsupportedMediaType: 415,
 	levqor.ERateLimited:          429,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/users"
@@ -33,6 +34,8 @@ type Options struct {
 	Store          store.Store
 	Keys           *keys.Service  // default: keys.NewService(Store, nil)
 	Users          *users.Service // default: users.NewService(Store)
+	Jobs           *jobs.Service  // required for the jobs, workflows, connectors and webhooks routes
+	Hub            *jobs.Hub      // the same hub the worker and Jobs use
 	Logger         *slog.Logger
 	MaxBodyBytes   int64
 	Started        time.Time
@@ -47,6 +50,8 @@ type handlers struct {
 	store    store.Store
 	keys     *keys.Service
 	users    *users.Service
+	jobs     *jobs.Service
+	hub      *jobs.Hub
 	started  time.Time
 	specJSON *document
 	specYAML *document
@@ -68,7 +73,10 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Users == nil {
 		opts.Users = users.NewService(opts.Store)
 	}
-	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, started: opts.Started}
+	if opts.Hub == nil {
+		opts.Hub = jobs.NewHub()
+	}
+	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, started: opts.Started}
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}

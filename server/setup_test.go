@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,8 +24,13 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/core"
+	"github.com/levqor/levqor/connectors/httpcall"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/gen/client"
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/sqlite"
@@ -150,6 +156,10 @@ func setup(t *testing.T, opts ...func(*server.Options)) *bundle {
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.Jobs == nil {
+		engine := newEngine(t, o.Store, o.Logger)
+		o.Jobs, o.Hub = engine.Service, engine.Hub
 	}
 	handler, err := server.New(o)
 	if err != nil {
@@ -397,4 +407,29 @@ func TestValidatingTransportRejects(t *testing.T) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// newEngine starts a job engine over st for the length of the test: the core and
+// http connectors, an outbound guard that lets loopback fakes through, short
+// leases and polls so tests run fast.
+func newEngine(t *testing.T, st store.Store, log *slog.Logger) *jobs.Engine {
+	t.Helper()
+	guard, err := outbound.NewGuard([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+		Worker: jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true},
+		Encode: server.EncodeJob,
+		Logger: log,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = engine.Run(ctx, 5*time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return engine
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/jobs"
 )
 
 // specDocuments renders the embedded spec as JSON and YAML once, at start-up.
@@ -83,7 +84,11 @@ func (s *handlers) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (a
 
 // GetStatus implements api.StrictServerInterface.
 func (s *handlers) GetStatus(ctx context.Context, _ api.GetStatusRequestObject) (api.GetStatusResponseObject, error) {
-	return api.GetStatus200JSONResponse{
+	qs, err := s.store.QueueStats(ctx)
+	if err != nil {
+		return nil, &levqor.Error{Code: levqor.EUnavailable, Message: "The database is not answering.", Err: err}
+	}
+	out := api.GetStatus200JSONResponse{
 		Service:   "levqor",
 		Version:   levqor.Version,
 		Commit:    levqor.Commit,
@@ -91,7 +96,16 @@ func (s *handlers) GetStatus(ctx context.Context, _ api.GetStatusRequestObject) 
 		UptimeS:   time.Since(s.started).Seconds(),
 		Database:  api.StatusDatabase(s.store.Engine()),
 		GoVersion: runtime.Version(),
-	}, nil
+	}
+	out.Queue.Depth = map[string]int{}
+	for _, st := range []string{jobs.StatusQueued, jobs.StatusScheduled, jobs.StatusRunning, jobs.StatusRetrying, jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCanceled} {
+		out.Queue.Depth[st] = int(qs.ByStatus[st])
+	}
+	if qs.OldestQueuedAt != nil {
+		age := max(0, time.Since(*qs.OldestQueuedAt).Seconds())
+		out.Queue.OldestQueuedAgeS = &age
+	}
+	return out, nil
 }
 
 // GetOpenAPIJSON implements api.StrictServerInterface.

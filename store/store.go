@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/sqlite"
@@ -17,6 +18,7 @@ import (
 type Store interface {
 	users.Store
 	keys.Store
+	jobs.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -18,7 +18,12 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/core"
+	"github.com/levqor/levqor/connectors/httpcall"
+	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/users"
@@ -55,7 +60,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeLimits()
+	guard, err := outbound.NewGuard(cfg.OutboundAllowHosts)
+	if err != nil {
+		return fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
+	}
+	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard))
+	if err != nil {
+		return err
+	}
+	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite},
+		Encode: server.EncodeJob,
+		Logger: log,
+	})
 	handler, err := server.New(server.Options{
+		Jobs:           engine.Service,
+		Hub:            engine.Hub,
 		Store:          st,
 		Keys:           keys.NewService(st, append(cfg.APIKeys, cfg.APIKeysNext...)),
 		Users:          users.NewService(st),
@@ -86,11 +106,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
 	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
 
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- engine.Run(engineCtx, cfg.ShutdownTimeout) }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-engineDone:
+		return fmt.Errorf("job engine: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "drain_timeout", cfg.ShutdownTimeout.String())
@@ -102,6 +129,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// No new jobs arrive now; let running ones finish (bounded), then stop.
+	stopEngine()
+	if err := <-engineDone; err != nil {
+		log.Error("job engine", "error", err.Error())
 	}
 	log.Info("stopped")
 	return nil

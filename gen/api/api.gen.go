@@ -60,6 +60,39 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for JobStatus.
+const (
+	JobStatusCanceled  JobStatus = "canceled"
+	JobStatusFailed    JobStatus = "failed"
+	JobStatusQueued    JobStatus = "queued"
+	JobStatusRetrying  JobStatus = "retrying"
+	JobStatusRunning   JobStatus = "running"
+	JobStatusScheduled JobStatus = "scheduled"
+	JobStatusSucceeded JobStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the JobStatus enum.
+func (e JobStatus) Valid() bool {
+	switch e {
+	case JobStatusCanceled:
+		return true
+	case JobStatusFailed:
+		return true
+	case JobStatusQueued:
+		return true
+	case JobStatusRetrying:
+		return true
+	case JobStatusRunning:
+		return true
+	case JobStatusScheduled:
+		return true
+	case JobStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for KeyPrefix.
 const (
 	KeyPrefixLvqLive KeyPrefix = "lvq_live_"
@@ -114,6 +147,27 @@ func (e KeyWithSecretPrefix) Valid() bool {
 	}
 }
 
+// Defines values for Priority.
+const (
+	High   Priority = "high"
+	Low    Priority = "low"
+	Normal Priority = "normal"
+)
+
+// Valid indicates whether the value is a known member of the Priority enum.
+func (e Priority) Valid() bool {
+	switch e {
+	case High:
+		return true
+	case Low:
+		return true
+	case Normal:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeConflict             ProblemCode = "conflict"
@@ -126,6 +180,7 @@ const (
 	ProblemCodeTooLarge             ProblemCode = "too_large"
 	ProblemCodeUnauthorized         ProblemCode = "unauthorized"
 	ProblemCodeUnavailable          ProblemCode = "unavailable"
+	ProblemCodeUnprocessable        ProblemCode = "unprocessable"
 	ProblemCodeUnsupportedMediaType ProblemCode = "unsupported_media_type"
 )
 
@@ -151,6 +206,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeUnauthorized:
 		return true
 	case ProblemCodeUnavailable:
+		return true
+	case ProblemCodeUnprocessable:
 		return true
 	case ProblemCodeUnsupportedMediaType:
 		return true
@@ -240,8 +297,63 @@ func (e StatusDatabase) Valid() bool {
 	}
 }
 
+// Defines values for StepStateStatus.
+const (
+	StepStateStatusCanceled  StepStateStatus = "canceled"
+	StepStateStatusFailed    StepStateStatus = "failed"
+	StepStateStatusPending   StepStateStatus = "pending"
+	StepStateStatusRunning   StepStateStatus = "running"
+	StepStateStatusSucceeded StepStateStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the StepStateStatus enum.
+func (e StepStateStatus) Valid() bool {
+	switch e {
+	case StepStateStatusCanceled:
+		return true
+	case StepStateStatusFailed:
+		return true
+	case StepStateStatusPending:
+		return true
+	case StepStateStatusRunning:
+		return true
+	case StepStateStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// CallbackAttempt defines model for CallbackAttempt.
+type CallbackAttempt struct {
+	At         time.Time `json:"at"`
+	Attempt    int       `json:"attempt"`
+	Error      *string   `json:"error,omitempty"`
+	StatusCode *int      `json:"status_code,omitempty"`
+}
+
+// ConnectorAction defines model for ConnectorAction.
+type ConnectorAction struct {
+	Description string          `json:"description"`
+	InputSchema json.RawMessage `json:"input_schema"`
+	Name        string          `json:"name"`
+}
+
+// ConnectorCatalogue defines model for ConnectorCatalogue.
+type ConnectorCatalogue struct {
+	Data []struct {
+		Actions []ConnectorAction `json:"actions"`
+		Name    string            `json:"name"`
+	} `json:"data"`
+}
+
 // Currency defines model for Currency.
 type Currency string
+
+// Guardrails defines model for Guardrails.
+type Guardrails struct {
+	MaxCostUsd *float32 `json:"max_cost_usd,omitempty"`
+}
 
 // Health defines model for Health.
 type Health struct {
@@ -253,6 +365,73 @@ type HealthStatus string
 
 // ID An object id, such as `usr_…` or `key_…`.
 type ID = string
+
+// Job defines model for Job.
+type Job struct {
+	Attempts    int               `json:"attempts"`
+	CallbackUrl *string           `json:"callback_url,omitempty"`
+	Callbacks   []CallbackAttempt `json:"callbacks"`
+	CreatedAt   time.Time         `json:"created_at"`
+	Error       *StepError        `json:"error,omitempty"`
+	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
+	Guardrails  *json.RawMessage  `json:"guardrails,omitempty"`
+
+	// Id An object id, such as `usr_…` or `key_…`.
+	Id          ID              `json:"id"`
+	MaxAttempts int             `json:"max_attempts"`
+	OwnerId     string          `json:"owner_id"`
+	Payload     json.RawMessage `json:"payload"`
+	Priority    Priority        `json:"priority"`
+
+	// Result The last step's output, once the job succeeded.
+	Result    *json.RawMessage `json:"result,omitempty"`
+	RunAt     time.Time        `json:"run_at"`
+	StartedAt *time.Time       `json:"started_at,omitempty"`
+	Status    JobStatus        `json:"status"`
+	Steps     []StepState      `json:"steps"`
+	TimeoutS  int              `json:"timeout_s"`
+	UpdatedAt time.Time        `json:"updated_at"`
+	Workflow  string           `json:"workflow"`
+}
+
+// JobAccepted defines model for JobAccepted.
+type JobAccepted struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// JobId An object id, such as `usr_…` or `key_…`.
+	JobId    ID        `json:"job_id"`
+	RunAt    time.Time `json:"run_at"`
+	Status   JobStatus `json:"status"`
+	Workflow string    `json:"workflow"`
+}
+
+// JobIntake defines model for JobIntake.
+type JobIntake struct {
+	CallbackUrl *string     `json:"callback_url,omitempty"`
+	Guardrails  *Guardrails `json:"guardrails,omitempty"`
+	MaxAttempts *int        `json:"max_attempts,omitempty"`
+
+	// Payload The job's data, at most 200 KiB serialised.
+	Payload  json.RawMessage `json:"payload"`
+	Priority *Priority       `json:"priority,omitempty"`
+	RunAt    *time.Time      `json:"run_at,omitempty"`
+	Steps    *[]StepSpec     `json:"steps,omitempty"`
+
+	// TimeoutS Per-attempt time limit of each step.
+	TimeoutS *int         `json:"timeout_s,omitempty"`
+	Workflow WorkflowName `json:"workflow"`
+}
+
+// JobList defines model for JobList.
+type JobList struct {
+	Data []Job `json:"data"`
+
+	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// JobStatus defines model for JobStatus.
+type JobStatus string
 
 // Key defines model for Key.
 type Key struct {
@@ -337,6 +516,9 @@ type Meta map[string]interface{}
 // Plan defines model for Plan.
 type Plan = string
 
+// Priority defines model for Priority.
+type Priority string
+
 // Problem RFC 9457 problem details with Levqor's extension members.
 type Problem struct {
 	// Code A stable, machine-readable error code.
@@ -399,14 +581,53 @@ type Status struct {
 	Commit    string         `json:"commit"`
 	Database  StatusDatabase `json:"database"`
 	GoVersion string         `json:"go_version"`
-	Service   string         `json:"service"`
-	StartedAt time.Time      `json:"started_at"`
-	UptimeS   float64        `json:"uptime_s"`
-	Version   string         `json:"version"`
+
+	// Queue The job queue — jobs per status and the age of the oldest waiting job.
+	Queue struct {
+		Depth            map[string]int `json:"depth"`
+		OldestQueuedAgeS *float64       `json:"oldest_queued_age_s,omitempty"`
+	} `json:"queue"`
+	Service   string    `json:"service"`
+	StartedAt time.Time `json:"started_at"`
+	UptimeS   float64   `json:"uptime_s"`
+	Version   string    `json:"version"`
 }
 
 // StatusDatabase defines model for Status.Database.
 type StatusDatabase string
+
+// StepError defines model for StepError.
+type StepError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// StepSpec defines model for StepSpec.
+type StepSpec struct {
+	Action    string `json:"action"`
+	Connector string `json:"connector"`
+	Id        string `json:"id"`
+
+	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references.
+	Input *json.RawMessage `json:"input,omitempty"`
+}
+
+// StepState defines model for StepState.
+type StepState struct {
+	Action     string           `json:"action"`
+	Attempts   int              `json:"attempts"`
+	Connector  string           `json:"connector"`
+	Error      *StepError       `json:"error,omitempty"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	Id         string           `json:"id"`
+	Input      *json.RawMessage `json:"input,omitempty"`
+	Output     *json.RawMessage `json:"output,omitempty"`
+	StartedAt  *time.Time       `json:"started_at,omitempty"`
+	Status     StepStateStatus  `json:"status"`
+}
+
+// StepStateStatus defines model for StepState.Status.
+type StepStateStatus string
 
 // User defines model for User.
 type User struct {
@@ -452,11 +673,45 @@ type UserUpsert struct {
 	Plan *Plan   `json:"plan,omitempty"`
 }
 
+// WebhookSecret defines model for WebhookSecret.
+type WebhookSecret struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Secret whsec_… — keep it like a password.
+	Secret string `json:"secret"`
+}
+
+// Workflow defines model for Workflow.
+type Workflow struct {
+	CreatedAt   time.Time  `json:"created_at"`
+	Description *string    `json:"description,omitempty"`
+	Name        string     `json:"name"`
+	Steps       []StepSpec `json:"steps"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// WorkflowList defines model for WorkflowList.
+type WorkflowList struct {
+	Data []Workflow `json:"data"`
+}
+
+// WorkflowName defines model for WorkflowName.
+type WorkflowName = string
+
+// WorkflowPut defines model for WorkflowPut.
+type WorkflowPut struct {
+	Description *string    `json:"description,omitempty"`
+	Steps       []StepSpec `json:"steps"`
+}
+
 // AcceptEncoding defines model for AcceptEncoding.
 type AcceptEncoding = string
 
 // IfNoneMatch defines model for IfNoneMatch.
 type IfNoneMatch = string
+
+// JobID An object id, such as `usr_…` or `key_…`.
+type JobID = ID
 
 // KeyID An object id, such as `usr_…` or `key_…`.
 type KeyID = ID
@@ -488,8 +743,26 @@ type Unauthorized = Problem
 // Unavailable RFC 9457 problem details with Levqor's extension members.
 type Unavailable = Problem
 
+// Unprocessable RFC 9457 problem details with Levqor's extension members.
+type Unprocessable = Problem
+
 // UnsupportedMediaType RFC 9457 problem details with Levqor's extension members.
 type UnsupportedMediaType = Problem
+
+// IntakeJobParams defines parameters for IntakeJob.
+type IntakeJobParams struct {
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
+// ListJobsParams defines parameters for ListJobs.
+type ListJobsParams struct {
+	Status        *JobStatus    `form:"status,omitempty" json:"status,omitempty"`
+	Workflow      *WorkflowName `form:"workflow,omitempty" json:"workflow,omitempty"`
+	CreatedAfter  *time.Time    `form:"created_after,omitempty" json:"created_after,omitempty"`
+	CreatedBefore *time.Time    `form:"created_before,omitempty" json:"created_before,omitempty"`
+	Limit         *int          `form:"limit,omitempty" json:"limit,omitempty"`
+	Cursor        *string       `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
@@ -523,6 +796,9 @@ type GetOpenAPIYAMLParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
+type IntakeJobJSONRequestBody = JobIntake
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyCreate
 
@@ -538,11 +814,32 @@ type PatchUserJSONRequestBody = UserPatch
 // PatchUserApplicationMergePatchPlusJSONRequestBody defines body for PatchUser for application/merge-patch+json ContentType.
 type PatchUserApplicationMergePatchPlusJSONRequestBody = UserPatch
 
+// PutWorkflowJSONRequestBody defines body for PutWorkflow for application/json ContentType.
+type PutWorkflowJSONRequestBody = WorkflowPut
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(w http.ResponseWriter, r *http.Request)
+	// ListConnectors The connector catalogue
+	// (GET /api/v1/connectors)
+	ListConnectors(w http.ResponseWriter, r *http.Request)
+	// IntakeJob Submit a job
+	// (POST /api/v1/intake)
+	IntakeJob(w http.ResponseWriter, r *http.Request, params IntakeJobParams)
+	// ListJobs List the caller's jobs, newest first
+	// (GET /api/v1/jobs)
+	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
+	// GetJob Get a job with its steps, result and callback attempts
+	// (GET /api/v1/jobs/{id})
+	GetJob(w http.ResponseWriter, r *http.Request, id JobID)
+	// CancelJob Cancel a job
+	// (POST /api/v1/jobs/{id}/cancel)
+	CancelJob(w http.ResponseWriter, r *http.Request, id JobID)
+	// StreamJobEvents Server-sent events of a job's status and step changes
+	// (GET /api/v1/jobs/{id}/events)
+	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(w http.ResponseWriter, r *http.Request, params ListKeysParams)
@@ -567,6 +864,24 @@ type ServerInterface interface {
 	// PatchUser Change some of a user's fields (JSON merge patch)
 	// (PATCH /api/v1/users/{id})
 	PatchUser(w http.ResponseWriter, r *http.Request, id UserID)
+	// GetWebhookSecret The caller's webhook signing secret
+	// (GET /api/v1/webhooks/secret)
+	GetWebhookSecret(w http.ResponseWriter, r *http.Request)
+	// RollWebhookSecret Replace the webhook signing secret
+	// (POST /api/v1/webhooks/secret/roll)
+	RollWebhookSecret(w http.ResponseWriter, r *http.Request)
+	// ListWorkflows List the caller's workflows
+	// (GET /api/v1/workflows)
+	ListWorkflows(w http.ResponseWriter, r *http.Request)
+	// DeleteWorkflow Delete a workflow
+	// (DELETE /api/v1/workflows/{name})
+	DeleteWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	// GetWorkflow Get a workflow
+	// (GET /api/v1/workflows/{name})
+	GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	// PutWorkflow Create or replace a workflow
+	// (PUT /api/v1/workflows/{name})
+	PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
 	// GetDocs Interactive API documentation
 	// (GET /docs)
 	GetDocs(w http.ResponseWriter, r *http.Request, params GetDocsParams)
@@ -604,6 +919,237 @@ func (siw *ServerInterfaceWrapper) GetRoot(w http.ResponseWriter, r *http.Reques
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetRoot(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListConnectors operation middleware
+func (siw *ServerInterfaceWrapper) ListConnectors(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListConnectors(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// IntakeJob operation middleware
+func (siw *ServerInterfaceWrapper) IntakeJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params IntakeJobParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Idempotency-Key", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Idempotency-Key", Err: err})
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.IntakeJob(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListJobs operation middleware
+func (siw *ServerInterfaceWrapper) ListJobs(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListJobsParams
+
+	// ------------- Optional query parameter "status" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "status", r.URL.Query(), &params.Status, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "status"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "status", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "workflow" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "workflow", r.URL.Query(), &params.Workflow, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "workflow"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "workflow", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_after", r.URL.Query(), &params.CreatedAfter, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_after", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "created_before" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "created_before", r.URL.Query(), &params.CreatedBefore, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "created_before"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "created_before", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListJobs(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetJob operation middleware
+func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetJob(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CancelJob operation middleware
+func (siw *ServerInterfaceWrapper) CancelJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CancelJob(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// StreamJobEvents operation middleware
+func (siw *ServerInterfaceWrapper) StreamJobEvents(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StreamJobEvents(w, r, id)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -815,6 +1361,126 @@ func (siw *ServerInterfaceWrapper) PatchUser(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.PatchUser(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) GetWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetWebhookSecret(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RollWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RollWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RollWebhookSecret(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListWorkflows operation middleware
+func (siw *ServerInterfaceWrapper) ListWorkflows(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWorkflows(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteWorkflow operation middleware
+func (siw *ServerInterfaceWrapper) DeleteWorkflow(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteWorkflow(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetWorkflow operation middleware
+func (siw *ServerInterfaceWrapper) GetWorkflow(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetWorkflow(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutWorkflow operation middleware
+func (siw *ServerInterfaceWrapper) PutWorkflow(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutWorkflow(w, r, name)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1203,6 +1869,30 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/keys/{id}/roll", wrapper.RollKey).Methods(http.MethodPost)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/intake", wrapper.IntakeJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs", wrapper.ListJobs).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}", wrapper.GetJob).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/cancel", wrapper.CancelJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/events", wrapper.StreamJobEvents).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows", wrapper.ListWorkflows).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}", wrapper.DeleteWorkflow).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}", wrapper.GetWorkflow).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}", wrapper.PutWorkflow).Methods(http.MethodPut)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/connectors", wrapper.ListConnectors).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/webhooks/secret", wrapper.GetWebhookSecret).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/webhooks/secret/roll", wrapper.RollWebhookSecret).Methods(http.MethodPost)
+
 	return r
 }
 
@@ -1223,6 +1913,8 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type UnavailableApplicationProblemPlusJSONResponse Problem
+
+type UnprocessableApplicationProblemPlusJSONResponse Problem
 
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse Problem
 
@@ -1253,6 +1945,775 @@ type GetRootdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetRootdefaultApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectorsRequestObject struct {
+}
+
+type ListConnectorsResponseObject interface {
+	VisitListConnectorsResponse(w http.ResponseWriter) error
+}
+
+type ListConnectors200JSONResponse ConnectorCatalogue
+
+func (response ListConnectors200JSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectors401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnectors401ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectors403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnectors403ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectors429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnectors429ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectorsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListConnectorsdefaultApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobRequestObject struct {
+	Params IntakeJobParams
+	Body   *IntakeJobJSONRequestBody
+}
+
+type IntakeJobResponseObject interface {
+	VisitIntakeJobResponse(w http.ResponseWriter) error
+}
+
+type IntakeJob202ResponseHeaders struct {
+	Location *string
+}
+
+type IntakeJob202JSONResponse struct {
+	Body    JobAccepted
+	Headers IntakeJob202ResponseHeaders
+}
+
+func (response IntakeJob202JSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob400ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob401ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob403ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob404ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob413ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob415ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob422ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob429ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response IntakeJobdefaultApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobsRequestObject struct {
+	Params ListJobsParams
+}
+
+type ListJobsResponseObject interface {
+	VisitListJobsResponse(w http.ResponseWriter) error
+}
+
+type ListJobs200JSONResponse JobList
+
+func (response ListJobs200JSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs400ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs401ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs403ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs429ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListJobsdefaultApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobRequestObject struct {
+	Id JobID `json:"id"`
+}
+
+type GetJobResponseObject interface {
+	VisitGetJobResponse(w http.ResponseWriter) error
+}
+
+type GetJob200JSONResponse Job
+
+func (response GetJob200JSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob400ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob401ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob403ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob404ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob429ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetJobdefaultApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJobRequestObject struct {
+	Id JobID `json:"id"`
+}
+
+type CancelJobResponseObject interface {
+	VisitCancelJobResponse(w http.ResponseWriter) error
+}
+
+type CancelJob200JSONResponse Job
+
+func (response CancelJob200JSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob400ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob401ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob403ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob404ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob409ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob429ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CancelJobdefaultApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEventsRequestObject struct {
+	Id JobID `json:"id"`
+}
+
+type StreamJobEventsResponseObject interface {
+	VisitStreamJobEventsResponse(w http.ResponseWriter) error
+}
+
+type StreamJobEvents200TexteventStreamResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response StreamJobEvents200TexteventStreamResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type StreamJobEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents400ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents401ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents403ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents404ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents429ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEventsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response StreamJobEventsdefaultApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2339,6 +3800,648 @@ func (response PatchUserdefaultApplicationProblemPlusJSONResponse) VisitPatchUse
 	return err
 }
 
+type GetWebhookSecretRequestObject struct {
+}
+
+type GetWebhookSecretResponseObject interface {
+	VisitGetWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type GetWebhookSecret200JSONResponse WebhookSecret
+
+func (response GetWebhookSecret200JSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret401ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret403ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret429ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecretdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetWebhookSecretdefaultApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecretRequestObject struct {
+}
+
+type RollWebhookSecretResponseObject interface {
+	VisitRollWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RollWebhookSecret200JSONResponse WebhookSecret
+
+func (response RollWebhookSecret200JSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret401ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret403ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret429ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecretdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RollWebhookSecretdefaultApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflowsRequestObject struct {
+}
+
+type ListWorkflowsResponseObject interface {
+	VisitListWorkflowsResponse(w http.ResponseWriter) error
+}
+
+type ListWorkflows200JSONResponse WorkflowList
+
+func (response ListWorkflows200JSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflows401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWorkflows401ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflows403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWorkflows403ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflows429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWorkflows429ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflowsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListWorkflowsdefaultApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflowRequestObject struct {
+	Name WorkflowName `json:"name"`
+}
+
+type DeleteWorkflowResponseObject interface {
+	VisitDeleteWorkflowResponse(w http.ResponseWriter) error
+}
+
+type DeleteWorkflow204Response struct {
+}
+
+func (response DeleteWorkflow204Response) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWorkflow400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow400ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow401ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow403ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow404ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow429ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflowdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteWorkflowdefaultApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflowRequestObject struct {
+	Name WorkflowName `json:"name"`
+}
+
+type GetWorkflowResponseObject interface {
+	VisitGetWorkflowResponse(w http.ResponseWriter) error
+}
+
+type GetWorkflow200JSONResponse Workflow
+
+func (response GetWorkflow200JSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow400ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow401ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow403ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow404ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow429ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflowdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetWorkflowdefaultApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflowRequestObject struct {
+	Name WorkflowName `json:"name"`
+	Body *PutWorkflowJSONRequestBody
+}
+
+type PutWorkflowResponseObject interface {
+	VisitPutWorkflowResponse(w http.ResponseWriter) error
+}
+
+type PutWorkflow200JSONResponse Workflow
+
+func (response PutWorkflow200JSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow400ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow401ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow403ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow413ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow415ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow422ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow429ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflowdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PutWorkflowdefaultApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDocsRequestObject struct {
 	Params GetDocsParams
 }
@@ -2736,6 +4839,24 @@ type StrictServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(ctx context.Context, request GetRootRequestObject) (GetRootResponseObject, error)
+	// ListConnectors The connector catalogue
+	// (GET /api/v1/connectors)
+	ListConnectors(ctx context.Context, request ListConnectorsRequestObject) (ListConnectorsResponseObject, error)
+	// IntakeJob Submit a job
+	// (POST /api/v1/intake)
+	IntakeJob(ctx context.Context, request IntakeJobRequestObject) (IntakeJobResponseObject, error)
+	// ListJobs List the caller's jobs, newest first
+	// (GET /api/v1/jobs)
+	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
+	// GetJob Get a job with its steps, result and callback attempts
+	// (GET /api/v1/jobs/{id})
+	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
+	// CancelJob Cancel a job
+	// (POST /api/v1/jobs/{id}/cancel)
+	CancelJob(ctx context.Context, request CancelJobRequestObject) (CancelJobResponseObject, error)
+	// StreamJobEvents Server-sent events of a job's status and step changes
+	// (GET /api/v1/jobs/{id}/events)
+	StreamJobEvents(ctx context.Context, request StreamJobEventsRequestObject) (StreamJobEventsResponseObject, error)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(ctx context.Context, request ListKeysRequestObject) (ListKeysResponseObject, error)
@@ -2760,6 +4881,24 @@ type StrictServerInterface interface {
 	// PatchUser Change some of a user's fields (JSON merge patch)
 	// (PATCH /api/v1/users/{id})
 	PatchUser(ctx context.Context, request PatchUserRequestObject) (PatchUserResponseObject, error)
+	// GetWebhookSecret The caller's webhook signing secret
+	// (GET /api/v1/webhooks/secret)
+	GetWebhookSecret(ctx context.Context, request GetWebhookSecretRequestObject) (GetWebhookSecretResponseObject, error)
+	// RollWebhookSecret Replace the webhook signing secret
+	// (POST /api/v1/webhooks/secret/roll)
+	RollWebhookSecret(ctx context.Context, request RollWebhookSecretRequestObject) (RollWebhookSecretResponseObject, error)
+	// ListWorkflows List the caller's workflows
+	// (GET /api/v1/workflows)
+	ListWorkflows(ctx context.Context, request ListWorkflowsRequestObject) (ListWorkflowsResponseObject, error)
+	// DeleteWorkflow Delete a workflow
+	// (DELETE /api/v1/workflows/{name})
+	DeleteWorkflow(ctx context.Context, request DeleteWorkflowRequestObject) (DeleteWorkflowResponseObject, error)
+	// GetWorkflow Get a workflow
+	// (GET /api/v1/workflows/{name})
+	GetWorkflow(ctx context.Context, request GetWorkflowRequestObject) (GetWorkflowResponseObject, error)
+	// PutWorkflow Create or replace a workflow
+	// (PUT /api/v1/workflows/{name})
+	PutWorkflow(ctx context.Context, request PutWorkflowRequestObject) (PutWorkflowResponseObject, error)
 	// GetDocs Interactive API documentation
 	// (GET /docs)
 	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
@@ -2839,6 +4978,167 @@ func (sh *strictHandler) GetRoot(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetRootResponseObject); ok {
 		if err := validResponse.VisitGetRootResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListConnectors operation middleware
+func (sh *strictHandler) ListConnectors(w http.ResponseWriter, r *http.Request) {
+	var request ListConnectorsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListConnectors(ctx, request.(ListConnectorsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListConnectors")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListConnectorsResponseObject); ok {
+		if err := validResponse.VisitListConnectorsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// IntakeJob operation middleware
+func (sh *strictHandler) IntakeJob(w http.ResponseWriter, r *http.Request, params IntakeJobParams) {
+	var request IntakeJobRequestObject
+
+	request.Params = params
+
+	var body IntakeJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.IntakeJob(ctx, request.(IntakeJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "IntakeJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(IntakeJobResponseObject); ok {
+		if err := validResponse.VisitIntakeJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListJobs operation middleware
+func (sh *strictHandler) ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams) {
+	var request ListJobsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListJobs(ctx, request.(ListJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListJobsResponseObject); ok {
+		if err := validResponse.VisitListJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetJob operation middleware
+func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id JobID) {
+	var request GetJobRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetJob(ctx, request.(GetJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetJobResponseObject); ok {
+		if err := validResponse.VisitGetJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CancelJob operation middleware
+func (sh *strictHandler) CancelJob(w http.ResponseWriter, r *http.Request, id JobID) {
+	var request CancelJobRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelJob(ctx, request.(CancelJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CancelJobResponseObject); ok {
+		if err := validResponse.VisitCancelJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// StreamJobEvents operation middleware
+func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID) {
+	var request StreamJobEventsRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StreamJobEvents(ctx, request.(StreamJobEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StreamJobEvents")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StreamJobEventsResponseObject); ok {
+		if err := validResponse.VisitStreamJobEventsResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -3094,6 +5394,163 @@ func (sh *strictHandler) PatchUser(w http.ResponseWriter, r *http.Request, id Us
 	}
 }
 
+// GetWebhookSecret operation middleware
+func (sh *strictHandler) GetWebhookSecret(w http.ResponseWriter, r *http.Request) {
+	var request GetWebhookSecretRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhookSecret(ctx, request.(GetWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitGetWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RollWebhookSecret operation middleware
+func (sh *strictHandler) RollWebhookSecret(w http.ResponseWriter, r *http.Request) {
+	var request RollWebhookSecretRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RollWebhookSecret(ctx, request.(RollWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RollWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RollWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRollWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListWorkflows operation middleware
+func (sh *strictHandler) ListWorkflows(w http.ResponseWriter, r *http.Request) {
+	var request ListWorkflowsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWorkflows(ctx, request.(ListWorkflowsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWorkflows")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWorkflowsResponseObject); ok {
+		if err := validResponse.VisitListWorkflowsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteWorkflow operation middleware
+func (sh *strictHandler) DeleteWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName) {
+	var request DeleteWorkflowRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWorkflow(ctx, request.(DeleteWorkflowRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWorkflow")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteWorkflowResponseObject); ok {
+		if err := validResponse.VisitDeleteWorkflowResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetWorkflow operation middleware
+func (sh *strictHandler) GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName) {
+	var request GetWorkflowRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWorkflow(ctx, request.(GetWorkflowRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWorkflow")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetWorkflowResponseObject); ok {
+		if err := validResponse.VisitGetWorkflowResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutWorkflow operation middleware
+func (sh *strictHandler) PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName) {
+	var request PutWorkflowRequestObject
+
+	request.Name = name
+
+	var body PutWorkflowJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutWorkflow(ctx, request.(PutWorkflowRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutWorkflow")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutWorkflowResponseObject); ok {
+		if err := validResponse.VisitPutWorkflowResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDocs operation middleware
 func (sh *strictHandler) GetDocs(w http.ResponseWriter, r *http.Request, params GetDocsParams) {
 	var request GetDocsRequestObject
@@ -3276,77 +5733,119 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dzbcts4lr9yijtVSWYoWXbsdNt5Wec63lzaZSd7S7w2TB5JaJMAA4CS1S5V9UfsN8yH9Zds4QCkKBGS",
-	"ZSd2eqf7yaYIHByc+wXgVZTIvJAChdHR3lU0RJaion+fs2SIz6UwSmb2OUWdKF4YLkW0F/1djiGTYgBm",
-	"iKCwUKhRGGbfQs4mcI6QWABpN4ojnQwxZxaImRQY7UXaKC4G0XQaRy8/sEEb/D5ooyz4Ect4yoxUIPuB",
-	"tVZDn8ZRwRTL0fg97ScJFualSGRqR+xdRdyu5nYdxZFguQXghnXqcc01cnb5FsXADKO9nc2tOLCjg/57",
-	"KfAdM8lw6QoH/Y4d1HGjlsDf7G1thxZ4g5ODFzXogpnhDDBPozhS+KXkCtNoz6gSm9D/orAf7UX/sjFj",
-	"+4Z7qzcOXhD0jxrVnYGf2tm6kEIjMeQZS4/wS4na2KdECoOC/mVFkfGEeLxRKHmeYf63n7WVjas11zt0",
-	"s9yi89L1geSIlgWuIWdZX6ocU5AK+oxnuhI7krBpHD2Xop/x5Lshmfj1NYy5GZIeJKVSKAxowwwSkq+k",
-	"OudpiuK+sdw/PIALnEDGkgtNyOlEFghmyDXIApUzCwIx1YTpe2leyVKk94noewm6TIagUMtSJQgPpQIh",
-	"DUxkqfQjwquafo9o7QtApaSKgWk4evUcdrd3fgC/DKRorDgSckfM4Fuec4P3SrcPUkLOxKSSRf0UFBo1",
-	"AdY3qIjbhucIAz5CAVzA2ZF93dm3r88I8w9SvmVqgN9Le85lOrF6Lkce4cySkVD7KFhphlLxX/C+pZFM",
-	"TK07Y6bBOzbrMx1qI8Yzdp7dO+E0qhFPrAcXVkPso9fmiqRCjj2SuiwKqQym7zDl7AM5q+/C5gcanrtV",
-	"OxYLy3CLPCNfjikMUVk7Oa38lQtyyIomE/s/ijKP9j5Fr58dRnH08fhFFEcvPx5FJy0fHEd/R5YZcu8s",
-	"TblFhmWHyto6w61n67NMYxwVjZ+uImuqS91cSl4EoE+bHvZTNWs2Tp7/jImxWDg33TIobgDwNHYmj2k4",
-	"K7U6/e3Xf5xZF3d2gRN6sNFTI954sh1HORfV47aNnoxBZcH+zyfW+eXkaivenp5+6nV26Wkz3tmd/iUK",
-	"0OcNEknn958oZAbTU0ZyYV2u/S9KmcGOtSEhQHhZcIV61RxRZl5LXDjSgsHTdWKTOMqYNtsLMViLJC3o",
-	"dtZpqVfv61ocXXy1EP71AgPlWKA6XXdLhcI+v2xLidWbC5w80DDimp9nCG5kQ2Ky0ZfTjI/wlMSkktj6",
-	"1yim/w1qcxpUEYUjefGVVKE4gmSHG8z1dXs+tsPtPA+IKcUmLYWiGLYmoyd9TapKDOrF46bchrTwDU6e",
-	"04gbmgMUI66kyL2dTLHPysySyNK3SXL3aCkdJPQaKnJf4nZbfuXs8sBNeEL65h82FzgZR6XgX0r0r63Q",
-	"LDK3wVePzBKWveUu57gBw1Jm2Np7sxbwOkkkgEvwO5JZdkP8BooleFqg4jI91XMy9eOTbcveFTm8zFIK",
-	"RC4QCw1jqS64GMQ2oNOYSJFqeOihgRQIKZvEwAzkUht43LPPNogmVvLcCu7Wzu5Wzy6ac+F+mckXFwYH",
-	"qIggoc3/BzfDY0wUOhZl2U/9aO/TOgRf9DkXzhGFYhwLvgvHQzmmuNXHNy45BSmySTe6zjdb6G3+nUzj",
-	"6K1MmAvcFgsbz54fwvYPkDExKNkAwbBBw+qi6Lx+tuiYH+/MeaGtece83/lv75t/nD7s+MdeZ9f65x+n",
-	"j/4adNDv0MlyWLycOZ7H/JVC7FjrAlZsZ8zffAJv+DMbJHKWce0qPjm7bMJ7sh3g82HGxIINWohANlsR",
-	"iN2W/3vaOQlvrZHFze9gWXrlkuq3OPoi1QMNeGlQaCpkYX6OSnejRU1LZIrhopV1ZzHkLBlygR2FLLW/",
-	"uBwP7LSmM+WCkgDrg6Q57VNKHEc5mqFMT+1PLMvkGO2PVQWAbGAjZ4mtwfdpfxwZKU8zSrXssDo0P81t",
-	"bH5KlIojxQyeZj6TJHB1nhGTZirBsqCncfQKxpx4WWRMuERfF5jwPk/ASF8DSFy1IsFuMMazxNFtsK84",
-	"ZmknwxFmjoA6BmTJEArJheFiAFzQEnUOYMHX1nnBeNe4t9YncKhCDP2345/ew6F7Dw+tAD3Z7W0+ai1M",
-	"OWZsg2sGdckRrJedqfaXEtWkS4Q/u960VEjVVA/5iXnvYrmnDRMJhk1ehWvBqIbEda0InkEpuIpqIJaj",
-	"mT4OWFFMS6mOQdYU4ew/O7641zl4cTazra4YGlxoliLVfmRnd7fhQ7Z7AS8SR4absLXVQ6lMDMMyZ2Km",
-	"jrrMc6YmVU25IoOFG0TL+LR2EfrHowNQ2EeSbctu7r3pIkS8ZHlhMYyGxhR6b2MjI3PTZbxKivWGkKZT",
-	"GYHVwuE12e26plrs7FJIUI6QpZNbhDvnTGMzYdVfMm4oWpbaDNRceBXiYjVP0frr5rrxbO3gZqQ0B6Iv",
-	"20qecXGhl2/zahlnG8B97SM4eIRKc1e5uGYfHshsSuxxC+3HhcENav0sz/WeJVkUu//HylG91KjqN+6h",
-	"epWjUTypX7I05yLInOOaOYs+Lc+5Ce779pIwkKfLibaa2NowddNqQVnYNy72nc2QpfNtgUBUlNbDfzVv",
-	"Pe3mkG5g06DgHElCwvBRO090A0W9TV0laRS+mpFmyD3n3nHWkN0vcyHq1s7211Re6mh5IeptQcx93LoK",
-	"JsW24SR3K5jkFuFINCBe6Q0JHSo9VNTzdQe/9wZLPEJ+s3P1hzkclonPYdV6XClDORfNXzdbUtWQkFXU",
-	"rkuoc3xcNcPnRg1urp+FvEM1QJepnk/oTx2KaSNtCGNhPgUGoswyGLGsREgxQ4OuNXWBk3UTlBvLz8oi",
-	"th0TzHctyz4WGtVN6xG34VCtzIu620i7Qkbgtpy9Ez1di85NvXO7busLuaCkVNxMju18R9f9gr/ByX7p",
-	"CvytVKdq2bQrpb/9+o+zGDQK0wiB9wveeYOTMx/2wkOBI1TVAEoKwG2R6ifB4wI1lJmFYYSk64lwHwwl",
-	"UhjmutSez5HPAf+1DjdnQF3CC36ENS0qCwWoUavr4mdyDQzOWXKBIoW+VLB/AKw0MndpoI1cuvByZDeo",
-	"ZGnQaSkqu30m9BiVtjAc7HPfonn6WbB6ODNVG6cq0KQyKXNL4FSie4OXXJvuZ/FZvKQcEZjCWSf1bFn7",
-	"6awG5fN/5rN3OLNR9Fn3swvaEhQu8PFUs1qpOBqmJo3EoyLJ/uFBIzDYi3rdzW6P6qgFClbwaC963O11",
-	"H0dU2RiSuG1Q7c6Vuupu+UEa7UWv0dhYN1o4NLHV663osd2st1bH0oHm2rFvA3KR4mXXiYGvJ4aB1lg2",
-	"WnYzDYv2Pp3EkU+9GuAtYWPwNAMmUnChchwZNtAUck20wTw6sdA2WME3RpsbFzjRSwn3lmvzxg6YPwD0",
-	"yZ9pIaWbKcJczXj9kzJhYJTfz0GqiUYV9lleO1cb3QzURk/ukO9VBTzAdku4GASObUbf50q7Vvm2W301",
-	"3xvneWjK5vVT5lrwNOnx9ZNmZ13sjK3d62c0j0/cWpJr2bW0qxyBrky6GSJXvrCsHzXkl2T1JI4uO86o",
-	"dqo+yacqT5u6PGpVqZratmfWHgaL1U99AdMX8BkMmR6C7AOnqti8frh+lfMnvnbzTLoCwbeSLt8Sm867",
-	"YmrZtMR681su3OgdLDkwcIGT2Nl8bnRFXU19AFeupELl71vke9vXz6iPWdkJm2ssUR/UoQk762wkcPzj",
-	"+2ikkzdgs/jMRiRMAFn3mynjgpvZuOLp1KmmzSPaSnqQYl5IK7028fCNb8KhCnO2e5vQVzKnEEjgpalL",
-	"pq7iOq+eRwShUs85Vdle2ssHsgi09D+d8N6/ODkWACPKCjm+sTWfDztCKMyGbLgTvdQ4bAnehvKd4NuB",
-	"XOZYnL5YRyFw7I6gVUdLNcvRqU3sWhg2JnObjOn/nF34bLrqGrszCDAeovgs7AvqRYPrRQNS+9g5yYy5",
-	"Y4NMADfAMqoMw1iWWfqoC8+kGVLzGdJSVcX0JiwXli+oi8yyO/Vl1Iuftk8v37vn8qz643mv3hoGoD6k",
-	"/Udwd0dYZFYrWK26srRJ8VhUhchbuTvqKSxNq15xkVJ9eq20qqpzLr8ucKMa1J2mQ7SrJUpnaVIZR2aA",
-	"tvWnh/36FErKC2COumUB5xOoBKYSXSeMYdltdMKWJ0+zuAxKKrBaZcHUrmX9ykOjeJ5jGkMmx6g6CdOY",
-	"PnJo7MFWb5P8GQ0lLLkGX4qPP4utXs+95r4EhSk8dIfg+xyz1NWhfLX+6cyv0mF0M6bj1UMmBq6KNaTy",
-	"32fxXooOqaVLLHM2oeSuQt9lmNbUk3t+oL00Bpyiqyh7bb0Lv9goW6+V5N2jsnp+PIU5foxRIdCqPkL+",
-	"lu77egPCaun5vRuPP0iqKJVXz8oK3coEuf5724nWSeOyym6tmt9JS/50YV8tSK/ReNm5pde6UUbnL2ZS",
-	"Sld1eNsHHH94vPsEclQDBBq15xwI5VFNa+icz1M4y9EwKivmrdaqzfXYZ3Emyiw7a/VSGbnTkO+hBvQd",
-	"ux7X5Lb8aMKhPXRo43+7PczflzebXbSjff1Zmfz/5m5I00DLHEH2vcF4oCtFfEhnTBsa++jW/ieVSTN5",
-	"W+jmjdlggAo+HrgebOoKkkxrNDaOPMc0xbTqS59zwdQkhlKkVgSpQ52Y+obdse/pdQ5lxpNJu4T5Gs0L",
-	"i81NjVzz8vwaGZ/BS7MxNHk2r2+BDwG0lavq/7pudcEGdFKz8QWE6tMEIZT9sA0aQws8XlabTTKOwjzQ",
-	"kMhiAg9tdkwpyNw3AB5RduHudH/7VuuBMKhYYvjI3dae23pD3EiAZrK0cUXSsTKMsVzet6OWFAXmvx/A",
-	"/Mi1agJPtkMXHegKQP1vd8k1gGl8ragtfAxijRk3FM6/bvx1XizrE2NOuwJYBwWViBbD4BdedNCii+ks",
-	"M3XS5a+5at/tW/yMR6fxHY9V0jz3zY/Gxzm+iwbc2JN8U5WhyxyGJ4761Unxts1oaU/DVpeiumZR31Wz",
-	"ZPM3h4NWej8bs4mNzpAVT8HIMhlShQCqE6RBU+uvI99hlOJXWCKhhZIJajrNwzI+wm9vwd7a2NUuUSh5",
-	"joGzIdeQ3Z+/6Va7XmbOfipQ7B8eWJ98175rNTMWT6oF6V57bY92LZ//tJ7sw5Br58Jm2AHT4BkWPDFU",
-	"8X7CXJxwDe//a//d2/vkfYXWn7y/Je89w4K8V9XFl6C1rYu4ZNu9ha2b9jb9RTq+mPOB/4iNtXCuhPgU",
-	"pBmiGnONsNN7HLTL7trNXR7fowUCEkIvwMjq4x2K9fs8IZ7srJPTNb8+8q35aHHjX2PMZ/eLlqnycXWR",
-	"6M4o71cIkP7f3UnGGM5LnqUkRaqkthz0WWL0t1eMZ62F6otUbaWYhzN/2vnTibVdfs6ishyiLDKEC0Gt",
-	"ZunPm9kUkX8psa6edmGhiaER6xqU6164y38+JXApro2+FyKh6nTdb7/+Lx1mwxSYAYXaxL7fLUWCMShp",
-	"mLEh8UITtAv7hIT7GFV1oduvSm3R9qJVmBGDqoQ09sQk+hr/uaumBeJGY9ZvwPa0bkNfmYbNZeWzFLwB",
-	"l+LL6cn0/wIAAP//",
+	"7D3pchs3mq+C6p0q2zNNipIlJ5Zrq1Z2nES246gke7y7kZYEuz+SsLqBNoAWxXGpKg8xzzAPlifZwgf0",
+	"RaJ56HIm8S+JJBrHd5/oz0Ek0kxw4FoF+5+DCdAYJP77gkYTeCG4liIxn2NQkWSZZoIH+8GPYkoSwcdE",
+	"T4BIyCQo4JqaX0lKZ2QIJDITxN0gDFQ0gZSaSfQsg2A/UFoyPg6ursLg5Ts6Xpz+gCgtzfQXNGEx1UIS",
+	"MfKstXz2qzDIqKQpaHemgyiCTL/kkYjNiP3PATOr2VMHYcBpaiawwzrluPoaKb18A3ysJ8H+3vZO6DnR",
+	"4eit4PAT1dGkdYXDUccM6thRLfNv93Z2fQu8EsPD78qpM6on1cQsDsJAwqecSYiDfS1zqM/+FwmjYD/4",
+	"j60K7Vv2V7V1+B3O/hpmdzj7ewXyzqa/Mk+rTHAFiO7nND6GTzkobT5Fgmvg+C/NsoRFSEFbmRTDBNK/",
+	"fVSG8j6vud6Rfcou2qTdd0iluCxhiqQ0GQmZQkyEJCPKElUQNdLvVRi8EHyUsOiLbTJy6ysyZXqCXBbl",
+	"UgLXRGmqATf5vZBDFsfA73uXB0eH5BxmJKHRucLNqUhkQPSEKSIykFbocIBY4U7fCv29yHl8nxt9K4jK",
+	"owmRoEQuIyAPhSRcaDITuVSPcF/F4/e4rQNOQEohQ0IVOf7+BXm6u/cNccuQGLQhR9zcMdXwhqVMw73C",
+	"7Z0QJKV8VtCiekYkaDkjdKRBIrY1S4GM2QVwwjgZHJufOwfm5wHu/J0Qb6gcw5finqGIZ4bPxYXbcGLA",
+	"iFt7z2muJ0Kyf8B9UyOKmJJ3plQRpzaNRrZbu6AsocPk3gGnQF6wyNgH3HCI+ei4uQApF1O3yUyKCJT6",
+	"EtusifApJEnHCfFhroudo40jJTOiPdeGxag6L+Gr8iwTUkP8E8SMvkMt/kVO8ECRF3bVjtmFOZDZPUUj",
+	"B2IyAWlE/FWhap31lyRDGp0faA1phvvNpJG2mlndSvE7AxTzXxBTDR3DqsGCxRIGtJrE/ca4hjFI8yMK",
+	"KI/1FgZG+eSqH4kYfI9e1W2FX8pFzHLBWbkLMfwIkXZqlkOkhTyILJDmj9SAoGc/jGe57leooXHMzGCa",
+	"HNXmsVZLc/UwuOyMRcd9aZDcPabTnwxlj8FMbQ0gn31cPyKOamJ6bldLz/2CapqIcQ6eo1ONR2IaUuVB",
+	"NkJMNUYsI8x5UF+V26JS0tnGJy7W9x2vOfHc83guL1DQwIlmZgvA89QM/uH5URAG70++C8Lg5fvj2nMV",
+	"DfyQUxlLozbbKWBEEwXhHAhTetmPhNL9XMXuM0vNutu9Xi8MUsbtx165KM/ToaPzhe3/CDTRkw23YPmp",
+	"fmJx7jnkHAjdUz4gWkN+weSwAwiLQ2sUUUUGuZL9337918AYwYNzmOEH473V/J0nuwiH4uOu8d60Bmmm",
+	"/b9faOcfZ593wt2r/i+9zlP8tB3uPb36i0/ivBJDn8hCCaH8cihyEq+fy8TL/sWADdhgToh62CCSQDXE",
+	"/U3EaSkxl619oiF7iQOvwmDEOFOT5cvwPHHmQEOCVcuO1yD9awk/Fq/j3SGp9JfjUEw5yL6db2H/GZ0l",
+	"gsa3vPlMMiGZnq3W1W6cdVLzRC/yjlHaCVXG7YLsgTJWRZbrkAgeAZqWH8XQsFQEENvIyjzSVmxW5nwj",
+	"SlOaSn1DsqmkzjLwvBLDEzsQH4FsfS4zlG6eBR9/mV0Kox/9BJNn8cbsNxXyfJSI6WrthfGMkiZrT5ZQ",
+	"qdFPWMmnOVKvn6Ii4wJMJVYbwqRxtLrs8snxV2J44KzBRal5HQn1UQz763L1NWhyU3paH2Nu4zX81HDW",
+	"AK/bdgs4D7mm57Chfp7XQDXVuNPb/bahHL9dKaCXQadmxXjkamma7OzVDJPt0MM/a8rURTH3UQwfKGLM",
+	"s5BQTVKhNNnp9chr9tx4hIwmTFkRl9LL+oQ7e0/uR0ZvTJYby6wMIgf+Q/vMnjUE3aftFdKsCdQjkB2H",
+	"RBsywTAEESMCNJqgRnHQtOh8/KRhdnqxW+ebZaf54Ma9Ndb6PEvVGKiglhamecOUXsM1WcH2XmcDLnU/",
+	"yqWydtMc5KhSaKPaAQMyEjaQY54iGR3DM0KHCrgmgtsIj9HR5odusMp6bnVAKgFVs8c/5ZBD7PIBcZ7g",
+	"/zLn3GYhMDTmEhKFFRCEwYgyOzKiPALzr89zeQ2z2xHucJkxCepGRsG6ysFAendOFi54CQuzm6f6ubqh",
+	"4VJ4qI2MTM8zsG51rj5SJmHELv3G3znMHihywRQbJkDsyJoTlVx86ifsAvroORVEU34bhPi/BqX7XhKQ",
+	"cCHOb2rORSKDDQSdGb7STZ83lJzb70BVkEG5eEMV+5jrNcxe4IgNNTDwCyYFT12ELoYRRUM9MPCtg9x+",
+	"NJD2AnoNFrkvcrsuviqt9GSZUgqDnLNPObifDdHMI7eGV7eZFpQV8n8DhG2kHIwEvHbA6DXMjkWSbLi/",
+	"saQR9DOQTMSF1nY09e2TXYPeJWl1kcQYvT8HyBQxepTxcUgYJwoiwWNFHrrZiOBAYjqrbKnHPfNZPWro",
+	"/J29pztt0aZ6WNV3+A9MT04gkmBRlCQ/j4L9X9YB+LzOObeKyJcYMNN3yclETDHZ45ICNqNLBE9mqxWu",
+	"mX0Rf2dXYfBGRNSmEeZrDZ6/OCK735CE8nFOx0A0HdekLvDOD8/nY1WP9xpaaKcZqzro/K8LV3179bDj",
+	"PvY6T88+b4ffXj36qzdm9RNoupkh/b0EwLzEnCG9/WS1Hf1k14Pno4TyORk0F5TbXgjKmWO5v/3Omf9o",
+	"RzUDvJShaBJyIxuTIAwmbDzxytJa2rR5+rZ8ps1iv4GLT0I+UAQuNXCFdSmQDkGqbrDgeLkMw2INilGF",
+	"IUlpNGEcOhJobL6xSVViHqsrYsYx64YysZ64MqfU/RHmpMMgBT0Rcd98RZNETK3lVpQAmGdrScPQKA+X",
+	"dw8DLUQ/wVynGVYmmPopxIz2EXJhIKmGfuJSuThdmegLkcslp4kX0hZ+3pAuXGYJ5TbTrjKI2IhFRAuX",
+	"hI9suUDks4dduNLjsXzPIIk7CVxAYgGqQuurZIJxzfiYMI5LlJksM31LhqLa+2LcT+CpfQh+dfLzW3Jk",
+	"fycPDUE9edrbfrSwMCZ5QyIkoaSsKCJGY1di4lMOctZFwA9Wi6liUyXUV6c2DPaUNia+X3wWe80oFnEw",
+	"VTKGQ1BMbMGUxy7EJ51NsSQVGmMhAbNe0OC/O666pnP43aCS07bWqbs8dlPqpL2nT2v6aLfX8zmimmm/",
+	"5FYTIXVIJnlKecWeKk9TKmdFyVgBBjOvd1vaJWfnZ39/fEgkjABp26CbOc08PyNc0jQzOwwmWmdqf2sr",
+	"QfHTpaxI7aotLnSnEALLicNxsj11LRaFcspHKMdA49k1TKchVVCXyepTwjRa3kLpsWyYaj4sFs9JXH/d",
+	"VFJYre09jBD6kI/EIpMnjJ8vST58bsNsbXJXfOAdfAFS+XO/8+dwk1SPhG5vvvNYk7oGrY9iqPYNyILQ",
+	"/j+VFuq5Aln+Yj8UP6WgJYvKH2mcMu5FThVUmNdxacq099zXp4Sx6LcDLbThDL9I+SiGBH8mv/36T/NJ",
+	"kQwksRRCKI+Rz4wx5phYJLERQVPKUDV8FMNFPR5Dtiwp6ksALGDLrtO3kZg+HYM12ysfTuRWlS5maRt+",
+	"BG7lbEMKXCPfsvBMnplf2na5JK98Q4J3BNXYdG03NbJq0ElBFV5OKXOWHvKN/SBLXZh35Rlwhmp82/oY",
+	"ld1MktKynmRDu7l/9jevuRwV5RO3OCeLN5qsdFn6nbYJeZbrzQP/FlgPjBWR5foZsRMqMvj82YWHu7Q7",
+	"vLoakC3zHYbVu6d5r/c4YjH+ha7Ni3YvzSgqodLRai1HZ0W+wBebqjBSFKO0E5B2cac2Imkrj2qrS6gT",
+	"w++lFqAlxb4WTWyYvLHINpNumOy+3eR1oRgz4K4noIrLbxqMX5PCapZfSSI+qnuvrHezSarxGnH/qFYy",
+	"VY+E+Fy+1Dlj5cz2m0YIZWdv9yaZgTKaMxeV8WgIvbKSEmMv/iDsjjcIm/kjJR7tvGmBgY84Cui5uLg7",
+	"ew0lbkPusO2VAG3kc1R0qyyloZTx+rfbC1RVo5CldVHFuAYelz3hYnc1bK6vdX4COQYbSR3O8E/p3ist",
+	"jFts5nxGKDHigFzQJAcSQwIabL/BOczWDaBtTD9L09FmjDcea1D2PlMgN42XXwdDJTPP827NevAJgeti",
+	"9k74dC041/nOntrHLx9gOBHivAqG31y0qnKuJulOJwqi/m+//gu9pHOAjDBNEnYOGIhSaipkvDrY5KZf",
+	"mTb7UMv33/xQq8qpWyqAb1JKMR8wu7H0dQK3qLTaRKwWwLyFqoYSL9fOXjUqNOaSjDvfruUIdFs9gWLy",
+	"o3zj9F2TRJqpz96XqbJZiFmZFRdhark2l0zPTsxy9kAHGXsNs4PchiEWwuhFP85iRv+3X/81CAkWmVTh",
+	"1YOMdV7DbOBCquQhhwuQxQAMODv/CfN83k7TcpYKcxQ3abtGmAu0RYJralsQnbwPXH7hv8pQZjWpTa4Q",
+	"N8Lwgkx8wc8FMVA8yRShZEijc+Ax1tscHBKaa5HaFMNHMVRd8vLCHFCKXNvqV+wUkoRyNQWpzBx27qFr",
+	"Ynl2ymk5nOqi0aVIJMYiylMD4FiA/QUumdLdU37K0TtS6EyWaaVBW4POoJzK5ZqoyxSRQSRiGHRPbUAw",
+	"Am6Dag5qhh0kA03lrBbULkBycHRYi6/sB73udreHDlAGnGYs2A8ed3vdx1hHpSdIbluYY7aao2yFPIyD",
+	"/eAH0MdCYKFivSN2p9db0oW0WfdRGaf1tB+duB4vxmO47FoycHlv/6TlLmtNTRWHBfu/nBk3C8P6tekN",
+	"YEPiYIZRQxuGDQNNxwrZd6Y0pMGZmW2LZmzrYnurdLVUK/iM0H5RDbtDKHq6czzwtKxQbjwkTCsXSrHR",
+	"UkycNWMrNruFwokiCnZ726vB3+hZxIcer36oag42T+w8Xf1Evd/02tRR0sO7CVTAIVEJyYoOajg/C4PL",
+	"jhVRnaI6ph6Ub9AKKwt5M6E8FpqtmzbS7KMYoiSjRMKYKQ3GsyiKH8nD4Qyp9RER0goNg0Ex5WSAGsYI",
+	"f+OMKGPgxbmkw2R2yg1mC3G309uxDw6MyWyW3yfFLs3mtz6z+GrQJR9QInEyOIwhzYQ2ZnxTi+Ch49PC",
+	"CXJKKSTnkGlCNUmAKk12dsnkkZW7NEUnCAkN210l6FxaLSQkGzNOE3P+Z+XwU45tp1Y4xmyE8bmqV3Z3",
+	"Z+eZQVjRZh7nln1AEWtiEbikkU5mWNjyUQytSG3yqK2xfiWGQfOah1/a7lxowqPt1oWdvb1l9tDp6eXO",
+	"duf09PIb8JpDV2dlPvW5sEm5W5ETVVH5VdNEwZKrBQG1c5sLl80BLY2mhvSZKrxpQyVTliRE5phurt0p",
+	"UlBua07ogSLvj9+suNUDpVJvtayoXf9wj9Kvt7v6ifKKAvPA9hpLlE3u+MDeOgfx9B+jcN5Z5+F6+cqX",
+	"Eekn+TBl2srVmhw3km6ZBLf50oYIx0cqRd+kuxdY800yaoQY2p5oOnJgegKSqHOWGVtREgkZUK1Izo0M",
+	"rckuxhVIjZmHRRvilVnbL57QfK+kUxnqXZsri/6Wq9A/Y73baK0558v4/dOWPvDI1q9Uc6/nXy+fdQgj",
+	"IeHWpsVynMZsJVmiG1hWRq5qhmjdt20qaNUlT26SZLO65I4Mz6LhwndtCDY3EDGyjljw+xa49y+bDNzs",
+	"NTk0SUA+UAinkHCYgtJkxKTSG8isRauztOeW+XfW8rlL+lii73/vRLGxFr5/KvoBnHqr/AF0BUJi+4PR",
+	"kCp6Akm9G3QzulpQP77NVkO27PViWDK9QI9bNquJ/tC1Jg3b/ChbDRSHpGx9Iqh1bcdTYWIWSVXjpgge",
+	"wTPjbtk8rDMfDQjNSCyvlLkxW60fVfRPA48VGRQTDbrkAL+mCRaxkSI9Xvpdu72nPu/jBU7wRXmwdklS",
+	"UaH5sDgXFqsOwcClhNl0whIo6cyY65m7muqPxMi9NRi5vHHty3C+pZ3bsm0tY8JFcYej1849IAMNl9oO",
+	"6ygtgaYDo+EH1vAcoLTBWMSA2LnIw5hquo9hpEchwXIKQ0/lJXHIcKe8cVecDUZhiYQjT0o0yBRDBHYp",
+	"Hzed4IZeieFLe4yVPLVwmCZTeW6CXGQhfJzYx7/qs5t7bBie72AOw1GQGFkiR7lcVnai9IkmlI/hy6iz",
+	"c5gtD/2+NgPWctsazW3r34O5sbeCrYBV0fxKd+UuPYeiVc/DVgZwTTv4q/fg9R5c0FUVOT09ASZdB5x6",
+	"VOMKpFU/V7gi8Ks2m6rqqcMrlwbWLPJ01T1z3VKu05CSCVUTw7xML4Y1bGOtDaDeRaCz6t1dK9C5fZsL",
+	"15ocW3QGBsore91CV2HDou2Fwi6orxHKm0Qo798eszkHWiXoMZHDCUr3zZhxTs2UXrwtKFtk0jIrodGX",
+	"sR36LttSOCDbZCRFWt1JUVj7tp2ryZ7HOEPBng1W2W29dICgRMClvxpCNyYniwJCEbIcA7CbSfON7Bt7",
+	"X/eCfWO9Aula1q83ZZtisfxiFAWHKSkzfWWuENkmtP2RaPDhIUP8P6XnrqyyaG+3lyWQ6QT4KTc/YNM8",
+	"sU3z1l13SjKh1t+lnDBdeuxTkSfxoy55LvQEE64kzmXRqVefy+d4HIskuVNdhpcGXC3eTX7vmsuh6s+n",
+	"vTYOCPzR1d0xZInhClqyrsg1icWUF8mVa6k7bFhsdau+ZzzGRoW13Kqi4L39ZQAbFSPfqTuEp2phOgOT",
+	"QjhSTfBYXzXszV0oIc4JtdDNMzKckYJgCtK1xOin3VqbbbvzVNllJMdKe8MsEJu1jF55qCVLU4hDkogp",
+	"yE5EFcSP7Db2yU5vG/UZDsVdsqKyJQ5P+U6vZ39mrgYRYvLQXnE/YpDEthDR1RdXRTW2fEZP8fJ0Gz4h",
+	"XOgJ1n+e8reCd5AtrWOZ0hk6d8X2rYdpRD2q5wfKUaNHKdrWAsetd6EXa/0Lazl598isDh/PSAMfU5BA",
+	"cFVnId+m+l4tQGhJPb934fEncRWFdOxZSKFriSBPQB9/WJn6LVnzC3HJVxV2S9nfXDXiC5torY08Ovfa",
+	"JXTpila/xduUvnn89AlJQY6B4Kh9q0DQj6pLQ6t8npFBCppiWDFd6LHD0tVTPuB5kgwWmuooqlOf7sFO",
+	"xDtWPbbb0eCjPg+eoYMH/9v15/x9abMqQ4zn+hqZ/HdTN8hpRIkUbDLNYPWBKhjxIZb41zj20U31z9Q2",
+	"N6qtqiXRXzcp0iwBLJgsHsGX4czIwOYSOidszKnOJewT/Z/2Aoecs0t7hUN4se2+m8Al+fGngxedkx8P",
+	"dvaemFOeBrprTN3TwA4ekJTGcMqdH8XKyMXDWESq3HI3jR/5JMoPoJstm3fIkM2FWjizTJi7UxTVKZmE",
+	"CyZyZW9ztDEsSqRIkgeqEch69Gdo5yhK6xx6iWJjLPMpm1kLOi/wv2HpxBylV6FSrzv4oSBy45mZrUBc",
+	"BT05TAtkYqCei6k/Ni+S5PdFitXO/+AkVcS8DLrujKJc/fTy2oIP5ai7RH69+bhNDJUcVuwoJK5Lqftn",
+	"q9+d1pBSUkH53Ua1u+VjW58NKJcm/16JoSrzGOUL2bDP3xUE4PVHC4LkO5zvQ1XgvzrTZx/5mt67OfVY",
+	"SBJKag0WG9FMITrCVv++HbO3LyLaxENxlK8Uc0u+/nXJpc3l97xA2V1Xcb1XKM+1/5yFgbt3q0kbf7cv",
+	"L8Z6YuBE0QuI8XqSqsXWOv+uOxkDqiFJmAZJE9uabByYIiLtlg9rt7jZG4AJ1QSoTBi0ysGjvMkqtx8u",
+	"qN9tcc/O/boMSqiyWPgaG/53bHSsIsqyzMveVLMYc8T4xq3u+8mUjscgyftDe6tGbB0XqhRoRSAdQhxD",
+	"XNw0MmScylnoeh8p3jkS6fKtsifulobOkUhYNOv6PPDvzG42jVrW36S/RgoXa8InOk2uUQte3Ohhe0CL",
+	"d/vUWpdfvqPjNhS7YVs4Bhd43FZsFSUMuH6gSCSyGXloBDbmFA9HHXPWDh72EaYLbZTg9i/POORGEkea",
+	"Xdje/8bRaxSHBFTR0tZnpI6leQmD5QMzKlhHW1E3cq0k/5Pdlt7Js+YVRb4XEFyFK0nNtri/5JGI7VVD",
+	"t02cf936a5Msy7ZWy12eXXsJFYEWkvE/WNYBs91CEeuSupwnoVz5bo2IX9BoAh3Dt1Ikq6gZBxdjr8Iv",
+	"ywEbm3m3yjL4KgjNIgv94krqRZmxwD01UZ3z4qUM5VtyDNjca3z9TTvJlM4UiSZAs2dEizyaYMqfFFcr",
+	"e0WtezfwHVomboUWCnUqFe94StgF3L4Ee8MugJslMimG4LntZwXY3Y1K3eLUbeLs5wz4wdHhq5Of3961",
+	"7lqOjPm7x/ztTIXWdtsu6fMPq8neTZiyKqzanbGGHcK8d0AVuJ9RayeswP3/HPz05j5xX2zrK+6viXuH",
+	"MC/uZfGaDK+0LauyULY7CVtW4WNfI97ClbKxJRWUcLYm6BkRegJyyhSQvd5jr1y2L+m4ywvZcAEPheAP",
+	"RAtr6xMt6WjEIsTJ3jpu3PvaO4RuG49mb+wmwry6oruNlU+Kq1XuDPLlVSwLoP+7vZsuJMOcJfZuJJlj",
+	"nS0Z0Uir22eM5wsLlVfLLDJFc57m/ZW/nBnZ5Z5ZfN2syBIg5xxrx4VrIDMuIvuUQ1kO1SVzVYkKoCwq",
+	"seWI9lVBziWwOWtjfc9ZQkW73G+//hO70+wVABKUDl0Bu+ARhEQKbWNTc1XNXXKAm0CHuXyVnFsV65w9",
+	"izYvpMS17X1woYNpSBKmNL6Vz3bZJ3a4vYnwwrUYq9pS2OS6uNRbirWkEnJl32CkIcO57WtR5sFUBQMW",
+	"p7KpHXcDnjFVq7hc6KBevzjQXhXoCLm2RO3CPP8azeyZXWihJqC+5yKptjhdYc8ZADhpEM6/CmZe1DOt",
+	"IBnV5ndEvTj7Un+3Ef6oYh21edGQvzq7+v8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

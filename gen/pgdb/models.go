@@ -6,6 +6,8 @@ package pgdb
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ApiKey struct {
@@ -22,6 +24,38 @@ type ApiKey struct {
 	RevokedAt  *time.Time
 }
 
+type Job struct {
+	ID              string
+	OwnerID         string
+	Workflow        string
+	Status          string
+	Priority        int32
+	RunAt           time.Time
+	Attempts        int32
+	MaxAttempts     int32
+	TimeoutS        int32
+	Payload         []byte
+	Steps           []byte
+	Result          []byte
+	ErrorCode       string
+	ErrorMessage    string
+	Guardrails      []byte
+	CallbackUrl     string
+	Callbacks       []byte
+	CallbackState   string
+	CallbackNextAt  *time.Time
+	LeaseToken      string
+	LeaseExpiresAt  *time.Time
+	CancelRequested int32
+	IdemScope       pgtype.Text
+	IdemKey         pgtype.Text
+	IdemHash        pgtype.Text
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
+}
+
 type User struct {
 	ID        string
 	Email     string
@@ -32,4 +66,19 @@ type User struct {
 	Meta      []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type WebhookSecret struct {
+	OwnerID   string
+	Secret    string
+	CreatedAt time.Time
+}
+
+type Workflow struct {
+	OwnerID     string
+	Name        string
+	Description string
+	Steps       []byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }

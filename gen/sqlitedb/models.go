@@ -23,6 +23,38 @@ type ApiKey struct {
 	RevokedAt  sql.NullTime
 }
 
+type Job struct {
+	ID              string
+	OwnerID         string
+	Workflow        string
+	Status          string
+	Priority        int64
+	RunAt           time.Time
+	Attempts        int64
+	MaxAttempts     int64
+	TimeoutS        int64
+	Payload         string
+	Steps           string
+	Result          sql.NullString
+	ErrorCode       string
+	ErrorMessage    string
+	Guardrails      string
+	CallbackUrl     string
+	Callbacks       string
+	CallbackState   string
+	CallbackNextAt  sql.NullTime
+	LeaseToken      string
+	LeaseExpiresAt  sql.NullTime
+	CancelRequested int64
+	IdemScope       sql.NullString
+	IdemKey         sql.NullString
+	IdemHash        sql.NullString
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	StartedAt       sql.NullTime
+	FinishedAt      sql.NullTime
+}
+
 type User struct {
 	ID        string
 	Email     string
@@ -33,4 +65,19 @@ type User struct {
 	Meta      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type WebhookSecret struct {
+	OwnerID   string
+	Secret    string
+	CreatedAt time.Time
+}
+
+type Workflow struct {
+	OwnerID     string
+	Name        string
+	Description string
+	Steps       string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }

@@ -1,8 +1,9 @@
-// Package storejson converts the JSON objects that both storage engines keep in
-// columns (TEXT on SQLite, JSONB on PostgreSQL) to and from Go maps.
+// Package storejson converts the JSON that both storage engines keep in columns
+// (TEXT on SQLite, JSONB on PostgreSQL) to and from Go values.
 package storejson
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -29,4 +30,53 @@ func DecodeObject(b []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("decode JSON object: %w", err)
 	}
 	return m, nil
+}
+
+// EncodeArray serialises s as a JSON array (nil as []).
+func EncodeArray[T any](s []T) ([]byte, error) {
+	if s == nil {
+		return []byte("[]"), nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode JSON array: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeArray parses a stored JSON array; an empty column or array reads as nil.
+func DecodeArray[T any](b []byte) ([]T, error) {
+	var s []T
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode JSON array: %w", err)
+	}
+	if len(s) == 0 {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// EncodeRaw checks that raw is one JSON value and compacts it; empty gives nil (SQL NULL).
+// Checking here keeps the engines alike: PostgreSQL's JSONB rejects what is not JSON,
+// SQLite's TEXT would not.
+func EncodeRaw(raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, fmt.Errorf("encode JSON: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// EncodeRawObject is EncodeRaw for a column that holds a JSON object, with nil as {}.
+func EncodeRawObject(raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return []byte("{}"), nil
+	}
+	return EncodeRaw(raw)
 }

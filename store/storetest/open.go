@@ -59,6 +59,10 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunKeys(t, open)
 	})
+	t.Run("Jobs", func(t *testing.T) {
+		t.Parallel()
+		RunJobs(t, open)
+	})
 }
 
 // RunMigrate checks the migration and readiness contract of store.Store.

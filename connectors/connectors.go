@@ -1,0 +1,70 @@
+// Package connectors is the seam between a job's steps and the integrations that carry them
+// out: the Connector interface, the StepError every failed step reports, and the Registry
+// that validates a step's input against its action's JSON Schema and runs it fail-closed.
+// Each connector lives in its own subpackage.
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// MaxOutputBytes is the largest output a step may produce.
+const MaxOutputBytes = 1 << 20
+
+// Action describes one action of a connector: its name, a description and the JSON Schema of its input.
+type Action struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+// Connector is one integration.
+type Connector interface {
+	// Name is the connector's stable identifier, as steps name it.
+	Name() string
+	// Actions lists what the connector can do; it must return the same list every time.
+	Actions() []Action
+	// Run performs action with a validated input and returns its JSON output.
+	// It must honour ctx. An error should be a *StepError; any other error is reported
+	// as a retryable upstream_error.
+	Run(ctx context.Context, action string, input json.RawMessage) (json.RawMessage, error)
+}
+
+// Step error codes. They are stable: job records and API responses carry them.
+const (
+	CodeInvalidInput     = "invalid_input"      // the input breaks the action's schema or rules
+	CodeUnknownConnector = "unknown_connector"  // no connector by that name
+	CodeUnknownAction    = "unknown_action"     // the connector has no such action
+	CodeTimeout          = "timeout"            // the step (or the upstream call) ran out of time
+	CodeCanceled         = "canceled"           // the step was canceled
+	CodeUpstreamError    = "upstream_error"     // the service behind the connector failed
+	CodeRefused          = "refused"            // the outbound guard refused the destination
+	CodePanic            = "panic"              // the connector panicked
+	CodeInvalidOutput    = "invalid_output"     // the connector's output is not JSON or too large
+	CodeResponseTooLarge = "response_too_large" // the upstream response is over the limit
+)
+
+// StepError is how a step fails: a stable code, a caller-safe message, and whether (and when) a retry may succeed.
+type StepError struct {
+	Code       string
+	Message    string // safe to store and show: never secrets or raw upstream bodies
+	Retryable  bool
+	RetryAfter time.Duration // a hint from upstream; zero means the caller's backoff decides
+
+	// Err is the cause, kept for errors.Is/As (context.DeadlineExceeded, outbound.ErrRefused…).
+	// It is not part of Error() and may carry upstream detail, so it is never shown or stored.
+	Err error
+}
+
+// Error returns "code: message"; it is safe to log and store.
+func (e *StepError) Error() string { return e.Code + ": " + e.Message }
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Errorf returns a non-retryable *StepError with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *StepError {
+	return &StepError{Code: code, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,76 @@
+// Package core is the built-in "core" connector: actions that need no outside service,
+// for testing workflows and pacing them (echo, sleep).
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/levqor/levqor/connectors"
+)
+
+// Name is the connector's name in steps.
+const Name = "core"
+
+// Connector is the core connector. The zero value is ready to use.
+type Connector struct{}
+
+// New returns the core connector.
+func New() *Connector { return &Connector{} }
+
+var _ connectors.Connector = (*Connector)(nil)
+
+// Name implements connectors.Connector.
+func (*Connector) Name() string { return Name }
+
+// Actions implements connectors.Connector.
+func (*Connector) Actions() []connectors.Action {
+	return []connectors.Action{
+		{
+			Name:        "echo",
+			Description: "Returns its input unchanged.",
+			InputSchema: json.RawMessage(`{"type": "object", "maxProperties": 64}`),
+		},
+		{
+			Name:        "sleep",
+			Description: "Waits ms milliseconds (at most 60000), or until the step is canceled.",
+			InputSchema: json.RawMessage(`{
+				"type": "object",
+				"properties": {"ms": {"type": "integer", "minimum": 0, "maximum": 60000}},
+				"required": ["ms"],
+				"additionalProperties": false
+			}`),
+		},
+	}
+}
+
+// Run implements connectors.Connector.
+func (*Connector) Run(ctx context.Context, action string, input json.RawMessage) (json.RawMessage, error) {
+	switch action {
+	case "echo":
+		return input, nil
+	case "sleep":
+		return sleep(ctx, input)
+	}
+	return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
+}
+
+func sleep(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
+	var in struct {
+		// float64, not int: JSON Schema's "integer" accepts 1000.0 and 1e3.
+		MS float64 `json:"ms"`
+	}
+	if err := json.Unmarshal(input, &in); err != nil {
+		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "ms must be an integer", Err: err}
+	}
+	ms := int64(in.MS)
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+	}
+	return json.Marshal(map[string]int64{"slept_ms": ms})
+}

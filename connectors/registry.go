@@ -1,0 +1,213 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// CatalogueEntry is one connector and its actions, as the API lists them.
+type CatalogueEntry struct {
+	Connector string   `json:"connector"`
+	Actions   []Action `json:"actions"`
+}
+
+// Registry holds the connectors a worker can run. It is immutable once built and safe
+// for concurrent use.
+type Registry struct {
+	connectors map[string]*registered
+	catalogue  []CatalogueEntry
+}
+
+type registered struct {
+	conn    Connector
+	schemas map[string]*jsonschema.Schema // by action name
+}
+
+// NewRegistry registers the connectors and compiles every action's input schema once.
+// It fails on an empty or duplicate connector or action name and on a schema that does
+// not compile: all of them are programming errors, found at start-up.
+func NewRegistry(cs ...Connector) (*Registry, error) {
+	r := &Registry{connectors: map[string]*registered{}}
+	for _, c := range cs {
+		name := c.Name()
+		if name == "" {
+			return nil, errors.New("connectors: a connector has an empty name")
+		}
+		if _, dup := r.connectors[name]; dup {
+			return nil, fmt.Errorf("connectors: connector %q registered twice", name)
+		}
+		reg := &registered{conn: c, schemas: map[string]*jsonschema.Schema{}}
+		actions := slices.Clone(c.Actions())
+		for _, a := range actions {
+			if a.Name == "" {
+				return nil, fmt.Errorf("connectors: connector %q has an action with an empty name", name)
+			}
+			if _, dup := reg.schemas[a.Name]; dup {
+				return nil, fmt.Errorf("connectors: connector %q declares action %q twice", name, a.Name)
+			}
+			sch, err := compileSchema(name, a.Name, a.InputSchema)
+			if err != nil {
+				return nil, fmt.Errorf("connectors: %s.%s input schema: %w", name, a.Name, err)
+			}
+			reg.schemas[a.Name] = sch
+		}
+		slices.SortFunc(actions, func(a, b Action) int { return strings.Compare(a.Name, b.Name) })
+		r.connectors[name] = reg
+		r.catalogue = append(r.catalogue, CatalogueEntry{Connector: name, Actions: actions})
+	}
+	slices.SortFunc(r.catalogue, func(a, b CatalogueEntry) int { return strings.Compare(a.Connector, b.Connector) })
+	return r, nil
+}
+
+// Get returns the connector registered under name.
+func (r *Registry) Get(name string) (Connector, bool) {
+	reg, ok := r.connectors[name]
+	if !ok {
+		return nil, false
+	}
+	return reg.conn, true
+}
+
+// Catalogue lists every connector and its actions, both sorted by name.
+// The caller may modify the result.
+func (r *Registry) Catalogue() []CatalogueEntry {
+	out := make([]CatalogueEntry, len(r.catalogue))
+	for i, e := range r.catalogue {
+		out[i] = CatalogueEntry{Connector: e.Connector, Actions: slices.Clone(e.Actions)}
+	}
+	return out
+}
+
+func (r *Registry) lookup(connector, action string) (*registered, *jsonschema.Schema, error) {
+	reg, ok := r.connectors[connector]
+	if !ok {
+		return nil, nil, Errorf(CodeUnknownConnector, "unknown connector %q", connector)
+	}
+	sch, ok := reg.schemas[action]
+	if !ok {
+		return nil, nil, Errorf(CodeUnknownAction, "connector %q has no action %q", connector, action)
+	}
+	return reg, sch, nil
+}
+
+// Validate checks input against the action's schema. It returns nil or a *StepError with
+// code unknown_connector, unknown_action or invalid_input (whose message names the JSON
+// pointer and the rule of each violation).
+func (r *Registry) Validate(connector, action string, input json.RawMessage) error {
+	_, sch, err := r.lookup(connector, action)
+	if err != nil {
+		return err
+	}
+	return validateInput(sch, input)
+}
+
+type result struct {
+	out json.RawMessage
+	err error
+}
+
+// Run validates input and runs the action under ctx, whose deadline is the step's
+// timeout. It fails closed: every way a step can go wrong ends in a *StepError, and
+// output is returned only when the connector reported success with valid JSON of at most
+// MaxOutputBytes. Codes: those of Validate, plus timeout (retryable), canceled, panic,
+// invalid_output, and whatever the connector's own *StepError says; any other connector
+// error becomes a retryable upstream_error.
+//
+// If the connector does not return once ctx is done, Run returns without it (timeout or
+// canceled) and leaves it to finish in the background, so a stuck connector cannot hold
+// a worker.
+func (r *Registry) Run(ctx context.Context, connector, action string, input json.RawMessage) (json.RawMessage, error) {
+	reg, sch, err := r.lookup(connector, action)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateInput(sch, input); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, contextError(ctx, err)
+	}
+
+	done := make(chan result, 1) // buffered: an abandoned connector must not block forever
+	go func() {
+		var res result
+		defer func() {
+			if p := recover(); p != nil {
+				res = result{err: panicError(connector, action, p)}
+			}
+			done <- res
+		}()
+		res.out, res.err = reg.conn.Run(ctx, action, input)
+	}()
+
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		select {
+		case res = <-done: // finished just in time: its result stands
+		default:
+			return nil, contextError(ctx, ctx.Err())
+		}
+	}
+	if res.err != nil {
+		return nil, stepError(ctx, connector, action, res.err)
+	}
+	if len(res.out) > MaxOutputBytes {
+		return nil, Errorf(CodeInvalidOutput, "%s.%s produced %d bytes of output; the limit is %d", connector, action, len(res.out), MaxOutputBytes)
+	}
+	if len(res.out) == 0 || !json.Valid(res.out) {
+		return nil, Errorf(CodeInvalidOutput, "%s.%s produced output that is not valid JSON", connector, action)
+	}
+	return res.out, nil
+}
+
+// stepError turns what a connector returned into a *StepError.
+func stepError(ctx context.Context, connector, action string, err error) error {
+	var se *StepError
+	if errors.As(err, &se) {
+		if se.Code == "" {
+			return &StepError{Code: CodeUpstreamError, Message: se.Message, Retryable: se.Retryable, RetryAfter: se.RetryAfter, Err: se}
+		}
+		return se
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		cause := ctx.Err()
+		if cause == nil {
+			cause = err
+		}
+		return contextError(ctx, cause)
+	}
+	// The error's text may hold upstream detail or secrets, so it stays in Err only.
+	return &StepError{Code: CodeUpstreamError, Message: fmt.Sprintf("%s.%s failed", connector, action), Retryable: true, Err: err}
+}
+
+func contextError(ctx context.Context, err error) *StepError {
+	if errors.Is(err, context.Canceled) {
+		return &StepError{Code: CodeCanceled, Message: "the step was canceled", Err: err}
+	}
+	return &StepError{Code: CodeTimeout, Message: "the step timed out", Retryable: true, Err: err}
+}
+
+// panicError keeps the stack for operators but not the panic value, which could hold
+// anything the connector had in hand; runtime errors (nil dereference, index out of
+// range) carry no data and are kept.
+func panicError(connector, action string, p any) *StepError {
+	detail := fmt.Sprintf("panic of type %T", p)
+	if re, ok := p.(runtime.Error); ok {
+		detail = "panic: " + re.Error()
+	}
+	return &StepError{
+		Code:    CodePanic,
+		Message: fmt.Sprintf("%s.%s crashed", connector, action),
+		Err:     fmt.Errorf("%s\n%s", detail, debug.Stack()),
+	}
+}

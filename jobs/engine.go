@@ -1,0 +1,52 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/outbound"
+)
+
+// Engine is the job machinery of one process, wired together: the service the API
+// calls, the worker that runs jobs, the webhook dispatcher and the hub between them.
+type Engine struct {
+	Service    *Service
+	Hub        *Hub
+	Worker     *Worker
+	Dispatcher *Dispatcher
+}
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	Worker WorkerOptions
+	// Encode renders a job for completion webhooks, as the API shows it.
+	Encode func(Job) ([]byte, error)
+	Logger *slog.Logger
+}
+
+// NewEngine wires an Engine over store, with the connectors of reg and the outbound
+// guard for callback URLs.
+func NewEngine(store Store, reg *connectors.Registry, guard *outbound.Guard, opts EngineOptions) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.Worker.Logger = opts.Logger
+	hub := NewHub()
+	w := NewWorker(store, reg, hub, opts.Worker)
+	d := NewDispatcher(store, guard.Client(callbackTimeout), opts.Encode, opts.Logger)
+	return &Engine{Service: NewService(store, reg, guard, hub, w.Wake), Hub: hub, Worker: w, Dispatcher: d}
+}
+
+// Run runs the worker and the dispatcher until ctx ends; running jobs then get
+// drain to finish before they are left to their leases.
+func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); e.Dispatcher.Run(ctx) }()
+	err := e.Worker.Run(ctx, drain)
+	wg.Wait()
+	return err
+}

@@ -1,0 +1,223 @@
+// Package jobs is Levqor's job engine: a job's record, which is also its place in the
+// queue (one jobs table, one state machine), intake with idempotency, workers that
+// claim due jobs under leases and run their steps through connectors, cancellation,
+// events, and signed completion webhooks.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Job statuses. queued/scheduled/retrying are due when run_at has come; running
+// holds a lease; succeeded, failed and canceled are terminal.
+const (
+	StatusQueued    = "queued"
+	StatusScheduled = "scheduled"
+	StatusRunning   = "running"
+	StatusRetrying  = "retrying"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusCanceled  = "canceled"
+)
+
+// Terminal reports whether a job in status s is finished for good.
+func Terminal(s string) bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
+}
+
+// Step statuses.
+const (
+	StepPending   = "pending"
+	StepRunning   = "running"
+	StepSucceeded = "succeeded"
+	StepFailed    = "failed"
+	StepCanceled  = "canceled"
+)
+
+// Priorities, stored as integers so the queue index orders them.
+const (
+	PriorityLow    = 0
+	PriorityNormal = 1
+	PriorityHigh   = 2
+)
+
+// Callback delivery states.
+const (
+	CallbackNone      = ""
+	CallbackPending   = "pending"
+	CallbackDelivered = "delivered"
+	CallbackFailed    = "failed"
+)
+
+// Step is one step of a workflow: a connector's action with its input, in which
+// "{{payload.…}}" and "{{steps.<id>.output.…}}" strings are references.
+type Step struct {
+	ID        string          `json:"id"`
+	Connector string          `json:"connector"`
+	Action    string          `json:"action"`
+	Input     json.RawMessage `json:"input,omitempty"`
+}
+
+// StepError is why a step failed.
+type StepError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// StepState is a step of a job with its progress; a job's steps column holds them.
+type StepState struct {
+	Step
+	Status     string          `json:"status"`
+	Attempts   int             `json:"attempts"`
+	Output     json.RawMessage `json:"output,omitempty"`
+	Error      *StepError      `json:"error,omitempty"`
+	StartedAt  *time.Time      `json:"started_at,omitempty"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+}
+
+// CallbackAttempt records one delivery of a completion webhook.
+type CallbackAttempt struct {
+	Attempt    int       `json:"attempt"`
+	At         time.Time `json:"at"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Job is a job's whole record.
+type Job struct {
+	ID              string
+	OwnerID         string // "" for jobs of bootstrap admin keys
+	Workflow        string
+	Status          string
+	Priority        int
+	RunAt           time.Time
+	Attempts        int
+	MaxAttempts     int
+	TimeoutS        int
+	Payload         json.RawMessage
+	Steps           []StepState
+	Result          json.RawMessage // nil until the job succeeded
+	ErrorCode       string
+	ErrorMessage    string
+	Guardrails      json.RawMessage
+	CallbackURL     string
+	Callbacks       []CallbackAttempt
+	CallbackState   string
+	LeaseToken      string
+	LeaseExpiresAt  *time.Time
+	CancelRequested bool
+	IdemScope       string // the API key the idempotency key belongs to
+	IdemKey         string
+	IdemHash        string // SHA-256 of the request body, hex
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	StartedAt       *time.Time
+	FinishedAt      *time.Time
+}
+
+// ListFilter selects a page of jobs, newest first.
+type ListFilter struct {
+	AllOwners     bool
+	OwnerID       string
+	Status        string
+	Workflow      string
+	CreatedAfter  time.Time // inclusive
+	CreatedBefore time.Time // exclusive
+	// The page starts strictly after (older than) this position.
+	CursorCreatedAt time.Time
+	CursorID        string
+	Limit           int
+}
+
+// Finish ends one attempt of a running job: a terminal status, or StatusRetrying
+// at RunAt. It applies only while the worker still holds the lease (LeaseToken).
+type Finish struct {
+	ID           string
+	LeaseToken   string
+	Status       string
+	Steps        []StepState
+	Result       json.RawMessage
+	ErrorCode    string
+	ErrorMessage string
+	RunAt        time.Time
+	FinishedAt   *time.Time // set for terminal statuses
+}
+
+// Workflow is a named step list of one owner.
+type Workflow struct {
+	OwnerID     string
+	Name        string
+	Description string
+	Steps       []Step
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// WebhookSecret signs an owner's completion webhooks.
+type WebhookSecret struct {
+	OwnerID   string
+	Secret    string
+	CreatedAt time.Time
+}
+
+// QueueStats describes the queue for /status.
+type QueueStats struct {
+	ByStatus       map[string]int64
+	OldestQueuedAt *time.Time
+}
+
+// Store keeps jobs, workflows and webhook secrets. Implementations live in
+// store/sqlite and store/postgres and pass store/storetest.
+type Store interface {
+	// InsertJob stores a new job. When the job carries an idempotency key already
+	// used in its scope, nothing is inserted and the existing job is returned with
+	// inserted=false. Concurrent inserts with one key store exactly one job.
+	InsertJob(ctx context.Context, j Job) (job Job, inserted bool, err error)
+	// GetJob returns a job, or a levqor.ENotFound error.
+	GetJob(ctx context.Context, id string) (Job, error)
+	// ListJobs returns up to f.Limit jobs, ordered by (created_at, id) descending.
+	ListJobs(ctx context.Context, f ListFilter) ([]Job, error)
+
+	// ClaimJobs moves up to limit due jobs to running under a lease held by token,
+	// counting an attempt for each: highest priority first, then oldest run_at.
+	ClaimJobs(ctx context.Context, token string, now, leaseUntil time.Time, limit int) ([]Job, error)
+	// ExtendLeases extends every lease token holds and returns the ids of those
+	// jobs whose cancellation was requested.
+	ExtendLeases(ctx context.Context, token string, until time.Time) (cancel []string, err error)
+	// SaveSteps records step progress while token holds the job's lease; false when it does not.
+	SaveSteps(ctx context.Context, id, token string, steps []StepState, now time.Time) (bool, error)
+	// FinishJobs applies attempts' ends in one transaction; those whose lease is
+	// no longer held are skipped. It returns how many were applied.
+	FinishJobs(ctx context.Context, now time.Time, fs []Finish) (int, error)
+	// RescueExpired returns running jobs with expired leases to the queue (or fails
+	// them when no attempt is left) and returns how many it touched.
+	RescueExpired(ctx context.Context, now time.Time) (int, error)
+	// CancelQueued cancels a job that is not running yet; false when it was not in such a status.
+	CancelQueued(ctx context.Context, id string, now time.Time) (Job, bool, error)
+	// RequestCancel flags a running job for cancellation; false when it was not running.
+	RequestCancel(ctx context.Context, id string, now time.Time) (Job, bool, error)
+	// QueueStats counts jobs per status and finds the oldest queued one.
+	QueueStats(ctx context.Context) (QueueStats, error)
+
+	// ClaimCallbacks takes up to limit jobs whose webhook is due, moving their next
+	// attempt to leaseUntil so no other dispatcher takes them meanwhile.
+	ClaimCallbacks(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Job, error)
+	// RecordCallback stores the delivery attempts and the next state of a job's webhook.
+	RecordCallback(ctx context.Context, id string, attempts []CallbackAttempt, state string, next *time.Time, now time.Time) error
+
+	// PutWorkflow creates or replaces a workflow.
+	PutWorkflow(ctx context.Context, w Workflow) (Workflow, error)
+	// GetWorkflow returns a workflow, or a levqor.ENotFound error.
+	GetWorkflow(ctx context.Context, ownerID, name string) (Workflow, error)
+	// ListWorkflows returns an owner's workflows by name.
+	ListWorkflows(ctx context.Context, ownerID string) ([]Workflow, error)
+	// DeleteWorkflow deletes a workflow, or returns a levqor.ENotFound error.
+	DeleteWorkflow(ctx context.Context, ownerID, name string) error
+
+	// WebhookSecret returns the owner's signing secret, creating it with fresh when absent.
+	WebhookSecret(ctx context.Context, ownerID string, fresh WebhookSecret) (WebhookSecret, error)
+	// PutWebhookSecret replaces the owner's signing secret.
+	PutWebhookSecret(ctx context.Context, s WebhookSecret) (WebhookSecret, error)
+}

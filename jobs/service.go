@@ -1,0 +1,376 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/outbound"
+	"github.com/levqor/levqor/stepinput"
+)
+
+// Limits of a job.
+const (
+	MaxPayloadBytes    = 200 << 10
+	MaxSteps           = 50
+	DefaultMaxAttempts = 3
+	DefaultTimeoutS    = 60
+)
+
+// Service is the one place jobs are submitted, read, listed and canceled, and
+// workflows and webhook secrets are managed. Non-admin principals see only their
+// owner's jobs and workflows; anything else is "not found".
+type Service struct {
+	store  Store
+	reg    *connectors.Registry
+	guard  *outbound.Guard
+	events *Hub
+	wake   func() // tells this process's workers that a job is due now
+	now    func() time.Time
+}
+
+// NewService returns a Service. wake may be nil.
+func NewService(store Store, reg *connectors.Registry, guard *outbound.Guard, events *Hub, wake func()) *Service {
+	if wake == nil {
+		wake = func() {}
+	}
+	return &Service{store: store, reg: reg, guard: guard, events: events, wake: wake, now: time.Now}
+}
+
+// Intake is a job submission as the API received it.
+type Intake struct {
+	Workflow    string
+	Payload     json.RawMessage
+	Steps       []Step // nil: run the owner's workflow of that name
+	Priority    string // low, normal (default), high
+	RunAt       *time.Time
+	MaxAttempts int // 0: DefaultMaxAttempts
+	TimeoutS    int // 0: DefaultTimeoutS
+	CallbackURL string
+	Guardrails  json.RawMessage
+	// IdempotencyKey, when set, makes the submission idempotent per API key;
+	// BodyHash tells a repeat from a different request under the same key.
+	IdempotencyKey string
+	BodyHash       string
+}
+
+// HashBody is the idempotency fingerprint of a request body.
+func HashBody(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+func invalid(pointer, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return &levqor.Error{Code: levqor.EInvalid, Message: msg, Fields: []levqor.FieldError{{Pointer: pointer, Detail: msg}}}
+}
+
+// ownerOf is the owner a principal's new objects belong to ("" for bootstrap admins).
+func ownerOf(p keys.Principal) string { return p.OwnerID }
+
+// idemScope scopes idempotency keys to the API key that sent them.
+func idemScope(p keys.Principal) string {
+	if p.KeyID == "" {
+		return "bootstrap"
+	}
+	return p.KeyID
+}
+
+var priorities = map[string]int{"": PriorityNormal, "low": PriorityLow, "normal": PriorityNormal, "high": PriorityHigh}
+
+// PriorityName is the API name of a stored priority.
+func PriorityName(p int) string {
+	switch p {
+	case PriorityLow:
+		return "low"
+	case PriorityHigh:
+		return "high"
+	}
+	return "normal"
+}
+
+// Submit stores a job. It reports created=false when an idempotency key repeats
+// an earlier submission (whose job it returns).
+func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job, bool, error) {
+	now := s.now().UTC()
+	if len(in.Payload) > MaxPayloadBytes {
+		return Job{}, false, invalid("/payload", "payload is larger than %d bytes serialised.", MaxPayloadBytes)
+	}
+	prio, ok := priorities[in.Priority]
+	if !ok {
+		return Job{}, false, invalid("/priority", "priority must be low, normal or high.")
+	}
+	steps := in.Steps
+	if steps == nil {
+		wf, err := s.store.GetWorkflow(ctx, ownerOf(p), in.Workflow)
+		if levqor.ErrorCode(err) == levqor.ENotFound {
+			return Job{}, false, levqor.Errorf(levqor.ENotFound, "No workflow named %q; save it with PUT /api/v1/workflows/%s or send steps.", in.Workflow, in.Workflow)
+		}
+		if err != nil {
+			return Job{}, false, err
+		}
+		steps = wf.Steps
+	} else if err := s.ValidateSteps(steps, "/steps"); err != nil {
+		return Job{}, false, err
+	}
+	if in.CallbackURL != "" {
+		if err := s.guard.CheckURL(in.CallbackURL); err != nil {
+			return Job{}, false, invalid("/callback_url", "callback_url is not allowed: %s", outboundReason(err))
+		}
+	}
+	j := Job{
+		ID: levqor.NewID("job"), OwnerID: ownerOf(p), Workflow: in.Workflow, Status: StatusQueued, Priority: prio,
+		RunAt: now, MaxAttempts: DefaultMaxAttempts, TimeoutS: DefaultTimeoutS, Payload: in.Payload,
+		Guardrails: in.Guardrails, CallbackURL: in.CallbackURL, CreatedAt: now, UpdatedAt: now,
+	}
+	if in.RunAt != nil && in.RunAt.After(now) {
+		j.Status, j.RunAt = StatusScheduled, in.RunAt.UTC()
+	}
+	if in.MaxAttempts > 0 {
+		j.MaxAttempts = in.MaxAttempts
+	}
+	if in.TimeoutS > 0 {
+		j.TimeoutS = in.TimeoutS
+	}
+	for _, st := range steps {
+		j.Steps = append(j.Steps, StepState{Step: st, Status: StepPending})
+	}
+	if in.IdempotencyKey != "" {
+		j.IdemScope, j.IdemKey, j.IdemHash = idemScope(p), in.IdempotencyKey, in.BodyHash
+	}
+	got, inserted, err := s.store.InsertJob(ctx, j)
+	if err != nil {
+		return Job{}, false, fmt.Errorf("insert job: %w", err)
+	}
+	if !inserted {
+		if got.IdemHash != in.BodyHash {
+			return Job{}, false, levqor.Errorf(levqor.EUnprocessable, "This Idempotency-Key was used with a different request body.")
+		}
+		return got, false, nil
+	}
+	if got.Status == StatusQueued {
+		s.wake()
+	}
+	return got, true, nil
+}
+
+func outboundReason(err error) string {
+	var se *connectors.StepError
+	if errors.As(err, &se) {
+		return se.Message
+	}
+	return strings.TrimPrefix(err.Error(), "outbound: ")
+}
+
+// ValidateSteps checks a step list: unique ids, known connectors and actions,
+// literal inputs that fit their schemas, and references only to earlier steps.
+func (s *Service) ValidateSteps(steps []Step, pointer string) error {
+	if len(steps) == 0 || len(steps) > MaxSteps {
+		return invalid(pointer, "A workflow has 1 to %d steps.", MaxSteps)
+	}
+	seen := map[string]bool{}
+	for i, st := range steps {
+		at := fmt.Sprintf("%s/%d", pointer, i)
+		if seen[st.ID] {
+			return invalid(at+"/id", "Step id %q is used twice.", st.ID)
+		}
+		input := st.Input
+		if len(input) == 0 {
+			input = json.RawMessage("{}")
+		}
+		refs, err := stepinput.Refs(input)
+		if err != nil {
+			return invalid(at+"/input", "%s", err.Error())
+		}
+		for _, ref := range refs {
+			if id, ok := stepinput.StepID(ref); ok && !seen[id] {
+				return invalid(at+"/input", "Reference {{%s}} names step %q, which does not run before this one.", ref, id)
+			}
+		}
+		seen[st.ID] = true
+		if len(refs) > 0 {
+			// Inputs with references are checked when the step runs, once resolved.
+			if err := checkAction(s.reg, st.Connector, st.Action); err != nil {
+				return invalid(at, "%s", err.Error())
+			}
+			continue
+		}
+		if err := s.reg.Validate(st.Connector, st.Action, input); err != nil {
+			return invalid(at, "%s", stepMessage(err))
+		}
+	}
+	return nil
+}
+
+// checkAction reports whether the registry has the connector and action.
+func checkAction(reg *connectors.Registry, connector, action string) error {
+	c, ok := reg.Get(connector)
+	if !ok {
+		return fmt.Errorf("unknown connector %q", connector)
+	}
+	for _, a := range c.Actions() {
+		if a.Name == action {
+			return nil
+		}
+	}
+	return fmt.Errorf("connector %q has no action %q", connector, action)
+}
+
+func stepMessage(err error) string {
+	var se *connectors.StepError
+	if errors.As(err, &se) {
+		return se.Message
+	}
+	return "invalid step"
+}
+
+// visible returns the job if p may see it, else a not-found error.
+func (s *Service) visible(ctx context.Context, p keys.Principal, id string) (Job, error) {
+	j, err := s.store.GetJob(ctx, id)
+	if err != nil {
+		return Job{}, err
+	}
+	if !p.Admin() && j.OwnerID != p.OwnerID {
+		return Job{}, levqor.Errorf(levqor.ENotFound, "Job not found.")
+	}
+	return j, nil
+}
+
+// Get returns a job the principal may see.
+func (s *Service) Get(ctx context.Context, p keys.Principal, id string) (Job, error) {
+	return s.visible(ctx, p, id)
+}
+
+// ListQuery selects jobs; Cursor is the opaque next_cursor of a previous page.
+type ListQuery struct {
+	Status, Workflow            string
+	CreatedAfter, CreatedBefore *time.Time
+	Limit                       int
+	Cursor                      string
+}
+
+type cursor struct {
+	T  time.Time `json:"t"`
+	ID string    `json:"i"`
+}
+
+// List returns a page of the principal's jobs (every job for admins), newest
+// first, and the cursor of the next page ("" on the last).
+func (s *Service) List(ctx context.Context, p keys.Principal, q ListQuery) ([]Job, string, error) {
+	f := ListFilter{AllOwners: p.Admin(), OwnerID: p.OwnerID, Status: q.Status, Workflow: q.Workflow, Limit: q.Limit}
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	if q.CreatedAfter != nil {
+		f.CreatedAfter = q.CreatedAfter.UTC()
+	}
+	if q.CreatedBefore != nil {
+		f.CreatedBefore = q.CreatedBefore.UTC()
+	}
+	if q.Cursor != "" {
+		var c cursor
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" {
+			return nil, "", invalid("query.cursor", "The cursor is not one this API returned.")
+		}
+		f.CursorCreatedAt, f.CursorID = c.T, c.ID
+	}
+	want := f.Limit
+	f.Limit++ // one more tells whether a next page exists
+	list, err := s.store.ListJobs(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(list) <= want {
+		return list, "", nil
+	}
+	list = list[:want]
+	last := list[len(list)-1]
+	b, _ := json.Marshal(cursor{T: last.CreatedAt, ID: last.ID})
+	return list, base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Cancel cancels a job that has not finished: at once when it is not running,
+// by interrupting its step when it is (the job then ends canceled).
+func (s *Service) Cancel(ctx context.Context, p keys.Principal, id string) (Job, error) {
+	j, err := s.visible(ctx, p, id)
+	if err != nil {
+		return Job{}, err
+	}
+	if Terminal(j.Status) {
+		return Job{}, levqor.Errorf(levqor.EConflict, "The job already ended %s.", j.Status)
+	}
+	now := s.now().UTC()
+	if got, ok, err := s.store.CancelQueued(ctx, id, now); err != nil || ok {
+		if ok {
+			s.events.Publish(id)
+		}
+		return got, err
+	}
+	if got, ok, err := s.store.RequestCancel(ctx, id, now); err != nil || ok {
+		s.events.Cancel(id) // this process may be running it: stop it now
+		return got, err
+	}
+	// It finished between the read and the update.
+	return Job{}, levqor.Errorf(levqor.EConflict, "The job already ended.")
+}
+
+// PutWorkflow validates and saves a workflow of the principal's owner.
+func (s *Service) PutWorkflow(ctx context.Context, p keys.Principal, name, description string, steps []Step) (Workflow, error) {
+	if err := s.ValidateSteps(steps, "/steps"); err != nil {
+		return Workflow{}, err
+	}
+	now := s.now().UTC()
+	return s.store.PutWorkflow(ctx, Workflow{OwnerID: ownerOf(p), Name: name, Description: description, Steps: steps, CreatedAt: now, UpdatedAt: now})
+}
+
+// GetWorkflow returns a workflow of the principal's owner.
+func (s *Service) GetWorkflow(ctx context.Context, p keys.Principal, name string) (Workflow, error) {
+	return s.store.GetWorkflow(ctx, ownerOf(p), name)
+}
+
+// ListWorkflows returns the principal's owner's workflows.
+func (s *Service) ListWorkflows(ctx context.Context, p keys.Principal) ([]Workflow, error) {
+	return s.store.ListWorkflows(ctx, ownerOf(p))
+}
+
+// DeleteWorkflow deletes a workflow of the principal's owner.
+func (s *Service) DeleteWorkflow(ctx context.Context, p keys.Principal, name string) error {
+	return s.store.DeleteWorkflow(ctx, ownerOf(p), name)
+}
+
+// Catalogue lists the connectors, their actions and input schemas.
+func (s *Service) Catalogue() []connectors.CatalogueEntry { return s.reg.Catalogue() }
+
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return "whsec_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// WebhookSecret returns the owner's webhook signing secret, creating it on first use.
+func (s *Service) WebhookSecret(ctx context.Context, p keys.Principal) (WebhookSecret, error) {
+	return s.store.WebhookSecret(ctx, ownerOf(p), WebhookSecret{OwnerID: ownerOf(p), Secret: newSecret(), CreatedAt: s.now().UTC()})
+}
+
+// RollWebhookSecret replaces the owner's webhook signing secret.
+func (s *Service) RollWebhookSecret(ctx context.Context, p keys.Principal) (WebhookSecret, error) {
+	return s.store.PutWebhookSecret(ctx, WebhookSecret{OwnerID: ownerOf(p), Secret: newSecret(), CreatedAt: s.now().UTC()})
+}
+
+// workflowName validates names outside the HTTP layer (the CLI, tests).
+var workflowName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// ValidWorkflowName reports whether name may name a workflow.
+func ValidWorkflowName(name string) bool { return workflowName.MatchString(name) }

@@ -1,0 +1,345 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/stepinput"
+)
+
+// WorkerOptions tune a Worker.
+type WorkerOptions struct {
+	Concurrency int           // jobs run at once (LEVQOR_WORKERS)
+	Lease       time.Duration // how long a claim holds without a heartbeat
+	Poll        time.Duration // how often to look for due jobs without a wake-up
+	// RescueAtStart returns every running job to the queue when the worker starts:
+	// right for SQLite, where one process owns the data directory, so a running
+	// job at start-up belongs to a process that died.
+	RescueAtStart bool
+	Logger        *slog.Logger
+}
+
+// Worker claims due jobs in batches under a lease, runs their steps through the
+// connectors, heartbeats its leases and writes completions in batches.
+type Worker struct {
+	store Store
+	reg   *connectors.Registry
+	hub   *Hub
+	opts  WorkerOptions
+	token string
+	wake  chan struct{}
+	done  chan finishReq
+	now   func() time.Time
+}
+
+type finishReq struct {
+	f    Finish
+	done chan struct{}
+}
+
+// errCancelRequested marks a job context canceled because someone canceled the
+// job (as opposed to the worker stopping).
+var errCancelRequested = errors.New("job canceled by request")
+
+// NewWorker returns a Worker; Run starts it.
+func NewWorker(store Store, reg *connectors.Registry, hub *Hub, opts WorkerOptions) *Worker {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 30 * time.Second
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 250 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return &Worker{store: store, reg: reg, hub: hub, opts: opts, token: hex.EncodeToString(b[:]),
+		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now}
+}
+
+// Wake tells the worker a job is due now (intake calls it).
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works until ctx ends, then stops claiming and waits (up to drain) for the
+// jobs it runs; those still running after that are left to their leases.
+func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
+	if w.opts.RescueAtStart {
+		if n, err := w.store.RescueExpired(ctx, w.now().Add(100*365*24*time.Hour)); err != nil {
+			return fmt.Errorf("rescue jobs of a previous process: %w", err)
+		} else if n > 0 {
+			w.opts.Logger.Warn("returned jobs of a stopped process to the queue", "jobs", n)
+		}
+	}
+	// Jobs run under their own context: ctx ending stops claiming; jobs get drain.
+	jobCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopJobs(errors.New("worker stopped"))
+
+	var background sync.WaitGroup
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	background.Add(3)
+	go func() { defer background.Done(); w.complete(bgCtx) }()
+	go func() { defer background.Done(); w.heartbeat(bgCtx) }()
+	go func() { defer background.Done(); w.rescue(bgCtx) }()
+
+	slots := make(chan struct{}, w.opts.Concurrency)
+	var running sync.WaitGroup
+	poll := time.NewTicker(w.opts.Poll)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		free := cap(slots) - len(slots)
+		claimed := 0
+		if free > 0 {
+			now := w.now().UTC()
+			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), min(free, 128))
+			if err != nil && ctx.Err() == nil {
+				w.opts.Logger.Error("claim jobs", "error", err.Error())
+			}
+			claimed = len(list)
+			for _, j := range list {
+				slots <- struct{}{}
+				running.Add(1)
+				go func() {
+					defer func() { <-slots; running.Done(); w.Wake() }()
+					w.runJob(jobCtx, j)
+				}()
+			}
+		}
+		if claimed > 0 && claimed == min(free, 128) {
+			continue // there may be more due right now
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-poll.C:
+		}
+	}
+
+	finished := make(chan struct{})
+	go func() { running.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(drain):
+		w.opts.Logger.Warn("jobs still running at shutdown are left to their leases")
+		stopJobs(errors.New("worker stopped"))
+		<-finished
+	}
+	stopBackground()
+	background.Wait()
+	return nil
+}
+
+// runJob runs a claimed job's steps in order, skipping those that already
+// succeeded, and hands the attempt's end to the completer.
+func (w *Worker) runJob(ctx context.Context, j Job) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	unregister := w.hub.run(j.ID, func() { cancel(errCancelRequested) })
+	defer unregister()
+	if j.CancelRequested {
+		cancel(errCancelRequested)
+	}
+	w.hub.Publish(j.ID)
+
+	steps := append([]StepState(nil), j.Steps...)
+	outputs := map[string]json.RawMessage{}
+	var last json.RawMessage
+	for i := range steps {
+		st := &steps[i]
+		if st.Status == StepSucceeded {
+			outputs[st.ID], last = st.Output, st.Output
+			continue
+		}
+		if err := context.Cause(ctx); err != nil {
+			w.endAttempt(ctx, j, steps, i, err)
+			return
+		}
+		started := w.now().UTC()
+		st.Status, st.Attempts, st.StartedAt, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, &started, nil, nil, nil
+		out, err := w.runStep(ctx, j, st, outputs)
+		finished := w.now().UTC()
+		st.FinishedAt = &finished
+		if err != nil {
+			w.endAttempt(ctx, j, steps, i, err)
+			return
+		}
+		st.Status, st.Output = StepSucceeded, out
+		outputs[st.ID], last = out, out
+		if i < len(steps)-1 {
+			// Record the success before the next step, so a retry after a crash never runs it again.
+			ok, err := w.store.SaveSteps(context.WithoutCancel(ctx), j.ID, w.token, steps, finished)
+			if err != nil || !ok {
+				w.opts.Logger.Error("lost a job's lease while it ran; leaving it", "job_id", j.ID, "error", fmt.Sprint(err))
+				return
+			}
+			w.hub.Publish(j.ID)
+		}
+	}
+	now := w.now().UTC()
+	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusSucceeded, Steps: steps, Result: last, RunAt: j.RunAt, FinishedAt: &now})
+}
+
+// runStep resolves the step's references and runs it within the job's time limit.
+func (w *Worker) runStep(ctx context.Context, j Job, st *StepState, outputs map[string]json.RawMessage) (json.RawMessage, error) {
+	input := st.Input
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	input, err := stepinput.Resolve(input, j.Payload, outputs)
+	if err != nil {
+		return nil, &connectors.StepError{Code: "invalid_reference", Message: err.Error()}
+	}
+	stepCtx, cancel := context.WithTimeout(ctx, time.Duration(j.TimeoutS)*time.Second)
+	defer cancel()
+	return w.reg.Run(stepCtx, st.Connector, st.Action, input)
+}
+
+// endAttempt records why step i stopped: canceled by request, interrupted by
+// shutdown (left to the lease), or failed — retried with backoff when it may succeed.
+func (w *Worker) endAttempt(ctx context.Context, j Job, steps []StepState, i int, err error) {
+	now := w.now().UTC()
+	st := &steps[i]
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errCancelRequested):
+		st.Status, st.Error = StepCanceled, &StepError{Code: "canceled", Message: "Canceled by request."}
+		w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusCanceled, Steps: steps, ErrorCode: "canceled",
+			ErrorMessage: "Canceled by request.", RunAt: j.RunAt, FinishedAt: &now})
+		return
+	case cause != nil:
+		return // the worker is stopping: the lease returns the job to the queue
+	}
+	se := &connectors.StepError{Code: "internal", Message: "The step failed."}
+	if !errors.As(err, &se) {
+		w.opts.Logger.Error("step failed without a step error", "job_id", j.ID, "step", st.ID, "error", err.Error())
+	}
+	st.Status, st.Error = StepFailed, &StepError{Code: se.Code, Message: se.Message}
+	msg := fmt.Sprintf("Step %q failed: %s", st.ID, se.Message)
+	if se.Retryable && j.Attempts < j.MaxAttempts {
+		w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusRetrying, Steps: steps, ErrorCode: se.Code,
+			ErrorMessage: msg, RunAt: now.Add(backoff(j.Attempts, se.RetryAfter))})
+		return
+	}
+	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: se.Code,
+		ErrorMessage: msg, RunAt: j.RunAt, FinishedAt: &now})
+}
+
+// backoff is the wait before retry n+1: exponential from 1 s, capped at 10 min, with
+// ±20% jitter; a vendor's Retry-After wins when longer.
+func backoff(attempt int, retryAfter time.Duration) time.Duration {
+	d := time.Duration(math.Min(float64(time.Second)*math.Pow(2, float64(attempt-1)), float64(10*time.Minute)))
+	d = time.Duration(float64(d) * (0.8 + 0.4*mrand.Float64()))
+	return max(d, retryAfter)
+}
+
+// finish hands an attempt's end to the completer and waits until it is stored.
+func (w *Worker) finish(f Finish) {
+	req := finishReq{f: f, done: make(chan struct{})}
+	w.done <- req
+	<-req.done
+}
+
+// complete writes attempt ends in batches: whatever has queued up while the
+// previous batch was being written goes in one transaction.
+func (w *Worker) complete(ctx context.Context) {
+	for {
+		var first finishReq
+		select {
+		case first = <-w.done:
+		case <-ctx.Done():
+			return
+		}
+		batch := []finishReq{first}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case r := <-w.done:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		fs := make([]Finish, len(batch))
+		for i, r := range batch {
+			fs[i] = r.f
+		}
+		for attempt := 0; ; attempt++ {
+			_, err := w.store.FinishJobs(context.WithoutCancel(ctx), w.now().UTC(), fs)
+			if err == nil {
+				break
+			}
+			w.opts.Logger.Error("store job completions; retrying", "jobs", len(fs), "error", err.Error())
+			time.Sleep(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
+		}
+		for _, r := range batch {
+			w.hub.Publish(r.f.ID)
+			close(r.done)
+		}
+	}
+}
+
+// heartbeat extends this worker's leases and stops jobs whose cancellation was
+// requested (possibly through another instance).
+func (w *Worker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(w.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cancel, err := w.store.ExtendLeases(ctx, w.token, w.now().UTC().Add(w.opts.Lease))
+		if err != nil {
+			if ctx.Err() == nil {
+				w.opts.Logger.Error("extend leases", "error", err.Error())
+			}
+			continue
+		}
+		for _, id := range cancel {
+			w.hub.Cancel(id)
+		}
+	}
+}
+
+// rescue returns jobs whose worker died (expired leases) to the queue.
+func (w *Worker) rescue(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := w.store.RescueExpired(ctx, w.now().UTC())
+		if err != nil {
+			if ctx.Err() == nil {
+				w.opts.Logger.Error("rescue expired leases", "error", err.Error())
+			}
+			continue
+		}
+		if n > 0 {
+			w.opts.Logger.Warn("returned jobs with expired leases to the queue", "jobs", n)
+			w.Wake()
+		}
+	}
+}

@@ -1,0 +1,354 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/jobs"
+)
+
+func toAPIJob(j jobs.Job) api.Job {
+	out := api.Job{
+		Id: j.ID, OwnerId: j.OwnerID, Workflow: j.Workflow, Status: api.JobStatus(j.Status),
+		Priority: api.Priority(jobs.PriorityName(j.Priority)), Attempts: j.Attempts, MaxAttempts: j.MaxAttempts,
+		TimeoutS: j.TimeoutS, Payload: j.Payload, RunAt: j.RunAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, Steps: make([]api.StepState, len(j.Steps)),
+		Callbacks: make([]api.CallbackAttempt, len(j.Callbacks)),
+	}
+	if len(out.Payload) == 0 {
+		out.Payload = json.RawMessage("{}")
+	}
+	if j.Result != nil {
+		out.Result = &j.Result
+	}
+	if j.ErrorCode != "" {
+		out.Error = &api.StepError{Code: j.ErrorCode, Message: j.ErrorMessage}
+	}
+	if j.CallbackURL != "" {
+		out.CallbackUrl = &j.CallbackURL
+	}
+	if len(j.Guardrails) > 0 {
+		out.Guardrails = &j.Guardrails
+	}
+	for i, st := range j.Steps {
+		s := api.StepState{Id: st.ID, Connector: st.Connector, Action: st.Action, Status: api.StepStateStatus(st.Status),
+			Attempts: st.Attempts, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+		if len(st.Input) > 0 {
+			s.Input = &st.Input
+		}
+		if st.Output != nil {
+			s.Output = &st.Output
+		}
+		if st.Error != nil {
+			s.Error = &api.StepError{Code: st.Error.Code, Message: st.Error.Message}
+		}
+		out.Steps[i] = s
+	}
+	for i, c := range j.Callbacks {
+		a := api.CallbackAttempt{Attempt: c.Attempt, At: c.At}
+		if c.StatusCode != 0 {
+			a.StatusCode = &c.StatusCode
+		}
+		if c.Error != "" {
+			a.Error = &c.Error
+		}
+		out.Callbacks[i] = a
+	}
+	return out
+}
+
+// EncodeJob renders a job as GET /api/v1/jobs/{id} does; completion webhooks send it.
+func EncodeJob(j jobs.Job) ([]byte, error) { return json.Marshal(toAPIJob(j)) }
+
+func toJobSteps(in []api.StepSpec) []jobs.Step {
+	if in == nil {
+		return nil
+	}
+	out := make([]jobs.Step, len(in))
+	for i, s := range in {
+		out[i] = jobs.Step{ID: s.Id, Connector: s.Connector, Action: s.Action}
+		if s.Input != nil {
+			out[i].Input = *s.Input
+		}
+	}
+	return out
+}
+
+func toAPISteps(in []jobs.Step) []api.StepSpec {
+	out := make([]api.StepSpec, len(in))
+	for i, s := range in {
+		out[i] = api.StepSpec{Id: s.ID, Connector: s.Connector, Action: s.Action}
+		if len(s.Input) > 0 {
+			in := s.Input
+			out[i].Input = &in
+		}
+	}
+	return out
+}
+
+// IntakeJob implements api.StrictServerInterface.
+func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject) (api.IntakeJobResponseObject, error) {
+	b := req.Body
+	in := jobs.Intake{Workflow: b.Workflow, Payload: b.Payload, Steps: toJobSteps(deref2(b.Steps)), RunAt: b.RunAt}
+	if b.Steps == nil {
+		in.Steps = nil
+	}
+	if b.Priority != nil {
+		in.Priority = string(*b.Priority)
+	}
+	if b.MaxAttempts != nil {
+		in.MaxAttempts = *b.MaxAttempts
+	}
+	if b.TimeoutS != nil {
+		in.TimeoutS = *b.TimeoutS
+	}
+	if b.CallbackUrl != nil {
+		in.CallbackURL = *b.CallbackUrl
+	}
+	if b.Guardrails != nil {
+		in.Guardrails, _ = json.Marshal(b.Guardrails)
+	}
+	if req.Params.IdempotencyKey != nil {
+		in.IdempotencyKey = *req.Params.IdempotencyKey
+		in.BodyHash = requestBodyHash(ctx)
+	}
+	j, _, err := s.jobs.Submit(ctx, principalFrom(ctx), in)
+	if err != nil {
+		return nil, err
+	}
+	loc := "/api/v1/jobs/" + j.ID
+	return api.IntakeJob202JSONResponse{
+		Body:    api.JobAccepted{JobId: j.ID, Status: api.JobStatus(j.Status), Workflow: j.Workflow, CreatedAt: j.CreatedAt, RunAt: j.RunAt},
+		Headers: api.IntakeJob202ResponseHeaders{Location: &loc},
+	}, nil
+}
+
+func deref2[T any](p *[]T) []T {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// GetJob implements api.StrictServerInterface.
+func (s *handlers) GetJob(ctx context.Context, req api.GetJobRequestObject) (api.GetJobResponseObject, error) {
+	j, err := s.jobs.Get(ctx, principalFrom(ctx), req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetJob200JSONResponse(toAPIJob(j)), nil
+}
+
+// ListJobs implements api.StrictServerInterface.
+func (s *handlers) ListJobs(ctx context.Context, req api.ListJobsRequestObject) (api.ListJobsResponseObject, error) {
+	p := req.Params
+	q := jobs.ListQuery{CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore}
+	if p.Status != nil {
+		q.Status = string(*p.Status)
+	}
+	if p.Workflow != nil {
+		q.Workflow = *p.Workflow
+	}
+	if p.Limit != nil {
+		q.Limit = *p.Limit
+	}
+	if p.Cursor != nil {
+		q.Cursor = *p.Cursor
+	}
+	list, next, err := s.jobs.List(ctx, principalFrom(ctx), q)
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListJobs200JSONResponse{Data: make([]api.Job, len(list))}
+	for i, j := range list {
+		out.Data[i] = toAPIJob(j)
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	return out, nil
+}
+
+// CancelJob implements api.StrictServerInterface.
+func (s *handlers) CancelJob(ctx context.Context, req api.CancelJobRequestObject) (api.CancelJobResponseObject, error) {
+	j, err := s.jobs.Cancel(ctx, principalFrom(ctx), req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return api.CancelJob200JSONResponse(toAPIJob(j)), nil
+}
+
+// StreamJobEvents implements api.StrictServerInterface: a text/event-stream of
+// status and step events, from the job's current state until a terminal status.
+func (s *handlers) StreamJobEvents(ctx context.Context, req api.StreamJobEventsRequestObject) (api.StreamJobEventsResponseObject, error) {
+	p := principalFrom(ctx)
+	j, err := s.jobs.Get(ctx, p, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return eventStream{ctx: ctx, first: j, next: func(ctx context.Context) (jobs.Job, error) { return s.jobs.Get(ctx, p, req.Id) }, hub: s.hub}, nil
+}
+
+// eventStream writes a job's changes as server-sent events. It wakes on the hub's
+// signal (changes made in this process) or every second (changes made elsewhere).
+type eventStream struct {
+	ctx   context.Context
+	first jobs.Job
+	next  func(context.Context) (jobs.Job, error)
+	hub   *jobs.Hub
+}
+
+func (e eventStream) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	w.WriteHeader(http.StatusOK)
+
+	signal, stop := e.hub.Watch(e.first.ID)
+	defer stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	seq := 0
+	send := func(event string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		seq++
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, event, b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	var last *jobs.Job
+	j := e.first
+	for {
+		if last == nil || last.Status != j.Status {
+			if err := send("status", map[string]any{"job_id": j.ID, "status": j.Status, "attempts": j.Attempts}); err != nil {
+				return nil
+			}
+		}
+		for i, st := range j.Steps {
+			if last == nil && st.Status == jobs.StepPending {
+				continue
+			}
+			if last != nil && i < len(last.Steps) && last.Steps[i].Status == st.Status && last.Steps[i].Attempts == st.Attempts {
+				continue
+			}
+			ev := toAPIJob(jobs.Job{Steps: []jobs.StepState{st}}).Steps[0]
+			if err := send("step", map[string]any{"job_id": j.ID, "step": ev}); err != nil {
+				return nil
+			}
+		}
+		if jobs.Terminal(j.Status) {
+			_ = send("end", toAPIJob(j))
+			return nil
+		}
+		last = &j
+		select {
+		case <-e.ctx.Done():
+			return nil
+		case <-signal:
+		case <-tick.C:
+			_, _ = fmt.Fprint(w, ": keep-alive\n\n")
+		}
+		next, err := e.next(e.ctx)
+		if err != nil {
+			return nil
+		}
+		j = next
+	}
+}
+
+// PutWorkflow implements api.StrictServerInterface.
+func (s *handlers) PutWorkflow(ctx context.Context, req api.PutWorkflowRequestObject) (api.PutWorkflowResponseObject, error) {
+	desc := ""
+	if req.Body.Description != nil {
+		desc = *req.Body.Description
+	}
+	w, err := s.jobs.PutWorkflow(ctx, principalFrom(ctx), req.Name, desc, toJobSteps(req.Body.Steps))
+	if err != nil {
+		return nil, err
+	}
+	return api.PutWorkflow200JSONResponse(toAPIWorkflow(w)), nil
+}
+
+func toAPIWorkflow(w jobs.Workflow) api.Workflow {
+	out := api.Workflow{Name: w.Name, Steps: toAPISteps(w.Steps), CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+	if w.Description != "" {
+		out.Description = &w.Description
+	}
+	return out
+}
+
+// GetWorkflow implements api.StrictServerInterface.
+func (s *handlers) GetWorkflow(ctx context.Context, req api.GetWorkflowRequestObject) (api.GetWorkflowResponseObject, error) {
+	w, err := s.jobs.GetWorkflow(ctx, principalFrom(ctx), req.Name)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetWorkflow200JSONResponse(toAPIWorkflow(w)), nil
+}
+
+// ListWorkflows implements api.StrictServerInterface.
+func (s *handlers) ListWorkflows(ctx context.Context, _ api.ListWorkflowsRequestObject) (api.ListWorkflowsResponseObject, error) {
+	list, err := s.jobs.ListWorkflows(ctx, principalFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := api.ListWorkflows200JSONResponse{Data: make([]api.Workflow, len(list))}
+	for i, w := range list {
+		out.Data[i] = toAPIWorkflow(w)
+	}
+	return out, nil
+}
+
+// DeleteWorkflow implements api.StrictServerInterface.
+func (s *handlers) DeleteWorkflow(ctx context.Context, req api.DeleteWorkflowRequestObject) (api.DeleteWorkflowResponseObject, error) {
+	if err := s.jobs.DeleteWorkflow(ctx, principalFrom(ctx), req.Name); err != nil {
+		return nil, err
+	}
+	return api.DeleteWorkflow204Response{}, nil
+}
+
+// ListConnectors implements api.StrictServerInterface.
+func (s *handlers) ListConnectors(ctx context.Context, _ api.ListConnectorsRequestObject) (api.ListConnectorsResponseObject, error) {
+	cat := s.jobs.Catalogue()
+	out := api.ListConnectors200JSONResponse{}
+	for _, c := range cat {
+		entry := struct {
+			Actions []api.ConnectorAction `json:"actions"`
+			Name    string                `json:"name"`
+		}{Name: c.Connector}
+		for _, a := range c.Actions {
+			entry.Actions = append(entry.Actions, api.ConnectorAction{Name: a.Name, Description: a.Description, InputSchema: a.InputSchema})
+		}
+		out.Data = append(out.Data, entry)
+	}
+	return out, nil
+}
+
+// GetWebhookSecret implements api.StrictServerInterface.
+func (s *handlers) GetWebhookSecret(ctx context.Context, _ api.GetWebhookSecretRequestObject) (api.GetWebhookSecretResponseObject, error) {
+	sec, err := s.jobs.WebhookSecret(ctx, principalFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.GetWebhookSecret200JSONResponse{Secret: sec.Secret, CreatedAt: sec.CreatedAt}, nil
+}
+
+// RollWebhookSecret implements api.StrictServerInterface.
+func (s *handlers) RollWebhookSecret(ctx context.Context, _ api.RollWebhookSecretRequestObject) (api.RollWebhookSecretResponseObject, error) {
+	sec, err := s.jobs.RollWebhookSecret(ctx, principalFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.RollWebhookSecret200JSONResponse{Secret: sec.Secret, CreatedAt: sec.CreatedAt}, nil
+}

@@ -1,0 +1,136 @@
+-- name: InsertJob :one
+INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
+                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at)
+VALUES (sqlc.arg(id), sqlc.arg(owner_id), sqlc.arg(workflow), sqlc.arg(status), sqlc.arg(priority), sqlc.arg(run_at),
+        sqlc.arg(max_attempts), sqlc.arg(timeout_s), sqlc.arg(payload), sqlc.arg(steps), sqlc.arg(guardrails),
+        sqlc.arg(callback_url), sqlc.narg(idem_scope), sqlc.narg(idem_key), sqlc.narg(idem_hash), sqlc.arg(created_at), sqlc.arg(created_at))
+ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
+RETURNING *;
+
+-- name: GetJob :one
+SELECT * FROM jobs WHERE id = sqlc.arg(id);
+
+-- name: GetJobByIdempotencyKey :one
+SELECT * FROM jobs WHERE idem_scope = sqlc.arg(idem_scope) AND idem_key = sqlc.arg(idem_key);
+
+-- name: ListJobs :many
+-- Keyset pagination, newest first: (created_at, id) strictly below the cursor.
+SELECT * FROM jobs
+WHERE (CAST(sqlc.arg(all_owners) AS BOOLEAN) OR owner_id = sqlc.arg(owner_id))
+  AND (CAST(sqlc.arg(status) AS TEXT) = '' OR status = sqlc.arg(status))
+  AND (CAST(sqlc.arg(workflow) AS TEXT) = '' OR workflow = sqlc.arg(workflow))
+  AND created_at >= sqlc.arg(created_after)
+  AND created_at < sqlc.arg(created_before)
+  AND (created_at < sqlc.arg(cursor_created_at) OR (created_at = sqlc.arg(cursor_created_at) AND id < sqlc.arg(cursor_id)))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(max_rows);
+
+-- name: ClaimJobs :many
+-- Takes up to max_rows due jobs, highest priority first, then oldest run_at, under a lease.
+UPDATE jobs
+SET status = 'running', lease_token = sqlc.arg(lease_token), lease_expires_at = sqlc.arg(lease_expires_at),
+    attempts = attempts + 1, started_at = COALESCE(started_at, sqlc.arg(now)), updated_at = sqlc.arg(now)
+WHERE id IN (
+    SELECT d.id FROM jobs d
+    WHERE d.status IN ('queued', 'scheduled', 'retrying') AND d.run_at <= sqlc.arg(now)
+    ORDER BY d.priority DESC, d.run_at, d.id
+    LIMIT sqlc.arg(max_rows)
+    
+)
+RETURNING *;
+
+-- name: ExtendLeases :many
+-- Heartbeat: extends the leases this worker holds; returns those whose cancel was requested.
+UPDATE jobs SET lease_expires_at = sqlc.arg(lease_expires_at)
+WHERE lease_token = sqlc.arg(lease_token) AND status = 'running'
+RETURNING id, cancel_requested;
+
+-- name: SaveSteps :execrows
+-- Records step progress of a running job, only while this worker still holds its lease.
+UPDATE jobs SET steps = sqlc.arg(steps), updated_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token) AND status = 'running';
+
+-- name: FinishJob :execrows
+-- Ends an attempt: a terminal status, or retrying at run_at. Only the lease holder may.
+UPDATE jobs
+SET status = sqlc.arg(status), steps = sqlc.arg(steps), result = sqlc.narg(result),
+    error_code = sqlc.arg(error_code), error_message = sqlc.arg(error_message), run_at = sqlc.arg(run_at),
+    lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now), finished_at = sqlc.narg(finished_at),
+    callback_state = CASE WHEN callback_url <> '' AND sqlc.narg(finished_at) IS NOT NULL THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN callback_url <> '' AND sqlc.narg(finished_at) IS NOT NULL THEN sqlc.arg(now) ELSE callback_next_at END
+WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token) AND status = 'running';
+
+-- name: RescueExpired :many
+-- Returns running jobs whose lease expired (their worker died) to the queue, or fails
+-- them when no attempt is left. The attempt that died is counted already.
+UPDATE jobs
+SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
+    error_code = CASE WHEN attempts >= max_attempts THEN 'lease_expired' ELSE error_code END,
+    error_message = CASE WHEN attempts >= max_attempts THEN 'The worker running this job stopped and no attempt is left.' ELSE error_message END,
+    finished_at = CASE WHEN attempts >= max_attempts THEN sqlc.arg(now) ELSE finished_at END,
+    callback_state = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN sqlc.arg(now) ELSE callback_next_at END,
+    run_at = sqlc.arg(now), lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now)
+WHERE status = 'running' AND lease_expires_at < sqlc.arg(now)
+RETURNING id, status;
+
+-- name: CancelQueuedJob :one
+UPDATE jobs
+SET status = 'canceled', error_code = 'canceled', error_message = 'Canceled by request.', finished_at = sqlc.arg(now), updated_at = sqlc.arg(now),
+    callback_state = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN callback_url <> '' THEN sqlc.arg(now) ELSE callback_next_at END
+WHERE id = sqlc.arg(id) AND status IN ('queued', 'scheduled', 'retrying')
+RETURNING *;
+
+-- name: RequestCancel :one
+UPDATE jobs SET cancel_requested = 1, updated_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id) AND status = 'running'
+RETURNING *;
+
+-- name: CountJobsByStatus :many
+SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
+
+-- name: OldestQueuedJob :one
+SELECT created_at FROM jobs WHERE status IN ('queued', 'retrying') ORDER BY created_at LIMIT 1;
+
+-- name: ClaimCallbacks :many
+-- Takes due webhook deliveries under a short lease (callback_next_at moves ahead).
+UPDATE jobs SET callback_next_at = sqlc.arg(lease_until)
+WHERE id IN (
+    SELECT c.id FROM jobs c WHERE c.callback_state = 'pending' AND c.callback_next_at <= sqlc.arg(now)
+    ORDER BY c.callback_next_at LIMIT sqlc.arg(max_rows) 
+)
+RETURNING *;
+
+-- name: RecordCallback :exec
+UPDATE jobs SET callbacks = sqlc.arg(callbacks), callback_state = sqlc.arg(callback_state),
+    callback_next_at = sqlc.narg(next_at), updated_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id);
+
+-- name: PutWorkflow :one
+INSERT INTO workflows (owner_id, name, description, steps, created_at, updated_at)
+VALUES (sqlc.arg(owner_id), sqlc.arg(name), sqlc.arg(description), sqlc.arg(steps), sqlc.arg(now), sqlc.arg(now))
+ON CONFLICT (owner_id, name) DO UPDATE SET description = excluded.description, steps = excluded.steps, updated_at = excluded.updated_at
+RETURNING *;
+
+-- name: GetWorkflow :one
+SELECT * FROM workflows WHERE owner_id = sqlc.arg(owner_id) AND name = sqlc.arg(name);
+
+-- name: ListWorkflows :many
+SELECT * FROM workflows WHERE owner_id = sqlc.arg(owner_id) ORDER BY name LIMIT 1000;
+
+-- name: DeleteWorkflow :execrows
+DELETE FROM workflows WHERE owner_id = sqlc.arg(owner_id) AND name = sqlc.arg(name);
+
+-- name: GetWebhookSecret :one
+SELECT * FROM webhook_secrets WHERE owner_id = sqlc.arg(owner_id);
+
+-- name: PutWebhookSecret :one
+INSERT INTO webhook_secrets (owner_id, secret, created_at) VALUES (sqlc.arg(owner_id), sqlc.arg(secret), sqlc.arg(created_at))
+ON CONFLICT (owner_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
+RETURNING *;
+
+-- name: InsertWebhookSecretIfAbsent :one
+INSERT INTO webhook_secrets (owner_id, secret, created_at) VALUES (sqlc.arg(owner_id), sqlc.arg(secret), sqlc.arg(created_at))
+ON CONFLICT (owner_id) DO NOTHING
+RETURNING *;

@@ -1,0 +1,330 @@
+// Package stepinput fills a step's input with values from the job's payload and from the
+// outputs of earlier steps, through references such as {{payload.user.email}} or
+// {{steps.fetch.output.items.0.id}}. It substitutes values and nothing more: there are no
+// expressions, and substituted values are never evaluated again.
+package stepinput
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// RefError reports a reference that cannot be resolved or is malformed.
+type RefError struct {
+	Ref    string // the reference as written, without the braces, e.g. "payload.user.email"
+	Reason string // why it failed; never contains the referenced data
+}
+
+func (e *RefError) Error() string {
+	return fmt.Sprintf("reference {{%s}}: %s", e.Ref, e.Reason)
+}
+
+// placeholder matches {{ … }} with optional whitespace inside the braces.
+var placeholder = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
+
+// ref is a parsed reference: payload.<path> or steps.<id>.output.<path>.
+type ref struct {
+	raw  string
+	step string // "" for the payload
+	path []string
+}
+
+// parseRef parses the text between the braces. ok is false when the text does not claim
+// to be a reference (its first segment is neither "payload" nor "steps"), in which case
+// the placeholder is left as literal text for whatever consumes the value downstream.
+func parseRef(text string) (r ref, ok bool, err error) {
+	r.raw = text
+	segs := strings.Split(text, ".")
+	switch segs[0] {
+	case "payload":
+		r.path = segs[1:]
+	case "steps":
+		if len(segs) < 3 || segs[1] == "" || segs[2] != "output" {
+			return r, true, &RefError{Ref: text, Reason: "a step reference has the form steps.<id>.output[.path]"}
+		}
+		r.step, r.path = segs[1], segs[3:]
+	default:
+		return r, false, nil
+	}
+	for _, s := range r.path {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			return r, true, &RefError{Ref: text, Reason: "empty or blank path segment"}
+		}
+	}
+	return r, true, nil
+}
+
+// Resolve returns input with every reference replaced. A string that is exactly one
+// reference becomes the referenced JSON value, type kept; references inside a longer
+// string are interpolated as text (strings as they are, other values as compact JSON).
+// Path segments index objects by key and arrays by decimal index. Object keys are never
+// evaluated. An unresolvable or malformed reference returns a *RefError; input that is
+// not JSON returns a plain error.
+func Resolve(input json.RawMessage, payload json.RawMessage, outputs map[string]json.RawMessage) (json.RawMessage, error) {
+	doc, err := decode(input)
+	if err != nil {
+		return nil, fmt.Errorf("step input: %w", err)
+	}
+	r := &resolver{payload: payload, outputs: outputs, decoded: map[string]any{}}
+	doc, err = r.walk(doc)
+	if err != nil {
+		return nil, err
+	}
+	return encode(doc)
+}
+
+// Refs lists the references in input, without braces, each once, in document order
+// (object keys sorted). It returns a *RefError for a malformed reference and a plain error
+// for input that is not JSON. Use StepID to find the steps a workflow step depends on.
+func Refs(input json.RawMessage) ([]string, error) {
+	doc, err := decode(input)
+	if err != nil {
+		return nil, fmt.Errorf("step input: %w", err)
+	}
+	var out []string
+	err = visitStrings(doc, func(s string) error {
+		for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
+			r, ok, err := parseRef(m[1])
+			if err != nil {
+				return err
+			}
+			if ok && !slices.Contains(out, r.raw) {
+				out = append(out, r.raw)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// StepID returns the step a reference (as Refs lists it) points into.
+func StepID(ref string) (string, bool) {
+	r, ok, err := parseRef(ref)
+	if !ok || err != nil || r.step == "" {
+		return "", false
+	}
+	return r.step, true
+}
+
+func visitStrings(v any, f func(string) error) error {
+	switch v := v.(type) {
+	case string:
+		return f(v)
+	case []any:
+		for _, e := range v {
+			if err := visitStrings(e, f); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			if err := visitStrings(v[k], f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type resolver struct {
+	payload json.RawMessage
+	outputs map[string]json.RawMessage
+	decoded map[string]any // "payload" or "steps.<id>" → decoded document, filled lazily
+}
+
+func (r *resolver) walk(v any) (any, error) {
+	switch v := v.(type) {
+	case string:
+		return r.resolveString(v)
+	case []any:
+		for i, e := range v {
+			out, err := r.walk(e)
+			if err != nil {
+				return nil, err
+			}
+			v[i] = out
+		}
+		return v, nil
+	case map[string]any:
+		for _, k := range sortedKeys(v) { // sorted: the first error reported is stable
+			out, err := r.walk(v[k])
+			if err != nil {
+				return nil, err
+			}
+			v[k] = out
+		}
+		return v, nil
+	}
+	return v, nil
+}
+
+func (r *resolver) resolveString(s string) (any, error) {
+	if !strings.Contains(s, "{{") {
+		return s, nil
+	}
+	// A string that is one placeholder and nothing else takes the value's type.
+	if loc := placeholder.FindStringSubmatchIndex(s); loc != nil && loc[0] == 0 && loc[1] == len(s) {
+		ref, ok, err := parseRef(s[loc[2]:loc[3]])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return r.lookup(ref)
+		}
+		return s, nil
+	}
+	var firstErr error
+	out := placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		if firstErr != nil {
+			return m
+		}
+		ref, ok, err := parseRef(placeholder.FindStringSubmatch(m)[1])
+		if err != nil {
+			firstErr = err
+			return m
+		}
+		if !ok {
+			return m
+		}
+		v, err := r.lookup(ref)
+		if err != nil {
+			firstErr = err
+			return m
+		}
+		if str, isStr := v.(string); isStr {
+			return str
+		}
+		b, err := encode(v)
+		if err != nil {
+			firstErr = &RefError{Ref: ref.raw, Reason: "value cannot be written as text"}
+			return m
+		}
+		return string(b)
+	})
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
+}
+
+func (r *resolver) lookup(ref ref) (any, error) {
+	key, raw := "payload", r.payload
+	if ref.step != "" {
+		key = "steps." + ref.step
+		var ok bool
+		raw, ok = r.outputs[ref.step]
+		if !ok {
+			return nil, &RefError{Ref: ref.raw, Reason: fmt.Sprintf("step %q has no output (unknown step, or it has not run yet)", ref.step)}
+		}
+	}
+	root, ok := r.decoded[key]
+	if !ok {
+		if len(bytes.TrimSpace(raw)) == 0 {
+			return nil, &RefError{Ref: ref.raw, Reason: "there is no " + strings.Replace(key, "steps.", "output of step ", 1)}
+		}
+		var err error
+		if root, err = decode(raw); err != nil {
+			return nil, &RefError{Ref: ref.raw, Reason: "the referenced document is not valid JSON"}
+		}
+		r.decoded[key] = root
+	}
+	cur := root
+	for i, seg := range ref.path {
+		at := strings.Join(ref.path[:i], ".")
+		switch v := cur.(type) {
+		case map[string]any:
+			next, ok := v[seg]
+			if !ok {
+				return nil, &RefError{Ref: ref.raw, Reason: fmt.Sprintf("no key %q%s", seg, where(at))}
+			}
+			cur = next
+		case []any:
+			n, err := index(seg)
+			if err != nil {
+				return nil, &RefError{Ref: ref.raw, Reason: fmt.Sprintf("%q is not an array index%s", seg, where(at))}
+			}
+			if n >= len(v) {
+				return nil, &RefError{Ref: ref.raw, Reason: fmt.Sprintf("index %d is out of range%s (length %d)", n, where(at), len(v))}
+			}
+			cur = v[n]
+		default:
+			return nil, &RefError{Ref: ref.raw, Reason: fmt.Sprintf("cannot look up %q in a %s%s", seg, typeName(cur), where(at))}
+		}
+	}
+	return cur, nil
+}
+
+func where(at string) string {
+	if at == "" {
+		return ""
+	}
+	return " under " + at
+}
+
+// index parses a canonical non-negative decimal array index ("0", "12"; not "01" or "+1").
+func index(s string) (int, error) {
+	if s != "0" && (s[0] < '1' || s[0] > '9') {
+		return 0, errors.New("not an index")
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, errors.New("not an index")
+		}
+	}
+	return strconv.Atoi(s)
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case json.Number:
+		return "number"
+	case string:
+		return "string"
+	}
+	return "value"
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// decode parses exactly one JSON value, numbers kept exact as json.Number.
+func decode(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not valid JSON: data after the value")
+	}
+	return v, nil
+}
+
+// encode writes compact JSON without HTML escaping, so text keeps its < > &.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
