@@ -22,6 +22,8 @@ type Engine struct {
 // EngineOptions configure an Engine.
 type EngineOptions struct {
 	Worker WorkerOptions
+	// CallbackRetryBase scales the backoff between failed webhook deliveries (default 5 s).
+	CallbackRetryBase time.Duration
 	// Encode renders a job for completion webhooks, as the API shows it.
 	Encode func(Job) ([]byte, error)
 	Logger *slog.Logger
@@ -37,6 +39,9 @@ func NewEngine(store Store, reg *connectors.Registry, guard *outbound.Guard, opt
 	hub := NewHub()
 	w := NewWorker(store, reg, hub, opts.Worker)
 	d := NewDispatcher(store, guard.Client(callbackTimeout), opts.Encode, opts.Logger)
+	if opts.CallbackRetryBase > 0 {
+		d.RetryBase = opts.CallbackRetryBase
+	}
 	return &Engine{Service: NewService(store, reg, guard, hub, w.Wake), Hub: hub, Worker: w, Dispatcher: d}
 }
 

@@ -77,11 +77,13 @@ type Dispatcher struct {
 	log    *slog.Logger
 	now    func() time.Time
 	wake   chan struct{}
+	// RetryBase scales the backoff between failed deliveries (5 s: about 5 s, 10 s, 20 s, …).
+	RetryBase time.Duration
 }
 
 // NewDispatcher returns a Dispatcher. encode renders a job as the API does.
 func NewDispatcher(store Store, client *http.Client, encode func(Job) ([]byte, error), log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{store: store, client: client, encode: encode, log: log, now: time.Now, wake: make(chan struct{}, 1)}
+	d := &Dispatcher{store: store, client: client, encode: encode, log: log, now: time.Now, wake: make(chan struct{}, 1), RetryBase: 5 * time.Second}
 	d.secret = func(ctx context.Context, ownerID string) (string, error) {
 		s, err := store.WebhookSecret(ctx, ownerID, WebhookSecret{OwnerID: ownerID, Secret: newSecret(), CreatedAt: d.now().UTC()})
 		return s.Secret, err
@@ -130,7 +132,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j Job) {
 	if attempt.Error != "" {
 		state = CallbackFailed
 		if attempt.Attempt < maxCallbackAttempts {
-			t := d.now().UTC().Add(backoff(attempt.Attempt, 0) * 5)
+			t := d.now().UTC().Add(time.Duration(float64(backoff(attempt.Attempt, 0)) * d.RetryBase.Seconds()))
 			state, next = CallbackPending, &t
 		}
 	}

@@ -423,9 +423,10 @@ func newEngine(t *testing.T, st store.Store, log *slog.Logger) *jobs.Engine {
 		t.Fatal(err)
 	}
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
-		Worker: jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true},
-		Encode: server.EncodeJob,
-		Logger: log,
+		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true},
+		CallbackRetryBase: 50 * time.Millisecond,
+		Encode:            server.EncodeJob,
+		Logger:            log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
