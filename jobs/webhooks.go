@@ -132,7 +132,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j Job) {
 	if attempt.Error != "" {
 		state = CallbackFailed
 		if attempt.Attempt < maxCallbackAttempts {
-			t := d.now().UTC().Add(time.Duration(float64(backoff(attempt.Attempt, 0)) * d.RetryBase.Seconds()))
+			t := d.now().UTC().Add(scale(backoff(attempt.Attempt, 0), d.RetryBase))
 			state, next = CallbackPending, &t
 		}
 	}

@@ -26,7 +26,10 @@ type WorkerOptions struct {
 	// right for SQLite, where one process owns the data directory, so a running
 	// job at start-up belongs to a process that died.
 	RescueAtStart bool
-	Logger        *slog.Logger
+	// RetryBase is the first wait before retrying a failed step (default 1 s); it
+	// doubles with each attempt, up to 10 minutes, with jitter.
+	RetryBase time.Duration
+	Logger    *slog.Logger
 }
 
 // Worker claims due jobs in batches under a lease, runs their steps through the
@@ -64,6 +67,9 @@ func NewWorker(store Store, reg *connectors.Registry, hub *Hub, opts WorkerOptio
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = time.Second
 	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -235,7 +241,7 @@ func (w *Worker) endAttempt(ctx context.Context, j Job, steps []StepState, i int
 	msg := fmt.Sprintf("Step %q failed: %s", st.ID, se.Message)
 	if se.Retryable && j.Attempts < j.MaxAttempts {
 		w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusRetrying, Steps: steps, ErrorCode: se.Code,
-			ErrorMessage: msg, RunAt: now.Add(backoff(j.Attempts, se.RetryAfter))})
+			ErrorMessage: msg, RunAt: now.Add(max(scale(backoff(j.Attempts, 0), w.opts.RetryBase), se.RetryAfter))})
 		return
 	}
 	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: se.Code,
@@ -248,6 +254,11 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 	d := time.Duration(math.Min(float64(time.Second)*math.Pow(2, float64(attempt-1)), float64(10*time.Minute)))
 	d = time.Duration(float64(d) * (0.8 + 0.4*mrand.Float64()))
 	return max(d, retryAfter)
+}
+
+// scale stretches a backoff computed for a 1 s base to another base.
+func scale(d, base time.Duration) time.Duration {
+	return time.Duration(float64(d) * base.Seconds())
 }
 
 // finish hands an attempt's end to the completer and waits until it is stored.

@@ -423,7 +423,7 @@ func newEngine(t *testing.T, st store.Store, log *slog.Logger) *jobs.Engine {
 		t.Fatal(err)
 	}
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
-		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true},
+		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true, RetryBase: 50 * time.Millisecond},
 		CallbackRetryBase: 50 * time.Millisecond,
 		Encode:            server.EncodeJob,
 		Logger:            log,
