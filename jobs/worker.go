@@ -11,6 +11,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/levqor/levqor/connectors"
@@ -43,7 +44,12 @@ type Worker struct {
 	wake  chan struct{}
 	done  chan finishReq
 	now   func() time.Time
+
+	finished atomic.Int64 // attempts this worker has finished (stored)
 }
+
+// Finished returns how many job attempts this worker has finished since it started.
+func (w *Worker) Finished() int64 { return w.finished.Load() }
 
 type finishReq struct {
 	f    Finish
@@ -300,6 +306,7 @@ func (w *Worker) complete(ctx context.Context) {
 			w.opts.Logger.Error("store job completions; retrying", "jobs", len(fs), "error", err.Error())
 			time.Sleep(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
 		}
+		w.finished.Add(int64(len(batch)))
 		for _, r := range batch {
 			w.hub.Publish(r.f.ID)
 			close(r.done)

@@ -36,6 +36,7 @@ type Options struct {
 	Users          *users.Service // default: users.NewService(Store)
 	Jobs           *jobs.Service  // required for the jobs, workflows, connectors and webhooks routes
 	Hub            *jobs.Hub      // the same hub the worker and Jobs use
+	Finished       func() int64   // job attempts this process has finished, for /status (optional)
 	Logger         *slog.Logger
 	MaxBodyBytes   int64
 	Started        time.Time
@@ -52,6 +53,7 @@ type handlers struct {
 	users    *users.Service
 	jobs     *jobs.Service
 	hub      *jobs.Hub
+	finished func() int64
 	started  time.Time
 	specJSON *document
 	specYAML *document
@@ -76,7 +78,7 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Hub == nil {
 		opts.Hub = jobs.NewHub()
 	}
-	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, started: opts.Started}
+	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, started: opts.Started}
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}

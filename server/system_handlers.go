@@ -101,6 +101,10 @@ func (s *handlers) GetStatus(ctx context.Context, _ api.GetStatusRequestObject) 
 	for _, st := range []string{jobs.StatusQueued, jobs.StatusScheduled, jobs.StatusRunning, jobs.StatusRetrying, jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCanceled} {
 		out.Queue.Depth[st] = int(qs.ByStatus[st])
 	}
+	if s.finished != nil {
+		n := int(s.finished())
+		out.Queue.FinishedHere = &n
+	}
 	if qs.OldestQueuedAt != nil {
 		age := max(0, time.Since(*qs.OldestQueuedAt).Seconds())
 		out.Queue.OldestQueuedAgeS = &age

@@ -76,6 +76,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler, err := server.New(server.Options{
 		Jobs:           engine.Service,
 		Hub:            engine.Hub,
+		Finished:       engine.Worker.Finished,
 		Store:          st,
 		Keys:           keys.NewService(st, append(cfg.APIKeys, cfg.APIKeysNext...)),
 		Users:          users.NewService(st),

@@ -580,8 +580,11 @@ type Status struct {
 
 	// Queue The job queue — jobs per status and the age of the oldest waiting job.
 	Queue struct {
-		Depth            map[string]int `json:"depth"`
-		OldestQueuedAgeS *float64       `json:"oldest_queued_age_s,omitempty"`
+		Depth map[string]int `json:"depth"`
+
+		// FinishedHere Job attempts this process has finished since it started.
+		FinishedHere     *int     `json:"finished_here,omitempty"`
+		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
 	} `json:"queue"`
 	Service   string    `json:"service"`
 	StartedAt time.Time `json:"started_at"`
