@@ -56,6 +56,12 @@ type finishReq struct {
 	done chan struct{}
 }
 
+// jobListener is a store that can tell when other instances insert jobs
+// (PostgreSQL's LISTEN/NOTIFY).
+type jobListener interface {
+	ListenForJobs(ctx context.Context, wake func())
+}
+
 // errCancelRequested marks a job context canceled because someone canceled the
 // job (as opposed to the worker stopping).
 var errCancelRequested = errors.New("job canceled by request")
@@ -107,6 +113,10 @@ func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
 
 	var background sync.WaitGroup
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	if l, ok := w.store.(jobListener); ok {
+		background.Add(1)
+		go func() { defer background.Done(); l.ListenForJobs(bgCtx, w.Wake) }()
+	}
 	background.Add(3)
 	go func() { defer background.Done(); w.complete(bgCtx) }()
 	go func() { defer background.Done(); w.heartbeat(bgCtx) }()
