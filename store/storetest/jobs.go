@@ -1354,29 +1354,32 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 		check("PutWebhookSecret of a new owner", put, "usr_carol", "whsec_c", t1)
 		check("WebhookSecret after PutWebhookSecret of a new owner", get("usr_carol", "whsec_6", t0), "usr_carol", "whsec_c", t1)
 
-		// Concurrent first calls agree on one secret.
-		const callers = 20
-		got := make([]jobs.WebhookSecret, callers)
-		errs := make([]error, callers)
+		// Concurrent first calls agree on one secret, for several owners at once so
+		// that some calls find the row missing when they read but present when they insert.
+		const owners, callers = 10, 20
+		got := make([]jobs.WebhookSecret, owners*callers)
+		errs := make([]error, owners*callers)
 		start := make(chan struct{})
 		var wg sync.WaitGroup
-		for i := range callers {
+		for i := range owners * callers {
+			owner := fmt.Sprintf("usr_race%d", i%owners)
 			wg.Go(func() {
 				<-start
-				got[i], errs[i] = s.WebhookSecret(ctx, "usr_race", jobs.WebhookSecret{OwnerID: "usr_race", Secret: fmt.Sprintf("whsec_r%d", i), CreatedAt: t0})
+				got[i], errs[i] = s.WebhookSecret(ctx, owner, jobs.WebhookSecret{OwnerID: owner, Secret: fmt.Sprintf("whsec_r%d", i), CreatedAt: t0})
 			})
 		}
 		close(start)
 		wg.Wait()
-		for i := range callers {
+		for i := range owners * callers {
 			if errs[i] != nil {
 				t.Fatalf("caller %d: %v", i, errs[i])
 			}
-			if got[i].Secret != got[0].Secret || !strings.HasPrefix(got[i].Secret, "whsec_r") {
-				t.Errorf("caller %d got secret %q, caller 0 %q: want one of the fresh ones, the same for all", i, got[i].Secret, got[0].Secret)
+			first := got[i%owners] // the first caller of the same owner
+			if got[i].OwnerID != first.OwnerID || got[i].Secret != first.Secret || !strings.HasPrefix(got[i].Secret, "whsec_r") {
+				t.Errorf("caller %d got %s %q, the first caller of its owner %s %q: want one of the fresh ones, the same for all", i, got[i].OwnerID, got[i].Secret, first.OwnerID, first.Secret)
 			}
 		}
-		check("WebhookSecret after the race", get("usr_race", "whsec_late", t1), "usr_race", got[0].Secret, t0)
+		check("WebhookSecret after the race", get("usr_race0", "whsec_late", t1), "usr_race0", got[0].Secret, t0)
 	})
 }
 
