@@ -149,16 +149,7 @@ func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error)
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
-	row, err := db.wq.InsertJob(ctx, p)
-	if errors.Is(err, sql.ErrNoRows) {
-		// The idempotency key is taken; read through the writer so the row is certainly visible.
-		row, err = db.wq.GetJobByIdempotencyKey(ctx, sqlitedb.GetJobByIdempotencyKeyParams{IdemScope: p.IdemScope, IdemKey: p.IdemKey})
-		if err != nil {
-			return jobs.Job{}, false, fmt.Errorf("get job by idempotency key: %w", err)
-		}
-		got, err := toJob(row)
-		return got, false, err
-	}
+	row, inserted, err := db.insertJob(ctx, p)
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
@@ -166,7 +157,7 @@ func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error)
 	if err != nil {
 		return jobs.Job{}, false, err
 	}
-	return got, true, nil
+	return got, inserted, nil
 }
 
 // GetJob implements jobs.Store.

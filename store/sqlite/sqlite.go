@@ -32,6 +32,10 @@ type DB struct {
 	write, read *sql.DB
 	wq, rq      *sqlitedb.Queries
 	lock        *os.File
+
+	inserts   chan insertReq // to the group committer (groupcommit.go)
+	closing   chan struct{}
+	groupDone chan struct{}
 }
 
 // dsn builds the connection string. synchronous=NORMAL in WAL mode: a committed
@@ -108,6 +112,8 @@ func open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetMaxIdleConns(readPoolSize)
 	db.read.SetConnMaxLifetime(0)
 	db.wq, db.rq = sqlitedb.New(db.write), sqlitedb.New(db.read)
+	db.inserts, db.closing, db.groupDone = make(chan insertReq, maxGroup), make(chan struct{}), make(chan struct{})
+	go db.groupCommit()
 	return db, nil
 }
 
@@ -117,6 +123,10 @@ func (db *DB) Engine() string { return "sqlite" }
 // Close closes both pools and releases the lock file.
 func (db *DB) Close() error {
 	var errs []error
+	if db.closing != nil {
+		close(db.closing)
+		<-db.groupDone
+	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}

@@ -1,0 +1,109 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/levqor/levqor/gen/sqlitedb"
+)
+
+// maxGroup bounds how many inserts share one transaction.
+const maxGroup = 256
+
+// insertReq is one job insert waiting for the group committer.
+type insertReq struct {
+	p     sqlitedb.InsertJobParams
+	reply chan insertRes
+}
+
+type insertRes struct {
+	row      sqlitedb.Job
+	inserted bool
+	err      error
+}
+
+// groupCommit runs job inserts that arrive together in one transaction (group
+// commit): SQLite has one writer, and a transaction's fixed cost — taking the
+// lock, appending the commit to the WAL — is paid once per group instead of once
+// per request. Each insert is still acknowledged only after its group committed.
+func (db *DB) groupCommit() {
+	defer close(db.groupDone)
+	for {
+		var first insertReq
+		select {
+		case first = <-db.inserts:
+		case <-db.closing:
+			return
+		}
+		group := []insertReq{first}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r := <-db.inserts:
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		results, err := db.insertGroup(group)
+		for i, r := range group {
+			if err != nil {
+				r.reply <- insertRes{err: err}
+			} else {
+				r.reply <- results[i]
+			}
+		}
+	}
+}
+
+func (db *DB) insertGroup(group []insertReq) ([]insertRes, error) {
+	ctx := context.Background()
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	q := db.wq.WithTx(tx)
+	out := make([]insertRes, len(group))
+	for i, r := range group {
+		row, err := q.InsertJob(ctx, r.p)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The idempotency key is taken (possibly by an earlier insert of this group).
+			row, err = q.GetJobByIdempotencyKey(ctx, sqlitedb.GetJobByIdempotencyKeyParams{IdemScope: r.p.IdemScope, IdemKey: r.p.IdemKey})
+			out[i] = insertRes{row: row, err: err}
+			continue
+		}
+		out[i] = insertRes{row: row, inserted: err == nil, err: err}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return out, nil
+}
+
+// insertJob queues p for the group committer and waits for its result.
+func (db *DB) insertJob(ctx context.Context, p sqlitedb.InsertJobParams) (sqlitedb.Job, bool, error) {
+	r := insertReq{p: p, reply: make(chan insertRes, 1)}
+	select {
+	case db.inserts <- r:
+	case <-db.closing:
+		return sqlitedb.Job{}, false, errors.New("database is closing")
+	case <-ctx.Done():
+		return sqlitedb.Job{}, false, ctx.Err()
+	}
+	// Once queued, the insert is carried out whatever the caller does; only a close
+	// of the database can leave it unanswered.
+	select {
+	case res := <-r.reply:
+		return res.row, res.inserted, res.err
+	case <-db.groupDone:
+		select {
+		case res := <-r.reply:
+			return res.row, res.inserted, res.err
+		default:
+			return sqlitedb.Job{}, false, errors.New("database closed before the insert")
+		}
+	}
+}
