@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/bits"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -30,6 +31,33 @@ const (
 	roundGrace    = 5 * time.Second // how long a request may still run after the round ends
 )
 
+// loadRequest is the request every connection repeats, and what counts as a
+// good answer to it.
+type loadRequest struct {
+	path   string
+	header http.Header // sent besides Host and User-Agent
+	// want is the expected body: the whole of it, or with contains a part of it
+	// (for bodies that vary, such as timestamps, yet must name the right object).
+	want     []byte
+	contains bool
+}
+
+// String describes the expected response, for error messages.
+func (lr loadRequest) String() string {
+	if lr.contains {
+		return fmt.Sprintf("200 with a body containing %q", lr.want)
+	}
+	return fmt.Sprintf("200 %q", lr.want)
+}
+
+// match reports whether body is a good answer.
+func (lr loadRequest) match(body []byte) bool {
+	if lr.contains {
+		return bytes.Contains(body, lr.want)
+	}
+	return bytes.Equal(body, lr.want)
+}
+
 // loadResult is what one round of load measured.
 type loadResult struct {
 	OK      uint64        // 200 responses with the expected body
@@ -49,16 +77,20 @@ func (r *loadResult) add(o *loadResult) {
 	r.latency.merge(&o.latency)
 }
 
-// generateLoad keeps conns connections to addr busy with GET path for d and
-// counts the responses whose status is 200 and whose body is want.
-func generateLoad(ctx context.Context, addr, path string, want []byte, conns int, d time.Duration) *loadResult {
-	req := []byte("GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: levqor-bench\r\n\r\n")
+// generateLoad keeps conns connections to addr busy with lr for d and counts
+// the responses whose status is 200 and whose body lr matches.
+func generateLoad(ctx context.Context, addr string, lr loadRequest, conns int, d time.Duration) *loadResult {
+	var b bytes.Buffer
+	b.WriteString("GET " + lr.path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: levqor-bench\r\n")
+	_ = lr.header.Write(&b) // a bytes.Buffer does not fail
+	b.WriteString("\r\n")
+	req := b.Bytes()
 	results := make([]loadResult, conns)
 	start := time.Now()
 	end := start.Add(d)
 	var wg sync.WaitGroup
 	for i := range results {
-		wg.Go(func() { loadConn(ctx, &results[i], addr, req, want, end) })
+		wg.Go(func() { loadConn(ctx, &results[i], addr, req, &lr, end) })
 	}
 	wg.Wait()
 	total := &loadResult{Elapsed: time.Since(start)}
@@ -69,7 +101,7 @@ func generateLoad(ctx context.Context, addr, path string, want []byte, conns int
 }
 
 // loadConn runs one connection's request loop until end, redialling after an error.
-func loadConn(ctx context.Context, r *loadResult, addr string, req, want []byte, end time.Time) {
+func loadConn(ctx context.Context, r *loadResult, addr string, req []byte, lr *loadRequest, end time.Time) {
 	body := make([]byte, 0, 512)
 	for time.Now().Before(end) && ctx.Err() == nil && r.Errors < maxConnErrors {
 		conn, err := net.DialTimeout("tcp", addr, dialTimeout)
@@ -91,7 +123,7 @@ func loadConn(ctx context.Context, r *loadResult, addr string, req, want []byte,
 				break
 			}
 			done := time.Now()
-			if status == 200 && bytes.Equal(body, want) {
+			if status == 200 && lr.match(body) {
 				r.OK++
 				r.latency.record(done.Sub(sent))
 			} else {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -75,7 +76,7 @@ func TestGenerateLoadCounts(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 
-	res := generateLoad(context.Background(), addr, "/health", []byte(healthBody), 4, 300*time.Millisecond)
+	res := generateLoad(context.Background(), addr, loadRequest{path: "/health", want: []byte(healthBody)}, 4, 300*time.Millisecond)
 	if res.Errors != 0 {
 		t.Fatalf("%d connection errors", res.Errors)
 	}
@@ -87,6 +88,52 @@ func TestGenerateLoadCounts(t *testing.T) {
 	}
 	if rps := res.RPS(); rps <= 0 {
 		t.Errorf("RPS = %v", rps)
+	}
+}
+
+// TestGenerateLoadHeaderAndContains checks that the extra header is sent on every
+// request and that, with contains, a 200 counts only when its body holds want.
+func TestGenerateLoadHeaderAndContains(t *testing.T) {
+	var served, good atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := served.Add(1)
+		switch {
+		case r.Header.Get("X-Api-Key") != "secret" || r.URL.Path != "/api/v1/users/usr_1":
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		case n%5 == 0: // a 200 about someone else
+			fmt.Fprintf(w, `{"id":"usr_2","n":%d}`, n)
+		default:
+			good.Add(1)
+			fmt.Fprintf(w, `{"id":"usr_1","n":%d}`, n)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	lr := loadRequest{path: "/api/v1/users/usr_1", header: http.Header{"X-Api-Key": {"secret"}}, want: []byte(`"id":"usr_1"`), contains: true}
+	res := generateLoad(context.Background(), addr, lr, 4, 300*time.Millisecond)
+	if res.Errors != 0 {
+		t.Fatalf("%d connection errors", res.Errors)
+	}
+	if res.OK == 0 || int64(res.OK) != good.Load() || int64(res.Other) != served.Load()-good.Load() {
+		t.Errorf("counted %d OK + %d other; server sent %d for usr_1 of %d", res.OK, res.Other, good.Load(), served.Load())
+	}
+}
+
+func TestLoadRequestMatch(t *testing.T) {
+	for _, tt := range []struct {
+		lr   loadRequest
+		body string
+		want bool
+	}{
+		{loadRequest{want: []byte("ab")}, "ab", true},
+		{loadRequest{want: []byte("ab")}, "abc", false},
+		{loadRequest{want: []byte("ab"), contains: true}, "xaby", true},
+		{loadRequest{want: []byte("ab"), contains: true}, "a b", false},
+	} {
+		if got := tt.lr.match([]byte(tt.body)); got != tt.want {
+			t.Errorf("%v.match(%q) = %v, want %v", tt.lr, tt.body, got, tt.want)
+		}
 	}
 }
 
@@ -103,9 +150,9 @@ func TestMedian(t *testing.T) {
 
 func TestPick(t *testing.T) {
 	all := allScenarios()
-	got, err := pick(all, "health, coldstart")
-	if err != nil || len(got) != 2 || got[0].name != "coldstart" || got[1].name != "health" {
-		t.Errorf("pick = %v, %v; want coldstart, health in canonical order", got, err)
+	got, err := pick(all, "userget,health, coldstart")
+	if err != nil || len(got) != 3 || got[0].name != "coldstart" || got[1].name != "health" || got[2].name != "userget" {
+		t.Errorf("pick = %v, %v; want coldstart, health, userget in canonical order", got, err)
 	}
 	if _, err := pick(all, "coldstart,nope"); err == nil {
 		t.Error("pick accepted an unknown scenario")

@@ -1,7 +1,8 @@
 // Command levqor-bench measures Levqor's foundation numbers on the machine it runs
 // on, always against the real binary running as a separate process: how soon
 // `levqor serve` answers /ready after exec, how much memory it holds when idle,
-// and how GET /health throughput compares with a bare net/http server.
+// and how the throughput of GET /health and of an authenticated GET of a user
+// compares with a bare net/http server doing the same work.
 //
 // Each benchmark is a named scenario (see allScenarios); -only picks some. Targets
 // are reported as PASS or FAIL but do not change the exit status, which is
@@ -55,7 +56,19 @@ func allScenarios() []scenario {
 		{"coldstart", "time from exec of `levqor serve` to the first 200 from GET /ready", runColdStart},
 		{"rss", "resident memory after start-up and an idle pause", runRSS},
 		{"health", "GET /health throughput, levqor vs a bare net/http server", runHealth},
+		{"userget", "authenticated GET /api/v1/users/{id} throughput, levqor vs a bare net/http server reading the same SQLite row", runUserGet},
 	}
+}
+
+// bareMode returns the bare server that the hidden first argument arg selects, or nil.
+func bareMode(arg string) func(args []string) error {
+	switch arg {
+	case bareHealthFlag:
+		return runBareHealth
+	case bareUserFlag:
+		return runBareUser
+	}
+	return nil
 }
 
 // outcome is what a scenario measured.
@@ -100,12 +113,14 @@ type scenarioReport struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == bareFlag {
-		if err := runBare(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "levqor-bench "+bareFlag+":", err)
-			os.Exit(1)
+	if len(os.Args) > 1 {
+		if bare := bareMode(os.Args[1]); bare != nil {
+			if err := bare(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "levqor-bench "+os.Args[1]+":", err)
+				os.Exit(1)
+			}
+			return
 		}
-		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -119,13 +134,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("levqor-bench", flag.ContinueOnError)
 	o := options{out: stdout}
 	fs.StringVar(&o.bin, "bin", "bin/levqor", "the levqor binary to measure")
-	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget)")
 	fs.IntVar(&o.runs, "runs", 10, "process starts for coldstart and for rss")
 	fs.DurationVar(&o.idle, "idle", time.Second, "rss: idle pause after /ready before reading VmRSS")
-	fs.IntVar(&o.conns, "conns", 32, "health: keep-alive connections")
-	fs.DurationVar(&o.duration, "duration", 5*time.Second, "health: length of each measured round")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "health: unmeasured load on each server first (0 for none)")
-	fs.IntVar(&o.rounds, "rounds", 3, "health: measured rounds per server, alternating bare/levqor")
+	fs.IntVar(&o.conns, "conns", 32, "health, userget: keep-alive connections")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "health, userget: length of each measured round")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "health, userget: unmeasured load on each server first (0 for none)")
+	fs.IntVar(&o.rounds, "rounds", 3, "health, userget: measured rounds per server, alternating bare/levqor")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

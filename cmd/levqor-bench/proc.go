@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,36 +43,31 @@ type server struct {
 	waitErr error
 }
 
-// startLevqor starts `bin serve` on a free loopback port with dataDir as its data directory.
-func startLevqor(bin, dataDir string) (*server, error) {
+// startLevqor starts `bin serve` on a free loopback port with dataDir as its data
+// directory and env (NAME=value) added to its environment.
+func startLevqor(bin, dataDir string, env ...string) (*server, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
 	return startServer("levqor", addr, bin, []string{"serve"},
-		"LEVQOR_ADDR="+addr, "LEVQOR_DATA_DIR="+dataDir, "LEVQOR_LOG_LEVEL=info")
+		append([]string{"LEVQOR_ADDR=" + addr, "LEVQOR_DATA_DIR=" + dataDir, "LEVQOR_LOG_LEVEL=info"}, env...)...)
 }
 
-// startBare starts this program in its hidden bare-server mode on a free loopback port.
-func startBare(self string) (*server, error) {
+// startBare starts this program in the hidden bare-server mode named by mode
+// (bareHealthFlag or bareUserFlag), with args, on a free loopback port.
+func startBare(self, mode string, args ...string) (*server, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	return startServer("bare", addr, self, []string{bareFlag, "-addr", addr})
+	return startServer("bare", addr, self, append([]string{mode, "-addr", addr}, args...))
 }
 
-// startServer execs bin with args. The child inherits this environment minus any
-// LEVQOR_* or PORT setting (so a developer's shell cannot redirect it, say to
-// PostgreSQL), plus env; GOGC, GOMAXPROCS and friends pass through on purpose.
+// startServer execs bin with args and childEnv(env).
 func startServer(name, addr, bin string, args []string, env ...string) (*server, error) {
 	cmd := exec.Command(bin, args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LEVQOR_") && !strings.HasPrefix(kv, "PORT=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = childEnv(env...)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -94,6 +90,19 @@ func startServer(name, addr, bin string, args []string, env ...string) (*server,
 		close(s.exited)
 	}()
 	return s, nil
+}
+
+// childEnv is the environment of every program the bench starts: this one minus
+// any LEVQOR_* or PORT setting (so a developer's shell cannot redirect it, say to
+// PostgreSQL), plus env; GOGC, GOMAXPROCS and friends pass through on purpose.
+func childEnv(env ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LEVQOR_") && !strings.HasPrefix(kv, "PORT=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
 }
 
 // drain keeps the first stdout line and discards the rest until the pipe closes.
@@ -178,6 +187,29 @@ func (s *server) stop() error {
 		return fmt.Errorf("%s exited: %v%s", s.name, s.waitErr, s.stderr)
 	}
 	return nil
+}
+
+// exitErr describes how s exited, or returns nil while it runs.
+func (s *server) exitErr() error {
+	select {
+	case <-s.exited:
+	default:
+		return nil
+	}
+	how := "exit status 0"
+	if s.waitErr != nil {
+		how = s.waitErr.Error()
+	}
+	return fmt.Errorf("%s (pid %d) exited unasked: %s%s", s.name, s.pid, how, s.stderr)
+}
+
+// stopAll stops servers in order and returns their errors joined.
+func stopAll(servers []*server) error {
+	var errs []error
+	for _, s := range servers {
+		errs = append(errs, s.stop())
+	}
+	return errors.Join(errs...)
 }
 
 // procStatusKB reads a kB field such as VmRSS from /proc/<pid>/status.
