@@ -7,6 +7,7 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"fmt"
 )
 
 type DBTX interface {
@@ -20,12 +21,388 @@ func New(db DBTX) *Queries {
 	return &Queries{db: db}
 }
 
+func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
+	q := Queries{db: db}
+	var err error
+	if q.cancelQueuedJobStmt, err = db.PrepareContext(ctx, cancelQueuedJob); err != nil {
+		return nil, fmt.Errorf("error preparing query CancelQueuedJob: %w", err)
+	}
+	if q.claimCallbacksStmt, err = db.PrepareContext(ctx, claimCallbacks); err != nil {
+		return nil, fmt.Errorf("error preparing query ClaimCallbacks: %w", err)
+	}
+	if q.claimJobsStmt, err = db.PrepareContext(ctx, claimJobs); err != nil {
+		return nil, fmt.Errorf("error preparing query ClaimJobs: %w", err)
+	}
+	if q.countJobsByStatusStmt, err = db.PrepareContext(ctx, countJobsByStatus); err != nil {
+		return nil, fmt.Errorf("error preparing query CountJobsByStatus: %w", err)
+	}
+	if q.deleteWorkflowStmt, err = db.PrepareContext(ctx, deleteWorkflow); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteWorkflow: %w", err)
+	}
+	if q.expireKeyByStmt, err = db.PrepareContext(ctx, expireKeyBy); err != nil {
+		return nil, fmt.Errorf("error preparing query ExpireKeyBy: %w", err)
+	}
+	if q.extendLeasesStmt, err = db.PrepareContext(ctx, extendLeases); err != nil {
+		return nil, fmt.Errorf("error preparing query ExtendLeases: %w", err)
+	}
+	if q.finishJobStmt, err = db.PrepareContext(ctx, finishJob); err != nil {
+		return nil, fmt.Errorf("error preparing query FinishJob: %w", err)
+	}
+	if q.getJobStmt, err = db.PrepareContext(ctx, getJob); err != nil {
+		return nil, fmt.Errorf("error preparing query GetJob: %w", err)
+	}
+	if q.getJobByIdempotencyKeyStmt, err = db.PrepareContext(ctx, getJobByIdempotencyKey); err != nil {
+		return nil, fmt.Errorf("error preparing query GetJobByIdempotencyKey: %w", err)
+	}
+	if q.getKeyStmt, err = db.PrepareContext(ctx, getKey); err != nil {
+		return nil, fmt.Errorf("error preparing query GetKey: %w", err)
+	}
+	if q.getKeyByHashStmt, err = db.PrepareContext(ctx, getKeyByHash); err != nil {
+		return nil, fmt.Errorf("error preparing query GetKeyByHash: %w", err)
+	}
+	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
+		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
+	}
+	if q.getUserByEmailStmt, err = db.PrepareContext(ctx, getUserByEmail); err != nil {
+		return nil, fmt.Errorf("error preparing query GetUserByEmail: %w", err)
+	}
+	if q.getWebhookSecretStmt, err = db.PrepareContext(ctx, getWebhookSecret); err != nil {
+		return nil, fmt.Errorf("error preparing query GetWebhookSecret: %w", err)
+	}
+	if q.getWorkflowStmt, err = db.PrepareContext(ctx, getWorkflow); err != nil {
+		return nil, fmt.Errorf("error preparing query GetWorkflow: %w", err)
+	}
+	if q.insertJobStmt, err = db.PrepareContext(ctx, insertJob); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertJob: %w", err)
+	}
+	if q.insertKeyStmt, err = db.PrepareContext(ctx, insertKey); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertKey: %w", err)
+	}
+	if q.insertUserIfAbsentStmt, err = db.PrepareContext(ctx, insertUserIfAbsent); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertUserIfAbsent: %w", err)
+	}
+	if q.insertWebhookSecretIfAbsentStmt, err = db.PrepareContext(ctx, insertWebhookSecretIfAbsent); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertWebhookSecretIfAbsent: %w", err)
+	}
+	if q.listJobsStmt, err = db.PrepareContext(ctx, listJobs); err != nil {
+		return nil, fmt.Errorf("error preparing query ListJobs: %w", err)
+	}
+	if q.listKeysStmt, err = db.PrepareContext(ctx, listKeys); err != nil {
+		return nil, fmt.Errorf("error preparing query ListKeys: %w", err)
+	}
+	if q.listWorkflowsStmt, err = db.PrepareContext(ctx, listWorkflows); err != nil {
+		return nil, fmt.Errorf("error preparing query ListWorkflows: %w", err)
+	}
+	if q.oldestQueuedJobStmt, err = db.PrepareContext(ctx, oldestQueuedJob); err != nil {
+		return nil, fmt.Errorf("error preparing query OldestQueuedJob: %w", err)
+	}
+	if q.putWebhookSecretStmt, err = db.PrepareContext(ctx, putWebhookSecret); err != nil {
+		return nil, fmt.Errorf("error preparing query PutWebhookSecret: %w", err)
+	}
+	if q.putWorkflowStmt, err = db.PrepareContext(ctx, putWorkflow); err != nil {
+		return nil, fmt.Errorf("error preparing query PutWorkflow: %w", err)
+	}
+	if q.recordCallbackStmt, err = db.PrepareContext(ctx, recordCallback); err != nil {
+		return nil, fmt.Errorf("error preparing query RecordCallback: %w", err)
+	}
+	if q.requestCancelStmt, err = db.PrepareContext(ctx, requestCancel); err != nil {
+		return nil, fmt.Errorf("error preparing query RequestCancel: %w", err)
+	}
+	if q.rescueExpiredStmt, err = db.PrepareContext(ctx, rescueExpired); err != nil {
+		return nil, fmt.Errorf("error preparing query RescueExpired: %w", err)
+	}
+	if q.revokeKeyStmt, err = db.PrepareContext(ctx, revokeKey); err != nil {
+		return nil, fmt.Errorf("error preparing query RevokeKey: %w", err)
+	}
+	if q.saveStepsStmt, err = db.PrepareContext(ctx, saveSteps); err != nil {
+		return nil, fmt.Errorf("error preparing query SaveSteps: %w", err)
+	}
+	if q.touchKeyStmt, err = db.PrepareContext(ctx, touchKey); err != nil {
+		return nil, fmt.Errorf("error preparing query TouchKey: %w", err)
+	}
+	if q.updateUserStmt, err = db.PrepareContext(ctx, updateUser); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateUser: %w", err)
+	}
+	return &q, nil
+}
+
+func (q *Queries) Close() error {
+	var err error
+	if q.cancelQueuedJobStmt != nil {
+		if cerr := q.cancelQueuedJobStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing cancelQueuedJobStmt: %w", cerr)
+		}
+	}
+	if q.claimCallbacksStmt != nil {
+		if cerr := q.claimCallbacksStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing claimCallbacksStmt: %w", cerr)
+		}
+	}
+	if q.claimJobsStmt != nil {
+		if cerr := q.claimJobsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing claimJobsStmt: %w", cerr)
+		}
+	}
+	if q.countJobsByStatusStmt != nil {
+		if cerr := q.countJobsByStatusStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countJobsByStatusStmt: %w", cerr)
+		}
+	}
+	if q.deleteWorkflowStmt != nil {
+		if cerr := q.deleteWorkflowStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteWorkflowStmt: %w", cerr)
+		}
+	}
+	if q.expireKeyByStmt != nil {
+		if cerr := q.expireKeyByStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing expireKeyByStmt: %w", cerr)
+		}
+	}
+	if q.extendLeasesStmt != nil {
+		if cerr := q.extendLeasesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing extendLeasesStmt: %w", cerr)
+		}
+	}
+	if q.finishJobStmt != nil {
+		if cerr := q.finishJobStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing finishJobStmt: %w", cerr)
+		}
+	}
+	if q.getJobStmt != nil {
+		if cerr := q.getJobStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getJobStmt: %w", cerr)
+		}
+	}
+	if q.getJobByIdempotencyKeyStmt != nil {
+		if cerr := q.getJobByIdempotencyKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getJobByIdempotencyKeyStmt: %w", cerr)
+		}
+	}
+	if q.getKeyStmt != nil {
+		if cerr := q.getKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getKeyStmt: %w", cerr)
+		}
+	}
+	if q.getKeyByHashStmt != nil {
+		if cerr := q.getKeyByHashStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getKeyByHashStmt: %w", cerr)
+		}
+	}
+	if q.getUserStmt != nil {
+		if cerr := q.getUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getUserStmt: %w", cerr)
+		}
+	}
+	if q.getUserByEmailStmt != nil {
+		if cerr := q.getUserByEmailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getUserByEmailStmt: %w", cerr)
+		}
+	}
+	if q.getWebhookSecretStmt != nil {
+		if cerr := q.getWebhookSecretStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getWebhookSecretStmt: %w", cerr)
+		}
+	}
+	if q.getWorkflowStmt != nil {
+		if cerr := q.getWorkflowStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getWorkflowStmt: %w", cerr)
+		}
+	}
+	if q.insertJobStmt != nil {
+		if cerr := q.insertJobStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertJobStmt: %w", cerr)
+		}
+	}
+	if q.insertKeyStmt != nil {
+		if cerr := q.insertKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertKeyStmt: %w", cerr)
+		}
+	}
+	if q.insertUserIfAbsentStmt != nil {
+		if cerr := q.insertUserIfAbsentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertUserIfAbsentStmt: %w", cerr)
+		}
+	}
+	if q.insertWebhookSecretIfAbsentStmt != nil {
+		if cerr := q.insertWebhookSecretIfAbsentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertWebhookSecretIfAbsentStmt: %w", cerr)
+		}
+	}
+	if q.listJobsStmt != nil {
+		if cerr := q.listJobsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listJobsStmt: %w", cerr)
+		}
+	}
+	if q.listKeysStmt != nil {
+		if cerr := q.listKeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listKeysStmt: %w", cerr)
+		}
+	}
+	if q.listWorkflowsStmt != nil {
+		if cerr := q.listWorkflowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listWorkflowsStmt: %w", cerr)
+		}
+	}
+	if q.oldestQueuedJobStmt != nil {
+		if cerr := q.oldestQueuedJobStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing oldestQueuedJobStmt: %w", cerr)
+		}
+	}
+	if q.putWebhookSecretStmt != nil {
+		if cerr := q.putWebhookSecretStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing putWebhookSecretStmt: %w", cerr)
+		}
+	}
+	if q.putWorkflowStmt != nil {
+		if cerr := q.putWorkflowStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing putWorkflowStmt: %w", cerr)
+		}
+	}
+	if q.recordCallbackStmt != nil {
+		if cerr := q.recordCallbackStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing recordCallbackStmt: %w", cerr)
+		}
+	}
+	if q.requestCancelStmt != nil {
+		if cerr := q.requestCancelStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing requestCancelStmt: %w", cerr)
+		}
+	}
+	if q.rescueExpiredStmt != nil {
+		if cerr := q.rescueExpiredStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing rescueExpiredStmt: %w", cerr)
+		}
+	}
+	if q.revokeKeyStmt != nil {
+		if cerr := q.revokeKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing revokeKeyStmt: %w", cerr)
+		}
+	}
+	if q.saveStepsStmt != nil {
+		if cerr := q.saveStepsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing saveStepsStmt: %w", cerr)
+		}
+	}
+	if q.touchKeyStmt != nil {
+		if cerr := q.touchKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing touchKeyStmt: %w", cerr)
+		}
+	}
+	if q.updateUserStmt != nil {
+		if cerr := q.updateUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateUserStmt: %w", cerr)
+		}
+	}
+	return err
+}
+
+func (q *Queries) exec(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (sql.Result, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	case stmt != nil:
+		return stmt.ExecContext(ctx, args...)
+	default:
+		return q.db.ExecContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) query(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (*sql.Rows, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryContext(ctx, args...)
+	default:
+		return q.db.QueryContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) *sql.Row {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryRowContext(ctx, args...)
+	default:
+		return q.db.QueryRowContext(ctx, query, args...)
+	}
+}
+
 type Queries struct {
-	db DBTX
+	db                              DBTX
+	tx                              *sql.Tx
+	cancelQueuedJobStmt             *sql.Stmt
+	claimCallbacksStmt              *sql.Stmt
+	claimJobsStmt                   *sql.Stmt
+	countJobsByStatusStmt           *sql.Stmt
+	deleteWorkflowStmt              *sql.Stmt
+	expireKeyByStmt                 *sql.Stmt
+	extendLeasesStmt                *sql.Stmt
+	finishJobStmt                   *sql.Stmt
+	getJobStmt                      *sql.Stmt
+	getJobByIdempotencyKeyStmt      *sql.Stmt
+	getKeyStmt                      *sql.Stmt
+	getKeyByHashStmt                *sql.Stmt
+	getUserStmt                     *sql.Stmt
+	getUserByEmailStmt              *sql.Stmt
+	getWebhookSecretStmt            *sql.Stmt
+	getWorkflowStmt                 *sql.Stmt
+	insertJobStmt                   *sql.Stmt
+	insertKeyStmt                   *sql.Stmt
+	insertUserIfAbsentStmt          *sql.Stmt
+	insertWebhookSecretIfAbsentStmt *sql.Stmt
+	listJobsStmt                    *sql.Stmt
+	listKeysStmt                    *sql.Stmt
+	listWorkflowsStmt               *sql.Stmt
+	oldestQueuedJobStmt             *sql.Stmt
+	putWebhookSecretStmt            *sql.Stmt
+	putWorkflowStmt                 *sql.Stmt
+	recordCallbackStmt              *sql.Stmt
+	requestCancelStmt               *sql.Stmt
+	rescueExpiredStmt               *sql.Stmt
+	revokeKeyStmt                   *sql.Stmt
+	saveStepsStmt                   *sql.Stmt
+	touchKeyStmt                    *sql.Stmt
+	updateUserStmt                  *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db: tx,
+		db:                              tx,
+		tx:                              tx,
+		cancelQueuedJobStmt:             q.cancelQueuedJobStmt,
+		claimCallbacksStmt:              q.claimCallbacksStmt,
+		claimJobsStmt:                   q.claimJobsStmt,
+		countJobsByStatusStmt:           q.countJobsByStatusStmt,
+		deleteWorkflowStmt:              q.deleteWorkflowStmt,
+		expireKeyByStmt:                 q.expireKeyByStmt,
+		extendLeasesStmt:                q.extendLeasesStmt,
+		finishJobStmt:                   q.finishJobStmt,
+		getJobStmt:                      q.getJobStmt,
+		getJobByIdempotencyKeyStmt:      q.getJobByIdempotencyKeyStmt,
+		getKeyStmt:                      q.getKeyStmt,
+		getKeyByHashStmt:                q.getKeyByHashStmt,
+		getUserStmt:                     q.getUserStmt,
+		getUserByEmailStmt:              q.getUserByEmailStmt,
+		getWebhookSecretStmt:            q.getWebhookSecretStmt,
+		getWorkflowStmt:                 q.getWorkflowStmt,
+		insertJobStmt:                   q.insertJobStmt,
+		insertKeyStmt:                   q.insertKeyStmt,
+		insertUserIfAbsentStmt:          q.insertUserIfAbsentStmt,
+		insertWebhookSecretIfAbsentStmt: q.insertWebhookSecretIfAbsentStmt,
+		listJobsStmt:                    q.listJobsStmt,
+		listKeysStmt:                    q.listKeysStmt,
+		listWorkflowsStmt:               q.listWorkflowsStmt,
+		oldestQueuedJobStmt:             q.oldestQueuedJobStmt,
+		putWebhookSecretStmt:            q.putWebhookSecretStmt,
+		putWorkflowStmt:                 q.putWorkflowStmt,
+		recordCallbackStmt:              q.recordCallbackStmt,
+		requestCancelStmt:               q.requestCancelStmt,
+		rescueExpiredStmt:               q.rescueExpiredStmt,
+		revokeKeyStmt:                   q.revokeKeyStmt,
+		saveStepsStmt:                   q.saveStepsStmt,
+		touchKeyStmt:                    q.touchKeyStmt,
+		updateUserStmt:                  q.updateUserStmt,
 	}
 }

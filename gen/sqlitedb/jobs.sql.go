@@ -26,7 +26,7 @@ type CancelQueuedJobParams struct {
 }
 
 func (q *Queries) CancelQueuedJob(ctx context.Context, arg CancelQueuedJobParams) (Job, error) {
-	row := q.db.QueryRowContext(ctx, cancelQueuedJob, arg.Now, arg.ID)
+	row := q.queryRow(ctx, q.cancelQueuedJobStmt, cancelQueuedJob, arg.Now, arg.ID)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -79,7 +79,7 @@ type ClaimCallbacksParams struct {
 
 // Takes due webhook deliveries under a short lease (callback_next_at moves ahead).
 func (q *Queries) ClaimCallbacks(ctx context.Context, arg ClaimCallbacksParams) ([]Job, error) {
-	rows, err := q.db.QueryContext(ctx, claimCallbacks, arg.LeaseUntil, arg.Now, arg.MaxRows)
+	rows, err := q.query(ctx, q.claimCallbacksStmt, claimCallbacks, arg.LeaseUntil, arg.Now, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ type ClaimJobsParams struct {
 
 // Takes up to max_rows due jobs, highest priority first, then oldest run_at, under a lease.
 func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, error) {
-	rows, err := q.db.QueryContext(ctx, claimJobs,
+	rows, err := q.query(ctx, q.claimJobsStmt, claimJobs,
 		arg.LeaseToken,
 		arg.LeaseExpiresAt,
 		arg.Now,
@@ -221,7 +221,7 @@ type CountJobsByStatusRow struct {
 }
 
 func (q *Queries) CountJobsByStatus(ctx context.Context) ([]CountJobsByStatusRow, error) {
-	rows, err := q.db.QueryContext(ctx, countJobsByStatus)
+	rows, err := q.query(ctx, q.countJobsByStatusStmt, countJobsByStatus)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ type DeleteWorkflowParams struct {
 }
 
 func (q *Queries) DeleteWorkflow(ctx context.Context, arg DeleteWorkflowParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteWorkflow, arg.OwnerID, arg.Name)
+	result, err := q.exec(ctx, q.deleteWorkflowStmt, deleteWorkflow, arg.OwnerID, arg.Name)
 	if err != nil {
 		return 0, err
 	}
@@ -278,7 +278,7 @@ type ExtendLeasesRow struct {
 
 // Heartbeat: extends the leases this worker holds; returns those whose cancel was requested.
 func (q *Queries) ExtendLeases(ctx context.Context, arg ExtendLeasesParams) ([]ExtendLeasesRow, error) {
-	rows, err := q.db.QueryContext(ctx, extendLeases, arg.LeaseExpiresAt, arg.LeaseToken)
+	rows, err := q.query(ctx, q.extendLeasesStmt, extendLeases, arg.LeaseExpiresAt, arg.LeaseToken)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +325,7 @@ type FinishJobParams struct {
 
 // Ends an attempt: a terminal status, or retrying at run_at. Only the lease holder may.
 func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, finishJob,
+	result, err := q.exec(ctx, q.finishJobStmt, finishJob,
 		arg.Status,
 		arg.Steps,
 		arg.Result,
@@ -348,7 +348,7 @@ SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts,
 `
 
 func (q *Queries) GetJob(ctx context.Context, id string) (Job, error) {
-	row := q.db.QueryRowContext(ctx, getJob, id)
+	row := q.queryRow(ctx, q.getJobStmt, getJob, id)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -394,7 +394,7 @@ type GetJobByIdempotencyKeyParams struct {
 }
 
 func (q *Queries) GetJobByIdempotencyKey(ctx context.Context, arg GetJobByIdempotencyKeyParams) (Job, error) {
-	row := q.db.QueryRowContext(ctx, getJobByIdempotencyKey, arg.IdemScope, arg.IdemKey)
+	row := q.queryRow(ctx, q.getJobByIdempotencyKeyStmt, getJobByIdempotencyKey, arg.IdemScope, arg.IdemKey)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -435,7 +435,7 @@ SELECT owner_id, secret, created_at FROM webhook_secrets WHERE owner_id = ?1
 `
 
 func (q *Queries) GetWebhookSecret(ctx context.Context, ownerID string) (WebhookSecret, error) {
-	row := q.db.QueryRowContext(ctx, getWebhookSecret, ownerID)
+	row := q.queryRow(ctx, q.getWebhookSecretStmt, getWebhookSecret, ownerID)
 	var i WebhookSecret
 	err := row.Scan(&i.OwnerID, &i.Secret, &i.CreatedAt)
 	return i, err
@@ -451,7 +451,7 @@ type GetWorkflowParams struct {
 }
 
 func (q *Queries) GetWorkflow(ctx context.Context, arg GetWorkflowParams) (Workflow, error) {
-	row := q.db.QueryRowContext(ctx, getWorkflow, arg.OwnerID, arg.Name)
+	row := q.queryRow(ctx, q.getWorkflowStmt, getWorkflow, arg.OwnerID, arg.Name)
 	var i Workflow
 	err := row.Scan(
 		&i.OwnerID,
@@ -494,7 +494,7 @@ type InsertJobParams struct {
 }
 
 func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, error) {
-	row := q.db.QueryRowContext(ctx, insertJob,
+	row := q.queryRow(ctx, q.insertJobStmt, insertJob,
 		arg.ID,
 		arg.OwnerID,
 		arg.Workflow,
@@ -560,7 +560,7 @@ type InsertWebhookSecretIfAbsentParams struct {
 }
 
 func (q *Queries) InsertWebhookSecretIfAbsent(ctx context.Context, arg InsertWebhookSecretIfAbsentParams) (WebhookSecret, error) {
-	row := q.db.QueryRowContext(ctx, insertWebhookSecretIfAbsent, arg.OwnerID, arg.Secret, arg.CreatedAt)
+	row := q.queryRow(ctx, q.insertWebhookSecretIfAbsentStmt, insertWebhookSecretIfAbsent, arg.OwnerID, arg.Secret, arg.CreatedAt)
 	var i WebhookSecret
 	err := row.Scan(&i.OwnerID, &i.Secret, &i.CreatedAt)
 	return i, err
@@ -592,7 +592,7 @@ type ListJobsParams struct {
 
 // Keyset pagination, newest first: (created_at, id) strictly below the cursor.
 func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]Job, error) {
-	rows, err := q.db.QueryContext(ctx, listJobs,
+	rows, err := q.query(ctx, q.listJobsStmt, listJobs,
 		arg.AllOwners,
 		arg.OwnerID,
 		arg.Status,
@@ -659,7 +659,7 @@ SELECT owner_id, name, description, steps, created_at, updated_at FROM workflows
 `
 
 func (q *Queries) ListWorkflows(ctx context.Context, ownerID string) ([]Workflow, error) {
-	rows, err := q.db.QueryContext(ctx, listWorkflows, ownerID)
+	rows, err := q.query(ctx, q.listWorkflowsStmt, listWorkflows, ownerID)
 	if err != nil {
 		return nil, err
 	}
@@ -693,7 +693,7 @@ SELECT created_at FROM jobs WHERE status IN ('queued', 'retrying') ORDER BY crea
 `
 
 func (q *Queries) OldestQueuedJob(ctx context.Context) (time.Time, error) {
-	row := q.db.QueryRowContext(ctx, oldestQueuedJob)
+	row := q.queryRow(ctx, q.oldestQueuedJobStmt, oldestQueuedJob)
 	var created_at time.Time
 	err := row.Scan(&created_at)
 	return created_at, err
@@ -712,7 +712,7 @@ type PutWebhookSecretParams struct {
 }
 
 func (q *Queries) PutWebhookSecret(ctx context.Context, arg PutWebhookSecretParams) (WebhookSecret, error) {
-	row := q.db.QueryRowContext(ctx, putWebhookSecret, arg.OwnerID, arg.Secret, arg.CreatedAt)
+	row := q.queryRow(ctx, q.putWebhookSecretStmt, putWebhookSecret, arg.OwnerID, arg.Secret, arg.CreatedAt)
 	var i WebhookSecret
 	err := row.Scan(&i.OwnerID, &i.Secret, &i.CreatedAt)
 	return i, err
@@ -734,7 +734,7 @@ type PutWorkflowParams struct {
 }
 
 func (q *Queries) PutWorkflow(ctx context.Context, arg PutWorkflowParams) (Workflow, error) {
-	row := q.db.QueryRowContext(ctx, putWorkflow,
+	row := q.queryRow(ctx, q.putWorkflowStmt, putWorkflow,
 		arg.OwnerID,
 		arg.Name,
 		arg.Description,
@@ -768,7 +768,7 @@ type RecordCallbackParams struct {
 }
 
 func (q *Queries) RecordCallback(ctx context.Context, arg RecordCallbackParams) error {
-	_, err := q.db.ExecContext(ctx, recordCallback,
+	_, err := q.exec(ctx, q.recordCallbackStmt, recordCallback,
 		arg.Callbacks,
 		arg.CallbackState,
 		arg.NextAt,
@@ -790,7 +790,7 @@ type RequestCancelParams struct {
 }
 
 func (q *Queries) RequestCancel(ctx context.Context, arg RequestCancelParams) (Job, error) {
-	row := q.db.QueryRowContext(ctx, requestCancel, arg.Now, arg.ID)
+	row := q.queryRow(ctx, q.requestCancelStmt, requestCancel, arg.Now, arg.ID)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -847,7 +847,7 @@ type RescueExpiredRow struct {
 // Returns running jobs whose lease expired (their worker died) to the queue, or fails
 // them when no attempt is left. The attempt that died is counted already.
 func (q *Queries) RescueExpired(ctx context.Context, now time.Time) ([]RescueExpiredRow, error) {
-	rows, err := q.db.QueryContext(ctx, rescueExpired, now)
+	rows, err := q.query(ctx, q.rescueExpiredStmt, rescueExpired, now)
 	if err != nil {
 		return nil, err
 	}
@@ -883,7 +883,7 @@ type SaveStepsParams struct {
 
 // Records step progress of a running job, only while this worker still holds its lease.
 func (q *Queries) SaveSteps(ctx context.Context, arg SaveStepsParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, saveSteps,
+	result, err := q.exec(ctx, q.saveStepsStmt, saveSteps,
 		arg.Steps,
 		arg.Now,
 		arg.ID,

@@ -33,6 +33,7 @@ type DB struct {
 	wq, rq      *sqlitedb.Queries
 	lock        *os.File
 
+	prepared  bool           // wq and rq hold prepared statements (after Migrate)
 	inserts   chan insertReq // to the group committer (groupcommit.go)
 	closing   chan struct{}
 	groupDone chan struct{}
@@ -111,7 +112,7 @@ func open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetMaxOpenConns(readPoolSize)
 	db.read.SetMaxIdleConns(readPoolSize)
 	db.read.SetConnMaxLifetime(0)
-	db.wq, db.rq = sqlitedb.New(db.write), sqlitedb.New(db.read)
+	db.wq, db.rq = sqlitedb.New(db.write), sqlitedb.New(db.read) // prepared by Migrate
 	db.inserts, db.closing, db.groupDone = make(chan insertReq, maxGroup), make(chan struct{}), make(chan struct{})
 	go db.groupCommit()
 	return db, nil
@@ -126,6 +127,9 @@ func (db *DB) Close() error {
 	if db.closing != nil {
 		close(db.closing)
 		<-db.groupDone
+	}
+	if db.prepared {
+		errs = append(errs, db.wq.Close(), db.rq.Close())
 	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -156,6 +160,23 @@ func (db *DB) Migrate(ctx context.Context) error {
 			return err
 		}
 	}
+	// Now that the schema exists, prepare every query once: SQLite would otherwise
+	// parse each statement on every call. (Call Migrate before serving.)
+	wq, err := sqlitedb.Prepare(ctx, db.write)
+	if err != nil {
+		return fmt.Errorf("prepare statements: %w", err)
+	}
+	rq, err := sqlitedb.Prepare(ctx, db.read)
+	if err != nil {
+		wq.Close()
+		return fmt.Errorf("prepare statements: %w", err)
+	}
+	if db.prepared {
+		// Migrate ran before: the statements prepared then are replaced.
+		db.wq.Close()
+		db.rq.Close()
+	}
+	db.wq, db.rq, db.prepared = wq, rq, true
 	return nil
 }
 
