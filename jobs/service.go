@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -368,9 +367,3 @@ func (s *Service) WebhookSecret(ctx context.Context, p keys.Principal) (WebhookS
 func (s *Service) RollWebhookSecret(ctx context.Context, p keys.Principal) (WebhookSecret, error) {
 	return s.store.PutWebhookSecret(ctx, WebhookSecret{OwnerID: ownerOf(p), Secret: newSecret(), CreatedAt: s.now().UTC()})
 }
-
-// workflowName validates names outside the HTTP layer (the CLI, tests).
-var workflowName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-
-// ValidWorkflowName reports whether name may name a workflow.
-func ValidWorkflowName(name string) bool { return workflowName.MatchString(name) }

@@ -65,9 +65,6 @@ func toAPIJob(j jobs.Job) api.Job {
 func EncodeJob(j jobs.Job) ([]byte, error) { return json.Marshal(toAPIJob(j)) }
 
 func toJobSteps(in []api.StepSpec) []jobs.Step {
-	if in == nil {
-		return nil
-	}
 	out := make([]jobs.Step, len(in))
 	for i, s := range in {
 		out[i] = jobs.Step{ID: s.Id, Connector: s.Connector, Action: s.Action}
@@ -93,9 +90,9 @@ func toAPISteps(in []jobs.Step) []api.StepSpec {
 // IntakeJob implements api.StrictServerInterface.
 func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject) (api.IntakeJobResponseObject, error) {
 	b := req.Body
-	in := jobs.Intake{Workflow: b.Workflow, Payload: b.Payload, Steps: toJobSteps(deref2(b.Steps)), RunAt: b.RunAt}
-	if b.Steps == nil {
-		in.Steps = nil
+	in := jobs.Intake{Workflow: b.Workflow, Payload: b.Payload, RunAt: b.RunAt}
+	if b.Steps != nil {
+		in.Steps = toJobSteps(*b.Steps)
 	}
 	if b.Priority != nil {
 		in.Priority = string(*b.Priority)
@@ -125,13 +122,6 @@ func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject
 		Body:    api.JobAccepted{JobId: j.ID, Status: api.JobStatus(j.Status), Workflow: j.Workflow, CreatedAt: j.CreatedAt, RunAt: j.RunAt},
 		Headers: api.IntakeJob202ResponseHeaders{Location: &loc},
 	}, nil
-}
-
-func deref2[T any](p *[]T) []T {
-	if p == nil {
-		return nil
-	}
-	return *p
 }
 
 // GetJob implements api.StrictServerInterface.
@@ -251,7 +241,9 @@ func (e eventStream) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
 			_ = send("end", toAPIJob(j))
 			return nil
 		}
-		last = &j
+		// A copy: last must keep this state after j moves on to the next one.
+		prev := j
+		last = &prev
 		select {
 		case <-e.ctx.Done():
 			return nil
