@@ -191,9 +191,10 @@ type Store interface {
 	// FinishJobs applies attempts' ends in one transaction; those whose lease is
 	// no longer held are skipped. It returns how many were applied.
 	FinishJobs(ctx context.Context, now time.Time, fs []Finish) (int, error)
-	// RescueExpired returns running jobs with expired leases to the queue (or fails
-	// them when no attempt is left) and returns how many it touched.
-	RescueExpired(ctx context.Context, now time.Time) (int, error)
+	// RescueExpired returns running jobs whose lease expires before cutoff to the
+	// queue, due at now (or fails them when no attempt is left), and returns how many
+	// it touched. cutoff is normally now; a far-future cutoff rescues every running job.
+	RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error)
 	// CancelQueued cancels a job that is not running yet; false when it was not in such a status.
 	CancelQueued(ctx context.Context, id string, now time.Time) (Job, bool, error)
 	// RequestCancel flags a running job for cancellation; false when it was not running.

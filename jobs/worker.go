@@ -101,7 +101,8 @@ func (w *Worker) Wake() {
 // jobs it runs; those still running after that are left to their leases.
 func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
 	if w.opts.RescueAtStart {
-		if n, err := w.store.RescueExpired(ctx, w.now().Add(100*365*24*time.Hour)); err != nil {
+		now := w.now().UTC()
+		if n, err := w.store.RescueExpired(ctx, now.Add(100*365*24*time.Hour), now); err != nil {
 			return fmt.Errorf("rescue jobs of a previous process: %w", err)
 		} else if n > 0 {
 			w.opts.Logger.Warn("returned jobs of a stopped process to the queue", "jobs", n)
@@ -358,7 +359,8 @@ func (w *Worker) rescue(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := w.store.RescueExpired(ctx, w.now().UTC())
+		now := w.now().UTC()
+		n, err := w.store.RescueExpired(ctx, now, now)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.opts.Logger.Error("rescue expired leases", "error", err.Error())

@@ -835,19 +835,25 @@ SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'retrying' EN
     callback_state = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN 'pending' ELSE callback_state END,
     callback_next_at = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN ?1 ELSE callback_next_at END,
     run_at = ?1, lease_token = '', lease_expires_at = NULL, updated_at = ?1
-WHERE status = 'running' AND lease_expires_at < ?1
+WHERE status = 'running' AND lease_expires_at < ?2
 RETURNING id, status
 `
+
+type RescueExpiredParams struct {
+	Now    time.Time
+	Cutoff sql.NullTime
+}
 
 type RescueExpiredRow struct {
 	ID     string
 	Status string
 }
 
-// Returns running jobs whose lease expired (their worker died) to the queue, or fails
-// them when no attempt is left. The attempt that died is counted already.
-func (q *Queries) RescueExpired(ctx context.Context, now time.Time) ([]RescueExpiredRow, error) {
-	rows, err := q.query(ctx, q.rescueExpiredStmt, rescueExpired, now)
+// Returns running jobs whose lease expired before cutoff (their worker died) to the
+// queue, due now, or fails them when no attempt is left. The attempt that died is
+// counted already.
+func (q *Queries) RescueExpired(ctx context.Context, arg RescueExpiredParams) ([]RescueExpiredRow, error) {
+	rows, err := q.query(ctx, q.rescueExpiredStmt, rescueExpired, arg.Now, arg.Cutoff)
 	if err != nil {
 		return nil, err
 	}

@@ -265,8 +265,8 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 }
 
 // RescueExpired implements jobs.Store.
-func (db *DB) RescueExpired(ctx context.Context, now time.Time) (int, error) {
-	rows, err := db.q.RescueExpired(ctx, now.UTC())
+func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error) {
+	rows, err := db.q.RescueExpired(ctx, pgdb.RescueExpiredParams{Cutoff: utcPtr(&cutoff), Now: now.UTC()})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}

@@ -261,8 +261,8 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 }
 
 // RescueExpired implements jobs.Store.
-func (db *DB) RescueExpired(ctx context.Context, now time.Time) (int, error) {
-	rows, err := db.wq.RescueExpired(ctx, now.UTC())
+func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error) {
+	rows, err := db.wq.RescueExpired(ctx, sqlitedb.RescueExpiredParams{Cutoff: nullTime(&cutoff), Now: now.UTC()})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}

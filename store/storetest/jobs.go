@@ -866,7 +866,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 		}
 
 		// Lost its lease to a rescue and a new claim by another worker.
-		if n, err := s.RescueExpired(ctx, until.Add(time.Second)); err != nil || n != 5 {
+		if n, err := s.RescueExpired(ctx, until.Add(time.Second), until.Add(time.Second)); err != nil || n != 5 {
 			t.Fatalf("RescueExpired = %d, %v; want 5", n, err)
 		}
 		later := until.Add(2 * time.Second)
@@ -939,6 +939,30 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 		checkJob(t, "a running job after a refused FinishJobs", getJob(t, s, lost.ID), running[lost.ID])
 	})
 
+	t.Run("RescueEveryRunningJob", func(t *testing.T) {
+		// What a single-process engine does at start-up: every running job belongs to
+		// a dead process, whatever its lease says; rescued jobs are due now, not at the cut-off.
+		t.Parallel()
+		s, ctx := open(t), t.Context()
+		now := jobAt.Add(time.Minute)
+		j := newJob("usr_restart")
+		insertJob(t, s, j)
+		if got := claimJobs(t, s, "tok_gone", now, now.Add(time.Hour), 10); len(got) != 1 {
+			t.Fatalf("ClaimJobs = %q, want 1 job", jobIDs(got))
+		}
+		restart := now.Add(time.Second)
+		if n, err := s.RescueExpired(ctx, restart.Add(100*365*24*time.Hour), restart); err != nil || n != 1 {
+			t.Fatalf("RescueExpired = %d, %v; want 1", n, err)
+		}
+		got := getJob(t, s, j.ID)
+		if got.Status != jobs.StatusRetrying || !got.RunAt.Equal(restart) || got.LeaseToken != "" {
+			t.Fatalf("rescued job: status %s, run_at %v, lease %q; want retrying, due at %v, no lease", got.Status, got.RunAt, got.LeaseToken, restart)
+		}
+		if due := claimJobs(t, s, "tok_new", restart, restart.Add(time.Minute), 10); len(due) != 1 {
+			t.Fatalf("the rescued job is not due at the restart: ClaimJobs = %q", jobIDs(due))
+		}
+	})
+
 	t.Run("RescueExpired", func(t *testing.T) {
 		t.Parallel()
 		s, ctx := open(t), t.Context()
@@ -960,11 +984,11 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 		queued := insertJob(t, s, jobAtOffset("usr_rescue", levqor.NewID("job"), 0))
 		wantRetry, wantLast, wantAlive := getJob(t, s, retry.ID), getJob(t, s, last.ID), getJob(t, s, alive.ID)
 
-		if n, err := s.RescueExpired(ctx, lease.Add(-time.Second)); err != nil || n != 0 {
+		if n, err := s.RescueExpired(ctx, lease.Add(-time.Second), lease.Add(-time.Second)); err != nil || n != 0 {
 			t.Fatalf("RescueExpired before any lease expired = %d, %v; want 0", n, err)
 		}
 		rescue := lease.Add(time.Second)
-		n, err := s.RescueExpired(ctx, rescue)
+		n, err := s.RescueExpired(ctx, rescue, rescue)
 		if err != nil || n != 2 {
 			t.Fatalf("RescueExpired = %d, %v; want 2", n, err)
 		}
@@ -981,7 +1005,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 		checkJob(t, "a job whose lease holds", getJob(t, s, alive.ID), wantAlive)
 		checkJob(t, "a queued job", getJob(t, s, queued.ID), insertJobWant(queued))
 
-		if n, err := s.RescueExpired(ctx, rescue); err != nil || n != 0 {
+		if n, err := s.RescueExpired(ctx, rescue, rescue); err != nil || n != 0 {
 			t.Errorf("RescueExpired again = %d, %v; want 0", n, err)
 		}
 		hooks := claimCallbacks(t, s, rescue, rescue.Add(time.Minute), 10)

@@ -61,8 +61,9 @@ SET status = sqlc.arg(status), steps = sqlc.arg(steps), result = sqlc.narg(resul
 WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token) AND status = 'running';
 
 -- name: RescueExpired :many
--- Returns running jobs whose lease expired (their worker died) to the queue, or fails
--- them when no attempt is left. The attempt that died is counted already.
+-- Returns running jobs whose lease expired before cutoff (their worker died) to the
+-- queue, due now, or fails them when no attempt is left. The attempt that died is
+-- counted already.
 UPDATE jobs
 SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
     error_code = CASE WHEN attempts >= max_attempts THEN 'lease_expired' ELSE error_code END,
@@ -71,7 +72,7 @@ SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'retrying' EN
     callback_state = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN 'pending' ELSE callback_state END,
     callback_next_at = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN sqlc.arg(now) ELSE callback_next_at END,
     run_at = sqlc.arg(now), lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now)
-WHERE status = 'running' AND lease_expires_at < sqlc.arg(now)
+WHERE status = 'running' AND lease_expires_at < sqlc.arg(cutoff)
 RETURNING id, status;
 
 -- name: CancelQueuedJob :one
