@@ -42,6 +42,7 @@ func NewEngine(store Store, reg *connectors.Registry, guard *outbound.Guard, opt
 	if opts.CallbackRetryBase > 0 {
 		d.RetryBase = opts.CallbackRetryBase
 	}
+	w.ended = d.Wake
 	return &Engine{Service: NewService(store, reg, guard, hub, w.Wake), Hub: hub, Worker: w, Dispatcher: d}
 }
 

@@ -46,6 +46,7 @@ type Worker struct {
 	now   func() time.Time
 
 	finished atomic.Int64 // attempts this worker has finished (stored)
+	ended    func()       // called after a batch that ended jobs for good (wakes the webhook dispatcher)
 }
 
 // Finished returns how many job attempts this worker has finished since it started.
@@ -318,6 +319,13 @@ func (w *Worker) complete(ctx context.Context) {
 			time.Sleep(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
 		}
 		w.finished.Add(int64(len(batch)))
+		terminal := false
+		for _, r := range batch {
+			terminal = terminal || r.f.FinishedAt != nil
+		}
+		if terminal && w.ended != nil {
+			w.ended()
+		}
 		for _, r := range batch {
 			w.hub.Publish(r.f.ID)
 			close(r.done)

@@ -414,7 +414,15 @@ func TestValidatingTransportRejects(t *testing.T) {
 // leases and polls so tests run fast.
 func newEngine(t *testing.T, st store.Store, log *slog.Logger) *jobs.Engine {
 	t.Helper()
-	guard, err := outbound.NewGuard([]string{"127.0.0.0/8"})
+	return newEngineAllowing(t, st, log, []string{"127.0.0.0/8"})
+}
+
+// newEngineAllowing is newEngine with an outbound guard that exempts exactly the
+// allow entries (as LEVQOR_OUTBOUND_ALLOW_HOSTS would; nil exempts nothing), for
+// both the http connector and callback URLs.
+func newEngineAllowing(t *testing.T, st store.Store, log *slog.Logger, allow []string) *jobs.Engine {
+	t.Helper()
+	guard, err := outbound.NewGuard(allow)
 	if err != nil {
 		t.Fatal(err)
 	}

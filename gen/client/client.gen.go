@@ -904,8 +904,8 @@ type ClientInterface interface {
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-	// to the API key, kept at least 24 h) the same key and body return the original job; the same
-	// key with a different body is 422; concurrent duplicates create exactly one job.
+	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -916,8 +916,8 @@ type ClientInterface interface {
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-	// to the API key, kept at least 24 h) the same key and body return the original job; the same
-	// key with a different body is 422; concurrent duplicates create exactly one job.
+	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1074,7 +1074,7 @@ type ClientInterface interface {
 
 	// RollWebhookSecret Replace the webhook signing secret
 	//
-	// Webhooks are signed with the new secret from now on.
+	// Webhooks are signed with the new secret from now on (no grace period; update receivers to accept both first).
 	//
 	// Corresponds with POST /api/v1/webhooks/secret/roll (the `RollWebhookSecret` operationId).
 	RollWebhookSecret(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1190,8 +1190,8 @@ func (c *Client) ListConnectors(ctx context.Context, reqEditors ...RequestEditor
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 // and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-// to the API key, kept at least 24 h) the same key and body return the original job; the same
-// key with a different body is 422; concurrent duplicates create exactly one job.
+// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1212,8 +1212,8 @@ func (c *Client) IntakeJobWithBody(ctx context.Context, params *IntakeJobParams,
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 // and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-// to the API key, kept at least 24 h) the same key and body return the original job; the same
-// key with a different body is 422; concurrent duplicates create exactly one job.
+// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1560,7 +1560,7 @@ func (c *Client) GetWebhookSecret(ctx context.Context, reqEditors ...RequestEdit
 
 // RollWebhookSecret Replace the webhook signing secret
 //
-// Webhooks are signed with the new secret from now on.
+// Webhooks are signed with the new secret from now on (no grace period; update receivers to accept both first).
 //
 // Corresponds with POST /api/v1/webhooks/secret/roll (the `RollWebhookSecret` operationId).
 func (c *Client) RollWebhookSecret(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2990,8 +2990,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-	// to the API key, kept at least 24 h) the same key and body return the original job; the same
-	// key with a different body is 422; concurrent duplicates create exactly one job.
+	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3002,8 +3002,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-	// to the API key, kept at least 24 h) the same key and body return the original job; the same
-	// key with a different body is 422; concurrent duplicates create exactly one job.
+	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3178,7 +3178,7 @@ type ClientWithResponsesInterface interface {
 
 	// RollWebhookSecretWithResponse Replace the webhook signing secret
 	//
-	// Webhooks are signed with the new secret from now on.
+	// Webhooks are signed with the new secret from now on (no grace period; update receivers to accept both first).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5406,8 +5406,8 @@ func (c *ClientWithResponses) ListConnectorsWithResponse(ctx context.Context, re
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 // and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-// to the API key, kept at least 24 h) the same key and body return the original job; the same
-// key with a different body is 422; concurrent duplicates create exactly one job.
+// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5424,8 +5424,8 @@ func (c *ClientWithResponses) IntakeJobWithBodyWithResponse(ctx context.Context,
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
 // and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
-// to the API key, kept at least 24 h) the same key and body return the original job; the same
-// key with a different body is 422; concurrent duplicates create exactly one job.
+// to the API key, kept at least 24 h) the same key and byte-identical body return the original
+// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5714,7 +5714,7 @@ func (c *ClientWithResponses) GetWebhookSecretWithResponse(ctx context.Context, 
 
 // RollWebhookSecretWithResponse Replace the webhook signing secret
 //
-// Webhooks are signed with the new secret from now on.
+// Webhooks are signed with the new secret from now on (no grace period; update receivers to accept both first).
 //
 // Returns a wrapper object for the known response body format(s).
 //
