@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -155,17 +154,17 @@ func (rl *rateLimits) take(ctx context.Context, h http.Header, checks ...quota) 
 		return nil
 	}
 	tightest := done[0]
-	h.Del("RateLimit-Policy")
-	h.Del("RateLimit")
+	policies, states := make([]string, 0, len(done)), make([]string, 0, len(done))
 	for _, c := range done {
 		policy, _, _ := strings.Cut(c.name, ":")
-		reset := secondsUntil(c.state.Reset)
-		h.Add("RateLimit-Policy", fmt.Sprintf(`"%s";q=%d;w=%d`, policy, c.state.Limit, int64(c.lim.Rate.Period/time.Second)))
-		h.Add("RateLimit", fmt.Sprintf(`"%s";r=%d;t=%d`, policy, c.state.Remaining, reset))
+		// Built without fmt: this runs on every limited request.
+		policies = append(policies, `"`+policy+`";q=`+strconv.FormatInt(c.state.Limit, 10)+";w="+strconv.FormatInt(int64(c.lim.Rate.Period/time.Second), 10))
+		states = append(states, `"`+policy+`";r=`+strconv.FormatInt(c.state.Remaining, 10)+";t="+strconv.FormatInt(secondsUntil(c.state.Reset), 10))
 		if c.state.Remaining < tightest.state.Remaining {
 			tightest = c
 		}
 	}
+	h["Ratelimit-Policy"], h["Ratelimit"] = policies, states
 	if refused != nil {
 		tightest = *refused
 	}
