@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,6 +26,7 @@ import (
 const (
 	bareHealthFlag = "-bare-health" // GET /health
 	bareUserFlag   = "-bare-user"   // GET /api/v1/users/{id} from levqor's SQLite file
+	bareIntakeFlag = "-bare-intake" // POST /api/v1/intake into a SQLite file of its own
 )
 
 // healthBody is what levqor's GET /health answers, byte for byte.
@@ -66,17 +69,21 @@ func runBareUser(args []string) error {
 	return serveBare(*addr, bareUserHandler(db))
 }
 
-// readPoolSize and readDSN copy levqor's read side (store/sqlite: readPoolSize
-// and dsn(path, true)), so that the bare server reads the row the same way.
+// readPoolSize and dsn copy levqor's (store/sqlite: readPoolSize and dsn), so
+// that the bare servers read and write SQLite the way levqor does.
 const readPoolSize = 4
 
-func readDSN(path string) string {
+func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "query_only(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
 	q.Set("_time_format", "sqlite")
 	return "file:" + path + "?" + q.Encode()
 }
@@ -91,7 +98,7 @@ func openReadPool(path string) (*sql.DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("-db: %w", err)
 	}
-	db, err := sql.Open("sqlite", readDSN(path))
+	db, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +149,100 @@ func bareUserHandler(db *sql.DB) http.Handler {
 		u.Meta, u.CreatedAt, u.UpdatedAt = json.RawMessage(meta), u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(u)
+	})
+	return mux
+}
+
+// runBareIntake serves POST /api/v1/intake by storing each request's body as one
+// row of a jobs table in a new SQLite file at -db, opened like levqor's writer.
+// It does no authentication, rate limiting, validation, batching or logging,
+// and runs nothing: what a comparison with it measures is everything levqor does
+// around one durable insert per request.
+func runBareIntake(args []string) error {
+	fs := flag.NewFlagSet(bareIntakeFlag, flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "loopback host:port to listen on")
+	dbPath := fs.String("db", "", "the SQLite file to create (it must not exist)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := createIntakeDB(context.Background(), *dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	insert, err := db.Prepare(insertBareJob)
+	if err != nil {
+		return fmt.Errorf("prepare insert: %w", err)
+	}
+	defer insert.Close()
+	return serveBare(*addr, bareIntakeHandler(insert))
+}
+
+// bareJobsSchema is a narrow cousin of levqor's jobs table (sql/sqlite/migrations/
+// 0003_jobs.sql): a text primary key, the payload as text, a status and a
+// creation time, and one secondary index, on the creation time as levqor's
+// jobs_created. levqor's row is wider and it keeps five more indexes.
+const bareJobsSchema = `
+CREATE TABLE jobs (
+    id         TEXT     NOT NULL PRIMARY KEY,
+    payload    TEXT     NOT NULL,
+    status     TEXT     NOT NULL,
+    created_at DATETIME NOT NULL
+);
+CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);`
+
+const insertBareJob = `INSERT INTO jobs (id, payload, status, created_at) VALUES (?, ?, 'queued', ?)`
+
+// createIntakeDB creates the SQLite file at path with bareJobsSchema and returns
+// it opened like levqor's writer: dsn(path, false), so WAL, synchronous NORMAL,
+// busy_timeout 5000, foreign keys on and BEGIN IMMEDIATE, through one connection.
+// An existing file is refused, so that a slip cannot write into levqor's.
+func createIntakeDB(ctx context.Context, path string) (*sql.DB, error) {
+	if path == "" {
+		return nil, errors.New("-db: want the path of a SQLite file to create")
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil, fmt.Errorf("-db: %s exists; want a new file", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("-db: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	if _, err := db.ExecContext(ctx, bareJobsSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// bareIntakeHandler answers POST /api/v1/intake with 202 and a small JSON body
+// once the request's body is stored by insert (insertBareJob) under a new id,
+// and GET /health as levqor does, for the bench to see that it is up.
+func bareIntakeHandler(insert *sql.Stmt) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, healthBody)
+	})
+	mux.HandleFunc("POST /api/v1/intake", func(w http.ResponseWriter, r *http.Request) {
+		payload, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 512<<10))
+		if err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		id := "job_" + rand.Text()
+		if _, err := insert.ExecContext(r.Context(), id, string(payload), time.Now().UTC()); err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"job_id":"`+id+`","status":"queued"}`+"\n")
 	})
 	return mux
 }

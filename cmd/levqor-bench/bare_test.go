@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
@@ -70,6 +71,87 @@ func TestOpenReadPoolRefusesMissingFile(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("openReadPool left %s behind (stat: %v)", path, err)
+	}
+}
+
+// TestBareIntakeStoresEachRequest posts jobs to the bare intake handler and
+// expects one row per request in its SQLite file, holding the body as text,
+// opened with levqor's writer settings.
+func TestBareIntakeStoresEachRequest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bare.db")
+	db, err := createIntakeDB(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	insert, err := db.Prepare(insertBareJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer insert.Close()
+	srv := httptest.NewServer(bareIntakeHandler(insert))
+	defer srv.Close()
+
+	lr := intakeRequest()
+	ids := map[string]bool{}
+	for range 3 {
+		body, err := fetchOnce(t.Context(), strings.TrimPrefix(srv.URL, "http://"), lr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted struct {
+			JobID  string `json:"job_id"`
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal(body, &accepted); err != nil || !strings.HasPrefix(accepted.JobID, "job_") || accepted.Status != "queued" {
+			t.Fatalf("body %q: want a job_ id and status queued (%v)", body, err)
+		}
+		ids[accepted.JobID] = true
+	}
+	if len(ids) != 3 {
+		t.Errorf("3 requests got %d distinct ids", len(ids))
+	}
+	rows, err := db.Query(`SELECT id, payload, typeof(payload), status FROM jobs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id, payload, typ, status string
+		if err := rows.Scan(&id, &payload, &typ, &status); err != nil {
+			t.Fatal(err)
+		}
+		if !ids[id] || payload != intakeBody || typ != "text" || status != "queued" {
+			t.Errorf("row %s: payload %q (%s), status %q; want a returned id, the body as text, queued", id, payload, typ, status)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil || n != 3 {
+		t.Errorf("%d rows (%v), want 3", n, err)
+	}
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "1", "busy_timeout": "5000", "foreign_keys": "1"} {
+		var got string
+		if err := db.QueryRow("PRAGMA " + pragma).Scan(&got); err != nil || got != want {
+			t.Errorf("PRAGMA %s = %q (%v), want %q as levqor's writer", pragma, got, err, want)
+		}
+	}
+	if st := db.Stats(); st.MaxOpenConnections != 1 {
+		t.Errorf("MaxOpenConnections = %d, want 1 as levqor's writer", st.MaxOpenConnections)
+	}
+}
+
+func TestCreateIntakeDBRefusesExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "levqor.db")
+	if err := os.WriteFile(path, []byte("not yours"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if db, err := createIntakeDB(t.Context(), path); err == nil {
+		db.Close()
+		t.Fatal("createIntakeDB opened an existing file")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "not yours" {
+		t.Errorf("the existing file was changed: %q", b)
 	}
 }
 

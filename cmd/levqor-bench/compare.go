@@ -11,7 +11,7 @@ import (
 type loadRound struct {
 	Round  int     `json:"round"`
 	Server string  `json:"server"`
-	OK     uint64  `json:"ok"`     // 200 responses with the expected body
+	OK     uint64  `json:"ok"`     // responses with the expected status and body
 	Other  uint64  `json:"other"`  // any other response
 	Errors uint64  `json:"errors"` // connection failures
 	RPS    float64 `json:"rps"`
@@ -31,27 +31,48 @@ type loadSummary struct {
 	ServerCPUUS float64 `json:"server_cpu_us_per_req"`
 }
 
+// comparison is what compareThroughput measured.
+type comparison struct {
+	Rounds      []loadRound            `json:"rounds"`
+	Median      map[string]loadSummary `json:"median"`    // by server name
+	RatioPct    float64                `json:"ratio_pct"` // median levqor req/s as a share of median bare req/s
+	CPURatioPct float64                `json:"cpu_ratio_pct"`
+}
+
+// outcome returns c with its check: levqor's share of the bare server's
+// throughput (medians) against 50%.
+func (c comparison) outcome(checkName string) outcome {
+	return outcome{Checks: []check{atLeast(checkName, c.RatioPct, "%", 50)}, Details: c}
+}
+
 // compareThroughput loads bare and lev, both already serving, with lr: first an
 // unmeasured warm-up on each, then o.rounds measured rounds each, taking turns
 // (bare, levqor, bare, levqor, …) so that the machine's noise falls on both
-// alike. Only one server is loaded at a time. It checks that the median of
-// levqor's rounds reaches 50% of the median of the bare server's.
-func compareThroughput(ctx context.Context, o options, bare, lev *server, lr loadRequest, checkName string) (outcome, error) {
+// alike. Only one server is loaded at a time. settle, when not nil, is called
+// before every round and after the last, to let a server finish work that the
+// previous round left behind (levqor's jobs) before the next round is measured.
+func compareThroughput(ctx context.Context, o options, bare, lev *server, lr loadRequest, settle func(context.Context) error) (comparison, error) {
 	servers := []*server{bare, lev}
+	if settle == nil {
+		settle = func(context.Context) error { return nil }
+	}
 	fmt.Fprintf(o.out, "%d keep-alive connections, %s rounds, %s warm-up per server\n", o.conns, o.duration, o.warmup)
 	if o.warmup > 0 {
 		for _, s := range servers {
 			if _, err := measureRound(ctx, s, lr, o.conns, o.warmup); err != nil {
-				return outcome{}, fmt.Errorf("warm-up: %w", err)
+				return comparison{}, fmt.Errorf("warm-up: %w", err)
 			}
 		}
 	}
 	var rounds []loadRound
 	for round := 1; round <= o.rounds; round++ {
 		for _, s := range servers {
+			if err := settle(ctx); err != nil {
+				return comparison{}, fmt.Errorf("before round %d: %w", round, err)
+			}
 			r, err := measureRound(ctx, s, lr, o.conns, o.duration)
 			if err != nil {
-				return outcome{}, fmt.Errorf("round %d: %w", round, err)
+				return comparison{}, fmt.Errorf("round %d: %w", round, err)
 			}
 			r.Round = round
 			line := fmt.Sprintf("round %d  %-6s  %7.0f req/s  p50 %5.2f ms  p99 %5.2f ms  cpu/req: server %5.1f µs, bench %5.1f µs",
@@ -66,11 +87,14 @@ func compareThroughput(ctx context.Context, o options, bare, lev *server, lr loa
 			rounds = append(rounds, r)
 		}
 	}
+	if err := settle(ctx); err != nil {
+		return comparison{}, fmt.Errorf("after the last round: %w", err)
+	}
 	if err := ctx.Err(); err != nil {
-		return outcome{}, err
+		return comparison{}, err
 	}
 
-	summary := map[string]loadSummary{}
+	c := comparison{Rounds: rounds, Median: map[string]loadSummary{}}
 	for _, s := range servers {
 		var rps, p50, p99, cpu []float64
 		for _, r := range rounds {
@@ -79,18 +103,15 @@ func compareThroughput(ctx context.Context, o options, bare, lev *server, lr loa
 			}
 		}
 		m := loadSummary{RPS: median(rps), P50MS: median(p50), P99MS: median(p99), ServerCPUUS: median(cpu)}
-		summary[s.name] = m
+		c.Median[s.name] = m
 		fmt.Fprintf(o.out, "median   %-6s  %7.0f req/s  p50 %5.2f ms  p99 %5.2f ms  cpu/req: server %5.1f µs\n",
 			s.name, m.RPS, m.P50MS, m.P99MS, m.ServerCPUUS)
 	}
-	ratio := 100 * summary[lev.name].RPS / summary[bare.name].RPS
-	cpuRatio := 100 * summary[bare.name].ServerCPUUS / summary[lev.name].ServerCPUUS
-	fmt.Fprintf(o.out, "levqor/bare throughput %.1f%% (of medians; target ≥ 50%%)\n", ratio)
-	fmt.Fprintf(o.out, "bare/levqor server CPU per request %.1f%% (less sensitive to noise; for information)\n", cpuRatio)
-	return outcome{
-		Checks:  []check{atLeast(checkName, ratio, "%", 50)},
-		Details: map[string]any{"rounds": rounds, "median": summary, "ratio_pct": ratio, "cpu_ratio_pct": cpuRatio},
-	}, nil
+	c.RatioPct = 100 * c.Median[lev.name].RPS / c.Median[bare.name].RPS
+	c.CPURatioPct = 100 * c.Median[bare.name].ServerCPUUS / c.Median[lev.name].ServerCPUUS
+	fmt.Fprintf(o.out, "levqor/bare throughput %.1f%% (of medians; target ≥ 50%%)\n", c.RatioPct)
+	fmt.Fprintf(o.out, "bare/levqor server CPU per request %.1f%% (less sensitive to noise; for information)\n", c.CPURatioPct)
+	return c, nil
 }
 
 // measureRound runs one round of lr on s for d and measures it, including the
@@ -114,7 +135,7 @@ func measureRound(ctx context.Context, s *server, lr loadRequest, conns int, d t
 		return loadRound{}, err
 	}
 	if res.OK == 0 {
-		return loadRound{}, fmt.Errorf("%s: GET %s: no %s (%d other responses, %d connection errors)", s.name, lr.path, lr, res.Other, res.Errors)
+		return loadRound{}, fmt.Errorf("%s: %s %s: no %s (%d other responses, %d connection errors)", s.name, lr.verb(), lr.path, lr, res.Other, res.Errors)
 	}
 	perReq := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(res.OK) }
 	return loadRound{

@@ -34,6 +34,9 @@ func runHealth(ctx context.Context, o options) (_ outcome, err error) {
 	if _, err := lev.waitReady(ctx, "/ready"); err != nil {
 		return outcome{}, err
 	}
-	return compareThroughput(ctx, o, bare, lev, loadRequest{path: "/health", want: []byte(healthBody)},
-		"health levqor/bare req/s (medians)")
+	c, err := compareThroughput(ctx, o, bare, lev, loadRequest{path: "/health", want: []byte(healthBody)}, nil)
+	if err != nil {
+		return outcome{}, err
+	}
+	return c.outcome("health levqor/bare req/s (medians)"), nil
 }

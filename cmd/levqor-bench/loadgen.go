@@ -12,16 +12,17 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
 
 // The load generator is closed-loop: each of N keep-alive connections sends one
 // request, reads the whole response, and sends the next, for a fixed duration.
-// It speaks just enough HTTP/1.1 to do that (a fixed request, Content-Length
-// bodies) so that it spends as little of the machine's CPU as it can: on a small
-// machine it shares the cores with the server, and a heavy client would hide the
-// difference between two servers.
+// It speaks just enough HTTP/1.1 to do that (a fixed request, with or without a
+// Content-Length body; Content-Length responses) so that it spends as little of
+// the machine's CPU as it can: on a small machine it shares the cores with the
+// server, and a heavy client would hide the difference between two servers.
 
 const (
 	maxConnErrors = 100     // failures after which a connection gives up for the round
@@ -34,33 +35,69 @@ const (
 // loadRequest is the request every connection repeats, and what counts as a
 // good answer to it.
 type loadRequest struct {
+	method string // GET when empty
 	path   string
-	header http.Header // sent besides Host and User-Agent
-	// want is the expected body: the whole of it, or with contains a part of it
-	// (for bodies that vary, such as timestamps, yet must name the right object).
+	header http.Header // sent besides Host, User-Agent and Content-Length
+	body   []byte      // sent with a Content-Length header when not nil
+	// status is the expected status code (200 when zero); want is the expected
+	// body: the whole of it, or with contains a part of it (for bodies that vary,
+	// such as timestamps, yet must name the right object).
+	status   int
 	want     []byte
 	contains bool
+}
+
+// verb returns the request's method.
+func (lr loadRequest) verb() string {
+	if lr.method == "" {
+		return http.MethodGet
+	}
+	return lr.method
+}
+
+// wantStatus returns the status code that counts as good.
+func (lr loadRequest) wantStatus() int {
+	if lr.status == 0 {
+		return http.StatusOK
+	}
+	return lr.status
 }
 
 // String describes the expected response, for error messages.
 func (lr loadRequest) String() string {
 	if lr.contains {
-		return fmt.Sprintf("200 with a body containing %q", lr.want)
+		return fmt.Sprintf("%d with a body containing %q", lr.wantStatus(), lr.want)
 	}
-	return fmt.Sprintf("200 %q", lr.want)
+	return fmt.Sprintf("%d %q", lr.wantStatus(), lr.want)
 }
 
-// match reports whether body is a good answer.
-func (lr loadRequest) match(body []byte) bool {
+// match reports whether a response with status and body is a good answer.
+func (lr loadRequest) match(status int, body []byte) bool {
+	if status != lr.wantStatus() {
+		return false
+	}
 	if lr.contains {
 		return bytes.Contains(body, lr.want)
 	}
 	return bytes.Equal(body, lr.want)
 }
 
+// wire returns the request as bytes on the wire, for the server at addr.
+func (lr loadRequest) wire(addr string) []byte {
+	var b bytes.Buffer
+	b.WriteString(lr.verb() + " " + lr.path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: levqor-bench\r\n")
+	if lr.body != nil {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(lr.body)) + "\r\n")
+	}
+	_ = lr.header.Write(&b) // a bytes.Buffer does not fail
+	b.WriteString("\r\n")
+	b.Write(lr.body)
+	return b.Bytes()
+}
+
 // loadResult is what one round of load measured.
 type loadResult struct {
-	OK      uint64        // 200 responses with the expected body
+	OK      uint64        // responses with the expected status and body
 	Other   uint64        // complete responses with another status or body
 	Errors  uint64        // failed dials, writes or reads; the connection is redialled
 	Elapsed time.Duration // from the first dial until the last response
@@ -78,13 +115,9 @@ func (r *loadResult) add(o *loadResult) {
 }
 
 // generateLoad keeps conns connections to addr busy with lr for d and counts
-// the responses whose status is 200 and whose body lr matches.
+// the responses that lr matches.
 func generateLoad(ctx context.Context, addr string, lr loadRequest, conns int, d time.Duration) *loadResult {
-	var b bytes.Buffer
-	b.WriteString("GET " + lr.path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: levqor-bench\r\n")
-	_ = lr.header.Write(&b) // a bytes.Buffer does not fail
-	b.WriteString("\r\n")
-	req := b.Bytes()
+	req := lr.wire(addr)
 	results := make([]loadResult, conns)
 	start := time.Now()
 	end := start.Add(d)
@@ -123,7 +156,7 @@ func loadConn(ctx context.Context, r *loadResult, addr string, req []byte, lr *l
 				break
 			}
 			done := time.Now()
-			if status == 200 && lr.match(body) {
+			if lr.match(status, body) {
 				r.OK++
 				r.latency.record(done.Sub(sent))
 			} else {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -122,18 +123,60 @@ func TestGenerateLoadHeaderAndContains(t *testing.T) {
 
 func TestLoadRequestMatch(t *testing.T) {
 	for _, tt := range []struct {
-		lr   loadRequest
-		body string
-		want bool
+		lr     loadRequest
+		status int
+		body   string
+		want   bool
 	}{
-		{loadRequest{want: []byte("ab")}, "ab", true},
-		{loadRequest{want: []byte("ab")}, "abc", false},
-		{loadRequest{want: []byte("ab"), contains: true}, "xaby", true},
-		{loadRequest{want: []byte("ab"), contains: true}, "a b", false},
+		{loadRequest{want: []byte("ab")}, 200, "ab", true},
+		{loadRequest{want: []byte("ab")}, 200, "abc", false},
+		{loadRequest{want: []byte("ab")}, 201, "ab", false},
+		{loadRequest{want: []byte("ab"), contains: true}, 200, "xaby", true},
+		{loadRequest{want: []byte("ab"), contains: true}, 200, "a b", false},
+		{loadRequest{status: 202, want: []byte("ab"), contains: true}, 202, "xaby", true},
+		{loadRequest{status: 202, want: []byte("ab"), contains: true}, 200, "xaby", false},
 	} {
-		if got := tt.lr.match([]byte(tt.body)); got != tt.want {
-			t.Errorf("%v.match(%q) = %v, want %v", tt.lr, tt.body, got, tt.want)
+		if got := tt.lr.match(tt.status, []byte(tt.body)); got != tt.want {
+			t.Errorf("%v.match(%d, %q) = %v, want %v", tt.lr, tt.status, tt.body, got, tt.want)
 		}
+	}
+}
+
+// TestGenerateLoadPost checks that a request with a body reaches a real net/http
+// server whole, with its method, Content-Length and headers, on every request
+// of a keep-alive connection, and that only the expected status counts.
+func TestGenerateLoadPost(t *testing.T) {
+	body := intakeBody
+	var served, good atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := served.Add(1)
+		got, err := io.ReadAll(r.Body)
+		switch {
+		case err != nil || r.Method != http.MethodPost || string(got) != body || r.ContentLength != int64(len(body)) ||
+			r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Api-Key") != "secret":
+			http.Error(w, "bad request", http.StatusBadRequest)
+		case n%4 == 0: // the right body under the wrong status
+			fmt.Fprint(w, `{"status":"queued"}`)
+		default:
+			good.Add(1)
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintf(w, `{"job_id":"job_%d","status":"queued"}`, n)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	lr := intakeRequest()
+	lr.header = http.Header{"Content-Type": {"application/json"}, "X-Api-Key": {"secret"}}
+	res := generateLoad(context.Background(), addr, lr, 4, 300*time.Millisecond)
+	if res.Errors != 0 {
+		t.Fatalf("%d connection errors", res.Errors)
+	}
+	if res.OK == 0 || int64(res.OK) != good.Load() || int64(res.Other) != served.Load()-good.Load() {
+		t.Errorf("counted %d OK + %d other; server accepted %d of %d", res.OK, res.Other, good.Load(), served.Load())
+	}
+	if int64(res.OK) < 2*int64(4) {
+		t.Errorf("only %d accepted requests on 4 connections: keep-alive requests after the first were not answered", res.OK)
 	}
 }
 
@@ -150,9 +193,16 @@ func TestMedian(t *testing.T) {
 
 func TestPick(t *testing.T) {
 	all := allScenarios()
-	got, err := pick(all, "userget,health, coldstart")
-	if err != nil || len(got) != 3 || got[0].name != "coldstart" || got[1].name != "health" || got[2].name != "userget" {
-		t.Errorf("pick = %v, %v; want coldstart, health, userget in canonical order", got, err)
+	got, err := pick(all, "e2e,userget,health, coldstart,intake")
+	var names []string
+	for _, s := range got {
+		names = append(names, s.name)
+	}
+	if err != nil || strings.Join(names, ",") != "coldstart,health,userget,intake,e2e" {
+		t.Errorf("pick = %v, %v; want coldstart,health,userget,intake,e2e in canonical order", names, err)
+	}
+	if all, _ := pick(all, ""); len(all) != 6 {
+		t.Errorf("pick of none = %d scenarios, want all 6", len(all))
 	}
 	if _, err := pick(all, "coldstart,nope"); err == nil {
 		t.Error("pick accepted an unknown scenario")

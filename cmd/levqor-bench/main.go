@@ -1,8 +1,9 @@
 // Command levqor-bench measures Levqor's foundation numbers on the machine it runs
 // on, always against the real binary running as a separate process: how soon
 // `levqor serve` answers /ready after exec, how much memory it holds when idle,
-// and how the throughput of GET /health and of an authenticated GET of a user
-// compares with a bare net/http server doing the same work.
+// how the throughput of GET /health, of an authenticated GET of a user and of
+// job intake compares with a bare net/http server doing the same work, and how
+// many jobs a second it takes from intake to succeeded.
 //
 // Each benchmark is a named scenario (see allScenarios); -only picks some. Targets
 // are reported as PASS or FAIL but do not change the exit status, which is
@@ -41,6 +42,9 @@ type options struct {
 	warmup   time.Duration // unmeasured load on each server before the rounds
 	rounds   int           // measured rounds per server
 	out      io.Writer     // the human-readable report
+
+	e2eWindow  time.Duration // e2e: how long jobs are submitted at full speed
+	e2eWorkers int           // e2e: levqor's LEVQOR_WORKERS
 }
 
 // scenario is one named benchmark. run prints its per-run figures to o.out and
@@ -57,6 +61,8 @@ func allScenarios() []scenario {
 		{"rss", "resident memory after start-up and an idle pause", runRSS},
 		{"health", "GET /health throughput, levqor vs a bare net/http server", runHealth},
 		{"userget", "authenticated GET /api/v1/users/{id} throughput, levqor vs a bare net/http server reading the same SQLite row", runUserGet},
+		{"intake", "POST /api/v1/intake throughput and p99, levqor (running the jobs too) vs a bare net/http server inserting one SQLite row per request", runIntake},
+		{"e2e", "core.echo jobs per second from intake to succeeded over a window of full-speed intake, on SQLite (and PostgreSQL if " + postgresURLEnv + " is set)", runE2E},
 	}
 }
 
@@ -67,6 +73,8 @@ func bareMode(arg string) func(args []string) error {
 		return runBareHealth
 	case bareUserFlag:
 		return runBareUser
+	case bareIntakeFlag:
+		return runBareIntake
 	}
 	return nil
 }
@@ -134,13 +142,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("levqor-bench", flag.ContinueOnError)
 	o := options{out: stdout}
 	fs.StringVar(&o.bin, "bin", "bin/levqor", "the levqor binary to measure")
-	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget,intake,e2e)")
 	fs.IntVar(&o.runs, "runs", 10, "process starts for coldstart and for rss")
 	fs.DurationVar(&o.idle, "idle", time.Second, "rss: idle pause after /ready before reading VmRSS")
-	fs.IntVar(&o.conns, "conns", 32, "health, userget: keep-alive connections")
-	fs.DurationVar(&o.duration, "duration", 5*time.Second, "health, userget: length of each measured round")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "health, userget: unmeasured load on each server first (0 for none)")
-	fs.IntVar(&o.rounds, "rounds", 3, "health, userget: measured rounds per server, alternating bare/levqor")
+	fs.IntVar(&o.conns, "conns", 32, "health, userget, intake, e2e: keep-alive connections")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "health, userget, intake: length of each measured round")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "health, userget, intake, e2e: unmeasured load on each server first (0 for none)")
+	fs.IntVar(&o.rounds, "rounds", 3, "health, userget, intake: measured rounds per server, alternating bare/levqor")
+	fs.DurationVar(&o.e2eWindow, "e2e-window", 30*time.Second, "e2e: how long jobs are submitted at full speed")
+	fs.IntVar(&o.e2eWorkers, "e2e-workers", 64, "e2e: levqor's LEVQOR_WORKERS (jobs run at once)")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -253,6 +263,12 @@ func (o options) validate() error {
 	}
 	if o.rounds < 1 || o.rounds > 100 {
 		errs = append(errs, fmt.Errorf("-rounds: want 1..100, got %d", o.rounds))
+	}
+	if o.e2eWindow < time.Second || o.e2eWindow > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("-e2e-window: want 1s..10m, got %s", o.e2eWindow))
+	}
+	if o.e2eWorkers < 1 || o.e2eWorkers > 1024 {
+		errs = append(errs, fmt.Errorf("-e2e-workers: want 1..1024 (as LEVQOR_WORKERS), got %d", o.e2eWorkers))
 	}
 	return errors.Join(errs...)
 }

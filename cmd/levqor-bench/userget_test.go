@@ -14,7 +14,7 @@ func TestParseKeyCreate(t *testing.T) {
 }
 
 func TestBareMode(t *testing.T) {
-	for _, arg := range []string{bareHealthFlag, bareUserFlag} {
+	for _, arg := range []string{bareHealthFlag, bareUserFlag, bareIntakeFlag} {
 		if bareMode(arg) == nil {
 			t.Errorf("bareMode(%q) = nil", arg)
 		}
