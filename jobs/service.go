@@ -311,15 +311,20 @@ func (s *Service) Cancel(ctx context.Context, p keys.Principal, id string) (Job,
 		return Job{}, levqor.Errorf(levqor.EConflict, "The job already ended %s.", j.Status)
 	}
 	now := s.now().UTC()
-	if got, ok, err := s.store.CancelQueued(ctx, id, now); err != nil || ok {
-		if ok {
-			s.events.Publish(id)
-		}
-		return got, err
+	got, ok, err := s.store.CancelQueued(ctx, id, now)
+	if err != nil {
+		return Job{}, err
 	}
-	if got, ok, err := s.store.RequestCancel(ctx, id, now); err != nil || ok {
-		s.events.Cancel(id) // this process may be running it: stop it now
-		return got, err
+	if ok {
+		s.events.Publish(id)
+		return got, nil
+	}
+	if got, ok, err = s.store.RequestCancel(ctx, id, now); err != nil {
+		return Job{}, err
+	}
+	if ok {
+		s.events.Cancel(id) // this process may be running it: stop it now (others hear it on their heartbeat)
+		return got, nil
 	}
 	// It finished between the read and the update.
 	return Job{}, levqor.Errorf(levqor.EConflict, "The job already ended.")
