@@ -210,11 +210,17 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		if i < len(steps)-1 {
 			// Record the success before the next step, so a retry after a crash never runs it again.
 			ok, err := w.store.SaveSteps(context.WithoutCancel(ctx), j.ID, w.token, steps, finished)
-			if err != nil || !ok {
-				w.opts.Logger.Error("lost a job's lease while it ran; leaving it", "job_id", j.ID, "error", fmt.Sprint(err))
+			switch {
+			case err != nil:
+				// Not a lost lease: the heartbeat would keep a left job running for good.
+				// Go on; the completion records every step (a crash before it reruns this one).
+				w.opts.Logger.Error("save step progress; continuing", "job_id", j.ID, "error", err.Error())
+			case !ok:
+				w.opts.Logger.Error("lost a job's lease while it ran; leaving it", "job_id", j.ID)
 				return
+			default:
+				w.hub.Publish(j.ID)
 			}
-			w.hub.Publish(j.ID)
 		}
 	}
 	now := w.now().UTC()

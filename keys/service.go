@@ -127,6 +127,18 @@ func (s *Service) touch(ctx context.Context, id string, now time.Time) {
 	last, ok := s.touched[id]
 	due := !ok || now.Sub(last) >= touchEvery
 	if due {
+		if len(s.touched) >= cacheMax {
+			// Entries older than touchEvery no longer hold anything back; drop them
+			// (all of them if none is old) so the map stays bounded like the cache.
+			for k, at := range s.touched {
+				if now.Sub(at) >= touchEvery {
+					delete(s.touched, k)
+				}
+			}
+			if len(s.touched) >= cacheMax {
+				clear(s.touched)
+			}
+		}
 		s.touched[id] = now
 	}
 	s.mu.Unlock()

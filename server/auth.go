@@ -49,6 +49,11 @@ func (g *gate) authenticate(ctx context.Context, in *openapi3filter.Authenticati
 	r := in.RequestValidationInput.Request
 	info := requestInfoFrom(r.Context())
 	p, err := g.principal(ctx, r)
+	if err != nil && levqor.ErrorCode(err) == levqor.EInternal {
+		// The key could not be checked (database down): not the caller's fault, and
+		// validationError would otherwise answer it as a missing key (401), unlogged.
+		return &levqor.Error{Code: levqor.EUnavailable, Message: "API keys cannot be checked right now; try again shortly.", Err: err}
+	}
 	if err != nil {
 		if g.limits != nil && info != nil && levqor.ErrorCode(err) == levqor.EUnauthorized {
 			if lerr := g.limits.take(ctx, info.header, quota{name: "ip:" + info.ip.String(), lim: g.limits.ip}); lerr != nil {

@@ -17,7 +17,7 @@ func EncodeObject(m map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode JSON object: %w", err)
 	}
-	return b, nil
+	return replaceNUL(b), nil
 }
 
 // DecodeObject parses a stored JSON object; an empty column reads as an empty map.
@@ -41,7 +41,7 @@ func EncodeArray[T any](s []T) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode JSON array: %w", err)
 	}
-	return b, nil
+	return replaceNUL(b), nil
 }
 
 // DecodeArray parses a stored JSON array; an empty column or array reads as nil.
@@ -70,7 +70,27 @@ func EncodeRaw(raw json.RawMessage) ([]byte, error) {
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, fmt.Errorf("encode JSON: %w", err)
 	}
-	return buf.Bytes(), nil
+	return replaceNUL(buf.Bytes()), nil
+}
+
+// replaceNUL turns every \u0000 escape of valid JSON b into \ufffd: PostgreSQL's
+// JSONB refuses U+0000 (SQLSTATE 22P05), and one such value — a vendor's body in a
+// step output — would otherwise fail a whole batch of completions over and over.
+// Both engines store the same bytes.
+func replaceNUL(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return b
+	}
+	for i := 0; i < len(b)-1; i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] == 'u' && i+5 < len(b) && string(b[i+2:i+6]) == "0000" {
+			copy(b[i+2:i+6], "fffd")
+		}
+		i++ // skip the escaped character, so "\\u0000" (a backslash, then text) stays
+	}
+	return b
 }
 
 // EncodeRawObject is EncodeRaw for a column that holds a JSON object, with nil as {}.
