@@ -64,6 +64,7 @@ func Verify(secret, header string, body []byte, now time.Time, tolerance time.Du
 const (
 	maxCallbackAttempts = 8
 	callbackTimeout     = 10 * time.Second
+	callbackBatch       = 16
 )
 
 // Dispatcher delivers completion webhooks: it claims due deliveries from the
@@ -105,14 +106,19 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := d.now().UTC()
-		list, err := d.store.ClaimCallbacks(ctx, now, now.Add(2*callbackTimeout), 16)
+		// The lease covers the whole batch, delivered one after another, so no other
+		// instance takes a delivery of it meanwhile.
+		list, err := d.store.ClaimCallbacks(ctx, now, now.Add(callbackBatch*callbackTimeout+callbackTimeout), callbackBatch)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("claim webhook deliveries", "error", err.Error())
 		}
 		for _, j := range list {
+			if ctx.Err() != nil {
+				return // undelivered claims come back when their lease ends
+			}
 			d.deliver(ctx, j)
 		}
-		if len(list) == 16 {
+		if len(list) == callbackBatch {
 			continue
 		}
 		select {
@@ -127,6 +133,9 @@ func (d *Dispatcher) Run(ctx context.Context) {
 func (d *Dispatcher) deliver(ctx context.Context, j Job) {
 	attempt := CallbackAttempt{Attempt: len(j.Callbacks) + 1, At: d.now().UTC()}
 	attempt.StatusCode, attempt.Error = d.post(ctx, j)
+	if ctx.Err() != nil {
+		return // shutting down mid-delivery: not the receiver's failure; retried after the lease
+	}
 	attempts := append(j.Callbacks, attempt)
 	state, next := CallbackDelivered, (*time.Time)(nil)
 	if attempt.Error != "" {

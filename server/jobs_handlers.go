@@ -180,16 +180,18 @@ func (s *handlers) StreamJobEvents(ctx context.Context, req api.StreamJobEventsR
 	if err != nil {
 		return nil, err
 	}
-	return eventStream{ctx: ctx, first: j, next: func(ctx context.Context) (jobs.Job, error) { return s.jobs.Get(ctx, p, req.Id) }, hub: s.hub}, nil
+	return eventStream{ctx: ctx, stopping: s.stopping, first: j, hub: s.hub,
+		next: func(ctx context.Context) (jobs.Job, error) { return s.jobs.Get(ctx, p, req.Id) }}, nil
 }
 
 // eventStream writes a job's changes as server-sent events. It wakes on the hub's
 // signal (changes made in this process) or every second (changes made elsewhere).
 type eventStream struct {
-	ctx   context.Context
-	first jobs.Job
-	next  func(context.Context) (jobs.Job, error)
-	hub   *jobs.Hub
+	ctx      context.Context
+	stopping <-chan struct{} // the server is shutting down (nil: never)
+	first    jobs.Job
+	next     func(context.Context) (jobs.Job, error)
+	hub      *jobs.Hub
 }
 
 func (e eventStream) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
@@ -247,9 +249,13 @@ func (e eventStream) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
 		select {
 		case <-e.ctx.Done():
 			return nil
+		case <-e.stopping:
+			return nil // the client reconnects to another instance or after the restart
 		case <-signal:
 		case <-tick.C:
-			_, _ = fmt.Fprint(w, ": keep-alive\n\n")
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+				return nil
+			}
 		}
 		next, err := e.next(e.ctx)
 		if err != nil {

@@ -32,11 +32,12 @@ const unlimitedExtension = "x-levqor-unlimited"
 // Options are the server's dependencies and limits, built in main.
 type Options struct {
 	Store          store.Store
-	Keys           *keys.Service  // default: keys.NewService(Store, nil)
-	Users          *users.Service // default: users.NewService(Store)
-	Jobs           *jobs.Service  // required for the jobs, workflows, connectors and webhooks routes
-	Hub            *jobs.Hub      // the same hub the worker and Jobs use
-	Finished       func() int64   // job attempts this process has finished, for /status (optional)
+	Keys           *keys.Service   // default: keys.NewService(Store, nil)
+	Users          *users.Service  // default: users.NewService(Store)
+	Jobs           *jobs.Service   // required for the jobs, workflows, connectors and webhooks routes
+	Hub            *jobs.Hub       // the same hub the worker and Jobs use
+	Finished       func() int64    // job attempts this process has finished, for /status (optional)
+	Stopping       <-chan struct{} // closed when the server shuts down: long-lived streams end
 	Logger         *slog.Logger
 	MaxBodyBytes   int64
 	Started        time.Time
@@ -54,6 +55,7 @@ type handlers struct {
 	jobs     *jobs.Service
 	hub      *jobs.Hub
 	finished func() int64
+	stopping <-chan struct{}
 	started  time.Time
 	specJSON *document
 	specYAML *document
@@ -78,7 +80,7 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Hub == nil {
 		opts.Hub = jobs.NewHub()
 	}
-	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, started: opts.Started}
+	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, started: opts.Started}
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}

@@ -73,7 +73,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Encode: server.EncodeJob,
 		Logger: log,
 	})
+	stopping := make(chan struct{})
 	handler, err := server.New(server.Options{
+		Stopping:       stopping,
 		Jobs:           engine.Service,
 		Hub:            engine.Hub,
 		Finished:       engine.Worker.Finished,
@@ -116,12 +118,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stopEngine()
+		<-engineDone // the engine must not outlive the store it writes to
 		return fmt.Errorf("serve: %w", err)
 	case err := <-engineDone:
 		return fmt.Errorf("job engine: %w", err)
 	case <-ctx.Done():
 	}
+	// Drain requests and running jobs together, within one bound: jobs accepted while
+	// requests drain are stored and run at the next start (or on another instance).
 	log.Info("shutting down", "drain_timeout", cfg.ShutdownTimeout.String())
+	close(stopping) // event streams end now instead of holding the drain
+	stopEngine()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -131,8 +139,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	// No new jobs arrive now; let running ones finish (bounded), then stop.
-	stopEngine()
 	if err := <-engineDone; err != nil {
 		log.Error("job engine", "error", err.Error())
 	}
