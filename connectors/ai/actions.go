@@ -1,0 +1,300 @@
+package ai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/connectors"
+)
+
+// chatInput is what complete and extract share. Integers are float64: the schema's
+// "integer" admits 1e3.
+type chatInput struct {
+	Model       string    `json:"model"`
+	Messages    []Message `json:"messages"`
+	Prompt      string    `json:"prompt"`
+	System      string    `json:"system"`
+	Temperature *float64  `json:"temperature"`
+	MaxTokens   float64   `json:"max_tokens"`
+}
+
+// CompleteOutput is what complete returns.
+type CompleteOutput struct {
+	Text         string  `json:"text"`
+	FinishReason string  `json:"finish_reason"`
+	Usage        Usage   `json:"usage"`
+	CostUSD      float64 `json:"cost_usd"`
+	Model        string  `json:"model"`
+}
+
+// ExtractOutput is what extract returns.
+type ExtractOutput struct {
+	Data    json.RawMessage `json:"data"`
+	Usage   Usage           `json:"usage"`
+	CostUSD float64         `json:"cost_usd"`
+	Model   string          `json:"model"`
+	Repairs int             `json:"repairs"`
+}
+
+// ClassifyOutput is what classify returns.
+type ClassifyOutput struct {
+	Label   string  `json:"label"`
+	Usage   Usage   `json:"usage"`
+	CostUSD float64 `json:"cost_usd"`
+	Model   string  `json:"model"`
+}
+
+func decode(input json.RawMessage, v any) error {
+	if err := json.Unmarshal(input, v); err != nil {
+		return &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "input does not match the action's schema", Err: err}
+	}
+	return nil
+}
+
+// prepare resolves the model, its price and the budget: everything that must be known
+// before the first call, so that a step that cannot be bounded fails with no call made.
+func (c *Connector) prepare(ctx context.Context, model string) (string, Price, budget.Budget, error) {
+	if model == "" {
+		model = c.defaultModel
+	}
+	if model == "" {
+		return "", Price{}, nil, connectors.Errorf(connectors.CodeInvalidInput, "no model: name one in the step (no default is configured)")
+	}
+	price, ok := c.prices[model]
+	if !ok {
+		return "", Price{}, nil, connectors.Errorf(CodeUnknownPrice, "model %q has no price, so its cost cannot be bounded; add it to the price table", model)
+	}
+	b, ok := budget.From(ctx)
+	if !ok {
+		return "", Price{}, nil, connectors.Errorf(CodeNoBudget, "the step has no cost budget; AI steps run only under one")
+	}
+	return model, price, b, nil
+}
+
+func (c *Connector) chatRequest(ctx context.Context, in chatInput) (request, budget.Budget, error) {
+	model, price, b, err := c.prepare(ctx, in.Model)
+	if err != nil {
+		return request{}, nil, err
+	}
+	var msgs []Message
+	if in.System != "" {
+		msgs = append(msgs, Message{Role: "system", Content: in.System})
+	}
+	if in.Prompt != "" {
+		msgs = append(msgs, Message{Role: "user", Content: in.Prompt})
+	} else {
+		msgs = append(msgs, in.Messages...)
+	}
+	maxTokens := int64(c.defaultMaxTokens)
+	if in.MaxTokens > 0 {
+		maxTokens = int64(in.MaxTokens)
+	}
+	return request{model: model, price: price, messages: msgs, maxTokens: maxTokens, temperature: in.Temperature}, b, nil
+}
+
+func (c *Connector) complete(ctx context.Context, input json.RawMessage) (any, error) {
+	var in chatInput
+	if err := decode(input, &in); err != nil {
+		return nil, err
+	}
+	req, b, err := c.chatRequest(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.call(ctx, b, req)
+	if err != nil {
+		return nil, err
+	}
+	return CompleteOutput{Text: rep.content, FinishReason: rep.finishReason, Usage: rep.usage, CostUSD: rep.cost, Model: rep.model}, nil
+}
+
+func (c *Connector) extract(ctx context.Context, input json.RawMessage) (any, error) {
+	var in struct {
+		chatInput
+		Schema     json.RawMessage `json:"schema"`
+		MaxRepairs *float64        `json:"max_repairs"`
+	}
+	if err := decode(input, &in); err != nil {
+		return nil, err
+	}
+	sch, err := compileOutputSchema(in.Schema)
+	if err != nil {
+		return nil, err
+	}
+	repairs := defaultRepairs
+	if in.MaxRepairs != nil {
+		repairs = int(*in.MaxRepairs)
+	}
+	req, b, err := c.chatRequest(ctx, in.chatInput)
+	if err != nil {
+		return nil, err
+	}
+	var compacted bytes.Buffer
+	if err := json.Compact(&compacted, in.Schema); err != nil {
+		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "schema is not JSON", Err: err}
+	}
+	req.format = &jsonFormat{name: "extract", schema: compacted.Bytes()}
+
+	var out ExtractOutput
+	for attempt := 0; ; attempt++ {
+		rep, err := c.call(ctx, b, req)
+		out.Usage.add(rep.usage)
+		out.CostUSD += rep.cost
+		if err != nil {
+			return nil, err
+		}
+		out.Model = rep.model
+		data, problems := checkJSON(sch, rep.content, rep.finishReason)
+		if len(problems) == 0 {
+			out.Data, out.Repairs = data, attempt
+			return out, nil
+		}
+		if attempt >= repairs {
+			return nil, connectors.Errorf(connectors.CodeInvalidOutput,
+				"the model's reply did not match the schema after %d attempt(s): %s", attempt+1, summarize(problems))
+		}
+		req.messages = append(slices.Clip(req.messages),
+			Message{Role: "assistant", Content: rep.content},
+			Message{Role: "user", Content: "Your reply does not match the required JSON Schema:\n- " +
+				strings.Join(problems, "\n- ") + "\nReply again with only the corrected JSON."})
+	}
+}
+
+func (c *Connector) classify(ctx context.Context, input json.RawMessage) (any, error) {
+	var in struct {
+		Model        string   `json:"model"`
+		Labels       []string `json:"labels"`
+		Text         string   `json:"text"`
+		Instructions string   `json:"instructions"`
+		MaxTokens    float64  `json:"max_tokens"`
+	}
+	if err := decode(input, &in); err != nil {
+		return nil, err
+	}
+	model, price, b, err := c.prepare(ctx, in.Model)
+	if err != nil {
+		return nil, err
+	}
+	labels, _ := json.Marshal(in.Labels)
+	schema, _ := json.Marshal(map[string]any{
+		"type":                 "object",
+		"properties":           map[string]any{"label": map[string]any{"type": "string", "enum": in.Labels}},
+		"required":             []string{"label"},
+		"additionalProperties": false,
+	})
+	system := "Classify the user's text. Answer with a JSON object {\"label\": L} where L is exactly one of these labels: " + string(labels) + "."
+	if in.Instructions != "" {
+		system += "\n\n" + in.Instructions
+	}
+	maxTokens := int64(defaultClassifyMaxTokens)
+	if in.MaxTokens > 0 {
+		maxTokens = int64(in.MaxTokens)
+	}
+	zero := 0.0
+	rep, err := c.call(ctx, b, request{
+		model: model, price: price, maxTokens: maxTokens, temperature: &zero,
+		messages: []Message{{Role: "system", Content: system}, {Role: "user", Content: in.Text}},
+		format:   &jsonFormat{name: "classification", schema: schema},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var got struct {
+		Label *string `json:"label"`
+	}
+	if err := json.Unmarshal([]byte(stripFence(rep.content)), &got); err != nil || got.Label == nil {
+		return nil, connectors.Errorf(connectors.CodeInvalidOutput, "the model's reply is not a JSON object with a label%s", cutOff(rep.finishReason))
+	}
+	if !slices.Contains(in.Labels, *got.Label) {
+		// The model's label is not quoted: it is model output, and could be anything.
+		return nil, connectors.Errorf(connectors.CodeInvalidOutput, "the model answered with a label that is not one of labels")
+	}
+	return ClassifyOutput{Label: *got.Label, Usage: rep.usage, CostUSD: rep.cost, Model: rep.model}, nil
+}
+
+func cutOff(finishReason string) string {
+	if finishReason == "length" {
+		return " (it was cut off at max_tokens)"
+	}
+	return ""
+}
+
+// stripFence removes a Markdown code fence around a reply, which models outside strict
+// structured-output mode often add.
+func stripFence(s string) string {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "```") || !strings.HasSuffix(t, "```") || len(t) < 6 {
+		return s
+	}
+	t = strings.TrimSuffix(strings.TrimPrefix(t, "```"), "```")
+	if i := strings.IndexByte(t, '\n'); i >= 0 && !strings.ContainsAny(t[:i], "{[\"") {
+		t = t[i+1:] // the info string, e.g. "json"
+	}
+	return t
+}
+
+// checkJSON parses a reply and validates it against sch. It returns the compact JSON, or
+// the problems found, each naming a JSON pointer and a rule.
+func checkJSON(sch *jsonschema.Schema, content, finishReason string) (json.RawMessage, []string) {
+	text := stripFence(content)
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
+	if err != nil {
+		return nil, []string{"at (root): the reply is not valid JSON" + cutOff(finishReason)}
+	}
+	if err := sch.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, []string{"at (root): the reply could not be validated"}
+		}
+		return nil, describe(ve)
+	}
+	var compacted bytes.Buffer
+	if err := json.Compact(&compacted, []byte(text)); err != nil {
+		return nil, []string{"at (root): the reply is not valid JSON"}
+	}
+	return compacted.Bytes(), nil
+}
+
+const maxReported = 5
+
+func summarize(problems []string) string {
+	if len(problems) <= maxReported {
+		return strings.Join(problems, "; ")
+	}
+	return strings.Join(problems[:maxReported], "; ") + fmt.Sprintf(" (and %d more)", len(problems)-maxReported)
+}
+
+// noLoader refuses every $ref to a resource outside the schema: a step's schema must be
+// self-contained, and compiling it must never touch the network or the disk.
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("schema loading is disabled (%s)", url)
+}
+
+func compileOutputSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "schema is not JSON", Err: err}
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(noLoader{})
+	const loc = "levqor:///connectors/ai/extract/output.json"
+	if err := c.AddResource(loc, doc); err != nil {
+		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "schema is not a valid JSON Schema", Err: err}
+	}
+	sch, err := c.Compile(loc)
+	if err != nil {
+		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "schema is not a valid JSON Schema (it must be self-contained: no remote $ref)", Err: err}
+	}
+	return sch, nil
+}
