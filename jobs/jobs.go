@@ -22,6 +22,15 @@ const (
 	StatusCanceled  = "canceled"
 )
 
+// CostUSD is what a job's steps have spent so far.
+func (j Job) CostUSD() float64 {
+	var sum float64
+	for _, st := range j.Steps {
+		sum += st.CostUSD
+	}
+	return sum
+}
+
 // Terminal reports whether a job in status s is finished for good.
 func Terminal(s string) bool {
 	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
@@ -73,6 +82,7 @@ type StepState struct {
 	Attempts   int             `json:"attempts"`
 	Output     json.RawMessage `json:"output,omitempty"`
 	Error      *StepError      `json:"error,omitempty"`
+	CostUSD    float64         `json:"cost_usd,omitempty"` // spent by all attempts of the step (AI calls)
 	StartedAt  *time.Time      `json:"started_at,omitempty"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/stepinput"
 )
@@ -27,6 +28,9 @@ type WorkerOptions struct {
 	// right for SQLite, where one process owns the data directory, so a running
 	// job at start-up belongs to a process that died.
 	RescueAtStart bool
+	// JobMaxCostUSD is a job's AI spending limit when its guardrails set none
+	// (LEVQOR_JOB_MAX_COST_USD, default 0.35).
+	JobMaxCostUSD float64
 	// RetryBase is the first wait before retrying a failed step (default 1 s); it
 	// doubles with each attempt, up to 10 minutes, with jitter.
 	RetryBase time.Duration
@@ -83,6 +87,9 @@ func NewWorker(store Store, reg *connectors.Registry, hub *Hub, opts WorkerOptio
 	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
+	}
+	if opts.JobMaxCostUSD <= 0 {
+		opts.JobMaxCostUSD = DefaultJobMaxCostUSD
 	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -184,6 +191,13 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 	w.hub.Publish(j.ID)
 
 	steps := append([]StepState(nil), j.Steps...)
+	// The job's AI budget: its limit less what earlier attempts spent.
+	jb, err := budget.NewJobBudget(max(0, jobLimit(j, w.opts.JobMaxCostUSD)-j.CostUSD()))
+	if err != nil {
+		w.opts.Logger.Error("job budget", "job_id", j.ID, "error", err.Error())
+		jb, _ = budget.NewJobBudget(0)
+	}
+	ctx = budget.WithBudget(ctx, jb)
 	outputs := map[string]json.RawMessage{}
 	var last json.RawMessage
 	for i := range steps {
@@ -198,7 +212,9 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		}
 		started := w.now().UTC()
 		st.Status, st.Attempts, st.StartedAt, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, &started, nil, nil, nil
+		spentBefore := jb.SpentUSD()
 		out, err := w.runStep(ctx, j, st, outputs)
+		st.CostUSD += jb.SpentUSD() - spentBefore
 		finished := w.now().UTC()
 		st.FinishedAt = &finished
 		if err != nil {
@@ -278,6 +294,20 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 	d := time.Duration(math.Min(float64(time.Second)*math.Pow(2, float64(attempt-1)), float64(10*time.Minute)))
 	d = time.Duration(float64(d) * (0.8 + 0.4*mrand.Float64()))
 	return max(d, retryAfter)
+}
+
+// DefaultJobMaxCostUSD is a job's AI spending limit unless configured otherwise.
+const DefaultJobMaxCostUSD = 0.35
+
+// jobLimit is the job's guardrails.max_cost_usd, or def.
+func jobLimit(j Job, def float64) float64 {
+	var g struct {
+		MaxCostUSD *float64 `json:"max_cost_usd"`
+	}
+	if len(j.Guardrails) > 0 && json.Unmarshal(j.Guardrails, &g) == nil && g.MaxCostUSD != nil {
+		return *g.MaxCostUSD
+	}
+	return def
 }
 
 // scale stretches a backoff computed for a 1 s base to another base.

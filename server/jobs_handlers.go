@@ -15,7 +15,7 @@ func toAPIJob(j jobs.Job) api.Job {
 	out := api.Job{
 		Id: j.ID, OwnerId: j.OwnerID, Workflow: j.Workflow, Status: api.JobStatus(j.Status),
 		Priority: api.Priority(jobs.PriorityName(j.Priority)), Attempts: j.Attempts, MaxAttempts: j.MaxAttempts,
-		TimeoutS: j.TimeoutS, Payload: j.Payload, RunAt: j.RunAt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		TimeoutS: j.TimeoutS, Payload: j.Payload, RunAt: j.RunAt, CostUsd: ptr(j.CostUSD()), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, Steps: make([]api.StepState, len(j.Steps)),
 		Callbacks: make([]api.CallbackAttempt, len(j.Callbacks)),
 	}
@@ -37,6 +37,9 @@ func toAPIJob(j jobs.Job) api.Job {
 	for i, st := range j.Steps {
 		s := api.StepState{Id: st.ID, Connector: st.Connector, Action: st.Action, Status: api.StepStateStatus(st.Status),
 			Attempts: st.Attempts, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+		if st.CostUSD > 0 {
+			s.CostUsd = ptr(st.CostUSD)
+		}
 		if len(st.Input) > 0 {
 			s.Input = &st.Input
 		}

@@ -422,11 +422,17 @@ func newEngine(t *testing.T, st store.Store, log *slog.Logger) *jobs.Engine {
 // both the http connector and callback URLs.
 func newEngineAllowing(t *testing.T, st store.Store, log *slog.Logger, allow []string) *jobs.Engine {
 	t.Helper()
+	return newEngineWith(t, st, log, allow)
+}
+
+// newEngineWith is newEngineAllowing with more connectors besides core and http.
+func newEngineWith(t *testing.T, st store.Store, log *slog.Logger, allow []string, more ...connectors.Connector) *jobs.Engine {
+	t.Helper()
 	guard, err := outbound.NewGuard(allow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard))
+	reg, err := connectors.NewRegistry(append([]connectors.Connector{core.New(), httpcall.New(guard)}, more...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

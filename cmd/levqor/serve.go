@@ -19,6 +19,7 @@ import (
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/ai"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/connectors/httpcall"
 	"github.com/levqor/levqor/jobs"
@@ -64,12 +65,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
 	}
-	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard))
+	prices := ai.DefaultPrices()
+	if cfg.AIPrices != "" {
+		if prices, err = ai.LoadPrices(cfg.AIPrices); err != nil {
+			return fmt.Errorf("LEVQOR_AI_PRICES: %w", err)
+		}
+	}
+	aiConn, err := ai.New(ai.Config{BaseURL: cfg.AIBaseURL, APIKey: cfg.AIAPIKey, DefaultModel: cfg.AIModel, Prices: prices})
+	if err != nil {
+		return fmt.Errorf("ai connector (LEVQOR_AI_*): %w", err)
+	}
+	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard), aiConn)
 	if err != nil {
 		return err
 	}
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
-		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite},
+		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
+			JobMaxCostUSD: cfg.JobMaxCostUSD},
 		Encode: server.EncodeJob,
 		Logger: log,
 	})

@@ -367,10 +367,13 @@ type Job struct {
 	Attempts    int               `json:"attempts"`
 	CallbackUrl *string           `json:"callback_url,omitempty"`
 	Callbacks   []CallbackAttempt `json:"callbacks"`
-	CreatedAt   time.Time         `json:"created_at"`
-	Error       *StepError        `json:"error,omitempty"`
-	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
-	Guardrails  *json.RawMessage  `json:"guardrails,omitempty"`
+
+	// CostUsd Spent by the job's AI calls so far.
+	CostUsd    *float64         `json:"cost_usd,omitempty"`
+	CreatedAt  time.Time        `json:"created_at"`
+	Error      *StepError       `json:"error,omitempty"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	Guardrails *json.RawMessage `json:"guardrails,omitempty"`
 
 	// Id An object id, such as `usr_…` or `key_…`.
 	Id          ID              `json:"id"`
@@ -613,9 +616,12 @@ type StepSpec struct {
 
 // StepState defines model for StepState.
 type StepState struct {
-	Action     string           `json:"action"`
-	Attempts   int              `json:"attempts"`
-	Connector  string           `json:"connector"`
+	Action    string `json:"action"`
+	Attempts  int    `json:"attempts"`
+	Connector string `json:"connector"`
+
+	// CostUsd Spent by the step's AI calls, all attempts.
+	CostUsd    *float64         `json:"cost_usd,omitempty"`
 	Error      *StepError       `json:"error,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
 	Id         string           `json:"id"`
