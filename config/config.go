@@ -49,10 +49,6 @@ type Config struct {
 	JobLease           time.Duration // LEVQOR_JOB_LEASE: how long a claimed job is held without a heartbeat
 	OutboundAllowHosts []string      // LEVQOR_OUTBOUND_ALLOW_HOSTS: hosts, host:port or CIDRs exempt from the SSRF guard
 
-	AIBaseURL     string  // LEVQOR_AI_BASE_URL: an OpenAI-compatible API root
-	AIAPIKey      string  // LEVQOR_AI_API_KEY: its key (never logged)
-	AIModel       string  // LEVQOR_AI_MODEL: the model of steps that name none
-	AIPrices      string  // LEVQOR_AI_PRICES: a JSON or YAML price file overriding the defaults
 	JobMaxCostUSD float64 // LEVQOR_JOB_MAX_COST_USD: a job's AI spending limit unless its guardrails set one
 
 	TrustedProxies []netip.Prefix // LEVQOR_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed
@@ -216,20 +212,6 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.OutboundAllowHosts = splitList(getenv("LEVQOR_OUTBOUND_ALLOW_HOSTS"))
 
-	c.AIBaseURL = "https://api.openai.com/v1"
-	if v := getenv("LEVQOR_AI_BASE_URL"); v != "" {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-			fail("LEVQOR_AI_BASE_URL", "want an http(s) URL without credentials, such as https://api.openai.com/v1")
-		} else {
-			c.AIBaseURL = v
-		}
-	}
-	c.AIAPIKey = getenv("LEVQOR_AI_API_KEY")
-	c.AIModel = "gpt-4o-mini"
-	if v := getenv("LEVQOR_AI_MODEL"); v != "" {
-		c.AIModel = v
-	}
-	c.AIPrices = getenv("LEVQOR_AI_PRICES")
 	c.JobMaxCostUSD = 0.35
 	if v := getenv("LEVQOR_JOB_MAX_COST_USD"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

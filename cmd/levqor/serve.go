@@ -19,7 +19,6 @@ import (
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
-	"github.com/levqor/levqor/connectors/ai"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/connectors/httpcall"
 	"github.com/levqor/levqor/jobs"
@@ -65,17 +64,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
 	}
-	prices := ai.DefaultPrices()
-	if cfg.AIPrices != "" {
-		if prices, err = ai.LoadPrices(cfg.AIPrices); err != nil {
-			return fmt.Errorf("LEVQOR_AI_PRICES: %w", err)
-		}
-	}
-	aiConn, err := ai.New(ai.Config{BaseURL: cfg.AIBaseURL, APIKey: cfg.AIAPIKey, DefaultModel: cfg.AIModel, Prices: prices})
-	if err != nil {
-		return fmt.Errorf("ai connector (LEVQOR_AI_*): %w", err)
-	}
-	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard), aiConn)
+	// The ai connector (connectors/ai) is not linked into the binary yet: the
+	// openai-go SDK alone takes idle RSS past its 30 MB budget (docs/benchmarks.md).
+	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard))
 	if err != nil {
 		return err
 	}
