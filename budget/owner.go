@@ -1,0 +1,70 @@
+package budget
+
+import (
+	"context"
+	"time"
+)
+
+// Nanos is an amount of US dollars in billionths, so sums over many small AI calls
+// are exact.
+type Nanos int64
+
+// USDToNanos converts dollars to Nanos, rounding up (a reservation never undercounts).
+func USDToNanos(usd float64) Nanos {
+	n := Nanos(usd * 1e9)
+	if float64(n) < usd*1e9 {
+		n++
+	}
+	return n
+}
+
+// USD converts Nanos to dollars.
+func (n Nanos) USD() float64 { return float64(n) / 1e9 }
+
+// Limits are an owner's spending limits per UTC day and calendar month (0: none allowed).
+type Limits struct {
+	Daily, Monthly Nanos
+}
+
+// OwnerReservation is a durable reservation of an owner's budget for one AI call.
+type OwnerReservation struct {
+	ID        string
+	OwnerID   string
+	JobID     string
+	StepID    string
+	Model     string
+	Reserved  Nanos
+	ExpiresAt time.Time // an open reservation past this is released (its worker died)
+	CreatedAt time.Time
+}
+
+// Usage is an owner's spending in one period.
+type Usage struct {
+	Spent    Nanos            // settled
+	Reserved Nanos            // open, unexpired
+	ByModel  map[string]Nanos // settled, per model
+}
+
+// OwnerStore keeps owners' budgets durably, so that concurrent jobs, several workers
+// and several server instances can never overshoot a limit. Implementations live in
+// store/sqlite and store/postgres.
+type OwnerStore interface {
+	// ReserveOwnerBudget records r if, for r.OwnerID, the settled spending plus open
+	// unexpired reservations plus r.Reserved stays within limits both in the UTC day
+	// and in the calendar month of r.CreatedAt; otherwise it records nothing and
+	// returns an *ExceededError (LimitUSD, SpentUSD, ReservedUSD, RequestedUSD of the
+	// period that does not fit). Check and insert are atomic per owner.
+	ReserveOwnerBudget(ctx context.Context, r OwnerReservation, limits Limits) error
+	// SettleOwnerBudget closes reservation id at actual (which may exceed what was
+	// reserved) at time now; settling twice or an unknown id is ErrUnknownReservation.
+	SettleOwnerBudget(ctx context.Context, id string, actual Nanos, now time.Time) error
+	// ExpireOwnerReservations releases open reservations whose ExpiresAt is before
+	// now and returns how many.
+	ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error)
+	// OwnerUsage returns the owner's usage in the UTC day and the calendar month of at.
+	OwnerUsage(ctx context.Context, ownerID string, at time.Time) (day, month Usage, err error)
+	// OwnerLimits returns the owner's override limits, or ok=false when none is set.
+	OwnerLimits(ctx context.Context, ownerID string) (l Limits, ok bool, err error)
+	// SetOwnerLimits sets (or with nil, removes) the owner's override limits.
+	SetOwnerLimits(ctx context.Context, ownerID string, l *Limits, now time.Time) error
+}
