@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
@@ -19,6 +20,7 @@ type Store interface {
 	users.Store
 	keys.Store
 	jobs.Store
+	budget.OwnerStore
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -36,11 +36,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countJobsByStatusStmt, err = db.PrepareContext(ctx, countJobsByStatus); err != nil {
 		return nil, fmt.Errorf("error preparing query CountJobsByStatus: %w", err)
 	}
+	if q.deleteOwnerLimitsStmt, err = db.PrepareContext(ctx, deleteOwnerLimits); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteOwnerLimits: %w", err)
+	}
 	if q.deleteWorkflowStmt, err = db.PrepareContext(ctx, deleteWorkflow); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteWorkflow: %w", err)
 	}
 	if q.expireKeyByStmt, err = db.PrepareContext(ctx, expireKeyBy); err != nil {
 		return nil, fmt.Errorf("error preparing query ExpireKeyBy: %w", err)
+	}
+	if q.expireOwnerReservationsStmt, err = db.PrepareContext(ctx, expireOwnerReservations); err != nil {
+		return nil, fmt.Errorf("error preparing query ExpireOwnerReservations: %w", err)
 	}
 	if q.extendLeasesStmt, err = db.PrepareContext(ctx, extendLeases); err != nil {
 		return nil, fmt.Errorf("error preparing query ExtendLeases: %w", err)
@@ -60,6 +66,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getKeyByHashStmt, err = db.PrepareContext(ctx, getKeyByHash); err != nil {
 		return nil, fmt.Errorf("error preparing query GetKeyByHash: %w", err)
 	}
+	if q.getOwnerLimitsStmt, err = db.PrepareContext(ctx, getOwnerLimits); err != nil {
+		return nil, fmt.Errorf("error preparing query GetOwnerLimits: %w", err)
+	}
 	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
 	}
@@ -78,6 +87,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.insertKeyStmt, err = db.PrepareContext(ctx, insertKey); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertKey: %w", err)
 	}
+	if q.insertOwnerReservationStmt, err = db.PrepareContext(ctx, insertOwnerReservation); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertOwnerReservation: %w", err)
+	}
 	if q.insertUserIfAbsentStmt, err = db.PrepareContext(ctx, insertUserIfAbsent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertUserIfAbsent: %w", err)
 	}
@@ -95,6 +107,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.oldestQueuedJobStmt, err = db.PrepareContext(ctx, oldestQueuedJob); err != nil {
 		return nil, fmt.Errorf("error preparing query OldestQueuedJob: %w", err)
+	}
+	if q.ownerPeriodTotalsStmt, err = db.PrepareContext(ctx, ownerPeriodTotals); err != nil {
+		return nil, fmt.Errorf("error preparing query OwnerPeriodTotals: %w", err)
+	}
+	if q.ownerSpentByModelStmt, err = db.PrepareContext(ctx, ownerSpentByModel); err != nil {
+		return nil, fmt.Errorf("error preparing query OwnerSpentByModel: %w", err)
 	}
 	if q.putWebhookSecretStmt, err = db.PrepareContext(ctx, putWebhookSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query PutWebhookSecret: %w", err)
@@ -117,11 +135,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.saveStepsStmt, err = db.PrepareContext(ctx, saveSteps); err != nil {
 		return nil, fmt.Errorf("error preparing query SaveSteps: %w", err)
 	}
+	if q.settleOwnerReservationStmt, err = db.PrepareContext(ctx, settleOwnerReservation); err != nil {
+		return nil, fmt.Errorf("error preparing query SettleOwnerReservation: %w", err)
+	}
 	if q.touchKeyStmt, err = db.PrepareContext(ctx, touchKey); err != nil {
 		return nil, fmt.Errorf("error preparing query TouchKey: %w", err)
 	}
 	if q.updateUserStmt, err = db.PrepareContext(ctx, updateUser); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdateUser: %w", err)
+	}
+	if q.upsertOwnerLimitsStmt, err = db.PrepareContext(ctx, upsertOwnerLimits); err != nil {
+		return nil, fmt.Errorf("error preparing query UpsertOwnerLimits: %w", err)
 	}
 	return &q, nil
 }
@@ -148,6 +172,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing countJobsByStatusStmt: %w", cerr)
 		}
 	}
+	if q.deleteOwnerLimitsStmt != nil {
+		if cerr := q.deleteOwnerLimitsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteOwnerLimitsStmt: %w", cerr)
+		}
+	}
 	if q.deleteWorkflowStmt != nil {
 		if cerr := q.deleteWorkflowStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteWorkflowStmt: %w", cerr)
@@ -156,6 +185,11 @@ func (q *Queries) Close() error {
 	if q.expireKeyByStmt != nil {
 		if cerr := q.expireKeyByStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing expireKeyByStmt: %w", cerr)
+		}
+	}
+	if q.expireOwnerReservationsStmt != nil {
+		if cerr := q.expireOwnerReservationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing expireOwnerReservationsStmt: %w", cerr)
 		}
 	}
 	if q.extendLeasesStmt != nil {
@@ -188,6 +222,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getKeyByHashStmt: %w", cerr)
 		}
 	}
+	if q.getOwnerLimitsStmt != nil {
+		if cerr := q.getOwnerLimitsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getOwnerLimitsStmt: %w", cerr)
+		}
+	}
 	if q.getUserStmt != nil {
 		if cerr := q.getUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getUserStmt: %w", cerr)
@@ -218,6 +257,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing insertKeyStmt: %w", cerr)
 		}
 	}
+	if q.insertOwnerReservationStmt != nil {
+		if cerr := q.insertOwnerReservationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertOwnerReservationStmt: %w", cerr)
+		}
+	}
 	if q.insertUserIfAbsentStmt != nil {
 		if cerr := q.insertUserIfAbsentStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertUserIfAbsentStmt: %w", cerr)
@@ -246,6 +290,16 @@ func (q *Queries) Close() error {
 	if q.oldestQueuedJobStmt != nil {
 		if cerr := q.oldestQueuedJobStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing oldestQueuedJobStmt: %w", cerr)
+		}
+	}
+	if q.ownerPeriodTotalsStmt != nil {
+		if cerr := q.ownerPeriodTotalsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing ownerPeriodTotalsStmt: %w", cerr)
+		}
+	}
+	if q.ownerSpentByModelStmt != nil {
+		if cerr := q.ownerSpentByModelStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing ownerSpentByModelStmt: %w", cerr)
 		}
 	}
 	if q.putWebhookSecretStmt != nil {
@@ -283,6 +337,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing saveStepsStmt: %w", cerr)
 		}
 	}
+	if q.settleOwnerReservationStmt != nil {
+		if cerr := q.settleOwnerReservationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing settleOwnerReservationStmt: %w", cerr)
+		}
+	}
 	if q.touchKeyStmt != nil {
 		if cerr := q.touchKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing touchKeyStmt: %w", cerr)
@@ -291,6 +350,11 @@ func (q *Queries) Close() error {
 	if q.updateUserStmt != nil {
 		if cerr := q.updateUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing updateUserStmt: %w", cerr)
+		}
+	}
+	if q.upsertOwnerLimitsStmt != nil {
+		if cerr := q.upsertOwnerLimitsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing upsertOwnerLimitsStmt: %w", cerr)
 		}
 	}
 	return err
@@ -336,26 +400,32 @@ type Queries struct {
 	claimCallbacksStmt              *sql.Stmt
 	claimJobsStmt                   *sql.Stmt
 	countJobsByStatusStmt           *sql.Stmt
+	deleteOwnerLimitsStmt           *sql.Stmt
 	deleteWorkflowStmt              *sql.Stmt
 	expireKeyByStmt                 *sql.Stmt
+	expireOwnerReservationsStmt     *sql.Stmt
 	extendLeasesStmt                *sql.Stmt
 	finishJobStmt                   *sql.Stmt
 	getJobStmt                      *sql.Stmt
 	getJobByIdempotencyKeyStmt      *sql.Stmt
 	getKeyStmt                      *sql.Stmt
 	getKeyByHashStmt                *sql.Stmt
+	getOwnerLimitsStmt              *sql.Stmt
 	getUserStmt                     *sql.Stmt
 	getUserByEmailStmt              *sql.Stmt
 	getWebhookSecretStmt            *sql.Stmt
 	getWorkflowStmt                 *sql.Stmt
 	insertJobStmt                   *sql.Stmt
 	insertKeyStmt                   *sql.Stmt
+	insertOwnerReservationStmt      *sql.Stmt
 	insertUserIfAbsentStmt          *sql.Stmt
 	insertWebhookSecretIfAbsentStmt *sql.Stmt
 	listJobsStmt                    *sql.Stmt
 	listKeysStmt                    *sql.Stmt
 	listWorkflowsStmt               *sql.Stmt
 	oldestQueuedJobStmt             *sql.Stmt
+	ownerPeriodTotalsStmt           *sql.Stmt
+	ownerSpentByModelStmt           *sql.Stmt
 	putWebhookSecretStmt            *sql.Stmt
 	putWorkflowStmt                 *sql.Stmt
 	recordCallbackStmt              *sql.Stmt
@@ -363,8 +433,10 @@ type Queries struct {
 	rescueExpiredStmt               *sql.Stmt
 	revokeKeyStmt                   *sql.Stmt
 	saveStepsStmt                   *sql.Stmt
+	settleOwnerReservationStmt      *sql.Stmt
 	touchKeyStmt                    *sql.Stmt
 	updateUserStmt                  *sql.Stmt
+	upsertOwnerLimitsStmt           *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -375,26 +447,32 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		claimCallbacksStmt:              q.claimCallbacksStmt,
 		claimJobsStmt:                   q.claimJobsStmt,
 		countJobsByStatusStmt:           q.countJobsByStatusStmt,
+		deleteOwnerLimitsStmt:           q.deleteOwnerLimitsStmt,
 		deleteWorkflowStmt:              q.deleteWorkflowStmt,
 		expireKeyByStmt:                 q.expireKeyByStmt,
+		expireOwnerReservationsStmt:     q.expireOwnerReservationsStmt,
 		extendLeasesStmt:                q.extendLeasesStmt,
 		finishJobStmt:                   q.finishJobStmt,
 		getJobStmt:                      q.getJobStmt,
 		getJobByIdempotencyKeyStmt:      q.getJobByIdempotencyKeyStmt,
 		getKeyStmt:                      q.getKeyStmt,
 		getKeyByHashStmt:                q.getKeyByHashStmt,
+		getOwnerLimitsStmt:              q.getOwnerLimitsStmt,
 		getUserStmt:                     q.getUserStmt,
 		getUserByEmailStmt:              q.getUserByEmailStmt,
 		getWebhookSecretStmt:            q.getWebhookSecretStmt,
 		getWorkflowStmt:                 q.getWorkflowStmt,
 		insertJobStmt:                   q.insertJobStmt,
 		insertKeyStmt:                   q.insertKeyStmt,
+		insertOwnerReservationStmt:      q.insertOwnerReservationStmt,
 		insertUserIfAbsentStmt:          q.insertUserIfAbsentStmt,
 		insertWebhookSecretIfAbsentStmt: q.insertWebhookSecretIfAbsentStmt,
 		listJobsStmt:                    q.listJobsStmt,
 		listKeysStmt:                    q.listKeysStmt,
 		listWorkflowsStmt:               q.listWorkflowsStmt,
 		oldestQueuedJobStmt:             q.oldestQueuedJobStmt,
+		ownerPeriodTotalsStmt:           q.ownerPeriodTotalsStmt,
+		ownerSpentByModelStmt:           q.ownerSpentByModelStmt,
 		putWebhookSecretStmt:            q.putWebhookSecretStmt,
 		putWorkflowStmt:                 q.putWorkflowStmt,
 		recordCallbackStmt:              q.recordCallbackStmt,
@@ -402,7 +480,9 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		rescueExpiredStmt:               q.rescueExpiredStmt,
 		revokeKeyStmt:                   q.revokeKeyStmt,
 		saveStepsStmt:                   q.saveStepsStmt,
+		settleOwnerReservationStmt:      q.settleOwnerReservationStmt,
 		touchKeyStmt:                    q.touchKeyStmt,
 		updateUserStmt:                  q.updateUserStmt,
+		upsertOwnerLimitsStmt:           q.upsertOwnerLimitsStmt,
 	}
 }

@@ -23,6 +23,29 @@ type ApiKey struct {
 	RevokedAt  sql.NullTime
 }
 
+type BudgetLedger struct {
+	ID            string
+	OwnerID       string
+	JobID         string
+	StepID        string
+	Model         string
+	PeriodDay     string
+	PeriodMonth   string
+	ReservedNanos int64
+	SpentNanos    int64
+	State         string
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+	SettledAt     sql.NullTime
+}
+
+type BudgetLimit struct {
+	OwnerID      string
+	DailyNanos   int64
+	MonthlyNanos int64
+	UpdatedAt    time.Time
+}
+
 type Job struct {
 	ID              string
 	OwnerID         string
