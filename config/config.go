@@ -49,7 +49,9 @@ type Config struct {
 	JobLease           time.Duration // LEVQOR_JOB_LEASE: how long a claimed job is held without a heartbeat
 	OutboundAllowHosts []string      // LEVQOR_OUTBOUND_ALLOW_HOSTS: hosts, host:port or CIDRs exempt from the SSRF guard
 
-	JobMaxCostUSD float64 // LEVQOR_JOB_MAX_COST_USD: a job's AI spending limit unless its guardrails set one
+	JobMaxCostUSD    float64 // LEVQOR_JOB_MAX_COST_USD: a job's AI spending limit unless its guardrails set one
+	BudgetDailyUSD   float64 // LEVQOR_BUDGET_DAILY_USD: an owner's AI spending per UTC day, unless overridden
+	BudgetMonthlyUSD float64 // LEVQOR_BUDGET_MONTHLY_USD: an owner's AI spending per calendar month
 
 	TrustedProxies []netip.Prefix // LEVQOR_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed
 	CORSOrigins    []string       // LEVQOR_CORS_ORIGINS: origins allowed to call the API from a browser
@@ -212,6 +214,20 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.OutboundAllowHosts = splitList(getenv("LEVQOR_OUTBOUND_ALLOW_HOSTS"))
 
+	c.BudgetDailyUSD, c.BudgetMonthlyUSD = 10, 200
+	for _, b := range []struct {
+		name string
+		dst  *float64
+	}{{"LEVQOR_BUDGET_DAILY_USD", &c.BudgetDailyUSD}, {"LEVQOR_BUDGET_MONTHLY_USD", &c.BudgetMonthlyUSD}} {
+		if v := getenv(b.name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1e6 {
+				fail(b.name, "want a number of US dollars from 0 to 1000000, got %q", v)
+			} else {
+				*b.dst = f
+			}
+		}
+	}
 	c.JobMaxCostUSD = 0.35
 	if v := getenv("LEVQOR_JOB_MAX_COST_USD"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

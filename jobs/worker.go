@@ -28,6 +28,11 @@ type WorkerOptions struct {
 	// right for SQLite, where one process owns the data directory, so a running
 	// job at start-up belongs to a process that died.
 	RescueAtStart bool
+	// Owners keeps owners' durable budgets; nil leaves only the per-job budget.
+	Owners budget.OwnerStore
+	// OwnerLimits are the daily and monthly limits of owners without an override
+	// (LEVQOR_BUDGET_DAILY_USD, LEVQOR_BUDGET_MONTHLY_USD).
+	OwnerLimits budget.Limits
 	// JobMaxCostUSD is a job's AI spending limit when its guardrails set none
 	// (LEVQOR_JOB_MAX_COST_USD, default 0.35).
 	JobMaxCostUSD float64
@@ -197,7 +202,10 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		w.opts.Logger.Error("job budget", "job_id", j.ID, "error", err.Error())
 		jb, _ = budget.NewJobBudget(0)
 	}
-	ctx = budget.WithBudget(ctx, jb)
+	ownerLimits, err := w.ownerLimits(ctx, j.OwnerID)
+	if err != nil {
+		w.opts.Logger.Error("owner budget limits; the job's AI steps will be refused", "job_id", j.ID, "error", err.Error())
+	}
 	outputs := map[string]json.RawMessage{}
 	var last json.RawMessage
 	for i := range steps {
@@ -213,7 +221,13 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		started := w.now().UTC()
 		st.Status, st.Attempts, st.StartedAt, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, &started, nil, nil, nil
 		spentBefore := jb.SpentUSD()
-		out, err := w.runStep(ctx, j, st, outputs)
+		var stepBudget budget.Budget = jb
+		if w.opts.Owners != nil {
+			// Reservations of a worker that dies are released when the step could no longer be running.
+			ttl := time.Duration(j.TimeoutS)*time.Second + w.opts.Lease
+			stepBudget = budget.NewAll(jb, budget.NewOwner(w.opts.Owners, ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
+		}
+		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
 		st.CostUSD += jb.SpentUSD() - spentBefore
 		finished := w.now().UTC()
 		st.FinishedAt = &finished
@@ -294,6 +308,22 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 	d := time.Duration(math.Min(float64(time.Second)*math.Pow(2, float64(attempt-1)), float64(10*time.Minute)))
 	d = time.Duration(float64(d) * (0.8 + 0.4*mrand.Float64()))
 	return max(d, retryAfter)
+}
+
+// ownerLimits are the owner's override limits, or the configured defaults. On a
+// store error they are zero: nothing may be spent (fail closed).
+func (w *Worker) ownerLimits(ctx context.Context, ownerID string) (budget.Limits, error) {
+	if w.opts.Owners == nil {
+		return budget.Limits{}, nil
+	}
+	l, ok, err := w.opts.Owners.OwnerLimits(ctx, ownerID)
+	if err != nil {
+		return budget.Limits{}, err
+	}
+	if !ok {
+		return w.opts.OwnerLimits, nil
+	}
+	return l, nil
 }
 
 // DefaultJobMaxCostUSD is a job's AI spending limit unless configured otherwise.
@@ -404,6 +434,11 @@ func (w *Worker) rescue(ctx context.Context) {
 		case <-t.C:
 		}
 		now := w.now().UTC()
+		if w.opts.Owners != nil {
+			if _, err := w.opts.Owners.ExpireOwnerReservations(ctx, now); err != nil && ctx.Err() == nil {
+				w.opts.Logger.Error("release expired budget reservations", "error", err.Error())
+			}
+		}
 		n, err := w.store.RescueExpired(ctx, now, now)
 		if err != nil {
 			if ctx.Err() == nil {

@@ -18,6 +18,7 @@ import (
 	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
@@ -74,7 +75,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
-			JobMaxCostUSD: cfg.JobMaxCostUSD},
+			JobMaxCostUSD: cfg.JobMaxCostUSD, Owners: st,
+			OwnerLimits: budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}},
 		Encode: server.EncodeJob,
 		Logger: log,
 	})

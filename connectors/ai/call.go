@@ -80,7 +80,7 @@ func (c *Connector) call(ctx context.Context, b budget.Budget, req request) (rep
 		promptTokens += n
 	}
 	worst := req.price.cost(promptTokens, req.maxTokens)
-	res, err := b.Reserve(ctx, worst)
+	res, err := budget.Reserve(ctx, b, req.model, worst)
 	if err != nil {
 		return reply{}, reserveError(ctx, err)
 	}

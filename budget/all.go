@@ -1,0 +1,112 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/levqor/levqor"
+)
+
+// ModelReserver is a Budget that records which model a reservation is for.
+type ModelReserver interface {
+	ReserveModel(ctx context.Context, model string, usd float64) (Reservation, error)
+}
+
+// Reserve reserves usd on b, naming the model when b records models.
+func Reserve(ctx context.Context, b Budget, model string, usd float64) (Reservation, error) {
+	if m, ok := b.(ModelReserver); ok {
+		return m.ReserveModel(ctx, model, usd)
+	}
+	return b.Reserve(ctx, usd)
+}
+
+// All reserves against several budgets at once — a step's job budget and its
+// owner's — all or nothing, and settles each.
+type All struct {
+	budgets []Budget
+	mu      sync.Mutex
+	held    map[string][]Reservation
+}
+
+// NewAll returns a Budget that is every one of bs.
+func NewAll(bs ...Budget) *All { return &All{budgets: bs, held: map[string][]Reservation{}} }
+
+// Reserve implements Budget.
+func (a *All) Reserve(ctx context.Context, usd float64) (Reservation, error) {
+	return a.ReserveModel(ctx, "", usd)
+}
+
+// ReserveModel implements ModelReserver: it reserves on each budget in turn and, when
+// one refuses, releases what the earlier ones reserved.
+func (a *All) ReserveModel(ctx context.Context, model string, usd float64) (Reservation, error) {
+	rs := make([]Reservation, 0, len(a.budgets))
+	for _, b := range a.budgets {
+		r, err := Reserve(ctx, b, model, usd)
+		if err != nil {
+			for j, got := range rs {
+				_ = a.budgets[j].Settle(context.WithoutCancel(ctx), got, 0)
+			}
+			return Reservation{}, err
+		}
+		rs = append(rs, r)
+	}
+	id := levqor.NewID("rsv")
+	a.mu.Lock()
+	a.held[id] = rs
+	a.mu.Unlock()
+	return Reservation{ID: id, USD: usd}, nil
+}
+
+// Settle implements Budget: it settles actualUSD on every budget.
+func (a *All) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
+	a.mu.Lock()
+	rs, ok := a.held[r.ID]
+	delete(a.held, r.ID)
+	a.mu.Unlock()
+	if !ok {
+		return ErrUnknownReservation
+	}
+	var errs []error
+	for i, got := range rs {
+		errs = append(errs, a.budgets[i].Settle(ctx, got, actualUSD))
+	}
+	return errors.Join(errs...)
+}
+
+// Owner is one step's view of its owner's durable budget: reservations are rows
+// in the owner's ledger that expire (are released) after ttl if never settled.
+type Owner struct {
+	store                OwnerStore
+	limits               Limits
+	ownerID, jobID, step string
+	ttl                  time.Duration
+	now                  func() time.Time
+}
+
+// NewOwner returns the owner budget for one step of one job.
+func NewOwner(store OwnerStore, limits Limits, ownerID, jobID, stepID string, ttl time.Duration) *Owner {
+	return &Owner{store: store, limits: limits, ownerID: ownerID, jobID: jobID, step: stepID, ttl: ttl, now: time.Now}
+}
+
+// Reserve implements Budget.
+func (o *Owner) Reserve(ctx context.Context, usd float64) (Reservation, error) {
+	return o.ReserveModel(ctx, "", usd)
+}
+
+// ReserveModel implements ModelReserver.
+func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Reservation, error) {
+	now := o.now().UTC()
+	r := OwnerReservation{ID: levqor.NewID("rsv"), OwnerID: o.ownerID, JobID: o.jobID, StepID: o.step, Model: model,
+		Reserved: USDToNanos(usd), ExpiresAt: now.Add(o.ttl), CreatedAt: now}
+	if err := o.store.ReserveOwnerBudget(ctx, r, o.limits); err != nil {
+		return Reservation{}, err
+	}
+	return Reservation{ID: r.ID, USD: usd}, nil
+}
+
+// Settle implements Budget.
+func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
+	return o.store.SettleOwnerBudget(ctx, r.ID, USDToNanos(actualUSD), o.now().UTC())
+}

@@ -1,0 +1,186 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/ai"
+	"github.com/levqor/levqor/connectors/core"
+	"github.com/levqor/levqor/gen/client"
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/outbound"
+	"github.com/levqor/levqor/server"
+	"github.com/levqor/levqor/store"
+	"github.com/levqor/levqor/store/storetest"
+)
+
+// exactChat is a Chat Completions fake that bills exactly what the ai connector
+// reserves: the prompt tokens it counts offline and the whole max_tokens. So a
+// call's settled cost equals its reservation, and a budget of 10 calls fits 10.
+func exactChat(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model     string       `json:"model"`
+			Messages  []ai.Message `json:"messages"`
+			MaxTokens int64        `json:"max_tokens"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.URL.Path != "/v1/chat/completions" {
+			http.Error(w, `{"error":{"message":"bad request","type":"invalid_request_error"}}`, http.StatusBadRequest)
+			return
+		}
+		prompt, err := ai.EstimatePromptTokens(req.Model, req.Messages)
+		if err != nil {
+			http.Error(w, `{"error":{"message":"tokenizer","type":"server_error"}}`, http.StatusInternalServerError)
+			return
+		}
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"id": "chatcmpl-race", "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "length",
+				"message": map[string]any{"role": "assistant", "content": "hi", "refusal": nil}}},
+			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": req.MaxTokens, "total_tokens": prompt + req.MaxTokens},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+// withBudgetedEngine runs a job engine with the ai connector and owner budgets on st.
+func withBudgetedEngine(t *testing.T, st store.Store, chatURL string) func(*server.Options) {
+	return func(o *server.Options) {
+		o.Store = st
+		guard, err := outbound.NewGuard(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ai.New(ai.Config{BaseURL: chatURL + "/v1", APIKey: "sk-test", DefaultModel: "gpt-4o-mini", MaxRetries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg, err := connectors.NewRegistry(core.New(), conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+			Worker: jobs.WorkerOptions{Concurrency: 16, Lease: 3 * time.Second, Poll: 50 * time.Millisecond,
+				Owners: st, OwnerLimits: budget.Limits{Daily: 1e9, Monthly: 1e9}},
+			Encode: server.EncodeJob, Logger: o.Logger,
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = e.Run(ctx, 5*time.Second) }()
+		t.Cleanup(func() { cancel(); <-done })
+		o.Jobs, o.Hub = e.Service, e.Hub
+	}
+}
+
+// budgetRace submits 100 AI jobs at once, spread over the instances, for one owner
+// whose daily budget fits exactly 10 calls: exactly 10 succeed, the rest fail
+// budget_exceeded, the provider is called 10 times and the settled spend is within
+// the budget.
+func budgetRace(t *testing.T, instances []*bundle, calls *atomic.Int64) {
+	ctx := t.Context()
+	ten := instances[0].newTenant(t, "racer@example.com")
+	aiStep := step("ask", "ai", "complete", map[string]any{"prompt": "Say hi to the racer.", "max_tokens": 40})
+
+	price := ai.DefaultPrices()["gpt-4o-mini"]
+	prompt, err := ai.EstimatePromptTokens("gpt-4o-mini", []ai.Message{{Role: "user", Content: "Say hi to the racer."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perCall := budget.USDToNanos((float64(prompt)*price.InputPerMillion + 40*price.OutputPerMillion) / 1e6)
+	limit := budget.Limits{Daily: 10 * perCall, Monthly: 10 * perCall}
+	if err := instances[0].Store.SetOwnerLimits(ctx, ten.owner, &limit, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	ids := make([]string, 100)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := instances[i%len(instances)]
+			ids[i] = b.submit(t, ten.key, map[string]any{"workflow": "race", "payload": map[string]any{}, "steps": []any{aiStep}}).JobId
+		}()
+	}
+	wg.Wait()
+
+	succeeded, exceeded := 0, 0
+	for i, id := range ids {
+		b := instances[i%len(instances)]
+		j := b.waitJob(t, ten.key, id, 30*time.Second, "terminal", func(j client.Job) bool {
+			return j.Status == "succeeded" || j.Status == "failed" || j.Status == "canceled"
+		})
+		switch {
+		case j.Status == "succeeded":
+			succeeded++
+		case j.Error != nil && j.Error.Code == ai.CodeBudgetExceeded:
+			exceeded++
+		default:
+			t.Errorf("job %s ended %s with %+v", id, j.Status, j.Error)
+		}
+	}
+	if succeeded != 10 || exceeded != 90 {
+		t.Errorf("%d succeeded and %d failed budget_exceeded, want exactly 10 and 90", succeeded, exceeded)
+	}
+	if calls.Load() != 10 {
+		t.Errorf("the provider was called %d times, want 10", calls.Load())
+	}
+	day, _, err := instances[0].Store.OwnerUsage(ctx, ten.owner, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if day.Spent > limit.Daily || day.Spent != 10*perCall || day.Reserved != 0 {
+		t.Errorf("settled %d nano-USD (reserved %d) against a budget of %d; want exactly 10 calls' worth", day.Spent, day.Reserved, limit.Daily)
+	}
+}
+
+func TestOwnerBudgetRaceSQLite(t *testing.T) {
+	chat, calls := exactChat(t)
+	b := setup(t, withBudgetedEngine(t, storetest.OpenSQLite(t), chat.URL), withAdmin)
+	budgetRace(t, []*bundle{b}, calls)
+}
+
+func TestOwnerBudgetRacePostgres(t *testing.T) {
+	chat, calls := exactChat(t)
+	b := setup(t, withBudgetedEngine(t, storetest.OpenPostgres(t), chat.URL), withAdmin)
+	budgetRace(t, []*bundle{b}, calls)
+}
+
+// TestOwnerBudgetRaceTwoInstancesPostgres: two servers, each with its own pool and
+// workers, on one PostgreSQL schema.
+func TestOwnerBudgetRaceTwoInstancesPostgres(t *testing.T) {
+	chat, calls := exactChat(t)
+	url := storetest.PostgresURL(t)
+	open := func() store.Store {
+		st, err := store.Open(t.Context(), configFor(url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if err := st.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	a := setup(t, withBudgetedEngine(t, open(), chat.URL), withAdmin)
+	z := setup(t, withBudgetedEngine(t, open(), chat.URL), withAdmin)
+	budgetRace(t, []*bundle{a, z}, calls)
+}
+
+// configFor is the configuration that selects the PostgreSQL database at url.
+func configFor(url string) config.Config {
+	return config.Config{Engine: config.Postgres, DatabaseURL: url}
+}
