@@ -12,6 +12,7 @@ import (
 const (
 	EInvalid              = "invalid"                // the input is malformed or breaks a rule
 	EUnprocessable        = "unprocessable"          // well-formed, but cannot be done as asked
+	EBudgetExceeded       = "budget_exceeded"        // the owner's AI budget has no room left
 	ENotFound             = "not_found"              // no such object, or not the caller's
 	EMethodNotAllowed     = "method_not_allowed"     // the route exists, the method does not
 	EConflict             = "conflict"               // the object's state forbids the action

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/outbound"
 )
@@ -22,6 +23,9 @@ type Engine struct {
 // EngineOptions configure an Engine.
 type EngineOptions struct {
 	Worker WorkerOptions
+	// Budgets, when set, are owners' durable budgets: AI steps reserve on them and
+	// intake refuses AI jobs of owners without budget left.
+	Budgets *budget.Service
 	// CallbackRetryBase scales the backoff between failed webhook deliveries (default 5 s).
 	CallbackRetryBase time.Duration
 	// Encode renders a job for completion webhooks, as the API shows it.
@@ -36,6 +40,7 @@ func NewEngine(store Store, reg *connectors.Registry, guard *outbound.Guard, opt
 		opts.Logger = slog.Default()
 	}
 	opts.Worker.Logger = opts.Logger
+	opts.Worker.Budgets = opts.Budgets
 	hub := NewHub()
 	w := NewWorker(store, reg, hub, opts.Worker)
 	d := NewDispatcher(store, guard.Client(callbackTimeout), opts.Encode, opts.Logger)
@@ -43,7 +48,9 @@ func NewEngine(store Store, reg *connectors.Registry, guard *outbound.Guard, opt
 		d.RetryBase = opts.CallbackRetryBase
 	}
 	w.ended = d.Wake
-	return &Engine{Service: NewService(store, reg, guard, hub, w.Wake), Hub: hub, Worker: w, Dispatcher: d}
+	svc := NewService(store, reg, guard, hub, w.Wake)
+	svc.budgets = opts.Budgets
+	return &Engine{Service: svc, Hub: hub, Worker: w, Dispatcher: d}
 }
 
 // Run runs the worker and the dispatcher until ctx ends; running jobs then get

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/outbound"
@@ -37,6 +38,8 @@ type Service struct {
 	events *Hub
 	wake   func() // tells this process's workers that a job is due now
 	now    func() time.Time
+	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
+	budgets *budget.Service
 }
 
 // NewService returns a Service. wake may be nil.
@@ -122,6 +125,11 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 		steps = wf.Steps
 	} else if err := s.ValidateSteps(steps, "/steps"); err != nil {
 		return Job{}, false, err
+	}
+	if s.budgets != nil && hasAISteps(steps) {
+		if err := s.budgets.CheckRoom(ctx, ownerOf(p)); err != nil {
+			return Job{}, false, err
+		}
 	}
 	if in.CallbackURL != "" {
 		if err := s.guard.CheckURL(in.CallbackURL); err != nil {
@@ -210,6 +218,18 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 		}
 	}
 	return nil
+}
+
+// aiConnector names the connector whose calls cost money.
+const aiConnector = "ai"
+
+func hasAISteps(steps []Step) bool {
+	for _, st := range steps {
+		if st.Connector == aiConnector {
+			return true
+		}
+	}
+	return false
 }
 
 // checkAction reports whether the registry has the connector and action.

@@ -28,11 +28,8 @@ type WorkerOptions struct {
 	// right for SQLite, where one process owns the data directory, so a running
 	// job at start-up belongs to a process that died.
 	RescueAtStart bool
-	// Owners keeps owners' durable budgets; nil leaves only the per-job budget.
-	Owners budget.OwnerStore
-	// OwnerLimits are the daily and monthly limits of owners without an override
-	// (LEVQOR_BUDGET_DAILY_USD, LEVQOR_BUDGET_MONTHLY_USD).
-	OwnerLimits budget.Limits
+	// Budgets are owners' durable budgets; nil leaves only the per-job budget.
+	Budgets *budget.Service
 	// JobMaxCostUSD is a job's AI spending limit when its guardrails set none
 	// (LEVQOR_JOB_MAX_COST_USD, default 0.35).
 	JobMaxCostUSD float64
@@ -222,10 +219,10 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		st.Status, st.Attempts, st.StartedAt, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, &started, nil, nil, nil
 		spentBefore := jb.SpentUSD()
 		var stepBudget budget.Budget = jb
-		if w.opts.Owners != nil {
+		if w.opts.Budgets != nil {
 			// Reservations of a worker that dies are released when the step could no longer be running.
 			ttl := time.Duration(j.TimeoutS)*time.Second + w.opts.Lease
-			stepBudget = budget.NewAll(jb, budget.NewOwner(w.opts.Owners, ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
+			stepBudget = budget.NewAll(jb, w.opts.Budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
 		}
 		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
 		st.CostUSD += jb.SpentUSD() - spentBefore
@@ -310,18 +307,15 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
-// ownerLimits are the owner's override limits, or the configured defaults. On a
-// store error they are zero: nothing may be spent (fail closed).
+// ownerLimits are the owner's limits (override or defaults). On a store error they
+// are zero: nothing may be spent (fail closed).
 func (w *Worker) ownerLimits(ctx context.Context, ownerID string) (budget.Limits, error) {
-	if w.opts.Owners == nil {
+	if w.opts.Budgets == nil {
 		return budget.Limits{}, nil
 	}
-	l, ok, err := w.opts.Owners.OwnerLimits(ctx, ownerID)
+	l, err := w.opts.Budgets.Limits(ctx, ownerID)
 	if err != nil {
 		return budget.Limits{}, err
-	}
-	if !ok {
-		return w.opts.OwnerLimits, nil
 	}
 	return l, nil
 }
@@ -434,8 +428,8 @@ func (w *Worker) rescue(ctx context.Context) {
 		case <-t.C:
 		}
 		now := w.now().UTC()
-		if w.opts.Owners != nil {
-			if _, err := w.opts.Owners.ExpireOwnerReservations(ctx, now); err != nil && ctx.Err() == nil {
+		if w.opts.Budgets != nil {
+			if _, err := w.opts.Budgets.Expire(ctx); err != nil && ctx.Err() == nil {
 				w.opts.Logger.Error("release expired budget reservations", "error", err.Error())
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,10 +73,11 @@ func withBudgetedEngine(t *testing.T, st store.Store, chatURL string) func(*serv
 		if err != nil {
 			t.Fatal(err)
 		}
+		o.Budgets = budget.NewService(st, budget.Limits{Daily: 1e9, Monthly: 1e9})
 		e := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
-			Worker: jobs.WorkerOptions{Concurrency: 16, Lease: 3 * time.Second, Poll: 50 * time.Millisecond,
-				Owners: st, OwnerLimits: budget.Limits{Daily: 1e9, Monthly: 1e9}},
-			Encode: server.EncodeJob, Logger: o.Logger,
+			Worker:  jobs.WorkerOptions{Concurrency: 16, Lease: 3 * time.Second, Poll: 50 * time.Millisecond},
+			Budgets: o.Budgets,
+			Encode:  server.EncodeJob, Logger: o.Logger,
 		})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -151,6 +153,47 @@ func TestOwnerBudgetRaceSQLite(t *testing.T) {
 	chat, calls := exactChat(t)
 	b := setup(t, withBudgetedEngine(t, storetest.OpenSQLite(t), chat.URL), withAdmin)
 	budgetRace(t, []*bundle{b}, calls)
+	usageAfterRace(t, b)
+}
+
+// usageAfterRace: with the budget used up, usage shows it, intake refuses AI jobs
+// with 402 (other jobs still run), and an admin override makes room again.
+func usageAfterRace(t *testing.T, b *bundle) {
+	ten := b.newTenant(t, "racer@example.com") // the same owner (upsert by email), a new key
+	resp, body := b.do(t, "GET", "/api/v1/usage", hdr(ten.key, ""), nil)
+	u := decode[client.Usage](t, resp, body, http.StatusOK)
+	if u.OwnerId != ten.owner || u.Day.RemainingUsd != 0 || u.Day.SpentUsd != u.Day.LimitUsd || u.Day.ByModel["gpt-4o-mini"] != u.Day.SpentUsd || u.Month.SpentUsd != u.Day.SpentUsd {
+		t.Fatalf("usage after the race = %+v", u)
+	}
+	aiJob := map[string]any{"workflow": "more", "payload": map[string]any{}, "steps": []any{step("ask", "ai", "complete", map[string]any{"prompt": "hi", "max_tokens": 5})}}
+	resp, body = b.intake(t, ten.key, aiJob, "")
+	if p := problemOf(t, resp, body); resp.StatusCode != http.StatusPaymentRequired || p.Code != "budget_exceeded" || p.Type != "https://levqor.ai/problems/budget-exceeded" {
+		t.Fatalf("AI intake with no budget left: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := b.intake(t, ten.key, echoJob("free"), ""); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("a job without AI steps: %d %s", resp.StatusCode, body)
+	}
+	other := b.newTenant(t, "bystander@example.com")
+	if resp, _ := b.do(t, "GET", "/api/v1/usage?owner_id="+ten.owner, hdr(other.key, ""), nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("another owner's usage: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := b.do(t, "PUT", "/api/v1/budgets/"+ten.owner, hdr(ten.key, "application/json"), strings.NewReader(`{"daily_usd":100,"monthly_usd":100}`)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a non-admin raising its own budget: %d, want 403", resp.StatusCode)
+	}
+	resp, body = b.do(t, "PUT", "/api/v1/budgets/"+ten.owner, hdr(adminKey, "application/json"), strings.NewReader(`{"daily_usd":1,"monthly_usd":5}`))
+	if l := decode[client.BudgetLimits](t, resp, body, http.StatusOK); l.DailyUsd != 1 || l.MonthlyUsd != 5 {
+		t.Fatalf("override = %+v", l)
+	}
+	resp, body = b.do(t, "GET", "/api/v1/usage?owner_id="+ten.owner, hdr(adminKey, ""), nil)
+	if u := decode[client.Usage](t, resp, body, http.StatusOK); u.Day.LimitUsd != 1 || u.Month.LimitUsd != 5 || u.Day.RemainingUsd <= 0 {
+		t.Fatalf("usage after the override = %+v", u)
+	}
+	if resp, body := b.intake(t, ten.key, aiJob, ""); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("AI intake after the override: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := b.do(t, "DELETE", "/api/v1/budgets/"+ten.owner, hdr(adminKey, ""), nil); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("removing the override: %d", resp.StatusCode)
+	}
 }
 
 func TestOwnerBudgetRacePostgres(t *testing.T) {

@@ -24,6 +24,7 @@ const problemBase = "https://levqor.ai/problems/"
 var statusOf = map[string]int{
 	levqor.EInvalid:              http.StatusBadRequest,
 	levqor.EUnprocessable:        http.StatusUnprocessableEntity,
+	levqor.EBudgetExceeded:       http.StatusPaymentRequired,
 	levqor.ENotFound:             http.StatusNotFound,
 	levqor.EMethodNotAllowed:     http.StatusMethodNotAllowed,
 	levqor.EConflict:             http.StatusConflict,

@@ -214,6 +214,7 @@ var wantStatus = map[string]int{
 	levqor.EMethodNotAllowed:     405,
 	levqor.EConflict:             409,
 	levqor.EUnprocessable:        422,
+	levqor.EBudgetExceeded:       402,
 	levqor.ETooLarge:             413,
 	levqor.EUnsupportedMediaType: 415,
 	levqor.ERateLimited:          429,

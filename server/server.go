@@ -18,6 +18,7 @@ import (
 	validator "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
@@ -38,6 +39,7 @@ type Options struct {
 	Hub            *jobs.Hub       // the same hub the worker and Jobs use
 	Finished       func() int64    // job attempts this process has finished, for /status (optional)
 	Stopping       <-chan struct{} // closed when the server shuts down: long-lived streams end
+	Budgets        *budget.Service // default: the store with 10 USD a day, 200 a month
 	Logger         *slog.Logger
 	MaxBodyBytes   int64
 	Started        time.Time
@@ -56,6 +58,7 @@ type handlers struct {
 	hub      *jobs.Hub
 	finished func() int64
 	stopping <-chan struct{}
+	budgets  *budget.Service
 	started  time.Time
 	specJSON *document
 	specYAML *document
@@ -77,10 +80,13 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Users == nil {
 		opts.Users = users.NewService(opts.Store)
 	}
+	if opts.Budgets == nil {
+		opts.Budgets = budget.NewService(opts.Store, budget.Limits{Daily: budget.USDToNanos(10), Monthly: budget.USDToNanos(200)})
+	}
 	if opts.Hub == nil {
 		opts.Hub = jobs.NewHub()
 	}
-	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, started: opts.Started}
+	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, budgets: opts.Budgets, started: opts.Started}
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}

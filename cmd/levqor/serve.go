@@ -73,16 +73,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
+	budgets := budget.NewService(st, ownerDefaults)
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+		Budgets: budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
-			JobMaxCostUSD: cfg.JobMaxCostUSD, Owners: st,
-			OwnerLimits: budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}},
+			JobMaxCostUSD: cfg.JobMaxCostUSD},
 		Encode: server.EncodeJob,
 		Logger: log,
 	})
 	stopping := make(chan struct{})
 	handler, err := server.New(server.Options{
 		Stopping:       stopping,
+		Budgets:        budgets,
 		Jobs:           engine.Service,
 		Hub:            engine.Hub,
 		Finished:       engine.Worker.Finished,

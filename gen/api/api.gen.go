@@ -170,6 +170,7 @@ func (e Priority) Valid() bool {
 
 // Defines values for ProblemCode.
 const (
+	ProblemCodeBudgetExceeded       ProblemCode = "budget_exceeded"
 	ProblemCodeConflict             ProblemCode = "conflict"
 	ProblemCodeForbidden            ProblemCode = "forbidden"
 	ProblemCodeInternal             ProblemCode = "internal"
@@ -187,6 +188,8 @@ const (
 // Valid indicates whether the value is a known member of the ProblemCode enum.
 func (e ProblemCode) Valid() bool {
 	switch e {
+	case ProblemCodeBudgetExceeded:
+		return true
 	case ProblemCodeConflict:
 		return true
 	case ProblemCodeForbidden:
@@ -322,6 +325,12 @@ func (e StepStateStatus) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// BudgetLimits defines model for BudgetLimits.
+type BudgetLimits struct {
+	DailyUsd   float64 `json:"daily_usd"`
+	MonthlyUsd float64 `json:"monthly_usd"`
 }
 
 // CallbackAttempt defines model for CallbackAttempt.
@@ -638,6 +647,25 @@ type StepState struct {
 // StepStateStatus defines model for StepState.Status.
 type StepStateStatus string
 
+// Usage defines model for Usage.
+type Usage struct {
+	Day     UsagePeriod `json:"day"`
+	Month   UsagePeriod `json:"month"`
+	OwnerId string      `json:"owner_id"`
+}
+
+// UsagePeriod defines model for UsagePeriod.
+type UsagePeriod struct {
+	ByModel  map[string]float64 `json:"by_model"`
+	LimitUsd float64            `json:"limit_usd"`
+
+	// Period YYYY-MM-DD (UTC day) or YYYY-MM.
+	Period       string  `json:"period"`
+	RemainingUsd float64 `json:"remaining_usd"`
+	ReservedUsd  float64 `json:"reserved_usd"`
+	SpentUsd     float64 `json:"spent_usd"`
+}
+
 // User defines model for User.
 type User struct {
 	CreatedAt time.Time           `json:"created_at"`
@@ -779,6 +807,12 @@ type ListKeysParams struct {
 	Limit   *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// GetUsageParams defines parameters for GetUsage.
+type GetUsageParams struct {
+	// OwnerId Admin keys only; other keys always see their own owner.
+	OwnerId *ID `form:"owner_id,omitempty" json:"owner_id,omitempty"`
+}
+
 // FindUserParams defines parameters for FindUser.
 type FindUserParams struct {
 	Email string `form:"email" json:"email"`
@@ -804,6 +838,9 @@ type GetOpenAPIJSONParams struct {
 type GetOpenAPIYAMLParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
+
+// PutOwnerBudgetJSONRequestBody defines body for PutOwnerBudget for application/json ContentType.
+type PutOwnerBudgetJSONRequestBody = BudgetLimits
 
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
@@ -831,6 +868,12 @@ type ServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(w http.ResponseWriter, r *http.Request)
+	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
+	// (DELETE /api/v1/budgets/{owner_id})
+	DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
+	// PutOwnerBudget Override an owner's daily and monthly AI spending limits
+	// (PUT /api/v1/budgets/{owner_id})
+	PutOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
 	// ListConnectors The connector catalogue
 	// (GET /api/v1/connectors)
 	ListConnectors(w http.ResponseWriter, r *http.Request)
@@ -861,6 +904,9 @@ type ServerInterface interface {
 	// RollKey Replace a key without downtime
 	// (POST /api/v1/keys/{id}/roll)
 	RollKey(w http.ResponseWriter, r *http.Request, id KeyID)
+	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
+	// (GET /api/v1/usage)
+	GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams)
 	// FindUser Look a user up by email
 	// (GET /api/v1/users)
 	FindUser(w http.ResponseWriter, r *http.Request, params FindUserParams)
@@ -928,6 +974,58 @@ func (siw *ServerInterfaceWrapper) GetRoot(w http.ResponseWriter, r *http.Reques
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetRoot(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteOwnerBudget operation middleware
+func (siw *ServerInterfaceWrapper) DeleteOwnerBudget(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "owner_id" -------------
+	var ownerId ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "owner_id", mux.Vars(r)["owner_id"], &ownerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "owner_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteOwnerBudget(w, r, ownerId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutOwnerBudget operation middleware
+func (siw *ServerInterfaceWrapper) PutOwnerBudget(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "owner_id" -------------
+	var ownerId ID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "owner_id", mux.Vars(r)["owner_id"], &ownerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "owner_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutOwnerBudget(w, r, ownerId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1271,6 +1369,39 @@ func (siw *ServerInterfaceWrapper) RollKey(w http.ResponseWriter, r *http.Reques
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RollKey(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUsage operation middleware
+func (siw *ServerInterfaceWrapper) GetUsage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUsageParams
+
+	// ------------- Optional query parameter "owner_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "owner_id", r.URL.Query(), &params.OwnerId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "owner_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "owner_id", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUsage(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1902,6 +2033,12 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/webhooks/secret/roll", wrapper.RollWebhookSecret).Methods(http.MethodPost)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/usage", wrapper.GetUsage).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/budgets/{owner_id}", wrapper.DeleteOwnerBudget).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/budgets/{owner_id}", wrapper.PutOwnerBudget).Methods(http.MethodPut)
+
 	return r
 }
 
@@ -1954,6 +2091,239 @@ type GetRootdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetRootdefaultApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudgetRequestObject struct {
+	OwnerId ID `json:"owner_id"`
+}
+
+type DeleteOwnerBudgetResponseObject interface {
+	VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error
+}
+
+type DeleteOwnerBudget204Response struct {
+}
+
+func (response DeleteOwnerBudget204Response) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteOwnerBudget400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget400ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget401ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget403ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget429ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudgetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteOwnerBudgetdefaultApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudgetRequestObject struct {
+	OwnerId ID `json:"owner_id"`
+	Body    *PutOwnerBudgetJSONRequestBody
+}
+
+type PutOwnerBudgetResponseObject interface {
+	VisitPutOwnerBudgetResponse(w http.ResponseWriter) error
+}
+
+type PutOwnerBudget200JSONResponse BudgetLimits
+
+func (response PutOwnerBudget200JSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget400ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget401ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget403ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget413ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget415ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget429ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudgetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PutOwnerBudgetdefaultApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2112,6 +2482,20 @@ func (response IntakeJob401ApplicationProblemPlusJSONResponse) VisitIntakeJobRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob402ApplicationProblemPlusJSONResponse Problem
+
+func (response IntakeJob402ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(402)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3258,6 +3642,109 @@ type RollKeydefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RollKeydefaultApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsageRequestObject struct {
+	Params GetUsageParams
+}
+
+type GetUsageResponseObject interface {
+	VisitGetUsageResponse(w http.ResponseWriter) error
+}
+
+type GetUsage200JSONResponse Usage
+
+func (response GetUsage200JSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage400ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage401ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage403ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage429ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsagedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetUsagedefaultApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4848,6 +5335,12 @@ type StrictServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(ctx context.Context, request GetRootRequestObject) (GetRootResponseObject, error)
+	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
+	// (DELETE /api/v1/budgets/{owner_id})
+	DeleteOwnerBudget(ctx context.Context, request DeleteOwnerBudgetRequestObject) (DeleteOwnerBudgetResponseObject, error)
+	// PutOwnerBudget Override an owner's daily and monthly AI spending limits
+	// (PUT /api/v1/budgets/{owner_id})
+	PutOwnerBudget(ctx context.Context, request PutOwnerBudgetRequestObject) (PutOwnerBudgetResponseObject, error)
 	// ListConnectors The connector catalogue
 	// (GET /api/v1/connectors)
 	ListConnectors(ctx context.Context, request ListConnectorsRequestObject) (ListConnectorsResponseObject, error)
@@ -4878,6 +5371,9 @@ type StrictServerInterface interface {
 	// RollKey Replace a key without downtime
 	// (POST /api/v1/keys/{id}/roll)
 	RollKey(ctx context.Context, request RollKeyRequestObject) (RollKeyResponseObject, error)
+	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
+	// (GET /api/v1/usage)
+	GetUsage(ctx context.Context, request GetUsageRequestObject) (GetUsageResponseObject, error)
 	// FindUser Look a user up by email
 	// (GET /api/v1/users)
 	FindUser(ctx context.Context, request FindUserRequestObject) (FindUserResponseObject, error)
@@ -4987,6 +5483,65 @@ func (sh *strictHandler) GetRoot(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetRootResponseObject); ok {
 		if err := validResponse.VisitGetRootResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteOwnerBudget operation middleware
+func (sh *strictHandler) DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID) {
+	var request DeleteOwnerBudgetRequestObject
+
+	request.OwnerId = ownerId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteOwnerBudget(ctx, request.(DeleteOwnerBudgetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteOwnerBudget")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteOwnerBudgetResponseObject); ok {
+		if err := validResponse.VisitDeleteOwnerBudgetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutOwnerBudget operation middleware
+func (sh *strictHandler) PutOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID) {
+	var request PutOwnerBudgetRequestObject
+
+	request.OwnerId = ownerId
+
+	var body PutOwnerBudgetJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutOwnerBudget(ctx, request.(PutOwnerBudgetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutOwnerBudget")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutOwnerBudgetResponseObject); ok {
+		if err := validResponse.VisitPutOwnerBudgetResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5267,6 +5822,32 @@ func (sh *strictHandler) RollKey(w http.ResponseWriter, r *http.Request, id KeyI
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RollKeyResponseObject); ok {
 		if err := validResponse.VisitRollKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetUsage operation middleware
+func (sh *strictHandler) GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams) {
+	var request GetUsageRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUsage(ctx, request.(GetUsageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUsage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUsageResponseObject); ok {
+		if err := validResponse.VisitGetUsageResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5742,121 +6323,130 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D3pchs3mq+C6p0qSzNNipIlJ5Zqq1Z2nES+opLs8e5aWhLs/kjC6gbaAFoUx6WqPMQ8wzxYnmQLH9AX",
-	"CV66nEn8SyKJxvHhu6/+EkQizQQHrlWw/yUYAY1B4r/PaTSC54JrKRLzOQYVSZZpJniwH/wsxiQRfEj0",
-	"CIiETIICrqn5laR0QvpAIjNB3A7CQEUjSKmZRE8yCPYDpSXjw+D6OgxevKPD2ekPidLSTH9JExZTLSQR",
-	"A89ai2e/DoOMSpqCdmc6jCLI9AseidiM2P8SMLOaPXUQBpymZgI7rFWOq6+R0qvXwId6FOzvbe+EnhMd",
-	"Dd4KDm+ojkZzVzgatMyglh01Z/7tzs6ub4GXon/0Qzl1RvWompjFQRhI+JwzCXGwr2UO9dn/ImEQ7Af/",
-	"sVVd+5b9VW0d/YCzv4LJPc7+XoG8t+mvzdMqE1wBXvczGp/A5xyUNp8iwTVw/JdmWcIixKCtTIp+Aunf",
-	"PimDeV9WXO/YPmUXbeLuO8RSXJYwRVKaDIRMISZCkgFliSqQGvH3OgyeCz5IWPTVNhm59RUZMz1CKoty",
-	"KYFrojTVgJv8Ucg+i2PgD73Lw+MjcgETktDoQuHmVCQyIHrEFBEZSMt0OECscKdvhf5R5Dx+yI2+FUTl",
-	"0YhIUCKXEZANIQkXmkxELtUm7qt4/AG3dcgJSClkSKgiJz8+J093974jbhkSgzboiJs7oRpes5RpeFC4",
-	"vROCpJRPClxUB0SClhNCBxok3rZmKZAhuwROGCe9E/Nz69D83MOdvxPiNZVD+FrU0xfxxNC5uHQbTgwY",
-	"cWvvOc31SEj2D3hobEQWU9LOmCrixKaRyHZrl5QltJ88OOAUyEsWGf2AGwoxHx01FyDlYuw2mUkRgVJf",
-	"Y5s1Fj6GJGk5Jt7PdbFz1HGkZIa159qQGFUXJXxVnmVCaojfQMzoO5TiX+UEjxR5bldtmV2YA5ndU1Ry",
-	"ICYjkIbFXxei1ml/SdKn0cWh1pBmuN9MGm6rmZWtFL8zQDH/BTHV0DKkGsxoLGFAq0ncb4xrGII0PyKD",
-	"8mhvYWCET666kYjB9+h1XVf4WC5ilgvOy12I/ieItBOzHCIt5GFkgTR9pAYEPfthPMt1t7oaGsfMDKbJ",
-	"cW0eq7U0Vw+Dq9ZQtNyX5pLbJ3T8xmD2EMzUVgHy6cf1I+Ko5k1P7WrhuZ9TTRMxzMFzdKrxSExDqjyX",
-	"jRBTjRGLEHMa1NfltqiUdLL2iYv1fcdrTjz1PJ7LCxRUcKKJ2QLwPDWDf3p2HITB+9MfgjB48f6k9lyF",
-	"Az/lVMbSiM35GDCgiYJwCoQpvepGQulurmL3maVm3e1OpxMGKeP2Y6dclOdp3+H5zPZ/Bpro0ZpbsPRU",
-	"P7G48BxyCoTuKR8QrSI/o3LYAYTFoVWKqCK9XMnub7/+q2eU4N4FTPCDsd5q9s6TXYRD8XHXWG9agzTT",
-	"/t9H2vrH+ZedcPe6+7HTeoqftsO9p9d/8XGcl6LvY1nIIZSfD0WO43VzmXjJvxiwBhlMMVEPGdRRognI",
-	"08wo4P0J6hSfRP+RIodHxGxCESXIgEoDvooBi9wIyRnsCYNIAtUQd9fh2CVTXnS8Uw3ZCxx4HQYDxpka",
-	"LV6G54nTOBpMslp2uAJ13Yi/sngVAxKxsbsYTcSYg+za+Wb2n9FJImh8x5vPJBOS6clydcCNs3ZwnuhZ",
-	"rDJ6QUKVsewge6SM4pLlOiSCR1BgmqHaCCC2zpvpS1uyWZnztTBNaSr1LdGmYmyLwPNS9E/tQHwEstUJ",
-	"2WC6eRZ8JGx2KYwI9iNMnsVrk99YyItBIsbLBSS6TEqcrD1ZQqWGP2HFAqdQvX6KCo0LMJW32mAmjaPV",
-	"2aNPVLwU/UOncM4y5ptwqE+i312Vqm+Ak+vi0+o35jZeu5/anTXA67Y9B5xHXNMLWFMFmBZyNem709n9",
-	"viF/v1/KoBdBp6Yoefhqqf3s7NV0n+3QQz8r8tRZNmdlptEAQ0I1SYXSZKfTIa/YM2N0MpowZVlcSq/q",
-	"E+7sPXkYHr02Wq7NszKIHPiP7DN7Vtd0n7aXcLMmUI9BttwlWq8MejqIGBCg0QglioOmvc7HTxqarfd2",
-	"63Sz6DQf3Li3xiCYJqkaARXYModoXjOlV7B+lpC9156BK92Ncqms3jQFOaoUqsF2QI8MhPUVmadIRodw",
-	"QGhfGYVPcOtEMjLa/NAOlinoc22cikHVVP7POeQQu5BDnCf4v8w5t4EO9L65mEehBRg1kzI7MqI8AvOv",
-	"zzh6BZO7Ye5wlTEJ6lZKwarCwUB6d4oXzhgiM7Obp7q5uqXiUhjBjaBPxzOwrnUuP1ImYcCu/MrfBUwe",
-	"KXLJFOsnQOzImp2WXH7uJuwSumicFUhTfhuE+L8GpbteFJBwKS5uq85FIoM1GJ0ZvtQTMK0oOc+CA1WB",
-	"BuXiDVHsI65XMHmOI9aUwMAvmRQ8dU7AGAYUFfXAwLcOcvvRQNoL6BVI5KHQ7ab3VUmlJ4uEUhjknH3O",
-	"wf1skGb6cmv36jYz58oK/r/Gha0lHAwHvLFP6hVMTkSSrLm/oaQRdDOQTMSF1HY49f2TXXO9CyL3Iokx",
-	"QHABkCli5Cjjw5AwThREgseKbLjZiOBAYjqpdKnHHfNZbTZk/s7e0515Dq2659Z3+A9Mj04hkmCvKEl+",
-	"GQT7H1cB+LTMubCCyBd7MNO3yelIjDGe5OIONmhMBE8mywWumX32/s6vw+C1iKiNVEynMzx7fkx2vyMJ",
-	"5cOcDoFoOqxxXeCtn55Nu8Me7zWk0E7THXbY+l/nEfv+eqPlPnZaT8+/bIffX2/+1esWewOarqdI/ygB",
-	"MPQxpUhvP1muRz/Z9dzzcUL5FA+a8vttz/j9zLHc327r3H+045oCXvJQVAm54Y1JEAYjNhx5eWktMts8",
-	"/byQqQ2Uv4bLz0I+UgSuNHCFqS+Q9kGqdjBjeLkgxmyaixGFIUlpNGIcWhJobL6xcVtiHqsLYsYxsIc8",
-	"sR4bM6fU3QGGvcMgBT0Scdd8RZNEjK3mVmQZmGdrcUn0IbrQfhhoIboJhlPNsDKG1U0hZrSLkAsDSTV0",
-	"ExctxunKWGKIVC45TbyQtvDzeo3hKksot8F8lUHEBiwiWrg4f2QzEiKfPuzclR6L5UcGSdxK4BISC1AV",
-	"WlslE4xrxoeEcVyiDJaZ6ecEQaq9z/r9BJ7ad8EvT395S47t72TDINSTp53tzZmFMY4cEiEJJWXSEjES",
-	"u2ITn3OQkzYCvrecTRWbKqG+PHpibk9po+L72Wex14xinghTJWG4C4qJzcny6IX4pNMpFkRbY8xVYNYK",
-	"6v13yyXwtI5+6FV82qZTtRf7bkqZtPf0aU0e7XY6PkNUM+3n3GokpA7JKE8pr8hT5WlK5aTISivAYOb1",
-	"bku7+O/07O9PjoiEASBum+tmTjJPzwhXNM3MDoOR1pna39pKkP20KSuix2qLC90qmMBi5HCUbE9d80Uh",
-	"n/IhygnQeHID1alPFdR5svqcMI2at1B6KBuqmu8Wi+ckrr9qtCqs1vYeRgh9xAdilsgTxi8WBB++zLvZ",
-	"2uQuv8E7+BKk8oeXp8/hJqkeCd3efOexKnUNWp9EX+0bkAWh/X8sLdRzBbL8xX4ofkpBSxaVP9I4Zdx7",
-	"OZVTYVrGpSnT3nPfHBOGojsfaKF1Z/hZyifRJ/gz+e3Xf5pPimQgicUQQnmMdGaUMUfEIokNCxpThqLh",
-	"k+jPyvEYskVxV18AYOa2ylDZCKRn7y9FnxS+0pLJGklPRlSR4mGimOEYDHP0pLYKmCdchWfqWq9Plw7B",
-	"mghLw4bTNgse+3xNbF8htjPzTJ6ZX+btckGY/JbE5ZC3senabmoo3MDJAgO9VFnGRz2kEvtBljqX8tIz",
-	"4AzV+Hnrowd4Pa5Ny/SYNXX07vnfvKp5VGSD3OGcLF5rstI86rbmTcizXK8fZLDAemQ0lizXB8ROqEjv",
-	"yxfnim7Tdv/6uke2zHfowm+f5Z3O44jF+BfaNgbbvjKjqIRKH1ArGVVLYhM+P1h1I0VuzXwE0s7HNQ9J",
-	"5mV7zUuzqCODB1VWSodwwesiHyIkNElKnrliWsRXSnGYkzmwEvqtGZOyeGUmXTOGf7cx+ULeZ8BdNUUV",
-	"blg3xrAiMtcU2hIbfQj+XlmjbZ0I6g3CGVEt2azu4PFZsqmzMcuZ7TcNz9DO3u5tAh6lk2rK2eQRRnpp",
-	"Diq6lPy+5R2vbznzO4A8isC6eRM+5Cig59z97uy1K3Ebcoedn+AwD32OizqfhTiUMl7/dnsGq2oYsjCj",
-	"rBjXuMdFTziXZO02Vxdwb0AOwTqI+xP8U3otlBbG2jdzHhBKDDsglzTJgcSQgAZbqXEBk1X9gmvjz8Io",
-	"uxnjdTObK3ufKZDrhgFuckMlMU/Tbk1R8TGBm97svdDpSnCu0509tY9ePkB/JMRF5eO/PWtV5VxN1B2P",
-	"FETd3379Fxp/FwCZMZUSdgHoX1NqLGS83Ifmpl8aDfxQS2O4/aGWJaLPyZ2+TYbItB/w1tzXMdwigWwd",
-	"tloA8w6SNcp7uXFQrpF4MhU73fl+JZujPdfoKCY/zteOSjZRpBnR7Xyd5KEZV5xZcRamlmpzyfTk1Cxn",
-	"D3SYsVcwOcytd2UmOlBUMs0mKvz26796IcHcmcprfJix1iuY9JynmGxwuARZDEA/ujPVMHzprdEtZ6lu",
-	"juImbb0Nc/7DSHBNbfGm4/eBC5v8V+mhrSa1MSPiRhhakInPpzvDBoonmSKU9Gl0ATzGNKLDI0JzLVIb",
-	"Ofkk+qpNXlyaA0qRa5vUizVWklCuxiCVmcPO3XflPwdnnJbDqS5KhIr4aCyiPDUAjgXYX+CKKd0+42cc",
-	"rSOFdmsZLevNK23qlVO5EBp1ATDSi0QMvfaZ9XNGwK2v0EHNkINkoKmc1Hz1BUgOj49qrpz9oNPebnfQ",
-	"AMqA04wF+8Hjdqf9GNPD9AjRbQtD51ZylEWkR3GwH/wE+kQIzL+s1xLvdDoL6rfWq9sq3c+ewq1TVx3H",
-	"eAxXbYsGLpzvn7TcZa0crKKwYP/juTGzMFpRm94ANiQOZugMtd7lMNB0qJB8J0pDGpyb2bZoxrYut7dK",
-	"U0vNBZ9h2s+rYfcIRU9dkweelhTKjYeEaeW8NtYJjPHAphvHBu2QOVG8gt3O9nLwN6o98aHHyx+qyqrN",
-	"EztPlz9Rr9S9MXaU+PBuBBVwSFRCssKD2p2fh8FVy7KoVpH0U481NHCFlfnJmVAeDc2mgxtu9kn0kZNR",
-	"ImHIlAZjWRQ5nWSjP0Fs3SRCWqZhblCMOemhhDHM3xgjyih4cS5pP5mccXOzBbvb6ezYB3tGZTbL75Ni",
-	"l2bzW19YfN1rkw/IkTjpHcWQZkIbNb4pRfDQ8VlhBDmhFJILyDShmiRAlSY7u2S0afkuTdEIQkTrTzS0",
-	"WAxcs4gmtm5Ygs6lFUpCsiHjNDnjn0T/oPm445UxG6BnsCo63t3ZOTD3V9Trx7mlJlDEalwErmikkwmm",
-	"73wSfcthmyRrM8lfin7Q7JfxcV7ziiZ45rWv2NnbW6QenZ1d7Wy3zs6uvgOvdnR9XkaNnwkberwTtlGl",
-	"zl83NRZMLJvhVzt3uXBZAjGnYtdQAlOFcW2QZsyShMgcg+q15iwFIs+NfD1S5P3J6yXtUZBJdZazjlof",
-	"jQdkhp3d5U+UvR7MA9srLFF2C8AH9lY5iKeQG3n1zioP15N0vg6HP837KdOWzdbYumF8ixi6jQo3ODo+",
-	"Usn9Jt49x8x2klHDxFAVRU2SA9MjkERdsMyojpJIyIBqRXJuWGqNdzGuQFr3/axK8dKs7WdPqM1X3Kn0",
-	"/K5MlUUVz3Xon7FeU7XSnNPFCv5pS5N4YLN0qrlXM7cXz9qHgZBwZ9Ni0lFjthIt0Sos8z+XlXzM3bct",
-	"nZgrS57cJrxnZck96aFFWYmv/wqWcBAxsHZZ8PtmuA/PmwzcbL8hmiQgHymEU0g4jEFpMmBS6TV41qwS",
-	"Wqp3i8w9q/ncJ34skPe/d6RYWwo/PBb9BE68VeYBWgYhsVXQqEgVlY+kXvO6Hl7NiB/fZqshW7ZPGyaG",
-	"z+Djlg1yonl0o0nDeWaVzXmKQ1IWeBGUurauq1AxixirsVoEj+DAWF82LOvURwNCMxKTSGVu1FZrVhVV",
-	"4sBjRXrFRL02OcSvaYKpelWiUmGG7Xae+qyP5zjBV6XBWrepIg91ozgXpuT2wcClhNl4xBIo8cyo65nr",
-	"8fVHIuTOCoRctq77OpRvceeudFtLmHBZNMP06rmHpKfhStthLaUl0LRnJHzPKp495DbomugROxfZiKmm",
-	"++hV2gxtvp7Bp7LbHhLcGW803bO+KcyYcOhJiQaZMk4Tl8Poo6ZT3NBL0X9hj7GUpmYO0yQqT0vNWRLC",
-	"x4l9/Js8u73Fht76FoY0HAaJgUVy5Mtl/ipyn2hE+RC+jji7gMliT/ArM2Als61Rwrd6Q9G1rRUseKxK",
-	"A5aaK/dpORQFiR6yMoBr6sHfrAev9eB8sKoI8ekRMOnq/NRmjSoQV/1U4VLdr+fpVFXlIPau6lm1yFM7",
-	"eOBqwlw9JSUjqkaGeJmedWvY8mHrQL0PR2dVobySo3P7LheulXLOkRnoN6/0dQtdhWWZtuILa72+eShv",
-	"46F8eH3MxhxoFa/HuA4nyN3XI8YpMVNa8Ta/bJZIy6iERlvG9iFwwZfCANkmAynSqvNGoe3borUmeZ7g",
-	"DAV5Nkhld25rBYIcAZf+pgjdGp3sFRCKkOXogF2Pm6+l39jG5zP6jbUKpCvMv9mU8wSLpRcjKDiMq0hf",
-	"GftDsgltFSgqfHjIEP9P6YXLsiyK+G1LCDIeAT/j5gdsDUBsawBrrjshmVBr71JOmC4t9rHIk3izTZ4J",
-	"PcL4K4lzWdQj1ufyGR4nIknuVZZha4Tr2SbvDy653FX9+aTX2g6BP7q4O4EsMVRBS9IVuSaxGPMiuHIj",
-	"cYdlmXPNqh8Zj7FuYSWzqsh/n/9WhbVyk+/VHMJTzSE6A5OCOVJN8FjfJOztTSghLgi10M0z0p+QAmEK",
-	"1LXI6MfdWjHxfOOp0stIjon3hlggLkq5NrRkaQpxSBIxBtmKqIJ4025jn+x0tlGe4VDcJSsyW+LwjO90",
-	"OvZn5lISISYb9l0BAwZJbPMSXbpxLacG02f0GLvQW/cJ4UKPMB30jL8VvIVkaQ3LlE7QuCu2by1Mw+pR",
-	"PD9SDhs9QtFWGjhqvQ+5WCtnWMnIe0BidfdxQBr3MQYJBFd1GvJdiu/lDISW2PN7Zx5/ElNRSEeeBRe6",
-	"EQvyOPTxh6Wh35I0vxKVfBNhdxT9zVXDv7CO1FrLonPvr0KTrqj8m+0Z9d3jp09ICnIIBEftWwGCdlSd",
-	"G1rhc0B6KWiKbsV0puQOM1nPeI/nSdKbqbGjKE59sgcLE+9Z9NjiR3Mf9XnwDC08+N9uPufvS5pVEWI8",
-	"1zfP5L+buEFKI0qkYINp5lYfqYIQNzDjv0axm7eVP2Nb66i2qgpFf96kSLMEMGGyeATfKjQhPRtLaJ2y",
-	"Iac6l7BP9H/a1hE5Z1e2eUR4ue2+G8EV+fnN4fPW6c+HO3tPzCnPAt02qu5ZYAf3SEpjOOPOjmKl52Ij",
-	"FpEqt9xO400fR/kJdLOC8x4JsrnQHMosA+a2q+OfoFKjSJNzV0UUG2LKTlmnWuBscZdrpkFMYW3l9vSa",
-	"dh8KhDVWltkKxJUDk8O4QC90unMxJoKTDS4avsSDQv+TEAG7BKmIFu7lVKQv9MhGPzfbXo/j7wsfqyP/",
-	"wXGxcHyZe743VHRJ1IsTDD6Uo+7z8usFyfN4UUmaxY5C4iqX2n+2JN5x7VJKLCi/WyuBt3xs64sB5cII",
-	"4EvRV2Uwo3y9Hdb+u6wA7L40w0h+wPk+VFn+y8N99pFvMb7bY4+FJKGkVmWxFs4UrCOca+TPv9m7ZxHz",
-	"2ENxlG8Yc0cG/03RZZ7d73kdtWthcbMXUk/VAJ2HgevF1cSNv9tXQWNSMXCi6CXE2LKkKru1HgBXsYxe",
-	"1ZAkTIOkiS1XNlZM4ZZ2y4e1JnK22TGhmgCVCYO5fPA4b5LK3fsM6v0uHtjCX5VACVX2Fr45iP8dqx0r",
-	"t7Isg7O3lSxGHTEG8lwb/nRMh0OQ5P2R7bQRW4uHKgVaEUj7EMcQF91H+oxTOQldASTFPiSRLt/Re+o6",
-	"N7SORcKiSdtnhv9gdrOu6/Jo8FZweGPda+erJYaPdJrcICG86PJhC0GL1xjV6pdfvKPDeVfshm3hGFzg",
-	"8byMqyhhwPUjRSKRTciGYdgYWDwatMxZW3jYTYwZWlfB3TfUOOKGE0eaXdp+AI2j1zAOEajCpa0viB0L",
-	"gxPmlg/NqGAVaUXdyJUi/U925xRQnjfbFvnetXAdLkU1W+f+gkcitu2H7ho5/7r11yZalrWtlro8u/Yi",
-	"KgItJMN/sKwFZruFINYldjlLQrkc3hoSP6fRCFqGbqVIlmEzDi7GXodflwLWVvPulGTwrReaRRb6Rfft",
-	"WZ4xQz01Vp3z4v0T5QuBDNjcS5H9lTvJmE4UiUZAswOiRR6NMO5Pis7OXlbr3rR8j5qJW2EOhha9v5kx",
-	"bdkl3D0He80ugZslMin64OkAtATsrstSuzj1PHb2Swb88Pjo5ekvb+9bdi2+jOl+ZP6apkJqu22X+PmH",
-	"lWTvRkxZEVbtzmjD7sK8faGKu59Qqycsufv/OXzz+iHvvtjWt7u/4d27C/PevSzeCOLltmVqFvJ2x2HL",
-	"VHwsbsTOXCkbWlRBDmcTgw6I0COQY6aA7HUee/myfR/JfTZpwwU8GII/EC2srk+0pIMBi/BO9lYx497X",
-	"Xpd01/do9sZuw8yrtt3zSPm06K9yb5Av+7HMgP7vtl9dSPo5S2yDJJljsi0Z0EiruyeMZzMLlf1lZomi",
-	"OU+zp+XHc8O73DOzb9YVWQLkgmMCuXBVZMZEZJ9zKHOi2mQqNVEBlJklNifRvhXJmQQ2cG207ylNqKiZ",
-	"++3Xf2KJmu0DIEHp0GWxCx5BSKTQ1jc1ldrcJoe4CTSYy7fmuVUx2dmzaLNJJa5te8SFDqYhSZjS+AJC",
-	"W2qf2OG2O+GlqzNWtaWw0nV2qbcUE0ol5Mq+rElDhnPbN8BMg6lyBsxOZUM7riueUVUrv1zooF5vJmjb",
-	"BzpEri1Ra6LnX6MZPbMLzSQG1PdcBNVmpyv0OQMAxw3C6bfeTLN6phUkg9r8DqlnZ19o7zbcH5WvozYv",
-	"KvLX59f/HwAA//8=",
+	"7H3pctu4uuCroDi3KvY5lLzEzuk4NVXjTm/O1q44uZmeOCNB5CcJMQkwAGhZJ+Wqfoj7DOfB+klu4QPA",
+	"RYI2L0nfPsmfWBKI5cO3b/wcJSIvBAeuVXT0ORoDTUHin09pMoangmspMvM5BZVIVmgmeHQU/SImJBN8",
+	"RPQYiIRCggKuqfmV5HRKBkASM0HajeJIJWPIqZlETwuIjiKlJeOj6Po6jn58Q0fz0x8TpaWZ/pJmLKVa",
+	"SCKGgbWWz34dRwWVNAftznScJFDoH3kiUjPi6HPEzGr21FEccZqbCeywTjWuuUZOr14AH+lxdHS4tx8H",
+	"TnQyfCU4vKQ6GS9c4WTYMYM6dtSC+fd29w9CCzwTg5MfqqkLqsf1xCyN4kjCp5JJSKMjLUtozv4fEobR",
+	"UfS/dupr37G/qp2TH3D25zC9x9nfKpD3Nv21eVoVgivA6/6epq/hUwlKm0+J4Bo4/kmLImMJYtBOIcUg",
+	"g/zvH5XBvM9rrndqn7KLtnH3DWIpLkuYIjnNhkLmkBIhyZCyTHmkRvy9jqOngg8zlny1TSZufUUmTI+R",
+	"ypJSSuCaKE014CZ/EnLA0hT4l97l8ekJuYApyWhyoXBzKhEFED1miogCpGU6HCBVuNNXQv8kSp5+yY2+",
+	"EkSVyZhIUKKUCZAtIQkXmkxFKdU27ss//gW3dcwJSClkTKgir396Sh4fHP6DuGVICtqgI27uNdXwguVM",
+	"wxeF2xshSE751OOiekIkaDkldKhB4m1rlgMZsUvghHHSf21+7hybn/u48zdCvKByBF+LegYinRo6F5du",
+	"w5kBI27tLaelHgvJ/glfGhuRxVS0M6GKOLFpJLLd2iVlGR1kXxxwCuQlS4x+wA2FmI+Omj1IuZi4TRZS",
+	"JKDU19hmg4VPIMs6jokPSu13jjqOlMyw9lIbEqPqooKvKotCSA3pS0gZfYNS/Kuc4IEiT+2qHbMLcyCz",
+	"e4pKDqRkDNKw+Gsvaq3oLNMRaOQI+JmmKTNT0+xUGqarmRGxQ5opiKOi8dXnKKUsm/ZKhShvoEZ1dBSl",
+	"ojSXGBsFh+VlbtQb/BdHOeP2m91K2+FlPgBpAJkLrsd3Nt91U79439hqe6EP1YNi8BESjVKaZtmAJhfH",
+	"WkNe4A22z011e4NUQ8cwr2hOh4sjWk/ifmNcw8geGVl2QJ+NIyOOS9VLRAqhR2dO5xcxy4WPJDiHRAt5",
+	"nFi0mT1SC6cC+2G8KHWvRtYwllg9rr16HF11RqLjvjRo331NJy8NrY/ATG1VwpDF0Dwijmrj/syulp77",
+	"KdU0E6MSAkenGo/ENOQqcNkIMdUasYxUZ0F9XW2LSkmnG5/Yrx86XnviOZTXC4CCKl8yNVsAbsjnffTz",
+	"96dRHL09+yGKox/fvm48V+PAzyWVqTSKxIZ8IqdXvUQo7Um7RcirqHhu+78AzfR4wy1YemqeWFwEDjkD",
+	"QvdUCIjWtJlTwuwAwtLYqolUkX6pZO+P3//VN2ZB/wKm+KFrGZq3AB8dIBz8xwNjz2oN0kz7/9/Tzj8/",
+	"fN6PD65773c7j/HTXnz4+Po/QhznmRiEWBZyCBXmQ4njeL1SZkHy9wM2IIMZJhoggyZKtAF5VhiTZDBF",
+	"LeujGDxQ5PiEmE0oogQZUmnANy8h5mRKIoFqSHubcOyKKS873pmG4kcceB1HQ8aZGi9fhpeZ08FaTLJe",
+	"drQGdd2Iv7J0HZMasbG3HE3EhIPs2fnm9l/QaSZoesebLyQTkunpagXJjbOegTLT81hlNKWMKmPrQvFA",
+	"GVWuKHVMBE/AY5qh2gQgte6s2UtbsVlZ8o0wTWkq9S3RpmZsy8DzTAzO7EB8BIr1CdlgunkWQiRsdimM",
+	"CA4jTFmkG5PfRMiLYSYmqwUkOpEqnGw8WUGlgT9xzQJnUL15ihqNPZiqW20xk9bRmuwxJCqeicGxU8Hn",
+	"GfNNONRHMeitS9U3wMlN8Wn9G3Mbb9xP485a4HXbXgDOE67pBWyoAswKuYb03d89+K4lf79byaCXQaeh",
+	"KAX4aqX97B82dJ+9OEA/a/LUeTZnZabRAGNCNcmF0mR/d5c8Z98bM5zRjCnL4nJ61Zxw//DRl+HRG6Pl",
+	"xjyrgMSB/8Q+c2h1TfdpbwU3awP1FGTHXaL1U6Hvh4ghAZqMUaJ0mybqw0ctzTZ4u026WXaad27cK2MQ",
+	"zJJUg4A8tiwgmhdM6TWsnxVkH7Rn4Er3klIqqzfNQI4qhWqwHdAnQ2G9Z+YpUtARPCF0oIzCJ7h1qxkZ",
+	"bX7oRqsU9IU2Ts2gGir/pxJKSF0QJi0z/FuWnNvQD/ojXRTIawFGzaTMjkwoT8D8GTKOnsP0bpg7XBVM",
+	"grqVUrCucDCQPpjhhXOGyNzs5qleqW6puHgjuBUG2w0MbGqdq49USBiyq7DydwHTB4pcMsUGGRA7smGn",
+	"ZZefehm7hB4aZx5pqm+jGP/WoHQviAISLsXFbdW5RBSwAaMzw1d6AmYVJedZcKDyaFAt3hLFIeJ6DtOn",
+	"OGJDCQz8kknBc+cWTWFIUVGPDHybILcfDaSDgF6DRL4Uut30vmqp9GiZUIqjkrNPJbifDdLMXm7jXt1m",
+	"FlyZ5/8bOXg3EA6GA97YJ/Ucpq9Flm24v5GkCfQKkEykXmo7nPru0YG53iW5DCJLMWRyAVAoYuQo46OY",
+	"ME4UJIKnimy52YjgQFI6rXWph7vms9puyfz9w8f7ixxaTc9t6PDvmB6fQSLBXlGW/TqMjt6vA/BZmXNh",
+	"BVEoGmOm75KzsZhghM1FYmwYnQieTVcLXDP7/P19uI6jFyKhNnYzm+Dx/dNTcvAPklE+KukIiKajBtcF",
+	"3vn5+1l32MPDlhTab7vDjjv/z3nEvrve6riPu53HHz7vxd9db/8t6BZ7CZpupkj/JAEwGDSjSO89Wq1H",
+	"PzoI3PNpRvkMD5rx++3N+f3Msdz/vc6H8NFOGwp4xUNRJeSGN2ZRHI3ZaBzkpY1Ydfv0i4LINnXgBVx+",
+	"EvKBInClgStMBoJ8AFJ1oznDywUx5hN/jCiMSU6TMePQkUBT842NZBPzWFMQM46hTuSJzWhhHA0whNWD",
+	"q0pn40L3hpgaEEc56LFIe+YrmmViYnU5n4lhZmvEbtGr6NIf4kgL0csw5GyGVXG+Xg4poz2EZRxJqqGX",
+	"uYg6TlfFW2Oke8lpFoS9hWjQjwxXRUa5TXhQBSRsyBKihcuFSGzWRhLSkJ0DM2DD/MQgSzsZXEJmQaxi",
+	"a70UgnHN+IgwjktUAUUz/YKwSL33eU+gwFOHrvzZ2a+vyKn9nWwZFHv0eHdve25hjLXHREhCSZXYRYwM",
+	"rxnHpxLktIuA769mXH5TFdRXx1PM7SltlP4wQ/V7LSjm0jBVkYq7oJTYvLWApohPOi1jSUQ6xXwOZu2i",
+	"/v/tuCSnzskP/Zpz25Sz7nJvTiWlDh8/bkiog93dkGmqmQ7zcjUWUsdkXOaU1wSryjyncuoz9zwYzLzB",
+	"bWkXI5+d/e3rEyJhCIjb5rqZk9WzM8IVzQuzw2isdaGOdnYyZEhdynyEXe1woTueCSxHDkfJ9tQN7xRy",
+	"rhCivAaaTm+gTA2ogiaXVp8yplEXF0qPZEt5C92if07i+uvGr+J67eBhhNAnfCjmiTxj/GJJOOLzoptt",
+	"TO5yQIKDL0GqcMB59hxukvqR2O0tdB6rZDeg9VEM1JEBWRTbvyfSQr1UIKtf7Af/Uw5asqT6kaY548HL",
+	"qd0Ms1Ivz5kOnvvmmDASvcVAi62DI8xSPooBwZ/JH7//l/mkSAGSWAwhlKdIZ0Y9c0QsstSwoAllKBo+",
+	"isG8ZE+hWBaJDYUE5m6rCp6NQQb2/kwMiPeeVkzWyH4ypor4h4lihmMwzGOU2qpkgQAWnqln/UA9OgJr",
+	"NKwMJM5aMXjsDxti+xrRnrlnysL8smiXS9NpbkVcDnlbm27spoHCLZz0GBikyipiGiCVNAyy3DmZV54B",
+	"Z6jHL1offcKbcW1aJcxsqLX3Pvw9qKwnPj/kDudk6UaTVQZTr7NoQl6UevOwgwXWA6OxFKV+QuyEivQ/",
+	"f3bO6S7tDq6v+2THfIdO/e55ubv7MGEp/g9dG5XtXplRVEKtD6i1zKwV0YqQZ6y+EZ9tsxiBtPN6LUKS",
+	"RflfixIvmsgQQJW1EiRcONtnSMSEZlnFM9dMlPhKSQ8LcgnWQr8No1QWr8ykG0b17zZK7+V9AdxVnNQB",
+	"iE2jDmsic0OhrbAxhOBvPa+d1VtXRvbwyVN0w1WZnBs+syS3ZLHDM0UXqV1u4YncGnPnGkx7uUghW6a/",
+	"rEE5c4uiRbo4i3VugqLaX5vGf/vtt986L192fviBbL1985SkdLptLGL3/QLDMqfMYNMG60vAxOx0g0eU",
+	"YT9rj5+1xO15m7PMbKIJw9kzxfW9hW/cOh42yQu4QZAuaaRQNt2WIW9M7vwk1cz2m5a/c//w4DZhvMr1",
+	"OuNCDShUemWuOTpKwxGT/WDEpAi7NQPK7KbZQCEG56Hnglju7I0rcRtyh12ctrMIfU59Pd9SHMoZb367",
+	"N4dVDQxZmifpx7XucdkTztHeuM31lbSXIEdgwx6DKf5Xed6UFhJSYuZ8QigxIo1c0qwEkkIGGmxF1gVM",
+	"1/V2b4w/S3NHzJhg8MRc2dtCgdw0uHWTG6qIeZZ2G8p2iAnc9GbvhU7XgnOT7uypQ/TyDgZjIS7qyNXt",
+	"Wauq5mqj7mSsIOn98fu/0IFxAVAYcz9jF4A+YqUmQqar/cBu+pUx7neN5JzbH2pVecWCioDb5D3N+rJv",
+	"zX0dw/VpkZuwVQ/MO0hBqu7lxqHmVjrVTEbA/ndr2c3dhYazn/y03DjW3kaRdp7C7tdJiZtzJ5sV52Fq",
+	"qbaUTE/PzHL2QMcFew7T49KaAnMRLl+xOJ9+88fv/+rHBDPC6sjHccE6z2Had9EOssXhEqQfgLEg527A",
+	"oHywFr+apb45ipu0dXXM+cATwTW1RdqO30cu9Pd/qihDPamNhBI3wtCCzEJxiTk24J9kilAyoMkF8BST",
+	"445PCC21yG3076MYqC758dIcUIpS21R11JYloVxNQCozh5174Mr8npxzWg2n2pcC+qh/KpIyNwBOBdhf",
+	"4Iop3T3n5xwtfIW+lyoG3F9UwtivpnKBYerCuqSfiBT63XPrq0+AW3+3g5ohB8lAUzltxJs8SI5PTxru",
+	"yKNot7vX3UUrsQBOCxYdRQ+7u92HmPSox4huO5gQYiVHVSx+kkZH0c+gXwuho5meAfu7u0vqNDerz6xC",
+	"KIECzTNXBct4ClddiwYuSSU8abXLRtlnTWHR0fsPceQibo3pDWBj4mCGDn0bIYkjTUcKyXeqNOTRBzPb",
+	"Di3YzuXejg2dq53P3qq+tsRqNL55SP6A3/9qhtqy0XmYHgQyCSAXl65a9sACffmxG90c8JG91Y+0CrDx",
+	"oYerH6o7HZgn9h+vfqJZPH/ji6yuzgKGUE4Q+g9sablkKZAt7M0g+JCNSqOWu5UUMTg6JXREGd9u3K27",
+	"R8OcrzqW53R8btp7H72a6ZLyPtiao+FeuUWDjg9x5LxtbQw6LfUs+uBFfy9sPPVOqLFV0nzdlmKYQneP",
+	"nGB+7Xk3ub9t9HKoqgj+T0wbe2s8UbVnwAcO19lXoHL+61Dir57uGrSIJePISF3BuBHMyvlt3d1tTIEN",
+	"1lt5atVCyWX05af1sHtE20ChdAB5rRZSbTwmBn1dgTJCCtOJ2lEgm/ODeiHt/rX5+RvLsy1wSFJBskaS",
+	"xp2H8aROVWjhCqsKngqhAsaxrS8ziuRHMUAlkhIJI6Y0GOnhi0TI1mCKigI6klFfMzcoJpz0Ubk3ercW",
+	"EpSxrdNS0kE2PefmZr2mub+7bx/svxAW046I36XZ/M5nll73u+QdKoOc9E9SyAuhgSfTtgKPh07Pvf/J",
+	"2QMxuYBCE6pJBlRpsn9AxttW5aU5+p8Q0QZTDR2WAtcsoZltzSJBl9LaA0KyEeM0O+cfxeBJ+3GnpqZs",
+	"iIHFuq/Lwf7+E3N/viVSWlpqAkWssUvgiiY6m2I+8EcxsMptm2RtadozMYjCwnauP1gbPIs6hO0fHi6z",
+	"TM/Pr/b3OufnV/+AoGFq5PF9SNq6Fm8tMbt/lwtXNZULpKyhBKa8X9MgzYRlGZEl5uQ1+t95RF6YOPNA",
+	"kbevX6zoQPdFBfj+l+4wUxXhI5vwfXGGTFtycyKzCtUQKw3JlgET+eP3fzlDo+NzdLe7N+Tq1sBY/kTV",
+	"F+wrqC776zzcTF/+OqLqrBzkTFt50ZBPhoMvk0w2O64lmvCRWoFpo85TrPkjBTXcGN0Z6I3gwPQYJFEX",
+	"rDD6ryQSCqBakZIb2dBgwowrkDaNYV43embWDvNZ9AjVbLaKgK/NXnx983UcnrFZbb7WnLNlnOFpK7fq",
+	"0GYr13Ov57JdPusAhkLCnU2LSnBrtgot0bNYVcasKoZduG9bVLpQKD66TZqTFYr3pFD7gttQrz4sbiVi",
+	"aH1739wiM7zJwM32pqRZhnLFwCkmHCagjNCRSm/As+a16UpPXeYytCrcfeLHEln7Z0eKjaXwl8ein8GJ",
+	"t9rOQd0lJrY/DGqEvicEaXYD2Qyv5sRPaLP1kB3b0xdL5ubwcccme6Gdd6NJ40X2oc39TmNSlb4TlLq2",
+	"4t3ryj7XzJhfgifwxJiRNj3NaYAGhGYkFtPI0ujf1j70/XOAp4r0/UT9LjnGr2mGJQt1wra3Jw92H4fM",
+	"qKc4wVelwUZnUl+Ps+XPhaVJAzBwqWA2GbMMKjwzdkehtv9yhLy7BiFXbY6/DuVb3Lkr3dYSJlz6xulB",
+	"PfeY9DVcaTuso7QEmveNhO9bxbOP3AZ9LH1i5yJbKdX0CN1j27GtWzD4VHVmRoI7560GzdbJZj2QFj0p",
+	"0SBzxmnmajlC1HSGG3omBj/aY6ykqbnDtIkq0H59noTwcWIf/ybPbm+xYcS3g2Fxh0FiaJEc+XJVx4Pc",
+	"JxlTPoKvI84uYLrcpf3cDFjLbGs1N1i/+fzG1gq2gqhLJFeaK/dpOfhWDQGyMoBr68HfrIeg9eCcycqn",
+	"iegxMOk6IKhm3BRxdWXQNKhT1T0VsKtn36pFga4KT1y1vOs0QcmYqrEhXqbn3Rq2sYr1BN+Hx7bu3bKW",
+	"x3bvLhduNLlYIDMwAFDr6xa6ChtW2Mp3rHn/i8mSv3pw1eIboXXOFwaoXKR1M2KcETOVFV9nrLSRqgqv",
+	"aLRlbIcmF0XyBsgeGUqR1z3JvLZvi/fb5PkaZ/DkuSrzxaE0QY6AS39ThO4ga8ZAklCELEcH7GbcfCP9",
+	"xr4kZ06/sVaBdC2LbjblIsFi6cUICg6TOmRZBTGRbGLbDQMVPjxkbFMV6IXL1PftjWyzLDIZAz/n5gds",
+	"mkRsFY41152QzKi1dyknTFcW+0SUWbrdJd8LPcZAMklL6fsyNOcKGR6vRZbdqyzDplHX8y8E+uKSy13V",
+	"v5/02tgh8FcXd6+hyAxV0Ip0RalJKibcB1duJO5KX525yGFtyzfn+NuMo8JMbFVjq5oKDMThFzSb0KnB",
+	"W3D6skFcZDZVRvWdmGf3aTy9dWXe81m4BfA0JqIATmyxIa3Tllwinu9M6l0ururSe4qBp1TaZLBvZtcs",
+	"1jdz41wHkSp8g2hCthCpFZbvUD61324TLTyIkUfaYt510+oWBHiwlctCWvmJ8RTrRNdyQfh6w8XJsBvV",
+	"gt0z9qN3IiigDEy8IkE1wWN900Zv724Q4oJQC92yIIMp8QjjMdgiYxh/Gw2IFjsaahuGlFjoaNg1pL79",
+	"w5aWLM8hjUkmJiA7CVWQbtttHJH93T3U/XAo7pL5dLY0Puf7u7v2Z+ZKQCAlW/YdbEMGWWrrQFx5VyOR",
+	"DnPm9ATf7mVdjYQLPcbym3P+SvAOrSVNTqcobfz2Z6TLA+WwMaBA2spOR633oUM2yke/cKb4SmJ19/GE",
+	"tO5jAhKwCoA5a/IuVd3VDIRW2PMtZ/1P4VYR0pGn50I3YkGB4Bf+sDJNoiLNr0Ql30TYHWVKlKrli9tE",
+	"am3k/XDvBUb3h++0MN959h8PHz8iOcgREBx1ZAUI+hya3NAKnyekn4Om6ILP51ocYPr6Oe/zMsv6cz0N",
+	"KIrTkOzBRhD3LHpsswlzH8158AwdPPjfbz7nn0ua1dkUeK5vXvz/aeIGKY0okYMNPJtbfaA8IW5hmU+D",
+	"YrdvK38mtreE2qk7QoRzjEVeZIDJxf4RfFvrlPRt3K1zxkac6lLCEdH/27abKzm7sg3n4ss9990Yrsgv",
+	"L4+fds5+Od4/fGROeR7prlF1zyM7uE9ymsI5d3YUq7x8W6lIVLXlbp5uhzjKz6DbHTPukSDbCy2gzCq5",
+	"xPaG/zcoz/I+CXdVRLERprdVfUE8zvq73DBlaAZr6xBB0LR75xHWWFlmK5DWzn4OE49eGKDiYkIEJ1tc",
+	"tPzuT7z+JyEBdglSES3cS3/JQOixzRTY7ga9838ufKyP3P2rl35bJ7G553tDRVdwsDwZ51016j4vv9kA",
+	"ZhEvqkjT7ygmrlyx+++W8D5pXEqFBdV3G/lCq8d2PhtQLo2WPxMDVQX+qteGY68ll0GDHVvnGIntC/Gu",
+	"rohZHRq3j3yLh98eeywkCSWNiqSNcMazjnihkb/4Zu+eRSxiD/4o3zDmjgz+m6LLIrs/0EvEtQy7WR+R",
+	"mXq5uqNIGzf+k2YMvdPWj63oJaQYY6pr7a0HwLUpQK9qTDKmQdLM9ihQvpLVsDi7fNxoPG1fkEKoJkBl",
+	"xmAhHzwt26Ry9z6DZn+xL2zhr0ughCp7C98cxP8TK4Nrt7KsEhluK1mMOmIM5IU2/NmEjkYgydsT29ks",
+	"tRYPVQq0IpAPIE0h9d3eBoxTOY1dsTDFvm+JJk8tlnfOXKeszqnIWDLthszwH8xuNnVdngxfCQ4vrXvt",
+	"w3pFFGOdZzconvBd1WzRtH8ZaqNpwY9v6GjRFbthOzgGF3i4KDsxyRhw/UCRRBRTsmUYNgYWT4Ydc9YO",
+	"HnYbY4bWVXD3DcxOuOHEiWaXtglI6+gNjEMEqnFp5zNix9LghLnlYzMqWkdaUTdyrUj/o4MFxcYf2m0i",
+	"Q29su45XopptbvEjT0Rq2z3eNXL+bedvbbSs6sAtdQV2HURUBFpMRv9kRQfMdr0g1hV2OUtCuXz3BhI/",
+	"pckYOoZupchWYTMO9mOv469LARureXdKMvjuPM0SC32fbzPPM+aop8GqS+7fWVe9VtSALbPtOsNVbjZB",
+	"LBkDLZ4QLcpkjHF/4t8GE2S1v9hJ71EzcSsswFD/viBmTFt2CXfPwV6wS+BmiUKKAQQ6Lq4Au+tq2fWn",
+	"XsTOfi2AH5+ePDv79dV9y67llzHb/zVc/+elttt2hZ9/WUn2ZsyUFWH17ow27C4s2IfT3/2UWj1hxd3/",
+	"dvzyxZe8e7+tb3d/w7t3Fxa8e+nfIhjktlVqFvJ2x2GrshUsBMZ2fDkbWVRBDmcTg1xe74QpIIe7D4N8",
+	"2b7D8D6b4uICAQzBH4gWVtcnWtLhkCV4J4frmHFvG69Yvet7NHtjt2Hm9at+FpHyme9FdG+Qr3oXzYH+",
+	"P21/4JgMSpbZrmiyxMR0MqSJVndPGN/PLVT1YponivY87R7i7z8Y3uWemSWWUxBFBuSCY7GFcBWXxkRk",
+	"n0qocqK6ZCY1UQFUmSU2J9FmuzuTwAaujfY9own5+tI/fv8vLOe0PTMkKB27ig/BE4iJFNr6pmbKALrE",
+	"ZuKjwVy9e9utioUBgUXbTcFxbdsYMnYwjUnGlMbXmNu2FJkdbnPcL11NvmoshVXh80u9ophQKqFU9gWv",
+	"Ggqc2741chZMtTNgfiob2nGtMI2qWvvlYgf1ZgdR2zPUIXJjiUbnzPAa7eiZXWguMaC5Zx9UCwC6kctu",
+	"gIylF/XBcZ8FyI79ZIsHGjP7lPX5ib2iaCDr2Ew8+wrOWRnCtIJs2JjeUcv87EsN6ZZfpXaiNOZFC+H6",
+	"w/V/BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
