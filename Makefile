@@ -34,7 +34,7 @@ lint: ## go vet, gofmt and an OpenAPI lint
 	go test -count=1 -run "^TestSpecLint$$" ./server/
 
 bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
-	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... | tee bench.out
+	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... ./budget/ ./connectors/ai/ | tee bench.out
 	go build -o bin/levqor-bench ./cmd/levqor-bench && ./bin/levqor-bench -bin $(BIN)
 
 ci: lint check-generated test ## what .ci/run runs
