@@ -41,7 +41,7 @@ type OwnerReservation struct {
 // Usage is an owner's spending in one period.
 type Usage struct {
 	Spent    Nanos            // settled
-	Reserved Nanos            // open, unexpired
+	Reserved Nanos            // open, not yet released by ExpireOwnerReservations
 	ByModel  map[string]Nanos // settled, per model
 }
 
@@ -50,10 +50,15 @@ type Usage struct {
 // store/sqlite and store/postgres.
 type OwnerStore interface {
 	// ReserveOwnerBudget records r if, for r.OwnerID, the settled spending plus open
-	// unexpired reservations plus r.Reserved stays within limits both in the UTC day
-	// and in the calendar month of r.CreatedAt; otherwise it records nothing and
-	// returns an *ExceededError (LimitUSD, SpentUSD, ReservedUSD, RequestedUSD of the
-	// period that does not fit). Check and insert are atomic per owner.
+	// reservations plus r.Reserved stays within limits both in the UTC day and in the
+	// calendar month of r.CreatedAt; otherwise it records nothing and returns an
+	// *ExceededError (LimitUSD, SpentUSD, ReservedUSD, RequestedUSD of the period that
+	// does not fit). Check and insert are atomic per owner.
+	//
+	// An open reservation past its ExpiresAt keeps counting (here and in OwnerUsage)
+	// until ExpireOwnerReservations releases it; the worker sweeps every second. The
+	// stores keep running totals per owner and period rather than summing the ledger,
+	// so a reservation costs the same however long the ledger grows.
 	ReserveOwnerBudget(ctx context.Context, r OwnerReservation, limits Limits) error
 	// SettleOwnerBudget closes reservation id at actual (which may exceed what was
 	// reserved) at time now; settling twice or an unknown id is ErrUnknownReservation.

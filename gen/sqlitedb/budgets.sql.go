@@ -20,17 +20,57 @@ func (q *Queries) DeleteOwnerLimits(ctx context.Context, ownerID string) error {
 	return err
 }
 
-const expireOwnerReservations = `-- name: ExpireOwnerReservations :execrows
+const expireOwnerReservations = `-- name: ExpireOwnerReservations :many
 UPDATE budget_ledger SET state = 'expired'
-WHERE state = 'open' AND expires_at < ?1
+WHERE state = 'open' AND id IN (
+    SELECT o.id FROM budget_ledger AS o
+    WHERE o.state = 'open' AND o.expires_at < ?1
+    ORDER BY o.expires_at
+    LIMIT ?2
+)
+RETURNING owner_id, period_day, period_month, reserved_nanos
 `
 
-func (q *Queries) ExpireOwnerReservations(ctx context.Context, now time.Time) (int64, error) {
-	result, err := q.exec(ctx, q.expireOwnerReservationsStmt, expireOwnerReservations, now)
+type ExpireOwnerReservationsParams struct {
+	Now   time.Time
+	Batch int64
+}
+
+type ExpireOwnerReservationsRow struct {
+	OwnerID       string
+	PeriodDay     string
+	PeriodMonth   string
+	ReservedNanos int64
+}
+
+// Marks up to batch open reservations past their expiry as expired and returns them,
+// so the caller can release their amounts from the totals.
+func (q *Queries) ExpireOwnerReservations(ctx context.Context, arg ExpireOwnerReservationsParams) ([]ExpireOwnerReservationsRow, error) {
+	rows, err := q.query(ctx, q.expireOwnerReservationsStmt, expireOwnerReservations, arg.Now, arg.Batch)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected()
+	defer rows.Close()
+	var items []ExpireOwnerReservationsRow
+	for rows.Next() {
+		var i ExpireOwnerReservationsRow
+		if err := rows.Scan(
+			&i.OwnerID,
+			&i.PeriodDay,
+			&i.PeriodMonth,
+			&i.ReservedNanos,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getOwnerLimits = `-- name: GetOwnerLimits :one
@@ -82,49 +122,6 @@ func (q *Queries) InsertOwnerReservation(ctx context.Context, arg InsertOwnerRes
 		arg.CreatedAt,
 	)
 	return err
-}
-
-const ownerPeriodTotals = `-- name: OwnerPeriodTotals :one
-SELECT
-    CAST(COALESCE(SUM(CASE WHEN period_day = ?1 AND state = 'settled' THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS day_spent,
-    CAST(COALESCE(SUM(CASE WHEN period_day = ?1 AND state = 'open' AND expires_at > ?2 THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS day_reserved,
-    CAST(COALESCE(SUM(CASE WHEN state = 'settled' THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS month_spent,
-    CAST(COALESCE(SUM(CASE WHEN state = 'open' AND expires_at > ?2 THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS month_reserved
-FROM budget_ledger
-WHERE owner_id = ?3 AND period_month = ?4 AND state IN ('open', 'settled')
-`
-
-type OwnerPeriodTotalsParams struct {
-	PeriodDay   string
-	At          time.Time
-	OwnerID     string
-	PeriodMonth string
-}
-
-type OwnerPeriodTotalsRow struct {
-	DaySpent      int64
-	DayReserved   int64
-	MonthSpent    int64
-	MonthReserved int64
-}
-
-// An owner's settled spending and open, unexpired (as of at) reservations in one UTC
-// day and its month.
-func (q *Queries) OwnerPeriodTotals(ctx context.Context, arg OwnerPeriodTotalsParams) (OwnerPeriodTotalsRow, error) {
-	row := q.queryRow(ctx, q.ownerPeriodTotalsStmt, ownerPeriodTotals,
-		arg.PeriodDay,
-		arg.At,
-		arg.OwnerID,
-		arg.PeriodMonth,
-	)
-	var i OwnerPeriodTotalsRow
-	err := row.Scan(
-		&i.DaySpent,
-		&i.DayReserved,
-		&i.MonthSpent,
-		&i.MonthReserved,
-	)
-	return i, err
 }
 
 const ownerSpentByModel = `-- name: OwnerSpentByModel :many
@@ -180,24 +177,103 @@ func (q *Queries) OwnerSpentByModel(ctx context.Context, arg OwnerSpentByModelPa
 	return items, nil
 }
 
-const settleOwnerReservation = `-- name: SettleOwnerReservation :execrows
-UPDATE budget_ledger SET spent_nanos = ?1, state = 'settled', settled_at = ?2
-WHERE id = ?3 AND state IN ('open', 'expired')
+const ownerTotals = `-- name: OwnerTotals :one
+SELECT
+    CAST(COALESCE(SUM(CASE WHEN period = ?1 THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS day_spent,
+    CAST(COALESCE(SUM(CASE WHEN period = ?1 THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS day_reserved,
+    CAST(COALESCE(SUM(CASE WHEN period = ?2 THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS month_spent,
+    CAST(COALESCE(SUM(CASE WHEN period = ?2 THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS month_reserved
+FROM budget_totals
+WHERE owner_id = ?3 AND period IN (?1, ?2)
 `
 
-type SettleOwnerReservationParams struct {
+type OwnerTotalsParams struct {
+	DayKey   string
+	MonthKey string
+	OwnerID  string
+}
+
+type OwnerTotalsRow struct {
+	DaySpent      int64
+	DayReserved   int64
+	MonthSpent    int64
+	MonthReserved int64
+}
+
+// An owner's running totals in one UTC day and its month (keys 'D' + day and 'M' + month).
+func (q *Queries) OwnerTotals(ctx context.Context, arg OwnerTotalsParams) (OwnerTotalsRow, error) {
+	row := q.queryRow(ctx, q.ownerTotalsStmt, ownerTotals, arg.DayKey, arg.MonthKey, arg.OwnerID)
+	var i OwnerTotalsRow
+	err := row.Scan(
+		&i.DaySpent,
+		&i.DayReserved,
+		&i.MonthSpent,
+		&i.MonthReserved,
+	)
+	return i, err
+}
+
+const settleExpiredOwnerReservation = `-- name: SettleExpiredOwnerReservation :one
+UPDATE budget_ledger SET spent_nanos = ?1, state = 'settled', settled_at = ?2
+WHERE id = ?3 AND state = 'expired'
+RETURNING owner_id, period_day, period_month, reserved_nanos
+`
+
+type SettleExpiredOwnerReservationParams struct {
 	SpentNanos int64
 	SettledAt  sql.NullTime
 	ID         string
 }
 
+type SettleExpiredOwnerReservationRow struct {
+	OwnerID       string
+	PeriodDay     string
+	PeriodMonth   string
+	ReservedNanos int64
+}
+
 // An expired reservation may still be settled: the money was spent all the same.
-func (q *Queries) SettleOwnerReservation(ctx context.Context, arg SettleOwnerReservationParams) (int64, error) {
-	result, err := q.exec(ctx, q.settleOwnerReservationStmt, settleOwnerReservation, arg.SpentNanos, arg.SettledAt, arg.ID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected()
+func (q *Queries) SettleExpiredOwnerReservation(ctx context.Context, arg SettleExpiredOwnerReservationParams) (SettleExpiredOwnerReservationRow, error) {
+	row := q.queryRow(ctx, q.settleExpiredOwnerReservationStmt, settleExpiredOwnerReservation, arg.SpentNanos, arg.SettledAt, arg.ID)
+	var i SettleExpiredOwnerReservationRow
+	err := row.Scan(
+		&i.OwnerID,
+		&i.PeriodDay,
+		&i.PeriodMonth,
+		&i.ReservedNanos,
+	)
+	return i, err
+}
+
+const settleOpenOwnerReservation = `-- name: SettleOpenOwnerReservation :one
+UPDATE budget_ledger SET spent_nanos = ?1, state = 'settled', settled_at = ?2
+WHERE id = ?3 AND state = 'open'
+RETURNING owner_id, period_day, period_month, reserved_nanos
+`
+
+type SettleOpenOwnerReservationParams struct {
+	SpentNanos int64
+	SettledAt  sql.NullTime
+	ID         string
+}
+
+type SettleOpenOwnerReservationRow struct {
+	OwnerID       string
+	PeriodDay     string
+	PeriodMonth   string
+	ReservedNanos int64
+}
+
+func (q *Queries) SettleOpenOwnerReservation(ctx context.Context, arg SettleOpenOwnerReservationParams) (SettleOpenOwnerReservationRow, error) {
+	row := q.queryRow(ctx, q.settleOpenOwnerReservationStmt, settleOpenOwnerReservation, arg.SpentNanos, arg.SettledAt, arg.ID)
+	var i SettleOpenOwnerReservationRow
+	err := row.Scan(
+		&i.OwnerID,
+		&i.PeriodDay,
+		&i.PeriodMonth,
+		&i.ReservedNanos,
+	)
+	return i, err
 }
 
 const upsertOwnerLimits = `-- name: UpsertOwnerLimits :exec
@@ -220,6 +296,34 @@ func (q *Queries) UpsertOwnerLimits(ctx context.Context, arg UpsertOwnerLimitsPa
 		arg.DailyNanos,
 		arg.MonthlyNanos,
 		arg.UpdatedAt,
+	)
+	return err
+}
+
+const upsertOwnerTotal = `-- name: UpsertOwnerTotal :exec
+INSERT INTO budget_totals (owner_id, period, spent_nanos, reserved_nanos)
+VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (owner_id, period) DO UPDATE
+SET spent_nanos = budget_totals.spent_nanos + excluded.spent_nanos,
+    reserved_nanos = budget_totals.reserved_nanos + excluded.reserved_nanos
+`
+
+type UpsertOwnerTotalParams struct {
+	OwnerID       string
+	Period        string
+	SpentDelta    int64
+	ReservedDelta int64
+}
+
+// Adds to an owner's running totals of one period ('D' day or 'M' month key),
+// creating the row at zero first. In a transaction it also locks the row: callers
+// touch totals rows in ascending (owner_id, period) order, so they never deadlock.
+func (q *Queries) UpsertOwnerTotal(ctx context.Context, arg UpsertOwnerTotalParams) error {
+	_, err := q.exec(ctx, q.upsertOwnerTotalStmt, upsertOwnerTotal,
+		arg.OwnerID,
+		arg.Period,
+		arg.SpentDelta,
+		arg.ReservedDelta,
 	)
 	return err
 }

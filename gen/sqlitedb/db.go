@@ -108,11 +108,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.oldestQueuedJobStmt, err = db.PrepareContext(ctx, oldestQueuedJob); err != nil {
 		return nil, fmt.Errorf("error preparing query OldestQueuedJob: %w", err)
 	}
-	if q.ownerPeriodTotalsStmt, err = db.PrepareContext(ctx, ownerPeriodTotals); err != nil {
-		return nil, fmt.Errorf("error preparing query OwnerPeriodTotals: %w", err)
-	}
 	if q.ownerSpentByModelStmt, err = db.PrepareContext(ctx, ownerSpentByModel); err != nil {
 		return nil, fmt.Errorf("error preparing query OwnerSpentByModel: %w", err)
+	}
+	if q.ownerTotalsStmt, err = db.PrepareContext(ctx, ownerTotals); err != nil {
+		return nil, fmt.Errorf("error preparing query OwnerTotals: %w", err)
 	}
 	if q.putWebhookSecretStmt, err = db.PrepareContext(ctx, putWebhookSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query PutWebhookSecret: %w", err)
@@ -135,8 +135,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.saveStepsStmt, err = db.PrepareContext(ctx, saveSteps); err != nil {
 		return nil, fmt.Errorf("error preparing query SaveSteps: %w", err)
 	}
-	if q.settleOwnerReservationStmt, err = db.PrepareContext(ctx, settleOwnerReservation); err != nil {
-		return nil, fmt.Errorf("error preparing query SettleOwnerReservation: %w", err)
+	if q.settleExpiredOwnerReservationStmt, err = db.PrepareContext(ctx, settleExpiredOwnerReservation); err != nil {
+		return nil, fmt.Errorf("error preparing query SettleExpiredOwnerReservation: %w", err)
+	}
+	if q.settleOpenOwnerReservationStmt, err = db.PrepareContext(ctx, settleOpenOwnerReservation); err != nil {
+		return nil, fmt.Errorf("error preparing query SettleOpenOwnerReservation: %w", err)
 	}
 	if q.touchKeyStmt, err = db.PrepareContext(ctx, touchKey); err != nil {
 		return nil, fmt.Errorf("error preparing query TouchKey: %w", err)
@@ -146,6 +149,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.upsertOwnerLimitsStmt, err = db.PrepareContext(ctx, upsertOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query UpsertOwnerLimits: %w", err)
+	}
+	if q.upsertOwnerTotalStmt, err = db.PrepareContext(ctx, upsertOwnerTotal); err != nil {
+		return nil, fmt.Errorf("error preparing query UpsertOwnerTotal: %w", err)
 	}
 	return &q, nil
 }
@@ -292,14 +298,14 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing oldestQueuedJobStmt: %w", cerr)
 		}
 	}
-	if q.ownerPeriodTotalsStmt != nil {
-		if cerr := q.ownerPeriodTotalsStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing ownerPeriodTotalsStmt: %w", cerr)
-		}
-	}
 	if q.ownerSpentByModelStmt != nil {
 		if cerr := q.ownerSpentByModelStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing ownerSpentByModelStmt: %w", cerr)
+		}
+	}
+	if q.ownerTotalsStmt != nil {
+		if cerr := q.ownerTotalsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing ownerTotalsStmt: %w", cerr)
 		}
 	}
 	if q.putWebhookSecretStmt != nil {
@@ -337,9 +343,14 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing saveStepsStmt: %w", cerr)
 		}
 	}
-	if q.settleOwnerReservationStmt != nil {
-		if cerr := q.settleOwnerReservationStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing settleOwnerReservationStmt: %w", cerr)
+	if q.settleExpiredOwnerReservationStmt != nil {
+		if cerr := q.settleExpiredOwnerReservationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing settleExpiredOwnerReservationStmt: %w", cerr)
+		}
+	}
+	if q.settleOpenOwnerReservationStmt != nil {
+		if cerr := q.settleOpenOwnerReservationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing settleOpenOwnerReservationStmt: %w", cerr)
 		}
 	}
 	if q.touchKeyStmt != nil {
@@ -355,6 +366,11 @@ func (q *Queries) Close() error {
 	if q.upsertOwnerLimitsStmt != nil {
 		if cerr := q.upsertOwnerLimitsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing upsertOwnerLimitsStmt: %w", cerr)
+		}
+	}
+	if q.upsertOwnerTotalStmt != nil {
+		if cerr := q.upsertOwnerTotalStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing upsertOwnerTotalStmt: %w", cerr)
 		}
 	}
 	return err
@@ -394,95 +410,99 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                              DBTX
-	tx                              *sql.Tx
-	cancelQueuedJobStmt             *sql.Stmt
-	claimCallbacksStmt              *sql.Stmt
-	claimJobsStmt                   *sql.Stmt
-	countJobsByStatusStmt           *sql.Stmt
-	deleteOwnerLimitsStmt           *sql.Stmt
-	deleteWorkflowStmt              *sql.Stmt
-	expireKeyByStmt                 *sql.Stmt
-	expireOwnerReservationsStmt     *sql.Stmt
-	extendLeasesStmt                *sql.Stmt
-	finishJobStmt                   *sql.Stmt
-	getJobStmt                      *sql.Stmt
-	getJobByIdempotencyKeyStmt      *sql.Stmt
-	getKeyStmt                      *sql.Stmt
-	getKeyByHashStmt                *sql.Stmt
-	getOwnerLimitsStmt              *sql.Stmt
-	getUserStmt                     *sql.Stmt
-	getUserByEmailStmt              *sql.Stmt
-	getWebhookSecretStmt            *sql.Stmt
-	getWorkflowStmt                 *sql.Stmt
-	insertJobStmt                   *sql.Stmt
-	insertKeyStmt                   *sql.Stmt
-	insertOwnerReservationStmt      *sql.Stmt
-	insertUserIfAbsentStmt          *sql.Stmt
-	insertWebhookSecretIfAbsentStmt *sql.Stmt
-	listJobsStmt                    *sql.Stmt
-	listKeysStmt                    *sql.Stmt
-	listWorkflowsStmt               *sql.Stmt
-	oldestQueuedJobStmt             *sql.Stmt
-	ownerPeriodTotalsStmt           *sql.Stmt
-	ownerSpentByModelStmt           *sql.Stmt
-	putWebhookSecretStmt            *sql.Stmt
-	putWorkflowStmt                 *sql.Stmt
-	recordCallbackStmt              *sql.Stmt
-	requestCancelStmt               *sql.Stmt
-	rescueExpiredStmt               *sql.Stmt
-	revokeKeyStmt                   *sql.Stmt
-	saveStepsStmt                   *sql.Stmt
-	settleOwnerReservationStmt      *sql.Stmt
-	touchKeyStmt                    *sql.Stmt
-	updateUserStmt                  *sql.Stmt
-	upsertOwnerLimitsStmt           *sql.Stmt
+	db                                DBTX
+	tx                                *sql.Tx
+	cancelQueuedJobStmt               *sql.Stmt
+	claimCallbacksStmt                *sql.Stmt
+	claimJobsStmt                     *sql.Stmt
+	countJobsByStatusStmt             *sql.Stmt
+	deleteOwnerLimitsStmt             *sql.Stmt
+	deleteWorkflowStmt                *sql.Stmt
+	expireKeyByStmt                   *sql.Stmt
+	expireOwnerReservationsStmt       *sql.Stmt
+	extendLeasesStmt                  *sql.Stmt
+	finishJobStmt                     *sql.Stmt
+	getJobStmt                        *sql.Stmt
+	getJobByIdempotencyKeyStmt        *sql.Stmt
+	getKeyStmt                        *sql.Stmt
+	getKeyByHashStmt                  *sql.Stmt
+	getOwnerLimitsStmt                *sql.Stmt
+	getUserStmt                       *sql.Stmt
+	getUserByEmailStmt                *sql.Stmt
+	getWebhookSecretStmt              *sql.Stmt
+	getWorkflowStmt                   *sql.Stmt
+	insertJobStmt                     *sql.Stmt
+	insertKeyStmt                     *sql.Stmt
+	insertOwnerReservationStmt        *sql.Stmt
+	insertUserIfAbsentStmt            *sql.Stmt
+	insertWebhookSecretIfAbsentStmt   *sql.Stmt
+	listJobsStmt                      *sql.Stmt
+	listKeysStmt                      *sql.Stmt
+	listWorkflowsStmt                 *sql.Stmt
+	oldestQueuedJobStmt               *sql.Stmt
+	ownerSpentByModelStmt             *sql.Stmt
+	ownerTotalsStmt                   *sql.Stmt
+	putWebhookSecretStmt              *sql.Stmt
+	putWorkflowStmt                   *sql.Stmt
+	recordCallbackStmt                *sql.Stmt
+	requestCancelStmt                 *sql.Stmt
+	rescueExpiredStmt                 *sql.Stmt
+	revokeKeyStmt                     *sql.Stmt
+	saveStepsStmt                     *sql.Stmt
+	settleExpiredOwnerReservationStmt *sql.Stmt
+	settleOpenOwnerReservationStmt    *sql.Stmt
+	touchKeyStmt                      *sql.Stmt
+	updateUserStmt                    *sql.Stmt
+	upsertOwnerLimitsStmt             *sql.Stmt
+	upsertOwnerTotalStmt              *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                              tx,
-		tx:                              tx,
-		cancelQueuedJobStmt:             q.cancelQueuedJobStmt,
-		claimCallbacksStmt:              q.claimCallbacksStmt,
-		claimJobsStmt:                   q.claimJobsStmt,
-		countJobsByStatusStmt:           q.countJobsByStatusStmt,
-		deleteOwnerLimitsStmt:           q.deleteOwnerLimitsStmt,
-		deleteWorkflowStmt:              q.deleteWorkflowStmt,
-		expireKeyByStmt:                 q.expireKeyByStmt,
-		expireOwnerReservationsStmt:     q.expireOwnerReservationsStmt,
-		extendLeasesStmt:                q.extendLeasesStmt,
-		finishJobStmt:                   q.finishJobStmt,
-		getJobStmt:                      q.getJobStmt,
-		getJobByIdempotencyKeyStmt:      q.getJobByIdempotencyKeyStmt,
-		getKeyStmt:                      q.getKeyStmt,
-		getKeyByHashStmt:                q.getKeyByHashStmt,
-		getOwnerLimitsStmt:              q.getOwnerLimitsStmt,
-		getUserStmt:                     q.getUserStmt,
-		getUserByEmailStmt:              q.getUserByEmailStmt,
-		getWebhookSecretStmt:            q.getWebhookSecretStmt,
-		getWorkflowStmt:                 q.getWorkflowStmt,
-		insertJobStmt:                   q.insertJobStmt,
-		insertKeyStmt:                   q.insertKeyStmt,
-		insertOwnerReservationStmt:      q.insertOwnerReservationStmt,
-		insertUserIfAbsentStmt:          q.insertUserIfAbsentStmt,
-		insertWebhookSecretIfAbsentStmt: q.insertWebhookSecretIfAbsentStmt,
-		listJobsStmt:                    q.listJobsStmt,
-		listKeysStmt:                    q.listKeysStmt,
-		listWorkflowsStmt:               q.listWorkflowsStmt,
-		oldestQueuedJobStmt:             q.oldestQueuedJobStmt,
-		ownerPeriodTotalsStmt:           q.ownerPeriodTotalsStmt,
-		ownerSpentByModelStmt:           q.ownerSpentByModelStmt,
-		putWebhookSecretStmt:            q.putWebhookSecretStmt,
-		putWorkflowStmt:                 q.putWorkflowStmt,
-		recordCallbackStmt:              q.recordCallbackStmt,
-		requestCancelStmt:               q.requestCancelStmt,
-		rescueExpiredStmt:               q.rescueExpiredStmt,
-		revokeKeyStmt:                   q.revokeKeyStmt,
-		saveStepsStmt:                   q.saveStepsStmt,
-		settleOwnerReservationStmt:      q.settleOwnerReservationStmt,
-		touchKeyStmt:                    q.touchKeyStmt,
-		updateUserStmt:                  q.updateUserStmt,
-		upsertOwnerLimitsStmt:           q.upsertOwnerLimitsStmt,
+		db:                                tx,
+		tx:                                tx,
+		cancelQueuedJobStmt:               q.cancelQueuedJobStmt,
+		claimCallbacksStmt:                q.claimCallbacksStmt,
+		claimJobsStmt:                     q.claimJobsStmt,
+		countJobsByStatusStmt:             q.countJobsByStatusStmt,
+		deleteOwnerLimitsStmt:             q.deleteOwnerLimitsStmt,
+		deleteWorkflowStmt:                q.deleteWorkflowStmt,
+		expireKeyByStmt:                   q.expireKeyByStmt,
+		expireOwnerReservationsStmt:       q.expireOwnerReservationsStmt,
+		extendLeasesStmt:                  q.extendLeasesStmt,
+		finishJobStmt:                     q.finishJobStmt,
+		getJobStmt:                        q.getJobStmt,
+		getJobByIdempotencyKeyStmt:        q.getJobByIdempotencyKeyStmt,
+		getKeyStmt:                        q.getKeyStmt,
+		getKeyByHashStmt:                  q.getKeyByHashStmt,
+		getOwnerLimitsStmt:                q.getOwnerLimitsStmt,
+		getUserStmt:                       q.getUserStmt,
+		getUserByEmailStmt:                q.getUserByEmailStmt,
+		getWebhookSecretStmt:              q.getWebhookSecretStmt,
+		getWorkflowStmt:                   q.getWorkflowStmt,
+		insertJobStmt:                     q.insertJobStmt,
+		insertKeyStmt:                     q.insertKeyStmt,
+		insertOwnerReservationStmt:        q.insertOwnerReservationStmt,
+		insertUserIfAbsentStmt:            q.insertUserIfAbsentStmt,
+		insertWebhookSecretIfAbsentStmt:   q.insertWebhookSecretIfAbsentStmt,
+		listJobsStmt:                      q.listJobsStmt,
+		listKeysStmt:                      q.listKeysStmt,
+		listWorkflowsStmt:                 q.listWorkflowsStmt,
+		oldestQueuedJobStmt:               q.oldestQueuedJobStmt,
+		ownerSpentByModelStmt:             q.ownerSpentByModelStmt,
+		ownerTotalsStmt:                   q.ownerTotalsStmt,
+		putWebhookSecretStmt:              q.putWebhookSecretStmt,
+		putWorkflowStmt:                   q.putWorkflowStmt,
+		recordCallbackStmt:                q.recordCallbackStmt,
+		requestCancelStmt:                 q.requestCancelStmt,
+		rescueExpiredStmt:                 q.rescueExpiredStmt,
+		revokeKeyStmt:                     q.revokeKeyStmt,
+		saveStepsStmt:                     q.saveStepsStmt,
+		settleExpiredOwnerReservationStmt: q.settleExpiredOwnerReservationStmt,
+		settleOpenOwnerReservationStmt:    q.settleOpenOwnerReservationStmt,
+		touchKeyStmt:                      q.touchKeyStmt,
+		updateUserStmt:                    q.updateUserStmt,
+		upsertOwnerLimitsStmt:             q.upsertOwnerLimitsStmt,
+		upsertOwnerTotalStmt:              q.upsertOwnerTotalStmt,
 	}
 }

@@ -46,6 +46,13 @@ type BudgetLimit struct {
 	UpdatedAt    time.Time
 }
 
+type BudgetTotal struct {
+	OwnerID       string
+	Period        string
+	SpentNanos    int64
+	ReservedNanos int64
+}
+
 type Job struct {
 	ID              string
 	OwnerID         string

@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +23,46 @@ func periods(t time.Time) (day, month string) {
 	return u.Format("2006-01-02"), u.Format("2006-01")
 }
 
+// totalsKeys returns the budget_totals period keys of a ledger row's day and month.
+func totalsKeys(day, month string) (dayKey, monthKey string) {
+	return "D" + day, "M" + month
+}
+
+// expireBatch is how many reservations ExpireOwnerReservations releases per transaction.
+const expireBatch = 500
+
+// totalsDelta is a change to one row of budget_totals.
+type totalsDelta struct {
+	owner, period   string
+	spent, reserved int64
+}
+
+// sumTotalsDeltas adds up the deltas of each (owner, period) and returns them in
+// ascending (owner, period) order, the order in which every transaction touches
+// totals rows.
+func sumTotalsDeltas(ds []totalsDelta) []totalsDelta {
+	type key struct{ owner, period string }
+	sums := map[key]*totalsDelta{}
+	var out []totalsDelta
+	for _, d := range ds {
+		k := key{d.owner, d.period}
+		if s, ok := sums[k]; ok {
+			s.spent += d.spent
+			s.reserved += d.reserved
+			continue
+		}
+		dd := d
+		sums[k] = &dd
+	}
+	for _, s := range sums {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b totalsDelta) int {
+		return cmp.Or(cmp.Compare(a.owner, b.owner), cmp.Compare(a.period, b.period))
+	})
+	return out
+}
+
 // overLimit returns the *budget.ExceededError for a period when requested does not fit
 // beside spent and reserved under limit, else nil.
 func overLimit(limit, spent, reserved, requested budget.Nanos) error {
@@ -34,28 +76,44 @@ func overLimit(limit, spent, reserved, requested budget.Nanos) error {
 
 // ReserveOwnerBudget implements budget.OwnerStore. The transaction first takes a
 // per-owner advisory lock, held until it ends, so reservations of one owner from any
-// connection of any instance check and insert one after another. (READ COMMITTED
-// suffices: each statement after the lock sees every reservation committed before it.)
+// connection of any instance check and update the running totals one after another.
+// The totals rows are then locked (by the upsert) before they are read, so settles
+// and expiries of the owner cannot change them between the check and the update.
 func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation, limits budget.Limits) error {
 	if r.Reserved < 0 {
 		return fmt.Errorf("reserve owner budget: negative amount %d", r.Reserved)
 	}
 	day, month := periods(r.CreatedAt)
+	dayKey, monthKey := totalsKeys(day, month)
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		q := db.q.WithTx(tx)
 		if err := q.LockOwnerBudget(ctx, r.OwnerID); err != nil {
 			return fmt.Errorf("lock owner budget: %w", err)
 		}
-		tot, err := q.OwnerPeriodTotals(ctx, pgdb.OwnerPeriodTotalsParams{
-			OwnerID: r.OwnerID, PeriodDay: day, PeriodMonth: month, At: r.CreatedAt.UTC(),
-		})
+		add := func(amount int64) error {
+			for _, period := range []string{dayKey, monthKey} { // ascending, as everywhere
+				if err := q.UpsertOwnerTotal(ctx, pgdb.UpsertOwnerTotalParams{
+					OwnerID: r.OwnerID, Period: period, ReservedDelta: amount,
+				}); err != nil {
+					return fmt.Errorf("update owner budget totals: %w", err)
+				}
+			}
+			return nil
+		}
+		if err := add(0); err != nil {
+			return err
+		}
+		tot, err := q.OwnerTotals(ctx, pgdb.OwnerTotalsParams{OwnerID: r.OwnerID, DayKey: dayKey, MonthKey: monthKey})
 		if err != nil {
-			return fmt.Errorf("sum owner budget: %w", err)
+			return fmt.Errorf("read owner budget totals: %w", err)
 		}
 		if err := overLimit(limits.Daily, budget.Nanos(tot.DaySpent), budget.Nanos(tot.DayReserved), r.Reserved); err != nil {
 			return err
 		}
 		if err := overLimit(limits.Monthly, budget.Nanos(tot.MonthSpent), budget.Nanos(tot.MonthReserved), r.Reserved); err != nil {
+			return err
+		}
+		if err := add(int64(r.Reserved)); err != nil {
 			return err
 		}
 		if err := q.InsertOwnerReservation(ctx, pgdb.InsertOwnerReservationParams{
@@ -69,38 +127,108 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 	})
 }
 
-// SettleOwnerBudget implements budget.OwnerStore.
+// SettleOwnerBudget implements budget.OwnerStore. In one transaction it closes the
+// reservation and, in both periods of its created_at, adds actual to the spending and
+// (if it was still open) takes its amount out of the reserved total. The first
+// UPDATE only matches an open row, so a concurrent expiry and this settle never both
+// release the amount.
 func (db *DB) SettleOwnerBudget(ctx context.Context, id string, actual budget.Nanos, now time.Time) error {
 	now = now.UTC()
-	n, err := db.q.SettleOwnerReservation(ctx, pgdb.SettleOwnerReservationParams{
-		ID: id, SpentNanos: int64(actual), SettledAt: &now,
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		q := db.q.WithTx(tx)
+		var owner, day, month string
+		var release int64
+		open, err := q.SettleOpenOwnerReservation(ctx, pgdb.SettleOpenOwnerReservationParams{
+			ID: id, SpentNanos: int64(actual), SettledAt: &now,
+		})
+		switch {
+		case err == nil:
+			owner, day, month, release = open.OwnerID, open.PeriodDay, open.PeriodMonth, open.ReservedNanos
+		case errors.Is(err, pgx.ErrNoRows):
+			// An expired reservation may still be settled: the money was spent all
+			// the same. Its amount already left the reserved totals when it expired.
+			exp, err := q.SettleExpiredOwnerReservation(ctx, pgdb.SettleExpiredOwnerReservationParams{
+				ID: id, SpentNanos: int64(actual), SettledAt: &now,
+			})
+			if errors.Is(err, pgx.ErrNoRows) {
+				return budget.ErrUnknownReservation
+			}
+			if err != nil {
+				return fmt.Errorf("settle owner reservation: %w", err)
+			}
+			owner, day, month = exp.OwnerID, exp.PeriodDay, exp.PeriodMonth
+		default:
+			return fmt.Errorf("settle owner reservation: %w", err)
+		}
+		dayKey, monthKey := totalsKeys(day, month)
+		for _, period := range []string{dayKey, monthKey} {
+			if err := q.UpsertOwnerTotal(ctx, pgdb.UpsertOwnerTotalParams{
+				OwnerID: owner, Period: period, SpentDelta: int64(actual), ReservedDelta: -release,
+			}); err != nil {
+				return fmt.Errorf("update owner budget totals: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// ExpireOwnerReservations implements budget.OwnerStore. Each batch marks its
+// reservations expired and releases their amounts from the reserved totals in one
+// transaction; rows locked by a concurrent settle or sweep are skipped.
+func (db *DB) ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := db.expireBatch(ctx, now.UTC())
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("expire owner reservations: %w", err)
+		}
+		if n < expireBatch {
+			return total, nil
+		}
+	}
+}
+
+// expireBatch expires up to expireBatch reservations and returns how many.
+func (db *DB) expireBatch(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		q := db.q.WithTx(tx)
+		rows, err := q.ExpireOwnerReservations(ctx, pgdb.ExpireOwnerReservationsParams{Now: now, Batch: expireBatch})
+		if err != nil {
+			return err
+		}
+		ds := make([]totalsDelta, 0, 2*len(rows))
+		for _, r := range rows {
+			dayKey, monthKey := totalsKeys(r.PeriodDay, r.PeriodMonth)
+			ds = append(ds,
+				totalsDelta{owner: r.OwnerID, period: dayKey, reserved: -r.ReservedNanos},
+				totalsDelta{owner: r.OwnerID, period: monthKey, reserved: -r.ReservedNanos})
+		}
+		for _, d := range sumTotalsDeltas(ds) {
+			if err := q.UpsertOwnerTotal(ctx, pgdb.UpsertOwnerTotalParams{
+				OwnerID: d.owner, Period: d.period, SpentDelta: d.spent, ReservedDelta: d.reserved,
+			}); err != nil {
+				return err
+			}
+		}
+		n = len(rows)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("settle owner reservation: %w", err)
+		return 0, err
 	}
-	if n == 0 {
-		return budget.ErrUnknownReservation
-	}
-	return nil
+	return n, nil
 }
 
-// ExpireOwnerReservations implements budget.OwnerStore.
-func (db *DB) ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error) {
-	n, err := db.q.ExpireOwnerReservations(ctx, now.UTC())
-	if err != nil {
-		return 0, fmt.Errorf("expire owner reservations: %w", err)
-	}
-	return int(n), nil
-}
-
-// OwnerUsage implements budget.OwnerStore.
+// OwnerUsage implements budget.OwnerStore. Spent and Reserved come from the running
+// totals; the spending per model from the ledger.
 func (db *DB) OwnerUsage(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
 	day, month := periods(at)
-	tot, err := db.q.OwnerPeriodTotals(ctx, pgdb.OwnerPeriodTotalsParams{
-		OwnerID: ownerID, PeriodDay: day, PeriodMonth: month, At: at.UTC(),
-	})
+	dayKey, monthKey := totalsKeys(day, month)
+	tot, err := db.q.OwnerTotals(ctx, pgdb.OwnerTotalsParams{OwnerID: ownerID, DayKey: dayKey, MonthKey: monthKey})
 	if err != nil {
-		return budget.Usage{}, budget.Usage{}, fmt.Errorf("sum owner usage: %w", err)
+		return budget.Usage{}, budget.Usage{}, fmt.Errorf("read owner usage: %w", err)
 	}
 	rows, err := db.q.OwnerSpentByModel(ctx, pgdb.OwnerSpentByModelParams{
 		OwnerID: ownerID, PeriodDay: day, PeriodMonth: month,

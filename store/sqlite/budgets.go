@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/levqor/levqor/budget"
@@ -20,6 +22,46 @@ func periods(t time.Time) (day, month string) {
 	return u.Format("2006-01-02"), u.Format("2006-01")
 }
 
+// totalsKeys returns the budget_totals period keys of a ledger row's day and month.
+func totalsKeys(day, month string) (dayKey, monthKey string) {
+	return "D" + day, "M" + month
+}
+
+// expireBatch is how many reservations ExpireOwnerReservations releases per transaction.
+const expireBatch = 500
+
+// totalsDelta is a change to one row of budget_totals.
+type totalsDelta struct {
+	owner, period   string
+	spent, reserved int64
+}
+
+// sumTotalsDeltas adds up the deltas of each (owner, period) and returns them in
+// ascending (owner, period) order, the order in which every transaction touches
+// totals rows.
+func sumTotalsDeltas(ds []totalsDelta) []totalsDelta {
+	type key struct{ owner, period string }
+	sums := map[key]*totalsDelta{}
+	var out []totalsDelta
+	for _, d := range ds {
+		k := key{d.owner, d.period}
+		if s, ok := sums[k]; ok {
+			s.spent += d.spent
+			s.reserved += d.reserved
+			continue
+		}
+		dd := d
+		sums[k] = &dd
+	}
+	for _, s := range sums {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b totalsDelta) int {
+		return cmp.Or(cmp.Compare(a.owner, b.owner), cmp.Compare(a.period, b.period))
+	})
+	return out
+}
+
 // overLimit returns the *budget.ExceededError for a period when requested does not fit
 // beside spent and reserved under limit, else nil.
 func overLimit(limit, spent, reserved, requested budget.Nanos) error {
@@ -31,30 +73,45 @@ func overLimit(limit, spent, reserved, requested budget.Nanos) error {
 	}
 }
 
-// ReserveOwnerBudget implements budget.OwnerStore. The check and the insert run in one
-// transaction on the single writer connection (BEGIN IMMEDIATE), so no other write can
-// come between them.
+// ReserveOwnerBudget implements budget.OwnerStore. The check and the update of the
+// owner's running totals run in one transaction on the single writer connection
+// (BEGIN IMMEDIATE), so no other write can come between them.
 func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation, limits budget.Limits) error {
 	if r.Reserved < 0 {
 		return fmt.Errorf("reserve owner budget: negative amount %d", r.Reserved)
 	}
 	day, month := periods(r.CreatedAt)
+	dayKey, monthKey := totalsKeys(day, month)
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
-	tot, err := q.OwnerPeriodTotals(ctx, sqlitedb.OwnerPeriodTotalsParams{
-		OwnerID: r.OwnerID, PeriodDay: day, PeriodMonth: month, At: r.CreatedAt.UTC(),
-	})
+	add := func(amount int64) error {
+		for _, period := range []string{dayKey, monthKey} { // ascending, as everywhere
+			if err := q.UpsertOwnerTotal(ctx, sqlitedb.UpsertOwnerTotalParams{
+				OwnerID: r.OwnerID, Period: period, ReservedDelta: amount,
+			}); err != nil {
+				return fmt.Errorf("update owner budget totals: %w", err)
+			}
+		}
+		return nil
+	}
+	if err := add(0); err != nil {
+		return err
+	}
+	tot, err := q.OwnerTotals(ctx, sqlitedb.OwnerTotalsParams{OwnerID: r.OwnerID, DayKey: dayKey, MonthKey: monthKey})
 	if err != nil {
-		return fmt.Errorf("sum owner budget: %w", err)
+		return fmt.Errorf("read owner budget totals: %w", err)
 	}
 	if err := overLimit(limits.Daily, budget.Nanos(tot.DaySpent), budget.Nanos(tot.DayReserved), r.Reserved); err != nil {
 		return err
 	}
 	if err := overLimit(limits.Monthly, budget.Nanos(tot.MonthSpent), budget.Nanos(tot.MonthReserved), r.Reserved); err != nil {
+		return err
+	}
+	if err := add(int64(r.Reserved)); err != nil {
 		return err
 	}
 	if err := q.InsertOwnerReservation(ctx, sqlitedb.InsertOwnerReservationParams{
@@ -67,37 +124,112 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 	return tx.Commit()
 }
 
-// SettleOwnerBudget implements budget.OwnerStore.
+// SettleOwnerBudget implements budget.OwnerStore. In one transaction it closes the
+// reservation and, in both periods of its created_at, adds actual to the spending and
+// (if it was still open) takes its amount out of the reserved total.
 func (db *DB) SettleOwnerBudget(ctx context.Context, id string, actual budget.Nanos, now time.Time) error {
-	n, err := db.wq.SettleOwnerReservation(ctx, sqlitedb.SettleOwnerReservationParams{
-		ID: id, SpentNanos: int64(actual), SettledAt: nullTime(&now),
-	})
+	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	q := db.wq.WithTx(tx)
+	settled := nullTime(&now)
+	var owner, day, month string
+	var release int64
+	open, err := q.SettleOpenOwnerReservation(ctx, sqlitedb.SettleOpenOwnerReservationParams{
+		ID: id, SpentNanos: int64(actual), SettledAt: settled,
+	})
+	switch {
+	case err == nil:
+		owner, day, month, release = open.OwnerID, open.PeriodDay, open.PeriodMonth, open.ReservedNanos
+	case errors.Is(err, sql.ErrNoRows):
+		// An expired reservation may still be settled: the money was spent all the
+		// same. Its amount already left the reserved totals when it expired.
+		exp, err := q.SettleExpiredOwnerReservation(ctx, sqlitedb.SettleExpiredOwnerReservationParams{
+			ID: id, SpentNanos: int64(actual), SettledAt: settled,
+		})
+		if errors.Is(err, sql.ErrNoRows) {
+			return budget.ErrUnknownReservation
+		}
+		if err != nil {
+			return fmt.Errorf("settle owner reservation: %w", err)
+		}
+		owner, day, month = exp.OwnerID, exp.PeriodDay, exp.PeriodMonth
+	default:
 		return fmt.Errorf("settle owner reservation: %w", err)
 	}
-	if n == 0 {
-		return budget.ErrUnknownReservation
+	dayKey, monthKey := totalsKeys(day, month)
+	for _, period := range []string{dayKey, monthKey} {
+		if err := q.UpsertOwnerTotal(ctx, sqlitedb.UpsertOwnerTotalParams{
+			OwnerID: owner, Period: period, SpentDelta: int64(actual), ReservedDelta: -release,
+		}); err != nil {
+			return fmt.Errorf("update owner budget totals: %w", err)
+		}
 	}
-	return nil
+	return tx.Commit()
 }
 
-// ExpireOwnerReservations implements budget.OwnerStore.
+// ExpireOwnerReservations implements budget.OwnerStore. Each batch marks its
+// reservations expired and releases their amounts from the reserved totals in one
+// transaction.
 func (db *DB) ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error) {
-	n, err := db.wq.ExpireOwnerReservations(ctx, now.UTC())
-	if err != nil {
-		return 0, fmt.Errorf("expire owner reservations: %w", err)
+	total := 0
+	for {
+		n, err := db.expireBatch(ctx, now.UTC())
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("expire owner reservations: %w", err)
+		}
+		if n < expireBatch {
+			return total, nil
+		}
 	}
-	return int(n), nil
 }
 
-// OwnerUsage implements budget.OwnerStore.
+// expireBatch expires up to expireBatch reservations and returns how many.
+func (db *DB) expireBatch(ctx context.Context, now time.Time) (int, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	q := db.wq.WithTx(tx)
+	rows, err := q.ExpireOwnerReservations(ctx, sqlitedb.ExpireOwnerReservationsParams{Now: now, Batch: expireBatch})
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	ds := make([]totalsDelta, 0, 2*len(rows))
+	for _, r := range rows {
+		dayKey, monthKey := totalsKeys(r.PeriodDay, r.PeriodMonth)
+		ds = append(ds,
+			totalsDelta{owner: r.OwnerID, period: dayKey, reserved: -r.ReservedNanos},
+			totalsDelta{owner: r.OwnerID, period: monthKey, reserved: -r.ReservedNanos})
+	}
+	for _, d := range sumTotalsDeltas(ds) {
+		if err := q.UpsertOwnerTotal(ctx, sqlitedb.UpsertOwnerTotalParams{
+			OwnerID: d.owner, Period: d.period, SpentDelta: d.spent, ReservedDelta: d.reserved,
+		}); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return len(rows), nil
+}
+
+// OwnerUsage implements budget.OwnerStore. Spent and Reserved come from the running
+// totals; the spending per model from the ledger.
 func (db *DB) OwnerUsage(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
 	day, month := periods(at)
-	tot, err := db.rq.OwnerPeriodTotals(ctx, sqlitedb.OwnerPeriodTotalsParams{
-		OwnerID: ownerID, PeriodDay: day, PeriodMonth: month, At: at.UTC(),
-	})
+	dayKey, monthKey := totalsKeys(day, month)
+	tot, err := db.rq.OwnerTotals(ctx, sqlitedb.OwnerTotalsParams{OwnerID: ownerID, DayKey: dayKey, MonthKey: monthKey})
 	if err != nil {
-		return budget.Usage{}, budget.Usage{}, fmt.Errorf("sum owner usage: %w", err)
+		return budget.Usage{}, budget.Usage{}, fmt.Errorf("read owner usage: %w", err)
 	}
 	rows, err := db.rq.OwnerSpentByModel(ctx, sqlitedb.OwnerSpentByModelParams{
 		OwnerID: ownerID, PeriodDay: day, PeriodMonth: month,

@@ -240,16 +240,21 @@ func RunBudgets(t *testing.T, open func(t testing.TB) store.Store) {
 		checkExceeded(t, "before the reservation expires", err, 10*cent, 0, 10*cent, 1)
 		day, _ := usageAt(t, s, owner, budgetAt.Add(30*time.Second))
 		checkUsage(t, "day before expiry", day, budget.Usage{Reserved: 10 * cent})
-		// Past its ExpiresAt an open reservation no longer counts, swept or not.
-		day, _ = usageAt(t, s, owner, budgetAt.Add(2*time.Minute))
-		checkUsage(t, "day after expiry", day, budget.Usage{})
 
 		if n, err := s.ExpireOwnerReservations(ctx, budgetAt.Add(30*time.Second)); err != nil || n != 0 {
 			t.Fatalf("ExpireOwnerReservations before expiry: n=%d err=%v, want 0", n, err)
 		}
+		// Past its ExpiresAt an open reservation still counts until the expiry sweep
+		// releases it (the worker sweeps every second).
+		err = s.ReserveOwnerBudget(ctx, newReservation(owner, "gpt-4o", 1, budgetAt.Add(2*time.Minute)), limits)
+		checkExceeded(t, "after expiry, before the sweep", err, 10*cent, 0, 10*cent, 1)
+		day, _ = usageAt(t, s, owner, budgetAt.Add(2*time.Minute))
+		checkUsage(t, "day after expiry, before the sweep", day, budget.Usage{Reserved: 10 * cent})
 		if n, err := s.ExpireOwnerReservations(ctx, budgetAt.Add(2*time.Minute)); err != nil || n != 1 {
 			t.Fatalf("ExpireOwnerReservations after expiry: n=%d err=%v, want 1", n, err)
 		}
+		day, _ = usageAt(t, s, owner, budgetAt.Add(2*time.Minute))
+		checkUsage(t, "day after the sweep", day, budget.Usage{})
 		if n, err := s.ExpireOwnerReservations(ctx, budgetAt.Add(2*time.Minute)); err != nil || n != 0 {
 			t.Fatalf("ExpireOwnerReservations again: n=%d err=%v, want 0", n, err)
 		}
@@ -276,14 +281,22 @@ func RunBudgets(t *testing.T, open func(t testing.TB) store.Store) {
 		mustReserve(t, s, newReservation(owner, "claude-sonnet", 4*cent, budgetAt), roomy) // open
 		mustReserve(t, s, newReservation(owner, "gpt-4o", 6*cent, budgetAt.AddDate(0, 0, -20)), roomy)
 
+		day, _ := usageAt(t, s, owner, budgetAt.AddDate(0, 0, -20).Add(time.Minute))
+		checkUsage(t, "day 20 days before", day, budget.Usage{Spent: 6 * cent, Reserved: 6 * cent,
+			ByModel: map[string]budget.Nanos{"gpt-4o": 5 * cent, "gpt-4o-mini": 1 * cent}})
+
+		// The reservation made 20 days ago expired long before budgetAt; it stops
+		// counting once the expiry sweep releases it.
+		if n, err := s.ExpireOwnerReservations(t.Context(), budgetAt); err != nil || n != 1 {
+			t.Fatalf("ExpireOwnerReservations: n=%d err=%v, want 1", n, err)
+		}
 		day, month := usageAt(t, s, owner, budgetAt)
 		checkUsage(t, "day", day, budget.Usage{Spent: 5 * cent, Reserved: 4 * cent,
 			ByModel: map[string]budget.Nanos{"gpt-4o": 3 * cent, "claude-sonnet": 2 * cent}})
-		// The reservation made 20 days ago expired long before budgetAt.
 		checkUsage(t, "month", month, budget.Usage{Spent: 11 * cent, Reserved: 4 * cent,
 			ByModel: map[string]budget.Nanos{"gpt-4o": 8 * cent, "claude-sonnet": 2 * cent, "gpt-4o-mini": 1 * cent}})
 		day, _ = usageAt(t, s, owner, budgetAt.AddDate(0, 0, -20).Add(time.Minute))
-		checkUsage(t, "day 20 days before", day, budget.Usage{Spent: 6 * cent, Reserved: 6 * cent,
+		checkUsage(t, "day 20 days before, after the sweep", day, budget.Usage{Spent: 6 * cent,
 			ByModel: map[string]budget.Nanos{"gpt-4o": 5 * cent, "gpt-4o-mini": 1 * cent}})
 	})
 

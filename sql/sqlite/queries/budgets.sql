@@ -1,13 +1,22 @@
--- name: OwnerPeriodTotals :one
--- An owner's settled spending and open, unexpired (as of at) reservations in one UTC
--- day and its month.
+-- name: UpsertOwnerTotal :exec
+-- Adds to an owner's running totals of one period ('D' day or 'M' month key),
+-- creating the row at zero first. In a transaction it also locks the row: callers
+-- touch totals rows in ascending (owner_id, period) order, so they never deadlock.
+INSERT INTO budget_totals (owner_id, period, spent_nanos, reserved_nanos)
+VALUES (sqlc.arg(owner_id), sqlc.arg(period), sqlc.arg(spent_delta), sqlc.arg(reserved_delta))
+ON CONFLICT (owner_id, period) DO UPDATE
+SET spent_nanos = budget_totals.spent_nanos + excluded.spent_nanos,
+    reserved_nanos = budget_totals.reserved_nanos + excluded.reserved_nanos;
+
+-- name: OwnerTotals :one
+-- An owner's running totals in one UTC day and its month (keys 'D' + day and 'M' + month).
 SELECT
-    CAST(COALESCE(SUM(CASE WHEN period_day = sqlc.arg(period_day) AND state = 'settled' THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS day_spent,
-    CAST(COALESCE(SUM(CASE WHEN period_day = sqlc.arg(period_day) AND state = 'open' AND expires_at > sqlc.arg(at) THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS day_reserved,
-    CAST(COALESCE(SUM(CASE WHEN state = 'settled' THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS month_spent,
-    CAST(COALESCE(SUM(CASE WHEN state = 'open' AND expires_at > sqlc.arg(at) THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS month_reserved
-FROM budget_ledger
-WHERE owner_id = sqlc.arg(owner_id) AND period_month = sqlc.arg(period_month) AND state IN ('open', 'settled');
+    CAST(COALESCE(SUM(CASE WHEN period = sqlc.arg(day_key) THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS day_spent,
+    CAST(COALESCE(SUM(CASE WHEN period = sqlc.arg(day_key) THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS day_reserved,
+    CAST(COALESCE(SUM(CASE WHEN period = sqlc.arg(month_key) THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS month_spent,
+    CAST(COALESCE(SUM(CASE WHEN period = sqlc.arg(month_key) THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS month_reserved
+FROM budget_totals
+WHERE owner_id = sqlc.arg(owner_id) AND period IN (sqlc.arg(day_key), sqlc.arg(month_key));
 
 -- name: OwnerSpentByModel :many
 -- An owner's settled spending per model in one month, and in one day of it.
@@ -25,14 +34,28 @@ INSERT INTO budget_ledger (id, owner_id, job_id, step_id, model, period_day, per
 VALUES (sqlc.arg(id), sqlc.arg(owner_id), sqlc.arg(job_id), sqlc.arg(step_id), sqlc.arg(model), sqlc.arg(period_day),
         sqlc.arg(period_month), sqlc.arg(reserved_nanos), 'open', sqlc.arg(expires_at), sqlc.arg(created_at));
 
--- name: SettleOwnerReservation :execrows
+-- name: SettleOpenOwnerReservation :one
+UPDATE budget_ledger SET spent_nanos = sqlc.arg(spent_nanos), state = 'settled', settled_at = sqlc.arg(settled_at)
+WHERE id = sqlc.arg(id) AND state = 'open'
+RETURNING owner_id, period_day, period_month, reserved_nanos;
+
+-- name: SettleExpiredOwnerReservation :one
 -- An expired reservation may still be settled: the money was spent all the same.
 UPDATE budget_ledger SET spent_nanos = sqlc.arg(spent_nanos), state = 'settled', settled_at = sqlc.arg(settled_at)
-WHERE id = sqlc.arg(id) AND state IN ('open', 'expired');
+WHERE id = sqlc.arg(id) AND state = 'expired'
+RETURNING owner_id, period_day, period_month, reserved_nanos;
 
--- name: ExpireOwnerReservations :execrows
+-- name: ExpireOwnerReservations :many
+-- Marks up to batch open reservations past their expiry as expired and returns them,
+-- so the caller can release their amounts from the totals.
 UPDATE budget_ledger SET state = 'expired'
-WHERE state = 'open' AND expires_at < sqlc.arg(now);
+WHERE state = 'open' AND id IN (
+    SELECT o.id FROM budget_ledger AS o
+    WHERE o.state = 'open' AND o.expires_at < sqlc.arg(now)
+    ORDER BY o.expires_at
+    LIMIT sqlc.arg(batch)
+)
+RETURNING owner_id, period_day, period_month, reserved_nanos;
 
 -- name: GetOwnerLimits :one
 SELECT * FROM budget_limits WHERE owner_id = sqlc.arg(owner_id);
