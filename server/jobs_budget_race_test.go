@@ -107,20 +107,34 @@ func budgetRace(t *testing.T, instances []*bundle, calls *atomic.Int64) {
 		t.Fatal(err)
 	}
 
+	// Jobs run while others are still being submitted: once the budget is spent,
+	// intake itself refuses (402) — the other half of the same guarantee.
 	ids := make([]string, 100)
+	codes := make([]int, 100)
+	body := bodyBytes(t, map[string]any{"workflow": "race", "payload": map[string]any{}, "steps": []any{aiStep}})
 	var wg sync.WaitGroup
 	for i := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := instances[i%len(instances)]
-			ids[i] = b.submit(t, ten.key, map[string]any{"workflow": "race", "payload": map[string]any{}, "steps": []any{aiStep}}).JobId
+			code, acc, err := instances[i%len(instances)].tryIntake(ctx, ten.key, body, "")
+			if err != nil {
+				t.Errorf("intake %d: %v", i, err)
+			}
+			codes[i], ids[i] = code, acc.JobId
 		}()
 	}
 	wg.Wait()
 
 	succeeded, exceeded := 0, 0
 	for i, id := range ids {
+		if codes[i] == http.StatusPaymentRequired {
+			exceeded++
+			continue
+		}
+		if codes[i] != http.StatusAccepted {
+			t.Fatalf("intake %d: status %d", i, codes[i])
+		}
 		b := instances[i%len(instances)]
 		j := b.waitJob(t, ten.key, id, 30*time.Second, "terminal", func(j client.Job) bool {
 			return j.Status == "succeeded" || j.Status == "failed" || j.Status == "canceled"
@@ -135,7 +149,7 @@ func budgetRace(t *testing.T, instances []*bundle, calls *atomic.Int64) {
 		}
 	}
 	if succeeded != 10 || exceeded != 90 {
-		t.Errorf("%d succeeded and %d failed budget_exceeded, want exactly 10 and 90", succeeded, exceeded)
+		t.Errorf("%d succeeded and %d were refused (402 at intake or budget_exceeded when run), want exactly 10 and 90", succeeded, exceeded)
 	}
 	if calls.Load() != 10 {
 		t.Errorf("the provider was called %d times, want 10", calls.Load())
