@@ -83,6 +83,7 @@ type Owner struct {
 	ownerID, jobID, step string
 	ttl                  time.Duration
 	now                  func() time.Time
+	settled              func(ctx context.Context, ownerID string) // after each settlement (optional)
 }
 
 // NewOwner returns the owner budget for one step of one job.
@@ -108,5 +109,11 @@ func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Re
 
 // Settle implements Budget.
 func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
-	return o.store.SettleOwnerBudget(ctx, r.ID, USDToNanos(actualUSD), o.now().UTC())
+	if err := o.store.SettleOwnerBudget(ctx, r.ID, USDToNanos(actualUSD), o.now().UTC()); err != nil {
+		return err
+	}
+	if o.settled != nil {
+		o.settled(ctx, o.ownerID)
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package budget
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/levqor/levqor"
@@ -13,11 +15,47 @@ type Service struct {
 	store    OwnerStore
 	defaults Limits
 	now      func() time.Time
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	warned map[string]bool // "owner period" pairs already warned about
 }
+
+// SoftThreshold is the share of a period's limit at which a warning is logged, once.
+const SoftThreshold = 0.8
 
 // NewService returns a Service over store with the configured default limits.
 func NewService(store OwnerStore, defaults Limits) *Service {
-	return &Service{store: store, defaults: defaults, now: time.Now}
+	return &Service{store: store, defaults: defaults, now: time.Now, log: slog.Default(), warned: map[string]bool{}}
+}
+
+// WithLogger sets where the soft-threshold warnings go.
+func (s *Service) WithLogger(log *slog.Logger) *Service {
+	s.log = log
+	return s
+}
+
+// checkSoftThreshold logs, once per owner and period, that settled spending has
+// reached SoftThreshold of the limit. It never fails the caller.
+func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string) {
+	day, month, err := s.Usage(ctx, ownerID)
+	if err != nil {
+		return
+	}
+	for _, p := range []Period{day, month} {
+		if p.Limit <= 0 || float64(p.Spent) < SoftThreshold*float64(p.Limit) {
+			continue
+		}
+		key := ownerID + " " + p.Name
+		s.mu.Lock()
+		first := !s.warned[key]
+		s.warned[key] = true
+		s.mu.Unlock()
+		if first {
+			s.log.WarnContext(ctx, "AI budget soft threshold reached", "owner_id", ownerID, "period", p.Name,
+				"spent_usd", p.Spent.USD(), "limit_usd", p.Limit.USD(), "threshold", SoftThreshold)
+		}
+	}
 }
 
 // Limits returns the owner's limits: its override, or the defaults.
@@ -78,7 +116,9 @@ func (s *Service) SetLimits(ctx context.Context, ownerID string, l *Limits) erro
 // Owner returns the owner budget of one step: reservations in the owner's ledger
 // under limits, released after ttl if never settled.
 func (s *Service) Owner(limits Limits, ownerID, jobID, stepID string, ttl time.Duration) *Owner {
-	return NewOwner(s.store, limits, ownerID, jobID, stepID, ttl)
+	o := NewOwner(s.store, limits, ownerID, jobID, stepID, ttl)
+	o.settled = s.checkSoftThreshold
+	return o
 }
 
 // Expire releases reservations whose step can no longer be running.

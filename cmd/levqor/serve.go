@@ -74,7 +74,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
-	budgets := budget.NewService(st, ownerDefaults)
+	budgets := budget.NewService(st, ownerDefaults).WithLogger(log)
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
 		Budgets: budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,

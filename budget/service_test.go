@@ -1,0 +1,51 @@
+package budget_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/store/storetest"
+)
+
+// TestSoftThresholdWarnsOncePerPeriod: the warning is logged when settled spending
+// first reaches 80 % of a period's limit, and not again in that period.
+func TestSoftThresholdWarnsOncePerPeriod(t *testing.T) {
+	var logs bytes.Buffer
+	svc := budget.NewService(storetest.OpenSQLite(t), budget.Limits{Daily: budget.USDToNanos(1), Monthly: budget.USDToNanos(100)}).
+		WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))
+	ctx := context.Background()
+	limits, err := svc.Limits(ctx, "usr_soft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend := func(usd float64) {
+		t.Helper()
+		o := svc.Owner(limits, "usr_soft", "job_soft", "ask", time.Minute)
+		r, err := budget.Reserve(ctx, o, "gpt-4o-mini", usd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Settle(ctx, r, usd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warnings := func() int { return strings.Count(logs.String(), "AI budget soft threshold reached") }
+
+	spend(0.5)
+	if warnings() != 0 {
+		t.Fatalf("warned at 50 %%: %s", logs.String())
+	}
+	spend(0.35) // 85 % of the day
+	if warnings() != 1 || !strings.Contains(logs.String(), `"period":"`+time.Now().UTC().Format("2006-01-02")+`"`) {
+		t.Fatalf("want one warning for the day at 85 %%, got: %s", logs.String())
+	}
+	spend(0.1)
+	if warnings() != 1 {
+		t.Errorf("warned again in the same period: %s", logs.String())
+	}
+}
