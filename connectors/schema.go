@@ -60,12 +60,7 @@ func validateInput(sch *jsonschema.Schema, input []byte) error {
 	if !errors.As(err, &ve) {
 		return &StepError{Code: CodeInvalidInput, Message: "input could not be validated", Err: err}
 	}
-	var lines []string
-	for _, v := range violations(ve) {
-		lines = append(lines, "at "+pointer(v.InstanceLocation)+": "+rule(v.ErrorKind))
-	}
-	slices.Sort(lines)
-	lines = slices.Compact(lines)
+	lines := Violations(ve)
 	more := ""
 	if len(lines) > maxReportedViolations {
 		more = fmt.Sprintf(" (and %d more)", len(lines)-maxReportedViolations)
@@ -95,6 +90,18 @@ func decodeInput(input []byte) (any, error) {
 		return nil, &StepError{Code: CodeInvalidInput, Message: "input is not valid JSON", Err: err}
 	}
 	return doc, nil
+}
+
+// Violations describes a validation failure as sorted, distinct lines "at <JSON
+// pointer>: <rule>", never repeating the offending values (inputs and model output may
+// hold secrets). Every schema check in Levqor reports through it.
+func Violations(ve *jsonschema.ValidationError) []string {
+	var lines []string
+	for _, v := range violations(ve) {
+		lines = append(lines, "at "+pointer(v.InstanceLocation)+": "+rule(v.ErrorKind))
+	}
+	slices.Sort(lines)
+	return slices.Compact(lines)
 }
 
 // violations returns the errors worth reporting: it descends through the wrappers

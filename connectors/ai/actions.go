@@ -254,7 +254,7 @@ func checkJSON(sch *jsonschema.Schema, content, finishReason string) (json.RawMe
 		if !errors.As(err, &ve) {
 			return nil, []string{"at (root): the reply could not be validated"}
 		}
-		return nil, describe(ve)
+		return nil, connectors.Violations(ve)
 	}
 	var compacted bytes.Buffer
 	if err := json.Compact(&compacted, []byte(text)); err != nil {
