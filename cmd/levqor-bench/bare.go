@@ -11,13 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver, as levqor's store does
+	"github.com/levqor/levqor/store/sqlite"
 )
 
 // The bare servers are this program re-executed in a hidden mode, named by its
@@ -69,25 +68,6 @@ func runBareUser(args []string) error {
 	return serveBare(*addr, bareUserHandler(db))
 }
 
-// readPoolSize and dsn copy levqor's (store/sqlite: readPoolSize and dsn), so
-// that the bare servers read and write SQLite the way levqor does.
-const readPoolSize = 4
-
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	} else {
-		q.Set("_txlock", "immediate")
-	}
-	q.Set("_time_format", "sqlite")
-	return "file:" + path + "?" + q.Encode()
-}
-
 // openReadPool opens the existing SQLite file at path for reading with
 // readPoolSize connections. SQLite would create a missing file; a typo must
 // fail instead.
@@ -98,12 +78,12 @@ func openReadPool(path string) (*sql.DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("-db: %w", err)
 	}
-	db, err := sql.Open("sqlite", dsn(path, true))
+	db, err := sql.Open("sqlite", sqlite.DSN(path, true))
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(readPoolSize)
-	db.SetMaxIdleConns(readPoolSize)
+	db.SetMaxOpenConns(sqlite.ReadPoolSize)
+	db.SetMaxIdleConns(sqlite.ReadPoolSize)
 	db.SetConnMaxLifetime(0)
 	if err := db.Ping(); err != nil {
 		db.Close()
@@ -194,7 +174,7 @@ CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);`
 const insertBareJob = `INSERT INTO jobs (id, payload, status, created_at) VALUES (?, ?, 'queued', ?)`
 
 // createIntakeDB creates the SQLite file at path with bareJobsSchema and returns
-// it opened like levqor's writer: dsn(path, false), so WAL, synchronous NORMAL,
+// it opened like levqor's writer: sqlite.DSN(path, false), so WAL, synchronous NORMAL,
 // busy_timeout 5000, foreign keys on and BEGIN IMMEDIATE, through one connection.
 // An existing file is refused, so that a slip cannot write into levqor's.
 func createIntakeDB(ctx context.Context, path string) (*sql.DB, error) {
@@ -206,7 +186,7 @@ func createIntakeDB(ctx context.Context, path string) (*sql.DB, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("-db: %w", err)
 	}
-	db, err := sql.Open("sqlite", dsn(path, false))
+	db, err := sql.Open("sqlite", sqlite.DSN(path, false))
 	if err != nil {
 		return nil, err
 	}

@@ -24,8 +24,8 @@ import (
 	sqlfiles "github.com/levqor/levqor/sql"
 )
 
-// readPoolSize is the number of read-only connections; reads never wait on the writer in WAL mode.
-const readPoolSize = 4
+// ReadPoolSize is the number of read-only connections; reads never wait on the writer in WAL mode.
+const ReadPoolSize = 4
 
 // DB is a Levqor database in one SQLite file.
 type DB struct {
@@ -39,10 +39,12 @@ type DB struct {
 	groupDone chan struct{}
 }
 
-// dsn builds the connection string. synchronous=NORMAL in WAL mode: a committed
-// transaction survives a process crash; a power loss may roll back the last commits
-// but never corrupts the file (docs/adr/0002-sqlite.md).
-func dsn(path string, readOnly bool) string {
+// DSN builds the connection string of the writer (readOnly false) or of a reader; the
+// benchmarks' bare servers use it too, so they open SQLite exactly as Levqor does.
+// synchronous=NORMAL in WAL mode: a committed transaction survives a process crash; a
+// power loss may roll back the last commits but never corrupts the file
+// (docs/adr/0002-sqlite.md).
+func DSN(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -94,7 +96,7 @@ func OpenShared(ctx context.Context, path string) (*DB, error) {
 func open(ctx context.Context, path string) (*DB, error) {
 	var err error
 	db := &DB{}
-	if db.write, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+	if db.write, err = sql.Open("sqlite", DSN(path, false)); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -105,12 +107,12 @@ func open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if db.read, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+	if db.read, err = sql.Open("sqlite", DSN(path, true)); err != nil {
 		db.Close()
 		return nil, err
 	}
-	db.read.SetMaxOpenConns(readPoolSize)
-	db.read.SetMaxIdleConns(readPoolSize)
+	db.read.SetMaxOpenConns(ReadPoolSize)
+	db.read.SetMaxIdleConns(ReadPoolSize)
 	db.read.SetConnMaxLifetime(0)
 	db.wq, db.rq = sqlitedb.New(db.write), sqlitedb.New(db.read) // prepared by Migrate
 	db.inserts, db.closing, db.groupDone = make(chan insertReq, maxGroup), make(chan struct{}), make(chan struct{})
