@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/levqor/levqor"
@@ -133,7 +132,7 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 	}
 	if in.CallbackURL != "" {
 		if err := s.guard.CheckURL(in.CallbackURL); err != nil {
-			return Job{}, false, invalid("/callback_url", "callback_url is not allowed: %s", outboundReason(err))
+			return Job{}, false, invalid("/callback_url", "callback_url is not allowed: %s", err.Error())
 		}
 	}
 	j := Job{
@@ -170,14 +169,6 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 		s.wake()
 	}
 	return got, true, nil
-}
-
-func outboundReason(err error) string {
-	var se *connectors.StepError
-	if errors.As(err, &se) {
-		return se.Message
-	}
-	return strings.TrimPrefix(err.Error(), "outbound: ")
 }
 
 // ValidateSteps checks a step list: unique ids, known connectors and actions,
