@@ -15,8 +15,9 @@ import (
 
 // CatalogueEntry is one connector and its actions, as the API lists them.
 type CatalogueEntry struct {
-	Connector string   `json:"connector"`
-	Actions   []Action `json:"actions"`
+	Connector        string   `json:"connector"`
+	CredentialFields []string `json:"credential_fields,omitempty"`
+	Actions          []Action `json:"actions"`
 }
 
 // Registry holds the connectors a worker can run. It is immutable once built and safe
@@ -61,7 +62,11 @@ func NewRegistry(cs ...Connector) (*Registry, error) {
 		}
 		slices.SortFunc(actions, func(a, b Action) int { return strings.Compare(a.Name, b.Name) })
 		r.connectors[name] = reg
-		r.catalogue = append(r.catalogue, CatalogueEntry{Connector: name, Actions: actions})
+		entry := CatalogueEntry{Connector: name, Actions: actions}
+		if cc, ok := c.(Credentialed); ok {
+			entry.CredentialFields = slices.Clone(cc.CredentialFields())
+		}
+		r.catalogue = append(r.catalogue, entry)
 	}
 	slices.SortFunc(r.catalogue, func(a, b CatalogueEntry) int { return strings.Compare(a.Connector, b.Connector) })
 	return r, nil
@@ -81,7 +86,7 @@ func (r *Registry) Get(name string) (Connector, bool) {
 func (r *Registry) Catalogue() []CatalogueEntry {
 	out := make([]CatalogueEntry, len(r.catalogue))
 	for i, e := range r.catalogue {
-		out[i] = CatalogueEntry{Connector: e.Connector, Actions: slices.Clone(e.Actions)}
+		out[i] = CatalogueEntry{Connector: e.Connector, CredentialFields: slices.Clone(e.CredentialFields), Actions: slices.Clone(e.Actions)}
 	}
 	return out
 }

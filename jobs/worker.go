@@ -264,6 +264,7 @@ func (w *Worker) runStep(ctx context.Context, j Job, st *StepState, outputs map[
 	if err != nil {
 		return nil, &connectors.StepError{Code: "invalid_reference", Message: err.Error()}
 	}
+	ctx = connectors.WithStep(ctx, connectors.Step{JobID: j.ID, StepID: st.ID, OwnerID: j.OwnerID, Attempt: st.Attempts})
 	stepCtx, cancel := context.WithTimeout(ctx, time.Duration(j.TimeoutS)*time.Second)
 	defer cancel()
 	return w.reg.Run(stepCtx, st.Connector, st.Action, input)

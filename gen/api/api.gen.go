@@ -45,6 +45,30 @@ func (e Currency) Valid() bool {
 	}
 }
 
+// Defines values for EventType.
+const (
+	Conversion EventType = "conversion"
+	CtaClick   EventType = "cta_click"
+	Newsletter EventType = "newsletter"
+	PageView   EventType = "page_view"
+)
+
+// Valid indicates whether the value is a known member of the EventType enum.
+func (e EventType) Valid() bool {
+	switch e {
+	case Conversion:
+		return true
+	case CtaClick:
+		return true
+	case Newsletter:
+		return true
+	case PageView:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	Ok HealthStatus = "ok"
@@ -327,6 +351,27 @@ func (e StepStateStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetLegalPageParamsPage.
+const (
+	Cookies GetLegalPageParamsPage = "cookies"
+	Privacy GetLegalPageParamsPage = "privacy"
+	Terms   GetLegalPageParamsPage = "terms"
+)
+
+// Valid indicates whether the value is a known member of the GetLegalPageParamsPage enum.
+func (e GetLegalPageParamsPage) Valid() bool {
+	switch e {
+	case Cookies:
+		return true
+	case Privacy:
+		return true
+	case Terms:
+		return true
+	default:
+		return false
+	}
+}
+
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
 	DailyUsd   float64 `json:"daily_usd"`
@@ -341,6 +386,38 @@ type CallbackAttempt struct {
 	StatusCode *int      `json:"status_code,omitempty"`
 }
 
+// Connection defines model for Connection.
+type Connection struct {
+	Connector string            `json:"connector"`
+	CreatedAt time.Time         `json:"created_at"`
+	Fields    []ConnectionField `json:"fields"`
+	Name      string            `json:"name"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// ConnectionField defines model for ConnectionField.
+type ConnectionField struct {
+	// Last4 The secret's last four characters (fewer when it is short).
+	Last4 string `json:"last4"`
+	Name  string `json:"name"`
+}
+
+// ConnectionList defines model for ConnectionList.
+type ConnectionList struct {
+	Data []Connection `json:"data"`
+}
+
+// ConnectionName defines model for ConnectionName.
+type ConnectionName = string
+
+// ConnectionPut defines model for ConnectionPut.
+type ConnectionPut struct {
+	Name *ConnectionName `json:"name,omitempty"`
+
+	// Secrets The connector's credential fields (see the catalogue), each a non-empty string.
+	Secrets map[string]string `json:"secrets"`
+}
+
 // ConnectorAction defines model for ConnectorAction.
 type ConnectorAction struct {
 	Description string          `json:"description"`
@@ -352,12 +429,32 @@ type ConnectorAction struct {
 type ConnectorCatalogue struct {
 	Data []struct {
 		Actions []ConnectorAction `json:"actions"`
-		Name    string            `json:"name"`
+
+		// CredentialFields The secrets a connection for this connector holds (PUT /api/v1/connections/{connector}).
+		CredentialFields *[]string `json:"credential_fields,omitempty"`
+		Name             string    `json:"name"`
 	} `json:"data"`
 }
 
 // Currency defines model for Currency.
 type Currency string
+
+// DailyCounts defines model for DailyCounts.
+type DailyCounts struct {
+	Counts EventCounts        `json:"counts"`
+	Date   openapi_types.Date `json:"date"`
+}
+
+// EventCounts defines model for EventCounts.
+type EventCounts struct {
+	Conversion int64 `json:"conversion"`
+	CtaClick   int64 `json:"cta_click"`
+	Newsletter int64 `json:"newsletter"`
+	PageView   int64 `json:"page_view"`
+}
+
+// EventType defines model for EventType.
+type EventType string
 
 // Guardrails defines model for Guardrails.
 type Guardrails struct {
@@ -522,8 +619,53 @@ type KeyWithSecretPrefix string
 // Locale A BCP 47 language tag, such as `en-GB`.
 type Locale = string
 
+// MarketingCTA defines model for MarketingCTA.
+type MarketingCTA struct {
+	Label string `json:"label"`
+	Url   string `json:"url"`
+}
+
+// MarketingSummary defines model for MarketingSummary.
+type MarketingSummary struct {
+	ConversionRate float64        `json:"conversion_rate"`
+	Ctas           []MarketingCTA `json:"ctas"`
+
+	// Events Tracked events, bots excluded.
+	Events      int64     `json:"events"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Headlines   []string  `json:"headlines"`
+
+	// JobsProcessed Jobs that reached a final state.
+	JobsProcessed int64          `json:"jobs_processed"`
+	Testimonials  []Testimonial  `json:"testimonials"`
+	Users         int64          `json:"users"`
+	Usps          []MarketingUSP `json:"usps"`
+}
+
+// MarketingUSP defines model for MarketingUSP.
+type MarketingUSP struct {
+	Body  string `json:"body"`
+	Title string `json:"title"`
+}
+
 // Meta Free-form data, at most 16 KiB serialised.
 type Meta map[string]interface{}
+
+// MetricsSummary defines model for MetricsSummary.
+type MetricsSummary struct {
+	ConversionRate float64            `json:"conversion_rate"`
+	Ctr            float64            `json:"ctr"`
+	Daily          []DailyCounts      `json:"daily"`
+	From           openapi_types.Date `json:"from"`
+	Last24h        EventCounts        `json:"last_24h"`
+	Last7d         EventCounts        `json:"last_7d"`
+	To             openapi_types.Date `json:"to"`
+	TopPaths       []TopEntry         `json:"top_paths"`
+	TopReferrers   []TopEntry         `json:"top_referrers"`
+	TopUtmSources  []TopEntry         `json:"top_utm_sources"`
+	Totals         EventCounts        `json:"totals"`
+	Tz             string             `json:"tz"`
+}
 
 // Plan defines model for Plan.
 type Plan = string
@@ -647,6 +789,39 @@ type StepState struct {
 // StepStateStatus defines model for StepState.Status.
 type StepStateStatus string
 
+// Testimonial defines model for Testimonial.
+type Testimonial struct {
+	Name  string `json:"name"`
+	Quote string `json:"quote"`
+	Role  string `json:"role"`
+}
+
+// TopEntry defines model for TopEntry.
+type TopEntry struct {
+	Count int64  `json:"count"`
+	Value string `json:"value"`
+}
+
+// TrackAccepted defines model for TrackAccepted.
+type TrackAccepted struct {
+	Id string `json:"id"`
+}
+
+// TrackEvent defines model for TrackEvent.
+type TrackEvent struct {
+	// Email Stored only as a keyed hash.
+	Email *string `json:"email,omitempty"`
+	Path  *string `json:"path,omitempty"`
+
+	// Payload Free-form JSON object, at most 8 KiB and 16 levels deep.
+	Payload *json.RawMessage `json:"payload,omitempty"`
+
+	// Ref The page URL with its query (UTM parameters are read from it).
+	Ref      *string   `json:"ref,omitempty"`
+	Referrer *string   `json:"referrer,omitempty"`
+	Type     EventType `json:"type"`
+}
+
 // Usage defines model for Usage.
 type Usage struct {
 	Day     UsagePeriod `json:"day"`
@@ -744,6 +919,12 @@ type WorkflowPut struct {
 // AcceptEncoding defines model for AcceptEncoding.
 type AcceptEncoding = string
 
+// ConnectionNameQuery defines model for ConnectionNameQuery.
+type ConnectionNameQuery = ConnectionName
+
+// ConnectorName defines model for ConnectorName.
+type ConnectorName = string
+
 // IfNoneMatch defines model for IfNoneMatch.
 type IfNoneMatch = string
 
@@ -786,6 +967,23 @@ type Unprocessable = Problem
 // UnsupportedMediaType RFC 9457 problem details with Levqor's extension members.
 type UnsupportedMediaType = Problem
 
+// GetSecurityTxtParams defines parameters for GetSecurityTxt.
+type GetSecurityTxtParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// DeleteConnectionParams defines parameters for DeleteConnection.
+type DeleteConnectionParams struct {
+	// Name The connection's name; default `default`.
+	Name *ConnectionNameQuery `form:"name,omitempty" json:"name,omitempty"`
+}
+
+// GetConnectionParams defines parameters for GetConnection.
+type GetConnectionParams struct {
+	// Name The connection's name; default `default`.
+	Name *ConnectionNameQuery `form:"name,omitempty" json:"name,omitempty"`
+}
+
 // IntakeJobParams defines parameters for IntakeJob.
 type IntakeJobParams struct {
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
@@ -807,6 +1005,18 @@ type ListKeysParams struct {
 	Limit   *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// GetMetricsSummaryParams defines parameters for GetMetricsSummary.
+type GetMetricsSummaryParams struct {
+	// From First day of the daily breakdown (in `tz`); default 6 days before `to`.
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Last day of the daily breakdown (in `tz`); default today. At most 366 days after `from`.
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+
+	// Tz An IANA time zone such as `Europe/London`; default `UTC`.
+	Tz *string `form:"tz,omitempty" json:"tz,omitempty"`
+}
+
 // GetUsageParams defines parameters for GetUsage.
 type GetUsageParams struct {
 	// OwnerId Admin keys only; other keys always see their own owner.
@@ -816,6 +1026,12 @@ type GetUsageParams struct {
 // FindUserParams defines parameters for FindUser.
 type FindUserParams struct {
 	Email string `form:"email" json:"email"`
+}
+
+// GetDashboardParams defines parameters for GetDashboard.
+type GetDashboardParams struct {
+	Token           *string `form:"token,omitempty" json:"token,omitempty"`
+	LevqorDashboard *string `form:"levqor_dashboard,omitempty" json:"levqor_dashboard,omitempty"`
 }
 
 // GetDocsParams defines parameters for GetDocs.
@@ -829,6 +1045,19 @@ type GetDocsAssetParams struct {
 	IfNoneMatch    *IfNoneMatch    `json:"If-None-Match,omitempty"`
 }
 
+// GetFAQParams defines parameters for GetFAQ.
+type GetFAQParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetLegalPageParams defines parameters for GetLegalPage.
+type GetLegalPageParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetLegalPageParamsPage defines parameters for GetLegalPage.
+type GetLegalPageParamsPage string
+
 // GetOpenAPIJSONParams defines parameters for GetOpenAPIJSON.
 type GetOpenAPIJSONParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -839,8 +1068,21 @@ type GetOpenAPIYAMLParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetRobotsTxtParams defines parameters for GetRobotsTxt.
+type GetRobotsTxtParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetSitemapParams defines parameters for GetSitemap.
+type GetSitemapParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // PutOwnerBudgetJSONRequestBody defines body for PutOwnerBudget for application/json ContentType.
 type PutOwnerBudgetJSONRequestBody = BudgetLimits
+
+// PutConnectionJSONRequestBody defines body for PutConnection for application/json ContentType.
+type PutConnectionJSONRequestBody = ConnectionPut
 
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
@@ -850,6 +1092,9 @@ type CreateKeyJSONRequestBody = KeyCreate
 
 // RollKeyJSONRequestBody defines body for RollKey for application/json ContentType.
 type RollKeyJSONRequestBody = KeyRoll
+
+// TrackEventJSONRequestBody defines body for TrackEvent for application/json ContentType.
+type TrackEventJSONRequestBody = TrackEvent
 
 // UpsertUserJSONRequestBody defines body for UpsertUser for application/json ContentType.
 type UpsertUserJSONRequestBody = UserUpsert
@@ -868,12 +1113,27 @@ type ServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(w http.ResponseWriter, r *http.Request)
+	// GetSecurityTxt RFC 9116 security contact
+	// (GET /.well-known/security.txt)
+	GetSecurityTxt(w http.ResponseWriter, r *http.Request, params GetSecurityTxtParams)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
 	// PutOwnerBudget Override an owner's daily and monthly AI spending limits
 	// (PUT /api/v1/budgets/{owner_id})
 	PutOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
+	// ListConnections The caller's stored connector credentials (metadata only)
+	// (GET /api/v1/connections)
+	ListConnections(w http.ResponseWriter, r *http.Request)
+	// DeleteConnection Delete a connection
+	// (DELETE /api/v1/connections/{connector})
+	DeleteConnection(w http.ResponseWriter, r *http.Request, connector ConnectorName, params DeleteConnectionParams)
+	// GetConnection One connection's metadata
+	// (GET /api/v1/connections/{connector})
+	GetConnection(w http.ResponseWriter, r *http.Request, connector ConnectorName, params GetConnectionParams)
+	// PutConnection Store (or replace) credentials for a connector
+	// (PUT /api/v1/connections/{connector})
+	PutConnection(w http.ResponseWriter, r *http.Request, connector ConnectorName)
 	// ListConnectors The connector catalogue
 	// (GET /api/v1/connectors)
 	ListConnectors(w http.ResponseWriter, r *http.Request)
@@ -904,6 +1164,15 @@ type ServerInterface interface {
 	// RollKey Replace a key without downtime
 	// (POST /api/v1/keys/{id}/roll)
 	RollKey(w http.ResponseWriter, r *http.Request, id KeyID)
+	// GetMarketingSummary Real figures and Levqor's own marketing copy for the landing page
+	// (GET /api/v1/marketing/summary)
+	GetMarketingSummary(w http.ResponseWriter, r *http.Request)
+	// GetMetricsSummary Totals, rates, a daily breakdown and top sources of tracked events
+	// (GET /api/v1/metrics/summary)
+	GetMetricsSummary(w http.ResponseWriter, r *http.Request, params GetMetricsSummaryParams)
+	// TrackEvent Record a product-analytics event
+	// (POST /api/v1/metrics/track)
+	TrackEvent(w http.ResponseWriter, r *http.Request)
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	// (GET /api/v1/usage)
 	GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams)
@@ -937,15 +1206,24 @@ type ServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	// GetDashboard The analytics dashboard (server-rendered)
+	// (GET /dashboard)
+	GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams)
 	// GetDocs Interactive API documentation
 	// (GET /docs)
 	GetDocs(w http.ResponseWriter, r *http.Request, params GetDocsParams)
 	// GetDocsAsset A static asset of the documentation page
 	// (GET /docs/{asset})
 	GetDocsAsset(w http.ResponseWriter, r *http.Request, asset string, params GetDocsAssetParams)
+	// GetFAQ Frequently asked questions
+	// (GET /faq)
+	GetFAQ(w http.ResponseWriter, r *http.Request, params GetFAQParams)
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// GetLegalPage A legal page (privacy, terms or cookies)
+	// (GET /legal/{page})
+	GetLegalPage(w http.ResponseWriter, r *http.Request, page GetLegalPageParamsPage, params GetLegalPageParams)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams)
@@ -955,6 +1233,12 @@ type ServerInterface interface {
 	// GetReady Readiness probe
 	// (GET /ready)
 	GetReady(w http.ResponseWriter, r *http.Request)
+	// GetRobotsTxt Crawler rules
+	// (GET /robots.txt)
+	GetRobotsTxt(w http.ResponseWriter, r *http.Request, params GetRobotsTxtParams)
+	// GetSitemap Sitemap of the public pages
+	// (GET /sitemap.xml)
+	GetSitemap(w http.ResponseWriter, r *http.Request, params GetSitemapParams)
 	// GetStatus Build and runtime status
 	// (GET /status)
 	GetStatus(w http.ResponseWriter, r *http.Request)
@@ -974,6 +1258,47 @@ func (siw *ServerInterfaceWrapper) GetRoot(w http.ResponseWriter, r *http.Reques
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetRoot(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetSecurityTxt operation middleware
+func (siw *ServerInterfaceWrapper) GetSecurityTxt(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetSecurityTxtParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetSecurityTxt(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1026,6 +1351,130 @@ func (siw *ServerInterfaceWrapper) PutOwnerBudget(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.PutOwnerBudget(w, r, ownerId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListConnections operation middleware
+func (siw *ServerInterfaceWrapper) ListConnections(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListConnections(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteConnection operation middleware
+func (siw *ServerInterfaceWrapper) DeleteConnection(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "connector" -------------
+	var connector ConnectorName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connector", mux.Vars(r)["connector"], &connector, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "connector", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteConnectionParams
+
+	// ------------- Optional query parameter "name" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "name", r.URL.Query(), &params.Name, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "name"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteConnection(w, r, connector, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetConnection operation middleware
+func (siw *ServerInterfaceWrapper) GetConnection(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "connector" -------------
+	var connector ConnectorName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connector", mux.Vars(r)["connector"], &connector, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "connector", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetConnectionParams
+
+	// ------------- Optional query parameter "name" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "name", r.URL.Query(), &params.Name, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "name"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetConnection(w, r, connector, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutConnection operation middleware
+func (siw *ServerInterfaceWrapper) PutConnection(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "connector" -------------
+	var connector ConnectorName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connector", mux.Vars(r)["connector"], &connector, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "connector", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutConnection(w, r, connector)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1378,6 +1827,93 @@ func (siw *ServerInterfaceWrapper) RollKey(w http.ResponseWriter, r *http.Reques
 	handler.ServeHTTP(w, r)
 }
 
+// GetMarketingSummary operation middleware
+func (siw *ServerInterfaceWrapper) GetMarketingSummary(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMarketingSummary(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetMetricsSummary operation middleware
+func (siw *ServerInterfaceWrapper) GetMetricsSummary(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetMetricsSummaryParams
+
+	// ------------- Optional query parameter "from" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "from", r.URL.Query(), &params.From, runtime.BindQueryParameterOptions{Type: "string", Format: "date"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "from"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "from", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "to" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "to", r.URL.Query(), &params.To, runtime.BindQueryParameterOptions{Type: "string", Format: "date"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "to"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "to", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "tz" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "tz", r.URL.Query(), &params.Tz, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "tz"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "tz", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMetricsSummary(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// TrackEvent operation middleware
+func (siw *ServerInterfaceWrapper) TrackEvent(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TrackEvent(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetUsage operation middleware
 func (siw *ServerInterfaceWrapper) GetUsage(w http.ResponseWriter, r *http.Request) {
 
@@ -1630,6 +2166,54 @@ func (siw *ServerInterfaceWrapper) PutWorkflow(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// GetDashboard operation middleware
+func (siw *ServerInterfaceWrapper) GetDashboard(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetDashboardParams
+
+	// ------------- Optional query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	{
+		var cookie *http.Cookie
+
+		if cookie, err = r.Cookie("levqor_dashboard"); err == nil {
+			var value string
+			err = runtime.BindStyledParameterWithOptions("simple", "levqor_dashboard", cookie.Value, &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationCookie, Explode: true, Required: false, Type: "string", Format: ""})
+			if err != nil {
+				siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "levqor_dashboard", Err: err})
+				return
+			}
+			params.LevqorDashboard = &value
+
+		}
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetDashboard(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetDocs operation middleware
 func (siw *ServerInterfaceWrapper) GetDocs(w http.ResponseWriter, r *http.Request) {
 
@@ -1740,11 +2324,102 @@ func (siw *ServerInterfaceWrapper) GetDocsAsset(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// GetFAQ operation middleware
+func (siw *ServerInterfaceWrapper) GetFAQ(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetFAQParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetFAQ(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealth operation middleware
 func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetLegalPage operation middleware
+func (siw *ServerInterfaceWrapper) GetLegalPage(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "page" -------------
+	var page GetLegalPageParamsPage
+
+	err = runtime.BindStyledParameterWithOptions("simple", "page", mux.Vars(r)["page"], &page, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "page", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetLegalPageParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetLegalPage(w, r, page, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1841,6 +2516,88 @@ func (siw *ServerInterfaceWrapper) GetReady(w http.ResponseWriter, r *http.Reque
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetReady(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetRobotsTxt operation middleware
+func (siw *ServerInterfaceWrapper) GetRobotsTxt(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetRobotsTxtParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetRobotsTxt(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetSitemap operation middleware
+func (siw *ServerInterfaceWrapper) GetSitemap(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetSitemapParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetSitemap(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2039,6 +2796,32 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/budgets/{owner_id}", wrapper.PutOwnerBudget).Methods(http.MethodPut)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/connections", wrapper.ListConnections).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/connections/{connector}", wrapper.DeleteConnection).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/connections/{connector}", wrapper.GetConnection).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/connections/{connector}", wrapper.PutConnection).Methods(http.MethodPut)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/metrics/track", wrapper.TrackEvent).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/metrics/summary", wrapper.GetMetricsSummary).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/marketing/summary", wrapper.GetMarketingSummary).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/dashboard", wrapper.GetDashboard).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/legal/{page}", wrapper.GetLegalPage).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/faq", wrapper.GetFAQ).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/.well-known/security.txt", wrapper.GetSecurityTxt).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/robots.txt", wrapper.GetRobotsTxt).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/sitemap.xml", wrapper.GetSitemap).Methods(http.MethodGet)
+
 	return r
 }
 
@@ -2048,11 +2831,32 @@ type ConflictApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
+type HTMLPageResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+type HTMLPageTexthtmlResponse struct {
+	Body io.Reader
+
+	Headers       HTMLPageResponseHeaders
+	ContentLength int64
+}
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type ProblemApplicationProblemPlusJSONResponse Problem
 
 type RateLimitedApplicationProblemPlusJSONResponse Problem
+
+type TextFileResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+type TextFileTextResponse struct {
+	Body string
+
+	Headers TextFileResponseHeaders
+}
 
 type TooLargeApplicationProblemPlusJSONResponse Problem
 
@@ -2091,6 +2895,56 @@ type GetRootdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetRootdefaultApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSecurityTxtRequestObject struct {
+	Params GetSecurityTxtParams
+}
+
+type GetSecurityTxtResponseObject interface {
+	VisitGetSecurityTxtResponse(w http.ResponseWriter) error
+}
+
+type GetSecurityTxt200TextResponse struct{ TextFileTextResponse }
+
+func (response GetSecurityTxt200TextResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+
+	_, err := w.Write([]byte(fmt.Sprint(response.Body)))
+	return err
+}
+
+type GetSecurityTxt304Response struct {
+}
+
+func (response GetSecurityTxt304Response) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetSecurityTxtdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetSecurityTxtdefaultApplicationProblemPlusJSONResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2324,6 +3178,478 @@ type PutOwnerBudgetdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response PutOwnerBudgetdefaultApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionsRequestObject struct {
+}
+
+type ListConnectionsResponseObject interface {
+	VisitListConnectionsResponse(w http.ResponseWriter) error
+}
+
+type ListConnections200JSONResponse ConnectionList
+
+func (response ListConnections200JSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnections401ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnections403ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnections429ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListConnectionsdefaultApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnectionRequestObject struct {
+	Connector ConnectorName `json:"connector"`
+	Params    DeleteConnectionParams
+}
+
+type DeleteConnectionResponseObject interface {
+	VisitDeleteConnectionResponse(w http.ResponseWriter) error
+}
+
+type DeleteConnection204Response struct {
+}
+
+func (response DeleteConnection204Response) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteConnection400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection400ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection401ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection403ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection404ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection429ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnectiondefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteConnectiondefaultApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionRequestObject struct {
+	Connector ConnectorName `json:"connector"`
+	Params    GetConnectionParams
+}
+
+type GetConnectionResponseObject interface {
+	VisitGetConnectionResponse(w http.ResponseWriter) error
+}
+
+type GetConnection200JSONResponse Connection
+
+func (response GetConnection200JSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection400ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection401ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection403ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection404ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection429ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectiondefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetConnectiondefaultApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnectionRequestObject struct {
+	Connector ConnectorName `json:"connector"`
+	Body      *PutConnectionJSONRequestBody
+}
+
+type PutConnectionResponseObject interface {
+	VisitPutConnectionResponse(w http.ResponseWriter) error
+}
+
+type PutConnection200JSONResponse Connection
+
+func (response PutConnection200JSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection400ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection401ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection403ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection404ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection413ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection415ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection429ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnectiondefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PutConnectiondefaultApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3653,6 +4979,276 @@ func (response RollKeydefaultApplicationProblemPlusJSONResponse) VisitRollKeyRes
 	return err
 }
 
+type GetMarketingSummaryRequestObject struct {
+}
+
+type GetMarketingSummaryResponseObject interface {
+	VisitGetMarketingSummaryResponse(w http.ResponseWriter) error
+}
+
+type GetMarketingSummary200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type GetMarketingSummary200JSONResponse struct {
+	Body    MarketingSummary
+	Headers GetMarketingSummary200ResponseHeaders
+}
+
+func (response GetMarketingSummary200JSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMarketingSummary429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMarketingSummary429ApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMarketingSummarydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetMarketingSummarydefaultApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummaryRequestObject struct {
+	Params GetMetricsSummaryParams
+}
+
+type GetMetricsSummaryResponseObject interface {
+	VisitGetMetricsSummaryResponse(w http.ResponseWriter) error
+}
+
+type GetMetricsSummary200JSONResponse MetricsSummary
+
+func (response GetMetricsSummary200JSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary400ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary401ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary403ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary429ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummarydefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetMetricsSummarydefaultApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEventRequestObject struct {
+	Body *TrackEventJSONRequestBody
+}
+
+type TrackEventResponseObject interface {
+	VisitTrackEventResponse(w http.ResponseWriter) error
+}
+
+type TrackEvent202JSONResponse TrackAccepted
+
+func (response TrackEvent202JSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent400ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent413ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent415ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent429ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEventdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response TrackEventdefaultApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetUsageRequestObject struct {
 	Params GetUsageParams
 }
@@ -4938,6 +6534,127 @@ func (response PutWorkflowdefaultApplicationProblemPlusJSONResponse) VisitPutWor
 	return err
 }
 
+type GetDashboardRequestObject struct {
+	Params GetDashboardParams
+}
+
+type GetDashboardResponseObject interface {
+	VisitGetDashboardResponse(w http.ResponseWriter) error
+}
+
+type GetDashboard200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetDashboard200TexthtmlResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDashboard303ResponseHeaders struct {
+	Location  *string
+	SetCookie *string
+}
+
+type GetDashboard303Response struct {
+	Headers GetDashboard303ResponseHeaders
+}
+
+func (response GetDashboard303Response) VisitGetDashboardResponse(w http.ResponseWriter) error {
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	if response.Headers.SetCookie != nil {
+		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
+	}
+	w.WriteHeader(303)
+	return nil
+}
+
+type GetDashboard401TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetDashboard401TexthtmlResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(401)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDashboard404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetDashboard404TexthtmlResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDashboard429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDashboard429ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDashboarddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetDashboarddefaultApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDocsRequestObject struct {
 	Params GetDocsParams
 }
@@ -5082,6 +6799,62 @@ func (response GetDocsAssetdefaultApplicationProblemPlusJSONResponse) VisitGetDo
 	return err
 }
 
+type GetFAQRequestObject struct {
+	Params GetFAQParams
+}
+
+type GetFAQResponseObject interface {
+	VisitGetFAQResponse(w http.ResponseWriter) error
+}
+
+type GetFAQ200TexthtmlResponse struct{ HTMLPageTexthtmlResponse }
+
+func (response GetFAQ200TexthtmlResponse) VisitGetFAQResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetFAQ304Response struct {
+}
+
+func (response GetFAQ304Response) VisitGetFAQResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetFAQdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetFAQdefaultApplicationProblemPlusJSONResponse) VisitGetFAQResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthRequestObject struct {
 }
 
@@ -5109,6 +6882,63 @@ type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLegalPageRequestObject struct {
+	Page   GetLegalPageParamsPage `json:"page"`
+	Params GetLegalPageParams
+}
+
+type GetLegalPageResponseObject interface {
+	VisitGetLegalPageResponse(w http.ResponseWriter) error
+}
+
+type GetLegalPage200TexthtmlResponse struct{ HTMLPageTexthtmlResponse }
+
+func (response GetLegalPage200TexthtmlResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetLegalPage304Response struct {
+}
+
+func (response GetLegalPage304Response) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetLegalPagedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetLegalPagedefaultApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5292,6 +7122,121 @@ func (response GetReadydefaultApplicationProblemPlusJSONResponse) VisitGetReadyR
 	return err
 }
 
+type GetRobotsTxtRequestObject struct {
+	Params GetRobotsTxtParams
+}
+
+type GetRobotsTxtResponseObject interface {
+	VisitGetRobotsTxtResponse(w http.ResponseWriter) error
+}
+
+type GetRobotsTxt200TextResponse struct{ TextFileTextResponse }
+
+func (response GetRobotsTxt200TextResponse) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+
+	_, err := w.Write([]byte(fmt.Sprint(response.Body)))
+	return err
+}
+
+type GetRobotsTxt304Response struct {
+}
+
+func (response GetRobotsTxt304Response) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetRobotsTxtdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetRobotsTxtdefaultApplicationProblemPlusJSONResponse) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSitemapRequestObject struct {
+	Params GetSitemapParams
+}
+
+type GetSitemapResponseObject interface {
+	VisitGetSitemapResponse(w http.ResponseWriter) error
+}
+
+type GetSitemap200ResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetSitemap200ApplicationxmlResponse struct {
+	Body          io.Reader
+	Headers       GetSitemap200ResponseHeaders
+	ContentLength int64
+}
+
+func (response GetSitemap200ApplicationxmlResponse) VisitGetSitemapResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/xml")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetSitemap304Response struct {
+}
+
+func (response GetSitemap304Response) VisitGetSitemapResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type GetSitemapdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetSitemapdefaultApplicationProblemPlusJSONResponse) VisitGetSitemapResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetStatusRequestObject struct {
 }
 
@@ -5335,12 +7280,27 @@ type StrictServerInterface interface {
 	// GetRoot Service name, version and links
 	// (GET /)
 	GetRoot(ctx context.Context, request GetRootRequestObject) (GetRootResponseObject, error)
+	// GetSecurityTxt RFC 9116 security contact
+	// (GET /.well-known/security.txt)
+	GetSecurityTxt(ctx context.Context, request GetSecurityTxtRequestObject) (GetSecurityTxtResponseObject, error)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(ctx context.Context, request DeleteOwnerBudgetRequestObject) (DeleteOwnerBudgetResponseObject, error)
 	// PutOwnerBudget Override an owner's daily and monthly AI spending limits
 	// (PUT /api/v1/budgets/{owner_id})
 	PutOwnerBudget(ctx context.Context, request PutOwnerBudgetRequestObject) (PutOwnerBudgetResponseObject, error)
+	// ListConnections The caller's stored connector credentials (metadata only)
+	// (GET /api/v1/connections)
+	ListConnections(ctx context.Context, request ListConnectionsRequestObject) (ListConnectionsResponseObject, error)
+	// DeleteConnection Delete a connection
+	// (DELETE /api/v1/connections/{connector})
+	DeleteConnection(ctx context.Context, request DeleteConnectionRequestObject) (DeleteConnectionResponseObject, error)
+	// GetConnection One connection's metadata
+	// (GET /api/v1/connections/{connector})
+	GetConnection(ctx context.Context, request GetConnectionRequestObject) (GetConnectionResponseObject, error)
+	// PutConnection Store (or replace) credentials for a connector
+	// (PUT /api/v1/connections/{connector})
+	PutConnection(ctx context.Context, request PutConnectionRequestObject) (PutConnectionResponseObject, error)
 	// ListConnectors The connector catalogue
 	// (GET /api/v1/connectors)
 	ListConnectors(ctx context.Context, request ListConnectorsRequestObject) (ListConnectorsResponseObject, error)
@@ -5371,6 +7331,15 @@ type StrictServerInterface interface {
 	// RollKey Replace a key without downtime
 	// (POST /api/v1/keys/{id}/roll)
 	RollKey(ctx context.Context, request RollKeyRequestObject) (RollKeyResponseObject, error)
+	// GetMarketingSummary Real figures and Levqor's own marketing copy for the landing page
+	// (GET /api/v1/marketing/summary)
+	GetMarketingSummary(ctx context.Context, request GetMarketingSummaryRequestObject) (GetMarketingSummaryResponseObject, error)
+	// GetMetricsSummary Totals, rates, a daily breakdown and top sources of tracked events
+	// (GET /api/v1/metrics/summary)
+	GetMetricsSummary(ctx context.Context, request GetMetricsSummaryRequestObject) (GetMetricsSummaryResponseObject, error)
+	// TrackEvent Record a product-analytics event
+	// (POST /api/v1/metrics/track)
+	TrackEvent(ctx context.Context, request TrackEventRequestObject) (TrackEventResponseObject, error)
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	// (GET /api/v1/usage)
 	GetUsage(ctx context.Context, request GetUsageRequestObject) (GetUsageResponseObject, error)
@@ -5404,15 +7373,24 @@ type StrictServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(ctx context.Context, request PutWorkflowRequestObject) (PutWorkflowResponseObject, error)
+	// GetDashboard The analytics dashboard (server-rendered)
+	// (GET /dashboard)
+	GetDashboard(ctx context.Context, request GetDashboardRequestObject) (GetDashboardResponseObject, error)
 	// GetDocs Interactive API documentation
 	// (GET /docs)
 	GetDocs(ctx context.Context, request GetDocsRequestObject) (GetDocsResponseObject, error)
 	// GetDocsAsset A static asset of the documentation page
 	// (GET /docs/{asset})
 	GetDocsAsset(ctx context.Context, request GetDocsAssetRequestObject) (GetDocsAssetResponseObject, error)
+	// GetFAQ Frequently asked questions
+	// (GET /faq)
+	GetFAQ(ctx context.Context, request GetFAQRequestObject) (GetFAQResponseObject, error)
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// GetLegalPage A legal page (privacy, terms or cookies)
+	// (GET /legal/{page})
+	GetLegalPage(ctx context.Context, request GetLegalPageRequestObject) (GetLegalPageResponseObject, error)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(ctx context.Context, request GetOpenAPIJSONRequestObject) (GetOpenAPIJSONResponseObject, error)
@@ -5422,6 +7400,12 @@ type StrictServerInterface interface {
 	// GetReady Readiness probe
 	// (GET /ready)
 	GetReady(ctx context.Context, request GetReadyRequestObject) (GetReadyResponseObject, error)
+	// GetRobotsTxt Crawler rules
+	// (GET /robots.txt)
+	GetRobotsTxt(ctx context.Context, request GetRobotsTxtRequestObject) (GetRobotsTxtResponseObject, error)
+	// GetSitemap Sitemap of the public pages
+	// (GET /sitemap.xml)
+	GetSitemap(ctx context.Context, request GetSitemapRequestObject) (GetSitemapResponseObject, error)
 	// GetStatus Build and runtime status
 	// (GET /status)
 	GetStatus(ctx context.Context, request GetStatusRequestObject) (GetStatusResponseObject, error)
@@ -5490,6 +7474,32 @@ func (sh *strictHandler) GetRoot(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetSecurityTxt operation middleware
+func (sh *strictHandler) GetSecurityTxt(w http.ResponseWriter, r *http.Request, params GetSecurityTxtParams) {
+	var request GetSecurityTxtRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSecurityTxt(ctx, request.(GetSecurityTxtRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSecurityTxt")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetSecurityTxtResponseObject); ok {
+		if err := validResponse.VisitGetSecurityTxtResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // DeleteOwnerBudget operation middleware
 func (sh *strictHandler) DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID) {
 	var request DeleteOwnerBudgetRequestObject
@@ -5542,6 +7552,117 @@ func (sh *strictHandler) PutOwnerBudget(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(PutOwnerBudgetResponseObject); ok {
 		if err := validResponse.VisitPutOwnerBudgetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListConnections operation middleware
+func (sh *strictHandler) ListConnections(w http.ResponseWriter, r *http.Request) {
+	var request ListConnectionsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListConnections(ctx, request.(ListConnectionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListConnections")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListConnectionsResponseObject); ok {
+		if err := validResponse.VisitListConnectionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteConnection operation middleware
+func (sh *strictHandler) DeleteConnection(w http.ResponseWriter, r *http.Request, connector ConnectorName, params DeleteConnectionParams) {
+	var request DeleteConnectionRequestObject
+
+	request.Connector = connector
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteConnection(ctx, request.(DeleteConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteConnection")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteConnectionResponseObject); ok {
+		if err := validResponse.VisitDeleteConnectionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetConnection operation middleware
+func (sh *strictHandler) GetConnection(w http.ResponseWriter, r *http.Request, connector ConnectorName, params GetConnectionParams) {
+	var request GetConnectionRequestObject
+
+	request.Connector = connector
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetConnection(ctx, request.(GetConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetConnection")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetConnectionResponseObject); ok {
+		if err := validResponse.VisitGetConnectionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutConnection operation middleware
+func (sh *strictHandler) PutConnection(w http.ResponseWriter, r *http.Request, connector ConnectorName) {
+	var request PutConnectionRequestObject
+
+	request.Connector = connector
+
+	var body PutConnectionJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutConnection(ctx, request.(PutConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutConnection")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutConnectionResponseObject); ok {
+		if err := validResponse.VisitPutConnectionResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5822,6 +7943,87 @@ func (sh *strictHandler) RollKey(w http.ResponseWriter, r *http.Request, id KeyI
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RollKeyResponseObject); ok {
 		if err := validResponse.VisitRollKeyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetMarketingSummary operation middleware
+func (sh *strictHandler) GetMarketingSummary(w http.ResponseWriter, r *http.Request) {
+	var request GetMarketingSummaryRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMarketingSummary(ctx, request.(GetMarketingSummaryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMarketingSummary")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMarketingSummaryResponseObject); ok {
+		if err := validResponse.VisitGetMarketingSummaryResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetMetricsSummary operation middleware
+func (sh *strictHandler) GetMetricsSummary(w http.ResponseWriter, r *http.Request, params GetMetricsSummaryParams) {
+	var request GetMetricsSummaryRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMetricsSummary(ctx, request.(GetMetricsSummaryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMetricsSummary")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMetricsSummaryResponseObject); ok {
+		if err := validResponse.VisitGetMetricsSummaryResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// TrackEvent operation middleware
+func (sh *strictHandler) TrackEvent(w http.ResponseWriter, r *http.Request) {
+	var request TrackEventRequestObject
+
+	var body TrackEventJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TrackEvent(ctx, request.(TrackEventRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TrackEvent")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TrackEventResponseObject); ok {
+		if err := validResponse.VisitTrackEventResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6141,6 +8343,32 @@ func (sh *strictHandler) PutWorkflow(w http.ResponseWriter, r *http.Request, nam
 	}
 }
 
+// GetDashboard operation middleware
+func (sh *strictHandler) GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams) {
+	var request GetDashboardRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetDashboard(ctx, request.(GetDashboardRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetDashboard")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetDashboardResponseObject); ok {
+		if err := validResponse.VisitGetDashboardResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDocs operation middleware
 func (sh *strictHandler) GetDocs(w http.ResponseWriter, r *http.Request, params GetDocsParams) {
 	var request GetDocsRequestObject
@@ -6194,6 +8422,32 @@ func (sh *strictHandler) GetDocsAsset(w http.ResponseWriter, r *http.Request, as
 	}
 }
 
+// GetFAQ operation middleware
+func (sh *strictHandler) GetFAQ(w http.ResponseWriter, r *http.Request, params GetFAQParams) {
+	var request GetFAQRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetFAQ(ctx, request.(GetFAQRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetFAQ")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetFAQResponseObject); ok {
+		if err := validResponse.VisitGetFAQResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealth operation middleware
 func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthRequestObject
@@ -6211,6 +8465,33 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetLegalPage operation middleware
+func (sh *strictHandler) GetLegalPage(w http.ResponseWriter, r *http.Request, page GetLegalPageParamsPage, params GetLegalPageParams) {
+	var request GetLegalPageRequestObject
+
+	request.Page = page
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLegalPage(ctx, request.(GetLegalPageRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLegalPage")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetLegalPageResponseObject); ok {
+		if err := validResponse.VisitGetLegalPageResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6294,6 +8575,58 @@ func (sh *strictHandler) GetReady(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetRobotsTxt operation middleware
+func (sh *strictHandler) GetRobotsTxt(w http.ResponseWriter, r *http.Request, params GetRobotsTxtParams) {
+	var request GetRobotsTxtRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRobotsTxt(ctx, request.(GetRobotsTxtRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRobotsTxt")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetRobotsTxtResponseObject); ok {
+		if err := validResponse.VisitGetRobotsTxtResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetSitemap operation middleware
+func (sh *strictHandler) GetSitemap(w http.ResponseWriter, r *http.Request, params GetSitemapParams) {
+	var request GetSitemapRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSitemap(ctx, request.(GetSitemapRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSitemap")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetSitemapResponseObject); ok {
+		if err := validResponse.VisitGetSitemapResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetStatus operation middleware
 func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 	var request GetStatusRequestObject
@@ -6323,130 +8656,172 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3pctu4uuCroDi3KvY5lLzEzuk4NVXjTm/O1q44uZmeOCNB5CcJMQkwAGhZJ+Wqfoj7DOfB+klu4QPA",
-	"RYI2L0nfPsmfWBKI5cO3b/wcJSIvBAeuVXT0ORoDTUHin09pMoangmspMvM5BZVIVmgmeHQU/SImJBN8",
-	"RPQYiIRCggKuqfmV5HRKBkASM0HajeJIJWPIqZlETwuIjiKlJeOj6Po6jn58Q0fz0x8TpaWZ/pJmLKVa",
-	"SCKGgbWWz34dRwWVNAftznScJFDoH3kiUjPi6HPEzGr21FEccZqbCeywTjWuuUZOr14AH+lxdHS4tx8H",
-	"TnQyfCU4vKQ6GS9c4WTYMYM6dtSC+fd29w9CCzwTg5MfqqkLqsf1xCyN4kjCp5JJSKMjLUtozv4fEobR",
-	"UfS/dupr37G/qp2TH3D25zC9x9nfKpD3Nv21eVoVgivA6/6epq/hUwlKm0+J4Bo4/kmLImMJYtBOIcUg",
-	"g/zvH5XBvM9rrndqn7KLtnH3DWIpLkuYIjnNhkLmkBIhyZCyTHmkRvy9jqOngg8zlny1TSZufUUmTI+R",
-	"ypJSSuCaKE014CZ/EnLA0hT4l97l8ekJuYApyWhyoXBzKhEFED1miogCpGU6HCBVuNNXQv8kSp5+yY2+",
-	"EkSVyZhIUKKUCZAtIQkXmkxFKdU27ss//gW3dcwJSClkTKgir396Sh4fHP6DuGVICtqgI27uNdXwguVM",
-	"wxeF2xshSE751OOiekIkaDkldKhB4m1rlgMZsUvghHHSf21+7hybn/u48zdCvKByBF+LegYinRo6F5du",
-	"w5kBI27tLaelHgvJ/glfGhuRxVS0M6GKOLFpJLLd2iVlGR1kXxxwCuQlS4x+wA2FmI+Omj1IuZi4TRZS",
-	"JKDU19hmg4VPIMs6jokPSu13jjqOlMyw9lIbEqPqooKvKotCSA3pS0gZfYNS/Kuc4IEiT+2qHbMLcyCz",
-	"e4pKDqRkDNKw+Gsvaq3oLNMRaOQI+JmmKTNT0+xUGqarmRGxQ5opiKOi8dXnKKUsm/ZKhShvoEZ1dBSl",
-	"ojSXGBsFh+VlbtQb/BdHOeP2m91K2+FlPgBpAJkLrsd3Nt91U79439hqe6EP1YNi8BESjVKaZtmAJhfH",
-	"WkNe4A22z011e4NUQ8cwr2hOh4sjWk/ifmNcw8geGVl2QJ+NIyOOS9VLRAqhR2dO5xcxy4WPJDiHRAt5",
-	"nFi0mT1SC6cC+2G8KHWvRtYwllg9rr16HF11RqLjvjRo331NJy8NrY/ATG1VwpDF0Dwijmrj/syulp77",
-	"KdU0E6MSAkenGo/ENOQqcNkIMdUasYxUZ0F9XW2LSkmnG5/Yrx86XnviOZTXC4CCKl8yNVsAbsjnffTz",
-	"96dRHL09+yGKox/fvm48V+PAzyWVqTSKxIZ8IqdXvUQo7Um7RcirqHhu+78AzfR4wy1YemqeWFwEDjkD",
-	"QvdUCIjWtJlTwuwAwtLYqolUkX6pZO+P3//VN2ZB/wKm+KFrGZq3AB8dIBz8xwNjz2oN0kz7/9/Tzj8/",
-	"fN6PD65773c7j/HTXnz4+Po/QhznmRiEWBZyCBXmQ4njeL1SZkHy9wM2IIMZJhoggyZKtAF5VhiTZDBF",
-	"LeujGDxQ5PiEmE0oogQZUmnANy8h5mRKIoFqSHubcOyKKS873pmG4kcceB1HQ8aZGi9fhpeZ08FaTLJe",
-	"drQGdd2Iv7J0HZMasbG3HE3EhIPs2fnm9l/QaSZoesebLyQTkunpagXJjbOegTLT81hlNKWMKmPrQvFA",
-	"GVWuKHVMBE/AY5qh2gQgte6s2UtbsVlZ8o0wTWkq9S3RpmZsy8DzTAzO7EB8BIr1CdlgunkWQiRsdimM",
-	"CA4jTFmkG5PfRMiLYSYmqwUkOpEqnGw8WUGlgT9xzQJnUL15ihqNPZiqW20xk9bRmuwxJCqeicGxU8Hn",
-	"GfNNONRHMeitS9U3wMlN8Wn9G3Mbb9xP485a4HXbXgDOE67pBWyoAswKuYb03d89+K4lf79byaCXQaeh",
-	"KAX4aqX97B82dJ+9OEA/a/LUeTZnZabRAGNCNcmF0mR/d5c8Z98bM5zRjCnL4nJ61Zxw//DRl+HRG6Pl",
-	"xjyrgMSB/8Q+c2h1TfdpbwU3awP1FGTHXaL1U6Hvh4ghAZqMUaJ0mybqw0ctzTZ4u026WXaad27cK2MQ",
-	"zJJUg4A8tiwgmhdM6TWsnxVkH7Rn4Er3klIqqzfNQI4qhWqwHdAnQ2G9Z+YpUtARPCF0oIzCJ7h1qxkZ",
-	"bX7oRqsU9IU2Ts2gGir/pxJKSF0QJi0z/FuWnNvQD/ojXRTIawFGzaTMjkwoT8D8GTKOnsP0bpg7XBVM",
-	"grqVUrCucDCQPpjhhXOGyNzs5qleqW6puHgjuBUG2w0MbGqdq49USBiyq7DydwHTB4pcMsUGGRA7smGn",
-	"ZZefehm7hB4aZx5pqm+jGP/WoHQviAISLsXFbdW5RBSwAaMzw1d6AmYVJedZcKDyaFAt3hLFIeJ6DtOn",
-	"OGJDCQz8kknBc+cWTWFIUVGPDHybILcfDaSDgF6DRL4Uut30vmqp9GiZUIqjkrNPJbifDdLMXm7jXt1m",
-	"FlyZ5/8bOXg3EA6GA97YJ/Ucpq9Flm24v5GkCfQKkEykXmo7nPru0YG53iW5DCJLMWRyAVAoYuQo46OY",
-	"ME4UJIKnimy52YjgQFI6rXWph7vms9puyfz9w8f7ixxaTc9t6PDvmB6fQSLBXlGW/TqMjt6vA/BZmXNh",
-	"BVEoGmOm75KzsZhghM1FYmwYnQieTVcLXDP7/P19uI6jFyKhNnYzm+Dx/dNTcvAPklE+KukIiKajBtcF",
-	"3vn5+1l32MPDlhTab7vDjjv/z3nEvrve6riPu53HHz7vxd9db/8t6BZ7CZpupkj/JAEwGDSjSO89Wq1H",
-	"PzoI3PNpRvkMD5rx++3N+f3Msdz/vc6H8NFOGwp4xUNRJeSGN2ZRHI3ZaBzkpY1Ydfv0i4LINnXgBVx+",
-	"EvKBInClgStMBoJ8AFJ1oznDywUx5hN/jCiMSU6TMePQkUBT842NZBPzWFMQM46hTuSJzWhhHA0whNWD",
-	"q0pn40L3hpgaEEc56LFIe+YrmmViYnU5n4lhZmvEbtGr6NIf4kgL0csw5GyGVXG+Xg4poz2EZRxJqqGX",
-	"uYg6TlfFW2Oke8lpFoS9hWjQjwxXRUa5TXhQBSRsyBKihcuFSGzWRhLSkJ0DM2DD/MQgSzsZXEJmQaxi",
-	"a70UgnHN+IgwjktUAUUz/YKwSL33eU+gwFOHrvzZ2a+vyKn9nWwZFHv0eHdve25hjLXHREhCSZXYRYwM",
-	"rxnHpxLktIuA769mXH5TFdRXx1PM7SltlP4wQ/V7LSjm0jBVkYq7oJTYvLWApohPOi1jSUQ6xXwOZu2i",
-	"/v/tuCSnzskP/Zpz25Sz7nJvTiWlDh8/bkiog93dkGmqmQ7zcjUWUsdkXOaU1wSryjyncuoz9zwYzLzB",
-	"bWkXI5+d/e3rEyJhCIjb5rqZk9WzM8IVzQuzw2isdaGOdnYyZEhdynyEXe1woTueCSxHDkfJ9tQN7xRy",
-	"rhCivAaaTm+gTA2ogiaXVp8yplEXF0qPZEt5C92if07i+uvGr+J67eBhhNAnfCjmiTxj/GJJOOLzoptt",
-	"TO5yQIKDL0GqcMB59hxukvqR2O0tdB6rZDeg9VEM1JEBWRTbvyfSQr1UIKtf7Af/Uw5asqT6kaY548HL",
-	"qd0Ms1Ivz5kOnvvmmDASvcVAi62DI8xSPooBwZ/JH7//l/mkSAGSWAwhlKdIZ0Y9c0QsstSwoAllKBo+",
-	"isG8ZE+hWBaJDYUE5m6rCp6NQQb2/kwMiPeeVkzWyH4ypor4h4lihmMwzGOU2qpkgQAWnqln/UA9OgJr",
-	"NKwMJM5aMXjsDxti+xrRnrlnysL8smiXS9NpbkVcDnlbm27spoHCLZz0GBikyipiGiCVNAyy3DmZV54B",
-	"Z6jHL1offcKbcW1aJcxsqLX3Pvw9qKwnPj/kDudk6UaTVQZTr7NoQl6UevOwgwXWA6OxFKV+QuyEivQ/",
-	"f3bO6S7tDq6v+2THfIdO/e55ubv7MGEp/g9dG5XtXplRVEKtD6i1zKwV0YqQZ6y+EZ9tsxiBtPN6LUKS",
-	"RflfixIvmsgQQJW1EiRcONtnSMSEZlnFM9dMlPhKSQ8LcgnWQr8No1QWr8ykG0b17zZK7+V9AdxVnNQB",
-	"iE2jDmsic0OhrbAxhOBvPa+d1VtXRvbwyVN0w1WZnBs+syS3ZLHDM0UXqV1u4YncGnPnGkx7uUghW6a/",
-	"rEE5c4uiRbo4i3VugqLaX5vGf/vtt986L192fviBbL1985SkdLptLGL3/QLDMqfMYNMG60vAxOx0g0eU",
-	"YT9rj5+1xO15m7PMbKIJw9kzxfW9hW/cOh42yQu4QZAuaaRQNt2WIW9M7vwk1cz2m5a/c//w4DZhvMr1",
-	"OuNCDShUemWuOTpKwxGT/WDEpAi7NQPK7KbZQCEG56Hnglju7I0rcRtyh12ctrMIfU59Pd9SHMoZb367",
-	"N4dVDQxZmifpx7XucdkTztHeuM31lbSXIEdgwx6DKf5Xed6UFhJSYuZ8QigxIo1c0qwEkkIGGmxF1gVM",
-	"1/V2b4w/S3NHzJhg8MRc2dtCgdw0uHWTG6qIeZZ2G8p2iAnc9GbvhU7XgnOT7uypQ/TyDgZjIS7qyNXt",
-	"Wauq5mqj7mSsIOn98fu/0IFxAVAYcz9jF4A+YqUmQqar/cBu+pUx7neN5JzbH2pVecWCioDb5D3N+rJv",
-	"zX0dw/VpkZuwVQ/MO0hBqu7lxqHmVjrVTEbA/ndr2c3dhYazn/y03DjW3kaRdp7C7tdJiZtzJ5sV52Fq",
-	"qbaUTE/PzHL2QMcFew7T49KaAnMRLl+xOJ9+88fv/+rHBDPC6sjHccE6z2Had9EOssXhEqQfgLEg527A",
-	"oHywFr+apb45ipu0dXXM+cATwTW1RdqO30cu9Pd/qihDPamNhBI3wtCCzEJxiTk24J9kilAyoMkF8BST",
-	"445PCC21yG3076MYqC758dIcUIpS21R11JYloVxNQCozh5174Mr8npxzWg2n2pcC+qh/KpIyNwBOBdhf",
-	"4Iop3T3n5xwtfIW+lyoG3F9UwtivpnKBYerCuqSfiBT63XPrq0+AW3+3g5ohB8lAUzltxJs8SI5PTxru",
-	"yKNot7vX3UUrsQBOCxYdRQ+7u92HmPSox4huO5gQYiVHVSx+kkZH0c+gXwuho5meAfu7u0vqNDerz6xC",
-	"KIECzTNXBct4ClddiwYuSSU8abXLRtlnTWHR0fsPceQibo3pDWBj4mCGDn0bIYkjTUcKyXeqNOTRBzPb",
-	"Di3YzuXejg2dq53P3qq+tsRqNL55SP6A3/9qhtqy0XmYHgQyCSAXl65a9sACffmxG90c8JG91Y+0CrDx",
-	"oYerH6o7HZgn9h+vfqJZPH/ji6yuzgKGUE4Q+g9sablkKZAt7M0g+JCNSqOWu5UUMTg6JXREGd9u3K27",
-	"R8OcrzqW53R8btp7H72a6ZLyPtiao+FeuUWDjg9x5LxtbQw6LfUs+uBFfy9sPPVOqLFV0nzdlmKYQneP",
-	"nGB+7Xk3ub9t9HKoqgj+T0wbe2s8UbVnwAcO19lXoHL+61Dir57uGrSIJePISF3BuBHMyvlt3d1tTIEN",
-	"1lt5atVCyWX05af1sHtE20ChdAB5rRZSbTwmBn1dgTJCCtOJ2lEgm/ODeiHt/rX5+RvLsy1wSFJBskaS",
-	"xp2H8aROVWjhCqsKngqhAsaxrS8ziuRHMUAlkhIJI6Y0GOnhi0TI1mCKigI6klFfMzcoJpz0Ubk3ercW",
-	"EpSxrdNS0kE2PefmZr2mub+7bx/svxAW046I36XZ/M5nll73u+QdKoOc9E9SyAuhgSfTtgKPh07Pvf/J",
-	"2QMxuYBCE6pJBlRpsn9AxttW5aU5+p8Q0QZTDR2WAtcsoZltzSJBl9LaA0KyEeM0O+cfxeBJ+3GnpqZs",
-	"iIHFuq/Lwf7+E3N/viVSWlpqAkWssUvgiiY6m2I+8EcxsMptm2RtadozMYjCwnauP1gbPIs6hO0fHi6z",
-	"TM/Pr/b3OufnV/+AoGFq5PF9SNq6Fm8tMbt/lwtXNZULpKyhBKa8X9MgzYRlGZEl5uQ1+t95RF6YOPNA",
-	"kbevX6zoQPdFBfj+l+4wUxXhI5vwfXGGTFtycyKzCtUQKw3JlgET+eP3fzlDo+NzdLe7N+Tq1sBY/kTV",
-	"F+wrqC776zzcTF/+OqLqrBzkTFt50ZBPhoMvk0w2O64lmvCRWoFpo85TrPkjBTXcGN0Z6I3gwPQYJFEX",
-	"rDD6ryQSCqBakZIb2dBgwowrkDaNYV43embWDvNZ9AjVbLaKgK/NXnx983UcnrFZbb7WnLNlnOFpK7fq",
-	"0GYr13Ov57JdPusAhkLCnU2LSnBrtgot0bNYVcasKoZduG9bVLpQKD66TZqTFYr3pFD7gttQrz4sbiVi",
-	"aH1739wiM7zJwM32pqRZhnLFwCkmHCagjNCRSm/As+a16UpPXeYytCrcfeLHEln7Z0eKjaXwl8ein8GJ",
-	"t9rOQd0lJrY/DGqEvicEaXYD2Qyv5sRPaLP1kB3b0xdL5ubwcccme6Gdd6NJ40X2oc39TmNSlb4TlLq2",
-	"4t3ryj7XzJhfgifwxJiRNj3NaYAGhGYkFtPI0ujf1j70/XOAp4r0/UT9LjnGr2mGJQt1wra3Jw92H4fM",
-	"qKc4wVelwUZnUl+Ps+XPhaVJAzBwqWA2GbMMKjwzdkehtv9yhLy7BiFXbY6/DuVb3Lkr3dYSJlz6xulB",
-	"PfeY9DVcaTuso7QEmveNhO9bxbOP3AZ9LH1i5yJbKdX0CN1j27GtWzD4VHVmRoI7560GzdbJZj2QFj0p",
-	"0SBzxmnmajlC1HSGG3omBj/aY6ykqbnDtIkq0H59noTwcWIf/ybPbm+xYcS3g2Fxh0FiaJEc+XJVx4Pc",
-	"JxlTPoKvI84uYLrcpf3cDFjLbGs1N1i/+fzG1gq2gqhLJFeaK/dpOfhWDQGyMoBr68HfrIeg9eCcycqn",
-	"iegxMOk6IKhm3BRxdWXQNKhT1T0VsKtn36pFga4KT1y1vOs0QcmYqrEhXqbn3Rq2sYr1BN+Hx7bu3bKW",
-	"x3bvLhduNLlYIDMwAFDr6xa6ChtW2Mp3rHn/i8mSv3pw1eIboXXOFwaoXKR1M2KcETOVFV9nrLSRqgqv",
-	"aLRlbIcmF0XyBsgeGUqR1z3JvLZvi/fb5PkaZ/DkuSrzxaE0QY6AS39ThO4ga8ZAklCELEcH7GbcfCP9",
-	"xr4kZ06/sVaBdC2LbjblIsFi6cUICg6TOmRZBTGRbGLbDQMVPjxkbFMV6IXL1PftjWyzLDIZAz/n5gds",
-	"mkRsFY41152QzKi1dyknTFcW+0SUWbrdJd8LPcZAMklL6fsyNOcKGR6vRZbdqyzDplHX8y8E+uKSy13V",
-	"v5/02tgh8FcXd6+hyAxV0Ip0RalJKibcB1duJO5KX525yGFtyzfn+NuMo8JMbFVjq5oKDMThFzSb0KnB",
-	"W3D6skFcZDZVRvWdmGf3aTy9dWXe81m4BfA0JqIATmyxIa3Tllwinu9M6l0ururSe4qBp1TaZLBvZtcs",
-	"1jdz41wHkSp8g2hCthCpFZbvUD61324TLTyIkUfaYt510+oWBHiwlctCWvmJ8RTrRNdyQfh6w8XJsBvV",
-	"gt0z9qN3IiigDEy8IkE1wWN900Zv724Q4oJQC92yIIMp8QjjMdgiYxh/Gw2IFjsaahuGlFjoaNg1pL79",
-	"w5aWLM8hjUkmJiA7CVWQbtttHJH93T3U/XAo7pL5dLY0Puf7u7v2Z+ZKQCAlW/YdbEMGWWrrQFx5VyOR",
-	"DnPm9ATf7mVdjYQLPcbym3P+SvAOrSVNTqcobfz2Z6TLA+WwMaBA2spOR633oUM2yke/cKb4SmJ19/GE",
-	"tO5jAhKwCoA5a/IuVd3VDIRW2PMtZ/1P4VYR0pGn50I3YkGB4Bf+sDJNoiLNr0Ql30TYHWVKlKrli9tE",
-	"am3k/XDvBUb3h++0MN959h8PHz8iOcgREBx1ZAUI+hya3NAKnyekn4Om6ILP51ocYPr6Oe/zMsv6cz0N",
-	"KIrTkOzBRhD3LHpsswlzH8158AwdPPjfbz7nn0ua1dkUeK5vXvz/aeIGKY0okYMNPJtbfaA8IW5hmU+D",
-	"YrdvK38mtreE2qk7QoRzjEVeZIDJxf4RfFvrlPRt3K1zxkac6lLCEdH/27abKzm7sg3n4ss9990Yrsgv",
-	"L4+fds5+Od4/fGROeR7prlF1zyM7uE9ymsI5d3YUq7x8W6lIVLXlbp5uhzjKz6DbHTPukSDbCy2gzCq5",
-	"xPaG/zcoz/I+CXdVRLERprdVfUE8zvq73DBlaAZr6xBB0LR75xHWWFlmK5DWzn4OE49eGKDiYkIEJ1tc",
-	"tPzuT7z+JyEBdglSES3cS3/JQOixzRTY7ga9838ufKyP3P2rl35bJ7G553tDRVdwsDwZ51016j4vv9kA",
-	"ZhEvqkjT7ygmrlyx+++W8D5pXEqFBdV3G/lCq8d2PhtQLo2WPxMDVQX+qteGY68ll0GDHVvnGIntC/Gu",
-	"rohZHRq3j3yLh98eeywkCSWNiqSNcMazjnihkb/4Zu+eRSxiD/4o3zDmjgz+m6LLIrs/0EvEtQy7WR+R",
-	"mXq5uqNIGzf+k2YMvdPWj63oJaQYY6pr7a0HwLUpQK9qTDKmQdLM9ihQvpLVsDi7fNxoPG1fkEKoJkBl",
-	"xmAhHzwt26Ry9z6DZn+xL2zhr0ughCp7C98cxP8TK4Nrt7KsEhluK1mMOmIM5IU2/NmEjkYgydsT29ks",
-	"tRYPVQq0IpAPIE0h9d3eBoxTOY1dsTDFvm+JJk8tlnfOXKeszqnIWDLthszwH8xuNnVdngxfCQ4vrXvt",
-	"w3pFFGOdZzconvBd1WzRtH8ZaqNpwY9v6GjRFbthOzgGF3i4KDsxyRhw/UCRRBRTsmUYNgYWT4Ydc9YO",
-	"HnYbY4bWVXD3DcxOuOHEiWaXtglI6+gNjEMEqnFp5zNix9LghLnlYzMqWkdaUTdyrUj/o4MFxcYf2m0i",
-	"Q29su45XopptbvEjT0Rq2z3eNXL+bedvbbSs6sAtdQV2HURUBFpMRv9kRQfMdr0g1hV2OUtCuXz3BhI/",
-	"pckYOoZupchWYTMO9mOv469LARureXdKMvjuPM0SC32fbzPPM+aop8GqS+7fWVe9VtSALbPtOsNVbjZB",
-	"LBkDLZ4QLcpkjHF/4t8GE2S1v9hJ71EzcSsswFD/viBmTFt2CXfPwV6wS+BmiUKKAQQ6Lq4Au+tq2fWn",
-	"XsTOfi2AH5+ePDv79dV9y67llzHb/zVc/+elttt2hZ9/WUn2ZsyUFWH17ow27C4s2IfT3/2UWj1hxd3/",
-	"dvzyxZe8e7+tb3d/w7t3Fxa8e+nfIhjktlVqFvJ2x2GrshUsBMZ2fDkbWVRBDmcTg1xe74QpIIe7D4N8",
-	"2b7D8D6b4uICAQzBH4gWVtcnWtLhkCV4J4frmHFvG69Yvet7NHtjt2Hm9at+FpHyme9FdG+Qr3oXzYH+",
-	"P21/4JgMSpbZrmiyxMR0MqSJVndPGN/PLVT1YponivY87R7i7z8Y3uWemSWWUxBFBuSCY7GFcBWXxkRk",
-	"n0qocqK6ZCY1UQFUmSU2J9FmuzuTwAaujfY9own5+tI/fv8vLOe0PTMkKB27ig/BE4iJFNr6pmbKALrE",
-	"ZuKjwVy9e9utioUBgUXbTcFxbdsYMnYwjUnGlMbXmNu2FJkdbnPcL11NvmoshVXh80u9ophQKqFU9gWv",
-	"Ggqc2741chZMtTNgfiob2nGtMI2qWvvlYgf1ZgdR2zPUIXJjiUbnzPAa7eiZXWguMaC5Zx9UCwC6kctu",
-	"gIylF/XBcZ8FyI79ZIsHGjP7lPX5ib2iaCDr2Ew8+wrOWRnCtIJs2JjeUcv87EsN6ZZfpXaiNOZFC+H6",
-	"w/V/BwAA//8=",
+	"7H35chs3+uCroLhTFWmmSR0+JpZqaleRncS3RrInOxt5SbD7IwmrCbQBtCjGpao8xK9q32BeZN8kT/Ir",
+	"fAD6YKN5yJKdyTh/xCLZjePDd1/42InFNBMcuFadg4+dCdAEJP55TOMJHAuupUjN5wRULFmmmeCdg86P",
+	"YkZSwcdET4BIyCQo4JqaX8mUzskQSGwGSHqdqKPiCUypGUTPM+gcdJSWjI8719dR58kbOm4Of0SUlmb4",
+	"S5qyhGohiRgF5lo++nXUyaikU9BuT0dxDJl+wmORmCcOPnaYmc3uuhN1OJ2aAexj3eK56hxTevUC+FhP",
+	"OgcP9vajwI6OBecQm9W9olP4ew5y3tzgmwmQuHjwG0XM1IckgRHNU00G7o+B2SCu8QOOUywR/6mu608S",
+	"Rp2Dzv/YKQ90x/6qduorqi5SSPzGAyKjelLOEftnOlFHwoecSUg6B1rm0AKQe/tRZ8q4/7hnwK81SDP0",
+	"//2Zdn95Z/63233Uf/fnP3VCsHs6eiU4vKQ6nrSeztNR1zzUtU+1LGVvd/9+aIJnYvj0cct+WbJ0o8sg",
+	"/PQxjv4c5nc4+lsF8s6GvzZvq0xwBUgq39HkFD7koLT5FAuugeOfNMtSFiP17WRSDFOY/uW9Mkj9cc35",
+	"TuxbdtImWUg7LWGKTGk6EnIKCRGSjChLlWcISPsWj0cpi7/YImM3vyIzpifIoeJcSuCaKE014CK/F3LI",
+	"kgT4517l0clTcgFzktL4QuHiVCwyIHrCFBEZSMuwOUCicKU/vnn54oSOYWGhGq70zkRP0/rKAvy2uYaM",
+	"jsFwsUXR0q3IltAW3fM7NTlUERjL3sFncD2vhP5e5Dz5nJB/JYjK4wmRoEQuYyBbQhIuNJmLXKptBLR/",
+	"/TMu64gTkFLIiFBFTr8/Jo/uP/grcdOQBLShL1zcKdXwgk2Zhs8KtzdCkCnlc09c6pBI0HJO6EiDRPTV",
+	"bApkzC6BE8bJ4NT83D0yPw9w5W/gSn/P0iD+Zill/AYIPGLpF0TgN0K8oLJBkZ+NwQ1FMjesWFy6I0gN",
+	"YiCw33Ka64mQ7Bf43PSFUqBgbzOqiNMKjcJpl3ZJWUqH6WcHnAJ5yWKj/nJD8+ajY7gepFzM3CIzKWJQ",
+	"6ksssyJlZ5CmXSdnh7n2K0cVXkpmpG+uDdOg6qKAr8qzTEgNyUtIGH2DhPRFdvCNIsd21q5ZhdmQWT1F",
+	"HR4SMgFppPC114asdpMnY9DI4/AzTRJmhqbpiTRyUTOjBY1oqiDqZJWvPnYSytJ5P1eI8gZqVHcOOonI",
+	"zSFGRgdl03xqNFD8DzVi+81uoZDyfDoEaQA5FVxPbm2866oK+HNlqfWJ3hUviuF7iDUqUjRNhzS+ONIa",
+	"phmeYH3fVNcXSDV0DTtu6vFRh5aDuN8Y1zC2W0YhFOC+UcdoTLnqxyKB0KsLu/OTmOnCWyrMnuZuStsm",
+	"tJBYAtWQ9DfZ84hBmuDYTMNUrW+TfW9eNCO4IamUdG4+c2eaNabKs2TD5S2ArmrZOUvSLb+299pMyyFs",
+	"N9EAc0qVvh+2fhXEEgz1mmfISOSSxBMqaWyMdbI1ghlIMpsYSY9cSk2E1Nu9EOhbALWwabdRu6Tlu3nB",
+	"VIACEqrpDc63ebQNMtV0xYK8lV6xcB/eX2ZsH3X/jzW1e/3uu7/8KQS1cvSTXG/IBD3EN/E6RB175EsY",
+	"bm2D3+49avgTGpto9aoI+Y0isYQEuGY0JRa/yZYCsFYa1TQV4xy2IwI0nhBKuOBdw1HmxI7fs+y3usC9",
+	"h7ii2leNg1s4Xr/rJScs5FELn6rtL8AKGM9y3S/laRiu1htQnz3qXHXHouu+NJK5d0pnL406MoaNqaq6",
+	"zoVVLd33sT+GNchtQR4hxDZmuAWoAwy3RJd+yc3bOJcitOLBIyMhrZZX4B+ZCMS4k7dvyA7N2M7l3k75",
+	"gtr5WDx5jWyt2EXjkNcUDOGT8XAKHcMN2RI6OGL0agI3msjPnR++O+lEnbdnjztR58nb08p75TYeG3Xk",
+	"WOTO17wokP33yw7xySVw7YYw1E81NETgSunnHnIzhnZYnSakOlyCVI4ii6kZ1w/vl3NXFJ5Y036csvhi",
+	"zec5zFQKhpev+UJGx9C/ZDBb6/kFaJQvV1daW0VU3XMrvLwN4FHi5gOXKPNDTmUiKUs31dKn9KofC6W9",
+	"Yl1To1fp0I39/Qg01ZMNl2C12SpExEVgk4vSwr4VgrL1/TacOvYBwpLIup2oIoNcyf5vv/5rQIQkgwuY",
+	"4wcnz1oUiPtNb/3H/ej+df/n3e4j/LQXPXh0HVQlnolhyGBA/VyFrYDY2Rv9XKZhHdw9sAGHXzBhQhy+",
+	"ghJ1QJ5lwDUZzlE5eC+G3yhy9JSYRSiiBBlRacDXtM8aFt1NbIfCJFq2vTMN2RN8EK0NztRk+TQ8T50H",
+	"pCb/y2nHa1DXjVQHlqwTc0Bs7C9HEzHjIPt2vMb6MzpPBU1uefGZZEIyPV/tnnDP2dBJnuqwuoD2jdKQ",
+	"faOIyHWW64gIHoPHNEO1MUBiY6WLh7ZisTLnG2Ga0lTqT0SbkrEtA88zMTyzD+IrkK1PyAbTzbsQImGz",
+	"SmG0yzDCbG4bR52ZkBejVMxW61QYZStwsvJmAZUK/kQlC1xA9eouSjT2YCpOtd0Yr7LHkKh4JoZHzgEW",
+	"UGBuwKHei2F/Xaq+AU5uik/rn5hbeOV8KmdWA69bdgs4n3JNL2BDFWBRyFWk7/7u/W9r8vfblQx6GXQq",
+	"ilKArxbaz/6Diu6zF9Yl1+KpTTZnZaYxGiJCNZkKpcn+7i55zr4jCiSjKVOWxS3Y1PsPHn4eHr0xWm7M",
+	"szKIHfif2nceWF3Tfdpbwc3qQD0B2XWHaONeGHkhYmT9FWZ5vaqD+N7DmmYbPN0q3SzbzU/uuSJfpEpS",
+	"FQLy2NJCNLfgRzOqZcgEhivdj3OprN60ADmqFKrB9oGBM86BmLcwIH1I6FAZhU9wG9QyMtpHqldaj7Rt",
+	"v2cNlf9DDjkkLkslyVP8W+ac27wijG+6FCOvBRg1kzL7ZEx5DObPkHH0HOa3w9zhKmMS1CcpBesKh8Ij",
+	"XOGFDUOkMbp5q5+rT1RceNOLure7G3iwqnWu3lImYcSuwsrfBcy/UeSSKTZMgdgnK3Zaevmhn7JL6KNx",
+	"5pGm+LYT4d8alO4HUUDCpbj4VHUuFhlswOjM4yudR4uKknNGOVB5NCgmr4niEHE9h/kxPrGhBAZ+yaTg",
+	"UxeUdGl1nYOOgW8V5PajgXQQ0GuQyOdCt5ueVymVHi4TSlEn5+xDDu5ngzSLh1s5V7eYliPz/H+j8OoG",
+	"wsFwwBu7MZ/D/FSk6YbrG0saQz8DyUTipbbDqW8f3jfHuyRRVqQJJixcAGSKGDnK+DgijBMFseCJIls+",
+	"A1RwIAmdl7rUvV3zWW3XZP7+g0f7bQ6tqsMvtPmfmJ6coSsbQZCmr0edg5/XAfiizLmA+TJPeY+cTcQM",
+	"M3ZcHoTNMySCp/PVAteM3jy/d9dR54WIqc2cWMwe/u74hNz/K0kpH+d0DETTcYXrAu/+8N2iO+zeg5oU",
+	"2g/F09593I++vd7qluG1dx/3om+vt/8cdIu9pPICNOPj4zdHodjoEMKur7BLbAEs9nX7cAi9i8nP8umU",
+	"yvkyR3ZfNhzp7f4tTddnPjUIBNQ4uPSZ5wvII2l8AQmxv0dkKLQicBWnuXOTrOEVHwMHubEuNAGapIwv",
+	"MNiVIZn3Yqj6Lp0HAu7FZ2KoiJ5QTSRgXjyhZMQ4TX2a6FpbMuKJTQVnNF3/DN6UL4VWniuX1LbG/LnK",
+	"bnD2b89OVnLpBfj5ZRUYEjWwtXpUDivdAhfgtIAJS2nFLLVBJ0ORzMNIwHS6RiDOPhbZcYLTg6abGdzf",
+	"SwBM2VowuPcerra3H94PL0GyWN06r5BrPompSmujVjWSGEDpkRTTNcKCzqzYvz/ZMOyIr/012fAtLdZa",
+	"kxZZP6N6sgGBi+wJ13Ie9JaKrC9hBFI6Kr+VEXM97dvc5tsaU9N00+Cv/mUN0rMDV066PL0QSzEI6/AH",
+	"Dwxn8di5CM3qWTXhEiL0k5TyjdJ4nJLhy2a678KKxknFHVZYNOig4QbdjJowYeNJ0LKpZKLXeUxbirit",
+	"dHgBlx8wxwauNHCFdV9gqFn1Og03qEvoa9Z4GcM0IlMaTxiHrgSamG9snjoxr1XNYsYx7RctlGrmbNQZ",
+	"YjpnH64KDwoXuj/CxP+oMwU9EUnffEXTVMzAnb0tHDGjVfKYUQ67ag1zqKKfYvq1eazIee1PIWG0j7CM",
+	"OgZ3+qnLl8fhitzjCKWn5DQNwt5CNBjVhasspdzWZ6gMYjZiMdHClW7Etsgkhl5rODGgVWGSXjeFS0gt",
+	"iJXLfcoE40b8EcZxiiK5tpaXspiZ5NfejMsJ3HXoyJ+dvX5FTuzvZMug2MNHu3vbjYkx7zwiQhJKiho+",
+	"LJIr1Xgsiesh4AerzQi/qALqqxNizOkpTXkMYfPGr9WwAHswnlTcASXEligG/Db4prP5l2RnJ1itwayX",
+	"cvC/u64mq/v08aC0o2zVQG95bKWwGR88elSxF+/v7gY1Ta/aNGh2IqSOyCSfUl4SrLJ6gy/S9GAw4waX",
+	"pV2uyOLob0+fEmSwBrfNcTNnOS+OCFd0mpkVdiZaZ+pgZydFhtSjzGebqx0udNczgRVywlKy19SKWBFy",
+	"rhCinAK1SuGGro0hVbUkGfUhZSh5MqH0WNbkRugU/XsS5183myQq5w5uRgj9lI9EwEZl/GJpvmabYVQO",
+	"7uohgg9X8qhW7MMNUr4SubWF9mNdXhVoGeviwICsYy21g5m0UEcrw/9iP/ifplYj9j/SZMrCOUql039R",
+	"6k2nTAf3fXNMGIt+O9AiG24Is5T3YkjwZ/Lbr/9lPimSgSQWQwjlCdIZHYMnYpEmhgXNKEPR8F4Mm5I9",
+	"gWxZXlQoQN84rSKVZQISgpYz8bHMgska2U8mVBH/MlHMcAyGZZdSW8MnkE6Ce+rbqEyfjqGv1jJQFn2K",
+	"uO13G2L7GrkXgVR/80vbKpeWlnwScTnkrS26spoKCtdw0mNgkCqL/KUAqSRhkE1dyHflHnCE8vm2+TFC",
+	"uxnXpkVm9oZae78l775WenJLY7LkZtUBrcUBmMG9eRIA9e0M8P1Dl0ivyODjRxcq7tHe8Pp6QHbMdxhi",
+	"753nu7v3Ypbgv9CzOVK9K/MUlVDqA2otZ8aK3IFQnKpaDuOOuxWBtPN+tCFJWy1UWxrk8jqk9dIVXXKZ",
+	"z1eMCE3Tgmeumbb4hVIQWzL71kK/DXNGLF5h9cpmOXa3mzNXpEcDd81FynSATXMA1kTmikJbYGMIwaue",
+	"4gaKt1ajfciFDv8ixTruUft+ESLGl4Kr8w6kcO3Ami7sS5rmayzKPuaKBMLLkTS+aE+yCyJ287xaR0Zn",
+	"16bB7mnQm3CmhTVF0zlW8ZILmENi1KfJQgxs/0Eo+QIbjSxmrwUD2TdKHit92egcsHAoXdrfokfb6Kd7",
+	"Dwn6LhRJwOY+bcgBkLN9bOlRQd6evrCuLaYVQd8C2Xr75mXpflBOHNGEjKSYEqa3F+EXBot3Ga4HRG8b",
+	"r3SFYsFF0JINYdVbr0gtGqUrk+jwzROMeBclyxu+sySNuz23IMFsBDtd647cHM2gzbw/FQmky4yTNcRi",
+	"Y1J0N7WXazcGyIr11dHun//85z+7L192Hz82WHZMEjrfJkIS932L12hKmREVG8wvATsQJBu8ooxusfbz",
+	"i242u9/qKAuLqMJwcU9ReW7hE7dEtEkK7g3y4eJKgVs1QyDkavUstxjZfrMGW107Y67IcljIVghYS3pl",
+	"UwWMNYaTk/bDPD0cs7j9onSkeQ89X6xt9145Ercgt9nNytUN+pz43mJLcahZ47uAVRUMWVqS5J+rneOy",
+	"N1xOS+U015ekL0GOwWYYDef4T+FWV1YHMGMeEkqMvkpQxyEJpKDBdoe6gPm6AeON8WdpmrZ5JpinZI7s",
+	"baZAbqoL3eSECmJepN2KJR1iAjc92Tuh07XgXKU7u+sQvfwEw4kQF2WS2KezVlWMVUfd2URB3P/t13+h",
+	"d/ICICNMk5RdAAaAlJoJmawO8rjhV6aT/lTJg//0Ta0q0m81nW5eYtDI4vlU7usbSroKpE3YqgfmLWT7",
+	"F+dy46zOWuXCQvLt/ref2DLDD755w4wFFKmnBO9+meqTRqzIzPgu1M5CQZxLpudnZjq7oaOMPYf5UW5N",
+	"gUb42rfmama6//brvwYRweKLMqx5lLHuc5gPXCiTbHG4BOkfsMaYhc120RF1sS9oMUp5chQXaRtIMRfg",
+	"igXX1DaMdPy+4+L6/6sIIZaD2jQH4p5w6ZaBoGOzF4l7kxmDe0jjC+AJ1qEcPSU012JqQ/vvxVD1yJNL",
+	"s0Epcm2rQlFbloRyNTNmJzMWrxl76PpZHZ5zWjxOte955RNsExHnUwPgRID9Ba6Y0r1zfs7RfWct2SLB",
+	"Y9DWq2tQDOWyPqjL2SCDWCQw6J3bQFwM3AazHNQMOUgGmrp0HxtM9iA5OnlaiTUcdHZ7e71dtBIz4DRj",
+	"nYPOvd5u717Huh4Q3XYw99pKjqJx5dOkc9D5AfSpELqz0L90f3d3SUOyzRqRFfHRQCeyM9fujfEErnoW",
+	"DVw+eHjQYpWV/mYlhXUOfn4XdZRPwyuGN4CNiIMZekNs+DPqaDpWSL5zpWHaeWdG2+lhT7cLLmZ8xw/d",
+	"01d6GRTP3HNvrnSn3ji5JSm8fGSn2rf3+l34KJYDo+jceB117u229IyKUwZcf6NILLI52TJASYyqW2sJ",
+	"vG3IwTVhvf0DQaLZ23tI/APEM5TyKDI6tuHbq65lEN2c+/ygoqDCt4SxuUtq56P3fFzbvRutvHlOj/H7",
+	"1+ZR28OuifcB2J3CVFy61n331zmNSvdffGVv9Su1bpD40r3VL5Wdcc0b+49Wv1HtTXrjsy1PEwFDKCcI",
+	"/W9sn0vJEiBb2jaTGrFxbkwnN5Miho/MCR1Txrcrh+7OsXbsvlTnZ58+cN0grEAr54oL7BMaOr+LOi7c",
+	"Ucegk1wvog8e9Hcuy/lWOGatv+J1XdNAArhDbt2cu8lI/GkjVaqiI+fvmDb21nij6BWLLzxYZ12BNp5f",
+	"hhJfe7qr0CKm3aKwc90rjfKkXODMnd3GFFhhvZVuXBXBuNBsFhVRCTqX3Khy1sJEKxUDKrMJiye+u5zR",
+	"qhToCPsWRj6phslgj0OjyNZJ0xhQx5U13SGRLPQ6DJCJ1UkrHc5cWlBM09RySnNKvT+2fHhT3bDzoZUN",
+	"3sp+cYpsTUFTY5UiWlQFQxXLwqhZpqe1oWe1Wdxq9aDSe3JTRS50eUVAoQvoGHbq372OYZe+/I2iafyX",
+	"QToLyVp7wc3RyaYxvsM6uLC+f/dYchfsqk2iVxjVAil+xchPF8584bYaD+Ebs7kbYpy7r6ai3C5a4641",
+	"pwQCPJZzbAGOVZdKk62jJ2fd/QcPuz8cv9xG6Zwra0Dqik6IfjAr7artPA/Oua7jmTU/i6t6CJsa9GY6",
+	"nRvRL/QEJJZxYxNj6rO0MLUJ31XY2ZiTQTnmoHfO7Z0DqE9gcUYpb2xPc7u7lCmzNechq8gk31CVbA0a",
+	"/UwH29Zj07AIarzgLgyCerPhz2wRbMQ9aCHo/+h85I9uUmDeE16+IiFLaQzbNY1thMVF1XS5G4rYpsrm",
+	"qq+Ckrei5Av5OXT8apPlVXq+kBGmP7mmwcgjbXfsWmKvzdTCaAD9T7AAmty1iS3mMDdS71nRUS4TKiDL",
+	"jjy3x9INi60SxobvG+7ku3CRreEcxQmmDxUJbGLGyQBF2SCyDA3FTZJLOkzn59ycrI8v7O/u2xcHL4TF",
+	"tIOiY7VZ/M5HllwPeuQnDAFwMniawDQTGng8r4dtcNPJuc86cFGgiFxApo0YTsEYwvv3yWTbBjroFLMO",
+	"ENGGcw1dhvQZ09TePGMNbyufJRszTtNz/l4MD+uvu+BEwkaYK15eW3N/f//QnJ+/lCvJLTUBNoenGghc",
+	"0Vinc5TU78UwJCBt779nYtgJu+8aN9TVwdN2R93+gwfL4pHn51f7e93z86u/QjAcaRXu2xfVZbPDtcT0",
+	"/m1OXOTTtshpQwmsENAGaWYsTYnM+cINTR6RW2uhvlHk7emLFfdHflaBv/+5L9Apuhxbjddd+zNiuqYO",
+	"Fwl6xPrXyJYBE/nt13+50EXXl117DekPp7nsr/NytSL9C+k7+XDKtJUXFflkOPiGagy+0uYRPcamiiSj",
+	"hhujyowxaA4MLR51wTJFuNW6gGpFcm5kQ4UJM65A6hYH6DMzd5jPLtyBWhQ1rM1efAPZ6yg8YrWd71pj",
+	"LvbJDA9bJNOMbAF6OfZ6iTrLRx3CSEi4tWHRrV4brUBLzCcpWo+t6jbaum7btbNVKD78lMq1O/VC+Y6m",
+	"ocsVbQ2BGNmMjq+B1gXeZOBWDx8YOEWEwwyUETpS6Q14VlObLvTUZSkOVoW7S/xYImu/+iE/GYt+ACfe",
+	"SjsHdZeI2Ab8qBH6ptuk2m59M7za1Dtpb5XGnoQNfNyx9Xto591o0KjNPrTl/ElEit7CBKWubSnsdWVf",
+	"PmjML8FjODRmpK04dBqgAaF5EvujyNzo39Y+9BcUAE8UGfiBBj1yhF/TFLtQlDX43p68v/soZEYd4wBf",
+	"lAYrV8n6Fitbfl/YbWYIBi4FzGYTlkKBZ8buyNQfzxG4uwYhFxdtfxnKt7hzW7qtJcyy+WRQzz0iA7w3",
+	"GB/rKi2BTgdGwg+s4jlAboM+loFrVEm2EqrpAbrHtiPbisLgU3E3OBLcOa9dEW6dbDanwaInJRrktOgO",
+	"masQNZ3hgp6J4RPfIXEFTTU2c4O7kPF1Yl//Ks8+3WLDPN8uJkM7DBIji+TIl4vWLMh94gnlY/gy4uwC",
+	"5std2s/NA2uZbbXu0Wuns21urWCv7bLr1Upz5S4tB98LO0BWBnB1Pfir9RC0HpwzWfniAJtZ5S5jrCbc",
+	"IK6uTMMM6lRl02q8Nm1g1aJA2+pD1wDRtfKmWE1viJfpplvDdq63nuC78NiWzfHX8tju3ebElS7iLTID",
+	"AwClvm6hq7AjuG1miG0Mv8ZW/61iqxbfCC0rfTBA5XI3NyPGBTFTWPFlklsdqYrwikZbxl6B4aJI3gDZ",
+	"sy0aiktfvLZv+zHWyfMUR/DkuSrPzaE0QY6AU39VhG4hD99A0rYmIRwdsJtx8430m+cwD+k31iqQ7k6I",
+	"mw3ZJlgsvRhBwWFWhiyLICaSTWQbnKLCh5u0KcRTeuHqs/39EfY2EkwssllJeCsFsb0XrLnuhGRKrb1L",
+	"8Rp1b7HPRJ4m2z3yndATDCSTJJe+1WZ1rJDhcSrS9E5lGd7Kce1E2ZeUXO6o/vOk18YOgT+6uDu1CUSO",
+	"QRl0ELkmiZhxH1y5kbib+nsHdlTZeD/ojPgeq5Bs6h/2pIKklHC+FyPZiu3dEkPJYJTOtw9toRxTBKZD",
+	"SJIyYXDIOJXzpiz8AXTj4pA7tIsac7VQogPPQpD/2Oy2eyy4liJtm8o9v4MP+2dtaP+z4VFbLSHQlIz8",
+	"yfKkbKpu2EuBHPYQ/R12KbWuooyOq4jn2tUu4Jf9ciV2nRY9rYz0yzNlE3a8m0pwgo60iCiBbDAWqlJc",
+	"PJZiVooz2xcIrylEj0bvnA8WGu0PyN9I+ZUiO6S4K1yR////yN7urvWtxVris/728OCj0TmXhnNBQrQg",
+	"+ySBmE1pqiKya1Nv9QQkIOVwYcN0+DqKP+92wYRhf79MQOgZuqhfkdFQOhYJVhoY0aInti1mGkqgF4Zv",
+	"kC3GyUD/Mtg+9KWF5CHe8ERsQJcMtBgUxe4Lbg93Q0FLxDcc7F0oT6cbL0+LhM575MhfSPXQrdc6LQdm",
+	"Ta0LxrsUPmG5R5w8PXp1ZC/C/EXwShv4J7kUGey8EDwRfFAud/D2zXH7en5pC0Cv2zn1LztfIAK9gIOr",
+	"uOVXP9JCMideBxIRw4SMct3Aeox6iYy4SzyQOGpXUYU4blDa19qHB5kyDtye/nmSD1MW44qOX5+edfHq",
+	"Cpv1f0hcNTl28H560iNHnGAzC+wEgYq/S5FjnMQpUEm2sOnjOf/x5dFx9+zHo+7+g4fbh2Rpg8OBhNHg",
+	"kMSSzlJsR5FgomcKSpFcmW/GnnmeczfhKKXjscvNS2GkiVGUxMjhJAPVIwPXJhK9a/U2j2KEsZMQB650",
+	"xbwby6MywWdOfKy3Eg0Q9SnEQiaf4Gn4g+rnrXqVARehJJMiyWPdpZymc81iZal4ldqU+1aZbXkktpfm",
+	"Cg3gyOj71mNtPca2Igi/oOnMSE4F4NzYhvm4gtroFqMmdymL3rqG2s2WKBnwJCIiA05s50daVhO4inuv",
+	"zXoV07XA9AkcwBMqbdX3Vym2KMWqRfDBomyyhbamwip1yuf2222rwLmqdKYseNeun2/JuyquDwzSyveM",
+	"J9i0c63IoG/+2N71YqPGfHeM/Rg0DOpfKBudQUS1lcxfncSfHgUU4oJQC908I8M58QjjMdgiYxh/K1e9",
+	"tMf/ytACybHrpOuV7UpEt7Rk0ykkEUnFDGQ3pgqSbbuMA7K/u1cYnHaVzFeZJNE539919ihz/bggIVtj",
+	"dgm82j7C9dqr1LdgKYuesRh8BoCxuifYC+2cvxK8S0tJMzUWHU/nfvkL0uUb5bAxoGDZNpuOWu9Cwar0",
+	"8vzMBaAridWdxyGpnccM/QZmVqd63aYHejUDoQX2fG1O87uIdgrpyNNzoRuxoEBOGv6wMnu5IM0vRCVf",
+	"RdgtJTDnqhYi30RqbRSUNAfqo5K+7XXzjs+/3nv0kExBjoHgUwdWgGAosMoNrfA5JIMpaIq2+7TRbxqr",
+	"Ss/5gOdpOmg0mKYoToMtCMzEdyx6bOdvcx7VcXAPXdz4X24+5u9LmpVJzrivr8k1/27iBimNKDEFmw9q",
+	"TvUb5QlxC6vvKxS7/anyZ2Ybfaudsj13uPRPTLMUsObPv0JiKuWcDGzoqnvGxpzqXMIB0X+zF3vlnF3Z",
+	"q72iyz333QSuiPdE7j94aHZ53tE9o+qed+zDAzKlCZxzZ0exIvi+lYhYFUvuTZPtloBNvX35HRJkfaK2",
+	"FiM+5xuf+k/qm+aOiig2xqqTokm7x1l/lhtm8i9gbZm5EzTtfvIIi0362JhDUglawsyjF3q+uZgRwckW",
+	"F7V0mEOv/0mIgV2CVEQL15aHDIWe2ATe7V4waeb3hY/llnt/9B6vNnfDnPOdoaKrA16eI/9T8dRdHn61",
+	"G38bLypI068oIq6LSO8/rQ51VjmUAguK7zbyhRav7Xw0oFyaxPpMDFWRj0dd7MdefOES2/FuzAYjsc0B",
+	"fyoL1b92ZvwCnRkrjQI2wpnVXRnbT/b2WUQbe/Bb+Yoxt2Tw3xRd2uz+QNNwf3vmjRqGL7SxaOuu+A+a",
+	"MvROWz+2opeQYIypbIFlPQCuexh6VSOSMg2SprZ1mPINZgyLs9NHlSt+SSYYx1ZRQGXKoJUPnuR1Url9",
+	"n0H1spfPbOGvS6DYrJBefnUQ/3s27CndyrLIL/5UyWLUkYSqyVBQmbQa8k8MZSrfwRw4Gbx48o+/vz7t",
+	"Pz46+/G710enj/tvXj9/8grdfAp0jwz+pxYXwP/226//wi/hyvoDE8yAt9U/53yAl4jAIflR6+w1Zj2c",
+	"0SmcMQ1/O9OSxXpAFCi8xCQW4oLZagcJCZMQY0Ts3u69bWNVDcptDHrn/IjMpOBjA6wpUwqLFcyCyBj7",
+	"vWLJT0bH0OILeFyAZK1INA7dliH4YG+/vZuO3VWlQBVPq59U5l9/0HfrFXVP9DS9QTF3saaevXTlXrjY",
+	"yYJ5RlWhprrgZP0cLaL4nvfurRTopatdcd3WWnq0tS896pyB7h5bsC7fZMnQbgFCrwS5NPLO7URIv+Fe",
+	"Rfe47ZPwNzkBN2zJsfUvnU6FF/sXGVTlWrfsNVVdCTwBCcl28wocy45E3N5l4WxGx2OQ5O1Te+uVSz2k",
+	"Shm6DpctRK6lGMU7wWJNju0xdP0VRt0TkbI4XN7w2KzmLu43ui1ccDdu2dZqyNLqZPPkDR2vKnbAZ3CC",
+	"3/NdSk+5UQxjzS5tq9Da1ivIhAhU4tLOR8SOpbFSc8pH5qnOOsozdU+ulXj08H5LSvi7+hWCf/5TOLF9",
+	"BarZPNAnPBaJvQrwtpHzzzt/rqNlkYxvqSuw6iCiItAiMv6FZV0wy/V2gS6wq+hYbqvib6d0J/qyFLCx",
+	"1XmrJHOEXUFYbKFfFG80eEaDelZcRjaiH5aR0/dHf/8Cd8L9+OblixN3d//vmY99j+Yn1+mcUHUBCUH7",
+	"yl3hs9mlcBOgqb1SM9yTyOYNxxOg2SHRIo8nmA5WlAAGRd6PdtA7NFjdDC2cwllamO6fsku4/RN4wS6B",
+	"mykyKYYQuBVxBdhTGNN056M5o6Vi5YV57iSY/B0QK44Q26UK8HyKuCHZJcXLzTXIKd6/i/pu9TrWDUTI",
+	"fw7lHRE8OVvVt+XAGGH7LGVUdgfG7Y3p0F1F2vNk0IYQrzPgRydPn529fnXXSuVy6ly8tDfcvsur027Z",
+	"heD4w6qYbyZMWd2yXB2hirgDC16e6s9+Tq0Cv+Ls/3n08sXnPHu/rK9nf8OzdwcWPHuMx7WK3yKFu1Z1",
+	"77vOYB8/vE1jysYWVVDk2QRiV/8zYwrIg917QUF9irPf5U3GOEGwwowmc6KFNcKJlnQ0YjGeyYN13L1v",
+	"Ob2kLPXO1Nsuk0/Yp0h3KYZCq1X3H5/iU19vP152FMeuFFTmKWyu3CqmYUqz3tVyvnpmH/ucPPXqRq4a",
+	"v58/iml7uzeXW+B4EzWz5cwWUTZGHNu3fxnO+LsA7ox1FncHNFDhH7aPRUSGOUtt5bPMsTEMGdFYq9uH",
+	"7XeNiYq7EJpSrT7Ox85Rxp7D/Cg3ZubP7wyhuHcaFeggshQI3iJvRINN8YxIztmHHIrihx5ZqEFSAEUK",
+	"uS0+smWtziqyGaqBFg++v+Nvv/4XtlMsb+6LXMclwWOIiBTaBqEX2vD0iC25xcgYrqAyKzbmCUyaazG1",
+	"ovq9GNq57cVMkYNphFftMT6OXFvo1D5ui1kvwbc5KafCrqzNqV5RrByTkGPM0fZ0TTEOl0ETTGXUrzmU",
+	"zeHyF/2JUSUAHzmoV2/wsnd2OUSuTFG5uSo8Rz1Nzk7UyACurtlnzzWHOw7emltsPGpe13hokai4hI9h",
+	"9ba/ixmS5kbQ49Kc+sSahd2RZMCTdO7LwitBDR+1KnvuVDoOuUl8qXhgggpvq0UxqiELP0UgktKruwyC",
+	"eFqp+TU4iiXqJfhw9Axk136yRdaVYX1pb6APjPOcRNj3gdk/K52H/TVeVR2aaQXpqDK8YzbN0Zd6+FtA",
+	"VRkXXZfX767/OwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +36,30 @@ func (e Currency) Valid() bool {
 	case GBP:
 		return true
 	case USD:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EventType.
+const (
+	Conversion EventType = "conversion"
+	CtaClick   EventType = "cta_click"
+	Newsletter EventType = "newsletter"
+	PageView   EventType = "page_view"
+)
+
+// Valid indicates whether the value is a known member of the EventType enum.
+func (e EventType) Valid() bool {
+	switch e {
+	case Conversion:
+		return true
+	case CtaClick:
+		return true
+	case Newsletter:
+		return true
+	case PageView:
 		return true
 	default:
 		return false
@@ -323,6 +348,27 @@ func (e StepStateStatus) Valid() bool {
 	}
 }
 
+// Defines values for GetLegalPageParamsPage.
+const (
+	Cookies GetLegalPageParamsPage = "cookies"
+	Privacy GetLegalPageParamsPage = "privacy"
+	Terms   GetLegalPageParamsPage = "terms"
+)
+
+// Valid indicates whether the value is a known member of the GetLegalPageParamsPage enum.
+func (e GetLegalPageParamsPage) Valid() bool {
+	switch e {
+	case Cookies:
+		return true
+	case Privacy:
+		return true
+	case Terms:
+		return true
+	default:
+		return false
+	}
+}
+
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
 	DailyUsd   float64 `json:"daily_usd"`
@@ -337,6 +383,38 @@ type CallbackAttempt struct {
 	StatusCode *int      `json:"status_code,omitempty"`
 }
 
+// Connection defines model for Connection.
+type Connection struct {
+	Connector string            `json:"connector"`
+	CreatedAt time.Time         `json:"created_at"`
+	Fields    []ConnectionField `json:"fields"`
+	Name      string            `json:"name"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// ConnectionField defines model for ConnectionField.
+type ConnectionField struct {
+	// Last4 The secret's last four characters (fewer when it is short).
+	Last4 string `json:"last4"`
+	Name  string `json:"name"`
+}
+
+// ConnectionList defines model for ConnectionList.
+type ConnectionList struct {
+	Data []Connection `json:"data"`
+}
+
+// ConnectionName defines model for ConnectionName.
+type ConnectionName = string
+
+// ConnectionPut defines model for ConnectionPut.
+type ConnectionPut struct {
+	Name *ConnectionName `json:"name,omitempty"`
+
+	// Secrets The connector's credential fields (see the catalogue), each a non-empty string.
+	Secrets map[string]string `json:"secrets"`
+}
+
 // ConnectorAction defines model for ConnectorAction.
 type ConnectorAction struct {
 	Description string          `json:"description"`
@@ -348,12 +426,32 @@ type ConnectorAction struct {
 type ConnectorCatalogue struct {
 	Data []struct {
 		Actions []ConnectorAction `json:"actions"`
-		Name    string            `json:"name"`
+
+		// CredentialFields The secrets a connection for this connector holds (PUT /api/v1/connections/{connector}).
+		CredentialFields *[]string `json:"credential_fields,omitempty"`
+		Name             string    `json:"name"`
 	} `json:"data"`
 }
 
 // Currency defines model for Currency.
 type Currency string
+
+// DailyCounts defines model for DailyCounts.
+type DailyCounts struct {
+	Counts EventCounts        `json:"counts"`
+	Date   openapi_types.Date `json:"date"`
+}
+
+// EventCounts defines model for EventCounts.
+type EventCounts struct {
+	Conversion int64 `json:"conversion"`
+	CtaClick   int64 `json:"cta_click"`
+	Newsletter int64 `json:"newsletter"`
+	PageView   int64 `json:"page_view"`
+}
+
+// EventType defines model for EventType.
+type EventType string
 
 // Guardrails defines model for Guardrails.
 type Guardrails struct {
@@ -518,8 +616,53 @@ type KeyWithSecretPrefix string
 // Locale A BCP 47 language tag, such as `en-GB`.
 type Locale = string
 
+// MarketingCTA defines model for MarketingCTA.
+type MarketingCTA struct {
+	Label string `json:"label"`
+	Url   string `json:"url"`
+}
+
+// MarketingSummary defines model for MarketingSummary.
+type MarketingSummary struct {
+	ConversionRate float64        `json:"conversion_rate"`
+	Ctas           []MarketingCTA `json:"ctas"`
+
+	// Events Tracked events, bots excluded.
+	Events      int64     `json:"events"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Headlines   []string  `json:"headlines"`
+
+	// JobsProcessed Jobs that reached a final state.
+	JobsProcessed int64          `json:"jobs_processed"`
+	Testimonials  []Testimonial  `json:"testimonials"`
+	Users         int64          `json:"users"`
+	Usps          []MarketingUSP `json:"usps"`
+}
+
+// MarketingUSP defines model for MarketingUSP.
+type MarketingUSP struct {
+	Body  string `json:"body"`
+	Title string `json:"title"`
+}
+
 // Meta Free-form data, at most 16 KiB serialised.
 type Meta map[string]interface{}
+
+// MetricsSummary defines model for MetricsSummary.
+type MetricsSummary struct {
+	ConversionRate float64            `json:"conversion_rate"`
+	Ctr            float64            `json:"ctr"`
+	Daily          []DailyCounts      `json:"daily"`
+	From           openapi_types.Date `json:"from"`
+	Last24h        EventCounts        `json:"last_24h"`
+	Last7d         EventCounts        `json:"last_7d"`
+	To             openapi_types.Date `json:"to"`
+	TopPaths       []TopEntry         `json:"top_paths"`
+	TopReferrers   []TopEntry         `json:"top_referrers"`
+	TopUtmSources  []TopEntry         `json:"top_utm_sources"`
+	Totals         EventCounts        `json:"totals"`
+	Tz             string             `json:"tz"`
+}
 
 // Plan defines model for Plan.
 type Plan = string
@@ -643,6 +786,39 @@ type StepState struct {
 // StepStateStatus defines model for StepState.Status.
 type StepStateStatus string
 
+// Testimonial defines model for Testimonial.
+type Testimonial struct {
+	Name  string `json:"name"`
+	Quote string `json:"quote"`
+	Role  string `json:"role"`
+}
+
+// TopEntry defines model for TopEntry.
+type TopEntry struct {
+	Count int64  `json:"count"`
+	Value string `json:"value"`
+}
+
+// TrackAccepted defines model for TrackAccepted.
+type TrackAccepted struct {
+	Id string `json:"id"`
+}
+
+// TrackEvent defines model for TrackEvent.
+type TrackEvent struct {
+	// Email Stored only as a keyed hash.
+	Email *string `json:"email,omitempty"`
+	Path  *string `json:"path,omitempty"`
+
+	// Payload Free-form JSON object, at most 8 KiB and 16 levels deep.
+	Payload *json.RawMessage `json:"payload,omitempty"`
+
+	// Ref The page URL with its query (UTM parameters are read from it).
+	Ref      *string   `json:"ref,omitempty"`
+	Referrer *string   `json:"referrer,omitempty"`
+	Type     EventType `json:"type"`
+}
+
 // Usage defines model for Usage.
 type Usage struct {
 	Day     UsagePeriod `json:"day"`
@@ -740,6 +916,12 @@ type WorkflowPut struct {
 // AcceptEncoding defines model for AcceptEncoding.
 type AcceptEncoding = string
 
+// ConnectionNameQuery defines model for ConnectionNameQuery.
+type ConnectionNameQuery = ConnectionName
+
+// ConnectorName defines model for ConnectorName.
+type ConnectorName = string
+
 // IfNoneMatch defines model for IfNoneMatch.
 type IfNoneMatch = string
 
@@ -782,6 +964,23 @@ type Unprocessable = Problem
 // UnsupportedMediaType RFC 9457 problem details with Levqor's extension members.
 type UnsupportedMediaType = Problem
 
+// GetSecurityTxtParams defines parameters for GetSecurityTxt.
+type GetSecurityTxtParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// DeleteConnectionParams defines parameters for DeleteConnection.
+type DeleteConnectionParams struct {
+	// Name The connection's name; default `default`.
+	Name *ConnectionNameQuery `form:"name,omitempty" json:"name,omitempty"`
+}
+
+// GetConnectionParams defines parameters for GetConnection.
+type GetConnectionParams struct {
+	// Name The connection's name; default `default`.
+	Name *ConnectionNameQuery `form:"name,omitempty" json:"name,omitempty"`
+}
+
 // IntakeJobParams defines parameters for IntakeJob.
 type IntakeJobParams struct {
 	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
@@ -803,6 +1002,18 @@ type ListKeysParams struct {
 	Limit   *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// GetMetricsSummaryParams defines parameters for GetMetricsSummary.
+type GetMetricsSummaryParams struct {
+	// From First day of the daily breakdown (in `tz`); default 6 days before `to`.
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Last day of the daily breakdown (in `tz`); default today. At most 366 days after `from`.
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+
+	// Tz An IANA time zone such as `Europe/London`; default `UTC`.
+	Tz *string `form:"tz,omitempty" json:"tz,omitempty"`
+}
+
 // GetUsageParams defines parameters for GetUsage.
 type GetUsageParams struct {
 	// OwnerId Admin keys only; other keys always see their own owner.
@@ -812,6 +1023,12 @@ type GetUsageParams struct {
 // FindUserParams defines parameters for FindUser.
 type FindUserParams struct {
 	Email string `form:"email" json:"email"`
+}
+
+// GetDashboardParams defines parameters for GetDashboard.
+type GetDashboardParams struct {
+	Token           *string `form:"token,omitempty" json:"token,omitempty"`
+	LevqorDashboard *string `form:"levqor_dashboard,omitempty" json:"levqor_dashboard,omitempty"`
 }
 
 // GetDocsParams defines parameters for GetDocs.
@@ -825,6 +1042,19 @@ type GetDocsAssetParams struct {
 	IfNoneMatch    *IfNoneMatch    `json:"If-None-Match,omitempty"`
 }
 
+// GetFAQParams defines parameters for GetFAQ.
+type GetFAQParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetLegalPageParams defines parameters for GetLegalPage.
+type GetLegalPageParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetLegalPageParamsPage defines parameters for GetLegalPage.
+type GetLegalPageParamsPage string
+
 // GetOpenAPIJSONParams defines parameters for GetOpenAPIJSON.
 type GetOpenAPIJSONParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -835,8 +1065,21 @@ type GetOpenAPIYAMLParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetRobotsTxtParams defines parameters for GetRobotsTxt.
+type GetRobotsTxtParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// GetSitemapParams defines parameters for GetSitemap.
+type GetSitemapParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // PutOwnerBudgetJSONRequestBody defines body for PutOwnerBudget for application/json ContentType.
 type PutOwnerBudgetJSONRequestBody = BudgetLimits
+
+// PutConnectionJSONRequestBody defines body for PutConnection for application/json ContentType.
+type PutConnectionJSONRequestBody = ConnectionPut
 
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
@@ -846,6 +1089,9 @@ type CreateKeyJSONRequestBody = KeyCreate
 
 // RollKeyJSONRequestBody defines body for RollKey for application/json ContentType.
 type RollKeyJSONRequestBody = KeyRoll
+
+// TrackEventJSONRequestBody defines body for TrackEvent for application/json ContentType.
+type TrackEventJSONRequestBody = TrackEvent
 
 // UpsertUserJSONRequestBody defines body for UpsertUser for application/json ContentType.
 type UpsertUserJSONRequestBody = UserUpsert
@@ -938,6 +1184,11 @@ type ClientInterface interface {
 	// Corresponds with GET / (the `GetRoot` operationId).
 	GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetSecurityTxt RFC 9116 security contact
+	//
+	// Corresponds with GET /.well-known/security.txt (the `GetSecurityTxt` operationId).
+	GetSecurityTxt(ctx context.Context, params *GetSecurityTxtParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	//
 	// Corresponds with DELETE /api/v1/budgets/{owner_id} (the `DeleteOwnerBudget` operationId).
@@ -956,6 +1207,45 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/v1/budgets/{owner_id} (the `PutOwnerBudget` operationId).
 	PutOwnerBudget(ctx context.Context, ownerId ID, body PutOwnerBudgetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListConnections The caller's stored connector credentials (metadata only)
+	//
+	// Never returns a secret — only which fields are set, when, and their last four characters.
+	//
+	// Corresponds with GET /api/v1/connections (the `ListConnections` operationId).
+	ListConnections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteConnection Delete a connection
+	//
+	// Corresponds with DELETE /api/v1/connections/{connector} (the `DeleteConnection` operationId).
+	DeleteConnection(ctx context.Context, connector ConnectorName, params *DeleteConnectionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetConnection One connection's metadata
+	//
+	// Corresponds with GET /api/v1/connections/{connector} (the `GetConnection` operationId).
+	GetConnection(ctx context.Context, connector ConnectorName, params *GetConnectionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutConnectionWithBody Store (or replace) credentials for a connector
+	//
+	// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+	PutConnectionWithBody(ctx context.Context, connector ConnectorName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutConnection Store (or replace) credentials for a connector
+	//
+	// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+	PutConnection(ctx context.Context, connector ConnectorName, body PutConnectionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListConnectors The connector catalogue
 	//
@@ -1063,6 +1353,44 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/keys/{id}/roll (the `RollKey` operationId).
 	RollKey(ctx context.Context, id KeyID, body RollKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMarketingSummary Real figures and Levqor's own marketing copy for the landing page
+	//
+	// Figures are counted from the database (cached briefly); copy is embedded in the binary.
+	//
+	// Corresponds with GET /api/v1/marketing/summary (the `GetMarketingSummary` operationId).
+	GetMarketingSummary(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMetricsSummary Totals, rates, a daily breakdown and top sources of tracked events
+	//
+	// Read from rollups kept current on write, so its cost does not grow with the number of events.
+	// `conversion_rate` = conversions / page_views × 100 and `ctr` = cta_clicks / page_views × 100,
+	// rounded to 2 decimals, 0 when there are no page views. Bot events are excluded.
+	//
+	// Corresponds with GET /api/v1/metrics/summary (the `GetMetricsSummary` operationId).
+	GetMetricsSummary(ctx context.Context, params *GetMetricsSummaryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TrackEventWithBody Record a product-analytics event
+	//
+	// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+	// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+	// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+	TrackEventWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TrackEvent Record a product-analytics event
+	//
+	// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+	// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+	// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+	TrackEvent(ctx context.Context, body TrackEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	//
@@ -1181,6 +1509,15 @@ type ClientInterface interface {
 	// Corresponds with PUT /api/v1/workflows/{name} (the `PutWorkflow` operationId).
 	PutWorkflow(ctx context.Context, name WorkflowName, body PutWorkflowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetDashboard The analytics dashboard (server-rendered)
+	//
+	// Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
+	// `Secure; HttpOnly; SameSite=Strict` session cookie and redirected (303) to `/dashboard`.
+	// A wrong or missing token gets a 401 page.
+	//
+	// Corresponds with GET /dashboard (the `GetDashboard` operationId).
+	GetDashboard(ctx context.Context, params *GetDashboardParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetDocs Interactive API documentation
 	//
 	// Swagger UI served from assets embedded in the binary, under a strict Content-Security-Policy.
@@ -1193,12 +1530,22 @@ type ClientInterface interface {
 	// Corresponds with GET /docs/{asset} (the `GetDocsAsset` operationId).
 	GetDocsAsset(ctx context.Context, asset string, params *GetDocsAssetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetFAQ Frequently asked questions
+	//
+	// Corresponds with GET /faq (the `GetFAQ` operationId).
+	GetFAQ(ctx context.Context, params *GetFAQParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetHealth Liveness probe
 	//
 	// Always cheap; touches no database.
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetLegalPage A legal page (privacy, terms or cookies)
+	//
+	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
+	GetLegalPage(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenAPIJSON This API description as JSON
 	//
@@ -1217,6 +1564,16 @@ type ClientInterface interface {
 	// Corresponds with GET /ready (the `GetReady` operationId).
 	GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetRobotsTxt Crawler rules
+	//
+	// Corresponds with GET /robots.txt (the `GetRobotsTxt` operationId).
+	GetRobotsTxt(ctx context.Context, params *GetRobotsTxtParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSitemap Sitemap of the public pages
+	//
+	// Corresponds with GET /sitemap.xml (the `GetSitemap` operationId).
+	GetSitemap(ctx context.Context, params *GetSitemapParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetStatus Build and runtime status
 	//
 	// Corresponds with GET /status (the `GetStatus` operationId).
@@ -1228,6 +1585,21 @@ type ClientInterface interface {
 // Corresponds with GET / (the `GetRoot` operationId).
 func (c *Client) GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetRootRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSecurityTxt RFC 9116 security contact
+//
+// Corresponds with GET /.well-known/security.txt (the `GetSecurityTxt` operationId).
+func (c *Client) GetSecurityTxt(ctx context.Context, params *GetSecurityTxtParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSecurityTxtRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1277,6 +1649,95 @@ func (c *Client) PutOwnerBudgetWithBody(ctx context.Context, ownerId ID, content
 // Corresponds with PUT /api/v1/budgets/{owner_id} (the `PutOwnerBudget` operationId).
 func (c *Client) PutOwnerBudget(ctx context.Context, ownerId ID, body PutOwnerBudgetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutOwnerBudgetRequest(c.Server, ownerId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListConnections The caller's stored connector credentials (metadata only)
+//
+// Never returns a secret — only which fields are set, when, and their last four characters.
+//
+// Corresponds with GET /api/v1/connections (the `ListConnections` operationId).
+func (c *Client) ListConnections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListConnectionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteConnection Delete a connection
+//
+// Corresponds with DELETE /api/v1/connections/{connector} (the `DeleteConnection` operationId).
+func (c *Client) DeleteConnection(ctx context.Context, connector ConnectorName, params *DeleteConnectionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteConnectionRequest(c.Server, connector, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetConnection One connection's metadata
+//
+// Corresponds with GET /api/v1/connections/{connector} (the `GetConnection` operationId).
+func (c *Client) GetConnection(ctx context.Context, connector ConnectorName, params *GetConnectionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetConnectionRequest(c.Server, connector, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutConnectionWithBody Store (or replace) credentials for a connector
+//
+// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+func (c *Client) PutConnectionWithBody(ctx context.Context, connector ConnectorName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutConnectionRequestWithBody(c.Server, connector, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutConnection Store (or replace) credentials for a connector
+//
+// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+func (c *Client) PutConnection(ctx context.Context, connector ConnectorName, body PutConnectionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutConnectionRequest(c.Server, connector, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1514,6 +1975,84 @@ func (c *Client) RollKeyWithBody(ctx context.Context, id KeyID, contentType stri
 // Corresponds with POST /api/v1/keys/{id}/roll (the `RollKey` operationId).
 func (c *Client) RollKey(ctx context.Context, id KeyID, body RollKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRollKeyRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMarketingSummary Real figures and Levqor's own marketing copy for the landing page
+//
+// Figures are counted from the database (cached briefly); copy is embedded in the binary.
+//
+// Corresponds with GET /api/v1/marketing/summary (the `GetMarketingSummary` operationId).
+func (c *Client) GetMarketingSummary(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMarketingSummaryRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMetricsSummary Totals, rates, a daily breakdown and top sources of tracked events
+//
+// Read from rollups kept current on write, so its cost does not grow with the number of events.
+// `conversion_rate` = conversions / page_views × 100 and `ctr` = cta_clicks / page_views × 100,
+// rounded to 2 decimals, 0 when there are no page views. Bot events are excluded.
+//
+// Corresponds with GET /api/v1/metrics/summary (the `GetMetricsSummary` operationId).
+func (c *Client) GetMetricsSummary(ctx context.Context, params *GetMetricsSummaryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMetricsSummaryRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TrackEventWithBody Record a product-analytics event
+//
+// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+func (c *Client) TrackEventWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTrackEventRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TrackEvent Record a product-analytics event
+//
+// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+func (c *Client) TrackEvent(ctx context.Context, body TrackEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTrackEventRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1791,6 +2330,25 @@ func (c *Client) PutWorkflow(ctx context.Context, name WorkflowName, body PutWor
 	return c.Client.Do(req)
 }
 
+// GetDashboard The analytics dashboard (server-rendered)
+//
+// Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
+// `Secure; HttpOnly; SameSite=Strict` session cookie and redirected (303) to `/dashboard`.
+// A wrong or missing token gets a 401 page.
+//
+// Corresponds with GET /dashboard (the `GetDashboard` operationId).
+func (c *Client) GetDashboard(ctx context.Context, params *GetDashboardParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDashboardRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetDocs Interactive API documentation
 //
 // Swagger UI served from assets embedded in the binary, under a strict Content-Security-Policy.
@@ -1823,6 +2381,21 @@ func (c *Client) GetDocsAsset(ctx context.Context, asset string, params *GetDocs
 	return c.Client.Do(req)
 }
 
+// GetFAQ Frequently asked questions
+//
+// Corresponds with GET /faq (the `GetFAQ` operationId).
+func (c *Client) GetFAQ(ctx context.Context, params *GetFAQParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetFAQRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetHealth Liveness probe
 //
 // Always cheap; touches no database.
@@ -1830,6 +2403,21 @@ func (c *Client) GetDocsAsset(ctx context.Context, asset string, params *GetDocs
 // Corresponds with GET /health (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetHealthRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLegalPage A legal page (privacy, terms or cookies)
+//
+// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
+func (c *Client) GetLegalPage(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLegalPageRequest(c.Server, page, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1887,6 +2475,36 @@ func (c *Client) GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*
 	return c.Client.Do(req)
 }
 
+// GetRobotsTxt Crawler rules
+//
+// Corresponds with GET /robots.txt (the `GetRobotsTxt` operationId).
+func (c *Client) GetRobotsTxt(ctx context.Context, params *GetRobotsTxtParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRobotsTxtRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSitemap Sitemap of the public pages
+//
+// Corresponds with GET /sitemap.xml (the `GetSitemap` operationId).
+func (c *Client) GetSitemap(ctx context.Context, params *GetSitemapParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSitemapRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetStatus Build and runtime status
 //
 // Corresponds with GET /status (the `GetStatus` operationId).
@@ -1924,6 +2542,48 @@ func NewGetRootRequest(server string) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetSecurityTxtRequest constructs an http.Request for the GetSecurityTxt method
+func NewGetSecurityTxtRequest(server string, params *GetSecurityTxtParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/.well-known/security.txt")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -1991,6 +2651,202 @@ func NewPutOwnerBudgetRequestWithBody(server string, ownerId ID, contentType str
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/budgets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListConnectionsRequest constructs an http.Request for the ListConnections method
+func NewListConnectionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/connections")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteConnectionRequest constructs an http.Request for the DeleteConnection method
+func NewDeleteConnectionRequest(server string, connector ConnectorName, params *DeleteConnectionParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "connector", connector, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/connections/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Name != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "name", *params.Name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetConnectionRequest constructs an http.Request for the GetConnection method
+func NewGetConnectionRequest(server string, connector ConnectorName, params *GetConnectionParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "connector", connector, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/connections/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Name != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "name", *params.Name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutConnectionRequest calls the generic PutConnection builder with application/json body
+func NewPutConnectionRequest(server string, connector ConnectorName, body PutConnectionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutConnectionRequestWithBody(server, connector, "application/json", bodyReader)
+}
+
+// NewPutConnectionRequestWithBody constructs an http.Request for the PutConnection method, with any body, and a specified content type
+func NewPutConnectionRequestWithBody(server string, connector ConnectorName, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "connector", connector, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/connections/%s", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -2495,6 +3351,151 @@ func NewRollKeyRequestWithBody(server string, id KeyID, contentType string, body
 	return req, nil
 }
 
+// NewGetMarketingSummaryRequest constructs an http.Request for the GetMarketingSummary method
+func NewGetMarketingSummaryRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/marketing/summary")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetMetricsSummaryRequest constructs an http.Request for the GetMetricsSummary method
+func NewGetMetricsSummaryRequest(server string, params *GetMetricsSummaryParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/metrics/summary")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Tz != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tz", *params.Tz, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewTrackEventRequest calls the generic TrackEvent builder with application/json body
+func NewTrackEventRequest(server string, body TrackEventJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTrackEventRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewTrackEventRequestWithBody constructs an http.Request for the TrackEvent method, with any body, and a specified content type
+func NewTrackEventRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/metrics/track")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetUsageRequest constructs an http.Request for the GetUsage method
 func NewGetUsageRequest(server string, params *GetUsageParams) (*http.Request, error) {
 	var err error
@@ -2927,6 +3928,77 @@ func NewPutWorkflowRequestWithBody(server string, name WorkflowName, contentType
 	return req, nil
 }
 
+// NewGetDashboardRequest constructs an http.Request for the GetDashboard method
+func NewGetDashboardRequest(server string, params *GetDashboardParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/dashboard")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LevqorDashboard != nil {
+			var cookieParam0 string
+
+			cookieParam0, err = runtime.StyleParamWithOptions("simple", true, "levqor_dashboard", *params.LevqorDashboard, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationCookie, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			cookie0 := &http.Cookie{
+				Name:  "levqor_dashboard",
+				Value: cookieParam0,
+			}
+			req.AddCookie(cookie0)
+		}
+	}
+	return req, nil
+}
+
 // NewGetDocsRequest constructs an http.Request for the GetDocs method
 func NewGetDocsRequest(server string, params *GetDocsParams) (*http.Request, error) {
 	var err error
@@ -3029,6 +4101,48 @@ func NewGetDocsAssetRequest(server string, asset string, params *GetDocsAssetPar
 	return req, nil
 }
 
+// NewGetFAQRequest constructs an http.Request for the GetFAQ method
+func NewGetFAQRequest(server string, params *GetFAQParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/faq")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
 func NewGetHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -3051,6 +4165,55 @@ func NewGetHealthRequest(server string) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetLegalPageRequest constructs an http.Request for the GetLegalPage method
+func NewGetLegalPageRequest(server string, page GetLegalPageParamsPage, params *GetLegalPageParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "page", page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/legal/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -3167,6 +4330,90 @@ func NewGetReadyRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetRobotsTxtRequest constructs an http.Request for the GetRobotsTxt method
+func NewGetRobotsTxtRequest(server string, params *GetRobotsTxtParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/robots.txt")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetSitemapRequest constructs an http.Request for the GetSitemap method
+func NewGetSitemapRequest(server string, params *GetSitemapParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/sitemap.xml")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetStatusRequest constructs an http.Request for the GetStatus method
 func NewGetStatusRequest(server string) (*http.Request, error) {
 	var err error
@@ -3245,6 +4492,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET / (the `GetRoot` operationId).
 	GetRootWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRootResponse, error)
 
+	// GetSecurityTxtWithResponse RFC 9116 security contact
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /.well-known/security.txt (the `GetSecurityTxt` operationId).
+	GetSecurityTxtWithResponse(ctx context.Context, params *GetSecurityTxtParams, reqEditors ...RequestEditorFn) (*GetSecurityTxtResponse, error)
+
 	// DeleteOwnerBudgetWithResponse Remove an owner's override (the configured defaults apply again)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3265,6 +4519,51 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/v1/budgets/{owner_id} (the `PutOwnerBudget` operationId).
 	PutOwnerBudgetWithResponse(ctx context.Context, ownerId ID, body PutOwnerBudgetJSONRequestBody, reqEditors ...RequestEditorFn) (*PutOwnerBudgetResponse, error)
+
+	// ListConnectionsWithResponse The caller's stored connector credentials (metadata only)
+	//
+	// Never returns a secret — only which fields are set, when, and their last four characters.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/connections (the `ListConnections` operationId).
+	ListConnectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListConnectionsResponse, error)
+
+	// DeleteConnectionWithResponse Delete a connection
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/connections/{connector} (the `DeleteConnection` operationId).
+	DeleteConnectionWithResponse(ctx context.Context, connector ConnectorName, params *DeleteConnectionParams, reqEditors ...RequestEditorFn) (*DeleteConnectionResponse, error)
+
+	// GetConnectionWithResponse One connection's metadata
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/connections/{connector} (the `GetConnection` operationId).
+	GetConnectionWithResponse(ctx context.Context, connector ConnectorName, params *GetConnectionParams, reqEditors ...RequestEditorFn) (*GetConnectionResponse, error)
+
+	// PutConnectionWithBodyWithResponse Store (or replace) credentials for a connector
+	//
+	// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+	PutConnectionWithBodyWithResponse(ctx context.Context, connector ConnectorName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutConnectionResponse, error)
+
+	// PutConnectionWithResponse Store (or replace) credentials for a connector
+	//
+	// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+	PutConnectionWithResponse(ctx context.Context, connector ConnectorName, body PutConnectionJSONRequestBody, reqEditors ...RequestEditorFn) (*PutConnectionResponse, error)
 
 	// ListConnectorsWithResponse The connector catalogue
 	//
@@ -3386,6 +4685,48 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/keys/{id}/roll (the `RollKey` operationId).
 	RollKeyWithResponse(ctx context.Context, id KeyID, body RollKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*RollKeyResponse, error)
+
+	// GetMarketingSummaryWithResponse Real figures and Levqor's own marketing copy for the landing page
+	//
+	// Figures are counted from the database (cached briefly); copy is embedded in the binary.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/marketing/summary (the `GetMarketingSummary` operationId).
+	GetMarketingSummaryWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMarketingSummaryResponse, error)
+
+	// GetMetricsSummaryWithResponse Totals, rates, a daily breakdown and top sources of tracked events
+	//
+	// Read from rollups kept current on write, so its cost does not grow with the number of events.
+	// `conversion_rate` = conversions / page_views × 100 and `ctr` = cta_clicks / page_views × 100,
+	// rounded to 2 decimals, 0 when there are no page views. Bot events are excluded.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/metrics/summary (the `GetMetricsSummary` operationId).
+	GetMetricsSummaryWithResponse(ctx context.Context, params *GetMetricsSummaryParams, reqEditors ...RequestEditorFn) (*GetMetricsSummaryResponse, error)
+
+	// TrackEventWithBodyWithResponse Record a product-analytics event
+	//
+	// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+	// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+	// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+	TrackEventWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TrackEventResponse, error)
+
+	// TrackEventWithResponse Record a product-analytics event
+	//
+	// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+	// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+	// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+	TrackEventWithResponse(ctx context.Context, body TrackEventJSONRequestBody, reqEditors ...RequestEditorFn) (*TrackEventResponse, error)
 
 	// GetUsageWithResponse AI spending of the caller's owner (admins — any owner) today and this month
 	//
@@ -3520,6 +4861,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /api/v1/workflows/{name} (the `PutWorkflow` operationId).
 	PutWorkflowWithResponse(ctx context.Context, name WorkflowName, body PutWorkflowJSONRequestBody, reqEditors ...RequestEditorFn) (*PutWorkflowResponse, error)
 
+	// GetDashboardWithResponse The analytics dashboard (server-rendered)
+	//
+	// Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
+	// `Secure; HttpOnly; SameSite=Strict` session cookie and redirected (303) to `/dashboard`.
+	// A wrong or missing token gets a 401 page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /dashboard (the `GetDashboard` operationId).
+	GetDashboardWithResponse(ctx context.Context, params *GetDashboardParams, reqEditors ...RequestEditorFn) (*GetDashboardResponse, error)
+
 	// GetDocsWithResponse Interactive API documentation
 	//
 	// Swagger UI served from assets embedded in the binary, under a strict Content-Security-Policy.
@@ -3536,6 +4888,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /docs/{asset} (the `GetDocsAsset` operationId).
 	GetDocsAssetWithResponse(ctx context.Context, asset string, params *GetDocsAssetParams, reqEditors ...RequestEditorFn) (*GetDocsAssetResponse, error)
 
+	// GetFAQWithResponse Frequently asked questions
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /faq (the `GetFAQ` operationId).
+	GetFAQWithResponse(ctx context.Context, params *GetFAQParams, reqEditors ...RequestEditorFn) (*GetFAQResponse, error)
+
 	// GetHealthWithResponse Liveness probe
 	//
 	// Always cheap; touches no database.
@@ -3544,6 +4903,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /health (the `GetHealth` operationId).
 	GetHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetHealthResponse, error)
+
+	// GetLegalPageWithResponse A legal page (privacy, terms or cookies)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
+	GetLegalPageWithResponse(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error)
 
 	// GetOpenAPIJSONWithResponse This API description as JSON
 	//
@@ -3567,6 +4933,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /ready (the `GetReady` operationId).
 	GetReadyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadyResponse, error)
+
+	// GetRobotsTxtWithResponse Crawler rules
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /robots.txt (the `GetRobotsTxt` operationId).
+	GetRobotsTxtWithResponse(ctx context.Context, params *GetRobotsTxtParams, reqEditors ...RequestEditorFn) (*GetRobotsTxtResponse, error)
+
+	// GetSitemapWithResponse Sitemap of the public pages
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /sitemap.xml (the `GetSitemap` operationId).
+	GetSitemapWithResponse(ctx context.Context, params *GetSitemapParams, reqEditors ...RequestEditorFn) (*GetSitemapResponse, error)
 
 	// GetStatusWithResponse Build and runtime status
 	//
@@ -3618,6 +4998,55 @@ func (r GetRootResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetRootResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetSecurityTxtResponse200Headers the declared response headers of an HTTP 200 response for GetSecurityTxt
+type GetSecurityTxtResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetSecurityTxtResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetSecurityTxtResponse200Headers
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetSecurityTxtResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSecurityTxtResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSecurityTxtResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSecurityTxtResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSecurityTxtResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3777,6 +5206,331 @@ func (r PutOwnerBudgetResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutOwnerBudgetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListConnectionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ConnectionList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListConnectionsResponse) GetJSON200() *ConnectionList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListConnectionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListConnectionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListConnectionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListConnectionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteConnectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Connection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetConnectionResponse) GetJSON200() *Connection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetConnectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type PutConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Connection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutConnectionResponse) GetJSON200() *Connection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PutConnectionResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PutConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutConnectionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4642,6 +6396,220 @@ func (r RollKeyResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RollKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMarketingSummaryResponse200Headers the declared response headers of an HTTP 200 response for GetMarketingSummary
+type GetMarketingSummaryResponse200Headers struct {
+	CacheControl *string
+}
+
+type GetMarketingSummaryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MarketingSummary
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetMarketingSummaryResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMarketingSummaryResponse) GetJSON200() *MarketingSummary {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMarketingSummaryResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetMarketingSummaryResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMarketingSummaryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMarketingSummaryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMarketingSummaryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMarketingSummaryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetMetricsSummaryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MetricsSummary
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMetricsSummaryResponse) GetJSON200() *MetricsSummary {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetMetricsSummaryResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMetricsSummaryResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMetricsSummaryResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMetricsSummaryResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetMetricsSummaryResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMetricsSummaryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMetricsSummaryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMetricsSummaryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMetricsSummaryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type TrackEventResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *TrackAccepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r TrackEventResponse) GetJSON202() *TrackAccepted {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TrackEventResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r TrackEventResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r TrackEventResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r TrackEventResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r TrackEventResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r TrackEventResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TrackEventResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TrackEventResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TrackEventResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5547,6 +7515,62 @@ func (r PutWorkflowResponse) ContentType() string {
 	return ""
 }
 
+// GetDashboardResponse303Headers the declared response headers of an HTTP 303 response for GetDashboard
+type GetDashboardResponse303Headers struct {
+	Location  *string
+	SetCookie *string
+}
+
+type GetDashboardResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *GetDashboardResponse303Headers
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDashboardResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetDashboardResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDashboardResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDashboardResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDashboardResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDashboardResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetDocsResponse200Headers the declared response headers of an HTTP 200 response for GetDocs
 type GetDocsResponse200Headers struct {
 	ETag *string
@@ -5651,6 +7675,55 @@ func (r GetDocsAssetResponse) ContentType() string {
 	return ""
 }
 
+// GetFAQResponse200Headers the declared response headers of an HTTP 200 response for GetFAQ
+type GetFAQResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetFAQResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetFAQResponse200Headers
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetFAQResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetFAQResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetFAQResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetFAQResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetFAQResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5693,6 +7766,55 @@ func (r GetHealthResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetHealthResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetLegalPageResponse200Headers the declared response headers of an HTTP 200 response for GetLegalPage
+type GetLegalPageResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetLegalPageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetLegalPageResponse200Headers
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetLegalPageResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLegalPageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLegalPageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLegalPageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLegalPageResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5864,6 +7986,111 @@ func (r GetReadyResponse) ContentType() string {
 	return ""
 }
 
+// GetRobotsTxtResponse200Headers the declared response headers of an HTTP 200 response for GetRobotsTxt
+type GetRobotsTxtResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetRobotsTxtResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRobotsTxtResponse200Headers
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetRobotsTxtResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRobotsTxtResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRobotsTxtResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRobotsTxtResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRobotsTxtResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetSitemapResponse200Headers the declared response headers of an HTTP 200 response for GetSitemap
+type GetSitemapResponse200Headers struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetSitemapResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// XML200 the response for an HTTP 200 `application/xml` response
+	XML200 *string
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetSitemapResponse200Headers
+}
+
+// GetXML200 returns the response for an HTTP 200 `application/xml` response
+func (r GetSitemapResponse) GetXML200() *string {
+	return r.XML200
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetSitemapResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSitemapResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSitemapResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSitemapResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSitemapResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetStatusResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5925,6 +8152,19 @@ func (c *ClientWithResponses) GetRootWithResponse(ctx context.Context, reqEditor
 	return ParseGetRootResponse(rsp)
 }
 
+// GetSecurityTxtWithResponse RFC 9116 security contact
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /.well-known/security.txt (the `GetSecurityTxt` operationId).
+func (c *ClientWithResponses) GetSecurityTxtWithResponse(ctx context.Context, params *GetSecurityTxtParams, reqEditors ...RequestEditorFn) (*GetSecurityTxtResponse, error) {
+	rsp, err := c.GetSecurityTxt(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSecurityTxtResponse(rsp)
+}
+
 // DeleteOwnerBudgetWithResponse Remove an owner's override (the configured defaults apply again)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5962,6 +8202,81 @@ func (c *ClientWithResponses) PutOwnerBudgetWithResponse(ctx context.Context, ow
 		return nil, err
 	}
 	return ParsePutOwnerBudgetResponse(rsp)
+}
+
+// ListConnectionsWithResponse The caller's stored connector credentials (metadata only)
+//
+// Never returns a secret — only which fields are set, when, and their last four characters.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/connections (the `ListConnections` operationId).
+func (c *ClientWithResponses) ListConnectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListConnectionsResponse, error) {
+	rsp, err := c.ListConnections(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListConnectionsResponse(rsp)
+}
+
+// DeleteConnectionWithResponse Delete a connection
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/connections/{connector} (the `DeleteConnection` operationId).
+func (c *ClientWithResponses) DeleteConnectionWithResponse(ctx context.Context, connector ConnectorName, params *DeleteConnectionParams, reqEditors ...RequestEditorFn) (*DeleteConnectionResponse, error) {
+	rsp, err := c.DeleteConnection(ctx, connector, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteConnectionResponse(rsp)
+}
+
+// GetConnectionWithResponse One connection's metadata
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/connections/{connector} (the `GetConnection` operationId).
+func (c *ClientWithResponses) GetConnectionWithResponse(ctx context.Context, connector ConnectorName, params *GetConnectionParams, reqEditors ...RequestEditorFn) (*GetConnectionResponse, error) {
+	rsp, err := c.GetConnection(ctx, connector, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetConnectionResponse(rsp)
+}
+
+// PutConnectionWithBodyWithResponse Store (or replace) credentials for a connector
+//
+// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+func (c *ClientWithResponses) PutConnectionWithBodyWithResponse(ctx context.Context, connector ConnectorName, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutConnectionResponse, error) {
+	rsp, err := c.PutConnectionWithBody(ctx, connector, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutConnectionResponse(rsp)
+}
+
+// PutConnectionWithResponse Store (or replace) credentials for a connector
+//
+// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
+// the connection named `default` implicitly, another one when a step's input names it in `connection`.
+// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
+func (c *ClientWithResponses) PutConnectionWithResponse(ctx context.Context, connector ConnectorName, body PutConnectionJSONRequestBody, reqEditors ...RequestEditorFn) (*PutConnectionResponse, error) {
+	rsp, err := c.PutConnection(ctx, connector, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutConnectionResponse(rsp)
 }
 
 // ListConnectorsWithResponse The connector catalogue
@@ -6161,6 +8476,72 @@ func (c *ClientWithResponses) RollKeyWithResponse(ctx context.Context, id KeyID,
 		return nil, err
 	}
 	return ParseRollKeyResponse(rsp)
+}
+
+// GetMarketingSummaryWithResponse Real figures and Levqor's own marketing copy for the landing page
+//
+// Figures are counted from the database (cached briefly); copy is embedded in the binary.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/marketing/summary (the `GetMarketingSummary` operationId).
+func (c *ClientWithResponses) GetMarketingSummaryWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMarketingSummaryResponse, error) {
+	rsp, err := c.GetMarketingSummary(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMarketingSummaryResponse(rsp)
+}
+
+// GetMetricsSummaryWithResponse Totals, rates, a daily breakdown and top sources of tracked events
+//
+// Read from rollups kept current on write, so its cost does not grow with the number of events.
+// `conversion_rate` = conversions / page_views × 100 and `ctr` = cta_clicks / page_views × 100,
+// rounded to 2 decimals, 0 when there are no page views. Bot events are excluded.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/metrics/summary (the `GetMetricsSummary` operationId).
+func (c *ClientWithResponses) GetMetricsSummaryWithResponse(ctx context.Context, params *GetMetricsSummaryParams, reqEditors ...RequestEditorFn) (*GetMetricsSummaryResponse, error) {
+	rsp, err := c.GetMetricsSummary(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMetricsSummaryResponse(rsp)
+}
+
+// TrackEventWithBodyWithResponse Record a product-analytics event
+//
+// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+func (c *ClientWithResponses) TrackEventWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TrackEventResponse, error) {
+	rsp, err := c.TrackEventWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTrackEventResponse(rsp)
+}
+
+// TrackEventWithResponse Record a product-analytics event
+//
+// Public and CORS-allowlisted; limited per IP. An email is never stored in clear (keyed
+// HMAC-SHA-256); UTM parameters are read from `ref`; crawler and headless user agents are
+// stored flagged and left out of summaries. `payload` is at most 8 KiB of JSON.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
+func (c *ClientWithResponses) TrackEventWithResponse(ctx context.Context, body TrackEventJSONRequestBody, reqEditors ...RequestEditorFn) (*TrackEventResponse, error) {
+	rsp, err := c.TrackEvent(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTrackEventResponse(rsp)
 }
 
 // GetUsageWithResponse AI spending of the caller's owner (admins — any owner) today and this month
@@ -6386,6 +8767,23 @@ func (c *ClientWithResponses) PutWorkflowWithResponse(ctx context.Context, name 
 	return ParsePutWorkflowResponse(rsp)
 }
 
+// GetDashboardWithResponse The analytics dashboard (server-rendered)
+//
+// Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
+// `Secure; HttpOnly; SameSite=Strict` session cookie and redirected (303) to `/dashboard`.
+// A wrong or missing token gets a 401 page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /dashboard (the `GetDashboard` operationId).
+func (c *ClientWithResponses) GetDashboardWithResponse(ctx context.Context, params *GetDashboardParams, reqEditors ...RequestEditorFn) (*GetDashboardResponse, error) {
+	rsp, err := c.GetDashboard(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDashboardResponse(rsp)
+}
+
 // GetDocsWithResponse Interactive API documentation
 //
 // Swagger UI served from assets embedded in the binary, under a strict Content-Security-Policy.
@@ -6414,6 +8812,19 @@ func (c *ClientWithResponses) GetDocsAssetWithResponse(ctx context.Context, asse
 	return ParseGetDocsAssetResponse(rsp)
 }
 
+// GetFAQWithResponse Frequently asked questions
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /faq (the `GetFAQ` operationId).
+func (c *ClientWithResponses) GetFAQWithResponse(ctx context.Context, params *GetFAQParams, reqEditors ...RequestEditorFn) (*GetFAQResponse, error) {
+	rsp, err := c.GetFAQ(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetFAQResponse(rsp)
+}
+
 // GetHealthWithResponse Liveness probe
 //
 // Always cheap; touches no database.
@@ -6427,6 +8838,19 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 		return nil, err
 	}
 	return ParseGetHealthResponse(rsp)
+}
+
+// GetLegalPageWithResponse A legal page (privacy, terms or cookies)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
+func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error) {
+	rsp, err := c.GetLegalPage(ctx, page, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLegalPageResponse(rsp)
 }
 
 // GetOpenAPIJSONWithResponse This API description as JSON
@@ -6470,6 +8894,32 @@ func (c *ClientWithResponses) GetReadyWithResponse(ctx context.Context, reqEdito
 	return ParseGetReadyResponse(rsp)
 }
 
+// GetRobotsTxtWithResponse Crawler rules
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /robots.txt (the `GetRobotsTxt` operationId).
+func (c *ClientWithResponses) GetRobotsTxtWithResponse(ctx context.Context, params *GetRobotsTxtParams, reqEditors ...RequestEditorFn) (*GetRobotsTxtResponse, error) {
+	rsp, err := c.GetRobotsTxt(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRobotsTxtResponse(rsp)
+}
+
+// GetSitemapWithResponse Sitemap of the public pages
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /sitemap.xml (the `GetSitemap` operationId).
+func (c *ClientWithResponses) GetSitemapWithResponse(ctx context.Context, params *GetSitemapParams, reqEditors ...RequestEditorFn) (*GetSitemapResponse, error) {
+	rsp, err := c.GetSitemap(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSitemapResponse(rsp)
+}
+
 // GetStatusWithResponse Build and runtime status
 //
 // Returns a wrapper object for the known response body format(s).
@@ -6511,6 +8961,55 @@ func ParseGetRootResponse(rsp *http.Response) (*GetRootResponse, error) {
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseGetSecurityTxtResponse parses an HTTP response from a GetSecurityTxtWithResponse call
+func ParseGetSecurityTxtResponse(rsp *http.Response) (*GetSecurityTxtResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSecurityTxtResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetSecurityTxtResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
@@ -6614,6 +9113,274 @@ func ParsePutOwnerBudgetResponse(rsp *http.Response) (*PutOwnerBudgetResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListConnectionsResponse parses an HTTP response from a ListConnectionsWithResponse call
+func ParseListConnectionsResponse(rsp *http.Response) (*ListConnectionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListConnectionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ConnectionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteConnectionResponse parses an HTTP response from a DeleteConnectionWithResponse call
+func ParseDeleteConnectionResponse(rsp *http.Response) (*DeleteConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetConnectionResponse parses an HTTP response from a GetConnectionWithResponse call
+func ParseGetConnectionResponse(rsp *http.Response) (*GetConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Connection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParsePutConnectionResponse parses an HTTP response from a PutConnectionWithResponse call
+func ParsePutConnectionResponse(rsp *http.Response) (*PutConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Connection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
@@ -7338,6 +10105,181 @@ func ParseRollKeyResponse(rsp *http.Response) (*RollKeyResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetMarketingSummaryResponse parses an HTTP response from a GetMarketingSummaryWithResponse call
+func ParseGetMarketingSummaryResponse(rsp *http.Response) (*GetMarketingSummaryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMarketingSummaryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MarketingSummary
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetMarketingSummaryResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMetricsSummaryResponse parses an HTTP response from a GetMetricsSummaryWithResponse call
+func ParseGetMetricsSummaryResponse(rsp *http.Response) (*GetMetricsSummaryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMetricsSummaryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MetricsSummary
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseTrackEventResponse parses an HTTP response from a TrackEventWithResponse call
+func ParseTrackEventResponse(rsp *http.Response) (*TrackEventResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TrackEventResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest TrackAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
@@ -8109,6 +11051,62 @@ func ParsePutWorkflowResponse(rsp *http.Response) (*PutWorkflowResponse, error) 
 	return response, nil
 }
 
+// ParseGetDashboardResponse parses an HTTP response from a GetDashboardWithResponse call
+func ParseGetDashboardResponse(rsp *http.Response) (*GetDashboardResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDashboardResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		var headers GetDashboardResponse303Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		response.Headers303 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetDocsResponse parses an HTTP response from a GetDocsWithResponse call
 func ParseGetDocsResponse(rsp *http.Response) (*GetDocsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8207,6 +11205,55 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 	return response, nil
 }
 
+// ParseGetFAQResponse parses an HTTP response from a GetFAQWithResponse call
+func ParseGetFAQResponse(rsp *http.Response) (*GetFAQResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetFAQResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetFAQResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetHealthResponse parses an HTTP response from a GetHealthWithResponse call
 func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8235,6 +11282,55 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseGetLegalPageResponse parses an HTTP response from a GetLegalPageWithResponse call
+func ParseGetLegalPageResponse(rsp *http.Response) (*GetLegalPageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLegalPageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetLegalPageResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
@@ -8373,6 +11469,111 @@ func ParseGetReadyResponse(rsp *http.Response) (*GetReadyResponse, error) {
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseGetRobotsTxtResponse parses an HTTP response from a GetRobotsTxtWithResponse call
+func ParseGetRobotsTxtResponse(rsp *http.Response) (*GetRobotsTxtResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRobotsTxtResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRobotsTxtResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetSitemapResponse parses an HTTP response from a GetSitemapWithResponse call
+func ParseGetSitemapResponse(rsp *http.Response) (*GetSitemapResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSitemapResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "xml") && rsp.StatusCode == 200:
+		var dest string
+		if err := xml.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.XML200 = &dest
+
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetSitemapResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
