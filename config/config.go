@@ -53,6 +53,34 @@ type Config struct {
 	BudgetDailyUSD   float64 // LEVQOR_BUDGET_DAILY_USD: an owner's AI spending per UTC day, unless overridden
 	BudgetMonthlyUSD float64 // LEVQOR_BUDGET_MONTHLY_USD: an owner's AI spending per calendar month
 
+	AIBaseURL    string // LEVQOR_AI_BASE_URL: an OpenAI-compatible API root (default OpenAI's)
+	AIAPIKey     string // LEVQOR_AI_API_KEY: the provider's API key
+	AIModel      string // LEVQOR_AI_MODEL: the model of steps that name none
+	AIPricesFile string // LEVQOR_AI_PRICES: a JSON or YAML price table merged over the defaults
+
+	SecretKey      string // LEVQOR_SECRET_KEY: 32 bytes (base64 or hex) encrypting stored credentials; empty: generated in the data dir
+	HashSecret     string // LEVQOR_HASH_SECRET: keys the hash of tracked emails; empty: generated in the data dir
+	DashboardToken string // LEVQOR_DASHBOARD_TOKEN: opens /dashboard; empty: no dashboard
+	PublicURL      string // LEVQOR_PUBLIC_URL: the canonical site root for links, sitemap and email
+	EmailDomain    string // LEVQOR_EMAIL_DOMAIN: the domain of Levqor's senders (support@, billing@, no-reply@, security@)
+
+	// Connector endpoints (tests and self-hosted gateways point them elsewhere) and
+	// server-wide default credentials for single-tenant installs.
+	SlackBaseURL      string   // LEVQOR_SLACK_BASE_URL
+	NotionBaseURL     string   // LEVQOR_NOTION_BASE_URL
+	GmailBaseURL      string   // LEVQOR_GMAIL_BASE_URL
+	GmailTokenURL     string   // LEVQOR_GMAIL_TOKEN_URL: the OAuth2 token endpoint used to refresh
+	TelegramBaseURL   string   // LEVQOR_TELEGRAM_BASE_URL
+	ResendBaseURL     string   // LEVQOR_RESEND_BASE_URL
+	SlackToken        string   // LEVQOR_SLACK_TOKEN
+	NotionToken       string   // LEVQOR_NOTION_TOKEN
+	TelegramToken     string   // LEVQOR_TELEGRAM_TOKEN
+	ResendAPIKey      string   // LEVQOR_RESEND_API_KEY: the email connector's default and the notifier's key
+	GmailClientID     string   // LEVQOR_GMAIL_CLIENT_ID
+	GmailClientSecret string   // LEVQOR_GMAIL_CLIENT_SECRET
+	GmailRefreshToken string   // LEVQOR_GMAIL_REFRESH_TOKEN
+	EmailSenders      []string // LEVQOR_EMAIL_SENDERS: addresses the email connector may send from; default the four Levqor senders
+
 	TrustedProxies []netip.Prefix // LEVQOR_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed
 	CORSOrigins    []string       // LEVQOR_CORS_ORIGINS: origins allowed to call the API from a browser
 }
@@ -237,6 +265,67 @@ func Load(getenv func(string) string) (Config, error) {
 			c.JobMaxCostUSD = f
 		}
 	}
+
+	urls := []struct {
+		name, def string
+		dst       *string
+	}{
+		{"LEVQOR_AI_BASE_URL", "https://api.openai.com/v1", &c.AIBaseURL},
+		{"LEVQOR_PUBLIC_URL", "https://levqor.ai", &c.PublicURL},
+		{"LEVQOR_SLACK_BASE_URL", "https://slack.com/api/", &c.SlackBaseURL},
+		{"LEVQOR_NOTION_BASE_URL", "https://api.notion.com", &c.NotionBaseURL},
+		{"LEVQOR_GMAIL_BASE_URL", "https://gmail.googleapis.com/", &c.GmailBaseURL},
+		{"LEVQOR_GMAIL_TOKEN_URL", "https://oauth2.googleapis.com/token", &c.GmailTokenURL},
+		{"LEVQOR_TELEGRAM_BASE_URL", "https://api.telegram.org", &c.TelegramBaseURL},
+		{"LEVQOR_RESEND_BASE_URL", "https://api.resend.com/", &c.ResendBaseURL},
+	}
+	for _, u := range urls {
+		v := getenv(u.name)
+		if v == "" {
+			v = u.def
+		}
+		pu, err := url.Parse(v)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.User != nil || pu.RawQuery != "" || pu.Fragment != "" {
+			fail(u.name, "want an http(s) URL without credentials or query, got %q", v)
+			continue
+		}
+		*u.dst = v
+	}
+	c.AIModel = getenv("LEVQOR_AI_MODEL")
+	if c.AIModel == "" {
+		c.AIModel = "gpt-4o-mini"
+	}
+	c.AIAPIKey = getenv("LEVQOR_AI_API_KEY")
+	c.AIPricesFile = getenv("LEVQOR_AI_PRICES")
+	c.SecretKey = getenv("LEVQOR_SECRET_KEY")
+	c.HashSecret = getenv("LEVQOR_HASH_SECRET")
+	if c.HashSecret != "" && len(c.HashSecret) < 16 {
+		fail("LEVQOR_HASH_SECRET", "want at least 16 characters")
+	}
+	c.DashboardToken = getenv("LEVQOR_DASHBOARD_TOKEN")
+	if c.DashboardToken != "" && len(c.DashboardToken) < 16 {
+		fail("LEVQOR_DASHBOARD_TOKEN", "want at least 16 characters")
+	}
+	c.EmailDomain = getenv("LEVQOR_EMAIL_DOMAIN")
+	if c.EmailDomain == "" {
+		c.EmailDomain = "levqor.ai"
+	}
+	if strings.ContainsAny(c.EmailDomain, "@ <>\r\n,;\"") {
+		fail("LEVQOR_EMAIL_DOMAIN", "want a bare domain such as levqor.ai, got %q", c.EmailDomain)
+	}
+	c.EmailSenders = splitList(getenv("LEVQOR_EMAIL_SENDERS"))
+	if len(c.EmailSenders) == 0 {
+		for _, local := range []string{"support", "billing", "no-reply", "security"} {
+			c.EmailSenders = append(c.EmailSenders, local+"@"+c.EmailDomain)
+		}
+	}
+	c.SlackToken = getenv("LEVQOR_SLACK_TOKEN")
+	c.NotionToken = getenv("LEVQOR_NOTION_TOKEN")
+	c.TelegramToken = getenv("LEVQOR_TELEGRAM_TOKEN")
+	c.ResendAPIKey = getenv("LEVQOR_RESEND_API_KEY")
+	c.GmailClientID = getenv("LEVQOR_GMAIL_CLIENT_ID")
+	c.GmailClientSecret = getenv("LEVQOR_GMAIL_CLIENT_SECRET")
+	c.GmailRefreshToken = getenv("LEVQOR_GMAIL_REFRESH_TOKEN")
 
 	origins := getenv("LEVQOR_CORS_ORIGINS")
 	if origins == "" {
