@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/store/postgres"
@@ -21,6 +23,8 @@ type Store interface {
 	keys.Store
 	jobs.Store
 	budget.OwnerStore
+	credentials.Store
+	analytics.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

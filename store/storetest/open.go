@@ -67,6 +67,14 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunBudgets(t, open)
 	})
+	t.Run("Credentials", func(t *testing.T) {
+		t.Parallel()
+		RunCredentials(t, open)
+	})
+	t.Run("Analytics", func(t *testing.T) {
+		t.Parallel()
+		RunAnalytics(t, open)
+	})
 }
 
 // RunMigrate checks the migration and readiness contract of store.Store.

@@ -1,0 +1,5 @@
+// Package credentials keeps connector credentials per owner, encrypted at rest.
+package credentials
+
+// Store is what the database keeps for credentials. (Filled in by the credentials work.)
+type Store interface{}
