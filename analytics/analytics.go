@@ -1,6 +1,11 @@
 // Package analytics records privacy-friendly product events and summarises them from rollups.
 package analytics
 
+import (
+	"context"
+	"errors"
+)
+
 // Store is what the database keeps for analytics. (Filled in by the analytics work.)
 type Store interface{}
 
@@ -40,4 +45,12 @@ type Summary struct {
 	TopReferrers            []Top
 	TopPaths                []Top
 	TopUTMSources           []Top
+}
+
+// Service records events and summarises them. (Filled in by the analytics work.)
+type Service struct{}
+
+// Summary returns the summary q selects.
+func (s *Service) Summary(ctx context.Context, q SummaryQuery) (Summary, error) {
+	return Summary{}, errors.New("analytics: not built yet")
 }

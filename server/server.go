@@ -18,7 +18,9 @@ import (
 	validator "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
@@ -46,6 +48,11 @@ type Options struct {
 	Limits         *Limits // nil: no rate limiting
 	TrustedProxies []netip.Prefix
 	CORSOrigins    []string
+
+	Credentials    *credentials.Service // the connections routes; nil answers 503
+	Analytics      *analytics.Service   // metrics, marketing summary and dashboard; nil answers 503
+	PublicURL      string               // canonical site root for pages, sitemap and links
+	DashboardToken string               // opens /dashboard; empty: no dashboard
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -63,6 +70,11 @@ type handlers struct {
 	specJSON *document
 	specYAML *document
 	docs     map[string]*document
+
+	credentials    *credentials.Service
+	analytics      *analytics.Service
+	publicURL      string
+	dashboardToken string
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -86,7 +98,8 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Hub == nil {
 		opts.Hub = jobs.NewHub()
 	}
-	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, budgets: opts.Budgets, started: opts.Started}
+	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, budgets: opts.Budgets, started: opts.Started,
+		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken}
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}
