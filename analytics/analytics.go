@@ -1,13 +1,74 @@
 // Package analytics records privacy-friendly product events and summarises them from rollups.
+//
+// Emails are kept only as keyed hashes, obvious robots are stored flagged and left out of
+// every count, and the rollups are updated in the transaction that stores the events, so
+// a summary reads a bounded number of rows however many events there are
+// (docs/adr/0007-analytics-rollups.md).
 package analytics
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"time"
 )
 
-// Store is what the database keeps for analytics. (Filled in by the analytics work.)
-type Store interface{}
+// The event types, as the API names them.
+const (
+	PageView   = "page_view"
+	CTAClick   = "cta_click"
+	Newsletter = "newsletter"
+	Conversion = "conversion"
+)
+
+// ValidType reports whether t is one of the four event types.
+func ValidType(t string) bool {
+	switch t {
+	case PageView, CTAClick, Newsletter, Conversion:
+		return true
+	}
+	return false
+}
+
+// The top lists, as the rollups name them.
+const (
+	TopReferrer  = "referrer"   // the referrer's host
+	TopPath      = "path"       // the page path
+	TopUTMSource = "utm_source" // utm_source from the page URL
+)
+
+// Store is what the database keeps for analytics. Both engines implement it.
+type Store interface {
+	// InsertEvents stores events and, in the same transaction, adds RollupOf(events)
+	// to the rollups (new values of a top list beyond MaxTopValuesPerDay on a day are
+	// counted under OtherValue).
+	InsertEvents(ctx context.Context, events []Event) error
+	// EventQuarters returns the quarter counts of the UTC days first..last (days since
+	// 1970-01-01) that have any, in any order.
+	EventQuarters(ctx context.Context, first, last int64) ([]DayQuarters, error)
+	// EventTotals returns the all-time counts.
+	EventTotals(ctx context.Context) (Counts, error)
+	// TopValues returns up to limit values of a top list (TopReferrer, TopPath,
+	// TopUTMSource) with their counts over the UTC days first..last, the most frequent
+	// first and ties by value.
+	TopValues(ctx context.Context, kind string, first, last int64, limit int) ([]Top, error)
+	// MarketingCounts returns how many jobs reached a final state and how many users there are.
+	MarketingCounts(ctx context.Context) (jobsFinished, users int64, err error)
+}
+
+// Event is one tracked event as stored; Track fills it from a TrackInput.
+type Event struct {
+	ID           string
+	Type         string
+	At           time.Time
+	Path         string // the page path without query or fragment; "" when unknown
+	Ref          string // the page URL with only its utm_* parameters
+	Referrer     string // the referrer's URL without query or fragment
+	ReferrerHost string // the referrer's lower-case host without "www."; "" when none
+	UTM          UTM
+	EmailHash    string          // hex HMAC-SHA-256 of the normalised email; "" without one
+	Payload      json.RawMessage // a compact JSON object, or nil
+	Bot          bool            // stored, but left out of every rollup
+}
 
 // Counts are event counts per type.
 type Counts struct {
@@ -16,6 +77,23 @@ type Counts struct {
 	Newsletter int64
 	Conversion int64
 }
+
+// Add adds n to the count of event type t; other types are ignored.
+func (c *Counts) Add(t string, n int64) {
+	switch t {
+	case PageView:
+		c.PageView += n
+	case CTAClick:
+		c.CTAClick += n
+	case Newsletter:
+		c.Newsletter += n
+	case Conversion:
+		c.Conversion += n
+	}
+}
+
+// Sum is the count of all types together.
+func (c Counts) Sum() int64 { return c.PageView + c.CTAClick + c.Newsletter + c.Conversion }
 
 // Day is one day's counts in the summary's time zone; Date is YYYY-MM-DD.
 type Day struct {
@@ -45,12 +123,4 @@ type Summary struct {
 	TopReferrers            []Top
 	TopPaths                []Top
 	TopUTMSources           []Top
-}
-
-// Service records events and summarises them. (Filled in by the analytics work.)
-type Service struct{}
-
-// Summary returns the summary q selects.
-func (s *Service) Summary(ctx context.Context, q SummaryQuery) (Summary, error) {
-	return Summary{}, errors.New("analytics: not built yet")
 }

@@ -92,17 +92,23 @@ func (s *Service) Usage(ctx context.Context, ownerID string) (day, month Period,
 		Period{Name: now.Format("2006-01"), Spent: m.Spent, Reserved: m.Reserved, Limit: l.Monthly, ByModel: m.ByModel}, nil
 }
 
-// CheckRoom refuses new AI work for an owner whose day or month has no budget left:
-// a levqor.EBudgetExceeded error naming what remains.
-func (s *Service) CheckRoom(ctx context.Context, ownerID string) error {
+// CheckFit refuses new AI work for an owner whose day or month cannot fit need (the
+// work's least worst-case cost) on top of what is spent and reserved — or, with a need
+// of 0, has nothing left: a levqor.EBudgetExceeded error naming what remains.
+func (s *Service) CheckFit(ctx context.Context, ownerID string, need Nanos) error {
 	day, month, err := s.Usage(ctx, ownerID)
 	if err != nil {
 		return err
 	}
 	for _, p := range []Period{day, month} {
-		if p.Remaining() <= 0 {
+		rem := p.Remaining()
+		switch {
+		case rem <= 0:
 			return levqor.Errorf(levqor.EBudgetExceeded, "The AI budget for %s is used up: $%s of $%s spent or reserved, $0 remaining.",
 				p.Name, usd((p.Spent + p.Reserved).USD()), usd(p.Limit.USD()))
+		case need > rem:
+			return levqor.Errorf(levqor.EBudgetExceeded, "This job's AI steps need at least $%s (their worst case); the AI budget for %s has $%s remaining of $%s.",
+				usd(need.USD()), p.Name, usd(rem.USD()), usd(p.Limit.USD()))
 		}
 	}
 	return nil

@@ -114,6 +114,30 @@ func (r *Registry) Validate(connector, action string, input json.RawMessage) err
 	return validateInput(sch, input)
 }
 
+// Estimator is implemented by connectors whose steps cost money. EstimateUSD is the
+// least a step with this input must be able to reserve before its first call; it is
+// called with input that passed the action's schema.
+type Estimator interface {
+	EstimateUSD(action string, input json.RawMessage) (float64, error)
+}
+
+// EstimateUSD is the least the step must be able to spend (0 for connectors that cost
+// nothing). It validates input first, as Run does.
+func (r *Registry) EstimateUSD(connector, action string, input json.RawMessage) (float64, error) {
+	reg, sch, err := r.lookup(connector, action)
+	if err != nil {
+		return 0, err
+	}
+	est, ok := reg.conn.(Estimator)
+	if !ok {
+		return 0, nil
+	}
+	if err := validateInput(sch, input); err != nil {
+		return 0, err
+	}
+	return est.EstimateUSD(action, input)
+}
+
 type result struct {
 	out json.RawMessage
 	err error

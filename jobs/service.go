@@ -126,7 +126,7 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 		return Job{}, false, err
 	}
 	if s.budgets != nil && hasAISteps(steps) {
-		if err := s.budgets.CheckRoom(ctx, ownerOf(p)); err != nil {
+		if err := s.budgets.CheckFit(ctx, ownerOf(p), s.leastCost(steps)); err != nil {
 			return Job{}, false, err
 		}
 	}
@@ -209,6 +209,23 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 		}
 	}
 	return nil
+}
+
+// leastCost is what the steps' first provider calls may cost at worst, summed: a job
+// whose owner cannot reserve this much would fail budget_exceeded. A step that cannot
+// be estimated (say, a model without a price) counts 0 here and fails when it runs.
+func (s *Service) leastCost(steps []Step) budget.Nanos {
+	var need budget.Nanos
+	for _, st := range steps {
+		input := st.Input
+		if len(input) == 0 {
+			input = json.RawMessage("{}")
+		}
+		if usd, err := s.reg.EstimateUSD(st.Connector, st.Action, input); err == nil {
+			need += budget.USDToNanos(usd)
+		}
+	}
+	return need
 }
 
 // aiConnector names the connector whose calls cost money.

@@ -71,6 +71,14 @@ func (p *browserProblems) snapshot(list *[]string) []string {
 	return append([]string(nil), *list...)
 }
 
+// reset forgets what was recorded, so the next page is judged on its own.
+func (p *browserProblems) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.console, p.csp, p.network = nil, nil, nil
+	p.warnings = map[string]int{}
+}
+
 // listen handles one event on the browser's reading goroutine, so it only records.
 func (p *browserProblems) listen(ev any) {
 	switch ev := ev.(type) {
@@ -173,8 +181,9 @@ func browserArgs(args []*runtime.RemoteObject) string {
 	return strings.Join(parts, " ")
 }
 
-// browserServer serves the whole Levqor handler on loopback with a fresh SQLite store.
-func browserServer(t *testing.T) *httptest.Server {
+// browserServer serves the whole Levqor handler on loopback with a fresh SQLite
+// store; each opt may change the Options before the server is built.
+func browserServer(t *testing.T, opts ...func(*server.Options)) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "levqor.db"))
@@ -185,12 +194,16 @@ func browserServer(t *testing.T) *httptest.Server {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	h, err := server.New(server.Options{
+	o := server.Options{
 		Store:        st,
 		Logger:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		MaxBodyBytes: 512 << 10,
 		Started:      time.Now(),
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	h, err := server.New(o)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
@@ -199,20 +212,20 @@ func browserServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// TestBrowserDocs loads /docs in headless Chromium under the page's real headers
-// (CSP, COEP, COOP, CORP) and checks that Swagger UI renders every operation of
-// the spec with no console error, no CSP violation and no failed request.
-func TestBrowserDocs(t *testing.T) {
+// startBrowser starts headless Chromium (skipping the test without it, outside
+// CI) with one tab that records console errors, policy violations and failed
+// requests into the returned problems. Everything stops when the test ends, at the
+// latest 60 seconds after it started the browser.
+func startBrowser(t *testing.T) (context.Context, *browserProblems) {
+	t.Helper()
 	if _, err := os.Stat(browserChromium); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is required in CI (.ci/run installs Debian's chromium): %v", browserChromium, err)
 		}
 		t.Skipf("%s not found; install Debian's chromium package to run the browser tests", browserChromium)
 	}
-	srv := browserServer(t)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(browserChromium),
 		chromedp.Headless,
@@ -231,9 +244,9 @@ func TestBrowserDocs(t *testing.T) {
 		chromedp.Env("TMPDIR="+t.TempDir()),
 		chromedp.WindowSize(1280, 1024),
 	)
-	defer cancelAlloc() // waits for the browser to exit, before t.TempDir is removed
+	t.Cleanup(cancelAlloc) // waits for the browser to exit, before t.TempDir is removed
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 
 	problems := &browserProblems{warnings: map[string]int{}, requests: map[network.RequestID]string{}}
 	if err := chromedp.Listen(bctx, problems.listen); err != nil {
@@ -252,6 +265,15 @@ func TestBrowserDocs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("prepare the tab: %v", err)
 	}
+	return bctx, problems
+}
+
+// TestBrowserDocs loads /docs in headless Chromium under the page's real headers
+// (CSP, COEP, COOP, CORP) and checks that Swagger UI renders every operation of
+// the spec with no console error, no CSP violation and no failed request.
+func TestBrowserDocs(t *testing.T) {
+	srv := browserServer(t)
+	bctx, problems := startBrowser(t)
 
 	resp, err := chromedp.Run(bctx, chromedp.NavigateResponse(srv.URL+"/docs"))
 	if err != nil {
@@ -325,6 +347,15 @@ func TestBrowserDocs(t *testing.T) {
 		n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("#swagger-ui .opblock.is-open .responses-wrapper").length`))
 		t.Errorf("opened %d of %d operations: %v", n, wantOps, err)
 	}
+	browserCheckPage(t, bctx, problems)
+}
+
+// browserCheckPage fails the test for every problem recorded on the tab since the
+// last check — console errors, CSP violations seen by the page or by DevTools,
+// failed requests — and then proves the recorders listen, with a load the policy
+// must block. It leaves problems empty for the next page.
+func browserCheckPage(t *testing.T, bctx context.Context, problems *browserProblems) {
+	t.Helper()
 	// Late reports (exceptions in effects, blocked lazy loads) arrive within a few
 	// frames; give them a moment before judging.
 	select {
@@ -384,6 +415,7 @@ func TestBrowserDocs(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	problems.reset()
 }
 
 // browserHeader returns a response header as DevTools reports it, whatever the

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -240,4 +241,44 @@ func TestOwnerBudgetRaceTwoInstancesPostgres(t *testing.T) {
 // configFor is the configuration that selects the PostgreSQL database at url.
 func configFor(url string) config.Config {
 	return config.Config{Engine: config.Postgres, DatabaseURL: url}
+}
+
+// TestIntakeRefusesJobThatCannotFit: intake sums the worst case of a job's AI steps'
+// first calls and refuses (402, naming what remains) a job that cannot fit the owner's
+// remaining budget, while one that fits is accepted.
+func TestIntakeRefusesJobThatCannotFit(t *testing.T) {
+	chat, calls := exactChat(t)
+	b := setup(t, withBudgetedEngine(t, storetest.OpenSQLite(t), chat.URL), withAdmin)
+	ten := b.newTenant(t, "fitter@example.com")
+	input := map[string]any{"prompt": "Say hi to the racer.", "max_tokens": 40}
+	price := ai.DefaultPrices()["gpt-4o-mini"]
+	prompt, err := ai.EstimatePromptTokens("gpt-4o-mini", []ai.Message{{Role: "user", Content: "Say hi to the racer."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perCall := budget.USDToNanos((float64(prompt)*price.InputPerMillion + 40*price.OutputPerMillion) / 1e6)
+	limit := budget.Limits{Daily: perCall * 3 / 2, Monthly: 100 * perCall}
+	if err := b.Store.SetOwnerLimits(t.Context(), ten.owner, &limit, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	two := map[string]any{"workflow": "two", "payload": map[string]any{}, "steps": []any{step("a", "ai", "complete", input), step("b", "ai", "complete", input)}}
+	resp, body := b.intake(t, ten.key, two, "")
+	p := problemOf(t, resp, body)
+	if resp.StatusCode != http.StatusPaymentRequired || p.Code != "budget_exceeded" {
+		t.Fatalf("two AI steps over a budget for one and a half: %d %s", resp.StatusCode, body)
+	}
+	remaining := fmt.Sprintf("$%.6f remaining", (perCall * 3 / 2).USD())
+	if p.Detail == nil || !strings.Contains(*p.Detail, remaining) {
+		t.Errorf("detail %v does not name the remaining %q", p.Detail, remaining)
+	}
+	one := map[string]any{"workflow": "one", "payload": map[string]any{}, "steps": []any{step("a", "ai", "complete", input)}}
+	resp, body = b.intake(t, ten.key, one, "")
+	acc := decode[client.JobAccepted](t, resp, body, http.StatusAccepted)
+	if j := b.waitStatus(t, ten.key, acc.JobId, "succeeded", 20*time.Second); j.CostUsd == nil || *j.CostUsd <= 0 {
+		t.Errorf("the job that fits: cost %v", j.CostUsd)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("the provider was called %d times, want 1 (the refused job made no call)", calls.Load())
+	}
 }

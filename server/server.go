@@ -53,6 +53,7 @@ type Options struct {
 	Analytics      *analytics.Service   // metrics, marketing summary and dashboard; nil answers 503
 	PublicURL      string               // canonical site root for pages, sitemap and links
 	DashboardToken string               // opens /dashboard; empty: no dashboard
+	EmailDomain    string               // security@ this domain is security.txt's contact; default levqor.ai
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -68,13 +69,14 @@ type handlers struct {
 	budgets  *budget.Service
 	started  time.Time
 	specJSON *document
-	specYAML *document
+	specYAML func() (*document, error)
 	docs     map[string]*document
 
 	credentials    *credentials.Service
 	analytics      *analytics.Service
 	publicURL      string
 	dashboardToken string
+	site           *site // public pages, security.txt, robots, sitemap, dashboard access
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -106,6 +108,9 @@ func New(opts Options) (http.Handler, error) {
 	if h.docs, err = loadDocs(); err != nil {
 		return nil, err
 	}
+	if h.site, err = newSite(h.publicURL, opts.EmailDomain, h.dashboardToken); err != nil {
+		return nil, err
+	}
 
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
@@ -115,7 +120,12 @@ func New(opts Options) (http.Handler, error) {
 	// redirected to a cleaned path that the caller did not ask for.
 	r := mux.NewRouter().SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, levqor.Errorf(levqor.ENotFound, "No such route: %s.", r.URL.Path))
+		err := levqor.Errorf(levqor.ENotFound, "No such route: %s.", r.URL.Path)
+		if h.site.wantsPage(r) { // a browser outside /api/: the HTML 404 page
+			h.site.writeError(w, r, err)
+			return
+		}
+		writeProblem(w, r, err)
 	})
 	r.MethodNotAllowedHandler = methodNotAllowed(r)
 	r.Use(recordRoute)
@@ -140,7 +150,7 @@ func New(opts Options) (http.Handler, error) {
 			writeProblem(w, r, validationError(err))
 		},
 	}))
-	strict := api.NewStrictHandlerWithOptions(h, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})
 		},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -18,21 +19,25 @@ import (
 )
 
 // specDocuments renders the embedded spec as JSON and YAML once, at start-up.
-func specDocuments(spec *openapi3.T) (jsonDoc, yamlDoc *document, err error) {
+func specDocuments(spec *openapi3.T) (jsonDoc *document, yamlDoc func() (*document, error), err error) {
 	j, err := json.Marshal(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("render spec as JSON: %w", err)
 	}
-	var tree any
-	if err := yaml.Unmarshal(j, &tree); err != nil {
-		return nil, nil, fmt.Errorf("render spec as YAML: %w", err)
-	}
-	y, err := yaml.Marshal(tree)
-	if err != nil {
-		return nil, nil, fmt.Errorf("render spec as YAML: %w", err)
-	}
 	const cache = "public, max-age=300"
-	return newDocument("application/json", cache, j), newDocument("application/yaml", cache, y), nil
+	// Rendering YAML takes tens of milliseconds: it is done on the first request, not at start-up.
+	yamlDoc = sync.OnceValues(func() (*document, error) {
+		var tree any
+		if err := yaml.Unmarshal(j, &tree); err != nil {
+			return nil, fmt.Errorf("render spec as YAML: %w", err)
+		}
+		y, err := yaml.Marshal(tree)
+		if err != nil {
+			return nil, fmt.Errorf("render spec as YAML: %w", err)
+		}
+		return newDocument("application/yaml", cache, y), nil
+	})
+	return newDocument("application/json", cache, j), yamlDoc, nil
 }
 
 // GetRoot implements api.StrictServerInterface.
@@ -119,7 +124,11 @@ func (s *handlers) GetOpenAPIJSON(ctx context.Context, req api.GetOpenAPIJSONReq
 
 // GetOpenAPIYAML implements api.StrictServerInterface.
 func (s *handlers) GetOpenAPIYAML(ctx context.Context, req api.GetOpenAPIYAMLRequestObject) (api.GetOpenAPIYAMLResponseObject, error) {
-	return respondDocument(s.specYAML, req.Params.IfNoneMatch, nil), nil
+	doc, err := s.specYAML()
+	if err != nil {
+		return nil, err
+	}
+	return respondDocument(doc, req.Params.IfNoneMatch, nil), nil
 }
 
 // GetDocs implements api.StrictServerInterface.

@@ -45,6 +45,8 @@ type options struct {
 
 	e2eWindow  time.Duration // e2e: how long jobs are submitted at full speed
 	e2eWorkers int           // e2e: levqor's LEVQOR_WORKERS
+
+	summaryEvents int // summary: events seeded before the summary is read
 }
 
 // scenario is one named benchmark. run prints its per-run figures to o.out and
@@ -63,6 +65,8 @@ func allScenarios() []scenario {
 		{"userget", "authenticated GET /api/v1/users/{id} throughput, levqor vs a bare net/http server reading the same SQLite row", runUserGet},
 		{"intake", "POST /api/v1/intake throughput and p99, levqor (running the jobs too) vs a bare net/http server inserting one SQLite row per request", runIntake},
 		{"e2e", "core.echo jobs per second from intake to succeeded over a window of full-speed intake, on SQLite (and PostgreSQL if " + postgresURLEnv + " is set)", runE2E},
+		{"track", "POST /api/v1/metrics/track throughput, levqor (rollups included) vs a bare net/http server inserting the same row into its own SQLite file", runTrack},
+		{"summary", "GET /api/v1/metrics/summary latency over 10 million seeded events, on SQLite (and PostgreSQL if " + postgresURLEnv + " or " + testPostgresURLEnv + " is set)", runSummary},
 	}
 }
 
@@ -75,6 +79,8 @@ func bareMode(arg string) func(args []string) error {
 		return runBareUser
 	case bareIntakeFlag:
 		return runBareIntake
+	case bareTrackFlag:
+		return runBareTrack
 	}
 	return nil
 }
@@ -142,7 +148,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("levqor-bench", flag.ContinueOnError)
 	o := options{out: stdout}
 	fs.StringVar(&o.bin, "bin", "bin/levqor", "the levqor binary to measure")
-	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget,intake,e2e)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget,intake,e2e,track,summary)")
 	fs.IntVar(&o.runs, "runs", 10, "process starts for coldstart and for rss")
 	fs.DurationVar(&o.idle, "idle", time.Second, "rss: idle pause after /ready before reading VmRSS")
 	fs.IntVar(&o.conns, "conns", 32, "health, userget, intake, e2e: keep-alive connections")
@@ -151,6 +157,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.rounds, "rounds", 3, "health, userget, intake: measured rounds per server, alternating bare/levqor")
 	fs.DurationVar(&o.e2eWindow, "e2e-window", 30*time.Second, "e2e: how long jobs are submitted at full speed")
 	fs.IntVar(&o.e2eWorkers, "e2e-workers", 64, "e2e: levqor's LEVQOR_WORKERS (jobs run at once)")
+	fs.IntVar(&o.summaryEvents, "summary-events", 10_000_000, "summary: events seeded before the summary is read")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -269,6 +276,9 @@ func (o options) validate() error {
 	}
 	if o.e2eWorkers < 1 || o.e2eWorkers > 1024 {
 		errs = append(errs, fmt.Errorf("-e2e-workers: want 1..1024 (as LEVQOR_WORKERS), got %d", o.e2eWorkers))
+	}
+	if o.summaryEvents < 1 || o.summaryEvents > 100_000_000 {
+		errs = append(errs, fmt.Errorf("-summary-events: want 1..100000000, got %d", o.summaryEvents))
 	}
 	return errors.Join(errs...)
 }

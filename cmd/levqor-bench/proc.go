@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -105,11 +106,20 @@ func childEnv(env ...string) []string {
 	return append(out, env...)
 }
 
-// drain keeps the first stdout line and discards the rest until the pipe closes.
+// drain keeps the "listening" line (or, if the pipe closes first, the last line) and
+// discards the rest until the pipe closes. Lines before it (first-start notices such as
+// a generated key) are skipped.
 func (s *server) drain(r *os.File) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 64<<10)
-	line, err := br.ReadSlice('\n')
+	var line []byte
+	var err error
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil || bytes.Contains(line, []byte(`"msg":"listening"`)) {
+			break
+		}
+	}
 	s.firstLine, s.firstLineAt = append([]byte(nil), line...), time.Now()
 	close(s.lineSeen)
 	if err == nil {
@@ -117,7 +127,7 @@ func (s *server) drain(r *os.File) {
 	}
 }
 
-// listeningLine returns the startup_ms field of levqor's first log line ("listening"),
+// listeningLine returns the startup_ms field of levqor's "listening" log line,
 // and how long after exec that line arrived.
 func (s *server) listeningLine() (startupMS float64, arrived time.Duration, err error) {
 	select {
@@ -130,7 +140,7 @@ func (s *server) listeningLine() (startupMS float64, arrived time.Duration, err 
 		StartupMS *float64 `json:"startup_ms"`
 	}
 	if err := json.Unmarshal(s.firstLine, &line); err != nil || line.Msg != "listening" || line.StartupMS == nil {
-		return 0, 0, fmt.Errorf("%s: first log line is not {\"msg\":\"listening\",\"startup_ms\":…}: %.200q", s.name, s.firstLine)
+		return 0, 0, fmt.Errorf("%s: log line is not {\"msg\":\"listening\",\"startup_ms\":…}: %.200q", s.name, s.firstLine)
 	}
 	return *line.StartupMS, s.firstLineAt.Sub(s.started), nil
 }

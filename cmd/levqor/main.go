@@ -18,6 +18,7 @@ commands:
   serve     migrate the database and serve the API (default)
   migrate   apply the embedded database migrations and exit
   keys      create, list, revoke and roll API keys (levqor keys for help)
+  email     send a test email through Resend (levqor email test --to ADDRESS)
   version   print the version and exit
 
 Configuration comes from LEVQOR_* environment variables; see .env.example.
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, getenv, stdout)
 	case "keys":
 		return cliError(keysCommand(ctx, args, getenv, stdout))
+	case "email":
+		return emailCommand(ctx, args, getenv, stdout)
 	case "version", "-version", "--version":
 		return printVersion(stdout)
 	case "help", "-h", "-help", "--help":

@@ -18,11 +18,10 @@ import (
 	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
-	"github.com/levqor/levqor/connectors"
-	"github.com/levqor/levqor/connectors/core"
-	"github.com/levqor/levqor/connectors/httpcall"
+	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/outbound"
@@ -56,6 +55,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			log.Error("close database", "error", err.Error())
 		}
 	}()
+	// Connector credentials: the key from LEVQOR_SECRET_KEY or the data dir.
+	creds, err := credentials.FromConfig(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	// Analytics: emails hashed with LEVQOR_HASH_SECRET or a secret kept in the data dir.
+	hashSecret, err := analytics.LoadSecret(cfg.HashSecret, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	metrics, err := analytics.NewService(st, hashSecret)
+	if err != nil {
+		return err
+	}
 
 	limits, closeLimits, err := rateLimits(cfg)
 	if err != nil {
@@ -66,10 +79,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
 	}
-	// The ai connector (connectors/ai) is not linked into the binary yet: with the
-	// openai-go SDK, idle RSS measured 31.0 MiB even after FreeOSMemory, over the
-	// 30 MB budget (most of it the binary's own resident text and rodata).
-	reg, err := connectors.NewRegistry(core.New(), httpcall.New(guard))
+	reg, err := newRegistry(cfg, guard, creds)
 	if err != nil {
 		return err
 	}
@@ -98,6 +108,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Limits:         limits,
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
+		Credentials:    creds,
+		Analytics:      metrics,
+		PublicURL:      cfg.PublicURL,
+		DashboardToken: cfg.DashboardToken,
+		EmailDomain:    cfg.EmailDomain,
 	})
 	if err != nil {
 		return err
@@ -121,6 +136,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Start-up (spec, docs assets, migrations, prepared statements) leaves garbage
 	// behind; collect it now and give the pages back instead of holding them idle.
 	debug.FreeOSMemory()
+	// Likewise the code and tables that only start-up used (see dropStartupPages).
+	if _, err := dropStartupPages(); err != nil {
+		log.Warn("unmap start-up pages", "error", err.Error())
+	}
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()

@@ -59,30 +59,35 @@ func decode(input json.RawMessage, v any) error {
 	return nil
 }
 
-// prepare resolves the model, its price and the budget: everything that must be known
-// before the first call, so that a step that cannot be bounded fails with no call made.
-func (c *Connector) prepare(ctx context.Context, model string) (string, Price, budget.Budget, error) {
+// priced resolves the model and its price: a step whose cost cannot be bounded fails
+// here, before any call.
+func (c *Connector) priced(model string) (string, Price, error) {
 	if model == "" {
 		model = c.defaultModel
 	}
 	if model == "" {
-		return "", Price{}, nil, connectors.Errorf(connectors.CodeInvalidInput, "no model: name one in the step (no default is configured)")
+		return "", Price{}, connectors.Errorf(connectors.CodeInvalidInput, "no model: name one in the step (no default is configured)")
 	}
 	price, ok := c.prices[model]
 	if !ok {
-		return "", Price{}, nil, connectors.Errorf(CodeUnknownPrice, "model %q has no price, so its cost cannot be bounded; add it to the price table", model)
+		return "", Price{}, connectors.Errorf(CodeUnknownPrice, "model %q has no price, so its cost cannot be bounded; add it to the price table", model)
 	}
-	b, ok := budget.From(ctx)
-	if !ok {
-		return "", Price{}, nil, connectors.Errorf(CodeNoBudget, "the step has no cost budget; AI steps run only under one")
-	}
-	return model, price, b, nil
+	return model, price, nil
 }
 
-func (c *Connector) chatRequest(ctx context.Context, in chatInput) (request, budget.Budget, error) {
-	model, price, b, err := c.prepare(ctx, in.Model)
+// budgetOf returns the step's budget; AI steps run only under one.
+func budgetOf(ctx context.Context) (budget.Budget, error) {
+	b, ok := budget.From(ctx)
+	if !ok {
+		return nil, connectors.Errorf(CodeNoBudget, "the step has no cost budget; AI steps run only under one")
+	}
+	return b, nil
+}
+
+func (c *Connector) chatRequest(in chatInput) (request, error) {
+	model, price, err := c.priced(in.Model)
 	if err != nil {
-		return request{}, nil, err
+		return request{}, err
 	}
 	var msgs []Message
 	if in.System != "" {
@@ -97,7 +102,99 @@ func (c *Connector) chatRequest(ctx context.Context, in chatInput) (request, bud
 	if in.MaxTokens > 0 {
 		maxTokens = int64(in.MaxTokens)
 	}
-	return request{model: model, price: price, messages: msgs, maxTokens: maxTokens, temperature: in.Temperature}, b, nil
+	return request{model: model, price: price, messages: msgs, maxTokens: maxTokens, temperature: in.Temperature}, nil
+}
+
+// extractInput is extract's input.
+type extractInput struct {
+	chatInput
+	Schema     json.RawMessage `json:"schema"`
+	MaxRepairs *float64        `json:"max_repairs"`
+}
+
+// extractRequest is an extract step's first call.
+func (c *Connector) extractRequest(in extractInput) (request, error) {
+	req, err := c.chatRequest(in.chatInput)
+	if err != nil {
+		return request{}, err
+	}
+	var compacted bytes.Buffer
+	if err := json.Compact(&compacted, in.Schema); err != nil {
+		return request{}, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "schema is not JSON", Err: err}
+	}
+	req.format = &jsonFormat{name: "extract", schema: compacted.Bytes()}
+	return req, nil
+}
+
+// classifyInput is classify's input.
+type classifyInput struct {
+	Model        string   `json:"model"`
+	Labels       []string `json:"labels"`
+	Text         string   `json:"text"`
+	Instructions string   `json:"instructions"`
+	MaxTokens    float64  `json:"max_tokens"`
+}
+
+// classifyRequest is a classify step's call.
+func (c *Connector) classifyRequest(in classifyInput) (request, error) {
+	model, price, err := c.priced(in.Model)
+	if err != nil {
+		return request{}, err
+	}
+	labels, _ := json.Marshal(in.Labels)
+	schema, _ := json.Marshal(map[string]any{
+		"type":                 "object",
+		"properties":           map[string]any{"label": map[string]any{"type": "string", "enum": in.Labels}},
+		"required":             []string{"label"},
+		"additionalProperties": false,
+	})
+	system := "Classify the user's text. Answer with a JSON object {\"label\": L} where L is exactly one of these labels: " + string(labels) + "."
+	if in.Instructions != "" {
+		system += "\n\n" + in.Instructions
+	}
+	maxTokens := int64(defaultClassifyMaxTokens)
+	if in.MaxTokens > 0 {
+		maxTokens = int64(in.MaxTokens)
+	}
+	zero := 0.0
+	return request{
+		model: model, price: price, maxTokens: maxTokens, temperature: &zero,
+		messages: []Message{{Role: "system", Content: system}, {Role: "user", Content: in.Text}},
+		format:   &jsonFormat{name: "classification", schema: schema},
+	}, nil
+}
+
+// EstimateUSD is the worst-case cost of the step's first provider call (prompt tokens
+// counted offline plus max_tokens of output) for an input that passed the action's
+// schema. References ({{…}}) count as their placeholder text. It implements
+// connectors.Estimator, so that intake can refuse a job that cannot fit its owner's budget.
+func (c *Connector) EstimateUSD(action string, input json.RawMessage) (float64, error) {
+	var req request
+	var err error
+	switch action {
+	case actionComplete:
+		var in chatInput
+		if err = decode(input, &in); err == nil {
+			req, err = c.chatRequest(in)
+		}
+	case actionExtract:
+		var in extractInput
+		if err = decode(input, &in); err == nil {
+			req, err = c.extractRequest(in)
+		}
+	case actionClassify:
+		var in classifyInput
+		if err = decode(input, &in); err == nil {
+			req, err = c.classifyRequest(in)
+		}
+	default:
+		return 0, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
+	}
+	if err != nil {
+		return 0, err
+	}
+	_, worst, err := worstCase(req)
+	return worst, err
 }
 
 func (c *Connector) complete(ctx context.Context, input json.RawMessage) (any, error) {
@@ -105,7 +202,11 @@ func (c *Connector) complete(ctx context.Context, input json.RawMessage) (any, e
 	if err := decode(input, &in); err != nil {
 		return nil, err
 	}
-	req, b, err := c.chatRequest(ctx, in)
+	req, err := c.chatRequest(in)
+	if err != nil {
+		return nil, err
+	}
+	b, err := budgetOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +218,7 @@ func (c *Connector) complete(ctx context.Context, input json.RawMessage) (any, e
 }
 
 func (c *Connector) extract(ctx context.Context, input json.RawMessage) (any, error) {
-	var in struct {
-		chatInput
-		Schema     json.RawMessage `json:"schema"`
-		MaxRepairs *float64        `json:"max_repairs"`
-	}
+	var in extractInput
 	if err := decode(input, &in); err != nil {
 		return nil, err
 	}
@@ -133,15 +230,14 @@ func (c *Connector) extract(ctx context.Context, input json.RawMessage) (any, er
 	if in.MaxRepairs != nil {
 		repairs = int(*in.MaxRepairs)
 	}
-	req, b, err := c.chatRequest(ctx, in.chatInput)
+	req, err := c.extractRequest(in)
 	if err != nil {
 		return nil, err
 	}
-	var compacted bytes.Buffer
-	if err := json.Compact(&compacted, in.Schema); err != nil {
-		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "schema is not JSON", Err: err}
+	b, err := budgetOf(ctx)
+	if err != nil {
+		return nil, err
 	}
-	req.format = &jsonFormat{name: "extract", schema: compacted.Bytes()}
 
 	var out ExtractOutput
 	for attempt := 0; ; attempt++ {
@@ -169,41 +265,19 @@ func (c *Connector) extract(ctx context.Context, input json.RawMessage) (any, er
 }
 
 func (c *Connector) classify(ctx context.Context, input json.RawMessage) (any, error) {
-	var in struct {
-		Model        string   `json:"model"`
-		Labels       []string `json:"labels"`
-		Text         string   `json:"text"`
-		Instructions string   `json:"instructions"`
-		MaxTokens    float64  `json:"max_tokens"`
-	}
+	var in classifyInput
 	if err := decode(input, &in); err != nil {
 		return nil, err
 	}
-	model, price, b, err := c.prepare(ctx, in.Model)
+	req, err := c.classifyRequest(in)
 	if err != nil {
 		return nil, err
 	}
-	labels, _ := json.Marshal(in.Labels)
-	schema, _ := json.Marshal(map[string]any{
-		"type":                 "object",
-		"properties":           map[string]any{"label": map[string]any{"type": "string", "enum": in.Labels}},
-		"required":             []string{"label"},
-		"additionalProperties": false,
-	})
-	system := "Classify the user's text. Answer with a JSON object {\"label\": L} where L is exactly one of these labels: " + string(labels) + "."
-	if in.Instructions != "" {
-		system += "\n\n" + in.Instructions
+	b, err := budgetOf(ctx)
+	if err != nil {
+		return nil, err
 	}
-	maxTokens := int64(defaultClassifyMaxTokens)
-	if in.MaxTokens > 0 {
-		maxTokens = int64(in.MaxTokens)
-	}
-	zero := 0.0
-	rep, err := c.call(ctx, b, request{
-		model: model, price: price, maxTokens: maxTokens, temperature: &zero,
-		messages: []Message{{Role: "system", Content: system}, {Role: "user", Content: in.Text}},
-		format:   &jsonFormat{name: "classification", schema: schema},
-	})
+	rep, err := c.call(ctx, b, req)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,13 @@ import (
 // Name is the connector's name in steps.
 const Name = "ai"
 
+// The connector's actions.
+const (
+	actionComplete = "complete"
+	actionExtract  = "extract"
+	actionClassify = "classify"
+)
+
 // Step error codes particular to this connector, besides those of package connectors.
 const (
 	CodeUnknownPrice   = "unknown_price"    // the model has no price, so its cost cannot be bounded
@@ -151,11 +158,11 @@ func (c *Connector) Run(ctx context.Context, action string, input json.RawMessag
 		err error
 	)
 	switch action {
-	case "complete":
+	case actionComplete:
 		out, err = c.complete(ctx, input)
-	case "extract":
+	case actionExtract:
 		out, err = c.extract(ctx, input)
-	case "classify":
+	case actionClassify:
 		out, err = c.classify(ctx, input)
 	default:
 		return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)

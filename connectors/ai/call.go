@@ -52,6 +52,25 @@ type jsonFormat struct {
 	schema json.RawMessage
 }
 
+// worstCase counts the request's prompt tokens offline and prices them with max_tokens
+// of output: the most the call can cost.
+func worstCase(req request) (promptTokens int64, usd float64, err error) {
+	promptTokens, err = EstimatePromptTokens(req.model, req.messages)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count prompt tokens: %w", err)
+	}
+	if req.format != nil {
+		// The provider puts the schema into the prompt in its own rendering; its compact
+		// JSON is a close stand-in.
+		n, err := countTokens(req.model, string(req.format.schema))
+		if err != nil {
+			return 0, 0, fmt.Errorf("count schema tokens: %w", err)
+		}
+		promptTokens += n
+	}
+	return promptTokens, req.price.cost(promptTokens, req.maxTokens), nil
+}
+
 // reply is one successful provider call.
 type reply struct {
 	content      string
@@ -66,20 +85,10 @@ type reply struct {
 // the provider's reported usage. The SDK's retries happen inside the one reservation and
 // are settled once. Whatever the outcome, the reservation is settled before call returns.
 func (c *Connector) call(ctx context.Context, b budget.Budget, req request) (reply, error) {
-	promptTokens, err := EstimatePromptTokens(req.model, req.messages)
+	promptTokens, worst, err := worstCase(req)
 	if err != nil {
-		return reply{}, fmt.Errorf("count prompt tokens: %w", err)
+		return reply{}, err
 	}
-	if req.format != nil {
-		// The provider puts the schema into the prompt in its own rendering; its compact
-		// JSON is a close stand-in.
-		n, err := countTokens(req.model, string(req.format.schema))
-		if err != nil {
-			return reply{}, fmt.Errorf("count schema tokens: %w", err)
-		}
-		promptTokens += n
-	}
-	worst := req.price.cost(promptTokens, req.maxTokens)
 	res, err := budget.Reserve(ctx, b, req.model, worst)
 	if err != nil {
 		return reply{}, reserveError(ctx, err)

@@ -76,19 +76,19 @@ func actions(defaultMaxTokens int) []connectors.Action {
 	costNote := " Every provider call is reserved against the job's budget at its worst case and settled to the reported usage."
 	return []connectors.Action{
 		{
-			Name: "complete",
+			Name: actionComplete,
 			Description: "Sends a prompt or a conversation to a chat model and returns " +
 				"{text, finish_reason, usage, cost_usd, model}." + costNote,
 			InputSchema: compact(complete),
 		},
 		{
-			Name: "extract",
+			Name: actionExtract,
 			Description: "Asks a chat model for a JSON value matching schema, validates it, and re-asks with the " +
 				"violations up to max_repairs times; returns {data, usage, cost_usd, model, repairs}." + costNote,
 			InputSchema: compact(extract),
 		},
 		{
-			Name: "classify",
+			Name: actionClassify,
 			Description: "Asks a chat model which one of labels fits text; returns " +
 				"{label, usage, cost_usd, model}." + costNote,
 			InputSchema: compact(classify),

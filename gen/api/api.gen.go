@@ -351,27 +351,6 @@ func (e StepStateStatus) Valid() bool {
 	}
 }
 
-// Defines values for GetLegalPageParamsPage.
-const (
-	Cookies GetLegalPageParamsPage = "cookies"
-	Privacy GetLegalPageParamsPage = "privacy"
-	Terms   GetLegalPageParamsPage = "terms"
-)
-
-// Valid indicates whether the value is a known member of the GetLegalPageParamsPage enum.
-func (e GetLegalPageParamsPage) Valid() bool {
-	switch e {
-	case Cookies:
-		return true
-	case Privacy:
-		return true
-	case Terms:
-		return true
-	default:
-		return false
-	}
-}
-
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
 	DailyUsd   float64 `json:"daily_usd"`
@@ -1055,9 +1034,6 @@ type GetLegalPageParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
-// GetLegalPageParamsPage defines parameters for GetLegalPage.
-type GetLegalPageParamsPage string
-
 // GetOpenAPIJSONParams defines parameters for GetOpenAPIJSON.
 type GetOpenAPIJSONParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1223,7 +1199,7 @@ type ServerInterface interface {
 	GetHealth(w http.ResponseWriter, r *http.Request)
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
-	GetLegalPage(w http.ResponseWriter, r *http.Request, page GetLegalPageParamsPage, params GetLegalPageParams)
+	GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams)
@@ -2386,7 +2362,7 @@ func (siw *ServerInterfaceWrapper) GetLegalPage(w http.ResponseWriter, r *http.R
 	_ = err
 
 	// ------------- Path parameter "page" -------------
-	var page GetLegalPageParamsPage
+	var page string
 
 	err = runtime.BindStyledParameterWithOptions("simple", "page", mux.Vars(r)["page"], &page, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
 	if err != nil {
@@ -6582,6 +6558,20 @@ func (response GetDashboard303Response) VisitGetDashboardResponse(w http.Respons
 	return nil
 }
 
+type GetDashboard401ApplicationProblemPlusJSONResponse Problem
+
+func (response GetDashboard401ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDashboard401TexthtmlResponse struct {
 	Body          io.Reader
 	ContentLength int64
@@ -6599,6 +6589,20 @@ func (response GetDashboard401TexthtmlResponse) VisitGetDashboardResponse(w http
 		defer closer.Close()
 	}
 	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetDashboard404ApplicationProblemPlusJSONResponse Problem
+
+func (response GetDashboard404ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -6894,7 +6898,7 @@ func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealt
 }
 
 type GetLegalPageRequestObject struct {
-	Page   GetLegalPageParamsPage `json:"page"`
+	Page   string `json:"page"`
 	Params GetLegalPageParams
 }
 
@@ -6931,6 +6935,40 @@ type GetLegalPage304Response struct {
 func (response GetLegalPage304Response) VisitGetLegalPageResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetLegalPage404ApplicationProblemPlusJSONResponse Problem
+
+func (response GetLegalPage404ApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLegalPage404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetLegalPage404TexthtmlResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
 }
 
 type GetLegalPagedefaultApplicationProblemPlusJSONResponse struct {
@@ -8473,7 +8511,7 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // GetLegalPage operation middleware
-func (sh *strictHandler) GetLegalPage(w http.ResponseWriter, r *http.Request, page GetLegalPageParamsPage, params GetLegalPageParams) {
+func (sh *strictHandler) GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams) {
 	var request GetLegalPageRequestObject
 
 	request.Page = page
@@ -8656,172 +8694,173 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H35chs3+uCroLhTFWmmSR0+JpZqaleRncS3RrInOxt5SbD7IwmrCbQBtCjGpao8xK9q32BeZN8kT/Ir",
-	"fAD6YKN5yJKdyTh/xCLZjePDd1/42InFNBMcuFadg4+dCdAEJP55TOMJHAuupUjN5wRULFmmmeCdg86P",
-	"YkZSwcdET4BIyCQo4JqaX8mUzskQSGwGSHqdqKPiCUypGUTPM+gcdJSWjI8719dR58kbOm4Of0SUlmb4",
-	"S5qyhGohiRgF5lo++nXUyaikU9BuT0dxDJl+wmORmCcOPnaYmc3uuhN1OJ2aAexj3eK56hxTevUC+FhP",
-	"OgcP9vajwI6OBecQm9W9olP4ew5y3tzgmwmQuHjwG0XM1IckgRHNU00G7o+B2SCu8QOOUywR/6mu608S",
-	"Rp2Dzv/YKQ90x/6qduorqi5SSPzGAyKjelLOEftnOlFHwoecSUg6B1rm0AKQe/tRZ8q4/7hnwK81SDP0",
-	"//2Zdn95Z/63233Uf/fnP3VCsHs6eiU4vKQ6nrSeztNR1zzUtU+1LGVvd/9+aIJnYvj0cct+WbJ0o8sg",
-	"/PQxjv4c5nc4+lsF8s6GvzZvq0xwBUgq39HkFD7koLT5FAuugeOfNMtSFiP17WRSDFOY/uW9Mkj9cc35",
-	"TuxbdtImWUg7LWGKTGk6EnIKCRGSjChLlWcISPsWj0cpi7/YImM3vyIzpifIoeJcSuCaKE014CK/F3LI",
-	"kgT4517l0clTcgFzktL4QuHiVCwyIHrCFBEZSMuwOUCicKU/vnn54oSOYWGhGq70zkRP0/rKAvy2uYaM",
-	"jsFwsUXR0q3IltAW3fM7NTlUERjL3sFncD2vhP5e5Dz5nJB/JYjK4wmRoEQuYyBbQhIuNJmLXKptBLR/",
-	"/TMu64gTkFLIiFBFTr8/Jo/uP/grcdOQBLShL1zcKdXwgk2Zhs8KtzdCkCnlc09c6pBI0HJO6EiDRPTV",
-	"bApkzC6BE8bJ4NT83D0yPw9w5W/gSn/P0iD+Zill/AYIPGLpF0TgN0K8oLJBkZ+NwQ1FMjesWFy6I0gN",
-	"YiCw33Ka64mQ7Bf43PSFUqBgbzOqiNMKjcJpl3ZJWUqH6WcHnAJ5yWKj/nJD8+ajY7gepFzM3CIzKWJQ",
-	"6ksssyJlZ5CmXSdnh7n2K0cVXkpmpG+uDdOg6qKAr8qzTEgNyUtIGH2DhPRFdvCNIsd21q5ZhdmQWT1F",
-	"HR4SMgFppPC114asdpMnY9DI4/AzTRJmhqbpiTRyUTOjBY1oqiDqZJWvPnYSytJ5P1eI8gZqVHcOOonI",
-	"zSFGRgdl03xqNFD8DzVi+81uoZDyfDoEaQA5FVxPbm2866oK+HNlqfWJ3hUviuF7iDUqUjRNhzS+ONIa",
-	"phmeYH3fVNcXSDV0DTtu6vFRh5aDuN8Y1zC2W0YhFOC+UcdoTLnqxyKB0KsLu/OTmOnCWyrMnuZuStsm",
-	"tJBYAtWQ9DfZ84hBmuDYTMNUrW+TfW9eNCO4IamUdG4+c2eaNabKs2TD5S2ArmrZOUvSLb+299pMyyFs",
-	"N9EAc0qVvh+2fhXEEgz1mmfISOSSxBMqaWyMdbI1ghlIMpsYSY9cSk2E1Nu9EOhbALWwabdRu6Tlu3nB",
-	"VIACEqrpDc63ebQNMtV0xYK8lV6xcB/eX2ZsH3X/jzW1e/3uu7/8KQS1cvSTXG/IBD3EN/E6RB175EsY",
-	"bm2D3+49avgTGpto9aoI+Y0isYQEuGY0JRa/yZYCsFYa1TQV4xy2IwI0nhBKuOBdw1HmxI7fs+y3usC9",
-	"h7ii2leNg1s4Xr/rJScs5FELn6rtL8AKGM9y3S/laRiu1htQnz3qXHXHouu+NJK5d0pnL406MoaNqaq6",
-	"zoVVLd33sT+GNchtQR4hxDZmuAWoAwy3RJd+yc3bOJcitOLBIyMhrZZX4B+ZCMS4k7dvyA7N2M7l3k75",
-	"gtr5WDx5jWyt2EXjkNcUDOGT8XAKHcMN2RI6OGL0agI3msjPnR++O+lEnbdnjztR58nb08p75TYeG3Xk",
-	"WOTO17wokP33yw7xySVw7YYw1E81NETgSunnHnIzhnZYnSakOlyCVI4ii6kZ1w/vl3NXFJ5Y036csvhi",
-	"zec5zFQKhpev+UJGx9C/ZDBb6/kFaJQvV1daW0VU3XMrvLwN4FHi5gOXKPNDTmUiKUs31dKn9KofC6W9",
-	"Yl1To1fp0I39/Qg01ZMNl2C12SpExEVgk4vSwr4VgrL1/TacOvYBwpLIup2oIoNcyf5vv/5rQIQkgwuY",
-	"4wcnz1oUiPtNb/3H/ej+df/n3e4j/LQXPXh0HVQlnolhyGBA/VyFrYDY2Rv9XKZhHdw9sAGHXzBhQhy+",
-	"ghJ1QJ5lwDUZzlE5eC+G3yhy9JSYRSiiBBlRacDXtM8aFt1NbIfCJFq2vTMN2RN8EK0NztRk+TQ8T50H",
-	"pCb/y2nHa1DXjVQHlqwTc0Bs7C9HEzHjIPt2vMb6MzpPBU1uefGZZEIyPV/tnnDP2dBJnuqwuoD2jdKQ",
-	"faOIyHWW64gIHoPHNEO1MUBiY6WLh7ZisTLnG2Ga0lTqT0SbkrEtA88zMTyzD+IrkK1PyAbTzbsQImGz",
-	"SmG0yzDCbG4bR52ZkBejVMxW61QYZStwsvJmAZUK/kQlC1xA9eouSjT2YCpOtd0Yr7LHkKh4JoZHzgEW",
-	"UGBuwKHei2F/Xaq+AU5uik/rn5hbeOV8KmdWA69bdgs4n3JNL2BDFWBRyFWk7/7u/W9r8vfblQx6GXQq",
-	"ilKArxbaz/6Diu6zF9Yl1+KpTTZnZaYxGiJCNZkKpcn+7i55zr4jCiSjKVOWxS3Y1PsPHn4eHr0xWm7M",
-	"szKIHfif2nceWF3Tfdpbwc3qQD0B2XWHaONeGHkhYmT9FWZ5vaqD+N7DmmYbPN0q3SzbzU/uuSJfpEpS",
-	"FQLy2NJCNLfgRzOqZcgEhivdj3OprN60ADmqFKrB9oGBM86BmLcwIH1I6FAZhU9wG9QyMtpHqldaj7Rt",
-	"v2cNlf9DDjkkLkslyVP8W+ac27wijG+6FCOvBRg1kzL7ZEx5DObPkHH0HOa3w9zhKmMS1CcpBesKh8Ij",
-	"XOGFDUOkMbp5q5+rT1RceNOLure7G3iwqnWu3lImYcSuwsrfBcy/UeSSKTZMgdgnK3Zaevmhn7JL6KNx",
-	"5pGm+LYT4d8alO4HUUDCpbj4VHUuFhlswOjM4yudR4uKknNGOVB5NCgmr4niEHE9h/kxPrGhBAZ+yaTg",
-	"UxeUdGl1nYOOgW8V5PajgXQQ0GuQyOdCt5ueVymVHi4TSlEn5+xDDu5ngzSLh1s5V7eYliPz/H+j8OoG",
-	"wsFwwBu7MZ/D/FSk6YbrG0saQz8DyUTipbbDqW8f3jfHuyRRVqQJJixcAGSKGDnK+DgijBMFseCJIls+",
-	"A1RwIAmdl7rUvV3zWW3XZP7+g0f7bQ6tqsMvtPmfmJ6coSsbQZCmr0edg5/XAfiizLmA+TJPeY+cTcQM",
-	"M3ZcHoTNMySCp/PVAteM3jy/d9dR54WIqc2cWMwe/u74hNz/K0kpH+d0DETTcYXrAu/+8N2iO+zeg5oU",
-	"2g/F09593I++vd7qluG1dx/3om+vt/8cdIu9pPICNOPj4zdHodjoEMKur7BLbAEs9nX7cAi9i8nP8umU",
-	"yvkyR3ZfNhzp7f4tTddnPjUIBNQ4uPSZ5wvII2l8AQmxv0dkKLQicBWnuXOTrOEVHwMHubEuNAGapIwv",
-	"MNiVIZn3Yqj6Lp0HAu7FZ2KoiJ5QTSRgXjyhZMQ4TX2a6FpbMuKJTQVnNF3/DN6UL4VWniuX1LbG/LnK",
-	"bnD2b89OVnLpBfj5ZRUYEjWwtXpUDivdAhfgtIAJS2nFLLVBJ0ORzMNIwHS6RiDOPhbZcYLTg6abGdzf",
-	"SwBM2VowuPcerra3H94PL0GyWN06r5BrPompSmujVjWSGEDpkRTTNcKCzqzYvz/ZMOyIr/012fAtLdZa",
-	"kxZZP6N6sgGBi+wJ13Ie9JaKrC9hBFI6Kr+VEXM97dvc5tsaU9N00+Cv/mUN0rMDV066PL0QSzEI6/AH",
-	"Dwxn8di5CM3qWTXhEiL0k5TyjdJ4nJLhy2a678KKxknFHVZYNOig4QbdjJowYeNJ0LKpZKLXeUxbirit",
-	"dHgBlx8wxwauNHCFdV9gqFn1Og03qEvoa9Z4GcM0IlMaTxiHrgSamG9snjoxr1XNYsYx7RctlGrmbNQZ",
-	"YjpnH64KDwoXuj/CxP+oMwU9EUnffEXTVMzAnb0tHDGjVfKYUQ67ag1zqKKfYvq1eazIee1PIWG0j7CM",
-	"OgZ3+qnLl8fhitzjCKWn5DQNwt5CNBjVhasspdzWZ6gMYjZiMdHClW7Etsgkhl5rODGgVWGSXjeFS0gt",
-	"iJXLfcoE40b8EcZxiiK5tpaXspiZ5NfejMsJ3HXoyJ+dvX5FTuzvZMug2MNHu3vbjYkx7zwiQhJKiho+",
-	"LJIr1Xgsiesh4AerzQi/qALqqxNizOkpTXkMYfPGr9WwAHswnlTcASXEligG/Db4prP5l2RnJ1itwayX",
-	"cvC/u64mq/v08aC0o2zVQG95bKWwGR88elSxF+/v7gY1Ta/aNGh2IqSOyCSfUl4SrLJ6gy/S9GAw4waX",
-	"pV2uyOLob0+fEmSwBrfNcTNnOS+OCFd0mpkVdiZaZ+pgZydFhtSjzGebqx0udNczgRVywlKy19SKWBFy",
-	"rhCinAK1SuGGro0hVbUkGfUhZSh5MqH0WNbkRugU/XsS5183myQq5w5uRgj9lI9EwEZl/GJpvmabYVQO",
-	"7uohgg9X8qhW7MMNUr4SubWF9mNdXhVoGeviwICsYy21g5m0UEcrw/9iP/ifplYj9j/SZMrCOUql039R",
-	"6k2nTAf3fXNMGIt+O9AiG24Is5T3YkjwZ/Lbr/9lPimSgSQWQwjlCdIZHYMnYpEmhgXNKEPR8F4Mm5I9",
-	"gWxZXlQoQN84rSKVZQISgpYz8bHMgska2U8mVBH/MlHMcAyGZZdSW8MnkE6Ce+rbqEyfjqGv1jJQFn2K",
-	"uO13G2L7GrkXgVR/80vbKpeWlnwScTnkrS26spoKCtdw0mNgkCqL/KUAqSRhkE1dyHflHnCE8vm2+TFC",
-	"uxnXpkVm9oZae78l775WenJLY7LkZtUBrcUBmMG9eRIA9e0M8P1Dl0ivyODjRxcq7tHe8Pp6QHbMdxhi",
-	"753nu7v3Ypbgv9CzOVK9K/MUlVDqA2otZ8aK3IFQnKpaDuOOuxWBtPN+tCFJWy1UWxrk8jqk9dIVXXKZ",
-	"z1eMCE3Tgmeumbb4hVIQWzL71kK/DXNGLF5h9cpmOXa3mzNXpEcDd81FynSATXMA1kTmikJbYGMIwaue",
-	"4gaKt1ajfciFDv8ixTruUft+ESLGl4Kr8w6kcO3Ami7sS5rmayzKPuaKBMLLkTS+aE+yCyJ287xaR0Zn",
-	"16bB7mnQm3CmhTVF0zlW8ZILmENi1KfJQgxs/0Eo+QIbjSxmrwUD2TdKHit92egcsHAoXdrfokfb6Kd7",
-	"Dwn6LhRJwOY+bcgBkLN9bOlRQd6evrCuLaYVQd8C2Xr75mXpflBOHNGEjKSYEqa3F+EXBot3Ga4HRG8b",
-	"r3SFYsFF0JINYdVbr0gtGqUrk+jwzROMeBclyxu+sySNuz23IMFsBDtd647cHM2gzbw/FQmky4yTNcRi",
-	"Y1J0N7WXazcGyIr11dHun//85z+7L192Hz82WHZMEjrfJkIS932L12hKmREVG8wvATsQJBu8ooxusfbz",
-	"i242u9/qKAuLqMJwcU9ReW7hE7dEtEkK7g3y4eJKgVs1QyDkavUstxjZfrMGW107Y67IcljIVghYS3pl",
-	"UwWMNYaTk/bDPD0cs7j9onSkeQ89X6xt9145Ercgt9nNytUN+pz43mJLcahZ47uAVRUMWVqS5J+rneOy",
-	"N1xOS+U015ekL0GOwWYYDef4T+FWV1YHMGMeEkqMvkpQxyEJpKDBdoe6gPm6AeON8WdpmrZ5JpinZI7s",
-	"baZAbqoL3eSECmJepN2KJR1iAjc92Tuh07XgXKU7u+sQvfwEw4kQF2WS2KezVlWMVUfd2URB3P/t13+h",
-	"d/ICICNMk5RdAAaAlJoJmawO8rjhV6aT/lTJg//0Ta0q0m81nW5eYtDI4vlU7usbSroKpE3YqgfmLWT7",
-	"F+dy46zOWuXCQvLt/ref2DLDD755w4wFFKmnBO9+meqTRqzIzPgu1M5CQZxLpudnZjq7oaOMPYf5UW5N",
-	"gUb42rfmama6//brvwYRweKLMqx5lLHuc5gPXCiTbHG4BOkfsMaYhc120RF1sS9oMUp5chQXaRtIMRfg",
-	"igXX1DaMdPy+4+L6/6sIIZaD2jQH4p5w6ZaBoGOzF4l7kxmDe0jjC+AJ1qEcPSU012JqQ/vvxVD1yJNL",
-	"s0Epcm2rQlFbloRyNTNmJzMWrxl76PpZHZ5zWjxOte955RNsExHnUwPgRID9Ba6Y0r1zfs7RfWct2SLB",
-	"Y9DWq2tQDOWyPqjL2SCDWCQw6J3bQFwM3AazHNQMOUgGmrp0HxtM9iA5OnlaiTUcdHZ7e71dtBIz4DRj",
-	"nYPOvd5u717Huh4Q3XYw99pKjqJx5dOkc9D5AfSpELqz0L90f3d3SUOyzRqRFfHRQCeyM9fujfEErnoW",
-	"DVw+eHjQYpWV/mYlhXUOfn4XdZRPwyuGN4CNiIMZekNs+DPqaDpWSL5zpWHaeWdG2+lhT7cLLmZ8xw/d",
-	"01d6GRTP3HNvrnSn3ji5JSm8fGSn2rf3+l34KJYDo+jceB117u229IyKUwZcf6NILLI52TJASYyqW2sJ",
-	"vG3IwTVhvf0DQaLZ23tI/APEM5TyKDI6tuHbq65lEN2c+/ygoqDCt4SxuUtq56P3fFzbvRutvHlOj/H7",
-	"1+ZR28OuifcB2J3CVFy61n331zmNSvdffGVv9Su1bpD40r3VL5Wdcc0b+49Wv1HtTXrjsy1PEwFDKCcI",
-	"/W9sn0vJEiBb2jaTGrFxbkwnN5Miho/MCR1Txrcrh+7OsXbsvlTnZ58+cN0grEAr54oL7BMaOr+LOi7c",
-	"Ucegk1wvog8e9Hcuy/lWOGatv+J1XdNAArhDbt2cu8lI/GkjVaqiI+fvmDb21nij6BWLLzxYZ12BNp5f",
-	"hhJfe7qr0CKm3aKwc90rjfKkXODMnd3GFFhhvZVuXBXBuNBsFhVRCTqX3Khy1sJEKxUDKrMJiye+u5zR",
-	"qhToCPsWRj6phslgj0OjyNZJ0xhQx5U13SGRLPQ6DJCJ1UkrHc5cWlBM09RySnNKvT+2fHhT3bDzoZUN",
-	"3sp+cYpsTUFTY5UiWlQFQxXLwqhZpqe1oWe1Wdxq9aDSe3JTRS50eUVAoQvoGHbq372OYZe+/I2iafyX",
-	"QToLyVp7wc3RyaYxvsM6uLC+f/dYchfsqk2iVxjVAil+xchPF8584bYaD+Ebs7kbYpy7r6ai3C5a4641",
-	"pwQCPJZzbAGOVZdKk62jJ2fd/QcPuz8cv9xG6Zwra0Dqik6IfjAr7artPA/Oua7jmTU/i6t6CJsa9GY6",
-	"nRvRL/QEJJZxYxNj6rO0MLUJ31XY2ZiTQTnmoHfO7Z0DqE9gcUYpb2xPc7u7lCmzNechq8gk31CVbA0a",
-	"/UwH29Zj07AIarzgLgyCerPhz2wRbMQ9aCHo/+h85I9uUmDeE16+IiFLaQzbNY1thMVF1XS5G4rYpsrm",
-	"qq+Ckrei5Av5OXT8apPlVXq+kBGmP7mmwcgjbXfsWmKvzdTCaAD9T7AAmty1iS3mMDdS71nRUS4TKiDL",
-	"jjy3x9INi60SxobvG+7ku3CRreEcxQmmDxUJbGLGyQBF2SCyDA3FTZJLOkzn59ycrI8v7O/u2xcHL4TF",
-	"tIOiY7VZ/M5HllwPeuQnDAFwMniawDQTGng8r4dtcNPJuc86cFGgiFxApo0YTsEYwvv3yWTbBjroFLMO",
-	"ENGGcw1dhvQZ09TePGMNbyufJRszTtNz/l4MD+uvu+BEwkaYK15eW3N/f//QnJ+/lCvJLTUBNoenGghc",
-	"0Vinc5TU78UwJCBt779nYtgJu+8aN9TVwdN2R93+gwfL4pHn51f7e93z86u/QjAcaRXu2xfVZbPDtcT0",
-	"/m1OXOTTtshpQwmsENAGaWYsTYnM+cINTR6RW2uhvlHk7emLFfdHflaBv/+5L9Apuhxbjddd+zNiuqYO",
-	"Fwl6xPrXyJYBE/nt13+50EXXl117DekPp7nsr/NytSL9C+k7+XDKtJUXFflkOPiGagy+0uYRPcamiiSj",
-	"hhujyowxaA4MLR51wTJFuNW6gGpFcm5kQ4UJM65A6hYH6DMzd5jPLtyBWhQ1rM1efAPZ6yg8YrWd71pj",
-	"LvbJDA9bJNOMbAF6OfZ6iTrLRx3CSEi4tWHRrV4brUBLzCcpWo+t6jbaum7btbNVKD78lMq1O/VC+Y6m",
-	"ocsVbQ2BGNmMjq+B1gXeZOBWDx8YOEWEwwyUETpS6Q14VlObLvTUZSkOVoW7S/xYImu/+iE/GYt+ACfe",
-	"SjsHdZeI2Ab8qBH6ptuk2m59M7za1Dtpb5XGnoQNfNyx9Xto591o0KjNPrTl/ElEit7CBKWubSnsdWVf",
-	"PmjML8FjODRmpK04dBqgAaF5EvujyNzo39Y+9BcUAE8UGfiBBj1yhF/TFLtQlDX43p68v/soZEYd4wBf",
-	"lAYrV8n6Fitbfl/YbWYIBi4FzGYTlkKBZ8buyNQfzxG4uwYhFxdtfxnKt7hzW7qtJcyy+WRQzz0iA7w3",
-	"GB/rKi2BTgdGwg+s4jlAboM+loFrVEm2EqrpAbrHtiPbisLgU3E3OBLcOa9dEW6dbDanwaInJRrktOgO",
-	"masQNZ3hgp6J4RPfIXEFTTU2c4O7kPF1Yl//Ks8+3WLDPN8uJkM7DBIji+TIl4vWLMh94gnlY/gy4uwC",
-	"5std2s/NA2uZbbXu0Wuns21urWCv7bLr1Upz5S4tB98LO0BWBnB1Pfir9RC0HpwzWfniAJtZ5S5jrCbc",
-	"IK6uTMMM6lRl02q8Nm1g1aJA2+pD1wDRtfKmWE1viJfpplvDdq63nuC78NiWzfHX8tju3ebElS7iLTID",
-	"AwClvm6hq7AjuG1miG0Mv8ZW/61iqxbfCC0rfTBA5XI3NyPGBTFTWPFlklsdqYrwikZbxl6B4aJI3gDZ",
-	"sy0aiktfvLZv+zHWyfMUR/DkuSrPzaE0QY6AU39VhG4hD99A0rYmIRwdsJtx8430m+cwD+k31iqQ7k6I",
-	"mw3ZJlgsvRhBwWFWhiyLICaSTWQbnKLCh5u0KcRTeuHqs/39EfY2EkwssllJeCsFsb0XrLnuhGRKrb1L",
-	"8Rp1b7HPRJ4m2z3yndATDCSTJJe+1WZ1rJDhcSrS9E5lGd7Kce1E2ZeUXO6o/vOk18YOgT+6uDu1CUSO",
-	"QRl0ELkmiZhxH1y5kbib+nsHdlTZeD/ojPgeq5Bs6h/2pIKklHC+FyPZiu3dEkPJYJTOtw9toRxTBKZD",
-	"SJIyYXDIOJXzpiz8AXTj4pA7tIsac7VQogPPQpD/2Oy2eyy4liJtm8o9v4MP+2dtaP+z4VFbLSHQlIz8",
-	"yfKkbKpu2EuBHPYQ/R12KbWuooyOq4jn2tUu4Jf9ciV2nRY9rYz0yzNlE3a8m0pwgo60iCiBbDAWqlJc",
-	"PJZiVooz2xcIrylEj0bvnA8WGu0PyN9I+ZUiO6S4K1yR////yN7urvWtxVris/728OCj0TmXhnNBQrQg",
-	"+ySBmE1pqiKya1Nv9QQkIOVwYcN0+DqKP+92wYRhf79MQOgZuqhfkdFQOhYJVhoY0aInti1mGkqgF4Zv",
-	"kC3GyUD/Mtg+9KWF5CHe8ERsQJcMtBgUxe4Lbg93Q0FLxDcc7F0oT6cbL0+LhM575MhfSPXQrdc6LQdm",
-	"Ta0LxrsUPmG5R5w8PXp1ZC/C/EXwShv4J7kUGey8EDwRfFAud/D2zXH7en5pC0Cv2zn1LztfIAK9gIOr",
-	"uOVXP9JCMideBxIRw4SMct3Aeox6iYy4SzyQOGpXUYU4blDa19qHB5kyDtye/nmSD1MW44qOX5+edfHq",
-	"Cpv1f0hcNTl28H560iNHnGAzC+wEgYq/S5FjnMQpUEm2sOnjOf/x5dFx9+zHo+7+g4fbh2Rpg8OBhNHg",
-	"kMSSzlJsR5FgomcKSpFcmW/GnnmeczfhKKXjscvNS2GkiVGUxMjhJAPVIwPXJhK9a/U2j2KEsZMQB650",
-	"xbwby6MywWdOfKy3Eg0Q9SnEQiaf4Gn4g+rnrXqVARehJJMiyWPdpZymc81iZal4ldqU+1aZbXkktpfm",
-	"Cg3gyOj71mNtPca2Igi/oOnMSE4F4NzYhvm4gtroFqMmdymL3rqG2s2WKBnwJCIiA05s50daVhO4inuv",
-	"zXoV07XA9AkcwBMqbdX3Vym2KMWqRfDBomyyhbamwip1yuf2222rwLmqdKYseNeun2/JuyquDwzSyveM",
-	"J9i0c63IoG/+2N71YqPGfHeM/Rg0DOpfKBudQUS1lcxfncSfHgUU4oJQC908I8M58QjjMdgiYxh/K1e9",
-	"tMf/ytACybHrpOuV7UpEt7Rk0ykkEUnFDGQ3pgqSbbuMA7K/u1cYnHaVzFeZJNE539919ihz/bggIVtj",
-	"dgm82j7C9dqr1LdgKYuesRh8BoCxuifYC+2cvxK8S0tJMzUWHU/nfvkL0uUb5bAxoGDZNpuOWu9Cwar0",
-	"8vzMBaAridWdxyGpnccM/QZmVqd63aYHejUDoQX2fG1O87uIdgrpyNNzoRuxoEBOGv6wMnu5IM0vRCVf",
-	"RdgtJTDnqhYi30RqbRSUNAfqo5K+7XXzjs+/3nv0kExBjoHgUwdWgGAosMoNrfA5JIMpaIq2+7TRbxqr",
-	"Ss/5gOdpOmg0mKYoToMtCMzEdyx6bOdvcx7VcXAPXdz4X24+5u9LmpVJzrivr8k1/27iBimNKDEFmw9q",
-	"TvUb5QlxC6vvKxS7/anyZ2Ybfaudsj13uPRPTLMUsObPv0JiKuWcDGzoqnvGxpzqXMIB0X+zF3vlnF3Z",
-	"q72iyz333QSuiPdE7j94aHZ53tE9o+qed+zDAzKlCZxzZ0exIvi+lYhYFUvuTZPtloBNvX35HRJkfaK2",
-	"FiM+5xuf+k/qm+aOiig2xqqTokm7x1l/lhtm8i9gbZm5EzTtfvIIi0362JhDUglawsyjF3q+uZgRwckW",
-	"F7V0mEOv/0mIgV2CVEQL15aHDIWe2ATe7V4waeb3hY/llnt/9B6vNnfDnPOdoaKrA16eI/9T8dRdHn61",
-	"G38bLypI068oIq6LSO8/rQ51VjmUAguK7zbyhRav7Xw0oFyaxPpMDFWRj0dd7MdefOES2/FuzAYjsc0B",
-	"fyoL1b92ZvwCnRkrjQI2wpnVXRnbT/b2WUQbe/Bb+Yoxt2Tw3xRd2uz+QNNwf3vmjRqGL7SxaOuu+A+a",
-	"MvROWz+2opeQYIypbIFlPQCuexh6VSOSMg2SprZ1mPINZgyLs9NHlSt+SSYYx1ZRQGXKoJUPnuR1Url9",
-	"n0H1spfPbOGvS6DYrJBefnUQ/3s27CndyrLIL/5UyWLUkYSqyVBQmbQa8k8MZSrfwRw4Gbx48o+/vz7t",
-	"Pz46+/G710enj/tvXj9/8grdfAp0jwz+pxYXwP/226//wi/hyvoDE8yAt9U/53yAl4jAIflR6+w1Zj2c",
-	"0SmcMQ1/O9OSxXpAFCi8xCQW4oLZagcJCZMQY0Ts3u69bWNVDcptDHrn/IjMpOBjA6wpUwqLFcyCyBj7",
-	"vWLJT0bH0OILeFyAZK1INA7dliH4YG+/vZuO3VWlQBVPq59U5l9/0HfrFXVP9DS9QTF3saaevXTlXrjY",
-	"yYJ5RlWhprrgZP0cLaL4nvfurRTopatdcd3WWnq0tS896pyB7h5bsC7fZMnQbgFCrwS5NPLO7URIv+Fe",
-	"Rfe47ZPwNzkBN2zJsfUvnU6FF/sXGVTlWrfsNVVdCTwBCcl28wocy45E3N5l4WxGx2OQ5O1Te+uVSz2k",
-	"Shm6DpctRK6lGMU7wWJNju0xdP0VRt0TkbI4XN7w2KzmLu43ui1ccDdu2dZqyNLqZPPkDR2vKnbAZ3CC",
-	"3/NdSk+5UQxjzS5tq9Da1ivIhAhU4tLOR8SOpbFSc8pH5qnOOsozdU+ulXj08H5LSvi7+hWCf/5TOLF9",
-	"BarZPNAnPBaJvQrwtpHzzzt/rqNlkYxvqSuw6iCiItAiMv6FZV0wy/V2gS6wq+hYbqvib6d0J/qyFLCx",
-	"1XmrJHOEXUFYbKFfFG80eEaDelZcRjaiH5aR0/dHf/8Cd8L9+OblixN3d//vmY99j+Yn1+mcUHUBCUH7",
-	"yl3hs9mlcBOgqb1SM9yTyOYNxxOg2SHRIo8nmA5WlAAGRd6PdtA7NFjdDC2cwllamO6fsku4/RN4wS6B",
-	"mykyKYYQuBVxBdhTGNN056M5o6Vi5YV57iSY/B0QK44Q26UK8HyKuCHZJcXLzTXIKd6/i/pu9TrWDUTI",
-	"fw7lHRE8OVvVt+XAGGH7LGVUdgfG7Y3p0F1F2vNk0IYQrzPgRydPn529fnXXSuVy6ly8tDfcvsur027Z",
-	"heD4w6qYbyZMWd2yXB2hirgDC16e6s9+Tq0Cv+Ls/3n08sXnPHu/rK9nf8OzdwcWPHuMx7WK3yKFu1Z1",
-	"77vOYB8/vE1jysYWVVDk2QRiV/8zYwrIg917QUF9irPf5U3GOEGwwowmc6KFNcKJlnQ0YjGeyYN13L1v",
-	"Ob2kLPXO1Nsuk0/Yp0h3KYZCq1X3H5/iU19vP152FMeuFFTmKWyu3CqmYUqz3tVyvnpmH/ucPPXqRq4a",
-	"v58/iml7uzeXW+B4EzWz5cwWUTZGHNu3fxnO+LsA7ox1FncHNFDhH7aPRUSGOUtt5bPMsTEMGdFYq9uH",
-	"7XeNiYq7EJpSrT7Ox85Rxp7D/Cg3ZubP7wyhuHcaFeggshQI3iJvRINN8YxIztmHHIrihx5ZqEFSAEUK",
-	"uS0+smWtziqyGaqBFg++v+Nvv/4XtlMsb+6LXMclwWOIiBTaBqEX2vD0iC25xcgYrqAyKzbmCUyaazG1",
-	"ovq9GNq57cVMkYNphFftMT6OXFvo1D5ui1kvwbc5KafCrqzNqV5RrByTkGPM0fZ0TTEOl0ETTGXUrzmU",
-	"zeHyF/2JUSUAHzmoV2/wsnd2OUSuTFG5uSo8Rz1Nzk7UyACurtlnzzWHOw7emltsPGpe13hokai4hI9h",
-	"9ba/ixmS5kbQ49Kc+sSahd2RZMCTdO7LwitBDR+1KnvuVDoOuUl8qXhgggpvq0UxqiELP0UgktKruwyC",
-	"eFqp+TU4iiXqJfhw9Axk136yRdaVYX1pb6APjPOcRNj3gdk/K52H/TVeVR2aaQXpqDK8YzbN0Zd6+FtA",
-	"VRkXXZfX767/OwAA//8=",
+	"7H35chu31ueroDi3ytK9TWrxcmOpbs0ospM4XqJPsr/MnchDgt2HJKwm0AbQohiXqvIQUzVvcF9k3iRP",
+	"MoUDoBc2mosWO1+u80cskt1YD85+fvjUicU0Exy4Vp2DT50J0AQk/nlM4wkcC66lSM3nBFQsWaaZ4J2D",
+	"zg9iRlLBx0RPgEjIJCjgmppfyZTOyRBIbBpIep2oo+IJTKlpRM8z6Bx0lJaMjzvX11Hn+Vs6bjZ/RJSW",
+	"pvlLmrKEaiGJGAX6Wt76ddTJqKRT0G5OR3EMmX7OY5GYJw4+dZjpzc66E3U4nZoG7GPd4rlqH1N69Qr4",
+	"WE86B4/39qPAjI4F5xCb0b2hU/iPHOS8OcG3EyBx8eADRUzXhySBEc1TTQbuj4GZII7xI7ZTDBH/qY7r",
+	"LxJGnYPOf9spN3TH/qp26iOqDlJI/MYvREb1pOwj9s90oo6EjzmTkHQOtMyhZUEe7kedKeP+455Zfq1B",
+	"mqb/9y+0++t787/d7tP++7/+pRNauxejN4LDa6rjSevuvBh1zUNd+1TLUPZ29x+FOvhRDF88a5kvS5ZO",
+	"dNkKv3iGrb+E+T22/k6BvLfmr83bKhNcAR6Vb2lyCh9zUNp8igXXwPFPmmUpi/H07WRSDFOY/u2DMkT9",
+	"ac3+TuxbttPmsZC2W8IUmdJ0JOQUEiIkGVGWKs8Q8OxbOh6lLP5ig4xd/4rMmJ4gh4pzKYFrojTVgIP8",
+	"TsghSxLgn3uURycvyAXMSUrjC4WDU7HIgOgJU0RkIC3D5gCJwpH+8Pb1qxM6hoWBarjSOxM9TesjC/Db",
+	"5hgyOgbDxRZFS7ciW0JTdM/v1ORQRWAsewefwfG8Efo7kfPkc678G0FUHk+IBCVyGQPZEpJwoclc5FJt",
+	"40L71z/jsI44ASmFjAhV5PS7Y/L00eO/E9cNSUCb84WDO6UaXrEp0/BZ1+2tEGRK+dwfLnVIJGg5J3Sk",
+	"QSL5ajYFMmaXwAnjZHBqfu4emZ8HOPK3cKW/Y2mQfrOUMn4DAh6x9AsS8FshXlHZOJGfjcENRTI3rFhc",
+	"ui1IDWHgYr/jNNcTIdmv8LnPF0qBgr3NqCJOKzQKpx3aJWUpHaaffeEUyEsWG/WXmzNvPjqG65eUi5kb",
+	"ZCZFDEp9iWFWpOwM0rTr5Oww137kqMJLyYz0zbVhGlRdFOur8iwTUkPyGhJG3+JB+iIzeKDIse21a0Zh",
+	"JmRGT1GHh4RMQBopfO21Iavd5MkYNPI4/EyThJmmaXoijVzUzGhBI5oqiDpZ5atPnYSydN7PFZK8WTWq",
+	"OwedRORmEyOjg7JpPjUaKP6HGrH9ZrdQSHk+HYI0CzkVXE/urL3rqgr4S2Wo9Y7eFy+K4QeINSpSNE2H",
+	"NL440hqmGe5gfd5U1wdINXQNO27q8VGHlo243xjXMLZTRiEU4L5Rx2hMuerHIoHQqwuz852Y7sJTKsye",
+	"5mxK2yY0kFgC1ZD0N5nziEGaYNtMw1Stb5N9Z140LbgmqZR0bj5zZ5o1usqzZMPhLSxd1bJzlqQbfm3u",
+	"tZ6Wr7CdRGOZU6r0o7D1qyCWYE6veYaMRC5JPKGSxsZYJ1sjmIEks4mR9Mil1ERIvd0LLX3LQi1M2k3U",
+	"Dmn5bF4xFTgBCdX0Bvvb3NrGMdV0xYC8lV6xcJ88WmZsH3X/lzW1e/3u+7/9JbRqZesnud6QCfoV38Tr",
+	"EHXsli9huLUJfrP3tOFPaEyi1asi5ANFYgkJcM1oSix9ky0FYK00qmkqxjlsRwRoPCGUcMG7hqPMiW2/",
+	"Z9lvdYB7T3BEta8aG7ewvX7WS3ZYyKMWPlWbX4AVMJ7lul/K0/C6Wm9Avfeoc9Udi6770kjm3imdvTbq",
+	"yBg2PlXVcS6Maum8j/02rHHcFuQRrtjGDLdY6gDDLcmlX3LzNs6lCK148MhISKvlFfRHJgIp7uTdW7JD",
+	"M7ZzubdTvqB2PhVPXiNbK2bR2OQ1BUN4Z/w6hbbhhmwJHRwxejWBG03kl8733550os67s2edqPP83Wnl",
+	"vXIaz4w6cixy52teFMj++2Wb+PwSuHZNmNNPNTRE4Erp5x5yPYZmWO0mpDpcglTuRBZdM66fPCr7rig8",
+	"sab9OGXxxZrPc5ipFAwvX/OFjI6hf8lgttbzC6tRvlwdaW0UUXXOrevlbQBPEjdvuCSZ73MqE0lZuqmW",
+	"PqVX/Vgo7RXrmhq9SoduzO8HoKmebDgEq81WV0RcBCa5KC3sW6FVtr7fhlPHPkBYElm3E1VkkCvZ//23",
+	"fw2IkGRwAXP84ORZiwLxqOmt/7QfPbru/7LbfYqf9qLHT6+DqsSPYhgyGFA/V2ErIHb2Rj+XaVgHdw9s",
+	"wOEXTJgQh6+QRH0hzzLgmgznqBx8EMMHihy9IGYQiihBRlSa5WvaZw2L7ia2Q2ESLZvemYbsOT6I1gZn",
+	"arK8G56nzgNSk/9lt+M1TteNVAeWrBNzQGrsLycTMeMg+7a9xvgzOk8FTe548JlkQjI9X+2ecM/Z0Eme",
+	"6rC6gPaN0pA9UETkOst1RASPwVOaObUxQGJjpYubtmKwMucbUZrSVOpbkk3J2JYtz49ieGYfxFcgW/8g",
+	"G0o370LoCJtRCqNdhglmc9s46syEvBilYrZap8IoW0GTlTeLVanQT1SywAVSr86iJGO/TMWuthvjVfYY",
+	"EhU/iuGRc4AFFJgbcKgPYthf91TfgCY3paf1d8wNvLI/lT2rLa8bdstyvuCaXsCGKsCikKtI3/3dR9/U",
+	"5O83Kxn0stWpKEoBvlpoP/uPK7rPXliXXIunNtmclZnGaIgI1WQqlCb7u7vkJfuWKJCMpkxZFrdgU+8/",
+	"fvJ5ePTGZLkxz8ogdsv/wr7z2Oqa7tPeCm5WX9QTkF23iTbuhZEXIkbWX2GG16s6iB8+qWm2wd2tnptl",
+	"s/nZPVfki1SPVOUAeWppOTR34EczqmXIBIYr3Y9zqazetLByVClUg+0DA2ecAzFvYUD6kNChMgqf4Dao",
+	"ZWS0j1SvtB5p23zPGir/xxxySFyWSpKn+LfMObd5RRjfdClGXgswaiZl9smY8hjMnyHj6CXM74a5w1XG",
+	"JKhbKQXrCofCI1zhhQ1DpNG6eaufq1sqLrzpRd3b3Q08WNU6V08pkzBiV2Hl7wLmDxS5ZIoNUyD2yYqd",
+	"ll5+7KfsEvponHmiKb7tRPi3BqX7QRKQcCkubqvOxSKDDRideXyl82hRUXLOKLdUngyKzmuiOHS4XsL8",
+	"GJ/YUAIDv2RS8KkLSrq0us5Bx6xvdcntR7PSwYVe44h8LnK76X6VUunJMqEUdXLOPubgfjZEs7i5lX11",
+	"g2nZMs//NwqvbiAcDAe8sRvzJcxPRZpuOL6xpDH0M5BMJF5qO5r65skjs71LEmVFmmDCwgVApoiRo4yP",
+	"I8I4URALniiy5TNABQeS0HmpSz3cNZ/Vdk3m7z9+ut/m0Ko6/EKT/5npyRm6snEJ0vSnUefgl3UWfFHm",
+	"XMB8mae8R84mYoYZOy4PwuYZEsHT+WqBa1pv7t/766jzSsTUZk4sZg9/e3xCHv2dpJSPczoGoum4wnWB",
+	"d7//dtEd9vBxTQrth+Jp7z/tR99cb3XL8Nr7T3vRN9fbfw26xV5TeQGa8fHx26NQbHQIYddX2CW2sCz2",
+	"dftwiLyLzs/y6ZTK+TJHdl82HOnt/i1N12c+tRUIqHFw6TPPF4hH0vgCEmJ/j8hQaEXgKk5z5yZZwys+",
+	"Bg5yY11oAjRJGV9gsCtDMh/EUPVdOg8E3Is/iqEiekI1kYB58YSSEeM09Wmia03JiCc2FZzRdP09eFu+",
+	"FBp5rlxS2xr95yq7wd6/OztZyaUX1s8Pq6CQqEGt1a1yVOkGuLBOC5Sw9KyYoTbOyVAk8zARMJ2uEYiz",
+	"j0W2nWD3oOlmBvd3EgBTthYM7r0nq+3tJ4/CQ5AsVnfOK+SaT2Kq0tqkVY0kBkh6JMV0jbCgMyv2H002",
+	"DDvia39PNnxLi7XGpEXWz6iebHDARfacazkPektF1pcwAindKb+TFnM97dvc5rtqU9N00+Cv/nWNo2cb",
+	"rux0uXshlmII1tEPbhj24qlzcTWre9Vcl9BBP0kp3yiNxykZvmym+z6saJxU3GGFRYMOGm7IzagJEzae",
+	"BC2bSiZ6nce0pYjbSodXcPkRc2zgSgNXWPcF5jSrXqfhBnUJfc0aL2OYRmRK4wnj0JVAE/ONzVMn5rWq",
+	"Wcw4pv2ihVLNnI06Q0zn7MNV4UHhQvdHmPgfdaagJyLpm69omooZuL23hSOmtUoeM8phV61hNlX0U0y/",
+	"No8VOa/9KSSM9nEto46hnX7q8uWxuSL3OELpKTlNg2tvVzQY1YWrLKXc1meoDGI2YjHRwpVuxLbIJIZe",
+	"azgxoFVhkl43hUtI7RIrl/uUCcaN+COMYxdFcm0tL2UxM8mPvRmXEzjr0Jb/ePbTG3JifydbhsSePN3d",
+	"2250jHnnERGSUFLU8GGRXKnGY0lcDxd+sNqM8IMqVn11QozZPaUpjyFs3vixGhZgN8YfFbdBCbEligG/",
+	"Db7pbP4l2dkJVmsw66Uc/M+uq8nqvng2KO0oWzXQWx5bKWzGx0+fVuzFR7u7QU3TqzaNMzsRUkdkkk8p",
+	"Lw+ssnqDL9L0y2DaDQ5Lu1yRxdbfnb4gyGANbZvtZs5yXmwRrug0MyPsTLTO1MHOTooMqUeZzzZXO1zo",
+	"rmcCK+SEPcleUytiRci5QoRyCtQqhRu6NoZU1ZJk1MeUoeTJhNJjWZMboV3070nsf91skqjsOzgZIfQL",
+	"PhIBG5Xxi6X5mm2GUdm4q4cIPlzJo1oxD9dI+Urkxhaaj3V5VVbLWBcHZsk61lI7mEm76mhl+F/sB//T",
+	"1GrE/keaTFk4R6l0+i9KvemU6eC8b04JY9FvX7TIhhvCLOWDGBL8mfz+2/8xnxTJQBJLIYTyBM8ZHYM/",
+	"xCJNDAuaUYai4YMYNiV7AtmyvKhQgL6xW0UqywQkBC1n4mOZBZM1sp9MqCL+ZaKY4RgMyy6ltoZPIJ0E",
+	"59S3UZk+HUNfrWWgLPoUcdrvN6T2NXIvAqn+5pe2US4tLbnV4XLEWxt0ZTQVEq7RpKfA4Kks8pcCRyUJ",
+	"L9nUhXxXzgFbKJ9v6x8jtJtxbVpkZm+otfdb8u5rpSd31CZLblYd0FocgBncmycBUA9ngO8fukR6RQaf",
+	"PrlQcY/2htfXA7JjvsMQe+883919GLME/4WezZHqXZmnqIRSH1BrOTNW5A6E4lTVchi33a0EpJ33o41I",
+	"2mqh2tIgl9chrZeu6JLLfL5iRGiaFjxzzbTFL5SC2JLZtxb5bZgzYukKq1c2y7G725y5Ij0auAMXKdMB",
+	"Ns0BWJOYKwptQY0hAq96ihsk3lqN9jEXOvyLFOu4R+37RYgYXwqOzjuQwrUDa7qwL2marzEo+5grEggP",
+	"R9L4oj3JLkjYzf1qbRmdXZsGu6dBb8KZFtYUTedYxUsuYA6JUZ8mCzGw/ceh5AsEGlnMXgsGsm+UPFb6",
+	"stE5YNehdGl/gx5to5/uPSHou1AkgSL36baZZMjtPrXgVpB3p6+su4tpRdDfQLbevX1duiSUE1E0ISMp",
+	"poTp7cU1DS+VdyOut7DeXl7pHsUijKB1G6K0d165WjRUVybW4ZsnGAUvypg3fGdJand7vkGCGQq2u9YZ",
+	"uT6agZx5fyoSSJcZLGuIykan6IJqL+FuNJAV46uT3T//+c9/dl+/7j57ZqjsmCR0vk2EJO77Fk/SlDIj",
+	"PjboXwKiEiQbvKKMvrH284uuNzvfaisLg6iu4eKconLfwjtuD9Emabk3yJGLK0Vv1ayBkPvVs+GiZfvN",
+	"Gqx27Sy6IvNhIYMhYEHplUALGH8MJyzth/l8OI5x94XqeOb96vkCbjv3ypa4AbnJblbCbsjnxOONLaWh",
+	"Zt3vAlVVKGRpmZJ/rraPy95weS6V3Vxfur4GOQabdTSc4z+Fq11ZvcC0eUgoMTosQb2HJJCCBosYdQHz",
+	"dYPIG9PP0tRt80wwd8ls2btMgdxUP7rJDhWHefHsVqzrEBO46c7eyzlda52r587OOnRefobhRIiLMnHs",
+	"9qxVFW3VSXc2URD3f//tX+ixvADICNMkZReAQSGlZkImqwM/rvmVKaY/V3Ljbz+pVYX7rebUzcsOGpk9",
+	"t+W+HmTSVSVtwlb9Yt5BBUCxLzfO9KxVMywk5O5/c0sYDd/45iAaCyRSTxPe/TIVKY34kenxfQjiQkGc",
+	"S6bnZ6Y7O6GjjL2E+VFuTYFGSNvDdTWz33//7V+DiGBBRhnqPMpY9yXMBy68SbY4XIL0D1hjzK7NdoGS",
+	"uogVWrRS7hzFQVpQKeaCXrHgmloQScfvOy7W/z+KsGLZqE19IO4Jl4IZCEQ28Uncm8wY4UMaXwBPsDbl",
+	"6AWhuRZTG+7/IIaqR55fmglKkWtbKYrasiSUq5kxO5mxgk3bQ4dxdXjOafE41R4HyyfdJiLOp2aBEwH2",
+	"F7hiSvfO+TlHl561ZIukj0EbftegaMplglCXx0EGsUhg0Du3wbkYuA1wuVUzx0Ey0NSlANkAs1+So5MX",
+	"lfjDQWe3t9fbRSsxA04z1jnoPOzt9h52rDsCyW0H87Gt5CjALF8knYPO96BPhdCdBUzT/d3dJSBlm4GT",
+	"FTHTADrZmYOAYzyBq54lA5cjHm60GGUF86w8YZ2DX95HHeVT84rmzcJGxK0ZekhsSDTqaDpWeHznSsO0",
+	"8960ttNDnLcLLmZ8xzfd01d62SqeuefeXulOHUy5JVG8fGSniuV7/T68FcsXo0BzvI46D3dbcKTilAHX",
+	"DxSJRTYnW2ZREqPq1mCCt81xcMCsd78heGj29p4Q/wDxDKXcioyObUj3qmsZRDfnPmeoKLLwMDE2n0nt",
+	"fPKej2s7d6OVN/fpGX7/k3nU4to16T6wdqcwFZcOzu/ROrtRQQTGV/ZWv1JDiMSXHq5+qUTLNW/sP139",
+	"RhWv9MZ7W+4mLgyhnODqP7DYl5IlQLa0BZgasXFuTCfXkyKGj8wJHVPGtyub7vaxtu2+fOcXn1Jw3ThY",
+	"AXjnigvsFiDP76OOC4HUKegk14vkgxv9rct8vhOOWcNcvK5rGngA7pFbN/tuMhK/23gqVYHS+Qc+G3tr",
+	"vFHgx+ILj9cZVwDa88ucxJ/8uaucRUzFRWHnEC2N8qRcMM3t3cYnsMJ6KwhdFcG4AECLiqgEnUtuVDlr",
+	"YaKVikGW2YTFE484Z7QqBTpCLMPIJ9owGcQ9NIps/WgaA+q4MqZ7PCQL+IeBY2J10grqmUsVimmaWk5p",
+	"dqn355YPb6sTdj60EvStxJBTZGsKmhqrFMmiKhiqVBYmzTJlrY08qwByq9WDCh7lpopc6EKLgEIX0DFs",
+	"1394HcMOffkbBZD8lyE6u5I1yMHNycmmNr7H2riwvn//VHIf7KpNolcY1cJR/EqRtxfOfOEGG7/CN2Zz",
+	"N6Q4d4dNRbldtMYdXKcEAjyWc4QFx0pMpcnW0fOz7v7jJ93vj19vo3TOlTUgdUUnRD+YlXZViM+Dc67r",
+	"dGbNz+L6HsKmhryZTudG9As9AYml3QhsTH3mFqY74bsK0Y45GZRtDnrn3N5DgPoEFmyU8sbinNvZpUyZ",
+	"qTkPWUUmeZBVsjVoYJwOtq3HpmER1HjBfRgEdQDiz2wRbMQ9aCHo/+x85M9uUmAuFF7IIiFLaQzbNY1t",
+	"hAVH1RS6G4rYpsrmKrKCkrei5Av5OXT8KvDyKj1fyAjTnxyQMPJIi5hdS/a12VsYDaD/DhZAk7s2qcVs",
+	"5kbqPStQ5jKhArLsyHN7LOew1CphbPi+4U4emYtsDecoTjB9qEhgEzNOBijKBpFlaChuklzSYTo/52Zn",
+	"fXxhf3ffvjh4JSylHRQo1mbwO59Ycj3okZ8xBMDJ4EUC00xo4PG8HrbBSSfnPuvARYEicgGZNmI4BWMI",
+	"7z8ik20b6KBTzDpAQhvONXQZns+YpvY2Gmt4W/ks2Zhxmp7zD2J4WH/dBScSNsL88fIqm0f7+4dm//xF",
+	"XUluTxMgYDzVQOCKxjqdo6T+IIYhAWnxAH8Uw07Yfde4ta6+PG331u0/frwsHnl+frW/1z0/v/o7BMOR",
+	"VuG+e1FdAiCuJab377LjIse2RU6bk8AKAW2IZsbSlMicL9za5Am5tT7qgSLvTl+tuFPyswr8/c99qU6B",
+	"fGw1XncV0IjpmjpcJOgR618jW2aZyO+//cuFLrq+FNtrSH86zWV/nZerVepfSN/Jh1OmrbyoyCfDwTdU",
+	"Y/CVNo/oMQItkowabowqM8agOTC0eNQFyxThVusCqhXJuZENFSbMuAKpWxygP5q+w3x24V7UotBhbfbi",
+	"QWWvo3CLVYjftdpcxM4MN1sk04xsUXrZ9nqJOstbHcJISLizZtGtXmutIEvMJyngyFYhkLaO2yJ5tgrF",
+	"J7epZrtXL5RHOQ1duGhrCMTIZnR8DbQu8CazbvXwgVmniHCYgTJCRyq9Ac9qatOFnrosxcGqcPdJH0tk",
+	"7Vc/5K2p6Htw4q20c1B3iYgF5UeN0ANxkyoE+2Z0tal30t40jTiFDXrcsTV9aOfdqNGozT60Jf5JRAq8",
+	"YYJS18IMe13ZlxQa80vwGA6NGWmrEJ0GaJbQPImYKTI3+re1D/2lBcATRQa+oUGPHOHXNEVkirIu39uT",
+	"j3afhsyoY2zgi57ByvWyHnZly88LEWiGYNalWLPZhKVQ0JmxOzL153ME7q5xkIvLt7/Mybe0c1e6rT2Y",
+	"JSBlUM89IgO8Sxgf6yotgU4HRsIPrOI5QG6DPpaBA68kWwnV9ADdY9uRhacw9FTcF44H7pzXrg23Tjab",
+	"02DJkxINclogRuYqdJrOcEA/iuFzj5q44kw1JnOD+5HxdWJf/yrPbm+xYZ5vF5OhHQWJkSVy5MsFXAty",
+	"n3hC+Ri+jDi7gPlyl/ZL88BaZlsNUXrtdLbNrRXE3y6RsFaaK/dpOXh87MCxMgtX14O/Wg9B68E5k5Uv",
+	"DrCZVe6CxmrCDdLqyjTMoE5VAlnjVWoDqxYFoKwPHSiig/emWGFvDi/TTbeGRbO3nuD78NiWgPlreWz3",
+	"7rLjCrJ4i8zAAECpr9vVVYgSbgEOEdrwa2z1v1Rs1dIboWWlDwaoXO7mZodxQcwUVnyZ5FYnqiK8otGW",
+	"sddiuCiSN0D2LERDcRGM1/YtRmP9eJ5iC/54rspzcyRNkCNg118VoTvIwzcraeFKCEcH7GbcfCP95iXM",
+	"Q/qNtQqkuyfiZk22CRZ7Xoyg4DArQ5ZFEBOPTWRBT1Hhw0naFOIpvXD12f5OCXtDCSYW2awkvKmCWOwF",
+	"a647IZlSa+9SvFrdW+wzkafJdo98K/QEA8kkyaWH36y2FTI8TkWa3qssw5s6rp0o+5KSy23Vv5/02tgh",
+	"8GcXd6c2gcgxKEMOItckETPugys3EndTfxfBjirB+IPOiO+wCsmm/iFOFSSlhPP4jGQrtvdNDCWDUTrf",
+	"PrSFckwRmA4hScqEwSHjVM6bsvB70I3LRO7RLmr01XIS3fIsBPmPzWy7x4JrKdK2rtzzO/iwf9aG9j8b",
+	"HbXVEgJNycjvLE9KoHXDXgrisJvo77VLqXUVZXRcJTwHYbtAX/bLldR1WmBaGemXZ8om7Hg3leAEHWkR",
+	"UQLZYCxUpbh4LMWsFGcWFwivLkSPRu+cDxbA9wfkH6T8SpEdUtwfrsj/+79kb3fX+tZiLfFZf6N48NHo",
+	"nEvDuSAhWpB9kkDMpjRVEdm1qbd6AhLw5HBhw3T4Ooo/73bBhGF/50xA6JlzUb82o6F0LB5YadaIFjjZ",
+	"tphpKIFeGL5BthgnA/3rYPvQlxaSJ3jrE7EBXTLQYlAUuy+4PdytBS0R33Cwd6E8nW48PC0SOu+RI39J",
+	"1RM3Xuu0HJgxtQ4Y71e4xXCPOHlx9ObIXo75q+AVaPjnuRQZ7LwSPBF8UA538O7tcft4fm0LQK+Lpvq3",
+	"nS8QgV6gwVXc8qsfaSGZE68IiYhhQka5blA9Rr1ERtzFHng4atdThThuUNrXIMWDTBkbbk//PMmHKYtx",
+	"RMc/nZ518ToLm/V/SFw1OaJ6vzjpkSNOEMwCkSBQ8XcpcoyTOAUqyRYCQZ7zH14fHXfPfjjq7j9+sn1I",
+	"lgIcDiSMBocklnSWIhxFgomeKShFcmW+GXvmec5dh6OUjscuNy+FkSZGURIjR5MMVI8MHHQketfq0I9i",
+	"hLGTEAeuIGXej+VR6eAzJz7W4UUDh/oUYiGTW3ga/qT6eateZZaLUJJJkeSx7lJO07lmsbKneJXalHuo",
+	"zLY8EouluUIDODL6vvVYW4+xrQjCL2g6M5JTATg3tmE+rqA2usOoyX3KoncOZLsJiZIBTyIiMuDEIj/S",
+	"sprAVdx7bdarmA4C0ydwAE+otFXfX6XYohSrFsEHi7LJFtqaCqvUKZ/bb7etAueq0pmyy7t2/XxL3lVx",
+	"pWDwrHzHeIKgnWtFBj34YzvqxUbAfPdM/Rg0DOpfKBudQUS1lcxfncS3jwIKcUGoXd08I8M58QTjKdgS",
+	"Y5h+K9e/tMf/ytACyRF10uFnuxLRLS3ZdApJRFIxA9mNqYJk2w7jgOzv7hUGpx0l81UmSXTO93edPcoc",
+	"HhckZGvMLoFX4SMc1l6lvgVLWfSMxeAzAIzVPUEstHP+RvAuLSXN1Fh0PJ374S9IlwfKUWNAwbIwm+60",
+	"3oeCVcHy/MwFoCsPq9uPQ1Lbjxn6DUyvTvW6Sw/0agZCC+r5Ck7zh4h2CumOp+dCN2JBgZw0/GFl9nJx",
+	"NL/QKfkqwu4ogTlXtRD5JlJro6Ck2VAflfSw1817P//+8OkTMgU5BoJPHVgBgqHAKje0wueQDKagKdru",
+	"0wbeNFaVnvMBz9N00ACYpihOgxAEpuN7Fj0W+dvsR7UdnEMXJ/63m7f5x5JmZZIzzutrcs1/NXGDJ40o",
+	"MQWbD2p29YHyB3ELq+8rJ3b7tvJnZoG+1U4Jzx0u/RPTLAWs+fOvkJhKOScDG7rqnrExpzqXcED0P+xl",
+	"XzlnV/a6r+hyz303gSviPZH7j5+YWZ53dM+ouucd+/CATGkC59zZUawIvm8lIlbFkHvTZLslYFOHL7/H",
+	"A1nvqA1ixOd841P/TrhpbquIYmOsOilA2j3N+r3cMJN/gWrLzJ2gafezJ1gE6WNjDkklaAkzT17o+eZi",
+	"RgQnW1zU0mEOvf4nIQZ2CVIRLRwsDxkKPbEJvNu9YNLMH4seyyn3/uwYrzZ3w+zzvZGiqwNeniP/c/HU",
+	"fW5+FY2/jRcVR9OPKCIORaT371aHOqtsSkEFxXcb+UKL13Y+maVcmsT6oxiqIh+PutiPvfjCJbbjfZkN",
+	"RmLBAX8uC9W/IjN+AWTGClDARjSzGpWxfWfvnkW0sQc/la8Uc0cG/03Jpc3uD4CG+xs1bwQYvgBj0Yau",
+	"+J80Zeidtn5sRS8hwRhTCYFlPQAOPQy9qhFJmQZJUwsdpjzAjGFxtvuocu0vyQTjCBUFVKYMWvngSV4/",
+	"KnfvM6he9vKZLfx1DyiCFdLLrw7i/5qAPaVbWRb5xbeVLEYdSaiaDAWVSash/9ycTOURzIGTwavn//kf",
+	"P532nx2d/fDtT0enz/pvf3r5/A26+RToHhn8dy0ugP/j99/+hV/ClfUHJpgBb6t/zvkALxGBQ/KD1tlP",
+	"mPVwRqdwxjT840xLFusBUaDwEpNYiAtmqx0kJExCjBGxh7sPt41VNSinMeid8yMyk4KPzWJNmVJYrGAG",
+	"RMaI94olPxkdQ4sv4FmxJGtForHptgzBx3v77Wg6dlaVAlXcrX5S6X/9Rt+vV9Q90dP0BsXcxZh69tKV",
+	"h+FiJ7vMM6oKNdUFJ+v7aAnFY967t1Kgl652xaGttWC0tQ896pyB7h7bZV0+yZKh3ROMWnTj9X4jyKWR",
+	"nm5dhCyWz+ZokB/evn6FBIwwFJi6ZDrFg2WvvXEe9AyFpU2Tq2hBf7gZ1yjM31AF3LDb5PaT/tIpZmZ2",
+	"ZVZZOc8te3VXVwJPQEKy3bwWyLJoEbcjT5zN6HgMkrx7YW8Cc+mYVCnD68KlHJGDWaN4T1qsybEliK6/",
+	"1ql7IlIWh0s+npnR3MedT3fFqdwtZBZuDtl8nZU8f0vHqwpA8Bns4I98v9QLbpTlWLNLC59am3qFmJCA",
+	"Slra+YTUsTR+bHb5yDzVWcegoO7JtZKxnjxqSZN/X79W8a9/CSf7ryA1mxv7nMcisdcj3jVx/nXnr3Wy",
+	"LAoU7OkKjDpIqLhoERn/yrIumOF6W0kX1FWguFukgLspZ4q+7AnY2BK/0yNzhEgpLLarXxS0NHhG4/Ss",
+	"uKBtRD8uO07fHf3HF7gnz4jMEzr+w9+T9x2a5Fync0LVBSQEbU53rdFmF+VNgKb2mtEwTpPNpY4nQLND",
+	"okUeTzBFriiLDIq8H2yj92jEux5aOIWzPrEEImWXcPc78IpdAjddGK0KAjdFrlj2FMY03flk9mipWHll",
+	"njtZIyF+kEl2SeP5ICIDDXKqBkbrG1j7QQ0ObaoyJsljHTyzdt2jQuAHpJQ71+1CCq7oNMPbR13v9av5",
+	"H+7XBRft/vr+Fyuvbiyt/tCH/I9qLrwRtqIP6zNvax7csXjBk2BHtuWoKEKINmXG5eh3e2O+5q677fnF",
+	"bjtgP2XAj05emNndt5K+nNstXgwdhojz5okbdiGI/7Qq+9sJU1ZXL0dHqCJuw4IX9Pq9n1N7Ulbs/T+P",
+	"Xr/6nHvvh/V172+4927DgnuPMd9WdaYoE6ghO3hkI8SKxBtbpmxsSQXlpE1SdzVmM6aAPN59GFR8TrH3",
+	"+7wtGzsIVjHSZE60sE4NoiUdjViMe/J4nZDCO04vKUu9w/6uoRgSdhttSYqh0GrVHdun+NTXG7aXbcWx",
+	"KzeWeQqbGwuKaZjSrHe1nK+e2cc+J0+9upHry8/nz+IquNvb8e3ieJM/syXzllA2Jhx7N8QymvH3Tdwb",
+	"6yzup2iQwn9arJSIDHOW2up6mSP4EBnRWKu7X9tvGx0V9200pVq9nU+do4y9hPlRbkysX96bg+LeaaAc",
+	"gMhSIBccAbWEQ8CJSM7ZxxyKApseWahzUwBFmYItcLOl084stFnQARgRjyFqLIwJtajl9nbIyKF6CR5D",
+	"RKTQNtFhAeqpR2xZN0ZfcQSVXhH8KdBprsXUiuoPYmj7tpd/RW5NI7zOkfFx5KDHU/u4LZi+BA+lU3aF",
+	"yL/Nrt5QrE6UkGNc2+IGpxjrzaC5TGVkudmUzRP0l0mKUSXJI3KrXr0lzt4L5wi50kXldrRwH/VUTNtR",
+	"I8u8Omafodls7jh4M3Mx8ah5JeihJaLiokeGCAH+vm9ImhNBD1az6xNrFnZHkgFP0rmHHqgEiXxktMR1",
+	"qqBauU48HEGggwpvq0WFqiEg30UgMtWr+0yCdFqpKzc0ijAI5fJh6xnIrv1kC/krzfry8QDWkPNERYgt",
+	"wuyfFXRrf1VcVYdmWkE6qjTvmE2z9aURk5alqrSLruDr99f/PwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

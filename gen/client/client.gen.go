@@ -348,27 +348,6 @@ func (e StepStateStatus) Valid() bool {
 	}
 }
 
-// Defines values for GetLegalPageParamsPage.
-const (
-	Cookies GetLegalPageParamsPage = "cookies"
-	Privacy GetLegalPageParamsPage = "privacy"
-	Terms   GetLegalPageParamsPage = "terms"
-)
-
-// Valid indicates whether the value is a known member of the GetLegalPageParamsPage enum.
-func (e GetLegalPageParamsPage) Valid() bool {
-	switch e {
-	case Cookies:
-		return true
-	case Privacy:
-		return true
-	case Terms:
-		return true
-	default:
-		return false
-	}
-}
-
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
 	DailyUsd   float64 `json:"daily_usd"`
@@ -1052,9 +1031,6 @@ type GetLegalPageParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
-// GetLegalPageParamsPage defines parameters for GetLegalPage.
-type GetLegalPageParamsPage string
-
 // GetOpenAPIJSONParams defines parameters for GetOpenAPIJSON.
 type GetOpenAPIJSONParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1545,7 +1521,7 @@ type ClientInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	//
 	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
-	GetLegalPage(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetLegalPage(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenAPIJSON This API description as JSON
 	//
@@ -2416,7 +2392,7 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // GetLegalPage A legal page (privacy, terms or cookies)
 //
 // Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
-func (c *Client) GetLegalPage(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) GetLegalPage(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetLegalPageRequest(c.Server, page, params)
 	if err != nil {
 		return nil, err
@@ -4171,7 +4147,7 @@ func NewGetHealthRequest(server string) (*http.Request, error) {
 }
 
 // NewGetLegalPageRequest constructs an http.Request for the GetLegalPage method
-func NewGetLegalPageRequest(server string, page GetLegalPageParamsPage, params *GetLegalPageParams) (*http.Request, error) {
+func NewGetLegalPageRequest(server string, page string, params *GetLegalPageParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4909,7 +4885,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
-	GetLegalPageWithResponse(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error)
+	GetLegalPageWithResponse(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error)
 
 	// GetOpenAPIJSONWithResponse This API description as JSON
 	//
@@ -7524,12 +7500,26 @@ type GetDashboardResponse303Headers struct {
 type GetDashboardResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Problem
 	// Headers303 the parsed response headers for an HTTP 303 response
 	Headers303 *GetDashboardResponse303Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDashboardResponse) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDashboardResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -7781,10 +7771,17 @@ type GetLegalPageResponse200Headers struct {
 type GetLegalPageResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetLegalPageResponse200Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetLegalPageResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -8845,7 +8842,7 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
-func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page GetLegalPageParamsPage, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error) {
+func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error) {
 	rsp, err := c.GetLegalPage(ctx, page, params, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -11068,6 +11065,20 @@ func ParseGetDashboardResponse(rsp *http.Response) (*GetDashboardResponse, error
 	case rsp.StatusCode == 303:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11081,6 +11092,12 @@ func ParseGetDashboardResponse(rsp *http.Response) (*GetDashboardResponse, error
 			return nil, err
 		}
 		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 401:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 404:
+		// Content-type (text/html) unsupported
 
 	}
 
@@ -11304,12 +11321,22 @@ func ParseGetLegalPageResponse(rsp *http.Response) (*GetLegalPageResponse, error
 	case rsp.StatusCode == 304:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 404:
+		// Content-type (text/html) unsupported
 
 	}
 

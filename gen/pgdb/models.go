@@ -10,6 +10,40 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AnalyticsEvent struct {
+	ID           string
+	Type         string
+	CreatedAt    time.Time
+	Path         string
+	Ref          string
+	Referrer     string
+	ReferrerHost string
+	UtmSource    string
+	UtmMedium    string
+	UtmCampaign  string
+	EmailHash    string
+	Payload      pgtype.Text
+	Bot          bool
+}
+
+type AnalyticsQuarter struct {
+	Day    int64
+	Type   string
+	Counts []byte
+}
+
+type AnalyticsTop struct {
+	Kind  string
+	Day   int64
+	Value string
+	N     int64
+}
+
+type AnalyticsTotal struct {
+	Type string
+	N    int64
+}
+
 type ApiKey struct {
 	ID         string
 	OwnerID    string
@@ -52,6 +86,16 @@ type BudgetTotal struct {
 	Period        string
 	SpentNanos    int64
 	ReservedNanos int64
+}
+
+type Connection struct {
+	OwnerID   string
+	Connector string
+	Name      string
+	Fields    []byte
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 type Job struct {

@@ -24,6 +24,12 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.addAnalyticsTopStmt, err = db.PrepareContext(ctx, addAnalyticsTop); err != nil {
+		return nil, fmt.Errorf("error preparing query AddAnalyticsTop: %w", err)
+	}
+	if q.addAnalyticsTotalStmt, err = db.PrepareContext(ctx, addAnalyticsTotal); err != nil {
+		return nil, fmt.Errorf("error preparing query AddAnalyticsTotal: %w", err)
+	}
 	if q.cancelQueuedJobStmt, err = db.PrepareContext(ctx, cancelQueuedJob); err != nil {
 		return nil, fmt.Errorf("error preparing query CancelQueuedJob: %w", err)
 	}
@@ -33,8 +39,14 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.claimJobsStmt, err = db.PrepareContext(ctx, claimJobs); err != nil {
 		return nil, fmt.Errorf("error preparing query ClaimJobs: %w", err)
 	}
+	if q.countAnalyticsTopValuesStmt, err = db.PrepareContext(ctx, countAnalyticsTopValues); err != nil {
+		return nil, fmt.Errorf("error preparing query CountAnalyticsTopValues: %w", err)
+	}
 	if q.countJobsByStatusStmt, err = db.PrepareContext(ctx, countJobsByStatus); err != nil {
 		return nil, fmt.Errorf("error preparing query CountJobsByStatus: %w", err)
+	}
+	if q.deleteConnectionStmt, err = db.PrepareContext(ctx, deleteConnection); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteConnection: %w", err)
 	}
 	if q.deleteOwnerLimitsStmt, err = db.PrepareContext(ctx, deleteOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOwnerLimits: %w", err)
@@ -53,6 +65,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.finishJobStmt, err = db.PrepareContext(ctx, finishJob); err != nil {
 		return nil, fmt.Errorf("error preparing query FinishJob: %w", err)
+	}
+	if q.getAnalyticsQuartersStmt, err = db.PrepareContext(ctx, getAnalyticsQuarters); err != nil {
+		return nil, fmt.Errorf("error preparing query GetAnalyticsQuarters: %w", err)
+	}
+	if q.getConnectionStmt, err = db.PrepareContext(ctx, getConnection); err != nil {
+		return nil, fmt.Errorf("error preparing query GetConnection: %w", err)
 	}
 	if q.getJobStmt, err = db.PrepareContext(ctx, getJob); err != nil {
 		return nil, fmt.Errorf("error preparing query GetJob: %w", err)
@@ -81,6 +99,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getWorkflowStmt, err = db.PrepareContext(ctx, getWorkflow); err != nil {
 		return nil, fmt.Errorf("error preparing query GetWorkflow: %w", err)
 	}
+	if q.insertAnalyticsEventStmt, err = db.PrepareContext(ctx, insertAnalyticsEvent); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertAnalyticsEvent: %w", err)
+	}
 	if q.insertJobStmt, err = db.PrepareContext(ctx, insertJob); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertJob: %w", err)
 	}
@@ -96,6 +117,15 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.insertWebhookSecretIfAbsentStmt, err = db.PrepareContext(ctx, insertWebhookSecretIfAbsent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertWebhookSecretIfAbsent: %w", err)
 	}
+	if q.listAnalyticsQuartersStmt, err = db.PrepareContext(ctx, listAnalyticsQuarters); err != nil {
+		return nil, fmt.Errorf("error preparing query ListAnalyticsQuarters: %w", err)
+	}
+	if q.listAnalyticsTotalsStmt, err = db.PrepareContext(ctx, listAnalyticsTotals); err != nil {
+		return nil, fmt.Errorf("error preparing query ListAnalyticsTotals: %w", err)
+	}
+	if q.listConnectionsStmt, err = db.PrepareContext(ctx, listConnections); err != nil {
+		return nil, fmt.Errorf("error preparing query ListConnections: %w", err)
+	}
 	if q.listJobsStmt, err = db.PrepareContext(ctx, listJobs); err != nil {
 		return nil, fmt.Errorf("error preparing query ListJobs: %w", err)
 	}
@@ -105,6 +135,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listWorkflowsStmt, err = db.PrepareContext(ctx, listWorkflows); err != nil {
 		return nil, fmt.Errorf("error preparing query ListWorkflows: %w", err)
 	}
+	if q.marketingCountsStmt, err = db.PrepareContext(ctx, marketingCounts); err != nil {
+		return nil, fmt.Errorf("error preparing query MarketingCounts: %w", err)
+	}
 	if q.oldestQueuedJobStmt, err = db.PrepareContext(ctx, oldestQueuedJob); err != nil {
 		return nil, fmt.Errorf("error preparing query OldestQueuedJob: %w", err)
 	}
@@ -113,6 +146,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.ownerTotalsStmt, err = db.PrepareContext(ctx, ownerTotals); err != nil {
 		return nil, fmt.Errorf("error preparing query OwnerTotals: %w", err)
+	}
+	if q.putAnalyticsQuartersStmt, err = db.PrepareContext(ctx, putAnalyticsQuarters); err != nil {
+		return nil, fmt.Errorf("error preparing query PutAnalyticsQuarters: %w", err)
+	}
+	if q.putConnectionStmt, err = db.PrepareContext(ctx, putConnection); err != nil {
+		return nil, fmt.Errorf("error preparing query PutConnection: %w", err)
 	}
 	if q.putWebhookSecretStmt, err = db.PrepareContext(ctx, putWebhookSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query PutWebhookSecret: %w", err)
@@ -141,11 +180,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.settleOpenOwnerReservationStmt, err = db.PrepareContext(ctx, settleOpenOwnerReservation); err != nil {
 		return nil, fmt.Errorf("error preparing query SettleOpenOwnerReservation: %w", err)
 	}
+	if q.topAnalyticsValuesStmt, err = db.PrepareContext(ctx, topAnalyticsValues); err != nil {
+		return nil, fmt.Errorf("error preparing query TopAnalyticsValues: %w", err)
+	}
 	if q.touchKeyStmt, err = db.PrepareContext(ctx, touchKey); err != nil {
 		return nil, fmt.Errorf("error preparing query TouchKey: %w", err)
 	}
 	if q.updateUserStmt, err = db.PrepareContext(ctx, updateUser); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdateUser: %w", err)
+	}
+	if q.upsertAnalyticsTopStmt, err = db.PrepareContext(ctx, upsertAnalyticsTop); err != nil {
+		return nil, fmt.Errorf("error preparing query UpsertAnalyticsTop: %w", err)
 	}
 	if q.upsertOwnerLimitsStmt, err = db.PrepareContext(ctx, upsertOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query UpsertOwnerLimits: %w", err)
@@ -158,6 +203,16 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.addAnalyticsTopStmt != nil {
+		if cerr := q.addAnalyticsTopStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addAnalyticsTopStmt: %w", cerr)
+		}
+	}
+	if q.addAnalyticsTotalStmt != nil {
+		if cerr := q.addAnalyticsTotalStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addAnalyticsTotalStmt: %w", cerr)
+		}
+	}
 	if q.cancelQueuedJobStmt != nil {
 		if cerr := q.cancelQueuedJobStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing cancelQueuedJobStmt: %w", cerr)
@@ -173,9 +228,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing claimJobsStmt: %w", cerr)
 		}
 	}
+	if q.countAnalyticsTopValuesStmt != nil {
+		if cerr := q.countAnalyticsTopValuesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countAnalyticsTopValuesStmt: %w", cerr)
+		}
+	}
 	if q.countJobsByStatusStmt != nil {
 		if cerr := q.countJobsByStatusStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countJobsByStatusStmt: %w", cerr)
+		}
+	}
+	if q.deleteConnectionStmt != nil {
+		if cerr := q.deleteConnectionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteConnectionStmt: %w", cerr)
 		}
 	}
 	if q.deleteOwnerLimitsStmt != nil {
@@ -206,6 +271,16 @@ func (q *Queries) Close() error {
 	if q.finishJobStmt != nil {
 		if cerr := q.finishJobStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing finishJobStmt: %w", cerr)
+		}
+	}
+	if q.getAnalyticsQuartersStmt != nil {
+		if cerr := q.getAnalyticsQuartersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getAnalyticsQuartersStmt: %w", cerr)
+		}
+	}
+	if q.getConnectionStmt != nil {
+		if cerr := q.getConnectionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getConnectionStmt: %w", cerr)
 		}
 	}
 	if q.getJobStmt != nil {
@@ -253,6 +328,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getWorkflowStmt: %w", cerr)
 		}
 	}
+	if q.insertAnalyticsEventStmt != nil {
+		if cerr := q.insertAnalyticsEventStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertAnalyticsEventStmt: %w", cerr)
+		}
+	}
 	if q.insertJobStmt != nil {
 		if cerr := q.insertJobStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertJobStmt: %w", cerr)
@@ -278,6 +358,21 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing insertWebhookSecretIfAbsentStmt: %w", cerr)
 		}
 	}
+	if q.listAnalyticsQuartersStmt != nil {
+		if cerr := q.listAnalyticsQuartersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listAnalyticsQuartersStmt: %w", cerr)
+		}
+	}
+	if q.listAnalyticsTotalsStmt != nil {
+		if cerr := q.listAnalyticsTotalsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listAnalyticsTotalsStmt: %w", cerr)
+		}
+	}
+	if q.listConnectionsStmt != nil {
+		if cerr := q.listConnectionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listConnectionsStmt: %w", cerr)
+		}
+	}
 	if q.listJobsStmt != nil {
 		if cerr := q.listJobsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listJobsStmt: %w", cerr)
@@ -293,6 +388,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listWorkflowsStmt: %w", cerr)
 		}
 	}
+	if q.marketingCountsStmt != nil {
+		if cerr := q.marketingCountsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing marketingCountsStmt: %w", cerr)
+		}
+	}
 	if q.oldestQueuedJobStmt != nil {
 		if cerr := q.oldestQueuedJobStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing oldestQueuedJobStmt: %w", cerr)
@@ -306,6 +406,16 @@ func (q *Queries) Close() error {
 	if q.ownerTotalsStmt != nil {
 		if cerr := q.ownerTotalsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing ownerTotalsStmt: %w", cerr)
+		}
+	}
+	if q.putAnalyticsQuartersStmt != nil {
+		if cerr := q.putAnalyticsQuartersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing putAnalyticsQuartersStmt: %w", cerr)
+		}
+	}
+	if q.putConnectionStmt != nil {
+		if cerr := q.putConnectionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing putConnectionStmt: %w", cerr)
 		}
 	}
 	if q.putWebhookSecretStmt != nil {
@@ -353,6 +463,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing settleOpenOwnerReservationStmt: %w", cerr)
 		}
 	}
+	if q.topAnalyticsValuesStmt != nil {
+		if cerr := q.topAnalyticsValuesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing topAnalyticsValuesStmt: %w", cerr)
+		}
+	}
 	if q.touchKeyStmt != nil {
 		if cerr := q.touchKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing touchKeyStmt: %w", cerr)
@@ -361,6 +476,11 @@ func (q *Queries) Close() error {
 	if q.updateUserStmt != nil {
 		if cerr := q.updateUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing updateUserStmt: %w", cerr)
+		}
+	}
+	if q.upsertAnalyticsTopStmt != nil {
+		if cerr := q.upsertAnalyticsTopStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing upsertAnalyticsTopStmt: %w", cerr)
 		}
 	}
 	if q.upsertOwnerLimitsStmt != nil {
@@ -412,16 +532,22 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                                DBTX
 	tx                                *sql.Tx
+	addAnalyticsTopStmt               *sql.Stmt
+	addAnalyticsTotalStmt             *sql.Stmt
 	cancelQueuedJobStmt               *sql.Stmt
 	claimCallbacksStmt                *sql.Stmt
 	claimJobsStmt                     *sql.Stmt
+	countAnalyticsTopValuesStmt       *sql.Stmt
 	countJobsByStatusStmt             *sql.Stmt
+	deleteConnectionStmt              *sql.Stmt
 	deleteOwnerLimitsStmt             *sql.Stmt
 	deleteWorkflowStmt                *sql.Stmt
 	expireKeyByStmt                   *sql.Stmt
 	expireOwnerReservationsStmt       *sql.Stmt
 	extendLeasesStmt                  *sql.Stmt
 	finishJobStmt                     *sql.Stmt
+	getAnalyticsQuartersStmt          *sql.Stmt
+	getConnectionStmt                 *sql.Stmt
 	getJobStmt                        *sql.Stmt
 	getJobByIdempotencyKeyStmt        *sql.Stmt
 	getKeyStmt                        *sql.Stmt
@@ -431,17 +557,24 @@ type Queries struct {
 	getUserByEmailStmt                *sql.Stmt
 	getWebhookSecretStmt              *sql.Stmt
 	getWorkflowStmt                   *sql.Stmt
+	insertAnalyticsEventStmt          *sql.Stmt
 	insertJobStmt                     *sql.Stmt
 	insertKeyStmt                     *sql.Stmt
 	insertOwnerReservationStmt        *sql.Stmt
 	insertUserIfAbsentStmt            *sql.Stmt
 	insertWebhookSecretIfAbsentStmt   *sql.Stmt
+	listAnalyticsQuartersStmt         *sql.Stmt
+	listAnalyticsTotalsStmt           *sql.Stmt
+	listConnectionsStmt               *sql.Stmt
 	listJobsStmt                      *sql.Stmt
 	listKeysStmt                      *sql.Stmt
 	listWorkflowsStmt                 *sql.Stmt
+	marketingCountsStmt               *sql.Stmt
 	oldestQueuedJobStmt               *sql.Stmt
 	ownerSpentByModelStmt             *sql.Stmt
 	ownerTotalsStmt                   *sql.Stmt
+	putAnalyticsQuartersStmt          *sql.Stmt
+	putConnectionStmt                 *sql.Stmt
 	putWebhookSecretStmt              *sql.Stmt
 	putWorkflowStmt                   *sql.Stmt
 	recordCallbackStmt                *sql.Stmt
@@ -451,8 +584,10 @@ type Queries struct {
 	saveStepsStmt                     *sql.Stmt
 	settleExpiredOwnerReservationStmt *sql.Stmt
 	settleOpenOwnerReservationStmt    *sql.Stmt
+	topAnalyticsValuesStmt            *sql.Stmt
 	touchKeyStmt                      *sql.Stmt
 	updateUserStmt                    *sql.Stmt
+	upsertAnalyticsTopStmt            *sql.Stmt
 	upsertOwnerLimitsStmt             *sql.Stmt
 	upsertOwnerTotalStmt              *sql.Stmt
 }
@@ -461,16 +596,22 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                                tx,
 		tx:                                tx,
+		addAnalyticsTopStmt:               q.addAnalyticsTopStmt,
+		addAnalyticsTotalStmt:             q.addAnalyticsTotalStmt,
 		cancelQueuedJobStmt:               q.cancelQueuedJobStmt,
 		claimCallbacksStmt:                q.claimCallbacksStmt,
 		claimJobsStmt:                     q.claimJobsStmt,
+		countAnalyticsTopValuesStmt:       q.countAnalyticsTopValuesStmt,
 		countJobsByStatusStmt:             q.countJobsByStatusStmt,
+		deleteConnectionStmt:              q.deleteConnectionStmt,
 		deleteOwnerLimitsStmt:             q.deleteOwnerLimitsStmt,
 		deleteWorkflowStmt:                q.deleteWorkflowStmt,
 		expireKeyByStmt:                   q.expireKeyByStmt,
 		expireOwnerReservationsStmt:       q.expireOwnerReservationsStmt,
 		extendLeasesStmt:                  q.extendLeasesStmt,
 		finishJobStmt:                     q.finishJobStmt,
+		getAnalyticsQuartersStmt:          q.getAnalyticsQuartersStmt,
+		getConnectionStmt:                 q.getConnectionStmt,
 		getJobStmt:                        q.getJobStmt,
 		getJobByIdempotencyKeyStmt:        q.getJobByIdempotencyKeyStmt,
 		getKeyStmt:                        q.getKeyStmt,
@@ -480,17 +621,24 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserByEmailStmt:                q.getUserByEmailStmt,
 		getWebhookSecretStmt:              q.getWebhookSecretStmt,
 		getWorkflowStmt:                   q.getWorkflowStmt,
+		insertAnalyticsEventStmt:          q.insertAnalyticsEventStmt,
 		insertJobStmt:                     q.insertJobStmt,
 		insertKeyStmt:                     q.insertKeyStmt,
 		insertOwnerReservationStmt:        q.insertOwnerReservationStmt,
 		insertUserIfAbsentStmt:            q.insertUserIfAbsentStmt,
 		insertWebhookSecretIfAbsentStmt:   q.insertWebhookSecretIfAbsentStmt,
+		listAnalyticsQuartersStmt:         q.listAnalyticsQuartersStmt,
+		listAnalyticsTotalsStmt:           q.listAnalyticsTotalsStmt,
+		listConnectionsStmt:               q.listConnectionsStmt,
 		listJobsStmt:                      q.listJobsStmt,
 		listKeysStmt:                      q.listKeysStmt,
 		listWorkflowsStmt:                 q.listWorkflowsStmt,
+		marketingCountsStmt:               q.marketingCountsStmt,
 		oldestQueuedJobStmt:               q.oldestQueuedJobStmt,
 		ownerSpentByModelStmt:             q.ownerSpentByModelStmt,
 		ownerTotalsStmt:                   q.ownerTotalsStmt,
+		putAnalyticsQuartersStmt:          q.putAnalyticsQuartersStmt,
+		putConnectionStmt:                 q.putConnectionStmt,
 		putWebhookSecretStmt:              q.putWebhookSecretStmt,
 		putWorkflowStmt:                   q.putWorkflowStmt,
 		recordCallbackStmt:                q.recordCallbackStmt,
@@ -500,8 +648,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		saveStepsStmt:                     q.saveStepsStmt,
 		settleExpiredOwnerReservationStmt: q.settleExpiredOwnerReservationStmt,
 		settleOpenOwnerReservationStmt:    q.settleOpenOwnerReservationStmt,
+		topAnalyticsValuesStmt:            q.topAnalyticsValuesStmt,
 		touchKeyStmt:                      q.touchKeyStmt,
 		updateUserStmt:                    q.updateUserStmt,
+		upsertAnalyticsTopStmt:            q.upsertAnalyticsTopStmt,
 		upsertOwnerLimitsStmt:             q.upsertOwnerLimitsStmt,
 		upsertOwnerTotalStmt:              q.upsertOwnerTotalStmt,
 	}

@@ -9,6 +9,40 @@ import (
 	"time"
 )
 
+type AnalyticsEvent struct {
+	ID           string
+	Type         string
+	CreatedAt    time.Time
+	Path         string
+	Ref          string
+	Referrer     string
+	ReferrerHost string
+	UtmSource    string
+	UtmMedium    string
+	UtmCampaign  string
+	EmailHash    string
+	Payload      sql.NullString
+	Bot          int64
+}
+
+type AnalyticsQuarter struct {
+	Day    int64
+	Type   string
+	Counts []byte
+}
+
+type AnalyticsTop struct {
+	Kind  string
+	Day   int64
+	Value string
+	N     int64
+}
+
+type AnalyticsTotal struct {
+	Type string
+	N    int64
+}
+
 type ApiKey struct {
 	ID         string
 	OwnerID    string
@@ -51,6 +85,16 @@ type BudgetTotal struct {
 	Period        string
 	SpentNanos    int64
 	ReservedNanos int64
+}
+
+type Connection struct {
+	OwnerID   string
+	Connector string
+	Name      string
+	Fields    string
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 type Job struct {

@@ -1,0 +1,252 @@
+package gmail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/oauth2"
+	"google.golang.org/api/googleapi"
+
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/outbound"
+)
+
+// Step error codes this connector reports besides those of package connectors. The
+// message of each names Google's own reason or OAuth2 error code, e.g. "gmail: notFound".
+const (
+	CodeRateLimited = "rate_limited" // Gmail asked to slow down; retryable after RetryAfter if it said when
+	CodeAuthFailed  = "auth_failed"  // the connection's client or refresh token was refused, or the access token was
+	CodeForbidden   = "forbidden"    // the grant lacks a scope, or a quota is used up
+	CodeNotFound    = "not_found"    // no such message, label or mailbox
+	CodeBadRequest  = "bad_request"  // Gmail refused the request as it was made
+)
+
+// maxDetailChars bounds the part of Google's error message a step error quotes.
+const maxDetailChars = 300
+
+// errTooLarge is what reading a response body over MaxResponseBytes returns.
+var errTooLarge = errors.New("gmail: response body over the limit")
+
+// apiError maps a failed Gmail call. Messages carry the status, Google's reason and, for
+// a bad request, its explanation; never the raw body.
+func (c *Connector) apiError(stepCtx, callCtx context.Context, err error) error {
+	if stepCtx.Err() != nil {
+		return stepCtx.Err() // the registry turns it into timeout or canceled
+	}
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) {
+		return c.transportError(callCtx, "Gmail", err)
+	}
+	reason := ""
+	for _, item := range ge.Errors {
+		if reason = identifier(item.Reason); reason != "" {
+			break
+		}
+	}
+	msg := "Gmail responded " + statusText(ge.Code)
+	if reason != "" {
+		msg = "gmail: " + reason
+	}
+	se := &connectors.StepError{Code: connectors.CodeUpstreamError, Message: msg, Err: err}
+	switch {
+	case ge.Code == http.StatusTooManyRequests || ge.Code == http.StatusForbidden && rateLimited(ge, reason):
+		se.Code, se.Retryable = CodeRateLimited, true
+		se.RetryAfter = retryAfter(ge.Header.Get("Retry-After"), time.Now())
+	case ge.Code == http.StatusUnauthorized:
+		se.Code = CodeAuthFailed
+	case ge.Code == http.StatusForbidden:
+		se.Code = CodeForbidden
+	case ge.Code == http.StatusNotFound:
+		se.Code = CodeNotFound
+	case ge.Code == http.StatusBadRequest:
+		se.Code = CodeBadRequest
+		if d := detail(ge.Message); d != "" {
+			se.Message += " (" + d + ")"
+		}
+	case ge.Code >= 500:
+		se.Retryable = true
+	}
+	return se
+}
+
+// rateLimited reports whether a 403 is Google's way of saying "slow down", in the
+// classic errors[].reason or in an ErrorInfo detail.
+func rateLimited(ge *googleapi.Error, reason string) bool {
+	if reason == "rateLimitExceeded" || reason == "userRateLimitExceeded" {
+		return true
+	}
+	for _, d := range ge.Details {
+		if m, ok := d.(map[string]any); ok && m["reason"] == "RATE_LIMIT_EXCEEDED" {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenError maps a failed refresh. RetrieveError's text quotes the endpoint's body, so
+// only its status and OAuth2 error code are used.
+func (c *Connector) tokenError(stepCtx, reqCtx context.Context, err error) error {
+	if stepCtx.Err() != nil {
+		return stepCtx.Err()
+	}
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return c.transportError(reqCtx, "Google's token endpoint", err)
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	what := statusText(status)
+	if code := identifier(re.ErrorCode); code != "" {
+		what = code
+	}
+	switch {
+	case status == http.StatusTooManyRequests:
+		se := &connectors.StepError{Code: CodeRateLimited, Retryable: true, Err: err,
+			Message: "Google's token endpoint asked to slow down (" + what + ")"}
+		se.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+		return se
+	case status >= 500:
+		return &connectors.StepError{Code: connectors.CodeUpstreamError, Retryable: true, Err: err,
+			Message: "Google's token endpoint failed (" + what + ")"}
+	}
+	// invalid_grant (the refresh token is revoked or expired), invalid_client,
+	// unauthorized_client: a retry cannot help until the connection is replaced.
+	return &connectors.StepError{Code: CodeAuthFailed, Err: err,
+		Message: "Google refused the Gmail connection's credentials (" + what + "); reconnect the account"}
+}
+
+// transportError maps a request that got no usable response, without the error's text,
+// which names the URL.
+func (c *Connector) transportError(reqCtx context.Context, who string, err error) error {
+	var re *outbound.RefusedError
+	var ne net.Error
+	var ue *url.Error
+	switch {
+	case errors.Is(err, errTooLarge):
+		return connectors.Errorf(connectors.CodeResponseTooLarge, "%s's response is larger than %d bytes", who, MaxResponseBytes)
+	case errors.As(err, &re):
+		return &connectors.StepError{Code: connectors.CodeRefused, Message: re.Error(), Err: err}
+	case errors.Is(err, outbound.ErrRefused):
+		return &connectors.StepError{Code: connectors.CodeRefused, Message: "refused: the destination is not allowed", Err: err}
+	case reqCtx.Err() != nil || errors.As(err, &ne) && ne.Timeout():
+		return &connectors.StepError{Code: connectors.CodeTimeout, Retryable: true, Err: err,
+			Message: fmt.Sprintf("%s did not answer within %s", who, c.timeout)}
+	case errors.As(err, &ue):
+		return &connectors.StepError{Code: connectors.CodeUpstreamError, Retryable: true, Err: err,
+			Message: "the request to " + who + " failed before a response arrived"}
+	}
+	return &connectors.StepError{Code: connectors.CodeUpstreamError, Retryable: true, Err: err,
+		Message: who + "'s response could not be read"}
+}
+
+// identifier returns s if it looks like an error code or reason, else "".
+func identifier(s string) string {
+	if len(s) > 64 {
+		return ""
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
+			return ""
+		}
+	}
+	return s
+}
+
+// detail returns Google's explanation made safe to store: one line, bounded.
+func detail(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if r := []rune(s); len(r) > maxDetailChars {
+		s = string(r[:maxDetailChars]) + "…"
+	}
+	return s
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("%d %s", code, t)
+	}
+	return strconv.Itoa(code)
+}
+
+// retryAfter parses a Retry-After header (delay-seconds or an HTTP date), capped at an hour.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs > 0 {
+			d = time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second))
+		}
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return max(0, min(d, maxRetryAfter))
+}
+
+// capped returns a client with base's transport and policies whose response bodies
+// fail with errTooLarge past MaxResponseBytes: neither the SDK nor the oauth2 package
+// bounds what it reads.
+func capped(base *http.Client) *http.Client {
+	if base == nil {
+		base = &http.Client{}
+	}
+	rt := base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return &http.Client{Transport: cappedTransport{rt}, CheckRedirect: base.CheckRedirect, Jar: base.Jar, Timeout: base.Timeout}
+}
+
+type cappedTransport struct{ base http.RoundTripper }
+
+func (t cappedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > MaxResponseBytes {
+		resp.Body.Close()
+		return nil, errTooLarge
+	}
+	resp.Body = &cappedBody{rc: resp.Body, left: MaxResponseBytes}
+	return resp, nil
+}
+
+type cappedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, errTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.rc.Close() }

@@ -1,0 +1,14 @@
+-- Connector credentials per owner (credentials.Store). sealed is the connection's
+-- secrets as AES-256-GCM ciphertext bound to (owner_id, connector, name), so a row
+-- copied under another key does not decrypt; fields is the clear metadata, a JSON
+-- array of {"name", "last4"}. See docs/adr/0009-connector-credentials.md.
+CREATE TABLE connections (
+    owner_id   TEXT     NOT NULL,
+    connector  TEXT     NOT NULL,
+    name       TEXT     NOT NULL,
+    fields     TEXT     NOT NULL,
+    sealed     BLOB     NOT NULL,
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL,
+    PRIMARY KEY (owner_id, connector, name)
+);
