@@ -45,6 +45,10 @@ type Store interface {
 	// EventQuarters returns the quarter counts of the UTC days first..last (days since
 	// 1970-01-01) that have any, in any order.
 	EventQuarters(ctx context.Context, first, last int64) ([]DayQuarters, error)
+	// EventDayCuts returns, for each UTC day of first..last that has counts and each
+	// type, the events before quarters cutA and cutB of the day (each 1..95) and the
+	// day's total, in any order: the little a long summary needs of each day.
+	EventDayCuts(ctx context.Context, first, last int64, cutA, cutB int) ([]DayCuts, error)
 	// EventTotals returns the all-time counts.
 	EventTotals(ctx context.Context) (Counts, error)
 	// TopValues returns up to limit values of a top list (TopReferrer, TopPath,

@@ -34,6 +34,14 @@ type DayQuarters struct {
 	Counts [QuartersPerDay]int64
 }
 
+// DayCuts are, for one UTC day and event type, the events before two quarters of
+// the day (BeforeA, BeforeB) and in the whole day (Total).
+type DayCuts struct {
+	Day                     int64
+	Type                    string
+	BeforeA, BeforeB, Total int64
+}
+
 // TypeCount is a count of one event type.
 type TypeCount struct {
 	Type string
@@ -127,34 +135,50 @@ func RollupOf(events []Event) Rollup {
 	return r
 }
 
-// DecodeQuarters unpacks a stored day of quarter counts: 96 big-endian uint32.
+// A day of quarter counts is stored as 96 big-endian uint32 running totals: entry i
+// counts the events of quarters 0..i, so entry 95 is the day's total and the events
+// before any quarter are one entry, which a store can read without sending the rest
+// (EventDayCuts).
+
+// DecodeQuarters unpacks a stored day of running totals into the count of each quarter.
 func DecodeQuarters(b []byte) ([QuartersPerDay]int64, error) {
 	var c [QuartersPerDay]int64
 	if len(b) != quartersBytes {
 		return c, fmt.Errorf("quarter counts: %d bytes, want %d", len(b), quartersBytes)
 	}
+	prev := int64(0)
 	for i := range c {
-		c[i] = int64(binary.BigEndian.Uint32(b[4*i:]))
+		total := int64(binary.BigEndian.Uint32(b[4*i:]))
+		c[i], prev = total-prev, total
 	}
 	return c, nil
 }
 
-// AddQuarters returns the stored day of quarter counts (nil for none yet) plus
-// delta, packed for storage. A count that would leave the uint32 range is an error
-// (over 4 billion events of one type in 15 minutes).
+// DecodeRunningTotal unpacks one stored running total (4 bytes of a stored day).
+func DecodeRunningTotal(b []byte) (int64, error) {
+	if len(b) != 4 {
+		return 0, fmt.Errorf("running total: %d bytes, want 4", len(b))
+	}
+	return int64(binary.BigEndian.Uint32(b)), nil
+}
+
+// AddQuarters returns the stored day of running totals (nil for none yet) with the
+// counts of delta added to its quarters, packed for storage. A total that would leave
+// the uint32 range is an error (over 4 billion events of one type in a day).
 func AddQuarters(stored []byte, delta *[QuartersPerDay]int64) ([]byte, error) {
-	var c [QuartersPerDay]int64
-	if stored != nil {
-		var err error
-		if c, err = DecodeQuarters(stored); err != nil {
-			return nil, err
-		}
+	if stored != nil && len(stored) != quartersBytes {
+		return nil, fmt.Errorf("quarter counts: %d bytes, want %d", len(stored), quartersBytes)
 	}
 	out := make([]byte, quartersBytes)
-	for i := range c {
-		n := c[i] + delta[i]
+	added := int64(0)
+	for i := range delta {
+		added += delta[i]
+		n := added
+		if stored != nil {
+			n += int64(binary.BigEndian.Uint32(stored[4*i:]))
+		}
 		if n < 0 || n > math.MaxUint32 {
-			return nil, fmt.Errorf("quarter counts: quarter %d would hold %d events", i, n)
+			return nil, fmt.Errorf("quarter counts: the running total at quarter %d would be %d", i, n)
 		}
 		binary.BigEndian.PutUint32(out[4*i:], uint32(n))
 	}

@@ -52,26 +52,34 @@ func TestRollupOf(t *testing.T) {
 
 func TestAddQuarters(t *testing.T) {
 	var delta [QuartersPerDay]int64
-	delta[0], delta[95] = 3, math.MaxUint32
+	delta[0], delta[95] = 3, math.MaxUint32-4
 	b, err := AddQuarters(nil, &delta)
 	if err != nil || len(b) != quartersBytes {
 		t.Fatalf("AddQuarters(nil) = %d bytes, %v", len(b), err)
 	}
 	var one [QuartersPerDay]int64
-	one[0] = 1
-	b, err = AddQuarters(b, &one)
-	if err != nil {
+	one[40] = 1
+	if b, err = AddQuarters(b, &one); err != nil {
 		t.Fatal(err)
 	}
 	c, err := DecodeQuarters(b)
-	if err != nil || c[0] != 4 || c[95] != math.MaxUint32 || c[1] != 0 {
-		t.Errorf("decoded %v, %v", c[:2], err)
+	if err != nil || c[0] != 3 || c[40] != 1 || c[95] != math.MaxUint32-4 || c[1] != 0 {
+		t.Errorf("decoded %v…, %v", c[:2], err)
 	}
-	one[0], one[95] = 0, 1
+	// Stored as running totals: the events before quarter 41 are entry 40.
+	if n, err := DecodeRunningTotal(b[4*40 : 4*41]); err != nil || n != 4 {
+		t.Errorf("running total at quarter 40 = %d, %v; want 4", n, err)
+	}
+	if n, err := DecodeRunningTotal(b[4*95:]); err != nil || n != math.MaxUint32 {
+		t.Errorf("day total = %d, %v", n, err)
+	}
 	if _, err := AddQuarters(b, &one); err == nil {
-		t.Error("AddQuarters wrapped a count past the uint32 range")
+		t.Error("AddQuarters wrapped a total past the uint32 range")
 	}
 	if _, err := AddQuarters([]byte{1, 2, 3}, &one); err == nil {
 		t.Error("AddQuarters accepted a stored row of the wrong size")
+	}
+	if _, err := DecodeRunningTotal([]byte{1}); err == nil {
+		t.Error("DecodeRunningTotal accepted 1 byte")
 	}
 }

@@ -69,7 +69,7 @@ func TestRefWithUTM(t *testing.T) {
 		{"https://levqor.ai/p?session=1", "https://levqor.ai/p"},
 		{"https://levqor.ai/p?utm_=x&utm=y&%zz=1", "https://levqor.ai/p"},
 		{"/relative?utm_campaign=spring", "/relative?utm_campaign=spring"},
-		{"https://levqor.ai/\x00p", "https://levqor.ai/\x00p"},
+		{"https://levqor.ai/\x00p", "https://levqor.ai/p"}, // cleaned
 		{"", ""},
 	}
 	for _, tc := range cases {

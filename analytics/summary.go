@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/levqor/levqor"
@@ -47,21 +48,22 @@ func (s *Service) Summary(ctx context.Context, q SummaryQuery) (Summary, error) 
 		bounds[i] = quarterOf(time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc).Unix())
 	}
 	current := quarterOf(now.Unix())
-	qt := quarterTable{}
-	if err := qt.load(ctx, s.store, floorDiv(bounds[0], QuartersPerDay), floorDiv(bounds[days]-1, QuartersPerDay)); err != nil {
+	dayTotals, err := s.rangeTotals(ctx, bounds)
+	if err != nil {
 		return Summary{}, err
 	}
 	week := current - 7*QuartersPerDay + 1
-	if err := qt.load(ctx, s.store, floorDiv(week, QuartersPerDay), floorDiv(current, QuartersPerDay)); err != nil {
+	recent, err := s.quarterTotals(ctx, floorDiv(week, QuartersPerDay), floorDiv(current, QuartersPerDay))
+	if err != nil {
 		return Summary{}, err
 	}
 
 	out := Summary{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), TZ: tz, Daily: make([]Day, days)}
 	for i := range out.Daily {
-		out.Daily[i] = Day{Date: from.AddDate(0, 0, i).Format(time.DateOnly), Counts: qt.sum(bounds[i], bounds[i+1])}
+		out.Daily[i] = Day{Date: from.AddDate(0, 0, i).Format(time.DateOnly), Counts: between(dayTotals, bounds[i], bounds[i+1])}
 	}
-	out.Last24h = qt.sum(current-QuartersPerDay+1, current+1)
-	out.Last7d = qt.sum(week, current+1)
+	out.Last24h = between(recent, current-QuartersPerDay+1, current+1)
+	out.Last7d = between(recent, week, current+1)
 	if out.Totals, err = s.store.EventTotals(ctx); err != nil {
 		return Summary{}, fmt.Errorf("read event totals: %w", err)
 	}
@@ -138,10 +140,34 @@ func percent(num, den int64) float64 {
 	return math.Round(float64(num)*10000/float64(den)) / 100
 }
 
-// quarterTable holds quarter counts by UTC day, as read from the rollups.
-type quarterTable map[int64]*[4][QuartersPerDay]int64
+// before tells, for a UTC day and a quarter of it (0..QuartersPerDay), how many
+// events of each type (in typeIndex order) came before that quarter on that day;
+// QuartersPerDay asks for the whole day. It knows only some days and quarters: those
+// its maker read.
+type before func(day int64, quarter int) [4]int64
 
-// typeIndex orders the event types in a quarterTable row; -1 for no type.
+// between counts the events of the quarters from..to-1 with b, which must know the
+// UTC days of from up to the day of to, the whole days in between, and the quarters
+// of from and to.
+func between(b before, from, to int64) Counts {
+	var c [4]int64
+	if from < to {
+		d0, q0 := dayAndSlot(from)
+		d1, q1 := dayAndSlot(to)
+		for d := d0; d < d1; d++ {
+			for i, n := range b(d, QuartersPerDay) {
+				c[i] += n
+			}
+		}
+		start, end := b(d0, q0), b(d1, q1)
+		for i := range c {
+			c[i] += end[i] - start[i]
+		}
+	}
+	return Counts{PageView: c[0], CTAClick: c[1], Newsletter: c[2], Conversion: c[3]}
+}
+
+// typeIndex orders the event types in arrays of four; -1 for no type.
 func typeIndex(t string) int {
 	switch t {
 	case PageView:
@@ -156,43 +182,86 @@ func typeIndex(t string) int {
 	return -1
 }
 
-// load reads the UTC days first..last into qt (replacing days read before).
-func (qt quarterTable) load(ctx context.Context, st Store, first, last int64) error {
-	rows, err := st.EventQuarters(ctx, first, last)
-	if err != nil {
-		return fmt.Errorf("read quarter counts: %w", err)
+// rangeTotals reads what between needs for the days of a zone that bounds (the first
+// quarter of each, and the end of the last) delimit. The days of a zone start at one
+// quarter of the UTC day, or two or three over a year with changes of offset; with at
+// most two, it reads just the running totals at those quarters (EventDayCuts), else
+// every quarter.
+func (s *Service) rangeTotals(ctx context.Context, bounds []int64) (before, error) {
+	first, last := floorDiv(bounds[0], QuartersPerDay), floorDiv(bounds[len(bounds)-1], QuartersPerDay)
+	var cuts []int
+	for _, b := range bounds {
+		if _, q := dayAndSlot(b); q != 0 && !slices.Contains(cuts, q) {
+			cuts = append(cuts, q)
+		}
 	}
-	seen := map[int64]bool{}
+	if len(cuts) > 2 {
+		return s.quarterTotals(ctx, first, last)
+	}
+	cuts = append(cuts, 1, 1) // unused places
+	rows, err := s.store.EventDayCuts(ctx, first, last, cuts[0], cuts[1])
+	if err != nil {
+		return nil, fmt.Errorf("read day totals: %w", err)
+	}
+	type dayRow struct{ a, b, total [4]int64 }
+	byDay := map[int64]*dayRow{}
 	for _, r := range rows {
 		i := typeIndex(r.Type)
 		if i < 0 {
 			continue
 		}
-		day := qt[r.Day]
-		if day == nil || !seen[r.Day] {
-			day = &[4][QuartersPerDay]int64{}
-			qt[r.Day] = day
-			seen[r.Day] = true
+		d := byDay[r.Day]
+		if d == nil {
+			d = &dayRow{}
+			byDay[r.Day] = d
 		}
-		day[i] = r.Counts
+		d.a[i], d.b[i], d.total[i] = r.BeforeA, r.BeforeB, r.Total
 	}
-	return nil
+	return func(day int64, quarter int) [4]int64 {
+		d := byDay[day]
+		switch {
+		case d == nil || quarter == 0:
+			return [4]int64{}
+		case quarter == QuartersPerDay:
+			return d.total
+		case quarter == cuts[0]:
+			return d.a
+		case quarter == cuts[1]:
+			return d.b
+		}
+		panic(fmt.Sprintf("analytics: quarter %d of day %d was not read", quarter, day))
+	}, nil
 }
 
-// sum adds up the quarters from..to-1.
-func (qt quarterTable) sum(from, to int64) Counts {
-	var c [4]int64
-	for q := from; q < to; {
-		day, slot := dayAndSlot(q)
-		end := min(to, (day+1)*QuartersPerDay) // the rest of this day within the range
-		if row := qt[day]; row != nil {
-			for i := range c {
-				for s := slot; s < slot+int(end-q); s++ {
-					c[i] += row[i][s]
-				}
+// quarterTotals reads every quarter of the UTC days first..last.
+func (s *Service) quarterTotals(ctx context.Context, first, last int64) (before, error) {
+	rows, err := s.store.EventQuarters(ctx, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("read quarter counts: %w", err)
+	}
+	// running[day][type][q] counts the events before quarter q.
+	running := map[int64]*[4][QuartersPerDay + 1]int64{}
+	for _, r := range rows {
+		i := typeIndex(r.Type)
+		if i < 0 {
+			continue
+		}
+		d := running[r.Day]
+		if d == nil {
+			d = &[4][QuartersPerDay + 1]int64{}
+			running[r.Day] = d
+		}
+		for q, n := range r.Counts {
+			d[i][q+1] = d[i][q] + n
+		}
+	}
+	return func(day int64, quarter int) [4]int64 {
+		var out [4]int64
+		if d := running[day]; d != nil {
+			for i := range out {
+				out[i] = d[i][quarter]
 			}
 		}
-		q = end
-	}
-	return Counts{PageView: c[0], CTAClick: c[1], Newsletter: c[2], Conversion: c[3]}
+		return out
+	}, nil
 }

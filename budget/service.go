@@ -17,6 +17,8 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 
+	onThreshold func(ctx context.Context, ownerID string, p Period) // nil: only the log line
+
 	mu     sync.Mutex
 	warned map[string]bool // "owner period" pairs already warned about
 }
@@ -27,6 +29,14 @@ const SoftThreshold = 0.8
 // NewService returns a Service over store with the configured default limits.
 func NewService(store OwnerStore, defaults Limits) *Service {
 	return &Service{store: store, defaults: defaults, now: time.Now, log: slog.Default(), warned: map[string]bool{}}
+}
+
+// OnThreshold sets a function called (once per owner and period, like the warning) when
+// settled spending reaches SoftThreshold of a limit, e.g. to email the owner. It must
+// not block: the settling step waits for it.
+func (s *Service) OnThreshold(f func(ctx context.Context, ownerID string, p Period)) *Service {
+	s.onThreshold = f
+	return s
 }
 
 // WithLogger sets where the soft-threshold warnings go.
@@ -54,6 +64,9 @@ func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string) {
 		if first {
 			s.log.WarnContext(ctx, "AI budget soft threshold reached", "owner_id", ownerID, "period", p.Name,
 				"spent_usd", p.Spent.USD(), "limit_usd", p.Limit.USD(), "threshold", SoftThreshold)
+			if s.onThreshold != nil {
+				s.onThreshold(ctx, ownerID, p)
+			}
 		}
 	}
 }

@@ -18,6 +18,8 @@ func TestSoftThresholdWarnsOncePerPeriod(t *testing.T) {
 	var logs bytes.Buffer
 	svc := budget.NewService(storetest.OpenSQLite(t), budget.Limits{Daily: budget.USDToNanos(1), Monthly: budget.USDToNanos(100)}).
 		WithLogger(slog.New(slog.NewJSONHandler(&logs, nil)))
+	var hooked []string
+	svc.OnThreshold(func(_ context.Context, owner string, p budget.Period) { hooked = append(hooked, owner+" "+p.Name) })
 	ctx := context.Background()
 	limits, err := svc.Limits(ctx, "usr_soft")
 	if err != nil {
@@ -47,5 +49,8 @@ func TestSoftThresholdWarnsOncePerPeriod(t *testing.T) {
 	spend(0.1)
 	if warnings() != 1 {
 		t.Errorf("warned again in the same period: %s", logs.String())
+	}
+	if want := "usr_soft " + time.Now().UTC().Format("2006-01-02"); len(hooked) != 1 || hooked[0] != want {
+		t.Errorf("OnThreshold calls = %q, want [%q]", hooked, want)
 	}
 }

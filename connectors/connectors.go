@@ -45,6 +45,14 @@ const (
 	CodePanic            = "panic"              // the connector panicked
 	CodeInvalidOutput    = "invalid_output"     // the connector's output is not JSON or too large
 	CodeResponseTooLarge = "response_too_large" // the upstream response is over the limit
+
+	// Vendor outcomes, the same for every vendor connector: the vendor's own error
+	// code goes in the message.
+	CodeRateLimited = "rate_limited" // the vendor asked to slow down; retryable after RetryAfter when it said when
+	CodeAuthFailed  = "auth_failed"  // the vendor refused the credentials
+	CodeForbidden   = "forbidden"    // the credentials may not do this (scope, membership, quota)
+	CodeNotFound    = "not_found"    // the vendor has no such object (or does not show it to these credentials)
+	CodeBadRequest  = "bad_request"  // the vendor refused the request as it was made
 )
 
 // StepError is how a step fails: a stable code, a caller-safe message, and whether (and when) a retry may succeed.
@@ -67,4 +75,26 @@ func (e *StepError) Unwrap() error { return e.Err }
 // Errorf returns a non-retryable *StepError with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *StepError {
 	return &StepError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Handler runs one action: it decodes its (schema-valid) input and returns a value to
+// encode as the step's output.
+type Handler func(ctx context.Context, input json.RawMessage) (any, error)
+
+// Dispatch runs the handler of action, one of handlers, and encodes its output as JSON:
+// the body of most connectors' Run.
+func Dispatch(ctx context.Context, connector, action string, input json.RawMessage, handlers map[string]Handler) (json.RawMessage, error) {
+	h, ok := handlers[action]
+	if !ok {
+		return nil, Errorf(CodeUnknownAction, "connector %q has no action %q", connector, action)
+	}
+	out, err := h(ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode output: %w", err)
+	}
+	return raw, nil
 }

@@ -34,6 +34,7 @@ const unlimitedExtension = "x-levqor-unlimited"
 
 // Options are the server's dependencies and limits, built in main.
 type Options struct {
+	Spec           *openapi3.T // a fresh api.GetSwagger() the server may keep and modify; nil: loaded here
 	Store          store.Store
 	Keys           *keys.Service   // default: keys.NewService(Store, nil)
 	Users          *users.Service  // default: users.NewService(Store)
@@ -84,9 +85,11 @@ var _ api.StrictServerInterface = (*handlers)(nil)
 // New returns the whole HTTP handler: outer middleware, then the router, then
 // per-route limits, validation (with authentication) and the strict handlers.
 func New(opts Options) (http.Handler, error) {
-	spec, err := api.GetSwagger()
-	if err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", err)
+	spec, err := opts.Spec, error(nil)
+	if spec == nil {
+		if spec, err = api.GetSwagger(); err != nil {
+			return nil, fmt.Errorf("load embedded spec: %w", err)
+		}
 	}
 	if opts.Keys == nil {
 		opts.Keys = keys.NewService(opts.Store, nil)

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
 	"github.com/ulule/limiter/v3/drivers/store/memory"
@@ -22,8 +23,10 @@ import (
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/credentials"
+	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
@@ -45,6 +48,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer logOut.Close()
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(log)
+
+	// Parsing the embedded spec is the largest single cost of start-up: it runs on
+	// another core while the database opens and the connectors compile their schemas.
+	type loaded struct {
+		spec *openapi3.T
+		err  error
+	}
+	specc := make(chan loaded, 1)
+	go func() {
+		spec, err := api.GetSwagger()
+		specc <- loaded{spec, err}
+	}()
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -84,7 +99,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
-	budgets := budget.NewService(st, ownerDefaults).WithLogger(log)
+	// Levqor's own email (Resend); without LEVQOR_RESEND_API_KEY it logs and drops.
+	mail, err := notifier.New(notifier.Config{BaseURL: cfg.ResendBaseURL, APIKey: cfg.ResendAPIKey,
+		Domain: cfg.EmailDomain, PublicURL: cfg.PublicURL, Logger: log})
+	if err != nil {
+		return fmt.Errorf("notifier: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = mail.Close(ctx)
+	}()
+	budgets := budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(mail, st, log))
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
 		Budgets: budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
@@ -93,7 +119,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger: log,
 	})
 	stopping := make(chan struct{})
+	spec := <-specc
+	if spec.err != nil {
+		return fmt.Errorf("load embedded spec: %w", spec.err)
+	}
 	handler, err := server.New(server.Options{
+		Spec:           spec.spec,
 		Stopping:       stopping,
 		Budgets:        budgets,
 		Jobs:           engine.Service,

@@ -153,26 +153,9 @@ func (c *Connector) Actions() []connectors.Action {
 
 // Run implements connectors.Connector.
 func (c *Connector) Run(ctx context.Context, action string, input json.RawMessage) (json.RawMessage, error) {
-	var (
-		out any
-		err error
-	)
-	switch action {
-	case actionComplete:
-		out, err = c.complete(ctx, input)
-	case actionExtract:
-		out, err = c.extract(ctx, input)
-	case actionClassify:
-		out, err = c.classify(ctx, input)
-	default:
-		return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
-	}
-	if err != nil {
-		return nil, err
-	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("encode output: %w", err)
-	}
-	return raw, nil
+	return connectors.Dispatch(ctx, Name, action, input, map[string]connectors.Handler{
+		actionComplete: c.complete,
+		actionExtract:  c.extract,
+		actionClassify: c.classify,
+	})
 }

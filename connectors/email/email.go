@@ -28,11 +28,11 @@ const Name = "email"
 
 // Step error codes particular to this connector, besides those of package connectors.
 const (
-	CodeRateLimited         = "rate_limited"         // Resend's rate limit (retryable) or sending quota (not)
-	CodeAuthFailed          = "auth_failed"          // Resend refused the API key
-	CodeBadRequest          = "bad_request"          // Resend refused the email (validation_error and the like)
-	CodeIdempotencyConflict = "idempotency_conflict" // the step's idempotency key is in use by another email or request
-	CodeNoStep              = "no_step"              // the connector ran outside a job step
+	CodeRateLimited         = connectors.CodeRateLimited // Resend's rate limit (retryable) or sending quota (not)
+	CodeAuthFailed          = connectors.CodeAuthFailed  // Resend refused the API key
+	CodeBadRequest          = connectors.CodeBadRequest  // Resend refused the email (validation_error and the like)
+	CodeIdempotencyConflict = "idempotency_conflict"     // the step's idempotency key is in use by another email or request
+	CodeNoStep              = "no_step"                  // the connector ran outside a job step
 )
 
 const (

@@ -23,11 +23,11 @@ import (
 // Step error codes this connector reports besides those of package connectors. The
 // message of each names Google's own reason or OAuth2 error code, e.g. "gmail: notFound".
 const (
-	CodeRateLimited = "rate_limited" // Gmail asked to slow down; retryable after RetryAfter if it said when
-	CodeAuthFailed  = "auth_failed"  // the connection's client or refresh token was refused, or the access token was
-	CodeForbidden   = "forbidden"    // the grant lacks a scope, or a quota is used up
-	CodeNotFound    = "not_found"    // no such message, label or mailbox
-	CodeBadRequest  = "bad_request"  // Gmail refused the request as it was made
+	CodeRateLimited = connectors.CodeRateLimited // Gmail asked to slow down; retryable after RetryAfter if it said when
+	CodeAuthFailed  = connectors.CodeAuthFailed  // the connection's client or refresh token was refused, or the access token was
+	CodeForbidden   = connectors.CodeForbidden   // the grant lacks a scope, or a quota is used up
+	CodeNotFound    = connectors.CodeNotFound    // no such message, label or mailbox
+	CodeBadRequest  = connectors.CodeBadRequest  // Gmail refused the request as it was made
 )
 
 // maxDetailChars bounds the part of Google's error message a step error quotes.

@@ -140,28 +140,11 @@ func (*Connector) CredentialFields() []string {
 
 // Run implements connectors.Connector.
 func (c *Connector) Run(ctx context.Context, action string, input json.RawMessage) (json.RawMessage, error) {
-	var (
-		out any
-		err error
-	)
-	switch action {
-	case "list_labels":
-		out, err = c.listLabels(ctx, input)
-	case "list_messages":
-		out, err = c.listMessages(ctx, input)
-	case "send_email":
-		out, err = c.sendEmail(ctx, input)
-	default:
-		return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
-	}
-	if err != nil {
-		return nil, err
-	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("encode output: %w", err)
-	}
-	return raw, nil
+	return connectors.Dispatch(ctx, Name, action, input, map[string]connectors.Handler{
+		"list_labels":   c.listLabels,
+		"list_messages": c.listMessages,
+		"send_email":    c.sendEmail,
+	})
 }
 
 // LabelsOutput is what list_labels returns.

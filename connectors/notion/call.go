@@ -21,11 +21,11 @@ import (
 // Step error codes this connector reports besides those of package connectors. The
 // message of each names Notion's own error code, e.g. "notion: object_not_found".
 const (
-	CodeRateLimited = "rate_limited" // Notion asked to slow down; retryable after RetryAfter
-	CodeAuthFailed  = "auth_failed"  // the token is invalid or revoked
-	CodeForbidden   = "forbidden"    // the integration lacks a capability
-	CodeNotFound    = "not_found"    // no such page or database, or it is not shared with the integration
-	CodeBadRequest  = "bad_request"  // Notion refused the request as it was made
+	CodeRateLimited = connectors.CodeRateLimited // Notion asked to slow down; retryable after RetryAfter
+	CodeAuthFailed  = connectors.CodeAuthFailed  // the token is invalid or revoked
+	CodeForbidden   = connectors.CodeForbidden   // the integration lacks a capability
+	CodeNotFound    = connectors.CodeNotFound    // no such page or database, or it is not shared with the integration
+	CodeBadRequest  = connectors.CodeBadRequest  // Notion refused the request as it was made
 )
 
 // maxDetailChars bounds the part of Notion's error message a step error quotes.

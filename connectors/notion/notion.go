@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,32 +105,16 @@ func (*Connector) CredentialFields() []string { return []string{"token"} }
 
 // Run implements connectors.Connector.
 func (c *Connector) Run(ctx context.Context, action string, input json.RawMessage) (json.RawMessage, error) {
-	var (
-		out any
-		err error
-	)
-	switch action {
-	case "search":
-		out, err = c.search(ctx, input)
-	case "query_database":
-		out, err = c.queryDatabase(ctx, input)
-	case "create_page":
-		out, err = c.createPage(ctx, input)
-	default:
-		return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
-	}
-	if err != nil {
-		return nil, err
-	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("encode output: %w", err)
-	}
-	if len(raw) > connectors.MaxOutputBytes {
+	raw, err := connectors.Dispatch(ctx, Name, action, input, map[string]connectors.Handler{
+		"search":         c.search,
+		"query_database": c.queryDatabase,
+		"create_page":    c.createPage,
+	})
+	if err == nil && len(raw) > connectors.MaxOutputBytes {
 		return nil, connectors.Errorf(connectors.CodeResponseTooLarge,
 			"the results do not fit in a step's output (%d bytes); ask for a smaller page_size", connectors.MaxOutputBytes)
 	}
-	return raw, nil
+	return raw, err
 }
 
 // token returns the integration token of the step owner's connection.

@@ -20,11 +20,11 @@ import (
 // Step error codes this connector reports besides those of package connectors. The
 // message of each names Slack's own error code, e.g. "slack: channel_not_found".
 const (
-	CodeRateLimited = "rate_limited" // Slack asked to slow down; retryable after RetryAfter
-	CodeAuthFailed  = "auth_failed"  // the token is invalid, revoked or expired
-	CodeForbidden   = "forbidden"    // the token lacks a scope or the bot is not in the channel
-	CodeNotFound    = "not_found"    // no such channel, thread or file
-	CodeBadRequest  = "bad_request"  // Slack refused the request as it was made
+	CodeRateLimited = connectors.CodeRateLimited // Slack asked to slow down; retryable after RetryAfter
+	CodeAuthFailed  = connectors.CodeAuthFailed  // the token is invalid, revoked or expired
+	CodeForbidden   = connectors.CodeForbidden   // the token lacks a scope or the bot is not in the channel
+	CodeNotFound    = connectors.CodeNotFound    // no such channel, thread or file
+	CodeBadRequest  = connectors.CodeBadRequest  // Slack refused the request as it was made
 )
 
 // errorCodes sorts Slack's error codes that a retry cannot fix. Any other code is a

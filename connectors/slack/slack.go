@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -98,28 +97,11 @@ func (*Connector) CredentialFields() []string { return []string{"token"} }
 
 // Run implements connectors.Connector.
 func (c *Connector) Run(ctx context.Context, action string, input json.RawMessage) (json.RawMessage, error) {
-	var (
-		out any
-		err error
-	)
-	switch action {
-	case "post_message":
-		out, err = c.postMessage(ctx, input)
-	case "list_channels":
-		out, err = c.listChannels(ctx, input)
-	case "upload_file":
-		out, err = c.uploadFile(ctx, input)
-	default:
-		return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
-	}
-	if err != nil {
-		return nil, err
-	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("encode output: %w", err)
-	}
-	return raw, nil
+	return connectors.Dispatch(ctx, Name, action, input, map[string]connectors.Handler{
+		"post_message":  c.postMessage,
+		"list_channels": c.listChannels,
+		"upload_file":   c.uploadFile,
+	})
 }
 
 // api returns a Slack client acting with the token of the step owner's connection.

@@ -23,11 +23,11 @@ import (
 // message of each carries Telegram's error_code and description, e.g.
 // "telegram: 400 Bad Request: chat not found".
 const (
-	CodeRateLimited = "rate_limited" // Telegram asked to slow down; retryable after RetryAfter
-	CodeAuthFailed  = "auth_failed"  // the bot token is invalid or revoked
-	CodeForbidden   = "forbidden"    // the bot may not write there (blocked, kicked, not an admin)
-	CodeNotFound    = "not_found"    // no such chat or user
-	CodeBadRequest  = "bad_request"  // Telegram refused the request as it was made
+	CodeRateLimited = connectors.CodeRateLimited // Telegram asked to slow down; retryable after RetryAfter
+	CodeAuthFailed  = connectors.CodeAuthFailed  // the bot token is invalid or revoked
+	CodeForbidden   = connectors.CodeForbidden   // the bot may not write there (blocked, kicked, not an admin)
+	CodeNotFound    = connectors.CodeNotFound    // no such chat or user
+	CodeBadRequest  = connectors.CodeBadRequest  // Telegram refused the request as it was made
 )
 
 // maxDescriptionRunes bounds how much of Telegram's error description a message quotes.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -96,28 +95,11 @@ func (*Connector) CredentialFields() []string { return []string{"token"} }
 
 // Run implements connectors.Connector.
 func (c *Connector) Run(ctx context.Context, action string, input json.RawMessage) (json.RawMessage, error) {
-	var (
-		out any
-		err error
-	)
-	switch action {
-	case "send_message":
-		out, err = c.sendMessage(ctx, input)
-	case "get_me":
-		out, err = c.getMe(ctx, input)
-	case "get_updates":
-		out, err = c.getUpdates(ctx, input)
-	default:
-		return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
-	}
-	if err != nil {
-		return nil, err
-	}
-	raw, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Errorf("encode output: %w", err)
-	}
-	return raw, nil
+	return connectors.Dispatch(ctx, Name, action, input, map[string]connectors.Handler{
+		"send_message": c.sendMessage,
+		"get_me":       c.getMe,
+		"get_updates":  c.getUpdates,
+	})
 }
 
 // bot is one call's view of the Bot API: the connector acting with one token.

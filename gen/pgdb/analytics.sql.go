@@ -144,6 +144,65 @@ func (q *Queries) InsertAnalyticsQuartersIfAbsent(ctx context.Context, arg Inser
 	return err
 }
 
+const listAnalyticsDayCuts = `-- name: ListAnalyticsDayCuts :many
+SELECT day, type,
+    substring(counts FROM 4 * $1::integer - 3 FOR 4)::bytea AS before_a,
+    substring(counts FROM 4 * $2::integer - 3 FOR 4)::bytea AS before_b,
+    substring(counts FROM 381 FOR 4)::bytea AS day_total
+FROM analytics_quarters
+WHERE day >= $3 AND day <= $4
+`
+
+type ListAnalyticsDayCutsParams struct {
+	CutA  int32
+	CutB  int32
+	First int64
+	Last  int64
+}
+
+type ListAnalyticsDayCutsRow struct {
+	Day      int64
+	Type     string
+	BeforeA  []byte
+	BeforeB  []byte
+	DayTotal []byte
+}
+
+// For each UTC day of first..last and type: the running totals at quarters cut_a - 1
+// and cut_b - 1 (the events before quarters cut_a and cut_b, each 1..95) and at
+// quarter 95 (the day's), as 4-byte big-endian slices of counts, so that a long range
+// sends 12 bytes a row instead of 384.
+func (q *Queries) ListAnalyticsDayCuts(ctx context.Context, arg ListAnalyticsDayCutsParams) ([]ListAnalyticsDayCutsRow, error) {
+	rows, err := q.db.Query(ctx, listAnalyticsDayCuts,
+		arg.CutA,
+		arg.CutB,
+		arg.First,
+		arg.Last,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListAnalyticsDayCutsRow
+	for rows.Next() {
+		var i ListAnalyticsDayCutsRow
+		if err := rows.Scan(
+			&i.Day,
+			&i.Type,
+			&i.BeforeA,
+			&i.BeforeB,
+			&i.DayTotal,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listAnalyticsQuarters = `-- name: ListAnalyticsQuarters :many
 SELECT day, type, counts FROM analytics_quarters
 WHERE day >= $1 AND day <= $2

@@ -117,6 +117,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.insertWebhookSecretIfAbsentStmt, err = db.PrepareContext(ctx, insertWebhookSecretIfAbsent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertWebhookSecretIfAbsent: %w", err)
 	}
+	if q.listAnalyticsDayCutsStmt, err = db.PrepareContext(ctx, listAnalyticsDayCuts); err != nil {
+		return nil, fmt.Errorf("error preparing query ListAnalyticsDayCuts: %w", err)
+	}
 	if q.listAnalyticsQuartersStmt, err = db.PrepareContext(ctx, listAnalyticsQuarters); err != nil {
 		return nil, fmt.Errorf("error preparing query ListAnalyticsQuarters: %w", err)
 	}
@@ -358,6 +361,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing insertWebhookSecretIfAbsentStmt: %w", cerr)
 		}
 	}
+	if q.listAnalyticsDayCutsStmt != nil {
+		if cerr := q.listAnalyticsDayCutsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listAnalyticsDayCutsStmt: %w", cerr)
+		}
+	}
 	if q.listAnalyticsQuartersStmt != nil {
 		if cerr := q.listAnalyticsQuartersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listAnalyticsQuartersStmt: %w", cerr)
@@ -563,6 +571,7 @@ type Queries struct {
 	insertOwnerReservationStmt        *sql.Stmt
 	insertUserIfAbsentStmt            *sql.Stmt
 	insertWebhookSecretIfAbsentStmt   *sql.Stmt
+	listAnalyticsDayCutsStmt          *sql.Stmt
 	listAnalyticsQuartersStmt         *sql.Stmt
 	listAnalyticsTotalsStmt           *sql.Stmt
 	listConnectionsStmt               *sql.Stmt
@@ -627,6 +636,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		insertOwnerReservationStmt:        q.insertOwnerReservationStmt,
 		insertUserIfAbsentStmt:            q.insertUserIfAbsentStmt,
 		insertWebhookSecretIfAbsentStmt:   q.insertWebhookSecretIfAbsentStmt,
+		listAnalyticsDayCutsStmt:          q.listAnalyticsDayCutsStmt,
 		listAnalyticsQuartersStmt:         q.listAnalyticsQuartersStmt,
 		listAnalyticsTotalsStmt:           q.listAnalyticsTotalsStmt,
 		listConnectionsStmt:               q.listConnectionsStmt,

@@ -140,6 +140,30 @@ func (db *DB) EventQuarters(ctx context.Context, first, last int64) ([]analytics
 	return out, nil
 }
 
+// EventDayCuts implements analytics.Store.
+func (db *DB) EventDayCuts(ctx context.Context, first, last int64, cutA, cutB int) ([]analytics.DayCuts, error) {
+	if cutA < 1 || cutA >= analytics.QuartersPerDay || cutB < 1 || cutB >= analytics.QuartersPerDay {
+		return nil, fmt.Errorf("event day cuts: quarters %d and %d, want 1..%d", cutA, cutB, analytics.QuartersPerDay-1)
+	}
+	rows, err := db.q.ListAnalyticsDayCuts(ctx, pgdb.ListAnalyticsDayCutsParams{CutA: int32(cutA), CutB: int32(cutB), First: first, Last: last})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]analytics.DayCuts, len(rows))
+	for i, r := range rows {
+		d := analytics.DayCuts{Day: r.Day, Type: r.Type}
+		var errA, errB, errT error
+		d.BeforeA, errA = analytics.DecodeRunningTotal(r.BeforeA)
+		d.BeforeB, errB = analytics.DecodeRunningTotal(r.BeforeB)
+		d.Total, errT = analytics.DecodeRunningTotal(r.DayTotal)
+		if err := errors.Join(errA, errB, errT); err != nil {
+			return nil, fmt.Errorf("day %d %s: %w", r.Day, r.Type, err)
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
 // EventTotals implements analytics.Store.
 func (db *DB) EventTotals(ctx context.Context) (analytics.Counts, error) {
 	rows, err := db.q.ListAnalyticsTotals(ctx)

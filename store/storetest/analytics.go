@@ -239,7 +239,8 @@ func RunAnalytics(t *testing.T, open func(t testing.TB) store.Store) {
 	t.Run("RollupsAgreeWithEvents", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		events := randomEvents(1500)
+		// 20 February to 11 April 2025: both daylight-saving changes of 2025 in America and Europe.
+		events := randomEvents(1500, time.Date(2025, 2, 20, 0, 0, 0, 0, time.UTC), 50)
 		// Batches of every size: one event (as Track sends when alone), and large ones
 		// (PostgreSQL copies those).
 		for rest, size := events, 1; len(rest) > 0; size = size*3 + 1 {
@@ -270,6 +271,25 @@ func RunAnalytics(t *testing.T, open func(t testing.TB) store.Store) {
 						got.TopPaths, got.TopReferrers, got.TopUTMSources, want.TopPaths, want.TopReferrers, want.TopUTMSources)
 				}
 			}
+		}
+	})
+
+	t.Run("ZoneOfThreeOffsets", func(t *testing.T) {
+		t.Parallel()
+		s := open(t)
+		// Colombo went from +5:30 to +6:30 on 25 May 1996 and to +6:00 on 26 October:
+		// its days of 1996 start at three different quarters of the UTC day.
+		events := randomEvents(1200, time.Date(1996, 1, 1, 0, 0, 0, 0, time.UTC), 366)
+		if err := s.InsertEvents(t.Context(), events); err != nil {
+			t.Fatalf("InsertEvents: %v", err)
+		}
+		now := time.Date(1997, 1, 1, 0, 0, 0, 0, time.UTC)
+		q := analytics.SummaryQuery{From: "1996-01-01", To: "1996-12-31", TZ: "Asia/Colombo"}
+		got := mustSummary(t, analyticsService(t, s, now), q)
+		want := bruteSummary(events, mustZone(t, q.TZ), q, now)
+		checkDaily(t, q.TZ+" 1996", got.Daily, want.Daily)
+		if got.Totals != want.Totals {
+			t.Errorf("totals %+v, counted from the events %+v", got.Totals, want.Totals)
 		}
 	})
 
@@ -382,13 +402,11 @@ func RunAnalytics(t *testing.T, open func(t testing.TB) store.Store) {
 	})
 }
 
-// randomEvents returns n events between 20 February and 11 April 2025 (both
-// daylight-saving changes of 2025 in America and Europe) with random types, paths,
-// referrers and sources, a tenth of them robots'. The seed is fixed.
-func randomEvents(n int) []analytics.Event {
+// randomEvents returns n events over the days after start with random types,
+// paths, referrers and sources, a tenth of them robots'. The seed is fixed.
+func randomEvents(n int, start time.Time, days int) []analytics.Event {
 	r := rand.New(rand.NewPCG(7, 2025))
-	start := time.Date(2025, 2, 20, 0, 0, 0, 0, time.UTC)
-	span := int64(50 * 24 * time.Hour / time.Second)
+	span := int64(time.Duration(days) * 24 * time.Hour / time.Second)
 	types := []string{analytics.PageView, analytics.PageView, analytics.PageView, analytics.CTAClick, analytics.Newsletter, analytics.Conversion}
 	values := func(prefix string, k int) string {
 		if r.IntN(5) == 0 {

@@ -23,9 +23,11 @@ CREATE TABLE analytics_events (
 );
 
 -- Counts per UTC day and type, in 15-minute quarters: counts holds 96 big-endian
--- uint32, the events of each quarter of the day. Quarters let the daily breakdown be
--- re-cut in Go into the days of any time zone (all current UTC offsets are whole
--- quarters); packing a day in one row keeps a year to 366 rows per type.
+-- uint32 running totals, entry i counting the events of quarters 0..i of the day (so
+-- entry 95 is the day's total). Quarters let the daily breakdown be re-cut in Go into
+-- the days of any time zone (all current UTC offsets are whole quarters); packing a
+-- day in one row keeps a year to 366 rows per type, and running totals let a long
+-- range read just the entries at the zone's midnight.
 CREATE TABLE analytics_quarters (
     day    BIGINT NOT NULL, -- days since 1970-01-01 (UTC)
     type   TEXT   NOT NULL,

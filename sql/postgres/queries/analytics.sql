@@ -22,6 +22,18 @@ UPDATE analytics_quarters SET counts = sqlc.arg(counts) WHERE day = sqlc.arg(day
 SELECT day, type, counts FROM analytics_quarters
 WHERE day >= sqlc.arg(first) AND day <= sqlc.arg(last);
 
+-- name: ListAnalyticsDayCuts :many
+-- For each UTC day of first..last and type: the running totals at quarters cut_a - 1
+-- and cut_b - 1 (the events before quarters cut_a and cut_b, each 1..95) and at
+-- quarter 95 (the day's), as 4-byte big-endian slices of counts, so that a long range
+-- sends 12 bytes a row instead of 384.
+SELECT day, type,
+    substring(counts FROM 4 * sqlc.arg(cut_a)::integer - 3 FOR 4)::bytea AS before_a,
+    substring(counts FROM 4 * sqlc.arg(cut_b)::integer - 3 FOR 4)::bytea AS before_b,
+    substring(counts FROM 381 FOR 4)::bytea AS day_total
+FROM analytics_quarters
+WHERE day >= sqlc.arg(first) AND day <= sqlc.arg(last);
+
 -- name: AddAnalyticsTotal :exec
 INSERT INTO analytics_totals (type, n) VALUES (sqlc.arg(type), sqlc.arg(delta))
 ON CONFLICT (type) DO UPDATE SET n = analytics_totals.n + excluded.n;

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/users"
+)
+
+// budgetThresholdMail emails an owner whose AI spending reached the soft threshold
+// of a day's or a month's limit. Owners without a user record (bootstrap keys) are
+// skipped. Enqueue never blocks, and its failures are logged by the notifier.
+func budgetThresholdMail(n *notifier.Notifier, us users.Store, log *slog.Logger) func(context.Context, string, budget.Period) {
+	return func(ctx context.Context, ownerID string, p budget.Period) {
+		if !n.Enabled() || ownerID == "" {
+			return
+		}
+		u, err := us.GetUser(ctx, ownerID)
+		if err != nil {
+			log.Warn("budget threshold email: no user for the owner", "owner_id", ownerID, "error", err.Error())
+			return
+		}
+		period := "daily"
+		if strings.Count(p.Name, "-") == 1 {
+			period = "monthly" // 2026-11, not 2026-11-25
+		}
+		data := map[string]any{"percent": budget.SoftThreshold * 100, "period": period,
+			"limit_usd": p.Limit.USD(), "spent_usd": p.Spent.USD()}
+		if u.Name != "" {
+			data["name"] = u.Name
+		}
+		_ = n.Enqueue(notifier.Message{Template: notifier.BudgetThreshold, To: u.Email, Data: data,
+			IdempotencyKey: "budget/" + ownerID + "/" + p.Name})
+	}
+}
