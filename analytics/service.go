@@ -71,13 +71,12 @@ type TrackInput struct {
 	UserAgent string
 }
 
-// Track validates, normalises and stores one event, and returns its id. Of ref only
-// the page and its utm_* parameters are kept, of the referrer only the URL without
-// query. It answers
+// Track validates, normalises and stores one event, and returns its id. It answers
 // levqor.EInvalid for an unknown type, a payload that is not a JSON object or is
 // nested deeper than MaxPayloadDepth, or an over-long field, and levqor.ETooLarge
-// for a payload over MaxPayloadBytes. The email is kept only as a keyed hash; a
-// robot's event (IsBot) is stored flagged and counted nowhere.
+// for a payload over MaxPayloadBytes. The email is kept only as a keyed hash, of ref
+// only the page and its utm_* parameters, of the referrer only the URL without
+// query; a robot's event (IsBot) is stored flagged and counted nowhere.
 func (s *Service) Track(ctx context.Context, in TrackInput) (string, error) {
 	e, err := s.event(in)
 	if err != nil {

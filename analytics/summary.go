@@ -2,9 +2,11 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/levqor/levqor"
@@ -48,39 +50,47 @@ func (s *Service) Summary(ctx context.Context, q SummaryQuery) (Summary, error) 
 		bounds[i] = quarterOf(time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc).Unix())
 	}
 	current := quarterOf(now.Unix())
-	dayTotals, err := s.rangeTotals(ctx, bounds)
-	if err != nil {
-		return Summary{}, err
-	}
 	week := current - 7*QuartersPerDay + 1
-	recent, err := s.quarterTotals(ctx, floorDiv(week, QuartersPerDay), floorDiv(current, QuartersPerDay))
-	if err != nil {
+	firstDay, lastDay := from.Unix()/secondsPerDay, to.Unix()/secondsPerDay
+	out := Summary{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), TZ: tz, Daily: make([]Day, days)}
+
+	// The reads are independent: they run at once, each on a connection of its own.
+	var (
+		wg                sync.WaitGroup
+		dayTotals, recent before
+		errs              [6]error
+	)
+	wg.Go(func() { dayTotals, errs[0] = s.rangeTotals(ctx, bounds) })
+	wg.Go(func() {
+		recent, errs[1] = s.quarterTotals(ctx, floorDiv(week, QuartersPerDay), floorDiv(current, QuartersPerDay))
+	})
+	wg.Go(func() {
+		if out.Totals, errs[2] = s.store.EventTotals(ctx); errs[2] != nil {
+			errs[2] = fmt.Errorf("read event totals: %w", errs[2])
+		}
+	})
+	for i, t := range []struct {
+		kind string
+		dst  *[]Top
+	}{{TopReferrer, &out.TopReferrers}, {TopPath, &out.TopPaths}, {TopUTMSource, &out.TopUTMSources}} {
+		wg.Go(func() {
+			if *t.dst, errs[3+i] = s.store.TopValues(ctx, t.kind, firstDay, lastDay, topLimit); errs[3+i] != nil {
+				errs[3+i] = fmt.Errorf("read top %s: %w", t.kind, errs[3+i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
 		return Summary{}, err
 	}
 
-	out := Summary{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), TZ: tz, Daily: make([]Day, days)}
 	for i := range out.Daily {
 		out.Daily[i] = Day{Date: from.AddDate(0, 0, i).Format(time.DateOnly), Counts: between(dayTotals, bounds[i], bounds[i+1])}
 	}
 	out.Last24h = between(recent, current-QuartersPerDay+1, current+1)
 	out.Last7d = between(recent, week, current+1)
-	if out.Totals, err = s.store.EventTotals(ctx); err != nil {
-		return Summary{}, fmt.Errorf("read event totals: %w", err)
-	}
 	out.ConversionRate = percent(out.Totals.Conversion, out.Totals.PageView)
 	out.CTR = percent(out.Totals.CTAClick, out.Totals.PageView)
-
-	firstDay, lastDay := from.Unix()/secondsPerDay, to.Unix()/secondsPerDay
-	for _, t := range []struct {
-		kind string
-		dst  *[]Top
-	}{{TopReferrer, &out.TopReferrers}, {TopPath, &out.TopPaths}, {TopUTMSource, &out.TopUTMSources}} {
-		top, err := s.store.TopValues(ctx, t.kind, firstDay, lastDay, topLimit)
-		if err != nil {
-			return Summary{}, fmt.Errorf("read top %s: %w", t.kind, err)
-		}
-		*t.dst = top
-	}
 	return out, nil
 }
 

@@ -68,6 +68,9 @@ type OwnerStore interface {
 	ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error)
 	// OwnerUsage returns the owner's usage in the UTC day and the calendar month of at.
 	OwnerUsage(ctx context.Context, ownerID string, at time.Time) (day, month Usage, err error)
+	// OwnerTotals is OwnerUsage without ByModel: it reads the running totals only, so
+	// its cost does not grow with the ledger.
+	OwnerTotals(ctx context.Context, ownerID string, at time.Time) (day, month Usage, err error)
 	// OwnerLimits returns the owner's override limits, or ok=false when none is set.
 	OwnerLimits(ctx context.Context, ownerID string) (l Limits, ok bool, err error)
 	// SetOwnerLimits sets (or with nil, removes) the owner's override limits.

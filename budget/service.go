@@ -48,7 +48,7 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 // checkSoftThreshold logs, once per owner and period, that settled spending has
 // reached SoftThreshold of the limit. It never fails the caller.
 func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string) {
-	day, month, err := s.Usage(ctx, ownerID)
+	day, month, err := s.totals(ctx, ownerID)
 	if err != nil {
 		return
 	}
@@ -90,14 +90,23 @@ type Period struct {
 // Remaining is what may still be reserved in the period (never negative).
 func (p Period) Remaining() Nanos { return max(0, p.Limit-p.Spent-p.Reserved) }
 
-// Usage returns the owner's day and month.
+// Usage returns the owner's day and month, with spending per model.
 func (s *Service) Usage(ctx context.Context, ownerID string) (day, month Period, err error) {
+	return s.periods(ctx, ownerID, s.store.OwnerUsage)
+}
+
+// totals is Usage without spending per model: cheap enough for every settlement.
+func (s *Service) totals(ctx context.Context, ownerID string) (day, month Period, err error) {
+	return s.periods(ctx, ownerID, s.store.OwnerTotals)
+}
+
+func (s *Service) periods(ctx context.Context, ownerID string, read func(context.Context, string, time.Time) (Usage, Usage, error)) (day, month Period, err error) {
 	now := s.now().UTC()
 	l, err := s.Limits(ctx, ownerID)
 	if err != nil {
 		return Period{}, Period{}, err
 	}
-	d, m, err := s.store.OwnerUsage(ctx, ownerID, now)
+	d, m, err := read(ctx, ownerID, now)
 	if err != nil {
 		return Period{}, Period{}, err
 	}
@@ -109,7 +118,7 @@ func (s *Service) Usage(ctx context.Context, ownerID string) (day, month Period,
 // work's least worst-case cost) on top of what is spent and reserved — or, with a need
 // of 0, has nothing left: a levqor.EBudgetExceeded error naming what remains.
 func (s *Service) CheckFit(ctx context.Context, ownerID string, need Nanos) error {
-	day, month, err := s.Usage(ctx, ownerID)
+	day, month, err := s.totals(ctx, ownerID)
 	if err != nil {
 		return err
 	}

@@ -164,13 +164,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
 		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
 	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
-	// Start-up (spec, docs assets, migrations, prepared statements) leaves garbage
-	// behind; collect it now and give the pages back instead of holding them idle.
-	debug.FreeOSMemory()
-	// Likewise the code and tables that only start-up used (see dropStartupPages).
-	if _, err := dropStartupPages(); err != nil {
-		log.Warn("unmap start-up pages", "error", err.Error())
-	}
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
@@ -179,6 +172,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Once start-up has settled (the engine's workers are running), give back what
+	// only start-up used: its garbage (spec, docs assets, migrations) and the code and
+	// tables that initialisation touched once (see dropStartupPages).
+	settled := time.AfterFunc(250*time.Millisecond, func() {
+		debug.FreeOSMemory()
+		if _, err := dropStartupPages(); err != nil {
+			log.Warn("unmap start-up pages", "error", err.Error())
+		}
+	})
+	defer settled.Stop()
 	select {
 	case err := <-errc:
 		stopEngine()

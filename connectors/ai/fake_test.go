@@ -52,7 +52,7 @@ type chatRequest struct {
 // fakeProvider speaks the Chat Completions wire format: POST {base}/chat/completions with
 // a bearer key, answering with the scripted replies in order (the last one repeats).
 type fakeProvider struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	apiKey string
 
@@ -61,7 +61,7 @@ type fakeProvider struct {
 	requests []chatRequest
 }
 
-func newFakeProvider(t *testing.T, apiKey string, replies ...fakeReply) *fakeProvider {
+func newFakeProvider(t testing.TB, apiKey string, replies ...fakeReply) *fakeProvider {
 	f := &fakeProvider{t: t, apiKey: apiKey, replies: replies}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)

@@ -222,23 +222,33 @@ func (db *DB) expireBatch(ctx context.Context, now time.Time) (int, error) {
 	return len(rows), nil
 }
 
-// OwnerUsage implements budget.OwnerStore. Spent and Reserved come from the running
-// totals; the spending per model from the ledger.
-func (db *DB) OwnerUsage(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
+// OwnerTotals implements budget.OwnerStore: running totals only, no ledger scan.
+func (db *DB) OwnerTotals(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
 	day, month := periods(at)
 	dayKey, monthKey := totalsKeys(day, month)
 	tot, err := db.rq.OwnerTotals(ctx, sqlitedb.OwnerTotalsParams{OwnerID: ownerID, DayKey: dayKey, MonthKey: monthKey})
 	if err != nil {
 		return budget.Usage{}, budget.Usage{}, fmt.Errorf("read owner usage: %w", err)
 	}
+	return budget.Usage{Spent: budget.Nanos(tot.DaySpent), Reserved: budget.Nanos(tot.DayReserved)},
+		budget.Usage{Spent: budget.Nanos(tot.MonthSpent), Reserved: budget.Nanos(tot.MonthReserved)}, nil
+}
+
+// OwnerUsage implements budget.OwnerStore: the running totals, and the spending per
+// model from the ledger.
+func (db *DB) OwnerUsage(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
+	dayUsage, monthUsage, err = db.OwnerTotals(ctx, ownerID, at)
+	if err != nil {
+		return budget.Usage{}, budget.Usage{}, err
+	}
+	day, month := periods(at)
 	rows, err := db.rq.OwnerSpentByModel(ctx, sqlitedb.OwnerSpentByModelParams{
 		OwnerID: ownerID, PeriodDay: day, PeriodMonth: month,
 	})
 	if err != nil {
 		return budget.Usage{}, budget.Usage{}, fmt.Errorf("sum owner usage by model: %w", err)
 	}
-	dayUsage = budget.Usage{Spent: budget.Nanos(tot.DaySpent), Reserved: budget.Nanos(tot.DayReserved), ByModel: map[string]budget.Nanos{}}
-	monthUsage = budget.Usage{Spent: budget.Nanos(tot.MonthSpent), Reserved: budget.Nanos(tot.MonthReserved), ByModel: map[string]budget.Nanos{}}
+	dayUsage.ByModel, monthUsage.ByModel = map[string]budget.Nanos{}, map[string]budget.Nanos{}
 	for _, r := range rows {
 		monthUsage.ByModel[r.Model] = budget.Nanos(r.MonthSpent)
 		if r.DayRows > 0 {

@@ -295,6 +295,13 @@ func RunBudgets(t *testing.T, open func(t testing.TB) store.Store) {
 			ByModel: map[string]budget.Nanos{"gpt-4o": 3 * cent, "claude-sonnet": 2 * cent}})
 		checkUsage(t, "month", month, budget.Usage{Spent: 11 * cent, Reserved: 4 * cent,
 			ByModel: map[string]budget.Nanos{"gpt-4o": 8 * cent, "claude-sonnet": 2 * cent, "gpt-4o-mini": 1 * cent}})
+		// OwnerTotals: the same sums without the per-model breakdown.
+		tday, tmonth, err := s.OwnerTotals(t.Context(), owner, budgetAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkUsage(t, "totals day", tday, budget.Usage{Spent: 5 * cent, Reserved: 4 * cent})
+		checkUsage(t, "totals month", tmonth, budget.Usage{Spent: 11 * cent, Reserved: 4 * cent})
 		day, _ = usageAt(t, s, owner, budgetAt.AddDate(0, 0, -20).Add(time.Minute))
 		checkUsage(t, "day 20 days before, after the sweep", day, budget.Usage{Spent: 6 * cent,
 			ByModel: map[string]budget.Nanos{"gpt-4o": 5 * cent, "gpt-4o-mini": 1 * cent}})

@@ -1,0 +1,58 @@
+package ai_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/ai"
+	"github.com/levqor/levqor/store/storetest"
+)
+
+// BenchmarkStepGuardrail runs whole ai.complete steps against the local fake provider,
+// first under the in-memory job budget alone, then under the job budget and the
+// durable owner budget on a real SQLite file (what the worker gives every AI step).
+// The difference between the two p99s is what the guardrails' durable reserve and
+// settle add to a step; issue #5 asks for at most 1 ms.
+func BenchmarkStepGuardrail(b *testing.B) {
+	fake := newFakeProvider(b, testKey, fakeReply{content: "ok", promptTokens: 12, completionTokens: 2})
+	conn, err := ai.New(ai.Config{BaseURL: fake.baseURL(), APIKey: testKey, DefaultModel: "gpt-4o-mini", MaxRetries: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := connectors.NewRegistry(conn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	input := json.RawMessage(`{"prompt": "Say ok.", "max_tokens": 16}`)
+	svc := budget.NewService(storetest.OpenSQLite(b), budget.Limits{Daily: budget.USDToNanos(1e6), Monthly: budget.USDToNanos(1e6)})
+
+	run := func(b *testing.B, withOwner bool) {
+		took := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			jb, err := budget.NewJobBudget(1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var bud budget.Budget = jb
+			if withOwner {
+				bud = budget.NewAll(jb, svc.Owner(budget.Limits{Daily: budget.USDToNanos(1e6), Monthly: budget.USDToNanos(1e6)},
+					"usr_bench", "job_bench", "ask", time.Minute))
+			}
+			start := time.Now()
+			if _, err := reg.Run(budget.WithBudget(context.Background(), bud), ai.Name, "complete", input); err != nil {
+				b.Fatal(err)
+			}
+			took = append(took, time.Since(start))
+		}
+		slices.Sort(took)
+		b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+	}
+	b.Run("job-budget", func(b *testing.B) { run(b, false) })
+	b.Run("job+owner-sqlite", func(b *testing.B) { run(b, true) })
+}
