@@ -50,11 +50,12 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	CORSOrigins    []string
 
-	Credentials    *credentials.Service // the connections routes; nil answers 503
-	Analytics      *analytics.Service   // metrics, marketing summary and dashboard; nil answers 503
-	PublicURL      string               // canonical site root for pages, sitemap and links
-	DashboardToken string               // opens /dashboard; empty: no dashboard
-	EmailDomain    string               // security@ this domain is security.txt's contact; default levqor.ai
+	Credentials    *credentials.Service              // the connections routes; nil answers 503
+	Analytics      *analytics.Service                // metrics, marketing summary and dashboard; nil answers 503
+	PublicURL      string                            // canonical site root for pages, sitemap and links
+	DashboardToken string                            // opens /dashboard; empty: no dashboard
+	UserCreated    func(context.Context, users.User) // called after a user is created (welcome email); must not block
+	EmailDomain    string                            // security@ this domain is security.txt's contact; default levqor.ai
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -77,6 +78,7 @@ type handlers struct {
 	analytics      *analytics.Service
 	publicURL      string
 	dashboardToken string
+	userCreated    func(context.Context, users.User)
 	site           *site // public pages, security.txt, robots, sitemap, dashboard access
 }
 
@@ -104,7 +106,7 @@ func New(opts Options) (http.Handler, error) {
 		opts.Hub = jobs.NewHub()
 	}
 	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, budgets: opts.Budgets, started: opts.Started,
-		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken}
+		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated}
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}

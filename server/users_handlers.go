@@ -41,6 +41,9 @@ func (s *handlers) UpsertUser(ctx context.Context, req api.UpsertUserRequestObje
 		return nil, err
 	}
 	if created {
+		if s.userCreated != nil {
+			s.userCreated(ctx, u)
+		}
 		return api.UpsertUser201JSONResponse(toAPIUser(u)), nil
 	}
 	return api.UpsertUser200JSONResponse(toAPIUser(u)), nil

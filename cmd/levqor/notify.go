@@ -36,3 +36,18 @@ func budgetThresholdMail(n *notifier.Notifier, us users.Store, log *slog.Logger)
 			IdempotencyKey: "budget/" + ownerID + "/" + p.Name})
 	}
 }
+
+// welcomeMail emails a user Levqor has just created. The idempotency key keeps a
+// retried send (or a second instance) from welcoming anyone twice.
+func welcomeMail(n *notifier.Notifier) func(context.Context, users.User) {
+	return func(_ context.Context, u users.User) {
+		if !n.Enabled() {
+			return
+		}
+		data := map[string]any{}
+		if u.Name != "" {
+			data["name"] = u.Name
+		}
+		_ = n.Enqueue(notifier.Message{Template: notifier.Welcome, To: u.Email, Data: data, IdempotencyKey: "welcome/" + u.ID})
+	}
+}

@@ -59,3 +59,21 @@ func TestBudgetThresholdMail(t *testing.T) {
 		t.Errorf("email = %+v", e)
 	}
 }
+
+// TestWelcomeMail: a created user gets one welcome email from support@, by name.
+func TestWelcomeMail(t *testing.T) {
+	fake := resendtest.New(t, "re_welcome_key")
+	n, err := notifier.New(notifier.Config{BaseURL: fake.URL, APIKey: fake.APIKey, Domain: "levqor.ai", PublicURL: "https://levqor.ai"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcomeMail(n)(context.Background(), users.User{ID: "usr_welcome", Email: "grace@example.com", Name: "Grace"})
+	if err := n.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sent := fake.Sent()
+	if len(sent) != 1 || len(sent[0].To) != 1 || sent[0].To[0] != "grace@example.com" ||
+		!strings.Contains(sent[0].From, "support@levqor.ai") || !strings.Contains(sent[0].Text, "Grace") {
+		t.Fatalf("sent = %+v", sent)
+	}
+}

@@ -125,6 +125,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	handler, err := server.New(server.Options{
 		Spec:           spec.spec,
+		UserCreated:    welcomeMail(mail),
 		Stopping:       stopping,
 		Budgets:        budgets,
 		Jobs:           engine.Service,
