@@ -83,7 +83,7 @@ type Owner struct {
 	ownerID, jobID, step string
 	ttl                  time.Duration
 	now                  func() time.Time
-	settled              func(ctx context.Context, ownerID string) // after each settlement (optional)
+	settled              func(ctx context.Context, ownerID string, limits Limits) // after each settlement (optional)
 }
 
 // NewOwner returns the owner budget for one step of one job.
@@ -113,7 +113,7 @@ func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) er
 		return err
 	}
 	if o.settled != nil {
-		o.settled(ctx, o.ownerID)
+		o.settled(ctx, o.ownerID, o.limits)
 	}
 	return nil
 }

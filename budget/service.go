@@ -47,8 +47,8 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 
 // checkSoftThreshold logs, once per owner and period, that settled spending has
 // reached SoftThreshold of the limit. It never fails the caller.
-func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string) {
-	day, month, err := s.totals(ctx, ownerID)
+func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string, limits Limits) {
+	day, month, err := s.periods(ctx, ownerID, limits, s.store.OwnerTotals)
 	if err != nil {
 		return
 	}
@@ -92,20 +92,25 @@ func (p Period) Remaining() Nanos { return max(0, p.Limit-p.Spent-p.Reserved) }
 
 // Usage returns the owner's day and month, with spending per model.
 func (s *Service) Usage(ctx context.Context, ownerID string) (day, month Period, err error) {
-	return s.periods(ctx, ownerID, s.store.OwnerUsage)
-}
-
-// totals is Usage without spending per model: cheap enough for every settlement.
-func (s *Service) totals(ctx context.Context, ownerID string) (day, month Period, err error) {
-	return s.periods(ctx, ownerID, s.store.OwnerTotals)
-}
-
-func (s *Service) periods(ctx context.Context, ownerID string, read func(context.Context, string, time.Time) (Usage, Usage, error)) (day, month Period, err error) {
-	now := s.now().UTC()
 	l, err := s.Limits(ctx, ownerID)
 	if err != nil {
 		return Period{}, Period{}, err
 	}
+	return s.periods(ctx, ownerID, l, s.store.OwnerUsage)
+}
+
+// totals is Usage without spending per model: cheap enough for every intake.
+func (s *Service) totals(ctx context.Context, ownerID string) (day, month Period, err error) {
+	l, err := s.Limits(ctx, ownerID)
+	if err != nil {
+		return Period{}, Period{}, err
+	}
+	return s.periods(ctx, ownerID, l, s.store.OwnerTotals)
+}
+
+// periods reads the owner's day and month (with read) and pairs them with limits l.
+func (s *Service) periods(ctx context.Context, ownerID string, l Limits, read func(context.Context, string, time.Time) (Usage, Usage, error)) (day, month Period, err error) {
+	now := s.now().UTC()
 	d, m, err := read(ctx, ownerID, now)
 	if err != nil {
 		return Period{}, Period{}, err
