@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -52,7 +51,7 @@ func (c *Connector) apiError(stepCtx, callCtx context.Context, err error) error 
 			break
 		}
 	}
-	msg := "Gmail responded " + statusText(ge.Code)
+	msg := "Gmail responded " + connectors.StatusText(ge.Code)
 	if reason != "" {
 		msg = "gmail: " + reason
 	}
@@ -60,7 +59,7 @@ func (c *Connector) apiError(stepCtx, callCtx context.Context, err error) error 
 	switch {
 	case ge.Code == http.StatusTooManyRequests || ge.Code == http.StatusForbidden && rateLimited(ge, reason):
 		se.Code, se.Retryable = CodeRateLimited, true
-		se.RetryAfter = retryAfter(ge.Header.Get("Retry-After"), time.Now())
+		se.RetryAfter = connectors.RetryAfter(ge.Header.Get("Retry-After"), time.Now())
 	case ge.Code == http.StatusUnauthorized:
 		se.Code = CodeAuthFailed
 	case ge.Code == http.StatusForbidden:
@@ -106,7 +105,7 @@ func (c *Connector) tokenError(stepCtx, reqCtx context.Context, err error) error
 	if re.Response != nil {
 		status = re.Response.StatusCode
 	}
-	what := statusText(status)
+	what := connectors.StatusText(status)
 	if code := identifier(re.ErrorCode); code != "" {
 		what = code
 	}
@@ -114,7 +113,7 @@ func (c *Connector) tokenError(stepCtx, reqCtx context.Context, err error) error
 	case status == http.StatusTooManyRequests:
 		se := &connectors.StepError{Code: CodeRateLimited, Retryable: true, Err: err,
 			Message: "Google's token endpoint asked to slow down (" + what + ")"}
-		se.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"), time.Now())
+		se.RetryAfter = connectors.RetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
 		return se
 	case status >= 500:
 		return &connectors.StepError{Code: connectors.CodeUpstreamError, Retryable: true, Err: err,
@@ -175,27 +174,6 @@ func detail(s string) string {
 		s = string(r[:maxDetailChars]) + "…"
 	}
 	return s
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("%d %s", code, t)
-	}
-	return strconv.Itoa(code)
-}
-
-// retryAfter parses a Retry-After header (delay-seconds or an HTTP date), capped at an hour.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs > 0 {
-			d = time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second))
-		}
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return max(0, min(d, maxRetryAfter))
 }
 
 // capped returns a client with base's transport and policies whose response bodies

@@ -39,7 +39,6 @@ const (
 	MaxCachedTokens = 1024
 
 	defaultTimeout = 30 * time.Second
-	maxRetryAfter  = time.Hour
 	user           = "me" // the authorised user
 )
 

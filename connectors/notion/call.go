@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -117,7 +116,7 @@ func statusError(resp *http.Response, data []byte, token string) error {
 	if json.Unmarshal(data, &eb) != nil || eb.Object != "error" {
 		eb = errorBody{}
 	}
-	msg := "Notion responded " + statusText(status)
+	msg := "Notion responded " + connectors.StatusText(status)
 	if code := identifier(eb.Code); code != "" {
 		msg = "notion: " + code
 	}
@@ -125,7 +124,7 @@ func statusError(resp *http.Response, data []byte, token string) error {
 	switch {
 	case status == http.StatusTooManyRequests:
 		se.Code, se.Retryable = CodeRateLimited, true
-		se.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		se.RetryAfter = connectors.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case status == http.StatusUnauthorized:
 		se.Code = CodeAuthFailed
 	case status == http.StatusForbidden:
@@ -174,27 +173,6 @@ func detail(s, token string) string {
 		s = string(r[:maxDetailChars]) + "…"
 	}
 	return s
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("%d %s", code, t)
-	}
-	return strconv.Itoa(code)
-}
-
-// retryAfter parses a Retry-After header (delay-seconds or an HTTP date), capped at an hour.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs > 0 {
-			d = time.Duration(min(secs, maxRetryAfter.Seconds()) * float64(time.Second))
-		}
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return max(0, min(d, maxRetryAfter))
 }
 
 func tooLarge() error {

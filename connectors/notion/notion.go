@@ -34,7 +34,6 @@ const (
 	MaxRequestBytes = 500_000
 
 	defaultTimeout = 10 * time.Second
-	maxRetryAfter  = time.Hour
 	userAgent      = "Levqor-Notion-Connector/1"
 )
 

@@ -83,10 +83,10 @@ func decodeResponse(status int, header http.Header, body []byte, token string, r
 		// Not the Bot API's JSON: a proxy's page, most likely; its status is all there is.
 		switch {
 		case status == http.StatusTooManyRequests:
-			return rateLimited(retryAfterHeader(header.Get("Retry-After")), fmt.Sprintf("telegram responded %s", statusText(status)))
+			return rateLimited(retryAfterHeader(header.Get("Retry-After")), fmt.Sprintf("telegram responded %s", connectors.StatusText(status)))
 		case status >= 500:
 			return &connectors.StepError{Code: connectors.CodeUpstreamError, Retryable: true,
-				Message: fmt.Sprintf("telegram responded %s", statusText(status))}
+				Message: fmt.Sprintf("telegram responded %s", connectors.StatusText(status))}
 		}
 		return invalidResponse(err)
 	}
@@ -189,13 +189,6 @@ func invalidResponse(err error) error {
 
 func tooLarge() error {
 	return connectors.Errorf(connectors.CodeResponseTooLarge, "telegram's response is larger than %d bytes", MaxResponseBytes)
-}
-
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return fmt.Sprintf("%d %s", code, t)
-	}
-	return strconv.Itoa(code)
 }
 
 // transportError maps a failed round trip. net/http's errors quote the request's URL,

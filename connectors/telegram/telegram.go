@@ -27,7 +27,7 @@ const (
 	// long messages (each possibly quoting another) stay well under it.
 	MaxResponseBytes = 4 << 20
 	// MaxRetryAfter caps the retry_after hint passed on from a rate limit.
-	MaxRetryAfter = time.Hour
+	MaxRetryAfter = connectors.MaxRetryAfter
 
 	// defaultHTTPTimeout leaves room for get_updates' longest poll.
 	defaultHTTPTimeout = 90 * time.Second
