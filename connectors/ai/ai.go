@@ -48,7 +48,7 @@ const (
 	defaultClassifyMaxTokens = 256
 	defaultHTTPTimeout       = 5 * time.Minute
 	// maxRetryAfter caps the Retry-After hint passed on from a 429.
-	maxRetryAfter = time.Hour
+	maxRetryAfter = connectors.MaxRetryAfter
 )
 
 // Config configures the connector. Build it once in main.

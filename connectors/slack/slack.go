@@ -31,7 +31,7 @@ const (
 	// MaxUploadBytes is the largest file upload_file sends.
 	MaxUploadBytes = 1 << 20
 	// MaxRetryAfter caps the Retry-After hint passed on from a rate limit.
-	MaxRetryAfter = time.Hour
+	MaxRetryAfter = connectors.MaxRetryAfter
 
 	defaultHTTPTimeout = time.Minute
 )
