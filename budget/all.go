@@ -83,7 +83,7 @@ type Owner struct {
 	ownerID, jobID, step string
 	ttl                  time.Duration
 	now                  func() time.Time
-	settled              func(ctx context.Context, ownerID string, limits Limits) // after each settlement (optional)
+	settled              func(ctx context.Context, ownerID string, limits Limits, actual Nanos) // after each settlement (optional)
 }
 
 // NewOwner returns the owner budget for one step of one job.
@@ -109,11 +109,12 @@ func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Re
 
 // Settle implements Budget.
 func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
-	if err := o.store.SettleOwnerBudget(ctx, r.ID, USDToNanos(actualUSD), o.now().UTC()); err != nil {
+	actual := USDToNanos(actualUSD)
+	if err := o.store.SettleOwnerBudget(ctx, r.ID, actual, o.now().UTC()); err != nil {
 		return err
 	}
 	if o.settled != nil {
-		o.settled(ctx, o.ownerID, o.limits)
+		o.settled(ctx, o.ownerID, o.limits, actual)
 	}
 	return nil
 }

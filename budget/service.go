@@ -3,6 +3,7 @@ package budget
 import (
 	"context"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -20,15 +21,26 @@ type Service struct {
 	onThreshold func(ctx context.Context, ownerID string, p Period) // nil: only the log line
 
 	mu     sync.Mutex
-	warned map[string]bool // "owner period" pairs already warned about
+	warned map[string]bool     // "owner period" pairs already warned about
+	room   map[string]headroom // per owner: what may still be settled before the totals are read again
 }
+
+// headroom is how much an owner may still settle, as this process last read its totals,
+// before a period could reach the soft threshold.
+type headroom struct {
+	left Nanos
+	read time.Time
+}
+
+// roomTTL bounds how long a headroom is trusted: other instances spend too.
+const roomTTL = 10 * time.Second
 
 // SoftThreshold is the share of a period's limit at which a warning is logged, once.
 const SoftThreshold = 0.8
 
 // NewService returns a Service over store with the configured default limits.
 func NewService(store OwnerStore, defaults Limits) *Service {
-	return &Service{store: store, defaults: defaults, now: time.Now, log: slog.Default(), warned: map[string]bool{}}
+	return &Service{store: store, defaults: defaults, now: time.Now, log: slog.Default(), warned: map[string]bool{}, room: map[string]headroom{}}
 }
 
 // OnThreshold sets a function called (once per owner and period, like the warning) when
@@ -39,6 +51,12 @@ func (s *Service) OnThreshold(f func(ctx context.Context, ownerID string, p Peri
 	return s
 }
 
+// WithClock sets the service's clock (and its owner budgets'), for tests.
+func (s *Service) WithClock(now func() time.Time) *Service {
+	s.now = now
+	return s
+}
+
 // WithLogger sets where the soft-threshold warnings go.
 func (s *Service) WithLogger(log *slog.Logger) *Service {
 	s.log = log
@@ -46,14 +64,33 @@ func (s *Service) WithLogger(log *slog.Logger) *Service {
 }
 
 // checkSoftThreshold logs, once per owner and period, that settled spending has
-// reached SoftThreshold of the limit. It never fails the caller.
-func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string, limits Limits) {
+// reached SoftThreshold of the limit. It never fails the caller. So that a settlement
+// does not pay a read, the totals are read again only when this process's settlements
+// since the last read could have crossed the threshold, or after roomTTL (other
+// instances' spending): a warning may come up to roomTTL late, never early.
+func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string, limits Limits, actual Nanos) {
+	now := s.now()
+	s.mu.Lock()
+	if h, ok := s.room[ownerID]; ok && now.Sub(h.read) < roomTTL && h.left > actual {
+		h.left -= actual
+		s.room[ownerID] = h
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+
 	day, month, err := s.periods(ctx, ownerID, limits, s.store.OwnerTotals)
 	if err != nil {
 		return
 	}
+	left := Nanos(math.MaxInt64)
 	for _, p := range []Period{day, month} {
-		if p.Limit <= 0 || float64(p.Spent) < SoftThreshold*float64(p.Limit) {
+		if p.Limit <= 0 {
+			continue
+		}
+		threshold := Nanos(SoftThreshold * float64(p.Limit))
+		if p.Spent < threshold {
+			left = min(left, threshold-p.Spent)
 			continue
 		}
 		key := ownerID + " " + p.Name
@@ -69,7 +106,16 @@ func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string, limits
 			}
 		}
 	}
+	s.mu.Lock()
+	if len(s.room) >= maxRooms {
+		clear(s.room) // a cache: dropping it costs one read per owner
+	}
+	s.room[ownerID] = headroom{left: left, read: now}
+	s.mu.Unlock()
 }
+
+// maxRooms bounds the headroom cache.
+const maxRooms = 10000
 
 // Limits returns the owner's limits: its override, or the defaults.
 func (s *Service) Limits(ctx context.Context, ownerID string) (Limits, error) {
@@ -150,6 +196,7 @@ func (s *Service) SetLimits(ctx context.Context, ownerID string, l *Limits) erro
 // under limits, released after ttl if never settled.
 func (s *Service) Owner(limits Limits, ownerID, jobID, stepID string, ttl time.Duration) *Owner {
 	o := NewOwner(s.store, limits, ownerID, jobID, stepID, ttl)
+	o.now = s.now
 	o.settled = s.checkSoftThreshold
 	return o
 }

@@ -54,3 +54,41 @@ func TestSoftThresholdWarnsOncePerPeriod(t *testing.T) {
 		t.Errorf("OnThreshold calls = %q, want [%q]", hooked, want)
 	}
 }
+
+// TestThresholdSeesOtherInstancesWithinTTL: spending settled by another instance is
+// not seen while this process trusts its headroom (no read per settlement), and is
+// seen — and warned about — once the headroom is older than 10 s.
+func TestThresholdSeesOtherInstancesWithinTTL(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	var logs bytes.Buffer
+	clock := time.Now()
+	now := func() time.Time { return clock }
+	limits := budget.Limits{Daily: budget.USDToNanos(1), Monthly: budget.USDToNanos(100)}
+	svc := budget.NewService(st, limits).WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))).WithClock(now)
+	other := budget.NewService(st, limits).WithLogger(slog.New(slog.DiscardHandler)).WithClock(now) // another instance
+	ctx := context.Background()
+	spend := func(s *budget.Service, usd float64) {
+		t.Helper()
+		o := s.Owner(limits, "usr_ttl", "job_ttl", "ask", time.Minute)
+		r, err := budget.Reserve(ctx, o, "gpt-4o-mini", usd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Settle(ctx, r, usd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warned := func() bool { return strings.Contains(logs.String(), "soft threshold reached") }
+
+	spend(svc, 0.1)    // reads the totals: 0.7 USD of headroom before 80 %
+	spend(other, 0.75) // 0.85 spent in all
+	spend(svc, 0.01)   // within the headroom and 10 s: no read, no warning yet
+	if warned() {
+		t.Fatal("warned without reading the totals again")
+	}
+	clock = clock.Add(10 * time.Second)
+	spend(svc, 0.01) // the headroom is stale: the totals are read, 0.87 of 1 USD
+	if !warned() {
+		t.Fatalf("no warning 10 s later at 87 %% of the day: %s", logs.String())
+	}
+}
