@@ -129,6 +129,7 @@ func (s *Service) Limits(ctx context.Context, ownerID string) (Limits, error) {
 // Period is one period's view of an owner's budget.
 type Period struct {
 	Name                   string // 2026-11-25 or 2026-11
+	Kind                   string // "daily" or "monthly"
 	Spent, Reserved, Limit Nanos
 	ByModel                map[string]Nanos
 }
@@ -161,8 +162,8 @@ func (s *Service) periods(ctx context.Context, ownerID string, l Limits, read fu
 	if err != nil {
 		return Period{}, Period{}, err
 	}
-	return Period{Name: now.Format("2006-01-02"), Spent: d.Spent, Reserved: d.Reserved, Limit: l.Daily, ByModel: d.ByModel},
-		Period{Name: now.Format("2006-01"), Spent: m.Spent, Reserved: m.Reserved, Limit: l.Monthly, ByModel: m.ByModel}, nil
+	return Period{Name: now.Format("2006-01-02"), Kind: "daily", Spent: d.Spent, Reserved: d.Reserved, Limit: l.Daily, ByModel: d.ByModel},
+		Period{Name: now.Format("2006-01"), Kind: "monthly", Spent: m.Spent, Reserved: m.Reserved, Limit: l.Monthly, ByModel: m.ByModel}, nil
 }
 
 // CheckFit refuses new AI work for an owner whose day or month cannot fit need (the

@@ -122,18 +122,15 @@ type Estimator interface {
 }
 
 // EstimateUSD is the least the step must be able to spend (0 for connectors that cost
-// nothing). It validates input first, as Run does.
+// nothing). input must already have passed Validate, as intake's steps have.
 func (r *Registry) EstimateUSD(connector, action string, input json.RawMessage) (float64, error) {
-	reg, sch, err := r.lookup(connector, action)
+	reg, _, err := r.lookup(connector, action)
 	if err != nil {
 		return 0, err
 	}
 	est, ok := reg.conn.(Estimator)
 	if !ok {
 		return 0, nil
-	}
-	if err := validateInput(sch, input); err != nil {
-		return 0, err
 	}
 	return est.EstimateUSD(action, input)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/notifier"
@@ -23,11 +22,7 @@ func budgetThresholdMail(n *notifier.Notifier, us users.Store, log *slog.Logger)
 			log.Warn("budget threshold email: no user for the owner", "owner_id", ownerID, "error", err.Error())
 			return
 		}
-		period := "daily"
-		if strings.Count(p.Name, "-") == 1 {
-			period = "monthly" // 2026-11, not 2026-11-25
-		}
-		data := map[string]any{"percent": budget.SoftThreshold * 100, "period": period,
+		data := map[string]any{"percent": budget.SoftThreshold * 100, "period": p.Kind,
 			"limit_usd": p.Limit.USD(), "spent_usd": p.Spent.USD()}
 		if u.Name != "" {
 			data["name"] = u.Name

@@ -55,7 +55,7 @@ func TestBudgetThresholdMail(t *testing.T) {
 	}
 	e := sent[0]
 	if len(e.To) != 1 || e.To[0] != "ada@example.com" || !strings.Contains(e.From, "billing@levqor.ai") ||
-		!strings.Contains(e.Text, "80") || !strings.Contains(e.IdempotencyKey+strings.Join(fake.IdempotencyKeys(), " "), "usr_thresh") {
+		!strings.Contains(e.Text, "80") || e.IdempotencyKey != "budget/usr_thresh/"+now.Format("2006-01-02") {
 		t.Errorf("email = %+v", e)
 	}
 }

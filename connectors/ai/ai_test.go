@@ -112,12 +112,17 @@ func TestCompleteReservesWorstCaseAndSettlesToUsage(t *testing.T) {
 		heldDuringCall = b.budget.ReservedUSD()
 	}}})
 
-	out, err := b.run(b.ctx, "complete", `{"system": "Be terse.", "prompt": "Name a prime number.", "temperature": 0.2}`)
+	input := `{"system": "Be terse.", "prompt": "Name a prime number.", "temperature": 0.2}`
+	out, err := b.run(b.ctx, "complete", input)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !near(heldDuringCall, worst) {
 		t.Fatalf("reserved $%.9f during the call; want the worst case $%.9f", heldDuringCall, worst)
+	}
+	// Intake's estimate is the same worst case, computed without a budget or a call.
+	if est, err := b.reg.EstimateUSD(ai.Name, "complete", json.RawMessage(input)); err != nil || !near(est, worst) {
+		t.Fatalf("EstimateUSD = $%.9f, %v; want the reserved worst case $%.9f", est, err, worst)
 	}
 	actual := cost(21, 1)
 	if actual >= worst {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,9 +30,6 @@ const (
 
 // maxDetailChars bounds the part of Google's error message a step error quotes.
 const maxDetailChars = 300
-
-// errTooLarge is what reading a response body over MaxResponseBytes returns.
-var errTooLarge = errors.New("gmail: response body over the limit")
 
 // apiError maps a failed Gmail call. Messages carry the status, Google's reason and, for
 // a bad request, its explanation; never the raw body.
@@ -132,7 +128,7 @@ func (c *Connector) transportError(reqCtx context.Context, who string, err error
 	var ne net.Error
 	var ue *url.Error
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, connectors.ErrResponseTooLarge):
 		return connectors.Errorf(connectors.CodeResponseTooLarge, "%s's response is larger than %d bytes", who, MaxResponseBytes)
 	case errors.As(err, &re):
 		return &connectors.StepError{Code: connectors.CodeRefused, Message: re.Error(), Err: err}
@@ -177,7 +173,7 @@ func detail(s string) string {
 }
 
 // capped returns a client with base's transport and policies whose response bodies
-// fail with errTooLarge past MaxResponseBytes: neither the SDK nor the oauth2 package
+// fail with connectors.ErrResponseTooLarge past MaxResponseBytes: neither the SDK nor the oauth2 package
 // bounds what it reads.
 func capped(base *http.Client) *http.Client {
 	if base == nil {
@@ -197,34 +193,8 @@ func (t cappedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.ContentLength > MaxResponseBytes {
-		resp.Body.Close()
-		return nil, errTooLarge
+	if err := connectors.CapResponse(resp, MaxResponseBytes); err != nil {
+		return nil, err
 	}
-	resp.Body = &cappedBody{rc: resp.Body, left: MaxResponseBytes}
 	return resp, nil
 }
-
-type cappedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *cappedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		var one [1]byte
-		n, err := b.rc.Read(one[:])
-		if n > 0 {
-			return 0, errTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *cappedBody) Close() error { return b.rc.Close() }

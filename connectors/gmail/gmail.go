@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -78,14 +77,15 @@ var (
 
 // New returns the gmail connector, or an error if cfg is unusable.
 func New(cfg Config) (*Connector, error) {
-	base, err := checkURL("BaseURL", cfg.BaseURL, DefaultBaseURL)
+	baseURL, err := connectors.EndpointURL(Name, "BaseURL", cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
 		return nil, err
 	}
+	base := baseURL.String()
 	if !strings.HasSuffix(base, "/") {
 		base += "/" // the SDK resolves its paths against it
 	}
-	tokenURL, err := checkURL("TokenURL", cfg.TokenURL, DefaultTokenURL)
+	tokenURL, err := connectors.EndpointURL(Name, "TokenURL", cfg.TokenURL, DefaultTokenURL)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func New(cfg Config) (*Connector, error) {
 	}
 	return &Connector{
 		baseURL:  base,
-		tokenURL: tokenURL,
+		tokenURL: tokenURL.String(),
 		client:   capped(cfg.HTTPClient),
 		creds:    cfg.Credentials,
 		timeout:  timeout,
@@ -110,20 +110,6 @@ func New(cfg Config) (*Connector, error) {
 		// set; a message's content must never reach a log, whatever the environment.
 		logger: slog.New(slog.DiscardHandler),
 	}, nil
-}
-
-func checkURL(field, v, def string) (string, error) {
-	if v == "" {
-		v = def
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("gmail: %s must be an absolute http or https URL", field)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("gmail: %s must not contain credentials, a query or a fragment", field)
-	}
-	return v, nil
 }
 
 // Name implements connectors.Connector.

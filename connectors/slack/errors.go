@@ -63,9 +63,6 @@ var retryableCodes = map[string]bool{
 	"request_timeout":     true,
 }
 
-// errTooLarge is what reading a response body over MaxResponseBytes returns.
-var errTooLarge = errors.New("slack: response body over the limit")
-
 // apiError maps what the SDK returned to a *connectors.StepError. Messages carry Slack's
 // error code or the HTTP status, never the SDK's error text, which may quote a URL.
 func apiError(ctx context.Context, action string, err error) error {
@@ -78,7 +75,7 @@ func apiError(ctx context.Context, action string, err error) error {
 		slackErr  slack.SlackErrorResponse
 	)
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, connectors.ErrResponseTooLarge):
 		return &connectors.StepError{Code: connectors.CodeResponseTooLarge, Err: err,
 			Message: fmt.Sprintf("slack's response is larger than %d bytes", MaxResponseBytes)}
 	case errors.As(err, &rateErr):
@@ -184,29 +181,8 @@ func (c cappedClient) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.ContentLength > MaxResponseBytes {
-		resp.Body.Close()
-		return nil, errTooLarge
+	if err := connectors.CapResponse(resp, MaxResponseBytes); err != nil {
+		return nil, err
 	}
-	resp.Body = &cappedBody{ReadCloser: resp.Body, left: MaxResponseBytes}
 	return resp, nil
-}
-
-// cappedBody fails with errTooLarge once more than left bytes have been read.
-type cappedBody struct {
-	io.ReadCloser
-	left int64
-}
-
-func (b *cappedBody) Read(p []byte) (int, error) {
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.ReadCloser.Read(p)
-	if int64(n) > b.left {
-		n, b.left = int(b.left), 0
-		return n, errTooLarge
-	}
-	b.left -= int64(n)
-	return n, err
 }

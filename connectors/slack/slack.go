@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -62,17 +61,11 @@ var (
 
 // New returns the slack connector, or an error if cfg is unusable.
 func New(cfg Config) (*Connector, error) {
-	base := cfg.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
+	u, err := connectors.EndpointURL(Name, "BaseURL", cfg.BaseURL, DefaultBaseURL)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("slack: BaseURL must be an absolute http or https URL")
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("slack: BaseURL must not contain credentials, a query or a fragment")
-	}
+	base := u.String()
 	if !strings.HasSuffix(base, "/") {
 		base += "/" // the SDK appends method names to it as they are
 	}

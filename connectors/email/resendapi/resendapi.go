@@ -21,6 +21,8 @@ import (
 	"unicode"
 
 	"github.com/resend/resend-go/v3"
+
+	"github.com/levqor/levqor/connectors"
 )
 
 // DefaultBaseURL is Resend's API root.
@@ -114,15 +116,9 @@ type Client struct {
 // through hc (nil means a client with a 30-second timeout), whose transport is wrapped
 // to read Resend's status and error body, which resend-go does not return.
 func New(baseURL string, hc *http.Client) (*Client, error) {
-	if baseURL == "" {
-		baseURL = DefaultBaseURL
-	}
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("resend: the base URL must be an absolute http or https URL")
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("resend: the base URL must not carry credentials, a query or a fragment")
+	u, err := connectors.EndpointURL("resend", "the base URL", baseURL, DefaultBaseURL)
+	if err != nil {
+		return nil, err
 	}
 	// resend-go resolves "emails" against the base, so a base path needs its trailing slash.
 	if !strings.HasSuffix(u.Path, "/") {
