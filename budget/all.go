@@ -110,7 +110,7 @@ func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Re
 // Settle implements Budget.
 func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
 	actual := USDToNanos(actualUSD)
-	if err := o.store.SettleOwnerBudget(ctx, r.ID, actual, o.now().UTC()); err != nil {
+	if err := o.store.SettleOwnerBudget(ctx, o.ownerID, r.ID, actual, o.now().UTC()); err != nil {
 		return err
 	}
 	if o.settled != nil {

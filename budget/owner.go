@@ -60,9 +60,10 @@ type OwnerStore interface {
 	// stores keep running totals per owner and period rather than summing the ledger,
 	// so a reservation costs the same however long the ledger grows.
 	ReserveOwnerBudget(ctx context.Context, r OwnerReservation, limits Limits) error
-	// SettleOwnerBudget closes reservation id at actual (which may exceed what was
-	// reserved) at time now; settling twice or an unknown id is ErrUnknownReservation.
-	SettleOwnerBudget(ctx context.Context, id string, actual Nanos, now time.Time) error
+	// SettleOwnerBudget closes the owner's reservation id at actual (which may exceed
+	// what was reserved) at time now; settling twice, an unknown id or another owner's is
+	// ErrUnknownReservation.
+	SettleOwnerBudget(ctx context.Context, ownerID, id string, actual Nanos, now time.Time) error
 	// ExpireOwnerReservations releases open reservations whose ExpiresAt is before
 	// now and returns how many.
 	ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error)

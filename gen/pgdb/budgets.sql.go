@@ -219,7 +219,7 @@ func (q *Queries) OwnerTotals(ctx context.Context, arg OwnerTotalsParams) (Owner
 
 const settleExpiredOwnerReservation = `-- name: SettleExpiredOwnerReservation :one
 UPDATE budget_ledger SET spent_nanos = $1, state = 'settled', settled_at = $2
-WHERE id = $3 AND state = 'expired'
+WHERE id = $3 AND owner_id = $4 AND state = 'expired'
 RETURNING owner_id, period_day, period_month, reserved_nanos
 `
 
@@ -227,6 +227,7 @@ type SettleExpiredOwnerReservationParams struct {
 	SpentNanos int64
 	SettledAt  *time.Time
 	ID         string
+	OwnerID    string
 }
 
 type SettleExpiredOwnerReservationRow struct {
@@ -238,7 +239,12 @@ type SettleExpiredOwnerReservationRow struct {
 
 // An expired reservation may still be settled: the money was spent all the same.
 func (q *Queries) SettleExpiredOwnerReservation(ctx context.Context, arg SettleExpiredOwnerReservationParams) (SettleExpiredOwnerReservationRow, error) {
-	row := q.db.QueryRow(ctx, settleExpiredOwnerReservation, arg.SpentNanos, arg.SettledAt, arg.ID)
+	row := q.db.QueryRow(ctx, settleExpiredOwnerReservation,
+		arg.SpentNanos,
+		arg.SettledAt,
+		arg.ID,
+		arg.OwnerID,
+	)
 	var i SettleExpiredOwnerReservationRow
 	err := row.Scan(
 		&i.OwnerID,
@@ -251,7 +257,7 @@ func (q *Queries) SettleExpiredOwnerReservation(ctx context.Context, arg SettleE
 
 const settleOpenOwnerReservation = `-- name: SettleOpenOwnerReservation :one
 UPDATE budget_ledger SET spent_nanos = $1, state = 'settled', settled_at = $2
-WHERE id = $3 AND state = 'open'
+WHERE id = $3 AND owner_id = $4 AND state = 'open'
 RETURNING owner_id, period_day, period_month, reserved_nanos
 `
 
@@ -259,6 +265,7 @@ type SettleOpenOwnerReservationParams struct {
 	SpentNanos int64
 	SettledAt  *time.Time
 	ID         string
+	OwnerID    string
 }
 
 type SettleOpenOwnerReservationRow struct {
@@ -269,7 +276,12 @@ type SettleOpenOwnerReservationRow struct {
 }
 
 func (q *Queries) SettleOpenOwnerReservation(ctx context.Context, arg SettleOpenOwnerReservationParams) (SettleOpenOwnerReservationRow, error) {
-	row := q.db.QueryRow(ctx, settleOpenOwnerReservation, arg.SpentNanos, arg.SettledAt, arg.ID)
+	row := q.db.QueryRow(ctx, settleOpenOwnerReservation,
+		arg.SpentNanos,
+		arg.SettledAt,
+		arg.ID,
+		arg.OwnerID,
+	)
 	var i SettleOpenOwnerReservationRow
 	err := row.Scan(
 		&i.OwnerID,

@@ -58,6 +58,7 @@ type ApiKey struct {
 	RevokedAt  *time.Time
 }
 
+// Owner budget reservations: open, then settled or expired. Running totals in budget_totals (migration 0006).
 type BudgetLedger struct {
 	ID            string
 	OwnerID       string

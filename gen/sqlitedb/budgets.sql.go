@@ -11,6 +11,58 @@ import (
 	"time"
 )
 
+const addOwnerSpent = `-- name: AddOwnerSpent :exec
+INSERT INTO budget_spent (owner_id, period, spent_nanos)
+VALUES (?1, ?2, ?3), (?1, ?4, ?3)
+ON CONFLICT (owner_id, period) DO UPDATE SET spent_nanos = budget_spent.spent_nanos + excluded.spent_nanos
+`
+
+type AddOwnerSpentParams struct {
+	OwnerID  string
+	DayKey   string
+	Spent    int64
+	MonthKey string
+}
+
+// Adds to an owner's settled spending in a day and in its month.
+func (q *Queries) AddOwnerSpent(ctx context.Context, arg AddOwnerSpentParams) error {
+	_, err := q.exec(ctx, q.addOwnerSpentStmt, addOwnerSpent,
+		arg.OwnerID,
+		arg.DayKey,
+		arg.Spent,
+		arg.MonthKey,
+	)
+	return err
+}
+
+const deleteOpenOwnerReservation = `-- name: DeleteOpenOwnerReservation :one
+DELETE FROM budget_open WHERE owner_id = ?1 AND id = ?2
+RETURNING owner_id, id, job_id, step_id, model, period_day, period_month, reserved_nanos, expires_at, created_at
+`
+
+type DeleteOpenOwnerReservationParams struct {
+	OwnerID string
+	ID      string
+}
+
+func (q *Queries) DeleteOpenOwnerReservation(ctx context.Context, arg DeleteOpenOwnerReservationParams) (BudgetOpen, error) {
+	row := q.queryRow(ctx, q.deleteOpenOwnerReservationStmt, deleteOpenOwnerReservation, arg.OwnerID, arg.ID)
+	var i BudgetOpen
+	err := row.Scan(
+		&i.OwnerID,
+		&i.ID,
+		&i.JobID,
+		&i.StepID,
+		&i.Model,
+		&i.PeriodDay,
+		&i.PeriodMonth,
+		&i.ReservedNanos,
+		&i.ExpiresAt,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const deleteOwnerLimits = `-- name: DeleteOwnerLimits :exec
 DELETE FROM budget_limits WHERE owner_id = ?1
 `
@@ -21,44 +73,32 @@ func (q *Queries) DeleteOwnerLimits(ctx context.Context, ownerID string) error {
 }
 
 const expireOwnerReservations = `-- name: ExpireOwnerReservations :many
-UPDATE budget_ledger SET state = 'expired'
-WHERE state = 'open' AND id IN (
-    SELECT o.id FROM budget_ledger AS o
-    WHERE o.state = 'open' AND o.expires_at < ?1
-    ORDER BY o.expires_at
-    LIMIT ?2
-)
-RETURNING owner_id, period_day, period_month, reserved_nanos
+DELETE FROM budget_open WHERE expires_at < ?1
+RETURNING owner_id, id, job_id, step_id, model, period_day, period_month, reserved_nanos, expires_at, created_at
 `
 
-type ExpireOwnerReservationsParams struct {
-	Now   time.Time
-	Batch int64
-}
-
-type ExpireOwnerReservationsRow struct {
-	OwnerID       string
-	PeriodDay     string
-	PeriodMonth   string
-	ReservedNanos int64
-}
-
-// Marks up to batch open reservations past their expiry as expired and returns them,
-// so the caller can release their amounts from the totals.
-func (q *Queries) ExpireOwnerReservations(ctx context.Context, arg ExpireOwnerReservationsParams) ([]ExpireOwnerReservationsRow, error) {
-	rows, err := q.query(ctx, q.expireOwnerReservationsStmt, expireOwnerReservations, arg.Now, arg.Batch)
+// Takes every open reservation past its expiry out of budget_open and returns it, for
+// the caller to record in budget_closed as expired (in the same transaction).
+func (q *Queries) ExpireOwnerReservations(ctx context.Context, now time.Time) ([]BudgetOpen, error) {
+	rows, err := q.query(ctx, q.expireOwnerReservationsStmt, expireOwnerReservations, now)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []ExpireOwnerReservationsRow
+	var items []BudgetOpen
 	for rows.Next() {
-		var i ExpireOwnerReservationsRow
+		var i BudgetOpen
 		if err := rows.Scan(
 			&i.OwnerID,
+			&i.ID,
+			&i.JobID,
+			&i.StepID,
+			&i.Model,
 			&i.PeriodDay,
 			&i.PeriodMonth,
 			&i.ReservedNanos,
+			&i.ExpiresAt,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -89,15 +129,57 @@ func (q *Queries) GetOwnerLimits(ctx context.Context, ownerID string) (BudgetLim
 	return i, err
 }
 
-const insertOwnerReservation = `-- name: InsertOwnerReservation :exec
-INSERT INTO budget_ledger (id, owner_id, job_id, step_id, model, period_day, period_month, reserved_nanos, state, expires_at, created_at)
+const insertClosedOwnerReservation = `-- name: InsertClosedOwnerReservation :exec
+INSERT INTO budget_closed (owner_id, period_month, id, job_id, step_id, model, period_day, reserved_nanos, spent_nanos, state, expires_at, created_at, settled_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-        ?7, ?8, 'open', ?9, ?10)
+        ?7, ?8, ?9, ?10, ?11,
+        ?12, ?13)
+`
+
+type InsertClosedOwnerReservationParams struct {
+	OwnerID       string
+	PeriodMonth   string
+	ID            string
+	JobID         string
+	StepID        string
+	Model         string
+	PeriodDay     string
+	ReservedNanos int64
+	SpentNanos    int64
+	State         string
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+	SettledAt     sql.NullTime
+}
+
+func (q *Queries) InsertClosedOwnerReservation(ctx context.Context, arg InsertClosedOwnerReservationParams) error {
+	_, err := q.exec(ctx, q.insertClosedOwnerReservationStmt, insertClosedOwnerReservation,
+		arg.OwnerID,
+		arg.PeriodMonth,
+		arg.ID,
+		arg.JobID,
+		arg.StepID,
+		arg.Model,
+		arg.PeriodDay,
+		arg.ReservedNanos,
+		arg.SpentNanos,
+		arg.State,
+		arg.ExpiresAt,
+		arg.CreatedAt,
+		arg.SettledAt,
+	)
+	return err
+}
+
+const insertOwnerReservation = `-- name: InsertOwnerReservation :exec
+INSERT INTO budget_open (owner_id, id, job_id, step_id, model, period_day, period_month, reserved_nanos, expires_at, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+        ?7, ?8, ?9, ?10)
 `
 
 type InsertOwnerReservationParams struct {
-	ID            string
 	OwnerID       string
+	ID            string
 	JobID         string
 	StepID        string
 	Model         string
@@ -110,8 +192,8 @@ type InsertOwnerReservationParams struct {
 
 func (q *Queries) InsertOwnerReservation(ctx context.Context, arg InsertOwnerReservationParams) error {
 	_, err := q.exec(ctx, q.insertOwnerReservationStmt, insertOwnerReservation,
-		arg.ID,
 		arg.OwnerID,
+		arg.ID,
 		arg.JobID,
 		arg.StepID,
 		arg.Model,
@@ -129,7 +211,7 @@ SELECT model,
     CAST(COALESCE(SUM(CASE WHEN period_day = ?1 THEN 1 ELSE 0 END), 0) AS INTEGER) AS day_rows,
     CAST(COALESCE(SUM(CASE WHEN period_day = ?1 THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS day_spent,
     CAST(COALESCE(SUM(spent_nanos), 0) AS INTEGER) AS month_spent
-FROM budget_ledger
+FROM budget_closed
 WHERE owner_id = ?2 AND period_month = ?3 AND state = 'settled'
 GROUP BY model
 ORDER BY model
@@ -179,18 +261,22 @@ func (q *Queries) OwnerSpentByModel(ctx context.Context, arg OwnerSpentByModelPa
 
 const ownerTotals = `-- name: OwnerTotals :one
 SELECT
-    CAST(COALESCE(SUM(CASE WHEN period = ?1 THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS day_spent,
-    CAST(COALESCE(SUM(CASE WHEN period = ?1 THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS day_reserved,
-    CAST(COALESCE(SUM(CASE WHEN period = ?2 THEN spent_nanos ELSE 0 END), 0) AS INTEGER) AS month_spent,
-    CAST(COALESCE(SUM(CASE WHEN period = ?2 THEN reserved_nanos ELSE 0 END), 0) AS INTEGER) AS month_reserved
-FROM budget_totals
-WHERE owner_id = ?3 AND period IN (?1, ?2)
+    CAST(COALESCE((SELECT spent_nanos FROM budget_spent AS s
+                   WHERE s.owner_id = ?1 AND s.period = ?2), 0) AS INTEGER) AS day_spent,
+    CAST(COALESCE((SELECT SUM(reserved_nanos) FROM budget_open AS o
+                   WHERE o.owner_id = ?1 AND o.period_day = ?3), 0) AS INTEGER) AS day_reserved,
+    CAST(COALESCE((SELECT spent_nanos FROM budget_spent AS s
+                   WHERE s.owner_id = ?1 AND s.period = ?4), 0) AS INTEGER) AS month_spent,
+    CAST(COALESCE((SELECT SUM(reserved_nanos) FROM budget_open AS o
+                   WHERE o.owner_id = ?1 AND o.period_month = ?5), 0) AS INTEGER) AS month_reserved
 `
 
 type OwnerTotalsParams struct {
-	DayKey   string
-	MonthKey string
-	OwnerID  string
+	OwnerID     string
+	DayKey      string
+	PeriodDay   string
+	MonthKey    string
+	PeriodMonth string
 }
 
 type OwnerTotalsRow struct {
@@ -200,9 +286,16 @@ type OwnerTotalsRow struct {
 	MonthReserved int64
 }
 
-// An owner's running totals in one UTC day and its month (keys 'D' + day and 'M' + month).
+// An owner's settled spending and open reservations in one UTC day and its month, read
+// in one statement (one snapshot). The open rows are the owner's AI calls in flight.
 func (q *Queries) OwnerTotals(ctx context.Context, arg OwnerTotalsParams) (OwnerTotalsRow, error) {
-	row := q.queryRow(ctx, q.ownerTotalsStmt, ownerTotals, arg.DayKey, arg.MonthKey, arg.OwnerID)
+	row := q.queryRow(ctx, q.ownerTotalsStmt, ownerTotals,
+		arg.OwnerID,
+		arg.DayKey,
+		arg.PeriodDay,
+		arg.MonthKey,
+		arg.PeriodMonth,
+	)
 	var i OwnerTotalsRow
 	err := row.Scan(
 		&i.DaySpent,
@@ -214,65 +307,33 @@ func (q *Queries) OwnerTotals(ctx context.Context, arg OwnerTotalsParams) (Owner
 }
 
 const settleExpiredOwnerReservation = `-- name: SettleExpiredOwnerReservation :one
-UPDATE budget_ledger SET spent_nanos = ?1, state = 'settled', settled_at = ?2
-WHERE id = ?3 AND state = 'expired'
-RETURNING owner_id, period_day, period_month, reserved_nanos
+UPDATE budget_closed SET spent_nanos = ?1, state = 'settled', settled_at = ?2
+WHERE id = ?3 AND state = 'expired' AND owner_id = ?4
+RETURNING period_day, period_month
 `
 
 type SettleExpiredOwnerReservationParams struct {
 	SpentNanos int64
 	SettledAt  sql.NullTime
 	ID         string
+	OwnerID    string
 }
 
 type SettleExpiredOwnerReservationRow struct {
-	OwnerID       string
-	PeriodDay     string
-	PeriodMonth   string
-	ReservedNanos int64
+	PeriodDay   string
+	PeriodMonth string
 }
 
 // An expired reservation may still be settled: the money was spent all the same.
 func (q *Queries) SettleExpiredOwnerReservation(ctx context.Context, arg SettleExpiredOwnerReservationParams) (SettleExpiredOwnerReservationRow, error) {
-	row := q.queryRow(ctx, q.settleExpiredOwnerReservationStmt, settleExpiredOwnerReservation, arg.SpentNanos, arg.SettledAt, arg.ID)
+	row := q.queryRow(ctx, q.settleExpiredOwnerReservationStmt, settleExpiredOwnerReservation,
+		arg.SpentNanos,
+		arg.SettledAt,
+		arg.ID,
+		arg.OwnerID,
+	)
 	var i SettleExpiredOwnerReservationRow
-	err := row.Scan(
-		&i.OwnerID,
-		&i.PeriodDay,
-		&i.PeriodMonth,
-		&i.ReservedNanos,
-	)
-	return i, err
-}
-
-const settleOpenOwnerReservation = `-- name: SettleOpenOwnerReservation :one
-UPDATE budget_ledger SET spent_nanos = ?1, state = 'settled', settled_at = ?2
-WHERE id = ?3 AND state = 'open'
-RETURNING owner_id, period_day, period_month, reserved_nanos
-`
-
-type SettleOpenOwnerReservationParams struct {
-	SpentNanos int64
-	SettledAt  sql.NullTime
-	ID         string
-}
-
-type SettleOpenOwnerReservationRow struct {
-	OwnerID       string
-	PeriodDay     string
-	PeriodMonth   string
-	ReservedNanos int64
-}
-
-func (q *Queries) SettleOpenOwnerReservation(ctx context.Context, arg SettleOpenOwnerReservationParams) (SettleOpenOwnerReservationRow, error) {
-	row := q.queryRow(ctx, q.settleOpenOwnerReservationStmt, settleOpenOwnerReservation, arg.SpentNanos, arg.SettledAt, arg.ID)
-	var i SettleOpenOwnerReservationRow
-	err := row.Scan(
-		&i.OwnerID,
-		&i.PeriodDay,
-		&i.PeriodMonth,
-		&i.ReservedNanos,
-	)
+	err := row.Scan(&i.PeriodDay, &i.PeriodMonth)
 	return i, err
 }
 
@@ -296,34 +357,6 @@ func (q *Queries) UpsertOwnerLimits(ctx context.Context, arg UpsertOwnerLimitsPa
 		arg.DailyNanos,
 		arg.MonthlyNanos,
 		arg.UpdatedAt,
-	)
-	return err
-}
-
-const upsertOwnerTotal = `-- name: UpsertOwnerTotal :exec
-INSERT INTO budget_totals (owner_id, period, spent_nanos, reserved_nanos)
-VALUES (?1, ?2, ?3, ?4)
-ON CONFLICT (owner_id, period) DO UPDATE
-SET spent_nanos = budget_totals.spent_nanos + excluded.spent_nanos,
-    reserved_nanos = budget_totals.reserved_nanos + excluded.reserved_nanos
-`
-
-type UpsertOwnerTotalParams struct {
-	OwnerID       string
-	Period        string
-	SpentDelta    int64
-	ReservedDelta int64
-}
-
-// Adds to an owner's running totals of one period ('D' day or 'M' month key),
-// creating the row at zero first. In a transaction it also locks the row: callers
-// touch totals rows in ascending (owner_id, period) order, so they never deadlock.
-func (q *Queries) UpsertOwnerTotal(ctx context.Context, arg UpsertOwnerTotalParams) error {
-	_, err := q.exec(ctx, q.upsertOwnerTotalStmt, upsertOwnerTotal,
-		arg.OwnerID,
-		arg.Period,
-		arg.SpentDelta,
-		arg.ReservedDelta,
 	)
 	return err
 }

@@ -30,6 +30,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.addAnalyticsTotalStmt, err = db.PrepareContext(ctx, addAnalyticsTotal); err != nil {
 		return nil, fmt.Errorf("error preparing query AddAnalyticsTotal: %w", err)
 	}
+	if q.addOwnerSpentStmt, err = db.PrepareContext(ctx, addOwnerSpent); err != nil {
+		return nil, fmt.Errorf("error preparing query AddOwnerSpent: %w", err)
+	}
 	if q.cancelQueuedJobStmt, err = db.PrepareContext(ctx, cancelQueuedJob); err != nil {
 		return nil, fmt.Errorf("error preparing query CancelQueuedJob: %w", err)
 	}
@@ -47,6 +50,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.deleteConnectionStmt, err = db.PrepareContext(ctx, deleteConnection); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteConnection: %w", err)
+	}
+	if q.deleteOpenOwnerReservationStmt, err = db.PrepareContext(ctx, deleteOpenOwnerReservation); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteOpenOwnerReservation: %w", err)
 	}
 	if q.deleteOwnerLimitsStmt, err = db.PrepareContext(ctx, deleteOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOwnerLimits: %w", err)
@@ -101,6 +107,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.insertAnalyticsEventStmt, err = db.PrepareContext(ctx, insertAnalyticsEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertAnalyticsEvent: %w", err)
+	}
+	if q.insertClosedOwnerReservationStmt, err = db.PrepareContext(ctx, insertClosedOwnerReservation); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertClosedOwnerReservation: %w", err)
 	}
 	if q.insertJobStmt, err = db.PrepareContext(ctx, insertJob); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertJob: %w", err)
@@ -180,9 +189,6 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.settleExpiredOwnerReservationStmt, err = db.PrepareContext(ctx, settleExpiredOwnerReservation); err != nil {
 		return nil, fmt.Errorf("error preparing query SettleExpiredOwnerReservation: %w", err)
 	}
-	if q.settleOpenOwnerReservationStmt, err = db.PrepareContext(ctx, settleOpenOwnerReservation); err != nil {
-		return nil, fmt.Errorf("error preparing query SettleOpenOwnerReservation: %w", err)
-	}
 	if q.topAnalyticsValuesStmt, err = db.PrepareContext(ctx, topAnalyticsValues); err != nil {
 		return nil, fmt.Errorf("error preparing query TopAnalyticsValues: %w", err)
 	}
@@ -198,9 +204,6 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.upsertOwnerLimitsStmt, err = db.PrepareContext(ctx, upsertOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query UpsertOwnerLimits: %w", err)
 	}
-	if q.upsertOwnerTotalStmt, err = db.PrepareContext(ctx, upsertOwnerTotal); err != nil {
-		return nil, fmt.Errorf("error preparing query UpsertOwnerTotal: %w", err)
-	}
 	return &q, nil
 }
 
@@ -214,6 +217,11 @@ func (q *Queries) Close() error {
 	if q.addAnalyticsTotalStmt != nil {
 		if cerr := q.addAnalyticsTotalStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing addAnalyticsTotalStmt: %w", cerr)
+		}
+	}
+	if q.addOwnerSpentStmt != nil {
+		if cerr := q.addOwnerSpentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addOwnerSpentStmt: %w", cerr)
 		}
 	}
 	if q.cancelQueuedJobStmt != nil {
@@ -244,6 +252,11 @@ func (q *Queries) Close() error {
 	if q.deleteConnectionStmt != nil {
 		if cerr := q.deleteConnectionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteConnectionStmt: %w", cerr)
+		}
+	}
+	if q.deleteOpenOwnerReservationStmt != nil {
+		if cerr := q.deleteOpenOwnerReservationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteOpenOwnerReservationStmt: %w", cerr)
 		}
 	}
 	if q.deleteOwnerLimitsStmt != nil {
@@ -334,6 +347,11 @@ func (q *Queries) Close() error {
 	if q.insertAnalyticsEventStmt != nil {
 		if cerr := q.insertAnalyticsEventStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertAnalyticsEventStmt: %w", cerr)
+		}
+	}
+	if q.insertClosedOwnerReservationStmt != nil {
+		if cerr := q.insertClosedOwnerReservationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertClosedOwnerReservationStmt: %w", cerr)
 		}
 	}
 	if q.insertJobStmt != nil {
@@ -466,11 +484,6 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing settleExpiredOwnerReservationStmt: %w", cerr)
 		}
 	}
-	if q.settleOpenOwnerReservationStmt != nil {
-		if cerr := q.settleOpenOwnerReservationStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing settleOpenOwnerReservationStmt: %w", cerr)
-		}
-	}
 	if q.topAnalyticsValuesStmt != nil {
 		if cerr := q.topAnalyticsValuesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing topAnalyticsValuesStmt: %w", cerr)
@@ -494,11 +507,6 @@ func (q *Queries) Close() error {
 	if q.upsertOwnerLimitsStmt != nil {
 		if cerr := q.upsertOwnerLimitsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing upsertOwnerLimitsStmt: %w", cerr)
-		}
-	}
-	if q.upsertOwnerTotalStmt != nil {
-		if cerr := q.upsertOwnerTotalStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing upsertOwnerTotalStmt: %w", cerr)
 		}
 	}
 	return err
@@ -542,12 +550,14 @@ type Queries struct {
 	tx                                *sql.Tx
 	addAnalyticsTopStmt               *sql.Stmt
 	addAnalyticsTotalStmt             *sql.Stmt
+	addOwnerSpentStmt                 *sql.Stmt
 	cancelQueuedJobStmt               *sql.Stmt
 	claimCallbacksStmt                *sql.Stmt
 	claimJobsStmt                     *sql.Stmt
 	countAnalyticsTopValuesStmt       *sql.Stmt
 	countJobsByStatusStmt             *sql.Stmt
 	deleteConnectionStmt              *sql.Stmt
+	deleteOpenOwnerReservationStmt    *sql.Stmt
 	deleteOwnerLimitsStmt             *sql.Stmt
 	deleteWorkflowStmt                *sql.Stmt
 	expireKeyByStmt                   *sql.Stmt
@@ -566,6 +576,7 @@ type Queries struct {
 	getWebhookSecretStmt              *sql.Stmt
 	getWorkflowStmt                   *sql.Stmt
 	insertAnalyticsEventStmt          *sql.Stmt
+	insertClosedOwnerReservationStmt  *sql.Stmt
 	insertJobStmt                     *sql.Stmt
 	insertKeyStmt                     *sql.Stmt
 	insertOwnerReservationStmt        *sql.Stmt
@@ -592,13 +603,11 @@ type Queries struct {
 	revokeKeyStmt                     *sql.Stmt
 	saveStepsStmt                     *sql.Stmt
 	settleExpiredOwnerReservationStmt *sql.Stmt
-	settleOpenOwnerReservationStmt    *sql.Stmt
 	topAnalyticsValuesStmt            *sql.Stmt
 	touchKeyStmt                      *sql.Stmt
 	updateUserStmt                    *sql.Stmt
 	upsertAnalyticsTopStmt            *sql.Stmt
 	upsertOwnerLimitsStmt             *sql.Stmt
-	upsertOwnerTotalStmt              *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -607,12 +616,14 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		tx:                                tx,
 		addAnalyticsTopStmt:               q.addAnalyticsTopStmt,
 		addAnalyticsTotalStmt:             q.addAnalyticsTotalStmt,
+		addOwnerSpentStmt:                 q.addOwnerSpentStmt,
 		cancelQueuedJobStmt:               q.cancelQueuedJobStmt,
 		claimCallbacksStmt:                q.claimCallbacksStmt,
 		claimJobsStmt:                     q.claimJobsStmt,
 		countAnalyticsTopValuesStmt:       q.countAnalyticsTopValuesStmt,
 		countJobsByStatusStmt:             q.countJobsByStatusStmt,
 		deleteConnectionStmt:              q.deleteConnectionStmt,
+		deleteOpenOwnerReservationStmt:    q.deleteOpenOwnerReservationStmt,
 		deleteOwnerLimitsStmt:             q.deleteOwnerLimitsStmt,
 		deleteWorkflowStmt:                q.deleteWorkflowStmt,
 		expireKeyByStmt:                   q.expireKeyByStmt,
@@ -631,6 +642,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getWebhookSecretStmt:              q.getWebhookSecretStmt,
 		getWorkflowStmt:                   q.getWorkflowStmt,
 		insertAnalyticsEventStmt:          q.insertAnalyticsEventStmt,
+		insertClosedOwnerReservationStmt:  q.insertClosedOwnerReservationStmt,
 		insertJobStmt:                     q.insertJobStmt,
 		insertKeyStmt:                     q.insertKeyStmt,
 		insertOwnerReservationStmt:        q.insertOwnerReservationStmt,
@@ -657,12 +669,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		revokeKeyStmt:                     q.revokeKeyStmt,
 		saveStepsStmt:                     q.saveStepsStmt,
 		settleExpiredOwnerReservationStmt: q.settleExpiredOwnerReservationStmt,
-		settleOpenOwnerReservationStmt:    q.settleOpenOwnerReservationStmt,
 		topAnalyticsValuesStmt:            q.topAnalyticsValuesStmt,
 		touchKeyStmt:                      q.touchKeyStmt,
 		updateUserStmt:                    q.updateUserStmt,
 		upsertAnalyticsTopStmt:            q.upsertAnalyticsTopStmt,
 		upsertOwnerLimitsStmt:             q.upsertOwnerLimitsStmt,
-		upsertOwnerTotalStmt:              q.upsertOwnerTotalStmt,
 	}
 }

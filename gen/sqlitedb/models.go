@@ -57,14 +57,14 @@ type ApiKey struct {
 	RevokedAt  sql.NullTime
 }
 
-type BudgetLedger struct {
-	ID            string
+type BudgetClosed struct {
 	OwnerID       string
+	PeriodMonth   string
+	ID            string
 	JobID         string
 	StepID        string
 	Model         string
 	PeriodDay     string
-	PeriodMonth   string
 	ReservedNanos int64
 	SpentNanos    int64
 	State         string
@@ -80,11 +80,23 @@ type BudgetLimit struct {
 	UpdatedAt    time.Time
 }
 
-type BudgetTotal struct {
+type BudgetOpen struct {
 	OwnerID       string
-	Period        string
-	SpentNanos    int64
+	ID            string
+	JobID         string
+	StepID        string
+	Model         string
+	PeriodDay     string
+	PeriodMonth   string
 	ReservedNanos int64
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+}
+
+type BudgetSpent struct {
+	OwnerID    string
+	Period     string
+	SpentNanos int64
 }
 
 type Connection struct {

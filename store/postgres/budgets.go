@@ -132,14 +132,14 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 // (if it was still open) takes its amount out of the reserved total. The first
 // UPDATE only matches an open row, so a concurrent expiry and this settle never both
 // release the amount.
-func (db *DB) SettleOwnerBudget(ctx context.Context, id string, actual budget.Nanos, now time.Time) error {
+func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual budget.Nanos, now time.Time) error {
 	now = now.UTC()
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		q := db.q.WithTx(tx)
 		var owner, day, month string
 		var release int64
 		open, err := q.SettleOpenOwnerReservation(ctx, pgdb.SettleOpenOwnerReservationParams{
-			ID: id, SpentNanos: int64(actual), SettledAt: &now,
+			ID: id, OwnerID: ownerID, SpentNanos: int64(actual), SettledAt: &now,
 		})
 		switch {
 		case err == nil:
@@ -148,7 +148,7 @@ func (db *DB) SettleOwnerBudget(ctx context.Context, id string, actual budget.Na
 			// An expired reservation may still be settled: the money was spent all
 			// the same. Its amount already left the reserved totals when it expired.
 			exp, err := q.SettleExpiredOwnerReservation(ctx, pgdb.SettleExpiredOwnerReservationParams{
-				ID: id, SpentNanos: int64(actual), SettledAt: &now,
+				ID: id, OwnerID: ownerID, SpentNanos: int64(actual), SettledAt: &now,
 			})
 			if errors.Is(err, pgx.ErrNoRows) {
 				return budget.ErrUnknownReservation

@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/levqor/levqor/budget"
@@ -22,44 +20,9 @@ func periods(t time.Time) (day, month string) {
 	return u.Format("2006-01-02"), u.Format("2006-01")
 }
 
-// totalsKeys returns the budget_totals period keys of a ledger row's day and month.
+// totalsKeys returns the budget_spent period keys of a day and its month.
 func totalsKeys(day, month string) (dayKey, monthKey string) {
 	return "D" + day, "M" + month
-}
-
-// expireBatch is how many reservations ExpireOwnerReservations releases per transaction.
-const expireBatch = 500
-
-// totalsDelta is a change to one row of budget_totals.
-type totalsDelta struct {
-	owner, period   string
-	spent, reserved int64
-}
-
-// sumTotalsDeltas adds up the deltas of each (owner, period) and returns them in
-// ascending (owner, period) order, the order in which every transaction touches
-// totals rows.
-func sumTotalsDeltas(ds []totalsDelta) []totalsDelta {
-	type key struct{ owner, period string }
-	sums := map[key]*totalsDelta{}
-	var out []totalsDelta
-	for _, d := range ds {
-		k := key{d.owner, d.period}
-		if s, ok := sums[k]; ok {
-			s.spent += d.spent
-			s.reserved += d.reserved
-			continue
-		}
-		dd := d
-		sums[k] = &dd
-	}
-	for _, s := range sums {
-		out = append(out, *s)
-	}
-	slices.SortFunc(out, func(a, b totalsDelta) int {
-		return cmp.Or(cmp.Compare(a.owner, b.owner), cmp.Compare(a.period, b.period))
-	})
-	return out
 }
 
 // overLimit returns the *budget.ExceededError for a period when requested does not fit
@@ -73,49 +36,47 @@ func overLimit(limit, spent, reserved, requested budget.Nanos) error {
 	}
 }
 
-// ReserveOwnerBudget implements budget.OwnerStore. The check and the update of the
-// owner's running totals run in one transaction on the single writer connection
-// (BEGIN IMMEDIATE), so no other write can come between them.
+// ownerTotals reads an owner's spending and open reservations in the day and month of at,
+// through q (the writer inside a transaction, or the readers).
+func ownerTotals(ctx context.Context, q *sqlitedb.Queries, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
+	day, month := periods(at)
+	dayKey, monthKey := totalsKeys(day, month)
+	tot, err := q.OwnerTotals(ctx, sqlitedb.OwnerTotalsParams{
+		OwnerID: ownerID, DayKey: dayKey, PeriodDay: day, MonthKey: monthKey, PeriodMonth: month,
+	})
+	if err != nil {
+		return budget.Usage{}, budget.Usage{}, fmt.Errorf("read owner budget totals: %w", err)
+	}
+	return budget.Usage{Spent: budget.Nanos(tot.DaySpent), Reserved: budget.Nanos(tot.DayReserved)},
+		budget.Usage{Spent: budget.Nanos(tot.MonthSpent), Reserved: budget.Nanos(tot.MonthReserved)}, nil
+}
+
+// ReserveOwnerBudget implements budget.OwnerStore. The check and the insert run in one
+// transaction on the single writer connection (BEGIN IMMEDIATE), so no other write can
+// come between them. It writes one row of budget_open (migration 0009).
 func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation, limits budget.Limits) error {
 	if r.Reserved < 0 {
 		return fmt.Errorf("reserve owner budget: negative amount %d", r.Reserved)
 	}
-	day, month := periods(r.CreatedAt)
-	dayKey, monthKey := totalsKeys(day, month)
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
-	add := func(amount int64) error {
-		for _, period := range []string{dayKey, monthKey} { // ascending, as everywhere
-			if err := q.UpsertOwnerTotal(ctx, sqlitedb.UpsertOwnerTotalParams{
-				OwnerID: r.OwnerID, Period: period, ReservedDelta: amount,
-			}); err != nil {
-				return fmt.Errorf("update owner budget totals: %w", err)
-			}
-		}
-		return nil
-	}
-	if err := add(0); err != nil {
-		return err
-	}
-	tot, err := q.OwnerTotals(ctx, sqlitedb.OwnerTotalsParams{OwnerID: r.OwnerID, DayKey: dayKey, MonthKey: monthKey})
+	dayUsage, monthUsage, err := ownerTotals(ctx, q, r.OwnerID, r.CreatedAt)
 	if err != nil {
-		return fmt.Errorf("read owner budget totals: %w", err)
-	}
-	if err := overLimit(limits.Daily, budget.Nanos(tot.DaySpent), budget.Nanos(tot.DayReserved), r.Reserved); err != nil {
 		return err
 	}
-	if err := overLimit(limits.Monthly, budget.Nanos(tot.MonthSpent), budget.Nanos(tot.MonthReserved), r.Reserved); err != nil {
+	if err := overLimit(limits.Daily, dayUsage.Spent, dayUsage.Reserved, r.Reserved); err != nil {
 		return err
 	}
-	if err := add(int64(r.Reserved)); err != nil {
+	if err := overLimit(limits.Monthly, monthUsage.Spent, monthUsage.Reserved, r.Reserved); err != nil {
 		return err
 	}
+	day, month := periods(r.CreatedAt)
 	if err := q.InsertOwnerReservation(ctx, sqlitedb.InsertOwnerReservationParams{
-		ID: r.ID, OwnerID: r.OwnerID, JobID: r.JobID, StepID: r.StepID, Model: r.Model,
+		OwnerID: r.OwnerID, ID: r.ID, JobID: r.JobID, StepID: r.StepID, Model: r.Model,
 		PeriodDay: day, PeriodMonth: month, ReservedNanos: int64(r.Reserved),
 		ExpiresAt: r.ExpiresAt.UTC(), CreatedAt: r.CreatedAt.UTC(),
 	}); err != nil {
@@ -124,10 +85,10 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 	return tx.Commit()
 }
 
-// SettleOwnerBudget implements budget.OwnerStore. In one transaction it closes the
-// reservation and, in both periods of its created_at, adds actual to the spending and
-// (if it was still open) takes its amount out of the reserved total.
-func (db *DB) SettleOwnerBudget(ctx context.Context, id string, actual budget.Nanos, now time.Time) error {
+// SettleOwnerBudget implements budget.OwnerStore. In one transaction it moves the open
+// reservation to budget_closed as settled (or settles it there if the sweep had expired
+// it) and adds actual to the spending of both periods of its created_at.
+func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual budget.Nanos, now time.Time) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -135,19 +96,19 @@ func (db *DB) SettleOwnerBudget(ctx context.Context, id string, actual budget.Na
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
 	settled := nullTime(&now)
-	var owner, day, month string
-	var release int64
-	open, err := q.SettleOpenOwnerReservation(ctx, sqlitedb.SettleOpenOwnerReservationParams{
-		ID: id, SpentNanos: int64(actual), SettledAt: settled,
-	})
+	var day, month string
+	open, err := q.DeleteOpenOwnerReservation(ctx, sqlitedb.DeleteOpenOwnerReservationParams{OwnerID: ownerID, ID: id})
 	switch {
 	case err == nil:
-		owner, day, month, release = open.OwnerID, open.PeriodDay, open.PeriodMonth, open.ReservedNanos
+		day, month = open.PeriodDay, open.PeriodMonth
+		if err := q.InsertClosedOwnerReservation(ctx, closedRow(open, "settled", actual, settled)); err != nil {
+			return fmt.Errorf("settle owner reservation: %w", err)
+		}
 	case errors.Is(err, sql.ErrNoRows):
 		// An expired reservation may still be settled: the money was spent all the
-		// same. Its amount already left the reserved totals when it expired.
+		// same. Its amount stopped counting as reserved when it expired.
 		exp, err := q.SettleExpiredOwnerReservation(ctx, sqlitedb.SettleExpiredOwnerReservationParams{
-			ID: id, SpentNanos: int64(actual), SettledAt: settled,
+			OwnerID: ownerID, ID: id, SpentNanos: int64(actual), SettledAt: settled,
 		})
 		if errors.Is(err, sql.ErrNoRows) {
 			return budget.ErrUnknownReservation
@@ -155,64 +116,52 @@ func (db *DB) SettleOwnerBudget(ctx context.Context, id string, actual budget.Na
 		if err != nil {
 			return fmt.Errorf("settle owner reservation: %w", err)
 		}
-		owner, day, month = exp.OwnerID, exp.PeriodDay, exp.PeriodMonth
+		day, month = exp.PeriodDay, exp.PeriodMonth
 	default:
 		return fmt.Errorf("settle owner reservation: %w", err)
 	}
 	dayKey, monthKey := totalsKeys(day, month)
-	for _, period := range []string{dayKey, monthKey} {
-		if err := q.UpsertOwnerTotal(ctx, sqlitedb.UpsertOwnerTotalParams{
-			OwnerID: owner, Period: period, SpentDelta: int64(actual), ReservedDelta: -release,
-		}); err != nil {
-			return fmt.Errorf("update owner budget totals: %w", err)
-		}
+	if err := q.AddOwnerSpent(ctx, sqlitedb.AddOwnerSpentParams{
+		OwnerID: ownerID, DayKey: dayKey, MonthKey: monthKey, Spent: int64(actual),
+	}); err != nil {
+		return fmt.Errorf("add owner spending: %w", err)
 	}
 	return tx.Commit()
 }
 
-// ExpireOwnerReservations implements budget.OwnerStore. Each batch marks its
-// reservations expired and releases their amounts from the reserved totals in one
-// transaction.
-func (db *DB) ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error) {
-	total := 0
-	for {
-		n, err := db.expireBatch(ctx, now.UTC())
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("expire owner reservations: %w", err)
-		}
-		if n < expireBatch {
-			return total, nil
-		}
+// closedRow is the budget_closed row of open closed in state with spent.
+func closedRow(open sqlitedb.BudgetOpen, state string, spent budget.Nanos, settledAt sql.NullTime) sqlitedb.InsertClosedOwnerReservationParams {
+	return sqlitedb.InsertClosedOwnerReservationParams{
+		OwnerID: open.OwnerID, PeriodMonth: open.PeriodMonth, ID: open.ID, JobID: open.JobID, StepID: open.StepID,
+		Model: open.Model, PeriodDay: open.PeriodDay, ReservedNanos: open.ReservedNanos, SpentNanos: int64(spent),
+		State: state, ExpiresAt: open.ExpiresAt, CreatedAt: open.CreatedAt, SettledAt: settledAt,
 	}
 }
 
-// expireBatch expires up to expireBatch reservations and returns how many.
-func (db *DB) expireBatch(ctx context.Context, now time.Time) (int, error) {
+// ExpireOwnerReservations implements budget.OwnerStore: in one transaction it moves the
+// open reservations past their expiry to budget_closed as expired. budget_open holds
+// only the AI calls in flight, so one statement scans it whole.
+func (db *DB) ExpireOwnerReservations(ctx context.Context, now time.Time) (int, error) {
+	n, err := db.expire(ctx, now.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("expire owner reservations: %w", err)
+	}
+	return n, nil
+}
+
+func (db *DB) expire(ctx context.Context, now time.Time) (int, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
-	rows, err := q.ExpireOwnerReservations(ctx, sqlitedb.ExpireOwnerReservationsParams{Now: now, Batch: expireBatch})
-	if err != nil {
+	rows, err := q.ExpireOwnerReservations(ctx, now)
+	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	if len(rows) == 0 {
-		return 0, nil
-	}
-	ds := make([]totalsDelta, 0, 2*len(rows))
 	for _, r := range rows {
-		dayKey, monthKey := totalsKeys(r.PeriodDay, r.PeriodMonth)
-		ds = append(ds,
-			totalsDelta{owner: r.OwnerID, period: dayKey, reserved: -r.ReservedNanos},
-			totalsDelta{owner: r.OwnerID, period: monthKey, reserved: -r.ReservedNanos})
-	}
-	for _, d := range sumTotalsDeltas(ds) {
-		if err := q.UpsertOwnerTotal(ctx, sqlitedb.UpsertOwnerTotalParams{
-			OwnerID: d.owner, Period: d.period, SpentDelta: d.spent, ReservedDelta: d.reserved,
-		}); err != nil {
+		if err := q.InsertClosedOwnerReservation(ctx, closedRow(r, "expired", 0, sql.NullTime{})); err != nil {
 			return 0, err
 		}
 	}
@@ -222,16 +171,9 @@ func (db *DB) expireBatch(ctx context.Context, now time.Time) (int, error) {
 	return len(rows), nil
 }
 
-// OwnerTotals implements budget.OwnerStore: running totals only, no ledger scan.
+// OwnerTotals implements budget.OwnerStore: no ledger scan.
 func (db *DB) OwnerTotals(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
-	day, month := periods(at)
-	dayKey, monthKey := totalsKeys(day, month)
-	tot, err := db.rq.OwnerTotals(ctx, sqlitedb.OwnerTotalsParams{OwnerID: ownerID, DayKey: dayKey, MonthKey: monthKey})
-	if err != nil {
-		return budget.Usage{}, budget.Usage{}, fmt.Errorf("read owner usage: %w", err)
-	}
-	return budget.Usage{Spent: budget.Nanos(tot.DaySpent), Reserved: budget.Nanos(tot.DayReserved)},
-		budget.Usage{Spent: budget.Nanos(tot.MonthSpent), Reserved: budget.Nanos(tot.MonthReserved)}, nil
+	return ownerTotals(ctx, db.rq, ownerID, at)
 }
 
 // OwnerUsage implements budget.OwnerStore: the running totals, and the spending per

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,10 +34,11 @@ type DB struct {
 	wq, rq      *sqlitedb.Queries
 	lock        *os.File
 
-	prepared  bool           // wq and rq hold prepared statements (after Migrate)
-	inserts   chan insertReq // to the group committer (groupcommit.go)
-	closing   chan struct{}
-	groupDone chan struct{}
+	prepared       bool           // wq and rq hold prepared statements (after Migrate)
+	inserts        chan insertReq // to the group committer (groupcommit.go)
+	closing        chan struct{}  // stops the group committer and the checkpointer
+	groupDone      chan struct{}
+	checkpointDone chan struct{} // checkpoint.go
 }
 
 // DSN builds the connection string of the writer (readOnly false) or of a reader; the
@@ -96,7 +98,7 @@ func OpenShared(ctx context.Context, path string) (*DB, error) {
 func open(ctx context.Context, path string) (*DB, error) {
 	var err error
 	db := &DB{}
-	if db.write, err = sql.Open("sqlite", DSN(path, false)); err != nil {
+	if db.write, err = sql.Open("sqlite", writerDSN(path)); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -115,8 +117,10 @@ func open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetMaxIdleConns(ReadPoolSize)
 	db.read.SetConnMaxLifetime(0)
 	db.wq, db.rq = sqlitedb.New(db.write), sqlitedb.New(db.read) // prepared by Migrate
-	db.inserts, db.closing, db.groupDone = make(chan insertReq, maxGroup), make(chan struct{}), make(chan struct{})
+	db.inserts, db.closing = make(chan insertReq, maxGroup), make(chan struct{})
+	db.groupDone, db.checkpointDone = make(chan struct{}), make(chan struct{})
 	go db.groupCommit()
+	go db.checkpointer(path)
 	return db, nil
 }
 
@@ -129,6 +133,7 @@ func (db *DB) Close() error {
 	if db.closing != nil {
 		close(db.closing)
 		<-db.groupDone
+		<-db.checkpointDone
 	}
 	if db.prepared {
 		errs = append(errs, db.wq.Close(), db.rq.Close())
@@ -149,18 +154,8 @@ func (db *DB) Close() error {
 
 // Migrate applies every embedded migration not yet applied, each in its own transaction.
 func (db *DB) Migrate(ctx context.Context) error {
-	migrations, err := sqlfiles.Migrations("sqlite")
-	if err != nil {
+	if err := db.migrateTo(ctx, math.MaxInt); err != nil {
 		return err
-	}
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	for _, m := range migrations {
-		if err := db.apply(ctx, m); err != nil {
-			return err
-		}
 	}
 	// Now that the schema exists, prepare every query once: SQLite would otherwise
 	// parse each statement on every call. (Call Migrate before serving.)
@@ -179,6 +174,27 @@ func (db *DB) Migrate(ctx context.Context) error {
 		db.rq.Close()
 	}
 	db.wq, db.rq, db.prepared = wq, rq, true
+	return nil
+}
+
+// migrateTo applies the migrations up to version last not yet applied.
+func (db *DB) migrateTo(ctx context.Context, last int) error {
+	migrations, err := sqlfiles.Migrations("sqlite")
+	if err != nil {
+		return err
+	}
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range migrations {
+		if m.Version > last {
+			break
+		}
+		if err := db.apply(ctx, m); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

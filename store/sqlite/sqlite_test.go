@@ -137,6 +137,9 @@ func TestPragmas(t *testing.T) {
 		switch c["query_only"] {
 		case "0":
 			writers++
+			if c["wal_autocheckpoint"] != "0" { // the checkpointer checkpoints (checkpoint.go)
+				t.Errorf("writable connection %d: wal_autocheckpoint = %q, want 0", i, c["wal_autocheckpoint"])
+			}
 		case "1":
 			readers++
 		}
@@ -158,7 +161,7 @@ type connLog struct {
 	conns map[string][]map[string]string // by DSN
 }
 
-var loggedPragmas = []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout", "query_only"}
+var loggedPragmas = []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout", "query_only", "wal_autocheckpoint"}
 
 func (l *connLog) record(conn moderncsqlite.ExecQuerierContext, dsn string) error {
 	got := map[string]string{}

@@ -41,10 +41,10 @@ func mustReserve(t *testing.T, s budget.OwnerStore, r budget.OwnerReservation, l
 	}
 }
 
-// mustSettle settles reservation id at actual and fails the test on error.
-func mustSettle(t *testing.T, s budget.OwnerStore, id string, actual budget.Nanos, at time.Time) {
+// mustSettle settles owner's reservation id at actual and fails the test on error.
+func mustSettle(t *testing.T, s budget.OwnerStore, owner, id string, actual budget.Nanos, at time.Time) {
 	t.Helper()
-	if err := s.SettleOwnerBudget(t.Context(), id, actual, at); err != nil {
+	if err := s.SettleOwnerBudget(t.Context(), owner, id, actual, at); err != nil {
 		t.Fatalf("SettleOwnerBudget(%s, %d nanos): %v", id, actual, err)
 	}
 }
@@ -54,7 +54,7 @@ func spend(t *testing.T, s budget.OwnerStore, ownerID, model string, amount budg
 	t.Helper()
 	r := newReservation(ownerID, model, amount, at)
 	mustReserve(t, s, r, roomy)
-	mustSettle(t, s, r.ID, amount, at.Add(time.Second))
+	mustSettle(t, s, ownerID, r.ID, amount, at.Add(time.Second))
 }
 
 // checkExceeded fails unless err is an *budget.ExceededError with exactly the fields
@@ -200,13 +200,13 @@ func RunBudgets(t *testing.T, open func(t testing.TB) store.Store) {
 		mustReserve(t, s, b, limits)
 
 		// Settling below the reservation frees the difference.
-		mustSettle(t, s, a.ID, 2*cent, budgetAt.Add(time.Minute))
+		mustSettle(t, s, owner, a.ID, 2*cent, budgetAt.Add(time.Minute))
 		mustReserve(t, s, newReservation(owner, "gpt-4o", 3*cent, budgetAt.Add(time.Minute)), limits) // 2+5+3 = 10
 		err := s.ReserveOwnerBudget(t.Context(), newReservation(owner, "gpt-4o", 1, budgetAt.Add(time.Minute)), limits)
 		checkExceeded(t, "after settling below", err, 10*cent, 2*cent, 8*cent, 1)
 
 		// Settling above it records what was really spent, even past the limit.
-		mustSettle(t, s, b.ID, 9*cent, budgetAt.Add(2*time.Minute))
+		mustSettle(t, s, owner, b.ID, 9*cent, budgetAt.Add(2*time.Minute))
 		day, _ := usageAt(t, s, owner, budgetAt.Add(2*time.Minute))
 		checkUsage(t, "day", day, budget.Usage{Spent: 11 * cent, Reserved: 3 * cent, ByModel: map[string]budget.Nanos{"gpt-4o": 11 * cent}})
 	})
@@ -216,11 +216,14 @@ func RunBudgets(t *testing.T, open func(t testing.TB) store.Store) {
 		s, owner := open(t), levqor.NewID("usr")
 		r := newReservation(owner, "gpt-4o", 5*cent, budgetAt)
 		mustReserve(t, s, r, roomy)
-		mustSettle(t, s, r.ID, 4*cent, budgetAt.Add(time.Second))
-		if err := s.SettleOwnerBudget(t.Context(), r.ID, 1*cent, budgetAt.Add(2*time.Second)); !errors.Is(err, budget.ErrUnknownReservation) {
+		if err := s.SettleOwnerBudget(t.Context(), levqor.NewID("usr"), r.ID, 1*cent, budgetAt); !errors.Is(err, budget.ErrUnknownReservation) {
+			t.Errorf("SettleOwnerBudget by another owner: %v, want ErrUnknownReservation", err)
+		}
+		mustSettle(t, s, owner, r.ID, 4*cent, budgetAt.Add(time.Second))
+		if err := s.SettleOwnerBudget(t.Context(), owner, r.ID, 1*cent, budgetAt.Add(2*time.Second)); !errors.Is(err, budget.ErrUnknownReservation) {
 			t.Errorf("second SettleOwnerBudget: %v, want ErrUnknownReservation", err)
 		}
-		if err := s.SettleOwnerBudget(t.Context(), "bres_unknown", 1*cent, budgetAt); !errors.Is(err, budget.ErrUnknownReservation) {
+		if err := s.SettleOwnerBudget(t.Context(), owner, "bres_unknown", 1*cent, budgetAt); !errors.Is(err, budget.ErrUnknownReservation) {
 			t.Errorf("SettleOwnerBudget of an unknown id: %v, want ErrUnknownReservation", err)
 		}
 		day, _ := usageAt(t, s, owner, budgetAt)
@@ -261,8 +264,8 @@ func RunBudgets(t *testing.T, open func(t testing.TB) store.Store) {
 		mustReserve(t, s, newReservation(owner, "gpt-4o", 10*cent, budgetAt.Add(2*time.Minute)), limits)
 
 		// A late settle of the expired reservation still records what was spent, once.
-		mustSettle(t, s, a.ID, 4*cent, budgetAt.Add(3*time.Minute))
-		if err := s.SettleOwnerBudget(ctx, a.ID, 4*cent, budgetAt.Add(3*time.Minute)); !errors.Is(err, budget.ErrUnknownReservation) {
+		mustSettle(t, s, owner, a.ID, 4*cent, budgetAt.Add(3*time.Minute))
+		if err := s.SettleOwnerBudget(ctx, owner, a.ID, 4*cent, budgetAt.Add(3*time.Minute)); !errors.Is(err, budget.ErrUnknownReservation) {
 			t.Errorf("second settle of the expired reservation: %v, want ErrUnknownReservation", err)
 		}
 		day, _ = usageAt(t, s, owner, budgetAt.Add(3*time.Minute))

@@ -36,13 +36,13 @@ VALUES (sqlc.arg(id), sqlc.arg(owner_id), sqlc.arg(job_id), sqlc.arg(step_id), s
 
 -- name: SettleOpenOwnerReservation :one
 UPDATE budget_ledger SET spent_nanos = sqlc.arg(spent_nanos), state = 'settled', settled_at = sqlc.arg(settled_at)
-WHERE id = sqlc.arg(id) AND state = 'open'
+WHERE id = sqlc.arg(id) AND owner_id = sqlc.arg(owner_id) AND state = 'open'
 RETURNING owner_id, period_day, period_month, reserved_nanos;
 
 -- name: SettleExpiredOwnerReservation :one
 -- An expired reservation may still be settled: the money was spent all the same.
 UPDATE budget_ledger SET spent_nanos = sqlc.arg(spent_nanos), state = 'settled', settled_at = sqlc.arg(settled_at)
-WHERE id = sqlc.arg(id) AND state = 'expired'
+WHERE id = sqlc.arg(id) AND owner_id = sqlc.arg(owner_id) AND state = 'expired'
 RETURNING owner_id, period_day, period_month, reserved_nanos;
 
 -- name: ExpireOwnerReservations :many
