@@ -36,6 +36,11 @@ type WorkerOptions struct {
 	// RetryBase is the first wait before retrying a failed step (default 1 s); it
 	// doubles with each attempt, up to 10 minutes, with jitter.
 	RetryBase time.Duration
+	// JobFailed, when set, is called in the job's goroutine after a job that failed
+	// for good (its last attempt failed) was handed to the store, with the failing
+	// step's error; it should return quickly. (Jobs the rescuer fails, whose worker
+	// died on the last attempt, do not come through here.)
+	JobFailed func(ctx context.Context, j Job, code, message string)
 	Logger    *slog.Logger
 }
 
@@ -298,6 +303,9 @@ func (w *Worker) endAttempt(ctx context.Context, j Job, steps []StepState, i int
 	}
 	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: se.Code,
 		ErrorMessage: msg, RunAt: j.RunAt, FinishedAt: &now})
+	if w.opts.JobFailed != nil {
+		w.opts.JobFailed(context.WithoutCancel(ctx), j, se.Code, msg)
+	}
 }
 
 // backoff is the wait before retry n+1: exponential from 1 s, capped at 10 min, with

@@ -12,6 +12,7 @@ import (
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/sqlite"
 	"github.com/levqor/levqor/users"
@@ -25,6 +26,7 @@ type Store interface {
 	budget.OwnerStore
 	credentials.Store
 	analytics.Store
+	notifier.SettingsStore
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/connectors/email/resendtest"
+	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/store/storetest"
 	"github.com/levqor/levqor/users"
@@ -75,5 +77,54 @@ func TestWelcomeMail(t *testing.T) {
 	if len(sent) != 1 || len(sent[0].To) != 1 || sent[0].To[0] != "grace@example.com" ||
 		!strings.Contains(sent[0].From, "support@levqor.ai") || !strings.Contains(sent[0].Text, "Grace") {
 		t.Fatalf("sent = %+v", sent)
+	}
+}
+
+// TestJobFailedMail: an owner who opted in gets one no-reply email for a job that
+// failed for good, keyed by the job; a second failure within ten minutes, an owner
+// who did not opt in and a job whose failure was not stored send nothing.
+func TestJobFailedMail(t *testing.T) {
+	fake := resendtest.New(t, "re_jobfailed_key")
+	n, err := notifier.New(notifier.Config{BaseURL: fake.URL, APIKey: fake.APIKey, Domain: "levqor.ai", PublicURL: "https://levqor.ai"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storetest.OpenSQLite(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, u := range []users.User{{ID: "usr_optin", Email: "ada@example.com", Name: "Ada"}, {ID: "usr_quiet", Email: "bob@example.com"}} {
+		u.CreatedAt, u.UpdatedAt = now, now
+		if _, _, err := st.CreateUserIfAbsent(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetNotificationSettings(ctx, "usr_optin", notifier.Settings{JobFailed: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	job := func(id, owner, status string) jobs.Job {
+		j := jobs.Job{ID: id, OwnerID: owner, Workflow: "nightly-digest", Status: status, RunAt: now, MaxAttempts: 1, TimeoutS: 10,
+			Payload: json.RawMessage(`{}`), CreatedAt: now, UpdatedAt: now}
+		if _, _, err := st.InsertJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	hook := jobFailedMail(n, st, slog.New(slog.DiscardHandler))
+	hook(ctx, job("job_notstored", "usr_optin", jobs.StatusRunning), "upstream_error", "lease lost") // not failed in the store
+	hook(ctx, job("job_quiet", "usr_quiet", jobs.StatusFailed), "upstream_error", "nobody asked")
+	hook(ctx, job("job_first", "usr_optin", jobs.StatusFailed), "rate_limited", "Step \"post\" failed:\nSlack asked\tto slow down")
+	hook(ctx, job("job_second", "usr_optin", jobs.StatusFailed), "rate_limited", "again") // within ten minutes
+	if err := n.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sent := fake.Sent()
+	if len(sent) != 1 {
+		t.Fatalf("sent %d emails, want 1: %+v", len(sent), sent)
+	}
+	e := sent[0]
+	if len(e.To) != 1 || e.To[0] != "ada@example.com" || !strings.Contains(e.From, "no-reply@levqor.ai") ||
+		e.IdempotencyKey != "job_failed/job_first" || !strings.Contains(e.Subject, "job_first") ||
+		!strings.Contains(e.Text, "nightly-digest") || !strings.Contains(e.Text, `Step "post" failed: Slack asked to slow down`) {
+		t.Errorf("email = %+v", e)
 	}
 }

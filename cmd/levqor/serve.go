@@ -114,7 +114,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
 		Budgets: budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
-			JobMaxCostUSD: cfg.JobMaxCostUSD},
+			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(mail, st, log)},
 		Encode: server.EncodeJob,
 		Logger: log,
 	})

@@ -646,6 +646,19 @@ type MetricsSummary struct {
 	Tz             string             `json:"tz"`
 }
 
+// NotificationSettings defines model for NotificationSettings.
+type NotificationSettings struct {
+	// JobFailed Email the owner's user when one of the owner's jobs fails for good. Off by default.
+	JobFailed bool `json:"job_failed"`
+}
+
+// Notifications defines model for Notifications.
+type Notifications struct {
+	// Email Where the emails go — the owner's user's address; null when the owner has no user record (nothing can be sent).
+	Email     *string `json:"email"`
+	JobFailed bool    `json:"job_failed"`
+}
+
 // Plan defines model for Plan.
 type Plan = string
 
@@ -1072,6 +1085,9 @@ type RollKeyJSONRequestBody = KeyRoll
 // TrackEventJSONRequestBody defines body for TrackEvent for application/json ContentType.
 type TrackEventJSONRequestBody = TrackEvent
 
+// PutNotificationsJSONRequestBody defines body for PutNotifications for application/json ContentType.
+type PutNotificationsJSONRequestBody = NotificationSettings
+
 // UpsertUserJSONRequestBody defines body for UpsertUser for application/json ContentType.
 type UpsertUserJSONRequestBody = UserUpsert
 
@@ -1149,6 +1165,12 @@ type ServerInterface interface {
 	// TrackEvent Record a product-analytics event
 	// (POST /api/v1/metrics/track)
 	TrackEvent(w http.ResponseWriter, r *http.Request)
+	// GetNotifications The caller's owner's email notification settings
+	// (GET /api/v1/notifications)
+	GetNotifications(w http.ResponseWriter, r *http.Request)
+	// PutNotifications Replace the caller's owner's email notification settings
+	// (PUT /api/v1/notifications)
+	PutNotifications(w http.ResponseWriter, r *http.Request)
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	// (GET /api/v1/usage)
 	GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams)
@@ -1881,6 +1903,34 @@ func (siw *ServerInterfaceWrapper) TrackEvent(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.TrackEvent(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetNotifications operation middleware
+func (siw *ServerInterfaceWrapper) GetNotifications(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetNotifications(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutNotifications operation middleware
+func (siw *ServerInterfaceWrapper) PutNotifications(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutNotifications(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2765,6 +2815,10 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/webhooks/secret", wrapper.GetWebhookSecret).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/webhooks/secret/roll", wrapper.RollWebhookSecret).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/notifications", wrapper.GetNotifications).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/notifications", wrapper.PutNotifications).Methods(http.MethodPut)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/usage", wrapper.GetUsage).Methods(http.MethodGet)
 
@@ -5225,6 +5279,227 @@ func (response TrackEventdefaultApplicationProblemPlusJSONResponse) VisitTrackEv
 	return err
 }
 
+type GetNotificationsRequestObject struct {
+}
+
+type GetNotificationsResponseObject interface {
+	VisitGetNotificationsResponse(w http.ResponseWriter) error
+}
+
+type GetNotifications200JSONResponse Notifications
+
+func (response GetNotifications200JSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotifications401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetNotifications401ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotifications403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetNotifications403ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotifications429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetNotifications429ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotificationsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetNotificationsdefaultApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotificationsRequestObject struct {
+	Body *PutNotificationsJSONRequestBody
+}
+
+type PutNotificationsResponseObject interface {
+	VisitPutNotificationsResponse(w http.ResponseWriter) error
+}
+
+type PutNotifications200JSONResponse Notifications
+
+func (response PutNotifications200JSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications400ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications401ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications403ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications413ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications415ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications429ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotificationsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PutNotificationsdefaultApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetUsageRequestObject struct {
 	Params GetUsageParams
 }
@@ -7378,6 +7653,12 @@ type StrictServerInterface interface {
 	// TrackEvent Record a product-analytics event
 	// (POST /api/v1/metrics/track)
 	TrackEvent(ctx context.Context, request TrackEventRequestObject) (TrackEventResponseObject, error)
+	// GetNotifications The caller's owner's email notification settings
+	// (GET /api/v1/notifications)
+	GetNotifications(ctx context.Context, request GetNotificationsRequestObject) (GetNotificationsResponseObject, error)
+	// PutNotifications Replace the caller's owner's email notification settings
+	// (PUT /api/v1/notifications)
+	PutNotifications(ctx context.Context, request PutNotificationsRequestObject) (PutNotificationsResponseObject, error)
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	// (GET /api/v1/usage)
 	GetUsage(ctx context.Context, request GetUsageRequestObject) (GetUsageResponseObject, error)
@@ -8069,6 +8350,61 @@ func (sh *strictHandler) TrackEvent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetNotifications operation middleware
+func (sh *strictHandler) GetNotifications(w http.ResponseWriter, r *http.Request) {
+	var request GetNotificationsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetNotifications(ctx, request.(GetNotificationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetNotifications")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetNotificationsResponseObject); ok {
+		if err := validResponse.VisitGetNotificationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutNotifications operation middleware
+func (sh *strictHandler) PutNotifications(w http.ResponseWriter, r *http.Request) {
+	var request PutNotificationsRequestObject
+
+	var body PutNotificationsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutNotifications(ctx, request.(PutNotificationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutNotifications")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutNotificationsResponseObject); ok {
+		if err := validResponse.VisitPutNotificationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetUsage operation middleware
 func (sh *strictHandler) GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams) {
 	var request GetUsageRequestObject
@@ -8694,173 +9030,180 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H35chu31ueroDi3ytK9TWrxcmOpbs0ospM4XqJPsr/MnchDgt2HJKwm0AbQohiXqvIQUzVvcF9k3iRP",
-	"MoUDoBc2mosWO1+u80cskt1YD85+fvjUicU0Exy4Vp2DT50J0AQk/nlM4wkcC66lSM3nBFQsWaaZ4J2D",
-	"zg9iRlLBx0RPgEjIJCjgmppfyZTOyRBIbBpIep2oo+IJTKlpRM8z6Bx0lJaMjzvX11Hn+Vs6bjZ/RJSW",
-	"pvlLmrKEaiGJGAX6Wt76ddTJqKRT0G5OR3EMmX7OY5GYJw4+dZjpzc66E3U4nZoG7GPd4rlqH1N69Qr4",
-	"WE86B4/39qPAjI4F5xCb0b2hU/iPHOS8OcG3EyBx8eADRUzXhySBEc1TTQbuj4GZII7xI7ZTDBH/qY7r",
-	"LxJGnYPOf9spN3TH/qp26iOqDlJI/MYvREb1pOwj9s90oo6EjzmTkHQOtMyhZUEe7kedKeP+455Zfq1B",
-	"mqb/9y+0++t787/d7tP++7/+pRNauxejN4LDa6rjSevuvBh1zUNd+1TLUPZ29x+FOvhRDF88a5kvS5ZO",
-	"dNkKv3iGrb+E+T22/k6BvLfmr83bKhNcAR6Vb2lyCh9zUNp8igXXwPFPmmUpi/H07WRSDFOY/u2DMkT9",
-	"ac3+TuxbttPmsZC2W8IUmdJ0JOQUEiIkGVGWKs8Q8OxbOh6lLP5ig4xd/4rMmJ4gh4pzKYFrojTVgIP8",
-	"TsghSxLgn3uURycvyAXMSUrjC4WDU7HIgOgJU0RkIC3D5gCJwpH+8Pb1qxM6hoWBarjSOxM9TesjC/Db",
-	"5hgyOgbDxRZFS7ciW0JTdM/v1ORQRWAsewefwfG8Efo7kfPkc678G0FUHk+IBCVyGQPZEpJwoclc5FJt",
-	"40L71z/jsI44ASmFjAhV5PS7Y/L00eO/E9cNSUCb84WDO6UaXrEp0/BZ1+2tEGRK+dwfLnVIJGg5J3Sk",
-	"QSL5ajYFMmaXwAnjZHBqfu4emZ8HOPK3cKW/Y2mQfrOUMn4DAh6x9AsS8FshXlHZOJGfjcENRTI3rFhc",
-	"ui1IDWHgYr/jNNcTIdmv8LnPF0qBgr3NqCJOKzQKpx3aJWUpHaaffeEUyEsWG/WXmzNvPjqG65eUi5kb",
-	"ZCZFDEp9iWFWpOwM0rTr5Oww137kqMJLyYz0zbVhGlRdFOur8iwTUkPyGhJG3+JB+iIzeKDIse21a0Zh",
-	"JmRGT1GHh4RMQBopfO21Iavd5MkYNPI4/EyThJmmaXoijVzUzGhBI5oqiDpZ5atPnYSydN7PFZK8WTWq",
-	"OwedRORmEyOjg7JpPjUaKP6HGrH9ZrdQSHk+HYI0CzkVXE/urL3rqgr4S2Wo9Y7eFy+K4QeINSpSNE2H",
-	"NL440hqmGe5gfd5U1wdINXQNO27q8VGHlo243xjXMLZTRiEU4L5Rx2hMuerHIoHQqwuz852Y7sJTKsye",
-	"5mxK2yY0kFgC1ZD0N5nziEGaYNtMw1Stb5N9Z140LbgmqZR0bj5zZ5o1usqzZMPhLSxd1bJzlqQbfm3u",
-	"tZ6Wr7CdRGOZU6r0o7D1qyCWYE6veYaMRC5JPKGSxsZYJ1sjmIEks4mR9Mil1ERIvd0LLX3LQi1M2k3U",
-	"Dmn5bF4xFTgBCdX0Bvvb3NrGMdV0xYC8lV6xcJ88WmZsH3X/lzW1e/3u+7/9JbRqZesnud6QCfoV38Tr",
-	"EHXsli9huLUJfrP3tOFPaEyi1asi5ANFYgkJcM1oSix9ky0FYK00qmkqxjlsRwRoPCGUcMG7hqPMiW2/",
-	"Z9lvdYB7T3BEta8aG7ewvX7WS3ZYyKMWPlWbX4AVMJ7lul/K0/C6Wm9Avfeoc9Udi6770kjm3imdvTbq",
-	"yBg2PlXVcS6Maum8j/02rHHcFuQRrtjGDLdY6gDDLcmlX3LzNs6lCK148MhISKvlFfRHJgIp7uTdW7JD",
-	"M7ZzubdTvqB2PhVPXiNbK2bR2OQ1BUN4Z/w6hbbhhmwJHRwxejWBG03kl8733550os67s2edqPP83Wnl",
-	"vXIaz4w6cixy52teFMj++2Wb+PwSuHZNmNNPNTRE4Erp5x5yPYZmWO0mpDpcglTuRBZdM66fPCr7rig8",
-	"sab9OGXxxZrPc5ipFAwvX/OFjI6hf8lgttbzC6tRvlwdaW0UUXXOrevlbQBPEjdvuCSZ73MqE0lZuqmW",
-	"PqVX/Vgo7RXrmhq9SoduzO8HoKmebDgEq81WV0RcBCa5KC3sW6FVtr7fhlPHPkBYElm3E1VkkCvZ//23",
-	"fw2IkGRwAXP84ORZiwLxqOmt/7QfPbru/7LbfYqf9qLHT6+DqsSPYhgyGFA/V2ErIHb2Rj+XaVgHdw9s",
-	"wOEXTJgQh6+QRH0hzzLgmgznqBx8EMMHihy9IGYQiihBRlSa5WvaZw2L7ia2Q2ESLZvemYbsOT6I1gZn",
-	"arK8G56nzgNSk/9lt+M1TteNVAeWrBNzQGrsLycTMeMg+7a9xvgzOk8FTe548JlkQjI9X+2ecM/Z0Eme",
-	"6rC6gPaN0pA9UETkOst1RASPwVOaObUxQGJjpYubtmKwMucbUZrSVOpbkk3J2JYtz49ieGYfxFcgW/8g",
-	"G0o370LoCJtRCqNdhglmc9s46syEvBilYrZap8IoW0GTlTeLVanQT1SywAVSr86iJGO/TMWuthvjVfYY",
-	"EhU/iuGRc4AFFJgbcKgPYthf91TfgCY3paf1d8wNvLI/lT2rLa8bdstyvuCaXsCGKsCikKtI3/3dR9/U",
-	"5O83Kxn0stWpKEoBvlpoP/uPK7rPXliXXIunNtmclZnGaIgI1WQqlCb7u7vkJfuWKJCMpkxZFrdgU+8/",
-	"fvJ5ePTGZLkxz8ogdsv/wr7z2Oqa7tPeCm5WX9QTkF23iTbuhZEXIkbWX2GG16s6iB8+qWm2wd2tnptl",
-	"s/nZPVfki1SPVOUAeWppOTR34EczqmXIBIYr3Y9zqazetLByVClUg+0DA2ecAzFvYUD6kNChMgqf4Dao",
-	"ZWS0j1SvtB5p23zPGir/xxxySFyWSpKn+LfMObd5RRjfdClGXgswaiZl9smY8hjMnyHj6CXM74a5w1XG",
-	"JKhbKQXrCofCI1zhhQ1DpNG6eaufq1sqLrzpRd3b3Q08WNU6V08pkzBiV2Hl7wLmDxS5ZIoNUyD2yYqd",
-	"ll5+7KfsEvponHmiKb7tRPi3BqX7QRKQcCkubqvOxSKDDRideXyl82hRUXLOKLdUngyKzmuiOHS4XsL8",
-	"GJ/YUAIDv2RS8KkLSrq0us5Bx6xvdcntR7PSwYVe44h8LnK76X6VUunJMqEUdXLOPubgfjZEs7i5lX11",
-	"g2nZMs//NwqvbiAcDAe8sRvzJcxPRZpuOL6xpDH0M5BMJF5qO5r65skjs71LEmVFmmDCwgVApoiRo4yP",
-	"I8I4URALniiy5TNABQeS0HmpSz3cNZ/Vdk3m7z9+ut/m0Ko6/EKT/5npyRm6snEJ0vSnUefgl3UWfFHm",
-	"XMB8mae8R84mYoYZOy4PwuYZEsHT+WqBa1pv7t/766jzSsTUZk4sZg9/e3xCHv2dpJSPczoGoum4wnWB",
-	"d7//dtEd9vBxTQrth+Jp7z/tR99cb3XL8Nr7T3vRN9fbfw26xV5TeQGa8fHx26NQbHQIYddX2CW2sCz2",
-	"dftwiLyLzs/y6ZTK+TJHdl82HOnt/i1N12c+tRUIqHFw6TPPF4hH0vgCEmJ/j8hQaEXgKk5z5yZZwys+",
-	"Bg5yY11oAjRJGV9gsCtDMh/EUPVdOg8E3Is/iqEiekI1kYB58YSSEeM09Wmia03JiCc2FZzRdP09eFu+",
-	"FBp5rlxS2xr95yq7wd6/OztZyaUX1s8Pq6CQqEGt1a1yVOkGuLBOC5Sw9KyYoTbOyVAk8zARMJ2uEYiz",
-	"j0W2nWD3oOlmBvd3EgBTthYM7r0nq+3tJ4/CQ5AsVnfOK+SaT2Kq0tqkVY0kBkh6JMV0jbCgMyv2H002",
-	"DDvia39PNnxLi7XGpEXWz6iebHDARfacazkPektF1pcwAindKb+TFnM97dvc5rtqU9N00+Cv/nWNo2cb",
-	"rux0uXshlmII1tEPbhj24qlzcTWre9Vcl9BBP0kp3yiNxykZvmym+z6saJxU3GGFRYMOGm7IzagJEzae",
-	"BC2bSiZ6nce0pYjbSodXcPkRc2zgSgNXWPcF5jSrXqfhBnUJfc0aL2OYRmRK4wnj0JVAE/ONzVMn5rWq",
-	"Wcw4pv2ihVLNnI06Q0zn7MNV4UHhQvdHmPgfdaagJyLpm69omooZuL23hSOmtUoeM8phV61hNlX0U0y/",
-	"No8VOa/9KSSM9nEto46hnX7q8uWxuSL3OELpKTlNg2tvVzQY1YWrLKXc1meoDGI2YjHRwpVuxLbIJIZe",
-	"azgxoFVhkl43hUtI7RIrl/uUCcaN+COMYxdFcm0tL2UxM8mPvRmXEzjr0Jb/ePbTG3JifydbhsSePN3d",
-	"2250jHnnERGSUFLU8GGRXKnGY0lcDxd+sNqM8IMqVn11QozZPaUpjyFs3vixGhZgN8YfFbdBCbEligG/",
-	"Db7pbP4l2dkJVmsw66Uc/M+uq8nqvng2KO0oWzXQWx5bKWzGx0+fVuzFR7u7QU3TqzaNMzsRUkdkkk8p",
-	"Lw+ssnqDL9L0y2DaDQ5Lu1yRxdbfnb4gyGANbZvtZs5yXmwRrug0MyPsTLTO1MHOTooMqUeZzzZXO1zo",
-	"rmcCK+SEPcleUytiRci5QoRyCtQqhRu6NoZU1ZJk1MeUoeTJhNJjWZMboV3070nsf91skqjsOzgZIfQL",
-	"PhIBG5Xxi6X5mm2GUdm4q4cIPlzJo1oxD9dI+Urkxhaaj3V5VVbLWBcHZsk61lI7mEm76mhl+F/sB//T",
-	"1GrE/keaTFk4R6l0+i9KvemU6eC8b04JY9FvX7TIhhvCLOWDGBL8mfz+2/8xnxTJQBJLIYTyBM8ZHYM/",
-	"xCJNDAuaUYai4YMYNiV7AtmyvKhQgL6xW0UqywQkBC1n4mOZBZM1sp9MqCL+ZaKY4RgMyy6ltoZPIJ0E",
-	"59S3UZk+HUNfrWWgLPoUcdrvN6T2NXIvAqn+5pe2US4tLbnV4XLEWxt0ZTQVEq7RpKfA4Kks8pcCRyUJ",
-	"L9nUhXxXzgFbKJ9v6x8jtJtxbVpkZm+otfdb8u5rpSd31CZLblYd0FocgBncmycBUA9ngO8fukR6RQaf",
-	"PrlQcY/2htfXA7JjvsMQe+883919GLME/4WezZHqXZmnqIRSH1BrOTNW5A6E4lTVchi33a0EpJ33o41I",
-	"2mqh2tIgl9chrZeu6JLLfL5iRGiaFjxzzbTFL5SC2JLZtxb5bZgzYukKq1c2y7G725y5Ij0auAMXKdMB",
-	"Ns0BWJOYKwptQY0hAq96ihsk3lqN9jEXOvyLFOu4R+37RYgYXwqOzjuQwrUDa7qwL2marzEo+5grEggP",
-	"R9L4oj3JLkjYzf1qbRmdXZsGu6dBb8KZFtYUTedYxUsuYA6JUZ8mCzGw/ceh5AsEGlnMXgsGsm+UPFb6",
-	"stE5YNehdGl/gx5to5/uPSHou1AkgSL36baZZMjtPrXgVpB3p6+su4tpRdDfQLbevX1duiSUE1E0ISMp",
-	"poTp7cU1DS+VdyOut7DeXl7pHsUijKB1G6K0d165WjRUVybW4ZsnGAUvypg3fGdJand7vkGCGQq2u9YZ",
-	"uT6agZx5fyoSSJcZLGuIykan6IJqL+FuNJAV46uT3T//+c9/dl+/7j57ZqjsmCR0vk2EJO77Fk/SlDIj",
-	"PjboXwKiEiQbvKKMvrH284uuNzvfaisLg6iu4eKconLfwjtuD9Emabk3yJGLK0Vv1ayBkPvVs+GiZfvN",
-	"Gqx27Sy6IvNhIYMhYEHplUALGH8MJyzth/l8OI5x94XqeOb96vkCbjv3ypa4AbnJblbCbsjnxOONLaWh",
-	"Zt3vAlVVKGRpmZJ/rraPy95weS6V3Vxfur4GOQabdTSc4z+Fq11ZvcC0eUgoMTosQb2HJJCCBosYdQHz",
-	"dYPIG9PP0tRt80wwd8ls2btMgdxUP7rJDhWHefHsVqzrEBO46c7eyzlda52r587OOnRefobhRIiLMnHs",
-	"9qxVFW3VSXc2URD3f//tX+ixvADICNMkZReAQSGlZkImqwM/rvmVKaY/V3Ljbz+pVYX7rebUzcsOGpk9",
-	"t+W+HmTSVSVtwlb9Yt5BBUCxLzfO9KxVMywk5O5/c0sYDd/45iAaCyRSTxPe/TIVKY34kenxfQjiQkGc",
-	"S6bnZ6Y7O6GjjL2E+VFuTYFGSNvDdTWz33//7V+DiGBBRhnqPMpY9yXMBy68SbY4XIL0D1hjzK7NdoGS",
-	"uogVWrRS7hzFQVpQKeaCXrHgmloQScfvOy7W/z+KsGLZqE19IO4Jl4IZCEQ28Uncm8wY4UMaXwBPsDbl",
-	"6AWhuRZTG+7/IIaqR55fmglKkWtbKYrasiSUq5kxO5mxgk3bQ4dxdXjOafE41R4HyyfdJiLOp2aBEwH2",
-	"F7hiSvfO+TlHl561ZIukj0EbftegaMplglCXx0EGsUhg0Du3wbkYuA1wuVUzx0Ey0NSlANkAs1+So5MX",
-	"lfjDQWe3t9fbRSsxA04z1jnoPOzt9h52rDsCyW0H87Gt5CjALF8knYPO96BPhdCdBUzT/d3dJSBlm4GT",
-	"FTHTADrZmYOAYzyBq54lA5cjHm60GGUF86w8YZ2DX95HHeVT84rmzcJGxK0ZekhsSDTqaDpWeHznSsO0",
-	"8960ttNDnLcLLmZ8xzfd01d62SqeuefeXulOHUy5JVG8fGSniuV7/T68FcsXo0BzvI46D3dbcKTilAHX",
-	"DxSJRTYnW2ZREqPq1mCCt81xcMCsd78heGj29p4Q/wDxDKXcioyObUj3qmsZRDfnPmeoKLLwMDE2n0nt",
-	"fPKej2s7d6OVN/fpGX7/k3nU4to16T6wdqcwFZcOzu/ROrtRQQTGV/ZWv1JDiMSXHq5+qUTLNW/sP139",
-	"RhWv9MZ7W+4mLgyhnODqP7DYl5IlQLa0BZgasXFuTCfXkyKGj8wJHVPGtyub7vaxtu2+fOcXn1Jw3ThY",
-	"AXjnigvsFiDP76OOC4HUKegk14vkgxv9rct8vhOOWcNcvK5rGngA7pFbN/tuMhK/23gqVYHS+Qc+G3tr",
-	"vFHgx+ILj9cZVwDa88ucxJ/8uaucRUzFRWHnEC2N8qRcMM3t3cYnsMJ6KwhdFcG4AECLiqgEnUtuVDlr",
-	"YaKVikGW2YTFE484Z7QqBTpCLMPIJ9owGcQ9NIps/WgaA+q4MqZ7PCQL+IeBY2J10grqmUsVimmaWk5p",
-	"dqn355YPb6sTdj60EvStxJBTZGsKmhqrFMmiKhiqVBYmzTJlrY08qwByq9WDCh7lpopc6EKLgEIX0DFs",
-	"1394HcMOffkbBZD8lyE6u5I1yMHNycmmNr7H2riwvn//VHIf7KpNolcY1cJR/EqRtxfOfOEGG7/CN2Zz",
-	"N6Q4d4dNRbldtMYdXKcEAjyWc4QFx0pMpcnW0fOz7v7jJ93vj19vo3TOlTUgdUUnRD+YlXZViM+Dc67r",
-	"dGbNz+L6HsKmhryZTudG9As9AYml3QhsTH3mFqY74bsK0Y45GZRtDnrn3N5DgPoEFmyU8sbinNvZpUyZ",
-	"qTkPWUUmeZBVsjVoYJwOtq3HpmER1HjBfRgEdQDiz2wRbMQ9aCHo/+x85M9uUmAuFF7IIiFLaQzbNY1t",
-	"hAVH1RS6G4rYpsrmKrKCkrei5Av5OXT8KvDyKj1fyAjTnxyQMPJIi5hdS/a12VsYDaD/DhZAk7s2qcVs",
-	"5kbqPStQ5jKhArLsyHN7LOew1CphbPi+4U4emYtsDecoTjB9qEhgEzNOBijKBpFlaChuklzSYTo/52Zn",
-	"fXxhf3ffvjh4JSylHRQo1mbwO59Ycj3okZ8xBMDJ4EUC00xo4PG8HrbBSSfnPuvARYEicgGZNmI4BWMI",
-	"7z8ik20b6KBTzDpAQhvONXQZns+YpvY2Gmt4W/ks2Zhxmp7zD2J4WH/dBScSNsL88fIqm0f7+4dm//xF",
-	"XUluTxMgYDzVQOCKxjqdo6T+IIYhAWnxAH8Uw07Yfde4ta6+PG331u0/frwsHnl+frW/1z0/v/o7BMOR",
-	"VuG+e1FdAiCuJab377LjIse2RU6bk8AKAW2IZsbSlMicL9za5Am5tT7qgSLvTl+tuFPyswr8/c99qU6B",
-	"fGw1XncV0IjpmjpcJOgR618jW2aZyO+//cuFLrq+FNtrSH86zWV/nZerVepfSN/Jh1OmrbyoyCfDwTdU",
-	"Y/CVNo/oMQItkowabowqM8agOTC0eNQFyxThVusCqhXJuZENFSbMuAKpWxygP5q+w3x24V7UotBhbfbi",
-	"QWWvo3CLVYjftdpcxM4MN1sk04xsUXrZ9nqJOstbHcJISLizZtGtXmutIEvMJyngyFYhkLaO2yJ5tgrF",
-	"J7epZrtXL5RHOQ1duGhrCMTIZnR8DbQu8CazbvXwgVmniHCYgTJCRyq9Ac9qatOFnrosxcGqcPdJH0tk",
-	"7Vc/5K2p6Htw4q20c1B3iYgF5UeN0ANxkyoE+2Z0tal30t40jTiFDXrcsTV9aOfdqNGozT60Jf5JRAq8",
-	"YYJS18IMe13ZlxQa80vwGA6NGWmrEJ0GaJbQPImYKTI3+re1D/2lBcATRQa+oUGPHOHXNEVkirIu39uT",
-	"j3afhsyoY2zgi57ByvWyHnZly88LEWiGYNalWLPZhKVQ0JmxOzL153ME7q5xkIvLt7/Mybe0c1e6rT2Y",
-	"JSBlUM89IgO8Sxgf6yotgU4HRsIPrOI5QG6DPpaBA68kWwnV9ADdY9uRhacw9FTcF44H7pzXrg23Tjab",
-	"02DJkxINclogRuYqdJrOcEA/iuFzj5q44kw1JnOD+5HxdWJf/yrPbm+xYZ5vF5OhHQWJkSVy5MsFXAty",
-	"n3hC+Ri+jDi7gPlyl/ZL88BaZlsNUXrtdLbNrRXE3y6RsFaaK/dpOXh87MCxMgtX14O/Wg9B68E5k5Uv",
-	"DrCZVe6CxmrCDdLqyjTMoE5VAlnjVWoDqxYFoKwPHSiig/emWGFvDi/TTbeGRbO3nuD78NiWgPlreWz3",
-	"7rLjCrJ4i8zAAECpr9vVVYgSbgEOEdrwa2z1v1Rs1dIboWWlDwaoXO7mZodxQcwUVnyZ5FYnqiK8otGW",
-	"sddiuCiSN0D2LERDcRGM1/YtRmP9eJ5iC/54rspzcyRNkCNg118VoTvIwzcraeFKCEcH7GbcfCP95iXM",
-	"Q/qNtQqkuyfiZk22CRZ7Xoyg4DArQ5ZFEBOPTWRBT1Hhw0naFOIpvXD12f5OCXtDCSYW2awkvKmCWOwF",
-	"a647IZlSa+9SvFrdW+wzkafJdo98K/QEA8kkyaWH36y2FTI8TkWa3qssw5s6rp0o+5KSy23Vv5/02tgh",
-	"8GcXd6c2gcgxKEMOItckETPugys3EndTfxfBjirB+IPOiO+wCsmm/iFOFSSlhPP4jGQrtvdNDCWDUTrf",
-	"PrSFckwRmA4hScqEwSHjVM6bsvB70I3LRO7RLmr01XIS3fIsBPmPzWy7x4JrKdK2rtzzO/iwf9aG9j8b",
-	"HbXVEgJNycjvLE9KoHXDXgrisJvo77VLqXUVZXRcJTwHYbtAX/bLldR1WmBaGemXZ8om7Hg3leAEHWkR",
-	"UQLZYCxUpbh4LMWsFGcWFwivLkSPRu+cDxbA9wfkH6T8SpEdUtwfrsj/+79kb3fX+tZiLfFZf6N48NHo",
-	"nEvDuSAhWpB9kkDMpjRVEdm1qbd6AhLw5HBhw3T4Ooo/73bBhGF/50xA6JlzUb82o6F0LB5YadaIFjjZ",
-	"tphpKIFeGL5BthgnA/3rYPvQlxaSJ3jrE7EBXTLQYlAUuy+4PdytBS0R33Cwd6E8nW48PC0SOu+RI39J",
-	"1RM3Xuu0HJgxtQ4Y71e4xXCPOHlx9ObIXo75q+AVaPjnuRQZ7LwSPBF8UA538O7tcft4fm0LQK+Lpvq3",
-	"nS8QgV6gwVXc8qsfaSGZE68IiYhhQka5blA9Rr1ERtzFHng4atdThThuUNrXIMWDTBkbbk//PMmHKYtx",
-	"RMc/nZ518ToLm/V/SFw1OaJ6vzjpkSNOEMwCkSBQ8XcpcoyTOAUqyRYCQZ7zH14fHXfPfjjq7j9+sn1I",
-	"lgIcDiSMBocklnSWIhxFgomeKShFcmW+GXvmec5dh6OUjscuNy+FkSZGURIjR5MMVI8MHHQketfq0I9i",
-	"hLGTEAeuIGXej+VR6eAzJz7W4UUDh/oUYiGTW3ga/qT6eateZZaLUJJJkeSx7lJO07lmsbKneJXalHuo",
-	"zLY8EouluUIDODL6vvVYW4+xrQjCL2g6M5JTATg3tmE+rqA2usOoyX3KoncOZLsJiZIBTyIiMuDEIj/S",
-	"sprAVdx7bdarmA4C0ydwAE+otFXfX6XYohSrFsEHi7LJFtqaCqvUKZ/bb7etAueq0pmyy7t2/XxL3lVx",
-	"pWDwrHzHeIKgnWtFBj34YzvqxUbAfPdM/Rg0DOpfKBudQUS1lcxfncS3jwIKcUGoXd08I8M58QTjKdgS",
-	"Y5h+K9e/tMf/ytACyRF10uFnuxLRLS3ZdApJRFIxA9mNqYJk2w7jgOzv7hUGpx0l81UmSXTO93edPcoc",
-	"HhckZGvMLoFX4SMc1l6lvgVLWfSMxeAzAIzVPUEstHP+RvAuLSXN1Fh0PJ374S9IlwfKUWNAwbIwm+60",
-	"3oeCVcHy/MwFoCsPq9uPQ1Lbjxn6DUyvTvW6Sw/0agZCC+r5Ck7zh4h2CumOp+dCN2JBgZw0/GFl9nJx",
-	"NL/QKfkqwu4ogTlXtRD5JlJro6Ck2VAflfSw1817P//+8OkTMgU5BoJPHVgBgqHAKje0wueQDKagKdru",
-	"0wbeNFaVnvMBz9N00ACYpihOgxAEpuN7Fj0W+dvsR7UdnEMXJ/63m7f5x5JmZZIzzutrcs1/NXGDJ40o",
-	"MQWbD2p29YHyB3ELq+8rJ3b7tvJnZoG+1U4Jzx0u/RPTLAWs+fOvkJhKOScDG7rqnrExpzqXcED0P+xl",
-	"XzlnV/a6r+hyz303gSviPZH7j5+YWZ53dM+ouucd+/CATGkC59zZUawIvm8lIlbFkHvTZLslYFOHL7/H",
-	"A1nvqA1ixOd841P/TrhpbquIYmOsOilA2j3N+r3cMJN/gWrLzJ2gafezJ1gE6WNjDkklaAkzT17o+eZi",
-	"RgQnW1zU0mEOvf4nIQZ2CVIRLRwsDxkKPbEJvNu9YNLMH4seyyn3/uwYrzZ3w+zzvZGiqwNeniP/c/HU",
-	"fW5+FY2/jRcVR9OPKCIORaT371aHOqtsSkEFxXcb+UKL13Y+maVcmsT6oxiqIh+PutiPvfjCJbbjfZkN",
-	"RmLBAX8uC9W/IjN+AWTGClDARjSzGpWxfWfvnkW0sQc/la8Uc0cG/03Jpc3uD4CG+xs1bwQYvgBj0Yau",
-	"+J80Zeidtn5sRS8hwRhTCYFlPQAOPQy9qhFJmQZJUwsdpjzAjGFxtvuocu0vyQTjCBUFVKYMWvngSV4/",
-	"KnfvM6he9vKZLfx1DyiCFdLLrw7i/5qAPaVbWRb5xbeVLEYdSaiaDAWVSash/9ycTOURzIGTwavn//kf",
-	"P532nx2d/fDtT0enz/pvf3r5/A26+RToHhn8dy0ugP/j99/+hV/ClfUHJpgBb6t/zvkALxGBQ/KD1tlP",
-	"mPVwRqdwxjT840xLFusBUaDwEpNYiAtmqx0kJExCjBGxh7sPt41VNSinMeid8yMyk4KPzWJNmVJYrGAG",
-	"RMaI94olPxkdQ4sv4FmxJGtForHptgzBx3v77Wg6dlaVAlXcrX5S6X/9Rt+vV9Q90dP0BsXcxZh69tKV",
-	"h+FiJ7vMM6oKNdUFJ+v7aAnFY967t1Kgl652xaGttWC0tQ896pyB7h7bZV0+yZKh3ROMWnTj9X4jyKWR",
-	"nm5dhCyWz+ZokB/evn6FBIwwFJi6ZDrFg2WvvXEe9AyFpU2Tq2hBf7gZ1yjM31AF3LDb5PaT/tIpZmZ2",
-	"ZVZZOc8te3VXVwJPQEKy3bwWyLJoEbcjT5zN6HgMkrx7YW8Cc+mYVCnD68KlHJGDWaN4T1qsybEliK6/",
-	"1ql7IlIWh0s+npnR3MedT3fFqdwtZBZuDtl8nZU8f0vHqwpA8Bns4I98v9QLbpTlWLNLC59am3qFmJCA",
-	"Slra+YTUsTR+bHb5yDzVWcegoO7JtZKxnjxqSZN/X79W8a9/CSf7ryA1mxv7nMcisdcj3jVx/nXnr3Wy",
-	"LAoU7OkKjDpIqLhoERn/yrIumOF6W0kX1FWguFukgLspZ4q+7AnY2BK/0yNzhEgpLLarXxS0NHhG4/Ss",
-	"uKBtRD8uO07fHf3HF7gnz4jMEzr+w9+T9x2a5Fync0LVBSQEbU53rdFmF+VNgKb2mtEwTpPNpY4nQLND",
-	"okUeTzBFriiLDIq8H2yj92jEux5aOIWzPrEEImWXcPc78IpdAjddGK0KAjdFrlj2FMY03flk9mipWHll",
-	"njtZIyF+kEl2SeP5ICIDDXKqBkbrG1j7QQ0ObaoyJsljHTyzdt2jQuAHpJQ71+1CCq7oNMPbR13v9av5",
-	"H+7XBRft/vr+Fyuvbiyt/tCH/I9qLrwRtqIP6zNvax7csXjBk2BHtuWoKEKINmXG5eh3e2O+5q677fnF",
-	"bjtgP2XAj05emNndt5K+nNstXgwdhojz5okbdiGI/7Qq+9sJU1ZXL0dHqCJuw4IX9Pq9n1N7Ulbs/T+P",
-	"Xr/6nHvvh/V172+4927DgnuPMd9WdaYoE6ghO3hkI8SKxBtbpmxsSQXlpE1SdzVmM6aAPN59GFR8TrH3",
-	"+7wtGzsIVjHSZE60sE4NoiUdjViMe/J4nZDCO04vKUu9w/6uoRgSdhttSYqh0GrVHdun+NTXG7aXbcWx",
-	"KzeWeQqbGwuKaZjSrHe1nK+e2cc+J0+9upHry8/nz+IquNvb8e3ieJM/syXzllA2Jhx7N8QymvH3Tdwb",
-	"6yzup2iQwn9arJSIDHOW2up6mSP4EBnRWKu7X9tvGx0V9200pVq9nU+do4y9hPlRbkysX96bg+LeaaAc",
-	"gMhSIBccAbWEQ8CJSM7ZxxyKApseWahzUwBFmYItcLOl084stFnQARgRjyFqLIwJtajl9nbIyKF6CR5D",
-	"RKTQNtFhAeqpR2xZN0ZfcQSVXhH8KdBprsXUiuoPYmj7tpd/RW5NI7zOkfFx5KDHU/u4LZi+BA+lU3aF",
-	"yL/Nrt5QrE6UkGNc2+IGpxjrzaC5TGVkudmUzRP0l0mKUSXJI3KrXr0lzt4L5wi50kXldrRwH/VUTNtR",
-	"I8u8Omafodls7jh4M3Mx8ah5JeihJaLiokeGCAH+vm9ImhNBD1az6xNrFnZHkgFP0rmHHqgEiXxktMR1",
-	"qqBauU48HEGggwpvq0WFqiEg30UgMtWr+0yCdFqpKzc0ijAI5fJh6xnIrv1kC/krzfry8QDWkPNERYgt",
-	"wuyfFXRrf1VcVYdmWkE6qjTvmE2z9aURk5alqrSLruDr99f/PwAA//8=",
+	"7L35chs39ij8Kih+UxVppkktXiaWaur3KbKTOF6in2RP7tzIlwS7D0lYTaADoEUxLlXlIW7VfYN5kfsm",
+	"eZJbOAB6YaO5aLE9ieePiSWhsZ59/dCJxTQTHLhWnYMPnQnQBCT+85jGEzgWXEuRmp8TULFkmWaCdw46",
+	"34sZSQUfEz0BIiGToIBrav5KpnROhkBiM0HS60QdFU9gSs0kep5B56CjtGR83Lm+jjrP3tBxc/ojorQ0",
+	"01/SlCVUC0nEKLDW8tmvo05GJZ2Cdmc6imPI9DMei8SMOPjQYWY1e+pO1OF0aiaww7rFuOoaU3r1EvhY",
+	"TzoHj/b2o8CJjgXnEJvdvaZT+O8c5Lx5wDcTIHEx8CtFzNKHJIERzVNNBu4fA3NA3OMvOE+xRfxPdV9/",
+	"kTDqHHT+v53yQXfsX9VOfUfVTQqJv/EXkVE9KdeI/ZhO1JHwS84kJJ0DLXNouZAH+1Fnyrj/cc9cv9Yg",
+	"zdT/62fa/fWd+b/d7pP+u7/+pRO6u+ej14LDK6rjSevrPB91zaCuHdWylb3d/YehBX4Qw+dPW87LkqUH",
+	"XXbDz5/i7C9gfo+zv1Ug7236a/O1ygRXgKjyDU1O4ZcclDY/xYJr4PhPmmUpixH7djIphilM//ZeGaD+",
+	"sOZ6J/Yru2gTLaRdljBFpjQdCTmFhAhJRpSlyhMExH0Lx6OUxZ9sk7FbX5EZ0xOkUHEuJXBNlKYacJPf",
+	"CjlkSQL8Y+/y6OQ5uYA5SWl8oXBzKhYZED1hiogMpCXYHCBRuNPv37x6eULHsLBRDVd6Z6KnaX1nAXrb",
+	"3ENGx2Co2CJr6VZ4S+iIbvxOjQ9VGMayb3AM7ue10N+KnCcf8+ZfC6LyeEIkKJHLGMiWkIQLTeYil2ob",
+	"L9p//hG3dcQJSClkRKgip98ekycPH/2duGVIAtrgF27ulGp4yaZMw0e9tzdCkCnlc49c6pBI0HJO6EiD",
+	"RPDVbApkzC6BE8bJ4NT8uXtk/jzAnb+BK/0tS4Pwm6WU8RsA8IilnxCA3wjxksoGRn40AjcUydyQYnHp",
+	"niA1gIGX/ZbTXE+EZL/Cx8Yv5AIFeZtRRZxUaAROu7VLylI6TD/6xSmQlyw24i83OG9+dATXXykXM7fJ",
+	"TIoYlPoU26xw2Rmkadfx2WGu/c5RhJeSGe6ba0M0qLoo7lflWSakhuQVJIy+QUT6JCf4SpFju2rX7MIc",
+	"yOyeogwPCZmANFz42ktDVrrJkzFopHH4M00SZqam6Yk0fFEzIwWNaKog6mSVX33oJJSl836uEOTNrVHd",
+	"OegkIjePGBkZlE3zqZFA8X8oEdvf7BYCKc+nQ5DmIqeC68mdzXddFQF/rmy1vtC74kMxfA+xRkGKpumQ",
+	"xhdHWsM0wxesn5vq+gaphq4hx005PurQchL3N8Y1jO2RkQkFqG/UMRJTrvqxSCD06cLp/CJmufCRCrWn",
+	"eZpStwltJJZANST9Tc48YpAmODfTMFXr62Tfmg/NDG5KKiWdm5+5U80aS+VZsuH2Fq6uqtk5TdJtv3b2",
+	"2krLb9geonHNKVX6YVj7VRBLMNhrxpCRyCWJJ1TS2CjrZGsEM5BkNjGcHqmUmgipt3uhq2+5qIVDu4Pa",
+	"LS0/zUumAhiQUE1v8L7Np22gqaYrNuS19IqG+/jhMmX7qPs/rard63ff/e0voVsrZz/J9YZE0N/4JlaH",
+	"qGOffAnBrR3w670nDXtC4xCtVhUhv1IklpAA14ymxMI32VIAVkujmqZinMN2RIDGE0IJF7xrKMqc2Pl7",
+	"lvxWN7j3GHdU+1Xj4Rae1596yQsLedRCp2rnC5ACxrNc90t+Gr5Xaw2orx51rrpj0XW/NJy5d0pnr4w4",
+	"MoaNsaq6z4VdLT33sX+GNdBtgR/hjW1McIurDhDcElz6JTVvo1yK0IoFj4yEtFJeAX9kIhDiTt6+ITs0",
+	"YzuXezvlB2rnQzHyGslacYrGI6/JGMIv4+8p9Aw3JEto4IjRqgncSCI/d7775qQTdd6ePe1EnWdvTyvf",
+	"lcd4asSRY5E7W/MiQ/a/X/aIzy6BazeFwX6qocECV3I/N8itGDphdZmQ6HAJUjmMLJZmXD9+WK5dEXhi",
+	"TftxyuKLNcdzmKkUDC1f84OMjqF/yWC21viF2yg/ru60touoeubW+/I6gAeJm09cgsx3OZWJpCzdVEqf",
+	"0qt+LJT2gnVNjF4lQzfO9z3QVE823IKVZqs3Ii4Ch1zkFvar0C1b22/DqGMHEJZE1uxEFRnkSvZ//+3f",
+	"AyIkGVzAHH9w/KxFgHjYtNZ/2I8eXvd/3u0+wZ/2okdProOixA9iGFIYUD5XYS0gdvpGP5dpWAZ3Azag",
+	"8AsqTIjCV0CifpFnGXBNhnMUDt6L4VeKHD0nZhOKKEFGVJrra+pnDY3uJrpDoRItO96ZhuwZDkRtgzM1",
+	"Wb4Mz1NnAanx/3LZ8RrYdSPRgSXr+BwQGvvLwUTMOMi+na+x/4zOU0GTO958JpmQTM9XmyfcOOs6yVMd",
+	"FhdQv1Easq8UEbnOch0RwWPwkGawNgZIrK908dFWbFbmfCNIU5pKfUuwKQnbsuv5QQzP7ED8BLL1EdlA",
+	"uvkWQihsdimMdBkGmM1146gzE/JilIrZapkKvWwFTFa+LG6lAj9RSQIXQL16ihKM/TUVr9qujFfJY4hV",
+	"/CCGR84AFhBgbkCh3othf12svgFMbgpP67+Y23jlfSpvVrtet+2W63zONb2ADUWARSZX4b77uw+/rvHf",
+	"r1cS6GW3UxGUAnS1kH72H1Vkn72wLLkWTW2SOcszjdIQEarJVChN9nd3yQv2DVEgGU2ZsiRuQafef/T4",
+	"49DojcFyY5qVQeyu/7n95pGVNd1PeyuoWf1ST0B23SNavxd6XogYWXuF2V6vaiB+8Lgm2QZft4o3y07z",
+	"kxtXxItUUaqCQB5aWpDmDuxoRrQMqcBwpftxLpWVmxZujiqFYrAdMHDKORDzFTqkDwkdKiPwCW6dWoZH",
+	"e0/1Su2Rtp33rCHy/5JDDomLUknyFP8tc85tXBH6N12IkZcCjJhJmR0ZUx6D+WdIOXoB87sh7nCVMQnq",
+	"VkLBusyhsAhXaGFDEWnMbr7q5+qWggtvWlH3dncDA6tS5+ojZRJG7Cos/F3A/CtFLpliwxSIHVnR09LL",
+	"X/opu4Q+KmceaIrfdiL8twal+0EQkHApLm4rzsUigw0InRm+0ni0KCg5Y5S7Kg8GxeI1VhxCrhcwP8YR",
+	"G3Jg4JdMCj51TkkXVtc56Jj7rV65/dHcdPCi10CRjwVuN32vkis9XsaUok7O2S85uD8boFl83Mq7us20",
+	"PJmn/xu5VzdgDoYC3tiM+QLmpyJNN9zfWNIY+hlIJhLPtR1Mff34oXneJYGyIk0wYOECIFPE8FHGxxFh",
+	"nCiIBU8U2fIRoIIDSei8lKUe7Jqf1XaN5+8/erLfZtCqGvxCh/+J6ckZmrLxCtL0x1Hn4Od1LnyR51zA",
+	"fJmlvEfOJmKGETsuDsLGGRLB0/lqhmtmb77fu+uo81LE1EZOLEYPf3N8Qh7+naSUj3M6BqLpuEJ1gXe/",
+	"+2bRHPbgUY0L7Yf8ae8+7EdfX291S/fauw970dfX238NmsVeUXkBmvHx8ZujkG90CGHTV9gktnAt9nM7",
+	"OATexeJn+XRK5XyZIbsvG4b0dvuWpusTn9oNBMQ4uPSR5wvAI2l8AQmxf4/IUGhF4CpOc2cmWcMqPgYO",
+	"cmNZaAI0SRlfILArXTLvxVD1XTgPBMyLP4ihInpCNZGAcfGEkhHjNPVhomsdybAnNhWc0XT9N3hTfhTa",
+	"ea5cUNsa6+cqu8Hbvz07WUmlF+7Pb6uAkKgBrdWnclDpNrhwTwuQsBRXzFYbeDIUyTwMBEynazji7LDI",
+	"zhNcHjTdTOH+VgJgyNaCwr33eLW+/fhheAuSxerOaYVccySGKq0NWlVPYgCkR1JM13ALOrVi/+FkQ7cj",
+	"fvb3ZMOvtFhrT1pk/YzqyQYILrJnXMt50Foqsr6EEUjpsPxOZsz1tG9jm+9qTk3TTZ2/+tc1UM9OXHnp",
+	"8vVCJMUArIMffDBcxUPn4m1W36p5LyFEfy00G7mgyDPQhuJs6th8L4Z9Zx5oMJlnU8pSK2gaCf0rRQwV",
+	"tUFURp50KVT+j4bmuqyKkZBkLETSIz+ORmQ494lIFelsKEQKlAcNrG5Dq44ccKaD2XLzJD9NQFoHCQ5Q",
+	"ZCzI77/978bZvlKEJokEpQ6JUXTtWYtRZEIV4cJeg4RYyIRscaEnjI9JTDkZGhmV27CylYpy/erXv5bI",
+	"nTJ0PScp5RsFdjmx0ydSdd+FRc+TioG00HHRZMcNATKC44SNJ0Fdt5KbUH+VtqQBm/vyEi5/wagruNLA",
+	"FWYCgqHvqtdpGMZdiGcz68+8QESmNJ4wDl0JNDG/sZkLxHxWNZQwjoHgqLNWY6mjzhADfPtwVdjUuND9",
+	"EaaCRJ0p6IlI+uZXNE3FDBw1sKlEZrZKZDtKZi5/x6C56KcYkG+GFVHQ/SkkjPbxLqOOoSb91GVQ4HRF",
+	"NHqE8pTkNA3evb3RoJ8frrKUcpuxozKIDVoRLVwyT2zTjmLotTqYA3I2hm12U7iE1F6xctFwmWDckCfC",
+	"OC5RhFvXIpUWY9X83pueWoGnDj35D2c/viYn9u9ky4DY4ye7e9uNhTETISJCEkqKrE5MmywVO0yS7OHF",
+	"D1Yrln5Txa2vDpEyr6c05TGEFV6/V8MU7MN4VHEPlBCbtBqw5OGXzgq0JF4/wfwdZqnc4H90XZZe9/nT",
+	"QalZ2zyS3nJvW2FFePTkScWC8HB3N6h7eGG3gbMTIXVEJvmU8hJhlZUkPc/x12DmDW5Lu+ihxdnfnj4n",
+	"yHINbJvnZs6WsjgjXNFpZnbYmWidqYOdnRQJUo8yn3+gdrjQXU8EVkgOFpO97F54D5FyhQDlFKhVEzY0",
+	"dg2pqoVNqV9ShrJIJpQey5okEXpF/53E9deNL4rKtYOHEUI/5yMRsFowfrE0grdNVS4ndxkywcGVyLoV",
+	"53CTlJ9Ebm+h81gjaOW2jOxzYK6sY3X3g5m0t456p/+L/cH/aWp1JP9HmkxZOGqtdAMtcr3plOnguW8O",
+	"CWPRb7+0yDqgwiTlvRgS/DOKVigNZiCJhRBCeYJ4Rsel4JgmhgTNKEPW8F4Mm5w9gWxZpFwoZKPxWkVw",
+	"k5ECg7YU4r3bBZE1vB/FPf8xUcxQDIaJuFJbVTgQYIRn6ls/XZ+Ooa/WUlkXrcx47HcbQvsa0TiB5A/z",
+	"l7ZdLk02uhVyOeCtbbqymwoI12DSQ2AQK4uItgCqJOErm7oggJVnwBnK8W3ro89+M6pNi1j9DaX2fksm",
+	"Ri0Z6Y7mZMnN8kVa00Uwpn/zsBDqC1zg94cutUKRwYcPLnigR3vD6+sB2TG/w6CL3nm+u/sgZgn+F3o2",
+	"aq53ZUZRCaU8oNYyb62IJgl5LqsJUu65WwFIO3tYG5C0Zce1BcYuz0xbL4DVhRv6CNaI0DQtaOaagayf",
+	"KCi1JdZzLfDbMIrIwhXmM20WdXm3UZRFwDxwV26mDBDZNCpkTWCuCLQFNIYAvOo7aIB4a37iL7nQ4b9I",
+	"sY7B3H5fBA3gR8HdeZNiOJtkTafGJU3zNTZlh7m0kfB2JI0v2sMug4DdfK/WmdH8uWn4Q9i8dqaFVUXT",
+	"OeZ1kwuYQ2LEp8mCV3T/USgcB0vPLMYzBkMbbhROWHo30Dhg76F0cnyNPg4jn+49Jmi7UCSBIhrutrGF",
+	"SO0+tFQyIW9PX1pzF9OKoL2BbL1986o0SSjHomhCRlJMCdPbi3cavipvWF7vYr2+vNJgjmk5Qe02BGlv",
+	"vXC1qKiuDLXEL08wLqJIbN/wmyXB/u0RKAnGrNjlWk/k1mi69ub9qUggXaawrMEqG4uiCao9qb8xQVbs",
+	"rw52//rXv/7VffWq+/SpgbJjktD5NhGSuN+3WJKmlBn2scH6ErBORbLBJ8rIG2uPXzS92fNWZ1nYRPUO",
+	"F88Ule8WfnGLRJsEat8gajKupEFW40hC5ldPhouZ7W/WILVrx1UWsTALMS0BDUqvLL2BHulwCNt+mM6H",
+	"/Rh3X7qAlf6UQkBwZ688iduQO+xmRQ0M+Jz4CnRLYaiZCb4AVRUIWZq45sfV3nHZFy7yqfKa63PXVyDH",
+	"YOPQhnP8T2FqV1YuMHMeEmo9aij3kARS0GBriF3AfN2wgo3hZ2kwf+r8bMEne5spkJvKRzd5oQKZF3G3",
+	"ol2HiMBNX/Ze8HSte67iXbsL8ycYToS4KEMJb09aVTFXHXRnEwVx//ff/o0WywuAjDBNUnYB6BRSaiZk",
+	"strx46ZfGXT8UyVb4vaHWlXKoVWdunkiSiPW67bU15cddXlqm5BVf5l3kBNSvMuNY39r+S0LIdr7X9+y",
+	"sIqffPOyKgsgUg8c3/00OUoN/5FZ8V2o6ImCOJdMz8/McvZARxl7AfOj3KoCDZe2L+DWzIf4/bd/DyKM",
+	"zai4Oo8y1n0B84Fzb5ItDpcg/QCrjNm72S7q5i5Wjy1mKV+O4iZtmTHmnF6x4JrasqKO3necr///L9yK",
+	"5aQ29IG4ES4oN+CIbFascV8yo4QPaXwBPMFgnKPnhOZaTK27/70Yqh55dmkOKEWubWgMSsuSUK5mRu1k",
+	"Rgs2cw9d1bPDc06L4VT7ymg+DDsRcT41F5wIsH+BK6Z075yfczTpWU22CPoYtFV0GxRTuUgQ6uI4yCAW",
+	"CQx659Y5FwO3Di53awYdJANNXVCYdTD7Kzk6eV7xPxx0dnt7vV3UEjPgNGOdg86D3m7vQceaIxDcdjBC",
+	"33KOorzp86Rz0PkO9KkQurNQ5XZ/d3dJ2brNytUVPtNAvbozVxSQ8QSuehYMXNZAeNJil5UqeCWGdQ5+",
+	"fhd1lA/WLKY3FxsRd2doIbEu0aij6Vgh+s6VhmnnnZltp4eV/y64mPEdP3VPX+llt3jmxr250p16ee2W",
+	"1IFyyE61uvP1u/BTLL+Mor7nddR5sNtSWSxOGXD9lSKxyOZky1xKYkTdWuHobYMOrlTv3T8IIs3e3mPi",
+	"BxBPUMqnyOjYunSvupZAdHPuY4aKtBtfOMjGM6mdD97ycW3PbqTy5js9xd//aIbaSodNuA/c3SlMxaUr",
+	"8Phwndeo1IjGT/ZWf1KrGYofPVj9UVk/2Xyx/2T1F9UKtjd+2/I18WII5UXsobgEKVkCZEvbkmMjNs6N",
+	"6uRWUsTQkTmhY8r4duXR3TvWnt0ndP3sQwquG4gVKPhdMYHdouz3u6jjXCB1CDrJ9SL44EN/42Lh74Ri",
+	"1qpwXtclDUSAe6TWzbWbhMS/NmKlKuq2fsa4sbfGF0VFYfzg0Tr7ChR7/TSY+KPHuwouYnA2MjtX49QI",
+	"T8o509zbbYyBFdJbqdlWYYwLJYlREJWgc8mNKGc1TNRS0ckym7B44msQGqlKgY4wWDnygTZMBithGkG2",
+	"jppGgTqu7OkekWShImYATaxMWqmD50KFYpqmllKaV+r9sfnDm+qBnQ2tLANYVhVUZGsKmhqtFMGiyhiq",
+	"UBYGzTJkrQ08qyUFV4sHlQqlmwpyoRYnAYEuIGPYpT97GcNuffkXRWuBTwN09iZrRSg3Bycb2vgOsyXD",
+	"8v79Q8l9kKs2jl4hVAuo+AUib8+c+UJPI3/DNyZzN4Q419WoItwuauOugKsEAjyWcywUj7m5SpOto2dn",
+	"3f1Hj7vfHb/aRu6cK6tAVrOP0A5muV216OvBOdd1OLPqZ9HQibCpAW+m07lh/UJPQGJyFmYuUR+5heFO",
+	"+K3C+tecDMo5B71zbjtToDyBCRslv7GV7+3pUqbM0ZyFrMKTfNldsjVoVL0dbFuLTUMjqNGC+1AI6iWp",
+	"P7JGsBH1oAWj/6PTkT+6SoGxUNiiR0KW0hi2axLbCBOOqiF0N2SxTZHNZWQFOW9FyBfyY8j41VLcq+R8",
+	"ISMMf3KlpZFG2hrqtWBfG72F3gD6Z9AAmtS1CS3mMTcS71lRdzATKsDLjjy1x3QOC60SxobuG+rka7WR",
+	"reEc2QmGDxUBbGLGyQBZ2SCyBA3ZTZJLOkzn59y8rPcv7O/u2w8HL4WFtIOirrnZ/M4HllwPeuQndAFw",
+	"MniewDQTGng8r7tt8NDJuY86cF6giFxApg0bTsEowvsPyWTbOjroFKMOENCGcw1dhvgZ09T2J7KKt+XP",
+	"ko0Zp+k5fy+Gh/XPnXMiYSOMHy+bGz3c3z807+dbtyW5xSbAFgJUA4ErGut0jpz6vRiGGKStEPmDGHbC",
+	"5rtGH8P69bR1Mtx/9GiZP/L8/Gp/r3t+fvV3CLojrcB996y6LIm5Fpvev8uFixjbFj5tMIEVDNoAzYyl",
+	"KZE5X+jj5QG5NT/qK0Xenr5c0WX0ozL8/Y/dZqmohW0lXtccasR0TRwuAvSIta+RLXNN5Pff/u1cF12f",
+	"iu0lpD+c5LK/zsfVLPVPJO/kwynTll9U+JOh4BuKMfhJm0X0GEtvkowaaowiM/qgOTDUeNQFyxThVuoC",
+	"qhXJueENFSLMuAKpWwygP5i1w3R2oVNukeiwNnnxZYavo/CM1aLPa825WE01PG0RTDOySenl3OsF6iyf",
+	"dQgjIeHOpkWzem22AiwxnqQoULeqJm3rvm1t11am+Pg22Wz3aoXydW9DLThtDoEY2YiOL47WBdpk7q3u",
+	"PjD3FBEOM1CG6UilN6BZTWm6kFOXhThYEe4+4WMJr/1ih7w1FH0Hjr2Veg7KLhGxbRpQIvSl2Um1KP9m",
+	"cLWpddL2HsfKlQ143LE5fajn3WjSqE0/tCn+SUSKCtQEua4tPO1lZZ9SaNQvwWM4NGqkzUJ0EqC5QjMS",
+	"a6bI3MjfVj/0bSyAJ4oM/ESDHjnCX9MUK1OUeflen3y4+ySkRh3jBJ8UBysNh33ZlS1/LqxAMwRXQMre",
+	"2WzCUijgzOgdmfrjGQJ310Dkoh37p8F8Czt3JdtaxCxLlAbl3CMywO7SOKyrtAQ6HRgOP7CC5wCpDdpY",
+	"Bq6cKdlKqKYHaB7bjmx5CgNPRQd5RLhzXmskb41sNqbBgiclGuS0qCGaqxA2neGGfhDDZ76O5gqcahzm",
+	"Bh2z8XNiP//Cz26vsWGcbxeDoR0EiZEFcqTLRbkWpD7xhPIxfBp2dgHz5SbtF2bAWmpbrcb42uFsm2sr",
+	"WJG9rIS1Ul25T83BV0wPoJW5uLoc/EV7CGoPzpisfHKAjaxyLTurATcIqyvDMIMyVVnaHJvrDaxYFChu",
+	"fuiKIrqC7xQz7A3yMt00a9j+BtYSfB8W27KFwloW2727XLhSa76FZ6ADoJTX7e0qrBtvCxxiacMvvtX/",
+	"KN+qhTdCy0wfdFC52M3NkHGBzRRafBnkVgeqwr2iUZexjVKcF8krIHu2REPRGshL+7ZGYx09T3EGj56r",
+	"4twcSBOkCLj0F0HoDuLwzU3aciWEowF2M2q+kXzzAuYh+cZqBdJ1DrnZlG2MxeKLYRQcZqXLsnBiItpE",
+	"tugpCnx4SBtCPKUXLj/bdxmxPWswsMhGJWHvEmJrL1h13THJlFp9l2Kzfa+xz0SeJts98o3QE3QkkySX",
+	"vvxmda6Q4nEq0vReeRn2brl2rOxTci73VH8+7rWxQeCPzu5ObQCRI1AGHESuSSJm3DtXbsTupr47xY4q",
+	"2zMEjRHfYhaSDf3DOlWQlBzO12ckW7HtQDKUDEbpfPvQJsoxRWA6hCQpAwaHjFM5b/LC70A32svco17U",
+	"WKsFE931LDj5j81pu8eCaynStqXc+B0c7Mda1/5Hg6O2XEKgKRn5l+VJWWjdkJcCOOwj+k6HKbWmooyO",
+	"q4DnStguwJf95UroOi1qWhnul2fKBux4M5XgBA1pEVECyWAsVCW5eCzFrGRnti4QNrNEi0bvnA8W2jEM",
+	"yD9I+StFdkjRUV6R//t/yN7urrWtxVriWN9jPjg0OufSUC5IiBZknyQQsylNVUR2i6YBEhBzuLBuOvwc",
+	"2Z83u2DAsO9CFGB6Bi/qjVQaQsciwkpzR7Sok22TmYYS6IWhG2SLcTLQvw62D31qIXmMfcCIdeiSgRaD",
+	"Itl9wezh+li0eHzDzt6F9HS68fa0SOi8R45827LHbr/WaDkwe2rdMHbcuMV2jzh5fvT6yLZL/VXwSmn4",
+	"Z7kUGey8FDwRfFBud/D2zXH7fn5tc0CvW031bzufwAO9AIOrqOUXO9JCMCc2jYmIIUJGuG5APXq9REZc",
+	"qxdEjlrDshDFDXL7WknxIFHGidvDP0/yYcpi3NHxj6dnXWxnYaP+D4nLJseq3s9PeuSI23YqWAkCBX8X",
+	"Isc4iVOgkmxhIchz/v2ro+Pu2fdH3f1Hj7cPydIChwMJo8EhiSWdpViOIsFAzxSU6z9Dx554nnO34Cil",
+	"47GLzUthpIkRlMTIwSQD1SMDVzoSrWv10o9ihL6TEAWuVMq8H82jssBHDnyslxcNIPUpNri5haXhDyqf",
+	"t8pV2A+IkkyKJI91l3KazjWLlcXiVWITX+xs1BZPUm+BdI90v75QG9l3faeissK/7aC00G5Jiz9T1q6P",
+	"Y7X0sfq0xYVV4KH+9GHSXmkkgbanUCLaoOwSNThwa9+mfRfZMnJ3SpU+5751vJ1+u5TICrHIrmeYg22W",
+	"BZjjsbdLpoznGtShi4BQuppLNpyf88F3z97UYv//y3oh/+HO0iMvYK4KDdgbfG21jKEQWmlJM4K6rtGV",
+	"t8mEXhrB+5zjkbVwm8P8A1vxPVdhmfskDyDY3dP9YOu2j5yhthF+Ey5mhrGPhPz8bU9/FsuQ/hg0JxDO",
+	"kvuyzm08ytZ9XqGtHnl8Vc67abNX8Rc0nRktTwE4l6sRlF3xh+gOPfz3qTe9dQ0hmuW7MuBJREQGnNgq",
+	"xbTMfHPVYbzlxZtDXLlmH2wIPKHSVij5onEtoke1YEuwgAjZQl6hsKIK5XP7221rbHCCDFP2eteu9dIS",
+	"I1w0RA7iyreMJ1hgeq0oFl+ouL1C00ZFZO8Z+jHAJchUrCBijXdUW4r1xaF5+4gVIS4ItbebZ2Q4Jx5g",
+	"PARbYFxPwgwaCEo3OMmxQrLr9eDKGWxpyaZTSCKSihnIbkwVJNt2Gwdkf3ev7KiKu2Q+IzKJzvn+rrOd",
+	"Mlc7EhKyNWaXwKuljlxd2EouJqZd6hmLwUerEdeUdbt3zl8L3qUlp5nSua2h5La/wF08/wyJhrYktMPW",
+	"+xAKK3WnP7IouBJZ3Xscktp7zNDGbVZ1ZoK79JauJiC0gJ4vAulnEZkjpENPT4VuRIKCAifI1Zk2BWp+",
+	"Iiz5wsLuKNkmV7Vwrk241kYBNOZBfQSNb9HQ7FH99wdPHpMpyDEQHHVgGQiGrVSpoWU+h2QwBU3Rzjxt",
+	"9EZAC8Q5H/A8TQeNZggU2WnQLGEWvmfWY7tUmPeozoNn6OLB/3bzOT8vblYm5OC5vgSC/qexG8Q0osQU",
+	"bO6Ca97vEHELK8VUMHb7tvxnZptSqJ2ylUQ4TV1MsxTQ5uI/ITGVck4GNsyie8bGnOpcwgHR/7CNKXPO",
+	"rmxryuhyz/1uAlfEe832Hz02pzzv6J4Rdc87dvCATGkC59zpUawIFNtKRKyKLfemyXZLcEG91cY9ImR9",
+	"obZyWD4/CUf9mbwF7qmIYmPMkCwainiY9W+5YdbZAtSWUaZB1e4nD7BYUJaNOSSVABuYefBCLy0XMyI4",
+	"2eKiFrp56OU/CTGwS5CKaOFKyJGh0BObbLLdCwZ4fl7wWB6590evR15ak+8NFF3NiuX5XD8Vo+7z8aud",
+	"Y9poUYGafkcRcRWven+2mgmzyqMUUFD8biNbaPHZzgdzlUsTLn4QQ1XEjlMXp2CbNLkkLOzt3CAktpDt",
+	"T2VRlS9VhD9BFeFKUZuNYGZ1BeH2l717EtFGHvxRvkDMHSn8NwWXNr0/0ODCd3++UXOLhZJLbZWA/0lT",
+	"htZpa8dW9BIS9DGV5RqtBcBVukSrakRSpkHS1Ja5VL4YmiFxdvmo0qKeZIJxLGsIVKYMWungSV5Hlbu3",
+	"GVQbk31kDX9dBMXCuvTyi4H4P7O4XGlWlkUuzG05ixFHEqomQ0Fl0qrIPzOYqXy3DeBk8PLZP//7x9P+",
+	"06Oz77/58ej0af/Njy+evUYznwLdI4P/0uIC+D9+/+3f+Eu4svbABLO1bKbqOR9gwys4JN9rnf2IUQ9n",
+	"dApnTMM/zrRksR4QBQobbsVCXDCbmSchYRJi9Ig92H2wbbSqQXmMQe+cH5GZFHxsLmvKlMLEOrMhMsba",
+	"5JiemtExtNgCnhZXspYnGqdui2Z/tLffXvnNnqpSTAFfq59U1l9/0nfrFSCZ6Gl6g8IjxZ56tkHYg3Bi",
+	"rr3mGVWFmOqck/V3tIBShEnar1Kgly7P0lUGbakn2r71qHMGuntsr3X5IUuCdk8lP6Mb3/drQS4N93T3",
+	"ImRxfTZGg3z/5tVLBGAsmYRhtmZRRCzbos1Z0DNkljakuyIFfXYnrkGY76YI3JDb5PaH/tTh0OZ0ZQR0",
+	"ec4t22ayK4EnICHZbrawsyRaxO1Vks5mdDwGSd4+t10rXeoAVcrQunDaYeRKglLs6RlrcmwBoutbEHZP",
+	"RMricHriU7Ob++hPeFeUynXMtOF+SObrpOTZGzpelayIY3CBz7kX4nNuhOVYs0tb6rt29AowIQCVsLTz",
+	"AaFjqf/YvPKRGdVZR6GgbuRawViPH7akdL2rtwD+61/CiWkrQM3mcTzjsUhsK9+7Bs6/7vy1DpZFMp3F",
+	"rsCug4CKlxaR8a8s64LZrteVdAFdRccRW9XmblJvo0+LARtr4neKMkdY1YvF9vaL5MsGzWhgz4pmoiP6",
+	"yzJ0+vbovz9BT1fDMk/o+LPv6fotquRcp3NC1QUkBHVOl3KwWVPXCdDUtsQO1xS0sdTxBGh2SLTI4wmG",
+	"yBUp/EGW972d9B6VeLdCC6Vw2iem66XsEu7+BV6yS+BmCSNVQaCr8YprT2FM050P5o2WspWXZtzJGgHx",
+	"g0yySxrPBxEZaJBTNTBS38DqD2pwaEOVMUgea7Ywq9c9LBh+gEs5vG5nUnBFpxl2ynard6Iq43qwX2dc",
+	"tPvru58tv7oxt/qskfxzVRdeC5tmhbUEbqse3DF7QUywO9tyUBRhOVFl9uXgd3tjuuZas/f8Zbch2I8Z",
+	"8KOT5+Z09y2kL6d27hHF8D3Erb7FQj1x2y4Y8R9WZH8zYcrK6uXuCFXEPViwmbx/+zm1mLLi7f919Orl",
+	"x3x7v60vb3/Dt3cPFnx79Pm2ijNFmkCtCpGvwod1jTHzdMrGFlSQT9ogdZdjNmMKyKPdB0HB5xRXv0e5",
+	"xy4QzLinyZxoYY0aREs6GrEY3+TROi6Ft5xeUpZ6g/1dlw1K2G2kJSmGQquevtLL0PkUR7250p9Ac3gD",
+	"V/pbln72msOxK40h8xQ2VxYU0zClWe9qOV09s8M+Jk29upHpy5/nj2IquFNQca/oVf7MlnexgLIx4Ng+",
+	"RstgxvdGujfSWfRSaoDCP21dr4gMc5baSjAyx0J5ZERjre7+br9pLFT0hmpytfo8HzpHGXsB86PcqFg/",
+	"vzOI4r5pVOQBkaVALjgWfxSuWltEcs5+yaFIsOmRhTw3BVCkKTBZpk47tdBGQQdKXvl610bDmFDbYcN2",
+	"Mo5cBUrBY4iIFNoGOiyUJewRm9aN3lfcQWVVLFQYWDTXYmpZNVahMGvbRpWRu9MIy0UwPo5cm4zUDrcJ",
+	"05fgy76VS2GV+uZSrylmJ0rI0a9ta9yn6OstKlf0mr25QlPZOEHf+FiMKkEekbv1akdT28PUAXJliUon",
+	"z/Aa9VBMu1Ajyry6Zx+h2ZzupwnzhTqUryWusHIr5fUqIVsi013Gtyvz1isGNCc/LhuWVhreFrcaNXtj",
+	"H1oILToeMyyVI13/TUiat9Sy9InVObsjyYAn6dzX4Kl4oLzbtSxwWCnv6BbxdXkCC1QIZ83lVPUvFQVw",
+	"mm6vXt0gE0SCStK6QQCssVApp2Jmz0B27U+2SkBlWp+bHii658xcERbZYvaflTYPvmdqVUBnWkE6qkzv",
+	"KFlz9qXumJarqsyLdubrd9f/LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

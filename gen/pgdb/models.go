@@ -131,6 +131,12 @@ type Job struct {
 	FinishedAt      *time.Time
 }
 
+type NotificationSetting struct {
+	OwnerID   string
+	JobFailed bool
+	UpdatedAt time.Time
+}
+
 type User struct {
 	ID        string
 	Email     string

@@ -90,6 +90,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getKeyByHashStmt, err = db.PrepareContext(ctx, getKeyByHash); err != nil {
 		return nil, fmt.Errorf("error preparing query GetKeyByHash: %w", err)
 	}
+	if q.getNotificationSettingsStmt, err = db.PrepareContext(ctx, getNotificationSettings); err != nil {
+		return nil, fmt.Errorf("error preparing query GetNotificationSettings: %w", err)
+	}
 	if q.getOwnerLimitsStmt, err = db.PrepareContext(ctx, getOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query GetOwnerLimits: %w", err)
 	}
@@ -200,6 +203,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.upsertAnalyticsTopStmt, err = db.PrepareContext(ctx, upsertAnalyticsTop); err != nil {
 		return nil, fmt.Errorf("error preparing query UpsertAnalyticsTop: %w", err)
+	}
+	if q.upsertNotificationSettingsStmt, err = db.PrepareContext(ctx, upsertNotificationSettings); err != nil {
+		return nil, fmt.Errorf("error preparing query UpsertNotificationSettings: %w", err)
 	}
 	if q.upsertOwnerLimitsStmt, err = db.PrepareContext(ctx, upsertOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query UpsertOwnerLimits: %w", err)
@@ -317,6 +323,11 @@ func (q *Queries) Close() error {
 	if q.getKeyByHashStmt != nil {
 		if cerr := q.getKeyByHashStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getKeyByHashStmt: %w", cerr)
+		}
+	}
+	if q.getNotificationSettingsStmt != nil {
+		if cerr := q.getNotificationSettingsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getNotificationSettingsStmt: %w", cerr)
 		}
 	}
 	if q.getOwnerLimitsStmt != nil {
@@ -504,6 +515,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing upsertAnalyticsTopStmt: %w", cerr)
 		}
 	}
+	if q.upsertNotificationSettingsStmt != nil {
+		if cerr := q.upsertNotificationSettingsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing upsertNotificationSettingsStmt: %w", cerr)
+		}
+	}
 	if q.upsertOwnerLimitsStmt != nil {
 		if cerr := q.upsertOwnerLimitsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing upsertOwnerLimitsStmt: %w", cerr)
@@ -570,6 +586,7 @@ type Queries struct {
 	getJobByIdempotencyKeyStmt        *sql.Stmt
 	getKeyStmt                        *sql.Stmt
 	getKeyByHashStmt                  *sql.Stmt
+	getNotificationSettingsStmt       *sql.Stmt
 	getOwnerLimitsStmt                *sql.Stmt
 	getUserStmt                       *sql.Stmt
 	getUserByEmailStmt                *sql.Stmt
@@ -607,6 +624,7 @@ type Queries struct {
 	touchKeyStmt                      *sql.Stmt
 	updateUserStmt                    *sql.Stmt
 	upsertAnalyticsTopStmt            *sql.Stmt
+	upsertNotificationSettingsStmt    *sql.Stmt
 	upsertOwnerLimitsStmt             *sql.Stmt
 }
 
@@ -636,6 +654,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getJobByIdempotencyKeyStmt:        q.getJobByIdempotencyKeyStmt,
 		getKeyStmt:                        q.getKeyStmt,
 		getKeyByHashStmt:                  q.getKeyByHashStmt,
+		getNotificationSettingsStmt:       q.getNotificationSettingsStmt,
 		getOwnerLimitsStmt:                q.getOwnerLimitsStmt,
 		getUserStmt:                       q.getUserStmt,
 		getUserByEmailStmt:                q.getUserByEmailStmt,
@@ -673,6 +692,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		touchKeyStmt:                      q.touchKeyStmt,
 		updateUserStmt:                    q.updateUserStmt,
 		upsertAnalyticsTopStmt:            q.upsertAnalyticsTopStmt,
+		upsertNotificationSettingsStmt:    q.upsertNotificationSettingsStmt,
 		upsertOwnerLimitsStmt:             q.upsertOwnerLimitsStmt,
 	}
 }

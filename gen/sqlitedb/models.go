@@ -141,6 +141,12 @@ type Job struct {
 	FinishedAt      sql.NullTime
 }
 
+type NotificationSetting struct {
+	OwnerID   string
+	JobFailed bool
+	UpdatedAt time.Time
+}
+
 type User struct {
 	ID        string
 	Email     string

@@ -75,6 +75,10 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunAnalytics(t, open)
 	})
+	t.Run("NotificationSettings", func(t *testing.T) {
+		t.Parallel()
+		RunNotificationSettings(t, open)
+	})
 }
 
 // RunMigrate checks the migration and readiness contract of store.Store.

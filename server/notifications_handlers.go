@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/notifier"
+)
+
+// notificationsOwner is the owner whose settings the caller reads and writes: its own.
+// The bootstrap admin key has no owner, and so no user to email.
+func notificationsOwner(ctx context.Context) (string, error) {
+	p := principalFrom(ctx)
+	if p.OwnerID == "" {
+		return "", levqor.Errorf(levqor.EForbidden, "This key has no owner, so there is no user to email; use a key created for a user.")
+	}
+	return p.OwnerID, nil
+}
+
+// notifications is the API view of an owner's settings, with the address the emails
+// go to (null when the owner has no user record).
+func (s *handlers) notifications(ctx context.Context, owner string, set notifier.Settings) (api.Notifications, error) {
+	out := api.Notifications{JobFailed: set.JobFailed}
+	u, err := s.store.GetUser(ctx, owner)
+	switch {
+	case err == nil:
+		out.Email = &u.Email
+	case levqor.ErrorCode(err) != levqor.ENotFound:
+		return api.Notifications{}, err
+	}
+	return out, nil
+}
+
+// GetNotifications implements api.StrictServerInterface.
+func (s *handlers) GetNotifications(ctx context.Context, _ api.GetNotificationsRequestObject) (api.GetNotificationsResponseObject, error) {
+	owner, err := notificationsOwner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set, err := s.store.NotificationSettings(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.notifications(ctx, owner, set)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetNotifications200JSONResponse(out), nil
+}
+
+// PutNotifications implements api.StrictServerInterface.
+func (s *handlers) PutNotifications(ctx context.Context, req api.PutNotificationsRequestObject) (api.PutNotificationsResponseObject, error) {
+	owner, err := notificationsOwner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := notifier.Settings{JobFailed: req.Body.JobFailed}
+	if err := s.store.SetNotificationSettings(ctx, owner, set, time.Now()); err != nil {
+		return nil, err
+	}
+	out, err := s.notifications(ctx, owner, set)
+	if err != nil {
+		return nil, err
+	}
+	return api.PutNotifications200JSONResponse(out), nil
+}
