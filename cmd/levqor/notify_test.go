@@ -16,15 +16,22 @@ import (
 	"github.com/levqor/levqor/users"
 )
 
-// TestBudgetThresholdMail: when an owner's settled spending reaches the soft threshold,
-// the owner gets one billing email about that period; a second settlement in the same
-// period sends nothing more.
-func TestBudgetThresholdMail(t *testing.T) {
-	fake := resendtest.New(t, "re_threshold_key")
+// testNotifier is a notifier for levqor.ai sending through a local Resend fake.
+func testNotifier(t *testing.T, apiKey string) (*notifier.Notifier, *resendtest.Server) {
+	t.Helper()
+	fake := resendtest.New(t, apiKey)
 	n, err := notifier.New(notifier.Config{BaseURL: fake.URL, APIKey: fake.APIKey, Domain: "levqor.ai", PublicURL: "https://levqor.ai"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n, fake
+}
+
+// TestBudgetThresholdMail: when an owner's settled spending reaches the soft threshold,
+// the owner gets one billing email about that period; a second settlement in the same
+// period sends nothing more.
+func TestBudgetThresholdMail(t *testing.T) {
+	n, fake := testNotifier(t, "re_threshold_key")
 	st := storetest.OpenSQLite(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -64,11 +71,7 @@ func TestBudgetThresholdMail(t *testing.T) {
 
 // TestWelcomeMail: a created user gets one welcome email from support@, by name.
 func TestWelcomeMail(t *testing.T) {
-	fake := resendtest.New(t, "re_welcome_key")
-	n, err := notifier.New(notifier.Config{BaseURL: fake.URL, APIKey: fake.APIKey, Domain: "levqor.ai", PublicURL: "https://levqor.ai"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, fake := testNotifier(t, "re_welcome_key")
 	welcomeMail(n)(context.Background(), users.User{ID: "usr_welcome", Email: "grace@example.com", Name: "Grace"})
 	if err := n.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -84,11 +87,7 @@ func TestWelcomeMail(t *testing.T) {
 // failed for good, keyed by the job; a second failure within ten minutes, an owner
 // who did not opt in and a job whose failure was not stored send nothing.
 func TestJobFailedMail(t *testing.T) {
-	fake := resendtest.New(t, "re_jobfailed_key")
-	n, err := notifier.New(notifier.Config{BaseURL: fake.URL, APIKey: fake.APIKey, Domain: "levqor.ai", PublicURL: "https://levqor.ai"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, fake := testNotifier(t, "re_jobfailed_key")
 	st := storetest.OpenSQLite(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
