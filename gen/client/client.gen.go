@@ -1392,7 +1392,7 @@ type ClientInterface interface {
 	// PutNotificationsWithBody Replace the caller's owner's email notification settings
 	//
 	// `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-	// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+	// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 	// `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 	// user to email and are refused.
 	//
@@ -1404,7 +1404,7 @@ type ClientInterface interface {
 	// PutNotifications Replace the caller's owner's email notification settings
 	//
 	// `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-	// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+	// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 	// `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 	// user to email and are refused.
 	//
@@ -2102,7 +2102,7 @@ func (c *Client) GetNotifications(ctx context.Context, reqEditors ...RequestEdit
 // PutNotificationsWithBody Replace the caller's owner's email notification settings
 //
 // `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 // `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 // user to email and are refused.
 //
@@ -2124,7 +2124,7 @@ func (c *Client) PutNotificationsWithBody(ctx context.Context, contentType strin
 // PutNotifications Replace the caller's owner's email notification settings
 //
 // `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 // `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 // user to email and are refused.
 //
@@ -4885,7 +4885,7 @@ type ClientWithResponsesInterface interface {
 	// PutNotificationsWithBodyWithResponse Replace the caller's owner's email notification settings
 	//
 	// `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-	// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+	// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 	// `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 	// user to email and are refused.
 	//
@@ -4897,7 +4897,7 @@ type ClientWithResponsesInterface interface {
 	// PutNotificationsWithResponse Replace the caller's owner's email notification settings
 	//
 	// `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-	// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+	// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 	// `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 	// user to email and are refused.
 	//
@@ -8918,7 +8918,7 @@ func (c *ClientWithResponses) GetNotificationsWithResponse(ctx context.Context, 
 // PutNotificationsWithBodyWithResponse Replace the caller's owner's email notification settings
 //
 // `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 // `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 // user to email and are refused.
 //
@@ -8936,7 +8936,7 @@ func (c *ClientWithResponses) PutNotificationsWithBodyWithResponse(ctx context.C
 // PutNotificationsWithResponse Replace the caller's owner's email notification settings
 //
 // `job_failed`: email the owner's user when one of the owner's jobs fails for good (its last
-// attempt failed). At most one such email per owner every 10 minutes; the rest are listed by
+// attempt failed). At most one such email per owner every 10 minutes (per server instance); the rest are listed by
 // `GET /api/v1/jobs?status=failed`. Keys without an owner (the bootstrap admin key) have no
 // user to email and are refused.
 //
