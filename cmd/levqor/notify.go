@@ -81,6 +81,11 @@ func jobFailedMail(n *notifier.Notifier, st store.Store, log *slog.Logger) func(
 		if stored, err := st.GetJob(ctx, j.ID); err != nil || stored.Status != jobs.StatusFailed {
 			return
 		}
+		u, err := st.GetUser(ctx, j.OwnerID)
+		if err != nil {
+			log.Warn("job failed email: no user for the owner", "owner_id", j.OwnerID, "error", err.Error())
+			return
+		}
 		now := time.Now()
 		mu.Lock()
 		if t, ok := last[j.OwnerID]; ok && now.Sub(t) < jobFailedEvery {
@@ -90,11 +95,6 @@ func jobFailedMail(n *notifier.Notifier, st store.Store, log *slog.Logger) func(
 		}
 		last[j.OwnerID] = now
 		mu.Unlock()
-		u, err := st.GetUser(ctx, j.OwnerID)
-		if err != nil {
-			log.Warn("job failed email: no user for the owner", "owner_id", j.OwnerID, "error", err.Error())
-			return
-		}
 		data := map[string]any{"job_id": j.ID, "error": oneLine(message, 500)}
 		if code != "" {
 			data["error_code"] = code
@@ -105,7 +105,13 @@ func jobFailedMail(n *notifier.Notifier, st store.Store, log *slog.Logger) func(
 		if u.Name != "" {
 			data["name"] = u.Name
 		}
-		_ = n.Enqueue(notifier.Message{Template: notifier.JobFailed, To: u.Email, Data: data, IdempotencyKey: "job_failed/" + j.ID})
+		if err := n.Enqueue(notifier.Message{Template: notifier.JobFailed, To: u.Email, Data: data, IdempotencyKey: "job_failed/" + j.ID}); err != nil {
+			mu.Lock() // not queued (logged by the notifier): the next failure may try
+			if last[j.OwnerID].Equal(now) {
+				delete(last, j.OwnerID)
+			}
+			mu.Unlock()
+		}
 	}
 }
 
