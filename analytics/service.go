@@ -137,38 +137,12 @@ func compactPayload(raw json.RawMessage) (json.RawMessage, error) {
 		return nil, &levqor.Error{Code: levqor.ETooLarge, Message: fmt.Sprintf("The payload is %d bytes of JSON; at most %d are allowed.", b.Len(), MaxPayloadBytes),
 			Fields: []levqor.FieldError{{Pointer: "/payload", Detail: fmt.Sprintf("At most %d bytes.", MaxPayloadBytes)}}}
 	}
-	if d := jsonDepth(b.Bytes()); d > MaxPayloadDepth {
+	if d := levqor.JSONDepth(b.Bytes()); d > MaxPayloadDepth {
 		return nil, fieldError("/payload", fmt.Sprintf("The payload is nested %d levels deep; at most %d are allowed.", d, MaxPayloadDepth))
 	}
 	return b.Bytes(), nil
 }
 
-// jsonDepth returns the deepest nesting of objects and arrays in the valid JSON b.
-func jsonDepth(b []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return deepest
-}
 
 // fieldError is a levqor.EInvalid error about one field of the event.
 func fieldError(pointer, detail string) error {

@@ -87,16 +87,7 @@ func TestEventRefuses(t *testing.T) {
 	justLarge := json.RawMessage(`{"x":"` + strings.Repeat("a", MaxPayloadBytes-8) + `"}`)
 	for _, p := range []json.RawMessage{justDeep, justLarge} {
 		if _, err := s.event(TrackInput{Type: PageView, Payload: p}); err != nil {
-			t.Errorf("payload of %d bytes, depth %d: %v", len(p), jsonDepth(p), err)
-		}
-	}
-}
-
-func TestJSONDepth(t *testing.T) {
-	cases := map[string]int{`{}`: 1, `{"a":[1,{"b":2}]}`: 3, `{"a":"[[[{{{"}`: 1, `{"a":"\"[[["}`: 1, `{"a":{},"b":{}}`: 2}
-	for in, want := range cases {
-		if got := jsonDepth([]byte(in)); got != want {
-			t.Errorf("jsonDepth(%s) = %d, want %d", in, got, want)
+			t.Errorf("payload of %d bytes, depth %d: %v", len(p), levqor.JSONDepth(p), err)
 		}
 	}
 }

@@ -16,37 +16,6 @@ import (
 // MaxJSONDepth is the deepest nesting of arrays and objects a request body may have.
 const MaxJSONDepth = 32
 
-// jsonDepth returns the deepest nesting of arrays and objects in b, scanning it as
-// JSON text (strings and escapes respected) without building any values. It is
-// meant to run before a decoder, so it never fails: malformed input is the
-// decoder's business, and its depth is measured all the same.
-func jsonDepth(b []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
-			if depth > 0 {
-				depth--
-			}
-		}
-	}
-	return deepest
-}
 
 func isJSONMediaType(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
@@ -72,7 +41,7 @@ func guardJSON(next http.Handler) http.Handler {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The request body could not be read.", Err: err})
 			return
 		}
-		if d := jsonDepth(body); d > MaxJSONDepth {
+		if d := levqor.JSONDepth(body); d > MaxJSONDepth {
 			writeProblem(w, r, levqor.Errorf(levqor.EInvalid, "The JSON body is nested %d levels deep; at most %d are allowed.", d, MaxJSONDepth))
 			return
 		}

@@ -1,4 +1,4 @@
-package server
+package levqor
 
 import (
 	"bytes"
@@ -22,9 +22,12 @@ func TestJSONDepth(t *testing.T) {
 		{`{"a":"\\"}`, 1},             // an escaped backslash ends the escape
 		{`]]]]{`, 1},                  // stray closers never go below zero
 		{strings.Repeat("[", 33), 33}, // unterminated input is measured too
+		{`{"a":[1,{"b":2}]}`, 3},
+		{`{"a":"[[[{{{"}`, 1},
+		{`{"a":{},"b":{}}`, 2},
 	} {
-		if got := jsonDepth([]byte(tt.in)); got != tt.want {
-			t.Errorf("jsonDepth(%q) = %d, want %d", tt.in, got, tt.want)
+		if got := JSONDepth([]byte(tt.in)); got != tt.want {
+			t.Errorf("JSONDepth(%q) = %d, want %d", tt.in, got, tt.want)
 		}
 	}
 }
@@ -55,7 +58,7 @@ func FuzzJSONDepth(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got := jsonDepth(b)
+		got := JSONDepth(b)
 		if !json.Valid(b) {
 			return
 		}
@@ -65,7 +68,7 @@ func FuzzJSONDepth(f *testing.F) {
 			return
 		}
 		if want := decodedDepth(v); got != want {
-			t.Fatalf("jsonDepth(%q) = %d, decoder says %d", b, got, want)
+			t.Fatalf("JSONDepth(%q) = %d, decoder says %d", b, got, want)
 		}
 	})
 }
