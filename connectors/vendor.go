@@ -9,7 +9,23 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/levqor/levqor/outbound"
 )
+
+// Refused is the StepError of a request the outbound guard refused — code refused,
+// the guard's reason as its message — or nil when err is no refusal.
+func Refused(err error) *StepError {
+	if !errors.Is(err, outbound.ErrRefused) {
+		return nil
+	}
+	msg := "refused: the destination is not allowed"
+	var re *outbound.RefusedError
+	if errors.As(err, &re) {
+		msg = re.Error()
+	}
+	return &StepError{Code: CodeRefused, Message: msg, Err: err}
+}
 
 // MaxRetryAfter caps the wait a vendor may ask for before a step is retried.
 const MaxRetryAfter = time.Hour

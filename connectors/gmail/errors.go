@@ -15,7 +15,6 @@ import (
 	"google.golang.org/api/googleapi"
 
 	"github.com/levqor/levqor/connectors"
-	"github.com/levqor/levqor/outbound"
 )
 
 // Step error codes this connector reports besides those of package connectors. The
@@ -124,16 +123,14 @@ func (c *Connector) tokenError(stepCtx, reqCtx context.Context, err error) error
 // transportError maps a request that got no usable response, without the error's text,
 // which names the URL.
 func (c *Connector) transportError(reqCtx context.Context, who string, err error) error {
-	var re *outbound.RefusedError
+	if se := connectors.Refused(err); se != nil {
+		return se
+	}
 	var ne net.Error
 	var ue *url.Error
 	switch {
 	case errors.Is(err, connectors.ErrResponseTooLarge):
 		return connectors.Errorf(connectors.CodeResponseTooLarge, "%s's response is larger than %d bytes", who, MaxResponseBytes)
-	case errors.As(err, &re):
-		return &connectors.StepError{Code: connectors.CodeRefused, Message: re.Error(), Err: err}
-	case errors.Is(err, outbound.ErrRefused):
-		return &connectors.StepError{Code: connectors.CodeRefused, Message: "refused: the destination is not allowed", Err: err}
 	case reqCtx.Err() != nil || errors.As(err, &ne) && ne.Timeout():
 		return &connectors.StepError{Code: connectors.CodeTimeout, Retryable: true, Err: err,
 			Message: fmt.Sprintf("%s did not answer within %s", who, c.timeout)}

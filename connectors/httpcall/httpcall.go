@@ -221,14 +221,10 @@ func validHeaderValue(v string) bool {
 // transportError maps a failed round trip to a StepError without the error's text, which
 // names the full URL (query tokens included).
 func transportError(stepCtx, reqCtx context.Context, timeout time.Duration, err error) error {
+	if se := connectors.Refused(err); se != nil {
+		return se
+	}
 	switch {
-	case errors.Is(err, outbound.ErrRefused):
-		var re *outbound.RefusedError
-		msg := "refused: the destination is not allowed"
-		if errors.As(err, &re) {
-			msg = re.Error()
-		}
-		return &connectors.StepError{Code: connectors.CodeRefused, Message: msg, Err: err}
 	case stepCtx.Err() != nil:
 		return stepCtx.Err() // the registry turns it into timeout or canceled
 	case reqCtx.Err() != nil || isTimeout(err):

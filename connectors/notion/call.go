@@ -14,7 +14,6 @@ import (
 	"unicode"
 
 	"github.com/levqor/levqor/connectors"
-	"github.com/levqor/levqor/outbound"
 )
 
 // Step error codes this connector reports besides those of package connectors. The
@@ -91,13 +90,11 @@ func (c *Connector) call(ctx context.Context, connection, method, path string, b
 
 // transportError maps a failed round trip without the error's text, which names the URL.
 func (c *Connector) transportError(stepCtx, reqCtx context.Context, err error) error {
-	var re *outbound.RefusedError
+	if se := connectors.Refused(err); se != nil {
+		return se
+	}
 	var ne net.Error
 	switch {
-	case errors.As(err, &re):
-		return &connectors.StepError{Code: connectors.CodeRefused, Message: re.Error(), Err: err}
-	case errors.Is(err, outbound.ErrRefused):
-		return &connectors.StepError{Code: connectors.CodeRefused, Message: "refused: the destination is not allowed", Err: err}
 	case stepCtx.Err() != nil:
 		return stepCtx.Err() // the registry turns it into timeout or canceled
 	case reqCtx.Err() != nil || errors.As(err, &ne) && ne.Timeout():

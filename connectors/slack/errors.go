@@ -14,7 +14,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/levqor/levqor/connectors"
-	"github.com/levqor/levqor/outbound"
 )
 
 // Step error codes this connector reports besides those of package connectors. The
@@ -84,13 +83,9 @@ func apiError(ctx context.Context, action string, err error) error {
 		return statusError(statusErr.Code, err)
 	case errors.As(err, &slackErr):
 		return slackError(slackErr.Err, err)
-	case errors.Is(err, outbound.ErrRefused):
-		var re *outbound.RefusedError
-		msg := "refused: the destination is not allowed"
-		if errors.As(err, &re) {
-			msg = re.Error()
-		}
-		return &connectors.StepError{Code: connectors.CodeRefused, Message: msg, Err: err}
+	}
+	if se := connectors.Refused(err); se != nil {
+		return se
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

@@ -198,13 +198,9 @@ func transportError(ctx context.Context, token string, err error) error {
 		return ctx.Err() // the registry turns it into timeout or canceled
 	}
 	safe := scrub(err, token)
-	if errors.Is(err, outbound.ErrRefused) {
-		msg := "refused: the destination is not allowed"
-		var re *outbound.RefusedError
-		if errors.As(err, &re) {
-			msg = scrub(re, token).Error()
-		}
-		return &connectors.StepError{Code: connectors.CodeRefused, Message: msg, Err: safe}
+	if se := connectors.Refused(err); se != nil {
+		se.Message, se.Err = strings.ReplaceAll(se.Message, token, "[token]"), safe
+		return se
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
