@@ -139,23 +139,31 @@ func bareUserHandler(db *sql.DB) http.Handler {
 // and runs nothing: what a comparison with it measures is everything levqor does
 // around one durable insert per request.
 func runBareIntake(args []string) error {
-	fs := flag.NewFlagSet(bareIntakeFlag, flag.ContinueOnError)
+	return runBareInsert(bareIntakeFlag, args, createIntakeDB, insertBareJob, bareIntakeHandler)
+}
+
+// runBareInsert runs a bare mode that inserts each request into a SQLite file: it
+// creates the file -db with create, prepares insert on it and serves handler(the
+// statement) on -addr.
+func runBareInsert(mode string, args []string, create func(context.Context, string) (*sql.DB, error),
+	insert string, handler func(*sql.Stmt) http.Handler) error {
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "loopback host:port to listen on")
 	dbPath := fs.String("db", "", "the SQLite file to create (it must not exist)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, err := createIntakeDB(context.Background(), *dbPath)
+	db, err := create(context.Background(), *dbPath)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	insert, err := db.Prepare(insertBareJob)
+	stmt, err := db.Prepare(insert)
 	if err != nil {
 		return fmt.Errorf("prepare insert: %w", err)
 	}
-	defer insert.Close()
-	return serveBare(*addr, bareIntakeHandler(insert))
+	defer stmt.Close()
+	return serveBare(*addr, handler(stmt))
 }
 
 // bareJobsSchema is a narrow cousin of levqor's jobs table (sql/sqlite/migrations/

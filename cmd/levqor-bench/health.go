@@ -18,20 +18,12 @@ func runHealth(ctx context.Context, o options) (_ outcome, err error) {
 
 	var servers []*server
 	defer func() { err = errors.Join(err, stopAll(servers)) }()
-	bare, err := startBare(o.self, bareHealthFlag)
+	bare, err := startReady(ctx, &servers, "/health", func() (*server, error) { return startBare(o.self, bareHealthFlag) })
 	if err != nil {
 		return outcome{}, err
 	}
-	servers = append(servers, bare)
-	if _, err := bare.waitReady(ctx, "/health"); err != nil {
-		return outcome{}, err
-	}
-	lev, err := startLevqor(o.bin, dir)
+	lev, err := startReady(ctx, &servers, "/ready", func() (*server, error) { return startLevqor(o.bin, dir) })
 	if err != nil {
-		return outcome{}, err
-	}
-	servers = append(servers, lev)
-	if _, err := lev.waitReady(ctx, "/ready"); err != nil {
 		return outcome{}, err
 	}
 	c, err := compareThroughput(ctx, o, bare, lev, loadRequest{path: "/health", want: []byte(healthBody)}, nil)

@@ -70,31 +70,21 @@ func runIntake(ctx context.Context, o options) (_ outcome, err error) {
 
 	var servers []*server
 	defer func() { err = errors.Join(err, stopAll(servers)) }()
-	lev, err := startLevqor(o.bin, dir, levqorJobsEnv()...)
+	lev, err := startReady(ctx, &servers, "/ready", func() (*server, error) { return startLevqor(o.bin, dir, levqorJobsEnv()...) })
 	if err != nil {
 		return outcome{}, err
 	}
-	servers = append(servers, lev)
-	if _, err := lev.waitReady(ctx, "/ready"); err != nil {
-		return outcome{}, err
-	}
-	bare, err := startBare(o.self, bareIntakeFlag, "-db", filepath.Join(dir, "bare.db"))
+	bare, err := startReady(ctx, &servers, "/health", func() (*server, error) {
+		return startBare(o.self, bareIntakeFlag, "-db", filepath.Join(dir, "bare.db"))
+	})
 	if err != nil {
-		return outcome{}, err
-	}
-	servers = append(servers, bare)
-	if _, err := bare.waitReady(ctx, "/health"); err != nil {
 		return outcome{}, err
 	}
 
 	lr := intakeRequest()
-	levBody, err := fetchOnce(ctx, lev.addr, lr)
+	levBody, bareBody, err := fetchBoth(ctx, lev, bare, lr)
 	if err != nil {
-		return outcome{}, fmt.Errorf("%s: %w", lev.name, err)
-	}
-	bareBody, err := fetchOnce(ctx, bare.addr, lr)
-	if err != nil {
-		return outcome{}, fmt.Errorf("%s: %w", bare.name, err)
+		return outcome{}, err
 	}
 	fmt.Fprintf(o.out, "POST %s (%d-byte job, one core.echo step) with an admin key; 202 bodies: levqor %d bytes, bare %d bytes\n",
 		lr.path, len(lr.body), len(levBody), len(bareBody))

@@ -222,6 +222,31 @@ func stopAll(servers []*server) error {
 	return errors.Join(errs...)
 }
 
+// startReady starts a server with start, adds it to *servers (for the caller's
+// stopAll, ready or not) and waits until GET path answers.
+func startReady(ctx context.Context, servers *[]*server, path string, start func() (*server, error)) (*server, error) {
+	s, err := start()
+	if err != nil {
+		return nil, err
+	}
+	*servers = append(*servers, s)
+	if _, err := s.waitReady(ctx, path); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// fetchBoth sends lr once to levqor and to the bare server and returns both bodies.
+func fetchBoth(ctx context.Context, lev, bare *server, lr loadRequest) (levBody, bareBody []byte, err error) {
+	if levBody, err = fetchOnce(ctx, lev.addr, lr); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", lev.name, err)
+	}
+	if bareBody, err = fetchOnce(ctx, bare.addr, lr); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", bare.name, err)
+	}
+	return levBody, bareBody, nil
+}
+
 // procStatusKB reads a kB field such as VmRSS from /proc/<pid>/status.
 func procStatusKB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,31 +60,23 @@ func runTrack(ctx context.Context, o options) (_ outcome, err error) {
 
 	var servers []*server
 	defer func() { err = errors.Join(err, stopAll(servers)) }()
-	lev, err := startLevqor(o.bin, dir, "LEVQOR_RATE_LIMIT_IP="+benchRateLimit, "LEVQOR_RATE_LIMIT_GLOBAL="+benchRateLimit)
+	lev, err := startReady(ctx, &servers, "/ready", func() (*server, error) {
+		return startLevqor(o.bin, dir, "LEVQOR_RATE_LIMIT_IP="+benchRateLimit, "LEVQOR_RATE_LIMIT_GLOBAL="+benchRateLimit)
+	})
 	if err != nil {
 		return outcome{}, err
 	}
-	servers = append(servers, lev)
-	if _, err := lev.waitReady(ctx, "/ready"); err != nil {
-		return outcome{}, err
-	}
-	bare, err := startBare(o.self, bareTrackFlag, "-db", filepath.Join(dir, "bare.db"))
+	bare, err := startReady(ctx, &servers, "/health", func() (*server, error) {
+		return startBare(o.self, bareTrackFlag, "-db", filepath.Join(dir, "bare.db"))
+	})
 	if err != nil {
-		return outcome{}, err
-	}
-	servers = append(servers, bare)
-	if _, err := bare.waitReady(ctx, "/health"); err != nil {
 		return outcome{}, err
 	}
 
 	lr := trackRequest()
-	levBody, err := fetchOnce(ctx, lev.addr, lr)
+	levBody, bareBody, err := fetchBoth(ctx, lev, bare, lr)
 	if err != nil {
-		return outcome{}, fmt.Errorf("%s: %w", lev.name, err)
-	}
-	bareBody, err := fetchOnce(ctx, bare.addr, lr)
-	if err != nil {
-		return outcome{}, fmt.Errorf("%s: %w", bare.name, err)
+		return outcome{}, err
 	}
 	fmt.Fprintf(o.out, "POST %s (%d-byte page view, no key); 202 bodies: levqor %d bytes, bare %d bytes\n",
 		lr.path, len(lr.body), len(levBody), len(bareBody))
@@ -104,23 +95,7 @@ func runTrack(ctx context.Context, o options) (_ outcome, err error) {
 // the referrer's host and the path) and commits each insert on its own. It does no
 // validation, rate limiting, bot filtering, rollups or logging.
 func runBareTrack(args []string) error {
-	fs := flag.NewFlagSet(bareTrackFlag, flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:0", "loopback host:port to listen on")
-	dbPath := fs.String("db", "", "the SQLite file to create (it must not exist)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	db, err := createTrackDB(context.Background(), *dbPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	insert, err := db.Prepare(insertBareEvent)
-	if err != nil {
-		return fmt.Errorf("prepare insert: %w", err)
-	}
-	defer insert.Close()
-	return serveBare(*addr, bareTrackHandler(insert))
+	return runBareInsert(bareTrackFlag, args, createTrackDB, insertBareEvent, bareTrackHandler)
 }
 
 const insertBareEvent = `INSERT INTO analytics_events (id, type, created_at, path, ref, referrer, referrer_host,

@@ -41,12 +41,10 @@ func runUserGet(ctx context.Context, o options) (_ outcome, err error) {
 
 	var servers []*server
 	defer func() { err = errors.Join(err, stopAll(servers)) }()
-	lev, err := startLevqor(o.bin, dir, "LEVQOR_RATE_LIMIT_KEY="+benchRateLimit)
+	lev, err := startReady(ctx, &servers, "/ready", func() (*server, error) {
+		return startLevqor(o.bin, dir, "LEVQOR_RATE_LIMIT_KEY="+benchRateLimit)
+	})
 	if err != nil {
-		return outcome{}, err
-	}
-	servers = append(servers, lev)
-	if _, err := lev.waitReady(ctx, "/ready"); err != nil {
 		return outcome{}, err
 	}
 	userID, key, err := createKey(ctx, o.bin, dir)
@@ -55,23 +53,17 @@ func runUserGet(ctx context.Context, o options) (_ outcome, err error) {
 	}
 	path := "/api/v1/users/" + userID
 
-	bare, err := startBare(o.self, bareUserFlag, "-db", filepath.Join(dir, "levqor.db"))
+	bare, err := startReady(ctx, &servers, path, func() (*server, error) {
+		return startBare(o.self, bareUserFlag, "-db", filepath.Join(dir, "levqor.db"))
+	})
 	if err != nil {
-		return outcome{}, err
-	}
-	servers = append(servers, bare)
-	if _, err := bare.waitReady(ctx, path); err != nil {
 		return outcome{}, err
 	}
 
 	lr := loadRequest{path: path, header: http.Header{"X-Api-Key": {key}}, want: []byte(`"id":"` + userID + `"`), contains: true}
-	levBody, err := fetchOnce(ctx, lev.addr, lr)
+	levBody, bareBody, err := fetchBoth(ctx, lev, bare, lr)
 	if err != nil {
-		return outcome{}, fmt.Errorf("%s: %w", lev.name, err)
-	}
-	bareBody, err := fetchOnce(ctx, bare.addr, lr)
-	if err != nil {
-		return outcome{}, fmt.Errorf("%s: %w", bare.name, err)
+		return outcome{}, err
 	}
 	same := "identical"
 	if !bytes.Equal(levBody, bareBody) {
