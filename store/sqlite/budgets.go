@@ -36,10 +36,9 @@ func overLimit(limit, spent, reserved, requested budget.Nanos) error {
 	}
 }
 
-// ownerTotals reads an owner's spending and open reservations in the day and month of at,
+// ownerTotals reads an owner's spending and open reservations in a UTC day and its month,
 // through q (the writer inside a transaction, or the readers).
-func ownerTotals(ctx context.Context, q *sqlitedb.Queries, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
-	day, month := periods(at)
+func ownerTotals(ctx context.Context, q *sqlitedb.Queries, ownerID, day, month string) (dayUsage, monthUsage budget.Usage, err error) {
 	dayKey, monthKey := totalsKeys(day, month)
 	tot, err := q.OwnerTotals(ctx, sqlitedb.OwnerTotalsParams{
 		OwnerID: ownerID, DayKey: dayKey, PeriodDay: day, MonthKey: monthKey, PeriodMonth: month,
@@ -64,7 +63,8 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 	}
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
-	dayUsage, monthUsage, err := ownerTotals(ctx, q, r.OwnerID, r.CreatedAt)
+	day, month := periods(r.CreatedAt)
+	dayUsage, monthUsage, err := ownerTotals(ctx, q, r.OwnerID, day, month)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,6 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 	if err := overLimit(limits.Monthly, monthUsage.Spent, monthUsage.Reserved, r.Reserved); err != nil {
 		return err
 	}
-	day, month := periods(r.CreatedAt)
 	if err := q.InsertOwnerReservation(ctx, sqlitedb.InsertOwnerReservationParams{
 		OwnerID: r.OwnerID, ID: r.ID, JobID: r.JobID, StepID: r.StepID, Model: r.Model,
 		PeriodDay: day, PeriodMonth: month, ReservedNanos: int64(r.Reserved),
@@ -173,17 +172,18 @@ func (db *DB) expire(ctx context.Context, now time.Time) (int, error) {
 
 // OwnerTotals implements budget.OwnerStore: no ledger scan.
 func (db *DB) OwnerTotals(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
-	return ownerTotals(ctx, db.rq, ownerID, at)
+	day, month := periods(at)
+	return ownerTotals(ctx, db.rq, ownerID, day, month)
 }
 
 // OwnerUsage implements budget.OwnerStore: the running totals, and the spending per
 // model from the ledger.
 func (db *DB) OwnerUsage(ctx context.Context, ownerID string, at time.Time) (dayUsage, monthUsage budget.Usage, err error) {
-	dayUsage, monthUsage, err = db.OwnerTotals(ctx, ownerID, at)
+	day, month := periods(at)
+	dayUsage, monthUsage, err = ownerTotals(ctx, db.rq, ownerID, day, month)
 	if err != nil {
 		return budget.Usage{}, budget.Usage{}, err
 	}
-	day, month := periods(at)
 	rows, err := db.rq.OwnerSpentByModel(ctx, sqlitedb.OwnerSpentByModelParams{
 		OwnerID: ownerID, PeriodDay: day, PeriodMonth: month,
 	})
