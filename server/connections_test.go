@@ -448,6 +448,9 @@ func TestConnectionUsedByStep(t *testing.T) {
 		}
 	}
 	resp, body = b.do(t, "GET", "/api/v1/jobs?limit=50", hdr(ten.key, ""), nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "vault.check") {
+		t.Fatalf("job list: %d %.300s; want 200 with the vault jobs, or the secret check below proves nothing", resp.StatusCode, body)
+	}
 	noSecrets(t, "the job list", body)
 	noSecrets(t, "the log", []byte(b.Logs()))
 }
