@@ -9,11 +9,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/email"
 	"github.com/levqor/levqor/connectors/email/resendtest"
 )
@@ -26,37 +26,9 @@ const (
 
 var senders = []string{"support@levqor.example", "billing@levqor.example", "no-reply@levqor.example", "Levqor Security <security@levqor.example>"}
 
-// memCredentials is an in-memory connectors.Credentials: owner → connection name → fields.
-type memCredentials struct {
-	mu     sync.Mutex
-	owners map[string]map[string]map[string]string
-	err    error // returned by every Resolve when set
-	calls  int
-}
-
-func (m *memCredentials) Resolve(_ context.Context, ownerID, connector, name string) (map[string]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.calls++
-	if m.err != nil {
-		return nil, m.err
-	}
-	if connector != email.Name {
-		return nil, fmt.Errorf("asked for connector %q", connector)
-	}
-	if name == "" {
-		name = "default"
-	}
-	fields, ok := m.owners[ownerID][name]
-	if !ok {
-		return nil, connectors.ErrNoCredentials
-	}
-	return fields, nil
-}
-
 type bundle struct {
 	fake  *resendtest.Server
-	creds *memCredentials
+	creds *connectortest.Credentials
 	conn  *email.Connector
 	reg   *connectors.Registry
 	step  connectors.Step
@@ -65,12 +37,13 @@ type bundle struct {
 func setup(t testing.TB, mutate ...func(*email.Config)) *bundle {
 	t.Helper()
 	b := &bundle{
-		fake: resendtest.New(t, testKey),
-		creds: &memCredentials{owners: map[string]map[string]map[string]string{
-			"usr_1": {"default": {"api_key": testKey}, "wrong": {"api_key": otherKey}, "empty": {}},
-		}},
-		step: connectors.Step{JobID: "job_1", StepID: "notify", OwnerID: "usr_1", Attempt: 1},
+		fake:  resendtest.New(t, testKey),
+		creds: connectortest.NewCredentials(),
+		step:  connectors.Step{JobID: "job_1", StepID: "notify", OwnerID: "usr_1", Attempt: 1},
 	}
+	b.creds.Set("usr_1", email.Name, "default", map[string]string{"api_key": testKey})
+	b.creds.Set("usr_1", email.Name, "wrong", map[string]string{"api_key": otherKey})
+	b.creds.Set("usr_1", email.Name, "empty", map[string]string{})
 	cfg := email.Config{BaseURL: b.fake.URL, Credentials: b.creds, Senders: senders, PublicURL: publicURL}
 	for _, m := range mutate {
 		m(&cfg)
@@ -162,7 +135,7 @@ func TestSendText(t *testing.T) {
 
 func TestSendFromAndConnection(t *testing.T) {
 	b := setup(t)
-	b.creds.owners["usr_1"]["marketing"] = map[string]string{"api_key": testKey}
+	b.creds.Set("usr_1", email.Name, "marketing", map[string]string{"api_key": testKey})
 	if _, err := b.run(b.ctx(), `{"to": "a@example.com", "from": "Levqor Security <security@levqor.example>", "subject": "s", "text": "t", "connection": "marketing"}`); err != nil {
 		t.Fatalf("send: %v", err)
 	}
@@ -407,7 +380,7 @@ func TestCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			b.creds.err = tt.storeErr
+			b.creds.Fail(tt.storeErr)
 			b.step.OwnerID = tt.owner
 			_, err := b.run(b.ctx(), input(tt.connection))
 			se := stepError(t, err)
@@ -430,7 +403,7 @@ func TestNoStep(t *testing.T) {
 	if se := stepError(t, err); se.Code != email.CodeNoStep {
 		t.Errorf("got %+v, want no_step", se)
 	}
-	if b.creds.calls != 0 || b.fake.Requests() != 0 {
+	if b.creds.Calls() != 0 || b.fake.Requests() != 0 {
 		t.Error("credentials were resolved or Resend was called without a step")
 	}
 }
@@ -487,7 +460,7 @@ func TestInvalidInput(t *testing.T) {
 			if strings.Contains(se.Message, "victim@") {
 				t.Errorf("message %q repeats the input", se.Message)
 			}
-			if b.fake.Requests() != 0 || b.creds.calls != 0 {
+			if b.fake.Requests() != 0 || b.creds.Calls() != 0 {
 				t.Error("an invalid step resolved credentials or reached Resend")
 			}
 		})
@@ -552,7 +525,7 @@ func TestCatalogue(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	creds := &memCredentials{}
+	creds := connectortest.NewCredentials()
 	tests := []struct {
 		name string
 		cfg  email.Config

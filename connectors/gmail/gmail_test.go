@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"mime"
 	"net/http"
 	"net/mail"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/gmail"
 	"github.com/levqor/levqor/outbound"
 )
@@ -29,21 +29,6 @@ var work = map[string]string{
 	"client_id":     "555000111-work.apps.googleusercontent.com",
 	"client_secret": "GOCSPX-workSecret0000000000000000",
 	"refresh_token": "1//0gWorkRefreshToken-L9IrT6b1nWm4pXhY2sEeD0kQzz",
-}
-
-// memCredentials is an in-memory connectors.Credentials: connections by owner,
-// connector and name ("" means "default").
-type memCredentials map[string]map[string]string
-
-func (m memCredentials) Resolve(_ context.Context, ownerID, connector, name string) (map[string]string, error) {
-	if name == "" {
-		name = "default"
-	}
-	fields, ok := m[ownerID+"/"+connector+"/"+name]
-	if !ok {
-		return nil, connectors.ErrNoCredentials
-	}
-	return maps.Clone(fields), nil
 }
 
 func defaultConnection() map[string]string {
@@ -60,11 +45,10 @@ func setup(t testing.TB, opts ...func(*gmail.Config)) *bundle {
 	t.Helper()
 	fake := newFakeGoogle(t)
 	fake.grant(work["client_id"], work["client_secret"], work["refresh_token"])
-	creds := memCredentials{
-		owner + "/gmail/default": defaultConnection(),
-		owner + "/gmail/work":    work,
-		owner + "/gmail/partial": {"client_id": clientID, "refresh_token": refreshToken},
-	}
+	creds := connectortest.NewCredentials()
+	creds.Set(owner, gmail.Name, "default", defaultConnection())
+	creds.Set(owner, gmail.Name, "work", work)
+	creds.Set(owner, gmail.Name, "partial", map[string]string{"client_id": clientID, "refresh_token": refreshToken})
 	cfg := gmail.Config{BaseURL: fake.baseURL(), TokenURL: fake.tokenURL(), Credentials: creds}
 	for _, o := range opts {
 		o(&cfg)
@@ -512,7 +496,9 @@ func TestVendorErrors(t *testing.T) {
 			b := setup(t, func(c *gmail.Config) {
 				c.Timeout = tt.timeout
 				if tt.conn != nil {
-					c.Credentials = memCredentials{owner + "/gmail/default": tt.conn}
+					creds := connectortest.NewCredentials()
+					creds.Set(owner, gmail.Name, "default", tt.conn)
+					c.Credentials = creds
 				}
 			})
 			b.fake.setOverride(tt.override)
@@ -562,14 +548,10 @@ func TestCredentials(t *testing.T) {
 	}
 }
 
-type failingCredentials struct{}
-
-func (failingCredentials) Resolve(context.Context, string, string, string) (map[string]string, error) {
-	return nil, errors.New("decrypt connection: cipher: message authentication failed")
-}
-
 func TestCredentialsStoreFailureIsRetryable(t *testing.T) {
-	b := setup(t, func(c *gmail.Config) { c.Credentials = failingCredentials{} })
+	creds := connectortest.NewCredentials()
+	creds.Fail(errors.New("decrypt connection: cipher: message authentication failed"))
+	b := setup(t, func(c *gmail.Config) { c.Credentials = creds })
 	err := b.run(t, "list_labels", `{}`, &gmail.LabelsOutput{})
 	se := wantStepError(t, err, connectors.CodeUpstreamError, true)
 	if strings.Contains(se.Message, "cipher") {
@@ -662,7 +644,7 @@ func TestTokenRefreshAndCallsUseTheConfiguredClient(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	creds := memCredentials{}
+	creds := connectortest.NewCredentials()
 	for _, cfg := range []gmail.Config{
 		{BaseURL: "ftp://gmail.googleapis.com/", Credentials: creds},
 		{TokenURL: "https://user:pass@oauth2.googleapis.com/token", Credentials: creds},

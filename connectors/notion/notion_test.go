@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/notion"
 	"github.com/levqor/levqor/outbound"
 )
@@ -23,21 +23,6 @@ const (
 	workToken = "ntn_41177305761aBcDeFgHiJkLmNoPqRsTuVwXyZ0123"
 )
 
-// memCredentials is an in-memory connectors.Credentials: connections by owner,
-// connector and name ("" means "default").
-type memCredentials map[string]map[string]string
-
-func (m memCredentials) Resolve(_ context.Context, ownerID, connector, name string) (map[string]string, error) {
-	if name == "" {
-		name = "default"
-	}
-	fields, ok := m[ownerID+"/"+connector+"/"+name]
-	if !ok {
-		return nil, connectors.ErrNoCredentials
-	}
-	return maps.Clone(fields), nil
-}
-
 type bundle struct {
 	fake *fakeNotion
 	reg  *connectors.Registry
@@ -47,11 +32,10 @@ type bundle struct {
 func setup(t testing.TB, opts ...func(*notion.Config)) *bundle {
 	t.Helper()
 	fake := newFakeNotion(t, testToken, workToken)
-	creds := memCredentials{
-		owner + "/notion/default": {"token": testToken},
-		owner + "/notion/work":    {"token": workToken},
-		owner + "/notion/empty":   {"token": ""},
-	}
+	creds := connectortest.NewCredentials()
+	creds.Set(owner, notion.Name, "default", map[string]string{"token": testToken})
+	creds.Set(owner, notion.Name, "work", map[string]string{"token": workToken})
+	creds.Set(owner, notion.Name, "empty", map[string]string{"token": ""})
 	cfg := notion.Config{BaseURL: fake.srv.URL, Credentials: creds}
 	for _, o := range opts {
 		o(&cfg)
@@ -334,7 +318,9 @@ func TestVendorErrors(t *testing.T) {
 			b := setup(t, func(c *notion.Config) {
 				c.Timeout = tt.timeout
 				if tt.token != "" {
-					c.Credentials = memCredentials{owner + "/notion/default": {"token": tt.token}}
+					creds := connectortest.NewCredentials()
+					creds.Set(owner, notion.Name, "default", map[string]string{"token": tt.token})
+					c.Credentials = creds
 				}
 			})
 			b.fake.setOverride(tt.override)
@@ -396,14 +382,10 @@ func TestCredentials(t *testing.T) {
 	}
 }
 
-type failingCredentials struct{}
-
-func (failingCredentials) Resolve(context.Context, string, string, string) (map[string]string, error) {
-	return nil, errors.New("decrypt connection: cipher: message authentication failed")
-}
-
 func TestCredentialsStoreFailureIsRetryable(t *testing.T) {
-	b := setup(t, func(c *notion.Config) { c.Credentials = failingCredentials{} })
+	creds := connectortest.NewCredentials()
+	creds.Fail(errors.New("decrypt connection: cipher: message authentication failed"))
+	b := setup(t, func(c *notion.Config) { c.Credentials = creds })
 	err := b.run(t, "search", `{}`, &notion.SearchOutput{})
 	se := wantStepError(t, err, connectors.CodeUpstreamError, true)
 	if strings.Contains(se.Message, "cipher") {
@@ -486,7 +468,7 @@ func TestOutboundGuardRefuses(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	creds := memCredentials{}
+	creds := connectortest.NewCredentials()
 	for _, cfg := range []notion.Config{
 		{BaseURL: "ftp://api.notion.com", Credentials: creds},
 		{BaseURL: "https://user:pass@api.notion.com", Credentials: creds},

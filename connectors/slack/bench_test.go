@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/slack"
 )
 
@@ -44,7 +45,7 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 	})
 	b.Run("connector", func(b *testing.B) {
-		ctx := stepCtx()
+		ctx := connectortest.StepContext(owner)
 		input := json.RawMessage(`{"channel":"C0000000001","text":"Deploy finished: api v1.4.2 is live"}`)
 		for b.Loop() {
 			if _, err := bd.reg.Run(ctx, slack.Name, "post_message", input); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/slack"
 	"github.com/levqor/levqor/outbound"
 )
@@ -29,36 +29,6 @@ const (
 )
 
 var secrets = []string{botToken, opsToken, "SECRET"}
-
-// memCredentials is an in-memory connectors.Credentials: connections by owner, connector
-// and name, as the credentials store resolves them.
-type memCredentials struct {
-	mu    sync.Mutex
-	conns map[string]map[string]string // "owner/connector/name" -> fields
-	err   error                        // if set, Resolve fails with it
-}
-
-func (m *memCredentials) Resolve(_ context.Context, ownerID, connector, name string) (map[string]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
-	}
-	if name == "" {
-		name = "default"
-	}
-	fields, ok := m.conns[ownerID+"/"+connector+"/"+name]
-	if !ok {
-		return nil, connectors.ErrNoCredentials
-	}
-	return maps.Clone(fields), nil
-}
-
-func (m *memCredentials) set(name, token string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.conns[owner+"/slack/"+name] = map[string]string{"token": token}
-}
 
 // recorder is the caller's HTTP transport; it notes every URL it carries.
 type recorder struct {
@@ -81,7 +51,7 @@ func (r *recorder) seen() []string {
 
 type bundle struct {
 	fake  *fakeSlack
-	creds *memCredentials
+	creds *connectortest.Credentials
 	rec   *recorder
 	reg   *connectors.Registry
 }
@@ -90,11 +60,11 @@ type bundle struct {
 // default connection) and opsToken (T0000000002, the owner's connection "ops").
 func setup(t testing.TB, configure ...func(*slack.Config)) *bundle {
 	t.Helper()
-	b := &bundle{fake: newFakeSlack(t), creds: &memCredentials{conns: map[string]map[string]string{}}, rec: &recorder{}}
+	b := &bundle{fake: newFakeSlack(t), creds: connectortest.NewCredentials(), rec: &recorder{}}
 	b.fake.addToken(botToken, "T0000000001")
 	b.fake.addToken(opsToken, "T0000000002")
-	b.creds.set("default", botToken)
-	b.creds.set("ops", opsToken)
+	b.set("default", botToken)
+	b.set("ops", opsToken)
 	cfg := slack.Config{BaseURL: b.fake.baseURL(), HTTPClient: &http.Client{Transport: b.rec}, Credentials: b.creds}
 	for _, c := range configure {
 		c(&cfg)
@@ -110,8 +80,9 @@ func setup(t testing.TB, configure ...func(*slack.Config)) *bundle {
 	return b
 }
 
-func stepCtx() context.Context {
-	return connectors.WithStep(context.Background(), connectors.Step{JobID: "job_1", StepID: "notify", OwnerID: owner, Attempt: 1})
+// set stores token as the owner's connection name of the connector.
+func (b *bundle) set(name, token string) {
+	b.creds.Set(owner, slack.Name, name, map[string]string{"token": token})
 }
 
 func (b *bundle) run(t testing.TB, ctx context.Context, action string, input any) (json.RawMessage, error) {
@@ -121,38 +92,8 @@ func (b *bundle) run(t testing.TB, ctx context.Context, action string, input any
 		t.Fatal(err)
 	}
 	out, err := b.reg.Run(ctx, slack.Name, action, raw)
-	assertNoSecrets(t, out, err)
+	connectortest.AssertNoSecrets(t, secrets, out, err)
 	return out, err
-}
-
-// assertNoSecrets checks that no token reaches the output, the error's text, or the text
-// of any error in its chain.
-func assertNoSecrets(t testing.TB, out json.RawMessage, err error) {
-	t.Helper()
-	for _, s := range secrets {
-		if strings.Contains(string(out), s) {
-			t.Errorf("output %s contains a secret", out)
-		}
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			if strings.Contains(e.Error(), s) || strings.Contains(fmt.Sprintf("%+v", e), s) {
-				t.Errorf("error %q (%T) contains a secret", e, e)
-			}
-		}
-	}
-}
-
-func decodeOut[T any](t *testing.T, out json.RawMessage, err error) T {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	var v T
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("output %s: %v", out, err)
-	}
-	return v
 }
 
 // lastAPI returns the last Web API call the fake received for method.
@@ -223,8 +164,8 @@ func TestPostMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			out, err := b.run(t, stepCtx(), "post_message", tt.input)
-			if got := decodeOut[slack.PostMessageOutput](t, out, err); got != tt.wantOut {
+			out, err := b.run(t, connectortest.StepContext(owner), "post_message", tt.input)
+			if got := connectortest.DecodeStrict[slack.PostMessageOutput](t, out, err); got != tt.wantOut {
 				t.Errorf("output = %+v, want %+v", got, tt.wantOut)
 			}
 			got := b.lastAPI(t, "chat.postMessage")
@@ -287,8 +228,8 @@ func TestListChannels(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			out, err := b.run(t, stepCtx(), "list_channels", tt.input)
-			if got := decodeOut[slack.ListChannelsOutput](t, out, err); !reflect.DeepEqual(got, tt.wantOut) {
+			out, err := b.run(t, connectortest.StepContext(owner), "list_channels", tt.input)
+			if got := connectortest.DecodeStrict[slack.ListChannelsOutput](t, out, err); !reflect.DeepEqual(got, tt.wantOut) {
 				t.Errorf("output = %+v\nwant     %+v", got, tt.wantOut)
 			}
 			got := b.lastAPI(t, "conversations.list")
@@ -327,8 +268,8 @@ func TestUploadFile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			out, err := b.run(t, stepCtx(), "upload_file", tt.input)
-			if got := decodeOut[slack.UploadFileOutput](t, out, err); got != tt.wantOut {
+			out, err := b.run(t, connectortest.StepContext(owner), "upload_file", tt.input)
+			if got := connectortest.DecodeStrict[slack.UploadFileOutput](t, out, err); got != tt.wantOut {
 				t.Errorf("output = %+v, want %+v", got, tt.wantOut)
 			}
 			reqs := b.fake.requests()
@@ -373,7 +314,7 @@ func TestUploadURLElsewhere(t *testing.T) {
 	b.fake.on("files.getUploadURLExternal", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "upload_url": elsewhere.URL + "/upload/v1/F1", "file_id": "F1"})
 	})
-	_, err := b.run(t, stepCtx(), "upload_file", map[string]any{"channel": "C0000000001", "content": "x", "filename": "x.txt"})
+	_, err := b.run(t, connectortest.StepContext(owner), "upload_file", map[string]any{"channel": "C0000000001", "content": "x", "filename": "x.txt"})
 	assertStepError(t, err, connectors.CodeUpstreamError, true, 0, "slack.upload_file: slack's response could not be used")
 	mu.Lock()
 	defer mu.Unlock()
@@ -413,7 +354,7 @@ func TestErrors(t *testing.T) {
 		wantMsg       string
 		wantNoCall    bool
 	}{
-		{name: "bad token", prep: func(b *bundle) { b.creds.set("default", "xoxb-0000000000-0000000000-SECRETwrong") },
+		{name: "bad token", prep: func(b *bundle) { b.set("default", "xoxb-0000000000-0000000000-SECRETwrong") },
 			input: post, wantCode: slack.CodeAuthFailed, wantMsg: "slack: invalid_auth"},
 		{name: "revoked token", prep: func(b *bundle) { b.fake.revoke(botToken) },
 			input: post, wantCode: slack.CodeAuthFailed, wantMsg: "slack: token_revoked"},
@@ -494,9 +435,9 @@ func TestErrors(t *testing.T) {
 				})
 			},
 			wantCode: connectors.CodeResponseTooLarge, wantMsg: "larger than 4194304 bytes"},
-		{name: "no connection", prep: func(b *bundle) { delete(b.creds.conns, owner+"/slack/default") }, input: post,
+		{name: "no connection", prep: func(b *bundle) { b.creds.Delete(owner, slack.Name, "default") }, input: post,
 			wantCode: connectors.CodeNoCredentials, wantMsg: "no Slack connection with a token", wantNoCall: true},
-		{name: "connection with an empty token", prep: func(b *bundle) { b.creds.set("default", "") }, input: post,
+		{name: "connection with an empty token", prep: func(b *bundle) { b.set("default", "") }, input: post,
 			wantCode: connectors.CodeNoCredentials, wantMsg: "no Slack connection with a token", wantNoCall: true},
 		{name: "unknown named connection", input: map[string]any{"channel": "C0000000001", "text": "hi", "connection": "marketing"},
 			wantCode: connectors.CodeNoCredentials, wantMsg: `no Slack connection named "marketing"`, wantNoCall: true},
@@ -507,7 +448,7 @@ func TestErrors(t *testing.T) {
 			input: post, wantCode: connectors.CodeNoCredentials, wantMsg: "no Slack connection", wantNoCall: true},
 		{name: "no step in the context", ctx: context.Background, input: post,
 			wantCode: connectors.CodeNoCredentials, wantMsg: "the step has no owner", wantNoCall: true},
-		{name: "credentials store down", prep: func(b *bundle) { b.creds.err = errors.New("database is locked") }, input: post,
+		{name: "credentials store down", prep: func(b *bundle) { b.creds.Fail(errors.New("database is locked")) }, input: post,
 			wantCode: connectors.CodeUpstreamError, wantRetryable: true, wantMsg: "credentials could not be read", wantNoCall: true},
 	}
 	for _, tt := range tests {
@@ -516,7 +457,7 @@ func TestErrors(t *testing.T) {
 			if tt.prep != nil {
 				tt.prep(b)
 			}
-			ctx := stepCtx()
+			ctx := connectortest.StepContext(owner)
 			if tt.ctx != nil {
 				ctx = tt.ctx()
 			}
@@ -569,7 +510,7 @@ func TestTimeouts(t *testing.T) {
 	t.Run("step deadline", func(t *testing.T) {
 		b := setup(t)
 		slow(b)
-		ctx, cancel := context.WithTimeout(stepCtx(), 100*time.Millisecond)
+		ctx, cancel := context.WithTimeout(connectortest.StepContext(owner), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
 		_, err := b.run(t, ctx, "post_message", post)
@@ -581,12 +522,12 @@ func TestTimeouts(t *testing.T) {
 	t.Run("HTTP client timeout", func(t *testing.T) {
 		b := setup(t, func(c *slack.Config) { c.HTTPClient = &http.Client{Timeout: 100 * time.Millisecond} })
 		slow(b)
-		_, err := b.run(t, stepCtx(), "post_message", post)
+		_, err := b.run(t, connectortest.StepContext(owner), "post_message", post)
 		assertStepError(t, err, connectors.CodeTimeout, true, 0, "slack did not answer in time")
 	})
 	t.Run("canceled", func(t *testing.T) {
 		b := setup(t)
-		ctx, cancel := context.WithCancel(stepCtx())
+		ctx, cancel := context.WithCancel(connectortest.StepContext(owner))
 		cancel()
 		_, err := b.run(t, ctx, "post_message", post)
 		assertStepError(t, err, connectors.CodeCanceled, false, 0, "canceled")
@@ -627,7 +568,7 @@ func TestSchemaRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			_, err := b.run(t, stepCtx(), tt.action, tt.input)
+			_, err := b.run(t, connectortest.StepContext(owner), tt.action, tt.input)
 			assertStepError(t, err, connectors.CodeInvalidInput, false, 0, tt.wantMsg)
 			if n := len(b.fake.requests()); n != 0 {
 				t.Errorf("the fake received %d requests, want none", n)
@@ -657,18 +598,18 @@ func TestOutboundGuard(t *testing.T) {
 	fake.addToken(botToken, "T0000000001")
 
 	b := with(allowing)
-	out, err := b.run(t, stepCtx(), "post_message", map[string]any{"channel": "C0000000001", "text": "hi"})
+	out, err := b.run(t, connectortest.StepContext(owner), "post_message", map[string]any{"channel": "C0000000001", "text": "hi"})
 	if err != nil || !strings.Contains(string(out), `"ts":"1732590000.000001"`) {
 		t.Fatalf("post_message through the guard = %s, %v", out, err)
 	}
-	out, err = b.run(t, stepCtx(), "upload_file", map[string]any{"channel": "C0000000001", "content": "abc", "filename": "a.txt"})
+	out, err = b.run(t, connectortest.StepContext(owner), "upload_file", map[string]any{"channel": "C0000000001", "content": "abc", "filename": "a.txt"})
 	if err != nil || !strings.Contains(string(out), `"file_id":"F0000000001"`) {
 		t.Fatalf("upload_file through the guard = %s, %v", out, err)
 	}
 	before := len(fake.requests())
 
 	b = with(refusing)
-	_, err = b.run(t, stepCtx(), "post_message", map[string]any{"channel": "C0000000001", "text": "hi"})
+	_, err = b.run(t, connectortest.StepContext(owner), "post_message", map[string]any{"channel": "C0000000001", "text": "hi"})
 	assertStepError(t, err, connectors.CodeRefused, false, 0, "refused: 127.0.0.1 is a loopback address")
 	if !errors.Is(err, outbound.ErrRefused) {
 		t.Errorf("errors.Is(%v, outbound.ErrRefused) = false", err)
@@ -679,7 +620,7 @@ func TestOutboundGuard(t *testing.T) {
 }
 
 func TestConfigAndCatalogue(t *testing.T) {
-	creds := &memCredentials{}
+	creds := connectortest.NewCredentials()
 	for _, tt := range []struct {
 		name string
 		cfg  slack.Config
@@ -697,7 +638,7 @@ func TestConfigAndCatalogue(t *testing.T) {
 
 	// A base URL without its trailing slash still reaches {base}/chat.postMessage.
 	b := setup(t, func(c *slack.Config) { c.BaseURL = strings.TrimSuffix(c.BaseURL, "/") })
-	if _, err := b.run(t, stepCtx(), "post_message", map[string]any{"channel": "C0000000001", "text": "hi"}); err != nil {
+	if _, err := b.run(t, connectortest.StepContext(owner), "post_message", map[string]any{"channel": "C0000000001", "text": "hi"}); err != nil {
 		t.Fatalf("base URL without a trailing slash: %v", err)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/telegram"
 )
 
@@ -44,7 +45,7 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 	})
 	b.Run("connector", func(b *testing.B) {
-		ctx := stepCtx()
+		ctx := connectortest.StepContext(owner)
 		input := json.RawMessage(`{"chat_id":123456789,"text":"Deploy finished: api v1.4.2 is live"}`)
 		for b.Loop() {
 			if _, err := bd.reg.Run(ctx, telegram.Name, "send_message", input); err != nil {

@@ -5,17 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/telegram"
 	"github.com/levqor/levqor/outbound"
 )
@@ -28,39 +27,9 @@ const (
 
 var secrets = []string{botToken, opsToken, "SECRET"}
 
-// memCredentials is an in-memory connectors.Credentials: connections by owner, connector
-// and name, as the credentials store resolves them.
-type memCredentials struct {
-	mu    sync.Mutex
-	conns map[string]map[string]string // "owner/connector/name" -> fields
-	err   error                        // if set, Resolve fails with it
-}
-
-func (m *memCredentials) Resolve(_ context.Context, ownerID, connector, name string) (map[string]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return nil, m.err
-	}
-	if name == "" {
-		name = "default"
-	}
-	fields, ok := m.conns[ownerID+"/"+connector+"/"+name]
-	if !ok {
-		return nil, connectors.ErrNoCredentials
-	}
-	return maps.Clone(fields), nil
-}
-
-func (m *memCredentials) set(name, token string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.conns[owner+"/telegram/"+name] = map[string]string{"token": token}
-}
-
 type bundle struct {
 	fake  *fakeTelegram
-	creds *memCredentials
+	creds *connectortest.Credentials
 	reg   *connectors.Registry
 }
 
@@ -68,11 +37,11 @@ type bundle struct {
 // opsToken (the owner's connection "ops").
 func setup(t testing.TB, configure ...func(*telegram.Config)) *bundle {
 	t.Helper()
-	b := &bundle{fake: newFakeTelegram(t), creds: &memCredentials{conns: map[string]map[string]string{}}}
+	b := &bundle{fake: newFakeTelegram(t), creds: connectortest.NewCredentials()}
 	b.fake.addBot(botToken, 7123456789, "levqor_alerts_bot", "Levqor Alerts")
 	b.fake.addBot(opsToken, 7000000001, "levqor_ops_bot", "Levqor Ops")
-	b.creds.set("default", botToken)
-	b.creds.set("ops", opsToken)
+	b.set("default", botToken)
+	b.set("ops", opsToken)
 	cfg := telegram.Config{BaseURL: b.fake.srv.URL, HTTPClient: &http.Client{Timeout: 10 * time.Second}, Credentials: b.creds}
 	for _, c := range configure {
 		c(&cfg)
@@ -88,8 +57,9 @@ func setup(t testing.TB, configure ...func(*telegram.Config)) *bundle {
 	return b
 }
 
-func stepCtx() context.Context {
-	return connectors.WithStep(context.Background(), connectors.Step{JobID: "job_1", StepID: "notify", OwnerID: owner, Attempt: 1})
+// set stores token as the owner's connection name of the connector.
+func (b *bundle) set(name, token string) {
+	b.creds.Set(owner, telegram.Name, name, map[string]string{"token": token})
 }
 
 func (b *bundle) run(t testing.TB, ctx context.Context, action string, input any) (json.RawMessage, error) {
@@ -99,38 +69,8 @@ func (b *bundle) run(t testing.TB, ctx context.Context, action string, input any
 		t.Fatal(err)
 	}
 	out, err := b.reg.Run(ctx, telegram.Name, action, raw)
-	assertNoSecrets(t, out, err)
+	connectortest.AssertNoSecrets(t, secrets, out, err)
 	return out, err
-}
-
-// assertNoSecrets checks that no token reaches the output, the error's text, or the text
-// of any error in its chain.
-func assertNoSecrets(t testing.TB, out json.RawMessage, err error) {
-	t.Helper()
-	for _, s := range secrets {
-		if strings.Contains(string(out), s) {
-			t.Errorf("output %s contains a secret", out)
-		}
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			if strings.Contains(e.Error(), s) || strings.Contains(fmt.Sprintf("%+v", e), s) {
-				t.Errorf("error %q (%T) contains a secret", e, e)
-			}
-		}
-	}
-}
-
-func decodeOut[T any](t *testing.T, out json.RawMessage, err error) T {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	var v T
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("output %s: %v", out, err)
-	}
-	return v
 }
 
 // onlyCall returns the one call the fake received, checked for the Bot API's framing.
@@ -195,8 +135,8 @@ func TestSendMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			out, err := b.run(t, stepCtx(), "send_message", tt.input)
-			if got := decodeOut[telegram.SendMessageOutput](t, out, err); got != tt.wantOut {
+			out, err := b.run(t, connectortest.StepContext(owner), "send_message", tt.input)
+			if got := connectortest.DecodeStrict[telegram.SendMessageOutput](t, out, err); got != tt.wantOut {
 				t.Errorf("output = %+v, want %+v", got, tt.wantOut)
 			}
 			if got := b.onlyCall(t, "sendMessage", tt.wantToken); !reflect.DeepEqual(got, tt.wantParams) {
@@ -217,8 +157,8 @@ func TestGetMe(t *testing.T) {
 		{map[string]any{"connection": "ops"}, opsToken, telegram.GetMeOutput{ID: 7000000001, Username: "levqor_ops_bot", FirstName: "Levqor Ops", CanJoinGroups: &yes}},
 	} {
 		b := setup(t)
-		out, err := b.run(t, stepCtx(), "get_me", tt.input)
-		if got := decodeOut[telegram.GetMeOutput](t, out, err); !reflect.DeepEqual(got, tt.want) {
+		out, err := b.run(t, connectortest.StepContext(owner), "get_me", tt.input)
+		if got := connectortest.DecodeStrict[telegram.GetMeOutput](t, out, err); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("output = %s, want %+v", out, tt.want)
 		}
 		if got := b.onlyCall(t, "getMe", tt.token); len(got) != 0 {
@@ -264,8 +204,8 @@ func TestGetUpdates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			out, err := b.run(t, stepCtx(), "get_updates", tt.input)
-			if got := decodeOut[telegram.GetUpdatesOutput](t, out, err); !reflect.DeepEqual(got, tt.want) {
+			out, err := b.run(t, connectortest.StepContext(owner), "get_updates", tt.input)
+			if got := connectortest.DecodeStrict[telegram.GetUpdatesOutput](t, out, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("output = %s\nwant %+v", out, tt.want)
 			}
 			if got := b.onlyCall(t, "getUpdates", botToken); !reflect.DeepEqual(got, tt.wantParams) {
@@ -319,13 +259,13 @@ func TestErrors(t *testing.T) {
 		wantMsg       string
 		wantNoCall    bool
 	}{
-		{name: "unknown token", prep: func(b *bundle) { b.creds.set("default", "7123456789:AAHSECRETwrongTOKENsecretzzzzzzzzzz") },
+		{name: "unknown token", prep: func(b *bundle) { b.set("default", "7123456789:AAHSECRETwrongTOKENsecretzzzzzzzzzz") },
 			input: send, wantCode: telegram.CodeAuthFailed, wantMsg: "telegram: 401 Unauthorized"},
-		{name: "token the Bot API cannot parse", prep: func(b *bundle) { b.creds.set("default", "7123456789:SECRETshort") },
+		{name: "token the Bot API cannot parse", prep: func(b *bundle) { b.set("default", "7123456789:SECRETshort") },
 			input: send, wantCode: telegram.CodeAuthFailed, wantMsg: "telegram: 404 Not Found"},
-		{name: "not a bot token", prep: func(b *bundle) { b.creds.set("default", "xoxb-1111-SECRET") },
+		{name: "not a bot token", prep: func(b *bundle) { b.set("default", "xoxb-1111-SECRET") },
 			input: send, wantCode: telegram.CodeAuthFailed, wantMsg: "not a bot token", wantNoCall: true},
-		{name: "token that would change the URL", prep: func(b *bundle) { b.creds.set("default", "7123456789:SECRET/../../getMe?x=") },
+		{name: "token that would change the URL", prep: func(b *bundle) { b.set("default", "7123456789:SECRET/../../getMe?x=") },
 			input: send, wantCode: telegram.CodeAuthFailed, wantMsg: "not a bot token", wantNoCall: true},
 		{name: "chat not found", input: map[string]any{"chat_id": 42, "text": "hi"},
 			wantCode: telegram.CodeNotFound, wantMsg: "telegram: 400 Bad Request: chat not found"},
@@ -382,9 +322,9 @@ func TestErrors(t *testing.T) {
 				})
 			},
 			wantCode: connectors.CodeResponseTooLarge, wantMsg: "larger than 4194304 bytes"},
-		{name: "no connection", prep: func(b *bundle) { delete(b.creds.conns, owner+"/telegram/default") }, input: send,
+		{name: "no connection", prep: func(b *bundle) { b.creds.Delete(owner, telegram.Name, "default") }, input: send,
 			wantCode: connectors.CodeNoCredentials, wantMsg: "no Telegram connection with a token", wantNoCall: true},
-		{name: "connection without a token", prep: func(b *bundle) { b.creds.set("default", "") }, input: send,
+		{name: "connection without a token", prep: func(b *bundle) { b.set("default", "") }, input: send,
 			wantCode: connectors.CodeNoCredentials, wantMsg: "no Telegram connection with a token", wantNoCall: true},
 		{name: "unknown named connection", input: map[string]any{"chat_id": 1, "text": "x", "connection": "sales"},
 			wantCode: connectors.CodeNoCredentials, wantMsg: `no Telegram connection named "sales"`, wantNoCall: true},
@@ -395,7 +335,7 @@ func TestErrors(t *testing.T) {
 			input: send, wantCode: connectors.CodeNoCredentials, wantMsg: "no Telegram connection", wantNoCall: true},
 		{name: "no step in the context", ctx: context.Background, input: send,
 			wantCode: connectors.CodeNoCredentials, wantMsg: "the step has no owner", wantNoCall: true},
-		{name: "credentials store down", prep: func(b *bundle) { b.creds.err = errors.New("database is locked") }, input: send,
+		{name: "credentials store down", prep: func(b *bundle) { b.creds.Fail(errors.New("database is locked")) }, input: send,
 			wantCode: connectors.CodeUpstreamError, wantRetryable: true, wantMsg: "credentials could not be read", wantNoCall: true},
 	}
 	for _, tt := range tests {
@@ -404,7 +344,7 @@ func TestErrors(t *testing.T) {
 			if tt.prep != nil {
 				tt.prep(b)
 			}
-			ctx := stepCtx()
+			ctx := connectortest.StepContext(owner)
 			if tt.ctx != nil {
 				ctx = tt.ctx()
 			}
@@ -438,7 +378,7 @@ func TestTransportErrors(t *testing.T) {
 			t.Fatalf("net/http error %v does not quote the URL; the test proves nothing", rawErr)
 		}
 		b := setup(t, func(c *telegram.Config) { c.BaseURL = closed.URL })
-		_, err := b.run(t, stepCtx(), "send_message", send)
+		_, err := b.run(t, connectortest.StepContext(owner), "send_message", send)
 		se := assertStepError(t, err, connectors.CodeUpstreamError, true, 0, "the request to telegram failed before a response arrived")
 		if se.Err == nil || !strings.Contains(se.Err.Error(), "/bot[token]/sendMessage") {
 			t.Errorf("cause = %v, want the scrubbed URL kept for operators", se.Err)
@@ -452,7 +392,7 @@ func TestTransportErrors(t *testing.T) {
 			case <-time.After(5 * time.Second):
 			}
 		})
-		_, err := b.run(t, stepCtx(), "send_message", send)
+		_, err := b.run(t, connectortest.StepContext(owner), "send_message", send)
 		assertStepError(t, err, connectors.CodeTimeout, true, 0, "telegram did not answer in time")
 	})
 	t.Run("step deadline", func(t *testing.T) {
@@ -463,7 +403,7 @@ func TestTransportErrors(t *testing.T) {
 			case <-time.After(5 * time.Second):
 			}
 		})
-		ctx, cancel := context.WithTimeout(stepCtx(), 100*time.Millisecond)
+		ctx, cancel := context.WithTimeout(connectortest.StepContext(owner), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
 		_, err := b.run(t, ctx, "send_message", send)
@@ -474,7 +414,7 @@ func TestTransportErrors(t *testing.T) {
 	})
 	t.Run("long poll cut by the step deadline", func(t *testing.T) {
 		b := setup(t)
-		ctx, cancel := context.WithTimeout(stepCtx(), 200*time.Millisecond)
+		ctx, cancel := context.WithTimeout(connectortest.StepContext(owner), 200*time.Millisecond)
 		defer cancel()
 		_, err := b.run(t, ctx, "get_updates", map[string]any{"offset": 871234004, "timeout": 50})
 		assertStepError(t, err, connectors.CodeTimeout, true, 0, "timed out")
@@ -485,7 +425,7 @@ func TestTransportErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		b := setup(t, func(c *telegram.Config) { c.HTTPClient = guard.Client(time.Minute) })
-		_, err = b.run(t, stepCtx(), "send_message", send)
+		_, err = b.run(t, connectortest.StepContext(owner), "send_message", send)
 		assertStepError(t, err, connectors.CodeRefused, false, 0, "refused: 127.0.0.1 is a loopback address")
 		if !errors.Is(err, outbound.ErrRefused) {
 			t.Errorf("errors.Is(%v, outbound.ErrRefused) = false", err)
@@ -501,7 +441,7 @@ func TestTransportErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		b = setup(t, func(c *telegram.Config) { c.BaseURL, c.HTTPClient = b.fake.srv.URL, guard.Client(time.Minute) })
-		out, err := b.run(t, stepCtx(), "get_me", map[string]any{})
+		out, err := b.run(t, connectortest.StepContext(owner), "get_me", map[string]any{})
 		if err != nil || !strings.Contains(string(out), `"id":7123456789`) {
 			t.Fatalf("get_me through the guard = %s, %v", out, err)
 		}
@@ -538,7 +478,7 @@ func TestSchemaRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
-			_, err := b.run(t, stepCtx(), tt.action, tt.input)
+			_, err := b.run(t, connectortest.StepContext(owner), tt.action, tt.input)
 			assertStepError(t, err, connectors.CodeInvalidInput, false, 0, tt.wantMsg)
 			if n := len(b.fake.calls()); n != 0 {
 				t.Errorf("the fake received %d calls, want none", n)
@@ -548,7 +488,7 @@ func TestSchemaRejects(t *testing.T) {
 }
 
 func TestConfigAndCatalogue(t *testing.T) {
-	creds := &memCredentials{}
+	creds := connectortest.NewCredentials()
 	for _, tt := range []struct {
 		name string
 		cfg  telegram.Config
@@ -566,7 +506,7 @@ func TestConfigAndCatalogue(t *testing.T) {
 
 	// A base URL with a trailing slash still reaches {base}/bot{token}/getMe.
 	b := setup(t, func(c *telegram.Config) { c.BaseURL += "/" })
-	if _, err := b.run(t, stepCtx(), "get_me", map[string]any{}); err != nil {
+	if _, err := b.run(t, connectortest.StepContext(owner), "get_me", map[string]any{}); err != nil {
 		t.Fatalf("base URL with a trailing slash: %v", err)
 	}
 
