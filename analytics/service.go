@@ -143,7 +143,6 @@ func compactPayload(raw json.RawMessage) (json.RawMessage, error) {
 	return b.Bytes(), nil
 }
 
-
 // fieldError is a levqor.EInvalid error about one field of the event.
 func fieldError(pointer, detail string) error {
 	return &levqor.Error{Code: levqor.EInvalid, Message: detail, Fields: []levqor.FieldError{{Pointer: pointer, Detail: detail}}}

@@ -16,7 +16,6 @@ import (
 // MaxJSONDepth is the deepest nesting of arrays and objects a request body may have.
 const MaxJSONDepth = 32
 
-
 func isJSONMediaType(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
