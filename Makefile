@@ -28,8 +28,9 @@ run: build ## build, migrate and serve on SQLite at :8080
 test: ## run every test (PostgreSQL/Redis parts need LEVQOR_TEST_POSTGRES_URL / LEVQOR_TEST_REDIS_URL)
 	go test -count=1 -race ./...
 
-lint: ## go vet, gofmt and an OpenAPI lint
+lint: ## go vet, staticcheck, gofmt and an OpenAPI lint
 	go vet ./...
+	go tool -modfile=tools.mod staticcheck ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change: $$out" >&2; exit 1; }
 	go test -count=1 -run "^TestSpecLint$$" ./server/
 

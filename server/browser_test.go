@@ -302,7 +302,7 @@ func TestBrowserDocs(t *testing.T) {
 			problems.snapshot(&problems.console), problems.snapshot(&problems.csp), problems.snapshot(&problems.network))
 	}
 
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func BenchmarkPerimeter(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func logLines(t *testing.T, logs string) []map[string]any {
 // specProblem is components/schemas/Problem of the embedded spec.
 func specProblem(t *testing.T) *openapi3.Schema {
 	t.Helper()
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

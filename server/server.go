@@ -34,7 +34,7 @@ const unlimitedExtension = "x-levqor-unlimited"
 
 // Options are the server's dependencies and limits, built in main.
 type Options struct {
-	Spec           *openapi3.T // a fresh api.GetSwagger() the server may keep and modify; nil: loaded here
+	Spec           *openapi3.T // a fresh api.GetSpec() the server may keep and modify; nil: loaded here
 	Store          store.Store
 	Keys           *keys.Service   // default: keys.NewService(Store, nil)
 	Users          *users.Service  // default: users.NewService(Store)
@@ -89,7 +89,7 @@ var _ api.StrictServerInterface = (*handlers)(nil)
 func New(opts Options) (http.Handler, error) {
 	spec, err := opts.Spec, error(nil)
 	if spec == nil {
-		if spec, err = api.GetSwagger(); err != nil {
+		if spec, err = api.GetSpec(); err != nil {
 			return nil, fmt.Errorf("load embedded spec: %w", err)
 		}
 	}

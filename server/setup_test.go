@@ -207,7 +207,7 @@ func openUnmigrated(t *testing.T) store.Store {
 // loadSpec returns a fresh copy of the embedded spec (callers may change it).
 func loadSpec(t testing.TB) *openapi3.T {
 	t.Helper()
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		t.Fatalf("api.GetSwagger: %v", err)
 	}

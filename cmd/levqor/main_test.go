@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	levqorBin = filepath.Join(dir, "levqor")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool = "go"
 	}
 	build := exec.Command(goTool, "build", "-o", levqorBin,
 		"-ldflags", "-X github.com/levqor/levqor.Version="+testVersion+" -X github.com/levqor/levqor.Commit="+testCommit, ".")

@@ -57,7 +57,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	specc := make(chan loaded, 1)
 	go func() {
-		spec, err := api.GetSwagger()
+		spec, err := api.GetSpec()
 		specc <- loaded{spec, err}
 	}()
 

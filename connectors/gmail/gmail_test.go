@@ -474,7 +474,7 @@ func TestVendorErrors(t *testing.T) {
 			},
 			wantCode: connectors.CodeUpstreamError, wantRetryable: true, wantMsg: "gmail: backendError"},
 		{name: "gateway page", action: "list_labels", input: `{}`,
-			override: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "<html>502</html>", 502) },
+			override: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "<html>502</html>", http.StatusBadGateway) },
 			wantCode: connectors.CodeUpstreamError, wantRetryable: true, wantMsg: "Gmail responded 502 Bad Gateway"},
 		{name: "timeout", action: "list_labels", input: `{}`, timeout: 150 * time.Millisecond, override: delay(5 * time.Second),
 			wantCode: connectors.CodeTimeout, wantRetryable: true, wantMsg: "Gmail did not answer within 150ms"},
