@@ -37,7 +37,7 @@ func (b *bundle) newTenant(t *testing.T, email string) tenant {
 }
 
 // withEngine builds the job engine itself, with an outbound guard exempting
-// exactly allow, wires its attempt counter into /status and hands it to the test.
+// exactly allow, wires its attempt counter into /api/v1/admin/status and hands it to the test.
 func withEngine(t *testing.T, allow []string, got **jobs.Engine) func(*server.Options) {
 	return func(o *server.Options) {
 		e := newEngineAllowing(t, o.Store, o.Logger, allow)
@@ -1149,11 +1149,14 @@ func TestStatusQueueDepthJobs(t *testing.T) {
 	b := setup(t, withAdmin, withEngine(t, []string{"127.0.0.0/8"}, nil))
 	ten := b.newTenant(t, "depth@example.com")
 
-	status := func(t *testing.T) client.Status {
+	status := func(t *testing.T) client.AdminStatus {
 		t.Helper()
-		resp, err := b.Client.GetStatusWithResponse(t.Context())
+		resp, err := b.Client.GetAdminStatusWithResponse(t.Context(), func(ctx context.Context, r *http.Request) error {
+			r.Header.Set("X-Api-Key", adminKey)
+			return nil
+		})
 		if err != nil || resp.JSON200 == nil {
-			t.Fatalf("GET /status: %v %+v", err, resp)
+			t.Fatalf("GET /api/v1/admin/status: %v %+v", err, resp)
 		}
 		return *resp.JSON200
 	}

@@ -24,6 +24,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AdminStatusDatabase.
+const (
+	AdminStatusDatabasePostgres AdminStatusDatabase = "postgres"
+	AdminStatusDatabaseSqlite   AdminStatusDatabase = "sqlite"
+)
+
+// Valid indicates whether the value is a known member of the AdminStatusDatabase enum.
+func (e AdminStatusDatabase) Valid() bool {
+	switch e {
+	case AdminStatusDatabasePostgres:
+		return true
+	case AdminStatusDatabaseSqlite:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Currency.
 const (
 	EUR Currency = "EUR"
@@ -71,13 +89,13 @@ func (e EventType) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
-	Ok HealthStatus = "ok"
+	HealthStatusOk HealthStatus = "ok"
 )
 
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case HealthStatusOk:
 		return true
 	default:
 		return false
@@ -306,18 +324,15 @@ func (e Scope) Valid() bool {
 	}
 }
 
-// Defines values for StatusDatabase.
+// Defines values for StatusStatus.
 const (
-	StatusDatabasePostgres StatusDatabase = "postgres"
-	StatusDatabaseSqlite   StatusDatabase = "sqlite"
+	StatusStatusOk StatusStatus = "ok"
 )
 
-// Valid indicates whether the value is a known member of the StatusDatabase enum.
-func (e StatusDatabase) Valid() bool {
+// Valid indicates whether the value is a known member of the StatusStatus enum.
+func (e StatusStatus) Valid() bool {
 	switch e {
-	case StatusDatabasePostgres:
-		return true
-	case StatusDatabaseSqlite:
+	case StatusStatusOk:
 		return true
 	default:
 		return false
@@ -350,6 +365,29 @@ func (e StepStateStatus) Valid() bool {
 		return false
 	}
 }
+
+// AdminStatus defines model for AdminStatus.
+type AdminStatus struct {
+	Commit    string              `json:"commit"`
+	Database  AdminStatusDatabase `json:"database"`
+	GoVersion string              `json:"go_version"`
+
+	// Queue The job queue — jobs per status and the age of the oldest waiting job.
+	Queue struct {
+		Depth map[string]int `json:"depth"`
+
+		// FinishedHere Job attempts this process has finished since it started.
+		FinishedHere     *int     `json:"finished_here,omitempty"`
+		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
+	} `json:"queue"`
+	Service   string    `json:"service"`
+	StartedAt time.Time `json:"started_at"`
+	UptimeS   float64   `json:"uptime_s"`
+	Version   string    `json:"version"`
+}
+
+// AdminStatusDatabase defines model for AdminStatus.Database.
+type AdminStatusDatabase string
 
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
@@ -659,7 +697,8 @@ type Notifications struct {
 	JobFailed bool    `json:"job_failed"`
 }
 
-// Plan defines model for Plan.
+// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
 
 // Priority defines model for Priority.
@@ -722,28 +761,15 @@ type RootInfo struct {
 // Scope defines model for Scope.
 type Scope string
 
-// Status defines model for Status.
+// Status The public status. Deliberately minimal; the detail is AdminStatus.
 type Status struct {
-	Commit    string         `json:"commit"`
-	Database  StatusDatabase `json:"database"`
-	GoVersion string         `json:"go_version"`
-
-	// Queue The job queue — jobs per status and the age of the oldest waiting job.
-	Queue struct {
-		Depth map[string]int `json:"depth"`
-
-		// FinishedHere Job attempts this process has finished since it started.
-		FinishedHere     *int     `json:"finished_here,omitempty"`
-		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
-	} `json:"queue"`
-	Service   string    `json:"service"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeS   float64   `json:"uptime_s"`
-	Version   string    `json:"version"`
+	Service string       `json:"service"`
+	Status  StatusStatus `json:"status"`
+	Version string       `json:"version"`
 }
 
-// StatusDatabase defines model for Status.Database.
-type StatusDatabase string
+// StatusStatus defines model for Status.Status.
+type StatusStatus string
 
 // StepError defines model for StepError.
 type StepError struct {
@@ -860,7 +886,10 @@ type UserPatch struct {
 	// Meta Merged key by key into the stored meta; a null value deletes the key.
 	Meta *map[string]interface{} `json:"meta,omitempty"`
 	Name *string                 `json:"name,omitempty"`
-	Plan *Plan                   `json:"plan,omitempty"`
+
+	// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+	// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
+	Plan *Plan `json:"plan,omitempty"`
 }
 
 // UserUpsert defines model for UserUpsert.
@@ -874,7 +903,10 @@ type UserUpsert struct {
 	// Meta Free-form data, at most 16 KiB serialised.
 	Meta *Meta   `json:"meta,omitempty"`
 	Name *string `json:"name,omitempty"`
-	Plan *Plan   `json:"plan,omitempty"`
+
+	// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+	// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
+	Plan *Plan `json:"plan,omitempty"`
 }
 
 // WebhookSecret defines model for WebhookSecret.
@@ -1108,6 +1140,9 @@ type ServerInterface interface {
 	// GetSecurityTxt RFC 9116 security contact
 	// (GET /.well-known/security.txt)
 	GetSecurityTxt(w http.ResponseWriter, r *http.Request, params GetSecurityTxtParams)
+	// GetAdminStatus Build, runtime and queue detail (admin)
+	// (GET /api/v1/admin/status)
+	GetAdminStatus(w http.ResponseWriter, r *http.Request)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
@@ -1237,7 +1272,7 @@ type ServerInterface interface {
 	// GetSitemap Sitemap of the public pages
 	// (GET /sitemap.xml)
 	GetSitemap(w http.ResponseWriter, r *http.Request, params GetSitemapParams)
-	// GetStatus Build and runtime status
+	// GetStatus Public status — the service is up, and its version
 	// (GET /status)
 	GetStatus(w http.ResponseWriter, r *http.Request)
 }
@@ -1297,6 +1332,20 @@ func (siw *ServerInterfaceWrapper) GetSecurityTxt(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetSecurityTxt(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminStatus operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminStatus(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminStatus(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2768,6 +2817,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/status", wrapper.GetStatus).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/status", wrapper.GetAdminStatus).Methods(http.MethodGet)
+
 	r.HandleFunc(options.BaseURL+"/openapi.json", wrapper.GetOpenAPIJSON).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPIYAML).Methods(http.MethodGet)
@@ -2975,6 +3026,108 @@ type GetSecurityTxtdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetSecurityTxtdefaultApplicationProblemPlusJSONResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatusRequestObject struct {
+}
+
+type GetAdminStatusResponseObject interface {
+	VisitGetAdminStatusResponse(w http.ResponseWriter) error
+}
+
+type GetAdminStatus200JSONResponse AdminStatus
+
+func (response GetAdminStatus200JSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus401ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus403ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus429ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus503ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatusdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetAdminStatusdefaultApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7571,6 +7724,22 @@ func (response GetStatus200JSONResponse) VisitGetStatusResponse(w http.ResponseW
 	return err
 }
 
+type GetStatus429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetStatus429ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetStatusdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7596,6 +7765,9 @@ type StrictServerInterface interface {
 	// GetSecurityTxt RFC 9116 security contact
 	// (GET /.well-known/security.txt)
 	GetSecurityTxt(ctx context.Context, request GetSecurityTxtRequestObject) (GetSecurityTxtResponseObject, error)
+	// GetAdminStatus Build, runtime and queue detail (admin)
+	// (GET /api/v1/admin/status)
+	GetAdminStatus(ctx context.Context, request GetAdminStatusRequestObject) (GetAdminStatusResponseObject, error)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(ctx context.Context, request DeleteOwnerBudgetRequestObject) (DeleteOwnerBudgetResponseObject, error)
@@ -7725,7 +7897,7 @@ type StrictServerInterface interface {
 	// GetSitemap Sitemap of the public pages
 	// (GET /sitemap.xml)
 	GetSitemap(ctx context.Context, request GetSitemapRequestObject) (GetSitemapResponseObject, error)
-	// GetStatus Build and runtime status
+	// GetStatus Public status — the service is up, and its version
 	// (GET /status)
 	GetStatus(ctx context.Context, request GetStatusRequestObject) (GetStatusResponseObject, error)
 }
@@ -7812,6 +7984,30 @@ func (sh *strictHandler) GetSecurityTxt(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetSecurityTxtResponseObject); ok {
 		if err := validResponse.VisitGetSecurityTxtResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminStatus operation middleware
+func (sh *strictHandler) GetAdminStatus(w http.ResponseWriter, r *http.Request) {
+	var request GetAdminStatusRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminStatus(ctx, request.(GetAdminStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminStatus")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminStatusResponseObject); ok {
+		if err := validResponse.VisitGetAdminStatusResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -9030,180 +9226,188 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L35chs39ij8Kih+UxVppkktXiaWaur3KbKTOF6in2RP7tzIlwS7D0lYTaADoEUxLlXlIW7VfYN5kfsm",
-	"eZJbOAB6YaO5aLE9ieePiSWhsZ59/dCJxTQTHLhWnYMPnQnQBCT+85jGEzgWXEuRmp8TULFkmWaCdw46",
-	"34sZSQUfEz0BIiGToIBrav5KpnROhkBiM0HS60QdFU9gSs0kep5B56CjtGR83Lm+jjrP3tBxc/ojorQ0",
-	"01/SlCVUC0nEKLDW8tmvo05GJZ2Cdmc6imPI9DMei8SMOPjQYWY1e+pO1OF0aiaww7rFuOoaU3r1EvhY",
-	"TzoHj/b2o8CJjgXnEJvdvaZT+O8c5Lx5wDcTIHEx8CtFzNKHJIERzVNNBu4fA3NA3OMvOE+xRfxPdV9/",
-	"kTDqHHT+v53yQXfsX9VOfUfVTQqJv/EXkVE9KdeI/ZhO1JHwS84kJJ0DLXNouZAH+1Fnyrj/cc9cv9Yg",
-	"zdT/62fa/fWd+b/d7pP+u7/+pRO6u+ej14LDK6rjSevrPB91zaCuHdWylb3d/YehBX4Qw+dPW87LkqUH",
-	"XXbDz5/i7C9gfo+zv1Ug7236a/O1ygRXgKjyDU1O4ZcclDY/xYJr4PhPmmUpixH7djIphilM//ZeGaD+",
-	"sOZ6J/Yru2gTLaRdljBFpjQdCTmFhAhJRpSlyhMExH0Lx6OUxZ9sk7FbX5EZ0xOkUHEuJXBNlKYacJPf",
-	"CjlkSQL8Y+/y6OQ5uYA5SWl8oXBzKhYZED1hiogMpCXYHCBRuNPv37x6eULHsLBRDVd6Z6KnaX1nAXrb",
-	"3ENGx2Co2CJr6VZ4S+iIbvxOjQ9VGMayb3AM7ue10N+KnCcf8+ZfC6LyeEIkKJHLGMiWkIQLTeYil2ob",
-	"L9p//hG3dcQJSClkRKgip98ekycPH/2duGVIAtrgF27ulGp4yaZMw0e9tzdCkCnlc49c6pBI0HJO6EiD",
-	"RPDVbApkzC6BE8bJ4NT8uXtk/jzAnb+BK/0tS4Pwm6WU8RsA8IilnxCA3wjxksoGRn40AjcUydyQYnHp",
-	"niA1gIGX/ZbTXE+EZL/Cx8Yv5AIFeZtRRZxUaAROu7VLylI6TD/6xSmQlyw24i83OG9+dATXXykXM7fJ",
-	"TIoYlPoU26xw2Rmkadfx2WGu/c5RhJeSGe6ba0M0qLoo7lflWSakhuQVJIy+QUT6JCf4SpFju2rX7MIc",
-	"yOyeogwPCZmANFz42ktDVrrJkzFopHH4M00SZqam6Yk0fFEzIwWNaKog6mSVX33oJJSl836uEOTNrVHd",
-	"OegkIjePGBkZlE3zqZFA8X8oEdvf7BYCKc+nQ5DmIqeC68mdzXddFQF/rmy1vtC74kMxfA+xRkGKpumQ",
-	"xhdHWsM0wxesn5vq+gaphq4hx005PurQchL3N8Y1jO2RkQkFqG/UMRJTrvqxSCD06cLp/CJmufCRCrWn",
-	"eZpStwltJJZANST9Tc48YpAmODfTMFXr62Tfmg/NDG5KKiWdm5+5U80aS+VZsuH2Fq6uqtk5TdJtv3b2",
-	"2krLb9geonHNKVX6YVj7VRBLMNhrxpCRyCWJJ1TS2CjrZGsEM5BkNjGcHqmUmgipt3uhq2+5qIVDu4Pa",
-	"LS0/zUumAhiQUE1v8L7Np22gqaYrNuS19IqG+/jhMmX7qPs/rard63ff/e0voVsrZz/J9YZE0N/4JlaH",
-	"qGOffAnBrR3w670nDXtC4xCtVhUhv1IklpAA14ymxMI32VIAVkujmqZinMN2RIDGE0IJF7xrKMqc2Pl7",
-	"lvxWN7j3GHdU+1Xj4Rae1596yQsLedRCp2rnC5ACxrNc90t+Gr5Xaw2orx51rrpj0XW/NJy5d0pnr4w4",
-	"MoaNsaq6z4VdLT33sX+GNdBtgR/hjW1McIurDhDcElz6JTVvo1yK0IoFj4yEtFJeAX9kIhDiTt6+ITs0",
-	"YzuXezvlB2rnQzHyGslacYrGI6/JGMIv4+8p9Aw3JEto4IjRqgncSCI/d7775qQTdd6ePe1EnWdvTyvf",
-	"lcd4asSRY5E7W/MiQ/a/X/aIzy6BazeFwX6qocECV3I/N8itGDphdZmQ6HAJUjmMLJZmXD9+WK5dEXhi",
-	"TftxyuKLNcdzmKkUDC1f84OMjqF/yWC21viF2yg/ru60touoeubW+/I6gAeJm09cgsx3OZWJpCzdVEqf",
-	"0qt+LJT2gnVNjF4lQzfO9z3QVE823IKVZqs3Ii4Ch1zkFvar0C1b22/DqGMHEJZE1uxEFRnkSvZ//+3f",
-	"AyIkGVzAHH9w/KxFgHjYtNZ/2I8eXvd/3u0+wZ/2okdProOixA9iGFIYUD5XYS0gdvpGP5dpWAZ3Azag",
-	"8AsqTIjCV0CifpFnGXBNhnMUDt6L4VeKHD0nZhOKKEFGVJrra+pnDY3uJrpDoRItO96ZhuwZDkRtgzM1",
-	"Wb4Mz1NnAanx/3LZ8RrYdSPRgSXr+BwQGvvLwUTMOMi+na+x/4zOU0GTO958JpmQTM9XmyfcOOs6yVMd",
-	"FhdQv1Easq8UEbnOch0RwWPwkGawNgZIrK908dFWbFbmfCNIU5pKfUuwKQnbsuv5QQzP7ED8BLL1EdlA",
-	"uvkWQihsdimMdBkGmM1146gzE/JilIrZapkKvWwFTFa+LG6lAj9RSQIXQL16ihKM/TUVr9qujFfJY4hV",
-	"/CCGR84AFhBgbkCh3othf12svgFMbgpP67+Y23jlfSpvVrtet+2W63zONb2ADUWARSZX4b77uw+/rvHf",
-	"r1cS6GW3UxGUAnS1kH72H1Vkn72wLLkWTW2SOcszjdIQEarJVChN9nd3yQv2DVEgGU2ZsiRuQafef/T4",
-	"49DojcFyY5qVQeyu/7n95pGVNd1PeyuoWf1ST0B23SNavxd6XogYWXuF2V6vaiB+8Lgm2QZft4o3y07z",
-	"kxtXxItUUaqCQB5aWpDmDuxoRrQMqcBwpftxLpWVmxZujiqFYrAdMHDKORDzFTqkDwkdKiPwCW6dWoZH",
-	"e0/1Su2Rtp33rCHy/5JDDomLUknyFP8tc85tXBH6N12IkZcCjJhJmR0ZUx6D+WdIOXoB87sh7nCVMQnq",
-	"VkLBusyhsAhXaGFDEWnMbr7q5+qWggtvWlH3dncDA6tS5+ojZRJG7Cos/F3A/CtFLpliwxSIHVnR09LL",
-	"X/opu4Q+KmceaIrfdiL8twal+0EQkHApLm4rzsUigw0InRm+0ni0KCg5Y5S7Kg8GxeI1VhxCrhcwP8YR",
-	"G3Jg4JdMCj51TkkXVtc56Jj7rV65/dHcdPCi10CRjwVuN32vkis9XsaUok7O2S85uD8boFl83Mq7us20",
-	"PJmn/xu5VzdgDoYC3tiM+QLmpyJNN9zfWNIY+hlIJhLPtR1Mff34oXneJYGyIk0wYOECIFPE8FHGxxFh",
-	"nCiIBU8U2fIRoIIDSei8lKUe7Jqf1XaN5+8/erLfZtCqGvxCh/+J6ckZmrLxCtL0x1Hn4Od1LnyR51zA",
-	"fJmlvEfOJmKGETsuDsLGGRLB0/lqhmtmb77fu+uo81LE1EZOLEYPf3N8Qh7+naSUj3M6BqLpuEJ1gXe/",
-	"+2bRHPbgUY0L7Yf8ae8+7EdfX291S/fauw970dfX238NmsVeUXkBmvHx8ZujkG90CGHTV9gktnAt9nM7",
-	"OATexeJn+XRK5XyZIbsvG4b0dvuWpusTn9oNBMQ4uPSR5wvAI2l8AQmxf4/IUGhF4CpOc2cmWcMqPgYO",
-	"cmNZaAI0SRlfILArXTLvxVD1XTgPBMyLP4ihInpCNZGAcfGEkhHjNPVhomsdybAnNhWc0XT9N3hTfhTa",
-	"ea5cUNsa6+cqu8Hbvz07WUmlF+7Pb6uAkKgBrdWnclDpNrhwTwuQsBRXzFYbeDIUyTwMBEynazji7LDI",
-	"zhNcHjTdTOH+VgJgyNaCwr33eLW+/fhheAuSxerOaYVccySGKq0NWlVPYgCkR1JM13ALOrVi/+FkQ7cj",
-	"fvb3ZMOvtFhrT1pk/YzqyQYILrJnXMt50Foqsr6EEUjpsPxOZsz1tG9jm+9qTk3TTZ2/+tc1UM9OXHnp",
-	"8vVCJMUArIMffDBcxUPn4m1W36p5LyFEfy00G7mgyDPQhuJs6th8L4Z9Zx5oMJlnU8pSK2gaCf0rRQwV",
-	"tUFURp50KVT+j4bmuqyKkZBkLETSIz+ORmQ494lIFelsKEQKlAcNrG5Dq44ccKaD2XLzJD9NQFoHCQ5Q",
-	"ZCzI77/978bZvlKEJokEpQ6JUXTtWYtRZEIV4cJeg4RYyIRscaEnjI9JTDkZGhmV27CylYpy/erXv5bI",
-	"nTJ0PScp5RsFdjmx0ydSdd+FRc+TioG00HHRZMcNATKC44SNJ0Fdt5KbUH+VtqQBm/vyEi5/wagruNLA",
-	"FWYCgqHvqtdpGMZdiGcz68+8QESmNJ4wDl0JNDG/sZkLxHxWNZQwjoHgqLNWY6mjzhADfPtwVdjUuND9",
-	"EaaCRJ0p6IlI+uZXNE3FDBw1sKlEZrZKZDtKZi5/x6C56KcYkG+GFVHQ/SkkjPbxLqOOoSb91GVQ4HRF",
-	"NHqE8pTkNA3evb3RoJ8frrKUcpuxozKIDVoRLVwyT2zTjmLotTqYA3I2hm12U7iE1F6xctFwmWDckCfC",
-	"OC5RhFvXIpUWY9X83pueWoGnDj35D2c/viYn9u9ky4DY4ye7e9uNhTETISJCEkqKrE5MmywVO0yS7OHF",
-	"D1Yrln5Txa2vDpEyr6c05TGEFV6/V8MU7MN4VHEPlBCbtBqw5OGXzgq0JF4/wfwdZqnc4H90XZZe9/nT",
-	"QalZ2zyS3nJvW2FFePTkScWC8HB3N6h7eGG3gbMTIXVEJvmU8hJhlZUkPc/x12DmDW5Lu+ihxdnfnj4n",
-	"yHINbJvnZs6WsjgjXNFpZnbYmWidqYOdnRQJUo8yn3+gdrjQXU8EVkgOFpO97F54D5FyhQDlFKhVEzY0",
-	"dg2pqoVNqV9ShrJIJpQey5okEXpF/53E9deNL4rKtYOHEUI/5yMRsFowfrE0grdNVS4ndxkywcGVyLoV",
-	"53CTlJ9Ebm+h81gjaOW2jOxzYK6sY3X3g5m0t456p/+L/cH/aWp1JP9HmkxZOGqtdAMtcr3plOnguW8O",
-	"CWPRb7+0yDqgwiTlvRgS/DOKVigNZiCJhRBCeYJ4Rsel4JgmhgTNKEPW8F4Mm5w9gWxZpFwoZKPxWkVw",
-	"k5ECg7YU4r3bBZE1vB/FPf8xUcxQDIaJuFJbVTgQYIRn6ls/XZ+Ooa/WUlkXrcx47HcbQvsa0TiB5A/z",
-	"l7ZdLk02uhVyOeCtbbqymwoI12DSQ2AQK4uItgCqJOErm7oggJVnwBnK8W3ro89+M6pNi1j9DaX2fksm",
-	"Ri0Z6Y7mZMnN8kVa00Uwpn/zsBDqC1zg94cutUKRwYcPLnigR3vD6+sB2TG/w6CL3nm+u/sgZgn+F3o2",
-	"aq53ZUZRCaU8oNYyb62IJgl5LqsJUu65WwFIO3tYG5C0Zce1BcYuz0xbL4DVhRv6CNaI0DQtaOaagayf",
-	"KCi1JdZzLfDbMIrIwhXmM20WdXm3UZRFwDxwV26mDBDZNCpkTWCuCLQFNIYAvOo7aIB4a37iL7nQ4b9I",
-	"sY7B3H5fBA3gR8HdeZNiOJtkTafGJU3zNTZlh7m0kfB2JI0v2sMug4DdfK/WmdH8uWn4Q9i8dqaFVUXT",
-	"OeZ1kwuYQ2LEp8mCV3T/USgcB0vPLMYzBkMbbhROWHo30Dhg76F0cnyNPg4jn+49Jmi7UCSBIhrutrGF",
-	"SO0+tFQyIW9PX1pzF9OKoL2BbL1986o0SSjHomhCRlJMCdPbi3cavipvWF7vYr2+vNJgjmk5Qe02BGlv",
-	"vXC1qKiuDLXEL08wLqJIbN/wmyXB/u0RKAnGrNjlWk/k1mi69ub9qUggXaawrMEqG4uiCao9qb8xQVbs",
-	"rw52//rXv/7VffWq+/SpgbJjktD5NhGSuN+3WJKmlBn2scH6ErBORbLBJ8rIG2uPXzS92fNWZ1nYRPUO",
-	"F88Ule8WfnGLRJsEat8gajKupEFW40hC5ldPhouZ7W/WILVrx1UWsTALMS0BDUqvLL2BHulwCNt+mM6H",
-	"/Rh3X7qAlf6UQkBwZ688iduQO+xmRQ0M+Jz4CnRLYaiZCb4AVRUIWZq45sfV3nHZFy7yqfKa63PXVyDH",
-	"YOPQhnP8T2FqV1YuMHMeEmo9aij3kARS0GBriF3AfN2wgo3hZ2kwf+r8bMEne5spkJvKRzd5oQKZF3G3",
-	"ol2HiMBNX/Ze8HSte67iXbsL8ycYToS4KEMJb09aVTFXHXRnEwVx//ff/o0WywuAjDBNUnYB6BRSaiZk",
-	"strx46ZfGXT8UyVb4vaHWlXKoVWdunkiSiPW67bU15cddXlqm5BVf5l3kBNSvMuNY39r+S0LIdr7X9+y",
-	"sIqffPOyKgsgUg8c3/00OUoN/5FZ8V2o6ImCOJdMz8/McvZARxl7AfOj3KoCDZe2L+DWzIf4/bd/DyKM",
-	"zai4Oo8y1n0B84Fzb5ItDpcg/QCrjNm72S7q5i5Wjy1mKV+O4iZtmTHmnF6x4JrasqKO3necr///L9yK",
-	"5aQ29IG4ES4oN+CIbFascV8yo4QPaXwBPMFgnKPnhOZaTK27/70Yqh55dmkOKEWubWgMSsuSUK5mRu1k",
-	"Rgs2cw9d1bPDc06L4VT7ymg+DDsRcT41F5wIsH+BK6Z075yfczTpWU22CPoYtFV0GxRTuUgQ6uI4yCAW",
-	"CQx659Y5FwO3Di53awYdJANNXVCYdTD7Kzk6eV7xPxx0dnt7vV3UEjPgNGOdg86D3m7vQceaIxDcdjBC",
-	"33KOorzp86Rz0PkO9KkQurNQ5XZ/d3dJ2brNytUVPtNAvbozVxSQ8QSuehYMXNZAeNJil5UqeCWGdQ5+",
-	"fhd1lA/WLKY3FxsRd2doIbEu0aij6Vgh+s6VhmnnnZltp4eV/y64mPEdP3VPX+llt3jmxr250p16ee2W",
-	"1IFyyE61uvP1u/BTLL+Mor7nddR5sNtSWSxOGXD9lSKxyOZky1xKYkTdWuHobYMOrlTv3T8IIs3e3mPi",
-	"BxBPUMqnyOjYunSvupZAdHPuY4aKtBtfOMjGM6mdD97ycW3PbqTy5js9xd//aIbaSodNuA/c3SlMxaUr",
-	"8Phwndeo1IjGT/ZWf1KrGYofPVj9UVk/2Xyx/2T1F9UKtjd+2/I18WII5UXsobgEKVkCZEvbkmMjNs6N",
-	"6uRWUsTQkTmhY8r4duXR3TvWnt0ndP3sQwquG4gVKPhdMYHdouz3u6jjXCB1CDrJ9SL44EN/42Lh74Ri",
-	"1qpwXtclDUSAe6TWzbWbhMS/NmKlKuq2fsa4sbfGF0VFYfzg0Tr7ChR7/TSY+KPHuwouYnA2MjtX49QI",
-	"T8o509zbbYyBFdJbqdlWYYwLJYlREJWgc8mNKGc1TNRS0ckym7B44msQGqlKgY4wWDnygTZMBithGkG2",
-	"jppGgTqu7OkekWShImYATaxMWqmD50KFYpqmllKaV+r9sfnDm+qBnQ2tLANYVhVUZGsKmhqtFMGiyhiq",
-	"UBYGzTJkrQ08qyUFV4sHlQqlmwpyoRYnAYEuIGPYpT97GcNuffkXRWuBTwN09iZrRSg3Bycb2vgOsyXD",
-	"8v79Q8l9kKs2jl4hVAuo+AUib8+c+UJPI3/DNyZzN4Q419WoItwuauOugKsEAjyWcywUj7m5SpOto2dn",
-	"3f1Hj7vfHb/aRu6cK6tAVrOP0A5muV216OvBOdd1OLPqZ9HQibCpAW+m07lh/UJPQGJyFmYuUR+5heFO",
-	"+K3C+tecDMo5B71zbjtToDyBCRslv7GV7+3pUqbM0ZyFrMKTfNldsjVoVL0dbFuLTUMjqNGC+1AI6iWp",
-	"P7JGsBH1oAWj/6PTkT+6SoGxUNiiR0KW0hi2axLbCBOOqiF0N2SxTZHNZWQFOW9FyBfyY8j41VLcq+R8",
-	"ISMMf3KlpZFG2hrqtWBfG72F3gD6Z9AAmtS1CS3mMTcS71lRdzATKsDLjjy1x3QOC60SxobuG+rka7WR",
-	"reEc2QmGDxUBbGLGyQBZ2SCyBA3ZTZJLOkzn59y8rPcv7O/u2w8HL4WFtIOirrnZ/M4HllwPeuQndAFw",
-	"MniewDQTGng8r7tt8NDJuY86cF6giFxApg0bTsEowvsPyWTbOjroFKMOENCGcw1dhvgZ09T2J7KKt+XP",
-	"ko0Zp+k5fy+Gh/XPnXMiYSOMHy+bGz3c3z807+dbtyW5xSbAFgJUA4ErGut0jpz6vRiGGKStEPmDGHbC",
-	"5rtGH8P69bR1Mtx/9GiZP/L8/Gp/r3t+fvV3CLojrcB996y6LIm5Fpvev8uFixjbFj5tMIEVDNoAzYyl",
-	"KZE5X+jj5QG5NT/qK0Xenr5c0WX0ozL8/Y/dZqmohW0lXtccasR0TRwuAvSIta+RLXNN5Pff/u1cF12f",
-	"iu0lpD+c5LK/zsfVLPVPJO/kwynTll9U+JOh4BuKMfhJm0X0GEtvkowaaowiM/qgOTDUeNQFyxThVuoC",
-	"qhXJueENFSLMuAKpWwygP5i1w3R2oVNukeiwNnnxZYavo/CM1aLPa825WE01PG0RTDOySenl3OsF6iyf",
-	"dQgjIeHOpkWzem22AiwxnqQoULeqJm3rvm1t11am+Pg22Wz3aoXydW9DLThtDoEY2YiOL47WBdpk7q3u",
-	"PjD3FBEOM1CG6UilN6BZTWm6kFOXhThYEe4+4WMJr/1ih7w1FH0Hjr2Veg7KLhGxbRpQIvSl2Um1KP9m",
-	"cLWpddL2HsfKlQ143LE5fajn3WjSqE0/tCn+SUSKCtQEua4tPO1lZZ9SaNQvwWM4NGqkzUJ0EqC5QjMS",
-	"a6bI3MjfVj/0bSyAJ4oM/ESDHjnCX9MUK1OUeflen3y4+ySkRh3jBJ8UBysNh33ZlS1/LqxAMwRXQMre",
-	"2WzCUijgzOgdmfrjGQJ310Dkoh37p8F8Czt3JdtaxCxLlAbl3CMywO7SOKyrtAQ6HRgOP7CC5wCpDdpY",
-	"Bq6cKdlKqKYHaB7bjmx5CgNPRQd5RLhzXmskb41sNqbBgiclGuS0qCGaqxA2neGGfhDDZ76O5gqcahzm",
-	"Bh2z8XNiP//Cz26vsWGcbxeDoR0EiZEFcqTLRbkWpD7xhPIxfBp2dgHz5SbtF2bAWmpbrcb42uFsm2sr",
-	"WJG9rIS1Ul25T83BV0wPoJW5uLoc/EV7CGoPzpisfHKAjaxyLTurATcIqyvDMIMyVVnaHJvrDaxYFChu",
-	"fuiKIrqC7xQz7A3yMt00a9j+BtYSfB8W27KFwloW2727XLhSa76FZ6ADoJTX7e0qrBtvCxxiacMvvtX/",
-	"KN+qhTdCy0wfdFC52M3NkHGBzRRafBnkVgeqwr2iUZexjVKcF8krIHu2REPRGshL+7ZGYx09T3EGj56r",
-	"4twcSBOkCLj0F0HoDuLwzU3aciWEowF2M2q+kXzzAuYh+cZqBdJ1DrnZlG2MxeKLYRQcZqXLsnBiItpE",
-	"tugpCnx4SBtCPKUXLj/bdxmxPWswsMhGJWHvEmJrL1h13THJlFp9l2Kzfa+xz0SeJts98o3QE3QkkySX",
-	"vvxmda6Q4nEq0vReeRn2brl2rOxTci73VH8+7rWxQeCPzu5ObQCRI1AGHESuSSJm3DtXbsTupr47xY4q",
-	"2zMEjRHfYhaSDf3DOlWQlBzO12ckW7HtQDKUDEbpfPvQJsoxRWA6hCQpAwaHjFM5b/LC70A32svco17U",
-	"WKsFE931LDj5j81pu8eCaynStqXc+B0c7Mda1/5Hg6O2XEKgKRn5l+VJWWjdkJcCOOwj+k6HKbWmooyO",
-	"q4DnStguwJf95UroOi1qWhnul2fKBux4M5XgBA1pEVECyWAsVCW5eCzFrGRnti4QNrNEi0bvnA8W2jEM",
-	"yD9I+StFdkjRUV6R//t/yN7urrWtxVriWN9jPjg0OufSUC5IiBZknyQQsylNVUR2i6YBEhBzuLBuOvwc",
-	"2Z83u2DAsO9CFGB6Bi/qjVQaQsciwkpzR7Sok22TmYYS6IWhG2SLcTLQvw62D31qIXmMfcCIdeiSgRaD",
-	"Itl9wezh+li0eHzDzt6F9HS68fa0SOi8R45827LHbr/WaDkwe2rdMHbcuMV2jzh5fvT6yLZL/VXwSmn4",
-	"Z7kUGey8FDwRfFBud/D2zXH7fn5tc0CvW031bzufwAO9AIOrqOUXO9JCMCc2jYmIIUJGuG5APXq9REZc",
-	"qxdEjlrDshDFDXL7WknxIFHGidvDP0/yYcpi3NHxj6dnXWxnYaP+D4nLJseq3s9PeuSI23YqWAkCBX8X",
-	"Isc4iVOgkmxhIchz/v2ro+Pu2fdH3f1Hj7cPydIChwMJo8EhiSWdpViOIsFAzxSU6z9Dx554nnO34Cil",
-	"47GLzUthpIkRlMTIwSQD1SMDVzoSrWv10o9ihL6TEAWuVMq8H82jssBHDnyslxcNIPUpNri5haXhDyqf",
-	"t8pV2A+IkkyKJI91l3KazjWLlcXiVWITX+xs1BZPUm+BdI90v75QG9l3faeissK/7aC00G5Jiz9T1q6P",
-	"Y7X0sfq0xYVV4KH+9GHSXmkkgbanUCLaoOwSNThwa9+mfRfZMnJ3SpU+5751vJ1+u5TICrHIrmeYg22W",
-	"BZjjsbdLpoznGhTZwnYQtsqQ73uzfejiIpSuZpgN5+d88N2zN7WMgP+yvsl/uBP2yAuYq0Iv9mZgW0Nj",
-	"KIRWWtKMoAZsNOhtMqGXRhw/53gRWrgtY1aCrQOfq7AkfpIH0O7uuUGwodtHzlvbCOsJFzPD7kdCfv4W",
-	"qT+LvUh/DEoUCHLJfbHnNs5lq0Gv0GGPPL4q5/O0Oa34C5rOjO6nAJwj1ojPriREdId+//vUpt66NhHN",
-	"ol4Z8CQiIgNObO1iWubDuZox3h7jjSSuiLMPQQSeUGnrlnzRwxbRo1rGJVhWhGwhr1BYZ4Xyuf3ttjVB",
-	"OPGGKXu9a1eAaYkcLtokB3HlW8YTLDu9VmyLL1/cXrdpo9Ky9wz9GPYSZCpWPLEmPaotxfri5rx9HIsQ",
-	"F4Ta280zMpwTDzAegi0wrid3Bs0GpXOc5Fg32XWAcEUOtrRk0ykkEUnFDGQ3pgqSbbuNA7K/u1f2WcVd",
-	"Mp8nmUTnfH/XWVSZqygJCdkas0vg1QJIrlpsJUMTkzH1jMXgY9iIa9W63TvnrwXv0pLTTOncVlZy21/g",
-	"Lp5/hkRDWyjaYet9CIWVatQfWRRciazuPQ5J7T1maPk2qzrjwV36UFcTEFpAzxeB9LOI1xHSoaenQjci",
-	"QUGBE+Tq/JsCNT8RlnxhYXeUgpOrWpDXJlxro7Aa86A+rsY3bmh2rv77gyePyRTkGAiOOrAMBINZqtTQ",
-	"Mp9DMpiCpmh9njY6JqAF4pwPeJ6mg0aLBIrsNGiWMAvfM+uxvSvMe1TnwTN08eB/u/mcnxc3K9N08Fxf",
-	"wkP/09gNYhpRYgo2o8G19HeIuIX1YyoYu31b/jOzrSrUTtlgIpy8LqZZCmhz8Z+QmEo5JwMbfNE9Y2NO",
-	"dS7hgOh/2HaVOWdXtmFldLnnfjeBK+J9afuPHptTnnd0z4i65x07eECmNIFz7vQoVoSPbSUiVsWWe9Nk",
-	"uyXkoN6A4x4Rsr5QW5Esn7WEo/5MPgT3VESxMeZNFm1GPMz6t9wwF20BasvY06Bq95MHWCwzy8YckkrY",
-	"Dcw8eKHvlosZEZxscVEL6Dz08p+EGNglSEW0cIXlyFDoiU1B2e4Fwz4/L3gsj9z7o1cpL63J9waKrpLF",
-	"8iyvn4pR9/n41X4ybbSoQE2/o4i4Oli9P1slhVnlUQooKH63kS20+Gzng7nKpWkYP4ihKiLKqYtesK2b",
-	"XGoWdnxuEBJb3vanstTKl9rCn6C2cKXUzUYws7qucPvL3j2JaCMP/ihfIOaOFP6bgkub3h9oe+F7Qt+o",
-	"5cVCIaa2+sD/pClD67S1Yyt6CQn6mMoijtYC4OpfolU1IinTIGlqi18qXyLNkDi7fFRpXE8ywTgWOwQq",
-	"UwatdPAkr6PK3dsMqu3KPrKGvy6CYrldevnFQPyfWXKuNCvLIkPmtpzFiCMJVZOhoDJpVeSfGcxUvgcH",
-	"cDJ4+eyf//3jaf/p0dn33/x4dPq0/+bHF89eo5lPge6RwX9pcQH8H7//9m/8JVxZe2CCOVw2f/WcD7AN",
-	"FhyS77XOfsSohzM6hTOm4R9nWrJYD4gChW24YiEumM3Xk5AwCTF6xB7sPtg2WtWgPMagd86PyEwKPjaX",
-	"NWVKYbqd2RAZY8VyTFrN6BhabAFPiytZyxONU7fFuD/a22+vB2dPVSmxgK/VTyrrrz/pu/XKkkz0NL1B",
-	"OZJiTz3bNuxBOF3XXvOMqkJMdc7J+jtaQCmCJ+1XKdBLl33p6oW2VBlt33rUOQPdPbbXuvyQJUG7p0Kg",
-	"0Y3v+7Ugl4Z7unsRsrg+G6NBvn/z6iUCMBZSwuBbsygilm3c5izoGTJLG+hdkYI+uxPXIMz3WARuyG1y",
-	"+0N/6iBpc7oyLro855YNC+1K4AlISLabje0siRZxe+2ksxkdj0GSt89tlKlLKKBKGVoXTkaMXKFQip0+",
-	"Y02OLUB0fWPC7olIWRxOWnxqdnMfXQvvilK5Ppo23A/JfJ2UPHtDx6tSGHEMLvA5d0h8zo2wHGt2aQuA",
-	"145eASYEoBKWdj4gdCz1H5tXPjKjOusoFNSNXCsY6/HDlkSvd/XGwH/9SzhdbQWo2eyOZzwWiW3we9fA",
-	"+dedv9bBskixs9gV2HUQUPHSIjL+lWVdMNv1upIuoKvoQ2Jr3dxNQm70aTFgY038TlHmCGt9sdjefpGS",
-	"2aAZDexZ0WJ0RH9Zhk7fHv33J+j0aljmCR1/9p1ev0WVnOt0Tqi6gISgzulSDjZr9ToBmtpG2eFKgzaW",
-	"Op4AzQ6JFnk8wRC5IrE/yPK+t5PeoxLvVmihFE77xCS+lF3C3b/AS3YJ3CxhpCoI9Dpece0pjGm688G8",
-	"0VK28tKMO1kjIH6QSXZJ4/kgIgMNcqoGRuobWP1BDQ5tqDIGyWMlF2b1uocFww9wKYfX7UwKrug0w/7Z",
-	"bvVOVGVcD/brjIt2f333s+VXN+ZWnzWSf67qwmthk6+wwsBt1YM7Zi+ICXZnWw6KIiwyqsy+HPxub0zX",
-	"XMP2nr/sNgT7MQN+dPLcnO6+hfTl1M49ohi+h7jVt1ioJ27bBSP+w4rsbyZMWVm93B2hirgHC7aY928/",
-	"pxZTVrz9v45evfyYb++39eXtb/j27sGCb48+31ZxpkgTqNUm8rX5sNox5qNO2diCCvJJG6TucsxmTAF5",
-	"tPsgKPic4ur3KPfYBYJ5+DSZEy2sUYNoSUcjFuObPFrHpfCW00vKUm+wv+tiQgm7jbQkxVBo1dNXehk6",
-	"n+KoN1f6E2gOb+BKf8vSz15zOHYFM2SewubKgmIapjTrXS2nq2d22MekqVc3Mn358/xRTAV3CiruFb3K",
-	"n9miLxZQNgYc291oGcz4jkn3RjqLDksNUPinrfYVkWHOUlsfRuZYPo+MaKzV3d/tN42Fio5RTa5Wn+dD",
-	"5yhjL2B+lBsV6+d3BlHcN406PSCyFMgFx5KQwtVwi0jO2S85FAk2PbKQ56YAijQFJsvUaacW2ijoQCEs",
-	"XwXbaBgTavtu2P7GkatLKXgMEZFC20CHhWKFPWLTutH7ijuorIrlCwOL5lpMLavG2hRmbdu+MnJ3GmG5",
-	"CMbHkWuekdrhNmH6EnwxuHIprF3fXOo1xexECTn6tW3l+xR9vUU9i16zY1doKhsn6Nshi1ElyCNyt17t",
-	"c2o7mzpArixR6e8ZXqMeimkXakSZV/fsIzSb0/00Yb58h/IVxhXWc6W8XjtkS2S6y/h2Zd56xYDm5Mdl",
-	"G9NKG9ziVqNmx+xDC6FFH2SGBXSk68oJSfOWWpY+sTpndyQZ8CSd+8o8FQ+Ud7uWZQ8rRR/dIr5aT2CB",
-	"CuGsuZyq/qWiLE7T7dWrG2SCSFBJWjcIgDUWKkVWzOwZyK79yVYJqEzrc9MDpficmSvC0lvM/rPS/MF3",
-	"Uq0K6EwrSEeV6R0la86+1B3TclWVedHOfP3u+v8FAAD//w==",
+	"7L35chs39i/+Kij+psrSTJNavEws1dT3p8hO4niJvpI9uXMjXxLsPiQRNYEOgBbFuFSVh7hV9w3mRe6b",
+	"5Elu4QDohY3mosX2JJ4/JpaExnpwNpzzOR86sZhmggPXqnPwoTMBmoDEfx7TeALHgmspUvNzAiqWLNNM",
+	"8M5B5zsxI6ngY6InQCRkEhRwTc1fyZTOyRBIbDpIep2oo+IJTKnpRM8z6Bx0lJaMjzvX11Hn+Vs6bnZ/",
+	"RJSWpvtLmrKEaiGJGAXGWt77ddTJqKRT0G5NR3EMmX7OY5GYFgcfOsyMZlfdiTqcTk0Htlm3aFcdY0qv",
+	"XgEf60nn4PHefhRY0bHgHGIzuzd0Cv+dg5w3F/h2AiQuGj5QxAx9SBIY0TzVZOD+MTALxDn+gv0UU8T/",
+	"VOf1FwmjzkHn/9spD3TH/lXt1GdUnaSQ+Bu/ERnVk3KM2LfpRB0Jv+RMQtI50DKHlg15uB91poz7H/fM",
+	"9msN0nT9v36i3V/fm//b7T7tv//rXzqhvXsxeiM4vKY6nrSezotR1zTq2lYtU9nb3X8UGuB7MXzxrGW9",
+	"LFm60GU7/OIZ9v4S5vfY+zsF8t66vzZfq0xwBXhVvqbJKfySg9Lmp1hwDRz/SbMsZTHevp1MimEK07/9",
+	"rAxRf1hzvBP7lR20eS2kHZYwRaY0HQk5hYQISUaUpcozBLz7lo5HKYs/2SRjN74iM6YnyKHiXErgmihN",
+	"NeAkvxFyyJIE+Mee5dHJC3IBc5LS+ELh5FQsMiB6whQRGUjLsDlAonCm3719/eqEjmFhohqu9M5ET9P6",
+	"zAL8tjmHjI7BcLFF0dKtyJbQEl37nZocqgiMZd9gG5zPG6G/ETlPPubOvxFE5fGESFAilzGQLSEJF5rM",
+	"RS7VNm60//wjTuuIE5BSyIhQRU6/OSZPHz3+O3HDkAS0uV84uVOq4RWbMg0fdd/eCkGmlM/95VKHRIKW",
+	"c0JHGiSSr2ZTIGN2CZwwTgan5s/dI/PnAc78LVzpb1gapN8spYzfgIBHLP2EBPxWiFdUNm7kR2NwQ5HM",
+	"DSsWl+4IUkMYuNnvOM31REj2K3zs+4VSoGBvM6qI0wqNwmmndklZSofpR984BfKSxUb95ebOmx8dw/Vb",
+	"ysXMTTKTIgalPsU0K1J2BmnadXJ2mGs/c1ThpWRG+ubaMA2qLor9VXmWCakheQ0Jo2/xIn2SFTxQ5NiO",
+	"2jWzMAsys6eow0NCJiCNFL722pA1BJIp42ea6hx/zKQRhppZ1ScW0ynTAf4QdRKq6ZAqXCvwfNo5+Kmj",
+	"fkmZNsp4JpQeS1Cd91Hzy7HoX4JUzG5A48+/5JBD2Ez4WQwJ/pn8/tv/Nj8pkoFE9SJXhPIEryUdgzeR",
+	"RJqYk51Rphkfmy8M+6qvMYFMo4pNk4SZwWh6UmvgZsi4hjFIM0X3GzH8GWJtfjFinKkJJH2zxc25fy+G",
+	"xKj/00wrewEcuZMJVcR/TBTjMRCG+pLU1mBsDm7X1Md9SPp0DH2cpaFaqjsHnUTk5hIVn/J8OjRfXleV",
+	"4p/cst8HFuOubfBw3Mz6VNfHpBq6RiJ1AuedZ+YvbbOcMs6mhnx2GzOOOu10srAaP+fyk8gTb23SldlU",
+	"SLhGk54CQ1vzdZ6MQaNCoNpJZkRTBQ0yoyyd93OVtGwDvbLbsLeL/1uxMVPB9eTO+lskjWKq9YFCO3JM",
+	"03RI44sjS95NFrIJpdCykybdo8bWRpQ6V/1YJBD6dGF1fhAzXHhJhY8gxBC9IyA0kVgC3fR2jBikCfbN",
+	"NEzV+g6Mb8yHFW5EpaRz8zN3fozARUw2nN7C1lXdIM7t4qZfW3ttpOU7bBfR2OaUKv0oLAMUxBKMqDNt",
+	"yEjkksQTKmmsQSqyNYIZSDKbGLUYRbqaCKm3e6Gtb9mohUW7hdopLV/NK6YCN8CwmRucb/NoG9dU0xUT",
+	"8i6tijvoyaNlnqmj7v+0fqlev/v+b38J7VrZ+0muN2SCfsc3cdEZgWSOXC2T0ZUFfrX3tOF8a2ovbS5I",
+	"IR8oEktIgGtGU2Lpm2wpAOvSoJqmYpzDdkSAxhNCCRe8azjKnNj+e5b9Vie49wRnVPtV4+AaIs2ueskJ",
+	"C3nUwqdq6wuwAsazXPdL5TO8r9Z1Vh896lx1x6LrfmnU2N4pnb02uvsYNr5V1XkuzGrpuo/9Maxx3Rbk",
+	"Ee7Yxgy32OoAwy3JpV9y8zbOpQituLvJSEirERb0RyYCKe7k3VuyQzO2c7m3U36gdj4ULa+RrRWraBzy",
+	"moIhfDJ+n0LHcEO2hN7AeF61GL79+qQTdd6dPetEnefvToP2wjOjjhyL3D3MLApk//tlh/j8Erh2XVjb",
+	"BRoicKX0c43ciKEVVocJqQ4VdbYYmnH95FFQ0Y817ccpiy/WbM9hplIwvHzNDzJjPFwymK3VfmE3yo+r",
+	"M63NIqquuXW/vMHsSeLmHZck821OZSIpSzfV0qf0qh8Lpb1iXVOjV+nQjfV9BzRdZlsGp6AKW9zviLgI",
+	"LHJRWtivQrtsH0oaHlDbgLAksj5aqsggV7L/+2//HhAhyeAC5viDk2ctCsSj5tPWh/3o0XX/p93uU/xp",
+	"L3r89DqoSnwvhiGDwRrKYSsgdvZGP5dpWAd3DTbg8AsmTIjDV0iivpFnGXBNhnNUDn4WwweKHL0gZhKK",
+	"KEFGVJrtW2mc38x2KEyiZcs705A9x4ZVR8WSYXieOndhTf5XHDhr3K4bqQ4sWeeBDqmxv5xMxIyD7Nv+",
+	"GvPP6DwVNLnjyWeSCcn0fLUvz7Wz74x5qsPqAto3SkP2QBGR6yzXERE8Bk9p5tbGAIn1Ey0e2orJypxv",
+	"RGlr+H1Wkk3J2JZtz/di6LyR+Alk619kQ+nmWwhdYTNLYbTLMMFsbhtHnZmQF6NUzFbrVPgkXdBk5cti",
+	"Vyr0E5UscIHUq6soydhvU3Gq7cZ4lT2GRMX3YnjkvMUBBeYGHOpnMeyve6tvQJOb0tP6J+YmXjmfypnV",
+	"ttdNu2U7X3BNL2BDFWBRyFWk7/7uo69q8verlQx62e5UFKUAXy20n/3HFd1nL6xLrsVTgz79B4oYoyEi",
+	"VJOpUJrs7+6Sl+xrokAymjJlWdyCTb3/+MnH4dEbk+XGPCuD2G3/C/vNY6trup/2VnCz+qaegOy6Q7SP",
+	"xPhMScTI+ivM9HpVB/HDJzXNNni61XuzbDU/unZFcFX1SlUukKeWlktzB340o1qGTGC40v04l8rqTQs7",
+	"R5VCNdg2GDjjHIj5CqM3DgkdKqPwCW5fgI2M9mEdK61H2rbes4bKb193XEhXkqf4b5lzboPwMBjAxeN5",
+	"LcComZTZljHlMZh/hoyjlzC/G+YOVxmToG6lFKwrHAqPcIUXNgyRRu/mq36ubqm48KYXdW93N9CwqnWu",
+	"XlImYcSuwsrfBcwfKHLJFBumQGzLip2WXv7ST9kl9NE480RT/LYT4b81KN0PkoCES3FxW3UuFhlswOhM",
+	"85XOo0VFyTmj3FZ5MigGr4ni0OV6CfNjbLGhBAZ+yaTgU/eC72JQOwcds7/VLbc/mp0ObvQaV+RjkdtN",
+	"z6uUSk+WCaWok3P2Sw7uz4ZoFg+3cq5uMi1H5vn/Rs+rGwgHwwFv7MZ8CfNTkaYbzm8saQz9DCQTiZfa",
+	"jqa+evLIHO+SqHKRJhjdcwGQKWLkKOPjiDBOFMSCJ4ps+XBpwYEkdF7qUg93zc9quybz9x8/3W9zaFUd",
+	"fqHF/8j05Axd2bgFafrDqHPw0zobvihzLmC+zFPeI2cTMcPwNhc0ZINyieDpfLXANb03z+/9ddR5JWKa",
+	"QijU/uvjE/Lo7ySlfJzTMRBNxxWuC7z77deL7rCHj2tSaD/0nvb+w3701fVWt3xee/9hL/rqevuvQbfY",
+	"ayovQDM+Pn57FHobHULY9RV2iS1si/3cNg6RdzH4WT6dUjlf5sjuy4Yjvd2/pen6zKe2AwE1Di59msYC",
+	"8UgaX0BC7N8jMhRaEbiK09y5Sdbwio+Bg9xYF5oATVLGFxjsyieZn8VQ9V0wECTByCFF9IRqIgGTSAgl",
+	"I8Zp6mOq11qSEU9sKjij6fpn8Lb8KDTzXLkI0DXGz1V2g7N/d3aykksv7J+fVkEhUYNaq0flqNJNcGGf",
+	"Fihh6V0xU23ck6FI5mEiYDpd4yHONotsP8HhQdPNDO5vJADGNy4Y3HtPVtvbTx6FpyBZrO6cV8g1W2Ko",
+	"0tqkVX1JDJD0SIrpGs+CzqzYfzTZ8NkRP/t7suFXWqw1Jy2yfkb1ZIMLLrLnXMt50Fsqsr6EEUjpbvmd",
+	"9Jjrad8mAtxVn5qmmz7+6l/XuHq248pJl6cXYimGYB394IHhKJ46F3ezelbNfQld9DdCs5GLID4DbTjO",
+	"pg+bP4th37kHGkLm+ZSy1CqaRkN/oIjhojaIyuiTPpjW/RHjbm0K0khIMhYi6ZEfRiMynPusvYp2NhQi",
+	"BcqDDlY3oVVLDjymg5lycyU/TkDaBxJsoMhYYKjw4toeKEKTRIJSh8QYunatRSsMy+XCboOEWMiEbHGh",
+	"J4yPSUw5GRodlduwspWGcn3r19+WyK0ytD0nKeVh3dktL0spJ1uDkQQY2NU5S3m7R85AXoLsmqUmB6hN",
+	"E5pMGTc2hiJbNhtKSKM/sTRlfLxNpnR+zhVowvQhoUXIvKF4QvmcCD0BiTYKKis2Wl65EDwJo1xBYvPC",
+	"Hu0+xEjtTBgFQZLBjpnqoHfOlz4zNzMojRbtkyi778Oa9EnF31uY7OiB5IafGj14wsaToOleyUuq73Jb",
+	"wpBd3yu4/AWDyOBKA1eYBQxGXKlm6LmPWG1m/BqCisiUxhPGoSuBJuY3NmuJmM+qfh/GMQkETfBqHkXU",
+	"GWK8ch+uChchF7o/wjSwqDMFPRFJ3/yKpqmYgWNuNo3Q9FbJakFF0+XuGa4l+ikm45hmRQZEfwoJo33c",
+	"y6hjmGM/ddlT2F2RiRKheig5TYN7b3c0GLYAV4ZebLaeyiA2XIJo4RL5YptyGEOv9b08YDZgFGo3hUtI",
+	"7RYrF9yHRGouPeM4RJFqUQu8Wgy983NvPjxbmg8d+fdnP7whJ+5ObBkSe/J0d2+7MTBmIUVESEJJkdGN",
+	"KdOlnYoJ0j3c+MFqO9lPqtj11RFf5vSUpjxuydPwczUyrsh3wKviDighNmE94JjEL51Ta0muToK5e8wy",
+	"7cH/6LoM3e6LZ4PSUWBzyHrLHw8Lp8jjp08rDpFHu7tBU8rr7o07OxFSR2SSTykvL6yyirEXoX4bTL/B",
+	"aWkXDLXY+7vTFwQ1CEPb5riZcw0t9ghXdJqZGXYmWmfqYGcnRYbUo8znHqkdLnTXM4EVipC9yd4UKR5D",
+	"kXOFCOUUqLV6NvTd3SyVqBkrJXH8dcOlKjkgwcUIoV/wkQg4YRi/UGskDTUs//XSbG6V92LnFlqP9elW",
+	"dsuocgdmyzrWFXEwk3bX0Yz2f7E/+D9Nrcnn/4iaQ/BwyletpbQQyJPOhymLXVpXjzyDlA3REE/nBO8n",
+	"TQ+R+C3DMipGJYutKWZXJDStE223yZF40mqeTfBMivCsgPGchCc9dS/aK+eCPZTt28bHB+jN7iwtAs83",
+	"1Nn6LWkFtcyaO+qTJTdLfmjNfcAA9c1jHKiHNsHvD12egCKDDx/cS3iP9obX1wOyY36HEQS983x392HM",
+	"Evwv9GwIWO/KtKISSmmg1vLVrAiNCD3DVbN93HG3EpB2zp02ImlL9WqL8lyeZrVeNKaLnfPhmBGhaVqk",
+	"Ya4ZlfmJIixbAhfXIr8NQ2IsXWFyzmYhhHcbElhEfwN3QENltMOmIQ5rEnNFnSmoMUTgVUd4g8Rbk+1+",
+	"yYUO/0WKdby/9vviBRw/Cs7O+8fCqRFreugvaZqvMSnbzOVAhKcjaXzRHkMYJOzmebX2jL68Td/yw76i",
+	"My2sIZLOMaOfXMAcEjKharLwxLf/OBRbgqBDi8F5wXf6G8XGla56NA3tPpQe+6/QYU95QvaeELRcFUmg",
+	"CO26baAccrsPLRg25N3pK+vsYFoRtDbJ1ru3r0uDVDkRRRPrImJ6e3FPw1vlvaTrbay3llZ6fzHHJGjb",
+	"hCjtnVeuFs2UlXGD+OUJPvIXWdobfrMkcr09nCLBAAw7XOuK3BjNd6p5fyoSSJeZM2uIysag6IBoz1Bv",
+	"dJAV86uT3b/+9a9/dV+/7j57ZqjsmCR0vk2EJO73LX6EKWVGfGwwvgREKEk2+EQZfWPt9ouOF7veai8L",
+	"k6ju4eKaovLcwiduL9EmUcc3CAGMKzl91aCIkPPNs+GiZ/ubNVjt2kGCRWDHQoBGwILSK0FX8Hk1HI+1",
+	"H+bzzim/YHDcfR4+Kx8HCgXBrb1yJG5CbrGbZegb8jnx2INLaaiZ1rxAVRUKWZqF5dvVznHZFy6Mp3Ka",
+	"60vX1yDHYIOqhnP8T+FoVVYvMH0eEmqfh1DvIQmkoMGix13AfN038o3pZ2lkeuoejYJH9i5TIDfVj25y",
+	"QsVlXry7Fes6xARuerL3ck/X2ufqvWt/j/sRhhMhLsq4uNuzVlX0VSfd2URB3P/9t3/jy+YFQEaYJim7",
+	"AHwSUGomZLLa7e+6XxlB+2Ml9P/2i1qFS9BqTt08q6IRuHRb7usBZ13S1SZs1W/mHSQ4FOdy40DWWrLG",
+	"Qrzx/le3RAnxnW+OEbJAIvUo6N1Pk3DTcPGaEd+HEDwUxLlken5mhrMLOsrYS5gf5dYUaDxoeui+ZnD/",
+	"77/9exBhoEHloesoY92XMB+4xy2yxeESpG9gjTG7N9sFYvIibnDRS3lyFCdpAeaYe/KIBdfUAso6ft9x",
+	"L73/f/GoVHZqH76Ja+EiTAPPUE34FfclM0b4kMYXwBOMLDl6QWiuxdQ+9v4shqpHnl+aBUqRaxvngdqy",
+	"JJSrmTE7mbGCTd9Dh3d3eM5p0Zxqj4nnY4oTEedTs8GJAPsXuGJK9875OUeXnrVkiyf/QRuW36DoysUB",
+	"UPeKTwaxSMDFN6QsBm4futyumesgGWjqIpzs86LfkqOTF5Xng4PObm+vt4tWYgacZqxz0HnY2+097Fh3",
+	"BJLbDoabW8lRANu+SDoHnW9BnwqhOwv4xvu7u0sACzcDKixezAJIhWcODpLxBK56lgxcCHy402KWFfzD",
+	"8oZ1Dn56H3WUjzwsujcbGxG3Z+ghsQ9iUUfTscLrO1capp33predHmI+XnAx4zu+656+0st28cy1e3ul",
+	"O3Vg9ZY4+LLJThXX+/p9+CiWb0aB7HoddR7utsBkxSkDrh8oEotsTrbMpiRG1a1Bhm+b6+BAmu/+QPDS",
+	"7O09Ib4B8QylPIqMju3T7lXXMohuzn3ESJFD4lFw8Klxp/QZj0GvwomksRRKEUCuoYFTrsnWAnBktBo1",
+	"Epuc8zCGo/f4b9uOhjlLE7LlCDAiFoYwIt8KT5TbEbEohB6y8pz7Z2gCfMw49OyDpsOoxnwH5B8NSqyi",
+	"d97jta4OE7jZ//RrxbVHROa8WJ49hxGNtUVUfrS7t5q8ani6+NHD1R+V2OLmi/2nq7+oojtfR53H64xS",
+	"xdO98Y0p7sjXbRvmnra3kOa3A8yrcmV8ZtdP/jG+emlsCJja+eDdhdf2zhhTtsncnuHvfzBNLdZlk6oC",
+	"DOcUpuLS4eE+WoeFVSD1P2+SuOXx2o0hlBfRp+ISpGQJkC1tQedGbJxLSHzkrCLmls4JHdP6ubtzXHHw",
+	"DWkUqI9Q8RvfokrC+6jj3g3rFHSS60XywYP+2mVD3Ak/quGwXtfVc5Qa98gLm2M3BZA/bRRlqoC5/ozv",
+	"xt4aXxQA7PjB43XmFcDG/jQ38Qd/7yp3EcPzkec6lFtjcSj3Au3ObuMbWGG9FdS+VnXlDVpvEnQuubF/",
+	"rFsGXTv4MjmbsHjiUSiNKaJARxjQHXntgckgFmqvoS+8YkofV+Z0j5dkARM1cE2sIVdBQnTKV0zT1HJK",
+	"c0q9P7Z8eFtdsHM8l0CQJa6kIltT0NRoiUgWVcFQpbIwaZZRfm3kWQWVXK0eVDBqN7V+QhWhAlZQQMew",
+	"Q3/2Ooad+vIvikosn4bo7E7WYEg3JycbDfoe82XDRvL9U8l9sKs2iV5hVAtX8QtF3l4484UScH6Hb8zm",
+	"bkhxrghcRblddGE5CF9pLPVYzrGuBmZnK022jp6fdfcfP+l+e/x6G6Uzpj25cESvdaDz2Eq7KuzvwTnX",
+	"dTqzPpui/h1hU0PeTKdzI/ptxpXgYLO7qA93xBhB/NamX3EyKPsc9M65LeSD+gTmuJTyxhYKsatLmTJL",
+	"c27likzywMtka9DAPR5sh9wUJ3mdF9yHQVAHJf/IFsFG3IMWgv6Pzkf+6CYFBhBiRTMJWUpj2K5pbCPM",
+	"0arGnd5QxDZVNpfEFpS8FSVfyI+h41fB2Ffp+UJGGDPowMWRR1oU/VqEvA15xCc0+mewAJrctUkt5jA3",
+	"Uu9ZgTyZCRWQZUee26O73FKrhLHh+4Y7ebQ+sjWcozjBmLsi6lPMOBmgKBtElqGhuElySYfp/Jybk/WP",
+	"cvu7+/bDwSthKe2gQLY3k9/5wJLrQY/8iO9mnAxeJDDNhAYez+tvnbjo5NyH6rin04hcQKaNGE7BGML7",
+	"j8hk274O0imG6iChDecaugzvZ0xTW87NGt5WPks2Zpym5/xnMTysf+5e9BI2wqSLshbco/39Q3N+vtJl",
+	"ktvbBMrlWxO4orFO5yipfxbDkIC0GKHfi2En7L5rlH2tb09b4df9x4+XPeKfn1/t73XPz6/+DsE3fKtw",
+	"372oLkFR1xLT+3c5cBGY3iKnzU1ghYA2RDNjaUpkzhfKHnpCbn1/eqDIu9NXK4oyf1SBv/+xq9IVaOhW",
+	"43W19EZM19ThIqqVWP8a2TLbRH7/7d/u6aLrs9e9hvSH01z21/m4mtj/ifSdfDhl2sqLinwyHHxDNQY/",
+	"afOIHiP4Ksmo4caoMmPgBgeGFo+6YJki3GpdQLUiOTeyocKEGVcgdYsD9HszdpjPLhQWLxM512UvxQtp",
+	"FO6xCvu9Vp+LeLrhbosItJHN4y/7Xi+6bXmvQxgJCXfWLbrVa70VZIlBWAVE4SpU4tZ5W3TfVqH45DYp",
+	"oPfqhfLIx6GKxTbxRoxsGNSXh9YF3mT2rf58YPYpIhxmiFPDpNIb8KymNl3oqcvigqwKd5/0sUTWfvFD",
+	"3pqKvgUn3ko7B3WXiNhCHagRenB+Ui3LsBldbeqdNCrzM4td2qDHHZsIi3bejTqN2uxDG4mSRKTAICco",
+	"dS30uNeVfR6uMb8EjwHhoWzqrtMAzRaalggzI3Ojf1v70BcyAZ4oMvAdDXrkCH9NUwTzKOvjenvy0e7T",
+	"kBl1jB180jtYqc/ukWq2/LoQtGcIDkLM7tlswlIo6MzYHZn64zkCd9e4yMcedurT3HxLO3el29qLWYLU",
+	"BvXcIzLAYvzYrKu0BDodGAk/sIrnALkN+lgGDtCWbCVU0wN0j21Htky0oSfkVkUBqvNCEUaMWOtkszEN",
+	"ljwp0SCnBYpsrkK36Qwn9L0YPvdIqivuVGMx9UvVMH5DVwg/J/bzL/Ls9habBfrDDAJHQWJkiRz5clE2",
+	"HblPPKF8DJ9GnF3AfLlL+6VpsJbZVkOZXzucbXNrBTH5S/CwlebKfVoOHjM/cK3MxtX14C/WQ9B6cM5k",
+	"5TNqbGSVK9paDbhBWl0ZhhnUqUpweyyvOLBqUQDe/tDhSDrIf4qwFObyMt10a9gKF9YTfB8e27KIxloe",
+	"2727HLhSbaBFZuADQKmv291VWDnAYkIiGuSXt9X/qLdVS2+Elulx+EDlYjc3u4wLYqaw4ssgtzpRFc8r",
+	"DuoWS+W4VyRvgOxZXJOiOJTX9i2sZf16nmIP/nquinNzJG1xc3HoL4rQHcThm520GD+EowN2M26+kX7z",
+	"EuYh/cZaBdLVjrlZl22Cxd4XIyg4zMony+IRE69NZHFiUeHDRdoQ4im9cKAGvs6MrVqEgUU2Kgmr1xAL",
+	"WGLNdSckU2rtXcoJ04XFPhN5mmz3yNdCT/AhmSS59Iil1b5ChsepSNN7lWVYvefaibJPKbncUf35pNfG",
+	"DoE/urg7tQFEjkEZchC5JomYcf+4ciNxN/X1SXZUWaAj6Iz4BrOQbOgfgrtBUkq4IjlxK7Y1aIaSwSid",
+	"bx/a7FKmCEyHkCRlwOCQcSrnvVDKYqPA0D3aRY2xWm6i256FR/5js9ruseBairRtKNd+Bxv7tvZp/6PR",
+	"UVsCLtCUjPzJ8qTEpjfspSAOe4i+1mVKrasoo+Mq4TnU3wX6sr9cSV2nBRCckX55pmzAjndTCU7QkRYR",
+	"JZANxkJVMvLHUsxKcWbBtLCcKXo0eud8sFCQY0D+QcpfKbKDi+lfMpgp8n//D9nb3bW+tVhLbKtpP05Z",
+	"fBFsGp1zaTgXJEQLsk8SiNmUpioiu0XZCAl4c7iwz3T4OYo/73bBgGFfhyqcyrtQSqehdCxeWGn2iBbQ",
+	"4jaZaSiBXhi+QbYYJwP962D70KcWkidYCY7YB10y0GJQIEQsuD1cJZOWF9/wY+8CpgPdeHpaJHTeI0e+",
+	"cN0TN1/rtByYObVOGGuu3GK6R5y8OHpzZAvm/ip4BU3/eS5FBjuvBE8EH5TTHbx7e9w+n1/bHqDXhSD+",
+	"284neIFeoMFV3PKLH2khmBPLBkXEMCGjXDeoHl+9REZcsR+8HLWSdSGOG5T2NRT2IFPGjtvDP08syLqZ",
+	"0fEPp2ddrABio/4PiYNgQJCEFyc9csRtQR2ET0HF34XIMU7iFKgkW4iees6/e3103D377qi7//jJ9iFZ",
+	"igo6kDAaHJJY0lmKGC4JBnqmoFwFIjr2zPOcuwFHKR2PXWxeCiNNjKIkRo4mGageGTi8VfSu1fFSxQjf",
+	"TkIcuAIvez+WR2WAjxz4WMfkDVzqUyxxdAtPwx9UP2/Vq7AiFCWZFEke6y7lNJ1rFit7i1epTXyxtlVb",
+	"PEm9CNY98v36QG1s31UeKxKPfQ2thYJbWvyZsnZ9HKvlj9WjLTasQg/1ow+z9krtDfQ9hRLRBmWdsMGB",
+	"G/s2BdzIltG7U6p0gXJDbPfbpUZWqEV2PCMcbLk0C6+zt0umjOcaFNlCdB0LzeVLBW0furgIpasZZsP5",
+	"OR98+/xtLSPgv+zb5D/cCnvkJcxVYRd7N7DF0BgKoZWWNCuLmG2TCb006vg5x43Qwk0ZsxJs8YRchTXx",
+	"kzxw7e5eGgRL+n3kvLWNbj3hYmbE/UjIz98j9WfxF+mPwYkCQS65R0hvk1wWQn2FDXtUFh20b55FFUFF",
+	"aDoztp8CcA+xRn12kBDRHb7736c19c7VVmki4WXAk4iIDDixgN+0zIdzmDHeH+OdJA753IcgAk+otLgl",
+	"X+ywxetRhXEJwoo4XC2FOCtYv9L8dtu6IJx6w5Td3rURYFoih4tC2cG78g3jCWK1rxXb4jG/23GbNsJj",
+	"vmfqx7CXoFCx6ol16VFtOdaXZ87bx7EIcUGo3d08I8M58QTjKdgS43p6Z9BtUD6OkxzBxl3ZFAdysKUl",
+	"m04hiUgqZiC7MVWQbNtpHJD93b2y0i7Okvk8ySQ65/u7zqPKHAwrJGRrzC6BVwGQHMRyJUMTkzH1jMXg",
+	"Y9iIK9a73TvnbwTvVsrbTuncIiu56S9IFy8//dPoHF3QCjQZYJ1asvVo92G0WL02iHtgwdjd5b4PHbKC",
+	"+P6RNceVd9sd3yGpHd8MHeVmVOdruMsn19X8hhbE9kV//SzCe4R0t9kzrRtxrKB+CnJ1uk5xNT/RLfki",
+	"8e4oYydXtZiwTYTcRlE45kB9GI4vjtKsDf73h0+fkCnIMRBs5UqsY+xLlRtaWXVIBlPQFJ3V00ZVEnRY",
+	"nPMBz9N00ChDQlH69rxoYsr5XNpKuxtxVhRx5/NzvlC2XWFoD9PEaLlYqX1rUdDhjIpS+FbaBt0oZuX3",
+	"LPtsgRpDENV+cBO7uPN/u3mfn5c4LdOKcF1fwln/0+QdXhSixBRsBoY51QfKc4ItxLupsIzt2wrAma1H",
+	"o3bKKjLhZHsxzVJAH5H/hMRUyjkZ2GCR7hkbc6pzCQdE/8PWpM05u7JVaaPLPfe7CVwR//a3//iJWeV5",
+	"R/eMan7esY0HZEoTOOfO7mNFuNtWImJVTLk3TbZbQiTqVXbu8ULWB2oD9fJZVtjqz/Tm4Y6KKDbGPM+i",
+	"lpCnWX+WG+bOLVBtGSsbNEV/9ASLsLhszCGphAnBzJMXvjVzMSOCky0uagGoh14BlRADuwSpiBYOCI8M",
+	"hZ7YlJntXjBM9fOix3LJvT86qnrp/b43UnTIG8uz0n4sWt3n4VeLRrXxouJq+hlFxOF29f5syA+zyqEU",
+	"VFD8biPfbfHZzgezlUvTRr4XQ1VEwFMXbWHrs7lUMizr3mAkFo73xxIa5gsW8ifAQq5A82xEM6txkNtP",
+	"9u5ZRBt78Ev5QjF35HG4Kbm0OR4CZTp84fcblehYAI5qwzP+J00ZetOt313RS0jwTawEnbQuCIfXiW7d",
+	"iKRMg6SpBetUHtLNsDg7fESwjjfwGJR1lROqCVCZMmjlgyd5/arcvc+gWpPwI1v4615QhAeml1881P+Z",
+	"EHmlX1sWGT23lSxGHUmomgwFlUmrIf/c3Ezla4YAJ4NXz//53z+c9p8dnX339Q9Hp8/6b394+fyN8xLq",
+	"Hhn8lxYXwP/x+2//xl/ClXXnJZhzZvNtz/kAa93BIflO6+wHjNI4o1M4Yxr+caYli/WAKFBYay8W4oLZ",
+	"/EIJCZMQ4wvew92H28aqGpTLGPTO+RGZScHHZrOmTClMDzQTss5Hikm2GR1Diy/gWbEla72cY9dtMfmP",
+	"9/bb8evsqiqQEHha/aQy/vqdvl8PRmWip+kN4FOKOfVsbcCH4fRiu80zqgo11T2m1s/REkoR7Gm/SoFe",
+	"umxRh2/agoraPvWocwa6e2y3dfkiS4Z2T8Cl0Y33+40gl0Z6un0Rstg+G1NCvnv7+hUSMAI/YbCwGRQv",
+	"lq3O6Fz4GQpLG5he0YI+uxXXKMwXUgVu2G1y+0V/6qBus7oyjrtc55Z7UpHAE5CQbDerV1oWLeJ2rKez",
+	"GR2PQZJ3L+wLjUuAoEoZXhdOnowcsCnFcr6xJseWILq++mj3RKQsDidZPjOzuY/SpHfFqVyxXBueiGy+",
+	"zkqev6XjVSmX2AYH+JzLoL7gRlmONbu0gOW1pVeICQmopKWdD0gdSx+wzSkfmVaddQwK6lquFTz25FFL",
+	"Ytr7evXvv/4lnF63gtRsNspzHovEVvG+a+L8685f62RZpATa2xWYdZBQcdMiMv6VZV0w0/W2ki6oq6ib",
+	"YrF57iaBOPq0N2BjS/xOr8wRYpOx2O5+kULa4BmN27OijvCI/rLsOn1z9N+foJyzEZkndPzZl3P+Bk1y",
+	"rtM5oeoCsFCt8ikSm9VzngBNbTX8MDKijf2OJ0CzQ6JFHk8wpK8AIgiKvO9sp/doxLsRWjiFLwfNFKEp",
+	"u4S7P4FX7BK4GcJoVbC8JnBo21MY03TngzmjpWLllWl3skYA/yCT7JLG80FEBhrkVA2M1jew9oMaHNrQ",
+	"aowxQeQZZu26R4XAD0gpd6/bhRRc0WmGRfLd6J2oKrge7tcFF+3++v4nK69uLK0+60v+uZoLb4RNFkNE",
+	"hNuaB3csXvAm2JltOSqKEBRVmXk5+t3emK+JDDjNWM9vdtsF+yEDfnTywqzuvpX05dzOHaIY/gxx69ti",
+	"YZ64aReC+A+rsr+dMGV19XJ2hCriDmyR7dbOfk7tTVlx9v86ev3qY569n9aXs7/h2bsDC549vvm2qjNF",
+	"WkMNS8ljCSI6M+bPTtnYkgrKSRsl73LiZkwBebz7MKj4nOLo96j32AGCuAE0mRMtrFODaElHIxbjmTxe",
+	"50nhHaeXlKXeYX/X4EcJu422JMVQaNXTV3rZdT7FVm+v9CewHN7Clf6GpZ+95XDsAD5knsLmxoJiGqY0",
+	"610t56tnttnH5KlXN3J9+fX8UVwFd0oq7hS9yZ9ZkBpLKBsTjq3G1MaWKwA4iNtN0wPCdMjctIiZxiT1",
+	"ge90KHJNNHDKtYpwqlgsgwhpATNljsh9PSM3JcV3dMS9QREAmrLUQeBUkQ8wUn/Ho//PXDXEIn6/5SHs",
+	"zJepujf+X5S1agEIkJcsLgTa5+HNd4frIO6N9aErU2WK5JnN8GNaEQcUF5Tu9TE+dI4y9hLmR7kxNX96",
+	"bxiG+6ZBXiCyFMgFRyhP4bD3IpJz9ksORaZTjyzkJyqAIl+EyTLl3ZnHNho8AGDm0cvNWifU1kuxdakj",
+	"hycqeAwRkULbgI8FkMkesen4+AqNM6iMirCTgUFzLaZWZUFMETO2LTsaua2PEOaD8XHkip6ktrlNdL8E",
+	"D+JXDoU1B5pDvaGYVSohx/d9W7EgxTfvAoek16y0FurKxkv6MtZiVAl2idyuV+vT2oq07i5UhqjUZQ2P",
+	"UQ9JtQM1ou2rc/aRqs3ufpwwD7uiPDK8TdahvI75siUy3WV8u9JvHemh2flxWX62Ur642NWoWen80FJo",
+	"Ub+aIfCRdNVUIWnuUsvQJ9b27o4kA56kc4+oVHmJ88/PJVxlBazTDeJRlgIDVARI7emt+s5WwBk1n/96",
+	"dcdU8BJUwAbMBUBsjAo4juk9czlZ0qE7VLr1mAIBCEXn7otQdDD7z0rRDl8Bt2qoMK0gHVW6d5ys2fvS",
+	"Z6mWrar0i/726/fX/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
