@@ -155,6 +155,7 @@ func New(opts Options) (http.Handler, error) {
 			writeProblem(w, r, validationError(err))
 		},
 	}))
+	r.Use(refuseNUL(spec))
 	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})
