@@ -39,7 +39,7 @@ func LoadSecret(configured, dataDir string) ([]byte, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return secret, err
 	}
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	if err := createSecret(path); err != nil && !errors.Is(err, fs.ErrExist) {

@@ -27,6 +27,11 @@ func TestLoadSecretGeneratesOnce(t *testing.T) {
 	if perm := info.Mode().Perm(); perm != 0o600 {
 		t.Errorf("%s has mode %o, want 600", SecretFile, perm)
 	}
+	if info, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	} else if perm := info.Mode().Perm(); perm != 0o700 {
+		t.Errorf("the data dir it created has mode %o, want 700", perm)
+	}
 	again, err := LoadSecret("", dir)
 	if err != nil || !bytes.Equal(again, first) {
 		t.Errorf("second LoadSecret = %x, %v; want the first secret %x", again, err, first)

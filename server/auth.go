@@ -56,7 +56,7 @@ func (g *gate) authenticate(ctx context.Context, in *openapi3filter.Authenticati
 	}
 	if err != nil {
 		if g.limits != nil && info != nil && levqor.ErrorCode(err) == levqor.EUnauthorized {
-			if lerr := g.limits.take(ctx, info.header, quota{name: "ip:" + info.ip.String(), lim: g.limits.ip}); lerr != nil {
+			if lerr := g.limits.take(ctx, info.header, quota{name: ipLimitKey(info.ip), lim: g.limits.ip}); lerr != nil {
 				return lerr
 			}
 		}

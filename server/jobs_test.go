@@ -37,7 +37,7 @@ func (b *bundle) newTenant(t *testing.T, email string) tenant {
 }
 
 // withEngine builds the job engine itself, with an outbound guard exempting
-// exactly allow, wires its attempt counter into /status and hands it to the test.
+// exactly allow, wires its attempt counter into /api/v1/admin/status and hands it to the test.
 func withEngine(t *testing.T, allow []string, got **jobs.Engine) func(*server.Options) {
 	return func(o *server.Options) {
 		e := newEngineAllowing(t, o.Store, o.Logger, allow)
@@ -486,16 +486,16 @@ func TestIntakeBadInput(t *testing.T) {
 	}{
 		{"missing workflow", valid(func(m map[string]any) { delete(m, "workflow") }), "", 400, "invalid", "/workflow", "missing"},
 		{"missing payload", valid(func(m map[string]any) { delete(m, "payload") }), "", 400, "invalid", "/payload", "missing"},
-		{"workflow pattern", set("workflow", "has space"), "", 400, "invalid", "/workflow", "regular expression"},
-		{"workflow empty", set("workflow", ""), "", 400, "invalid", "/workflow", "minimum string length"},
-		{"workflow too long", set("workflow", strings.Repeat("w", 129)), "", 400, "invalid", "/workflow", "maximum string length is 128"},
+		{"workflow pattern", set("workflow", "has space"), "", 400, "invalid", "/workflow", "May contain only letters, digits and the characters . _ -"},
+		{"workflow empty", set("workflow", ""), "", 400, "invalid", "/workflow", "Must be at least 1 character long."},
+		{"workflow too long", set("workflow", strings.Repeat("w", 129)), "", 400, "invalid", "/workflow", "Must be at most 128 characters long."},
 		{"payload array", set("payload", []any{1}), "", 400, "invalid", "/payload", "object"},
 		{"payload string", set("payload", "x"), "", 400, "invalid", "/payload", "object"},
 		{"payload null", set("payload", nil), "", 400, "invalid", "/payload", ""},
 		{"payload over 200 KiB", set("payload", map[string]any{"big": strings.Repeat("a", jobs.MaxPayloadBytes)}), "", 400, "invalid", "/payload", "larger than"},
-		{"steps empty", withSteps(), "", 400, "invalid", "/steps", "minimum number of items is 1"},
-		{"steps null", set("steps", nil), "", 400, "invalid", "/steps", "nullable"},
-		{"51 steps", withSteps(many...), "", 400, "invalid", "/steps", "maximum number of items is 50"},
+		{"steps empty", withSteps(), "", 400, "invalid", "/steps", "Must have at least 1 item."},
+		{"steps null", set("steps", nil), "", 400, "invalid", "/steps", "Must not be null."},
+		{"51 steps", withSteps(many...), "", 400, "invalid", "/steps", "Must have at most 50 items."},
 		{"duplicate step ids", withSteps(step("a", "core", "echo", nil), step("a", "core", "echo", nil)), "", 400, "invalid", "/steps/1/id", `"a" is used twice`},
 		{"unknown connector", withSteps(step("a", "nope", "echo", nil)), "", 400, "invalid", "/steps/0", `unknown connector "nope"`},
 		{"unknown action", withSteps(step("a", "core", "fly", nil)), "", 400, "invalid", "/steps/0", `no action "fly"`},
@@ -505,14 +505,14 @@ func TestIntakeBadInput(t *testing.T) {
 		{"reference to itself", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.a.output}}"})), "", 400, "invalid", "/steps/0/input", `step "a"`},
 		{"malformed reference", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.a}}"})), "", 400, "invalid", "/steps/0/input", "steps.<id>.output"},
 		{"unknown field in a step", withSteps(map[string]any{"id": "a", "connector": "core", "action": "echo", "retries": 3}), "", 400, "invalid", "/steps/0/retries", "unsupported"},
-		{"bad step id", withSteps(step("a b", "core", "echo", nil)), "", 400, "invalid", "/steps/0/id", "regular expression"},
-		{"priority urgent", set("priority", "urgent"), "", 400, "invalid", "/priority", "allowed values"},
+		{"bad step id", withSteps(step("a b", "core", "echo", nil)), "", 400, "invalid", "/steps/0/id", "May contain only letters, digits and the characters _ -"},
+		{"priority urgent", set("priority", "urgent"), "", 400, "invalid", "/priority", "Must be one of: low, normal, high."},
 		{"max_attempts 0", set("max_attempts", 0), "", 400, "invalid", "/max_attempts", "at least 1"},
 		{"max_attempts 26", set("max_attempts", 26), "", 400, "invalid", "/max_attempts", "at most 25"},
 		{"timeout_s 0", set("timeout_s", 0), "", 400, "invalid", "/timeout_s", "at least 1"},
 		{"timeout_s 3601", set("timeout_s", 3601), "", 400, "invalid", "/timeout_s", "at most 3600"},
 		{"run_at not a time", set("run_at", "tomorrow"), "", 400, "invalid", "/run_at", "date-time"},
-		{"callback_url ftp (short)", set("callback_url", "ftp://x"), "", 400, "invalid", "/callback_url", "minimum string length is 8"},
+		{"callback_url ftp (short)", set("callback_url", "ftp://x"), "", 400, "invalid", "/callback_url", "Must be at least 8 characters long."},
 		{"callback_url ftp", set("callback_url", "ftp://hooks.example/x"), "", 400, "invalid", "/callback_url", `scheme "ftp"`},
 		{"callback_url plain http to a public host", set("callback_url", "http://public.example"), "", 400, "invalid", "/callback_url", "plain http"},
 		{"callback_url with credentials", set("callback_url", "https://u:p@hooks.example/x"), "", 400, "invalid", "/callback_url", "credentials"},
@@ -521,8 +521,8 @@ func TestIntakeBadInput(t *testing.T) {
 		{"unknown top-level field", set("color", "red"), "", 400, "invalid", "/color", "unsupported"},
 		{"guardrails unknown field", set("guardrails", map[string]any{"max_tokens": 5}), "", 400, "invalid", "/guardrails/max_tokens", "unsupported"},
 		{"not JSON", `{"workflow":`, "", 400, "invalid", "", "not well-formed JSON"},
-		{"Idempotency-Key too long", valid(func(map[string]any) {}), strings.Repeat("k", 256), 400, "invalid", "header.Idempotency-Key", "maximum string length is 255"},
-		{"Idempotency-Key with a space", valid(func(map[string]any) {}), "two words", 400, "invalid", "header.Idempotency-Key", "regular expression"},
+		{"Idempotency-Key too long", valid(func(map[string]any) {}), strings.Repeat("k", 256), 400, "invalid", "header.Idempotency-Key", "Must be at most 255 characters long."},
+		{"Idempotency-Key with a space", valid(func(map[string]any) {}), "two words", 400, "invalid", "header.Idempotency-Key", "May contain only visible ASCII characters (no spaces)."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1149,11 +1149,14 @@ func TestStatusQueueDepthJobs(t *testing.T) {
 	b := setup(t, withAdmin, withEngine(t, []string{"127.0.0.0/8"}, nil))
 	ten := b.newTenant(t, "depth@example.com")
 
-	status := func(t *testing.T) client.Status {
+	status := func(t *testing.T) client.AdminStatus {
 		t.Helper()
-		resp, err := b.Client.GetStatusWithResponse(t.Context())
+		resp, err := b.Client.GetAdminStatusWithResponse(t.Context(), func(ctx context.Context, r *http.Request) error {
+			r.Header.Set("X-Api-Key", adminKey)
+			return nil
+		})
 		if err != nil || resp.JSON200 == nil {
-			t.Fatalf("GET /status: %v %+v", err, resp)
+			t.Fatalf("GET /api/v1/admin/status: %v %+v", err, resp)
 		}
 		return *resp.JSON200
 	}

@@ -185,5 +185,24 @@ func secondsUntil(unix int64) int64 {
 
 // takeAnonymous counts an unauthenticated request against its IP, then the global budget.
 func (rl *rateLimits) takeAnonymous(ctx context.Context, h http.Header, ip netip.Addr) error {
-	return rl.take(ctx, h, quota{name: "ip:" + ip.String(), lim: rl.ip}, quota{name: "global", lim: rl.global})
+	return rl.take(ctx, h, quota{name: ipLimitKey(ip), lim: rl.ip}, quota{name: "global", lim: rl.global})
+}
+
+// IPv6LimitPrefix is the prefix length by which IPv6 clients share one per-IP
+// bucket: a /64 is what one subscriber is normally given, so counting single
+// addresses would hand anyone 2^64 buckets.
+const IPv6LimitPrefix = 64
+
+// ipLimitKey names the per-IP bucket of ip: "ip:" and the address for IPv4 (an
+// IPv4-mapped IPv6 address counts as its IPv4 address), "ip:" and the /64 for IPv6.
+func ipLimitKey(ip netip.Addr) string {
+	ip = ip.Unmap()
+	if ip.Is4() || !ip.IsValid() {
+		return "ip:" + ip.String()
+	}
+	p, err := ip.WithZone("").Prefix(IPv6LimitPrefix)
+	if err != nil { // cannot happen for a valid IPv6 address and 64
+		return "ip:" + ip.String()
+	}
+	return "ip:" + p.String()
 }

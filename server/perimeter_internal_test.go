@@ -42,3 +42,22 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+// TestIPLimitKey: IPv4 clients are counted by address, IPv6 clients by their /64,
+// and an IPv4-mapped IPv6 address as the IPv4 address it carries.
+func TestIPLimitKey(t *testing.T) {
+	for _, tt := range []struct{ ip, want string }{
+		{"203.0.113.9", "ip:203.0.113.9"},
+		{"203.0.113.10", "ip:203.0.113.10"},
+		{"::ffff:203.0.113.9", "ip:203.0.113.9"},
+		{"2001:db8:1:2::1", "ip:2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "ip:2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "ip:2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "ip:fe80::/64"},
+		{"::1", "ip:::/64"},
+	} {
+		if got := ipLimitKey(netip.MustParseAddr(tt.ip)); got != tt.want {
+			t.Errorf("ipLimitKey(%s) = %q, want %q", tt.ip, got, tt.want)
+		}
+	}
+}

@@ -163,7 +163,7 @@ func fieldErrors(err error) []levqor.FieldError {
 	if re.Err != nil {
 		return []levqor.FieldError{schemaFieldError(where, re.Err)}
 	}
-	return []levqor.FieldError{{Pointer: where, Detail: re.Reason}}
+	return []levqor.FieldError{{Pointer: where, Detail: "Malformed value."}} // re.Reason is the validator's wording
 }
 
 func schemaFieldError(where string, err error) levqor.FieldError {
@@ -176,7 +176,7 @@ func schemaFieldError(where string, err error) levqor.FieldError {
 		if where != "" {
 			ptr = where
 		}
-		return levqor.FieldError{Pointer: ptr, Detail: se.Reason}
+		return levqor.FieldError{Pointer: ptr, Detail: schemaMessage(se)}
 	}
 	var pe *openapi3filter.ParseError
 	if errors.As(err, &pe) {
@@ -195,6 +195,191 @@ func schemaFieldError(where string, err error) levqor.FieldError {
 		return levqor.FieldError{Pointer: where, Detail: "This value must not be empty."}
 	}
 	return levqor.FieldError{Pointer: where, Detail: "Malformed value."}
+}
+
+// schemaMessage says in plain words what the value failed, from the schema keyword
+// that failed and the spec's own limits. The validator's Reason is never shown: it
+// names Go types ("cannot convert json.Number to float64") and dumps regexes.
+func schemaMessage(se *openapi3.SchemaError) string {
+	s := se.Schema
+	if s == nil {
+		return "Invalid value."
+	}
+	switch se.SchemaField {
+	case "type":
+		return "Must be " + typeNames(s) + "."
+	case "nullable":
+		return "Must not be null."
+	case "enum":
+		vals := make([]string, len(s.Enum))
+		for i, v := range s.Enum {
+			vals[i] = fmt.Sprint(v)
+		}
+		return "Must be one of: " + strings.Join(vals, ", ") + "."
+	case "minLength":
+		return plural("Must be at least %d character%s long.", s.MinLength)
+	case "maxLength":
+		if s.MaxLength != nil {
+			return plural("Must be at most %d character%s long.", *s.MaxLength)
+		}
+	case "pattern":
+		return patternMessage(s)
+	case "format":
+		return formatMessage(s.Format)
+	case "minimum":
+		if s.Min != nil {
+			return fmt.Sprintf("Must be at least %g.", *s.Min)
+		}
+	case "maximum":
+		if s.Max != nil {
+			return fmt.Sprintf("Must be at most %g.", *s.Max)
+		}
+	case "exclusiveMinimum":
+		if s.Min != nil {
+			return fmt.Sprintf("Must be more than %g.", *s.Min)
+		}
+	case "exclusiveMaximum":
+		if s.Max != nil {
+			return fmt.Sprintf("Must be less than %g.", *s.Max)
+		}
+	case "multipleOf":
+		if s.MultipleOf != nil {
+			return fmt.Sprintf("Must be a multiple of %g.", *s.MultipleOf)
+		}
+	case "minItems":
+		return plural("Must have at least %d item%s.", s.MinItems)
+	case "maxItems":
+		if s.MaxItems != nil {
+			return plural("Must have at most %d item%s.", *s.MaxItems)
+		}
+	case "uniqueItems":
+		return "Must not list the same item twice."
+	case "minProperties":
+		return plural("Must have at least %d member%s.", s.MinProps)
+	case "maxProperties":
+		if s.MaxProps != nil {
+			return plural("Must have at most %d member%s.", *s.MaxProps)
+		}
+	case "required":
+		return "This field is required and missing."
+	case "properties":
+		return "This field is unsupported here."
+	case "readOnly":
+		return "This field is set by the server and cannot be sent."
+	}
+	return "Invalid value."
+}
+
+func plural(format string, n uint64) string {
+	s := "s"
+	if n == 1 {
+		s = ""
+	}
+	return fmt.Sprintf(format, n, s)
+}
+
+// typeNames is "a string", "an integer or null" … for the types schema s allows.
+func typeNames(s *openapi3.Schema) string {
+	names := map[string]string{
+		openapi3.TypeString: "a string", openapi3.TypeInteger: "an integer", openapi3.TypeNumber: "a number",
+		openapi3.TypeBoolean: "true or false", openapi3.TypeObject: "an object", openapi3.TypeArray: "an array",
+		openapi3.TypeNull: "null",
+	}
+	var out []string
+	if s.Type != nil {
+		for _, t := range s.Type.Slice() {
+			if n, ok := names[t]; ok {
+				out = append(out, n)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "a valid value"
+	}
+	if s.Nullable {
+		out = append(out, "null")
+	}
+	return strings.Join(out, " or ")
+}
+
+// formatMessage names a string format by an example rather than by its grammar.
+func formatMessage(format string) string {
+	switch format {
+	case "date-time":
+		return "Must be a date-time as in RFC 3339, such as 2025-01-31T09:30:00Z."
+	case "date":
+		return "Must be a date such as 2025-01-31."
+	case "email":
+		return "Must be an email address."
+	case "uri", "url":
+		return "Must be an absolute URL."
+	case "uuid":
+		return "Must be a UUID."
+	}
+	return "Is not in the expected format."
+}
+
+// charClassPattern matches the one shape of spec pattern that reads well as a
+// list of characters: a single character class repeated over the whole string.
+var charClassPattern = regexp.MustCompile(`^\^\[([^\]^]+)\][+*]\$$`)
+
+// patternMessage says what a value of a pattern-constrained schema must look like
+// without quoting the pattern: the allowed characters when the pattern is one
+// character class, else the schema's description, else a plain "not in the
+// expected format".
+func patternMessage(s *openapi3.Schema) string {
+	if m := charClassPattern.FindStringSubmatch(s.Pattern); m != nil {
+		if chars, ok := describeClass(m[1]); ok {
+			return "May contain only " + chars + "."
+		}
+	}
+	if d := strings.TrimSpace(s.Description); d != "" && !strings.Contains(d, "\n") {
+		return "Must be " + strings.ToLower(d[:1]) + strings.TrimSuffix(d[1:], ".") + "."
+	}
+	return "Is not in the expected format."
+}
+
+// describeClass reads a regex character class body such as A-Za-z0-9._- as
+// "letters, digits and the characters . _ -"; ok is false for anything else.
+func describeClass(class string) (string, bool) {
+	if class == `\x21-\x7e` {
+		return "visible ASCII characters (no spaces)", true
+	}
+	var parts, singles []string
+	for i := 0; i < len(class); i++ {
+		if i+2 < len(class) && class[i+1] == '-' {
+			switch class[i : i+3] {
+			case "A-Z":
+				parts = append(parts, "upper-case letters")
+			case "a-z":
+				parts = append(parts, "lower-case letters")
+			case "0-9":
+				parts = append(parts, "digits")
+			default:
+				return "", false
+			}
+			i += 2
+			continue
+		}
+		c := class[i]
+		if c == '\\' || c < 0x21 || c > 0x7e {
+			return "", false
+		}
+		singles = append(singles, string(c))
+	}
+	if len(parts) >= 2 && parts[0] == "upper-case letters" && parts[1] == "lower-case letters" {
+		parts = append([]string{"letters"}, parts[2:]...)
+	}
+	if len(singles) > 0 {
+		parts = append(parts, "the characters "+strings.Join(singles, " "))
+	}
+	if len(parts) == 0 {
+		return "", false
+	}
+	if len(parts) == 1 {
+		return parts[0], true
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1], true
 }
 
 // unsupportedProperty extracts the name kin-openapi reports for a property that

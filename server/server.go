@@ -40,7 +40,7 @@ type Options struct {
 	Users          *users.Service  // default: users.NewService(Store)
 	Jobs           *jobs.Service   // required for the jobs, workflows, connectors and webhooks routes
 	Hub            *jobs.Hub       // the same hub the worker and Jobs use
-	Finished       func() int64    // job attempts this process has finished, for /status (optional)
+	Finished       func() int64    // job attempts this process has finished, for /api/v1/admin/status (optional)
 	Stopping       <-chan struct{} // closed when the server shuts down: long-lived streams end
 	Budgets        *budget.Service // default: the store with 10 USD a day, 200 a month
 	Logger         *slog.Logger
@@ -155,6 +155,7 @@ func New(opts Options) (http.Handler, error) {
 			writeProblem(w, r, validationError(err))
 		},
 	}))
+	r.Use(refuseNUL(spec))
 	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})

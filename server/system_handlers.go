@@ -87,19 +87,26 @@ func (s *handlers) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (a
 	return api.GetReady200JSONResponse{Status: api.ReadyStatusReady, Database: api.ReadyDatabase(s.store.Engine())}, nil
 }
 
-// GetStatus implements api.StrictServerInterface.
+// GetStatus implements api.StrictServerInterface. It is public, so it says only that
+// the service answers and its version (as GET / does): queue counts span every
+// tenant and runtime details help attackers, so they are GetAdminStatus's.
 func (s *handlers) GetStatus(ctx context.Context, _ api.GetStatusRequestObject) (api.GetStatusResponseObject, error) {
+	return api.GetStatus200JSONResponse{Status: api.StatusStatusOk, Service: "levqor", Version: levqor.Version}, nil
+}
+
+// GetAdminStatus implements api.StrictServerInterface.
+func (s *handlers) GetAdminStatus(ctx context.Context, _ api.GetAdminStatusRequestObject) (api.GetAdminStatusResponseObject, error) {
 	qs, err := s.store.QueueStats(ctx)
 	if err != nil {
 		return nil, &levqor.Error{Code: levqor.EUnavailable, Message: "The database is not answering.", Err: err}
 	}
-	out := api.GetStatus200JSONResponse{
+	out := api.GetAdminStatus200JSONResponse{
 		Service:   "levqor",
 		Version:   levqor.Version,
 		Commit:    levqor.Commit,
 		StartedAt: s.started.UTC(),
 		UptimeS:   time.Since(s.started).Seconds(),
-		Database:  api.StatusDatabase(s.store.Engine()),
+		Database:  api.AdminStatusDatabase(s.store.Engine()),
 		GoVersion: runtime.Version(),
 	}
 	out.Queue.Depth = map[string]int{}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"io"
@@ -92,16 +93,64 @@ func TestReady(t *testing.T) {
 	})
 }
 
-func TestStatus(t *testing.T) {
-	started := time.Now().Add(-90 * time.Minute).Truncate(time.Millisecond)
-	b := setup(t, func(o *server.Options) { o.Started = started })
-	before := time.Now()
+// TestPublicStatusIsMinimal: the public /status says the service answers and its
+// version, and nothing about the queue, tenants or the runtime (issue #13).
+func TestPublicStatusIsMinimal(t *testing.T) {
+	b := setup(t, withAdmin)
+	ten := b.newTenant(t, "status@example.com")
+	b.submit(t, ten.key, echoJob("status")) // a queue to leak, were it leaked
 	resp, err := b.Client.GetStatusWithResponse(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode() != http.StatusOK || resp.JSON200 == nil {
 		t.Fatalf("GET /status: %d %s", resp.StatusCode(), resp.Body)
+	}
+	if s := resp.JSON200; s.Status != "ok" || s.Service != "levqor" || s.Version != levqor.Version {
+		t.Errorf("status %+v, want ok, levqor, %q", s, levqor.Version)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(resp.Body, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) != 3 {
+		t.Errorf("public /status has fields %v, want only status, service and version", fields)
+	}
+	for _, leak := range []string{runtime.Version(), "queue", "depth", "go_version", "uptime", "database", "sqlite"} {
+		if strings.Contains(string(resp.Body), leak) {
+			t.Errorf("public /status mentions %q: %s", leak, resp.Body)
+		}
+	}
+}
+
+// TestAdminStatus: the detail that /status used to show publicly is at
+// /api/v1/admin/status, for admin keys only.
+func TestAdminStatus(t *testing.T) {
+	started := time.Now().Add(-90 * time.Minute).Truncate(time.Millisecond)
+	b := setup(t, withAdmin, func(o *server.Options) { o.Started = started })
+	ten := b.newTenant(t, "admin-status@example.com")
+	monitor := b.createKey(t, ten.owner, "jobs:read", "metrics:read", "users:read").Key
+	asAdmin := func(ctx context.Context, r *http.Request) error { r.Header.Set("X-Api-Key", adminKey); return nil }
+
+	// Without a key, or with a key that is not admin: refused, with no detail.
+	for who, key := range map[string]string{"no key": "", "a non-admin key": monitor} {
+		resp, body := b.do(t, "GET", "/api/v1/admin/status", hdr(key, ""), nil)
+		want := http.StatusUnauthorized
+		if key != "" {
+			want = http.StatusForbidden
+		}
+		if p := problemOf(t, resp, body); resp.StatusCode != want || strings.Contains(string(body), "depth") {
+			t.Errorf("%s: %d %+v, want %d and no detail", who, resp.StatusCode, p, want)
+		}
+	}
+
+	before := time.Now()
+	resp, err := b.Client.GetAdminStatusWithResponse(t.Context(), asAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode() != http.StatusOK || resp.JSON200 == nil {
+		t.Fatalf("GET /api/v1/admin/status: %d %s", resp.StatusCode(), resp.Body)
 	}
 	s := resp.JSON200
 	if s.Service != "levqor" || s.Version != levqor.Version || s.Commit != levqor.Commit {
@@ -124,10 +173,13 @@ func TestStatus(t *testing.T) {
 	if string(s.Database) != "sqlite" {
 		t.Errorf("database %q, want sqlite", s.Database)
 	}
+	if len(s.Queue.Depth) != 7 {
+		t.Errorf("queue depth %v, want all seven statuses", s.Queue.Depth)
+	}
 
 	// A server that has just started reports a small, non-negative uptime.
-	fresh := setup(t)
-	resp, err = fresh.Client.GetStatusWithResponse(t.Context())
+	fresh := setup(t, withAdmin)
+	resp, err = fresh.Client.GetAdminStatusWithResponse(t.Context(), asAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -265,3 +265,34 @@ func TestConcurrentUpsertCreatesOneUser(t *testing.T) {
 		t.Errorf("%d requests created the user, want exactly 1", created)
 	}
 }
+
+// TestPlanIsServerOwned: a user's own key may change its name but not its plan
+// (403, pointer /plan, nothing stored); an admin key may set the plan.
+func TestPlanIsServerOwned(t *testing.T) {
+	b := setup(t, withAdmin)
+	u := b.createUser(t, "plan@example.com")
+	own := b.createKey(t, u.Id, "users:read", "users:write").Key
+	for _, tc := range []struct{ method, path, contentType, body string }{
+		{"PATCH", "/api/v1/users/" + u.Id, "application/merge-patch+json", `{"plan":"enterprise"}`},
+		{"PATCH", "/api/v1/users/" + u.Id, "application/json", `{"name":"Me","plan":"free"}`},
+		{"POST", "/api/v1/users", "application/json", `{"email":"plan@example.com","plan":"enterprise"}`},
+	} {
+		resp, body := b.do(t, tc.method, tc.path, hdr(own, tc.contentType), strings.NewReader(tc.body))
+		p := problemOf(t, resp, body)
+		if resp.StatusCode != http.StatusForbidden || p.Code != "forbidden" || p.Errors == nil || len(*p.Errors) != 1 || (*p.Errors)[0].Pointer != "/plan" {
+			t.Errorf("%s %s %s: %d %s, want 403 pointing at /plan", tc.method, tc.path, tc.body, resp.StatusCode, body)
+		}
+	}
+	resp, body := b.do(t, "GET", "/api/v1/users/"+u.Id, hdr(own, ""), nil)
+	if got := decode[client.User](t, resp, body, http.StatusOK); got.Plan != "free" || got.Name != "" {
+		t.Errorf("after refused requests: plan %q name %q, want free and unchanged", got.Plan, got.Name)
+	}
+	resp, body = b.do(t, "PATCH", "/api/v1/users/"+u.Id, hdr(own, "application/merge-patch+json"), strings.NewReader(`{"name":"Me"}`))
+	if got := decode[client.User](t, resp, body, http.StatusOK); got.Name != "Me" {
+		t.Errorf("own key changing its name: %+v", got)
+	}
+	resp, body = b.do(t, "PATCH", "/api/v1/users/"+u.Id, hdr(adminKey, "application/merge-patch+json"), strings.NewReader(`{"plan":"pro"}`))
+	if got := decode[client.User](t, resp, body, http.StatusOK); got.Plan != "pro" {
+		t.Errorf("admin setting the plan: %+v", got)
+	}
+}

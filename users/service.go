@@ -63,6 +63,18 @@ func checkFields(f Fields) error {
 	return nil
 }
 
+// checkServerOwned refuses fields only the server (billing, operators with admin
+// keys) may set: a user's plan decides what they are entitled to, so their own key
+// must not choose it. Any plan in a non-admin request is refused, even the current one,
+// so that clients learn the rule on their first try.
+func checkServerOwned(p keys.Principal, f Fields) error {
+	if f.Plan != nil && !p.Admin() {
+		return &levqor.Error{Code: levqor.EForbidden, Message: "Only admin keys may set a user's plan.",
+			Fields: []levqor.FieldError{{Pointer: "/plan", Detail: "Set by the server; only admin keys may change it."}}}
+	}
+	return nil
+}
+
 func checkMeta(meta map[string]any) error {
 	b, err := json.Marshal(meta)
 	if err != nil || len(b) > MaxMetaBytes {
@@ -93,6 +105,9 @@ func (s *Service) Upsert(ctx context.Context, p keys.Principal, email string, f 
 		if err != nil || self.Email != email {
 			return User{}, false, levqor.Errorf(levqor.EForbidden, "Only admin keys may create or change other users.")
 		}
+	}
+	if err := checkServerOwned(p, f); err != nil {
+		return User{}, false, err
 	}
 	now := s.now().UTC()
 	fresh := User{ID: levqor.NewID("usr"), Email: email, Locale: DefaultLocale, Currency: DefaultCurrency, Plan: DefaultPlan,
@@ -195,6 +210,9 @@ func (s *Service) Patch(ctx context.Context, p keys.Principal, id string, f Fiel
 	}
 	u, err := s.Get(ctx, p, id)
 	if err != nil {
+		return User{}, err
+	}
+	if err := checkServerOwned(p, f); err != nil { // after Get: others' users stay "not found"
 		return User{}, err
 	}
 	next := u

@@ -88,6 +88,22 @@ func TestNonAdminSeesOnlyItsOwner(t *testing.T) {
 	if got, _, err := svc.Upsert(ctx, asA, "A@example.com", users.Fields{Name: str("Me")}); err != nil || got.Name != "Me" {
 		t.Errorf("upsert own email: %+v, %v", got, err)
 	}
+	// The plan is the server's (billing's): not even the user's own key sets it.
+	if _, _, err := svc.Upsert(ctx, asA, "a@example.com", users.Fields{Plan: str("enterprise")}); levqor.ErrorCode(err) != levqor.EForbidden {
+		t.Errorf("upsert own plan: %v, want forbidden", err)
+	}
+	if _, err := svc.Patch(ctx, asA, a.ID, users.Fields{Plan: str("enterprise")}); levqor.ErrorCode(err) != levqor.EForbidden {
+		t.Errorf("patch own plan: %v, want forbidden", err)
+	}
+	if _, err := svc.Patch(ctx, asA, b.ID, users.Fields{Plan: str("enterprise")}); levqor.ErrorCode(err) != levqor.ENotFound {
+		t.Errorf("patch another's plan: %v, want not_found (its existence is not revealed)", err)
+	}
+	if got, err := svc.Get(ctx, asA, a.ID); err != nil || got.Plan != users.DefaultPlan {
+		t.Errorf("plan after refused changes: %q, %v; want %q", got.Plan, err, users.DefaultPlan)
+	}
+	if got, err := svc.Patch(ctx, admin, a.ID, users.Fields{Plan: str("pro")}); err != nil || got.Plan != "pro" {
+		t.Errorf("admin sets the plan: %+v, %v", got, err)
+	}
 }
 
 func TestPatchIsAMergePatch(t *testing.T) {

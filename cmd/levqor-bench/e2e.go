@@ -17,7 +17,7 @@ const (
 	// e2eTarget is the end-to-end target on SQLite: jobs taken from intake to
 	// succeeded per second, over the window.
 	e2eTarget = 2000.0
-	// e2eSampleEvery is how often /status is read during the window, to show
+	// e2eSampleEvery is how often the admin status is read during the window, to show
 	// whether the completion rate holds for the whole of it.
 	e2eSampleEvery = 5 * time.Second
 	// postgresURLEnv names the PostgreSQL database that e2e also runs on, when set.
@@ -28,7 +28,7 @@ const (
 type e2eResult struct {
 	Engine  string `json:"engine"`
 	Workers int    `json:"workers"`
-	// The window runs from the /status read before the load starts to the one
+	// The window runs from the admin status read before the load starts to the one
 	// after the last response.
 	WindowS           float64 `json:"window_s"`
 	Accepted          uint64  `json:"accepted"` // 202s during the window
@@ -46,19 +46,19 @@ type e2eResult struct {
 	ThroughS    float64 `json:"through_s"`
 	ThroughPerS float64 `json:"through_per_s"`
 	// ServerCPUUS is levqor's CPU from the window's start until drained, per job
-	// accepted in the window: intake, run and /status reads.
+	// accepted in the window: intake, run and admin status reads.
 	ServerCPUUS float64     `json:"server_cpu_us_per_job"`
 	Samples     []e2eSample `json:"samples"`
 	// Submitted counts every 202 the bench received in the run (the check
 	// request, the warm-up and the window); Final is the queue at the end.
 	Submitted uint64     `json:"submitted"`
 	Final     queueState `json:"final"`
-	// StatusMS is how long GET /status took right after the window, for the
+	// StatusMS is how long GET /api/v1/admin/status took right after the window, for the
 	// cost of the bench's polling.
 	StatusMS float64 `json:"status_ms"`
 }
 
-// e2eSample is one /status read during the window.
+// e2eSample is one admin status read during the window.
 type e2eSample struct {
 	AtS       float64 `json:"at_s"` // since the window's start
 	Succeeded int     `json:"succeeded"`
@@ -142,10 +142,10 @@ func runE2EOn(ctx context.Context, o options, engine string, env ...string) (_ e
 	fmt.Fprintf(o.out, "%s: %d workers, %d keep-alive connections submitting for %s after a %s warm-up\n",
 		engine, o.e2eWorkers, o.conns, o.e2eWindow, o.warmup)
 
-	// The window: read /status (nothing is pending, so it stays true until the
-	// load starts), load for e2eWindow while reading /status every
-	// e2eSampleEvery, read /status again once the last response is in. A read
-	// is timed when its request is sent: /status takes a while on a big jobs
+	// The window: read the admin status (nothing is pending, so it stays true until the
+	// load starts), load for e2eWindow while reading the admin status every
+	// e2eSampleEvery, read the admin status again once the last response is in. A read
+	// is timed when its request is sent: the status takes a while on a big jobs
 	// table, and SQLite and PostgreSQL count from a snapshot taken as the
 	// query starts.
 	cpu0, err := procCPU(lev.pid)
@@ -235,7 +235,7 @@ func printE2E(o options, r e2eResult) {
 	fmt.Fprintf(o.out, "drain     %d jobs pending at the window's end, all run %.2f s later\n", r.PendingAtEnd, r.DrainS)
 	fmt.Fprintf(o.out, "through   the window's %d jobs, first intake to last succeeded: %.2f s (%.0f jobs/s); levqor CPU %.0f µs per job\n",
 		r.Accepted, r.ThroughS, r.ThroughPerS, r.ServerCPUUS)
-	fmt.Fprintf(o.out, "final     %s; %d accepted in the run (GET /status took %.0f ms after the window)\n", r.Final, r.Submitted, r.StatusMS)
+	fmt.Fprintf(o.out, "final     %s; %d accepted in the run (GET /api/v1/admin/status took %.0f ms after the window)\n", r.Final, r.Submitted, r.StatusMS)
 	if n := r.lost(); n > 0 {
 		fmt.Fprintf(o.out, "WARNING: %d jobs failed, were canceled or did not succeed\n", n)
 	}

@@ -37,7 +37,7 @@ func intakeRequest() loadRequest {
 
 // levqorJobsEnv is levqor's environment in the scenarios that submit jobs: the
 // admin key, and rate limits that never refuse — per key for the intake load,
-// per IP and global for the bench's polling of the unauthenticated GET /status.
+// and the bench's polling of GET /api/v1/admin/status; per IP and global too.
 func levqorJobsEnv(extra ...string) []string {
 	return append([]string{
 		"LEVQOR_API_KEYS=" + benchAdminKey,

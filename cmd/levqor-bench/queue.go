@@ -10,12 +10,15 @@ import (
 )
 
 const (
-	drainPoll    = 100 * time.Millisecond // pause between GET /status while waiting for a drain
+	drainPoll    = 100 * time.Millisecond // pause between status polls while waiting for a drain
 	drainStalled = 30 * time.Second       // a drain fails when no job finishes for this long
 	drainTimeout = 10 * time.Minute       // and in any case after this long
 )
 
-// queueState is the queue part of levqor's GET /status: jobs per status in the
+// statusPath is levqor's queue status; it needs an admin key (benchAdminKey).
+const statusPath = "/api/v1/admin/status"
+
+// queueState is the queue part of levqor's GET /api/v1/admin/status: jobs per status in the
 // whole database, and the attempts this process has finished since it started.
 type queueState struct {
 	Depth        map[string]int `json:"depth"`
@@ -34,50 +37,51 @@ func (q queueState) String() string {
 		q.Depth["succeeded"], q.Depth["failed"], q.Depth["canceled"])
 }
 
-// statusClient reads GET /status of one levqor over a keep-alive connection.
-// /status is unauthenticated, so levqor must run with per-IP and global limits
-// above what the polling sends (see levqorJobsEnv).
+// statusClient reads GET /api/v1/admin/status of one levqor over a keep-alive
+// connection, with benchAdminKey, so levqor must run with that key and a per-key
+// limit above what the polling and the load send (see levqorJobsEnv).
 type statusClient struct {
 	url    string
 	client *http.Client
 }
 
 func newStatusClient(addr string) *statusClient {
-	return &statusClient{url: "http://" + addr + "/status", client: &http.Client{Timeout: 10 * time.Second}}
+	return &statusClient{url: "http://" + addr + statusPath, client: &http.Client{Timeout: 10 * time.Second}}
 }
 
-// queue returns the queue state /status reports now.
+// queue returns the queue state levqor reports now.
 func (c *statusClient) queue(ctx context.Context) (queueState, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {
 		return queueState{}, err
 	}
+	req.Header.Set("X-Api-Key", benchAdminKey)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return queueState{}, fmt.Errorf("GET /status: %w", err)
+		return queueState{}, fmt.Errorf("GET %s: %w", statusPath, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return queueState{}, fmt.Errorf("GET /status: %w", err)
+		return queueState{}, fmt.Errorf("GET %s: %w", statusPath, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return queueState{}, fmt.Errorf("GET /status: %s %.300q", resp.Status, body)
+		return queueState{}, fmt.Errorf("GET %s: %s %.300q", statusPath, resp.Status, body)
 	}
 	var st struct {
 		Queue queueState `json:"queue"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil || st.Queue.Depth == nil {
-		return queueState{}, fmt.Errorf("GET /status: no queue.depth in %.300q", body)
+		return queueState{}, fmt.Errorf("GET %s: no queue.depth in %.300q", statusPath, body)
 	}
 	return st.Queue, nil
 }
 
 func (c *statusClient) close() { c.client.CloseIdleConnections() }
 
-// waitDrained polls lev's /status until no job is pending and returns that
+// waitDrained polls lev's queue status until no job is pending and returns that
 // state and when the poll that saw it was sent: the drain ended between the
-// poll before and that one. /status counts every job in the database, which
+// poll before and that one. The status counts every job in the database, which
 // takes levqor tens of milliseconds at 100,000 jobs, so the pause between polls
 // is four times the last poll's duration (at least drainPoll), to keep the
 // polling from taking more than a fifth of one core from the work it watches.

@@ -11,14 +11,19 @@ import (
 	"testing"
 )
 
-// fakeStatus serves levqor's GET /status shape with pending[i] queued jobs on
-// the i-th call (the last value repeats), and counts the calls.
+// fakeStatus serves levqor's GET /api/v1/admin/status shape with pending[i]
+// queued jobs on the i-th call (the last value repeats), and counts the calls;
+// like levqor, it answers 401 without the admin key.
 func fakeStatus(t *testing.T, pending ...int) (addr string, calls *atomic.Int64) {
 	t.Helper()
 	calls = new(atomic.Int64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/status" {
+		if r.URL.Path != statusPath {
 			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("X-Api-Key") != benchAdminKey {
+			http.Error(w, "no admin key", http.StatusUnauthorized)
 			return
 		}
 		n := int(calls.Add(1)) - 1

@@ -19,7 +19,7 @@ const (
 	userGetOwner = "bench@example.com"
 	// benchRateLimit is levqor's per-key limit (LEVQOR_RATE_LIMIT_KEY) in the
 	// scenarios that load an authenticated route, and its per-IP and global
-	// limits where the bench polls GET /status: far above what a run sends. At
+	// limits where the bench polls its queue status: far above what a run sends. At
 	// the default, 600 a minute per key, every request past the 600th would be
 	// a 429 and the round would measure the limiter instead.
 	benchRateLimit = "1000000000-M"

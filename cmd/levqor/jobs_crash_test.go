@@ -28,7 +28,7 @@ import (
 const jobsTestKey = "jobs-crash-admin-key-0123456789"
 
 // jobsTestEnv is the configuration every job crash test shares: one admin key and
-// rate limits far above what the tests send (they poll /status, which is limited per IP).
+// rate limits far above what the tests send (they poll /api/v1/admin/status).
 func jobsTestEnv(vars ...string) []string {
 	return append([]string{
 		"LEVQOR_API_KEYS=" + jobsTestKey,
@@ -82,7 +82,7 @@ func sameTime(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-// queueView is /status's queue section.
+// queueView is the queue section of /api/v1/admin/status.
 type queueView struct {
 	Depth        map[string]int `json:"depth"`
 	FinishedHere *int           `json:"finished_here"`
@@ -169,13 +169,13 @@ func (c *apiClient) queue(t *testing.T) queueView {
 	var st struct {
 		Queue queueView `json:"queue"`
 	}
-	if status := c.getJSON(t, "/status", &st); status != http.StatusOK {
-		t.Fatalf("GET /status: %d", status)
+	if status := c.getJSON(t, "/api/v1/admin/status", &st); status != http.StatusOK {
+		t.Fatalf("GET /api/v1/admin/status: %d", status)
 	}
 	return st.Queue
 }
 
-// waitDrained polls /status until no job is queued, scheduled, running or retrying.
+// waitDrained polls /api/v1/admin/status until no job is queued, scheduled, running or retrying.
 func (c *apiClient) waitDrained(t *testing.T, timeout time.Duration) queueView {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -582,7 +582,7 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 	for i, c := range clients {
 		fq := c.queue(t)
 		if fq.FinishedHere == nil {
-			t.Fatalf("instance %d: /status has no queue.finished_here", i)
+			t.Fatalf("instance %d: /api/v1/admin/status has no queue.finished_here", i)
 		}
 		here[i] = *fq.FinishedHere
 		if here[i] == 0 {

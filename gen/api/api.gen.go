@@ -24,6 +24,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AdminStatusDatabase.
+const (
+	AdminStatusDatabasePostgres AdminStatusDatabase = "postgres"
+	AdminStatusDatabaseSqlite   AdminStatusDatabase = "sqlite"
+)
+
+// Valid indicates whether the value is a known member of the AdminStatusDatabase enum.
+func (e AdminStatusDatabase) Valid() bool {
+	switch e {
+	case AdminStatusDatabasePostgres:
+		return true
+	case AdminStatusDatabaseSqlite:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Currency.
 const (
 	EUR Currency = "EUR"
@@ -71,13 +89,13 @@ func (e EventType) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
-	Ok HealthStatus = "ok"
+	HealthStatusOk HealthStatus = "ok"
 )
 
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case HealthStatusOk:
 		return true
 	default:
 		return false
@@ -306,18 +324,15 @@ func (e Scope) Valid() bool {
 	}
 }
 
-// Defines values for StatusDatabase.
+// Defines values for StatusStatus.
 const (
-	StatusDatabasePostgres StatusDatabase = "postgres"
-	StatusDatabaseSqlite   StatusDatabase = "sqlite"
+	StatusStatusOk StatusStatus = "ok"
 )
 
-// Valid indicates whether the value is a known member of the StatusDatabase enum.
-func (e StatusDatabase) Valid() bool {
+// Valid indicates whether the value is a known member of the StatusStatus enum.
+func (e StatusStatus) Valid() bool {
 	switch e {
-	case StatusDatabasePostgres:
-		return true
-	case StatusDatabaseSqlite:
+	case StatusStatusOk:
 		return true
 	default:
 		return false
@@ -350,6 +365,29 @@ func (e StepStateStatus) Valid() bool {
 		return false
 	}
 }
+
+// AdminStatus defines model for AdminStatus.
+type AdminStatus struct {
+	Commit    string              `json:"commit"`
+	Database  AdminStatusDatabase `json:"database"`
+	GoVersion string              `json:"go_version"`
+
+	// Queue The job queue — jobs per status and the age of the oldest waiting job.
+	Queue struct {
+		Depth map[string]int `json:"depth"`
+
+		// FinishedHere Job attempts this process has finished since it started.
+		FinishedHere     *int     `json:"finished_here,omitempty"`
+		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
+	} `json:"queue"`
+	Service   string    `json:"service"`
+	StartedAt time.Time `json:"started_at"`
+	UptimeS   float64   `json:"uptime_s"`
+	Version   string    `json:"version"`
+}
+
+// AdminStatusDatabase defines model for AdminStatus.Database.
+type AdminStatusDatabase string
 
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
@@ -659,7 +697,8 @@ type Notifications struct {
 	JobFailed bool    `json:"job_failed"`
 }
 
-// Plan defines model for Plan.
+// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
 
 // Priority defines model for Priority.
@@ -722,28 +761,15 @@ type RootInfo struct {
 // Scope defines model for Scope.
 type Scope string
 
-// Status defines model for Status.
+// Status The public status. Deliberately minimal; the detail is AdminStatus.
 type Status struct {
-	Commit    string         `json:"commit"`
-	Database  StatusDatabase `json:"database"`
-	GoVersion string         `json:"go_version"`
-
-	// Queue The job queue — jobs per status and the age of the oldest waiting job.
-	Queue struct {
-		Depth map[string]int `json:"depth"`
-
-		// FinishedHere Job attempts this process has finished since it started.
-		FinishedHere     *int     `json:"finished_here,omitempty"`
-		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
-	} `json:"queue"`
-	Service   string    `json:"service"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeS   float64   `json:"uptime_s"`
-	Version   string    `json:"version"`
+	Service string       `json:"service"`
+	Status  StatusStatus `json:"status"`
+	Version string       `json:"version"`
 }
 
-// StatusDatabase defines model for Status.Database.
-type StatusDatabase string
+// StatusStatus defines model for Status.Status.
+type StatusStatus string
 
 // StepError defines model for StepError.
 type StepError struct {
@@ -860,7 +886,10 @@ type UserPatch struct {
 	// Meta Merged key by key into the stored meta; a null value deletes the key.
 	Meta *map[string]interface{} `json:"meta,omitempty"`
 	Name *string                 `json:"name,omitempty"`
-	Plan *Plan                   `json:"plan,omitempty"`
+
+	// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+	// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
+	Plan *Plan `json:"plan,omitempty"`
 }
 
 // UserUpsert defines model for UserUpsert.
@@ -874,7 +903,10 @@ type UserUpsert struct {
 	// Meta Free-form data, at most 16 KiB serialised.
 	Meta *Meta   `json:"meta,omitempty"`
 	Name *string `json:"name,omitempty"`
-	Plan *Plan   `json:"plan,omitempty"`
+
+	// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+	// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
+	Plan *Plan `json:"plan,omitempty"`
 }
 
 // WebhookSecret defines model for WebhookSecret.
@@ -1108,6 +1140,9 @@ type ServerInterface interface {
 	// GetSecurityTxt RFC 9116 security contact
 	// (GET /.well-known/security.txt)
 	GetSecurityTxt(w http.ResponseWriter, r *http.Request, params GetSecurityTxtParams)
+	// GetAdminStatus Build, runtime and queue detail (admin)
+	// (GET /api/v1/admin/status)
+	GetAdminStatus(w http.ResponseWriter, r *http.Request)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
@@ -1237,7 +1272,7 @@ type ServerInterface interface {
 	// GetSitemap Sitemap of the public pages
 	// (GET /sitemap.xml)
 	GetSitemap(w http.ResponseWriter, r *http.Request, params GetSitemapParams)
-	// GetStatus Build and runtime status
+	// GetStatus Public status — the service is up, and its version
 	// (GET /status)
 	GetStatus(w http.ResponseWriter, r *http.Request)
 }
@@ -1297,6 +1332,20 @@ func (siw *ServerInterfaceWrapper) GetSecurityTxt(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetSecurityTxt(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetAdminStatus operation middleware
+func (siw *ServerInterfaceWrapper) GetAdminStatus(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetAdminStatus(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2768,6 +2817,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/status", wrapper.GetStatus).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/admin/status", wrapper.GetAdminStatus).Methods(http.MethodGet)
+
 	r.HandleFunc(options.BaseURL+"/openapi.json", wrapper.GetOpenAPIJSON).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPIYAML).Methods(http.MethodGet)
@@ -2975,6 +3026,108 @@ type GetSecurityTxtdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetSecurityTxtdefaultApplicationProblemPlusJSONResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatusRequestObject struct {
+}
+
+type GetAdminStatusResponseObject interface {
+	VisitGetAdminStatusResponse(w http.ResponseWriter) error
+}
+
+type GetAdminStatus200JSONResponse AdminStatus
+
+func (response GetAdminStatus200JSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus401ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus403ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus429ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus503ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatusdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetAdminStatusdefaultApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7571,6 +7724,22 @@ func (response GetStatus200JSONResponse) VisitGetStatusResponse(w http.ResponseW
 	return err
 }
 
+type GetStatus429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetStatus429ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetStatusdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7596,6 +7765,9 @@ type StrictServerInterface interface {
 	// GetSecurityTxt RFC 9116 security contact
 	// (GET /.well-known/security.txt)
 	GetSecurityTxt(ctx context.Context, request GetSecurityTxtRequestObject) (GetSecurityTxtResponseObject, error)
+	// GetAdminStatus Build, runtime and queue detail (admin)
+	// (GET /api/v1/admin/status)
+	GetAdminStatus(ctx context.Context, request GetAdminStatusRequestObject) (GetAdminStatusResponseObject, error)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(ctx context.Context, request DeleteOwnerBudgetRequestObject) (DeleteOwnerBudgetResponseObject, error)
@@ -7725,7 +7897,7 @@ type StrictServerInterface interface {
 	// GetSitemap Sitemap of the public pages
 	// (GET /sitemap.xml)
 	GetSitemap(ctx context.Context, request GetSitemapRequestObject) (GetSitemapResponseObject, error)
-	// GetStatus Build and runtime status
+	// GetStatus Public status — the service is up, and its version
 	// (GET /status)
 	GetStatus(ctx context.Context, request GetStatusRequestObject) (GetStatusResponseObject, error)
 }
@@ -7812,6 +7984,30 @@ func (sh *strictHandler) GetSecurityTxt(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetSecurityTxtResponseObject); ok {
 		if err := validResponse.VisitGetSecurityTxtResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetAdminStatus operation middleware
+func (sh *strictHandler) GetAdminStatus(w http.ResponseWriter, r *http.Request) {
+	var request GetAdminStatusRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetAdminStatus(ctx, request.(GetAdminStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetAdminStatus")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetAdminStatusResponseObject); ok {
+		if err := validResponse.VisitGetAdminStatusResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -9030,180 +9226,191 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L35chs39ij8Kih+UxVppkktXiaWaur3KbKTOF6in2RP7tzIlwS7D0lYTaADoEUxLlXlIW7VfYN5kfsm",
-	"eZJbOAB6YaO5aLE9ieePiSWhsZ59/dCJxTQTHLhWnYMPnQnQBCT+85jGEzgWXEuRmp8TULFkmWaCdw46",
-	"34sZSQUfEz0BIiGToIBrav5KpnROhkBiM0HS60QdFU9gSs0kep5B56CjtGR83Lm+jjrP3tBxc/ojorQ0",
-	"01/SlCVUC0nEKLDW8tmvo05GJZ2Cdmc6imPI9DMei8SMOPjQYWY1e+pO1OF0aiaww7rFuOoaU3r1EvhY",
-	"TzoHj/b2o8CJjgXnEJvdvaZT+O8c5Lx5wDcTIHEx8CtFzNKHJIERzVNNBu4fA3NA3OMvOE+xRfxPdV9/",
-	"kTDqHHT+v53yQXfsX9VOfUfVTQqJv/EXkVE9KdeI/ZhO1JHwS84kJJ0DLXNouZAH+1Fnyrj/cc9cv9Yg",
-	"zdT/62fa/fWd+b/d7pP+u7/+pRO6u+ej14LDK6rjSevrPB91zaCuHdWylb3d/YehBX4Qw+dPW87LkqUH",
-	"XXbDz5/i7C9gfo+zv1Ug7236a/O1ygRXgKjyDU1O4ZcclDY/xYJr4PhPmmUpixH7djIphilM//ZeGaD+",
-	"sOZ6J/Yru2gTLaRdljBFpjQdCTmFhAhJRpSlyhMExH0Lx6OUxZ9sk7FbX5EZ0xOkUHEuJXBNlKYacJPf",
-	"CjlkSQL8Y+/y6OQ5uYA5SWl8oXBzKhYZED1hiogMpCXYHCBRuNPv37x6eULHsLBRDVd6Z6KnaX1nAXrb",
-	"3ENGx2Co2CJr6VZ4S+iIbvxOjQ9VGMayb3AM7ue10N+KnCcf8+ZfC6LyeEIkKJHLGMiWkIQLTeYil2ob",
-	"L9p//hG3dcQJSClkRKgip98ekycPH/2duGVIAtrgF27ulGp4yaZMw0e9tzdCkCnlc49c6pBI0HJO6EiD",
-	"RPDVbApkzC6BE8bJ4NT8uXtk/jzAnb+BK/0tS4Pwm6WU8RsA8IilnxCA3wjxksoGRn40AjcUydyQYnHp",
-	"niA1gIGX/ZbTXE+EZL/Cx8Yv5AIFeZtRRZxUaAROu7VLylI6TD/6xSmQlyw24i83OG9+dATXXykXM7fJ",
-	"TIoYlPoU26xw2Rmkadfx2WGu/c5RhJeSGe6ba0M0qLoo7lflWSakhuQVJIy+QUT6JCf4SpFju2rX7MIc",
-	"yOyeogwPCZmANFz42ktDVrrJkzFopHH4M00SZqam6Yk0fFEzIwWNaKog6mSVX33oJJSl836uEOTNrVHd",
-	"OegkIjePGBkZlE3zqZFA8X8oEdvf7BYCKc+nQ5DmIqeC68mdzXddFQF/rmy1vtC74kMxfA+xRkGKpumQ",
-	"xhdHWsM0wxesn5vq+gaphq4hx005PurQchL3N8Y1jO2RkQkFqG/UMRJTrvqxSCD06cLp/CJmufCRCrWn",
-	"eZpStwltJJZANST9Tc48YpAmODfTMFXr62Tfmg/NDG5KKiWdm5+5U80aS+VZsuH2Fq6uqtk5TdJtv3b2",
-	"2krLb9geonHNKVX6YVj7VRBLMNhrxpCRyCWJJ1TS2CjrZGsEM5BkNjGcHqmUmgipt3uhq2+5qIVDu4Pa",
-	"LS0/zUumAhiQUE1v8L7Np22gqaYrNuS19IqG+/jhMmX7qPs/rard63ff/e0voVsrZz/J9YZE0N/4JlaH",
-	"qGOffAnBrR3w670nDXtC4xCtVhUhv1IklpAA14ymxMI32VIAVkujmqZinMN2RIDGE0IJF7xrKMqc2Pl7",
-	"lvxWN7j3GHdU+1Xj4Rae1596yQsLedRCp2rnC5ACxrNc90t+Gr5Xaw2orx51rrpj0XW/NJy5d0pnr4w4",
-	"MoaNsaq6z4VdLT33sX+GNdBtgR/hjW1McIurDhDcElz6JTVvo1yK0IoFj4yEtFJeAX9kIhDiTt6+ITs0",
-	"YzuXezvlB2rnQzHyGslacYrGI6/JGMIv4+8p9Aw3JEto4IjRqgncSCI/d7775qQTdd6ePe1EnWdvTyvf",
-	"lcd4asSRY5E7W/MiQ/a/X/aIzy6BazeFwX6qocECV3I/N8itGDphdZmQ6HAJUjmMLJZmXD9+WK5dEXhi",
-	"TftxyuKLNcdzmKkUDC1f84OMjqF/yWC21viF2yg/ru60touoeubW+/I6gAeJm09cgsx3OZWJpCzdVEqf",
-	"0qt+LJT2gnVNjF4lQzfO9z3QVE823IKVZqs3Ii4Ch1zkFvar0C1b22/DqGMHEJZE1uxEFRnkSvZ//+3f",
-	"AyIkGVzAHH9w/KxFgHjYtNZ/2I8eXvd/3u0+wZ/2okdProOixA9iGFIYUD5XYS0gdvpGP5dpWAZ3Azag",
-	"8AsqTIjCV0CifpFnGXBNhnMUDt6L4VeKHD0nZhOKKEFGVJrra+pnDY3uJrpDoRItO96ZhuwZDkRtgzM1",
-	"Wb4Mz1NnAanx/3LZ8RrYdSPRgSXr+BwQGvvLwUTMOMi+na+x/4zOU0GTO958JpmQTM9XmyfcOOs6yVMd",
-	"FhdQv1Easq8UEbnOch0RwWPwkGawNgZIrK908dFWbFbmfCNIU5pKfUuwKQnbsuv5QQzP7ED8BLL1EdlA",
-	"uvkWQihsdimMdBkGmM1146gzE/JilIrZapkKvWwFTFa+LG6lAj9RSQIXQL16ihKM/TUVr9qujFfJY4hV",
-	"/CCGR84AFhBgbkCh3othf12svgFMbgpP67+Y23jlfSpvVrtet+2W63zONb2ADUWARSZX4b77uw+/rvHf",
-	"r1cS6GW3UxGUAnS1kH72H1Vkn72wLLkWTW2SOcszjdIQEarJVChN9nd3yQv2DVEgGU2ZsiRuQafef/T4",
-	"49DojcFyY5qVQeyu/7n95pGVNd1PeyuoWf1ST0B23SNavxd6XogYWXuF2V6vaiB+8Lgm2QZft4o3y07z",
-	"kxtXxItUUaqCQB5aWpDmDuxoRrQMqcBwpftxLpWVmxZujiqFYrAdMHDKORDzFTqkDwkdKiPwCW6dWoZH",
-	"e0/1Su2Rtp33rCHy/5JDDomLUknyFP8tc85tXBH6N12IkZcCjJhJmR0ZUx6D+WdIOXoB87sh7nCVMQnq",
-	"VkLBusyhsAhXaGFDEWnMbr7q5+qWggtvWlH3dncDA6tS5+ojZRJG7Cos/F3A/CtFLpliwxSIHVnR09LL",
-	"X/opu4Q+KmceaIrfdiL8twal+0EQkHApLm4rzsUigw0InRm+0ni0KCg5Y5S7Kg8GxeI1VhxCrhcwP8YR",
-	"G3Jg4JdMCj51TkkXVtc56Jj7rV65/dHcdPCi10CRjwVuN32vkis9XsaUok7O2S85uD8boFl83Mq7us20",
-	"PJmn/xu5VzdgDoYC3tiM+QLmpyJNN9zfWNIY+hlIJhLPtR1Mff34oXneJYGyIk0wYOECIFPE8FHGxxFh",
-	"nCiIBU8U2fIRoIIDSei8lKUe7Jqf1XaN5+8/erLfZtCqGvxCh/+J6ckZmrLxCtL0x1Hn4Od1LnyR51zA",
-	"fJmlvEfOJmKGETsuDsLGGRLB0/lqhmtmb77fu+uo81LE1EZOLEYPf3N8Qh7+naSUj3M6BqLpuEJ1gXe/",
-	"+2bRHPbgUY0L7Yf8ae8+7EdfX291S/fauw970dfX238NmsVeUXkBmvHx8ZujkG90CGHTV9gktnAt9nM7",
-	"OATexeJn+XRK5XyZIbsvG4b0dvuWpusTn9oNBMQ4uPSR5wvAI2l8AQmxf4/IUGhF4CpOc2cmWcMqPgYO",
-	"cmNZaAI0SRlfILArXTLvxVD1XTgPBMyLP4ihInpCNZGAcfGEkhHjNPVhomsdybAnNhWc0XT9N3hTfhTa",
-	"ea5cUNsa6+cqu8Hbvz07WUmlF+7Pb6uAkKgBrdWnclDpNrhwTwuQsBRXzFYbeDIUyTwMBEynazji7LDI",
-	"zhNcHjTdTOH+VgJgyNaCwr33eLW+/fhheAuSxerOaYVccySGKq0NWlVPYgCkR1JM13ALOrVi/+FkQ7cj",
-	"fvb3ZMOvtFhrT1pk/YzqyQYILrJnXMt50Foqsr6EEUjpsPxOZsz1tG9jm+9qTk3TTZ2/+tc1UM9OXHnp",
-	"8vVCJMUArIMffDBcxUPn4m1W36p5LyFEfy00G7mgyDPQhuJs6th8L4Z9Zx5oMJlnU8pSK2gaCf0rRQwV",
-	"tUFURp50KVT+j4bmuqyKkZBkLETSIz+ORmQ494lIFelsKEQKlAcNrG5Dq44ccKaD2XLzJD9NQFoHCQ5Q",
-	"ZCzI77/978bZvlKEJokEpQ6JUXTtWYtRZEIV4cJeg4RYyIRscaEnjI9JTDkZGhmV27CylYpy/erXv5bI",
-	"nTJ0PScp5RsFdjmx0ydSdd+FRc+TioG00HHRZMcNATKC44SNJ0Fdt5KbUH+VtqQBm/vyEi5/wagruNLA",
-	"FWYCgqHvqtdpGMZdiGcz68+8QESmNJ4wDl0JNDG/sZkLxHxWNZQwjoHgqLNWY6mjzhADfPtwVdjUuND9",
-	"EaaCRJ0p6IlI+uZXNE3FDBw1sKlEZrZKZDtKZi5/x6C56KcYkG+GFVHQ/SkkjPbxLqOOoSb91GVQ4HRF",
-	"NHqE8pTkNA3evb3RoJ8frrKUcpuxozKIDVoRLVwyT2zTjmLotTqYA3I2hm12U7iE1F6xctFwmWDckCfC",
-	"OC5RhFvXIpUWY9X83pueWoGnDj35D2c/viYn9u9ky4DY4ye7e9uNhTETISJCEkqKrE5MmywVO0yS7OHF",
-	"D1Yrln5Txa2vDpEyr6c05TGEFV6/V8MU7MN4VHEPlBCbtBqw5OGXzgq0JF4/wfwdZqnc4H90XZZe9/nT",
-	"QalZ2zyS3nJvW2FFePTkScWC8HB3N6h7eGG3gbMTIXVEJvmU8hJhlZUkPc/x12DmDW5Lu+ihxdnfnj4n",
-	"yHINbJvnZs6WsjgjXNFpZnbYmWidqYOdnRQJUo8yn3+gdrjQXU8EVkgOFpO97F54D5FyhQDlFKhVEzY0",
-	"dg2pqoVNqV9ShrJIJpQey5okEXpF/53E9deNL4rKtYOHEUI/5yMRsFowfrE0grdNVS4ndxkywcGVyLoV",
-	"53CTlJ9Ebm+h81gjaOW2jOxzYK6sY3X3g5m0t456p/+L/cH/aWp1JP9HmkxZOGqtdAMtcr3plOnguW8O",
-	"CWPRb7+0yDqgwiTlvRgS/DOKVigNZiCJhRBCeYJ4Rsel4JgmhgTNKEPW8F4Mm5w9gWxZpFwoZKPxWkVw",
-	"k5ECg7YU4r3bBZE1vB/FPf8xUcxQDIaJuFJbVTgQYIRn6ls/XZ+Ooa/WUlkXrcx47HcbQvsa0TiB5A/z",
-	"l7ZdLk02uhVyOeCtbbqymwoI12DSQ2AQK4uItgCqJOErm7oggJVnwBnK8W3ro89+M6pNi1j9DaX2fksm",
-	"Ri0Z6Y7mZMnN8kVa00Uwpn/zsBDqC1zg94cutUKRwYcPLnigR3vD6+sB2TG/w6CL3nm+u/sgZgn+F3o2",
-	"aq53ZUZRCaU8oNYyb62IJgl5LqsJUu65WwFIO3tYG5C0Zce1BcYuz0xbL4DVhRv6CNaI0DQtaOaagayf",
-	"KCi1JdZzLfDbMIrIwhXmM20WdXm3UZRFwDxwV26mDBDZNCpkTWCuCLQFNIYAvOo7aIB4a37iL7nQ4b9I",
-	"sY7B3H5fBA3gR8HdeZNiOJtkTafGJU3zNTZlh7m0kfB2JI0v2sMug4DdfK/WmdH8uWn4Q9i8dqaFVUXT",
-	"OeZ1kwuYQ2LEp8mCV3T/USgcB0vPLMYzBkMbbhROWHo30Dhg76F0cnyNPg4jn+49Jmi7UCSBIhrutrGF",
-	"SO0+tFQyIW9PX1pzF9OKoL2BbL1986o0SSjHomhCRlJMCdPbi3cavipvWF7vYr2+vNJgjmk5Qe02BGlv",
-	"vXC1qKiuDLXEL08wLqJIbN/wmyXB/u0RKAnGrNjlWk/k1mi69ub9qUggXaawrMEqG4uiCao9qb8xQVbs",
-	"rw52//rXv/7VffWq+/SpgbJjktD5NhGSuN+3WJKmlBn2scH6ErBORbLBJ8rIG2uPXzS92fNWZ1nYRPUO",
-	"F88Ule8WfnGLRJsEat8gajKupEFW40hC5ldPhouZ7W/WILVrx1UWsTALMS0BDUqvLL2BHulwCNt+mM6H",
-	"/Rh3X7qAlf6UQkBwZ688iduQO+xmRQ0M+Jz4CnRLYaiZCb4AVRUIWZq45sfV3nHZFy7yqfKa63PXVyDH",
-	"YOPQhnP8T2FqV1YuMHMeEmo9aij3kARS0GBriF3AfN2wgo3hZ2kwf+r8bMEne5spkJvKRzd5oQKZF3G3",
-	"ol2HiMBNX/Ze8HSte67iXbsL8ycYToS4KEMJb09aVTFXHXRnEwVx//ff/o0WywuAjDBNUnYB6BRSaiZk",
-	"strx46ZfGXT8UyVb4vaHWlXKoVWdunkiSiPW67bU15cddXlqm5BVf5l3kBNSvMuNY39r+S0LIdr7X9+y",
-	"sIqffPOyKgsgUg8c3/00OUoN/5FZ8V2o6ImCOJdMz8/McvZARxl7AfOj3KoCDZe2L+DWzIf4/bd/DyKM",
-	"zai4Oo8y1n0B84Fzb5ItDpcg/QCrjNm72S7q5i5Wjy1mKV+O4iZtmTHmnF6x4JrasqKO3necr///L9yK",
-	"5aQ29IG4ES4oN+CIbFascV8yo4QPaXwBPMFgnKPnhOZaTK27/70Yqh55dmkOKEWubWgMSsuSUK5mRu1k",
-	"Rgs2cw9d1bPDc06L4VT7ymg+DDsRcT41F5wIsH+BK6Z075yfczTpWU22CPoYtFV0GxRTuUgQ6uI4yCAW",
-	"CQx659Y5FwO3Di53awYdJANNXVCYdTD7Kzk6eV7xPxx0dnt7vV3UEjPgNGOdg86D3m7vQceaIxDcdjBC",
-	"33KOorzp86Rz0PkO9KkQurNQ5XZ/d3dJ2brNytUVPtNAvbozVxSQ8QSuehYMXNZAeNJil5UqeCWGdQ5+",
-	"fhd1lA/WLKY3FxsRd2doIbEu0aij6Vgh+s6VhmnnnZltp4eV/y64mPEdP3VPX+llt3jmxr250p16ee2W",
-	"1IFyyE61uvP1u/BTLL+Mor7nddR5sNtSWSxOGXD9lSKxyOZky1xKYkTdWuHobYMOrlTv3T8IIs3e3mPi",
-	"BxBPUMqnyOjYunSvupZAdHPuY4aKtBtfOMjGM6mdD97ycW3PbqTy5js9xd//aIbaSodNuA/c3SlMxaUr",
-	"8Phwndeo1IjGT/ZWf1KrGYofPVj9UVk/2Xyx/2T1F9UKtjd+2/I18WII5UXsobgEKVkCZEvbkmMjNs6N",
-	"6uRWUsTQkTmhY8r4duXR3TvWnt0ndP3sQwquG4gVKPhdMYHdouz3u6jjXCB1CDrJ9SL44EN/42Lh74Ri",
-	"1qpwXtclDUSAe6TWzbWbhMS/NmKlKuq2fsa4sbfGF0VFYfzg0Tr7ChR7/TSY+KPHuwouYnA2MjtX49QI",
-	"T8o509zbbYyBFdJbqdlWYYwLJYlREJWgc8mNKGc1TNRS0ckym7B44msQGqlKgY4wWDnygTZMBithGkG2",
-	"jppGgTqu7OkekWShImYATaxMWqmD50KFYpqmllKaV+r9sfnDm+qBnQ2tLANYVhVUZGsKmhqtFMGiyhiq",
-	"UBYGzTJkrQ08qyUFV4sHlQqlmwpyoRYnAYEuIGPYpT97GcNuffkXRWuBTwN09iZrRSg3Bycb2vgOsyXD",
-	"8v79Q8l9kKs2jl4hVAuo+AUib8+c+UJPI3/DNyZzN4Q419WoItwuauOugKsEAjyWcywUj7m5SpOto2dn",
-	"3f1Hj7vfHb/aRu6cK6tAVrOP0A5muV216OvBOdd1OLPqZ9HQibCpAW+m07lh/UJPQGJyFmYuUR+5heFO",
-	"+K3C+tecDMo5B71zbjtToDyBCRslv7GV7+3pUqbM0ZyFrMKTfNldsjVoVL0dbFuLTUMjqNGC+1AI6iWp",
-	"P7JGsBH1oAWj/6PTkT+6SoGxUNiiR0KW0hi2axLbCBOOqiF0N2SxTZHNZWQFOW9FyBfyY8j41VLcq+R8",
-	"ISMMf3KlpZFG2hrqtWBfG72F3gD6Z9AAmtS1CS3mMTcS71lRdzATKsDLjjy1x3QOC60SxobuG+rka7WR",
-	"reEc2QmGDxUBbGLGyQBZ2SCyBA3ZTZJLOkzn59y8rPcv7O/u2w8HL4WFtIOirrnZ/M4HllwPeuQndAFw",
-	"MniewDQTGng8r7tt8NDJuY86cF6giFxApg0bTsEowvsPyWTbOjroFKMOENCGcw1dhvgZ09T2J7KKt+XP",
-	"ko0Zp+k5fy+Gh/XPnXMiYSOMHy+bGz3c3z807+dbtyW5xSbAFgJUA4ErGut0jpz6vRiGGKStEPmDGHbC",
-	"5rtGH8P69bR1Mtx/9GiZP/L8/Gp/r3t+fvV3CLojrcB996y6LIm5Fpvev8uFixjbFj5tMIEVDNoAzYyl",
-	"KZE5X+jj5QG5NT/qK0Xenr5c0WX0ozL8/Y/dZqmohW0lXtccasR0TRwuAvSIta+RLXNN5Pff/u1cF12f",
-	"iu0lpD+c5LK/zsfVLPVPJO/kwynTll9U+JOh4BuKMfhJm0X0GEtvkowaaowiM/qgOTDUeNQFyxThVuoC",
-	"qhXJueENFSLMuAKpWwygP5i1w3R2oVNukeiwNnnxZYavo/CM1aLPa825WE01PG0RTDOySenl3OsF6iyf",
-	"dQgjIeHOpkWzem22AiwxnqQoULeqJm3rvm1t11am+Pg22Wz3aoXydW9DLThtDoEY2YiOL47WBdpk7q3u",
-	"PjD3FBEOM1CG6UilN6BZTWm6kFOXhThYEe4+4WMJr/1ih7w1FH0Hjr2Veg7KLhGxbRpQIvSl2Um1KP9m",
-	"cLWpddL2HsfKlQ143LE5fajn3WjSqE0/tCn+SUSKCtQEua4tPO1lZZ9SaNQvwWM4NGqkzUJ0EqC5QjMS",
-	"a6bI3MjfVj/0bSyAJ4oM/ESDHjnCX9MUK1OUeflen3y4+ySkRh3jBJ8UBysNh33ZlS1/LqxAMwRXQMre",
-	"2WzCUijgzOgdmfrjGQJ310Dkoh37p8F8Czt3JdtaxCxLlAbl3CMywO7SOKyrtAQ6HRgOP7CC5wCpDdpY",
-	"Bq6cKdlKqKYHaB7bjmx5CgNPRQd5RLhzXmskb41sNqbBgiclGuS0qCGaqxA2neGGfhDDZ76O5gqcahzm",
-	"Bh2z8XNiP//Cz26vsWGcbxeDoR0EiZEFcqTLRbkWpD7xhPIxfBp2dgHz5SbtF2bAWmpbrcb42uFsm2sr",
-	"WJG9rIS1Ul25T83BV0wPoJW5uLoc/EV7CGoPzpisfHKAjaxyLTurATcIqyvDMIMyVVnaHJvrDaxYFChu",
-	"fuiKIrqC7xQz7A3yMt00a9j+BtYSfB8W27KFwloW2727XLhSa76FZ6ADoJTX7e0qrBtvCxxiacMvvtX/",
-	"KN+qhTdCy0wfdFC52M3NkHGBzRRafBnkVgeqwr2iUZexjVKcF8krIHu2REPRGshL+7ZGYx09T3EGj56r",
-	"4twcSBOkCLj0F0HoDuLwzU3aciWEowF2M2q+kXzzAuYh+cZqBdJ1DrnZlG2MxeKLYRQcZqXLsnBiItpE",
-	"tugpCnx4SBtCPKUXLj/bdxmxPWswsMhGJWHvEmJrL1h13THJlFp9l2Kzfa+xz0SeJts98o3QE3QkkySX",
-	"vvxmda6Q4nEq0vReeRn2brl2rOxTci73VH8+7rWxQeCPzu5ObQCRI1AGHESuSSJm3DtXbsTupr47xY4q",
-	"2zMEjRHfYhaSDf3DOlWQlBzO12ckW7HtQDKUDEbpfPvQJsoxRWA6hCQpAwaHjFM5b/LC70A32svco17U",
-	"WKsFE931LDj5j81pu8eCaynStqXc+B0c7Mda1/5Hg6O2XEKgKRn5l+VJWWjdkJcCOOwj+k6HKbWmooyO",
-	"q4DnStguwJf95UroOi1qWhnul2fKBux4M5XgBA1pEVECyWAsVCW5eCzFrGRnti4QNrNEi0bvnA8W2jEM",
-	"yD9I+StFdkjRUV6R//t/yN7urrWtxVriWN9jPjg0OufSUC5IiBZknyQQsylNVUR2i6YBEhBzuLBuOvwc",
-	"2Z83u2DAsO9CFGB6Bi/qjVQaQsciwkpzR7Sok22TmYYS6IWhG2SLcTLQvw62D31qIXmMfcCIdeiSgRaD",
-	"Itl9wezh+li0eHzDzt6F9HS68fa0SOi8R45827LHbr/WaDkwe2rdMHbcuMV2jzh5fvT6yLZL/VXwSmn4",
-	"Z7kUGey8FDwRfFBud/D2zXH7fn5tc0CvW031bzufwAO9AIOrqOUXO9JCMCc2jYmIIUJGuG5APXq9REZc",
-	"qxdEjlrDshDFDXL7WknxIFHGidvDP0/yYcpi3NHxj6dnXWxnYaP+D4nLJseq3s9PeuSI23YqWAkCBX8X",
-	"Isc4iVOgkmxhIchz/v2ro+Pu2fdH3f1Hj7cPydIChwMJo8EhiSWdpViOIsFAzxSU6z9Dx554nnO34Cil",
-	"47GLzUthpIkRlMTIwSQD1SMDVzoSrWv10o9ihL6TEAWuVMq8H82jssBHDnyslxcNIPUpNri5haXhDyqf",
-	"t8pV2A+IkkyKJI91l3KazjWLlcXiVWITX+xs1BZPUm+BdI90v75QG9l3faeissK/7aC00G5Jiz9T1q6P",
-	"Y7X0sfq0xYVV4KH+9GHSXmkkgbanUCLaoOwSNThwa9+mfRfZMnJ3SpU+5751vJ1+u5TICrHIrmeYg22W",
-	"BZjjsbdLpoznGhTZwnYQtsqQ73uzfejiIpSuZpgN5+d88N2zN7WMgP+yvsl/uBP2yAuYq0Iv9mZgW0Nj",
-	"KIRWWtKMoAZsNOhtMqGXRhw/53gRWrgtY1aCrQOfq7AkfpIH0O7uuUGwodtHzlvbCOsJFzPD7kdCfv4W",
-	"qT+LvUh/DEoUCHLJfbHnNs5lq0Gv0GGPPL4q5/O0Oa34C5rOjO6nAJwj1ojPriREdId+//vUpt66NhHN",
-	"ol4Z8CQiIgNObO1iWubDuZox3h7jjSSuiLMPQQSeUGnrlnzRwxbRo1rGJVhWhGwhr1BYZ4Xyuf3ttjVB",
-	"OPGGKXu9a1eAaYkcLtokB3HlW8YTLDu9VmyLL1/cXrdpo9Ky9wz9GPYSZCpWPLEmPaotxfri5rx9HIsQ",
-	"F4Ta280zMpwTDzAegi0wrid3Bs0GpXOc5Fg32XWAcEUOtrRk0ykkEUnFDGQ3pgqSbbuNA7K/u1f2WcVd",
-	"Mp8nmUTnfH/XWVSZqygJCdkas0vg1QJIrlpsJUMTkzH1jMXgY9iIa9W63TvnrwXv0pLTTOncVlZy21/g",
-	"Lp5/hkRDWyjaYet9CIWVatQfWRRciazuPQ5J7T1maPk2qzrjwV36UFcTEFpAzxeB9LOI1xHSoaenQjci",
-	"QUGBE+Tq/JsCNT8RlnxhYXeUgpOrWpDXJlxro7Aa86A+rsY3bmh2rv77gyePyRTkGAiOOrAMBINZqtTQ",
-	"Mp9DMpiCpmh9njY6JqAF4pwPeJ6mg0aLBIrsNGiWMAvfM+uxvSvMe1TnwTN08eB/u/mcnxc3K9N08Fxf",
-	"wkP/09gNYhpRYgo2o8G19HeIuIX1YyoYu31b/jOzrSrUTtlgIpy8LqZZCmhz8Z+QmEo5JwMbfNE9Y2NO",
-	"dS7hgOh/2HaVOWdXtmFldLnnfjeBK+J9afuPHptTnnd0z4i65x07eECmNIFz7vQoVoSPbSUiVsWWe9Nk",
-	"uyXkoN6A4x4Rsr5QW5Esn7WEo/5MPgT3VESxMeZNFm1GPMz6t9wwF20BasvY06Bq95MHWCwzy8YckkrY",
-	"Dcw8eKHvlosZEZxscVEL6Dz08p+EGNglSEW0cIXlyFDoiU1B2e4Fwz4/L3gsj9z7o1cpL63J9waKrpLF",
-	"8iyvn4pR9/n41X4ybbSoQE2/o4i4Oli9P1slhVnlUQooKH63kS20+Gzng7nKpWkYP4ihKiLKqYtesK2b",
-	"XGoWdnxuEBJb3vanstTKl9rCn6C2cKXUzUYws7qucPvL3j2JaCMP/ihfIOaOFP6bgkub3h9oe+F7Qt+o",
-	"5cVCIaa2+sD/pClD67S1Yyt6CQn6mMoijtYC4OpfolU1IinTIGlqi18qXyLNkDi7fFRpXE8ywTgWOwQq",
-	"UwatdPAkr6PK3dsMqu3KPrKGvy6CYrldevnFQPyfWXKuNCvLIkPmtpzFiCMJVZOhoDJpVeSfGcxUvgcH",
-	"cDJ4+eyf//3jaf/p0dn33/x4dPq0/+bHF89eo5lPge6RwX9pcQH8H7//9m/8JVxZe2CCOVw2f/WcD7AN",
-	"FhyS77XOfsSohzM6hTOm4R9nWrJYD4gChW24YiEumM3Xk5AwCTF6xB7sPtg2WtWgPMagd86PyEwKPjaX",
-	"NWVKYbqd2RAZY8VyTFrN6BhabAFPiytZyxONU7fFuD/a22+vB2dPVSmxgK/VTyrrrz/pu/XKkkz0NL1B",
-	"OZJiTz3bNuxBOF3XXvOMqkJMdc7J+jtaQCmCJ+1XKdBLl33p6oW2VBlt33rUOQPdPbbXuvyQJUG7p0Kg",
-	"0Y3v+7Ugl4Z7unsRsrg+G6NBvn/z6iUCMBZSwuBbsygilm3c5izoGTJLG+hdkYI+uxPXIMz3WARuyG1y",
-	"+0N/6iBpc7oyLro855YNC+1K4AlISLabje0siRZxe+2ksxkdj0GSt89tlKlLKKBKGVoXTkaMXKFQip0+",
-	"Y02OLUB0fWPC7olIWRxOWnxqdnMfXQvvilK5Ppo23A/JfJ2UPHtDx6tSGHEMLvA5d0h8zo2wHGt2aQuA",
-	"145eASYEoBKWdj4gdCz1H5tXPjKjOusoFNSNXCsY6/HDlkSvd/XGwH/9SzhdbQWo2eyOZzwWiW3we9fA",
-	"+dedv9bBskixs9gV2HUQUPHSIjL+lWVdMNv1upIuoKvoQ2Jr3dxNQm70aTFgY038TlHmCGt9sdjefpGS",
-	"2aAZDexZ0WJ0RH9Zhk7fHv33J+j0aljmCR1/9p1ev0WVnOt0Tqi6gISgzulSDjZr9ToBmtpG2eFKgzaW",
-	"Op4AzQ6JFnk8wRC5IrE/yPK+t5PeoxLvVmihFE77xCS+lF3C3b/AS3YJ3CxhpCoI9Dpece0pjGm688G8",
-	"0VK28tKMO1kjIH6QSXZJ4/kgIgMNcqoGRuobWP1BDQ5tqDIGyWMlF2b1uocFww9wKYfX7UwKrug0w/7Z",
-	"bvVOVGVcD/brjIt2f333s+VXN+ZWnzWSf67qwmthk6+wwsBt1YM7Zi+ICXZnWw6KIiwyqsy+HPxub0zX",
-	"XMP2nr/sNgT7MQN+dPLcnO6+hfTl1M49ohi+h7jVt1ioJ27bBSP+w4rsbyZMWVm93B2hirgHC7aY928/",
-	"pxZTVrz9v45evfyYb++39eXtb/j27sGCb48+31ZxpkgTqNUm8rX5sNox5qNO2diCCvJJG6TucsxmTAF5",
-	"tPsgKPic4ur3KPfYBYJ5+DSZEy2sUYNoSUcjFuObPFrHpfCW00vKUm+wv+tiQgm7jbQkxVBo1dNXehk6",
-	"n+KoN1f6E2gOb+BKf8vSz15zOHYFM2SewubKgmIapjTrXS2nq2d22MekqVc3Mn358/xRTAV3CiruFb3K",
-	"n9miLxZQNgYc291oGcz4jkn3RjqLDksNUPinrfYVkWHOUlsfRuZYPo+MaKzV3d/tN42Fio5RTa5Wn+dD",
-	"5yhjL2B+lBsV6+d3BlHcN406PSCyFMgFx5KQwtVwi0jO2S85FAk2PbKQ56YAijQFJsvUaacW2ijoQCEs",
-	"XwXbaBgTavtu2P7GkatLKXgMEZFC20CHhWKFPWLTutH7ijuorIrlCwOL5lpMLavG2hRmbdu+MnJ3GmG5",
-	"CMbHkWuekdrhNmH6EnwxuHIprF3fXOo1xexECTn6tW3l+xR9vUU9i16zY1doKhsn6Nshi1ElyCNyt17t",
-	"c2o7mzpArixR6e8ZXqMeimkXakSZV/fsIzSb0/00Yb58h/IVxhXWc6W8XjtkS2S6y/h2Zd56xYDm5Mdl",
-	"G9NKG9ziVqNmx+xDC6FFH2SGBXSk68oJSfOWWpY+sTpndyQZ8CSd+8o8FQ+Ud7uWZQ8rRR/dIr5aT2CB",
-	"CuGsuZyq/qWiLE7T7dWrG2SCSFBJWjcIgDUWKkVWzOwZyK79yVYJqEzrc9MDpficmSvC0lvM/rPS/MF3",
-	"Uq0K6EwrSEeV6R0la86+1B3TclWVedHOfP3u+v8FAAD//w==",
+	"7H3rchs31uCroLhTZWnSpC6WPbFUU98qsp04vkQjyZOdjbwk2H1IwmoCbQAtinGpKg+xVfsG8yL7JnmS",
+	"r3AAdDfZaF50sT2J58fEktC4HByc++VjKxbjTHDgWrX2P7ZGQBOQ+M8jGo/gSHAtRWp+TkDFkmWaCd7a",
+	"b/0gJiQVfEj0CIiETIICrqn5KxnTKekDic0ESacVtVQ8gjE1k+hpBq39ltKS8WHr+jpqPTujw/r0h0Rp",
+	"aaa/pClLqBaSiEFgrcWzX0etjEo6Bu3OdBjHkOlnPBaJGbH/scXMavbUrajF6dhMYIe1i3HVNcb06hXw",
+	"oR619h/t7EaBEx0JziE2u3tDx/CPHOS0fsCzEZC4GPhAEbP0AUlgQPNUk577R88cEPf4Aecptoj/qe7r",
+	"LxIGrf3W/9gqL3TL/lVtze6oukkh8TceEBnVo3KN2I9pRS0JH3ImIWnta5lDA0Ae7katMeP+xx0Dfq1B",
+	"mqn/zy+0/es783/b7Sfdd3/9SysEuxeDN4LDa6rjUePtvBi0zaC2HdWwlZ3t3b3QAj+K/ounDedlycKD",
+	"LoLwi6c4+0uY3uPsbxXIe5v+2nytMsEV4FP5jiYn8CEHpc1PseAaOP6TZlnKYnx9W5kU/RTG37xXBqk/",
+	"rrjesf3KLlp/FtIuS5giY5oOhBxDQoQkA8pS5QkCvn2Lx4OUxZ9tk7FbX5EJ0yOkUHEuJXBNlKYacJPP",
+	"heyzJAH+qXd5ePyCXMCUpDS+ULg5FYsMiB4xRUQG0hJsDpAo3OkPZ69fHdMhzG1Uw5XeGulxOruzAL2t",
+	"7yGjQzBUbJ61tCu8JXREN35rhg9VGMaib3AM7ueN0M9FzpNPCfk3gqg8HhEJSuQyBrIhJOFCk6nIpdpE",
+	"QPvPP+G2DjkBKYWMCFXk5PkRebL36G/ELUMS0OZ94eZOqIZXbMw0fFK4nQlBxpRP/eNSB0SCllNCBxok",
+	"oq9mYyBDdgmcME56J+bP7UPz5x7u/Ayu9HOWBvE3SynjN0DgAUs/IwKfCfGKytqL/GQEri+SqSHF4tJd",
+	"QWoQA4H9ltNcj4Rkv8Knfl/IBQryNqGKOKnQCJx2a5eUpbSffnLAKZCXLDbiLzdv3vzoCK4HKRcTt8lM",
+	"ihiU+hzbrHDZCaRp2/HZfq79zlGEl5IZ7ptrQzSouijgq/IsE1JD8hoSRs/wIX2WEzxQ5Miu2ja7MAcy",
+	"u6cow0NCRiANF7720pBVBJIx46ea6hx/zKRhhppZ0ScW4zHTAfoQtRKqaZ8qPCvwfNza/6WlPqRMG2E8",
+	"E0oPJajWu6j+5VB0L0EqZgFQ+/OHHHIIqwnvRZ/gn8nvv/1f85MiGUgUL3JFKE/wWdIheBVJpIm52Qll",
+	"mvGh+cKQr9kzJpBpFLFpkjCzGE2PZwa4HTKuYQjSbNH9RvTfQ6zNLwaMMzWCpGtAXN/7j6JPjPg/zrSy",
+	"D8ChOxlRRfzHRDEeA2EoL0ltFcb64vZMXYRD0qVD6OIuDdZS3dpvJSI3j6j4lOfjvvnyuioU/+KO/S5w",
+	"GPdsg5fjdtalenZNqqFtOFIrcN95Zv7StMsx42xs0Ge7tuOo1Ywnc6fxey4/iTzyzmy6spsKCs/gpMfA",
+	"EGi+y5MhaBQIVDPKDGiqoIZmlKXTbq6SBjDQKwuGnW383xLAjAXXozubbx41iq3OLhSCyBFN0z6NLw4t",
+	"etdJyDqYQstJ6niPElsTUupcdWORQOjTudP5Rcxy4SMVNoIQQfSGgNBGYgl03dcxYJAmODfTMFarGzCe",
+	"mw8r1IhKSafmZ+7sGIGHmKy5vTnQVc0gzuzitj9z9pmVFkPYHqIG5pQqvRfmAQpiCYbVmTFkIHJJ4hGV",
+	"NNYgFdkYwAQkmYyMWIwsXY2E1JudEOgbADV3aHdQu6XFp3nFVOAFGDJzg/utX23tmWq6ZEPepFUxBz3e",
+	"W2SZOmz/b2uX6nTb7775Swhq5ezHuV6TCHqIr2OiMwzJXLlaxKMrB/x250nN+FaXXppMkEI+UCSWkADX",
+	"jKbE4jfZUADWpEE1TcUwh82IAI1HhBIueNtQlCmx83cs+a1ucOcx7mjmV7WLq7E0e+oFNyzkYQOdmjlf",
+	"gBQwnuW6WwqfYbha09ns6lHrqj0UbfdLI8Z2TujktZHdh7D2q6ruc25XC8995K9hhec2x48QYmsT3ALU",
+	"AYJboku3pOZNlEsRWjF3k4GQViIs8I+MBGLc8dszskUztnW5s1V+oLY+FiOvkawVp6hd8oqMIXwzHk6h",
+	"a7ghWUJrYDytagzff3fcilpvT5+2otaztydBfeGpEUeORO4cM/MM2f9+0SU+uwSu3RRWd4EaC1zK/dwg",
+	"t2LohNVlQqJDRZwtlmZcP94LCvqxpt04ZfHFiuM5TFQKhpav+EFmlIdLBpOVxs9Bo/y4utOZXUTVMzfC",
+	"yyvMHiVuPnGJMt/nVCaSsnRdKX1Mr7qxUNoL1jNi9DIZuna+H4Cmi3TL4BZUoYt7iIiLwCHnuYX9KgRl",
+	"6yipWUDtAMKSyNpoqSK9XMnu77/9u0eEJL0LmOIPjp81CBB7ddfWx91o77r7y3b7Cf60Ez16ch0UJX4U",
+	"/ZDCYBXlsBYQO32jm8s0LIO7AWtQ+DkVJkThKygxC8jTDLgm/SkKB+9F/4Eihy+I2YQiSpABlQZ8S5Xz",
+	"m+kOhUq06HinGrJnOLBqqFiwDM9TZy6c4f8VA84Kr+tGogNLVnHQITZ2F6OJmHCQXTtfbf8ZnaaCJne8",
+	"+UwyIZmeLrfluXHWz5inOiwuoH6jNGQPFBG5znIdEcFj8JhmXm0MkFg70fylLdmszPlamLaC3Wcp2pSE",
+	"bRF4fhR9Z43ETyBb/SEbTDffQugJm10KI12GEWZ93ThqTYS8GKRislymQpd0gZOVLwuoVPAnKkngHKpX",
+	"T1GisQdTcavNyniVPIZYxY+if+isxQEB5gYU6r3od1d91TfAyXXxafUbcxuv3E/lzmbA67bdAM4XXNML",
+	"WFMEmGdyFe67u7337Qz//XYpgV4EnYqgFKCrhfSz+6gi++yEZcmVaGrQpv9AEaM0RIRqMhZKk93tbfKS",
+	"fUcUSEZTpiyJm9Opdx89/jQ0em20XJtmZRA78L+w3zyysqb7aWcJNZsF6jHItrtE6yRGNyURA2uvMNvr",
+	"VA3EDx/PSLbB262+m0Wn+dmNK4Krqk+q8oA8tjQ8mjuwoxnRMqQCw5XuxrlUVm6agxxVCsVgO6DnlHMg",
+	"5iuM3jggtK+MwCe49QAbHu3DOpZqj7TpvKc1kd96d1xIV5Kn+G+Zc26D8DAYwMXjeSnAiJmU2ZEx5TGY",
+	"f4aUo5cwvRviDlcZk6BuJRSsyhwKi3CFFtYUkdrs5qturm4puPC6FXVnezswsCp1Lj9SJmHArsLC3wVM",
+	"HyhyyRTrp0DsyIqell5+6KbsErqonHmkKX7bivDfGpTuBlFAwqW4uK04F4sM1iB0ZvhS49G8oOSMUQ5U",
+	"Hg2KxWdYcehxvYTpEY5YkwMDv2RS8LHz4LsY1NZ+y8C3CnL7o4F0ENArPJFPhW43va+SKz1exJSiVs7Z",
+	"hxzcnw3SzF9u5V7dZhquzNP/tdyrazAHQwFvbMZ8CdMTkaZr7m8oaQzdDCQTiefaDqe+fbxnrndBVLlI",
+	"E4zuuQDIFDF8lPFhRBgnCmLBE0U2fLi04EASOi1lqYfb5me1OcPzdx892W0yaFUNfqHD/8z06BRN2QiC",
+	"NP1p0Nr/ZRWAz/OcC5guspR3yOlITDC8zQUN2aBcIng6Xc5wzez1+3t3HbVeiZimEAq1/+7omOz9jaSU",
+	"D3M6BKLpsEJ1gbe//27eHPbw0QwX2g3509593I2+vd5ol+61dx93om+vN/8aNIu9pvICNOPDo7PDkG+0",
+	"D2HTV9gkNgcW+7kdHELvYvHTfDymcrrIkN2VNUN6s31L09WJzwwEAmIcXPo0jTnkkTS+gITYv0ekL7Qi",
+	"cBWnuTOTrGAVHwIHubYsNAKapIzPEdilLpn3oq+6LhgIkmDkkCJ6RDWRgEkkhJIB4zT1MdUrHcmwJzYW",
+	"nNF09Ts4Kz8K7TxXLgJ0hfVzld3g7t+eHi+l0nPw89sqMCSqYWv1qhxWug3OwWkOExa+FbPV2jvpi2Qa",
+	"RgKm0xUccXZYZOcJLg+arqdwP5cAGN84p3DvPF6ubz/eC29BsljdOa2QK47EUKWVUavqSQyg9ECK8Qpu",
+	"QadW7O6N1nQ74md/S9b8SouV9qRF1s2oHq3xwEX2jGs5DVpLRdaVMAAp3Su/kxlzPe7aRIC7mlPTdF3n",
+	"r/51hadnJ67cdHl7IZJiENbhD14YruKxcx6a1buqwyX00N8IzQYugvgUtKE46zo234t+15kHakzm2Ziy",
+	"1AqaRkJ/oIihojaIysiTPpjW/RHjbm0K0kBIMhQi6ZCfBgPSn/qsvYp01hciBcqDBla3oWVHDjjTwWy5",
+	"fpKfRyCtgwQHKDIUGCo8f7YHitAkkaDUATGKrj1rMQrDcrmwYJAQC5mQDS70iPEhiSknfSOjchtWtlRR",
+	"ngX96mCJ3ClD4DlOKQ/Lzu54WUo52egNJEDPns5pypsdcgryEmTbHDXZR2ma0GTMuNExFNmw2VBCGvmJ",
+	"pSnjw00yptNzrkATpg8ILULmDcYTyqdE6BFI1FFQWLHR8sqF4EkY5AoSmxe2t/0QI7UzYQQESXpbZqu9",
+	"zjlf6GauZ1AaKdonUbbfhSXp44q9t1DZ0QLJDT01cvCIDUdB1b2SlzQL5aaEIXu+V3D5AYPI4EoDV5gF",
+	"DIZdqXrouY9YrWf8GoSKyJjGI8ahLYEm5jc2a4mYz6p2H8YxCQRV8GoeRdTqY7xyF64KEyEXujvANLCo",
+	"NQY9EknX/IqmqZiAI242jdDMVslqQUHT5e4ZqiW6KSbjmGFFBkR3DAmjXYRl1DLEsZu67CmcrshEiVA8",
+	"lJymQdhbiAbDFuDK4IvN1lMZxIZKEC1cIl9sUw5j6DT6ywNqA0ahtlO4hNSCWLngPkRS8+gZxyWKVIuZ",
+	"wKv50Du/97rj2eJ86Mp/PP3pDTl2b2LDoNjjJ9s7m7WFMQspIkISSoqMbkyZLvVUTJDuIOB7y/Vkv6kC",
+	"6ssjvsztKU153JCn4fdqeFyR74BPxV1QQmzCesAwiV86o9aCXJ0Ec/eYJdq9/9V2GbrtF097paHA5pB1",
+	"FjsPC6PIoydPKgaRve3toCrlZffamx0JqSMyyseUlw9WWcHYs1APBjNvcFvaBUPNz/725AVBCcLgtrlu",
+	"5kxD8zPCFR1nZoetkdaZ2t/aSpEgdSjzuUdqiwvd9kRgiSBkX7JXRQpnKFKuEKKcALVaz5q2u5ulEtVj",
+	"pSSuv2q4VCUHJHgYIfQLPhABIwzjF2qFpKGa5r9ams2t8l7s3kLnsTbdCrSMKLdvQNaypoj9ibRQRzXa",
+	"/8X+4P80tiqf/yNKDsHLKb1aC3EhkCed91MWu7SuDnkKKeujIp5OCb5Pmh4g8luCZUSMShZbnc0uSWha",
+	"JdpunSvxqFW/m+CdFOFZAeU5CW967DzaS/eCM5Tjm9ZHB/R6b5YWgedrymzdhrSCmcyaO5qTJTdLfmjM",
+	"fcAA9fVjHKgvbYLfH7g8AUV6Hz86T3iHdvrX1z2yZX6HEQSd83x7+2HMEvwvdGwIWOfKjKISSm6gVrLV",
+	"LAmNCLnhqtk+7robEUg7404TkjSlejVFeS5Os1otGtPFzvlwzIjQNC3SMFeMyvxMEZYNgYsrod+aITEW",
+	"rzA5Z70QwrsNCSyiv4G7QkNltMO6IQ4rInNFnCmwMYTgVUN4DcUbk+0+5EKH/yLFKtZf+33hAcePgrvz",
+	"9rFwasSKFvpLmuYrbMoOczkQ4e1IGl80xxAGEbt+X40zoy1vXV9+2FZ0qoVVRNIpZvSTC5hCQkZUjeZc",
+	"fLuPQrElWHRoPjgv6Ke/UWxcaapH1dDCobTYf4sGe8oTsvOYoOaqSAJFaNdtA+WQ2n1sqGFD3p68ssYO",
+	"phVBbZNsvD17XSqkyrEomlgTEdOb8zANg8pbSVcDrNeWllp/McckqNuEMO2tF67m1ZSlcYP45TE6+Yss",
+	"7TW/WRC53hxOkWAAhl2u8URujbqfatodiwTSRerMCqyytigaIJoz1GsTZMX+ZtHuX//617/ar1+3nz41",
+	"WHZEEjrdJEIS9/sGO8KYMsM+1lhfAlYoSdb4RBl5Y+Xx84YXe97qLHObqMJw/kxReW/hG7ePaJ2o4xuE",
+	"AMaVnL5qUETI+ObJcDGz/c0KpHblIMEisGMuQCOgQemlRVfQvRqOx9oN03lnlJ9TOO4+D5+VzoFCQHBn",
+	"r1yJ25A77HoZ+gZ9jn3twYU4VE9rnsOqCoYszMLy42bucdEXLoyncpurc9fXIIdgg6r6U/xPYWhVVi4w",
+	"cx4Qat1DKPeQBFLQYKvHXcB0VR/52vizMDI9dU6j4JW9zRTIdeWjm9xQ8Zjn325Fuw4RgZve7L2805Xg",
+	"XH13zf64n6E/EuKijIu7PWlVxVyzqDsZKYi7v//2b/RsXgBkhGmSsgtAl4BSEyGT5WZ/N/3SCNqfK6H/",
+	"tz/UsroEjerUzbMqaoFLt6W+vuCsS7pah6x6YN5BgkNxLzcOZJ1J1piLN9799pZVQvzk69cImUOR2Sjo",
+	"7c+TcFMz8ZoV34UqeCiIc8n09NQsZw90mLGXMD3MrSpQc2j60n314P7ff/t3L8JAg4qj6zBj7Zcw7Tnn",
+	"FtngcAnSD7DKmIXNZlExeb5ucDFLeXMUN2kLzDHn8ogF19QWlHX0vuU8vf+zcCqVk1rHN3EjXIRpwA1V",
+	"L7/ivmRGCe/T+AJ4gpElhy8IzbUYW2fve9FXHfLs0hxQilzbOA+UliWhXE2M2smMFmzm7rt6dwfnnBbD",
+	"qfY18XxMcSLifGwAnAiwf4ErpnTnnJ9zNOlZTbZw+feaavn1iqlcHAB1XnzSi0UCvQNbSca5l895TKWc",
+	"EmqVex8LsSGk994aoPYi0suoHhU/OH+mebC9TVT+FTWSC8GCnsQQfkUmI6rP+YQqAlcZxBoSPM0ZXGky",
+	"zrHoIhbr1dThzJu3r8oSSmTj7Tfb29vbm/t4Aun9jPb5oJtRkQ2KHueI0HNeucqIUDKmGWKzkFZo2rSu",
+	"aouXQlqXcOm4Hok0MUsIDoFIke1zbg5JCwBpQZjukDnbyMZ70SfOyKIitPtaS7uKSM9IEL1NRC5nlYoQ",
+	"cpRPz7k9q4GgKxZlZT+qyNtvnj9//tRGpaQsBm7dkw7XDRGTDDR1cWnWKewR+fD4RcXps9/a7ux0tlG3",
+	"z4DTjLX2Ww87252HLWtEQiKxhUkClt8X5YhfJK391vegT4TQrbmq1Lvb2wvKTK5XXrLwcwbqS566Ip6M",
+	"J3DVsY/XJS6EJy12WalaWdLF1v4v76KW8vGixfQWnxzM8IKsGzNqaTpUSHSnSsO49c7MttXBSp0XXEz4",
+	"lp+6o6/0IiieunFnV7o1Ww6/IXuhHLJVrcZ+/S58FYuBUdTjvY5aD7cbipvFKQOuHygSi2xKNgxQEqOg",
+	"zBR6R2R2pbXv/kKQ1O3sPCZ+APFsoLyKjA6tQ/6qbcl6O+c+zqfI/PG1i9BBvFVa+oegl1X3pLEUShFA",
+	"Wq+BU67xkVfLfUbLa33ikHMerrzp/TSbdqJ+ztKEbDgEjIgtHhmR74VHys2I2NqRvtDoOffBAwT4kHHo",
+	"WDe0qyyOWSpIP2qYWK25eo/PurpM4GX/058Vzx4RmfPiePYeBjTWtg723vbOcvSaqYKMHz1c/lFZEd58",
+	"sftk+RfVmtzXUevRKqtUqyDf+MUUb+S7JoC5gIQNxPnNAPGqPBmfj/eLD6GoPhobuKe2Pnoj77V9MylY",
+	"p9IsSj3F3/9khtoKpXWsChCcExiLS1fFeG8VElZphPBlo8Qtr9cChlBexAyLS5CSJUA2tC0VOGDD3EgK",
+	"biVFzCudEjqks/fu7nHJxde4UaCrRcXaf4veFu+ilvP2zmLQca7n0Qcv+juXw3In9Gimeu71rFKFXOMe",
+	"aWF97ToD8reNrEwVxcm/4Lexs8IXRdl8/ODRKvsKVDT/PC/xJ//uKm8RkyqQ5rraxEZPVC5uwN3d2i+w",
+	"QnortRYbxZU3qHNL0LnkRmu1xjQ0yKE/eTJi8cjXDjUKpAIdYRh+5KUHJoMVbDs1eeEVU/qosqd7fCRz",
+	"lWwDz8Sq35X6lU74immaWkppbqnzx+YPZ9UDO5WxLN9ZVgNVZMNon0ZKRLSoMoYqloVRs4zNbELPainQ",
+	"5eJBpbLwutpPqI9XQAsKyBh26S9exrBbX/xF0T/n8yCdheRM8dj10cnG8L7DLOewknz/WHIf5KqJo1cI",
+	"1dxT/IqRt2fOfK5xn4fwjcncDTHOte6rCLfzJixXeFkaTT2WU+yGgjn1SpONw2en7d1Hj9vfH722RlU0",
+	"QbogUi91oMnfcrtqseb9c65n8czabIquhYSNDXoznU4N67d5coKDzcmjPkgVzZX4rU2a46RXztnrnHPb",
+	"fgnlCcxMKvmNNWva06VMmaM5w26FJ/ly2WSjV6tW3dsMmSmO81lacB8KwWwp+U+sEaxFPWjB6P/odOSP",
+	"rlJg2Cd6WiRkKY1hc0ZiG6C7ohotfEMWWxfZXOphkPNWhHwhP4WMXy2hv0zOFzLCSE9XEh5ppO19MJPX",
+	"YJ0x6PikfwYNoE5d69hiLnMt8Z4V9UIzoQK87NBTezSXW2yVMDR031AnX2ORbPSnyE7Q/1bE6ooJJz1k",
+	"Zb3IEjRkN0kuaT+dOm+bc6Xubu/aD3uvhMW0/aIfgdn81keWXPc65Gf0dnLSe5HAOBMaeDyd9VDjoZNz",
+	"H2DlHN4RuYBMGzacglGEd/fIaNP6GukYA6wQ0fpTDW2G7zOmqW3CZxVvy58lGzJO03P+XvQPZj93ftiE",
+	"DTBVpuzgt7e7e2Duz/cnTXL7mkC5LHkCVzTW6RQ59XvRDzFIW9n1R9Fvhc13tWa9s+Bpate7++jRotCL",
+	"8/Or3Z32+fnV3yAYeWEF7rtn1WUp25XY9O5dLlykEzTwafMSKs5bnpAJS1Micz7XrNIjcqP/6YEib09e",
+	"LWml/UkZ/u6n7iVY1LC3Eq/rgDhgekYcLmKRibWvkQ0DJvL7b/92rou2rzngJaQ/nOSyu8rH1XIMn0ne",
+	"yftjpi2/qPAnQ8HXFGPwkyaL6BGWzCUZNdQYRWYMt+HAUONRFyxThFupC6hWJOeGN1SIMOMKpG4wgP5o",
+	"1g7T2bl28GX67arkpfCQRuEZq8XaV5pzvgpyeNoibnBgqy+Uc68Wk7h41j4MhIQ7mxbN6jOzFWiJoXNF",
+	"YclltaQb921rMjcyxce3Sdy9VyuUr1cd6jNt06XEwAavfXW0ztEmA7dZ94GBU0Q4TLC6EJNKr0Gz6tJ0",
+	"IacuiguyItx94scCXvvVDnlrLPoeHHsr9RyUXSJi26ugROhbKpBqM4318Gpd66QRmZ/airM1fNyy6cuo",
+	"591o0qhJP7SRKElEisrxBLmuLRjvZWWfPW3UL8FjwKJeNuHaSYA2itKo9hqkzI38bfVD334GeKJIz0/U",
+	"65BD/DVNsQRL2dXY65N7209CatQRTvBZ32Clq76vL7Thz4WllvrgCr9ZmE1GLIUCz4zekak/niFwe4WH",
+	"fOSLhX2el29x565kW/swy9LCQTn3kPQ0XGk7rK20BDruGQ7fs4JnD6kN2lh6rgwx2UiopvtoHtuMbHNv",
+	"g09IrYq2YeeFIIyVfa2RzcY0WPSkRIMcF7V/cxV6Tae4oR9F/5mvf7vkTdUOM/uoaspv6Anh58R+/pWf",
+	"3V5js+UZMe/DYZAYWCRHulw0u0fqE48oH8LnYWcXMF1s0n5pBqykts30Blg5nG19bQU7KZQl35aqK/ep",
+	"OfhOB4FnZQA3Kwd/1R6C2oMzJiufB2Ujq1yr3WrADeLq0jDMoExVtiTAppg9KxYFmhIcuOqfrlEDxWIi",
+	"5vEyXTdr2L4k1hJ8HxbbsvXJShbbnbtcuNIjooFnoAOglNctdBX2e7CVPLGG51ff6n+Ub9XiG6FlUiM6",
+	"qFzs5nqPcY7NFFp8GeQ2i1SFe8UVKMYGR86L5BWQHVuNpmjp5aV9W4x09nme4Az+eS6Lc3MobXPYcOmv",
+	"gtAdxOEbSNrKTISjAXY9ar6WfPMSpiH5xmoF0nX8udmUTYzFvhfDKDhMSpdl4cTEZxPZ6r4o8OEhbQjx",
+	"mF64UhS+O5DtNYWBRTYqCXsOEVtmxqrrjkmm1Oq7FPMevcY+EXmabHbId0KP0JFMkrzI/6zOFVI8TkSa",
+	"3isvw55L146VfU7O5a7qz8e91jYI/NHZ3YkNIHIEyqCDyDVJxIR758qN2N3Yd5XZUmVblaAx4jlmIdnQ",
+	"PyzJB0nJ4YrkxI3Ydg7qSwaDdLp5YLNLmSIw7kOSlAGDfcapnHZCKYu1tlD3qBfV1mp4iQ48c07+I3Pa",
+	"9pHgWoq0aSk3fgsH+7HWtf/J8KgpARdoSgb+ZnlSdhQw5KVADnuJvkNpSq2pKKPDKuK5Ws1z+GV/uRS7",
+	"ToryfYb75ZmyATveTCU4QUNaRJRAMhgLVamjMJRiUrIzWwINm9CiRaNzzntzbVR65O+k/JUiW3iY7iWD",
+	"iSL///+Rne1ta1uLtcSxmnbjlMUXwaHROZeGckFCtCC7JIGYjWmqIrJdNPuQgC+HC+umw8+R/XmzCwYM",
+	"++5h4VTeuQZINaFj/sFKAyNaFIS3yUx9CfTC0A2ywTjp6V97mwc+tZA8xv59xDp0SU+LXlHXY87s4frP",
+	"NHh8w87euUocdO3taZHQaYcc+naDj91+rdGyZ/bUuGHslHOL7R5y8uLwzaFtc/yr4JUeCM9yKTLYeiV4",
+	"Iniv3G7v7dlR835+bXJAr1o4+putz+CBnsPBZdTyqx1pLpgTmz1FxBAhI1zXsB69XiIjrkUTPo6ZRoMh",
+	"ihvk9jO184NEGSduDv88tqXxzY6Ofjo5bWPfFhv1f0BcCQYskvDiuEMOuW2DhEVvUPB3IXKMkzgFKskG",
+	"1rw95z+8Pjxqn/5w2N599HjzgCys5dqTMOgdkFjSSYqVdxIM9ExBub5RdOiJ5zl3Cw5SOhy62LwUBpoY",
+	"QUkMHE4yUB3ScwVc0Lo2W+VWDNB3EqLAlaLA96N5VBb4xIGPs5WUA4/6BBtT3cLS8AeVzxvlKuzjRUkm",
+	"RZLHuk05Taeaxcq+4mViE5/vSNYUTzLbuuwe6f7sQk1k3/WLKxKPfeezuTZpWvyZsnZ9HKulj9WrLQBW",
+	"wYfZqw+T9krHFLQ9hRLRemV3t96+W/s2bffIhpG7U6p0UeWG2Ok3S4msEIvseoY52CZ3trzOzjYZM55r",
+	"UGQDq+vYgmq+wdPmgYuLULqaYdafnvPe98/OZjIC/sv6Jv/uTtghL2GqCr3Ym4FtDY2+EFppSbOy9dwm",
+	"GdFLI46fcwSEFm7LmJVgW17kKiyJH+eBZ3f33CDYiPET562t9eoJFxPD7gdCfvkWqT+LvUh/CkoUCHLJ",
+	"fV37Js5lC98v0WEPy1aR1udZ9H5UhKYTo/spAOeINeKzKwkR3aHf/z61qbeuI069El4GPImIyIATW6ad",
+	"lvlwrmaMt8d4I4mrV+9DEIEnVNq6JV/1sPnnUS3jEiwr4upqKayzgl1HzW83rQnCiTdMWfCuXAGmIXK4",
+	"aG8efCvPGU+wwv5KsS2+Untz3aa1qmjfM/Zj2EuQqVjxxJr0qLYU66ub8/ZxLEJcEGqhm2ekPyUeYTwG",
+	"W2RcTe4Mmg1K5zjJsUS8a3bjihxsaMnGY0gikooJyHZMFSSbdhv7ZHd7p+yPjLtkPk8yic757razqDJX",
+	"PBcSsjFkl8CrBZBcYexKhiYmY+oJi8HHsBHXYnmzc87fCN6uNCUe06mtrOS2P8ddPP/0rtEpmqAVaNLD",
+	"7sJkY2/7YTTfczhY98CW0HeP+z5kyEqd/k8sOS592+76DsjM9U3QUG5WdbaGu3S5Lqc3tEC2r/LrFxHe",
+	"I6R7zZ5o3YhiBeVTkMvTdYqn+ZleyVeOd0cZO7maiQlbh8mtFYVjLtSH4fiWNvWO7n97+OQxGYMcAsFR",
+	"rjE+xr5UqaHlVQeusLhhheNaLxk0WJzzHs/TtFdrHkOR+3Y8a2LK2VyaGvIbdla03ufTcz7XbF9haA/T",
+	"xEi52F9/Y57R4Y4cd/XcNmhGMSe/Z95n2woZhKjOg0BsI+S/ufmcXxY7LdOK8Fxfw1n/0/gdPhSixBhs",
+	"Boa51QfKU4INrHdTIRmbt2WAE9tFSG2VvX/CyfZinKWANiL/CbENJXo2WKR9yoac6lzCPtF/t52Ec86u",
+	"bC/h6HLH/W4EV8T7/nYfPTanPG/pjhHNz1t2cI+MaQLn3Ol9rAh320hErIotd8bJZkOIxGxvpHt8kLML",
+	"NRX18llWOOrP5PNwV0UUG2KeZ9EByuOsv8s1c+fmsLaMlQ2qoj97hMWyuGzIfbsP7WIrHXqhr5mLCRGc",
+	"bHAxE4B64AVQCTGwS5CKaOEK4ZG+0CObMrPZCYapfln4WB6580evql5av+8NFV3ljcVZaT8Xo+7z8qut",
+	"vppoUfE0/Y4i4up2df5slR8mlUspsKD43Vq22+KzrY8GlAvTRn4UfVVEwPsOQbarnkslw2b8NUJiy/H+",
+	"XJaG+VoL+TPUQq6U5lkLZ5bXQW6+2bsnEU3kwR/lK8bckcXhpujSZHgItOnw7fpv1KJjrnBUUz3jf9KU",
+	"oTXd2t0VvYQEfWJl0UlrgnD1OtGsG5GUaZA0da3RfEk3Q+Ls8hHB7uvAY1DWVE6oJkBlyqCRDh7ns0/l",
+	"7m0G1U6Sn1jDX/WBYnlgevnVQv2fWSKvtGvLIqPntpzFiCMJVaO+oDJpVOSfmZepfM8Q4KT36tk///HT",
+	"Sffp4ekP3/10ePK0e/bTy2dvnJVQd0jvv7S4AP7333/7N/4Srqw5L8GcM5tve8572OsODsgPWmc/YZTG",
+	"KR3DKdPw91MtWax7RIHCXnuxEBfM5hdKSJjElpFk4+H2w02jVfXKY/Q65/yQTKTgQwOsMVMK0wPNhqzx",
+	"kWKSbUaH0GALeFqAZCXPOU7dFJP/aGe3uX6dPVWlJATeVjeprL/6pO9WK6My0uP0BuVTij11bG/Ah+H0",
+	"YgvmCS0bWTpn6uw9WkQpgj3tVynQS5ct6uqbNlRFbd561DoF3T6yYF18yJKg3VPh0ujG8H4jyKXhng4u",
+	"QhbgszEl5Iez168QgSPbuNRtFR+W7c7oTPgZMksbmF6Rgr64E89gmG9/C9yQ2+T2h/7cQd3mdGUcd3nO",
+	"DedSkcATkJBs1rtXWhIt4uZaT6cTOhyCJG9fWA+NS4CgShlaF06ejFxhU9s8N9bkyCJE23cfbR+LlMXh",
+	"JMunZjf30Zr0riiVa3FswxORzM+SkmdndLgs5RLH4AJfchvUF9wIy7Fml7Zg+czRK8iECFTi0tZHxI6F",
+	"Dmxzy4dmVGsVhYK6kSsFjz3ea0hMezfbs/2vfwmn1y1BNZuN8ozHIrG91+8aOf+69ddZtCxSAu3rCuw6",
+	"iKgItIgMf2VZG8x2va6kC+wq+qbY2jx3k0Acfd4XsLYmfqdP5hBrk7HYQr9IIa3RjNrrWdJHeEA/LHpO",
+	"zw//8RnaORuWeUyHX3w75+eoknOdTglVF4CNapVPkVivn/MIaKpHzZURbex3PAKaHRAt8niEIX1FIYIg",
+	"y/vBTnqPSrxboYFS+HbQTBGasku4+xt4xS6BmyWMVAWLewKHwJ7CkKZbH80dLWQrr8y44xUC+HuZZJc0",
+	"nvYi0tMgx6pnpL6e1R9U78CGVmOMCVaeYVav2ysYfoBLuXfdzKTgio4zbJLvVm9FVcb1cHeWcdH2r+9+",
+	"sfzqxtzqi37kX6q68EbYZDGsiHBb9eCO2Qu+BLuzDYdFERZFVWZfDn8316ZrIgNOM9bxwG56YD9lwA+P",
+	"X5jT3beQvpjauUsU/fcQN/oWC/XEbbtgxH9Ykf1sxJSV1cvdEaqIu7B5sjtz91NqX8qSu//X4etXn/Lu",
+	"/ba+3v0N795dWPDu0efbKM4UaQ0ztZR8LUGszoz5s2M2tKiCfNJGybucuAlTQB5tPwwKPie4+j3KPXaB",
+	"YN0AmkyJFtaoQbSkgwGL8U4ereJSeMvpJWWpN9jfdfGjhN1GWpKiL7Tq6Cu96Dmf4KizK/0ZNIczuNLP",
+	"WfrFaw5HrsCHzFNYX1lQTMOYZp2rxXT11A77lDT16kamL3+eP4qp4E5Rxd2iV/kzW6TGIsraiGO7MTWR",
+	"5UoBHKzbTdN9wnRI3bQVM41K6gPfaV/kmmjglGsV4VaxWQYR0hbMlDlW7usYvikp+tGx7g2yANCUpa4E",
+	"TrXyAUbqb/nq/xPXDbGI329whJ36NlX3Rv+LtlYNBQLkJYsLhvZlWPPd5boS90b70JWtMkXyzGb4Ma2I",
+	"KxQX5O6za3xsHWbsJUwPc6Nq/vLOEAz3TQ29QGQpkAuOpTyFq70XkZyzDzkUmU4dMpefqACKfBEmy5R3",
+	"px7baPBAATNfvdycdURtvxTblzpy9UQFjyEiUmgb8DFXZLJDbDo+eqFxB5VVsexkYNFci7EVWbCmiFnb",
+	"th2NHOgjLPPB+DByTU9SO9wmul+CL+JXLoU9B+pLvaGYVSohR/++7ViQos+7qEPSqXdaC01l4yV9G2sx",
+	"qAS7RA7q1f60tiOtewuVJSp9WcNrzIak2oVq0fbVPftI1fp0P4+YL7uifGV4m6xD+WzNlw2R6Tbjm5V5",
+	"Zys91Cc/KtvPVtoXF1CN6p3ODyyGFv2rGRY+kq6bKiR1KDUsfWx17/ZAMuBJOvUVlSqeOO9+LstVVop1",
+	"ukV8laXAAhUGMuN6q/rZinJGdfdfZ9YwFXwElWID5gFgbYxKcRwze+ZysqSr7lCZ1tcUCJRQdOa+CFkH",
+	"s/+sNO3wHXCrigrTCtJBZXpHyeqzL3RLNYCqMi/a26/fXf93AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -21,6 +21,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AdminStatusDatabase.
+const (
+	AdminStatusDatabasePostgres AdminStatusDatabase = "postgres"
+	AdminStatusDatabaseSqlite   AdminStatusDatabase = "sqlite"
+)
+
+// Valid indicates whether the value is a known member of the AdminStatusDatabase enum.
+func (e AdminStatusDatabase) Valid() bool {
+	switch e {
+	case AdminStatusDatabasePostgres:
+		return true
+	case AdminStatusDatabaseSqlite:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Currency.
 const (
 	EUR Currency = "EUR"
@@ -68,13 +86,13 @@ func (e EventType) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
-	Ok HealthStatus = "ok"
+	HealthStatusOk HealthStatus = "ok"
 )
 
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
-	case Ok:
+	case HealthStatusOk:
 		return true
 	default:
 		return false
@@ -303,18 +321,15 @@ func (e Scope) Valid() bool {
 	}
 }
 
-// Defines values for StatusDatabase.
+// Defines values for StatusStatus.
 const (
-	StatusDatabasePostgres StatusDatabase = "postgres"
-	StatusDatabaseSqlite   StatusDatabase = "sqlite"
+	StatusStatusOk StatusStatus = "ok"
 )
 
-// Valid indicates whether the value is a known member of the StatusDatabase enum.
-func (e StatusDatabase) Valid() bool {
+// Valid indicates whether the value is a known member of the StatusStatus enum.
+func (e StatusStatus) Valid() bool {
 	switch e {
-	case StatusDatabasePostgres:
-		return true
-	case StatusDatabaseSqlite:
+	case StatusStatusOk:
 		return true
 	default:
 		return false
@@ -347,6 +362,29 @@ func (e StepStateStatus) Valid() bool {
 		return false
 	}
 }
+
+// AdminStatus defines model for AdminStatus.
+type AdminStatus struct {
+	Commit    string              `json:"commit"`
+	Database  AdminStatusDatabase `json:"database"`
+	GoVersion string              `json:"go_version"`
+
+	// Queue The job queue — jobs per status and the age of the oldest waiting job.
+	Queue struct {
+		Depth map[string]int `json:"depth"`
+
+		// FinishedHere Job attempts this process has finished since it started.
+		FinishedHere     *int     `json:"finished_here,omitempty"`
+		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
+	} `json:"queue"`
+	Service   string    `json:"service"`
+	StartedAt time.Time `json:"started_at"`
+	UptimeS   float64   `json:"uptime_s"`
+	Version   string    `json:"version"`
+}
+
+// AdminStatusDatabase defines model for AdminStatus.Database.
+type AdminStatusDatabase string
 
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
@@ -656,7 +694,8 @@ type Notifications struct {
 	JobFailed bool    `json:"job_failed"`
 }
 
-// Plan defines model for Plan.
+// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
 
 // Priority defines model for Priority.
@@ -719,28 +758,15 @@ type RootInfo struct {
 // Scope defines model for Scope.
 type Scope string
 
-// Status defines model for Status.
+// Status The public status. Deliberately minimal; the detail is AdminStatus.
 type Status struct {
-	Commit    string         `json:"commit"`
-	Database  StatusDatabase `json:"database"`
-	GoVersion string         `json:"go_version"`
-
-	// Queue The job queue — jobs per status and the age of the oldest waiting job.
-	Queue struct {
-		Depth map[string]int `json:"depth"`
-
-		// FinishedHere Job attempts this process has finished since it started.
-		FinishedHere     *int     `json:"finished_here,omitempty"`
-		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
-	} `json:"queue"`
-	Service   string    `json:"service"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeS   float64   `json:"uptime_s"`
-	Version   string    `json:"version"`
+	Service string       `json:"service"`
+	Status  StatusStatus `json:"status"`
+	Version string       `json:"version"`
 }
 
-// StatusDatabase defines model for Status.Database.
-type StatusDatabase string
+// StatusStatus defines model for Status.Status.
+type StatusStatus string
 
 // StepError defines model for StepError.
 type StepError struct {
@@ -857,7 +883,10 @@ type UserPatch struct {
 	// Meta Merged key by key into the stored meta; a null value deletes the key.
 	Meta *map[string]interface{} `json:"meta,omitempty"`
 	Name *string                 `json:"name,omitempty"`
-	Plan *Plan                   `json:"plan,omitempty"`
+
+	// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+	// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
+	Plan *Plan `json:"plan,omitempty"`
 }
 
 // UserUpsert defines model for UserUpsert.
@@ -871,7 +900,10 @@ type UserUpsert struct {
 	// Meta Free-form data, at most 16 KiB serialised.
 	Meta *Meta   `json:"meta,omitempty"`
 	Name *string `json:"name,omitempty"`
-	Plan *Plan   `json:"plan,omitempty"`
+
+	// Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
+	// set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
+	Plan *Plan `json:"plan,omitempty"`
 }
 
 // WebhookSecret defines model for WebhookSecret.
@@ -1181,6 +1213,15 @@ type ClientInterface interface {
 	// Corresponds with GET /.well-known/security.txt (the `GetSecurityTxt` operationId).
 	GetSecurityTxt(ctx context.Context, params *GetSecurityTxtParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetAdminStatus Build, runtime and queue detail (admin)
+	//
+	// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
+	// attempts this process finished), the build (version, commit, Go version), uptime and the
+	// database engine. Admin scope only.
+	//
+	// Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
+	GetAdminStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	//
 	// Corresponds with DELETE /api/v1/budgets/{owner_id} (the `DeleteOwnerBudget` operationId).
@@ -1427,7 +1468,7 @@ type ClientInterface interface {
 	//
 	// Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 	// 200 when it existed (given fields are updated; the same body twice changes nothing).
-	// Non-admin keys may only upsert their own owner's email.
+	// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1438,7 +1479,7 @@ type ClientInterface interface {
 	//
 	// Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 	// 200 when it existed (given fields are updated; the same body twice changes nothing).
-	// Non-admin keys may only upsert their own owner's email.
+	// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1453,7 +1494,8 @@ type ClientInterface interface {
 	// PatchUserWithBody Change some of a user's fields (JSON merge patch)
 	//
 	// RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-	// `null` value deletes that key.
+	// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+	// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1463,7 +1505,8 @@ type ClientInterface interface {
 	// PatchUser Change some of a user's fields (JSON merge patch)
 	//
 	// RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-	// `null` value deletes that key.
+	// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+	// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1473,7 +1516,8 @@ type ClientInterface interface {
 	// PatchUserWithApplicationMergePatchPlusJSONBody Change some of a user's fields (JSON merge patch)
 	//
 	// RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-	// `null` value deletes that key.
+	// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+	// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 	//
 	// Takes a body of the `application/merge-patch+json` content type.
 	//
@@ -1595,7 +1639,10 @@ type ClientInterface interface {
 	// Corresponds with GET /sitemap.xml (the `GetSitemap` operationId).
 	GetSitemap(ctx context.Context, params *GetSitemapParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetStatus Build and runtime status
+	// GetStatus Public status — the service is up, and its version
+	//
+	// Public and minimal: it touches no database and says nothing about tenants, the queue or
+	// the runtime. Operators read the detail from `GET /api/v1/admin/status` with an admin key.
 	//
 	// Corresponds with GET /status (the `GetStatus` operationId).
 	GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1621,6 +1668,25 @@ func (c *Client) GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 // Corresponds with GET /.well-known/security.txt (the `GetSecurityTxt` operationId).
 func (c *Client) GetSecurityTxt(ctx context.Context, params *GetSecurityTxtParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetSecurityTxtRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAdminStatus Build, runtime and queue detail (admin)
+//
+// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
+// attempts this process finished), the build (version, commit, Go version), uptime and the
+// database engine. Admin scope only.
+//
+// Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
+func (c *Client) GetAdminStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAdminStatusRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -2177,7 +2243,7 @@ func (c *Client) FindUser(ctx context.Context, params *FindUserParams, reqEditor
 //
 // Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 // 200 when it existed (given fields are updated; the same body twice changes nothing).
-// Non-admin keys may only upsert their own owner's email.
+// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -2198,7 +2264,7 @@ func (c *Client) UpsertUserWithBody(ctx context.Context, contentType string, bod
 //
 // Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 // 200 when it existed (given fields are updated; the same body twice changes nothing).
-// Non-admin keys may only upsert their own owner's email.
+// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2233,7 +2299,8 @@ func (c *Client) GetUser(ctx context.Context, id UserID, reqEditors ...RequestEd
 // PatchUserWithBody Change some of a user's fields (JSON merge patch)
 //
 // RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-// `null` value deletes that key.
+// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2253,7 +2320,8 @@ func (c *Client) PatchUserWithBody(ctx context.Context, id UserID, contentType s
 // PatchUser Change some of a user's fields (JSON merge patch)
 //
 // RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-// `null` value deletes that key.
+// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2273,7 +2341,8 @@ func (c *Client) PatchUser(ctx context.Context, id UserID, body PatchUserJSONReq
 // PatchUserWithApplicationMergePatchPlusJSONBody Change some of a user's fields (JSON merge patch)
 //
 // RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-// `null` value deletes that key.
+// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 //
 // Takes a body of the `application/merge-patch+json` content type.
 //
@@ -2585,7 +2654,10 @@ func (c *Client) GetSitemap(ctx context.Context, params *GetSitemapParams, reqEd
 	return c.Client.Do(req)
 }
 
-// GetStatus Build and runtime status
+// GetStatus Public status — the service is up, and its version
+//
+// Public and minimal: it touches no database and says nothing about tenants, the queue or
+// the runtime. Operators read the detail from `GET /api/v1/admin/status` with an admin key.
 //
 // Corresponds with GET /status (the `GetStatus` operationId).
 func (c *Client) GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2664,6 +2736,33 @@ func NewGetSecurityTxtRequest(server string, params *GetSecurityTxtParams) (*htt
 			req.Header.Set("If-None-Match", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewGetAdminStatusRequest constructs an http.Request for the GetAdminStatus method
+func NewGetAdminStatusRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/status")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -4646,6 +4745,17 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/security.txt (the `GetSecurityTxt` operationId).
 	GetSecurityTxtWithResponse(ctx context.Context, params *GetSecurityTxtParams, reqEditors ...RequestEditorFn) (*GetSecurityTxtResponse, error)
 
+	// GetAdminStatusWithResponse Build, runtime and queue detail (admin)
+	//
+	// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
+	// attempts this process finished), the build (version, commit, Go version), uptime and the
+	// database engine. Admin scope only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
+	GetAdminStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAdminStatusResponse, error)
+
 	// DeleteOwnerBudgetWithResponse Remove an owner's override (the configured defaults apply again)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -4924,7 +5034,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 	// 200 when it existed (given fields are updated; the same body twice changes nothing).
-	// Non-admin keys may only upsert their own owner's email.
+	// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4935,7 +5045,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 	// 200 when it existed (given fields are updated; the same body twice changes nothing).
-	// Non-admin keys may only upsert their own owner's email.
+	// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4952,7 +5062,8 @@ type ClientWithResponsesInterface interface {
 	// PatchUserWithBodyWithResponse Change some of a user's fields (JSON merge patch)
 	//
 	// RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-	// `null` value deletes that key.
+	// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+	// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4962,7 +5073,8 @@ type ClientWithResponsesInterface interface {
 	// PatchUserWithResponse Change some of a user's fields (JSON merge patch)
 	//
 	// RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-	// `null` value deletes that key.
+	// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+	// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4972,7 +5084,8 @@ type ClientWithResponsesInterface interface {
 	// PatchUserWithApplicationMergePatchPlusJSONBodyWithResponse Change some of a user's fields (JSON merge patch)
 	//
 	// RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-	// `null` value deletes that key.
+	// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+	// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 	//
 	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5126,7 +5239,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /sitemap.xml (the `GetSitemap` operationId).
 	GetSitemapWithResponse(ctx context.Context, params *GetSitemapParams, reqEditors ...RequestEditorFn) (*GetSitemapResponse, error)
 
-	// GetStatusWithResponse Build and runtime status
+	// GetStatusWithResponse Public status — the service is up, and its version
+	//
+	// Public and minimal: it touches no database and says nothing about tenants, the queue or
+	// the runtime. Operators read the detail from `GET /api/v1/admin/status` with an admin key.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5225,6 +5341,82 @@ func (r GetSecurityTxtResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetSecurityTxtResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetAdminStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AdminStatus
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAdminStatusResponse) GetJSON200() *AdminStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAdminStatusResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAdminStatusResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetAdminStatusResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetAdminStatusResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetAdminStatusResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAdminStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAdminStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAdminStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAdminStatusResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8454,6 +8646,8 @@ type GetStatusResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Status
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Problem
 }
@@ -8461,6 +8655,11 @@ type GetStatusResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetStatusResponse) GetJSON200() *Status {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetStatusResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -8521,6 +8720,23 @@ func (c *ClientWithResponses) GetSecurityTxtWithResponse(ctx context.Context, pa
 		return nil, err
 	}
 	return ParseGetSecurityTxtResponse(rsp)
+}
+
+// GetAdminStatusWithResponse Build, runtime and queue detail (admin)
+//
+// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
+// attempts this process finished), the build (version, commit, Go version), uptime and the
+// database engine. Admin scope only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
+func (c *ClientWithResponses) GetAdminStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAdminStatusResponse, error) {
+	rsp, err := c.GetAdminStatus(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAdminStatusResponse(rsp)
 }
 
 // DeleteOwnerBudgetWithResponse Remove an owner's override (the configured defaults apply again)
@@ -8981,7 +9197,7 @@ func (c *ClientWithResponses) FindUserWithResponse(ctx context.Context, params *
 //
 // Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 // 200 when it existed (given fields are updated; the same body twice changes nothing).
-// Non-admin keys may only upsert their own owner's email.
+// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8998,7 +9214,7 @@ func (c *ClientWithResponses) UpsertUserWithBodyWithResponse(ctx context.Context
 //
 // Idempotent upsert keyed by the (trimmed, lower-cased) email: 201 when the user is created,
 // 200 when it existed (given fields are updated; the same body twice changes nothing).
-// Non-admin keys may only upsert their own owner's email.
+// Non-admin keys may only upsert their own owner's email, and may not set `plan` (403, pointer `/plan`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9027,7 +9243,8 @@ func (c *ClientWithResponses) GetUserWithResponse(ctx context.Context, id UserID
 // PatchUserWithBodyWithResponse Change some of a user's fields (JSON merge patch)
 //
 // RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-// `null` value deletes that key.
+// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9043,7 +9260,8 @@ func (c *ClientWithResponses) PatchUserWithBodyWithResponse(ctx context.Context,
 // PatchUserWithResponse Change some of a user's fields (JSON merge patch)
 //
 // RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-// `null` value deletes that key.
+// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9059,7 +9277,8 @@ func (c *ClientWithResponses) PatchUserWithResponse(ctx context.Context, id User
 // PatchUserWithApplicationMergePatchPlusJSONBodyWithResponse Change some of a user's fields (JSON merge patch)
 //
 // RFC 7396 merge patch: only the given fields change; `meta` is merged key by key and a
-// `null` value deletes that key.
+// `null` value deletes that key. `plan` is server-owned: only admin keys may set it; any
+// other key that sends it gets 403 (pointer `/plan`) and nothing changes.
 //
 // Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9327,7 +9546,10 @@ func (c *ClientWithResponses) GetSitemapWithResponse(ctx context.Context, params
 	return ParseGetSitemapResponse(rsp)
 }
 
-// GetStatusWithResponse Build and runtime status
+// GetStatusWithResponse Public status — the service is up, and its version
+//
+// Public and minimal: it touches no database and says nothing about tenants, the queue or
+// the runtime. Operators read the detail from `GET /api/v1/admin/status` with an admin key.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -9417,6 +9639,67 @@ func ParseGetSecurityTxtResponse(rsp *http.Response) (*GetSecurityTxtResponse, e
 			headers.ETag = &value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAdminStatusResponse parses an HTTP response from a GetAdminStatusWithResponse call
+func ParseGetAdminStatusResponse(rsp *http.Response) (*GetAdminStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAdminStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AdminStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
 	}
 
 	return response, nil
@@ -12165,6 +12448,13 @@ func ParseGetStatusResponse(rsp *http.Response) (*GetStatusResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem

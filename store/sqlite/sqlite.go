@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/url"
 	"os"
@@ -65,10 +66,10 @@ func DSN(path string, readOnly bool) string {
 // lock beside it, so that a second server cannot share the data directory (the job
 // queue assumes one process). It does not migrate; call Migrate.
 func Open(ctx context.Context, path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
-	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, FileMode)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
@@ -89,10 +90,50 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // commands (levqor keys …) that run beside a server: SQLite's own locking keeps
 // their few writes safe.
 func OpenShared(ctx context.Context, path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	return open(ctx, path)
+}
+
+// Modes of what Open creates: the database holds every tenant's data, key hashes and
+// sealed secrets, so only the server's own user may read it.
+const (
+	DirMode  fs.FileMode = 0o700 // the data directory, when Open creates it
+	FileMode fs.FileMode = 0o600 // the database file, its -wal and -shm, the lock file
+)
+
+// createPrivate makes sure the database file at path exists with FileMode before
+// SQLite opens it (SQLite would create it 0644, less the umask, and gives the -wal
+// and -shm files the mode of the database file), creating its directory with
+// DirMode. A database or -wal/-shm file left readable by others by an older version
+// is narrowed to FileMode; an existing directory is left as the operator made it.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), DirMode); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, FileMode)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check database file mode: %w", err)
+		}
+		if fi.Mode().Perm()&^FileMode != 0 {
+			if err := os.Chmod(p, FileMode); err != nil {
+				return fmt.Errorf("narrow database file mode: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func open(ctx context.Context, path string) (*DB, error) {

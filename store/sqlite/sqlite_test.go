@@ -199,3 +199,45 @@ func (l *connLog) of(path string) []map[string]string {
 	}
 	return out
 }
+
+// TestOpenCreatesPrivateFiles: the data directory Open creates is 0700 and the
+// database file, its -wal and -shm and the lock file are 0600; a database left 0644
+// by an older version is narrowed when opened.
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "levqor.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(t.Context()); err != nil { // writes: the -wal and -shm exist now
+		t.Fatal(err)
+	}
+	wantMode := func(p string, want os.FileMode) {
+		t.Helper()
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("stat %s: %v", filepath.Base(p), err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", filepath.Base(p), got, want)
+		}
+	}
+	wantMode(dir, 0o700)
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
+		wantMode(p, 0o600)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	wantMode(path, 0o600)
+}
