@@ -361,10 +361,30 @@ func TestFromConfig(t *testing.T) {
 			t.Errorf("Resolve with the configured key = %v, %v", got, err)
 		}
 	})
+	// The server-wide tokens are every tenant's only with LEVQOR_SHARED_CREDENTIALS=true.
+	for _, shared := range []string{"", "false"} {
+		t.Run("server tokens not shared with LEVQOR_SHARED_CREDENTIALS="+shared, func(t *testing.T) {
+			cfg := loadConfig(t, map[string]string{
+				"LEVQOR_DATA_DIR": t.TempDir(), "LEVQOR_SLACK_TOKEN": "xoxb-env", "LEVQOR_RESEND_API_KEY": "re_env",
+				"LEVQOR_SHARED_CREDENTIALS": shared,
+			})
+			s, err := credentials.FromConfig(cfg, storetest.OpenSQLite(t), discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, connector := range []string{"slack", "email"} {
+				got, err := s.Resolve(t.Context(), "usr_a", connector, "")
+				if !errors.Is(err, connectors.ErrNoCredentials) || got != nil {
+					t.Errorf("%s: Resolve = %v, %v; want ErrNoCredentials (the server token is not shared)", connector, got, err)
+				}
+			}
+		})
+	}
 	t.Run("server defaults", func(t *testing.T) {
 		cfg := loadConfig(t, map[string]string{
 			"LEVQOR_DATA_DIR": t.TempDir(), "LEVQOR_SLACK_TOKEN": "xoxb-env", "LEVQOR_RESEND_API_KEY": "re_env",
-			"LEVQOR_GMAIL_CLIENT_ID": "id-only", // incomplete: no Gmail default
+			"LEVQOR_GMAIL_CLIENT_ID":    "id-only", // incomplete: no Gmail default
+			"LEVQOR_SHARED_CREDENTIALS": "true",
 		})
 		s, err := credentials.FromConfig(cfg, storetest.OpenSQLite(t), discard)
 		if err != nil {
