@@ -280,3 +280,28 @@ func last4(secret string) string {
 	}
 	return secret[i:]
 }
+
+// webhookSecretConnector is the connector part of the additional data that binds a
+// sealed webhook signing secret to its owner. No connector can have this name (the
+// ':' is not allowed), so no connection's sealed value opens as a webhook secret.
+const webhookSecretConnector = "levqor:webhook-secret"
+
+// SealWebhookSecret seals an owner's webhook signing secret (jobs.SecretSealer),
+// bound to the owner so that the row copied to another owner fails to open.
+func (s *Service) SealWebhookSecret(ownerID, secret string) ([]byte, error) {
+	return s.key.seal(map[string]string{"secret": secret}, ownerID, webhookSecretConnector, "")
+}
+
+// OpenWebhookSecret opens what SealWebhookSecret sealed for ownerID (jobs.SecretSealer).
+// Its errors match ErrUndecryptable and never contain the secret.
+func (s *Service) OpenWebhookSecret(ownerID string, sealed []byte) (string, error) {
+	m, err := s.key.open(sealed, ownerID, webhookSecretConnector, "")
+	if err != nil {
+		return "", err
+	}
+	secret, ok := m["secret"]
+	if !ok || secret == "" {
+		return "", fmt.Errorf("%w: its contents are malformed", ErrUndecryptable)
+	}
+	return secret, nil
+}

@@ -39,6 +39,8 @@ type Service struct {
 	now    func() time.Time
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
+	// sealer seals webhook secrets at rest; nil (tests only) keeps them in clear.
+	sealer SecretSealer
 }
 
 // NewService returns a Service. wake may be nil.
@@ -392,11 +394,28 @@ func newSecret() string {
 }
 
 // WebhookSecret returns the owner's webhook signing secret, creating it on first use.
+// It is stored sealed (see SecretSealer) and shown to its owner in clear.
 func (s *Service) WebhookSecret(ctx context.Context, p keys.Principal) (WebhookSecret, error) {
-	return s.store.WebhookSecret(ctx, ownerOf(p), WebhookSecret{OwnerID: ownerOf(p), Secret: newSecret(), CreatedAt: s.now().UTC()})
+	fresh, err := newWebhookSecret(s.sealer, ownerOf(p), s.now())
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	got, err := s.store.WebhookSecret(ctx, ownerOf(p), fresh)
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	return openWebhookSecret(s.sealer, got)
 }
 
 // RollWebhookSecret replaces the owner's webhook signing secret.
 func (s *Service) RollWebhookSecret(ctx context.Context, p keys.Principal) (WebhookSecret, error) {
-	return s.store.PutWebhookSecret(ctx, WebhookSecret{OwnerID: ownerOf(p), Secret: newSecret(), CreatedAt: s.now().UTC()})
+	fresh, err := newWebhookSecret(s.sealer, ownerOf(p), s.now())
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	got, err := s.store.PutWebhookSecret(ctx, fresh)
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	return openWebhookSecret(s.sealer, got)
 }
