@@ -174,7 +174,8 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 }
 
 // ValidateSteps checks a step list: unique ids, known connectors and actions,
-// literal inputs that fit their schemas, and references only to earlier steps.
+// literal inputs that fit their schemas, references only to earlier steps, and no
+// secrets that belong in a connection (levqor.EUnprocessable).
 func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 	if len(steps) == 0 || len(steps) > MaxSteps {
 		return invalid(pointer, "A workflow has 1 to %d steps.", MaxSteps)
@@ -199,6 +200,12 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 			}
 		}
 		seen[st.ID] = true
+		if ptr, msg := s.reg.InputSecret(st.Connector, st.Action, input); msg != "" {
+			// Refused, not redacted: a redacted value could not be sent, and the record
+			// (API, webhooks, backups) must never hold it.
+			return &levqor.Error{Code: levqor.EUnprocessable, Message: msg,
+				Fields: []levqor.FieldError{{Pointer: at + "/input" + ptr, Detail: msg}}}
+		}
 		if len(refs) > 0 {
 			// Inputs with references are checked when the step runs, once resolved.
 			if err := checkAction(s.reg, st.Connector, st.Action); err != nil {
