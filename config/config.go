@@ -79,6 +79,7 @@ type Config struct {
 	GmailClientID     string   // LEVQOR_GMAIL_CLIENT_ID
 	GmailClientSecret string   // LEVQOR_GMAIL_CLIENT_SECRET
 	GmailRefreshToken string   // LEVQOR_GMAIL_REFRESH_TOKEN
+	SharedCredentials bool     // LEVQOR_SHARED_CREDENTIALS: let every owner's steps fall back to the tokens above (single-tenant installs only)
 	EmailSenders      []string // LEVQOR_EMAIL_SENDERS: addresses the email connector may send from; default the four Levqor senders
 
 	TrustedProxies []netip.Prefix // LEVQOR_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed
@@ -326,6 +327,13 @@ func Load(getenv func(string) string) (Config, error) {
 	c.GmailClientID = getenv("LEVQOR_GMAIL_CLIENT_ID")
 	c.GmailClientSecret = getenv("LEVQOR_GMAIL_CLIENT_SECRET")
 	c.GmailRefreshToken = getenv("LEVQOR_GMAIL_REFRESH_TOKEN")
+	switch v := getenv("LEVQOR_SHARED_CREDENTIALS"); v {
+	case "", "false":
+	case "true":
+		c.SharedCredentials = true
+	default:
+		fail("LEVQOR_SHARED_CREDENTIALS", "want true or false, got %q", v)
+	}
 
 	origins := getenv("LEVQOR_CORS_ORIGINS")
 	if origins == "" {

@@ -122,6 +122,7 @@ func TestLoadRejects(t *testing.T) {
 		{"ShutdownTimeoutZero", map[string]string{"LEVQOR_SHUTDOWN_TIMEOUT": "0s"}, []string{"LEVQOR_SHUTDOWN_TIMEOUT"}},
 		{"ShutdownTimeoutTooLong", map[string]string{"LEVQOR_SHUTDOWN_TIMEOUT": "11m"}, []string{"LEVQOR_SHUTDOWN_TIMEOUT"}},
 		{"DatabaseURLScheme", map[string]string{"LEVQOR_DATABASE_URL": "mysql://x"}, []string{"LEVQOR_DATABASE_URL"}},
+		{"SharedCredentials", map[string]string{"LEVQOR_SHARED_CREDENTIALS": "yes"}, []string{"LEVQOR_SHARED_CREDENTIALS"}},
 		{"DatabaseURLEmptySQLitePath", map[string]string{"LEVQOR_DATABASE_URL": "sqlite://"}, []string{"LEVQOR_DATABASE_URL"}},
 		{"DatabaseURLSQLiteOptions", map[string]string{"LEVQOR_DATABASE_URL": "data/levqor.db?mode=ro"}, []string{"LEVQOR_DATABASE_URL"}},
 		{"All", map[string]string{

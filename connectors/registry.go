@@ -17,7 +17,9 @@ import (
 type CatalogueEntry struct {
 	Connector        string   `json:"connector"`
 	CredentialFields []string `json:"credential_fields,omitempty"`
-	Actions          []Action `json:"actions"`
+	// CredentialHeaders: a connection holds headers of the owner's choosing (HeaderCredentialed).
+	CredentialHeaders bool     `json:"credential_headers,omitempty"`
+	Actions           []Action `json:"actions"`
 }
 
 // Registry holds the connectors a worker can run. It is immutable once built and safe
@@ -66,6 +68,9 @@ func NewRegistry(cs ...Connector) (*Registry, error) {
 		if cc, ok := c.(Credentialed); ok {
 			entry.CredentialFields = slices.Clone(cc.CredentialFields())
 		}
+		if hc, ok := c.(HeaderCredentialed); ok {
+			entry.CredentialHeaders = hc.CredentialHeaders()
+		}
 		r.catalogue = append(r.catalogue, entry)
 	}
 	slices.SortFunc(r.catalogue, func(a, b CatalogueEntry) int { return strings.Compare(a.Connector, b.Connector) })
@@ -86,7 +91,8 @@ func (r *Registry) Get(name string) (Connector, bool) {
 func (r *Registry) Catalogue() []CatalogueEntry {
 	out := make([]CatalogueEntry, len(r.catalogue))
 	for i, e := range r.catalogue {
-		out[i] = CatalogueEntry{Connector: e.Connector, CredentialFields: slices.Clone(e.CredentialFields), Actions: slices.Clone(e.Actions)}
+		out[i] = CatalogueEntry{Connector: e.Connector, CredentialFields: slices.Clone(e.CredentialFields),
+			CredentialHeaders: e.CredentialHeaders, Actions: slices.Clone(e.Actions)}
 	}
 	return out
 }
@@ -112,6 +118,20 @@ func (r *Registry) Validate(connector, action string, input json.RawMessage) err
 		return err
 	}
 	return validateInput(sch, input)
+}
+
+// InputSecret reports a secret in a step input that is about to be stored: the JSON
+// Pointer within the input and a message, or "" (see SecretGuard). Unknown
+// connectors and connectors without a SecretGuard report none.
+func (r *Registry) InputSecret(connector, action string, input json.RawMessage) (pointer, message string) {
+	reg, ok := r.connectors[connector]
+	if !ok {
+		return "", ""
+	}
+	if g, ok := reg.conn.(SecretGuard); ok {
+		return g.InputSecret(action, input)
+	}
+	return "", ""
 }
 
 // Estimator is implemented by connectors whose steps cost money. EstimateUSD is the

@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 )
 
@@ -33,6 +34,23 @@ func StepFrom(ctx context.Context) (Step, bool) {
 // connections API accepts exactly these.
 type Credentialed interface {
 	CredentialFields() []string
+}
+
+// HeaderCredentialed is implemented by connectors whose connections hold HTTP
+// headers and query parameters the owner chooses (the http connector) rather than
+// fixed CredentialFields: each field is a header name, or "?" and a query
+// parameter name (see CheckHeaderField).
+type HeaderCredentialed interface {
+	CredentialHeaders() bool
+}
+
+// SecretGuard is implemented by connectors whose inputs could carry secrets that
+// belong in a connection. InputSecret is called on every step input before it is
+// stored in a job or workflow (references unresolved): it returns the JSON Pointer
+// within the input of a secret and a message saying where to keep it instead, or
+// "" when there is none.
+type SecretGuard interface {
+	InputSecret(action string, input json.RawMessage) (pointer, message string)
 }
 
 // Credentials resolves the secrets of a connection: the owner's connection of that

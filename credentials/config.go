@@ -37,6 +37,9 @@ func FromConfig(cfg config.Config, st Store, log *slog.Logger) (*Service, error)
 	if set, all := gmailSet(cfg); set > 0 && set < all {
 		log.Warn("LEVQOR_GMAIL_CLIENT_ID, LEVQOR_GMAIL_CLIENT_SECRET and LEVQOR_GMAIL_REFRESH_TOKEN must all be set for server-wide Gmail credentials; ignoring them")
 	}
+	if !cfg.SharedCredentials && len(serverTokens(cfg)) > 0 {
+		log.Warn("server-wide connector tokens are set but LEVQOR_SHARED_CREDENTIALS is not true: steps use only their owners' connections")
+	}
 	return NewService(st, key, ServerDefaults(cfg)), nil
 }
 
@@ -44,8 +47,18 @@ func FromConfig(cfg config.Config, st Store, log *slog.Logger) (*Service, error)
 // connector and field, from LEVQOR_SLACK_TOKEN, LEVQOR_NOTION_TOKEN,
 // LEVQOR_TELEGRAM_TOKEN, LEVQOR_RESEND_API_KEY and LEVQOR_GMAIL_*. A connector is
 // present only when all of its variables are set. The field names are the
-// connectors' CredentialFields.
+// connectors' CredentialFields. Unless LEVQOR_SHARED_CREDENTIALS is true there are
+// none: on a multi-tenant server every owner would otherwise act as the server's
+// Slack, Notion, Telegram, Resend and Gmail accounts.
 func ServerDefaults(cfg config.Config) map[string]map[string]string {
+	if !cfg.SharedCredentials {
+		return map[string]map[string]string{}
+	}
+	return serverTokens(cfg)
+}
+
+// serverTokens returns the complete server-wide credentials by connector, shared or not.
+func serverTokens(cfg config.Config) map[string]map[string]string {
 	out := map[string]map[string]string{}
 	for connector, fields := range map[string]map[string]string{
 		"slack":    {"token": cfg.SlackToken},

@@ -97,7 +97,11 @@ type PutInput struct {
 	Connector string
 	// Fields are the connector's credential fields, from the connector catalogue;
 	// Secrets must hold exactly these. None means the connector takes no credentials.
-	Fields  []string
+	Fields []string
+	// Headers means the connector's connections hold headers and query parameters
+	// of the owner's choosing instead of Fields (connectors.HeaderCredentialed):
+	// each secret's name must pass connectors.CheckHeaderField.
+	Headers bool
 	Name    string // "" means DefaultName
 	Secrets map[string]string
 }
@@ -108,14 +112,18 @@ type PutInput struct {
 // the secrets are not exactly the connector's fields, each a non-empty UTF-8
 // string of at most MaxSecretBytes bytes.
 func (s *Service) Put(ctx context.Context, ownerID string, in PutInput) (Connection, error) {
-	if len(in.Fields) == 0 {
+	if len(in.Fields) == 0 && !in.Headers {
 		return Connection{}, levqor.Errorf(levqor.ENotFound, "There is no connector %s that takes credentials.", shown(in.Connector))
 	}
 	name, err := nameOrDefault(in.Name)
 	if err != nil {
 		return Connection{}, err
 	}
-	if err := checkSecrets(in.Connector, in.Fields, in.Secrets); err != nil {
+	check := checkSecrets
+	if in.Headers {
+		check = checkHeaderSecrets
+	}
+	if err := check(in.Connector, in.Fields, in.Secrets); err != nil {
 		return Connection{}, err
 	}
 	fields := make([]Field, 0, len(in.Secrets))
@@ -252,6 +260,44 @@ func checkSecrets(connector string, fields []string, secrets map[string]string) 
 	return &levqor.Error{Code: levqor.EInvalid, Message: msg, Fields: errs}
 }
 
+// checkHeaderSecrets returns a levqor.EInvalid error unless every secret is a
+// header or query parameter field (connectors.CheckHeaderField) of at most
+// MaxSecretBytes bytes, and no two name the same header (header names ignore case).
+func checkHeaderSecrets(connector string, _ []string, secrets map[string]string) error {
+	var errs []levqor.FieldError
+	seen := map[string]string{}
+	for _, f := range slices.Sorted(maps.Keys(secrets)) {
+		ptr := "/secrets/" + pointerEscape(f)
+		v := secrets[f]
+		detail := connectors.CheckHeaderField(f, v)
+		switch {
+		case detail != "":
+		case v == "":
+			detail = "must not be empty"
+		case len(v) > MaxSecretBytes:
+			detail = fmt.Sprintf("must be at most %d bytes", MaxSecretBytes)
+		case !utf8.ValidString(v):
+			detail = "must be UTF-8 text"
+		case !strings.HasPrefix(f, connectors.QueryFieldPrefix) && seen[strings.ToLower(f)] != "":
+			detail = fmt.Sprintf("names the same header as %s", shown(seen[strings.ToLower(f)]))
+		}
+		if detail != "" {
+			errs = append(errs, levqor.FieldError{Pointer: ptr, Detail: detail})
+		}
+		if !strings.HasPrefix(f, connectors.QueryFieldPrefix) {
+			seen[strings.ToLower(f)] = f
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("The secrets of a %s connection are headers, or ?name for query parameters.", connector)
+	if len(errs) == 1 {
+		msg = "secrets: " + errs[0].Detail + "."
+	}
+	return &levqor.Error{Code: levqor.EInvalid, Message: msg, Fields: errs}
+}
+
 // pointerEscape escapes a JSON object key for a JSON Pointer (RFC 6901).
 func pointerEscape(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
@@ -279,4 +325,29 @@ func last4(secret string) string {
 		i -= size
 	}
 	return secret[i:]
+}
+
+// webhookSecretConnector is the connector part of the additional data that binds a
+// sealed webhook signing secret to its owner. No connector can have this name (the
+// ':' is not allowed), so no connection's sealed value opens as a webhook secret.
+const webhookSecretConnector = "levqor:webhook-secret"
+
+// SealWebhookSecret seals an owner's webhook signing secret (jobs.SecretSealer),
+// bound to the owner so that the row copied to another owner fails to open.
+func (s *Service) SealWebhookSecret(ownerID, secret string) ([]byte, error) {
+	return s.key.seal(map[string]string{"secret": secret}, ownerID, webhookSecretConnector, "")
+}
+
+// OpenWebhookSecret opens what SealWebhookSecret sealed for ownerID (jobs.SecretSealer).
+// Its errors match ErrUndecryptable and never contain the secret.
+func (s *Service) OpenWebhookSecret(ownerID string, sealed []byte) (string, error) {
+	m, err := s.key.open(sealed, ownerID, webhookSecretConnector, "")
+	if err != nil {
+		return "", err
+	}
+	secret, ok := m["secret"]
+	if !ok || secret == "" {
+		return "", fmt.Errorf("%w: its contents are malformed", ErrUndecryptable)
+	}
+	return secret, nil
 }

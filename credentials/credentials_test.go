@@ -361,10 +361,30 @@ func TestFromConfig(t *testing.T) {
 			t.Errorf("Resolve with the configured key = %v, %v", got, err)
 		}
 	})
+	// The server-wide tokens are every tenant's only with LEVQOR_SHARED_CREDENTIALS=true.
+	for _, shared := range []string{"", "false"} {
+		t.Run("server tokens not shared with LEVQOR_SHARED_CREDENTIALS="+shared, func(t *testing.T) {
+			cfg := loadConfig(t, map[string]string{
+				"LEVQOR_DATA_DIR": t.TempDir(), "LEVQOR_SLACK_TOKEN": "xoxb-env", "LEVQOR_RESEND_API_KEY": "re_env",
+				"LEVQOR_SHARED_CREDENTIALS": shared,
+			})
+			s, err := credentials.FromConfig(cfg, storetest.OpenSQLite(t), discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, connector := range []string{"slack", "email"} {
+				got, err := s.Resolve(t.Context(), "usr_a", connector, "")
+				if !errors.Is(err, connectors.ErrNoCredentials) || got != nil {
+					t.Errorf("%s: Resolve = %v, %v; want ErrNoCredentials (the server token is not shared)", connector, got, err)
+				}
+			}
+		})
+	}
 	t.Run("server defaults", func(t *testing.T) {
 		cfg := loadConfig(t, map[string]string{
 			"LEVQOR_DATA_DIR": t.TempDir(), "LEVQOR_SLACK_TOKEN": "xoxb-env", "LEVQOR_RESEND_API_KEY": "re_env",
-			"LEVQOR_GMAIL_CLIENT_ID": "id-only", // incomplete: no Gmail default
+			"LEVQOR_GMAIL_CLIENT_ID":    "id-only", // incomplete: no Gmail default
+			"LEVQOR_SHARED_CREDENTIALS": "true",
 		})
 		s, err := credentials.FromConfig(cfg, storetest.OpenSQLite(t), discard)
 		if err != nil {
@@ -401,5 +421,45 @@ func BenchmarkPut(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		putSlack(b, s, "usr_a", "", slackToken)
+	}
+}
+
+// A header connection (the http connector's) holds headers and ?query parameters of
+// the owner's choosing; each is checked, and they resolve as stored.
+func TestPutHeaderConnection(t *testing.T) {
+	s, _ := newService(t, nil)
+	ctx := t.Context()
+	good := map[string]string{"Authorization": "Bearer abcdefgh", "X-Api-Key": "k-12345678", "?api_key": "q-12345678"}
+	c, err := s.Put(ctx, "usr_a", credentials.PutInput{Connector: "http", Headers: true, Name: "api", Secrets: good})
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if len(c.Fields) != 3 || c.Fields[0].Name != "?api_key" || c.Fields[1].Name != "Authorization" || c.Fields[1].Last4 != "fgh" {
+		t.Errorf("Put fields = %+v", c.Fields)
+	}
+	if got, err := s.Resolve(ctx, "usr_a", "http", "api"); err != nil || !maps.Equal(got, good) {
+		t.Errorf("Resolve = %v, %v", got, err)
+	}
+	for _, tc := range []struct {
+		name    string
+		secrets map[string]string
+		pointer string
+	}{
+		{"reserved header", map[string]string{"Host": "evil.example"}, "/secrets/Host"},
+		{"not a token", map[string]string{"Bad Header": "v"}, "/secrets/Bad Header"},
+		{"empty query name", map[string]string{"?": "v"}, "/secrets/?"},
+		{"control character", map[string]string{"X-Token": "a\r\nInjected: 1"}, "/secrets/X-Token"},
+		{"same header twice", map[string]string{"Authorization": "a", "authorization": "b"}, "/secrets/authorization"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Put(ctx, "usr_a", credentials.PutInput{Connector: "http", Headers: true, Secrets: tc.secrets})
+			var le *levqor.Error
+			if !errors.As(err, &le) || le.Code != levqor.EInvalid || len(le.Fields) != 1 || le.Fields[0].Pointer != tc.pointer {
+				t.Fatalf("Put = %v; want one invalid field at %s", err, tc.pointer)
+			}
+			if strings.Contains(err.Error(), "Injected") || strings.Contains(err.Error(), "evil") {
+				t.Errorf("error %q quotes a value", err)
+			}
+		})
 	}
 }

@@ -30,6 +30,9 @@ type EngineOptions struct {
 	CallbackRetryBase time.Duration
 	// Encode renders a job for completion webhooks, as the API shows it.
 	Encode func(Job) ([]byte, error)
+	// Sealer seals owners' webhook signing secrets at rest. `levqor serve` always
+	// sets it; nil keeps them in clear (tests).
+	Sealer SecretSealer
 	Logger *slog.Logger
 }
 
@@ -47,9 +50,11 @@ func NewEngine(store Store, reg *connectors.Registry, guard *outbound.Guard, opt
 	if opts.CallbackRetryBase > 0 {
 		d.RetryBase = opts.CallbackRetryBase
 	}
+	d.sealer = opts.Sealer
 	w.ended = d.Wake
 	svc := NewService(store, reg, guard, hub, w.Wake)
 	svc.budgets = opts.Budgets
+	svc.sealer = opts.Sealer
 	return &Engine{Service: svc, Hub: hub, Worker: w, Dispatcher: d}
 }
 

@@ -165,10 +165,14 @@ type Workflow struct {
 	UpdatedAt   time.Time
 }
 
-// WebhookSecret signs an owner's completion webhooks.
+// WebhookSecret signs an owner's completion webhooks. The Service shows it with
+// Secret in clear; the Store keeps it sealed (Secret "", Sealed the ciphertext of a
+// SecretSealer), except in rows written before migration 0012 (Secret in clear,
+// Sealed nil) until SealWebhookSecrets seals them.
 type WebhookSecret struct {
 	OwnerID   string
 	Secret    string
+	Sealed    []byte
 	CreatedAt time.Time
 }
 
@@ -231,4 +235,10 @@ type Store interface {
 	WebhookSecret(ctx context.Context, ownerID string, fresh WebhookSecret) (WebhookSecret, error)
 	// PutWebhookSecret replaces the owner's signing secret.
 	PutWebhookSecret(ctx context.Context, s WebhookSecret) (WebhookSecret, error)
+	// ClearWebhookSecrets returns up to limit rows that still hold a clear Secret
+	// (written before secrets were sealed), by owner.
+	ClearWebhookSecrets(ctx context.Context, limit int) ([]WebhookSecret, error)
+	// SealWebhookSecret replaces the owner's clear secret by sealed (Secret becomes
+	// ""), only while the row still holds clear; it reports whether it did.
+	SealWebhookSecret(ctx context.Context, ownerID, clear string, sealed []byte) (bool, error)
 }

@@ -39,6 +39,8 @@ type Service struct {
 	now    func() time.Time
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
+	// sealer seals webhook secrets at rest; nil (tests only) keeps them in clear.
+	sealer SecretSealer
 }
 
 // NewService returns a Service. wake may be nil.
@@ -172,7 +174,8 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 }
 
 // ValidateSteps checks a step list: unique ids, known connectors and actions,
-// literal inputs that fit their schemas, and references only to earlier steps.
+// literal inputs that fit their schemas, references only to earlier steps, and no
+// secrets that belong in a connection (levqor.EUnprocessable).
 func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 	if len(steps) == 0 || len(steps) > MaxSteps {
 		return invalid(pointer, "A workflow has 1 to %d steps.", MaxSteps)
@@ -197,6 +200,12 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 			}
 		}
 		seen[st.ID] = true
+		if ptr, msg := s.reg.InputSecret(st.Connector, st.Action, input); msg != "" {
+			// Refused, not redacted: a redacted value could not be sent, and the record
+			// (API, webhooks, backups) must never hold it.
+			return &levqor.Error{Code: levqor.EUnprocessable, Message: msg,
+				Fields: []levqor.FieldError{{Pointer: at + "/input" + ptr, Detail: msg}}}
+		}
 		if len(refs) > 0 {
 			// Inputs with references are checked when the step runs, once resolved.
 			if err := checkAction(s.reg, st.Connector, st.Action); err != nil {
@@ -392,11 +401,28 @@ func newSecret() string {
 }
 
 // WebhookSecret returns the owner's webhook signing secret, creating it on first use.
+// It is stored sealed (see SecretSealer) and shown to its owner in clear.
 func (s *Service) WebhookSecret(ctx context.Context, p keys.Principal) (WebhookSecret, error) {
-	return s.store.WebhookSecret(ctx, ownerOf(p), WebhookSecret{OwnerID: ownerOf(p), Secret: newSecret(), CreatedAt: s.now().UTC()})
+	fresh, err := newWebhookSecret(s.sealer, ownerOf(p), s.now())
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	got, err := s.store.WebhookSecret(ctx, ownerOf(p), fresh)
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	return openWebhookSecret(s.sealer, got)
 }
 
 // RollWebhookSecret replaces the owner's webhook signing secret.
 func (s *Service) RollWebhookSecret(ctx context.Context, p keys.Principal) (WebhookSecret, error) {
-	return s.store.PutWebhookSecret(ctx, WebhookSecret{OwnerID: ownerOf(p), Secret: newSecret(), CreatedAt: s.now().UTC()})
+	fresh, err := newWebhookSecret(s.sealer, ownerOf(p), s.now())
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	got, err := s.store.PutWebhookSecret(ctx, fresh)
+	if err != nil {
+		return WebhookSecret{}, err
+	}
+	return openWebhookSecret(s.sealer, got)
 }

@@ -75,6 +75,7 @@ type Dispatcher struct {
 	client *http.Client // through the outbound guard
 	encode func(Job) ([]byte, error)
 	secret func(ctx context.Context, ownerID string) (string, error)
+	sealer SecretSealer // nil (tests only): secrets in clear
 	log    *slog.Logger
 	now    func() time.Time
 	wake   chan struct{}
@@ -86,7 +87,15 @@ type Dispatcher struct {
 func NewDispatcher(store Store, client *http.Client, encode func(Job) ([]byte, error), log *slog.Logger) *Dispatcher {
 	d := &Dispatcher{store: store, client: client, encode: encode, log: log, now: time.Now, wake: make(chan struct{}, 1), RetryBase: 5 * time.Second}
 	d.secret = func(ctx context.Context, ownerID string) (string, error) {
-		s, err := store.WebhookSecret(ctx, ownerID, WebhookSecret{OwnerID: ownerID, Secret: newSecret(), CreatedAt: d.now().UTC()})
+		fresh, err := newWebhookSecret(d.sealer, ownerID, d.now())
+		if err != nil {
+			return "", err
+		}
+		s, err := store.WebhookSecret(ctx, ownerID, fresh)
+		if err != nil {
+			return "", err
+		}
+		s, err = openWebhookSecret(d.sealer, s)
 		return s.Secret, err
 	}
 	return d

@@ -22,17 +22,18 @@ func toAPIConnection(c credentials.Connection) api.Connection {
 }
 
 // credentialFields returns the credential fields the catalogue lists for
-// connector; none for an unknown connector or one that takes no credentials.
-func (s *handlers) credentialFields(connector string) []string {
+// connector, and whether its connections hold headers instead; none for an
+// unknown connector or one that takes no credentials.
+func (s *handlers) credentialFields(connector string) (fields []string, headers bool) {
 	if s.jobs == nil {
-		return nil
+		return nil, false
 	}
 	for _, e := range s.jobs.Catalogue() {
 		if e.Connector == connector {
-			return e.CredentialFields
+			return e.CredentialFields, e.CredentialHeaders
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // ListConnections implements api.StrictServerInterface.
@@ -60,7 +61,8 @@ func (s *handlers) PutConnection(ctx context.Context, req api.PutConnectionReque
 	if req.Body == nil {
 		return nil, levqor.Errorf(levqor.EInvalid, "The body must be a JSON object with secrets.")
 	}
-	in := credentials.PutInput{Connector: req.Connector, Fields: s.credentialFields(req.Connector), Secrets: req.Body.Secrets}
+	in := credentials.PutInput{Connector: req.Connector, Secrets: req.Body.Secrets}
+	in.Fields, in.Headers = s.credentialFields(req.Connector)
 	if req.Body.Name != nil {
 		in.Name = *req.Body.Name
 	}

@@ -325,12 +325,16 @@ func (s *handlers) ListConnectors(ctx context.Context, _ api.ListConnectorsReque
 	out := api.ListConnectors200JSONResponse{}
 	for _, c := range cat {
 		entry := struct {
-			Actions          []api.ConnectorAction `json:"actions"`
-			CredentialFields *[]string             `json:"credential_fields,omitempty"`
-			Name             string                `json:"name"`
+			Actions           []api.ConnectorAction `json:"actions"`
+			CredentialFields  *[]string             `json:"credential_fields,omitempty"`
+			CredentialHeaders *bool                 `json:"credential_headers,omitempty"`
+			Name              string                `json:"name"`
 		}{Name: c.Connector}
 		if len(c.CredentialFields) > 0 {
 			entry.CredentialFields = &c.CredentialFields
+		}
+		if c.CredentialHeaders {
+			entry.CredentialHeaders = ptr(true)
 		}
 		for _, a := range c.Actions {
 			entry.Actions = append(entry.Actions, api.ConnectorAction{Name: a.Name, Description: a.Description, InputSchema: a.InputSchema})

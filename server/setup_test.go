@@ -27,6 +27,7 @@ import (
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/connectors/httpcall"
+	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/jobs"
@@ -432,7 +433,8 @@ func newEngineWith(t *testing.T, st store.Store, log *slog.Logger, allow []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := connectors.NewRegistry(append([]connectors.Connector{core.New(), httpcall.New(guard)}, more...)...)
+	creds := credentials.NewService(st, testSecretKey, nil)
+	reg, err := connectors.NewRegistry(append([]connectors.Connector{core.New(), httpcall.New(guard).WithCredentials(creds)}, more...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,6 +442,7 @@ func newEngineWith(t *testing.T, st store.Store, log *slog.Logger, allow []strin
 		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true, RetryBase: 50 * time.Millisecond},
 		CallbackRetryBase: 50 * time.Millisecond,
 		Encode:            server.EncodeJob,
+		Sealer:            creds,
 		Logger:            log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())

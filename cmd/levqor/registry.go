@@ -73,5 +73,5 @@ func newRegistry(cfg config.Config, guard *outbound.Guard, creds connectors.Cred
 	if err != nil {
 		return nil, fmt.Errorf("email connector: %w", err)
 	}
-	return connectors.NewRegistry(core.New(), httpcall.New(guard), aiConn, slackConn, telegramConn, notionConn, gmailConn, emailConn)
+	return connectors.NewRegistry(core.New(), httpcall.New(guard).WithCredentials(creds), aiConn, slackConn, telegramConn, notionConn, gmailConn, emailConn)
 }

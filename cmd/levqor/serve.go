@@ -75,6 +75,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// Webhook secrets written before they were sealed (migration 0012) are sealed now.
+	if n, err := jobs.SealWebhookSecrets(ctx, st, creds); err != nil {
+		return fmt.Errorf("seal stored webhook secrets: %w", err)
+	} else if n > 0 {
+		log.Info("sealed webhook secrets stored in clear", "rows", n)
+	}
 	// Analytics: emails hashed with LEVQOR_HASH_SECRET or a secret kept in the data dir.
 	hashSecret, err := analytics.LoadSecret(cfg.HashSecret, cfg.DataDir)
 	if err != nil {
@@ -116,6 +122,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
 			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(mail, st, log)},
 		Encode: server.EncodeJob,
+		Sealer: creds,
 		Logger: log,
 	})
 	stopping := make(chan struct{})

@@ -1,5 +1,8 @@
 // Package httpcall is the "http" connector: one action, request, that calls a URL the user
 // supplied through the outbound guard and returns the status, a few headers and the body.
+// Secrets (an Authorization header, an api_key parameter) come from the owner's http
+// connection that the step names, added at send time, never from the step's input:
+// that input is stored in the job and shown by the API and in webhooks.
 package httpcall
 
 import (
@@ -15,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +62,9 @@ const requestSchema = `{
 		},
 		"json": {"description": "A JSON body, sent as application/json."},
 		"text": {"type": "string", "maxLength": 1048576, "description": "A text body, sent as text/plain."},
-		"timeout_ms": {"type": "integer", "minimum": 1, "maximum": 30000, "default": 10000}
+		"timeout_ms": {"type": "integer", "minimum": 1, "maximum": 30000, "default": 10000},
+		"connection": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$",
+			"description": "The owner's http connection whose headers and query parameters are added to the request (PUT /api/v1/connections/http). None unless named."}
 	},
 	"dependentSchemas": {"text": {"properties": {"json": false}}}
 }`
@@ -66,18 +72,35 @@ const requestSchema = `{
 // Connector is the http connector.
 type Connector struct {
 	client *http.Client
+	creds  connectors.Credentials
 }
 
 // New returns the http connector; every request, redirects included, goes through guard.
+// Steps naming a connection fail no_credentials unless WithCredentials is called.
 func New(guard *outbound.Guard) *Connector {
 	// The per-request deadline comes from the step's context and timeout_ms.
 	return &Connector{client: guard.Client(maxTimeout)}
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+// WithCredentials makes creds resolve the http connections steps name, and returns c.
+// Call it before the connector is registered.
+func (c *Connector) WithCredentials(creds connectors.Credentials) *Connector {
+	c.creds = creds
+	return c
+}
+
+var (
+	_ connectors.Connector          = (*Connector)(nil)
+	_ connectors.HeaderCredentialed = (*Connector)(nil)
+	_ connectors.SecretGuard        = (*Connector)(nil)
+)
 
 // Name implements connectors.Connector.
 func (*Connector) Name() string { return Name }
+
+// CredentialHeaders implements connectors.HeaderCredentialed: an http connection
+// holds headers ("Authorization") and query parameters ("?api_key").
+func (*Connector) CredentialHeaders() bool { return true }
 
 // Actions implements connectors.Connector.
 func (*Connector) Actions() []connectors.Action {
@@ -96,6 +119,9 @@ type requestInput struct {
 	JSON      json.RawMessage   `json:"json"`
 	Text      *string           `json:"text"`
 	TimeoutMS float64           `json:"timeout_ms"` // float64: the schema's integer admits 1e3
+	// Connection names the owner's http connection to add; "" adds none. Never
+	// implicit: the default connection's token must not go to every URL a step names.
+	Connection string `json:"connection"`
 }
 
 // Output is what request returns.
@@ -118,15 +144,27 @@ func (c *Connector) Run(ctx context.Context, action string, input json.RawMessag
 	if err := json.Unmarshal(input, &in); err != nil {
 		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "input does not match the request schema", Err: err}
 	}
+	// Intake refuses literal secrets; this catches those a reference resolved to.
+	if ptr, msg := inputSecret(in.Headers, in.URL); msg != "" {
+		return nil, connectors.Errorf(connectors.CodeInvalidInput, "%s: %s", ptr, msg)
+	}
 	req, timeout, err := newRequest(ctx, in)
 	if err != nil {
 		return nil, err
+	}
+	client := c.client
+	if in.Connection != "" {
+		added, err := c.addConnection(ctx, req, in.Connection)
+		if err != nil {
+			return nil, err
+		}
+		client = dropOnRedirect(c.client, added)
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req = req.WithContext(reqCtx)
 
-	resp, err := c.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, reqCtx, timeout, err)
 	}
@@ -336,4 +374,150 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// Secret headers and query parameters: what a step input may not carry, since it is
+// stored in the job and shown by the API and in webhooks. Matched ignoring case.
+var (
+	secretHeaders = []string{"Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie"}
+	secretParams  = []string{"api_key", "apikey", "access_token", "token", "auth_token", "client_secret", "password", "secret"}
+)
+
+// InputSecret implements connectors.SecretGuard for an input about to be stored
+// (references unresolved): the pointer of a secret header or query parameter.
+func (*Connector) InputSecret(action string, input json.RawMessage) (pointer, message string) {
+	if action != "request" {
+		return "", ""
+	}
+	// Loosely typed: the schema is checked elsewhere, and with references "headers"
+	// may be a string ("{{payload.headers}}"), checked once resolved, when the step runs.
+	var in struct {
+		Headers json.RawMessage `json:"headers"`
+		URL     json.RawMessage `json:"url"`
+	}
+	if json.Unmarshal(input, &in) != nil {
+		return "", ""
+	}
+	var headers map[string]json.RawMessage
+	_ = json.Unmarshal(in.Headers, &headers)
+	names := make(map[string]string, len(headers))
+	for name := range headers {
+		names[name] = ""
+	}
+	var u string
+	_ = json.Unmarshal(in.URL, &u)
+	return inputSecret(names, u)
+}
+
+// inputSecret returns the pointer of a secret header among headers, or of the URL
+// when its query has a secret parameter, and a message naming it (never its value).
+func inputSecret(headers map[string]string, rawURL string) (pointer, message string) {
+	for _, name := range sortedKeys(headers) {
+		for _, h := range secretHeaders {
+			if strings.EqualFold(name, h) {
+				return "/headers/" + pointerEscape(name), fmt.Sprintf(
+					"the %s header is a secret and would be stored in the job; put it in an http connection "+
+						"(PUT /api/v1/connections/http with {\"secrets\": {%q: \"…\"}}) and name it in the step's \"connection\"", h, h)
+			}
+		}
+	}
+	_, query, ok := strings.Cut(rawURL, "?")
+	if !ok {
+		return "", ""
+	}
+	query, _, _ = strings.Cut(query, "#")
+	for _, pair := range strings.Split(query, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		for _, p := range secretParams {
+			if strings.EqualFold(name, p) {
+				return "/url", fmt.Sprintf(
+					"the url's %s query parameter is a secret and would be stored in the job; put it in an http connection "+
+						"(PUT /api/v1/connections/http with {\"secrets\": {\"?%s\": \"…\"}}) and name it in the step's \"connection\"", p, p)
+			}
+		}
+	}
+	return "", ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// pointerEscape escapes an object key for a JSON Pointer (RFC 6901).
+func pointerEscape(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// addConnection adds the headers and query parameters of the owner's http
+// connection name to req, replacing any of the same name, and returns the header
+// names it set. Its errors never contain the secrets.
+func (c *Connector) addConnection(ctx context.Context, req *http.Request, name string) ([]string, error) {
+	step, ok := connectors.StepFrom(ctx)
+	if !ok || c.creds == nil {
+		return nil, connectors.Errorf(connectors.CodeNoCredentials, "no http connection named %q can be used here", name)
+	}
+	secrets, err := c.creds.Resolve(ctx, step.OwnerID, Name, name)
+	switch {
+	case errors.Is(err, connectors.ErrNoCredentials):
+		return nil, connectors.Errorf(connectors.CodeNoCredentials, "no http connection named %q; add one with PUT /api/v1/connections/http?name=%s", name, name)
+	case err != nil:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &connectors.StepError{Code: connectors.CodeUpstreamError, Retryable: true, Err: err,
+			Message: "the http connection's credentials could not be read"}
+	}
+	var added []string
+	q, params := req.URL.Query(), 0
+	for field, value := range secrets {
+		if connectors.CheckHeaderField(field, value) != "" {
+			// Checked when stored; a field that no longer passes is skipped, not sent.
+			continue
+		}
+		if param, ok := strings.CutPrefix(field, connectors.QueryFieldPrefix); ok {
+			q.Set(param, value)
+			params++
+			continue
+		}
+		req.Header.Set(field, value)
+		added = append(added, field)
+	}
+	if params > 0 {
+		req.URL.RawQuery = q.Encode() // the step's own query is kept as it was only without them
+	}
+	return added, nil
+}
+
+// dropOnRedirect returns a client like base for a request carrying a connection:
+// a redirect to another host (port included) or from https to http loses the
+// connection's headers — Go's client drops only Authorization, WWW-Authenticate and
+// Cookie, and only for another host name — and no redirect sends a Referer, which
+// would repeat the connection's query parameters to the next server.
+func dropOnRedirect(base *http.Client, headers []string) *http.Client {
+	cl := *base
+	check := base.CheckRedirect
+	cl.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if check != nil {
+			if err := check(req, via); err != nil {
+				return err
+			}
+		}
+		req.Header.Del("Referer")
+		first := via[0].URL
+		if req.URL.Host != first.Host || (first.Scheme == "https" && req.URL.Scheme != "https") {
+			for _, h := range headers {
+				req.Header.Del(h)
+			}
+		}
+		return nil
+	}
+	return &cl
 }

@@ -428,7 +428,8 @@ type ConnectionName = string
 type ConnectionPut struct {
 	Name *ConnectionName `json:"name,omitempty"`
 
-	// Secrets The connector's credential fields (see the catalogue), each a non-empty string.
+	// Secrets The connector's credential fields (see the catalogue), each a non-empty string; for the
+	// `http` connector, headers and query parameters (`HTTPConnectionSecrets`).
 	Secrets map[string]string `json:"secrets"`
 }
 
@@ -446,7 +447,11 @@ type ConnectorCatalogue struct {
 
 		// CredentialFields The secrets a connection for this connector holds (PUT /api/v1/connections/{connector}).
 		CredentialFields *[]string `json:"credential_fields,omitempty"`
-		Name             string    `json:"name"`
+
+		// CredentialHeaders A connection for this connector holds headers and query parameters of the owner's
+		// choosing (`HTTPConnectionSecrets`) instead of `credential_fields`.
+		CredentialHeaders *bool  `json:"credential_headers,omitempty"`
+		Name              string `json:"name"`
 	} `json:"data"`
 }
 
@@ -1264,6 +1269,13 @@ type ClientInterface interface {
 	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
 	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
 	//
+	// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+	// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+	// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+	// steps that name the connection in `connection` (never implicitly, not even `default`),
+	// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+	// another host.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
@@ -1274,6 +1286,13 @@ type ClientInterface interface {
 	// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
 	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
 	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+	//
+	// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+	// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+	// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+	// steps that name the connection in `connection` (never implicitly, not even `default`),
+	// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+	// another host.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1292,6 +1311,15 @@ type ClientInterface interface {
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
+	// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+	// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+	// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+	// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+	// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+	// step's `connection`: its headers and query parameters are added when the request is sent and
+	// are never stored in the job. The same rule holds for saved workflows, and a step whose
+	// references resolve to such a header or parameter fails `invalid_input` when it runs.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -1303,6 +1331,15 @@ type ClientInterface interface {
 	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
+	//
+	// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+	// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+	// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+	// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+	// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+	// step's `connection`: its headers and query parameters are added when the request is sent and
+	// are never stored in the job. The same rule holds for saved workflows, and a step whose
+	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1799,6 +1836,13 @@ func (c *Client) GetConnection(ctx context.Context, connector ConnectorName, par
 // the connection named `default` implicitly, another one when a step's input names it in `connection`.
 // The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
 //
+// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+// steps that name the connection in `connection` (never implicitly, not even `default`),
+// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+// another host.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
@@ -1819,6 +1863,13 @@ func (c *Client) PutConnectionWithBody(ctx context.Context, connector ConnectorN
 // Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
 // the connection named `default` implicitly, another one when a step's input names it in `connection`.
 // The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+//
+// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+// steps that name the connection in `connection` (never implicitly, not even `default`),
+// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+// another host.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1857,6 +1908,15 @@ func (c *Client) ListConnectors(ctx context.Context, reqEditors ...RequestEditor
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
+// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+// step's `connection`: its headers and query parameters are added when the request is sent and
+// are never stored in the job. The same rule holds for saved workflows, and a step whose
+// references resolve to such a header or parameter fails `invalid_input` when it runs.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -1878,6 +1938,15 @@ func (c *Client) IntakeJobWithBody(ctx context.Context, params *IntakeJobParams,
 // and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
+//
+// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+// step's `connection`: its headers and query parameters are added when the request is sent and
+// are never stored in the job. The same rule holds for saved workflows, and a step whose
+// references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4806,6 +4875,13 @@ type ClientWithResponsesInterface interface {
 	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
 	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
 	//
+	// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+	// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+	// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+	// steps that name the connection in `connection` (never implicitly, not even `default`),
+	// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+	// another host.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
@@ -4816,6 +4892,13 @@ type ClientWithResponsesInterface interface {
 	// Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
 	// the connection named `default` implicitly, another one when a step's input names it in `connection`.
 	// The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+	//
+	// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+	// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+	// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+	// steps that name the connection in `connection` (never implicitly, not even `default`),
+	// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+	// another host.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4836,6 +4919,15 @@ type ClientWithResponsesInterface interface {
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
+	// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+	// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+	// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+	// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+	// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+	// step's `connection`: its headers and query parameters are added when the request is sent and
+	// are never stored in the job. The same rule holds for saved workflows, and a step whose
+	// references resolve to such a header or parameter fails `invalid_input` when it runs.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -4847,6 +4939,15 @@ type ClientWithResponsesInterface interface {
 	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
+	//
+	// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+	// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+	// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+	// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+	// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+	// step's `connection`: its headers and query parameters are added when the request is sent and
+	// are never stored in the job. The same rule holds for saved workflows, and a step whose
+	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8825,6 +8926,13 @@ func (c *ClientWithResponses) GetConnectionWithResponse(ctx context.Context, con
 // the connection named `default` implicitly, another one when a step's input names it in `connection`.
 // The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
 //
+// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+// steps that name the connection in `connection` (never implicitly, not even `default`),
+// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+// another host.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /api/v1/connections/{connector} (the `PutConnection` operationId).
@@ -8841,6 +8949,13 @@ func (c *ClientWithResponses) PutConnectionWithBodyWithResponse(ctx context.Cont
 // Secrets are encrypted at rest (AES-256-GCM) and used by the owner's steps of this connector:
 // the connection named `default` implicitly, another one when a step's input names it in `connection`.
 // The fields each connector accepts are listed in the connector catalogue (`credential_fields`).
+//
+// The `http` connector (catalogue: `credential_headers: true`) takes fields of the owner's
+// choosing instead, see `HTTPConnectionSecrets`: each field is a request header (name → value),
+// or, written `?name`, a query parameter. They are added to the requests of `http.request`
+// steps that name the connection in `connection` (never implicitly, not even `default`),
+// replacing a header or parameter of the same name, and headers are dropped on a redirect to
+// another host.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8873,6 +8988,15 @@ func (c *ClientWithResponses) ListConnectorsWithResponse(ctx context.Context, re
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
+// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+// step's `connection`: its headers and query parameters are added when the request is sent and
+// are never stored in the job. The same rule holds for saved workflows, and a step whose
+// references resolve to such a header or parameter fails `invalid_input` when it runs.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -8890,6 +9014,15 @@ func (c *ClientWithResponses) IntakeJobWithBodyWithResponse(ctx context.Context,
 // and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
+//
+// Secrets never sit in job records: an `http.request` step whose input carries an `Authorization`,
+// `Proxy-Authorization`, `X-Api-Key` or `Cookie` header (any case), or whose URL has an `api_key`,
+// `apikey`, `access_token`, `token`, `auth_token`, `client_secret`, `password` or `secret` query
+// parameter, is refused with 422 (the problem's `errors[].pointer` names the header or the URL).
+// Keep such values in an `http` connection (`PUT /api/v1/connections/http`) and name it in the
+// step's `connection`: its headers and query parameters are added when the request is sent and
+// are never stored in the job. The same rule holds for saved workflows, and a step whose
+// references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

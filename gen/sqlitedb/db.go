@@ -138,6 +138,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listAnalyticsTotalsStmt, err = db.PrepareContext(ctx, listAnalyticsTotals); err != nil {
 		return nil, fmt.Errorf("error preparing query ListAnalyticsTotals: %w", err)
 	}
+	if q.listClearWebhookSecretsStmt, err = db.PrepareContext(ctx, listClearWebhookSecrets); err != nil {
+		return nil, fmt.Errorf("error preparing query ListClearWebhookSecrets: %w", err)
+	}
 	if q.listConnectionsStmt, err = db.PrepareContext(ctx, listConnections); err != nil {
 		return nil, fmt.Errorf("error preparing query ListConnections: %w", err)
 	}
@@ -188,6 +191,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.saveStepsStmt, err = db.PrepareContext(ctx, saveSteps); err != nil {
 		return nil, fmt.Errorf("error preparing query SaveSteps: %w", err)
+	}
+	if q.sealWebhookSecretStmt, err = db.PrepareContext(ctx, sealWebhookSecret); err != nil {
+		return nil, fmt.Errorf("error preparing query SealWebhookSecret: %w", err)
 	}
 	if q.settleExpiredOwnerReservationStmt, err = db.PrepareContext(ctx, settleExpiredOwnerReservation); err != nil {
 		return nil, fmt.Errorf("error preparing query SettleExpiredOwnerReservation: %w", err)
@@ -405,6 +411,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listAnalyticsTotalsStmt: %w", cerr)
 		}
 	}
+	if q.listClearWebhookSecretsStmt != nil {
+		if cerr := q.listClearWebhookSecretsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listClearWebhookSecretsStmt: %w", cerr)
+		}
+	}
 	if q.listConnectionsStmt != nil {
 		if cerr := q.listConnectionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listConnectionsStmt: %w", cerr)
@@ -488,6 +499,11 @@ func (q *Queries) Close() error {
 	if q.saveStepsStmt != nil {
 		if cerr := q.saveStepsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing saveStepsStmt: %w", cerr)
+		}
+	}
+	if q.sealWebhookSecretStmt != nil {
+		if cerr := q.sealWebhookSecretStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing sealWebhookSecretStmt: %w", cerr)
 		}
 	}
 	if q.settleExpiredOwnerReservationStmt != nil {
@@ -602,6 +618,7 @@ type Queries struct {
 	listAnalyticsDayCutsStmt          *sql.Stmt
 	listAnalyticsQuartersStmt         *sql.Stmt
 	listAnalyticsTotalsStmt           *sql.Stmt
+	listClearWebhookSecretsStmt       *sql.Stmt
 	listConnectionsStmt               *sql.Stmt
 	listJobsStmt                      *sql.Stmt
 	listKeysStmt                      *sql.Stmt
@@ -619,6 +636,7 @@ type Queries struct {
 	rescueExpiredStmt                 *sql.Stmt
 	revokeKeyStmt                     *sql.Stmt
 	saveStepsStmt                     *sql.Stmt
+	sealWebhookSecretStmt             *sql.Stmt
 	settleExpiredOwnerReservationStmt *sql.Stmt
 	topAnalyticsValuesStmt            *sql.Stmt
 	touchKeyStmt                      *sql.Stmt
@@ -670,6 +688,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listAnalyticsDayCutsStmt:          q.listAnalyticsDayCutsStmt,
 		listAnalyticsQuartersStmt:         q.listAnalyticsQuartersStmt,
 		listAnalyticsTotalsStmt:           q.listAnalyticsTotalsStmt,
+		listClearWebhookSecretsStmt:       q.listClearWebhookSecretsStmt,
 		listConnectionsStmt:               q.listConnectionsStmt,
 		listJobsStmt:                      q.listJobsStmt,
 		listKeysStmt:                      q.listKeysStmt,
@@ -687,6 +706,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		rescueExpiredStmt:                 q.rescueExpiredStmt,
 		revokeKeyStmt:                     q.revokeKeyStmt,
 		saveStepsStmt:                     q.saveStepsStmt,
+		sealWebhookSecretStmt:             q.sealWebhookSecretStmt,
 		settleExpiredOwnerReservationStmt: q.settleExpiredOwnerReservationStmt,
 		topAnalyticsValuesStmt:            q.topAnalyticsValuesStmt,
 		touchKeyStmt:                      q.touchKeyStmt,

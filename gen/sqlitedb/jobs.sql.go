@@ -431,13 +431,18 @@ func (q *Queries) GetJobByIdempotencyKey(ctx context.Context, arg GetJobByIdempo
 }
 
 const getWebhookSecret = `-- name: GetWebhookSecret :one
-SELECT owner_id, secret, created_at FROM webhook_secrets WHERE owner_id = ?1
+SELECT owner_id, secret, created_at, sealed FROM webhook_secrets WHERE owner_id = ?1
 `
 
 func (q *Queries) GetWebhookSecret(ctx context.Context, ownerID string) (WebhookSecret, error) {
 	row := q.queryRow(ctx, q.getWebhookSecretStmt, getWebhookSecret, ownerID)
 	var i WebhookSecret
-	err := row.Scan(&i.OwnerID, &i.Secret, &i.CreatedAt)
+	err := row.Scan(
+		&i.OwnerID,
+		&i.Secret,
+		&i.CreatedAt,
+		&i.Sealed,
+	)
 	return i, err
 }
 
@@ -548,22 +553,66 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 }
 
 const insertWebhookSecretIfAbsent = `-- name: InsertWebhookSecretIfAbsent :one
-INSERT INTO webhook_secrets (owner_id, secret, created_at) VALUES (?1, ?2, ?3)
+INSERT INTO webhook_secrets (owner_id, secret, sealed, created_at) VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (owner_id) DO NOTHING
-RETURNING owner_id, secret, created_at
+RETURNING owner_id, secret, created_at, sealed
 `
 
 type InsertWebhookSecretIfAbsentParams struct {
 	OwnerID   string
 	Secret    string
+	Sealed    []byte
 	CreatedAt time.Time
 }
 
 func (q *Queries) InsertWebhookSecretIfAbsent(ctx context.Context, arg InsertWebhookSecretIfAbsentParams) (WebhookSecret, error) {
-	row := q.queryRow(ctx, q.insertWebhookSecretIfAbsentStmt, insertWebhookSecretIfAbsent, arg.OwnerID, arg.Secret, arg.CreatedAt)
+	row := q.queryRow(ctx, q.insertWebhookSecretIfAbsentStmt, insertWebhookSecretIfAbsent,
+		arg.OwnerID,
+		arg.Secret,
+		arg.Sealed,
+		arg.CreatedAt,
+	)
 	var i WebhookSecret
-	err := row.Scan(&i.OwnerID, &i.Secret, &i.CreatedAt)
+	err := row.Scan(
+		&i.OwnerID,
+		&i.Secret,
+		&i.CreatedAt,
+		&i.Sealed,
+	)
 	return i, err
+}
+
+const listClearWebhookSecrets = `-- name: ListClearWebhookSecrets :many
+SELECT owner_id, secret, created_at, sealed FROM webhook_secrets WHERE secret <> '' ORDER BY owner_id LIMIT ?1
+`
+
+// Rows written before secrets were sealed (migration 0012), a batch at a time.
+func (q *Queries) ListClearWebhookSecrets(ctx context.Context, maxRows int64) ([]WebhookSecret, error) {
+	rows, err := q.query(ctx, q.listClearWebhookSecretsStmt, listClearWebhookSecrets, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookSecret
+	for rows.Next() {
+		var i WebhookSecret
+		if err := rows.Scan(
+			&i.OwnerID,
+			&i.Secret,
+			&i.CreatedAt,
+			&i.Sealed,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listJobs = `-- name: ListJobs :many
@@ -700,21 +749,32 @@ func (q *Queries) OldestQueuedJob(ctx context.Context) (time.Time, error) {
 }
 
 const putWebhookSecret = `-- name: PutWebhookSecret :one
-INSERT INTO webhook_secrets (owner_id, secret, created_at) VALUES (?1, ?2, ?3)
-ON CONFLICT (owner_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
-RETURNING owner_id, secret, created_at
+INSERT INTO webhook_secrets (owner_id, secret, sealed, created_at) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (owner_id) DO UPDATE SET secret = excluded.secret, sealed = excluded.sealed, created_at = excluded.created_at
+RETURNING owner_id, secret, created_at, sealed
 `
 
 type PutWebhookSecretParams struct {
 	OwnerID   string
 	Secret    string
+	Sealed    []byte
 	CreatedAt time.Time
 }
 
 func (q *Queries) PutWebhookSecret(ctx context.Context, arg PutWebhookSecretParams) (WebhookSecret, error) {
-	row := q.queryRow(ctx, q.putWebhookSecretStmt, putWebhookSecret, arg.OwnerID, arg.Secret, arg.CreatedAt)
+	row := q.queryRow(ctx, q.putWebhookSecretStmt, putWebhookSecret,
+		arg.OwnerID,
+		arg.Secret,
+		arg.Sealed,
+		arg.CreatedAt,
+	)
 	var i WebhookSecret
-	err := row.Scan(&i.OwnerID, &i.Secret, &i.CreatedAt)
+	err := row.Scan(
+		&i.OwnerID,
+		&i.Secret,
+		&i.CreatedAt,
+		&i.Sealed,
+	)
 	return i, err
 }
 
@@ -895,6 +955,26 @@ func (q *Queries) SaveSteps(ctx context.Context, arg SaveStepsParams) (int64, er
 		arg.ID,
 		arg.LeaseToken,
 	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const sealWebhookSecret = `-- name: SealWebhookSecret :execrows
+UPDATE webhook_secrets SET secret = '', sealed = ?1
+WHERE owner_id = ?2 AND secret = ?3
+`
+
+type SealWebhookSecretParams struct {
+	Sealed  []byte
+	OwnerID string
+	Secret  string
+}
+
+// Only while the row still holds that clear secret: a roll in between wins.
+func (q *Queries) SealWebhookSecret(ctx context.Context, arg SealWebhookSecretParams) (int64, error) {
+	result, err := q.exec(ctx, q.sealWebhookSecretStmt, sealWebhookSecret, arg.Sealed, arg.OwnerID, arg.Secret)
 	if err != nil {
 		return 0, err
 	}

@@ -163,6 +163,7 @@ type WebhookSecret struct {
 	OwnerID   string
 	Secret    string
 	CreatedAt time.Time
+	Sealed    []byte
 }
 
 type Workflow struct {

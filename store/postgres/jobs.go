@@ -422,7 +422,7 @@ func (db *DB) DeleteWorkflow(ctx context.Context, ownerID, name string) error {
 }
 
 func toWebhookSecret(r pgdb.WebhookSecret) jobs.WebhookSecret {
-	return jobs.WebhookSecret{OwnerID: r.OwnerID, Secret: r.Secret, CreatedAt: r.CreatedAt.UTC()}
+	return jobs.WebhookSecret{OwnerID: r.OwnerID, Secret: r.Secret, Sealed: r.Sealed, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // WebhookSecret implements jobs.Store. It reads first: the secret exists on all but
@@ -436,7 +436,7 @@ func (db *DB) WebhookSecret(ctx context.Context, ownerID string, fresh jobs.Webh
 		return jobs.WebhookSecret{}, fmt.Errorf("get webhook secret: %w", err)
 	}
 	row, err = db.q.InsertWebhookSecretIfAbsent(ctx, pgdb.InsertWebhookSecretIfAbsentParams{
-		OwnerID: ownerID, Secret: fresh.Secret, CreatedAt: fresh.CreatedAt.UTC(),
+		OwnerID: ownerID, Secret: fresh.Secret, Sealed: fresh.Sealed, CreatedAt: fresh.CreatedAt.UTC(),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Another caller created it since the read.
@@ -451,10 +451,32 @@ func (db *DB) WebhookSecret(ctx context.Context, ownerID string, fresh jobs.Webh
 // PutWebhookSecret implements jobs.Store.
 func (db *DB) PutWebhookSecret(ctx context.Context, s jobs.WebhookSecret) (jobs.WebhookSecret, error) {
 	row, err := db.q.PutWebhookSecret(ctx, pgdb.PutWebhookSecretParams{
-		OwnerID: s.OwnerID, Secret: s.Secret, CreatedAt: s.CreatedAt.UTC(),
+		OwnerID: s.OwnerID, Secret: s.Secret, Sealed: s.Sealed, CreatedAt: s.CreatedAt.UTC(),
 	})
 	if err != nil {
 		return jobs.WebhookSecret{}, fmt.Errorf("put webhook secret: %w", err)
 	}
 	return toWebhookSecret(row), nil
+}
+
+// ClearWebhookSecrets implements jobs.Store.
+func (db *DB) ClearWebhookSecrets(ctx context.Context, limit int) ([]jobs.WebhookSecret, error) {
+	rows, err := db.q.ListClearWebhookSecrets(ctx, int32(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list clear webhook secrets: %w", err)
+	}
+	out := make([]jobs.WebhookSecret, len(rows))
+	for i, r := range rows {
+		out[i] = toWebhookSecret(r)
+	}
+	return out, nil
+}
+
+// SealWebhookSecret implements jobs.Store.
+func (db *DB) SealWebhookSecret(ctx context.Context, ownerID, clear string, sealed []byte) (bool, error) {
+	n, err := db.q.SealWebhookSecret(ctx, pgdb.SealWebhookSecretParams{OwnerID: ownerID, Secret: clear, Sealed: sealed})
+	if err != nil {
+		return false, fmt.Errorf("seal webhook secret: %w", err)
+	}
+	return n == 1, nil
 }

@@ -79,6 +79,9 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunNotificationSettings(t, open)
 	})
+	t.Run("WebhookSecrets", func(t *testing.T) {
+		RunWebhookSecrets(t, open)
+	})
 }
 
 // RunMigrate checks the migration and readiness contract of store.Store.

@@ -127,11 +127,20 @@ DELETE FROM workflows WHERE owner_id = sqlc.arg(owner_id) AND name = sqlc.arg(na
 SELECT * FROM webhook_secrets WHERE owner_id = sqlc.arg(owner_id);
 
 -- name: PutWebhookSecret :one
-INSERT INTO webhook_secrets (owner_id, secret, created_at) VALUES (sqlc.arg(owner_id), sqlc.arg(secret), sqlc.arg(created_at))
-ON CONFLICT (owner_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at
+INSERT INTO webhook_secrets (owner_id, secret, sealed, created_at) VALUES (sqlc.arg(owner_id), sqlc.arg(secret), sqlc.narg(sealed), sqlc.arg(created_at))
+ON CONFLICT (owner_id) DO UPDATE SET secret = excluded.secret, sealed = excluded.sealed, created_at = excluded.created_at
 RETURNING *;
 
 -- name: InsertWebhookSecretIfAbsent :one
-INSERT INTO webhook_secrets (owner_id, secret, created_at) VALUES (sqlc.arg(owner_id), sqlc.arg(secret), sqlc.arg(created_at))
+INSERT INTO webhook_secrets (owner_id, secret, sealed, created_at) VALUES (sqlc.arg(owner_id), sqlc.arg(secret), sqlc.narg(sealed), sqlc.arg(created_at))
 ON CONFLICT (owner_id) DO NOTHING
 RETURNING *;
+
+-- name: ListClearWebhookSecrets :many
+-- Rows written before secrets were sealed (migration 0012), a batch at a time.
+SELECT * FROM webhook_secrets WHERE secret <> '' ORDER BY owner_id LIMIT sqlc.arg(max_rows);
+
+-- name: SealWebhookSecret :execrows
+-- Only while the row still holds that clear secret: a roll in between wins.
+UPDATE webhook_secrets SET secret = '', sealed = sqlc.arg(sealed)
+WHERE owner_id = sqlc.arg(owner_id) AND secret = sqlc.arg(secret);
