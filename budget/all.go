@@ -3,6 +3,8 @@ package budget
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -59,7 +61,11 @@ func (a *All) ReserveModel(ctx context.Context, model string, usd float64) (Rese
 	return Reservation{ID: id, USD: usd}, nil
 }
 
-// Settle implements Budget: it settles actualUSD on every budget.
+// Settle implements Budget: it settles actualUSD on every budget, in order, and stops
+// at the first that refuses: a settlement one budget refuses (the job's, first) is not
+// written to the others (the owner's ledger). Their reservations stay open until their
+// expiry releases them, so the refused amount is never recorded as spent anywhere.
+// An amount no budget may record (CheckUSD) is refused before any is touched.
 func (a *All) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
 	a.mu.Lock()
 	rs, ok := a.held[r.ID]
@@ -68,11 +74,18 @@ func (a *All) Settle(ctx context.Context, r Reservation, actualUSD float64) erro
 	if !ok {
 		return ErrUnknownReservation
 	}
-	var errs []error
-	for i, got := range rs {
-		errs = append(errs, a.budgets[i].Settle(ctx, got, actualUSD))
+	if err := CheckUSD(actualUSD); err != nil {
+		return fmt.Errorf("settle: %w", err)
 	}
-	return errors.Join(errs...)
+	for i, got := range rs {
+		if err := a.budgets[i].Settle(ctx, got, actualUSD); err != nil {
+			if i+1 < len(rs) {
+				return fmt.Errorf("settle: %w (%d later budget(s) left to their reservations' expiry)", err, len(rs)-i-1)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Owner is one step's view of its owner's durable budget: reservations are rows
@@ -98,6 +111,9 @@ func (o *Owner) Reserve(ctx context.Context, usd float64) (Reservation, error) {
 
 // ReserveModel implements ModelReserver.
 func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Reservation, error) {
+	if err := checkOwnerUSD(usd); err != nil {
+		return Reservation{}, fmt.Errorf("reserve: %w", err)
+	}
 	now := o.now().UTC()
 	r := OwnerReservation{ID: levqor.NewID("rsv"), OwnerID: o.ownerID, JobID: o.jobID, StepID: o.step, Model: model,
 		Reserved: USDToNanos(usd), ExpiresAt: now.Add(o.ttl), CreatedAt: now}
@@ -107,14 +123,30 @@ func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Re
 	return Reservation{ID: r.ID, USD: usd}, nil
 }
 
-// Settle implements Budget.
+// Settle implements Budget. A negative or non-finite amount is refused and nothing is
+// written: spending only ever grows. A finite amount past MaxNanos saturates at it.
 func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
+	if err := checkOwnerUSD(actualUSD); err != nil {
+		return fmt.Errorf("settle: %w", err)
+	}
 	actual := USDToNanos(actualUSD)
 	if err := o.store.SettleOwnerBudget(ctx, o.ownerID, r.ID, actual, o.now().UTC()); err != nil {
 		return err
 	}
 	if o.settled != nil {
 		o.settled(ctx, o.ownerID, o.limits, actual)
+	}
+	return nil
+}
+
+// checkOwnerUSD refuses the amounts that would lower or poison an owner's ledger:
+// negative ones and NaN or ±Inf. Large finite ones are fine: they saturate.
+func checkOwnerUSD(usd float64) error {
+	switch {
+	case math.IsNaN(usd) || math.IsInf(usd, 0):
+		return errors.New("amount is not a finite number")
+	case usd < 0:
+		return fmt.Errorf("amount %g is negative", usd)
 	}
 	return nil
 }

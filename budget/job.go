@@ -21,12 +21,12 @@ const nanoPerUSD = 1e9
 // JobBudget is an in-memory budget for one job run (guardrails.max_cost_usd). It is safe
 // for concurrent use: a reservation is admitted only if spent + reserved + request ≤ limit.
 type JobBudget struct {
-	limit int64
+	limit Nanos
 
 	mu       sync.Mutex
-	spent    int64
-	reserved int64
-	open     map[uint64]int64 // reservation number → nano-dollars held
+	spent    Nanos
+	reserved Nanos
+	open     map[uint64]Nanos // reservation number → nano-dollars held
 	next     uint64
 }
 
@@ -38,7 +38,7 @@ func NewJobBudget(limitUSD float64) (*JobBudget, error) {
 	if err != nil {
 		return nil, fmt.Errorf("budget limit: %w", err)
 	}
-	return &JobBudget{limit: n, open: map[uint64]int64{}}, nil
+	return &JobBudget{limit: n, open: map[uint64]Nanos{}}, nil
 }
 
 // Reserve implements Budget. It fails with ctx's error if ctx is done, with an
@@ -53,7 +53,9 @@ func (b *JobBudget) Reserve(ctx context.Context, usd float64) (Reservation, erro
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.spent+b.reserved+n > b.limit {
+	// Sums saturate: spending recorded past the limit (settlements may exceed their
+	// reservations) must never wrap around into room for more.
+	if b.spent.Add(b.reserved).Add(n) > b.limit {
 		return Reservation{}, &ExceededError{
 			LimitUSD:     toUSD(b.limit),
 			SpentUSD:     toUSD(b.spent),
@@ -63,7 +65,7 @@ func (b *JobBudget) Reserve(ctx context.Context, usd float64) (Reservation, erro
 	}
 	b.next++
 	b.open[b.next] = n
-	b.reserved += n
+	b.reserved = b.reserved.Add(n)
 	return Reservation{ID: strconv.FormatUint(b.next, 10), USD: toUSD(n)}, nil
 }
 
@@ -85,8 +87,8 @@ func (b *JobBudget) Settle(_ context.Context, r Reservation, actualUSD float64) 
 		return fmt.Errorf("settle %q: %w", r.ID, ErrUnknownReservation)
 	}
 	delete(b.open, id)
-	b.reserved -= held
-	b.spent += n
+	b.reserved -= held // held was added to reserved, so this cannot go below zero
+	b.spent = b.spent.Add(n)
 	return nil
 }
 
@@ -107,16 +109,25 @@ func (b *JobBudget) ReservedUSD() float64 {
 	return toUSD(b.reserved)
 }
 
-func toNano(usd float64) (int64, error) {
+// CheckUSD reports whether usd is an amount a budget accepts: a finite number from 0
+// to MaxUSD. Budgets refuse other amounts, to reserve or to settle, and record nothing.
+func CheckUSD(usd float64) error {
 	switch {
 	case math.IsNaN(usd) || math.IsInf(usd, 0):
-		return 0, errors.New("amount is not a finite number")
+		return errors.New("amount is not a finite number")
 	case usd < 0:
-		return 0, fmt.Errorf("amount %g is negative", usd)
+		return fmt.Errorf("amount %g is negative", usd)
 	case usd > MaxUSD:
-		return 0, fmt.Errorf("amount %g is over %g", usd, float64(MaxUSD))
+		return fmt.Errorf("amount %g is over %g", usd, float64(MaxUSD))
 	}
-	return int64(math.Round(usd * nanoPerUSD)), nil
+	return nil
 }
 
-func toUSD(nano int64) float64 { return float64(nano) / nanoPerUSD }
+func toNano(usd float64) (Nanos, error) {
+	if err := CheckUSD(usd); err != nil {
+		return 0, err
+	}
+	return Nanos(math.Round(usd * nanoPerUSD)), nil // ≤ 10¹⁸: fits
+}
+
+func toUSD(nano Nanos) float64 { return float64(nano) / nanoPerUSD }

@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -9,13 +10,39 @@ import (
 // are exact.
 type Nanos int64
 
+// MaxNanos is the largest amount Nanos holds, about 9.2 billion dollars: conversions
+// and sums saturate at it instead of wrapping around to a negative amount.
+const MaxNanos = Nanos(math.MaxInt64)
+
 // USDToNanos converts dollars to Nanos, rounding up (a reservation never undercounts).
+// It saturates: amounts beyond the range of Nanos (±Inf included) become MaxNanos or
+// math.MinInt64, and NaN, an amount nobody can know, becomes MaxNanos, the most it
+// could be. Callers that must refuse such amounts check them first (CheckUSD).
 func USDToNanos(usd float64) Nanos {
-	n := Nanos(usd * 1e9)
-	if float64(n) < usd*1e9 {
-		n++
+	v := usd * 1e9
+	switch {
+	case math.IsNaN(v) || v >= 0x1p63: // float64(MaxInt64) rounds up to 2⁶³, which does not fit
+		return MaxNanos
+	case v <= -0x1p63:
+		return math.MinInt64
+	}
+	n := Nanos(v)
+	if float64(n) < v {
+		n++ // v < 2⁶³ - 1024 here, so this cannot overflow
 	}
 	return n
+}
+
+// Add returns n + m, saturating at MaxNanos and math.MinInt64 instead of wrapping.
+func (n Nanos) Add(m Nanos) Nanos {
+	s := n + m
+	switch {
+	case m > 0 && s < n:
+		return MaxNanos
+	case m < 0 && s > n:
+		return math.MinInt64
+	}
+	return s
 }
 
 // USD converts Nanos to dollars.

@@ -134,8 +134,15 @@ type Period struct {
 	ByModel                map[string]Nanos
 }
 
-// Remaining is what may still be reserved in the period (never negative).
-func (p Period) Remaining() Nanos { return max(0, p.Limit-p.Spent-p.Reserved) }
+// Remaining is what may still be reserved in the period (never negative). The sum
+// saturates, so spending at MaxNanos cannot wrap around into room.
+func (p Period) Remaining() Nanos {
+	used := p.Spent.Add(p.Reserved)
+	if used >= p.Limit {
+		return 0
+	}
+	return p.Limit - used
+}
 
 // Usage returns the owner's day and month, with spending per model.
 func (s *Service) Usage(ctx context.Context, ownerID string) (day, month Period, err error) {

@@ -34,7 +34,7 @@ type Config struct {
 	SQLitePath      string        // derived: the SQLite file when Engine is SQLite
 	LogLevel        slog.Level    // LEVQOR_LOG_LEVEL: debug, info, warn or error
 	MaxBodyBytes    int64         // LEVQOR_MAX_BODY_BYTES: the largest request body accepted
-	ShutdownTimeout time.Duration // LEVQOR_SHUTDOWN_TIMEOUT: how long in-flight requests may drain
+	ShutdownTimeout time.Duration // LEVQOR_SHUTDOWN_TIMEOUT: how long requests, running jobs and unsaved completions may drain
 
 	APIKeys     []string // LEVQOR_API_KEYS: bootstrap admin keys, comma-separated
 	APIKeysNext []string // LEVQOR_API_KEYS_NEXT: the next bootstrap admin keys, accepted too (rotation)

@@ -2,8 +2,8 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/levqor/levqor/budget"
@@ -59,12 +59,19 @@ func NewEngine(store Store, reg *connectors.Registry, guard *outbound.Guard, opt
 }
 
 // Run runs the worker and the dispatcher until ctx ends; running jobs then get
-// drain to finish before they are left to their leases.
+// drain to finish before they are left to their leases. The worker returns within
+// drain plus stopGrace (see Worker.Run); the dispatcher, which stops as soon as ctx
+// ends unless a store call holds it, is waited for stopGrace more at most.
 func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); e.Dispatcher.Run(ctx) }()
+	dispatched := make(chan struct{})
+	go func() { defer close(dispatched); e.Dispatcher.Run(ctx) }()
 	err := e.Worker.Run(ctx, drain)
-	wg.Wait()
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	select {
+	case <-dispatched:
+	case <-grace.C:
+		err = errors.Join(err, errors.New("webhook dispatcher still running after the shutdown bound; its deliveries are left to their leases"))
+	}
 	return err
 }

@@ -231,7 +231,7 @@ func (s *Service) leastCost(steps []Step) budget.Nanos {
 			input = json.RawMessage("{}")
 		}
 		if usd, err := s.reg.EstimateUSD(st.Connector, st.Action, input); err == nil {
-			need += budget.USDToNanos(usd)
+			need = need.Add(budget.USDToNanos(usd)) // saturates: a huge estimate must not wrap into a small one
 		}
 	}
 	return need

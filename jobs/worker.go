@@ -58,6 +58,8 @@ type Worker struct {
 
 	finished atomic.Int64 // attempts this worker has finished (stored)
 	ended    func()       // called after a batch that ended jobs for good (wakes the webhook dispatcher)
+
+	gone chan struct{} // closed when the completer has returned (made by Run)
 }
 
 // Finished returns how many job attempts this worker has finished since it started.
@@ -113,7 +115,9 @@ func (w *Worker) Wake() {
 }
 
 // Run works until ctx ends, then stops claiming and waits (up to drain) for the
-// jobs it runs; those still running after that are left to their leases.
+// jobs it runs and their completions; jobs still running and completions not stored
+// by then are left to their leases. It returns within drain plus stopGrace, even when
+// every write to the store fails.
 func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
 	if w.opts.RescueAtStart {
 		now := w.now().UTC()
@@ -133,8 +137,14 @@ func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
 		background.Add(1)
 		go func() { defer background.Done(); l.ListenForJobs(bgCtx, w.Wake) }()
 	}
+	// The completer stops at the shutdown deadline even while jobs are still being
+	// stopped, so a database that fails every write cannot hold the shutdown; finish
+	// stops waiting once it is gone.
+	completeCtx, stopCompleting := context.WithCancel(bgCtx)
+	defer stopCompleting()
+	w.gone = make(chan struct{})
 	background.Add(3)
-	go func() { defer background.Done(); w.complete(bgCtx) }()
+	go func() { defer background.Done(); defer close(w.gone); w.complete(completeCtx) }()
 	go func() { defer background.Done(); w.heartbeat(bgCtx) }()
 	go func() { defer background.Done(); w.rescue(bgCtx) }()
 
@@ -171,19 +181,42 @@ func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
 		}
 	}
 
+	// Shutdown is bounded by drain (LEVQOR_SHUTDOWN_TIMEOUT) as a whole: running jobs
+	// have until then to end and have their completions stored; then they are stopped
+	// and the completer gives up retrying. Whatever was not stored is left to the
+	// leases, which return the jobs to the queue (ADR 0005). The heartbeat keeps the
+	// leases of draining jobs until they end.
 	finished := make(chan struct{})
 	go func() { running.Wait(); close(finished) }()
+	deadline := time.NewTimer(drain)
+	defer deadline.Stop()
 	select {
 	case <-finished:
-	case <-time.After(drain):
+	case <-deadline.C:
 		w.opts.Logger.Warn("jobs still running at shutdown are left to their leases")
 		stopJobs(errors.New("worker stopped"))
-		<-finished
+		stopCompleting()
 	}
-	stopBackground()
-	background.Wait()
-	return nil
+	// What is left has only to notice that its context ended: it gets stopGrace, after
+	// which Run returns without it rather than hold the process (a store call that
+	// hangs instead of failing).
+	stopped := make(chan struct{})
+	go func() { <-finished; stopBackground(); background.Wait(); close(stopped) }()
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	select {
+	case <-stopped:
+		return nil
+	case <-grace.C:
+		stopJobs(errors.New("worker stopped"))
+		stopBackground()
+		return fmt.Errorf("worker goroutines still running %s after the shutdown deadline; left to the leases", stopGrace)
+	}
 }
+
+// stopGrace is how long, once shutdown has stopped them, jobs and the worker's
+// background goroutines get to return before Run returns without them.
+const stopGrace = 2 * time.Second
 
 // runJob runs a claimed job's steps in order, skipping those that already
 // succeeded, and hands the attempt's end to the completer.
@@ -348,15 +381,25 @@ func scale(d, base time.Duration) time.Duration {
 	return time.Duration(float64(d) * base.Seconds())
 }
 
-// finish hands an attempt's end to the completer and waits until it is stored.
+// finish hands an attempt's end to the completer and waits until it is stored, or
+// until the completer is gone (it gave up at shutdown: the lease returns the job).
 func (w *Worker) finish(f Finish) {
 	req := finishReq{f: f, done: make(chan struct{})}
-	w.done <- req
-	<-req.done
+	select {
+	case w.done <- req:
+	case <-w.gone:
+		return
+	}
+	select {
+	case <-req.done:
+	case <-w.gone:
+	}
 }
 
 // complete writes attempt ends in batches: whatever has queued up while the
-// previous batch was being written goes in one transaction.
+// previous batch was being written goes in one transaction. A batch that fails is
+// retried until it is stored or ctx ends (the shutdown deadline): then it is left to
+// the leases and complete returns.
 func (w *Worker) complete(ctx context.Context) {
 	for {
 		var first finishReq
@@ -380,12 +423,21 @@ func (w *Worker) complete(ctx context.Context) {
 			fs[i] = r.f
 		}
 		for attempt := 0; ; attempt++ {
-			_, err := w.store.FinishJobs(context.WithoutCancel(ctx), w.now().UTC(), fs)
+			_, err := w.store.FinishJobs(ctx, w.now().UTC(), fs)
 			if err == nil {
 				break
 			}
+			if ctx.Err() != nil {
+				w.opts.Logger.Warn("job completions not stored at shutdown are left to their leases", "jobs", len(fs), "error", err.Error())
+				return
+			}
 			w.opts.Logger.Error("store job completions; retrying", "jobs", len(fs), "error", err.Error())
-			time.Sleep(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
+			retry := time.NewTimer(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
+			select {
+			case <-retry.C:
+			case <-ctx.Done():
+				retry.Stop()
+			}
 		}
 		w.finished.Add(int64(len(batch)))
 		terminal := false

@@ -42,7 +42,7 @@ func fakeChat(t *testing.T, promptTokens, completionTokens int) (*httptest.Serve
 // job; a job whose guardrails cannot cover the worst case fails budget_exceeded
 // without calling the provider.
 func TestAIStepCostAndJobBudget(t *testing.T) {
-	chat, calls := fakeChat(t, 1000, 500)
+	chat, calls := fakeChat(t, 1000, 40) // usage the request can produce: 40 ≤ max_tokens 50
 	conn, err := ai.New(ai.Config{BaseURL: chat.URL + "/v1", APIKey: "sk-test", DefaultModel: "gpt-4o-mini"})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestAIStepCostAndJobBudget(t *testing.T) {
 	ok := b.submit(t, ten.key, map[string]any{"workflow": "ai", "payload": map[string]any{}, "steps": []any{aiStep}})
 	j := b.waitStatus(t, ten.key, ok.JobId, "succeeded", 10*time.Second)
 	price := ai.DefaultPrices()["gpt-4o-mini"]
-	want := (1000*price.InputPerMillion + 500*price.OutputPerMillion) / 1e6
+	want := (1000*price.InputPerMillion + 40*price.OutputPerMillion) / 1e6
 	if j.CostUsd == nil || j.Steps[0].CostUsd == nil || abs(*j.CostUsd-want) > 1e-9 || abs(*j.Steps[0].CostUsd-want) > 1e-9 {
 		t.Fatalf("cost: job %v step %v, want %v (the provider's reported usage)", j.CostUsd, j.Steps[0].CostUsd, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -70,6 +71,8 @@ type Config struct {
 	// MaxRetries is how often the SDK retries a 408, 409, 429, 5xx or connection failure
 	// within one call: 0 means the SDK's default (2), a negative number means never.
 	MaxRetries int
+	// Logger receives warnings about implausible usage reports; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Connector is the ai connector. It is safe for concurrent use.
@@ -80,6 +83,7 @@ type Connector struct {
 	defaultMaxTokens int
 	prices           PriceTable
 	actions          []connectors.Action
+	log              *slog.Logger
 }
 
 var _ connectors.Connector = (*Connector)(nil)
@@ -111,6 +115,10 @@ func New(cfg Config) (*Connector, error) {
 		}
 		copied[model] = p
 	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	client := cfg.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: defaultHTTPTimeout}
@@ -138,6 +146,7 @@ func New(cfg Config) (*Connector, error) {
 		defaultMaxTokens: maxTokens,
 		prices:           copied,
 		actions:          actions(maxTokens),
+		log:              log,
 	}, nil
 }
 

@@ -98,9 +98,18 @@ func (c *Connector) call(ctx context.Context, b budget.Budget, req request) (rep
 
 	// Settling must happen even if the step's context is done: the money may be spent.
 	settleCtx := context.WithoutCancel(ctx)
+	// Reported usage is charged only as far as the request could have produced it.
+	honest := func(u Usage) Usage {
+		if err := checkUsage(u, req); err != nil {
+			c.implausibleUsage(ctx, req, u, err)
+			return Usage{PromptTokens: promptTokens, CompletionTokens: req.maxTokens} // the reservation
+		}
+		return u
+	}
 	if callErr != nil {
 		billed := req.price.cost(promptTokens, 0) // a failed call may still have read the prompt
 		if u, ok := usageFromError(callErr); ok {
+			u = honest(u)
 			billed = req.price.cost(u.PromptTokens, u.CompletionTokens)
 		}
 		if err := b.Settle(settleCtx, res, billed); err != nil {
@@ -118,14 +127,14 @@ func (c *Connector) call(ctx context.Context, b budget.Budget, req request) (rep
 		rep.content, rep.finishReason = ch.Message.Content, ch.FinishReason
 	}
 	if completion.JSON.Usage.Valid() {
-		rep.usage = Usage{PromptTokens: completion.Usage.PromptTokens, CompletionTokens: completion.Usage.CompletionTokens}
+		rep.usage = honest(Usage{PromptTokens: completion.Usage.PromptTokens, CompletionTokens: completion.Usage.CompletionTokens})
 	} else {
 		// Some compatible servers leave usage out; charge the estimate and the reply's length.
 		n, err := countTokens(req.model, rep.content)
 		if err != nil {
 			n = req.maxTokens
 		}
-		rep.usage = Usage{PromptTokens: promptTokens, CompletionTokens: n}
+		rep.usage = honest(Usage{PromptTokens: promptTokens, CompletionTokens: n})
 	}
 	rep.cost = req.price.cost(rep.usage.PromptTokens, rep.usage.CompletionTokens)
 	if err := b.Settle(settleCtx, res, rep.cost); err != nil {
@@ -228,10 +237,64 @@ func usageFromError(err error) (Usage, bool) {
 	if u == nil {
 		u = doc.Error.Usage
 	}
-	if u == nil || u.PromptTokens < 0 || u.CompletionTokens < 0 {
+	if u == nil {
 		return Usage{}, false
 	}
-	return *u, true
+	return *u, true // checked by the caller, like a success's
+}
+
+// Bounds of the prompt a provider can bill for a request (maxPromptTokens), generous
+// enough for any chat template and its hidden instructions.
+const (
+	// messageOverheadTokens is the most a chat template adds per message (role markers,
+	// separators); OpenAI's adds 3.
+	messageOverheadTokens = 16
+	// promptOverheadTokens is what a provider may add to every prompt: reply priming, a
+	// default system preamble, the instructions that introduce a response format.
+	promptOverheadTokens = 1024
+	// schemaTokensPerByte allows a provider to render a response format's schema in a form
+	// up to twice as long as the compact JSON it was sent as.
+	schemaTokensPerByte = 2
+)
+
+// maxPromptTokens is a sound upper bound on the prompt tokens of req. Tokenizers that
+// work on bytes (BPE as in tiktoken, SentencePiece with byte fallback) never make more
+// tokens of a text than it has bytes; the rest is the framing the constants above bound.
+func maxPromptTokens(req request) int64 {
+	n := int64(promptOverheadTokens)
+	for _, m := range req.messages {
+		n += int64(len(m.Role)) + int64(len(m.Content)) + messageOverheadTokens
+	}
+	if req.format != nil {
+		n += schemaTokensPerByte * int64(len(req.format.name)+len(req.format.schema))
+	}
+	return n
+}
+
+// checkUsage says why u is not what req could have consumed: a negative count, more
+// prompt tokens than maxPromptTokens, or more completion tokens than max_tokens allows.
+func checkUsage(u Usage, req request) error {
+	switch {
+	case u.PromptTokens < 0 || u.CompletionTokens < 0:
+		return errors.New("a negative token count")
+	case u.PromptTokens > maxPromptTokens(req):
+		return fmt.Errorf("more prompt tokens than the request's %d bytes and framing can make", maxPromptTokens(req)-promptOverheadTokens)
+	case u.CompletionTokens > req.maxTokens:
+		return fmt.Errorf("more completion tokens than max_tokens %d", req.maxTokens)
+	}
+	return nil
+}
+
+// implausibleUsage logs that the provider reported usage the request could not have
+// produced and that the call is charged its reservation instead. The line carries
+// counts, the model and the step, never the prompt, the reply or the key.
+func (c *Connector) implausibleUsage(ctx context.Context, req request, u Usage, why error) {
+	attrs := []any{"model", req.model, "reported_prompt_tokens", u.PromptTokens, "reported_completion_tokens", u.CompletionTokens,
+		"max_prompt_tokens", maxPromptTokens(req), "max_tokens", req.maxTokens, "reason", why.Error()}
+	if st, ok := connectors.StepFrom(ctx); ok {
+		attrs = append(attrs, "job_id", st.JobID, "step", st.StepID)
+	}
+	c.log.WarnContext(ctx, "ai: the provider reported usage the request cannot have produced; charging the call's reservation", attrs...)
 }
 
 // providerError maps a failed call to a *StepError. Messages carry the status and the

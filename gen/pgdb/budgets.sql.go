@@ -320,7 +320,7 @@ const upsertOwnerTotal = `-- name: UpsertOwnerTotal :exec
 INSERT INTO budget_totals (owner_id, period, spent_nanos, reserved_nanos)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (owner_id, period) DO UPDATE
-SET spent_nanos = budget_totals.spent_nanos + excluded.spent_nanos,
+SET spent_nanos = CAST(LEAST(CAST(budget_totals.spent_nanos AS NUMERIC) + excluded.spent_nanos, 9223372036854775807) AS BIGINT),
     reserved_nanos = budget_totals.reserved_nanos + excluded.reserved_nanos
 `
 
@@ -334,6 +334,7 @@ type UpsertOwnerTotalParams struct {
 // Adds to an owner's running totals of one period ('D' day or 'M' month key),
 // creating the row at zero first. In a transaction it also locks the row: callers
 // touch totals rows in ascending (owner_id, period) order, so they never deadlock.
+// Spending saturates at the largest BIGINT (summed as numeric) instead of failing.
 func (q *Queries) UpsertOwnerTotal(ctx context.Context, arg UpsertOwnerTotalParams) error {
 	_, err := q.db.Exec(ctx, upsertOwnerTotal,
 		arg.OwnerID,

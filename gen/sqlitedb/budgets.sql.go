@@ -14,7 +14,8 @@ import (
 const addOwnerSpent = `-- name: AddOwnerSpent :exec
 INSERT INTO budget_spent (owner_id, period, spent_nanos)
 VALUES (?1, ?2, ?3), (?1, ?4, ?3)
-ON CONFLICT (owner_id, period) DO UPDATE SET spent_nanos = budget_spent.spent_nanos + excluded.spent_nanos
+ON CONFLICT (owner_id, period) DO UPDATE
+SET spent_nanos = MIN(budget_spent.spent_nanos + excluded.spent_nanos, 9223372036854775807)
 `
 
 type AddOwnerSpentParams struct {
@@ -24,7 +25,9 @@ type AddOwnerSpentParams struct {
 	MonthKey string
 }
 
-// Adds to an owner's settled spending in a day and in its month.
+// Adds to an owner's settled spending in a day and in its month, saturating at the
+// largest INTEGER (an overflowing sum becomes a REAL in SQLite, which MIN caps) so the
+// total never wraps or stops being an integer.
 func (q *Queries) AddOwnerSpent(ctx context.Context, arg AddOwnerSpentParams) error {
 	_, err := q.exec(ctx, q.addOwnerSpentStmt, addOwnerSpent,
 		arg.OwnerID,

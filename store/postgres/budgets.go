@@ -66,7 +66,7 @@ func sumTotalsDeltas(ds []totalsDelta) []totalsDelta {
 // overLimit returns the *budget.ExceededError for a period when requested does not fit
 // beside spent and reserved under limit, else nil.
 func overLimit(limit, spent, reserved, requested budget.Nanos) error {
-	if spent+reserved+requested <= limit {
+	if spent.Add(reserved).Add(requested) <= limit { // saturating: a huge amount cannot wrap into room
 		return nil
 	}
 	return &budget.ExceededError{
@@ -133,6 +133,9 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 // UPDATE only matches an open row, so a concurrent expiry and this settle never both
 // release the amount.
 func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual budget.Nanos, now time.Time) error {
+	if actual < 0 {
+		return fmt.Errorf("settle owner budget: negative amount %d", actual) // spending never shrinks
+	}
 	now = now.UTC()
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		q := db.q.WithTx(tx)

@@ -28,7 +28,7 @@ func totalsKeys(day, month string) (dayKey, monthKey string) {
 // overLimit returns the *budget.ExceededError for a period when requested does not fit
 // beside spent and reserved under limit, else nil.
 func overLimit(limit, spent, reserved, requested budget.Nanos) error {
-	if spent+reserved+requested <= limit {
+	if spent.Add(reserved).Add(requested) <= limit { // saturating: a huge amount cannot wrap into room
 		return nil
 	}
 	return &budget.ExceededError{
@@ -88,6 +88,9 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 // reservation to budget_closed as settled (or settles it there if the sweep had expired
 // it) and adds actual to the spending of both periods of its created_at.
 func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual budget.Nanos, now time.Time) error {
+	if actual < 0 {
+		return fmt.Errorf("settle owner budget: negative amount %d", actual) // spending never shrinks
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err

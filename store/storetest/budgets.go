@@ -230,6 +230,40 @@ func RunBudgets(t *testing.T, open func(t testing.TB) store.Store) {
 		checkUsage(t, "day after the refused settles", day, budget.Usage{Spent: 4 * cent, ByModel: map[string]budget.Nanos{"gpt-4o": 4 * cent}})
 	})
 
+	// Spending only grows, and saturates instead of wrapping: a negative settlement is
+	// refused with nothing written, and totals past the largest amount stay there, so a
+	// wrapped (negative) total can never make room for more.
+	t.Run("SettleNeverLowersOrWraps", func(t *testing.T) {
+		t.Parallel()
+		s, owner := open(t), levqor.NewID("usr")
+		a := newReservation(owner, "gpt-4o", 5*cent, budgetAt)
+		b := newReservation(owner, "gpt-4o", 5*cent, budgetAt)
+		mustReserve(t, s, a, roomy)
+		mustReserve(t, s, b, roomy)
+		if err := s.SettleOwnerBudget(t.Context(), owner, a.ID, -3*cent, budgetAt); err == nil {
+			t.Fatal("SettleOwnerBudget of a negative amount succeeded")
+		}
+		day, month, err := s.OwnerTotals(t.Context(), owner, budgetAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkUsage(t, "day after a refused negative settle", day, budget.Usage{Reserved: 10 * cent})
+		checkUsage(t, "month after a refused negative settle", month, budget.Usage{Reserved: 10 * cent})
+
+		mustSettle(t, s, owner, a.ID, budget.MaxNanos, budgetAt.Add(time.Second))
+		mustSettle(t, s, owner, b.ID, budget.MaxNanos, budgetAt.Add(time.Second))
+		day, month, err = s.OwnerTotals(t.Context(), owner, budgetAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkUsage(t, "day after two settles at the maximum", day, budget.Usage{Spent: budget.MaxNanos})
+		checkUsage(t, "month after two settles at the maximum", month, budget.Usage{Spent: budget.MaxNanos})
+		err = s.ReserveOwnerBudget(t.Context(), newReservation(owner, "gpt-4o", 1, budgetAt), roomy)
+		if !errors.Is(err, budget.ErrExceeded) {
+			t.Fatalf("ReserveOwnerBudget with spending at the maximum: %v, want ErrExceeded", err)
+		}
+	})
+
 	t.Run("ExpiryReleasesBudget", func(t *testing.T) {
 		t.Parallel()
 		s, owner := open(t), levqor.NewID("usr")

@@ -12,10 +12,13 @@ SELECT
                    WHERE o.owner_id = sqlc.arg(owner_id) AND o.period_month = sqlc.arg(period_month)), 0) AS INTEGER) AS month_reserved;
 
 -- name: AddOwnerSpent :exec
--- Adds to an owner's settled spending in a day and in its month.
+-- Adds to an owner's settled spending in a day and in its month, saturating at the
+-- largest INTEGER (an overflowing sum becomes a REAL in SQLite, which MIN caps) so the
+-- total never wraps or stops being an integer.
 INSERT INTO budget_spent (owner_id, period, spent_nanos)
 VALUES (sqlc.arg(owner_id), sqlc.arg(day_key), sqlc.arg(spent)), (sqlc.arg(owner_id), sqlc.arg(month_key), sqlc.arg(spent))
-ON CONFLICT (owner_id, period) DO UPDATE SET spent_nanos = budget_spent.spent_nanos + excluded.spent_nanos;
+ON CONFLICT (owner_id, period) DO UPDATE
+SET spent_nanos = MIN(budget_spent.spent_nanos + excluded.spent_nanos, 9223372036854775807);
 
 -- name: OwnerSpentByModel :many
 -- An owner's settled spending per model in one month, and in one day of it.
