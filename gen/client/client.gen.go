@@ -754,7 +754,7 @@ type StepSpec struct {
 	Connector string `json:"connector"`
 	Id        string `json:"id"`
 
-	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references.
+	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references. Once its references are filled in, the input may be at most 2 MiB (2097152 bytes) of compact JSON; a step whose input would grow past that fails with code `invalid_input` and is not retried.
 	Input *json.RawMessage `json:"input,omitempty"`
 }
 
