@@ -230,6 +230,9 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 			stepBudget = budget.NewAll(jb, w.opts.Budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
 		}
 		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
+		if err == nil {
+			err = checkJobOutputs(steps, i, out)
+		}
 		st.CostUSD += jb.SpentUSD() - spentBefore
 		finished := w.now().UTC()
 		st.FinishedAt = &finished

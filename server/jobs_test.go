@@ -22,7 +22,6 @@ import (
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/server"
-	"github.com/levqor/levqor/stepinput"
 )
 
 // tenant is an owner with an API key that may read and write jobs.
@@ -322,33 +321,6 @@ func TestIntakeUnresolvableReference(t *testing.T) {
 				t.Errorf("attempts %d, step attempts %d, first step %q, result %v", j.Attempts, st.Attempts, j.Steps[0].Status, j.Result)
 			}
 		})
-	}
-}
-
-// TestStepInputExpansionBounded: a step input that repeats a reference to a large
-// payload value (here ~15 MB once expanded) fails its step invalid_input, naming the
-// limit, without retries, instead of making the worker allocate it.
-func TestStepInputExpansionBounded(t *testing.T) {
-	t.Parallel()
-	b := setup(t, withAdmin)
-	ten := b.newTenant(t, "bomb@example.com")
-	refs := make([]any, 100)
-	for i := range refs {
-		refs[i] = "{{payload.big}}"
-	}
-	acc := b.submit(t, ten.key, map[string]any{
-		"workflow": "bomb",
-		"payload":  map[string]any{"big": strings.Repeat("x", 150<<10)},
-		"steps":    []any{step("boom", "core", "echo", map[string]any{"v": refs})},
-	})
-	j := b.waitStatus(t, ten.key, acc.JobId, "failed", 10*time.Second)
-	st := j.Steps[0]
-	limit := strconv.Itoa(stepinput.MaxResolvedBytes)
-	if st.Status != "failed" || st.Error == nil || st.Error.Code != "invalid_input" || !strings.Contains(st.Error.Message, limit) {
-		t.Fatalf("step boom %s, want failed with invalid_input naming the limit %s", mustJSON(t, st), limit)
-	}
-	if j.Error == nil || j.Error.Code != "invalid_input" || j.Attempts != 1 || st.Output != nil {
-		t.Errorf("job error %s after %d attempts, step output %v; want invalid_input after 1 attempt, no output", mustJSON(t, j.Error), j.Attempts, st.Output)
 	}
 }
 
