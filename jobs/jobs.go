@@ -125,7 +125,30 @@ type Job struct {
 	UpdatedAt       time.Time
 	StartedAt       *time.Time
 	FinishedAt      *time.Time
+	// Rescues counts the times the job was returned to the queue because the worker
+	// running it stopped; at MaxRescues it fails "crashed".
+	Rescues int
+	// StoredBytes is the size of the job's JSON as stored (payload, guardrails, steps
+	// and result), kept by the store; list pages are bounded by it.
+	StoredBytes int64
 }
+
+// MaxRescues is how many times a job may lose its worker while running (an expired
+// lease, or a process that died) before it fails with code CodeCrashed, whatever its
+// max_attempts: a job that makes its worker die — say, out of memory — would otherwise
+// take down every worker that claims it, one restart after another. Three tells a job
+// that crashes workers from one caught in a deploy or two. A worker stopping with
+// jobs still running past its drain time counts as a rescue too.
+const MaxRescues = 3
+
+// CodeCrashed is the error code of a job failed after MaxRescues rescues.
+const CodeCrashed = "crashed"
+
+// MaxListPageBytes bounds the stored size (Job.StoredBytes) of one page of ListJobs, so
+// that listing large jobs holds a few MiB, not hundreds: a page ends before the job that
+// would take it past this, and always holds at least one job (at most MaxJobOutputBytes
+// plus what intake accepted).
+const MaxListPageBytes = 4 << 20
 
 // ListFilter selects a page of jobs, newest first.
 type ListFilter struct {
@@ -139,6 +162,9 @@ type ListFilter struct {
 	CursorCreatedAt time.Time
 	CursorID        string
 	Limit           int
+	// MaxBytes bounds the page's stored size (0: MaxListPageBytes); the first job
+	// comes whatever its size.
+	MaxBytes int64
 }
 
 // Finish ends one attempt of a running job: a terminal status, or StatusRetrying
@@ -191,8 +217,10 @@ type Store interface {
 	InsertJob(ctx context.Context, j Job) (job Job, inserted bool, err error)
 	// GetJob returns a job, or a levqor.ENotFound error.
 	GetJob(ctx context.Context, id string) (Job, error)
-	// ListJobs returns up to f.Limit jobs, ordered by (created_at, id) descending.
-	ListJobs(ctx context.Context, f ListFilter) ([]Job, error)
+	// ListJobs returns up to f.Limit jobs, ordered by (created_at, id) descending,
+	// ending before the job that would take their StoredBytes past f.MaxBytes (the
+	// first job comes whatever its size). more reports that further jobs match f.
+	ListJobs(ctx context.Context, f ListFilter) (page []Job, more bool, err error)
 
 	// ClaimJobs moves up to limit due jobs to running under a lease held by token,
 	// counting an attempt for each: highest priority first, then oldest run_at.
@@ -206,8 +234,9 @@ type Store interface {
 	// no longer held are skipped. It returns how many were applied.
 	FinishJobs(ctx context.Context, now time.Time, fs []Finish) (int, error)
 	// RescueExpired returns running jobs whose lease expires before cutoff to the
-	// queue, due at now (or fails them when no attempt is left), and returns how many
-	// it touched. cutoff is normally now; a far-future cutoff rescues every running job.
+	// queue, due at now, counting a rescue, and returns how many it touched. A job
+	// rescued MaxRescues times fails CodeCrashed; one with no attempt left fails
+	// lease_expired. cutoff is normally now; a far-future cutoff rescues every running job.
 	RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error)
 	// CancelQueued cancels a job that is not running yet; false when it was not in such a status.
 	CancelQueued(ctx context.Context, id string, now time.Time) (Job, bool, error)

@@ -322,16 +322,14 @@ func (s *Service) List(ctx context.Context, p keys.Principal, q ListQuery) ([]Jo
 		}
 		f.CursorCreatedAt, f.CursorID = c.T, c.ID
 	}
-	want := f.Limit
-	f.Limit++ // one more tells whether a next page exists
-	list, err := s.store.ListJobs(ctx, f)
+	// The page may end before the limit, at MaxListPageBytes: the cursor leads on.
+	list, more, err := s.store.ListJobs(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}
-	if len(list) <= want {
+	if !more || len(list) == 0 {
 		return list, "", nil
 	}
-	list = list[:want]
 	last := list[len(list)-1]
 	b, _ := json.Marshal(cursor{T: last.CreatedAt, ID: last.ID})
 	return list, base64.RawURLEncoding.EncodeToString(b), nil

@@ -263,6 +263,9 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 			stepBudget = budget.NewAll(jb, w.opts.Budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
 		}
 		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
+		if err == nil {
+			err = checkJobOutputs(steps, i, out)
+		}
 		st.CostUSD += jb.SpentUSD() - spentBefore
 		finished := w.now().UTC()
 		st.FinishedAt = &finished
@@ -299,7 +302,11 @@ func (w *Worker) runStep(ctx context.Context, j Job, st *StepState, outputs map[
 		input = json.RawMessage("{}")
 	}
 	input, err := stepinput.Resolve(input, j.Payload, outputs)
-	if err != nil {
+	var tooLarge *stepinput.SizeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: err.Error()}
+	case err != nil:
 		return nil, &connectors.StepError{Code: "invalid_reference", Message: err.Error()}
 	}
 	ctx = connectors.WithStep(ctx, connectors.Step{JobID: j.ID, StepID: st.ID, OwnerID: j.OwnerID, Attempt: st.Attempts})

@@ -14,7 +14,25 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+// MaxResolvedBytes bounds a step's input once its references are filled in, counted as
+// the compact JSON the connector receives. It is twice a step's output limit
+// (connectors.MaxOutputBytes, 1 MiB): one earlier output can travel whole into a step,
+// even as escaped text, beside the step's own literal input. The bound is enforced while
+// the input is built, before each substituted value is added, because a short input
+// that repeats a reference to a large value would otherwise expand without limit.
+const MaxResolvedBytes = 2 << 20
+
+// SizeError reports that an input would resolve to more than Limit bytes.
+type SizeError struct {
+	Limit int
+}
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("the input with its references filled in would be larger than %d bytes; reference smaller values or fewer of them", e.Limit)
+}
 
 // RefError reports a reference that cannot be resolved or is malformed.
 type RefError struct {
@@ -65,19 +83,32 @@ func parseRef(text string) (r ref, ok bool, err error) {
 // reference becomes the referenced JSON value, type kept; references inside a longer
 // string are interpolated as text (strings as they are, other values as compact JSON).
 // Path segments index objects by key and arrays by decimal index. Object keys are never
-// evaluated. An unresolvable or malformed reference returns a *RefError; input that is
-// not JSON returns a plain error.
+// evaluated. An unresolvable or malformed reference returns a *RefError; a result
+// that would exceed MaxResolvedBytes returns a *SizeError as soon as the expansion
+// crosses it; input that is not JSON returns a plain error.
 func Resolve(input json.RawMessage, payload json.RawMessage, outputs map[string]json.RawMessage) (json.RawMessage, error) {
+	return resolve(input, payload, outputs, MaxResolvedBytes)
+}
+
+// resolve is Resolve with a size limit of limit bytes.
+func resolve(input json.RawMessage, payload json.RawMessage, outputs map[string]json.RawMessage, limit int) (json.RawMessage, error) {
 	doc, err := decode(input)
 	if err != nil {
 		return nil, fmt.Errorf("step input: %w", err)
 	}
-	r := &resolver{payload: payload, outputs: outputs, decoded: map[string]any{}}
+	r := &resolver{payload: payload, outputs: outputs, decoded: map[string]any{}, left: limit, limit: limit}
 	doc, err = r.walk(doc)
 	if err != nil {
 		return nil, err
 	}
-	return encode(doc)
+	out, err := encode(doc)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit { // the accounting mirrors encode; this only backs it up
+		return nil, &SizeError{Limit: limit}
+	}
+	return out, nil
 }
 
 // Refs lists the references in input, without braces, each once, in document order
@@ -137,6 +168,20 @@ type resolver struct {
 	payload json.RawMessage
 	outputs map[string]json.RawMessage
 	decoded map[string]any // "payload" or "steps.<id>" → decoded document, filled lazily
+	// left is how many bytes of encoded output may still be added. walk charges every
+	// part of the result as it builds it, so the result never holds more than the limit.
+	left  int
+	limit int
+}
+
+// charge takes n bytes from what is left, or fails when they are not there.
+func (r *resolver) charge(n int) error {
+	if n > r.left {
+		r.left = -1
+		return &SizeError{Limit: r.limit}
+	}
+	r.left -= n
+	return nil
 }
 
 func (r *resolver) walk(v any) (any, error) {
@@ -144,6 +189,9 @@ func (r *resolver) walk(v any) (any, error) {
 	case string:
 		return r.resolveString(v)
 	case []any:
+		if err := r.charge(2 + max(len(v)-1, 0)); err != nil { // brackets and commas
+			return nil, err
+		}
 		for i, e := range v {
 			out, err := r.walk(e)
 			if err != nil {
@@ -153,7 +201,13 @@ func (r *resolver) walk(v any) (any, error) {
 		}
 		return v, nil
 	case map[string]any:
+		if err := r.charge(2 + max(len(v)-1, 0)); err != nil { // braces and commas
+			return nil, err
+		}
 		for _, k := range sortedKeys(v) { // sorted: the first error reported is stable
+			if err := r.charge(stringSize(k, r.left) + 1); err != nil { // the key and its colon
+				return nil, err
+			}
 			out, err := r.walk(v[k])
 			if err != nil {
 				return nil, err
@@ -162,12 +216,12 @@ func (r *resolver) walk(v any) (any, error) {
 		}
 		return v, nil
 	}
-	return v, nil
+	return v, r.charge(valueSize(v, r.left))
 }
 
 func (r *resolver) resolveString(s string) (any, error) {
 	if !strings.Contains(s, "{{") {
-		return s, nil
+		return s, r.charge(stringSize(s, r.left))
 	}
 	// A string that is one placeholder and nothing else takes the value's type.
 	if loc := placeholder.FindStringSubmatchIndex(s); loc != nil && loc[0] == 0 && loc[1] == len(s) {
@@ -175,43 +229,145 @@ func (r *resolver) resolveString(s string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			return r.lookup(ref)
-		}
-		return s, nil
-	}
-	var firstErr error
-	out := placeholder.ReplaceAllStringFunc(s, func(m string) string {
-		if firstErr != nil {
-			return m
-		}
-		ref, ok, err := parseRef(placeholder.FindStringSubmatch(m)[1])
-		if err != nil {
-			firstErr = err
-			return m
-		}
 		if !ok {
-			return m
+			return s, r.charge(stringSize(s, r.left))
 		}
 		v, err := r.lookup(ref)
 		if err != nil {
-			firstErr = err
-			return m
+			return nil, err
+		}
+		// The value is shared, not copied, until the result is encoded: charge what it will add.
+		return v, r.charge(valueSize(v, r.left))
+	}
+	// Interpolation: collect the pieces, charging each as its escaped text, then build
+	// the string once at its final size.
+	if err := r.charge(2); err != nil { // the quotes
+		return nil, err
+	}
+	var pieces []string
+	add := func(p string) error {
+		if err := r.charge(stringSize(p, r.left+2) - 2); err != nil { // without the quotes
+			return err
+		}
+		pieces = append(pieces, p)
+		return nil
+	}
+	end := 0
+	for _, m := range placeholder.FindAllStringSubmatchIndex(s, -1) {
+		ref, ok, err := parseRef(s[m[2]:m[3]])
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue // left as literal text, part of the next literal piece
+		}
+		if err := add(s[end:m[0]]); err != nil {
+			return nil, err
+		}
+		end = m[1]
+		v, err := r.lookup(ref)
+		if err != nil {
+			return nil, err
 		}
 		if str, isStr := v.(string); isStr {
-			return str
+			if err := add(str); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// Its JSON text is at least its size: refuse before encoding what cannot fit.
+		if valueSize(v, r.left) > r.left {
+			return nil, &SizeError{Limit: r.limit}
 		}
 		b, err := encode(v)
 		if err != nil {
-			firstErr = &RefError{Ref: ref.raw, Reason: "value cannot be written as text"}
-			return m
+			return nil, &RefError{Ref: ref.raw, Reason: "value cannot be written as text"}
 		}
-		return string(b)
-	})
-	if firstErr != nil {
-		return nil, firstErr
+		if err := add(string(b)); err != nil {
+			return nil, err
+		}
 	}
-	return out, nil
+	if err := add(s[end:]); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, p := range pieces {
+		n += len(p)
+	}
+	var out strings.Builder
+	out.Grow(n)
+	for _, p := range pieces {
+		out.WriteString(p)
+	}
+	return out.String(), nil
+}
+
+// valueSize is the length of v as encode writes it, or some number above limit once
+// it is known to exceed limit (so a large value is not measured to its end).
+func valueSize(v any, limit int) int {
+	switch v := v.(type) {
+	case nil:
+		return len("null")
+	case bool:
+		if v {
+			return len("true")
+		}
+		return len("false")
+	case json.Number:
+		return len(v)
+	case string:
+		return stringSize(v, limit)
+	case []any:
+		n := 2 + max(len(v)-1, 0)
+		for _, e := range v {
+			if n > limit {
+				return n
+			}
+			n += valueSize(e, limit-n)
+		}
+		return n
+	case map[string]any:
+		n := 2 + max(len(v)-1, 0)
+		for k, e := range v {
+			if n > limit {
+				return n
+			}
+			n += stringSize(k, limit-n) + 1
+			n += valueSize(e, limit-n)
+		}
+		return n
+	}
+	return limit + 1 // no other type comes out of decode; count it as too large
+}
+
+// stringSize is the length of s as a JSON string written by encode (quotes and
+// escapes included, HTML not escaped), or some number above limit once it is known
+// to exceed limit.
+func stringSize(s string, limit int) int {
+	n := 2
+	for i := 0; i < len(s) && n <= limit; {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\b' || b == '\f' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			case b < 0x20:
+				n += 6 // \u00XX
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if (c == utf8.RuneError && size == 1) || c == '\u2028' || c == '\u2029' {
+			n += 6 // \ufffd, \u2028, \u2029
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 func (r *resolver) lookup(ref ref) (any, error) {

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/levqor/levqor/stepinput"
 )
@@ -262,4 +266,86 @@ func decodeNumbers(t *testing.T, b []byte) any {
 		t.Fatalf("decode %q: %v", b, err)
 	}
 	return v
+}
+
+// TestResolveSizeLimit: the resolved input may be MaxResolvedBytes long and no longer,
+// whether a value is substituted whole or interpolated into text.
+func TestResolveSizeLimit(t *testing.T) {
+	// A JSON string of n bytes, quotes included.
+	text := func(n int) string { return strings.Repeat("a", n-2) }
+	payload := func(s string) json.RawMessage { return json.RawMessage(`{"s":"` + s + `"}`) }
+	for _, tc := range []struct {
+		name    string
+		input   string
+		s       string
+		wantErr bool
+	}{
+		{"whole value at the limit", `"{{payload.s}}"`, text(stepinput.MaxResolvedBytes), false},
+		{"whole value a byte over", `"{{payload.s}}"`, text(stepinput.MaxResolvedBytes + 1), true},
+		{"interpolated at the limit", `"x{{payload.s}}"`, text(stepinput.MaxResolvedBytes - 1), false},
+		{"interpolated a byte over", `"x{{payload.s}}"`, text(stepinput.MaxResolvedBytes), true},
+		// Escapes count: each quote in the value takes two bytes once written.
+		{"escapes count", `"{{payload.s}}"`, strings.Repeat(`\"`, stepinput.MaxResolvedBytes/2), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := stepinput.Resolve(json.RawMessage(tc.input), payload(tc.s), nil)
+			var se *stepinput.SizeError
+			if tc.wantErr {
+				if !errors.As(err, &se) || se.Limit != stepinput.MaxResolvedBytes {
+					t.Fatalf("Resolve: %d bytes, err %v; want a *SizeError with limit %d", len(out), err, stepinput.MaxResolvedBytes)
+				}
+				if !strings.Contains(err.Error(), strconv.Itoa(stepinput.MaxResolvedBytes)) {
+					t.Errorf("error %q does not name the limit", err)
+				}
+				return
+			}
+			if err != nil || len(out) != stepinput.MaxResolvedBytes {
+				t.Fatalf("Resolve: %d bytes, err %v; want exactly %d bytes", len(out), err, stepinput.MaxResolvedBytes)
+			}
+		})
+	}
+}
+
+// TestResolveBombStaysWithinBudget: a small input that repeats a reference to a large
+// value (the expansion would be ~200 MB) fails with a *SizeError having allocated about
+// the budget, not the expansion.
+func TestResolveBombStaysWithinBudget(t *testing.T) {
+	big := strings.Repeat("x", 100<<10)
+	payload := json.RawMessage(`{"big":"` + big + `","obj":{"v":"` + big + `"}}`)
+	const repeats = 2000
+	for _, tc := range []struct{ name, input string }{
+		{"whole values in an array", `[` + strings.TrimSuffix(strings.Repeat(`"{{payload.big}}",`, repeats), ",") + `]`},
+		{"objects in an object", `{` + strings.TrimSuffix(func() string {
+			var b strings.Builder
+			for i := range repeats {
+				fmt.Fprintf(&b, `"k%d":"{{payload.obj}}",`, i)
+			}
+			return b.String()
+		}(), ",") + `}`},
+		{"interpolated text", `{"t":"` + strings.Repeat(`{{payload.big}}`, repeats) + `"}`},
+		{"interpolated objects", `{"t":"` + strings.Repeat(`-{{payload.obj}}`, repeats) + `"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			out, err := stepinput.Resolve(json.RawMessage(tc.input), payload, nil)
+			elapsed := time.Since(start)
+			runtime.ReadMemStats(&after)
+			var se *stepinput.SizeError
+			if !errors.As(err, &se) {
+				t.Fatalf("Resolve: %d bytes, err %v; want a *SizeError", len(out), err)
+			}
+			// The input and payload are decoded (well under 1 MB here); on top of that
+			// the result may be built up to its limit, with room for growth copies.
+			allocated := after.TotalAlloc - before.TotalAlloc
+			if limit := uint64(8 * stepinput.MaxResolvedBytes); allocated > limit {
+				t.Errorf("Resolve allocated %d bytes before failing, want at most %d", allocated, limit)
+			}
+			if elapsed > 2*time.Second {
+				t.Errorf("Resolve took %v to fail, want it quick", elapsed)
+			}
+		})
+	}
 }

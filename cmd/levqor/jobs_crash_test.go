@@ -377,7 +377,7 @@ func TestCrashSafetySQLite(t *testing.T) {
 		}
 		atCrash[id] = toJobView(j)
 	}
-	runningRows, err := crashDB.ListJobs(t.Context(), jobs.ListFilter{AllOwners: true, Status: jobs.StatusRunning, Limit: 1000})
+	runningRows, _, err := crashDB.ListJobs(t.Context(), jobs.ListFilter{AllOwners: true, Status: jobs.StatusRunning, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

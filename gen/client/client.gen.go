@@ -505,7 +505,9 @@ type Job struct {
 	Guardrails *json.RawMessage `json:"guardrails,omitempty"`
 
 	// Id An object id, such as `usr_…` or `key_…`.
-	Id          ID              `json:"id"`
+	Id ID `json:"id"`
+
+	// MaxAttempts Attempts allowed. Independently, a job whose worker stops while running it (its lease expired, its process died) is run again at most twice more: at the third such stop it fails with code `crashed`.
 	MaxAttempts int             `json:"max_attempts"`
 	OwnerId     string          `json:"owner_id"`
 	Payload     json.RawMessage `json:"payload"`
@@ -516,10 +518,12 @@ type Job struct {
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Status    JobStatus        `json:"status"`
-	Steps     []StepState      `json:"steps"`
-	TimeoutS  int              `json:"timeout_s"`
-	UpdatedAt time.Time        `json:"updated_at"`
-	Workflow  string           `json:"workflow"`
+
+	// Steps The steps with their progress. A job stores at most 8 MiB (8388608 bytes) of step outputs, its result included; the step whose output would cross that fails with code `output_too_large` and is not retried.
+	Steps     []StepState `json:"steps"`
+	TimeoutS  int         `json:"timeout_s"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	Workflow  string      `json:"workflow"`
 }
 
 // JobAccepted defines model for JobAccepted.
@@ -554,7 +558,7 @@ type JobIntake struct {
 type JobList struct {
 	Data []Job `json:"data"`
 
-	// NextCursor Pass as `cursor` for the next page; absent on the last page.
+	// NextCursor Pass as `cursor` for the next page; absent on the last page. A page can end before `limit` jobs (see the operation), so this, not the page's length, tells whether more jobs follow.
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
@@ -785,7 +789,7 @@ type StepSpec struct {
 	Connector string `json:"connector"`
 	Id        string `json:"id"`
 
-	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references.
+	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references. Once its references are filled in, the input may be at most 2 MiB (2097152 bytes) of compact JSON; a step whose input would grow past that fails with code `invalid_input` and is not retried.
 	Input *json.RawMessage `json:"input,omitempty"`
 }
 
@@ -1348,7 +1352,7 @@ type ClientInterface interface {
 
 	// ListJobs List the caller's jobs, newest first
 	//
-	// Cursor pagination that neither skips nor repeats under concurrent inserts.
+	// Cursor pagination that neither skips nor repeats under concurrent inserts. A page holds up to `limit` jobs and ends earlier, before the job that would take it past 4 MiB (4194304 bytes) of stored job data (payload, guardrails, steps with their inputs and outputs, result); it always holds at least one job. A page may therefore hold fewer than `limit` jobs and still have a `next_cursor`: follow `next_cursor` until it is absent.
 	//
 	// Corresponds with GET /api/v1/jobs (the `ListJobs` operationId).
 	ListJobs(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1965,7 +1969,7 @@ func (c *Client) IntakeJob(ctx context.Context, params *IntakeJobParams, body In
 
 // ListJobs List the caller's jobs, newest first
 //
-// Cursor pagination that neither skips nor repeats under concurrent inserts.
+// Cursor pagination that neither skips nor repeats under concurrent inserts. A page holds up to `limit` jobs and ends earlier, before the job that would take it past 4 MiB (4194304 bytes) of stored job data (payload, guardrails, steps with their inputs and outputs, result); it always holds at least one job. A page may therefore hold fewer than `limit` jobs and still have a `next_cursor`: follow `next_cursor` until it is absent.
 //
 // Corresponds with GET /api/v1/jobs (the `ListJobs` operationId).
 func (c *Client) ListJobs(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4956,7 +4960,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListJobsWithResponse List the caller's jobs, newest first
 	//
-	// Cursor pagination that neither skips nor repeats under concurrent inserts.
+	// Cursor pagination that neither skips nor repeats under concurrent inserts. A page holds up to `limit` jobs and ends earlier, before the job that would take it past 4 MiB (4194304 bytes) of stored job data (payload, guardrails, steps with their inputs and outputs, result); it always holds at least one job. A page may therefore hold fewer than `limit` jobs and still have a `next_cursor`: follow `next_cursor` until it is absent.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9037,7 +9041,7 @@ func (c *ClientWithResponses) IntakeJobWithResponse(ctx context.Context, params 
 
 // ListJobsWithResponse List the caller's jobs, newest first
 //
-// Cursor pagination that neither skips nor repeats under concurrent inserts.
+// Cursor pagination that neither skips nor repeats under concurrent inserts. A page holds up to `limit` jobs and ends earlier, before the job that would take it past 4 MiB (4194304 bytes) of stored job data (payload, guardrails, steps with their inputs and outputs, result); it always holds at least one job. A page may therefore hold fewer than `limit` jobs and still have a `next_cursor`: follow `next_cursor` until it is absent.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -129,6 +129,9 @@ type Job struct {
 	UpdatedAt       time.Time
 	StartedAt       *time.Time
 	FinishedAt      *time.Time
+	Rescues         int32
+	InputBytes      int64
+	StepsBytes      int64
 }
 
 type NotificationSetting struct {

@@ -17,7 +17,7 @@ SET status = 'canceled', error_code = 'canceled', error_message = 'Canceled by r
     callback_state = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_state END,
     callback_next_at = CASE WHEN callback_url <> '' THEN ?1 ELSE callback_next_at END
 WHERE id = ?2 AND status IN ('queued', 'scheduled', 'retrying')
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
 `
 
 type CancelQueuedJobParams struct {
@@ -58,6 +58,9 @@ func (q *Queries) CancelQueuedJob(ctx context.Context, arg CancelQueuedJobParams
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.Rescues,
+		&i.InputBytes,
+		&i.StepsBytes,
 	)
 	return i, err
 }
@@ -68,7 +71,7 @@ WHERE id IN (
     SELECT c.id FROM jobs c WHERE c.callback_state = 'pending' AND c.callback_next_at <= ?2
     ORDER BY c.callback_next_at LIMIT ?3 
 )
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
 `
 
 type ClaimCallbacksParams struct {
@@ -117,6 +120,9 @@ func (q *Queries) ClaimCallbacks(ctx context.Context, arg ClaimCallbacksParams) 
 			&i.UpdatedAt,
 			&i.StartedAt,
 			&i.FinishedAt,
+			&i.Rescues,
+			&i.InputBytes,
+			&i.StepsBytes,
 		); err != nil {
 			return nil, err
 		}
@@ -142,7 +148,7 @@ WHERE id IN (
     LIMIT ?4
     
 )
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
 `
 
 type ClaimJobsParams struct {
@@ -197,6 +203,9 @@ func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, er
 			&i.UpdatedAt,
 			&i.StartedAt,
 			&i.FinishedAt,
+			&i.Rescues,
+			&i.InputBytes,
+			&i.StepsBytes,
 		); err != nil {
 			return nil, err
 		}
@@ -302,18 +311,19 @@ func (q *Queries) ExtendLeases(ctx context.Context, arg ExtendLeasesParams) ([]E
 
 const finishJob = `-- name: FinishJob :execrows
 UPDATE jobs
-SET status = ?1, steps = ?2, result = ?3,
-    error_code = ?4, error_message = ?5, run_at = ?6,
-    lease_token = '', lease_expires_at = NULL, updated_at = ?7, finished_at = ?8,
-    callback_state = CASE WHEN callback_url <> '' AND ?8 IS NOT NULL THEN 'pending' ELSE callback_state END,
-    callback_next_at = CASE WHEN callback_url <> '' AND ?8 IS NOT NULL THEN ?7 ELSE callback_next_at END
-WHERE id = ?9 AND lease_token = ?10 AND status = 'running'
+SET status = ?1, steps = ?2, result = ?3, steps_bytes = ?4,
+    error_code = ?5, error_message = ?6, run_at = ?7,
+    lease_token = '', lease_expires_at = NULL, updated_at = ?8, finished_at = ?9,
+    callback_state = CASE WHEN callback_url <> '' AND ?9 IS NOT NULL THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN callback_url <> '' AND ?9 IS NOT NULL THEN ?8 ELSE callback_next_at END
+WHERE id = ?10 AND lease_token = ?11 AND status = 'running'
 `
 
 type FinishJobParams struct {
 	Status       string
 	Steps        string
 	Result       sql.NullString
+	StepsBytes   int64
 	ErrorCode    string
 	ErrorMessage string
 	RunAt        time.Time
@@ -329,6 +339,7 @@ func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, er
 		arg.Status,
 		arg.Steps,
 		arg.Result,
+		arg.StepsBytes,
 		arg.ErrorCode,
 		arg.ErrorMessage,
 		arg.RunAt,
@@ -344,7 +355,7 @@ func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, er
 }
 
 const getJob = `-- name: GetJob :one
-SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at FROM jobs WHERE id = ?1
+SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes FROM jobs WHERE id = ?1
 `
 
 func (q *Queries) GetJob(ctx context.Context, id string) (Job, error) {
@@ -380,12 +391,15 @@ func (q *Queries) GetJob(ctx context.Context, id string) (Job, error) {
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.Rescues,
+		&i.InputBytes,
+		&i.StepsBytes,
 	)
 	return i, err
 }
 
 const getJobByIdempotencyKey = `-- name: GetJobByIdempotencyKey :one
-SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at FROM jobs WHERE idem_scope = ?1 AND idem_key = ?2
+SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes FROM jobs WHERE idem_scope = ?1 AND idem_key = ?2
 `
 
 type GetJobByIdempotencyKeyParams struct {
@@ -426,6 +440,9 @@ func (q *Queries) GetJobByIdempotencyKey(ctx context.Context, arg GetJobByIdempo
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.Rescues,
+		&i.InputBytes,
+		&i.StepsBytes,
 	)
 	return i, err
 }
@@ -471,12 +488,13 @@ func (q *Queries) GetWorkflow(ctx context.Context, arg GetWorkflowParams) (Workf
 
 const insertJob = `-- name: InsertJob :one
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
-                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at)
+                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6,
         ?7, ?8, ?9, ?10, ?11,
-        ?12, ?13, ?14, ?15, ?16, ?16)
+        ?12, ?13, ?14, ?15, ?16, ?16,
+        ?17, ?18)
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
 `
 
 type InsertJobParams struct {
@@ -496,6 +514,8 @@ type InsertJobParams struct {
 	IdemKey     sql.NullString
 	IdemHash    sql.NullString
 	CreatedAt   time.Time
+	InputBytes  int64
+	StepsBytes  int64
 }
 
 func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, error) {
@@ -516,6 +536,8 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 		arg.IdemKey,
 		arg.IdemHash,
 		arg.CreatedAt,
+		arg.InputBytes,
+		arg.StepsBytes,
 	)
 	var i Job
 	err := row.Scan(
@@ -548,6 +570,9 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.Rescues,
+		&i.InputBytes,
+		&i.StepsBytes,
 	)
 	return i, err
 }
@@ -616,15 +641,27 @@ func (q *Queries) ListClearWebhookSecrets(ctx context.Context, maxRows int64) ([
 }
 
 const listJobs = `-- name: ListJobs :many
-SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at FROM jobs
-WHERE (CAST(?1 AS BOOLEAN) OR owner_id = ?2)
-  AND (CAST(?3 AS TEXT) = '' OR status = ?3)
-  AND (CAST(?4 AS TEXT) = '' OR workflow = ?4)
-  AND created_at >= ?5
-  AND created_at < ?6
-  AND (created_at < ?7 OR (created_at = ?7 AND id < ?8))
-ORDER BY created_at DESC, id DESC
-LIMIT ?9
+SELECT jobs.id, jobs.owner_id, jobs.workflow, jobs.status, jobs.priority, jobs.run_at, jobs.attempts, jobs.max_attempts, jobs.timeout_s, jobs.payload, jobs.steps, jobs.result, jobs.error_code, jobs.error_message, jobs.guardrails, jobs.callback_url, jobs.callbacks, jobs.callback_state, jobs.callback_next_at, jobs.lease_token, jobs.lease_expires_at, jobs.cancel_requested, jobs.idem_scope, jobs.idem_key, jobs.idem_hash, jobs.created_at, jobs.updated_at, jobs.started_at, jobs.finished_at, jobs.rescues, jobs.input_bytes, jobs.steps_bytes, p.matched
+FROM jobs
+JOIN (
+    SELECT c.id, c.created_at,
+           ROW_NUMBER() OVER (ORDER BY c.created_at DESC, c.id DESC) AS n,
+           SUM(c.input_bytes + c.steps_bytes) OVER (ORDER BY c.created_at DESC, c.id DESC ROWS UNBOUNDED PRECEDING) AS running,
+           COUNT(*) OVER () AS matched
+    FROM (
+        SELECT f.id, f.created_at, f.input_bytes, f.steps_bytes FROM jobs f
+        WHERE (CAST(?1 AS BOOLEAN) OR f.owner_id = ?2)
+          AND (CAST(?3 AS TEXT) = '' OR f.status = ?3)
+          AND (CAST(?4 AS TEXT) = '' OR f.workflow = ?4)
+          AND f.created_at >= ?5
+          AND f.created_at < ?6
+          AND (f.created_at < ?7 OR (f.created_at = ?7 AND f.id < ?8))
+        ORDER BY f.created_at DESC, f.id DESC
+        LIMIT ?9
+    ) c
+) p ON p.id = jobs.id
+WHERE p.n <= CAST(?10 AS INTEGER) AND (p.n = 1 OR p.running <= CAST(?11 AS INTEGER))
+ORDER BY p.created_at DESC, p.id DESC
 `
 
 type ListJobsParams struct {
@@ -636,11 +673,23 @@ type ListJobsParams struct {
 	CreatedBefore   time.Time
 	CursorCreatedAt time.Time
 	CursorID        string
-	MaxRows         int64
+	PeekRows        int64
+	PageRows        int64
+	MaxBytes        int64
 }
 
-// Keyset pagination, newest first: (created_at, id) strictly below the cursor.
-func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]Job, error) {
+type ListJobsRow struct {
+	Job     Job
+	Matched int64
+}
+
+// Keyset pagination, newest first: (created_at, id) strictly below the cursor. A page
+// holds at most page_rows jobs and ends before the job that would take its stored size
+// (input_bytes + steps_bytes) past max_bytes; its first job comes whatever its size.
+// Sizes are summed over the peek_rows (page_rows + 1) candidates before any JSON column
+// is read; matched is how many candidates there were, so more than the page holds means
+// there is a next page.
+func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]ListJobsRow, error) {
 	rows, err := q.query(ctx, q.listJobsStmt, listJobs,
 		arg.AllOwners,
 		arg.OwnerID,
@@ -650,45 +699,51 @@ func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]Job, erro
 		arg.CreatedBefore,
 		arg.CursorCreatedAt,
 		arg.CursorID,
-		arg.MaxRows,
+		arg.PeekRows,
+		arg.PageRows,
+		arg.MaxBytes,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Job
+	var items []ListJobsRow
 	for rows.Next() {
-		var i Job
+		var i ListJobsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.OwnerID,
-			&i.Workflow,
-			&i.Status,
-			&i.Priority,
-			&i.RunAt,
-			&i.Attempts,
-			&i.MaxAttempts,
-			&i.TimeoutS,
-			&i.Payload,
-			&i.Steps,
-			&i.Result,
-			&i.ErrorCode,
-			&i.ErrorMessage,
-			&i.Guardrails,
-			&i.CallbackUrl,
-			&i.Callbacks,
-			&i.CallbackState,
-			&i.CallbackNextAt,
-			&i.LeaseToken,
-			&i.LeaseExpiresAt,
-			&i.CancelRequested,
-			&i.IdemScope,
-			&i.IdemKey,
-			&i.IdemHash,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.StartedAt,
-			&i.FinishedAt,
+			&i.Job.ID,
+			&i.Job.OwnerID,
+			&i.Job.Workflow,
+			&i.Job.Status,
+			&i.Job.Priority,
+			&i.Job.RunAt,
+			&i.Job.Attempts,
+			&i.Job.MaxAttempts,
+			&i.Job.TimeoutS,
+			&i.Job.Payload,
+			&i.Job.Steps,
+			&i.Job.Result,
+			&i.Job.ErrorCode,
+			&i.Job.ErrorMessage,
+			&i.Job.Guardrails,
+			&i.Job.CallbackUrl,
+			&i.Job.Callbacks,
+			&i.Job.CallbackState,
+			&i.Job.CallbackNextAt,
+			&i.Job.LeaseToken,
+			&i.Job.LeaseExpiresAt,
+			&i.Job.CancelRequested,
+			&i.Job.IdemScope,
+			&i.Job.IdemKey,
+			&i.Job.IdemHash,
+			&i.Job.CreatedAt,
+			&i.Job.UpdatedAt,
+			&i.Job.StartedAt,
+			&i.Job.FinishedAt,
+			&i.Job.Rescues,
+			&i.Job.InputBytes,
+			&i.Job.StepsBytes,
+			&i.Matched,
 		); err != nil {
 			return nil, err
 		}
@@ -841,7 +896,7 @@ func (q *Queries) RecordCallback(ctx context.Context, arg RecordCallbackParams) 
 const requestCancel = `-- name: RequestCancel :one
 UPDATE jobs SET cancel_requested = 1, updated_at = ?1
 WHERE id = ?2 AND status = 'running'
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
 `
 
 type RequestCancelParams struct {
@@ -882,26 +937,35 @@ func (q *Queries) RequestCancel(ctx context.Context, arg RequestCancelParams) (J
 		&i.UpdatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
+		&i.Rescues,
+		&i.InputBytes,
+		&i.StepsBytes,
 	)
 	return i, err
 }
 
 const rescueExpired = `-- name: RescueExpired :many
 UPDATE jobs
-SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
-    error_code = CASE WHEN attempts >= max_attempts THEN 'lease_expired' ELSE error_code END,
-    error_message = CASE WHEN attempts >= max_attempts THEN 'The worker running this job stopped and no attempt is left.' ELSE error_message END,
-    finished_at = CASE WHEN attempts >= max_attempts THEN ?1 ELSE finished_at END,
-    callback_state = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN 'pending' ELSE callback_state END,
-    callback_next_at = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN ?1 ELSE callback_next_at END,
-    run_at = ?1, lease_token = '', lease_expires_at = NULL, updated_at = ?1
-WHERE status = 'running' AND lease_expires_at < ?2
+SET rescues = rescues + 1,
+    status = CASE WHEN rescues + 1 >= CAST(?1 AS INTEGER) OR attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
+    error_code = CASE WHEN rescues + 1 >= CAST(?1 AS INTEGER) THEN 'crashed'
+                      WHEN attempts >= max_attempts THEN 'lease_expired' ELSE error_code END,
+    error_message = CASE WHEN rescues + 1 >= CAST(?1 AS INTEGER)
+                             THEN 'The worker running this job stopped ' || CAST(rescues + 1 AS TEXT) || ' times while running it; it is not run again.'
+                         WHEN attempts >= max_attempts THEN 'The worker running this job stopped and no attempt is left.'
+                         ELSE error_message END,
+    finished_at = CASE WHEN rescues + 1 >= CAST(?1 AS INTEGER) OR attempts >= max_attempts THEN ?2 ELSE finished_at END,
+    callback_state = CASE WHEN (rescues + 1 >= CAST(?1 AS INTEGER) OR attempts >= max_attempts) AND callback_url <> '' THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN (rescues + 1 >= CAST(?1 AS INTEGER) OR attempts >= max_attempts) AND callback_url <> '' THEN ?2 ELSE callback_next_at END,
+    run_at = ?2, lease_token = '', lease_expires_at = NULL, updated_at = ?2
+WHERE status = 'running' AND lease_expires_at < ?3
 RETURNING id, status
 `
 
 type RescueExpiredParams struct {
-	Now    time.Time
-	Cutoff sql.NullTime
+	MaxRescues int64
+	Now        time.Time
+	Cutoff     sql.NullTime
 }
 
 type RescueExpiredRow struct {
@@ -910,10 +974,11 @@ type RescueExpiredRow struct {
 }
 
 // Returns running jobs whose lease expired before cutoff (their worker died) to the
-// queue, due now, or fails them when no attempt is left. The attempt that died is
-// counted already.
+// queue, due now, counting the rescue. A job rescued max_rescues times fails
+// "crashed" (it may be what kills its workers), and one without an attempt left fails
+// "lease_expired". The attempt that died is counted already.
 func (q *Queries) RescueExpired(ctx context.Context, arg RescueExpiredParams) ([]RescueExpiredRow, error) {
-	rows, err := q.query(ctx, q.rescueExpiredStmt, rescueExpired, arg.Now, arg.Cutoff)
+	rows, err := q.query(ctx, q.rescueExpiredStmt, rescueExpired, arg.MaxRescues, arg.Now, arg.Cutoff)
 	if err != nil {
 		return nil, err
 	}
@@ -936,12 +1001,13 @@ func (q *Queries) RescueExpired(ctx context.Context, arg RescueExpiredParams) ([
 }
 
 const saveSteps = `-- name: SaveSteps :execrows
-UPDATE jobs SET steps = ?1, updated_at = ?2
-WHERE id = ?3 AND lease_token = ?4 AND status = 'running'
+UPDATE jobs SET steps = ?1, steps_bytes = ?2, updated_at = ?3
+WHERE id = ?4 AND lease_token = ?5 AND status = 'running'
 `
 
 type SaveStepsParams struct {
 	Steps      string
+	StepsBytes int64
 	Now        time.Time
 	ID         string
 	LeaseToken string
@@ -951,6 +1017,7 @@ type SaveStepsParams struct {
 func (q *Queries) SaveSteps(ctx context.Context, arg SaveStepsParams) (int64, error) {
 	result, err := q.exec(ctx, q.saveStepsStmt, saveSteps,
 		arg.Steps,
+		arg.StepsBytes,
 		arg.Now,
 		arg.ID,
 		arg.LeaseToken,

@@ -139,6 +139,9 @@ type Job struct {
 	UpdatedAt       time.Time
 	StartedAt       sql.NullTime
 	FinishedAt      sql.NullTime
+	Rescues         int64
+	InputBytes      int64
+	StepsBytes      int64
 }
 
 type NotificationSetting struct {

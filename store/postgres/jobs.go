@@ -48,6 +48,7 @@ func toJob(r pgdb.Job) (jobs.Job, error) {
 		IdemScope: r.IdemScope.String, IdemKey: r.IdemKey.String, IdemHash: r.IdemHash.String,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt),
+		Rescues: int(r.Rescues), StoredBytes: r.InputBytes + r.StepsBytes,
 	}, nil
 }
 
@@ -92,7 +93,7 @@ func insertJobParams(j jobs.Job) (pgdb.InsertJobParams, error) {
 		RunAt: j.RunAt.UTC(), MaxAttempts: int32(j.MaxAttempts), TimeoutS: int32(j.TimeoutS),
 		Payload: payload, Steps: steps, Guardrails: guardrails, CallbackUrl: j.CallbackURL,
 		IdemScope: emptyAsNull(j.IdemScope), IdemKey: emptyAsNull(j.IdemKey), IdemHash: emptyAsNull(j.IdemHash),
-		CreatedAt: j.CreatedAt.UTC(),
+		CreatedAt: j.CreatedAt.UTC(), InputBytes: int64(len(payload) + len(guardrails)), StepsBytes: int64(len(steps)),
 	}, nil
 }
 
@@ -103,7 +104,8 @@ func listJobsParams(f jobs.ListFilter) pgdb.ListJobsParams {
 	farFuture := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 	p := pgdb.ListJobsParams{
 		AllOwners: f.AllOwners, OwnerID: f.OwnerID, Status: f.Status, Workflow: f.Workflow,
-		CreatedAfter: farPast, CreatedBefore: farFuture, CursorCreatedAt: farFuture, MaxRows: defaultJobsPage,
+		CreatedAfter: farPast, CreatedBefore: farFuture, CursorCreatedAt: farFuture, PageRows: defaultJobsPage,
+		MaxBytes: jobs.MaxListPageBytes,
 	}
 	if !f.CreatedAfter.IsZero() {
 		p.CreatedAfter = f.CreatedAfter.UTC()
@@ -115,7 +117,11 @@ func listJobsParams(f jobs.ListFilter) pgdb.ListJobsParams {
 		p.CursorCreatedAt, p.CursorID = f.CursorCreatedAt.UTC(), f.CursorID
 	}
 	if f.Limit > 0 {
-		p.MaxRows = int32(f.Limit)
+		p.PageRows = int32(f.Limit)
+	}
+	p.PeekRows = p.PageRows + 1 // one more tells whether a next page exists
+	if f.MaxBytes > 0 {
+		p.MaxBytes = f.MaxBytes
 	}
 	return p
 }
@@ -136,7 +142,7 @@ func finishJobParams(f jobs.Finish, now time.Time) (pgdb.FinishJobParams, error)
 	return pgdb.FinishJobParams{
 		Status: f.Status, Steps: steps, Result: result,
 		ErrorCode: f.ErrorCode, ErrorMessage: f.ErrorMessage, RunAt: runAt.UTC(), Now: now.UTC(),
-		FinishedAt: utcPtr(f.FinishedAt), ID: f.ID, LeaseToken: f.LeaseToken,
+		FinishedAt: utcPtr(f.FinishedAt), ID: f.ID, LeaseToken: f.LeaseToken, StepsBytes: int64(len(steps) + len(result)),
 	}, nil
 }
 
@@ -175,13 +181,20 @@ func (db *DB) GetJob(ctx context.Context, id string) (jobs.Job, error) {
 	return toJob(row)
 }
 
-// ListJobs implements jobs.Store.
-func (db *DB) ListJobs(ctx context.Context, f jobs.ListFilter) ([]jobs.Job, error) {
+// ListJobs implements jobs.Store. Only the rows of the page are read whole: the
+// query sums the candidates' stored sizes first.
+func (db *DB) ListJobs(ctx context.Context, f jobs.ListFilter) ([]jobs.Job, bool, error) {
 	rows, err := db.q.ListJobs(ctx, listJobsParams(f))
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return nil, false, fmt.Errorf("list jobs: %w", err)
 	}
-	return toJobs(rows)
+	out := make([]jobs.Job, len(rows))
+	for i, r := range rows {
+		if out[i], err = toJob(r.Job); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, len(rows) > 0 && rows[0].Matched > int64(len(rows)), nil
 }
 
 // ClaimJobs implements jobs.Store. FOR UPDATE SKIP LOCKED lets several instances claim
@@ -225,7 +238,7 @@ func (db *DB) SaveSteps(ctx context.Context, id, token string, steps []jobs.Step
 	if err != nil {
 		return false, fmt.Errorf("job %s steps: %w", id, err)
 	}
-	n, err := db.q.SaveSteps(ctx, pgdb.SaveStepsParams{Steps: b, Now: now.UTC(), ID: id, LeaseToken: token})
+	n, err := db.q.SaveSteps(ctx, pgdb.SaveStepsParams{Steps: b, StepsBytes: int64(len(b)), Now: now.UTC(), ID: id, LeaseToken: token})
 	if err != nil {
 		return false, fmt.Errorf("save steps: %w", err)
 	}
@@ -266,7 +279,7 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 
 // RescueExpired implements jobs.Store.
 func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error) {
-	rows, err := db.q.RescueExpired(ctx, pgdb.RescueExpiredParams{Cutoff: utcPtr(&cutoff), Now: now.UTC()})
+	rows, err := db.q.RescueExpired(ctx, pgdb.RescueExpiredParams{Cutoff: utcPtr(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}

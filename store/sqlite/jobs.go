@@ -50,6 +50,7 @@ func toJob(r sqlitedb.Job) (jobs.Job, error) {
 		IdemScope: r.IdemScope.String, IdemKey: r.IdemKey.String, IdemHash: r.IdemHash.String,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt),
+		Rescues: int(r.Rescues), StoredBytes: r.InputBytes + r.StepsBytes,
 	}, nil
 }
 
@@ -94,7 +95,7 @@ func insertJobParams(j jobs.Job) (sqlitedb.InsertJobParams, error) {
 		RunAt: j.RunAt.UTC(), MaxAttempts: int64(j.MaxAttempts), TimeoutS: int64(j.TimeoutS),
 		Payload: string(payload), Steps: string(steps), Guardrails: string(guardrails), CallbackUrl: j.CallbackURL,
 		IdemScope: emptyAsNull(j.IdemScope), IdemKey: emptyAsNull(j.IdemKey), IdemHash: emptyAsNull(j.IdemHash),
-		CreatedAt: j.CreatedAt.UTC(),
+		CreatedAt: j.CreatedAt.UTC(), InputBytes: int64(len(payload) + len(guardrails)), StepsBytes: int64(len(steps)),
 	}, nil
 }
 
@@ -105,7 +106,8 @@ func listJobsParams(f jobs.ListFilter) sqlitedb.ListJobsParams {
 	farFuture := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 	p := sqlitedb.ListJobsParams{
 		AllOwners: f.AllOwners, OwnerID: f.OwnerID, Status: f.Status, Workflow: f.Workflow,
-		CreatedAfter: farPast, CreatedBefore: farFuture, CursorCreatedAt: farFuture, MaxRows: defaultJobsPage,
+		CreatedAfter: farPast, CreatedBefore: farFuture, CursorCreatedAt: farFuture, PageRows: defaultJobsPage,
+		MaxBytes: jobs.MaxListPageBytes,
 	}
 	// Times are compared as text on SQLite: every bound must be in UTC like the column.
 	if !f.CreatedAfter.IsZero() {
@@ -118,7 +120,11 @@ func listJobsParams(f jobs.ListFilter) sqlitedb.ListJobsParams {
 		p.CursorCreatedAt, p.CursorID = f.CursorCreatedAt.UTC(), f.CursorID
 	}
 	if f.Limit > 0 {
-		p.MaxRows = int64(f.Limit)
+		p.PageRows = int64(f.Limit)
+	}
+	p.PeekRows = p.PageRows + 1 // one more tells whether a next page exists
+	if f.MaxBytes > 0 {
+		p.MaxBytes = f.MaxBytes
 	}
 	return p
 }
@@ -139,7 +145,7 @@ func finishJobParams(f jobs.Finish, now time.Time) (sqlitedb.FinishJobParams, er
 	return sqlitedb.FinishJobParams{
 		Status: f.Status, Steps: string(steps), Result: sql.NullString{String: string(result), Valid: result != nil},
 		ErrorCode: f.ErrorCode, ErrorMessage: f.ErrorMessage, RunAt: runAt.UTC(), Now: now.UTC(),
-		FinishedAt: nullTime(f.FinishedAt), ID: f.ID, LeaseToken: f.LeaseToken,
+		FinishedAt: nullTime(f.FinishedAt), ID: f.ID, LeaseToken: f.LeaseToken, StepsBytes: int64(len(steps) + len(result)),
 	}, nil
 }
 
@@ -169,13 +175,20 @@ func (db *DB) GetJob(ctx context.Context, id string) (jobs.Job, error) {
 	return toJob(row)
 }
 
-// ListJobs implements jobs.Store.
-func (db *DB) ListJobs(ctx context.Context, f jobs.ListFilter) ([]jobs.Job, error) {
+// ListJobs implements jobs.Store. Only the rows of the page are read whole: the
+// query sums the candidates' stored sizes first.
+func (db *DB) ListJobs(ctx context.Context, f jobs.ListFilter) ([]jobs.Job, bool, error) {
 	rows, err := db.rq.ListJobs(ctx, listJobsParams(f))
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
+		return nil, false, fmt.Errorf("list jobs: %w", err)
 	}
-	return toJobs(rows)
+	out := make([]jobs.Job, len(rows))
+	for i, r := range rows {
+		if out[i], err = toJob(r.Job); err != nil {
+			return nil, false, err
+		}
+	}
+	return out, len(rows) > 0 && rows[0].Matched > int64(len(rows)), nil
 }
 
 // ClaimJobs implements jobs.Store. The UPDATE … RETURNING runs on the single writer,
@@ -219,7 +232,7 @@ func (db *DB) SaveSteps(ctx context.Context, id, token string, steps []jobs.Step
 	if err != nil {
 		return false, fmt.Errorf("job %s steps: %w", id, err)
 	}
-	n, err := db.wq.SaveSteps(ctx, sqlitedb.SaveStepsParams{Steps: string(b), Now: now.UTC(), ID: id, LeaseToken: token})
+	n, err := db.wq.SaveSteps(ctx, sqlitedb.SaveStepsParams{Steps: string(b), StepsBytes: int64(len(b)), Now: now.UTC(), ID: id, LeaseToken: token})
 	if err != nil {
 		return false, fmt.Errorf("save steps: %w", err)
 	}
@@ -262,7 +275,7 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 
 // RescueExpired implements jobs.Store.
 func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error) {
-	rows, err := db.wq.RescueExpired(ctx, sqlitedb.RescueExpiredParams{Cutoff: nullTime(&cutoff), Now: now.UTC()})
+	rows, err := db.wq.RescueExpired(ctx, sqlitedb.RescueExpiredParams{Cutoff: nullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}

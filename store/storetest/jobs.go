@@ -189,6 +189,7 @@ func checkJob(t *testing.T, what string, got, want jobs.Job) {
 		{"Attempts", got.Attempts, want.Attempts},
 		{"MaxAttempts", got.MaxAttempts, want.MaxAttempts},
 		{"TimeoutS", got.TimeoutS, want.TimeoutS},
+		{"Rescues", got.Rescues, want.Rescues},
 	} {
 		if f.got != f.want {
 			t.Errorf("%s: %s = %d, want %d", what, f.name, f.got, f.want)
@@ -401,7 +402,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 			checkJob(t, "InsertJob of a new scope and key", insertJob(t, s, j), j)
 		}
 
-		all, err := s.ListJobs(ctx, jobs.ListFilter{AllOwners: true})
+		all, _, err := s.ListJobs(ctx, jobs.ListFilter{AllOwners: true})
 		if err != nil {
 			t.Fatalf("ListJobs: %v", err)
 		}
@@ -459,7 +460,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 		for i, r := range results {
 			checkJob(t, fmt.Sprintf("caller %d", i), r.j, tries[winner])
 		}
-		all, err := s.ListJobs(ctx, jobs.ListFilter{AllOwners: true})
+		all, _, err := s.ListJobs(ctx, jobs.ListFilter{AllOwners: true})
 		if err != nil {
 			t.Fatalf("ListJobs: %v", err)
 		}
@@ -538,7 +539,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 			{"CursorLast", jobs.ListFilter{AllOwners: true, CursorCreatedAt: j0.CreatedAt, CursorID: j0.ID}, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				got, err := s.ListJobs(ctx, tc.f)
+				got, _, err := s.ListJobs(ctx, tc.f)
 				if err != nil {
 					t.Fatalf("ListJobs: %v", err)
 				}
@@ -548,7 +549,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 			})
 		}
 
-		got, err := s.ListJobs(ctx, jobs.ListFilter{OwnerID: ann, Status: jobs.StatusScheduled})
+		got, _, err := s.ListJobs(ctx, jobs.ListFilter{OwnerID: ann, Status: jobs.StatusScheduled})
 		if err != nil || len(got) != 1 {
 			t.Fatalf("ListJobs of j5: %d jobs, err %v; want 1", len(got), err)
 		}
@@ -564,9 +565,12 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 			want = append(want, j.ID)
 		}
 		slices.Reverse(want)
-		got, err := s.ListJobs(ctx, jobs.ListFilter{OwnerID: "usr_many"})
+		got, more, err := s.ListJobs(ctx, jobs.ListFilter{OwnerID: "usr_many"})
 		if err != nil {
 			t.Fatalf("ListJobs: %v", err)
+		}
+		if !more {
+			t.Errorf("ListJobs of 50 of 51 jobs: more = false, want true")
 		}
 		if !slices.Equal(jobIDs(got), want[:50]) {
 			t.Errorf("ListJobs without a limit = %q, want the newest 50 %q", jobIDs(got), want[:50])
@@ -599,15 +603,15 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 			if page > 10 {
 				t.Fatalf("still walking after %d pages: %q", page, seen)
 			}
-			got, err := s.ListJobs(ctx, f)
+			got, more, err := s.ListJobs(ctx, f)
 			if err != nil {
 				t.Fatalf("ListJobs page %d: %v", page, err)
 			}
-			if len(got) > 3 {
-				t.Fatalf("ListJobs page %d has %d jobs, want at most 3", page, len(got))
+			if len(got) > 3 || more != (len(got) == 3 && page < 3) {
+				t.Fatalf("ListJobs page %d has %d jobs, more = %v; want 3 and more on pages 0-2, 1 and no more on page 3", page, len(got), more)
 			}
 			seen = append(seen, jobIDs(got)...)
-			if len(got) < 3 {
+			if !more {
 				break
 			}
 			last := got[len(got)-1]
@@ -993,6 +997,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 			t.Fatalf("RescueExpired = %d, %v; want 2", n, err)
 		}
 		wantRetry.Status, wantRetry.RunAt, wantRetry.LeaseToken, wantRetry.LeaseExpiresAt, wantRetry.UpdatedAt = jobs.StatusRetrying, rescue, "", nil, rescue
+		wantRetry.Rescues, wantLast.Rescues = 1, 1
 		checkJob(t, "a rescued job with attempts left", getJob(t, s, retry.ID), wantRetry)
 		wantLast.Status, wantLast.RunAt, wantLast.LeaseToken, wantLast.LeaseExpiresAt, wantLast.UpdatedAt = jobs.StatusFailed, rescue, "", nil, rescue
 		wantLast.ErrorCode, wantLast.FinishedAt, wantLast.CallbackState = "lease_expired", &rescue, jobs.CallbackPending

@@ -1,9 +1,10 @@
 -- name: InsertJob :one
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
-                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at)
+                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes)
 VALUES (sqlc.arg(id), sqlc.arg(owner_id), sqlc.arg(workflow), sqlc.arg(status), sqlc.arg(priority), sqlc.arg(run_at),
         sqlc.arg(max_attempts), sqlc.arg(timeout_s), sqlc.arg(payload), sqlc.arg(steps), sqlc.arg(guardrails),
-        sqlc.arg(callback_url), sqlc.narg(idem_scope), sqlc.narg(idem_key), sqlc.narg(idem_hash), sqlc.arg(created_at), sqlc.arg(created_at))
+        sqlc.arg(callback_url), sqlc.narg(idem_scope), sqlc.narg(idem_key), sqlc.narg(idem_hash), sqlc.arg(created_at), sqlc.arg(created_at),
+        sqlc.arg(input_bytes), sqlc.arg(steps_bytes))
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -14,16 +15,33 @@ SELECT * FROM jobs WHERE id = sqlc.arg(id);
 SELECT * FROM jobs WHERE idem_scope = sqlc.arg(idem_scope) AND idem_key = sqlc.arg(idem_key);
 
 -- name: ListJobs :many
--- Keyset pagination, newest first: (created_at, id) strictly below the cursor.
-SELECT * FROM jobs
-WHERE (CAST(sqlc.arg(all_owners) AS BOOLEAN) OR owner_id = sqlc.arg(owner_id))
-  AND (CAST(sqlc.arg(status) AS TEXT) = '' OR status = sqlc.arg(status))
-  AND (CAST(sqlc.arg(workflow) AS TEXT) = '' OR workflow = sqlc.arg(workflow))
-  AND created_at >= sqlc.arg(created_after)
-  AND created_at < sqlc.arg(created_before)
-  AND (created_at < sqlc.arg(cursor_created_at) OR (created_at = sqlc.arg(cursor_created_at) AND id < sqlc.arg(cursor_id)))
-ORDER BY created_at DESC, id DESC
-LIMIT sqlc.arg(max_rows);
+-- Keyset pagination, newest first: (created_at, id) strictly below the cursor. A page
+-- holds at most page_rows jobs and ends before the job that would take its stored size
+-- (input_bytes + steps_bytes) past max_bytes; its first job comes whatever its size.
+-- Sizes are summed over the peek_rows (page_rows + 1) candidates before any JSON column
+-- is read; matched is how many candidates there were, so more than the page holds means
+-- there is a next page.
+SELECT sqlc.embed(jobs), p.matched
+FROM jobs
+JOIN (
+    SELECT c.id, c.created_at,
+           ROW_NUMBER() OVER (ORDER BY c.created_at DESC, c.id DESC) AS n,
+           SUM(c.input_bytes + c.steps_bytes) OVER (ORDER BY c.created_at DESC, c.id DESC ROWS UNBOUNDED PRECEDING) AS running,
+           COUNT(*) OVER () AS matched
+    FROM (
+        SELECT f.id, f.created_at, f.input_bytes, f.steps_bytes FROM jobs f
+        WHERE (CAST(sqlc.arg(all_owners) AS BOOLEAN) OR f.owner_id = sqlc.arg(owner_id))
+          AND (CAST(sqlc.arg(status) AS TEXT) = '' OR f.status = sqlc.arg(status))
+          AND (CAST(sqlc.arg(workflow) AS TEXT) = '' OR f.workflow = sqlc.arg(workflow))
+          AND f.created_at >= sqlc.arg(created_after)
+          AND f.created_at < sqlc.arg(created_before)
+          AND (f.created_at < sqlc.arg(cursor_created_at) OR (f.created_at = sqlc.arg(cursor_created_at) AND f.id < sqlc.arg(cursor_id)))
+        ORDER BY f.created_at DESC, f.id DESC
+        LIMIT sqlc.arg(peek_rows)
+    ) c
+) p ON p.id = jobs.id
+WHERE p.n <= CAST(sqlc.arg(page_rows) AS INTEGER) AND (p.n = 1 OR p.running <= CAST(sqlc.arg(max_bytes) AS BIGINT))
+ORDER BY p.created_at DESC, p.id DESC;
 
 -- name: ClaimJobs :many
 -- Takes up to max_rows due jobs, highest priority first, then oldest run_at, under a lease.
@@ -47,13 +65,13 @@ RETURNING id, cancel_requested;
 
 -- name: SaveSteps :execrows
 -- Records step progress of a running job, only while this worker still holds its lease.
-UPDATE jobs SET steps = sqlc.arg(steps), updated_at = sqlc.arg(now)
+UPDATE jobs SET steps = sqlc.arg(steps), steps_bytes = sqlc.arg(steps_bytes), updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token) AND status = 'running';
 
 -- name: FinishJob :execrows
 -- Ends an attempt: a terminal status, or retrying at run_at. Only the lease holder may.
 UPDATE jobs
-SET status = sqlc.arg(status), steps = sqlc.arg(steps), result = sqlc.narg(result),
+SET status = sqlc.arg(status), steps = sqlc.arg(steps), result = sqlc.narg(result), steps_bytes = sqlc.arg(steps_bytes),
     error_code = sqlc.arg(error_code), error_message = sqlc.arg(error_message), run_at = sqlc.arg(run_at),
     lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now), finished_at = sqlc.narg(finished_at),
     callback_state = CASE WHEN callback_url <> '' AND CAST(sqlc.narg(finished_at) AS TIMESTAMPTZ) IS NOT NULL THEN 'pending' ELSE callback_state END,
@@ -62,15 +80,21 @@ WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token) AND status = 'ru
 
 -- name: RescueExpired :many
 -- Returns running jobs whose lease expired before cutoff (their worker died) to the
--- queue, due now, or fails them when no attempt is left. The attempt that died is
--- counted already.
+-- queue, due now, counting the rescue. A job rescued max_rescues times fails
+-- "crashed" (it may be what kills its workers), and one without an attempt left fails
+-- "lease_expired". The attempt that died is counted already.
 UPDATE jobs
-SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
-    error_code = CASE WHEN attempts >= max_attempts THEN 'lease_expired' ELSE error_code END,
-    error_message = CASE WHEN attempts >= max_attempts THEN 'The worker running this job stopped and no attempt is left.' ELSE error_message END,
-    finished_at = CASE WHEN attempts >= max_attempts THEN sqlc.arg(now) ELSE finished_at END,
-    callback_state = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN 'pending' ELSE callback_state END,
-    callback_next_at = CASE WHEN attempts >= max_attempts AND callback_url <> '' THEN sqlc.arg(now) ELSE callback_next_at END,
+SET rescues = rescues + 1,
+    status = CASE WHEN rescues + 1 >= CAST(sqlc.arg(max_rescues) AS INTEGER) OR attempts >= max_attempts THEN 'failed' ELSE 'retrying' END,
+    error_code = CASE WHEN rescues + 1 >= CAST(sqlc.arg(max_rescues) AS INTEGER) THEN 'crashed'
+                      WHEN attempts >= max_attempts THEN 'lease_expired' ELSE error_code END,
+    error_message = CASE WHEN rescues + 1 >= CAST(sqlc.arg(max_rescues) AS INTEGER)
+                             THEN 'The worker running this job stopped ' || CAST(rescues + 1 AS TEXT) || ' times while running it; it is not run again.'
+                         WHEN attempts >= max_attempts THEN 'The worker running this job stopped and no attempt is left.'
+                         ELSE error_message END,
+    finished_at = CASE WHEN rescues + 1 >= CAST(sqlc.arg(max_rescues) AS INTEGER) OR attempts >= max_attempts THEN sqlc.arg(now) ELSE finished_at END,
+    callback_state = CASE WHEN (rescues + 1 >= CAST(sqlc.arg(max_rescues) AS INTEGER) OR attempts >= max_attempts) AND callback_url <> '' THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN (rescues + 1 >= CAST(sqlc.arg(max_rescues) AS INTEGER) OR attempts >= max_attempts) AND callback_url <> '' THEN sqlc.arg(now) ELSE callback_next_at END,
     run_at = sqlc.arg(now), lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now)
 WHERE status = 'running' AND lease_expires_at < sqlc.arg(cutoff)
 RETURNING id, status;
