@@ -991,6 +991,12 @@ type ListJobsParams struct {
 	Cursor        *string       `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// StreamJobEventsParams defines parameters for StreamJobEvents.
+type StreamJobEventsParams struct {
+	// LastEventID The `id` of the last event received on an earlier stream of this job.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
+}
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	OwnerId *ID  `form:"owner_id,omitempty" json:"owner_id,omitempty"`
@@ -1143,7 +1149,7 @@ type ServerInterface interface {
 	CancelJob(w http.ResponseWriter, r *http.Request, id JobID)
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
-	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID)
+	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(w http.ResponseWriter, r *http.Request, params ListKeysParams)
@@ -1702,8 +1708,32 @@ func (siw *ServerInterfaceWrapper) StreamJobEvents(w http.ResponseWriter, r *htt
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamJobEventsParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Last-Event-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Last-Event-ID", Err: err})
+			return
+		}
+
+		params.LastEventID = &LastEventID
+
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.StreamJobEvents(w, r, id)
+		siw.Handler.StreamJobEvents(w, r, id, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4327,7 +4357,8 @@ func (response CancelJobdefaultApplicationProblemPlusJSONResponse) VisitCancelJo
 }
 
 type StreamJobEventsRequestObject struct {
-	Id JobID `json:"id"`
+	Id     JobID `json:"id"`
+	Params StreamJobEventsParams
 }
 
 type StreamJobEventsResponseObject interface {
@@ -4375,6 +4406,14 @@ func (response StreamJobEvents200TexteventStreamResponse) VisitStreamJobEventsRe
 			return err
 		}
 	}
+}
+
+type StreamJobEvents204Response struct {
+}
+
+func (response StreamJobEvents204Response) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
 }
 
 type StreamJobEvents400ApplicationProblemPlusJSONResponse struct {
@@ -4441,18 +4480,46 @@ func (response StreamJobEvents404ApplicationProblemPlusJSONResponse) VisitStream
 	return err
 }
 
+type StreamJobEvents429ResponseHeaders struct {
+	RetryAfter int
+}
+
 type StreamJobEvents429ApplicationProblemPlusJSONResponse struct {
-	RateLimitedApplicationProblemPlusJSONResponse
+	Body    Problem
+	Headers StreamJobEvents429ResponseHeaders
 }
 
 func (response StreamJobEvents429ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents503ResponseHeaders struct {
+	RetryAfter int
+}
+
+type StreamJobEvents503ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers StreamJobEvents503ResponseHeaders
+}
+
+func (response StreamJobEvents503ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8125,10 +8192,11 @@ func (sh *strictHandler) CancelJob(w http.ResponseWriter, r *http.Request, id Jo
 }
 
 // StreamJobEvents operation middleware
-func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID) {
+func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams) {
 	var request StreamJobEventsRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.StreamJobEvents(ctx, request.(StreamJobEventsRequestObject))
@@ -9030,180 +9098,190 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L35chs39ij8Kih+UxVppkktXiaWaur3KbKTOF6in2RP7tzIlwS7D0lYTaADoEUxLlXlIW7VfYN5kfsm",
-	"eZJbOAB6YaO5aLE9ieePiSWhsZ59/dCJxTQTHLhWnYMPnQnQBCT+85jGEzgWXEuRmp8TULFkmWaCdw46",
-	"34sZSQUfEz0BIiGToIBrav5KpnROhkBiM0HS60QdFU9gSs0kep5B56CjtGR83Lm+jjrP3tBxc/ojorQ0",
-	"01/SlCVUC0nEKLDW8tmvo05GJZ2Cdmc6imPI9DMei8SMOPjQYWY1e+pO1OF0aiaww7rFuOoaU3r1EvhY",
-	"TzoHj/b2o8CJjgXnEJvdvaZT+O8c5Lx5wDcTIHEx8CtFzNKHJIERzVNNBu4fA3NA3OMvOE+xRfxPdV9/",
-	"kTDqHHT+v53yQXfsX9VOfUfVTQqJv/EXkVE9KdeI/ZhO1JHwS84kJJ0DLXNouZAH+1Fnyrj/cc9cv9Yg",
-	"zdT/62fa/fWd+b/d7pP+u7/+pRO6u+ej14LDK6rjSevrPB91zaCuHdWylb3d/YehBX4Qw+dPW87LkqUH",
-	"XXbDz5/i7C9gfo+zv1Ug7236a/O1ygRXgKjyDU1O4ZcclDY/xYJr4PhPmmUpixH7djIphilM//ZeGaD+",
-	"sOZ6J/Yru2gTLaRdljBFpjQdCTmFhAhJRpSlyhMExH0Lx6OUxZ9sk7FbX5EZ0xOkUHEuJXBNlKYacJPf",
-	"CjlkSQL8Y+/y6OQ5uYA5SWl8oXBzKhYZED1hiogMpCXYHCBRuNPv37x6eULHsLBRDVd6Z6KnaX1nAXrb",
-	"3ENGx2Co2CJr6VZ4S+iIbvxOjQ9VGMayb3AM7ue10N+KnCcf8+ZfC6LyeEIkKJHLGMiWkIQLTeYil2ob",
-	"L9p//hG3dcQJSClkRKgip98ekycPH/2duGVIAtrgF27ulGp4yaZMw0e9tzdCkCnlc49c6pBI0HJO6EiD",
-	"RPDVbApkzC6BE8bJ4NT8uXtk/jzAnb+BK/0tS4Pwm6WU8RsA8IilnxCA3wjxksoGRn40AjcUydyQYnHp",
-	"niA1gIGX/ZbTXE+EZL/Cx8Yv5AIFeZtRRZxUaAROu7VLylI6TD/6xSmQlyw24i83OG9+dATXXykXM7fJ",
-	"TIoYlPoU26xw2Rmkadfx2WGu/c5RhJeSGe6ba0M0qLoo7lflWSakhuQVJIy+QUT6JCf4SpFju2rX7MIc",
-	"yOyeogwPCZmANFz42ktDVrrJkzFopHH4M00SZqam6Yk0fFEzIwWNaKog6mSVX33oJJSl836uEOTNrVHd",
-	"OegkIjePGBkZlE3zqZFA8X8oEdvf7BYCKc+nQ5DmIqeC68mdzXddFQF/rmy1vtC74kMxfA+xRkGKpumQ",
-	"xhdHWsM0wxesn5vq+gaphq4hx005PurQchL3N8Y1jO2RkQkFqG/UMRJTrvqxSCD06cLp/CJmufCRCrWn",
-	"eZpStwltJJZANST9Tc48YpAmODfTMFXr62Tfmg/NDG5KKiWdm5+5U80aS+VZsuH2Fq6uqtk5TdJtv3b2",
-	"2krLb9geonHNKVX6YVj7VRBLMNhrxpCRyCWJJ1TS2CjrZGsEM5BkNjGcHqmUmgipt3uhq2+5qIVDu4Pa",
-	"LS0/zUumAhiQUE1v8L7Np22gqaYrNuS19IqG+/jhMmX7qPs/rard63ff/e0voVsrZz/J9YZE0N/4JlaH",
-	"qGOffAnBrR3w670nDXtC4xCtVhUhv1IklpAA14ymxMI32VIAVkujmqZinMN2RIDGE0IJF7xrKMqc2Pl7",
-	"lvxWN7j3GHdU+1Xj4Rae1596yQsLedRCp2rnC5ACxrNc90t+Gr5Xaw2orx51rrpj0XW/NJy5d0pnr4w4",
-	"MoaNsaq6z4VdLT33sX+GNdBtgR/hjW1McIurDhDcElz6JTVvo1yK0IoFj4yEtFJeAX9kIhDiTt6+ITs0",
-	"YzuXezvlB2rnQzHyGslacYrGI6/JGMIv4+8p9Aw3JEto4IjRqgncSCI/d7775qQTdd6ePe1EnWdvTyvf",
-	"lcd4asSRY5E7W/MiQ/a/X/aIzy6BazeFwX6qocECV3I/N8itGDphdZmQ6HAJUjmMLJZmXD9+WK5dEXhi",
-	"TftxyuKLNcdzmKkUDC1f84OMjqF/yWC21viF2yg/ru60touoeubW+/I6gAeJm09cgsx3OZWJpCzdVEqf",
-	"0qt+LJT2gnVNjF4lQzfO9z3QVE823IKVZqs3Ii4Ch1zkFvar0C1b22/DqGMHEJZE1uxEFRnkSvZ//+3f",
-	"AyIkGVzAHH9w/KxFgHjYtNZ/2I8eXvd/3u0+wZ/2okdProOixA9iGFIYUD5XYS0gdvpGP5dpWAZ3Azag",
-	"8AsqTIjCV0CifpFnGXBNhnMUDt6L4VeKHD0nZhOKKEFGVJrra+pnDY3uJrpDoRItO96ZhuwZDkRtgzM1",
-	"Wb4Mz1NnAanx/3LZ8RrYdSPRgSXr+BwQGvvLwUTMOMi+na+x/4zOU0GTO958JpmQTM9XmyfcOOs6yVMd",
-	"FhdQv1Easq8UEbnOch0RwWPwkGawNgZIrK908dFWbFbmfCNIU5pKfUuwKQnbsuv5QQzP7ED8BLL1EdlA",
-	"uvkWQihsdimMdBkGmM1146gzE/JilIrZapkKvWwFTFa+LG6lAj9RSQIXQL16ihKM/TUVr9qujFfJY4hV",
-	"/CCGR84AFhBgbkCh3othf12svgFMbgpP67+Y23jlfSpvVrtet+2W63zONb2ADUWARSZX4b77uw+/rvHf",
-	"r1cS6GW3UxGUAnS1kH72H1Vkn72wLLkWTW2SOcszjdIQEarJVChN9nd3yQv2DVEgGU2ZsiRuQafef/T4",
-	"49DojcFyY5qVQeyu/7n95pGVNd1PeyuoWf1ST0B23SNavxd6XogYWXuF2V6vaiB+8Lgm2QZft4o3y07z",
-	"kxtXxItUUaqCQB5aWpDmDuxoRrQMqcBwpftxLpWVmxZujiqFYrAdMHDKORDzFTqkDwkdKiPwCW6dWoZH",
-	"e0/1Su2Rtp33rCHy/5JDDomLUknyFP8tc85tXBH6N12IkZcCjJhJmR0ZUx6D+WdIOXoB87sh7nCVMQnq",
-	"VkLBusyhsAhXaGFDEWnMbr7q5+qWggtvWlH3dncDA6tS5+ojZRJG7Cos/F3A/CtFLpliwxSIHVnR09LL",
-	"X/opu4Q+KmceaIrfdiL8twal+0EQkHApLm4rzsUigw0InRm+0ni0KCg5Y5S7Kg8GxeI1VhxCrhcwP8YR",
-	"G3Jg4JdMCj51TkkXVtc56Jj7rV65/dHcdPCi10CRjwVuN32vkis9XsaUok7O2S85uD8boFl83Mq7us20",
-	"PJmn/xu5VzdgDoYC3tiM+QLmpyJNN9zfWNIY+hlIJhLPtR1Mff34oXneJYGyIk0wYOECIFPE8FHGxxFh",
-	"nCiIBU8U2fIRoIIDSei8lKUe7Jqf1XaN5+8/erLfZtCqGvxCh/+J6ckZmrLxCtL0x1Hn4Od1LnyR51zA",
-	"fJmlvEfOJmKGETsuDsLGGRLB0/lqhmtmb77fu+uo81LE1EZOLEYPf3N8Qh7+naSUj3M6BqLpuEJ1gXe/",
-	"+2bRHPbgUY0L7Yf8ae8+7EdfX291S/fauw970dfX238NmsVeUXkBmvHx8ZujkG90CGHTV9gktnAt9nM7",
-	"OATexeJn+XRK5XyZIbsvG4b0dvuWpusTn9oNBMQ4uPSR5wvAI2l8AQmxf4/IUGhF4CpOc2cmWcMqPgYO",
-	"cmNZaAI0SRlfILArXTLvxVD1XTgPBMyLP4ihInpCNZGAcfGEkhHjNPVhomsdybAnNhWc0XT9N3hTfhTa",
-	"ea5cUNsa6+cqu8Hbvz07WUmlF+7Pb6uAkKgBrdWnclDpNrhwTwuQsBRXzFYbeDIUyTwMBEynazji7LDI",
-	"zhNcHjTdTOH+VgJgyNaCwr33eLW+/fhheAuSxerOaYVccySGKq0NWlVPYgCkR1JM13ALOrVi/+FkQ7cj",
-	"fvb3ZMOvtFhrT1pk/YzqyQYILrJnXMt50Foqsr6EEUjpsPxOZsz1tG9jm+9qTk3TTZ2/+tc1UM9OXHnp",
-	"8vVCJMUArIMffDBcxUPn4m1W36p5LyFEfy00G7mgyDPQhuJs6th8L4Z9Zx5oMJlnU8pSK2gaCf0rRQwV",
-	"tUFURp50KVT+j4bmuqyKkZBkLETSIz+ORmQ494lIFelsKEQKlAcNrG5Dq44ccKaD2XLzJD9NQFoHCQ5Q",
-	"ZCzI77/978bZvlKEJokEpQ6JUXTtWYtRZEIV4cJeg4RYyIRscaEnjI9JTDkZGhmV27CylYpy/erXv5bI",
-	"nTJ0PScp5RsFdjmx0ydSdd+FRc+TioG00HHRZMcNATKC44SNJ0Fdt5KbUH+VtqQBm/vyEi5/wagruNLA",
-	"FWYCgqHvqtdpGMZdiGcz68+8QESmNJ4wDl0JNDG/sZkLxHxWNZQwjoHgqLNWY6mjzhADfPtwVdjUuND9",
-	"EaaCRJ0p6IlI+uZXNE3FDBw1sKlEZrZKZDtKZi5/x6C56KcYkG+GFVHQ/SkkjPbxLqOOoSb91GVQ4HRF",
-	"NHqE8pTkNA3evb3RoJ8frrKUcpuxozKIDVoRLVwyT2zTjmLotTqYA3I2hm12U7iE1F6xctFwmWDckCfC",
-	"OC5RhFvXIpUWY9X83pueWoGnDj35D2c/viYn9u9ky4DY4ye7e9uNhTETISJCEkqKrE5MmywVO0yS7OHF",
-	"D1Yrln5Txa2vDpEyr6c05TGEFV6/V8MU7MN4VHEPlBCbtBqw5OGXzgq0JF4/wfwdZqnc4H90XZZe9/nT",
-	"QalZ2zyS3nJvW2FFePTkScWC8HB3N6h7eGG3gbMTIXVEJvmU8hJhlZUkPc/x12DmDW5Lu+ihxdnfnj4n",
-	"yHINbJvnZs6WsjgjXNFpZnbYmWidqYOdnRQJUo8yn3+gdrjQXU8EVkgOFpO97F54D5FyhQDlFKhVEzY0",
-	"dg2pqoVNqV9ShrJIJpQey5okEXpF/53E9deNL4rKtYOHEUI/5yMRsFowfrE0grdNVS4ndxkywcGVyLoV",
-	"53CTlJ9Ebm+h81gjaOW2jOxzYK6sY3X3g5m0t456p/+L/cH/aWp1JP9HmkxZOGqtdAMtcr3plOnguW8O",
-	"CWPRb7+0yDqgwiTlvRgS/DOKVigNZiCJhRBCeYJ4Rsel4JgmhgTNKEPW8F4Mm5w9gWxZpFwoZKPxWkVw",
-	"k5ECg7YU4r3bBZE1vB/FPf8xUcxQDIaJuFJbVTgQYIRn6ls/XZ+Ooa/WUlkXrcx47HcbQvsa0TiB5A/z",
-	"l7ZdLk02uhVyOeCtbbqymwoI12DSQ2AQK4uItgCqJOErm7oggJVnwBnK8W3ro89+M6pNi1j9DaX2fksm",
-	"Ri0Z6Y7mZMnN8kVa00Uwpn/zsBDqC1zg94cutUKRwYcPLnigR3vD6+sB2TG/w6CL3nm+u/sgZgn+F3o2",
-	"aq53ZUZRCaU8oNYyb62IJgl5LqsJUu65WwFIO3tYG5C0Zce1BcYuz0xbL4DVhRv6CNaI0DQtaOaagayf",
-	"KCi1JdZzLfDbMIrIwhXmM20WdXm3UZRFwDxwV26mDBDZNCpkTWCuCLQFNIYAvOo7aIB4a37iL7nQ4b9I",
-	"sY7B3H5fBA3gR8HdeZNiOJtkTafGJU3zNTZlh7m0kfB2JI0v2sMug4DdfK/WmdH8uWn4Q9i8dqaFVUXT",
-	"OeZ1kwuYQ2LEp8mCV3T/USgcB0vPLMYzBkMbbhROWHo30Dhg76F0cnyNPg4jn+49Jmi7UCSBIhrutrGF",
-	"SO0+tFQyIW9PX1pzF9OKoL2BbL1986o0SSjHomhCRlJMCdPbi3cavipvWF7vYr2+vNJgjmk5Qe02BGlv",
-	"vXC1qKiuDLXEL08wLqJIbN/wmyXB/u0RKAnGrNjlWk/k1mi69ub9qUggXaawrMEqG4uiCao9qb8xQVbs",
-	"rw52//rXv/7VffWq+/SpgbJjktD5NhGSuN+3WJKmlBn2scH6ErBORbLBJ8rIG2uPXzS92fNWZ1nYRPUO",
-	"F88Ule8WfnGLRJsEat8gajKupEFW40hC5ldPhouZ7W/WILVrx1UWsTALMS0BDUqvLL2BHulwCNt+mM6H",
-	"/Rh3X7qAlf6UQkBwZ688iduQO+xmRQ0M+Jz4CnRLYaiZCb4AVRUIWZq45sfV3nHZFy7yqfKa63PXVyDH",
-	"YOPQhnP8T2FqV1YuMHMeEmo9aij3kARS0GBriF3AfN2wgo3hZ2kwf+r8bMEne5spkJvKRzd5oQKZF3G3",
-	"ol2HiMBNX/Ze8HSte67iXbsL8ycYToS4KEMJb09aVTFXHXRnEwVx//ff/o0WywuAjDBNUnYB6BRSaiZk",
-	"strx46ZfGXT8UyVb4vaHWlXKoVWdunkiSiPW67bU15cddXlqm5BVf5l3kBNSvMuNY39r+S0LIdr7X9+y",
-	"sIqffPOyKgsgUg8c3/00OUoN/5FZ8V2o6ImCOJdMz8/McvZARxl7AfOj3KoCDZe2L+DWzIf4/bd/DyKM",
-	"zai4Oo8y1n0B84Fzb5ItDpcg/QCrjNm72S7q5i5Wjy1mKV+O4iZtmTHmnF6x4JrasqKO3necr///L9yK",
-	"5aQ29IG4ES4oN+CIbFascV8yo4QPaXwBPMFgnKPnhOZaTK27/70Yqh55dmkOKEWubWgMSsuSUK5mRu1k",
-	"Rgs2cw9d1bPDc06L4VT7ymg+DDsRcT41F5wIsH+BK6Z075yfczTpWU22CPoYtFV0GxRTuUgQ6uI4yCAW",
-	"CQx659Y5FwO3Di53awYdJANNXVCYdTD7Kzk6eV7xPxx0dnt7vV3UEjPgNGOdg86D3m7vQceaIxDcdjBC",
-	"33KOorzp86Rz0PkO9KkQurNQ5XZ/d3dJ2brNytUVPtNAvbozVxSQ8QSuehYMXNZAeNJil5UqeCWGdQ5+",
-	"fhd1lA/WLKY3FxsRd2doIbEu0aij6Vgh+s6VhmnnnZltp4eV/y64mPEdP3VPX+llt3jmxr250p16ee2W",
-	"1IFyyE61uvP1u/BTLL+Mor7nddR5sNtSWSxOGXD9lSKxyOZky1xKYkTdWuHobYMOrlTv3T8IIs3e3mPi",
-	"BxBPUMqnyOjYunSvupZAdHPuY4aKtBtfOMjGM6mdD97ycW3PbqTy5js9xd//aIbaSodNuA/c3SlMxaUr",
-	"8Phwndeo1IjGT/ZWf1KrGYofPVj9UVk/2Xyx/2T1F9UKtjd+2/I18WII5UXsobgEKVkCZEvbkmMjNs6N",
-	"6uRWUsTQkTmhY8r4duXR3TvWnt0ndP3sQwquG4gVKPhdMYHdouz3u6jjXCB1CDrJ9SL44EN/42Lh74Ri",
-	"1qpwXtclDUSAe6TWzbWbhMS/NmKlKuq2fsa4sbfGF0VFYfzg0Tr7ChR7/TSY+KPHuwouYnA2MjtX49QI",
-	"T8o509zbbYyBFdJbqdlWYYwLJYlREJWgc8mNKGc1TNRS0ckym7B44msQGqlKgY4wWDnygTZMBithGkG2",
-	"jppGgTqu7OkekWShImYATaxMWqmD50KFYpqmllKaV+r9sfnDm+qBnQ2tLANYVhVUZGsKmhqtFMGiyhiq",
-	"UBYGzTJkrQ08qyUFV4sHlQqlmwpyoRYnAYEuIGPYpT97GcNuffkXRWuBTwN09iZrRSg3Bycb2vgOsyXD",
-	"8v79Q8l9kKs2jl4hVAuo+AUib8+c+UJPI3/DNyZzN4Q419WoItwuauOugKsEAjyWcywUj7m5SpOto2dn",
-	"3f1Hj7vfHb/aRu6cK6tAVrOP0A5muV216OvBOdd1OLPqZ9HQibCpAW+m07lh/UJPQGJyFmYuUR+5heFO",
-	"+K3C+tecDMo5B71zbjtToDyBCRslv7GV7+3pUqbM0ZyFrMKTfNldsjVoVL0dbFuLTUMjqNGC+1AI6iWp",
-	"P7JGsBH1oAWj/6PTkT+6SoGxUNiiR0KW0hi2axLbCBOOqiF0N2SxTZHNZWQFOW9FyBfyY8j41VLcq+R8",
-	"ISMMf3KlpZFG2hrqtWBfG72F3gD6Z9AAmtS1CS3mMTcS71lRdzATKsDLjjy1x3QOC60SxobuG+rka7WR",
-	"reEc2QmGDxUBbGLGyQBZ2SCyBA3ZTZJLOkzn59y8rPcv7O/u2w8HL4WFtIOirrnZ/M4HllwPeuQndAFw",
-	"MniewDQTGng8r7tt8NDJuY86cF6giFxApg0bTsEowvsPyWTbOjroFKMOENCGcw1dhvgZ09T2J7KKt+XP",
-	"ko0Zp+k5fy+Gh/XPnXMiYSOMHy+bGz3c3z807+dbtyW5xSbAFgJUA4ErGut0jpz6vRiGGKStEPmDGHbC",
-	"5rtGH8P69bR1Mtx/9GiZP/L8/Gp/r3t+fvV3CLojrcB996y6LIm5Fpvev8uFixjbFj5tMIEVDNoAzYyl",
-	"KZE5X+jj5QG5NT/qK0Xenr5c0WX0ozL8/Y/dZqmohW0lXtccasR0TRwuAvSIta+RLXNN5Pff/u1cF12f",
-	"iu0lpD+c5LK/zsfVLPVPJO/kwynTll9U+JOh4BuKMfhJm0X0GEtvkowaaowiM/qgOTDUeNQFyxThVuoC",
-	"qhXJueENFSLMuAKpWwygP5i1w3R2oVNukeiwNnnxZYavo/CM1aLPa825WE01PG0RTDOySenl3OsF6iyf",
-	"dQgjIeHOpkWzem22AiwxnqQoULeqJm3rvm1t11am+Pg22Wz3aoXydW9DLThtDoEY2YiOL47WBdpk7q3u",
-	"PjD3FBEOM1CG6UilN6BZTWm6kFOXhThYEe4+4WMJr/1ih7w1FH0Hjr2Veg7KLhGxbRpQIvSl2Um1KP9m",
-	"cLWpddL2HsfKlQ143LE5fajn3WjSqE0/tCn+SUSKCtQEua4tPO1lZZ9SaNQvwWM4NGqkzUJ0EqC5QjMS",
-	"a6bI3MjfVj/0bSyAJ4oM/ESDHjnCX9MUK1OUeflen3y4+ySkRh3jBJ8UBysNh33ZlS1/LqxAMwRXQMre",
-	"2WzCUijgzOgdmfrjGQJ310Dkoh37p8F8Czt3JdtaxCxLlAbl3CMywO7SOKyrtAQ6HRgOP7CC5wCpDdpY",
-	"Bq6cKdlKqKYHaB7bjmx5CgNPRQd5RLhzXmskb41sNqbBgiclGuS0qCGaqxA2neGGfhDDZ76O5gqcahzm",
-	"Bh2z8XNiP//Cz26vsWGcbxeDoR0EiZEFcqTLRbkWpD7xhPIxfBp2dgHz5SbtF2bAWmpbrcb42uFsm2sr",
-	"WJG9rIS1Ul25T83BV0wPoJW5uLoc/EV7CGoPzpisfHKAjaxyLTurATcIqyvDMIMyVVnaHJvrDaxYFChu",
-	"fuiKIrqC7xQz7A3yMt00a9j+BtYSfB8W27KFwloW2727XLhSa76FZ6ADoJTX7e0qrBtvCxxiacMvvtX/",
-	"KN+qhTdCy0wfdFC52M3NkHGBzRRafBnkVgeqwr2iUZexjVKcF8krIHu2REPRGshL+7ZGYx09T3EGj56r",
-	"4twcSBOkCLj0F0HoDuLwzU3aciWEowF2M2q+kXzzAuYh+cZqBdJ1DrnZlG2MxeKLYRQcZqXLsnBiItpE",
-	"tugpCnx4SBtCPKUXLj/bdxmxPWswsMhGJWHvEmJrL1h13THJlFp9l2Kzfa+xz0SeJts98o3QE3QkkySX",
-	"vvxmda6Q4nEq0vReeRn2brl2rOxTci73VH8+7rWxQeCPzu5ObQCRI1AGHESuSSJm3DtXbsTupr47xY4q",
-	"2zMEjRHfYhaSDf3DOlWQlBzO12ckW7HtQDKUDEbpfPvQJsoxRWA6hCQpAwaHjFM5b/LC70A32svco17U",
-	"WKsFE931LDj5j81pu8eCaynStqXc+B0c7Mda1/5Hg6O2XEKgKRn5l+VJWWjdkJcCOOwj+k6HKbWmooyO",
-	"q4DnStguwJf95UroOi1qWhnul2fKBux4M5XgBA1pEVECyWAsVCW5eCzFrGRnti4QNrNEi0bvnA8W2jEM",
-	"yD9I+StFdkjRUV6R//t/yN7urrWtxVriWN9jPjg0OufSUC5IiBZknyQQsylNVUR2i6YBEhBzuLBuOvwc",
-	"2Z83u2DAsO9CFGB6Bi/qjVQaQsciwkpzR7Sok22TmYYS6IWhG2SLcTLQvw62D31qIXmMfcCIdeiSgRaD",
-	"Itl9wezh+li0eHzDzt6F9HS68fa0SOi8R45827LHbr/WaDkwe2rdMHbcuMV2jzh5fvT6yLZL/VXwSmn4",
-	"Z7kUGey8FDwRfFBud/D2zXH7fn5tc0CvW031bzufwAO9AIOrqOUXO9JCMCc2jYmIIUJGuG5APXq9REZc",
-	"qxdEjlrDshDFDXL7WknxIFHGidvDP0/yYcpi3NHxj6dnXWxnYaP+D4nLJseq3s9PeuSI23YqWAkCBX8X",
-	"Isc4iVOgkmxhIchz/v2ro+Pu2fdH3f1Hj7cPydIChwMJo8EhiSWdpViOIsFAzxSU6z9Dx554nnO34Cil",
-	"47GLzUthpIkRlMTIwSQD1SMDVzoSrWv10o9ihL6TEAWuVMq8H82jssBHDnyslxcNIPUpNri5haXhDyqf",
-	"t8pV2A+IkkyKJI91l3KazjWLlcXiVWITX+xs1BZPUm+BdI90v75QG9l3faeissK/7aC00G5Jiz9T1q6P",
-	"Y7X0sfq0xYVV4KH+9GHSXmkkgbanUCLaoOwSNThwa9+mfRfZMnJ3SpU+5751vJ1+u5TICrHIrmeYg22W",
-	"BZjjsbdLpoznGhTZwnYQtsqQ73uzfejiIpSuZpgN5+d88N2zN7WMgP+yvsl/uBP2yAuYq0Iv9mZgW0Nj",
-	"KIRWWtKMoAZsNOhtMqGXRhw/53gRWrgtY1aCrQOfq7AkfpIH0O7uuUGwodtHzlvbCOsJFzPD7kdCfv4W",
-	"qT+LvUh/DEoUCHLJfbHnNs5lq0Gv0GGPPL4q5/O0Oa34C5rOjO6nAJwj1ojPriREdId+//vUpt66NhHN",
-	"ol4Z8CQiIgNObO1iWubDuZox3h7jjSSuiLMPQQSeUGnrlnzRwxbRo1rGJVhWhGwhr1BYZ4Xyuf3ttjVB",
-	"OPGGKXu9a1eAaYkcLtokB3HlW8YTLDu9VmyLL1/cXrdpo9Ky9wz9GPYSZCpWPLEmPaotxfri5rx9HIsQ",
-	"F4Ta280zMpwTDzAegi0wrid3Bs0GpXOc5Fg32XWAcEUOtrRk0ykkEUnFDGQ3pgqSbbuNA7K/u1f2WcVd",
-	"Mp8nmUTnfH/XWVSZqygJCdkas0vg1QJIrlpsJUMTkzH1jMXgY9iIa9W63TvnrwXv0pLTTOncVlZy21/g",
-	"Lp5/hkRDWyjaYet9CIWVatQfWRRciazuPQ5J7T1maPk2qzrjwV36UFcTEFpAzxeB9LOI1xHSoaenQjci",
-	"QUGBE+Tq/JsCNT8RlnxhYXeUgpOrWpDXJlxro7Aa86A+rsY3bmh2rv77gyePyRTkGAiOOrAMBINZqtTQ",
-	"Mp9DMpiCpmh9njY6JqAF4pwPeJ6mg0aLBIrsNGiWMAvfM+uxvSvMe1TnwTN08eB/u/mcnxc3K9N08Fxf",
-	"wkP/09gNYhpRYgo2o8G19HeIuIX1YyoYu31b/jOzrSrUTtlgIpy8LqZZCmhz8Z+QmEo5JwMbfNE9Y2NO",
-	"dS7hgOh/2HaVOWdXtmFldLnnfjeBK+J9afuPHptTnnd0z4i65x07eECmNIFz7vQoVoSPbSUiVsWWe9Nk",
-	"uyXkoN6A4x4Rsr5QW5Esn7WEo/5MPgT3VESxMeZNFm1GPMz6t9wwF20BasvY06Bq95MHWCwzy8YckkrY",
-	"Dcw8eKHvlosZEZxscVEL6Dz08p+EGNglSEW0cIXlyFDoiU1B2e4Fwz4/L3gsj9z7o1cpL63J9waKrpLF",
-	"8iyvn4pR9/n41X4ybbSoQE2/o4i4Oli9P1slhVnlUQooKH63kS20+Gzng7nKpWkYP4ihKiLKqYtesK2b",
-	"XGoWdnxuEBJb3vanstTKl9rCn6C2cKXUzUYws7qucPvL3j2JaCMP/ihfIOaOFP6bgkub3h9oe+F7Qt+o",
-	"5cVCIaa2+sD/pClD67S1Yyt6CQn6mMoijtYC4OpfolU1IinTIGlqi18qXyLNkDi7fFRpXE8ywTgWOwQq",
-	"UwatdPAkr6PK3dsMqu3KPrKGvy6CYrldevnFQPyfWXKuNCvLIkPmtpzFiCMJVZOhoDJpVeSfGcxUvgcH",
-	"cDJ4+eyf//3jaf/p0dn33/x4dPq0/+bHF89eo5lPge6RwX9pcQH8H7//9m/8JVxZe2CCOVw2f/WcD7AN",
-	"FhyS77XOfsSohzM6hTOm4R9nWrJYD4gChW24YiEumM3Xk5AwCTF6xB7sPtg2WtWgPMagd86PyEwKPjaX",
-	"NWVKYbqd2RAZY8VyTFrN6BhabAFPiytZyxONU7fFuD/a22+vB2dPVSmxgK/VTyrrrz/pu/XKkkz0NL1B",
-	"OZJiTz3bNuxBOF3XXvOMqkJMdc7J+jtaQCmCJ+1XKdBLl33p6oW2VBlt33rUOQPdPbbXuvyQJUG7p0Kg",
-	"0Y3v+7Ugl4Z7unsRsrg+G6NBvn/z6iUCMBZSwuBbsygilm3c5izoGTJLG+hdkYI+uxPXIMz3WARuyG1y",
-	"+0N/6iBpc7oyLro855YNC+1K4AlISLabje0siRZxe+2ksxkdj0GSt89tlKlLKKBKGVoXTkaMXKFQip0+",
-	"Y02OLUB0fWPC7olIWRxOWnxqdnMfXQvvilK5Ppo23A/JfJ2UPHtDx6tSGHEMLvA5d0h8zo2wHGt2aQuA",
-	"145eASYEoBKWdj4gdCz1H5tXPjKjOusoFNSNXCsY6/HDlkSvd/XGwH/9SzhdbQWo2eyOZzwWiW3we9fA",
-	"+dedv9bBskixs9gV2HUQUPHSIjL+lWVdMNv1upIuoKvoQ2Jr3dxNQm70aTFgY038TlHmCGt9sdjefpGS",
-	"2aAZDexZ0WJ0RH9Zhk7fHv33J+j0aljmCR1/9p1ev0WVnOt0Tqi6gISgzulSDjZr9ToBmtpG2eFKgzaW",
-	"Op4AzQ6JFnk8wRC5IrE/yPK+t5PeoxLvVmihFE77xCS+lF3C3b/AS3YJ3CxhpCoI9Dpece0pjGm688G8",
-	"0VK28tKMO1kjIH6QSXZJ4/kgIgMNcqoGRuobWP1BDQ5tqDIGyWMlF2b1uocFww9wKYfX7UwKrug0w/7Z",
-	"bvVOVGVcD/brjIt2f333s+VXN+ZWnzWSf67qwmthk6+wwsBt1YM7Zi+ICXZnWw6KIiwyqsy+HPxub0zX",
-	"XMP2nr/sNgT7MQN+dPLcnO6+hfTl1M49ohi+h7jVt1ioJ27bBSP+w4rsbyZMWVm93B2hirgHC7aY928/",
-	"pxZTVrz9v45evfyYb++39eXtb/j27sGCb48+31ZxpkgTqNUm8rX5sNox5qNO2diCCvJJG6TucsxmTAF5",
-	"tPsgKPic4ur3KPfYBYJ5+DSZEy2sUYNoSUcjFuObPFrHpfCW00vKUm+wv+tiQgm7jbQkxVBo1dNXehk6",
-	"n+KoN1f6E2gOb+BKf8vSz15zOHYFM2SewubKgmIapjTrXS2nq2d22MekqVc3Mn358/xRTAV3CiruFb3K",
-	"n9miLxZQNgYc291oGcz4jkn3RjqLDksNUPinrfYVkWHOUlsfRuZYPo+MaKzV3d/tN42Fio5RTa5Wn+dD",
-	"5yhjL2B+lBsV6+d3BlHcN406PSCyFMgFx5KQwtVwi0jO2S85FAk2PbKQ56YAijQFJsvUaacW2ijoQCEs",
-	"XwXbaBgTavtu2P7GkatLKXgMEZFC20CHhWKFPWLTutH7ijuorIrlCwOL5lpMLavG2hRmbdu+MnJ3GmG5",
-	"CMbHkWuekdrhNmH6EnwxuHIprF3fXOo1xexECTn6tW3l+xR9vUU9i16zY1doKhsn6Nshi1ElyCNyt17t",
-	"c2o7mzpArixR6e8ZXqMeimkXakSZV/fsIzSb0/00Yb58h/IVxhXWc6W8XjtkS2S6y/h2Zd56xYDm5Mdl",
-	"G9NKG9ziVqNmx+xDC6FFH2SGBXSk68oJSfOWWpY+sTpndyQZ8CSd+8o8FQ+Ud7uWZQ8rRR/dIr5aT2CB",
-	"CuGsuZyq/qWiLE7T7dWrG2SCSFBJWjcIgDUWKkVWzOwZyK79yVYJqEzrc9MDpficmSvC0lvM/rPS/MF3",
-	"Uq0K6EwrSEeV6R0la86+1B3TclWVedHOfP3u+v8FAAD//w==",
+	"7L35chs3uij+Kij+pirSTJNavEws1dT5KbKdON40kjw5uZEvCXZ/JGE1gTaAFsW4VJWHOFX3DeZF7pvk",
+	"SW7hA9ALieaizZ7E88fEktBYv3391IrFOBMcuFatvU+tEdAEJP7zkMYjOBRcS5GanxNQsWSZZoK39lo/",
+	"iAlJBR8SPQIiIZOggGtq/krGdEr6QGIzQdJpRS0Vj2BMzSR6mkFrr6W0ZHzYurqKWs9O6XB++gOitDTT",
+	"X9CUJVQLScQgsNay2Y9By+nBQIOcX+MEYsETRbQgE8o06cNASCBaThkfEjqkDKeX8DFnEpLWnpY5VJcb",
+	"M87G+bi1txP5pRnXMATZujKLZ1TSMWh3nwdxDJl+xmORmN3tfWoxswt7462oxenYzGCHtYtxtQXp5Svg",
+	"Qz1q7T3a2Y0C5z0UnENsDviGjuGfOcjp/MFPR0DiYuA3ipil90kCA5qnmvTcP3rm9LjHjzhPsUX8T3Vf",
+	"f5EwaO21/r+tEpi27F/VVn1H1U0Kib/xF5FRPSrXiP2YxS9QXsiD3cg8iP9xx1y/1iDN1P/7F9r+9b35",
+	"v+32k+77v/6lFbq7F4M3gsNrquNR4+u8GLTNoLYd1bCVne3dh6EFfhT9F08bzsuShQdddMMvnuLsL2F6",
+	"h7O/UyDvbPor87XKBFeAqPIdTY7hYw5Km59iwTVw/CfNspTFiPlbmRT9FMZ/+6AMUH9acb0j+5VddB4t",
+	"pF2WMEXGNB0IOYaECEkGlKXKEyOkOxaOBymLP9smY7e+IhOmR0gd41xK4JooTTXgJp8L2WdJAvy+d3lw",
+	"9IKcw5SkND5XuDkViwyIHjFFRAbSMgsOkCjc6Q+nr18d0SHMbFTDpd4a6XFa39ksegX3kNEhGCo2y9ba",
+	"Fb4WOqIbv1XjgRVmtegbHIP7eSP0c5Hz5D5v/o0gKo9HRIISuYyBbAhJuNBkKnKpNvGi/ef3uK0DTkBK",
+	"ISNCFTl+fkiePHz0d+KWIQlog1+4uWOq4RUbMw33em+nQpAx5VOPXGqfSCM7EGqEBwRfzcZAhuwCOGGc",
+	"9FC0aKNs0cOdn8Klfs7SIPxmKWX8GgA8YOlnBOBTIV5ROYeR90bg+iKZGlIsLtwTpAYw8LLfcZrrkZDs",
+	"V7hv/EIuUJC3CVXESaRG2LVbu6Aspf303i9OgbxgsRG9ucF586MjuP5KuZi4TWZSxKDU59hmhctOIE3b",
+	"js/2c+13juqDlMxw31wbokHVeXG/Ks8yITUkryFh9BQR6bOc4BtFDu2qbbMLcyCze4oyPCRkBNJw4Ssv",
+	"DVnpJk+GoJHG4c80SZiZmqZH0vBFzYwUNKCpgqiVVX71qZVQlk67uUKQN7dGdWuvlYjcPGJkZFCnkGzj",
+	"/6JSRdkuBFKej/tGQ4laY8H16Nbmu6qKgL9Utlpf6H3xoeh/gFijIEXTtE/j8wOtYZzhC9bPTXV9g1RD",
+	"25DjeTk+atFyklmlLGohEwpQ36hlJKZcdWORQOjTmdP5Rcxy4SMVas/8aUrdJrSRWALVkHTXOfOAQZrg",
+	"3EzDWK2ukz03H5oZ3JRUSjo1P3Onms0tlWfJmtububqqZuc0Sbf92tlrKy2+YXuIuWtOqdIPw9qvgliC",
+	"wV4zhgxELkk8opLGRlknGwOYgCSTkeH0SKXUSEi92QldfcNFzRzaHdRuafFpXjEVwICEanqN951/2jk0",
+	"1XTJhryWXtFwHz9cpGwftP+XVbU73fb7v/0ldGvl7Ee5XpMI+htfx+oQteyTLyC4tQN+u/Nkzp4wd4hG",
+	"q4qQ3ygSS0iAa0ZTYuGbbCgAq6VRTVMxzGEzIkDjEaGEC942FGVK7PwdS36rG9x5jDuq/Wru4Wae1596",
+	"wQsLedBAp2rnC5ACxrNcd0t+Gr5Xaw2orx61LttD0Xa/NJy5c0wnr404MoS1saq6z5ldLTz3oX+GFdBt",
+	"hh/hja1NcIurDhDcEly6JTVvolyK0IoFjwyEtFJeAX9kJBDijt6dki2asa2Lna3yA7X1qRh5hWStOMXc",
+	"I6/IGMIv4+8p9AzXJEto4IjRqgncSCK/tL7/7qgVtd6dPG1FrWfvjivflcd4asSRQ5E7O/csQ/a/X/SI",
+	"zy6AazeFwX6qYY4FLuV+bpBbMXTC6jIh0eECpHIYWSzNuH78sBUFBJ5Y026csvh8xfEcJioF7QzmK3yQ",
+	"0SF0LxhMVho/cxvlx9Wd1nYRVc/ceF9eB/Agcf2JS5D5PqcykZSl60rpY3rZjYXSXrCuidHLZOi58/0A",
+	"NNWjNbdgpdnqjYjzwCFnuYX9KnTL1vY7Z9SxAwhLImt2oor0ciW7v//27x4RkvTOYYo/OH7WIEA8nLfW",
+	"f9qNHl51f9luP8GfdqJHT66CosSPoh9SGFA+V2EtIHb6RjeXaVgGdwPWoPAzKkyIwldAYsYTlQHXpD9F",
+	"4eCD6H+jyMELYjahiBJkQKW5vnn9bE6ju47uUKhEi453oiF7hgNR2+BMjRYvw/PUWUBq/L9cdrgCdl1L",
+	"dGDJKj4HhMbuYjAREw6ya+eb239Gp6mgyS1vPpNMSKany80Tbpx1neSpDosLqN8oDdk3iohcZ7mOiOAx",
+	"eEgzWBsDJNZPO/toSzYrc74WpClNpb4h2JSEbdH1/Cj6J3YgfgLZ6ohsIN18CyEUNrsURroMA8z6unHU",
+	"mgh5PkjFZLlMhV62AiYrXxa3UoGfqCSBM6BePUUJxv6aildtVsar5DHEKn4U/QNnAAsIMNegUB9Ev7sq",
+	"Vl8DJteFp9VfzG288j6VN6tdr9t2w3W+4Jqew5oiwCyTq3Df3e2H39b477dLCfSi26kISgG6Wkg/u4+i",
+	"hSETK9PUeTJneaZRGiJCNRkLpcnu9jZ5yb4jCiSjKVOWxM3o1LuPHt8PjV4bLNemWRnE7vpf2G8eWVnT",
+	"/bSzhJrVL/UIZNs9ovV7oeeFiIG1V5jtdaoG4gePa5Jt8HWreLPoND+5cUW8SBWlKgjkoaUBaW7BjmZE",
+	"y5AKDJe6G+dSiUBU0RFVCsVgO6DnlHMg5it0SO8T2ldG4BPcOrUMj/ae6qXaI20678mcyP8xhxwSF6WS",
+	"5Cn+W+ac27gi9G+6ECMvBRgxkzI7MqY8BvPPkHL0Eqa3Q9zhMmMS1I2EglWZQ2ERrtDCOUVkbnbzVTdX",
+	"NxRc+LwVdWd7OzCwKnUuP1ImYcAuw8LfOUy/UeSCKdZPgdiRFT0tvfjYTdkFdFE580BT/LYV4b81KN0N",
+	"goCEC3F+U3EuFhmsQejM8KXGo1lByRmj3FV5MCgWr7HiEHK9hOkhjliTAwO/YFLwsXNKurC61l7L3G/1",
+	"yu2P5qaDF70CitwXuF33vUqu9HgRU4paOWcfc3B/NkAz+7iVd3WbaXgyT//Xcq+uwRwMBby2GfMlTI9F",
+	"mq65v6GkMXQzkEwknms7mPr28UPzvAuCdEWaYMDCOUCmiOGjjA8jwjhRLhB2w0eACg4kodNSlnqwbX5W",
+	"mzWev/voyW6TQatq8Asd/iemRydoysYrSNO3g9beL6tc+CzPOYfpIkt5h5yMxAQjdlwchI0zJIKn0+UM",
+	"18w+/37vr6LWKxFTGzkxG7n83eERefh3klI+zOkQiKbDCtUF3v7+u1lz2INHNS60G/Knvf+0G317tdEu",
+	"3WvvP+1E315t/jVoFntN5TloxoeHpwch32gfwqavsEls5lrs53ZwCLyLxU/y8ZjK6SJDdlfOGdKb7Vua",
+	"rk58ajcQEOPgwke9zwCPpPE5JMT+PSJ9oRWByzjNnZlkBav4EDjItWWhEdAkZXyGwC51yXwQfdV14TwQ",
+	"MC/+KPqK6BHVRALG5BNKBozT1IeJrnQkw57YWHBG09Xf4LT8KLTzXLmgthXWz1V2jbd/d3K0lErP3J/f",
+	"VgEh0Ry0Vp/KQaXb4Mw9zUDCQlwxW53Dk75IpmEgYDpdwRFnh0V2nuDyoOl6CvdzCYAhWzMK987j5fr2",
+	"44fhLUgWq1unFXLFkRiqtDJoVT2JAZAeSDFewS3o1Irdh6M13Y742d+TNb/SYqU9aZF1M6pHayC4yJ5x",
+	"LadBa6nIuhIGIKXD8luZMdfjro1tvq05NU3Xdf7qX1dAPTtx5aXL1wuRFAOwDn7wwXAVD52zt1l9q/l7",
+	"CSH6G6HZwAVFnoA2FGddx+YH0e8688Ack3k2piy1gqaR0L9RxFBRG0Rl5EmXvuX/aGiuy6oYCEmGQiQd",
+	"8nYwIP2pT0SqSGd9IVKgPGhgdRtaduSAMx3MludP8tMIpHWQ4ABFhoL8/tv/zJ3tG0VokkhQap8YRdee",
+	"tRhFRlQRLuw1SIiFTMgGF3rE+JDElJO+kVG5DStbqijXr371a4ncKUPXc5RSvlZglxM7fSJV+31Y9Dyq",
+	"GEgLHRdNdtwQICM4jthwFNR1K7kJ9VdpShqwuS+v4OIjRl3BpQauMAsRDH1XndacYdyFeM5nHJoXiMiY",
+	"xiPGoS2BJuY3NnOBmM+qhhLGMRAcddZqLHXU6mOAbxcuC5saF7o7wFSQqDUGPRJJ1/yKpqmYgKMGNpXI",
+	"zFaJbEfJzOXvGDQX3RQD8s2wIgq6O4aE0S7eZdQy1KSbugwKnK6IRo9QnpKcpsG7tzca9PPDZZZSbjN2",
+	"VAaxQSuihUvmiW3aUQydRgdzQM7GsM12CheQ2itWLhouE4wb8kQYxyWKcOtapNJsrJrf+7ynVuCpQ0/+",
+	"48nbN+TI/p1sGBB7/GR7Z3NuYcxEiIiQhJIiqxPTJkvFDpMkO3jxveWKpd9UcevLQ6TM6ylNeQxhhdfv",
+	"1TAF+zAeVdwDJcQmzAYsefilswItiNdPMH+HWSrX+++2y9Jrv3jaKzVrm0fSWextK6wIj548qVgQHm5v",
+	"B3UPL+zO4exISB2RUT6mvERYZSVJz3P8NZh5g9vSLnpodvZ3xy8IslwD2+a5mbOlzM4Il3ScmR22Rlpn",
+	"am9rK0WC1KHM5x+oLS502xOBJZKDxWQvuxfeQ6RcIUA5BmrVhDWNXX2qamFT6mPKUBbJhNJDWZMkQq/o",
+	"v5O4/qrxRVG5dvAwQugXfCACVgvGzxdG8DapyuXkLkMmOLgSWbfkHG6S8pPI7S10HmsErdyWkX32zJW1",
+	"rO6+N5H21lHv9H+xP/g/ja2O5P9IkzELR62VbqBZrjceMx089/UhYSi6zZcWWQdUmKR8EH2Cf0bRCqXB",
+	"DCSxEEIoTxDP6LAUHNPEkKAJZcgaPoj+PGdPIFsUKRcK2Zh7rSK4yUiBQVsK8d7tgsga3o/inv+YKGYo",
+	"BsNEXKmtKhwIMMIzda2frkuH0FUrqayzVmY89vs1oX2FaJxA8of5S9MuFyYb3Qi5HPDWNl3ZTQWEazDp",
+	"ITCIlUVEWwBVkvCVjV0QwNIz4Azl+Kb10We/HtWmRaz+mlJ7tyETo5aMdEtzsuR6+SKN6SIY079+WAj1",
+	"BS7w+32XWqFI79MnFzzQoZ3+1VWPbJnfYdBF5yzf3n4QswT/Cx0bNde5NKOohFIeUCuZt5ZEk4Q8l9UE",
+	"KffcjQCknT2sCUiasuOaAmMXZ6atFsDqwg19BGtEaJoWNHPFQNbPFJTaEOu5EvitGUVk4QrzmdaLurzd",
+	"KMoiYB64KzdTBoisGxWyIjBXBNoCGkMAXvUdzIF4Y37ix1zo8F+kWMVgbr8vggbwo+DuvEkxnE2yolPj",
+	"gqb5Cpuyw1zaSHg7ksbnzWGXQcCef6/GmdH8uW74Q9i8dqKFVUXTKeZ1k3OYQmLEp9GMV3T3USgcB0vP",
+	"zMYzBkMbrhVOWHo30Dhg76F0cnyLPg4jn+48Jmi7UCSBIhruprGFSO0+NVQyIe+OX1lzF9OKoL2BbLw7",
+	"fV2aJJRjUTQhAynGhOnN2TsNX5U3LK92sV5fXmowx7ScoHYbgrR3XriaVVSXhlril0cYF1Ektq/5zYJg",
+	"/+YIlARjVuxyjSdya8y79qbdsUggXaSwrMAq5xZFE1RzUv/cBFmxvzrY/fzzzz+3X79uP31qoOyQJHS6",
+	"SYQk7vcNlqQxZYZ9rLG+BKxTkazxiTLyxsrjZ01v9rzVWWY2Ub3D2TNF5buFX9wi0TqB2teImowraZDV",
+	"OJKQ+dWT4WJm+5sVSO3KcZVFLMxMTEtAg9JLS2+gRzocwrYbpvNhP8btly5gpT+lEBDc2StP4jbkDrte",
+	"UQMDPke+At1CGJrPBJ+BqgqELExc8+Nq77joCxf5VHnN1bnra5BDsHFo/Sn+pzC1KysXmDn3CbUeNZR7",
+	"SAIpaLA1xM5humpYwdrwszCYP3V+tuCTvcsUyHXlo+u8UIHMs7hb0a5DROC6L3sneLrSPVfxrtmF+RP0",
+	"R0Kcl6GENyetqpirDrqTkYK4+/tv/0aL5TlARpgmKTsHdAopNREyWe74cdMvDTr+qZItcfNDLSvl0KhO",
+	"XT8RZS7W66bU15cddXlq65BVf5m3kBNSvMu1Y39r+S0zIdq7396wsIqffP2yKjMgUg8c3/48OUpz/iOz",
+	"4vtQ0RMFcS6Znp6Y5eyBDjL2EqYHuVUF5lzavoDbfD7E77/9uxdhbEbF1XmQsfZLmPace5NscLgA6QdY",
+	"ZczezWZRN3e2emwxS/lyFDdpy4wx5/SKBdfUlhV19L7lfP3/f+FWLCe1oQ/EjXBBuQFH5HzFGvclM0p4",
+	"n8bnwBMMxjl4QWiuxdi6+z+IvuqQZxfmgFLk2obGoLQsCeVqYtROZrRgM3ffVT3bP+O0GE61r4zmw7AT",
+	"Eedjc8GJAPsXuGRKd874GUeTntVki6CPXlNFt14xlYsEoS6Og/RikUCvc2adczFw6+Byt2bQQTLQ1AWF",
+	"WQezv5KDoxcV/8Nea7uz09lGLTEDTjPW2ms96Gx3HrSsOQLBbQsj9C3nKMqbvkhae63vQR8LoVszVW53",
+	"t7cXlK1br1xd4TMN1Ks7cUUBGU/gsmPBwGUNhCctdlmpgldiWGvvl/dRS/lgzWJ6c7ERcXeGFhLrEo1a",
+	"mg4Vou9UaRi33pvZtjpY+e+ciwnf8lN39KVedIsnbtzppW7Vy2s3pA6UQ7aq1Z2v3oefYvFlFPU9r6LW",
+	"g+2GymJxyoDrbxSJRTYlG+ZSEiPq1gpHbxp0cKV6b/9BEGl2dh4TP4B4glI+RUaH1qV72bYEop1zHzNU",
+	"pN34wkE2nkltffKWjyt7diOVz7/TU/z9WzPUVjqch/vA3R3DWFy4Ao8PV3mNSo1o/GRn+Se1mqH40YPl",
+	"H5X1k80Xu0+Wf1GtYHvtty1fEy+GUF7EHooLkJIlQDa0LTk2YMPcqE5uJUUMHZnaCvablUd371h7dp/Q",
+	"9YsPKbiaQ6xAwe+KCewGZb/fRy3nAqlD0FGuZ8EHH/o7Fwt/KxSzVoXzqi5pIALcIbWeX3uekPjXRqxU",
+	"Rd3WLxg3dlb4oqgojB88WmVfgWKvnwcT33q8q+AiBmcjs3M1To3wpJwzzb3d2hhYIb2Vmm0VxjhTkhgF",
+	"UQk6l9yIclbDRC0VnSyTEYtHvgahkaoU6AiDlSMfaMNksBKmEWTrqGkUqMPKnu4QSWYqYgbQxMqklTp4",
+	"LlQopmlqKaV5pc4fmz+cVg/sbGhlGcCyqqAiG2PQ1GilCBZVxlCFsjBoliFrTeBZLSm4XDyoVChdV5AL",
+	"tTgJCHQBGcMu/cXLGHbri78oWgt8HqCzN1krQrk+ONnQxveYLRmW9+8eSu6CXDVx9AqhmkHFrxB5c+bM",
+	"Z3oa+Ru+Npm7JsS5rkYV4Xau65Qt4CqBAI/lFAvFY26u0mTj4NlJe/fR4/b3h683kTvnyiqQ1ewjtINZ",
+	"blct+rp3xnUdzqz6WTR0ImxswJvpdGpYv9AjkJichZlL1EduYbgTfquw/jUnvXLOXueM284UKE9gwkbJ",
+	"b2zle3u6lClzNGchq/AkX3aXbPTmqt72Nq3FZk4jqNGCu1AI6iWp71kjWIt60ILR/9HpyB9dpcBYKGzR",
+	"IyFLaQybNYltgAlH1RC6a7LYeZHNZWQFOW9FyBfyPmT8ainuZXK+kBGGP7nS0kgjbQ31WrCvjd5CbwD9",
+	"M2gA89R1HlrMY64l3rOi7mAmVICXHXhqj+kcFlolDA3dN9TJ12ojG/0pshMMHyoC2MSEkx6ysl5kCRqy",
+	"mySXtJ9Oz7h5We9f2N3etR/2XgkLaXtFXXOz+a1PLLnqdchP6ALgpPcigXEmNPB4Wnfb4KGTMx914LxA",
+	"ETmHTBs2nIJRhHcfktGmdXTQMUYdIKD1pxraDPEzpqntT2QVb8ufJRsyTtMz/kH09+ufO+dEwgYYP142",
+	"N3q4u7tv3s+3bktyi02ALQSoBgKXNNbpFDn1B9EPMUhbIfJH0W+FzXdzfQzr19PUyXD30aNF/sizs8vd",
+	"nfbZ2eXfIeiOtAL37bPqsiTmSmx69zYXLmJsG/i0wQRWMGgDNBOWpkTmfKaPlwfkxvyobxR5d/xqcYfT",
+	"q3tl+Lv33WapqIVtJV7XHGrAdE0cLgL0iLWvkQ1zTeT33/7tXBdtn4rtJaQ/nOSyu8rH1Sz1zyTv5P0x",
+	"05ZfVPiToeBrijH4SZNF9BBLb5KMGmqMIjP6oDkw1HjUOcsU4VbqAqoVybnhDRUizLgCqRsMoD+atcN0",
+	"dqZTbpHosDJ58WWGr6LwjNWizyvNOVtNNTxtEUwzsEnp5dyrBeosntV2Vr61adGsXputAEuMJykK1C2r",
+	"Sdu4b1vbtZEpPr5JNtudWqF83dtQC06bQyAGNqLjq6N1hjaZe6u7D8w9RYTDBJRhOlLpNWjWvDRdyKmL",
+	"QhysCHeX8LGA1361Q94Yir4Hx95KPQdll4jYNg0oEfrS7KRalH89uFrXOml7j2Plyjl43LI5fajnXWvS",
+	"qEk/tCn+SUSKCtQEua7rse9kZZ9SaNQvwWPYN2qkzUJ0EqC5QjMSa6bI3MjfVj/0bSyAJ4r0/ES9DjnA",
+	"X9MUK1OUeflen3y4/SSkRh3iBJ8VBysNh33ZlQ1/LqxA0wdXQMre2WTEUijgzOgdmfrjGQK3V0Dkoh37",
+	"58F8Czu3JdtaxCxLlAbl3APSw+7SOKyttAQ67hkO37OCZw+pDdpYeq6cKdlIqKZ7aB7bjGx5CgNPRQd5",
+	"RLgzXmskb41sNqZh4i0swBM3qZ/Tfb7pQJgSDXJc1BnNlY3uRGOe/W5EFU7Fkt4eRlVk9GMORItzKJz5",
+	"2KQGN6GL8Dr8UAFWlrNlNkZUWecHTmzQ394GoakSljqYjYtcu43//tv/uG32Xj371z/fHndPTp51Xx/8",
+	"d/fpu+OD0xdv3/TKesg7j874mPFcg9qMyjJvLgZWjXKtSCImHPETgx9dzTBcxZIp7hoaK0JJDylgz/pQ",
+	"MIzrjEuoWPgTSOk0ImO12SHH/g/lG2GsBkuIhBjYhfWx9F5RpduYdYnlmDbwnydYEPCMY5gteouYVpAO",
+	"NvdcT4KJvyiFl+QCRqgm8YjyYVHJBPUnfIaIKEF8GTumzMUo5el6hvL+vrkAllTvqAjzNccccqbAWryn",
+	"NqunBm0dgk3V7XtWwCwi5R15QDR0j1XNhA/xYNK3YsZdjoU0QIVHRBh8mwF35/auKqQCWILGx4VvzALG",
+	"0bPj7stnP/ciUsDF9h55uPvEOuoys2V3XF8TZm6Ok9PjZwevT2pzbG/vkUfbDzax0vDImTlr3eUDnOoE",
+	"d/+j6D/zNWpnWPc8czFo5rEKIcgiYQFEDnCpTBlW4kGw8E5GV28naEysQV6T1rSzvfvwOrrQHIG7Rhd9",
+	"e1D7ObLG3abwXUNtDHEBnjjr3SxeebeoqoLmfh3W0OIXizH8QQXqezMBCkHGlE+9JKRsyGsGsm0wVBqu",
+	"gKi7iZQXAdWjrxf9sBHqGW9CZiIMLagCiNq3AqpnD1VM9KXyLUZWjLmVQU3ndaO3cKgdiUd+ZJ/t/syq",
+	"TJEZMlW7K9JEs655Vbd2UTe1PeKZ25jW42QhMbDiGmoYReExlKMt+/s8itk5TBc7Z1+aASsZIGvdMlYO",
+	"zF7f7oa9RcqajksNb3dpA/O9PwLAby6ubtH5agcL2sEcFVU+zc3GCLvm09XQUYTVpQkFQetA2aQD28T2",
+	"rIIfaNOx78r7utYlFGvFGORlet5Abzv1WJ/mXfgey2ZAK/ked25z4UrXlAZJB13ZpeXJ3q7CDii2VC8W",
+	"6f0aJfQfFSVk4c0I5164wVALl4WwHjLOsJnCHl2Ga9eBqggU0GiVsy2/XDyEN6Xt2GJDRZM7b7ey1Ybr",
+	"6HmMM3j0XBax7UCaIEXApb+aqG8ho8zcpC28RTi6Etej5mvJNy9hGpJvrH1Luh5Y15uyibFYfDGMgsOk",
+	"DL4pwnEQbSJbvhsFPjykTYYZ03NXacT3y7Ld19DqY00S2IWL2CpC1rTkmGRKreWWcsJ0IVRPRJ4mmx3y",
+	"HSr3Qp6TJJe+kHR1rpCafyzS9E55GXYhu3Ks7HNyLvdUfz7utbZp+4/O7o5tKKwjUN5sm4gJ92EC12J3",
+	"Y99naUuVjYaCZvXnmE9rLYNYcRGSksP5SsNkI7a9tPqSwSCdbu7blG+mCIz7kCRl6HufcSqn87zwe9Bz",
+	"jdLuUC+aW6sBE931zCjuh+a07UPBtRTpMtUdB/uxNkjt3uCoKSseaEoG/mV5UrYMMeSlAA77iL5nb0qt",
+	"0yOjwyrguWLsM/Blf7kUuo6L6oyG++WZsqGn3gQuOEGXENrZDRmMhaqUyRhKMSnZma1wh22Z0aLROeO9",
+	"mcZCPfIPUv5KkS08TPeCwUSR//t/yM72trVzxlriWE27ccri8+DQ6IxLQ7kgIVqQXZJAzMY0VRHZLvwi",
+	"EhBzuLABJ/g5sj9vdsHUF99PL8D0DF7UW4ItsW4/N5o8SWjR8cGm5fYl0HNDN8gG46Snf+1t7hd298fY",
+	"0ZLY0CTS06JX2LdnzB6uI1ND7FI4bGmm0Apde3taJHTaIQe+Aedjt19naTN7atww9o66wXYPOHlx8ObA",
+	"Nv7+VfBKk5NnuRQZbL0SPBG8V2639+70sHk/vzY5BVatC/63rc8QSzUDg8uo5Vc70kxaArY/i9BKb4Tr",
+	"OahHx6jIiGtahshRa70ZorhBbl9rjhEkyjhxcyLDUd5PWYw7Onx7fNLGxkw2f22/5hx8cdQhB9w2BkMX",
+	"Iwr+LtibcRKnQCXZwJLGZ/yH1weH7ZMfDtq7jx5v7pOFpXp7Ega9fRJLOkmxsFKCKQspKNdJjQ498Tzj",
+	"bsFBSodD56dKYaCJEZTEwMEkA9UhPVcEGa1r9SLGYoBRACEKXKn5fDeaR2WBew7hrxfKDiD1MbZqu4Gl",
+	"4Q8qnzfKVdjZjpJMiiSPdZtymk41i5XF4mViE5/t0dcUGVlv5neHdL++UBPZdx0Uo7JXje0FONM4UIs/",
+	"U/0Jn5Fh6WP1aYsLq8BD/enDpL3SEgltT6GU6l7Z77C359a+SSNKsmHk7pQqfcZdhCax02+WElkhFtn1",
+	"DHOwbR8BA5x2tomLGCIb2NjIelx9B7fNfRfhp3Q1V7o/PeO975+d1nLb/sv6Jv/hTtghL2FahjN5M7B1",
+	"jfeF0EpLmhHUgI0GvUlG9MKI42ccL0ILt2XMr7MdTXIVlsSP8gDa3T43CLYmvecM7LWwnnAxMex+IOSX",
+	"b5H6s9iL9H1QokC4Zu7bFjRxLtvXYIkOe+DxVTmfp63OgL+g6cTofgrAOWKN+OyKG0W36Pe/S23qnWt4",
+	"NF+eMgOeRDa4xFbhp2Vmt6t+5u0x3kji2hH4YHrgCZW2AtdXPWwWPaoFyYIFssgG8grlolWn9reb1gTh",
+	"xBum7PWuXMusIQemaPgfxJXnjCfYQGGl2BZfiL+5AuFaRdLvGPrLKKZZpmLFE2vSo9pSrK9uzpvHsQhx",
+	"Tqi93Twj/SnxAOMh2ALjanJn0GxQOsdJjh0AXC8jV65nQ0s2HkMSkVRMQLZjqiDZtNvYI7vbO2UoOe6S",
+	"+Yz/JDrju9vOospcbWRIyMaQXQCvlvJzdc8rtQawrICesBh8DJuPTd3snPE3grdpyWnGdGpDvt32Z7iL",
+	"558h0dC2PHDYehdCYaWvwj2LgkuR1b3HPqm9xwQt32ZVZzy4TR/qcgJCC+j5KpB+EfE6Qjr09FToWiQo",
+	"KHCCXJ5JWqDmZ8KSryzslpJJc1UL8lqHa60VVmMe1MfV+BZEM6bR54fk7w+ePCZjkEMgOGrPMhAMZqlS",
+	"Q8t89klvDJqi9Xk81/sHLRBnvMfzNO3NNfuhyE6DZgmz8B2zHtuFybxHdR48QxsP/rfrz/llcbMy4RTP",
+	"9TU89D+N3SCmESXGYDMazKt+ozwibmAltArGbt6U/0xs0yW1VbZKCpdhEeMsBbS5+E8wCXJKejb4on3C",
+	"hpzqXMIe0f+wjZdzzi5t6+XoYsf9bgSXxPvSdh89Nqc8a+mOEXXPWnZwj4xpAmfc6VGsCB/bSESsii13",
+	"xslmQ8hBvZXUHSJkfaGmco8+IxJH/Zl8CO6piGJDrABQNMzyMOvfcs2s6hmoLWNPg6rdTx5gsWA6G3JI",
+	"KmE3MPHghb5bLiZEcLLBRS2gc9/Lfy7FUiqihSuRanM9MQVlsxMM+/yy4LE8cueP3m+jtCbfGSi6mkyL",
+	"s7x+Kkbd5eNXO6M10aICNf2OIuIqOnb+bDWBJpVHKaCg+N1attDis61P5ioXpmH8KPplmiZ10Qu2CaFL",
+	"zdKQBcqV2ULtP5VFw75Wyf8MVfIrRdvWgpnlFfKbX/b2SUQTefBH+Qoxt6TwXxdcmvT+QAMn10vzes2b",
+	"ZkoKNlW6/xdNGVqnrR1b0QtI0MdUliO2FgBXyRmtqhFJmQZJU1vGWflin4bE2eUjgs3qgcegSCYYx7K9",
+	"ZdmKIB08yuuocvs2g2rjzXvW8FdFUCwcTy++Goj/M4unlmZlWWTI3JSzGHEkoWrUF1QmjYr8M4OZRXEg",
+	"4EWJiKcHJz989/bg+Gn39O3LZ2/QzKdAd0jvv7CI0z9+/+3f+Eu49PWEsGIT5q+e8R42dIR98oPW2VuM",
+	"ejihYzhhGv5xoiWLdY8oUNhQMhbinNl8PQkJkxCjR+zB9oNNo1X1ymP0Omf8gEyk4ENzWWOmFKbbYVWp",
+	"IfbewKTVjA6hwRbwtLiSlTzROHVTjPujnd3myqb2VJUSC/ha3aSy/uqTrlhMZ6TH6TWK6BR76tgGmA/C",
+	"6br2midUFWKqc07W39ECShE8ab9KgV647EtX+bqhXnbz1qPWCej2ob3WxYcsCdod1V6Jrn3fbwS5MNzT",
+	"l0KTxfXZGA3yw+nrVwjAWPgGg2/NoohYtkaas6BnyCxtoHdFCvriTlyDMN8tGLght8nND/25g6TN6cq4",
+	"6PKcGzYstC2BJyAh2Zxv0WpJtIibqwCeTOhwCJK8e2GjTF1CAVXK0LpwMmLkSl5T7Fkda3JoAaLtW+y2",
+	"j0TK4nDS4lOzm7vov3tblMp1hLbhfkjm66Tk2SkdLkthxDG4wJfc6/cFN8JyrNmFbWVRO3oFmBCASlja",
+	"+oTQsdB/bF75wIxqraJQUDdypWCsxw8bEr3e11vc//Uv4XS1JaBmszue8VgktlX9bQPnX7f+WgfLIsXO",
+	"Yldg10FAxUuLyPBXlrXBbNfrSpVSl76jlq11czsJudHnxYC1NfFbRZkDrPXFYnv7RUrmHM2Yw54lzbIH",
+	"9OMidHp+8M/P0LPcsMwjOvzie5Y/R5Wc63RKqDqHhKDO6VIO1mtaPgKa6lFzzVwbSx2PgGb7RIs8HmGI",
+	"XJHYH2R5P9hJ71CJdys0UApfqY8pQlN2Abf/Aq/YBXCzhJGqINC1f8m1pzCk6dYn80YL2corM+5ohYD4",
+	"XibZBY2nvYj0NMix6hmpr2f1B9Xbt6HKGCSPlVyY1eseFgw/wKUcXjczKbik4yzFoXb1VlRlXA9264yL",
+	"tn99/4vlV9fmVl80kn+p6sIbYZOvsMLATdWDW2YviAl2ZxsOiiIsha3Mvhz8bq5N10QGnGas4y+7CcHe",
+	"ZsAPjl6Y0921kL6Y2rlHFP0PEDf6Fgv1xG27YMR/WJH91FepreyOUEXcg82S3drbT6nFlCVv//PB61f3",
+	"+fZ+W1/f/ppv7x4s+Pbo820UZ4o0gVptIl+bD+v2Yz7qmA0tqCCftEHqLsdswhSQR9sPgoLPMa5+h3KP",
+	"XSCYh0+TqS3bLi+AaEkHAxbjmzxaxaXwjtMLylJvsL/tYkIJu4m0JEVfaNXRl3oROh/jqNNL/Rk0h1O4",
+	"1M9Z+sVrDoeuYIbMU1hfWVBMw5hmncvFdPXEDrtPmnp5LdOXP88fxVRwq6DiXtGr/Jkt+mIBZW3AsX36",
+	"FsGM7/13Z6Sz6BU4Bwr/stW+ItLPWWrrw8gcy+eRAY21uv27/W5uoaL34TxXq8/zqXWQsZcwPciNivXL",
+	"e4Mo7pu5Oj0gshTIOceSkMLVcItIztnHHIoEmw6ZyXNTAEWaApNl6rRTC20UdKAQlq+CbTSMEbUdpGyn",
+	"/sjVpRQ8hohIoW2gw0yxwg6xad3ofcUdVFbF8oWBRXMtxpZVY20Ks7ZtxBy5O42wXATjw8i1gUrtcJsw",
+	"fQG+GFy5FNaun1/qDcXsRAk5+rVt5fsUfb1FPYvOfO/J0FQ2TtA39heDSpBH5G692rHb9uh2gFxZotKp",
+	"OrxGPRTTLjQXZV7ds4/QnJ/upxHz5TuUrzBuu+BQXq8dsiEy3WZ8szJvvWLA/OSHZUPuSkP34lYjAjyW",
+	"U4zicxC1byG06OjPsICOdP2lIZm/pYalj6zO2R5IBjxJp74yT8UD5d2uZdnDStFHt4iv1hNYoEI4ay6n",
+	"qn+pKIsz7/bq1A0yQSSoJK0bBMAaC5UiK67hTtv+ZKsEVKb1uemBUnzOzBVh6S1m/1lp/uB7glcFdNsy",
+	"qTK9o2Tzsy90xzRcVWVetDNfvb/6fwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
