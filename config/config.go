@@ -49,6 +49,10 @@ type Config struct {
 	JobLease           time.Duration // LEVQOR_JOB_LEASE: how long a claimed job is held without a heartbeat
 	OutboundAllowHosts []string      // LEVQOR_OUTBOUND_ALLOW_HOSTS: hosts, host:port or CIDRs exempt from the SSRF guard
 
+	SSEMaxPerKey   int           // LEVQOR_SSE_MAX_PER_KEY: job event streams one API key may hold open
+	SSEMaxStreams  int           // LEVQOR_SSE_MAX_STREAMS: job event streams this process holds open in all
+	SSEMaxDuration time.Duration // LEVQOR_SSE_MAX_DURATION: a stream's lifetime, after which the client reconnects
+
 	JobMaxCostUSD    float64 // LEVQOR_JOB_MAX_COST_USD: a job's AI spending limit unless its guardrails set one
 	BudgetDailyUSD   float64 // LEVQOR_BUDGET_DAILY_USD: an owner's AI spending per UTC day, unless overridden
 	BudgetMonthlyUSD float64 // LEVQOR_BUDGET_MONTHLY_USD: an owner's AI spending per calendar month
@@ -242,6 +246,31 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	c.OutboundAllowHosts = splitList(getenv("LEVQOR_OUTBOUND_ALLOW_HOSTS"))
+
+	// Event streams: see server.StreamLimits for why these defaults.
+	c.SSEMaxPerKey, c.SSEMaxStreams, c.SSEMaxDuration = 10, 1000, 15*time.Minute
+	for _, n := range []struct {
+		name     string
+		min, max int
+		dst      *int
+	}{{"LEVQOR_SSE_MAX_PER_KEY", 1, 10000, &c.SSEMaxPerKey}, {"LEVQOR_SSE_MAX_STREAMS", 1, 1000000, &c.SSEMaxStreams}} {
+		if v := getenv(n.name); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < n.min || i > n.max {
+				fail(n.name, "want a whole number from %d to %d, got %q", n.min, n.max, v)
+			} else {
+				*n.dst = i
+			}
+		}
+	}
+	if v := getenv("LEVQOR_SSE_MAX_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			fail("LEVQOR_SSE_MAX_DURATION", "want a duration from 1s to 24h, got %q", v)
+		} else {
+			c.SSEMaxDuration = d
+		}
+	}
 
 	c.BudgetDailyUSD, c.BudgetMonthlyUSD = 10, 200
 	for _, b := range []struct {

@@ -7,8 +7,10 @@ import (
 
 // Hub connects, within one process, the places that change a job to those that
 // watch or run it: event streams are signalled when a job changes (they then read
-// the job, so a missed signal only delays them until their next poll), and the
-// worker running a job is told to stop when its cancellation is requested here.
+// the job; they read it at no other time unless other processes share the
+// database), and the worker running a job is told to stop when its cancellation is
+// requested here. Every change this process makes to a job's status or steps must
+// be published, by id or, when the ids are not known, with PublishAll.
 type Hub struct {
 	mu       sync.Mutex
 	watchers map[string]map[chan struct{}]struct{}
@@ -47,6 +49,21 @@ func (h *Hub) Publish(id string) {
 		select {
 		case ch <- struct{}{}:
 		default:
+		}
+	}
+}
+
+// PublishAll signals every watcher, for changes whose job ids are not known (the
+// rescue of expired leases). It never blocks.
+func (h *Hub) PublishAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, watchers := range h.watchers {
+		for ch := range watchers {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

@@ -510,6 +510,7 @@ func (w *Worker) rescue(ctx context.Context) {
 		}
 		if n > 0 {
 			w.opts.Logger.Warn("returned jobs with expired leases to the queue", "jobs", n)
+			w.hub.PublishAll() // the rescued jobs' streams: RescueExpired does not say which
 			w.Wake()
 		}
 	}

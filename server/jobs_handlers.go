@@ -3,9 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"time"
 
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
@@ -173,99 +170,6 @@ func (s *handlers) CancelJob(ctx context.Context, req api.CancelJobRequestObject
 		return nil, err
 	}
 	return api.CancelJob200JSONResponse(toAPIJob(j)), nil
-}
-
-// StreamJobEvents implements api.StrictServerInterface: a text/event-stream of
-// status and step events, from the job's current state until a terminal status.
-func (s *handlers) StreamJobEvents(ctx context.Context, req api.StreamJobEventsRequestObject) (api.StreamJobEventsResponseObject, error) {
-	p := principalFrom(ctx)
-	j, err := s.jobs.Get(ctx, p, req.Id)
-	if err != nil {
-		return nil, err
-	}
-	return eventStream{ctx: ctx, stopping: s.stopping, first: j, hub: s.hub,
-		next: func(ctx context.Context) (jobs.Job, error) { return s.jobs.Get(ctx, p, req.Id) }}, nil
-}
-
-// eventStream writes a job's changes as server-sent events. It wakes on the hub's
-// signal (changes made in this process) or every second (changes made elsewhere).
-type eventStream struct {
-	ctx      context.Context
-	stopping <-chan struct{} // the server is shutting down (nil: never)
-	first    jobs.Job
-	next     func(context.Context) (jobs.Job, error)
-	hub      *jobs.Hub
-}
-
-func (e eventStream) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
-	w.WriteHeader(http.StatusOK)
-
-	signal, stop := e.hub.Watch(e.first.ID)
-	defer stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	seq := 0
-	send := func(event string, v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		seq++
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, event, b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	var last *jobs.Job
-	j := e.first
-	for {
-		if last == nil || last.Status != j.Status {
-			if err := send("status", map[string]any{"job_id": j.ID, "status": j.Status, "attempts": j.Attempts}); err != nil {
-				return nil
-			}
-		}
-		for i, st := range j.Steps {
-			if last == nil && st.Status == jobs.StepPending {
-				continue
-			}
-			if last != nil && i < len(last.Steps) && last.Steps[i].Status == st.Status && last.Steps[i].Attempts == st.Attempts {
-				continue
-			}
-			ev := toAPIJob(jobs.Job{Steps: []jobs.StepState{st}}).Steps[0]
-			if err := send("step", map[string]any{"job_id": j.ID, "step": ev}); err != nil {
-				return nil
-			}
-		}
-		if jobs.Terminal(j.Status) {
-			_ = send("end", toAPIJob(j))
-			return nil
-		}
-		// A copy: last must keep this state after j moves on to the next one.
-		prev := j
-		last = &prev
-		select {
-		case <-e.ctx.Done():
-			return nil
-		case <-e.stopping:
-			return nil // the client reconnects to another instance or after the restart
-		case <-signal:
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
-				return nil
-			}
-		}
-		next, err := e.next(e.ctx)
-		if err != nil {
-			return nil
-		}
-		j = next
-	}
 }
 
 // PutWorkflow implements api.StrictServerInterface.

@@ -848,13 +848,14 @@ func TestJobEvents(t *testing.T) {
 			t.Fatalf("events %+v, want the last to be end", events)
 		}
 		var statuses, steps []string
-		prevID := 0
+		// Each event moves the client to a new state, which its id names (resuming
+		// from it is TestEventsResume's).
+		ids := map[string]bool{}
 		for i, ev := range events {
-			n, err := strconv.Atoi(ev.id)
-			if err != nil || n <= prevID {
-				t.Errorf("event %d id %q after %d, want increasing numbers", i, ev.id, prevID)
+			if ev.id == "" || ids[ev.id] {
+				t.Errorf("event %d id %q, want a fresh id on every event", i, ev.id)
 			}
-			prevID = n
+			ids[ev.id] = true
 			switch ev.event {
 			case "status":
 				var d statusData

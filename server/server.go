@@ -42,6 +42,7 @@ type Options struct {
 	Hub            *jobs.Hub       // the same hub the worker and Jobs use
 	Finished       func() int64    // job attempts this process has finished, for /api/v1/admin/status (optional)
 	Stopping       <-chan struct{} // closed when the server shuts down: long-lived streams end
+	Streams        StreamLimits    // job event streams: caps, lifetime, fallback poll
 	Budgets        *budget.Service // default: the store with 10 USD a day, 200 a month
 	Logger         *slog.Logger
 	MaxBodyBytes   int64
@@ -68,6 +69,7 @@ type handlers struct {
 	hub      *jobs.Hub
 	finished func() int64
 	stopping <-chan struct{}
+	streams  *streamSlots
 	budgets  *budget.Service
 	started  time.Time
 	specJSON *document
@@ -107,6 +109,7 @@ func New(opts Options) (http.Handler, error) {
 	}
 	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, budgets: opts.Budgets, started: opts.Started,
 		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated}
+	h.streams = newStreamSlots(opts.Streams)
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}

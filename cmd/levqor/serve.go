@@ -126,6 +126,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger: log,
 	})
 	stopping := make(chan struct{})
+	streams := server.StreamLimits{MaxPerKey: cfg.SSEMaxPerKey, MaxTotal: cfg.SSEMaxStreams, MaxDuration: cfg.SSEMaxDuration}
+	if cfg.Engine == config.Postgres {
+		streams.Poll = server.StreamPollShared // other instances' changes do not reach this process's hub
+	}
 	spec := <-specc
 	if spec.err != nil {
 		return fmt.Errorf("load embedded spec: %w", spec.err)
@@ -134,6 +138,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Spec:           spec.spec,
 		UserCreated:    welcomeMail(mail),
 		Stopping:       stopping,
+		Streams:        streams,
 		Budgets:        budgets,
 		Jobs:           engine.Service,
 		Hub:            engine.Hub,

@@ -1032,6 +1032,12 @@ type ListJobsParams struct {
 	Cursor        *string       `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// StreamJobEventsParams defines parameters for StreamJobEvents.
+type StreamJobEventsParams struct {
+	// LastEventID The `id` of the last event received on an earlier stream of this job.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
+}
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	OwnerId *ID  `form:"owner_id,omitempty" json:"owner_id,omitempty"`
@@ -1187,7 +1193,7 @@ type ServerInterface interface {
 	CancelJob(w http.ResponseWriter, r *http.Request, id JobID)
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
-	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID)
+	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(w http.ResponseWriter, r *http.Request, params ListKeysParams)
@@ -1760,8 +1766,32 @@ func (siw *ServerInterfaceWrapper) StreamJobEvents(w http.ResponseWriter, r *htt
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamJobEventsParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Last-Event-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Last-Event-ID", Err: err})
+			return
+		}
+
+		params.LastEventID = &LastEventID
+
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.StreamJobEvents(w, r, id)
+		siw.Handler.StreamJobEvents(w, r, id, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4489,7 +4519,8 @@ func (response CancelJobdefaultApplicationProblemPlusJSONResponse) VisitCancelJo
 }
 
 type StreamJobEventsRequestObject struct {
-	Id JobID `json:"id"`
+	Id     JobID `json:"id"`
+	Params StreamJobEventsParams
 }
 
 type StreamJobEventsResponseObject interface {
@@ -4537,6 +4568,14 @@ func (response StreamJobEvents200TexteventStreamResponse) VisitStreamJobEventsRe
 			return err
 		}
 	}
+}
+
+type StreamJobEvents204Response struct {
+}
+
+func (response StreamJobEvents204Response) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
 }
 
 type StreamJobEvents400ApplicationProblemPlusJSONResponse struct {
@@ -4603,18 +4642,46 @@ func (response StreamJobEvents404ApplicationProblemPlusJSONResponse) VisitStream
 	return err
 }
 
+type StreamJobEvents429ResponseHeaders struct {
+	RetryAfter int
+}
+
 type StreamJobEvents429ApplicationProblemPlusJSONResponse struct {
-	RateLimitedApplicationProblemPlusJSONResponse
+	Body    Problem
+	Headers StreamJobEvents429ResponseHeaders
 }
 
 func (response StreamJobEvents429ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents503ResponseHeaders struct {
+	RetryAfter int
+}
+
+type StreamJobEvents503ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers StreamJobEvents503ResponseHeaders
+}
+
+func (response StreamJobEvents503ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8330,10 +8397,11 @@ func (sh *strictHandler) CancelJob(w http.ResponseWriter, r *http.Request, id Jo
 }
 
 // StreamJobEvents operation middleware
-func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID) {
+func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams) {
 	var request StreamJobEventsRequestObject
 
 	request.Id = id
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.StreamJobEvents(ctx, request.(StreamJobEventsRequestObject))
@@ -9235,208 +9303,219 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchs3uuCroLhTZWmmSV0se2Kpps4qsp04vkTHsk92NvKSYPdHElET6ABoSYzLVfNrH2DrVO0bzIvs",
-	"m+RJtvB9QLNJonmRJdsn4/yIRbIb1+9+fd9K1bhQEqQ1rcP3rRHwDDT+ecLTEZwoabXK3ecMTKpFYYWS",
-	"rcPW9+qK5UoOmR0B01BoMCAtd7+yMZ+wPrDUDZB1WknLpCMYczeInRTQOmwZq4Uctj58SFpP3vDh4vDH",
-	"zFjthr/kuci4VZqpQWSu5aN/SFoF13wM1u/pOE2hsE9kqjL3xOH7lnCz0a5bSUvysRuAHmtXz9XnGPPr",
-	"FyCHdtQ6fLC3n0R2dKKkhNSt7hUfw7+XoCeLG3wzApZWD94zzE19xDIY8DK3rOf/6LkN4hp/xXGqJeI/",
-	"9XX9ScOgddj6bzvTC92hX83O7Irqi1QavwkHUXA7ms6RhmdaSUvDr6XQkLUOrS6h4UDu7yetsZDh4547",
-	"fmtBu6H/18+8/ds797/d9qPuuz//qRU7u2eDV0rCS27TUePtPBu03UNteqphKXu7+wexCX5Q/WePG/Yr",
-	"sqUbXXbCzx7j6M9hcoejvzWg72z4D+5tUyhpAFHlW569hl9LMNZ9SpW0IPFPXhS5SBH7dgqt+jmM//KL",
-	"cUD9fs35TuktmnQRLTRNy4RhY54PlB5DxpRmAy5yEwgC4j7B8SAX6WdbZOrnN+xK2BFSqLTUGqRlxnIL",
-	"uMinSvdFloH81Ks8Pn3GLmDCcp5eGFycSVUBzI6EYaoATQRbAmQGV/r9m5cvTvkQ5hZq4drujOw4n11Z",
-	"hN4urqHgQ3BUbJ61tGu8JbZF//zODB+qMYxl7+AzuJ5Xyj5Vpcw+5cm/UsyU6YhpMKrUKbAtpZlUlk1U",
-	"qc02HnR4/RMu61gy0FrphHHDXj89YY8OHvyV+WlYBtbhFy7uNbfwQoyFhU96bm+UYmMuJwG5zBHTYPWE",
-	"8YEFjeBrxRjYUFyCZEKy3mv3c/vY/dzDlb+Ba/tU5FH4LXIu5A0AeCDyzwjAb5R6wfUCRn4yAtdX2cSR",
-	"YnXpryB3gIGH/Vby0o6UFr/Bp8Yv5AIVebvihnmp0AmctLRLLnLezz/5wRnQlyJ14q90OO8+eoIbjlSq",
-	"K7/IQqsUjPkcy6xx2SvI87bns/3ShpWjCK+1cNy3tI5ocHNRna8pi0JpC9lLyAR/g4j0WXZwz7ATmrXt",
-	"VuE25FbPUYaHjI1AOy78IUhDpAhkYyHPLLclfiy0Y4ZWkOiTqvFY2Ah9SFoZt7zPDe4VZDluHf7cMr/m",
-	"wjphvFDGDjWY1rtk8c2h6l6CNoIOYOHnX0soIa4m/KL6DH9mv//jP90nwwrQKF6UhnGZIVryIQQVSeWZ",
-	"u9krLqyQQ/eGI1+ze8ygsChi8ywTbjKen8484FcopIUhaLdE/43q/wKpdV8MhBRmBFnXHfHi2n9QfebE",
-	"/3FhDSGAB3c24oaFl5kRMgUmUF7SlhTGxclpT108h6zLh9DFVTqo5bZ12MpU6ZCoelWW475780NdKP7Z",
-	"b/tdZDMebaOX41fW5XZ2Tm6h7ThSK3LfZeF+aVrlWEgxduCzu7DipNUMJ3O7CWuevpIE4J1ZdG01NRCe",
-	"gckAgbGj+bbMhmBRIDDNIDPguYEFMOMin3RLkzUcA7+mY9jbxf9WHMxYSTu6tfHmQaNa6uxEsRM54Xne",
-	"5+nFMYH3IgnZBFL4dJBFuEeJrQkobWm6qcog9urc7sIkbrr4liobQYwgBkNAbCGpBr4pdgwE5BmOLSyM",
-	"zfoGjKfuxRo14lrzifssvR0jgojZhsubO7q6GcSbXfzyZ/Y+M9PyE6ZNLBxzzo09iPMAA6kGx+rcM2yg",
-	"Ss3SEdc8taAN2xrAFWh2NXJiMbJ0M1LabndiR99wUHOb9hulJS3fzQthIhjgyMwN7nfxahfQ1PIVCwom",
-	"rZo56OHBMsvUcft/kl2q022/+8ufYqc2Hf20tBsSwXDim5joHENyV26W8ejaBr/Ze7RgfFuUXppMkErf",
-	"MyzVkIG0gueM4JttGQAyaXDLczUsYTthwNMR40wq2XYUZcJo/CM2UKggnMveyNqiNx07YV6tQWEFDZls",
-	"apdlW73v37w5nR7AGW28t905l0TT67vee4jbnPlqARoW+CQd5RKwUfq4gfjNHFqEvghZlLY7lWjjl0X2",
-	"uNnZk9Z1e6ja/ksnG3de86uXTiEYwsaoWl/n3KqW7vsk3O0aODzH5PDENqbi1VFHqPgUBrtTFtFEDg3j",
-	"NRu6hz9hpoDHRgrB+PTtG7bDC7FzubczfcHsvK+e/IC0strFwiUvWWfNLDDvw1hncUtRIwj0VxL0PXMu",
-	"05FSxsn0jTjDhDQWeOZe7S2cZo9Qyu+mr1QOXG4MaeHeY2B1Q9qNJtN0Ulervvv2tJW03p49biWtJ29f",
-	"R5Wqx05mO1Gl917NSy3h+2VA+eQSpPVDkIIHC3LCShHBP+RnjO2wPk1MvqrJ/NXUQtqHB1FtKLW8m+Yi",
-	"vVjzeQlXJgfH8NZ8oXAa1qWAq7WenzuN6cv1lc6sIqnvufG8glUhgMTNB56CzHcl15nmIt9UlRnz626q",
-	"jA3ax4yusUrRWNjf98DzZQp4dAmmMliEE1EXkU3Ocz96K3bK5E1aMBPTA0xkCRmyuWG90uju7//4Z48p",
-	"zXoXMMEPHeLPDVLWwaL/7/1+cvCh+/Nu+xF+2ksePPoQlbd+UP2YVkXWhLiqlHqlrFvqPK6o+Ac24Fhz",
-	"el6ME9RAYvYgzwqQlvUnSMJ/Uf17hh0/Y24RhhnFBly741tpwbiZglXpjcu2d2aheIIP1q05S6aRZe5t",
-	"qjPyTM3KtQZ23UgUEtk6XkyExm4dTOZgO5ijeJ6rK8g67JnMoADp2GQ+SRhHa9vVSBlgV0pfoJ1NFYZd",
-	"jUQOTJdSOvYrLNsS1rAcuAEG14XDtYS5r4KNKxOQbTtVTJeS8SEXknHLxspYZq9ECmysNBy679CvMRI6",
-	"I2Rz87kJyN2JXkWn4ztuzt399BoMZE5G6NIxLVxLwSe54tkt30mhhdLCTlbbcf1z5GMucxuX6lC3NRaK",
-	"e4ap0halTZiSKQQEcueTAmRkI5yHxRWL1aXcCIHWsPmtxIYpvV52PD+ovrdE4ytQNAm97qfKzSy0A7Wh",
-	"BmM67JiOxyoNpgKzb9hL8S3b+ub+N9883P2G9ScWzLaTC91A/oANAS3dChMyzcsMsiNyFbvHCBXoYXal",
-	"yjxjqVbGMDviERilB7tWqW7O9RB6KNd6k7wGqwVd3lrU15EndzIQo7vuDpRTceLMYHOrT9JyCD/I1dVq",
-	"QRiDLSqMq71Z3XkNO5Ip35qjT/VdTJE0AEEFs81mpjpPi/H3H1T/2PtBIlLnDdjKL6rfXZcU3wDjNsWW",
-	"9W/ML7x2P7U7mzlev+yG43wmLb+ADeW2ecmkJjLt7x58MyM0fbOSqy47nZp0G2GGlci6/6AmsO7FFYC1",
-	"OEbUW3XPMKfpJRUl2t/dZc/Ft8yAFjwXhmjAnGFn/8HDT8OBNgZLT5HXp1kFpP74n9E7D0hB8J/2VlCz",
-	"2UM9Bd32l0jhD+iAd3QcLXFueZ266+P+wxl1JHq7dbxZtpuf/HNV2GAdpWoIFKClAWluwULs9IGY1R+u",
-	"bTcttSFhd+7kuDGou9ADvWChZO4tjEs6YrxvnJSuJMU2OAkEA5bYMf7LUi4ZyIz1YaA0sB4efo+8sJV5",
-	"tIqk2k6cZG9HwiTI8ayPf7rnREWH3wmz4OT/qxHYEWgUAmmwgXIiaWcdUwNvOuezBf2Q/KU+SDIrc/zb",
-	"S7EYL2j1xEe4BtnK6SRc0JMplym4P2Oa9HOY3A5TIfnZfJSotS5TqnwsNRq8oLUujO7e6pbmI8VBueiX",
-	"2NvdjTxYl+VXb6nQMBDXcZnxAib3DLsURvRzYPRkTanPL3/t5uISuqhUBKCpvm0l+LcFY7tRENBwqS4+",
-	"VkhOVQEbEFj3+EpL47yA5i2X/qgCGFSTz4gAMeR6DpMTfGJDzg/yUmglxz4mxkd1tw5b7nzrR04f3UlH",
-	"D3oNFPlU4HbT+5pyw4fLmGHSKqX4tQT/swOa+cut3atfTMOVBb6zUcDCBkzJUcAb27yfw+S1yvMN1zfU",
-	"PIVuAVqoLEgLHqa+eXjgrndJnobKM4yXuwDUJJW+EHKYMCGZgVTJzLCtkICgJLCMT6Yy3P1d99lsz8ga",
-	"+w8e7TdZP+vW4djmfxJ2RG4LPII8/3HQOvx5nQOf5zkXMFnmJuqws5G6woBRH4ZHYe5MyXyymuG60Rfv",
-	"792HpPVCpTyHmOPn25NTdvBXlnM5LJ0UYfmwRnVBtr/7dt52ev/BDBfaj3mo373fT775sNWeOqzfvd9L",
-	"vvmw/eeoDfUl1xdghRyevDmORRv0IW4njdtP546FXqeHY+BdTX5WjsdcT5Z5Pbp6wevSbAy1fH3iM3MC",
-	"EfERLkPi0xzwaJ5eQMbo94T1lTUMrsk6MmO1bXahDEE6qXBDWWgEPMuFnCOwK/2RToTsetMjZNFYPG+y",
-	"0YBpWYyzgZA8D1kKa23JsScxVlLwfP07eDN9Kbby0njn6Rrzl6a4wd2/PTtdSaXnzi8sq4KQZAFa61fl",
-	"odIvcO6c5iBhKa64pS7gSV9lkzgQCJuv4bWlxxIaJzo9WL6Zov9UA2DE8Jyiv/dwtZ7/8CC+BC1Sc+u0",
-	"Qq/5JAb/rQ1adbdzBKQHWo3X8CF7tWL/YLShjxpf+2u24VtWrbUmq4puwe1oAwRXxRNp9SRqpVVFV8MA",
-	"tPZYfisjlnbcpdSa2xrT8nzTSAH72xqoRwPXbnp6ezGS4gDWww9eGM4SoHP+NOt3tXguMUR/pawY+Jj8",
-	"M7CO4mzqBf9F9bvePLDAZJ6MucjrASvMUVEKS3Ty5Gw0izd7oAdhoDQbKpV12I+DAetPQh5sJxKsEjHs",
-	"+gWt2nIk8gLckhd38tMINJl28AHDhgqD7+f3ds8wnmUajDliTtGlvVZPYaC7VHQMGlKlM7YllR0JOUTL",
-	"Ut/JqJICNVcqyrNHv/6xJH6XseM5zbmMy85+e0XOJdvqDTRAj3bnNeXtDjsDfQm67baaHaI0zXg2FtLp",
-	"GIZtkVVMaSc/iTwXcrjNxnxyLg1YJuwR41USioN4xuWEKbSKOR0FhRXKPzE+qFXDoDSQkb/pYPc++pYK",
-	"5QQEzXo7bqm9KmZwvchPL0WHtOT2u7gkfVqzM1cqO1o+paOnTg4eieEoqrrXMv1mT7kpBY/29wIuf8Ww",
-	"TLi2IA3m1YNjV2YxmSPEgC/m0DuAStiYpyMhoa2BZ+4bygNEl13d7iMkplWhCl7PTEpafcwA6MJ1ZSKU",
-	"ynYHmFiZtMZgRyrruq+8X52IGyXmutFqeWIoaPpsWEe1vKMQH6tyirpjyATv4lkmLUccu7nPR8Thqtyu",
-	"BMVDLXkePXs60WiMC1w7eKH8V1NA6qgEs8qnxqaUxJtCpzG4IqI2YFx3O4dLyOmIjQ+XRSDFwAGJU1TJ",
-	"SzO+0Pm407D2RXc+wXzsyn84+/EVO/U4seVA7OGj3b3thYkxry9hSjM+DTjEIgRTPRXDETtk8V6tJ4dF",
-	"Vae+OjzQ3Z6xXKYNmU9hrY7HVRlEiCr+gjJGJSAihkl80xu1lmS/ZZgNK4ho9/5H2+e8t5897k0NBRSj",
-	"2VnutKyMIg8ePaoZRA52d6OqVJDdF3B2pLRN2KgcczlFWEOCcWCh4RjcuNFlWR85Nz/629fPGEoQDrbd",
-	"dQtvGpofEa75uHArbI2sLczhzk6OBKnDRcjmMztS2XYgAisEIcLkoIpUTlikXDFAeQ2ctJ4NbXc3S85b",
-	"DKzTOP+6sXW1rKroZpSyz+RARYwwQl6YNdLwFjT/9RLXPiqTjNYW2w/ZdGun5US5Q3dkLTJFHF5pOnVU",
-	"o8Mv9CH8NCaVL/yIkkP0cqZeraWwEKk8UPZzkfpEyQ57DLnooyKeTxjiJ88p0oUIlhMxanmhi2x2RYrg",
-	"OqGZm1xJAK3Fu4neSRXLF1Ges/iix96TvnItOML0+ab50fG9Gc7yKutiQ5mt25CoM5Ordktjiuxm6USN",
-	"2USYnbF5bAUPxYLw/SOfeWNY7/1774Hv8E7/w4ce23HfYeRC57zc3b2figz/hQ5FaHWu3VNcw5QbmA77",
-	"kTJxTe1LfGYg8hwyJmSC6IKzhypPVYwHRZvt7z76696D/Vq0mdOkeWpRMnEyfy2sjAaiqLKhVles4MY2",
-	"RJZ54bSL7zSFla00Na2IKIl5Eevpfx5aG+HfettUE4w35X42RTQvz7tcL/LYB1SG0OOE8Tyv8rLXjED+",
-	"TNHEDdGsa2HPhpFEhBaYrbdZXOntxolWmQ4gfeWxabDGphEaawJzTRqroDEG4HU7/gKIN2bf/loqG/9F",
-	"q3WM1/R+5cDHl6KrC+a9eBrQmg6GS56XayyKHvP5PvHlaJ5eNIdeRgF78b4aR0ZT5KahCHFT15lVpEfl",
-	"EyzxwS5gAhkbcTOa81DuP4iFxmAVsvmYxmiYwY1CCqeeBtRs6RySWozzc/EtMoO9hwwVb8MyqCLiPja+",
-	"EKnd+4aiVuzt6xfEoRzLpNy9rbdvXtYT+IjD8owsXMJuz59p/KiCkXe9gw3K3krjNeZTRVWzGKS9DbLh",
-	"vJa1MtwS3zzFGIWqbMOG7yxJZ2iOBskwfoSma9yRn2PRzTbpjlUG+TJtbA1WuTAp2k+aS1YsDFBU65sF",
-	"u7///e9/b7982X782EHZCcv4ZJspzfz3DWaQMReOfWwwvwYsWZRt8Ipx8sbaz8/bjWi/9VHmFlE/w/k9",
-	"JdN7i984IdEmwdo3iGBMa/mr9ZiOmO0wkOFqZPpmDVK7doxjFZcyF18SUQDtyipM6B2Oh5Ptx+m89ynM",
-	"6Uu3X5hDTH0blYDg9167Er8gv9nNSnY48DkNxUiXwtBiSYI5qKpByNKMw/DczD0ue8NHIdVuc33u+hL0",
-	"ECgmrD/Bfyo7sSG5wI3ptDb0bqHcwzLIwQKVk7yAybou/o3hZ2lAf+59XtEre1sY0JvKRze5oQqZ53G3",
-	"ZhyIEYGb3uyd4Ola51zHu2Z34k/QHyl1MQ3r+3jSaqqxZkH3amQg7f7+j3+iY/YCAJMmc3EB6NEw5krp",
-	"bLXXwg+/MgD4p1rGxMdvalVNkUZ16ubJKAtxVx9LfUMFap+rtglZDYd5C3kh1b3cOA53JsdlLlx6/5uP",
-	"LBsUBt+8aNAciMwGce9+njylBQu1m/FdrPqOgbTUwk7O3HS0oeNCPIfJcUmqwII/NtTyXMxN+P0f/+wl",
-	"GCdR89MdF6L9HCY975tjWxIuQYcHSBmjs9muSqjPFxKvRpneHMdFUsVJ4T02qZKWU4VpT+9b3lH93yuf",
-	"2HRQ8tsz/4QPkI140RbrMfk3hVPC+zy9AJlhYMzxM8ZLq8bkq/5F9U2HPbl0G9SqtBSmgtKyZlyaK6d2",
-	"CqcFu7H7vgDm0bnk1ePcBtNpCInOVFqO3QFnCugXuBbGds7luUSTHmmyVcRCr6m4Z68ayhtvuQ9CYL1U",
-	"ZdA7otJS3jt+LlOu9YRxUu5DKMeW0sH57A61l7Bewe2o+uDdsQ5he9uo/BvuJBeGFX6ZI/yGXY24PZdX",
-	"3DC4LiC1kOFu3sC1ZeMSq7Bi9W7LPcy8evtiWlONbb39y+7u7u72Ie5ABzcpoQ96SQ3b4ugwTxg/l7Wr",
-	"TBhnY14gNCtNQtM2edoJLpUmj/bU7z5SeeamUBIigS6759JtklcHZBUTtsPmbCNbv6g+80YWk5CdHU2l",
-	"JmE9J0H0sB5BKIya4MlxOTmXtFd3gr56HMl+3LC3f3n69OljCqrJRQqSvKse1h0R0wIs92F15NMOgHx8",
-	"+qzmszps7Xb2Oruo2xcgeSFah637nd3O/RYZkZBI7GCOA/H7KqvuWdY6bH0H9rVStjVXpn5/d3dJ3dnN",
-	"6s1WbtpIwdkzX9VXyAyuO4S8Pu8iPmi1yloZ2yldbB3+/C5pmRDuWg1P8OTPDC+IvLBJy/KhQaI7MRbG",
-	"rXdutJ0Olu69kOpK7oShO/baLjvFM//cm2vbmu2P0ZB8MX1kp96e4cO7+FUsP4yqQPeHpHV/t6HaYZoL",
-	"kPaeYakqJmzLHUrmFJSZzg8IzL7W/u1fCJK6vb2HLDzAAhuYXkXBhxRPcN0mst4uZQhTqhKXQt0x9G/v",
-	"TC39Q7Cryv1yqrQASOstSC4tInm9/m+yuvhvQlX54qV4g59mmwbqlyLP2JYHwIRRNdmEfacCUG4njIrJ",
-	"hsrD5zLEPjCQQyGhQ15032oAk2yQfixAYr0I8x2idX2aCGb/R9gr7j1hupTV9ugeBjy1VBj/YHdvNXjN",
-	"lEXHl+6vfmnaIsK9sf9o9Rv1Iv0fktaDdWapl0W/McZUOPJt04H5eIothPntCPGqoUxIJ/w5RIDUkYbi",
-	"Ds3O+2Dk/UA4kwM5lWZB6jF+/6N7lEoWL0JVhOC8hrG69GXND9YhYbXOKF82SHzk9dLBMC6rkGd1CVqL",
-	"DNiWpdqhAzEsnaTgZzLMYemEyh3V793f44qLX+BGkTY3NWv/RzS7eZe0vLd3FoJOSzsPPnjR3/oUnFuh",
-	"RzPltD/MKlXINe6QFi7OvciAwm0jKzNVt4IvGDf21nij6qOBLzxYZ12RFgefBxN/DHhXw0XMCUGa64uV",
-	"Oz3R+LgBf3cbY2CN9NbqpDaKK69Q59ZgSy2d1krGNDTIoT/5aiTSUSgm7BRIAzbBLIIkSA9CR0tadxbk",
-	"hRfC2JPamu4QSeZKW0fQhNTvWnlXL3ylPM+JUrpb6vyx+cOb+oa9yjitbjutPWvYltM+nZSIYFFnDHUo",
-	"i4PmNLS0CTzrZXxXiwe1UuObaj+xxn4RLSgiY9DUX7yMQUtf/kbVUOvzAB2d5Ezh583BiUKQ32GSdlxJ",
-	"vnsouQty1cTRa4RqDhW/QuTHM2c518kznPCNydwNIc738qwJt/MmLF80XTtNPdUTbI+EJQGMZVvHT87a",
-	"+w8etr87eUlGVTRB+iDSIHVQDUrkdvVa5ofn0s7CGdlsqjamTIwdeAsqsiopzU9JoJRCHoJUKSDYvUs5",
-	"f5L1pmP2OueS+rGhPIGJVVN+Q2ZN2l0ujMV4ZWbrPQ6mbQzYVqQ2+jYZiEfA5hsYsK3qzcOZquq+ePsh",
-	"c3J7b5tZfgEmLLCxeLsv0Z4wA8AaCrkf0v7IWo4ugZCyVDk8+BjY7//7/3gDc3IulU6YI20WJOv9m7eW",
-	"8/mq8h32ZgQTPCeeZZCx2cQwXDceQMd/0zuXdO3oOcBp5y577p4qZ0ztztGncOkWFkDCrVhDkfPUnQkP",
-	"+0LjeLCL+yM0bk5vapfZtGS+BpZpVRQYv4hHlAkNqWVWncsAZSOFjowFgfK0nKXyd6HqzXYN+cS63kZ8",
-	"gVci3B+dQ/zRlUUM6EUfGmEXbM/I4gN0RNXjwG8oPC0K4z4nNipT1dQ3pT+F9lZvbLJKg3OEUzjeQbtH",
-	"IkNtbmYSbsjNhi5t/q+g2y3yzUVocZe5keImqgK6hTIRKeU48HF0hBC0ahg6ju6oUyg6yrb6E2QJ6Fmt",
-	"orDVlWQ95Fa9JNTDFpZlpeb9fOL9qN5Jvr+7Ty/2XiiCtMOqS4xb/M57kX3oddhP6MeWrPcsg3GhLMh0",
-	"Mht7gJvOzkPonA9lSNgFFNYJWDlwY9n+ARttT/nZBZD5pj+x0BaInynPqd8qmVRIfNBiKCTPz+Uvqn80",
-	"+7r3sGdigOla02atB/v7R+7+QivqrCRsAuPLNzC45qnNJyiD/aL6KPoEAZG4tyEBzN0Cla4wh3gKM6LB",
-	"YjZXKNngHj32gI+H20vOZe9Uq+tJe+77mXgOpVnvRKkLAdPz5XLCUm5gGxPWaba3r19geQ03Dy9E9wIm",
-	"OAMvBP7Jek4iNKZr1QXgJNUfDh+nX5OzsUu2K4o1oOAxWov/nqSoc1nJJsmio35/nwzjPiDinmE9inP4",
-	"+V3Hu+57Xrh1j00FHvfp7esXTgB9DlBQDAyKdZiaHk69N6PI9Zq6GuGjJMKjsCZC3AzJcW5ZNWHtEPFm",
-	"aReiqahYlTepdY/FwBwus3PpnvOwQ6KEF8AdfLE3AXB1mYPvfeSw2/DLGlobH5VQgysnJVbZiBqMyi/B",
-	"yawUKBQVGyl5cD5lMLTH06U0MYGQSnv/oPqtuCNiPnxojhy06h6ImXjQB8uCyM7Pr/f32ufn13+FaAwZ",
-	"mQ5uXzSd1jJfSyzdv82Jq8SoBrnU0ZxaGIp0CJbn7uLm+nAHwt3oSb9nHGJ1Zu5moen3JxVw9z91m+Sq",
-	"8wwpcb6580DYGcW+yqpg5ClgW+6Y2O//+Kd3wrZD8ZegEfzhJPX9dV6u18X5TPJ92R8LS/JRTR5zEsuG",
-	"Yju+0uTbOcGa6azgTvpAjkPqPwjUqs2FKAyTpGUAt4aV0tHhmtAhpAFtTVVKnWh+WTjiPVNHHcVtiSYd",
-	"nQvHWn219dD3BWemNHFHsRwRx0zxA8o5P9h7dHB/92CmwwlSDvcuarJbPiwuYdNWCsliQxWKlsP1VO1R",
-	"qDXK9pGblOdXfGL8Riq5LohQYZ9jjjYzTXtwDzPqz2pHjpPP79xYR9tG/BIYZ71aQfveoS8KP/stK6UV",
-	"uY/Uo/L1cW/ZD+5646wMWfyUk01LTaxLwatwmiQ+Yr0hylpjzncaiA9bBZkPqNLQdOz1AtiXj0pQd2vD",
-	"4kXPjFZhPsZZV0WUV/VraFw39T1olDsefkyRijt1WYSeEBGW5ZFIDSjS+WtUzhz5d+c262t255QwCVdY",
-	"SU9oYzdgC4sKeqX6LgsiJSn5LuFjiTjz1Wn10VD0HdjQ6y6YTpAbBn6HnCm0LWL1hlWbwdWmriynlTym",
-	"6uoL8LhDtS7QdHSjQZMmkxOFLWYJq7qkMBRsqDlKUEdCqQ3H+ZVMAQtY+oaAJGRTyL3T2S1oXToVh0xO",
-	"QZBBKacXBuqFxm08x3JjVTBuZaI62H0U01RPcIDPioMMWfCMLWAr7AutNH3wRU7pzKh/YoAzaqr4x/Mt",
-	"7K6ByCehMObnwXyCndtSHwgxp2X0o6rEMetZuLb0WNtYDXzcQzcjCZ5UzQnNtj1fcp9tObn9EC3u205S",
-	"5xrD2YOwTgh3XukaWMU+KBLoT0Tw5MyCHld17suo3ecMF/SD6j8Jtd5X4NTCZmaRasG+EEMhfJ3R61/5",
-	"2ccrxVSKGG2RHoLUgIAc6bK7e69tQcHSEZdD+Dzs7AImy71kz90Da6ltM31w1o593lxbwa5B0/KmK9WV",
-	"u9QcQlefCFq5g5uVg79qD1HtwfunTIjTIOMHOTpMPToTYXVlzH5Uppq238Fu4T0SiyINeI58pWvflIhj",
-	"5SmHvCJi1qAeXGRsvwuj+LTN11pG8b3bnLjWD6mBZ6BPcSqv0+ka7G1EVauxXvXXcI3/UuEaBG+MTzPg",
-	"0eftA/03Q8Y5NlNp8dOI6FmgqjxYvhg/NvPzjumggOxR6bKqbWaQ9qnw9ix6vsYRAnquCor2IE1+VJz6",
-	"qyB0C0lb7iSpjB+TaIDdjJpvJN88h0lMviGtQPvudjcbsomxEL44RiHhahoFUcVFINok5PlGgQ83SW7l",
-	"MYZn1jvhUV9FdA1TCCv212NUk4zUdc8kc26DCR89AaSxo1Niu8O+VXaETmyWlVWxgPpYMcXjtcrzO+Vl",
-	"2F/wg2dln5Nz+av61+NeGxsE/ujs7jXFJHoC5cBBlZZl6koG58qN2N04dFDbMdMWYlFjxFNMWaWgFqzf",
-	"CtmUw1WZ7FspdcnrawGDfLJ9RKUIhGEw7gPGwvjglr6QXE86sfz2hRaId6gXLczVgIn+eObiKE7cbtsn",
-	"Slqt8qap/PM7+HB4lqInPhkcNVVrAJ6zQbhZmU275zjyUgEHXWLoAp5zMhUVfFgHPN+XYA6+6MuV0PW6",
-	"qvXquF9ZGIoBDGYqJTFAH7BNuCODqTK1ojtYA71iZ1QvExu9o0Wjcy57cy3DeuxvbPqVYTu4me6lgCvD",
-	"/t//ZXu7u2RbS63GZy3vprlIL6KPJudSO8pFOQH7LINUjHluErZbRX5pQMyRitx0+Dqyv2B2weyS0Ckz",
-	"XvdhrtnfgtAxj7DanRGvmp9Q5mtfA79wdINtCcl69rfe9lHIQ2cPsVdt1bTdql5VBGrO7OF7rTV4fOPO",
-	"3rmyTXzj5VmV8UmHHYfWug/9eslo2XNralwwdoX7iOUeS/bs+NUxw5INvylZ6/fzpNSqgJ0XSmZK9qbL",
-	"7b19c9K8nt+aHNDrNkn4y85n8EDPweAqavnVjjQXH46NDRPmiJATrhegHr1eqmC+HSEix0xT3RjFjXL7",
-	"mT4xUaKMAzdHlJ9SGxi3opMfX5+1sUcZpYgdMV+vByvqPDvtsGNJLf+wQtpcLGuaA9dsCwukn8vvXx6f",
-	"tM++P27vP3i4fcSWFv7uaRj0jliq+VWOZdooiSkH43sk8mEgnufSTzjI+XDowx9zGFjmBCU18DApwHRY",
-	"z4c1oXVttiS6GqDvJEaBaxXk70bzqE3wiWNLZ8vuR5D6NUayf4Sl4Q8qnzfKVdizkrNCq6xMbZtLnk+s",
-	"SA1h8SqxSc5332yKJ5lt03mHdH92oiay73ujVlUqQpfPuZagVv0rlXgIocJEH+tXWx1YDR5mrz5O2mvd",
-	"wdD2FMta7k07mfYO/dwf02KWbTm5O+fGViXRGA2/PZXIKrGI5nPMgRq6Ui22vV02FrK0YNgWlmKj6puh",
-	"meH2kY+LMLaejtyfnMved0/ezCQZ/Rv5Jv/md9hhz2FiKr04mIEpr6SvlDVW82LaZnWbAkelOpd4EFb5",
-	"JWMWBbV3Kk1cEj8tI2h3+9wg2nT4E6fCboT1TKorx+4HSn/5Fql/FXuR/RSUKBLkUoYmKE2ci7qkrNBh",
-	"j6dtkcnnWfU5NiGo3AB4R6wTn339oOQW/f53qU299e3TFsumFiCzhKkCJKOeHnyaYusLjAV7TDCS+OYm",
-	"IQQRZMY1Fbn6qofNo0e95le0BpUvwmiwKBd22HbfbpMJwos3wtDxrl0urCFyGJGoEVeeCplhO5a1YltC",
-	"W4/mIn8btVy4Y+jHsJcoUyHxhEx63BLF+urm/Pg4FqUuGKfTLQvWn7AAMAGCCRjXkzujZoOpc5yV2E/E",
-	"d0bzFXG2rBbjMWQJy9UV6HbKDWTbtIxDtr+7N02WxVWKkHqdJedyf3e3SkfFSuuQsa2huARZr5bnuyjU",
-	"kr4xv9teiRRCDJvjfiOscn8uXynZrjXgH/MJleHzy5/jLoF/BtfoBE3QBizrYSd9tnWwez+Z76+/HZMk",
-	"qd+KR+67kCFrTV0+seS4Erf99R2xmeu7QkO5m9XbGm7T5bqa3vAK2L7Kr19EeI/SHpsD0boRxYrKp6BX",
-	"p+tUqPmZsOQrx7uljJ3SzMSEbcLkNorCcRcawnBC/7M5S+rTE/bX+48esjHoITB86pD4Dca+1Kkh8aoj",
-	"34XCscLxQuMxNFicy54s87y30GmMI/ftBNaEZScw4tuxsszPO8f7HCsT9ohaXFQKFw1mMLRHWOakXHaw",
-	"e59tzTM6KqBB3DVw26gZxe38jnkf9aBzAFEfBw+xjSf/l5uP+WWx02laEe7razjrfzV+h4jCjBoDZWC4",
-	"W71X1UTcwhJaNZKx/bEM8IpazpmdaaO4eD0DNS5yQBtReIVR96EeBYu0z8RQcltqOGT2b9Q1v5Timvrm",
-	"J5d7/rsRXLPg+9t/8NDt8rxlO040P2/Rwz025hmcS6/3iSrcbStTqamW3Bln2w0hErON9O4QIWcnaqoT",
-	"GLKs8Kl/JZ+HvypmxBDzPKt2gQFmw11umDs3B7XTWNmoKvpTAFisoS6GMpScsj620oMX+pqlumJKsi2p",
-	"ZgJQj4IAqiEFcQnaMKt81VTWV3ZEKTPbnWiY6pcFj9Mtd/7oLTim1u87A8VQemtpVtpP1VN3efn1vpBN",
-	"tKhCzWnJMF8KsPOvVvnhqnYpFRRU321ku61e23nvjnJp2sgPWLrGR8CHdnLUgtWnklkoIi0cqHb7T9PS",
-	"MF8L53+Gwvm10jwbwczqovnNN3v7JKKJPIStfIWYW7I43BRcmgwPkZ5OvpPwzfo5zRWOaip+/x88F2hN",
-	"J7s7VZ38/R//Oa1ySz7JUAIYzboJy4UFzfNQGcxXzXMkjqZPWK04JVoQGLehjlkTHTwtZ1Hl9m0G9bbD",
-	"n1jDXxdBseI4v/xqof6vWYVwatfWVUbPx3IWJ45k3Iz6iuusUZF/4jDThAZTIFnvxZP/+PcfX3cfH599",
-	"/+2Px68fd9/8+PzJK28ltB3W+zcs9vu33//xT/wSrsmcl2HOGeXbnsseNkaFI/a9tcWPGKVxxsdwJiz8",
-	"7cxqkdoeM2CwMWuKBYqRYISeA5Cxrfu797exuuF0G73OuTxmV1rJoTussTDYAgIXRMZHjkm2BR9Cgy3g",
-	"cXUka3nOceimmPwHe/vN9etoV7WSEHhb3aw2//qDvluvjMrIjvMblE+p1tShRrL34+nFdMxXfNr12DtT",
-	"Z++RAKUK9qS3cuCXPlvUl5BtKDzbvPSkdQa2TdWsV2xyStDuqDZscuPzfqUY1lH256J0dXwUU8K+f/Py",
-	"BQJwQl2u/VIRsai6tjfhF8gsKTC9JgV9cTuegbDQKx2kI7fZx2/6cwd1u91N47in+9zyLhUNMgMN2fZi",
-	"q2Mi0SptrvV0dsWHQ9Ds7TPy0PgECG6Mo3Xx5MnE146lTuupZScEEO3Qqrp9qnKRxpMsH7vV3EUf69ui",
-	"VL4fPoUnIpmfJSVP3vDhqpRLfAYn+JJ7Zj+TTlhOrbikHggzW68BEwLQFJZ23iN0LHVgu1s+dk+11lEo",
-	"uH9yreCxhwcNiWnvpn92uu13f/5TPL1uBahRNsoTmaoMX0luGzj/vPPnWbCsUgIJuyKrjgIqHlrChr+J",
-	"og1uufV6/wRdVZMtqs1zOwnEyefFgI018VtFmWOsTSZSOv0qhXSBZixgz4qm8wP+6zJ0enr875+h979j",
-	"mad8+MX3/n+KKrm0+YRxcwHYEcOEFInNmv+PgOd21FwZkWK/0xHw4ohZVaYjDOmrChFEWd73NOgdKvF+",
-	"hgZK4bVPTDrMxSXc/g28EJcg3RROqoLlDeRjx57DkOc7790dLWUrL9xzp2sE8PcKLS55in1lLOixoeYw",
-	"pD+Y3hGFVmOMCfVcIb3uoGL4ES7l8bqZScE1Hxc5Pkqzt5I647q/P8u4ePu3dz8Tv7oxt/qikfxLVRde",
-	"+WY0WBHhY9WDW2YviAm0si0PRQkWRTVuXR5+tzema6oAyQvRCYfdhGA/FiCPT5+53d21kL6c2vlLVP1f",
-	"IG30LVbqiV92xYj/sCL7m5EwJKtPV8e4Yf7C5snuzN1POGHKirv/+/HLF5/y7sOyvt79De/eX1j07tHn",
-	"2yjOVGkNM7WUQi1BrM6M+bNjMSRQQT5JUfI+J+5KGGAPdu9HBZ/XOPsdyj00QbRuAM8m2HUM9CUwq/lg",
-	"IFK8kwfruBTeSn7JRR4M9rdd/CgTHyMtadVX1nTstV2Gzq/xqTfX9jNoDm/g2j4V+RevOZz4Ah+6zGFz",
-	"ZcEIC2NedK6X09UzeuxT0tTrG5m+wn7+KKaCWwUVf4tB5S+oSA0BysaAQ92YmshyrQAO1u3m+SETNqZu",
-	"UsVMp5KGwHfeV6VlFiSX1iS4VGyWwZSmgpm6xMp9Hcc3NUc/Ota9QRYAlovcl8CpVz7ASP2dUP3/yjdY",
-	"reL3GxxhZ6FN1Z3R/6qtVUOBAH0p0oqhfRnWfH+5vsS90z5sbanCsLKgDD9hDfOF4qLcfXaO963jQjyH",
-	"yXHpVM2f3zmC4d9ZAC9QRQ7sQmIpT+Vr7yWslOLXEqpMpw6by080AFW+iNDTlHevHlM0eKSAWahe7vY6",
-	"4tQvxWK1jcTXE1UyhYRpZSngY67IZIdROj56oXEFtVmx7GRk0tKqMYksWFPEzU2djBN/9AmW+RBymPim",
-	"Jzk9TonulxCK+E2nwp4Di1O94phVqqFE/z51LMjR513VIeksdlqLDUXxkr53s6M002CXxJ96veU1NfD1",
-	"uFCbotbqOT7HbEgqTbQQbV9fc4hUXRzup5EIZVdMqAxPyTpcztZ82VKFbQu5XRt3ttLD4uAn047WtY7o",
-	"1akmDGSqJxjN6CHqiCC0aokvsPCR9g2aIVs8pYapT0n3bg+0AJnlk1BRqeaJC+7nabnKWrFOP0moshSZ",
-	"oMZAZlxvdT9bVc5o0f3XmTVMRZGgVmzAIQDWxqgVx3GjFz4nS/vqDrVhQ02BSAlFb+5LkHUI+rPWtCM0",
-	"1a4rKsIayAe14T0lWxx9qVuq4ahq46K9/cO7D/8/AAD//w==",
+	"7L1rchtHtjC4lQxMR4jsLoAgRaktMjru0JRky3rxktT112NqgETVAZBmIbOcmUUSVijCv2YBEzdidtAb",
+	"mZ14JV/kOZlVBaAKD4qUfN3qH22RzMrneT8/tGI1yZQEaU3r4ENrDDwBjf885vEYjpW0WqXu5wRMrEVm",
+	"hZKtg9b36pqlSo6YHQPTkGkwIC13f2UTPmUDYLGbIOm0opaJxzDhbhI7zaB10DJWCzlqffwYtZ6d89Hi",
+	"9EfMWO2mv+KpSLhVmqlhzVqrZj8Fq6dHQwt6cY0ziJVMDLOKXXNh2QCGSgOzeirkiPERFzi9hl9yoSFp",
+	"HVidQ3W5iZBikk9aB7tRWFpICyPQrY9u8YxrPgHr7/MojiGzz2SsEre7gw8t4XZBN96KWpJP3Aw0rF2M",
+	"m1mQ37wCObLj1sGj3b2o5rzHSkqI3QHf8An8Zw56unjw8zGwuBj4wDC39CFLYMjz1LK+/0ffnR73+AvO",
+	"U2wR/1Pd1180DFsHrf9jpwSmHfqr2ZndUXWTSuNvwkVk3I7LNeIwZvkLlBfycC9yDxJ+3HXXby1oN/X/",
+	"/RNv//re/V+3/aT3/q9/adXd3YvhGyXhNbfxuPF1XgzbblCbRjVsZbe7t1+3wA9q8OJpw3lFsvSgy274",
+	"xVOc/SVM73H2dwb0vU3/0X1tMiUNIKp8y5NT+CUHY91PsZIWJP6TZ1kqYsT8nUyrQQqTv/1sHFB/WHO9",
+	"E/qKFl1EC03LMmHYhKdDpSeQMKXZkIvUBGKEdIfgeJiK+IttMvbrG3Yt7BipY5xrDdIyY7kF3ORzpQci",
+	"SUB+7l0enbxglzBlKY8vDW7OxCoDZsfCMJWBJmYhARKDO/3+/PWrEz6CuY1auLE7YztJZ3c2j161e8j4",
+	"CBwVm2dr7QpfqzuiH78zwwMrzGrZNzgG9/NG2ecql8nnvPk3ipk8HjMNRuU6BralNJPKsqnKtdnGiw6f",
+	"f8ZtHUkGWisdMW7Y6fNj9mT/0d+ZX4YlYB1+4eZOuYVXYiIsfNZ7O1eKTbicBuQyh0w72YFxJzwg+Fox",
+	"ATYSVyCZkKyPokUbZYs+7vwcbuxzkdbCb5ZyIW8BwEORfkEAPlfqFdcLGPnZCNxAJVNHitWVf4LUAQZe",
+	"9jvJcztWWvwKnxu/kAsU5O2aG+YlUifs0tauuEj5IP3sF2dAX4nYid7S4bz70RPccKVSXftNZlrFYMyX",
+	"2GaFy15DmrY9nx3kNuwc1QetheO+uXVEg5vL4n5NnmVKW0heQyL4OSLSFznBA8OOadW224U7kNs9Rxke",
+	"EjYG7bjwxyANkSKQTIQ8s9zm+GOmHTO0gkSfWE0mwtbQh6iVcMsH3OBZQTq946eW+SUV1gnjmTJ2pMG0",
+	"3keLX45U7wq0EXQBC3/+JYcc6tWEn9WA4Z/Z77/9t/vJsAw0ihe5YVwmiJZ8BEE9U2niXtYpVE6L+lkN",
+	"HPmaPWMCmUURmyeJcIvx9GRmwLwyVRxJDX6G2LpfDIUUZgxJz13x4t5/UAPmxP9JZg0hgAd3NuaGhY+Z",
+	"ETIGJlBe0paU1cXF6Uw9vIekx0fQw106qOW2ddBKVO6QqPhU5pMB6oBVofgnf+z3NYfxaFv7OH5nPW5n",
+	"1+QW2o4jtWreO8/cX5p2Wait3YUdR61mOJk7Tdhz+UkUgHdm05XdVEB4BiYDBNZdzbd5MgKLAoFpBpkh",
+	"Tw0sgBkX6bSXm6ThGviN1967+L8VFzNR0o7vbL550Ci2OrtQ3Y0c8zQd8PjyiMB7kYRsAim8nGQR7lFi",
+	"awJKm5terBKo+3TudGERt1z9kQobQR1BDIaAuo3EGvim2DEUkCY4t7AwMesbMJ67DyvUiGvNp+5n6e0Y",
+	"NYiYbLi9uaurmkG82cVvf+bsMystv2E6xMI1p9zY/XoeYCDW4FidG8OGKtcsHnPNYwvasK0hXINm12Mn",
+	"FiNLN2Ol7Xan7uobLmru0P6gtKXlp3klTA0GODJzi/ddfNoFNLV8xYaCSatiDnq8v8wyddT+v8gu1em1",
+	"3//tL3W3Vs5+ktsNiWC48U1MdI4huSc3y3h05YDf7D5ZML4tSi9NJkilHxgWa0hAWsFTRvDNtgwAmTS4",
+	"5aka5bAdMeDxmHEmlWw7ijJlNP8hGypUEC5kf2xt1i/njphXa1BYQUMmK+2ybKv//fn5SXkBZ3Tw/nbn",
+	"QhJNr5569zEec+ZXC9CwwCfpKpeAjdJHDcRv5tJq6IuQWW57pURb/1hkj5tdPWrdtEeq7X/pZOPOKb9+",
+	"7RSCEWyMqtV9zu1q6bmPw9uugcNzTA5vbGMqXlx1DRUvYbBXsogmcmgYr9jQPfwJUwIeGysE45N352yH",
+	"Z2Lnanen/MDsfChGfkRaWZxi4ZGX7LNiFpj3n6yzuaWoEQT6awn6gbmQ8Vgp42T6RpxhQhoLPHGf9hdu",
+	"s08o5U8zUCoFLjeGtPDudWB1S9qNJtN4WlWrvvv2pBW13p09bUWtZ+9Oa5Wqp05mO1a595zNSy3h98uA",
+	"8tkVSOunIAUPFuSElSKCH+RXrDthdZk6+aoi8xdLC2kf79dqQ7HlvTgV8eWa4yVcmxSsd8Gt8UHmNKwr",
+	"AddrjZ+7jfLj6k5ndhFVz9x4X8GqEEDi9hOXIPNdznWiuUg3VWUm/KYXK2OD9jGja6xSNBbO9z3wdJkC",
+	"XrsFUxgswo2oy5pDznM/+qrulsmbtGAmpgFMJBEZsrlh/dzo3u+//avPlGb9S5jiDx3izw1S1v6i/+/D",
+	"XrT/sfdTt/0Ef9qNHj35WCtv/aAGdVoVWRPqVaXYK2W9XKf1ioofsAHHmtPz6jhBBSTmfNsZSMsGUyTh",
+	"P6vBA8OOXjC3CcOMYkOu3fWttGDcTsEq9MZlxzuzkD3DgVVrzpJlZJ56m+qMPFOxcq2BXbcShUSyjhcT",
+	"obFXBZM52A7mKJ6m6hqSDnshE8hAOjaZTiPG0dp2PVYG2LXSl2hnU5lh12ORAtO5lI79Csu2hDUsBW6A",
+	"wU3mcC1i7lfBxpUISLadKqZzSYEMjFs2UcYyey1iYBOl4cD9Dv0aY6ETQja3nluA3J3oVXQ6vuPm3L1P",
+	"v8FA5mSEHl3TwrNkfJoqntzxm2RaKC3sdLUd148jH3Oe2nqpDnVbYyF7YJjKbZbbiCkZQ0Agdz8xQEI2",
+	"wnlYXLFZncuNEGgNm99KbCjp9bLr+UENvCUaP4GsSeh1fyrczEI7UBtpMKbDjuh6rNJgCjD7hr0W37Kt",
+	"bx5+883j7jdsMLVgtp1c6CbyF2wIaOlVmJBxmieQHJKr2A0jVKDB7FrlacJirYxhdsxrYJQG9qxSvZTr",
+	"EfRRrvUmeQ1WC3q8taivI0/uZqCO7ro3UE7FqWcGm1t9opZD+GGqrlcLwhhsUWBc5cvizSvYEZV8a44+",
+	"VU9RImkAggJmm81MVZ5Wx99/UIMj7wepkTpvwVZ+VoPeuqT4Fhi3Kbas/2J+45X3qbzZzPX6bTdc5wtp",
+	"+SVsKLfNSyYVkWmvu//NjND0zUquuux2KtJtDTMsRNa9R9HSyLm1OUatt+qBYU7TiwpKtNftspfiW2ZA",
+	"C54KQzRgzrCz9+jx5+FAG4Olp8jr06wMYn/9L+ibR6Qg+J92V1Cz2Us9Ad32j0jhD+iAd3QcLXFue52q",
+	"6+Ph4xl1pPZ1q3iz7DQ/+nFF2GAVpSoIFKClAWnuwELs9IE6qz/c2F6ca6NqgktPuDGou9CAfrBQMvcV",
+	"xiUdMj4wTkpXkmIbnASCAUvsCP/LYi4ZyCQEpvbx8vvkhS3Mo0Uk1XbkJHs7FiZCjmd9/NMDJyo6/I6Y",
+	"BSf/X4/BjkGjEEiTDZUTSTvrmBp40z2fLeiH5C/1QZJJnuK/vRSL8YIUaesGBNnK6SRc0MiYyxjcP+s0",
+	"6ZcwvRumQvKz+SRRa12mVPhYKjR4QWtdmN191cvNJ4qDctEvsdvt1gysyvKrj5RpGIqbepnxEqYPDLsS",
+	"RgxSYDSyotSnV7/0UnEFPVQqAtAUv21F+G8LxvZqQUDDlbr8VCE5VhlsQGDd8JWWxnkBzVsu/VUFMCgW",
+	"nxEB6pDrJUyPccSGnB/kldBKTnxMjI/qbh203P1Wr5x+dDdde9FroMjnArfbvlfJDR8vY4ZRK5filxz8",
+	"nx3QzD9u5V39ZhqeLPCdjQIWNmBKjgLe2ub9EqanKk033N9I8xh6GWihkiAteJj65vG+e94lOSIqTTBe",
+	"7hJQk1T6UshRxIRkxudhbIUEBCWBJXxaynAPu+5nsz0ja+w9erLXZP2sWofrDv+jsGNyW+AVpOnbYevg",
+	"p3UufJ7nXMJ0mZuow87G6hoDRn0YHoW5MyXT6WqG62ZffL/3H6PWKxXzFOocP98en7D9v7OUy1HupAjL",
+	"RxWqC7L93bfzttOHj2a40F6dh/r9h73om49b7dJh/f7DbvTNx+2/1tpQX3N9CVbI0fH5UV20wQDq7aT1",
+	"9tO5a6HPaXAdeBeLn+WTCdfTZV6Pnl7wujQbQy1fn/jM3ECN+AhXIelqDng0jy8hYfT3iA2UNQxuyDoy",
+	"Y7VtdqGMQDqpcENZaAw8SYWcI7Ar/ZFOhOx50yMktbF43mSjAVPCGGdDIXkashTWOpJjT2KipODp+m9w",
+	"Xn5Ut/PceOfpGuvnJrvF2787O1lJpefuL2yrgJBoAVqrT+Wh0m9w7p7mIGEprritLuDJQCXTeiAQNl3D",
+	"a0vDIpqndnmwfDNF/7kGwIjhOUV/9/FqPf/xfv0WtIjNndMKveZIDP5bG7SqbucakB5qNVnDh+zVir39",
+	"8YY+avzs78mGX1m11p6synoZt+MNEFxlz6TV01orrcp6GoagtcfyO5kxt5Mepdbc1ZyWp5tGCthf10A9",
+	"mrjy0uXr1ZEUB7AefvDBcJUAnfO3WX2rxXupQ/Q3yoqhj8k/A+sozqZe8J/VoOfNAwtM5tmEi7QasMIc",
+	"FaWwRCdPzkazeLMHehCGSrORUkmHvR0O2WAa8mA7NcEqNYZdv6FVR66JvAC35cWT/DgGTaYdHGDYSGHw",
+	"/fzZHhjGk0SDMYfMKbp01mIUBrpLRdegIVY6YVtS2bGQI7QsDZyMKilQc6WiPHv1619L5E9Zdz0nKZf1",
+	"srM/XpZyybb6Qw3Qp9N5TXm7w85AX4Fuu6MmByhNM55MhHQ6hmFbZBVT2slPIk2FHG2zCZ9eSAOWCXvI",
+	"eJGE4iCecTllCq1iTkdBYYXyT4wPatUwzA0k5G/a7z5E31KmnICgWX/HbbVfxAyuF/nppeiQltx+Xy9J",
+	"n1TszIXKjpZP6eipk4PHYjSuVd0rmX6zt9yUgkfnewVXv2BYJtxYkAZz+sGxK7OYzBFiwBfz9x1ARWzC",
+	"47GQ0NbAE/cbygNEl13V7iMkplWhCl7NTIpaA8wA6MFNYSKUyvaGmFgZtSZgxyrpuV95vzoRN0rMdbNV",
+	"8sRQ0PTZsI5qeUchDityinoTSATv4V1GLUcce6nPR8TpityuCMVDLXlae/d0o7UxLnDj4IXyX00GsaMS",
+	"zCqfGhtTEm8Mncbgihq1AeO62ylcQUpXbHy4LAIpBg5IXKJIXprxhc7HnYa9L7rzCebrnvyHs7dv2InH",
+	"iS0HYo+fdHe3FxbGvL6IKc14GXCIRQhKPRXDETtk8V6tJ4dNFbe+OjzQvZ6xXMYNmU9hr47HFRlEiCr+",
+	"gRJG5SdqDJP4pTdqLcl+SzAbVhDR7v+vts95b7942i8NBRSj2VnutCyMIo+ePKkYRPa73VpVKsjuCzg7",
+	"VtpGbJxPuCwR1pBgHFhouAY3b+22rI+cm5/93ekLhhKEg2333MKbhuZnhBs+ydwOW2NrM3Ows5MiQepw",
+	"EbL5zI5Uth2IwApBiDA5qCKFExYpVx2gnAInrWdD293tkvMWA+s0rr9ubF0lq6r2MErZF3KoaowwQl6a",
+	"NdLwFjT/9RLXPimTjPZWdx6y6VZuy4lyB+7KWmSKOLjWdOuoRoe/0A/hTxNS+cIfUXKofZzSq7UUFmoq",
+	"D+SDVMQ+UbLDnkIqBqiIp1OG+MlTinQhguVEjEpe6CKbXZEiuE5o5iZPEkBr8W1q36SI5atRnpP6TU+8",
+	"J33lXnCGcnzT+uj43gxneZF1saHM1mtI1JnJVbujOUVyu3SixmwizM7YPLaCh2JB+P2hz7wxrP/hg/fA",
+	"d3hn8PFjn+2432HkQuci73YfxiLB/0KHIrQ6N24U11ByA9NhbykT11R+iWOGIk0hYUJGiC64eqgwVcR4",
+	"ULTZXvfJ33cf7VWizZwmzWOLkomT+SthZTQRRZWNtLpmGTe2IbLMC6c9/KYprGylqWlFREmdF7Ga/ueh",
+	"tRH+rbdNNcF4U+5nU0Tz8rzL9SKPfUBlCD2OGE/TIi97zQjkLxRN3BDNuhb2bBhJRGiB2XqbxZXebZxo",
+	"kekA0lceK4M1No3QWBOYK9JYAY11AF614y+AeGP27S+5svV/0Wod4zV9Xzjw8aPa3QXzXn0a0JoOhiue",
+	"5mtsiob5fJ/67WgeXzaHXtYC9uJ7Nc6MpshNQxHqTV1nVpEelU6xxAe7hCkkbMzNeM5DufeoLjQGq5DN",
+	"xzTWhhncKqSw9DSgZkv3EFVinF+Kb5EZ7D5mqHgblkAREfep8YVI7T40FLVi705fEYdyLJNy97benb+u",
+	"JvARh+UJWbiE3Z6/0/qrCkbe9S42KHsrjdeYT1WrmtVB2rsgG85rWSvDLfHLE4xRKMo2bPjNknSG5miQ",
+	"BONHaLnGE/k1Ft1s095EJZAu08bWYJULi6L9pLlkxcIEWbG/WbD75z//+c/269ftp08dlB2zhE+3mdLM",
+	"/77BDDLhwrGPDdbXgCWLkg0+MU7eWHv8vN2IzludZW4T1TucP1NUvlv9ixMSbRKsfYsIxriSv1qN6aiz",
+	"HQYyXMxMv1mD1K4d41jEpczFl9QogHZlFSb0DteHk+3V03nvU5jTl+6+MIcofRuFgODPXnkSvyF/2M1K",
+	"djjwOQnFSJfC0GJJgjmoqkDI0ozDMG7mHZd94aOQKq+5Pnd9DXoEFBM2mOJ/CjuxIbnAzem0NvRuodzD",
+	"EkjBApWTvITpui7+jeFnaUB/6n1etU/2LjOgN5WPbvNCBTLP427FOFBHBG77sveCp2vdcxXvmt2JP8Jg",
+	"rNRlGdb36aTVFHPNgu712EDc+/23f6Fj9hIAkyZTcQno0TDmWulktdfCT78yAPjHSsbEpx9qVU2RRnXq",
+	"9skoC3FXn0p9QwVqn6u2CVkNl3kHeSHFu9w6Dncmx2UuXHrvm08sGxQm37xo0ByIzAZxd79MntKChdqt",
+	"+L6u+o6BONfCTs/ccnSgo0y8hOlRTqrAgj821PJczE34/bd/9SOMk6j46Y4y0X4J0773zbEtCVegwwBS",
+	"xuhutosS6vOFxItZypfjuEmqOCm8xyZW0nKqMO3pfcs7qv/PwidWTkp+e+ZH+ADZGi/aYj0m/6VwSviA",
+	"x5cgEwyMOXrBeG7VhHzVP6uB6bBnV+6AWuWWwlRQWtaMS3Pt1E7htGA398AXwDy8kLwYzm0wnYaQ6ETF",
+	"+cRdcKKA/gI3wtjOhbyQaNIjTbaIWOg3FffsF1N54y33QQisH6sE+odUWsp7xy9kzLWeMk7KfQjl2FI6",
+	"OJ/dpfYj1s+4HRc/eHesQ9j+Nir/hjvJhWGFX+YIv2HXY24v5DU3DG4yiC0keJpzuLFskmMVVqzebbmH",
+	"mTfvXpU11djWu791u93u9gGeQAc3KaEPekkN2+LoMI8Yv5CVp4wYZxOeITQrTULTNnnaCS6VJo926Xcf",
+	"qzRxSygJNYEu3QvpDsmLC7KKCdthc7aRrZ/VgHkji4nIzo6mUhOxvpMg+liPIBRGjfDmuJxeSDqru0Ff",
+	"PY5kP27Yu789f/78KQXVpCIGSd5VD+uOiGkBlvuwOvJpB0A+OnlR8VkdtLqd3U4XdfsMJM9E66D1sNPt",
+	"PGyREQmJxA7mOBC/L7LqXiStg9Z3YE+Vsq25MvV73e6SurOb1Zst3LQ1BWfPfFVfIRO46RDy+ryL+kmL",
+	"XVbK2JZ0sXXw0/uoZUK4azE9wZO/M3wg8sJGLctHBonu1FiYtN672XY6WLr3UqpruROm7tgbu+wWz/y4",
+	"8xvbmu2P0ZB8UQ7ZqbZn+Pi+/imWX0ZRoPtj1HrYbah2GKcCpH1gWKyyKdtyl5I4BWWm8wMCs6+1f/cP",
+	"gqRud/cxCwNYYAPlU2R8RPEEN20i6+1chjClInEp1B1D//ZOaekfgV1V7pdTpQVAWm9BcmkRyav1f6PV",
+	"xX8jqspXX4o3+Gm2aaJBLtKEbXkAjBhVk43YdyoA5XbEqJhsqDx8IUPsAwM5EhI65EX3rQYwyQbpxwIk",
+	"Vosw3yNaV5epwez/CmfFs0dM57I4Hr3DkMeWCuPvd3dXg9dMWXT86OHqj8oWEe6LvServ6gW6f8YtR6t",
+	"s0q1LPqtMabAkW+bLszHU2whzG/XEK8KyoR0wp9CBEgVaSju0Ox8CEbej4QzKZBTaRaknuLv37qhVLJ4",
+	"EapqCM4pTNSVL2u+vw4Jq3RG+WODxCc+L10M47IIeVZXoLVIgG1Zqh06FKPcSQp+JcMclk6p3FH13f07",
+	"rnj4BW5U0+amYu3/hGY376OW9/bOQtBJbufBBx/6W5+Ccyf0aKac9sdZpQq5xj3SwsW1FxlQeG1kZabo",
+	"VvAHxo3dNb4o+mjgB4/W2VdNi4Mvg4lvA95VcBFzQpDm+mLlTk80Pm7Av93GGFghvZU6qY3iyhvUuTXY",
+	"XEuntZIxDQ1y6E++Hot4HIoJOwXSgI0wiyAK0oPQtSWtOwvywith7HFlT/eIJHOlrWvQhNTvSnlXL3zF",
+	"PE2JUrpX6vy5+cN59cBeZSyr25a1Zw3bctqnkxIRLKqMoQpl9aBZhpY2gWe1jO9q8aBSanxT7aeusV+N",
+	"FlQjY9DSf3gZg7a+/IuiodaXATq6yZnCz5uDE4Ugv8ck7Xol+f6h5D7IVRNHrxCqOVT8CpGfzpzlXCfP",
+	"cMO3JnO3hDjfy7Mi3C70WqWi6dpp6rGeYnskLAlgLNs6enbW3nv0uP3d8WsyqqIJ0geRBqmDalAit6vW",
+	"Mj+4kHYWzshmU7QxZWLiwFtQkVVJaX5KAqUU8hCkSgHB7lvK+ZOsX87Z71xI6seG8gQmVpX8hsyadLpU",
+	"GIvxysxWexyUbQzYVk1t9G0yEI+BzTcwYFvFlwczVdV98fYD5uT2/jaz/BJM2GBj8XZfoj1iBoA1FHI/",
+	"oPORtRxdAiFlqXB48Amw3/+f/9cbmKMLqXTEHGmzIFn/P7y1nM9Xle+w8zFM8Z54kkDCZhPDcN94AR3/",
+	"m/6FpGdHzwEuO/fYc+9UOGMqb44+hSu3sQASbscaspTH2Oo3nAuN48Eu7q/QuDW9qV0mZcl8DSzRKssw",
+	"fhGvKBEaYsusupABysYKHRkLAuVJPkvl70PVm+0a8pl1vY34Ai9EuD87h/izK4sY0Is+NMIu2J6RxYfo",
+	"iKrGgd9SeFoUxn1ObK1MVVHflP4c2lu1sckqDc4RTuF4B50eiQy1uZlJuCE3G7q0+b+DbrfINxehxT3m",
+	"RoqbKAroZsrUSClHgY+jI4SgVcPIcXRHnULRUbY1mCJLQM9qEYWtriXrI7fqR6EetrAsyTUfpFPvR/VO",
+	"8r3uHn3Yf6UI0g6KLjFu8zsfRPKx32E/oh9bsv6LBCaZsiDj6WzsAR46uQihcz6UIWKXkFknYKXAjWV7",
+	"+2y8XfKzSyDzzWBqoS0QP2OeUr9VMqmQ+KDFSEieXsif1eBw9nPvYU/EENO1ymat+3t7h+79QivqJCds",
+	"AuPLNzC44bFNpyiD/awGKPoEAZG4tyEBzL0Cla4wB3gLM6LBYjZXKNnghh55wMfL7UcXsn+i1c20Pff7",
+	"mXgOpVn/WKlLAeX9cjllMTewjQnrtNq701dYXsOtwzPRu4QprsAzgf9kfScRGtOz6hJwkeIfDh/LX5Oz",
+	"sUe2K4o1oOAx2ov/PUlRF7KQTaJFR/3eHhnGfUDEA8P6FOfw0/uOd933vXDrhpUCj/vp3ekrJ4C+BMgo",
+	"BgbFOkxND7fen1Hk+k1djXAoifAorIkQN0NynNtWRVg7QLxZ2oWoFBWL8iaV7rEYmMNlciHdOA87JEp4",
+	"AdzBFzsPgKvzFHzvI4fdhl9V0Nr4qIQKXDkpschG1GBUegVOZqVAoVqxkZIH51MGQ3s8nUtTJxBSae8f",
+	"1KBV74iYDx+aIwetqgdiJh700bIgsouLm73d9sXFzd+hNoaMTAd3L5qWtczXEkv37nLhIjGqQS51NKcS",
+	"hiIdgqWpe7i5PtyBcDd60h8Yh1idmbdZaPr9WQXcvc/dJrnoPENKnG/uPBR2RrEvsioYeQrYlrsm9vtv",
+	"//JO2HYo/hI0gj+dpL63zsfVujhfSL7PBxNhST6qyGNOYtlQbMdPmnw7x1gznWXcSR/IcUj9B4FatbkU",
+	"mWGStAzg1rBcOjpcETqENKCtKUqpE83PM0e8Z+qoo7gt0aSjU+FYq6+2Hvq+4MqUJu4oliPimCm+Tznn",
+	"+7tP9h9292c6nCDlcN+iJrvlw+IiVrZSiBYbqlC0HO6naI9CrVG2D92iPL3mU+MPUsh1QYQK55xwtJlp",
+	"OoMbzKg/qx07Tj5/cmMdbRvzK2Cc9SsF7fsHvij87G9ZLq1IfaQela+v95b94J63npUhiy85WVlqYl0K",
+	"XoTTRPUzVhuirDXnfKeB+mmLIPMhVRoq514vgH35rAR1dzYtPvTMbAXmY5x1UUR5Vb+Gxn1T34NGuePx",
+	"pxSpuFeXRegJUcOyPBKpIUU6f43KmSP/7t5mfc3uniIm4Ror6Qlt7AZsYVFBL1TfZUGkJCXfJ3wsEWe+",
+	"Oq0+GYq+Axt63QXTCXLDwO+QM4W2RazasGozuNrUleW0kqdUXX0BHneo1gWajm41adRkcqKwxSRiRZcU",
+	"hoINNUcJ6kgoteE4v5IxYAFL3xCQhGwKuXc6uwWtc6fikMkpCDIo5fTDRP3QuI2nWG6sCMYtTFT73Sd1",
+	"muoxTvBFcZAhC56xBWyFc6GVZgC+yCndGfVPDHBGTRX/fL6F7hqIfBwKY34ZzCfYuSv1gRCzLKNfq0oc",
+	"sb6FG0vD2sZq4JM+uhlJ8KRqTmi27fuS+2zLye0HaHHfdpI61xjOHoR1QriLQtfAKvZBkSgGOnEbZOIn",
+	"DXP6z7c9CHNmQU+KWvi5oawn9A/Qd8HMKJI+mkBVxn/JgaEFMbgoqf8i9+lYZFPEDw1g9WMsrOV+QZ5y",
+	"nNihP90G46lRRB3cxlVu/cZ//+2//Tb7r57913++Pe2dnT3rvT76X72n706Pzl+8fdMve3bsPrqQEyFz",
+	"pwVFpa3O54aZsdNtEnUtET8xvcQXgsVViEzJ0oDL+kgB+94JvYUWRA0VG2QCKZ9GbGK2O+w0/KF8Iwzs",
+	"EwnTEIO4Intg/xU3to3VSLDG5hb+8wyLVl9ITD/D0AJhDaTD7QPfr+s6XJTBS/LRhdyyeMzlCBJmBDUK",
+	"5R4WsBFXKLUsjLsYYwJdz1DeP3QXIJLqHRXpb+6YIykMkBNtShbbGWjrsCP3MPSeFTCLWHlHARAd3RNV",
+	"z8P+AamIPhEPd4m9wKzCIyIMvs1A+nOHuAakApj+EfIlt+YB4+TZae/ls3/2I1bARfeA7e89IZNw5rbs",
+	"jxuSQBbmODs/fXb0+mxmjm73gD3qPtzGbhhj7zk5dRDSxovo13GqM9z9D2rwLPRRmGPdi8zFoVnAKoQg",
+	"QsICiDzgkqkggEWISEHpsCHdcwbymrSm3e7e/m10oQUCN8toF2yOdWyVDkqfI2vca0qQctTGEReQiTeQ",
+	"zuNViKExVdA8nIU1NKrGagJ/UoH6s1lZlWITLqdlCA25gUC3HYZqxxUQdcl/hYAa0DeIfmhTupBNyMyU",
+	"owVVADGHJKAG9lDFxNDOiTCyYi+vDGo6rx+9g0NpJB7Z5xd9Pss1upZmyNTMXbEmmnXLq7qzi/pU8y4V",
+	"1UevmpeF1JDENdQwnITi7YaQefb3ZRSzS5guj/d46QasZYCc6ei2dhbP5nY37H9XFupeaXi7TxtY6E9X",
+	"A/zu4mYtOl/tYLV2ME9FTYg4JDM+uexNNc8AYXVl9lmtdaBsJMf6lzDtk4Jf00ru0Pds8O31ONZQdMgr",
+	"agz01E2S3Mb34d4tG1au5d7dvcuFK539GiQdjI4pLU90uwa79FH/Bey88DXw8H9U4CHBmxPOg3CD0Vs+",
+	"ZW0zZJxjM4U9usztmQWqIhbDt5XBtrQ+xCqY0napCGfRADrYraiFxCx6nuIMAT1Xpfd4kKaIIFz6q4n6",
+	"DtKP3U1SQVom0ZW4GTXfSL55CdM6+YbsW9r3ab3dlE2MhfDFMQoJ12U8XxHhh2gTUQwXCnx4SAqQmmCi",
+	"QbWnK3UIRqsPmSSwUyyj6ppkWvJMMuU2OKPRp01CNbrXtzvsW1Tulb5kSV6UvanOVafmn6o0vVdehp1y",
+	"P3pW9iU5l3+qfz/utbFp+8/O7k4put4TqGC2TdS1DGECt2J3k9ALdMeUzTBrzerPsfgCWQaxEjkkJYcr",
+	"arJsxdTvdaAFDNPp9iEV1RGGwWQAGNXpwzQHQnI97dRVallo5nuPetHCWg2Y6K9nTnE/dqdtHytptUpX",
+	"qe44OIylOMDPBkdNdYeAp2wYXlYmZR84R14K4KBHHPrY4ZST0yPjoyrg+Q47c/BFv1wJXadF1XLH/fLM",
+	"UDR7MIErialmZGd3ZDBWplI+Drt5FOyMKj87VYgsGp0L2Z9rftln/2DlrwzbwcP0rgRcG/b//39st9sl",
+	"O2dsNY61vBenIr6sHRpdSO0oF2W37bEEYjHhqYlYt/CLaEDMkYoCTvBzZH/B7IJ5kqHnc30Fo7m2tSus",
+	"28+dJs8SXrTxohoOAw380tENtiUk69tf+9uHhd39MXZdDwFxfav6hX17zuzhu4Y2xC7Vhy3NFSDkG2/P",
+	"qoRPO+woNIl/7PfrLW1uT40bxv6mn7DdI8leHL05Ylh86FclK53rnuVaZbDzSslEyX653f678+Pm/fza",
+	"5BRYt93P33a+QCzVHAyuopZf7UhzmU7YojdCK70TrhegHh2jKmO+sS4ix0x7+DqKW8vtZzqe1RJlnLg5",
+	"N+qEGpq5HR2/PT1rY7dNSnY+nHEOvjjpsCNJzWvRxTiXlRGnwDXbwlYfF/L710fH7bPvj9p7jx5vH7Kl",
+	"LSz6Gob9QxZrfp1iwVFKx03B+G6/fBSI54X0Cw5TPhp5P1UKQ8ucoKSGHiYFmA7r+wBdtK7NNvdQQ4wC",
+	"qKPAlV4o96N5VBb4zFkSsw1kapD6FHOyPsHS8CeVzxvlKuy+zFmmVZLHts0lT6dWxIaweJXYJOf7SDdF",
+	"Rs42nL5Huj+7UBPZ912+i3pLoV/1XHNrq/6dihWFpBeij9WnLS6sAg+zT19P2it9LtH2VFd/o1/25O4f",
+	"+LU/pVk623Jyd8qNLYp7Mpp+u5TICrGI1nPMgVqTU1XR3S7zEUNsC4uKksc1tOXdPvQRfsZWC2sMphey",
+	"/92z85l02f8g3+Q//Ak77CVMy3CmYAYm1/hAKWus5lnZMHybUiCkupB4EVb5LWM+IDUqzE29JH6S16Dd",
+	"3XOD2vb5n7mow0ZYz6S6dux+qPQf3yL172Ivsp+DEtWEa+ahnVcT56J+Xyt02KOywT/5PIuO/SakRxkA",
+	"74h14rOvhBfdod//PrWpd74R6GIB8AxkElFwCXWn4mWxCF8qM9hjgpHEt+kKwfQgE66pXONXPWweParV",
+	"K2urKfpywsZHq07pt9tkgvDijTB0vWsXvmzIgUEkasSV50Im2FhsrdiW0KCquVztRs2D7hn6yyimeaZC",
+	"4gmZ9LglivXVzfnpcSxKXTJOt5tnbDBlAWACBBMwrid31poNSuc4y7Ezlu/x6Wu7bVktJhNIIpaqa9Dt",
+	"mBtItmkbB2yvu1uGkuMuRSgikkQXcq/bLQorYM8QSNjWSFyBrNZ99f2AKuVLsFKJvRYxhBi2EJu63bmQ",
+	"b5Rs85LTTPiUQr799ue4S+CfwTU6RRO0Acv6Wcpln23tdx9GRfeM/g7+drtOkqTOYR6570OGrLQn+8yS",
+	"40rc9s93yGae7xoN5W5Vb2u4S5franrDC2D7Kr/+IcJ7lPbYHIjWrShWrXwKenXiaYGaXwhLvnK8O8o9",
+	"zc1MTNgmTG6jKBz3oCEMJ3TynLOkPj9mf3/45DGbgB4Bw1EHxG8w9qVKDYlXHfp+So4VThZaaKLB4kL2",
+	"ZZ6m/YWemRy5byewpiLKve1YWeLXneN9jpUJe0jNmgqFy2c7YWiPsMxJuWy/+5BtzTM6KgXlMz88t601",
+	"o7iT3zPvo26qDiCq8+AltvHm/3b7Of9Y7LRMkMVzfQ1n/Z/G7xBRmFEToAwM96oPiuq+W1gMskIytj+V",
+	"AV5T81SzU7Y8ra/MoyZZCmgjCp8w6qPXp2CR9pkYSW5zDQfM/uMi73YfxrkUN/gviK52/e/GcMOC72/v",
+	"0WN3youW7TjR/KJFg/tswhO4kF7vE0W421aiYlNsuTNJthtCJGZbwt4jQs4u1FTxNmRw4qh/J5+Hfypm",
+	"xAgrFhSNbwPMhrfcMAt8DmrLWNlaVfTHALDYDUSMZCieWKT5Enihr1mqa6Yk25JqJgD1MAigPiVUG2aV",
+	"r/9NuamYMrPdqQ1T/WPBY3nkzp+9mVRp/b43UAxFJJdmpf1YjLrPx692OG6iRQVqlsUvfVHbzr9bDaPr",
+	"yqMUUFD8biPbbfHZzgd3lUvTRn7AImw+Aj40RqVm4j6VzEJW04yIupD8WBY5+9oC5gu0gKkUmdsIZla3",
+	"f2l+2bsnEU3kIRzlK8TckcXhtuDSZHio6U7oe+LfrjPhXAnEpjYu/8VTgdZ0srtT/eTff/vvsl47+SRD",
+	"MXs060YsFRY0T0ONS1//1ZE4Wj5ilTLLaEFg3FbKbNTSwZN8FlXu3mZQbaD/mTX8dREUe2fwq68W6v+Z",
+	"9XRLu7YuMno+lbM4cSThZjxQXCeNivwzh5lFMSOQRUmLp0dn33/79uj0ae/87ctnb7yV0HZY/z+w6NQ/",
+	"fv/tX/hLuAn1j7DCFObbXsg+tviGQ/a9tdlbjNI44xM4Exb+cWa1iG2fGTDYYjzGUvtIMEL3HEjY1sPu",
+	"w22s01seo9+5kEfsWis5cpc1EQabGVEVLDQ+ckyyzfgIGmwBT4srWctzjlM3xeQ/2t1rrsRKp6qUhMDX",
+	"6iWV9defdM3iP2M7SW9R9KfYU4daoj+sTy+ma77mZf9+70ydfUcClCLYk75KgV/5bFFfDL2hhHrz1qPW",
+	"Gdg29WVYcciSoN1TrZjo1vf9RjHsCBBKt+ni+iimhH1//voVAjAW6uGhkwMiFtV08yb8DJklBaZXpKA/",
+	"3IlnIMwXG2MgHblNPv3QXzqo252ujOMuz7nlXSoaZAIaku3Fpv1EolXcXLXw7JqPRqDZuxfkofEJENwY",
+	"R+vqkycjXwWdM4N0lh0TQLTP/AnaJyoVcX2S5VO3m03dWy+Gb5SE1+QBuWdKpeJ8AtJSeCKS+VlS8uyc",
+	"j1alXOIYXOBhUyUFgrkHhnIct6iT4GDKXgzb7qxtPOw2hqGQNbdz54D1QjphObbiirr5zBy9AkwIQCUs",
+	"7XxA6FjqwHavfORGtdZRKLgfuVbw2OP9hsS09+U/O732+7/+pT69bgWoUTbKMxmrBD+J7ho4/7rz11mw",
+	"LFICCbtqdl0LqHhpERv9KrI2uO1WO9f40pyhXSTV5rmbBOLoy2LAxpr4naLMEdYmEzHdfpFCukAzFrCn",
+	"Ik3n0iexeeXO4dWQ/7IMnZ4f/ee90MzlF+JY5gknLemPTMeeo0oubTpl3FwC9nYyIUVijiOueIcx8NSO",
+	"m2v8Uux3PAaeHTKr8niMIX1FIYJalvc9TXqPSrxfoYFShMqCwjCeiiu4+xd4Ja5AuiWcVFUFfjM1FiYr",
+	"rz2FEU93Prg3WspWXrlxJ2sE8PczLa54jB3SLOiJoTZnpD+Y/iGFVmOMCXUPI71uv2D4NVzK43Uzk4Ib",
+	"PslSHEqrt6Iq43q4N8u4ePvX9z8Rv7o1t/pDI/kfVV1449uqYUWET1UP7pi9ICbQzrY8FEVYutu4fXn4",
+	"3d6YrqkMJM9EJ1x2E4K9zUAenbxwp7tvIX05tfOPqAY/Q9zoWyzUE7/tghH/aUX281BVt7I7xg3zDzZP",
+	"dmfefsoJU1a8/T+PXr/6nG8ftvX17W/59v7Bat8efb6N4kyR1jBTSynUEsQ+A5g/OxEjAhXkkxQl73Pi",
+	"roUB9qj7sFbwOcXV71HuoQVq6wbwZEpl5vUVMKv5cChifJNH67gU3kl+xUUaDPZ3XfwoEZ8iLWk1UNZ0",
+	"7I1dhs6nOOr8xn4BzeEcbuxzkf7hNYdjX+BD5ylsriwYYWHCs87Ncrp6RsM+J029uZXpK5znz2IquFNQ",
+	"8a8YVP6MitQQoGwMONRXsIksVwrgYN1unh4wYevUTaqY6VTSEPjOByq3zILk0poIt4ptn5jyPTx0jpX7",
+	"Oo5vao5+dKx7gywALBepL4FTrXyAkfo7oY9N6DpTxO83OMLOQsPFe6P/RYPGhgIB+krEBUP7Y1jz/eP6",
+	"EvdO+7CVrQrD8owy/IQ1zBeKq+Xus2t8aB1l4iVMj3Knav703hEM/80CeIHKUmCXEkt5Kl97L2K5FL/k",
+	"UGQ6ddhcfqIBKPJFhC5T3r16TNHgNQXMQvVyd9Yxp85fFqttRL6eqJIxREwrSwEfc0UmO4zS8dELjTuo",
+	"rIplJ2sWza2akMiCNUXc2tSTP/JXH2GZDyFHkW/fldJwSnS/glDEr1wKew4sLvWGY1aphhz9+9SxIEWf",
+	"d1GHpLPYM7RuKoqXtDxVoxzD8ctgl8jfeoh3QQjBVvQeFypLlF81rDEbkkoLLUTbV/ccIlUXp/txLELZ",
+	"FRMqw1OyDpezNV+2VGbbQm5X5p2t9LA4+XE4CIs1JCCt4GnlViMGMtZTjGb0EHVIEDoBy7ElrsDCR9jl",
+	"LtcSksVbalj6hHTv9lALkEk6DRWVKp644H4uy1VWinX6RUKVpZoFKgxkxvVW9bMV5YwW3X+dWcNULRJU",
+	"ig04BMDaGJXiOL5RUpt+ouoOlWlDTYGaEore3Bch6xD0z0rTDrfleUWFWl1VpveUbHH2pW6phquqzIv2",
+	"9o/vP/7vAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

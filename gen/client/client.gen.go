@@ -1029,6 +1029,12 @@ type ListJobsParams struct {
 	Cursor        *string       `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// StreamJobEventsParams defines parameters for StreamJobEvents.
+type StreamJobEventsParams struct {
+	// LastEventID The `id` of the last event received on an earlier stream of this job.
+	LastEventID *string `json:"Last-Event-ID,omitempty"`
+}
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	OwnerId *ID  `form:"owner_id,omitempty" json:"owner_id,omitempty"`
@@ -1373,10 +1379,21 @@ type ClientInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	//
 	// A `text/event-stream` of `status` and `step` events (data: JSON), starting with the job's
-	// current state and ending after a terminal status.
+	// current state and ending with an `end` event (data: the job) after a terminal status.
+	//
+	// Every event has an `id`: an opaque token of the job state the client has seen once it has
+	// the event. A stream also ends without `end` — after `LEVQOR_SSE_MAX_DURATION` (default 15
+	// minutes), when the server shuts down, or on an error — and then carries a `retry` field (the
+	// reconnection delay, ms). Reconnect with the last id received in `Last-Event-ID` (EventSource
+	// does this itself): the new stream sends only what changed since that state, so nothing is
+	// missed or repeated; an id the server does not recognise replays the current state. After
+	// the `end` event, reconnecting with its id answers 204: there is nothing more to send.
+	//
+	// Open streams are limited per API key (`LEVQOR_SSE_MAX_PER_KEY`, default 10: 429) and per
+	// server process (`LEVQOR_SSE_MAX_STREAMS`, default 1000: 503), both with `Retry-After`.
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
-	StreamJobEvents(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	StreamJobEvents(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListKeys List API keys (never their secrets)
 	//
@@ -2020,11 +2037,22 @@ func (c *Client) CancelJob(ctx context.Context, id JobID, reqEditors ...RequestE
 // StreamJobEvents Server-sent events of a job's status and step changes
 //
 // A `text/event-stream` of `status` and `step` events (data: JSON), starting with the job's
-// current state and ending after a terminal status.
+// current state and ending with an `end` event (data: the job) after a terminal status.
+//
+// Every event has an `id`: an opaque token of the job state the client has seen once it has
+// the event. A stream also ends without `end` — after `LEVQOR_SSE_MAX_DURATION` (default 15
+// minutes), when the server shuts down, or on an error — and then carries a `retry` field (the
+// reconnection delay, ms). Reconnect with the last id received in `Last-Event-ID` (EventSource
+// does this itself): the new stream sends only what changed since that state, so nothing is
+// missed or repeated; an id the server does not recognise replays the current state. After
+// the `end` event, reconnecting with its id answers 204: there is nothing more to send.
+//
+// Open streams are limited per API key (`LEVQOR_SSE_MAX_PER_KEY`, default 10: 429) and per
+// server process (`LEVQOR_SSE_MAX_STREAMS`, default 1000: 503), both with `Retry-After`.
 //
 // Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
-func (c *Client) StreamJobEvents(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewStreamJobEventsRequest(c.Server, id)
+func (c *Client) StreamJobEvents(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamJobEventsRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3383,7 +3411,7 @@ func NewCancelJobRequest(server string, id JobID) (*http.Request, error) {
 }
 
 // NewStreamJobEventsRequest constructs an http.Request for the StreamJobEvents method
-func NewStreamJobEventsRequest(server string, id JobID) (*http.Request, error) {
+func NewStreamJobEventsRequest(server string, id JobID, params *StreamJobEventsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -3411,6 +3439,21 @@ func NewStreamJobEventsRequest(server string, id JobID) (*http.Request, error) {
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LastEventID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -4987,12 +5030,23 @@ type ClientWithResponsesInterface interface {
 	// StreamJobEventsWithResponse Server-sent events of a job's status and step changes
 	//
 	// A `text/event-stream` of `status` and `step` events (data: JSON), starting with the job's
-	// current state and ending after a terminal status.
+	// current state and ending with an `end` event (data: the job) after a terminal status.
+	//
+	// Every event has an `id`: an opaque token of the job state the client has seen once it has
+	// the event. A stream also ends without `end` — after `LEVQOR_SSE_MAX_DURATION` (default 15
+	// minutes), when the server shuts down, or on an error — and then carries a `retry` field (the
+	// reconnection delay, ms). Reconnect with the last id received in `Last-Event-ID` (EventSource
+	// does this itself): the new stream sends only what changed since that state, so nothing is
+	// missed or repeated; an id the server does not recognise replays the current state. After
+	// the `end` event, reconnecting with its id answers 204: there is nothing more to send.
+	//
+	// Open streams are limited per API key (`LEVQOR_SSE_MAX_PER_KEY`, default 10: 429) and per
+	// server process (`LEVQOR_SSE_MAX_STREAMS`, default 1000: 503), both with `Retry-After`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
-	StreamJobEventsWithResponse(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*StreamJobEventsResponse, error)
+	StreamJobEventsWithResponse(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*StreamJobEventsResponse, error)
 
 	// ListKeysWithResponse List API keys (never their secrets)
 	//
@@ -6448,6 +6502,16 @@ func (r CancelJobResponse) ContentType() string {
 	return ""
 }
 
+// StreamJobEventsResponse429Headers the declared response headers of an HTTP 429 response for StreamJobEvents
+type StreamJobEventsResponse429Headers struct {
+	RetryAfter int
+}
+
+// StreamJobEventsResponse503Headers the declared response headers of an HTTP 503 response for StreamJobEvents
+type StreamJobEventsResponse503Headers struct {
+	RetryAfter int
+}
+
 type StreamJobEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6460,9 +6524,15 @@ type StreamJobEventsResponse struct {
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *RateLimited
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StreamJobEventsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamJobEventsResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -6486,8 +6556,13 @@ func (r StreamJobEventsResponse) GetApplicationproblemJSON404() *NotFound {
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r StreamJobEventsResponse) GetApplicationproblemJSON429() *RateLimited {
+func (r StreamJobEventsResponse) GetApplicationproblemJSON429() *Problem {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r StreamJobEventsResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -9086,13 +9161,24 @@ func (c *ClientWithResponses) CancelJobWithResponse(ctx context.Context, id JobI
 // StreamJobEventsWithResponse Server-sent events of a job's status and step changes
 //
 // A `text/event-stream` of `status` and `step` events (data: JSON), starting with the job's
-// current state and ending after a terminal status.
+// current state and ending with an `end` event (data: the job) after a terminal status.
+//
+// Every event has an `id`: an opaque token of the job state the client has seen once it has
+// the event. A stream also ends without `end` — after `LEVQOR_SSE_MAX_DURATION` (default 15
+// minutes), when the server shuts down, or on an error — and then carries a `retry` field (the
+// reconnection delay, ms). Reconnect with the last id received in `Last-Event-ID` (EventSource
+// does this itself): the new stream sends only what changed since that state, so nothing is
+// missed or repeated; an id the server does not recognise replays the current state. After
+// the `end` event, reconnecting with its id answers 204: there is nothing more to send.
+//
+// Open streams are limited per API key (`LEVQOR_SSE_MAX_PER_KEY`, default 10: 429) and per
+// server process (`LEVQOR_SSE_MAX_STREAMS`, default 1000: 503), both with `Retry-After`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
-func (c *ClientWithResponses) StreamJobEventsWithResponse(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*StreamJobEventsResponse, error) {
-	rsp, err := c.StreamJobEvents(ctx, id, reqEditors...)
+func (c *ClientWithResponses) StreamJobEventsWithResponse(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*StreamJobEventsResponse, error) {
+	rsp, err := c.StreamJobEvents(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -10623,6 +10709,9 @@ func ParseStreamJobEventsResponse(rsp *http.Response) (*StreamJobEventsResponse,
 	}
 
 	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10652,11 +10741,18 @@ func ParseStreamJobEventsResponse(rsp *http.Response) (*StreamJobEventsResponse,
 		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest RateLimited
+		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Problem
@@ -10665,6 +10761,29 @@ func ParseStreamJobEventsResponse(rsp *http.Response) (*StreamJobEventsResponse,
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StreamJobEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamJobEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

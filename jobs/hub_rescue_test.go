@@ -1,0 +1,56 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/core"
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/store/storetest"
+)
+
+// TestRescueSignalsWatchers: a job whose worker died is failed by the rescuer
+// (lease_expired, no attempt left); nothing else will change it, so the hub must
+// tell its event streams, which read the job only when signalled.
+func TestRescueSignalsWatchers(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	now := time.Now().UTC()
+	j := jobs.Job{ID: "job_rescued1", Workflow: "w", Status: jobs.StatusQueued, RunAt: now, MaxAttempts: 1, TimeoutS: 10,
+		Payload: json.RawMessage(`{}`), CreatedAt: now, UpdatedAt: now, Steps: []jobs.StepState{
+			{Step: jobs.Step{ID: "a", Connector: "core", Action: "echo", Input: json.RawMessage(`{"x":1}`)}, Status: jobs.StepPending}}}
+	if _, _, err := st.InsertJob(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	// A worker that claimed it and died: its lease runs out at once.
+	if got, err := st.ClaimJobs(t.Context(), "dead-worker", now, now.Add(50*time.Millisecond), 1); err != nil || len(got) != 1 {
+		t.Fatalf("claim: %d jobs, %v", len(got), err)
+	}
+
+	hub := jobs.NewHub()
+	signal, stop := hub.Watch(j.ID)
+	defer stop()
+	reg, err := connectors.NewRegistry(core.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := jobs.NewWorker(st, reg, hub, jobs.WorkerOptions{Lease: time.Second, Poll: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx, time.Second) }()
+	defer func() { cancel(); <-done }()
+
+	select {
+	case <-signal:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signal within 5 s of the lease's expiry (the rescuer runs every second)")
+	}
+	if got, err := st.GetJob(t.Context(), j.ID); err != nil || got.Status != jobs.StatusFailed {
+		t.Errorf("after the signal: %q, %v; want failed", got.Status, err)
+	}
+}
