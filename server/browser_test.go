@@ -338,10 +338,10 @@ func TestBrowserDocs(t *testing.T) {
 		`(function () { var s = document.querySelectorAll("#swagger-ui .opblock-summary-control"); s.forEach(function (e) { e.click() }); return s.length })()`)); err != nil {
 		t.Fatal(err)
 	}
-	openCtx, cancelOpen := context.WithTimeout(bctx, 10*time.Second)
+	openCtx, cancelOpen := context.WithTimeout(bctx, 30*time.Second)
 	_, err = chromedp.Run(openCtx, chromedp.Poll[bool](fmt.Sprintf(
 		`document.querySelectorAll("#swagger-ui .opblock.is-open .responses-wrapper").length === %d`, wantOps),
-		chromedp.WithPollingTimeout(10*time.Second)))
+		chromedp.WithPollingTimeout(30*time.Second)))
 	cancelOpen()
 	if err != nil {
 		n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll("#swagger-ui .opblock.is-open .responses-wrapper").length`))

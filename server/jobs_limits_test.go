@@ -83,7 +83,7 @@ func TestJobOutputsBounded(t *testing.T) {
 		t.Fatalf("outputs of %d bytes: step %d crosses the bound; the test wants one in the middle", size, crossing)
 	}
 	acc := b.submit(t, ten.key, map[string]any{"workflow": "big-outputs", "payload": map[string]any{"big": big}, "max_attempts": 3, "steps": spec})
-	j := b.waitStatus(t, ten.key, acc.JobId, "failed", 30*time.Second)
+	j := b.waitStatus(t, ten.key, acc.JobId, "failed", 2*time.Minute)
 	stored := 0
 	for i, st := range j.Steps {
 		switch {
