@@ -220,6 +220,7 @@ const (
 	ProblemCodeMethodNotAllowed     ProblemCode = "method_not_allowed"
 	ProblemCodeNotFound             ProblemCode = "not_found"
 	ProblemCodeRateLimited          ProblemCode = "rate_limited"
+	ProblemCodeStorageFull          ProblemCode = "storage_full"
 	ProblemCodeTooLarge             ProblemCode = "too_large"
 	ProblemCodeUnauthorized         ProblemCode = "unauthorized"
 	ProblemCodeUnavailable          ProblemCode = "unavailable"
@@ -245,6 +246,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeNotFound:
 		return true
 	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeStorageFull:
 		return true
 	case ProblemCodeTooLarge:
 		return true
@@ -431,8 +434,12 @@ type ConnectionName = string
 type ConnectionPut struct {
 	Name *ConnectionName `json:"name,omitempty"`
 
-	// Secrets The connector's credential fields (see the catalogue), each a non-empty string; for the
-	// `http` connector, headers and query parameters (`HTTPConnectionSecrets`).
+	// Secrets The connector's credential fields (see the catalogue), each a non-empty string.
+	//
+	// For the `http` connector, headers and query parameters instead: each key is a header name
+	// (an HTTP token, not `Host`, `Content-Length`, `Transfer-Encoding` or `Connection`; names
+	// differing only in case are one header), or `?` and a query parameter name; each value has
+	// no control characters. Example: `{"Authorization": "Bearer sk-…", "?api_key": "…"}`.
 	Secrets map[string]string `json:"secrets"`
 }
 
@@ -452,7 +459,7 @@ type ConnectorCatalogue struct {
 		CredentialFields *[]string `json:"credential_fields,omitempty"`
 
 		// CredentialHeaders A connection for this connector holds headers and query parameters of the owner's
-		// choosing (`HTTPConnectionSecrets`) instead of `credential_fields`.
+		// choosing (the `secrets` of `PUT /api/v1/connections/http`) instead of `credential_fields`.
 		CredentialHeaders *bool  `json:"credential_headers,omitempty"`
 		Name              string `json:"name"`
 	} `json:"data"`
@@ -979,11 +986,17 @@ type Conflict = Problem
 // Forbidden RFC 9457 problem details with Levqor's extension members.
 type Forbidden = Problem
 
+// Internal RFC 9457 problem details with Levqor's extension members.
+type Internal = Problem
+
 // NotFound RFC 9457 problem details with Levqor's extension members.
 type NotFound = Problem
 
 // RateLimited RFC 9457 problem details with Levqor's extension members.
 type RateLimited = Problem
+
+// StorageFull RFC 9457 problem details with Levqor's extension members.
+type StorageFull = Problem
 
 // TooLarge RFC 9457 problem details with Levqor's extension members.
 type TooLarge = Problem
@@ -2932,11 +2945,34 @@ type HTMLPageTexthtmlResponse struct {
 	ContentLength int64
 }
 
+type InternalApplicationProblemPlusJSONResponse Problem
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type ProblemApplicationProblemPlusJSONResponse Problem
 
-type RateLimitedApplicationProblemPlusJSONResponse Problem
+type RateLimitedResponseHeaders struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+type RateLimitedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers RateLimitedResponseHeaders
+}
+
+type StorageFullResponseHeaders struct {
+	RetryAfter *int
+}
+type StorageFullApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers StorageFullResponseHeaders
+}
 
 type TextFileResponseHeaders struct {
 	CacheControl *string
@@ -2952,7 +2988,14 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
-type UnavailableApplicationProblemPlusJSONResponse Problem
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
 
 type UnprocessableApplicationProblemPlusJSONResponse Problem
 
@@ -2975,6 +3018,75 @@ func (response GetRoot200JSONResponse) VisitGetRootResponse(w http.ResponseWrite
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRoot429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetRoot429ApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRoot500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetRoot500ApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRoot503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetRoot503ApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3027,6 +3139,38 @@ type GetSecurityTxt304Response struct {
 func (response GetSecurityTxt304Response) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetSecurityTxt400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetSecurityTxt400ApplicationProblemPlusJSONResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSecurityTxt500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetSecurityTxt500ApplicationProblemPlusJSONResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetSecurityTxtdefaultApplicationProblemPlusJSONResponse struct {
@@ -3106,11 +3250,45 @@ type GetAdminStatus429ApplicationProblemPlusJSONResponse struct {
 func (response GetAdminStatus429ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus500ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3122,10 +3300,13 @@ type GetAdminStatus503ApplicationProblemPlusJSONResponse struct {
 func (response GetAdminStatus503ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3219,11 +3400,83 @@ type DeleteOwnerBudget429ApplicationProblemPlusJSONResponse struct {
 func (response DeleteOwnerBudget429ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget500ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget503ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget507ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3355,11 +3608,83 @@ type PutOwnerBudget429ApplicationProblemPlusJSONResponse struct {
 func (response PutOwnerBudget429ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget500ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget503ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget507ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3441,11 +3766,64 @@ type ListConnections429ApplicationProblemPlusJSONResponse struct {
 func (response ListConnections429ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnections500ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnections503ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3555,11 +3933,83 @@ type DeleteConnection429ApplicationProblemPlusJSONResponse struct {
 func (response DeleteConnection429ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection500ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection503ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection507ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3675,11 +4125,64 @@ type GetConnection429ApplicationProblemPlusJSONResponse struct {
 func (response GetConnection429ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection500ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection503ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3827,11 +4330,83 @@ type PutConnection429ApplicationProblemPlusJSONResponse struct {
 func (response PutConnection429ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection500ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection503ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection507ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3913,11 +4488,64 @@ type ListConnectors429ApplicationProblemPlusJSONResponse struct {
 func (response ListConnectors429ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectors500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnectors500ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectors503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnectors503ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4105,11 +4733,83 @@ type IntakeJob429ApplicationProblemPlusJSONResponse struct {
 func (response IntakeJob429ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob500ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob503ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob507ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4208,11 +4908,64 @@ type ListJobs429ApplicationProblemPlusJSONResponse struct {
 func (response ListJobs429ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs500ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs503ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4327,11 +5080,64 @@ type GetJob429ApplicationProblemPlusJSONResponse struct {
 func (response GetJob429ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob500ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4462,11 +5268,83 @@ type CancelJob429ApplicationProblemPlusJSONResponse struct {
 func (response CancelJob429ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob500ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob503ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob507ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4610,11 +5488,64 @@ type StreamJobEvents429ApplicationProblemPlusJSONResponse struct {
 func (response StreamJobEvents429ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents500ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamJobEvents503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents503ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4713,11 +5644,64 @@ type ListKeys429ApplicationProblemPlusJSONResponse struct {
 func (response ListKeys429ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys500ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys503ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4864,11 +5848,83 @@ type CreateKey429ApplicationProblemPlusJSONResponse struct {
 func (response CreateKey429ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey500ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey503ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey507ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4977,11 +6033,83 @@ type RevokeKey429ApplicationProblemPlusJSONResponse struct {
 func (response RevokeKey429ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey500ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey503ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey507ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5145,11 +6273,83 @@ type RollKey429ApplicationProblemPlusJSONResponse struct {
 func (response RollKey429ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey500ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey503ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey507ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5209,11 +6409,64 @@ type GetMarketingSummary429ApplicationProblemPlusJSONResponse struct {
 func (response GetMarketingSummary429ApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMarketingSummary500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetMarketingSummary500ApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMarketingSummary503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMarketingSummary503ApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5312,11 +6565,64 @@ type GetMetricsSummary429ApplicationProblemPlusJSONResponse struct {
 func (response GetMetricsSummary429ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary500ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary503ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5415,11 +6721,83 @@ type TrackEvent429ApplicationProblemPlusJSONResponse struct {
 func (response TrackEvent429ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent500ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent503ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent507ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5501,11 +6879,64 @@ type GetNotifications429ApplicationProblemPlusJSONResponse struct {
 func (response GetNotifications429ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotifications500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetNotifications500ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotifications503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetNotifications503ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5636,11 +7067,83 @@ type PutNotifications429ApplicationProblemPlusJSONResponse struct {
 func (response PutNotifications429ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications500ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications503ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications507ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5739,11 +7242,64 @@ type GetUsage429ApplicationProblemPlusJSONResponse struct {
 func (response GetUsage429ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage500ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage503ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5858,11 +7414,64 @@ type FindUser429ApplicationProblemPlusJSONResponse struct {
 func (response FindUser429ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser500ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser503ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6007,11 +7616,83 @@ type UpsertUser429ApplicationProblemPlusJSONResponse struct {
 func (response UpsertUser429ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser500ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser503ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser507ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6126,11 +7807,64 @@ type GetUser429ApplicationProblemPlusJSONResponse struct {
 func (response GetUser429ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser500ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser503ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6279,11 +8013,83 @@ type PatchUser429ApplicationProblemPlusJSONResponse struct {
 func (response PatchUser429ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser500ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser503ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser507ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6365,11 +8171,83 @@ type GetWebhookSecret429ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhookSecret429ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret500ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret503ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret507ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6451,11 +8329,83 @@ type RollWebhookSecret429ApplicationProblemPlusJSONResponse struct {
 func (response RollWebhookSecret429ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret500ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret503ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret507ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6537,11 +8487,64 @@ type ListWorkflows429ApplicationProblemPlusJSONResponse struct {
 func (response ListWorkflows429ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflows500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListWorkflows500ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflows503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWorkflows503ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6650,11 +8653,83 @@ type DeleteWorkflow429ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWorkflow429ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow500ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow503ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow507ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6769,11 +8844,64 @@ type GetWorkflow429ApplicationProblemPlusJSONResponse struct {
 func (response GetWorkflow429ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow500ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow503ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6921,11 +9049,83 @@ type PutWorkflow429ApplicationProblemPlusJSONResponse struct {
 func (response PutWorkflow429ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow500ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow503ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow507ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6993,6 +9193,22 @@ func (response GetDashboard303Response) VisitGetDashboardResponse(w http.Respons
 	}
 	w.WriteHeader(303)
 	return nil
+}
+
+type GetDashboard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDashboard400ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetDashboard401ApplicationProblemPlusJSONResponse Problem
@@ -7070,11 +9286,64 @@ type GetDashboard429ApplicationProblemPlusJSONResponse struct {
 func (response GetDashboard429ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDashboard500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetDashboard500ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDashboard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDashboard503ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7138,6 +9407,91 @@ type GetDocs304Response struct {
 func (response GetDocs304Response) VisitGetDocsResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetDocs400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs400ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocs429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs429ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocs500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs500ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs503ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetDocsdefaultApplicationProblemPlusJSONResponse struct {
@@ -7207,6 +9561,22 @@ func (response GetDocsAsset304Response) VisitGetDocsAssetResponse(w http.Respons
 	return nil
 }
 
+type GetDocsAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocsAsset400ApplicationProblemPlusJSONResponse) VisitGetDocsAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDocsAsset404ApplicationProblemPlusJSONResponse struct {
 	NotFoundApplicationProblemPlusJSONResponse
 }
@@ -7219,6 +9589,22 @@ func (response GetDocsAsset404ApplicationProblemPlusJSONResponse) VisitGetDocsAs
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocsAsset500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocsAsset500ApplicationProblemPlusJSONResponse) VisitGetDocsAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7279,6 +9665,38 @@ func (response GetFAQ304Response) VisitGetFAQResponse(w http.ResponseWriter) err
 	return nil
 }
 
+type GetFAQ400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetFAQ400ApplicationProblemPlusJSONResponse) VisitGetFAQResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFAQ500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetFAQ500ApplicationProblemPlusJSONResponse) VisitGetFAQResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetFAQdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7313,6 +9731,22 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHealth500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealth500ApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7374,6 +9808,22 @@ func (response GetLegalPage304Response) VisitGetLegalPageResponse(w http.Respons
 	return nil
 }
 
+type GetLegalPage400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetLegalPage400ApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLegalPage404ApplicationProblemPlusJSONResponse Problem
 
 func (response GetLegalPage404ApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
@@ -7405,6 +9855,22 @@ func (response GetLegalPage404TexthtmlResponse) VisitGetLegalPageResponse(w http
 		defer closer.Close()
 	}
 	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetLegalPage500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetLegalPage500ApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -7463,6 +9929,91 @@ type GetOpenAPIJSON304Response struct {
 func (response GetOpenAPIJSON304Response) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetOpenAPIJSON400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON400ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIJSON429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON429ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIJSON500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON500ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIJSON503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON503ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetOpenAPIJSONdefaultApplicationProblemPlusJSONResponse struct {
@@ -7526,6 +10077,91 @@ func (response GetOpenAPIYAML304Response) VisitGetOpenAPIYAMLResponse(w http.Res
 	return nil
 }
 
+type GetOpenAPIYAML400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML400ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIYAML429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML429ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIYAML500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML500ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIYAML503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML503ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPIYAMLdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7564,6 +10200,22 @@ func (response GetReady200JSONResponse) VisitGetReadyResponse(w http.ResponseWri
 	return err
 }
 
+type GetReady500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetReady500ApplicationProblemPlusJSONResponse) VisitGetReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReady503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -7571,10 +10223,13 @@ type GetReady503ApplicationProblemPlusJSONResponse struct {
 func (response GetReady503ApplicationProblemPlusJSONResponse) VisitGetReadyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -7628,6 +10283,38 @@ type GetRobotsTxt304Response struct {
 func (response GetRobotsTxt304Response) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetRobotsTxt400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetRobotsTxt400ApplicationProblemPlusJSONResponse) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRobotsTxt500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetRobotsTxt500ApplicationProblemPlusJSONResponse) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetRobotsTxtdefaultApplicationProblemPlusJSONResponse struct {
@@ -7695,6 +10382,38 @@ func (response GetSitemap304Response) VisitGetSitemapResponse(w http.ResponseWri
 	return nil
 }
 
+type GetSitemap400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetSitemap400ApplicationProblemPlusJSONResponse) VisitGetSitemapResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSitemap500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetSitemap500ApplicationProblemPlusJSONResponse) VisitGetSitemapResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetSitemapdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7740,11 +10459,64 @@ type GetStatus429ApplicationProblemPlusJSONResponse struct {
 func (response GetStatus429ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatus500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetStatus500ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetStatus503ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9235,208 +12007,230 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchs3uuCroLhTZWmmSV0se2Kpps4qsp04vkTHsk92NvKSYPdHElET6ABoSYzLVfNrH2DrVO0bzIvs",
-	"m+RJtvB9QLNJonmRJdsn4/yIRbIb1+9+fd9K1bhQEqQ1rcP3rRHwDDT+ecLTEZwoabXK3ecMTKpFYYWS",
-	"rcPW9+qK5UoOmR0B01BoMCAtd7+yMZ+wPrDUDZB1WknLpCMYczeInRTQOmwZq4Uctj58SFpP3vDh4vDH",
-	"zFjthr/kuci4VZqpQWSu5aN/SFoF13wM1u/pOE2hsE9kqjL3xOH7lnCz0a5bSUvysRuAHmtXz9XnGPPr",
-	"FyCHdtQ6fLC3n0R2dKKkhNSt7hUfw7+XoCeLG3wzApZWD94zzE19xDIY8DK3rOf/6LkN4hp/xXGqJeI/",
-	"9XX9ScOgddj6bzvTC92hX83O7Irqi1QavwkHUXA7ms6RhmdaSUvDr6XQkLUOrS6h4UDu7yetsZDh4547",
-	"fmtBu6H/18+8/ds797/d9qPuuz//qRU7u2eDV0rCS27TUePtPBu03UNteqphKXu7+wexCX5Q/WePG/Yr",
-	"sqUbXXbCzx7j6M9hcoejvzWg72z4D+5tUyhpAFHlW569hl9LMNZ9SpW0IPFPXhS5SBH7dgqt+jmM//KL",
-	"cUD9fs35TuktmnQRLTRNy4RhY54PlB5DxpRmAy5yEwgC4j7B8SAX6WdbZOrnN+xK2BFSqLTUGqRlxnIL",
-	"uMinSvdFloH81Ks8Pn3GLmDCcp5eGFycSVUBzI6EYaoATQRbAmQGV/r9m5cvTvkQ5hZq4drujOw4n11Z",
-	"hN4urqHgQ3BUbJ61tGu8JbZF//zODB+qMYxl7+AzuJ5Xyj5Vpcw+5cm/UsyU6YhpMKrUKbAtpZlUlk1U",
-	"qc02HnR4/RMu61gy0FrphHHDXj89YY8OHvyV+WlYBtbhFy7uNbfwQoyFhU96bm+UYmMuJwG5zBHTYPWE",
-	"8YEFjeBrxRjYUFyCZEKy3mv3c/vY/dzDlb+Ba/tU5FH4LXIu5A0AeCDyzwjAb5R6wfUCRn4yAtdX2cSR",
-	"YnXpryB3gIGH/Vby0o6UFr/Bp8Yv5AIVebvihnmp0AmctLRLLnLezz/5wRnQlyJ14q90OO8+eoIbjlSq",
-	"K7/IQqsUjPkcy6xx2SvI87bns/3ShpWjCK+1cNy3tI5ocHNRna8pi0JpC9lLyAR/g4j0WXZwz7ATmrXt",
-	"VuE25FbPUYaHjI1AOy78IUhDpAhkYyHPLLclfiy0Y4ZWkOiTqvFY2Ah9SFoZt7zPDe4VZDluHf7cMr/m",
-	"wjphvFDGDjWY1rtk8c2h6l6CNoIOYOHnX0soIa4m/KL6DH9mv//jP90nwwrQKF6UhnGZIVryIQQVSeWZ",
-	"u9krLqyQQ/eGI1+ze8ygsChi8ywTbjKen8484FcopIUhaLdE/43q/wKpdV8MhBRmBFnXHfHi2n9QfebE",
-	"/3FhDSGAB3c24oaFl5kRMgUmUF7SlhTGxclpT108h6zLh9DFVTqo5bZ12MpU6ZCoelWW475780NdKP7Z",
-	"b/tdZDMebaOX41fW5XZ2Tm6h7ThSK3LfZeF+aVrlWEgxduCzu7DipNUMJ3O7CWuevpIE4J1ZdG01NRCe",
-	"gckAgbGj+bbMhmBRIDDNIDPguYEFMOMin3RLkzUcA7+mY9jbxf9WHMxYSTu6tfHmQaNa6uxEsRM54Xne",
-	"5+nFMYH3IgnZBFL4dJBFuEeJrQkobWm6qcog9urc7sIkbrr4liobQYwgBkNAbCGpBr4pdgwE5BmOLSyM",
-	"zfoGjKfuxRo14lrzifssvR0jgojZhsubO7q6GcSbXfzyZ/Y+M9PyE6ZNLBxzzo09iPMAA6kGx+rcM2yg",
-	"Ss3SEdc8taAN2xrAFWh2NXJiMbJ0M1LabndiR99wUHOb9hulJS3fzQthIhjgyMwN7nfxahfQ1PIVCwom",
-	"rZo56OHBMsvUcft/kl2q022/+8ufYqc2Hf20tBsSwXDim5joHENyV26W8ejaBr/Ze7RgfFuUXppMkErf",
-	"MyzVkIG0gueM4JttGQAyaXDLczUsYTthwNMR40wq2XYUZcJo/CM2UKggnMveyNqiNx07YV6tQWEFDZls",
-	"apdlW73v37w5nR7AGW28t905l0TT67vee4jbnPlqARoW+CQd5RKwUfq4gfjNHFqEvghZlLY7lWjjl0X2",
-	"uNnZk9Z1e6ja/ksnG3de86uXTiEYwsaoWl/n3KqW7vsk3O0aODzH5PDENqbi1VFHqPgUBrtTFtFEDg3j",
-	"NRu6hz9hpoDHRgrB+PTtG7bDC7FzubczfcHsvK+e/IC0strFwiUvWWfNLDDvw1hncUtRIwj0VxL0PXMu",
-	"05FSxsn0jTjDhDQWeOZe7S2cZo9Qyu+mr1QOXG4MaeHeY2B1Q9qNJtN0Ulervvv2tJW03p49biWtJ29f",
-	"R5Wqx05mO1Gl917NSy3h+2VA+eQSpPVDkIIHC3LCShHBP+RnjO2wPk1MvqrJ/NXUQtqHB1FtKLW8m+Yi",
-	"vVjzeQlXJgfH8NZ8oXAa1qWAq7WenzuN6cv1lc6sIqnvufG8glUhgMTNB56CzHcl15nmIt9UlRnz626q",
-	"jA3ax4yusUrRWNjf98DzZQp4dAmmMliEE1EXkU3Ocz96K3bK5E1aMBPTA0xkCRmyuWG90uju7//4Z48p",
-	"zXoXMMEPHeLPDVLWwaL/7/1+cvCh+/Nu+xF+2ksePPoQlbd+UP2YVkXWhLiqlHqlrFvqPK6o+Ac24Fhz",
-	"el6ME9RAYvYgzwqQlvUnSMJ/Uf17hh0/Y24RhhnFBly741tpwbiZglXpjcu2d2aheIIP1q05S6aRZe5t",
-	"qjPyTM3KtQZ23UgUEtk6XkyExm4dTOZgO5ijeJ6rK8g67JnMoADp2GQ+SRhHa9vVSBlgV0pfoJ1NFYZd",
-	"jUQOTJdSOvYrLNsS1rAcuAEG14XDtYS5r4KNKxOQbTtVTJeS8SEXknHLxspYZq9ECmysNBy679CvMRI6",
-	"I2Rz87kJyN2JXkWn4ztuzt399BoMZE5G6NIxLVxLwSe54tkt30mhhdLCTlbbcf1z5GMucxuX6lC3NRaK",
-	"e4ap0halTZiSKQQEcueTAmRkI5yHxRWL1aXcCIHWsPmtxIYpvV52PD+ovrdE4ytQNAm97qfKzSy0A7Wh",
-	"BmM67JiOxyoNpgKzb9hL8S3b+ub+N9883P2G9ScWzLaTC91A/oANAS3dChMyzcsMsiNyFbvHCBXoYXal",
-	"yjxjqVbGMDviERilB7tWqW7O9RB6KNd6k7wGqwVd3lrU15EndzIQo7vuDpRTceLMYHOrT9JyCD/I1dVq",
-	"QRiDLSqMq71Z3XkNO5Ip35qjT/VdTJE0AEEFs81mpjpPi/H3H1T/2PtBIlLnDdjKL6rfXZcU3wDjNsWW",
-	"9W/ML7x2P7U7mzlev+yG43wmLb+ADeW2ecmkJjLt7x58MyM0fbOSqy47nZp0G2GGlci6/6AmsO7FFYC1",
-	"OEbUW3XPMKfpJRUl2t/dZc/Ft8yAFjwXhmjAnGFn/8HDT8OBNgZLT5HXp1kFpP74n9E7D0hB8J/2VlCz",
-	"2UM9Bd32l0jhD+iAd3QcLXFueZ266+P+wxl1JHq7dbxZtpuf/HNV2GAdpWoIFKClAWluwULs9IGY1R+u",
-	"bTcttSFhd+7kuDGou9ADvWChZO4tjEs6YrxvnJSuJMU2OAkEA5bYMf7LUi4ZyIz1YaA0sB4efo+8sJV5",
-	"tIqk2k6cZG9HwiTI8ayPf7rnREWH3wmz4OT/qxHYEWgUAmmwgXIiaWcdUwNvOuezBf2Q/KU+SDIrc/zb",
-	"S7EYL2j1xEe4BtnK6SRc0JMplym4P2Oa9HOY3A5TIfnZfJSotS5TqnwsNRq8oLUujO7e6pbmI8VBueiX",
-	"2NvdjTxYl+VXb6nQMBDXcZnxAib3DLsURvRzYPRkTanPL3/t5uISuqhUBKCpvm0l+LcFY7tRENBwqS4+",
-	"VkhOVQEbEFj3+EpL47yA5i2X/qgCGFSTz4gAMeR6DpMTfGJDzg/yUmglxz4mxkd1tw5b7nzrR04f3UlH",
-	"D3oNFPlU4HbT+5pyw4fLmGHSKqX4tQT/swOa+cut3atfTMOVBb6zUcDCBkzJUcAb27yfw+S1yvMN1zfU",
-	"PIVuAVqoLEgLHqa+eXjgrndJnobKM4yXuwDUJJW+EHKYMCGZgVTJzLCtkICgJLCMT6Yy3P1d99lsz8ga",
-	"+w8e7TdZP+vW4djmfxJ2RG4LPII8/3HQOvx5nQOf5zkXMFnmJuqws5G6woBRH4ZHYe5MyXyymuG60Rfv",
-	"792HpPVCpTyHmOPn25NTdvBXlnM5LJ0UYfmwRnVBtr/7dt52ev/BDBfaj3mo373fT775sNWeOqzfvd9L",
-	"vvmw/eeoDfUl1xdghRyevDmORRv0IW4njdtP546FXqeHY+BdTX5WjsdcT5Z5Pbp6wevSbAy1fH3iM3MC",
-	"EfERLkPi0xzwaJ5eQMbo94T1lTUMrsk6MmO1bXahDEE6qXBDWWgEPMuFnCOwK/2RToTsetMjZNFYPG+y",
-	"0YBpWYyzgZA8D1kKa23JsScxVlLwfP07eDN9Kbby0njn6Rrzl6a4wd2/PTtdSaXnzi8sq4KQZAFa61fl",
-	"odIvcO6c5iBhKa64pS7gSV9lkzgQCJuv4bWlxxIaJzo9WL6Zov9UA2DE8Jyiv/dwtZ7/8CC+BC1Sc+u0",
-	"Qq/5JAb/rQ1adbdzBKQHWo3X8CF7tWL/YLShjxpf+2u24VtWrbUmq4puwe1oAwRXxRNp9SRqpVVFV8MA",
-	"tPZYfisjlnbcpdSa2xrT8nzTSAH72xqoRwPXbnp6ezGS4gDWww9eGM4SoHP+NOt3tXguMUR/pawY+Jj8",
-	"M7CO4mzqBf9F9bvePLDAZJ6MucjrASvMUVEKS3Ty5Gw0izd7oAdhoDQbKpV12I+DAetPQh5sJxKsEjHs",
-	"+gWt2nIk8gLckhd38tMINJl28AHDhgqD7+f3ds8wnmUajDliTtGlvVZPYaC7VHQMGlKlM7YllR0JOUTL",
-	"Ut/JqJICNVcqyrNHv/6xJH6XseM5zbmMy85+e0XOJdvqDTRAj3bnNeXtDjsDfQm67baaHaI0zXg2FtLp",
-	"GIZtkVVMaSc/iTwXcrjNxnxyLg1YJuwR41USioN4xuWEKbSKOR0FhRXKPzE+qFXDoDSQkb/pYPc++pYK",
-	"5QQEzXo7bqm9KmZwvchPL0WHtOT2u7gkfVqzM1cqO1o+paOnTg4eieEoqrrXMv1mT7kpBY/29wIuf8Ww",
-	"TLi2IA3m1YNjV2YxmSPEgC/m0DuAStiYpyMhoa2BZ+4bygNEl13d7iMkplWhCl7PTEpafcwA6MJ1ZSKU",
-	"ynYHmFiZtMZgRyrruq+8X52IGyXmutFqeWIoaPpsWEe1vKMQH6tyirpjyATv4lkmLUccu7nPR8Thqtyu",
-	"BMVDLXkePXs60WiMC1w7eKH8V1NA6qgEs8qnxqaUxJtCpzG4IqI2YFx3O4dLyOmIjQ+XRSDFwAGJU1TJ",
-	"SzO+0Pm407D2RXc+wXzsyn84+/EVO/U4seVA7OGj3b3thYkxry9hSjM+DTjEIgRTPRXDETtk8V6tJ4dF",
-	"Vae+OjzQ3Z6xXKYNmU9hrY7HVRlEiCr+gjJGJSAihkl80xu1lmS/ZZgNK4ho9/5H2+e8t5897k0NBRSj",
-	"2VnutKyMIg8ePaoZRA52d6OqVJDdF3B2pLRN2KgcczlFWEOCcWCh4RjcuNFlWR85Nz/629fPGEoQDrbd",
-	"dQtvGpofEa75uHArbI2sLczhzk6OBKnDRcjmMztS2XYgAisEIcLkoIpUTlikXDFAeQ2ctJ4NbXc3S85b",
-	"DKzTOP+6sXW1rKroZpSyz+RARYwwQl6YNdLwFjT/9RLXPiqTjNYW2w/ZdGun5US5Q3dkLTJFHF5pOnVU",
-	"o8Mv9CH8NCaVL/yIkkP0cqZeraWwEKk8UPZzkfpEyQ57DLnooyKeTxjiJ88p0oUIlhMxanmhi2x2RYrg",
-	"OqGZm1xJAK3Fu4neSRXLF1Ges/iix96TvnItOML0+ab50fG9Gc7yKutiQ5mt25CoM5Ordktjiuxm6USN",
-	"2USYnbF5bAUPxYLw/SOfeWNY7/1774Hv8E7/w4ce23HfYeRC57zc3b2figz/hQ5FaHWu3VNcw5QbmA77",
-	"kTJxTe1LfGYg8hwyJmSC6IKzhypPVYwHRZvt7z76696D/Vq0mdOkeWpRMnEyfy2sjAaiqLKhVles4MY2",
-	"RJZ54bSL7zSFla00Na2IKIl5Eevpfx5aG+HfettUE4w35X42RTQvz7tcL/LYB1SG0OOE8Tyv8rLXjED+",
-	"TNHEDdGsa2HPhpFEhBaYrbdZXOntxolWmQ4gfeWxabDGphEaawJzTRqroDEG4HU7/gKIN2bf/loqG/9F",
-	"q3WM1/R+5cDHl6KrC+a9eBrQmg6GS56XayyKHvP5PvHlaJ5eNIdeRgF78b4aR0ZT5KahCHFT15lVpEfl",
-	"EyzxwS5gAhkbcTOa81DuP4iFxmAVsvmYxmiYwY1CCqeeBtRs6RySWozzc/EtMoO9hwwVb8MyqCLiPja+",
-	"EKnd+4aiVuzt6xfEoRzLpNy9rbdvXtYT+IjD8owsXMJuz59p/KiCkXe9gw3K3krjNeZTRVWzGKS9DbLh",
-	"vJa1MtwS3zzFGIWqbMOG7yxJZ2iOBskwfoSma9yRn2PRzTbpjlUG+TJtbA1WuTAp2k+aS1YsDFBU65sF",
-	"u7///e9/b7982X782EHZCcv4ZJspzfz3DWaQMReOfWwwvwYsWZRt8Ipx8sbaz8/bjWi/9VHmFlE/w/k9",
-	"JdN7i984IdEmwdo3iGBMa/mr9ZiOmO0wkOFqZPpmDVK7doxjFZcyF18SUQDtyipM6B2Oh5Ptx+m89ynM",
-	"6Uu3X5hDTH0blYDg9167Er8gv9nNSnY48DkNxUiXwtBiSYI5qKpByNKMw/DczD0ue8NHIdVuc33u+hL0",
-	"ECgmrD/Bfyo7sSG5wI3ptDb0bqHcwzLIwQKVk7yAybou/o3hZ2lAf+59XtEre1sY0JvKRze5oQqZ53G3",
-	"ZhyIEYGb3uyd4Ola51zHu2Z34k/QHyl1MQ3r+3jSaqqxZkH3amQg7f7+j3+iY/YCAJMmc3EB6NEw5krp",
-	"bLXXwg+/MgD4p1rGxMdvalVNkUZ16ubJKAtxVx9LfUMFap+rtglZDYd5C3kh1b3cOA53JsdlLlx6/5uP",
-	"LBsUBt+8aNAciMwGce9+njylBQu1m/FdrPqOgbTUwk7O3HS0oeNCPIfJcUmqwII/NtTyXMxN+P0f/+wl",
-	"GCdR89MdF6L9HCY975tjWxIuQYcHSBmjs9muSqjPFxKvRpneHMdFUsVJ4T02qZKWU4VpT+9b3lH93yuf",
-	"2HRQ8tsz/4QPkI140RbrMfk3hVPC+zy9AJlhYMzxM8ZLq8bkq/5F9U2HPbl0G9SqtBSmgtKyZlyaK6d2",
-	"CqcFu7H7vgDm0bnk1ePcBtNpCInOVFqO3QFnCugXuBbGds7luUSTHmmyVcRCr6m4Z68ayhtvuQ9CYL1U",
-	"ZdA7otJS3jt+LlOu9YRxUu5DKMeW0sH57A61l7Bewe2o+uDdsQ5he9uo/BvuJBeGFX6ZI/yGXY24PZdX",
-	"3DC4LiC1kOFu3sC1ZeMSq7Bi9W7LPcy8evtiWlONbb39y+7u7u72Ie5ABzcpoQ96SQ3b4ugwTxg/l7Wr",
-	"TBhnY14gNCtNQtM2edoJLpUmj/bU7z5SeeamUBIigS6759JtklcHZBUTtsPmbCNbv6g+80YWk5CdHU2l",
-	"JmE9J0H0sB5BKIya4MlxOTmXtFd3gr56HMl+3LC3f3n69OljCqrJRQqSvKse1h0R0wIs92F15NMOgHx8",
-	"+qzmszps7Xb2Oruo2xcgeSFah637nd3O/RYZkZBI7GCOA/H7KqvuWdY6bH0H9rVStjVXpn5/d3dJ3dnN",
-	"6s1WbtpIwdkzX9VXyAyuO4S8Pu8iPmi1yloZ2yldbB3+/C5pmRDuWg1P8OTPDC+IvLBJy/KhQaI7MRbG",
-	"rXdutJ0Olu69kOpK7oShO/baLjvFM//cm2vbmu2P0ZB8MX1kp96e4cO7+FUsP4yqQPeHpHV/t6HaYZoL",
-	"kPaeYakqJmzLHUrmFJSZzg8IzL7W/u1fCJK6vb2HLDzAAhuYXkXBhxRPcN0mst4uZQhTqhKXQt0x9G/v",
-	"TC39Q7Cryv1yqrQASOstSC4tInm9/m+yuvhvQlX54qV4g59mmwbqlyLP2JYHwIRRNdmEfacCUG4njIrJ",
-	"hsrD5zLEPjCQQyGhQ15032oAk2yQfixAYr0I8x2idX2aCGb/R9gr7j1hupTV9ugeBjy1VBj/YHdvNXjN",
-	"lEXHl+6vfmnaIsK9sf9o9Rv1Iv0fktaDdWapl0W/McZUOPJt04H5eIothPntCPGqoUxIJ/w5RIDUkYbi",
-	"Ds3O+2Dk/UA4kwM5lWZB6jF+/6N7lEoWL0JVhOC8hrG69GXND9YhYbXOKF82SHzk9dLBMC6rkGd1CVqL",
-	"DNiWpdqhAzEsnaTgZzLMYemEyh3V793f44qLX+BGkTY3NWv/RzS7eZe0vLd3FoJOSzsPPnjR3/oUnFuh",
-	"RzPltD/MKlXINe6QFi7OvciAwm0jKzNVt4IvGDf21nij6qOBLzxYZ12RFgefBxN/DHhXw0XMCUGa64uV",
-	"Oz3R+LgBf3cbY2CN9NbqpDaKK69Q59ZgSy2d1krGNDTIoT/5aiTSUSgm7BRIAzbBLIIkSA9CR0tadxbk",
-	"hRfC2JPamu4QSeZKW0fQhNTvWnlXL3ylPM+JUrpb6vyx+cOb+oa9yjitbjutPWvYltM+nZSIYFFnDHUo",
-	"i4PmNLS0CTzrZXxXiwe1UuObaj+xxn4RLSgiY9DUX7yMQUtf/kbVUOvzAB2d5Ezh583BiUKQ32GSdlxJ",
-	"vnsouQty1cTRa4RqDhW/QuTHM2c518kznPCNydwNIc738qwJt/MmLF80XTtNPdUTbI+EJQGMZVvHT87a",
-	"+w8etr87eUlGVTRB+iDSIHVQDUrkdvVa5ofn0s7CGdlsqjamTIwdeAsqsiopzU9JoJRCHoJUKSDYvUs5",
-	"f5L1pmP2OueS+rGhPIGJVVN+Q2ZN2l0ujMV4ZWbrPQ6mbQzYVqQ2+jYZiEfA5hsYsK3qzcOZquq+ePsh",
-	"c3J7b5tZfgEmLLCxeLsv0Z4wA8AaCrkf0v7IWo4ugZCyVDk8+BjY7//7/3gDc3IulU6YI20WJOv9m7eW",
-	"8/mq8h32ZgQTPCeeZZCx2cQwXDceQMd/0zuXdO3oOcBp5y577p4qZ0ztztGncOkWFkDCrVhDkfPUnQkP",
-	"+0LjeLCL+yM0bk5vapfZtGS+BpZpVRQYv4hHlAkNqWVWncsAZSOFjowFgfK0nKXyd6HqzXYN+cS63kZ8",
-	"gVci3B+dQ/zRlUUM6EUfGmEXbM/I4gN0RNXjwG8oPC0K4z4nNipT1dQ3pT+F9lZvbLJKg3OEUzjeQbtH",
-	"IkNtbmYSbsjNhi5t/q+g2y3yzUVocZe5keImqgK6hTIRKeU48HF0hBC0ahg6ju6oUyg6yrb6E2QJ6Fmt",
-	"orDVlWQ95Fa9JNTDFpZlpeb9fOL9qN5Jvr+7Ty/2XiiCtMOqS4xb/M57kX3oddhP6MeWrPcsg3GhLMh0",
-	"Mht7gJvOzkPonA9lSNgFFNYJWDlwY9n+ARttT/nZBZD5pj+x0BaInynPqd8qmVRIfNBiKCTPz+Uvqn80",
-	"+7r3sGdigOla02atB/v7R+7+QivqrCRsAuPLNzC45qnNJyiD/aL6KPoEAZG4tyEBzN0Cla4wh3gKM6LB",
-	"YjZXKNngHj32gI+H20vOZe9Uq+tJe+77mXgOpVnvRKkLAdPz5XLCUm5gGxPWaba3r19geQ03Dy9E9wIm",
-	"OAMvBP7Jek4iNKZr1QXgJNUfDh+nX5OzsUu2K4o1oOAxWov/nqSoc1nJJsmio35/nwzjPiDinmE9inP4",
-	"+V3Hu+57Xrh1j00FHvfp7esXTgB9DlBQDAyKdZiaHk69N6PI9Zq6GuGjJMKjsCZC3AzJcW5ZNWHtEPFm",
-	"aReiqahYlTepdY/FwBwus3PpnvOwQ6KEF8AdfLE3AXB1mYPvfeSw2/DLGlobH5VQgysnJVbZiBqMyi/B",
-	"yawUKBQVGyl5cD5lMLTH06U0MYGQSnv/oPqtuCNiPnxojhy06h6ImXjQB8uCyM7Pr/f32ufn13+FaAwZ",
-	"mQ5uXzSd1jJfSyzdv82Jq8SoBrnU0ZxaGIp0CJbn7uLm+nAHwt3oSb9nHGJ1Zu5moen3JxVw9z91m+Sq",
-	"8wwpcb6580DYGcW+yqpg5ClgW+6Y2O//+Kd3wrZD8ZegEfzhJPX9dV6u18X5TPJ92R8LS/JRTR5zEsuG",
-	"Yju+0uTbOcGa6azgTvpAjkPqPwjUqs2FKAyTpGUAt4aV0tHhmtAhpAFtTVVKnWh+WTjiPVNHHcVtiSYd",
-	"nQvHWn219dD3BWemNHFHsRwRx0zxA8o5P9h7dHB/92CmwwlSDvcuarJbPiwuYdNWCsliQxWKlsP1VO1R",
-	"qDXK9pGblOdXfGL8Riq5LohQYZ9jjjYzTXtwDzPqz2pHjpPP79xYR9tG/BIYZ71aQfveoS8KP/stK6UV",
-	"uY/Uo/L1cW/ZD+5646wMWfyUk01LTaxLwatwmiQ+Yr0hylpjzncaiA9bBZkPqNLQdOz1AtiXj0pQd2vD",
-	"4kXPjFZhPsZZV0WUV/VraFw39T1olDsefkyRijt1WYSeEBGW5ZFIDSjS+WtUzhz5d+c262t255QwCVdY",
-	"SU9oYzdgC4sKeqX6LgsiJSn5LuFjiTjz1Wn10VD0HdjQ6y6YTpAbBn6HnCm0LWL1hlWbwdWmriynlTym",
-	"6uoL8LhDtS7QdHSjQZMmkxOFLWYJq7qkMBRsqDlKUEdCqQ3H+ZVMAQtY+oaAJGRTyL3T2S1oXToVh0xO",
-	"QZBBKacXBuqFxm08x3JjVTBuZaI62H0U01RPcIDPioMMWfCMLWAr7AutNH3wRU7pzKh/YoAzaqr4x/Mt",
-	"7K6ByCehMObnwXyCndtSHwgxp2X0o6rEMetZuLb0WNtYDXzcQzcjCZ5UzQnNtj1fcp9tObn9EC3u205S",
-	"5xrD2YOwTgh3XukaWMU+KBLoT0Tw5MyCHld17suo3ecMF/SD6j8Jtd5X4NTCZmaRasG+EEMhfJ3R61/5",
-	"2ccrxVSKGG2RHoLUgIAc6bK7e69tQcHSEZdD+Dzs7AImy71kz90Da6ltM31w1o593lxbwa5B0/KmK9WV",
-	"u9QcQlefCFq5g5uVg79qD1HtwfunTIjTIOMHOTpMPToTYXVlzH5Uppq238Fu4T0SiyINeI58pWvflIhj",
-	"5SmHvCJi1qAeXGRsvwuj+LTN11pG8b3bnLjWD6mBZ6BPcSqv0+ka7G1EVauxXvXXcI3/UuEaBG+MTzPg",
-	"0eftA/03Q8Y5NlNp8dOI6FmgqjxYvhg/NvPzjumggOxR6bKqbWaQ9qnw9ix6vsYRAnquCor2IE1+VJz6",
-	"qyB0C0lb7iSpjB+TaIDdjJpvJN88h0lMviGtQPvudjcbsomxEL44RiHhahoFUcVFINok5PlGgQ83SW7l",
-	"MYZn1jvhUV9FdA1TCCv212NUk4zUdc8kc26DCR89AaSxo1Niu8O+VXaETmyWlVWxgPpYMcXjtcrzO+Vl",
-	"2F/wg2dln5Nz+av61+NeGxsE/ujs7jXFJHoC5cBBlZZl6koG58qN2N04dFDbMdMWYlFjxFNMWaWgFqzf",
-	"CtmUw1WZ7FspdcnrawGDfLJ9RKUIhGEw7gPGwvjglr6QXE86sfz2hRaId6gXLczVgIn+eObiKE7cbtsn",
-	"Slqt8qap/PM7+HB4lqInPhkcNVVrAJ6zQbhZmU275zjyUgEHXWLoAp5zMhUVfFgHPN+XYA6+6MuV0PW6",
-	"qvXquF9ZGIoBDGYqJTFAH7BNuCODqTK1ojtYA71iZ1QvExu9o0Wjcy57cy3DeuxvbPqVYTu4me6lgCvD",
-	"/t//ZXu7u2RbS63GZy3vprlIL6KPJudSO8pFOQH7LINUjHluErZbRX5pQMyRitx0+Dqyv2B2weyS0Ckz",
-	"XvdhrtnfgtAxj7DanRGvmp9Q5mtfA79wdINtCcl69rfe9lHIQ2cPsVdt1bTdql5VBGrO7OF7rTV4fOPO",
-	"3rmyTXzj5VmV8UmHHYfWug/9eslo2XNralwwdoX7iOUeS/bs+NUxw5INvylZ6/fzpNSqgJ0XSmZK9qbL",
-	"7b19c9K8nt+aHNDrNkn4y85n8EDPweAqavnVjjQXH46NDRPmiJATrhegHr1eqmC+HSEix0xT3RjFjXL7",
-	"mT4xUaKMAzdHlJ9SGxi3opMfX5+1sUcZpYgdMV+vByvqPDvtsGNJLf+wQtpcLGuaA9dsCwukn8vvXx6f",
-	"tM++P27vP3i4fcSWFv7uaRj0jliq+VWOZdooiSkH43sk8mEgnufSTzjI+XDowx9zGFjmBCU18DApwHRY",
-	"z4c1oXVttiS6GqDvJEaBaxXk70bzqE3wiWNLZ8vuR5D6NUayf4Sl4Q8qnzfKVdizkrNCq6xMbZtLnk+s",
-	"SA1h8SqxSc5332yKJ5lt03mHdH92oiay73ujVlUqQpfPuZagVv0rlXgIocJEH+tXWx1YDR5mrz5O2mvd",
-	"wdD2FMta7k07mfYO/dwf02KWbTm5O+fGViXRGA2/PZXIKrGI5nPMgRq6Ui22vV02FrK0YNgWlmKj6puh",
-	"meH2kY+LMLaejtyfnMved0/ezCQZ/Rv5Jv/md9hhz2FiKr04mIEpr6SvlDVW82LaZnWbAkelOpd4EFb5",
-	"JWMWBbV3Kk1cEj8tI2h3+9wg2nT4E6fCboT1TKorx+4HSn/5Fql/FXuR/RSUKBLkUoYmKE2ci7qkrNBh",
-	"j6dtkcnnWfU5NiGo3AB4R6wTn339oOQW/f53qU299e3TFsumFiCzhKkCJKOeHnyaYusLjAV7TDCS+OYm",
-	"IQQRZMY1Fbn6qofNo0e95le0BpUvwmiwKBd22HbfbpMJwos3wtDxrl0urCFyGJGoEVeeCplhO5a1YltC",
-	"W4/mIn8btVy4Y+jHsJcoUyHxhEx63BLF+urm/Pg4FqUuGKfTLQvWn7AAMAGCCRjXkzujZoOpc5yV2E/E",
-	"d0bzFXG2rBbjMWQJy9UV6HbKDWTbtIxDtr+7N02WxVWKkHqdJedyf3e3SkfFSuuQsa2huARZr5bnuyjU",
-	"kr4xv9teiRRCDJvjfiOscn8uXynZrjXgH/MJleHzy5/jLoF/BtfoBE3QBizrYSd9tnWwez+Z76+/HZMk",
-	"qd+KR+67kCFrTV0+seS4Erf99R2xmeu7QkO5m9XbGm7T5bqa3vAK2L7Kr19EeI/SHpsD0boRxYrKp6BX",
-	"p+tUqPmZsOQrx7uljJ3SzMSEbcLkNorCcRcawnBC/7M5S+rTE/bX+48esjHoITB86pD4Dca+1Kkh8aoj",
-	"34XCscLxQuMxNFicy54s87y30GmMI/ftBNaEZScw4tuxsszPO8f7HCsT9ohaXFQKFw1mMLRHWOakXHaw",
-	"e59tzTM6KqBB3DVw26gZxe38jnkf9aBzAFEfBw+xjSf/l5uP+WWx02laEe7razjrfzV+h4jCjBoDZWC4",
-	"W71X1UTcwhJaNZKx/bEM8IpazpmdaaO4eD0DNS5yQBtReIVR96EeBYu0z8RQcltqOGT2b9Q1v5Timvrm",
-	"J5d7/rsRXLPg+9t/8NDt8rxlO040P2/Rwz025hmcS6/3iSrcbStTqamW3Bln2w0hErON9O4QIWcnaqoT",
-	"GLKs8Kl/JZ+HvypmxBDzPKt2gQFmw11umDs3B7XTWNmoKvpTAFisoS6GMpScsj620oMX+pqlumJKsi2p",
-	"ZgJQj4IAqiEFcQnaMKt81VTWV3ZEKTPbnWiY6pcFj9Mtd/7oLTim1u87A8VQemtpVtpP1VN3efn1vpBN",
-	"tKhCzWnJMF8KsPOvVvnhqnYpFRRU321ku61e23nvjnJp2sgPWLrGR8CHdnLUgtWnklkoIi0cqHb7T9PS",
-	"MF8L53+Gwvm10jwbwczqovnNN3v7JKKJPIStfIWYW7I43BRcmgwPkZ5OvpPwzfo5zRWOaip+/x88F2hN",
-	"J7s7VZ38/R//Oa1ySz7JUAIYzboJy4UFzfNQGcxXzXMkjqZPWK04JVoQGLehjlkTHTwtZ1Hl9m0G9bbD",
-	"n1jDXxdBseI4v/xqof6vWYVwatfWVUbPx3IWJ45k3Iz6iuusUZF/4jDThAZTIFnvxZP/+PcfX3cfH599",
-	"/+2Px68fd9/8+PzJK28ltB3W+zcs9vu33//xT/wSrsmcl2HOGeXbnsseNkaFI/a9tcWPGKVxxsdwJiz8",
-	"7cxqkdoeM2CwMWuKBYqRYISeA5Cxrfu797exuuF0G73OuTxmV1rJoTussTDYAgIXRMZHjkm2BR9Cgy3g",
-	"cXUka3nOceimmPwHe/vN9etoV7WSEHhb3aw2//qDvluvjMrIjvMblE+p1tShRrL34+nFdMxXfNr12DtT",
-	"Z++RAKUK9qS3cuCXPlvUl5BtKDzbvPSkdQa2TdWsV2xyStDuqDZscuPzfqUY1lH256J0dXwUU8K+f/Py",
-	"BQJwQl2u/VIRsai6tjfhF8gsKTC9JgV9cTuegbDQKx2kI7fZx2/6cwd1u91N47in+9zyLhUNMgMN2fZi",
-	"q2Mi0SptrvV0dsWHQ9Ds7TPy0PgECG6Mo3Xx5MnE146lTuupZScEEO3Qqrp9qnKRxpMsH7vV3EUf69ui",
-	"VL4fPoUnIpmfJSVP3vDhqpRLfAYn+JJ7Zj+TTlhOrbikHggzW68BEwLQFJZ23iN0LHVgu1s+dk+11lEo",
-	"uH9yreCxhwcNiWnvpn92uu13f/5TPL1uBahRNsoTmaoMX0luGzj/vPPnWbCsUgIJuyKrjgIqHlrChr+J",
-	"og1uufV6/wRdVZMtqs1zOwnEyefFgI018VtFmWOsTSZSOv0qhXSBZixgz4qm8wP+6zJ0enr875+h979j",
-	"mad8+MX3/n+KKrm0+YRxcwHYEcOEFInNmv+PgOd21FwZkWK/0xHw4ohZVaYjDOmrChFEWd73NOgdKvF+",
-	"hgZK4bVPTDrMxSXc/g28EJcg3RROqoLlDeRjx57DkOc7790dLWUrL9xzp2sE8PcKLS55in1lLOixoeYw",
-	"pD+Y3hGFVmOMCfVcIb3uoGL4ES7l8bqZScE1Hxc5Pkqzt5I647q/P8u4ePu3dz8Tv7oxt/qikfxLVRde",
-	"+WY0WBHhY9WDW2YviAm0si0PRQkWRTVuXR5+tzema6oAyQvRCYfdhGA/FiCPT5+53d21kL6c2vlLVP1f",
-	"IG30LVbqiV92xYj/sCL7m5EwJKtPV8e4Yf7C5snuzN1POGHKirv/+/HLF5/y7sOyvt79De/eX1j07tHn",
-	"2yjOVGkNM7WUQi1BrM6M+bNjMSRQQT5JUfI+J+5KGGAPdu9HBZ/XOPsdyj00QbRuAM8m2HUM9CUwq/lg",
-	"IFK8kwfruBTeSn7JRR4M9rdd/CgTHyMtadVX1nTstV2Gzq/xqTfX9jNoDm/g2j4V+RevOZz4Ah+6zGFz",
-	"ZcEIC2NedK6X09UzeuxT0tTrG5m+wn7+KKaCWwUVf4tB5S+oSA0BysaAQ92YmshyrQAO1u3m+SETNqZu",
-	"UsVMp5KGwHfeV6VlFiSX1iS4VGyWwZSmgpm6xMp9Hcc3NUc/Ota9QRYAlovcl8CpVz7ASP2dUP3/yjdY",
-	"reL3GxxhZ6FN1Z3R/6qtVUOBAH0p0oqhfRnWfH+5vsS90z5sbanCsLKgDD9hDfOF4qLcfXaO963jQjyH",
-	"yXHpVM2f3zmC4d9ZAC9QRQ7sQmIpT+Vr7yWslOLXEqpMpw6by080AFW+iNDTlHevHlM0eKSAWahe7vY6",
-	"4tQvxWK1jcTXE1UyhYRpZSngY67IZIdROj56oXEFtVmx7GRk0tKqMYksWFPEzU2djBN/9AmW+RBymPim",
-	"Jzk9TonulxCK+E2nwp4Di1O94phVqqFE/z51LMjR513VIeksdlqLDUXxkr53s6M002CXxJ96veU1NfD1",
-	"uFCbotbqOT7HbEgqTbQQbV9fc4hUXRzup5EIZVdMqAxPyTpcztZ82VKFbQu5XRt3ttLD4uAn047WtY7o",
-	"1akmDGSqJxjN6CHqiCC0aokvsPCR9g2aIVs8pYapT0n3bg+0AJnlk1BRqeaJC+7nabnKWrFOP0moshSZ",
-	"oMZAZlxvdT9bVc5o0f3XmTVMRZGgVmzAIQDWxqgVx3GjFz4nS/vqDrVhQ02BSAlFb+5LkHUI+rPWtCM0",
-	"1a4rKsIayAe14T0lWxx9qVuq4ahq46K9/cO7D/8/AAD//w==",
+	"7L35chs3uij+Kij+psriTJOiZNmJpUrNT/GSKF6iY9knZ27oywa7QRJWE+gAaFGMS1X56z7ArVN132Be",
+	"5L5JnuQWvg/ohezmIkvWZKL5Y2LTaKzfvn5qRXKaSsGE0a3DT60JozFT8MenNJqwp1IYJRP795jpSPHU",
+	"cClah63v5YwkUoyJmTCiWKqYZsJQ+69kSudkyEhkJ4i7raClowmbUjuJmaesddjSRnExbl1dBa3n7+h4",
+	"efpjoo2y01/QhMfUSEXkqGatdbO/pYa94lNulpd4N2FEG2qYnZnRaEISO9At8kvGtCGRzIRhMaFjyoU2",
+	"ZOfk+bsXJFZ0ZDqcmVFnYkxKU95R1DD4vONusB30hRSMcMOmJGWKpDLh0fyQhP3WOZv3W0fqm37W6z2M",
+	"3FqaKDalXHAxht/ZkXEDNIukiDXJhOEJbG/GRSxnxN6D0Tg67PbFqV2CM31IwnM2D8mOXff49IScs3k7",
+	"ICFP3W9Rwpkw5OQ0IFKRk9OLx2T38UGbUBGTcJzIIU1CskOThFAhxXwqM02MoqMRj9rdvqjcObuk0zSx",
+	"114cbG/vyZH55mC/Fax6EtjuvP5h4C71qrcIyOrr/cXd3i+ZNNTd6Mz95u6PC+Lu1t/hmpP98s3efu9o",
+	"9s3jXv3JmFHz45Fhqh5fplTM/YrESDKj3JAhG0nFiFFzLsZ4OLLz9sVT8mRvr0diltB5x33Tru5vygWf",
+	"ZtPWYS/fDBeGjZmC3fxXftErEABux6OW4eOJsVeNiLBjf7OXrNgo0yy2N04oOdh/0g7s3eWAa+8fr/Sa",
+	"G3zrIX95k2/9IgkbGbuq3VSUKWUB2L0jbJ+6bV97C5rV3NFPEyZKkz/QVdwLCNXkveCXxPApKwFUdRcj",
+	"qabU4NqPD1rB6m1dBa2UKjplxlHi4yhiqXkuIhm7O+J2b0hpWkFL0KmdAYd18nGVe6CXr5gYm0nr8NHe",
+	"fh3wPpVCsMge+w2dsv/ImGpAzSgf+EATu/QRidmIZokhofsDIBLs8ReYJ98i/Ke8r78oNmodtv6/3YIN",
+	"7eK/6t3qjsqblAp+8ReRUjMp1oj8mFbQsiDKFYtbh0ZlrOFCHu7Dg/i/7tnrN4YpO/X//Jl2fv1g/6/X",
+	"eTL48Ne/1CL+yeiNFOw1NdGk8XVORh07qIOjGray19s/qFvgBzk8edZwXh6vPOiqGz55BrO/ZPNbnP29",
+	"ZurWpr+yX+tUCs0AVb6lsaMY9m+RFIYJ+CNN04RHIDPspkoOEzb920dtgfrThuud4le46DJaeDbFNZnS",
+	"xGI8iy13HVGeaC/GgMSCcDxKeHRnm4zc+pacmUmFpoJIBJt8IdWQxzETX3qXTmQhCY3OUQbQkUwZMROu",
+	"iUyZQjFTMGYJ7VXQ+v7d61endMwWNmrYpdmdmGlS3dkietXuIaVjZqnYokDcKUnEdUd043cr0nNJzF31",
+	"DYyB/ZwIS39o8iVv/liQTLDLlEVWymJKSUV2IhkzEnK3nbDdJfZyYmYoT4imc02ENBOQXIYyQ+E5oplm",
+	"RyBa2DdjfRE6uBvwGORKLWFg+F8dh6ydk2chwWtok5nluYqlUhk7MTdW5LwKWm+keSEzEX/JS3kjic6i",
+	"iWX3MlMRIztS2SOTucyUFciugpb//Mu+FTwQyB8gLB48+oq4ZdzzIGrkAg77ovf2TkoUd3Mh0YGSVZQG",
+	"CW4obB8RZWVmQq3Q7GTQKSNjfsGElaZCEKk7IFOHC+hYUe1WoVUxsHwfnUL92OhjN9yL+Z1czl/5daER",
+	"WGmzU6y+0c4XRfiFOSpi82bzFJ8szeXk303nscPh4c+MVHTMXmRJ8qUZhWbqgqkHmmjcg2W+oyxJPLC5",
+	"nwf2t7B9mNOqGdVkprgxTHQJvBFJqGEWnexb9UUF7nKVDQgTBxavmTCoCZch8nqAYc/2jl2aFzyp5WBp",
+	"Qrm4Bgsb8eQOWdg7KV9RtcSTv5iIM5Tx3L6UvHCUxWmHViIVNDMTqfiv7EszE5ADcwHHwqGzZrHYb+2C",
+	"8oQOE3YXyMQjy76FZXCAWyhy+SsVcuYxKyv2aRHL3m9MDR1SnU8wtG8BJsC+kMo+xTDT88AfXpfGRRMW",
+	"nYOBAZ/KMokOGiEsCgNex3ImwEBlcsRHRDR9YSSI2SRKpGZxl7wp4Xk0oWLMYs9pynhOvjiavxepkhHT",
+	"+i4euKShzFiSdJyOMsxM+SmoUtxqLpmxsgXV5zlk6iy1MhmLX7OY03dAgu7kBA80eYqrduwu7IHs7inY",
+	"P1hMJkxZDebKa5JoRImnXJwZajL4a6qsImE4qo2RnDp2vEBZg5YHa7AIimzaOvy5pX9JuGGtoJVKbcaK",
+	"6daHYPnLsRxcMKU5XsDSP/+SsYzVm1g+yiGBfya///bf9m9oY9Ow+xwJLMNzljuZxPZlZ5SDyPxRDi3h",
+	"r54xZqkB8wSNY24Xo8lpZcCiISo/khx+ZBFIHyMuuJ6weGCveHnvP8ghocawaQq2W26pG4A7mVBN/MdE",
+	"cxExAshNlUEXwfLieKYB3EM8sGxcV2xpscwsEuWfimw6dGa9wqDwszv2h5rDOIJX+zhuZwNqqmtawmRF",
+	"1FbNe2ep/ZemXdaY/PyOg1YznCycxu+5+CTwwFvZdGk3JRCuwKSHwLqr+TaLxwyFTt0MMiOaaLYEZpQn",
+	"80Gm44ZroJd4DXs9+N+ai5lKYSY3Nt8iaORbrS5UdyNPaZIMaXR+jOC9TEK2gRRaTLIM96DYNQGlyfTA",
+	"cuC6TxdO5xexy9UfKbev1hFEb0St20ikGN0WO0acJTHMzQ2b6s2Nvy/shyVqRJWioIcJZwOuQcR4y+0t",
+	"XF3ZhOxM1m77lbNXVlp9w3iIpWtOqDYHDa5JFilmWZ0dQ0YyU1aUUTQyTGmyM2IzpiqiykQq0+7WXX3D",
+	"RS0c2h0Ut7T6NK+4rsEAS2au8b7LT7uEpoau2ZB3B5RM6Y8PVln1jzv/A2363UHnw9/+UndrxeynmdmS",
+	"CPob38a9YRmSfXK9ikeXDvj13pMlx8Wy9NLkvpFWbY4Ui5kwnCYE4ZvsaMacEc/QRI4z1g7QOU6JkKJj",
+	"Kcqc4PzdvuiLF05kDyfGpGExe+DMeSiugBuIFF4twoU2jMaHOLfVhbgm1H0DXqW+2KGCfP/u3Skx8pyJ",
+	"AGS88HupTRiQ0AuAeHj7yztFhR4xlTvAQqtOhMU1h0cwse6LmI9GzB6BSJHMCRcksooLVejvdIZIUEfC",
+	"v4dwArp4Buf6gv1f0CRjVsbpCyHtHViVuYSuXfIcfcmHJPzUbx077RMk5X7rkPRb3zKqrIR33vn9t3/2",
+	"WwHpt/5OUz4Av7MdAD9fhaiMTOllGSz2HgMcVH5aQpclQQJhbQVeSXXcwB0qUFVDgLlIMzMoRP56aEZn",
+	"T3X1oHXZGcuO+9EqD923dPbaakxjtjUtK+9zYVcrz/3UA/8GRG5BCoAb25rN5Vddw+YKJB0UPLSJX1gk",
+	"Khy0ZATYyXWBl2QiAc9P378juzTluxd7u8UHevdTPvIKmEl+iqVHXrHPkrK8GNazyeZWUg6v8cwEUw90",
+	"X0QTKbVFZQhXCN01hHZc2HRIoFVtT4Rg6NItO1RzpxxKmTAqtoZADw914HZNpgd+OjRce330u29PW0Hr",
+	"/dmzVtB6/v5trTb6zAq7T2XmAr0WxT3/+ypgfX7BhHFToGbMlgSstbKVG+RWrDtheZk6wbSkLC0FViyL",
+	"05Ghgyjh0fmG4wWb6YQZZ9zZ4IPUqqYXnM02Gr9wG8XH5Z1WdhGUz9x4X94c40Hi+hMXIPNdRlWsKE+2",
+	"1QGn9HIQSW282lZR0tZpaEvn+57RZJXlonYLOrf0+BuR5zWHXOSK+FXdLWMIw5IbDgcQHgfoKKSahJlW",
+	"g99/+yfKH+dsDn/pIt9uEE8PloNOPu0HB1eDn3udJ/C3veDRk6taQfUHOaxTR9EMU69jRk6bHWQqqdfw",
+	"3IAtONmCglzHIUogUb3Is5QJQ4ZzIO0f5fCBJscnxG5CEy3JiCp7fWtNP9fTTHOFe9XxzgxLn8PAshls",
+	"xTIiS5wZvyLnlMyDG2DXtUQkHm8SOgPQOCiDyQJsezseTRI5Y3GXnIiYpUxYNpnMA0LBTDmbSM3ITKpz",
+	"MFDKVJPZhCeMqEwIdN+THQ7xe1bEZpepxbWA2J+8cTDmLG5bBUBlwkVAUkOmUhtiZjxiZCoVO7S/gYd4",
+	"wlWMyGbXswtgjA2EsqB7IlLUvk/YYFm0ssMAr2npWVI6TySNb/hNUsWl4ma+3gDuxmFgU5Y0xG2CUUAb",
+	"lj7QRGYmzSAeNmIegez9RIzFaFxdhMU1m1WZ2AqBNjCWrsWGgl6vup4f5NCZ8OETljYJw/af8tgmriyo",
+	"jRXTukuO8XqMVEznYPY1ec2/JTtfP/z668e9r8lwbphuW7nQTuQuWCPQ4qsQLqIki1l8hP4oOwxRAQeT",
+	"mcySmERKao3xo0swigMHRspBQtWYoZ7pfBmKGcXx8TaivpY82ZthdXTXvoG0qk89M9jeXBa0LMKPEjlb",
+	"LwhDhF+OcaUv8zcvYUdQ8K0F+lQ+RYGkHghymG22z5V5Wh1//0EOj50DqUbqvAZb+SiHg01J8TUwblts",
+	"2fzF3MZL71N6s8r1um03XOeJMPScbSm3LUomJZFpv3fwdUVo+notV111OyXptoYZ5iLr/qOSwLpXrwBs",
+	"xDFq3XwPNPjNg5wS7fd65CX/lmimOE24RhqwYPDZf/T4y3CgrcHSUeTNaVbKInf9J/jNI1QQ3N/21lCz",
+	"6qWeMtVxj4iBZBhD4PN77Pa6ZZ/Rw8cVdaT2dct4s+o0P7lxeax6GaVKCOShpQFpbsC0bvWBOncJuzSD",
+	"KFNa1qSnnFKtQXfBAaEzzjBiv4Jg2CNCh9pK6RJzMEACgShZcgz/JREVhInYZ7SEcPkhuq9zu3IevtsO",
+	"CISBco2WXeOCbh9YUdHid0AMs/L/bMLMhCkQAnGykbQiaXcTUwNtuuezJf0QHc0uMj/OEvizk2IhSB1T",
+	"dOwAL1tZnYRyHBlRETH7xzpN+iWb3wxTQflZf5aotSlTyp1TJRq8pLUuzW6/GmT6M8VBsezQ2ev1agaW",
+	"Zfn1R0oVG/HLepnxnM0faHLBNR8mjODIklKfXPwySPgFG4BS4YEm/7UVwJ8N02ZQCwKKXcjzzxWSI5my",
+	"LQisHb7W0rgooDnLpbsqDwb54hURoA65XrL5UxixJedn4oIrKaYumMilErUOW/Z+y1eOf7U3XXvRG6DI",
+	"lwK3675XwQ0fr2KGQSsT/JeMuX+2QLP4uKV3dZtpeDLPd7aK9NiCKVkKeG2b90s2fysxvHiL/Y0Vjdgg",
+	"ZYrL2EsLDqa+fnxgn3dFSrNMYnBLnjPQJKU652IclDL8yI7PepOCkZjOCxnuYc/+HdM1S3Lkk/0m62fZ",
+	"Olx3+J+4mZyBYwOuIEl+HLUOf97kwhd5zjmbr3IfdcnZRM4E5llC5CfmVoGfdD3DtbMvv9+Hq6D1SkY0",
+	"YXUOoW+fnpKDr0hCxTizUoSh4xLVZaLz3beLttOHjypcaL/Otf/h037w9dVOp/D0f/i0F3x91f5rrQ31",
+	"NVXnzHAxfvruuC5MY8jq7aT19tOFa8HPcXAdeOeLn2XTKVXzVV6PgVryujQbQw3dnPhUbqBGfGQXvkbA",
+	"AvAoGp2zmOC/B2QojSbsEq0jFattswtlzISVCreUhSaMxgkXCwR2rZ/SipADZ3pkcW0QozPZuPBlQsmI",
+	"C5r41LiNjmTZE59KwWmy+Ru8Kz6q23mmnVN1g/UznV7j7d+fna6l0gv357eVQ0iwBK3lp3JQ6Ta4cE8L",
+	"kLASV+xWl/BkKON5PRBwk2zgtcVhAc5TuzwzdDtF/4ViDEKtFxT9vcfr9fzHB/VbUDzSN04r1IYjIWpy",
+	"Y9Aqu51rQHqk5HQDH7JTK/YPJlv6qOGzr+ItvzJyoz0ZmQ5SaiZbILhMnwuj5rVWWpkOFBsxpRyW38iM",
+	"mZkOMHXxpuY0NNk2UsD8ugHq4cSlly5er46kWIB18AMPBqt46Fy8zfJbLd9LHaK/kYaPXDLDGTOW4mzr",
+	"Bf8ohwNnHlhiMs+n1NVycYEsxFJRjOe08mQ1ysWZPcCDMJKKjKWMu+TH0YgM5774QrcmWKXGsOs2tO7I",
+	"NZEXzG65tkKGQtMODNBkLCFrYfFsDzShcayY1kfEKrp41nwUZAgIidegWCRVTHZ8vl5EBRkyyMZpdzdR",
+	"lKtXv/m1BO6UdddzmlBRLzu746UJFWQnHCnGQjyd05TbXXIGCUsde9T4EKMOaTzlAjOhdtAqJpWVn3iS",
+	"cDFukymd94VmhnBzRGievWMhnlAxJxKsYlZHAWEFE3e0iwZ2JVvQ33TQewi+pVRCIjcJd+1Wi1jCzUJm",
+	"nRTta2F0PtRL0qclO3OusoPlU1h6auXgCR9PalX3Uib1QhWYhhRnPN8rdvELxLOyS8OEhhJUzLIrvZwF",
+	"44Pnl8tNWYAKyJRGEy5YRzEa219cIrz9rGz34QIy+UAFL6d0Ba0hpE4M2GVuIhTSDEaQuB60psxMZDyw",
+	"Pzm/OhI3rAZhZyulJoKg6UowWKrlHIUwLE/GGkxZzOkA7jJoldOrcbo8nTBoldNhIR7SFRn4UBs4bGrR",
+	"/VgQdmnBB2sw6JRFlmgQI115hggLSUSs2xhrUaNFQHx8J2EXLMEb1y7sGGAW4giEkeV6UBXX6GJ4qt/7",
+	"sncfUaAOAn44+/ENOXUoAhWYHj/p7bWXFobMUogNpgvRwIXaClGLXTSAr1eb/abyW18fLWhfTxsqooYM",
+	"Mr9Xy/LyTCzAHPdAMcHiaTV2Sl+qYfXMPIbiA64i00Iph9xugKGc3dU+zNxG8ujJk5J95KDXq9WsvCi/",
+	"hMITqUxAJtmUigJ/NcrJnqP6a7Dz1m7LuEC6xdnfvz0hIFBY2LbPzZ2laHHGomzYxJhUH+7uJkCfupT7",
+	"rEi9K6TpeJqwRi5CxPaaSe6TBUJWByhvGUUlaEtT3vWSHJfj7BSsv2moXSk7rfYwUpoTMZI1NhkuzvUG",
+	"6YxLhoDNEgA/KyMP91Z3HjTxlm7LSnaH9spaaJk4nCm8ddCq/b/gX/w/TVED9P8IgkTt4xROrpWwUFP9",
+	"JhsmPHIJp13yjCV8CHp5MieAnzTBwBdXCYZrUsqvXea6a1ItN4nU3OZJPGgtv03tm+ShfTW6dFy/6alz",
+	"rK/dC8xQjG9aH/zg2+EszZMzthThBg0JT5Wcvxuak8fXS8tqzMqCJI7tQy2oL1gH3x+5DCZNwk+fnEO+",
+	"S7vDq6uQ7NrfIJChi8UieYzVIbsYsNW9tKOoYgU30F3yI2Y069KPMGbEk4TFhIsA0AVW9/VR85APDD7b",
+	"7z35au/Rfin4zCrWNDIgmVgVoBRlhhNhkNlYyRlJqTYNgWZOVh3AN01RZmstT2sCTOqciuU0SgetjfBv",
+	"nKmqCcabcmibApxX569uFojs4it9JHJAoCKqW3fDgOQ7Ci5uCG7dCHu2DCxCtICsx+3CTG82bDRPfGDC",
+	"Vb8sYje2DdjYEJhL0lgOjXUAXjbrL4F4YxYz1E+r/RclN7Fl4/e5Px8+qt2dt/bVZwVt6G+AFMj1m8Jh",
+	"Lv2nfjuKRufNkZi1gL38Xo0zg2Vy28iEesvXmZGoRyVzKJVCztmcxWRC9WTBYbn/qC5SBiphLoY41kYd",
+	"XCvCsHA8gGaL9xCUQp5f8m+BGew9JqB4axKzPEDuc8MNgdp9aiisSN6/fYUcyrJMTPHbef/udTnPDzks",
+	"jdHgxU178U7rr8rbfDe7WK/srbVlQ3pVrWpWB2nvvWy4qGWtjb6EL08hZCEvf7HlNyuyG5qDQ2IIJ8Hl",
+	"Gk/k1lj2us0HUxmzZJU2tgGrXFoU7CfNpT+WJkjz/VXB7h//+Mc/Oq9fd549s1D2lMR03iZSEfd7gxnE",
+	"FcrbYn3FoC5VvMUn2sobG49ftBvhecuzLGyifIeLZwqKd6t/cUSibWK3rxHQGJXSWcshHnW2Q0+G85nx",
+	"lw1I7cYhj3mYykK4SY0CaNZWswJncX102X49nXcuhgV96eYLnPDC1ZELCO7spSdxG3KH3a70iQWfU18Q",
+	"eyUMLVcuWICqEoSsTED04yrvuOoLF5RUes3NuetrpsYMQ8SGcyxg4e3EGuUCO6fV2sDZhRUiYpYww7Ck",
+	"8Tmbb+rx3xp+Vsb3J84FVvtk71PN1Lby0XVeKEfmRdwtGQfqiMB1X/ZW8HSjey7jXbN38Sc2nEh5XkT5",
+	"fT5p1flcVdCdTTSLBr//9k/w054zBjmUCT9n4NHQeiZVvN5r4aZfGw/8UymB4vMPta70SKM6df3clKUw",
+	"rM+lvr4Lgktd24as+su8gTSR/F2uHZZbSXlZiJ7e//ozyy/5ybcvvrQAItWY7t7dpC0tWajtih/qivRo",
+	"FmWKm/mZXQ4PdJzyl2x+nKEqsOSP9dVkl1MVfv/tn2EAYRMlP91xyjsv2dzXWyc7gkEtVRyAyhjeTTtv",
+	"47HYzCKfpXg5CpvEyp3ceWwiKQzFLgeO3rec3/r/z31ixaToxiduhIuXrfGiLde1cl9CCakhjc6ZiCFO",
+	"5viE0MzIKfqqP8qh7pLnF/aASmZYnN6XkqVCz6AwldWC7dxDV0j0qC9oPpwabzr1EdKxjLKpveBYMvwX",
+	"dsm1gdpYYNJDTTYPYAibiqSG+VTOeEtdTAIJIxmz8AhLdDnveF9EVKk5oajc+8iOHam889leahiQMKVm",
+	"kv/FuWMtwobY7klTqH8FNaaJJfyazCbU9MWMauK7AcBp3rFLQ6YZ1AGGDhKGOph58/5VUeyK7Lz/W6/X",
+	"67UP4QTKu0kRfcBLqskOBYd5QGhflJ4yIJRMaQrQLBUKTW30tCNcSoUe7cLvPpFJjIW8WE3cS68vsHiX",
+	"vyAjCTddsmAb2fkoh8QZWXSAdnYwleqAhFaCCKE8gS8wG2BFMDHvCzyrvUFXhQ9lP6rJ+7+9ePHiGdzc",
+	"W2p8R6tDC5ATJowFARYX5fHBIJb3GcOkdYfYDzR+fOTdcv6jvthhl3ZL4INmsHNqeESo1lAKSsRgbtHt",
+	"hYlPTv2crrYZ9vyyl+gQpC9yF76RhBIXUlI0EHHRRmFeER4dC+Fiff2w3DMNQK4vwqVC+BY2ayvbu1mX",
+	"KtWHGBKFj+3e/mD/SV9UGwwgHFS7CJBj8qj3sFrC2gLWo95XCxXjc9c+EBaIsusLl/5YlJ7nMbPw7Gtj",
+	"RHNfxTrm+rwdFNQij504dLWordRFDVMYiJXwiAl0wTuCaDmd4sxQaKHUQA13Ezamya5haqpL4RGeJh6f",
+	"npTcn4etXnev2wMzUcoETXnrsPWw2+s+bKE9EvjNLmTPoOiY52uexK3D1nfMvJXStBa67uz3eitKQW9X",
+	"Ajr3+NfUgD5zJcq5iNklVKU+2H/SNGG+w91yD4yroPUId7v6m7wDC3zwcP0H5crtsHGXarTuu6LkdcH7",
+	"W4c/fwha2kd45+dGmukeEzADIw2ClqFjDYLFXBs2bX2ws+12ocz3uZAzseun7ppLs+p5z9y4d5emVe1D",
+	"1pBvVAzZLbfBuvpQDyOrLyNvg3AVtB72GiqjYvfCB5ZmpnOyYy8ltkp4pcMWEGzX0wghZZP1S+2jrgMo",
+	"N/rorgfgY+IHEC9OFc8N1N3KkZcdJAidTPjovzwf0FfAgziR3cJjNmZmXflxigVMGMhMhgkqDDDLcj3y",
+	"YH0x8gDbANWXBvf+zjZONMx4EpMdB+QBwerWAflOesBvBwSLW/tK6H2R9x5gYswtE4NoFNc2CnLXgMQu",
+	"QXu5KPwt0rTyMjVk7T/9WeHsAVGZyI+H7zCikdEOjPc2okVFFCl8tAEBK9p9/fvR1Rypvm26YRfItANI",
+	"0q6hqCUc82m9P/vQqzKWYfyv3v3kvStXiGQJQ29uFQafwe8/2qFYc30ZDA/qmmJO5YXry3ANuvZnh6FH",
+	"va/Wf1Nua/T5cIcvRqjIcyLkBVMKZEeDVZlHfJxZ3cGtpImlN3OU3MsA6QBsDUQu8e6a5osl/99ntGD8",
+	"ELRc/EcVtE8zswjXAIHfuhy9G6GslUYFV1UzC/C/W6Tqy2svs1L/2q6fsZCzf3Wk3dvgi7y3E3zwaJN9",
+	"1TSPuScRFRLxoycIJSIB2WzApVx/CnJ8QrQLcXJAtTVpKDGrUlHkRonwDZgHFTOZElYPRrs/+A4g9GU2",
+	"4dHE14+nyqrGJoD8p8ALaFzVdjHoLolkr7g2T0t7ukXsXehmUIO/aCksFax28m1EkwRJuH2le6ns80H/",
+	"XflWnQmtKApelObWZGfKDLXSPsBemS2WQbke/otQ+yYcKFc/Xy+1lVpYbKsp1zXbrtGYa0Q/XPpfXvTD",
+	"ra/+Iu/nes8IKtiAT1wp5L89nGOuyAcorlFv6bl98L0NYt0kaJXI9AKNuEeVPwYT+FGUX/GBJv4Zr03k",
+	"rwnWUmENx0KxWbRCu04bihEmIjWHpoNQL0YbsnP8/Kyz/+hx57unr9HFBj4Kl1LgBTssUAwCRbkBxmFf",
+	"mCowo3UzdHcbEj61OMSxArfAHHApGOabU5+ygOkh0O0GHFOChMWcYbcvsD8siGyQZltwW3Ry4ekSrg1k",
+	"rxBT7hxUNAciOzWNM9roLqxpCkR28i8PKy03XMePQ2J1trBNDD1n2m+wseOH798BxSWLzh9DlshZ27UW",
+	"QqcpOHC87yr3e9MpI7//r//t/IxBX0gV+L7AJPy7c5oudf6BHuhzuCAaxywm1fxg2DCcvOt+CfsC3xsc",
+	"yLDswisvPFDuky89NriWL+zGPCzYHSuWJjSC/uv+XOAj9e5Rd3faruk8riIuGqwoRmIl0xScaHBFMVcs",
+	"MsTIvvDgNZHa1NlPT7MqD7kN/b7ahOsLK/hbcR2aS67/7vzn3kJwR4IhJJxAjAeiPWtXdKMRBEqU85Su",
+	"KTMuK0euZkOtKFnS2aX6Eip7uT/XOrXdUnRuuRmeHqgftrOrJIRiGAiEXNF7hf6GFPplcWEZJC3EbKWt",
+	"87yofCp1jXB27MUX8GIiSig2toKMpc2+EDfZGc6BIUJ4UZ6KJGeChMCrw8D3iOCGxJmiw2TugolcpNh+",
+	"b9+Fl7ySCM6HebMxu/ndTzy+CrvkJwjmEiQ8idk0lYaJaF4NwINDx30fP+7CfgJyzlJj5cqEUW3I/gGZ",
+	"tAtufs7QMDicG9bhMYYUJdj2Ho11KDUpPuaCJn3xUQ6Pqp+7MDPshgh5r65n/sH+/pF9P+c/J3GGKMu0",
+	"K2lE2CWNTDIH0fOjHILE5+VilF00yp32FbCckz6EW6gIRsspzT6wyA6t9EkMg74IT5W8nHcWfq8ENWLL",
+	"R3nOWXG/VMyhwSN2dMTV3r99BSWn7Dqu0SKsQFMOfyShFYS1HkDzSfv3/A8W6YufMRphgNInBtxhBDXu",
+	"xf2OMmRf5JJZsByttr+PviAXdfRAkxCD/X7+0HXxa6GT6e2wQtyzf3v/9pWVu18ylmIgKAi1UJ/F33pY",
+	"UZLXNcezsAWiKvfhSyjF2m2VRNVDwJuVHfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
+	"sVvTixJaaxeaV4IrKyPnKfmKaZlcQEwbRsvWCs2YQb+YN+977apM6DpxGNtd/CCHrXrf22IM7QI5aJWd",
+	"bpWkiEerIqn7/cv9vU6/f/kVqw2kRrPMzQvmRX+PjYTy/ZtcOM8ObpDKLc0pxWIKi2BJYh+u62qRugqL",
+	"nnA3hsE80BaxupW3Wbzgqy8q3q+6yHI48eYXWnDwq+YmJccnzmQRUWE10RE3FXtGnlpI0AdFduw1kd9/",
+	"+6cLiOj4gmheH/q301P2N/m4XCvuXrupajfZEAKSLcSVBEUrSm2ptMAnTe7Mp9DghKTUikXACtEqwzgY",
+	"O/Q5TzURqGMxajTJhGUQJWmIC82U0XnfE2RGWWq5SqXpCSgbAkxsKuGW57vWKL5JG6yMRVwsKbXcBeq4",
+	"HGBFmIO9JwcPeweVdmRA0uy3YGDYcUHrASn6HgXL3c8wlh32k/cywz5m7SO7KE1mdK7dQXKB08t2/pxT",
+	"CjZMhWewgwl2oTcTK2IsnlwbS3Qn9IIRSsJS95nw0HVwqf5KMmF44uLosddMvYP4B/u89TwWZI+CxRaF",
+	"oDZlLXmQXlA/Y7l72UZzLrYFqp82TwEbYR3AYu7N0stWz4pQd2PTwkNXZssxH7Kg8o4H65orNe4bmxQ1",
+	"CkSPP6eE1K36qXwDpxpe6pBIjjAP6T507y7sEvZxqjEc9jECItgMautypc0WvGfZPJEr/qti7FFHuE0g",
+	"XCHM3btD/xig+h0zvsWut04BX/ecG3is75ZIyn0ytwPebZ2kVvF7hk1dloB+F2tqgXXuWpMGTVY9jNKO",
+	"A5I3ZyMgomFPNq/x+ZJeVoaRImKQJOb6EKMeg6l9moA1RWVWi0SrnhfJQF4L/USh7xdLEyhrmicr5FbA",
+	"g96TOmPAU5jgThGdgDBRMbfs+HOBIWzIXG11vDNs2+zhDHs5//s5r3obUIunvh73vYZWIUkI1DeloSHF",
+	"KNoK1WprxyQ07NLgsI42itFpCA52lO1dfqiF2NC1ICI7VjU6BJdOG1JiFeQheX0IKUE/V+egq4/X1cCT",
+	"DnhDiWFqmvf9yWptfmewoR/k8LnvfbMG2ZcOU8X2JdtSHW7D5wQ/v+fmfwxu7vo/gLHbgakcISYBV7IA",
+	"5rRmlpJoQsWY3Q0zP2fz1b7el3bARup3pfngxvkk22ud0KqxKCK/Vu28TQ3Qt1KswV17cVVV414LvDst",
+	"0HlZtY+1QkuZCyIrB5YDQqxNtqoVW4vGiiQ8Z/MQJc+a1opHroeJazdJoYiopRC8xgaG3VXRZXQbrp2i",
+	"getGrp29m1y41OmygfuBZ7xQifB2NXStxAYk0HrkPuTqPuTqRkReDHegRZUlCClxGVrbUYkFJpubiYos",
+	"kyq05w5i1/8J+ke7uA+vfO5hedy8U7vX9LC5S5VuvIUZPN1Yl2jicA3DFGDpe1nz3zk/2T4x1rAmAvwb",
+	"2/G/rcTOl2xeJ3aiRqhcp+frTdnEihGRLWsVbFZEP+XxUIDPAUa8gBwOh8RwkilEo5e7QmOPcQgJwYh9",
+	"6DVNsCAv2pCcWAEFftBDBo42NCOBz6/dJd9KM4HgFRJneaWs8lx1SudbmSS3yv2h1/aVY/53yevdU/35",
+	"+P3WVqp7AeHOCCdEYjvKaeFUZobEcia8U/VaAsLUtzne1UWf31oL2QsoG4FRdlBEjsWFTJDXxdmJsJX1",
+	"UHE2SubtIyyexDVh0yGD4DwXbTfkgqp5t65azlKf8lvUo5fWaiAR7noWArue2tN2nkphlEyalnLjd2Gw",
+	"H4vhXH+KqmJvGU3IyIOPiIs+mpa45hCIkDJycaYJRSNpSsdl6HYtyRaAGH9cC8Jv8zYPlvdnqcbIZ2+g",
+	"lQKSslhAtAQmEEldqrcJ7Y9yZo6l8q3qjGa2bl+EC82DQ/INKX7SZBcOM7jgbKbJ//0/ZK/XQ6tyZBSM",
+	"NXQQJTw6rx0a9IWydBvzwPZJzCI+pYkOSC+Pd1UM0FNIjAGAz4H5e1sgpBL6nvn1paoW2n4viVyLVEHZ",
+	"O6J530OsJDFUjJ5b4kR2uCCh+TVsH/mCM+SxHa99jFJoZJjXf12wxbmuyw3hJPWRJAsVW+nW2zMypvMu",
+	"OXb9Sx4+dvtFc31o99S4YegP/RnbPRbk5PjNMYGiUb9KUWr1+TxTMmW7r6SIpQiL7Ybv3z1t3s+vTdEt",
+	"m/ZH+9vuHYS3LMDgOpJ8b9y8i9Qb6KMeEEvprP6yhFrg7ZYpcd3PAQMVjc5Z7KhRHVmvlVsqfShrKT9M",
+	"3Jysc4r1bO2Onv749qwDLZEx6fgoLzmbMkVOTrvkWGCHcajAvJAmECWMKrIDDZj64vvXx087Z98fd/Yf",
+	"PW4fkZWNhULFRuERiRSdJVAGGrNjE6ZdS3Y69hS6L9yCo4SOxy6yPGEjQ6zIJ0cO8DnTXRK6wEww+VZb",
+	"LskRuCbryHypQ9XtKHelBb5w2H61rVcN5XgLSUKfYWW6V4G+rArUKFVC735KUiXjLDIdKmgyNzzSSF7W",
+	"CY1CGj5yMKZXRdG9qQy8Ra5XXaiJ6TFjhWWd17wiNI6VpSL2z0C4NBlLYuR9fukNF4zyOSjIHcrwk79K",
+	"Ceiq8FXP2Eq9l8G4WVcFJPwohwNsJhkeurXLGTHAPEABsOJitYYFBsljmplVrMZSxmTHqjYJ1SYvlEtw",
+	"+nYh9OaSJ65nWSNM6Sr07vXIlIvMME12oEAv9jbwreLbRy4aTJtyeY/hvC/C756/q2Sv/h1jEr5xJ+yS",
+	"l2yuc/uGd4BgwuJQSqONoikBSwY5Z/M2Bv4L2RdwEUa6LUN6HjbPzXS9snOa1eD2zfPC8hpnHk6+cIWJ",
+	"rUgLEXJmhZ2RVP/6Js97bnzHBknzJUhkTWhf5ntfNvFtbI65xn5x7AmJdvERWIoGfnDZSpoxF7RhtRpX",
+	"izG4wUCk29Sk37uu2cstDlIm4oDIlAmCrRxpUbnCVZH1tjhvIHM9LX1EOBMxVVgw9F4HvxPxpFyktbZo",
+	"qKszrqGKKhVz/LWNNi4nQXKNb7hxfdeGlBTA1EaEfMFFDK0+N4ro8y0jm8tFb9XO75ZRDIL9alkqCmdo",
+	"M6YGyeJ9eMMfJHpPynNC8QmzlAznxEOlRxOE+M1E+1q7VBF5QzJoiOlae7sifjtG8emUxQFJ5IypTkQ1",
+	"i9u4jUOy39srCl3ALrkvmxIHfbHf6+WlJKBVGIvJzphfMFGuoezaAJYKtkBtFjPjEfPhwZaPT6BNW1+8",
+	"kaJDC545pXMszuy2v8AnvSTgwxvm4EjRzJAwTagIyc5B72GQN80Kd+HXdp2wjg1DHQW5DTG91JX0Cwvn",
+	"awmIe74jUnm+Gbh77KrOmHWTYRPriRrNge1eRbhXEVYFNUrlyIynptcipbUqAFPrs2BzmnFH6HvP7/9I",
+	"ibCZroTbbsPit4ojtFDjAwl9+/IFR8WLp+Srh08ekylTY0Zg1CFyW4jeK/MC5NRHromkFQSmS33DwSLW",
+	"F6GAloOLjcIpyB5dz5ihYBakEllGHrt1Fzi/ZeTcHGGHylxxxsk0BCdyQ6wiQQ56D8nOIpvH0l8oW3hZ",
+	"o9ZOZ09+y5wfW8hbgCjPA5fYgZv/2/Xn/NcSJopsXTjXfQrDPbe/IW4PGEy0nDLMObTg9iCvrr0DpU9L",
+	"tKz9uex/hq3s9W7RgL6+EpOcpgkDI6T/hGBX4xAj0TpnfCyoyRQ7JOabftbrPYwywS/hTyy42HO/Tdgl",
+	"8T7//UeP7Sn7LdO1GlO/hYNDMqUx6wun8/M8kngnlpHOt9ydxu2G+Ktqg/5bpBTVhZoKT/vkZRh171K8",
+	"G9SquCEdDBHNx1BwQntI8cjkgWzLXPkFdCryI2pNFz95TIJOTHwsfHlR4+LpHdxD8IuQMyIF2RGyknRw",
+	"5PUCxSLGL5jS0AQagjfIUJoJZq+2u7WpCf9aiFIc+R5J7t4hdWs44uu/rsxc/ykfdZtQ6RZpygKv0oyi",
+	"bq2rR30PpbdR5WtWevkc1PLftnKn5J/tfrLvtTKD8weohehyvqgLfoMcb59ublha0wYPO0D9VNQavO8L",
+	"dk9Ii75gpSKUWwHz+p5gzSB38wSyiTj6o9yD8h/JPnddmGwy09W0K4b/XLdV8UId1qbeXv9JEw6eN/TR",
+	"YXX533/776KbBUZi+H4i4AIKSMINUzTxhXZddWxL4HH5gJSK0IO9jVDjywI3cYHTrIqPN29h89PfQW+l",
+	"TakA9FWiF/ferPtq47fkA1N5Bu/n8lUrJcZUT4aSqrjR7PXckgzteyczQcJXz//zP358O3h2fPb9tz8e",
+	"v302ePfjy+dvnLHfdEn4d+g28s3vv/0TfmSXaJWPIfkdK5L0RXjGokyxI/K9MemPEDR3RqfsjBv2zZlR",
+	"PDIh0UxrLgWJoEMKUDLf8o3FZOdh72EbqpgXxwi7fXFMZkqKsb2sKdfQeg82hD4ECmVIUjpmDZazZ/mV",
+	"bBRjBFM3pcc92ttvrlONpyqVDIPXGsSl9Tef9MNmtfwmZppco4Zfvicgaw8RZ5aH4TXPqM61BxcRUn1H",
+	"BJQ88wC/Shi9cGUrXA+Lhs4XzVsPWmfMdLCdzppDfhZxvqV+FsG1n+iNJND7xV2lVPmNY8Ae+f7d61cA",
+	"81BJlfqePYCL2BHIOe9SYPyY8VUSG//lTlwBSkixk4YwYSl0/PmH/lPk09srLJKdisvccR5bxUTMFIvL",
+	"DhZ7mz4BKpZRcyHUsxkdj5ki70/QAezSF6nWlgbXF3EIXO8KSjTQf/IUoa5z5k7QOZUJj+qLPTyzu9nW",
+	"e34yeiMFe40O1lumoDLKpkwYjGIH9lMlcc/f0fG60g8wBhZ42FQDCwH7gcYyCDvYj3c4Jyejjj1rBw7b",
+	"hhg/9MlcW1D9UyAJbMZqTxfY6K7yjCXEAGQo8GL3E0D6yoAiC7HHdlRrE22SupEbhTI/PmjIw/9Q/LE7",
+	"6Hz461/qqwmsQRvMi30uIhnDJ8FNI9pfd/9aRbG8AgJSippd1yIdXFpAxr/ytMPsdstN3RBT8gbSWLry",
+	"ZoqyBH88bN7WPLQ1Kt8oWh5DDWIe4QvnVTmWaOwShpa0oky4lH1nPbC4O6K/rELZF8f/cSs8ZvWFWDnm",
+	"lKIafveQcrcP/wLsSsIkc0L1OYP2jdqnXS5IKWveesJoYibNpdwxbSuaMJoeESOzaAIx7HmRqlox5Huc",
+	"9BYtUW6FBornTChQxiHhF+ifu9sne8UvmLB7svJ3GSP1XBs2XftOCRvTZPeTfdSV/PSVHXe6QbJemCp+",
+	"QSPommqYmmpsfYrKqQ6PMMMJ4hCxoygaDQ5yqa2GPTti08yd2SWdpgkMxdVbQZljP9yvcmza+fXDz8io",
+	"r82m/90oz7+qLvrGdWeFYlmfq3veNV8FbMOj7DhIDaC1hLYHcTjS3prYypQJmvKuf50mJP4xZeL49MRe",
+	"x21rc6tJsHt1OfzIosbAiFyPddvOJZB73e4PYQDhGpW64qYJ1cQB3yKbqsDxnCKZWAPH/zh+/epLwrHf",
+	"1j0c38MxccBXC8cQ49Mo++ZJn5WirL6MO/QeggIuUz5GsAcZCXMIXe2DGdeMPOo9rJWS38Lqtygk4wK1",
+	"ZbtoPId+6kxdMGIUHY141P3DVkSN+eeI1koOpdFdc2lW0bK3MOrdpbkD3fcduzQveHKv+4IPGIv+qSxh",
+	"26u7mhs2pWn3cjXjOsNhX5JpXV7LoO7P8yc22t0tODpI8ca3FItjIjBuDZzYx7qJH5UKb0KnLJocEm7q",
+	"jDLYDIHO82oDhA5lZohhggqjA9gqNOckUmEvBJVB7fOuFX4UhZApqLcJvI8ZyhNXerNccwxSGHd9Uz/I",
+	"WKCiSGxsCC048w2+b43x5Q3BG0pzqQse5Zz8T+TsdBDkOtdZJd2U7oNrkqVYXYIbTVyp7VrZqbrGp9Zx",
+	"yl+y+XFmJnZJS/nQfVpneLJP4BpnuVJ3LsdVYeQD17ngTXaoIRWtGdJXMpW0Dlu7QGHd3pZwhck0YeRc",
+	"QMsJ6RYMSCb4LxnLk+a7ZKEGh2YszwrmqihQ5QxcmFpXU2ra9yWzdzqh2GzWQNG+wPW9kCJiAVHSYKDi",
+	"Qs+BLsHiWRCkBDsorQpdCGoWzYycouAJpQnt2lwYes4C98QBVAvkYhy4jrEJDseyVBfMl1svloKWhctL",
+	"vaFQOUWxDOLSsOFhAiFReTnD7nLD/bqpMJXC0ESOM8htLII0A3frPk4TIFGkmfERmaUliq8a1qhmq+BC",
+	"S6mL5T37JJbl6X6acF+9URegK2Kdl1T0pSN3ZGo6HKHUB8BWqwUGywmV7iAkUixmwnCalG41IExEag45",
+	"CA6ijhBCp8xQS/AhuMyikWImU4LFy7fUsPQpWrY6I8WZiJO5r/5aCojw0UlFY4FS7wa3iK8IW7NAiRtW",
+	"IiDK4Q556dXlKIxu1bRciwSlql0WAaCSXanGpp09dZn3ytViK03ri3PVFLt3BvsA+CDHP5Z6ftotL6qb",
+	"3GiWjErTO4q5PPtKj3rDVZXmBTfe1Yer/xcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
