@@ -292,7 +292,9 @@ func TestVendorErrors(t *testing.T) {
 			override: status(503, "service_unavailable", "Notion is unavailable, please try again later."),
 			wantCode: connectors.CodeUpstreamError, wantRetryable: true, wantMsg: "notion: service_unavailable"},
 		{name: "gateway page", action: "search", input: `{}`,
-			override: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway) },
+			override: func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
+			},
 			wantCode: connectors.CodeUpstreamError, wantRetryable: true, wantMsg: "Notion responded 502 Bad Gateway"},
 		{name: "timeout", action: "search", input: `{}`, timeout: 100 * time.Millisecond, override: delay(5 * time.Second),
 			wantCode: connectors.CodeTimeout, wantRetryable: true, wantMsg: "Notion did not answer within 100ms"},
