@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/levqor/levqor.Commit=$(COMMIT)
 
-.PHONY: help generate check-generated build run test lint bench ci clean
+.PHONY: help generate check-generated build run test lint lint-openapi bench ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,11 +28,22 @@ run: build ## build, migrate and serve on SQLite at :8080
 test: ## run every test (PostgreSQL/Redis parts need LEVQOR_TEST_POSTGRES_URL / LEVQOR_TEST_REDIS_URL)
 	go test -count=1 -race ./...
 
-lint: ## go vet, staticcheck, gofmt and an OpenAPI lint
+lint: lint-openapi ## go vet, staticcheck, gofmt and the OpenAPI lints
 	go vet ./...
 	go tool -modfile=tools.mod staticcheck ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change: $$out" >&2; exit 1; }
 	go test -count=1 -run "^TestSpecLint$$" ./server/
+
+# The OpenAPI linter a user's CI would run: Redocly CLI, pinned in tools/openapi-lint's
+# package-lock.json and installed by npm ci when missing or when the lockfile changes.
+OPENAPI_LINT := tools/openapi-lint
+
+$(OPENAPI_LINT)/node_modules/.package-lock.json: $(OPENAPI_LINT)/package-lock.json
+	npm ci --prefix $(OPENAPI_LINT) --no-audit --no-fund
+
+lint-openapi: $(OPENAPI_LINT)/node_modules/.package-lock.json ## Redocly CLI's recommended-strict rules on api/openapi.yaml
+	cd $(OPENAPI_LINT) && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		./node_modules/.bin/redocly lint --config redocly.yaml ../../api/openapi.yaml
 
 bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... ./budget/ ./connectors/ai/ | tee bench.out
@@ -41,4 +52,4 @@ bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 ci: lint check-generated test ## what .ci/run runs
 
 clean:
-	rm -rf bin bench.out
+	rm -rf bin bench.out $(OPENAPI_LINT)/node_modules

@@ -28,6 +28,8 @@ func TestSpecLint(t *testing.T) {
 		"every authenticated operation lists known x-levqor-scopes": lintScopes,
 		"request bodies forbid unknown properties":                  lintClosedBodies,
 		"request strings and arrays are bounded":                    lintBounded,
+		"every operation declares the errors the perimeter sends":   lintPerimeterErrors,
+		"every operation that writes declares 507 storage_full":     lintStorageFull,
 	}
 	names := make([]string, 0, len(rules))
 	for name := range rules {
@@ -52,13 +54,51 @@ func TestSpecLintRulesCatch(t *testing.T) {
 	body := op.RequestBody.Value.Content.Get("application/json").Schema.Value
 	body.AdditionalProperties = openapi3.AdditionalProperties{}
 	body.Properties["name"].Value.MaxLength = nil
+	op.Responses.Delete("401")
+	op.Responses.Delete("507")
 	for name, rule := range map[string]func(*openapi3.T) []string{
 		"basics": lintOperationBasics, "default": lintDefaultProblem, "errors": lintErrorResponses,
 		"scopes": lintScopes, "closed": lintClosedBodies, "bounded": lintBounded,
+		"perimeter": lintPerimeterErrors, "storage": lintStorageFull,
 	} {
 		if bad := rule(spec); len(bad) == 0 {
 			t.Errorf("rule %s found nothing wrong in a broken spec", name)
 		}
+	}
+}
+
+// TestSpecLintPerimeterErrorsCatch proves each requirement of lintPerimeterErrors
+// can fail on its own: one response removed from one operation is reported there.
+func TestSpecLintPerimeterErrorsCatch(t *testing.T) {
+	for _, tc := range []struct {
+		name, path, method, remove, want string
+	}{
+		{"authenticated without 401", "/api/v1/jobs", "GET", "401", "GET /api/v1/jobs: no 401"},
+		{"authenticated without 429", "/api/v1/jobs", "GET", "429", "GET /api/v1/jobs: no 429"},
+		{"authenticated without 503", "/api/v1/jobs", "GET", "503", "GET /api/v1/jobs: no 503"},
+		{"limited public without 429", "/status", "GET", "429", "GET /status: no 429"},
+		{"limited public without 503", "/status", "GET", "503", "GET /status: no 503"},
+		{"unlimited public without 500", "/health", "GET", "500", "GET /health: no 500"},
+		{"429 without Retry-After", "/api/v1/jobs", "GET", "429 Retry-After", "GET /api/v1/jobs: 429 without Retry-After"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := loadSpec(t)
+			if bad := lintPerimeterErrors(spec); len(bad) > 0 {
+				t.Fatalf("the spec already breaks the rule: %v", bad)
+			}
+			op := spec.Paths.Find(tc.path).GetOperation(tc.method)
+			if code, ok := strings.CutSuffix(tc.remove, " Retry-After"); ok {
+				// The response is shared through components: change a copy.
+				r := *op.Responses.Value(code).Value
+				r.Headers = nil
+				op.Responses.Set(code, &openapi3.ResponseRef{Value: &r})
+			} else {
+				op.Responses.Delete(tc.remove)
+			}
+			if bad := lintPerimeterErrors(spec); !slices.Equal(bad, []string{tc.want}) {
+				t.Errorf("got %q, want [%q]", bad, tc.want)
+			}
+		})
 	}
 }
 
@@ -198,5 +238,48 @@ func lintBounded(spec *openapi3.T) (bad []string) {
 		walk(where, s)
 	}
 	sort.Strings(bad)
+	return bad
+}
+
+// lintPerimeterErrors checks that each operation declares, as Problems, the errors
+// the perimeter can send it whatever its handler does: 500 on every operation (a
+// panic or an unexpected error); on authenticated ones 401 (no valid key), 429 (the
+// key's limit) and 503 (keys or the rate-limit store cannot be checked); on public
+// ones that are rate limited (not x-levqor-unlimited) 429 and 503. Every 429, 503
+// and 507 declares Retry-After.
+func lintPerimeterErrors(spec *openapi3.T) (bad []string) {
+	for _, o := range operations(spec) {
+		public := o.op.Security != nil && len(*o.op.Security) == 0
+		unlimited, _ := o.op.Extensions["x-levqor-unlimited"].(bool)
+		want := []string{"500"}
+		switch {
+		case !public:
+			want = append(want, "401", "429", "503")
+		case !unlimited:
+			want = append(want, "429", "503")
+		}
+		for _, code := range want {
+			if !isProblem(o.op.Responses.Value(code)) {
+				bad = append(bad, o.where+": no "+code)
+			}
+		}
+		for _, code := range []string{"429", "503", "507"} {
+			if r := o.op.Responses.Value(code); r != nil && (r.Value == nil || r.Value.Headers["Retry-After"] == nil) {
+				bad = append(bad, o.where+": "+code+" without Retry-After")
+			}
+		}
+	}
+	return bad
+}
+
+// lintStorageFull checks that every operation whose method writes declares 507,
+// which the server answers when the database's disk is full.
+func lintStorageFull(spec *openapi3.T) (bad []string) {
+	for _, o := range operations(spec) {
+		method, _, _ := strings.Cut(o.where, " ")
+		if method != "GET" && method != "HEAD" && !isProblem(o.op.Responses.Value("507")) {
+			bad = append(bad, o.where)
+		}
+	}
 	return bad
 }

@@ -220,6 +220,7 @@ const (
 	ProblemCodeMethodNotAllowed     ProblemCode = "method_not_allowed"
 	ProblemCodeNotFound             ProblemCode = "not_found"
 	ProblemCodeRateLimited          ProblemCode = "rate_limited"
+	ProblemCodeStorageFull          ProblemCode = "storage_full"
 	ProblemCodeTooLarge             ProblemCode = "too_large"
 	ProblemCodeUnauthorized         ProblemCode = "unauthorized"
 	ProblemCodeUnavailable          ProblemCode = "unavailable"
@@ -245,6 +246,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeNotFound:
 		return true
 	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeStorageFull:
 		return true
 	case ProblemCodeTooLarge:
 		return true
@@ -431,8 +434,12 @@ type ConnectionName = string
 type ConnectionPut struct {
 	Name *ConnectionName `json:"name,omitempty"`
 
-	// Secrets The connector's credential fields (see the catalogue), each a non-empty string; for the
-	// `http` connector, headers and query parameters (`HTTPConnectionSecrets`).
+	// Secrets The connector's credential fields (see the catalogue), each a non-empty string.
+	//
+	// For the `http` connector, headers and query parameters instead: each key is a header name
+	// (an HTTP token, not `Host`, `Content-Length`, `Transfer-Encoding` or `Connection`; names
+	// differing only in case are one header), or `?` and a query parameter name; each value has
+	// no control characters. Example: `{"Authorization": "Bearer sk-…", "?api_key": "…"}`.
 	Secrets map[string]string `json:"secrets"`
 }
 
@@ -452,7 +459,7 @@ type ConnectorCatalogue struct {
 		CredentialFields *[]string `json:"credential_fields,omitempty"`
 
 		// CredentialHeaders A connection for this connector holds headers and query parameters of the owner's
-		// choosing (`HTTPConnectionSecrets`) instead of `credential_fields`.
+		// choosing (the `secrets` of `PUT /api/v1/connections/http`) instead of `credential_fields`.
 		CredentialHeaders *bool  `json:"credential_headers,omitempty"`
 		Name              string `json:"name"`
 	} `json:"data"`
@@ -979,11 +986,17 @@ type Conflict = Problem
 // Forbidden RFC 9457 problem details with Levqor's extension members.
 type Forbidden = Problem
 
+// Internal RFC 9457 problem details with Levqor's extension members.
+type Internal = Problem
+
 // NotFound RFC 9457 problem details with Levqor's extension members.
 type NotFound = Problem
 
 // RateLimited RFC 9457 problem details with Levqor's extension members.
 type RateLimited = Problem
+
+// StorageFull RFC 9457 problem details with Levqor's extension members.
+type StorageFull = Problem
 
 // TooLarge RFC 9457 problem details with Levqor's extension members.
 type TooLarge = Problem
@@ -2962,11 +2975,34 @@ type HTMLPageTexthtmlResponse struct {
 	ContentLength int64
 }
 
+type InternalApplicationProblemPlusJSONResponse Problem
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type ProblemApplicationProblemPlusJSONResponse Problem
 
-type RateLimitedApplicationProblemPlusJSONResponse Problem
+type RateLimitedResponseHeaders struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+type RateLimitedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers RateLimitedResponseHeaders
+}
+
+type StorageFullResponseHeaders struct {
+	RetryAfter *int
+}
+type StorageFullApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers StorageFullResponseHeaders
+}
 
 type TextFileResponseHeaders struct {
 	CacheControl *string
@@ -2982,7 +3018,14 @@ type TooLargeApplicationProblemPlusJSONResponse Problem
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
-type UnavailableApplicationProblemPlusJSONResponse Problem
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
 
 type UnprocessableApplicationProblemPlusJSONResponse Problem
 
@@ -3005,6 +3048,75 @@ func (response GetRoot200JSONResponse) VisitGetRootResponse(w http.ResponseWrite
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRoot429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetRoot429ApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRoot500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetRoot500ApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRoot503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetRoot503ApplicationProblemPlusJSONResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3057,6 +3169,38 @@ type GetSecurityTxt304Response struct {
 func (response GetSecurityTxt304Response) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetSecurityTxt400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetSecurityTxt400ApplicationProblemPlusJSONResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSecurityTxt500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetSecurityTxt500ApplicationProblemPlusJSONResponse) VisitGetSecurityTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetSecurityTxtdefaultApplicationProblemPlusJSONResponse struct {
@@ -3136,11 +3280,45 @@ type GetAdminStatus429ApplicationProblemPlusJSONResponse struct {
 func (response GetAdminStatus429ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAdminStatus500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetAdminStatus500ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3152,10 +3330,13 @@ type GetAdminStatus503ApplicationProblemPlusJSONResponse struct {
 func (response GetAdminStatus503ApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3249,11 +3430,83 @@ type DeleteOwnerBudget429ApplicationProblemPlusJSONResponse struct {
 func (response DeleteOwnerBudget429ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget500ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget503ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteOwnerBudget507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteOwnerBudget507ApplicationProblemPlusJSONResponse) VisitDeleteOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3385,11 +3638,83 @@ type PutOwnerBudget429ApplicationProblemPlusJSONResponse struct {
 func (response PutOwnerBudget429ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget500ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget503ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutOwnerBudget507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutOwnerBudget507ApplicationProblemPlusJSONResponse) VisitPutOwnerBudgetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3471,11 +3796,64 @@ type ListConnections429ApplicationProblemPlusJSONResponse struct {
 func (response ListConnections429ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnections500ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnections503ApplicationProblemPlusJSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3585,11 +3963,83 @@ type DeleteConnection429ApplicationProblemPlusJSONResponse struct {
 func (response DeleteConnection429ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection500ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection503ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteConnection507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteConnection507ApplicationProblemPlusJSONResponse) VisitDeleteConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3705,11 +4155,64 @@ type GetConnection429ApplicationProblemPlusJSONResponse struct {
 func (response GetConnection429ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection500ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetConnection503ApplicationProblemPlusJSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3857,11 +4360,83 @@ type PutConnection429ApplicationProblemPlusJSONResponse struct {
 func (response PutConnection429ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection500ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection503ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutConnection507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutConnection507ApplicationProblemPlusJSONResponse) VisitPutConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3943,11 +4518,64 @@ type ListConnectors429ApplicationProblemPlusJSONResponse struct {
 func (response ListConnectors429ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectors500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnectors500ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectors503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListConnectors503ApplicationProblemPlusJSONResponse) VisitListConnectorsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4135,11 +4763,83 @@ type IntakeJob429ApplicationProblemPlusJSONResponse struct {
 func (response IntakeJob429ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob500ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob503ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJob507ApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4238,11 +4938,64 @@ type ListJobs429ApplicationProblemPlusJSONResponse struct {
 func (response ListJobs429ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs500ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListJobs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListJobs503ApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4357,11 +5110,64 @@ type GetJob429ApplicationProblemPlusJSONResponse struct {
 func (response GetJob429ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob500ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJob503ApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4492,11 +5298,83 @@ type CancelJob429ApplicationProblemPlusJSONResponse struct {
 func (response CancelJob429ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob500ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob503ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CancelJob507ApplicationProblemPlusJSONResponse) VisitCancelJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4643,7 +5521,12 @@ func (response StreamJobEvents404ApplicationProblemPlusJSONResponse) VisitStream
 }
 
 type StreamJobEvents429ResponseHeaders struct {
-	RetryAfter int
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
 }
 
 type StreamJobEvents429ApplicationProblemPlusJSONResponse struct {
@@ -4658,14 +5541,47 @@ func (response StreamJobEvents429ApplicationProblemPlusJSONResponse) VisitStream
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
+type StreamJobEvents500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response StreamJobEvents500ApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StreamJobEvents503ResponseHeaders struct {
-	RetryAfter int
+	RetryAfter *int
 }
 
 type StreamJobEvents503ApplicationProblemPlusJSONResponse struct {
@@ -4680,7 +5596,9 @@ func (response StreamJobEvents503ApplicationProblemPlusJSONResponse) VisitStream
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4780,11 +5698,64 @@ type ListKeys429ApplicationProblemPlusJSONResponse struct {
 func (response ListKeys429ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys500ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKeys503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListKeys503ApplicationProblemPlusJSONResponse) VisitListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4931,11 +5902,83 @@ type CreateKey429ApplicationProblemPlusJSONResponse struct {
 func (response CreateKey429ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey500ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey503ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateKey507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateKey507ApplicationProblemPlusJSONResponse) VisitCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5044,11 +6087,83 @@ type RevokeKey429ApplicationProblemPlusJSONResponse struct {
 func (response RevokeKey429ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey500ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey503ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeKey507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeKey507ApplicationProblemPlusJSONResponse) VisitRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5212,11 +6327,83 @@ type RollKey429ApplicationProblemPlusJSONResponse struct {
 func (response RollKey429ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey500ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey503ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollKey507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RollKey507ApplicationProblemPlusJSONResponse) VisitRollKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5276,11 +6463,64 @@ type GetMarketingSummary429ApplicationProblemPlusJSONResponse struct {
 func (response GetMarketingSummary429ApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMarketingSummary500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetMarketingSummary500ApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMarketingSummary503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMarketingSummary503ApplicationProblemPlusJSONResponse) VisitGetMarketingSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5379,11 +6619,64 @@ type GetMetricsSummary429ApplicationProblemPlusJSONResponse struct {
 func (response GetMetricsSummary429ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary500ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsSummary503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetricsSummary503ApplicationProblemPlusJSONResponse) VisitGetMetricsSummaryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5482,11 +6775,83 @@ type TrackEvent429ApplicationProblemPlusJSONResponse struct {
 func (response TrackEvent429ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent500ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent503ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TrackEvent507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response TrackEvent507ApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5568,11 +6933,64 @@ type GetNotifications429ApplicationProblemPlusJSONResponse struct {
 func (response GetNotifications429ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotifications500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetNotifications500ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNotifications503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetNotifications503ApplicationProblemPlusJSONResponse) VisitGetNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5703,11 +7121,83 @@ type PutNotifications429ApplicationProblemPlusJSONResponse struct {
 func (response PutNotifications429ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications500ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications503ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutNotifications507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutNotifications507ApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5806,11 +7296,64 @@ type GetUsage429ApplicationProblemPlusJSONResponse struct {
 func (response GetUsage429ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage500ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUsage503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetUsage503ApplicationProblemPlusJSONResponse) VisitGetUsageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5925,11 +7468,64 @@ type FindUser429ApplicationProblemPlusJSONResponse struct {
 func (response FindUser429ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser500ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type FindUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response FindUser503ApplicationProblemPlusJSONResponse) VisitFindUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6074,11 +7670,83 @@ type UpsertUser429ApplicationProblemPlusJSONResponse struct {
 func (response UpsertUser429ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser500ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser503ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpsertUser507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response UpsertUser507ApplicationProblemPlusJSONResponse) VisitUpsertUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6193,11 +7861,64 @@ type GetUser429ApplicationProblemPlusJSONResponse struct {
 func (response GetUser429ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser500ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetUser503ApplicationProblemPlusJSONResponse) VisitGetUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6346,11 +8067,83 @@ type PatchUser429ApplicationProblemPlusJSONResponse struct {
 func (response PatchUser429ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser500ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser503ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchUser507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PatchUser507ApplicationProblemPlusJSONResponse) VisitPatchUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6432,11 +8225,83 @@ type GetWebhookSecret429ApplicationProblemPlusJSONResponse struct {
 func (response GetWebhookSecret429ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret500ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret503ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookSecret507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookSecret507ApplicationProblemPlusJSONResponse) VisitGetWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6518,11 +8383,83 @@ type RollWebhookSecret429ApplicationProblemPlusJSONResponse struct {
 func (response RollWebhookSecret429ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret500ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret503ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollWebhookSecret507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RollWebhookSecret507ApplicationProblemPlusJSONResponse) VisitRollWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6604,11 +8541,64 @@ type ListWorkflows429ApplicationProblemPlusJSONResponse struct {
 func (response ListWorkflows429ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflows500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListWorkflows500ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWorkflows503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWorkflows503ApplicationProblemPlusJSONResponse) VisitListWorkflowsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6717,11 +8707,83 @@ type DeleteWorkflow429ApplicationProblemPlusJSONResponse struct {
 func (response DeleteWorkflow429ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow500ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow503ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWorkflow507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWorkflow507ApplicationProblemPlusJSONResponse) VisitDeleteWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6836,11 +8898,64 @@ type GetWorkflow429ApplicationProblemPlusJSONResponse struct {
 func (response GetWorkflow429ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow500ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWorkflow503ApplicationProblemPlusJSONResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6988,11 +9103,83 @@ type PutWorkflow429ApplicationProblemPlusJSONResponse struct {
 func (response PutWorkflow429ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow500ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow503ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutWorkflow507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutWorkflow507ApplicationProblemPlusJSONResponse) VisitPutWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7060,6 +9247,22 @@ func (response GetDashboard303Response) VisitGetDashboardResponse(w http.Respons
 	}
 	w.WriteHeader(303)
 	return nil
+}
+
+type GetDashboard400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDashboard400ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetDashboard401ApplicationProblemPlusJSONResponse Problem
@@ -7137,11 +9340,64 @@ type GetDashboard429ApplicationProblemPlusJSONResponse struct {
 func (response GetDashboard429ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDashboard500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetDashboard500ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDashboard503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDashboard503ApplicationProblemPlusJSONResponse) VisitGetDashboardResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7205,6 +9461,91 @@ type GetDocs304Response struct {
 func (response GetDocs304Response) VisitGetDocsResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetDocs400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs400ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocs429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs429ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocs500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs500ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocs503ApplicationProblemPlusJSONResponse) VisitGetDocsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetDocsdefaultApplicationProblemPlusJSONResponse struct {
@@ -7274,6 +9615,22 @@ func (response GetDocsAsset304Response) VisitGetDocsAssetResponse(w http.Respons
 	return nil
 }
 
+type GetDocsAsset400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocsAsset400ApplicationProblemPlusJSONResponse) VisitGetDocsAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDocsAsset404ApplicationProblemPlusJSONResponse struct {
 	NotFoundApplicationProblemPlusJSONResponse
 }
@@ -7286,6 +9643,22 @@ func (response GetDocsAsset404ApplicationProblemPlusJSONResponse) VisitGetDocsAs
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetDocsAsset500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetDocsAsset500ApplicationProblemPlusJSONResponse) VisitGetDocsAssetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7346,6 +9719,38 @@ func (response GetFAQ304Response) VisitGetFAQResponse(w http.ResponseWriter) err
 	return nil
 }
 
+type GetFAQ400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetFAQ400ApplicationProblemPlusJSONResponse) VisitGetFAQResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetFAQ500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetFAQ500ApplicationProblemPlusJSONResponse) VisitGetFAQResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetFAQdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7380,6 +9785,22 @@ func (response GetHealth200JSONResponse) VisitGetHealthResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetHealth500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealth500ApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7441,6 +9862,22 @@ func (response GetLegalPage304Response) VisitGetLegalPageResponse(w http.Respons
 	return nil
 }
 
+type GetLegalPage400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetLegalPage400ApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLegalPage404ApplicationProblemPlusJSONResponse Problem
 
 func (response GetLegalPage404ApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
@@ -7472,6 +9909,22 @@ func (response GetLegalPage404TexthtmlResponse) VisitGetLegalPageResponse(w http
 		defer closer.Close()
 	}
 	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetLegalPage500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetLegalPage500ApplicationProblemPlusJSONResponse) VisitGetLegalPageResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -7530,6 +9983,91 @@ type GetOpenAPIJSON304Response struct {
 func (response GetOpenAPIJSON304Response) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetOpenAPIJSON400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON400ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIJSON429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON429ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIJSON500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON500ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIJSON503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIJSON503ApplicationProblemPlusJSONResponse) VisitGetOpenAPIJSONResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetOpenAPIJSONdefaultApplicationProblemPlusJSONResponse struct {
@@ -7593,6 +10131,91 @@ func (response GetOpenAPIYAML304Response) VisitGetOpenAPIYAMLResponse(w http.Res
 	return nil
 }
 
+type GetOpenAPIYAML400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML400ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIYAML429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML429ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIYAML500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML500ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPIYAML503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPIYAML503ApplicationProblemPlusJSONResponse) VisitGetOpenAPIYAMLResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPIYAMLdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7631,6 +10254,22 @@ func (response GetReady200JSONResponse) VisitGetReadyResponse(w http.ResponseWri
 	return err
 }
 
+type GetReady500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetReady500ApplicationProblemPlusJSONResponse) VisitGetReadyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReady503ApplicationProblemPlusJSONResponse struct {
 	UnavailableApplicationProblemPlusJSONResponse
 }
@@ -7638,10 +10277,13 @@ type GetReady503ApplicationProblemPlusJSONResponse struct {
 func (response GetReady503ApplicationProblemPlusJSONResponse) VisitGetReadyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -7695,6 +10337,38 @@ type GetRobotsTxt304Response struct {
 func (response GetRobotsTxt304Response) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
 	w.WriteHeader(304)
 	return nil
+}
+
+type GetRobotsTxt400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetRobotsTxt400ApplicationProblemPlusJSONResponse) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRobotsTxt500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetRobotsTxt500ApplicationProblemPlusJSONResponse) VisitGetRobotsTxtResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type GetRobotsTxtdefaultApplicationProblemPlusJSONResponse struct {
@@ -7762,6 +10436,38 @@ func (response GetSitemap304Response) VisitGetSitemapResponse(w http.ResponseWri
 	return nil
 }
 
+type GetSitemap400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetSitemap400ApplicationProblemPlusJSONResponse) VisitGetSitemapResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSitemap500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetSitemap500ApplicationProblemPlusJSONResponse) VisitGetSitemapResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetSitemapdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -7807,11 +10513,64 @@ type GetStatus429ApplicationProblemPlusJSONResponse struct {
 func (response GetStatus429ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatus500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetStatus500ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(429)
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetStatus503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetStatus503ApplicationProblemPlusJSONResponse) VisitGetStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9303,219 +12062,240 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1rchtHtjC4lQxMR4jsLoAgRaktMjru0JRky3rxktT112NqgETVAZBmIbOcmUUSVijCv2YBEzdidtAb",
-	"mZ14JV/kOZlVBaAKD4qUfN3qH22RzMrneT8/tGI1yZQEaU3r4ENrDDwBjf885vEYjpW0WqXu5wRMrEVm",
-	"hZKtg9b36pqlSo6YHQPTkGkwIC13f2UTPmUDYLGbIOm0opaJxzDhbhI7zaB10DJWCzlqffwYtZ6d89Hi",
-	"9EfMWO2mv+KpSLhVmqlhzVqrZj8Fq6dHQwt6cY0ziJVMDLOKXXNh2QCGSgOzeirkiPERFzi9hl9yoSFp",
-	"HVidQ3W5iZBikk9aB7tRWFpICyPQrY9u8YxrPgHr7/MojiGzz2SsEre7gw8t4XZBN96KWpJP3Aw0rF2M",
-	"m1mQ37wCObLj1sGj3b2o5rzHSkqI3QHf8An8Zw56unjw8zGwuBj4wDC39CFLYMjz1LK+/0ffnR73+AvO",
-	"U2wR/1Pd1180DFsHrf9jpwSmHfqr2ZndUXWTSuNvwkVk3I7LNeIwZvkLlBfycC9yDxJ+3HXXby1oN/X/",
-	"/RNv//re/V+3/aT3/q9/adXd3YvhGyXhNbfxuPF1XgzbblCbRjVsZbe7t1+3wA9q8OJpw3lFsvSgy274",
-	"xVOc/SVM73H2dwb0vU3/0X1tMiUNIKp8y5NT+CUHY91PsZIWJP6TZ1kqYsT8nUyrQQqTv/1sHFB/WHO9",
-	"E/qKFl1EC03LMmHYhKdDpSeQMKXZkIvUBGKEdIfgeJiK+IttMvbrG3Yt7BipY5xrDdIyY7kF3ORzpQci",
-	"SUB+7l0enbxglzBlKY8vDW7OxCoDZsfCMJWBJmYhARKDO/3+/PWrEz6CuY1auLE7YztJZ3c2j161e8j4",
-	"CBwVm2dr7QpfqzuiH78zwwMrzGrZNzgG9/NG2ecql8nnvPk3ipk8HjMNRuU6BralNJPKsqnKtdnGiw6f",
-	"f8ZtHUkGWisdMW7Y6fNj9mT/0d+ZX4YlYB1+4eZOuYVXYiIsfNZ7O1eKTbicBuQyh0w72YFxJzwg+Fox",
-	"ATYSVyCZkKyPokUbZYs+7vwcbuxzkdbCb5ZyIW8BwEORfkEAPlfqFdcLGPnZCNxAJVNHitWVf4LUAQZe",
-	"9jvJcztWWvwKnxu/kAsU5O2aG+YlUifs0tauuEj5IP3sF2dAX4nYid7S4bz70RPccKVSXftNZlrFYMyX",
-	"2GaFy15DmrY9nx3kNuwc1QetheO+uXVEg5vL4n5NnmVKW0heQyL4OSLSFznBA8OOadW224U7kNs9Rxke",
-	"EjYG7bjwxyANkSKQTIQ8s9zm+GOmHTO0gkSfWE0mwtbQh6iVcMsH3OBZQTq946eW+SUV1gnjmTJ2pMG0",
-	"3keLX45U7wq0EXQBC3/+JYcc6tWEn9WA4Z/Z77/9t/vJsAw0ihe5YVwmiJZ8BEE9U2niXtYpVE6L+lkN",
-	"HPmaPWMCmUURmyeJcIvx9GRmwLwyVRxJDX6G2LpfDIUUZgxJz13x4t5/UAPmxP9JZg0hgAd3NuaGhY+Z",
-	"ETIGJlBe0paU1cXF6Uw9vIekx0fQw106qOW2ddBKVO6QqPhU5pMB6oBVofgnf+z3NYfxaFv7OH5nPW5n",
-	"1+QW2o4jtWreO8/cX5p2Wait3YUdR61mOJk7Tdhz+UkUgHdm05XdVEB4BiYDBNZdzbd5MgKLAoFpBpkh",
-	"Tw0sgBkX6bSXm6ThGviN1967+L8VFzNR0o7vbL550Ci2OrtQ3Y0c8zQd8PjyiMB7kYRsAim8nGQR7lFi",
-	"awJKm5terBKo+3TudGERt1z9kQobQR1BDIaAuo3EGvim2DEUkCY4t7AwMesbMJ67DyvUiGvNp+5n6e0Y",
-	"NYiYbLi9uaurmkG82cVvf+bsMystv2E6xMI1p9zY/XoeYCDW4FidG8OGKtcsHnPNYwvasK0hXINm12Mn",
-	"FiNLN2Ol7Xan7uobLmru0P6gtKXlp3klTA0GODJzi/ddfNoFNLV8xYaCSatiDnq8v8wyddT+v8gu1em1",
-	"3//tL3W3Vs5+ktsNiWC48U1MdI4huSc3y3h05YDf7D5ZML4tSi9NJkilHxgWa0hAWsFTRvDNtgwAmTS4",
-	"5aka5bAdMeDxmHEmlWw7ijJlNP8hGypUEC5kf2xt1i/njphXa1BYQUMmK+2ybKv//fn5SXkBZ3Tw/nbn",
-	"QhJNr5569zEec+ZXC9CwwCfpKpeAjdJHDcRv5tJq6IuQWW57pURb/1hkj5tdPWrdtEeq7X/pZOPOKb9+",
-	"7RSCEWyMqtV9zu1q6bmPw9uugcNzTA5vbGMqXlx1DRUvYbBXsogmcmgYr9jQPfwJUwIeGysE45N352yH",
-	"Z2Lnanen/MDsfChGfkRaWZxi4ZGX7LNiFpj3n6yzuaWoEQT6awn6gbmQ8Vgp42T6RpxhQhoLPHGf9hdu",
-	"s08o5U8zUCoFLjeGtPDudWB1S9qNJtN4WlWrvvv2pBW13p09bUWtZ+9Oa5Wqp05mO1a595zNSy3h98uA",
-	"8tkVSOunIAUPFuSElSKCH+RXrDthdZk6+aoi8xdLC2kf79dqQ7HlvTgV8eWa4yVcmxSsd8Gt8UHmNKwr",
-	"AddrjZ+7jfLj6k5ndhFVz9x4X8GqEEDi9hOXIPNdznWiuUg3VWUm/KYXK2OD9jGja6xSNBbO9z3wdJkC",
-	"XrsFUxgswo2oy5pDznM/+qrulsmbtGAmpgFMJBEZsrlh/dzo3u+//avPlGb9S5jiDx3izw1S1v6i/+/D",
-	"XrT/sfdTt/0Ef9qNHj35WCtv/aAGdVoVWRPqVaXYK2W9XKf1ioofsAHHmtPz6jhBBSTmfNsZSMsGUyTh",
-	"P6vBA8OOXjC3CcOMYkOu3fWttGDcTsEq9MZlxzuzkD3DgVVrzpJlZJ56m+qMPFOxcq2BXbcShUSyjhcT",
-	"obFXBZM52A7mKJ6m6hqSDnshE8hAOjaZTiPG0dp2PVYG2LXSl2hnU5lh12ORAtO5lI79Csu2hDUsBW6A",
-	"wU3mcC1i7lfBxpUISLadKqZzSYEMjFs2UcYyey1iYBOl4cD9Dv0aY6ETQja3nluA3J3oVXQ6vuPm3L1P",
-	"v8FA5mSEHl3TwrNkfJoqntzxm2RaKC3sdLUd148jH3Oe2nqpDnVbYyF7YJjKbZbbiCkZQ0Agdz8xQEI2",
-	"wnlYXLFZncuNEGgNm99KbCjp9bLr+UENvCUaP4GsSeh1fyrczEI7UBtpMKbDjuh6rNJgCjD7hr0W37Kt",
-	"bx5+883j7jdsMLVgtp1c6CbyF2wIaOlVmJBxmieQHJKr2A0jVKDB7FrlacJirYxhdsxrYJQG9qxSvZTr",
-	"EfRRrvUmeQ1WC3q8taivI0/uZqCO7ro3UE7FqWcGm1t9opZD+GGqrlcLwhhsUWBc5cvizSvYEZV8a44+",
-	"VU9RImkAggJmm81MVZ5Wx99/UIMj7wepkTpvwVZ+VoPeuqT4Fhi3Kbas/2J+45X3qbzZzPX6bTdc5wtp",
-	"+SVsKLfNSyYVkWmvu//NjND0zUquuux2KtJtDTMsRNa9R9HSyLm1OUatt+qBYU7TiwpKtNftspfiW2ZA",
-	"C54KQzRgzrCz9+jx5+FAG4Olp8jr06wMYn/9L+ibR6Qg+J92V1Cz2Us9Ad32j0jhD+iAd3QcLXFue52q",
-	"6+Ph4xl1pPZ1q3iz7DQ/+nFF2GAVpSoIFKClAWnuwELs9IE6qz/c2F6ca6NqgktPuDGou9CAfrBQMvcV",
-	"xiUdMj4wTkpXkmIbnASCAUvsCP/LYi4ZyCQEpvbx8vvkhS3Mo0Uk1XbkJHs7FiZCjmd9/NMDJyo6/I6Y",
-	"BSf/X4/BjkGjEEiTDZUTSTvrmBp40z2fLeiH5C/1QZJJnuK/vRSL8YIUaesGBNnK6SRc0MiYyxjcP+s0",
-	"6ZcwvRumQvKz+SRRa12mVPhYKjR4QWtdmN191cvNJ4qDctEvsdvt1gysyvKrj5RpGIqbepnxEqYPDLsS",
-	"RgxSYDSyotSnV7/0UnEFPVQqAtAUv21F+G8LxvZqQUDDlbr8VCE5VhlsQGDd8JWWxnkBzVsu/VUFMCgW",
-	"nxEB6pDrJUyPccSGnB/kldBKTnxMjI/qbh203P1Wr5x+dDdde9FroMjnArfbvlfJDR8vY4ZRK5filxz8",
-	"nx3QzD9u5V39ZhqeLPCdjQIWNmBKjgLe2ub9EqanKk033N9I8xh6GWihkiAteJj65vG+e94lOSIqTTBe",
-	"7hJQk1T6UshRxIRkxudhbIUEBCWBJXxaynAPu+5nsz0ja+w9erLXZP2sWofrDv+jsGNyW+AVpOnbYevg",
-	"p3UufJ7nXMJ0mZuow87G6hoDRn0YHoW5MyXT6WqG62ZffL/3H6PWKxXzFOocP98en7D9v7OUy1HupAjL",
-	"RxWqC7L93bfzttOHj2a40F6dh/r9h73om49b7dJh/f7DbvTNx+2/1tpQX3N9CVbI0fH5UV20wQDq7aT1",
-	"9tO5a6HPaXAdeBeLn+WTCdfTZV6Pnl7wujQbQy1fn/jM3ECN+AhXIelqDng0jy8hYfT3iA2UNQxuyDoy",
-	"Y7VtdqGMQDqpcENZaAw8SYWcI7Ar/ZFOhOx50yMktbF43mSjAVPCGGdDIXkashTWOpJjT2KipODp+m9w",
-	"Xn5Ut/PceOfpGuvnJrvF2787O1lJpefuL2yrgJBoAVqrT+Wh0m9w7p7mIGEprritLuDJQCXTeiAQNl3D",
-	"a0vDIpqndnmwfDNF/7kGwIjhOUV/9/FqPf/xfv0WtIjNndMKveZIDP5bG7SqbucakB5qNVnDh+zVir39",
-	"8YY+avzs78mGX1m11p6synoZt+MNEFxlz6TV01orrcp6GoagtcfyO5kxt5Mepdbc1ZyWp5tGCthf10A9",
-	"mrjy0uXr1ZEUB7AefvDBcJUAnfO3WX2rxXupQ/Q3yoqhj8k/A+sozqZe8J/VoOfNAwtM5tmEi7QasMIc",
-	"FaWwRCdPzkazeLMHehCGSrORUkmHvR0O2WAa8mA7NcEqNYZdv6FVR66JvAC35cWT/DgGTaYdHGDYSGHw",
-	"/fzZHhjGk0SDMYfMKbp01mIUBrpLRdegIVY6YVtS2bGQI7QsDZyMKilQc6WiPHv1619L5E9Zdz0nKZf1",
-	"srM/XpZyybb6Qw3Qp9N5TXm7w85AX4Fuu6MmByhNM55MhHQ6hmFbZBVT2slPIk2FHG2zCZ9eSAOWCXvI",
-	"eJGE4iCecTllCq1iTkdBYYXyT4wPatUwzA0k5G/a7z5E31KmnICgWX/HbbVfxAyuF/nppeiQltx+Xy9J",
-	"n1TszIXKjpZP6eipk4PHYjSuVd0rmX6zt9yUgkfnewVXv2BYJtxYkAZz+sGxK7OYzBFiwBfz9x1ARWzC",
-	"47GQ0NbAE/cbygNEl13V7iMkplWhCl7NTIpaA8wA6MFNYSKUyvaGmFgZtSZgxyrpuV95vzoRN0rMdbNV",
-	"8sRQ0PTZsI5qeUchDityinoTSATv4V1GLUcce6nPR8TpityuCMVDLXlae/d0o7UxLnDj4IXyX00GsaMS",
-	"zCqfGhtTEm8Mncbgihq1AeO62ylcQUpXbHy4LAIpBg5IXKJIXprxhc7HnYa9L7rzCebrnvyHs7dv2InH",
-	"iS0HYo+fdHe3FxbGvL6IKc14GXCIRQhKPRXDETtk8V6tJ4dNFbe+OjzQvZ6xXMYNmU9hr47HFRlEiCr+",
-	"gRJG5SdqDJP4pTdqLcl+SzAbVhDR7v+vts95b7942i8NBRSj2VnutCyMIo+ePKkYRPa73VpVKsjuCzg7",
-	"VtpGbJxPuCwR1pBgHFhouAY3b+22rI+cm5/93ekLhhKEg2333MKbhuZnhBs+ydwOW2NrM3Ows5MiQepw",
-	"EbL5zI5Uth2IwApBiDA5qCKFExYpVx2gnAInrWdD293tkvMWA+s0rr9ubF0lq6r2MErZF3KoaowwQl6a",
-	"NdLwFjT/9RLXPimTjPZWdx6y6VZuy4lyB+7KWmSKOLjWdOuoRoe/0A/hTxNS+cIfUXKofZzSq7UUFmoq",
-	"D+SDVMQ+UbLDnkIqBqiIp1OG+MlTinQhguVEjEpe6CKbXZEiuE5o5iZPEkBr8W1q36SI5atRnpP6TU+8",
-	"J33lXnCGcnzT+uj43gxneZF1saHM1mtI1JnJVbujOUVyu3SixmwizM7YPLaCh2JB+P2hz7wxrP/hg/fA",
-	"d3hn8PFjn+2432HkQuci73YfxiLB/0KHIrQ6N24U11ByA9NhbykT11R+iWOGIk0hYUJGiC64eqgwVcR4",
-	"ULTZXvfJ33cf7VWizZwmzWOLkomT+SthZTQRRZWNtLpmGTe2IbLMC6c9/KYprGylqWlFREmdF7Ga/ueh",
-	"tRH+rbdNNcF4U+5nU0Tz8rzL9SKPfUBlCD2OGE/TIi97zQjkLxRN3BDNuhb2bBhJRGiB2XqbxZXebZxo",
-	"kekA0lceK4M1No3QWBOYK9JYAY11AF614y+AeGP27S+5svV/0Wod4zV9Xzjw8aPa3QXzXn0a0JoOhiue",
-	"5mtsiob5fJ/67WgeXzaHXtYC9uJ7Nc6MpshNQxHqTV1nVpEelU6xxAe7hCkkbMzNeM5DufeoLjQGq5DN",
-	"xzTWhhncKqSw9DSgZkv3EFVinF+Kb5EZ7D5mqHgblkAREfep8YVI7T40FLVi705fEYdyLJNy97benb+u",
-	"JvARh+UJWbiE3Z6/0/qrCkbe9S42KHsrjdeYT1WrmtVB2rsgG85rWSvDLfHLE4xRKMo2bPjNknSG5miQ",
-	"BONHaLnGE/k1Ft1s095EJZAu08bWYJULi6L9pLlkxcIEWbG/WbD75z//+c/269ftp08dlB2zhE+3mdLM",
-	"/77BDDLhwrGPDdbXgCWLkg0+MU7eWHv8vN2IzludZW4T1TucP1NUvlv9ixMSbRKsfYsIxriSv1qN6aiz",
-	"HQYyXMxMv1mD1K4d41jEpczFl9QogHZlFSb0DteHk+3V03nvU5jTl+6+MIcofRuFgODPXnkSvyF/2M1K",
-	"djjwOQnFSJfC0GJJgjmoqkDI0ozDMG7mHZd94aOQKq+5Pnd9DXoEFBM2mOJ/CjuxIbnAzem0NvRuodzD",
-	"EkjBApWTvITpui7+jeFnaUB/6n1etU/2LjOgN5WPbvNCBTLP427FOFBHBG77sveCp2vdcxXvmt2JP8Jg",
-	"rNRlGdb36aTVFHPNgu712EDc+/23f6Fj9hIAkyZTcQno0TDmWulktdfCT78yAPjHSsbEpx9qVU2RRnXq",
-	"9skoC3FXn0p9QwVqn6u2CVkNl3kHeSHFu9w6Dncmx2UuXHrvm08sGxQm37xo0ByIzAZxd79MntKChdqt",
-	"+L6u+o6BONfCTs/ccnSgo0y8hOlRTqrAgj821PJczE34/bd/9SOMk6j46Y4y0X4J0773zbEtCVegwwBS",
-	"xuhutosS6vOFxItZypfjuEmqOCm8xyZW0nKqMO3pfcs7qv/PwidWTkp+e+ZH+ADZGi/aYj0m/6VwSviA",
-	"x5cgEwyMOXrBeG7VhHzVP6uB6bBnV+6AWuWWwlRQWtaMS3Pt1E7htGA398AXwDy8kLwYzm0wnYaQ6ETF",
-	"+cRdcKKA/gI3wtjOhbyQaNIjTbaIWOg3FffsF1N54y33QQisH6sE+odUWsp7xy9kzLWeMk7KfQjl2FI6",
-	"OJ/dpfYj1s+4HRc/eHesQ9j+Nir/hjvJhWGFX+YIv2HXY24v5DU3DG4yiC0keJpzuLFskmMVVqzebbmH",
-	"mTfvXpU11djWu791u93u9gGeQAc3KaEPekkN2+LoMI8Yv5CVp4wYZxOeITQrTULTNnnaCS6VJo926Xcf",
-	"qzRxSygJNYEu3QvpDsmLC7KKCdthc7aRrZ/VgHkji4nIzo6mUhOxvpMg+liPIBRGjfDmuJxeSDqru0Ff",
-	"PY5kP27Yu789f/78KQXVpCIGSd5VD+uOiGkBlvuwOvJpB0A+OnlR8VkdtLqd3U4XdfsMJM9E66D1sNPt",
-	"PGyREQmJxA7mOBC/L7LqXiStg9Z3YE+Vsq25MvV73e6SurOb1Zst3LQ1BWfPfFVfIRO46RDy+ryL+kmL",
-	"XVbK2JZ0sXXw0/uoZUK4azE9wZO/M3wg8sJGLctHBonu1FiYtN672XY6WLr3UqpruROm7tgbu+wWz/y4",
-	"8xvbmu2P0ZB8UQ7ZqbZn+Pi+/imWX0ZRoPtj1HrYbah2GKcCpH1gWKyyKdtyl5I4BWWm8wMCs6+1f/cP",
-	"gqRud/cxCwNYYAPlU2R8RPEEN20i6+1chjClInEp1B1D//ZOaekfgV1V7pdTpQVAWm9BcmkRyav1f6PV",
-	"xX8jqspXX4o3+Gm2aaJBLtKEbXkAjBhVk43YdyoA5XbEqJhsqDx8IUPsAwM5EhI65EX3rQYwyQbpxwIk",
-	"Vosw3yNaV5epwez/CmfFs0dM57I4Hr3DkMeWCuPvd3dXg9dMWXT86OHqj8oWEe6LvServ6gW6f8YtR6t",
-	"s0q1LPqtMabAkW+bLszHU2whzG/XEK8KyoR0wp9CBEgVaSju0Ox8CEbej4QzKZBTaRaknuLv37qhVLJ4",
-	"EapqCM4pTNSVL2u+vw4Jq3RG+WODxCc+L10M47IIeVZXoLVIgG1Zqh06FKPcSQp+JcMclk6p3FH13f07",
-	"rnj4BW5U0+amYu3/hGY376OW9/bOQtBJbufBBx/6W5+Ccyf0aKac9sdZpQq5xj3SwsW1FxlQeG1kZabo",
-	"VvAHxo3dNb4o+mjgB4/W2VdNi4Mvg4lvA95VcBFzQpDm+mLlTk80Pm7Av93GGFghvZU6qY3iyhvUuTXY",
-	"XEuntZIxDQ1y6E++Hot4HIoJOwXSgI0wiyAK0oPQtSWtOwvywith7HFlT/eIJHOlrWvQhNTvSnlXL3zF",
-	"PE2JUrpX6vy5+cN59cBeZSyr25a1Zw3bctqnkxIRLKqMoQpl9aBZhpY2gWe1jO9q8aBSanxT7aeusV+N",
-	"FlQjY9DSf3gZg7a+/IuiodaXATq6yZnCz5uDE4Ugv8ck7Xol+f6h5D7IVRNHrxCqOVT8CpGfzpzlXCfP",
-	"cMO3JnO3hDjfy7Mi3C70WqWi6dpp6rGeYnskLAlgLNs6enbW3nv0uP3d8WsyqqIJ0geRBqmDalAit6vW",
-	"Mj+4kHYWzshmU7QxZWLiwFtQkVVJaX5KAqUU8hCkSgHB7lvK+ZOsX87Z71xI6seG8gQmVpX8hsyadLpU",
-	"GIvxysxWexyUbQzYVk1t9G0yEI+BzTcwYFvFlwczVdV98fYD5uT2/jaz/BJM2GBj8XZfoj1iBoA1FHI/",
-	"oPORtRxdAiFlqXB48Amw3/+f/9cbmKMLqXTEHGmzIFn/P7y1nM9Xle+w8zFM8Z54kkDCZhPDcN94AR3/",
-	"m/6FpGdHzwEuO/fYc+9UOGMqb44+hSu3sQASbscaspTH2Oo3nAuN48Eu7q/QuDW9qV0mZcl8DSzRKssw",
-	"fhGvKBEaYsusupABysYKHRkLAuVJPkvl70PVm+0a8pl1vY34Ai9EuD87h/izK4sY0Is+NMIu2J6RxYfo",
-	"iKrGgd9SeFoUxn1ObK1MVVHflP4c2lu1sckqDc4RTuF4B50eiQy1uZlJuCE3G7q0+b+DbrfINxehxT3m",
-	"RoqbKAroZsrUSClHgY+jI4SgVcPIcXRHnULRUbY1mCJLQM9qEYWtriXrI7fqR6EetrAsyTUfpFPvR/VO",
-	"8r3uHn3Yf6UI0g6KLjFu8zsfRPKx32E/oh9bsv6LBCaZsiDj6WzsAR46uQihcz6UIWKXkFknYKXAjWV7",
-	"+2y8XfKzSyDzzWBqoS0QP2OeUr9VMqmQ+KDFSEieXsif1eBw9nPvYU/EENO1ymat+3t7h+79QivqJCds",
-	"AuPLNzC44bFNpyiD/awGKPoEAZG4tyEBzL0Cla4wB3gLM6LBYjZXKNnghh55wMfL7UcXsn+i1c20Pff7",
-	"mXgOpVn/WKlLAeX9cjllMTewjQnrtNq701dYXsOtwzPRu4QprsAzgf9kfScRGtOz6hJwkeIfDh/LX5Oz",
-	"sUe2K4o1oOAx2ov/PUlRF7KQTaJFR/3eHhnGfUDEA8P6FOfw0/uOd933vXDrhpUCj/vp3ekrJ4C+BMgo",
-	"BgbFOkxND7fen1Hk+k1djXAoifAorIkQN0NynNtWRVg7QLxZ2oWoFBWL8iaV7rEYmMNlciHdOA87JEp4",
-	"AdzBFzsPgKvzFHzvI4fdhl9V0Nr4qIQKXDkpschG1GBUegVOZqVAoVqxkZIH51MGQ3s8nUtTJxBSae8f",
-	"1KBV74iYDx+aIwetqgdiJh700bIgsouLm73d9sXFzd+hNoaMTAd3L5qWtczXEkv37nLhIjGqQS51NKcS",
-	"hiIdgqWpe7i5PtyBcDd60h8Yh1idmbdZaPr9WQXcvc/dJrnoPENKnG/uPBR2RrEvsioYeQrYlrsm9vtv",
-	"//JO2HYo/hI0gj+dpL63zsfVujhfSL7PBxNhST6qyGNOYtlQbMdPmnw7x1gznWXcSR/IcUj9B4FatbkU",
-	"mWGStAzg1rBcOjpcETqENKCtKUqpE83PM0e8Z+qoo7gt0aSjU+FYq6+2Hvq+4MqUJu4oliPimCm+Tznn",
-	"+7tP9h9292c6nCDlcN+iJrvlw+IiVrZSiBYbqlC0HO6naI9CrVG2D92iPL3mU+MPUsh1QYQK55xwtJlp",
-	"OoMbzKg/qx07Tj5/cmMdbRvzK2Cc9SsF7fsHvij87G9ZLq1IfaQela+v95b94J63npUhiy85WVlqYl0K",
-	"XoTTRPUzVhuirDXnfKeB+mmLIPMhVRoq514vgH35rAR1dzYtPvTMbAXmY5x1UUR5Vb+Gxn1T34NGuePx",
-	"pxSpuFeXRegJUcOyPBKpIUU6f43KmSP/7t5mfc3uniIm4Ror6Qlt7AZsYVFBL1TfZUGkJCXfJ3wsEWe+",
-	"Oq0+GYq+Axt63QXTCXLDwO+QM4W2RazasGozuNrUleW0kqdUXX0BHneo1gWajm41adRkcqKwxSRiRZcU",
-	"hoINNUcJ6kgoteE4v5IxYAFL3xCQhGwKuXc6uwWtc6fikMkpCDIo5fTDRP3QuI2nWG6sCMYtTFT73Sd1",
-	"muoxTvBFcZAhC56xBWyFc6GVZgC+yCndGfVPDHBGTRX/fL6F7hqIfBwKY34ZzCfYuSv1gRCzLKNfq0oc",
-	"sb6FG0vD2sZq4JM+uhlJ8KRqTmi27fuS+2zLye0HaHHfdpI61xjOHoR1QriLQtfAKvZBkSgGOnEbZOIn",
-	"DXP6z7c9CHNmQU+KWvi5oawn9A/Qd8HMKJI+mkBVxn/JgaEFMbgoqf8i9+lYZFPEDw1g9WMsrOV+QZ5y",
-	"nNihP90G46lRRB3cxlVu/cZ//+2//Tb7r57913++Pe2dnT3rvT76X72n706Pzl+8fdMve3bsPrqQEyFz",
-	"pwVFpa3O54aZsdNtEnUtET8xvcQXgsVViEzJ0oDL+kgB+94JvYUWRA0VG2QCKZ9GbGK2O+w0/KF8Iwzs",
-	"EwnTEIO4Intg/xU3to3VSLDG5hb+8wyLVl9ITD/D0AJhDaTD7QPfr+s6XJTBS/LRhdyyeMzlCBJmBDUK",
-	"5R4WsBFXKLUsjLsYYwJdz1DeP3QXIJLqHRXpb+6YIykMkBNtShbbGWjrsCP3MPSeFTCLWHlHARAd3RNV",
-	"z8P+AamIPhEPd4m9wKzCIyIMvs1A+nOHuAakApj+EfIlt+YB4+TZae/ls3/2I1bARfeA7e89IZNw5rbs",
-	"jxuSQBbmODs/fXb0+mxmjm73gD3qPtzGbhhj7zk5dRDSxovo13GqM9z9D2rwLPRRmGPdi8zFoVnAKoQg",
-	"QsICiDzgkqkggEWISEHpsCHdcwbymrSm3e7e/m10oQUCN8toF2yOdWyVDkqfI2vca0qQctTGEReQiTeQ",
-	"zuNViKExVdA8nIU1NKrGagJ/UoH6s1lZlWITLqdlCA25gUC3HYZqxxUQdcl/hYAa0DeIfmhTupBNyMyU",
-	"owVVADGHJKAG9lDFxNDOiTCyYi+vDGo6rx+9g0NpJB7Z5xd9Pss1upZmyNTMXbEmmnXLq7qzi/pU8y4V",
-	"1UevmpeF1JDENdQwnITi7YaQefb3ZRSzS5guj/d46QasZYCc6ei2dhbP5nY37H9XFupeaXi7TxtY6E9X",
-	"A/zu4mYtOl/tYLV2ME9FTYg4JDM+uexNNc8AYXVl9lmtdaBsJMf6lzDtk4Jf00ru0Pds8O31ONZQdMgr",
-	"agz01E2S3Mb34d4tG1au5d7dvcuFK539GiQdjI4pLU90uwa79FH/Bey88DXw8H9U4CHBmxPOg3CD0Vs+",
-	"ZW0zZJxjM4U9usztmQWqIhbDt5XBtrQ+xCqY0napCGfRADrYraiFxCx6nuIMAT1Xpfd4kKaIIFz6q4n6",
-	"DtKP3U1SQVom0ZW4GTXfSL55CdM6+YbsW9r3ab3dlE2MhfDFMQoJ12U8XxHhh2gTUQwXCnx4SAqQmmCi",
-	"QbWnK3UIRqsPmSSwUyyj6ppkWvJMMuU2OKPRp01CNbrXtzvsW1Tulb5kSV6UvanOVafmn6o0vVdehp1y",
-	"P3pW9iU5l3+qfz/utbFp+8/O7k4put4TqGC2TdS1DGECt2J3k9ALdMeUzTBrzerPsfgCWQaxEjkkJYcr",
-	"arJsxdTvdaAFDNPp9iEV1RGGwWQAGNXpwzQHQnI97dRVallo5nuPetHCWg2Y6K9nTnE/dqdtHytptUpX",
-	"qe44OIylOMDPBkdNdYeAp2wYXlYmZR84R14K4KBHHPrY4ZST0yPjoyrg+Q47c/BFv1wJXadF1XLH/fLM",
-	"UDR7MIErialmZGd3ZDBWplI+Drt5FOyMKj87VYgsGp0L2Z9rftln/2DlrwzbwcP0rgRcG/b//39st9sl",
-	"O2dsNY61vBenIr6sHRpdSO0oF2W37bEEYjHhqYlYt/CLaEDMkYoCTvBzZH/B7IJ5kqHnc30Fo7m2tSus",
-	"28+dJs8SXrTxohoOAw380tENtiUk69tf+9uHhd39MXZdDwFxfav6hX17zuzhu4Y2xC7Vhy3NFSDkG2/P",
-	"qoRPO+woNIl/7PfrLW1uT40bxv6mn7DdI8leHL05Ylh86FclK53rnuVaZbDzSslEyX653f678+Pm/fza",
-	"5BRYt93P33a+QCzVHAyuopZf7UhzmU7YojdCK70TrhegHh2jKmO+sS4ix0x7+DqKW8vtZzqe1RJlnLg5",
-	"N+qEGpq5HR2/PT1rY7dNSnY+nHEOvjjpsCNJzWvRxTiXlRGnwDXbwlYfF/L710fH7bPvj9p7jx5vH7Kl",
-	"LSz6Gob9QxZrfp1iwVFKx03B+G6/fBSI54X0Cw5TPhp5P1UKQ8ucoKSGHiYFmA7r+wBdtK7NNvdQQ4wC",
-	"qKPAlV4o96N5VBb4zFkSsw1kapD6FHOyPsHS8CeVzxvlKuy+zFmmVZLHts0lT6dWxIaweJXYJOf7SDdF",
-	"Rs42nL5Huj+7UBPZ912+i3pLoV/1XHNrq/6dihWFpBeij9WnLS6sAg+zT19P2it9LtH2VFd/o1/25O4f",
-	"+LU/pVk623Jyd8qNLYp7Mpp+u5TICrGI1nPMgVqTU1XR3S7zEUNsC4uKksc1tOXdPvQRfsZWC2sMphey",
-	"/92z85l02f8g3+Q//Ak77CVMy3CmYAYm1/hAKWus5lnZMHybUiCkupB4EVb5LWM+IDUqzE29JH6S16Dd",
-	"3XOD2vb5n7mow0ZYz6S6dux+qPQf3yL172Ivsp+DEtWEa+ahnVcT56J+Xyt02KOywT/5PIuO/SakRxkA",
-	"74h14rOvhBfdod//PrWpd74R6GIB8AxkElFwCXWn4mWxCF8qM9hjgpHEt+kKwfQgE66pXONXPWweParV",
-	"K2urKfpywsZHq07pt9tkgvDijTB0vWsXvmzIgUEkasSV50Im2FhsrdiW0KCquVztRs2D7hn6yyimeaZC",
-	"4gmZ9LglivXVzfnpcSxKXTJOt5tnbDBlAWACBBMwrid31poNSuc4y7Ezlu/x6Wu7bVktJhNIIpaqa9Dt",
-	"mBtItmkbB2yvu1uGkuMuRSgikkQXcq/bLQorYM8QSNjWSFyBrNZ99f2AKuVLsFKJvRYxhBi2EJu63bmQ",
-	"b5Rs85LTTPiUQr799ue4S+CfwTU6RRO0Acv6Wcpln23tdx9GRfeM/g7+drtOkqTOYR6570OGrLQn+8yS",
-	"40rc9s93yGae7xoN5W5Vb2u4S5franrDC2D7Kr/+IcJ7lPbYHIjWrShWrXwKenXiaYGaXwhLvnK8O8o9",
-	"zc1MTNgmTG6jKBz3oCEMJ3TynLOkPj9mf3/45DGbgB4Bw1EHxG8w9qVKDYlXHfp+So4VThZaaKLB4kL2",
-	"ZZ6m/YWemRy5byewpiLKve1YWeLXneN9jpUJe0jNmgqFy2c7YWiPsMxJuWy/+5BtzTM6KgXlMz88t601",
-	"o7iT3zPvo26qDiCq8+AltvHm/3b7Of9Y7LRMkMVzfQ1n/Z/G7xBRmFEToAwM96oPiuq+W1gMskIytj+V",
-	"AV5T81SzU7Y8ra/MoyZZCmgjCp8w6qPXp2CR9pkYSW5zDQfM/uMi73YfxrkUN/gviK52/e/GcMOC72/v",
-	"0WN3youW7TjR/KJFg/tswhO4kF7vE0W421aiYlNsuTNJthtCJGZbwt4jQs4u1FTxNmRw4qh/J5+Hfypm",
-	"xAgrFhSNbwPMhrfcMAt8DmrLWNlaVfTHALDYDUSMZCieWKT5Enihr1mqa6Yk25JqJgD1MAigPiVUG2aV",
-	"r/9NuamYMrPdqQ1T/WPBY3nkzp+9mVRp/b43UAxFJJdmpf1YjLrPx692OG6iRQVqlsUvfVHbzr9bDaPr",
-	"yqMUUFD8biPbbfHZzgd3lUvTRn7AImw+Aj40RqVm4j6VzEJW04yIupD8WBY5+9oC5gu0gKkUmdsIZla3",
-	"f2l+2bsnEU3kIRzlK8TckcXhtuDSZHio6U7oe+LfrjPhXAnEpjYu/8VTgdZ0srtT/eTff/vvsl47+SRD",
-	"MXs060YsFRY0T0ONS1//1ZE4Wj5ilTLLaEFg3FbKbNTSwZN8FlXu3mZQbaD/mTX8dREUe2fwq68W6v+Z",
-	"9XRLu7YuMno+lbM4cSThZjxQXCeNivwzh5lFMSOQRUmLp0dn33/79uj0ae/87ctnb7yV0HZY/z+w6NQ/",
-	"fv/tX/hLuAn1j7DCFObbXsg+tviGQ/a9tdlbjNI44xM4Exb+cWa1iG2fGTDYYjzGUvtIMEL3HEjY1sPu",
-	"w22s01seo9+5kEfsWis5cpc1EQabGVEVLDQ+ckyyzfgIGmwBT4srWctzjlM3xeQ/2t1rrsRKp6qUhMDX",
-	"6iWV9defdM3iP2M7SW9R9KfYU4daoj+sTy+ma77mZf9+70ydfUcClCLYk75KgV/5bFFfDL2hhHrz1qPW",
-	"Gdg29WVYcciSoN1TrZjo1vf9RjHsCBBKt+ni+iimhH1//voVAjAW6uGhkwMiFtV08yb8DJklBaZXpKA/",
-	"3IlnIMwXG2MgHblNPv3QXzqo252ujOMuz7nlXSoaZAIaku3Fpv1EolXcXLXw7JqPRqDZuxfkofEJENwY",
-	"R+vqkycjXwWdM4N0lh0TQLTP/AnaJyoVcX2S5VO3m03dWy+Gb5SE1+QBuWdKpeJ8AtJSeCKS+VlS8uyc",
-	"j1alXOIYXOBhUyUFgrkHhnIct6iT4GDKXgzb7qxtPOw2hqGQNbdz54D1QjphObbiirr5zBy9AkwIQCUs",
-	"7XxA6FjqwHavfORGtdZRKLgfuVbw2OP9hsS09+U/O732+7/+pT69bgWoUTbKMxmrBD+J7ho4/7rz11mw",
-	"LFICCbtqdl0LqHhpERv9KrI2uO1WO9f40pyhXSTV5rmbBOLoy2LAxpr4naLMEdYmEzHdfpFCukAzFrCn",
-	"Ik3n0iexeeXO4dWQ/7IMnZ4f/ee90MzlF+JY5gknLemPTMeeo0oubTpl3FwC9nYyIUVijiOueIcx8NSO",
-	"m2v8Uux3PAaeHTKr8niMIX1FIYJalvc9TXqPSrxfoYFShMqCwjCeiiu4+xd4Ja5AuiWcVFUFfjM1FiYr",
-	"rz2FEU93Prg3WspWXrlxJ2sE8PczLa54jB3SLOiJoTZnpD+Y/iGFVmOMCXUPI71uv2D4NVzK43Uzk4Ib",
-	"PslSHEqrt6Iq43q4N8u4ePvX9z8Rv7o1t/pDI/kfVV1449uqYUWET1UP7pi9ICbQzrY8FEVYutu4fXn4",
-	"3d6YrqkMJM9EJ1x2E4K9zUAenbxwp7tvIX05tfOPqAY/Q9zoWyzUE7/tghH/aUX281BVt7I7xg3zDzZP",
-	"dmfefsoJU1a8/T+PXr/6nG8ftvX17W/59v7Bat8efb6N4kyR1jBTSynUEsQ+A5g/OxEjAhXkkxQl73Pi",
-	"roUB9qj7sFbwOcXV71HuoQVq6wbwZEpl5vUVMKv5cChifJNH67gU3kl+xUUaDPZ3XfwoEZ8iLWk1UNZ0",
-	"7I1dhs6nOOr8xn4BzeEcbuxzkf7hNYdjX+BD5ylsriwYYWHCs87Ncrp6RsM+J029uZXpK5znz2IquFNQ",
-	"8a8YVP6MitQQoGwMONRXsIksVwrgYN1unh4wYevUTaqY6VTSEPjOByq3zILk0poIt4ptn5jyPTx0jpX7",
-	"Oo5vao5+dKx7gywALBepL4FTrXyAkfo7oY9N6DpTxO83OMLOQsPFe6P/RYPGhgIB+krEBUP7Y1jz/eP6",
-	"EvdO+7CVrQrD8owy/IQ1zBeKq+Xus2t8aB1l4iVMj3Knav703hEM/80CeIHKUmCXEkt5Kl97L2K5FL/k",
-	"UGQ6ddhcfqIBKPJFhC5T3r16TNHgNQXMQvVyd9Yxp85fFqttRL6eqJIxREwrSwEfc0UmO4zS8dELjTuo",
-	"rIplJ2sWza2akMiCNUXc2tSTP/JXH2GZDyFHkW/fldJwSnS/glDEr1wKew4sLvWGY1aphhz9+9SxIEWf",
-	"d1GHpLPYM7RuKoqXtDxVoxzD8ctgl8jfeoh3QQjBVvQeFypLlF81rDEbkkoLLUTbV/ccIlUXp/txLELZ",
-	"FRMqw1OyDpezNV+2VGbbQm5X5p2t9LA4+XE4CIs1JCCt4GnlViMGMtZTjGb0EHVIEDoBy7ElrsDCR9jl",
-	"LtcSksVbalj6hHTv9lALkEk6DRWVKp644H4uy1VWinX6RUKVpZoFKgxkxvVW9bMV5YwW3X+dWcNULRJU",
-	"ig04BMDaGJXiOL5RUpt+ouoOlWlDTYGaEore3Bch6xD0z0rTDrfleUWFWl1VpveUbHH2pW6phquqzIv2",
-	"9o/vP/7vAAAA//8=",
+	"7L3rchs3uij6KiieVWVypklRsuzEUqXmKL4kSnzRsuyVNSf0YYPdIImoCXQAtCjGpar8Og9walXtN5gX",
+	"2W+SJ9mF7wP6QnbzIkv2ZEbzY2LTaFy/+/VjK5KzVAomjG4dfWxNGY2Zgj8+pdGUPZXCKJnYv8dMR4qn",
+	"hkvROmp9L+ckkWJCzJQRxVLFNBOG2n8lM7ogI0YiO0HcawUtHU3ZjNpJzCJlraOWNoqLSev6Omg9f0cn",
+	"q9OfEG2Unf6SJjymRioixzVrbZr9LTXsJZ9xs7rEuykj2lDD7MyMRlOS2IFukV8zpg2JZCYMiwmdUC60",
+	"Ie3T5+9ekFjRselyZsbdqTEpTXlXUcPg8667wU4wEFIwwg2bkZQpksqER4sjEg5aF2wxaB2rbwZZv/8w",
+	"cmtpotiMcsHFBH5nx8YN0CySItYkE4YnsL05F7GcE3sPRuPosDcQZ3YJzvQRCS/YIiRtu+7J2Sm5YItO",
+	"QEKeut+ihDNhyOlZQKQip2eXj8ne48MOoSIm4SSRI5qEpE2ThFAhxWImM02MouMxjzq9gajcObuiszSx",
+	"114cbH//ybH55vCgFax7Etjuov5h4C71urcIyPrr/dXd3q+ZNNTd6Nz95u6PC+Lu1t/hhpP9+s3+Qf94",
+	"/s3jfv3JmFGLk7Fhqh5fZlQs/IrESDKn3JARG0vFiFELLiZ4ONJ+++IpebK/3ycxS+ii677pVPc344LP",
+	"slnrqJ9vhgvDJkzBbv47v+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg+edAJ7dzng2vvHK73h",
+	"Bt96yF/d5Fu/SMLGxq5qNxVlSlkAdu8I26du2zfegmY1d/TTlInS5A90FfcCQjV5L/gVMXzGSgBV3cVY",
+	"qhk1uPbjw1awflvXQSulis6YcZT4JIpYap6LSMbujrjdG1KaVtASdGZnwGHdfFzlHujVSyYmZto6erR/",
+	"UAe8T6UQLLLHfk1n7D8zphpQM8oHPtDELn1MYjamWWJI6P4AiAR7/BXmybcI/ynv6z8UG7eOWv/XXsGG",
+	"9vBf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAhDw/gQfxf9+31G8OUnfr//Zl2f/tg/6/f",
+	"fTL88Jf/qEX80/FrKdgraqJp4+ucjrt2UBdHNWxlv39wWLfAD3J0+qzhvDxee9B1N3z6DGb/kS3ucPb3",
+	"mqk7m/7afq1TKTQDVPmWxo5i2L9FUhgm4I80TRMegcywlyo5Stjsr79oC9Qft1zvDL/CRVfRwrMprsmM",
+	"JhbjWWy565jyRHsxBiQWhONxwqMvtsnIrW/JmZlWaCqIRLDJF1KNeBwz8bl36UQWktDoAmUAHcmUETPl",
+	"msiUKRQzBWOW0F4Hre/fvXp5RidsaaOGXZm9qZkl1Z0to1ftHlI6YZaKLQvE3ZJEXHdEN36vIj2XxNx1",
+	"38AY2M+psPSHJp/z5k8EyQS7SllkpSymlFSkHcmYkZC77YSdHrGXEzNDeUI0XWgipJmC5DKSGQrPEc00",
+	"OwbRwr4ZG4jQwd2QxyBXagkDw//uOmTtnj4LCV5Dh8wtz1UslcrYibmxIud10HotzQuZifhzXsprSXQW",
+	"TS27l5mKGGlLZY9MFjJTViC7Dlr+88/7VvBAIH+AsHj46CvilnHPg6iRCzjss97bOylR3M2FRAdKVlEa",
+	"JrihsHNMlJWZCbVCs5NBZ4xM+CUTVpoKQaTugkwdLqFjRbVbh1bFwPJ9dAv1Y6uP3XAv5ndzOX/t14VG",
+	"YKXNbrH6VjtfFuGX5qiIzdvNU3yyMpeTf7edxw6Hhz83UtEJe5ElyedmFJqpS6YeaKJxD5b5jrMk8cDm",
+	"fh7a38LOUU6r5lSTueLGMNEj8EYkoYZZdLJvNRAVuMtVNiBMHFi8ZsKgJlyGyJsBhj3bO3ZlXvCkloOl",
+	"CeXiBixszJMvyMLeSfmSqhWe/NlEnJGMF/al5KWjLE47tBKpoJmZSsV/Y5+bmYAcmAs4Fg6dNYvFfmuX",
+	"lCd0lLAvgUw8suxbWAYHuIUil79SIeces7Jinxax7P3G1NAR1fkEI/sWYAIcCKnsU4wyvQj84XVpXDRl",
+	"0QUYGPCpLJPoohHCojDgdSznAgxUJkd8REQzEEaCmE2iRGoW98jrEp5HUyomLPacpozn5LOj+XuRKhkx",
+	"rb/EA5c0lDlLkq7TUUaZKT8FVYpbzSUzVrag+iKHTJ2lViZj8SsWc/oOSNAXOcEDTZ7iql27C3sgu3sK",
+	"9g8WkylTVoO59pokGlHiGRfnhpoM/poqq0gYjmpjJGeOHS9R1qDlwRosgiKbtY5+bulfE25YK2ilUpuJ",
+	"Yrr1IVj9ciKHl0xpjhew8s+/Zixj9SaWX+SIwD+TP37/H/s3tLFp2H2OBJbhOcudTGL7snPKQWT+RY4s",
+	"4a+eMWapAfMEjWNuF6PJWWXAsiEqP5Ic/cIikD7GXHA9ZfHQXvHq3n+QI0KNYbMUbLfcUjcAdzKlmviP",
+	"ieYiYgSQmyqDLoLVxfFMQ7iHeGjZuK7Y0mKZWSTKPxXZbOTMeoVB4Wd37A81h3EEr/Zx3M6G1FTXtITJ",
+	"iqitmvfOUvsvTbusMfn5HQetZjhZOo3fc/FJ4IG3sunSbkogXIFJD4F1V/NtFk8YCp26GWTGNNFsBcwo",
+	"TxbDTMcN10Cv8Br2+/C/DRczk8JMb22+ZdDIt1pdqO5GntIkGdHo4gTBe5WE7AIptJhkFe5BsWsCSpPp",
+	"oeXAdZ8unc4vYperP1JuX60jiN6IWreRSDG6K3aMOUtimJsbNtPbG39f2A9L1IgqRUEPE84GXIOI8Y7b",
+	"W7q6sgnZmazd9itnr6y0/obxECvXnFBtDhtckyxSzLI6O4aMZaasKKNoZJjSpD1mc6YqospUKtPp1V19",
+	"w0UtHdodFLe0/jQvua7BAEtmbvC+q0+7gqaGbtiQdweUTOmPD9dZ9U+6/w/a9HvD7oe//kfdrRWzn2Vm",
+	"RyLob3wX94ZlSPbJ9ToeXTrg1/tPVhwXq9JLk/tGWrU5UixmwnCaEIRv0taMOSOeoYmcZKwToHOcEiFF",
+	"11KUBcH5ewMxEC+cyB5OjUnDYvbAmfNQXAE3ECm8WoQLbRiNj3BuqwtxTaj7BrxKA9Gmgnz/7t0ZMfKC",
+	"iQBkvPB7qU0YkNALgHh4+8s7RYUeM5U7wEKrToTFNYfHMLEeiJiPx8wegUiRLAgXJLKKC1Xo73SGSFBH",
+	"wr+FcAK6fAbn+oL9X9IkY1bGGQgh7R1YlbmErj3yHH3JRyT8OGidOO0TJOVB64gMWt8yqqyEd9H94/d/",
+	"DFoBGbT+RlM+BL+zHQA/X4eojMzoVRks9h8DHFR+WkGXFUECYW0NXkl10sAdKlBVQ4C5SDMzLET+emhG",
+	"Z0919aB11Z3IrvvRKg+9t3T+ympME7YzLSvvc2lXa8/91AP/FkRuSQqAG9uZzeVXXcPmCiQdFjy0iV9Y",
+	"JCoctGQM2Ml1gZdkKgHPz96/I3s05XuX+3vFB3rvYz7yGphJfoqVR16zz5KyvBzWs83m1lIOr/HMBVMP",
+	"9EBEUym1RWUIVwjdNYR2XNh0SKBVHU+EYOjKLTtUc6ccSZkwKnaGQA8PdeB2Q6YHfjo0XHt99Ltvz1pB",
+	"6/35s1bQev7+ba02+swKu09l5gK9lsU9//s6YH1+yYRxU6BmzFYErI2ylRvkVqw7YXmZOsG0pCytBFas",
+	"itORocMo4dHFluMFm+uEGWfc2eKD1Kqml5zNtxq/dBvFx+WdVnYRlM/ceF/eHONB4uYTFyDzXUZVrChP",
+	"dtUBZ/RqGEltvNpWUdI2aWgr5/ue0WSd5aJ2Czq39PgbkRc1h1zmivhV3S1jCMOKGw4HEB4H6CikmoSZ",
+	"VsM/fv8Hyh8XbAF/6SHfbhBPD1eDTj4eBIfXw5/73Sfwt/3g0ZPrWkH1BzmqU0fRDFOvY0ZOmx1mKqnX",
+	"8NyAHTjZkoJcxyFKIFG9yPOUCUNGCyDtv8jRA01OTondhCZakjFV9vo2mn5uppnmCve6450blj6HgWUz",
+	"2JplRJY4M35FzimZB7fArhuJSDzeJnQGoHFYBpMl2PZ2PJokcs7iHjkVMUuZsGwyWQSEgplyPpWakblU",
+	"F2CglKkm8ylPGFGZEOi+J20O8XtWxGZXqcW1gNifvHEw5izuWAVAZcJFQFJDZlIbYuY8YmQmFTuyv4GH",
+	"eMpVjMhm17MLYIwNhLKgeyJS1L5P2GBZtLLDEK9p5VlSukgkjW/5TVLFpeJmsdkA7sZhYFOWNMRtglFA",
+	"G5Y+0ERmJs0gHjZiHoHs/USMxWhcXYbFDZtVmdgJgbYwlm7EhoJer7ueH+TImfDhE5Y2CcP2n/LYJq4s",
+	"qE0U07pHTvB6jFRM52D2NXnFvyXtrx9+/fXj/tdktDBMd6xcaCdyF6wRaPFVCBdRksUsPkZ/lB2GqICD",
+	"yVxmSUwiJbXG+NEVGMWBQyPlMKFqwlDPdL4MxYzi+HhbUV9LnuzNsDq6a99AWtWnnhnsbi4LWhbhx4mc",
+	"bxaEIcIvx7jSl/mbl7AjKPjWEn0qn6JAUg8EOcw22+fKPK2Ov/8gRyfOgVQjdd6ArfwiR8NtSfENMG5X",
+	"bNn+xdzGS+9TerPK9bptN1znqTD0gu0oty1LJiWR6aB/+HVFaPp6I1dddzsl6baGGeYi68GjksC6X68A",
+	"bMUxat18DzT4zYOcEh30++RH/i3RTHGacI00YMngc/Do8efhQDuDpaPI29OslEXu+k/xm0eoILi/7W+g",
+	"ZtVLPWOq6x4RA8kwhsDn99jt9co+o4ePK+pI7euW8WbdaX5y4/JY9TJKlRDIQ0sD0tyCad3qA3XuEnZl",
+	"hlGmtKxJTzmjWoPuggNCZ5xhxH4FwbDHhI60ldIl5mCABAJRsuQE/ksiKggTsc9oCeHyQ3Rf53blPHy3",
+	"ExAIA+UaLbvGBd0+sKKixe+AGGbl//mUmSlTIATiZGNpRdLeNqYG2nTP5yv6ITqaXWR+nCXwZyfFQpA6",
+	"pujYAV62sjoJ5TgyoiJi9o91mvSPbHE7TAXlZ/1Jota2TCl3TpVo8IrWujK7/WqY6U8UB8WqQ2e/368Z",
+	"WJblNx8pVWzMr+plxgu2eKDJJdd8lDCCI0tKfXL56zDhl2wISoUHmvzXVgB/NkybYS0IKHYpLz5VSI5k",
+	"ynYgsHb4RkvjsoDmLJfuqjwY5ItXRIA65PqRLZ7CiB05PxOXXEkxc8FELpWoddSy91u+cvyrvenai94C",
+	"RT4XuN30vQpu+HgdMwxameC/Zsz9swWa5cctvavbTMOTeb6zU6THDkzJUsAb27x/ZIu3EsOLd9jfRNGI",
+	"DVOmuIy9tOBg6uvHh/Z516Q0yyQGt+QFA01SqgsuJkEpw4+0fdabFIzEdFHIcA/79u+YrlmSI58cNFk/",
+	"y9bhusP/xM30HBwbcAVJ8mbcOvp5mwtf5jkXbLHOfdQj51M5F5hnCZGfmFsFftLNDNfOvvp+H66D1ksZ",
+	"0YTVOYS+fXpGDr8iCRWTzEoRhk5KVJeJ7nffLttOHz6qcKGDOtf+h48HwdfX7W7h6f/wcT/4+rrzl1ob",
+	"6iuqLpjhYvL03UldmMaI1dtJ6+2nS9eCn+PgOvDOFz/PZjOqFuu8HkO14nVpNoYauj3xqdxAjfjILn2N",
+	"gCXgUTS6YDHBfw/ISBpN2BVaRypW22YXyoQJKxXuKAtNGY0TLpYI7EY/pRUhh870yOLaIEZnsnHhy4SS",
+	"MRc08alxWx3Jsic+k4LTZPs3eFd8VLfzTDun6hbrZzq9wdu/Pz/bSKWX7s9vK4eQYAVay0/loNJtcOme",
+	"liBhLa7Yra7gyUjGi3og4CbZwmuLwwKcp3Z5Zuhuiv4LxRiEWi8p+vuPN+v5jw/rt6B4pG+dVqgtR0LU",
+	"5NagVXY714D0WMnZFj5kp1YcHE539FHDZ1/FO35l5FZ7MjIdptRMd0BwmT4XRi1qrbQyHSo2Zko5LL+V",
+	"GTMzG2Lq4m3NaWiya6SA+W0L1MOJSy9dvF4dSbEA6+AHHgxW8dC5fJvlt1q9lzpEfy0NH7tkhnNmLMXZ",
+	"1Qv+ixwNnXlghck8n1FXy8UFshBLRTGe08qT1SgXZ/YAD8JYKjKRMu6RN+MxGS188YVeTbBKjWHXbWjT",
+	"kWsiL5jdcm2FDIWmHRigyURC1sLy2R5oQuNYMa2PiVV08az5KMgQEBKvQbFIqpi0fb5eRAUZMcjG6fS2",
+	"UZSrV7/9tQTulHXXc5ZQUS87u+OlCRWkHY4VYyGezmnKnR45h4Slrj1qfIRRhzSecYGZUG20ikll5See",
+	"JFxMOmRGFwOhmSHcHBOaZ+9YiCdULIgEq5jVUUBYwcQd7aKBXckW9Dcd9h+CbymVkMhNwj271SKWcLuQ",
+	"WSdF+1oY3Q/1kvRZyc6cq+xg+RSWnlo5eMon01rVvZRJvVQFpiHFGc/3kl3+CvGs7MowoaEEFbPsSq9m",
+	"wfjg+dVyUxagAjKj0ZQL1lWMxvYXlwhvPyvbfbiATD5QwcspXUFrBKkTQ3aVmwiFNMMxJK4HrRkzUxkP",
+	"7U/Or47EDatB2NlKqYkgaLoSDJZqOUchDMuTsYYzFnM6hLsMWuX0apwuTycMWuV0WIiHdEUGPtQGDpta",
+	"dD8RhF1Z8MEaDDplkSUaxEhXniHCQhIR6zXGWtRoERAf303YJUvwxrULOwaYhTgCYWS5HlTFNbocnur3",
+	"vurdRxSog4Afzt+8JmcORaAC0+Mn/f3OysKQWQqxwXQpGrhQWyFqsYcG8M1qs99UfuubowXt62lDRdSQ",
+	"Qeb3allenokFmOMeKCZYPK3GTulLNayfmcdQfMBVZFoq5ZDbDTCUs7feh5nbSB49eVKyjxz2+7WalRfl",
+	"V1B4KpUJyDSbUVHgr0Y52XNUfw123tptGRdItzz7+7enBAQKC9v2ubmzFC3PWJQNmxqT6qO9vQToU49y",
+	"nxWp94Q0XU8TNshFiNheM8l9skDI6gDlLaOoBO1oyrtZkuNqnJ2C9bcNtStlp9UeRkpzKsayxibDxYXe",
+	"Ip1xxRCwXQLgJ2Xk4d7qzoMm3tJtWcnuyF5ZCy0TR3OFtw5atf8X/Iv/pxlqgP4fQZCofZzCybUWFmqq",
+	"32SjhEcu4bRHnrGEj0AvTxYE8JMmGPjiKsFwTUr5tatcd0Oq5TaRmrs8iQet1bepfZM8tK9Gl47rNz1z",
+	"jvWNe4EZivFN64MffDecpXlyxo4i3LAh4amS83dLc/L4ZmlZjVlZkMSxe6gF9QXr4Ptjl8GkSfjxo3PI",
+	"92hvdH0dkj37GwQy9LBYJI+xOmQPA7Z6V3YUVazgBrpH3mBGsy79CGPGPElYTLgIAF1gdV8fNQ/5wOCz",
+	"g/6Tr/YfHZSCz6xiTSMDkolVAUpRZjgRBplNlJyTlGrTEGjmZNUhfNMUZbbR8rQhwKTOqVhOo3TQ2gj/",
+	"xpmqmmC8KYe2KcB5ff7qdoHILr7SRyIHBCqiunW3DEj+QsHFDcGtW2HPjoFFiBaQ9bhbmOntho3miQ9M",
+	"uOqXRezGrgEbWwJzSRrLobEOwMtm/RUQb8xihvpptf+i5Da2bPw+9+fDR7W789a++qygLf0NkAK5eVM4",
+	"zKX/1G9H0eiiORKzFrBX36txZrBM7hqZUG/5OjcS9ahkAaVSyAVbsJhMqZ4uOSwPHtVFykAlzOUQx9qo",
+	"gxtFGBaOB9Bs8R6CUsjzj/xbYAb7jwko3prELA+Q+9RwQ6B2HxsKK5L3b18ih7IsE1P82u/fvSrn+SGH",
+	"pTEavLjpLN9p/VV5m+92F+uVvY22bEivqlXN6iDtvZcNl7WsjdGX8OUZhCzk5S92/GZNdkNzcEgM4SS4",
+	"XOOJ3BqrXrfFcCZjlqzTxrZglSuLgv2kufTHygRpvr8q2P3973//e/fVq+6zZxbKnpKYLjpEKuJ+bzCD",
+	"uEJ5O6yvGNSlinf4RFt5Y+vxy3YjPG95lqVNlO9w+UxB8W71L45ItEvs9g0CGqNSOms5xKPOdujJcD4z",
+	"/rIFqd065DEPU1kKN6lRAM3GalbgLK6PLjuop/POxbCkL91+gRNeuDpyAcGdvfQkbkPusLuVPrHgc+YL",
+	"Yq+FodXKBUtQVYKQtQmIflzlHdd94YKSSq+5PXd9xdSEYYjYaIEFLLydWKNcYOe0Whs4u7BCRMwSZhiW",
+	"NL5gi209/jvDz9r4/sS5wGqf7H2qmdpVPrrJC+XIvIy7JeNAHRG46cveCZ5udc9lvGv2Lv7ERlMpL4oo",
+	"v08nrTqfqwq686lm0fCP3/8BftoLxiCHMuEXDDwaWs+lijd7Ldz0G+OBfyolUHz6oTaVHmlUp26em7IS",
+	"hvWp1Nd3QXCpa7uQVX+Zt5Amkr/LjcNyKykvS9HTB19/YvklP/nuxZeWQKQa093/MmlLKxZqu+KHuiI9",
+	"mkWZ4mZxbpfDA52k/Ee2OMlQFVjxx/pqsqupCn/8/o8wgLCJkp/uJOXdH9nC11snbcGglioOQGUM76aT",
+	"t/FYbmaRz1K8HIVNYuVO7jw2kRSGYpcDR+9bzm/9f+c+sWJSdOMTN8LFy9Z40VbrWrkvoYTUiEYXTMQQ",
+	"J3NySmhm5Ax91b/Ike6R55f2gEpmWJzel5KlQs+hMJXVgu3cI1dI9HggaD6cGm869RHSsYyymb3gWDL8",
+	"F3bFtYHaWGDSQ002D2AIm4qkhvlUznhLXUwCCSMZs/AYS3Q57/hARFSpBaGo3PvIjrZU3vlsLzUMSJhS",
+	"M83/4tyxFmFDbPekKdS/ghrTxBJ+TeZTagZiTjXx3QDgNO/YlSGzDOoAQwcJQx3MvH7/sih2Rdrv/9rv",
+	"9/udIziB8m5SRB/wkmrSpuAwDwgdiNJTBoSSGU0BmqVCoamDnnaES6nQo1343acyibGQF6uJe+kPBBbv",
+	"8hdkJOGmR5ZsI+1f5Ig4I4sO0M4OplIdkNBKECGUJ/AFZgOsCCYWA4FntTfoqvCh7Ec1ef/XFy9ePIOb",
+	"e0uN72h1ZAFyyoSxIMDiojw+GMTyPmOYtO4Q+4HGj4+9W85/NBBtdmW3BD5oBjunhkeEag2loEQM5hbd",
+	"WZr49MzP6WqbYc8ve4kOQQYid+EbSShxISVFAxEXbRTmFeHRsRAu19cPyz3TAOQGIlwphG9hs7ayvZt1",
+	"pVJ9iCFR+Nju7Q8PngxEtcEAwkG1iwA5IY/6D6slrC1gPep/tVQxPnftA2GBKLuBcOmPRel5HjMLz742",
+	"RrTwVaxjri86QUEt8tiJI1eL2kpd1DCFgVgJj5hAF7wjiJbTKc4MhRZKDdRwL2ETmuwZpma6FB7haeLJ",
+	"2WnJ/XnU6vf2e30wE6VM0JS3jloPe/3ewxbaI4Hf7EH2DIqOeb7madw6an3HzFspTWup685Bv7+mFPRu",
+	"JaBzj39NDehzV6Kci5hdQVXqw4MnTRPmO9wr98C4DlqPcLfrv8k7sMAHDzd/UK7cDht3qUabvitKXhe8",
+	"v3X084egpX2Ed35upJnuMQEzMNIgaBk60SBYLLRhs9YHO9teD8p8Xwg5F3t+6p65Muue99yNe3dlWtU+",
+	"ZA35RsWQvXIbrOsP9TCy/jLyNgjXQethv6EyKnYvfGBpZrogbXspsVXCKx22gGC7nkYIKdusX2ofdRNA",
+	"udVHdz0AHxM/gHhxqnhuoO5WjrzqIkHoZsJH/+X5gL4CHsSJ7BUeswkzm8qPUyxgwkBmMkxQYYBZluuR",
+	"B5uLkQfYBqi+NLj3d3ZwolHGk5i0HZAHBKtbB+Q76QG/ExAsbu0roQ9E3nuAiQm3TAyiUVzbKMhdAxK7",
+	"Au3lovB3SNPKy9SQtf/yZ4WzB0RlIj8evsOYRkY7MN7fihYVUaTw0RYErGj39a9HV3Ok+rbphl0gUxuQ",
+	"pFNDUUs45tN6f/ahV2Usw/hfvffRe1euEckSht7cKgw+g9/f2KFYc30VDA/rmmLO5KXry3ADuvbvDkOP",
+	"+l9t/qbc1ujT4Q5fjFCR50TIS6YUyI4GqzKP+SSzuoNbSRNLbxYouZcB0gHYBohc4d01zRdL/r9PaMH4",
+	"IWi5+I8qaJ9lZhmuAQK/dTl6t0JZK40KrqtmFuB/d0jVV9deZaX+tV0/YyHn/+xIu7/FF3lvJ/jg0Tb7",
+	"qmkec08iKiTijScIJSIB2WzApVx/CnJySrQLcXJAtTNpKDGrUlHkRonwNZgHFTOZElYPRrs/+A4g9GU+",
+	"5dHU14+nyqrGJoD8p8ALaFzVdjHorYhkL7k2T0t7ukPsXepmUIO/aCksFax28m1EkwRJuH2le6ns00H/",
+	"XflWnQmtKApelObWpD1jhlppH2CvzBbLoFwP/0WofRMOlKufb5baSi0sdtWU65pt12jMNaIfLv1PL/rh",
+	"1td/kfdzvWcEFWzAJ64U8t8dzjFX5AMU16i39Nw9+N4FsW4StEpkeolG3KPKn4MJvBHlV3ygiX/GGxP5",
+	"G4K1VFjDsVBslq3QrtOGYoSJSC2g6SDUi9GGtE+en3cPHj3ufvf0FbrYwEfhUgq8YIcFikGgKDfAOBoI",
+	"UwVmtG6G7m5DwmcWhzhW4BaYAy4Fw3xz6lMWMD0Eut2AY0qQsJgz7A0E9ocFkQ3SbAtui04uPF3CtYHs",
+	"FWLKnYOK5kCkXdM4o4PuwpqmQKSdf3lUabnhOn4cEauzhR1i6AXTfoONHT98/w4oLll0/hixRM47rrUQ",
+	"Ok3BgeN9V7nfm84Y+eP/+/+dnzEYCKkC3xeYhH9zTtOVzj/QA30BF0TjmMWkmh8MG4aT99wv4UDge4MD",
+	"GZZdeuWlB8p98qXHBtfypd2YhwW7Y8XShEbQf92fC3yk3j3q7k7bNZ3HVcRFgxXFSKxkmoITDa4o5opF",
+	"hhg5EB68plKbOvvpWVblIXeh31ebcH1mBX8nrkNzyfVfnf/cWwi+kGAICScQ44FozzoV3WgMgRLlPKUb",
+	"yoyrypGr2VArSpZ0dqk+h8pe7s+1SW23FJ1bboanB+qH7ewqCaEYBgIhV/Reob8lhX5VXFgFSQsxO2nr",
+	"PC8qn0pdI5ydePEFvJiIEopNrCBjabMvxE3aowUwRAgvylOR5FyQEHh1GPgeEdyQOFN0lCxcMJGLFDvo",
+	"H7jwkpcSwfkobzZmN7/3kcfXYY/8BMFcgoSnMZul0jARLaoBeHDoeODjx13YT0AuWGqsXJkwqg05OCTT",
+	"TsHNLxgaBkcLw7o8xpCiBNveo7EOpSbFJ1zQZCB+kaPj6ucuzAy7IULeq+uZf3hwcGzfz/nPSZwhyjLt",
+	"ShoRdkUjkyxA9PxFjkDi83Ixyi4a5U77CljOSR/BLVQEo9WUZh9YZIdW+iSGwUCEZ0peLbpLv1eCGrHl",
+	"o7zgrLhfKhbQ4BE7OuJq79++hJJTdh3XaBFWoCmHP5LQCsJaD6H5pP17/geL9MXPGI0wROkTA+4wghr3",
+	"4n5HGXIgcsksWI1WOzhAX5CLOnqgSYjBfj9/6Ln4tdDJ9HZYIe7Zv71/+9LK3T8ylmIgKAi1UJ/F33pY",
+	"UZI3NcezsAWiKvfhSyjF2m2VRNUjwJu1HfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
+	"sVvTyxJaaxeaV4IrKyPnKfmKaZlcQkwbRsvWCs2YQb+cN+977apM6DpxGNtd/CBHrXrf23IM7RI5aJWd",
+	"bpWkiEfrIqkHg6uD/e5gcPUVqw2kRrPM7QvmRX+PrYTyg9tcOM8ObpDKLc0pxWIKi2BJYh+u52qRugqL",
+	"nnA3hsE80BaxepW3Wb7g688q3q+7yHI48fYXWnDw6+YmJSenzmQRUWE10TE3FXtGnlpI0AdF2vaayB+/",
+	"/8MFRHR9QTSvD/3L6SkH23xcrhV3r91UtZtsBAHJFuJKgqIVpXZUWuCTJnfmU2hwQlJqxSJghWiVYRyM",
+	"HfqCp5oI1LEYNZpkwjKIkjTEhWbK6LzvCTKjLLVcpdL0BJQNASY2lXDL811rFN+kDVbGIi6WlFruAnVc",
+	"DrEizOH+k8OH/cNKOzIgafZbMDC0XdB6QIq+R8Fq9zOMZYf95L3MsI9Z59guSpM5XWh3kFzg9LKdP+eM",
+	"gg1T4RnsYIJd6M3UihjLJ9fGEt0pvWSEkrDUfSY8ch1cqr+STBieuDh67DVT7yD+wT5vPY8F2aNgsUUh",
+	"qG1ZSx6kF9TPWO5ettWcy22B6qfNU8DGWAewmHu79LL1syLU3dq08NCV2XLMhyyovOPBpuZKjfvGJkWN",
+	"AtHjTykhdad+Kt/AqYaXOiSSY8xDug/d+xJ2Cfs41RgO+xgBEWwOtXW50mYH3rNqnsgV/3Ux9qgj3CUQ",
+	"rhHm7t2hfw5Q/Y4Z32LXW6eAr3vODTzWd0sk5T6ZuwHvrk5Sq/g9w6YuK0C/hzW1wDp3o0mDJqseRmnH",
+	"AcmbsxEQ0bAnm9f4fEkvK8NIETFIEnN9iFGPwdQ+TcCaojKrRaJVz4tkIK+FfqLQ94ulCZQ1zZMVcivg",
+	"Yf9JnTHgKUzwRRGdgDBRMbe0/bnAEDZirrY63hm2bfZwhr2c//WcV/0tqMVTX4/7XkOrkCQE6tvS0JBi",
+	"FG2FarW1ExIadmVwWFcbxegsBAc7yvYuP9RCbOhaEJG2VY2OwKXTgZRYBXlIXh9CSjDI1Tno6uN1tXyg",
+	"1WiYiN2kfk73ecfhFiWGqVneGyjTmPYNDij8zpuYeRyC+Vum9NeMEbAee+c89qOmLh8d7cnwoWbQDQIq",
+	"i9ofMDgEJrZ0CW+D0ERLJFt24zIzbuN//P4/bpvhy+f/9Z9v3g7Pz58PX5389/DZ+7cn707fvA6LHmb7",
+	"jwZixkVmFc2gsNO65Hg9tepjLOcCCAfkHrrC+LAK0k9RGO9JCKQ5dOEXbbAeK1ayP8csoYuAzHSnR976",
+	"fyjeCMKFeUwUixi/RFtw+JJq04VybFBkvA1/PIcmHgMB+fcQTcONZsm4c+T6l879RWm4JBezTA2JplRM",
+	"WEw0x8bp1MECNCb1rSe4thejtWc4KahUx/YCeFy+ozz/3x5zIrhm6KVdoLW+Am09ArnI+J4lMAtIcUce",
+	"EC1B5mWv0+ERauGuEgHsEnqjGglHBBh8kzLhzu1DeTCBO2V5XjlpLwPG2fO3wx+f/z0MSA4X/SNyePAE",
+	"3QGp3bI7rs/eW5nj/N3b5yevzitz9PtH5FH/YQe6g03rkrJrWOg57P4HOXru+0otyRSrXM+imccqgCBE",
+	"whyIHOCiNcaDhQ/CAtm4od5FBfKaFNP9/sHhTdTNFQJXlQBW7M11/B4Pip8Dzz5oyp611MYSFyZiZxxf",
+	"xisfNqbLoHlchTUwqEdyxv5F1YnPZmGXksyoWBTBY+gCZKprMVTllSPQdwmA6tHXy6RgthuIJmQm0tKC",
+	"MoDoY1eAwLGHMib69paIkSVfSS7jNJ3WjS2EIajfv1QOYuuP3XDoZ5DvbuPXdiiOvA5aK1UmNn3+3/n4",
+	"fP+1RSm2n6f4ZGUuzcwu89jhAD83FS4/F0SflCthcE1KZTZIu1J0owTSS0xlA2R7FnNbkH0zALu+BZcH",
+	"doUCF7gTXuUY5WvQVa1I6WzpLHXyypdR8S/YYn0E2I92wFZG+UpL4q2zTHe3RUMD56K1zEZj9F3ahX2D",
+	"5Rp8sRdXNUDe24a/nG3Y8VbtI7DRf+ZCy8vpZoAQG1Owa41ZRbtlEl6wRYj2qJqGy8eus5lrQk2htLil",
+	"ELzGM4Y91zGQ5C4CPoq27lsFfOzf5sKl/tcN8i/EyxWGUrxdDb2ssS0ZNCS7D8S+D8S+FUMYBkHSovYi",
+	"BJq6vO3dqMQSk82dR0XuaRXa87Ax1xXyUl64OsSFSXofi+aj/ePK5PZfbPlWpRtvYQZPNzalnzpcw+BF",
+	"WPren/SvXLXEPjF2tiACoh524387iZ0/skWd2Il2YiWTG/iV/JRNrBgR2bJWweZFTHQeJQ34HGAcLMjh",
+	"cEgMMp1BjporeAXfsquUK0zFQ9PeRNEIlHkuXSSQEyug7B/GzUD4Dao7EAnU6ZFvwUgm1QWJs7x+Znmu",
+	"OnPZW5kkd8r97QIu3PHL8nr3VP9+/H5n39W9gPDFCCfkZznK6f0ysZwLH2p1IwFhRtUFM1xM9nTR/b/W",
+	"b/YCikmh6R9Ky7K4kAnyanntiEZTFpOR4mycLDrHWFKRa8JmIwYh+y4Gf8QFVYteXQ29V35T525Pd6hH",
+	"r6zVQCLc9SyFez+1p+0+lcIomWwy9cBgPxaDvP8tao2+ZTQhYw8+Ii66a1vimkMgQsrYZZ8kFF2nKZ2U",
+	"ods1Kl0CYvxxIwi/zZs/Wd6fpRrzobwjTQpI1UZvHYcKyrpUhRuaIubMHBvoWNUZzWy9gQgjKVxByaGi",
+	"hoXkG1L8pMkeHGZ4ydlck//9v8h+v4/eksgoGGvoMEp4dFE7NBgIZek2ZocfkJhFfEYTHZB+7l1VDNBT",
+	"SIwMhM+B+XtbIBQYuIqSLGZxQwHLV3iZBeqt9ZG94MreEc27IWN9qZFi9MISJ9LmgoTmt7BznHvvHtvx",
+	"2kcuh0aGuZdsyRZn36o5yLQ+vnSpjjvdeXtGxnTRIyeuq9nDx26/zgBs99S4YSM/bbsngpyevD4hUEry",
+	"NylKDcCfZ0qmbO+lFLEUYbHd8P27p837+a3Jtbht19S/7n2BoNclGNxEku+Nm18iIVcaoD6W0ln9ZQW1",
+	"IIZDpkRDOAUW3VA0umCxo0Z1ZL1Wbql0p66l/DBxcwrvGVa5tzt6+ubteZcmiZxjKZLjShzD6VmPnAgC",
+	"rSUgGmIpeTBKGFWkDW0ZB+L7VydPu+ffn3QPHj3uHJO17QZDxcbhMYkUnSfQHAJrZiRMa5Jp+8vEU+iB",
+	"cAuOEzqZOJd6wsaGWJFPjh3gc6Z7JHTpGmDyrTZilGMIWKoj86W+lXej3JUW+MzJfNVmnzWU4y2kDn+C",
+	"leleBfq8KlCjVGnfkVCSKhlnkelSQZOF4ZFG8rJJaBTS8LGDMb0utv51ZeAdcr3qQk1MjxkrLOu8Eiah",
+	"cawsFYFIvhkkGk8kMfK+6sQtl5H0manIHcrwk79KCeiq8FXP2CzhL/vU62qDhb/I0RBbTIdHbu1yniww",
+	"D1AArLhYrWyFqXOYfG4Vq4mUMWlb1Sah2uTl8wlO3ymE3lzyxPUsa4QpXd3+/T5xoZ2kDWX7MdiCC22o",
+	"iFjn2MWIa1Mu+jVaDET43fN3lZoWf8OYhG/cCXvkR7Yo4k69AwRjmEZSGm0UTQlYMsgFW3QwHVDIgYCL",
+	"MNJtGZL2saV+puuVnbOsBrdvnxeW1zj3cPKZ607tRFqIkHMr7Iyl+uc3ed5z4y9skDSfg0TWBPxnviN2",
+	"E9/Gltkb7BcnnpBoFx+BBergB5fDrBlzQRtWq3EVmoNbDES6S00aL6Gu8VHKRBxgvBs2eKZFPStXW97b",
+	"4ryBzHW69nliTMRUYRnxex38i4gn5dLttaXEXfcR7ZIqFvhrB21cToLkGt9w66rvDYmqgKmNCPmCixga",
+	"gG8V0ecbSTc3kdipye8do1gRu7nMUlE4Q5sxNUgW78Mb/iTRe1JeEIpPmKVktCAeKj2aIMRvJ9rX2qWK",
+	"yBuSQZtsApYlX9q3bRSfzVgckETOmepGVLO4g9s4Igf9/SKtCnbJfTG1OBiIg34/LzAFDURZTNoTfslE",
+	"ubOCaw5cKuMGFdvMnEfMhwf7PI1ObyBeS9GlBc+c0QWmP7ntL/FJLwn48IYFOFI0MyRMEypC0j7sPwzy",
+	"VprhHvzaqRPWsY24oyB3IaaXepV/ZuF8IwFxz3dMKs83B3ePXdUZs24zbGIzUaM5sN2rCPcqwrqgRqkc",
+	"mfHU9EaktFYFYGpzbYycZnwh9L3n93+m8hiZroTb7sLid4ojtFDjAwmhvelqtMKLp+Srh08ekxlTE0Zg",
+	"1BFyW4jeK/MC5NTHrrW0FQTgIwwiHC3y0q50IEIBjYihmCfBkGBXRv6CLXqeMecZVF3LyGO37hLnt4yc",
+	"m2PsW50rzi7vGYITuSFWkSCH/YekvczmsSCoywF1skatnc6e/I45/xm2mL0OKvPAJXbh5v968zn/uYSJ",
+	"ooYHnOs+heGe298StwcMJlrOGOYcWnB7kPfcaENB9BIt63wq+5+z0VTKC72HwbrN9RnlLE0YGCH9J1BX",
+	"YkFCjETrnvOJoCZT7IiYbwZZv/8wygS/gj+x4HLf/TZlV8T7/A8ePbanHLRMz2pMgxYODsmMxmwgnM7P",
+	"80jidiwjnW+5N4s7DfFXP+EQF7B8h5SiulBTOwpfZAJG3bsUvwxqVdyQDoaI5hMoQ6U9pHhk8kC2YwWd",
+	"JXQq8iNqTRc/eUyC/ox8InzR8bxECsI9BL8IOSdSkLaQlaSDY68XuHIaShMjXbsgrOsB2audXm1qwj8X",
+	"ohRHvkeSL++QujMc8VXh12au/5SPukuodIs0ZYFXaUZRzd51qbiH0ruo/TkvvXwOavlvO7lT8s/2Ptr3",
+	"WpvB+QNUSHY5X9QFv0GOt083NyytaY6LfSF/KioQ33cLvSekRbfQUmnqnYB5c6fQZpC7fQLZRBz9Ue5B",
+	"+c9kn7spTDaZ6cD7nFJwfzvnM/xnne95h+rsTR0//4smHDxv6KPDnjN//P4/RY8rjMTwXcbABRSQhBum",
+	"aOLL77ueGZbA4/IBKbWmAXsboaZUnq6WC5xlVXy8fQubn/4LdFzclgpAt0X7CvferPseJHfiA1N5Bu+n",
+	"8lUrJcZUT0eSqrjR7PXckoy8OikTedHWZyfn33/75uTts+G7Nz8+f+2M/aZHwr9BFdlv/vj9H/Aju/IF",
+	"TaFkLFQkGYjwnEWZYsfke2PSNxA0d05n7Jwb9s25UTwyIdFMay4FiaBvGlAy3wiWxaT9sP+wA71NimOE",
+	"vYE4IXMlxcRe1oxraMiLZW3Bh0ChDElKJ6zBcvYsv5KtYoxg6qb0uEf7B83dK/BUpZJh8FrDuLT+9pNu",
+	"Wc1zambJDap45nsCsvYQcWZ1GF7znOpce3ARIdV3REDJMw/wq4TRS1e2wnW2auiH1bz1oHXOTBeb7G04",
+	"5CcR5zuqWBjc+IleSwId4Xz5ZpXfOAbske/fvXoJMA+VDanv5Ae4iHWdnfMuBcaPGV8lsfGf7sQVoHQF",
+	"hwkTlkLHn37of4t8enuFRbJTcZlt57FVTMRMsbjsYLG36ROgYhk1l0c/n9PJhCny/hQdwC59kWptaXB9",
+	"EYfAdbSiRAP9J08R6rrn7gSuVGttsYdndje7es9Px6+lYK/QwXrHFFRG2YwJg1HswH6qJO75O7qxfiuM",
+	"gQUeNtXAQsB+oLEMQhu79I8W5HTctWftwmE7EOOHPpkbC6r/FkgCm7Ha0yW2v608YwkxABkKvNj7CJC+",
+	"NqDIQuyJHdXaRpukbuRWocyPDxvy8D8Uf+wNux/+8h/11QQ2oA3mxT4XkYyxgvBtI9pf9v5SRbG8AgJS",
+	"ippd1yIdXFpAJr/xtMvsdsutXl0/A+r6MmPpytspyhL8+bB5V/PQzqh8q2h5AjWIeYQvnFflWKGxKxha",
+	"0ooy4VL2nfXA4u6Y/roOZV+c/Oed8Jj1F2LlmDOKaviXh5Qv+/AvwK4kTLIgVF8waOqsfdrlkpSy4a2n",
+	"jCZm2tzgBdO2oimj6TExMoumEMOeF6mqFUO+x0nv0BLlVmigeL5QOdeEJvwS/XNf9sle8ksm7J6s/F3G",
+	"SL3Qhs02vlPCJjTZ+2gfdS0/fWnHnW2RrBemil/SCHqpG6ZmGhuio3Kqw2PMcII4ROwzjkaDw1xqq2HP",
+	"jtg0c2d2RWdpAkNx9VZQ5tgPD6ocm3Z/+/AzMuobs+l/Ncrzz6qLvnY926FY1qfqnl+arwK24VHaDlID",
+	"aCal7UEcjnR2JrYyZYKmvOdfpwmJ36RMnJyd2uu4a21uPQl2ry5Hv7CoMTAi12PdtnMJ5F63+1MYQFzP",
+	"mtJNE6qJA75lNlWB4wVFMrEBjv9+8url54Rjv617OL6HY+KArxaOIcanUfbNkz4rRVl9GXfoSAgFXGZ8",
+	"gmAPMhLmELraB3OuGXnUf1grJb+F1e9QSMYFast20XiBDenUJSNG0fGYR70/bUXUmH+KaK3kSBrdM1dm",
+	"HS17C6PeXZkvoPu+Y1fmBU/udV/wAWPRP5UlbHd1V3PDZjTtXa1nXOc47HMyrasbGdT9ef6NjXZfFhwd",
+	"pHjjW4rFMREYdwZOqN7VyI9KhTehUxZNjgg3dUYZbIZAF0UHUjqSmSGGCSqMDmCr0LKbSNfmVGVQ+7xn",
+	"hR9FIWQK6m0C72OG8sSV3izXHIMUxj3f6tc35s0TGxtCC87xmHfI+NwKjaW51CWPck7+b+TsdBDkOtdZ",
+	"Jd2U7oNrkqVYXYIbTVyp7VrZqbrGx9ZJyn9ki5PMTO2SlvKh+7SpE6xrnOVK3bkcV3XpWwR7wZu0qSEV",
+	"rRnSVzKVtI5ae0Bh3d5WcIXJNGHkQkDLCekWDEgm+K8Zy5Pme2SpBodmLM8K5qooUOUMXJhaV1Nq2vcl",
+	"s3c6pdiC3kDRvsD1vZAiYgFR0mCg4lLPgR7B4lkQpAQ7KK0KXQhqFs2MnKHgCaUJ7dpcGHrBAvfEAVQL",
+	"5GISuD7yCQ7HslSXzJdbL5aCloWrS72mUDlFsQzi0rDhYQIhUXk5w9IsRQDW6lSYSmFoIicZ5DYWQZqB",
+	"u3UfpwmQKNLM+IjM0hLFVw1rVLNVcKGV1MXynn0Sy+p0P025r96oC9AVsc5LKvrSkW2Zmi5HKPUBsNVq",
+	"gcFqQqU7CIkUi5kwnCalWw0IE5FaQA6Cg6hjhNAZM9QSfAgus2ikmMmUYPHqLTUsfYaWre5YcSbiZOGr",
+	"v5YCInx0UtFYoNS7wS3iK8LWLFDihpUIiHK4Q156dTUKo1c1LdciQalql0UAqGRXqrHpGmN38W9Yi600",
+	"rS/OVVPs3hnsA+CDHP9Y6vlpt7ysbmJr89L0jmKuzr7Wo95wVaV5wY13/eH6/wQAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
