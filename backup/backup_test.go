@@ -52,6 +52,16 @@ func insertJobs(t *testing.T, db *sqlite.DB, from, to int) {
 	}
 }
 
+// rawDB opens the SQLite file at path through a plain connection.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // jobIDs reads the job ids in the SQLite file at path.
 func jobIDs(t *testing.T, path string) map[string]bool {
 	t.Helper()
@@ -295,7 +305,7 @@ func TestPrune(t *testing.T) {
 		maxAge   time.Duration
 		wantLeft int
 	}{
-		{"count only", []time.Duration{0, day, 2 * day, 3 * day, 4 * day, 5 * day + time.Hour}, 4, 0, 4},
+		{"count only", []time.Duration{0, day, 2 * day, 3 * day, 4 * day, 5*day + time.Hour}, 4, 0, 4},
 		{"fewer than keep", []time.Duration{0, day}, 14, 0, 2},
 		{"age within count", []time.Duration{0, day, 2 * day, 10 * day, 20 * day}, 14, 7 * day, 3},
 		{"age never removes the newest", []time.Duration{40 * day, 50 * day}, 14, 7 * day, 1},
