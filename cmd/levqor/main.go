@@ -19,6 +19,9 @@ commands:
   migrate   apply the embedded database migrations and exit
   keys      create, list, revoke and roll API keys (levqor keys for help)
   email     send a test email through Resend (levqor email test --to ADDRESS)
+  backup    copy the database into the data dir's backups/ beside a running server
+            (levqor backup [--to DIR] [--keep N] [--max-age D]; levqor backup verify FILE)
+  restore   replace the SQLite database with a backup; the server must be stopped (levqor restore FILE)
   version   print the version and exit
 
 Configuration comes from LEVQOR_* environment variables; see .env.example.
@@ -33,7 +36,7 @@ func main() {
 			fmt.Fprint(os.Stderr, usage)
 		}
 		fmt.Fprintln(os.Stderr, "levqor:", err)
-		os.Exit(2)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -56,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cliError(keysCommand(ctx, args, getenv, stdout))
 	case "email":
 		return emailCommand(ctx, args, getenv, stdout)
+	case "backup":
+		return backupCommand(ctx, args, getenv, stdout)
+	case "restore":
+		return restoreCommand(ctx, args, getenv, stdout)
 	case "version", "-version", "--version":
 		return printVersion(stdout)
 	case "help", "-h", "-help", "--help":

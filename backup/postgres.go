@@ -1,0 +1,88 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrNoPgDump is returned by Postgres when pg_dump is not installed: Levqor does not
+// pretend to back up PostgreSQL itself.
+var ErrNoPgDump = errors.New("pg_dump is not on PATH: back up PostgreSQL with `pg_dump -Fc` (or your provider's snapshots)")
+
+// maxPgDumpStderr bounds how much of pg_dump's complaint an error quotes.
+const maxPgDumpStderr = 2 << 10
+
+// Postgres runs pg_dump -Fc (the custom format pg_restore reads) for the database at
+// databaseURL into dir as Name(now, PostgresExt), through a temporary file renamed into
+// place once pg_dump succeeded. The password travels in PGPASSWORD, never on the
+// command line, where other users could read it.
+func Postgres(ctx context.Context, databaseURL, dir string, now time.Time) (Result, error) {
+	start := time.Now()
+	pgDump, err := exec.LookPath("pg_dump")
+	if err != nil {
+		return Result{}, ErrNoPgDump
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return Result{}, errors.New("backup: LEVQOR_DATABASE_URL is not a valid URL") // the URL may hold a password: not quoted
+	}
+	env := os.Environ()
+	if pw, ok := u.User.Password(); ok {
+		env = append(env, "PGPASSWORD="+pw)
+		u.User = url.User(u.User.Username())
+	}
+	final := filepath.Join(dir, Name(now, PostgresExt))
+	if _, err := os.Lstat(final); err == nil {
+		return Result{}, fmt.Errorf("backup %s: %w", final, ErrExists)
+	}
+	if err := os.MkdirAll(dir, DirMode); err != nil {
+		return Result{}, fmt.Errorf("backup: create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-"+Name(now, PostgresExt)+"-*")
+	if err != nil {
+		return Result{}, fmt.Errorf("backup: %w", err)
+	}
+	tmpPath := tmp.Name()
+	defer os.Remove(tmpPath) // after a successful link, only the temporary name goes
+	defer tmp.Close()
+	if err := tmp.Chmod(FileMode); err != nil {
+		return Result{}, fmt.Errorf("backup: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--no-password", "--dbname="+u.String())
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = tmp, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > maxPgDumpStderr {
+			msg = msg[:maxPgDumpStderr] + "…"
+		}
+		return Result{}, fmt.Errorf("backup: pg_dump: %w: %s", err, msg)
+	}
+	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
+		return Result{}, fmt.Errorf("backup: sync dump: %w", err)
+	}
+	if err := os.Link(tmpPath, final); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return Result{}, fmt.Errorf("backup %s: %w", final, ErrExists)
+		}
+		return Result{}, fmt.Errorf("backup: publish: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return Result{}, fmt.Errorf("backup: sync %s: %w", dir, err)
+	}
+	fi, err := os.Stat(final)
+	if err != nil {
+		return Result{}, fmt.Errorf("backup: %w", err)
+	}
+	return Result{Path: final, Size: fi.Size(), Took: time.Since(start)}, nil
+}
