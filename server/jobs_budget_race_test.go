@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/budget"
-	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/ai"
 	"github.com/levqor/levqor/connectors/core"
@@ -238,9 +237,9 @@ func TestOwnerBudgetRaceTwoInstancesPostgres(t *testing.T) {
 	budgetRace(t, []*bundle{a, z}, calls)
 }
 
-// configFor is the configuration that selects the PostgreSQL database at url.
-func configFor(url string) config.Config {
-	return config.Config{Engine: config.Postgres, DatabaseURL: url}
+// configFor is the store options that select the PostgreSQL database at url.
+func configFor(url string) store.Options {
+	return store.Options{Engine: "postgres", PostgresURL: url}
 }
 
 // TestIntakeRefusesJobThatCannotFit: intake sums the worst case of a job's AI steps'

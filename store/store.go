@@ -8,7 +8,6 @@ import (
 
 	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/budget"
-	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
@@ -43,24 +42,32 @@ var (
 	_ Store = (*postgres.DB)(nil)
 )
 
-// Open opens the database cfg names, for a server: a SQLite file is locked
+// Options says which database to open: what store needs of the configuration, and
+// no more, so that store does not depend on config.
+type Options struct {
+	Engine      string // "sqlite" or "postgres"
+	SQLitePath  string // the database file, when Engine is "sqlite"
+	PostgresURL string // the connection URL, when Engine is "postgres"
+}
+
+// Open opens the database o names, for a server: a SQLite file is locked
 // against a second server. It does not migrate.
-func Open(ctx context.Context, cfg config.Config) (Store, error) {
-	return open(ctx, cfg, sqlite.Open)
+func Open(ctx context.Context, o Options) (Store, error) {
+	return open(ctx, o, sqlite.Open)
 }
 
 // OpenShared opens the database for an administrative command that may run beside
 // a server (no SQLite lock). It does not migrate.
-func OpenShared(ctx context.Context, cfg config.Config) (Store, error) {
-	return open(ctx, cfg, sqlite.OpenShared)
+func OpenShared(ctx context.Context, o Options) (Store, error) {
+	return open(ctx, o, sqlite.OpenShared)
 }
 
-func open(ctx context.Context, cfg config.Config, openSQLite func(context.Context, string) (*sqlite.DB, error)) (Store, error) {
-	switch cfg.Engine {
-	case config.Postgres:
-		return postgres.Open(ctx, cfg.DatabaseURL)
-	case config.SQLite:
-		return openSQLite(ctx, cfg.SQLitePath)
+func open(ctx context.Context, o Options, openSQLite func(context.Context, string) (*sqlite.DB, error)) (Store, error) {
+	switch o.Engine {
+	case "postgres":
+		return postgres.Open(ctx, o.PostgresURL)
+	case "sqlite":
+		return openSQLite(ctx, o.SQLitePath)
 	}
-	return nil, fmt.Errorf("unknown database engine %q", cfg.Engine)
+	return nil, fmt.Errorf("unknown database engine %q", o.Engine)
 }

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	sqlfiles "github.com/levqor/levqor/sql"
+	"github.com/levqor/levqor/store/migrate"
 	"github.com/levqor/levqor/store/sqlite"
 )
 
@@ -113,7 +113,7 @@ func createTrackDB(ctx context.Context, path string) (*sql.DB, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("-db: %w", err)
 	}
-	migrations, err := sqlfiles.Migrations("sqlite")
+	migrations, err := migrate.Migrations("sqlite")
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenShared(ctx, cfg)
+	st, err := store.OpenShared(ctx, storeOptions(cfg))
 	if err != nil {
 		return err
 	}

@@ -248,7 +248,7 @@ func rateLimits(cfg config.Config) (*server.Limits, func(), error) {
 
 // openStore opens and migrates the configured database.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
-	st, err := store.Open(ctx, cfg)
+	st, err := store.Open(ctx, storeOptions(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,8 @@ package pgdb
 
 import (
 	"context"
+	"database/sql"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const addAnalyticsTop = `-- name: AddAnalyticsTop :execrows
@@ -53,22 +52,6 @@ func (q *Queries) AddAnalyticsTotal(ctx context.Context, arg AddAnalyticsTotalPa
 	return err
 }
 
-type CopyAnalyticsEventsParams struct {
-	ID           string
-	Type         string
-	CreatedAt    time.Time
-	Path         string
-	Ref          string
-	Referrer     string
-	ReferrerHost string
-	UtmSource    string
-	UtmMedium    string
-	UtmCampaign  string
-	EmailHash    string
-	Payload      pgtype.Text
-	Bot          bool
-}
-
 const countAnalyticsTopValues = `-- name: CountAnalyticsTopValues :one
 SELECT COUNT(*) FROM analytics_top WHERE kind = $1 AND day = $2
 `
@@ -105,7 +88,7 @@ type InsertAnalyticsEventParams struct {
 	UtmMedium    string
 	UtmCampaign  string
 	EmailHash    string
-	Payload      pgtype.Text
+	Payload      sql.NullString
 	Bot          bool
 }
 
@@ -126,81 +109,6 @@ func (q *Queries) InsertAnalyticsEvent(ctx context.Context, arg InsertAnalyticsE
 		arg.Bot,
 	)
 	return err
-}
-
-const insertAnalyticsQuartersIfAbsent = `-- name: InsertAnalyticsQuartersIfAbsent :exec
-INSERT INTO analytics_quarters (day, type, counts) VALUES ($1, $2, $3)
-ON CONFLICT (day, type) DO NOTHING
-`
-
-type InsertAnalyticsQuartersIfAbsentParams struct {
-	Day    int64
-	Type   string
-	Counts []byte
-}
-
-func (q *Queries) InsertAnalyticsQuartersIfAbsent(ctx context.Context, arg InsertAnalyticsQuartersIfAbsentParams) error {
-	_, err := q.db.Exec(ctx, insertAnalyticsQuartersIfAbsent, arg.Day, arg.Type, arg.Counts)
-	return err
-}
-
-const listAnalyticsDayCuts = `-- name: ListAnalyticsDayCuts :many
-SELECT day, type,
-    substring(counts FROM 4 * $1::integer - 3 FOR 4)::bytea AS before_a,
-    substring(counts FROM 4 * $2::integer - 3 FOR 4)::bytea AS before_b,
-    substring(counts FROM 381 FOR 4)::bytea AS day_total
-FROM analytics_quarters
-WHERE day >= $3 AND day <= $4
-`
-
-type ListAnalyticsDayCutsParams struct {
-	CutA  int32
-	CutB  int32
-	First int64
-	Last  int64
-}
-
-type ListAnalyticsDayCutsRow struct {
-	Day      int64
-	Type     string
-	BeforeA  []byte
-	BeforeB  []byte
-	DayTotal []byte
-}
-
-// For each UTC day of first..last and type: the running totals at quarters cut_a - 1
-// and cut_b - 1 (the events before quarters cut_a and cut_b, each 1..95) and at
-// quarter 95 (the day's), as 4-byte big-endian slices of counts, so that a long range
-// sends 12 bytes a row instead of 384.
-func (q *Queries) ListAnalyticsDayCuts(ctx context.Context, arg ListAnalyticsDayCutsParams) ([]ListAnalyticsDayCutsRow, error) {
-	rows, err := q.db.Query(ctx, listAnalyticsDayCuts,
-		arg.CutA,
-		arg.CutB,
-		arg.First,
-		arg.Last,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ListAnalyticsDayCutsRow
-	for rows.Next() {
-		var i ListAnalyticsDayCutsRow
-		if err := rows.Scan(
-			&i.Day,
-			&i.Type,
-			&i.BeforeA,
-			&i.BeforeB,
-			&i.DayTotal,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const listAnalyticsQuarters = `-- name: ListAnalyticsQuarters :many
@@ -259,23 +167,6 @@ func (q *Queries) ListAnalyticsTotals(ctx context.Context) ([]AnalyticsTotal, er
 	return items, nil
 }
 
-const lockAnalyticsQuarters = `-- name: LockAnalyticsQuarters :one
-SELECT counts FROM analytics_quarters WHERE day = $1 AND type = $2 FOR UPDATE
-`
-
-type LockAnalyticsQuartersParams struct {
-	Day  int64
-	Type string
-}
-
-// Reads a day's quarter counts and locks the row until the transaction ends.
-func (q *Queries) LockAnalyticsQuarters(ctx context.Context, arg LockAnalyticsQuartersParams) ([]byte, error) {
-	row := q.db.QueryRow(ctx, lockAnalyticsQuarters, arg.Day, arg.Type)
-	var counts []byte
-	err := row.Scan(&counts)
-	return counts, err
-}
-
 const marketingCounts = `-- name: MarketingCounts :one
 SELECT
     (SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')) AS jobs_finished,
@@ -295,21 +186,6 @@ func (q *Queries) MarketingCounts(ctx context.Context) (MarketingCountsRow, erro
 	return i, err
 }
 
-const setAnalyticsQuarters = `-- name: SetAnalyticsQuarters :exec
-UPDATE analytics_quarters SET counts = $1 WHERE day = $2 AND type = $3
-`
-
-type SetAnalyticsQuartersParams struct {
-	Counts []byte
-	Day    int64
-	Type   string
-}
-
-func (q *Queries) SetAnalyticsQuarters(ctx context.Context, arg SetAnalyticsQuartersParams) error {
-	_, err := q.db.Exec(ctx, setAnalyticsQuarters, arg.Counts, arg.Day, arg.Type)
-	return err
-}
-
 const topAnalyticsValues = `-- name: TopAnalyticsValues :many
 SELECT value, CAST(SUM(n) AS BIGINT) AS total FROM analytics_top
 WHERE kind = $1 AND day >= $2 AND day <= $3
@@ -322,7 +198,7 @@ type TopAnalyticsValuesParams struct {
 	Kind  string
 	First int64
 	Last  int64
-	Top   int32
+	Top   int64
 }
 
 type TopAnalyticsValuesRow struct {

@@ -7,6 +7,7 @@ package pgdb
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -16,7 +17,7 @@ WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1)
 `
 
 type ExpireKeyByParams struct {
-	ExpiresAt *time.Time
+	ExpiresAt sql.NullTime
 	ID        string
 }
 
@@ -91,7 +92,7 @@ type InsertKeyParams struct {
 	Hash      []byte
 	Scopes    string
 	CreatedAt time.Time
-	ExpiresAt *time.Time
+	ExpiresAt sql.NullTime
 }
 
 func (q *Queries) InsertKey(ctx context.Context, arg InsertKeyParams) (ApiKey, error) {
@@ -132,7 +133,7 @@ LIMIT $2
 
 type ListKeysParams struct {
 	OwnerID string
-	MaxRows int32
+	MaxRows int64
 }
 
 func (q *Queries) ListKeys(ctx context.Context, arg ListKeysParams) ([]ApiKey, error) {
@@ -174,7 +175,7 @@ RETURNING id, owner_id, name, prefix, last4, hash, scopes, created_at, last_used
 `
 
 type RevokeKeyParams struct {
-	RevokedAt *time.Time
+	RevokedAt sql.NullTime
 	ID        string
 }
 
@@ -202,7 +203,7 @@ UPDATE api_keys SET last_used_at = $1 WHERE id = $2
 `
 
 type TouchKeyParams struct {
-	LastUsedAt *time.Time
+	LastUsedAt sql.NullTime
 	ID         string
 }
 

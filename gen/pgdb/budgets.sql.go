@@ -7,6 +7,7 @@ package pgdb
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -32,7 +33,7 @@ RETURNING owner_id, period_day, period_month, reserved_nanos
 
 type ExpireOwnerReservationsParams struct {
 	Now   time.Time
-	Batch int32
+	Batch int64
 }
 
 type ExpireOwnerReservationsRow struct {
@@ -225,7 +226,7 @@ RETURNING owner_id, period_day, period_month, reserved_nanos
 
 type SettleExpiredOwnerReservationParams struct {
 	SpentNanos int64
-	SettledAt  *time.Time
+	SettledAt  sql.NullTime
 	ID         string
 	OwnerID    string
 }
@@ -263,7 +264,7 @@ RETURNING owner_id, period_day, period_month, reserved_nanos
 
 type SettleOpenOwnerReservationParams struct {
 	SpentNanos int64
-	SettledAt  *time.Time
+	SettledAt  sql.NullTime
 	ID         string
 	OwnerID    string
 }

@@ -66,7 +66,7 @@ type ListConnectionsRow struct {
 	OwnerID   string
 	Connector string
 	Name      string
-	Fields    []byte
+	Fields    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -111,7 +111,7 @@ type PutConnectionParams struct {
 	OwnerID   string
 	Connector string
 	Name      string
-	Fields    []byte
+	Fields    string
 	Sealed    []byte
 	Now       time.Time
 }
@@ -120,7 +120,7 @@ type PutConnectionRow struct {
 	OwnerID   string
 	Connector string
 	Name      string
-	Fields    []byte
+	Fields    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

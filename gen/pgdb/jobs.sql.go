@@ -7,9 +7,8 @@ package pgdb
 
 import (
 	"context"
+	"database/sql"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const cancelQueuedJob = `-- name: CancelQueuedJob :one
@@ -22,7 +21,7 @@ RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attemp
 `
 
 type CancelQueuedJobParams struct {
-	Now *time.Time
+	Now sql.NullTime
 	ID  string
 }
 
@@ -64,155 +63,6 @@ func (q *Queries) CancelQueuedJob(ctx context.Context, arg CancelQueuedJobParams
 		&i.StepsBytes,
 	)
 	return i, err
-}
-
-const claimCallbacks = `-- name: ClaimCallbacks :many
-UPDATE jobs SET callback_next_at = $1
-WHERE id IN (
-    SELECT c.id FROM jobs c WHERE c.callback_state = 'pending' AND c.callback_next_at <= $2
-    ORDER BY c.callback_next_at LIMIT $3 FOR UPDATE SKIP LOCKED
-)
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
-`
-
-type ClaimCallbacksParams struct {
-	LeaseUntil *time.Time
-	Now        *time.Time
-	MaxRows    int32
-}
-
-// Takes due webhook deliveries under a short lease (callback_next_at moves ahead).
-func (q *Queries) ClaimCallbacks(ctx context.Context, arg ClaimCallbacksParams) ([]Job, error) {
-	rows, err := q.db.Query(ctx, claimCallbacks, arg.LeaseUntil, arg.Now, arg.MaxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []Job
-	for rows.Next() {
-		var i Job
-		if err := rows.Scan(
-			&i.ID,
-			&i.OwnerID,
-			&i.Workflow,
-			&i.Status,
-			&i.Priority,
-			&i.RunAt,
-			&i.Attempts,
-			&i.MaxAttempts,
-			&i.TimeoutS,
-			&i.Payload,
-			&i.Steps,
-			&i.Result,
-			&i.ErrorCode,
-			&i.ErrorMessage,
-			&i.Guardrails,
-			&i.CallbackUrl,
-			&i.Callbacks,
-			&i.CallbackState,
-			&i.CallbackNextAt,
-			&i.LeaseToken,
-			&i.LeaseExpiresAt,
-			&i.CancelRequested,
-			&i.IdemScope,
-			&i.IdemKey,
-			&i.IdemHash,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.StartedAt,
-			&i.FinishedAt,
-			&i.Rescues,
-			&i.InputBytes,
-			&i.StepsBytes,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const claimJobs = `-- name: ClaimJobs :many
-UPDATE jobs
-SET status = 'running', lease_token = $1, lease_expires_at = $2,
-    attempts = attempts + 1, started_at = COALESCE(started_at, $3), updated_at = $3
-WHERE id IN (
-    SELECT d.id FROM jobs d
-    WHERE d.status IN ('queued', 'scheduled', 'retrying') AND d.run_at <= $3
-    ORDER BY d.priority DESC, d.run_at, d.id
-    LIMIT $4
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
-`
-
-type ClaimJobsParams struct {
-	LeaseToken     string
-	LeaseExpiresAt *time.Time
-	Now            time.Time
-	MaxRows        int32
-}
-
-// Takes up to max_rows due jobs, highest priority first, then oldest run_at, under a lease.
-func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, error) {
-	rows, err := q.db.Query(ctx, claimJobs,
-		arg.LeaseToken,
-		arg.LeaseExpiresAt,
-		arg.Now,
-		arg.MaxRows,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []Job
-	for rows.Next() {
-		var i Job
-		if err := rows.Scan(
-			&i.ID,
-			&i.OwnerID,
-			&i.Workflow,
-			&i.Status,
-			&i.Priority,
-			&i.RunAt,
-			&i.Attempts,
-			&i.MaxAttempts,
-			&i.TimeoutS,
-			&i.Payload,
-			&i.Steps,
-			&i.Result,
-			&i.ErrorCode,
-			&i.ErrorMessage,
-			&i.Guardrails,
-			&i.CallbackUrl,
-			&i.Callbacks,
-			&i.CallbackState,
-			&i.CallbackNextAt,
-			&i.LeaseToken,
-			&i.LeaseExpiresAt,
-			&i.CancelRequested,
-			&i.IdemScope,
-			&i.IdemKey,
-			&i.IdemHash,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.StartedAt,
-			&i.FinishedAt,
-			&i.Rescues,
-			&i.InputBytes,
-			&i.StepsBytes,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const countJobsByStatus = `-- name: CountJobsByStatus :many
@@ -268,13 +118,13 @@ RETURNING id, cancel_requested
 `
 
 type ExtendLeasesParams struct {
-	LeaseExpiresAt *time.Time
+	LeaseExpiresAt sql.NullTime
 	LeaseToken     string
 }
 
 type ExtendLeasesRow struct {
 	ID              string
-	CancelRequested int32
+	CancelRequested int64
 }
 
 // Heartbeat: extends the leases this worker holds; returns those whose cancel was requested.
@@ -296,51 +146,6 @@ func (q *Queries) ExtendLeases(ctx context.Context, arg ExtendLeasesParams) ([]E
 		return nil, err
 	}
 	return items, nil
-}
-
-const finishJob = `-- name: FinishJob :execrows
-UPDATE jobs
-SET status = $1, steps = $2, result = $3, steps_bytes = $4,
-    error_code = $5, error_message = $6, run_at = $7,
-    lease_token = '', lease_expires_at = NULL, updated_at = $8, finished_at = $9,
-    callback_state = CASE WHEN callback_url <> '' AND CAST($9 AS TIMESTAMPTZ) IS NOT NULL THEN 'pending' ELSE callback_state END,
-    callback_next_at = CASE WHEN callback_url <> '' AND CAST($9 AS TIMESTAMPTZ) IS NOT NULL THEN $8 ELSE callback_next_at END
-WHERE id = $10 AND lease_token = $11 AND status = 'running'
-`
-
-type FinishJobParams struct {
-	Status       string
-	Steps        []byte
-	Result       []byte
-	StepsBytes   int64
-	ErrorCode    string
-	ErrorMessage string
-	RunAt        time.Time
-	Now          time.Time
-	FinishedAt   *time.Time
-	ID           string
-	LeaseToken   string
-}
-
-// Ends an attempt: a terminal status, or retrying at run_at. Only the lease holder may.
-func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, error) {
-	result, err := q.db.Exec(ctx, finishJob,
-		arg.Status,
-		arg.Steps,
-		arg.Result,
-		arg.StepsBytes,
-		arg.ErrorCode,
-		arg.ErrorMessage,
-		arg.RunAt,
-		arg.Now,
-		arg.FinishedAt,
-		arg.ID,
-		arg.LeaseToken,
-	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
 }
 
 const getJob = `-- name: GetJob :one
@@ -392,8 +197,8 @@ SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts,
 `
 
 type GetJobByIdempotencyKeyParams struct {
-	IdemScope pgtype.Text
-	IdemKey   pgtype.Text
+	IdemScope sql.NullString
+	IdemKey   sql.NullString
 }
 
 func (q *Queries) GetJobByIdempotencyKey(ctx context.Context, arg GetJobByIdempotencyKeyParams) (Job, error) {
@@ -491,17 +296,17 @@ type InsertJobParams struct {
 	OwnerID     string
 	Workflow    string
 	Status      string
-	Priority    int32
+	Priority    int64
 	RunAt       time.Time
-	MaxAttempts int32
-	TimeoutS    int32
-	Payload     []byte
-	Steps       []byte
-	Guardrails  []byte
+	MaxAttempts int64
+	TimeoutS    int64
+	Payload     string
+	Steps       string
+	Guardrails  string
 	CallbackUrl string
-	IdemScope   pgtype.Text
-	IdemKey     pgtype.Text
-	IdemHash    pgtype.Text
+	IdemScope   sql.NullString
+	IdemKey     sql.NullString
+	IdemHash    sql.NullString
 	CreatedAt   time.Time
 	InputBytes  int64
 	StepsBytes  int64
@@ -601,7 +406,7 @@ SELECT owner_id, secret, created_at, sealed FROM webhook_secrets WHERE secret <>
 `
 
 // Rows written before secrets were sealed (migration 0012), a batch at a time.
-func (q *Queries) ListClearWebhookSecrets(ctx context.Context, maxRows int32) ([]WebhookSecret, error) {
+func (q *Queries) ListClearWebhookSecrets(ctx context.Context, maxRows int64) ([]WebhookSecret, error) {
 	rows, err := q.db.Query(ctx, listClearWebhookSecrets, maxRows)
 	if err != nil {
 		return nil, err
@@ -659,8 +464,8 @@ type ListJobsParams struct {
 	CreatedBefore   time.Time
 	CursorCreatedAt time.Time
 	CursorID        string
-	PeekRows        int32
-	PageRows        int32
+	PeekRows        int64
+	PageRows        int64
 	MaxBytes        int64
 }
 
@@ -824,7 +629,7 @@ type PutWorkflowParams struct {
 	OwnerID     string
 	Name        string
 	Description string
-	Steps       []byte
+	Steps       string
 	Now         time.Time
 }
 
@@ -855,9 +660,9 @@ WHERE id = $5
 `
 
 type RecordCallbackParams struct {
-	Callbacks     []byte
+	Callbacks     string
 	CallbackState string
-	NextAt        *time.Time
+	NextAt        sql.NullTime
 	Now           time.Time
 	ID            string
 }
@@ -943,9 +748,9 @@ RETURNING id, status
 `
 
 type RescueExpiredParams struct {
-	MaxRescues int32
+	MaxRescues int64
 	Now        time.Time
-	Cutoff     *time.Time
+	Cutoff     sql.NullTime
 }
 
 type RescueExpiredRow struct {
@@ -983,7 +788,7 @@ WHERE id = $4 AND lease_token = $5 AND status = 'running'
 `
 
 type SaveStepsParams struct {
-	Steps      []byte
+	Steps      string
 	StepsBytes int64
 	Now        time.Time
 	ID         string

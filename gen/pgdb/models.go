@@ -5,9 +5,8 @@
 package pgdb
 
 import (
+	"database/sql"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type AnalyticsEvent struct {
@@ -22,7 +21,7 @@ type AnalyticsEvent struct {
 	UtmMedium    string
 	UtmCampaign  string
 	EmailHash    string
-	Payload      pgtype.Text
+	Payload      sql.NullString
 	Bot          bool
 }
 
@@ -53,9 +52,9 @@ type ApiKey struct {
 	Hash       []byte
 	Scopes     string
 	CreatedAt  time.Time
-	LastUsedAt *time.Time
-	ExpiresAt  *time.Time
-	RevokedAt  *time.Time
+	LastUsedAt sql.NullTime
+	ExpiresAt  sql.NullTime
+	RevokedAt  sql.NullTime
 }
 
 // Owner budget reservations: open, then settled or expired. Running totals in budget_totals (migration 0006).
@@ -72,7 +71,7 @@ type BudgetLedger struct {
 	State         string
 	ExpiresAt     time.Time
 	CreatedAt     time.Time
-	SettledAt     *time.Time
+	SettledAt     sql.NullTime
 }
 
 type BudgetLimit struct {
@@ -93,7 +92,7 @@ type Connection struct {
 	OwnerID   string
 	Connector string
 	Name      string
-	Fields    []byte
+	Fields    string
 	Sealed    []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -104,32 +103,32 @@ type Job struct {
 	OwnerID         string
 	Workflow        string
 	Status          string
-	Priority        int32
+	Priority        int64
 	RunAt           time.Time
-	Attempts        int32
-	MaxAttempts     int32
-	TimeoutS        int32
-	Payload         []byte
-	Steps           []byte
-	Result          []byte
+	Attempts        int64
+	MaxAttempts     int64
+	TimeoutS        int64
+	Payload         string
+	Steps           string
+	Result          sql.NullString
 	ErrorCode       string
 	ErrorMessage    string
-	Guardrails      []byte
+	Guardrails      string
 	CallbackUrl     string
-	Callbacks       []byte
+	Callbacks       string
 	CallbackState   string
-	CallbackNextAt  *time.Time
+	CallbackNextAt  sql.NullTime
 	LeaseToken      string
-	LeaseExpiresAt  *time.Time
-	CancelRequested int32
-	IdemScope       pgtype.Text
-	IdemKey         pgtype.Text
-	IdemHash        pgtype.Text
+	LeaseExpiresAt  sql.NullTime
+	CancelRequested int64
+	IdemScope       sql.NullString
+	IdemKey         sql.NullString
+	IdemHash        sql.NullString
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
-	StartedAt       *time.Time
-	FinishedAt      *time.Time
-	Rescues         int32
+	StartedAt       sql.NullTime
+	FinishedAt      sql.NullTime
+	Rescues         int64
 	InputBytes      int64
 	StepsBytes      int64
 }
@@ -147,7 +146,7 @@ type User struct {
 	Locale    string
 	Currency  string
 	Plan      string
-	Meta      []byte
+	Meta      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -163,7 +162,7 @@ type Workflow struct {
 	OwnerID     string
 	Name        string
 	Description string
-	Steps       []byte
+	Steps       string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }

@@ -66,7 +66,7 @@ type InsertUserIfAbsentParams struct {
 	Locale    string
 	Currency  string
 	Plan      string
-	Meta      []byte
+	Meta      string
 	CreatedAt time.Time
 }
 
@@ -111,7 +111,7 @@ type UpdateUserParams struct {
 	Locale    string
 	Currency  string
 	Plan      string
-	Meta      []byte
+	Meta      string
 	UpdatedAt time.Time
 	ID        string
 }

@@ -68,22 +68,6 @@ func (q *Queries) CountAnalyticsTopValues(ctx context.Context, arg CountAnalytic
 	return count, err
 }
 
-const getAnalyticsQuarters = `-- name: GetAnalyticsQuarters :one
-SELECT counts FROM analytics_quarters WHERE day = ?1 AND type = ?2
-`
-
-type GetAnalyticsQuartersParams struct {
-	Day  int64
-	Type string
-}
-
-func (q *Queries) GetAnalyticsQuarters(ctx context.Context, arg GetAnalyticsQuartersParams) ([]byte, error) {
-	row := q.queryRow(ctx, q.getAnalyticsQuartersStmt, getAnalyticsQuarters, arg.Day, arg.Type)
-	var counts []byte
-	err := row.Scan(&counts)
-	return counts, err
-}
-
 const insertAnalyticsEvent = `-- name: InsertAnalyticsEvent :exec
 INSERT INTO analytics_events (id, type, created_at, path, ref, referrer, referrer_host, utm_source, utm_medium,
                               utm_campaign, email_hash, payload, bot)
@@ -105,7 +89,7 @@ type InsertAnalyticsEventParams struct {
 	UtmCampaign  string
 	EmailHash    string
 	Payload      sql.NullString
-	Bot          int64
+	Bot          bool
 }
 
 func (q *Queries) InsertAnalyticsEvent(ctx context.Context, arg InsertAnalyticsEventParams) error {
@@ -125,68 +109,6 @@ func (q *Queries) InsertAnalyticsEvent(ctx context.Context, arg InsertAnalyticsE
 		arg.Bot,
 	)
 	return err
-}
-
-const listAnalyticsDayCuts = `-- name: ListAnalyticsDayCuts :many
-SELECT day, type,
-    CAST(substr(counts, 4 * CAST(?1 AS INTEGER) - 3, 4) AS BLOB) AS before_a,
-    CAST(substr(counts, 4 * CAST(?2 AS INTEGER) - 3, 4) AS BLOB) AS before_b,
-    CAST(substr(counts, 381, 4) AS BLOB) AS day_total
-FROM analytics_quarters
-WHERE day >= ?3 AND day <= ?4
-`
-
-type ListAnalyticsDayCutsParams struct {
-	CutA  int64
-	CutB  int64
-	First int64
-	Last  int64
-}
-
-type ListAnalyticsDayCutsRow struct {
-	Day      int64
-	Type     string
-	BeforeA  []byte
-	BeforeB  []byte
-	DayTotal []byte
-}
-
-// For each UTC day of first..last and type: the running totals at quarters cut_a - 1
-// and cut_b - 1 (the events before quarters cut_a and cut_b, each 1..95) and at
-// quarter 95 (the day's), as 4-byte big-endian slices of counts, so that a long range
-// sends 12 bytes a row instead of 384.
-func (q *Queries) ListAnalyticsDayCuts(ctx context.Context, arg ListAnalyticsDayCutsParams) ([]ListAnalyticsDayCutsRow, error) {
-	rows, err := q.query(ctx, q.listAnalyticsDayCutsStmt, listAnalyticsDayCuts,
-		arg.CutA,
-		arg.CutB,
-		arg.First,
-		arg.Last,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ListAnalyticsDayCutsRow
-	for rows.Next() {
-		var i ListAnalyticsDayCutsRow
-		if err := rows.Scan(
-			&i.Day,
-			&i.Type,
-			&i.BeforeA,
-			&i.BeforeB,
-			&i.DayTotal,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const listAnalyticsQuarters = `-- name: ListAnalyticsQuarters :many
@@ -270,24 +192,8 @@ func (q *Queries) MarketingCounts(ctx context.Context) (MarketingCountsRow, erro
 	return i, err
 }
 
-const putAnalyticsQuarters = `-- name: PutAnalyticsQuarters :exec
-INSERT INTO analytics_quarters (day, type, counts) VALUES (?1, ?2, ?3)
-ON CONFLICT (day, type) DO UPDATE SET counts = excluded.counts
-`
-
-type PutAnalyticsQuartersParams struct {
-	Day    int64
-	Type   string
-	Counts []byte
-}
-
-func (q *Queries) PutAnalyticsQuarters(ctx context.Context, arg PutAnalyticsQuartersParams) error {
-	_, err := q.exec(ctx, q.putAnalyticsQuartersStmt, putAnalyticsQuarters, arg.Day, arg.Type, arg.Counts)
-	return err
-}
-
 const topAnalyticsValues = `-- name: TopAnalyticsValues :many
-SELECT value, CAST(SUM(n) AS INTEGER) AS total FROM analytics_top
+SELECT value, CAST(SUM(n) AS BIGINT) AS total FROM analytics_top
 WHERE kind = ?1 AND day >= ?2 AND day <= ?3
 GROUP BY value
 ORDER BY total DESC, value

@@ -22,7 +22,7 @@ type AnalyticsEvent struct {
 	UtmCampaign  string
 	EmailHash    string
 	Payload      sql.NullString
-	Bot          int64
+	Bot          bool
 }
 
 type AnalyticsQuarter struct {

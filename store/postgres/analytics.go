@@ -6,10 +6,10 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/gen/pgdb"
+	"github.com/levqor/levqor/store/internal/dbrow"
 )
 
 var _ analytics.Store = (*DB)(nil)
@@ -56,7 +56,7 @@ func insertEvents(ctx context.Context, q *pgdb.Queries, events []analytics.Event
 	if len(events) >= copyEventsFrom {
 		rows := make([]pgdb.CopyAnalyticsEventsParams, len(events))
 		for i, e := range events {
-			rows[i] = pgdb.CopyAnalyticsEventsParams(insertEventParams(e))
+			rows[i] = pgdb.CopyAnalyticsEventsParams(dbrow.InsertAnalyticsEvent(e))
 		}
 		if _, err := q.CopyAnalyticsEvents(ctx, rows); err != nil {
 			return fmt.Errorf("copy events: %w", err)
@@ -64,19 +64,11 @@ func insertEvents(ctx context.Context, q *pgdb.Queries, events []analytics.Event
 		return nil
 	}
 	for _, e := range events {
-		if err := q.InsertAnalyticsEvent(ctx, insertEventParams(e)); err != nil {
+		if err := q.InsertAnalyticsEvent(ctx, pgdb.InsertAnalyticsEventParams(dbrow.InsertAnalyticsEvent(e))); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 	}
 	return nil
-}
-
-func insertEventParams(e analytics.Event) pgdb.InsertAnalyticsEventParams {
-	return pgdb.InsertAnalyticsEventParams{
-		ID: e.ID, Type: e.Type, CreatedAt: e.At.UTC(), Path: e.Path, Ref: e.Ref, Referrer: e.Referrer,
-		ReferrerHost: e.ReferrerHost, UtmSource: e.UTM.Source, UtmMedium: e.UTM.Medium, UtmCampaign: e.UTM.Campaign,
-		EmailHash: e.EmailHash, Payload: pgtype.Text{String: string(e.Payload), Valid: e.Payload != nil}, Bot: e.Bot,
-	}
 }
 
 // addQuarters adds d to its day's quarter counts under the row's lock, creating the
@@ -145,7 +137,7 @@ func (db *DB) EventDayCuts(ctx context.Context, first, last int64, cutA, cutB in
 	if cutA < 1 || cutA >= analytics.QuartersPerDay || cutB < 1 || cutB >= analytics.QuartersPerDay {
 		return nil, fmt.Errorf("event day cuts: quarters %d and %d, want 1..%d", cutA, cutB, analytics.QuartersPerDay-1)
 	}
-	rows, err := db.q.ListAnalyticsDayCuts(ctx, pgdb.ListAnalyticsDayCutsParams{CutA: int32(cutA), CutB: int32(cutB), First: first, Last: last})
+	rows, err := db.q.ListAnalyticsDayCuts(ctx, pgdb.ListAnalyticsDayCutsParams{CutA: int64(cutA), CutB: int64(cutB), First: first, Last: last})
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +171,7 @@ func (db *DB) EventTotals(ctx context.Context) (analytics.Counts, error) {
 
 // TopValues implements analytics.Store.
 func (db *DB) TopValues(ctx context.Context, kind string, first, last int64, limit int) ([]analytics.Top, error) {
-	rows, err := db.q.TopAnalyticsValues(ctx, pgdb.TopAnalyticsValuesParams{Kind: kind, First: first, Last: last, Top: int32(limit)})
+	rows, err := db.q.TopAnalyticsValues(ctx, pgdb.TopAnalyticsValuesParams{Kind: kind, First: first, Last: last, Top: int64(limit)})
 	if err != nil {
 		return nil, err
 	}

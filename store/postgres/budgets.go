@@ -12,6 +12,7 @@ import (
 
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/gen/pgdb"
+	"github.com/levqor/levqor/store/internal/dbrow"
 )
 
 var _ budget.OwnerStore = (*DB)(nil)
@@ -142,7 +143,7 @@ func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual 
 		var owner, day, month string
 		var release int64
 		open, err := q.SettleOpenOwnerReservation(ctx, pgdb.SettleOpenOwnerReservationParams{
-			ID: id, OwnerID: ownerID, SpentNanos: int64(actual), SettledAt: &now,
+			ID: id, OwnerID: ownerID, SpentNanos: int64(actual), SettledAt: dbrow.NullTime(&now),
 		})
 		switch {
 		case err == nil:
@@ -151,7 +152,7 @@ func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual 
 			// An expired reservation may still be settled: the money was spent all
 			// the same. Its amount already left the reserved totals when it expired.
 			exp, err := q.SettleExpiredOwnerReservation(ctx, pgdb.SettleExpiredOwnerReservationParams{
-				ID: id, OwnerID: ownerID, SpentNanos: int64(actual), SettledAt: &now,
+				ID: id, OwnerID: ownerID, SpentNanos: int64(actual), SettledAt: dbrow.NullTime(&now),
 			})
 			if errors.Is(err, pgx.ErrNoRows) {
 				return budget.ErrUnknownReservation

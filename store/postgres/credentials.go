@@ -3,39 +3,26 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/pgdb"
-	"github.com/levqor/levqor/store/storejson"
+	"github.com/levqor/levqor/store/internal/dbrow"
 )
 
 var _ credentials.Store = (*DB)(nil)
 
-// toConnection converts a connections row's metadata.
-func toConnection(ownerID, connector, name string, fields []byte, createdAt, updatedAt time.Time) (credentials.Connection, error) {
-	fs, err := storejson.DecodeArray[credentials.Field](fields)
-	if err != nil {
-		return credentials.Connection{}, fmt.Errorf("connection %s/%s fields: %w", connector, name, err)
-	}
-	return credentials.Connection{OwnerID: ownerID, Connector: connector, Name: name, Fields: fs,
-		CreatedAt: createdAt.UTC(), UpdatedAt: updatedAt.UTC()}, nil
-}
-
 // PutConnection implements credentials.Store.
 func (db *DB) PutConnection(ctx context.Context, r credentials.Record) (credentials.Connection, error) {
-	fields, err := storejson.EncodeArray(r.Fields)
+	p, err := dbrow.PutConnection(r)
 	if err != nil {
-		return credentials.Connection{}, fmt.Errorf("connection %s/%s fields: %w", r.Connector, r.Name, err)
+		return credentials.Connection{}, err
 	}
-	row, err := db.q.PutConnection(ctx, pgdb.PutConnectionParams{
-		OwnerID: r.OwnerID, Connector: r.Connector, Name: r.Name, Fields: fields, Sealed: r.Sealed, Now: r.UpdatedAt.UTC(),
-	})
+	row, err := db.q.PutConnection(ctx, pgdb.PutConnectionParams(p))
 	if err != nil {
 		return credentials.Connection{}, fmt.Errorf("put connection: %w", err)
 	}
-	return toConnection(row.OwnerID, row.Connector, row.Name, row.Fields, row.CreatedAt, row.UpdatedAt)
+	return dbrow.ToConnection(row.OwnerID, row.Connector, row.Name, row.Fields, row.CreatedAt, row.UpdatedAt)
 }
 
 // GetConnection implements credentials.Store.
@@ -44,7 +31,7 @@ func (db *DB) GetConnection(ctx context.Context, ownerID, connector, name string
 	if err != nil {
 		return credentials.Record{}, notFound(err, "Connection")
 	}
-	c, err := toConnection(row.OwnerID, row.Connector, row.Name, row.Fields, row.CreatedAt, row.UpdatedAt)
+	c, err := dbrow.ToConnection(row.OwnerID, row.Connector, row.Name, row.Fields, row.CreatedAt, row.UpdatedAt)
 	if err != nil {
 		return credentials.Record{}, err
 	}
@@ -59,7 +46,7 @@ func (db *DB) ListConnections(ctx context.Context, ownerID string) ([]credential
 	}
 	out := make([]credentials.Connection, len(rows))
 	for i, r := range rows {
-		if out[i], err = toConnection(r.OwnerID, r.Connector, r.Name, r.Fields, r.CreatedAt, r.UpdatedAt); err != nil {
+		if out[i], err = dbrow.ToConnection(r.OwnerID, r.Connector, r.Name, r.Fields, r.CreatedAt, r.UpdatedAt); err != nil {
 			return nil, err
 		}
 	}

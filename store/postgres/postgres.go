@@ -12,7 +12,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/pgdb"
-	sqlfiles "github.com/levqor/levqor/sql"
+	"github.com/levqor/levqor/store/migrate"
 )
 
 // migrationLock is the advisory lock key that serialises migrations across instances.
@@ -54,7 +54,7 @@ func (db *DB) Close() error {
 // Migrate applies every embedded migration not yet applied, under an advisory lock
 // so that instances starting together migrate once.
 func (db *DB) Migrate(ctx context.Context) error {
-	migrations, err := sqlfiles.Migrations("postgres")
+	migrations, err := migrate.Migrations("postgres")
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 
 // Ready reports an error unless the database answers and every migration is applied.
 func (db *DB) Ready(ctx context.Context) error {
-	migrations, err := sqlfiles.Migrations("postgres")
+	migrations, err := migrate.Migrations("postgres")
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/levqor/levqor"
-	sqlfiles "github.com/levqor/levqor/sql"
+	"github.com/levqor/levqor/store/migrate"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/storetest"
 )
@@ -70,7 +70,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		}
 	}
 
-	want, err := sqlfiles.Migrations("postgres")
+	want, err := migrate.Migrations("postgres")
 	if err != nil {
 		t.Fatalf("Migrations: %v", err)
 	}

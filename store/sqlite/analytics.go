@@ -8,6 +8,7 @@ import (
 
 	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/gen/sqlitedb"
+	"github.com/levqor/levqor/store/internal/dbrow"
 )
 
 var _ analytics.Store = (*DB)(nil)
@@ -27,15 +28,7 @@ func (db *DB) InsertEvents(ctx context.Context, events []analytics.Event) error 
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
 	for _, e := range events {
-		bot := int64(0)
-		if e.Bot {
-			bot = 1
-		}
-		if err := q.InsertAnalyticsEvent(ctx, sqlitedb.InsertAnalyticsEventParams{
-			ID: e.ID, Type: e.Type, CreatedAt: e.At.UTC(), Path: e.Path, Ref: e.Ref, Referrer: e.Referrer,
-			ReferrerHost: e.ReferrerHost, UtmSource: e.UTM.Source, UtmMedium: e.UTM.Medium, UtmCampaign: e.UTM.Campaign,
-			EmailHash: e.EmailHash, Payload: sql.NullString{String: string(e.Payload), Valid: e.Payload != nil}, Bot: bot,
-		}); err != nil {
+		if err := q.InsertAnalyticsEvent(ctx, dbrow.InsertAnalyticsEvent(e)); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 	}

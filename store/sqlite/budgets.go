@@ -9,6 +9,7 @@ import (
 
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/gen/sqlitedb"
+	"github.com/levqor/levqor/store/internal/dbrow"
 )
 
 var _ budget.OwnerStore = (*DB)(nil)
@@ -97,7 +98,7 @@ func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual 
 	}
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
-	settled := nullTime(&now)
+	settled := dbrow.NullTime(&now)
 	var day, month string
 	open, err := q.DeleteOpenOwnerReservation(ctx, sqlitedb.DeleteOpenOwnerReservationParams{OwnerID: ownerID, ID: id})
 	switch {

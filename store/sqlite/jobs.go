@@ -1,157 +1,25 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/sqlitedb"
 	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/store/internal/dbrow"
 	"github.com/levqor/levqor/store/storejson"
 )
 
 var _ jobs.Store = (*DB)(nil)
 
-// defaultJobsPage is ListJobs's page size when the filter sets none.
-const defaultJobsPage = 50
-
-// emptyAsNull stores "" as NULL, so that jobs without an idempotency key never collide.
-func emptyAsNull(s string) sql.NullString {
-	return sql.NullString{String: s, Valid: s != ""}
-}
-
-func toJob(r sqlitedb.Job) (jobs.Job, error) {
-	steps, err := storejson.DecodeArray[jobs.StepState]([]byte(r.Steps))
-	if err != nil {
-		return jobs.Job{}, fmt.Errorf("job %s steps: %w", r.ID, err)
-	}
-	callbacks, err := storejson.DecodeArray[jobs.CallbackAttempt]([]byte(r.Callbacks))
-	if err != nil {
-		return jobs.Job{}, fmt.Errorf("job %s callbacks: %w", r.ID, err)
-	}
-	var result json.RawMessage
-	if r.Result.Valid {
-		result = json.RawMessage(r.Result.String)
-	}
-	return jobs.Job{
-		ID: r.ID, OwnerID: r.OwnerID, Workflow: r.Workflow, Status: r.Status, Priority: int(r.Priority),
-		RunAt: r.RunAt.UTC(), Attempts: int(r.Attempts), MaxAttempts: int(r.MaxAttempts), TimeoutS: int(r.TimeoutS),
-		Payload: json.RawMessage(r.Payload), Steps: steps, Result: result,
-		ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage, Guardrails: json.RawMessage(r.Guardrails),
-		CallbackURL: r.CallbackUrl, Callbacks: callbacks, CallbackState: r.CallbackState,
-		LeaseToken: r.LeaseToken, LeaseExpiresAt: timePtr(r.LeaseExpiresAt), CancelRequested: r.CancelRequested != 0,
-		IdemScope: r.IdemScope.String, IdemKey: r.IdemKey.String, IdemHash: r.IdemHash.String,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt),
-		Rescues: int(r.Rescues), StoredBytes: r.InputBytes + r.StepsBytes,
-	}, nil
-}
-
-func toJobs(rows []sqlitedb.Job) ([]jobs.Job, error) {
-	out := make([]jobs.Job, len(rows))
-	for i, r := range rows {
-		j, err := toJob(r)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = j
-	}
-	return out, nil
-}
-
-// byClaimOrder orders claimed jobs as the claim chose them; RETURNING keeps no order.
-func byClaimOrder(a, b jobs.Job) int {
-	if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
-		return c
-	}
-	if c := a.RunAt.Compare(b.RunAt); c != 0 {
-		return c
-	}
-	return strings.Compare(a.ID, b.ID)
-}
-
-func insertJobParams(j jobs.Job) (sqlitedb.InsertJobParams, error) {
-	payload, err := storejson.EncodeRawObject(j.Payload)
-	if err != nil {
-		return sqlitedb.InsertJobParams{}, fmt.Errorf("payload: %w", err)
-	}
-	guardrails, err := storejson.EncodeRawObject(j.Guardrails)
-	if err != nil {
-		return sqlitedb.InsertJobParams{}, fmt.Errorf("guardrails: %w", err)
-	}
-	steps, err := storejson.EncodeArray(j.Steps)
-	if err != nil {
-		return sqlitedb.InsertJobParams{}, fmt.Errorf("steps: %w", err)
-	}
-	return sqlitedb.InsertJobParams{
-		ID: j.ID, OwnerID: j.OwnerID, Workflow: j.Workflow, Status: j.Status, Priority: int64(j.Priority),
-		RunAt: j.RunAt.UTC(), MaxAttempts: int64(j.MaxAttempts), TimeoutS: int64(j.TimeoutS),
-		Payload: string(payload), Steps: string(steps), Guardrails: string(guardrails), CallbackUrl: j.CallbackURL,
-		IdemScope: emptyAsNull(j.IdemScope), IdemKey: emptyAsNull(j.IdemKey), IdemHash: emptyAsNull(j.IdemHash),
-		CreatedAt: j.CreatedAt.UTC(), InputBytes: int64(len(payload) + len(guardrails)), StepsBytes: int64(len(steps)),
-	}, nil
-}
-
-// listJobsParams fills the open ends of f with times no job has, so that one query
-// serves every filter: a cursor at the far end with id "" starts at the newest job.
-func listJobsParams(f jobs.ListFilter) sqlitedb.ListJobsParams {
-	farPast := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
-	farFuture := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
-	p := sqlitedb.ListJobsParams{
-		AllOwners: f.AllOwners, OwnerID: f.OwnerID, Status: f.Status, Workflow: f.Workflow,
-		CreatedAfter: farPast, CreatedBefore: farFuture, CursorCreatedAt: farFuture, PageRows: defaultJobsPage,
-		MaxBytes: jobs.MaxListPageBytes,
-	}
-	// Times are compared as text on SQLite: every bound must be in UTC like the column.
-	if !f.CreatedAfter.IsZero() {
-		p.CreatedAfter = f.CreatedAfter.UTC()
-	}
-	if !f.CreatedBefore.IsZero() {
-		p.CreatedBefore = f.CreatedBefore.UTC()
-	}
-	if !f.CursorCreatedAt.IsZero() {
-		p.CursorCreatedAt, p.CursorID = f.CursorCreatedAt.UTC(), f.CursorID
-	}
-	if f.Limit > 0 {
-		p.PageRows = int64(f.Limit)
-	}
-	p.PeekRows = p.PageRows + 1 // one more tells whether a next page exists
-	if f.MaxBytes > 0 {
-		p.MaxBytes = f.MaxBytes
-	}
-	return p
-}
-
-func finishJobParams(f jobs.Finish, now time.Time) (sqlitedb.FinishJobParams, error) {
-	steps, err := storejson.EncodeArray(f.Steps)
-	if err != nil {
-		return sqlitedb.FinishJobParams{}, fmt.Errorf("job %s steps: %w", f.ID, err)
-	}
-	result, err := storejson.EncodeRaw(f.Result)
-	if err != nil {
-		return sqlitedb.FinishJobParams{}, fmt.Errorf("job %s result: %w", f.ID, err)
-	}
-	runAt := f.RunAt
-	if runAt.IsZero() { // a terminal status needs no next run
-		runAt = now
-	}
-	return sqlitedb.FinishJobParams{
-		Status: f.Status, Steps: string(steps), Result: sql.NullString{String: string(result), Valid: result != nil},
-		ErrorCode: f.ErrorCode, ErrorMessage: f.ErrorMessage, RunAt: runAt.UTC(), Now: now.UTC(),
-		FinishedAt: nullTime(f.FinishedAt), ID: f.ID, LeaseToken: f.LeaseToken, StepsBytes: int64(len(steps) + len(result)),
-	}, nil
-}
-
 // InsertJob implements jobs.Store.
 func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error) {
-	p, err := insertJobParams(j)
+	p, err := dbrow.InsertJob(j)
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
@@ -159,7 +27,7 @@ func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error)
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
-	got, err := toJob(row)
+	got, err := dbrow.ToJob(row)
 	if err != nil {
 		return jobs.Job{}, false, err
 	}
@@ -172,19 +40,19 @@ func (db *DB) GetJob(ctx context.Context, id string) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, notFound(err, "Job")
 	}
-	return toJob(row)
+	return dbrow.ToJob(row)
 }
 
 // ListJobs implements jobs.Store. Only the rows of the page are read whole: the
 // query sums the candidates' stored sizes first.
 func (db *DB) ListJobs(ctx context.Context, f jobs.ListFilter) ([]jobs.Job, bool, error) {
-	rows, err := db.rq.ListJobs(ctx, listJobsParams(f))
+	rows, err := db.rq.ListJobs(ctx, dbrow.ListJobs(f))
 	if err != nil {
 		return nil, false, fmt.Errorf("list jobs: %w", err)
 	}
 	out := make([]jobs.Job, len(rows))
 	for i, r := range rows {
-		if out[i], err = toJob(r.Job); err != nil {
+		if out[i], err = dbrow.ToJob(r.Job); err != nil {
 			return nil, false, err
 		}
 	}
@@ -198,22 +66,22 @@ func (db *DB) ClaimJobs(ctx context.Context, token string, now, leaseUntil time.
 		return nil, nil
 	}
 	rows, err := db.wq.ClaimJobs(ctx, sqlitedb.ClaimJobsParams{
-		LeaseToken: token, LeaseExpiresAt: nullTime(&leaseUntil), Now: now.UTC(), MaxRows: int64(limit),
+		LeaseToken: token, LeaseExpiresAt: dbrow.NullTime(&leaseUntil), Now: now.UTC(), MaxRows: int64(limit),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
-	out, err := toJobs(rows)
+	out, err := dbrow.ToJobs(rows, dbrow.AsIs[dbrow.Job])
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, byClaimOrder)
+	slices.SortFunc(out, dbrow.ByClaimOrder)
 	return out, nil
 }
 
 // ExtendLeases implements jobs.Store.
 func (db *DB) ExtendLeases(ctx context.Context, token string, until time.Time) ([]string, error) {
-	rows, err := db.wq.ExtendLeases(ctx, sqlitedb.ExtendLeasesParams{LeaseExpiresAt: nullTime(&until), LeaseToken: token})
+	rows, err := db.wq.ExtendLeases(ctx, sqlitedb.ExtendLeasesParams{LeaseExpiresAt: dbrow.NullTime(&until), LeaseToken: token})
 	if err != nil {
 		return nil, fmt.Errorf("extend leases: %w", err)
 	}
@@ -247,7 +115,7 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 	// Encode first, so the writer is held only for the updates.
 	params := make([]sqlitedb.FinishJobParams, len(fs))
 	for i, f := range fs {
-		p, err := finishJobParams(f, now)
+		p, err := dbrow.FinishJob(f, now)
 		if err != nil {
 			return 0, fmt.Errorf("finish jobs: %w", err)
 		}
@@ -275,7 +143,7 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 
 // RescueExpired implements jobs.Store.
 func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error) {
-	rows, err := db.wq.RescueExpired(ctx, sqlitedb.RescueExpiredParams{Cutoff: nullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
+	rows, err := db.wq.RescueExpired(ctx, sqlitedb.RescueExpiredParams{Cutoff: dbrow.NullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}
@@ -284,14 +152,14 @@ func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, er
 
 // CancelQueued implements jobs.Store.
 func (db *DB) CancelQueued(ctx context.Context, id string, now time.Time) (jobs.Job, bool, error) {
-	row, err := db.wq.CancelQueuedJob(ctx, sqlitedb.CancelQueuedJobParams{Now: nullTime(&now), ID: id})
+	row, err := db.wq.CancelQueuedJob(ctx, sqlitedb.CancelQueuedJobParams{Now: dbrow.NullTime(&now), ID: id})
 	if errors.Is(err, sql.ErrNoRows) {
 		return jobs.Job{}, false, nil
 	}
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("cancel job: %w", err)
 	}
-	got, err := toJob(row)
+	got, err := dbrow.ToJob(row)
 	if err != nil {
 		return jobs.Job{}, false, err
 	}
@@ -307,7 +175,7 @@ func (db *DB) RequestCancel(ctx context.Context, id string, now time.Time) (jobs
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("request cancel: %w", err)
 	}
-	got, err := toJob(row)
+	got, err := dbrow.ToJob(row)
 	if err != nil {
 		return jobs.Job{}, false, err
 	}
@@ -342,12 +210,12 @@ func (db *DB) ClaimCallbacks(ctx context.Context, now, leaseUntil time.Time, lim
 		return nil, nil
 	}
 	rows, err := db.wq.ClaimCallbacks(ctx, sqlitedb.ClaimCallbacksParams{
-		LeaseUntil: nullTime(&leaseUntil), Now: nullTime(&now), MaxRows: int64(limit),
+		LeaseUntil: dbrow.NullTime(&leaseUntil), Now: dbrow.NullTime(&now), MaxRows: int64(limit),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim callbacks: %w", err)
 	}
-	return toJobs(rows)
+	return dbrow.ToJobs(rows, dbrow.AsIs[dbrow.Job])
 }
 
 // RecordCallback implements jobs.Store.
@@ -357,7 +225,7 @@ func (db *DB) RecordCallback(ctx context.Context, id string, attempts []jobs.Cal
 		return fmt.Errorf("job %s callbacks: %w", id, err)
 	}
 	err = db.wq.RecordCallback(ctx, sqlitedb.RecordCallbackParams{
-		Callbacks: string(b), CallbackState: state, NextAt: nullTime(next), Now: now.UTC(), ID: id,
+		Callbacks: string(b), CallbackState: state, NextAt: dbrow.NullTime(next), Now: now.UTC(), ID: id,
 	})
 	if err != nil {
 		return fmt.Errorf("record callback: %w", err)
@@ -365,31 +233,18 @@ func (db *DB) RecordCallback(ctx context.Context, id string, attempts []jobs.Cal
 	return nil
 }
 
-func toWorkflow(r sqlitedb.Workflow) (jobs.Workflow, error) {
-	steps, err := storejson.DecodeArray[jobs.Step]([]byte(r.Steps))
-	if err != nil {
-		return jobs.Workflow{}, fmt.Errorf("workflow %s steps: %w", r.Name, err)
-	}
-	return jobs.Workflow{
-		OwnerID: r.OwnerID, Name: r.Name, Description: r.Description, Steps: steps,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-	}, nil
-}
-
 // PutWorkflow implements jobs.Store. A new workflow is created at w.UpdatedAt; a
 // replaced one keeps its creation time.
 func (db *DB) PutWorkflow(ctx context.Context, w jobs.Workflow) (jobs.Workflow, error) {
-	steps, err := storejson.EncodeArray(w.Steps)
+	p, err := dbrow.PutWorkflow(w)
 	if err != nil {
-		return jobs.Workflow{}, fmt.Errorf("workflow %s steps: %w", w.Name, err)
+		return jobs.Workflow{}, err
 	}
-	row, err := db.wq.PutWorkflow(ctx, sqlitedb.PutWorkflowParams{
-		OwnerID: w.OwnerID, Name: w.Name, Description: w.Description, Steps: string(steps), Now: w.UpdatedAt.UTC(),
-	})
+	row, err := db.wq.PutWorkflow(ctx, p)
 	if err != nil {
 		return jobs.Workflow{}, fmt.Errorf("put workflow: %w", err)
 	}
-	return toWorkflow(row)
+	return dbrow.ToWorkflow(row)
 }
 
 // GetWorkflow implements jobs.Store.
@@ -398,7 +253,7 @@ func (db *DB) GetWorkflow(ctx context.Context, ownerID, name string) (jobs.Workf
 	if err != nil {
 		return jobs.Workflow{}, notFound(err, "Workflow")
 	}
-	return toWorkflow(row)
+	return dbrow.ToWorkflow(row)
 }
 
 // ListWorkflows implements jobs.Store.
@@ -409,7 +264,7 @@ func (db *DB) ListWorkflows(ctx context.Context, ownerID string) ([]jobs.Workflo
 	}
 	out := make([]jobs.Workflow, len(rows))
 	for i, r := range rows {
-		w, err := toWorkflow(r)
+		w, err := dbrow.ToWorkflow(r)
 		if err != nil {
 			return nil, err
 		}
@@ -430,16 +285,12 @@ func (db *DB) DeleteWorkflow(ctx context.Context, ownerID, name string) error {
 	return nil
 }
 
-func toWebhookSecret(r sqlitedb.WebhookSecret) jobs.WebhookSecret {
-	return jobs.WebhookSecret{OwnerID: r.OwnerID, Secret: r.Secret, Sealed: r.Sealed, CreatedAt: r.CreatedAt.UTC()}
-}
-
 // WebhookSecret implements jobs.Store. It reads first: the secret exists on all but
 // the first call, and a read does not wait for the writer.
 func (db *DB) WebhookSecret(ctx context.Context, ownerID string, fresh jobs.WebhookSecret) (jobs.WebhookSecret, error) {
 	row, err := db.rq.GetWebhookSecret(ctx, ownerID)
 	if err == nil {
-		return toWebhookSecret(row), nil
+		return dbrow.ToWebhookSecret(row), nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return jobs.WebhookSecret{}, fmt.Errorf("get webhook secret: %w", err)
@@ -454,7 +305,7 @@ func (db *DB) WebhookSecret(ctx context.Context, ownerID string, fresh jobs.Webh
 	if err != nil {
 		return jobs.WebhookSecret{}, fmt.Errorf("create webhook secret: %w", err)
 	}
-	return toWebhookSecret(row), nil
+	return dbrow.ToWebhookSecret(row), nil
 }
 
 // PutWebhookSecret implements jobs.Store.
@@ -465,7 +316,7 @@ func (db *DB) PutWebhookSecret(ctx context.Context, s jobs.WebhookSecret) (jobs.
 	if err != nil {
 		return jobs.WebhookSecret{}, fmt.Errorf("put webhook secret: %w", err)
 	}
-	return toWebhookSecret(row), nil
+	return dbrow.ToWebhookSecret(row), nil
 }
 
 // ClearWebhookSecrets implements jobs.Store.
@@ -476,7 +327,7 @@ func (db *DB) ClearWebhookSecrets(ctx context.Context, limit int) ([]jobs.Webhoo
 	}
 	out := make([]jobs.WebhookSecret, len(rows))
 	for i, r := range rows {
-		out[i] = toWebhookSecret(r)
+		out[i] = dbrow.ToWebhookSecret(r)
 	}
 	return out, nil
 }

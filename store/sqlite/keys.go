@@ -2,57 +2,26 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/levqor/levqor/gen/sqlitedb"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/store/internal/dbrow"
 )
 
 var _ keys.Store = (*DB)(nil)
-
-func nullTime(t *time.Time) sql.NullTime {
-	if t == nil {
-		return sql.NullTime{}
-	}
-	return sql.NullTime{Time: t.UTC(), Valid: true}
-}
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	u := t.Time.UTC()
-	return &u
-}
-
-func toKey(r sqlitedb.ApiKey) keys.Key {
-	return keys.Key{
-		ID: r.ID, OwnerID: r.OwnerID, Name: r.Name, Prefix: r.Prefix, Last4: r.Last4, Hash: r.Hash,
-		Scopes: strings.Fields(r.Scopes), CreatedAt: r.CreatedAt.UTC(),
-		LastUsedAt: timePtr(r.LastUsedAt), ExpiresAt: timePtr(r.ExpiresAt), RevokedAt: timePtr(r.RevokedAt),
-	}
-}
-
-func insertKeyParams(k keys.Key) sqlitedb.InsertKeyParams {
-	return sqlitedb.InsertKeyParams{
-		ID: k.ID, OwnerID: k.OwnerID, Name: k.Name, Prefix: k.Prefix, Last4: k.Last4, Hash: k.Hash,
-		Scopes: strings.Join(k.Scopes, " "), CreatedAt: k.CreatedAt.UTC(), ExpiresAt: nullTime(k.ExpiresAt),
-	}
-}
 
 // CreateKey implements keys.Store.
 func (db *DB) CreateKey(ctx context.Context, k keys.Key) (keys.Key, error) {
 	if _, err := db.wq.GetUser(ctx, k.OwnerID); err != nil {
 		return keys.Key{}, notFound(err, "Owner")
 	}
-	row, err := db.wq.InsertKey(ctx, insertKeyParams(k))
+	row, err := db.wq.InsertKey(ctx, dbrow.InsertKey(k))
 	if err != nil {
 		return keys.Key{}, fmt.Errorf("insert key: %w", err)
 	}
-	return toKey(row), nil
+	return dbrow.ToKey(row), nil
 }
 
 // GetKey implements keys.Store.
@@ -61,7 +30,7 @@ func (db *DB) GetKey(ctx context.Context, id string) (keys.Key, error) {
 	if err != nil {
 		return keys.Key{}, notFound(err, "Key")
 	}
-	return toKey(row), nil
+	return dbrow.ToKey(row), nil
 }
 
 // GetKeyByHash implements keys.Store.
@@ -70,7 +39,7 @@ func (db *DB) GetKeyByHash(ctx context.Context, hash []byte) (keys.Key, error) {
 	if err != nil {
 		return keys.Key{}, notFound(err, "Key")
 	}
-	return toKey(row), nil
+	return dbrow.ToKey(row), nil
 }
 
 // ListKeys implements keys.Store.
@@ -81,18 +50,18 @@ func (db *DB) ListKeys(ctx context.Context, ownerID string, limit int) ([]keys.K
 	}
 	out := make([]keys.Key, len(rows))
 	for i, r := range rows {
-		out[i] = toKey(r)
+		out[i] = dbrow.ToKey(r)
 	}
 	return out, nil
 }
 
 // RevokeKey implements keys.Store.
 func (db *DB) RevokeKey(ctx context.Context, id string, at time.Time) (keys.Key, error) {
-	row, err := db.wq.RevokeKey(ctx, sqlitedb.RevokeKeyParams{ID: id, RevokedAt: nullTime(&at)})
+	row, err := db.wq.RevokeKey(ctx, sqlitedb.RevokeKeyParams{ID: id, RevokedAt: dbrow.NullTime(&at)})
 	if err != nil {
 		return keys.Key{}, notFound(err, "Key")
 	}
-	return toKey(row), nil
+	return dbrow.ToKey(row), nil
 }
 
 // RollKey implements keys.Store.
@@ -106,20 +75,20 @@ func (db *DB) RollKey(ctx context.Context, oldID string, oldExpiresAt time.Time,
 	if _, err := q.GetKey(ctx, oldID); err != nil {
 		return keys.Key{}, notFound(err, "Key")
 	}
-	if _, err := q.ExpireKeyBy(ctx, sqlitedb.ExpireKeyByParams{ID: oldID, ExpiresAt: nullTime(&oldExpiresAt)}); err != nil {
+	if _, err := q.ExpireKeyBy(ctx, sqlitedb.ExpireKeyByParams{ID: oldID, ExpiresAt: dbrow.NullTime(&oldExpiresAt)}); err != nil {
 		return keys.Key{}, fmt.Errorf("expire old key: %w", err)
 	}
-	row, err := q.InsertKey(ctx, insertKeyParams(next))
+	row, err := q.InsertKey(ctx, dbrow.InsertKey(next))
 	if err != nil {
 		return keys.Key{}, fmt.Errorf("insert new key: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return keys.Key{}, err
 	}
-	return toKey(row), nil
+	return dbrow.ToKey(row), nil
 }
 
 // TouchKey implements keys.Store.
 func (db *DB) TouchKey(ctx context.Context, id string, at time.Time) error {
-	return db.wq.TouchKey(ctx, sqlitedb.TouchKeyParams{ID: id, LastUsedAt: nullTime(&at)})
+	return db.wq.TouchKey(ctx, sqlitedb.TouchKeyParams{ID: id, LastUsedAt: dbrow.NullTime(&at)})
 }

@@ -23,7 +23,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/sqlitedb"
-	sqlfiles "github.com/levqor/levqor/sql"
+	"github.com/levqor/levqor/store/migrate"
 )
 
 // ReadPoolSize is the number of read-only connections; reads never wait on the writer in WAL mode.
@@ -220,7 +220,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 
 // migrateTo applies the migrations up to version last not yet applied.
 func (db *DB) migrateTo(ctx context.Context, last int) error {
-	migrations, err := sqlfiles.Migrations("sqlite")
+	migrations, err := migrate.Migrations("sqlite")
 	if err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (db *DB) migrateTo(ctx context.Context, last int) error {
 	return nil
 }
 
-func (db *DB) apply(ctx context.Context, m sqlfiles.Migration) error {
+func (db *DB) apply(ctx context.Context, m migrate.Migration) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -264,7 +264,7 @@ func (db *DB) apply(ctx context.Context, m sqlfiles.Migration) error {
 
 // Ready reports an error unless the database answers and every migration is applied.
 func (db *DB) Ready(ctx context.Context) error {
-	migrations, err := sqlfiles.Migrations("sqlite")
+	migrations, err := migrate.Migrations("sqlite")
 	if err != nil {
 		return err
 	}

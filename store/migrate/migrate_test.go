@@ -1,21 +1,21 @@
-package sql_test
+package migrate_test
 
 import (
 	"strings"
 	"testing"
 
-	sqlfiles "github.com/levqor/levqor/sql"
+	"github.com/levqor/levqor/store/migrate"
 )
 
 // TestMigrationsMatchAcrossEngines: both engines must reach the same schema version
 // through the same steps, so that /ready, backups and the conformance suite mean
 // the same thing on either.
 func TestMigrationsMatchAcrossEngines(t *testing.T) {
-	lite, err := sqlfiles.Migrations("sqlite")
+	lite, err := migrate.Migrations("sqlite")
 	if err != nil {
 		t.Fatalf(`Migrations("sqlite"): %v`, err)
 	}
-	pg, err := sqlfiles.Migrations("postgres")
+	pg, err := migrate.Migrations("postgres")
 	if err != nil {
 		t.Fatalf(`Migrations("postgres"): %v`, err)
 	}
@@ -28,7 +28,7 @@ func TestMigrationsMatchAcrossEngines(t *testing.T) {
 	for i := range max(len(lite), len(pg)) {
 		for _, e := range []struct {
 			engine string
-			ms     []sqlfiles.Migration
+			ms     []migrate.Migration
 		}{{"sqlite", lite}, {"postgres", pg}} {
 			if i >= len(e.ms) {
 				continue
@@ -51,7 +51,7 @@ func TestMigrationsMatchAcrossEngines(t *testing.T) {
 // as "nothing to do" and Ready as "fully migrated".
 func TestMigrationsUnknownEngine(t *testing.T) {
 	for _, engine := range []string{"mysql", "", "../sql"} {
-		if ms, err := sqlfiles.Migrations(engine); err == nil {
+		if ms, err := migrate.Migrations(engine); err == nil {
 			t.Errorf("Migrations(%q) = %d migrations, no error; want an error", engine, len(ms))
 		}
 	}

@@ -1,19 +1,20 @@
-// Package sql embeds the schema migrations of both database engines, so that the one
-// binary can create and upgrade its own database.
-package sql
+// Package migrate lists the schema migrations of each database engine, embedded in the
+// binary (levqor.MigrationFiles), in the order the engines apply them.
+package migrate
 
 import (
-	"embed"
 	"fmt"
 	"io/fs"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/levqor/levqor"
 )
 
-//go:embed sqlite/migrations/*.sql postgres/migrations/*.sql
-var files embed.FS
+// files is sql/ as embedded: <engine>/migrations/*.sql.
+var files, _ = fs.Sub(levqor.MigrationFiles, "sql")
 
 // Migration is one numbered schema change, applied once, in order.
 type Migration struct {

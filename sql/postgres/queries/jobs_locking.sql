@@ -1,0 +1,32 @@
+-- name: ClaimJobs :many
+-- Takes up to max_rows due jobs, highest priority first, then oldest run_at, under a lease.
+UPDATE jobs
+SET status = 'running', lease_token = sqlc.arg(lease_token), lease_expires_at = sqlc.arg(lease_expires_at),
+    attempts = attempts + 1, started_at = COALESCE(started_at, sqlc.arg(now)), updated_at = sqlc.arg(now)
+WHERE id IN (
+    SELECT d.id FROM jobs d
+    WHERE d.status IN ('queued', 'scheduled', 'retrying') AND d.run_at <= sqlc.arg(now)
+    ORDER BY d.priority DESC, d.run_at, d.id
+    LIMIT sqlc.arg(max_rows)
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING *;
+
+-- name: FinishJob :execrows
+-- Ends an attempt: a terminal status, or retrying at run_at. Only the lease holder may.
+UPDATE jobs
+SET status = sqlc.arg(status), steps = sqlc.arg(steps), result = sqlc.narg(result), steps_bytes = sqlc.arg(steps_bytes),
+    error_code = sqlc.arg(error_code), error_message = sqlc.arg(error_message), run_at = sqlc.arg(run_at),
+    lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now), finished_at = sqlc.narg(finished_at),
+    callback_state = CASE WHEN callback_url <> '' AND CAST(sqlc.narg(finished_at) AS TIMESTAMPTZ) IS NOT NULL THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN callback_url <> '' AND CAST(sqlc.narg(finished_at) AS TIMESTAMPTZ) IS NOT NULL THEN sqlc.arg(now) ELSE callback_next_at END
+WHERE id = sqlc.arg(id) AND lease_token = sqlc.arg(lease_token) AND status = 'running';
+
+-- name: ClaimCallbacks :many
+-- Takes due webhook deliveries under a short lease (callback_next_at moves ahead).
+UPDATE jobs SET callback_next_at = sqlc.arg(lease_until)
+WHERE id IN (
+    SELECT c.id FROM jobs c WHERE c.callback_state = 'pending' AND c.callback_next_at <= sqlc.arg(now)
+    ORDER BY c.callback_next_at LIMIT sqlc.arg(max_rows) FOR UPDATE SKIP LOCKED
+)
+RETURNING *;

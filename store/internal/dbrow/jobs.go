@@ -1,0 +1,170 @@
+package dbrow
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/store/storejson"
+)
+
+// DefaultJobsPage is ListJobs's page size when the filter sets none.
+const DefaultJobsPage = 50
+
+// ToJob converts a jobs row.
+func ToJob(r Job) (jobs.Job, error) {
+	steps, err := storejson.DecodeArray[jobs.StepState]([]byte(r.Steps))
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("job %s steps: %w", r.ID, err)
+	}
+	callbacks, err := storejson.DecodeArray[jobs.CallbackAttempt]([]byte(r.Callbacks))
+	if err != nil {
+		return jobs.Job{}, fmt.Errorf("job %s callbacks: %w", r.ID, err)
+	}
+	var result json.RawMessage
+	if r.Result.Valid {
+		result = json.RawMessage(r.Result.String)
+	}
+	return jobs.Job{
+		ID: r.ID, OwnerID: r.OwnerID, Workflow: r.Workflow, Status: r.Status, Priority: int(r.Priority),
+		RunAt: r.RunAt.UTC(), Attempts: int(r.Attempts), MaxAttempts: int(r.MaxAttempts), TimeoutS: int(r.TimeoutS),
+		Payload: json.RawMessage(r.Payload), Steps: steps, Result: result,
+		ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage, Guardrails: json.RawMessage(r.Guardrails),
+		CallbackURL: r.CallbackUrl, Callbacks: callbacks, CallbackState: r.CallbackState,
+		LeaseToken: r.LeaseToken, LeaseExpiresAt: TimePtr(r.LeaseExpiresAt), CancelRequested: r.CancelRequested != 0,
+		IdemScope: r.IdemScope.String, IdemKey: r.IdemKey.String, IdemHash: r.IdemHash.String,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		StartedAt: TimePtr(r.StartedAt), FinishedAt: TimePtr(r.FinishedAt),
+		Rescues: int(r.Rescues), StoredBytes: r.InputBytes + r.StepsBytes,
+	}, nil
+}
+
+// ToJobs converts jobs rows of either engine; as turns an engine's row into a Job.
+func ToJobs[R any](rows []R, as func(R) Job) ([]jobs.Job, error) {
+	out := make([]jobs.Job, len(rows))
+	for i, r := range rows {
+		j, err := ToJob(as(r))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = j
+	}
+	return out, nil
+}
+
+// ByClaimOrder orders claimed jobs as the claim chose them; RETURNING keeps no order.
+func ByClaimOrder(a, b jobs.Job) int {
+	if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+		return c
+	}
+	if c := a.RunAt.Compare(b.RunAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// InsertJob is the InsertJob parameters of j.
+func InsertJob(j jobs.Job) (InsertJobParams, error) {
+	payload, err := storejson.EncodeRawObject(j.Payload)
+	if err != nil {
+		return InsertJobParams{}, fmt.Errorf("payload: %w", err)
+	}
+	guardrails, err := storejson.EncodeRawObject(j.Guardrails)
+	if err != nil {
+		return InsertJobParams{}, fmt.Errorf("guardrails: %w", err)
+	}
+	steps, err := storejson.EncodeArray(j.Steps)
+	if err != nil {
+		return InsertJobParams{}, fmt.Errorf("steps: %w", err)
+	}
+	return InsertJobParams{
+		ID: j.ID, OwnerID: j.OwnerID, Workflow: j.Workflow, Status: j.Status, Priority: int64(j.Priority),
+		RunAt: j.RunAt.UTC(), MaxAttempts: int64(j.MaxAttempts), TimeoutS: int64(j.TimeoutS),
+		Payload: string(payload), Steps: string(steps), Guardrails: string(guardrails), CallbackUrl: j.CallbackURL,
+		IdemScope: EmptyAsNull(j.IdemScope), IdemKey: EmptyAsNull(j.IdemKey), IdemHash: EmptyAsNull(j.IdemHash),
+		CreatedAt: j.CreatedAt.UTC(), InputBytes: int64(len(payload) + len(guardrails)), StepsBytes: int64(len(steps)),
+	}, nil
+}
+
+// ListJobs fills the open ends of f with times no job has, so that one query
+// serves every filter: a cursor at the far end with id "" starts at the newest job.
+func ListJobs(f jobs.ListFilter) ListJobsParams {
+	farPast := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	farFuture := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	p := ListJobsParams{
+		AllOwners: f.AllOwners, OwnerID: f.OwnerID, Status: f.Status, Workflow: f.Workflow,
+		CreatedAfter: farPast, CreatedBefore: farFuture, CursorCreatedAt: farFuture, PageRows: DefaultJobsPage,
+		MaxBytes: jobs.MaxListPageBytes,
+	}
+	// Times are compared as text on SQLite: every bound must be in UTC like the column.
+	if !f.CreatedAfter.IsZero() {
+		p.CreatedAfter = f.CreatedAfter.UTC()
+	}
+	if !f.CreatedBefore.IsZero() {
+		p.CreatedBefore = f.CreatedBefore.UTC()
+	}
+	if !f.CursorCreatedAt.IsZero() {
+		p.CursorCreatedAt, p.CursorID = f.CursorCreatedAt.UTC(), f.CursorID
+	}
+	if f.Limit > 0 {
+		p.PageRows = int64(f.Limit)
+	}
+	p.PeekRows = p.PageRows + 1 // one more tells whether a next page exists
+	if f.MaxBytes > 0 {
+		p.MaxBytes = f.MaxBytes
+	}
+	return p
+}
+
+// FinishJob is the FinishJob parameters of f, finished at now.
+func FinishJob(f jobs.Finish, now time.Time) (FinishJobParams, error) {
+	steps, err := storejson.EncodeArray(f.Steps)
+	if err != nil {
+		return FinishJobParams{}, fmt.Errorf("job %s steps: %w", f.ID, err)
+	}
+	result, err := storejson.EncodeRaw(f.Result)
+	if err != nil {
+		return FinishJobParams{}, fmt.Errorf("job %s result: %w", f.ID, err)
+	}
+	runAt := f.RunAt
+	if runAt.IsZero() { // a terminal status needs no next run
+		runAt = now
+	}
+	return FinishJobParams{
+		Status: f.Status, Steps: string(steps), Result: NullJSON(result),
+		ErrorCode: f.ErrorCode, ErrorMessage: f.ErrorMessage, RunAt: runAt.UTC(), Now: now.UTC(),
+		FinishedAt: NullTime(f.FinishedAt), ID: f.ID, LeaseToken: f.LeaseToken, StepsBytes: int64(len(steps) + len(result)),
+	}, nil
+}
+
+// ToWorkflow converts a workflows row.
+func ToWorkflow(r Workflow) (jobs.Workflow, error) {
+	steps, err := storejson.DecodeArray[jobs.Step]([]byte(r.Steps))
+	if err != nil {
+		return jobs.Workflow{}, fmt.Errorf("workflow %s steps: %w", r.Name, err)
+	}
+	return jobs.Workflow{
+		OwnerID: r.OwnerID, Name: r.Name, Description: r.Description, Steps: steps,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}, nil
+}
+
+// PutWorkflow is the PutWorkflow parameters of w: a new workflow is created at
+// w.UpdatedAt; a replaced one keeps its creation time.
+func PutWorkflow(w jobs.Workflow) (PutWorkflowParams, error) {
+	steps, err := storejson.EncodeArray(w.Steps)
+	if err != nil {
+		return PutWorkflowParams{}, fmt.Errorf("workflow %s steps: %w", w.Name, err)
+	}
+	return PutWorkflowParams{
+		OwnerID: w.OwnerID, Name: w.Name, Description: w.Description, Steps: string(steps), Now: w.UpdatedAt.UTC(),
+	}, nil
+}
+
+// ToWebhookSecret converts a webhook_secrets row.
+func ToWebhookSecret(r WebhookSecret) jobs.WebhookSecret {
+	return jobs.WebhookSecret{OwnerID: r.OwnerID, Secret: r.Secret, Sealed: r.Sealed, CreatedAt: r.CreatedAt.UTC()}
+}
