@@ -22,7 +22,6 @@ import (
 	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
-	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
@@ -71,7 +70,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 	// Connector credentials: the key from LEVQOR_SECRET_KEY or the data dir.
-	creds, err := credentials.FromConfig(cfg, st, log)
+	creds, err := newCredentials(cfg, st, log)
 	if err != nil {
 		return err
 	}
