@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/levqor/levqor/connectors/email/resendapi"
-	"github.com/levqor/levqor/connectors/email/resendtest"
+	"github.com/levqor/levqor/resendapi"
+	"github.com/levqor/levqor/resendapi/resendtest"
 	"github.com/levqor/levqor/notifier"
 )
 

@@ -149,4 +149,3 @@ func TestNewCredentials(t *testing.T) {
 		}
 	})
 }
-
