@@ -21,7 +21,7 @@ func (brokenKeyLookups) GetKeyByHash(context.Context, []byte) (keys.Key, error) 
 // A database failure while checking a well-formed key is the server's fault, not
 // the caller's: it must not be answered 401 (clients then drop a valid key), and
 // its cause must reach the log without reaching the client.
-func TestReviewKeyLookupFailureIsNot401(t *testing.T) {
+func TestKeyLookupFailureIsNot401(t *testing.T) {
 	b := setup(t, func(o *testOptions) { o.Keys = keys.NewService(brokenKeyLookups{o.Store}, nil) })
 	secret, _, err := keys.Generate(keys.EnvLive)
 	if err != nil {
