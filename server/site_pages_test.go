@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
-
 )
 
 // testPublicURL is the canonical site root the page tests configure; the
