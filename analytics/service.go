@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"sync"
 	"time"
 	_ "time/tzdata" // summaries take any IANA zone, even where the system has no zoneinfo
 	"unicode/utf8"
 
 	"github.com/levqor/levqor"
-	"github.com/levqor/levqor/static"
 )
 
 // Limits on a tracked event.
@@ -36,21 +34,20 @@ type Service struct {
 }
 
 // NewService returns the analytics service over st. secret keys the hash of
-// tracked emails (see LoadSecret); the marketing copy is read from the embedded
-// static/marketing files.
+// tracked emails (see LoadSecret). The marketing summary carries no copy until
+// WithCopy gives it one (main loads it with LoadCopy).
 func NewService(st Store, secret []byte) (*Service, error) {
 	if len(secret) < MinSecretBytes {
 		return nil, fmt.Errorf("analytics: hash secret of %d bytes, want at least %d", len(secret), MinSecretBytes)
 	}
-	sub, err := fs.Sub(static.Marketing, "marketing")
-	if err != nil {
-		return nil, err
-	}
-	c, err := LoadCopy(sub)
-	if err != nil {
-		return nil, err
-	}
-	return &Service{store: st, secret: secret, copy: c, now: time.Now, batch: batcher{store: st}}, nil
+	return &Service{store: st, secret: secret, now: time.Now, batch: batcher{store: st}}, nil
+}
+
+// WithCopy makes c the marketing copy of the marketing summary, and returns s. Call
+// it before s is used.
+func (s *Service) WithCopy(c Copy) *Service {
+	s.copy = c
+	return s
 }
 
 // WithClock makes s take the time from now instead of time.Now, and returns s. Call

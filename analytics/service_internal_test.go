@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/static"
 )
 
 // browser is a person's User-Agent.
@@ -20,6 +21,11 @@ func newTestService(t *testing.T) *Service {
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
+	c, err := LoadCopy(static.MarketingFS())
+	if err != nil {
+		t.Fatalf("LoadCopy: %v", err)
+	}
+	s.WithCopy(c)
 	at := time.Date(2025, 11, 3, 12, 0, 0, 0, time.UTC)
 	return s.WithClock(func() time.Time { return at })
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/analytics"
+	"github.com/levqor/levqor/static"
 	"github.com/levqor/levqor/store/storetest"
 )
 
@@ -29,8 +30,12 @@ func newService(t *testing.T) (*analytics.Service, *clock) {
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
+	copy, err := analytics.LoadCopy(static.MarketingFS())
+	if err != nil {
+		t.Fatalf("LoadCopy: %v", err)
+	}
 	c := &clock{t: time.Date(2025, 11, 3, 12, 0, 0, 0, time.UTC)}
-	return svc.WithClock(c.now), c
+	return svc.WithClock(c.now).WithCopy(copy), c
 }
 
 func TestTrackConcurrently(t *testing.T) {

@@ -25,7 +25,7 @@ import (
 
 	"github.com/resend/resend-go/v3"
 
-	"github.com/levqor/levqor/connectors/email/resendapi"
+	"github.com/levqor/levqor/resendapi"
 )
 
 const (

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/levqor/levqor/connectors/email/resendapi"
-	"github.com/levqor/levqor/connectors/email/resendtest"
 	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/resendapi"
+	"github.com/levqor/levqor/resendapi/resendtest"
 )
 
 const (

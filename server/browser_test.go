@@ -183,7 +183,7 @@ func browserArgs(args []*runtime.RemoteObject) string {
 
 // browserServer serves the whole Levqor handler on loopback with a fresh SQLite
 // store; each opt may change the Options before the server is built.
-func browserServer(t *testing.T, opts ...func(*server.Options)) *httptest.Server {
+func browserServer(t *testing.T, opts ...func(*testOptions)) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "levqor.db"))
@@ -194,16 +194,15 @@ func browserServer(t *testing.T, opts ...func(*server.Options)) *httptest.Server
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	o := server.Options{
-		Store:        st,
+	o := testOptions{Store: st, Options: server.Options{
 		Logger:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		MaxBodyBytes: 512 << 10,
 		Started:      time.Now(),
-	}
+	}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h, err := server.New(o)
+	h, err := server.New(o.build(t))
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

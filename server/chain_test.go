@@ -13,7 +13,6 @@ import (
 	"github.com/levqor/levqor/connectors/slack"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/client"
-	"github.com/levqor/levqor/server"
 )
 
 const chainSlackToken = "xoxb-chain-7f3a9c2e51d84b60"
@@ -60,7 +59,7 @@ func TestJobChainsAIToSlack(t *testing.T) {
 	}))
 	t.Cleanup(slackAPI.Close)
 
-	b := setup(t, withAdmin, func(o *server.Options) {
+	b := setup(t, withAdmin, func(o *testOptions) {
 		creds := credentials.NewService(o.Store, testSecretKey, nil)
 		aiConn, err := ai.New(ai.Config{BaseURL: chat.URL + "/v1", APIKey: "sk-chain", DefaultModel: "gpt-4o-mini", MaxRetries: -1})
 		if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/client"
-	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store/sqlite"
 )
 
@@ -73,8 +72,8 @@ var testSecretKey = func() credentials.Key {
 // withCredentials gives the server a credentials.Service over its store and a job
 // engine whose catalogue has the vault connector, which resolves through it. It
 // must come after any option that replaces the store.
-func withCredentials(t *testing.T) func(*server.Options) {
-	return func(o *server.Options) {
+func withCredentials(t *testing.T) func(*testOptions) {
+	return func(o *testOptions) {
 		creds := credentials.NewService(o.Store, testSecretKey, nil)
 		e := newEngineWith(t, o.Store, o.Logger, []string{"127.0.0.0/8"}, vault{creds: creds})
 		o.Credentials, o.Jobs, o.Hub = creds, e.Service, e.Hub
@@ -364,7 +363,7 @@ func TestConnectionSecretsAtRest(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "levqor.db")
-	withFileStore := func(o *server.Options) {
+	withFileStore := func(o *testOptions) {
 		db, err := sqlite.Open(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)

@@ -8,13 +8,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/store/storetest"
+	"github.com/levqor/levqor/users"
 )
 
 // BenchmarkHealthHandler measures the whole in-process handler chain for GET /health
 // (no network); make bench compares the served figure with a bare server.
 func BenchmarkHealthHandler(b *testing.B) {
-	h, err := New(Options{Store: storetest.OpenSQLite(b), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), MaxBodyBytes: 1 << 20, Started: time.Now(), CORSOrigins: []string{"https://levqor.ai"}})
+	st := storetest.OpenSQLite(b)
+	spec, err := api.GetSpec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(Options{Spec: spec, Database: st, Keys: keys.NewService(st, nil), Users: users.NewService(st), Hub: jobs.NewHub(),
+		Budgets: budget.NewService(st, budget.Limits{}), Notifications: notifier.NewPreferences(st, st), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), MaxBodyBytes: 1 << 20, Started: time.Now(), CORSOrigins: []string{"https://levqor.ai"}})
 	if err != nil {
 		b.Fatal(err)
 	}

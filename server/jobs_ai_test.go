@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/connectors/ai"
-	"github.com/levqor/levqor/server"
 )
 
 // fakeChat is a minimal OpenAI-compatible Chat Completions server: every call
@@ -47,7 +46,7 @@ func TestAIStepCostAndJobBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := setup(t, withAdmin, func(o *server.Options) {
+	b := setup(t, withAdmin, func(o *testOptions) {
 		e := newEngineWith(t, o.Store, o.Logger, []string{"127.0.0.0/8"}, conn)
 		o.Jobs, o.Hub = e.Service, e.Hub
 	})

@@ -58,8 +58,8 @@ func exactChat(t *testing.T) (*httptest.Server, *atomic.Int64) {
 }
 
 // withBudgetedEngine runs a job engine with the ai connector and owner budgets on st.
-func withBudgetedEngine(t *testing.T, st store.Store, chatURL string) func(*server.Options) {
-	return func(o *server.Options) {
+func withBudgetedEngine(t *testing.T, st store.Store, chatURL string) func(*testOptions) {
+	return func(o *testOptions) {
 		o.Store = st
 		guard, err := outbound.NewGuard(nil)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 // server shuts down (Options.Stopping), instead of holding the drain.
 func TestEventsEndOnShutdown(t *testing.T) {
 	stopping := make(chan struct{})
-	b := setup(t, withAdmin, func(o *server.Options) { o.Stopping = stopping })
+	b := setup(t, withAdmin, func(o *testOptions) { o.Stopping = stopping })
 	ten := b.newTenant(t, "stream-stop@example.com")
 	body := echoJob("later")
 	body["run_at"] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
@@ -39,7 +39,7 @@ func TestEventsEndOnShutdown(t *testing.T) {
 // (retry, no end event) and gives its slot back, as on a client's disconnect.
 func TestEventsShutdownReleasesSlots(t *testing.T) {
 	stopping := make(chan struct{})
-	b := setup(t, withAdmin, withStreams(server.StreamLimits{MaxPerKey: 1}), func(o *server.Options) { o.Stopping = stopping })
+	b := setup(t, withAdmin, withStreams(server.StreamLimits{MaxPerKey: 1}), func(o *testOptions) { o.Stopping = stopping })
 	ten := b.newTenant(t, "stream-slots@example.com")
 	job := b.submit(t, ten.key, laterJob()).JobId
 

@@ -20,8 +20,8 @@ import (
 )
 
 // withStreams sets the event-stream limits.
-func withStreams(l server.StreamLimits) func(*server.Options) {
-	return func(o *server.Options) { o.Streams = l }
+func withStreams(l server.StreamLimits) func(*testOptions) {
+	return func(o *testOptions) { o.Streams = l }
 }
 
 // laterJob is a job that will not run during the test: its stream stays open.
@@ -318,7 +318,7 @@ func (c *countingStore) GetJob(ctx context.Context, id string) (jobs.Job, error)
 func TestEventsPushedNotPolled(t *testing.T) {
 	t.Parallel()
 	var cs *countingStore
-	b := setup(t, func(o *server.Options) { cs = &countingStore{Store: o.Store}; o.Store = cs }, withAdmin)
+	b := setup(t, func(o *testOptions) { cs = &countingStore{Store: o.Store}; o.Store = cs }, withAdmin)
 	ten := b.newTenant(t, "push@example.com")
 	job := b.submit(t, ten.key, laterJob()).JobId
 
@@ -349,8 +349,8 @@ func TestEventsOtherInstance(t *testing.T) {
 	t.Parallel()
 	st := storetest.OpenPostgres(t)
 	poll := 300 * time.Millisecond
-	streaming := setup(t, func(o *server.Options) { o.Store = st }, withAdmin, withStreams(server.StreamLimits{Poll: poll}))
-	other := setup(t, func(o *server.Options) { o.Store = st }, withAdmin)
+	streaming := setup(t, func(o *testOptions) { o.Store = st }, withAdmin, withStreams(server.StreamLimits{Poll: poll}))
+	other := setup(t, func(o *testOptions) { o.Store = st }, withAdmin)
 	ten := streaming.newTenant(t, "instances@example.com")
 	job := streaming.submit(t, ten.key, laterJob()).JobId
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/gen/client"
-	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store/sqlite"
 )
 
@@ -32,7 +31,7 @@ func TestHTTPSecretsNeverInJobRecords(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "levqor.db")
-	withFileStore := func(o *server.Options) {
+	withFileStore := func(o *testOptions) {
 		db, err := sqlite.Open(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/jobs"
-	"github.com/levqor/levqor/server"
 )
 
 // tenant is an owner with an API key that may read and write jobs.
@@ -38,8 +37,8 @@ func (b *bundle) newTenant(t *testing.T, email string) tenant {
 
 // withEngine builds the job engine itself, with an outbound guard exempting
 // exactly allow, wires its attempt counter into /api/v1/admin/status and hands it to the test.
-func withEngine(t *testing.T, allow []string, got **jobs.Engine) func(*server.Options) {
-	return func(o *server.Options) {
+func withEngine(t *testing.T, allow []string, got **jobs.Engine) func(*testOptions) {
+	return func(o *testOptions) {
 		e := newEngineAllowing(t, o.Store, o.Logger, allow)
 		o.Jobs, o.Hub, o.Finished = e.Service, e.Hub, e.Worker.Finished
 		if got != nil {
@@ -457,7 +456,7 @@ func TestJobPriorityHighFirst(t *testing.T) {
 
 func TestIntakeBadInput(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withAdmin, func(o *server.Options) { o.MaxBodyBytes = 1 << 20 })
+	b := setup(t, withAdmin, func(o *testOptions) { o.MaxBodyBytes = 1 << 20 })
 	ten := b.newTenant(t, "bad@example.com")
 
 	valid := func(change func(m map[string]any)) map[string]any {

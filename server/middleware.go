@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base32"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -60,12 +59,11 @@ func saneRequestID(s string) bool {
 	return true
 }
 
-var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
-
+// newRequestID returns 80 random bits as 16 characters of levqor.IDAlphabet.
 func newRequestID() string {
 	var b [10]byte
 	_, _ = rand.Read(b[:])
-	return idEncoding.EncodeToString(b[:])
+	return levqor.EncodeID(b[:])
 }
 
 // statusRecorder remembers the status and size of a response. It unwraps for

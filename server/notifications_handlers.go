@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"time"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
@@ -19,18 +18,14 @@ func notificationsOwner(ctx context.Context) (string, error) {
 	return p.OwnerID, nil
 }
 
-// notifications is the API view of an owner's settings, with the address the emails
-// go to (null when the owner has no user record).
-func (s *handlers) notifications(ctx context.Context, owner string, set notifier.Settings) (api.Notifications, error) {
+// toAPINotifications is the API view of an owner's settings, with the address the
+// emails go to (null when the owner has no user record).
+func toAPINotifications(set notifier.Settings, email string) api.Notifications {
 	out := api.Notifications{JobFailed: set.JobFailed}
-	u, err := s.store.GetUser(ctx, owner)
-	switch {
-	case err == nil:
-		out.Email = &u.Email
-	case levqor.ErrorCode(err) != levqor.ENotFound:
-		return api.Notifications{}, err
+	if email != "" {
+		out.Email = &email
 	}
-	return out, nil
+	return out
 }
 
 // GetNotifications implements api.StrictServerInterface.
@@ -39,15 +34,11 @@ func (s *handlers) GetNotifications(ctx context.Context, _ api.GetNotificationsR
 	if err != nil {
 		return nil, err
 	}
-	set, err := s.store.NotificationSettings(ctx, owner)
+	set, email, err := s.notifications.Get(ctx, owner)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.notifications(ctx, owner, set)
-	if err != nil {
-		return nil, err
-	}
-	return api.GetNotifications200JSONResponse(out), nil
+	return api.GetNotifications200JSONResponse(toAPINotifications(set, email)), nil
 }
 
 // PutNotifications implements api.StrictServerInterface.
@@ -57,12 +48,9 @@ func (s *handlers) PutNotifications(ctx context.Context, req api.PutNotification
 		return nil, err
 	}
 	set := notifier.Settings{JobFailed: req.Body.JobFailed}
-	if err := s.store.SetNotificationSettings(ctx, owner, set, time.Now()); err != nil {
-		return nil, err
-	}
-	out, err := s.notifications(ctx, owner, set)
+	email, err := s.notifications.Set(ctx, owner, set)
 	if err != nil {
 		return nil, err
 	}
-	return api.PutNotifications200JSONResponse(out), nil
+	return api.PutNotifications200JSONResponse(toAPINotifications(set, email)), nil
 }

@@ -6,11 +6,10 @@ import (
 	"testing"
 
 	"github.com/levqor/levqor/gen/client"
-	"github.com/levqor/levqor/server"
 )
 
 func TestNotificationSettings(t *testing.T) {
-	b := setup(t, withAdmin, func(o *server.Options) { o.MaxBodyBytes = 64 << 10 })
+	b := setup(t, withAdmin, func(o *testOptions) { o.MaxBodyBytes = 64 << 10 })
 	u := b.createUser(t, "notify@example.com")
 	rw := b.createKey(t, u.Id, "users:read", "users:write").Key
 	ro := b.createKey(t, u.Id, "users:read").Key

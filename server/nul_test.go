@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/levqor/levqor/gen/client"
-	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/storetest"
 )
@@ -21,7 +20,7 @@ func TestNULInText(t *testing.T) {
 	for engine, open := range map[string]func(testing.TB) store.Store{"sqlite": storetest.OpenSQLite, "postgres": storetest.OpenPostgres} {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, func(o *server.Options) { o.Store = open(t) }, withAdmin)
+			b := setup(t, func(o *testOptions) { o.Store = open(t) }, withAdmin)
 			ten := b.newTenant(t, "nul@example.com")
 			steps := `[{"id":"a","connector":"core","action":"echo","input":{"x":"in\u0000put"}}]`
 			cases := []struct {

@@ -180,7 +180,7 @@ func TestAPI3BrokenObjectPropertyLevelAuthorization(t *testing.T) {
 // (400) and request bursts (429 with Retry-After and the rate-limit headers).
 func TestAPI4UnrestrictedResourceConsumption(t *testing.T) {
 	rate := func(n int64) limiter.Rate { return limiter.Rate{Period: time.Minute, Limit: n} }
-	b := setup(t, withAdmin, func(o *server.Options) {
+	b := setup(t, withAdmin, func(o *testOptions) {
 		o.MaxBodyBytes = 4 << 10
 		o.Limits = &server.Limits{IP: rate(3), Global: rate(100), Key: rate(4), Store: memory.NewStore(), FailOpen: true}
 	})
@@ -269,7 +269,7 @@ func TestAPI5BrokenFunctionLevelAuthorization(t *testing.T) {
 // (or a trusted proxy saying so). Headers and problem+json on 404/405/413/429
 // are TestSecurityHeadersOnEveryResponse and the tests above.
 func TestAPI8SecurityMisconfiguration(t *testing.T) {
-	b := setup(t, withAdmin, func(o *server.Options) {
+	b := setup(t, withAdmin, func(o *testOptions) {
 		o.CORSOrigins = []string{"https://app.levqor.ai"}
 		o.TrustedProxies = []netipPrefix{mustPrefix("127.0.0.0/8")}
 	})

@@ -16,7 +16,7 @@ import (
 // one /64 spend one per-IP budget, an address in another /64 has its own, and an
 // IPv4-mapped address counts as its IPv4 address.
 func TestIPv6ClientsShareTheirSlash64(t *testing.T) {
-	b := setup(t, func(o *server.Options) {
+	b := setup(t, func(o *testOptions) {
 		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		o.Limits = &server.Limits{IP: limiter.Rate{Period: time.Minute, Limit: 2}, Global: limiter.Rate{Period: time.Minute, Limit: 1000},
 			Key: limiter.Rate{Period: time.Minute, Limit: 1000}, Store: memory.NewStore()}

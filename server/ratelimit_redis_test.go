@@ -60,7 +60,7 @@ func TestRedisSharesLimitsAcrossInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return setup(t, func(o *server.Options) {
+		return setup(t, func(o *testOptions) {
 			o.Limits = &server.Limits{IP: rate(100), Global: rate(5), Key: rate(100), Store: st, FailOpen: false}
 		})
 	}
@@ -88,7 +88,7 @@ func TestRedisSharesLimitsAcrossInstances(t *testing.T) {
 	}
 
 	// A single in-memory instance, for contrast, would have let each server pass 5.
-	mem := setup(t, func(o *server.Options) {
+	mem := setup(t, func(o *testOptions) {
 		o.Limits = &server.Limits{IP: rate(100), Global: rate(5), Key: rate(100), Store: memory.NewStore()}
 	})
 	if resp, _ := mem.do(t, "GET", "/status", nil, nil); resp.StatusCode != http.StatusOK {
@@ -109,7 +109,7 @@ func TestRateLimitStoreFailure(t *testing.T) {
 	}
 	c.Close()
 	for _, failOpen := range []bool{true, false} {
-		b := setup(t, func(o *server.Options) {
+		b := setup(t, func(o *testOptions) {
 			o.Limits = &server.Limits{IP: rate, Global: rate, Key: rate, Store: st, FailOpen: failOpen}
 		})
 		resp, body := b.do(t, "GET", "/status", nil, nil)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
-	"github.com/levqor/levqor/store"
+	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/users"
 )
 
@@ -32,18 +33,27 @@ import (
 // limits: probes and static assets, which load balancers and browsers fetch often.
 const unlimitedExtension = "x-levqor-unlimited"
 
-// Options are the server's dependencies and limits, built in main.
+// Database is what the readiness and status routes ask of the database.
+type Database interface {
+	Engine() string
+	Ready(ctx context.Context) error
+	QueueStats(ctx context.Context) (jobs.QueueStats, error)
+}
+
+// Options are the server's services and limits, all built in main: New builds no
+// service itself and refuses to start without a required one.
 type Options struct {
-	Spec           *openapi3.T // a fresh api.GetSpec() the server may keep and modify; nil: loaded here
-	Store          store.Store
-	Keys           *keys.Service   // default: keys.NewService(Store, nil)
-	Users          *users.Service  // default: users.NewService(Store)
-	Jobs           *jobs.Service   // required for the jobs, workflows, connectors and webhooks routes
-	Hub            *jobs.Hub       // the same hub the worker and Jobs use
-	Finished       func() int64    // job attempts this process has finished, for /api/v1/admin/status (optional)
-	Stopping       <-chan struct{} // closed when the server shuts down: long-lived streams end
-	Streams        StreamLimits    // job event streams: caps, lifetime, fallback poll
-	Budgets        *budget.Service // default: the store with 10 USD a day, 200 a month
+	Spec           *openapi3.T           // a fresh api.GetSpec() the server may keep and modify (required)
+	Database       Database              // readiness and queue status (required)
+	Keys           *keys.Service         // API keys and the authentication of every request (required)
+	Users          *users.Service        // (required)
+	Jobs           *jobs.Service         // required for the jobs, workflows, connectors and webhooks routes
+	Hub            *jobs.Hub             // the same hub the worker and Jobs use (required)
+	Budgets        *budget.Service       // (required)
+	Notifications  *notifier.Preferences // the emails owners opted into (required)
+	Finished       func() int64          // job attempts this process has finished, for /api/v1/admin/status (optional)
+	Stopping       <-chan struct{}       // closed when the server shuts down: long-lived streams end
+	Streams        StreamLimits          // job event streams: caps, lifetime, fallback poll
 	Logger         *slog.Logger
 	MaxBodyBytes   int64
 	Started        time.Time
@@ -62,19 +72,20 @@ type Options struct {
 // handlers implements the generated strict server; each method decodes nothing
 // itself, calls a service and maps the result.
 type handlers struct {
-	store    store.Store
-	keys     *keys.Service
-	users    *users.Service
-	jobs     *jobs.Service
-	hub      *jobs.Hub
-	finished func() int64
-	stopping <-chan struct{}
-	streams  *streamSlots
-	budgets  *budget.Service
-	started  time.Time
-	specJSON *document
-	specYAML func() (*document, error)
-	docs     map[string]*document
+	db            Database
+	keys          *keys.Service
+	users         *users.Service
+	jobs          *jobs.Service
+	hub           *jobs.Hub
+	finished      func() int64
+	stopping      <-chan struct{}
+	streams       *streamSlots
+	budgets       *budget.Service
+	notifications *notifier.Preferences
+	started       time.Time
+	specJSON      *document
+	specYAML      func() (*document, error)
+	docs          map[string]*document
 
 	credentials    *credentials.Service
 	analytics      *analytics.Service
@@ -89,27 +100,15 @@ var _ api.StrictServerInterface = (*handlers)(nil)
 // New returns the whole HTTP handler: outer middleware, then the router, then
 // per-route limits, validation (with authentication) and the strict handlers.
 func New(opts Options) (http.Handler, error) {
-	spec, err := opts.Spec, error(nil)
-	if spec == nil {
-		if spec, err = api.GetSpec(); err != nil {
-			return nil, fmt.Errorf("load embedded spec: %w", err)
-		}
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
-	if opts.Keys == nil {
-		opts.Keys = keys.NewService(opts.Store, nil)
-	}
-	if opts.Users == nil {
-		opts.Users = users.NewService(opts.Store)
-	}
-	if opts.Budgets == nil {
-		opts.Budgets = budget.NewService(opts.Store, budget.Limits{Daily: budget.USDToNanos(10), Monthly: budget.USDToNanos(200)})
-	}
-	if opts.Hub == nil {
-		opts.Hub = jobs.NewHub()
-	}
-	h := &handlers{store: opts.Store, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping, budgets: opts.Budgets, started: opts.Started,
+	spec := opts.Spec
+	h := &handlers{db: opts.Database, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping,
+		budgets: opts.Budgets, notifications: opts.Notifications, started: opts.Started,
 		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated}
 	h.streams = newStreamSlots(opts.Streams)
+	var err error
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err
 	}
@@ -180,6 +179,24 @@ func New(opts Options) (http.Handler, error) {
 	handler = securityHeaders(handler)
 	handler = observe(opts.Logger, opts.TrustedProxies, handler)
 	return handler, nil
+}
+
+// check names the required services that are missing.
+func (o *Options) check() error {
+	var missing []string
+	for name, absent := range map[string]bool{
+		"Spec": o.Spec == nil, "Database": o.Database == nil, "Keys": o.Keys == nil, "Users": o.Users == nil,
+		"Hub": o.Hub == nil, "Budgets": o.Budgets == nil, "Notifications": o.Notifications == nil,
+	} {
+		if absent {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("server.New: missing %s", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // trivialOperations lists ("METHOD /template") the public operations that declare

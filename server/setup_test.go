@@ -23,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
@@ -31,11 +32,14 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/sqlite"
 	"github.com/levqor/levqor/store/storetest"
+	"github.com/levqor/levqor/users"
 )
 
 // bundle is what an HTTP test needs: the real handler serving on loopback over a
@@ -130,6 +134,41 @@ func deref(s *string) string {
 	return *s
 }
 
+// testOptions are server.Options with the store the test's services are built
+// over: an option may replace Store, or any service, before the server is built.
+type testOptions struct {
+	server.Options
+	Store store.Store
+}
+
+// build fills in the services the test left unset over o.Store, as main builds
+// them (budgets: 10 USD a day, 200 a month), and returns the server's Options.
+func (o *testOptions) build(t testing.TB) server.Options {
+	t.Helper()
+	if o.Spec == nil {
+		o.Spec = loadSpec(t)
+	}
+	if o.Database == nil {
+		o.Database = o.Store
+	}
+	if o.Keys == nil {
+		o.Keys = keys.NewService(o.Store, nil)
+	}
+	if o.Users == nil {
+		o.Users = users.NewService(o.Store)
+	}
+	if o.Budgets == nil {
+		o.Budgets = budget.NewService(o.Store, budget.Limits{Daily: budget.USDToNanos(10), Monthly: budget.USDToNanos(200)})
+	}
+	if o.Hub == nil {
+		o.Hub = jobs.NewHub()
+	}
+	if o.Notifications == nil {
+		o.Notifications = notifier.NewPreferences(o.Store, o.Store)
+	}
+	return o.Options
+}
+
 // setup starts server.New on httptest (127.0.0.1) over a fresh migrated SQLite
 // store in t.TempDir() (storetest.OpenSQLite), with the defaults config.Load gives
 // (body limit, CORS origins), no rate limiting (Options.Limits nil) and a
@@ -139,7 +178,7 @@ func deref(s *string) string {
 // Replacing Logger means Logs() no longer sees the server's log.
 //
 // Everything is closed when the test ends.
-func setup(t *testing.T, opts ...func(*server.Options)) *bundle {
+func setup(t *testing.T, opts ...func(*testOptions)) *bundle {
 	t.Helper()
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
@@ -147,14 +186,13 @@ func setup(t *testing.T, opts ...func(*server.Options)) *bundle {
 	}
 	logs := &syncBuffer{}
 	logHandler := slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})
-	o := server.Options{
-		Store:          storetest.OpenSQLite(t),
+	o := testOptions{Store: storetest.OpenSQLite(t), Options: server.Options{
 		Logger:         slog.New(logHandler),
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Started:        time.Now(),
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
-	}
+	}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -162,7 +200,7 @@ func setup(t *testing.T, opts ...func(*server.Options)) *bundle {
 		engine := newEngine(t, o.Store, o.Logger)
 		o.Jobs, o.Hub = engine.Service, engine.Hub
 	}
-	handler, err := server.New(o)
+	handler, err := server.New(o.build(t))
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -78,13 +78,13 @@ func (s *handlers) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) 
 func (s *handlers) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (api.GetReadyResponseObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := s.store.Ready(ctx); err != nil {
+	if err := s.db.Ready(ctx); err != nil {
 		if levqor.ErrorCode(err) == levqor.EUnavailable {
 			return nil, err
 		}
 		return nil, &levqor.Error{Code: levqor.EUnavailable, Message: "The database is not ready.", Err: err}
 	}
-	return api.GetReady200JSONResponse{Status: api.ReadyStatusReady, Database: api.ReadyDatabase(s.store.Engine())}, nil
+	return api.GetReady200JSONResponse{Status: api.ReadyStatusReady, Database: api.ReadyDatabase(s.db.Engine())}, nil
 }
 
 // GetStatus implements api.StrictServerInterface. It is public, so it says only that
@@ -96,7 +96,7 @@ func (s *handlers) GetStatus(ctx context.Context, _ api.GetStatusRequestObject) 
 
 // GetAdminStatus implements api.StrictServerInterface.
 func (s *handlers) GetAdminStatus(ctx context.Context, _ api.GetAdminStatusRequestObject) (api.GetAdminStatusResponseObject, error) {
-	qs, err := s.store.QueueStats(ctx)
+	qs, err := s.db.QueueStats(ctx)
 	if err != nil {
 		return nil, &levqor.Error{Code: levqor.EUnavailable, Message: "The database is not answering.", Err: err}
 	}
@@ -106,7 +106,7 @@ func (s *handlers) GetAdminStatus(ctx context.Context, _ api.GetAdminStatusReque
 		Commit:    levqor.Commit,
 		StartedAt: s.started.UTC(),
 		UptimeS:   time.Since(s.started).Seconds(),
-		Database:  api.AdminStatusDatabase(s.store.Engine()),
+		Database:  api.AdminStatusDatabase(s.db.Engine()),
 		GoVersion: runtime.Version(),
 	}
 	out.Queue.Depth = map[string]int{}

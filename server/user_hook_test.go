@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/users"
 )
 
@@ -16,7 +15,7 @@ func TestUserCreatedHook(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	var created []string
-	b := setup(t, withAdmin, func(o *server.Options) {
+	b := setup(t, withAdmin, func(o *testOptions) {
 		o.UserCreated = func(_ context.Context, u users.User) {
 			mu.Lock()
 			defer mu.Unlock()

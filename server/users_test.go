@@ -11,14 +11,13 @@ import (
 
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/keys"
-	"github.com/levqor/levqor/server"
 )
 
 // adminKey is the bootstrap admin key of servers started withAdmin.
 const adminKey = "test-bootstrap-admin-key-0123456789"
 
 // withAdmin makes adminKey a bootstrap admin key (as LEVQOR_API_KEYS does).
-func withAdmin(o *server.Options) { o.Keys = keys.NewService(o.Store, []string{adminKey}) }
+func withAdmin(o *testOptions) { o.Keys = keys.NewService(o.Store, []string{adminKey}) }
 
 // hdr builds request headers: an API key (when not "") and a Content-Type (when not "").
 func hdr(key, contentType string) http.Header {
@@ -154,7 +153,7 @@ func mustJSON(t *testing.T, v any) string {
 // TestUsersBadInput: every malformed, oversized, missing, wrong-type or hostile
 // input is a 4xx problem naming the problem, never a 5xx.
 func TestUsersBadInput(t *testing.T) {
-	b := setup(t, withAdmin, func(o *server.Options) { o.MaxBodyBytes = 64 << 10 })
+	b := setup(t, withAdmin, func(o *testOptions) { o.MaxBodyBytes = 64 << 10 })
 	u := b.createUser(t, "bad@example.com")
 	big := strings.Repeat("x", 17<<10)
 	cases := []struct {

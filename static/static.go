@@ -3,7 +3,10 @@
 // of the pages, the dashboard and the HTML error pages.
 package static
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
 // Docs holds the API documentation page, its start-up script and the site's
 // stylesheet (site.css); Swagger UI's own assets come from github.com/swaggest/swgui.
@@ -28,3 +31,13 @@ var Templates embed.FS
 //
 //go:embed marketing
 var Marketing embed.FS
+
+// MarketingFS is the marketing directory itself (landing_snippets.json and
+// testimonials.json at its root), what analytics.LoadCopy reads.
+func MarketingFS() fs.FS {
+	sub, err := fs.Sub(Marketing, "marketing")
+	if err != nil {
+		panic(err) // a constant, valid path
+	}
+	return sub
+}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/levqor/levqor/connectors/email/resendtest"
+	"github.com/levqor/levqor/resendapi/resendtest"
 )
 
 const testResendKey = "re_cli_test_5e4d3c2b1a09"

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/budget"
-	"github.com/levqor/levqor/connectors/email/resendtest"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/resendapi/resendtest"
 	"github.com/levqor/levqor/store/storetest"
 	"github.com/levqor/levqor/users"
 )

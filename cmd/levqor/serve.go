@@ -22,6 +22,7 @@ import (
 	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
@@ -29,12 +30,14 @@ import (
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
+	"github.com/levqor/levqor/static"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/users"
 )
 
-// serve opens and migrates the database, then serves HTTP until ctx ends, when it
-// stops accepting, drains in-flight requests (bounded) and closes the database.
+// serve opens and migrates the database, builds the services, then serves HTTP
+// until ctx ends, when it stops accepting, drains in-flight requests and running
+// jobs (bounded) and closes the database.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	started := time.Now()
 	if len(args) > 0 {
@@ -49,18 +52,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(log)
 
-	// Parsing the embedded spec is the largest single cost of start-up: it runs on
-	// another core while the database opens and the connectors compile their schemas.
-	type loaded struct {
-		spec *openapi3.T
-		err  error
-	}
-	specc := make(chan loaded, 1)
-	go func() {
-		spec, err := api.GetSpec()
-		specc <- loaded{spec, err}
-	}()
-
+	spec := loadSpec()
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -70,98 +62,180 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			log.Error("close database", "error", err.Error())
 		}
 	}()
-	// Connector credentials: the key from LEVQOR_SECRET_KEY or the data dir.
-	creds, err := credentials.FromConfig(cfg, st, log)
+	svc, err := newServices(ctx, cfg, st, log)
+	defer svc.close()
 	if err != nil {
 		return err
 	}
+	stopping := make(chan struct{})
+	handler, err := newHandler(cfg, st, svc, spec, stopping, started, log)
+	if err != nil {
+		return err
+	}
+	srv := newHTTPServer(handler, log)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (LEVQOR_ADDR): %w", cfg.Addr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
+		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
+	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
+	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, log)
+}
+
+// loadSpec parses the embedded spec, the largest single cost of start-up, on
+// another core while the database opens and the connectors compile their schemas.
+func loadSpec() <-chan specResult {
+	specc := make(chan specResult, 1)
+	go func() {
+		spec, err := api.GetSpec()
+		specc <- specResult{spec, err}
+	}()
+	return specc
+}
+
+type specResult struct {
+	spec *openapi3.T
+	err  error
+}
+
+// services are what the server and the job engine are built from.
+type services struct {
+	creds     *credentials.Service
+	analytics *analytics.Service
+	limits    *server.Limits
+	mail      *notifier.Notifier
+	budgets   *budget.Service
+	engine    *jobs.Engine
+	closers   []func() // run in reverse by close
+}
+
+// close releases what newServices opened, last first.
+func (s *services) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// newServices builds every service over st. Whatever it opened is released by
+// close, even when it fails part way.
+func newServices(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*services, error) {
+	s := &services{}
+	var err error
+	// Connector credentials: the key from LEVQOR_SECRET_KEY or the data dir.
+	if s.creds, err = newCredentials(cfg, st, log); err != nil {
+		return s, err
+	}
 	// Webhook secrets written before they were sealed (migration 0012) are sealed now.
-	if n, err := jobs.SealWebhookSecrets(ctx, st, creds); err != nil {
-		return fmt.Errorf("seal stored webhook secrets: %w", err)
+	if n, err := jobs.SealWebhookSecrets(ctx, st, s.creds); err != nil {
+		return s, fmt.Errorf("seal stored webhook secrets: %w", err)
 	} else if n > 0 {
 		log.Info("sealed webhook secrets stored in clear", "rows", n)
 	}
-	// Analytics: emails hashed with LEVQOR_HASH_SECRET or a secret kept in the data dir.
-	hashSecret, err := analytics.LoadSecret(cfg.HashSecret, cfg.DataDir)
-	if err != nil {
-		return err
+	if s.analytics, err = newAnalytics(cfg, st); err != nil {
+		return s, err
 	}
-	metrics, err := analytics.NewService(st, hashSecret)
-	if err != nil {
-		return err
-	}
-
 	limits, closeLimits, err := rateLimits(cfg)
 	if err != nil {
-		return err
+		return s, err
 	}
-	defer closeLimits()
+	s.limits, s.closers = limits, append(s.closers, closeLimits)
 	guard, err := outbound.NewGuard(cfg.OutboundAllowHosts)
 	if err != nil {
-		return fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
+		return s, fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
 	}
-	reg, err := newRegistry(cfg, guard, creds)
+	reg, err := newRegistry(cfg, guard, s.creds)
 	if err != nil {
-		return err
+		return s, err
 	}
-	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
 	// Levqor's own email (Resend); without LEVQOR_RESEND_API_KEY it logs and drops.
-	mail, err := notifier.New(notifier.Config{BaseURL: cfg.ResendBaseURL, APIKey: cfg.ResendAPIKey,
+	s.mail, err = notifier.New(notifier.Config{BaseURL: cfg.ResendBaseURL, APIKey: cfg.ResendAPIKey,
 		Domain: cfg.EmailDomain, PublicURL: cfg.PublicURL, Logger: log})
 	if err != nil {
-		return fmt.Errorf("notifier: %w", err)
+		return s, fmt.Errorf("notifier: %w", err)
 	}
-	defer func() {
+	s.closers = append(s.closers, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = mail.Close(ctx)
-	}()
-	budgets := budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(mail, st, log))
-	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
-		Budgets: budgets,
+		_ = s.mail.Close(ctx)
+	})
+	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
+	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log))
+	s.engine = newEngine(cfg, st, reg, guard, s, log)
+	return s, nil
+}
+
+// newAnalytics builds the analytics service: emails hashed with LEVQOR_HASH_SECRET
+// or a secret kept in the data dir, and the embedded marketing copy.
+func newAnalytics(cfg config.Config, st store.Store) (*analytics.Service, error) {
+	hashSecret, err := analytics.LoadSecret(cfg.HashSecret, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	copy, err := analytics.LoadCopy(static.MarketingFS())
+	if err != nil {
+		return nil, err
+	}
+	a, err := analytics.NewService(st, hashSecret)
+	if err != nil {
+		return nil, err
+	}
+	return a.WithCopy(copy), nil
+}
+
+// newEngine builds the job engine: intake, workers, hub and webhook dispatcher.
+func newEngine(cfg config.Config, st store.Store, reg *connectors.Registry, guard *outbound.Guard, s *services, log *slog.Logger) *jobs.Engine {
+	return jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+		Budgets: s.budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
-			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(mail, st, log)},
+			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(s.mail, st, log)},
 		Encode: server.EncodeJob,
-		Sealer: creds,
+		Sealer: s.creds,
 		Logger: log,
 	})
-	stopping := make(chan struct{})
+}
+
+// newHandler builds the HTTP handler over the services (and the few built over st
+// that only the API uses). stopping closes when the server shuts down.
+func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan specResult, stopping <-chan struct{}, started time.Time, log *slog.Logger) (http.Handler, error) {
+	spec := <-specc
+	if spec.err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", spec.err)
+	}
 	streams := server.StreamLimits{MaxPerKey: cfg.SSEMaxPerKey, MaxTotal: cfg.SSEMaxStreams, MaxDuration: cfg.SSEMaxDuration}
 	if cfg.Engine == config.Postgres {
 		streams.Poll = server.StreamPollShared // other instances' changes do not reach this process's hub
 	}
-	spec := <-specc
-	if spec.err != nil {
-		return fmt.Errorf("load embedded spec: %w", spec.err)
-	}
-	handler, err := server.New(server.Options{
+	return server.New(server.Options{
 		Spec:           spec.spec,
-		UserCreated:    welcomeMail(mail),
+		Database:       st,
+		UserCreated:    welcomeMail(s.mail),
 		Stopping:       stopping,
 		Streams:        streams,
-		Budgets:        budgets,
-		Jobs:           engine.Service,
-		Hub:            engine.Hub,
-		Finished:       engine.Worker.Finished,
-		Store:          st,
+		Budgets:        s.budgets,
+		Jobs:           s.engine.Service,
+		Hub:            s.engine.Hub,
+		Finished:       s.engine.Worker.Finished,
 		Keys:           keys.NewService(st, append(cfg.APIKeys, cfg.APIKeysNext...)),
 		Users:          users.NewService(st),
+		Notifications:  notifier.NewPreferences(st, st),
 		Logger:         log,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Started:        started,
-		Limits:         limits,
+		Limits:         s.limits,
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
-		Credentials:    creds,
-		Analytics:      metrics,
+		Credentials:    s.creds,
+		Analytics:      s.analytics,
 		PublicURL:      cfg.PublicURL,
 		DashboardToken: cfg.DashboardToken,
 		EmailDomain:    cfg.EmailDomain,
 	})
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
+}
+
+// newHTTPServer bounds every phase of a request and logs the server's own errors.
+func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -170,14 +244,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (LEVQOR_ADDR): %w", cfg.Addr, err)
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
-		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
-	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
+}
 
+// serveUntilDone serves on ln and runs the engine until ctx ends or either fails, then drains
+// requests and running jobs together, within cfg.ShutdownTimeout.
+func serveUntilDone(ctx context.Context, cfg config.Config, srv *http.Server, ln net.Listener, engine *jobs.Engine, stopping chan struct{}, log *slog.Logger) error {
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
@@ -185,16 +256,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	// Once start-up has settled (the engine's workers are running), give back what
-	// only start-up used: its garbage (spec, docs assets, migrations) and the code and
-	// tables that initialisation touched once (see dropStartupPages).
-	settled := time.AfterFunc(250*time.Millisecond, func() {
-		debug.FreeOSMemory()
-		if _, err := dropStartupPages(); err != nil {
-			log.Warn("unmap start-up pages", "error", err.Error())
-		}
-	})
-	defer settled.Stop()
+	defer settleStartup(log).Stop()
 	select {
 	case err := <-errc:
 		stopEngine()
@@ -223,6 +285,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// settleStartup, once start-up has settled (the engine's workers are running),
+// gives back what only start-up used: its garbage (spec, docs assets, migrations)
+// and the code and tables that initialisation touched once (see dropStartupPages).
+func settleStartup(log *slog.Logger) *time.Timer {
+	return time.AfterFunc(250*time.Millisecond, func() {
+		debug.FreeOSMemory()
+		if _, err := dropStartupPages(); err != nil {
+			log.Warn("unmap start-up pages", "error", err.Error())
+		}
+	})
 }
 
 // rateLimits builds the limiters' store: Redis when configured (limits shared by

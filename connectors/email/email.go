@@ -19,8 +19,8 @@ import (
 	"github.com/resend/resend-go/v3"
 
 	"github.com/levqor/levqor/connectors"
-	"github.com/levqor/levqor/connectors/email/resendapi"
 	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/resendapi"
 )
 
 // Name is the connector's name in steps.

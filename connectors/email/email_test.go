@@ -15,7 +15,7 @@ import (
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/email"
-	"github.com/levqor/levqor/connectors/email/resendtest"
+	"github.com/levqor/levqor/resendapi/resendtest"
 )
 
 const (

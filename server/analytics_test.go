@@ -22,6 +22,7 @@ import (
 	"github.com/levqor/levqor/analytics"
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/server"
+	"github.com/levqor/levqor/static"
 	"github.com/levqor/levqor/store/sqlite"
 )
 
@@ -34,13 +35,13 @@ const (
 
 // withAnalytics gives the server an analytics service over its store. Put it after
 // any option that replaces the store.
-func withAnalytics(t *testing.T) func(*server.Options) {
-	return func(o *server.Options) {
+func withAnalytics(t *testing.T) func(*testOptions) {
+	return func(o *testOptions) {
 		svc, err := analytics.NewService(o.Store, []byte(testHashSecret))
 		if err != nil {
 			t.Fatalf("analytics.NewService: %v", err)
 		}
-		o.Analytics = svc
+		o.Analytics = svc.WithCopy(marketingCopy(t))
 	}
 }
 
@@ -213,7 +214,7 @@ func TestTrackRefuses(t *testing.T) {
 func TestTrackPerIPLimit(t *testing.T) {
 	t.Parallel()
 	rate := func(n int64) limiter.Rate { return limiter.Rate{Period: time.Minute, Limit: n} }
-	b := setup(t, withAnalytics(t), func(o *server.Options) {
+	b := setup(t, withAnalytics(t), func(o *testOptions) {
 		o.Limits = &server.Limits{IP: rate(5), Global: rate(100), Key: rate(100), Store: memory.NewStore()}
 	})
 	for i := 1; i <= 7; i++ {
@@ -231,7 +232,7 @@ func TestTrackPerIPLimit(t *testing.T) {
 
 func TestTrackCORS(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withAnalytics(t), func(o *server.Options) { o.CORSOrigins = []string{"https://levqor.ai"} })
+	b := setup(t, withAnalytics(t), func(o *testOptions) { o.CORSOrigins = []string{"https://levqor.ai"} })
 	resp, body := b.track(t, `{"type":"cta_click"}`, http.Header{"Origin": {"https://levqor.ai"}})
 	decode[client.TrackAccepted](t, resp, body, http.StatusAccepted)
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://levqor.ai" {
@@ -271,7 +272,7 @@ func TestTrackedEmailsNotInDatabase(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "levqor.db")
-	b := setup(t, func(o *server.Options) {
+	b := setup(t, func(o *testOptions) {
 		db, err := sqlite.Open(t.Context(), dbPath)
 		if err != nil {
 			t.Fatal(err)
@@ -380,4 +381,14 @@ func mustLoad(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// marketingCopy is the embedded marketing copy, as main gives it to analytics.
+func marketingCopy(t *testing.T) analytics.Copy {
+	t.Helper()
+	c, err := analytics.LoadCopy(static.MarketingFS())
+	if err != nil {
+		t.Fatalf("analytics.LoadCopy: %v", err)
+	}
+	return c
 }

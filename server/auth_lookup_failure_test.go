@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/levqor/levqor/keys"
-	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 )
 
@@ -22,8 +21,8 @@ func (brokenKeyLookups) GetKeyByHash(context.Context, []byte) (keys.Key, error) 
 // A database failure while checking a well-formed key is the server's fault, not
 // the caller's: it must not be answered 401 (clients then drop a valid key), and
 // its cause must reach the log without reaching the client.
-func TestReviewKeyLookupFailureIsNot401(t *testing.T) {
-	b := setup(t, func(o *server.Options) { o.Keys = keys.NewService(brokenKeyLookups{o.Store}, nil) })
+func TestKeyLookupFailureIsNot401(t *testing.T) {
+	b := setup(t, func(o *testOptions) { o.Keys = keys.NewService(brokenKeyLookups{o.Store}, nil) })
 	secret, _, err := keys.Generate(keys.EnvLive)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/levqor/levqor/analytics"
-	"github.com/levqor/levqor/server"
 )
 
 // testDashboardToken is the dashboard token of these tests: long and distinctive,
@@ -19,8 +18,8 @@ const dashboardTestUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHT
 
 // withDashboard enables the dashboard with token over the real analytics
 // service on the test's store, and returns that service through *svc.
-func withDashboard(t *testing.T, token string, svc **analytics.Service) func(*server.Options) {
-	return func(o *server.Options) {
+func withDashboard(t *testing.T, token string, svc **analytics.Service) func(*testOptions) {
+	return func(o *testOptions) {
 		a, err := analytics.NewService(o.Store, bytes.Repeat([]byte("k"), analytics.MinSecretBytes))
 		if err != nil {
 			t.Fatalf("analytics.NewService: %v", err)

@@ -9,7 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/levqor/levqor/analytics"
-	"github.com/levqor/levqor/server"
 )
 
 // TestBrowserPages opens the dashboard the way an operator does — the token link,
@@ -18,7 +17,7 @@ import (
 // console error, no CSP violation and no failed request.
 func TestBrowserPages(t *testing.T) {
 	var svc *analytics.Service
-	srv := browserServer(t, func(o *server.Options) {
+	srv := browserServer(t, func(o *testOptions) {
 		a, err := analytics.NewService(o.Store, bytes.Repeat([]byte("k"), analytics.MinSecretBytes))
 		if err != nil {
 			t.Fatalf("analytics.NewService: %v", err)

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
-
-	"github.com/levqor/levqor/server"
 )
 
 // testPublicURL is the canonical site root the page tests configure; the
@@ -25,7 +23,7 @@ const testPublicURL = "https://levqor.example/"
 // browserAccept is what Chromium sends when it navigates.
 const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 
-func withPublicURL(o *server.Options) { o.PublicURL = testPublicURL }
+func withPublicURL(o *testOptions) { o.PublicURL = testPublicURL }
 
 // init teaches kin-openapi to read the sitemap's application/xml body as a
 // string, as registerDecoders does for text/html, before any test's validating
@@ -215,7 +213,7 @@ func TestLegalPageUnknown(t *testing.T) {
 }
 
 func TestSecurityTxt(t *testing.T) {
-	b := setup(t, withPublicURL, func(o *server.Options) { o.EmailDomain = "example.org" })
+	b := setup(t, withPublicURL, func(o *testOptions) { o.EmailDomain = "example.org" })
 	resp, body := b.do(t, http.MethodGet, "/.well-known/security.txt", nil, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET security.txt: %d", resp.StatusCode)

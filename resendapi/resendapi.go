@@ -1,7 +1,10 @@
 // Package resendapi is Levqor's one way of talking to Resend, shared by the email
 // connector and the notifier: it builds resend-go clients for a configured base URL and
 // HTTP client, sends one email under an idempotency key, and classifies every failure
-// into an *Error whose text is safe to log and store.
+// into an *Error whose text is safe to log and store. It lives beside both users, not
+// inside either: the notifier and connectors/email depend on it, it on neither, and
+// the only edge between those two runs one way (the connector renders the notifier's
+// templates). resendtest is its fake of Resend's API for tests.
 package resendapi
 
 import (
