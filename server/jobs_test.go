@@ -41,7 +41,7 @@ func (b *bundle) newTenant(t *testing.T, email string) tenant {
 func withEngine(t *testing.T, allow []string, got **jobs.Engine) func(*server.Options) {
 	return func(o *server.Options) {
 		e := newEngineAllowing(t, o.Store, o.Logger, allow)
-		o.Jobs, o.Hub, o.Finished = e.Service, e.Hub, e.Worker.Finished
+		o.Jobs, o.Hub, o.Finished = e.Service, e.Hub, e.Finished
 		if got != nil {
 			*got = e
 		}

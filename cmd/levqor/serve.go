@@ -117,7 +117,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = mail.Close(ctx)
 	}()
 	budgets := budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(mail, st, log))
-	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+	engine, err := jobs.NewEngine(jobs.Config{
+		Store: st, Registry: reg, Guard: guard, ShutdownTimeout: cfg.ShutdownTimeout,
 		Budgets: budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
 			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(mail, st, log)},
@@ -125,6 +126,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Sealer: creds,
 		Logger: log,
 	})
+	if err != nil {
+		return err
+	}
 	stopping := make(chan struct{})
 	streams := server.StreamLimits{MaxPerKey: cfg.SSEMaxPerKey, MaxTotal: cfg.SSEMaxStreams, MaxDuration: cfg.SSEMaxDuration}
 	if cfg.Engine == config.Postgres {
@@ -142,7 +146,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Budgets:        budgets,
 		Jobs:           engine.Service,
 		Hub:            engine.Hub,
-		Finished:       engine.Worker.Finished,
+		Finished:       engine.Finished,
 		Store:          st,
 		Keys:           keys.NewService(st, append(cfg.APIKeys, cfg.APIKeysNext...)),
 		Users:          users.NewService(st),
@@ -181,7 +185,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
-	go func() { engineDone <- engine.Run(engineCtx, cfg.ShutdownTimeout) }()
+	go func() { engineDone <- engine.Run(engineCtx) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
