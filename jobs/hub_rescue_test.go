@@ -1,14 +1,10 @@
 package jobs_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/store/storetest"
@@ -31,19 +27,11 @@ func TestRescueSignalsWatchers(t *testing.T) {
 		t.Fatalf("claim: %d jobs, %v", len(got), err)
 	}
 
-	hub := jobs.NewHub()
-	signal, stop := hub.Watch(j.ID)
+	e := newEngine(t, jobs.Config{Store: st, Registry: mustRegistry(t, core.New()),
+		Worker: jobs.WorkerOptions{Lease: time.Second, Poll: 20 * time.Millisecond}})
+	signal, stop := e.Hub.Watch(j.ID)
 	defer stop()
-	reg, err := connectors.NewRegistry(core.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := jobs.NewWorker(st, reg, hub, jobs.WorkerOptions{Lease: time.Second, Poll: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, e)
 
 	select {
 	case <-signal:

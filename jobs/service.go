@@ -43,12 +43,9 @@ type Service struct {
 	sealer SecretSealer
 }
 
-// NewService returns a Service. wake may be nil.
-func NewService(store Store, reg *connectors.Registry, guard *outbound.Guard, events *Hub, wake func()) *Service {
-	if wake == nil {
-		wake = func() {}
-	}
-	return &Service{store: store, reg: reg, guard: guard, events: events, wake: wake, now: time.Now}
+// newService returns a Service; budgets and sealer may be nil.
+func newService(store Store, reg *connectors.Registry, guard *outbound.Guard, events *Hub, wake func(), budgets *budget.Service, sealer SecretSealer) *Service {
+	return &Service{store: store, reg: reg, guard: guard, events: events, wake: wake, now: time.Now, budgets: budgets, sealer: sealer}
 }
 
 // Intake is a job submission as the API received it.

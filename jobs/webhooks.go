@@ -6,13 +6,18 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/levqor/levqor/outbound"
 )
 
 // SignatureHeader carries a completion webhook's signature (docs/webhooks.md).
@@ -79,13 +84,17 @@ type Dispatcher struct {
 	log    *slog.Logger
 	now    func() time.Time
 	wake   chan struct{}
-	// RetryBase scales the backoff between failed deliveries (5 s: about 5 s, 10 s, 20 s, …).
-	RetryBase time.Duration
+	// retryBase scales the backoff between failed deliveries (5 s: about 5 s, 10 s, 20 s, …).
+	retryBase time.Duration
 }
 
-// NewDispatcher returns a Dispatcher. encode renders a job as the API does.
-func NewDispatcher(store Store, client *http.Client, encode func(Job) ([]byte, error), log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{store: store, client: client, encode: encode, log: log, now: time.Now, wake: make(chan struct{}, 1), RetryBase: 5 * time.Second}
+// newDispatcher returns a Dispatcher. encode renders a job as the API does;
+// retryBase 0 is 5 s.
+func newDispatcher(store Store, client *http.Client, encode func(Job) ([]byte, error), sealer SecretSealer, retryBase time.Duration, log *slog.Logger) *Dispatcher {
+	if retryBase <= 0 {
+		retryBase = 5 * time.Second
+	}
+	d := &Dispatcher{store: store, client: client, encode: encode, sealer: sealer, log: log, now: time.Now, wake: make(chan struct{}, 1), retryBase: retryBase}
 	d.secret = func(ctx context.Context, ownerID string) (string, error) {
 		fresh, err := newWebhookSecret(d.sealer, ownerID, d.now())
 		if err != nil {
@@ -109,8 +118,8 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// Run delivers until ctx ends.
-func (d *Dispatcher) Run(ctx context.Context) {
+// run delivers until ctx ends.
+func (d *Dispatcher) run(ctx context.Context) error {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -123,7 +132,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		for _, j := range list {
 			if ctx.Err() != nil {
-				return // undelivered claims come back when their lease ends
+				return nil // undelivered claims come back when their lease ends
 			}
 			d.deliver(ctx, j)
 		}
@@ -132,7 +141,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		case <-d.wake:
 		}
@@ -150,7 +159,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j Job) {
 	if attempt.Error != "" {
 		state = CallbackFailed
 		if attempt.Attempt < maxCallbackAttempts {
-			t := d.now().UTC().Add(scale(backoff(attempt.Attempt, 0), d.RetryBase))
+			t := d.now().UTC().Add(scale(backoff(attempt.Attempt, 0), d.retryBase))
 			state, next = CallbackPending, &t
 		}
 	}
@@ -191,15 +200,18 @@ func (d *Dispatcher) post(ctx context.Context, j Job) (int, string) {
 	return resp.StatusCode, ""
 }
 
-// deliveryError keeps a transport error short and free of URLs (which may carry secrets).
+// deliveryError keeps a transport error short and free of URLs (which may carry
+// secrets): the outbound guard's refusal (its reason names no URL), a time-out, a
+// refused connection, or else "delivery failed".
 func deliveryError(err error) string {
-	s := err.Error()
+	var refused *outbound.RefusedError
+	var netErr net.Error
 	switch {
-	case strings.Contains(s, "refused:"):
-		return s[strings.Index(s, "refused:"):]
-	case strings.Contains(s, "timeout"), strings.Contains(s, "deadline"):
+	case errors.As(err, &refused):
+		return refused.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return "timed out"
-	case strings.Contains(s, "connection refused"):
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	}
 	return "delivery failed"

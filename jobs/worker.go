@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +29,6 @@ type WorkerOptions struct {
 	// right for SQLite, where one process owns the data directory, so a running
 	// job at start-up belongs to a process that died.
 	RescueAtStart bool
-	// Budgets are owners' durable budgets; nil leaves only the per-job budget.
-	Budgets *budget.Service
 	// JobMaxCostUSD is a job's AI spending limit when its guardrails set none
 	// (LEVQOR_JOB_MAX_COST_USD, default 0.35).
 	JobMaxCostUSD float64
@@ -41,25 +40,31 @@ type WorkerOptions struct {
 	// step's error; it should return quickly. (Jobs the rescuer fails, whose worker
 	// died on the last attempt, do not come through here.)
 	JobFailed func(ctx context.Context, j Job, code, message string)
-	Logger    *slog.Logger
 }
 
 // Worker claims due jobs in batches under a lease, runs their steps through the
-// connectors, heartbeats its leases and writes completions in batches.
+// connectors, heartbeats its leases and writes completions in batches. The Engine
+// runs its goroutines.
 type Worker struct {
-	store Store
-	reg   *connectors.Registry
-	hub   *Hub
-	opts  WorkerOptions
-	token string
-	wake  chan struct{}
-	done  chan finishReq
-	now   func() time.Time
+	store   Store
+	reg     *connectors.Registry
+	hub     *Hub
+	budgets *budget.Service // owners' durable budgets; nil leaves only the per-job budget
+	log     *slog.Logger
+	opts    WorkerOptions
+	token   string
+	wake    chan struct{}
+	done    chan finishReq
+	now     func() time.Time
 
 	finished atomic.Int64 // attempts this worker has finished (stored)
+	busy     atomic.Int64 // jobs running now (at most Concurrency)
 	ended    func()       // called after a batch that ended jobs for good (wakes the webhook dispatcher)
 
-	gone chan struct{} // closed when the completer has returned (made by Run)
+	// pending is the batch the completer is storing: kept across a restart of the
+	// completer (Engine.Run), which stores it first. Only the completer touches it.
+	pending []finishReq
+	gone    chan struct{} // closed when the completer has ended for good (made by Engine.Run)
 }
 
 // Finished returns how many job attempts this worker has finished since it started.
@@ -76,12 +81,17 @@ type jobListener interface {
 	ListenForJobs(ctx context.Context, wake func())
 }
 
+// errAttemptPanicked is the error of an attempt whose code panicked: a defect, so
+// the job fails (code internal) rather than retry into the same panic.
+var errAttemptPanicked = errors.New("the attempt panicked")
+
 // errCancelRequested marks a job context canceled because someone canceled the
 // job (as opposed to the worker stopping).
 var errCancelRequested = errors.New("job canceled by request")
 
-// NewWorker returns a Worker; Run starts it.
-func NewWorker(store Store, reg *connectors.Registry, hub *Hub, opts WorkerOptions) *Worker {
+// newWorker returns a Worker; ended is called after completions that ended jobs
+// for good.
+func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.Service, ended func(), log *slog.Logger, opts WorkerOptions) *Worker {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 8
 	}
@@ -91,9 +101,6 @@ func NewWorker(store Store, reg *connectors.Registry, hub *Hub, opts WorkerOptio
 	if opts.Poll <= 0 {
 		opts.Poll = 250 * time.Millisecond
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
 	}
@@ -102,8 +109,8 @@ func NewWorker(store Store, reg *connectors.Registry, hub *Hub, opts WorkerOptio
 	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return &Worker{store: store, reg: reg, hub: hub, opts: opts, token: hex.EncodeToString(b[:]),
-		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now}
+	return &Worker{store: store, reg: reg, hub: hub, budgets: budgets, log: log, opts: opts, token: hex.EncodeToString(b[:]),
+		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now, ended: ended}
 }
 
 // Wake tells the worker a job is due now (intake calls it).
@@ -114,59 +121,26 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run works until ctx ends, then stops claiming and waits (up to drain) for the
-// jobs it runs and their completions; jobs still running and completions not stored
-// by then are left to their leases. It returns within drain plus stopGrace, even when
-// every write to the store fails.
-func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
-	if w.opts.RescueAtStart {
-		now := w.now().UTC()
-		if n, err := w.store.RescueExpired(ctx, now.Add(100*365*24*time.Hour), now); err != nil {
-			return fmt.Errorf("rescue jobs of a previous process: %w", err)
-		} else if n > 0 {
-			w.opts.Logger.Warn("returned jobs of a stopped process to the queue", "jobs", n)
-		}
-	}
-	// Jobs run under their own context: ctx ending stops claiming; jobs get drain.
-	jobCtx, stopJobs := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer stopJobs(errors.New("worker stopped"))
-
-	var background sync.WaitGroup
-	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	if l, ok := w.store.(jobListener); ok {
-		background.Add(1)
-		go func() { defer background.Done(); l.ListenForJobs(bgCtx, w.Wake) }()
-	}
-	// The completer stops at the shutdown deadline even while jobs are still being
-	// stopped, so a database that fails every write cannot hold the shutdown; finish
-	// stops waiting once it is gone.
-	completeCtx, stopCompleting := context.WithCancel(bgCtx)
-	defer stopCompleting()
-	w.gone = make(chan struct{})
-	background.Add(3)
-	go func() { defer background.Done(); defer close(w.gone); w.complete(completeCtx) }()
-	go func() { defer background.Done(); w.heartbeat(bgCtx) }()
-	go func() { defer background.Done(); w.rescue(bgCtx) }()
-
-	slots := make(chan struct{}, w.opts.Concurrency)
-	var running sync.WaitGroup
+// claim claims due jobs while ctx lives and runs each in its own goroutine under
+// jobCtx, at most Concurrency at once; running counts them.
+func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) error {
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		free := cap(slots) - len(slots)
+		free := w.opts.Concurrency - int(w.busy.Load())
 		claimed := 0
 		if free > 0 {
 			now := w.now().UTC()
 			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), min(free, 128))
 			if err != nil && ctx.Err() == nil {
-				w.opts.Logger.Error("claim jobs", "error", err.Error())
+				w.log.Error("claim jobs", "error", err.Error())
 			}
 			claimed = len(list)
 			for _, j := range list {
-				slots <- struct{}{}
+				w.busy.Add(1)
 				running.Add(1)
 				go func() {
-					defer func() { <-slots; running.Done(); w.Wake() }()
+					defer func() { w.busy.Add(-1); running.Done(); w.Wake() }()
 					w.runJob(jobCtx, j)
 				}()
 			}
@@ -180,43 +154,8 @@ func (w *Worker) Run(ctx context.Context, drain time.Duration) error {
 		case <-poll.C:
 		}
 	}
-
-	// Shutdown is bounded by drain (LEVQOR_SHUTDOWN_TIMEOUT) as a whole: running jobs
-	// have until then to end and have their completions stored; then they are stopped
-	// and the completer gives up retrying. Whatever was not stored is left to the
-	// leases, which return the jobs to the queue (ADR 0005). The heartbeat keeps the
-	// leases of draining jobs until they end.
-	finished := make(chan struct{})
-	go func() { running.Wait(); close(finished) }()
-	deadline := time.NewTimer(drain)
-	defer deadline.Stop()
-	select {
-	case <-finished:
-	case <-deadline.C:
-		w.opts.Logger.Warn("jobs still running at shutdown are left to their leases")
-		stopJobs(errors.New("worker stopped"))
-		stopCompleting()
-	}
-	// What is left has only to notice that its context ended: it gets stopGrace, after
-	// which Run returns without it rather than hold the process (a store call that
-	// hangs instead of failing).
-	stopped := make(chan struct{})
-	go func() { <-finished; stopBackground(); background.Wait(); close(stopped) }()
-	grace := time.NewTimer(stopGrace)
-	defer grace.Stop()
-	select {
-	case <-stopped:
-		return nil
-	case <-grace.C:
-		stopJobs(errors.New("worker stopped"))
-		stopBackground()
-		return fmt.Errorf("worker goroutines still running %s after the shutdown deadline; left to the leases", stopGrace)
-	}
+	return nil
 }
-
-// stopGrace is how long, once shutdown has stopped them, jobs and the worker's
-// background goroutines get to return before Run returns without them.
-const stopGrace = 2 * time.Second
 
 // runJob runs a claimed job's steps in order, skipping those that already
 // succeeded, and hands the attempt's end to the completer.
@@ -231,19 +170,27 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 	w.hub.Publish(j.ID)
 
 	steps := append([]StepState(nil), j.Steps...)
+	cur := 0 // the step running, for a panic's report
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("a job's attempt panicked; failing the job", "job_id", j.ID, "error", (&panicError{value: p, stack: debug.Stack()}).Error())
+			w.failPanicked(ctx, j, steps, cur)
+		}
+	}()
 	// The job's AI budget: its limit less what earlier attempts spent.
 	jb, err := budget.NewJobBudget(max(0, jobLimit(j, w.opts.JobMaxCostUSD)-j.CostUSD()))
 	if err != nil {
-		w.opts.Logger.Error("job budget", "job_id", j.ID, "error", err.Error())
+		w.log.Error("job budget", "job_id", j.ID, "error", err.Error())
 		jb, _ = budget.NewJobBudget(0)
 	}
 	ownerLimits, err := w.ownerLimits(ctx, j.OwnerID)
 	if err != nil {
-		w.opts.Logger.Error("owner budget limits; the job's AI steps will be refused", "job_id", j.ID, "error", err.Error())
+		w.log.Error("owner budget limits; the job's AI steps will be refused", "job_id", j.ID, "error", err.Error())
 	}
 	outputs := map[string]json.RawMessage{}
 	var last json.RawMessage
 	for i := range steps {
+		cur = i
 		st := &steps[i]
 		if st.Status == StepSucceeded {
 			outputs[st.ID], last = st.Output, st.Output
@@ -257,10 +204,10 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		st.Status, st.Attempts, st.StartedAt, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, &started, nil, nil, nil
 		spentBefore := jb.SpentUSD()
 		var stepBudget budget.Budget = jb
-		if w.opts.Budgets != nil {
+		if w.budgets != nil {
 			// Reservations of a worker that dies are released when the step could no longer be running.
 			ttl := time.Duration(j.TimeoutS)*time.Second + w.opts.Lease
-			stepBudget = budget.NewAll(jb, w.opts.Budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
+			stepBudget = budget.NewAll(jb, w.budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
 		}
 		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
 		if err == nil {
@@ -282,9 +229,9 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 			case err != nil:
 				// Not a lost lease: the heartbeat would keep a left job running for good.
 				// Go on; the completion records every step (a crash before it reruns this one).
-				w.opts.Logger.Error("save step progress; continuing", "job_id", j.ID, "error", err.Error())
+				w.log.Error("save step progress; continuing", "job_id", j.ID, "error", err.Error())
 			case !ok:
-				w.opts.Logger.Error("lost a job's lease while it ran; leaving it", "job_id", j.ID)
+				w.log.Error("lost a job's lease while it ran; leaving it", "job_id", j.ID)
 				return
 			default:
 				w.hub.Publish(j.ID)
@@ -293,6 +240,25 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 	}
 	now := w.now().UTC()
 	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusSucceeded, Steps: steps, Result: last, RunAt: j.RunAt, FinishedAt: &now})
+}
+
+// failPanicked ends the attempt of a job whose code panicked at step i as failed
+// (errAttemptPanicked). A second panic while doing so leaves the job to its lease.
+func (w *Worker) failPanicked(ctx context.Context, j Job, steps []StepState, i int) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("failing a panicked job panicked too; leaving it to its lease", "job_id", j.ID, "panic", fmt.Sprint(p))
+		}
+	}()
+	if len(steps) == 0 {
+		now := w.now().UTC()
+		w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, ErrorCode: "internal",
+			ErrorMessage: "The job failed.", RunAt: j.RunAt, FinishedAt: &now})
+		return
+	}
+	finished := w.now().UTC()
+	steps[i].FinishedAt = &finished
+	w.endAttempt(ctx, j, steps, i, errAttemptPanicked)
 }
 
 // runStep resolves the step's references and runs it within the job's time limit.
@@ -332,7 +298,7 @@ func (w *Worker) endAttempt(ctx context.Context, j Job, steps []StepState, i int
 	}
 	se := &connectors.StepError{Code: "internal", Message: "The step failed."}
 	if !errors.As(err, &se) {
-		w.opts.Logger.Error("step failed without a step error", "job_id", j.ID, "step", st.ID, "error", err.Error())
+		w.log.Error("step failed without a step error", "job_id", j.ID, "step", st.ID, "error", err.Error())
 	}
 	st.Status, st.Error = StepFailed, &StepError{Code: se.Code, Message: se.Message}
 	msg := fmt.Sprintf("Step %q failed: %s", st.ID, se.Message)
@@ -359,10 +325,10 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 // ownerLimits are the owner's limits (override or defaults). On a store error they
 // are zero: nothing may be spent (fail closed).
 func (w *Worker) ownerLimits(ctx context.Context, ownerID string) (budget.Limits, error) {
-	if w.opts.Budgets == nil {
+	if w.budgets == nil {
 		return budget.Limits{}, nil
 	}
-	l, err := w.opts.Budgets.Limits(ctx, ownerID)
+	l, err := w.budgets.Limits(ctx, ownerID)
 	if err != nil {
 		return budget.Limits{}, err
 	}
@@ -407,15 +373,17 @@ func (w *Worker) finish(f Finish) {
 // previous batch was being written goes in one transaction. A batch that fails is
 // retried until it is stored or ctx ends (the shutdown deadline): then it is left to
 // the leases and complete returns.
-func (w *Worker) complete(ctx context.Context) {
+func (w *Worker) complete(ctx context.Context) error {
 	for {
-		var first finishReq
-		select {
-		case first = <-w.done:
-		case <-ctx.Done():
-			return
+		batch := w.pending // a batch a failed completer left: stored first
+		if len(batch) == 0 {
+			select {
+			case first := <-w.done:
+				batch = append(batch, first)
+			case <-ctx.Done():
+				return nil
+			}
 		}
-		batch := []finishReq{first}
 	drain:
 		for len(batch) < 256 {
 			select {
@@ -425,6 +393,7 @@ func (w *Worker) complete(ctx context.Context) {
 				break drain
 			}
 		}
+		w.pending = batch
 		fs := make([]Finish, len(batch))
 		for i, r := range batch {
 			fs[i] = r.f
@@ -435,10 +404,10 @@ func (w *Worker) complete(ctx context.Context) {
 				break
 			}
 			if ctx.Err() != nil {
-				w.opts.Logger.Warn("job completions not stored at shutdown are left to their leases", "jobs", len(fs), "error", err.Error())
-				return
+				w.log.Warn("job completions not stored at shutdown are left to their leases", "jobs", len(fs), "error", err.Error())
+				return nil
 			}
-			w.opts.Logger.Error("store job completions; retrying", "jobs", len(fs), "error", err.Error())
+			w.log.Error("store job completions; retrying", "jobs", len(fs), "error", err.Error())
 			retry := time.NewTimer(min(time.Duration(attempt+1)*100*time.Millisecond, 5*time.Second))
 			select {
 			case <-retry.C:
@@ -446,6 +415,7 @@ func (w *Worker) complete(ctx context.Context) {
 				retry.Stop()
 			}
 		}
+		w.pending = nil
 		w.finished.Add(int64(len(batch)))
 		terminal := false
 		for _, r := range batch {
@@ -463,19 +433,19 @@ func (w *Worker) complete(ctx context.Context) {
 
 // heartbeat extends this worker's leases and stops jobs whose cancellation was
 // requested (possibly through another instance).
-func (w *Worker) heartbeat(ctx context.Context) {
+func (w *Worker) heartbeat(ctx context.Context) error {
 	t := time.NewTicker(w.opts.Lease / 3)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 		cancel, err := w.store.ExtendLeases(ctx, w.token, w.now().UTC().Add(w.opts.Lease))
 		if err != nil {
 			if ctx.Err() == nil {
-				w.opts.Logger.Error("extend leases", "error", err.Error())
+				w.log.Error("extend leases", "error", err.Error())
 			}
 			continue
 		}
@@ -486,30 +456,30 @@ func (w *Worker) heartbeat(ctx context.Context) {
 }
 
 // rescue returns jobs whose worker died (expired leases) to the queue.
-func (w *Worker) rescue(ctx context.Context) {
+func (w *Worker) rescue(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
 		}
 		now := w.now().UTC()
-		if w.opts.Budgets != nil {
-			if _, err := w.opts.Budgets.Expire(ctx); err != nil && ctx.Err() == nil {
-				w.opts.Logger.Error("release expired budget reservations", "error", err.Error())
+		if w.budgets != nil {
+			if _, err := w.budgets.Expire(ctx); err != nil && ctx.Err() == nil {
+				w.log.Error("release expired budget reservations", "error", err.Error())
 			}
 		}
 		n, err := w.store.RescueExpired(ctx, now, now)
 		if err != nil {
 			if ctx.Err() == nil {
-				w.opts.Logger.Error("rescue expired leases", "error", err.Error())
+				w.log.Error("rescue expired leases", "error", err.Error())
 			}
 			continue
 		}
 		if n > 0 {
-			w.opts.Logger.Warn("returned jobs with expired leases to the queue", "jobs", n)
+			w.log.Warn("returned jobs with expired leases to the queue", "jobs", n)
 			w.hub.PublishAll() // the rescued jobs' streams: RescueExpired does not say which
 			w.Wake()
 		}

@@ -3,8 +3,6 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -34,15 +32,11 @@ func (failing) Run(_ context.Context, _ string, input json.RawMessage) (json.Raw
 // never for a job that succeeded.
 func TestWorkerReportsJobsFailedForGood(t *testing.T) {
 	st := storetest.OpenSQLite(t)
-	reg, err := connectors.NewRegistry(failing{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	type call struct{ id, owner, status, code, message string }
 	var mu sync.Mutex
 	var calls []call
-	w := jobs.NewWorker(st, reg, jobs.NewHub(), jobs.WorkerOptions{Poll: 10 * time.Millisecond, RetryBase: 10 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	e := newEngine(t, jobs.Config{Store: st, Registry: mustRegistry(t, failing{}), Worker: jobs.WorkerOptions{
+		Poll: 10 * time.Millisecond, RetryBase: 10 * time.Millisecond,
 		JobFailed: func(ctx context.Context, j jobs.Job, code, message string) {
 			stored, err := st.GetJob(ctx, j.ID) // the failure is stored before the call
 			if err != nil {
@@ -51,7 +45,7 @@ func TestWorkerReportsJobsFailedForGood(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			calls = append(calls, call{j.ID, j.OwnerID, stored.Status, code, message})
-		}})
+		}}})
 	now := time.Now().UTC()
 	insert := func(id string, retryable bool, attempts int) {
 		j := jobs.Job{ID: id, OwnerID: "usr_owner", Workflow: "w", Status: jobs.StatusQueued, RunAt: now, MaxAttempts: attempts, TimeoutS: 10,
@@ -64,10 +58,7 @@ func TestWorkerReportsJobsFailedForGood(t *testing.T) {
 	}
 	insert("job_final", false, 3)  // not retryable: fails for good at once
 	insert("job_retried", true, 2) // retried once, then fails for good
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, e)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -119,11 +119,15 @@ func TestShutdownWithTheDatabaseDownEnds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+			const drain = 500 * time.Millisecond
+			e, err := jobs.NewEngine(jobs.Config{Store: st, Registry: reg, Guard: guard, ShutdownTimeout: drain,
 				Worker: jobs.WorkerOptions{Lease: 600 * time.Millisecond, Poll: 20 * time.Millisecond},
 				Encode: func(j jobs.Job) ([]byte, error) { return json.Marshal(j.ID) },
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			now := time.Now().UTC()
 			insert := func(id string, steps ...jobs.Step) {
 				j := jobs.Job{ID: id, Workflow: "w", Status: jobs.StatusQueued, RunAt: now, MaxAttempts: 3, TimeoutS: 120,
@@ -143,9 +147,8 @@ func TestShutdownWithTheDatabaseDownEnds(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			const drain = 500 * time.Millisecond
 			ran := make(chan error, 1)
-			go func() { ran <- e.Run(ctx, drain) }()
+			go func() { ran <- e.Run(ctx) }()
 
 			deadline := time.Now().Add(10 * time.Second)
 			for st.finishTries.Load() < 2 && time.Now().Before(deadline) {

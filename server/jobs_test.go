@@ -40,7 +40,7 @@ func (b *bundle) newTenant(t *testing.T, email string) tenant {
 func withEngine(t *testing.T, allow []string, got **jobs.Engine) func(*testOptions) {
 	return func(o *testOptions) {
 		e := newEngineAllowing(t, o.Store, o.Logger, allow)
-		o.Jobs, o.Hub, o.Finished = e.Service, e.Hub, e.Worker.Finished
+		o.Jobs, o.Hub, o.Finished = e.Service, e.Hub, e.Finished
 		if got != nil {
 			*got = e
 		}

@@ -476,16 +476,20 @@ func newEngineWith(t *testing.T, st store.Store, log *slog.Logger, allow []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+	engine, err := jobs.NewEngine(jobs.Config{
+		Store: st, Registry: reg, Guard: guard, ShutdownTimeout: 5 * time.Second,
 		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true, RetryBase: 50 * time.Millisecond},
 		CallbackRetryBase: 50 * time.Millisecond,
 		Encode:            server.EncodeJob,
 		Sealer:            creds,
 		Logger:            log,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = engine.Run(ctx, 5*time.Second) }()
+	go func() { defer close(done); _ = engine.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return engine
 }

@@ -161,7 +161,9 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	})
 	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
 	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log))
-	s.engine = newEngine(cfg, st, reg, guard, s, log)
+	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -184,8 +186,9 @@ func newAnalytics(cfg config.Config, st store.Store) (*analytics.Service, error)
 }
 
 // newEngine builds the job engine: intake, workers, hub and webhook dispatcher.
-func newEngine(cfg config.Config, st store.Store, reg *connectors.Registry, guard *outbound.Guard, s *services, log *slog.Logger) *jobs.Engine {
-	return jobs.NewEngine(st, reg, guard, jobs.EngineOptions{
+func newEngine(cfg config.Config, st store.Store, reg *connectors.Registry, guard *outbound.Guard, s *services, log *slog.Logger) (*jobs.Engine, error) {
+	return jobs.NewEngine(jobs.Config{
+		Store: st, Registry: reg, Guard: guard, ShutdownTimeout: cfg.ShutdownTimeout,
 		Budgets: s.budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
 			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(s.mail, st, log)},
@@ -215,7 +218,7 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		Budgets:        s.budgets,
 		Jobs:           s.engine.Service,
 		Hub:            s.engine.Hub,
-		Finished:       s.engine.Worker.Finished,
+		Finished:       s.engine.Finished,
 		Keys:           keys.NewService(st, append(cfg.APIKeys, cfg.APIKeysNext...)),
 		Users:          users.NewService(st),
 		Notifications:  notifier.NewPreferences(st, st),
@@ -252,7 +255,7 @@ func serveUntilDone(ctx context.Context, cfg config.Config, srv *http.Server, ln
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
-	go func() { engineDone <- engine.Run(engineCtx, cfg.ShutdownTimeout) }()
+	go func() { engineDone <- engine.Run(engineCtx) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
@@ -33,7 +35,12 @@ func RunWebhookSecrets(t *testing.T, open func(t testing.TB) store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := jobs.NewEngine(s, reg, guard, jobs.EngineOptions{Sealer: sealer}).Service
+	engine, err := jobs.NewEngine(jobs.Config{Store: s, Registry: reg, Guard: guard, Sealer: sealer, ShutdownTimeout: time.Second,
+		Encode: func(j jobs.Job) ([]byte, error) { return json.Marshal(j.ID) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := engine.Service
 
 	// stored returns the owner's row as the store keeps it (a fresh secret that
 	// must not be used: the row exists).

@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/store/storetest"
@@ -31,15 +28,10 @@ func (s *flakySaveSteps) SaveSteps(ctx context.Context, id, token string, steps 
 
 // A transient error while recording a step's progress must not leave the job
 // running for good: the heartbeat keeps extending the lease of a job nobody runs.
-func TestReviewSaveStepsErrorDoesNotStrandJob(t *testing.T) {
+func TestSaveStepsErrorDoesNotStrandJob(t *testing.T) {
 	st := &flakySaveSteps{Store: storetest.OpenSQLite(t)}
-	reg, err := connectors.NewRegistry(core.New())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub := jobs.NewHub()
-	w := jobs.NewWorker(st, reg, hub, jobs.WorkerOptions{Lease: 600 * time.Millisecond, Poll: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	e := newEngine(t, jobs.Config{Store: st, Registry: mustRegistry(t, core.New()),
+		Worker: jobs.WorkerOptions{Lease: 600 * time.Millisecond, Poll: 20 * time.Millisecond}})
 	now := time.Now().UTC()
 	j := jobs.Job{ID: "job_review1", Workflow: "w", Status: jobs.StatusQueued, RunAt: now, MaxAttempts: 3, TimeoutS: 10,
 		Payload: json.RawMessage(`{}`), CreatedAt: now, UpdatedAt: now, Steps: []jobs.StepState{
@@ -49,14 +41,12 @@ func TestReviewSaveStepsErrorDoesNotStrandJob(t *testing.T) {
 	if _, _, err := st.InsertJob(t.Context(), j); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = w.Run(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
+	runEngine(t, e)
 
 	deadline := time.Now().Add(5 * time.Second)
 	var got jobs.Job
 	for time.Now().Before(deadline) {
+		var err error
 		got, err = st.GetJob(t.Context(), j.ID)
 		if err != nil {
 			t.Fatal(err)
