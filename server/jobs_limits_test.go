@@ -62,7 +62,9 @@ func bigEchoOutput(t *testing.T, big string, n int) []byte {
 // fails output_too_large, is not retried, and nothing past the bound is stored.
 func TestJobOutputsBounded(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withAdmin)
+	// Each step writes the job's growing record (up to 8 MiB); under -race on a loaded
+	// machine a 3 s lease was seen to expire between heartbeats, which reruns the job.
+	b := setup(t, withAdmin, func(o *testOptions) { o.Lease = 30 * time.Second })
 	ten := b.newTenant(t, "outputs@example.com")
 	big := strings.Repeat("x", 190<<10)
 	const copies, steps = 5, 10
@@ -89,7 +91,7 @@ func TestJobOutputsBounded(t *testing.T) {
 		switch {
 		case i < crossing:
 			if st.Status != "succeeded" || st.Output == nil {
-				t.Fatalf("step %d: %s, want succeeded with its output", i, st.Status)
+				t.Fatalf("step %d: %s, want succeeded with its output (job error %s)", i, st.Status, mustJSON(t, j.Error))
 			}
 			stored += len(mustJSON(t, st.Output))
 		case i == crossing:

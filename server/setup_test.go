@@ -139,6 +139,9 @@ func deref(s *string) string {
 type testOptions struct {
 	server.Options
 	Store store.Store
+	// Lease is the job engine's lease when setup builds the engine (default 3 s,
+	// so rescue tests run fast); tests whose steps are heavy under -race take longer.
+	Lease time.Duration
 }
 
 // build fills in the services the test left unset over o.Store, as main builds
@@ -197,7 +200,7 @@ func setup(t *testing.T, opts ...func(*testOptions)) *bundle {
 		opt(&o)
 	}
 	if o.Jobs == nil {
-		engine := newEngine(t, o.Store, o.Logger)
+		engine := newEngineLease(t, o.Store, o.Logger, []string{"127.0.0.0/8"}, o.Lease)
 		o.Jobs, o.Hub = engine.Service, engine.Hub
 	}
 	handler, err := server.New(o.build(t))
@@ -467,6 +470,15 @@ func newEngineAllowing(t *testing.T, st store.Store, log *slog.Logger, allow []s
 // newEngineWith is newEngineAllowing with more connectors besides core and http.
 func newEngineWith(t *testing.T, st store.Store, log *slog.Logger, allow []string, more ...connectors.Connector) *jobs.Engine {
 	t.Helper()
+	return newEngineLease(t, st, log, allow, 0, more...)
+}
+
+// newEngineLease is newEngineWith with a lease other than the tests' 3 s (0 keeps it).
+func newEngineLease(t *testing.T, st store.Store, log *slog.Logger, allow []string, lease time.Duration, more ...connectors.Connector) *jobs.Engine {
+	t.Helper()
+	if lease == 0 {
+		lease = 3 * time.Second
+	}
 	guard, err := outbound.NewGuard(allow)
 	if err != nil {
 		t.Fatal(err)
@@ -478,7 +490,7 @@ func newEngineWith(t *testing.T, st store.Store, log *slog.Logger, allow []strin
 	}
 	engine, err := jobs.NewEngine(jobs.Config{
 		Store: st, Registry: reg, Guard: guard, ShutdownTimeout: 5 * time.Second,
-		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: 3 * time.Second, Poll: 50 * time.Millisecond, RescueAtStart: true, RetryBase: 50 * time.Millisecond},
+		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: lease, Poll: 50 * time.Millisecond, RescueAtStart: true, RetryBase: 50 * time.Millisecond},
 		CallbackRetryBase: 50 * time.Millisecond,
 		Encode:            server.EncodeJob,
 		Sealer:            creds,
