@@ -25,8 +25,17 @@ build: ## build the static binary into bin/levqor
 run: build ## build, migrate and serve on SQLite at :8080
 	./$(BIN) serve
 
-test: ## run every test (PostgreSQL/Redis parts need LEVQOR_TEST_POSTGRES_URL / LEVQOR_TEST_REDIS_URL)
-	go test -count=1 -race ./...
+# PostgreSQL and Redis on 127.0.0.1 are used when they answer and no URL is set, so
+# `make test` tests both engines on a machine that has them.
+DEFAULT_PG_URL := postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+DEFAULT_REDIS_URL := redis://127.0.0.1:6379/0
+
+test: ## run every test (PostgreSQL and Redis on 127.0.0.1 too when they answer)
+	@pg="$${LEVQOR_TEST_POSTGRES_URL:-}"; rd="$${LEVQOR_TEST_REDIS_URL:-}"; \
+	if [ -z "$$pg" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then pg='$(DEFAULT_PG_URL)'; fi; \
+	if [ -z "$$rd" ] && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then rd='$(DEFAULT_REDIS_URL)'; fi; \
+	echo "PostgreSQL: $${pg:-not tested (none on 127.0.0.1:5432)}; Redis: $${rd:-not tested (none on 127.0.0.1:6379)}"; \
+	LEVQOR_TEST_POSTGRES_URL="$$pg" LEVQOR_TEST_REDIS_URL="$$rd" go test -count=1 -race ./...
 
 lint: lint-openapi ## go vet, staticcheck, gofmt and the OpenAPI lints
 	go vet ./...
