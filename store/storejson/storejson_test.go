@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestReviewReplaceNUL(t *testing.T) {
+func TestReplaceNUL(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{`{"s":"a\u0000b"}`, `{"s":"a\ufffdb"}`},
 		{`{"s":"a\\u0000b"}`, `{"s":"a\\u0000b"}`}, // an escaped backslash, then text

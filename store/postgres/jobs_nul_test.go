@@ -10,7 +10,7 @@ import (
 )
 
 // JSON with a \u0000 escape is valid JSON, and SQLite stores it; PostgreSQL's JSONB refuses it.
-func TestReviewNulEscapeInJSON(t *testing.T) {
+func TestNulEscapeInJSON(t *testing.T) {
 	s := storetest.OpenPostgres(t)
 	now := time.Now().UTC()
 	j := jobs.Job{ID: "job_nul", Workflow: "w", Status: jobs.StatusQueued, RunAt: now, MaxAttempts: 1, TimeoutS: 10,
