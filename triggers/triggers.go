@@ -69,7 +69,7 @@ type Store interface {
 	InsertTrigger(ctx context.Context, t Trigger) error
 	GetTrigger(ctx context.Context, id string) (Trigger, error) // levqor.ENotFound
 	ListTriggers(ctx context.Context, ownerID, workflow string, limit int) ([]Trigger, error)
-	RollTrigger(ctx context.Context, t Trigger) (Trigger, error)            // levqor.ENotFound; sets Sealed and RolledAt
+	RollTrigger(ctx context.Context, t Trigger) (Trigger, error)           // levqor.ENotFound; sets Sealed and RolledAt
 	DeleteTrigger(ctx context.Context, ownerID, workflow, id string) error // levqor.ENotFound
 }
 

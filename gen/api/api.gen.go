@@ -297,6 +297,42 @@ func (e ReadyStatus) Valid() bool {
 	}
 }
 
+// Defines values for ScheduleMisfirePolicy.
+const (
+	ScheduleMisfirePolicyRunOnce ScheduleMisfirePolicy = "run_once"
+	ScheduleMisfirePolicySkip    ScheduleMisfirePolicy = "skip"
+)
+
+// Valid indicates whether the value is a known member of the ScheduleMisfirePolicy enum.
+func (e ScheduleMisfirePolicy) Valid() bool {
+	switch e {
+	case ScheduleMisfirePolicyRunOnce:
+		return true
+	case ScheduleMisfirePolicySkip:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SchedulePutMisfirePolicy.
+const (
+	SchedulePutMisfirePolicyRunOnce SchedulePutMisfirePolicy = "run_once"
+	SchedulePutMisfirePolicySkip    SchedulePutMisfirePolicy = "skip"
+)
+
+// Valid indicates whether the value is a known member of the SchedulePutMisfirePolicy enum.
+func (e SchedulePutMisfirePolicy) Valid() bool {
+	switch e {
+	case SchedulePutMisfirePolicyRunOnce:
+		return true
+	case SchedulePutMisfirePolicySkip:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Scope.
 const (
 	Admin       Scope = "admin"
@@ -774,6 +810,56 @@ type RootInfo struct {
 	Version string            `json:"version"`
 }
 
+// Schedule defines model for Schedule.
+type Schedule struct {
+	CreatedAt     time.Time             `json:"created_at"`
+	Cron          string                `json:"cron"`
+	Enabled       bool                  `json:"enabled"`
+	Id            ScheduleID            `json:"id"`
+	MisfireGraceS int                   `json:"misfire_grace_s"`
+	MisfirePolicy ScheduleMisfirePolicy `json:"misfire_policy"`
+
+	// NextRuns The next (up to 5) run times, UTC; empty when disabled or when the expression never fires again.
+	NextRuns  []time.Time     `json:"next_runs"`
+	Payload   json.RawMessage `json:"payload"`
+	TimeZone  string          `json:"time_zone"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Workflow  string          `json:"workflow"`
+}
+
+// ScheduleMisfirePolicy defines model for Schedule.MisfirePolicy.
+type ScheduleMisfirePolicy string
+
+// ScheduleID defines model for ScheduleID.
+type ScheduleID = string
+
+// ScheduleList defines model for ScheduleList.
+type ScheduleList struct {
+	Data []Schedule `json:"data"`
+}
+
+// SchedulePut defines model for SchedulePut.
+type SchedulePut struct {
+	// Cron Five fields (minute hour day-of-month month day-of-week) or a descriptor (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`).
+	//
+	// Example: 0 7 * * 1-5
+	Cron    string `json:"cron"`
+	Enabled *bool  `json:"enabled,omitempty"`
+
+	// MisfireGraceS Under `run_once`, how old (seconds) a missed slot may be and still run.
+	MisfireGraceS *int                      `json:"misfire_grace_s,omitempty"`
+	MisfirePolicy *SchedulePutMisfirePolicy `json:"misfire_policy,omitempty"`
+
+	// Payload The payload of every job the schedule starts (default `{}`).
+	Payload *json.RawMessage `json:"payload,omitempty"`
+
+	// TimeZone The IANA time zone the fields are read in, e.g. `Europe/Berlin`.
+	TimeZone *string `json:"time_zone,omitempty"`
+}
+
+// SchedulePutMisfirePolicy defines model for SchedulePut.MisfirePolicy.
+type SchedulePutMisfirePolicy string
+
 // Scope defines model for Scope.
 type Scope string
 
@@ -854,6 +940,36 @@ type TrackEvent struct {
 	Ref      *string   `json:"ref,omitempty"`
 	Referrer *string   `json:"referrer,omitempty"`
 	Type     EventType `json:"type"`
+}
+
+// Trigger defines model for Trigger.
+type Trigger struct {
+	CreatedAt time.Time `json:"created_at"`
+	RolledAt  time.Time `json:"rolled_at"`
+	TriggerId string    `json:"trigger_id"`
+
+	// Url Where to send deliveries: `/hooks/{trigger_id}` on this server.
+	Url      string `json:"url"`
+	Workflow string `json:"workflow"`
+}
+
+// TriggerList defines model for TriggerList.
+type TriggerList struct {
+	Data []Trigger `json:"data"`
+}
+
+// TriggerSecret defines model for TriggerSecret.
+type TriggerSecret struct {
+	CreatedAt time.Time `json:"created_at"`
+	RolledAt  time.Time `json:"rolled_at"`
+
+	// Secret The signing secret; shown only when created or rolled.
+	Secret    string `json:"secret"`
+	TriggerId string `json:"trigger_id"`
+
+	// Url Where to send deliveries: `/hooks/{trigger_id}` on this server.
+	Url      string `json:"url"`
+	Workflow string `json:"workflow"`
 }
 
 // Usage defines model for Usage.
@@ -974,8 +1090,14 @@ type JobID = ID
 // KeyID An object id, such as `usr_…` or `key_…`.
 type KeyID = ID
 
+// TriggerID defines model for TriggerID.
+type TriggerID = string
+
 // UserID An object id, such as `usr_…` or `key_…`.
 type UserID = ID
+
+// WorkflowNamePath defines model for WorkflowNamePath.
+type WorkflowNamePath = WorkflowName
 
 // BadRequest RFC 9457 problem details with Levqor's extension members.
 type BadRequest = Problem
@@ -1102,6 +1224,18 @@ type GetFAQParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// ReceiveHookJSONBody defines parameters for ReceiveHook.
+type ReceiveHookJSONBody = json.RawMessage
+
+// ReceiveHookParams defines parameters for ReceiveHook.
+type ReceiveHookParams struct {
+	// LevqorSignature `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; required, answered 401 when absent.
+	LevqorSignature *string `json:"Levqor-Signature,omitempty"`
+
+	// LevqorDelivery The sender's id of this delivery, for idempotency.
+	LevqorDelivery *string `json:"Levqor-Delivery,omitempty"`
+}
+
 // GetLegalPageParams defines parameters for GetLegalPage.
 type GetLegalPageParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1159,6 +1293,12 @@ type PatchUserApplicationMergePatchPlusJSONRequestBody = UserPatch
 
 // PutWorkflowJSONRequestBody defines body for PutWorkflow for application/json ContentType.
 type PutWorkflowJSONRequestBody = WorkflowPut
+
+// PutScheduleJSONRequestBody defines body for PutSchedule for application/json ContentType.
+type PutScheduleJSONRequestBody = SchedulePut
+
+// ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
+type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1267,6 +1407,30 @@ type ServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	// ListSchedules List a workflow's schedules
+	// (GET /api/v1/workflows/{name}/schedules)
+	ListSchedules(w http.ResponseWriter, r *http.Request, name WorkflowNamePath)
+	// DeleteSchedule Delete a schedule
+	// (DELETE /api/v1/workflows/{name}/schedules/{schedule_id})
+	DeleteSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID)
+	// GetSchedule Get a schedule with its next run times
+	// (GET /api/v1/workflows/{name}/schedules/{schedule_id})
+	GetSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID)
+	// PutSchedule Create or replace a schedule
+	// (PUT /api/v1/workflows/{name}/schedules/{schedule_id})
+	PutSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID)
+	// ListTriggers List a workflow's inbound webhook triggers (never their secrets)
+	// (GET /api/v1/workflows/{name}/triggers)
+	ListTriggers(w http.ResponseWriter, r *http.Request, name WorkflowNamePath)
+	// CreateTrigger Create an inbound webhook trigger
+	// (POST /api/v1/workflows/{name}/triggers)
+	CreateTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath)
+	// DeleteTrigger Delete a trigger
+	// (DELETE /api/v1/workflows/{name}/triggers/{trigger_id})
+	DeleteTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID)
+	// RollTrigger Replace a trigger's signing secret
+	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
+	RollTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams)
@@ -1282,6 +1446,9 @@ type ServerInterface interface {
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// ReceiveHook Start a workflow from another service's webhook
+	// (POST /hooks/{trigger_id})
+	ReceiveHook(w http.ResponseWriter, r *http.Request, triggerId TriggerID, params ReceiveHookParams)
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams)
@@ -2293,6 +2460,259 @@ func (siw *ServerInterfaceWrapper) PutWorkflow(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// ListSchedules operation middleware
+func (siw *ServerInterfaceWrapper) ListSchedules(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListSchedules(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteSchedule operation middleware
+func (siw *ServerInterfaceWrapper) DeleteSchedule(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "schedule_id" -------------
+	var scheduleId ScheduleID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "schedule_id", mux.Vars(r)["schedule_id"], &scheduleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "schedule_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteSchedule(w, r, name, scheduleId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetSchedule operation middleware
+func (siw *ServerInterfaceWrapper) GetSchedule(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "schedule_id" -------------
+	var scheduleId ScheduleID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "schedule_id", mux.Vars(r)["schedule_id"], &scheduleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "schedule_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetSchedule(w, r, name, scheduleId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutSchedule operation middleware
+func (siw *ServerInterfaceWrapper) PutSchedule(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "schedule_id" -------------
+	var scheduleId ScheduleID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "schedule_id", mux.Vars(r)["schedule_id"], &scheduleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "schedule_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutSchedule(w, r, name, scheduleId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListTriggers operation middleware
+func (siw *ServerInterfaceWrapper) ListTriggers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListTriggers(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateTrigger operation middleware
+func (siw *ServerInterfaceWrapper) CreateTrigger(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateTrigger(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteTrigger operation middleware
+func (siw *ServerInterfaceWrapper) DeleteTrigger(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "trigger_id" -------------
+	var triggerId TriggerID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "trigger_id", mux.Vars(r)["trigger_id"], &triggerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "trigger_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteTrigger(w, r, name, triggerId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RollTrigger operation middleware
+func (siw *ServerInterfaceWrapper) RollTrigger(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "trigger_id" -------------
+	var triggerId TriggerID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "trigger_id", mux.Vars(r)["trigger_id"], &triggerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "trigger_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RollTrigger(w, r, name, triggerId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetDashboard operation middleware
 func (siw *ServerInterfaceWrapper) GetDashboard(w http.ResponseWriter, r *http.Request) {
 
@@ -2497,6 +2917,75 @@ func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReceiveHook operation middleware
+func (siw *ServerInterfaceWrapper) ReceiveHook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "trigger_id" -------------
+	var triggerId TriggerID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "trigger_id", mux.Vars(r)["trigger_id"], &triggerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "trigger_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReceiveHookParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Levqor-Signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Levqor-Signature")]; found {
+		var LevqorSignature string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Levqor-Signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Levqor-Signature", valueList[0], &LevqorSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Levqor-Signature", Err: err})
+			return
+		}
+
+		params.LevqorSignature = &LevqorSignature
+
+	}
+
+	// ------------- Optional header parameter "Levqor-Delivery" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Levqor-Delivery")]; found {
+		var LevqorDelivery string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Levqor-Delivery", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Levqor-Delivery", valueList[0], &LevqorDelivery, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Levqor-Delivery", Err: err})
+			return
+		}
+
+		params.LevqorDelivery = &LevqorDelivery
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReceiveHook(w, r, triggerId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2912,6 +3401,24 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}", wrapper.GetWorkflow).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}", wrapper.PutWorkflow).Methods(http.MethodPut)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules", wrapper.ListSchedules).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules/{schedule_id}", wrapper.DeleteSchedule).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules/{schedule_id}", wrapper.GetSchedule).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules/{schedule_id}", wrapper.PutSchedule).Methods(http.MethodPut)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers", wrapper.ListTriggers).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers", wrapper.CreateTrigger).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers/{trigger_id}", wrapper.DeleteTrigger).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers/{trigger_id}/roll", wrapper.RollTrigger).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/hooks/{trigger_id}", wrapper.ReceiveHook).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/connectors", wrapper.ListConnectors).Methods(http.MethodGet)
 
@@ -9201,6 +9708,1551 @@ func (response PutWorkflowdefaultApplicationProblemPlusJSONResponse) VisitPutWor
 	return err
 }
 
+type ListSchedulesRequestObject struct {
+	Name WorkflowNamePath `json:"name"`
+}
+
+type ListSchedulesResponseObject interface {
+	VisitListSchedulesResponse(w http.ResponseWriter) error
+}
+
+type ListSchedules200JSONResponse ScheduleList
+
+func (response ListSchedules200JSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules400ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules401ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules403ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules404ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules429ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules500ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules503ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedulesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListSchedulesdefaultApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteScheduleRequestObject struct {
+	Name       WorkflowNamePath `json:"name"`
+	ScheduleId ScheduleID       `json:"schedule_id"`
+}
+
+type DeleteScheduleResponseObject interface {
+	VisitDeleteScheduleResponse(w http.ResponseWriter) error
+}
+
+type DeleteSchedule204Response struct {
+}
+
+func (response DeleteSchedule204Response) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteSchedule400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule400ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule401ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule403ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule404ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule429ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule500ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule503ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule507ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteScheduledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteScheduledefaultApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetScheduleRequestObject struct {
+	Name       WorkflowNamePath `json:"name"`
+	ScheduleId ScheduleID       `json:"schedule_id"`
+}
+
+type GetScheduleResponseObject interface {
+	VisitGetScheduleResponse(w http.ResponseWriter) error
+}
+
+type GetSchedule200JSONResponse Schedule
+
+func (response GetSchedule200JSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule400ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule401ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule403ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule404ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule429ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule500ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule503ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetScheduledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetScheduledefaultApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutScheduleRequestObject struct {
+	Name       WorkflowNamePath `json:"name"`
+	ScheduleId ScheduleID       `json:"schedule_id"`
+	Body       *PutScheduleJSONRequestBody
+}
+
+type PutScheduleResponseObject interface {
+	VisitPutScheduleResponse(w http.ResponseWriter) error
+}
+
+type PutSchedule200JSONResponse Schedule
+
+func (response PutSchedule200JSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule400ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule401ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule403ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule404ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule409ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule413ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule415ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule422ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule429ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule500ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule503ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule507ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutScheduledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PutScheduledefaultApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggersRequestObject struct {
+	Name WorkflowNamePath `json:"name"`
+}
+
+type ListTriggersResponseObject interface {
+	VisitListTriggersResponse(w http.ResponseWriter) error
+}
+
+type ListTriggers200JSONResponse TriggerList
+
+func (response ListTriggers200JSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers400ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers401ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers403ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers404ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers429ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers500ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers503ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggersdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListTriggersdefaultApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTriggerRequestObject struct {
+	Name WorkflowNamePath `json:"name"`
+}
+
+type CreateTriggerResponseObject interface {
+	VisitCreateTriggerResponse(w http.ResponseWriter) error
+}
+
+type CreateTrigger201JSONResponse TriggerSecret
+
+func (response CreateTrigger201JSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger400ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger401ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger403ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger404ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger409ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger429ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger500ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger503ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger507ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTriggerdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateTriggerdefaultApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTriggerRequestObject struct {
+	Name      WorkflowNamePath `json:"name"`
+	TriggerId TriggerID        `json:"trigger_id"`
+}
+
+type DeleteTriggerResponseObject interface {
+	VisitDeleteTriggerResponse(w http.ResponseWriter) error
+}
+
+type DeleteTrigger204Response struct {
+}
+
+func (response DeleteTrigger204Response) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteTrigger400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger400ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger401ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger403ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger404ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger429ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger500ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger503ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger507ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTriggerdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteTriggerdefaultApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTriggerRequestObject struct {
+	Name      WorkflowNamePath `json:"name"`
+	TriggerId TriggerID        `json:"trigger_id"`
+}
+
+type RollTriggerResponseObject interface {
+	VisitRollTriggerResponse(w http.ResponseWriter) error
+}
+
+type RollTrigger200JSONResponse TriggerSecret
+
+func (response RollTrigger200JSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger400ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger401ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger403ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger404ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger429ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger500ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger503ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger507ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTriggerdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RollTriggerdefaultApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDashboardRequestObject struct {
 	Params GetDashboardParams
 }
@@ -9811,6 +11863,255 @@ type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHookRequestObject struct {
+	TriggerId TriggerID `json:"trigger_id"`
+	Params    ReceiveHookParams
+	Body      *ReceiveHookJSONRequestBody
+}
+
+type ReceiveHookResponseObject interface {
+	VisitReceiveHookResponse(w http.ResponseWriter) error
+}
+
+type ReceiveHook202ResponseHeaders struct {
+	Location *string
+}
+
+type ReceiveHook202JSONResponse struct {
+	Body    JobAccepted
+	Headers ReceiveHook202ResponseHeaders
+}
+
+func (response ReceiveHook202JSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook400ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook401ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook402ApplicationProblemPlusJSONResponse Problem
+
+func (response ReceiveHook402ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(402)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook404ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook413ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook415ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook422ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook429ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook500ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook503ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook507ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ReceiveHookdefaultApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -10699,6 +13000,30 @@ type StrictServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(ctx context.Context, request PutWorkflowRequestObject) (PutWorkflowResponseObject, error)
+	// ListSchedules List a workflow's schedules
+	// (GET /api/v1/workflows/{name}/schedules)
+	ListSchedules(ctx context.Context, request ListSchedulesRequestObject) (ListSchedulesResponseObject, error)
+	// DeleteSchedule Delete a schedule
+	// (DELETE /api/v1/workflows/{name}/schedules/{schedule_id})
+	DeleteSchedule(ctx context.Context, request DeleteScheduleRequestObject) (DeleteScheduleResponseObject, error)
+	// GetSchedule Get a schedule with its next run times
+	// (GET /api/v1/workflows/{name}/schedules/{schedule_id})
+	GetSchedule(ctx context.Context, request GetScheduleRequestObject) (GetScheduleResponseObject, error)
+	// PutSchedule Create or replace a schedule
+	// (PUT /api/v1/workflows/{name}/schedules/{schedule_id})
+	PutSchedule(ctx context.Context, request PutScheduleRequestObject) (PutScheduleResponseObject, error)
+	// ListTriggers List a workflow's inbound webhook triggers (never their secrets)
+	// (GET /api/v1/workflows/{name}/triggers)
+	ListTriggers(ctx context.Context, request ListTriggersRequestObject) (ListTriggersResponseObject, error)
+	// CreateTrigger Create an inbound webhook trigger
+	// (POST /api/v1/workflows/{name}/triggers)
+	CreateTrigger(ctx context.Context, request CreateTriggerRequestObject) (CreateTriggerResponseObject, error)
+	// DeleteTrigger Delete a trigger
+	// (DELETE /api/v1/workflows/{name}/triggers/{trigger_id})
+	DeleteTrigger(ctx context.Context, request DeleteTriggerRequestObject) (DeleteTriggerResponseObject, error)
+	// RollTrigger Replace a trigger's signing secret
+	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
+	RollTrigger(ctx context.Context, request RollTriggerRequestObject) (RollTriggerResponseObject, error)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(ctx context.Context, request GetDashboardRequestObject) (GetDashboardResponseObject, error)
@@ -10714,6 +13039,9 @@ type StrictServerInterface interface {
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// ReceiveHook Start a workflow from another service's webhook
+	// (POST /hooks/{trigger_id})
+	ReceiveHook(ctx context.Context, request ReceiveHookRequestObject) (ReceiveHookResponseObject, error)
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(ctx context.Context, request GetLegalPageRequestObject) (GetLegalPageResponseObject, error)
@@ -11749,6 +14077,226 @@ func (sh *strictHandler) PutWorkflow(w http.ResponseWriter, r *http.Request, nam
 	}
 }
 
+// ListSchedules operation middleware
+func (sh *strictHandler) ListSchedules(w http.ResponseWriter, r *http.Request, name WorkflowNamePath) {
+	var request ListSchedulesRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSchedules(ctx, request.(ListSchedulesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSchedules")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListSchedulesResponseObject); ok {
+		if err := validResponse.VisitListSchedulesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteSchedule operation middleware
+func (sh *strictHandler) DeleteSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID) {
+	var request DeleteScheduleRequestObject
+
+	request.Name = name
+	request.ScheduleId = scheduleId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteSchedule(ctx, request.(DeleteScheduleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteSchedule")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteScheduleResponseObject); ok {
+		if err := validResponse.VisitDeleteScheduleResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetSchedule operation middleware
+func (sh *strictHandler) GetSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID) {
+	var request GetScheduleRequestObject
+
+	request.Name = name
+	request.ScheduleId = scheduleId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSchedule(ctx, request.(GetScheduleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSchedule")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetScheduleResponseObject); ok {
+		if err := validResponse.VisitGetScheduleResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutSchedule operation middleware
+func (sh *strictHandler) PutSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID) {
+	var request PutScheduleRequestObject
+
+	request.Name = name
+	request.ScheduleId = scheduleId
+
+	var body PutScheduleJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutSchedule(ctx, request.(PutScheduleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutSchedule")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutScheduleResponseObject); ok {
+		if err := validResponse.VisitPutScheduleResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListTriggers operation middleware
+func (sh *strictHandler) ListTriggers(w http.ResponseWriter, r *http.Request, name WorkflowNamePath) {
+	var request ListTriggersRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTriggers(ctx, request.(ListTriggersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTriggers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListTriggersResponseObject); ok {
+		if err := validResponse.VisitListTriggersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateTrigger operation middleware
+func (sh *strictHandler) CreateTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath) {
+	var request CreateTriggerRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateTrigger(ctx, request.(CreateTriggerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateTrigger")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateTriggerResponseObject); ok {
+		if err := validResponse.VisitCreateTriggerResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteTrigger operation middleware
+func (sh *strictHandler) DeleteTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID) {
+	var request DeleteTriggerRequestObject
+
+	request.Name = name
+	request.TriggerId = triggerId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteTrigger(ctx, request.(DeleteTriggerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteTrigger")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteTriggerResponseObject); ok {
+		if err := validResponse.VisitDeleteTriggerResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RollTrigger operation middleware
+func (sh *strictHandler) RollTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID) {
+	var request RollTriggerRequestObject
+
+	request.Name = name
+	request.TriggerId = triggerId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RollTrigger(ctx, request.(RollTriggerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RollTrigger")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RollTriggerResponseObject); ok {
+		if err := validResponse.VisitRollTriggerResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDashboard operation middleware
 func (sh *strictHandler) GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams) {
 	var request GetDashboardRequestObject
@@ -11871,6 +14419,40 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ReceiveHook operation middleware
+func (sh *strictHandler) ReceiveHook(w http.ResponseWriter, r *http.Request, triggerId TriggerID, params ReceiveHookParams) {
+	var request ReceiveHookRequestObject
+
+	request.TriggerId = triggerId
+	request.Params = params
+
+	var body ReceiveHookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReceiveHook(ctx, request.(ReceiveHookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReceiveHook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReceiveHookResponseObject); ok {
+		if err := validResponse.VisitReceiveHookResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -12062,240 +14644,274 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3uij6KiieVWVypklRsuzEUqXmKL4kSnzRsuyVNSf0YYPdIImoCXQAtCjGpar8Og9walXtN5gX",
-	"2W+SJ9mF7wP6QnbzIkv2ZEbzY2LTaFy/+/VjK5KzVAomjG4dfWxNGY2Zgj8+pdGUPZXCKJnYv8dMR4qn",
-	"hkvROmp9L+ckkWJCzJQRxVLFNBOG2n8lM7ogI0YiO0HcawUtHU3ZjNpJzCJlraOWNoqLSev6Omg9f0cn",
-	"q9OfEG2Unf6SJjymRioixzVrbZr9LTXsJZ9xs7rEuykj2lDD7MyMRlOS2IFukV8zpg2JZCYMiwmdUC60",
-	"Ie3T5+9ekFjRselyZsbdqTEpTXlXUcPg8667wU4wEFIwwg2bkZQpksqER4sjEg5aF2wxaB2rbwZZv/8w",
-	"cmtpotiMcsHFBH5nx8YN0CySItYkE4YnsL05F7GcE3sPRuPosDcQZ3YJzvQRCS/YIiRtu+7J2Sm5YItO",
-	"QEKeut+ihDNhyOlZQKQip2eXj8ne48MOoSIm4SSRI5qEpE2ThFAhxWImM02MouMxjzq9gajcObuiszSx",
-	"114cbH//ybH55vCgFax7Etjuov5h4C71urcIyPrr/dXd3q+ZNNTd6Nz95u6PC+Lu1t/hhpP9+s3+Qf94",
-	"/s3jfv3JmFGLk7Fhqh5fZlQs/IrESDKn3JARG0vFiFELLiZ4ONJ+++IpebK/3ycxS+ii677pVPc344LP",
-	"slnrqJ9vhgvDJkzBbv47v+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg+edAJ7dzng2vvHK73h",
-	"Bt96yF/d5Fu/SMLGxq5qNxVlSlkAdu8I26du2zfegmY1d/TTlInS5A90FfcCQjV5L/gVMXzGSgBV3cVY",
-	"qhk1uPbjw1awflvXQSulis6YcZT4JIpYap6LSMbujrjdG1KaVtASdGZnwGHdfFzlHujVSyYmZto6erR/",
-	"UAe8T6UQLLLHfk1n7D8zphpQM8oHPtDELn1MYjamWWJI6P4AiAR7/BXmybcI/ynv6z8UG7eOWv/XXsGG",
-	"9vBf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAhDw/gQfxf9+31G8OUnfr//Zl2f/tg/6/f",
-	"fTL88Jf/qEX80/FrKdgraqJp4+ucjrt2UBdHNWxlv39wWLfAD3J0+qzhvDxee9B1N3z6DGb/kS3ucPb3",
-	"mqk7m/7afq1TKTQDVPmWxo5i2L9FUhgm4I80TRMegcywlyo5Stjsr79oC9Qft1zvDL/CRVfRwrMprsmM",
-	"JhbjWWy565jyRHsxBiQWhONxwqMvtsnIrW/JmZlWaCqIRLDJF1KNeBwz8bl36UQWktDoAmUAHcmUETPl",
-	"msiUKRQzBWOW0F4Hre/fvXp5RidsaaOGXZm9qZkl1Z0to1ftHlI6YZaKLQvE3ZJEXHdEN36vIj2XxNx1",
-	"38AY2M+psPSHJp/z5k8EyQS7SllkpSymlFSkHcmYkZC77YSdHrGXEzNDeUI0XWgipJmC5DKSGQrPEc00",
-	"OwbRwr4ZG4jQwd2QxyBXagkDw//uOmTtnj4LCV5Dh8wtz1UslcrYibmxIud10HotzQuZifhzXsprSXQW",
-	"TS27l5mKGGlLZY9MFjJTViC7Dlr+88/7VvBAIH+AsHj46CvilnHPg6iRCzjss97bOylR3M2FRAdKVlEa",
-	"JrihsHNMlJWZCbVCs5NBZ4xM+CUTVpoKQaTugkwdLqFjRbVbh1bFwPJ9dAv1Y6uP3XAv5ndzOX/t14VG",
-	"YKXNbrH6VjtfFuGX5qiIzdvNU3yyMpeTf7edxw6Hhz83UtEJe5ElyedmFJqpS6YeaKJxD5b5jrMk8cDm",
-	"fh7a38LOUU6r5lSTueLGMNEj8EYkoYZZdLJvNRAVuMtVNiBMHFi8ZsKgJlyGyJsBhj3bO3ZlXvCkloOl",
-	"CeXiBixszJMvyMLeSfmSqhWe/NlEnJGMF/al5KWjLE47tBKpoJmZSsV/Y5+bmYAcmAs4Fg6dNYvFfmuX",
-	"lCd0lLAvgUw8suxbWAYHuIUil79SIeces7Jinxax7P3G1NAR1fkEI/sWYAIcCKnsU4wyvQj84XVpXDRl",
-	"0QUYGPCpLJPoohHCojDgdSznAgxUJkd8REQzEEaCmE2iRGoW98jrEp5HUyomLPacpozn5LOj+XuRKhkx",
-	"rb/EA5c0lDlLkq7TUUaZKT8FVYpbzSUzVrag+iKHTJ2lViZj8SsWc/oOSNAXOcEDTZ7iql27C3sgu3sK",
-	"9g8WkylTVoO59pokGlHiGRfnhpoM/poqq0gYjmpjJGeOHS9R1qDlwRosgiKbtY5+bulfE25YK2ilUpuJ",
-	"Yrr1IVj9ciKHl0xpjhew8s+/Zixj9SaWX+SIwD+TP37/H/s3tLFp2H2OBJbhOcudTGL7snPKQWT+RY4s",
-	"4a+eMWapAfMEjWNuF6PJWWXAsiEqP5Ic/cIikD7GXHA9ZfHQXvHq3n+QI0KNYbMUbLfcUjcAdzKlmviP",
-	"ieYiYgSQmyqDLoLVxfFMQ7iHeGjZuK7Y0mKZWSTKPxXZbOTMeoVB4Wd37A81h3EEr/Zx3M6G1FTXtITJ",
-	"iqitmvfOUvsvTbusMfn5HQetZjhZOo3fc/FJ4IG3sunSbkogXIFJD4F1V/NtFk8YCp26GWTGNNFsBcwo",
-	"TxbDTMcN10Cv8Br2+/C/DRczk8JMb22+ZdDIt1pdqO5GntIkGdHo4gTBe5WE7AIptJhkFe5BsWsCSpPp",
-	"oeXAdZ8unc4vYperP1JuX60jiN6IWreRSDG6K3aMOUtimJsbNtPbG39f2A9L1IgqRUEPE84GXIOI8Y7b",
-	"W7q6sgnZmazd9itnr6y0/obxECvXnFBtDhtckyxSzLI6O4aMZaasKKNoZJjSpD1mc6YqospUKtPp1V19",
-	"w0UtHdodFLe0/jQvua7BAEtmbvC+q0+7gqaGbtiQdweUTOmPD9dZ9U+6/w/a9HvD7oe//kfdrRWzn2Vm",
-	"RyLob3wX94ZlSPbJ9ToeXTrg1/tPVhwXq9JLk/tGWrU5UixmwnCaEIRv0taMOSOeoYmcZKwToHOcEiFF",
-	"11KUBcH5ewMxEC+cyB5OjUnDYvbAmfNQXAE3ECm8WoQLbRiNj3BuqwtxTaj7BrxKA9Gmgnz/7t0ZMfKC",
-	"iQBkvPB7qU0YkNALgHh4+8s7RYUeM5U7wEKrToTFNYfHMLEeiJiPx8wegUiRLAgXJLKKC1Xo73SGSFBH",
-	"wr+FcAK6fAbn+oL9X9IkY1bGGQgh7R1YlbmErj3yHH3JRyT8OGidOO0TJOVB64gMWt8yqqyEd9H94/d/",
-	"DFoBGbT+RlM+BL+zHQA/X4eojMzoVRks9h8DHFR+WkGXFUECYW0NXkl10sAdKlBVQ4C5SDMzLET+emhG",
-	"Z0919aB11Z3IrvvRKg+9t3T+ympME7YzLSvvc2lXa8/91AP/FkRuSQqAG9uZzeVXXcPmCiQdFjy0iV9Y",
-	"JCoctGQM2Ml1gZdkKgHPz96/I3s05XuX+3vFB3rvYz7yGphJfoqVR16zz5KyvBzWs83m1lIOr/HMBVMP",
-	"9EBEUym1RWUIVwjdNYR2XNh0SKBVHU+EYOjKLTtUc6ccSZkwKnaGQA8PdeB2Q6YHfjo0XHt99Ltvz1pB",
-	"6/35s1bQev7+ba02+swKu09l5gK9lsU9//s6YH1+yYRxU6BmzFYErI2ylRvkVqw7YXmZOsG0pCytBFas",
-	"itORocMo4dHFluMFm+uEGWfc2eKD1Kqml5zNtxq/dBvFx+WdVnYRlM/ceF/eHONB4uYTFyDzXUZVrChP",
-	"dtUBZ/RqGEltvNpWUdI2aWgr5/ue0WSd5aJ2Czq39PgbkRc1h1zmivhV3S1jCMOKGw4HEB4H6CikmoSZ",
-	"VsM/fv8Hyh8XbAF/6SHfbhBPD1eDTj4eBIfXw5/73Sfwt/3g0ZPrWkH1BzmqU0fRDFOvY0ZOmx1mKqnX",
-	"8NyAHTjZkoJcxyFKIFG9yPOUCUNGCyDtv8jRA01OTondhCZakjFV9vo2mn5uppnmCve6450blj6HgWUz",
-	"2JplRJY4M35FzimZB7fArhuJSDzeJnQGoHFYBpMl2PZ2PJokcs7iHjkVMUuZsGwyWQSEgplyPpWakblU",
-	"F2CglKkm8ylPGFGZEOi+J20O8XtWxGZXqcW1gNifvHEw5izuWAVAZcJFQFJDZlIbYuY8YmQmFTuyv4GH",
-	"eMpVjMhm17MLYIwNhLKgeyJS1L5P2GBZtLLDEK9p5VlSukgkjW/5TVLFpeJmsdkA7sZhYFOWNMRtglFA",
-	"G5Y+0ERmJs0gHjZiHoHs/USMxWhcXYbFDZtVmdgJgbYwlm7EhoJer7ueH+TImfDhE5Y2CcP2n/LYJq4s",
-	"qE0U07pHTvB6jFRM52D2NXnFvyXtrx9+/fXj/tdktDBMd6xcaCdyF6wRaPFVCBdRksUsPkZ/lB2GqICD",
-	"yVxmSUwiJbXG+NEVGMWBQyPlMKFqwlDPdL4MxYzi+HhbUV9LnuzNsDq6a99AWtWnnhnsbi4LWhbhx4mc",
-	"bxaEIcIvx7jSl/mbl7AjKPjWEn0qn6JAUg8EOcw22+fKPK2Ov/8gRyfOgVQjdd6ArfwiR8NtSfENMG5X",
-	"bNn+xdzGS+9TerPK9bptN1znqTD0gu0oty1LJiWR6aB/+HVFaPp6I1dddzsl6baGGeYi68GjksC6X68A",
-	"bMUxat18DzT4zYOcEh30++RH/i3RTHGacI00YMngc/Do8efhQDuDpaPI29OslEXu+k/xm0eoILi/7W+g",
-	"ZtVLPWOq6x4RA8kwhsDn99jt9co+o4ePK+pI7euW8WbdaX5y4/JY9TJKlRDIQ0sD0tyCad3qA3XuEnZl",
-	"hlGmtKxJTzmjWoPuggNCZ5xhxH4FwbDHhI60ldIl5mCABAJRsuQE/ksiKggTsc9oCeHyQ3Rf53blPHy3",
-	"ExAIA+UaLbvGBd0+sKKixe+AGGbl//mUmSlTIATiZGNpRdLeNqYG2nTP5yv6ITqaXWR+nCXwZyfFQpA6",
-	"pujYAV62sjoJ5TgyoiJi9o91mvSPbHE7TAXlZ/1Jota2TCl3TpVo8IrWujK7/WqY6U8UB8WqQ2e/368Z",
-	"WJblNx8pVWzMr+plxgu2eKDJJdd8lDCCI0tKfXL56zDhl2wISoUHmvzXVgB/NkybYS0IKHYpLz5VSI5k",
-	"ynYgsHb4RkvjsoDmLJfuqjwY5ItXRIA65PqRLZ7CiB05PxOXXEkxc8FELpWoddSy91u+cvyrvenai94C",
-	"RT4XuN30vQpu+HgdMwxameC/Zsz9swWa5cctvavbTMOTeb6zU6THDkzJUsAb27x/ZIu3EsOLd9jfRNGI",
-	"DVOmuIy9tOBg6uvHh/Z516Q0yyQGt+QFA01SqgsuJkEpw4+0fdabFIzEdFHIcA/79u+YrlmSI58cNFk/",
-	"y9bhusP/xM30HBwbcAVJ8mbcOvp5mwtf5jkXbLHOfdQj51M5F5hnCZGfmFsFftLNDNfOvvp+H66D1ksZ",
-	"0YTVOYS+fXpGDr8iCRWTzEoRhk5KVJeJ7nffLttOHz6qcKGDOtf+h48HwdfX7W7h6f/wcT/4+rrzl1ob",
-	"6iuqLpjhYvL03UldmMaI1dtJ6+2nS9eCn+PgOvDOFz/PZjOqFuu8HkO14nVpNoYauj3xqdxAjfjILn2N",
-	"gCXgUTS6YDHBfw/ISBpN2BVaRypW22YXyoQJKxXuKAtNGY0TLpYI7EY/pRUhh870yOLaIEZnsnHhy4SS",
-	"MRc08alxWx3Jsic+k4LTZPs3eFd8VLfzTDun6hbrZzq9wdu/Pz/bSKWX7s9vK4eQYAVay0/loNJtcOme",
-	"liBhLa7Yra7gyUjGi3og4CbZwmuLwwKcp3Z5Zuhuiv4LxRiEWi8p+vuPN+v5jw/rt6B4pG+dVqgtR0LU",
-	"5NagVXY714D0WMnZFj5kp1YcHE539FHDZ1/FO35l5FZ7MjIdptRMd0BwmT4XRi1qrbQyHSo2Zko5LL+V",
-	"GTMzG2Lq4m3NaWiya6SA+W0L1MOJSy9dvF4dSbEA6+AHHgxW8dC5fJvlt1q9lzpEfy0NH7tkhnNmLMXZ",
-	"1Qv+ixwNnXlghck8n1FXy8UFshBLRTGe08qT1SgXZ/YAD8JYKjKRMu6RN+MxGS188YVeTbBKjWHXbWjT",
-	"kWsiL5jdcm2FDIWmHRigyURC1sLy2R5oQuNYMa2PiVV08az5KMgQEBKvQbFIqpi0fb5eRAUZMcjG6fS2",
-	"UZSrV7/9tQTulHXXc5ZQUS87u+OlCRWkHY4VYyGezmnKnR45h4Slrj1qfIRRhzSecYGZUG20ikll5See",
-	"JFxMOmRGFwOhmSHcHBOaZ+9YiCdULIgEq5jVUUBYwcQd7aKBXckW9Dcd9h+CbymVkMhNwj271SKWcLuQ",
-	"WSdF+1oY3Q/1kvRZyc6cq+xg+RSWnlo5eMon01rVvZRJvVQFpiHFGc/3kl3+CvGs7MowoaEEFbPsSq9m",
-	"wfjg+dVyUxagAjKj0ZQL1lWMxvYXlwhvPyvbfbiATD5QwcspXUFrBKkTQ3aVmwiFNMMxJK4HrRkzUxkP",
-	"7U/Or47EDatB2NlKqYkgaLoSDJZqOUchDMuTsYYzFnM6hLsMWuX0apwuTycMWuV0WIiHdEUGPtQGDpta",
-	"dD8RhF1Z8MEaDDplkSUaxEhXniHCQhIR6zXGWtRoERAf303YJUvwxrULOwaYhTgCYWS5HlTFNbocnur3",
-	"vurdRxSog4Afzt+8JmcORaAC0+Mn/f3OysKQWQqxwXQpGrhQWyFqsYcG8M1qs99UfuubowXt62lDRdSQ",
-	"Qeb3allenokFmOMeKCZYPK3GTulLNayfmcdQfMBVZFoq5ZDbDTCUs7feh5nbSB49eVKyjxz2+7WalRfl",
-	"V1B4KpUJyDSbUVHgr0Y52XNUfw123tptGRdItzz7+7enBAQKC9v2ubmzFC3PWJQNmxqT6qO9vQToU49y",
-	"nxWp94Q0XU8TNshFiNheM8l9skDI6gDlLaOoBO1oyrtZkuNqnJ2C9bcNtStlp9UeRkpzKsayxibDxYXe",
-	"Ip1xxRCwXQLgJ2Xk4d7qzoMm3tJtWcnuyF5ZCy0TR3OFtw5atf8X/Iv/pxlqgP4fQZCofZzCybUWFmqq",
-	"32SjhEcu4bRHnrGEj0AvTxYE8JMmGPjiKsFwTUr5tatcd0Oq5TaRmrs8iQet1bepfZM8tK9Gl47rNz1z",
-	"jvWNe4EZivFN64MffDecpXlyxo4i3LAh4amS83dLc/L4ZmlZjVlZkMSxe6gF9QXr4Ptjl8GkSfjxo3PI",
-	"92hvdH0dkj37GwQy9LBYJI+xOmQPA7Z6V3YUVazgBrpH3mBGsy79CGPGPElYTLgIAF1gdV8fNQ/5wOCz",
-	"g/6Tr/YfHZSCz6xiTSMDkolVAUpRZjgRBplNlJyTlGrTEGjmZNUhfNMUZbbR8rQhwKTOqVhOo3TQ2gj/",
-	"xpmqmmC8KYe2KcB5ff7qdoHILr7SRyIHBCqiunW3DEj+QsHFDcGtW2HPjoFFiBaQ9bhbmOntho3miQ9M",
-	"uOqXRezGrgEbWwJzSRrLobEOwMtm/RUQb8xihvpptf+i5Da2bPw+9+fDR7W789a++qygLf0NkAK5eVM4",
-	"zKX/1G9H0eiiORKzFrBX36txZrBM7hqZUG/5OjcS9ahkAaVSyAVbsJhMqZ4uOSwPHtVFykAlzOUQx9qo",
-	"gxtFGBaOB9Bs8R6CUsjzj/xbYAb7jwko3prELA+Q+9RwQ6B2HxsKK5L3b18ih7IsE1P82u/fvSrn+SGH",
-	"pTEavLjpLN9p/VV5m+92F+uVvY22bEivqlXN6iDtvZcNl7WsjdGX8OUZhCzk5S92/GZNdkNzcEgM4SS4",
-	"XOOJ3BqrXrfFcCZjlqzTxrZglSuLgv2kufTHygRpvr8q2P3973//e/fVq+6zZxbKnpKYLjpEKuJ+bzCD",
-	"uEJ5O6yvGNSlinf4RFt5Y+vxy3YjPG95lqVNlO9w+UxB8W71L45ItEvs9g0CGqNSOms5xKPOdujJcD4z",
-	"/rIFqd065DEPU1kKN6lRAM3GalbgLK6PLjuop/POxbCkL91+gRNeuDpyAcGdvfQkbkPusLuVPrHgc+YL",
-	"Yq+FodXKBUtQVYKQtQmIflzlHdd94YKSSq+5PXd9xdSEYYjYaIEFLLydWKNcYOe0Whs4u7BCRMwSZhiW",
-	"NL5gi209/jvDz9r4/sS5wGqf7H2qmdpVPrrJC+XIvIy7JeNAHRG46cveCZ5udc9lvGv2Lv7ERlMpL4oo",
-	"v08nrTqfqwq686lm0fCP3/8BftoLxiCHMuEXDDwaWs+lijd7Ldz0G+OBfyolUHz6oTaVHmlUp26em7IS",
-	"hvWp1Nd3QXCpa7uQVX+Zt5Amkr/LjcNyKykvS9HTB19/YvklP/nuxZeWQKQa093/MmlLKxZqu+KHuiI9",
-	"mkWZ4mZxbpfDA52k/Ee2OMlQFVjxx/pqsqupCn/8/o8wgLCJkp/uJOXdH9nC11snbcGglioOQGUM76aT",
-	"t/FYbmaRz1K8HIVNYuVO7jw2kRSGYpcDR+9bzm/9f+c+sWJSdOMTN8LFy9Z40VbrWrkvoYTUiEYXTMQQ",
-	"J3NySmhm5Ax91b/Ike6R55f2gEpmWJzel5KlQs+hMJXVgu3cI1dI9HggaD6cGm869RHSsYyymb3gWDL8",
-	"F3bFtYHaWGDSQ002D2AIm4qkhvlUznhLXUwCCSMZs/AYS3Q57/hARFSpBaGo3PvIjrZU3vlsLzUMSJhS",
-	"M83/4tyxFmFDbPekKdS/ghrTxBJ+TeZTagZiTjXx3QDgNO/YlSGzDOoAQwcJQx3MvH7/sih2Rdrv/9rv",
-	"9/udIziB8m5SRB/wkmrSpuAwDwgdiNJTBoSSGU0BmqVCoamDnnaES6nQo1343acyibGQF6uJe+kPBBbv",
-	"8hdkJOGmR5ZsI+1f5Ig4I4sO0M4OplIdkNBKECGUJ/AFZgOsCCYWA4FntTfoqvCh7Ec1ef/XFy9ePIOb",
-	"e0uN72h1ZAFyyoSxIMDiojw+GMTyPmOYtO4Q+4HGj4+9W85/NBBtdmW3BD5oBjunhkeEag2loEQM5hbd",
-	"WZr49MzP6WqbYc8ve4kOQQYid+EbSShxISVFAxEXbRTmFeHRsRAu19cPyz3TAOQGIlwphG9hs7ayvZt1",
-	"pVJ9iCFR+Nju7Q8PngxEtcEAwkG1iwA5IY/6D6slrC1gPep/tVQxPnftA2GBKLuBcOmPRel5HjMLz742",
-	"RrTwVaxjri86QUEt8tiJI1eL2kpd1DCFgVgJj5hAF7wjiJbTKc4MhRZKDdRwL2ETmuwZpma6FB7haeLJ",
-	"2WnJ/XnU6vf2e30wE6VM0JS3jloPe/3ewxbaI4Hf7EH2DIqOeb7madw6an3HzFspTWup685Bv7+mFPRu",
-	"JaBzj39NDehzV6Kci5hdQVXqw4MnTRPmO9wr98C4DlqPcLfrv8k7sMAHDzd/UK7cDht3qUabvitKXhe8",
-	"v3X084egpX2Ed35upJnuMQEzMNIgaBk60SBYLLRhs9YHO9teD8p8Xwg5F3t+6p65Muue99yNe3dlWtU+",
-	"ZA35RsWQvXIbrOsP9TCy/jLyNgjXQethv6EyKnYvfGBpZrogbXspsVXCKx22gGC7nkYIKdusX2ofdRNA",
-	"udVHdz0AHxM/gHhxqnhuoO5WjrzqIkHoZsJH/+X5gL4CHsSJ7BUeswkzm8qPUyxgwkBmMkxQYYBZluuR",
-	"B5uLkQfYBqi+NLj3d3ZwolHGk5i0HZAHBKtbB+Q76QG/ExAsbu0roQ9E3nuAiQm3TAyiUVzbKMhdAxK7",
-	"Au3lovB3SNPKy9SQtf/yZ4WzB0RlIj8evsOYRkY7MN7fihYVUaTw0RYErGj39a9HV3Ok+rbphl0gUxuQ",
-	"pFNDUUs45tN6f/ahV2Usw/hfvffRe1euEckSht7cKgw+g9/f2KFYc30VDA/rmmLO5KXry3ADuvbvDkOP",
-	"+l9t/qbc1ujT4Q5fjFCR50TIS6YUyI4GqzKP+SSzuoNbSRNLbxYouZcB0gHYBohc4d01zRdL/r9PaMH4",
-	"IWi5+I8qaJ9lZhmuAQK/dTl6t0JZK40KrqtmFuB/d0jVV9deZaX+tV0/YyHn/+xIu7/FF3lvJ/jg0Tb7",
-	"qmkec08iKiTijScIJSIB2WzApVx/CnJySrQLcXJAtTNpKDGrUlHkRonwNZgHFTOZElYPRrs/+A4g9GU+",
-	"5dHU14+nyqrGJoD8p8ALaFzVdjHorYhkL7k2T0t7ukPsXepmUIO/aCksFax28m1EkwRJuH2le6ns00H/",
-	"XflWnQmtKApelObWpD1jhlppH2CvzBbLoFwP/0WofRMOlKufb5baSi0sdtWU65pt12jMNaIfLv1PL/rh",
-	"1td/kfdzvWcEFWzAJ64U8t8dzjFX5AMU16i39Nw9+N4FsW4StEpkeolG3KPKn4MJvBHlV3ygiX/GGxP5",
-	"G4K1VFjDsVBslq3QrtOGYoSJSC2g6SDUi9GGtE+en3cPHj3ufvf0FbrYwEfhUgq8YIcFikGgKDfAOBoI",
-	"UwVmtG6G7m5DwmcWhzhW4BaYAy4Fw3xz6lMWMD0Eut2AY0qQsJgz7A0E9ocFkQ3SbAtui04uPF3CtYHs",
-	"FWLKnYOK5kCkXdM4o4PuwpqmQKSdf3lUabnhOn4cEauzhR1i6AXTfoONHT98/w4oLll0/hixRM47rrUQ",
-	"Ok3BgeN9V7nfm84Y+eP/+/+dnzEYCKkC3xeYhH9zTtOVzj/QA30BF0TjmMWkmh8MG4aT99wv4UDge4MD",
-	"GZZdeuWlB8p98qXHBtfypd2YhwW7Y8XShEbQf92fC3yk3j3q7k7bNZ3HVcRFgxXFSKxkmoITDa4o5opF",
-	"hhg5EB68plKbOvvpWVblIXeh31ebcH1mBX8nrkNzyfVfnf/cWwi+kGAICScQ44FozzoV3WgMgRLlPKUb",
-	"yoyrypGr2VArSpZ0dqk+h8pe7s+1SW23FJ1bboanB+qH7ewqCaEYBgIhV/Reob8lhX5VXFgFSQsxO2nr",
-	"PC8qn0pdI5ydePEFvJiIEopNrCBjabMvxE3aowUwRAgvylOR5FyQEHh1GPgeEdyQOFN0lCxcMJGLFDvo",
-	"H7jwkpcSwfkobzZmN7/3kcfXYY/8BMFcgoSnMZul0jARLaoBeHDoeODjx13YT0AuWGqsXJkwqg05OCTT",
-	"TsHNLxgaBkcLw7o8xpCiBNveo7EOpSbFJ1zQZCB+kaPj6ucuzAy7IULeq+uZf3hwcGzfz/nPSZwhyjLt",
-	"ShoRdkUjkyxA9PxFjkDi83Ixyi4a5U77CljOSR/BLVQEo9WUZh9YZIdW+iSGwUCEZ0peLbpLv1eCGrHl",
-	"o7zgrLhfKhbQ4BE7OuJq79++hJJTdh3XaBFWoCmHP5LQCsJaD6H5pP17/geL9MXPGI0wROkTA+4wghr3",
-	"4n5HGXIgcsksWI1WOzhAX5CLOnqgSYjBfj9/6Ln4tdDJ9HZYIe7Zv71/+9LK3T8ylmIgKAi1UJ/F33pY",
-	"UZI3NcezsAWiKvfhSyjF2m2VRNUjwJu1HfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
-	"sVvTyxJaaxeaV4IrKyPnKfmKaZlcQkwbRsvWCs2YQb+cN+977apM6DpxGNtd/CBHrXrf23IM7RI5aJWd",
-	"bpWkiEfrIqkHg6uD/e5gcPUVqw2kRrPM7QvmRX+PrYTyg9tcOM8ObpDKLc0pxWIKi2BJYh+u52qRugqL",
-	"nnA3hsE80BaxepW3Wb7g688q3q+7yHI48fYXWnDw6+YmJSenzmQRUWE10TE3FXtGnlpI0AdF2vaayB+/",
-	"/8MFRHR9QTSvD/3L6SkH23xcrhV3r91UtZtsBAHJFuJKgqIVpXZUWuCTJnfmU2hwQlJqxSJghWiVYRyM",
-	"HfqCp5oI1LEYNZpkwjKIkjTEhWbK6LzvCTKjLLVcpdL0BJQNASY2lXDL811rFN+kDVbGIi6WlFruAnVc",
-	"DrEizOH+k8OH/cNKOzIgafZbMDC0XdB6QIq+R8Fq9zOMZYf95L3MsI9Z59guSpM5XWh3kFzg9LKdP+eM",
-	"gg1T4RnsYIJd6M3UihjLJ9fGEt0pvWSEkrDUfSY8ch1cqr+STBieuDh67DVT7yD+wT5vPY8F2aNgsUUh",
-	"qG1ZSx6kF9TPWO5ettWcy22B6qfNU8DGWAewmHu79LL1syLU3dq08NCV2XLMhyyovOPBpuZKjfvGJkWN",
-	"AtHjTykhdad+Kt/AqYaXOiSSY8xDug/d+xJ2Cfs41RgO+xgBEWwOtXW50mYH3rNqnsgV/3Ux9qgj3CUQ",
-	"rhHm7t2hfw5Q/Y4Z32LXW6eAr3vODTzWd0sk5T6ZuwHvrk5Sq/g9w6YuK0C/hzW1wDp3o0mDJqseRmnH",
-	"AcmbsxEQ0bAnm9f4fEkvK8NIETFIEnN9iFGPwdQ+TcCaojKrRaJVz4tkIK+FfqLQ94ulCZQ1zZMVcivg",
-	"Yf9JnTHgKUzwRRGdgDBRMbe0/bnAEDZirrY63hm2bfZwhr2c//WcV/0tqMVTX4/7XkOrkCQE6tvS0JBi",
-	"FG2FarW1ExIadmVwWFcbxegsBAc7yvYuP9RCbOhaEJG2VY2OwKXTgZRYBXlIXh9CSjDI1Tno6uN1tXyg",
-	"1WiYiN2kfk73ecfhFiWGqVneGyjTmPYNDij8zpuYeRyC+Vum9NeMEbAee+c89qOmLh8d7cnwoWbQDQIq",
-	"i9ofMDgEJrZ0CW+D0ERLJFt24zIzbuN//P4/bpvhy+f/9Z9v3g7Pz58PX5389/DZ+7cn707fvA6LHmb7",
-	"jwZixkVmFc2gsNO65Hg9tepjLOcCCAfkHrrC+LAK0k9RGO9JCKQ5dOEXbbAeK1ayP8csoYuAzHSnR976",
-	"fyjeCMKFeUwUixi/RFtw+JJq04VybFBkvA1/PIcmHgMB+fcQTcONZsm4c+T6l879RWm4JBezTA2JplRM",
-	"WEw0x8bp1MECNCb1rSe4thejtWc4KahUx/YCeFy+ozz/3x5zIrhm6KVdoLW+Am09ArnI+J4lMAtIcUce",
-	"EC1B5mWv0+ERauGuEgHsEnqjGglHBBh8kzLhzu1DeTCBO2V5XjlpLwPG2fO3wx+f/z0MSA4X/SNyePAE",
-	"3QGp3bI7rs/eW5nj/N3b5yevzitz9PtH5FH/YQe6g03rkrJrWOg57P4HOXru+0otyRSrXM+imccqgCBE",
-	"whyIHOCiNcaDhQ/CAtm4od5FBfKaFNP9/sHhTdTNFQJXlQBW7M11/B4Pip8Dzz5oyp611MYSFyZiZxxf",
-	"xisfNqbLoHlchTUwqEdyxv5F1YnPZmGXksyoWBTBY+gCZKprMVTllSPQdwmA6tHXy6RgthuIJmQm0tKC",
-	"MoDoY1eAwLGHMib69paIkSVfSS7jNJ3WjS2EIajfv1QOYuuP3XDoZ5DvbuPXdiiOvA5aK1UmNn3+3/n4",
-	"fP+1RSm2n6f4ZGUuzcwu89jhAD83FS4/F0SflCthcE1KZTZIu1J0owTSS0xlA2R7FnNbkH0zALu+BZcH",
-	"doUCF7gTXuUY5WvQVa1I6WzpLHXyypdR8S/YYn0E2I92wFZG+UpL4q2zTHe3RUMD56K1zEZj9F3ahX2D",
-	"5Rp8sRdXNUDe24a/nG3Y8VbtI7DRf+ZCy8vpZoAQG1Owa41ZRbtlEl6wRYj2qJqGy8eus5lrQk2htLil",
-	"ELzGM4Y91zGQ5C4CPoq27lsFfOzf5sKl/tcN8i/EyxWGUrxdDb2ssS0ZNCS7D8S+D8S+FUMYBkHSovYi",
-	"BJq6vO3dqMQSk82dR0XuaRXa87Ax1xXyUl64OsSFSXofi+aj/ePK5PZfbPlWpRtvYQZPNzalnzpcw+BF",
-	"WPren/SvXLXEPjF2tiACoh524387iZ0/skWd2Il2YiWTG/iV/JRNrBgR2bJWweZFTHQeJQ34HGAcLMjh",
-	"cEgMMp1BjporeAXfsquUK0zFQ9PeRNEIlHkuXSSQEyug7B/GzUD4Dao7EAnU6ZFvwUgm1QWJs7x+Znmu",
-	"OnPZW5kkd8r97QIu3PHL8nr3VP9+/H5n39W9gPDFCCfkZznK6f0ysZwLH2p1IwFhRtUFM1xM9nTR/b/W",
-	"b/YCikmh6R9Ky7K4kAnyanntiEZTFpOR4mycLDrHWFKRa8JmIwYh+y4Gf8QFVYteXQ29V35T525Pd6hH",
-	"r6zVQCLc9SyFez+1p+0+lcIomWwy9cBgPxaDvP8tao2+ZTQhYw8+Ii66a1vimkMgQsrYZZ8kFF2nKZ2U",
-	"ods1Kl0CYvxxIwi/zZs/Wd6fpRrzobwjTQpI1UZvHYcKyrpUhRuaIubMHBvoWNUZzWy9gQgjKVxByaGi",
-	"hoXkG1L8pMkeHGZ4ydlck//9v8h+v4/eksgoGGvoMEp4dFE7NBgIZek2ZocfkJhFfEYTHZB+7l1VDNBT",
-	"SIwMhM+B+XtbIBQYuIqSLGZxQwHLV3iZBeqt9ZG94MreEc27IWN9qZFi9MISJ9LmgoTmt7BznHvvHtvx",
-	"2kcuh0aGuZdsyRZn36o5yLQ+vnSpjjvdeXtGxnTRIyeuq9nDx26/zgBs99S4YSM/bbsngpyevD4hUEry",
-	"NylKDcCfZ0qmbO+lFLEUYbHd8P27p837+a3Jtbht19S/7n2BoNclGNxEku+Nm18iIVcaoD6W0ln9ZQW1",
-	"IIZDpkRDOAUW3VA0umCxo0Z1ZL1Wbql0p66l/DBxcwrvGVa5tzt6+ubteZcmiZxjKZLjShzD6VmPnAgC",
-	"rSUgGmIpeTBKGFWkDW0ZB+L7VydPu+ffn3QPHj3uHJO17QZDxcbhMYkUnSfQHAJrZiRMa5Jp+8vEU+iB",
-	"cAuOEzqZOJd6wsaGWJFPjh3gc6Z7JHTpGmDyrTZilGMIWKoj86W+lXej3JUW+MzJfNVmnzWU4y2kDn+C",
-	"leleBfq8KlCjVGnfkVCSKhlnkelSQZOF4ZFG8rJJaBTS8LGDMb0utv51ZeAdcr3qQk1MjxkrLOu8Eiah",
-	"cawsFYFIvhkkGk8kMfK+6sQtl5H0manIHcrwk79KCeiq8FXP2CzhL/vU62qDhb/I0RBbTIdHbu1yniww",
-	"D1AArLhYrWyFqXOYfG4Vq4mUMWlb1Sah2uTl8wlO3ymE3lzyxPUsa4QpXd3+/T5xoZ2kDWX7MdiCC22o",
-	"iFjn2MWIa1Mu+jVaDET43fN3lZoWf8OYhG/cCXvkR7Yo4k69AwRjmEZSGm0UTQlYMsgFW3QwHVDIgYCL",
-	"MNJtGZL2saV+puuVnbOsBrdvnxeW1zj3cPKZ607tRFqIkHMr7Iyl+uc3ed5z4y9skDSfg0TWBPxnviN2",
-	"E9/Gltkb7BcnnpBoFx+BBergB5fDrBlzQRtWq3EVmoNbDES6S00aL6Gu8VHKRBxgvBs2eKZFPStXW97b",
-	"4ryBzHW69nliTMRUYRnxex38i4gn5dLttaXEXfcR7ZIqFvhrB21cToLkGt9w66rvDYmqgKmNCPmCixga",
-	"gG8V0ecbSTc3kdipye8do1gRu7nMUlE4Q5sxNUgW78Mb/iTRe1JeEIpPmKVktCAeKj2aIMRvJ9rX2qWK",
-	"yBuSQZtsApYlX9q3bRSfzVgckETOmepGVLO4g9s4Igf9/SKtCnbJfTG1OBiIg34/LzAFDURZTNoTfslE",
-	"ubOCaw5cKuMGFdvMnEfMhwf7PI1ObyBeS9GlBc+c0QWmP7ntL/FJLwn48IYFOFI0MyRMEypC0j7sPwzy",
-	"VprhHvzaqRPWsY24oyB3IaaXepV/ZuF8IwFxz3dMKs83B3ePXdUZs24zbGIzUaM5sN2rCPcqwrqgRqkc",
-	"mfHU9EaktFYFYGpzbYycZnwh9L3n93+m8hiZroTb7sLid4ojtFDjAwmhvelqtMKLp+Srh08ekxlTE0Zg",
-	"1BFyW4jeK/MC5NTHrrW0FQTgIwwiHC3y0q50IEIBjYihmCfBkGBXRv6CLXqeMecZVF3LyGO37hLnt4yc",
-	"m2PsW50rzi7vGYITuSFWkSCH/YekvczmsSCoywF1skatnc6e/I45/xm2mL0OKvPAJXbh5v968zn/uYSJ",
-	"ooYHnOs+heGe298StwcMJlrOGOYcWnB7kPfcaENB9BIt63wq+5+z0VTKC72HwbrN9RnlLE0YGCH9J1BX",
-	"YkFCjETrnvOJoCZT7IiYbwZZv/8wygS/gj+x4HLf/TZlV8T7/A8ePbanHLRMz2pMgxYODsmMxmwgnM7P",
-	"80jidiwjnW+5N4s7DfFXP+EQF7B8h5SiulBTOwpfZAJG3bsUvwxqVdyQDoaI5hMoQ6U9pHhk8kC2YwWd",
-	"JXQq8iNqTRc/eUyC/ox8InzR8bxECsI9BL8IOSdSkLaQlaSDY68XuHIaShMjXbsgrOsB2audXm1qwj8X",
-	"ohRHvkeSL++QujMc8VXh12au/5SPukuodIs0ZYFXaUZRzd51qbiH0ruo/TkvvXwOavlvO7lT8s/2Ptr3",
-	"WpvB+QNUSHY5X9QFv0GOt083NyytaY6LfSF/KioQ33cLvSekRbfQUmnqnYB5c6fQZpC7fQLZRBz9Ue5B",
-	"+c9kn7spTDaZ6cD7nFJwfzvnM/xnne95h+rsTR0//4smHDxv6KPDnjN//P4/RY8rjMTwXcbABRSQhBum",
-	"aOLL77ueGZbA4/IBKbWmAXsboaZUnq6WC5xlVXy8fQubn/4LdFzclgpAt0X7CvferPseJHfiA1N5Bu+n",
-	"8lUrJcZUT0eSqrjR7PXckoy8OikTedHWZyfn33/75uTts+G7Nz8+f+2M/aZHwr9BFdlv/vj9H/Aju/IF",
-	"TaFkLFQkGYjwnEWZYsfke2PSNxA0d05n7Jwb9s25UTwyIdFMay4FiaBvGlAy3wiWxaT9sP+wA71NimOE",
-	"vYE4IXMlxcRe1oxraMiLZW3Bh0ChDElKJ6zBcvYsv5KtYoxg6qb0uEf7B83dK/BUpZJh8FrDuLT+9pNu",
-	"Wc1zambJDap45nsCsvYQcWZ1GF7znOpce3ARIdV3REDJMw/wq4TRS1e2wnW2auiH1bz1oHXOTBeb7G04",
-	"5CcR5zuqWBjc+IleSwId4Xz5ZpXfOAbske/fvXoJMA+VDanv5Ae4iHWdnfMuBcaPGV8lsfGf7sQVoHQF",
-	"hwkTlkLHn37of4t8enuFRbJTcZlt57FVTMRMsbjsYLG36ROgYhk1l0c/n9PJhCny/hQdwC59kWptaXB9",
-	"EYfAdbSiRAP9J08R6rrn7gSuVGttsYdndje7es9Px6+lYK/QwXrHFFRG2YwJg1HswH6qJO75O7qxfiuM",
-	"gQUeNtXAQsB+oLEMQhu79I8W5HTctWftwmE7EOOHPpkbC6r/FkgCm7Ha0yW2v608YwkxABkKvNj7CJC+",
-	"NqDIQuyJHdXaRpukbuRWocyPDxvy8D8Uf+wNux/+8h/11QQ2oA3mxT4XkYyxgvBtI9pf9v5SRbG8AgJS",
-	"ippd1yIdXFpAJr/xtMvsdsutXl0/A+r6MmPpytspyhL8+bB5V/PQzqh8q2h5AjWIeYQvnFflWKGxKxha",
-	"0ooy4VL2nfXA4u6Y/roOZV+c/Oed8Jj1F2LlmDOKaviXh5Qv+/AvwK4kTLIgVF8waOqsfdrlkpSy4a2n",
-	"jCZm2tzgBdO2oimj6TExMoumEMOeF6mqFUO+x0nv0BLlVmigeL5QOdeEJvwS/XNf9sle8ksm7J6s/F3G",
-	"SL3Qhs02vlPCJjTZ+2gfdS0/fWnHnW2RrBemil/SCHqpG6ZmGhuio3Kqw2PMcII4ROwzjkaDw1xqq2HP",
-	"jtg0c2d2RWdpAkNx9VZQ5tgPD6ocm3Z/+/AzMuobs+l/Ncrzz6qLvnY926FY1qfqnl+arwK24VHaDlID",
-	"aCal7UEcjnR2JrYyZYKmvOdfpwmJ36RMnJyd2uu4a21uPQl2ry5Hv7CoMTAi12PdtnMJ5F63+1MYQFzP",
-	"mtJNE6qJA75lNlWB4wVFMrEBjv9+8url54Rjv617OL6HY+KArxaOIcanUfbNkz4rRVl9GXfoSAgFXGZ8",
-	"gmAPMhLmELraB3OuGXnUf1grJb+F1e9QSMYFast20XiBDenUJSNG0fGYR70/bUXUmH+KaK3kSBrdM1dm",
-	"HS17C6PeXZkvoPu+Y1fmBU/udV/wAWPRP5UlbHd1V3PDZjTtXa1nXOc47HMyrasbGdT9ef6NjXZfFhwd",
-	"pHjjW4rFMREYdwZOqN7VyI9KhTehUxZNjgg3dUYZbIZAF0UHUjqSmSGGCSqMDmCr0LKbSNfmVGVQ+7xn",
-	"hR9FIWQK6m0C72OG8sSV3izXHIMUxj3f6tc35s0TGxtCC87xmHfI+NwKjaW51CWPck7+b+TsdBDkOtdZ",
-	"Jd2U7oNrkqVYXYIbTVyp7VrZqbrGx9ZJyn9ki5PMTO2SlvKh+7SpE6xrnOVK3bkcV3XpWwR7wZu0qSEV",
-	"rRnSVzKVtI5ae0Bh3d5WcIXJNGHkQkDLCekWDEgm+K8Zy5Pme2SpBodmLM8K5qooUOUMXJhaV1Nq2vcl",
-	"s3c6pdiC3kDRvsD1vZAiYgFR0mCg4lLPgR7B4lkQpAQ7KK0KXQhqFs2MnKHgCaUJ7dpcGHrBAvfEAVQL",
-	"5GISuD7yCQ7HslSXzJdbL5aCloWrS72mUDlFsQzi0rDhYQIhUXk5w9IsRQDW6lSYSmFoIicZ5DYWQZqB",
-	"u3UfpwmQKNLM+IjM0hLFVw1rVLNVcKGV1MXynn0Sy+p0P025r96oC9AVsc5LKvrSkW2Zmi5HKPUBsNVq",
-	"gcFqQqU7CIkUi5kwnCalWw0IE5FaQA6Cg6hjhNAZM9QSfAgus2ikmMmUYPHqLTUsfYaWre5YcSbiZOGr",
-	"v5YCInx0UtFYoNS7wS3iK8LWLFDihpUIiHK4Q156dTUKo1c1LdciQalql0UAqGRXqrHpGmN38W9Yi600",
-	"rS/OVVPs3hnsA+CDHP9Y6vlpt7ysbmJr89L0jmKuzr7Wo95wVaV5wY13/eH6/wQAAP//",
+	"7L3pchu3ugD4KijOrTJ5TpOiZNmJpUqdq3hJFG+6knxzz4QeNtgNkoiaAAOgRTEuVeXXPMDUrZo3OC8y",
+	"b5InmcL3Ab2Q3VxkyTpJlB+x1OrG+u3rp0YkJ1MpmDC6cfCpMWY0Zgp+fE6jMXsuhVEysb/HTEeKTw2X",
+	"onHQ+F7OSCLFiJgxI4pNFdNMGGr/SiZ0TgaMRHaAuNMIGjoaswm1g5j5lDUOGtooLkaN6+ug8fKcjpaH",
+	"PyLaKDv8JU14TI1URA4r5lo3+ik17A2fcLM8xfmYEW2oYXZkRqMxSeyLbpJfUqYNiWQqDIsJHVEutCHN",
+	"45fnr0is6NC0OTPD9tiYKZ3ytqKGwedtd4KtoCekYIQbNiFTpshUJjyaH5Cw17hg817jUH3TS7vdx5Gb",
+	"SxPFJpQLLkbwnB0a94JmkRSxJqkwPIHlzbiI5YzYczAa3w47PXFip+BMH5Dwgs1D0rTzHp0ckws2bwUk",
+	"5FP3LEo4E4YcnwREKnJ8cvmU7DzdbxEqYhKOEjmgSUiaNEkIFVLMJzLVxCg6HPKo1emJ0pmzKzqZJvbY",
+	"843t7j47NN/s7zWCVVcCy51XXwycpV51FwFZfby/uNP7JZWGuhOduWfu/Lgg7mz9Ga7Z2S/f7O51D2ff",
+	"PO1W74wZNT8aGqaq8WVCxdzPSIwkM8oNGbChVIwYNedihJsjzdNXz8mz3d0uiVlC5233Tau8vgkXfJJO",
+	"GgfdbDFcGDZiClbzP9lBr0AAOB2PWoaPxsYeNSJC0z6zh6zYMNUstidOKNnfe9YK7NllgGvPH4/0hgs8",
+	"9ZC/vMhTP0nChsbOahcVpUpZAHb3CMunbtk3XoJmFWf045iJwuCPdBn3AkI1+SD4FTF8wgoAVV7FUKoJ",
+	"NTj30/1GsHpZ10FjShWdMOMo8VEUsal5KSIZuzPidm1IaRpBQ9CJHQFfa2fvlc6BXr1hYmTGjYMnu3tV",
+	"wPtcCsEiu+13dML+K2WqBjWj7MVHmtipD0nMhjRNDAndD4BIsMZfYJxsifBPcV3/odiwcdD4P3ZyNrSD",
+	"f9U75RUVFykVPPEHMaVmnM8R+XcaQcOCKFcsbhwYlbKaA3m8Bxfif921x28MU3bo/+sn2v71o/1ft/2s",
+	"//Fv/1GJ+MfDd1Kwt9RE49rbOR627UttfKtmKbvdvf2qCX6Qg+MXNfvl8cqNrjrh4xcw+ms2v8PRzxUf",
+	"jZiqncHg3/trZiqc0tP90oXtly/sqP1/uutqf/x79X190CvW8/k7/lGqi2EiZxZIT+zY1RM5ZLjZVMU5",
+	"kGYopqdSaAYk41saO8ppf4ukMEzAj3Q6TXgEstPOVMlBwiZ//1lb5P604cwn+BVOukwePLvmmkxoYikf",
+	"i62UMaQ80V6cA8kN8XmY8OjeFhm5+S1ZN+MSbwHREBb5SqoBj2MmvvQqnehGEhpdoCykIzllxIy5JnLK",
+	"FIrbgjHLcK6Dxvfnb9+c0BFbWKhhV2ZnbCZJeWWLeFG5hikdMUvNFxWDdkEzqNqie3+npEUUxP1V38A7",
+	"sJ5jYdGaJl/y5I8ESQW7mrLISptMKalIM5IxIyF3ywlbHWIPJ2aG8oRoOtdESDMGCW4gU1QiIppqdggi",
+	"lr0z1hOhg7s+j0G+1hJeDP+n7ZC1ffwiJHgMLTKzsodiU6mMHZgbK3pfB4130rySqYi/5KG8k0Sn0diK",
+	"PTJVESNNqeyWyVymygqm10HDf/5l7wouCOQwEJr3n3xF3DTuehA1MkGPfdFzO5cSxf5MWHagZBXGfoIL",
+	"CluHRFndgVCrPDhZfMLIiF8yYaXKEFSLNugW4QI6llTcVWiVv1g8j3auhm30sXvdqzvtTN9Z+XWuGVmp",
+	"u53PvtHKF1WZhTFK6sNm4+SfLI3l9IBNx7Gvw8WfGanoiL1Kk+RLMwrN1CVTjzTRuAbLfIdpknhgc4/7",
+	"9lnYOsho1YxqMlPcGCY6BO6IJNQwi072rnqiBHeZ6gqEiQOL10wYtAgUIfJmgAHCIrsyr3hSycGmCeXi",
+	"BixsyJN7ZGHnUr6haoknfzERZyDjub0peekoi9OSrRgsaGrGUvFf2ZdmJiAHZgKOhUNn1WOxX9ol5Qkd",
+	"JOw+kIlHln0Ly+AAt1Dk8kcq5MxjVpqv0yKWPd+YGjqgOhtgYO8CTKE9IZW9ikGq54HfvC68F41ZdAGG",
+	"FrwqyyTaaIyxKAx4HcuZAEOdyRAfEdH0hJEgZpMokZrFHfKugOfRmIoRiz2nKeI5+eJo/kFMlYyY1vdx",
+	"wQUNZcaSpO10lEFqildBleJWc0mNlS2ovsggU6dTK5Ox+C2LOT0HEnQvO3ikyXOctW1XYTdkV0/BDsRi",
+	"MmbKajDXXqdEY1I84eLMUJPCr1NlFQnDUW2M5MSx4wXKGjQ8WINlVKSTxsFPDf1Lwo3VYadSm5FiuvEx",
+	"WP5yJPuXTGmOB7D0519SlrJqU9PPckDgz+T33/7X/oa2Rg2rz5DAMjxnwZRJbG92RjmIzD/LgSX85T3G",
+	"bIoqOY1jbiejyUnphUWDXLYlOfiZRSB9DLngeszivj3i5bX/IAeEGsMmU7Bhc0vdANzJmGriPyaai4gR",
+	"QG6qDLpKlifHPfXhHOK+ZeO6ZFOMZWqRKPtUpJOBM2/mpoWf3LY/VmzGEbzKy3Er61NTntMSJiuiNiru",
+	"O53av9StssL06VccNOrhZGE3fs35J4EH3tKiC6spgHAJJj0EVh3Nt2k8Yih06nqQGdJEsyUwozyZ91Md",
+	"1xwDvcJj2O3Cf2sOZiKFGd/aeIugkS21PFHViTynSTKg0cURgvcyCdkGUmg+yDLcg2JXB5Qm1X3Lgas+",
+	"Xdidn8ROV72lzM5cRRC9MblqIZFidFvsGHKWxDA2N2yiNzeCv7IfFqgRVYqCHiacLbwCEeMtl7dwdEVT",
+	"urNWuuWX9l6aafUJ4yaWjjmh2uzXuGhZpJhldfYdMpSpsqKMopFhSpPmkM2YKokqY6lMq1N19DUHtbBp",
+	"t1Fc0urdvOG6AgMsmbnB/S5f7RKaGrpmQd4tUm8s360xlndqrOXF0U9SsyUR9Ce+jZvHMiR75XoVjy5s",
+	"8OvdZ0sOnGXppc6NJa3aHCkWM2E4TQjCN2lqxpwRz9BEjlLWCjBIgBIhRdtSlDnB8Ts90ROvnMgejo2Z",
+	"hvnogTPnobgC7jCSe/cIF9owGh/g2FYX4ppQ9w1413qiSQX5/vz8hBh5wUQAMl74vdQmDEjoBUDcvH1y",
+	"rqjQQ6YyR2Bo1YkwP+bwEAbWPRHz4ZDZLRApkjnhgkRWcaEK/b7OEAnqSPiPEHZAF/fgXICw/kuapMzK",
+	"OD0hpD0DqzIX0LVDXqJP/YCEn3qNI6d9gqTcaxyQXuNbRpWV8C7av//2r14jIL3GP+iU98H/bl+Ax9ch",
+	"KiMTelUEi92nAAelR0vosiRIIKytwCupjmq4QwmqKggwF9PU9HORvxqa0e1Tnj1oXLVHsu0eWuWhc0pn",
+	"b63GNGJb07LiOhdWtXLfzz3wb0DkFqQAOLGt2Vx21BVsLkfSfs5D6/iFRaLcUU2GgJ1c53hJxhLw/OTD",
+	"OdmhU75zubuTf6B3PmVvXgMzyXaxdMkr1llQlhfDmzZZ3ErK4TWemWDqke6JaCyltqgMYRuhO4bQvhfW",
+	"bRJoVcsTIXh16ZQdqrldDqRMGBVbQ6CHhypwuyHTAz8dGq69PvrdtyeNoPHh7EUjaLz8cFqpjb6wwu5z",
+	"mbqAt0Vxzz9fBawvL5kwbgjUjNmSgLVWtnIvuRmrdlicpkowLShLSwEmy+J0ZGg/Snh0seH7gs10wowz",
+	"7mzwwdSqppeczTZ6f+E08o+LKy2tIijuufa8vDnGg8TNB85B5ruUqlhRnmyrA07oVT+S2ni1raSkrdPQ",
+	"lvb3PaPJKstF5RJ0ZunxJyIvKja5yBXxq6pTxriJJTccvkB4HKCjkGoSplr1f//tXyh/XLA5/NJBvr1Z",
+	"LAdt//rx016wf93/qdt+Br/tBk+eXVcKqj/IQZU6imaYah0zctpsP1VJtYbnXtiCky0oyFUcogAS5YM8",
+	"mzJhyGAOpP1nOXikydExsYvQREsypMoe31rTz80000zhXrW9M8OmL+HFohlsxTQiTZwZvyTnFMyDG2DX",
+	"jUQkHm8SrwPQ2C+CyQJsezseTRI5Y3GHHIuYTZmwbDKZB4SCmXI2lpqRmVQXYKCUU01mY54wolIh0H1P",
+	"mhziGK2Iza6mFtcCYh9542DMWdyyCoBKhYsEpYZMpDbEzHjEyEQqdmCfgYd4zFWMyGbnsxNgjA2EsqB7",
+	"IlLU3k9YY1m0skMfj2npWqZ0nkga3/KdTBWXipv5egO4ew8Dm9KkJn4VjALasOkjTWRqpinEBUfMI5A9",
+	"n4ixGI2ri7C4ZrEqFVsh0AbG0rXYkNPrVcfzgxw4Ez58wqZ1wrD9UxbbxJUFtZFiWnfIER6PkYrpDMy+",
+	"Jm/5t6T59eOvv37a/ZoM5obplpUL7UDugDUCLd4K4SJK0pjFh+iPsq8hKuDLZCbTJCaRklpjHO0SjOKL",
+	"fSNlP6FqxFDPdL4MxYzieHkbUV9LnuzJsCq6a+9AWtWnmhlsby4LGjMXhrdeEIawwgzjCl9md17AjiDn",
+	"Wwv0qbiLHEk9EGQwW2+fK/K0Kv7+gxwcOQdShdR5A7bysxz0NyXFN8C4bbFl8xtzCy/cT+HOSsfrll1z",
+	"nMfC0Au2pdy2KJkURKa97v7XJaHp67VcddXpFKTbCmaYiax7TwoC6261ArARx6h08z3S4DcPMkq01+2S",
+	"1/xbopniNOEaacCCwWfvydMvw4G2BktHkTenWVMWueM/xm+eoILgfttdQ83Kh3rCVNtdIgaSYQyBz3Oy",
+	"y+sUfUaPn5bUkcrbLeLNFoHJZZQqIJCHlhqkuQXTutUHqtwl7Mr0o1RpWZGmc0K1Bt0FXwidcYYR+xUE",
+	"wx4SOtBWSpeYiwISCETJkiP4l0RUECZin9kTwuGH6L7O7MpZ+G4rIBAGyjVado0Lun1kRUWL3wExzMr/",
+	"szEzY6ZACMTBhtKKpJ1NTA207pzPlvRDdDS7DIU4TeBnJ8VCuDqmKtkXvGxldRLK8c2IiojZH6s06dds",
+	"fjtMBeVn/Vmi1qZMKXNOFWjwkta6NLr9qp/qzxQHxbJDZ7fbrXixKMuv39JUsSG/qpYZL9j8kSaXXPNB",
+	"wgi+WVDqk8tf+gm/ZH1QKjzQZE8bAfxsmDb9ShBQ7FJefK6QHMkp24LA2tfXWhoXBTRnuXRH5cEgm7wk",
+	"AlQh12s2fw5vbMn5mbjkSoqJCyZyKVWNg4Y93+KR46/2pCsPegMU+VLgdtP7yrnh01XMMGikgv+SMvdn",
+	"CzSLl1u4V7eYmivzfGerSI8tmJKlgDe2eb9m81OJ4cVbrG+kaMT6U6a4jL204GDq66f79npXpHbLJAa3",
+	"5AUDTVKqCy5GQSHTkTR99p8UjMR0nstwj7v2d0xbLciRz/bqrJ9F63DV5n/kZnwGjg04giR5P2wc/LTJ",
+	"gS/ynAs2X+U+6pCzsZwJzDeFyE/MrQI/6XqGa0dfvr+P10HjjYxowqocQt8+PyH7X5GEilFqpQhDRwWq",
+	"y0T7u28XbaePn5S40F6Va//jp73g6+tmO/f0f/y0G3x93fpbpQ31LVUXzHAxen5+VBWmMWDVdtJq++nC",
+	"seDn+HIVeGeTn6WTCVXzVV6PvlryutQbQw3dnPiUTqBCfGSXvlbCAvAoGl2wmODfAzKQRhN2hdaRktW2",
+	"3oUyYsJKhVvKQmNG44SLBQK71k9pRci+Mz2yuDKI0ZlsXPgyoWTIBU18atxGW7LsiU+k4DTZ/A7O84+q",
+	"Vp5q51TdYP5UT29w9x/OTtZS6YXz88vKICRYgtbiVTmodAtcOKcFSFiJK3apS3gykPG8Ggi4STbw2uJr",
+	"AY5TOT0zdDtF/5ViDEKtFxT93afr9fyn+9VLUDzSt04r1IZvQtTkxqBVdDtXgPRQyckGPmSnVuztj7f0",
+	"UcNnX8VbfmXkRmsyctqfUjPeAsHl9KUwal5ppZXTvmJDppTD8lsZMTWTPqYu3taYhibbRgqYXzdAPRy4",
+	"cNP57VWRFAuwDn7gwmAWD52Lp1m8q+VzqUL0d9LwoUtmOGPGUpxtveA/y0HfmQeWmMzLCXU1bVwgC7FU",
+	"FOM5rTxZjnJxZg/wIAylIiMp4w55PxySwdwXoehUBKtUGHbdgtZtuSLygtklV1YKUWjagRc0GUnIWljc",
+	"2yNNaBwrpvUhsYou7jV7CzIEhMRjUCySKiZNn68XUUEGDLJxWp1NFOXy0W9+LIHbZdXxnCRUVMvObnvT",
+	"hArSDIeKsRB35zTlVoecQcJS2241PsCoQxpPuMBMqCZaxaSy8hNPEi5GLTKh857QzBBuDgnNsncsxBMq",
+	"5kSCVczqKCCsYOKOdtHArnQN+pv2u4/BtzSVkMhNwh271DyWcLOQWSdF/5QVmaiWpE8KduZMZQfLp7D0",
+	"1MrBYz4aV6ruhUzqhWo4NSnOuL837PIXiGdlV4YJDaW4mGVXejkLxgfPL5fdsgAVkAmNxlywtmI0tk9c",
+	"Irz9rGj34QIy+UAFL6Z0BY0BpE702VVmIhTS9IeQuB40JsyMZdy3j5xfHYkbVoOwoxVSE0HQdCUYLNVy",
+	"jkJ4LUvG6k9YzGkfzjJoFNOrcbgsnTBoFNNhIR7SFRn4WBk4bCrR/UgQdmXBB2sw6CmLLNEgRrryDBEW",
+	"kohYpzbWokKLgPj4dsIuWYInrl3YMcAsxBEII4t1sUqu0cXwVL/2Ze8+okAVBPxw9v4dOXEoApWonj7r",
+	"7raWJobMUogNpgvRwLnaClGLHTSAr1eb/aKyU18fLWhvTxsqopoMMr9Wy/KyTCzAHHdBMcEichV2Sl+q",
+	"YfXIPIbiA64y1UIph8xugKGcndU+zMxG8uTZs4J9ZL/brdSsvCi/hMJjqUxAxumEihx/NcrJnqP6Y7Dj",
+	"Vi7LuEC6xdE/nB4TECgsbNvr5s5StDhiXj5tbMxUH+zsJECfOpT7rEi9I6Rpe5qwRi5CxPaaSeaTBUJW",
+	"BSinjKIStKUp72ZJjstxdgrm3zTUrpCdVrkZKc2xGMoKmwwXF3qDdMYlQ8BmCYCflZGHa6vaz5nzLd2O",
+	"NyhSNQH4TFjYrxR+NvH/+FW6ODGuh1yxPtpTa4JI/EvTrKpGBkcXfOpiBaSlV1VQBL5JlYqacB5wQjbT",
+	"qeUyT1oQJmaPRAfkw/nzQ4JJKSBxxRz4MFReygRMdjW1cifWDLpkitiVaow0K7GRzU694KteJst3Ez4G",
+	"qZy/SnFb+W5bB/CUIkAAxvMlFcNxPOAtAcQyGBVvfbu0ugJ43ijnqzblyw98C074DNFv7PTwI2yffebJ",
+	"wqKIdcmyNK8JF6lhZCxTRWI6b8thGzJgCf7fPZoxdtFCScePJRVphv9pv0vmYUDC/wSFG36yb7sfXTYt",
+	"/Dxn1L7bKvPGLvmK/I38jey2n5SVkN29r9dmtRXIW+bSKeFVgdpVUK/sG4z/KB/TBxFbFcmTqzAgYzkD",
+	"d1DTlyMllEy4tuqVTqTxZX+thqUNTxJLn0qun6fd/a/XB5osU9DcBepo6DYk9cZRSe5DiJq5ZGoO8ZJY",
+	"hA0BEtP2Cw6w8NN1WMw8vRFVyzf74fx5o2phx0fvjjCsx34DS3LgTBXUGokJFwFhnVGHhC9Tu9Wdb5lK",
+	"uFgTfL+7Nh9Y1aReoMe2wOx+lgN9YJfSQEfDwUyhEAVGcv8X/MX/aYIGXf9HsAtUXmkes7KSGFRcaTpI",
+	"eOTqR3TIC5bwAZjZkzkBoKQJxrG6wm5ck0K5jGUlek3lhE0SL7aRsLykuCxqVd5JFqlfYRqPqxc9cUC5",
+	"di0wQv5+3fwQ1rYd0aZZruWWFpl+DTMrpfDf0pg8vmWOCzmZ29Mo6uvwwveHLiFZk/DTJ0e+OrQzuL4O",
+	"yY59BnGJHayBzWMset3B+OvOlX0LCYhT7nSHvMcCJbrwEN4Z8sQKl5bMWHSB2TP67yM4MZZ8r/vsq90n",
+	"e4VYcisl0MiAoeGQ0GLQOA6EMeMjJWdkSrWpiRt3pqc+fFMXNL7WkbSGOFfJgMWqCA5aa+HfOM9THYzX",
+	"lcSoy1daXY5is7wily7hE4sCAoXe3bwb5hfdU65QTa7KRtizJVNGtIAiBttljdxuFkiWx8iEK+qdh2Ju",
+	"G3+5ITAXjCsZNFYBeNFLvwTitUVJoBxq5V+U3MQ1jd9n4XnwUeXqvPOuOsl3w/ABqGiwflH4msvmrV6O",
+	"otFFfWJFJWAv31ftyOBo3DbQsNqRdWYkmkWTOVQ+IxdszmIypnq8ID7uPdmvFLgxSbWUsVAZRHgj0TyP",
+	"IwBDNZ5DUMhges2/BWaw+5SAHV2TmGXx7p+bPQDU7lNNnWTy4fQNcijLMjFjv/nh/G0xbT8T0cF/xU1r",
+	"8Uyrj8q7cDc7WG+7XeuahmzpSktrNaRBpfbbsdkpaUWIrT4pVIpfEYNW6ZaVRDMRk5gl/JIp7JGyM5by",
+	"Qu98yoe9DjGqHyoeqssag/3mJqNSafuC6ciudDGFKDuOFSd/C/YYf4c3Nse4AbYNw8zn/bSkRPmRKqIx",
+	"+QiSZ/GdQ6IhKhNIU9GxTKQieIDrnUxuuurwzA9e+1k84bXpQvDlCcTYZvXatvxmRTpufTRzDPHPOF3V",
+	"dRXnWA4Tm/cnMmbJKvfBBsLg0qTg8KuvVbc0wDRbXxkE/vnPf/6z/fZt+8ULS0efk5jOwQznntf47Vxl",
+	"5y3mVwzQPd7iE20l6o3fX3R04n6LoywsoniGi3sK8nurvnEk0VsZSm/gcynUXynGJFeZKb2gkY2MTzYQ",
+	"JjbO0cniqhfioytMHGZt+VWIbqxOh9irlmRcTMyCReD2K/LxPDYnE4Hd3gtX4hbkNrudU8GCz4nvZLMS",
+	"hpZLbS1AVQFCVlbM8O+V7nHVFy6KvnCbm8uPb5kaMcxpGMyx4poPbNAo+doxDwnF6CwsaRazhBmGPTgu",
+	"2HzTENWt4WdlQmriYrYqr+zDVDO1tYPkBjeUIfMi7hbMX1VE4KY3eyd4utE5F/GuPhzuRzawcmQuD30+",
+	"aa2TiGZjzaL+77/9CwILLxiDoh8Jv2AQgqP1TKrNJaC1CWw/FuTcz9/Uulp5tQaDmydTL+UNfC719e3L",
+	"XK2FbciqP8xbEOGze7mxDF/K0V5I91t2O25ZL9QPvr2/dgFEykmI3fvJs1/ywdgZP1ZVldQsShU38zM7",
+	"HW7oaMpfs/lRiqrAUgChb3+wnFv7+2//CgOI8y0Elh1Nefs1m/sGQaSJQRzuBTQ34Nm0sv57i13oslHy",
+	"m6OwSCw1z12IUSSFodiWy9H7hgu0/M8siCsfFONOiXvD6bcVYV/LhVjdl1DzdECjC6ujD6UiR8eEpkZO",
+	"MLjyZznQHfISnLBKpthNyfc+oELPoJKqdr75gat8f9gTNHudGu8c8Cl9sYzSiT3gWDL8C7vi2kAxVzBa",
+	"o60mi7gN66r6h9lQzj1BXRAtCSMZs/AQvbMunLMnIqrUnFA0X/lQ5KZUPlrSHmoYkHBKzTj7xcUPWoQN",
+	"sU+rplCwFZqiEEv4NZmNqemJGdXEt6+C3ZyzK0MmKTSugJZnhjqYeffhTV6dlTQ//L3b7XZbB7AD5eP6",
+	"EH0grE+TJoUIz4DQnihcZUAomdApQLNUKDS5gAmES6kwBDMPFB3LJMbKs6wiULvbE1ht1h+QkYSbDlmw",
+	"/jV/lgPvqNcBepLAGaADEloJIoR6Wr4jQoAlbMW8J3Cv9gRd2WiU/agmH/7+6tWrF3Byp9T4VrQHFiDH",
+	"TBgLAizO+zmByTdrEIxVlhxiP9L48aF3PPuPeqLJruySIGiSwcqp4RGhWkPtUhGDQVG3FgY+PvFjumK8",
+	"2KzXHqJDkJ7IYk6NJJS4GOi8450Ljw+zFkboOgsXG0KFxWbHAHI9ES51brKwWdmKyY261FopxBh+vGx3",
+	"9/t7z3qi3BEL4aDc9oockSfdx+WeKxawnnS/WmhxlMWiAmGBeIqecPU68l5JPGYWnn0xt2ju267EXF+0",
+	"gpxaZMG+B655ipW6qGEKMwcSHjGBMaOOIFpOpzgzFHqf1lDDnYSNaLJjmJroQjyvp4lHJ8cFB/9Bo9vZ",
+	"7XTBTDRlgk5546DxuNPtPG6gxR34zQ6ke6PomBUYOY4bB43vmDmV0jQW2kTudbsrepds17MkC1GtaFpy",
+	"5nrqcBGzK2ijsr/3rG7AbIU7xaZt10HjCa529TdZy0D44PH6D4qthmDhLv5m3Xd5j5ac9zcOfvoYNLRP",
+	"Scz2jTTTXSZgBobGBg1DRxoEi7k2bNL4aEfb6UBfmgshZ2LHD90xV2bV9Z65986vTKPcQLjGMpu/slPs",
+	"X3v9sRpGVh9G1rfrOmg87taU8se2448szZzOSdMeSmyV8FJrXCDYrgknQsom8xf6nd4EUG710l3z7qfE",
+	"v0C8OJVfN1B3K0detZEgtFPh01WyAha+ZDNEQu3kPuFRnbk875dDseIeBq4ZJqgwwCyLDXSC9d1zAuxb",
+	"Wd3Lxnv0WzjQIOVJTJoOyAOC7VgC8p30gN8KCHZj8a17eiJrlsXEiFsmBvFWrs8pFFsAErsE7cUuRndI",
+	"04rTVJC1//Z7hb0HRKUi2x7ew5BGRjsw3t2IFuVpT/DRBgQs70/756OrGVJ9W3fCLlSvCUjSqqCoBRzz",
+	"dWh+8sGFRSzDhDW988l7V64RyRKG8QplGHwBz9/bV7FJ0DIY7ld1s5/IS9dI7AZ07a8OQ0+6X63/ptiH",
+	"8/PhDm+MUJEl8cpLphTIjgbbiAz5KLW6g5tJE0tv5ii5FwHSAdgaiFzi3RWdwwv+v89oVP4xaLgIpzJo",
+	"n6RmEa4BAr91RSVuhbKWOmtdl80swP/ukKovz73MSv1to/ZHhJz9uyPt7gZfZM1I4YMnm6yrotvhA4ko",
+	"kYj3niAUiARkgwCXcikg5OiYaBfE54Bqa9JQYFaFLh61EuE7MA8qZlIlrB6Mdn/wHbgICh6Ni6kDmpkA",
+	"4ioCL6BxVdl2q7Mkkr3h2jwvrOkOsXeh/VYF/qKlsNBhxcm3EU0SJOH2lh6kss8H/fPiqToTWt7FJu8l",
+	"o0lzwgy10j7AXpEtFkG5Gv7zZJI6HCi261kvtRV6rm2rKZeblf1XytS8SmOuEP1w6n970Q+XvvqLd9K8",
+	"gpztB0ZQwga84lLnqe3hHLOhPkI1uGpLz92D710Q6zpBq0CmF2jEA6r8MZjAe1G8xUea+Gu8MZG/IVhL",
+	"hUXHc8Vm0QrtWsMpRpiI1By6ZEOBQ21I8+jlWXvvydP2d8/foosNfBQuacYLdthRAwSKYse2g54wZWBG",
+	"62bozjYkfGJxiGPLGIFFi6RgGMdKfVIOJkBBe0ZwTAkS5mOGnZ44z7M9oS5Mzm3RyYW7S7g2kJ9FTLHV",
+	"Zd7NkjQrOr210F1Y0cWSNLMvD0o94lyLugNidbawRQy9YNovsLZFnW84B9XQ81Z1A5bIWcv1wkSnKThw",
+	"vO8q83vTCSO//9//j/MzBj0hVUAs4TRMkPAfzmm61KqyQ87HbA4HROOYxaRc0AYWDDvvuCdhT+B9gwMZ",
+	"pl245YULynzyhcsG1/KlXZiHBbtixaYJjexhZN0+wUfq3aPu7LSd03lcRZx3BFSMxEpOp+BEgyOKuWKR",
+	"IUb2hAevsdSmyn56kpZ5yF3o9+WusV9Ywd+K69BMcv2z858HC8E9CYaQUgUxHoj2rFXSjYYQKFHMxLuh",
+	"zLisHLkiY5WiZEFnl+pLqOzFhrLr1HZL0bnlZrh7oH7Yf7mU8oxhIBByRR8U+ltS6JfFhWWQtBCzlbbO",
+	"sy5IU6krhLMjL76AFxNRQrGRFWQsbfbZU6Q5mANDhPCiLNlOzgQJgVeHgW9qxg2JU0UHydwFE7lIsb3u",
+	"ngsveSMRnA+y7rh28TufeHwddsiPEMwlSHgcs8lUGiaieTkADzYd93z8uAv7CcgFmxorVyaMakP29sm4",
+	"lXPzC4aGwcHcsDaPMaQogWp6zliHUpPiIy5o0hM/y8Fh+XMXZobtuyGz234MkTR7h/b+nP+cxCmiLNMu",
+	"VYqwKxqZZA6i589yABKfl4tRdtEod9pbwPqj+gBOoSQYLSft+8Ai+2qpsXcY9ER4ouTVvL3wvBTUiD3K",
+	"5QVn+flSMYeO5NiCHGf7cPoGaqTaeVxncJiBTjn8SEIrCGvdh27p9vfsB4v0+WOMRuij9IkBdxhBjWtx",
+	"z1GG7IlMMguWo9X29tAX5KKOHmkSYrDfTx87Ln4tdDK9fS0X9+xvH07fWLn7NWNTDAQFoRYKCvpTD0tK",
+	"8rpuzha2QFTlPnwJpVi7rIKoegB4s7LFdC4oZyXEsqqHGqNTISzMvudgBwUpp3dY+CLnHnBVmjDX2Npi",
+	"t6aXBbTWLjSvAFdWRs6KTiimZXKJiZwQLVspNGONiMXKELB4bohKha4Sh7E/2w9y0Kj2vS3G0C6Qg0bR",
+	"6VZKiniyKpK617va2233eldfscpAajTL3L5gnjek20go37vNibP89xqp3NKcQiymsAiW15EqdFP3hLs2",
+	"DOaRtojVKd3N4gFff1HxftVBFsOJNz/QnINf13fVOzp2JouICquJDrkp2TOy1EKCPijStMdEfv/tXy4g",
+	"ou0r+Hp96E+np+xt8nGxuPGDdlPWbtIBBCRbiCsIilaU2lJpgU/q3JnPoSMfmVIrFgErRKsM42Ds0Bd8",
+	"qolAHYtRo0kKFewK0hAXmimjs0Z9yIywnGapSx8oGwJMbCrhlue7Xn6+qzDMjGWKLCm13AUqFe1jzaP9",
+	"3Wf7j7v7pf65QNLst2BgaLqg9YDkjTqD5Xa9GMsO68ma72Lj3dahnZQmMzrXbiOZwOllO7/PCQUbpsI9",
+	"2JfJkM2YlT+siLG4cyzeN6aXjFASFtolhgeu5WD5KUmF4YmLo8fmiNUO4h/s9VbzWJA9chablzrblLVk",
+	"QXpB9YjFdrsbjbnYx7J62CwFbIiFq/OxN0svWz0qQt2tDQsXXRotw3zIgspadK0r0li7buyqWSsQPf2c",
+	"Iml36qfyHUcreKlDIjnEPKSH0L37sEvYyynHcNjLCIhgM2gGwZU2W/CeZfNEpvivirFHHeEugXCFMPfg",
+	"Dv1jgOp3zMlCuXUK+Lrn3MBjfXtvUmzsvh3wbusktYrfCyxzswT0O1g1DqxzNxo0qLPqYZR2HGRVc7FY",
+	"j2si7DU+X7TOyjBSRAySxLDOndNjMLVPE7CmqNRqkWjV8yIZyGuhHwiyxexjmkAd/ixZIbMC7nefVRkD",
+	"nsMA94roBISJkrml6fcFhrABc82A8MxmY56wDM6sqDnVfz7nVXcDavHcN5B50NBKJAmB+rY0NKQYeR/M",
+	"Sm3tiISGXRl8ra2NYnQSgoMdZXuXH2ohNnQ9M0nTqkYH4NJpBVhd2wK614eQEvQydQ7aUHpdLXvRajRM",
+	"xG5QP6b7vOVwixLD1CRrZplqTPsGBxR+503MPA7B/C2n9JeUEbAee+e8xVVchMmy2+BDzaB9GdTOtQ8w",
+	"OAQGtnQJT4PQREskW3bhMjVu4b//9r9umeGbl//9X+9P+2dnL/tvj/6n/+LD6dH58ft3YV5zfPdJT2AR",
+	"e90KcjutS47XY6s+xnImgHBA7qHr5ASzIP0UufGehECaQxd+0QTrsWIF+3PMEjoPyES3OuTU/yG/IwgX",
+	"5jFRLGL8Em3B4RuqTRsKDkJXnCb8eAZd53oC8u8hmoYbzZJh68A13J/5g9JwSC5mmRoSjakYsZhobo8Y",
+	"dHG4Buik73ulcW0PBqrTZzYBFh/aA+Bx8Yyy/H+7zZHgmqGXdo7W+hK0dQjkIuN9FsAsIPkZeUC0BJkX",
+	"vU77B6iFu0oEsEpo5u+qEwIMvp8y4fbtQ3kwgXvKsrxy0lwEjJOXp/3XL/8ZBiSDi+4B2d97hu6AqV2y",
+	"267P3lsa4+z89OXR27PSGN3uAXnSfdyCdrbjqqTsChZ6Bqv/QQ5e+kaoCzLFMtezaOaxCiAIkTADIge4",
+	"aI3xYOGDsEA2rql3UYK8OsV0t7u3fxN1c4nAlSWAJXtzFb/HjeLnwLP36rJnLbWxxIWJ2BnHF/HKh43p",
+	"ImgelmENDOqRnLA/qTrxxSzsUpIJFfM8eAxdgEy1LYaqrHIE+i4BUD36epkUzHY9UYfMRFpaUAQQfegK",
+	"EDj2UMRE348dMbLgK8lknLrdundzYQgaTi2Ug9j4Y/c6NODKVrf2a/sqvnkdNJaqTKz7/H+y97P1Vxal",
+	"2Hyc/JOlsTQz24xjXwf4ualw+aUg+qhYCYNrUiizQZqlohsFkF5gKmsg27OY24LsmwHY9S24PLCNKbjA",
+	"nfAqhyhfg65qRUpnS2dTJ6/cj4p/wearI8Be2xc2MsoXsk63yDLd3ha92y0ao5+sNUbfpV34NZvX2YXt",
+	"wZUNkA+24fuzDTveqn0ENvrPXGh5Md0MEGJtCnalMQtCWTCJMrxg8xDtUUgIs6pLVk05dK14oUaj1arG",
+	"VI8theAVnrHn4OzBQJK7CPh4zeY4xWYBH7u3OfGP3IxdZcwa+Rfi5XJDKZ4ulvnGPrrQQfchEPshEPtW",
+	"DGEYBEnz2osQaOrytrejEgtMNnMe5bmnZWjPwsZcG/NLeeHqEOcm6V1sC2F8r09v/8UexWW6cQojeLqx",
+	"Lv3U4RoGL8LUD/6kP3PVEnvF2LuFCIh62I7/bSV2vmbzKrET7cRKJjfwK/kh61gxIrJlrYLN8pjoLEoa",
+	"8DnAOFiQw2GTGGQ6gRw1V/AKvmVXU64wFQ9Ne9Akk2CZfjTROrECyv5h3AyE36C6A5FArQ75FoxkUl2Q",
+	"OM3qZxbHqjKXncokuVPubydw4Y73y+vdVf31+P3WvqsHAeHeCCfkZznK6f0ysZwJH2p1IwFhQtUFM1yM",
+	"drKpavxmr6CYFJr+obQsi3OZIKuW14xoNGYxGSjOhsm8dYglFbkmbDJgELLvYvAHXFA171TV0HvrF3Xm",
+	"1nSHevTSXDUkwh3PQrj3c7vb9nMpjJLJOlMPvOzfxSDvv0St0VNGEzL04CNip4NiuRuSQSBCytBlnyQU",
+	"XadTOipCt2vFuwDE+HAtCJ9m7c0s70+nGvOhvCNNCkjVRm8dhwrKulCFG9p+ZswcG+i4HszC6E5PhJEU",
+	"rqBkX1HDQvINyR9psgOb6V9yNtPk//t/yW63i96SyCh419B+lPDoovLVoCeUpduYHb5HYhbxCU10QLqZ",
+	"d1UxQE8hMTIQPgfm722BUGDgKkrSmMU1BSzf4mHmqLfSR/aKK3tGdO6dZFhfaqAYvbDEiTS5IKH5NWwd",
+	"Zt67p/Z97SOXQyPDzEu2YIuzd1UfZFodX7pQx51uvTwjYzrvkCPXt+/xU7deZwC2a6pdsJGft9wjsdhE",
+	"OyvB7/plv5EiliLMlxt+OH9ev55f61yLm/YF/vvOPQS9LsDgOpL8YNy8j4RcaYD6WEpn9Zcl1IIYDjkl",
+	"GsIpsOiGotEFix01qiLrlXJLqf96JeWHgetTeE+wyr1d0fP3p2dtmiRyhqVIDktxDMcnHXIkCLSWgGiI",
+	"heTBKGFUkSY0Hu2J798ePW+ffX/U3nvytHVIVjbUDBUbhockUnSWQHMIrJmRMK1Jqu2TkafQPeEmHCZ0",
+	"NHIu9YQNDbEinxw6wOdMd0jo0jXA5FtuNSqHELBUReYLnVnvRrkrTPCFk/nK7WwrKMcppA5/hpXpQQX6",
+	"sipQrVRp75FQMlUyTiPTpoImc8MjjeRlndAopOFDB2N6VWz9u9KLd8j1yhPVMT1mrLCss0qYhMaxslQE",
+	"IvkmkGg8ksTIh6oTt1xG0memIncowk92KwWgK8NXNWOzhL/oU6+qDRb+LAd9bKIeHri5i3mywDxAAbDi",
+	"YrmyFabOYfK5VaxGUsakaVWbhGqTlc8nOHwrF3ozyRPns6wRhnR1+3e7xIV2kiaU7cdgCy60oSJirUMX",
+	"I65NsejXYN4T4Xcvz0s1Lf6BMQnfuB12yGs2z+NOvQMEY5gGUhptFJ0SsGSQCzZvYTqgkD0BB2GkWzIk",
+	"7QMHhoIINdWmlnH79nlhcY4zDydfuO7UVqSFCDmzws5Qqn9/k+cDN75ng6T5EiSyIuA/9R2x6/g2tsxe",
+	"Y7848oREu/gILFAHD1wOs2bMBW1Ai2+s0BzcYiDSXWrSeAhVjY+mTMQBxrthg2ea17NyteW9Lc4byFyn",
+	"a58nxkRMFZYRf9DB70U8KZZurywl7rqPaJdUMcenLbRxOQmSa7zDjau+1ySqAqbWIuQrLmJoAL5RRJ9v",
+	"JF3fRGKrJr93jGJ57OYiS0XhDG3G1CBZfAhv+INE70l5QSheYTolgznxUOnRBCF+M9G+0i6VR96QFNpk",
+	"E7As+dK+TaP4ZMLigCRyxlQ7oprFLVzGAdnr7uZpVbBK7oupxUFP7HW7WYEpaCDKYtIc8Usmip0VXHPg",
+	"Qhk3qNhmZjxiPjzY52m0Oj3xToo2zXnmhM4x/cktf4FPeknAhzfMwZGimSHhNKEiJM397uMga6UZ7sDT",
+	"VpWwjm3EHQW5CzG90Kv8CwvnawmIu75DUrq+Gbh77KzOmHWbYRPriRrNgO1BRXhQEVYFNUrlyIynpjci",
+	"pZUqAFPra2NkNOOe0PeB3/+RymOkuhRuuw2L3yqO0EKNDySE9qbL0QqvnpOvHj97SiZMjRiBtw6Q20L0",
+	"XpEXIKc+dK2lrSAAH2EQ4WCelXalPREKaEQMxTwJhgS7MvIXbN7xjDnLoGpbRh67eRc4v2Xk3Bxi3+pM",
+	"cXZ5zxCcyA2xigTZ7z4mzUU2jwVBXQ6okzUq7XR253fM+U+wxex1UBoHDrENJ//3m4/57yVM5DU8YF8P",
+	"KQwP3P6WuD1gMNFywjDn0ILbo6znRhMKohdoWetz2f+MDcZSXugdDNatr88oJ9OEgRHSfwJ1JeYkxEi0",
+	"9hkfCWpSxQ6I+aaXdruPo1TwK/iJBZe77tmYXRHv89978tTustcwHasx9Rr4ckgmNGY94XR+nkUSN2MZ",
+	"6WzJnUncqom/+hFfcQHLd0gpyhPVtaPwRSbgrQeX4v2gVskN6WCIaD6CMlTaQ4pHJg9kW1bQWUCnPD+i",
+	"0nTxo8ck6M/IR8IXHc9KpCDcQ/CLkDMiBWkKWUo6OPR6gSunoTQx0rULwroekL3a6lSmJvx7IUq+5Qck",
+	"uX+H1J3hiK8KvzJz/cfsrbuESjdJXRZ4mWbk1exdl4oHKL2L2p+zws1noJY928qdkn2288ne18oMzh+g",
+	"QrLL+aIu+A1yvH26uWHTiua42Bfyx7wC8UO30AdCmncLLZSm3gqY13cKrQe52yeQdcTRb+UBlP9I9rmb",
+	"wmSdmQ68z1MK7m/nfIZ/Vvmet6jOXtfx879pwsHzhj467Dnz+2//m/e4wkgM32UMXEABSbhhiia+/L7r",
+	"mWEJPE4fkEJrGrC3EWoK5ekqucBJWsbH27ew+eHvoePiplQAui3aW3jwZj30ILkTH5jKMng/l6+ukBJ3",
+	"fDXrFQVwXYzvXjcrfa0hwtePBToCj6tbZZxl498h0vpJVuk2frWPdL6NB1b+B1KcaOUVFnDCKD4aMXUX",
+	"9eiKXPrEMv9SjZB6pNr55H/srymqAypZoRIHFI1mGJN+waamThnzoP+gjD3wj5IypnPA2AZB1uti9RB3",
+	"+wS9NvXA/f0Bkv9Iupi/tbxsDtYGSwUksN8bLQ8q1boC5b6xdufh2MftV+p2p6nQLp6y2EkU++FHSors",
+	"4A6wc7ROpEEGoX2LtACr9FuxLEpSDaXdx3IG6chQ3RmjM7Q97KBQYsoN/EjnmcEdcpZIo4ud4k4+nLvU",
+	"Zvt5T2iJsXxcjAKMxICIciuztpmgg8T+Wrhvt1bv24HWAXYPYyrixDmCuOgJ6tLEsMKkxrIGKhX60I5m",
+	"v3CF8AdzLALezMvfuwDHWM5Ey3V30z0RTrgecsX6U6jmHB6QUF/waUhiJaeW4QYkVKno29MLYSpXTcQw",
+	"nc0GM2MXhCF2h+sJnzudTQCOqr4OiUxiSAp3zVtJaK8QW/Ha/fR/lYKFrsexb4DsQl06PXGU3z90bqgS",
+	"vpv73WdkwOZSVHuFT9Iykb59Bd0Pfw8K+qasIVPQgzpy81Cd68E28Ie3DXymmLdKi8nGWeW7PPcv3SHK",
+	"uzk21O79sh9kwz+qcs/FwG4688r7G11bEvvLWgDqsnROmUmVEyTciuym4gB40IfTN6QZnrw/Oyc7GD/z",
+	"yb3U5/G1i3KFkpKlWAToP98TLkqGa1dqEsJssZCXcL4BJZOExYeuja0rDaMZTZiVS6rFi91uT+SnXBQv",
+	"yBljpH65kPM5ljMSs4RfMuy9lEX4VPalAyLmULpxh5U83RSrw3DcXpYreTb9+UbsoQXdAxOuqrxdQ6bu",
+	"kBOXcG+VNfENVPct4KSRYFzMC1wgwO93d+sMi7UY+mBX/EvbFT8Pym/FWLPmGwe5i5W8N8OqG5b5/tx1",
+	"rurUIZM4qy9t5BSjxsDC4nvM+hhaKdiCaOC7emBl/urA2FpM7943Ly7EBf+p+fEDnamoW52LzrVRudvy",
+	"15jq8UBSFdc6u19ecW2yFp1MZJ1LXxydff/t+6PTF/3z969fvnMZb6ZDwn9AK9Vvfv/tX/CQXfmunmAx",
+	"hLYcPRGesShV7JB8b8z0PVSOOaMTdsYN++bMKB6ZkGimNZeCRFJecBToFYu5YhHk4j/uPm5ZPh7m2wjR",
+	"YKgkWl8nXGso1g+9XSGRjkIvjikdsZr0kRfZkWxUaAOGrqsR+2R3r7JmLQyEuyr0zYLb6seF+TcfdMOW",
+	"lmMzSW7QyjJbExCax4g4FfQKjnlm1SgXQuvKIpTvEQElK7+HXyWMXrreDR9O3yxUCX8jkciuXnrQOGOm",
+	"/RyPdfUmP4tc3lHbvuDGV/ROErSsux7GKjtxrFpDvj9/+wZgHtr7QcVHOyngIjY3dhmsU4h+w7KnBcr9",
+	"b7fjElC6rrsEHC0uCvCzNv2XKCpvjzCv+JkfZtOlLSsmYqZYXDQn2dP0VUBjGdWHSJ3NqOVD5MMxOqNc",
+	"DV+qtaXB1Z0MApLaGQklGug/eY5Q1z5zO3D9Sis7Hrywq9lWlj4evpOCvcUs4zumoDJKJ0wYLOUG7KdM",
+	"4l6e07VNTOEdmOBxXSMoBOxHGnsBNC1rAefg8bBt99qGzbag0A0mJt5YdPxLIAkshkaGXzLoK1a6xgJi",
+	"ADLkeLHzCSB9ZVUNC7FH9q3GJiHV1L25UT2vp/s1xeg/5j92+u2Pf/uP6pL6a9AGi0O/FJGMsY3ubSPa",
+	"33b+VkaxrA0AUoqKVVciHRxaQEa/8mmb2eX6aPFCU3+UVLTr33g7nUmCPx42b6uhbY3Kt4qWR9CIl0d4",
+	"w1lriiUau4ShBa0oFa5uvfPQW9wd0l9Woeyro/+6Ex6z+kCsHHNC0d98/5Byvxf/CmI3hEnmhOoLFhNY",
+	"l6s9vCClrLnrMaOJGdcHeWPt0mjM6PSQGJlGYyjklnVqqhRDvsdB79Bw5GaooXi+WzfXhCb8EsMB7/fK",
+	"3vBLJuyarPxdxEg914ZN1t/Tko9te2PkJoZFbHERkEFqnLPuYF15C9++fE2ZC1/YYgZuSUup7B8haAqr",
+	"FWbRZwULDxr55CVTJMRRDY7Twd8UnUGlQT9400evYfGQUoeoKKvf0RM+bzsgy/U0SGhCMkm1IQPmQtDI",
+	"k6xQuaOyqB5YSpPI6KJDjryVJegJbWgC4RhogdH+2FADEyQVFwKMlsoVTopzGyfHLqnYWl2qvGpipyd6",
+	"wgI31D+Rg59ZZLDIYjMPBtv/utslgzl0Ukn4BYNarT/LAXFBfC0yYJGcOAsDNnPPA/x64kcMO/MX/gId",
+	"RfOQILf2cXVWQXmkvR9pTnh8iA0ooaeUKdpsoTMWNT2RMGqXuE/GLegOO4Waf/kYquAdh3INdnmFepI8",
+	"9kFxMR9CbprbvgWg/b29DnlRdjUralipKYsTdY5P8GiwBP0UW7oomZpKU9gplpT4XsqLdTWgwxsgBdZ+",
+	"WQ/ZWV2YQ+Jl38AZ71kMEAMSHR1oYGqurDTeWi4+L+JxnW1tt7u3v0GXqfMiMPAYUYPncBGAkYH74qSo",
+	"s65amIe3Rm2F3ieruk31eld7u+1e7+ortqLX1M2iHmkcc/snmpwoCyGGW6aG2oebBnGyYQn5SLbdQztS",
+	"55TO3jKdl9D+cm1sfpCDVU1szpEKFAJCIFyEJwlRqVhhfqwc5pH2Rsu7sjlu66LZu0OzXd1hPtLk6Bhz",
+	"ZElEhZDG59dmxWwVm1AOrguskE2a9pjI77/9awcftNlVxFjM4lbnD1G97CGC8zZlxTNDVTH0zVkNXWlE",
+	"K3nwiOUVnCodXyA0JmxEk51PVhNYaYR5Y9872aDNQThV/JJG8zAgoWFqojF+HT0aOjzE2vCwTOhMzdHT",
+	"tJ+Z+ipsOk5DrTfpsCtqBTf7Ks7eCIpM4fFemQvQ9q8ff0Lrzo1tO382dfXf1YHxTmJ7IGgz+rkOi/s2",
+	"xgC24VaaDlIDAlhiN+JwpLW1hi6nTNAp7/jbqUPi91Mmjk6O7XHctQtgtTxSFodqGGXm/HDLzsxWDw6B",
+	"P4TXjGv0BOQnTagmDvgWbRslOJ5TJBNr4PifR2/ffEk49st6gOMHOCYO+CrhGPLwaw2mWbuMUjt71NSx",
+	"FA/aHSZ8hGAPMhJ2X3Bdo2ZcM/Kk+7jStHoKs9+hZRUnqGx4SuM5MRJNX8QoOhzyqPOH7SUf88+xxyo5",
+	"kEZ3zJVZRctO4a3zK3MPDpNzdmVe8eTBYQLB+dguWS2UBtlMAtPcsAmddq5WM64zfO1LMq2rG0Vh+P38",
+	"hT299wuODlK8L8HZoBEYtwZO6Htay48KLcsnXPAJTQ4IN1WePPQ50HnmcSB0IFNDDBNUGB3AUn9JWcqI",
+	"VD0BnVlTYfiEdazwoygUm4NO5cD7mKE8cU3Li91aofmDW3bobPoibwlRE496htu8ywRynKG2qSlYXTwn",
+	"/wtFyDkIwgsDJd0UzoNrkk6DLDnxkildjgnKZafyHJ8aR1P+ms2PUjO2U1rK5yo2VBie7BWgk8A3CXbd",
+	"QRSGy3KdCd7gDytpzVD4O1VJ46CxAxTWrW0JV5icJoygc85IN2FAUsF/SVnWbqhDFrqXacayfipc5a09",
+	"nYELmxIsu0+s3Anf2zMdUz1mMaEG2h0HJE9rCIiSBks8um7GsZw5vMO2o+B6gxUUZrUjV02aGjlBwROa",
+	"Otu5uTD0ggXuigPos4wlPKiIWJLg69jQ85JhW3RdmMoOVDHVOwo95xRLweYLJnEYW+eNoAuj5KXrlof6",
+	"ES4bq4XQxXooWZPnLJhJQxoM1ESBUiFQELNYMAUlcVdufiFfr7izzJ5a7fyKqKGJHKXga84rbgYOEHzR",
+	"TUAOMU2NL69ZmCH/qmaOcpIDTrTUh6J4jL4iedUpct+KW+fYJGKd9cf2fcCbcmraHBHHVzMtt34Olrtj",
+	"uI2QSLGYCcNpUrjogDARqTkUlHZAfohIM2GGWh4ESRJQSwY8wSxePqWaqU/Q2NYeKs5EnMx9K/9CYK+P",
+	"sp9QdcEMnCcSuMIkvr1/xQQFBl2K5C2G7WZ99JejiTtla3clXhZasFpwhbbEhYbpdvSpa6OkXGPdwrC+",
+	"0+rywD7wJADWzPFHR8z9khc1YG40S4aF4R0RXx59ZWRozVEVxoVwtOuP1/9/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
