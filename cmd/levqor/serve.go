@@ -85,14 +85,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, log)
 }
 
-// runScheduler fires workflow schedules until ctx ends; the returned func waits for it.
-func runScheduler(ctx context.Context, sch *triggers.Scheduler) (wait func()) {
+// runScheduler fires workflow schedules until ctx ends or the returned func is
+// called; that func returns once the scheduler has stopped.
+func runScheduler(ctx context.Context, sch *triggers.Scheduler) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = sch.Run(ctx) // it logs its own failures and retries
 	}()
-	return func() { <-done }
+	return func() { cancel(); <-done }
 }
 
 // loadSpec parses the embedded spec, the largest single cost of start-up, on
