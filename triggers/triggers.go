@@ -105,3 +105,9 @@ func NewService(store Store, intake Intake, sealer Sealer) *Service {
 func principal(ownerID, scope string) keys.Principal {
 	return keys.Principal{OwnerID: ownerID, KeyID: scope}
 }
+
+// WithClock makes the service read time from now (tests use a fake clock).
+func (s *Service) WithClock(now func() time.Time) *Service {
+	s.now = now
+	return s
+}
