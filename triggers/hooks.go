@@ -1,16 +1,19 @@
 package triggers
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/jobs"
@@ -195,6 +198,12 @@ func (s *Service) Receive(ctx context.Context, d Delivery) (jobs.Job, bool, erro
 	}
 	if !verify(secret, d.Signature, d.Body, s.now()) {
 		return jobs.Job{}, false, errBadSignature()
+	}
+	// The raw body becomes the payload as sent (the signature covers those bytes), so
+	// it must be exactly one JSON object in UTF-8: a decoder reading only the first
+	// value, or a database refusing invalid UTF-8, must never see anything else.
+	if trimmed := bytes.TrimSpace(d.Body); len(trimmed) == 0 || trimmed[0] != '{' || !utf8.Valid(d.Body) || !json.Valid(d.Body) {
+		return jobs.Job{}, false, levqor.Errorf(levqor.EInvalid, "The body must be exactly one JSON object, in UTF-8.")
 	}
 	in := jobs.Intake{Workflow: t.Workflow, Payload: d.Body}
 	if d.ID != "" {
