@@ -847,7 +847,7 @@ type SchedulePut struct {
 	MisfireGraceS *int                      `json:"misfire_grace_s,omitempty"`
 	MisfirePolicy *SchedulePutMisfirePolicy `json:"misfire_policy,omitempty"`
 
-	// Payload The payload of every job the schedule starts (default `{}`).
+	// Payload The payload of every job the schedule starts (default `{}`), at most 200 KiB serialised.
 	Payload *json.RawMessage `json:"payload,omitempty"`
 
 	// TimeZone The IANA time zone the fields are read in, e.g. `Europe/Berlin`.
