@@ -80,8 +80,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
 		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
-	logOut.flush()                           // whoever waits for this line (supervisors, tests) sees it now
-	defer runScheduler(ctx, svc.scheduler)() // stops before the database closes
+	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
+	// Workflow schedules fire from here on; the scheduler stops before the database closes.
+	defer runScheduler(ctx, svc.scheduler)()
 	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, log)
 }
 
