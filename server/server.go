@@ -91,6 +91,7 @@ type handlers struct {
 
 	credentials    *credentials.Service
 	triggers       *triggers.Service
+	limits         *rateLimits // nil: no rate limiting
 	analytics      *analytics.Service
 	publicURL      string
 	dashboardToken string
@@ -125,6 +126,7 @@ func New(opts Options) (http.Handler, error) {
 
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
+	h.limits = limits
 	g := newGate(spec, opts.Keys, limits)
 
 	// SkipClean: a path with dot segments is answered (404 or 400 problem), never

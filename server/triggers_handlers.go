@@ -173,6 +173,13 @@ func (s *handlers) ReceiveHook(ctx context.Context, req api.ReceiveHookRequestOb
 	if req.Params.LevqorDelivery != nil {
 		d.ID = *req.Params.LevqorDelivery
 	}
+	if s.limits != nil {
+		// Each trigger has the budget of an API key (LEVQOR_RATE_LIMIT_KEY), spent only
+		// by deliveries whose signature verifies: nobody else can exhaust it.
+		d.Admit = func(ctx context.Context) error {
+			return s.limits.take(ctx, info.header, quota{name: "trigger:" + req.TriggerId, lim: s.limits.key})
+		}
+	}
 	j, _, err := s.triggers.Receive(ctx, d)
 	if err != nil {
 		return nil, err

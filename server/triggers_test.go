@@ -8,7 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ulule/limiter/v3"
+	"github.com/ulule/limiter/v3/drivers/store/memory"
+
 	"github.com/levqor/levqor/credentials"
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/storetest"
 	"github.com/levqor/levqor/triggers"
@@ -33,20 +38,14 @@ func saveWorkflow(t *testing.T, b *bundle, key string) {
 	}
 }
 
-// jobCount is how many jobs of workflow sync the key's owner has.
-func jobCount(t *testing.T, b *bundle, key string) int {
+// jobCount is how many job rows of workflow sync the owner has, read from the store.
+func jobCount(t *testing.T, b *bundle, owner string) int {
 	t.Helper()
-	resp, data := b.do(t, "GET", "/api/v1/jobs?workflow=sync&limit=200", hdr(key, ""), nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("list jobs: %d %s", resp.StatusCode, data)
+	list, _, err := b.Store.ListJobs(t.Context(), jobs.ListFilter{OwnerID: owner, Workflow: "sync", Limit: 500})
+	if err != nil {
+		t.Fatalf("list jobs: %v", err)
 	}
-	var list struct {
-		Data []json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(data, &list); err != nil {
-		t.Fatal(err)
-	}
-	return len(list.Data)
+	return len(list)
 }
 
 func TestSchedulesAPI(t *testing.T) {
@@ -192,7 +191,7 @@ func TestInboundHooks(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(string(data), `"ref":"refs/heads/main"`) {
 				t.Fatalf("the job: %d %s", resp.StatusCode, data)
 			}
-			if n := jobCount(t, b, ann.key); n != 1 {
+			if n := jobCount(t, b, ann.owner); n != 1 {
 				t.Fatalf("%d jobs after one delivery", n)
 			}
 
@@ -218,7 +217,7 @@ func TestInboundHooks(t *testing.T) {
 					problemOf(t, resp, data)
 				}
 			}
-			if n := jobCount(t, b, ann.key); n != 1 {
+			if n := jobCount(t, b, ann.owner); n != 1 {
 				t.Fatalf("%d jobs after refused deliveries, want still 1", n)
 			}
 
@@ -245,14 +244,14 @@ func TestInboundHooks(t *testing.T) {
 					}
 				}
 			}
-			accepted := jobCount(t, b, ann.key) - 1 // the NUL escape may be accepted
+			accepted := jobCount(t, b, ann.owner) - 1 // the NUL escape may be accepted
 			if accepted > 1 {
 				t.Fatalf("%d hostile deliveries stored", accepted)
 			}
 
 			// Idempotent on Levqor-Delivery: the same id and body give the same job; the
 			// same id with another body is 422.
-			before := jobCount(t, b, ann.key)
+			before := jobCount(t, b, ann.owner)
 			r1, d1 := sendHook(t, b, tr.TriggerID, "application/json", triggers.Sign(tr.Secret, now, body), "dlv-1", body)
 			r2, d2 := sendHook(t, b, tr.TriggerID, "application/json", triggers.Sign(tr.Secret, now.Add(time.Second), body), "dlv-1", body)
 			var j1, j2 struct {
@@ -267,7 +266,7 @@ func TestInboundHooks(t *testing.T) {
 			if resp, data := sendHook(t, b, tr.TriggerID, "application/json", triggers.Sign(tr.Secret, now, other), "dlv-1", other); resp.StatusCode != http.StatusUnprocessableEntity {
 				t.Errorf("same delivery id, other body: %d %s, want 422", resp.StatusCode, data)
 			}
-			if n := jobCount(t, b, ann.key); n != before+1 {
+			if n := jobCount(t, b, ann.owner); n != before+1 {
 				t.Errorf("%d jobs after a repeated delivery, want %d", n, before+1)
 			}
 
@@ -314,5 +313,51 @@ func TestTriggerLimit(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Fatalf("trigger %d: %d %s, want %d", i+1, resp.StatusCode, data, want)
 		}
+	}
+}
+
+// Each trigger has the per-key budget (LEVQOR_RATE_LIMIT_KEY), spent only by
+// deliveries whose signature verifies: a flood of unsigned requests cannot use it up.
+func TestInboundHookRateLimit(t *testing.T) {
+	b := setup(t, withAdmin, withTriggers(t), func(o *testOptions) {
+		o.Limits = &server.Limits{IP: limiter.Rate{Period: time.Minute, Limit: 1000}, Global: limiter.Rate{Period: time.Minute, Limit: 1000},
+			Key: limiter.Rate{Period: time.Minute, Limit: 3}, Store: memory.NewStore()}
+	})
+	ann := b.newTenant(t, "ann@example.com")
+	saveWorkflow(t, b, ann.key)
+	newTrigger := func() triggerSecret {
+		resp, data := b.do(t, "POST", "/api/v1/workflows/sync/triggers", hdr(ann.key, ""), nil)
+		var tr triggerSecret
+		if err := json.Unmarshal(data, &tr); resp.StatusCode != http.StatusCreated || err != nil {
+			t.Fatalf("create trigger: %d %s", resp.StatusCode, data)
+		}
+		return tr
+	}
+	one, two := newTrigger(), newTrigger()
+	body := []byte(`{"msg":"x"}`)
+	for range 5 {
+		if resp, _ := sendHook(t, b, one.TriggerID, "application/json", "t=1,v1=00", "", body); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("unsigned delivery: %d, want 401", resp.StatusCode)
+		}
+	}
+	for i := range 4 {
+		resp, data := sendHook(t, b, one.TriggerID, "application/json", triggers.Sign(one.Secret, time.Now(), body), "", body)
+		want := http.StatusAccepted
+		if i == 3 {
+			want = http.StatusTooManyRequests
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("signed delivery %d: %d %s, want %d", i+1, resp.StatusCode, data, want)
+		}
+		if want == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After")
+		}
+	}
+	if n := jobCount(t, b, ann.owner); n != 3 {
+		t.Errorf("%d jobs, want 3 (the refused delivery stores nothing)", n)
+	}
+	// Another trigger has its own budget.
+	if resp, data := sendHook(t, b, two.TriggerID, "application/json", triggers.Sign(two.Secret, time.Now(), body), "", body); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("other trigger: %d %s", resp.StatusCode, data)
 	}
 }

@@ -176,6 +176,9 @@ type Delivery struct {
 	// ID, when set, makes the delivery idempotent: the same id and body return the
 	// first job; the same id with another body is 422.
 	ID string
+	// Admit, when set, is asked once the signature verifies and before anything is
+	// stored (the per-trigger rate limit); its error is the answer.
+	Admit func(ctx context.Context) error
 }
 
 // Receive verifies a delivery and submits its body as the payload of a job of the
@@ -198,6 +201,11 @@ func (s *Service) Receive(ctx context.Context, d Delivery) (jobs.Job, bool, erro
 	}
 	if !verify(secret, d.Signature, d.Body, s.now()) {
 		return jobs.Job{}, false, errBadSignature()
+	}
+	if d.Admit != nil {
+		if err := d.Admit(ctx); err != nil {
+			return jobs.Job{}, false, err
+		}
 	}
 	// The raw body becomes the payload as sent (the signature covers those bytes), so
 	// it must be exactly one JSON object in UTF-8: a decoder reading only the first

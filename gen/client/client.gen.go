@@ -1905,7 +1905,8 @@ type ClientInterface interface {
 	// The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 	// With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 	// least 24 h) a repeated delivery returns the first job; the same id with a different body is
-	// 422. Deliveries are rate limited per client IP like every public route.
+	// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+	// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1922,7 +1923,8 @@ type ClientInterface interface {
 	// The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 	// With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 	// least 24 h) a repeated delivery returns the first job; the same id with a different body is
-	// 422. Deliveries are rate limited per client IP like every public route.
+	// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+	// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3104,7 +3106,8 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 // The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 // With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 // least 24 h) a repeated delivery returns the first job; the same id with a different body is
-// 422. Deliveries are rate limited per client IP like every public route.
+// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3131,7 +3134,8 @@ func (c *Client) ReceiveHookWithBody(ctx context.Context, triggerId TriggerID, p
 // The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 // With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 // least 24 h) a repeated delivery returns the first job; the same id with a different body is
-// 422. Deliveries are rate limited per client IP like every public route.
+// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6333,7 +6337,8 @@ type ClientWithResponsesInterface interface {
 	// The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 	// With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 	// least 24 h) a repeated delivery returns the first job; the same id with a different body is
-	// 422. Deliveries are rate limited per client IP like every public route.
+	// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+	// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6350,7 +6355,8 @@ type ClientWithResponsesInterface interface {
 	// The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 	// With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 	// least 24 h) a repeated delivery returns the first job; the same id with a different body is
-	// 422. Deliveries are rate limited per client IP like every public route.
+	// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+	// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13682,7 +13688,8 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 // The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 // With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 // least 24 h) a repeated delivery returns the first job; the same id with a different body is
-// 422. Deliveries are rate limited per client IP like every public route.
+// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13705,7 +13712,8 @@ func (c *ClientWithResponses) ReceiveHookWithBodyWithResponse(ctx context.Contex
 // The JSON object body (at most 204800 bytes, like any job payload) becomes the job's `payload`.
 // With a `Levqor-Delivery` header (the sender's delivery id; scoped to the trigger, kept at
 // least 24 h) a repeated delivery returns the first job; the same id with a different body is
-// 422. Deliveries are rate limited per client IP like every public route.
+// 422. Deliveries are rate limited per client IP like every public route, and each trigger
+// has the per-key rate (`LEVQOR_RATE_LIMIT_KEY`), spent only by deliveries whose signature verifies.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
