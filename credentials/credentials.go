@@ -351,3 +351,27 @@ func (s *Service) OpenWebhookSecret(ownerID string, sealed []byte) (string, erro
 	}
 	return secret, nil
 }
+
+// triggerSecretConnector binds a sealed inbound-trigger secret to its owner and
+// trigger id (the name part), apart from connections and webhook secrets.
+const triggerSecretConnector = "levqor:trigger-secret"
+
+// SealTriggerSecret seals the signing secret of an inbound trigger (triggers.Sealer),
+// bound to its owner and id so that a row copied to another trigger fails to open.
+func (s *Service) SealTriggerSecret(ownerID, triggerID, secret string) ([]byte, error) {
+	return s.key.seal(map[string]string{"secret": secret}, ownerID, triggerSecretConnector, triggerID)
+}
+
+// OpenTriggerSecret opens what SealTriggerSecret sealed (triggers.Sealer). Its errors
+// match ErrUndecryptable and never contain the secret.
+func (s *Service) OpenTriggerSecret(ownerID, triggerID string, sealed []byte) (string, error) {
+	m, err := s.key.open(sealed, ownerID, triggerSecretConnector, triggerID)
+	if err != nil {
+		return "", err
+	}
+	secret, ok := m["secret"]
+	if !ok || secret == "" {
+		return "", fmt.Errorf("%w: its contents are malformed", ErrUndecryptable)
+	}
+	return secret, nil
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/triggers"
 	"github.com/levqor/levqor/users"
 )
 
@@ -62,6 +63,7 @@ type Options struct {
 	CORSOrigins    []string
 
 	Credentials    *credentials.Service              // the connections routes; nil answers 503
+	Triggers       *triggers.Service                 // schedules, inbound triggers and /hooks; nil answers 503
 	Analytics      *analytics.Service                // metrics, marketing summary and dashboard; nil answers 503
 	PublicURL      string                            // canonical site root for pages, sitemap and links
 	DashboardToken string                            // opens /dashboard; empty: no dashboard
@@ -88,6 +90,8 @@ type handlers struct {
 	docs          map[string]*document
 
 	credentials    *credentials.Service
+	triggers       *triggers.Service
+	limits         *rateLimits // nil: no rate limiting
 	analytics      *analytics.Service
 	publicURL      string
 	dashboardToken string
@@ -107,6 +111,7 @@ func New(opts Options) (http.Handler, error) {
 	h := &handlers{db: opts.Database, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping,
 		budgets: opts.Budgets, notifications: opts.Notifications, started: opts.Started,
 		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated}
+	h.triggers = opts.Triggers
 	h.streams = newStreamSlots(opts.Streams)
 	var err error
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
@@ -121,6 +126,7 @@ func New(opts Options) (http.Handler, error) {
 
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
+	h.limits = limits
 	g := newGate(spec, opts.Keys, limits)
 
 	// SkipClean: a path with dot segments is answered (404 or 400 problem), never

@@ -195,8 +195,21 @@ func requestSchemas(spec *openapi3.T) map[string]*openapi3.Schema {
 	return out
 }
 
+// foreignBodyExtension marks an operation whose body is another service's format
+// (inbound webhooks): it cannot be closed, only bounded (maxProperties, body size).
+const foreignBodyExtension = "x-levqor-foreign-body"
+
 func lintClosedBodies(spec *openapi3.T) (bad []string) {
+	foreign := map[string]bool{}
+	for _, o := range operations(spec) {
+		if f, _ := o.op.Extensions[foreignBodyExtension].(bool); f {
+			foreign[o.where+" application/json"] = true
+		}
+	}
 	for where, s := range requestSchemas(spec) {
+		if foreign[where] {
+			continue
+		}
 		if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
 			bad = append(bad, where)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/sqlite"
+	"github.com/levqor/levqor/triggers"
 	"github.com/levqor/levqor/users"
 )
 
@@ -26,6 +27,8 @@ type Store interface {
 	credentials.Store
 	analytics.Store
 	notifier.SettingsStore
+	// triggers.Store includes ClaimSlot, the once-per-cluster claim of periodic work.
+	triggers.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -32,6 +32,7 @@ import (
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/static"
 	"github.com/levqor/levqor/store"
+	"github.com/levqor/levqor/triggers"
 	"github.com/levqor/levqor/users"
 )
 
@@ -80,7 +81,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
 		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
 	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
+	// Workflow schedules fire from here on; the scheduler stops before the database closes.
+	defer runScheduler(ctx, svc.scheduler)()
 	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, log)
+}
+
+// runScheduler fires workflow schedules until ctx ends or the returned func is
+// called; that func returns once the scheduler has stopped.
+func runScheduler(ctx context.Context, sch *triggers.Scheduler) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = sch.Run(ctx) // it logs its own failures and retries
+	}()
+	return func() { cancel(); <-done }
 }
 
 // loadSpec parses the embedded spec, the largest single cost of start-up, on
@@ -107,6 +122,8 @@ type services struct {
 	mail      *notifier.Notifier
 	budgets   *budget.Service
 	engine    *jobs.Engine
+	triggers  *triggers.Service
+	scheduler *triggers.Scheduler
 	closers   []func() // run in reverse by close
 }
 
@@ -164,6 +181,10 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
 		return s, err
 	}
+	// Schedules and inbound webhooks start jobs through the engine's intake.
+	s.triggers = triggers.NewService(st, s.engine.Service, s.creds)
+	s.scheduler = triggers.NewScheduler(triggers.SchedulerConfig{Store: st, Intake: s.engine.Service,
+		Instance: levqor.NewID("sched"), Logger: log})
 	return s, nil
 }
 
@@ -229,6 +250,7 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins:    cfg.CORSOrigins,
 		Credentials:    s.creds,
+		Triggers:       s.triggers,
 		Analytics:      s.analytics,
 		PublicURL:      cfg.PublicURL,
 		DashboardToken: cfg.DashboardToken,

@@ -297,6 +297,42 @@ func (e ReadyStatus) Valid() bool {
 	}
 }
 
+// Defines values for ScheduleMisfirePolicy.
+const (
+	ScheduleMisfirePolicyRunOnce ScheduleMisfirePolicy = "run_once"
+	ScheduleMisfirePolicySkip    ScheduleMisfirePolicy = "skip"
+)
+
+// Valid indicates whether the value is a known member of the ScheduleMisfirePolicy enum.
+func (e ScheduleMisfirePolicy) Valid() bool {
+	switch e {
+	case ScheduleMisfirePolicyRunOnce:
+		return true
+	case ScheduleMisfirePolicySkip:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SchedulePutMisfirePolicy.
+const (
+	SchedulePutMisfirePolicyRunOnce SchedulePutMisfirePolicy = "run_once"
+	SchedulePutMisfirePolicySkip    SchedulePutMisfirePolicy = "skip"
+)
+
+// Valid indicates whether the value is a known member of the SchedulePutMisfirePolicy enum.
+func (e SchedulePutMisfirePolicy) Valid() bool {
+	switch e {
+	case SchedulePutMisfirePolicyRunOnce:
+		return true
+	case SchedulePutMisfirePolicySkip:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Scope.
 const (
 	Admin       Scope = "admin"
@@ -774,6 +810,56 @@ type RootInfo struct {
 	Version string            `json:"version"`
 }
 
+// Schedule defines model for Schedule.
+type Schedule struct {
+	CreatedAt     time.Time             `json:"created_at"`
+	Cron          string                `json:"cron"`
+	Enabled       bool                  `json:"enabled"`
+	Id            ScheduleID            `json:"id"`
+	MisfireGraceS int                   `json:"misfire_grace_s"`
+	MisfirePolicy ScheduleMisfirePolicy `json:"misfire_policy"`
+
+	// NextRuns The next (up to 5) run times, UTC; empty when disabled or when the expression never fires again.
+	NextRuns  []time.Time     `json:"next_runs"`
+	Payload   json.RawMessage `json:"payload"`
+	TimeZone  string          `json:"time_zone"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Workflow  string          `json:"workflow"`
+}
+
+// ScheduleMisfirePolicy defines model for Schedule.MisfirePolicy.
+type ScheduleMisfirePolicy string
+
+// ScheduleID defines model for ScheduleID.
+type ScheduleID = string
+
+// ScheduleList defines model for ScheduleList.
+type ScheduleList struct {
+	Data []Schedule `json:"data"`
+}
+
+// SchedulePut defines model for SchedulePut.
+type SchedulePut struct {
+	// Cron Five fields (minute hour day-of-month month day-of-week) or a descriptor (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`).
+	//
+	// Example: 0 7 * * 1-5
+	Cron    string `json:"cron"`
+	Enabled *bool  `json:"enabled,omitempty"`
+
+	// MisfireGraceS Under `run_once`, how old (seconds) a missed slot may be and still run.
+	MisfireGraceS *int                      `json:"misfire_grace_s,omitempty"`
+	MisfirePolicy *SchedulePutMisfirePolicy `json:"misfire_policy,omitempty"`
+
+	// Payload The payload of every job the schedule starts (default `{}`), at most 200 KiB serialised.
+	Payload *json.RawMessage `json:"payload,omitempty"`
+
+	// TimeZone The IANA time zone the fields are read in, e.g. `Europe/Berlin`.
+	TimeZone *string `json:"time_zone,omitempty"`
+}
+
+// SchedulePutMisfirePolicy defines model for SchedulePut.MisfirePolicy.
+type SchedulePutMisfirePolicy string
+
 // Scope defines model for Scope.
 type Scope string
 
@@ -854,6 +940,36 @@ type TrackEvent struct {
 	Ref      *string   `json:"ref,omitempty"`
 	Referrer *string   `json:"referrer,omitempty"`
 	Type     EventType `json:"type"`
+}
+
+// Trigger defines model for Trigger.
+type Trigger struct {
+	CreatedAt time.Time `json:"created_at"`
+	RolledAt  time.Time `json:"rolled_at"`
+	TriggerId string    `json:"trigger_id"`
+
+	// Url Where to send deliveries: `/hooks/{trigger_id}` on this server.
+	Url      string `json:"url"`
+	Workflow string `json:"workflow"`
+}
+
+// TriggerList defines model for TriggerList.
+type TriggerList struct {
+	Data []Trigger `json:"data"`
+}
+
+// TriggerSecret defines model for TriggerSecret.
+type TriggerSecret struct {
+	CreatedAt time.Time `json:"created_at"`
+	RolledAt  time.Time `json:"rolled_at"`
+
+	// Secret The signing secret; shown only when created or rolled.
+	Secret    string `json:"secret"`
+	TriggerId string `json:"trigger_id"`
+
+	// Url Where to send deliveries: `/hooks/{trigger_id}` on this server.
+	Url      string `json:"url"`
+	Workflow string `json:"workflow"`
 }
 
 // Usage defines model for Usage.
@@ -974,8 +1090,14 @@ type JobID = ID
 // KeyID An object id, such as `usr_…` or `key_…`.
 type KeyID = ID
 
+// TriggerID defines model for TriggerID.
+type TriggerID = string
+
 // UserID An object id, such as `usr_…` or `key_…`.
 type UserID = ID
+
+// WorkflowNamePath defines model for WorkflowNamePath.
+type WorkflowNamePath = WorkflowName
 
 // BadRequest RFC 9457 problem details with Levqor's extension members.
 type BadRequest = Problem
@@ -1102,6 +1224,18 @@ type GetFAQParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// ReceiveHookJSONBody defines parameters for ReceiveHook.
+type ReceiveHookJSONBody = json.RawMessage
+
+// ReceiveHookParams defines parameters for ReceiveHook.
+type ReceiveHookParams struct {
+	// LevqorSignature `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`; required, answered 401 when absent.
+	LevqorSignature *string `json:"Levqor-Signature,omitempty"`
+
+	// LevqorDelivery The sender's id of this delivery, for idempotency.
+	LevqorDelivery *string `json:"Levqor-Delivery,omitempty"`
+}
+
 // GetLegalPageParams defines parameters for GetLegalPage.
 type GetLegalPageParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1159,6 +1293,12 @@ type PatchUserApplicationMergePatchPlusJSONRequestBody = UserPatch
 
 // PutWorkflowJSONRequestBody defines body for PutWorkflow for application/json ContentType.
 type PutWorkflowJSONRequestBody = WorkflowPut
+
+// PutScheduleJSONRequestBody defines body for PutSchedule for application/json ContentType.
+type PutScheduleJSONRequestBody = SchedulePut
+
+// ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
+type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1267,6 +1407,30 @@ type ServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	// ListSchedules List a workflow's schedules
+	// (GET /api/v1/workflows/{name}/schedules)
+	ListSchedules(w http.ResponseWriter, r *http.Request, name WorkflowNamePath)
+	// DeleteSchedule Delete a schedule
+	// (DELETE /api/v1/workflows/{name}/schedules/{schedule_id})
+	DeleteSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID)
+	// GetSchedule Get a schedule with its next run times
+	// (GET /api/v1/workflows/{name}/schedules/{schedule_id})
+	GetSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID)
+	// PutSchedule Create or replace a schedule
+	// (PUT /api/v1/workflows/{name}/schedules/{schedule_id})
+	PutSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID)
+	// ListTriggers List a workflow's inbound webhook triggers (never their secrets)
+	// (GET /api/v1/workflows/{name}/triggers)
+	ListTriggers(w http.ResponseWriter, r *http.Request, name WorkflowNamePath)
+	// CreateTrigger Create an inbound webhook trigger
+	// (POST /api/v1/workflows/{name}/triggers)
+	CreateTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath)
+	// DeleteTrigger Delete a trigger
+	// (DELETE /api/v1/workflows/{name}/triggers/{trigger_id})
+	DeleteTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID)
+	// RollTrigger Replace a trigger's signing secret
+	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
+	RollTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams)
@@ -1282,6 +1446,9 @@ type ServerInterface interface {
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(w http.ResponseWriter, r *http.Request)
+	// ReceiveHook Start a workflow from another service's webhook
+	// (POST /hooks/{trigger_id})
+	ReceiveHook(w http.ResponseWriter, r *http.Request, triggerId TriggerID, params ReceiveHookParams)
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams)
@@ -2293,6 +2460,259 @@ func (siw *ServerInterfaceWrapper) PutWorkflow(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// ListSchedules operation middleware
+func (siw *ServerInterfaceWrapper) ListSchedules(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListSchedules(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteSchedule operation middleware
+func (siw *ServerInterfaceWrapper) DeleteSchedule(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "schedule_id" -------------
+	var scheduleId ScheduleID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "schedule_id", mux.Vars(r)["schedule_id"], &scheduleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "schedule_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteSchedule(w, r, name, scheduleId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetSchedule operation middleware
+func (siw *ServerInterfaceWrapper) GetSchedule(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "schedule_id" -------------
+	var scheduleId ScheduleID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "schedule_id", mux.Vars(r)["schedule_id"], &scheduleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "schedule_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetSchedule(w, r, name, scheduleId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PutSchedule operation middleware
+func (siw *ServerInterfaceWrapper) PutSchedule(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "schedule_id" -------------
+	var scheduleId ScheduleID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "schedule_id", mux.Vars(r)["schedule_id"], &scheduleId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "schedule_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PutSchedule(w, r, name, scheduleId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListTriggers operation middleware
+func (siw *ServerInterfaceWrapper) ListTriggers(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListTriggers(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateTrigger operation middleware
+func (siw *ServerInterfaceWrapper) CreateTrigger(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateTrigger(w, r, name)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteTrigger operation middleware
+func (siw *ServerInterfaceWrapper) DeleteTrigger(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "trigger_id" -------------
+	var triggerId TriggerID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "trigger_id", mux.Vars(r)["trigger_id"], &triggerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "trigger_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteTrigger(w, r, name, triggerId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RollTrigger operation middleware
+func (siw *ServerInterfaceWrapper) RollTrigger(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "name" -------------
+	var name WorkflowNamePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "trigger_id" -------------
+	var triggerId TriggerID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "trigger_id", mux.Vars(r)["trigger_id"], &triggerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "trigger_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RollTrigger(w, r, name, triggerId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetDashboard operation middleware
 func (siw *ServerInterfaceWrapper) GetDashboard(w http.ResponseWriter, r *http.Request) {
 
@@ -2497,6 +2917,75 @@ func (siw *ServerInterfaceWrapper) GetHealth(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetHealth(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReceiveHook operation middleware
+func (siw *ServerInterfaceWrapper) ReceiveHook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "trigger_id" -------------
+	var triggerId TriggerID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "trigger_id", mux.Vars(r)["trigger_id"], &triggerId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "trigger_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReceiveHookParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Levqor-Signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Levqor-Signature")]; found {
+		var LevqorSignature string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Levqor-Signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Levqor-Signature", valueList[0], &LevqorSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Levqor-Signature", Err: err})
+			return
+		}
+
+		params.LevqorSignature = &LevqorSignature
+
+	}
+
+	// ------------- Optional header parameter "Levqor-Delivery" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Levqor-Delivery")]; found {
+		var LevqorDelivery string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Levqor-Delivery", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Levqor-Delivery", valueList[0], &LevqorDelivery, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Levqor-Delivery", Err: err})
+			return
+		}
+
+		params.LevqorDelivery = &LevqorDelivery
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReceiveHook(w, r, triggerId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2912,6 +3401,24 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}", wrapper.GetWorkflow).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}", wrapper.PutWorkflow).Methods(http.MethodPut)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules", wrapper.ListSchedules).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules/{schedule_id}", wrapper.DeleteSchedule).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules/{schedule_id}", wrapper.GetSchedule).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/schedules/{schedule_id}", wrapper.PutSchedule).Methods(http.MethodPut)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers", wrapper.ListTriggers).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers", wrapper.CreateTrigger).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers/{trigger_id}", wrapper.DeleteTrigger).Methods(http.MethodDelete)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/workflows/{name}/triggers/{trigger_id}/roll", wrapper.RollTrigger).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/hooks/{trigger_id}", wrapper.ReceiveHook).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/connectors", wrapper.ListConnectors).Methods(http.MethodGet)
 
@@ -9201,6 +9708,1551 @@ func (response PutWorkflowdefaultApplicationProblemPlusJSONResponse) VisitPutWor
 	return err
 }
 
+type ListSchedulesRequestObject struct {
+	Name WorkflowNamePath `json:"name"`
+}
+
+type ListSchedulesResponseObject interface {
+	VisitListSchedulesResponse(w http.ResponseWriter) error
+}
+
+type ListSchedules200JSONResponse ScheduleList
+
+func (response ListSchedules200JSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules400ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules401ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules403ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules404ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules429ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules500ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedules503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListSchedules503ApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSchedulesdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListSchedulesdefaultApplicationProblemPlusJSONResponse) VisitListSchedulesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteScheduleRequestObject struct {
+	Name       WorkflowNamePath `json:"name"`
+	ScheduleId ScheduleID       `json:"schedule_id"`
+}
+
+type DeleteScheduleResponseObject interface {
+	VisitDeleteScheduleResponse(w http.ResponseWriter) error
+}
+
+type DeleteSchedule204Response struct {
+}
+
+func (response DeleteSchedule204Response) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteSchedule400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule400ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule401ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule403ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule404ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule429ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule500ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule503ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteSchedule507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteSchedule507ApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteScheduledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteScheduledefaultApplicationProblemPlusJSONResponse) VisitDeleteScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetScheduleRequestObject struct {
+	Name       WorkflowNamePath `json:"name"`
+	ScheduleId ScheduleID       `json:"schedule_id"`
+}
+
+type GetScheduleResponseObject interface {
+	VisitGetScheduleResponse(w http.ResponseWriter) error
+}
+
+type GetSchedule200JSONResponse Schedule
+
+func (response GetSchedule200JSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule400ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule401ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule403ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule404ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule429ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule500ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetSchedule503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetSchedule503ApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetScheduledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetScheduledefaultApplicationProblemPlusJSONResponse) VisitGetScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutScheduleRequestObject struct {
+	Name       WorkflowNamePath `json:"name"`
+	ScheduleId ScheduleID       `json:"schedule_id"`
+	Body       *PutScheduleJSONRequestBody
+}
+
+type PutScheduleResponseObject interface {
+	VisitPutScheduleResponse(w http.ResponseWriter) error
+}
+
+type PutSchedule200JSONResponse Schedule
+
+func (response PutSchedule200JSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule400ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule401ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule403ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule404ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule409ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule413ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule415ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule422ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule429ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule500ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule503ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutSchedule507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PutSchedule507ApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutScheduledefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PutScheduledefaultApplicationProblemPlusJSONResponse) VisitPutScheduleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggersRequestObject struct {
+	Name WorkflowNamePath `json:"name"`
+}
+
+type ListTriggersResponseObject interface {
+	VisitListTriggersResponse(w http.ResponseWriter) error
+}
+
+type ListTriggers200JSONResponse TriggerList
+
+func (response ListTriggers200JSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers400ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers401ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers403ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers404ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers429ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers500ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggers503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListTriggers503ApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTriggersdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListTriggersdefaultApplicationProblemPlusJSONResponse) VisitListTriggersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTriggerRequestObject struct {
+	Name WorkflowNamePath `json:"name"`
+}
+
+type CreateTriggerResponseObject interface {
+	VisitCreateTriggerResponse(w http.ResponseWriter) error
+}
+
+type CreateTrigger201JSONResponse TriggerSecret
+
+func (response CreateTrigger201JSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger400ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger401ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger403ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger404ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger409ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger429ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger500ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger503ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTrigger507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateTrigger507ApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTriggerdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateTriggerdefaultApplicationProblemPlusJSONResponse) VisitCreateTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTriggerRequestObject struct {
+	Name      WorkflowNamePath `json:"name"`
+	TriggerId TriggerID        `json:"trigger_id"`
+}
+
+type DeleteTriggerResponseObject interface {
+	VisitDeleteTriggerResponse(w http.ResponseWriter) error
+}
+
+type DeleteTrigger204Response struct {
+}
+
+func (response DeleteTrigger204Response) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteTrigger400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger400ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger401ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger403ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger404ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger429ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger500ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger503ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTrigger507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteTrigger507ApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTriggerdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DeleteTriggerdefaultApplicationProblemPlusJSONResponse) VisitDeleteTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTriggerRequestObject struct {
+	Name      WorkflowNamePath `json:"name"`
+	TriggerId TriggerID        `json:"trigger_id"`
+}
+
+type RollTriggerResponseObject interface {
+	VisitRollTriggerResponse(w http.ResponseWriter) error
+}
+
+type RollTrigger200JSONResponse TriggerSecret
+
+func (response RollTrigger200JSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger400ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger401ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger403ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger404ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger429ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger500ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger503ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTrigger507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response RollTrigger507ApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RollTriggerdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response RollTriggerdefaultApplicationProblemPlusJSONResponse) VisitRollTriggerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDashboardRequestObject struct {
 	Params GetDashboardParams
 }
@@ -9811,6 +11863,255 @@ type GetHealthdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetHealthdefaultApplicationProblemPlusJSONResponse) VisitGetHealthResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHookRequestObject struct {
+	TriggerId TriggerID `json:"trigger_id"`
+	Params    ReceiveHookParams
+	Body      *ReceiveHookJSONRequestBody
+}
+
+type ReceiveHookResponseObject interface {
+	VisitReceiveHookResponse(w http.ResponseWriter) error
+}
+
+type ReceiveHook202ResponseHeaders struct {
+	Location *string
+}
+
+type ReceiveHook202JSONResponse struct {
+	Body    JobAccepted
+	Headers ReceiveHook202ResponseHeaders
+}
+
+func (response ReceiveHook202JSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook400ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook401ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook402ApplicationProblemPlusJSONResponse Problem
+
+func (response ReceiveHook402ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(402)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook404ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook413ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook415ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook422ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook429ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook500ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook503ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHook507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ReceiveHook507ApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReceiveHookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ReceiveHookdefaultApplicationProblemPlusJSONResponse) VisitReceiveHookResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -10699,6 +13000,30 @@ type StrictServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(ctx context.Context, request PutWorkflowRequestObject) (PutWorkflowResponseObject, error)
+	// ListSchedules List a workflow's schedules
+	// (GET /api/v1/workflows/{name}/schedules)
+	ListSchedules(ctx context.Context, request ListSchedulesRequestObject) (ListSchedulesResponseObject, error)
+	// DeleteSchedule Delete a schedule
+	// (DELETE /api/v1/workflows/{name}/schedules/{schedule_id})
+	DeleteSchedule(ctx context.Context, request DeleteScheduleRequestObject) (DeleteScheduleResponseObject, error)
+	// GetSchedule Get a schedule with its next run times
+	// (GET /api/v1/workflows/{name}/schedules/{schedule_id})
+	GetSchedule(ctx context.Context, request GetScheduleRequestObject) (GetScheduleResponseObject, error)
+	// PutSchedule Create or replace a schedule
+	// (PUT /api/v1/workflows/{name}/schedules/{schedule_id})
+	PutSchedule(ctx context.Context, request PutScheduleRequestObject) (PutScheduleResponseObject, error)
+	// ListTriggers List a workflow's inbound webhook triggers (never their secrets)
+	// (GET /api/v1/workflows/{name}/triggers)
+	ListTriggers(ctx context.Context, request ListTriggersRequestObject) (ListTriggersResponseObject, error)
+	// CreateTrigger Create an inbound webhook trigger
+	// (POST /api/v1/workflows/{name}/triggers)
+	CreateTrigger(ctx context.Context, request CreateTriggerRequestObject) (CreateTriggerResponseObject, error)
+	// DeleteTrigger Delete a trigger
+	// (DELETE /api/v1/workflows/{name}/triggers/{trigger_id})
+	DeleteTrigger(ctx context.Context, request DeleteTriggerRequestObject) (DeleteTriggerResponseObject, error)
+	// RollTrigger Replace a trigger's signing secret
+	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
+	RollTrigger(ctx context.Context, request RollTriggerRequestObject) (RollTriggerResponseObject, error)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(ctx context.Context, request GetDashboardRequestObject) (GetDashboardResponseObject, error)
@@ -10714,6 +13039,9 @@ type StrictServerInterface interface {
 	// GetHealth Liveness probe
 	// (GET /health)
 	GetHealth(ctx context.Context, request GetHealthRequestObject) (GetHealthResponseObject, error)
+	// ReceiveHook Start a workflow from another service's webhook
+	// (POST /hooks/{trigger_id})
+	ReceiveHook(ctx context.Context, request ReceiveHookRequestObject) (ReceiveHookResponseObject, error)
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(ctx context.Context, request GetLegalPageRequestObject) (GetLegalPageResponseObject, error)
@@ -11749,6 +14077,226 @@ func (sh *strictHandler) PutWorkflow(w http.ResponseWriter, r *http.Request, nam
 	}
 }
 
+// ListSchedules operation middleware
+func (sh *strictHandler) ListSchedules(w http.ResponseWriter, r *http.Request, name WorkflowNamePath) {
+	var request ListSchedulesRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSchedules(ctx, request.(ListSchedulesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSchedules")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListSchedulesResponseObject); ok {
+		if err := validResponse.VisitListSchedulesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteSchedule operation middleware
+func (sh *strictHandler) DeleteSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID) {
+	var request DeleteScheduleRequestObject
+
+	request.Name = name
+	request.ScheduleId = scheduleId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteSchedule(ctx, request.(DeleteScheduleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteSchedule")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteScheduleResponseObject); ok {
+		if err := validResponse.VisitDeleteScheduleResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetSchedule operation middleware
+func (sh *strictHandler) GetSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID) {
+	var request GetScheduleRequestObject
+
+	request.Name = name
+	request.ScheduleId = scheduleId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetSchedule(ctx, request.(GetScheduleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetSchedule")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetScheduleResponseObject); ok {
+		if err := validResponse.VisitGetScheduleResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PutSchedule operation middleware
+func (sh *strictHandler) PutSchedule(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, scheduleId ScheduleID) {
+	var request PutScheduleRequestObject
+
+	request.Name = name
+	request.ScheduleId = scheduleId
+
+	var body PutScheduleJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PutSchedule(ctx, request.(PutScheduleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutSchedule")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PutScheduleResponseObject); ok {
+		if err := validResponse.VisitPutScheduleResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListTriggers operation middleware
+func (sh *strictHandler) ListTriggers(w http.ResponseWriter, r *http.Request, name WorkflowNamePath) {
+	var request ListTriggersRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTriggers(ctx, request.(ListTriggersRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTriggers")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListTriggersResponseObject); ok {
+		if err := validResponse.VisitListTriggersResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateTrigger operation middleware
+func (sh *strictHandler) CreateTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath) {
+	var request CreateTriggerRequestObject
+
+	request.Name = name
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateTrigger(ctx, request.(CreateTriggerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateTrigger")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateTriggerResponseObject); ok {
+		if err := validResponse.VisitCreateTriggerResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteTrigger operation middleware
+func (sh *strictHandler) DeleteTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID) {
+	var request DeleteTriggerRequestObject
+
+	request.Name = name
+	request.TriggerId = triggerId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteTrigger(ctx, request.(DeleteTriggerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteTrigger")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteTriggerResponseObject); ok {
+		if err := validResponse.VisitDeleteTriggerResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RollTrigger operation middleware
+func (sh *strictHandler) RollTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID) {
+	var request RollTriggerRequestObject
+
+	request.Name = name
+	request.TriggerId = triggerId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RollTrigger(ctx, request.(RollTriggerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RollTrigger")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RollTriggerResponseObject); ok {
+		if err := validResponse.VisitRollTriggerResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDashboard operation middleware
 func (sh *strictHandler) GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams) {
 	var request GetDashboardRequestObject
@@ -11871,6 +14419,40 @@ func (sh *strictHandler) GetHealth(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetHealthResponseObject); ok {
 		if err := validResponse.VisitGetHealthResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ReceiveHook operation middleware
+func (sh *strictHandler) ReceiveHook(w http.ResponseWriter, r *http.Request, triggerId TriggerID, params ReceiveHookParams) {
+	var request ReceiveHookRequestObject
+
+	request.TriggerId = triggerId
+	request.Params = params
+
+	var body ReceiveHookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReceiveHook(ctx, request.(ReceiveHookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReceiveHook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReceiveHookResponseObject); ok {
+		if err := validResponse.VisitReceiveHookResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -12062,240 +14644,276 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3uij6KiieVWVypklRsuzEUqXmKL4kSnzRsuyVNSf0YYPdIImoCXQAtCjGpar8Og9walXtN5gX",
-	"2W+SJ9mF7wP6QnbzIkv2ZEbzY2LTaFy/+/VjK5KzVAomjG4dfWxNGY2Zgj8+pdGUPZXCKJnYv8dMR4qn",
-	"hkvROmp9L+ckkWJCzJQRxVLFNBOG2n8lM7ogI0YiO0HcawUtHU3ZjNpJzCJlraOWNoqLSev6Omg9f0cn",
-	"q9OfEG2Unf6SJjymRioixzVrbZr9LTXsJZ9xs7rEuykj2lDD7MyMRlOS2IFukV8zpg2JZCYMiwmdUC60",
-	"Ie3T5+9ekFjRselyZsbdqTEpTXlXUcPg8667wU4wEFIwwg2bkZQpksqER4sjEg5aF2wxaB2rbwZZv/8w",
-	"cmtpotiMcsHFBH5nx8YN0CySItYkE4YnsL05F7GcE3sPRuPosDcQZ3YJzvQRCS/YIiRtu+7J2Sm5YItO",
-	"QEKeut+ihDNhyOlZQKQip2eXj8ne48MOoSIm4SSRI5qEpE2ThFAhxWImM02MouMxjzq9gajcObuiszSx",
-	"114cbH//ybH55vCgFax7Etjuov5h4C71urcIyPrr/dXd3q+ZNNTd6Nz95u6PC+Lu1t/hhpP9+s3+Qf94",
-	"/s3jfv3JmFGLk7Fhqh5fZlQs/IrESDKn3JARG0vFiFELLiZ4ONJ+++IpebK/3ycxS+ii677pVPc344LP",
-	"slnrqJ9vhgvDJkzBbv47v+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg+edAJ7dzng2vvHK73h",
-	"Bt96yF/d5Fu/SMLGxq5qNxVlSlkAdu8I26du2zfegmY1d/TTlInS5A90FfcCQjV5L/gVMXzGSgBV3cVY",
-	"qhk1uPbjw1awflvXQSulis6YcZT4JIpYap6LSMbujrjdG1KaVtASdGZnwGHdfFzlHujVSyYmZto6erR/",
-	"UAe8T6UQLLLHfk1n7D8zphpQM8oHPtDELn1MYjamWWJI6P4AiAR7/BXmybcI/ynv6z8UG7eOWv/XXsGG",
-	"9vBf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAhDw/gQfxf9+31G8OUnfr//Zl2f/tg/6/f",
-	"fTL88Jf/qEX80/FrKdgraqJp4+ucjrt2UBdHNWxlv39wWLfAD3J0+qzhvDxee9B1N3z6DGb/kS3ucPb3",
-	"mqk7m/7afq1TKTQDVPmWxo5i2L9FUhgm4I80TRMegcywlyo5Stjsr79oC9Qft1zvDL/CRVfRwrMprsmM",
-	"JhbjWWy565jyRHsxBiQWhONxwqMvtsnIrW/JmZlWaCqIRLDJF1KNeBwz8bl36UQWktDoAmUAHcmUETPl",
-	"msiUKRQzBWOW0F4Hre/fvXp5RidsaaOGXZm9qZkl1Z0to1ftHlI6YZaKLQvE3ZJEXHdEN36vIj2XxNx1",
-	"38AY2M+psPSHJp/z5k8EyQS7SllkpSymlFSkHcmYkZC77YSdHrGXEzNDeUI0XWgipJmC5DKSGQrPEc00",
-	"OwbRwr4ZG4jQwd2QxyBXagkDw//uOmTtnj4LCV5Dh8wtz1UslcrYibmxIud10HotzQuZifhzXsprSXQW",
-	"TS27l5mKGGlLZY9MFjJTViC7Dlr+88/7VvBAIH+AsHj46CvilnHPg6iRCzjss97bOylR3M2FRAdKVlEa",
-	"JrihsHNMlJWZCbVCs5NBZ4xM+CUTVpoKQaTugkwdLqFjRbVbh1bFwPJ9dAv1Y6uP3XAv5ndzOX/t14VG",
-	"YKXNbrH6VjtfFuGX5qiIzdvNU3yyMpeTf7edxw6Hhz83UtEJe5ElyedmFJqpS6YeaKJxD5b5jrMk8cDm",
-	"fh7a38LOUU6r5lSTueLGMNEj8EYkoYZZdLJvNRAVuMtVNiBMHFi8ZsKgJlyGyJsBhj3bO3ZlXvCkloOl",
-	"CeXiBixszJMvyMLeSfmSqhWe/NlEnJGMF/al5KWjLE47tBKpoJmZSsV/Y5+bmYAcmAs4Fg6dNYvFfmuX",
-	"lCd0lLAvgUw8suxbWAYHuIUil79SIeces7Jinxax7P3G1NAR1fkEI/sWYAIcCKnsU4wyvQj84XVpXDRl",
-	"0QUYGPCpLJPoohHCojDgdSznAgxUJkd8REQzEEaCmE2iRGoW98jrEp5HUyomLPacpozn5LOj+XuRKhkx",
-	"rb/EA5c0lDlLkq7TUUaZKT8FVYpbzSUzVrag+iKHTJ2lViZj8SsWc/oOSNAXOcEDTZ7iql27C3sgu3sK",
-	"9g8WkylTVoO59pokGlHiGRfnhpoM/poqq0gYjmpjJGeOHS9R1qDlwRosgiKbtY5+bulfE25YK2ilUpuJ",
-	"Yrr1IVj9ciKHl0xpjhew8s+/Zixj9SaWX+SIwD+TP37/H/s3tLFp2H2OBJbhOcudTGL7snPKQWT+RY4s",
-	"4a+eMWapAfMEjWNuF6PJWWXAsiEqP5Ic/cIikD7GXHA9ZfHQXvHq3n+QI0KNYbMUbLfcUjcAdzKlmviP",
-	"ieYiYgSQmyqDLoLVxfFMQ7iHeGjZuK7Y0mKZWSTKPxXZbOTMeoVB4Wd37A81h3EEr/Zx3M6G1FTXtITJ",
-	"iqitmvfOUvsvTbusMfn5HQetZjhZOo3fc/FJ4IG3sunSbkogXIFJD4F1V/NtFk8YCp26GWTGNNFsBcwo",
-	"TxbDTMcN10Cv8Br2+/C/DRczk8JMb22+ZdDIt1pdqO5GntIkGdHo4gTBe5WE7AIptJhkFe5BsWsCSpPp",
-	"oeXAdZ8unc4vYperP1JuX60jiN6IWreRSDG6K3aMOUtimJsbNtPbG39f2A9L1IgqRUEPE84GXIOI8Y7b",
-	"W7q6sgnZmazd9itnr6y0/obxECvXnFBtDhtckyxSzLI6O4aMZaasKKNoZJjSpD1mc6YqospUKtPp1V19",
-	"w0UtHdodFLe0/jQvua7BAEtmbvC+q0+7gqaGbtiQdweUTOmPD9dZ9U+6/w/a9HvD7oe//kfdrRWzn2Vm",
-	"RyLob3wX94ZlSPbJ9ToeXTrg1/tPVhwXq9JLk/tGWrU5UixmwnCaEIRv0taMOSOeoYmcZKwToHOcEiFF",
-	"11KUBcH5ewMxEC+cyB5OjUnDYvbAmfNQXAE3ECm8WoQLbRiNj3BuqwtxTaj7BrxKA9Gmgnz/7t0ZMfKC",
-	"iQBkvPB7qU0YkNALgHh4+8s7RYUeM5U7wEKrToTFNYfHMLEeiJiPx8wegUiRLAgXJLKKC1Xo73SGSFBH",
-	"wr+FcAK6fAbn+oL9X9IkY1bGGQgh7R1YlbmErj3yHH3JRyT8OGidOO0TJOVB64gMWt8yqqyEd9H94/d/",
-	"DFoBGbT+RlM+BL+zHQA/X4eojMzoVRks9h8DHFR+WkGXFUECYW0NXkl10sAdKlBVQ4C5SDMzLET+emhG",
-	"Z0919aB11Z3IrvvRKg+9t3T+ympME7YzLSvvc2lXa8/91AP/FkRuSQqAG9uZzeVXXcPmCiQdFjy0iV9Y",
-	"JCoctGQM2Ml1gZdkKgHPz96/I3s05XuX+3vFB3rvYz7yGphJfoqVR16zz5KyvBzWs83m1lIOr/HMBVMP",
-	"9EBEUym1RWUIVwjdNYR2XNh0SKBVHU+EYOjKLTtUc6ccSZkwKnaGQA8PdeB2Q6YHfjo0XHt99Ltvz1pB",
-	"6/35s1bQev7+ba02+swKu09l5gK9lsU9//s6YH1+yYRxU6BmzFYErI2ylRvkVqw7YXmZOsG0pCytBFas",
-	"itORocMo4dHFluMFm+uEGWfc2eKD1Kqml5zNtxq/dBvFx+WdVnYRlM/ceF/eHONB4uYTFyDzXUZVrChP",
-	"dtUBZ/RqGEltvNpWUdI2aWgr5/ue0WSd5aJ2Czq39PgbkRc1h1zmivhV3S1jCMOKGw4HEB4H6CikmoSZ",
-	"VsM/fv8Hyh8XbAF/6SHfbhBPD1eDTj4eBIfXw5/73Sfwt/3g0ZPrWkH1BzmqU0fRDFOvY0ZOmx1mKqnX",
-	"8NyAHTjZkoJcxyFKIFG9yPOUCUNGCyDtv8jRA01OTondhCZakjFV9vo2mn5uppnmCve6450blj6HgWUz",
-	"2JplRJY4M35FzimZB7fArhuJSDzeJnQGoHFYBpMl2PZ2PJokcs7iHjkVMUuZsGwyWQSEgplyPpWakblU",
-	"F2CglKkm8ylPGFGZEOi+J20O8XtWxGZXqcW1gNifvHEw5izuWAVAZcJFQFJDZlIbYuY8YmQmFTuyv4GH",
-	"eMpVjMhm17MLYIwNhLKgeyJS1L5P2GBZtLLDEK9p5VlSukgkjW/5TVLFpeJmsdkA7sZhYFOWNMRtglFA",
-	"G5Y+0ERmJs0gHjZiHoHs/USMxWhcXYbFDZtVmdgJgbYwlm7EhoJer7ueH+TImfDhE5Y2CcP2n/LYJq4s",
-	"qE0U07pHTvB6jFRM52D2NXnFvyXtrx9+/fXj/tdktDBMd6xcaCdyF6wRaPFVCBdRksUsPkZ/lB2GqICD",
-	"yVxmSUwiJbXG+NEVGMWBQyPlMKFqwlDPdL4MxYzi+HhbUV9LnuzNsDq6a99AWtWnnhnsbi4LWhbhx4mc",
-	"bxaEIcIvx7jSl/mbl7AjKPjWEn0qn6JAUg8EOcw22+fKPK2Ov/8gRyfOgVQjdd6ArfwiR8NtSfENMG5X",
-	"bNn+xdzGS+9TerPK9bptN1znqTD0gu0oty1LJiWR6aB/+HVFaPp6I1dddzsl6baGGeYi68GjksC6X68A",
-	"bMUxat18DzT4zYOcEh30++RH/i3RTHGacI00YMngc/Do8efhQDuDpaPI29OslEXu+k/xm0eoILi/7W+g",
-	"ZtVLPWOq6x4RA8kwhsDn99jt9co+o4ePK+pI7euW8WbdaX5y4/JY9TJKlRDIQ0sD0tyCad3qA3XuEnZl",
-	"hlGmtKxJTzmjWoPuggNCZ5xhxH4FwbDHhI60ldIl5mCABAJRsuQE/ksiKggTsc9oCeHyQ3Rf53blPHy3",
-	"ExAIA+UaLbvGBd0+sKKixe+AGGbl//mUmSlTIATiZGNpRdLeNqYG2nTP5yv6ITqaXWR+nCXwZyfFQpA6",
-	"pujYAV62sjoJ5TgyoiJi9o91mvSPbHE7TAXlZ/1Jota2TCl3TpVo8IrWujK7/WqY6U8UB8WqQ2e/368Z",
-	"WJblNx8pVWzMr+plxgu2eKDJJdd8lDCCI0tKfXL56zDhl2wISoUHmvzXVgB/NkybYS0IKHYpLz5VSI5k",
-	"ynYgsHb4RkvjsoDmLJfuqjwY5ItXRIA65PqRLZ7CiB05PxOXXEkxc8FELpWoddSy91u+cvyrvenai94C",
-	"RT4XuN30vQpu+HgdMwxameC/Zsz9swWa5cctvavbTMOTeb6zU6THDkzJUsAb27x/ZIu3EsOLd9jfRNGI",
-	"DVOmuIy9tOBg6uvHh/Z516Q0yyQGt+QFA01SqgsuJkEpw4+0fdabFIzEdFHIcA/79u+YrlmSI58cNFk/",
-	"y9bhusP/xM30HBwbcAVJ8mbcOvp5mwtf5jkXbLHOfdQj51M5F5hnCZGfmFsFftLNDNfOvvp+H66D1ksZ",
-	"0YTVOYS+fXpGDr8iCRWTzEoRhk5KVJeJ7nffLttOHz6qcKGDOtf+h48HwdfX7W7h6f/wcT/4+rrzl1ob",
-	"6iuqLpjhYvL03UldmMaI1dtJ6+2nS9eCn+PgOvDOFz/PZjOqFuu8HkO14nVpNoYauj3xqdxAjfjILn2N",
-	"gCXgUTS6YDHBfw/ISBpN2BVaRypW22YXyoQJKxXuKAtNGY0TLpYI7EY/pRUhh870yOLaIEZnsnHhy4SS",
-	"MRc08alxWx3Jsic+k4LTZPs3eFd8VLfzTDun6hbrZzq9wdu/Pz/bSKWX7s9vK4eQYAVay0/loNJtcOme",
-	"liBhLa7Yra7gyUjGi3og4CbZwmuLwwKcp3Z5Zuhuiv4LxRiEWi8p+vuPN+v5jw/rt6B4pG+dVqgtR0LU",
-	"5NagVXY714D0WMnZFj5kp1YcHE539FHDZ1/FO35l5FZ7MjIdptRMd0BwmT4XRi1qrbQyHSo2Zko5LL+V",
-	"GTMzG2Lq4m3NaWiya6SA+W0L1MOJSy9dvF4dSbEA6+AHHgxW8dC5fJvlt1q9lzpEfy0NH7tkhnNmLMXZ",
-	"1Qv+ixwNnXlghck8n1FXy8UFshBLRTGe08qT1SgXZ/YAD8JYKjKRMu6RN+MxGS188YVeTbBKjWHXbWjT",
-	"kWsiL5jdcm2FDIWmHRigyURC1sLy2R5oQuNYMa2PiVV08az5KMgQEBKvQbFIqpi0fb5eRAUZMcjG6fS2",
-	"UZSrV7/9tQTulHXXc5ZQUS87u+OlCRWkHY4VYyGezmnKnR45h4Slrj1qfIRRhzSecYGZUG20ikll5See",
-	"JFxMOmRGFwOhmSHcHBOaZ+9YiCdULIgEq5jVUUBYwcQd7aKBXckW9Dcd9h+CbymVkMhNwj271SKWcLuQ",
-	"WSdF+1oY3Q/1kvRZyc6cq+xg+RSWnlo5eMon01rVvZRJvVQFpiHFGc/3kl3+CvGs7MowoaEEFbPsSq9m",
-	"wfjg+dVyUxagAjKj0ZQL1lWMxvYXlwhvPyvbfbiATD5QwcspXUFrBKkTQ3aVmwiFNMMxJK4HrRkzUxkP",
-	"7U/Or47EDatB2NlKqYkgaLoSDJZqOUchDMuTsYYzFnM6hLsMWuX0apwuTycMWuV0WIiHdEUGPtQGDpta",
-	"dD8RhF1Z8MEaDDplkSUaxEhXniHCQhIR6zXGWtRoERAf303YJUvwxrULOwaYhTgCYWS5HlTFNbocnur3",
-	"vurdRxSog4Afzt+8JmcORaAC0+Mn/f3OysKQWQqxwXQpGrhQWyFqsYcG8M1qs99UfuubowXt62lDRdSQ",
-	"Qeb3allenokFmOMeKCZYPK3GTulLNayfmcdQfMBVZFoq5ZDbDTCUs7feh5nbSB49eVKyjxz2+7WalRfl",
-	"V1B4KpUJyDSbUVHgr0Y52XNUfw123tptGRdItzz7+7enBAQKC9v2ubmzFC3PWJQNmxqT6qO9vQToU49y",
-	"nxWp94Q0XU8TNshFiNheM8l9skDI6gDlLaOoBO1oyrtZkuNqnJ2C9bcNtStlp9UeRkpzKsayxibDxYXe",
-	"Ip1xxRCwXQLgJ2Xk4d7qzoMm3tJtWcnuyF5ZCy0TR3OFtw5atf8X/Iv/pxlqgP4fQZCofZzCybUWFmqq",
-	"32SjhEcu4bRHnrGEj0AvTxYE8JMmGPjiKsFwTUr5tatcd0Oq5TaRmrs8iQet1bepfZM8tK9Gl47rNz1z",
-	"jvWNe4EZivFN64MffDecpXlyxo4i3LAh4amS83dLc/L4ZmlZjVlZkMSxe6gF9QXr4Ptjl8GkSfjxo3PI",
-	"92hvdH0dkj37GwQy9LBYJI+xOmQPA7Z6V3YUVazgBrpH3mBGsy79CGPGPElYTLgIAF1gdV8fNQ/5wOCz",
-	"g/6Tr/YfHZSCz6xiTSMDkolVAUpRZjgRBplNlJyTlGrTEGjmZNUhfNMUZbbR8rQhwKTOqVhOo3TQ2gj/",
-	"xpmqmmC8KYe2KcB5ff7qdoHILr7SRyIHBCqiunW3DEj+QsHFDcGtW2HPjoFFiBaQ9bhbmOntho3miQ9M",
-	"uOqXRezGrgEbWwJzSRrLobEOwMtm/RUQb8xihvpptf+i5Da2bPw+9+fDR7W789a++qygLf0NkAK5eVM4",
-	"zKX/1G9H0eiiORKzFrBX36txZrBM7hqZUG/5OjcS9ahkAaVSyAVbsJhMqZ4uOSwPHtVFykAlzOUQx9qo",
-	"gxtFGBaOB9Bs8R6CUsjzj/xbYAb7jwko3prELA+Q+9RwQ6B2HxsKK5L3b18ih7IsE1P82u/fvSrn+SGH",
-	"pTEavLjpLN9p/VV5m+92F+uVvY22bEivqlXN6iDtvZcNl7WsjdGX8OUZhCzk5S92/GZNdkNzcEgM4SS4",
-	"XOOJ3BqrXrfFcCZjlqzTxrZglSuLgv2kufTHygRpvr8q2P3973//e/fVq+6zZxbKnpKYLjpEKuJ+bzCD",
-	"uEJ5O6yvGNSlinf4RFt5Y+vxy3YjPG95lqVNlO9w+UxB8W71L45ItEvs9g0CGqNSOms5xKPOdujJcD4z",
-	"/rIFqd065DEPU1kKN6lRAM3GalbgLK6PLjuop/POxbCkL91+gRNeuDpyAcGdvfQkbkPusLuVPrHgc+YL",
-	"Yq+FodXKBUtQVYKQtQmIflzlHdd94YKSSq+5PXd9xdSEYYjYaIEFLLydWKNcYOe0Whs4u7BCRMwSZhiW",
-	"NL5gi209/jvDz9r4/sS5wGqf7H2qmdpVPrrJC+XIvIy7JeNAHRG46cveCZ5udc9lvGv2Lv7ERlMpL4oo",
-	"v08nrTqfqwq686lm0fCP3/8BftoLxiCHMuEXDDwaWs+lijd7Ldz0G+OBfyolUHz6oTaVHmlUp26em7IS",
-	"hvWp1Nd3QXCpa7uQVX+Zt5Amkr/LjcNyKykvS9HTB19/YvklP/nuxZeWQKQa093/MmlLKxZqu+KHuiI9",
-	"mkWZ4mZxbpfDA52k/Ee2OMlQFVjxx/pqsqupCn/8/o8wgLCJkp/uJOXdH9nC11snbcGglioOQGUM76aT",
-	"t/FYbmaRz1K8HIVNYuVO7jw2kRSGYpcDR+9bzm/9f+c+sWJSdOMTN8LFy9Z40VbrWrkvoYTUiEYXTMQQ",
-	"J3NySmhm5Ax91b/Ike6R55f2gEpmWJzel5KlQs+hMJXVgu3cI1dI9HggaD6cGm869RHSsYyymb3gWDL8",
-	"F3bFtYHaWGDSQ002D2AIm4qkhvlUznhLXUwCCSMZs/AYS3Q57/hARFSpBaGo3PvIjrZU3vlsLzUMSJhS",
-	"M83/4tyxFmFDbPekKdS/ghrTxBJ+TeZTagZiTjXx3QDgNO/YlSGzDOoAQwcJQx3MvH7/sih2Rdrv/9rv",
-	"9/udIziB8m5SRB/wkmrSpuAwDwgdiNJTBoSSGU0BmqVCoamDnnaES6nQo1343acyibGQF6uJe+kPBBbv",
-	"8hdkJOGmR5ZsI+1f5Ig4I4sO0M4OplIdkNBKECGUJ/AFZgOsCCYWA4FntTfoqvCh7Ec1ef/XFy9ePIOb",
-	"e0uN72h1ZAFyyoSxIMDiojw+GMTyPmOYtO4Q+4HGj4+9W85/NBBtdmW3BD5oBjunhkeEag2loEQM5hbd",
-	"WZr49MzP6WqbYc8ve4kOQQYid+EbSShxISVFAxEXbRTmFeHRsRAu19cPyz3TAOQGIlwphG9hs7ayvZt1",
-	"pVJ9iCFR+Nju7Q8PngxEtcEAwkG1iwA5IY/6D6slrC1gPep/tVQxPnftA2GBKLuBcOmPRel5HjMLz742",
-	"RrTwVaxjri86QUEt8tiJI1eL2kpd1DCFgVgJj5hAF7wjiJbTKc4MhRZKDdRwL2ETmuwZpma6FB7haeLJ",
-	"2WnJ/XnU6vf2e30wE6VM0JS3jloPe/3ewxbaI4Hf7EH2DIqOeb7madw6an3HzFspTWup685Bv7+mFPRu",
-	"JaBzj39NDehzV6Kci5hdQVXqw4MnTRPmO9wr98C4DlqPcLfrv8k7sMAHDzd/UK7cDht3qUabvitKXhe8",
-	"v3X084egpX2Ed35upJnuMQEzMNIgaBk60SBYLLRhs9YHO9teD8p8Xwg5F3t+6p65Muue99yNe3dlWtU+",
-	"ZA35RsWQvXIbrOsP9TCy/jLyNgjXQethv6EyKnYvfGBpZrogbXspsVXCKx22gGC7nkYIKdusX2ofdRNA",
-	"udVHdz0AHxM/gHhxqnhuoO5WjrzqIkHoZsJH/+X5gL4CHsSJ7BUeswkzm8qPUyxgwkBmMkxQYYBZluuR",
-	"B5uLkQfYBqi+NLj3d3ZwolHGk5i0HZAHBKtbB+Q76QG/ExAsbu0roQ9E3nuAiQm3TAyiUVzbKMhdAxK7",
-	"Au3lovB3SNPKy9SQtf/yZ4WzB0RlIj8evsOYRkY7MN7fihYVUaTw0RYErGj39a9HV3Ok+rbphl0gUxuQ",
-	"pFNDUUs45tN6f/ahV2Usw/hfvffRe1euEckSht7cKgw+g9/f2KFYc30VDA/rmmLO5KXry3ADuvbvDkOP",
-	"+l9t/qbc1ujT4Q5fjFCR50TIS6YUyI4GqzKP+SSzuoNbSRNLbxYouZcB0gHYBohc4d01zRdL/r9PaMH4",
-	"IWi5+I8qaJ9lZhmuAQK/dTl6t0JZK40KrqtmFuB/d0jVV9deZaX+tV0/YyHn/+xIu7/FF3lvJ/jg0Tb7",
-	"qmkec08iKiTijScIJSIB2WzApVx/CnJySrQLcXJAtTNpKDGrUlHkRonwNZgHFTOZElYPRrs/+A4g9GU+",
-	"5dHU14+nyqrGJoD8p8ALaFzVdjHorYhkL7k2T0t7ukPsXepmUIO/aCksFax28m1EkwRJuH2le6ns00H/",
-	"XflWnQmtKApelObWpD1jhlppH2CvzBbLoFwP/0WofRMOlKufb5baSi0sdtWU65pt12jMNaIfLv1PL/rh",
-	"1td/kfdzvWcEFWzAJ64U8t8dzjFX5AMU16i39Nw9+N4FsW4StEpkeolG3KPKn4MJvBHlV3ygiX/GGxP5",
-	"G4K1VFjDsVBslq3QrtOGYoSJSC2g6SDUi9GGtE+en3cPHj3ufvf0FbrYwEfhUgq8YIcFikGgKDfAOBoI",
-	"UwVmtG6G7m5DwmcWhzhW4BaYAy4Fw3xz6lMWMD0Eut2AY0qQsJgz7A0E9ocFkQ3SbAtui04uPF3CtYHs",
-	"FWLKnYOK5kCkXdM4o4PuwpqmQKSdf3lUabnhOn4cEauzhR1i6AXTfoONHT98/w4oLll0/hixRM47rrUQ",
-	"Ok3BgeN9V7nfm84Y+eP/+/+dnzEYCKkC3xeYhH9zTtOVzj/QA30BF0TjmMWkmh8MG4aT99wv4UDge4MD",
-	"GZZdeuWlB8p98qXHBtfypd2YhwW7Y8XShEbQf92fC3yk3j3q7k7bNZ3HVcRFgxXFSKxkmoITDa4o5opF",
-	"hhg5EB68plKbOvvpWVblIXeh31ebcH1mBX8nrkNzyfVfnf/cWwi+kGAICScQ44FozzoV3WgMgRLlPKUb",
-	"yoyrypGr2VArSpZ0dqk+h8pe7s+1SW23FJ1bboanB+qH7ewqCaEYBgIhV/Reob8lhX5VXFgFSQsxO2nr",
-	"PC8qn0pdI5ydePEFvJiIEopNrCBjabMvxE3aowUwRAgvylOR5FyQEHh1GPgeEdyQOFN0lCxcMJGLFDvo",
-	"H7jwkpcSwfkobzZmN7/3kcfXYY/8BMFcgoSnMZul0jARLaoBeHDoeODjx13YT0AuWGqsXJkwqg05OCTT",
-	"TsHNLxgaBkcLw7o8xpCiBNveo7EOpSbFJ1zQZCB+kaPj6ucuzAy7IULeq+uZf3hwcGzfz/nPSZwhyjLt",
-	"ShoRdkUjkyxA9PxFjkDi83Ixyi4a5U77CljOSR/BLVQEo9WUZh9YZIdW+iSGwUCEZ0peLbpLv1eCGrHl",
-	"o7zgrLhfKhbQ4BE7OuJq79++hJJTdh3XaBFWoCmHP5LQCsJaD6H5pP17/geL9MXPGI0wROkTA+4wghr3",
-	"4n5HGXIgcsksWI1WOzhAX5CLOnqgSYjBfj9/6Ln4tdDJ9HZYIe7Zv71/+9LK3T8ylmIgKAi1UJ/F33pY",
-	"UZI3NcezsAWiKvfhSyjF2m2VRNUjwJu1HfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
-	"sVvTyxJaaxeaV4IrKyPnKfmKaZlcQkwbRsvWCs2YQb+cN+977apM6DpxGNtd/CBHrXrf23IM7RI5aJWd",
-	"bpWkiEfrIqkHg6uD/e5gcPUVqw2kRrPM7QvmRX+PrYTyg9tcOM8ObpDKLc0pxWIKi2BJYh+u52qRugqL",
-	"nnA3hsE80BaxepW3Wb7g688q3q+7yHI48fYXWnDw6+YmJSenzmQRUWE10TE3FXtGnlpI0AdF2vaayB+/",
-	"/8MFRHR9QTSvD/3L6SkH23xcrhV3r91UtZtsBAHJFuJKgqIVpXZUWuCTJnfmU2hwQlJqxSJghWiVYRyM",
-	"HfqCp5oI1LEYNZpkwjKIkjTEhWbK6LzvCTKjLLVcpdL0BJQNASY2lXDL811rFN+kDVbGIi6WlFruAnVc",
-	"DrEizOH+k8OH/cNKOzIgafZbMDC0XdB6QIq+R8Fq9zOMZYf95L3MsI9Z59guSpM5XWh3kFzg9LKdP+eM",
-	"gg1T4RnsYIJd6M3UihjLJ9fGEt0pvWSEkrDUfSY8ch1cqr+STBieuDh67DVT7yD+wT5vPY8F2aNgsUUh",
-	"qG1ZSx6kF9TPWO5ettWcy22B6qfNU8DGWAewmHu79LL1syLU3dq08NCV2XLMhyyovOPBpuZKjfvGJkWN",
-	"AtHjTykhdad+Kt/AqYaXOiSSY8xDug/d+xJ2Cfs41RgO+xgBEWwOtXW50mYH3rNqnsgV/3Ux9qgj3CUQ",
-	"rhHm7t2hfw5Q/Y4Z32LXW6eAr3vODTzWd0sk5T6ZuwHvrk5Sq/g9w6YuK0C/hzW1wDp3o0mDJqseRmnH",
-	"AcmbsxEQ0bAnm9f4fEkvK8NIETFIEnN9iFGPwdQ+TcCaojKrRaJVz4tkIK+FfqLQ94ulCZQ1zZMVcivg",
-	"Yf9JnTHgKUzwRRGdgDBRMbe0/bnAEDZirrY63hm2bfZwhr2c//WcV/0tqMVTX4/7XkOrkCQE6tvS0JBi",
-	"FG2FarW1ExIadmVwWFcbxegsBAc7yvYuP9RCbOhaEJG2VY2OwKXTgZRYBXlIXh9CSjDI1Tno6uN1tXyg",
-	"1WiYiN2kfk73ecfhFiWGqVneGyjTmPYNDij8zpuYeRyC+Vum9NeMEbAee+c89qOmLh8d7cnwoWbQDQIq",
-	"i9ofMDgEJrZ0CW+D0ERLJFt24zIzbuN//P4/bpvhy+f/9Z9v3g7Pz58PX5389/DZ+7cn707fvA6LHmb7",
-	"jwZixkVmFc2gsNO65Hg9tepjLOcCCAfkHrrC+LAK0k9RGO9JCKQ5dOEXbbAeK1ayP8csoYuAzHSnR976",
-	"fyjeCMKFeUwUixi/RFtw+JJq04VybFBkvA1/PIcmHgMB+fcQTcONZsm4c+T6l879RWm4JBezTA2JplRM",
-	"WEw0x8bp1MECNCb1rSe4thejtWc4KahUx/YCeFy+ozz/3x5zIrhm6KVdoLW+Am09ArnI+J4lMAtIcUce",
-	"EC1B5mWv0+ERauGuEgHsEnqjGglHBBh8kzLhzu1DeTCBO2V5XjlpLwPG2fO3wx+f/z0MSA4X/SNyePAE",
-	"3QGp3bI7rs/eW5nj/N3b5yevzitz9PtH5FH/YQe6g03rkrJrWOg57P4HOXru+0otyRSrXM+imccqgCBE",
-	"whyIHOCiNcaDhQ/CAtm4od5FBfKaFNP9/sHhTdTNFQJXlQBW7M11/B4Pip8Dzz5oyp611MYSFyZiZxxf",
-	"xisfNqbLoHlchTUwqEdyxv5F1YnPZmGXksyoWBTBY+gCZKprMVTllSPQdwmA6tHXy6RgthuIJmQm0tKC",
-	"MoDoY1eAwLGHMib69paIkSVfSS7jNJ3WjS2EIajfv1QOYuuP3XDoZ5DvbuPXdiiOvA5aK1UmNn3+3/n4",
-	"fP+1RSm2n6f4ZGUuzcwu89jhAD83FS4/F0SflCthcE1KZTZIu1J0owTSS0xlA2R7FnNbkH0zALu+BZcH",
-	"doUCF7gTXuUY5WvQVa1I6WzpLHXyypdR8S/YYn0E2I92wFZG+UpL4q2zTHe3RUMD56K1zEZj9F3ahX2D",
-	"5Rp8sRdXNUDe24a/nG3Y8VbtI7DRf+ZCy8vpZoAQG1Owa41ZRbtlEl6wRYj2qJqGy8eus5lrQk2htLil",
-	"ELzGM4Y91zGQ5C4CPoq27lsFfOzf5sKl/tcN8i/EyxWGUrxdDb2ssS0ZNCS7D8S+D8S+FUMYBkHSovYi",
-	"BJq6vO3dqMQSk82dR0XuaRXa87Ax1xXyUl64OsSFSXofi+aj/ePK5PZfbPlWpRtvYQZPNzalnzpcw+BF",
-	"WPren/SvXLXEPjF2tiACoh524387iZ0/skWd2Il2YiWTG/iV/JRNrBgR2bJWweZFTHQeJQ34HGAcLMjh",
-	"cEgMMp1BjporeAXfsquUK0zFQ9PeRNEIlHkuXSSQEyug7B/GzUD4Dao7EAnU6ZFvwUgm1QWJs7x+Znmu",
-	"OnPZW5kkd8r97QIu3PHL8nr3VP9+/H5n39W9gPDFCCfkZznK6f0ysZwLH2p1IwFhRtUFM1xM9nTR/b/W",
-	"b/YCikmh6R9Ky7K4kAnyanntiEZTFpOR4mycLDrHWFKRa8JmIwYh+y4Gf8QFVYteXQ29V35T525Pd6hH",
-	"r6zVQCLc9SyFez+1p+0+lcIomWwy9cBgPxaDvP8tao2+ZTQhYw8+Ii66a1vimkMgQsrYZZ8kFF2nKZ2U",
-	"ods1Kl0CYvxxIwi/zZs/Wd6fpRrzobwjTQpI1UZvHYcKyrpUhRuaIubMHBvoWNUZzWy9gQgjKVxByaGi",
-	"hoXkG1L8pMkeHGZ4ydlck//9v8h+v4/eksgoGGvoMEp4dFE7NBgIZek2ZocfkJhFfEYTHZB+7l1VDNBT",
-	"SIwMhM+B+XtbIBQYuIqSLGZxQwHLV3iZBeqt9ZG94MreEc27IWN9qZFi9MISJ9LmgoTmt7BznHvvHtvx",
-	"2kcuh0aGuZdsyRZn36o5yLQ+vnSpjjvdeXtGxnTRIyeuq9nDx26/zgBs99S4YSM/bbsngpyevD4hUEry",
-	"NylKDcCfZ0qmbO+lFLEUYbHd8P27p837+a3Jtbht19S/7n2BoNclGNxEku+Nm18iIVcaoD6W0ln9ZQW1",
-	"IIZDpkRDOAUW3VA0umCxo0Z1ZL1Wbql0p66l/DBxcwrvGVa5tzt6+ubteZcmiZxjKZLjShzD6VmPnAgC",
-	"rSUgGmIpeTBKGFWkDW0ZB+L7VydPu+ffn3QPHj3uHJO17QZDxcbhMYkUnSfQHAJrZiRMa5Jp+8vEU+iB",
-	"cAuOEzqZOJd6wsaGWJFPjh3gc6Z7JHTpGmDyrTZilGMIWKoj86W+lXej3JUW+MzJfNVmnzWU4y2kDn+C",
-	"leleBfq8KlCjVGnfkVCSKhlnkelSQZOF4ZFG8rJJaBTS8LGDMb0utv51ZeAdcr3qQk1MjxkrLOu8Eiah",
-	"cawsFYFIvhkkGk8kMfK+6sQtl5H0manIHcrwk79KCeiq8FXP2CzhL/vU62qDhb/I0RBbTIdHbu1yniww",
-	"D1AArLhYrWyFqXOYfG4Vq4mUMWlb1Sah2uTl8wlO3ymE3lzyxPUsa4QpXd3+/T5xoZ2kDWX7MdiCC22o",
-	"iFjn2MWIa1Mu+jVaDET43fN3lZoWf8OYhG/cCXvkR7Yo4k69AwRjmEZSGm0UTQlYMsgFW3QwHVDIgYCL",
-	"MNJtGZL2saV+puuVnbOsBrdvnxeW1zj3cPKZ607tRFqIkHMr7Iyl+uc3ed5z4y9skDSfg0TWBPxnviN2",
-	"E9/Gltkb7BcnnpBoFx+BBergB5fDrBlzQRtWq3EVmoNbDES6S00aL6Gu8VHKRBxgvBs2eKZFPStXW97b",
-	"4ryBzHW69nliTMRUYRnxex38i4gn5dLttaXEXfcR7ZIqFvhrB21cToLkGt9w66rvDYmqgKmNCPmCixga",
-	"gG8V0ecbSTc3kdipye8do1gRu7nMUlE4Q5sxNUgW78Mb/iTRe1JeEIpPmKVktCAeKj2aIMRvJ9rX2qWK",
-	"yBuSQZtsApYlX9q3bRSfzVgckETOmepGVLO4g9s4Igf9/SKtCnbJfTG1OBiIg34/LzAFDURZTNoTfslE",
-	"ubOCaw5cKuMGFdvMnEfMhwf7PI1ObyBeS9GlBc+c0QWmP7ntL/FJLwn48IYFOFI0MyRMEypC0j7sPwzy",
-	"VprhHvzaqRPWsY24oyB3IaaXepV/ZuF8IwFxz3dMKs83B3ePXdUZs24zbGIzUaM5sN2rCPcqwrqgRqkc",
-	"mfHU9EaktFYFYGpzbYycZnwh9L3n93+m8hiZroTb7sLid4ojtFDjAwmhvelqtMKLp+Srh08ekxlTE0Zg",
-	"1BFyW4jeK/MC5NTHrrW0FQTgIwwiHC3y0q50IEIBjYihmCfBkGBXRv6CLXqeMecZVF3LyGO37hLnt4yc",
-	"m2PsW50rzi7vGYITuSFWkSCH/YekvczmsSCoywF1skatnc6e/I45/xm2mL0OKvPAJXbh5v968zn/uYSJ",
-	"ooYHnOs+heGe298StwcMJlrOGOYcWnB7kPfcaENB9BIt63wq+5+z0VTKC72HwbrN9RnlLE0YGCH9J1BX",
-	"YkFCjETrnvOJoCZT7IiYbwZZv/8wygS/gj+x4HLf/TZlV8T7/A8ePbanHLRMz2pMgxYODsmMxmwgnM7P",
-	"80jidiwjnW+5N4s7DfFXP+EQF7B8h5SiulBTOwpfZAJG3bsUvwxqVdyQDoaI5hMoQ6U9pHhk8kC2YwWd",
-	"JXQq8iNqTRc/eUyC/ox8InzR8bxECsI9BL8IOSdSkLaQlaSDY68XuHIaShMjXbsgrOsB2audXm1qwj8X",
-	"ohRHvkeSL++QujMc8VXh12au/5SPukuodIs0ZYFXaUZRzd51qbiH0ruo/TkvvXwOavlvO7lT8s/2Ptr3",
-	"WpvB+QNUSHY5X9QFv0GOt083NyytaY6LfSF/KioQ33cLvSekRbfQUmnqnYB5c6fQZpC7fQLZRBz9Ue5B",
-	"+c9kn7spTDaZ6cD7nFJwfzvnM/xnne95h+rsTR0//4smHDxv6KPDnjN//P4/RY8rjMTwXcbABRSQhBum",
-	"aOLL77ueGZbA4/IBKbWmAXsboaZUnq6WC5xlVXy8fQubn/4LdFzclgpAt0X7CvferPseJHfiA1N5Bu+n",
-	"8lUrJcZUT0eSqrjR7PXckoy8OikTedHWZyfn33/75uTts+G7Nz8+f+2M/aZHwr9BFdlv/vj9H/Aju/IF",
-	"TaFkLFQkGYjwnEWZYsfke2PSNxA0d05n7Jwb9s25UTwyIdFMay4FiaBvGlAy3wiWxaT9sP+wA71NimOE",
-	"vYE4IXMlxcRe1oxraMiLZW3Bh0ChDElKJ6zBcvYsv5KtYoxg6qb0uEf7B83dK/BUpZJh8FrDuLT+9pNu",
-	"Wc1zambJDap45nsCsvYQcWZ1GF7znOpce3ARIdV3REDJMw/wq4TRS1e2wnW2auiH1bz1oHXOTBeb7G04",
-	"5CcR5zuqWBjc+IleSwId4Xz5ZpXfOAbske/fvXoJMA+VDanv5Ae4iHWdnfMuBcaPGV8lsfGf7sQVoHQF",
-	"hwkTlkLHn37of4t8enuFRbJTcZlt57FVTMRMsbjsYLG36ROgYhk1l0c/n9PJhCny/hQdwC59kWptaXB9",
-	"EYfAdbSiRAP9J08R6rrn7gSuVGttsYdndje7es9Px6+lYK/QwXrHFFRG2YwJg1HswH6qJO75O7qxfiuM",
-	"gQUeNtXAQsB+oLEMQhu79I8W5HTctWftwmE7EOOHPpkbC6r/FkgCm7Ha0yW2v608YwkxABkKvNj7CJC+",
-	"NqDIQuyJHdXaRpukbuRWocyPDxvy8D8Uf+wNux/+8h/11QQ2oA3mxT4XkYyxgvBtI9pf9v5SRbG8AgJS",
-	"ippd1yIdXFpAJr/xtMvsdsutXl0/A+r6MmPpytspyhL8+bB5V/PQzqh8q2h5AjWIeYQvnFflWKGxKxha",
-	"0ooy4VL2nfXA4u6Y/roOZV+c/Oed8Jj1F2LlmDOKaviXh5Qv+/AvwK4kTLIgVF8waOqsfdrlkpSy4a2n",
-	"jCZm2tzgBdO2oimj6TExMoumEMOeF6mqFUO+x0nv0BLlVmigeL5QOdeEJvwS/XNf9sle8ksm7J6s/F3G",
-	"SL3Qhs02vlPCJjTZ+2gfdS0/fWnHnW2RrBemil/SCHqpG6ZmGhuio3Kqw2PMcII4ROwzjkaDw1xqq2HP",
-	"jtg0c2d2RWdpAkNx9VZQ5tgPD6ocm3Z/+/AzMuobs+l/Ncrzz6qLvnY926FY1qfqnl+arwK24VHaDlID",
-	"aCal7UEcjnR2JrYyZYKmvOdfpwmJ36RMnJyd2uu4a21uPQl2ry5Hv7CoMTAi12PdtnMJ5F63+1MYQFzP",
-	"mtJNE6qJA75lNlWB4wVFMrEBjv9+8url54Rjv617OL6HY+KArxaOIcanUfbNkz4rRVl9GXfoSAgFXGZ8",
-	"gmAPMhLmELraB3OuGXnUf1grJb+F1e9QSMYFast20XiBDenUJSNG0fGYR70/bUXUmH+KaK3kSBrdM1dm",
-	"HS17C6PeXZkvoPu+Y1fmBU/udV/wAWPRP5UlbHd1V3PDZjTtXa1nXOc47HMyrasbGdT9ef6NjXZfFhwd",
-	"pHjjW4rFMREYdwZOqN7VyI9KhTehUxZNjgg3dUYZbIZAF0UHUjqSmSGGCSqMDmCr0LKbSNfmVGVQ+7xn",
-	"hR9FIWQK6m0C72OG8sSV3izXHIMUxj3f6tc35s0TGxtCC87xmHfI+NwKjaW51CWPck7+b+TsdBDkOtdZ",
-	"Jd2U7oNrkqVYXYIbTVyp7VrZqbrGx9ZJyn9ki5PMTO2SlvKh+7SpE6xrnOVK3bkcV3XpWwR7wZu0qSEV",
-	"rRnSVzKVtI5ae0Bh3d5WcIXJNGHkQkDLCekWDEgm+K8Zy5Pme2SpBodmLM8K5qooUOUMXJhaV1Nq2vcl",
-	"s3c6pdiC3kDRvsD1vZAiYgFR0mCg4lLPgR7B4lkQpAQ7KK0KXQhqFs2MnKHgCaUJ7dpcGHrBAvfEAVQL",
-	"5GISuD7yCQ7HslSXzJdbL5aCloWrS72mUDlFsQzi0rDhYQIhUXk5w9IsRQDW6lSYSmFoIicZ5DYWQZqB",
-	"u3UfpwmQKNLM+IjM0hLFVw1rVLNVcKGV1MXynn0Sy+p0P025r96oC9AVsc5LKvrSkW2Zmi5HKPUBsNVq",
-	"gcFqQqU7CIkUi5kwnCalWw0IE5FaQA6Cg6hjhNAZM9QSfAgus2ikmMmUYPHqLTUsfYaWre5YcSbiZOGr",
-	"v5YCInx0UtFYoNS7wS3iK8LWLFDihpUIiHK4Q156dTUKo1c1LdciQalql0UAqGRXqrHpGmN38W9Yi600",
-	"rS/OVVPs3hnsA+CDHP9Y6vlpt7ysbmJr89L0jmKuzr7Wo95wVaV5wY13/eH6/wQAAP//",
+	"7L3pchu3ugD4KijOrTJ5TpOiZNmJpUqdq3hJFG+6knxzz4QeNtgNkoiaAAOgRTEuVeXXPMDUrZo3OC8y",
+	"b5InmcL3Ab2Q3VxkyTpJlB+x1OrG+u3rp0YkJ1MpmDC6cfCpMWY0Zgp+fE6jMXsuhVEysb/HTEeKTw2X",
+	"onHQ+F7OSCLFiJgxI4pNFdNMGGr/SiZ0TgaMRHaAuNMIGjoaswm1g5j5lDUOGtooLkaN6+ug8fKcjpaH",
+	"PyLaKDv8JU14TI1URA4r5lo3+ik17A2fcLM8xfmYEW2oYXZkRqMxSeyLbpJfUqYNiWQqDIsJHVEutCHN",
+	"45fnr0is6NC0OTPD9tiYKZ3ytqKGwedtd4KtoCekYIQbNiFTpshUJjyaH5Cw17hg817jUH3TS7vdx5Gb",
+	"SxPFJpQLLkbwnB0a94JmkRSxJqkwPIHlzbiI5YzYczAa3w47PXFip+BMH5Dwgs1D0rTzHp0ckws2bwUk",
+	"5FP3LEo4E4YcnwREKnJ8cvmU7DzdbxEqYhKOEjmgSUiaNEkIFVLMJzLVxCg6HPKo1emJ0pmzKzqZJvbY",
+	"843t7j47NN/s7zWCVVcCy51XXwycpV51FwFZfby/uNP7JZWGuhOduWfu/Lgg7mz9Ga7Z2S/f7O51D2ff",
+	"PO1W74wZNT8aGqaq8WVCxdzPSIwkM8oNGbChVIwYNedihJsjzdNXz8mz3d0uiVlC5233Tau8vgkXfJJO",
+	"GgfdbDFcGDZiClbzP9lBr0AAOB2PWoaPxsYeNSJC0z6zh6zYMNUstidOKNnfe9YK7NllgGvPH4/0hgs8",
+	"9ZC/vMhTP0nChsbOahcVpUpZAHb3CMunbtk3XoJmFWf045iJwuCPdBn3AkI1+SD4FTF8wgoAVV7FUKoJ",
+	"NTj30/1GsHpZ10FjShWdMOMo8VEUsal5KSIZuzPidm1IaRpBQ9CJHQFfa2fvlc6BXr1hYmTGjYMnu3tV",
+	"wPtcCsEiu+13dML+K2WqBjWj7MVHmtipD0nMhjRNDAndD4BIsMZfYJxsifBPcV3/odiwcdD4P3ZyNrSD",
+	"f9U75RUVFykVPPEHMaVmnM8R+XcaQcOCKFcsbhwYlbKaA3m8Bxfif921x28MU3bo/+sn2v71o/1ft/2s",
+	"//Fv/1GJ+MfDd1Kwt9RE49rbOR627UttfKtmKbvdvf2qCX6Qg+MXNfvl8cqNrjrh4xcw+ms2v8PRzxUf",
+	"jZiqncHg3/trZiqc0tP90oXtly/sqP1/uutqf/x79X190CvW8/k7/lGqi2EiZxZIT+zY1RM5ZLjZVMU5",
+	"kGYopqdSaAYk41saO8ppf4ukMEzAj3Q6TXgEstPOVMlBwiZ//1lb5P604cwn+BVOukwePLvmmkxoYikf",
+	"i62UMaQ80V6cA8kN8XmY8OjeFhm5+S1ZN+MSbwHREBb5SqoBj2MmvvQqnehGEhpdoCykIzllxIy5JnLK",
+	"FIrbgjHLcK6Dxvfnb9+c0BFbWKhhV2ZnbCZJeWWLeFG5hikdMUvNFxWDdkEzqNqie3+npEUUxP1V38A7",
+	"sJ5jYdGaJl/y5I8ESQW7mrLISptMKalIM5IxIyF3ywlbHWIPJ2aG8oRoOtdESDMGCW4gU1QiIppqdggi",
+	"lr0z1hOhg7s+j0G+1hJeDP+n7ZC1ffwiJHgMLTKzsodiU6mMHZgbK3pfB4130rySqYi/5KG8k0Sn0diK",
+	"PTJVESNNqeyWyVymygqm10HDf/5l7wouCOQwEJr3n3xF3DTuehA1MkGPfdFzO5cSxf5MWHagZBXGfoIL",
+	"CluHRFndgVCrPDhZfMLIiF8yYaXKEFSLNugW4QI6llTcVWiVv1g8j3auhm30sXvdqzvtTN9Z+XWuGVmp",
+	"u53PvtHKF1WZhTFK6sNm4+SfLI3l9IBNx7Gvw8WfGanoiL1Kk+RLMwrN1CVTjzTRuAbLfIdpknhgc4/7",
+	"9lnYOsho1YxqMlPcGCY6BO6IJNQwi072rnqiBHeZ6gqEiQOL10wYtAgUIfJmgAHCIrsyr3hSycGmCeXi",
+	"BixsyJN7ZGHnUr6haoknfzERZyDjub0peekoi9OSrRgsaGrGUvFf2ZdmJiAHZgKOhUNn1WOxX9ol5Qkd",
+	"JOw+kIlHln0Ly+AAt1Dk8kcq5MxjVpqv0yKWPd+YGjqgOhtgYO8CTKE9IZW9ikGq54HfvC68F41ZdAGG",
+	"FrwqyyTaaIyxKAx4HcuZAEOdyRAfEdH0hJEgZpMokZrFHfKugOfRmIoRiz2nKeI5+eJo/kFMlYyY1vdx",
+	"wQUNZcaSpO10lEFqildBleJWc0mNlS2ovsggU6dTK5Ox+C2LOT0HEnQvO3ikyXOctW1XYTdkV0/BDsRi",
+	"MmbKajDXXqdEY1I84eLMUJPCr1NlFQnDUW2M5MSx4wXKGjQ8WINlVKSTxsFPDf1Lwo3VYadSm5FiuvEx",
+	"WP5yJPuXTGmOB7D0519SlrJqU9PPckDgz+T33/7X/oa2Rg2rz5DAMjxnwZRJbG92RjmIzD/LgSX85T3G",
+	"bIoqOY1jbiejyUnphUWDXLYlOfiZRSB9DLngeszivj3i5bX/IAeEGsMmU7Bhc0vdANzJmGriPyaai4gR",
+	"QG6qDLpKlifHPfXhHOK+ZeO6ZFOMZWqRKPtUpJOBM2/mpoWf3LY/VmzGEbzKy3Er61NTntMSJiuiNiru",
+	"O53av9StssL06VccNOrhZGE3fs35J4EH3tKiC6spgHAJJj0EVh3Nt2k8Yih06nqQGdJEsyUwozyZ91Md",
+	"1xwDvcJj2O3Cf2sOZiKFGd/aeIugkS21PFHViTynSTKg0cURgvcyCdkGUmg+yDLcg2JXB5Qm1X3Lgas+",
+	"Xdidn8ROV72lzM5cRRC9MblqIZFidFvsGHKWxDA2N2yiNzeCv7IfFqgRVYqCHiacLbwCEeMtl7dwdEVT",
+	"urNWuuWX9l6aafUJ4yaWjjmh2uzXuGhZpJhldfYdMpSpsqKMopFhSpPmkM2YKokqY6lMq1N19DUHtbBp",
+	"t1Fc0urdvOG6AgMsmbnB/S5f7RKaGrpmQd4tUm8s360xlndqrOXF0U9SsyUR9Ce+jZvHMiR75XoVjy5s",
+	"8OvdZ0sOnGXppc6NJa3aHCkWM2E4TQjCN2lqxpwRz9BEjlLWCjBIgBIhRdtSlDnB8Ts90ROvnMgejo2Z",
+	"hvnogTPnobgC7jCSe/cIF9owGh/g2FYX4ppQ9w1413qiSQX5/vz8hBh5wUQAMl74vdQmDEjoBUDcvH1y",
+	"rqjQQ6YyR2Bo1YkwP+bwEAbWPRHz4ZDZLRApkjnhgkRWcaEK/b7OEAnqSPiPEHZAF/fgXICw/kuapMzK",
+	"OD0hpD0DqzIX0LVDXqJP/YCEn3qNI6d9gqTcaxyQXuNbRpWV8C7av//2r14jIL3GP+iU98H/bl+Ax9ch",
+	"KiMTelUEi92nAAelR0vosiRIIKytwCupjmq4QwmqKggwF9PU9HORvxqa0e1Tnj1oXLVHsu0eWuWhc0pn",
+	"b63GNGJb07LiOhdWtXLfzz3wb0DkFqQAOLGt2Vx21BVsLkfSfs5D6/iFRaLcUU2GgJ1c53hJxhLw/OTD",
+	"OdmhU75zubuTf6B3PmVvXgMzyXaxdMkr1llQlhfDmzZZ3ErK4TWemWDqke6JaCyltqgMYRuhO4bQvhfW",
+	"bRJoVcsTIXh16ZQdqrldDqRMGBVbQ6CHhypwuyHTAz8dGq69PvrdtyeNoPHh7EUjaLz8cFqpjb6wwu5z",
+	"mbqAt0Vxzz9fBawvL5kwbgjUjNmSgLVWtnIvuRmrdlicpkowLShLSwEmy+J0ZGg/Snh0seH7gs10wowz",
+	"7mzwwdSqppeczTZ6f+E08o+LKy2tIijuufa8vDnGg8TNB85B5ruUqlhRnmyrA07oVT+S2ni1raSkrdPQ",
+	"lvb3PaPJKstF5RJ0ZunxJyIvKja5yBXxq6pTxriJJTccvkB4HKCjkGoSplr1f//tXyh/XLA5/NJBvr1Z",
+	"LAdt//rx016wf93/qdt+Br/tBk+eXVcKqj/IQZU6imaYah0zctpsP1VJtYbnXtiCky0oyFUcogAS5YM8",
+	"mzJhyGAOpP1nOXikydExsYvQREsypMoe31rTz80000zhXrW9M8OmL+HFohlsxTQiTZwZvyTnFMyDG2DX",
+	"jUQkHm8SrwPQ2C+CyQJsezseTRI5Y3GHHIuYTZmwbDKZB4SCmXI2lpqRmVQXYKCUU01mY54wolIh0H1P",
+	"mhziGK2Iza6mFtcCYh9542DMWdyyCoBKhYsEpYZMpDbEzHjEyEQqdmCfgYd4zFWMyGbnsxNgjA2EsqB7",
+	"IlLU3k9YY1m0skMfj2npWqZ0nkga3/KdTBWXipv5egO4ew8Dm9KkJn4VjALasOkjTWRqpinEBUfMI5A9",
+	"n4ixGI2ri7C4ZrEqFVsh0AbG0rXYkNPrVcfzgxw4Ez58wqZ1wrD9UxbbxJUFtZFiWnfIER6PkYrpDMy+",
+	"Jm/5t6T59eOvv37a/ZoM5obplpUL7UDugDUCLd4K4SJK0pjFh+iPsq8hKuDLZCbTJCaRklpjHO0SjOKL",
+	"fSNlP6FqxFDPdL4MxYzieHkbUV9LnuzJsCq6a+9AWtWnmhlsby4LGjMXhrdeEIawwgzjCl9md17AjiDn",
+	"Wwv0qbiLHEk9EGQwW2+fK/K0Kv7+gxwcOQdShdR5A7bysxz0NyXFN8C4bbFl8xtzCy/cT+HOSsfrll1z",
+	"nMfC0Au2pdy2KJkURKa97v7XJaHp67VcddXpFKTbCmaYiax7TwoC6261ArARx6h08z3S4DcPMkq01+2S",
+	"1/xbopniNOEaacCCwWfvydMvw4G2BktHkTenWVMWueM/xm+eoILgfttdQ83Kh3rCVNtdIgaSYQyBz3Oy",
+	"y+sUfUaPn5bUkcrbLeLNFoHJZZQqIJCHlhqkuQXTutUHqtwl7Mr0o1RpWZGmc0K1Bt0FXwidcYYR+xUE",
+	"wx4SOtBWSpeYiwISCETJkiP4l0RUECZin9kTwuGH6L7O7MpZ+G4rIBAGyjVado0Lun1kRUWL3wExzMr/",
+	"szEzY6ZACMTBhtKKpJ1NTA207pzPlvRDdDS7DIU4TeBnJ8VCuDqmKtkXvGxldRLK8c2IiojZH6s06dds",
+	"fjtMBeVn/Vmi1qZMKXNOFWjwkta6NLr9qp/qzxQHxbJDZ7fbrXixKMuv39JUsSG/qpYZL9j8kSaXXPNB",
+	"wgi+WVDqk8tf+gm/ZH1QKjzQZE8bAfxsmDb9ShBQ7FJefK6QHMkp24LA2tfXWhoXBTRnuXRH5cEgm7wk",
+	"AlQh12s2fw5vbMn5mbjkSoqJCyZyKVWNg4Y93+KR46/2pCsPegMU+VLgdtP7yrnh01XMMGikgv+SMvdn",
+	"CzSLl1u4V7eYmivzfGerSI8tmJKlgDe2eb9m81OJ4cVbrG+kaMT6U6a4jL204GDq66f79npXpHbLJAa3",
+	"5AUDTVKqCy5GQSHTkTR99p8UjMR0nstwj7v2d0xbLciRz/bqrJ9F63DV5n/kZnwGjg04giR5P2wc/LTJ",
+	"gS/ynAs2X+U+6pCzsZwJzDeFyE/MrQI/6XqGa0dfvr+P10HjjYxowqocQt8+PyH7X5GEilFqpQhDRwWq",
+	"y0T7u28XbaePn5S40F6Va//jp73g6+tmO/f0f/y0G3x93fpbpQ31LVUXzHAxen5+VBWmMWDVdtJq++nC",
+	"seDn+HIVeGeTn6WTCVXzVV6PvlryutQbQw3dnPiUTqBCfGSXvlbCAvAoGl2wmODfAzKQRhN2hdaRktW2",
+	"3oUyYsJKhVvKQmNG44SLBQK71k9pRci+Mz2yuDKI0ZlsXPgyoWTIBU18atxGW7LsiU+k4DTZ/A7O84+q",
+	"Vp5q51TdYP5UT29w9x/OTtZS6YXz88vKICRYgtbiVTmodAtcOKcFSFiJK3apS3gykPG8Ggi4STbw2uJr",
+	"AY5TOT0zdDtF/5ViDEKtFxT93afr9fyn+9VLUDzSt04r1IZvQtTkxqBVdDtXgPRQyckGPmSnVuztj7f0",
+	"UcNnX8VbfmXkRmsyctqfUjPeAsHl9KUwal5ppZXTvmJDppTD8lsZMTWTPqYu3taYhibbRgqYXzdAPRy4",
+	"cNP57VWRFAuwDn7gwmAWD52Lp1m8q+VzqUL0d9LwoUtmOGPGUpxtveA/y0HfmQeWmMzLCXU1bVwgC7FU",
+	"FOM5rTxZjnJxZg/wIAylIiMp4w55PxySwdwXoehUBKtUGHbdgtZtuSLygtklV1YKUWjagRc0GUnIWljc",
+	"2yNNaBwrpvUhsYou7jV7CzIEhMRjUCySKiZNn68XUUEGDLJxWp1NFOXy0W9+LIHbZdXxnCRUVMvObnvT",
+	"hArSDIeKsRB35zTlVoecQcJS2241PsCoQxpPuMBMqCZaxaSy8hNPEi5GLTKh857QzBBuDgnNsncsxBMq",
+	"5kSCVczqKCCsYOKOdtHArnQN+pv2u4/BtzSVkMhNwh271DyWcLOQWSdF/5QVmaiWpE8KduZMZQfLp7D0",
+	"1MrBYz4aV6ruhUzqhWo4NSnOuL837PIXiGdlV4YJDaW4mGVXejkLxgfPL5fdsgAVkAmNxlywtmI0tk9c",
+	"Irz9rGj34QIy+UAFL6Z0BY0BpE702VVmIhTS9IeQuB40JsyMZdy3j5xfHYkbVoOwoxVSE0HQdCUYLNVy",
+	"jkJ4LUvG6k9YzGkfzjJoFNOrcbgsnTBoFNNhIR7SFRn4WBk4bCrR/UgQdmXBB2sw6CmLLNEgRrryDBEW",
+	"kohYpzbWokKLgPj4dsIuWYInrl3YMcAsxBEII4t1sUqu0cXwVL/2Ze8+okAVBPxw9v4dOXEoApWonj7r",
+	"7raWJobMUogNpgvRwLnaClGLHTSAr1eb/aKyU18fLWhvTxsqopoMMr9Wy/KyTCzAHHdBMcEichV2Sl+q",
+	"YfXIPIbiA64y1UIph8xugKGcndU+zMxG8uTZs4J9ZL/brdSsvCi/hMJjqUxAxumEihx/NcrJnqP6Y7Dj",
+	"Vi7LuEC6xdE/nB4TECgsbNvr5s5StDhiXj5tbMxUH+zsJECfOpT7rEi9I6Rpe5qwRi5CxPaaSeaTBUJW",
+	"BSinjKIStKUp72ZJjstxdgrm3zTUrpCdVrkZKc2xGMoKmwwXF3qDdMYlQ8BmCYCflZGHa6vaz5nzLd2O",
+	"NyhSNQH4TFjYrxR+NvH/+FW6ODGuh1yxPtpTa4JI/EvTrKpGBkcXfOpiBaSlV1VQBL5JlYqacB5wQjbT",
+	"qeUyT1oQJmaPRAfkw/nzQ4JJKSBxxRz4MFReygRMdjW1cifWDLpkitiVaow0K7GRzU694KteJst3Ez4G",
+	"qZy/SnFb+W5bB/CUIkAAxvMlFcNxPOAtAcQyGBVvfbu0ugJ43ijnqzblyw98C074DNFv7PTwI2yffebJ",
+	"wqKIdcmyNK8JF6lhZCxTRWI6b8thGzJgCf7fPZoxdtFCScePJRVphv9pv0vmYUDC/wSFG36yb7sfXTYt",
+	"/Dxn1L7bKvPGLvmK/I38jey2n5SVkN29r9dmtRXIW+bSKeFVgdpVUK/sG4z/KB/TBxFbFcmTqzAgYzkD",
+	"d1DTlyMllEy4tuqVTqTxZX+thqUNTxJLn0qun6fd/a/XB5osU9DcBepo6DYk9cZRSe5DiJq5ZGoO8ZJY",
+	"hA0BEtP2Cw6w8NN12PoCIUwlKpgfzofz542qjRwfvTvCMCD7DWzBgT9VUJskJlwEhHVGHRK+TO3idr5l",
+	"KuFiTbD+7tr8YVWTqoEe3gJz/FkO9IFdSgMdEwczhUIXGNX9X/AX/6cJGoD9H8GOUAkCeYzLSuJRAQLp",
+	"IOGRqzfRIS9Ywgdglk/mBICYJhj36grBcU0K5TWWle41lRY2SdTYRiLzkuWyaFZ5J1lkf4UpPa5e9MQB",
+	"5dq1wAj5+3XzQxjcdkSeZrmZW1pw+jXMr5Tyf0tj8viWOTTkcG5P06iv2wvfH7oEZk3CT58cuevQzuD6",
+	"OiQ79hnEMXawZjaPsUh2B+O1O1f2LSQgThnUHfIeC5rowkN4Z8gTK4xaMmPRBWbP+IUnlxh7vtd99tXu",
+	"k71C7LmVKmhkwDBxSGgxyBwHwhjzkZIzMqXa1MSZO1NVH76pCzJf63haQ5yrZMZiFQUHrbXwb5ynqg7G",
+	"60po1OU3rS5fsVkekkuv8IlIAYHC8G7eDfOR7im3qCa3ZSPs2ZIpI1pA0YPtskxuN2sky3tkwhUBz0M3",
+	"t43X3BCYC8aYDBqrALzo1V8C8doiJlA+tfIvSm7iysbvs3A++Khydd7ZV50UvGG4AVRAWL8ofM1l/1Yv",
+	"R9Hooj4RoxKwl++rdmRwTG4bmFjt+DozEs2oyRwqpZELNmcxGVM9XhAf957sVwromNRaynCoDDq8kSif",
+	"xx2AYRvPIShkPFkR3TKD3acE7O6axCyLj/9cUR2o3aeausrkw+kb5FCWZWKGf/PD+dtimn8mooO/i5vW",
+	"4plWH5V3+W52sN7Wu9aVDdnVlZbZakiDyu63Y+NT0ooQW31SqCy/Imat0o0riWYiJjFL+CVT2FNlZyzl",
+	"hd75lA97HWIWAFRIVJc1Bv7NTUylUvgFU5Nd6WLKUXYcK07+Fuw3/g5vbL5xA2wbtpnP+2lJifIjVURv",
+	"8hEk2+I7h0RDFCeQpqIjmkhF8ADXO6XcdNXhnB+89rN4wmvTi+DLE4jJzeq7bfnNivTd+ujnGOKlcbqq",
+	"6yrOsRxWNu9PZMySVe6GDYTBpUnBQVhf225pgGm2vjII/POf//xn++3b9osXlo4+JzGdg9nOPa/x87lK",
+	"0FvMrxige7zFJ9pK1Bu/v+gYxf0WR1lYRPEMF/cU5PdWfeNIorcyrN7AR1Oo11KMYa4ya3pBIxsZn2wg",
+	"TGyc05PFYS/EU1eYOMzacq0QDVmdPrFXLcm4GJoFi8DtV/DjeSxPJgK7vReuxC3IbXY7J4QFnxPf+WYl",
+	"DC2X5lqAqgKErKyw4d8r3eOqL1zUfeE2N5cf3zI1YpgDMZhjhTYfCKFR8rVjHhKK0VxYAi1mCTMMe3Zc",
+	"sPmmIa1bw8/KBNbExXhVXtmHqWZqa4fKDW4oQ+ZF3C2Yv6qIwE1v9k7wdKNzLuJdffjcj2xg5chcHvp8",
+	"0lonEc3GmkX933/7FwQiXjAGRUISfsEgZEfrmVSbS0BrE95+LMi5n7+pdbX1ag0GN0++Xsoz+Fzq69ud",
+	"udoM25BVf5i3IMJn93JjGb6U072QHrjsptyyvqgffHv/7gKIlJMWu/eTl7/kg7EzfqyqQqlZlCpu5md2",
+	"OtzQ0ZS/ZvOjFFWBpYBD3y5hORf399/+FQYQF1wIRDua8vZrNvcNhUgTgz7cC2huwLNpZf36FrvWZaPk",
+	"N0dhkVianruQpEgKQ7GNl6P3DReY+Z9Z0Fc+KMapEveG028rwsSWC7e6L6FG6oBGF1ZHH0pFjo4JTY2c",
+	"YDDmz3KgO+QlOG2VTLH7ku+VQIWeQeVV7Xz5A1cp/7AnaPY6Nd454FMAYxmlE3vAsWT4F3bFtYHir2C0",
+	"RltNFqEb1nUBCLOhnHuCuqBbEkYyZuEhemdd+GdPRFSpOaFovvKhy02pfHSlPdQwIOGUmnH2i4s3tAgb",
+	"Yl9XTaHAKzRRIZbwazIbU9MTM6qJb3cFuzlnV4ZMUmh0AS3SDHUw8+7Dm7yaK2l++Hu32+22DmAHyscB",
+	"IvpAGKAmTQoRoQGhPVG4yoBQMqFTgGapUGhyARYIl1JhyGYeWDqWSYyVallFYHe3J7A6rT8gIwk3HbJg",
+	"/Wv+LAfesa8D9CSBM0AHJLQSRAj1t3wHhQBL3op5T+Be7Qm6MtMo+1FNPvz91atXL+DkTqnxrWsPLECO",
+	"mTAWBFic938Ck2/WUBirMjnEfqTx40PvePYf9USTXdklQZAlg5VTwyNCtYZapyIGg6JuLQx8fOLHdMV7",
+	"sbmvPUSHID2RxagaSShxMdN5hzwXTh9mLY/QdRYuNpAKi82RAeR6Ilzq9GRhs7J1kxt1qRVTiDH/eNnu",
+	"7vf3nvVEuYMWwkG5TRY5Ik+6j8s9WixgPel+tdASKYtdBcIC8RQ94ep75L2VeMwsPPvib9Hct2mJub5o",
+	"BTm1yIKDD1yzFSt1UcMUZhokPGICY0wdQbScTnFmKPRKraGGOwkb0WTHMDXRhfhfTxOPTo4LDv6DRrez",
+	"2+mCmWjKBJ3yxkHjcafbedxAizvwmx1ID0fRMStIchw3DhrfMXMqpWkstJXc63ZX9DrZrsdJFtJa0eTk",
+	"zPXg4SJmV9B2ZX/vWd2A2Qp3ik3eroPGE1zt6m+yFoPwweP1HxRbE8HCXfzNuu/yni45728c/PQxaGif",
+	"wpjtG2mmu0zADAylDRqGjjQIFnNt2KTx0Y6204E+NhdCzsSOH7pjrsyq6z1z751fmUa54XCNZTZ/ZafY",
+	"7/b6YzWMrD6MrM/XddB43K0p/Y9tyh9Zmjmdk6Y9lNgq4aVWukCwXdNOhJRN5i/0R70JoNzqpbtm30+J",
+	"f4F4cSq/bqDuVo68aiNBaKfCp7dkBS98iWeIhNrJfcKjOnN53l+HYoU+DHQzTFBhgFkWG+4E67vtBNjn",
+	"srr3jffot3CgQcqTmDQdkAcE27cE5DvpAb8VEOze4lv99ETWXIuJEbdMDOKtXF9UKM4AJHYJ2otdj+6Q",
+	"phWnqSBr/+33CnsPiEpFtj28hyGNjHZgvLsRLcrTpOCjDQhY3s/2z0dXM6T6tu6EXaheE5CkVUFRCzjm",
+	"69b85IMLi1iGCW5655P3rlwjkiUM4xXKMPgCnr+3r2JToWUw3K/qfj+Rl67x2A3o2l8dhp50v1r/TbFv",
+	"5+fDHd4YoSJL+pWXTCmQHQ22HRnyUWp1BzeTJpbezFFyLwKkA7A1ELnEuys6jRf8f5/R2Pxj0HARTmXQ",
+	"PknNIlwDBH7rilDcCmUtdeK6LptZgP/dIVVfnnuZlfrbRu2PCDn7d0fa3Q2+yJqXwgdPNllXRXfEBxJR",
+	"IhHvPUEoEAnIHgEu5VJGyNEx0S6IzwHV1qShwKwKXT9qJcJ3YB5UzKRKWD0Y7f7gO3ARFDwaF1MHNDMB",
+	"xFUEXkDjqrJNV2dJJHvDtXleWNMdYu9Cu64K/EVLYaEji5NvI5okSMLtLT1IZZ8P+ufFU3UmtLzrTd57",
+	"RpPmhBlqpX2AvSJbLIJyNfznySR1OFBs77Neaiv0aNtWUy43N/uvlKl5lcZcIfrh1P/2oh8uffUX76R5",
+	"BTneD4yghA14xaVOVdvDOWZDfYTqcdWWnrsH37sg1nWCVoFML9CIB1T5YzCB96J4i4808dd4YyJ/Q7CW",
+	"CouU54rNohXatZJTjDARqTl01YaCiNqQ5tHLs/bek6ft756/RRcb+Chc0owX7LADBwgUxQ5vBz1hysCM",
+	"1s3QnW1I+MTiEMcWMwKLHEnBMI6V+qQcTICCdo7gmBIkzMcMOz1xnmd7Qh2ZnNuikwt3l3BtID+LmGJr",
+	"zLz7JWlWdIZrobuwouslaWZfHpR6yrmWdgfE6mxhixh6wbRfYG1LO9+gDqqn563tBiyRs5brnYlOU3Dg",
+	"eN9V5vemE0Z+/7//H+dnDHpCqoBYwmmYIOE/nNN0qbVlh5yP2RwOiMYxi0m5AA4sGHbecU/CnsD7Bgcy",
+	"TLtwywsXlPnkC5cNruVLuzAPC3bFik0TGtnDyLqDgo/Uu0fd2Wk7p/O4ijjvIKgYiZWcTsGJBkcUc8Ui",
+	"Q4zsCQ9eY6lNlf30JC3zkLvQ78tdZr+wgr8V16GZ5Ppn5z8PFoJ7EgwhpQpiPBDtWaukGw0hUKKYiXdD",
+	"mXFZOXJFySpFyYLOLtWXUNmLDWjXqe2WonPLzXD3QP2wX3Mp5RnDQCDkij4o9Lek0C+LC8sgaSFmK22d",
+	"Z12TplJXCGdHXnwBLyaihGIjK8hY2uyzp0hzMAeGCOFFWbKdnAkSAq8OA98EjRsSp4oOkrkLJnKRYnvd",
+	"PRde8kYiOB9k3XTt4nc+8fg67JAfIZhLkPA4ZpOpNExE83IAHmw67vn4cRf2E5ALNjVWrkwY1Ybs7ZNx",
+	"K+fmFwwNg4O5YW0eY0hRAtX3nLEOpSbFR1zQpCd+loPD8ucuzAzbfUNmt/0YImn2Du39Of85iVNEWaZd",
+	"qhRhVzQyyRxEz5/lACQ+Lxej7KJR7rS3gPVK9QGcQkkwWk7a94FF9tVSI/Aw6InwRMmreXvheSmoEXua",
+	"ywvO8vOlYg4dzLFlOc724fQN1FS187hO4jADnXL4kYRWENa6D93V7e/ZDxbp88cYjdBH6RMD7jCCGtfi",
+	"nqMM2ROZZBYsR6vt7aEvyEUdPdIkxGC/nz52XPxa6GR6+1ou7tnfPpy+sXL3a8amGAgKQi0UIPSnHpaU",
+	"5HXdny1sgajKffgSSrF2WQVR9QDwZmVL6lxQzkqOZVUSNUanQliYfc/BDgpSTu+w8EXOPeCqNGGuEbbF",
+	"bk0vC2itXWheAa6sjJwVnVBMy+QSEzkhWrZSaMYaEYuVIWDx3BCVCl0lDmM/tx/koFHte1uMoV0gB42i",
+	"062UFPFkVSR1r3e1t9vu9a6+YpWB1GiWuX3BPG9gt5FQvnebE2f57zVSuaU5hVhMYREsrztV6L7uCXdt",
+	"GMwjbRGrU7qbxQO+/qLi/aqDLIYTb36gOQe/ru/Cd3TsTBYRFVYTHXJTsmdkqYUEfVCkaY+J/P7bv1xA",
+	"RNtX/PX60J9OT9nb5ONiMeQH7aas3aQDCEi2EFcQFK0otaXSAp/UuTOfQwc/MqVWLAJWiFYZxsHYoS/4",
+	"VBOBOhajRpMUKt4VpCEuNFNGZ439kBlh+c1SVz9QNgSY2FTCLc93vf98F2KYGcsUWVJquQtUKtrHmkf7",
+	"u8/2H3f3S/12gaTZb8HA0HRB6wHJG3sGy+19MZYd1pM168VGva1DOylNZnSu3UYygdPLdn6fEwo2TIV7",
+	"sC+TIZsxK39YEWNx51jsb0wvGaEkLLRXDA9ci8LyU5IKwxMXR4/NFKsdxD/Y663msSB75Cw2L3W2KWvJ",
+	"gvSC6hGL7Xk3GnOx72X1sFkK2BALXedjb5ZetnpUhLpbGxYuujRahvmQBZW19FpX1LF23diFs1Ygevo5",
+	"RdLu1E/lO5RW8FKHRHKIeUgPoXv3YZewl1OO4bCXERDBZtA8gitttuA9y+aJTPFfFWOPOsJdAuEKYe7B",
+	"HfrHANXvmJOFcusU8HXPuYHH+nbgpNgIfjvg3dZJahW/F1jmZgnod7BqHFjnbjRoUGfVwyjtOMiq7GKx",
+	"Htd02Gt8vmidlWGkiBgkiWGdO6fHYGqfJmBNUanVItGq50UykNdCPxBki9nHNIG6/VmyQmYF3O8+qzIG",
+	"PIcB7hXRCQgTJXNL0+8LDGED5poH4ZnNxjxhGZxZUXOq/3zOq+4G1OK5bzjzoKGVSBIC9W1paEgx8r6Z",
+	"ldraEQkNuzL4WlsbxegkBAc7yvYuP9RCbOh6bJKmVY0OwKXTCrAatwV0rw8hJehl6hy0rfS6Wvai1WiY",
+	"iN2gfkz3ecvhFiWGqUnW/DLVmPYNDij8zpuYeRyC+VtO6S8pI2A99s55i6u4CJNlt8GHmkG7M6idax9g",
+	"cAgMbOkSngahiZZItuzCZWrcwn//7X/dMsM3L//7v96f9s/OXvbfHv1P/8WH06Pz4/fvwrxG+e6TnsCi",
+	"97oV5HZalxyvx1Z9jOVMAOGA3EPX+QlmQfopcuM9CYE0hy78ognWY8UK9ueYJXQekIludcip/0N+RxAu",
+	"zGOiWMT4JdqCwzdUmzYUHIQuOk348Qy61PUE5N9DNA03miXD1oFr0D/zB6XhkFzMMjUkGlMxYjHR3B4x",
+	"6OJwDdB53/dW49oeDFSzz2wCLD60B8Dj4hll+f92myPBNUMv7Ryt9SVo6xDIRcb7LIBZQPIz8oBoCTIv",
+	"ep32D1ALd5UIYJXQ/N9VJwQYfD9lwu3bh/JgAveUZXnlpLkIGCcvT/uvX/4zDEgGF90Dsr/3DN0BU7tk",
+	"t12fvbc0xtn56cujt2elMbrdA/Kk+7gF7W/HVUnZFSz0DFb/gxy89I1TF2SKZa5n0cxjFUAQImEGRA5w",
+	"0RrjwcIHYYFsXFPvogR5dYrpbndv/ybq5hKBK0sAS/bmKn6PG8XPgWfv1WXPWmpjiQsTsTOOL+KVDxvT",
+	"RdA8LMMaGNQjOWF/UnXii1nYpSQTKuZ58Bi6AJlqWwxVWeUI9F0CoHr09TIpmO16og6ZibS0oAgg+tAV",
+	"IHDsoYiJvn87YmTBV5LJOHW7de/mwhA0qFooB7Hxx+51aNiVrW7t1/ZVfPM6aCxVmVj3+f9k72frryxK",
+	"sfk4+SdLY2lmthnHvg7wc1Ph8ktB9FGxEgbXpFBmgzRLRTcKIL3AVNZAtmcxtwXZNwOw61tweWDbU3CB",
+	"O+FVDlG+Bl3VipTOls6mTl65HxX/gs1XR4C9ti9sZJQvZJ1ukWW6vS16t1s0Rj9Za4y+S7vwazavswvb",
+	"gysbIB9sw/dnG3a8VfsIbPSfudDyYroZIMTaFOxKYxaEsmASZXjB5iHao5AQZlWXrJpy6Fr3Qo1Gq1WN",
+	"qR5bCsErPGPPwdmDgSR3EfDxms1xis0CPnZvc+IfuRm7ypg18i/Ey+WGUjxdLPONfXeh4+5DIPZDIPat",
+	"GMIwCJLmtRch0NTlbW9HJRaYbOY8ynNPy9CehY25tueX8sLVIc5N0rvYFsL43qDe/os9jct04xRG8HRj",
+	"XfqpwzUMXoSpH/xJf+aqJfaKsXcLERD1sB3/20rsfM3mVWIn2omVTG7gV/JD1rFiRGTLWgWb5THRWZQ0",
+	"4HOAcbAgh8MmMch0AjlqruAVfMuuplxhKh6a9qCpJsEy/WiidWIFlP3DuBkIv0F1ByKBWh3yLRjJpLog",
+	"cZrVzyyOVWUuO5VJcqfc307gwh3vl9e7q/rr8futfVcPAsK9EU7Iz3KU0/tlYjkTPtTqRgLChKoLZrgY",
+	"7WRT1fjNXkExKTT9Q2lZFucyQVYtrxnRaMxiMlCcDZN56xBLKnJN2GTAIGTfxeAPuKBq3qmqoffWL+rM",
+	"rekO9eiluWpIhDuehXDv53a37edSGCWTdaYeeNm/i0Hef4lao6eMJmTowUfETgfFcjckg0CElKHLPkko",
+	"uk6ndFSEbteKdwGI8eFaED7N2ptZ3p9ONeZDeUeaFJCqjd46DhWUdaEKN7T9zJg5NtBxPZuF0Z2eCCMp",
+	"XEHJvqKGheQbkj/SZAc207/kbKbJ//f/kt1uF70lkVHwrqH9KOHRReWrQU8oS7cxO3yPxCziE5rogHQz",
+	"76pigJ5CYmQgfA7M39sCocDAVZSkMYtrCli+xcPMUW+lj+wVV/aM6Nw7ybC+1EAxemGJE2lyQULza9g6",
+	"zLx3T+372kcuh0aGmZdswRZn76o+yLQ6vnShjjvdenlGxnTeIUeub9/jp269zgBs11S7YCM/b7lHYrGJ",
+	"dlaC3/XLfiNFLEWYLzf8cP68fj2/1rkWN+0L/Pedewh6XYDBdST5wbh5Hwm50gD1sZTO6i9LqAUxHHJK",
+	"NIRTYNENRaMLFjtqVEXWK+WWUv/1SsoPA9en8J5glXu7oufvT8/aNEnkDEuRHJbiGI5POuRIEGgtAdEQ",
+	"C8mDUcKoIk1oPNoT3789et4++/6ovffkaeuQrGyoGSo2DA9JpOgsgeYQWDMjYVqTVNsnI0+he8JNOEzo",
+	"aORc6gkbGmJFPjl0gM+Z7pDQpWuAybfcalQOIWCpiswXOrPejXJXmOALJ/OV29lWUI5TSB3+DCvTgwr0",
+	"ZVWgWqnS3iOhZKpknEamTQVN5oZHGsnLOqFRSMOHDsb0qtj6d6UX75DrlSeqY3rMWGFZZ5UwCY1jZakI",
+	"RPJNINF4JImRD1UnbrmMpM9MRe5QhJ/sVgpAV4avasZmCX/Rp15VGyz8WQ762EQ9PHBzF/NkgXmAAmDF",
+	"xXJlK0ydw+Rzq1iNpIxJ06o2CdUmK59PcPhWLvRmkifOZ1kjDOnq9u92iQvtJE0o24/BFlxoQ0XEWocu",
+	"RlybYtGvwbwnwu9enpdqWvwDYxK+cTvskNdsnsedegcIxjANpDTaKDolYMkgF2zewnRAIXsCDsJIt2RI",
+	"2gcODAURaqpNLeP27fPC4hxnHk6+cN2prUgLEXJmhZ2hVP/+Js8HbnzPBknzJUhkRcB/6jti1/FtbJm9",
+	"xn5x5AmJdvERWKAOHrgcZs2YC9qAFt9YoTm4xUCku9Sk8RCqGh9NmYgDjHfDBs80r2flast7W5w3kLlO",
+	"1z5PjImYKiwj/qCD34t4UizdXllK3HUf0S6pYo5PW2jjchIk13iHG1d9r0lUBUytRchXXMTQAHyjiD7f",
+	"SLq+icRWTX7vGMXy2M1FlorCGdqMqUGy+BDe8AeJ3pPyglC8wnRKBnPiodKjCUL8ZqJ9pV0qj7whKbTJ",
+	"JmBZ8qV9m0bxyYTFAUnkjKl2RDWLW7iMA7LX3c3TqmCV3BdTi4Oe2Ot2swJT0ECUxaQ54pdMFDsruObA",
+	"hTJuULHNzHjEfHiwz9NodXrinRRtmvPMCZ1j+pNb/gKf9JKAD2+YgyNFM0PCaUJFSJr73cdB1koz3IGn",
+	"rSphHduIOwpyF2J6oVf5FxbO1xIQd32HpHR9M3D32FmdMes2wybWEzWaAduDivCgIqwKapTKkRlPTW9E",
+	"SitVAKbW18bIaMY9oe8Dv/8jlcdIdSncdhsWv1UcoYUaH0gI7U2XoxVePSdfPX72lEyYGjECbx0gt4Xo",
+	"vSIvQE596FpLW0EAPsIgwsE8K+1KeyIU0IgYinkSDAl2ZeQv2LzjGXOWQdW2jDx28y5wfsvIuTnEvtWZ",
+	"4uzyniE4kRtiFQmy331MmotsHguCuhxQJ2tU2unszu+Y859gi9nroDQOHGIbTv7vNx/z30uYyGt4wL4e",
+	"UhgeuP0tcXvAYKLlhGHOoQW3R1nPjSYURC/Qstbnsv8ZG4ylvNA7GKxbX59RTqYJAyOk/wTqSsxJiJFo",
+	"7TM+EtSkih0Q800v7XYfR6ngV/ATCy533bMxuyLe57/35KndZa9hOlZj6jXw5ZBMaMx6wun8PIskbsYy",
+	"0tmSO5O4VRN/9SO+4gKW75BSlCeqa0fhi0zAWw8uxftBrZIb0sEQ0XwEZai0hxSPTB7Itqygs4BOeX5E",
+	"peniR49J0J+Rj4QvOp6VSEG4h+AXIWdECtIUspR0cOj1AldOQ2lipGsXhHU9IHu11alMTfj3QpR8yw9I",
+	"cv8OqTvDEV8VfmXm+o/ZW3cJlW6SuizwMs3Iq9m7LhUPUHoXtT9nhZvPQC17tpU7Jfts55O9r5UZnD9A",
+	"hWSX80Vd8BvkePt0c8OmFc1xsS/kj3kF4oduoQ+ENO8WWihNvRUwr+8UWg9yt08g64ij38oDKP+R7HM3",
+	"hck6Mx14n6cU3N/O+Qz/rPI9b1Gdva7j53/ThIPnDX102HPm99/+N+9xhZEYvssYuIACknDDFE18+X3X",
+	"M8MSeJw+IIXWNGBvI9QUytNVcoGTtIyPt29h88PfQ8fFTakAdFu0t/DgzXroQXInPjCVZfB+Ll9dISXu",
+	"+GrWKwrguhjfvW5W+lpDhK8fC3QEHle3yjjLxr9DpPWTrNJt/Gof6XwbD6z8D6Q40corLOCEUXw0Yuou",
+	"6tEVufSJZf6lGiH1SLXzyf/YX1NUB1SyQiUOKBrNMCb9gk1NnTLmQf9BGXvgHyVlTOeAsQ2CrNfF6iHu",
+	"9gl6beqB+/sDJP+RdDF/a3nZHKwNlgpIYL83Wh5UqnUFyn1j7c7DsY/br9TtTlOhXTxlsZMo9sOPlBTZ",
+	"wR1g52idSIMMQvsWaQFW6bdiWZSkGkq7j+UM0pGhujNGZ2h72EGhxJQb+JHOM4M75CyRRhc7xZ18OHep",
+	"zfbzntASY/m4GAUYiQER5VZmbTNBB4n9tXDfbq3etwOtA+wexlTEiXMEcdET1KWJYYVJjWUNVCr0oR3N",
+	"fuEK4Q/mWAS8mZe/dwGOsZyJluvupnsinHA95Ir1p1DNOTwgob7g05DESk4tww1IqFLRt6cXwlSumohh",
+	"OpsNZsYuCEPsDtcTPnc6mwAcVX0dEpnEkBTumreS0F4htuK1++n/KgULXY9j3wDZhbp0euIov3/o3FAl",
+	"fDf3u8/IgM2lqPYKn6RlIn37Crof/h4U9E1ZQ6agB3Xk5qE614Nt4A9vG/hMMW+VFpONs8p3ee5fukOU",
+	"d3NsqN37ZT/Ihn9U5Z6Lgd105pX3N7q2JPaXtQDUZemcMpMqJ0i4FdlNxQHwoA+nb0gzPHl/dk52MH7m",
+	"k3upz+NrF+UKJSVLsQjQf74nXJQM167UJITZYiEv4XwDSiYJiw9dG1tXGkYzmjArl1SLF7vdnshPuShe",
+	"kDPGSP1yIedzLGckZgm/ZNh7KYvwqexLB0TMoXTjDit5uilWh+G4vSxX8mz6843YQwu6ByZcVXm7hkzd",
+	"IScu4d4qa+IbqO5bwEkjwbiYF7hAgN/v7tYZFmsx9MGu+Je2K34elN+KsWbNNw5yFyt5b4ZVNyzz/bnr",
+	"XNWpQyZxVl/ayClGjYGFxfeY9TG0UrAF0cB39cDK/NWBsbWY3r1vXlyIC/5T8+MHOlNRtzoXnWujcrfl",
+	"rzHV44GkKq51dr+84tpkLTqZyDqXvjg6+/7b90enL/rn71+/fOcy3kyHhP+AVqrf/P7bv+Ahu/JdPcFi",
+	"CG05eiI8Y1Gq2CH53pjpe6gcc0Yn7Iwb9s2ZUTwyIdFMay4FiaS84CjQKxZzxSLIxX/cfdyyfDzMtxGi",
+	"wVBJtL5OuNZQrB96u0IiHYVeHFM6YjXpIy+yI9mo0AYMXVcj9snuXmXNWhgId1XomwW31Y8L828+6IYt",
+	"LcdmktyglWW2JiA0jxFxKugVHPPMqlEuhNaVRSjfIwJKVn4Pv0oYvXS9Gz6cvlmoEv5GIpFdvfSgccZM",
+	"+zke6+pNfha5vKO2fcGNr+idJGhZdz2MVXbiWLWGfH/+9g3APLT3g4qPdlLARWxu7DJYpxD9hmVPC5T7",
+	"327HJaB0XXcJOFpcFOBnbfovUVTeHmFe8TM/zKZLW1ZMxEyxuGhOsqfpq4DGMqoPkTqbUcuHyIdjdEa5",
+	"Gr5Ua0uDqzsZBCS1MxJKNNB/8hyhrn3mduD6lVZ2PHhhV7OtLH08fCcFe4tZxndMQWWUTpgwWMoN2E+Z",
+	"xL08p2ubmMI7MMHjukZQCNiPNPYCaFrWAs7B42Hb7rUNm21BoRtMTLyx6PiXQBJYDI0Mv2TQV6x0jQXE",
+	"AGTI8WLnE0D6yqoaFmKP7FuNTUKqqXtzo3peT/dritF/zH/s9Nsf//Yf1SX116ANFod+KSIZYxvd20a0",
+	"v+38rYxiWRsApBQVq65EOji0gIx+5dM2s8v10eKFpv4oqWjXv/F2OpMEfzxs3lZD2xqVbxUtj6ARL4/w",
+	"hrPWFEs0dglDC1pRKlzdeueht7g7pL+sQtlXR/91Jzxm9YFYOeaEor/5/iHlfi/+FcRuCJPMCdUXLCaw",
+	"Lld7eEFKWXPXY0YTM64P8sbapdGY0ekhMTKNxlDILevUVCmGfI+D3qHhyM1QQ/F8t26uCU34JYYD3u+V",
+	"veGXTNg1Wfm7iJF6rg2brL+nJR/b9sbITQyL2OIiIIPUOGfdwbryFr59+ZoyF76wxQzckpZS2T9C0BRW",
+	"K8yizwoWHjTyyUumSIijGhyng78pOoNKg37wpo9ew+IhpQ5RUVa/oyd83nZAlutpkNCEZJJqQwbMhaCR",
+	"J1mhckdlUT2wlCaR0UWHHHkrS9AT2tAEwjHQAqP9saEGJkgqLgQYLZUrnBTnNk6OXVKxtbpUedXETk/0",
+	"hAVuqH8iBz+zyGCRxWYeDLb/dbdLBnPopJLwCwa1Wn+WA+KC+FpkwCI5cRYGbOaeB/j1xI8YduYv/AU6",
+	"iuYhQW7t4+qsgvJIez/SnPD4EBtQQk8pU7TZQmcsanoiYdQucZ+MW9Addgo1//IxVME7DuUa7PIK9SR5",
+	"7IPiYj6E3DS3fQtA+3t7HfKi7GpW1LBSUxYn6hyf4NFgCfoptnRRMjUMy0tCKKVbf0+MKS5pylT7gs1x",
+	"1Ka3/p0enb/svzl+e3zef/3yn2ErgDq6Bu2Eg3nR0zYbS81yWCD28ZBXV6o6xToW30t5sa7wdHgDTMSC",
+	"M+vRKStGc0i8wB04jwGLAUxBjKQDDZzU1bJGUMll9kXiUWfQ2+3u7W/Q2uq8CIE8RnzkOTAGYNngviIq",
+	"KsqrFuaBvFFbFvjJqhZXvd7V3m6717v6iq1ocHWzUEsax9z+iSYnykKI4ZaTosozoVfFh3tPnmZTI3Fo",
+	"WI4ykm330I7eOaWzt0zntby/XD+dH+RgVTedcyRHhcgUiFvhSUJUKlbYQSuHeaS99fSujJ/b+or27tB+",
+	"WHeYjzQ5OsZkXRJRIaTxib5ZVV3FJpSDDwVLdZOmPSby+2//2sEHbXYVMRazuNX5Q5RRewglvU2h9cxQ",
+	"VYzBc+ZLV6PRikA8YnkpqXUeuKFUjI9EewB0MBNtEzaiyc4nq6+sNBW9se+dbNCMIZwqfkmjeRiQ0DA1",
+	"0Rhlj34XHR5iBXvYA/TP5ugP288MkhWWJ6dH1xue2BW14qV9FWdvBEUu8nivzDZo+9ePP6EN6sYWqD+b",
+	"Uv3v6mZ5J7GJETRD/Vy3yn2bjADbcCtNB6kBASyxG3E40trajiCnTNAp7/jbqUPi91Mmjk6O7XHctaNi",
+	"tbBSlpVquGjmonHLzoxrD26LP4Rvj2v0V+QnTagmDvgWLTAlOJ5TJBNr4PifR2/ffEk49st6gOMHOCYO",
+	"+CrhGKoF1Jp1s6Yepab7qNpjwSC0jkz4CMEeZCTsEeF6W824ZuRJ93GlAfgUZr9D+y9OUNmWlcZzYiQa",
+	"6IhRdDjkUecP2/E+5p9jNVZyII3umCuzipadwlvnV+Ye3Drn7Mq84smDWwdSCLCps1ooYLKZBKa5YRM6",
+	"7VytZlxn+NqXZFpXN4oV8fv5C/uj7xccHaR4j4ezlCMwbg2c0J21lh8VGqtPuOATmhwQbqr8jegZofPM",
+	"L0LoQKaGGCaoMDqApf6SspQRqXoC+semwvAJ61jhR1EoiQf91IH3MUN54lqrF3vKQosKt+zQeR5E3rii",
+	"Jmr2DLd5l2nuOENt61UwyXhO/heK43MQhBcGSropnAfXJJ0GWQrlJVO6HLmUy07lOT41jqb8NZsfpWZs",
+	"p7SUz9WVqDA82StAr4JvZex6mCgM6uU6E7zBa1fSmqE8eaqSxkFjByisW9sSrjA5TRhBF6KRbsKApIL/",
+	"krKsKVKHLPRY04xlXV+4yhuQOgMXtk5Y9rdYuRO+t2c6pnrMYkINNGUOSJ58ERAlDRaidD2XYzlzeIfN",
+	"UcFBCCsozGpHrpo0NXKCgie0nrZzc2HoBQvcFQfQDRoLjVARsSTB17Ht6CXD5u26MJUdqGKqdxQ64ymW",
+	"gkEY7OUwts7bVRdGyQvsLQ/1I1w21jShi1VbslbUWciVhmQddDfyCVqWSmVdUBJ3RfEXsgqLO8uMrdXe",
+	"sogamshRCh7xvC5o4ADBlwYF5BDT1PgioIUZ8q9q5iinYuBES90yisfo66ZXnSL3DcN1jk0i1lkXb9+t",
+	"vCmnps0RcXzN1XKD6mC5h4fbCIkUi5kwnCaFiw4IE5GaQ9lrB+SHiDQTZqjlQZDKARVvwF/N4uVTqpn6",
+	"BI1t7aHiTMTJ3Mr0cRqZQvixzwWYUHXBDJwnErjCJBNmFI8qJygw6FK8cTG4OOv2vxzz3ClbuyvxstAo",
+	"1oIrNE8utHW3o09dsyfl2v8WhvX9YJcH9uExAbBmjj86Yu6XvKgBc6NZMiwM74j48ugr41drjqowLgTN",
+	"XX+8/v8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -139,6 +139,13 @@ type NotificationSetting struct {
 	UpdatedAt time.Time
 }
 
+type ScheduleSlot struct {
+	Key       string
+	Slot      time.Time
+	ClaimedBy string
+	ClaimedAt time.Time
+}
+
 type User struct {
 	ID        string
 	Email     string
@@ -165,4 +172,28 @@ type Workflow struct {
 	Steps       string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+}
+
+type WorkflowSchedule struct {
+	OwnerID       string
+	Workflow      string
+	ID            string
+	Cron          string
+	TimeZone      string
+	Payload       string
+	Enabled       bool
+	MisfirePolicy string
+	MisfireGraceS int64
+	NextAt        sql.NullTime
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+type WorkflowTrigger struct {
+	ID        string
+	OwnerID   string
+	Workflow  string
+	Sealed    []byte
+	CreatedAt time.Time
+	RolledAt  time.Time
 }

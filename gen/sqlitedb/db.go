@@ -33,6 +33,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.addOwnerSpentStmt, err = db.PrepareContext(ctx, addOwnerSpent); err != nil {
 		return nil, fmt.Errorf("error preparing query AddOwnerSpent: %w", err)
 	}
+	if q.advanceScheduleStmt, err = db.PrepareContext(ctx, advanceSchedule); err != nil {
+		return nil, fmt.Errorf("error preparing query AdvanceSchedule: %w", err)
+	}
 	if q.cancelQueuedJobStmt, err = db.PrepareContext(ctx, cancelQueuedJob); err != nil {
 		return nil, fmt.Errorf("error preparing query CancelQueuedJob: %w", err)
 	}
@@ -41,6 +44,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.claimJobsStmt, err = db.PrepareContext(ctx, claimJobs); err != nil {
 		return nil, fmt.Errorf("error preparing query ClaimJobs: %w", err)
+	}
+	if q.claimScheduleSlotStmt, err = db.PrepareContext(ctx, claimScheduleSlot); err != nil {
+		return nil, fmt.Errorf("error preparing query ClaimScheduleSlot: %w", err)
 	}
 	if q.countAnalyticsTopValuesStmt, err = db.PrepareContext(ctx, countAnalyticsTopValues); err != nil {
 		return nil, fmt.Errorf("error preparing query CountAnalyticsTopValues: %w", err)
@@ -57,8 +63,20 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteOwnerLimitsStmt, err = db.PrepareContext(ctx, deleteOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteOwnerLimits: %w", err)
 	}
+	if q.deleteScheduleStmt, err = db.PrepareContext(ctx, deleteSchedule); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSchedule: %w", err)
+	}
+	if q.deleteScheduleSlotsBeforeStmt, err = db.PrepareContext(ctx, deleteScheduleSlotsBefore); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteScheduleSlotsBefore: %w", err)
+	}
+	if q.deleteTriggerStmt, err = db.PrepareContext(ctx, deleteTrigger); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteTrigger: %w", err)
+	}
 	if q.deleteWorkflowStmt, err = db.PrepareContext(ctx, deleteWorkflow); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteWorkflow: %w", err)
+	}
+	if q.dueSchedulesStmt, err = db.PrepareContext(ctx, dueSchedules); err != nil {
+		return nil, fmt.Errorf("error preparing query DueSchedules: %w", err)
 	}
 	if q.expireKeyByStmt, err = db.PrepareContext(ctx, expireKeyBy); err != nil {
 		return nil, fmt.Errorf("error preparing query ExpireKeyBy: %w", err)
@@ -96,6 +114,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getOwnerLimitsStmt, err = db.PrepareContext(ctx, getOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query GetOwnerLimits: %w", err)
 	}
+	if q.getScheduleStmt, err = db.PrepareContext(ctx, getSchedule); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSchedule: %w", err)
+	}
+	if q.getTriggerStmt, err = db.PrepareContext(ctx, getTrigger); err != nil {
+		return nil, fmt.Errorf("error preparing query GetTrigger: %w", err)
+	}
 	if q.getUserStmt, err = db.PrepareContext(ctx, getUser); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUser: %w", err)
 	}
@@ -122,6 +146,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.insertOwnerReservationStmt, err = db.PrepareContext(ctx, insertOwnerReservation); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertOwnerReservation: %w", err)
+	}
+	if q.insertTriggerStmt, err = db.PrepareContext(ctx, insertTrigger); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertTrigger: %w", err)
 	}
 	if q.insertUserIfAbsentStmt, err = db.PrepareContext(ctx, insertUserIfAbsent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertUserIfAbsent: %w", err)
@@ -150,6 +177,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listKeysStmt, err = db.PrepareContext(ctx, listKeys); err != nil {
 		return nil, fmt.Errorf("error preparing query ListKeys: %w", err)
 	}
+	if q.listSchedulesStmt, err = db.PrepareContext(ctx, listSchedules); err != nil {
+		return nil, fmt.Errorf("error preparing query ListSchedules: %w", err)
+	}
+	if q.listTriggersStmt, err = db.PrepareContext(ctx, listTriggers); err != nil {
+		return nil, fmt.Errorf("error preparing query ListTriggers: %w", err)
+	}
 	if q.listWorkflowsStmt, err = db.PrepareContext(ctx, listWorkflows); err != nil {
 		return nil, fmt.Errorf("error preparing query ListWorkflows: %w", err)
 	}
@@ -171,6 +204,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.putConnectionStmt, err = db.PrepareContext(ctx, putConnection); err != nil {
 		return nil, fmt.Errorf("error preparing query PutConnection: %w", err)
 	}
+	if q.putScheduleStmt, err = db.PrepareContext(ctx, putSchedule); err != nil {
+		return nil, fmt.Errorf("error preparing query PutSchedule: %w", err)
+	}
 	if q.putWebhookSecretStmt, err = db.PrepareContext(ctx, putWebhookSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query PutWebhookSecret: %w", err)
 	}
@@ -180,6 +216,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.recordCallbackStmt, err = db.PrepareContext(ctx, recordCallback); err != nil {
 		return nil, fmt.Errorf("error preparing query RecordCallback: %w", err)
 	}
+	if q.releaseScheduleSlotStmt, err = db.PrepareContext(ctx, releaseScheduleSlot); err != nil {
+		return nil, fmt.Errorf("error preparing query ReleaseScheduleSlot: %w", err)
+	}
 	if q.requestCancelStmt, err = db.PrepareContext(ctx, requestCancel); err != nil {
 		return nil, fmt.Errorf("error preparing query RequestCancel: %w", err)
 	}
@@ -188,6 +227,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.revokeKeyStmt, err = db.PrepareContext(ctx, revokeKey); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeKey: %w", err)
+	}
+	if q.rollTriggerStmt, err = db.PrepareContext(ctx, rollTrigger); err != nil {
+		return nil, fmt.Errorf("error preparing query RollTrigger: %w", err)
 	}
 	if q.saveStepsStmt, err = db.PrepareContext(ctx, saveSteps); err != nil {
 		return nil, fmt.Errorf("error preparing query SaveSteps: %w", err)
@@ -236,6 +278,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing addOwnerSpentStmt: %w", cerr)
 		}
 	}
+	if q.advanceScheduleStmt != nil {
+		if cerr := q.advanceScheduleStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing advanceScheduleStmt: %w", cerr)
+		}
+	}
 	if q.cancelQueuedJobStmt != nil {
 		if cerr := q.cancelQueuedJobStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing cancelQueuedJobStmt: %w", cerr)
@@ -249,6 +296,11 @@ func (q *Queries) Close() error {
 	if q.claimJobsStmt != nil {
 		if cerr := q.claimJobsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing claimJobsStmt: %w", cerr)
+		}
+	}
+	if q.claimScheduleSlotStmt != nil {
+		if cerr := q.claimScheduleSlotStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing claimScheduleSlotStmt: %w", cerr)
 		}
 	}
 	if q.countAnalyticsTopValuesStmt != nil {
@@ -276,9 +328,29 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteOwnerLimitsStmt: %w", cerr)
 		}
 	}
+	if q.deleteScheduleStmt != nil {
+		if cerr := q.deleteScheduleStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteScheduleStmt: %w", cerr)
+		}
+	}
+	if q.deleteScheduleSlotsBeforeStmt != nil {
+		if cerr := q.deleteScheduleSlotsBeforeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteScheduleSlotsBeforeStmt: %w", cerr)
+		}
+	}
+	if q.deleteTriggerStmt != nil {
+		if cerr := q.deleteTriggerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteTriggerStmt: %w", cerr)
+		}
+	}
 	if q.deleteWorkflowStmt != nil {
 		if cerr := q.deleteWorkflowStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteWorkflowStmt: %w", cerr)
+		}
+	}
+	if q.dueSchedulesStmt != nil {
+		if cerr := q.dueSchedulesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing dueSchedulesStmt: %w", cerr)
 		}
 	}
 	if q.expireKeyByStmt != nil {
@@ -341,6 +413,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getOwnerLimitsStmt: %w", cerr)
 		}
 	}
+	if q.getScheduleStmt != nil {
+		if cerr := q.getScheduleStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getScheduleStmt: %w", cerr)
+		}
+	}
+	if q.getTriggerStmt != nil {
+		if cerr := q.getTriggerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getTriggerStmt: %w", cerr)
+		}
+	}
 	if q.getUserStmt != nil {
 		if cerr := q.getUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getUserStmt: %w", cerr)
@@ -384,6 +466,11 @@ func (q *Queries) Close() error {
 	if q.insertOwnerReservationStmt != nil {
 		if cerr := q.insertOwnerReservationStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertOwnerReservationStmt: %w", cerr)
+		}
+	}
+	if q.insertTriggerStmt != nil {
+		if cerr := q.insertTriggerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertTriggerStmt: %w", cerr)
 		}
 	}
 	if q.insertUserIfAbsentStmt != nil {
@@ -431,6 +518,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listKeysStmt: %w", cerr)
 		}
 	}
+	if q.listSchedulesStmt != nil {
+		if cerr := q.listSchedulesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listSchedulesStmt: %w", cerr)
+		}
+	}
+	if q.listTriggersStmt != nil {
+		if cerr := q.listTriggersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listTriggersStmt: %w", cerr)
+		}
+	}
 	if q.listWorkflowsStmt != nil {
 		if cerr := q.listWorkflowsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listWorkflowsStmt: %w", cerr)
@@ -466,6 +563,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing putConnectionStmt: %w", cerr)
 		}
 	}
+	if q.putScheduleStmt != nil {
+		if cerr := q.putScheduleStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing putScheduleStmt: %w", cerr)
+		}
+	}
 	if q.putWebhookSecretStmt != nil {
 		if cerr := q.putWebhookSecretStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing putWebhookSecretStmt: %w", cerr)
@@ -481,6 +583,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing recordCallbackStmt: %w", cerr)
 		}
 	}
+	if q.releaseScheduleSlotStmt != nil {
+		if cerr := q.releaseScheduleSlotStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing releaseScheduleSlotStmt: %w", cerr)
+		}
+	}
 	if q.requestCancelStmt != nil {
 		if cerr := q.requestCancelStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing requestCancelStmt: %w", cerr)
@@ -494,6 +601,11 @@ func (q *Queries) Close() error {
 	if q.revokeKeyStmt != nil {
 		if cerr := q.revokeKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing revokeKeyStmt: %w", cerr)
+		}
+	}
+	if q.rollTriggerStmt != nil {
+		if cerr := q.rollTriggerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing rollTriggerStmt: %w", cerr)
 		}
 	}
 	if q.saveStepsStmt != nil {
@@ -583,15 +695,21 @@ type Queries struct {
 	addAnalyticsTopStmt               *sql.Stmt
 	addAnalyticsTotalStmt             *sql.Stmt
 	addOwnerSpentStmt                 *sql.Stmt
+	advanceScheduleStmt               *sql.Stmt
 	cancelQueuedJobStmt               *sql.Stmt
 	claimCallbacksStmt                *sql.Stmt
 	claimJobsStmt                     *sql.Stmt
+	claimScheduleSlotStmt             *sql.Stmt
 	countAnalyticsTopValuesStmt       *sql.Stmt
 	countJobsByStatusStmt             *sql.Stmt
 	deleteConnectionStmt              *sql.Stmt
 	deleteOpenOwnerReservationStmt    *sql.Stmt
 	deleteOwnerLimitsStmt             *sql.Stmt
+	deleteScheduleStmt                *sql.Stmt
+	deleteScheduleSlotsBeforeStmt     *sql.Stmt
+	deleteTriggerStmt                 *sql.Stmt
 	deleteWorkflowStmt                *sql.Stmt
+	dueSchedulesStmt                  *sql.Stmt
 	expireKeyByStmt                   *sql.Stmt
 	expireOwnerReservationsStmt       *sql.Stmt
 	extendLeasesStmt                  *sql.Stmt
@@ -604,6 +722,8 @@ type Queries struct {
 	getKeyByHashStmt                  *sql.Stmt
 	getNotificationSettingsStmt       *sql.Stmt
 	getOwnerLimitsStmt                *sql.Stmt
+	getScheduleStmt                   *sql.Stmt
+	getTriggerStmt                    *sql.Stmt
 	getUserStmt                       *sql.Stmt
 	getUserByEmailStmt                *sql.Stmt
 	getWebhookSecretStmt              *sql.Stmt
@@ -613,6 +733,7 @@ type Queries struct {
 	insertJobStmt                     *sql.Stmt
 	insertKeyStmt                     *sql.Stmt
 	insertOwnerReservationStmt        *sql.Stmt
+	insertTriggerStmt                 *sql.Stmt
 	insertUserIfAbsentStmt            *sql.Stmt
 	insertWebhookSecretIfAbsentStmt   *sql.Stmt
 	listAnalyticsDayCutsStmt          *sql.Stmt
@@ -622,6 +743,8 @@ type Queries struct {
 	listConnectionsStmt               *sql.Stmt
 	listJobsStmt                      *sql.Stmt
 	listKeysStmt                      *sql.Stmt
+	listSchedulesStmt                 *sql.Stmt
+	listTriggersStmt                  *sql.Stmt
 	listWorkflowsStmt                 *sql.Stmt
 	marketingCountsStmt               *sql.Stmt
 	oldestQueuedJobStmt               *sql.Stmt
@@ -629,12 +752,15 @@ type Queries struct {
 	ownerTotalsStmt                   *sql.Stmt
 	putAnalyticsQuartersStmt          *sql.Stmt
 	putConnectionStmt                 *sql.Stmt
+	putScheduleStmt                   *sql.Stmt
 	putWebhookSecretStmt              *sql.Stmt
 	putWorkflowStmt                   *sql.Stmt
 	recordCallbackStmt                *sql.Stmt
+	releaseScheduleSlotStmt           *sql.Stmt
 	requestCancelStmt                 *sql.Stmt
 	rescueExpiredStmt                 *sql.Stmt
 	revokeKeyStmt                     *sql.Stmt
+	rollTriggerStmt                   *sql.Stmt
 	saveStepsStmt                     *sql.Stmt
 	sealWebhookSecretStmt             *sql.Stmt
 	settleExpiredOwnerReservationStmt *sql.Stmt
@@ -653,15 +779,21 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		addAnalyticsTopStmt:               q.addAnalyticsTopStmt,
 		addAnalyticsTotalStmt:             q.addAnalyticsTotalStmt,
 		addOwnerSpentStmt:                 q.addOwnerSpentStmt,
+		advanceScheduleStmt:               q.advanceScheduleStmt,
 		cancelQueuedJobStmt:               q.cancelQueuedJobStmt,
 		claimCallbacksStmt:                q.claimCallbacksStmt,
 		claimJobsStmt:                     q.claimJobsStmt,
+		claimScheduleSlotStmt:             q.claimScheduleSlotStmt,
 		countAnalyticsTopValuesStmt:       q.countAnalyticsTopValuesStmt,
 		countJobsByStatusStmt:             q.countJobsByStatusStmt,
 		deleteConnectionStmt:              q.deleteConnectionStmt,
 		deleteOpenOwnerReservationStmt:    q.deleteOpenOwnerReservationStmt,
 		deleteOwnerLimitsStmt:             q.deleteOwnerLimitsStmt,
+		deleteScheduleStmt:                q.deleteScheduleStmt,
+		deleteScheduleSlotsBeforeStmt:     q.deleteScheduleSlotsBeforeStmt,
+		deleteTriggerStmt:                 q.deleteTriggerStmt,
 		deleteWorkflowStmt:                q.deleteWorkflowStmt,
+		dueSchedulesStmt:                  q.dueSchedulesStmt,
 		expireKeyByStmt:                   q.expireKeyByStmt,
 		expireOwnerReservationsStmt:       q.expireOwnerReservationsStmt,
 		extendLeasesStmt:                  q.extendLeasesStmt,
@@ -674,6 +806,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getKeyByHashStmt:                  q.getKeyByHashStmt,
 		getNotificationSettingsStmt:       q.getNotificationSettingsStmt,
 		getOwnerLimitsStmt:                q.getOwnerLimitsStmt,
+		getScheduleStmt:                   q.getScheduleStmt,
+		getTriggerStmt:                    q.getTriggerStmt,
 		getUserStmt:                       q.getUserStmt,
 		getUserByEmailStmt:                q.getUserByEmailStmt,
 		getWebhookSecretStmt:              q.getWebhookSecretStmt,
@@ -683,6 +817,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		insertJobStmt:                     q.insertJobStmt,
 		insertKeyStmt:                     q.insertKeyStmt,
 		insertOwnerReservationStmt:        q.insertOwnerReservationStmt,
+		insertTriggerStmt:                 q.insertTriggerStmt,
 		insertUserIfAbsentStmt:            q.insertUserIfAbsentStmt,
 		insertWebhookSecretIfAbsentStmt:   q.insertWebhookSecretIfAbsentStmt,
 		listAnalyticsDayCutsStmt:          q.listAnalyticsDayCutsStmt,
@@ -692,6 +827,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listConnectionsStmt:               q.listConnectionsStmt,
 		listJobsStmt:                      q.listJobsStmt,
 		listKeysStmt:                      q.listKeysStmt,
+		listSchedulesStmt:                 q.listSchedulesStmt,
+		listTriggersStmt:                  q.listTriggersStmt,
 		listWorkflowsStmt:                 q.listWorkflowsStmt,
 		marketingCountsStmt:               q.marketingCountsStmt,
 		oldestQueuedJobStmt:               q.oldestQueuedJobStmt,
@@ -699,12 +836,15 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		ownerTotalsStmt:                   q.ownerTotalsStmt,
 		putAnalyticsQuartersStmt:          q.putAnalyticsQuartersStmt,
 		putConnectionStmt:                 q.putConnectionStmt,
+		putScheduleStmt:                   q.putScheduleStmt,
 		putWebhookSecretStmt:              q.putWebhookSecretStmt,
 		putWorkflowStmt:                   q.putWorkflowStmt,
 		recordCallbackStmt:                q.recordCallbackStmt,
+		releaseScheduleSlotStmt:           q.releaseScheduleSlotStmt,
 		requestCancelStmt:                 q.requestCancelStmt,
 		rescueExpiredStmt:                 q.rescueExpiredStmt,
 		revokeKeyStmt:                     q.revokeKeyStmt,
+		rollTriggerStmt:                   q.rollTriggerStmt,
 		saveStepsStmt:                     q.saveStepsStmt,
 		sealWebhookSecretStmt:             q.sealWebhookSecretStmt,
 		settleExpiredOwnerReservationStmt: q.settleExpiredOwnerReservationStmt,
