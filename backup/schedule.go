@@ -119,6 +119,10 @@ type Options struct {
 	Logger   *slog.Logger  // nil: slog.Default()
 	// OnResult, when set, sees every scheduled backup's outcome (for metrics).
 	OnResult func(Result, error)
+	// Claim, when set, is asked before each slot runs: false means another instance
+	// took the slot (on PostgreSQL the slot runs once per cluster), and this one skips
+	// it. nil: every slot runs here.
+	Claim func(ctx context.Context, slot time.Time) (bool, error)
 }
 
 // Run verifies the newest backup (logging the result), then takes a backup of the
@@ -165,6 +169,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	s.Loop(ctx, last, func(ctx context.Context, slot time.Time) time.Time {
+		if o.Claim != nil {
+			mine, err := o.Claim(ctx, slot)
+			if err != nil {
+				log.Error("claim backup slot", "slot", slot.Format(time.RFC3339), "error", err.Error())
+				return time.Time{}
+			}
+			if !mine {
+				log.Info("backup slot taken by another instance", "slot", slot.Format(time.RFC3339))
+				return slot
+			}
+		}
 		now := s.clock.Now()
 		res, err := SQLite(ctx, o.DBPath, o.Dir, now)
 		if o.OnResult != nil {
