@@ -334,4 +334,3 @@ func TestServeRunsMissedBackupAtStart(t *testing.T) {
 		t.Errorf("/ready %d while the backup ran", status)
 	}
 }
-
