@@ -48,6 +48,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countJobsByStatusStmt, err = db.PrepareContext(ctx, countJobsByStatus); err != nil {
 		return nil, fmt.Errorf("error preparing query CountJobsByStatus: %w", err)
 	}
+	if q.countJobsByStatusScanStmt, err = db.PrepareContext(ctx, countJobsByStatusScan); err != nil {
+		return nil, fmt.Errorf("error preparing query CountJobsByStatusScan: %w", err)
+	}
 	if q.deleteConnectionStmt, err = db.PrepareContext(ctx, deleteConnection); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteConnection: %w", err)
 	}
@@ -259,6 +262,11 @@ func (q *Queries) Close() error {
 	if q.countJobsByStatusStmt != nil {
 		if cerr := q.countJobsByStatusStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countJobsByStatusStmt: %w", cerr)
+		}
+	}
+	if q.countJobsByStatusScanStmt != nil {
+		if cerr := q.countJobsByStatusScanStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countJobsByStatusScanStmt: %w", cerr)
 		}
 	}
 	if q.deleteConnectionStmt != nil {
@@ -588,6 +596,7 @@ type Queries struct {
 	claimJobsStmt                     *sql.Stmt
 	countAnalyticsTopValuesStmt       *sql.Stmt
 	countJobsByStatusStmt             *sql.Stmt
+	countJobsByStatusScanStmt         *sql.Stmt
 	deleteConnectionStmt              *sql.Stmt
 	deleteOpenOwnerReservationStmt    *sql.Stmt
 	deleteOwnerLimitsStmt             *sql.Stmt
@@ -658,6 +667,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		claimJobsStmt:                     q.claimJobsStmt,
 		countAnalyticsTopValuesStmt:       q.countAnalyticsTopValuesStmt,
 		countJobsByStatusStmt:             q.countJobsByStatusStmt,
+		countJobsByStatusScanStmt:         q.countJobsByStatusScanStmt,
 		deleteConnectionStmt:              q.deleteConnectionStmt,
 		deleteOpenOwnerReservationStmt:    q.deleteOpenOwnerReservationStmt,
 		deleteOwnerLimitsStmt:             q.deleteOwnerLimitsStmt,

@@ -204,6 +204,20 @@ func (db *DB) QueueStats(ctx context.Context) (jobs.QueueStats, error) {
 	return st, nil
 }
 
+// CountJobsScan counts the jobs table per status, the way QueueStats did before the
+// maintained counters (migration 0013): O(jobs). The conformance suite compares the two.
+func (db *DB) CountJobsScan(ctx context.Context) (map[string]int64, error) {
+	rows, err := db.rq.CountJobsByStatusScan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
 // ClaimCallbacks implements jobs.Store.
 func (db *DB) ClaimCallbacks(ctx context.Context, now, leaseUntil time.Time, limit int) ([]jobs.Job, error) {
 	if limit <= 0 { // SQLite reads a negative LIMIT as none
