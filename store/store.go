@@ -12,6 +12,7 @@ import (
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/retention"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/sqlite"
 	"github.com/levqor/levqor/users"
@@ -26,6 +27,7 @@ type Store interface {
 	credentials.Store
 	analytics.Store
 	notifier.SettingsStore
+	retention.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

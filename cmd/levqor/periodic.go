@@ -8,13 +8,21 @@ import (
 
 	"github.com/levqor/levqor/backup"
 	"github.com/levqor/levqor/config"
+	"github.com/levqor/levqor/retention"
 )
 
-// startPeriodic starts serve's periodic work beside the server (the daily backup);
-// the returned stop ends it and waits for it, before the store closes.
-func startPeriodic(ctx context.Context, cfg config.Config, log *slog.Logger, onBackup func(backup.Result, error)) (stop func()) {
+// startPeriodic starts serve's periodic work beside the server (the daily backup,
+// retention); the returned stop ends it and waits for it, before the store closes.
+func startPeriodic(ctx context.Context, cfg config.Config, st retention.Store, log *slog.Logger, onBackup func(backup.Result, error)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	if cfg.JobRetention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			retention.Run(ctx, retention.Options{Store: st, Keep: cfg.JobRetention, Logger: log})
+		}()
+	}
 	if cfg.BackupSchedule != "" {
 		switch cfg.Engine {
 		case config.SQLite:

@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("listening", "addr", ln.Addr().String(), "version", levqor.Version, "database", st.Engine(),
 		"go", runtime.Version(), "startup_ms", time.Since(started).Milliseconds())
 	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
-	defer startPeriodic(ctx, cfg, log, backupObserver(svc.metrics))()
+	defer startPeriodic(ctx, cfg, st, log, backupObserver(svc.metrics))()
 	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, log)
 }
 

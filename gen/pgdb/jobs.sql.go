@@ -619,6 +619,31 @@ func (q *Queries) OldestQueuedJob(ctx context.Context) (time.Time, error) {
 	return created_at, err
 }
 
+const pruneFinishedJobs = `-- name: PruneFinishedJobs :execrows
+DELETE FROM jobs WHERE id IN (
+    SELECT p.id FROM jobs p
+    WHERE p.status IN ('succeeded', 'failed', 'canceled') AND p.finished_at < $1
+      AND p.callback_state <> 'pending'
+    ORDER BY p.finished_at LIMIT $2
+)
+`
+
+type PruneFinishedJobsParams struct {
+	Cutoff  sql.NullTime
+	MaxRows int64
+}
+
+// Retention (LEVQOR_JOB_RETENTION): up to max_rows jobs that ended before cutoff, oldest
+// first, with their idempotency keys (cutoff is at least 24 h back: the keys' promise).
+// A job whose webhook is still pending is kept until it is delivered or given up.
+func (q *Queries) PruneFinishedJobs(ctx context.Context, arg PruneFinishedJobsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneFinishedJobs, arg.Cutoff, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const putWebhookSecret = `-- name: PutWebhookSecret :one
 INSERT INTO webhook_secrets (owner_id, secret, sealed, created_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (owner_id) DO UPDATE SET secret = excluded.secret, sealed = excluded.sealed, created_at = excluded.created_at

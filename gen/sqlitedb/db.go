@@ -168,6 +168,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.ownerTotalsStmt, err = db.PrepareContext(ctx, ownerTotals); err != nil {
 		return nil, fmt.Errorf("error preparing query OwnerTotals: %w", err)
 	}
+	if q.pruneAnalyticsEventsStmt, err = db.PrepareContext(ctx, pruneAnalyticsEvents); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneAnalyticsEvents: %w", err)
+	}
+	if q.pruneFinishedJobsStmt, err = db.PrepareContext(ctx, pruneFinishedJobs); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneFinishedJobs: %w", err)
+	}
 	if q.putAnalyticsQuartersStmt, err = db.PrepareContext(ctx, putAnalyticsQuarters); err != nil {
 		return nil, fmt.Errorf("error preparing query PutAnalyticsQuarters: %w", err)
 	}
@@ -464,6 +470,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing ownerTotalsStmt: %w", cerr)
 		}
 	}
+	if q.pruneAnalyticsEventsStmt != nil {
+		if cerr := q.pruneAnalyticsEventsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneAnalyticsEventsStmt: %w", cerr)
+		}
+	}
+	if q.pruneFinishedJobsStmt != nil {
+		if cerr := q.pruneFinishedJobsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneFinishedJobsStmt: %w", cerr)
+		}
+	}
 	if q.putAnalyticsQuartersStmt != nil {
 		if cerr := q.putAnalyticsQuartersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing putAnalyticsQuartersStmt: %w", cerr)
@@ -636,6 +652,8 @@ type Queries struct {
 	oldestQueuedJobStmt               *sql.Stmt
 	ownerSpentByModelStmt             *sql.Stmt
 	ownerTotalsStmt                   *sql.Stmt
+	pruneAnalyticsEventsStmt          *sql.Stmt
+	pruneFinishedJobsStmt             *sql.Stmt
 	putAnalyticsQuartersStmt          *sql.Stmt
 	putConnectionStmt                 *sql.Stmt
 	putWebhookSecretStmt              *sql.Stmt
@@ -707,6 +725,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		oldestQueuedJobStmt:               q.oldestQueuedJobStmt,
 		ownerSpentByModelStmt:             q.ownerSpentByModelStmt,
 		ownerTotalsStmt:                   q.ownerTotalsStmt,
+		pruneAnalyticsEventsStmt:          q.pruneAnalyticsEventsStmt,
+		pruneFinishedJobsStmt:             q.pruneFinishedJobsStmt,
 		putAnalyticsQuartersStmt:          q.putAnalyticsQuartersStmt,
 		putConnectionStmt:                 q.putConnectionStmt,
 		putWebhookSecretStmt:              q.putWebhookSecretStmt,

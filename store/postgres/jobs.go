@@ -365,3 +365,27 @@ func (db *DB) SealWebhookSecret(ctx context.Context, ownerID, clear string, seal
 	}
 	return n == 1, nil
 }
+
+// PruneFinishedJobs implements retention.Store.
+func (db *DB) PruneFinishedJobs(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := db.q.PruneFinishedJobs(ctx, pgdb.PruneFinishedJobsParams{Cutoff: dbrow.NullTime(&cutoff), MaxRows: int64(limit)})
+	if err != nil {
+		return 0, fmt.Errorf("prune finished jobs: %w", err)
+	}
+	return n, nil
+}
+
+// PruneAnalyticsEvents implements retention.Store.
+func (db *DB) PruneAnalyticsEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := db.q.PruneAnalyticsEvents(ctx, pgdb.PruneAnalyticsEventsParams{Cutoff: cutoff.UTC(), MaxRows: int64(limit)})
+	if err != nil {
+		return 0, fmt.Errorf("prune analytics events: %w", err)
+	}
+	return n, nil
+}

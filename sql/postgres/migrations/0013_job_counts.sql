@@ -44,3 +44,8 @@ CREATE TRIGGER job_counts_update AFTER UPDATE ON jobs
 
 -- The triggers exist before the count, in this transaction: a write after it is counted once.
 INSERT INTO job_counts (status, shard, n) SELECT status, 0, COUNT(*) FROM jobs GROUP BY status;
+
+-- Retention (LEVQOR_JOB_RETENTION) deletes the oldest finished jobs and raw analytics
+-- events in small batches: these indexes let each batch find its rows without a scan.
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('succeeded', 'failed', 'canceled');
+CREATE INDEX analytics_events_created ON analytics_events (created_at);

@@ -30,3 +30,8 @@ BEGIN
 END;
 
 INSERT INTO job_counts (status, shard, n) SELECT status, 0, COUNT(*) FROM jobs GROUP BY status;
+
+-- Retention (LEVQOR_JOB_RETENTION) deletes the oldest finished jobs and raw analytics
+-- events in small batches: these indexes let each batch find its rows without a scan.
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE status IN ('succeeded', 'failed', 'canceled');
+CREATE INDEX analytics_events_created ON analytics_events (created_at);
