@@ -30,6 +30,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.addAnalyticsTotalStmt, err = db.PrepareContext(ctx, addAnalyticsTotal); err != nil {
 		return nil, fmt.Errorf("error preparing query AddAnalyticsTotal: %w", err)
 	}
+	if q.addJobCountStmt, err = db.PrepareContext(ctx, addJobCount); err != nil {
+		return nil, fmt.Errorf("error preparing query AddJobCount: %w", err)
+	}
 	if q.addOwnerSpentStmt, err = db.PrepareContext(ctx, addOwnerSpent); err != nil {
 		return nil, fmt.Errorf("error preparing query AddOwnerSpent: %w", err)
 	}
@@ -238,6 +241,11 @@ func (q *Queries) Close() error {
 	if q.addAnalyticsTotalStmt != nil {
 		if cerr := q.addAnalyticsTotalStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing addAnalyticsTotalStmt: %w", cerr)
+		}
+	}
+	if q.addJobCountStmt != nil {
+		if cerr := q.addJobCountStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addJobCountStmt: %w", cerr)
 		}
 	}
 	if q.addOwnerSpentStmt != nil {
@@ -606,6 +614,7 @@ type Queries struct {
 	tx                                *sql.Tx
 	addAnalyticsTopStmt               *sql.Stmt
 	addAnalyticsTotalStmt             *sql.Stmt
+	addJobCountStmt                   *sql.Stmt
 	addOwnerSpentStmt                 *sql.Stmt
 	cancelQueuedJobStmt               *sql.Stmt
 	claimCallbacksStmt                *sql.Stmt
@@ -679,6 +688,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		tx:                                tx,
 		addAnalyticsTopStmt:               q.addAnalyticsTopStmt,
 		addAnalyticsTotalStmt:             q.addAnalyticsTotalStmt,
+		addJobCountStmt:                   q.addJobCountStmt,
 		addOwnerSpentStmt:                 q.addOwnerSpentStmt,
 		cancelQueuedJobStmt:               q.cancelQueuedJobStmt,
 		claimCallbacksStmt:                q.claimCallbacksStmt,
