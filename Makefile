@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/levqor/levqor.Commit=$(COMMIT)
 
-.PHONY: help generate check-generated build run test lint lint-openapi bench ci clean
+.PHONY: help generate check-generated build run test lint lint-openapi bench scale-demo ci clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -57,6 +57,9 @@ lint-openapi: $(OPENAPI_LINT)/node_modules/.package-lock.json ## Redocly CLI's r
 bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... ./budget/ ./connectors/ai/ | tee bench.out
 	go build -o bin/levqor-bench ./cmd/levqor-bench && ./bin/levqor-bench -bin $(BIN)
+
+scale-demo: ## 3 instances on PostgreSQL + Redis behind a proxy, one SIGKILLed mid-load (needs LEVQOR_TEST_POSTGRES_URL, LEVQOR_TEST_REDIS_URL)
+	LEVQOR_SCALE_DEMO=1 go test -count=1 -run '^TestScaleDemo$$' -v -timeout 10m ./cmd/levqor/ | grep -E 'scale|rate limit|acknowledged|PASS|FAIL|ok '
 
 ci: lint check-generated test ## what .ci/run runs
 

@@ -119,6 +119,13 @@ type Options struct {
 	Logger   *slog.Logger  // nil: slog.Default()
 	// OnResult, when set, sees every scheduled backup's outcome (for metrics).
 	OnResult func(Result, error)
+	// Claim, when set, is asked before each slot runs: false means another instance
+	// took the slot (on PostgreSQL the slot runs once per cluster), and this one skips
+	// it. nil: every slot runs here.
+	Claim func(ctx context.Context, slot time.Time) (bool, error)
+	// Take, when set, takes a backup into dir instead of the SQLite copy of DBPath
+	// (PostgreSQL: pg_dump); the start-up verification of the newest copy is then skipped.
+	Take func(ctx context.Context, dir string, now time.Time) (Result, error)
 }
 
 // Run verifies the newest backup (logging the result), then takes a backup of the
@@ -149,8 +156,15 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log := o.Logger.With("component", "backup")
 
+	take := o.Take
+	if take == nil {
+		take = func(ctx context.Context, dir string, now time.Time) (Result, error) {
+			return SQLite(ctx, o.DBPath, dir, now)
+		}
+	}
 	latest, err := VerifyLatest(ctx, o.Dir, s.clock.Now())
 	switch {
+	case o.Take != nil:
 	case errors.Is(err, ErrNoBackup):
 		log.Info("no backup yet", "dir", o.Dir)
 	case err != nil:
@@ -165,8 +179,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	s.Loop(ctx, last, func(ctx context.Context, slot time.Time) time.Time {
+		if o.Claim != nil {
+			mine, err := o.Claim(ctx, slot)
+			if err != nil {
+				log.Error("claim backup slot", "slot", slot.Format(time.RFC3339), "error", err.Error())
+				return time.Time{}
+			}
+			if !mine {
+				log.Info("backup slot taken by another instance", "slot", slot.Format(time.RFC3339))
+				return slot
+			}
+		}
 		now := s.clock.Now()
-		res, err := SQLite(ctx, o.DBPath, o.Dir, now)
+		res, err := take(ctx, o.Dir, now)
 		if o.OnResult != nil {
 			o.OnResult(res, err)
 		}

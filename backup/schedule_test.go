@@ -3,6 +3,8 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -237,6 +239,66 @@ func TestRunTakesMissedBackup(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestRunClaimOncePerCluster: two instances share one claim (as the schedule-slot row
+// on PostgreSQL): the missed slot is backed up by exactly one of them, and a claim
+// error skips the slot without a backup.
+func TestRunClaimOncePerCluster(t *testing.T) {
+	db, path := openStore(t)
+	insertJobs(t, db, 0, 3)
+	defer db.Close()
+	var mu sync.Mutex
+	claimed := map[time.Time]int{}
+	claim := func(instance int) func(context.Context, time.Time) (bool, error) {
+		return func(_ context.Context, slot time.Time) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := claimed[slot]; ok {
+				return false, nil
+			}
+			claimed[slot] = instance
+			return true, nil
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var dirs []string
+	var clocks []*fakeClock
+	done := make(chan error, 3)
+	for i := range 3 {
+		dir := filepath.Join(t.TempDir(), "backups")
+		clock := newFakeClock(at("2025-01-02T00:05:00Z"))
+		dirs, clocks = append(dirs, dir), append(clocks, clock)
+		c := claim(i)
+		if i == 2 {
+			c = func(context.Context, time.Time) (bool, error) { return false, errors.New("database down") }
+		}
+		go func() {
+			done <- backup.Run(ctx, backup.Options{DBPath: path, Dir: dir, Clock: clock, Claim: c,
+				Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		}()
+	}
+	for _, c := range clocks {
+		c.next(t) // each has dealt with the missed slot and waits for the next
+	}
+	cancel()
+	for range clocks {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for i, dir := range dirs {
+		all, _ := backup.List(dir)
+		total += len(all)
+		if len(all) == 1 && claimed[at("2025-01-02T00:00:00Z")] != i {
+			t.Errorf("instance %d backed up without holding the claim", i)
+		}
+	}
+	if total != 1 || len(claimed) != 1 {
+		t.Errorf("%d backups for %d claimed slots; want exactly 1 (once per cluster)", total, len(claimed))
 	}
 }
 

@@ -97,6 +97,10 @@ type Owner struct {
 	ttl                  time.Duration
 	now                  func() time.Time
 	settled              func(ctx context.Context, ownerID string, limits Limits, actual Nanos) // after each settlement (optional)
+	spent                func(model string, actual Nanos)                                       // after each settlement (optional)
+
+	mu     sync.Mutex
+	models map[string]string // reservation id → the model it named, until settled (for spent)
 }
 
 // NewOwner returns the owner budget for one step of one job.
@@ -120,6 +124,14 @@ func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Re
 	if err := o.store.ReserveOwnerBudget(ctx, r, o.limits); err != nil {
 		return Reservation{}, err
 	}
+	if o.spent != nil {
+		o.mu.Lock()
+		if o.models == nil {
+			o.models = map[string]string{}
+		}
+		o.models[r.ID] = model
+		o.mu.Unlock()
+	}
 	return Reservation{ID: r.ID, USD: usd}, nil
 }
 
@@ -135,6 +147,13 @@ func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) er
 	}
 	if o.settled != nil {
 		o.settled(ctx, o.ownerID, o.limits, actual)
+	}
+	if o.spent != nil {
+		o.mu.Lock()
+		model := o.models[r.ID]
+		delete(o.models, r.ID)
+		o.mu.Unlock()
+		o.spent(model, actual)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ type Service struct {
 	log      *slog.Logger
 
 	onThreshold func(ctx context.Context, ownerID string, p Period) // nil: only the log line
+	onSpend     func(model string, actual Nanos)                    // nil: none (metrics)
 
 	mu     sync.Mutex
 	warned map[string]bool     // "owner period" pairs already warned about
@@ -48,6 +49,14 @@ func NewService(store OwnerStore, defaults Limits) *Service {
 // not block: the settling step waits for it.
 func (s *Service) OnThreshold(f func(ctx context.Context, ownerID string, p Period)) *Service {
 	s.onThreshold = f
+	return s
+}
+
+// OnSpend sets a function called after every settlement on an owner's budget with
+// the model the reservation named ("" when none) and the amount; it must be quick
+// (metrics of AI spending by model).
+func (s *Service) OnSpend(f func(model string, actual Nanos)) *Service {
+	s.onSpend = f
 	return s
 }
 
@@ -206,6 +215,7 @@ func (s *Service) Owner(limits Limits, ownerID, jobID, stepID string, ttl time.D
 	o := NewOwner(s.store, limits, ownerID, jobID, stepID, ttl)
 	o.now = s.now
 	o.settled = s.checkSoftThreshold
+	o.spent = s.onSpend
 	return o
 }
 

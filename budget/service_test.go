@@ -92,3 +92,37 @@ func TestThresholdSeesOtherInstancesWithinTTL(t *testing.T) {
 		t.Fatalf("no warning 10 s later at 87 %% of the day: %s", logs.String())
 	}
 }
+
+// TestOnSpendNamesTheModel: every settlement on an owner's budget reaches OnSpend with
+// the model its reservation named and the settled amount (metrics of spend by model),
+// also through a budget.All that holds the owner budget.
+func TestOnSpendNamesTheModel(t *testing.T) {
+	svc := budget.NewService(storetest.OpenSQLite(t), budget.Limits{Daily: budget.USDToNanos(10), Monthly: budget.USDToNanos(100)})
+	spent := map[string]budget.Nanos{}
+	svc.OnSpend(func(model string, actual budget.Nanos) { spent[model] += actual })
+	ctx := context.Background()
+	limits, err := svc.Limits(ctx, "usr_spend")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		model          string
+		reserve, spend float64
+	}{{"gpt-4o-mini", 0.2, 0.05}, {"gpt-4o", 0.3, 0.25}, {"gpt-4o-mini", 0.1, 0.02}} {
+		jb, err := budget.NewJobBudget(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := budget.NewAll(jb, svc.Owner(limits, "usr_spend", "job_spend", "ask", time.Minute))
+		r, err := budget.Reserve(ctx, b, c.model, c.reserve)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Settle(ctx, r, c.spend); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if spent["gpt-4o-mini"] != budget.USDToNanos(0.07) || spent["gpt-4o"] != budget.USDToNanos(0.25) || len(spent) != 2 {
+		t.Errorf("OnSpend saw %v, want gpt-4o-mini 0.07 and gpt-4o 0.25 USD", spent)
+	}
+}

@@ -33,6 +33,13 @@ type Config struct {
 	MaxBodyBytes    int64         // LEVQOR_MAX_BODY_BYTES: the largest request body accepted
 	ShutdownTimeout time.Duration // LEVQOR_SHUTDOWN_TIMEOUT: how long requests, running jobs and unsaved completions may drain
 
+	BackupSchedule string        // LEVQOR_BACKUP_SCHEDULE: cron spec of serve's backups; "" (off): none
+	BackupGrace    time.Duration // LEVQOR_BACKUP_GRACE: how late a missed slot still runs at start-up
+	BackupKeep     int           // LEVQOR_BACKUP_KEEP: how many backups retention keeps
+	BackupMaxAge   time.Duration // LEVQOR_BACKUP_MAX_AGE: removes older backups, the newest excepted; 0: none
+	MetricsAddr    string        // LEVQOR_METRICS_ADDR: the Prometheus listener; "": none
+	JobRetention   time.Duration // LEVQOR_JOB_RETENTION: finished jobs and raw events older than this are pruned; 0: never
+
 	APIKeys     []string // LEVQOR_API_KEYS: bootstrap admin keys, comma-separated
 	APIKeysNext []string // LEVQOR_API_KEYS_NEXT: the next bootstrap admin keys, accepted too (rotation)
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/robfig/cron/v3"
 	"github.com/ulule/limiter/v3"
 )
 
@@ -51,6 +52,20 @@ var options = []option{
 		parse: parseMaxBodyBytes},
 	{Name: "LEVQOR_SHUTDOWN_TIMEOUT", Default: "15s", Doc: "drain bound on SIGTERM/SIGINT: in-flight requests, running jobs and retries of unsaved completions (then left to their leases)",
 		parse: duration(time.Nanosecond, 10*time.Minute, "want a duration such as 15s, at most 10m", func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+
+	// Backups (docs/adr/0012): the daily backup inside serve and the retention of backup files.
+	{Name: "LEVQOR_BACKUP_SCHEDULE", Default: "0 0 * * *", Doc: "when serve backs the database up: a 5-field cron spec in UTC (or CRON_TZ=Zone …, or @daily); off disables it",
+		parse: parseBackupSchedule},
+	{Name: "LEVQOR_BACKUP_GRACE", Default: "15m", Doc: "misfire grace: a server that starts this long after a missed backup slot still runs it (0s: never late)",
+		parse: duration(0, 7*24*time.Hour, "want a duration from 0s to 168h", func(c *Config) *time.Duration { return &c.BackupGrace })},
+	{Name: "LEVQOR_BACKUP_KEEP", Default: "14", Doc: "how many backups retention keeps (levqor backup and the daily backup; 1..10000)",
+		parse: intIn(1, MaxBackupKeep, func(c *Config) *int { return &c.BackupKeep })},
+	{Name: "LEVQOR_BACKUP_MAX_AGE", DefaultDoc: "— (no age limit)", Doc: "also removes backups older than this (such as 720h), the newest backup excepted",
+		parse: optionalDuration(func(c *Config) *time.Duration { return &c.BackupMaxAge })},
+	{Name: "LEVQOR_METRICS_ADDR", DefaultDoc: "— (off)", Doc: "where Prometheus /metrics is served (host:port such as 127.0.0.1:9090), a listener of its own apart from the API; empty: no metrics listener",
+		parse: parseMetricsAddr},
+	{Name: "LEVQOR_JOB_RETENTION", Default: "720h", Doc: "finished jobs (and their idempotency keys) and raw analytics events older than this are pruned in small batches (rollups are kept); 0s keeps them forever",
+		parse: parseJobRetention},
 
 	{Name: "LEVQOR_API_KEYS", Doc: "bootstrap admin keys (comma-separated, 16-256 characters each), accepted beside stored keys; with none configured and none stored, authenticated routes answer 401",
 		parse: apiKeys(func(c *Config) *[]string { return &c.APIKeys })},
@@ -305,6 +320,62 @@ func parseDatabaseURL(c *Config, u string) error {
 	if c.Engine == SQLite && (c.SQLitePath == "" || strings.ContainsAny(c.SQLitePath, "?#")) {
 		return errors.New("want a plain SQLite file path without query options")
 	}
+	return nil
+}
+
+// MaxBackupKeep bounds LEVQOR_BACKUP_KEEP (and levqor backup --keep): about 27 years
+// of daily backups.
+const MaxBackupKeep = 10_000
+
+// MinJobRetention is the shortest LEVQOR_JOB_RETENTION: idempotency keys promise 24 h, so
+// a finished job (which holds its key) is kept at least that long.
+const MinJobRetention = 24 * time.Hour
+
+func parseBackupSchedule(c *Config, v string) error {
+	if v == "off" {
+		c.BackupSchedule = ""
+		return nil
+	}
+	if _, err := cron.ParseStandard(v); err != nil {
+		return fmt.Errorf("want a cron spec such as \"0 0 * * *\" (or off): %v", err)
+	}
+	c.BackupSchedule = v
+	return nil
+}
+
+// optionalDuration is a non-negative duration, or empty for none (0).
+func optionalDuration(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			*field(c) = 0
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration such as 720h, got %q", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func parseMetricsAddr(c *Config, v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("want host:port such as 127.0.0.1:9090, got %q", v)
+	}
+	c.MetricsAddr = v
+	return nil
+}
+
+func parseJobRetention(c *Config, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || (d != 0 && d < MinJobRetention) {
+		return fmt.Errorf("want 0s (keep forever) or a duration of at least 24h such as 720h, got %q", v)
+	}
+	c.JobRetention = d
 	return nil
 }
 

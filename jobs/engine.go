@@ -53,6 +53,8 @@ type Config struct {
 	CallbackRetryBase time.Duration
 	Worker            WorkerOptions
 	Logger            *slog.Logger // nil: slog.Default()
+	// Observer, when set, sees intake, attempts and webhook deliveries (metrics).
+	Observer Observer
 }
 
 // NewEngine wires an Engine from cfg. Nothing is started until Run.
@@ -79,6 +81,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	d := newDispatcher(cfg.Store, cfg.Guard.Client(callbackTimeout), cfg.Encode, cfg.Sealer, cfg.CallbackRetryBase, cfg.Logger)
 	w := newWorker(cfg.Store, cfg.Registry, hub, cfg.Budgets, d.Wake, cfg.Logger, cfg.Worker)
 	svc := newService(cfg.Store, cfg.Registry, cfg.Guard, hub, w.Wake, cfg.Budgets, cfg.Sealer)
+	if cfg.Observer != nil {
+		svc.observe, w.observe, d.observe = cfg.Observer, cfg.Observer, cfg.Observer
+	}
 	return &Engine{Service: svc, Hub: hub, worker: w, dispatcher: d, log: cfg.Logger, drain: cfg.ShutdownTimeout}, nil
 }
 

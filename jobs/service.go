@@ -40,12 +40,13 @@ type Service struct {
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
 	// sealer seals webhook secrets at rest; nil (tests only) keeps them in clear.
-	sealer SecretSealer
+	sealer  SecretSealer
+	observe Observer
 }
 
 // newService returns a Service; budgets and sealer may be nil.
 func newService(store Store, reg *connectors.Registry, guard *outbound.Guard, events *Hub, wake func(), budgets *budget.Service, sealer SecretSealer) *Service {
-	return &Service{store: store, reg: reg, guard: guard, events: events, wake: wake, now: time.Now, budgets: budgets, sealer: sealer}
+	return &Service{store: store, reg: reg, guard: guard, events: events, wake: wake, now: time.Now, budgets: budgets, sealer: sealer, observe: noObserver{}}
 }
 
 // Intake is a job submission as the API received it.
@@ -164,6 +165,7 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 		}
 		return got, false, nil
 	}
+	s.observe.JobEnqueued(got.Workflow)
 	if got.Status == StatusQueued {
 		s.wake()
 	}

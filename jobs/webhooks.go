@@ -86,6 +86,7 @@ type Dispatcher struct {
 	wake   chan struct{}
 	// retryBase scales the backoff between failed deliveries (5 s: about 5 s, 10 s, 20 s, …).
 	retryBase time.Duration
+	observe   Observer
 }
 
 // newDispatcher returns a Dispatcher. encode renders a job as the API does;
@@ -94,7 +95,7 @@ func newDispatcher(store Store, client *http.Client, encode func(Job) ([]byte, e
 	if retryBase <= 0 {
 		retryBase = 5 * time.Second
 	}
-	d := &Dispatcher{store: store, client: client, encode: encode, sealer: sealer, log: log, now: time.Now, wake: make(chan struct{}, 1), retryBase: retryBase}
+	d := &Dispatcher{store: store, client: client, encode: encode, sealer: sealer, log: log, now: time.Now, wake: make(chan struct{}, 1), retryBase: retryBase, observe: noObserver{}}
 	d.secret = func(ctx context.Context, ownerID string) (string, error) {
 		fresh, err := newWebhookSecret(d.sealer, ownerID, d.now())
 		if err != nil {
@@ -165,6 +166,14 @@ func (d *Dispatcher) deliver(ctx context.Context, j Job) {
 	}
 	if err := d.store.RecordCallback(context.WithoutCancel(ctx), j.ID, attempts, state, next, d.now().UTC()); err != nil {
 		d.log.Error("record webhook delivery", "job_id", j.ID, "error", err.Error())
+	}
+	switch state {
+	case CallbackDelivered:
+		d.observe.WebhookDelivered("delivered")
+	case CallbackPending:
+		d.observe.WebhookDelivered("retrying")
+	default:
+		d.observe.WebhookDelivered("failed")
 	}
 }
 

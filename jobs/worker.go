@@ -60,6 +60,8 @@ type Worker struct {
 	finished atomic.Int64 // attempts this worker has finished (stored)
 	busy     atomic.Int64 // jobs running now (at most Concurrency)
 	ended    func()       // called after a batch that ended jobs for good (wakes the webhook dispatcher)
+	observe  Observer
+	attempts sync.Map // job id → attempt, from claim to the end of its goroutine (for observe)
 
 	// pending is the batch the completer is storing: kept across a restart of the
 	// completer (Engine.Run), which stores it first. Only the completer touches it.
@@ -110,7 +112,7 @@ func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return &Worker{store: store, reg: reg, hub: hub, budgets: budgets, log: log, opts: opts, token: hex.EncodeToString(b[:]),
-		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now, ended: ended}
+		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now, ended: ended, observe: noObserver{}}
 }
 
 // Wake tells the worker a job is due now (intake calls it).
@@ -139,8 +141,10 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 			for _, j := range list {
 				w.busy.Add(1)
 				running.Add(1)
+				w.attempts.Store(j.ID, attempt{workflow: j.Workflow, claimed: now})
+				w.observe.JobClaimed(j.Workflow, max(0, now.Sub(j.RunAt)))
 				go func() {
-					defer func() { w.busy.Add(-1); running.Done(); w.Wake() }()
+					defer func() { w.busy.Add(-1); running.Done(); w.attempts.Delete(j.ID); w.Wake() }()
 					w.runJob(jobCtx, j)
 				}()
 			}
@@ -417,6 +421,13 @@ func (w *Worker) complete(ctx context.Context) error {
 		}
 		w.pending = nil
 		w.finished.Add(int64(len(batch)))
+		stored := w.now().UTC()
+		for _, r := range batch {
+			if a, ok := w.attempts.Load(r.f.ID); ok {
+				a := a.(attempt)
+				w.observe.AttemptEnded(a.workflow, r.f.Status, r.f.FinishedAt != nil, stored.Sub(a.claimed))
+			}
+		}
 		terminal := false
 		for _, r := range batch {
 			terminal = terminal || r.f.FinishedAt != nil

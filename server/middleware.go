@@ -94,7 +94,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // observe is the outermost middleware: it assigns the request id, finds the client IP, recovers
 // panics as 500 problems and writes one access log line per request.
-func observe(log *slog.Logger, trustedProxies []netip.Prefix, next http.Handler) http.Handler {
+func observe(log *slog.Logger, trustedProxies []netip.Prefix, observed func(method, route string, status int, errCode string, d time.Duration), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{id: r.Header.Get("X-Request-ID"), header: w.Header(), log: log}
@@ -128,10 +128,15 @@ func observe(log *slog.Logger, trustedProxies []netip.Prefix, next http.Handler)
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.Int64("bytes", rec.bytes),
 			}
+			errCode := ""
 			if info.err != nil {
-				attrs = append(attrs, slog.String("error_code", levqor.ErrorCode(info.err)))
+				errCode = levqor.ErrorCode(info.err)
+				attrs = append(attrs, slog.String("error_code", errCode))
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			if observed != nil {
+				observed(r.Method, info.route, rec.status, errCode, time.Since(start))
+			}
 			if abort {
 				panic(http.ErrAbortHandler) // net/http closes the connection without logging
 			}

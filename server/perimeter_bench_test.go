@@ -65,7 +65,7 @@ func BenchmarkPerimeter(b *testing.B) {
 	chain = corsHeaders([]string{"https://app.levqor.ai"}, chain)
 	chain = hsts(chain)
 	chain = securityHeaders(chain)
-	chain = observe(slog.New(slog.NewJSONHandler(io.Discard, nil)), nil, chain)
+	chain = observe(slog.New(slog.NewJSONHandler(io.Discard, nil)), nil, nil, chain)
 
 	run := func(b *testing.B, h http.Handler) {
 		req := httptest.NewRequest(http.MethodGet, "/api/v1/users/"+u.ID, nil)

@@ -42,7 +42,7 @@ func (l *lockedBuffer) String() string {
 // observed wraps h in observe with a logger writing JSON into the returned buffer.
 func observed(h http.Handler) (http.Handler, *lockedBuffer) {
 	logs := &lockedBuffer{}
-	return observe(slog.New(slog.NewJSONHandler(logs, nil)), nil, h), logs
+	return observe(slog.New(slog.NewJSONHandler(logs, nil)), nil, nil, h), logs
 }
 
 // logLines decodes JSON log output, one object a line.

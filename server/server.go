@@ -69,6 +69,10 @@ type Options struct {
 	DashboardToken string                            // opens /dashboard; empty: no dashboard
 	UserCreated    func(context.Context, users.User) // called after a user is created (welcome email); must not block
 	EmailDomain    string                            // security@ this domain is security.txt's contact; default levqor.ai
+	// Observed, when set, sees every request once it is answered: its method, the
+	// route template that matched ("" for none), the status, the problem code of an
+	// error ("" otherwise) and the duration. It must be quick (metrics).
+	Observed func(method, route string, status int, errCode string, d time.Duration)
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -183,7 +187,7 @@ func New(opts Options) (http.Handler, error) {
 	handler = corsHeaders(opts.CORSOrigins, handler)
 	handler = hsts(handler)
 	handler = securityHeaders(handler)
-	handler = observe(opts.Logger, opts.TrustedProxies, handler)
+	handler = observe(opts.Logger, opts.TrustedProxies, opts.Observed, handler)
 	return handler, nil
 }
 

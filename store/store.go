@@ -12,6 +12,7 @@ import (
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/retention"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/sqlite"
 	"github.com/levqor/levqor/triggers"
@@ -29,6 +30,7 @@ type Store interface {
 	notifier.SettingsStore
 	// triggers.Store includes ClaimSlot, the once-per-cluster claim of periodic work.
 	triggers.Store
+	retention.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -7,19 +7,10 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/levqor/levqor/backup"
 	"github.com/levqor/levqor/config"
-)
-
-// Backup settings read here until they join the configuration table.
-const (
-	envBackupKeep   = "LEVQOR_BACKUP_KEEP"    // how many backups retention keeps (default backup.DefaultKeep)
-	envBackupMaxAge = "LEVQOR_BACKUP_MAX_AGE" // removes backups older than this, the newest excepted (default: no age limit)
-	// maxBackupKeep bounds LEVQOR_BACKUP_KEEP and --keep: about 27 years of daily backups.
-	maxBackupKeep = 10_000
 )
 
 // checkFailed is a failed check (backup verify): the command exits 1, not 2, so that
@@ -44,10 +35,11 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if len(args) > 0 && args[0] == "verify" {
 		return backupVerify(ctx, args[1:], stdout)
 	}
-	keep, maxAge, err := retentionFromEnv(getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
+	keep, maxAge := cfg.BackupKeep, cfg.BackupMaxAge
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	to := fs.String("to", "", "directory of the backups (default: the data dir's backups/)")
@@ -59,15 +51,11 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("backup takes no arguments besides verify, got %q", fs.Args())}
 	}
-	if keep < 1 || keep > maxBackupKeep {
-		return usageError{fmt.Sprintf("backup: --keep must be 1 to %d, got %d", maxBackupKeep, keep)}
+	if keep < 1 || keep > config.MaxBackupKeep {
+		return usageError{fmt.Sprintf("backup: --keep must be 1 to %d, got %d", config.MaxBackupKeep, keep)}
 	}
 	if maxAge < 0 {
 		return usageError{"backup: --max-age must not be negative"}
-	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
 	}
 	dir := *to
 	if dir == "" {
@@ -96,26 +84,6 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 		return fmt.Errorf("backup taken, but retention failed: %w", err)
 	}
 	return nil
-}
-
-// retentionFromEnv reads LEVQOR_BACKUP_KEEP and LEVQOR_BACKUP_MAX_AGE.
-func retentionFromEnv(getenv func(string) string) (keep int, maxAge time.Duration, err error) {
-	keep = backup.DefaultKeep
-	if v := getenv(envBackupKeep); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxBackupKeep {
-			return 0, 0, fmt.Errorf("%s: want a whole number from 1 to %d, got %q", envBackupKeep, maxBackupKeep, v)
-		}
-		keep = n
-	}
-	if v := getenv(envBackupMaxAge); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return 0, 0, fmt.Errorf("%s: want a duration such as 720h, got %q", envBackupMaxAge, v)
-		}
-		maxAge = d
-	}
-	return keep, maxAge, nil
 }
 
 // backupVerify is `levqor backup verify FILE`: one line, exit 0 when the file is a

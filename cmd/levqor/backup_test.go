@@ -314,3 +314,23 @@ func sqliteJobIDs(t *testing.T, path string) map[string]bool {
 	}
 	return ids
 }
+
+// TestServeRunsMissedBackupAtStart: a serve whose latest backup slot (every minute, so
+// the start of this minute) lies inside the misfire grace takes that backup at once,
+// beside the server, and logs the newest backup's verification first.
+func TestServeRunsMissedBackupAtStart(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	srv := startServe(t, dataDir, "LEVQOR_BACKUP_SCHEDULE=* * * * *", "LEVQOR_BACKUP_GRACE=15m", "LEVQOR_BACKUP_KEEP=3")
+	srv.waitLog(t, "no backup yet", 20*time.Second)
+	taken := srv.waitLog(t, "backup taken", 30*time.Second)
+	backups, _ := filepath.Glob(filepath.Join(dataDir, "backups", "backup_*Z.db"))
+	if len(backups) != 1 || taken["file"] != filepath.Base(backups[0]) {
+		t.Fatalf("backups %v after %v", backups, taken)
+	}
+	if out, errOut, code := runLevqor(t, t.TempDir(), cleanEnv(), "backup", "verify", backups[0]); code != 0 {
+		t.Errorf("backup verify: exit %d %s%s", code, out, errOut)
+	}
+	if status, _ := srv.get(t, "/ready"); status != http.StatusOK {
+		t.Errorf("/ready %d while the backup ran", status)
+	}
+}

@@ -22,6 +22,8 @@ commands:
   backup    copy the database into the data dir's backups/ beside a running server
             (levqor backup [--to DIR] [--keep N] [--max-age D]; levqor backup verify FILE)
   restore   replace the SQLite database with a backup; the server must be stopped (levqor restore FILE)
+  selftest  check a running server from outside, one line per check; exit 0 when all pass
+            (levqor selftest --url URL [--key K] [--origin O] [--quick])
   version   print the version and exit
 
 Configuration comes from LEVQOR_* environment variables; see .env.example.
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backupCommand(ctx, args, getenv, stdout)
 	case "restore":
 		return restoreCommand(ctx, args, getenv, stdout)
+	case "selftest":
+		return selftestCommand(ctx, args, stdout)
 	case "version", "-version", "--version":
 		return printVersion(stdout)
 	case "help", "-h", "-help", "--help":

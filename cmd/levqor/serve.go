@@ -27,6 +27,7 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/metrics"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
@@ -73,6 +74,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	stopMetrics, err := startMetrics(cfg, svc.metrics, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	srv := newHTTPServer(handler, log)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -83,6 +89,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logOut.flush() // whoever waits for this line (supervisors, tests) sees it now
 	// Workflow schedules fire from here on; the scheduler stops before the database closes.
 	defer runScheduler(ctx, svc.scheduler)()
+	defer startPeriodic(ctx, cfg, st, log, backupObserver(svc.metrics))()
 	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, log)
 }
 
@@ -124,7 +131,8 @@ type services struct {
 	engine    *jobs.Engine
 	triggers  *triggers.Service
 	scheduler *triggers.Scheduler
-	closers   []func() // run in reverse by close
+	metrics   *metrics.Metrics // nil without LEVQOR_METRICS_ADDR
+	closers   []func()         // run in reverse by close
 }
 
 // close releases what newServices opened, last first.
@@ -137,7 +145,7 @@ func (s *services) close() {
 // newServices builds every service over st. Whatever it opened is released by
 // close, even when it fails part way.
 func newServices(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*services, error) {
-	s := &services{}
+	s := &services{metrics: newMetrics(cfg, st)}
 	var err error
 	// Connector credentials: the key from LEVQOR_SECRET_KEY or the data dir.
 	if s.creds, err = newCredentials(cfg, st, log); err != nil {
@@ -177,7 +185,7 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		_ = s.mail.Close(ctx)
 	})
 	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
-	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log))
+	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log)).OnSpend(spendObserver(s.metrics))
 	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
 		return s, err
 	}
@@ -213,9 +221,10 @@ func newEngine(cfg config.Config, st store.Store, reg *connectors.Registry, guar
 		Budgets: s.budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
 			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(s.mail, st, log)},
-		Encode: server.EncodeJob,
-		Sealer: s.creds,
-		Logger: log,
+		Encode:   server.EncodeJob,
+		Sealer:   s.creds,
+		Logger:   log,
+		Observer: jobObserver(s.metrics),
 	})
 }
 
@@ -255,6 +264,7 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		PublicURL:      cfg.PublicURL,
 		DashboardToken: cfg.DashboardToken,
 		EmailDomain:    cfg.EmailDomain,
+		Observed:       requestObserver(s.metrics),
 	})
 }
 

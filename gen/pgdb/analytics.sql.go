@@ -186,6 +186,29 @@ func (q *Queries) MarketingCounts(ctx context.Context) (MarketingCountsRow, erro
 	return i, err
 }
 
+const pruneAnalyticsEvents = `-- name: PruneAnalyticsEvents :execrows
+DELETE FROM analytics_events WHERE id IN (
+    SELECT p.id FROM analytics_events p WHERE p.created_at < $1
+    ORDER BY p.created_at LIMIT $2
+)
+`
+
+type PruneAnalyticsEventsParams struct {
+	Cutoff  time.Time
+	MaxRows int64
+}
+
+// Retention: up to max_rows raw events created before cutoff, oldest first. The
+// rollups (analytics_quarters, analytics_totals, analytics_top) are kept: every read
+// of analytics goes through them, never through the raw events.
+func (q *Queries) PruneAnalyticsEvents(ctx context.Context, arg PruneAnalyticsEventsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneAnalyticsEvents, arg.Cutoff, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const topAnalyticsValues = `-- name: TopAnalyticsValues :many
 SELECT value, CAST(SUM(n) AS BIGINT) AS total FROM analytics_top
 WHERE kind = $1 AND day >= $2 AND day <= $3

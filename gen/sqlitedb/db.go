@@ -30,6 +30,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.addAnalyticsTotalStmt, err = db.PrepareContext(ctx, addAnalyticsTotal); err != nil {
 		return nil, fmt.Errorf("error preparing query AddAnalyticsTotal: %w", err)
 	}
+	if q.addJobCountStmt, err = db.PrepareContext(ctx, addJobCount); err != nil {
+		return nil, fmt.Errorf("error preparing query AddJobCount: %w", err)
+	}
 	if q.addOwnerSpentStmt, err = db.PrepareContext(ctx, addOwnerSpent); err != nil {
 		return nil, fmt.Errorf("error preparing query AddOwnerSpent: %w", err)
 	}
@@ -53,6 +56,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.countJobsByStatusStmt, err = db.PrepareContext(ctx, countJobsByStatus); err != nil {
 		return nil, fmt.Errorf("error preparing query CountJobsByStatus: %w", err)
+	}
+	if q.countJobsByStatusScanStmt, err = db.PrepareContext(ctx, countJobsByStatusScan); err != nil {
+		return nil, fmt.Errorf("error preparing query CountJobsByStatusScan: %w", err)
 	}
 	if q.deleteConnectionStmt, err = db.PrepareContext(ctx, deleteConnection); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteConnection: %w", err)
@@ -198,6 +204,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.ownerTotalsStmt, err = db.PrepareContext(ctx, ownerTotals); err != nil {
 		return nil, fmt.Errorf("error preparing query OwnerTotals: %w", err)
 	}
+	if q.pruneAnalyticsEventsStmt, err = db.PrepareContext(ctx, pruneAnalyticsEvents); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneAnalyticsEvents: %w", err)
+	}
+	if q.pruneFinishedJobsStmt, err = db.PrepareContext(ctx, pruneFinishedJobs); err != nil {
+		return nil, fmt.Errorf("error preparing query PruneFinishedJobs: %w", err)
+	}
 	if q.putAnalyticsQuartersStmt, err = db.PrepareContext(ctx, putAnalyticsQuarters); err != nil {
 		return nil, fmt.Errorf("error preparing query PutAnalyticsQuarters: %w", err)
 	}
@@ -273,6 +285,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing addAnalyticsTotalStmt: %w", cerr)
 		}
 	}
+	if q.addJobCountStmt != nil {
+		if cerr := q.addJobCountStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addJobCountStmt: %w", cerr)
+		}
+	}
 	if q.addOwnerSpentStmt != nil {
 		if cerr := q.addOwnerSpentStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing addOwnerSpentStmt: %w", cerr)
@@ -311,6 +328,11 @@ func (q *Queries) Close() error {
 	if q.countJobsByStatusStmt != nil {
 		if cerr := q.countJobsByStatusStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countJobsByStatusStmt: %w", cerr)
+		}
+	}
+	if q.countJobsByStatusScanStmt != nil {
+		if cerr := q.countJobsByStatusScanStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countJobsByStatusScanStmt: %w", cerr)
 		}
 	}
 	if q.deleteConnectionStmt != nil {
@@ -553,6 +575,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing ownerTotalsStmt: %w", cerr)
 		}
 	}
+	if q.pruneAnalyticsEventsStmt != nil {
+		if cerr := q.pruneAnalyticsEventsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneAnalyticsEventsStmt: %w", cerr)
+		}
+	}
+	if q.pruneFinishedJobsStmt != nil {
+		if cerr := q.pruneFinishedJobsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pruneFinishedJobsStmt: %w", cerr)
+		}
+	}
 	if q.putAnalyticsQuartersStmt != nil {
 		if cerr := q.putAnalyticsQuartersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing putAnalyticsQuartersStmt: %w", cerr)
@@ -694,6 +726,7 @@ type Queries struct {
 	tx                                *sql.Tx
 	addAnalyticsTopStmt               *sql.Stmt
 	addAnalyticsTotalStmt             *sql.Stmt
+	addJobCountStmt                   *sql.Stmt
 	addOwnerSpentStmt                 *sql.Stmt
 	advanceScheduleStmt               *sql.Stmt
 	cancelQueuedJobStmt               *sql.Stmt
@@ -702,6 +735,7 @@ type Queries struct {
 	claimScheduleSlotStmt             *sql.Stmt
 	countAnalyticsTopValuesStmt       *sql.Stmt
 	countJobsByStatusStmt             *sql.Stmt
+	countJobsByStatusScanStmt         *sql.Stmt
 	deleteConnectionStmt              *sql.Stmt
 	deleteOpenOwnerReservationStmt    *sql.Stmt
 	deleteOwnerLimitsStmt             *sql.Stmt
@@ -750,6 +784,8 @@ type Queries struct {
 	oldestQueuedJobStmt               *sql.Stmt
 	ownerSpentByModelStmt             *sql.Stmt
 	ownerTotalsStmt                   *sql.Stmt
+	pruneAnalyticsEventsStmt          *sql.Stmt
+	pruneFinishedJobsStmt             *sql.Stmt
 	putAnalyticsQuartersStmt          *sql.Stmt
 	putConnectionStmt                 *sql.Stmt
 	putScheduleStmt                   *sql.Stmt
@@ -778,6 +814,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		tx:                                tx,
 		addAnalyticsTopStmt:               q.addAnalyticsTopStmt,
 		addAnalyticsTotalStmt:             q.addAnalyticsTotalStmt,
+		addJobCountStmt:                   q.addJobCountStmt,
 		addOwnerSpentStmt:                 q.addOwnerSpentStmt,
 		advanceScheduleStmt:               q.advanceScheduleStmt,
 		cancelQueuedJobStmt:               q.cancelQueuedJobStmt,
@@ -786,6 +823,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		claimScheduleSlotStmt:             q.claimScheduleSlotStmt,
 		countAnalyticsTopValuesStmt:       q.countAnalyticsTopValuesStmt,
 		countJobsByStatusStmt:             q.countJobsByStatusStmt,
+		countJobsByStatusScanStmt:         q.countJobsByStatusScanStmt,
 		deleteConnectionStmt:              q.deleteConnectionStmt,
 		deleteOpenOwnerReservationStmt:    q.deleteOpenOwnerReservationStmt,
 		deleteOwnerLimitsStmt:             q.deleteOwnerLimitsStmt,
@@ -834,6 +872,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		oldestQueuedJobStmt:               q.oldestQueuedJobStmt,
 		ownerSpentByModelStmt:             q.ownerSpentByModelStmt,
 		ownerTotalsStmt:                   q.ownerTotalsStmt,
+		pruneAnalyticsEventsStmt:          q.pruneAnalyticsEventsStmt,
+		pruneFinishedJobsStmt:             q.pruneFinishedJobsStmt,
 		putAnalyticsQuartersStmt:          q.putAnalyticsQuartersStmt,
 		putConnectionStmt:                 q.putConnectionStmt,
 		putScheduleStmt:                   q.putScheduleStmt,

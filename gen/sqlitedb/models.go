@@ -144,6 +144,12 @@ type Job struct {
 	StepsBytes      int64
 }
 
+type JobCount struct {
+	Status string
+	Shard  int64
+	N      int64
+}
+
 type NotificationSetting struct {
 	OwnerID   string
 	JobFailed bool

@@ -67,6 +67,7 @@ func (db *DB) insertGroup(group []insertReq) ([]insertRes, error) {
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
 	out := make([]insertRes, len(group))
+	added := map[string]int64{} // new jobs per status
 	for i, r := range group {
 		row, err := q.InsertJob(ctx, r.p)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -76,6 +77,16 @@ func (db *DB) insertGroup(group []insertReq) ([]insertRes, error) {
 			continue
 		}
 		out[i] = insertRes{row: row, inserted: err == nil, err: err}
+		if err == nil {
+			added[row.Status]++
+		}
+	}
+	// The status counters (migration 0013): one upsert per status for the whole group,
+	// in its transaction, rather than a trigger's upsert per job.
+	for status, n := range added {
+		if err := q.AddJobCount(ctx, sqlitedb.AddJobCountParams{Status: status, N: n}); err != nil {
+			return nil, fmt.Errorf("count new jobs: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)

@@ -204,6 +204,20 @@ func (db *DB) QueueStats(ctx context.Context) (jobs.QueueStats, error) {
 	return st, nil
 }
 
+// CountJobsScan counts the jobs table per status, the way QueueStats did before the
+// maintained counters (migration 0013): O(jobs). The conformance suite compares the two.
+func (db *DB) CountJobsScan(ctx context.Context) (map[string]int64, error) {
+	rows, err := db.rq.CountJobsByStatusScan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
 // ClaimCallbacks implements jobs.Store.
 func (db *DB) ClaimCallbacks(ctx context.Context, now, leaseUntil time.Time, limit int) ([]jobs.Job, error) {
 	if limit <= 0 { // SQLite reads a negative LIMIT as none
@@ -339,4 +353,28 @@ func (db *DB) SealWebhookSecret(ctx context.Context, ownerID, clear string, seal
 		return false, fmt.Errorf("seal webhook secret: %w", err)
 	}
 	return n == 1, nil
+}
+
+// PruneFinishedJobs implements retention.Store.
+func (db *DB) PruneFinishedJobs(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := db.wq.PruneFinishedJobs(ctx, sqlitedb.PruneFinishedJobsParams{Cutoff: dbrow.NullTime(&cutoff), MaxRows: int64(limit)})
+	if err != nil {
+		return 0, fmt.Errorf("prune finished jobs: %w", err)
+	}
+	return n, nil
+}
+
+// PruneAnalyticsEvents implements retention.Store.
+func (db *DB) PruneAnalyticsEvents(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := db.wq.PruneAnalyticsEvents(ctx, sqlitedb.PruneAnalyticsEventsParams{Cutoff: cutoff.UTC(), MaxRows: int64(limit)})
+	if err != nil {
+		return 0, fmt.Errorf("prune analytics events: %w", err)
+	}
+	return n, nil
 }

@@ -63,6 +63,14 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunJobs(t, open)
 	})
+	t.Run("JobCounts", func(t *testing.T) {
+		t.Parallel()
+		RunJobCounts(t, open)
+	})
+	t.Run("Retention", func(t *testing.T) {
+		t.Parallel()
+		RunRetention(t, open)
+	})
 	t.Run("JobLimits", func(t *testing.T) {
 		t.Parallel()
 		RunJobLimits(t, open)

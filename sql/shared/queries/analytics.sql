@@ -43,3 +43,12 @@ LIMIT sqlc.arg(top);
 SELECT
     (SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')) AS jobs_finished,
     (SELECT COUNT(*) FROM users) AS users;
+
+-- name: PruneAnalyticsEvents :execrows
+-- Retention: up to max_rows raw events created before cutoff, oldest first. The
+-- rollups (analytics_quarters, analytics_totals, analytics_top) are kept: every read
+-- of analytics goes through them, never through the raw events.
+DELETE FROM analytics_events WHERE id IN (
+    SELECT p.id FROM analytics_events p WHERE p.created_at < sqlc.arg(cutoff)
+    ORDER BY p.created_at LIMIT sqlc.arg(max_rows)
+);

@@ -89,6 +89,11 @@ WHERE id = sqlc.arg(id) AND status = 'running'
 RETURNING *;
 
 -- name: CountJobsByStatus :many
+-- The maintained counters (migration 0013), summed over their shards: O(statuses), not O(jobs).
+SELECT status, CAST(SUM(n) AS BIGINT) AS n FROM job_counts GROUP BY status HAVING SUM(n) <> 0;
+
+-- name: CountJobsByStatusScan :many
+-- Counts the table itself: only tests compare it with the counters.
 SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
 
 -- name: OldestQueuedJob :one
@@ -135,3 +140,14 @@ SELECT * FROM webhook_secrets WHERE secret <> '' ORDER BY owner_id LIMIT sqlc.ar
 -- Only while the row still holds that clear secret: a roll in between wins.
 UPDATE webhook_secrets SET secret = '', sealed = sqlc.arg(sealed)
 WHERE owner_id = sqlc.arg(owner_id) AND secret = sqlc.arg(secret);
+
+-- name: PruneFinishedJobs :execrows
+-- Retention (LEVQOR_JOB_RETENTION): up to max_rows jobs that ended before cutoff, oldest
+-- first, with their idempotency keys (cutoff is at least 24 h back: the keys' promise).
+-- A job whose webhook is still pending is kept until it is delivered or given up.
+DELETE FROM jobs WHERE id IN (
+    SELECT p.id FROM jobs p
+    WHERE p.status IN ('succeeded', 'failed', 'canceled') AND p.finished_at < sqlc.arg(cutoff)
+      AND p.callback_state <> 'pending'
+    ORDER BY p.finished_at LIMIT sqlc.arg(max_rows)
+);
