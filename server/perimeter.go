@@ -137,10 +137,12 @@ func (rl *rateLimits) take(ctx context.Context, h http.Header, checks ...quota) 
 	for _, c := range checks {
 		state, err := c.lim.Get(ctx, c.name)
 		if err != nil {
-			rl.log.ErrorContext(ctx, "rate limit store failed", "fail_open", rl.failOpen, "error", err.Error())
+			// A guarded store (limitstore) has already counted and logged the failure,
+			// once per interval; logging here too would add a line per request.
 			if rl.failOpen {
 				continue
 			}
+			h.Set("Retry-After", "1") // the store's breaker tries again within a second
 			return &levqor.Error{Code: levqor.EUnavailable, Message: "Rate limiting is unavailable; try again shortly.", Err: err}
 		}
 		c.state = state

@@ -27,6 +27,7 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/limitstore"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
@@ -101,13 +102,14 @@ type specResult struct {
 
 // services are what the server and the job engine are built from.
 type services struct {
-	creds     *credentials.Service
-	analytics *analytics.Service
-	limits    *server.Limits
-	mail      *notifier.Notifier
-	budgets   *budget.Service
-	engine    *jobs.Engine
-	closers   []func() // run in reverse by close
+	creds       *credentials.Service
+	analytics   *analytics.Service
+	limits      *server.Limits
+	mail        *notifier.Notifier
+	budgets     *budget.Service
+	engine      *jobs.Engine
+	closers     []func()            // run in reverse by close
+	readyChecks []server.ReadyCheck // what /ready checks besides the database
 }
 
 // close releases what newServices opened, last first.
@@ -135,11 +137,12 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	if s.analytics, err = newAnalytics(cfg, st); err != nil {
 		return s, err
 	}
-	limits, closeLimits, err := rateLimits(cfg)
+	limits, limitsReady, closeLimits, err := rateLimits(cfg, log)
 	if err != nil {
 		return s, err
 	}
 	s.limits, s.closers = limits, append(s.closers, closeLimits)
+	s.readyChecks = append(s.readyChecks, limitsReady...)
 	guard, err := outbound.NewGuard(cfg.OutboundAllowHosts)
 	if err != nil {
 		return s, fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
@@ -233,6 +236,12 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		PublicURL:      cfg.PublicURL,
 		DashboardToken: cfg.DashboardToken,
 		EmailDomain:    cfg.EmailDomain,
+		ReadyChecks: append(s.readyChecks, server.ReadyCheck{Name: "job_engine", Check: func(context.Context) error {
+			if !s.engine.Running() {
+				return levqor.Errorf(levqor.EUnavailable, "The job engine is not running.")
+			}
+			return nil
+		}}),
 	})
 }
 
@@ -303,24 +312,53 @@ func settleStartup(log *slog.Logger) *time.Timer {
 }
 
 // rateLimits builds the limiters' store: Redis when configured (limits shared by
-// every instance), memory otherwise.
-func rateLimits(cfg config.Config) (*server.Limits, func(), error) {
+// every instance), memory otherwise. Redis is guarded (limitstore): each call has
+// cfg.RateLimitTimeout and no retries, a breaker stops calling a failing Redis, and
+// failing open falls back to per-process limits. In fail-closed mode /ready checks Redis.
+func rateLimits(cfg config.Config, log *slog.Logger) (*server.Limits, []server.ReadyCheck, func(), error) {
 	l := &server.Limits{IP: cfg.RateLimitIP, Global: cfg.RateLimitGlobal, Key: cfg.RateLimitKey, FailOpen: cfg.RateLimitFailOpen}
 	if cfg.RedisURL == "" {
 		l.Store = memory.NewStore()
-		return l, func() {}, nil
+		return l, nil, func() {}, nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("LEVQOR_REDIS_URL: %w", err)
+		return nil, nil, nil, fmt.Errorf("LEVQOR_REDIS_URL: %w", err)
 	}
+	limitRedisOptions(opts, cfg.RateLimitTimeout)
 	client := redis.NewClient(opts)
-	l.Store, err = sredis.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: "levqor:ratelimit", MaxRetry: 3})
+	primary, err := sredis.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: "levqor:ratelimit"})
 	if err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("rate-limit store on Redis: %w", err)
+		return nil, nil, nil, fmt.Errorf("rate-limit store on Redis: %w", err)
 	}
-	return l, func() { client.Close() }, nil
+	l.Store = limitstore.New(primary, limitstore.Options{Timeout: cfg.RateLimitTimeout, FailOpen: cfg.RateLimitFailOpen,
+		Fallback: memory.NewStore(), Logger: log})
+	var checks []server.ReadyCheck
+	if !cfg.RateLimitFailOpen { // failing closed, no request passes without Redis
+		checks = append(checks, server.ReadyCheck{Name: "rate_limit_store", Check: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.RateLimitTimeout)
+			defer cancel()
+			if err := client.Ping(ctx).Err(); err != nil {
+				return &levqor.Error{Code: levqor.EUnavailable, Message: "The rate-limit store (Redis) does not answer.", Err: err}
+			}
+			return nil
+		}})
+	}
+	return l, checks, func() { client.Close() }, nil
+}
+
+// limitRedisOptions bounds the limiter's Redis client by timeout: no retries (a
+// retry would only double a request's wait on a hung Redis; the breaker decides
+// when to try again), and every dial, read, write and pool wait within timeout.
+func limitRedisOptions(o *redis.Options, timeout time.Duration) {
+	o.MaxRetries = -1
+	o.DialerRetries = 1
+	o.DialTimeout = timeout
+	o.ReadTimeout = timeout
+	o.WriteTimeout = timeout
+	o.PoolTimeout = timeout
+	o.ContextTimeoutEnabled = true
 }
 
 // openStore opens and migrates the configured database.
