@@ -325,7 +325,7 @@ func rateLimits(cfg config.Config, log *slog.Logger) (*server.Limits, []server.R
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("LEVQOR_REDIS_URL: %w", err)
 	}
-	limitRedisOptions(opts, cfg.RateLimitTimeout)
+	limitstore.BoundRedis(opts, cfg.RateLimitTimeout)
 	client := redis.NewClient(opts)
 	primary, err := sredis.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: "levqor:ratelimit"})
 	if err != nil {
@@ -336,29 +336,15 @@ func rateLimits(cfg config.Config, log *slog.Logger) (*server.Limits, []server.R
 		Fallback: memory.NewStore(), Logger: log})
 	var checks []server.ReadyCheck
 	if !cfg.RateLimitFailOpen { // failing closed, no request passes without Redis
+		ping := limitstore.Ping(client, cfg.RateLimitTimeout)
 		checks = append(checks, server.ReadyCheck{Name: "rate_limit_store", Check: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, cfg.RateLimitTimeout)
-			defer cancel()
-			if err := client.Ping(ctx).Err(); err != nil {
+			if err := ping(ctx); err != nil {
 				return &levqor.Error{Code: levqor.EUnavailable, Message: "The rate-limit store (Redis) does not answer.", Err: err}
 			}
 			return nil
 		}})
 	}
 	return l, checks, func() { client.Close() }, nil
-}
-
-// limitRedisOptions bounds the limiter's Redis client by timeout: no retries (a
-// retry would only double a request's wait on a hung Redis; the breaker decides
-// when to try again), and every dial, read, write and pool wait within timeout.
-func limitRedisOptions(o *redis.Options, timeout time.Duration) {
-	o.MaxRetries = -1
-	o.DialerRetries = 1
-	o.DialTimeout = timeout
-	o.ReadTimeout = timeout
-	o.WriteTimeout = timeout
-	o.PoolTimeout = timeout
-	o.ContextTimeoutEnabled = true
 }
 
 // openStore opens and migrates the configured database.
