@@ -8,6 +8,7 @@ package fault
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"syscall"
 
@@ -72,7 +73,8 @@ func kind(err error) string {
 	switch {
 	case errors.As(err, &ce), errors.As(err, &oe),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.EROFS):
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.EROFS),
+		errors.Is(err, io.ErrUnexpectedEOF): // pgx: the connection was cut mid-answer
 		return levqor.EUnavailable
 	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
 		// A pool that cannot hand out a connection in time, or a database that did not answer.
