@@ -2,6 +2,8 @@ package limitstore
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,4 +29,19 @@ func Ping(c *redis.Client, timeout time.Duration) func(context.Context) error {
 		defer cancel()
 		return c.Ping(ctx).Err()
 	}
+}
+
+// RedisLogger adapts log to go-redis's logger (redis.SetLogger), which otherwise
+// writes plain "redis: … pool.go:770" lines to stderr. Its lines are ERRORs with code
+// "unavailable", so a log deduplicator (logdedupe) keeps one per interval.
+func RedisLogger(log *slog.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return redisLogger{log}
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.ErrorContext(ctx, "redis client", "code", "unavailable", "detail", fmt.Sprintf(format, v...))
 }

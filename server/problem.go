@@ -101,7 +101,8 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 		log = info.log
 	}
 	if p.Status >= 500 {
-		log.ErrorContext(r.Context(), "request failed", "request_id", deref(p.RequestId), "error", err.Error())
+		// "code" lets the log deduplicator (logdedupe) keep one line per outage cause.
+		log.ErrorContext(r.Context(), "request failed", "code", string(p.Code), "request_id", deref(p.RequestId), "error", err.Error())
 	}
 	body, mErr := json.Marshal(p)
 	if mErr != nil { // cannot happen for this fixed shape; keep the contract anyway

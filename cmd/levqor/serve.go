@@ -28,6 +28,7 @@ import (
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/limitstore"
+	"github.com/levqor/levqor/logdedupe"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
@@ -50,8 +51,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logOut := newBufferedLog(stdout)
 	defer logOut.Close()
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Repeated ERROR lines of one cause (an outage) are logged once per interval with a count.
+	log := slog.New(logdedupe.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}), logdedupe.DefaultInterval))
 	slog.SetDefault(log)
+	redis.SetLogger(limitstore.RedisLogger(log)) // go-redis logs through slog, as JSON
 
 	spec := loadSpec()
 	st, err := openStore(ctx, cfg)
