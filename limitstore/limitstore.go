@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ulule/limiter/v3"
@@ -104,7 +105,21 @@ func (g *Guarded) Open() bool {
 	return !g.openUntil.IsZero()
 }
 
+// requestKey marks a context as one request's limiter calls (WithRequest).
+type requestKey struct{}
+
+// WithRequest returns ctx for the several limiter calls of one request (an anonymous
+// request counts against its IP and the global budget): once one of them fails,
+// the others skip the primary, so a request waits for at most one deadline.
+func WithRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, requestKey{}, new(atomic.Bool))
+}
+
 func (g *Guarded) do(ctx context.Context, c call) (limiter.Context, error) {
+	failedBefore, _ := ctx.Value(requestKey{}).(*atomic.Bool)
+	if failedBefore != nil && failedBefore.Load() {
+		return g.fallback(ctx, c, errors.New("an earlier call of this request failed"))
+	}
 	if !g.allow() {
 		return g.fallback(ctx, c, errors.New("breaker open"))
 	}
@@ -120,6 +135,9 @@ func (g *Guarded) do(ctx context.Context, c call) (limiter.Context, error) {
 		return limiter.Context{}, ctx.Err()
 	}
 	g.failed(err)
+	if failedBefore != nil {
+		failedBefore.Store(true)
+	}
 	return g.fallback(ctx, c, err)
 }
 

@@ -52,3 +52,20 @@ func TestBreaker(t *testing.T) {
 		}
 	}
 }
+
+// TestWithRequest: the calls of one request skip the primary after one of them
+// failed, so a request waits for at most one deadline.
+func TestWithRequest(t *testing.T) {
+	rate := limiter.Rate{Period: time.Minute, Limit: 10}
+	f := &flaky{Store: memory.NewStore(), down: true}
+	g := New(f, Options{Threshold: 100, FailOpen: true, Fallback: memory.NewStore()})
+	ctx := WithRequest(t.Context())
+	for _, key := range []string{"ip:203.0.113.9", "global"} {
+		if _, err := g.Get(ctx, key, rate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.calls != 1 {
+		t.Errorf("the primary got %d calls of one request, want 1", f.calls)
+	}
+}

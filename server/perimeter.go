@@ -15,6 +15,7 @@ import (
 	"github.com/ulule/limiter/v3"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/limitstore"
 )
 
 // clientIP is the caller's address: the socket peer, or — only when that peer is a
@@ -134,6 +135,7 @@ type quota struct {
 func (rl *rateLimits) take(ctx context.Context, h http.Header, checks ...quota) error {
 	var done []quota
 	var refused *quota
+	ctx = limitstore.WithRequest(ctx) // one failed store call is enough for this request
 	for _, c := range checks {
 		state, err := c.lim.Get(ctx, c.name)
 		if err != nil {
