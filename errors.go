@@ -22,6 +22,7 @@ const (
 	EUnsupportedMediaType = "unsupported_media_type" // the Content-Type is not accepted
 	ERateLimited          = "rate_limited"           // too many requests
 	EUnavailable          = "unavailable"            // a dependency is down or not ready
+	EStorageFull          = "storage_full"           // the database's storage is full; nothing was written
 	EInternal             = "internal"               // anything else; never shown in detail
 )
 

@@ -43,11 +43,12 @@ type Config struct {
 	APIKeys     []string // LEVQOR_API_KEYS: bootstrap admin keys, comma-separated
 	APIKeysNext []string // LEVQOR_API_KEYS_NEXT: the next bootstrap admin keys, accepted too (rotation)
 
-	RateLimitIP       limiter.Rate // LEVQOR_RATE_LIMIT_IP: per client IP, unauthenticated routes
-	RateLimitGlobal   limiter.Rate // LEVQOR_RATE_LIMIT_GLOBAL: all unauthenticated traffic together
-	RateLimitKey      limiter.Rate // LEVQOR_RATE_LIMIT_KEY: per API key
-	RateLimitFailOpen bool         // LEVQOR_RATE_LIMIT_FAIL: "open" (default) or "closed" when the limiter store fails
-	RedisURL          string       // LEVQOR_REDIS_URL: share rate limits across instances
+	RateLimitIP       limiter.Rate  // LEVQOR_RATE_LIMIT_IP: per client IP, unauthenticated routes
+	RateLimitGlobal   limiter.Rate  // LEVQOR_RATE_LIMIT_GLOBAL: all unauthenticated traffic together
+	RateLimitKey      limiter.Rate  // LEVQOR_RATE_LIMIT_KEY: per API key
+	RateLimitFailOpen bool          // LEVQOR_RATE_LIMIT_FAIL: "open" (default) or "closed" when the limiter store fails
+	RateLimitTimeout  time.Duration // LEVQOR_RATE_LIMIT_TIMEOUT: deadline of each call to the limiter store (Redis)
+	RedisURL          string        // LEVQOR_REDIS_URL: share rate limits across instances
 
 	Workers            int           // LEVQOR_WORKERS: jobs run at once by this process
 	JobLease           time.Duration // LEVQOR_JOB_LEASE: how long a claimed job is held without a heartbeat

@@ -79,6 +79,8 @@ var options = []option{
 		parse: rate(func(c *Config) *limiter.Rate { return &c.RateLimitKey })},
 	{Name: "LEVQOR_RATE_LIMIT_FAIL", Default: "open", Doc: "when the rate-limit store (Redis) fails: open (allow, and log) or closed (503)",
 		parse: oneOf("want open or closed", "open", "closed", func(c *Config) *bool { return &c.RateLimitFailOpen })},
+	{Name: "LEVQOR_RATE_LIMIT_TIMEOUT", Default: "75ms", Doc: "deadline of each call to the rate-limit store (Redis), with no retries; past it the request is limited as LEVQOR_RATE_LIMIT_FAIL says",
+		parse: duration(time.Millisecond, 5*time.Second, "want a duration from 1ms to 5s", func(c *Config) *time.Duration { return &c.RateLimitTimeout })},
 	{Name: "LEVQOR_REDIS_URL", Doc: "Redis for rate limits shared by several instances; empty keeps them in memory",
 		parse: parseRedisURL},
 	{Name: "LEVQOR_TRUSTED_PROXIES", Doc: "peers (IPs or CIDRs) whose X-Forwarded-For / X-Real-IP / X-Forwarded-Proto are believed",

@@ -16,6 +16,12 @@ type Step struct {
 	Attempt int // 1 for the first run of the step
 }
 
+// IdempotencyKey is the step's key for vendors that deduplicate requests: the same
+// on every attempt of the step ("<job_id>:<step_id>"), different for every other step.
+// Execution is at-least-once (a step whose worker died runs again), so connectors
+// send it where the vendor accepts one (the http connector's Idempotency-Key header).
+func (s Step) IdempotencyKey() string { return s.JobID + ":" + s.StepID }
+
 type stepKey struct{}
 
 // WithStep returns ctx carrying s.

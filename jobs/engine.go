@@ -29,7 +29,11 @@ type Engine struct {
 	log        *slog.Logger
 	drain      time.Duration
 	ran        atomic.Bool
+	running    atomic.Bool // between Run's start-up and its return: /ready asks
 }
+
+// Running reports whether Run has started the engine's loops and not yet returned.
+func (e *Engine) Running() bool { return e.running.Load() }
 
 // Config is everything an Engine needs.
 type Config struct {
@@ -114,6 +118,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.log.Warn("returned jobs of a stopped process to the queue", "jobs", n)
 		}
 	}
+	e.running.Store(true)
+	defer e.running.Store(false)
 	sup := newSupervisor(e.log)
 	base := context.WithoutCancel(ctx)
 	// Each group of goroutines stops at its own point of the shutdown: claiming and

@@ -15,6 +15,7 @@ import (
 	"github.com/ulule/limiter/v3"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/limitstore"
 )
 
 // clientIP is the caller's address: the socket peer, or — only when that peer is a
@@ -134,13 +135,16 @@ type quota struct {
 func (rl *rateLimits) take(ctx context.Context, h http.Header, checks ...quota) error {
 	var done []quota
 	var refused *quota
+	ctx = limitstore.WithRequest(ctx) // one failed store call is enough for this request
 	for _, c := range checks {
 		state, err := c.lim.Get(ctx, c.name)
 		if err != nil {
-			rl.log.ErrorContext(ctx, "rate limit store failed", "fail_open", rl.failOpen, "error", err.Error())
+			// A guarded store (limitstore) has already counted and logged the failure,
+			// once per interval; logging here too would add a line per request.
 			if rl.failOpen {
 				continue
 			}
+			h.Set("Retry-After", "1") // the store's breaker tries again within a second
 			return &levqor.Error{Code: levqor.EUnavailable, Message: "Rate limiting is unavailable; try again shortly.", Err: err}
 		}
 		c.state = state

@@ -15,6 +15,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/store/fault"
 )
 
 // problemBase prefixes every problem type URI.
@@ -34,13 +35,28 @@ var statusOf = map[string]int{
 	levqor.EUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	levqor.ERateLimited:          http.StatusTooManyRequests,
 	levqor.EUnavailable:          http.StatusServiceUnavailable,
+	levqor.EStorageFull:          http.StatusInsufficientStorage,
 	levqor.EInternal:             http.StatusInternalServerError,
+}
+
+// faultRetryAfter is the Retry-After (seconds) sent with a 503 or 507 that did not set
+// its own: a database or limiter outage is usually over in seconds; a full disk
+// needs an operator, so clients are asked to wait longer.
+var faultRetryAfter = map[int]string{
+	http.StatusServiceUnavailable:  "5",
+	http.StatusInsufficientStorage: "60",
 }
 
 // problemFor turns any error into the problem document the client sees. Only
 // *levqor.Error values contribute text; every other error becomes "Internal error.".
 func problemFor(r *http.Request, err error) api.Problem {
 	code := levqor.ErrorCode(err)
+	if code == levqor.EInternal {
+		// A database fault (down, busy, read-only, full) is not a bug: say so.
+		if f := fault.Classify(err); f != nil {
+			err, code = f, levqor.ErrorCode(f)
+		}
+	}
 	status, ok := statusOf[code]
 	if !ok {
 		// An unmapped code is a programming error: answer as for any internal
@@ -85,13 +101,17 @@ func writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 		log = info.log
 	}
 	if p.Status >= 500 {
-		log.ErrorContext(r.Context(), "request failed", "request_id", deref(p.RequestId), "error", err.Error())
+		// "code" lets the log deduplicator (logdedupe) keep one line per outage cause.
+		log.ErrorContext(r.Context(), "request failed", "code", string(p.Code), "request_id", deref(p.RequestId), "error", err.Error())
 	}
 	body, mErr := json.Marshal(p)
 	if mErr != nil { // cannot happen for this fixed shape; keep the contract anyway
 		body = []byte(`{"type":"` + problemBase + `internal","title":"Internal Server Error","status":500,"code":"internal"}`)
 	}
 	h := w.Header()
+	if after, ok := faultRetryAfter[p.Status]; ok && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", after)
+	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	h.Del("Content-Encoding")

@@ -220,6 +220,7 @@ var wantStatus = map[string]int{
 	levqor.ERateLimited:          429,
 	levqor.EInternal:             500,
 	levqor.EUnavailable:          503,
+	levqor.EStorageFull:          507,
 }
 
 func TestWriteProblemEveryCode(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/ulule/limiter/v3/drivers/store/memory"
 	sredis "github.com/ulule/limiter/v3/drivers/store/redis"
 
+	"github.com/levqor/levqor/limitstore"
 	"github.com/levqor/levqor/server"
 )
 
@@ -110,7 +111,8 @@ func TestRateLimitStoreFailure(t *testing.T) {
 	c.Close()
 	for _, failOpen := range []bool{true, false} {
 		b := setup(t, func(o *testOptions) {
-			o.Limits = &server.Limits{IP: rate, Global: rate, Key: rate, Store: st, FailOpen: failOpen}
+			g := limitstore.New(st, limitstore.Options{FailOpen: failOpen, Fallback: memory.NewStore(), Logger: o.Logger})
+			o.Limits = &server.Limits{IP: rate, Global: rate, Key: rate, Store: g, FailOpen: failOpen}
 		})
 		resp, body := b.do(t, "GET", "/status", nil, nil)
 		if failOpen && resp.StatusCode != http.StatusOK {
@@ -121,7 +123,7 @@ func TestRateLimitStoreFailure(t *testing.T) {
 				t.Errorf("fail closed: %d %s", resp.StatusCode, body)
 			}
 		}
-		if !strings.Contains(b.Logs(), "rate limit store failed") {
+		if !strings.Contains(b.Logs(), "rate-limit store unavailable") {
 			t.Errorf("fail open=%v: store failure not logged", failOpen)
 		}
 	}

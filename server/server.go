@@ -61,6 +61,7 @@ type Options struct {
 	Limits         *Limits // nil: no rate limiting
 	TrustedProxies []netip.Prefix
 	CORSOrigins    []string
+	ReadyChecks    []ReadyCheck // what /ready checks besides the database (the engine, the limiter store)
 
 	Credentials    *credentials.Service              // the connections routes; nil answers 503
 	Triggers       *triggers.Service                 // schedules, inbound triggers and /hooks; nil answers 503
@@ -101,6 +102,7 @@ type handlers struct {
 	dashboardToken string
 	userCreated    func(context.Context, users.User)
 	site           *site // public pages, security.txt, robots, sitemap, dashboard access
+	ready          *readiness
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -117,6 +119,14 @@ func New(opts Options) (http.Handler, error) {
 		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated}
 	h.triggers = opts.Triggers
 	h.streams = newStreamSlots(opts.Streams)
+	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: func(ctx context.Context) error {
+		if err := opts.Database.Ready(ctx); err != nil && levqor.ErrorCode(err) == levqor.EInternal {
+			return &levqor.Error{Code: levqor.EUnavailable, Message: "The database is not ready.", Err: err}
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}}}, opts.ReadyChecks...)}
 	var err error
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
 		return nil, err

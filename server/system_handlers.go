@@ -76,13 +76,8 @@ func (s *handlers) GetHealth(ctx context.Context, _ api.GetHealthRequestObject) 
 
 // GetReady implements api.StrictServerInterface.
 func (s *handlers) GetReady(ctx context.Context, _ api.GetReadyRequestObject) (api.GetReadyResponseObject, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := s.db.Ready(ctx); err != nil {
-		if levqor.ErrorCode(err) == levqor.EUnavailable {
-			return nil, err
-		}
-		return nil, &levqor.Error{Code: levqor.EUnavailable, Message: "The database is not ready.", Err: err}
+	if err := s.ready.check(ctx); err != nil {
+		return nil, err
 	}
 	return api.GetReady200JSONResponse{Status: api.ReadyStatusReady, Database: api.ReadyDatabase(s.db.Engine())}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/levqor/levqor"
+	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/core"
+	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/client"
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/outbound"
+	"github.com/levqor/levqor/server"
 )
 
 // generatedRequestID is the shape of the ids the server makes up (middleware.go):
@@ -83,12 +90,66 @@ func TestReady(t *testing.T) {
 		if err := unmigrated.Migrate(t.Context()); err != nil {
 			t.Fatal(err)
 		}
+		time.Sleep(server.ReadyCacheTTL) // the verdict is cached that long
 		again, err := b.Client.GetReadyWithResponse(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if again.StatusCode() != http.StatusOK {
 			t.Fatalf("GET /ready after Migrate: %d %s", again.StatusCode(), again.Body)
+		}
+	})
+	t.Run("engine stopped, cached", func(t *testing.T) {
+		var engine *jobs.Engine
+		var probes atomic.Int32
+		b := setup(t, func(o *testOptions) {
+			reg, err := connectors.NewRegistry(core.New())
+			if err != nil {
+				t.Fatal(err)
+			}
+			guard, err := outbound.NewGuard(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if engine, err = jobs.NewEngine(jobs.Config{Store: o.Store, Registry: reg, Guard: guard, Encode: server.EncodeJob, Logger: o.Logger, ShutdownTimeout: time.Second,
+				Sealer: credentials.NewService(o.Store, testSecretKey, nil)}); err != nil {
+				t.Fatal(err)
+			}
+			o.Jobs, o.Hub = engine.Service, engine.Hub
+			o.ReadyChecks = []server.ReadyCheck{{Name: "job_engine", Check: func(context.Context) error {
+				probes.Add(1)
+				if !engine.Running() {
+					return levqor.Errorf(levqor.EUnavailable, "The job engine is not running.")
+				}
+				return nil
+			}}}
+		})
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = engine.Run(ctx) }()
+		for !engine.Running() {
+			time.Sleep(time.Millisecond)
+		}
+		if resp, err := b.Client.GetReadyWithResponse(t.Context()); err != nil || resp.StatusCode() != http.StatusOK {
+			t.Fatalf("GET /ready with the engine running: %v %v", resp, err)
+		}
+		stop()
+		<-done
+		time.Sleep(server.ReadyCacheTTL)
+		probes.Store(0)
+		for range 20 {
+			resp, err := b.Client.GetReadyWithResponse(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := resp.ApplicationproblemJSON503
+			if resp.StatusCode() != http.StatusServiceUnavailable || p == nil || p.Errors == nil ||
+				len(*p.Errors) != 1 || (*p.Errors)[0].Pointer != "job_engine" {
+				t.Fatalf("GET /ready with the engine stopped: %d %s, want a 503 naming job_engine", resp.StatusCode(), resp.Body)
+			}
+		}
+		if n := probes.Load(); n != 1 {
+			t.Errorf("20 quick /ready calls ran the checks %d times, want 1 (cached for %v)", n, server.ReadyCacheTTL)
 		}
 	})
 }

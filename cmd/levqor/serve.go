@@ -27,6 +27,8 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/limitstore"
+	"github.com/levqor/levqor/logdedupe"
 	"github.com/levqor/levqor/metrics"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
@@ -51,8 +53,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logOut := newBufferedLog(stdout)
 	defer logOut.Close()
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Repeated ERROR lines of one cause (an outage) are logged once per interval with a count.
+	log := slog.New(logdedupe.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}), logdedupe.DefaultInterval))
 	slog.SetDefault(log)
+	redis.SetLogger(limitstore.RedisLogger(log)) // go-redis logs through slog, as JSON
 
 	spec := loadSpec()
 	st, err := openStore(ctx, cfg)
@@ -123,16 +127,17 @@ type specResult struct {
 
 // services are what the server and the job engine are built from.
 type services struct {
-	creds     *credentials.Service
-	analytics *analytics.Service
-	limits    *server.Limits
-	mail      *notifier.Notifier
-	budgets   *budget.Service
-	engine    *jobs.Engine
-	triggers  *triggers.Service
-	scheduler *triggers.Scheduler
-	metrics   *metrics.Metrics // nil without LEVQOR_METRICS_ADDR
-	closers   []func()         // run in reverse by close
+	creds       *credentials.Service
+	analytics   *analytics.Service
+	limits      *server.Limits
+	mail        *notifier.Notifier
+	budgets     *budget.Service
+	engine      *jobs.Engine
+	triggers    *triggers.Service
+	scheduler   *triggers.Scheduler
+	metrics     *metrics.Metrics    // nil without LEVQOR_METRICS_ADDR
+	closers     []func()            // run in reverse by close
+	readyChecks []server.ReadyCheck // what /ready checks besides the database
 }
 
 // close releases what newServices opened, last first.
@@ -160,11 +165,12 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	if s.analytics, err = newAnalytics(cfg, st); err != nil {
 		return s, err
 	}
-	limits, closeLimits, err := rateLimits(cfg)
+	limits, limitsReady, closeLimits, err := rateLimits(cfg, log)
 	if err != nil {
 		return s, err
 	}
 	s.limits, s.closers = limits, append(s.closers, closeLimits)
+	s.readyChecks = append(s.readyChecks, limitsReady...)
 	guard, err := outbound.NewGuard(cfg.OutboundAllowHosts)
 	if err != nil {
 		return s, fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
@@ -265,6 +271,12 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		DashboardToken: cfg.DashboardToken,
 		EmailDomain:    cfg.EmailDomain,
 		Observed:       requestObserver(s.metrics),
+		ReadyChecks: append(s.readyChecks, server.ReadyCheck{Name: "job_engine", Check: func(context.Context) error {
+			if !s.engine.Running() {
+				return levqor.Errorf(levqor.EUnavailable, "The job engine is not running.")
+			}
+			return nil
+		}}),
 	})
 }
 
@@ -335,24 +347,39 @@ func settleStartup(log *slog.Logger) *time.Timer {
 }
 
 // rateLimits builds the limiters' store: Redis when configured (limits shared by
-// every instance), memory otherwise.
-func rateLimits(cfg config.Config) (*server.Limits, func(), error) {
+// every instance), memory otherwise. Redis is guarded (limitstore): each call has
+// cfg.RateLimitTimeout and no retries, a breaker stops calling a failing Redis, and
+// failing open falls back to per-process limits. In fail-closed mode /ready checks Redis.
+func rateLimits(cfg config.Config, log *slog.Logger) (*server.Limits, []server.ReadyCheck, func(), error) {
 	l := &server.Limits{IP: cfg.RateLimitIP, Global: cfg.RateLimitGlobal, Key: cfg.RateLimitKey, FailOpen: cfg.RateLimitFailOpen}
 	if cfg.RedisURL == "" {
 		l.Store = memory.NewStore()
-		return l, func() {}, nil
+		return l, nil, func() {}, nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("LEVQOR_REDIS_URL: %w", err)
+		return nil, nil, nil, fmt.Errorf("LEVQOR_REDIS_URL: %w", err)
 	}
+	limitstore.BoundRedis(opts, cfg.RateLimitTimeout)
 	client := redis.NewClient(opts)
-	l.Store, err = sredis.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: "levqor:ratelimit", MaxRetry: 3})
+	primary, err := sredis.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: "levqor:ratelimit"})
 	if err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("rate-limit store on Redis: %w", err)
+		return nil, nil, nil, fmt.Errorf("rate-limit store on Redis: %w", err)
 	}
-	return l, func() { client.Close() }, nil
+	l.Store = limitstore.New(primary, limitstore.Options{Timeout: cfg.RateLimitTimeout, FailOpen: cfg.RateLimitFailOpen,
+		Fallback: memory.NewStore(), Logger: log})
+	var checks []server.ReadyCheck
+	if !cfg.RateLimitFailOpen { // failing closed, no request passes without Redis
+		ping := limitstore.Ping(client, cfg.RateLimitTimeout)
+		checks = append(checks, server.ReadyCheck{Name: "rate_limit_store", Check: func(ctx context.Context) error {
+			if err := ping(ctx); err != nil {
+				return &levqor.Error{Code: levqor.EUnavailable, Message: "The rate-limit store (Redis) does not answer.", Err: err}
+			}
+			return nil
+		}})
+	}
+	return l, checks, func() { client.Close() }, nil
 }
 
 // openStore opens and migrates the configured database.

@@ -160,6 +160,12 @@ func (c *Connector) Run(ctx context.Context, action string, input json.RawMessag
 		}
 		client = dropOnRedirect(c.client, added)
 	}
+	// At-least-once execution: the same key on every attempt lets the upstream
+	// deduplicate a retried write. The input's own header, if any, wins.
+	if step, ok := connectors.StepFrom(ctx); ok && step.JobID != "" && req.Method != http.MethodGet && req.Method != http.MethodHead &&
+		req.Header.Get("Idempotency-Key") == "" {
+		req.Header.Set("Idempotency-Key", step.IdempotencyKey())
+	}
 	reqCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req = req.WithContext(reqCtx)

@@ -550,7 +550,7 @@ type Job struct {
 	// Id An object id, such as `usr_…` or `key_…`.
 	Id ID `json:"id"`
 
-	// MaxAttempts Attempts allowed. Independently, a job whose worker stops while running it (its lease expired, its process died) is run again at most twice more: at the third such stop it fails with code `crashed`.
+	// MaxAttempts Attempts allowed. Independently, a job whose worker stops while running it (its lease expired, its process died) is run again at most twice more: at the third such stop it fails with code `crashed`. Execution is at-least-once: a step may run more than once, each time with the same idempotency key `<job_id>:<step_id>` (sent by the `http` connector as `Idempotency-Key`).
 	MaxAttempts int             `json:"max_attempts"`
 	OwnerId     string          `json:"owner_id"`
 	Payload     json.RawMessage `json:"payload"`
@@ -1948,7 +1948,11 @@ type ClientInterface interface {
 
 	// GetReady Readiness probe
 	//
-	// 200 when the database answers and every migration is applied; otherwise 503.
+	// 200 when the server can serve requests: the database answers, every migration is applied and it
+	// takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
+	// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
+	// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
+	// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
 	//
 	// Corresponds with GET /ready (the `GetReady` operationId).
 	GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3199,7 +3203,11 @@ func (c *Client) GetOpenAPIYAML(ctx context.Context, params *GetOpenAPIYAMLParam
 
 // GetReady Readiness probe
 //
-// 200 when the database answers and every migration is applied; otherwise 503.
+// 200 when the server can serve requests: the database answers, every migration is applied and it
+// takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
+// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
+// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
+// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
 //
 // Corresponds with GET /ready (the `GetReady` operationId).
 func (c *Client) GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6386,7 +6394,11 @@ type ClientWithResponsesInterface interface {
 
 	// GetReadyWithResponse Readiness probe
 	//
-	// 200 when the database answers and every migration is applied; otherwise 503.
+	// 200 when the server can serve requests: the database answers, every migration is applied and it
+	// takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
+	// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
+	// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
+	// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13767,7 +13779,11 @@ func (c *ClientWithResponses) GetOpenAPIYAMLWithResponse(ctx context.Context, pa
 
 // GetReadyWithResponse Readiness probe
 //
-// 200 when the database answers and every migration is applied; otherwise 503.
+// 200 when the server can serve requests: the database answers, every migration is applied and it
+// takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
+// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
+// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
+// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/sqlitedb"
+	"github.com/levqor/levqor/store/fault"
 	"github.com/levqor/levqor/store/migrate"
 )
 
@@ -34,6 +36,7 @@ type DB struct {
 	write, read *sql.DB
 	wq, rq      *sqlitedb.Queries
 	lock        *os.File
+	path        string // the database file, for the free-space probe
 
 	prepared       bool           // wq and rq hold prepared statements (after Migrate)
 	inserts        chan insertReq // to the group committer (groupcommit.go)
@@ -138,7 +141,7 @@ func createPrivate(path string) error {
 
 func open(ctx context.Context, path string) (*DB, error) {
 	var err error
-	db := &DB{}
+	db := &DB{path: path}
 	if db.write, err = sql.Open("sqlite", writerDSN(path)); err != nil {
 		db.Close()
 		return nil, err
@@ -275,7 +278,62 @@ func (db *DB) Ready(ctx context.Context) error {
 	if applied < len(migrations) {
 		return levqor.Errorf(levqor.EUnavailable, "%d of %d migrations are applied.", applied, len(migrations))
 	}
+	return db.writable(ctx)
+}
+
+// ReadyMinFreeBytes is the free space the database's filesystem must have for /ready:
+// below it the next checkpoint or WAL growth may fail with "disk full".
+const ReadyMinFreeBytes = 16 << 20
+
+// writable is readiness's write probe, bounded by ctx and writing nothing. BEGIN
+// IMMEDIATE takes the write lock (the writer's _txlock) and is rolled back at once: it
+// fails on a read-only file, an I/O error or a lock held past busy_timeout. Room to
+// grow is read, not tried: a file at max_page_count with no free page cannot take one
+// more row that needs a page, and a filesystem under ReadyMinFreeBytes soon cannot
+// take the WAL. (A probe insert would not find a full file while its last page has room.)
+func (db *DB) writable(ctx context.Context) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(fmt.Errorf("ready write probe: %w", err))
+	}
+	defer func() { _ = tx.Rollback() }()
+	var pages, maxPages, free int64
+	for q, v := range map[string]*int64{"PRAGMA page_count": &pages, "PRAGMA max_page_count": &maxPages, "PRAGMA freelist_count": &free} {
+		if err := tx.QueryRowContext(ctx, q).Scan(v); err != nil {
+			return classify(fmt.Errorf("ready probe %s: %w", q, err))
+		}
+	}
+	if pages >= maxPages && free == 0 {
+		return levqor.Errorf(levqor.EStorageFull, "The database file is at its page limit (%d pages).", maxPages)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(db.path), &st); err == nil && st.Bavail*uint64(st.Bsize) < ReadyMinFreeBytes {
+		return levqor.Errorf(levqor.EStorageFull, "The database's filesystem has under %d MiB free.", ReadyMinFreeBytes>>20)
+	}
 	return nil
+}
+
+// classify keeps a database fault's code (unavailable, storage_full) for readiness.
+func classify(err error) error {
+	if f := fault.Classify(err); f != nil {
+		return f
+	}
+	return &levqor.Error{Code: levqor.EUnavailable, Message: "The database does not take writes.", Err: err}
+}
+
+// SetMaxPageCount caps the file at n pages on the writer (PRAGMA max_page_count; 0
+// only reads the cap) and returns the cap now in force. The fault tests fill the
+// "disk" with it; operators may use it to bound the file.
+func (db *DB) SetMaxPageCount(ctx context.Context, n int64) (int64, error) {
+	q := "PRAGMA max_page_count"
+	if n > 0 {
+		q += "=" + strconv.FormatInt(n, 10)
+	}
+	var got int64
+	if err := db.write.QueryRowContext(ctx, q).Scan(&got); err != nil {
+		return 0, fmt.Errorf("max_page_count: %w", err)
+	}
+	return got, nil
 }
 
 // notFound translates sql.ErrNoRows into the application's not-found error.
