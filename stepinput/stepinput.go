@@ -188,7 +188,7 @@ type resolver struct {
 	payload json.RawMessage
 	outputs map[string]json.RawMessage
 	vars    map[string]json.RawMessage // item and index of a for_each iteration
-	decoded map[string]any // "payload" or "steps.<id>" → decoded document, filled lazily
+	decoded map[string]any             // "payload" or "steps.<id>" → decoded document, filled lazily
 	// left is how many bytes of encoded output may still be added. walk charges every
 	// part of the result as it builds it, so the result never holds more than the limit.
 	left  int
