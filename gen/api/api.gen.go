@@ -342,12 +342,43 @@ func (e StatusStatus) Valid() bool {
 	}
 }
 
+// Defines values for StepIterationStatus.
+const (
+	StepIterationStatusCanceled  StepIterationStatus = "canceled"
+	StepIterationStatusFailed    StepIterationStatus = "failed"
+	StepIterationStatusPending   StepIterationStatus = "pending"
+	StepIterationStatusRunning   StepIterationStatus = "running"
+	StepIterationStatusSkipped   StepIterationStatus = "skipped"
+	StepIterationStatusSucceeded StepIterationStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the StepIterationStatus enum.
+func (e StepIterationStatus) Valid() bool {
+	switch e {
+	case StepIterationStatusCanceled:
+		return true
+	case StepIterationStatusFailed:
+		return true
+	case StepIterationStatusPending:
+		return true
+	case StepIterationStatusRunning:
+		return true
+	case StepIterationStatusSkipped:
+		return true
+	case StepIterationStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StepStateStatus.
 const (
 	StepStateStatusCanceled  StepStateStatus = "canceled"
 	StepStateStatusFailed    StepStateStatus = "failed"
 	StepStateStatusPending   StepStateStatus = "pending"
 	StepStateStatusRunning   StepStateStatus = "running"
+	StepStateStatusSkipped   StepStateStatus = "skipped"
 	StepStateStatusSucceeded StepStateStatus = "succeeded"
 )
 
@@ -362,7 +393,27 @@ func (e StepStateStatus) Valid() bool {
 		return true
 	case StepStateStatusRunning:
 		return true
+	case StepStateStatusSkipped:
+		return true
 	case StepStateStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWorkflowParamsFormat.
+const (
+	Json    GetWorkflowParamsFormat = "json"
+	Mermaid GetWorkflowParamsFormat = "mermaid"
+)
+
+// Valid indicates whether the value is a known member of the GetWorkflowParamsFormat enum.
+func (e GetWorkflowParamsFormat) Valid() bool {
+	switch e {
+	case Json:
+		return true
+	case Mermaid:
 		return true
 	default:
 		return false
@@ -487,7 +538,9 @@ type EventType string
 
 // Guardrails defines model for Guardrails.
 type Guardrails struct {
-	MaxCostUsd *float32 `json:"max_cost_usd,omitempty"`
+	// Concurrency Steps of this job run at once (default LEVQOR_JOB_STEP_CONCURRENCY, 4).
+	Concurrency *int     `json:"concurrency,omitempty"`
+	MaxCostUsd  *float32 `json:"max_cost_usd,omitempty"`
 }
 
 // Health defines model for Health.
@@ -523,7 +576,7 @@ type Job struct {
 	Payload     json.RawMessage `json:"payload"`
 	Priority    Priority        `json:"priority"`
 
-	// Result The last step's output, once the job succeeded.
+	// Result The last step's output (by position in the list, the on_failure step aside), once the job succeeded.
 	Result    *json.RawMessage `json:"result,omitempty"`
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
@@ -552,6 +605,9 @@ type JobIntake struct {
 	CallbackUrl *string     `json:"callback_url,omitempty"`
 	Guardrails  *Guardrails `json:"guardrails,omitempty"`
 	MaxAttempts *int        `json:"max_attempts,omitempty"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
 
 	// Payload The job's data, at most 200 KiB serialised.
 	Payload  json.RawMessage `json:"payload"`
@@ -713,6 +769,9 @@ type Notifications struct {
 	JobFailed bool    `json:"job_failed"`
 }
 
+// OnFailureStep Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+type OnFailureStep = StepSpec
+
 // Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
@@ -793,31 +852,78 @@ type StepError struct {
 	Message string `json:"message"`
 }
 
+// StepIteration defines model for StepIteration.
+type StepIteration struct {
+	Attempts   int                 `json:"attempts"`
+	Error      *StepError          `json:"error,omitempty"`
+	FinishedAt *time.Time          `json:"finished_at,omitempty"`
+	Index      int                 `json:"index"`
+	StartedAt  *time.Time          `json:"started_at,omitempty"`
+	Status     StepIterationStatus `json:"status"`
+}
+
+// StepIterationStatus defines model for StepIteration.Status.
+type StepIterationStatus string
+
+// StepRetry The step's own retry within a job attempt: up to `attempts` tries, waiting `backoff_s` before the second, doubling after. Without it, a failed step fails the attempt and the job's `max_attempts` applies.
+type StepRetry struct {
+	Attempts int      `json:"attempts"`
+	BackoffS *float32 `json:"backoff_s,omitempty"`
+}
+
 // StepSpec defines model for StepSpec.
 type StepSpec struct {
 	Action    string `json:"action"`
 	Connector string `json:"connector"`
-	Id        string `json:"id"`
+
+	// ContinueOnError When the step fails for good, the job goes on: the step stays `failed` and its dependents run (they see `steps.<id>.status == "failed"`).
+	ContinueOnError *bool `json:"continue_on_error,omitempty"`
+
+	// ForEach A reference (`{{steps.list.output.items}}`) or a CEL expression giving an array of at most 1000 items: the step runs once per item, with `{{item…}}` and `{{index}}` bound in its input and `item`, `index` in its `if` (false skips that item). Its output is the array of the items' outputs (null for skipped items).
+	ForEach *string `json:"for_each,omitempty"`
+	Id      string  `json:"id"`
+
+	// If A CEL expression over `payload`, `steps.<id>.output` and `steps.<id>.status` (ancestors only; in a for_each step also `item` and `index`). False marks the step `skipped`. A step without `if` whose need was skipped is skipped too. Evaluated under a cost limit of 100000.
+	If *string `json:"if,omitempty"`
 
 	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references. Once its references are filled in, the input may be at most 2 MiB (2097152 bytes) of compact JSON; a step whose input would grow past that fails with code `invalid_input` and is not retried.
 	Input *json.RawMessage `json:"input,omitempty"`
+
+	// MaxConcurrency Items of a for_each run at once (default the job's concurrency).
+	MaxConcurrency *int `json:"max_concurrency,omitempty"`
+
+	// Needs The steps that must end before this one. Absent: the step before it (none for the first), so a list of steps runs in order; `[]`: none. Steps whose needs have ended run in parallel, up to the job's concurrency. References may point only at ancestors (steps reached through needs).
+	Needs *[]string `json:"needs,omitempty"`
+
+	// Retry The step's own retry within a job attempt: up to `attempts` tries, waiting `backoff_s` before the second, doubling after. Without it, a failed step fails the attempt and the job's `max_attempts` applies.
+	Retry *StepRetry `json:"retry,omitempty"`
 }
 
 // StepState defines model for StepState.
 type StepState struct {
-	Action    string `json:"action"`
-	Attempts  int    `json:"attempts"`
-	Connector string `json:"connector"`
+	Action          string `json:"action"`
+	Attempts        int    `json:"attempts"`
+	Connector       string `json:"connector"`
+	ContinueOnError *bool  `json:"continue_on_error,omitempty"`
 
 	// CostUsd Spent by the step's AI calls, all attempts.
 	CostUsd    *float64         `json:"cost_usd,omitempty"`
 	Error      *StepError       `json:"error,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	ForEach    *string          `json:"for_each,omitempty"`
 	Id         string           `json:"id"`
+	If         *string          `json:"if,omitempty"`
 	Input      *json.RawMessage `json:"input,omitempty"`
-	Output     *json.RawMessage `json:"output,omitempty"`
-	StartedAt  *time.Time       `json:"started_at,omitempty"`
-	Status     StepStateStatus  `json:"status"`
+
+	// Iterations A for_each step's iterations, by index.
+	Iterations *[]StepIteration `json:"iterations,omitempty"`
+	Needs      *[]string        `json:"needs,omitempty"`
+
+	// OnFailure This is the workflow's on_failure step.
+	OnFailure *bool            `json:"on_failure,omitempty"`
+	Output    *json.RawMessage `json:"output,omitempty"`
+	StartedAt *time.Time       `json:"started_at,omitempty"`
+	Status    StepStateStatus  `json:"status"`
 }
 
 // StepStateStatus defines model for StepState.Status.
@@ -935,11 +1041,16 @@ type WebhookSecret struct {
 
 // Workflow defines model for Workflow.
 type Workflow struct {
-	CreatedAt   time.Time  `json:"created_at"`
-	Description *string    `json:"description,omitempty"`
-	Name        string     `json:"name"`
-	Steps       []StepSpec `json:"steps"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	CreatedAt   time.Time `json:"created_at"`
+	Description *string   `json:"description,omitempty"`
+	Name        string    `json:"name"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
+
+	// Steps The steps, each with its `needs` (as given, or the step before) — the workflow's graph.
+	Steps     []StepSpec `json:"steps"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // WorkflowList defines model for WorkflowList.
@@ -952,8 +1063,11 @@ type WorkflowName = string
 
 // WorkflowPut defines model for WorkflowPut.
 type WorkflowPut struct {
-	Description *string    `json:"description,omitempty"`
-	Steps       []StepSpec `json:"steps"`
+	Description *string `json:"description,omitempty"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
+	Steps     []StepSpec     `json:"steps"`
 }
 
 // AcceptEncoding defines model for AcceptEncoding.
@@ -1079,6 +1193,14 @@ type GetUsageParams struct {
 type FindUserParams struct {
 	Email string `form:"email" json:"email"`
 }
+
+// GetWorkflowParams defines parameters for GetWorkflow.
+type GetWorkflowParams struct {
+	Format *GetWorkflowParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// GetWorkflowParamsFormat defines parameters for GetWorkflow.
+type GetWorkflowParamsFormat string
 
 // GetDashboardParams defines parameters for GetDashboard.
 type GetDashboardParams struct {
@@ -1261,9 +1383,9 @@ type ServerInterface interface {
 	// DeleteWorkflow Delete a workflow
 	// (DELETE /api/v1/workflows/{name})
 	DeleteWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
-	// GetWorkflow Get a workflow
+	// GetWorkflow Get a workflow, or draw its graph
 	// (GET /api/v1/workflows/{name})
-	GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName, params GetWorkflowParams)
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
@@ -2256,8 +2378,24 @@ func (siw *ServerInterfaceWrapper) GetWorkflow(w http.ResponseWriter, r *http.Re
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetWorkflowParams
+
+	// ------------- Optional query parameter "format" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "format", r.URL.Query(), &params.Format, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "format"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "format", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetWorkflow(w, r, name)
+		siw.Handler.GetWorkflow(w, r, name, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -8806,7 +8944,8 @@ func (response DeleteWorkflowdefaultApplicationProblemPlusJSONResponse) VisitDel
 }
 
 type GetWorkflowRequestObject struct {
-	Name WorkflowName `json:"name"`
+	Name   WorkflowName `json:"name"`
+	Params GetWorkflowParams
 }
 
 type GetWorkflowResponseObject interface {
@@ -8824,6 +8963,17 @@ func (response GetWorkflow200JSONResponse) VisitGetWorkflowResponse(w http.Respo
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow200TextResponse string
+
+func (response GetWorkflow200TextResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(200)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -10693,7 +10843,7 @@ type StrictServerInterface interface {
 	// DeleteWorkflow Delete a workflow
 	// (DELETE /api/v1/workflows/{name})
 	DeleteWorkflow(ctx context.Context, request DeleteWorkflowRequestObject) (DeleteWorkflowResponseObject, error)
-	// GetWorkflow Get a workflow
+	// GetWorkflow Get a workflow, or draw its graph
 	// (GET /api/v1/workflows/{name})
 	GetWorkflow(ctx context.Context, request GetWorkflowRequestObject) (GetWorkflowResponseObject, error)
 	// PutWorkflow Create or replace a workflow
@@ -11691,10 +11841,11 @@ func (sh *strictHandler) DeleteWorkflow(w http.ResponseWriter, r *http.Request, 
 }
 
 // GetWorkflow operation middleware
-func (sh *strictHandler) GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName) {
+func (sh *strictHandler) GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName, params GetWorkflowParams) {
 	var request GetWorkflowRequestObject
 
 	request.Name = name
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.GetWorkflow(ctx, request.(GetWorkflowRequestObject))
@@ -12062,240 +12213,260 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3uij6KiieVWVypklRsuzEUqXmKL4kSnzRsuyVNSf0YYPdIImoCXQAtCjGpar8Og9walXtN5gX",
-	"2W+SJ9mF7wP6QnbzIkv2ZEbzY2LTaFy/+/VjK5KzVAomjG4dfWxNGY2Zgj8+pdGUPZXCKJnYv8dMR4qn",
-	"hkvROmp9L+ckkWJCzJQRxVLFNBOG2n8lM7ogI0YiO0HcawUtHU3ZjNpJzCJlraOWNoqLSev6Omg9f0cn",
-	"q9OfEG2Unf6SJjymRioixzVrbZr9LTXsJZ9xs7rEuykj2lDD7MyMRlOS2IFukV8zpg2JZCYMiwmdUC60",
-	"Ie3T5+9ekFjRselyZsbdqTEpTXlXUcPg8667wU4wEFIwwg2bkZQpksqER4sjEg5aF2wxaB2rbwZZv/8w",
-	"cmtpotiMcsHFBH5nx8YN0CySItYkE4YnsL05F7GcE3sPRuPosDcQZ3YJzvQRCS/YIiRtu+7J2Sm5YItO",
-	"QEKeut+ihDNhyOlZQKQip2eXj8ne48MOoSIm4SSRI5qEpE2ThFAhxWImM02MouMxjzq9gajcObuiszSx",
-	"114cbH//ybH55vCgFax7Etjuov5h4C71urcIyPrr/dXd3q+ZNNTd6Nz95u6PC+Lu1t/hhpP9+s3+Qf94",
-	"/s3jfv3JmFGLk7Fhqh5fZlQs/IrESDKn3JARG0vFiFELLiZ4ONJ+++IpebK/3ycxS+ii677pVPc344LP",
-	"slnrqJ9vhgvDJkzBbv47v+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg+edAJ7dzng2vvHK73h",
-	"Bt96yF/d5Fu/SMLGxq5qNxVlSlkAdu8I26du2zfegmY1d/TTlInS5A90FfcCQjV5L/gVMXzGSgBV3cVY",
-	"qhk1uPbjw1awflvXQSulis6YcZT4JIpYap6LSMbujrjdG1KaVtASdGZnwGHdfFzlHujVSyYmZto6erR/",
-	"UAe8T6UQLLLHfk1n7D8zphpQM8oHPtDELn1MYjamWWJI6P4AiAR7/BXmybcI/ynv6z8UG7eOWv/XXsGG",
-	"9vBf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAhDw/gQfxf9+31G8OUnfr//Zl2f/tg/6/f",
-	"fTL88Jf/qEX80/FrKdgraqJp4+ucjrt2UBdHNWxlv39wWLfAD3J0+qzhvDxee9B1N3z6DGb/kS3ucPb3",
-	"mqk7m/7afq1TKTQDVPmWxo5i2L9FUhgm4I80TRMegcywlyo5Stjsr79oC9Qft1zvDL/CRVfRwrMprsmM",
-	"JhbjWWy565jyRHsxBiQWhONxwqMvtsnIrW/JmZlWaCqIRLDJF1KNeBwz8bl36UQWktDoAmUAHcmUETPl",
-	"msiUKRQzBWOW0F4Hre/fvXp5RidsaaOGXZm9qZkl1Z0to1ftHlI6YZaKLQvE3ZJEXHdEN36vIj2XxNx1",
-	"38AY2M+psPSHJp/z5k8EyQS7SllkpSymlFSkHcmYkZC77YSdHrGXEzNDeUI0XWgipJmC5DKSGQrPEc00",
-	"OwbRwr4ZG4jQwd2QxyBXagkDw//uOmTtnj4LCV5Dh8wtz1UslcrYibmxIud10HotzQuZifhzXsprSXQW",
-	"TS27l5mKGGlLZY9MFjJTViC7Dlr+88/7VvBAIH+AsHj46CvilnHPg6iRCzjss97bOylR3M2FRAdKVlEa",
-	"JrihsHNMlJWZCbVCs5NBZ4xM+CUTVpoKQaTugkwdLqFjRbVbh1bFwPJ9dAv1Y6uP3XAv5ndzOX/t14VG",
-	"YKXNbrH6VjtfFuGX5qiIzdvNU3yyMpeTf7edxw6Hhz83UtEJe5ElyedmFJqpS6YeaKJxD5b5jrMk8cDm",
-	"fh7a38LOUU6r5lSTueLGMNEj8EYkoYZZdLJvNRAVuMtVNiBMHFi8ZsKgJlyGyJsBhj3bO3ZlXvCkloOl",
-	"CeXiBixszJMvyMLeSfmSqhWe/NlEnJGMF/al5KWjLE47tBKpoJmZSsV/Y5+bmYAcmAs4Fg6dNYvFfmuX",
-	"lCd0lLAvgUw8suxbWAYHuIUil79SIeces7Jinxax7P3G1NAR1fkEI/sWYAIcCKnsU4wyvQj84XVpXDRl",
-	"0QUYGPCpLJPoohHCojDgdSznAgxUJkd8REQzEEaCmE2iRGoW98jrEp5HUyomLPacpozn5LOj+XuRKhkx",
-	"rb/EA5c0lDlLkq7TUUaZKT8FVYpbzSUzVrag+iKHTJ2lViZj8SsWc/oOSNAXOcEDTZ7iql27C3sgu3sK",
-	"9g8WkylTVoO59pokGlHiGRfnhpoM/poqq0gYjmpjJGeOHS9R1qDlwRosgiKbtY5+bulfE25YK2ilUpuJ",
-	"Yrr1IVj9ciKHl0xpjhew8s+/Zixj9SaWX+SIwD+TP37/H/s3tLFp2H2OBJbhOcudTGL7snPKQWT+RY4s",
-	"4a+eMWapAfMEjWNuF6PJWWXAsiEqP5Ic/cIikD7GXHA9ZfHQXvHq3n+QI0KNYbMUbLfcUjcAdzKlmviP",
-	"ieYiYgSQmyqDLoLVxfFMQ7iHeGjZuK7Y0mKZWSTKPxXZbOTMeoVB4Wd37A81h3EEr/Zx3M6G1FTXtITJ",
-	"iqitmvfOUvsvTbusMfn5HQetZjhZOo3fc/FJ4IG3sunSbkogXIFJD4F1V/NtFk8YCp26GWTGNNFsBcwo",
-	"TxbDTMcN10Cv8Br2+/C/DRczk8JMb22+ZdDIt1pdqO5GntIkGdHo4gTBe5WE7AIptJhkFe5BsWsCSpPp",
-	"oeXAdZ8unc4vYperP1JuX60jiN6IWreRSDG6K3aMOUtimJsbNtPbG39f2A9L1IgqRUEPE84GXIOI8Y7b",
-	"W7q6sgnZmazd9itnr6y0/obxECvXnFBtDhtckyxSzLI6O4aMZaasKKNoZJjSpD1mc6YqospUKtPp1V19",
-	"w0UtHdodFLe0/jQvua7BAEtmbvC+q0+7gqaGbtiQdweUTOmPD9dZ9U+6/w/a9HvD7oe//kfdrRWzn2Vm",
-	"RyLob3wX94ZlSPbJ9ToeXTrg1/tPVhwXq9JLk/tGWrU5UixmwnCaEIRv0taMOSOeoYmcZKwToHOcEiFF",
-	"11KUBcH5ewMxEC+cyB5OjUnDYvbAmfNQXAE3ECm8WoQLbRiNj3BuqwtxTaj7BrxKA9Gmgnz/7t0ZMfKC",
-	"iQBkvPB7qU0YkNALgHh4+8s7RYUeM5U7wEKrToTFNYfHMLEeiJiPx8wegUiRLAgXJLKKC1Xo73SGSFBH",
-	"wr+FcAK6fAbn+oL9X9IkY1bGGQgh7R1YlbmErj3yHH3JRyT8OGidOO0TJOVB64gMWt8yqqyEd9H94/d/",
-	"DFoBGbT+RlM+BL+zHQA/X4eojMzoVRks9h8DHFR+WkGXFUECYW0NXkl10sAdKlBVQ4C5SDMzLET+emhG",
-	"Z0919aB11Z3IrvvRKg+9t3T+ympME7YzLSvvc2lXa8/91AP/FkRuSQqAG9uZzeVXXcPmCiQdFjy0iV9Y",
-	"JCoctGQM2Ml1gZdkKgHPz96/I3s05XuX+3vFB3rvYz7yGphJfoqVR16zz5KyvBzWs83m1lIOr/HMBVMP",
-	"9EBEUym1RWUIVwjdNYR2XNh0SKBVHU+EYOjKLTtUc6ccSZkwKnaGQA8PdeB2Q6YHfjo0XHt99Ltvz1pB",
-	"6/35s1bQev7+ba02+swKu09l5gK9lsU9//s6YH1+yYRxU6BmzFYErI2ylRvkVqw7YXmZOsG0pCytBFas",
-	"itORocMo4dHFluMFm+uEGWfc2eKD1Kqml5zNtxq/dBvFx+WdVnYRlM/ceF/eHONB4uYTFyDzXUZVrChP",
-	"dtUBZ/RqGEltvNpWUdI2aWgr5/ue0WSd5aJ2Czq39PgbkRc1h1zmivhV3S1jCMOKGw4HEB4H6CikmoSZ",
-	"VsM/fv8Hyh8XbAF/6SHfbhBPD1eDTj4eBIfXw5/73Sfwt/3g0ZPrWkH1BzmqU0fRDFOvY0ZOmx1mKqnX",
-	"8NyAHTjZkoJcxyFKIFG9yPOUCUNGCyDtv8jRA01OTondhCZakjFV9vo2mn5uppnmCve6450blj6HgWUz",
-	"2JplRJY4M35FzimZB7fArhuJSDzeJnQGoHFYBpMl2PZ2PJokcs7iHjkVMUuZsGwyWQSEgplyPpWakblU",
-	"F2CglKkm8ylPGFGZEOi+J20O8XtWxGZXqcW1gNifvHEw5izuWAVAZcJFQFJDZlIbYuY8YmQmFTuyv4GH",
-	"eMpVjMhm17MLYIwNhLKgeyJS1L5P2GBZtLLDEK9p5VlSukgkjW/5TVLFpeJmsdkA7sZhYFOWNMRtglFA",
-	"G5Y+0ERmJs0gHjZiHoHs/USMxWhcXYbFDZtVmdgJgbYwlm7EhoJer7ueH+TImfDhE5Y2CcP2n/LYJq4s",
-	"qE0U07pHTvB6jFRM52D2NXnFvyXtrx9+/fXj/tdktDBMd6xcaCdyF6wRaPFVCBdRksUsPkZ/lB2GqICD",
-	"yVxmSUwiJbXG+NEVGMWBQyPlMKFqwlDPdL4MxYzi+HhbUV9LnuzNsDq6a99AWtWnnhnsbi4LWhbhx4mc",
-	"bxaEIcIvx7jSl/mbl7AjKPjWEn0qn6JAUg8EOcw22+fKPK2Ov/8gRyfOgVQjdd6ArfwiR8NtSfENMG5X",
-	"bNn+xdzGS+9TerPK9bptN1znqTD0gu0oty1LJiWR6aB/+HVFaPp6I1dddzsl6baGGeYi68GjksC6X68A",
-	"bMUxat18DzT4zYOcEh30++RH/i3RTHGacI00YMngc/Do8efhQDuDpaPI29OslEXu+k/xm0eoILi/7W+g",
-	"ZtVLPWOq6x4RA8kwhsDn99jt9co+o4ePK+pI7euW8WbdaX5y4/JY9TJKlRDIQ0sD0tyCad3qA3XuEnZl",
-	"hlGmtKxJTzmjWoPuggNCZ5xhxH4FwbDHhI60ldIl5mCABAJRsuQE/ksiKggTsc9oCeHyQ3Rf53blPHy3",
-	"ExAIA+UaLbvGBd0+sKKixe+AGGbl//mUmSlTIATiZGNpRdLeNqYG2nTP5yv6ITqaXWR+nCXwZyfFQpA6",
-	"pujYAV62sjoJ5TgyoiJi9o91mvSPbHE7TAXlZ/1Jota2TCl3TpVo8IrWujK7/WqY6U8UB8WqQ2e/368Z",
-	"WJblNx8pVWzMr+plxgu2eKDJJdd8lDCCI0tKfXL56zDhl2wISoUHmvzXVgB/NkybYS0IKHYpLz5VSI5k",
-	"ynYgsHb4RkvjsoDmLJfuqjwY5ItXRIA65PqRLZ7CiB05PxOXXEkxc8FELpWoddSy91u+cvyrvenai94C",
-	"RT4XuN30vQpu+HgdMwxameC/Zsz9swWa5cctvavbTMOTeb6zU6THDkzJUsAb27x/ZIu3EsOLd9jfRNGI",
-	"DVOmuIy9tOBg6uvHh/Z516Q0yyQGt+QFA01SqgsuJkEpw4+0fdabFIzEdFHIcA/79u+YrlmSI58cNFk/",
-	"y9bhusP/xM30HBwbcAVJ8mbcOvp5mwtf5jkXbLHOfdQj51M5F5hnCZGfmFsFftLNDNfOvvp+H66D1ksZ",
-	"0YTVOYS+fXpGDr8iCRWTzEoRhk5KVJeJ7nffLttOHz6qcKGDOtf+h48HwdfX7W7h6f/wcT/4+rrzl1ob",
-	"6iuqLpjhYvL03UldmMaI1dtJ6+2nS9eCn+PgOvDOFz/PZjOqFuu8HkO14nVpNoYauj3xqdxAjfjILn2N",
-	"gCXgUTS6YDHBfw/ISBpN2BVaRypW22YXyoQJKxXuKAtNGY0TLpYI7EY/pRUhh870yOLaIEZnsnHhy4SS",
-	"MRc08alxWx3Jsic+k4LTZPs3eFd8VLfzTDun6hbrZzq9wdu/Pz/bSKWX7s9vK4eQYAVay0/loNJtcOme",
-	"liBhLa7Yra7gyUjGi3og4CbZwmuLwwKcp3Z5Zuhuiv4LxRiEWi8p+vuPN+v5jw/rt6B4pG+dVqgtR0LU",
-	"5NagVXY714D0WMnZFj5kp1YcHE539FHDZ1/FO35l5FZ7MjIdptRMd0BwmT4XRi1qrbQyHSo2Zko5LL+V",
-	"GTMzG2Lq4m3NaWiya6SA+W0L1MOJSy9dvF4dSbEA6+AHHgxW8dC5fJvlt1q9lzpEfy0NH7tkhnNmLMXZ",
-	"1Qv+ixwNnXlghck8n1FXy8UFshBLRTGe08qT1SgXZ/YAD8JYKjKRMu6RN+MxGS188YVeTbBKjWHXbWjT",
-	"kWsiL5jdcm2FDIWmHRigyURC1sLy2R5oQuNYMa2PiVV08az5KMgQEBKvQbFIqpi0fb5eRAUZMcjG6fS2",
-	"UZSrV7/9tQTulHXXc5ZQUS87u+OlCRWkHY4VYyGezmnKnR45h4Slrj1qfIRRhzSecYGZUG20ikll5See",
-	"JFxMOmRGFwOhmSHcHBOaZ+9YiCdULIgEq5jVUUBYwcQd7aKBXckW9Dcd9h+CbymVkMhNwj271SKWcLuQ",
-	"WSdF+1oY3Q/1kvRZyc6cq+xg+RSWnlo5eMon01rVvZRJvVQFpiHFGc/3kl3+CvGs7MowoaEEFbPsSq9m",
-	"wfjg+dVyUxagAjKj0ZQL1lWMxvYXlwhvPyvbfbiATD5QwcspXUFrBKkTQ3aVmwiFNMMxJK4HrRkzUxkP",
-	"7U/Or47EDatB2NlKqYkgaLoSDJZqOUchDMuTsYYzFnM6hLsMWuX0apwuTycMWuV0WIiHdEUGPtQGDpta",
-	"dD8RhF1Z8MEaDDplkSUaxEhXniHCQhIR6zXGWtRoERAf303YJUvwxrULOwaYhTgCYWS5HlTFNbocnur3",
-	"vurdRxSog4Afzt+8JmcORaAC0+Mn/f3OysKQWQqxwXQpGrhQWyFqsYcG8M1qs99UfuubowXt62lDRdSQ",
-	"Qeb3allenokFmOMeKCZYPK3GTulLNayfmcdQfMBVZFoq5ZDbDTCUs7feh5nbSB49eVKyjxz2+7WalRfl",
-	"V1B4KpUJyDSbUVHgr0Y52XNUfw123tptGRdItzz7+7enBAQKC9v2ubmzFC3PWJQNmxqT6qO9vQToU49y",
-	"nxWp94Q0XU8TNshFiNheM8l9skDI6gDlLaOoBO1oyrtZkuNqnJ2C9bcNtStlp9UeRkpzKsayxibDxYXe",
-	"Ip1xxRCwXQLgJ2Xk4d7qzoMm3tJtWcnuyF5ZCy0TR3OFtw5atf8X/Iv/pxlqgP4fQZCofZzCybUWFmqq",
-	"32SjhEcu4bRHnrGEj0AvTxYE8JMmGPjiKsFwTUr5tatcd0Oq5TaRmrs8iQet1bepfZM8tK9Gl47rNz1z",
-	"jvWNe4EZivFN64MffDecpXlyxo4i3LAh4amS83dLc/L4ZmlZjVlZkMSxe6gF9QXr4Ptjl8GkSfjxo3PI",
-	"92hvdH0dkj37GwQy9LBYJI+xOmQPA7Z6V3YUVazgBrpH3mBGsy79CGPGPElYTLgIAF1gdV8fNQ/5wOCz",
-	"g/6Tr/YfHZSCz6xiTSMDkolVAUpRZjgRBplNlJyTlGrTEGjmZNUhfNMUZbbR8rQhwKTOqVhOo3TQ2gj/",
-	"xpmqmmC8KYe2KcB5ff7qdoHILr7SRyIHBCqiunW3DEj+QsHFDcGtW2HPjoFFiBaQ9bhbmOntho3miQ9M",
-	"uOqXRezGrgEbWwJzSRrLobEOwMtm/RUQb8xihvpptf+i5Da2bPw+9+fDR7W789a++qygLf0NkAK5eVM4",
-	"zKX/1G9H0eiiORKzFrBX36txZrBM7hqZUG/5OjcS9ahkAaVSyAVbsJhMqZ4uOSwPHtVFykAlzOUQx9qo",
-	"gxtFGBaOB9Bs8R6CUsjzj/xbYAb7jwko3prELA+Q+9RwQ6B2HxsKK5L3b18ih7IsE1P82u/fvSrn+SGH",
-	"pTEavLjpLN9p/VV5m+92F+uVvY22bEivqlXN6iDtvZcNl7WsjdGX8OUZhCzk5S92/GZNdkNzcEgM4SS4",
-	"XOOJ3BqrXrfFcCZjlqzTxrZglSuLgv2kufTHygRpvr8q2P3973//e/fVq+6zZxbKnpKYLjpEKuJ+bzCD",
-	"uEJ5O6yvGNSlinf4RFt5Y+vxy3YjPG95lqVNlO9w+UxB8W71L45ItEvs9g0CGqNSOms5xKPOdujJcD4z",
-	"/rIFqd065DEPU1kKN6lRAM3GalbgLK6PLjuop/POxbCkL91+gRNeuDpyAcGdvfQkbkPusLuVPrHgc+YL",
-	"Yq+FodXKBUtQVYKQtQmIflzlHdd94YKSSq+5PXd9xdSEYYjYaIEFLLydWKNcYOe0Whs4u7BCRMwSZhiW",
-	"NL5gi209/jvDz9r4/sS5wGqf7H2qmdpVPrrJC+XIvIy7JeNAHRG46cveCZ5udc9lvGv2Lv7ERlMpL4oo",
-	"v08nrTqfqwq686lm0fCP3/8BftoLxiCHMuEXDDwaWs+lijd7Ldz0G+OBfyolUHz6oTaVHmlUp26em7IS",
-	"hvWp1Nd3QXCpa7uQVX+Zt5Amkr/LjcNyKykvS9HTB19/YvklP/nuxZeWQKQa093/MmlLKxZqu+KHuiI9",
-	"mkWZ4mZxbpfDA52k/Ee2OMlQFVjxx/pqsqupCn/8/o8wgLCJkp/uJOXdH9nC11snbcGglioOQGUM76aT",
-	"t/FYbmaRz1K8HIVNYuVO7jw2kRSGYpcDR+9bzm/9f+c+sWJSdOMTN8LFy9Z40VbrWrkvoYTUiEYXTMQQ",
-	"J3NySmhm5Ax91b/Ike6R55f2gEpmWJzel5KlQs+hMJXVgu3cI1dI9HggaD6cGm869RHSsYyymb3gWDL8",
-	"F3bFtYHaWGDSQ002D2AIm4qkhvlUznhLXUwCCSMZs/AYS3Q57/hARFSpBaGo3PvIjrZU3vlsLzUMSJhS",
-	"M83/4tyxFmFDbPekKdS/ghrTxBJ+TeZTagZiTjXx3QDgNO/YlSGzDOoAQwcJQx3MvH7/sih2Rdrv/9rv",
-	"9/udIziB8m5SRB/wkmrSpuAwDwgdiNJTBoSSGU0BmqVCoamDnnaES6nQo1343acyibGQF6uJe+kPBBbv",
-	"8hdkJOGmR5ZsI+1f5Ig4I4sO0M4OplIdkNBKECGUJ/AFZgOsCCYWA4FntTfoqvCh7Ec1ef/XFy9ePIOb",
-	"e0uN72h1ZAFyyoSxIMDiojw+GMTyPmOYtO4Q+4HGj4+9W85/NBBtdmW3BD5oBjunhkeEag2loEQM5hbd",
-	"WZr49MzP6WqbYc8ve4kOQQYid+EbSShxISVFAxEXbRTmFeHRsRAu19cPyz3TAOQGIlwphG9hs7ayvZt1",
-	"pVJ9iCFR+Nju7Q8PngxEtcEAwkG1iwA5IY/6D6slrC1gPep/tVQxPnftA2GBKLuBcOmPRel5HjMLz742",
-	"RrTwVaxjri86QUEt8tiJI1eL2kpd1DCFgVgJj5hAF7wjiJbTKc4MhRZKDdRwL2ETmuwZpma6FB7haeLJ",
-	"2WnJ/XnU6vf2e30wE6VM0JS3jloPe/3ewxbaI4Hf7EH2DIqOeb7madw6an3HzFspTWup685Bv7+mFPRu",
-	"JaBzj39NDehzV6Kci5hdQVXqw4MnTRPmO9wr98C4DlqPcLfrv8k7sMAHDzd/UK7cDht3qUabvitKXhe8",
-	"v3X084egpX2Ed35upJnuMQEzMNIgaBk60SBYLLRhs9YHO9teD8p8Xwg5F3t+6p65Muue99yNe3dlWtU+",
-	"ZA35RsWQvXIbrOsP9TCy/jLyNgjXQethv6EyKnYvfGBpZrogbXspsVXCKx22gGC7nkYIKdusX2ofdRNA",
-	"udVHdz0AHxM/gHhxqnhuoO5WjrzqIkHoZsJH/+X5gL4CHsSJ7BUeswkzm8qPUyxgwkBmMkxQYYBZluuR",
-	"B5uLkQfYBqi+NLj3d3ZwolHGk5i0HZAHBKtbB+Q76QG/ExAsbu0roQ9E3nuAiQm3TAyiUVzbKMhdAxK7",
-	"Au3lovB3SNPKy9SQtf/yZ4WzB0RlIj8evsOYRkY7MN7fihYVUaTw0RYErGj39a9HV3Ok+rbphl0gUxuQ",
-	"pFNDUUs45tN6f/ahV2Usw/hfvffRe1euEckSht7cKgw+g9/f2KFYc30VDA/rmmLO5KXry3ADuvbvDkOP",
-	"+l9t/qbc1ujT4Q5fjFCR50TIS6YUyI4GqzKP+SSzuoNbSRNLbxYouZcB0gHYBohc4d01zRdL/r9PaMH4",
-	"IWi5+I8qaJ9lZhmuAQK/dTl6t0JZK40KrqtmFuB/d0jVV9deZaX+tV0/YyHn/+xIu7/FF3lvJ/jg0Tb7",
-	"qmkec08iKiTijScIJSIB2WzApVx/CnJySrQLcXJAtTNpKDGrUlHkRonwNZgHFTOZElYPRrs/+A4g9GU+",
-	"5dHU14+nyqrGJoD8p8ALaFzVdjHorYhkL7k2T0t7ukPsXepmUIO/aCksFax28m1EkwRJuH2le6ns00H/",
-	"XflWnQmtKApelObWpD1jhlppH2CvzBbLoFwP/0WofRMOlKufb5baSi0sdtWU65pt12jMNaIfLv1PL/rh",
-	"1td/kfdzvWcEFWzAJ64U8t8dzjFX5AMU16i39Nw9+N4FsW4StEpkeolG3KPKn4MJvBHlV3ygiX/GGxP5",
-	"G4K1VFjDsVBslq3QrtOGYoSJSC2g6SDUi9GGtE+en3cPHj3ufvf0FbrYwEfhUgq8YIcFikGgKDfAOBoI",
-	"UwVmtG6G7m5DwmcWhzhW4BaYAy4Fw3xz6lMWMD0Eut2AY0qQsJgz7A0E9ocFkQ3SbAtui04uPF3CtYHs",
-	"FWLKnYOK5kCkXdM4o4PuwpqmQKSdf3lUabnhOn4cEauzhR1i6AXTfoONHT98/w4oLll0/hixRM47rrUQ",
-	"Ok3BgeN9V7nfm84Y+eP/+/+dnzEYCKkC3xeYhH9zTtOVzj/QA30BF0TjmMWkmh8MG4aT99wv4UDge4MD",
-	"GZZdeuWlB8p98qXHBtfypd2YhwW7Y8XShEbQf92fC3yk3j3q7k7bNZ3HVcRFgxXFSKxkmoITDa4o5opF",
-	"hhg5EB68plKbOvvpWVblIXeh31ebcH1mBX8nrkNzyfVfnf/cWwi+kGAICScQ44FozzoV3WgMgRLlPKUb",
-	"yoyrypGr2VArSpZ0dqk+h8pe7s+1SW23FJ1bboanB+qH7ewqCaEYBgIhV/Reob8lhX5VXFgFSQsxO2nr",
-	"PC8qn0pdI5ydePEFvJiIEopNrCBjabMvxE3aowUwRAgvylOR5FyQEHh1GPgeEdyQOFN0lCxcMJGLFDvo",
-	"H7jwkpcSwfkobzZmN7/3kcfXYY/8BMFcgoSnMZul0jARLaoBeHDoeODjx13YT0AuWGqsXJkwqg05OCTT",
-	"TsHNLxgaBkcLw7o8xpCiBNveo7EOpSbFJ1zQZCB+kaPj6ucuzAy7IULeq+uZf3hwcGzfz/nPSZwhyjLt",
-	"ShoRdkUjkyxA9PxFjkDi83Ixyi4a5U77CljOSR/BLVQEo9WUZh9YZIdW+iSGwUCEZ0peLbpLv1eCGrHl",
-	"o7zgrLhfKhbQ4BE7OuJq79++hJJTdh3XaBFWoCmHP5LQCsJaD6H5pP17/geL9MXPGI0wROkTA+4wghr3",
-	"4n5HGXIgcsksWI1WOzhAX5CLOnqgSYjBfj9/6Ln4tdDJ9HZYIe7Zv71/+9LK3T8ylmIgKAi1UJ/F33pY",
-	"UZI3NcezsAWiKvfhSyjF2m2VRNUjwJu1HfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
-	"sVvTyxJaaxeaV4IrKyPnKfmKaZlcQkwbRsvWCs2YQb+cN+977apM6DpxGNtd/CBHrXrf23IM7RI5aJWd",
-	"bpWkiEfrIqkHg6uD/e5gcPUVqw2kRrPM7QvmRX+PrYTyg9tcOM8ObpDKLc0pxWIKi2BJYh+u52qRugqL",
-	"nnA3hsE80BaxepW3Wb7g688q3q+7yHI48fYXWnDw6+YmJSenzmQRUWE10TE3FXtGnlpI0AdF2vaayB+/",
-	"/8MFRHR9QTSvD/3L6SkH23xcrhV3r91UtZtsBAHJFuJKgqIVpXZUWuCTJnfmU2hwQlJqxSJghWiVYRyM",
-	"HfqCp5oI1LEYNZpkwjKIkjTEhWbK6LzvCTKjLLVcpdL0BJQNASY2lXDL811rFN+kDVbGIi6WlFruAnVc",
-	"DrEizOH+k8OH/cNKOzIgafZbMDC0XdB6QIq+R8Fq9zOMZYf95L3MsI9Z59guSpM5XWh3kFzg9LKdP+eM",
-	"gg1T4RnsYIJd6M3UihjLJ9fGEt0pvWSEkrDUfSY8ch1cqr+STBieuDh67DVT7yD+wT5vPY8F2aNgsUUh",
-	"qG1ZSx6kF9TPWO5ettWcy22B6qfNU8DGWAewmHu79LL1syLU3dq08NCV2XLMhyyovOPBpuZKjfvGJkWN",
-	"AtHjTykhdad+Kt/AqYaXOiSSY8xDug/d+xJ2Cfs41RgO+xgBEWwOtXW50mYH3rNqnsgV/3Ux9qgj3CUQ",
-	"rhHm7t2hfw5Q/Y4Z32LXW6eAr3vODTzWd0sk5T6ZuwHvrk5Sq/g9w6YuK0C/hzW1wDp3o0mDJqseRmnH",
-	"AcmbsxEQ0bAnm9f4fEkvK8NIETFIEnN9iFGPwdQ+TcCaojKrRaJVz4tkIK+FfqLQ94ulCZQ1zZMVcivg",
-	"Yf9JnTHgKUzwRRGdgDBRMbe0/bnAEDZirrY63hm2bfZwhr2c//WcV/0tqMVTX4/7XkOrkCQE6tvS0JBi",
-	"FG2FarW1ExIadmVwWFcbxegsBAc7yvYuP9RCbOhaEJG2VY2OwKXTgZRYBXlIXh9CSjDI1Tno6uN1tXyg",
-	"1WiYiN2kfk73ecfhFiWGqVneGyjTmPYNDij8zpuYeRyC+Vum9NeMEbAee+c89qOmLh8d7cnwoWbQDQIq",
-	"i9ofMDgEJrZ0CW+D0ERLJFt24zIzbuN//P4/bpvhy+f/9Z9v3g7Pz58PX5389/DZ+7cn707fvA6LHmb7",
-	"jwZixkVmFc2gsNO65Hg9tepjLOcCCAfkHrrC+LAK0k9RGO9JCKQ5dOEXbbAeK1ayP8csoYuAzHSnR976",
-	"fyjeCMKFeUwUixi/RFtw+JJq04VybFBkvA1/PIcmHgMB+fcQTcONZsm4c+T6l879RWm4JBezTA2JplRM",
-	"WEw0x8bp1MECNCb1rSe4thejtWc4KahUx/YCeFy+ozz/3x5zIrhm6KVdoLW+Am09ArnI+J4lMAtIcUce",
-	"EC1B5mWv0+ERauGuEgHsEnqjGglHBBh8kzLhzu1DeTCBO2V5XjlpLwPG2fO3wx+f/z0MSA4X/SNyePAE",
-	"3QGp3bI7rs/eW5nj/N3b5yevzitz9PtH5FH/YQe6g03rkrJrWOg57P4HOXru+0otyRSrXM+imccqgCBE",
-	"whyIHOCiNcaDhQ/CAtm4od5FBfKaFNP9/sHhTdTNFQJXlQBW7M11/B4Pip8Dzz5oyp611MYSFyZiZxxf",
-	"xisfNqbLoHlchTUwqEdyxv5F1YnPZmGXksyoWBTBY+gCZKprMVTllSPQdwmA6tHXy6RgthuIJmQm0tKC",
-	"MoDoY1eAwLGHMib69paIkSVfSS7jNJ3WjS2EIajfv1QOYuuP3XDoZ5DvbuPXdiiOvA5aK1UmNn3+3/n4",
-	"fP+1RSm2n6f4ZGUuzcwu89jhAD83FS4/F0SflCthcE1KZTZIu1J0owTSS0xlA2R7FnNbkH0zALu+BZcH",
-	"doUCF7gTXuUY5WvQVa1I6WzpLHXyypdR8S/YYn0E2I92wFZG+UpL4q2zTHe3RUMD56K1zEZj9F3ahX2D",
-	"5Rp8sRdXNUDe24a/nG3Y8VbtI7DRf+ZCy8vpZoAQG1Owa41ZRbtlEl6wRYj2qJqGy8eus5lrQk2htLil",
-	"ELzGM4Y91zGQ5C4CPoq27lsFfOzf5sKl/tcN8i/EyxWGUrxdDb2ssS0ZNCS7D8S+D8S+FUMYBkHSovYi",
-	"BJq6vO3dqMQSk82dR0XuaRXa87Ax1xXyUl64OsSFSXofi+aj/ePK5PZfbPlWpRtvYQZPNzalnzpcw+BF",
-	"WPren/SvXLXEPjF2tiACoh524387iZ0/skWd2Il2YiWTG/iV/JRNrBgR2bJWweZFTHQeJQ34HGAcLMjh",
-	"cEgMMp1BjporeAXfsquUK0zFQ9PeRNEIlHkuXSSQEyug7B/GzUD4Dao7EAnU6ZFvwUgm1QWJs7x+Znmu",
-	"OnPZW5kkd8r97QIu3PHL8nr3VP9+/H5n39W9gPDFCCfkZznK6f0ysZwLH2p1IwFhRtUFM1xM9nTR/b/W",
-	"b/YCikmh6R9Ky7K4kAnyanntiEZTFpOR4mycLDrHWFKRa8JmIwYh+y4Gf8QFVYteXQ29V35T525Pd6hH",
-	"r6zVQCLc9SyFez+1p+0+lcIomWwy9cBgPxaDvP8tao2+ZTQhYw8+Ii66a1vimkMgQsrYZZ8kFF2nKZ2U",
-	"ods1Kl0CYvxxIwi/zZs/Wd6fpRrzobwjTQpI1UZvHYcKyrpUhRuaIubMHBvoWNUZzWy9gQgjKVxByaGi",
-	"hoXkG1L8pMkeHGZ4ydlck//9v8h+v4/eksgoGGvoMEp4dFE7NBgIZek2ZocfkJhFfEYTHZB+7l1VDNBT",
-	"SIwMhM+B+XtbIBQYuIqSLGZxQwHLV3iZBeqt9ZG94MreEc27IWN9qZFi9MISJ9LmgoTmt7BznHvvHtvx",
-	"2kcuh0aGuZdsyRZn36o5yLQ+vnSpjjvdeXtGxnTRIyeuq9nDx26/zgBs99S4YSM/bbsngpyevD4hUEry",
-	"NylKDcCfZ0qmbO+lFLEUYbHd8P27p837+a3Jtbht19S/7n2BoNclGNxEku+Nm18iIVcaoD6W0ln9ZQW1",
-	"IIZDpkRDOAUW3VA0umCxo0Z1ZL1Wbql0p66l/DBxcwrvGVa5tzt6+ubteZcmiZxjKZLjShzD6VmPnAgC",
-	"rSUgGmIpeTBKGFWkDW0ZB+L7VydPu+ffn3QPHj3uHJO17QZDxcbhMYkUnSfQHAJrZiRMa5Jp+8vEU+iB",
-	"cAuOEzqZOJd6wsaGWJFPjh3gc6Z7JHTpGmDyrTZilGMIWKoj86W+lXej3JUW+MzJfNVmnzWU4y2kDn+C",
-	"leleBfq8KlCjVGnfkVCSKhlnkelSQZOF4ZFG8rJJaBTS8LGDMb0utv51ZeAdcr3qQk1MjxkrLOu8Eiah",
-	"cawsFYFIvhkkGk8kMfK+6sQtl5H0manIHcrwk79KCeiq8FXP2CzhL/vU62qDhb/I0RBbTIdHbu1yniww",
-	"D1AArLhYrWyFqXOYfG4Vq4mUMWlb1Sah2uTl8wlO3ymE3lzyxPUsa4QpXd3+/T5xoZ2kDWX7MdiCC22o",
-	"iFjn2MWIa1Mu+jVaDET43fN3lZoWf8OYhG/cCXvkR7Yo4k69AwRjmEZSGm0UTQlYMsgFW3QwHVDIgYCL",
-	"MNJtGZL2saV+puuVnbOsBrdvnxeW1zj3cPKZ607tRFqIkHMr7Iyl+uc3ed5z4y9skDSfg0TWBPxnviN2",
-	"E9/Gltkb7BcnnpBoFx+BBergB5fDrBlzQRtWq3EVmoNbDES6S00aL6Gu8VHKRBxgvBs2eKZFPStXW97b",
-	"4ryBzHW69nliTMRUYRnxex38i4gn5dLttaXEXfcR7ZIqFvhrB21cToLkGt9w66rvDYmqgKmNCPmCixga",
-	"gG8V0ecbSTc3kdipye8do1gRu7nMUlE4Q5sxNUgW78Mb/iTRe1JeEIpPmKVktCAeKj2aIMRvJ9rX2qWK",
-	"yBuSQZtsApYlX9q3bRSfzVgckETOmepGVLO4g9s4Igf9/SKtCnbJfTG1OBiIg34/LzAFDURZTNoTfslE",
-	"ubOCaw5cKuMGFdvMnEfMhwf7PI1ObyBeS9GlBc+c0QWmP7ntL/FJLwn48IYFOFI0MyRMEypC0j7sPwzy",
-	"VprhHvzaqRPWsY24oyB3IaaXepV/ZuF8IwFxz3dMKs83B3ePXdUZs24zbGIzUaM5sN2rCPcqwrqgRqkc",
-	"mfHU9EaktFYFYGpzbYycZnwh9L3n93+m8hiZroTb7sLid4ojtFDjAwmhvelqtMKLp+Srh08ekxlTE0Zg",
-	"1BFyW4jeK/MC5NTHrrW0FQTgIwwiHC3y0q50IEIBjYihmCfBkGBXRv6CLXqeMecZVF3LyGO37hLnt4yc",
-	"m2PsW50rzi7vGYITuSFWkSCH/YekvczmsSCoywF1skatnc6e/I45/xm2mL0OKvPAJXbh5v968zn/uYSJ",
-	"ooYHnOs+heGe298StwcMJlrOGOYcWnB7kPfcaENB9BIt63wq+5+z0VTKC72HwbrN9RnlLE0YGCH9J1BX",
-	"YkFCjETrnvOJoCZT7IiYbwZZv/8wygS/gj+x4HLf/TZlV8T7/A8ePbanHLRMz2pMgxYODsmMxmwgnM7P",
-	"80jidiwjnW+5N4s7DfFXP+EQF7B8h5SiulBTOwpfZAJG3bsUvwxqVdyQDoaI5hMoQ6U9pHhk8kC2YwWd",
-	"JXQq8iNqTRc/eUyC/ox8InzR8bxECsI9BL8IOSdSkLaQlaSDY68XuHIaShMjXbsgrOsB2audXm1qwj8X",
-	"ohRHvkeSL++QujMc8VXh12au/5SPukuodIs0ZYFXaUZRzd51qbiH0ruo/TkvvXwOavlvO7lT8s/2Ptr3",
-	"WpvB+QNUSHY5X9QFv0GOt083NyytaY6LfSF/KioQ33cLvSekRbfQUmnqnYB5c6fQZpC7fQLZRBz9Ue5B",
-	"+c9kn7spTDaZ6cD7nFJwfzvnM/xnne95h+rsTR0//4smHDxv6KPDnjN//P4/RY8rjMTwXcbABRSQhBum",
-	"aOLL77ueGZbA4/IBKbWmAXsboaZUnq6WC5xlVXy8fQubn/4LdFzclgpAt0X7CvferPseJHfiA1N5Bu+n",
-	"8lUrJcZUT0eSqrjR7PXckoy8OikTedHWZyfn33/75uTts+G7Nz8+f+2M/aZHwr9BFdlv/vj9H/Aju/IF",
-	"TaFkLFQkGYjwnEWZYsfke2PSNxA0d05n7Jwb9s25UTwyIdFMay4FiaBvGlAy3wiWxaT9sP+wA71NimOE",
-	"vYE4IXMlxcRe1oxraMiLZW3Bh0ChDElKJ6zBcvYsv5KtYoxg6qb0uEf7B83dK/BUpZJh8FrDuLT+9pNu",
-	"Wc1zambJDap45nsCsvYQcWZ1GF7znOpce3ARIdV3REDJMw/wq4TRS1e2wnW2auiH1bz1oHXOTBeb7G04",
-	"5CcR5zuqWBjc+IleSwId4Xz5ZpXfOAbske/fvXoJMA+VDanv5Ae4iHWdnfMuBcaPGV8lsfGf7sQVoHQF",
-	"hwkTlkLHn37of4t8enuFRbJTcZlt57FVTMRMsbjsYLG36ROgYhk1l0c/n9PJhCny/hQdwC59kWptaXB9",
-	"EYfAdbSiRAP9J08R6rrn7gSuVGttsYdndje7es9Px6+lYK/QwXrHFFRG2YwJg1HswH6qJO75O7qxfiuM",
-	"gQUeNtXAQsB+oLEMQhu79I8W5HTctWftwmE7EOOHPpkbC6r/FkgCm7Ha0yW2v608YwkxABkKvNj7CJC+",
-	"NqDIQuyJHdXaRpukbuRWocyPDxvy8D8Uf+wNux/+8h/11QQ2oA3mxT4XkYyxgvBtI9pf9v5SRbG8AgJS",
-	"ippd1yIdXFpAJr/xtMvsdsutXl0/A+r6MmPpytspyhL8+bB5V/PQzqh8q2h5AjWIeYQvnFflWKGxKxha",
-	"0ooy4VL2nfXA4u6Y/roOZV+c/Oed8Jj1F2LlmDOKaviXh5Qv+/AvwK4kTLIgVF8waOqsfdrlkpSy4a2n",
-	"jCZm2tzgBdO2oimj6TExMoumEMOeF6mqFUO+x0nv0BLlVmigeL5QOdeEJvwS/XNf9sle8ksm7J6s/F3G",
-	"SL3Qhs02vlPCJjTZ+2gfdS0/fWnHnW2RrBemil/SCHqpG6ZmGhuio3Kqw2PMcII4ROwzjkaDw1xqq2HP",
-	"jtg0c2d2RWdpAkNx9VZQ5tgPD6ocm3Z/+/AzMuobs+l/Ncrzz6qLvnY926FY1qfqnl+arwK24VHaDlID",
-	"aCal7UEcjnR2JrYyZYKmvOdfpwmJ36RMnJyd2uu4a21uPQl2ry5Hv7CoMTAi12PdtnMJ5F63+1MYQFzP",
-	"mtJNE6qJA75lNlWB4wVFMrEBjv9+8url54Rjv617OL6HY+KArxaOIcanUfbNkz4rRVl9GXfoSAgFXGZ8",
-	"gmAPMhLmELraB3OuGXnUf1grJb+F1e9QSMYFast20XiBDenUJSNG0fGYR70/bUXUmH+KaK3kSBrdM1dm",
-	"HS17C6PeXZkvoPu+Y1fmBU/udV/wAWPRP5UlbHd1V3PDZjTtXa1nXOc47HMyrasbGdT9ef6NjXZfFhwd",
-	"pHjjW4rFMREYdwZOqN7VyI9KhTehUxZNjgg3dUYZbIZAF0UHUjqSmSGGCSqMDmCr0LKbSNfmVGVQ+7xn",
-	"hR9FIWQK6m0C72OG8sSV3izXHIMUxj3f6tc35s0TGxtCC87xmHfI+NwKjaW51CWPck7+b+TsdBDkOtdZ",
-	"Jd2U7oNrkqVYXYIbTVyp7VrZqbrGx9ZJyn9ki5PMTO2SlvKh+7SpE6xrnOVK3bkcV3XpWwR7wZu0qSEV",
-	"rRnSVzKVtI5ae0Bh3d5WcIXJNGHkQkDLCekWDEgm+K8Zy5Pme2SpBodmLM8K5qooUOUMXJhaV1Nq2vcl",
-	"s3c6pdiC3kDRvsD1vZAiYgFR0mCg4lLPgR7B4lkQpAQ7KK0KXQhqFs2MnKHgCaUJ7dpcGHrBAvfEAVQL",
-	"5GISuD7yCQ7HslSXzJdbL5aCloWrS72mUDlFsQzi0rDhYQIhUXk5w9IsRQDW6lSYSmFoIicZ5DYWQZqB",
-	"u3UfpwmQKNLM+IjM0hLFVw1rVLNVcKGV1MXynn0Sy+p0P025r96oC9AVsc5LKvrSkW2Zmi5HKPUBsNVq",
-	"gcFqQqU7CIkUi5kwnCalWw0IE5FaQA6Cg6hjhNAZM9QSfAgus2ikmMmUYPHqLTUsfYaWre5YcSbiZOGr",
-	"v5YCInx0UtFYoNS7wS3iK8LWLFDihpUIiHK4Q156dTUKo1c1LdciQalql0UAqGRXqrHpGmN38W9Yi600",
-	"rS/OVVPs3hnsA+CDHP9Y6vlpt7ysbmJr89L0jmKuzr7Wo95wVaV5wY13/eH6/wQAAP//",
+	"7L35chvH+Sj6Kl24qRKQDMBFlGyR5cqltdi0NoaU4uQaupjGTANoc9A97u4hCKtY5b/uA9z6VZ03yIuc",
+	"N/GTnOrv654FmMFCkVKcMH/EEtTT67evH1uRnKZSMGF06/Bja8JozBT88SmNJuypFEbJxP49ZjpSPDVc",
+	"itZh63s5I4kUY2ImjCiWKqaZMNT+K5nSORkyEtkJ4l4raOlowqbUTmLmKWsdtrRRXIxb19dB6/k7Ol6e",
+	"/phoo+z0lzThMTVSETmqWWvd7GfUsFd8ys3yEu8mjGhDDbMzMxpNSGIHukV+yZg2JJKZMCwmdEy50Ia0",
+	"T56/e0FiRUemy5kZdSfGpDTlXUUNg8+77gY7QV9IwQg3bEpSpkgqEx7ND0nYb12web91pL7pZ7u7DyO3",
+	"liaKTSkXXIzhd3Zk3ADNIiliTTJheALbm3ERyxmx92A0jg57fXFql+BMH5Lwgs1D0rbrHp+ekAs27wQk",
+	"5Kn7LUo4E4acnAZEKnJyevmY7Dw+6BAqYhKOEzmkSUjaNEkIFVLMpzLTxCg6GvGo0+uLyp2zKzpNE3vt",
+	"xcH29p4cmW8O9lvBqieB7c7rHwbuUq96i4Csvt5f3O39kklD3Y3O3G/u/rgg7m79Ha452S/f7O3vHs2+",
+	"ebxbfzJm1Px4ZJiqx5cpFXO/IjGSzCg3ZMhGUjFi1JyLMR6OtM9ePCVP9vZ2ScwSOu+6bzrV/U254NNs",
+	"2jrczTfDhWFjpmA3/8gvegUCwO141DJ8PDH2qhER2vY3e8mKjTLNYnvjhJKD/SedwN5dDrj2/vFKb7jB",
+	"Mw/5y5s884skbGTsqnZTUaaUBWD3jrB96rZ94y1oVnNHP06YKE3+QFdxLyBUk/eCXxHDp6wEUNVdjKSa",
+	"UoNrPz5oBau3dR20UqrolBlHiY+jiKXmuYhk7O6I270hpWkFLUGndgYc1s3HVe6BXr1iYmwmrcNHe/t1",
+	"wPtUCsEie+w3dMr+ljHVgJpRPvCBJnbpIxKzEc0SQ0L3B0Ak2OMvME++RfhPeV9/UmzUOmz9XzsFG9rB",
+	"f9U71R2VNykV/OIvIqVmUqwR+TGtoGVBlCsWtw6NyljDhTzchwfxf92z128MU3bq//cn2v31g/2/3e6T",
+	"wYc//6kW8U9Gb6Rgr6mJJo2vczLq2kFdHNWwlb3d/YO6BX6Qw5NnDefl8cqDrrrhk2cw+0s2v8PZ32um",
+	"7mz6a/u1TqXQDFDlWxo7imH/FklhmIA/0jRNeAQyw06q5DBh07/8rC1Qf9xwvVP8ChddRgvPprgmU5pY",
+	"jGex5a4jyhPtxRiQWBCORwmPvtgmI7e+JWdmUqGpIBLBJl9INeRxzMTn3qUTWUhCowuUAXQkU0bMhGsi",
+	"U6ZQzBSMWUJ7HbS+f/f61Skds4WNGnZldiZmmlR3tohetXtI6ZhZKrYoEHdLEnHdEd34nYr0XBJzV30D",
+	"Y2A/J8LSH5p8zps/FiQT7CplkZWymFJSkXYkY0ZC7rYTdnrEXk7MDOUJ0XSuiZBmApLLUGYoPEc00+wI",
+	"RAv7ZqwvQgd3Ax6DXKklDAz/0XXI2j15FhK8hg6ZWZ6rWCqVsRNzY0XO66D1RpoXMhPx57yUN5LoLJpY",
+	"di8zFTHSlsoemcxlpqxAdh20/Oef963ggUD+AGHx4NFXxC3jngdRIxdw2Ge9t3dSoribC4kOlKyiNEhw",
+	"Q2HniCgrMxNqhWYng04ZGfNLJqw0FYJI3QWZOlxAx4pqtwqtioHl++gW6sdGH7vhXszv5nL+yq8LjcBK",
+	"m91i9Y12vijCL8xREZs3m6f4ZGkuJ/9uOo8dDg9/bqSiY/YiS5LPzSg0U5dMPdBE4x4s8x1lSeKBzf08",
+	"sL+FncOcVs2oJjPFjWGiR+CNSEINs+hk36ovKnCXq2xAmDiweM2EQU24DJE3Awx7tnfsyrzgSS0HSxPK",
+	"xQ1Y2IgnX5CFvZPyFVVLPPmziThDGc/tS8lLR1mcdmglUkEzM5GK/8o+NzMBOTAXcCwcOmsWi/3WLilP",
+	"6DBhXwKZeGTZt7AMDnALRS5/pULOPGZlxT4tYtn7jamhQ6rzCYb2LcAE2BdS2acYZnoe+MPr0rhowqIL",
+	"MDDgU1km0UUjhEVhwOtYzgQYqEyO+IiIpi+MBDGbRInULO6RNyU8jyZUjFnsOU0Zz8lnR/P3IlUyYlp/",
+	"iQcuaSgzliRdp6MMM1N+CqoUt5pLZqxsQfVFDpk6S61MxuLXLOb0HZCgL3KCB5o8xVW7dhf2QHb3FOwf",
+	"LCYTpqwGc+01STSixFMuzg01Gfw1VVaRMBzVxkhOHTteoKxBy4M1WARFNm0d/tTSvyTcsFbQSqU2Y8V0",
+	"60Ow/OVYDi6Z0hwvYOmff8lYxupNLD/LIYF/Jr//9j/2b2hj07D7HAksw3OWO5nE9mVnlIPI/LMcWsJf",
+	"PWPMUgPmCRrH3C5Gk9PKgEVDVH4kOfyZRSB9jLjgesLigb3i5b3/IIeEGsOmKdhuuaVuAO5kQjXxHxPN",
+	"RcQIIDdVBl0Ey4vjmQZwD/HAsnFdsaXFMrNIlH8qsunQmfUKg8JP7tgfag7jCF7t47idDaiprmkJkxVR",
+	"WzXvnaX2X5p2WWPy8zsOWs1wsnAav+fik8ADb2XTpd2UQLgCkx4C667m2yweMxQ6dTPIjGii2RKYUZ7M",
+	"B5mOG66BXuE17O3C/9ZczFQKM7m1+RZBI99qdaG6G3lKk2RIo4tjBO9lErINpNBikmW4B8WuCShNpgeW",
+	"A9d9unA6v4hdrv5IuX21jiB6I2rdRiLF6LbYMeIsiWFubthUb278fWE/LFEjqhQFPUw4G3ANIsZbbm/h",
+	"6somZGeydtuvnL2y0uobxkMsXXNCtTlocE2ySDHL6uwYMpKZsqKMopFhSpP2iM2YqogqE6lMp1d39Q0X",
+	"tXBod1Dc0urTvOK6BgMsmbnB+y4/7RKaGrpmQ94dUDKlPz5YZdU/7v4/aNPvDbof/vKnulsrZj/NzJZE",
+	"0N/4Nu4Ny5Dsk+tVPLp0wK/3niw5Lpallyb3jbRqc6RYzIThNCEI36StGXNGPEMTOc5YJ0DnOCVCiq6l",
+	"KHOC8/f6oi9eOJE9nBiThsXsgTPnobgCbiBSeLUIF9owGh/i3FYX4ppQ9w14lfqiTQX5/t27U2LkBRMB",
+	"yHjh91KbMCChFwDx8PaXd4oKPWIqd4CFVp0Ii2sOj2Bi3RcxH42YPQKRIpkTLkhkFReq0N/pDJGgjoR/",
+	"DeEEdPEMzvUF+7+kScasjNMXQto7sCpzCV175Dn6kg9J+LHfOnbaJ0jK/dYh6be+ZVRZCe+i+/tv/+q3",
+	"AtJv/ZWmfAB+ZzsAfr4OURmZ0qsyWOw9Bjio/LSELkuCBMLaCryS6riBO1SgqoYAc5FmZlCI/PXQjM6e",
+	"6upB66o7ll33o1Ueemd09tpqTGO2NS0r73NhVyvP/dQD/wZEbkEKgBvbms3lV13D5gokHRQ8tIlfWCQq",
+	"HLRkBNjJdYGXZCIBz0/fvyM7NOU7l3s7xQd652M+8hqYSX6KpUdesc+SsrwY1rPJ5lZSDq/xzARTD3Rf",
+	"RBMptUVlCFcI3TWEdlzYdEigVR1PhGDo0i07VHOnHEqZMCq2hkAPD3XgdkOmB346NFx7ffS7b09bQev9",
+	"+bNW0Hr+/qxWG31mhd2nMnOBXovinv99FbA+v2TCuClQM2ZLAtZa2coNcivWnbC8TJ1gWlKWlgIrlsXp",
+	"yNBBlPDoYsPxgs10wowz7mzwQWpV00vOZhuNX7iN4uPyTiu7CMpnbrwvb47xIHHziQuQ+S6jKlaUJ9vq",
+	"gJEUUQlMqzTg3LDUoTHXYOpQmSDUECkiRto+luTV87//7e3Z4Ie33w7O3z0/HTx9++bp+7Oz52+e/jMg",
+	"B0Cbct3PRXA4RbDukab0ahBJbbwiWVEb1+mMSzf+PaPJKltK7aXo3Pbk30he1Fz7Ip/Gr+reHYMqlhyD",
+	"OIDwOEDXJdUkzLQa/P7bv1AiumBz+Iu7wgaB+WA5DObjfnBwPfhpt/sE/rYXPHpyXSs6/yCHdQoyGobq",
+	"td7I6deDTCX1OqcbsAVvXVDZ63hWCSQWoDRlwpDhHJjNz3L4QJPjE2I3oYmWZESVvb61xqib6cq5CWDV",
+	"8SwePYeBZcPcimVEljjHQkXyKhksN8D3GwltPN4kmAextAwmC7DtLYs0SeSMxT1yImKWMmEZdzIPCAVq",
+	"MptIzchMqgswmcpUk9mEJ8ySGYEBBaTNIaLQCv3sKrW4FhD7kzdXxpzFHauSAGmCmExqyFRqQ8yMR4xM",
+	"pWKH9jfwWU+4ihHZ7Hp2AYz6geAadJhEitr3CRtsnVaaGeA1LT1LSueJpPEtv0mquFTczNeb5N04DLXK",
+	"koZIUjBTaMPSB5rIzKSZIe3hnKRSw4596GbCtQlQghMDe0uZYvAZoZrHVtsENuCwzl5qxFiMNuJFAF5z",
+	"QpWJrbBuA5vvWhQqiPyqO/1BDp0nAj5haZNMD6zSh2hxZeFzrJjWPXKM12OkYjqHza/Ja/4taX/98Ouv",
+	"H+9+TYZzw3THslq4YHwVjZCOT0m4iJIsZvERutXsMMQf94QzmSUxiZTUGsNglwAbBw6MlIOEqjFDddm5",
+	"ZBQziuPjbUSyLU2zN8PqiLV9A2k1uHoOsr3VL2hZKjFK5Gy9PA+Bijmalr7M37yEUkHB7BaIWvkUBWZ7",
+	"IMhhttnMWGaEdULBD3J47PxgNcLzDXjRz3I42JR+3wDjtsWWzV/Mbbz0PqU3q1yv23bDdZ4IQy/YthLw",
+	"gjhTkrP2dw++rkhaX69lxatupySk13DQXM7df7RORC7o8bol34oXONCi6xYcqtbR+UBD5ECQE7H93V3y",
+	"kn9LNFOcJlwj+Vgwee0/evx5ON7WEO2I+ebkLmWRe7kT/OYRKiTub3trCGH1Uk+Z6rr3x1A6jKLwGU52",
+	"e1XN6XFF/akFjDLKrTrNj25cHq1fxsYS7nloacC3W3AuWP2jzmHErswgypSWNQk6p1Rr0JVwQOjMU4zY",
+	"ryAc+IjQobZagXSijJV4IE6YHMN/SUQFYSL2OT0hXH6IDvzcsp4HMHcCAoGwXKNt27iw4wdWNLWkISCG",
+	"WX1jNmFmwhQInTjZSFoRuLeJsYU23fP5kj6KrnaXmxBnCfzZSc0Qpo9JSnaAF8usDkQ5joyoiJj9Y50t",
+	"4SWb3w4/Qnldf5KUtik/y91zJfK9pCUvzW6/GmT6EyVJsezS2tvdrRlY1h3WHylVbMSv6sXNCzZ/oMkl",
+	"13yYMIIjS0aE5PKXQcIv2QCUGA80+a+tAP5smDaDWhBQ7FJefKp8HcmUbUFg7fC1ttZF2c7Zbt1VeTDI",
+	"F69ID3XI9ZLNn8KILYUGJi65kmLqwqmcJax12LL3W75y/Ku96dqL3gBFPhe43fS9Cm74eBUzDFqZ4L9k",
+	"zP2zBZrFxy29q9tMw5N5vrNVrMsWTMlSwBtb/V+y+ZnEAOst9jdWNGKDlCkuYy8tOJj6+vGBfd4VSd0y",
+	"icExe8FACZXqgotxUMpxLGy1UjAS03khwz3ctX/XVSvt/qMn+03W1rJ9vO7wP3IzOQfXDlxBkrwdtQ5/",
+	"2uTCF3nOBZuvcqD1yPlEzpy5AmJfMbsMPMXrGa6dffn9PlwHrVcyogmrc4l9+/SUHHxFEirGmZUiDB2X",
+	"qC4T3e++XbTVPnxU4UL7dcENHz7uB19ft7tFrMOHj3vB19edP9fabF9TdcEMF+On747rAlWGrN4uW2+v",
+	"XbgW/BwH14F3vvh5Np1SNV/l9xmoJb9Ts/HV0M2JT+UGasRHdumrJCwAj6LRBYsJ/ntAhtJowq7QsFKx",
+	"Ejc7kcZMWKlwS1lowmiccLFAYNd6aq0IOXCmThbXhnE6a48L4CaUjLigiU8O3OhIlj3xqRScJpu/wbvi",
+	"o7qdZ9q5lTdYP9PpDd7+/fnpWiq9cH9+WzmEBEvQWn4qB5Vugwv3tAAJK3HFbnUJT4YyntcDATfJBn5r",
+	"HBbgPLXLM0O3U/RfKMYg2HxB0d97vF7Pf3xQvwXFI33rtEJtOBLiRjcGrbLjvQakR0pON/CiO7Vi/2Cy",
+	"pZcePvsq3vIrIzfak5HpIKVmsgWCy/S5MGpea+CV6UCxEVPKYfmtzJiZ6QCTN29rTkOTbWMlzK8boB5O",
+	"XHrp4vXqSIoFWAc/8GCwiofOxdssv9XyvdQh+htp+Milc5wzYynOtnEAP8vhwJkHlpjM8yl11WxcKA+x",
+	"VBQjWq08WY3zcWYPcD6MpCJjKeMeeTsakeHcl5/o1YTr1NiE3YbWHbkm9oTZLdfWCFFo2oEBmowl5G0s",
+	"nu2BJjSOFdP6iFhFF8+aj4IcCSHxGhSLpIpJ22csRlSQIYN8pE5vE0W5evWbX0vgTll3PVW778ZyeGHl",
+	"/LDIGs4yodHhl9/Fz3K48M5wC3w0J1pOmRQsIHYRJjQ1rHPkvFkjppiImIbiU4rRmECxHcPSHjkxxNAL",
+	"BrcbQtWAMCAhH2E4xEiqgRVzQhioJ3KmvbMSzdMlL1xYGMkPib35EDPAEyrqlQr37mlCBWmHI8VYiEd1",
+	"JoROj5xDLlvXwkB8iAGpNJ5ygUlybTQXSmUFS54kXIw79ox9oZkh3BwRmid2WVIAx5ZgLrTKG0hxmNOl",
+	"XaC4q+aDBzrYfQj+ulRCjj8Jd+xWizDTzaKpnXrhy6R0P9SrGKclA3xuywCTsLCMxioIEz6e1No0Skn2",
+	"CyDUkP2O53vFLn+BUGd2ZZjQUJ2MWT6ulxOkfF7FciUyi2kBmdJowgXrWuiyv7gaCfazskGMC0jyBNtE",
+	"OdsvaA0hq2bArnLbqZBmMIKaBkFrysxExgP7kwtwQKqPhULsbKWsVZDAXXUOS86d8xWG5Xl6gymLOR3A",
+	"XQatcuY9TpdnmgatcqY0hMq6+hMfamPKTS0dPBaEXVnwwfIcOmWRpabESFe5I3JBYazXGPRSo15B6kQ3",
+	"YZcswRvXLiIdYBYCOoSR5VJhFXfzYuSy3/tymAWiQB0E/HD+9g05dSgCxbkeP9nd6ywtDEnHEDZOFwLF",
+	"C30eAlp76BlYb0/wm8pvfX0gqX09baiIGpIL/V6tLJAn6QHmuAeKCdbVqzHg+ioeq2fmMdSlcER0ocpH",
+	"blDBKN/ear9wbjx69ORJyXB0sLtbq3J6HWcJhSdSmYBMsikVBf5qVCC8qOGvwc5buy3jYiwXZ39/dlJw",
+	"IPvc3JnQFmcsKspNjEn14c5OAvSpR7lPmNU7QpqupwlrBEZEbK+y5X5uIGR1gHLGKGqHW9o4b5b/uhzw",
+	"qGD9TWMeS4mLtYeR0pyIkawxVnFxoTfIdF2ykGyWG/pJyZq4t7rzoO27dFtW5D20V9ZCk83hTOGtg7nB",
+	"/wv+xf/TFFVj/48gSNQ+TuH9WwkLNYWRsmHCI5eL3CPPWMKHYLBI5gTwkyYYTOSKBHFNSqnXy1x3TRbu",
+	"JiGz2zyJB63lt6l9kzzGssbIENdveuoiDtbuBWYoxjetf2Kcv3jbkNovFEXKRcyu6nd0uxF2eag7E67e",
+	"YeGrXu2gDlr6gqdprat60TcIpykR1/zOm94Laj7cALF87ORMuFIVVoDlwkW1umUPSZZagSr02wiJsbJ9",
+	"kOf+h0MaXcjRaKDDvLYoejekiAMCVi2o1zUyTPXIj9xMZGY1iYBQgleFcYCohEGhARdQ4gsPoFoUlmON",
+	"QgLFH1gNgteGI+2tjTrJj1H57vF2Gd5rHwv00u0YIs2T4rbUjwYNiaaVXOvbm9NwkbGBFIOcDtSWNmXl",
+	"1/Yqd5Cr4mPJrIZ+WIzUhs41CRFUXLSn0SSPxMag6baZsDnRDKowsVT3sPIuj7HUbs/VsvjmG9J3CNpv",
+	"hZ1ebcaV19DrZK9C7mqHHz/iUgnXpodxqT3QA66vww5K5U+fv7JKimIadMExvwRcEASEZysJ5tbp3d1d",
+	"KC+sS2dXub0iZQr+NXCGgY8f7d9+/+1f19d4J/YXSzvs34dWnLPysL0oSEPEIfYTMEXYgaEfAJaJNsAe",
+	"sXTK+WLs4E6PnJg8vpo79PRbt3+BHT/wsb6kDYYm+6yO4uGAzoI/Ef2yDXEy2ydVN+ZU81HdGy48ClRs",
+	"Cl2UmL2eWgDCE7q7XgFiIWlbsm8VXA3WlSMCRNUDlQs+T7R07+GeBp6k0yMv4B2mVPlSlHZ46G4z7JFj",
+	"FzXt6Cg8HoZQC8ZiKEGUX33xRyNljzy/pElGDYtJJmKmIHUzr74sRwRLWmz4VBaqtg/ApL6QL3x/5DK7",
+	"tYVe9wA92htaGN4hOX7VvkQPIJ0qVjLG9chbrPRSsdDZMSOeWEbDBVIaxAlXNz4PBMVo9v3dJ1/tPdov",
+	"RbNbMYZGBtTyI0LLYes4EUatj5WckZRq0xC57gw1A/imKWx9rT9qbdgppp6tSIiD4BUgPQVQ1qbEFby3",
+	"NF81xsIh6Aq+CvbPVekGcFnTTJtyKCMacATrkWOIgSzRRDeCG9KGivc+bnLElTYY40gh7cMnImgko1wQ",
+	"qWKmjkj404fwkAiYHrMDCwTSZEIvmd0Ki+FWuADTSpKwJHDCUO299MhZ1SgMphRnX7X019OEttuTc3Wb",
+	"iZLZeIKLV1OgVxLCZT2gEtC7aKNRXkpcJ5yjOFkbslYuU+KkkkY5xzhHaJMs01Sjpildb3V9mDrpY5mv",
+	"b5h95wRjn34XEGhM4La3YRbeF9KFypJLA3dt4JE3I/Db5uV51bI2Vb/CIS2LyEcH9mmAQ26V2VNosrXB",
+	"2SzeMo6lmrGwSM+49gKSjz232lU16axe3kSGBnVctss4+yPqtw2EZFONtxyws0ReGis0QW3o2n9RcpMo",
+	"Ffw+j9SFj2p35/349RUPNowkgvIu6zeFw1xpg/rtKBpdNKdn1RKE5fdqnBliDraNOa73aZ8biY4Ayy01",
+	"oeSCzVlMJlRPFuXRR3Ux8FDlfzHvqVZwvVHuUBFSBK4ZvIeglAf5kn8LAt3eYwKeI6uf5qkvn5pIBGTu",
+	"Y0PRePL+7BVKmVbsxfIl7ffvXpdrmKCUTGP02HKzoTrmozk2u1jvrVgbpQKlI2p9C3WQ9t4bNxfdBGul",
+	"GfjyFIKR89J+W36zIk+6Oew7hkBxXK7xRG6N5Xi6+WAqY5ascidsIH8sLQpKXnNZw6UJ0nx/VbD75z//",
+	"+c/u69fdZ88slD0lMZ2DqcP93uDHc0XAt1hfMai5G2/xibZC3MbjFx2feN7yLAubKN/h4pmC4t3qXxyR",
+	"aJuEzhukKpVVvnLwdp3z25PhfGb8ZQNSu3EyUx6AvhBIXuPBMGsr9UIYaH3eyH49nXcxMgtK1O0Xb+RF",
+	"EFMuILizl57EbcgddruyjhZ8Tn2zn5UwtFyVbQGqShCyspSJH1d5x1VfuHSD0mtuzl1fMzVmmPwxnGNx",
+	"Ph/ooFEusHMeEYphbFj9LmYJMwwF7gs23zSWd2v4WZm5m7jgttone59qpraVj27yQjkyL+JuyWJQRwRu",
+	"+rJ3gqcb3XMZ75rjBn9kw4mUF0X+zqeTVp3PVQXd2USzaPD7b/+CCMwLxqAaS8IvGITkaD2TKl4fduOm",
+	"X5vp92MpNfrTD7WurGKjOvUJqfvrqo+4WKtcoHXxk6RNNbZpyYv2l4yBnTz+taR6jxVNJ9tVAnGp8UtZ",
+	"IJ/KInwbOld0Yxva71/8FrLUc+C5cVZgJeN+IXlz/+tPrH/rJ9+++u0CHFdTSmtzSm8Bfu+u4MJSCIld",
+	"8UNdgVXNokxxMz+3y+FdHKf8JZsfZ2ZSGzDpO4EsJ1n//tu/wgACvkuBdMcp775kc98ri7QFgz4YOACV",
+	"TbzWTt6CcbERYT5L8egUNoldF7gLqYqkMBQ71Dl+1nKBpf93HrRWTIpxtsSNcJl+NWFuyzWJ3ZdQ/ndI",
+	"owsmYnAhHJ8Qmhk5xWDSn+VQ98jzS3tAJTPDym1AqNAzKCpstXw799A1gTjqC5oPp8a7d3xuZyyjbGov",
+	"OJYM/4VdcW2grjHYgVFTzyOMw6YGF2E+lXMwURc0TMJIxiw8wvLKLny1LyKq1JxQNF740Ou2VD461F5q",
+	"GJAwpWaS/8XFS1pcD7FVr6ZQuxj6A1lKC71LqOmLGdXEd3KD07xjV86nY08JT+tg5s37V0WhYtJ+/5fd",
+	"3d3dziGcQPk4RkQfCGPUpE0hojUgtC9KTxkQSqY0BWiWCoVC53RHuJQKQ06LwNiJTGIswsxqAtN3+wIL",
+	"L/sLMpJw0yMLtp/2z3JInBFJB8iFwFauAxJaCSmEQm6+OUiA1ZzFvC/wrOh1B98syrZUk/d/efHixTO4",
+	"uTNqfDfiQwuQEyaMBQEWF63NwOCX94jGSl0OsR9o/PjIx835j/qiza7sliBIlMHOqeERoVpDGV8RgzlJ",
+	"dxYmPjn1c7q61NivGZ1zgCB9kcfYGvS9Qcx30fzRpQOEeTcv5/Ne7I0WlvtdA8j1RbjUxMzCZm1XMjfr",
+	"UpexEHMW8LHd2x/sP+mLanM4F1hR6QBHjsmj3YfV9kMWsB7tfrXQ7SuPvQXCAv7TvnCFW4q2YTxmFp59",
+	"7Eo098JMzPVFJyioRR7cfOiCs6xUSQ1TmCmR8IgJjJF1BNEyScWZodD+toEa7iRsTJMdw9RUl+KXPU08",
+	"Pj0pxScetnZ7e71d4JcpEzTlrcPWw95u72EL7a3Ab3Yg7x9F47zSzEncOmx9x8yZlKa10DF1f3d3RRuf",
+	"7dr35CG5Nf17zl17Kec2ug5aB/tPmibMd7hT7l94HbQe4W5Xf5N3z4QPHq7/oNx1CzbuiiSs+65oV1Tw",
+	"/tbhTx+Clva5qfm5kWa6xwTMwFDgoGXoWINgMdeGTVsf7Gw7PWjRdCHkTOz4qXvmyqx63nM37t2VaVV7",
+	"SDdkaBVDdsotjK8/1MPI6svIW9hdB62Huw1dLbDzPHjq0zlp20uJyXBOKt2RgWC7frQIKZusX2r9exNA",
+	"udVHd/3bHxM/gHhxqnhuoO5WjrzqIkHoZsKn5+SVTHz1cgjk3il8g2Nm1rWOoli1kYHMZJigwgCzLPeS",
+	"CtY3kgqwhWt9WyfvJO/gRMOMJzFpOyCHPL0pNwH5TnrA7wQEGxP5YNK+yPvGMTHmEGEC2W/Y8heqbgCJ",
+	"XYL2ckOvO6Rp5WVqyNrf/Vnh7AFRmciPh+8wopHRDoz3NqJFRZoXfLQBAStaNf/n0dUcqb5tumGXadAG",
+	"JOnUUNQSjvmCRD/53IgylmGCnt756L1H14hkCUNvdRUGn8Hvb+1Q7Je1DIY1VPCMTeWl66l3A7r23w5D",
+	"j3a/Wv9NuSXtp8MdvhihIs/mlpdMKZAdDXbUGfFxZnUHt5KGaPg5Su5lgHQAtgYil3h3TeP8kn/zE9rn",
+	"fwhaLtKlCtqnmVmEa4DAb111kVuhrJUmc9dVMwvwvzuk6strL7NS/9qo/REhZ//uSLu3wRd5X1744NEm",
+	"+6pp/HlPIiok4q0nCCUiAXU4gEu53oLk+IRoF8zlgGpr0lBiVqWGNo0S4RswDypmMiWsHox+DbDOQ2jP",
+	"bMKjie/9RZVVjU0ABQoCL6BxVduBrrckkr3i2jwt7ekOsXehE10N/qKlsNRsyMm3EU0SJOH2le6lsk8H",
+	"/XflW3UmtKKhU9FWSZP2lBlqpX2AvTJbLINyPfwXubBNOFDuXLVeaiu1H9xWU6727ftbxtS8TmOuEf1w",
+	"6X970Q+3vvqLN9K8gBz1e0ZQwQZ84koTtu3hHJO5P0BZwHpLz92D710Q6yZBq0SmF2jEPar8MZjAW1F+",
+	"xQea+Ge8MZG/IVhLhdXnC8Vm0QrtuiQqRpiI1BwaxkOlS21I+/j5eXf/0ePud09fo4sNfBQuD8ULdrrS",
+	"wCznOod9YarAjNbN0N1tSPjU4hDHXkUCizRJ4Wpf0TzNAlLYoFMpOKYECYs5w15fvIPkKhDZIDaj4Lbo",
+	"5MLTJVwbyLAjptz1tWjsSto1TQ876C6saehK2vmXh5V2ia5bo6uH1XGlttwGG7s1+t6LbUwR9l0bhyyR",
+	"s45rC4tOU3DgeN9V7vemU0Z+///+f+dnDPpCqoBYwmmYIOFfndN0qWtrj7ybsDlcEI1jSMQse3dgw3Dy",
+	"nvsl7ItSWhwsu/DKCw+U++RLjw2u5Uu7MQ8LdseKpQmNIP/Ynwt8pN496u5O2zWdx1XERXNMxUisJGST",
+	"SgFXFHPFIkOM7AsPXhMJ/uwlYf00q/KQu9Dvqw2UP7OCvxXXobnk+p/Of+4tBF9IMISEGojxQLRnnYpu",
+	"NJKqEBohD+uGMuOycuSKqtWKkiWdXarPobKXeyuvU9stReeWm+HpgfphK/JK0jqGgUDIFb1X6G9JoV8W",
+	"F5ZB0kLMVto6zztppVLXCGfHXnzBIqCAEoqNrSBjabOPJYW+gpYhQnhRHpkqZ8IVgggD3xiPGxJnig6T",
+	"uQsmcpFi+7v7LrzklURwPswbRdvN73zk8XWI1XEIFSQ8idk0lYaJaF4NwINDx30fH+/CfgJywVJj5cqE",
+	"UW3I/gGZdApufsHQMDicG9blMYYUJVA90BnrUGpSfMwFTfriZzk8qn7uwsywkz0kS9uPIZJm/6jIg7fn",
+	"R5Rl2tUcJeyKRiaZg+j5sxyCxOflYpRdNMqd0JsXCtHqQ7iFimC0XHbBBxbZoZUe92HQF+Gpklfz7sLv",
+	"laBGbNcvLzgr7peKOTTnx278uNr7s1dQLNeu45rkwwo05fBHElpBWOuBkRcMFsn/YJG++BmjEQYofWLA",
+	"HUaI417c7yhD9kUumQXL0Wr7++gLclFHDzQJMdjvpw89F78WOpneDivEPfu392evrNz9krEUA0FBqIUK",
+	"Cf7Ww4qSvK6xuYUtEFW5D19CKdZuqySqHgLerOy2XgjKeYHevMqjxuhUCAuz4xzsoCBVVNAFkRsBV2UJ",
+	"cz3eoSQNvSyhtXaheSW4sjJyXsNBMS2TS4hpw2jZWqEZq3ws1vaAzXMDhSfqxGHs8feDHLbqfW+LMbQL",
+	"5KBVdrpVkj4erQrC7vev9ve6/f7VV6w2BhvNMrcvmBdNDTcSyvdvc+E8+7lBKrc0pxSLKSyCJYl9uJ7r",
+	"ouBqw3vC3RgG80BbxOpV3mbxgq8/q3i/6iLL4cSbX2jBwa+b2ysenziTRUSF1URH3FTsGXnqJEEfFGnb",
+	"ayK///YvFxDR9RWLvT70H6en7G/ycbmY8712U9VusiEEJFuIKwmKVpTaUmmBT5rcmU+hNSNJqRWLgBWi",
+	"VYZxMHZgsTSBOhajRru6WiVpiAvNlNF5x0ZkRq6mYrldIygbAkxsKuGW55eKKVoiBStjoSlLSi13gVpT",
+	"B1i16mDvycHD3YNKD2YgafZbMDC0XdB6QIpmr8Fyy2eMZYf95A2csXkz1L4nNJnRuXYHyQVOL9v5c04p",
+	"2DAVnsEOJiM2Y1b+sCLG4sm1sUQXKi9REpb6ZoaHrvdk9VeSCcMTF0ePXTLrHcQ/2Oet57EgexQstqjU",
+	"uilryYP0gvoZyy2bN5pzsaFp/bR59tgIC3UXc2+WmbZ6VoS6W5sWHroyW475kAWV92pb1xa2cd/YXrVR",
+	"IHr8KQUE79RP5VvP1vBSh0RyhHlI96F7X8IuYR+nGsNhHyMggs2g+QVX2mzBe5bNE7nivyrGHnWEuwTC",
+	"FcLcvTv0jwGq3zEnCxXWKZdMjZwbeKxvEZ+XstseeLd1klrF7xm2o1wC+h2sHgbWuRtNGjRZ9TBKOw5I",
+	"3laagIiG3aS9xueLl/myl5AkhvXOSn147EiwpqjMapFo1fMiGchroZ8IssWgdHYCfQfyZIXcCniw+6TO",
+	"GPAUJviiiI7VuSvmlrY/FxjChsx1hcI7m014wnI4s6Jmqv/znFe7G1CLp75hzr2GViFJCNS3paEhxSga",
+	"otZqa8ckNOzK4LCuNorRaQgOdl+ZOa/dHLrmqaRtVaNDcOl0ICVWQR6S14eQEvRzdQ76kXpdLR9oNRom",
+	"Yjepn9N93nG4RYlhapp3Nc00pn2DAwq/8yZmHodg/pYp/SVjBKzH3jlvcRU3YfLsNvhQM+hjB9WP7Q8Y",
+	"HAITY81oextYdhrIVl4/Gjb++2//47YZvnr+97+9PRucnz8fvD7+x+DZ+7Pjdydv34RFWeC9R30x5SKz",
+	"imZQ2GldcryeWPUxljOs1AG5h65zFayC9FMUxnsSAmkOXfhFG6zHipXszzFL6DwgU93pkTP/D8UbQbgw",
+	"j4liEeOXaAsOX1FtulBuDroAteGP59B+sC8g/x6iabjRLBl18LUEm/mL0nBJLmaZGhJNqBizmGhurxh0",
+	"cXgGKDfsm+ZxbS9Ga89wUlCpjuwF8Lh8R3n+vz3mWHDN0Es7R2t9Bdp6BHKR8T1LYBaQ4o48IEK597LX",
+	"6eAQtXBXiQB2OQWrgoQjAgy+TZlw5/ahPJjAnbI8r5y0FwHj9PnZ4OXzf4YByeFi95Ac7D9Bd0Bqt+yO",
+	"67P3luY4f3f2/Pj1eWWO3d1D8mj3YQf6Gk/qkrJrWOg57P4HOXzuO+IuyBTLXM+imccqgCBEwhyIHOCi",
+	"NcaDhQ/CAtm4od5FBfKaFNO93f2Dm6ibSwSuKgEs2Zvr+D0eFD8Hnr3flD1rqY0lLlgNG6jnAl75sDFd",
+	"Bs2jKqyBQT2SU/Yfqk58Ngu7lGRKxbwIHkMXIFNdi6EqrxzRcTWSuM7R18ukYLbriyZkJtLSgjKA6CNX",
+	"gMCxhzIm+sb8iJElX0ku4zSd1o0thCFosLVQDmLjj91waDiW727t13YojrwOWktVJtZ9/o98fL7/2qIU",
+	"m89TfLI0l2Zmm3nscICfmwqXnwuij8uVMLgmpTIbpF0pulEC6QWmsgayPYu5Lci+GYBd34LLA9u2ggvc",
+	"Ca/QwsHrqtDeBm3pLHXyypdR8S/YfHUE2Es7YCOjfCnrdIss0+1t0Xu7ZWP0o7XG6Lu0C79k8ya7sL24",
+	"qgHy3jb85WzDjrdqH4GN/jMXWl5ONwOEWJuCXWvMeoet1BQzJLxg8xDtUUgI86pL2GXIFfG5YCy1WtWE",
+	"6omlELzGM/YUnD0YSHIXAR8v2RyX2CzgY+82F/6Rm4mr/Nkg/0K8XGEoxdvVEzkTvu1MxO4Dse8DsW/J",
+	"EIZBkLSovQiBpi5vezsqscBkc+dRkXu60OnJh425tu2X8sLVWS5M0nvYFADtH1cmt/9iT+Yq3TiDGTzd",
+	"WJd+6nANgxdh6Xt/0n9y1RL7xNi5gwiIetiO/20ldr5k8zqxE+3ESiY38Cv5KZtYMSKyZa2CzYqY6DxK",
+	"GvA5wDhYkMPhkBhkOoUcNVfwCr5lVylXmIqHpr2xotjmkUsXCeTECij7h3EzEH6D6g5EAnV65Fswkkl1",
+	"QeIsr59ZnqvOXHYmk+ROub9dwIU7flle757qv4/fb+27uhcQvhjhhPwsRzm9XyaWM+FDrW4kIEypumCG",
+	"i/FOvlSD3+wFFJNC0z+UlmVxIRPk1fLaEfYrHCrORsm8c4QlFbkmbDpkELLvYvCHXFA179XV0HvtN3Xu",
+	"9nSHevTSWg0kwl3PQrj3U3va7lMpjJLJOlMPDPZjMcj7v6LW6BmjCRl58BGx00FdV/EcAhFSfJ/OhKLr",
+	"NKXjMnRPmVE80gtAjD+uBeGzvLmV5f1ZqjEfyjvSpIBUbfTWcaigrEtVuKFxa87MsUGQVZ3RzNbrizCS",
+	"whWUHChqWEi+IcVPmuzAYQaXnM00+d//i+zt7qK3JDIKxho6iBIeXdQODfpCWbqN2eH7JGYRn9JEB2Q3",
+	"964qBugpJEYGwufA/L0tEAoMXEVJFrO4oYDla7zMAvVW+shecGXvqOj0jPWlhorRC0ucSJsLEppfw85R",
+	"7r17bMdrH7kcGhnmXrIFW5x9q+Yg0/r40oU67nTr7RkZ03mPHLuubQ8fu/06A7DdU+OGjfy07R4LcnL8",
+	"5phAKclfpWBFCf7nmZIp23klRSxFWGw3fP/uafN+fm1yLW7aM/svO18g6HUBBteR5Hvj5pdIyJUGqI+l",
+	"dFZ/WUItiOGQKdEQToFFNxSNLljsqFEdWa+VW9y/1gTHesoPEzen8J5ilXu7o6dvz867NEnkDEuRHFXi",
+	"GE5Oe+RYEGgtAdEQC8mDUcKoIm1oO9kX378+fto9//64u//oceeIrGynGCo2Co9IpOgsgeYQWDMjYVqT",
+	"TNtfxp5C94VbcJTQ8di51BM2MsSKfHLkAJ8z3Ssa0kOKQ6XRpBxBwFIdmS/15bwb5a60wGdO5qs2M62h",
+	"HGeQOvwJVqZ7FejzqkCNUqV9R0JJqmScRaZLBU3mhkcaycs6oVFIw0cOxvSq2Po3lYF3yPWqCzUxPWas",
+	"sKzzSpiExrGyVAQi+aaQaDyWxMj7qhO3XEbSZ6YidyjDT/4qJaCrwlc9Y7OEv+xTr6sNFv4shwNsph0e",
+	"urXLebLAPEABsOJitbIVps5h8rlVrMZSxqRtVZuEapOXzyc4facQenPJE9ezrBGmdHX793aJC+0kbSjb",
+	"j8EWXGhDRcQ6Ry5GXJty0a/hvC/C756/q9S0+CvGJHzjTtgjL9m8iDv1DhCMYRpKabRRNCVgySAXbN7B",
+	"dEAh+wIuwki3ZUjaBw4MBREaqk0t4/bt88LyGuceTj5z3amtSAsRcmaFnZFU//4mz3tu/IUNkuZzkMia",
+	"gP/Md/xu4tvYEnyN/eLYExLt4iOwQB384HKYNWMuaMNqNa5Cc3CLgUh3qUnjJdQ1PkqZiAOMd8MG1rSo",
+	"Z+Vqy3tbnDeQuU7ePk+MiZgqLCN+r4N/EfGkXLq9tpS46z6iXVLFHH/toI3LSZBc4xtuXPW9IVEVMLUR",
+	"IV9wEUOD840i+nyj7OYmEls1Mb5jFCtiNxdZKgpnaDOmBsnifXjDHyR6T8oLQvEJs5QM58RDpUcThPjN",
+	"RPtau1QReUMyaANOwLLkS/u2jeLTKYsDksgZU92IahZ3cBuHZH93r0irgl1yX0wtDvpif3c3LzAFDURZ",
+	"TNrQG7ncWcH1FS6VcYOKbWbGI+bDg32eRqfXF2+k6NKCZ07pHNOf3PYX+KSXBHx4wxwcKZoZEqYJFSFp",
+	"H+w+DPJWmuEO/NqpE9axTbqjIHchppd6sX9m4XwtAXHPd0QqzzcDd49d1RmzbjNsYj1Rozmw3asI9yrC",
+	"qqBGqRyZ8dT0RqS0VgVgan1tjJxmfCH0vef3f6TyGJmuhNtuw+K3iiO0UOMDCaG96XK0woun5KuHTx6T",
+	"KVNjRmDUIXJbiN4r8wLk1EeutbQVBOAjDCIczvPSrrQvQgGNiKGYJ8GQYFdG/oLNe54x5xlUXcvIY7fu",
+	"Aue3jJybI+xbnSvOLu8ZghO5IVaRIAe7D0l7kc1jQVCXA+pkjVo7nT35HXP+U2wxex1U5oFL7MLN/+Xm",
+	"c/57CRNFDQ84130Kwz23vyVuDxhMtJwyzDm04PYg77nRhoLoJVrW+VT2P2PDiZQXegeDdZvrM8ppmjAw",
+	"QvpPoK7EnIQYidY952NBTabYITHf9LPd3YdRJvgV/IkFl3vutwm7It7nv//osT1lv2V6VmPqt3BwSKY0",
+	"Zn3hdH6eRxK3YxnpfMu9adxpiL/6EYe4gOU7pBTVhZraUfgiEzDq3qX4ZVCr4oZ0MEQ0H0MZKu0hxSOT",
+	"B7ItK+gsoFORH1FruvjRYxL0Z+Rj4YuO5yVSEO4h+EXIGZGCtIWsJB0ceb3AldNQmhjp2gVhXQ/IXu30",
+	"alMT/r0QpTjyPZJ8eYfUneGIrwq/MnP9x3zUXUKlW6QpC7xKM4pq9q5LxT2U3kXtz1np5XNQy3/byp2S",
+	"f7bz0b7XygzOH6BCssv5oi74DXK8fbq5YWlNc1zsC/ljUYH4vlvoPSEtuoWWSlNvBcxLnUKXKVPeNSfP",
+	"uBsrmk5IG1op+a4ggrFYhwGh2pk7pPJx7xCuBI1wQoyy/2bK1JTyGPrrvcY/E7tENKHKePcorkI1gRJZ",
+	"aUK5qE1BKuHEBu5KF+dfWzSkBWQ9aDGRTeGG8K9ut/YaP6ezMj+XffLiDm5QH8y/IJTcsQ/o7zxWdMbF",
+	"+J5C/JHMnpXXtC9Y4OQNWVk94qQUAg0c3sB/Vnn5t6iD39Rb9e804eDjRG8odvf5/bf/KbqJYcyL7+cG",
+	"zraAJNwwRRPf6MB1J7GsFJcPPHXCVO4LIWei1CYBghdJNI8SFpBSuyDI9+KjkOwA3RpYchcSdpUqpjFL",
+	"DFIG0Npqv7D7Q/dpeZC9Dp5gBrnF1m40YdFFjxyToYJCoNDTCHqUHuzv+/5PrlHVyh5QYK3p1cVKVsSE",
+	"27fC+um/QFfOElFcSeqgI6eFn3uP532fmjvxk6o8y/tTZS+rScRUT4aSqrjRNPrcEru8gi0TeWHfZ8fn",
+	"33/79vjs2eDd25fP3ziHkOmR8K9Qafib33/7F/zIrnzRWygrDFVr+iI8Z1Gm2BH53pj0LQRWntMpO+eG",
+	"fXNuFI9MSDQSMxJBbz0gZb5ZMItJ++Huww70vymOEfb64pjMlBRje1lTrqFpM5Y+Bj8ThVI1KR2zBuvq",
+	"s/xKNhLsYOqmFMpHe/vNHU7wVKWycvBag7i0/uaTbljxdWKmyQ0kuXxPQNYeIs4sD8NrnlGda5guaqj6",
+	"jggoeXYKfpUweukYjOt+1tAzrXnrQeucmS42YlxzyE8izndU1TK48RO9kQS6BvoS3yq/cQzqJN+/e/0K",
+	"YB6EN5pze4uLWPvbOXhTEEQwK7AkA//bnbgClK4oNWHCUuj40w/9X1FzwV5hkRBXXGbbefUVEzFTLC47",
+	"4ext+iS5WEbNJfTPZ3Q8Zoq8P8EgAZfiSrW2NLi+0Efgup5RooH+k6cIdd1zdwJXzrdWG39md7NthMXJ",
+	"6I0U7DU64e+YgsoomzJhMNMB2E+VxD1/R9fW+IUxsMDDpjppCNgPNJbKaFvWAsGiJ6OuPWsXDtuBOFD0",
+	"291YUP2vQBLYjNX7LrFFcuUZS4gByFDgxc5HgPSVQWcWYo/tqNYmejB1IzcKd3980FCr4UPxx96g++HP",
+	"f6qvOLEGbTB3+rmIZIxVpm8b0f688+cqiuVVMpBS1Oy6Fung0gIy/pWnXWa3W24H7HpeUNe7G8ub3k7h",
+	"nuCPh83b2rq2RuVbRctjqFPNI3zhvHLLEo1dwtCSVpQJV9bBWQ8s7o7oL6tQ9sXx3+6Ex6y+ECvHnFJU",
+	"w788pHzZh38BdiVhkjmh+oJB42/tU3MXpJQ1bz1hNDGT5iZAmNoXTRhNj4iRWTSBPIe8kFmtGPI9TnqH",
+	"lii3QgPF88XsuSY04Zfow/2yT/aKXzJh92Tl7zJG6rk2bLr2nRI2psnOR/uoK/npKzvudIOEzjBV/JJG",
+	"0G/fMDXV2DQflVMdHmEWHMSqYi96NBoc5FJbDXt2xKaZO7MrOk0TGIqrt4Iyx364X+XYtPvrh5+QUd+Y",
+	"Tf+nUZ5/V130jevrDwXVPlX3/NJ8FbANj9J2kBpAwzFtD+JwpLM1sZUpEzTlPf86TUj8NmXi+PTEXsdd",
+	"a3OrSbB7dTn8mUWNwTO5Huu2nUsg97rdH8IA4voalW6aUE0c8C2yqQoczymSiTVw/M/j168+Jxz7bd3D",
+	"8T0cEwd8tXAMcWCNsm+eGFwp3OtL/YOnGYr8TPkYwR5kJMwzdfUxZlwz8mj3Ya2UfAar36GQjAvUlnaj",
+	"8RybFqpLRoyioxGPen/Yqrkx/xTRWsmhNLpnrswqWnYGo95dmS+g+75jV+YFT+51X/ABY2FIlSVse3VX",
+	"c8OmNO1drWZc5zjsczKtqxsZ1P15/ouNdl8WHB2keONbigVUERi3Bk6o8NbIj0rFWaGbGk0OCTd1Rhls",
+	"mEHnRZdaOpSZIYYJKowOYKvQ1p1I1wpXZVAfv2eFH0Uh2AsCrID3MUN54sqzluvSQZrrjm8H7Zs358mv",
+	"DaEF53jMO2R8boXG8m3qkkc5J/8vcnY6CHLdDa2Sbkr3wTXJUgyh40YTV469VnaqrvGxdZzyl2x+nJmJ",
+	"XdJSPnSfNnULds3VXDlElwetLn0baS94kzY1pKI1Q4pTppLWYWsHKKzb2xKuMJkmPtrQSLdgQDLBf8lY",
+	"XlihRxbqtGjG8sxxrooiZs7AhemXNeXIfe86e6cTqicsJtRAYcfA9UaRImIBUdJgiOVCX4oewQJrEKQE",
+	"OyitCp0qahbNjJyi4AnlK+3aXBh6wQL3xAFUlORiHJAIGsgnOBxLl10yX5K/WAraWi4v9YZCdR3FMohL",
+	"w6aYCYRE5SUvS7MUAVjLU2G6jaGJHGeQ/1qElwbu1n2EKUCiSDPjY0lLSxRfNaxRzWjChZbSW8t79olO",
+	"y9P9OOG+wqcuQFfEOi+76cuLtmVquhyh1IfuVitKBstJt+4gJFIsZsJwmpRuNSBMRGoOeSoOoo4QQqfM",
+	"UEvwIbjMopFiJlOCxcu31LD0KVq2uiPFmYiTua8QXAqI8NFJRfOJUn8Pt4ivGlyzQIkbViIgyuEOeXne",
+	"5SiMXtW0XIsEpcpuFgGg2mGpDqtrnt7Fv2G9vtK0voBbTUMEZ7APgA9y/GOpL6zd8qK6ie3vS9M7irk8",
+	"+0qPesNVleYFN971h+v/EwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
