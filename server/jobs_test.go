@@ -338,7 +338,7 @@ func TestIntakeWorkflowByName(t *testing.T) {
 	if wf.Name != "greet.v1" || len(wf.Steps) != 2 || deref(wf.Description) != "says hello" {
 		t.Fatalf("PUT workflow: %s", data)
 	}
-	got, err := b.Client.GetWorkflowWithResponse(t.Context(), "greet.v1", apiKey(ten.key))
+	got, err := b.Client.GetWorkflowWithResponse(t.Context(), "greet.v1", nil, apiKey(ten.key))
 	if err != nil || got.JSON200 == nil || len(got.JSON200.Steps) != 2 || got.JSON200.Steps[1].Id != "shout" {
 		t.Fatalf("GET workflow: %v %+v", err, got)
 	}

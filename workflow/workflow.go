@@ -322,6 +322,9 @@ func mustJSON(s string) string {
 	return string(b)
 }
 
+// Ancestor reports whether step j runs before step i on every path to it.
+func (g *Graph) Ancestor(i, j int) bool { return g.ancestors[i][j] }
+
 // Edges lists the graph's edges as (from, to) step indexes, for drawings.
 func (g *Graph) Edges() [][2]int {
 	var out [][2]int

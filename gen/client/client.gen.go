@@ -865,7 +865,7 @@ type StepIterationStatus string
 // StepRetry The step's own retry within a job attempt: up to `attempts` tries, waiting `backoff_s` before the second, doubling after. Without it, a failed step fails the attempt and the job's `max_attempts` applies.
 type StepRetry struct {
 	Attempts int      `json:"attempts"`
-	BackoffS *float32 `json:"backoff_s,omitempty"`
+	BackoffS *float64 `json:"backoff_s,omitempty"`
 }
 
 // StepSpec defines model for StepSpec.
