@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -203,7 +204,9 @@ func TestGraphValidation(t *testing.T) {
 	t.Parallel()
 	b := setup(t, withAdmin)
 	ten := b.newTenant(t, "valid@example.com")
-	e := func(id string, extra map[string]any) map[string]any { return graphStep(id, "echo", map[string]any{"x": 1}, extra) }
+	e := func(id string, extra map[string]any) map[string]any {
+		return graphStep(id, "echo", map[string]any{"x": 1}, extra)
+	}
 	cases := []struct {
 		name    string
 		steps   []any
@@ -266,5 +269,39 @@ func TestGraphWorkflowMermaid(t *testing.T) {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("mermaid lacks %q:\n%s", want, data)
 		}
+	}
+}
+
+// The event stream tells of skipped steps, and its event ids (which resume a
+// stream) encode the skipped status.
+func TestGraphEventsSkipped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withAdmin)
+	ten := b.newTenant(t, "events@example.com")
+	acc := b.submit(t, ten.key, map[string]any{"workflow": "skip", "payload": map[string]any{},
+		"steps": []any{step("a", "core", "echo", map[string]any{"x": 1}), graphStep("b", "echo", map[string]any{"x": 2}, map[string]any{"if": "false"})}})
+	b.waitStatus(t, ten.key, acc.JobId, "succeeded", 10*time.Second)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", b.URL+"/api/v1/jobs/"+acc.JobId+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", ten.key)
+	resp, err := http.DefaultClient.Do(req) // a finished job's stream ends after its last event
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d %s %v", resp.StatusCode, data, err)
+	}
+	var ids []string
+	for _, ev := range strings.Split(string(data), "\n\n") {
+		if strings.Contains(ev, "event: step") && strings.Contains(ev, `"status":"skipped"`) {
+			ids = append(ids, strings.SplitN(strings.TrimPrefix(ev, "id: "), "\n", 2)[0])
+		}
+	}
+	if len(ids) != 1 || !strings.HasSuffix(ids[0], ".s0") {
+		t.Fatalf("skipped step events with ids %q, want one ending .s0; stream:\n%s", ids, data)
 	}
 }
