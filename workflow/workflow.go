@@ -104,10 +104,18 @@ type Graph struct {
 	eachRef   []string
 }
 
-// Error is a rule a workflow breaks, at a JSON pointer.
+// invalid is a rule of the graph a workflow breaks (unknown ids, cycles, references
+// to non-ancestors, expressions), at a JSON pointer: levqor.EUnprocessable.
 func invalid(pointer, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	return &levqor.Error{Code: levqor.EUnprocessable, Message: msg, Fields: []levqor.FieldError{{Pointer: pointer, Detail: msg}}}
+}
+
+// malformed is a step that cannot be read at all (a repeated id, a reference that
+// is not one): levqor.EInvalid, as before the graph existed.
+func malformed(pointer, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return &levqor.Error{Code: levqor.EInvalid, Message: msg, Fields: []levqor.FieldError{{Pointer: pointer, Detail: msg}}}
 }
 
 // Pointer is where step i of steps is in a request whose step list is at base:
@@ -141,7 +149,7 @@ func Parse(steps []Step, base string) (*Graph, error) {
 			g.OnFailure = i
 		}
 		if _, dup := index[st.ID]; dup {
-			return nil, invalid(at+"/id", "Step id %q is used twice.", st.ID)
+			return nil, malformed(at+"/id", "Step id %q is used twice.", st.ID)
 		}
 		index[st.ID] = i
 		if st.MaxConcurrency < 0 || st.MaxConcurrency > MaxItemConcurrency {
@@ -246,7 +254,7 @@ func (g *Graph) checkStep(i int, st Step, at string, index map[string]int) error
 	}
 	refs, err := stepinput.Refs(input)
 	if err != nil {
-		return invalid(at+"/input", "%s", err.Error())
+		return malformed(at+"/input", "%s", err.Error())
 	}
 	for _, ref := range refs {
 		if v, ok := stepinput.Var(ref); ok && st.ForEach == "" {

@@ -27,7 +27,7 @@ func TestParseRefusesWithPointers(t *testing.T) {
 		{"unknown need", []workflow.Step{step("a"), with(step("b"), func(s *workflow.Step) { s.Needs = needs("a", "zz") })}, "/steps/1/needs/1"},
 		{"cycle", []workflow.Step{with(step("a"), func(s *workflow.Step) { s.Needs = needs("b") }), step("b")}, "/steps/0/needs"},
 		{"self need", []workflow.Step{with(step("a"), func(s *workflow.Step) { s.Needs = needs("a") })}, "/steps/0/needs/0"},
-		{"duplicate id", []workflow.Step{step("a"), step("a")}, "/steps/1/id"},
+
 		{"ref to a sibling", []workflow.Step{step("a"), with(step("b"), func(s *workflow.Step) { s.Needs = needs() }),
 			withInput(with(step("c"), func(s *workflow.Step) { s.Needs = needs("a") }), `{"x":"{{steps.b.output}}"}`)}, "/steps/2/input"},
 		{"ref to a later step", []workflow.Step{withInput(step("a"), `{"x":"{{steps.b.output}}"}`), step("b")}, "/steps/0/input"},
