@@ -368,6 +368,11 @@ func (r *graphRun) runEach(ctx context.Context, i int, env workflow.Env, outputs
 	if err != nil {
 		return nil, &connectors.StepError{Code: codeInvalidForEach, Message: err.Error()}
 	}
+	if spec.If != "" {
+		if env, err = env.Prepare(); err != nil {
+			return nil, &connectors.StepError{Code: codeInvalidCondition, Message: err.Error()}
+		}
+	}
 	r.update(i, func(st *StepState) {
 		st.Iterations = make([]Iteration, len(items))
 		for k := range st.Iterations {

@@ -113,10 +113,33 @@ type Env struct {
 	Steps   map[string]Result // the ancestors that have ended
 	Item    json.RawMessage   // a for_each iteration's item (nil outside one)
 	Index   int
+
+	vars map[string]any // payload and steps decoded by Prepare
+}
+
+// Prepare decodes the payload and the steps' outputs once, for an Env used in many
+// evaluations (the items of a for_each), which would otherwise decode them each time.
+func (e Env) Prepare() (Env, error) {
+	item := e.Item
+	e.Item = nil
+	vars, err := e.activation()
+	e.Item, e.vars = item, vars
+	return e, err
 }
 
 // activation builds the variables of an evaluation.
 func (e Env) activation() (map[string]any, error) {
+	if e.vars != nil {
+		vars := map[string]any{"payload": e.vars["payload"], "steps": e.vars["steps"]}
+		if e.Item != nil {
+			item, err := decodeJSON(e.Item)
+			if err != nil {
+				return nil, fmt.Errorf("item: %w", err)
+			}
+			vars["item"], vars["index"] = item, int64(e.Index)
+		}
+		return vars, nil
+	}
 	payload, err := decodeJSON(e.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)

@@ -92,6 +92,17 @@ func TestParseGraph(t *testing.T) {
 	if ok, err := g.Cond(3, env); err != nil || ok {
 		t.Fatalf("item z's if = %v, %v; want false", ok, err)
 	}
+	// Prepared once, the environment gives the same answers per item.
+	penv, err := env.Prepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range []bool{true, false} {
+		penv.Item, penv.Index = items[k], k
+		if ok, err := g.Cond(3, penv); err != nil || ok != want {
+			t.Fatalf("prepared: item %d's if = %v, %v; want %v", k, ok, err, want)
+		}
+	}
 	m := g.Mermaid()
 	for _, want := range []string{"flowchart TD", "s0 --> s1", "s1 --> s3", "s2 --> s3", "class s4 onFailure", "#gt; 2"} {
 		if !strings.Contains(m, want) {
