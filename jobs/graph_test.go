@@ -9,6 +9,7 @@ import (
 
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/storetest"
 )
@@ -157,5 +158,54 @@ func TestGraphConcurrencyBound(t *testing.T) {
 	}
 	if d := last.Sub(*span); d < 600*time.Millisecond || d > 1100*time.Millisecond {
 		t.Errorf("4 steps of 300 ms, 2 at once, took %v; want about 600 ms", d)
+	}
+}
+
+// Canceling a graph job stops its running steps at once: the job ends canceled, the
+// step that reports first canceled and the others back to pending, nothing after them started.
+func TestGraphCancel(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	eng := newEngine(t, jobs.Config{Store: st, Registry: mustRegistry(t, core.New()),
+		Worker: jobs.WorkerOptions{Lease: 5 * time.Second, Poll: 20 * time.Millisecond}})
+	runEngine(t, eng)
+	now := time.Now().UTC()
+	none := []string{}
+	slow := func(id string) jobs.StepState {
+		return jobs.StepState{Step: jobs.Step{ID: id, Connector: "core", Action: "sleep", Input: json.RawMessage(`{"ms":20000}`), Needs: &none}, Status: jobs.StepPending}
+	}
+	after := echo("after", `{"x":1}`)
+	after.Needs = &[]string{"a", "b"}
+	j := jobs.Job{ID: "job_cancel1", Workflow: "w", Status: jobs.StatusQueued, RunAt: now, MaxAttempts: 3, TimeoutS: 60,
+		Payload: json.RawMessage(`{}`), CreatedAt: now, UpdatedAt: now, Steps: []jobs.StepState{slow("a"), slow("b"), after}}
+	if _, _, err := st.InsertJob(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, err := st.GetJob(t.Context(), j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == jobs.StatusRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job is %s after 5 s", got.Status)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if _, err := eng.Service.Cancel(t.Context(), keys.Principal{Scopes: []string{keys.ScopeAdmin}}, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := waitTerminal(t, st, j.ID)
+	if got.Status != jobs.StatusCanceled || time.Since(start) > 3*time.Second {
+		t.Fatalf("job %s %v after cancel, want canceled at once", got.Status, time.Since(start))
+	}
+	statuses := map[string]int{}
+	for _, s := range got.Steps {
+		statuses[s.Status]++
+	}
+	if statuses[jobs.StepCanceled] != 1 || statuses[jobs.StepPending] != 2 || got.Steps[2].Attempts != 0 {
+		t.Fatalf("steps %+v, want one canceled and two pending (after never started)", statuses)
 	}
 }
