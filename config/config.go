@@ -52,6 +52,7 @@ type Config struct {
 
 	Workers            int           // LEVQOR_WORKERS: jobs run at once by this process
 	JobLease           time.Duration // LEVQOR_JOB_LEASE: how long a claimed job is held without a heartbeat
+	JobStepConcurrency int           // LEVQOR_JOB_STEP_CONCURRENCY: steps of one job run at once
 	OutboundAllowHosts []string      // LEVQOR_OUTBOUND_ALLOW_HOSTS: hosts, host:port or CIDRs exempt from the SSRF guard
 
 	SSEMaxPerKey   int           // LEVQOR_SSE_MAX_PER_KEY: job event streams one API key may hold open

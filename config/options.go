@@ -93,6 +93,8 @@ var options = []option{
 		parse: intIn(1, 1024, func(c *Config) *int { return &c.Workers })},
 	{Name: "LEVQOR_JOB_LEASE", Default: "30s", Doc: "how long a claimed job is held without a heartbeat (a crashed instance's jobs return to the queue after it on PostgreSQL; SQLite rescues at start)",
 		parse: duration(time.Second, time.Hour, "want a duration from 1s to 1h", func(c *Config) *time.Duration { return &c.JobLease })},
+	{Name: "LEVQOR_JOB_STEP_CONCURRENCY", Default: "4", Doc: "steps of one job (independent steps, for_each items) run at once, unless its guardrails.concurrency sets another",
+		parse: intIn(1, 32, func(c *Config) *int { return &c.JobStepConcurrency })},
 	// Event streams: see server.StreamLimits for why these defaults.
 	{Name: "LEVQOR_SSE_MAX_PER_KEY", Default: "10", Doc: "job event streams (GET /api/v1/jobs/{id}/events) one API key may hold open; 429 past it",
 		parse: intIn(1, 10000, func(c *Config) *int { return &c.SSEMaxPerKey })},

@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/levqor/levqor/workflow"
 )
 
 // Job statuses. queued/scheduled/retrying are due when run_at has come; running
@@ -43,6 +45,7 @@ const (
 	StepSucceeded = "succeeded"
 	StepFailed    = "failed"
 	StepCanceled  = "canceled"
+	StepSkipped   = "skipped" // its `if` was false, or a need was skipped and it has no `if`
 )
 
 // Priorities, stored as integers so the queue index orders them.
@@ -60,13 +63,20 @@ const (
 	CallbackFailed    = "failed"
 )
 
-// Step is one step of a workflow: a connector's action with its input, in which
-// "{{payload.…}}" and "{{steps.<id>.output.…}}" strings are references.
-type Step struct {
-	ID        string          `json:"id"`
-	Connector string          `json:"connector"`
-	Action    string          `json:"action"`
-	Input     json.RawMessage `json:"input,omitempty"`
+// Step is one step of a workflow, as the workflow language defines it.
+type Step = workflow.Step
+
+// Retry is a step's own retry policy.
+type Retry = workflow.Retry
+
+// Iteration is the progress of one item of a for_each step.
+type Iteration struct {
+	Index      int        `json:"index"`
+	Status     string     `json:"status"`
+	Attempts   int        `json:"attempts"`
+	Error      *StepError `json:"error,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 // StepError is why a step failed.
@@ -85,6 +95,7 @@ type StepState struct {
 	CostUSD    float64         `json:"cost_usd,omitempty"` // spent by all attempts of the step (AI calls)
 	StartedAt  *time.Time      `json:"started_at,omitempty"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	Iterations []Iteration     `json:"iterations,omitempty"` // a for_each step's items
 }
 
 // CallbackAttempt records one delivery of a completion webhook.

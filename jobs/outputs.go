@@ -22,9 +22,21 @@ const CodeOutputTooLarge = "output_too_large"
 // would take the job's stored outputs past MaxJobOutputBytes. The last step's output is
 // stored twice: as its output and as the job's result.
 func checkJobOutputs(steps []StepState, i int, out json.RawMessage) error {
-	total := len(out)
-	if i == len(steps)-1 {
-		total += len(out)
+	return checkOutputSize(steps, i, len(steps)-1, len(out))
+}
+
+// checkOutputs is checkJobOutputs for a graph job, whose result is the output of
+// steps[result].
+func checkOutputs(steps []StepState, i, result int, out json.RawMessage) error {
+	return checkOutputSize(steps, i, result, len(out))
+}
+
+// checkOutputSize checks an output of n bytes for steps[i], the result being
+// steps[result]'s output (stored twice).
+func checkOutputSize(steps []StepState, i, result, n int) error {
+	total := n
+	if i == result {
+		total += n
 	}
 	for k, st := range steps {
 		if k != i {
@@ -36,5 +48,5 @@ func checkJobOutputs(steps []StepState, i int, out json.RawMessage) error {
 	}
 	return &connectors.StepError{Code: CodeOutputTooLarge, Message: fmt.Sprintf(
 		"its output of %d bytes would take the job's stored outputs to %d bytes; a job may store at most %d bytes of outputs (with its result)",
-		len(out), total, MaxJobOutputBytes)}
+		n, total, MaxJobOutputBytes)}
 }

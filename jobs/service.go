@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/levqor/levqor"
@@ -17,6 +18,7 @@ import (
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/stepinput"
+	"github.com/levqor/levqor/workflow"
 )
 
 // Limits of a job.
@@ -54,6 +56,7 @@ type Intake struct {
 	Workflow    string
 	Payload     json.RawMessage
 	Steps       []Step // nil: run the owner's workflow of that name
+	OnFailure   *Step  // with Steps: the step run once if the job fails
 	Priority    string // low, normal (default), high
 	RunAt       *time.Time
 	MaxAttempts int // 0: DefaultMaxAttempts
@@ -122,8 +125,11 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 			return Job{}, false, err
 		}
 		steps = wf.Steps
-	} else if err := s.ValidateSteps(steps, "/steps"); err != nil {
-		return Job{}, false, err
+	} else {
+		steps = withOnFailure(steps, in.OnFailure)
+		if err := s.ValidateSteps(steps, "/steps"); err != nil {
+			return Job{}, false, err
+		}
 	}
 	if s.budgets != nil && hasAISteps(steps) {
 		if err := s.budgets.CheckFit(ctx, ownerOf(p), s.leastCost(steps)); err != nil {
@@ -172,19 +178,33 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 	return got, true, nil
 }
 
-// ValidateSteps checks a step list: unique ids, known connectors and actions,
-// literal inputs that fit their schemas, references only to earlier steps, and no
-// secrets that belong in a connection (levqor.EUnprocessable).
+// withOnFailure is steps with the on_failure step, if any, last (marked as such).
+func withOnFailure(steps []Step, onFailure *Step) []Step {
+	if onFailure == nil {
+		return steps
+	}
+	of := *onFailure
+	of.OnFailure = true
+	return append(slices.Clip(steps), of)
+}
+
+// ValidateSteps checks a step list (its on_failure step, if any, last): the
+// workflow language's rules (workflow.Parse: ids, needs, references, expressions,
+// levqor.EUnprocessable), known connectors and actions, literal inputs that fit
+// their schemas, and no secrets that belong in a connection (levqor.EUnprocessable).
 func (s *Service) ValidateSteps(steps []Step, pointer string) error {
-	if len(steps) == 0 || len(steps) > MaxSteps {
+	n := len(steps)
+	if n > 0 && steps[n-1].OnFailure {
+		n--
+	}
+	if n == 0 || n > MaxSteps {
 		return invalid(pointer, "A workflow has 1 to %d steps.", MaxSteps)
 	}
-	seen := map[string]bool{}
+	if _, err := workflow.Parse(steps, pointer); err != nil {
+		return err
+	}
 	for i, st := range steps {
-		at := fmt.Sprintf("%s/%d", pointer, i)
-		if seen[st.ID] {
-			return invalid(at+"/id", "Step id %q is used twice.", st.ID)
-		}
+		at := workflow.Pointer(pointer, steps, i)
 		input := st.Input
 		if len(input) == 0 {
 			input = json.RawMessage("{}")
@@ -193,12 +213,6 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 		if err != nil {
 			return invalid(at+"/input", "%s", err.Error())
 		}
-		for _, ref := range refs {
-			if id, ok := stepinput.StepID(ref); ok && !seen[id] {
-				return invalid(at+"/input", "Reference {{%s}} names step %q, which does not run before this one.", ref, id)
-			}
-		}
-		seen[st.ID] = true
 		if ptr, msg := s.reg.InputSecret(st.Connector, st.Action, input); msg != "" {
 			// Refused, not redacted: a redacted value could not be sent, and the record
 			// (API, webhooks, backups) must never hold it.
@@ -364,8 +378,10 @@ func (s *Service) Cancel(ctx context.Context, p keys.Principal, id string) (Job,
 	return Job{}, levqor.Errorf(levqor.EConflict, "The job already ended.")
 }
 
-// PutWorkflow validates and saves a workflow of the principal's owner.
-func (s *Service) PutWorkflow(ctx context.Context, p keys.Principal, name, description string, steps []Step) (Workflow, error) {
+// PutWorkflow validates and saves a workflow of the principal's owner; its
+// on_failure step, if any, is kept last in its steps.
+func (s *Service) PutWorkflow(ctx context.Context, p keys.Principal, name, description string, steps []Step, onFailure *Step) (Workflow, error) {
+	steps = withOnFailure(steps, onFailure)
 	if err := s.ValidateSteps(steps, "/steps"); err != nil {
 		return Workflow{}, err
 	}

@@ -32,6 +32,9 @@ type WorkerOptions struct {
 	// JobMaxCostUSD is a job's AI spending limit when its guardrails set none
 	// (LEVQOR_JOB_MAX_COST_USD, default 0.35).
 	JobMaxCostUSD float64
+	// StepConcurrency is how many steps of one graph job (and items of a for_each)
+	// run at once when its guardrails set none (LEVQOR_JOB_STEP_CONCURRENCY, default 4).
+	StepConcurrency int
 	// RetryBase is the first wait before retrying a failed step (default 1 s); it
 	// doubles with each attempt, up to 10 minutes, with jitter.
 	RetryBase time.Duration
@@ -105,6 +108,9 @@ func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.
 	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
+	}
+	if opts.StepConcurrency <= 0 {
+		opts.StepConcurrency = DefaultStepConcurrency
 	}
 	if opts.JobMaxCostUSD <= 0 {
 		opts.JobMaxCostUSD = DefaultJobMaxCostUSD
@@ -191,6 +197,10 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 	if err != nil {
 		w.log.Error("owner budget limits; the job's AI steps will be refused", "job_id", j.ID, "error", err.Error())
 	}
+	if !linear(steps) {
+		w.runGraph(ctx, j, steps, jb, ownerLimits)
+		return
+	}
 	outputs := map[string]json.RawMessage{}
 	var last json.RawMessage
 	for i := range steps {
@@ -272,13 +282,23 @@ func (w *Worker) runStep(ctx context.Context, j Job, st *StepState, outputs map[
 		input = json.RawMessage("{}")
 	}
 	input, err := stepinput.Resolve(input, j.Payload, outputs)
-	var tooLarge *stepinput.SizeError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: err.Error()}
-	case err != nil:
-		return nil, &connectors.StepError{Code: "invalid_reference", Message: err.Error()}
+	if err != nil {
+		return nil, inputError(err)
 	}
+	return w.runInput(ctx, j, st, input)
+}
+
+// inputError is the step error of an input whose references could not be filled in.
+func inputError(err error) error {
+	var tooLarge *stepinput.SizeError
+	if errors.As(err, &tooLarge) {
+		return &connectors.StepError{Code: connectors.CodeInvalidInput, Message: err.Error()}
+	}
+	return &connectors.StepError{Code: "invalid_reference", Message: err.Error()}
+}
+
+// runInput runs the step with its resolved input within the job's time limit.
+func (w *Worker) runInput(ctx context.Context, j Job, st *StepState, input json.RawMessage) (json.RawMessage, error) {
 	ctx = connectors.WithStep(ctx, connectors.Step{JobID: j.ID, StepID: st.ID, OwnerID: j.OwnerID, Attempt: st.Attempts})
 	stepCtx, cancel := context.WithTimeout(ctx, time.Duration(j.TimeoutS)*time.Second)
 	defer cancel()

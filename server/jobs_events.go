@@ -290,7 +290,7 @@ var (
 	jobStatusLetters = map[string]byte{jobs.StatusQueued: 'q', jobs.StatusScheduled: 's', jobs.StatusRunning: 'r',
 		jobs.StatusRetrying: 'y', jobs.StatusSucceeded: 'd', jobs.StatusFailed: 'f', jobs.StatusCanceled: 'c'}
 	stepStatusLetters = map[string]byte{jobs.StepPending: 'p', jobs.StepRunning: 'r', jobs.StepSucceeded: 'd',
-		jobs.StepFailed: 'f', jobs.StepCanceled: 'c'}
+		jobs.StepFailed: 'f', jobs.StepCanceled: 'c', jobs.StepSkipped: 's'}
 )
 
 // freshMarks is what a client without Last-Event-ID is taken to have seen: no
@@ -307,7 +307,7 @@ func freshMarks(j jobs.Job) *jobMarks {
 }
 
 // id encodes the marks as "<job><attempts>.<step><attempts>…", e.g. "r2.d1.r1.p0":
-// at most 51 short fields (a job has at most 50 steps).
+// at most 52 short fields (a job has at most 50 steps and an on_failure step).
 func (m *jobMarks) id() string {
 	var b strings.Builder
 	b.WriteByte(jobStatusLetters[m.status])

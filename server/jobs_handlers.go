@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
+	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/workflow"
 )
 
 func toAPIJob(j jobs.Job) api.Job {
@@ -46,6 +49,7 @@ func toAPIJob(j jobs.Job) api.Job {
 		if st.Error != nil {
 			s.Error = &api.StepError{Code: st.Error.Code, Message: st.Error.Message}
 		}
+		graphState(&s, st)
 		out.Steps[i] = s
 	}
 	for i, c := range j.Callbacks {
@@ -64,27 +68,124 @@ func toAPIJob(j jobs.Job) api.Job {
 // EncodeJob renders a job as GET /api/v1/jobs/{id} does; completion webhooks send it.
 func EncodeJob(j jobs.Job) ([]byte, error) { return json.Marshal(toAPIJob(j)) }
 
-func toJobSteps(in []api.StepSpec) []jobs.Step {
-	out := make([]jobs.Step, len(in))
-	for i, s := range in {
-		out[i] = jobs.Step{ID: s.Id, Connector: s.Connector, Action: s.Action}
-		if s.Input != nil {
-			out[i].Input = *s.Input
+// graphState adds a step's graph fields and iterations to its API form.
+func graphState(s *api.StepState, st jobs.StepState) {
+	if st.Needs != nil {
+		s.Needs = st.Needs
+	}
+	s.If, s.ForEach = nonEmpty(st.If), nonEmpty(st.ForEach)
+	if st.ContinueOnError {
+		s.ContinueOnError = ptr(true)
+	}
+	if st.OnFailure {
+		s.OnFailure = ptr(true)
+	}
+	if st.Iterations != nil {
+		its := make([]api.StepIteration, len(st.Iterations))
+		for k, it := range st.Iterations {
+			its[k] = api.StepIteration{Index: it.Index, Status: api.StepIterationStatus(it.Status), Attempts: it.Attempts,
+				StartedAt: it.StartedAt, FinishedAt: it.FinishedAt}
+			if it.Error != nil {
+				its[k].Error = &api.StepError{Code: it.Error.Code, Message: it.Error.Message}
+			}
 		}
+		s.Iterations = &its
+	}
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toJobStep(s api.StepSpec) jobs.Step {
+	out := jobs.Step{ID: s.Id, Connector: s.Connector, Action: s.Action, Needs: s.Needs}
+	if s.Input != nil {
+		out.Input = *s.Input
+	}
+	if s.If != nil {
+		out.If = *s.If
+	}
+	if s.ForEach != nil {
+		out.ForEach = *s.ForEach
+	}
+	if s.MaxConcurrency != nil {
+		out.MaxConcurrency = *s.MaxConcurrency
+	}
+	if s.Retry != nil {
+		out.Retry = &jobs.Retry{Attempts: s.Retry.Attempts}
+		if s.Retry.BackoffS != nil {
+			out.Retry.BackoffS = *s.Retry.BackoffS
+		}
+	}
+	if s.ContinueOnError != nil {
+		out.ContinueOnError = *s.ContinueOnError
 	}
 	return out
 }
 
-func toAPISteps(in []jobs.Step) []api.StepSpec {
-	out := make([]api.StepSpec, len(in))
+func toJobSteps(in []api.StepSpec) []jobs.Step {
+	out := make([]jobs.Step, len(in))
 	for i, s := range in {
-		out[i] = api.StepSpec{Id: s.ID, Connector: s.Connector, Action: s.Action}
-		if len(s.Input) > 0 {
-			in := s.Input
-			out[i].Input = &in
-		}
+		out[i] = toJobStep(s)
 	}
 	return out
+}
+
+func toOnFailure(in *api.OnFailureStep) *jobs.Step {
+	if in == nil {
+		return nil
+	}
+	s := toJobStep(*in)
+	return &s
+}
+
+func toAPIStep(s jobs.Step) api.StepSpec {
+	out := api.StepSpec{Id: s.ID, Connector: s.Connector, Action: s.Action, Needs: s.Needs,
+		If: nonEmpty(s.If), ForEach: nonEmpty(s.ForEach)}
+	if len(s.Input) > 0 {
+		in := s.Input
+		out.Input = &in
+	}
+	if s.MaxConcurrency > 0 {
+		out.MaxConcurrency = ptr(s.MaxConcurrency)
+	}
+	if s.Retry != nil {
+		out.Retry = &api.StepRetry{Attempts: s.Retry.Attempts}
+		if s.Retry.BackoffS > 0 {
+			out.Retry.BackoffS = ptr(s.Retry.BackoffS)
+		}
+	}
+	if s.ContinueOnError {
+		out.ContinueOnError = ptr(true)
+	}
+	return out
+}
+
+// toAPISteps converts a workflow's stored steps: the steps, each with its needs
+// (given, or the step before: the graph made explicit), and its on_failure step.
+func toAPISteps(in []jobs.Step) ([]api.StepSpec, *api.OnFailureStep) {
+	out := make([]api.StepSpec, 0, len(in))
+	var onFailure *api.OnFailureStep
+	for i, s := range in {
+		if s.OnFailure {
+			of := toAPIStep(s)
+			onFailure = &of
+			continue
+		}
+		st := toAPIStep(s)
+		if st.Needs == nil {
+			needs := []string{}
+			if i > 0 {
+				needs = append(needs, in[i-1].ID)
+			}
+			st.Needs = &needs
+		}
+		out = append(out, st)
+	}
+	return out, onFailure
 }
 
 // IntakeJob implements api.StrictServerInterface.
@@ -93,6 +194,10 @@ func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject
 	in := jobs.Intake{Workflow: b.Workflow, Payload: b.Payload, RunAt: b.RunAt}
 	if b.Steps != nil {
 		in.Steps = toJobSteps(*b.Steps)
+		in.OnFailure = toOnFailure(b.OnFailure)
+	} else if b.OnFailure != nil {
+		msg := "on_failure comes with steps; a saved workflow carries its own."
+		return nil, &levqor.Error{Code: levqor.EUnprocessable, Message: msg, Fields: []levqor.FieldError{{Pointer: "/on_failure", Detail: msg}}}
 	}
 	if b.Priority != nil {
 		in.Priority = string(*b.Priority)
@@ -178,7 +283,7 @@ func (s *handlers) PutWorkflow(ctx context.Context, req api.PutWorkflowRequestOb
 	if req.Body.Description != nil {
 		desc = *req.Body.Description
 	}
-	w, err := s.jobs.PutWorkflow(ctx, principalFrom(ctx), req.Name, desc, toJobSteps(req.Body.Steps))
+	w, err := s.jobs.PutWorkflow(ctx, principalFrom(ctx), req.Name, desc, toJobSteps(req.Body.Steps), toOnFailure(req.Body.OnFailure))
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +291,8 @@ func (s *handlers) PutWorkflow(ctx context.Context, req api.PutWorkflowRequestOb
 }
 
 func toAPIWorkflow(w jobs.Workflow) api.Workflow {
-	out := api.Workflow{Name: w.Name, Steps: toAPISteps(w.Steps), CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
+	steps, onFailure := toAPISteps(w.Steps)
+	out := api.Workflow{Name: w.Name, Steps: steps, OnFailure: onFailure, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if w.Description != "" {
 		out.Description = &w.Description
 	}
@@ -198,6 +304,13 @@ func (s *handlers) GetWorkflow(ctx context.Context, req api.GetWorkflowRequestOb
 	w, err := s.jobs.GetWorkflow(ctx, principalFrom(ctx), req.Name)
 	if err != nil {
 		return nil, err
+	}
+	if f := req.Params.Format; f != nil && *f == api.Mermaid {
+		g, err := workflow.Parse(w.Steps, "/steps")
+		if err != nil {
+			return nil, fmt.Errorf("draw workflow %q: %w", w.Name, err)
+		}
+		return api.GetWorkflow200TextResponse(g.Mermaid()), nil
 	}
 	return api.GetWorkflow200JSONResponse(toAPIWorkflow(w)), nil
 }

@@ -338,7 +338,7 @@ func TestIntakeWorkflowByName(t *testing.T) {
 	if wf.Name != "greet.v1" || len(wf.Steps) != 2 || deref(wf.Description) != "says hello" {
 		t.Fatalf("PUT workflow: %s", data)
 	}
-	got, err := b.Client.GetWorkflowWithResponse(t.Context(), "greet.v1", apiKey(ten.key))
+	got, err := b.Client.GetWorkflowWithResponse(t.Context(), "greet.v1", nil, apiKey(ten.key))
 	if err != nil || got.JSON200 == nil || len(got.JSON200.Steps) != 2 || got.JSON200.Steps[1].Id != "shout" {
 		t.Fatalf("GET workflow: %v %+v", err, got)
 	}
@@ -500,8 +500,8 @@ func TestIntakeBadInput(t *testing.T) {
 		{"unknown action", withSteps(step("a", "core", "fly", nil)), "", 400, "invalid", "/steps/0", `no action "fly"`},
 		{"literal input breaks the schema", withSteps(step("a", "core", "sleep", map[string]any{"ms": 70000})), "", 400, "invalid", "/steps/0", "/ms: maximum"},
 		{"literal input of a later step", withSteps(step("a", "core", "echo", nil), step("b", "core", "sleep", map[string]any{"ms": "soon"})), "", 400, "invalid", "/steps/1", "/ms"},
-		{"reference to a later step", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.b.output.x}}"}), step("b", "core", "echo", nil)), "", 400, "invalid", "/steps/0/input", `step "b"`},
-		{"reference to itself", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.a.output}}"})), "", 400, "invalid", "/steps/0/input", `step "a"`},
+		{"reference to a later step", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.b.output.x}}"}), step("b", "core", "echo", nil)), "", 422, "unprocessable", "/steps/0/input", `step "b"`},
+		{"reference to itself", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.a.output}}"})), "", 422, "unprocessable", "/steps/0/input", `its own output`},
 		{"malformed reference", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.a}}"})), "", 400, "invalid", "/steps/0/input", "steps.<id>.output"},
 		{"unknown field in a step", withSteps(map[string]any{"id": "a", "connector": "core", "action": "echo", "retries": 3}), "", 400, "invalid", "/steps/0/retries", "unsupported"},
 		{"bad step id", withSteps(step("a b", "core", "echo", nil)), "", 400, "invalid", "/steps/0/id", "May contain only letters, digits and the characters _ -"},

@@ -20,16 +20,16 @@ func FuzzResolveLimit(f *testing.F) {
 		f.Add([]byte(s), []byte(payload))
 	}
 	f.Fuzz(func(t *testing.T, input, payload []byte) {
-		out, err := resolve(input, payload, nil, 1<<20)
+		out, err := resolve(input, payload, nil, nil, 1<<20)
 		if err != nil {
 			return
 		}
 		n := len(out)
-		if again, err := resolve(input, payload, nil, n); err != nil || string(again) != string(out) {
+		if again, err := resolve(input, payload, nil, nil, n); err != nil || string(again) != string(out) {
 			t.Fatalf("resolve(%q) is %d bytes, yet within a limit of %d: %q, %v", input, n, n, again, err)
 		}
 		var se *SizeError
-		if _, err := resolve(input, payload, nil, n-1); !errors.As(err, &se) || se.Limit != n-1 {
+		if _, err := resolve(input, payload, nil, nil, n-1); !errors.As(err, &se) || se.Limit != n-1 {
 			t.Fatalf("resolve(%q) is %d bytes, yet within a limit of %d: err %v, want a *SizeError", input, n, n-1, err)
 		}
 	})

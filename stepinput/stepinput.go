@@ -50,7 +50,8 @@ var placeholder = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 // ref is a parsed reference: payload.<path> or steps.<id>.output.<path>.
 type ref struct {
 	raw  string
-	step string // "" for the payload
+	step string // "" for the payload or a variable
+	vr   string // "item" or "index" for a for_each step's variables; "" otherwise
 	path []string
 }
 
@@ -63,6 +64,8 @@ func parseRef(text string) (r ref, ok bool, err error) {
 	switch segs[0] {
 	case "payload":
 		r.path = segs[1:]
+	case "item", "index":
+		r.vr, r.path = segs[0], segs[1:]
 	case "steps":
 		if len(segs) < 3 || segs[1] == "" || segs[2] != "output" {
 			return r, true, &RefError{Ref: text, Reason: "a step reference has the form steps.<id>.output[.path]"}
@@ -87,16 +90,33 @@ func parseRef(text string) (r ref, ok bool, err error) {
 // that would exceed MaxResolvedBytes returns a *SizeError as soon as the expansion
 // crosses it; input that is not JSON returns a plain error.
 func Resolve(input json.RawMessage, payload json.RawMessage, outputs map[string]json.RawMessage) (json.RawMessage, error) {
-	return resolve(input, payload, outputs, MaxResolvedBytes)
+	return resolve(input, payload, outputs, nil, MaxResolvedBytes)
 }
 
-// resolve is Resolve with a size limit of limit bytes.
-func resolve(input json.RawMessage, payload json.RawMessage, outputs map[string]json.RawMessage, limit int) (json.RawMessage, error) {
+// ResolveItem is Resolve for one iteration of a for_each step: {{item…}} is the
+// iteration's item and {{index}} its position (from 0).
+func ResolveItem(input, payload json.RawMessage, outputs map[string]json.RawMessage, item json.RawMessage, index int) (json.RawMessage, error) {
+	vars := map[string]json.RawMessage{"item": item, "index": json.RawMessage(strconv.Itoa(index))}
+	return resolve(input, payload, outputs, vars, MaxResolvedBytes)
+}
+
+// Var returns the for_each variable ("item" or "index") a reference (as Refs lists
+// it) reads, if any.
+func Var(ref string) (string, bool) {
+	r, ok, err := parseRef(ref)
+	if !ok || err != nil || r.vr == "" {
+		return "", false
+	}
+	return r.vr, true
+}
+
+// resolve is Resolve with a size limit of limit bytes and for_each variables vars (nil outside for_each).
+func resolve(input json.RawMessage, payload json.RawMessage, outputs map[string]json.RawMessage, vars map[string]json.RawMessage, limit int) (json.RawMessage, error) {
 	doc, err := decode(input)
 	if err != nil {
 		return nil, fmt.Errorf("step input: %w", err)
 	}
-	r := &resolver{payload: payload, outputs: outputs, decoded: map[string]any{}, left: limit, limit: limit}
+	r := &resolver{payload: payload, outputs: outputs, vars: vars, decoded: map[string]any{}, left: limit, limit: limit}
 	doc, err = r.walk(doc)
 	if err != nil {
 		return nil, err
@@ -167,7 +187,8 @@ func visitStrings(v any, f func(string) error) error {
 type resolver struct {
 	payload json.RawMessage
 	outputs map[string]json.RawMessage
-	decoded map[string]any // "payload" or "steps.<id>" → decoded document, filled lazily
+	vars    map[string]json.RawMessage // item and index of a for_each iteration
+	decoded map[string]any             // "payload" or "steps.<id>" → decoded document, filled lazily
 	// left is how many bytes of encoded output may still be added. walk charges every
 	// part of the result as it builds it, so the result never holds more than the limit.
 	left  int
@@ -372,6 +393,13 @@ func stringSize(s string, limit int) int {
 
 func (r *resolver) lookup(ref ref) (any, error) {
 	key, raw := "payload", r.payload
+	if ref.vr != "" {
+		var ok bool
+		key = ref.vr
+		if raw, ok = r.vars[ref.vr]; !ok {
+			return nil, &RefError{Ref: ref.raw, Reason: fmt.Sprintf("%s is bound only in a for_each step", ref.vr)}
+		}
+	}
 	if ref.step != "" {
 		key = "steps." + ref.step
 		var ok bool

@@ -349,3 +349,14 @@ func TestResolveBombStaysWithinBudget(t *testing.T) {
 		})
 	}
 }
+
+func TestResolveItem(t *testing.T) {
+	out, err := stepinput.ResolveItem(json.RawMessage(`{"n":"{{item.name}}","i":"{{index}}","s":"#{{index}}"}`), nil, nil, json.RawMessage(`{"name":"ada"}`), 7)
+	if err != nil || string(out) != `{"i":7,"n":"ada","s":"#7"}` {
+		t.Fatalf("ResolveItem = %s, %v", out, err)
+	}
+	var re *stepinput.RefError
+	if _, err := stepinput.Resolve(json.RawMessage(`{"n":"{{item}}"}`), nil, nil); !errors.As(err, &re) {
+		t.Fatalf("{{item}} outside a for_each: %v, want a *RefError", err)
+	}
+}

@@ -78,7 +78,7 @@ func setup(t *testing.T, st store.Store, start time.Time) *bundle {
 	b := &bundle{Store: st, Jobs: engine.Service, Clock: c, Owner: keys.Principal{OwnerID: "usr_ann", KeyID: "key_ann", Scopes: []string{"jobs:read", "jobs:write"}}}
 	b.Triggers = triggers.NewService(st, engine.Service, creds).WithClock(c.Now)
 	steps := []jobs.Step{{ID: "echo", Connector: "core", Action: "echo", Input: json.RawMessage(`{"message": "{{payload.msg}}"}`)}}
-	if _, err := engine.Service.PutWorkflow(t.Context(), b.Owner, "sync", "", steps); err != nil {
+	if _, err := engine.Service.PutWorkflow(t.Context(), b.Owner, "sync", "", steps, nil); err != nil {
 		t.Fatalf("PutWorkflow: %v", err)
 	}
 	return b

@@ -226,7 +226,7 @@ func newEngine(cfg config.Config, st store.Store, reg *connectors.Registry, guar
 		Store: st, Registry: reg, Guard: guard, ShutdownTimeout: cfg.ShutdownTimeout,
 		Budgets: s.budgets,
 		Worker: jobs.WorkerOptions{Concurrency: cfg.Workers, Lease: cfg.JobLease, RescueAtStart: cfg.Engine == config.SQLite,
-			JobMaxCostUSD: cfg.JobMaxCostUSD, JobFailed: jobFailedMail(s.mail, st, log)},
+			JobMaxCostUSD: cfg.JobMaxCostUSD, StepConcurrency: cfg.JobStepConcurrency, JobFailed: jobFailedMail(s.mail, st, log)},
 		Encode:   server.EncodeJob,
 		Sealer:   s.creds,
 		Logger:   log,

@@ -378,12 +378,43 @@ func (e StatusStatus) Valid() bool {
 	}
 }
 
+// Defines values for StepIterationStatus.
+const (
+	StepIterationStatusCanceled  StepIterationStatus = "canceled"
+	StepIterationStatusFailed    StepIterationStatus = "failed"
+	StepIterationStatusPending   StepIterationStatus = "pending"
+	StepIterationStatusRunning   StepIterationStatus = "running"
+	StepIterationStatusSkipped   StepIterationStatus = "skipped"
+	StepIterationStatusSucceeded StepIterationStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the StepIterationStatus enum.
+func (e StepIterationStatus) Valid() bool {
+	switch e {
+	case StepIterationStatusCanceled:
+		return true
+	case StepIterationStatusFailed:
+		return true
+	case StepIterationStatusPending:
+		return true
+	case StepIterationStatusRunning:
+		return true
+	case StepIterationStatusSkipped:
+		return true
+	case StepIterationStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StepStateStatus.
 const (
 	StepStateStatusCanceled  StepStateStatus = "canceled"
 	StepStateStatusFailed    StepStateStatus = "failed"
 	StepStateStatusPending   StepStateStatus = "pending"
 	StepStateStatusRunning   StepStateStatus = "running"
+	StepStateStatusSkipped   StepStateStatus = "skipped"
 	StepStateStatusSucceeded StepStateStatus = "succeeded"
 )
 
@@ -398,7 +429,27 @@ func (e StepStateStatus) Valid() bool {
 		return true
 	case StepStateStatusRunning:
 		return true
+	case StepStateStatusSkipped:
+		return true
 	case StepStateStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWorkflowParamsFormat.
+const (
+	Json    GetWorkflowParamsFormat = "json"
+	Mermaid GetWorkflowParamsFormat = "mermaid"
+)
+
+// Valid indicates whether the value is a known member of the GetWorkflowParamsFormat enum.
+func (e GetWorkflowParamsFormat) Valid() bool {
+	switch e {
+	case Json:
+		return true
+	case Mermaid:
 		return true
 	default:
 		return false
@@ -523,7 +574,9 @@ type EventType string
 
 // Guardrails defines model for Guardrails.
 type Guardrails struct {
-	MaxCostUsd *float32 `json:"max_cost_usd,omitempty"`
+	// Concurrency Steps of this job run at once (default LEVQOR_JOB_STEP_CONCURRENCY, 4).
+	Concurrency *int     `json:"concurrency,omitempty"`
+	MaxCostUsd  *float32 `json:"max_cost_usd,omitempty"`
 }
 
 // Health defines model for Health.
@@ -559,7 +612,7 @@ type Job struct {
 	Payload     json.RawMessage `json:"payload"`
 	Priority    Priority        `json:"priority"`
 
-	// Result The last step's output, once the job succeeded.
+	// Result The last step's output (by position in the list, the on_failure step aside), once the job succeeded.
 	Result    *json.RawMessage `json:"result,omitempty"`
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
@@ -588,6 +641,9 @@ type JobIntake struct {
 	CallbackUrl *string     `json:"callback_url,omitempty"`
 	Guardrails  *Guardrails `json:"guardrails,omitempty"`
 	MaxAttempts *int        `json:"max_attempts,omitempty"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
 
 	// Payload The job's data, at most 200 KiB serialised.
 	Payload  json.RawMessage `json:"payload"`
@@ -749,6 +805,9 @@ type Notifications struct {
 	JobFailed bool    `json:"job_failed"`
 }
 
+// OnFailureStep Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+type OnFailureStep = StepSpec
+
 // Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
@@ -879,31 +938,78 @@ type StepError struct {
 	Message string `json:"message"`
 }
 
+// StepIteration defines model for StepIteration.
+type StepIteration struct {
+	Attempts   int                 `json:"attempts"`
+	Error      *StepError          `json:"error,omitempty"`
+	FinishedAt *time.Time          `json:"finished_at,omitempty"`
+	Index      int                 `json:"index"`
+	StartedAt  *time.Time          `json:"started_at,omitempty"`
+	Status     StepIterationStatus `json:"status"`
+}
+
+// StepIterationStatus defines model for StepIteration.Status.
+type StepIterationStatus string
+
+// StepRetry The step's own retry within a job attempt: up to `attempts` tries, waiting `backoff_s` before the second, doubling after. Without it, a failed step fails the attempt and the job's `max_attempts` applies.
+type StepRetry struct {
+	Attempts int      `json:"attempts"`
+	BackoffS *float64 `json:"backoff_s,omitempty"`
+}
+
 // StepSpec defines model for StepSpec.
 type StepSpec struct {
 	Action    string `json:"action"`
 	Connector string `json:"connector"`
-	Id        string `json:"id"`
+
+	// ContinueOnError When the step fails for good, the job goes on: the step stays `failed` and its dependents run (they see `steps.<id>.status == "failed"`).
+	ContinueOnError *bool `json:"continue_on_error,omitempty"`
+
+	// ForEach A reference (`{{steps.list.output.items}}`) or a CEL expression giving an array of at most 1000 items: the step runs once per item, with `{{item…}}` and `{{index}}` bound in its input and `item`, `index` in its `if` (false skips that item). Its output is the array of the items' outputs (null for skipped items).
+	ForEach *string `json:"for_each,omitempty"`
+	Id      string  `json:"id"`
+
+	// If A CEL expression over `payload`, `steps.<id>.output` and `steps.<id>.status` (ancestors only; in a for_each step also `item` and `index`). False marks the step `skipped`. A step without `if` whose need was skipped is skipped too. Evaluated under a cost limit of 100000.
+	If *string `json:"if,omitempty"`
 
 	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references. Once its references are filled in, the input may be at most 2 MiB (2097152 bytes) of compact JSON; a step whose input would grow past that fails with code `invalid_input` and is not retried.
 	Input *json.RawMessage `json:"input,omitempty"`
+
+	// MaxConcurrency Items of a for_each run at once (default the job's concurrency).
+	MaxConcurrency *int `json:"max_concurrency,omitempty"`
+
+	// Needs The steps that must end before this one. Absent: the step before it (none for the first), so a list of steps runs in order; `[]`: none. Steps whose needs have ended run in parallel, up to the job's concurrency. References may point only at ancestors (steps reached through needs).
+	Needs *[]string `json:"needs,omitempty"`
+
+	// Retry The step's own retry within a job attempt: up to `attempts` tries, waiting `backoff_s` before the second, doubling after. Without it, a failed step fails the attempt and the job's `max_attempts` applies.
+	Retry *StepRetry `json:"retry,omitempty"`
 }
 
 // StepState defines model for StepState.
 type StepState struct {
-	Action    string `json:"action"`
-	Attempts  int    `json:"attempts"`
-	Connector string `json:"connector"`
+	Action          string `json:"action"`
+	Attempts        int    `json:"attempts"`
+	Connector       string `json:"connector"`
+	ContinueOnError *bool  `json:"continue_on_error,omitempty"`
 
 	// CostUsd Spent by the step's AI calls, all attempts.
 	CostUsd    *float64         `json:"cost_usd,omitempty"`
 	Error      *StepError       `json:"error,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	ForEach    *string          `json:"for_each,omitempty"`
 	Id         string           `json:"id"`
+	If         *string          `json:"if,omitempty"`
 	Input      *json.RawMessage `json:"input,omitempty"`
-	Output     *json.RawMessage `json:"output,omitempty"`
-	StartedAt  *time.Time       `json:"started_at,omitempty"`
-	Status     StepStateStatus  `json:"status"`
+
+	// Iterations A for_each step's iterations, by index.
+	Iterations *[]StepIteration `json:"iterations,omitempty"`
+	Needs      *[]string        `json:"needs,omitempty"`
+
+	// OnFailure This is the workflow's on_failure step.
+	OnFailure *bool            `json:"on_failure,omitempty"`
+	Output    *json.RawMessage `json:"output,omitempty"`
+	StartedAt *time.Time       `json:"started_at,omitempty"`
+	Status    StepStateStatus  `json:"status"`
 }
 
 // StepStateStatus defines model for StepState.Status.
@@ -1051,11 +1157,16 @@ type WebhookSecret struct {
 
 // Workflow defines model for Workflow.
 type Workflow struct {
-	CreatedAt   time.Time  `json:"created_at"`
-	Description *string    `json:"description,omitempty"`
-	Name        string     `json:"name"`
-	Steps       []StepSpec `json:"steps"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	CreatedAt   time.Time `json:"created_at"`
+	Description *string   `json:"description,omitempty"`
+	Name        string    `json:"name"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
+
+	// Steps The steps, each with its `needs` (as given, or the step before) — the workflow's graph.
+	Steps     []StepSpec `json:"steps"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // WorkflowList defines model for WorkflowList.
@@ -1068,8 +1179,11 @@ type WorkflowName = string
 
 // WorkflowPut defines model for WorkflowPut.
 type WorkflowPut struct {
-	Description *string    `json:"description,omitempty"`
-	Steps       []StepSpec `json:"steps"`
+	Description *string `json:"description,omitempty"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
+	Steps     []StepSpec     `json:"steps"`
 }
 
 // AcceptEncoding defines model for AcceptEncoding.
@@ -1201,6 +1315,14 @@ type GetUsageParams struct {
 type FindUserParams struct {
 	Email string `form:"email" json:"email"`
 }
+
+// GetWorkflowParams defines parameters for GetWorkflow.
+type GetWorkflowParams struct {
+	Format *GetWorkflowParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// GetWorkflowParamsFormat defines parameters for GetWorkflow.
+type GetWorkflowParamsFormat string
 
 // GetDashboardParams defines parameters for GetDashboard.
 type GetDashboardParams struct {
@@ -1401,9 +1523,9 @@ type ServerInterface interface {
 	// DeleteWorkflow Delete a workflow
 	// (DELETE /api/v1/workflows/{name})
 	DeleteWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
-	// GetWorkflow Get a workflow
+	// GetWorkflow Get a workflow, or draw its graph
 	// (GET /api/v1/workflows/{name})
-	GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName, params GetWorkflowParams)
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
@@ -2423,8 +2545,24 @@ func (siw *ServerInterfaceWrapper) GetWorkflow(w http.ResponseWriter, r *http.Re
 		return
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetWorkflowParams
+
+	// ------------- Optional query parameter "format" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "format", r.URL.Query(), &params.Format, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "format"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "format", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetWorkflow(w, r, name)
+		siw.Handler.GetWorkflow(w, r, name, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -9313,7 +9451,8 @@ func (response DeleteWorkflowdefaultApplicationProblemPlusJSONResponse) VisitDel
 }
 
 type GetWorkflowRequestObject struct {
-	Name WorkflowName `json:"name"`
+	Name   WorkflowName `json:"name"`
+	Params GetWorkflowParams
 }
 
 type GetWorkflowResponseObject interface {
@@ -9331,6 +9470,17 @@ func (response GetWorkflow200JSONResponse) VisitGetWorkflowResponse(w http.Respo
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWorkflow200TextResponse string
+
+func (response GetWorkflow200TextResponse) VisitGetWorkflowResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(200)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -12994,7 +13144,7 @@ type StrictServerInterface interface {
 	// DeleteWorkflow Delete a workflow
 	// (DELETE /api/v1/workflows/{name})
 	DeleteWorkflow(ctx context.Context, request DeleteWorkflowRequestObject) (DeleteWorkflowResponseObject, error)
-	// GetWorkflow Get a workflow
+	// GetWorkflow Get a workflow, or draw its graph
 	// (GET /api/v1/workflows/{name})
 	GetWorkflow(ctx context.Context, request GetWorkflowRequestObject) (GetWorkflowResponseObject, error)
 	// PutWorkflow Create or replace a workflow
@@ -14019,10 +14169,11 @@ func (sh *strictHandler) DeleteWorkflow(w http.ResponseWriter, r *http.Request, 
 }
 
 // GetWorkflow operation middleware
-func (sh *strictHandler) GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName) {
+func (sh *strictHandler) GetWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName, params GetWorkflowParams) {
 	var request GetWorkflowRequestObject
 
 	request.Name = name
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.GetWorkflow(ctx, request.(GetWorkflowRequestObject))
@@ -14644,282 +14795,303 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3ugD4KijuqTI506QoWXZiqVJzFF8SxTeNJJ/MbOhlg90gibAJMABaFONyVX7tA2ydqn2DeZF9",
-	"kzzJFr4P6AvZzYss2ZOJ8iOWWt24fvfrh0YkpzMpmDC6cfShMWY0Zgp+fEqjMXsqhVEysb/HTEeKzwyX",
-	"onHU+F7OSSLFiJgxI4rNFNNMGGr/SqZ0QQaMRHaAuNMIGjoasym1g5jFjDWOGtooLkaNjx+DxvNLOlod",
-	"/oRoo+zwVzThMTVSETmsmGvT6OfUsFd8ys3qFJdjRrShhtmRGY3GJLEvukl+SZk2JJKpMCwmdES50IY0",
-	"T59fviCxokPT5swM22NjZnTG24oaBp+33Qm2gp6QghFu2JTMmCIzmfBocUTCXmPCFr3Gsfqml3a7DyM3",
-	"lyaKTSkXXIzgOTs27gXNIiliTVJheALLm3MRyzmx52A0vh12euLMTsGZPiLhhC1C0rTznpydkglbtAIS",
-	"8pl7FiWcCUNOzwIiFTk9u3pM9h4ftggVMQlHiRzQJCRNmiSECikWU5lqYhQdDnnU6vRE6czZNZ3OEnvs",
-	"+cb2958cm28ODxrBuiuB5S6qLwbOUq+7i4CsP95f3On9kkpD3YnO3TN3flwQd7b+DDfs7Jdv9g+6x/Nv",
-	"Hnerd8aMWpwMDVPV+DKlYuFnJEaSOeWGDNhQKkaMWnAxws2R5vmLp+TJ/n6XxCyhi7b7plVe35QLPk2n",
-	"jaNuthguDBsxBav5R3bQaxAATsejluGjsbFHjYjQtM/sISs2TDWL7YkTSg4PnrQCe3YZ4NrzxyO94QLP",
-	"PeSvLvLcT5KwobGz2kVFqVIWgN09wvKpW/aNl6BZxRn9OGaiMPgDXca9gFBN3gl+TQyfsgJAlVcxlGpK",
-	"Dc79+LARrF/Wx6Axo4pOmXGU+CSK2Mw8F5GM3RlxuzakNI2gIejUjoCvtbP3SudAr18xMTLjxtGj/YMq",
-	"4H0qhWCR3fYbOmV/T5mqQc0oe/GBJnbqYxKzIU0TQ0L3AyASrPEXGCdbIvxTXNd/KTZsHDX+j72cDe3h",
-	"X/VeeUXFRUoFT/xBzKgZ53NE/p1G0LAgyhWLG0dGpazmQB4ewIX4X/ft8RvDlB36//qJtn99b//XbT/p",
-	"v//Lf1Ui/unwjRTsNTXRuPZ2Todt+1Ib36pZyn734LBqgh/k4PRZzX55vHaj60749BmM/pIt7nD0S8VH",
-	"I6ZqZzD49/6GmQqn9PiwdGGH5Qs7af+f7rra7/9afV/v9Jr1fPqOf5RqMkzk3ALpmR27eiKHDDebqjgH",
-	"0gzF9EwKzYBkfEtjRzntb5EUhgn4kc5mCY9AdtqbKTlI2PSvP2uL3B+2nPkMv8JJV8mDZ9dckylNLOVj",
-	"sZUyhpQn2otzILkhPg8THn2xRUZufkvWzbjEW0A0hEW+kGrA45iJz71KJ7qRhEYTlIV0JGeMmDHXRM6Y",
-	"QnFbMGYZzseg8f3l61dndMSWFmrYtdkbm2lSXtkyXlSuYUZHzFLzZcWgXdAMqrbo3t8raREFcX/dN/AO",
-	"rOdUWLSmyec8+RNBUsGuZyyy0iZTSirSjGTMSMjdcsJWh9jDiZmhPCGaLjQR0oxBghvIFJWIiKaaHYOI",
-	"Ze+M9UTo4K7PY5CvtYQXw3+0HbK2T5+FBI+hReZW9lBsJpWxA3NjRe+PQeONNC9kKuLPeShvJNFpNLZi",
-	"j0xVxEhTKrtlspCpsoLpx6DhP/+8dwUXBHIYCM2Hj74ibhp3PYgamaDHPuu5XUqJYn8mLDtQsgpjP8EF",
-	"ha1joqzuQKhVHpwsPmVkxK+YsFJlCKpFG3SLcAkdSyruOrTKXyyeRztXw7b62L3u1Z12pu+s/TrXjKzU",
-	"3c5n32rly6rM0hgl9WG7cfJPVsZyesC249jX4eIvjFR0xF6kSfK5GYVm6oqpB5poXINlvsM0STywucd9",
-	"+yxsHWW0ak41mStuDBMdAndEEmqYRSd7Vz1RgrtMdQXCxIHFayYMWgSKEHkzwABhkV2bFzyp5GCzhHJx",
-	"AxY25MkXZGGXUr6iaoUnfzYRZyDjhb0peeUoi9OSrRgsaGrGUvFf2edmJiAHZgKOhUNn1WOxX9oV5Qkd",
-	"JOxLIBOPLPsWlsEBbqHI5Y9UyLnHrDRfp0Use74xNXRAdTbAwN4FmEJ7Qip7FYNULwK/eV14LxqzaAKG",
-	"FrwqyyTaaIyxKAx4Hcu5AEOdyRAfEdH0hJEgZpMokZrFHfKmgOfRmIoRiz2nKeI5+exo/k7MlIyY1l/i",
-	"ggsaypwlSdvpKIPUFK+CKsWt5pIaK1tQPckgU6czK5Ox+DWLOb0EEvRFdvBAk6c4a9uuwm7Irp6CHYjF",
-	"ZMyU1WA+ep0SjUnxlIsLQ00Kv86UVSQMR7UxklPHjpcoa9DwYA2WUZFOG0c/NfQvCTdWh51JbUaK6cb7",
-	"YPXLkexfMaU5HsDKn39JWcqqTU0/ywGBP5Pff/tf+xvaGjWsPkMCy/CcBVMmsb3ZOeUgMv8sB5bwl/cY",
-	"sxmq5DSOuZ2MJmelF5YNctmW5OBnFoH0MeSC6zGL+/aIV9f+gxwQagybzsCGzS11A3AnY6qJ/5hoLiJG",
-	"ALmpMugqWZ0c99SHc4j7lo3rkk0xlqlFouxTkU4HzryZmxZ+ctt+X7EZR/AqL8etrE9NeU5LmKyI2qi4",
-	"73Rm/1K3ygrTp19x0KiHk6Xd+DXnnwQeeEuLLqymAMIlmPQQWHU036bxiKHQqetBZkgTzVbAjPJk0U91",
-	"XHMM9BqPYb8L/204mKkUZnxr4y2DRrbU8kRVJ/KUJsmARpMTBO9VErILpNB8kFW4B8WuDihNqvuWA1d9",
-	"urQ7P4mdrnpLmZ25iiB6Y3LVQiLF6K7YMeQsiWFsbthUb28Ef2E/LFAjqhQFPUw4W3gFIsY7Lm/p6Iqm",
-	"dGetdMsv7b000/oTxk2sHHNCtTmscdGySDHL6uw7ZChTZUUZRSPDlCbNIZszVRJVxlKZVqfq6GsOamnT",
-	"bqO4pPW7ecV1BQZYMnOD+1292hU0NXTDgrxbpN5Yvl9jLO/UWMuLo5+lZkci6E98FzePZUj2yvU6Hl3Y",
-	"4Nf7T1YcOKvSS50bS1q1OVIsZsJwmhCEb9LUjDkjnqGJHKWsFWCQACVCiralKAuC43d6oideOJE9HBsz",
-	"C/PRA2fOQ3EF3GEk9+4RLrRhND7Csa0uxDWh7hvwrvVEkwry/eXlGTFywkQAMl74vdQmDEjoBUDcvH1y",
-	"qajQQ6YyR2Bo1YkwP+bwGAbWPRHz4ZDZLRApkgXhgkRWcaEK/b7OEAnqSPi3EHZAl/fgXICw/iuapMzK",
-	"OD0hpD0DqzIX0LVDnqNP/YiEH3qNE6d9gqTcaxyRXuNbRpWV8Cbt33/7V68RkF7jb3TG++B/ty/A448h",
-	"KiNTel0Ei/3HAAelRyvosiJIIKytwSupTmq4QwmqKggwF7PU9HORvxqa0e1Tnj1oXLdHsu0eWuWhc07n",
-	"r63GNGI707LiOpdWtXbfTz3wb0HklqQAOLGd2Vx21BVsLkfSfs5D6/iFRaLcUU2GgJ1c53hJxhLw/Ozd",
-	"JdmjM753tb+Xf6D3PmRvfgRmku1i5ZLXrLOgLC+HN22zuLWUw2s8c8HUA90T0VhKbVEZwjZCdwyhfS+s",
-	"2yTQqpYnQvDqyik7VHO7HEiZMCp2hkAPD1XgdkOmB346NFx7ffS7b88aQePdxbNG0Hj+7rxSG31mhd2n",
-	"MnUBb8vinn++DlifXzFh3BCoGbMVAWujbOVecjNW7bA4TZVgWlCWVgJMVsXpyNB+lPBosuX7gs11wowz",
-	"7mzxwcyqpleczbd6f+k08o+LKy2tIijuufa8vDnGg8TNB85B5ruUqlhRnuyqA07pdT+S2ni1raSkbdLQ",
-	"Vvb3PaPJOstF5RJ0ZunxJyInFZtc5or4VdUpY9zEihsOXyA8DtBRSDUJU636v//2L5Q/JmwBv3SQb28X",
-	"y0Hbv77/cBAcfuz/1G0/gd/2g0dPPlYKqj/IQZU6imaYah0zctpsP1VJtYbnXtiBky0pyFUcogAS5YO8",
-	"mDFhyGABpP1nOXigyckpsYvQREsypMoe30bTz80000zhXre9C8Nmz+HFohlszTQiTZwZvyTnFMyDW2DX",
-	"jUQkHm8TrwPQ2C+CyRJsezseTRI5Z3GHnIqYzZiwbDJZBISCmXI+lpqRuVQTMFDKmSbzMU8YUakQ6L4n",
-	"TQ5xjFbEZtczi2sBsY+8cTDmLG5ZBUClwkWCUkOmUhti5jxiZCoVO7LPwEM85ipGZLPz2QkwxgZCWdA9",
-	"ESlq7ye0gjeLUhA3rIJh2nYZpi1FZAck2rAZhG3bmacQjzqmgtg/O7UH/NFZkIymU0Z4zKYzaSwTBs0l",
-	"xODan+Wgz2OMqD1yEcyGzbJnoVWucihfVpiAcpzmQ7dfskXYqjGNWuGnj/e8AlczukgkjW8ZqGaKS8XN",
-	"YrMF372HkVlpUhOAC1YNez4PNJGpmaUQ2BwxTwHsBUeMxWgdXkamDYtVqdiJAmxh7d2IzjnDWXc8P8iB",
-	"80HAJ2xWJ83bP2Vwx5XFlZFiWnfICR6PkYrpDE++Jq/5t6T59cOvv37c/ZoMFobplhVsAcLxgDViHd4K",
-	"4SJK0pjFxwjY9jXEZXyZzGWaxCRSUmsMBF5BMnyxb6TsJ1SNGCrKzhmjmFEcL28r9mHpqz0ZVsU47B1I",
-	"q7tVc7Pd7X1BY+7iCDdL8hAXmWFc4cvszgvYEeSMd4nAFneRI6kHggxm6w2MRaZcJaD8IAcnzgNWITbf",
-	"gC8iQduOl9wA43bFlu1vzC28cD+FOysdr1t2zXGeCkMnbEfBc1m0Ksh8B93Dr0tS39cbxYJ1p1MQzyu4",
-	"eSZzHzwqSNz71RrMVhyj0k/5QIPjP8go0UG3S17yb4lmitOEa6QBSxarg0ePPw8H2hksHUXenmbNWOSO",
-	"/xS/eYQajvttfwM1Kx/qGVNtd4koeWAQhE/UssvrFJ1eDx+X9KnK2y3izQ6R1WWUKiCQh5YapLkF34BV",
-	"aKr8Peza9KNUaVmRZ3RGtQYRCl8InXWJEfsVRPMeEzoAAUxiMg1IIBDmS07gXxJRQZiIfWpSCIcfov89",
-	"M4xn8cetgEAcK9domjYuaviBlXUtfgfEMKvAzMfMjJlC+RIGG0orU3e2sZXQunO+WFFw0VPuUiziNIGf",
-	"nRgO8faYa2Vf8LKVVaooxzcjKiJmf6wyBbxki9thKqgA6E8StbZlSpl3rUCDV9TuldHtV/1Uf6I4KFY9",
-	"UvvdbsWLRVl+85Zmig35dbXMOGGLB5pccc0HCSP4ZsEqkVz90k/4FeuDKcIDTfa0EcDPhmnTrwQBxa7k",
-	"5FOF5EjO2A4E1r6+0VS6LKA506s7Kg8G2eQlEaAKuV6yxVN4Y0fOz8QVV1JMXTSUywlrHDXs+RaPHH+1",
-	"J1150FugyOcCt5veV84NH69jhkEjFfyXlLk/W6BZvtzCvbrF1FyZ5zs7harswJQsBbyx0f4lW5xLjI/e",
-	"YX0jRSPWnzHFZeylBQdTXz8+tNe7JjddJjFYJyYMNEmpJlyMgkKqJmn69EUpGInpIpfhHnbt75h3W5Aj",
-	"nxzUmW+L5u2qzf/IzfgCPDNwBEnydtg4+mmbA1/mORO2WOf/6pCLsZwLTJiF0FVMDgNH72aGa0dfvb/3",
-	"H4PGKxnRhFV5tL59ekYOvyIJFaPUShGGjgpUl4n2d98uG38fPipxoYOq2IT3Hw6Crz8223mowvsP+8HX",
-	"H1t/qTQCv6ZqwgwXo6eXJ1VxJgNWbeitNgAvHQt+ji9XgXc2+UU6nVK1WOe26asVt1G9NdfQ7YlP6QQq",
-	"xEd25Ys9LAGPotGExQT/HpCBNJqwa7SOlMzO9T6gERNWKtxRFhozGidcLBHYjY5WK0L2ne2UxZVRmM5k",
-	"4+KvCSVDLmjic/u22pJlT3wqBafJ9ndwmX9UtfJUO6/wFvOnenaDu393cbaRSi+dn19WBiHBCrQWr8pB",
-	"pVvg0jktQcJaXLFLXcGTgYwX1UDATbKF2xlfC3CcyumZobsp+i8UYxArvqTo7z/erOc/PqxeguKRvnVa",
-	"obZ8E8I+twatot+8AqSHSk63cII7teLgcLyjkx0++yre8Ssjt1qTkbP+jJrxDgguZ8+FUYtKK62c9RUb",
-	"MqUclt/KiKmZ9jH38rbGNDTZNdTB/LoF6uHAhZvOb6+KpFiAdfADFwazeOhcPs3iXa2eSxWiv5GGD102",
-	"xgUzluLs6sb/WQ76zjywwmSeT6kryuMicYilohiQauXJcpiOM3uAB2EoFRlJGXfI2+GQDBa+ikanItqm",
-	"wrDrFrRpyxWhI8wuubLUiULTDrygyUhC2sXy3h5oQuNYMa2PiVV0ca/ZW5DiICQeg2KRVDFp+oTDiAoy",
-	"YJBO1OpsoyiXj377YwncLquO5yyholp2dtubJVSQZjhUjIW4O6cptzrkAjKu2nar8RGGTdJ4ygWmcjXR",
-	"KiaVlZ94knAxapEpXfSEZoZwc0xoln5kIZ5QsSASrGJWRwFhBTOPtAtndrV30N902H0IvqWZhEx0Eu7Z",
-	"pebBkNvF/Dop+qesSka1JH1WsDNnKjtYPoWlp1YOHvPRuFJ1L6SCL5XzqcnRxv29Yle/QEAuuzZMaKgl",
-	"xiy70qtpPD76f7VumAWogExpNOaCtRWjsX3iMvntZ0W7DxeQiggqeDEnLWgMIPejz64zE6GQpj+EzPug",
-	"MWVmLOO+feQCA5C4YTkLO1ohtxIETVdDwlIt5yiE17Jssv6UxZz24SyDRjE/HIfL8iGDRjGfFwI6XZWE",
-	"95WRz6YS3U8EYdcWfLCIhJ6xyBINYqSrLxFhJYyIdWqDRSq0CAjwbyfsiiV44toFEADMQiCEMLJY2Kvk",
-	"Gl2Or/VrX/XuIwpUQcAPF2/fkDOHIlBK6/GT7n5rZWJIjYXgZroUzpyrrRB22UED+Ga12S8qO/XN4Y72",
-	"9rShIqpJgfNrtSwvSyUDzHEXFBOsgldhp/S1JtaPzGOonuBKay3VosjsBhiL2lnvw8xsJI+ePCnYRw67",
-	"3UrNyovyKyg8lsoEZJxOqcjxV6Oc7DmqPwY7buWyjIsEXB793fkpAYHCwra9bu4sRcsj5vXfxsbM9NHe",
-	"XgL0qUO5T+vUe0KatqcJG+QiRGyvmWQ+WSBkVYByzigqQTua8m6WpbkaKKhg/m1jBQvpdZWbkdKciqGs",
-	"sMlwMdFb5GOuGAK2y2D8pJRCXFvVfi6cb+l2vEGRqskgYMLCfqXws43/x6/SBbpxPeSK9dGeWhNE4l+a",
-	"ZWVBMjia8JmLFZCWXlVBEfgmVSpqwnnACdlMZ5bLPGpBtJk9Eh2Qd5dPjwlm1YDEFXPgw1A6KhMw2fXM",
-	"yp1Y9OiKKWJXqjFUrsRGtjv1gq96lSzfTfgY5KL+KsVtJeztHMBTigABGM+XVAzH8YC3AhCrYFS89d3y",
-	"AgvgeaOktdqcNT/wLTjhM0S/sdPDj7B7+pwnC8si1hXL8tSmXKSGkbFMFYnpoi2HbUjhJfh/92jO2KSF",
-	"ko4fSyrSDP/bfpcswoCE/w0KN/xk33Y/unRg+HnBqH23VeaNXfIV+Qv5C9lvPyorIfsHX29MyyuQt8yl",
-	"U8KrArWroF7ZNxj/UT6mdyK2KpInV2FAxnIO7qCmr6dKKJlybdUrnUjj6xZbDUsbniSWPpVcP4+7h19v",
-	"DjRZpaC5C9TR0F1I6o2jktyHEDVzxdQC4iWxihwCJNYdKDjAwg8fw9ZnCGEqUcH8cN5dPm1UbeT05M0J",
-	"hgHZb2ALDvypguIqMeEiIKwz6pDweWoXt/ctUwkXG7IN9jcmQKuaXBP08BaY489yoI/sUhromDiaKxS6",
-	"wKju/4K/+D9N0QDs/wh2hEoQyGNc1hKPChBIBwmPXMGMDnnGEj4As3yyIADENMG4V1fJjmtSqA+yqnRv",
-	"KBWxTabJLhKZlyxXRbPKO8lSEypM6XH1oqcOKDeuBUbI36+bH8LgdiPyNEsu3dGC069hfqWaBbc0Jo9v",
-	"mUNDEuruNI36wsPw/bHLwNYk/PDBkbsO7Qw+fgzJnn0GcYwdTELw+QcdjNfuXNu3kIA4ZVB3yFusyKIL",
-	"D+GdIU+sMGrJjEUXmD3jF55cYuz5QffJV/uPDgqx51aqoJEBw8Sxz7bAIHMcCGPMR0rOyYxqUxNn7kxV",
-	"ffimLsh8o+NpA3GukhmLZSActNbCv3GeqjoYr6sBUpegtb7+xnaJVC69wmdSBQQq27t5t0yo+kLJUTW5",
-	"LVthz45MGdECqjbslmVyu1kjWeImE66KeR66uWu85pbAXDDGZNBYBeBFr/4KiNdWYYH6r5V/UXIbVzZ+",
-	"n4XzwUeVq/POvuqs5i3DDaCEw+ZF4Wsufbl6OYpGk/pEjErAXr2v2pHBMblrYGK14+vCSDSjJgso9UYm",
-	"bMFiMqZ6vCQ+Hjw6rBTQMSu3lOFQGXR4I1E+jzsAwzaeQ1DIeLIiumUG+48J2N01iVkWH/+pojpQuw81",
-	"haHJu/NXyKEsy8QSBc13l6+LdQoyER38Xdy0ls+0+qi8y3e7g/W23o2ubEgPr7TMVkMalKa/HRufklaE",
-	"2OmTQmn8NTFrlW5cSTQTMYlZwq+YwqYwe2MpJ3rvQz7sxxCzAKDEo7qqMfBvb2Iq1fIvmJrsSpdTjrLj",
-	"WHPyt2C/8Xd4Y/ONG2DXsM183g8rSpQfqSJ6k48gWxjfOSYaojiBNBUd0UQqgge42SnlpqsO53zntZ/l",
-	"E96YXgRfnkFMblagbsdv1qTv1kc/xxAvjdNVXVdxjtWwskV/KmOWrHM3bCEMrkwKDsL64nwrA8yy9ZVB",
-	"4J///Oc/269ft589s3T0KYnpAsx27nmNn8+Vst5hfsUA3eMdPtFWot76/WXHKO63OMrSIopnuLynIL+3",
-	"6htHEr2TYfUGPppCwZliDHOVWdMLGtnI+GQLYWLrnJ4sDnspnrrCxGE21puFaMjq9ImDaknGxdAsWQRu",
-	"vwQhz2N5MhHY7b1wJW5BbrO7OSEs+Jz51j1rYWi1ttgSVBUgZG2JEP9e6R7XfeGi7gu3ub38+JqpEcMc",
-	"iAEWasgCITRKvnbMY0IxmgtruMUsYYZh05EJW2wb0roz/KxNYE1cjFfllb2baaZ2dqjc4IYyZF7G3YL5",
-	"q4oI3PRm7wRPtzrnIt7Vh8/9yAZWjszloU8nrXUS0XysWdT//bd/QSDihDGocpLwCYOQHa3nUm0vAW1M",
-	"ePuxIOd++qY2FQesNRjcPPl6Jc/gU6mv79fmajPsQlb9Yd6CCJ/dy41l+FJO91J64KqbcscCqX7w3f27",
-	"SyBSTlrsfpm8/BUfjJ3xfVUZTc2iVHGzuLDT4YZOZvwlW5ykqAqsBBz6fg+rubi///avMIC44EIg2smM",
-	"Q/UfXw61iUEf7gU0N+DZtLKGg8tt97JR8pujsEisrc9dSFIkhaHYh8zR+4YLzPzvLOgrHxTjVIl7w+m3",
-	"FWFiq5Vn3ZdQ5HVAo4nV0YdSkZNTQlMjpxiM+bMc6A55Dk5bJVNsH+WbPVCh51A6Vjtf/sCV+j/uCZq9",
-	"To13DvgUwFhG6dQecCwZ/oVdc22gei0YrdFWk0XohnVtDMJsKOeeoC7oloSRjFl4jN5ZF/7ZExFVakEo",
-	"mq986HJTKh9daQ81DEg4o2ac/eLiDS3ChtiYVlOoUAtdYIgl/JrMx9T0xJxq4vt1wW4u2bUh0xQ6dUCP",
-	"N0MdzLx59yovR0ua7/7a7Xa7LayApXwcIKIPhAFq0qQQERoQ2hOFqwwIJVM6A2iWCoUmF2CBcCkVhmzm",
-	"gaVjmcRYapdVBHZ3ewLL6/oDMpJw0yFL1r/mz3LgHfs6QE8SOAN0QEIrQYRQQMy3gAiwZq9Y9ATu1Z6g",
-	"q5ONsh/V5N1fX7x48QxO7pwa33v3yALkmAljQYDFeQMrMPlmHZGxKpND7AcaPz72jmf/UU802bVdEgRZ",
-	"Mlg5NTwiVGso1ipiMCjq1tLAp2d+TFd9GLsT20N0CNITWYyqkYQSFzOdt/hz4fRh1rMJXWfhcgessNjd",
-	"GUCuJ8KVVlUWNit7T7lRV3pJhRjzj5ft7v7w4ElPlFuAIRyU+3yRE/Ko+7DcZMYC1qPuV0s9nbLYVSAs",
-	"EE/RE66+R94cisfMwrOvXhctfJ+ZmOtJK8ipRRYcfOS6xVipixqmAEggrxJK1BmoZmdIqYxcRSW8JiVQ",
-	"ic6Coy99h4XwWrgE7+60l2nUgg4SKEXnQ/vIc1/1BbJLMnqzVIEu2LoEXZBXsZOiJzA8xvl+jqvL0mkm",
-	"YkjKoKgVrdSoy7iUg3QpyHfPLxGOvn9+8gxxMRUJ07rolnSkTodEM8hBx4IqTMRACrQ/V6wCGVFBYhan",
-	"SJoZpn4kPGICg34dh7Kih+LMUOi+W8Oe9hI2osmeYWqqCwHZnkmdnJ0WIi6OGt3OfqcLdrsZE3TGG0eN",
-	"h51u52EDXSAgAOxBvj7K8lmFmNO4cdT4jplzKU1jqVHpQbe7pnvObl1zshjjirY5F66rExcxu4ZGPocH",
-	"T+oGzFa4V2wb+DFoPMLVrv8ma1oJHzzc/EGx2RUs3AVEbfou7xKUC2ONo5/eBw3tc0qzfSMTc5cJkIix",
-	"zUHD0JEGSW+hDZs23tvR9jrQGWki5Fzs+aE75tqsu94L997ltWmUW1jXmMrzV/aKHZQ/vq+GkfWHkXWO",
-	"+xg0HnZrmklg4/sHlonNFqRpDyUmgwUpNWcGDurawCKkbDN/oePuTQDlVi/dtY9/TPwLxMu3+XUDu7WC",
-	"/XUbCUI7FT7fKKtA4ouGQ2jaXu6kH9X5L/KOTRRLJiJpNUxQYUB6KbZwCjb3bwqwc2p1NyUfYtHCgQYp",
-	"T2LSdEAeEGwIFJDvpAf8VkCwH5BvHtUTWbs2JkbcShUQAOc67UK1DCCxK9Be7KN1hzStOE0FWfsfv1fY",
-	"e2CZZrY9vIchjYx2YLy/FS3K89bgoy0IWN4h+T+PrmZI9W3dCbvYySYgSauCohZwzBcS+slHexaxDDMO",
-	"9d4H7+76iEiWMAwgKcPgM3j+1r6KbapWwbCCCp6zqbxyrexuQNf+7DD0qPvV5m+KnWA/He7wxqzk7LOw",
-	"5RVTCoR5g41shnyUWpHazaSJpTcLFJ6LAOkAbANErvDuit71BYfsJ7TKfx80XMhZGbTPUrMM1wCB37qq",
-	"ILdCWUu93T6W7V7A/+6Qqq/OvcpK/W2jOk6EnP+7I+3+Fl9k7XDhg0fbrKui3+Y9iSiRiLeeIBSIBKTz",
-	"AJdyOTzk5JRoF1XpgGpn0lBgVoU+MrUS4Ruw1ypmUiVAjwVHDDhzXEgLj8bFXA7NTACBLoEX0LiqbPzW",
-	"WRHJXnFtnhbWdIfYu9QArgJ/0XRb6PHj5FurwyMJt7d0L5V9OuhfFk/V2TRzo03ezUiT5pQZaqV9gL0i",
-	"WyyCcjX859k9dThQbBi1WWordP3bVVMut8v7e8rUokpjrhD9cOp/e9EPl77+izfSvICk+3tGUMIGvOJS",
-	"77Pd4RzT095DOb9qS8/dg+9dEOs6QatAppdoxD2q/DGYwFtRvMUHmvhrvDGRvyFYS4VV43PFZtkK7ZoT",
-	"KkaYiNQC+rRDhUptSPPk+UX74NHj9ndPX6PPE5xGLovJC3bYEgUEimLPwKOeMGVgRutm6M42JHxqcYhj",
-	"0yKBVaekYBhYTL07AjPSoEEoeAoFCfMxw05PXObpt1DYp9C5B7yOuLuEawMJc8QUm63m/VRJs6LXYAv9",
-	"t1X+l2b25VGpS6HznhwRq7OFLWLohGm/wNomib7lIZSzz5slDlgi5y3XjRW92OBR887ELBCBThn5/f/+",
-	"f5zjN+gJqQJiCadhgoR/c17slWapHXI5Zgs4IBrHLCblikSwYNh5xz0JewLvG3xkMO3SLS9dUBYkUbhs",
-	"8PVf2YV5WLArVmyW0MgeRtZvFpzW3l/tzg6cZM4FLuK8J6ViJFZyNgOvJhxRzBWLDDGyJzx4jSUEGKwI",
-	"62dpmYfchX5f7lv8mRX8nbgOzSTX/3T+c28h+EKCIeS4QdANoj1rlXSjIUSuFFMjbygzripHrkpcpShZ",
-	"0Nml+hwqe7Gl8Sa13VJ0brkZ7h6oH3YAL+WgY1wOxMDRe4X+lhT6VXFhFSQtxOykrfOsjdVM6grh7MSL",
-	"L+DFRJRQbGQFGUubfTobaQ4WwBAhdiXLfpRzQULg1WHgu9JxQ+JU0UGycNFdLnTvoHvg4n1eSQTno6w/",
-	"s1383gcefww75EeIrhNrYk1g03HPB/S7OKyATNjM5PE5B4dk3Mq5+YShYXCwMKzNY4zxSqAcojPWodSk",
-	"+IgLmvTEz3JwXP7cxf1hA3lItbcfQ2jTwbG9P+c/J1mkina5a4Rd08gkCxA9f5YDkPi8XIyyi0a5094C",
-	"FpDVR3AKJcFotYqCj/Syr5Zay4dBT4RnSl4v2kvPS1Gm2CVfTjjLz5eKBfTExyb4ONu781cYhiRI6HrT",
-	"wwx0xuFHElpBWOs+9Ou3v2c/WKTPH2M0Qh+lT4yAxJB2XIt7jjJkT2SSWbAaPnhwgL4gFwb2QJMQoy9/",
-	"et9xAYWhk+nta7m4Z397d/7Kyt0vGZthZC4ItVAR0p96WFKSN/UTt7AFoir38WQoxdplFUTVI8CbtU3O",
-	"c0E5qwGXla3UGC4M8VX2PQc7KEg5vcPCF7n0gKvShLnW6ha7Nb0qoLV2sZIFuLIyclYFRDEtkyvMrIXw",
-	"5UqhGYt2LJfqgMVzAyFtVeIwNtj7QQ4a1b635aDmJXLQKDrdSlkqj9aFtvd61wf77V7v+itWGdmOZpnb",
-	"F8zzjoJbCeUHtzlxVpCgRiq3NKcQHCssguWFwAr9/D3hrg2DeaAtYnVKd7N8wB8/q3i/7iCL8d3bH2jO",
-	"wT/Wt0U8OXUmi4gKq4kOuSnZM7JcT4I+KNK0x0R+/+1fLiCi7Uswe33oP05POdjm42J16nvtpqzdpAOI",
-	"ELcQVxAUrSi1o9ICn9S5M59CS0Uyo1YsAlaIVhnGwdihJ3ymiUAdi1GjSQolCAvSEBeaKaOzTovIjLAe",
-	"aqnNIigbAkxsKuGW57tmjL4tNMyMdaMsKbXcBUpHHWIRqsP9J4cPu4elBshA0uy3YGBouiyCgOSdVoPV",
-	"fsuYXADrybonY+fk1jFEQydzutBuI4WAcMd73T6nFGyYCvdgXyZDNmcK24yv7ByrL47pFSOUhIV+l+GR",
-	"6xlZfkpSYXjiEhuwu2W1g/gHe73VPBZkj5zF5rXntmUtWZBeUD1isV/yVmMuNyKtHjbLyRti5fF87O3y",
-	"/daPilB3a8PCRZdGyzAf0tKyHmubqmzWrhvbotYKRI8/pWrdnfqpfMvYCl7qkEgOMTHsPnTvS9gl7OWU",
-	"YzjsZQREsDl08+BKmx14z6p5IlP818XYo45wl0C4Rpi7d4f+MUD1O+Zkodw6BXzdc27gsb4/Oyl25t8N",
-	"eHd1klrF7xnWHVoB+j0s4wfWuRsNGtRZ9TBKOw6yssdYPcl1gfYan68iaGUYKSIGWXtYeNDpMZhrqQlY",
-	"U1RqtUi06nmRDOS10A8E6Xv2MU2gkUKWrJBZAQ+7T6qMAU9hgC+K6ASEiZK5pen3BYawAXPdnPDM5mOe",
-	"sAzOMOnvP8951d2CWjz1HYDuNbQSSUKgvi0NDSlG3si0Uls7IaFh1wZfa2ujGJ2G4GBH2d4l7FqIDV3T",
-	"U9K0qtERuHRaAZZHt4Du9SGkBL1MnYM+ol5Xy160Gg0TsRvUj+k+bzncosQwNc26kaYa8/DBAYXfeRMz",
-	"j0Mwf8sZ/SVlBKzH3jlvcRUXYbLsNvhQM+g/B8WM7QMMDoGBLV3C0yA0wURT1PhkatzCf//tf90yw1fP",
-	"/+fvb8/7FxfP+69P/tF/9u785PL07ZswLxq//6gnsAuBbgW5ndZVK9Bjqz7Gci6AcEDuoWvFBbMg/RS5",
-	"8Z6EQJpDF37RBOuxYgX7c8wSugjIVLc65Nz/Ib8jCBfmMVEsYvwKbcHhK6pNGypAQlujJvx4AW0DewIK",
-	"IkA0DTeaJcMW3pZgc39QmPzrYpapIdGYihGLieb2iEEXh2uAzF3f7I5rezDQXiCzCbD42B4Aj4tnlBVk",
-	"sNscCa4ZemkXaK0vQVuHQHI43mcBzAKSn5EHREuQedHrdHiEWrgrDQGrnMq8XCTA4NsZE27fPpQHM+pn",
-	"LEv0J81lwDh7ft5/+fyfYUAyuOgekcODJ+gOmNklu+367L2VMS4uz5+fvL4ojdHtHpFH3Yct6Ec8rsqS",
-	"r2ChF7D6H+Tgue9kuyRTrHI9i2YeqwCCEAkzIHKAi9YYDxY+CAtk45oCJCXIq1NM97sHhzdRN1cIXFkC",
-	"WLE3V/F73Ch+Djz7oC571lIbS1yYiJ1xfBmvfNiYLoLmcRnWwKAeySn7D1UnPpuFXUoypWKRB4+hC5Cp",
-	"tsVQlZXyQN8lAKpHXy+TgtmuJ+qQmUhLC4oAoo9dRQjHHoqY6BvqI0YWfCWZjFO3W/duLgxBx7Cl+hxb",
-	"f+xehw5q2eo2fm1fxTc/Bo2Vsh+bPv9H9n62/soqIduPk3+yMpZmZpdx7OsAPzcVLj8XRJ8US5NwTQp1",
-	"T0izVAWlANJLTGUDZHsWc1uQfTMA+3gLLg/sQwsucCe8yiHK16CrWpHS2dLZzMkrX0bFn7DF+giwl/aF",
-	"rYzyhazTHbJMd7dF73eLxuhHG43Rd2kXfskWdXZhe3BlA+S9bfjL2YYdb9U+Ahv9Zy60vJhuBgixMQW7",
-	"0pgFoSyYRBlO2CJEexQSwqwMllVTjl0vZSiaabWqMdVjSyF4hWfsKTh7MJDkLgI+XrIFTrFdwMf+bU78",
-	"IzdjV6q0Rv6FeLncUIqni3XXsREytEC+D8S+D8S+FUMYBkHSvBgmBJq6vO3dqMQSk82cR3nuaRnas7Ax",
-	"14f+Sk5cYejcJL2PfTqMb9bq7b/YZLpMN85hBE83NqWfOlzD4EWY+t6f9J9ctcReMTbTIQKiHnbjfzuJ",
-	"nS/ZokrsRDuxkskN/Ep+yDpWjIhsWatg8zwmOq8raPE5wDhYkMNhkxhkOoUcNVfwCr7FoohgPUXTHnQ5",
-	"Jdg3AU20TqyAOowYNwPhN6juQCRQq0O+BSOZVBMSp1lB0+JYVeayc5kkd8r97QQu3PHL8np3VX8+fr+z",
-	"7+peQPhihBPysxzl9H6ZWM6FD7W6kYAwpWrCDBejvWyqGr/ZCygmhaZ/qPXL4lwmyKrlNSMajVlMBoqz",
-	"YbJoHWNJRa4Jmw4YhOy7GPwBF1QtOlU19F77RV24Nd2hHr0yVw2JcMezFO791O62/VQKo2SyydQDL/t3",
-	"Mcj7T1Fr9JzRhAw9+IjY6aBY7oZkEIiQMnTZJwlF1+mMjorQ7XojLwExPtwIwudZvznL+9OZxnwo70iT",
-	"AlK10VvHoaS1LpRFhz6sGTPHjkauibYwutMTYSSFKyjZV9SwkHxD8kea7MFm+leczTX5//5fst/torck",
-	"MgreNbQfJTyaVL4a9ISydBuzww9IzCI+pYkOSDfzrioG6CkkRgbC58D8vS0QCgxcR0kas7imgOVrPMwc",
-	"9db6yF5wZc+ILryTDOtLDRSjE0ucSJMLEppfw9Zx5r17bN/XPnI5NDLMvGRLtjh7V/VBptXxpUuF9enO",
-	"yzMyposOOXGNFB8+dut1BmC7ptoFG/lpyz0Ry13Ns54IroH5KyliKcJ8ueG7y6f16/m1zrW4baPmv+59",
-	"gaDXJRjcRJLvjZtfIiFXGqA+ltJZ/WUFtSCGQ86IhnAKLLqhaDRhsaNGVWS9Um4pNcSvpPwwcH0K7xm2",
-	"HbArevr2/KJNk0TOsRTJcSmO4fSsQ04EgV4fEA2xlDwYJYwq0oROsD3x/euTp+2L70/aB48et47J2g6n",
-	"oWLD8JhEis4T6NaBNTOg6nuq7ZORp9A94SYcJnQ0ci71hA0NsSKfHDrA50x3SOjSNcDkW+79KocQsFRF",
-	"5gutcu9GuStM8JmT+cr9hSsoxzmkDn+CleleBfq8KlCtVGnvkVAyUzJOI9OmgiYLwyON5GWT0Cik4UMH",
-	"Y3pdbP2b0ot3yPXKE9UxPWassKyzSpiExrHyvSOAcGkyksTI+6oTt1xG0memIncowk92KwWgK8NXNWOz",
-	"hL/oU6+qDRb+LAd97GofHrm5i3mywDxAAbDiYrmyFabOYfK5VaxGUsakaVWbhGqTlc8nOHwrF3ozyRPn",
-	"s6wRhnR1+/e7xIV2kiaU7cdgCy60oSJirWMXI65NsejXYNET4XfPL0s1Lf6GMQnfuB12yEu2yONOvQME",
-	"Y5gGUhptFJ0RsGSQCVu0MB1QyJ6AgzDSLRmS9oEDQ0GEmmpTq7h9+7ywOMeFh5PPXHdqJ9JChJxbYWco",
-	"1b+/yfOeG39hg6T5HCSyIuA/9S3K6/g29jDfYL848YREu/gILFAHD1wOs2bMBW1Az3Ws0BzcYiDSXWrS",
-	"eAhVjY9mTMQBxrthx22a17NyteW9Lc4byFzrcZ8nxkRMFZYRv9fBv4h4UizdXllK3HUf0S6pYoFPW2jj",
-	"chIk13iHW1d9r0lUBUytRcgXXMTQkX2riD7f2bu+icROXZfvGMXy2M1llorCGdqMqUGyeB/e8AeJ3pNy",
-	"QiheYTojgwXxUOnRBCF+O9G+0i6VR96QFPqWE7As+dK+TaP4dMrigCRyzlQ7oprFLVzGETno7udpVbBK",
-	"7oupxUFPHHS7WYEp6OjKYtIc8Ssmip0VXLfmQhk3qNhm5jxiPjzY52m0Oj3xRoo2zXnmlC4w/cktf4lP",
-	"eknAhzcswJGimSHhLKEiJM3D7sMg620a7sHTVpWwjn3dHQW5CzG90Dz+MwvnGwmIu75jUrq+Obh77KzO",
-	"mHWbYRObiRrNgO1eRbhXEdYFNUrlyIynpjcipZUqAFOba2NkNOMLoe89v/8jlcdIdSncdhcWv1McoYUa",
-	"H0gI7U1XoxVePCVfPXzymEyZGjECbx0ht4XovSIvQE597Hp9W0EAPsIgwsEiK+1KeyIU0BkainkSDAl2",
-	"ZeQnbNHxjDnLoGpbRh67eZc4v2Xk3BxjI/FMcXZ5z74vslUkyGH3IWkus3ksCOpyQJ2sUWmnszu/Y85/",
-	"hi1mPwalceAQ23Dyf735mP9ewkRewwP2dZ/CcM/tb4nbAwYTLacMcw4tuD3Iem40oSB6gZa1PpX9z9lg",
-	"LOVE72Gwbn19RjmdJQyMkP4TqCuxICFGorUv+EhQkyp2RMw32Bg+Ffwau8IHV/vu2ZhdE+/zP3j02O6y",
-	"1zAdqzH1Gq6FPJnSmPWE0/l5FkncjGWksyV3pnGrJv7qR3zFBSzfIaUoT1TXjsIXmYC37l2KXwa1Sm5I",
-	"B0NE8xGUodIeUjwyeSDbsYLOEjrl+RGVposfPSZBf0Y+Er7oeFYiBeEegl+EnBMpSFPIUtLBsdcLXDkN",
-	"pYmRrl0Q1vWA7NVWpzI14d8LUfIt3yPJl3dI3RmO+KrwazPXf8zeukuodJPUZYGXaUZezd51qbiH0ruo",
-	"/Tkv3HwGatmzndwp2Wd7H+x9rc3g/AEqJLucL+qC3yDH26ebGzaraI6LfSF/zCsQ33cLvSekebfQQmnq",
-	"nYB5c6fQepC7fQJZRxz9Vu5B+Y9kn7spTNaZ6cD7PKPg/nbOZ/hnne95h+rsdR0//4cmHDxv6KPDnjO/",
-	"//a/eY8rjMTwXcbABRSQhBumaOLL77ueGZbA4/QBKbSmAXsboaZQnq6SC5ylZXy8fQubH/4LdFzclgpA",
-	"t0V7C/ferPseJHfiA1NZBu+n8tU1UuKer2a9pgCui/E96GalrzVE+PqxQEfgcXWrjIts/DtEWj/JOt3G",
-	"r/aBzrdxz8r/QIoTrbzCAk4YxUcjpu6iHl2RS59Z5l+qEVKPVHsf/I/9DUV1QCUrVOKAotEMY9InbGbq",
-	"lDEP+vfK2D3/KCljOgeMXRBksy5WD3G3T9BrUw/c3+8h+Y+ki/lby8vmYG2wVEAC+xej5UGlWleg3DfW",
-	"7jwc+7j9St3uPBXaxVMWO4liP/xISZEd3BF2jtaJNMggtG+RFmCVfiuWRUmqobT7WM4hHRmqO2N0hraH",
-	"HRRKTLmBH+g8M7hDLhJpdLFT3Nm7S5fabD/vCS0xlo+LUYCRGBBRbmXWNhN0kNhfC/ft1up9O9A6wO5h",
-	"TEWcOEcQFz1BXZoYVpjUWNZApUIf29HsF64Q/mCBRcCbefl7F+AYy7loue5uuifCKddDrlh/BtWcwyMS",
-	"6gmfhSRWcmYZbkBClYq+Pb0QpnLVRAzT2WwwM3ZBGGJ3uJ7wudPZBOCo6uuQyCSGpHDXvJWE9gqxFa/d",
-	"T/9XKVjoehz7Bsgu1KXTEyf5/UPnhirhu3nYfUIGbCFFtVf4LC0T6dtX0P3wX0BB35Y1ZAp6UEdu7qtz",
-	"3dsG/vC2gU8U89ZpMdk463yXl/6lO0R5N8eW2r1f9r1s+EdV7rkY2E1nXnl/oxtLYn9eC0Bdls45M6ly",
-	"goRbkd1UHAAPenf+ijTDs7cXl2QP42c+uJf6PP7oolyhpGQpFgH6z/eEi5Lh2pWahDBbLOQlnG9AySRh",
-	"8bFrY+tKw2hGE2blkmrxYr/bE/kpF8ULcsEYqV8u5HyO5ZzELOFXDHsvZRE+lX3pgIg5lG7cYSVPN8X6",
-	"MBy3l9VKnk1/vhG7b0F3z4SrKm/XkKk75MQl3FtnTXwF1X0LOGkkGBfzAhcI8Ifd/TrDYi2G3tsV/9R2",
-	"xU+D8lsx1mz4xkHuciXv7bDqhmW+P3Wd6zp1yCTO6ksbOcOoMbCw+B6zPoZWCrYkGviuHliZvzowthbT",
-	"u1+aFxfigv+j+fE9namoW52LzrVRubvy15jq8UBSFdc6u59fc22yFp1MZJ1Ln51cfP/t25PzZ/3Lty+f",
-	"v3EZb6ZDwr9BK9Vvfv/tX/CQXfuunmAxhLYcPRFesChV7Jh8b8zsLVSOuaBTdsEN++bCKB6ZkGimNZeC",
-	"RFJOOAr0isVcsQhy8R92H7YsHw/zbYRoMFQSra9TrjUU64ferpBIR6EXx4yOWE36yLPsSLYqtAFD19WI",
-	"fbR/UFmzFgbCXRX6ZsFt9ePC/NsPumVLy7GZJjdoZZmtCQjNQ0ScCnoFxzy3apQLoXVlEcr3iICSld/D",
-	"rxJGr1zvhnfnr5aqhL+SSGTXLz1oXDDTforHun6Tn0Qu76htX3DjK3ojCVrWXQ9jlZ04Vq0h31++fgUw",
-	"D+39oOKjnRRwEZsbuwzWGUS/YdnTAuX+t9txCShd110CjhYXBfhJm/5TFJW3R5hX/MwPs+nSlhUTMVMs",
-	"LpqT7Gn6KqCxjOpDpC7m1PIh8u4UnVGuhi/V2tLg6k4GAUntjIQSDfSfPEWoa1+4Hbh+pZUdD57Z1ewq",
-	"S58O30jBXmOW8R1TUBmlUyYMlnID9lMmcc8v6cYmpvAOTPCwrhEUAvYDjb0Ampa1gHPwdNi2e23DZltQ",
-	"6AYTE28sOv4pkAQWQyPDrxj0FStdYwExABlyvNj7AJC+tqqGhdgT+1Zjm5Bq6t7cqp7X48OaYvTv8x87",
-	"/fb7v/xXdUn9DWiDxaGfi0jG2Eb3thHtL3t/KaNY1gYAKUXFqiuRDg4tIKNf+azN7HJ9tHihqT9KKtr1",
-	"b7ydziTBHw+bd9XQdkblW0XLE2jEyyO84aw1xQqNXcHQglaUCle33nnoLe4O6S/rUPbFyd/vhMesPxAr",
-	"x5xR9Dd/eUj5shf/AmI3hEkWhOoJiwmsy9UeXpJSNtz1mNHEjOuDvLF2aTRmdHZMjEyjMRRyyzo1VYoh",
-	"3+Ogd2g4cjPUUDzfrZtrQhN+heGAX/bKXvErJuyarPxdxEi90IZNN9/Tio9td2PkNoZFbHERkEFqnLPu",
-	"aFN5C9++fEOZC1/YYg5uSUup7B8haAqrFWbRZwULDxr55BVTJMRRDY7Twd8UnUOlQT9400evYfGQUoeo",
-	"KKvf0RM+bzsgq/U0SGhCMk21IQPmQtDIo6xQuaOyqB5YSpPIaNIhJ97KEvSENjSBcAy0wGh/bKiBCZKK",
-	"iQCjpXKFk+LcxsmxSyq2Vpcqr5rY6YmesMAN9U/k4GcWGSyy2MyDwQ6/7nbJYAGdVBI+YVCr9Wc5IC6I",
-	"r0UGLJJTZ2HAZu55gF9P/IhhZ/7Cn6GjaBES5NY+rs4qKA+09yMtCI+PsQEl9JQyRZstdMaipicSRu0S",
-	"D8m4Bd1hZ1DzLx9DFbzjUK7BLq9QT5LHPigu5kPITXPbtwB0eHDQIc/KrmZFDSs1ZXGizukZHg2WoJ9h",
-	"SxclU8OwvCSEUrr198SY4pJmTLUnbIGjNr317/zk8nn/1enr08v+y+f/DFsB1NE1aCccLIqetvlYapbD",
-	"ArGPh7y6UtU51rH4XsrJpsLT4Q0wEQvObEanrBjNMfECd+A8BiwGMAUxkg40cFJXyxpBJZfZl4lHnUFv",
-	"v3twuEVrq8siBPIY8ZHnwBiAZYP7iqioKK9bmAfyRm1Z4EfrWlz1etcH++1e7/ortqbB1c1CLWkcc/sn",
-	"mpwpCyGGW06KKs+UXhcfHjx6nE2NxKFhOcpItt1DO3rnnM5fM53X8v58/XR+kIN13XQukRwVIlMgboUn",
-	"CVGpWGMHrRzmgfbW07syfu7qKzq4Q/th3WE+0OTkFJN1SUSFkMYn+mZVdRWbUg4+FCzVTZr2mMjvv/1r",
-	"Dx+02XXEWMziVucPUUbtPpT0NoXWC0NVMQbPmS9djUYrAvGI5aWkNnnghlIxPhLtAdDBTLRN2Igmex+s",
-	"vrLWVPTKvne2RTOGcKb4FY0WYUBCw9RUY5Q9+l10eIwV7GEP0D+boz/sMDNIVlienB5db3hi19SKl/ZV",
-	"nL0RFLnIw4My26DtX9//hDaoG1ug/tOU6n9XN8sbiU2MoBnqp7pVvrTJCLANt9J0kBoQwBK7EYcjrZ3t",
-	"CHLGBJ3xjr+dOiR+O2Pi5OzUHsddOyrWCytlWamGi2YuGrfszLh277b4Q/j2uEZ/RX7ShGrigG/ZAlOC",
-	"4wVFMrEBjv958vrV54Rjv6x7OL6HY+KArxKOoVpArVk3a+qRm7KsioA/Eqeu6qNyT37U/HXgLCdTPkKU",
-	"APkJ+0e4JIWeMHTCNLZB16R58fdX3LAjK0naJySR0YTYV4SLZkoY1SwOiJJy6t3hQ55gsNP+Y/Kaf0uG",
-	"ijFiZzO6J+wfcb+twNuyCBMjLjAxFE05lldj7kNmC7K6DjYyjBKpXZjEOYuzWEjtMiqumIp5BLkSEY3G",
-	"LAbWvk90h7y1ouOca0YedR+SMM2vPgycnSdkSkmlQxQwwaSEnQlJNGbRpCe4IKHL7gxJM/SHbEXWn+Wg",
-	"j1uxv9ml92HpfdCMXSaIpgsyH0MgZxgzQ3kS1kRynQMk3KEtHieobJFL4wUx0oGVUXQ45FHnj4mEdjP8",
-	"Uyz4Sg6k0R1zbdbxlXN46/LafAEX2yW7Ni94cu9ig3QObLCtlorJbCcNa27YlM461+uFiAt87XMKENc3",
-	"itvx+/kTxwZ8WXB0kOK9T85rgcC4M3BCp9xa2aDQ5H7KBZ/S5IhwU+X79Ywo81EROpCpIYYJKoxGxvxL",
-	"ylJGpOoJ6OWbCsOnrGMFUUWhPCH0tgdBA9iYa3Nf7O8L7ULcskPnBRJ5E5EavneB27zLkgM4Q20bXDCP",
-	"ZWLFn0dedRCEFwYClimcB9cknQVZOusVU7ocRZbLseU5PjROZvwlW5ykZmyntJTP1fioMALaK0APjxdw",
-	"XT8ZhQHWXGdKEHhQSxYMKBWfqqRx1NgDCuvWtoIrTM4SRtCda6SbMCCp4L+kLGtQ1SFL/e40iLLYgYer",
-	"vBmsMzZiG4tV35fVAeB7e6Zjqq1USg00yA5Inghj5WiDRUFd/+tYzh3eYaNacNbCCgqz2pGrJk2NnKKg",
-	"D23A7dwcBPzAXXEAnbmx6AsVEUsSfB1bwF4xbKSvC1PZgSqmekOhS6FiKRjnwXcBY+u8dXhhlLzY4epQ",
-	"P8JlY30ZulxBJ2sLnoW/aUicQtcvn6KVr1RiB8uougYFSxmexZ1lhu9qz2VEDU3kKIXohLxGa+AAwZdp",
-	"BeQQs9T4gqyFGfKvauYop8XgRCudS4rH6GvYV50i983bdY5NItZZR3XfOb4pZ6bNEXF8/dtys/BgtZ+K",
-	"2wiJFIuZMJwmhYsOCBORWkAJcgfkx4g0U2ao5UGQVgPVhyB2gMWrp1Qz9RkaPttDxZmIk4WV6eM0MoVQ",
-	"cJ+XMaVqwkBtdASuMMmUGcWjygkKDLoU+10M9PZTVMSfd8qeh0q8LDTtteAKjawLLfbt6DPXeEu5VsyF",
-	"YX1v3tWBfahSAKyZ44+OmPslL1sjuNEsGRaGd0R8dfS1scQ1R1UYFwIYP77/+P8HAAD//w==",
+	"7L39chs3tgf4KijurTI506QoWXZiqVL3KracKP7SSPLNnQ29bLAbJGE1AQZAi2Jcqspf+wBbt2rfYF5k",
+	"3yRPsoVzgP4gu/khS/ZkRvPHxKbR+Dw4OJ+/86kRyclUCiaMbhx8aowZjZmCPz6n0Zg9l8Iomdi/x0xH",
+	"ik8Nl6Jx0PhRzkgixYiYMSOKTRXTTBhq/5VM6JwMGIlsB3GnETR0NGYTajsx8ylrHDS0UVyMGjc3QeP4",
+	"go6Wuz8i2ijb/RVNeEyNVEQOK8Za1/sZNew1n3CzPMTFmBFtqGG2Z0ajMUlsQzfIrynThkQyFYbFhI4o",
+	"F9qQ5snxxUsSKzo0bc7MsD02ZkqnvK2oYfB52+1gK+gJKRjhhk3IlCkylQmP5gck7DUu2bzXOFTf9dJu",
+	"93HkxtJEsQnlgosR/M4OjWugWSRFrEkqDE9gejMuYjkjdh+MxtZhpydO7RCc6QMSXrJ5SJp23KPTE3LJ",
+	"5q2AhHzqfosSzoQhJ6cBkYqcnF49JTtP91uEipiEo0QOaBKSJk0SQoUU84lMNTGKDoc8anV6orTn7JpO",
+	"pond9nxhu7vPDs13+3uNYNWRwHTn1QcDe6lXnUVAVm/vr273fk2loW5HZ+43t39cELe3fg/XrOzX73b3",
+	"uoez7552q1fGjJofDQ1T1fdlQsXcj0iMJDPKDRmwoVSMGDXnYoSLI82zl8/Js93dLolZQudt902rPL8J",
+	"F3ySThoH3WwyXBg2Ygpm8z/ZRq+4ALA7/moZPhobu9V4EZr2N7vJig1TzWK744SS/b1nrcDuXUa4dv9x",
+	"S285wTNP+cuTPPODJGxo7Kh2UlGqlCVgd44wfeqmfespaFaxRz+PmSh0/kiX715AqCbvBb8mhk9YgaDK",
+	"sxhKNaEGx3663whWT+smaEypohNmHCc+iiI2NccikrHbI27nhpymETQEndgesFk7a1faB3r9momRGTcO",
+	"nuzuVRHvcykEi+yy39IJ+1vKVM3VjLKGjzSxQx+SmA1pmhgSuj/ARYI5/gr9ZFOE/xTn9R+KDRsHjf9j",
+	"J3+GdvBf9U55RsVJSgW/+I2YUjPOx4h8m0bQsCTKFYsbB0alrGZDHu/Bgfi/7trtN4Yp2/X/9Qtt//bB",
+	"/l+3/az/4S//UXnxT4ZvpWBvqInGtadzMmzbRm1sVTOV3e7eftUAP8nByYua9fJ45UJX7fDJC+j9FZvf",
+	"Y+8Xio9GTNWOYPDf+2tGKuzS0/3Sge2XD+yo/X+642p/+Gv1eb3XK+bz+Sv+WarLYSJnlkhPbd/VA7nL",
+	"cLuhimMgz1BMT6XQDFjG9zR2nNP+LZLCMAF/pNNpwiOQnXamSg4SNvnrR20v96cNRz7Fr3DQZfbgn2uu",
+	"yYQmlvOx2EoZQ8oT7cU5kNzwPg8THn21SUZufMvWzbj0toBoCJN8KdWAxzETX3qWTnQjCY0uURbSkZwy",
+	"YsZcEzllCsVtwZh9cG6Cxo8Xb16f0hFbmKhh12ZnbCZJeWaL96JyDlM6YpabLyoG7YJmULVE136npEUU",
+	"xP1V30AbmM+JsNeaJl9y548ESQW7nrLISptMKalIM5IxIyF30wlbHWI3J2aG8oRoOtdESDMGCW4gU1Qi",
+	"Ippqdggilj0z1hOho7s+j0G+1hIahv/Tdpe1ffIiJLgNLTKzsodiU6mM7ZgbK3rfBI230ryUqYi/5Ka8",
+	"lUSn0diKPTJVESNNqeySyVymygqmN0HDf/5lzwoOCOQwEJr3n3xD3DDuePBqZIIe+6L7diEliv2ZsOxI",
+	"ySqM/QQnFLYOibK6A6FWeXCy+ISREb9iwkqVIagWbdAtwoXrWFJxV12rvGFxP9q5GrbRx665V3famb6z",
+	"8utcM7JSdzsffaOZL6oyC32U1IfN+sk/WerL6QGb9mObw8GfG6noiL1Mk+RLPxSaqSumHmmicQ728R2m",
+	"SeKJzf3ct7+FrYOMV82oJjPFjWGiQ+CMSEINs9fJnlVPlOguU12BMXF44jUTBi0CRYq8HWGAsMiuzUue",
+	"VL5g04RycYsnbMiTr/iEXUj5mqqlN/mLiTgDGc/tSckrx1mclmzFYEFTM5aK/8a+9GMCcmAm4Fg6dFY9",
+	"FvupXVGe0EHCvsZl4pF9voV94OBuocjlt1TImb9ZaT5Pe7Hs/sbU0AHVWQcDexZgCu0JqexRDFI9D/zi",
+	"daFdNGbRJRha8KjsI9FGY4y9wnCvYzkTYKgz2cXHi2h6wkgQs0mUSM3iDnlbuOfRmIoRi/1LU7zn5Itf",
+	"8/diqmTEtP4aB1zQUGYsSdpORxmkpngUVCluNZfUWNmC6suMMnU6tTIZi9+wmNMLYEFfZQWPNHmOo7bt",
+	"LOyC7Owp2IFYTMZMWQ3mxuuUaEyKJ1ycG2pS+OtUWUXCcFQbIzlxz/ECZw0anqzBMirSSePgl4b+NeHG",
+	"6rBTqc1IMd34ECx/OZL9K6Y0xw1Y+udfU5ayalPTRzkg8M/kj9//1/4NbY0aZp9dAvvgOQumTGJ7sjPK",
+	"QWT+KAeW8ZfXGLMpquQ0jrkdjCanpQaLBrlsSXLwkUUgfQy54HrM4r7d4uW5/yQHhBrDJlOwYXPL3YDc",
+	"yZhq4j8mmouIEbjcVBl0lSwPjmvqwz7EffuM65JNMZapvUTZpyKdDJx5Mzct/OKW/aFiMY7hVR6Om1mf",
+	"mvKYljFZEbVRcd7p1P5L3SwrTJ9+xkGjnk4WVuPnnH8SeOItTbowmwIJl2jSU2DV1nyfxiOGQqeuJ5kh",
+	"TTRbIjPKk3k/1XHNNtBr3IbdLvxvzcZMpDDjO+tvkTSyqZYHqtqR5zRJBjS6PELyXmYh21AKzTtZpntQ",
+	"7OqI0qS6b1/gqk8XVucHscNVLymzM1cxRG9MrppIpBjd9nYMOUti6JsbNtGbG8Ff2g8L3IgqRUEPE84W",
+	"XnER4y2nt7B1RVO6s1a66ZfWXhpp9Q7jIpa2OaHa7Ne4aFmkmH3qbBsylKmyooyikWFKk+aQzZgqiSpj",
+	"qUyrU7X1NRu1sGi3UJzS6tW85rriBlg2c4vzXT7apWtq6JoJebdIvbF8t8ZY3qmxlhd7P03NlkzQ7/g2",
+	"bh77INkj16ve6MICv919tuTAWZZe6txY0qrNkWIxE4bThCB9k6ZmzBnxDE3kKGWtAIMEKBFStC1HmRPs",
+	"v9MTPfHSiezh2JhpmPceOHMeiivgDiO5d49woQ2j8QH2bXUhrgl134B3rSeaVJAfLy5OiZGXTAQg44U/",
+	"Sm3CgIReAMTF218uFBV6yFTmCAytOhHm2xweQse6J2I+HDK7BCJFMidckMgqLlSh39cZIkEdCf8zhBXQ",
+	"xTU4FyDM/4omKbMyTk8IaffAqsyF69ohx+hTPyDhp17jyGmfICn3Ggek1/ieUWUlvMv2H7//o9cISK/x",
+	"n3TK++B/tw3g55sQlZEJvS6Sxe5ToIPST0vXZUmQQFpbca+kOqp5HUpUVcGAuZimpp+L/NXUjG6f8uhB",
+	"47o9km33o1UeOmd09sZqTCO2NS8rznNhVivX/dwT/wZMbkEKgB3b+pnLtrrimcsvaT9/Q+veC3uJckc1",
+	"GcLt5Dq/l2Qs4Z6fvr8gO3TKd652d/IP9M6nrOUNPCbZKpYOecU8C8ryYnjTJpNbyTm8xjMTTD3SPRGN",
+	"pdT2KkPYRui2IbTtwrpFAq9qeSYETZd22V01t8qBlAmjYmsK9PRQRW63fPTAT4eGa6+P/vD9aSNovD9/",
+	"0Qgax+/PKrXRF1bYfS5TF/C2KO7531cR6/EVE8Z1gZoxWxKw1spWrpEbsWqFxWGqBNOCsrQUYLIsTkeG",
+	"9qOER5cbthdsphNmnHFngw+mVjW94my2UfuF3cg/Ls60NIuguOba/fLmGE8St+84J5kfUqpiRXmyrQ4Y",
+	"SREVyLTMA84Nm7przDWYOlQqCDVEioiRpo+peX383397d9b/6d33/fOL49P+83dvn78/Ozt++/zvAdkH",
+	"3pTpfi6SxSmCVYc0odf9SGrjFcmS2rhOZ1za8R8ZTVbZUio3RWe2J39G8rJi2xffafyq6twxkmPJMYgN",
+	"CI8DdF1STcJUq/4fv/8DJaJLNoe/uC3cLLqEtn/78Gkv2L/p/9JtP4O/7QZPnt1Uis4/yUGVgoyGoWqt",
+	"N3L6dT9VSbXO6Rps8bYuqOxVb1aBJBaodMqEIYM5PDYf5eCRJkcnxE5CEy3JkCq7fWuNUbfTlTMTwKrl",
+	"2Xt0DA2LhrkVw4g0cY6FkuRVMFhucN9vJbTxeJMIIrylRTJZoG1vWaRJImcs7pATEbMpE/bhTuYBocBN",
+	"ZmOpGZlJdQkmUznVZDbmCbNsRmBAAWlyiKy0Qj+7ntq7FhD7kzdXxpzFLauSAGuC2FRqyERqQ8yMR4xM",
+	"pGIH9jfwWY+5ivGy2fHsABj1A8E16DCJFLXnE1pVgEUpCEBW5TFtOw3TtszvgFCiDZtCILkdeQIRsmMq",
+	"gDc6RQw85FnYjqYTRnjMJlNpLL8FXSrEcN+PctDnMcb4HriYasOm2W+hVfdyKl9U4YBznORdt1+xediq",
+	"MdZacayP57xEV1M6TySN75iopopLxc18vU/BtcNYsTSpCQkGO4vdn0eayNRMU0OagzmZSs3xtIRzI2oT",
+	"oAgq+vaYU8Xw1KjmsVWX4R1zbMNSRcRYjEbuxRu4ZoUqFVuxjQ2M1mt5QP5KrdrTn+TAuVLgEzatU0rg",
+	"rffEypW9YCPFtO6QI9weIxXT2eX6lrzh35Pmt4+//fZp91symBumW1ZWgA3GU9F4VfEoCRdRksYsPsTb",
+	"YJshA3BHOJNpEpNISa0xnnnpZmLDvpGyn1A1YqjvO5+SYkZxPLyN3hzLlO3OsKrXxp6BtCpo9RO4vdky",
+	"aMxcOOR6hQTCO7NrWvgyO/PClQry13qBKxdXkd9sTwQZzdbbSYsveZVU85McHDlHXoX0f4vHFLngZg/Q",
+	"LW7ctrdl8xNzEy+cT+HMStvrpl2znSfC0Eu2rQi/II8VBMW97v63JVHx27WyxKrdKWgZFSJAJqjvPVkn",
+	"4+f8eN2Q78RLbGiv6xYvVKWn9pGG0IcgY2J73S55xb8nmilOE66RfSzY7PaePP0yL97WFO2Y+ebsbsoi",
+	"d3In+M0T1Kjc33bXMMLypp4y1Xbnj5IOhoH4VDU7vbLq97Skv1USRvHKbRFbXr6NhbvnqaXmvt2Bd8Qq",
+	"UFUeL3Zt+lGqtKzItDqlWoPIhg1CZ19jxH4F8cyHhA5A4JNOlLESDwQ6kyP4L4moIEzEPjkrhM0PMQIh",
+	"cw1kEditgEAkL9donDcubvqRla0tawiIYVZhmo2ZGTOF8ix0NpRWhu9sYi2idft8vqRQY6yASzKJ0wT+",
+	"7MR+yDjAbDPbwItlVomjHFtGVETM/rHKGPKKze/mPUKFQ3+WlLbpe5b5Fwvse0nNX+rdftVP9WdKkmLZ",
+	"J7fb7VY0LOoO65c0VWzIr6vFzUs2f6TJFdd8kDCCLQtWkOTq137Cr1gfTB+eaLJfGwH82TBt+pUkoNiV",
+	"vPxc+TqSU7YFg7XN1xqLF2U7Z3x2W+XJIBu8JD1UXa5XbP4cWmwpNDBxxZUUExcP5kx5jYOG3d/iluNf",
+	"7U5XbvQGV+RLkdttzyt/DZ+uegyDRir4rylz/2yJZvFwC+fqJlNzZP7d2SpYZ4tHyXLAW7stXrH5mcQI",
+	"8S3mN1I0Yv0pU1zGXlpwNPXt0317vCuy82USgzXkkoESKtUlF6OgkKyaG5ulYCSm81yGe9y1f9dlM/Pe",
+	"k2d7debiooG/avE/czM+B98UbEGSvBs2Dn7ZZMMX35xLNl/lAeyQ87GcOXMFBO9iehy4utc/uLb35fP7",
+	"cBM0XsuIJqzKp/f981Oy/w1JqBilVoowdFTguky0f/h+0dj8+EnpFdqris748Gkv+Pam2c6DNT582g2+",
+	"vWn9pdLo/IaqS2a4GD2/OKqKtBmwasNytcF5YVvwc2xcRd7Z4OfpZELVfJXjqq+WHGf11mNDN2c+pR2o",
+	"EB/ZlYe7WCAeRaNLFhP894AMpNGEXaNhpWTmrveCjZiwUuGWstCY0TjhYoHBrnU1WxGy72y1LK6MQ3XW",
+	"HheBTigZckETn9240ZLs88QnUnCabH4GF/lHVTNPtfOLbzB+qqe3OPv356drufTC/vlpZRQSLFFr8agc",
+	"VboJLuzTAiWsvCt2qkv3ZCDjeTURcJNs4HjHZgH2Uzk8M3Q7Rf+lYgyi5RcU/d2n6/X8p/vVU1A80nfO",
+	"K9SGLSHwdWPSKkYOVJD0UMnJBmEATq3Y2x9vGWYAn30Tb/mVkRvNychpf0rNeIsLLqfHwqh5pYFXTvuK",
+	"DZlS7pbfSY+pmfQx+/Su+jQ02TbYw/y2wdXDjgsnnZ9eFUuxBOvoBw4MRvHUubibxbNa3peqi/5WGj50",
+	"+SjnzFiOs20gw0c56DvzwNIjczyhDpbIxSIRy0UxJNfKk+VAJWf2AOfDUCoykjLukHfDIRnMPY5IpyLe",
+	"qMIm7Ca0bskVwTPMTrkS7EWhaQcaaDKSkHiyuLZHmtA4VkzrQ2IVXVxr1gqSPITEbVAskiomTZ9yGVFB",
+	"BgwSqlqdTRTl8tZvvi2BW2XV9pTtvhvL4bmV88Pi03CWCo0Ov2wvPsrBwjnDLvDhnGg5YVKwgNhBmNDU",
+	"sNah82YNmWIiYhqdv4zGBFCTDJt2yIkhhl4y2N0QYA/CgIR8iPEcQ6n6VswJoaEey5n2zko0Txe8cGFu",
+	"JD8gdudDTGFPqKhWKty5TxMqSDMcKsZCXKozIbQ65ByS8dqWBuIDjKil8YQLzPJrorlQKitY8iThYtSy",
+	"a+wJzQzh5pDQLDPNsgJYtgRzoVXeQIrDpDTtIt0dLBMuaL/7GPx1UwkgBSTcsVPN42Q3Cwd36sUvGYBK",
+	"tYpxWjDAZ7YMMAkL+9BYBWHMR+NKm0YBJWCBhGrS93F9r9nVrxCrza4NExpg5ph9x/VyhpdPDFmGlLM3",
+	"LSATGo25YG1LXfYXB/JgPysaxLiALFWwTRTTFYPGANKC+uw6s50KafpDAGUIGhNmxjLu259chAZyfUQ6",
+	"sb0V0m5BAnfwIpadO+crNMsSDfsTFnPah70MGkXoAOwuS5UNGsVUb4j1dQAaHyqD4k0lHzwShF1b8kF8",
+	"ET1lkeWmxEgHPRK5qDbWqY3aqVCvIPejnbArluCOaxfJATQLESnCyCLmW8ndvBh67ee+HGaBV6CKAn46",
+	"f/eWnLorAihrT591d1tLA0PWNMS904VI91yfh4jcDnoG1tsT/KSyXV8fCWtPTxsqoprsSD9XKwtkWYZw",
+	"c9wBxQQBEisMuB6GZHXPPAZgDcdEF2BKMoMKhil3VvuFM+PRk2fPCoaj/W63UuX0Os7SFR5LZQIyTidU",
+	"5PdXowLhRQ2/DbbfymkZFyS62Pv7s5P8BbLHzZ0JbbHHHBpwbMxUH+zsJMCfOpT7jF+9I6Rpe56wRmDE",
+	"i+1VtszPDYysilDOGEXtcEsb5+0SeJcjNhWMv2nQZiHzsnIxUpoTMZQVxiouLvUGqbpLFpLNkls/K9sU",
+	"51a1nnPndLsbN1mkapJLmLC0XykVbuIY87N0EYdcD7lifTQ01wTm+EbTDDEmo6NLPnXxF1YIrKQicNqq",
+	"VNSESIF3tplO7SvzpAVhf3ZLdEDeXzw/JJhwBRJXzOEdBlSxTNpk11MrkCMe1hVTxM5UY8xi6RnZbNcL",
+	"Tvxltnw/cXyQpvybFHeVy7l1UFQpqgZoPJ9SMcTJE94SQSyTUfHUt0sZLZDnrfIZa9MZfcd3EJ2QXfRb",
+	"e4N8D9tnVnq2sChiXbEshXHCRWoYGctUkZjO23LYhuxugv/vfpoxdtlCScf3JRVphv9lv0vmVsH6L7BE",
+	"wJ9sa/dHlykOf54zatu2ym9jl3xD/kL+QnbbT8pKyO7et2szNgvsLfN1le5VgdtVcK/sGwyMKW/TexFb",
+	"FcmzqzAgYzkDP1nTQ+0SSiZcW/VKJ9J4SGurYWnDk8Typ5JP7Gl3/9v1ETjLHDT3DTseug1LvXW4lvsQ",
+	"womumJqDso4Ag0iQCElR8AyGn27C1heI7SpxwXxz3l88b1Qt5OTo7RHGR9lvYAmO/KliaD7gIiCsM+qQ",
+	"8Di1k9v5nqmEizVpH7trc+NVTRoSur4Lj+NHOdAHdioN9NgczBQKXeBt8P+Cf/H/NEHLuP9HsCNUkkAe",
+	"/LOSeVSQQDpIeOSwVDrkBUv4APwVyZwAEdMEY4kdyCHXpAAds6x0r0ER2STlZxuJzEuWy6JZ5ZlkOSIV",
+	"Poa4etITR5Rr5wI95O3rxj8xLlxs25Sgr5QFw0XMrqtndLcB9lmqHhMOtzoPVVsdnxYAl5xWRqotSjiw",
+	"moJule153XkBZtUtLpZPnZgJB7U142bMhcvKccMeEJR0Qz+NkBjFrbTrsYvCAY0u5XDY12GGEY/BDVLE",
+	"AQGnFuCNDg1THfIzN2OZGsJNQCjBrcI0ALTBAlCSiyf1wEloFQ2LocYhAfAqVnHBK6ORd9c+edky1uDW",
+	"PN0Os2bt8YGhejuZimZp/lsaTPs1smYJPebu+jRcpKwvRT/jDJWg9ax4/t4GH2S2+ZFkmkhxkLfUhs41",
+	"CZF4XPqH0STLLcM0sKYZsznRDHAl2VR3MKPKJ1N1HDrXd9+RnruyvUYpXaoguHmTfZUxJjfENMNPn3Co",
+	"hGvTwUSVDojoNzehE16fH78uKoEjfgW3QxAQya2kk7mru90uFI7QhbWrzIExZQr+NXCegk+f7N/++P0f",
+	"Nze4J/YXy03s3wcytbskYKMAWAGb2E/AN2Ebhr4BuCqaQHvEci4XnGEbtzrkxGQJV9xdWD91+xeY8SOf",
+	"/EOa4Hmyx+p4IDZoLYg1GKhVEzh7h2oVH1ad4cKhAAZl6IRPuz2VBIQrdHu9gsRC0rQPgTZSaXC3HBJg",
+	"s56oXDZaoqU7D3c0cCStDnkJ5zChyoNr2+ah282wQ45cGpXjrHB4mFMlGIsBVDHb+vyPRsoOOb6iSWrV",
+	"W5KCqkFJJLO6GnJIEKRrw6OyVLW9iE99iQb4/tBh1WhLve4AOrQzsDS8Q7L7VXkSHaB0lKe9d65D3iF2",
+	"XcllZ9sMeWKfHit1A9XCnfDqk9ceML1tr/vsm90ne4X0NivY0MiAnf7QZ4HinmNHmMY2UnJGplSbmlQ2",
+	"57npwzd1eWxrA1TW6iqYTL8ixR9MSMB6cqKsTPLPX+NCf+WgS3dBV7y04BBdlX8ImzVJtSnmNqBHR7AO",
+	"OYKkiAJPdC24IU2oZeQTKYZcaYNJDxTyQH1mokY2ygWRKmbqkIS/fAgPiIDuEe8gv0CajOkVs1NhMewK",
+	"F+BrSRKWBE48qtyXDjkre4nBt+Icrpb/ep7QdHNysW9mrGQ6GuPgZVCXbfTAxQyfReug8nLjOnEdBcxK",
+	"U1wReM1JJbVyjnGRUXWyTB3qXh0AwWrEuyrpY/ld3xBPwInKHlAgIFByyk1vQ1yBr6QdFSWXmte15o28",
+	"HYPfFmnAK5uV4EOlF9I+EVnrwB4NvJBbpfrmum1lthaLtwxsLacwLvIzrr2A5E3WVt8qZ6FXy5v4oAEy",
+	"3XYp6H9GjbeGkWyqAxcjeJfYSy3mJFS7qPwXJTcJW8Xvs9Qd+Khydj6wrxrDacPQYgCsWz8pbObAmqqn",
+	"o2h0WZ+vXckQls+rtmcIQtw2Cak6yO3cSIwMsK+lJpRcsjmLyZjq8aI8+mS/0uaMiD/rBddbWafzGGOI",
+	"1cB9CArACK/49yDQ7T4lEEpi9dMsF/Zzrc/A5j7VlMEh789eo5RpxV4EZGu+v3hTRGXLrM4QwsXNhuqY",
+	"D+/cbGN9+MLasFUAw6oMNqimNCjEdTduayWtGrDVJ4VCYCvyUypDNiXRVqSNWcKvmMISmDtjKS/1zqe8",
+	"25sQM34B0F5d1cSsbO41LVUuK3hP7UwXkQmy7Vix83fgkvRneGuPpOtg2xStfNxPS34B31OFWsJHgESE",
+	"bQ4hZlMgayrGVhKpCG7g+jgrN1x16tZ7b9Bf3OG18jp8eQr5dxkc95bfrIAGqs90jCE3EoerOq7iGMsp",
+	"JPP+RMYsWRVBs4GEvTQomDHqociXOphm8yuTwN///ve/t9+8ab94YfnocxLTORjz3O81oWuucM8W4ysG",
+	"1z3e4hNt1ZSN2y/G+uF6i70sTKK4h4trCvJzqz5xZNFbxQrcIuyoYNQo5itWeeq9oJH1jL9sIExsnL+f",
+	"5Vwu5E5WeO3M2uoakPlUnSq9Vy3JuLDwBTPB3QOu8zxuPxOB3doLR+Im5Ba7XVyNJZ9TX6h0JQ0tIykv",
+	"UFWBQlbCD/p2pXNc9YXLsC2c5uby4xumRgzznQcIApfF9mqUfG2fh4Ri5gYiVscsYYahSnnJ5pumr21N",
+	"PyvBahKXz1F5ZO+nmqmtY4RucULZZV68uwWbWBUTuO3J3ss93Wifi/euPlXmZzawcmQuD30+a62TiGZj",
+	"zaL+H7//A5KOLhkDBMWEXzKIQtd6JtXmEtBacIufC3Lu5y9qHRR6rcHgM9Cq1gHuufSCTGVzKUOkSTWW",
+	"VswKbRXM3a0s5atgXBopOh1vB37n0KCWEp8/94nwJbQdztw2vN+f+B3oGRnx3FrRKIFMLeCVLIcHblmz",
+	"wne+fVzlAh2XUVQqYVTugH7vD2NsKWzKjvihqiiCZlGquJmf2+FwL46m/BWbH6VmXJkj5Kv3LeMK/fH7",
+	"P8IAchwLuSNHUw7Iqb64RRPjtF0DNKfgtray8vGLRdSzXvJDpzBJrJTGXRZBJIWhWFXavWcNl0v1X1me",
+	"Rt4pppYR18Lp7xWZHct1RNyXULJjQKNLJmJwkh2dEJoaOcH8qY9yoDvkGOIslUwNK5buo0LPoBCIduG3",
+	"A1e47bAnaNacGu/A9HAmsYzSid3gWDL8F3bNtYFaJODpQFtUllQX1hWlC7OunAuVujw5EkYyZuEhBlS6",
+	"jK2eiKhSc0LRPOezDZtS+YQou6lhQMIpNePsLy5FyN71sIVRtBTqjUBNT8tpod4gNT0xo5r46suwmgt2",
+	"7byWdpVwtI5m3r5/nRcXIc33f+12u90Wogcrn7qD1wcydzRpUkjiCgjticJRBoSSCZ0CNUuFQqELK0G6",
+	"lAqzrPJcsLFMYiycwipyMbs9gcVS/AYZSbjpkAXrZvOjHPhYXB3gKwTeIB2Q0EpIIYAv+4J+AVZgEfOe",
+	"wLViXAlEH6BsSzV5/9eXL1++gJ07o8bhBuoDS5BjJowlARbn5YjBpI1pEuBOZ1z5i/1I48eHPlbUf9QT",
+	"TXZtpwR5UQxmTg2PCNUaSm+IGAymurXQ8cmp79PVkhklckATdD/DBemJLK3MoHcZ0hzzgu0uAzbMKvC6",
+	"qI7FesYhaZ4cX7wksaJDAyTXE+FS4WFLm5WVhF2vS5WBQ0zTxcN2Z7+/96wnygWdXehQqWozOSJPuo/L",
+	"JUMtYT3pfrNQoTdLNwPGAhECPeGwCvNSvzxmlp59dFY098JMzPVlK8i5RZbPd+ACEq1USQ1TQCSAEeOC",
+	"EgCCm5QguCtQxJuUAIq3JUcPG44g4i2cgg/JsIdp1JwOkjkGBmA2DjnOgnPG4IFw/GYBvTvYGL47yBHA",
+	"pegJjGh3vq3DakhvzUQMedQUtb4lfO/slXKULgX54fgC6ejH46MXeBdTkTCti75sx+p0SDQDPC2Mk2Ai",
+	"Blag/b4ign5EBYlZnCJrZpitnfCICczTcy+UlVoUZ4aqef3ztJOwEU12DFMTXcih9I/U0elJIUj6oNHt",
+	"7Ha6IMBMmaBT3jhoPO50O48b6OIBAWAHsMdQV8nQLk/ixkHjB2bOpDRo14L7Ch/sdbsraqFuVwM1Swus",
+	"KIJ67mr0Ok/1TdDY33tW12E2w51iEfiboPEEZ7v6mxOfQQ0fPF7/QbF0MUzc5TCs+y6v+ZoLY42DXz4E",
+	"De3xcbJ14yPmDhMoEdMRg4ahIw2S3lwbNml8sL3tdKDO7aWQM7Hju+6Ya7PqeM9du4trAyThXVy1roC8",
+	"yc7J8K0U7A2YmW4+VNPI6s3I6oDfBI3H3ZrSgFHCmTAQHDSdk6bdlJgM5uRk2Lbjt2EC8IKiJQSrXu9v",
+	"Mv73NHa5zrcilDs9dJDhdnefEt+AePk2P254bq1gf91GhtBOhYcIyNAUfQkoyCbZycMRRnX+mbz+LkXk",
+	"eGSthgkqDEgvxYK8wfpqvNCkJ6pr4/q4nBZ2NEh5EpOmI3LACplwE5AfpCf8VkCwuquPaO+JrPg2EyMO",
+	"QW2AwAGAkYj8Byx2idqLVZHvkacVh6lga//t1wprD+yjmS0Pz2FII6MdGe9uxItyqAn4aAMG9jIDpPjX",
+	"46vZpfq+boddulMTLkmrgqMW7pgHRf3FJ2gVbxmChOidT96dd4OXLGEYIFOmwRfw+zvbFIsOL5NhBRc8",
+	"YxN55QqT34Kv/bvT0JPuN+u/OUfR/GWaJHdAd3hiVnL2iFLyiikFwrzBsqRDPkqtSO1G0pCSM0fhuUiQ",
+	"jsDWUOTS2w2GFYjiySwgBYdzbi1C78pmfO3kRePGPvQuuK5M2qepWaRroMDvHcLhnXDWUqXum7LdC96/",
+	"e+Tqy2MvP6X+tFEdJ0LO/tkv7e4GX1xI+RrgiuCDJ5vMKwM1esNiTjFC6YFFFFnEO88QCkwCMvDhlXJp",
+	"9+TohGgXP+qIamvWUHisClVBayXCt2CvVcykSoAeC44mcJe4kB0ejYvp15qZAAJ5Ai+gcVVZxruzJJK9",
+	"5to8L8zpHm/vQjnvivuLpttCxVYn31odHlm4PaUHqezzSf+iuKvOppkbbfLatJo0J8xQK+0D7RWfxSIp",
+	"V9N/npBfdweK5X/XS22FGu7basrl4ud/S5maV2nMFaIfDv1PL/rh1Fd/8Vaal4CT9fAQlG4DHnGpkvX2",
+	"dI6IEh8Amrza0nP/5HsfzLpO0Cqw6QUe8XBV/hyPwDtRPMVHmvhjvDWTvyVZS4UVsHLFZtEK7UrNK0aY",
+	"iNR8alhMAG1fG9I8Oj5v7z152v7h+Rv0eYLTyKW+ecFOl6pAZ6/OQU+YMjGjdTN0exsSPrF3iGPBV4FA",
+	"sVI4/F2aZXZB1qz9FlFjBQnzPsNOT1zkiDkQLFOoegpeR1xdwrWBpF5SmJV9kamhiRyljDQrKse30H9b",
+	"5X9pZl8elGrOO++Jw+RtObhfN8Hakve+gH0TUQl86fsBS+SsdYALQy82eNS8MzELRKATRv74v/8f5/gN",
+	"ekKqgFjGaZgg4X86LzZdLMLfIRdjNocNonEMud9FdxtMGFbecb+EPVHIxIVhF0554YCyIInCYYOv/8pO",
+	"zNOCnbFi04RGAHng1wVOa++vdnsHTjLnAhexa4lnHCsJCexSwBbFXLHIECN7wpPXWEKAwZKwfpqW35D7",
+	"0O/zAU5T86UV/K1eHZpJrv/q78+DheArCYaQwwdBN3jtWaukGw2lyoVGSP28pcy4rBw5YOdKUbKgs0v1",
+	"JVR2qZ77V2St2m45OrevGa4euB+8C2WcDIzLgRg4+qDQ35FCvywuLJOkpZittHWeVfOdSl0hnB158QUL",
+	"EcCVUGxkBRnLm31wL9Q2tw8ixK5kocJyJhz2TBj44tzckDhVdJDMXXSXC93b6+65eJ/XEsn5gPhZ2snv",
+	"fOLxTYgQXYSKFbEmsOi45xMWXBxWQC7Z1OTxOXv7ZNzKX/NLhobBwdywNo8xxisBBHNnrEOpSfERFzTp",
+	"iY9ycFj+3MX9xXwIuBoIf46hTXuHOfSGXb+LVNEuN4+waxqZZA6i50c5AInPy8Uou2iUO+0pYDEMfQC7",
+	"UBKMlpFefKSXbXrkbhdsbhj0RHiq5PW8vfB7KcpUKhI+l/KSs3x/qZiTiGooTq/caO/PXmMYkiAhnfL+",
+	"JZvDCHTK4Y8ktIKw1n0jLxkMkv3BXvr8Z4xG6KP0iRGQGLKPc3G/owzZE5lkFiyHD+7toS/IhYE90iTE",
+	"6MtfPnRcQGHoZHrbLBf37N/en722cvcrxqYYmQtCLYCy+F0PS0pyePr+glTZwKApai4gqnIfT4ZSrJ1W",
+	"QVQ9gHuTCZToTy1Ky7ogKGewzRnSvMZwYYivsu0c7aAglVfxAJEbCVelCYMwTHzwNL0qXGvtYiULdGVl",
+	"5Aw2RjEtkyvMHIbw5UqhGYGFFuGEYPLcQEhblTiMdcZ/koNGte9tMah5gR00ik63UhbOk1VR8b3e9d5u",
+	"u9e7/oZVBsWjWebuBfO8sPpGQvneXQ6cAS7USOWW5xSCY4W9YDl2r6NVO45n3LVhMI+0vVid0tksbvDN",
+	"FxXvV21kMb578w3NX/Cb+hLvRyfOZBFRYTXRITcle0aWy0rQB0WadpvIH7//wwVEtH3VFK8P/cvpKXub",
+	"fFwsKPOg3ZS1m3QAEeKW4gqCohWltlRa4JM6d+ZzKA9PptSKRfAUolWGcTB2ID6jQB2LUaMdlF9BGuJC",
+	"M2V0VjUeHyMH7FosGQ/KhgATm0q4ffMLiK4IvU09tp1lpfZ1AXi7fQTK2999tv+4u18AynMszX4LBoam",
+	"yyIIyCilKlb24QqKBa/Q+YrJBTAfhyMZ2KcwTQzU3yI0mdG5dgspBIS7t9etc0LBhqlwDbYxGbIZg9Bv",
+	"sbxyBEwHsDdKwkLt/vDA1b8v/0pSYXjiEhuwUn+1g/gne7zVbyzIHvkTm8NFb/q0ZEF6QXWPBbiPzfos",
+	"5bvVdpul8w2xWFDe92apgqt7Raq7s27hoEu9ZTcf0tKyetHrgPFr5w0EUS8QPf0czNJ79VP9JAd10QTu",
+	"EskhJoY9hO59DbuEPZxyDIc9jIAINoMCfFxps8Xbs2yeyBT/VTH2qCPcJxGuEOYe3KF/DlL9gTlZKLdO",
+	"uex2fLnhjbVkPKDRZYaeuT3xbusktYrfC8RVWiL6HQQsBOvcrToN6qx6GKUdB1mlEkSHYkbNXY4B5Hs4",
+	"vESPtAtZewixWKgFaluCNUWlVotEq54XyUBeC31HkL4H+P0J1D7LkhUyK+B+91mVMeA5dPBVLzqWCCiZ",
+	"W5p+XWAIGzBXmRb3bDbmCcvoDJP+/vWcV90NuMVzX7TzQUMrsSQk6rvS0JBjuJL7ddraEQkNuzbYrK2N",
+	"YnQSgoPdg8FncPEhwb5I06pGB+DSaQVY0cgSuteHkBP0MnXOdsS8rpY1tBoNE7Hr1PfpPm+5u0WJYWrC",
+	"BU18QR3IwwcHFH7nTcw8DsH8Laf015QRsB5757y9qzgJk2W3wYeaQS1tAFy3P2BwCHSMMPV2NxDpHthW",
+	"BlkPE//j9/910wxfH//3396d9c/Pj/tvjv6n/+L92dHFybu3YY5EvvukJ7BwmG4FuZ3WoRXosVUfYzlD",
+	"6BTIPXTVc2EU5J8iN96TEFhz6MIvmmA9Vqxgf45ZQucBmehWh5z5f8jPCMKFeUwUixi/Qltw+Jpq0waE",
+	"S6hE2oQ/nkMJ9J4AQASIpuFGs2TYwtMSbOY3CpN/XcwyNSQaUzFiMdHcbjHo4nAMkLnrC3dzbTcGKoJl",
+	"NgEWH9oN4HFxjzJABrvMkeCaoZd2jtb6ErV1CCSH43kWyCwg+R55QoQKE0Wv0/4BauEOGgJmOZE5HCbQ",
+	"4LspE27dPpQHM+qnLEv0J81Fwjg9Puu/Ov57GJCMLroHZH/vGboDpnbKbrk+e2+pj/OLs+OjN+elPrrd",
+	"A/Kk+7gVkIE046os+Yon9Bxm/5McHCOLWBJUll89e838rQIKwkuYEZEjXLTGeLLwQVggG9cAkJQor04x",
+	"3e3u7d9G3VxicGUJYMneXPXe40Lxc3iz9+qyZy23scwFAfiBey7cKx82poukeVimNTCoR3LC/kXViS9m",
+	"YZeSTKiY58Fj6AJkqm1vqMqgPFoOtIrr7Pp6mRTMdj1Rd5mJtLygSCD60CFCuOeheBNdpSnn4Sr4SjIZ",
+	"p261rm0uDEGR3wV8jo0/ds2h6HE2u7Vf26bY8iZoLMF+rPv8f7L22fwrUUI27yf/ZKkvzcw2/djmQD+3",
+	"FS6/FEUfFaFJuCYF3BPSLKGgFEh64VFZQ9n+ibkryr4dgd3cgcsDlt0GF7gTXqFqjNdVoaIW2tLZ1Mkr",
+	"X0fFv2Tz1RFgr2yDjYzyhazTLbJMt7dF73aLxugna43R92kXfsXmdXZhu3FlA+SDbfjr2Ybd26p9BDb6",
+	"z1xoeTHdDC7E2hTsSmPWBdZzVMyQ8JLNQ7RHISPMYLCwsJkD8blkbGq1qjHVY8sheIVn7Dk4ezCQ5D4C",
+	"Pl6xOQ6xWcDH7l0O/DM3YwfFWiP/QrxcbijF3UVceVfpKmIPgdgPgdh3ZAjDIEiag2FCoKnL296OSyw8",
+	"spnzKM89XSgu58PGDGLSXclLB3ydm6R3sQ4J2j+uTWb/lWKZb5xBD55vrEs/dXcNgxdh6Ad/0r8yaok9",
+	"YiwWRAREPWz3/m0ldr5i8yqxE+3ESia38Cv5LuueYrzI9mkVbJbHROe4gvY+BxgHC3I4LBKDTCeQo+YA",
+	"r+BbBEUE6yma9kaKYmVZLl0kkBMrAIcR42Yg/AbVHYgEanXI92Akk+qSxGkGaFrsq8pcdiaT5F5ffzuA",
+	"C3f8um+9O6p/v/d+a9/Vg4Dw1Rgn5Gc5zun9MrGcCR9qdSsBYULVJTNcjHayoWr8Zi8BTApN/4D1y+Jc",
+	"JsjQ8poRlkgdKM6Gybx1iJCKXBM2GTAI2Xcx+AMuqJp3qjD03vhJnbs53aMevTRWDYtw27MQ7v3crrb9",
+	"XAqjZLLO1AONfVsM8v63wBo9YzQhQ08+InY6KMLdkIwCkVJ8aeCEout0SkdF6p4wo3ikF4gYf1xLwmdZ",
+	"PT379qdTjflQ3pEmBaRqo7eOA6S1LsCiQ63o7DHHik1WdUYzW6cnwkgKByjZV9SwkHxH8p802YHF9K84",
+	"m2ny//2/ZLfbRW9JZBS0NbQfJTy6rGwa9ISyfBuzw/dIzCI+oYkOSDfzrioG11NIjAyEz+Hx97ZAABi4",
+	"jpI0ZnENgOUb3Mz86q30kb3kyu5RXlwe8aUGitFLy5xIkwsSmt/C1mHmvXtq22sfuRwaGWZesgVbnD2r",
+	"+iDT6vjSBWB9uvX0jIzpvEOOXKHIx0/dfJ0B2M6pdsJGft50jwQ5OXp7RABK8jcpWF4T4ThVcsp2XksR",
+	"SxHm0w3fXzyvn89vda7FTcv0/3XnKwS9LtDgOpb8YNz8Ggm50gD3sZzO6i9LVwtiOOSUaAinQNANRaNL",
+	"FjtuVMXWK+UW968VwbGe80PH9Sm8p1h2wM7o+buz8zZNEjlDKJLDUhzDyWmHHAkCtT4gGmIheTBKGFWk",
+	"CZVue+LHN0fP2+c/HrX3njxtHZKVFVxDxYbhIYkUnSVQrQMxMwD1PdX2l5Hn0D3hBhwmdDRyLvWEDQ2x",
+	"Ip8cOsLnTHdI6NI1wORbrm0rhxCwVMXmC6WA70e5KwzwhZP5yvWTKzjHGaQOf4aV6UEF+rIqUK1Uac+R",
+	"UDJVMk4j06aCJnPDI43sZZ3QKKThQ0djelVs/dtSw3t89coD1T16zFhhWWdImITGsfK1I4BxaTKSxMgH",
+	"1Ik7hpH0man4OhTpJzuVAtGV6av6YbOMv+hTr8IGCz/KQR/r94cHbuxiniw8HqAAWHGxjGyFqXOYfG4V",
+	"q5GUMWla1Sah2mTw+QS7b+VCbyZ54nj2aYQuHW7/bpe40E7SBNh+DLbgQhsqItY6dDHi2hRBvwbzngh/",
+	"OL4oYVr8J8YkfOdW2CGv2DyPO/UOEIxhGkhptFF0SsCSQS7ZvIXpgEL2BGyEkW7KkLQPLzAAItSgTS3f",
+	"7bt/C4tjnHs6+cK4U1uxFiLkzAo7Q6n++U2eD6/xVzZImi/BIisC/lNfgr3u3cYa7WvsF0eekWgXH4EA",
+	"dfCDy2HWjLmgDagpjwjNwR0GIt2nJo2bUFX4aMpEHGC8G1YUpzmelcOW97Y4byBzpdV9nhgTMVUII/6g",
+	"g38V8aQI3V4JJe6qj2iXVDHHX1to43ISJNd4hhujvtckqsJNrb2QL7mIoeL8RhF9vnJ5fRGJrapK3/MV",
+	"y2M3F59UFM7QZkwNssWH8IY/SfSelJeE4hGmUzKYE0+V/pogxW8m2lfapfLIG5JCXXYCliUP7ds0ik8m",
+	"LA5IImdMtSOqWdzCaRyQve5unlYFs+QeTC0OemKv280ApqCiK4tJE4pVFysruELPBRg3QGwzMx4xHx7s",
+	"8zRanZ54K0Wb5m/mhM4x/clNf+Gd9JKAD2+YgyNFM0PCaUJFSJr73cdBVts03IFfW1XCOtatdxzkPsT0",
+	"QnH8Lyycr2Ug7vgOSen4ZuDusaM6Y9Zdhk2sZ2o0I7YHFeFBRVgV1CiVYzOem96KlVaqAEytx8bIeMZX",
+	"ur4P7/2fCR4j1aVw222e+K3iCC3V+EBCKG+6HK3w8jn55vGzp2TC1IgRaHWAry1E7xXfAnypD12tbysI",
+	"wEcYRDiYZ9CutCdCAZWhAcyTYEiwg5G/ZPOOf5izDKq2fchjN+7Cy28fcm4OsZB4pji7vGdfF9kqEmS/",
+	"+5g0F595BAR1OaBO1qi009mV3/PLf4olZm+CUj+wiW3Y+b/evs9/LmEix/CAdT2kMDy89nf02sMNJlpO",
+	"GOYcWnJ7lNXcaAIgeoGXtT73+Z+xwVjKS72Dwbr1+IxyMk0YGCH9J4ArMSchRqK1z/lIUJMqdkDMd1gY",
+	"PhX8GqvCB1e77rcxuybe57/35KldZa9hOlZj6jVcCXkyoTHrCafz8yySuBnLSGdT7kziVk381c/YxAUs",
+	"3yOnKA9UV47Cg0xAqweX4te5WiU3pKMhovkIYKi0pxR/mTyRbYmgs3Cd8vyIStPFz/4mQX1GPhIedDyD",
+	"SEG6h+AXIWdECtIUspR0cOj1AgenoTQx0pULQlwPyF5tdSpTE/65Lkq+5IdL8vUdUvd2Rzwq/MrM9Z+z",
+	"VvdJlW6QuizwMs/I0exdlYoHKr0P7M9Z4eQzUst+28qdkn2288me18oMzp8AIdnlfFEX/AY53j7d3LBp",
+	"RXFcrAv5c45A/FAt9IGR5tVCC9DUWxHzUqXQZc6UVc3JMu5Gik7HpAmllHxVEMFYrMOAUO3MHVL5uHcI",
+	"V4JCOCFG2X83YWpCeQz19d7gn4kdIhpTZbx7FEehmgBE1jShXFSmIBXuxAbuShfnXwka0gC2HjSYSCew",
+	"Q/hXN1u7jV/SWZmtyx55vge3wAfzJwiQO/YA/Z7His64GD1wiD+T2bN0mvYE8zt5y6es+uJMKQQauHsD",
+	"/1nl5d8CB7+utup/04SDjxO9oVjd54/f/zevJoYxL76eGzjbApJwwxRNfKEDV53EPqU4fOC5E6ZyXwo5",
+	"E4UyCRC8SKJ5lLCAFMoFQb4XH4ZkB/hW37K7kLDrqWIas8QgZQCtrfYLOz90nxYb2e3gCWaQ29vajsYs",
+	"uuyQIzJQAAQKNY2gRun+3p6v/+QKVa2sAQXWmk5VrGRJTLh7K6zv/itU5SwwxZWsDipyWvp58Hg+1Km5",
+	"Fz+pyrK8P1f2WqFJ7HjE8xUgyS4OfK+bwaNriALP34nBnPC4upzKedb/PV5aP8gq/dfP9pHOl/Egl/yJ",
+	"lGtaeYSFO2EUH42Yug/MwqJ8cWrFlhKOTP2l2vnk/9hfA7wEansBrQWAxRnmLVyyqalT2D3pPyjsD+9H",
+	"SWHXOWFsc0GW9PUldbie4u6eodemp7h/f6DkP5Ni6U8tN/QgflwqAOTgq/HyoFIhLXDuW+ulno59bkel",
+	"VnqWCu1ibovVZgFPnkRKimzjDrC6uE6kwQdC+zJ6AVZysGJZlKQa4P/HcgYp64AAjhE82m52UIAhcx0/",
+	"0nn2eIecJ9LoYjXB0/cXLv3dft4TWmK8JxejAKN1IOvAyqxtJuggsX8tnLebq/f/QXkJu4YxFXHinIVc",
+	"9AR1qYSIQqoR+kKlQh/a3uwXrljCYI5A8c28RIILgo3lTLRcBUDdE+GE6yFXrD8FxO/wgIT6kk9DEis5",
+	"tQ9uQEKVir7dvRCGcogzhulsNBgZK2UMsYJgT/j8+mwAcGb2dUhkEgNwgCvwS0J7hFiu2a6n/5sULHR1",
+	"sH2RbKd8d3riKD9/qO5RJXw397vPyIDNpaiOHDhNy0z67hV03/1XUNA3fRoyBT2oYzcPCG4PtoE/vW3g",
+	"M8W8VVpM1s8q//aFb3SPV96NsaF276f9IBv+WZV7LgZ20Vnkhj/RtbDpX9YCUJfJdcZMqpwg4WZkFxUH",
+	"8Aa9P3tNmuHpu/MLsoMxVp9coz6Pb1wkNMCOluJVOuRizHrCRVJx7eBIwTmAYG/CeTWUTBIWH7pSxw4+",
+	"SDOaMCuXVIsXu92eyHe5KF6Qc8ZI/XQhL3gsZyRmCb9iWJ8riwKrrF0ITMxd6cY9or26IVaHarm1LKO9",
+	"Nv3+RuyhTOHDI1yFzl7Dpu7xJS7dvVXWxNeAAF24k0aCcTEHQUGC3+/u1hkWa2/og13x39qu+HlUfifG",
+	"mjXfOMpdRHvf7FbdEgr+c+e5qpqLTOIMg9zIKUYWgoXF1yH2cdZSsAXRwFd+weoN1cHTtTe9+7Xf4kLs",
+	"+L/0e/zAZyqwzXPRuTZye9v3NaZ6PJBUxbXO7uNrrk1WxpWJrLrti6PzH79/d3T2on/x7tXxW5cVaTok",
+	"/E8ot/vdH7//A35k177yK1gMoXRLT4TnLEoVOyQ/GjN9B+hC53TCzrlh350bxSMTEo0RPSSS8pKjQK9Y",
+	"zBWLAK/hcfdxy77jYb6MEA2GSqL1dcK1hoIOEPYDyZYU6rVM6YjVpBi9yLZko+hG6LoOR/jJ7l4lrjF0",
+	"hKsq1FaD0+rHhfE373TDsqdjM0luEc6YzQkYzWO8OBX8CrZ5ZtUoF2btoDPK54iEkkE04lcJo1cuyur9",
+	"2esFJPnXEpns6qkHjXNm2s9xW1cv8rPY5T2VdgxufURvJUHLuqtzrbIdR2Qj8uPFm9dA8xDBSLOQN3sX",
+	"sQC2y3KeQjQeQuMWOPc/3YpLROkqMxNwtLj4xc9a9L9F4QG7hTkqbL6ZTZfarpiImWJx0Zxkd9MjxcYy",
+	"qg+ROp9R+w6R9yfojHI4z1Rry4Orq10EJLUjEko08H/yHKmufe5W4GraVoakv7Cz2VaWPhm+lYK9wUz0",
+	"e+agMkonTBiE+4Pnp8ziji/o2kK30AYGeFxXLAwJ+5HGehFN+7SAc/Bk2LZrbcNiWwCGhMmrtxYd/y0u",
+	"CUyGRoZfMag9VzrGwsWAy5Dfi51PQOkrkVcsxR7ZVo1NgsGpa7kR5tvT/ZqCBR/yP3b67Q9/+Y/qsgtr",
+	"rg0CiB+LSMZYavmuL9pfdv5SvmJZqQjkFBWzrrx0sGkBGf3Gp21mp+vj3E12U5ykol2Nz7upXhP8+W7z",
+	"thra1lf5Tq/lERRr5hGecFa+ZInHLt3QglaUClfbwHno7d0d0l9XXdmXR3+7lzdm9YZYOeaUor/561PK",
+	"1z34lxC7IUwyJ1RfspjAvBw+9YKUsuasx4wmZlwf5I34ttGY0ekhMTKNxgD2l1XzqhRDfsRO79Fw5Eao",
+	"4Xi+ojvXhCb8CsMBv+6RveZXTNg5Wfm7eCP1XBs2WX9OSz627Y2RmxgWsQxKQAapcc66g3UQKL7E/Roo",
+	"FA9+MgO3pOVU9h8haAoRLbPos4KFB4188oopEmKvBvvp4N8UnQEape+86aPXEGCmVEUsyjBeesLn9gdk",
+	"GXOFhCYkk1QbMmAuBI08ycDsHZdF9cBymkRiVpWzsgQ9oQ1NIBwDLTDabxtqYIKkAlPBIFMVPCS5jZNj",
+	"JV0svy9VjqzZ6YmesMQNGDly8JFFBoE4m3kw2P633S4ZzKHaTsIvGeD5fpQD4oL4WmTAIunzuLDgfx7g",
+	"1xM/Y9iZP/AX6CiahwRfax9XZxWUR9r7keaEx4dYpBTqjpmizRaqp1HTEwmjdor7ZNyCCsJTwIXM+1AF",
+	"7zhAetjpFTBHeeyD4mI+hFw5t3xLQPt7ex3youxqVtSwUuEeJ+qcnOLWYJmCKZb9UTI1zOXQ0Wjs598T",
+	"Y4pTmjLVvmRz7LXprX9nRxfH/dcnb04u+q+O/x62AsBaNmgnHMyLnjbMq8togdifh7wazewMsU5+lPJy",
+	"HTh5eIubiKBE669TBlh0SLzAHTiPAYuBTEGMpAMNL6nDO0dSyWX2ReZRZ9Db7e7tb1D+7KJIgTzG+8hz",
+	"YgzAssE9ai4qyqsm5om8UQsd/WRVGbRe73pvt93rXX/DVhRBu12oJY1jbv+JJqfKUojh9iVFlWdCr4s/",
+	"7j15mg2NzKFhX5SRbLsfbe+dMzp7w3SO9/7lai79JAerKi5dIDsqRKZA3ApPEqJSscIOWtnNI+2tp/dl",
+	"/NzWV7R3j/bDus18pMnRics3jqgQ0vgU5Qx5WbEJ5eBDQTh30rTbRP74/R87+EObXUeMxSxudf4UUHsP",
+	"oaR3KbSeG6qKMXjOfOlwPK0IxCOWw42t88ANpWJ8JNoD4IOZaJuwEU12Pll9ZaWp6LVtd7pBwY5wqvgV",
+	"jeZhQELD1ERjlD36XXR4iFUOYA2QmI858N39zCBZYXlyenS94YldUyte2qY4eiMoviKP98rPBm3/9uEX",
+	"tEHd2gL1r6ZU/7O6Wd5KLHQFBXM/163ytU1GcNtwKU1HqQGBW2IX4u5Ia2s7gpwyQae840+n7hK/mzJx",
+	"dHpit+O+HRWrhZWyrFTzimYuGjftzLj24Lb4U/j2uEZ/Rb7ThGriiG/RAlOi4zlFNrGGjv9+9Ob1l6Rj",
+	"P60HOn6gY+KIr5KOAS2g1qybFX7JTVlWRcA/Eqeu6gNXDh0tvU7z14GznEz4CK8EyE9YY8QlKfSEoZdM",
+	"Y6l8TZrnf3vNDTuwkqT9hSQyuiS2iXDRTAmjmsUBUVJOvDt86MGLdp+SN/x7MlSMETua0T1h/xHX2wq8",
+	"LYswMeICE0PRlGPfasx9yGxBVtfBYpdRIrULkzhjcRYLqV1GxRVTMY8gVyKi0ZjF8LTvEt0h76zoOOOa",
+	"kSfdxyRM86MPgzJ+kkN+ApMSVq8kgMLUE1yQMINWaoZ+k63I+lEO+rgU+zc79T5MvQ+ascsE0XROZmMI",
+	"5AxjZihPwppIrjOghHu0xeMAlWWUaTwnRjqyMooOhzzq/DkvoV0M/xwLvpIDaXTHXJtV78oZtLq4Nl/B",
+	"xXbBrs1Lnjy42CCdA4uwqwUwmc2kYc0Nm9Bp53q1EHGOzb6kAHF9q7gdv55/49iAr0uOjlK898l5LZAY",
+	"tyZOqKZcKxugBxCrsXHBJzQ5INxU+X79Q5T5qAgdyNQQwwQVRuPD/GvKUkak6gmo95wKwyesYwVRRQFY",
+	"EcAMQdCAZwxtTKUa0FBSxk07dF4gkReaqXn3znGZ9wk5gCPUlkoG81gmVvz7yKuOgvDAQMAyhf3gmqTT",
+	"IEtnvWJKl6PIcjm2PManxtGUv2Lzo9SM7ZCW8zmMjwojoD0C9PB4AdfVHFIYYM11pgSBB7VkwYByAqlK",
+	"GgeNHeCwbm5Ld4XJaeKRPY10AwYkFfzXlGVFzDpkoSaiBlEWqzRxlRcMdsZGLHWy7PuyOgB8b/d0TLWV",
+	"SqmBIuoByRNhrBxtEM7UwYzGcubuHRYzBmctzKAwqu25atDUyAkK+lAq3o7NQcAP3BEHUL0dQV+oiFiS",
+	"YHMsE3wFrlZhdGEo21HFUG8pVLJULAXjPPguoG+dl5cv9JKDHS539TMcNuLL0EUEnQL6qgt/05A4ha5f",
+	"PkErXwliB2FZXRGLhQzP4soyw3e15zKihiZylEJ0Qo4uGzhC8ACzcDnENDUeSrYwQv5VzRjltBgcaKm6",
+	"TXEbfZ2Dql3kvsC/zm+TiHVWdf+RxpJRTTk1bY4XxyP3lgvKB8s1d9xCSKRYzIThNCkcdECYiNQcYOod",
+	"kR/ipZkwQ+0bBGk1gD4EsQMsXt6lmqFP0fDZHirORJzMrUwfp5EphIL7vIwJVZcM1EbH4AqDTJhRPKoc",
+	"oPBAl2K/i4HefoiK+PNO2fNQeS8LhZ0tuUKx83z7oPepK86mXLnuQre+fvNyxz5UKYCnmeMfHTP3U160",
+	"RnCjWTIsdO+Y+HLvK2OJa7aq0C8EMN58uPn/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

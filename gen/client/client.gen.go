@@ -375,12 +375,43 @@ func (e StatusStatus) Valid() bool {
 	}
 }
 
+// Defines values for StepIterationStatus.
+const (
+	StepIterationStatusCanceled  StepIterationStatus = "canceled"
+	StepIterationStatusFailed    StepIterationStatus = "failed"
+	StepIterationStatusPending   StepIterationStatus = "pending"
+	StepIterationStatusRunning   StepIterationStatus = "running"
+	StepIterationStatusSkipped   StepIterationStatus = "skipped"
+	StepIterationStatusSucceeded StepIterationStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the StepIterationStatus enum.
+func (e StepIterationStatus) Valid() bool {
+	switch e {
+	case StepIterationStatusCanceled:
+		return true
+	case StepIterationStatusFailed:
+		return true
+	case StepIterationStatusPending:
+		return true
+	case StepIterationStatusRunning:
+		return true
+	case StepIterationStatusSkipped:
+		return true
+	case StepIterationStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StepStateStatus.
 const (
 	StepStateStatusCanceled  StepStateStatus = "canceled"
 	StepStateStatusFailed    StepStateStatus = "failed"
 	StepStateStatusPending   StepStateStatus = "pending"
 	StepStateStatusRunning   StepStateStatus = "running"
+	StepStateStatusSkipped   StepStateStatus = "skipped"
 	StepStateStatusSucceeded StepStateStatus = "succeeded"
 )
 
@@ -395,7 +426,27 @@ func (e StepStateStatus) Valid() bool {
 		return true
 	case StepStateStatusRunning:
 		return true
+	case StepStateStatusSkipped:
+		return true
 	case StepStateStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetWorkflowParamsFormat.
+const (
+	Json    GetWorkflowParamsFormat = "json"
+	Mermaid GetWorkflowParamsFormat = "mermaid"
+)
+
+// Valid indicates whether the value is a known member of the GetWorkflowParamsFormat enum.
+func (e GetWorkflowParamsFormat) Valid() bool {
+	switch e {
+	case Json:
+		return true
+	case Mermaid:
 		return true
 	default:
 		return false
@@ -520,7 +571,9 @@ type EventType string
 
 // Guardrails defines model for Guardrails.
 type Guardrails struct {
-	MaxCostUsd *float32 `json:"max_cost_usd,omitempty"`
+	// Concurrency Steps of this job run at once (default LEVQOR_JOB_STEP_CONCURRENCY, 4).
+	Concurrency *int     `json:"concurrency,omitempty"`
+	MaxCostUsd  *float32 `json:"max_cost_usd,omitempty"`
 }
 
 // Health defines model for Health.
@@ -556,7 +609,7 @@ type Job struct {
 	Payload     json.RawMessage `json:"payload"`
 	Priority    Priority        `json:"priority"`
 
-	// Result The last step's output, once the job succeeded.
+	// Result The last step's output (by position in the list, the on_failure step aside), once the job succeeded.
 	Result    *json.RawMessage `json:"result,omitempty"`
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
@@ -585,6 +638,9 @@ type JobIntake struct {
 	CallbackUrl *string     `json:"callback_url,omitempty"`
 	Guardrails  *Guardrails `json:"guardrails,omitempty"`
 	MaxAttempts *int        `json:"max_attempts,omitempty"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
 
 	// Payload The job's data, at most 200 KiB serialised.
 	Payload  json.RawMessage `json:"payload"`
@@ -746,6 +802,9 @@ type Notifications struct {
 	JobFailed bool    `json:"job_failed"`
 }
 
+// OnFailureStep Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+type OnFailureStep = StepSpec
+
 // Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
@@ -876,31 +935,78 @@ type StepError struct {
 	Message string `json:"message"`
 }
 
+// StepIteration defines model for StepIteration.
+type StepIteration struct {
+	Attempts   int                 `json:"attempts"`
+	Error      *StepError          `json:"error,omitempty"`
+	FinishedAt *time.Time          `json:"finished_at,omitempty"`
+	Index      int                 `json:"index"`
+	StartedAt  *time.Time          `json:"started_at,omitempty"`
+	Status     StepIterationStatus `json:"status"`
+}
+
+// StepIterationStatus defines model for StepIteration.Status.
+type StepIterationStatus string
+
+// StepRetry The step's own retry within a job attempt: up to `attempts` tries, waiting `backoff_s` before the second, doubling after. Without it, a failed step fails the attempt and the job's `max_attempts` applies.
+type StepRetry struct {
+	Attempts int      `json:"attempts"`
+	BackoffS *float64 `json:"backoff_s,omitempty"`
+}
+
 // StepSpec defines model for StepSpec.
 type StepSpec struct {
 	Action    string `json:"action"`
 	Connector string `json:"connector"`
-	Id        string `json:"id"`
+
+	// ContinueOnError When the step fails for good, the job goes on: the step stays `failed` and its dependents run (they see `steps.<id>.status == "failed"`).
+	ContinueOnError *bool `json:"continue_on_error,omitempty"`
+
+	// ForEach A reference (`{{steps.list.output.items}}`) or a CEL expression giving an array of at most 1000 items: the step runs once per item, with `{{item…}}` and `{{index}}` bound in its input and `item`, `index` in its `if` (false skips that item). Its output is the array of the items' outputs (null for skipped items).
+	ForEach *string `json:"for_each,omitempty"`
+	Id      string  `json:"id"`
+
+	// If A CEL expression over `payload`, `steps.<id>.output` and `steps.<id>.status` (ancestors only; in a for_each step also `item` and `index`). False marks the step `skipped`. A step without `if` whose need was skipped is skipped too. Evaluated under a cost limit of 100000.
+	If *string `json:"if,omitempty"`
 
 	// Input The action's input; strings `{{payload.a.b}}` / `{{steps.<id>.output.x}}` are references. Once its references are filled in, the input may be at most 2 MiB (2097152 bytes) of compact JSON; a step whose input would grow past that fails with code `invalid_input` and is not retried.
 	Input *json.RawMessage `json:"input,omitempty"`
+
+	// MaxConcurrency Items of a for_each run at once (default the job's concurrency).
+	MaxConcurrency *int `json:"max_concurrency,omitempty"`
+
+	// Needs The steps that must end before this one. Absent: the step before it (none for the first), so a list of steps runs in order; `[]`: none. Steps whose needs have ended run in parallel, up to the job's concurrency. References may point only at ancestors (steps reached through needs).
+	Needs *[]string `json:"needs,omitempty"`
+
+	// Retry The step's own retry within a job attempt: up to `attempts` tries, waiting `backoff_s` before the second, doubling after. Without it, a failed step fails the attempt and the job's `max_attempts` applies.
+	Retry *StepRetry `json:"retry,omitempty"`
 }
 
 // StepState defines model for StepState.
 type StepState struct {
-	Action    string `json:"action"`
-	Attempts  int    `json:"attempts"`
-	Connector string `json:"connector"`
+	Action          string `json:"action"`
+	Attempts        int    `json:"attempts"`
+	Connector       string `json:"connector"`
+	ContinueOnError *bool  `json:"continue_on_error,omitempty"`
 
 	// CostUsd Spent by the step's AI calls, all attempts.
 	CostUsd    *float64         `json:"cost_usd,omitempty"`
 	Error      *StepError       `json:"error,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	ForEach    *string          `json:"for_each,omitempty"`
 	Id         string           `json:"id"`
+	If         *string          `json:"if,omitempty"`
 	Input      *json.RawMessage `json:"input,omitempty"`
-	Output     *json.RawMessage `json:"output,omitempty"`
-	StartedAt  *time.Time       `json:"started_at,omitempty"`
-	Status     StepStateStatus  `json:"status"`
+
+	// Iterations A for_each step's iterations, by index.
+	Iterations *[]StepIteration `json:"iterations,omitempty"`
+	Needs      *[]string        `json:"needs,omitempty"`
+
+	// OnFailure This is the workflow's on_failure step.
+	OnFailure *bool            `json:"on_failure,omitempty"`
+	Output    *json.RawMessage `json:"output,omitempty"`
+	StartedAt *time.Time       `json:"started_at,omitempty"`
+	Status    StepStateStatus  `json:"status"`
 }
 
 // StepStateStatus defines model for StepState.Status.
@@ -1048,11 +1154,16 @@ type WebhookSecret struct {
 
 // Workflow defines model for Workflow.
 type Workflow struct {
-	CreatedAt   time.Time  `json:"created_at"`
-	Description *string    `json:"description,omitempty"`
-	Name        string     `json:"name"`
-	Steps       []StepSpec `json:"steps"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	CreatedAt   time.Time `json:"created_at"`
+	Description *string   `json:"description,omitempty"`
+	Name        string    `json:"name"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
+
+	// Steps The steps, each with its `needs` (as given, or the step before) — the workflow's graph.
+	Steps     []StepSpec `json:"steps"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // WorkflowList defines model for WorkflowList.
@@ -1065,8 +1176,11 @@ type WorkflowName = string
 
 // WorkflowPut defines model for WorkflowPut.
 type WorkflowPut struct {
-	Description *string    `json:"description,omitempty"`
-	Steps       []StepSpec `json:"steps"`
+	Description *string `json:"description,omitempty"`
+
+	// OnFailure Runs once when the job fails for good (notify someone, compensate); its references may read any step. It takes no `needs`, `if` or `for_each`. It shows in the job's steps with `on_failure: true`.
+	OnFailure *OnFailureStep `json:"on_failure,omitempty"`
+	Steps     []StepSpec     `json:"steps"`
 }
 
 // AcceptEncoding defines model for AcceptEncoding.
@@ -1198,6 +1312,14 @@ type GetUsageParams struct {
 type FindUserParams struct {
 	Email string `form:"email" json:"email"`
 }
+
+// GetWorkflowParams defines parameters for GetWorkflow.
+type GetWorkflowParams struct {
+	Format *GetWorkflowParamsFormat `form:"format,omitempty" json:"format,omitempty"`
+}
+
+// GetWorkflowParamsFormat defines parameters for GetWorkflow.
+type GetWorkflowParamsFormat string
 
 // GetDashboardParams defines parameters for GetDashboard.
 type GetDashboardParams struct {
@@ -1762,14 +1884,16 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/workflows/{name} (the `DeleteWorkflow` operationId).
 	DeleteWorkflow(ctx context.Context, name WorkflowName, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetWorkflow Get a workflow
+	// GetWorkflow Get a workflow, or draw its graph
+	//
+	// The workflow with its graph (each step's `needs`, as given or defaulted). With `format=mermaid`, a Mermaid flowchart of the graph as text/plain.
 	//
 	// Corresponds with GET /api/v1/workflows/{name} (the `GetWorkflow` operationId).
-	GetWorkflow(ctx context.Context, name WorkflowName, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetWorkflow(ctx context.Context, name WorkflowName, params *GetWorkflowParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PutWorkflowWithBody Create or replace a workflow
 	//
-	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1778,7 +1902,7 @@ type ClientInterface interface {
 
 	// PutWorkflow Create or replace a workflow
 	//
-	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2797,11 +2921,13 @@ func (c *Client) DeleteWorkflow(ctx context.Context, name WorkflowName, reqEdito
 	return c.Client.Do(req)
 }
 
-// GetWorkflow Get a workflow
+// GetWorkflow Get a workflow, or draw its graph
+//
+// The workflow with its graph (each step's `needs`, as given or defaulted). With `format=mermaid`, a Mermaid flowchart of the graph as text/plain.
 //
 // Corresponds with GET /api/v1/workflows/{name} (the `GetWorkflow` operationId).
-func (c *Client) GetWorkflow(ctx context.Context, name WorkflowName, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetWorkflowRequest(c.Server, name)
+func (c *Client) GetWorkflow(ctx context.Context, name WorkflowName, params *GetWorkflowParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetWorkflowRequest(c.Server, name, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2814,7 +2940,7 @@ func (c *Client) GetWorkflow(ctx context.Context, name WorkflowName, reqEditors 
 
 // PutWorkflowWithBody Create or replace a workflow
 //
-// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2833,7 +2959,7 @@ func (c *Client) PutWorkflowWithBody(ctx context.Context, name WorkflowName, con
 
 // PutWorkflow Create or replace a workflow
 //
-// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4707,7 +4833,7 @@ func NewDeleteWorkflowRequest(server string, name WorkflowName) (*http.Request, 
 }
 
 // NewGetWorkflowRequest constructs an http.Request for the GetWorkflow method
-func NewGetWorkflowRequest(server string, name WorkflowName) (*http.Request, error) {
+func NewGetWorkflowRequest(server string, name WorkflowName, params *GetWorkflowParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -4730,6 +4856,33 @@ func NewGetWorkflowRequest(server string, name WorkflowName) (*http.Request, err
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -6176,16 +6329,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/workflows/{name} (the `DeleteWorkflow` operationId).
 	DeleteWorkflowWithResponse(ctx context.Context, name WorkflowName, reqEditors ...RequestEditorFn) (*DeleteWorkflowResponse, error)
 
-	// GetWorkflowWithResponse Get a workflow
+	// GetWorkflowWithResponse Get a workflow, or draw its graph
+	//
+	// The workflow with its graph (each step's `needs`, as given or defaulted). With `format=mermaid`, a Mermaid flowchart of the graph as text/plain.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/workflows/{name} (the `GetWorkflow` operationId).
-	GetWorkflowWithResponse(ctx context.Context, name WorkflowName, reqEditors ...RequestEditorFn) (*GetWorkflowResponse, error)
+	GetWorkflowWithResponse(ctx context.Context, name WorkflowName, params *GetWorkflowParams, reqEditors ...RequestEditorFn) (*GetWorkflowResponse, error)
 
 	// PutWorkflowWithBodyWithResponse Create or replace a workflow
 	//
-	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6194,7 +6349,7 @@ type ClientWithResponsesInterface interface {
 
 	// PutWorkflowWithResponse Create or replace a workflow
 	//
-	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+	// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13429,13 +13584,15 @@ func (c *ClientWithResponses) DeleteWorkflowWithResponse(ctx context.Context, na
 	return ParseDeleteWorkflowResponse(rsp)
 }
 
-// GetWorkflowWithResponse Get a workflow
+// GetWorkflowWithResponse Get a workflow, or draw its graph
+//
+// The workflow with its graph (each step's `needs`, as given or defaulted). With `format=mermaid`, a Mermaid flowchart of the graph as text/plain.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/workflows/{name} (the `GetWorkflow` operationId).
-func (c *ClientWithResponses) GetWorkflowWithResponse(ctx context.Context, name WorkflowName, reqEditors ...RequestEditorFn) (*GetWorkflowResponse, error) {
-	rsp, err := c.GetWorkflow(ctx, name, reqEditors...)
+func (c *ClientWithResponses) GetWorkflowWithResponse(ctx context.Context, name WorkflowName, params *GetWorkflowParams, reqEditors ...RequestEditorFn) (*GetWorkflowResponse, error) {
+	rsp, err := c.GetWorkflow(ctx, name, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -13444,7 +13601,7 @@ func (c *ClientWithResponses) GetWorkflowWithResponse(ctx context.Context, name 
 
 // PutWorkflowWithBodyWithResponse Create or replace a workflow
 //
-// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13459,7 +13616,7 @@ func (c *ClientWithResponses) PutWorkflowWithBodyWithResponse(ctx context.Contex
 
 // PutWorkflowWithResponse Create or replace a workflow
 //
-// Validated when saved — connectors and actions exist, literal inputs fit their schemas, references point at earlier steps.
+// Validated when saved — connectors and actions exist, literal inputs fit their schemas, `needs` name known steps without a cycle, references and `if` / `for_each` expressions read only ancestors, and expressions compile and type-check. A broken rule is a 422 problem whose `errors[].pointer` names the field.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18659,6 +18816,9 @@ func ParseGetWorkflowResponse(rsp *http.Response) (*GetWorkflowResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/plain) unsupported
 
 	}
 
