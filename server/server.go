@@ -20,6 +20,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/analytics"
+	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/api"
@@ -67,6 +68,7 @@ type Options struct {
 	DashboardToken string                            // opens /dashboard; empty: no dashboard
 	UserCreated    func(context.Context, users.User) // called after a user is created (welcome email); must not block
 	EmailDomain    string                            // security@ this domain is security.txt's contact; default levqor.ai
+	Billing        *billing.Service                  // the billing routes and Stripe's webhook; nil answers 503
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -93,6 +95,7 @@ type handlers struct {
 	dashboardToken string
 	userCreated    func(context.Context, users.User)
 	site           *site // public pages, security.txt, robots, sitemap, dashboard access
+	billing        *billing.Service
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -106,7 +109,8 @@ func New(opts Options) (http.Handler, error) {
 	spec := opts.Spec
 	h := &handlers{db: opts.Database, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping,
 		budgets: opts.Budgets, notifications: opts.Notifications, started: opts.Started,
-		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated}
+		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated,
+		billing: opts.Billing}
 	h.streams = newStreamSlots(opts.Streams)
 	var err error
 	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {

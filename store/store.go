@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/levqor/levqor/analytics"
+	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
@@ -26,6 +27,7 @@ type Store interface {
 	credentials.Store
 	analytics.Store
 	notifier.SettingsStore
+	billing.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -392,6 +392,30 @@ type AdminStatus struct {
 // AdminStatusDatabase defines model for AdminStatus.Database.
 type AdminStatusDatabase string
 
+// Billing defines model for Billing.
+type Billing struct {
+	CurrentPeriodEnd *time.Time `json:"current_period_end,omitempty"`
+
+	// GraceUntil After a failed payment, when the paid plan's limits stop applying.
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
+	Limits     PlanLimits `json:"limits"`
+
+	// Plan The plan whose limits apply now.
+	Plan string `json:"plan"`
+
+	// Status Stripe's subscription status (active, trialing, past_due, unpaid, canceled, incomplete…), or none.
+	Status string `json:"status"`
+
+	// SubscribedPlan The plan Stripe's subscription is for
+	SubscribedPlan *string `json:"subscribed_plan,omitempty"`
+}
+
+// BillingRedirect defines model for BillingRedirect.
+type BillingRedirect struct {
+	// Url A Stripe-hosted page; send the browser there.
+	Url string `json:"url"`
+}
+
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
 	DailyUsd   float64 `json:"daily_usd"`
@@ -404,6 +428,12 @@ type CallbackAttempt struct {
 	Attempt    int       `json:"attempt"`
 	Error      *string   `json:"error,omitempty"`
 	StatusCode *int      `json:"status_code,omitempty"`
+}
+
+// CheckoutRequest defines model for CheckoutRequest.
+type CheckoutRequest struct {
+	// Plan A paid plan's id, such as `pro_monthly` or `pro_annual`.
+	Plan string `json:"plan"`
 }
 
 // Connection defines model for Connection.
@@ -717,6 +747,18 @@ type Notifications struct {
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
 
+// PlanLimits defines model for PlanLimits.
+type PlanLimits struct {
+	// DailyAiUsd AI spending allowed per UTC day.
+	DailyAiUsd float64 `json:"daily_ai_usd"`
+
+	// JobsPerMinute Jobs the owner may submit per minute.
+	JobsPerMinute int `json:"jobs_per_minute"`
+
+	// MonthlyAiUsd AI spending allowed per calendar month.
+	MonthlyAiUsd float64 `json:"monthly_ai_usd"`
+}
+
 // Priority defines model for Priority.
 type Priority string
 
@@ -925,6 +967,13 @@ type UserUpsert struct {
 	Plan *Plan `json:"plan,omitempty"`
 }
 
+// WebhookReceipt defines model for WebhookReceipt.
+type WebhookReceipt struct {
+	// Duplicate The event had been applied already; nothing changed.
+	Duplicate *bool `json:"duplicate,omitempty"`
+	Received  bool  `json:"received"`
+}
+
 // WebhookSecret defines model for WebhookSecret.
 type WebhookSecret struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -1080,6 +1129,14 @@ type FindUserParams struct {
 	Email string `form:"email" json:"email"`
 }
 
+// StripeWebhookJSONBody defines parameters for StripeWebhook.
+type StripeWebhookJSONBody interface{}
+
+// StripeWebhookParams defines parameters for StripeWebhook.
+type StripeWebhookParams struct {
+	StripeSignature string `json:"Stripe-Signature"`
+}
+
 // GetDashboardParams defines parameters for GetDashboard.
 type GetDashboardParams struct {
 	Token           *string `form:"token,omitempty" json:"token,omitempty"`
@@ -1127,6 +1184,9 @@ type GetSitemapParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
+type CreateCheckoutJSONRequestBody = CheckoutRequest
+
 // PutOwnerBudgetJSONRequestBody defines body for PutOwnerBudget for application/json ContentType.
 type PutOwnerBudgetJSONRequestBody = BudgetLimits
 
@@ -1160,6 +1220,9 @@ type PatchUserApplicationMergePatchPlusJSONRequestBody = UserPatch
 // PutWorkflowJSONRequestBody defines body for PutWorkflow for application/json ContentType.
 type PutWorkflowJSONRequestBody = WorkflowPut
 
+// StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
+type StripeWebhookJSONRequestBody StripeWebhookJSONBody
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetRoot Service name, version and links
@@ -1171,6 +1234,15 @@ type ServerInterface interface {
 	// GetAdminStatus Build, runtime and queue detail (admin)
 	// (GET /api/v1/admin/status)
 	GetAdminStatus(w http.ResponseWriter, r *http.Request)
+	// GetBilling The caller's plan, subscription status, current period and the limits in force
+	// (GET /api/v1/billing)
+	GetBilling(w http.ResponseWriter, r *http.Request)
+	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
+	// (POST /api/v1/billing/checkout)
+	CreateCheckout(w http.ResponseWriter, r *http.Request)
+	// CreateBillingPortal Open Stripe's billing portal for the caller's user
+	// (POST /api/v1/billing/portal)
+	CreateBillingPortal(w http.ResponseWriter, r *http.Request)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
@@ -1267,6 +1339,9 @@ type ServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(w http.ResponseWriter, r *http.Request, name WorkflowName)
+	// StripeWebhook Stripe's webhook (signed events)
+	// (POST /billing/webhook)
+	StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams)
@@ -1374,6 +1449,48 @@ func (siw *ServerInterfaceWrapper) GetAdminStatus(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetAdminStatus(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetBilling operation middleware
+func (siw *ServerInterfaceWrapper) GetBilling(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetBilling(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateCheckout operation middleware
+func (siw *ServerInterfaceWrapper) CreateCheckout(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateCheckout(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateBillingPortal operation middleware
+func (siw *ServerInterfaceWrapper) CreateBillingPortal(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateBillingPortal(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2293,6 +2410,51 @@ func (siw *ServerInterfaceWrapper) PutWorkflow(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// StripeWebhook operation middleware
+func (siw *ServerInterfaceWrapper) StripeWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StripeWebhookParams
+
+	headers := r.Header
+
+	// ------------- Required header parameter "Stripe-Signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Stripe-Signature")]; found {
+		var StripeSignature string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Stripe-Signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Stripe-Signature", valueList[0], &StripeSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Stripe-Signature", Err: err})
+			return
+		}
+
+		params.StripeSignature = StripeSignature
+
+	} else {
+		err = fmt.Errorf("Header parameter Stripe-Signature is required, but not found")
+		siw.ErrorHandlerFunc(w, r, &RequiredHeaderError{ParamName: "Stripe-Signature", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StripeWebhook(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetDashboard operation middleware
 func (siw *ServerInterfaceWrapper) GetDashboard(w http.ResponseWriter, r *http.Request) {
 
@@ -2943,6 +3105,14 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/marketing/summary", wrapper.GetMarketingSummary).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/billing", wrapper.GetBilling).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/billing/checkout", wrapper.CreateCheckout).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/billing/portal", wrapper.CreateBillingPortal).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/billing/webhook", wrapper.StripeWebhook).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/dashboard", wrapper.GetDashboard).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/legal/{page}", wrapper.GetLegalPage).Methods(http.MethodGet)
@@ -3348,6 +3518,526 @@ type GetAdminStatusdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetAdminStatusdefaultApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBillingRequestObject struct {
+}
+
+type GetBillingResponseObject interface {
+	VisitGetBillingResponse(w http.ResponseWriter) error
+}
+
+type GetBilling200JSONResponse Billing
+
+func (response GetBilling200JSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling401ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling403ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling429ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling500ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling503ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBillingdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetBillingdefaultApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckoutRequestObject struct {
+	Body *CreateCheckoutJSONRequestBody
+}
+
+type CreateCheckoutResponseObject interface {
+	VisitCreateCheckoutResponse(w http.ResponseWriter) error
+}
+
+type CreateCheckout200JSONResponse BillingRedirect
+
+func (response CreateCheckout200JSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout400ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout401ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout403ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout413ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout415ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout429ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout500ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout503ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout507ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckoutdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateCheckoutdefaultApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortalRequestObject struct {
+}
+
+type CreateBillingPortalResponseObject interface {
+	VisitCreateBillingPortalResponse(w http.ResponseWriter) error
+}
+
+type CreateBillingPortal200JSONResponse BillingRedirect
+
+func (response CreateBillingPortal200JSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal401ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal403ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal404ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal429ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal500ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal503ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal507ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateBillingPortaldefaultApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -9201,6 +9891,148 @@ func (response PutWorkflowdefaultApplicationProblemPlusJSONResponse) VisitPutWor
 	return err
 }
 
+type StripeWebhookRequestObject struct {
+	Params StripeWebhookParams
+	Body   *StripeWebhookJSONRequestBody
+}
+
+type StripeWebhookResponseObject interface {
+	VisitStripeWebhookResponse(w http.ResponseWriter) error
+}
+
+type StripeWebhook200JSONResponse WebhookReceipt
+
+func (response StripeWebhook200JSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook400ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook413ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook415ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook500ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook503ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook507ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response StripeWebhookdefaultApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDashboardRequestObject struct {
 	Params GetDashboardParams
 }
@@ -10603,6 +11435,15 @@ type StrictServerInterface interface {
 	// GetAdminStatus Build, runtime and queue detail (admin)
 	// (GET /api/v1/admin/status)
 	GetAdminStatus(ctx context.Context, request GetAdminStatusRequestObject) (GetAdminStatusResponseObject, error)
+	// GetBilling The caller's plan, subscription status, current period and the limits in force
+	// (GET /api/v1/billing)
+	GetBilling(ctx context.Context, request GetBillingRequestObject) (GetBillingResponseObject, error)
+	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
+	// (POST /api/v1/billing/checkout)
+	CreateCheckout(ctx context.Context, request CreateCheckoutRequestObject) (CreateCheckoutResponseObject, error)
+	// CreateBillingPortal Open Stripe's billing portal for the caller's user
+	// (POST /api/v1/billing/portal)
+	CreateBillingPortal(ctx context.Context, request CreateBillingPortalRequestObject) (CreateBillingPortalResponseObject, error)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(ctx context.Context, request DeleteOwnerBudgetRequestObject) (DeleteOwnerBudgetResponseObject, error)
@@ -10699,6 +11540,9 @@ type StrictServerInterface interface {
 	// PutWorkflow Create or replace a workflow
 	// (PUT /api/v1/workflows/{name})
 	PutWorkflow(ctx context.Context, request PutWorkflowRequestObject) (PutWorkflowResponseObject, error)
+	// StripeWebhook Stripe's webhook (signed events)
+	// (POST /billing/webhook)
+	StripeWebhook(ctx context.Context, request StripeWebhookRequestObject) (StripeWebhookResponseObject, error)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(ctx context.Context, request GetDashboardRequestObject) (GetDashboardResponseObject, error)
@@ -10843,6 +11687,85 @@ func (sh *strictHandler) GetAdminStatus(w http.ResponseWriter, r *http.Request) 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetAdminStatusResponseObject); ok {
 		if err := validResponse.VisitGetAdminStatusResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetBilling operation middleware
+func (sh *strictHandler) GetBilling(w http.ResponseWriter, r *http.Request) {
+	var request GetBillingRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetBilling(ctx, request.(GetBillingRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetBilling")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetBillingResponseObject); ok {
+		if err := validResponse.VisitGetBillingResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateCheckout operation middleware
+func (sh *strictHandler) CreateCheckout(w http.ResponseWriter, r *http.Request) {
+	var request CreateCheckoutRequestObject
+
+	var body CreateCheckoutJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateCheckout(ctx, request.(CreateCheckoutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateCheckout")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateCheckoutResponseObject); ok {
+		if err := validResponse.VisitCreateCheckoutResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateBillingPortal operation middleware
+func (sh *strictHandler) CreateBillingPortal(w http.ResponseWriter, r *http.Request) {
+	var request CreateBillingPortalRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateBillingPortal(ctx, request.(CreateBillingPortalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateBillingPortal")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateBillingPortalResponseObject); ok {
+		if err := validResponse.VisitCreateBillingPortalResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -11749,6 +12672,39 @@ func (sh *strictHandler) PutWorkflow(w http.ResponseWriter, r *http.Request, nam
 	}
 }
 
+// StripeWebhook operation middleware
+func (sh *strictHandler) StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams) {
+	var request StripeWebhookRequestObject
+
+	request.Params = params
+
+	var body StripeWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StripeWebhook(ctx, request.(StripeWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StripeWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StripeWebhookResponseObject); ok {
+		if err := validResponse.VisitStripeWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDashboard operation middleware
 func (sh *strictHandler) GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams) {
 	var request GetDashboardRequestObject
@@ -12062,240 +13018,266 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3uij6KiieVWVypklRsuzEUqXmKL4kSnzRsuyVNSf0YYPdIImoCXQAtCjGpar8Og9walXtN5gX",
-	"2W+SJ9mF7wP6QnbzIkv2ZEbzY2LTaFy/+/VjK5KzVAomjG4dfWxNGY2Zgj8+pdGUPZXCKJnYv8dMR4qn",
-	"hkvROmp9L+ckkWJCzJQRxVLFNBOG2n8lM7ogI0YiO0HcawUtHU3ZjNpJzCJlraOWNoqLSev6Omg9f0cn",
-	"q9OfEG2Unf6SJjymRioixzVrbZr9LTXsJZ9xs7rEuykj2lDD7MyMRlOS2IFukV8zpg2JZCYMiwmdUC60",
-	"Ie3T5+9ekFjRselyZsbdqTEpTXlXUcPg8667wU4wEFIwwg2bkZQpksqER4sjEg5aF2wxaB2rbwZZv/8w",
-	"cmtpotiMcsHFBH5nx8YN0CySItYkE4YnsL05F7GcE3sPRuPosDcQZ3YJzvQRCS/YIiRtu+7J2Sm5YItO",
-	"QEKeut+ihDNhyOlZQKQip2eXj8ne48MOoSIm4SSRI5qEpE2ThFAhxWImM02MouMxjzq9gajcObuiszSx",
-	"114cbH//ybH55vCgFax7Etjuov5h4C71urcIyPrr/dXd3q+ZNNTd6Nz95u6PC+Lu1t/hhpP9+s3+Qf94",
-	"/s3jfv3JmFGLk7Fhqh5fZlQs/IrESDKn3JARG0vFiFELLiZ4ONJ+++IpebK/3ycxS+ii677pVPc344LP",
-	"slnrqJ9vhgvDJkzBbv47v+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg+edAJ7dzng2vvHK73h",
-	"Bt96yF/d5Fu/SMLGxq5qNxVlSlkAdu8I26du2zfegmY1d/TTlInS5A90FfcCQjV5L/gVMXzGSgBV3cVY",
-	"qhk1uPbjw1awflvXQSulis6YcZT4JIpYap6LSMbujrjdG1KaVtASdGZnwGHdfFzlHujVSyYmZto6erR/",
-	"UAe8T6UQLLLHfk1n7D8zphpQM8oHPtDELn1MYjamWWJI6P4AiAR7/BXmybcI/ynv6z8UG7eOWv/XXsGG",
-	"9vBf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAhDw/gQfxf9+31G8OUnfr//Zl2f/tg/6/f",
-	"fTL88Jf/qEX80/FrKdgraqJp4+ucjrt2UBdHNWxlv39wWLfAD3J0+qzhvDxee9B1N3z6DGb/kS3ucPb3",
-	"mqk7m/7afq1TKTQDVPmWxo5i2L9FUhgm4I80TRMegcywlyo5Stjsr79oC9Qft1zvDL/CRVfRwrMprsmM",
-	"JhbjWWy565jyRHsxBiQWhONxwqMvtsnIrW/JmZlWaCqIRLDJF1KNeBwz8bl36UQWktDoAmUAHcmUETPl",
-	"msiUKRQzBWOW0F4Hre/fvXp5RidsaaOGXZm9qZkl1Z0to1ftHlI6YZaKLQvE3ZJEXHdEN36vIj2XxNx1",
-	"38AY2M+psPSHJp/z5k8EyQS7SllkpSymlFSkHcmYkZC77YSdHrGXEzNDeUI0XWgipJmC5DKSGQrPEc00",
-	"OwbRwr4ZG4jQwd2QxyBXagkDw//uOmTtnj4LCV5Dh8wtz1UslcrYibmxIud10HotzQuZifhzXsprSXQW",
-	"TS27l5mKGGlLZY9MFjJTViC7Dlr+88/7VvBAIH+AsHj46CvilnHPg6iRCzjss97bOylR3M2FRAdKVlEa",
-	"JrihsHNMlJWZCbVCs5NBZ4xM+CUTVpoKQaTugkwdLqFjRbVbh1bFwPJ9dAv1Y6uP3XAv5ndzOX/t14VG",
-	"YKXNbrH6VjtfFuGX5qiIzdvNU3yyMpeTf7edxw6Hhz83UtEJe5ElyedmFJqpS6YeaKJxD5b5jrMk8cDm",
-	"fh7a38LOUU6r5lSTueLGMNEj8EYkoYZZdLJvNRAVuMtVNiBMHFi8ZsKgJlyGyJsBhj3bO3ZlXvCkloOl",
-	"CeXiBixszJMvyMLeSfmSqhWe/NlEnJGMF/al5KWjLE47tBKpoJmZSsV/Y5+bmYAcmAs4Fg6dNYvFfmuX",
-	"lCd0lLAvgUw8suxbWAYHuIUil79SIeces7Jinxax7P3G1NAR1fkEI/sWYAIcCKnsU4wyvQj84XVpXDRl",
-	"0QUYGPCpLJPoohHCojDgdSznAgxUJkd8REQzEEaCmE2iRGoW98jrEp5HUyomLPacpozn5LOj+XuRKhkx",
-	"rb/EA5c0lDlLkq7TUUaZKT8FVYpbzSUzVrag+iKHTJ2lViZj8SsWc/oOSNAXOcEDTZ7iql27C3sgu3sK",
-	"9g8WkylTVoO59pokGlHiGRfnhpoM/poqq0gYjmpjJGeOHS9R1qDlwRosgiKbtY5+bulfE25YK2ilUpuJ",
-	"Yrr1IVj9ciKHl0xpjhew8s+/Zixj9SaWX+SIwD+TP37/H/s3tLFp2H2OBJbhOcudTGL7snPKQWT+RY4s",
-	"4a+eMWapAfMEjWNuF6PJWWXAsiEqP5Ic/cIikD7GXHA9ZfHQXvHq3n+QI0KNYbMUbLfcUjcAdzKlmviP",
-	"ieYiYgSQmyqDLoLVxfFMQ7iHeGjZuK7Y0mKZWSTKPxXZbOTMeoVB4Wd37A81h3EEr/Zx3M6G1FTXtITJ",
-	"iqitmvfOUvsvTbusMfn5HQetZjhZOo3fc/FJ4IG3sunSbkogXIFJD4F1V/NtFk8YCp26GWTGNNFsBcwo",
-	"TxbDTMcN10Cv8Br2+/C/DRczk8JMb22+ZdDIt1pdqO5GntIkGdHo4gTBe5WE7AIptJhkFe5BsWsCSpPp",
-	"oeXAdZ8unc4vYperP1JuX60jiN6IWreRSDG6K3aMOUtimJsbNtPbG39f2A9L1IgqRUEPE84GXIOI8Y7b",
-	"W7q6sgnZmazd9itnr6y0/obxECvXnFBtDhtckyxSzLI6O4aMZaasKKNoZJjSpD1mc6YqospUKtPp1V19",
-	"w0UtHdodFLe0/jQvua7BAEtmbvC+q0+7gqaGbtiQdweUTOmPD9dZ9U+6/w/a9HvD7oe//kfdrRWzn2Vm",
-	"RyLob3wX94ZlSPbJ9ToeXTrg1/tPVhwXq9JLk/tGWrU5UixmwnCaEIRv0taMOSOeoYmcZKwToHOcEiFF",
-	"11KUBcH5ewMxEC+cyB5OjUnDYvbAmfNQXAE3ECm8WoQLbRiNj3BuqwtxTaj7BrxKA9Gmgnz/7t0ZMfKC",
-	"iQBkvPB7qU0YkNALgHh4+8s7RYUeM5U7wEKrToTFNYfHMLEeiJiPx8wegUiRLAgXJLKKC1Xo73SGSFBH",
-	"wr+FcAK6fAbn+oL9X9IkY1bGGQgh7R1YlbmErj3yHH3JRyT8OGidOO0TJOVB64gMWt8yqqyEd9H94/d/",
-	"DFoBGbT+RlM+BL+zHQA/X4eojMzoVRks9h8DHFR+WkGXFUECYW0NXkl10sAdKlBVQ4C5SDMzLET+emhG",
-	"Z0919aB11Z3IrvvRKg+9t3T+ympME7YzLSvvc2lXa8/91AP/FkRuSQqAG9uZzeVXXcPmCiQdFjy0iV9Y",
-	"JCoctGQM2Ml1gZdkKgHPz96/I3s05XuX+3vFB3rvYz7yGphJfoqVR16zz5KyvBzWs83m1lIOr/HMBVMP",
-	"9EBEUym1RWUIVwjdNYR2XNh0SKBVHU+EYOjKLTtUc6ccSZkwKnaGQA8PdeB2Q6YHfjo0XHt99Ltvz1pB",
-	"6/35s1bQev7+ba02+swKu09l5gK9lsU9//s6YH1+yYRxU6BmzFYErI2ylRvkVqw7YXmZOsG0pCytBFas",
-	"itORocMo4dHFluMFm+uEGWfc2eKD1Kqml5zNtxq/dBvFx+WdVnYRlM/ceF/eHONB4uYTFyDzXUZVrChP",
-	"dtUBZ/RqGEltvNpWUdI2aWgr5/ue0WSd5aJ2Czq39PgbkRc1h1zmivhV3S1jCMOKGw4HEB4H6CikmoSZ",
-	"VsM/fv8Hyh8XbAF/6SHfbhBPD1eDTj4eBIfXw5/73Sfwt/3g0ZPrWkH1BzmqU0fRDFOvY0ZOmx1mKqnX",
-	"8NyAHTjZkoJcxyFKIFG9yPOUCUNGCyDtv8jRA01OTondhCZakjFV9vo2mn5uppnmCve6450blj6HgWUz",
-	"2JplRJY4M35FzimZB7fArhuJSDzeJnQGoHFYBpMl2PZ2PJokcs7iHjkVMUuZsGwyWQSEgplyPpWakblU",
-	"F2CglKkm8ylPGFGZEOi+J20O8XtWxGZXqcW1gNifvHEw5izuWAVAZcJFQFJDZlIbYuY8YmQmFTuyv4GH",
-	"eMpVjMhm17MLYIwNhLKgeyJS1L5P2GBZtLLDEK9p5VlSukgkjW/5TVLFpeJmsdkA7sZhYFOWNMRtglFA",
-	"G5Y+0ERmJs0gHjZiHoHs/USMxWhcXYbFDZtVmdgJgbYwlm7EhoJer7ueH+TImfDhE5Y2CcP2n/LYJq4s",
-	"qE0U07pHTvB6jFRM52D2NXnFvyXtrx9+/fXj/tdktDBMd6xcaCdyF6wRaPFVCBdRksUsPkZ/lB2GqICD",
-	"yVxmSUwiJbXG+NEVGMWBQyPlMKFqwlDPdL4MxYzi+HhbUV9LnuzNsDq6a99AWtWnnhnsbi4LWhbhx4mc",
-	"bxaEIcIvx7jSl/mbl7AjKPjWEn0qn6JAUg8EOcw22+fKPK2Ov/8gRyfOgVQjdd6ArfwiR8NtSfENMG5X",
-	"bNn+xdzGS+9TerPK9bptN1znqTD0gu0oty1LJiWR6aB/+HVFaPp6I1dddzsl6baGGeYi68GjksC6X68A",
-	"bMUxat18DzT4zYOcEh30++RH/i3RTHGacI00YMngc/Do8efhQDuDpaPI29OslEXu+k/xm0eoILi/7W+g",
-	"ZtVLPWOq6x4RA8kwhsDn99jt9co+o4ePK+pI7euW8WbdaX5y4/JY9TJKlRDIQ0sD0tyCad3qA3XuEnZl",
-	"hlGmtKxJTzmjWoPuggNCZ5xhxH4FwbDHhI60ldIl5mCABAJRsuQE/ksiKggTsc9oCeHyQ3Rf53blPHy3",
-	"ExAIA+UaLbvGBd0+sKKixe+AGGbl//mUmSlTIATiZGNpRdLeNqYG2nTP5yv6ITqaXWR+nCXwZyfFQpA6",
-	"pujYAV62sjoJ5TgyoiJi9o91mvSPbHE7TAXlZ/1Jota2TCl3TpVo8IrWujK7/WqY6U8UB8WqQ2e/368Z",
-	"WJblNx8pVWzMr+plxgu2eKDJJdd8lDCCI0tKfXL56zDhl2wISoUHmvzXVgB/NkybYS0IKHYpLz5VSI5k",
-	"ynYgsHb4RkvjsoDmLJfuqjwY5ItXRIA65PqRLZ7CiB05PxOXXEkxc8FELpWoddSy91u+cvyrvenai94C",
-	"RT4XuN30vQpu+HgdMwxameC/Zsz9swWa5cctvavbTMOTeb6zU6THDkzJUsAb27x/ZIu3EsOLd9jfRNGI",
-	"DVOmuIy9tOBg6uvHh/Z516Q0yyQGt+QFA01SqgsuJkEpw4+0fdabFIzEdFHIcA/79u+YrlmSI58cNFk/",
-	"y9bhusP/xM30HBwbcAVJ8mbcOvp5mwtf5jkXbLHOfdQj51M5F5hnCZGfmFsFftLNDNfOvvp+H66D1ksZ",
-	"0YTVOYS+fXpGDr8iCRWTzEoRhk5KVJeJ7nffLttOHz6qcKGDOtf+h48HwdfX7W7h6f/wcT/4+rrzl1ob",
-	"6iuqLpjhYvL03UldmMaI1dtJ6+2nS9eCn+PgOvDOFz/PZjOqFuu8HkO14nVpNoYauj3xqdxAjfjILn2N",
-	"gCXgUTS6YDHBfw/ISBpN2BVaRypW22YXyoQJKxXuKAtNGY0TLpYI7EY/pRUhh870yOLaIEZnsnHhy4SS",
-	"MRc08alxWx3Jsic+k4LTZPs3eFd8VLfzTDun6hbrZzq9wdu/Pz/bSKWX7s9vK4eQYAVay0/loNJtcOme",
-	"liBhLa7Yra7gyUjGi3og4CbZwmuLwwKcp3Z5Zuhuiv4LxRiEWi8p+vuPN+v5jw/rt6B4pG+dVqgtR0LU",
-	"5NagVXY714D0WMnZFj5kp1YcHE539FHDZ1/FO35l5FZ7MjIdptRMd0BwmT4XRi1qrbQyHSo2Zko5LL+V",
-	"GTMzG2Lq4m3NaWiya6SA+W0L1MOJSy9dvF4dSbEA6+AHHgxW8dC5fJvlt1q9lzpEfy0NH7tkhnNmLMXZ",
-	"1Qv+ixwNnXlghck8n1FXy8UFshBLRTGe08qT1SgXZ/YAD8JYKjKRMu6RN+MxGS188YVeTbBKjWHXbWjT",
-	"kWsiL5jdcm2FDIWmHRigyURC1sLy2R5oQuNYMa2PiVV08az5KMgQEBKvQbFIqpi0fb5eRAUZMcjG6fS2",
-	"UZSrV7/9tQTulHXXc5ZQUS87u+OlCRWkHY4VYyGezmnKnR45h4Slrj1qfIRRhzSecYGZUG20ikll5See",
-	"JFxMOmRGFwOhmSHcHBOaZ+9YiCdULIgEq5jVUUBYwcQd7aKBXckW9Dcd9h+CbymVkMhNwj271SKWcLuQ",
-	"WSdF+1oY3Q/1kvRZyc6cq+xg+RSWnlo5eMon01rVvZRJvVQFpiHFGc/3kl3+CvGs7MowoaEEFbPsSq9m",
-	"wfjg+dVyUxagAjKj0ZQL1lWMxvYXlwhvPyvbfbiATD5QwcspXUFrBKkTQ3aVmwiFNMMxJK4HrRkzUxkP",
-	"7U/Or47EDatB2NlKqYkgaLoSDJZqOUchDMuTsYYzFnM6hLsMWuX0apwuTycMWuV0WIiHdEUGPtQGDpta",
-	"dD8RhF1Z8MEaDDplkSUaxEhXniHCQhIR6zXGWtRoERAf303YJUvwxrULOwaYhTgCYWS5HlTFNbocnur3",
-	"vurdRxSog4Afzt+8JmcORaAC0+Mn/f3OysKQWQqxwXQpGrhQWyFqsYcG8M1qs99UfuubowXt62lDRdSQ",
-	"Qeb3allenokFmOMeKCZYPK3GTulLNayfmcdQfMBVZFoq5ZDbDTCUs7feh5nbSB49eVKyjxz2+7WalRfl",
-	"V1B4KpUJyDSbUVHgr0Y52XNUfw123tptGRdItzz7+7enBAQKC9v2ubmzFC3PWJQNmxqT6qO9vQToU49y",
-	"nxWp94Q0XU8TNshFiNheM8l9skDI6gDlLaOoBO1oyrtZkuNqnJ2C9bcNtStlp9UeRkpzKsayxibDxYXe",
-	"Ip1xxRCwXQLgJ2Xk4d7qzoMm3tJtWcnuyF5ZCy0TR3OFtw5atf8X/Iv/pxlqgP4fQZCofZzCybUWFmqq",
-	"32SjhEcu4bRHnrGEj0AvTxYE8JMmGPjiKsFwTUr5tatcd0Oq5TaRmrs8iQet1bepfZM8tK9Gl47rNz1z",
-	"jvWNe4EZivFN64MffDecpXlyxo4i3LAh4amS83dLc/L4ZmlZjVlZkMSxe6gF9QXr4Ptjl8GkSfjxo3PI",
-	"92hvdH0dkj37GwQy9LBYJI+xOmQPA7Z6V3YUVazgBrpH3mBGsy79CGPGPElYTLgIAF1gdV8fNQ/5wOCz",
-	"g/6Tr/YfHZSCz6xiTSMDkolVAUpRZjgRBplNlJyTlGrTEGjmZNUhfNMUZbbR8rQhwKTOqVhOo3TQ2gj/",
-	"xpmqmmC8KYe2KcB5ff7qdoHILr7SRyIHBCqiunW3DEj+QsHFDcGtW2HPjoFFiBaQ9bhbmOntho3miQ9M",
-	"uOqXRezGrgEbWwJzSRrLobEOwMtm/RUQb8xihvpptf+i5Da2bPw+9+fDR7W789a++qygLf0NkAK5eVM4",
-	"zKX/1G9H0eiiORKzFrBX36txZrBM7hqZUG/5OjcS9ahkAaVSyAVbsJhMqZ4uOSwPHtVFykAlzOUQx9qo",
-	"gxtFGBaOB9Bs8R6CUsjzj/xbYAb7jwko3prELA+Q+9RwQ6B2HxsKK5L3b18ih7IsE1P82u/fvSrn+SGH",
-	"pTEavLjpLN9p/VV5m+92F+uVvY22bEivqlXN6iDtvZcNl7WsjdGX8OUZhCzk5S92/GZNdkNzcEgM4SS4",
-	"XOOJ3BqrXrfFcCZjlqzTxrZglSuLgv2kufTHygRpvr8q2P3973//e/fVq+6zZxbKnpKYLjpEKuJ+bzCD",
-	"uEJ5O6yvGNSlinf4RFt5Y+vxy3YjPG95lqVNlO9w+UxB8W71L45ItEvs9g0CGqNSOms5xKPOdujJcD4z",
-	"/rIFqd065DEPU1kKN6lRAM3GalbgLK6PLjuop/POxbCkL91+gRNeuDpyAcGdvfQkbkPusLuVPrHgc+YL",
-	"Yq+FodXKBUtQVYKQtQmIflzlHdd94YKSSq+5PXd9xdSEYYjYaIEFLLydWKNcYOe0Whs4u7BCRMwSZhiW",
-	"NL5gi209/jvDz9r4/sS5wGqf7H2qmdpVPrrJC+XIvIy7JeNAHRG46cveCZ5udc9lvGv2Lv7ERlMpL4oo",
-	"v08nrTqfqwq686lm0fCP3/8BftoLxiCHMuEXDDwaWs+lijd7Ldz0G+OBfyolUHz6oTaVHmlUp26em7IS",
-	"hvWp1Nd3QXCpa7uQVX+Zt5Amkr/LjcNyKykvS9HTB19/YvklP/nuxZeWQKQa093/MmlLKxZqu+KHuiI9",
-	"mkWZ4mZxbpfDA52k/Ee2OMlQFVjxx/pqsqupCn/8/o8wgLCJkp/uJOXdH9nC11snbcGglioOQGUM76aT",
-	"t/FYbmaRz1K8HIVNYuVO7jw2kRSGYpcDR+9bzm/9f+c+sWJSdOMTN8LFy9Z40VbrWrkvoYTUiEYXTMQQ",
-	"J3NySmhm5Ax91b/Ike6R55f2gEpmWJzel5KlQs+hMJXVgu3cI1dI9HggaD6cGm869RHSsYyymb3gWDL8",
-	"F3bFtYHaWGDSQ002D2AIm4qkhvlUznhLXUwCCSMZs/AYS3Q57/hARFSpBaGo3PvIjrZU3vlsLzUMSJhS",
-	"M83/4tyxFmFDbPekKdS/ghrTxBJ+TeZTagZiTjXx3QDgNO/YlSGzDOoAQwcJQx3MvH7/sih2Rdrv/9rv",
-	"9/udIziB8m5SRB/wkmrSpuAwDwgdiNJTBoSSGU0BmqVCoamDnnaES6nQo1343acyibGQF6uJe+kPBBbv",
-	"8hdkJOGmR5ZsI+1f5Ig4I4sO0M4OplIdkNBKECGUJ/AFZgOsCCYWA4FntTfoqvCh7Ec1ef/XFy9ePIOb",
-	"e0uN72h1ZAFyyoSxIMDiojw+GMTyPmOYtO4Q+4HGj4+9W85/NBBtdmW3BD5oBjunhkeEag2loEQM5hbd",
-	"WZr49MzP6WqbYc8ve4kOQQYid+EbSShxISVFAxEXbRTmFeHRsRAu19cPyz3TAOQGIlwphG9hs7ayvZt1",
-	"pVJ9iCFR+Nju7Q8PngxEtcEAwkG1iwA5IY/6D6slrC1gPep/tVQxPnftA2GBKLuBcOmPRel5HjMLz742",
-	"RrTwVaxjri86QUEt8tiJI1eL2kpd1DCFgVgJj5hAF7wjiJbTKc4MhRZKDdRwL2ETmuwZpma6FB7haeLJ",
-	"2WnJ/XnU6vf2e30wE6VM0JS3jloPe/3ewxbaI4Hf7EH2DIqOeb7madw6an3HzFspTWup685Bv7+mFPRu",
-	"JaBzj39NDehzV6Kci5hdQVXqw4MnTRPmO9wr98C4DlqPcLfrv8k7sMAHDzd/UK7cDht3qUabvitKXhe8",
-	"v3X084egpX2Ed35upJnuMQEzMNIgaBk60SBYLLRhs9YHO9teD8p8Xwg5F3t+6p65Muue99yNe3dlWtU+",
-	"ZA35RsWQvXIbrOsP9TCy/jLyNgjXQethv6EyKnYvfGBpZrogbXspsVXCKx22gGC7nkYIKdusX2ofdRNA",
-	"udVHdz0AHxM/gHhxqnhuoO5WjrzqIkHoZsJH/+X5gL4CHsSJ7BUeswkzm8qPUyxgwkBmMkxQYYBZluuR",
-	"B5uLkQfYBqi+NLj3d3ZwolHGk5i0HZAHBKtbB+Q76QG/ExAsbu0roQ9E3nuAiQm3TAyiUVzbKMhdAxK7",
-	"Au3lovB3SNPKy9SQtf/yZ4WzB0RlIj8evsOYRkY7MN7fihYVUaTw0RYErGj39a9HV3Ok+rbphl0gUxuQ",
-	"pFNDUUs45tN6f/ahV2Usw/hfvffRe1euEckSht7cKgw+g9/f2KFYc30VDA/rmmLO5KXry3ADuvbvDkOP",
-	"+l9t/qbc1ujT4Q5fjFCR50TIS6YUyI4GqzKP+SSzuoNbSRNLbxYouZcB0gHYBohc4d01zRdL/r9PaMH4",
-	"IWi5+I8qaJ9lZhmuAQK/dTl6t0JZK40KrqtmFuB/d0jVV9deZaX+tV0/YyHn/+xIu7/FF3lvJ/jg0Tb7",
-	"qmkec08iKiTijScIJSIB2WzApVx/CnJySrQLcXJAtTNpKDGrUlHkRonwNZgHFTOZElYPRrs/+A4g9GU+",
-	"5dHU14+nyqrGJoD8p8ALaFzVdjHorYhkL7k2T0t7ukPsXepmUIO/aCksFax28m1EkwRJuH2le6ns00H/",
-	"XflWnQmtKApelObWpD1jhlppH2CvzBbLoFwP/0WofRMOlKufb5baSi0sdtWU65pt12jMNaIfLv1PL/rh",
-	"1td/kfdzvWcEFWzAJ64U8t8dzjFX5AMU16i39Nw9+N4FsW4StEpkeolG3KPKn4MJvBHlV3ygiX/GGxP5",
-	"G4K1VFjDsVBslq3QrtOGYoSJSC2g6SDUi9GGtE+en3cPHj3ufvf0FbrYwEfhUgq8YIcFikGgKDfAOBoI",
-	"UwVmtG6G7m5DwmcWhzhW4BaYAy4Fw3xz6lMWMD0Eut2AY0qQsJgz7A0E9ocFkQ3SbAtui04uPF3CtYHs",
-	"FWLKnYOK5kCkXdM4o4PuwpqmQKSdf3lUabnhOn4cEauzhR1i6AXTfoONHT98/w4oLll0/hixRM47rrUQ",
-	"Ok3BgeN9V7nfm84Y+eP/+/+dnzEYCKkC3xeYhH9zTtOVzj/QA30BF0TjmMWkmh8MG4aT99wv4UDge4MD",
-	"GZZdeuWlB8p98qXHBtfypd2YhwW7Y8XShEbQf92fC3yk3j3q7k7bNZ3HVcRFgxXFSKxkmoITDa4o5opF",
-	"hhg5EB68plKbOvvpWVblIXeh31ebcH1mBX8nrkNzyfVfnf/cWwi+kGAICScQ44FozzoV3WgMgRLlPKUb",
-	"yoyrypGr2VArSpZ0dqk+h8pe7s+1SW23FJ1bboanB+qH7ewqCaEYBgIhV/Reob8lhX5VXFgFSQsxO2nr",
-	"PC8qn0pdI5ydePEFvJiIEopNrCBjabMvxE3aowUwRAgvylOR5FyQEHh1GPgeEdyQOFN0lCxcMJGLFDvo",
-	"H7jwkpcSwfkobzZmN7/3kcfXYY/8BMFcgoSnMZul0jARLaoBeHDoeODjx13YT0AuWGqsXJkwqg05OCTT",
-	"TsHNLxgaBkcLw7o8xpCiBNveo7EOpSbFJ1zQZCB+kaPj6ucuzAy7IULeq+uZf3hwcGzfz/nPSZwhyjLt",
-	"ShoRdkUjkyxA9PxFjkDi83Ixyi4a5U77CljOSR/BLVQEo9WUZh9YZIdW+iSGwUCEZ0peLbpLv1eCGrHl",
-	"o7zgrLhfKhbQ4BE7OuJq79++hJJTdh3XaBFWoCmHP5LQCsJaD6H5pP17/geL9MXPGI0wROkTA+4wghr3",
-	"4n5HGXIgcsksWI1WOzhAX5CLOnqgSYjBfj9/6Ln4tdDJ9HZYIe7Zv71/+9LK3T8ylmIgKAi1UJ/F33pY",
-	"UZI3NcezsAWiKvfhSyjF2m2VRNUjwJu1HfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
-	"sVvTyxJaaxeaV4IrKyPnKfmKaZlcQkwbRsvWCs2YQb+cN+977apM6DpxGNtd/CBHrXrf23IM7RI5aJWd",
-	"bpWkiEfrIqkHg6uD/e5gcPUVqw2kRrPM7QvmRX+PrYTyg9tcOM8ObpDKLc0pxWIKi2BJYh+u52qRugqL",
-	"nnA3hsE80BaxepW3Wb7g688q3q+7yHI48fYXWnDw6+YmJSenzmQRUWE10TE3FXtGnlpI0AdF2vaayB+/",
-	"/8MFRHR9QTSvD/3L6SkH23xcrhV3r91UtZtsBAHJFuJKgqIVpXZUWuCTJnfmU2hwQlJqxSJghWiVYRyM",
-	"HfqCp5oI1LEYNZpkwjKIkjTEhWbK6LzvCTKjLLVcpdL0BJQNASY2lXDL811rFN+kDVbGIi6WlFruAnVc",
-	"DrEizOH+k8OH/cNKOzIgafZbMDC0XdB6QIq+R8Fq9zOMZYf95L3MsI9Z59guSpM5XWh3kFzg9LKdP+eM",
-	"gg1T4RnsYIJd6M3UihjLJ9fGEt0pvWSEkrDUfSY8ch1cqr+STBieuDh67DVT7yD+wT5vPY8F2aNgsUUh",
-	"qG1ZSx6kF9TPWO5ettWcy22B6qfNU8DGWAewmHu79LL1syLU3dq08NCV2XLMhyyovOPBpuZKjfvGJkWN",
-	"AtHjTykhdad+Kt/AqYaXOiSSY8xDug/d+xJ2Cfs41RgO+xgBEWwOtXW50mYH3rNqnsgV/3Ux9qgj3CUQ",
-	"rhHm7t2hfw5Q/Y4Z32LXW6eAr3vODTzWd0sk5T6ZuwHvrk5Sq/g9w6YuK0C/hzW1wDp3o0mDJqseRmnH",
-	"AcmbsxEQ0bAnm9f4fEkvK8NIETFIEnN9iFGPwdQ+TcCaojKrRaJVz4tkIK+FfqLQ94ulCZQ1zZMVcivg",
-	"Yf9JnTHgKUzwRRGdgDBRMbe0/bnAEDZirrY63hm2bfZwhr2c//WcV/0tqMVTX4/7XkOrkCQE6tvS0JBi",
-	"FG2FarW1ExIadmVwWFcbxegsBAc7yvYuP9RCbOhaEJG2VY2OwKXTgZRYBXlIXh9CSjDI1Tno6uN1tXyg",
-	"1WiYiN2kfk73ecfhFiWGqVneGyjTmPYNDij8zpuYeRyC+Vum9NeMEbAee+c89qOmLh8d7cnwoWbQDQIq",
-	"i9ofMDgEJrZ0CW+D0ERLJFt24zIzbuN//P4/bpvhy+f/9Z9v3g7Pz58PX5389/DZ+7cn707fvA6LHmb7",
-	"jwZixkVmFc2gsNO65Hg9tepjLOcCCAfkHrrC+LAK0k9RGO9JCKQ5dOEXbbAeK1ayP8csoYuAzHSnR976",
-	"fyjeCMKFeUwUixi/RFtw+JJq04VybFBkvA1/PIcmHgMB+fcQTcONZsm4c+T6l879RWm4JBezTA2JplRM",
-	"WEw0x8bp1MECNCb1rSe4thejtWc4KahUx/YCeFy+ozz/3x5zIrhm6KVdoLW+Am09ArnI+J4lMAtIcUce",
-	"EC1B5mWv0+ERauGuEgHsEnqjGglHBBh8kzLhzu1DeTCBO2V5XjlpLwPG2fO3wx+f/z0MSA4X/SNyePAE",
-	"3QGp3bI7rs/eW5nj/N3b5yevzitz9PtH5FH/YQe6g03rkrJrWOg57P4HOXru+0otyRSrXM+imccqgCBE",
-	"whyIHOCiNcaDhQ/CAtm4od5FBfKaFNP9/sHhTdTNFQJXlQBW7M11/B4Pip8Dzz5oyp611MYSFyZiZxxf",
-	"xisfNqbLoHlchTUwqEdyxv5F1YnPZmGXksyoWBTBY+gCZKprMVTllSPQdwmA6tHXy6RgthuIJmQm0tKC",
-	"MoDoY1eAwLGHMib69paIkSVfSS7jNJ3WjS2EIajfv1QOYuuP3XDoZ5DvbuPXdiiOvA5aK1UmNn3+3/n4",
-	"fP+1RSm2n6f4ZGUuzcwu89jhAD83FS4/F0SflCthcE1KZTZIu1J0owTSS0xlA2R7FnNbkH0zALu+BZcH",
-	"doUCF7gTXuUY5WvQVa1I6WzpLHXyypdR8S/YYn0E2I92wFZG+UpL4q2zTHe3RUMD56K1zEZj9F3ahX2D",
-	"5Rp8sRdXNUDe24a/nG3Y8VbtI7DRf+ZCy8vpZoAQG1Owa41ZRbtlEl6wRYj2qJqGy8eus5lrQk2htLil",
-	"ELzGM4Y91zGQ5C4CPoq27lsFfOzf5sKl/tcN8i/EyxWGUrxdDb2ssS0ZNCS7D8S+D8S+FUMYBkHSovYi",
-	"BJq6vO3dqMQSk82dR0XuaRXa87Ax1xXyUl64OsSFSXofi+aj/ePK5PZfbPlWpRtvYQZPNzalnzpcw+BF",
-	"WPren/SvXLXEPjF2tiACoh524387iZ0/skWd2Il2YiWTG/iV/JRNrBgR2bJWweZFTHQeJQ34HGAcLMjh",
-	"cEgMMp1BjporeAXfsquUK0zFQ9PeRNEIlHkuXSSQEyug7B/GzUD4Dao7EAnU6ZFvwUgm1QWJs7x+Znmu",
-	"OnPZW5kkd8r97QIu3PHL8nr3VP9+/H5n39W9gPDFCCfkZznK6f0ysZwLH2p1IwFhRtUFM1xM9nTR/b/W",
-	"b/YCikmh6R9Ky7K4kAnyanntiEZTFpOR4mycLDrHWFKRa8JmIwYh+y4Gf8QFVYteXQ29V35T525Pd6hH",
-	"r6zVQCLc9SyFez+1p+0+lcIomWwy9cBgPxaDvP8tao2+ZTQhYw8+Ii66a1vimkMgQsrYZZ8kFF2nKZ2U",
-	"ods1Kl0CYvxxIwi/zZs/Wd6fpRrzobwjTQpI1UZvHYcKyrpUhRuaIubMHBvoWNUZzWy9gQgjKVxByaGi",
-	"hoXkG1L8pMkeHGZ4ydlck//9v8h+v4/eksgoGGvoMEp4dFE7NBgIZek2ZocfkJhFfEYTHZB+7l1VDNBT",
-	"SIwMhM+B+XtbIBQYuIqSLGZxQwHLV3iZBeqt9ZG94MreEc27IWN9qZFi9MISJ9LmgoTmt7BznHvvHtvx",
-	"2kcuh0aGuZdsyRZn36o5yLQ+vnSpjjvdeXtGxnTRIyeuq9nDx26/zgBs99S4YSM/bbsngpyevD4hUEry",
-	"NylKDcCfZ0qmbO+lFLEUYbHd8P27p837+a3Jtbht19S/7n2BoNclGNxEku+Nm18iIVcaoD6W0ln9ZQW1",
-	"IIZDpkRDOAUW3VA0umCxo0Z1ZL1Wbql0p66l/DBxcwrvGVa5tzt6+ubteZcmiZxjKZLjShzD6VmPnAgC",
-	"rSUgGmIpeTBKGFWkDW0ZB+L7VydPu+ffn3QPHj3uHJO17QZDxcbhMYkUnSfQHAJrZiRMa5Jp+8vEU+iB",
-	"cAuOEzqZOJd6wsaGWJFPjh3gc6Z7JHTpGmDyrTZilGMIWKoj86W+lXej3JUW+MzJfNVmnzWU4y2kDn+C",
-	"leleBfq8KlCjVGnfkVCSKhlnkelSQZOF4ZFG8rJJaBTS8LGDMb0utv51ZeAdcr3qQk1MjxkrLOu8Eiah",
-	"cawsFYFIvhkkGk8kMfK+6sQtl5H0manIHcrwk79KCeiq8FXP2CzhL/vU62qDhb/I0RBbTIdHbu1yniww",
-	"D1AArLhYrWyFqXOYfG4Vq4mUMWlb1Sah2uTl8wlO3ymE3lzyxPUsa4QpXd3+/T5xoZ2kDWX7MdiCC22o",
-	"iFjn2MWIa1Mu+jVaDET43fN3lZoWf8OYhG/cCXvkR7Yo4k69AwRjmEZSGm0UTQlYMsgFW3QwHVDIgYCL",
-	"MNJtGZL2saV+puuVnbOsBrdvnxeW1zj3cPKZ607tRFqIkHMr7Iyl+uc3ed5z4y9skDSfg0TWBPxnviN2",
-	"E9/Gltkb7BcnnpBoFx+BBergB5fDrBlzQRtWq3EVmoNbDES6S00aL6Gu8VHKRBxgvBs2eKZFPStXW97b",
-	"4ryBzHW69nliTMRUYRnxex38i4gn5dLttaXEXfcR7ZIqFvhrB21cToLkGt9w66rvDYmqgKmNCPmCixga",
-	"gG8V0ecbSTc3kdipye8do1gRu7nMUlE4Q5sxNUgW78Mb/iTRe1JeEIpPmKVktCAeKj2aIMRvJ9rX2qWK",
-	"yBuSQZtsApYlX9q3bRSfzVgckETOmepGVLO4g9s4Igf9/SKtCnbJfTG1OBiIg34/LzAFDURZTNoTfslE",
-	"ubOCaw5cKuMGFdvMnEfMhwf7PI1ObyBeS9GlBc+c0QWmP7ntL/FJLwn48IYFOFI0MyRMEypC0j7sPwzy",
-	"VprhHvzaqRPWsY24oyB3IaaXepV/ZuF8IwFxz3dMKs83B3ePXdUZs24zbGIzUaM5sN2rCPcqwrqgRqkc",
-	"mfHU9EaktFYFYGpzbYycZnwh9L3n93+m8hiZroTb7sLid4ojtFDjAwmhvelqtMKLp+Srh08ekxlTE0Zg",
-	"1BFyW4jeK/MC5NTHrrW0FQTgIwwiHC3y0q50IEIBjYihmCfBkGBXRv6CLXqeMecZVF3LyGO37hLnt4yc",
-	"m2PsW50rzi7vGYITuSFWkSCH/YekvczmsSCoywF1skatnc6e/I45/xm2mL0OKvPAJXbh5v968zn/uYSJ",
-	"ooYHnOs+heGe298StwcMJlrOGOYcWnB7kPfcaENB9BIt63wq+5+z0VTKC72HwbrN9RnlLE0YGCH9J1BX",
-	"YkFCjETrnvOJoCZT7IiYbwZZv/8wygS/gj+x4HLf/TZlV8T7/A8ePbanHLRMz2pMgxYODsmMxmwgnM7P",
-	"80jidiwjnW+5N4s7DfFXP+EQF7B8h5SiulBTOwpfZAJG3bsUvwxqVdyQDoaI5hMoQ6U9pHhk8kC2YwWd",
-	"JXQq8iNqTRc/eUyC/ox8InzR8bxECsI9BL8IOSdSkLaQlaSDY68XuHIaShMjXbsgrOsB2audXm1qwj8X",
-	"ohRHvkeSL++QujMc8VXh12au/5SPukuodIs0ZYFXaUZRzd51qbiH0ruo/TkvvXwOavlvO7lT8s/2Ptr3",
-	"WpvB+QNUSHY5X9QFv0GOt083NyytaY6LfSF/KioQ33cLvSekRbfQUmnqnYB5c6fQZpC7fQLZRBz9Ue5B",
-	"+c9kn7spTDaZ6cD7nFJwfzvnM/xnne95h+rsTR0//4smHDxv6KPDnjN//P4/RY8rjMTwXcbABRSQhBum",
-	"aOLL77ueGZbA4/IBKbWmAXsboaZUnq6WC5xlVXy8fQubn/4LdFzclgpAt0X7CvferPseJHfiA1N5Bu+n",
-	"8lUrJcZUT0eSqrjR7PXckoy8OikTedHWZyfn33/75uTts+G7Nz8+f+2M/aZHwr9BFdlv/vj9H/Aju/IF",
-	"TaFkLFQkGYjwnEWZYsfke2PSNxA0d05n7Jwb9s25UTwyIdFMay4FiaBvGlAy3wiWxaT9sP+wA71NimOE",
-	"vYE4IXMlxcRe1oxraMiLZW3Bh0ChDElKJ6zBcvYsv5KtYoxg6qb0uEf7B83dK/BUpZJh8FrDuLT+9pNu",
-	"Wc1zambJDap45nsCsvYQcWZ1GF7znOpce3ARIdV3REDJMw/wq4TRS1e2wnW2auiH1bz1oHXOTBeb7G04",
-	"5CcR5zuqWBjc+IleSwId4Xz5ZpXfOAbske/fvXoJMA+VDanv5Ae4iHWdnfMuBcaPGV8lsfGf7sQVoHQF",
-	"hwkTlkLHn37of4t8enuFRbJTcZlt57FVTMRMsbjsYLG36ROgYhk1l0c/n9PJhCny/hQdwC59kWptaXB9",
-	"EYfAdbSiRAP9J08R6rrn7gSuVGttsYdndje7es9Px6+lYK/QwXrHFFRG2YwJg1HswH6qJO75O7qxfiuM",
-	"gQUeNtXAQsB+oLEMQhu79I8W5HTctWftwmE7EOOHPpkbC6r/FkgCm7Ha0yW2v608YwkxABkKvNj7CJC+",
-	"NqDIQuyJHdXaRpukbuRWocyPDxvy8D8Uf+wNux/+8h/11QQ2oA3mxT4XkYyxgvBtI9pf9v5SRbG8AgJS",
-	"ippd1yIdXFpAJr/xtMvsdsutXl0/A+r6MmPpytspyhL8+bB5V/PQzqh8q2h5AjWIeYQvnFflWKGxKxha",
-	"0ooy4VL2nfXA4u6Y/roOZV+c/Oed8Jj1F2LlmDOKaviXh5Qv+/AvwK4kTLIgVF8waOqsfdrlkpSy4a2n",
-	"jCZm2tzgBdO2oimj6TExMoumEMOeF6mqFUO+x0nv0BLlVmigeL5QOdeEJvwS/XNf9sle8ksm7J6s/F3G",
-	"SL3Qhs02vlPCJjTZ+2gfdS0/fWnHnW2RrBemil/SCHqpG6ZmGhuio3Kqw2PMcII4ROwzjkaDw1xqq2HP",
-	"jtg0c2d2RWdpAkNx9VZQ5tgPD6ocm3Z/+/AzMuobs+l/Ncrzz6qLvnY926FY1qfqnl+arwK24VHaDlID",
-	"aCal7UEcjnR2JrYyZYKmvOdfpwmJ36RMnJyd2uu4a21uPQl2ry5Hv7CoMTAi12PdtnMJ5F63+1MYQFzP",
-	"mtJNE6qJA75lNlWB4wVFMrEBjv9+8url54Rjv617OL6HY+KArxaOIcanUfbNkz4rRVl9GXfoSAgFXGZ8",
-	"gmAPMhLmELraB3OuGXnUf1grJb+F1e9QSMYFast20XiBDenUJSNG0fGYR70/bUXUmH+KaK3kSBrdM1dm",
-	"HS17C6PeXZkvoPu+Y1fmBU/udV/wAWPRP5UlbHd1V3PDZjTtXa1nXOc47HMyrasbGdT9ef6NjXZfFhwd",
-	"pHjjW4rFMREYdwZOqN7VyI9KhTehUxZNjgg3dUYZbIZAF0UHUjqSmSGGCSqMDmCr0LKbSNfmVGVQ+7xn",
-	"hR9FIWQK6m0C72OG8sSV3izXHIMUxj3f6tc35s0TGxtCC87xmHfI+NwKjaW51CWPck7+b+TsdBDkOtdZ",
-	"Jd2U7oNrkqVYXYIbTVyp7VrZqbrGx9ZJyn9ki5PMTO2SlvKh+7SpE6xrnOVK3bkcV3XpWwR7wZu0qSEV",
-	"rRnSVzKVtI5ae0Bh3d5WcIXJNGHkQkDLCekWDEgm+K8Zy5Pme2SpBodmLM8K5qooUOUMXJhaV1Nq2vcl",
-	"s3c6pdiC3kDRvsD1vZAiYgFR0mCg4lLPgR7B4lkQpAQ7KK0KXQhqFs2MnKHgCaUJ7dpcGHrBAvfEAVQL",
-	"5GISuD7yCQ7HslSXzJdbL5aCloWrS72mUDlFsQzi0rDhYQIhUXk5w9IsRQDW6lSYSmFoIicZ5DYWQZqB",
-	"u3UfpwmQKNLM+IjM0hLFVw1rVLNVcKGV1MXynn0Sy+p0P025r96oC9AVsc5LKvrSkW2Zmi5HKPUBsNVq",
-	"gcFqQqU7CIkUi5kwnCalWw0IE5FaQA6Cg6hjhNAZM9QSfAgus2ikmMmUYPHqLTUsfYaWre5YcSbiZOGr",
-	"v5YCInx0UtFYoNS7wS3iK8LWLFDihpUIiHK4Q156dTUKo1c1LdciQalql0UAqGRXqrHpGmN38W9Yi600",
-	"rS/OVVPs3hnsA+CDHP9Y6vlpt7ysbmJr89L0jmKuzr7Wo95wVaV5wY13/eH6/wQAAP//",
+	"7L3rchs3uij6KiieVWVypklRsuyJpUrNkW+J4puWJK+sOaEPG+wGSURNoAOgJTEuV+XXeYBTq2q/wbzI",
+	"fpM8yS58H9AXspsXWbInE60fa2IKjet3v35sRXKWSsGE0a2Dj60pozFT8J/PaDRlz6QwSib23zHTkeKp",
+	"4VK0DlrfyyuSSDEhZsqIYqlimglD7V/JjM7JiJHIThD3WkFLR1M2o3YSM09Z66CljeJi0vr0KWi9OKeT",
+	"5emPiDbKTn9JEx5TIxWR45q11s1+Sg17zWfcLC9xPmVEG2qYnZnRaEoSO9At8kvGtCGRzIRhMaETyoU2",
+	"pH384vwliRUdmy5nZtydGpPSlHcVNQw+77ob7AQDIQUj3LAZSZkiqUx4ND8g4aB1weaD1qH6dpD1+w8j",
+	"t5Ymis0oF1xM4Hd2aNwAzSIpYk0yYXgC27viIpZXxN6D0Tg67A3EiV2CM31Awgs2D0nbrnt0ckwu2LwT",
+	"kJCn7rco4UwYcnwSEKnI8cnlY7LzeL9DqIhJOEnkiCYhadMkIVRIMZ/JTBOj6HjMo05vICp3zq7pLE3s",
+	"tRcH2919cmi+3d9rBaueBLY7r38YuEu96i0Csvp6f3G390smDXU3euV+c/fHBXF36+9wzcl++XZ3r394",
+	"9e3jfv3JmFHzo7Fhqh5fZlTM/YrESHJFuSEjNpaKEaPmXEzwcKR9+vIZebK72ycxS+i8677pVPc344LP",
+	"slnroJ9vhgvDJkzBbv47v+gVCAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNK9veedAJ7dzng2vvHK73h",
+	"Bk895C9v8tQvkrCxsavaTUWZUhaA3TvC9qnb9o23oFnNHf04ZaI0+QNdxb2AUE3eC35NDJ+xEkBVdzGW",
+	"akYNrv14vxWs3tanoJVSRWfMOEp8FEUsNS9EJGN3R9zuDSlNK2gJOrMz4LBuPq5yD/T6NRMTM20dPNrd",
+	"qwPeZ1IIFtljv6Uz9p8ZUw2oGeUDH2hilz4kMRvTLDEkdP8BiAR7/AXmybcI/1Pe138oNm4dtP6vnYIN",
+	"7eBf9U51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtA6My1nAhD/fgQfw/d+31G8OUnfr//Yl2f/1g/1+/",
+	"+2T44S//UYv4x+O3UrA31ETTxtc5HnftoC6OatjKbn9vv26BH+To+HnDeXm88qCrbvj4Ocz+is3vcPb3",
+	"mqk7m/6T/VqnUmgGqPKUxo5i2H9FUhgm4D9pmiY8AplhJ1VylLDZX3/WFqg/brjeCX6Fiy6jhWdTXJMZ",
+	"TSzGs9hy1zHlifZiDEgsCMfjhEdfbZORW9+SMzOt0FQQiWCTL6Ua8Thm4kvv0oksJKHRBcoAOpIpI2bK",
+	"NZEpUyhmCsYsof0UtL4/f/P6hE7YwkYNuzY7UzNLqjtbRK/aPaR0wiwVWxSIuyWJuO6IbvxORXouibmr",
+	"voExsJ9jYekPTb7kzR8Jkgl2nbLISllMKalIO5IxIyF32wk7PWIvJ2aG8oRoOtdESDMFyWUkMxSeI5pp",
+	"dgiihX0zNhChg7shj0Gu1BIGhv/ddcjaPX4eEryGDrmyPFexVCpjJ+bGipyfgtZbaV7KTMRf8lLeSqKz",
+	"aGrZvcxUxEhbKntkMpeZsgLZp6DlP/+ybwUPBPIHCIv7j/5G3DLueRA1cgGHfdF7O5cSxd1cSHSgZBWl",
+	"YYIbCjuHRFmZmVArNDsZdMbIhF8yYaWpEETqLsjU4QI6VlS7VWhVDCzfR7dQPzb62A33Yn43l/NXfl1o",
+	"BFba7Barb7TzRRF+YY6K2LzZPMUnS3M5+XfTeexwePgzIxWdsJdZknxpRqGZumTqgSYa92CZ7zhLEg9s",
+	"7ueh/S3sHOS06opqcqW4MUz0CLwRSahhFp3sWw1EBe5ylQ0IEwcWr5kwqAmXIfJmgGHPds6uzUue1HKw",
+	"NKFc3ICFjXnyFVnYuZSvqVriyV9MxBnJeG5fSl46yuK0QyuRCpqZqVT8V/almQnIgbmAY+HQWbNY7Ld2",
+	"SXlCRwn7GsjEI8u+hWVwgFsocvkrFfLKY1ZW7NMilr3fmBo6ojqfYGTfAkyAAyGVfYpRpueBP7wujYum",
+	"LLoAAwM+lWUSXTRCWBQGvI7llQADlckRHxHRDISRIGaTKJGaxT3ytoTn0ZSKCYs9pynjOfniaP5epEpG",
+	"TOuv8cAlDeWKJUnX6SijzJSfgirFreaSGStbUH2RQ6bOUiuTsfgNizk9BxL0VU7wQJNnuGrX7sIeyO6e",
+	"gv2DxWTKlNVgPnlNEo0o8YyLM0NNBv9MlVUkDEe1MZIzx44XKGvQ8mANFkGRzVoHP7X0Lwk3rBW0UqnN",
+	"RDHd+hAsfzmRw0umNMcLWPrzLxnLWL2J5Wc5IvBn8vtv/2P/hTY2DbvPkcAyPGe5k0lsX/aKchCZf5Yj",
+	"S/irZ4xZasA8QeOY28VoclIZsGiIyo8kRz+zCKSPMRdcT1k8tFe8vPcf5IhQY9gsBdstt9QNwJ1MqSb+",
+	"Y6K5iBgB5KbKoItgeXE80xDuIR5aNq4rtrRYZhaJ8k9FNhs5s15hUPjJHftDzWEcwat9HLezITXVNS1h",
+	"siJqq+a9s9T+pWmXNSY/v+Og1QwnC6fxey4+CTzwVjZd2k0JhCsw6SGw7mqe8iRxcuUCoqCVYJgyxWU8",
+	"ZKiN1d6PyBLHx9Cqs4wfikZsCF6NGgcQEGgKdJ3FJKXzGRMmQOJsQEHnMUkTKh5o7y3QRqbEEqE5FxML",
+	"VDfbF862llQlVLzGkZ+Clt1IPS7bv5CrqdS5UwN2aJlprw6KdE6iqnOdGcVTZmXdbJT/7klCm0aGX7KA",
+	"GMWpfbmApFSbYZyxgGTC3lVgiXzEEstmubAHSphhv//2zw6wXSEFq98PLjdi8XDNIet3aEVysMVWZw5a",
+	"/iWRvcPyB/ZtFkEeVs3vJX+eFWB7ymKuGFrXquCbqTpQczvvTqU2AGsTdmhZP5LZkZJXGmVIxSpQlSle",
+	"aw4u796uWLvVLJ4w8zoHtXqiPKaJZkuEnPJkPsx03EBo6DUSmt0+/N8a0jOTwkxvbb5F4ptvtbpQ3Y08",
+	"o0kyotHFETKQ5cfbhhbTYpJlzgKmkyaybzI9tDJu3acLp/OL2OXqj2TlWpmZkkl6i3euR7ejCuWzeA0G",
+	"KqpJmCo5dLccWpyGH6gQGU3AeFJyNDzeX+Pz6HefDLsf/vofawEcdll7+Nx9UydveR9N3StEitFtme+Y",
+	"sySGublhM725b+ml/bAk7FClKJh5hHMx1fD5eMvtLVxZ2UPlPGJu+5WzV1ZafcN4iKVrTqg2+w2RDyxS",
+	"zErSdgwZy0xZTUnRyDClSXvMrpiqaEJTqUynlkM0XNTCod1BcUurT/Oa6xr0t1LMDd53+WmXaJShazbk",
+	"vY0bI9BR9/9BHOo1IFF59pNsW8rgb3wb76mVd+2T61UqQOmA3+w+WfKLLitHTd5hqR5oEikWM2E4TQjC",
+	"N2lrxpyPwNBETjLWCTD2hloJpGvJ6Zzg/L2BGIiXziIQTo1Jw2L2wHkLUBsCLzMpnOaEC20YjQ9w7gsG",
+	"liDqvgGn9UC0qSDfn5+fECMvmAhAhQy/l9qEAQm9fomHt7+cKyr0mKncv44ktrjm8BAm1gMR8/GY2SMQ",
+	"KZI54YJEVDNCFYZTOD8HiF3h30M4AV08g/Osw/4vaZIxq0INhJD2DoySSQlde+QFhqockPDjoHXkjFug",
+	"iA9aB2TQesqosgrkRff33/45aAVk0Po7TfkQwlrsAPj5U4i2jhm9LoPF7mOAg8pPS+iypKcgrK3AK6mO",
+	"GrhDBapqCDAXaWaGhUWhHpor0r1bPWhddyey6378WUvRO6VXb5jWdMK2pmXlfS7sauW5n3ng34DILYhA",
+	"cGNbs7n8qmvYXIGkw4KHNvELi0RF/IcV7FHNz/GSTCXg+cn7c7JDU75zubtTfKB3PuYjPwEzyU+x9Mgr",
+	"9lmyxS3KRptsbiXl8AaVK8HUAz0Q0VRKbVEZoqFCdw2hHRc2HRJoVccTIRi6dMsO1dwpR1ImjIqtIdDD",
+	"Qx243ZDpgYKPfjFv7vru6UkraL0/e94KWi/en9Yau55bSf+ZzFwc6aK4539fBawvLpkwbgo0vLElAWut",
+	"bOUGuRXrTlhepk4wLdliluK2lnWJyNBhlPDoYsPxgl3phBlnO97gA6uNDi85u9po/KJwnn9c3mllF0H5",
+	"zI335a29HiRuPnEBMt9lVMWK8mRbBXhGr4eR1MbrrBUNdZ16unS+7xlNVhlGa7dQWGn8jciLmkMuckX8",
+	"qu6WMUJqycuPA6pqXqbV8Pff/onyxwWbwz9W63f7yzFtH/eC/U/Dn/rdJ/Cv3eDRk0+1guoPclSni6OV",
+	"t17BjpwqP3T2lmUNzw3YgpMtWAfqOEQJJBZsZykThozmQNp/lqMHmhwdE7sJTbQkY6qq1sIGy/LNNNPc",
+	"2rDqeGeGpS9gYNnKvmKZ9dbVDbDrRiISjzeJzANoHJbBZAG2vZuAJom8YnGPHIuYpUxYNpnMA0LBC4KG",
+	"0yupLsD/IVNNrqY8YURlQmB0EGlzCA+2Ija7Ti2uBcT+5H0PMWdxxyoAKhMuwJoaMpPaEHPFI0ZmUrED",
+	"+xsEoEy5ihHZwJ7MjQvhg0g59H5Gitr3CRscF1Z2GOI1LT1LSueJpPEtv0mquFTczNf719w4jJvMkoaw",
+	"cDAKaMPSB5rIzKQZhNtHzCOQvZ+IsRh9N4uwuGazKhNbIdAGvpi12FDQ61XX84McOQ8hfMLSJmHY/ikP",
+	"neTKgtpEMa175Aivx0jFdA5m35A3/Clpf/Pwm28e978ho7lhumPlQjuRu2CNQIuvQriIkixm8SG6u+0w",
+	"RAUcTK5klsQkUlJrDE9fglEcODRSDhOqJgz1TOcqVcwojo+3EfW15MneDKuju/YNpFV96pnB9uayoGUR",
+	"fpzIq/WCMAQQ5xhX+rLkMcixIyj41gJ9Kp+iQFIPBDnMNtvnyjytjr//IEdHzj9dI3XegK38LEfDTUnx",
+	"DTBuW2zZ/MXcxkvvU3qzyvW6bTdc57Ew9IJtKbctSiYlkWmvv/9NRWj6Zi1XXXU7Jem2hhnmIuveo5LA",
+	"uluvAGzEMWqjCB5oCMsJckq01++TV/wp0QwchRppwILBZ+/R4y/DgbYGS0eRN6dZKYvc9R/jN49QQXD/",
+	"2l1DzaqXesJU1z0ixqliiJJPH7Tb65UdZg8fV9SR2tct482q0/zoxuWpMGWUKiGQh5YGpLkF07rVB+rc",
+	"JezaDKNMaVmT/XZCtQbdBQeEzjjDiP3KOVzpSFspXaJ7HyQQCMInR/C/JKKCMBH7hLkQLj/E6Jjcrpxn",
+	"B3QCAlHmXKNl17iY/gdWVLT4HRDDrPx/NWVmyhQIgTjZWFqRtLeJqYE23fPZkn6IcSwu8SfOEvhvJ8VC",
+	"DgxmANoBXrayOgmEPwB3Qed9rSb9is1vh6mg/Kw/S9TalCnlzqkSDV7SWpeDMygoeZ8pDoplh85uv18z",
+	"sCzLrz9SqtiYX9fLjBds/kCTS675KGEER5aU+uTyl2HCL9kQlAoPNPmvrQD+2zBthrUgoNilvPhcITmS",
+	"KduCwNrhay2NiwKas1y6q/JgkC9eEQHqkOsVmz+DEVtyfiYuuZJi5mIVXaZi66Bl77d85fhPe9O1F70B",
+	"inwpcLvpexXc8PEqZhi0MsF/yZj7swWaxcctvavbTMOTeb6zVZjLFkzJUsAb27xfsfmpxOyFLfaH4Wsu",
+	"EE5XYOqbx/v2eVdUTJBJDG7JCwaapFQXELRVJBCTtk+qlYKRmM4LGe5h3/4bs8FLcuSTvSbrZ9k6XHf4",
+	"H7mZnoFjA64gSd6NWwc/bXLhizzngs1XuY965GwqrwSmcUNgOaZugp90PcO1sy+/34dPQeu1jGjC6hxC",
+	"T5+dkP2/kYSKSWalCEMnJarLRPe7p4u204ePKlxor861/+HjXvDNp3a38PR/+LgbfPOp85daG+obqi6Y",
+	"4WLy7PyoLkxjxOrtpPX204Vrwc+DxlCzfPGzbDajar7K6zFUS16XZmOooZsTn8oN1IiP7NKXIFkAHkWj",
+	"CxYT/HtARtJowq7ROlKx2ja7UCZMWKlwS1loymiccLFAYNf6Ka0IOXSmRxbXxkg7k43LjiCUjLmgic+8",
+	"3ehIlj3xmRScJpu/wXnxUd3OM+2cqhusn+n0Bm///uxkLZVeuD+/rRxCgiVoLT+Vg0q3wYV7WoCElbhi",
+	"t7qEJyMZz+uBgJtkA68tDgtwntrlmaHbKfovFWOQybGg6O8+Xq/nP96v34Likb51WqE2HAkhoxuDVtnt",
+	"XAPSYyVnG/iQnVqxtz/d0kcNn/0t3vIrIzfak5HpMKVmugWCy/SFMGpea6WV6VCxMVPKYfmtzJiZ2RAz",
+	"o29rTkOTbSMFzK8boB5OXHrp4vXqSIoFWAc/8GCwiofOxdssv9XyvdQh+ltp+NjlSp0xYynOtl7wn+Vo",
+	"6MwDS0zmxYy6UlEukIVYKorxnFaerEa5OLMHeBDGUpGJlHGPvBuPyWjua7v0aoJVagy7bkPrjlwTecHs",
+	"lmsL8Cg07cAATSYSkqIWz/ZAExrHiml9SKyiWySKwChIQBISr0GxSKqYtH06cEQFGTFI9uv0NlGUq1e/",
+	"+bUE7pR113PSmFzhjgc5Fu1wrBgL8XROU+70yBnkQ3btUeMDjDqk8YwLTLRso1VMKis/YYpEh8zofCA0",
+	"M4SbQ0Lz5EAL8YSKOZFgFbM6CggrmBeoXTSwqwiF/qb9/kPwLaUS6kSQcMdutYgl3Cbm/EMRe14vSZfS",
+	"bmrMmDyZDymvDwI4OiY6ZSKGYhXodIasuvfnz6w+tWEEAIonTA1nXGSGNcp3Hu5mdE50NppxA4vhV/V+",
+	"Y58gse0BrOojYqoITLDRORZAdGHloHqTy4euhd+SAyC3pYBJWtjdWAVlyifTWptKqYLGQvWvhtIWCHiv",
+	"2eUvEGjMrg0TGkoPMntAvZz96FM6lssMWkwPyIxGUy5YVzEa219cART7WdkgxwVkcINtpJzKG7RGkNAz",
+	"ZNe57VZIMxxDwZKgNWNmKuOh/ck9HXIdrAJkZyulpMMDutI7lp04Dy4My5NwhzMWczqEuwxa5bIaOF2e",
+	"Rh60ymUQIFDVFZf5UBvRbWrp8JEg7NriNdbe0SmLLDUnRrqyPBGmBkb1WWRwmzXqHSQudBN2yRK8ce3i",
+	"wYGYQICHMLJcB7Dis16MG/Z7Xw67QNpUBwE/nL17S04c7YLKe4+f9Hc7SwtDRQEI2qYLYdqFPQHCSXvo",
+	"mVhvz/Cbym99fRinfT1tqIgaMof9Xq0skmfgAua4B4oJFs2sMSD7Ej2rZ+YxFJ1xlfgWSvjkBh2MsV2T",
+	"4Jgbrx49eVIyXO33+7Uqr9exllB4KpUJyDSbUVHgr0YFxos6/hrsvLXbMi7CcXH296fHBCQ9C9v2ubkz",
+	"4S3OWJSLnBqT6oOdnQToU49ynw2vd4Q0XU8T1gisiNheZcyd5UDI6gDllFHUTre0sd4suX05AFLB+pvG",
+	"QJaykmsPI6U5FmNZYyzj4kJvkMa+ZKHZLPH7szKxcW9150Hbe+m2LEs9sFfm2OvBlcJbB3OH/wv+w/9p",
+	"hqq5/yNIeLWPU3gfV8JCTR5vNkp45LKKe+Q5S/gIDCbJnAB+0gQjklwFMK5Jqa7CMtddk2K/SQjtNk/i",
+	"QWv5bWrfJI+5rDFyxPWbnrmIh7V7gRmK8U3rQ4DCdjhL86yZbfM5GzLRKsmYtzQnj2+WL9eYLgfZNdvH",
+	"wFBfqBS+P3SpZZqEHz+6SIke7Y0+fQrJjv0NIkx6WCSYx1gVuIeRdL1rO4oqVnAD3SPvsJKFLv0IY8Y8",
+	"SVhMuAgAXWB1Xxc7j8XBqMC9/pO/7T7aK0UFRnKW0siAZGJ1s1L4H06E0X8TJa8gzb8hAtDJqkP4pin8",
+	"b61JcE3kT523t5zf6qC1Ef6NsyE2wXhTZndT5PnqxOLNIsRd4KsPEQ8IVMJ2626oJ36lqO+GqOONsGfL",
+	"iC9EC0hH3S7+93bjefOMFNSMK0E120bSbAjMJWksh8Y6AC/7W5ZAvDG9HOpm1v5FyU2cDPh9HmgBH9Xu",
+	"zpth69O1NnQEQW7q+k3hMJeXVb8dRaOL5hDZWsBefq/GmcFkvG3ISL1J8sxI1KOSOZTIIhdszmIypXq6",
+	"4Enee1QXwgQVkBdjT2vDQW4U+ll4hECzxXsISrHor/hTYAa7jwko3prELI9c/Nw4UKB2HxsK6pL3p6+R",
+	"Q1mWibmX7ffnb8oJmMhhaYyWSG46i3daf1XeGL/ZxXplb62TAfLealWzOkh772XDRS1rbVgsfHkCsSS5",
+	"KXDLb1aknTRH7cQQ54PLNZ7IrbHsDp0PZzJmySptbANWubQo2E+aC9IsTZDm+6uC3T/+8Y9/dN+86T5/",
+	"bqEMrLwdIhVxvzeYQVyB1C3WVwzqEcZbfKKtvLHx+EW7EZ63PMvCJsp3uHimoHi3+hdHJNomqP4GkaZR",
+	"Kc+4HHtTZzv0ZDifGX/ZgNRuHIuaxw8txAHVKIBmbRVD8OLXh/3t1dN55/tZ0Jduv/IML3xQuYDgzl56",
+	"ksDX3ILDbleTxoLPiW+EsBKGlktK1JWai9aSzjxjvfKOq75w0WKl19ycu75hasIwdm80x8oi3k6sUS6w",
+	"c1qtDbyQWLojZgkzDN1CF2y+aSjG1vCzrl5dfQSgfbL3qWZqW/noJi+UI/Mi7paMA3VE4KYveyd4utE9",
+	"l/Gu2e37IxtNpbw4ZRHjdUXP4gxrqjbY+yEoikxpTEaMCSgtyFlMaALW2MO84rWrgturLTmh7OKXGzmz",
+	"86ErzlKEkn4+m9D5XNWzX001i4a///ZPCAa4YAwSdRN+wcA7o/WVVPF6D4ybfm3Q+Y+lLJ3PP9S6+jaN",
+	"quHNE6CWYv0+l5P4Tj4uP3IbFuEv8xZykfJ3uXHsdyWvaiFEf++bz6zx5SffvsLXAohUEwf6Xyc3bsna",
+	"blf8UFcJSrMoU9zMz+xyeKCjlL9i86MM1Zol37KviL6cD/P7b/8MA4jNKfkcj1LefcXmvmcIaQsG9cBx",
+	"ACqWeDedvBXVYkOmfJbi5ShsEqtPc+d9iqQwFGuJOt7Vcj74/zv37xWTYkgCcSNcUHaNR3C5eJr7EuqU",
+	"jWh0wUQMwVhHx4RmRs7Q7/6zHOkeeXFpD6hkhg1WfDl0KvQVVD+zGr0r2grFsA8HgubDqfFmYB+GH8so",
+	"m9kLjiXDv7Brrg0UYAPzJGrleTBG2FToO8yncoZo6uIrSBjJmIWHWAfOefoHIqJKzQlFQ4UPH2pL5R3p",
+	"9lLDgIQpNdP8H861bBE2xJaFmkKRNeiTQCzh1+RqSs1AXFFNfEcbOM05uzZklkEte+iCZKiDmbfvXxcV",
+	"1Uj7/V/7/X6/cwAnUN7li+gDHl9N2hSc/wGhA1F6yoBQMqMpQLNUKAB2MGoA4VIq9M4XMQRTmcRYLY7V",
+	"BFf1BwIrxPkLMpJw0yMLdp72z3JEnMFIB+gzALOvDkhopaEQamD4IukBlp0T84HAs9obdKUeUY6lmrz/",
+	"68uXL5/DzZ1S4wsYH1iAnDJhQC6JixYvYNzLe2ViZQSH2L5I86F3MfqPBqLNru2WwJ/OYOfU8IhQraHe",
+	"mMCCvLqzMPHxiZ/TFdDDvpVQSBgRZCDycAQjCSUuPKZoguVC2sK8qwk6ScLFHjFhue8ngNxAhEvNXCxs",
+	"1nZncbMudVsJMe4OH9u9/f7ek4GoNslBOKh2wiFH5FH/YbUNgwWsR/2/LXQ9ycMUgLBAKOdAuBzbon0K",
+	"j5mFZ1+AJZr7Tgwx1xedoKAWeRzIgeunYKUuapjCaL+ER0xgOIEjiJbTKc4MhTaADdRwJ2ETmuwYpma6",
+	"FOrhaeLRyXHJlXvQ6vd2e30weaVM0JS3DloPe/3ewxbaVoHf7ECKFoqOeVLwcdw6aH3HzKmUprXQOW6v",
+	"31/RzmC7NgZ59EJNH4Mz12aDi5hdQ2eF/b0nTRPmO9wp93H6FLQe4W5Xf5N3EYMPHq7/oNx9BDbu8tnW",
+	"fVe0bSh4f+vgpw9BS/s0gvzcSDPdYwJmYNRE0DJ0okGwmGvDZq0PdradHrSquBDySuz4qXvm2qx63jM3",
+	"7vzatKq9NBuS2oohO+VWjp8+1MPI6svIW/l8CloP+w3ld7ED7wNLM9M5adtLicloTipdIoFgu4r7CCmb",
+	"rF9qgXgTQLnVR3d9bB8TP4B4cap4bqDuVo687iJB6GbCRzLmSae+zCLEvOwU3r8JM+taaFCsksNAZjJM",
+	"UGGAWZZ7agTrG2oE2Mquvr2F9912cKJRxpOYtB2QBwQ7NATkO+kBvxMQbNDgu3kMRN4/h4kJt0wMImtc",
+	"60NIkAQSuwTt5cYmd0jTysvUkLX/8meFswdEZSI/Hr7DmEZGOzDe3YgWFRGx8NEGBKxoWfnvR1dzpHra",
+	"dMMuKKsNSNKpoaglHPO54z/5MLIylo2K9h+1CBZCgL+lTmZ1h4sD12hpsY9HtYOHy4L2nTus2jMQdgSk",
+	"WBN0d5B2WGoYEiKmoUgyVowttAKJpWuXTvMlXTCA7pEjgcH5dhFqCOqOLiqBUOxGJTMDOSNw1AOCWRcg",
+	"xyHFOICOGWGw0JIKKLoY80mmWDwQR8cE48I1aYevX/zXf747HT59//y7F+fD50fHr/8xfH/23MqN1T+9",
+	"eff2/Hv3x46V9ZxEjlNBRzPFYzYQ7UoJWrfSzkfv3/sUdog2PEnIFRelTmj2SA3ExDd+uUNC4pdo6PEU",
+	"0SSBe3RAWGpIe083PotuVG7XwkBQ10smyDsBO7zzAO4wi0NlZQiu9OTFk4t6+lIKaK0jMjse3cAUKHUN",
+	"ucF6H0hsXDIUdmwhUaaNnDmwHnOlXWGmtt00UhVuPKmgxPfjIGdMg/jJxUBU7mAmY5YXJ3IkJVU8YoEz",
+	"aAjCYzZLpQEtCZT8MUQzyCsBAoVPUyC+Cw2SsryLjCRhppLwsCCdaJvXGFACiV15J50rtKhjp12gMgut",
+	"dSwN7Q3EmaVtGrVljG9CpRnsNpmImcppzMn7p6+Pnw3fn74Oe6BEllb0hqGChBFLinOzEBqYDjGrzN4H",
+	"dInDpDqojz2S0mijaFqkn3V8zKRVc+uoDr6uf5pWnonw1CVb3wrRWezE8qlqzQQx8+5pXt6YqIH25fAJ",
+	"wTJG1jQhkjdVBL4U8dzd4Iu8Nyh88GiTfdU0H/xXJtWP+n9b/025c+7nk/czK8AQ6lE5h6Wxy1jywpan",
+	"bjkrsOi7JTXHjIRacm5fycU71hLzI+KQgZzASKIdLW4jHXScKaIqb1kWEC4uJY+Y7hDFTKag8q+RA1FD",
+	"1HZoBHbIHtnv7xdZwECjmiS9ZrLk9opbbX19CoG3uwF9+DLIjuaN1V/kbdvv8bWCr+/SMqf30q574LtC",
+	"0iUVARE0YRhgUEWB5/D7OzsU29UtI0CNeeuUzeSlaxr7L8yn7iGxsNLBi1nZ1ldU8ComSnUlcdCt5FV8",
+	"cMmULQ0OwNaYGpaMsuCghbjo3JNaClKtymnBhhT1+Hnr06cPQcslKVRB+yQzi3B9+0Jnpcfjl5Y4l9Ze",
+	"Zib+tZ1mBx1J74XLe+Gyjll5glAiElAkAlROVz+ClCtUuDat25KGErMqtVRqtES+BYkOhUJNqKszCEFh",
+	"Tp3m0dR3n7OKqGauiXBuueOqtgdib0kifM21eVba0x1i70IvxBr8xRCQUrsr57jIBQZ4pXuz2S2bzZwl",
+	"tmgpVjT20qQ9Y4bG1FCAvTJbLINyPfwX+eBNOFDunbZeais1wNzWBVrtHPmfGVPzOldojeiHS//Li373",
+	"WsvNsQGfuNIGcHs495pJ0OjCv3vwvQti3ejTKMj0Ao24R5U/BhN4J8qv+EAT/4w3JvI3BGupsANEodgs",
+	"hhe5Pp2KESYiNU/B1GWIYtqQ9tGLs+7eo8fd7569wdhJCD5zee9esMP2RiBQlNtnHqAnowTMGLYSursN",
+	"CZ9ZHOLYv0tgBTkpGFrhqM+rxxoG0CsXIg4FCYs5w95AnIMzB0Q2qAVVcFuMXsTTJRy69buwtBJH9t1V",
+	"Sbum7WYH40BrWgqTdv7lQaVhp+sXekCszhZ2iKEXTPsNNvYL9d0/oTVF0Td0xBJ51XGNiTEaFiLzfFBi",
+	"HtBMZ4z8/v/9/y6ANBgIqQJiCadhgoR/d9GwS32De+R8yuZwQTSOWUyqRaxgw3DynvslHAh8b/SF22UX",
+	"XnnhgfJg69JjQ8zwpd2YhwW7Y8XShEZQrs6fC4Jffdyruztt13ShtCIu2rMqRmIl0xSiI+GK0DYKll8P",
+	"XlOpa823J1mVh9yJU6nSwvsLK/hbcR2aS67/7vzn3kLw1dxPUjEI3ke0Z52KboReqHIxjRvKjMvKkSss",
+	"WCtKlnR2qb6Eyl7u7r1ObbcUHcKl8PRA/bAZfqVqEcb3Qy4NvVfob0mhXxYXlkHSQsxW2jrPW9I1+D69",
+	"+ALhqYgSik2sIGNps2/jRdqjOTBEyBvJ62XIK0FC4NVh4DtMckPiTNFRMndZIi4FaK+/5/IGXksE54M8",
+	"Tsxufucjjz+FPfKjC2oJj4uolmpmFRw6HvgkZ5fPEZALlhorVyaMakP29sm0U3DzC4aGwdHcsC6PMVck",
+	"gQqazliHUpPiEy5oMhA/y9Fh9XOXPxTzMRTWwvKbmCKxd2jfz4cp5Rmy2hVEJuyaRiaZg+j5sxyBxOfl",
+	"YucCRrnTvgIWg9YHcAsVwWi57pbPGLFDjxx2weWGwUCEJ0pez7sLv1ey1aQi4TMpLzgr7peKOYmoZh0o",
+	"LYqrvT99DcGHdh2a8uEFm8MKNOXwnySkEO8zNPKCwSL5f1ikL37GMPMhSp+YSYWpsbgX9zvKkAORS2bB",
+	"chrS3h76glw6yQNNQszi+ulDzyUmhU6mt8MKcc/+6/3payt3v2IsxQw/EGohlszfelhRkte11rewBaIq",
+	"93kpKMXabZVE1QPAm5X9/gtBOQ8VyCudakw7hHwfO86HD4Ag5fQOC1/k3AOuyhIG6VzI8DS9LKG1djlX",
+	"JbiyMnJeN04xLZNL9OtDGmSt0Ixl3haLu8HmuSEqE7pOHMZmmT/IUave97aYHLlADlplp1slc//RqhTZ",
+	"weB6b7c7GFz/jdVmyKJZ5vYF86I76EZC+d5tLpyXsGqQyi3NKSXZCYtgSWIfruc6mbj+DJ5wN+Y3PNAW",
+	"sXqVt1m84E9fVLxfdZHlPNHNL7Tg4J+aW5weHTuTRUSF1UTH3FTsGXn9Gx9B3bbXRH7/7Z8uIKLrq3Z7",
+	"fejfTk/Z2+TjckHze+2mqt1gCX8Q3EqCohWltlRa4JMmd+YzaI9KUmrFImCFLkOBg7FDX/BUE4E6FqNG",
+	"u9jekjTEhWbK6LxrKjKjLIXA43LLVFA2BJjYVMItz3eNVX2Ld1gZK41aUmq5CxQb3ceypfu7T/Yf9vcr",
+	"zcyBpNlvwcDQdtnIASm6JgfLvdMxSRn2k3dCxy7onUO7KE2u6Fy7g+QCp5ft/DlnFGyYCs9gB5Mxu4LI",
+	"cCtiLJ4c0yKm9JIRSsJS79rwwPV/rf7qskkwQRo71dY7iH+wz1vPY0H2KFhsUa14U9aSZ18F9TOWe59v",
+	"NOdiU+H6afPaHmMsVl/MvVndkNWzItTd2rTw0JXZcsyH8hZ5v8R1rZkb940tjhsFosefU+f4Tv1Uvv1z",
+	"DS91SCTHWGDiPnTva9gl7ONUYzjsYwREsCvozMOVNlvwnmXzRK74r0qeRh3hLoFwhTB37w79Y4Dqd8zJ",
+	"QoV1Cvi659wuESlJRjS6yEtnbw+82zpJreL3HFvCLgH9DiYTgHXuRpMGjRkN2Ns9IHlrdwIiGnZ09xqf",
+	"rzttZRgpIgbVP7BUtdNjsGaLJmBNUZnVItGq50UykNdCPxGUAbE/u2pveRZ6bgXc7z+pTW2ACb4qoru8",
+	"4LK5pe3PBYawEXOd2fDOrqY8YTmcWVEz1f9+zqv+BtTimW8ada+hVUgSAvVtaWhIMYqmxLXa2hEJDbs2",
+	"OKyrjWJ0FoKDHWX7PGGcpaFrYEzaVjU6AJdOJ8BUJAvoXh9CSjDI1TlIfva6Wj7QajRMxG5SP6f7vJPn",
+	"3BumZnln4UxjPS9wQPmykWhi5nEI5m+Z0l8yRsB67J3zFldxEyYvWwIfaga9JKH9hf0Bg0NgYkxZt7dB",
+	"aKIlki2fLoob//23/3Hb9ClcZ2cvhm+O/nv4/P3p0fnxu7dh0QF999FAYOc53QkKO62reqanGST8Xwkg",
+	"HFBUxnVvg1WQforCeE9CIM2hC79og/VYsZL9OWYJnQdkpjs9cur/ULwRhAvzmPhimBAh8Zpq04Wa4dAJ",
+	"qw3/eQYtQF0GLUTTcKNZMu7gawl25S9KwyW5mGVqfMFOorm9YtDF4RkComVe1ZNrezFae4aTgkp1iFnK",
+	"5TvKM3jtMSeCa4ZeWpdVXIG2HoEiU/ieJTALSHFHHhAhIbzsddo/QC3cZRLDLmdgVcBkNYBByHzCc/tQ",
+	"HqzMlbK8YFhRL8EDxsmL0+GrF/8IA5LDRf+A7O89QXdAarfsjuvLsizNcXZ++uLozVlljn7/gDzqP+xA",
+	"b/FpXbWtGhZ6Brv/QY5e+K7UCzLFMtezaOaxCiAIkTAHIge4aI3xYOGDsEA2bihkWIG8JsV0t7+3fxN1",
+	"c4nAVSWAJXtz0FikFj8Hnr3XVBbJUhtLXJiInXF8Ea982Jgug+ZhFdbAoB7JGfs3VSe+mIVdSjKjYl4E",
+	"j6ELkKmuxVCVlwRE3yUAqkdfL5OC2a5I1F1EZiItLSgDiD50leUceyhjItGWAsXOw1XyleQyTtNp3dhC",
+	"GIImcwt1/jb+2A2Hpnv57tZ+bYfiyE9Ba6l84LrP/zsfn++/ttrg5vMUnyzNpZnZZh47HODnpsLll4Lo",
+	"o3KJQ65JqX4iaVeqKZZAeoGprIFsz2JuC7JvBmCfbsHlgT2lwQXuhFc5RvkadFUrUjpbOkt9EZOvouJf",
+	"sPnqCLBXdsBGRvlS1ukWWabb26J3+2Vj9KO1xui7tAu/YvMmu7C9uKoB8t42/PVsw463ah+Bjf4zF1pe",
+	"TjcDhFibgl1rzIJQFkyiDC/YPER7FBLCvJyuVVMOXfttX7wN+l9hMaReQzENDCS5i4CPV2yOS2wW8LF7",
+	"mwv/yM3UtTxokH8hXq4wlOLt6qm8cvcqoWv2fSD2fSD2rRjCMAiSFkX1IdDU5W1vRyUWmGzuPCpyT6vQ",
+	"noeNGaxtfSkvXLOcwiS9i53d0P5xbXL7L/Ylr9KNU5jB04116acO1zB4EZa+9yf9O1ctsU+M7ReJgKiH",
+	"7fjfVmLnKzavEzvRTqxkcgO/kp8yWFP2kIKdMI+JzqOkAZ8DjIMFORwOiUGmM8hRc5WM4Vt2nXKFqXg1",
+	"xVXB+ujECqjnjnEzEH6D6g5EAnV65CkYyaS6IHGWN0Yoz1VnLjuVSXKn3N8u4MIdvy6vd0/15+P3W/uu",
+	"7gWEr0Y4IT/LUU7vl4nllfChVjcSEGZUXTDDxWQnX6rBb/YSikmh6R9q9bG4kAnyMujtiEZTFpOR4myc",
+	"zDuHWCufa8JmIwYh+y4Gf8QFVfNeXT3jN35TZ25Pd6hHL63VQCLc9SyEez+zp+0+k8Iomawz9cBgPxaD",
+	"vP8UTSROGU3I2IOPiJ0OiuVuSA6BCCm+hl5C0XWa0kkZumfMKB7pBSDGH9eC8Gneodjy/izVmA/lHWlS",
+	"QKo2eus4tMbRpfZK0Lk/Z+bY5dWqzmhm6w1EGEnhOgUMFTUsJN+S4idNduAww0vOrjT53/+L7Pb76C2J",
+	"jIKxhg6jhEcXtUODgVCWbmN2+B6JWcRnNNEB6efeVcUAPYXEyED4HJi/twVCgYHrKMni+rK+FvnwMgvU",
+	"W+kjewnlm2M6904yrC81UoxeWOJE2lyQ0Pwadg5z791jO177yOXQyDD3ki3Y4uxbNQeZ1seXLjTooltv",
+	"z8iYznvkyLXefvjY7dcZgO2eGjds5Odt90iQ46O3R1gP+1cpWNFb7UWmZMp2XksRSxEW2w3fnz9r3s+v",
+	"Ta7Fx/ubhbz+decrBL0uwOA6knxv3PwaCbnSAPWxlM7qL0uoBTEcMiUawimw6Iai0QWLHTWqI+u1cov7",
+	"a01wrKf8MHFzCu8Jti+zO3r27vSsS5NEXmEpksNKHMPxCTSagJ6BEA2xkDwYJYwq0r5gcxYPxPdvjp51",
+	"z74/6u49etw5JCt74oeKjcNDEil6lUDXP6yZkTCNZWIJnXgKPRBuwXFCJxPnUk/Y2BAr8smxA3zOdI+E",
+	"Ll0DTL7UkaxvyCv+1A784ezd2zoyf26vC9zzd6TclRb4wsl8sPKqdL5TSB3+DCvTvQr0ZVWgRqnSviOh",
+	"JFUyziLTpYImc8MjjeRlndAopOFjB2N6VWz928rAO+R61YWamB4zVljWRQ8bGsfKUhGI5JtBovFEfuma",
+	"4n+GMpI+MxW5Qxl+8lcpAV0VvjbostJQGyz8WY6G2IgpPHBrl/NkgXmAAmDFxWplK0ydw+Rzq1hNpIxJ",
+	"26o2CdUm74vm+jx1CqE3lzxxPcsaYUrXkG23T1xoJ2lDPzYMtuBCGyoi1jl0MeLalIt+jeYDEX734rxS",
+	"0+LvGJPwrTthj7yqtClxDpAVjUogHVDIgchcpxbcMiTtr+5hcpLV4Pbt88LyGmceTr5w3amtSAsR8irv",
+	"GHRfXPqeG680SJovQSJrAv4zTSdsFd9+r9F0tNJ+ceQJiXbxEVigDn5wOcyaMRe0YbUaV6E5uMVApLvU",
+	"pPES6jrapkzEAca7KWYJOC3qWbna8nk/C2cge3/+DGwpLk+MiZgqLCN+r4N/FfGkXLq9tpS4ayupXVLF",
+	"HH/toI3LSZBc4xtuXPW9IVEVMLURIV9yEb/HdigbRPRh0/5VTSQq6dtVW9bDL2usglM1sFQUztBmTA2S",
+	"xfvwhj9I9J6UF75PXpaS0Zx4qPRoghC/mWhfa5cqIm9IlmqmDAHLki/t2zaKz2YsDkgir5jqRlSzuIPb",
+	"OCB7/d2FTlncF1OLg4HY6/fzAlPsGiXw9oRfMlHurJClMWYf5QEKULHNXPGI5T0OXZ5GpzcQb6Xo0oJn",
+	"zugc05/c9hf4pJcEfHjDHBwpmhnimtG29/sPA+JKkZFwB37t1Anr72EBR0HuQky3U+MiX1o4X0tA3PMd",
+	"ksrzXYG7x67qjFm3GTaxnqjRHNjuVYR7FWFVUKNUjsx4anojUlqrAjC1vjZGTjO+Evre8/s/UnmMhZZ9",
+	"27D4reIILdT4QEJqomlNtMLLZ+RvD588JjOmJozAqAPkthC9V+YFyKkPSThjhoIvCD7CIMLRPC/tSgci",
+	"FFmShFjMk2BIsCsjf8HmPVJ0iUejXtcy8titu8D5LSPn5tAqFgORK84u7xmCE7kh0Ed9v/+QtBfZPBYE",
+	"dTmgTtaotdPZk98x54c1ACDK88AlduHm/3rzOf+1hImihgec6z6F4Z7b3xK3x07AWs4Y5hy6ru+ORLWh",
+	"IHqJlnU+l/27Put6B4N1m+szylmaMDBC+k+grsSchBiJ1j3jE0FNptgBMd8Osn7/YZQJfg3/xYLLXffb",
+	"lF0T7/Pfe/TYnnLQMj2rMQ1aODgkMxqzgXA6P88jiduxjHS+5d4s7jTEX/2IQ1zA8h1SiupCTe0ofJEJ",
+	"GHXvUvw6qFVxQzoYIppPoAyV9pDikckD2ZYVdBbQqciPqDVd/OgxCfoz8onwRcfzEikI9xD8IuQVkYK0",
+	"hawkHRx6vcCV01CaGOnaBWFdD8he7fRqUxP+tRClOPI9knx9h9Sd4YivCr8yc/3HfNRdQqVbpCkLvEoz",
+	"imr2rkvFPZTeRe3Pq9LL56CW/7aVOyX/bOejfa+VGZw/QIVkl/NFXfAb5Hj7dHPD0prmuNgX8seiAvF9",
+	"t9B7Qlp0Cy2Vpt4KmNd3Cm0GudsnkE3E0R/lHpT/SPa5m8Jkk5kOvM8pBfe3cz7D/6zyPW9Rnb2p4+d/",
+	"0YSD5w19dNhz5vff/qfocYWRGL7LGLiAApJwwxRNfPl91zPDEnhcPiCl1jRgbyPUlMrT1XKBk6yKj7dv",
+	"YfPTf4WOi5tSAei2aF/h3pt134PkTnxgKs/g/Vy+aqXEEU8SLiZea29W1M+M4il74KLidUAumeJjzmJC",
+	"J5QLbYpiruenxycvhj++ePr9u3evhmcvnp2+OA+hVwiEgtn/CHyLN8NnTBs6SwfCyIQpKiIw+zVMdv7u",
+	"9YvTo7fPXoQHhJIZ15qLSWCnnWAdVG1ogoYEMMRBz7h+H7t0gYFNTKkmQjpKRyDZccQimmlG8IyExnFu",
+	"bjQyz3k0UFvShTj4BbD9LXXTBVCVFWq4YhEGS1hVps2VVGY675EXNJq6unAcm/+i4x3KAgQ+p9koKjSS",
+	"bPSCuD51hJuBaNO82CuJWcIhkroowoq5oIshF4dEZ6P8OV1RXyiVQt0DgoVlINwVKApuGKgDYegFE0WO",
+	"tqsHq6Xr4hdj+mq+lTzRdQaJgD3yVhqfHDUQmB114K/afaXJKFPaciK7yphd+WwElvdNc0/sC8ZEEvoZ",
+	"CwaW1IYqrTxlzuiyYecz/Kaw424cOtbf/+bzG5x9YY6GN3PKIsZTs7p86xUtIBWMcMql3UKhRO6KA0Jj",
+	"LVcYLIeCTLM/RorUnyPdKSfj3rTVdkZXpHJlZ4pjDRVOkgmHyQ4+LQuJqZ6OJFVxo+fkhZU68wLXTOTU",
+	"/fnR2fdP3x2dPh+ev3v14q3zF5seCf8Ohci//f23f8KP7NrXxIaq41DUaiDCM3tKdki+NyZ9B3HXZ3TG",
+	"zrhh39qDRiYkmmltSV4ErTeBmPhe4iwm7Yf9hx1oj1UcI+wNxBG5UlJMLHQ7JuMqo4MbmkIlq5ROWIPz",
+	"5Xl+JRuFqcLUTRnWj3b3mhsg4alKVSfhmYZxaf3NJ92wIPTUzJIbFILO9wTk4CEiz/IwvGYgOM4A5Thu",
+	"9R0RUPLkNfwqYfTSVT5yzREbWio2bz1onTHTxT6taw75WfL9HRW9DW78RG8lgaaivgOAym8cY77J9+dv",
+	"XgPMA82nvhks4CK2BnDxHynojpg0XLI8/MuduAKUrmY9YcKS6vjzD/2nKMlir7DIly0us+2CfhQTMVMs",
+	"LrMVe5s+hzaWUXOHjbMrOpkwRd4fYwyRy4CnWlsaXF8HKHBNESnRQP/JM4S67pk7gav2XVsv6LndzbYB",
+	"WMfjt1KwNxijc8cUVEbZjAmDiVDAfqok7sU5XVsCHMbAAg+byigiYD/QWEmnbVkLxJIfj7v2rF04bAfC",
+	"xNGtf2MB70+BJLAZq81dYgf1yjOWEAOQocCLnY8A6StjUi3EHtlRrU0MktSN3EilebzfUMrlQ/GfvWH3",
+	"w1/+o74gzRq0wdIKL0QkYyxCf9uI9pedv1RRLC+ig5SiZte1SAeXFpDJrzztMrvdcrdw1xKHutb+WP34",
+	"dup6BX88bN7Ww7A1Kt8qWh6BFYRH+MJ5YaclGruEoWvUoTH9ZRXKvjz6zzvhMasvxMoxJxS15K8PKV/3",
+	"4V+CUUaYZE6ovmAxgX25zP0FKWXNW08ZTcy0uUcYZv5GU0bTQ2JkFk3BKpLXOawVQ77HSe/Q9ONWaKB4",
+	"vtcF14Qm/BLNN1/3yV7zSybsnqz8XcZIPdeGzda+U8ImNNn5aB91JT99bcedbJDvHaaKX9JoHgYkNEzN",
+	"dGj1gxCVUx0eYpIs2FChRC9Ho8F+LrXVsGdHbJq5M7umszSBobh6Kyhz7Id7VY5Nu79++AkZ9Y3Z9L8b",
+	"5flX1UXfSqyTAvUWP1f3/Np8FbANj9J2kBpAP0JtD+JwpLM1sZUpEzTlPf86TUj8LmXi6OTYXsdda3Or",
+	"SbB7dTn6mUXNBnavx7pt5xLIvW73hzCAuLZnpZsmVBMHfItsqgLHc4pkYg0c/+PozesvCcd+W/dwfA/H",
+	"xAFfLRxDmGij7JvXDajU9fZ+amhqC+7iGZ8g2Je84a58zhXXjDzqP6yVkk9h9TsUknGB2sqPNJ5jT1N1",
+	"Cc768ZhHvT9sUe2Yf45oreRIGt0z12YVLTuFUefX5ivovufs2rzkyb3uC2FEWDdWZQnbXt3V3LAZTXvX",
+	"qxnXGQ77kkzr+kYGdX+eP7HR7uuCo4MUb3xLsb4yAuPWwAkFIBv5Ual2MzRbpMkBRGctG2Wwnw6dF02s",
+	"6UhmhhgmKES+2a3+krGMEek6ZasM2mf0rPCjKETdQmQV8D5mKE9c9eZy2UrIgt/x3eJ9b/c8N74htOAM",
+	"j3mHjM+t0FjdUV3yKOfkfyJnp4Mg1/zUKummdB9ckyzFYDVuNHHdGmplp+oaH1tHKX/F5keZmdolLeVD",
+	"92lTM3EXYuWqpboyCerSd5n3gjdpU0MqWjNkQGYqaR20doDCur0t4QqTacLIhYCuRdItGJBM8F8yltdd",
+	"6ZGFMk6asbywBFdFjUNn4MLs7JpuBb61pb3TKdVTFhMIetQmcK2TMDxSSYOx7gtta3oE6y9CnCvsoLQq",
+	"NLKpWTQzcoaCJ1S3tWtzYegFC9wTB1BwFuJLIyoiliQ4HCsbXjLfsaNYCrreLi/1lkLxLcUyCG3GnrkJ",
+	"hETlFXFLsxQxvMtTYTaeoYmcZBAnW8T5B+7Wfag/QKJIM+OD+ktLFF81rFFNeMSFlrLfy3v2eZDL0/04",
+	"5b4AsC5AV8Q6r8rrqw+3ZWq6HKHU51BUC84Gyzn57iAkUixmwnCalG41IExEag5pbA6iDhFCZ8xQS/Ah",
+	"uMyikWImU4LFy7fUsPQJWra6Y8WZiJO5LyBeCojw0UlFb5pS+x+3iC8qXrNAiRtWIiDK4Q559e7lKIxe",
+	"1bRcu0RCHaSkdD5zFkUls8nUB+hCLsmURRcyM4FbGcICSSqVoQn+liZU5KV+Yb7FOMPSZnxcYQ1OlupQ",
+	"2oWhNmupajRs1NWSUa66aHliV26ypn2L8x8EwJY5/mepi7U9w6L2y41mybg0vSPgy7OvdPA3vFxpXvAq",
+	"fvrw6f8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -83,6 +83,10 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunNotificationSettings(t, open)
 	})
+	t.Run("Billing", func(t *testing.T) {
+		t.Parallel()
+		RunBilling(t, open)
+	})
 	t.Run("WebhookSecrets", func(t *testing.T) {
 		RunWebhookSecrets(t, open)
 	})
