@@ -5,7 +5,9 @@ package billingtest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,4 +132,41 @@ func StripeMock(t testing.TB) string {
 // (time.Now when zero) with secret.
 func Sign(payload []byte, secret string, ts time.Time) string {
 	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret, Timestamp: ts}).Header
+}
+
+// FixturePrice is the price of every subscription stripe-mock returns (it answers
+// from fixtures, whatever was created): tests map a plan to it so that re-reading a
+// subscription from "Stripe" lands on a known plan.
+func FixturePrice(t testing.TB, baseURL string) (price, customer string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, baseURL+"/v1/subscriptions/sub_fixture", nil)
+	req.SetBasicAuth(SecretKey, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("read stripe-mock's fixture subscription: %v", err)
+	}
+	defer resp.Body.Close()
+	var sub struct {
+		Customer string `json:"customer"`
+		Items    struct {
+			Data []struct {
+				Price struct{ ID string } `json:"price"`
+			} `json:"data"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&sub); err != nil || len(sub.Items.Data) == 0 {
+		t.Fatalf("stripe-mock's fixture subscription has no price: %v", err)
+	}
+	return sub.Items.Data[0].Price.ID, sub.Customer
+}
+
+// Event is a Stripe event's JSON: an old API version on purpose, since Levqor must
+// accept events whatever version the endpoint was created with.
+func Event(id, typ string, created time.Time, object map[string]any) []byte {
+	b, err := json.Marshal(map[string]any{"id": id, "object": "event", "type": typ, "api_version": "2023-10-16",
+		"created": created.Unix(), "livemode": false, "data": map[string]any{"object": object}})
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
