@@ -27,7 +27,7 @@ var errBadSignature = levqor.Errorf(levqor.EInvalid, "The Stripe-Signature heade
 // Webhook verifies a Stripe event (payload exactly as received, and its
 // Stripe-Signature header) and applies it once.
 //
-// The event's API version is not checked against the SDK's (see docs/adr/0013):
+// The event's API version is not checked against the SDK's (see docs/adr/0015):
 // events are read only for their type, ids and invoice amounts, and the subscription
 // itself is read again from Stripe through the SDK, at the SDK's API version.
 func (s *Service) Webhook(ctx context.Context, payload []byte, signature string) (Receipt, error) {

@@ -159,7 +159,7 @@ var options = []option{
 		parse: duration(time.Second, time.Hour, "want a duration from 1s to 1h", func(c *Config) *time.Duration { return &c.StripeWebhookTolerance })},
 	{Name: "LEVQOR_BILLING_GRACE", Default: "72h", Doc: "how long a paid plan's limits still apply after a failed payment, before the free plan's do",
 		parse: duration(0, 90*24*time.Hour, "want a duration from 0s to 2160h", func(c *Config) *time.Duration { return &c.BillingGrace })},
-	{Name: "LEVQOR_PLANS", DefaultDoc: "free, pro_monthly ($19), pro_annual ($190) (docs/adr/0013)",
+	{Name: "LEVQOR_PLANS", DefaultDoc: "free, pro_monthly ($19), pro_annual ($190) (docs/adr/0015)",
 		Doc:   "the price table as JSON: a list of {id, name, price_id, amount_usd, interval, limits: {monthly_ai_usd, daily_ai_usd, jobs_per_minute}} with a plan \"free\"",
 		parse: parsePlans},
 }

@@ -403,7 +403,7 @@ type Billing struct {
 	// Status Stripe's subscription status (active, trialing, past_due, unpaid, canceled, incomplete…), or none.
 	Status string `json:"status"`
 
-	// SubscribedPlan The plan Stripe's subscription is for
+	// SubscribedPlan The plan Stripe's subscription is for, when there is one.
 	SubscribedPlan *string `json:"subscribed_plan,omitempty"`
 }
 
