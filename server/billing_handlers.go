@@ -2,10 +2,16 @@ package server
 
 import (
 	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ulule/limiter/v3"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/gen/api"
+	"github.com/levqor/levqor/keys"
 )
 
 // errNoBilling answers the billing routes of a server built without billing.
@@ -83,4 +89,50 @@ func (s *handlers) StripeWebhook(ctx context.Context, req api.StripeWebhookReque
 		out.Duplicate = &r.Duplicate
 	}
 	return out, nil
+}
+
+// planIntake limits each owner's job intake to its plan's jobs per minute, over the
+// rate-limit store (Redis when configured, so every instance counts together). There
+// is one limiter per rate in the price table, made when first needed.
+type planIntake struct {
+	rl     *rateLimits
+	store  limiter.Store
+	mu     sync.Mutex
+	byRate map[int]*limiter.Limiter
+}
+
+func newPlanIntake(rl *rateLimits, l *Limits) *planIntake {
+	if rl == nil || l == nil || l.Store == nil {
+		return nil
+	}
+	return &planIntake{rl: rl, store: l.Store, byRate: map[int]*limiter.Limiter{}}
+}
+
+func (p *planIntake) limiter(perMinute int) *limiter.Limiter {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lim, ok := p.byRate[perMinute]
+	if !ok {
+		lim = limiter.New(p.store, limiter.Rate{Period: time.Minute, Limit: int64(perMinute)})
+		p.byRate[perMinute] = lim
+	}
+	return lim
+}
+
+// takePlanIntake counts one intake against the owner's plan (owners with a billing
+// account; others are limited by the per-key limit only) and refuses it with 429
+// and Retry-After past the plan's jobs per minute.
+func (s *handlers) takePlanIntake(ctx context.Context, p keys.Principal) error {
+	if s.billing == nil || s.planIntake == nil || p.OwnerID == "" {
+		return nil
+	}
+	perMinute, ok, err := s.billing.JobsPerMinute(ctx, p.OwnerID)
+	if err != nil || !ok {
+		return err
+	}
+	h := http.Header{}
+	if info := requestInfoFrom(ctx); info != nil && info.header != nil {
+		h = info.header
+	}
+	return s.planIntake.rl.take(ctx, h, quota{name: "plan:" + p.OwnerID, lim: s.planIntake.limiter(perMinute)})
 }

@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ulule/limiter/v3"
+	"github.com/ulule/limiter/v3/drivers/store/memory"
+
 	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/billing/billingtest"
 	"github.com/levqor/levqor/gen/client"
+	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/storetest"
 )
@@ -169,5 +173,58 @@ func TestBillingNotConfigured(t *testing.T) {
 	h := http.Header{"Stripe-Signature": {billingtest.Sign(ev, billingtest.WebhookSecret, time.Time{})}, "Content-Type": {"application/json"}}
 	if resp, body := b.do(t, "POST", "/billing/webhook", h, bytes.NewReader(ev)); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("webhook without billing: %d %s; want 503", resp.StatusCode, body)
+	}
+}
+
+// TestPlanIntakeLimit: an owner with a billing account submits at most its plan's jobs
+// per minute (free: 10); the next intake is 429 with Retry-After, and a paid plan
+// raises the limit at once.
+func TestPlanIntakeLimit(t *testing.T) {
+	base := billingtest.StripeMock(t)
+	for name, open := range map[string]func(testing.TB) store.Store{"sqlite": storetest.OpenSQLite, "postgres": storetest.OpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			b := setup(t, withBilling(t, open, base), withAdmin, func(o *testOptions) {
+				o.Limits = &server.Limits{Store: memory.NewStore(), IP: limiter.Rate{Period: time.Minute, Limit: 1000},
+					Global: limiter.Rate{Period: time.Minute, Limit: 1000}, Key: limiter.Rate{Period: time.Minute, Limit: 1000}}
+			})
+			u := b.createUser(t, "busy@example.com")
+			key := b.createKey(t, u.Id, "jobs:write", "users:write").Key
+			job := echoJob("plan-limit")
+			submit := func() *http.Response {
+				resp, _ := b.do(t, "POST", "/api/v1/intake", hdr(key, "application/json"), jsonBody(t, job))
+				return resp
+			}
+			// No billing account yet: the per-key limit only.
+			for i := range 12 {
+				if resp := submit(); resp.StatusCode != http.StatusAccepted {
+					t.Fatalf("intake %d without an account: %d", i, resp.StatusCode)
+				}
+			}
+			resp, body := b.do(t, "POST", "/api/v1/billing/checkout", hdr(key, "application/json"), jsonBody(t, map[string]any{"plan": "pro_monthly"}))
+			if resp.StatusCode != 200 {
+				t.Fatalf("checkout: %d %s", resp.StatusCode, body)
+			}
+			// Now on the free plan (an account without a subscription): 10 a minute.
+			for i := range 10 {
+				if resp := submit(); resp.StatusCode != http.StatusAccepted {
+					t.Fatalf("intake %d on the free plan: %d", i, resp.StatusCode)
+				}
+			}
+			resp = submit()
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("11th intake on the free plan: %d (Retry-After %q); want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+			// Subscribing to pro (120 a minute) lifts it.
+			acct, _ := b.Store.BillingAccount(t.Context(), u.Id)
+			ev := billingtest.Event("evt_pro", "customer.subscription.updated", time.Now(), map[string]any{
+				"id": "sub_pro", "object": "subscription", "customer": acct.CustomerID, "status": "active"})
+			h := http.Header{"Stripe-Signature": {billingtest.Sign(ev, billingtest.WebhookSecret, time.Time{})}, "Content-Type": {"application/json"}}
+			if resp, body := b.do(t, "POST", "/billing/webhook", h, bytes.NewReader(ev)); resp.StatusCode != 200 {
+				t.Fatalf("webhook: %d %s", resp.StatusCode, body)
+			}
+			if resp := submit(); resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("intake after upgrading: %d; want 202", resp.StatusCode)
+			}
+		})
 	}
 }

@@ -96,6 +96,7 @@ type handlers struct {
 	userCreated    func(context.Context, users.User)
 	site           *site // public pages, security.txt, robots, sitemap, dashboard access
 	billing        *billing.Service
+	planIntake     *planIntake // jobs per minute by plan; nil without billing or rate limits
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -125,6 +126,9 @@ func New(opts Options) (http.Handler, error) {
 
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
+	if opts.Billing != nil {
+		h.planIntake = newPlanIntake(limits, opts.Limits)
+	}
 	g := newGate(spec, opts.Keys, limits)
 
 	// SkipClean: a path with dot segments is answered (404 or 400 problem), never
