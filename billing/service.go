@@ -30,14 +30,14 @@ const (
 
 // Config configures a Service. Build it once in main.
 type Config struct {
-	SecretKey     string // Stripe secret key (sk_… or rk_…); "" disables checkout, portal and reconcile
-	WebhookSecret string // whsec_…; "" disables the webhook (503)
-	BaseURL       string // Stripe's API root; "" means https://api.stripe.com
-	PublicURL     string // the site root of Checkout's success and cancel pages and the portal's return
-	Plans         []Plan // the price table; nil means DefaultPlans()
+	SecretKey     string        // Stripe secret key (sk_… or rk_…); "" disables checkout, portal and reconcile
+	WebhookSecret string        // whsec_…; "" disables the webhook (503)
+	BaseURL       string        // Stripe's API root; "" means https://api.stripe.com
+	PublicURL     string        // the site root of Checkout's success and cancel pages and the portal's return
+	Plans         []Plan        // the price table; nil means DefaultPlans()
 	Grace         time.Duration // a paid plan's limits after a failed payment (LEVQOR_BILLING_GRACE, DefaultGrace)
 	Tolerance     time.Duration // the oldest webhook signature accepted; 0 means DefaultTolerance
-	HTTPClient    *http.Client // nil: a client with a 30-second timeout
+	HTTPClient    *http.Client  // nil: a client with a 30-second timeout
 	Logger        *slog.Logger
 }
 

@@ -80,7 +80,11 @@ func (s *handlers) StripeWebhook(ctx context.Context, req api.StripeWebhookReque
 	if info == nil || info.body == nil {
 		return nil, levqor.Errorf(levqor.EInvalid, "The body is not a JSON Stripe event.")
 	}
-	r, err := s.billing.Webhook(ctx, info.body, req.Params.StripeSignature)
+	signature := ""
+	if req.Params.StripeSignature != nil {
+		signature = *req.Params.StripeSignature
+	}
+	r, err := s.billing.Webhook(ctx, info.body, signature)
 	if err != nil {
 		return nil, err
 	}

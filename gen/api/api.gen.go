@@ -1134,7 +1134,8 @@ type StripeWebhookJSONBody interface{}
 
 // StripeWebhookParams defines parameters for StripeWebhook.
 type StripeWebhookParams struct {
-	StripeSignature string `json:"Stripe-Signature"`
+	// StripeSignature Stripe's signature of the body; without it the answer is 400 like a forged one.
+	StripeSignature *string `json:"Stripe-Signature,omitempty"`
 }
 
 // GetDashboardParams defines parameters for GetDashboard.
@@ -2421,7 +2422,7 @@ func (siw *ServerInterfaceWrapper) StripeWebhook(w http.ResponseWriter, r *http.
 
 	headers := r.Header
 
-	// ------------- Required header parameter "Stripe-Signature" -------------
+	// ------------- Optional header parameter "Stripe-Signature" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("Stripe-Signature")]; found {
 		var StripeSignature string
 		n := len(valueList)
@@ -2430,18 +2431,14 @@ func (siw *ServerInterfaceWrapper) StripeWebhook(w http.ResponseWriter, r *http.
 			return
 		}
 
-		err = runtime.BindStyledParameterWithOptions("simple", "Stripe-Signature", valueList[0], &StripeSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""})
+		err = runtime.BindStyledParameterWithOptions("simple", "Stripe-Signature", valueList[0], &StripeSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
 		if err != nil {
 			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Stripe-Signature", Err: err})
 			return
 		}
 
-		params.StripeSignature = StripeSignature
+		params.StripeSignature = &StripeSignature
 
-	} else {
-		err = fmt.Errorf("Header parameter Stripe-Signature is required, but not found")
-		siw.ErrorHandlerFunc(w, r, &RequiredHeaderError{ParamName: "Stripe-Signature", Err: err})
-		return
 	}
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -13247,36 +13244,37 @@ var swaggerSpec = []string{
 	"g18A299SN10AVVmhhisWYbCEVWXaXEllpvMeeUGjqasLx7H5LzreoSxA4HOajaJCI8lGL4jrU0e4GYg2",
 	"zYu9kpglHCKpiyKsmAu6GHJxSHQ2yp/TFfWFUinUPSBYWAbCXYGi4IaBOhCGXjBR5Gi7erBaui5+Maav",
 	"5lvJE11nkAjYI2+l8clRA4HZUQf+qt1XmowypS0nsquM2ZXPRmB53zT3xL5gTCShn7FgYEltqNLKU+aM",
-	"Lht2PsNvCjvuxqFj/f1vPr/B2RfmaHgzpyxiPDWry7de0QJSwQinXNotFErkrjggNNZyhcFyKMg0+2Ok",
-	"SP050p1yMu5NW21ndEUqV3amONZQ4SSZcJjs4NOykJjq6UhSFTd6Tl5YqTMvcM1ETt2fH519//Td0enz",
-	"4fm7Vy/eOn+x6ZHw71CI/Nvff/sn/MiufU1sqDoORa0GIjyzp2SH5Htj0ncQd31GZ+yMG/atPWhkQqKZ",
-	"1pbkRdB6E4iJ7yXOYtJ+2H/YgfZYxTHC3kAckSslxcRCt2MyrjI6uKEpVLJK6YQ1OF+e51eyUZgqTN2U",
-	"Yf1od6+5ARKeqlR1Ep5pGJfW33zSDQtCT80suUEh6HxPQA4eIvIsD8NrBoLjDFCO41bfEQElT17DrxJG",
-	"L13lI9ccsaGlYvPWg9YZM13s07rmkJ8l399R0dvgxk/0VhJoKuo7AKj8xjHmm3x//uY1wDzQfOqbwQIu",
-	"YmsAF/+Rgu6IScMly8O/3IkrQOlq1hMmLKmOP//Qf4qSLPYKi3zZ4jLbLuhHMREzxeIyW7G36XNoYxk1",
-	"d9g4u6KTCVPk/THGELkMeKq1pcH1dYAC1xSREg30nzxDqOueuRO4at+19YKe291sG4B1PH4rBXuDMTp3",
-	"TEFllM2YMJgIBeynSuJenNO1JcBhDCzwsKmMIgL2A42VdNqWtUAs+fG4a8/ahcN2IEwc3fo3FvD+FEgC",
-	"m7Ha3CV2UK88YwkxABkKvNj5CJC+MibVQuyRHdXaxCBJ3ciNVJrH+w2lXD4U/9kbdj/85T/qC9KsQRss",
-	"rfBCRDLGIvS3jWh/2flLFcXyIjpIKWp2XYt0cGkBmfzK0y6z2y13C3ctcahr7Y/Vj2+nrlfwx8PmbT0M",
-	"W6PyraLlEVhBeIQvnBd2WqKxSxi6Rh0a019WoezLo/+8Ex6z+kKsHHNCUUv++pDydR/+JRhlhEnmhOoL",
-	"FhPYl8vcX5BS1rz1lNHETJt7hGHmbzRlND0kRmbRFKwieZ3DWjHke5z0Dk0/boUGiud7XXBNaMIv0Xzz",
-	"dZ/sNb9kwu7Jyt9ljNRzbdhs7TslbEKTnY/2UVfy09d23MkG+d5hqvgljeZhQELD1EyHVj8IUTnV4SEm",
-	"yYINFUr0cjQa7OdSWw17dsSmmTuzazpLExiKq7eCMsd+uFfl2LT764efkFHfmE3/u1Gef1Vd9K3EOilQ",
-	"b/Fzdc+vzVcB2/AobQepAfQj1PYgDkc6WxNbmTJBU97zr9OExO9SJo5Oju113LU2t5oEu1eXo59Z1Gxg",
-	"93qs23Yugdzrdn8IA4hre1a6aUI1ccC3yKYqcDynSCbWwPE/jt68/pJw7Ld1D8f3cEwc8NXCMYSJNsq+",
-	"ed2ASl1v76eGprbgLp7xCYJ9yRvuyudccc3Io/7DWin5FFa/QyEZF6it/EjjOfY0VZfgrB+PedT7wxbV",
-	"jvnniNZKjqTRPXNtVtGyUxh1fm2+gu57zq7NS57c674QRoR1Y1WWsO3VXc0Nm9G0d72acZ3hsC/JtK5v",
-	"ZFD35/kTG+2+Ljg6SPHGtxTrKyMwbg2cUACykR+VajdDs0WaHEB01rJRBvvp0HnRxJqOZGaIYYJC5Jvd",
-	"6i8ZyxiRrlO2yqB9Rs8KP4pC1C1EVgHvY4byxFVvLpethCz4Hd8t3vd2z3PjG0ILzvCYd8j43AqN1R3V",
-	"JY9yTv4ncnY6CHLNT62Sbkr3wTXJUgxW40YT162hVnaqrvGxdZTyV2x+lJmpXdJSPnSfNjUTdyFWrlqq",
-	"K5OgLn2XeS94kzY1pKI1QwZkppLWQWsHKKzb2xKuMJkmjFwI6Fok3YIByQT/JWN53ZUeWSjjpBnLC0tw",
-	"VdQ4dAYuzM6u6VbgW1vaO51SPWUxgaBHbQLXOgnDI5U0GOu+0LamR7D+IsS5wg5Kq0Ijm5pFMyNnKHhC",
-	"dVu7NheGXrDAPXEABWchvjSiImJJgsOxsuEl8x07iqWg6+3yUm8pFN9SLIPQZuyZm0BIVF4RtzRLEcO7",
-	"PBVm4xmayEkGcbJFnH/gbt2H+gMkijQzPqi/tETxVcMa1YRHXGgp+728Z58HuTzdj1PuCwDrAnRFrPOq",
-	"vL76cFumpssRSn0ORbXgbLCck+8OQiLFYiYMp0npVgPCRKTmkMbmIOoQIXTGDLUEH4LLLBopZjIlWLx8",
-	"Sw1Ln6BlqztWnIk4mfsC4qWACB+dVPSmKbX/cYv4ouI1C5S4YSUCohzukFfvXo7C6FVNy7VLJNRBSkrn",
-	"M2dRVDKbTH2ALuSSTFl0ITMTuJUhLJCkUhma4G9pQkVe6hfmW4wzLG3GxxXW4GSpDqVdGGqzlqpGw0Zd",
-	"LRnlqouWJ3blJmvatzj/QQBsmeN/lrpY2zMsar/caJaMS9M7Ar48+0oHf8PLleYFr+KnD5/+TwAAAP//",
+	"LuviN3PoLiDHBcJZoDnMA8ldcym8bgdcJOFQisQDoWCN1VpxmcJO3NhJpL//zec3TPvCHBJv+pRFjKdm",
+	"dTnYK1pAPhj1lEvjhcKL3BUbhEZdrtBYDlWZZn+MlKs/R/pUjjjeVNZ2RlykmmXnjGM1Fc6UCUcZHHxa",
+	"lhRTPR1JquJGT8wLK8XmBbOZyLnF86Oz75++Ozp9Pjx/9+rFW+d/Nj0S/h0Km3/7+2//hB/Zta+xDVXM",
+	"oUjWQIRn9pTskHxvTPoO4rjP6IydccO+tQeNTEg009qS0AhaeQJx8r3JWUzaD/sPO9BuqzhG2BuII3Kl",
+	"pJhY6HZMy1VaB7c2hcpYKZ2wBmfO8/xKNgp7hambaMuj3b3mhkp4qlIVS3imYVxaf/NJNywwPTWz5AaF",
+	"pfM9ATl4iMizPAyvGQiOM2g5Dl59RwSUPBkOv0oYvXSVlFyzxYYWjc1bD1pnzHSx7+uaQ36WvnBHRXSD",
+	"Gz/RW0mgSanvKKDyG8cYcvL9+ZvXAPNA86lvLgu4iK0GXDxJCrooJiGXLBn/cieuAKWrgU+YsKQ6/vxD",
+	"/ylKvJyDbOXzb4vLbLsgIsVEzBSLy2zF3qbPyY1l1Nyx4+yKTiZMkffHGJPkMuqp1pYG19cVClyTRUo0",
+	"0H/yDKGue+ZO4KqH19Yfem53s21A1/H4rRTsDcb83DEFlVE2Y8JgYhWwnyqJe3FO15YUhzGwwMOmsowI",
+	"2A80VuZpW9YCsenH4649axcO24GwcwwTuLGA96dAEtiM1Q4vsSN75RlLiAHIUODFzkeA9JUxrhZij+yo",
+	"1iYGTupGbpRd83i/oTTMh+I/e8Puh7/8R32BmzVog6UaXohIxljU/rYR7S87f6miWF6UBylFza5rkQ4u",
+	"LSCTX3naZXa75e7jrsUOSiraVVO+nTphwR8Pm7f1WGyNyreKlkdgVeERvnBeKGqJxi5h6Bp1aEx/WYWy",
+	"L4/+8054zOoLsXLMCUUt+etDytd9+JdglBEmmROqL1hMYF+uEsCClLLmraeMJmba3HMMM4mjKaPpITEy",
+	"i6ZgFcnrJtaKId/jpHdo+nErNFA83zuDa0ITfonmm6/7ZK/5JRN2T1b+LmOknmvDZmvfKWETmux8tI+6",
+	"kp++tuNONsgfD1PFL2k0DwMSGqZmOrT6QYjKqQ4PMekWbLJQ8pej0WA/l9pq2LMjNs3cmV3TWZrAUFy9",
+	"FZQ59sO9Ksem3V8//ISM+sZs+t+N8vyr6qJvJdZdgfqNn6t7fm2+CtiGR2k7SA2gv6G2B3E40tma2MqU",
+	"CZrynn+dJiR+lzJxdHJsr+OutbnVJNi9uhz9zKJmA7vXY922cwnkXrf7QxhAXBu10k0TqokDvkU2VYHj",
+	"OUUysQaO/3H05vWXhGO/rXs4vodj4oCvFo4h7LRR9s3rEFTqhHu/NzTJBffzjE8Q7EvedVeO54prRh71",
+	"H9ZKyaew+h0KybhAbSVJGs+xR6q6BOf/eMyj3h+2SHfMP0e0VnIkje6Za7OKlp3CqPNr8xV033N2bV7y",
+	"5F73hbAkrEOrsoRtr+5qbtiMpr3r1YzrDId9SaZ1fSODuj/Pn9ho93XB0UGKN76lWK8ZgXFr4ISCko38",
+	"qFQLGpo30uQAooOWjTLYn4fOi6bYdCQzQwwTFCLp7FZ/yVjGiHSdt1UG7Th6VvhRFKJ4IVILeB8zlCeu",
+	"GnS5DCZk1e/47vO+V3yea98QWnCGx7xDxudWaKwWqS55lHPyP5Gz00GQa6ZqlXRTug+uSZZi8Bs3mrju",
+	"D7WyU3WNj62jlL9i86PMTO2SlvKh+7SpObkLsXLVV13ZBXXpu9Z7wZu0qSEVrRkyKjOVtA5aO0Bh3d6W",
+	"cIXJNGHkQkAXJOkWDEgm+C8Zy+u49MhCWSjNWF6ogquiZqIzcGG2d033A98q097plOopiwkEUWoTuFZM",
+	"GG6ppMHY+YU2OD2C9RwhbhZ2UFoVGuPULJoZOUPBE6rl2rW5MPSCBe6JAyhgC/GqERURSxIcjpUSL5nv",
+	"AFIsBV10l5d6S6GYl2IZhEpjD94EQqLyCrulWYqY4OWpMLvP0EROMgh5LPIGAnfrPnUAIFGkmfFJAqUl",
+	"iq8a1qgmUOJCS9n05T37vMrl6X6ccl9QWBegK2KdV/n11YzbMjVdjlDqczKqBWyD5Rx/dxASKRYzYThN",
+	"SrcaECYiNYe0OAdRhwihM2aoJfgQXGbRSDGTKcHi5VtqWPoELVvdseJMxMncFyQvBUT46KSi102pnZBb",
+	"xBcpr1mgxA0rERDlcIe8GvhyFEavalquXSKhDlJSOp85i6KS2WTqA34hN2XKoguZmcCtDGGBJJXK0AR/",
+	"SxMq8tLBMN9inGFpMz6usAYnS3Ut7cJQ67VUhRo26mrTKFettDyxK19Z0w7G+Q8CYMsc/7PUFdueYVH7",
+	"5UazZFya3hHw5dlXOvgbXq40L3gVP3349H8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1131,7 +1131,8 @@ type StripeWebhookJSONBody interface{}
 
 // StripeWebhookParams defines parameters for StripeWebhook.
 type StripeWebhookParams struct {
-	StripeSignature string `json:"Stripe-Signature"`
+	// StripeSignature Stripe's signature of the body; without it the answer is 400 like a forged one.
+	StripeSignature *string `json:"Stripe-Signature,omitempty"`
 }
 
 // GetDashboardParams defines parameters for GetDashboard.
@@ -4709,14 +4710,16 @@ func NewStripeWebhookRequestWithBody(server string, params *StripeWebhookParams,
 
 	if params != nil {
 
-		var headerParam0 string
+		if params.StripeSignature != nil {
+			var headerParam0 string
 
-		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Stripe-Signature", params.StripeSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-		if err != nil {
-			return nil, err
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Stripe-Signature", *params.StripeSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Stripe-Signature", headerParam0)
 		}
-
-		req.Header.Set("Stripe-Signature", headerParam0)
 
 	}
 
