@@ -161,6 +161,9 @@ func (s *Service) Checkout(ctx context.Context, p keys.Principal, planID string)
 	if err != nil {
 		return "", err
 	}
+	if acct.Plan != FreePlan && live(stripe.SubscriptionStatus(acct.Status)) {
+		return "", levqor.Errorf(levqor.EConflict, "You already have a %s subscription; change plans in the billing portal.", acct.Plan)
+	}
 	params := &stripe.CheckoutSessionCreateParams{
 		Mode:              stripe.String(string(stripe.CheckoutSessionModeSubscription)),
 		Customer:          stripe.String(acct.CustomerID),

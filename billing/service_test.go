@@ -196,6 +196,13 @@ func TestCheckoutAndPortal(t *testing.T) {
 		if _, err := b.svc.Checkout(ctx, keys.Principal{Scopes: []string{keys.ScopeAdmin}}, "pro_monthly"); levqor.ErrorCode(err) != levqor.EForbidden {
 			t.Errorf("Checkout by a key without a user = %v; want forbidden", err)
 		}
+		// A user with a live subscription is sent to the portal, not billed twice.
+		if _, err := b.deliver(t, billingtest.Event("evt_live", "customer.subscription.updated", time.Now(), subscription("sub_1", b.customer, "active", b.price))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.svc.Checkout(ctx, b.owner, "pro_annual"); levqor.ErrorCode(err) != levqor.EConflict {
+			t.Errorf("Checkout with a live subscription = %v; want conflict", err)
+		}
 	})
 }
 

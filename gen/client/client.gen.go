@@ -1331,7 +1331,8 @@ type ClientInterface interface {
 	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-	// does not answer; keys without a user (the bootstrap admin key) are refused.
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1344,7 +1345,8 @@ type ClientInterface interface {
 	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-	// does not answer; keys without a user (the bootstrap admin key) are refused.
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1934,7 +1936,8 @@ func (c *Client) GetBilling(ctx context.Context, reqEditors ...RequestEditorFn) 
 // subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 // the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 // Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-// does not answer; keys without a user (the bootstrap admin key) are refused.
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1957,7 +1960,8 @@ func (c *Client) CreateCheckoutWithBody(ctx context.Context, contentType string,
 // subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 // the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 // Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-// does not answer; keys without a user (the bootstrap admin key) are refused.
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5327,7 +5331,8 @@ type ClientWithResponsesInterface interface {
 	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-	// does not answer; keys without a user (the bootstrap admin key) are refused.
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5340,7 +5345,8 @@ type ClientWithResponsesInterface interface {
 	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-	// does not answer; keys without a user (the bootstrap admin key) are refused.
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6310,6 +6316,8 @@ type CreateCheckoutResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -6350,6 +6358,11 @@ func (r CreateCheckoutResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r CreateCheckoutResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -11583,7 +11596,8 @@ func (c *ClientWithResponses) GetBillingWithResponse(ctx context.Context, reqEdi
 // subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 // the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 // Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-// does not answer; keys without a user (the bootstrap admin key) are refused.
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11602,7 +11616,8 @@ func (c *ClientWithResponses) CreateCheckoutWithBodyWithResponse(ctx context.Con
 // subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
 // the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
 // Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
-// does not answer; keys without a user (the bootstrap admin key) are refused.
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13007,6 +13022,13 @@ func ParseCreateCheckoutResponse(rsp *http.Response) (*CreateCheckoutResponse, e
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest TooLarge
