@@ -18,8 +18,9 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	onThreshold func(ctx context.Context, ownerID string, p Period) // nil: only the log line
-	onSpend     func(model string, actual Nanos)                    // nil: none (metrics)
+	onThreshold func(ctx context.Context, ownerID string, p Period)             // nil: only the log line
+	onSpend     func(model string, actual Nanos)                                // nil: none (metrics)
+	planLimits  func(ctx context.Context, ownerID string) (Limits, bool, error) // nil: no plans
 
 	mu     sync.Mutex
 	warned map[string]bool     // "owner period" pairs already warned about
@@ -126,13 +127,33 @@ func (s *Service) checkSoftThreshold(ctx context.Context, ownerID string, limits
 // maxRooms bounds the headroom cache.
 const maxRooms = 10000
 
-// Limits returns the owner's limits: its override, or the defaults.
+// WithPlanLimits sets where owners' plan limits come from (billing.Service.OwnerLimits):
+// an owner's plan, when f reports one, replaces the defaults, and a stored override
+// still wins over it.
+func (s *Service) WithPlanLimits(f func(ctx context.Context, ownerID string) (Limits, bool, error)) *Service {
+	s.planLimits = f
+	return s
+}
+
+// Limits returns the owner's limits: its override, else its plan's, else the defaults.
 func (s *Service) Limits(ctx context.Context, ownerID string) (Limits, error) {
 	l, ok, err := s.store.OwnerLimits(ctx, ownerID)
-	if err != nil || !ok {
+	if err != nil {
 		return s.defaults, err
 	}
-	return l, nil
+	if ok {
+		return l, nil
+	}
+	if s.planLimits != nil {
+		l, ok, err := s.planLimits(ctx, ownerID)
+		if err != nil {
+			return s.defaults, err
+		}
+		if ok {
+			return l, nil
+		}
+	}
+	return s.defaults, nil
 }
 
 // Period is one period's view of an owner's budget.

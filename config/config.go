@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ulule/limiter/v3"
+
+	"github.com/levqor/levqor/billing"
 )
 
 // Engine names the database engine a DatabaseURL selects.
@@ -94,6 +96,14 @@ type Config struct {
 
 	TrustedProxies []netip.Prefix // LEVQOR_TRUSTED_PROXIES: peers whose X-Forwarded-For / X-Real-IP are believed
 	CORSOrigins    []string       // LEVQOR_CORS_ORIGINS: origins allowed to call the API from a browser
+
+	// Billing (Stripe), issue 16.
+	StripeSecretKey        string         // LEVQOR_STRIPE_SECRET_KEY; "" disables checkout, portal and reconcile
+	StripeWebhookSecret    string         // LEVQOR_STRIPE_WEBHOOK_SECRET: whsec_…; "" disables the webhook
+	StripeBaseURL          string         // LEVQOR_STRIPE_BASE_URL: Stripe's API root (stripe-mock in tests)
+	StripeWebhookTolerance time.Duration  // LEVQOR_STRIPE_WEBHOOK_TOLERANCE: the oldest signature timestamp accepted
+	BillingGrace           time.Duration  // LEVQOR_BILLING_GRACE: a paid plan's limits after a failed payment
+	Plans                  []billing.Plan // LEVQOR_PLANS: the price table; default billing.DefaultPlans()
 }
 
 // Load parses the configuration from getenv (os.Getenv in production): each

@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 	"github.com/ulule/limiter/v3"
+
+	"github.com/levqor/levqor/billing"
 )
 
 // option is one setting: its variable, its default (as written in .env.example,
@@ -165,6 +167,52 @@ var options = []option{
 		parse: text(func(c *Config) *string { return &c.GmailRefreshToken })},
 	{Name: "LEVQOR_SHARED_CREDENTIALS", Default: "false", Doc: "single-tenant installs only: true lets every owner's steps without a connection of their own use the server-wide tokens above; false: such steps fail no_credentials",
 		parse: oneOf("want true or false", "true", "false", func(c *Config) *bool { return &c.SharedCredentials })},
+
+	{Name: "LEVQOR_STRIPE_SECRET_KEY", DefaultDoc: "— (billing off: checkout and portal answer 503)", Doc: "Stripe secret or restricted key (sk_… / rk_…) for checkout, the billing portal, webhook re-reads and `levqor billing reconcile`",
+		parse: stripeKey},
+	{Name: "LEVQOR_STRIPE_WEBHOOK_SECRET", DefaultDoc: "— (POST /billing/webhook answers 503)", Doc: "the signing secret (whsec_…) of the Stripe webhook endpoint pointing at /billing/webhook",
+		parse: stripeWebhookSecret},
+	{Name: "LEVQOR_STRIPE_BASE_URL", Default: "https://api.stripe.com", Doc: "Stripe's API root (stripe-mock in tests)",
+		parse: httpURL(func(c *Config) *string { return &c.StripeBaseURL })},
+	{Name: "LEVQOR_STRIPE_WEBHOOK_TOLERANCE", Default: "5m", Doc: "the oldest Stripe webhook signature timestamp accepted (replay window)",
+		parse: duration(time.Second, time.Hour, "want a duration from 1s to 1h", func(c *Config) *time.Duration { return &c.StripeWebhookTolerance })},
+	{Name: "LEVQOR_BILLING_GRACE", Default: "72h", Doc: "how long a paid plan's limits still apply after a failed payment, before the free plan's do",
+		parse: duration(0, 90*24*time.Hour, "want a duration from 0s to 2160h", func(c *Config) *time.Duration { return &c.BillingGrace })},
+	{Name: "LEVQOR_PLANS", DefaultDoc: "free, pro_monthly ($19), pro_annual ($190) (docs/adr/0015)",
+		Doc:   "the price table as JSON: a list of {id, name, price_id, amount_usd, interval, limits: {monthly_ai_usd, daily_ai_usd, jobs_per_minute}} with a plan \"free\"",
+		parse: parsePlans},
+}
+
+// stripeKey is an optional Stripe secret or restricted key.
+func stripeKey(c *Config, v string) error {
+	if v != "" && !strings.HasPrefix(v, "sk_") && !strings.HasPrefix(v, "rk_") {
+		return errors.New("want a Stripe secret key (sk_…) or restricted key (rk_…)") // never echo a key
+	}
+	c.StripeSecretKey = v
+	return nil
+}
+
+// stripeWebhookSecret is an optional webhook signing secret.
+func stripeWebhookSecret(c *Config, v string) error {
+	if v != "" && !strings.HasPrefix(v, "whsec_") {
+		return errors.New("want a webhook signing secret (whsec_…)")
+	}
+	c.StripeWebhookSecret = v
+	return nil
+}
+
+// parsePlans reads the price table, or keeps the default one.
+func parsePlans(c *Config, v string) error {
+	if v == "" {
+		c.Plans = billing.DefaultPlans()
+		return nil
+	}
+	plans, err := billing.ParsePlans(v)
+	if err != nil {
+		return err
+	}
+	c.Plans = plans
+	return nil
 }
 
 // text keeps the value as it is.

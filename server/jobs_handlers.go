@@ -218,6 +218,9 @@ func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject
 		in.IdempotencyKey = *req.Params.IdempotencyKey
 		in.BodyHash = requestBodyHash(ctx)
 	}
+	if err := s.takePlanIntake(ctx, principalFrom(ctx)); err != nil {
+		return nil, err
+	}
 	j, _, err := s.jobs.Submit(ctx, principalFrom(ctx), in)
 	if err != nil {
 		return nil, err

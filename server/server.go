@@ -20,6 +20,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/analytics"
+	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/api"
@@ -74,6 +75,7 @@ type Options struct {
 	// route template that matched ("" for none), the status, the problem code of an
 	// error ("" otherwise) and the duration. It must be quick (metrics).
 	Observed func(method, route string, status int, errCode string, d time.Duration)
+	Billing  *billing.Service // the billing routes and Stripe's webhook; nil answers 503
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -103,6 +105,8 @@ type handlers struct {
 	userCreated    func(context.Context, users.User)
 	site           *site // public pages, security.txt, robots, sitemap, dashboard access
 	ready          *readiness
+	billing        *billing.Service
+	planIntake     *planIntake // jobs per minute by plan; nil without billing or rate limits
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -116,7 +120,8 @@ func New(opts Options) (http.Handler, error) {
 	spec := opts.Spec
 	h := &handlers{db: opts.Database, keys: opts.Keys, users: opts.Users, jobs: opts.Jobs, hub: opts.Hub, finished: opts.Finished, stopping: opts.Stopping,
 		budgets: opts.Budgets, notifications: opts.Notifications, started: opts.Started,
-		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated}
+		credentials: opts.Credentials, analytics: opts.Analytics, publicURL: opts.PublicURL, dashboardToken: opts.DashboardToken, userCreated: opts.UserCreated,
+		billing: opts.Billing}
 	h.triggers = opts.Triggers
 	h.streams = newStreamSlots(opts.Streams)
 	h.ready = &readiness{checks: append([]ReadyCheck{{Name: "database", Check: func(ctx context.Context) error {
@@ -141,6 +146,9 @@ func New(opts Options) (http.Handler, error) {
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
 	h.limits = limits
+	if opts.Billing != nil {
+		h.planIntake = newPlanIntake(limits, opts.Limits)
+	}
 	g := newGate(spec, opts.Keys, limits)
 
 	// SkipClean: a path with dot segments is answered (404 or 400 problem), never

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/levqor/levqor/analytics"
+	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
@@ -31,6 +32,7 @@ type Store interface {
 	// triggers.Store includes ClaimSlot, the once-per-cluster claim of periodic work.
 	triggers.Store
 	retention.Store
+	billing.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

@@ -21,6 +21,7 @@ commands:
   email     send a test email through Resend (levqor email test --to ADDRESS)
   backup    copy the database into the data dir's backups/ beside a running server
             (levqor backup [--to DIR] [--keep N] [--max-age D]; levqor backup verify FILE)
+  billing   compare Stripe with Levqor's billing records (levqor billing reconcile --since 7d [--mode test|live] [--fix])
   restore   replace the SQLite database with a backup; the server must be stopped (levqor restore FILE)
   selftest  check a running server from outside, one line per check; exit 0 when all pass
             (levqor selftest --url URL [--key K] [--origin O] [--quick])
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return emailCommand(ctx, args, getenv, stdout)
 	case "backup":
 		return backupCommand(ctx, args, getenv, stdout)
+	case "billing":
+		return billingCommand(ctx, args, getenv, stdout)
 	case "restore":
 		return restoreCommand(ctx, args, getenv, stdout)
 	case "selftest":

@@ -20,6 +20,7 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/analytics"
+	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
@@ -132,6 +133,7 @@ type services struct {
 	limits      *server.Limits
 	mail        *notifier.Notifier
 	budgets     *budget.Service
+	billing     *billing.Service
 	engine      *jobs.Engine
 	triggers    *triggers.Service
 	scheduler   *triggers.Scheduler
@@ -191,7 +193,13 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		_ = s.mail.Close(ctx)
 	})
 	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
-	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log)).OnSpend(spendObserver(s.metrics))
+	// Billing: owners with a Stripe account run under their plan's budgets (an override still wins).
+	if s.billing, err = newBilling(cfg, st, log); err != nil {
+		return s, err
+	}
+	s.billing.WithMailer(s.mail)
+	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log)).
+		OnSpend(spendObserver(s.metrics)).WithPlanLimits(s.billing.OwnerLimits)
 	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
 		return s, err
 	}
@@ -200,6 +208,17 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	s.scheduler = triggers.NewScheduler(triggers.SchedulerConfig{Store: st, Intake: s.engine.Service,
 		Instance: levqor.NewID("sched"), Logger: log})
 	return s, nil
+}
+
+// newBilling builds the billing service from the Stripe settings and the price table.
+func newBilling(cfg config.Config, st store.Store, log *slog.Logger) (*billing.Service, error) {
+	b, err := billing.NewService(st, st, billing.Config{SecretKey: cfg.StripeSecretKey, WebhookSecret: cfg.StripeWebhookSecret,
+		BaseURL: cfg.StripeBaseURL, PublicURL: cfg.PublicURL, Plans: cfg.Plans, Grace: cfg.BillingGrace,
+		Tolerance: cfg.StripeWebhookTolerance, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("billing: %w", err)
+	}
+	return b, nil
 }
 
 // newAnalytics builds the analytics service: emails hashed with LEVQOR_HASH_SECRET
@@ -277,6 +296,7 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 			}
 			return nil
 		}}),
+		Billing: s.billing,
 	})
 }
 

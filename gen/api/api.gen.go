@@ -479,6 +479,30 @@ type AdminStatus struct {
 // AdminStatusDatabase defines model for AdminStatus.Database.
 type AdminStatusDatabase string
 
+// Billing defines model for Billing.
+type Billing struct {
+	CurrentPeriodEnd *time.Time `json:"current_period_end,omitempty"`
+
+	// GraceUntil After a failed payment, when the paid plan's limits stop applying.
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
+	Limits     PlanLimits `json:"limits"`
+
+	// Plan The plan whose limits apply now.
+	Plan string `json:"plan"`
+
+	// Status Stripe's subscription status (active, trialing, past_due, unpaid, canceled, incomplete…), or none.
+	Status string `json:"status"`
+
+	// SubscribedPlan The plan Stripe's subscription is for, when there is one.
+	SubscribedPlan *string `json:"subscribed_plan,omitempty"`
+}
+
+// BillingRedirect defines model for BillingRedirect.
+type BillingRedirect struct {
+	// Url A Stripe-hosted page; send the browser there.
+	Url string `json:"url"`
+}
+
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
 	DailyUsd   float64 `json:"daily_usd"`
@@ -491,6 +515,12 @@ type CallbackAttempt struct {
 	Attempt    int       `json:"attempt"`
 	Error      *string   `json:"error,omitempty"`
 	StatusCode *int      `json:"status_code,omitempty"`
+}
+
+// CheckoutRequest defines model for CheckoutRequest.
+type CheckoutRequest struct {
+	// Plan A paid plan's id, such as `pro_monthly` or `pro_annual`.
+	Plan string `json:"plan"`
 }
 
 // Connection defines model for Connection.
@@ -811,6 +841,18 @@ type OnFailureStep = StepSpec
 // Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
+
+// PlanLimits defines model for PlanLimits.
+type PlanLimits struct {
+	// DailyAiUsd AI spending allowed per UTC day.
+	DailyAiUsd float64 `json:"daily_ai_usd"`
+
+	// JobsPerMinute Jobs the owner may submit per minute.
+	JobsPerMinute int `json:"jobs_per_minute"`
+
+	// MonthlyAiUsd AI spending allowed per calendar month.
+	MonthlyAiUsd float64 `json:"monthly_ai_usd"`
+}
 
 // Priority defines model for Priority.
 type Priority string
@@ -1147,6 +1189,13 @@ type UserUpsert struct {
 	Plan *Plan `json:"plan,omitempty"`
 }
 
+// WebhookReceipt defines model for WebhookReceipt.
+type WebhookReceipt struct {
+	// Duplicate The event had been applied already; nothing changed.
+	Duplicate *bool `json:"duplicate,omitempty"`
+	Received  bool  `json:"received"`
+}
+
 // WebhookSecret defines model for WebhookSecret.
 type WebhookSecret struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -1324,6 +1373,15 @@ type GetWorkflowParams struct {
 // GetWorkflowParamsFormat defines parameters for GetWorkflow.
 type GetWorkflowParamsFormat string
 
+// StripeWebhookJSONBody defines parameters for StripeWebhook.
+type StripeWebhookJSONBody interface{}
+
+// StripeWebhookParams defines parameters for StripeWebhook.
+type StripeWebhookParams struct {
+	// StripeSignature Stripe's signature of the body; without it the answer is 400 like a forged one.
+	StripeSignature *string `json:"Stripe-Signature,omitempty"`
+}
+
 // GetDashboardParams defines parameters for GetDashboard.
 type GetDashboardParams struct {
 	Token           *string `form:"token,omitempty" json:"token,omitempty"`
@@ -1383,6 +1441,9 @@ type GetSitemapParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
+type CreateCheckoutJSONRequestBody = CheckoutRequest
+
 // PutOwnerBudgetJSONRequestBody defines body for PutOwnerBudget for application/json ContentType.
 type PutOwnerBudgetJSONRequestBody = BudgetLimits
 
@@ -1419,6 +1480,9 @@ type PutWorkflowJSONRequestBody = WorkflowPut
 // PutScheduleJSONRequestBody defines body for PutSchedule for application/json ContentType.
 type PutScheduleJSONRequestBody = SchedulePut
 
+// StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
+type StripeWebhookJSONRequestBody StripeWebhookJSONBody
+
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
 
@@ -1433,6 +1497,15 @@ type ServerInterface interface {
 	// GetAdminStatus Build, runtime and queue detail (admin)
 	// (GET /api/v1/admin/status)
 	GetAdminStatus(w http.ResponseWriter, r *http.Request)
+	// GetBilling The caller's plan, subscription status, current period and the limits in force
+	// (GET /api/v1/billing)
+	GetBilling(w http.ResponseWriter, r *http.Request)
+	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
+	// (POST /api/v1/billing/checkout)
+	CreateCheckout(w http.ResponseWriter, r *http.Request)
+	// CreateBillingPortal Open Stripe's billing portal for the caller's user
+	// (POST /api/v1/billing/portal)
+	CreateBillingPortal(w http.ResponseWriter, r *http.Request)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(w http.ResponseWriter, r *http.Request, ownerId ID)
@@ -1553,6 +1626,9 @@ type ServerInterface interface {
 	// RollTrigger Replace a trigger's signing secret
 	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
 	RollTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID)
+	// StripeWebhook Stripe's webhook (signed events)
+	// (POST /billing/webhook)
+	StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams)
@@ -1663,6 +1739,48 @@ func (siw *ServerInterfaceWrapper) GetAdminStatus(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetAdminStatus(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetBilling operation middleware
+func (siw *ServerInterfaceWrapper) GetBilling(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetBilling(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateCheckout operation middleware
+func (siw *ServerInterfaceWrapper) CreateCheckout(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateCheckout(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateBillingPortal operation middleware
+func (siw *ServerInterfaceWrapper) CreateBillingPortal(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateBillingPortal(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2851,6 +2969,47 @@ func (siw *ServerInterfaceWrapper) RollTrigger(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// StripeWebhook operation middleware
+func (siw *ServerInterfaceWrapper) StripeWebhook(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StripeWebhookParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Stripe-Signature" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Stripe-Signature")]; found {
+		var StripeSignature string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Stripe-Signature", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Stripe-Signature", valueList[0], &StripeSignature, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Stripe-Signature", Err: err})
+			return
+		}
+
+		params.StripeSignature = &StripeSignature
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.StripeWebhook(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetDashboard operation middleware
 func (siw *ServerInterfaceWrapper) GetDashboard(w http.ResponseWriter, r *http.Request) {
 
@@ -3588,6 +3747,14 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/marketing/summary", wrapper.GetMarketingSummary).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/billing", wrapper.GetBilling).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/billing/checkout", wrapper.CreateCheckout).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/billing/portal", wrapper.CreateBillingPortal).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/billing/webhook", wrapper.StripeWebhook).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/dashboard", wrapper.GetDashboard).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/legal/{page}", wrapper.GetLegalPage).Methods(http.MethodGet)
@@ -3993,6 +4160,542 @@ type GetAdminStatusdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetAdminStatusdefaultApplicationProblemPlusJSONResponse) VisitGetAdminStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBillingRequestObject struct {
+}
+
+type GetBillingResponseObject interface {
+	VisitGetBillingResponse(w http.ResponseWriter) error
+}
+
+type GetBilling200JSONResponse Billing
+
+func (response GetBilling200JSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling401ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling403ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling429ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling500ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBilling503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetBilling503ApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetBillingdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetBillingdefaultApplicationProblemPlusJSONResponse) VisitGetBillingResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckoutRequestObject struct {
+	Body *CreateCheckoutJSONRequestBody
+}
+
+type CreateCheckoutResponseObject interface {
+	VisitCreateCheckoutResponse(w http.ResponseWriter) error
+}
+
+type CreateCheckout200JSONResponse BillingRedirect
+
+func (response CreateCheckout200JSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout400ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout401ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout403ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout409ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout413ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout415ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout429ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout500ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout503ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckout507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateCheckout507ApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateCheckoutdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateCheckoutdefaultApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortalRequestObject struct {
+}
+
+type CreateBillingPortalResponseObject interface {
+	VisitCreateBillingPortalResponse(w http.ResponseWriter) error
+}
+
+type CreateBillingPortal200JSONResponse BillingRedirect
+
+func (response CreateBillingPortal200JSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal401ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal403ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal404ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal429ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal500ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal503ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortal507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response CreateBillingPortal507ApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateBillingPortaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response CreateBillingPortaldefaultApplicationProblemPlusJSONResponse) VisitCreateBillingPortalResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -11403,6 +12106,148 @@ func (response RollTriggerdefaultApplicationProblemPlusJSONResponse) VisitRollTr
 	return err
 }
 
+type StripeWebhookRequestObject struct {
+	Params StripeWebhookParams
+	Body   *StripeWebhookJSONRequestBody
+}
+
+type StripeWebhookResponseObject interface {
+	VisitStripeWebhookResponse(w http.ResponseWriter) error
+}
+
+type StripeWebhook200JSONResponse WebhookReceipt
+
+func (response StripeWebhook200JSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook400ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook413ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook415ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook500ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook503ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhook507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response StripeWebhook507ApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StripeWebhookdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response StripeWebhookdefaultApplicationProblemPlusJSONResponse) VisitStripeWebhookResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetDashboardRequestObject struct {
 	Params GetDashboardParams
 }
@@ -13054,6 +13899,15 @@ type StrictServerInterface interface {
 	// GetAdminStatus Build, runtime and queue detail (admin)
 	// (GET /api/v1/admin/status)
 	GetAdminStatus(ctx context.Context, request GetAdminStatusRequestObject) (GetAdminStatusResponseObject, error)
+	// GetBilling The caller's plan, subscription status, current period and the limits in force
+	// (GET /api/v1/billing)
+	GetBilling(ctx context.Context, request GetBillingRequestObject) (GetBillingResponseObject, error)
+	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
+	// (POST /api/v1/billing/checkout)
+	CreateCheckout(ctx context.Context, request CreateCheckoutRequestObject) (CreateCheckoutResponseObject, error)
+	// CreateBillingPortal Open Stripe's billing portal for the caller's user
+	// (POST /api/v1/billing/portal)
+	CreateBillingPortal(ctx context.Context, request CreateBillingPortalRequestObject) (CreateBillingPortalResponseObject, error)
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	// (DELETE /api/v1/budgets/{owner_id})
 	DeleteOwnerBudget(ctx context.Context, request DeleteOwnerBudgetRequestObject) (DeleteOwnerBudgetResponseObject, error)
@@ -13174,6 +14028,9 @@ type StrictServerInterface interface {
 	// RollTrigger Replace a trigger's signing secret
 	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
 	RollTrigger(ctx context.Context, request RollTriggerRequestObject) (RollTriggerResponseObject, error)
+	// StripeWebhook Stripe's webhook (signed events)
+	// (POST /billing/webhook)
+	StripeWebhook(ctx context.Context, request StripeWebhookRequestObject) (StripeWebhookResponseObject, error)
 	// GetDashboard The analytics dashboard (server-rendered)
 	// (GET /dashboard)
 	GetDashboard(ctx context.Context, request GetDashboardRequestObject) (GetDashboardResponseObject, error)
@@ -13321,6 +14178,85 @@ func (sh *strictHandler) GetAdminStatus(w http.ResponseWriter, r *http.Request) 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetAdminStatusResponseObject); ok {
 		if err := validResponse.VisitGetAdminStatusResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetBilling operation middleware
+func (sh *strictHandler) GetBilling(w http.ResponseWriter, r *http.Request) {
+	var request GetBillingRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetBilling(ctx, request.(GetBillingRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetBilling")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetBillingResponseObject); ok {
+		if err := validResponse.VisitGetBillingResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateCheckout operation middleware
+func (sh *strictHandler) CreateCheckout(w http.ResponseWriter, r *http.Request) {
+	var request CreateCheckoutRequestObject
+
+	var body CreateCheckoutJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateCheckout(ctx, request.(CreateCheckoutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateCheckout")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateCheckoutResponseObject); ok {
+		if err := validResponse.VisitCreateCheckoutResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateBillingPortal operation middleware
+func (sh *strictHandler) CreateBillingPortal(w http.ResponseWriter, r *http.Request) {
+	var request CreateBillingPortalRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateBillingPortal(ctx, request.(CreateBillingPortalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateBillingPortal")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateBillingPortalResponseObject); ok {
+		if err := validResponse.VisitCreateBillingPortalResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -14448,6 +15384,39 @@ func (sh *strictHandler) RollTrigger(w http.ResponseWriter, r *http.Request, nam
 	}
 }
 
+// StripeWebhook operation middleware
+func (sh *strictHandler) StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams) {
+	var request StripeWebhookRequestObject
+
+	request.Params = params
+
+	var body StripeWebhookJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.StripeWebhook(ctx, request.(StripeWebhookRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StripeWebhook")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(StripeWebhookResponseObject); ok {
+		if err := validResponse.VisitStripeWebhookResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetDashboard operation middleware
 func (sh *strictHandler) GetDashboard(w http.ResponseWriter, r *http.Request, params GetDashboardParams) {
 	var request GetDashboardRequestObject
@@ -14795,303 +15764,329 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L39chs3tgf4KijurTI506QoWXZiqVL3KracKP7SSPLNnQ29bLAbJGE1AQZAi2Jcqspf+wBbt2rfYF5k",
-	"3yRPsoVzgP4gu/khS/ZkRvPHxKbR+Dw4OJ+/86kRyclUCiaMbhx8aowZjZmCPz6n0Zg9l8Iomdi/x0xH",
-	"ik8Nl6Jx0PhRzkgixYiYMSOKTRXTTBhq/5VM6JwMGIlsB3GnETR0NGYTajsx8ylrHDS0UVyMGjc3QeP4",
-	"go6Wuz8i2ijb/RVNeEyNVEQOK8Za1/sZNew1n3CzPMTFmBFtqGG2Z0ajMUlsQzfIrynThkQyFYbFhI4o",
-	"F9qQ5snxxUsSKzo0bc7MsD02ZkqnvK2oYfB52+1gK+gJKRjhhk3IlCkylQmP5gck7DUu2bzXOFTf9dJu",
-	"93HkxtJEsQnlgosR/M4OjWugWSRFrEkqDE9gejMuYjkjdh+MxtZhpydO7RCc6QMSXrJ5SJp23KPTE3LJ",
-	"5q2AhHzqfosSzoQhJ6cBkYqcnF49JTtP91uEipiEo0QOaBKSJk0SQoUU84lMNTGKDoc8anV6orTn7JpO",
-	"pond9nxhu7vPDs13+3uNYNWRwHTn1QcDe6lXnUVAVm/vr273fk2loW5HZ+43t39cELe3fg/XrOzX73b3",
-	"uoez7552q1fGjJofDQ1T1fdlQsXcj0iMJDPKDRmwoVSMGDXnYoSLI82zl8/Js93dLolZQudt902rPL8J",
-	"F3ySThoH3WwyXBg2Ygpm8z/ZRq+4ALA7/moZPhobu9V4EZr2N7vJig1TzWK744SS/b1nrcDuXUa4dv9x",
-	"S285wTNP+cuTPPODJGxo7Kh2UlGqlCVgd44wfeqmfespaFaxRz+PmSh0/kiX715AqCbvBb8mhk9YgaDK",
-	"sxhKNaEGx3663whWT+smaEypohNmHCc+iiI2NccikrHbI27nhpymETQEndgesFk7a1faB3r9momRGTcO",
-	"nuzuVRHvcykEi+yy39IJ+1vKVM3VjLKGjzSxQx+SmA1pmhgSuj/ARYI5/gr9ZFOE/xTn9R+KDRsHjf9j",
-	"J3+GdvBf9U55RsVJSgW/+I2YUjPOx4h8m0bQsCTKFYsbB0alrGZDHu/Bgfi/7trtN4Yp2/X/9Qtt//bB",
-	"/l+3/az/4S//UXnxT4ZvpWBvqInGtadzMmzbRm1sVTOV3e7eftUAP8nByYua9fJ45UJX7fDJC+j9FZvf",
-	"Y+8Xio9GTNWOYPDf+2tGKuzS0/3Sge2XD+yo/X+642p/+Gv1eb3XK+bz+Sv+WarLYSJnlkhPbd/VA7nL",
-	"cLuhimMgz1BMT6XQDFjG9zR2nNP+LZLCMAF/pNNpwiOQnXamSg4SNvnrR20v96cNRz7Fr3DQZfbgn2uu",
-	"yYQmlvOx2EoZQ8oT7cU5kNzwPg8THn21SUZufMvWzbj0toBoCJN8KdWAxzETX3qWTnQjCY0uURbSkZwy",
-	"YsZcEzllCsVtwZh9cG6Cxo8Xb16f0hFbmKhh12ZnbCZJeWaL96JyDlM6YpabLyoG7YJmULVE136npEUU",
-	"xP1V30AbmM+JsNeaJl9y548ESQW7nrLISptMKalIM5IxIyF30wlbHWI3J2aG8oRoOtdESDMGCW4gU1Qi",
-	"Ippqdggilj0z1hOho7s+j0G+1hIahv/Tdpe1ffIiJLgNLTKzsodiU6mM7ZgbK3rfBI230ryUqYi/5Ka8",
-	"lUSn0diKPTJVESNNqeySyVymygqmN0HDf/5lzwoOCOQwEJr3n3xD3DDuePBqZIIe+6L7diEliv2ZsOxI",
-	"ySqM/QQnFLYOibK6A6FWeXCy+ISREb9iwkqVIagWbdAtwoXrWFJxV12rvGFxP9q5GrbRx665V3famb6z",
-	"8utcM7JSdzsffaOZL6oyC32U1IfN+sk/WerL6QGb9mObw8GfG6noiL1Mk+RLPxSaqSumHmmicQ728R2m",
-	"SeKJzf3ct7+FrYOMV82oJjPFjWGiQ+CMSEINs9fJnlVPlOguU12BMXF44jUTBi0CRYq8HWGAsMiuzUue",
-	"VL5g04RycYsnbMiTr/iEXUj5mqqlN/mLiTgDGc/tSckrx1mclmzFYEFTM5aK/8a+9GMCcmAm4Fg6dFY9",
-	"FvupXVGe0EHCvsZl4pF9voV94OBuocjlt1TImb9ZaT5Pe7Hs/sbU0AHVWQcDexZgCu0JqexRDFI9D/zi",
-	"daFdNGbRJRha8KjsI9FGY4y9wnCvYzkTYKgz2cXHi2h6wkgQs0mUSM3iDnlbuOfRmIoRi/1LU7zn5Itf",
-	"8/diqmTEtP4aB1zQUGYsSdpORxmkpngUVCluNZfUWNmC6suMMnU6tTIZi9+wmNMLYEFfZQWPNHmOo7bt",
-	"LOyC7Owp2IFYTMZMWQ3mxuuUaEyKJ1ycG2pS+OtUWUXCcFQbIzlxz/ECZw0anqzBMirSSePgl4b+NeHG",
-	"6rBTqc1IMd34ECx/OZL9K6Y0xw1Y+udfU5ayalPTRzkg8M/kj9//1/4NbY0aZp9dAvvgOQumTGJ7sjPK",
-	"QWT+KAeW8ZfXGLMpquQ0jrkdjCanpQaLBrlsSXLwkUUgfQy54HrM4r7d4uW5/yQHhBrDJlOwYXPL3YDc",
-	"yZhq4j8mmouIEbjcVBl0lSwPjmvqwz7EffuM65JNMZapvUTZpyKdDJx5Mzct/OKW/aFiMY7hVR6Om1mf",
-	"mvKYljFZEbVRcd7p1P5L3SwrTJ9+xkGjnk4WVuPnnH8SeOItTbowmwIJl2jSU2DV1nyfxiOGQqeuJ5kh",
-	"TTRbIjPKk3k/1XHNNtBr3IbdLvxvzcZMpDDjO+tvkTSyqZYHqtqR5zRJBjS6PELyXmYh21AKzTtZpntQ",
-	"7OqI0qS6b1/gqk8XVucHscNVLymzM1cxRG9MrppIpBjd9nYMOUti6JsbNtGbG8Ff2g8L3IgqRUEPE84W",
-	"XnER4y2nt7B1RVO6s1a66ZfWXhpp9Q7jIpa2OaHa7Ne4aFmkmH3qbBsylKmyooyikWFKk+aQzZgqiSpj",
-	"qUyrU7X1NRu1sGi3UJzS6tW85rriBlg2c4vzXT7apWtq6JoJebdIvbF8t8ZY3qmxlhd7P03NlkzQ7/g2",
-	"bh77INkj16ve6MICv919tuTAWZZe6txY0qrNkWIxE4bThCB9k6ZmzBnxDE3kKGWtAIMEKBFStC1HmRPs",
-	"v9MTPfHSiezh2JhpmPceOHMeiivgDiO5d49woQ2j8QH2bXUhrgl134B3rSeaVJAfLy5OiZGXTAQg44U/",
-	"Sm3CgIReAMTF218uFBV6yFTmCAytOhHm2xweQse6J2I+HDK7BCJFMidckMgqLlSh39cZIkEdCf8zhBXQ",
-	"xTU4FyDM/4omKbMyTk8IaffAqsyF69ohx+hTPyDhp17jyGmfICn3Ggek1/ieUWUlvMv2H7//o9cISK/x",
-	"n3TK++B/tw3g55sQlZEJvS6Sxe5ToIPST0vXZUmQQFpbca+kOqp5HUpUVcGAuZimpp+L/NXUjG6f8uhB",
-	"47o9km33o1UeOmd09sZqTCO2NS8rznNhVivX/dwT/wZMbkEKgB3b+pnLtrrimcsvaT9/Q+veC3uJckc1",
-	"GcLt5Dq/l2Qs4Z6fvr8gO3TKd652d/IP9M6nrOUNPCbZKpYOecU8C8ryYnjTJpNbyTm8xjMTTD3SPRGN",
-	"pdT2KkPYRui2IbTtwrpFAq9qeSYETZd22V01t8qBlAmjYmsK9PRQRW63fPTAT4eGa6+P/vD9aSNovD9/",
-	"0Qgax+/PKrXRF1bYfS5TF/C2KO7531cR6/EVE8Z1gZoxWxKw1spWrpEbsWqFxWGqBNOCsrQUYLIsTkeG",
-	"9qOER5cbthdsphNmnHFngw+mVjW94my2UfuF3cg/Ls60NIuguOba/fLmGE8St+84J5kfUqpiRXmyrQ4Y",
-	"SREVyLTMA84Nm7przDWYOlQqCDVEioiRpo+peX383397d9b/6d33/fOL49P+83dvn78/Ozt++/zvAdkH",
-	"3pTpfi6SxSmCVYc0odf9SGrjFcmS2rhOZ1za8R8ZTVbZUio3RWe2J39G8rJi2xffafyq6twxkmPJMYgN",
-	"CI8DdF1STcJUq/4fv/8DJaJLNoe/uC3cLLqEtn/78Gkv2L/p/9JtP4O/7QZPnt1Uis4/yUGVgoyGoWqt",
-	"N3L6dT9VSbXO6Rps8bYuqOxVb1aBJBaodMqEIYM5PDYf5eCRJkcnxE5CEy3JkCq7fWuNUbfTlTMTwKrl",
-	"2Xt0DA2LhrkVw4g0cY6FkuRVMFhucN9vJbTxeJMIIrylRTJZoG1vWaRJImcs7pATEbMpE/bhTuYBocBN",
-	"ZmOpGZlJdQkmUznVZDbmCbNsRmBAAWlyiKy0Qj+7ntq7FhD7kzdXxpzFLauSAGuC2FRqyERqQ8yMR4xM",
-	"pGIH9jfwWY+5ivGy2fHsABj1A8E16DCJFLXnE1pVgEUpCEBW5TFtOw3TtszvgFCiDZtCILkdeQIRsmMq",
-	"gDc6RQw85FnYjqYTRnjMJlNpLL8FXSrEcN+PctDnMcb4HriYasOm2W+hVfdyKl9U4YBznORdt1+xediq",
-	"MdZacayP57xEV1M6TySN75iopopLxc18vU/BtcNYsTSpCQkGO4vdn0eayNRMU0OagzmZSs3xtIRzI2oT",
-	"oAgq+vaYU8Xw1KjmsVWX4R1zbMNSRcRYjEbuxRu4ZoUqFVuxjQ2M1mt5QP5KrdrTn+TAuVLgEzatU0rg",
-	"rffEypW9YCPFtO6QI9weIxXT2eX6lrzh35Pmt4+//fZp91symBumW1ZWgA3GU9F4VfEoCRdRksYsPsTb",
-	"YJshA3BHOJNpEpNISa0xnnnpZmLDvpGyn1A1YqjvO5+SYkZxPLyN3hzLlO3OsKrXxp6BtCpo9RO4vdky",
-	"aMxcOOR6hQTCO7NrWvgyO/PClQry13qBKxdXkd9sTwQZzdbbSYsveZVU85McHDlHXoX0f4vHFLngZg/Q",
-	"LW7ctrdl8xNzEy+cT+HMStvrpl2znSfC0Eu2rQi/II8VBMW97v63JVHx27WyxKrdKWgZFSJAJqjvPVkn",
-	"4+f8eN2Q78RLbGiv6xYvVKWn9pGG0IcgY2J73S55xb8nmilOE66RfSzY7PaePP0yL97WFO2Y+ebsbsoi",
-	"d3In+M0T1Kjc33bXMMLypp4y1Xbnj5IOhoH4VDU7vbLq97Skv1USRvHKbRFbXr6NhbvnqaXmvt2Bd8Qq",
-	"UFUeL3Zt+lGqtKzItDqlWoPIhg1CZ19jxH4F8cyHhA5A4JNOlLESDwQ6kyP4L4moIEzEPjkrhM0PMQIh",
-	"cw1kEditgEAkL9donDcubvqRla0tawiIYVZhmo2ZGTOF8ix0NpRWhu9sYi2idft8vqRQY6yASzKJ0wT+",
-	"7MR+yDjAbDPbwItlVomjHFtGVETM/rHKGPKKze/mPUKFQ3+WlLbpe5b5Fwvse0nNX+rdftVP9WdKkmLZ",
-	"J7fb7VY0LOoO65c0VWzIr6vFzUs2f6TJFdd8kDCCLQtWkOTq137Cr1gfTB+eaLJfGwH82TBt+pUkoNiV",
-	"vPxc+TqSU7YFg7XN1xqLF2U7Z3x2W+XJIBu8JD1UXa5XbP4cWmwpNDBxxZUUExcP5kx5jYOG3d/iluNf",
-	"7U5XbvQGV+RLkdttzyt/DZ+uegyDRir4rylz/2yJZvFwC+fqJlNzZP7d2SpYZ4tHyXLAW7stXrH5mcQI",
-	"8S3mN1I0Yv0pU1zGXlpwNPXt0317vCuy82USgzXkkoESKtUlF6OgkKyaG5ulYCSm81yGe9y1f9dlM/Pe",
-	"k2d7debiooG/avE/czM+B98UbEGSvBs2Dn7ZZMMX35xLNl/lAeyQ87GcOXMFBO9iehy4utc/uLb35fP7",
-	"cBM0XsuIJqzKp/f981Oy/w1JqBilVoowdFTguky0f/h+0dj8+EnpFdqris748Gkv+Pam2c6DNT582g2+",
-	"vWn9pdLo/IaqS2a4GD2/OKqKtBmwasNytcF5YVvwc2xcRd7Z4OfpZELVfJXjqq+WHGf11mNDN2c+pR2o",
-	"EB/ZlYe7WCAeRaNLFhP894AMpNGEXaNhpWTmrveCjZiwUuGWstCY0TjhYoHBrnU1WxGy72y1LK6MQ3XW",
-	"HheBTigZckETn9240ZLs88QnUnCabH4GF/lHVTNPtfOLbzB+qqe3OPv356drufTC/vlpZRQSLFFr8agc",
-	"VboJLuzTAiWsvCt2qkv3ZCDjeTURcJNs4HjHZgH2Uzk8M3Q7Rf+lYgyi5RcU/d2n6/X8p/vVU1A80nfO",
-	"K9SGLSHwdWPSKkYOVJD0UMnJBmEATq3Y2x9vGWYAn30Tb/mVkRvNychpf0rNeIsLLqfHwqh5pYFXTvuK",
-	"DZlS7pbfSY+pmfQx+/Su+jQ02TbYw/y2wdXDjgsnnZ9eFUuxBOvoBw4MRvHUubibxbNa3peqi/5WGj50",
-	"+SjnzFiOs20gw0c56DvzwNIjczyhDpbIxSIRy0UxJNfKk+VAJWf2AOfDUCoykjLukHfDIRnMPY5IpyLe",
-	"qMIm7Ca0bskVwTPMTrkS7EWhaQcaaDKSkHiyuLZHmtA4VkzrQ2IVXVxr1gqSPITEbVAskiomTZ9yGVFB",
-	"BgwSqlqdTRTl8tZvvi2BW2XV9pTtvhvL4bmV88Pi03CWCo0Ov2wvPsrBwjnDLvDhnGg5YVKwgNhBmNDU",
-	"sNah82YNmWIiYhqdv4zGBFCTDJt2yIkhhl4y2N0QYA/CgIR8iPEcQ6n6VswJoaEey5n2zko0Txe8cGFu",
-	"JD8gdudDTGFPqKhWKty5TxMqSDMcKsZCXKozIbQ65ByS8dqWBuIDjKil8YQLzPJrorlQKitY8iThYtSy",
-	"a+wJzQzh5pDQLDPNsgJYtgRzoVXeQIrDpDTtIt0dLBMuaL/7GPx1UwkgBSTcsVPN42Q3Cwd36sUvGYBK",
-	"tYpxWjDAZ7YMMAkL+9BYBWHMR+NKm0YBJWCBhGrS93F9r9nVrxCrza4NExpg5ph9x/VyhpdPDFmGlLM3",
-	"LSATGo25YG1LXfYXB/JgPysaxLiALFWwTRTTFYPGANKC+uw6s50KafpDAGUIGhNmxjLu259chAZyfUQ6",
-	"sb0V0m5BAnfwIpadO+crNMsSDfsTFnPah70MGkXoAOwuS5UNGsVUb4j1dQAaHyqD4k0lHzwShF1b8kF8",
-	"ET1lkeWmxEgHPRK5qDbWqY3aqVCvIPejnbArluCOaxfJATQLESnCyCLmW8ndvBh67ee+HGaBV6CKAn46",
-	"f/eWnLorAihrT591d1tLA0PWNMS904VI91yfh4jcDnoG1tsT/KSyXV8fCWtPTxsqoprsSD9XKwtkWYZw",
-	"c9wBxQQBEisMuB6GZHXPPAZgDcdEF2BKMoMKhil3VvuFM+PRk2fPCoaj/W63UuX0Os7SFR5LZQIyTidU",
-	"5PdXowLhRQ2/DbbfymkZFyS62Pv7s5P8BbLHzZ0JbbHHHBpwbMxUH+zsJMCfOpT7jF+9I6Rpe56wRmDE",
-	"i+1VtszPDYysilDOGEXtcEsb5+0SeJcjNhWMv2nQZiHzsnIxUpoTMZQVxiouLvUGqbpLFpLNkls/K9sU",
-	"51a1nnPndLsbN1mkapJLmLC0XykVbuIY87N0EYdcD7lifTQ01wTm+EbTDDEmo6NLPnXxF1YIrKQicNqq",
-	"VNSESIF3tplO7SvzpAVhf3ZLdEDeXzw/JJhwBRJXzOEdBlSxTNpk11MrkCMe1hVTxM5UY8xi6RnZbNcL",
-	"Tvxltnw/cXyQpvybFHeVy7l1UFQpqgZoPJ9SMcTJE94SQSyTUfHUt0sZLZDnrfIZa9MZfcd3EJ2QXfRb",
-	"e4N8D9tnVnq2sChiXbEshXHCRWoYGctUkZjO23LYhuxugv/vfpoxdtlCScf3JRVphv9lv0vmVsH6L7BE",
-	"wJ9sa/dHlykOf54zatu2ym9jl3xD/kL+QnbbT8pKyO7et2szNgvsLfN1le5VgdtVcK/sGwyMKW/TexFb",
-	"FcmzqzAgYzkDP1nTQ+0SSiZcW/VKJ9J4SGurYWnDk8Typ5JP7Gl3/9v1ETjLHDT3DTseug1LvXW4lvsQ",
-	"womumJqDso4Ag0iQCElR8AyGn27C1heI7SpxwXxz3l88b1Qt5OTo7RHGR9lvYAmO/KliaD7gIiCsM+qQ",
-	"8Di1k9v5nqmEizVpH7trc+NVTRoSur4Lj+NHOdAHdioN9NgczBQKXeBt8P+Cf/H/NEHLuP9HsCNUkkAe",
-	"/LOSeVSQQDpIeOSwVDrkBUv4APwVyZwAEdMEY4kdyCHXpAAds6x0r0ER2STlZxuJzEuWy6JZ5ZlkOSIV",
-	"Poa4etITR5Rr5wI95O3rxj8xLlxs25Sgr5QFw0XMrqtndLcB9lmqHhMOtzoPVVsdnxYAl5xWRqotSjiw",
-	"moJule153XkBZtUtLpZPnZgJB7U142bMhcvKccMeEJR0Qz+NkBjFrbTrsYvCAY0u5XDY12GGEY/BDVLE",
-	"AQGnFuCNDg1THfIzN2OZGsJNQCjBrcI0ALTBAlCSiyf1wEloFQ2LocYhAfAqVnHBK6ORd9c+edky1uDW",
-	"PN0Os2bt8YGhejuZimZp/lsaTPs1smYJPebu+jRcpKwvRT/jDJWg9ax4/t4GH2S2+ZFkmkhxkLfUhs41",
-	"CZF4XPqH0STLLcM0sKYZsznRDHAl2VR3MKPKJ1N1HDrXd9+RnruyvUYpXaoguHmTfZUxJjfENMNPn3Co",
-	"hGvTwUSVDojoNzehE16fH78uKoEjfgW3QxAQya2kk7mru90uFI7QhbWrzIExZQr+NXCegk+f7N/++P0f",
-	"Nze4J/YXy03s3wcytbskYKMAWAGb2E/AN2Ebhr4BuCqaQHvEci4XnGEbtzrkxGQJV9xdWD91+xeY8SOf",
-	"/EOa4Hmyx+p4IDZoLYg1GKhVEzh7h2oVH1ad4cKhAAZl6IRPuz2VBIQrdHu9gsRC0rQPgTZSaXC3HBJg",
-	"s56oXDZaoqU7D3c0cCStDnkJ5zChyoNr2+ah282wQ45cGpXjrHB4mFMlGIsBVDHb+vyPRsoOOb6iSWrV",
-	"W5KCqkFJJLO6GnJIEKRrw6OyVLW9iE99iQb4/tBh1WhLve4AOrQzsDS8Q7L7VXkSHaB0lKe9d65D3iF2",
-	"XcllZ9sMeWKfHit1A9XCnfDqk9ceML1tr/vsm90ne4X0NivY0MiAnf7QZ4HinmNHmMY2UnJGplSbmlQ2",
-	"57npwzd1eWxrA1TW6iqYTL8ixR9MSMB6cqKsTPLPX+NCf+WgS3dBV7y04BBdlX8ImzVJtSnmNqBHR7AO",
-	"OYKkiAJPdC24IU2oZeQTKYZcaYNJDxTyQH1mokY2ygWRKmbqkIS/fAgPiIDuEe8gv0CajOkVs1NhMewK",
-	"F+BrSRKWBE48qtyXDjkre4nBt+Icrpb/ep7QdHNysW9mrGQ6GuPgZVCXbfTAxQyfReug8nLjOnEdBcxK",
-	"U1wReM1JJbVyjnGRUXWyTB3qXh0AwWrEuyrpY/ld3xBPwInKHlAgIFByyk1vQ1yBr6QdFSWXmte15o28",
-	"HYPfFmnAK5uV4EOlF9I+EVnrwB4NvJBbpfrmum1lthaLtwxsLacwLvIzrr2A5E3WVt8qZ6FXy5v4oAEy",
-	"3XYp6H9GjbeGkWyqAxcjeJfYSy3mJFS7qPwXJTcJW8Xvs9Qd+Khydj6wrxrDacPQYgCsWz8pbObAmqqn",
-	"o2h0WZ+vXckQls+rtmcIQtw2Cak6yO3cSIwMsK+lJpRcsjmLyZjq8aI8+mS/0uaMiD/rBddbWafzGGOI",
-	"1cB9CArACK/49yDQ7T4lEEpi9dMsF/Zzrc/A5j7VlMEh789eo5RpxV4EZGu+v3hTRGXLrM4QwsXNhuqY",
-	"D+/cbGN9+MLasFUAw6oMNqimNCjEdTduayWtGrDVJ4VCYCvyUypDNiXRVqSNWcKvmMISmDtjKS/1zqe8",
-	"25sQM34B0F5d1cSsbO41LVUuK3hP7UwXkQmy7Vix83fgkvRneGuPpOtg2xStfNxPS34B31OFWsJHgESE",
-	"bQ4hZlMgayrGVhKpCG7g+jgrN1x16tZ7b9Bf3OG18jp8eQr5dxkc95bfrIAGqs90jCE3EoerOq7iGMsp",
-	"JPP+RMYsWRVBs4GEvTQomDHqociXOphm8yuTwN///ve/t9+8ab94YfnocxLTORjz3O81oWuucM8W4ysG",
-	"1z3e4hNt1ZSN2y/G+uF6i70sTKK4h4trCvJzqz5xZNFbxQrcIuyoYNQo5itWeeq9oJH1jL9sIExsnL+f",
-	"5Vwu5E5WeO3M2uoakPlUnSq9Vy3JuLDwBTPB3QOu8zxuPxOB3doLR+Im5Ba7XVyNJZ9TX6h0JQ0tIykv",
-	"UFWBQlbCD/p2pXNc9YXLsC2c5uby4xumRgzznQcIApfF9mqUfG2fh4Ri5gYiVscsYYahSnnJ5pumr21N",
-	"PyvBahKXz1F5ZO+nmqmtY4RucULZZV68uwWbWBUTuO3J3ss93Wifi/euPlXmZzawcmQuD30+a62TiGZj",
-	"zaL+H7//A5KOLhkDBMWEXzKIQtd6JtXmEtBacIufC3Lu5y9qHRR6rcHgM9Cq1gHuufSCTGVzKUOkSTWW",
-	"VswKbRXM3a0s5atgXBopOh1vB37n0KCWEp8/94nwJbQdztw2vN+f+B3oGRnx3FrRKIFMLeCVLIcHblmz",
-	"wne+fVzlAh2XUVQqYVTugH7vD2NsKWzKjvihqiiCZlGquJmf2+FwL46m/BWbH6VmXJkj5Kv3LeMK/fH7",
-	"P8IAchwLuSNHUw7Iqb64RRPjtF0DNKfgtray8vGLRdSzXvJDpzBJrJTGXRZBJIWhWFXavWcNl0v1X1me",
-	"Rt4pppYR18Lp7xWZHct1RNyXULJjQKNLJmJwkh2dEJoaOcH8qY9yoDvkGOIslUwNK5buo0LPoBCIduG3",
-	"A1e47bAnaNacGu/A9HAmsYzSid3gWDL8F3bNtYFaJODpQFtUllQX1hWlC7OunAuVujw5EkYyZuEhBlS6",
-	"jK2eiKhSc0LRPOezDZtS+YQou6lhQMIpNePsLy5FyN71sIVRtBTqjUBNT8tpod4gNT0xo5r46suwmgt2",
-	"7byWdpVwtI5m3r5/nRcXIc33f+12u90Wogcrn7qD1wcydzRpUkjiCgjticJRBoSSCZ0CNUuFQqELK0G6",
-	"lAqzrPJcsLFMYiycwipyMbs9gcVS/AYZSbjpkAXrZvOjHPhYXB3gKwTeIB2Q0EpIIYAv+4J+AVZgEfOe",
-	"wLViXAlEH6BsSzV5/9eXL1++gJ07o8bhBuoDS5BjJowlARbn5YjBpI1pEuBOZ1z5i/1I48eHPlbUf9QT",
-	"TXZtpwR5UQxmTg2PCNUaSm+IGAymurXQ8cmp79PVkhklckATdD/DBemJLK3MoHcZ0hzzgu0uAzbMKvC6",
-	"qI7FesYhaZ4cX7wksaJDAyTXE+FS4WFLm5WVhF2vS5WBQ0zTxcN2Z7+/96wnygWdXehQqWozOSJPuo/L",
-	"JUMtYT3pfrNQoTdLNwPGAhECPeGwCvNSvzxmlp59dFY098JMzPVlK8i5RZbPd+ACEq1USQ1TQCSAEeOC",
-	"EgCCm5QguCtQxJuUAIq3JUcPG44g4i2cgg/JsIdp1JwOkjkGBmA2DjnOgnPG4IFw/GYBvTvYGL47yBHA",
-	"pegJjGh3vq3DakhvzUQMedQUtb4lfO/slXKULgX54fgC6ejH46MXeBdTkTCti75sx+p0SDQDPC2Mk2Ai",
-	"Blag/b4ign5EBYlZnCJrZpitnfCICczTcy+UlVoUZ4aqef3ztJOwEU12DFMTXcih9I/U0elJIUj6oNHt",
-	"7Ha6IMBMmaBT3jhoPO50O48b6OIBAWAHsMdQV8nQLk/ixkHjB2bOpDRo14L7Ch/sdbsraqFuVwM1Swus",
-	"KIJ67mr0Ok/1TdDY33tW12E2w51iEfiboPEEZ7v6mxOfQQ0fPF7/QbF0MUzc5TCs+y6v+ZoLY42DXz4E",
-	"De3xcbJ14yPmDhMoEdMRg4ahIw2S3lwbNml8sL3tdKDO7aWQM7Hju+6Ya7PqeM9du4trAyThXVy1roC8",
-	"yc7J8K0U7A2YmW4+VNPI6s3I6oDfBI3H3ZrSgFHCmTAQHDSdk6bdlJgM5uRk2Lbjt2EC8IKiJQSrXu9v",
-	"Mv73NHa5zrcilDs9dJDhdnefEt+AePk2P254bq1gf91GhtBOhYcIyNAUfQkoyCbZycMRRnX+mbz+LkXk",
-	"eGSthgkqDEgvxYK8wfpqvNCkJ6pr4/q4nBZ2NEh5EpOmI3LACplwE5AfpCf8VkCwuquPaO+JrPg2EyMO",
-	"QW2AwAGAkYj8Byx2idqLVZHvkacVh6lga//t1wprD+yjmS0Pz2FII6MdGe9uxItyqAn4aAMG9jIDpPjX",
-	"46vZpfq+boddulMTLkmrgqMW7pgHRf3FJ2gVbxmChOidT96dd4OXLGEYIFOmwRfw+zvbFIsOL5NhBRc8",
-	"YxN55QqT34Kv/bvT0JPuN+u/OUfR/GWaJHdAd3hiVnL2iFLyiikFwrzBsqRDPkqtSO1G0pCSM0fhuUiQ",
-	"jsDWUOTS2w2GFYjiySwgBYdzbi1C78pmfO3kRePGPvQuuK5M2qepWaRroMDvHcLhnXDWUqXum7LdC96/",
-	"e+Tqy2MvP6X+tFEdJ0LO/tkv7e4GX1xI+RrgiuCDJ5vMKwM1esNiTjFC6YFFFFnEO88QCkwCMvDhlXJp",
-	"9+TohGgXP+qIamvWUHisClVBayXCt2CvVcykSoAeC44mcJe4kB0ejYvp15qZAAJ5Ai+gcVVZxruzJJK9",
-	"5to8L8zpHm/vQjnvivuLpttCxVYn31odHlm4PaUHqezzSf+iuKvOppkbbfLatJo0J8xQK+0D7RWfxSIp",
-	"V9N/npBfdweK5X/XS22FGu7basrl4ud/S5maV2nMFaIfDv1PL/rh1Fd/8Vaal4CT9fAQlG4DHnGpkvX2",
-	"dI6IEh8Amrza0nP/5HsfzLpO0Cqw6QUe8XBV/hyPwDtRPMVHmvhjvDWTvyVZS4UVsHLFZtEK7UrNK0aY",
-	"iNR8alhMAG1fG9I8Oj5v7z152v7h+Rv0eYLTyKW+ecFOl6pAZ6/OQU+YMjGjdTN0exsSPrF3iGPBV4FA",
-	"sVI4/F2aZXZB1qz9FlFjBQnzPsNOT1zkiDkQLFOoegpeR1xdwrWBpF5SmJV9kamhiRyljDQrKse30H9b",
-	"5X9pZl8elGrOO++Jw+RtObhfN8Hakve+gH0TUQl86fsBS+SsdYALQy82eNS8MzELRKATRv74v/8f5/gN",
-	"ekKqgFjGaZgg4X86LzZdLMLfIRdjNocNonEMud9FdxtMGFbecb+EPVHIxIVhF0554YCyIInCYYOv/8pO",
-	"zNOCnbFi04RGAHng1wVOa++vdnsHTjLnAhexa4lnHCsJCexSwBbFXLHIECN7wpPXWEKAwZKwfpqW35D7",
-	"0O/zAU5T86UV/K1eHZpJrv/q78+DheArCYaQwwdBN3jtWaukGw2lyoVGSP28pcy4rBw5YOdKUbKgs0v1",
-	"JVR2qZ77V2St2m45OrevGa4euB+8C2WcDIzLgRg4+qDQ35FCvywuLJOkpZittHWeVfOdSl0hnB158QUL",
-	"EcCVUGxkBRnLm31wL9Q2tw8ixK5kocJyJhz2TBj44tzckDhVdJDMXXSXC93b6+65eJ/XEsn5gPhZ2snv",
-	"fOLxTYgQXYSKFbEmsOi45xMWXBxWQC7Z1OTxOXv7ZNzKX/NLhobBwdywNo8xxisBBHNnrEOpSfERFzTp",
-	"iY9ycFj+3MX9xXwIuBoIf46hTXuHOfSGXb+LVNEuN4+waxqZZA6i50c5AInPy8Uou2iUO+0pYDEMfQC7",
-	"UBKMlpFefKSXbXrkbhdsbhj0RHiq5PW8vfB7KcpUKhI+l/KSs3x/qZiTiGooTq/caO/PXmMYkiAhnfL+",
-	"JZvDCHTK4Y8ktIKw1n0jLxkMkv3BXvr8Z4xG6KP0iRGQGLKPc3G/owzZE5lkFiyHD+7toS/IhYE90iTE",
-	"6MtfPnRcQGHoZHrbLBf37N/en722cvcrxqYYmQtCLYCy+F0PS0pyePr+glTZwKApai4gqnIfT4ZSrJ1W",
-	"QVQ9gHuTCZToTy1Ky7ogKGewzRnSvMZwYYivsu0c7aAglVfxAJEbCVelCYMwTHzwNL0qXGvtYiULdGVl",
-	"5Aw2RjEtkyvMHIbw5UqhGYGFFuGEYPLcQEhblTiMdcZ/koNGte9tMah5gR00ik63UhbOk1VR8b3e9d5u",
-	"u9e7/oZVBsWjWebuBfO8sPpGQvneXQ6cAS7USOWW5xSCY4W9YDl2r6NVO45n3LVhMI+0vVid0tksbvDN",
-	"FxXvV21kMb578w3NX/Cb+hLvRyfOZBFRYTXRITcle0aWy0rQB0WadpvIH7//wwVEtH3VFK8P/cvpKXub",
-	"fFwsKPOg3ZS1m3QAEeKW4gqCohWltlRa4JM6d+ZzKA9PptSKRfAUolWGcTB2ID6jQB2LUaMdlF9BGuJC",
-	"M2V0VjUeHyMH7FosGQ/KhgATm0q4ffMLiK4IvU09tp1lpfZ1AXi7fQTK2999tv+4u18AynMszX4LBoam",
-	"yyIIyCilKlb24QqKBa/Q+YrJBTAfhyMZ2KcwTQzU3yI0mdG5dgspBIS7t9etc0LBhqlwDbYxGbIZg9Bv",
-	"sbxyBEwHsDdKwkLt/vDA1b8v/0pSYXjiEhuwUn+1g/gne7zVbyzIHvkTm8NFb/q0ZEF6QXWPBbiPzfos",
-	"5bvVdpul8w2xWFDe92apgqt7Raq7s27hoEu9ZTcf0tKyetHrgPFr5w0EUS8QPf0czNJ79VP9JAd10QTu",
-	"EskhJoY9hO59DbuEPZxyDIc9jIAINoMCfFxps8Xbs2yeyBT/VTH2qCPcJxGuEOYe3KF/DlL9gTlZKLdO",
-	"uex2fLnhjbVkPKDRZYaeuT3xbusktYrfC8RVWiL6HQQsBOvcrToN6qx6GKUdB1mlEkSHYkbNXY4B5Hs4",
-	"vESPtAtZewixWKgFaluCNUWlVotEq54XyUBeC31HkL4H+P0J1D7LkhUyK+B+91mVMeA5dPBVLzqWCCiZ",
-	"W5p+XWAIGzBXmRb3bDbmCcvoDJP+/vWcV90NuMVzX7TzQUMrsSQk6rvS0JBjuJL7ddraEQkNuzbYrK2N",
-	"YnQSgoPdg8FncPEhwb5I06pGB+DSaQVY0cgSuteHkBP0MnXOdsS8rpY1tBoNE7Hr1PfpPm+5u0WJYWrC",
-	"BU18QR3IwwcHFH7nTcw8DsH8Laf015QRsB5757y9qzgJk2W3wYeaQS1tAFy3P2BwCHSMMPV2NxDpHthW",
-	"BlkPE//j9/910wxfH//3396d9c/Pj/tvjv6n/+L92dHFybu3YY5EvvukJ7BwmG4FuZ3WoRXosVUfYzlD",
-	"6BTIPXTVc2EU5J8iN96TEFhz6MIvmmA9Vqxgf45ZQucBmehWh5z5f8jPCMKFeUwUixi/Qltw+Jpq0waE",
-	"S6hE2oQ/nkMJ9J4AQASIpuFGs2TYwtMSbOY3CpN/XcwyNSQaUzFiMdHcbjHo4nAMkLnrC3dzbTcGKoJl",
-	"NgEWH9oN4HFxjzJABrvMkeCaoZd2jtb6ErV1CCSH43kWyCwg+R55QoQKE0Wv0/4BauEOGgJmOZE5HCbQ",
-	"4LspE27dPpQHM+qnLEv0J81Fwjg9Puu/Ov57GJCMLroHZH/vGboDpnbKbrk+e2+pj/OLs+OjN+elPrrd",
-	"A/Kk+7gVkIE046os+Yon9Bxm/5McHCOLWBJUll89e838rQIKwkuYEZEjXLTGeLLwQVggG9cAkJQor04x",
-	"3e3u7d9G3VxicGUJYMneXPXe40Lxc3iz9+qyZy23scwFAfiBey7cKx82poukeVimNTCoR3LC/kXViS9m",
-	"YZeSTKiY58Fj6AJkqm1vqMqgPFoOtIrr7Pp6mRTMdj1Rd5mJtLygSCD60CFCuOeheBNdpSnn4Sr4SjIZ",
-	"p261rm0uDEGR3wV8jo0/ds2h6HE2u7Vf26bY8iZoLMF+rPv8f7L22fwrUUI27yf/ZKkvzcw2/djmQD+3",
-	"FS6/FEUfFaFJuCYF3BPSLKGgFEh64VFZQ9n+ibkryr4dgd3cgcsDlt0GF7gTXqFqjNdVoaIW2tLZ1Mkr",
-	"X0fFv2Tz1RFgr2yDjYzyhazTLbJMt7dF73aLxugna43R92kXfsXmdXZhu3FlA+SDbfjr2Ybd26p9BDb6",
-	"z1xoeTHdDC7E2hTsSmPWBdZzVMyQ8JLNQ7RHISPMYLCwsJkD8blkbGq1qjHVY8sheIVn7Dk4ezCQ5D4C",
-	"Pl6xOQ6xWcDH7l0O/DM3YwfFWiP/QrxcbijF3UVceVfpKmIPgdgPgdh3ZAjDIEiag2FCoKnL296OSyw8",
-	"spnzKM89XSgu58PGDGLSXclLB3ydm6R3sQ4J2j+uTWb/lWKZb5xBD55vrEs/dXcNgxdh6Ad/0r8yaok9",
-	"YiwWRAREPWz3/m0ldr5i8yqxE+3ESia38Cv5LuueYrzI9mkVbJbHROe4gvY+BxgHC3I4LBKDTCeQo+YA",
-	"r+BbBEUE6yma9kaKYmVZLl0kkBMrAIcR42Yg/AbVHYgEanXI92Akk+qSxGkGaFrsq8pcdiaT5F5ffzuA",
-	"C3f8um+9O6p/v/d+a9/Vg4Dw1Rgn5Gc5zun9MrGcCR9qdSsBYULVJTNcjHayoWr8Zi8BTApN/4D1y+Jc",
-	"JsjQ8poRlkgdKM6Gybx1iJCKXBM2GTAI2Xcx+AMuqJp3qjD03vhJnbs53aMevTRWDYtw27MQ7v3crrb9",
-	"XAqjZLLO1AONfVsM8v63wBo9YzQhQ08+InY6KMLdkIwCkVJ8aeCEout0SkdF6p4wo3ikF4gYf1xLwmdZ",
-	"PT379qdTjflQ3pEmBaRqo7eOA6S1LsCiQ63o7DHHik1WdUYzW6cnwkgKByjZV9SwkHxH8p802YHF9K84",
-	"m2ny//2/ZLfbRW9JZBS0NbQfJTy6rGwa9ISyfBuzw/dIzCI+oYkOSDfzrioG11NIjAyEz+Hx97ZAABi4",
-	"jpI0ZnENgOUb3Mz86q30kb3kyu5RXlwe8aUGitFLy5xIkwsSmt/C1mHmvXtq22sfuRwaGWZesgVbnD2r",
-	"+iDT6vjSBWB9uvX0jIzpvEOOXKHIx0/dfJ0B2M6pdsJGft50jwQ5OXp7RABK8jcpWF4T4ThVcsp2XksR",
-	"SxHm0w3fXzyvn89vda7FTcv0/3XnKwS9LtDgOpb8YNz8Ggm50gD3sZzO6i9LVwtiOOSUaAinQNANRaNL",
-	"FjtuVMXWK+UW968VwbGe80PH9Sm8p1h2wM7o+buz8zZNEjlDKJLDUhzDyWmHHAkCtT4gGmIheTBKGFWk",
-	"CZVue+LHN0fP2+c/HrX3njxtHZKVFVxDxYbhIYkUnSVQrQMxMwD1PdX2l5Hn0D3hBhwmdDRyLvWEDQ2x",
-	"Ip8cOsLnTHdI6NI1wORbrm0rhxCwVMXmC6WA70e5KwzwhZP5yvWTKzjHGaQOf4aV6UEF+rIqUK1Uac+R",
-	"UDJVMk4j06aCJnPDI43sZZ3QKKThQ0djelVs/dtSw3t89coD1T16zFhhWWdImITGsfK1I4BxaTKSxMgH",
-	"1Ik7hpH0man4OhTpJzuVAtGV6av6YbOMv+hTr8IGCz/KQR/r94cHbuxiniw8HqAAWHGxjGyFqXOYfG4V",
-	"q5GUMWla1Sah2mTw+QS7b+VCbyZ54nj2aYQuHW7/bpe40E7SBNh+DLbgQhsqItY6dDHi2hRBvwbzngh/",
-	"OL4oYVr8J8YkfOdW2CGv2DyPO/UOEIxhGkhptFF0SsCSQS7ZvIXpgEL2BGyEkW7KkLQPLzAAItSgTS3f",
-	"7bt/C4tjnHs6+cK4U1uxFiLkzAo7Q6n++U2eD6/xVzZImi/BIisC/lNfgr3u3cYa7WvsF0eekWgXH4EA",
-	"dfCDy2HWjLmgDagpjwjNwR0GIt2nJo2bUFX4aMpEHGC8G1YUpzmelcOW97Y4byBzpdV9nhgTMVUII/6g",
-	"g38V8aQI3V4JJe6qj2iXVDHHX1to43ISJNd4hhujvtckqsJNrb2QL7mIoeL8RhF9vnJ5fRGJrapK3/MV",
-	"y2M3F59UFM7QZkwNssWH8IY/SfSelJeE4hGmUzKYE0+V/pogxW8m2lfapfLIG5JCXXYCliUP7ds0ik8m",
-	"LA5IImdMtSOqWdzCaRyQve5unlYFs+QeTC0OemKv280ApqCiK4tJE4pVFysruELPBRg3QGwzMx4xHx7s",
-	"8zRanZ54K0Wb5m/mhM4x/clNf+Gd9JKAD2+YgyNFM0PCaUJFSJr73cdBVts03IFfW1XCOtatdxzkPsT0",
-	"QnH8Lyycr2Ug7vgOSen4ZuDusaM6Y9Zdhk2sZ2o0I7YHFeFBRVgV1CiVYzOem96KlVaqAEytx8bIeMZX",
-	"ur4P7/2fCR4j1aVw222e+K3iCC3V+EBCKG+6HK3w8jn55vGzp2TC1IgRaHWAry1E7xXfAnypD12tbysI",
-	"wEcYRDiYZ9CutCdCAZWhAcyTYEiwg5G/ZPOOf5izDKq2fchjN+7Cy28fcm4OsZB4pji7vGdfF9kqEmS/",
-	"+5g0F595BAR1OaBO1qi009mV3/PLf4olZm+CUj+wiW3Y+b/evs9/LmEix/CAdT2kMDy89nf02sMNJlpO",
-	"GOYcWnJ7lNXcaAIgeoGXtT73+Z+xwVjKS72Dwbr1+IxyMk0YGCH9J4ArMSchRqK1z/lIUJMqdkDMd1gY",
-	"PhX8GqvCB1e77rcxuybe57/35KldZa9hOlZj6jVcCXkyoTHrCafz8yySuBnLSGdT7kziVk381c/YxAUs",
-	"3yOnKA9UV47Cg0xAqweX4te5WiU3pKMhovkIYKi0pxR/mTyRbYmgs3Cd8vyIStPFz/4mQX1GPhIedDyD",
-	"SEG6h+AXIWdECtIUspR0cOj1AgenoTQx0pULQlwPyF5tdSpTE/65Lkq+5IdL8vUdUvd2Rzwq/MrM9Z+z",
-	"VvdJlW6QuizwMs/I0exdlYoHKr0P7M9Z4eQzUst+28qdkn2288me18oMzp8AIdnlfFEX/AY53j7d3LBp",
-	"RXFcrAv5c45A/FAt9IGR5tVCC9DUWxHzUqXQZc6UVc3JMu5Gik7HpAmllHxVEMFYrMOAUO3MHVL5uHcI",
-	"V4JCOCFG2X83YWpCeQz19d7gn4kdIhpTZbx7FEehmgBE1jShXFSmIBXuxAbuShfnXwka0gC2HjSYSCew",
-	"Q/hXN1u7jV/SWZmtyx55vge3wAfzJwiQO/YA/Z7His64GD1wiD+T2bN0mvYE8zt5y6es+uJMKQQauHsD",
-	"/1nl5d8CB7+utup/04SDjxO9oVjd54/f/zevJoYxL76eGzjbApJwwxRNfKEDV53EPqU4fOC5E6ZyXwo5",
-	"E4UyCRC8SKJ5lLCAFMoFQb4XH4ZkB/hW37K7kLDrqWIas8QgZQCtrfYLOz90nxYb2e3gCWaQ29vajsYs",
-	"uuyQIzJQAAQKNY2gRun+3p6v/+QKVa2sAQXWmk5VrGRJTLh7K6zv/itU5SwwxZWsDipyWvp58Hg+1Km5",
-	"Fz+pyrK8P1f2WqFJ7HjE8xUgyS4OfK+bwaNriALP34nBnPC4upzKedb/PV5aP8gq/dfP9pHOl/Egl/yJ",
-	"lGtaeYSFO2EUH42Yug/MwqJ8cWrFlhKOTP2l2vnk/9hfA7wEansBrQWAxRnmLVyyqalT2D3pPyjsD+9H",
-	"SWHXOWFsc0GW9PUldbie4u6eodemp7h/f6DkP5Ni6U8tN/QgflwqAOTgq/HyoFIhLXDuW+ulno59bkel",
-	"VnqWCu1ibovVZgFPnkRKimzjDrC6uE6kwQdC+zJ6AVZysGJZlKQa4P/HcgYp64AAjhE82m52UIAhcx0/",
-	"0nn2eIecJ9LoYjXB0/cXLv3dft4TWmK8JxejAKN1IOvAyqxtJuggsX8tnLebq/f/QXkJu4YxFXHinIVc",
-	"9AR1qYSIQqoR+kKlQh/a3uwXrljCYI5A8c28RIILgo3lTLRcBUDdE+GE6yFXrD8FxO/wgIT6kk9DEis5",
-	"tQ9uQEKVir7dvRCGcogzhulsNBgZK2UMsYJgT/j8+mwAcGb2dUhkEgNwgCvwS0J7hFiu2a6n/5sULHR1",
-	"sH2RbKd8d3riKD9/qO5RJXw397vPyIDNpaiOHDhNy0z67hV03/1XUNA3fRoyBT2oYzcPCG4PtoE/vW3g",
-	"M8W8VVpM1s8q//aFb3SPV96NsaF276f9IBv+WZV7LgZ20Vnkhj/RtbDpX9YCUJfJdcZMqpwg4WZkFxUH",
-	"8Aa9P3tNmuHpu/MLsoMxVp9coz6Pb1wkNMCOluJVOuRizHrCRVJx7eBIwTmAYG/CeTWUTBIWH7pSxw4+",
-	"SDOaMCuXVIsXu92eyHe5KF6Qc8ZI/XQhL3gsZyRmCb9iWJ8riwKrrF0ITMxd6cY9or26IVaHarm1LKO9",
-	"Nv3+RuyhTOHDI1yFzl7Dpu7xJS7dvVXWxNeAAF24k0aCcTEHQUGC3+/u1hkWa2/og13x39qu+HlUfifG",
-	"mjXfOMpdRHvf7FbdEgr+c+e5qpqLTOIMg9zIKUYWgoXF1yH2cdZSsAXRwFd+weoN1cHTtTe9+7Xf4kLs",
-	"+L/0e/zAZyqwzXPRuTZye9v3NaZ6PJBUxbXO7uNrrk1WxpWJrLrti6PzH79/d3T2on/x7tXxW5cVaTok",
-	"/E8ot/vdH7//A35k177yK1gMoXRLT4TnLEoVOyQ/GjN9B+hC53TCzrlh350bxSMTEo0RPSSS8pKjQK9Y",
-	"zBWLAK/hcfdxy77jYb6MEA2GSqL1dcK1hoIOEPYDyZYU6rVM6YjVpBi9yLZko+hG6LoOR/jJ7l4lrjF0",
-	"hKsq1FaD0+rHhfE373TDsqdjM0luEc6YzQkYzWO8OBX8CrZ5ZtUoF2btoDPK54iEkkE04lcJo1cuyur9",
-	"2esFJPnXEpns6qkHjXNm2s9xW1cv8rPY5T2VdgxufURvJUHLuqtzrbIdR2Qj8uPFm9dA8xDBSLOQN3sX",
-	"sQC2y3KeQjQeQuMWOPc/3YpLROkqMxNwtLj4xc9a9L9F4QG7hTkqbL6ZTZfarpiImWJx0Zxkd9MjxcYy",
-	"qg+ROp9R+w6R9yfojHI4z1Rry4Orq10EJLUjEko08H/yHKmufe5W4GraVoakv7Cz2VaWPhm+lYK9wUz0",
-	"e+agMkonTBiE+4Pnp8ziji/o2kK30AYGeFxXLAwJ+5HGehFN+7SAc/Bk2LZrbcNiWwCGhMmrtxYd/y0u",
-	"CUyGRoZfMag9VzrGwsWAy5Dfi51PQOkrkVcsxR7ZVo1NgsGpa7kR5tvT/ZqCBR/yP3b67Q9/+Y/qsgtr",
-	"rg0CiB+LSMZYavmuL9pfdv5SvmJZqQjkFBWzrrx0sGkBGf3Gp21mp+vj3E12U5ykol2Nz7upXhP8+W7z",
-	"thra1lf5Tq/lERRr5hGecFa+ZInHLt3QglaUClfbwHno7d0d0l9XXdmXR3+7lzdm9YZYOeaUor/561PK",
-	"1z34lxC7IUwyJ1RfspjAvBw+9YKUsuasx4wmZlwf5I34ttGY0ekhMTKNxgD2l1XzqhRDfsRO79Fw5Eao",
-	"4Xi+ojvXhCb8CsMBv+6RveZXTNg5Wfm7eCP1XBs2WX9OSz627Y2RmxgWsQxKQAapcc66g3UQKL7E/Roo",
-	"FA9+MgO3pOVU9h8haAoRLbPos4KFB4188oopEmKvBvvp4N8UnQEape+86aPXEGCmVEUsyjBeesLn9gdk",
-	"GXOFhCYkk1QbMmAuBI08ycDsHZdF9cBymkRiVpWzsgQ9oQ1NIBwDLTDabxtqYIKkAlPBIFMVPCS5jZNj",
-	"JV0svy9VjqzZ6YmesMQNGDly8JFFBoE4m3kw2P633S4ZzKHaTsIvGeD5fpQD4oL4WmTAIunzuLDgfx7g",
-	"1xM/Y9iZP/AX6CiahwRfax9XZxWUR9r7keaEx4dYpBTqjpmizRaqp1HTEwmjdor7ZNyCCsJTwIXM+1AF",
-	"7zhAetjpFTBHeeyD4mI+hFw5t3xLQPt7ex3youxqVtSwUuEeJ+qcnOLWYJmCKZb9UTI1zOXQ0Wjs598T",
-	"Y4pTmjLVvmRz7LXprX9nRxfH/dcnb04u+q+O/x62AsBaNmgnHMyLnjbMq8togdifh7wazewMsU5+lPJy",
-	"HTh5eIubiKBE669TBlh0SLzAHTiPAYuBTEGMpAMNL6nDO0dSyWX2ReZRZ9Db7e7tb1D+7KJIgTzG+8hz",
-	"YgzAssE9ai4qyqsm5om8UQsd/WRVGbRe73pvt93rXX/DVhRBu12oJY1jbv+JJqfKUojh9iVFlWdCr4s/",
-	"7j15mg2NzKFhX5SRbLsfbe+dMzp7w3SO9/7lai79JAerKi5dIDsqRKZA3ApPEqJSscIOWtnNI+2tp/dl",
-	"/NzWV7R3j/bDus18pMnRics3jqgQ0vgU5Qx5WbEJ5eBDQTh30rTbRP74/R87+EObXUeMxSxudf4UUHsP",
-	"oaR3KbSeG6qKMXjOfOlwPK0IxCOWw42t88ANpWJ8JNoD4IOZaJuwEU12Pll9ZaWp6LVtd7pBwY5wqvgV",
-	"jeZhQELD1ERjlD36XXR4iFUOYA2QmI858N39zCBZYXlyenS94YldUyte2qY4eiMoviKP98rPBm3/9uEX",
-	"tEHd2gL1r6ZU/7O6Wd5KLHQFBXM/163ytU1GcNtwKU1HqQGBW2IX4u5Ia2s7gpwyQae840+n7hK/mzJx",
-	"dHpit+O+HRWrhZWyrFTzimYuGjftzLj24Lb4U/j2uEZ/Rb7ThGriiG/RAlOi4zlFNrGGjv9+9Ob1l6Rj",
-	"P60HOn6gY+KIr5KOAS2g1qybFX7JTVlWRcA/Eqeu6gNXDh0tvU7z14GznEz4CK8EyE9YY8QlKfSEoZdM",
-	"Y6l8TZrnf3vNDTuwkqT9hSQyuiS2iXDRTAmjmsUBUVJOvDt86MGLdp+SN/x7MlSMETua0T1h/xHX2wq8",
-	"LYswMeICE0PRlGPfasx9yGxBVtfBYpdRIrULkzhjcRYLqV1GxRVTMY8gVyKi0ZjF8LTvEt0h76zoOOOa",
-	"kSfdxyRM86MPgzJ+kkN+ApMSVq8kgMLUE1yQMINWaoZ+k63I+lEO+rgU+zc79T5MvQ+ascsE0XROZmMI",
-	"5AxjZihPwppIrjOghHu0xeMAlWWUaTwnRjqyMooOhzzq/DkvoV0M/xwLvpIDaXTHXJtV78oZtLq4Nl/B",
-	"xXbBrs1Lnjy42CCdA4uwqwUwmc2kYc0Nm9Bp53q1EHGOzb6kAHF9q7gdv55/49iAr0uOjlK898l5LZAY",
-	"tyZOqKZcKxugBxCrsXHBJzQ5INxU+X79Q5T5qAgdyNQQwwQVRuPD/GvKUkak6gmo95wKwyesYwVRRQFY",
-	"EcAMQdCAZwxtTKUa0FBSxk07dF4gkReaqXn3znGZ9wk5gCPUlkoG81gmVvz7yKuOgvDAQMAyhf3gmqTT",
-	"IEtnvWJKl6PIcjm2PManxtGUv2Lzo9SM7ZCW8zmMjwojoD0C9PB4AdfVHFIYYM11pgSBB7VkwYByAqlK",
-	"GgeNHeCwbm5Ld4XJaeKRPY10AwYkFfzXlGVFzDpkoSaiBlEWqzRxlRcMdsZGLHWy7PuyOgB8b/d0TLWV",
-	"SqmBIuoByRNhrBxtEM7UwYzGcubuHRYzBmctzKAwqu25atDUyAkK+lAq3o7NQcAP3BEHUL0dQV+oiFiS",
-	"YHMsE3wFrlZhdGEo21HFUG8pVLJULAXjPPguoG+dl5cv9JKDHS539TMcNuLL0EUEnQL6qgt/05A4ha5f",
-	"PkErXwliB2FZXRGLhQzP4soyw3e15zKihiZylEJ0Qo4uGzhC8ACzcDnENDUeSrYwQv5VzRjltBgcaKm6",
-	"TXEbfZ2Dql3kvsC/zm+TiHVWdf+RxpJRTTk1bY4XxyP3lgvKB8s1d9xCSKRYzIThNCkcdECYiNQcYOod",
-	"kR/ipZkwQ+0bBGk1gD4EsQMsXt6lmqFP0fDZHirORJzMrUwfp5EphIL7vIwJVZcM1EbH4AqDTJhRPKoc",
-	"oPBAl2K/i4HefoiK+PNO2fNQeS8LhZ0tuUKx83z7oPepK86mXLnuQre+fvNyxz5UKYCnmeMfHTP3U160",
-	"RnCjWTIsdO+Y+HLvK2OJa7aq0C8EMN58uPn/AwAA//8=",
+	"7L39chs3tgf4KijurTI506QoWXZiqVL3yrKcKP7SSPLNnQ29bLAbJBE1AQZAi2Jcrspf+wBbt2rfYF5k",
+	"3yRPsoVzgP4gu/khS/ZkRvPHxJLQ+Dw4OJ+/87ERyclUCiaMbhx8bIwZjZmCfx7TaMyOpTBKJvbnmOlI",
+	"8anhUjQOGj/IGUmkGBEzZkSxqWKaCUPtX8mEzsmAkch2EHcaQUNHYzahthMzn7LGQUMbxcWo8elT0Di5",
+	"pKPl7o+INsp2f00THlMjFZHDirHW9X5ODXvNJ9wsD3E5ZkQbapjtmdFoTBLb0A3ya8q0IZFMhWExoSPK",
+	"hTakeXpy+ZLEig5NmzMzbI+NmdIpbytqGHzedjvYCnpCCka4YRMyZYpMZcKj+QEJe40rNu81DtV3vbTb",
+	"fRy5sTRRbEK54GIEv2eHxjXQLJIi1iQVhicwvRkXsZwRuw9GY+uw0xNndgjO9AEJr9g8JE077tHZKbli",
+	"81ZAQj51v4sSzoQhp2cBkYqcnl0/JTtP91uEipiEo0QOaBKSJk0SQoUU84lMNTGKDoc8anV6orTn7IZO",
+	"pond9nxhu7vPDs13+3uNYNWRwHTn1QcDe6lXnUVAVm/vr273fk2loW5HZ+53bv+4IG5v/R6uWdmv3+3u",
+	"dQ9n3z3tVq+MGTU/Ghqmqu/LhIq5H5EYSWaUGzJgQ6kYMWrOxQgXR5rnL4/Js93dLolZQudt902rPL8J",
+	"F3ySThoH3WwyXBg2Ygpm8z/ZRq+4ALA7/moZPhobu9V4EZr2d3aTFRummsV2xwkl+3vPWoHdu4xw7f7j",
+	"lt5yguee8pcnee4HSdjQ2FHtpKJUKUvA7hxh+tRN+9ZT0Kxij34aM1Ho/JEu372AUE3eC35DDJ+wAkGV",
+	"ZzGUakINjv10vxGsntanoDGlik6YcZz4KIrY1JyISMZuj7idG3KaRtAQdGJ7wGbtrF1pH+jNayZGZtw4",
+	"eLK7V0W8x1IIFtllv6UT9reUqZqrGWUNH2lihz4kMRvSNDEkdP+AiwRz/BX6yaYI/ynO6z8UGzYOGv/H",
+	"Tv4M7eBf9U55RsVJSgW/8RsxpWacjxH5No2gYUmUKxY3DoxKWc2GPN6DA/E/7trtN4Yp2/X/9TNt//bB",
+	"/l+3/az/4S//UXnxT4dvpWBvqInGtadzOmzbRm1sVTOV3e7eftUAP8rB6Yua9fJ45UJX7fDpC+j9FZvf",
+	"Y++Xio9GTNWOYPDv/TUjFXbp6X7pwPbLB3bU/j/dcbU//LX6vN7rFfP5/BX/JNXVMJEzS6Rntu/qgdxl",
+	"uN1QxTGQZyimp1JoBizjOY0d57Q/RVIYJuCfdDpNeASy085UyUHCJn/9RdvL/XHDkc/wKxx0mT3455pr",
+	"MqGJ5XwstlLGkPJEe3EOJDe8z8OER19tkpEb37J1My69LSAawiRfSjXgcczEl56lE91IQqMrlIV0JKeM",
+	"mDHXRE6ZQnFbMGYfnE9B44fLN6/P6IgtTNSwG7MzNpOkPLPFe1E5hykdMcvNFxWDdkEzqFqia79T0iIK",
+	"4v6qb6ANzOdU2GtNky+580eCpILdTFlkpU2mlFSkGcmYkZC76YStDrGbEzNDeUI0nWsipBmDBDeQKSoR",
+	"EU01OwQRy54Z64nQ0V2fxyBfawkNw/9pu8vaPn0REtyGFplZ2UOxqVTGdsyNFb0/BY230ryUqYi/5Ka8",
+	"lUSn0diKPTJVESNNqeySyVymygqmn4KG//zLnhUcEMhhIDTvP/mGuGHc8eDVyAQ99kX37VJKFPszYdmR",
+	"klUY+wlOKGwdEmV1B0Kt8uBk8QkjI37NhJUqQ1At2qBbhAvXsaTirrpWecPifrRzNWyjj11zr+60M31n",
+	"5de5ZmSl7nY++kYzX1RlFvooqQ+b9ZN/stSX0wM27cc2h4O/MFLREXuZJsmXfig0U9dMPdJE4xzs4ztM",
+	"k8QTm/t13/4ubB1kvGpGNZkpbgwTHQJnRBJqmL1O9qx6okR3meoKjInDE6+ZMGgRKFLk7QgDhEV2Y17y",
+	"pPIFmyaUi1s8YUOefMUn7FLK11QtvclfTMQZyHhuT0peO87itGQrBguamrFU/Df2pR8TkAMzAcfSobPq",
+	"sdhP7ZryhA4S9jUuE4/s8y3sAwd3C0Uuv6VCzvzNSvN52otl9zemhg6ozjoY2LMAU2hPSGWPYpDqeeAX",
+	"rwvtojGLrsDQgkdlH4k2GmPsFYZ7HcuZAEOdyS4+XkTTE0aCmE2iRGoWd8jbwj2PxlSMWOxfmuI9J1/8",
+	"mr8XUyUjpvXXOOCChjJjSdJ2OsogNcWjoEpxq7mkxsoWVF9llKnTqZXJWPyGxZxeAgv6Kit4pMkxjtq2",
+	"s7ALsrOnYAdiMRkzZTWYT16nRGNSPOHiwlCTwo9TZRUJw1FtjOTEPccLnDVoeLIGy6hIJ42Dnxv614Qb",
+	"q8NOpTYjxXTjQ7D85Uj2r5nSHDdg6c+/pixl1aamX+SAwJ/JH7//r/0JbY0aZp9dAvvgOQumTGJ7sjPK",
+	"QWT+RQ4s4y+vMWZTVMlpHHM7GE3OSg0WDXLZkuTgFxaB9DHkgusxi/t2i5fn/qMcEGoMm0zBhs0tdwNy",
+	"J2Oqif+YaC4iRuByU2XQVbI8OK6pD/sQ9+0zrks2xVim9hJln4p0MnDmzdy08LNb9oeKxTiGV3k4bmZ9",
+	"aspjWsZkRdRGxXmnU/uXullWmD79jINGPZ0srMbPOf8k8MRbmnRhNgUSLtGkp8CqrXnOk8TJlQsXBa0E",
+	"/SlTXMZ9htpY5f6INHHvGNp3lu+HohHrg3enwhEGDJoCX2cxmdL5hAkTIHM2oKDzmEwTKh5p7zXRRk6J",
+	"ZUJzLkaWqG43L+xtLatKqHiNLT8FDTuR6rts/0JmY6kz5w7M0D6mnSoq0hmLKvd1YRSfMivrpoPs954l",
+	"NGlk+DULiFGc2pMLyJRq049TFpBU2L0KLJOPWGKfWS7sghJm2B+//6MFz66QglXPB4cbsLi/ZpHVM7Qi",
+	"uVVU/cHha1492gKxw3jZjmQHs4Jgz1nMFUO7WplwU1VFZG7O7bHUBqhsxA7to48MdqDkTKP0qFiJnlLF",
+	"187ejlg51TQeMfM6I7JqdjykiWZLLJzyZN5PdVzDYugNspjdLvxvDdOZSGHGd9bfItvNploeqGpHjmmS",
+	"DGh0dYRPx/LhbcOFad7J8psCRpM6hm9S3bfSbdWnC6vzg9jhqpdkJVqZmoIxeotzrr5oRyWeZ280mKao",
+	"JuFUyb7b5dDeZvgFFSKlCZhN6p0Iy16flR6EpetZufjMgVUlaXkvVdUpRIrRbZ/dIWdJDH1zwyZ6c+/a",
+	"S/thQcyhSlEw8AjnZKt44eMtp7ewZUUfnXODuOmX1l4aafUO4yKWtjmh2uzXxH6wSDErQ9s2ZChTZXUk",
+	"RSPDlCbNIZsxVdKBxlKZVuXbULNRC4t2C8UprV7Na64rrr+VX25xvstHu8SjDF0zIe9v3fgCZV64Ts0l",
+	"KvZ+lm7LGfyOb+M/tpKuPXK9SvgvLPDb3WdLnuFltajOPy7VI00ixWImDKcJQfomTc2Y8w4YmshRyloB",
+	"Rh9RK3u0LTudE+y/0xM98dLZAsKxMdMw7z1wfgLUg8DPTvKwAcKFNozGB9j3FQMbEHXfgNu+J5pUkB8u",
+	"L8+IkVdMBKA8hj9IbcKAhF6zxMXb31wqKvSQqSzCAFlsvs3hIXSseyLmwyGzSyBSJHPCBYmoZoQqDChx",
+	"Hg4QuML/DGEFdHENLrYA5n9Nk5RZ5aknhLR7YJRMCte1Q04wWOeAhB97jSNn1gIVvNc4IL3Gc0aVVR2v",
+	"2n/8/o9eIyC9xn/SKe9DYI9tAL/+FKKVY0JvimSx+xTooPSrpeuypKEgra24V1Id1bwOJaqqYMBcTFPT",
+	"z20J1dRckuvd6EHjpj2SbffLX7QUnXM6e8O0piO2NS8rznNhVivXfeyJfwMmtyACwY5t/cxlW13xzOWX",
+	"tJ+/oXXvhb1EeQSMFelRwc/uJRlLuOdn7y/JDp3ynevdnfwDvfMxa/kJHpNsFUuHvGKeBSvcomy0yeRW",
+	"cg5vSpkJph7pnojGUmp7lSEeLHTbENp2Yd0igVe1PBOCpku77K6aW+VAyoRRsTUFenqoIrdbPnqg2qNH",
+	"zBu6vn9+1gga7y9eNILGyfvzSjPXCyvpH8vURdIuinv+96uI9eSaCeO6QJMbWxKw1spWrpEbsWqFxWGq",
+	"BNOCFWYpcm1Zl4gM7UcJj642bC/YTCfMOKvxBh9YbbR/zdlso/aLwnn2cXGmpVkExTXX7pe383qSuH3H",
+	"Ocl8n1IVK8qTbRXgSIqoQKaLFhI2ddeYa7ChqlQQaogUESNNH6z3+uS///buvP/ju+f9i8uTs/7xu7fH",
+	"78/PT94e/z0g+61OUfF1IXJOC646pAm96UdSG69Fl3TmdQrz0o7/wGiyykhbuSm5xcifkbyq2PbFdxq/",
+	"qjp3DBFbijjABmXFM9Wq/8fv/0CJ6IrN4YfVGuf+cpzhx71g/1P/5277Gfy0Gzx59qlSdP5RDqqsA2hx",
+	"rlb5I2dc6DsL0LLO6Rps8bYu2Cuq3qwCSSxQ6ZQJQwZzeGx+kYNHmhydEjsJTbQkQ6rKlssaK/ftdOXM",
+	"/rFqefYenUDDosV/xTDrLb0b3PdbCW083iQ0EW9pkUwWaNu7LGiSyBmLO+RUxGzKhH24k3lAKHATNOLO",
+	"pLoCX4ycajIb84RZNiMwUok0OYRsW6Gf3UztXQuI/ZX3g8ScxS2rkgBrgqB3ashEakPMjEeMTKRiB/Z3",
+	"EAwz5irGywa2bW5cOCFE7aEnNlLUnk9oVQEWpd7mSk3bTsO0LfM7IJRow6aQoWJHnkDo/ZgK4I1OEYPQ",
+	"myweUNMJIzxmk6k0lt+CLhViHsEvctDnMSYPHLhkDcOm2e9Cq+7lVL6owgHnOM27br9i87BV4wWy4lgf",
+	"z3mJrqZ0nkga3zFRTRWXipv5emela4dBqGlSk2sAdha7P480kamZpoY0B3MylZrjaQkXn6BNgCKo6Ntj",
+	"ThXDU6Oax1ZdhnfMsQ1LFRFjMXrPFm/gmhWqVGzFNjbwhq3lAfkrtWpPf5QD56OFT9i0TimBt94TK1f2",
+	"go0U07pDjnB7jFRMZ5frW/KGPyfNbx9/++3T7rdkMDdMt6ysABuMp6LxquJREi6iJI1ZfIi3wTZDBuCO",
+	"cCbTJCaRklpjosTSzcSGfSNlP6FqxFDfd85qxYzieHgbvTmWKdudYVWvjT0DaVXQ6idwe7Nl0Ji5OOv1",
+	"CgnEjWfXtPBlwXOTXakgf60XuHJxFfnN9kSQ0Wy9nbT4kldJNT/KwZGLEKiQ/m/xmCIX3OwBusWN2/a2",
+	"bH5ibuKF8ymcWWl73bRrtvNUGHrFthXhF+SxgqC4193/tiQqfrtWlli1OwUto0IEyAT1vSfrZPycH68b",
+	"8p14iQ3tdd3ihaoMAXmkIaYqyJjYXrdLXvHnRDPw8mpkHws2u70nT7/Mi7c1RTtmvjm7m7LIndwpfvME",
+	"NSr30+4aRlje1DOm2u78UdLB+DKfA2unV1b9npb0t0rCKF65LZJWyrexcPc8tdTctzvwjlgFqsrjxW5M",
+	"P0qVlhUpnGdUaxDZsEHo7GuM2K+cz5wOQOCTTpSxEg9kUJAj+C+JqCBMxD7rM4TNDzG0KXMNZKkdrYBA",
+	"igDXaJw3LiHjkZWtLWsIiGFWYZqNmRkzhfIsdDaUVobvbGItonX7fLGkUGMQkstei9ME/u3EfkhlwjRW",
+	"28CLZVaJg9gVeJgw8qLSGPKKze/mPUKFQ3+WlLbpe5b5Fwvse0nNX46soaAVf6YkKZZ9crvdbkXDou6w",
+	"fklTxYb8plrcvGLzR5pcc80HCSPYsmAFSa5/7Sf8mvXB9OGJJvttI4B/G6ZNv5IEFLuWV58rX0dyyrZg",
+	"sLb5WmPxomznjM9uqzwZZIOXpIeqy/WKzY+hxZZCAxPXXEkxcYGmzpTXOGjY/S1uOf5od7pyoze4Il+K",
+	"3G57Xvlr+HTVYxg0UsF/TZn7syWaxcMtnKubTM2R+Xdnq0ilLR4lywFv7bZ4xebnElNPtpgfxh66KEZd",
+	"oqlvn+7b410B+yGTGKwhVwyUUKmuIOIuz4LPjc1SMBLTeS7DPe7an3XZzLz35Nlenbm4aOCvWvxP3Iwv",
+	"wDcFW5Ak74aNg5832fDFN+eKzVd5ADvkYixnzlwBWQGYdwuu7vUPru19+fw+fAoar2VEE1bl03t+fEb2",
+	"vyEJFaPUShGGjgpcl4n2988Xjc2Pn5Reob2q6IwPH/eCbz8123mwxoePu8G3n1p/qTQ6v6HqihkuRseX",
+	"R1WRNgNWbViuNjgvbAt+HtRGC2aDX6STCVXzVY6rvlpynNVbjw3dnPmUdqBCfGTXHkdngXgUja5YTPDv",
+	"ARlIowm7QcNKycxd7wUbMWGlwi1loTGjccLFAoNd62q2ImTf2WpZXBng7qw9LrWFUDLkgiY+bXqjJdnn",
+	"iU+k4DTZ/Awu84+qZp5q5xffYPxUT29x9u8vztZy6YX989PKKCRYotbiUTmqdBNc2KcFSlh5V+xUl+7J",
+	"QMbzaiLgJtnA8Y7NAuyncnhm6HaK/kvFGKThLCj6u0/X6/lP96unoHik75xXqA1bQtTvxqRVjByoIOmh",
+	"kpMNwgCcWrG3P94yzAA++ybe8isjN5qTkdP+lJrxFhdcTk+EUfNKA6+c9hUbMqXcLb+THlMz6WNa+131",
+	"aWiybbCH+W2Dq4cdF046P70qlmIJ1tEPHBiM4qlzcTeLZ7W8L1UX/a00fOgS3S6YsRxn20CGX+Sg78wD",
+	"S4/MyYQ6vDMXi0QsF8WQXCtPlgOVnNkDnA9DqchIyrhD3g2HZDD3AEWdinijCpuwm9C6JVcEzzA75UoU",
+	"KYWmHWigyUhCRtvi2h5pQuNYMa0PiVV08ywfaAXZY0LiNigWSRWTps/ljqggAwaZmq3OJopyees335bA",
+	"rbJqe8p2343l8NzK+WHxaThPhUaHX7YXv8jBwjnDLvDhnGg5YVKwgNhBmNDUsNah82YNmWIiYhqdv4zG",
+	"BODYDJt2yKkhhl4x2N0Q8FTCgIR8iPEcQ6n6VswJoaEey5n2zko0Txe8cGFuJD8gdudDxMaoTRly5w6Z",
+	"Q81wqBgLcanOhNDqkAvI8m1bGogPMKKWxhMuMH24ieZCqaxgiek/LbvGntDMEG4OCc1SXi0rgGVLMBda",
+	"5Q2kOMx21S7S3eG94YL2u4/BXzeVgH5Cwh071TxOdpt8ig95XkW1ilFIJquw7/Jk3qe8Opzk6JToKRMx",
+	"QLBg+ALkir6/PLaK5oaxJCi3MdWfcJEaViv4+gtpSUmngwk3MBh+Ve3A98k/2y7A6oQipopABxutY+Hu",
+	"LowclHdyedFVF/us4BnJjExgqxd2NlZzG/PRuNLYVMCFWbjbNYAtSHiv2fWvEETPbgwTGoBFmV2gXs7p",
+	"9elKyyCilgUGZEKjMResba+9/Y2D9bGfFS2VXAAuARiNignqQWMAyWp9dpMZtYU0/SHA8ASNCTNjGfft",
+	"r9zR4XOM2Fa2twLQAhygA5Sy76zzikOzLLW8P2Exp33Yy6BRBIvB7jJwhKBRBPeAIGwHmfShMlvBVD5Q",
+	"R4KwG3uvEVFKT1lknzlipAObily4YXVuJOxmhd4LSTnthF2zBHdcuxAbYCYQKiSMLKJ8luIAFmPi/dyX",
+	"41+QN1VRwI8X796SM8e7AFfz6bPubmtpYMDJgIQEupCCkBtaIFS6gy6bDbI23aSyXV8fomxPTxsqopp8",
+	"eD9XK6RleeVwc9wBxQQhcSss6x54anXPPAYoJfe6LQBTZZYujB9fk7abWfWePHtWsOjtd7uVtgCvfC5d",
+	"4bFUJiDjdEJFfn81anZeBvTbYPutnJZx0buLvb8/P81FA3vc3Nk2F3vMwWDHxkz1wc5OAvypQ7nHeNA7",
+	"Qpq25wlrJHm82F6XzgIQgJFVEco5o6i2b2l8vh1kw3IorYLxN42mLeTaVy5GSnMqhrLCisjFld4AnGHJ",
+	"dLUZnMFn4Qvg3KrWc+G8oXfjv4xUTdYPE5b2K8X1TTyWfpYuFJTrIVesjx6Amogp32iaYYRldHTFpy4w",
+	"xkrnlVQE3nSViprYNXCbN9OpfWWetCAe026JDqzQdkgwEw5E4ZjDOww4kpkawG6mVlNCBMRrpoidqcZg",
+	"0tIzstmuF6Irltny/QRYAjDFb1LcVZLt1tFqpXAnoPF8SsXYM094SwSxTEbFU98ul7dAnrdKNK3NM/Ud",
+	"30HYSHbRb+2m8z1sn/Lq2cKiiHXNstxSFODJWKbKKj1tOWyD8I+6g//VjLGrFko6vi+pSDP8L/tdMrea",
+	"73+BigD/sq3dP31mvf33nFHbtlV+G7vkG/IX8hey235S1g53975dm0pbYG+ZE7J0rwrcroJ7Zd9gxFJ5",
+	"m96L2Oqunl2FARnLGTgwmx5cnVAy4drqvTqRxhcxsKqvNjxJLH8qOSufdve/XR8atcxBc6e946HbsNRb",
+	"x9G5DyHO65qpOVhREFIWCRJBiAou2/Djp7D1BYLuSlww35z3l8eNqoWcHr09wsA1+w0swZE/VQztOlwE",
+	"hHVGHRKepHZyO8+ZSrhYjwCxBrRA1eSHYUxC4XG0GvWBnYrTrg9mCoUucAP5v+AP/k8TdFn4P4KBp5IE",
+	"8qislcyjggTSQcIjB5XTIS9YwgfgSErmBIiYJhjk7WBtuSYFsLBlpXsNbtQmuVjbSGReslwWzSrPJEve",
+	"qXD+xNWTnjiiXDsX6CFvXzf+qXFxfNvman2l9CQuYnZTPaO7zXzIcijR3lWKIVwdOBgAl5xWhhAuSjiw",
+	"moJule153XkBSuEtLpbPaZkJB64442bMhUuXcsMeEJR0Qz+NkBjFrbTr0erCAY2u5HDY12FWFQSjTqSI",
+	"AwLWPrAODg1THfITN2OZGsJNkOODQX4GGscBGs8F+nqoPDRXh8UY8BBwuDiruOCVYeK7a5+8bBlr0JSe",
+	"boektPb4wIOwnUxFM/yFbZGBamTNEqzP3fVpuEhZX4p+xhkqy5Sw4vl750iQOU1GkmkixUHeUhs61yRE",
+	"4nF5OUaTLOkP8/OaZszmRDNAEmZT3cFUN5/l1nHga999R3ruyvYapTy2guDmfSlVxpjcENMMP37EoRKu",
+	"TQcziDogon/6FDrh9fjkdVEJHPFruB2CgEhuJZ0sjqDb7UKpIF1Yu8o8S1Om4K+Bc+F8/Gh/+uP3f3z6",
+	"hHtif2O5if15IFO7SwI2ChAvsIn9BJxGtmHoG4APqQm0RyznclEztnGrQ05NlgnH3YX1U7c/wIwf+aws",
+	"0gSXoD1WxwOxQWtBrMEIupqI5jtUq/iw6gwXDgVQh0MnfNrtqSQgXKHb6xUkFpKmfQi0kUqDH+yQAJv1",
+	"ROXSBBMt3Xm4o4EjaXXISziHCVW+nIJtHrrdDDvkyOW3Oc4Kh4fJboKxGGB0s63P/2mk7JCTa5qkVr0l",
+	"KagalEQyq6QkhwSh4zY8KktV24v41Bflge8PHYiQttTrDqBDOwNLwzsku1+VJ9EBSkd52rtNO+QdopWW",
+	"fKm2zZAn9umxUjdQLdwJrz557QHzDve6z77ZfbJXyDu0gg2NDNjpD316Lu45doT5hSMlZwDlWJNj6Dw3",
+	"ffimLsFwbeTQWl0FUQ5WYC+ACQlYT06UlegL+Wtc6K8cDesu6IqXFjzVqxJDYbMmqTbFpBP06AjWIUeQ",
+	"rVLgia4FN6QJ1et8hsuQK20wG4VCgq5PGdXIRrkgUsVMHZLw5w/hAaJoEgSiyC+QJmN6zexUWAy7wgX4",
+	"WpKEJYETjyr3pUPOy+578K04T7jlv54nNN2cXFCiGSuZjsY4eBltZxs9cDH1atE6qLzcuE5cRwGz0hRX",
+	"RMRzUkmtnGNcyFqdLFOHBVmHDLEairBK+lh+1zcEenCiskd6CAgUGXTT29BJ/5W0o6LkUvO61ryRt2Pw",
+	"20JAeGWzEhWq9ELaJyJrHdijgRdyqxzsXLetTKNj8ZYRx+Xc0kV+xrUXkLzJ2upbZXiAankTHzSADNwO",
+	"G+DPqPHWMJJNdeBiaPUSe6kFA4X6RpV/UXKTeGL8Psupgo8qZ+cjLqvBtTaM+QYkwfWTwmYORat6OopG",
+	"V/WJ9JUMYfm8anuG6NBts8Oqow8vjMTIAPtaakLJFZuzmIypHi/Ko0/2K23OCMW0XnC9lXU6D/6GWA3c",
+	"h6CAWPGKPweBbvcpgVASq59mScqfa30GNvexpvAZeX/+GqVMK/YiUl7z/eWbIlxeZnWG2DpuNlTHfNzt",
+	"ZhvrwxfWxhMDSlllsEE1pUHpxbtxWytp1YCtPimUflyROFQZSysRnjxmCb9mCose74ylvNI7H/NuP4WY",
+	"ig0lTNR1TczK5l7TUq3KgvfUznQRMiLbjhU7fwcuSX+Gt/ZIug62zZ3Lx/245BfwPVWoJXwEEFHY5hCC",
+	"aQWypmLQK5GK4Aauj7Nyw1Xn1L33Bv3FHV4rr8OXZ5AYmYVvbvnNCsym+hTUGJJWcbiq4yqOsZzbM+9P",
+	"ZMySVRE0G0jYS4OCGaMeIH+pg2k2vzIJ/P3vf/97+82b9osXlo9CZC4Y89zva0LXXKm2LcZXDK57vMUn",
+	"2qopG7dfjPXD9RZ7WZhEcQ8X1xTk51Z94siit4oVuEXYUcGoUUwkrfLUe0Ej6xl/s4EwsTGwQpYMu5DU",
+	"WuG1M2vrKUFKWnUO+161JOPi9RfMBHePhM/zhIpMBHZrLxxJ4GuAwGK3i6ux5HPmS1OvpKFliOuqojfR",
+	"WtaZIeiWznHVFy71uXCam8uPb5gaMUxEHyA6Xxbbq1HytX0eEoopNQglHrOEGYYq5RWbb5pXuDX9rKuc",
+	"U53Obo/s/VQztXWM0C1OKLvMi3e3YBOrYgK3Pdl7uacb7XPx3tXnMP3EBlaOPGcR41VFWOIUq7vVxGhD",
+	"hi8Z05gMGBPOuRoTmkAE7WFWe9PV46u2Wig7+PVGmVlZ0xVryWW7z38m6qS72VizqP/H7/+AzLYrxgCm",
+	"M+FXDCLqtZ5Jtbk0txZB5aeCzP75i1qHt19r/PgMSLR1qI4uVSJTP11eGmlSjYWBszKRBdN9K8srLBjK",
+	"RopOx9shLDrIsaXs+s997twL58EMt3nH/Infgc6UEc+tlaYSktkCKM5yqOOWhVF859vHiC7QcRmqpxKr",
+	"5w7o9/6A7JZCwOyIH6oqb2gWpYqb+YUdDvfiaMpfsflRasaV+U6+9uwyeNUfv/8jDCCRtpAHczTlAM/r",
+	"K6g0MebcNUDTEG4r+pnsKNjUy3UHjayX/NApTBLrfHKXERFJYSjWbnNvc8Plhf1XlnOSd4ppcsS1cLaI",
+	"iiyV5WI17kuoCzOg0RUTMTj8jk4JTY2cYC7YL3KgO+QEYkaVTA0rFp6lQs+g2ox2ocQDV3b0sCdo1pwa",
+	"74z1mDmxjNKJ3eBYMvwLu+HaQMEb8NqgXS1LEAzrSqqGWVfOHUxdzh8JIxmz8BCDQ132WU9EVKk5oWhq",
+	"9CmtTal8cpfd1DAg4ZSacfaDS3eydz1sYUQwhaI2UJHaclqolktNT8yoJuxmyiLDYljNJbtxHli7Sjha",
+	"RzNv37/OK9iQ5vu/drvdbgshqpVPQ8LrA1lImjQpJKQFhPZE4SgDQsmEToGapUIB14XIIF1KhRljeV7b",
+	"WCYxVudhFQm/3Z7Aijx+g4wk3HTIgqW2+Ysc+LhiHeArBJ4tHZDQSnshIHz7crQBlvkR857AtWKMDERS",
+	"oJxONXn/15cvX76AnTunxpeKPLAEOWbCgNwV58X0wTyPKR8QGsC48hfbl8M89HGv/qOeaLIbOyXI8WIw",
+	"c2p4RKjWUN9FYAFE3Vro+PTM9+kKFo0SOaAJutLhgvREliJn0FMOKZtZdp1Psw6z+vEuQmWxGn9Imqcn",
+	"ly9JrOjQAMn1RLhUNt/SZmUdfNfrUl37EHPB8bDd2e/vPeuJsJhhGrowqGJR6A45Ik+6j8sFry1hPel+",
+	"s1BfPkudA8YC0Q494QAx80L1PGaWnn2kWTT3wkzM9VUryLlFlpt44IIrrVRJDVNAJJCP7QIsAOedlHDe",
+	"K6Dqm5QAVLwlR49Nj0j1LZyCDy+xh2nUnA6SOQY5YGYROckCjcbgTXH8ZgEiPtgYIz7IYeal6AmMznd+",
+	"usNq3HjNRAzJ+hQ12CUQ+eyVcpQuBfn+5BLp6IeToxd4F1ORMK2LfnnH6nRINAPQNoz5YCIGVqD9vmKZ",
+	"hogKErNMH0JIgIRHTGDOoXuhrNSiODNUzeufp52EjWiyY5ia6EI+qH+kjs5OCwHfB41uZ7fTBQFmygSd",
+	"8sZB43Gn23ncQHcVCAA7AHCHukoGqXoaNw4a3zNzLqVBGx3cV/hgr9tdUcl7uwreWYpjRQnvC1dh3nnd",
+	"PwWN/b1ndR1mM9zJLjMD6/ITnO3qb059Njh88Hj9B8XC+zBxl4+x7ru8YnkujDUOfv4QNLQHYcrWjY+Y",
+	"O0ygREytDBqGjjRIenNt2KTxwfa204Eq7VdCzsSO77pjbsyq471w7S5vDJCEd9fVujXyJjunw7dSsDdg",
+	"Mvv0oZpGVm+GffRfctzBx92a+pNRwpkwEOg0nZOm3ZSYDObkdNi247dhAvCCumLTSCmbjP+cxr7g6m0I",
+	"5U4PHWS43d2nxDcgXr7NjxueWyvY37SRIbRT4eEOMshOX2cMMmN28tCKUZ2vKa8eT7E8AbJWwwQVBqSX",
+	"Yjn5YH0teWjSE9WV3X2MUQs7GqQ8iUnTETkA0ky4Ccj30hN+KyBYm9xH5/eET5omTIw4BOgBzAugkiK8",
+	"JLDYJWov1vS/R55WHKaCrf23XyusPbCPZrY8PIchjYx2ZLy7ES/KYTPgow0Y2MsMXONfj69ml+p53Q67",
+	"1K0mXJJWBUct3DGPvPuzTzYr3rJBXvm+8oKFgALko7JWFHc/wHyVpRL25eL1DkPWF623emhP2BaQ4EnQ",
+	"v0aaYaFWfog3DWXEoWJsoQp+LAm0A/MjDukirXSHHAlE8LGDUOMSyF3IF6EkcmWrQcSDpR4QhGZyIer2",
+	"DmCYaxhk2TWZdBtJMeSjVLG4J45OCYLHaNIMXc215+9ffH9y2X9xdPr67/33Fy+sIF/+05t3by9/cH9s",
+	"YWA6qEjYFYTVKx6znmiWajC6kXY+eofyp7Dl0ldnXGgMx/cHVsNMXAn5+2QkfogKJgIvI00S2EdHhB5U",
+	"9IFvfC7fKO2upYGA6HSQ7X/2FDqJw987T+DuZnEoLQopmJ69eHZRzV8Kaa9VTGbHXzcw60pdwW4QLR2Z",
+	"jUNMuzCKTxmJUm3khBXi1DE7uGknjVyFG88qKPEF6cmFy1DhoidKezCRcR747ljKVPGIufQgKpbKgckh",
+	"WOjlTIBA4bGMyDmLuWKRQVY2UHKm0ZoSpioJD3PWic4gXQiEwdU90mSGLhyi6dypasXJWgGE8rjTExeW",
+	"t2k0X2DwKFoxwJCGOSmex5y9f/769Lj//vx12AGtvjCit9TlLIxYVpzZ6dDid4jQcz5RhiIkIRSIHUhp",
+	"tFF0mmPUtXwqSapZfEj2u89yFA/7YU8475jTqBN+vbDMJm4QbFaGTjSVytAkr3QtJOZIsgwGr4rDISV5",
+	"Mmhk0EjPHSzunTA4330mhZdN2SDS3j9/9eRXx2ezuwCxjj6krkyqt1U6vhSj7m7AqI89Epv9YHeDIS6l",
+	"fA2YbPDBk00WkiG3vWExpxiG+U/8jjzpfrP+mws0671Mk+QO3p4LK10R6vlMRnxDh7nmJUHPerN3yrKI",
+	"LZ8aBFWofGuQa9S/NEfE3R5yhvxFu4eiyIMCElEVB47RBoSLa8kjpltEMZMqCHE0sicqOO4OjcBq3SH7",
+	"3f0yH6wVQ+v5mJsrTrXx9VmK48nrGcoX4g776794K81LwGx7uK+l+/puWhRDvCjuDvi+LumS/oIXNGEY",
+	"blO+Ai/g9+9s0+fw4fIFqLC9nbOJvGbxP/vD9kCJuQkRTswK3h4s2+u/KHIWZFU3krc/gMumaAZxBLbG",
+	"DrJkMQZ3PuTBZH73Qsh2WbALNuSopy8anz59CBouPa1M2mepWaTru5dSsXOHt/ylRdSlsZcfE3/aTu0U",
+	"cvbPfmkfhMuv9Vh5hlBgEoBhB/qwA64jRYxtJKqtWUPhsXL+WJ9yW2kmfQsSHQqF4D2F8EYI0nO6Po/G",
+	"RQAzzUwAUmFmVuQK60gOZarygBFIli7zjNdcm+PCnO7x9ubDQDRexf3FgKF8i7xXJRMY4JQebHp3bNNz",
+	"ZuI8VCBSLGbCcJpo0pwwQ2NqKNBe8VksknI1/eeQdnV3YOdjNuoGUltOQVv7Z/NP39IJ+1vK1LzKT1sh",
+	"+uHQ//Si34PWcvvbgEcM8DsFAtuSzr1mEtTGF9w/+d4Hs651uORseoFHPFyVP8cj8E4UT/GRJv4Yb83k",
+	"b0nWUmFx71yxWYx9sgIQyjpMRGo+BVOXIYppQ5pHJxftvSdP298fv8FIWwhVdOAxXrBDkB8QKLjO37oD",
+	"dLMUiBljakK3tyHhE3uHuEnmVrrCGjhSuNJCNMNGAdwp+y0WxBEkzPsMOz1xmWPOQopG/tpirCuuLuHa",
+	"ACwWKczKvsjU0ESOUkaaYf4697HDsIVRw1VRf83sywNS/NLF7LlyQy1XychNsFwkqyeisZQaK2+A2wSr",
+	"jocolwLwZCJnrQNcGMZOQxynD2HNwt/phJE//u//x4UbBz0hVUAs4zRMkPA/Xey0D0HOCKVDLsdsDhtE",
+	"4xjQ04pBnjBhWHnH/SbsiQKWFQy7cMoLB5SF5hcOGyLMr+3EPC3YGSs2TWgEoIF+XRAq7aOk3d5BaKYL",
+	"vBaxa4lnHCsJEHBSwBahbRQsv568xlJXmm/P0vIbci9eqGyAs/SL+6C2enVoJrn+q78/DxaCr+Z+kopB",
+	"qgdee9Yq6UbohSqCJ91SZlxWjlxppEpRsqCzS/UlVHapjv0rslZttxwdYrlw9cD94F0oI01iNghkXtEH",
+	"hf6OFPplcWGZJC3FbKWtc2FlgxW+Ty++YI1FuBKKjawgY3mzTyklzcEcHkTImMgSVOVMOPTWMEB2DvJT",
+	"nCo6SOYup8gljO1191yWyWuJ5HyQBbHZye985PGnEEGuCRUrMhxg0XHPp/y77J+AXLGpybNC9vbJuJW/",
+	"5lcMDYODuWFtHmNmUQI1wJyxDqUmxUdc0KQnfpGDw/LnLtss5kNApsQCYphQs3eYg1fa9bv8CO3QbQi7",
+	"oZFJ5iB6/iIHIPF5udi5gFHutKeAdT71AexCSTBaxkr1+UW26ZG7XbC5YdAT4ZmSN/P2wu9LuY1SkfBY",
+	"yivO8v2lYk4iqlkrwOo7drT3568xVEeQkE55/4rNYQQ65fBPElIIRuobecVgkOwf9tLnv8YY+D5Kn5h3",
+	"h4niOBf3e5QheyKTzILlpLW9PfQFueSjR5qEmPP384eOS2MLnUxvm+Xinv3p/flrK3e/YmyK+aAg1EKg",
+	"kd/1sKQkl4IuizYwaIqaC4iq3GcxoRRrp1UQVQ/g3mQCJUbxFqVlXRCUs1CBrFabxiRVyOqx7Xz4AAhS",
+	"eYFSELmRcFWaMEj+wwdP0+vCtdYuQ69AV1ZGzoBXFdMyuUa/PiTNVgrNCM27CMgLk+cGEqmqxOFT4Ew/",
+	"ykGj2ve2mEq7wA4aRadbCcfiyapc7F7vZm+33evdfMMqU7HRLHP3gvmPcoAL3kwo37vLgTPIwhqp3PKc",
+	"QkqmsBcsr37jaNWO4xl3bfLFI20vVqd0Nosb/OmLiverNrKYVbz5huYveN1mItotqrARFVYTHXJTsmdk",
+	"aFA+vLtpt4n88fs/XEBE29cd9frQv5yesrfJx8WSrA/aTVm7wSLEILgVBEUrSm2ptMAnde7M41Rp4PZW",
+	"LIKn0KVPcDB2YIUDgToWo0a7wOOCNMSFZsroDjnCIDF8jFxpFCytipXcQdkQYGJTCbdvfqEmChavoh4d",
+	"3rJS+7oAQPw+Qs3v7z7bf9zdL0DNO5ZmvwUDQ9PlrgdklFIVK/twBcVa3uh8xZR2mI+rxBDYpzBNDJQW",
+	"JzSZ0bl2CymkIbu3161zQsGGqXANtjEZshmErVsRY3HlmLMBcOmUhFBSL4K9Dw/IUCZWCC/91qW6YDo9",
+	"BVj3agfxj/Z4q99YkD3yJzYvuLTp05KlhgXVPRYAMzfrs4SyUtttBiIzxHK7ed+bAdSs7hWp7s66hYMu",
+	"9ZbdfABD8eD/e+tKy9XOGwiiXiB6+jlVP+7VT/WjHNRFE7hLJIcIR/IQuvc17BL2cMoxHPYwAiLYzKoj",
+	"kHuzxduzbJ7IFP9Vmd2oI9wnEa4Q5h7coX8OUv2eOVkot045TDV8uV2WVJIMaHSV1Z/Ynni3dZJaxe8F",
+	"IhMvEf0OJhOAde5WnQa1GQ2QGxwHWa1PxFdmRs1dZjugDLiKA75WDWDFYJECp8cgwo8mYE1RqdUi0arn",
+	"RTKQ10LfEYDGQAU8l93lU+QzK+B+91llagN08FUvuktaLppbmn5dYAgbMABx9Hs2G/OEZXSGUDP/es6r",
+	"rZOtHjS0jCUhUd+VhoYcA7BG67W1IxIadmOwWVsbxegkBAe7L6eWFVwLEbdUk6ZVjQ7ApdMKMBXJErrX",
+	"h5AT9DJ1DjKzva6WNbQaDROx69T36T5vZYAAhqkJFzTxJWkB/Q0cUB5EFU3MPA7B/C2n9NeUEbAee+e8",
+	"vas4CZNhqsCHmtlGWLLM/gKDQ6BjzKe3u4G14oBtZUXfYOJ//P6/bpo+hevi4qT/5uh/+i/enx9dnr57",
+	"G+a1vHaf9ASW3tatILfTOow8PU4BjWCGgJ2AeIN4dDgK8k+RG+9JCKw5dOEXTbAeK1awP8csofOATHSr",
+	"Q879H/IzgnBhHhMPDQsREq+pNm2oEdE+fRGSJvzzQqYqYi69F6JpuNEsGbbwtASb+Y1CyCkXs0yNh68l",
+	"mtstBl0cjgHwojzGLdd2Y6CmdmYTYPEhplAX9yhLL7bLHAmuGXppXcpzido6BCDJ8DwLZBaQfI88IUK2",
+	"etHrtH+AWrhLc4ZZTmReUAJoEDKfcN0+lAdx3KYsg5fLwRw8YZydnPdfnfw9DEhGF90Dsr/3DN0BUztl",
+	"t1yPGbPUx8Xl+cnRm4tSH93uAXnSfdwKyECacRU2W8UTegGz/1EOTpBFLAkqy6+evWb+VgEF4SXMiMgR",
+	"LlpjPFn4ICyQjWtgL0uUV6eY7nb39m+jbi4xuLIEsGRvDmohm/FzeLP36jCbLLexzAVL2AH3XLhXPmxM",
+	"F0nzsExrYFCP5IT9i6oTX8zCLiWZUDHPg8fQBchU295QlQFIthxUMtfZ9c0QB2QS6zxRd/EyE2l5QZFA",
+	"9KHDIXTPQ/EmulrNzsNV8JVkMk7dal3bXBiy27mICrnxx6657SKf3dqvbVNs+SloLIFNrvv8f7L22fwr",
+	"sSk37yf/ZKkvzcw2/djmQD+3FS6/FEUfFQExuSYFtE3SLGFvFkh64VFZQ9n+ibkryr4dgX26A5cHLLsN",
+	"LnAnvELdVa+rQk1qtKWzqUdY+Soq/hWbr44Ae2UbbGSUL2SdbpFlur0terdbNEY/WWuMvk+78Cs2r7ML",
+	"240rGyAfbMNfzzbs3lbtI7DRf+ZCy4vpZnAh1qZgVxqzIJQFkyjDKzYP0R6FjDADX8bS4A461iHLQb1D",
+	"RGrq1IBpYCDJfQR8vGJzHGKzgI/duxz4J27GrgBIjfwL8XK5oRR3FyuzuVrREXsIxH4IxL4jQxgGQdK8",
+	"BAMEmrq87e24xMIjmzmP8tzThfLsPmzMIBL6tbxypaNyk/QuVvJE+8eNyey/UizzjXPowfONdemn7q5h",
+	"8CIM/eBP+ldGLbFHjOV2iYCoh+3ev63EzldsXiV2op1YyeQWfiXfZbAGk5GCnTCLic7R7O19DjAOFuRw",
+	"WCQGmU4gR83BLMO3CMUP1tMK5FewPjqxAtD/MW4Gwm9Q3YFIoFaHPAcjmVRXJE6zMhrFvqrMZecySe71",
+	"9bcDuHDHr/vWu6P693vvH4AC/zyME/KzHOf0fplYzoQPtbqVgDCh6ooZLkY72VA1frOXACaFpn/A6mNx",
+	"LhNkGO3NiEZjFpOB4myYzFuHCOTPNWGTAYOQfReDP+CCqnmnCmz5jZ/UhZvTPerRS2PVsAi3PQvh3sd2",
+	"te1jKYySyTpTDzT2bTHI+9+iwsU5owkZevIRsdNBEe6GZBSIlOIx9BKKrtMpHRWpe8KM4pFeIGL85VoS",
+	"Ps8q0tu3P51qzIfyjjQpIFUbvXUcCinpQjGukZKz/DHHmsdWdUYzW6cnwkgKV8agr6hhIfmO5L/SZAcW",
+	"07/mbKbJ//f/kt1uF70lkVHQ1tB+lPDoqrJp0BPK8m3MDt8jMYv4hCY6IN3Mu6oYXE8hMTIQPofH39sC",
+	"AWDgJkrSmMU1SOdvcDPzq7fSR/YSsKVjOvdOMsSXGihGryxzIk0uSGh+C1uHmffuqW2vfeRyaGSYeckW",
+	"bHH2rOqDTKvjSxfKudGtp2dkTOcdcmTIxJ7/46duvs4AbOdUO2EjP2+6R4KcHr09QrDu36RgeSW+k1TJ",
+	"Kdt5LUUsRZhPN3x/eVw/n9/qXItP9zcLef3rzlcIel2gwXUs+cG4+TUScqUB7mM5ndVflq4WxHDIKdEQ",
+	"ToGgG4pGVyx23KiKrVfKLe6vFcGxnvNDx/UpvGdY7M7O6Pjd+UWbJomcIRTJYSmO4fQMqmBAhUmIhlhI",
+	"HowSRhVpXrE5i3vihzdHx+2LH47ae0+etg7J+8s3i0mKKntxQsWG4SGJFJ0lUCMSMTOg1hjAHNOR59A9",
+	"4QYcJnQ0ci71hA0NsSKfHDrC50x3SOjSNcDkSx3L+pa84s9twx8v3r2tYvOXdrvAPX9Pyl1hgC+czAcj",
+	"r0rnO4fU4c+wMj2oQF9WBaqVKu05EkqmSsZpZNpU0GRueKSRvawTGoU0fOhoTK+KrX9baniPr155oLpH",
+	"jxkrLOu8wA6NY+UrFgLj0mQkvzSm+L8DjKTPTMXXoUg/2akUiK5MXxuUgKnBBgt/kYM+VokKD9zYxTxZ",
+	"eDxAAbDiYhnZClPnMPncKlYjKWPStKpNQrXJira5IlStXOjNJE8czz6N0KWrFrfbJS60kzShWBwGW3Ch",
+	"DRURax26GHFtiqBfg3lPhN+fXJYwLf4TYxK+cyvskFelGirOAbKiigqkAwrZE6krI4NThqT9vMBKDdrU",
+	"8t2++7ewOMaFp5MvjDu1FWshQs6yckYP4NIPr/FKg6T5EiyyIuA/1XTEVr3b7zWajlbaL448I9EuPgIB",
+	"6uAXLodZM+aCNqxW4xCagzsMRLpPTRo3oarc7pSJOMB4N8UsA6c5npXDls/qWTgD2fvLY7CluDwxJmKq",
+	"EEb8QQf/KuJJEbq9Ekrc1bzULqlijr9toY3LSZBc4xlujPpek6gKN7X2Qr7kIn6P5VA2iOgD/rGyiEQp",
+	"fbtsy3r8ZY1VsKqaJxWFM7QZU4Ns8SG84U8SvSfllS/il07JYE48VfprghS/mWhfaZfKI29IOtVMGQKW",
+	"JQ/t2zSKTyYsDkgiZ0y1I6pZ3MJpHJC97u5CpSzuwdTioCf2ut0MYIrdoATeHPFrJoqVFdJpjNlHWYAC",
+	"ILaZGY9YVoDR5Wm0Oj3xVoo2zd/MCZ1j+pOb/sI76SUBH94wB0eKZoa4SrnN/e7jgDgoMhLuwG8rKxS+",
+	"hwEcB7kPMd12jYN8aeF8LQNxx3dISsc3A3ePHdUZs+4ybGI9U6MZsT2oCA8qwqqgRqkcm/Hc9FastFIF",
+	"YGo9NkbGM77S9X147/9M8BgLJfu2eeK3iiO0VOMDCamJxhXRCi+PyTePnz0lE6ZGjECrA3xtIXqv+Bbg",
+	"S31IwgkzFHxB8BEGEQ7mGbQr7YlQpEkSIpgnwZBgByN/xeYdkpewR6Ne2z7ksRt34eW3Dzk3h1ax6IlM",
+	"cXZ5zxCcyA2BIu/73cekufjMIyCoywF1skalnc6u/J5ffhgDCKLYD2xiG3b+r7fv859LmMgxPGBdDykM",
+	"D6/9Hb32WAlYywnDnENXkt6xqCYAohd4Wetzn39XBF7vYLBuPT6jnEwTBkZI/wngSsxJiJFo7Qs+EtSk",
+	"ih0Q810v7XYfR6ngN/AvFlzvut+N2Q3xPv+9J0/tKnsN07EaU6+BjUMyoTHrCafz8yySuBnLSGdT7kzi",
+	"Vk381U/YxAUs3yOnKA9UV47Cg0xAqweX4te5WiU3pKMhovkIYKi0pxR/mTyRbYmgs3Cd8vyIStPFT/4m",
+	"QX1GPhIedDyDSEG6h+AXIWdECtIUspR0cOj1AgenoTQx0pULQlwPyF5tdSpTE/65Lkq+5IdL8vUdUvd2",
+	"Rzwq/MrM9Z+yVvdJlW6QuizwMs/I0exdlYoHKr0P7M9Z4eQzUst+t5U7Jfts56M9r5UZnD8CQrLL+aIu",
+	"+A1yvH26uWHTiuK4WBfypxyB+KFa6AMjzauFFqCptyLmpUqhy5wpq5qTZdyNFJ2OSRNKKfmqIIKxWIcB",
+	"odqZO6Tyce8QrgSFcEKMsv9uwtSE8hjq673BfxM7RDSmynj3KI5CNQGIrGlCuahMQSrciQ3clS7OvxI0",
+	"pAFsPWgwkU5gh/BHN1u7jV/SWZmtyx55vge3wAfzJwiQO/YA/Z7His64GD1wiD+T2bN0mvYE8zt5y6es",
+	"+uJMKQQauHsD/1nl5d8CB7+utup/04SDjxO9oVjd54/f/zevJoYxL76eGzjbApJwwxRNfKEDV53EPqU4",
+	"fOC5E6ZyXwk5E4UyCRC8SKJ5lLCAFMoFQb4XH4ZkB/hW37K7kLCbqWIas8QgZQCtrfYLOz90nxYb2e3g",
+	"CWaQ29vajsYsuuqQIzJQAAQKNY2gRun+3p6v/+QKVa2sAQXWmk5VrGRJTLh7K6zv/itU5SwwxZWsDipy",
+	"Wvp58Hg+1Km5Fz+pyrK8P1f2WqFJ7HjE8xUgyS4OfK+bwaNriALP34nBnPC4upzKRdb/PV5aP8gq/dfP",
+	"9pHOl/Egl/yJlGtaeYSFO2EUH42Yug/MwqJ8cWbFlhKOTP2l2vno/9lfA7wEansBrQWAxRnmLVyxqalT",
+	"2D3pPyjsD+9HSWHXOWFsc0GW9PUldbie4u6eodemp7i/P1Dyn0mx9KeWG3oQPy4VAHLw1Xh5UKmQFjj3",
+	"rfVST8c+t6NSKz1PhXYxt8Vqs4AnTyIlRbZxB1hdXCfS4AOhfRm9ACs5WLEsSlIN8P9jOYOUdUAAxwge",
+	"bTc7KMCQuY4f6Tx7vEMuEml0sZrg2ftLl/5uP+8JLTHek4tRgNE6kHVgZdY2E3SQ2B8L5+3m6v1/UF7C",
+	"rmFMRZw4ZyEXPUFdKiGikGqEvlCp0Ie2N/uFK5YwmCNQfDMvkeCCYGM5Ey1XAVD3RDjhesgV608B8Ts8",
+	"IKG+4tOQxEpO7YMbkFClom93L4ShHOKMYTobDUbGShlDrCDYEz6/PhsAnJl9HRKZxAAc4Ar8ktAeIZZr",
+	"tuvp/yYFC10dbF8k2ynfnZ44ys8fqntUCd/N/e4zMmBzKaojB87SMpO+ewXdd/8VFPRNn4ZMQQ/q2M0D",
+	"gtuDbeBPbxv4TDFvlRaT9bPKv33pG93jlXdjbKjd+2k/yIZ/VuWei4FddBa54U90LWz6l7UA1GVynTOT",
+	"KidIuBnZRcUBvEHvz1+TZnj27uKS7GCM1UfXqM/jTy4SGmBHS/EqHXI5Zj3hIqm4dnCk4BxAsDfhvBpK",
+	"JgmLD12pYwcfpBlNmJVLqsWL3W5P5LtcFC/IBWOkfrqQFzyWMxKzhF8zrM+VRYFV1i4EJuaudOMe0V7d",
+	"EKtDtdxaltFem35/I/ZQpvDhEa5CZ69hU/f4Epfu3ipr4mtAgC7cSSPBuJiDoCDB73d36wyLtTf0wa74",
+	"b21X/DwqvxNjzZpvHOUuor1vdqtuCQX/ufNcVc1FJnGGQW7kFCMLwcLi6xD7OGsp2IJo4Cu/YPWG6uDp",
+	"2pve/dpvcSF2/F/6PX7gMxXY5rnoXBu5ve37OuBJwsXIpzfUZzRcGMWn7JGDD9QBsc/okLOY0BHlQpu8",
+	"6u3l+enZSf+nk+c/vHv3qn9xcnx+chmSwdwwkI3tPwJv5gOzk6GTaU8YmTBFRQS2zprOLt+9Pjk/ent8",
+	"Eh4QCsZIMLgOJaRzSkW0oQnK2pCxBEbFbhdUBcBu6Akr5AvpApVQURiwiKaaEVwjoXGc5WUZmYFDGyjC",
+	"6bAg/AABYDZQ110AhlAodovVKrghRqXazKQy43mHnNBo7Aro8RgikBChAG5x4MHfjaJCY8QVposqQHO0",
+	"3fVEk2ZVcb04My9Uq0XQ7EVsikOi00F2nK76MXfhVHCAYIruCbcFikK+KhTMMPSKiRzM3hXO1RKh9FSM",
+	"ON/ZVDJE8AkgJnfIW2k8imxPIIzsgd9q95Umg1Rpbw8fspmHbfS1P6g/Yl9ZJ5Lamfp/eHN0XFPOlk+Z",
+	"y05ZB3SVUXdOOS4k1hLNYRa0hnFubrsdcZGEQ80WT4SC1Za1xWHyhLo6+Om97v63NZGvW1iuv3CYGO70",
+	"OYsYn5rVdXNnNKd8yH5SzreC4bKuKqNdv6/IllFVqtmfA5v23wNnNrs4XuVrumw35JpFU5R7akovUyoc",
+	"Z3D0aZ+kmOrxQFIV18ZfndxwvP1QWZyJ7LV4cXTxw/N3R+cv+pfvXp28dYn6pkPC/4QK8N/98fs/4Jfs",
+	"xhcjBycWVBPrifDCrpIdkh+Mmb4DwLsLOmEX3LDv7EIjExKNQaYkkvKKo41JsZgrFgGE0OPu45Z9NMJ8",
+	"GSH6sJREh6B7tFxJesj/p1BCbEpHrCbr9UW2JRsF3EPXdbzlye5eJdQ+dISrKpT7hGPqx4XxN+90w0rc",
+	"YzNJbhFhn80J2MFjvDwVIjRsMzAcl/njXvDyOSKhZKjB+FXC6LUL/H1//nqhuMlriWxy9dSDxgUz7WPc",
+	"1tWL/CwJ/p6qDQe3PqK3kqCzF7fSimZuxxFsj/xw+eY10DzwfJpFYdu7GCUcZC4QfqYQII5o7QVl4p9u",
+	"xSWiBHh8aQj4/l1I/Wct+t+iFs4lyFYeqDzfzKZDW1FMxEyxuPis2N304OWxjOqjdi9m1KpG5P0pxke4",
+	"0gNUa8uDqwswBSS1I1oBH/g/OUaqa1+4Fbgy65VZUi/sbLY175wO30rB3iA4yj1zUBmlEyYMItDC81Nm",
+	"cSeXdG3tdWgDAzyuq1+JhP1IYwmjpn1aIF7ldNi2a23DYluAz4d4CrcW8P4tLglMxmqH1wzKoZaOsXAx",
+	"4DLk92LnI1D6SjAwS7FHtlVjk/wk6lpuBEP6dL+mhs6H/J+dfvvDX/6juhLQmmuDNS1ORCRjrP5/1xft",
+	"Lzt/KV+xrHoRcoqKWVdeOti0gIx+49M2s9P1qVcmuylOUtGu7PTdFFQL/ny3eVuj4dZX+U6v5RFYVXiE",
+	"J5xV1FrisUs3dI06NKS/rrqyL4/+di9vzOoNsXLMGUUt+etTytc9+JdglBEmmROqr1hMYF6uZMKClLLm",
+	"rMeMJmZcn3eEkOvRmNHpITEyjcZgFckKTFaKIT9gp/do+nEj1HA8F74G1s6EX6P55use2Wt+zYSdk5W/",
+	"izdSz7Vhk/XntBT2sb1/bBNfF1bmCsggNS5+5GAdKhfRLJIi1mvQuTwe1wwM4JZT2T+C+RpBlrOA6ILT",
+	"Af1O8popEmKvBvvp4E+KztDI7jpv+oBqxDwrFbaMMtixnvBwMwFZhgEjoQnJJNWGDJiLiiZPsvoqjsui",
+	"emA5TSIx0de7BnoCPQJSOQtMwXKPJeRTgdnJAJ4ATvvc7caxuDtUojZS5Qb1Tk/0hCVugG2Tg19YZBAb",
+	"upnHJ+9/2+2Ct0MHzkYs5uQXOSAurrxFBiySPrX4FzkoxZz3xE/oIvEH/sJZ2EOCr7UP9bYKyiOdG+B5",
+	"fIh1s6EUpim6EaGgJzU9kTBqp7hPxi1S5U9QhYAtQJmy0yvAYPPYO3BiPoT0bbd8S0D7e3sd8qIc/aSo",
+	"YaVack7UOT3DrcHKOVOsRKdkaphL66bR2M8ffTeAzchU+4rNsdemt/6dH12e9F+fvjm97L86+XvYCgD+",
+	"36CdcDAvBn9gqndu7HfOrEqAzXOE3/phAzdCeIubiDh5669ThqF3SLzAHThHBIuBTEGMpAMNL2mNB2KR",
+	"edQZ9Ha7e/sbVOS8LFIgj/E+8pwYwTVHuAdyR0V51cQ8kdd6Rp48WVWZs9e72dtt93o337AVdTlvF/1P",
+	"45jbP9HkTFkKMdy+pKjyTOhN8Zd7T55mQyNzaNgXZSTb7pe29845nb1hOi9B8uXKAP4oB6uKAF4iOyoE",
+	"S0IoJU8SolKxwg5a2c0j7a2n92X83DZ8Ye8e7Yd1m/lIk6NTB4ERUSGk8agZWTEAxSaUg1sfK4yQJnjA",
+	"/vj9Hzv4iza7iRiLWdzq/CnQXx+yG+7W1UZVMSzcmS8dtLQVgXhU8MStCwoZSsX4SLQHwAcz0TZhI5rs",
+	"fLT6ykpT0Wvb7myDGlLhVPFrGs3DgISGqYnGxC/0u+jwEAvvwBoAKwZhWbr7mUGywvLk9Oh6wxO7oVa8",
+	"tE1x9EZQfEUe75WfDdr+7cPPaIO6tQXqX02p/md1s7yVWHsRarh/rlvla5uM4LbhUpqOUgMCt8QuxN2R",
+	"1tZ2BDllgk55x59O3SV+N2Xi6OzUbsd9OypWCytlWakudsS7aNy0M+Pag9viT+Hb4xr9FflOE6qJI75F",
+	"C0yJjucU2cQaOv770ZvXX5KO/bQe6PiBjokjvko6BgCbWrNuVossN2VZFQH/6SMe9QH6E5yl10d8Bs5y",
+	"MuEjvBLFoFLMm+sJA7GoEParSfPib6+5YQdWkrS/IYmMrlyQJ0YzJYxqFgdESTnx7vChx9PbfUre8Odk",
+	"qBgjdjSje8L+EdfbCrwtizAx4gKxCtCUY99qTMfLbEFW18H6y1EitQuTOGdxFp6vXZLfNVMxjyB9L6LR",
+	"mMXwtO8S3SHvrOg445qRJ93HJEzzow+DMqSfAyMEkxIWVCYADNgTXJAwQ/trhn6Trcj6ixz0cSn2Jzv1",
+	"Pky9D5qxS07UdE5mY8gtCGNmKE/Cmkiuc6CEe7TF4wAVnAf+QIx0ZGUUHQ551PlzXkK7GP45FnwlB9Lo",
+	"jrkxq96Vc2h1eWO+govtkt2Ylzx5cLFBhiGdJYC1UsY320wa1tywCZ12blYLERfY7EsKEDe3itvx6/k3",
+	"jg34uuToKMV7n5zXAolxa+KEAv+1sgF6ALFAKBd8QpMDSEJY9v36hyjzURE6kKkhhgkKCTt2qr+mLGVE",
+	"qp6wP6lUGD5hHSuIKgpYv5AQAoIGPGNoYwq/P7kkPmkQqpy5aYfOCyTy2mc1794FLvM+UXBwhNrq/WAe",
+	"y8SKfx951VEQHhgIWKawH1yTdBpkCAvXTOlyFFkux5bH+Ng4mvJXbH6UmrEd0nI+BztVYQS0R+AyOZyA",
+	"68rgKQyw5jpTgsCDWrJgQIWbVCWNg8YOcFg3t6W7wuQ08WDTRroBA5IK/mvKsrqaHbJQpleDKIuFA7E+",
+	"L+aFOmMjVt9a9n1ZHQC+t3s6ptpKpZCrpU1A8txMK0cbRNh2SUSxnLl7h/X1wVkLMyiManuuGjQ1coKC",
+	"/i9ygGNzEPADd8QBSbh2OGRURCxJsDlWrr92KTi6MJTtqGKotxSKKyuWgnEefBfQN2LdLm5Tjr+73NVP",
+	"cNgIeUYXQd0KgOAu/E1DLi+6fvkErXwl1DdECneZJgugA8WVZYbvas9lRA1N5CiF6IQc8DxwhOAxz+Fy",
+	"iGlqPLp5YYT8q5oxypmaONBSwbXiNvrSO1W7yKMx0rDOb5OI7QwzJxJUMWzKqWlzvDgeTF4aPnSctarz",
+	"Y78QEikWM2E4TQoHHRAmIjWHyimOyA/x0kyYofYNgrQaAMSD2AEWL+9SzdBnaPhsDxVnIk7mVqaP08gU",
+	"QsF9XsaEqisGaqNjcIVBJswoHlUOUHigS7HfxUBvP0RF/Hmn7HmoHCKhjlKmdD5xBmcl09HYpzoCEVt1",
+	"U6YmcCNDQhSZSmVogr+bJgCjYdXbCJ/0xQyrwmR8RlUFmziF2IfYdm8HTjUdsfw0caKufKlCXbxIhOhu",
+	"rFqnj5wKQFLg+E/3tvgdXDSOcKNZMix0796U5d5XhjbXnFyhX4in/PTh0/8fAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -476,6 +476,30 @@ type AdminStatus struct {
 // AdminStatusDatabase defines model for AdminStatus.Database.
 type AdminStatusDatabase string
 
+// Billing defines model for Billing.
+type Billing struct {
+	CurrentPeriodEnd *time.Time `json:"current_period_end,omitempty"`
+
+	// GraceUntil After a failed payment, when the paid plan's limits stop applying.
+	GraceUntil *time.Time `json:"grace_until,omitempty"`
+	Limits     PlanLimits `json:"limits"`
+
+	// Plan The plan whose limits apply now.
+	Plan string `json:"plan"`
+
+	// Status Stripe's subscription status (active, trialing, past_due, unpaid, canceled, incomplete…), or none.
+	Status string `json:"status"`
+
+	// SubscribedPlan The plan Stripe's subscription is for, when there is one.
+	SubscribedPlan *string `json:"subscribed_plan,omitempty"`
+}
+
+// BillingRedirect defines model for BillingRedirect.
+type BillingRedirect struct {
+	// Url A Stripe-hosted page; send the browser there.
+	Url string `json:"url"`
+}
+
 // BudgetLimits defines model for BudgetLimits.
 type BudgetLimits struct {
 	DailyUsd   float64 `json:"daily_usd"`
@@ -488,6 +512,12 @@ type CallbackAttempt struct {
 	Attempt    int       `json:"attempt"`
 	Error      *string   `json:"error,omitempty"`
 	StatusCode *int      `json:"status_code,omitempty"`
+}
+
+// CheckoutRequest defines model for CheckoutRequest.
+type CheckoutRequest struct {
+	// Plan A paid plan's id, such as `pro_monthly` or `pro_annual`.
+	Plan string `json:"plan"`
 }
 
 // Connection defines model for Connection.
@@ -808,6 +838,18 @@ type OnFailureStep = StepSpec
 // Plan The user's plan (`free` when created). Server-owned: only admin keys (operators, billing) may
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
+
+// PlanLimits defines model for PlanLimits.
+type PlanLimits struct {
+	// DailyAiUsd AI spending allowed per UTC day.
+	DailyAiUsd float64 `json:"daily_ai_usd"`
+
+	// JobsPerMinute Jobs the owner may submit per minute.
+	JobsPerMinute int `json:"jobs_per_minute"`
+
+	// MonthlyAiUsd AI spending allowed per calendar month.
+	MonthlyAiUsd float64 `json:"monthly_ai_usd"`
+}
 
 // Priority defines model for Priority.
 type Priority string
@@ -1144,6 +1186,13 @@ type UserUpsert struct {
 	Plan *Plan `json:"plan,omitempty"`
 }
 
+// WebhookReceipt defines model for WebhookReceipt.
+type WebhookReceipt struct {
+	// Duplicate The event had been applied already; nothing changed.
+	Duplicate *bool `json:"duplicate,omitempty"`
+	Received  bool  `json:"received"`
+}
+
 // WebhookSecret defines model for WebhookSecret.
 type WebhookSecret struct {
 	CreatedAt time.Time `json:"created_at"`
@@ -1321,6 +1370,15 @@ type GetWorkflowParams struct {
 // GetWorkflowParamsFormat defines parameters for GetWorkflow.
 type GetWorkflowParamsFormat string
 
+// StripeWebhookJSONBody defines parameters for StripeWebhook.
+type StripeWebhookJSONBody interface{}
+
+// StripeWebhookParams defines parameters for StripeWebhook.
+type StripeWebhookParams struct {
+	// StripeSignature Stripe's signature of the body; without it the answer is 400 like a forged one.
+	StripeSignature *string `json:"Stripe-Signature,omitempty"`
+}
+
 // GetDashboardParams defines parameters for GetDashboard.
 type GetDashboardParams struct {
 	Token           *string `form:"token,omitempty" json:"token,omitempty"`
@@ -1380,6 +1438,9 @@ type GetSitemapParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// CreateCheckoutJSONRequestBody defines body for CreateCheckout for application/json ContentType.
+type CreateCheckoutJSONRequestBody = CheckoutRequest
+
 // PutOwnerBudgetJSONRequestBody defines body for PutOwnerBudget for application/json ContentType.
 type PutOwnerBudgetJSONRequestBody = BudgetLimits
 
@@ -1415,6 +1476,9 @@ type PutWorkflowJSONRequestBody = WorkflowPut
 
 // PutScheduleJSONRequestBody defines body for PutSchedule for application/json ContentType.
 type PutScheduleJSONRequestBody = SchedulePut
+
+// StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
+type StripeWebhookJSONRequestBody StripeWebhookJSONBody
 
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
@@ -1511,6 +1575,53 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
 	GetAdminStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBilling The caller's plan, subscription status, current period and the limits in force
+	//
+	// `plan` is the plan whose limits apply now: after a failed payment the paid plan keeps applying for
+	// the grace period (`grace_until`), then the free plan's limits do until a payment succeeds. An owner
+	// that never started a checkout has `plan: free` and `status: none`, and the server's configured
+	// AI budgets (`LEVQOR_BUDGET_DAILY_USD`, `LEVQOR_BUDGET_MONTHLY_USD`). A stored budget override
+	// (`PUT /api/v1/budgets/{owner_id}`) still wins over the plan.
+	//
+	// Corresponds with GET /api/v1/billing (the `GetBilling` operationId).
+	GetBilling(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateCheckoutWithBody Start a Stripe Checkout for a paid plan for the caller's user
+	//
+	// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+	CreateCheckoutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
+	//
+	// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+	CreateCheckout(ctx context.Context, body CreateCheckoutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBillingPortal Open Stripe's billing portal for the caller's user
+	//
+	// A Billing Portal session (change plan, card, cancel, invoices) returning to
+	// `LEVQOR_PUBLIC_URL`/account. 404 when the user never started a checkout.
+	//
+	// Corresponds with POST /api/v1/billing/portal (the `CreateBillingPortal` operationId).
+	CreateBillingPortal(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteOwnerBudget Remove an owner's override (the configured defaults apply again)
 	//
@@ -1986,6 +2097,36 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll (the `RollTrigger` operationId).
 	RollTrigger(ctx context.Context, name WorkflowNamePath, triggerId TriggerID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// StripeWebhookWithBody Stripe's webhook (signed events)
+	//
+	// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+	// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+	// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+	// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+	// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+	// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+	// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+	StripeWebhookWithBody(ctx context.Context, params *StripeWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StripeWebhook Stripe's webhook (signed events)
+	//
+	// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+	// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+	// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+	// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+	// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+	// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+	// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+	StripeWebhook(ctx context.Context, params *StripeWebhookParams, body StripeWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetDashboard The analytics dashboard (server-rendered)
 	//
 	// Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
@@ -2139,6 +2280,93 @@ func (c *Client) GetSecurityTxt(ctx context.Context, params *GetSecurityTxtParam
 // Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
 func (c *Client) GetAdminStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAdminStatusRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBilling The caller's plan, subscription status, current period and the limits in force
+//
+// `plan` is the plan whose limits apply now: after a failed payment the paid plan keeps applying for
+// the grace period (`grace_until`), then the free plan's limits do until a payment succeeds. An owner
+// that never started a checkout has `plan: free` and `status: none`, and the server's configured
+// AI budgets (`LEVQOR_BUDGET_DAILY_USD`, `LEVQOR_BUDGET_MONTHLY_USD`). A stored budget override
+// (`PUT /api/v1/budgets/{owner_id}`) still wins over the plan.
+//
+// Corresponds with GET /api/v1/billing (the `GetBilling` operationId).
+func (c *Client) GetBilling(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBillingRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateCheckoutWithBody Start a Stripe Checkout for a paid plan for the caller's user
+//
+// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+func (c *Client) CreateCheckoutWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateCheckoutRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
+//
+// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+func (c *Client) CreateCheckout(ctx context.Context, body CreateCheckoutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateCheckoutRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBillingPortal Open Stripe's billing portal for the caller's user
+//
+// A Billing Portal session (change plan, card, cancel, invoices) returning to
+// `LEVQOR_PUBLIC_URL`/account. 404 when the user never started a checkout.
+//
+// Corresponds with POST /api/v1/billing/portal (the `CreateBillingPortal` operationId).
+func (c *Client) CreateBillingPortal(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBillingPortalRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3143,6 +3371,56 @@ func (c *Client) RollTrigger(ctx context.Context, name WorkflowNamePath, trigger
 	return c.Client.Do(req)
 }
 
+// StripeWebhookWithBody Stripe's webhook (signed events)
+//
+// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+func (c *Client) StripeWebhookWithBody(ctx context.Context, params *StripeWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStripeWebhookRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StripeWebhook Stripe's webhook (signed events)
+//
+// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+func (c *Client) StripeWebhook(ctx context.Context, params *StripeWebhookParams, body StripeWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStripeWebhookRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetDashboard The analytics dashboard (server-rendered)
 //
 // Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
@@ -3485,6 +3763,100 @@ func NewGetAdminStatusRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBillingRequest constructs an http.Request for the GetBilling method
+func NewGetBillingRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/billing")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateCheckoutRequest calls the generic CreateCheckout builder with application/json body
+func NewCreateCheckoutRequest(server string, body CreateCheckoutJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateCheckoutRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateCheckoutRequestWithBody constructs an http.Request for the CreateCheckout method, with any body, and a specified content type
+func NewCreateCheckoutRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/billing/checkout")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCreateBillingPortalRequest constructs an http.Request for the CreateBillingPortal method
+func NewCreateBillingPortalRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/billing/portal")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -5260,6 +5632,61 @@ func NewRollTriggerRequest(server string, name WorkflowNamePath, triggerId Trigg
 	return req, nil
 }
 
+// NewStripeWebhookRequest calls the generic StripeWebhook builder with application/json body
+func NewStripeWebhookRequest(server string, params *StripeWebhookParams, body StripeWebhookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewStripeWebhookRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewStripeWebhookRequestWithBody constructs an http.Request for the StripeWebhook method, with any body, and a specified content type
+func NewStripeWebhookRequestWithBody(server string, params *StripeWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/billing/webhook")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.StripeSignature != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Stripe-Signature", *params.StripeSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Stripe-Signature", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetDashboardRequest constructs an http.Request for the GetDashboard method
 func NewGetDashboardRequest(server string, params *GetDashboardParams) (*http.Request, error) {
 	var err error
@@ -5915,6 +6342,57 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
 	GetAdminStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetAdminStatusResponse, error)
 
+	// GetBillingWithResponse The caller's plan, subscription status, current period and the limits in force
+	//
+	// `plan` is the plan whose limits apply now: after a failed payment the paid plan keeps applying for
+	// the grace period (`grace_until`), then the free plan's limits do until a payment succeeds. An owner
+	// that never started a checkout has `plan: free` and `status: none`, and the server's configured
+	// AI budgets (`LEVQOR_BUDGET_DAILY_USD`, `LEVQOR_BUDGET_MONTHLY_USD`). A stored budget override
+	// (`PUT /api/v1/budgets/{owner_id}`) still wins over the plan.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/billing (the `GetBilling` operationId).
+	GetBillingWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetBillingResponse, error)
+
+	// CreateCheckoutWithBodyWithResponse Start a Stripe Checkout for a paid plan for the caller's user
+	//
+	// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+	CreateCheckoutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateCheckoutResponse, error)
+
+	// CreateCheckoutWithResponse Start a Stripe Checkout for a paid plan for the caller's user
+	//
+	// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+	// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+	// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+	// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+	// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+	// already has a live subscription (change plans in the portal instead: no double billing).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+	CreateCheckoutWithResponse(ctx context.Context, body CreateCheckoutJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateCheckoutResponse, error)
+
+	// CreateBillingPortalWithResponse Open Stripe's billing portal for the caller's user
+	//
+	// A Billing Portal session (change plan, card, cancel, invoices) returning to
+	// `LEVQOR_PUBLIC_URL`/account. 404 when the user never started a checkout.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/billing/portal (the `CreateBillingPortal` operationId).
+	CreateBillingPortalWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateBillingPortalResponse, error)
+
 	// DeleteOwnerBudgetWithResponse Remove an owner's override (the configured defaults apply again)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -6447,6 +6925,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll (the `RollTrigger` operationId).
 	RollTriggerWithResponse(ctx context.Context, name WorkflowNamePath, triggerId TriggerID, reqEditors ...RequestEditorFn) (*RollTriggerResponse, error)
 
+	// StripeWebhookWithBodyWithResponse Stripe's webhook (signed events)
+	//
+	// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+	// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+	// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+	// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+	// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+	// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+	// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+	StripeWebhookWithBodyWithResponse(ctx context.Context, params *StripeWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StripeWebhookResponse, error)
+
+	// StripeWebhookWithResponse Stripe's webhook (signed events)
+	//
+	// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+	// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+	// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+	// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+	// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+	// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+	// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+	StripeWebhookWithResponse(ctx context.Context, params *StripeWebhookParams, body StripeWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*StripeWebhookResponse, error)
+
 	// GetDashboardWithResponse The analytics dashboard (server-rendered)
 	//
 	// Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
@@ -6832,6 +7340,375 @@ func (r GetAdminStatusResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetAdminStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBillingResponse429Headers the declared response headers of an HTTP 429 response for GetBilling
+type GetBillingResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// GetBillingResponse503Headers the declared response headers of an HTTP 503 response for GetBilling
+type GetBillingResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetBillingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Billing
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBillingResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBillingResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBillingResponse) GetJSON200() *Billing {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBillingResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetBillingResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBillingResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetBillingResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetBillingResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetBillingResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBillingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBillingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBillingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBillingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateCheckoutResponse429Headers the declared response headers of an HTTP 429 response for CreateCheckout
+type CreateCheckoutResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// CreateCheckoutResponse503Headers the declared response headers of an HTTP 503 response for CreateCheckout
+type CreateCheckoutResponse503Headers struct {
+	RetryAfter *int
+}
+
+// CreateCheckoutResponse507Headers the declared response headers of an HTTP 507 response for CreateCheckout
+type CreateCheckoutResponse507Headers struct {
+	RetryAfter *int
+}
+
+type CreateCheckoutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BillingRedirect
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateCheckoutResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateCheckoutResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *CreateCheckoutResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateCheckoutResponse) GetJSON200() *BillingRedirect {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateCheckoutResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateCheckoutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateCheckoutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateCheckoutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateCheckoutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateBillingPortalResponse429Headers the declared response headers of an HTTP 429 response for CreateBillingPortal
+type CreateBillingPortalResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// CreateBillingPortalResponse503Headers the declared response headers of an HTTP 503 response for CreateBillingPortal
+type CreateBillingPortalResponse503Headers struct {
+	RetryAfter *int
+}
+
+// CreateBillingPortalResponse507Headers the declared response headers of an HTTP 507 response for CreateBillingPortal
+type CreateBillingPortalResponse507Headers struct {
+	RetryAfter *int
+}
+
+type CreateBillingPortalResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BillingRedirect
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateBillingPortalResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateBillingPortalResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *CreateBillingPortalResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateBillingPortalResponse) GetJSON200() *BillingRedirect {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateBillingPortalResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBillingPortalResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBillingPortalResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBillingPortalResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBillingPortalResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11772,6 +12649,110 @@ func (r RollTriggerResponse) ContentType() string {
 	return ""
 }
 
+// StripeWebhookResponse503Headers the declared response headers of an HTTP 503 response for StripeWebhook
+type StripeWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
+// StripeWebhookResponse507Headers the declared response headers of an HTTP 507 response for StripeWebhook
+type StripeWebhookResponse507Headers struct {
+	RetryAfter *int
+}
+
+type StripeWebhookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookReceipt
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StripeWebhookResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *StripeWebhookResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r StripeWebhookResponse) GetJSON200() *WebhookReceipt {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r StripeWebhookResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r StripeWebhookResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r StripeWebhookResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r StripeWebhookResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r StripeWebhookResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r StripeWebhookResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r StripeWebhookResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r StripeWebhookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StripeWebhookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StripeWebhookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StripeWebhookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetDashboardResponse303Headers the declared response headers of an HTTP 303 response for GetDashboard
 type GetDashboardResponse303Headers struct {
 	Location  *string
@@ -12930,6 +13911,81 @@ func (c *ClientWithResponses) GetAdminStatusWithResponse(ctx context.Context, re
 	return ParseGetAdminStatusResponse(rsp)
 }
 
+// GetBillingWithResponse The caller's plan, subscription status, current period and the limits in force
+//
+// `plan` is the plan whose limits apply now: after a failed payment the paid plan keeps applying for
+// the grace period (`grace_until`), then the free plan's limits do until a payment succeeds. An owner
+// that never started a checkout has `plan: free` and `status: none`, and the server's configured
+// AI budgets (`LEVQOR_BUDGET_DAILY_USD`, `LEVQOR_BUDGET_MONTHLY_USD`). A stored budget override
+// (`PUT /api/v1/budgets/{owner_id}`) still wins over the plan.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/billing (the `GetBilling` operationId).
+func (c *ClientWithResponses) GetBillingWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetBillingResponse, error) {
+	rsp, err := c.GetBilling(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBillingResponse(rsp)
+}
+
+// CreateCheckoutWithBodyWithResponse Start a Stripe Checkout for a paid plan for the caller's user
+//
+// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+func (c *ClientWithResponses) CreateCheckoutWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateCheckoutResponse, error) {
+	rsp, err := c.CreateCheckoutWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateCheckoutResponse(rsp)
+}
+
+// CreateCheckoutWithResponse Start a Stripe Checkout for a paid plan for the caller's user
+//
+// Creates the user's Stripe customer the first time (and keeps it), then a Checkout Session in
+// subscription mode for the plan's price, with an idempotency key of its own per request. Redirect
+// the browser to `url`; the plan changes only when Stripe's webhook says the subscription is paid.
+// Success and cancel pages are under `LEVQOR_PUBLIC_URL`. 503 when Stripe is not configured or
+// does not answer; keys without a user (the bootstrap admin key) are refused; 409 when the user
+// already has a live subscription (change plans in the portal instead: no double billing).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
+func (c *ClientWithResponses) CreateCheckoutWithResponse(ctx context.Context, body CreateCheckoutJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateCheckoutResponse, error) {
+	rsp, err := c.CreateCheckout(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateCheckoutResponse(rsp)
+}
+
+// CreateBillingPortalWithResponse Open Stripe's billing portal for the caller's user
+//
+// A Billing Portal session (change plan, card, cancel, invoices) returning to
+// `LEVQOR_PUBLIC_URL`/account. 404 when the user never started a checkout.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/billing/portal (the `CreateBillingPortal` operationId).
+func (c *ClientWithResponses) CreateBillingPortalWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*CreateBillingPortalResponse, error) {
+	rsp, err := c.CreateBillingPortal(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBillingPortalResponse(rsp)
+}
+
 // DeleteOwnerBudgetWithResponse Remove an owner's override (the configured defaults apply again)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -13774,6 +14830,48 @@ func (c *ClientWithResponses) RollTriggerWithResponse(ctx context.Context, name 
 	return ParseRollTriggerResponse(rsp)
 }
 
+// StripeWebhookWithBodyWithResponse Stripe's webhook (signed events)
+//
+// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+func (c *ClientWithResponses) StripeWebhookWithBodyWithResponse(ctx context.Context, params *StripeWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*StripeWebhookResponse, error) {
+	rsp, err := c.StripeWebhookWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStripeWebhookResponse(rsp)
+}
+
+// StripeWebhookWithResponse Stripe's webhook (signed events)
+//
+// Stripe's events, verified against `LEVQOR_STRIPE_WEBHOOK_SECRET` byte for byte, with a timestamp
+// tolerance of `LEVQOR_STRIPE_WEBHOOK_TOLERANCE`: a missing, forged or stale signature is 400. The body
+// has no schema here because Stripe adds fields to events at will; the signature, not a schema, is
+// what makes it trustworthy. Each event id is applied once, in the transaction that records it
+// (a repeated delivery answers 200 and changes nothing); subscription state is read again from
+// Stripe rather than taken from the event, so the order of delivery does not matter. Not limited
+// per IP: Stripe delivers bursts from few addresses, and a forged request costs one HMAC.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /billing/webhook (the `StripeWebhook` operationId).
+func (c *ClientWithResponses) StripeWebhookWithResponse(ctx context.Context, params *StripeWebhookParams, body StripeWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*StripeWebhookResponse, error) {
+	rsp, err := c.StripeWebhook(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStripeWebhookResponse(rsp)
+}
+
 // GetDashboardWithResponse The analytics dashboard (server-rendered)
 //
 // Exists only when `LEVQOR_DASHBOARD_TOKEN` is set. `?token=…` is exchanged once for a
@@ -14291,6 +15389,453 @@ func ParseGetAdminStatusResponse(rsp *http.Response) (*GetAdminStatusResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBillingResponse parses an HTTP response from a GetBillingWithResponse call
+func ParseGetBillingResponse(rsp *http.Response) (*GetBillingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBillingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Billing
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetBillingResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetBillingResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateCheckoutResponse parses an HTTP response from a CreateCheckoutWithResponse call
+func ParseCreateCheckoutResponse(rsp *http.Response) (*CreateCheckoutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateCheckoutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BillingRedirect
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateCheckoutResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateCheckoutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers CreateCheckoutResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateBillingPortalResponse parses an HTTP response from a CreateBillingPortalWithResponse call
+func ParseCreateBillingPortalResponse(rsp *http.Response) (*CreateBillingPortalResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBillingPortalResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BillingRedirect
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers CreateBillingPortalResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateBillingPortalResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers CreateBillingPortalResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
 	}
 
 	return response, nil
@@ -20273,6 +21818,104 @@ func ParseRollTriggerResponse(rsp *http.Response) (*RollTriggerResponse, error) 
 		response.Headers503 = &headers
 	case rsp.StatusCode == 507:
 		var headers RollTriggerResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStripeWebhookResponse parses an HTTP response from a StripeWebhookWithResponse call
+func ParseStripeWebhookResponse(rsp *http.Response) (*StripeWebhookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StripeWebhookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookReceipt
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers StripeWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers StripeWebhookResponse507Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

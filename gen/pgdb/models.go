@@ -57,6 +57,26 @@ type ApiKey struct {
 	RevokedAt  sql.NullTime
 }
 
+type BillingAccount struct {
+	UserID              string
+	CustomerID          string
+	SubscriptionID      string
+	Plan                string
+	Status              string
+	PriceID             string
+	CurrentPeriodEnd    sql.NullTime
+	PaymentFailedAt     sql.NullTime
+	LatestInvoiceID     string
+	LatestInvoiceStatus string
+	UpdatedAt           time.Time
+}
+
+type BillingEvent struct {
+	ID         string
+	Type       string
+	ReceivedAt time.Time
+}
+
 // Owner budget reservations: open, then settled or expired. Running totals in budget_totals (migration 0006).
 type BudgetLedger struct {
 	ID            string

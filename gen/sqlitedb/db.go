@@ -99,6 +99,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getAnalyticsQuartersStmt, err = db.PrepareContext(ctx, getAnalyticsQuarters); err != nil {
 		return nil, fmt.Errorf("error preparing query GetAnalyticsQuarters: %w", err)
 	}
+	if q.getBillingAccountStmt, err = db.PrepareContext(ctx, getBillingAccount); err != nil {
+		return nil, fmt.Errorf("error preparing query GetBillingAccount: %w", err)
+	}
+	if q.getBillingAccountByCustomerStmt, err = db.PrepareContext(ctx, getBillingAccountByCustomer); err != nil {
+		return nil, fmt.Errorf("error preparing query GetBillingAccountByCustomer: %w", err)
+	}
 	if q.getConnectionStmt, err = db.PrepareContext(ctx, getConnection); err != nil {
 		return nil, fmt.Errorf("error preparing query GetConnection: %w", err)
 	}
@@ -141,6 +147,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.insertAnalyticsEventStmt, err = db.PrepareContext(ctx, insertAnalyticsEvent); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertAnalyticsEvent: %w", err)
 	}
+	if q.insertBillingCustomerStmt, err = db.PrepareContext(ctx, insertBillingCustomer); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertBillingCustomer: %w", err)
+	}
+	if q.insertBillingEventStmt, err = db.PrepareContext(ctx, insertBillingEvent); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertBillingEvent: %w", err)
+	}
 	if q.insertClosedOwnerReservationStmt, err = db.PrepareContext(ctx, insertClosedOwnerReservation); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertClosedOwnerReservation: %w", err)
 	}
@@ -170,6 +182,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.listAnalyticsTotalsStmt, err = db.PrepareContext(ctx, listAnalyticsTotals); err != nil {
 		return nil, fmt.Errorf("error preparing query ListAnalyticsTotals: %w", err)
+	}
+	if q.listBillingAccountsStmt, err = db.PrepareContext(ctx, listBillingAccounts); err != nil {
+		return nil, fmt.Errorf("error preparing query ListBillingAccounts: %w", err)
 	}
 	if q.listClearWebhookSecretsStmt, err = db.PrepareContext(ctx, listClearWebhookSecrets); err != nil {
 		return nil, fmt.Errorf("error preparing query ListClearWebhookSecrets: %w", err)
@@ -249,6 +264,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.sealWebhookSecretStmt, err = db.PrepareContext(ctx, sealWebhookSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query SealWebhookSecret: %w", err)
 	}
+	if q.setUserPlanStmt, err = db.PrepareContext(ctx, setUserPlan); err != nil {
+		return nil, fmt.Errorf("error preparing query SetUserPlan: %w", err)
+	}
 	if q.settleExpiredOwnerReservationStmt, err = db.PrepareContext(ctx, settleExpiredOwnerReservation); err != nil {
 		return nil, fmt.Errorf("error preparing query SettleExpiredOwnerReservation: %w", err)
 	}
@@ -257,6 +275,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.touchKeyStmt, err = db.PrepareContext(ctx, touchKey); err != nil {
 		return nil, fmt.Errorf("error preparing query TouchKey: %w", err)
+	}
+	if q.updateBillingAccountStmt, err = db.PrepareContext(ctx, updateBillingAccount); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateBillingAccount: %w", err)
 	}
 	if q.updateUserStmt, err = db.PrepareContext(ctx, updateUser); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdateUser: %w", err)
@@ -400,6 +421,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getAnalyticsQuartersStmt: %w", cerr)
 		}
 	}
+	if q.getBillingAccountStmt != nil {
+		if cerr := q.getBillingAccountStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getBillingAccountStmt: %w", cerr)
+		}
+	}
+	if q.getBillingAccountByCustomerStmt != nil {
+		if cerr := q.getBillingAccountByCustomerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getBillingAccountByCustomerStmt: %w", cerr)
+		}
+	}
 	if q.getConnectionStmt != nil {
 		if cerr := q.getConnectionStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getConnectionStmt: %w", cerr)
@@ -470,6 +501,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing insertAnalyticsEventStmt: %w", cerr)
 		}
 	}
+	if q.insertBillingCustomerStmt != nil {
+		if cerr := q.insertBillingCustomerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertBillingCustomerStmt: %w", cerr)
+		}
+	}
+	if q.insertBillingEventStmt != nil {
+		if cerr := q.insertBillingEventStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertBillingEventStmt: %w", cerr)
+		}
+	}
 	if q.insertClosedOwnerReservationStmt != nil {
 		if cerr := q.insertClosedOwnerReservationStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertClosedOwnerReservationStmt: %w", cerr)
@@ -518,6 +559,11 @@ func (q *Queries) Close() error {
 	if q.listAnalyticsTotalsStmt != nil {
 		if cerr := q.listAnalyticsTotalsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listAnalyticsTotalsStmt: %w", cerr)
+		}
+	}
+	if q.listBillingAccountsStmt != nil {
+		if cerr := q.listBillingAccountsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listBillingAccountsStmt: %w", cerr)
 		}
 	}
 	if q.listClearWebhookSecretsStmt != nil {
@@ -650,6 +696,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing sealWebhookSecretStmt: %w", cerr)
 		}
 	}
+	if q.setUserPlanStmt != nil {
+		if cerr := q.setUserPlanStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setUserPlanStmt: %w", cerr)
+		}
+	}
 	if q.settleExpiredOwnerReservationStmt != nil {
 		if cerr := q.settleExpiredOwnerReservationStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing settleExpiredOwnerReservationStmt: %w", cerr)
@@ -663,6 +714,11 @@ func (q *Queries) Close() error {
 	if q.touchKeyStmt != nil {
 		if cerr := q.touchKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing touchKeyStmt: %w", cerr)
+		}
+	}
+	if q.updateBillingAccountStmt != nil {
+		if cerr := q.updateBillingAccountStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateBillingAccountStmt: %w", cerr)
 		}
 	}
 	if q.updateUserStmt != nil {
@@ -749,6 +805,8 @@ type Queries struct {
 	extendLeasesStmt                  *sql.Stmt
 	finishJobStmt                     *sql.Stmt
 	getAnalyticsQuartersStmt          *sql.Stmt
+	getBillingAccountStmt             *sql.Stmt
+	getBillingAccountByCustomerStmt   *sql.Stmt
 	getConnectionStmt                 *sql.Stmt
 	getJobStmt                        *sql.Stmt
 	getJobByIdempotencyKeyStmt        *sql.Stmt
@@ -763,6 +821,8 @@ type Queries struct {
 	getWebhookSecretStmt              *sql.Stmt
 	getWorkflowStmt                   *sql.Stmt
 	insertAnalyticsEventStmt          *sql.Stmt
+	insertBillingCustomerStmt         *sql.Stmt
+	insertBillingEventStmt            *sql.Stmt
 	insertClosedOwnerReservationStmt  *sql.Stmt
 	insertJobStmt                     *sql.Stmt
 	insertKeyStmt                     *sql.Stmt
@@ -773,6 +833,7 @@ type Queries struct {
 	listAnalyticsDayCutsStmt          *sql.Stmt
 	listAnalyticsQuartersStmt         *sql.Stmt
 	listAnalyticsTotalsStmt           *sql.Stmt
+	listBillingAccountsStmt           *sql.Stmt
 	listClearWebhookSecretsStmt       *sql.Stmt
 	listConnectionsStmt               *sql.Stmt
 	listJobsStmt                      *sql.Stmt
@@ -799,9 +860,11 @@ type Queries struct {
 	rollTriggerStmt                   *sql.Stmt
 	saveStepsStmt                     *sql.Stmt
 	sealWebhookSecretStmt             *sql.Stmt
+	setUserPlanStmt                   *sql.Stmt
 	settleExpiredOwnerReservationStmt *sql.Stmt
 	topAnalyticsValuesStmt            *sql.Stmt
 	touchKeyStmt                      *sql.Stmt
+	updateBillingAccountStmt          *sql.Stmt
 	updateUserStmt                    *sql.Stmt
 	upsertAnalyticsTopStmt            *sql.Stmt
 	upsertNotificationSettingsStmt    *sql.Stmt
@@ -837,6 +900,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		extendLeasesStmt:                  q.extendLeasesStmt,
 		finishJobStmt:                     q.finishJobStmt,
 		getAnalyticsQuartersStmt:          q.getAnalyticsQuartersStmt,
+		getBillingAccountStmt:             q.getBillingAccountStmt,
+		getBillingAccountByCustomerStmt:   q.getBillingAccountByCustomerStmt,
 		getConnectionStmt:                 q.getConnectionStmt,
 		getJobStmt:                        q.getJobStmt,
 		getJobByIdempotencyKeyStmt:        q.getJobByIdempotencyKeyStmt,
@@ -851,6 +916,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getWebhookSecretStmt:              q.getWebhookSecretStmt,
 		getWorkflowStmt:                   q.getWorkflowStmt,
 		insertAnalyticsEventStmt:          q.insertAnalyticsEventStmt,
+		insertBillingCustomerStmt:         q.insertBillingCustomerStmt,
+		insertBillingEventStmt:            q.insertBillingEventStmt,
 		insertClosedOwnerReservationStmt:  q.insertClosedOwnerReservationStmt,
 		insertJobStmt:                     q.insertJobStmt,
 		insertKeyStmt:                     q.insertKeyStmt,
@@ -861,6 +928,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listAnalyticsDayCutsStmt:          q.listAnalyticsDayCutsStmt,
 		listAnalyticsQuartersStmt:         q.listAnalyticsQuartersStmt,
 		listAnalyticsTotalsStmt:           q.listAnalyticsTotalsStmt,
+		listBillingAccountsStmt:           q.listBillingAccountsStmt,
 		listClearWebhookSecretsStmt:       q.listClearWebhookSecretsStmt,
 		listConnectionsStmt:               q.listConnectionsStmt,
 		listJobsStmt:                      q.listJobsStmt,
@@ -887,9 +955,11 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		rollTriggerStmt:                   q.rollTriggerStmt,
 		saveStepsStmt:                     q.saveStepsStmt,
 		sealWebhookSecretStmt:             q.sealWebhookSecretStmt,
+		setUserPlanStmt:                   q.setUserPlanStmt,
 		settleExpiredOwnerReservationStmt: q.settleExpiredOwnerReservationStmt,
 		topAnalyticsValuesStmt:            q.topAnalyticsValuesStmt,
 		touchKeyStmt:                      q.touchKeyStmt,
+		updateBillingAccountStmt:          q.updateBillingAccountStmt,
 		updateUserStmt:                    q.updateUserStmt,
 		upsertAnalyticsTopStmt:            q.upsertAnalyticsTopStmt,
 		upsertNotificationSettingsStmt:    q.upsertNotificationSettingsStmt,

@@ -57,6 +57,26 @@ type ApiKey struct {
 	RevokedAt  sql.NullTime
 }
 
+type BillingAccount struct {
+	UserID              string
+	CustomerID          string
+	SubscriptionID      string
+	Plan                string
+	Status              string
+	PriceID             string
+	CurrentPeriodEnd    sql.NullTime
+	PaymentFailedAt     sql.NullTime
+	LatestInvoiceID     string
+	LatestInvoiceStatus string
+	UpdatedAt           time.Time
+}
+
+type BillingEvent struct {
+	ID         string
+	Type       string
+	ReceivedAt time.Time
+}
+
 type BudgetClosed struct {
 	OwnerID       string
 	PeriodMonth   string

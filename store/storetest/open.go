@@ -95,6 +95,10 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		RunTriggers(t, open)
 	})
+	t.Run("Billing", func(t *testing.T) {
+		t.Parallel()
+		RunBilling(t, open)
+	})
 	t.Run("WebhookSecrets", func(t *testing.T) {
 		RunWebhookSecrets(t, open)
 	})
