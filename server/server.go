@@ -25,6 +25,7 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/users"
 )
@@ -67,6 +68,7 @@ type Options struct {
 	DashboardToken string                            // opens /dashboard; empty: no dashboard
 	UserCreated    func(context.Context, users.User) // called after a user is created (welcome email); must not block
 	EmailDomain    string                            // security@ this domain is security.txt's contact; default levqor.ai
+	Newsletter     *newsletter.Service               // the newsletter routes; nil answers 503
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -93,6 +95,9 @@ type handlers struct {
 	dashboardToken string
 	userCreated    func(context.Context, users.User)
 	site           *site // public pages, security.txt, robots, sitemap, dashboard access
+
+	newsletter      *newsletter.Service
+	newsletterPages *newsletterPages
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -116,6 +121,10 @@ func New(opts Options) (http.Handler, error) {
 		return nil, err
 	}
 	if h.site, err = newSite(h.publicURL, opts.EmailDomain, h.dashboardToken); err != nil {
+		return nil, err
+	}
+	h.newsletter = opts.Newsletter
+	if h.newsletterPages, err = newNewsletterPages(h.site); err != nil {
 		return nil, err
 	}
 
@@ -158,7 +167,7 @@ func New(opts Options) (http.Handler, error) {
 		},
 	}))
 	r.Use(refuseNUL(spec))
-	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, h.newsletterPagesMiddleware}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})
 		},

@@ -11,6 +11,7 @@ import (
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/store/postgres"
 	"github.com/levqor/levqor/store/sqlite"
@@ -26,6 +27,7 @@ type Store interface {
 	credentials.Store
 	analytics.Store
 	notifier.SettingsStore
+	newsletter.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

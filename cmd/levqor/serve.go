@@ -27,6 +27,7 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
@@ -105,6 +106,7 @@ type services struct {
 	analytics *analytics.Service
 	limits    *server.Limits
 	mail      *notifier.Notifier
+	letter    *newsletter.Service
 	budgets   *budget.Service
 	engine    *jobs.Engine
 	closers   []func() // run in reverse by close
@@ -159,6 +161,14 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		defer cancel()
 		_ = s.mail.Close(ctx)
 	})
+	// The newsletter hashes pending addresses with the analytics hash secret.
+	hashSecret, err := analytics.LoadSecret(cfg.HashSecret, cfg.DataDir)
+	if err != nil {
+		return s, err
+	}
+	if s.letter, err = newsletter.NewService(st, s.mail, hashSecret, log); err != nil {
+		return s, err
+	}
 	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
 	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log))
 	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
@@ -233,6 +243,7 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		PublicURL:      cfg.PublicURL,
 		DashboardToken: cfg.DashboardToken,
 		EmailDomain:    cfg.EmailDomain,
+		Newsletter:     s.letter,
 	})
 }
 

@@ -189,6 +189,21 @@ func (e KeyWithSecretPrefix) Valid() bool {
 	}
 }
 
+// Defines values for NewsletterAcceptedStatus.
+const (
+	Accepted NewsletterAcceptedStatus = "accepted"
+)
+
+// Valid indicates whether the value is a known member of the NewsletterAcceptedStatus enum.
+func (e NewsletterAcceptedStatus) Valid() bool {
+	switch e {
+	case Accepted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Priority.
 const (
 	High   Priority = "high"
@@ -700,6 +715,27 @@ type MetricsSummary struct {
 	Tz             string             `json:"tz"`
 }
 
+// NewsletterAccepted defines model for NewsletterAccepted.
+type NewsletterAccepted struct {
+	// Status Always `accepted`, whatever the address.
+	Status NewsletterAcceptedStatus `json:"status"`
+}
+
+// NewsletterAcceptedStatus Always `accepted`, whatever the address.
+type NewsletterAcceptedStatus string
+
+// NewsletterSignup defines model for NewsletterSignup.
+type NewsletterSignup struct {
+	// Email An email address; checked by the server (400 with pointer `/email`).
+	Email string `json:"email"`
+
+	// Source Where the form was, e.g. `landing` or `pricing`.
+	Source *string `json:"source,omitempty"`
+}
+
+// NewsletterToken The sealed, signed, expiring token of a confirmation link.
+type NewsletterToken = string
+
 // NotificationSettings defines model for NotificationSettings.
 type NotificationSettings struct {
 	// JobFailed Email the owner's user when one of the owner's jobs fails for good. Off by default.
@@ -1107,6 +1143,17 @@ type GetLegalPageParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetNewsletterConfirmParams defines parameters for GetNewsletterConfirm.
+type GetNewsletterConfirmParams struct {
+	Token NewsletterToken `form:"token" json:"token"`
+}
+
+// ConfirmNewsletterFormdataBody defines parameters for ConfirmNewsletter.
+type ConfirmNewsletterFormdataBody struct {
+	// Token The sealed, signed, expiring token of a confirmation link.
+	Token NewsletterToken `form:"token" json:"token"`
+}
+
 // GetOpenAPIJSONParams defines parameters for GetOpenAPIJSON.
 type GetOpenAPIJSONParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1145,6 +1192,9 @@ type RollKeyJSONRequestBody = KeyRoll
 // TrackEventJSONRequestBody defines body for TrackEvent for application/json ContentType.
 type TrackEventJSONRequestBody = TrackEvent
 
+// SubscribeNewsletterJSONRequestBody defines body for SubscribeNewsletter for application/json ContentType.
+type SubscribeNewsletterJSONRequestBody = NewsletterSignup
+
 // PutNotificationsJSONRequestBody defines body for PutNotifications for application/json ContentType.
 type PutNotificationsJSONRequestBody = NotificationSettings
 
@@ -1159,6 +1209,9 @@ type PatchUserApplicationMergePatchPlusJSONRequestBody = UserPatch
 
 // PutWorkflowJSONRequestBody defines body for PutWorkflow for application/json ContentType.
 type PutWorkflowJSONRequestBody = WorkflowPut
+
+// ConfirmNewsletterFormdataRequestBody defines body for ConfirmNewsletter for application/x-www-form-urlencoded ContentType.
+type ConfirmNewsletterFormdataRequestBody ConfirmNewsletterFormdataBody
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
@@ -1228,6 +1281,9 @@ type ServerInterface interface {
 	// TrackEvent Record a product-analytics event
 	// (POST /api/v1/metrics/track)
 	TrackEvent(w http.ResponseWriter, r *http.Request)
+	// SubscribeNewsletter Ask for the newsletter (double opt-in)
+	// (POST /api/v1/newsletter)
+	SubscribeNewsletter(w http.ResponseWriter, r *http.Request)
 	// GetNotifications The caller's owner's email notification settings
 	// (GET /api/v1/notifications)
 	GetNotifications(w http.ResponseWriter, r *http.Request)
@@ -1285,6 +1341,12 @@ type ServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams)
+	// GetNewsletterConfirm The confirmation page of a newsletter subscription
+	// (GET /newsletter/confirm)
+	GetNewsletterConfirm(w http.ResponseWriter, r *http.Request, params GetNewsletterConfirmParams)
+	// ConfirmNewsletter Confirm a newsletter subscription
+	// (POST /newsletter/confirm)
+	ConfirmNewsletter(w http.ResponseWriter, r *http.Request)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams)
@@ -2013,6 +2075,20 @@ func (siw *ServerInterfaceWrapper) TrackEvent(w http.ResponseWriter, r *http.Req
 	handler.ServeHTTP(w, r)
 }
 
+// SubscribeNewsletter operation middleware
+func (siw *ServerInterfaceWrapper) SubscribeNewsletter(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SubscribeNewsletter(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetNotifications operation middleware
 func (siw *ServerInterfaceWrapper) GetNotifications(w http.ResponseWriter, r *http.Request) {
 
@@ -2556,6 +2632,53 @@ func (siw *ServerInterfaceWrapper) GetLegalPage(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// GetNewsletterConfirm operation middleware
+func (siw *ServerInterfaceWrapper) GetNewsletterConfirm(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetNewsletterConfirmParams
+
+	// ------------- Required query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetNewsletterConfirm(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ConfirmNewsletter operation middleware
+func (siw *ServerInterfaceWrapper) ConfirmNewsletter(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ConfirmNewsletter(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetOpenAPIJSON operation middleware
 func (siw *ServerInterfaceWrapper) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
 
@@ -2942,6 +3065,12 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/metrics/summary", wrapper.GetMetricsSummary).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/marketing/summary", wrapper.GetMarketingSummary).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/newsletter", wrapper.SubscribeNewsletter).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.GetNewsletterConfirm).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.ConfirmNewsletter).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/dashboard", wrapper.GetDashboard).Methods(http.MethodGet)
 
@@ -6873,6 +7002,181 @@ func (response TrackEventdefaultApplicationProblemPlusJSONResponse) VisitTrackEv
 	return err
 }
 
+type SubscribeNewsletterRequestObject struct {
+	Body *SubscribeNewsletterJSONRequestBody
+}
+
+type SubscribeNewsletterResponseObject interface {
+	VisitSubscribeNewsletterResponse(w http.ResponseWriter) error
+}
+
+type SubscribeNewsletter202JSONResponse NewsletterAccepted
+
+func (response SubscribeNewsletter202JSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter400ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter413ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter415ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter429ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter500ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter503ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter507ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SubscribeNewsletterdefaultApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetNotificationsRequestObject struct {
 }
 
@@ -9945,6 +10249,421 @@ func (response GetLegalPagedefaultApplicationProblemPlusJSONResponse) VisitGetLe
 	return err
 }
 
+type GetNewsletterConfirmRequestObject struct {
+	Params GetNewsletterConfirmParams
+}
+
+type GetNewsletterConfirmResponseObject interface {
+	VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error
+}
+
+type GetNewsletterConfirm200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetNewsletterConfirm200TexthtmlResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetNewsletterConfirm400ApplicationProblemPlusJSONResponse Problem
+
+func (response GetNewsletterConfirm400ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirm400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetNewsletterConfirm400TexthtmlResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetNewsletterConfirm429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetNewsletterConfirm429ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirm500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetNewsletterConfirm500ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirm503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetNewsletterConfirm503ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirmdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetNewsletterConfirmdefaultApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletterRequestObject struct {
+	Body *ConfirmNewsletterFormdataRequestBody
+}
+
+type ConfirmNewsletterResponseObject interface {
+	VisitConfirmNewsletterResponse(w http.ResponseWriter) error
+}
+
+type ConfirmNewsletter200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter200TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter400ApplicationProblemPlusJSONResponse Problem
+
+func (response ConfirmNewsletter400ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter400TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter403ApplicationProblemPlusJSONResponse Problem
+
+func (response ConfirmNewsletter403ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter403TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter403TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(403)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter404ApplicationProblemPlusJSONResponse Problem
+
+func (response ConfirmNewsletter404ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter404TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter413ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter415ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter429ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter500ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter503ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter507ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ConfirmNewsletterdefaultApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPIJSONRequestObject struct {
 	Params GetOpenAPIJSONParams
 }
@@ -10660,6 +11379,9 @@ type StrictServerInterface interface {
 	// TrackEvent Record a product-analytics event
 	// (POST /api/v1/metrics/track)
 	TrackEvent(ctx context.Context, request TrackEventRequestObject) (TrackEventResponseObject, error)
+	// SubscribeNewsletter Ask for the newsletter (double opt-in)
+	// (POST /api/v1/newsletter)
+	SubscribeNewsletter(ctx context.Context, request SubscribeNewsletterRequestObject) (SubscribeNewsletterResponseObject, error)
 	// GetNotifications The caller's owner's email notification settings
 	// (GET /api/v1/notifications)
 	GetNotifications(ctx context.Context, request GetNotificationsRequestObject) (GetNotificationsResponseObject, error)
@@ -10717,6 +11439,12 @@ type StrictServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(ctx context.Context, request GetLegalPageRequestObject) (GetLegalPageResponseObject, error)
+	// GetNewsletterConfirm The confirmation page of a newsletter subscription
+	// (GET /newsletter/confirm)
+	GetNewsletterConfirm(ctx context.Context, request GetNewsletterConfirmRequestObject) (GetNewsletterConfirmResponseObject, error)
+	// ConfirmNewsletter Confirm a newsletter subscription
+	// (POST /newsletter/confirm)
+	ConfirmNewsletter(ctx context.Context, request ConfirmNewsletterRequestObject) (ConfirmNewsletterResponseObject, error)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(ctx context.Context, request GetOpenAPIJSONRequestObject) (GetOpenAPIJSONResponseObject, error)
@@ -11382,6 +12110,37 @@ func (sh *strictHandler) TrackEvent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// SubscribeNewsletter operation middleware
+func (sh *strictHandler) SubscribeNewsletter(w http.ResponseWriter, r *http.Request) {
+	var request SubscribeNewsletterRequestObject
+
+	var body SubscribeNewsletterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SubscribeNewsletter(ctx, request.(SubscribeNewsletterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SubscribeNewsletter")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SubscribeNewsletterResponseObject); ok {
+		if err := validResponse.VisitSubscribeNewsletterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetNotifications operation middleware
 func (sh *strictHandler) GetNotifications(w http.ResponseWriter, r *http.Request) {
 	var request GetNotificationsRequestObject
@@ -11905,6 +12664,67 @@ func (sh *strictHandler) GetLegalPage(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// GetNewsletterConfirm operation middleware
+func (sh *strictHandler) GetNewsletterConfirm(w http.ResponseWriter, r *http.Request, params GetNewsletterConfirmParams) {
+	var request GetNewsletterConfirmRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetNewsletterConfirm(ctx, request.(GetNewsletterConfirmRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetNewsletterConfirm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetNewsletterConfirmResponseObject); ok {
+		if err := validResponse.VisitGetNewsletterConfirmResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ConfirmNewsletter operation middleware
+func (sh *strictHandler) ConfirmNewsletter(w http.ResponseWriter, r *http.Request) {
+	var request ConfirmNewsletterRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body ConfirmNewsletterFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmNewsletter(ctx, request.(ConfirmNewsletterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmNewsletter")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ConfirmNewsletterResponseObject); ok {
+		if err := validResponse.VisitConfirmNewsletterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetOpenAPIJSON operation middleware
 func (sh *strictHandler) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams) {
 	var request GetOpenAPIJSONRequestObject
@@ -12062,240 +12882,256 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3uij6KiieVWVypklRsuzEUqXmKL4kSnzRsuyVNSf0YYPdIImoCXQAtCjGpar8Og9walXtN5gX",
-	"2W+SJ9mF7wP6QnbzIkv2ZEbzY2LTaFy/+/VjK5KzVAomjG4dfWxNGY2Zgj8+pdGUPZXCKJnYv8dMR4qn",
-	"hkvROmp9L+ckkWJCzJQRxVLFNBOG2n8lM7ogI0YiO0HcawUtHU3ZjNpJzCJlraOWNoqLSev6Omg9f0cn",
-	"q9OfEG2Unf6SJjymRioixzVrbZr9LTXsJZ9xs7rEuykj2lDD7MyMRlOS2IFukV8zpg2JZCYMiwmdUC60",
-	"Ie3T5+9ekFjRselyZsbdqTEpTXlXUcPg8667wU4wEFIwwg2bkZQpksqER4sjEg5aF2wxaB2rbwZZv/8w",
-	"cmtpotiMcsHFBH5nx8YN0CySItYkE4YnsL05F7GcE3sPRuPosDcQZ3YJzvQRCS/YIiRtu+7J2Sm5YItO",
-	"QEKeut+ihDNhyOlZQKQip2eXj8ne48MOoSIm4SSRI5qEpE2ThFAhxWImM02MouMxjzq9gajcObuiszSx",
-	"114cbH//ybH55vCgFax7Etjuov5h4C71urcIyPrr/dXd3q+ZNNTd6Nz95u6PC+Lu1t/hhpP9+s3+Qf94",
-	"/s3jfv3JmFGLk7Fhqh5fZlQs/IrESDKn3JARG0vFiFELLiZ4ONJ+++IpebK/3ycxS+ii677pVPc344LP",
-	"slnrqJ9vhgvDJkzBbv47v+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg+edAJ7dzng2vvHK73h",
-	"Bt96yF/d5Fu/SMLGxq5qNxVlSlkAdu8I26du2zfegmY1d/TTlInS5A90FfcCQjV5L/gVMXzGSgBV3cVY",
-	"qhk1uPbjw1awflvXQSulis6YcZT4JIpYap6LSMbujrjdG1KaVtASdGZnwGHdfFzlHujVSyYmZto6erR/",
-	"UAe8T6UQLLLHfk1n7D8zphpQM8oHPtDELn1MYjamWWJI6P4AiAR7/BXmybcI/ynv6z8UG7eOWv/XXsGG",
-	"9vBf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAhDw/gQfxf9+31G8OUnfr//Zl2f/tg/6/f",
-	"fTL88Jf/qEX80/FrKdgraqJp4+ucjrt2UBdHNWxlv39wWLfAD3J0+qzhvDxee9B1N3z6DGb/kS3ucPb3",
-	"mqk7m/7afq1TKTQDVPmWxo5i2L9FUhgm4I80TRMegcywlyo5Stjsr79oC9Qft1zvDL/CRVfRwrMprsmM",
-	"JhbjWWy565jyRHsxBiQWhONxwqMvtsnIrW/JmZlWaCqIRLDJF1KNeBwz8bl36UQWktDoAmUAHcmUETPl",
-	"msiUKRQzBWOW0F4Hre/fvXp5RidsaaOGXZm9qZkl1Z0to1ftHlI6YZaKLQvE3ZJEXHdEN36vIj2XxNx1",
-	"38AY2M+psPSHJp/z5k8EyQS7SllkpSymlFSkHcmYkZC77YSdHrGXEzNDeUI0XWgipJmC5DKSGQrPEc00",
-	"OwbRwr4ZG4jQwd2QxyBXagkDw//uOmTtnj4LCV5Dh8wtz1UslcrYibmxIud10HotzQuZifhzXsprSXQW",
-	"TS27l5mKGGlLZY9MFjJTViC7Dlr+88/7VvBAIH+AsHj46CvilnHPg6iRCzjss97bOylR3M2FRAdKVlEa",
-	"JrihsHNMlJWZCbVCs5NBZ4xM+CUTVpoKQaTugkwdLqFjRbVbh1bFwPJ9dAv1Y6uP3XAv5ndzOX/t14VG",
-	"YKXNbrH6VjtfFuGX5qiIzdvNU3yyMpeTf7edxw6Hhz83UtEJe5ElyedmFJqpS6YeaKJxD5b5jrMk8cDm",
-	"fh7a38LOUU6r5lSTueLGMNEj8EYkoYZZdLJvNRAVuMtVNiBMHFi8ZsKgJlyGyJsBhj3bO3ZlXvCkloOl",
-	"CeXiBixszJMvyMLeSfmSqhWe/NlEnJGMF/al5KWjLE47tBKpoJmZSsV/Y5+bmYAcmAs4Fg6dNYvFfmuX",
-	"lCd0lLAvgUw8suxbWAYHuIUil79SIeces7Jinxax7P3G1NAR1fkEI/sWYAIcCKnsU4wyvQj84XVpXDRl",
-	"0QUYGPCpLJPoohHCojDgdSznAgxUJkd8REQzEEaCmE2iRGoW98jrEp5HUyomLPacpozn5LOj+XuRKhkx",
-	"rb/EA5c0lDlLkq7TUUaZKT8FVYpbzSUzVrag+iKHTJ2lViZj8SsWc/oOSNAXOcEDTZ7iql27C3sgu3sK",
-	"9g8WkylTVoO59pokGlHiGRfnhpoM/poqq0gYjmpjJGeOHS9R1qDlwRosgiKbtY5+bulfE25YK2ilUpuJ",
-	"Yrr1IVj9ciKHl0xpjhew8s+/Zixj9SaWX+SIwD+TP37/H/s3tLFp2H2OBJbhOcudTGL7snPKQWT+RY4s",
-	"4a+eMWapAfMEjWNuF6PJWWXAsiEqP5Ic/cIikD7GXHA9ZfHQXvHq3n+QI0KNYbMUbLfcUjcAdzKlmviP",
-	"ieYiYgSQmyqDLoLVxfFMQ7iHeGjZuK7Y0mKZWSTKPxXZbOTMeoVB4Wd37A81h3EEr/Zx3M6G1FTXtITJ",
-	"iqitmvfOUvsvTbusMfn5HQetZjhZOo3fc/FJ4IG3sunSbkogXIFJD4F1V/NtFk8YCp26GWTGNNFsBcwo",
-	"TxbDTMcN10Cv8Br2+/C/DRczk8JMb22+ZdDIt1pdqO5GntIkGdHo4gTBe5WE7AIptJhkFe5BsWsCSpPp",
-	"oeXAdZ8unc4vYperP1JuX60jiN6IWreRSDG6K3aMOUtimJsbNtPbG39f2A9L1IgqRUEPE84GXIOI8Y7b",
-	"W7q6sgnZmazd9itnr6y0/obxECvXnFBtDhtckyxSzLI6O4aMZaasKKNoZJjSpD1mc6YqospUKtPp1V19",
-	"w0UtHdodFLe0/jQvua7BAEtmbvC+q0+7gqaGbtiQdweUTOmPD9dZ9U+6/w/a9HvD7oe//kfdrRWzn2Vm",
-	"RyLob3wX94ZlSPbJ9ToeXTrg1/tPVhwXq9JLk/tGWrU5UixmwnCaEIRv0taMOSOeoYmcZKwToHOcEiFF",
-	"11KUBcH5ewMxEC+cyB5OjUnDYvbAmfNQXAE3ECm8WoQLbRiNj3BuqwtxTaj7BrxKA9Gmgnz/7t0ZMfKC",
-	"iQBkvPB7qU0YkNALgHh4+8s7RYUeM5U7wEKrToTFNYfHMLEeiJiPx8wegUiRLAgXJLKKC1Xo73SGSFBH",
-	"wr+FcAK6fAbn+oL9X9IkY1bGGQgh7R1YlbmErj3yHH3JRyT8OGidOO0TJOVB64gMWt8yqqyEd9H94/d/",
-	"DFoBGbT+RlM+BL+zHQA/X4eojMzoVRks9h8DHFR+WkGXFUECYW0NXkl10sAdKlBVQ4C5SDMzLET+emhG",
-	"Z0919aB11Z3IrvvRKg+9t3T+ympME7YzLSvvc2lXa8/91AP/FkRuSQqAG9uZzeVXXcPmCiQdFjy0iV9Y",
-	"JCoctGQM2Ml1gZdkKgHPz96/I3s05XuX+3vFB3rvYz7yGphJfoqVR16zz5KyvBzWs83m1lIOr/HMBVMP",
-	"9EBEUym1RWUIVwjdNYR2XNh0SKBVHU+EYOjKLTtUc6ccSZkwKnaGQA8PdeB2Q6YHfjo0XHt99Ltvz1pB",
-	"6/35s1bQev7+ba02+swKu09l5gK9lsU9//s6YH1+yYRxU6BmzFYErI2ylRvkVqw7YXmZOsG0pCytBFas",
-	"itORocMo4dHFluMFm+uEGWfc2eKD1Kqml5zNtxq/dBvFx+WdVnYRlM/ceF/eHONB4uYTFyDzXUZVrChP",
-	"dtUBZ/RqGEltvNpWUdI2aWgr5/ue0WSd5aJ2Czq39PgbkRc1h1zmivhV3S1jCMOKGw4HEB4H6CikmoSZ",
-	"VsM/fv8Hyh8XbAF/6SHfbhBPD1eDTj4eBIfXw5/73Sfwt/3g0ZPrWkH1BzmqU0fRDFOvY0ZOmx1mKqnX",
-	"8NyAHTjZkoJcxyFKIFG9yPOUCUNGCyDtv8jRA01OTondhCZakjFV9vo2mn5uppnmCve6450blj6HgWUz",
-	"2JplRJY4M35FzimZB7fArhuJSDzeJnQGoHFYBpMl2PZ2PJokcs7iHjkVMUuZsGwyWQSEgplyPpWakblU",
-	"F2CglKkm8ylPGFGZEOi+J20O8XtWxGZXqcW1gNifvHEw5izuWAVAZcJFQFJDZlIbYuY8YmQmFTuyv4GH",
-	"eMpVjMhm17MLYIwNhLKgeyJS1L5P2GBZtLLDEK9p5VlSukgkjW/5TVLFpeJmsdkA7sZhYFOWNMRtglFA",
-	"G5Y+0ERmJs0gHjZiHoHs/USMxWhcXYbFDZtVmdgJgbYwlm7EhoJer7ueH+TImfDhE5Y2CcP2n/LYJq4s",
-	"qE0U07pHTvB6jFRM52D2NXnFvyXtrx9+/fXj/tdktDBMd6xcaCdyF6wRaPFVCBdRksUsPkZ/lB2GqICD",
-	"yVxmSUwiJbXG+NEVGMWBQyPlMKFqwlDPdL4MxYzi+HhbUV9LnuzNsDq6a99AWtWnnhnsbi4LWhbhx4mc",
-	"bxaEIcIvx7jSl/mbl7AjKPjWEn0qn6JAUg8EOcw22+fKPK2Ov/8gRyfOgVQjdd6ArfwiR8NtSfENMG5X",
-	"bNn+xdzGS+9TerPK9bptN1znqTD0gu0oty1LJiWR6aB/+HVFaPp6I1dddzsl6baGGeYi68GjksC6X68A",
-	"bMUxat18DzT4zYOcEh30++RH/i3RTHGacI00YMngc/Do8efhQDuDpaPI29OslEXu+k/xm0eoILi/7W+g",
-	"ZtVLPWOq6x4RA8kwhsDn99jt9co+o4ePK+pI7euW8WbdaX5y4/JY9TJKlRDIQ0sD0tyCad3qA3XuEnZl",
-	"hlGmtKxJTzmjWoPuggNCZ5xhxH4FwbDHhI60ldIl5mCABAJRsuQE/ksiKggTsc9oCeHyQ3Rf53blPHy3",
-	"ExAIA+UaLbvGBd0+sKKixe+AGGbl//mUmSlTIATiZGNpRdLeNqYG2nTP5yv6ITqaXWR+nCXwZyfFQpA6",
-	"pujYAV62sjoJ5TgyoiJi9o91mvSPbHE7TAXlZ/1Jota2TCl3TpVo8IrWujK7/WqY6U8UB8WqQ2e/368Z",
-	"WJblNx8pVWzMr+plxgu2eKDJJdd8lDCCI0tKfXL56zDhl2wISoUHmvzXVgB/NkybYS0IKHYpLz5VSI5k",
-	"ynYgsHb4RkvjsoDmLJfuqjwY5ItXRIA65PqRLZ7CiB05PxOXXEkxc8FELpWoddSy91u+cvyrvenai94C",
-	"RT4XuN30vQpu+HgdMwxameC/Zsz9swWa5cctvavbTMOTeb6zU6THDkzJUsAb27x/ZIu3EsOLd9jfRNGI",
-	"DVOmuIy9tOBg6uvHh/Z516Q0yyQGt+QFA01SqgsuJkEpw4+0fdabFIzEdFHIcA/79u+YrlmSI58cNFk/",
-	"y9bhusP/xM30HBwbcAVJ8mbcOvp5mwtf5jkXbLHOfdQj51M5F5hnCZGfmFsFftLNDNfOvvp+H66D1ksZ",
-	"0YTVOYS+fXpGDr8iCRWTzEoRhk5KVJeJ7nffLttOHz6qcKGDOtf+h48HwdfX7W7h6f/wcT/4+rrzl1ob",
-	"6iuqLpjhYvL03UldmMaI1dtJ6+2nS9eCn+PgOvDOFz/PZjOqFuu8HkO14nVpNoYauj3xqdxAjfjILn2N",
-	"gCXgUTS6YDHBfw/ISBpN2BVaRypW22YXyoQJKxXuKAtNGY0TLpYI7EY/pRUhh870yOLaIEZnsnHhy4SS",
-	"MRc08alxWx3Jsic+k4LTZPs3eFd8VLfzTDun6hbrZzq9wdu/Pz/bSKWX7s9vK4eQYAVay0/loNJtcOme",
-	"liBhLa7Yra7gyUjGi3og4CbZwmuLwwKcp3Z5Zuhuiv4LxRiEWi8p+vuPN+v5jw/rt6B4pG+dVqgtR0LU",
-	"5NagVXY714D0WMnZFj5kp1YcHE539FHDZ1/FO35l5FZ7MjIdptRMd0BwmT4XRi1qrbQyHSo2Zko5LL+V",
-	"GTMzG2Lq4m3NaWiya6SA+W0L1MOJSy9dvF4dSbEA6+AHHgxW8dC5fJvlt1q9lzpEfy0NH7tkhnNmLMXZ",
-	"1Qv+ixwNnXlghck8n1FXy8UFshBLRTGe08qT1SgXZ/YAD8JYKjKRMu6RN+MxGS188YVeTbBKjWHXbWjT",
-	"kWsiL5jdcm2FDIWmHRigyURC1sLy2R5oQuNYMa2PiVV08az5KMgQEBKvQbFIqpi0fb5eRAUZMcjG6fS2",
-	"UZSrV7/9tQTulHXXc5ZQUS87u+OlCRWkHY4VYyGezmnKnR45h4Slrj1qfIRRhzSecYGZUG20ikll5See",
-	"JFxMOmRGFwOhmSHcHBOaZ+9YiCdULIgEq5jVUUBYwcQd7aKBXckW9Dcd9h+CbymVkMhNwj271SKWcLuQ",
-	"WSdF+1oY3Q/1kvRZyc6cq+xg+RSWnlo5eMon01rVvZRJvVQFpiHFGc/3kl3+CvGs7MowoaEEFbPsSq9m",
-	"wfjg+dVyUxagAjKj0ZQL1lWMxvYXlwhvPyvbfbiATD5QwcspXUFrBKkTQ3aVmwiFNMMxJK4HrRkzUxkP",
-	"7U/Or47EDatB2NlKqYkgaLoSDJZqOUchDMuTsYYzFnM6hLsMWuX0apwuTycMWuV0WIiHdEUGPtQGDpta",
-	"dD8RhF1Z8MEaDDplkSUaxEhXniHCQhIR6zXGWtRoERAf303YJUvwxrULOwaYhTgCYWS5HlTFNbocnur3",
-	"vurdRxSog4Afzt+8JmcORaAC0+Mn/f3OysKQWQqxwXQpGrhQWyFqsYcG8M1qs99UfuubowXt62lDRdSQ",
-	"Qeb3allenokFmOMeKCZYPK3GTulLNayfmcdQfMBVZFoq5ZDbDTCUs7feh5nbSB49eVKyjxz2+7WalRfl",
-	"V1B4KpUJyDSbUVHgr0Y52XNUfw123tptGRdItzz7+7enBAQKC9v2ubmzFC3PWJQNmxqT6qO9vQToU49y",
-	"nxWp94Q0XU8TNshFiNheM8l9skDI6gDlLaOoBO1oyrtZkuNqnJ2C9bcNtStlp9UeRkpzKsayxibDxYXe",
-	"Ip1xxRCwXQLgJ2Xk4d7qzoMm3tJtWcnuyF5ZCy0TR3OFtw5atf8X/Iv/pxlqgP4fQZCofZzCybUWFmqq",
-	"32SjhEcu4bRHnrGEj0AvTxYE8JMmGPjiKsFwTUr5tatcd0Oq5TaRmrs8iQet1bepfZM8tK9Gl47rNz1z",
-	"jvWNe4EZivFN64MffDecpXlyxo4i3LAh4amS83dLc/L4ZmlZjVlZkMSxe6gF9QXr4Ptjl8GkSfjxo3PI",
-	"92hvdH0dkj37GwQy9LBYJI+xOmQPA7Z6V3YUVazgBrpH3mBGsy79CGPGPElYTLgIAF1gdV8fNQ/5wOCz",
-	"g/6Tr/YfHZSCz6xiTSMDkolVAUpRZjgRBplNlJyTlGrTEGjmZNUhfNMUZbbR8rQhwKTOqVhOo3TQ2gj/",
-	"xpmqmmC8KYe2KcB5ff7qdoHILr7SRyIHBCqiunW3DEj+QsHFDcGtW2HPjoFFiBaQ9bhbmOntho3miQ9M",
-	"uOqXRezGrgEbWwJzSRrLobEOwMtm/RUQb8xihvpptf+i5Da2bPw+9+fDR7W789a++qygLf0NkAK5eVM4",
-	"zKX/1G9H0eiiORKzFrBX36txZrBM7hqZUG/5OjcS9ahkAaVSyAVbsJhMqZ4uOSwPHtVFykAlzOUQx9qo",
-	"gxtFGBaOB9Bs8R6CUsjzj/xbYAb7jwko3prELA+Q+9RwQ6B2HxsKK5L3b18ih7IsE1P82u/fvSrn+SGH",
-	"pTEavLjpLN9p/VV5m+92F+uVvY22bEivqlXN6iDtvZcNl7WsjdGX8OUZhCzk5S92/GZNdkNzcEgM4SS4",
-	"XOOJ3BqrXrfFcCZjlqzTxrZglSuLgv2kufTHygRpvr8q2P3973//e/fVq+6zZxbKnpKYLjpEKuJ+bzCD",
-	"uEJ5O6yvGNSlinf4RFt5Y+vxy3YjPG95lqVNlO9w+UxB8W71L45ItEvs9g0CGqNSOms5xKPOdujJcD4z",
-	"/rIFqd065DEPU1kKN6lRAM3GalbgLK6PLjuop/POxbCkL91+gRNeuDpyAcGdvfQkbkPusLuVPrHgc+YL",
-	"Yq+FodXKBUtQVYKQtQmIflzlHdd94YKSSq+5PXd9xdSEYYjYaIEFLLydWKNcYOe0Whs4u7BCRMwSZhiW",
-	"NL5gi209/jvDz9r4/sS5wGqf7H2qmdpVPrrJC+XIvIy7JeNAHRG46cveCZ5udc9lvGv2Lv7ERlMpL4oo",
-	"v08nrTqfqwq686lm0fCP3/8BftoLxiCHMuEXDDwaWs+lijd7Ldz0G+OBfyolUHz6oTaVHmlUp26em7IS",
-	"hvWp1Nd3QXCpa7uQVX+Zt5Amkr/LjcNyKykvS9HTB19/YvklP/nuxZeWQKQa093/MmlLKxZqu+KHuiI9",
-	"mkWZ4mZxbpfDA52k/Ee2OMlQFVjxx/pqsqupCn/8/o8wgLCJkp/uJOXdH9nC11snbcGglioOQGUM76aT",
-	"t/FYbmaRz1K8HIVNYuVO7jw2kRSGYpcDR+9bzm/9f+c+sWJSdOMTN8LFy9Z40VbrWrkvoYTUiEYXTMQQ",
-	"J3NySmhm5Ax91b/Ike6R55f2gEpmWJzel5KlQs+hMJXVgu3cI1dI9HggaD6cGm869RHSsYyymb3gWDL8",
-	"F3bFtYHaWGDSQ002D2AIm4qkhvlUznhLXUwCCSMZs/AYS3Q57/hARFSpBaGo3PvIjrZU3vlsLzUMSJhS",
-	"M83/4tyxFmFDbPekKdS/ghrTxBJ+TeZTagZiTjXx3QDgNO/YlSGzDOoAQwcJQx3MvH7/sih2Rdrv/9rv",
-	"9/udIziB8m5SRB/wkmrSpuAwDwgdiNJTBoSSGU0BmqVCoamDnnaES6nQo1343acyibGQF6uJe+kPBBbv",
-	"8hdkJOGmR5ZsI+1f5Ig4I4sO0M4OplIdkNBKECGUJ/AFZgOsCCYWA4FntTfoqvCh7Ec1ef/XFy9ePIOb",
-	"e0uN72h1ZAFyyoSxIMDiojw+GMTyPmOYtO4Q+4HGj4+9W85/NBBtdmW3BD5oBjunhkeEag2loEQM5hbd",
-	"WZr49MzP6WqbYc8ve4kOQQYid+EbSShxISVFAxEXbRTmFeHRsRAu19cPyz3TAOQGIlwphG9hs7ayvZt1",
-	"pVJ9iCFR+Nju7Q8PngxEtcEAwkG1iwA5IY/6D6slrC1gPep/tVQxPnftA2GBKLuBcOmPRel5HjMLz742",
-	"RrTwVaxjri86QUEt8tiJI1eL2kpd1DCFgVgJj5hAF7wjiJbTKc4MhRZKDdRwL2ETmuwZpma6FB7haeLJ",
-	"2WnJ/XnU6vf2e30wE6VM0JS3jloPe/3ewxbaI4Hf7EH2DIqOeb7madw6an3HzFspTWup685Bv7+mFPRu",
-	"JaBzj39NDehzV6Kci5hdQVXqw4MnTRPmO9wr98C4DlqPcLfrv8k7sMAHDzd/UK7cDht3qUabvitKXhe8",
-	"v3X084egpX2Ed35upJnuMQEzMNIgaBk60SBYLLRhs9YHO9teD8p8Xwg5F3t+6p65Muue99yNe3dlWtU+",
-	"ZA35RsWQvXIbrOsP9TCy/jLyNgjXQethv6EyKnYvfGBpZrogbXspsVXCKx22gGC7nkYIKdusX2ofdRNA",
-	"udVHdz0AHxM/gHhxqnhuoO5WjrzqIkHoZsJH/+X5gL4CHsSJ7BUeswkzm8qPUyxgwkBmMkxQYYBZluuR",
-	"B5uLkQfYBqi+NLj3d3ZwolHGk5i0HZAHBKtbB+Q76QG/ExAsbu0roQ9E3nuAiQm3TAyiUVzbKMhdAxK7",
-	"Au3lovB3SNPKy9SQtf/yZ4WzB0RlIj8evsOYRkY7MN7fihYVUaTw0RYErGj39a9HV3Ok+rbphl0gUxuQ",
-	"pFNDUUs45tN6f/ahV2Usw/hfvffRe1euEckSht7cKgw+g9/f2KFYc30VDA/rmmLO5KXry3ADuvbvDkOP",
-	"+l9t/qbc1ujT4Q5fjFCR50TIS6YUyI4GqzKP+SSzuoNbSRNLbxYouZcB0gHYBohc4d01zRdL/r9PaMH4",
-	"IWi5+I8qaJ9lZhmuAQK/dTl6t0JZK40KrqtmFuB/d0jVV9deZaX+tV0/YyHn/+xIu7/FF3lvJ/jg0Tb7",
-	"qmkec08iKiTijScIJSIB2WzApVx/CnJySrQLcXJAtTNpKDGrUlHkRonwNZgHFTOZElYPRrs/+A4g9GU+",
-	"5dHU14+nyqrGJoD8p8ALaFzVdjHorYhkL7k2T0t7ukPsXepmUIO/aCksFax28m1EkwRJuH2le6ns00H/",
-	"XflWnQmtKApelObWpD1jhlppH2CvzBbLoFwP/0WofRMOlKufb5baSi0sdtWU65pt12jMNaIfLv1PL/rh",
-	"1td/kfdzvWcEFWzAJ64U8t8dzjFX5AMU16i39Nw9+N4FsW4StEpkeolG3KPKn4MJvBHlV3ygiX/GGxP5",
-	"G4K1VFjDsVBslq3QrtOGYoSJSC2g6SDUi9GGtE+en3cPHj3ufvf0FbrYwEfhUgq8YIcFikGgKDfAOBoI",
-	"UwVmtG6G7m5DwmcWhzhW4BaYAy4Fw3xz6lMWMD0Eut2AY0qQsJgz7A0E9ocFkQ3SbAtui04uPF3CtYHs",
-	"FWLKnYOK5kCkXdM4o4PuwpqmQKSdf3lUabnhOn4cEauzhR1i6AXTfoONHT98/w4oLll0/hixRM47rrUQ",
-	"Ok3BgeN9V7nfm84Y+eP/+/+dnzEYCKkC3xeYhH9zTtOVzj/QA30BF0TjmMWkmh8MG4aT99wv4UDge4MD",
-	"GZZdeuWlB8p98qXHBtfypd2YhwW7Y8XShEbQf92fC3yk3j3q7k7bNZ3HVcRFgxXFSKxkmoITDa4o5opF",
-	"hhg5EB68plKbOvvpWVblIXeh31ebcH1mBX8nrkNzyfVfnf/cWwi+kGAICScQ44FozzoV3WgMgRLlPKUb",
-	"yoyrypGr2VArSpZ0dqk+h8pe7s+1SW23FJ1bboanB+qH7ewqCaEYBgIhV/Reob8lhX5VXFgFSQsxO2nr",
-	"PC8qn0pdI5ydePEFvJiIEopNrCBjabMvxE3aowUwRAgvylOR5FyQEHh1GPgeEdyQOFN0lCxcMJGLFDvo",
-	"H7jwkpcSwfkobzZmN7/3kcfXYY/8BMFcgoSnMZul0jARLaoBeHDoeODjx13YT0AuWGqsXJkwqg05OCTT",
-	"TsHNLxgaBkcLw7o8xpCiBNveo7EOpSbFJ1zQZCB+kaPj6ucuzAy7IULeq+uZf3hwcGzfz/nPSZwhyjLt",
-	"ShoRdkUjkyxA9PxFjkDi83Ixyi4a5U77CljOSR/BLVQEo9WUZh9YZIdW+iSGwUCEZ0peLbpLv1eCGrHl",
-	"o7zgrLhfKhbQ4BE7OuJq79++hJJTdh3XaBFWoCmHP5LQCsJaD6H5pP17/geL9MXPGI0wROkTA+4wghr3",
-	"4n5HGXIgcsksWI1WOzhAX5CLOnqgSYjBfj9/6Ln4tdDJ9HZYIe7Zv71/+9LK3T8ylmIgKAi1UJ/F33pY",
-	"UZI3NcezsAWiKvfhSyjF2m2VRNUjwJu1HfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
-	"sVvTyxJaaxeaV4IrKyPnKfmKaZlcQkwbRsvWCs2YQb+cN+977apM6DpxGNtd/CBHrXrf23IM7RI5aJWd",
-	"bpWkiEfrIqkHg6uD/e5gcPUVqw2kRrPM7QvmRX+PrYTyg9tcOM8ObpDKLc0pxWIKi2BJYh+u52qRugqL",
-	"nnA3hsE80BaxepW3Wb7g688q3q+7yHI48fYXWnDw6+YmJSenzmQRUWE10TE3FXtGnlpI0AdF2vaayB+/",
-	"/8MFRHR9QTSvD/3L6SkH23xcrhV3r91UtZtsBAHJFuJKgqIVpXZUWuCTJnfmU2hwQlJqxSJghWiVYRyM",
-	"HfqCp5oI1LEYNZpkwjKIkjTEhWbK6LzvCTKjLLVcpdL0BJQNASY2lXDL811rFN+kDVbGIi6WlFruAnVc",
-	"DrEizOH+k8OH/cNKOzIgafZbMDC0XdB6QIq+R8Fq9zOMZYf95L3MsI9Z59guSpM5XWh3kFzg9LKdP+eM",
-	"gg1T4RnsYIJd6M3UihjLJ9fGEt0pvWSEkrDUfSY8ch1cqr+STBieuDh67DVT7yD+wT5vPY8F2aNgsUUh",
-	"qG1ZSx6kF9TPWO5ettWcy22B6qfNU8DGWAewmHu79LL1syLU3dq08NCV2XLMhyyovOPBpuZKjfvGJkWN",
-	"AtHjTykhdad+Kt/AqYaXOiSSY8xDug/d+xJ2Cfs41RgO+xgBEWwOtXW50mYH3rNqnsgV/3Ux9qgj3CUQ",
-	"rhHm7t2hfw5Q/Y4Z32LXW6eAr3vODTzWd0sk5T6ZuwHvrk5Sq/g9w6YuK0C/hzW1wDp3o0mDJqseRmnH",
-	"AcmbsxEQ0bAnm9f4fEkvK8NIETFIEnN9iFGPwdQ+TcCaojKrRaJVz4tkIK+FfqLQ94ulCZQ1zZMVcivg",
-	"Yf9JnTHgKUzwRRGdgDBRMbe0/bnAEDZirrY63hm2bfZwhr2c//WcV/0tqMVTX4/7XkOrkCQE6tvS0JBi",
-	"FG2FarW1ExIadmVwWFcbxegsBAc7yvYuP9RCbOhaEJG2VY2OwKXTgZRYBXlIXh9CSjDI1Tno6uN1tXyg",
-	"1WiYiN2kfk73ecfhFiWGqVneGyjTmPYNDij8zpuYeRyC+Vum9NeMEbAee+c89qOmLh8d7cnwoWbQDQIq",
-	"i9ofMDgEJrZ0CW+D0ERLJFt24zIzbuN//P4/bpvhy+f/9Z9v3g7Pz58PX5389/DZ+7cn707fvA6LHmb7",
-	"jwZixkVmFc2gsNO65Hg9tepjLOcCCAfkHrrC+LAK0k9RGO9JCKQ5dOEXbbAeK1ayP8csoYuAzHSnR976",
-	"fyjeCMKFeUwUixi/RFtw+JJq04VybFBkvA1/PIcmHgMB+fcQTcONZsm4c+T6l879RWm4JBezTA2JplRM",
-	"WEw0x8bp1MECNCb1rSe4thejtWc4KahUx/YCeFy+ozz/3x5zIrhm6KVdoLW+Am09ArnI+J4lMAtIcUce",
-	"EC1B5mWv0+ERauGuEgHsEnqjGglHBBh8kzLhzu1DeTCBO2V5XjlpLwPG2fO3wx+f/z0MSA4X/SNyePAE",
-	"3QGp3bI7rs/eW5nj/N3b5yevzitz9PtH5FH/YQe6g03rkrJrWOg57P4HOXru+0otyRSrXM+imccqgCBE",
-	"whyIHOCiNcaDhQ/CAtm4od5FBfKaFNP9/sHhTdTNFQJXlQBW7M11/B4Pip8Dzz5oyp611MYSFyZiZxxf",
-	"xisfNqbLoHlchTUwqEdyxv5F1YnPZmGXksyoWBTBY+gCZKprMVTllSPQdwmA6tHXy6RgthuIJmQm0tKC",
-	"MoDoY1eAwLGHMib69paIkSVfSS7jNJ3WjS2EIajfv1QOYuuP3XDoZ5DvbuPXdiiOvA5aK1UmNn3+3/n4",
-	"fP+1RSm2n6f4ZGUuzcwu89jhAD83FS4/F0SflCthcE1KZTZIu1J0owTSS0xlA2R7FnNbkH0zALu+BZcH",
-	"doUCF7gTXuUY5WvQVa1I6WzpLHXyypdR8S/YYn0E2I92wFZG+UpL4q2zTHe3RUMD56K1zEZj9F3ahX2D",
-	"5Rp8sRdXNUDe24a/nG3Y8VbtI7DRf+ZCy8vpZoAQG1Owa41ZRbtlEl6wRYj2qJqGy8eus5lrQk2htLil",
-	"ELzGM4Y91zGQ5C4CPoq27lsFfOzf5sKl/tcN8i/EyxWGUrxdDb2ssS0ZNCS7D8S+D8S+FUMYBkHSovYi",
-	"BJq6vO3dqMQSk82dR0XuaRXa87Ax1xXyUl64OsSFSXofi+aj/ePK5PZfbPlWpRtvYQZPNzalnzpcw+BF",
-	"WPren/SvXLXEPjF2tiACoh524387iZ0/skWd2Il2YiWTG/iV/JRNrBgR2bJWweZFTHQeJQ34HGAcLMjh",
-	"cEgMMp1BjporeAXfsquUK0zFQ9PeRNEIlHkuXSSQEyug7B/GzUD4Dao7EAnU6ZFvwUgm1QWJs7x+Znmu",
-	"OnPZW5kkd8r97QIu3PHL8nr3VP9+/H5n39W9gPDFCCfkZznK6f0ysZwLH2p1IwFhRtUFM1xM9nTR/b/W",
-	"b/YCikmh6R9Ky7K4kAnyanntiEZTFpOR4mycLDrHWFKRa8JmIwYh+y4Gf8QFVYteXQ29V35T525Pd6hH",
-	"r6zVQCLc9SyFez+1p+0+lcIomWwy9cBgPxaDvP8tao2+ZTQhYw8+Ii66a1vimkMgQsrYZZ8kFF2nKZ2U",
-	"ods1Kl0CYvxxIwi/zZs/Wd6fpRrzobwjTQpI1UZvHYcKyrpUhRuaIubMHBvoWNUZzWy9gQgjKVxByaGi",
-	"hoXkG1L8pMkeHGZ4ydlck//9v8h+v4/eksgoGGvoMEp4dFE7NBgIZek2ZocfkJhFfEYTHZB+7l1VDNBT",
-	"SIwMhM+B+XtbIBQYuIqSLGZxQwHLV3iZBeqt9ZG94MreEc27IWN9qZFi9MISJ9LmgoTmt7BznHvvHtvx",
-	"2kcuh0aGuZdsyRZn36o5yLQ+vnSpjjvdeXtGxnTRIyeuq9nDx26/zgBs99S4YSM/bbsngpyevD4hUEry",
-	"NylKDcCfZ0qmbO+lFLEUYbHd8P27p837+a3Jtbht19S/7n2BoNclGNxEku+Nm18iIVcaoD6W0ln9ZQW1",
-	"IIZDpkRDOAUW3VA0umCxo0Z1ZL1Wbql0p66l/DBxcwrvGVa5tzt6+ubteZcmiZxjKZLjShzD6VmPnAgC",
-	"rSUgGmIpeTBKGFWkDW0ZB+L7VydPu+ffn3QPHj3uHJO17QZDxcbhMYkUnSfQHAJrZiRMa5Jp+8vEU+iB",
-	"cAuOEzqZOJd6wsaGWJFPjh3gc6Z7JHTpGmDyrTZilGMIWKoj86W+lXej3JUW+MzJfNVmnzWU4y2kDn+C",
-	"leleBfq8KlCjVGnfkVCSKhlnkelSQZOF4ZFG8rJJaBTS8LGDMb0utv51ZeAdcr3qQk1MjxkrLOu8Eiah",
-	"cawsFYFIvhkkGk8kMfK+6sQtl5H0manIHcrwk79KCeiq8FXP2CzhL/vU62qDhb/I0RBbTIdHbu1yniww",
-	"D1AArLhYrWyFqXOYfG4Vq4mUMWlb1Sah2uTl8wlO3ymE3lzyxPUsa4QpXd3+/T5xoZ2kDWX7MdiCC22o",
-	"iFjn2MWIa1Mu+jVaDET43fN3lZoWf8OYhG/cCXvkR7Yo4k69AwRjmEZSGm0UTQlYMsgFW3QwHVDIgYCL",
-	"MNJtGZL2saV+puuVnbOsBrdvnxeW1zj3cPKZ607tRFqIkHMr7Iyl+uc3ed5z4y9skDSfg0TWBPxnviN2",
-	"E9/Gltkb7BcnnpBoFx+BBergB5fDrBlzQRtWq3EVmoNbDES6S00aL6Gu8VHKRBxgvBs2eKZFPStXW97b",
-	"4ryBzHW69nliTMRUYRnxex38i4gn5dLttaXEXfcR7ZIqFvhrB21cToLkGt9w66rvDYmqgKmNCPmCixga",
-	"gG8V0ecbSTc3kdipye8do1gRu7nMUlE4Q5sxNUgW78Mb/iTRe1JeEIpPmKVktCAeKj2aIMRvJ9rX2qWK",
-	"yBuSQZtsApYlX9q3bRSfzVgckETOmepGVLO4g9s4Igf9/SKtCnbJfTG1OBiIg34/LzAFDURZTNoTfslE",
-	"ubOCaw5cKuMGFdvMnEfMhwf7PI1ObyBeS9GlBc+c0QWmP7ntL/FJLwn48IYFOFI0MyRMEypC0j7sPwzy",
-	"VprhHvzaqRPWsY24oyB3IaaXepV/ZuF8IwFxz3dMKs83B3ePXdUZs24zbGIzUaM5sN2rCPcqwrqgRqkc",
-	"mfHU9EaktFYFYGpzbYycZnwh9L3n93+m8hiZroTb7sLid4ojtFDjAwmhvelqtMKLp+Srh08ekxlTE0Zg",
-	"1BFyW4jeK/MC5NTHrrW0FQTgIwwiHC3y0q50IEIBjYihmCfBkGBXRv6CLXqeMecZVF3LyGO37hLnt4yc",
-	"m2PsW50rzi7vGYITuSFWkSCH/YekvczmsSCoywF1skatnc6e/I45/xm2mL0OKvPAJXbh5v968zn/uYSJ",
-	"ooYHnOs+heGe298StwcMJlrOGOYcWnB7kPfcaENB9BIt63wq+5+z0VTKC72HwbrN9RnlLE0YGCH9J1BX",
-	"YkFCjETrnvOJoCZT7IiYbwZZv/8wygS/gj+x4HLf/TZlV8T7/A8ePbanHLRMz2pMgxYODsmMxmwgnM7P",
-	"80jidiwjnW+5N4s7DfFXP+EQF7B8h5SiulBTOwpfZAJG3bsUvwxqVdyQDoaI5hMoQ6U9pHhk8kC2YwWd",
-	"JXQq8iNqTRc/eUyC/ox8InzR8bxECsI9BL8IOSdSkLaQlaSDY68XuHIaShMjXbsgrOsB2audXm1qwj8X",
-	"ohRHvkeSL++QujMc8VXh12au/5SPukuodIs0ZYFXaUZRzd51qbiH0ruo/TkvvXwOavlvO7lT8s/2Ptr3",
-	"WpvB+QNUSHY5X9QFv0GOt083NyytaY6LfSF/KioQ33cLvSekRbfQUmnqnYB5c6fQZpC7fQLZRBz9Ue5B",
-	"+c9kn7spTDaZ6cD7nFJwfzvnM/xnne95h+rsTR0//4smHDxv6KPDnjN//P4/RY8rjMTwXcbABRSQhBum",
-	"aOLL77ueGZbA4/IBKbWmAXsboaZUnq6WC5xlVXy8fQubn/4LdFzclgpAt0X7CvferPseJHfiA1N5Bu+n",
-	"8lUrJcZUT0eSqrjR7PXckoy8OikTedHWZyfn33/75uTts+G7Nz8+f+2M/aZHwr9BFdlv/vj9H/Aju/IF",
-	"TaFkLFQkGYjwnEWZYsfke2PSNxA0d05n7Jwb9s25UTwyIdFMay4FiaBvGlAy3wiWxaT9sP+wA71NimOE",
-	"vYE4IXMlxcRe1oxraMiLZW3Bh0ChDElKJ6zBcvYsv5KtYoxg6qb0uEf7B83dK/BUpZJh8FrDuLT+9pNu",
-	"Wc1zambJDap45nsCsvYQcWZ1GF7znOpce3ARIdV3REDJMw/wq4TRS1e2wnW2auiH1bz1oHXOTBeb7G04",
-	"5CcR5zuqWBjc+IleSwId4Xz5ZpXfOAbske/fvXoJMA+VDanv5Ae4iHWdnfMuBcaPGV8lsfGf7sQVoHQF",
-	"hwkTlkLHn37of4t8enuFRbJTcZlt57FVTMRMsbjsYLG36ROgYhk1l0c/n9PJhCny/hQdwC59kWptaXB9",
-	"EYfAdbSiRAP9J08R6rrn7gSuVGttsYdndje7es9Px6+lYK/QwXrHFFRG2YwJg1HswH6qJO75O7qxfiuM",
-	"gQUeNtXAQsB+oLEMQhu79I8W5HTctWftwmE7EOOHPpkbC6r/FkgCm7Ha0yW2v608YwkxABkKvNj7CJC+",
-	"NqDIQuyJHdXaRpukbuRWocyPDxvy8D8Uf+wNux/+8h/11QQ2oA3mxT4XkYyxgvBtI9pf9v5SRbG8AgJS",
-	"ippd1yIdXFpAJr/xtMvsdsutXl0/A+r6MmPpytspyhL8+bB5V/PQzqh8q2h5AjWIeYQvnFflWKGxKxha",
-	"0ooy4VL2nfXA4u6Y/roOZV+c/Oed8Jj1F2LlmDOKaviXh5Qv+/AvwK4kTLIgVF8waOqsfdrlkpSy4a2n",
-	"jCZm2tzgBdO2oimj6TExMoumEMOeF6mqFUO+x0nv0BLlVmigeL5QOdeEJvwS/XNf9sle8ksm7J6s/F3G",
-	"SL3Qhs02vlPCJjTZ+2gfdS0/fWnHnW2RrBemil/SCHqpG6ZmGhuio3Kqw2PMcII4ROwzjkaDw1xqq2HP",
-	"jtg0c2d2RWdpAkNx9VZQ5tgPD6ocm3Z/+/AzMuobs+l/Ncrzz6qLvnY926FY1qfqnl+arwK24VHaDlID",
-	"aCal7UEcjnR2JrYyZYKmvOdfpwmJ36RMnJyd2uu4a21uPQl2ry5Hv7CoMTAi12PdtnMJ5F63+1MYQFzP",
-	"mtJNE6qJA75lNlWB4wVFMrEBjv9+8url54Rjv617OL6HY+KArxaOIcanUfbNkz4rRVl9GXfoSAgFXGZ8",
-	"gmAPMhLmELraB3OuGXnUf1grJb+F1e9QSMYFast20XiBDenUJSNG0fGYR70/bUXUmH+KaK3kSBrdM1dm",
-	"HS17C6PeXZkvoPu+Y1fmBU/udV/wAWPRP5UlbHd1V3PDZjTtXa1nXOc47HMyrasbGdT9ef6NjXZfFhwd",
-	"pHjjW4rFMREYdwZOqN7VyI9KhTehUxZNjgg3dUYZbIZAF0UHUjqSmSGGCSqMDmCr0LKbSNfmVGVQ+7xn",
-	"hR9FIWQK6m0C72OG8sSV3izXHIMUxj3f6tc35s0TGxtCC87xmHfI+NwKjaW51CWPck7+b+TsdBDkOtdZ",
-	"Jd2U7oNrkqVYXYIbTVyp7VrZqbrGx9ZJyn9ki5PMTO2SlvKh+7SpE6xrnOVK3bkcV3XpWwR7wZu0qSEV",
-	"rRnSVzKVtI5ae0Bh3d5WcIXJNGHkQkDLCekWDEgm+K8Zy5Pme2SpBodmLM8K5qooUOUMXJhaV1Nq2vcl",
-	"s3c6pdiC3kDRvsD1vZAiYgFR0mCg4lLPgR7B4lkQpAQ7KK0KXQhqFs2MnKHgCaUJ7dpcGHrBAvfEAVQL",
-	"5GISuD7yCQ7HslSXzJdbL5aCloWrS72mUDlFsQzi0rDhYQIhUXk5w9IsRQDW6lSYSmFoIicZ5DYWQZqB",
-	"u3UfpwmQKNLM+IjM0hLFVw1rVLNVcKGV1MXynn0Sy+p0P025r96oC9AVsc5LKvrSkW2Zmi5HKPUBsNVq",
-	"gcFqQqU7CIkUi5kwnCalWw0IE5FaQA6Cg6hjhNAZM9QSfAgus2ikmMmUYPHqLTUsfYaWre5YcSbiZOGr",
-	"v5YCInx0UtFYoNS7wS3iK8LWLFDihpUIiHK4Q156dTUKo1c1LdciQalql0UAqGRXqrHpGmN38W9Yi600",
-	"rS/OVVPs3hnsA+CDHP9Y6vlpt7ysbmJr89L0jmKuzr7Wo95wVaV5wY13/eH6/wQAAP//",
+	"7L3rchs3uij6KiieqTI506QoWXZiqVJzFNlOFN+0JHll5oQ+bLAbJBE1AQZAi2Jcqsqv8wCnVtV+g3mR",
+	"/SZ5kl34PqAvZDcvsmQnM1o/1sQUGtfvfv3YiORkKgUTRjcOPjbGjMZMwX8e02jMjqUwSib23zHTkeJT",
+	"w6VoHDS+lzOSSDEiZsyIYlPFNBOG2r+SCZ2TASORnSDuNIKGjsZsQu0kZj5ljYOGNoqLUePmJmi8uKCj",
+	"5emPiDbKTn9FEx5TIxWRw4q11s1+Rg17zSfcLC9xMWZEG2qYnZnRaEwSO9At8kvKtCGRTIVhMaEjyoU2",
+	"pHny4uIliRUdmjZnZtgeGzOlU95W1DD4vO1usBX0hBSMcMMmZMoUmcqER/MDEvYal2zeaxyqb3ppt/s4",
+	"cmtpotiEcsHFCH5nh8YN0CySItYkFYYnsL0ZF7GcEXsPRuPosNMTp3YJzvQBCS/ZPCRNu+7R6Qm5ZPNW",
+	"QEI+db9FCWfCkJPTgEhFTk6vnpKdp/stQkVMwlEiBzQJSZMmCaFCivlEppoYRYdDHrU6PVG6c3ZNJ9PE",
+	"Xnt+sN3dZ4fmm/29RrDqSWC78+qHgbvUq94iIKuv9xd3e7+k0lB3ozP3m7s/Loi7W3+Ha072yze7e93D",
+	"2TdPu9UnY0bNj4aGqWp8mVAx9ysSI8mMckMGbCgVI0bNuRjh4Ujz7OUxeba72yUxS+i87b5plfc34YJP",
+	"0knjoJtthgvDRkzBbv6RXfQKBIDb8ahl+Ghs7FUjIjTtb/aSFRummsX2xgkl+3vPWoG9uwxw7f3jld5y",
+	"g2ce8pc3eeYXSdjQ2FXtpqJUKQvA7h1h+9Rt+9Zb0Kzijn4cM1GY/JEu415AqCbvBb8mhk9YAaDKuxhK",
+	"NaEG13663whWb+smaEypohNmHCU+iiI2NS9EJGN3R9zuDSlNI2gIOrEz4LB2Nq50D/T6NRMjM24cPNnd",
+	"qwLeYykEi+yx39IJ+6+UqRrUjLKBjzSxSx+SmA1pmhgSuv8ARII9/gLzZFuE/ynu6y+KDRsHjf9rJ2dD",
+	"O/hXvVPeUXGTUsEv/iKm1IzzNSI/phE0LIhyxeLGgVEpq7mQx3vwIP6fu/b6jWHKTv3//kTbv36w/6/b",
+	"ftb/8Ne/VCL+yfCtFOwNNdG49nVOhm07qI2jaray293br1rgBzk4eV5zXh6vPOiqGz55DrO/YvN7nP29",
+	"Zurepr+xX+upFJoBqnxLY0cx7L8iKQwT8J90Ok14BDLDzlTJQcImf/tZW6D+uOF6p/gVLrqMFp5NcU0m",
+	"NLEYz2LLXYeUJ9qLMSCxIBwPEx59sU1Gbn1Lzsy4RFNBJIJNvpRqwOOYic+9SyeykIRGlygD6EhOGTFj",
+	"romcMoVipmDMEtqboPH9xZvXp3TEFjZq2LXZGZtJUt7ZInpV7mFKR8xSsUWBuF2QiKuO6MbvlKTngpi7",
+	"6hsYA/s5EZb+0ORz3vyRIKlg11MWWSmLKSUVaUYyZiTkbjthq0Ps5cTMUJ4QTeeaCGnGILkMZIrCc0RT",
+	"zQ5BtLBvxnoidHDX5zHIlVrCwPAfbYes7ZPnIcFraJGZ5bmKTaUydmJurMh5EzTeSvNSpiL+nJfyVhKd",
+	"RmPL7mWqIkaaUtkjk7lMlRXIboKG//zzvhU8EMgfICzuP/mKuGXc8yBqZAIO+6z3diEliruZkOhAySpK",
+	"/QQ3FLYOibIyM6FWaHYy6ISREb9iwkpTIYjUbZCpwwV0LKl2q9AqH1i8j3aufmz0sRvuxfx2Juev/DrX",
+	"CKy02c5X32jniyL8whwlsXmzefJPluZy8u+m89jh8PDnRio6Yi/TJPncjEIzdcXUI0007sEy32GaJB7Y",
+	"3M99+1vYOsho1YxqMlPcGCY6BN6IJNQwi072rXqiBHeZygaEiQOL10wY1ISLEHk7wLBnu2DX5iVPKjnY",
+	"NKFc3IKFDXnyBVnYhZSvqVriyZ9NxBnIeG5fSl45yuK0QyuRCpqasVT8V/a5mQnIgZmAY+HQWbNY7Ld2",
+	"RXlCBwn7EsjEI8u+hWVwgFsocvkrFXLmMSvN92kRy95vTA0dUJ1NMLBvASbAnpDKPsUg1fPAH14XxkVj",
+	"Fl2CgQGfyjKJNhohLAoDXsdyJsBAZTLER0Q0PWEkiNkkSqRmcYe8LeB5NKZixGLPaYp4Tj47mr8XUyUj",
+	"pvWXeOCChjJjSdJ2OsogNcWnoEpxq7mkxsoWVF9mkKnTqZXJWPyGxZxeAAn6Iid4pMkxrtq2u7AHsrun",
+	"YP9gMRkzZTWYG69JohElnnBxbqhJ4Z9TZRUJw1FtjOTEseMFyho0PFiDRVCkk8bBTw39S8INawSNqdRm",
+	"pJhufAiWvxzJ/hVTmuMFLP35l5SlrNrE8rMcEPgz+f23/7H/Qhubht1nSGAZnrPcySS2LzujHETmn+XA",
+	"Ev7yGWM2NWCeoHHM7WI0OS0NWDREZUeSg59ZBNLHkAuuxyzu2yte3vsPckCoMWwyBdstt9QNwJ2MqSb+",
+	"Y6K5iBgB5KbKoItgeXE8Ux/uIe5bNq5LtrRYphaJsk9FOhk4s15uUPjJHftDxWEcwat8HLezPjXlNS1h",
+	"siJqo+K906n9S90uK0x+fsdBox5OFk7j95x/EnjgLW26sJsCCJdg0kNg1dV8m8YjhkKnrgeZIU00WwIz",
+	"ypN5P9VxzTXQa7yG3S7835qLmUhhxnc23yJoZFstL1R1I8c0SQY0ujxC8F4mIdtACs0nWYZ7UOzqgNKk",
+	"um85cNWnC6fzi9jlqo+U2VerCKI3olZtJFKMbosdQ86SGObmhk305sbfl/bDAjWiSlHQw4SzAVcgYrzl",
+	"9haurmhCdiZrt/3S2Usrrb5hPMTSNSdUm/0a1ySLFLOszo4hQ5kqK8ooGhmmNGkO2Yypkqgylsq0OlVX",
+	"X3NRC4d2B8UtrT7Na64rMMCSmVu87/LTLqGpoWs25N0BBVP60/1VVv2j9v+DNv1Ov/3hb3+purV89tPU",
+	"bEkE/Y1v496wDMk+uV7FowsH/Hr32ZLjYll6qXPfSKs2R4rFTBhOE4LwTZqaMWfEMzSRo5S1AnSOUyKk",
+	"aFuKMic4f6cneuKlE9nDsTHTMJ89cOY8FFfADURyrxbhQhtG4wOc2+pCXBPqvgGvUk80qSDfX1ycEiMv",
+	"mQhAxgu/l9qEAQm9AIiHt79cKCr0kKnMARZadSLMrzk8hIl1T8R8OGT2CESKZE64IJFVXKhCf6czRII6",
+	"Ev49hBPQxTM41xfs/4omKbMyTk8Iae/AqswFdO2QF+hLPiDhx17jyGmfICn3Ggek1/iWUWUlvMv277/9",
+	"q9cISK/xdzrlffA72wHw802IysiEXhfBYvcpwEHppyV0WRIkENZW4JVURzXcoQRVFQSYi2lq+rnIXw3N",
+	"6Owprx40rtsj2XY/WuWhc0Znb6zGNGJb07LiPhd2tfLcxx74NyByC1IA3NjWbC676go2lyNpP+ehdfzC",
+	"IlHuoCVDwE6uc7wkYwl4fvr+guzQKd+52t3JP9A7H7ORN8BMslMsPfKKfRaU5cWwnk02t5JyeI1nJph6",
+	"pHsiGkupLSpDuELoriG048K6QwKtankiBEOXbtmhmjvlQMqEUbE1BHp4qAK3WzI98NOh4drro999e9oI",
+	"Gu/PnzeCxov3Z5Xa6HMr7B7L1AV6LYp7/vdVwPriignjpkDNmC0JWGtlKzfIrVh1wuIyVYJpQVlaCqxY",
+	"FqcjQ/tRwqPLDccLNtMJM864s8EHU6uaXnE222j8wm3kHxd3WtpFUDxz7X15c4wHidtPnIPMdylVsaI8",
+	"2VYHnNDrfiS18WpbSUlbp6Etne97RpNVlovKLejM0uNvRF5WHHKRK+JXVbeMIQxLbjgcQHgcoKOQahKm",
+	"WvV//+1fKH9csjn8o4N8u0Y83V8OOvm4F+zf9H/qtp/Bv3aDJ89uKgXVH+SgSh1FM0y1jhk5bbafqqRa",
+	"w3MDtuBkCwpyFYcogET5Is+nTBgymANp/1kOHmlydELsJjTRkgypste31vRzO800U7hXHe/csOkLGFg0",
+	"g61YRqSJM+OX5JyCeXAD7LqViMTjTUJnABr7RTBZgG1vx6NJImcs7pATEbMpE5ZNJvOAUDBTzsZSMzKT",
+	"6hIMlHKqyWzME0ZUKgS670mTQ/yeFbHZ9dTiWkDsT944GHMWt6wCoFLhIiCpIROpDTEzHjEykYod2N/A",
+	"QzzmKkZks+vZBTDGBkJZ0D0RKWrfJ6yxLFrZoY/XtPQsUzpPJI3v+E2mikvFzXy9AdyNw8CmNKmJ2wSj",
+	"gDZs+kgTmZppCvGwEfMIZO8nYixG4+oiLK7ZrErFVgi0gbF0LTbk9HrV9fwgB86ED5+waZ0wbP+UxTZx",
+	"ZUFtpJjWHXKE12OkYjoDs6/JG/4taX79+Ouvn3a/JoO5Ybpl5UI7kbtgjUCLr0K4iJI0ZvEh+qPsMEQF",
+	"HExmMk1iEimpNcaPLsEoDuwbKfsJVSOGeqbzZShmFMfH24j6WvJkb4ZV0V37BtKqPtXMYHtzWdCwCD9M",
+	"5Gy9IAwRfhnGFb7M3ryAHUHOtxboU/EUOZJ6IMhgtt4+V+RpVfz9Bzk4cg6kCqnzFmzlZznob0qKb4Fx",
+	"22LL5i/mNl54n8Kbla7XbbvmOk+EoZdsS7ltUTIpiEx73f2vS0LT12u56qrbKUi3FcwwE1n3nhQE1t1q",
+	"BWAjjlHp5nukwW8eZJRor9slr/i3RDPFacI10oAFg8/ek6efhwNtDZaOIm9Os6Ysctd/gt88QQXB/Wt3",
+	"DTUrX+opU233iBhIhjEEPr/Hbq9T9Bk9flpSRypft4g3q07zoxuXxaoXUaqAQB5aapDmDkzrVh+ocpew",
+	"a9OPUqVlRXrKKdUadBccEDrjDCP2KwiGPSR0oK2ULjEHAyQQiJIlR/C/JKKCMBH7jJYQLj9E93VmV87C",
+	"d1sBgTBQrtGya1zQ7SMrKlr8DohhVv6fjZkZMwVCIE42lFYk7WxiaqB193y+pB+io9lF5sdpAv/tpFgI",
+	"UscUHTvAy1ZWJ6EcR0ZURMz+Z5Um/YrN74apoPysP0nU2pQpZc6pAg1e0lqXZrdf9VP9ieKgWHbo7Ha7",
+	"FQOLsvz6I00VG/Lrapnxks0faXLFNR8kjODIglKfXP3ST/gV64NS4YEm+7URwH8bpk2/EgQUu5KXnyok",
+	"R3LKtiCwdvhaS+OigOYsl+6qPBhki5dEgCrkesXmxzBiS87PxBVXUkxcMJFLJWocNOz9Fq8c/2lvuvKi",
+	"N0CRzwVut32vnBs+XcUMg0Yq+C8pc3+2QLP4uIV3dZupeTLPd7aK9NiCKVkKeGub9ys2P5MYXrzF/kaK",
+	"Rqw/ZYrL2EsLDqa+frpvn3dFSrNMYnBLXjLQJKW65GIUFDL8SNNnvUnBSEznuQz3uGv/jemaBTny2V6d",
+	"9bNoHa46/I/cjM/BsQFXkCTvho2Dnza58EWec8nmq9xHHXI+ljOBeZYQ+Ym5VeAnXc9w7ezL7/fhJmi8",
+	"lhFNWJVD6NvjU7L/FUmoGKVWijB0VKC6TLS/+3bRdvr4SYkL7VW59j983Au+vmm2c0//h4+7wdc3rb9W",
+	"2lDfUHXJDBej44ujqjCNAau2k1bbTxeuBT/HwVXgnS1+nk4mVM1XeT36asnrUm8MNXRz4lO6gQrxkV35",
+	"GgELwKNodMlign8PyEAaTdg1WkdKVtt6F8qICSsVbikLjRmNEy4WCOxaP6UVIfvO9MjiyiBGZ7Jx4cuE",
+	"kiEXNPGpcRsdybInPpGC02TzN7jIP6raeaqdU3WD9VM9vcXbvz8/XUulF+7PbyuDkGAJWotP5aDSbXDh",
+	"nhYgYSWu2K0u4clAxvNqIOAm2cBri8MCnKdyeWbodor+S8UYhFovKPq7T9fr+U/3q7egeKTvnFaoDUdC",
+	"1OTGoFV0O1eA9FDJyQY+ZKdW7O2Pt/RRw2dfxVt+ZeRGezJy2p9SM94CweX0hTBqXmmlldO+YkOmlMPy",
+	"O5kxNZM+pi7e1ZyGJttGCphfN0A9nLjw0vnrVZEUC7AOfuDBYBUPnYu3WXyr5XupQvS3mZ+83iqcW2EX",
+	"hJpkRueahD4hIQzIbEwN85lINI7BF1FQavzQT3JR53s+5yORTrdVwCaUJ5VObviL3/ahT9fx/lqXjNPc",
+	"73bRvzGVkDBMwh34MGwtyG97T8pmhMdVqi68TWVBDoWWJKCpM6oDwjqjDgkTKvKov6nikf1Hhde9Mgy0",
+	"3znYqQ4EXbh+vKTVt38hLzFpvkrMpgmLA6L5SNj/BWWVW53DfkPkEOO3htySHi4FSbi4XDgEFokoBn4+",
+	"rTtVXWzrW2n40KXqnDNj+em2MR4/y0HfGb+WTvoC4KUQpkWsjIDRylZbKsdwOaMe+MeGUpGRlHGHvBsO",
+	"LYA5JatTEYpV4bZwG6p8nsKRK+KKaoA/BzcYoMlIQk7O4tke6Rw9RJokeNZsFOS/CInXoFgkVUyaPhs1",
+	"ooIMGOSatTqbmIHKV7/5tQQroPc0oTUg6443TaggzXCoGAvxdM4O1OqQc6AAbXvU+ABjamk84QLz/Jpo",
+	"85XKagc8SbgYtciEzntCM0O4OSQ0y02z9JxQMScSbL5WAwdRHNPStIt1dwWJkNrsdx+D5zSnOnareaTs",
+	"ZgHhTkf8KUOcaj3xtOBFyQxSYNcXVlqwWt6Yj8aVhqlCnYCFGkc1Cfx4vtfs6heI1mbXhgkNBdaYFcb0",
+	"co6XTw1ZLqZmASogExqNuWBtxWhsf3FlHuxnRW7EBeSpgoGpmLAYNAaQGNRn15kBXEjTH0JZhqAxYWYs",
+	"4779yUWNIOvGWid2tkLiLahRrsCI5cnODQ7DslTD/oTFnPbhLoNGsXgATpclywaNYrI3RPu6EhofKsPi",
+	"TS2vu7bgg8RXT1lkiQYx0hUfibBMSsQ6tZFEFQIBZH+0E3bFErxx7YLqAWYhSkYYWax2VnL8LwZf+70v",
+	"x64gClRBwA/n796SU4ciUF/s6bPubmtpYcibhsh3uhDrnhtlICa3g+6d9UYhv6ns1tfHwtrX04aKqCY/",
+	"0u/VCnRZniFgjnugmGBpwAorvC9EsnpmHkNpDVdvbKFQSWYVw0DlzmoPfWYBfPLsWcH6t9/tVtoNvKK6",
+	"hMJjqUxAxumEihx/NWqBnqP6a7DzVm7LuDDRxdnfn50QEJctbNvn5s4OujhjXhRvbMxUH+zsJECfOpT7",
+	"nF+9I6Rpe5qwRupHxPZ6dxZxAISsClDOGEUVf0tD9e1SeJejSBWsv6mUXsi9rDyMlOZEDGWFxZGLS71B",
+	"su6SmWuz9NZPyjfFvVWdBx0Yhduykt2BvbIG2t0OZgpvHWxG/i/4D/+nCdo3/B9BkKh8nNyFuxIWKmo7",
+	"pYOERy6dukOes4QPwOqUzAngJ00wrMvVOeKaFLLHl7numkTiTeKQt3kSD1rLb1P5JlngaoWlKK7e9MSF",
+	"jazdC8yQj69bH6I8tsNZmqUebSnC9WtUnlJG6x3NyePbJR3W6mWQorR9IBH15Rjh+0OXn6dJ+PGjCzfp",
+	"0M7g5iYkO/Y3CNPpYClUHmPt0w6GI3au7SiqWM4NdIe8w3x9XfgRxgx5krCYcBEAusDqvvpvFtCEoZV7",
+	"3Wdf7T7ZK4RWRnIypZEBycSqAIUYSpwIQyhHSs7IlGpTE0bpZNU+fFMXQ7nWrromfKrKZV5MEnbQWgv/",
+	"xhli62C8LkO8Lnx/dXb2ZmH2LnrYx9kHBOr9unU3DLf/QqHzNaHbG2HPlmFziBaQ07tdEPXdBkVnaT1M",
+	"uNqueWTStuFIGwJzQRrLoLEKwItOqyUQr83Rh+qAlX9RchNPDX6fRavAR5W787bs6py3Db1pkOC7flM4",
+	"zCW3VW9H0eiy3qJcCdjL71U7M9jd78bse24k6lHJHAoBkUs2ZzEZUz2uMudW5FFgzlYpgLcypuZW8bO5",
+	"Ww00W7yHoBDQ/4p/C8xg9ykBxVuTmGXhn58aTAvU7mNN2VDy/uw1cijLMjGBtfn+4k0xixU5LI3R4MXN",
+	"kom8+qq8R2Ozi/XK3lpPDSQPVqpmVZD23suGi1rW2thi+PIUAnKy4i5bfrMid6c+9CmGYClcrvZEbo1l",
+	"n/K8P5ExS1ZpYxuwyqVFwX5SX9hmaYJptr8y2P3zn//8Z/vNm/bz5xbKjklM5y0iFXG/15hBXBnILdZX",
+	"DBw98RafaCtvbDx+0W6E5y3OsrCJ4h0uninI3636xRGJtslMuEW4blRI1i4GMFXZDj0ZzmbGXzYgtRsH",
+	"9GZBWAvBVBUKoFlbqw1CIapjJ/eq6bxzMSzoS3dfvofnro5MQHBnLzyJ25A77HaFfSz4nPpy7ythaLku",
+	"xwJUFSBkZXqtH1d6x1VfuJC7wmtuzl3fMDViGAA5mGN5Fm8n1igX2Dmt1gbOLqx/ErOEGYYFuy/ZfNN4",
+	"lq3hZ2X2SuJcYJVP9n6qmdpWPrrNC2XIvKXX+7Yvey94utE9b+Yb/5ENxlJe5jGsn05adTZXGXRnY82i",
+	"/u+//Qv8tJeMQYZwwi8ZeDS0nkkVr/dauOnXRrv/WEgP+vRDrSusU6tO3T7zainI8FOpr+/x4RIztyGr",
+	"/jLvIAkqe5dbB52XEroWcgP2vv7E4mJ+8u1Liy2ASDljoftlkvKWLNR2xQ9VJag0i1LFzfzcLocHOpry",
+	"V2x+lKIqsOSP9bWSlxNxfv/tX2EAYRMFP93RlLdfsbnvJkCaAsKu3ABUxvBuWlmTmsVWLdks+ctR2CTW",
+	"peXOYxNJYSj28HD0vuH81v935hPLJ0U3PnEjXDR4hRdtuWqb+xIKpA1odMlEDHEyRyeEpka6QKGf5UB3",
+	"yIsre0AlU2y94GOzqNAzKLtmtWA798CVyT3sCZoNp8abTn38fyyjdGIvOJYM/8KuuTZQ+Q1MeqjJZgEM",
+	"YV0J4DCbyhlvqYtJIGEkYxYeYgE65x3viYgqNScUlXsf2dGUyjuf7aWGAQmn1Iyzfzh3rEXYEJuZaQrV",
+	"3aCCOrGEX0MkXk/MqCa+1wWc5oJdGzJJoco19Ecx1MHM2/ev81JupPn+b91ut9s6gBMo7yZF9AEvqSZN",
+	"Cg7zgNCeKDxlQCiZ0ClAs1QoNLXQ045wKRV6tHO/+1gmMZapYxVxL92ewNJ0/oKMJNx0yIJtpPmzHBBn",
+	"ZNEB2tnBVKoDEloJIoTiGz4EMcB6d2LeE3hWe4OuxiTKflST9397+fLlc7i5M2p8v7YDC5BjJowFARbn",
+	"zR/AIJZ10cOSDA6xH2n8+NC75fxHPdFk13ZL4INmsHNqeESo1lDoTMRgbtGthYlPTv2crnIfdrSzl+gQ",
+	"pCcyF76RhBIXUpK3x3HRRmHW7wAdC+Fi94iw2BEQQK4nwqU2DxY2K/s2uFmX+jCEGBKFj+3efn/vWU+U",
+	"22cgHJR7ZJAj8qT7uFyg3QLWk+5XC/0QMtc+EBaIsusJl9ybN1bgMbPw7Cu/RHNfoz3m+rIV5NQii504",
+	"cJXWrdRFDVMYiJXwiAl0wTuCaDmd4sxQaBBWQw13EjaiyY5haqIL4RGeJh6dnhTcnweNbme30wUz0ZQJ",
+	"OuWNg8bjTrfzuIH2SOA3O5AbhqJjlo18EjcOGt8xcyalaSz0lNrrdlcUOt+uwHnm8a+ocH7uCvBzEbNr",
+	"qLm+v/esbsJshzvFDi83QeMJ7nb1N1l/Ifjg8foPin0JYOMukW7dd3lB95z3Nw5++hA0tM9fyM6NNNM9",
+	"JmAGRhoEDUNHGgSLuTZs0vhgZ9vpQBH7SyFnYsdP3THXZtXznrtxF9emUe6yV5NNlw/ZKTZ5u/lQDSOr",
+	"LyNr8nETNB53a+r+Ym/OR5ZmTuekaS8FIq1L/eOAYLuOXQgpm6xfaI52G0C500d3HS6fEj+AeHEqf26g",
+	"7laOvG4jQWinwkf/Zdmuvr4jxIns5B6zETPriutTLM/DQGYyTFBhgFkWq+0H60vtB9jkqrrwvfd3tnCi",
+	"QcqTmDQdkAcEa7cH5DvpAb8VECzd7uv890TWWYOJEbdMDKJRXFM0yMwEErsE7cWWB/dI04rLVJC1//Zn",
+	"hbMHRKUiOx6+w5BGRjsw3t2IFuVRpPDRBgQsb2b370dXM6T6tu6GXSBTE5CkVUFRCzjmk9Z/8qFXRSzD",
+	"+F+989F7V24QyRKG3twyDD6H39/ZodhRYBkM96tavk7kles6cgu69p8OQ0+6X63/pti069PhDl+MUJHl",
+	"RMgrphTIjgZrjg/5KLW6g1tJE0tv5ii5FwHSAdgaiFzi3RWtRQv+v09oMPohaLj4jzJon6ZmEa4BAr91",
+	"Gah3QllLbThuymYW4H/3SNWX115mpf61XbduIWd/dKTd3eCLrHMZfPBkk31VtEZ6IBElEvHOE4QCkYBc",
+	"TeBSrvsKOToh2oU4OaDamjQUmFWh5HetRPgWzIOKmVQJqwej3R98BxD6MhvzaOy7I1BlVWMTQP5T4AU0",
+	"rip7dHSWRLLXXJvjwp7uEXsXenVU4C9aCgvl2J18G9EkQRJuX+lBKvt00L8o3qozoeUl7/PC85o0J8xQ",
+	"K+0D7BXZYhGUq+E/D7Wvw4Fibf/1UluhQcu2mnJVK/kKjblC9MOl//CiH2599RdZt+IHRlDCBnziUpuK",
+	"7eEcc0U+QOmYakvP/YPvfRDrOkGrQKYXaMQDqvw5mMA7UXzFR5r4Z7w1kb8lWEuFFUpzxWbRCu36yChG",
+	"mIjUHFpqQjUkbUjz6MV5e+/J0/Z3x2/QxQY+CpdS4AU7LL8NAkWxvctBT5gyMKN1M3R3GxI+sTjEsb68",
+	"wBxwKRjmm1OfsoDpIdDLCRxTgoT5nGGnJ7D7MYhskGabc1t0cuHpEq4NZK8QU+yLlbe+Is2KtjAtdBdW",
+	"tLwizezLg1JDGdfP5oBYnS1sEUMvmfYbrO1n47vTQOnUvK/NgCVy1nKNs9BpCg4c77vK/N50wsjv/9//",
+	"7/yMQU9IFfiu1yT8u3OaLvW1gg7/c7ggGscsJuX8YNgwnLzjfgl7At8bHMiw7MIrLzxQ5pMvPDa4lq/s",
+	"xjws2B0rNk1oZC8jaw0GPlLvHnV3p+2azuMq4rx9kGIkVnI6BScaXFHMFYsMMbInPHiNpTZV9tPTtMxD",
+	"7kO/L7eY+8wK/lZch2aS6787/3mwEHwhwRASTiDGA9GetUq60RACJYp5SreUGZeVI1ezoVKULOjsUn0O",
+	"lb3YfW6d2m4pOrfcDE8P1A+bNZYSQjEMBEKu6INCf0cK/bK4sAySFmK20tZ51jJhKnWFcHbkxRfwYiJK",
+	"KDaygoylzb7MPGkO5sAQIbwoS0WSM0FC4NVh4DugcEPiVNFBMnfBRC5SbK+758JLXksE54OslZ7d/M5H",
+	"Ht+EHfIjBHMJEp7EbDKVholoXg7Ag0PHPR8/7sJ+AnLJpsbKlQmj2pC9fTJu5dz8kqFhcDA3rM1jDClK",
+	"oDiJM9ah1KT4iAua9MTPcnBY/tyFmWGvT8h7tR9DJM3eoX0/5z8ncYooy7QraUTYNY1MMgfR82c5AInP",
+	"y8Uou2iUO+0rYDknfQC3UBKMllOafWCRHVrqAhoGPRGeKnk9by/8XgpqxIam8pKz/H6pmEP7UuxXiqu9",
+	"P3sNJafsOq6NKKxApxz+E2vTad2HsmP239l/WKTPf8ZohD5KnxhwhxHUuBf3O8qQPZFJZsFytNreHvqC",
+	"XNTRI01CDPb76UPHxa+FTqa3w3Jxz/7r/dlrK3e/YmyKgaAg1EJ9Fn/rYUlJXtf60cIWiKrchy+hFGu3",
+	"VRBVDwBvVvajzAXlrORXVkRGY3QqhIXZcQ52UJByeoeFL3LhAVelCXNdMC12a3pVQGvtQvMKcGVl5Cwl",
+	"XzEtkyuIacNo2UqhGTPoF/PmfSdplQpdJQ5jM5cf5KBR7XtbjKFdIAeNotOtlBTxZFUkda93vbfb7vWu",
+	"v2LVxfk+3I9gnnev2Ugo37vLhbPs4Bqp3NKcQiymsAiWJPbhOq7Srqsf6gl3bRjMI20Rq1N6m8ULvvms",
+	"4v2qiyyGE29+oTkHv6lvwXN04kwWERVWEx1yU7JnZKmFBH1QpGmvifz+279cQETbF0Tz+tC/nZ6yt8nH",
+	"xVpxD9pNWbtJBxCQbCGuIChaUWpLpQU+qXNnHkP7HjKlViwCVohWGcbB2KEv+VQTgToWo0aTVFgGUZCG",
+	"uNBMGZ119UFmlE4tVym19AFlQ4CJTSXc8nzX+Me3IISVsYiLJaWWu0Adl32sCLO/+2z/cXe/1GwPSJr9",
+	"FgwMTRe0HpC8q1ew3NsPY9lhP1mnPuzS1zq0i1Isx4sHyQROL9v5c04o2DAVnsEOJkM2g4q9VsRYPLk2",
+	"luiO6RUjlISF3krhgetPVP6VpMLwxMXRYyelagfxD/Z5q3ksyB45i80LQW3KWrIgvaB6xmJvvo3mXGx6",
+	"VT1tlgI2xDqA+dybpZetnhWh7s6mhYcuzZZhPmRBZf081rUOq903tuCqFYiefkoJqXv1U/n2ZBW81CGR",
+	"HGIe0kPo3pewS9jHKcdw2McIiGAzqK3LlTZb8J5l80Sm+K+KsUcd4T6BcIUw9+AO/XOA6nfM+AbS3joF",
+	"fN1zbuCxvhcoKXaB3Q54t3WSWsXvObYsWgL6HaypBda5W00a1Fn1MEo7DkjWepCAiIYdB73G50t6WRlG",
+	"iohBkpjrso16DKb2aQLWFJVaLRKtel4kA3kt9BOFvhsyTaCsaZaskFkB97vPqowBxzDBF0V0AsJEydzS",
+	"9OcCQ9iAudrqeGfYlNzDGXYq//dzXnU3oBbHvh73g4ZWIkkI1HeloSHFyJtmVWprRyQ07NrgsLY2itFJ",
+	"CA52lO1dfqiF2NA12CJNqxodgEunBSmxCvKQvD6ElKCXqXPQs8rratlAq9EwEbtJ/Zzu85bDLUoMU5Os",
+	"81WqMe0bHFD4nTcx8zgE87ec0l9SlveyyJrRwyZMlt0GH2oG3SCgsqj9AYNDYGJLl/A2CE20RLJlNy5T",
+	"4zb++2//47YZvn7x3//17qx/fv6i/+boH/3n78+OLk7evQ3zDn27T3piwkVqFc0gt9O65Hg9tupjLGcC",
+	"CAfkHrrC+LAK0k+RG+9JCKQ5dOEXTbAeK1awP8csofOATHSrQ878H/I3gnBhHhPFIsav0BYcvqbatKEc",
+	"GxQZb8J/nkMblJ6A/HuIpuFGs2TYOnDdeWf+ojRckotZpoZEYypGLCaa2ysGXRyeAdru+tYTXNuL0doz",
+	"nCmoVIf2AnhcvKMs/98ecyS4ZuilnaO1vgRtHQK5yPieBTALSH5HHhAtQeZFr9P+AWrhrhIB7BI6/xoJ",
+	"RwQYfDdlwp3bh/JgAveUZXnlpLkIGKcvzvqvXvwzDEgGF90Dsr/3DN0BU7tld1yfvbc0x/nF2YujN+el",
+	"ObrdA/Kk+7gFve/GVUnZFSz0HHb/gxy88F3TFmSKZa5n0cxjFUAQImEGRA5w0RrjwcIHYYFsXFPvogR5",
+	"dYopdp3ZXt1cInBlCWDJ3lzF7/Gg+Dnw7L267FlLbSxxYSJ2xvFFvPJhY7oImodlWAODeiQn7N9Unfhs",
+	"FnYpyYSKeR48hi5AptoWQ1VWOQJ9lwCoHn29TApmu56oQ2YiLS0oAog+dAUIHHsoYqJv3ooYWfCVZDJO",
+	"3Wnd2FwYgvr9C+UgNv7YDYd+Btnu1n5th+LIm6CxVGVi3ef/yMZn+68sSrH5PPknS3NpZraZxw4H+Lmt",
+	"cPm5IPqoWAmDa1Ios0GapaIbBZBeYCprINuzmLuC7NsB2M0duDywKxS4wJ3wCv3NvK5qRUpnS2dTJ698",
+	"GRX/ks1XR4C9sgM2MsqXGm5vnGW6vS0a2pPnrWXWGqPv0y7s24dX4Iu9uLIB8sE2/OVsw463ah+Bjf4z",
+	"F1peTDcDhFibgl1pzMqbiZPwks1DtEdVtBM/dJ3NXIt1CqXFLYXgFZ6xY3D2YCDJfQR8vGJzXGKzgI/d",
+	"u1y40N29Rv6FeLncUIq3q6FTO7Ylg4ZkD4HYD4HYd2IIwyBImtdehEBTl7e9HZVYYLKZ8yjPPS1DexY2",
+	"5rpCXslLV4c4N0nvYtF8tH9cm8z+iy3fynTjDGbwdGNd+qnDNQxehKUf/En/zlVL7BNjZwsiIOphO/63",
+	"ldj5is2rxE60EyuZ3MKv5KesY8WIyJa1CjbLY6KzKGnA5wDjYEEOh0NikOkEctRcwSv4FloVYyoemvZG",
+	"ikagzHPpIoGcWAFl/zBuBsJvUN2BSKBWh3wLRjKpLkmcZvUzi3NVmcvOZJLcK/e3C7hwxy/L691T/efx",
+	"+619Vw8CwhcjnJCf5Sin98vEciZ8qNWtBIQJVZfMcDHayZaq8Zu9hGJSaPqH0rIszmWCrFpeM6LRmMVk",
+	"oDgbJvPWIZZU5JqwyYBByL6LwR9wQdW8U1VD743f1Lnb0z3q0Utr1ZAIdz0L4d7H9rTtYymMksk6Uw8M",
+	"9mMxyPs/otboGaMJGXrwEXHeXdsS1wwCEVKGLvskoeg6ndJREbpdo9IFIMYf14LwWdb8yfL+dKoxH8o7",
+	"0qSAVG301nGooKwLVbihKWLGzLGBjlWd0czW6YkwksIVlOwralhIviH5T5rswGH6V5zNNPnf/4vsdrvo",
+	"LYmMgrGG9qOER5eVQ4OeUJZuY3b4HolZxCc00QHpZt5VxQA9hcTIQPgcmL+3BUKBgesoSWMW1xSwfIOX",
+	"maPeSh/ZS67sHdGsGzLWlxooRi8tcSJNLkhofg1bh5n37qkdr33kcmhkmHnJFmxx9q3qg0yr40sX6rjT",
+	"rbdnZEznHXLkupo9fur26wzAdk+1Gzby07Z7JMjJ0dsjAqUkf5Wi0AD8RarklO28liKWIsy3G76/OK7f",
+	"z691rsVNu6b+becLBL0uwOA6kvxg3PwSCbnSAPWxlM7qL0uoBTEccko0hFNg0Q1Fo0sWO2pURdYr5ZZS",
+	"d+pKyg8T16fwnmKVe7uj43dn522aJHKGpUgOS3EMJ6cdciQItJaAaIiF5MEoYVSRJrRl7Inv3xwdt8+/",
+	"P2rvPXnaOiQr2w2Gig3DQxIpOkugOQTWzEiY1iTV9peRp9A94RYcJnQ0ci71hA0NsSKfHDrA50x3SOjS",
+	"NcDkW27EKIcQsFRF5gt9K+9HuSss8JmT+crNPisoxxmkDn+ClelBBfq8KlCtVGnfkVAyVTJOI9OmgiZz",
+	"wyON5GWd0CjYTCfMOBftWrqxSCXOwfhCscyucv1gkG64JPiEi0uoehN+9+KCFNbbcd/8HWL2vvn9t3+F",
+	"pKkZhShazUfCoTzkCoNA/NUeGctU6RZZKBfQE2XrEqTbz8YMEs+giHocK0tigJbNAuILfUqV2YjcbmBx",
+	"LBeAC/SEYUmSR4TRgSU/s7EkOh24fjYd8r6QYpXNtLi0Xuhr2xN5Y1vSLJJRlxvn/fPfH51/3z9/cXz2",
+	"4sKKaDTbv598BGWzHN2TgvVExYNgsfndLnHxiD6lO9+vlbSEFKwyasyf9m0OMfdDNfMFzvlIpNPPTTvz",
+	"9VcRUP+3w2roB1MZqE8zOid86HupxCl7ILl/bpJ7pC8z/TwnZ6SJzWWJnJp2ubB4gcaWaa80fOhgVK/K",
+	"a3pbGniPGkd5oTqFgxnDxUhnVYgzMgRR1BMo8jCSxMiHij93XMLXVwVAGlOEn+xVinBXes1qpcIK3cV4",
+	"pqq6jOHPctDH9v7hgVu7WKMABHcwvlgiV64qiGnLWPjDIs1Iypg0LV1MqDZZ6xKC07dyg0Om9eN6VuCA",
+	"KZfYGGlCyxQMdONCGyoi1jp0+TnaFAsuDuZeDinkS/wd48G+cSfskFdsnsf8e+czxo8OpDTaKDolYEUm",
+	"l2zewlRsIXsCLsJIt2XgrqD9QDGamkp/y7h9Dxy1sMa5h5PPXPNvK9JChJxZRXMo1R/f3fTAlr+wM8h8",
+	"DhJZkWyVajpiq/g2NPdfZzs+8oREu9g0LA4KP7j6EZoxFzAnZ8JXxw/uMAj0Pq2YeAlVTeesFhNgrDE2",
+	"16d5LUHX18PLWd458f7iGOzYLkeXiZgqbOHwYP/8IuJJsW1GZRsH1/lJu4S2Of7aQv+CkyC5xjfcuONG",
+	"TZEAwNRahHzJRfxeg9q6QTS1b+Jf38Bnqwbr94xiedz8IktF4QzNI9QgWXwILfuTRE5LeUkoPmE6JYM5",
+	"8VDp0QQhfjPRvtK2l0c9knSqmTIEbVKurHrTKD4Bo1giZ0y1I6pZ3MJtHJC97m6e0gq75L6QZRz0xF63",
+	"mxX3g+bNLCbNEb9iotjVxjVmP1ww35kZj5hPzfDWt1anJ95K0aY5z5zQOVrU3PYX+KSXBHxo2Ryc2JoZ",
+	"Ek4TKkLS3O8+DrI2xuEO/NqqEtbfwwKOgtyHmG6nxkU+t3C+loC45zskpeebgavdruocCXcZsraeqNEM",
+	"2B5UhAcVYVVAuVSOzHhqeitSWqkCMLW+LlFGM74Q+j7w+z9TaaJUl1IdtmHxW8VwW6jxQdzQWno5Uuzl",
+	"Mfnq8bOnZMLUiBEYdYDcFiKni7wAOfWha+tvBQH4CAO4B/OsrDbtiVBAE3gopEwwHcO18Lhk845nzFn2",
+	"atsy8titu8D5LSPn5tAqFj2RKc6u5gT4JrlB79h+9zFpLrJ5LMbsPHtO1qi009mT3zPnP8X23jdBaR64",
+	"xDbc/N9uP+cfS5jI6yfBuR7Sxx64/R1xe8BgouWEYb63BbdHWb+jJjSjKNCy1qey/xkbjKW81DuYKFFf",
+	"G1dOpgkDI6T/BGr6zEmIUcDtcz4S1KSKHRDzTS/tdh9HqeDX8F8suNp1v43ZNfGBAntPntpT9hqmYzWm",
+	"XgMHh2RCY5aFRPAsi6MZy0hnW+5M4lZN7OuPOMQli9wjpSgvVNcKyBf4gVEPLsUvg1olN6SDIYjSsZxT",
+	"e0jxyOSBbMvqZQvolOemVZoufvSYBL1xMWAoD0xnMw/3EHgo5IxIQZpClhK+Dr1e4EoZKU2MdK3asKYS",
+	"VA5odSrTwv5YiJIf+QFJvrxD6t5wxHfkWFk15Mds1H1CpVukrgJHmWbknURch6AHKL2PusuzwstnoJb9",
+	"tpU7Jfts56N9r5XZ8z9AdXoXS0ldbBzU1/ClPgybVjQmx568P+bV3x86NT8Q0rxTc6EtwFbAvL5Lcz3I",
+	"3T2BrCOO/igPoPxnss/dFibrzHTgfZ5ScH875zP8zyrf8xadMeq6Lf83TTh43tBHh/2+fv/tf/L+ghiJ",
+	"4Ts8ggsoIAk3TNHEtz5x/YosgcflA1JoCwb2NkJNoTRoJRc4Tcv4ePcWNj/9F+h2uykVgE639hUevFkP",
+	"/Z/uxQemsuoJn8pXrZQYUz0eSKriWrPXC0syssrQTGQJLc+Pzr//9t3R2fP+xbtXL946Y7/pkLCYDcQt",
+	"0fHFpKFcN1SD6onwnEWpYofke2Om7yBo7pxO2Dk37Jtzo3hkQqKZ1lwKEkHPSqBkvgk3i0nzcfdxC/pK",
+	"5ccIOz1xRGZKYmLQhGtoho4lxTHDBkpATemI1VjOnmdXslGMEUxdl5r8ZHevvnMQnqpQrhFeqx8X1t98",
+	"0g0rKY/NJLlFBeVsT0DWHiPOLA/Da55RnWkPLiKk/I4IKFnmAX6VMHrlSga5roI1vQjrtx40zplpY4PT",
+	"NYf8JOJ8T9Vig1s/0VvpMuxc6XyV3TgG7JHvL968BpiHqrLUd1EFXMSa+s55NwXGj9m2BbHxD3fiElC6",
+	"Yu+ECUuh408/9H9ELZMLSI/0iab5ZTadx1YxETPF4qKDxd6mTz6NZVTfmuJ8Rkcjpsj7E3QAu9RxqrWl",
+	"wdUFdAKXMUmJBvpPjhHq2ufuBK5MdmWhned2N9t6z0+Gb6Vgb9DBes8UVEbphAmDUezAfsok7sUFXVs7",
+	"G8bAAo/r6g8iYD/SWIKmaVkLBAKeDNv2rG04bAti/NAnc2tB9T8CSWAzVnu6wtbjpWcsIAYgQ44XOx8B",
+	"0lcGFFmIPbKjGptok9SN3CiU+el+TQ2UD/l/dvrtD3/9S3UllzVog2mzL0QkY6zefteI9tedv5ZRLKs+",
+	"g5SiYteVSAeXFpDRr3zaZna7xTbbrpcMdT3xsWzw3RTECv582LyteWhrVL7b9F2o/84jfOGsItISjV3C",
+	"0IJWlApXCMFZDyzuDukvq1D25dF/3QuPWX0hVo45paiGf3lI+bIP/xLsSsJA9YVLBg31tU+7XJBS1rz1",
+	"mNHEjOuba2HaVjRmdHpIjEyjMcSwZwUCK8WQ73HSe7REuRVqKJ5vEsE1oQm/Qv/cl32y1/yKCbsnK38X",
+	"MVLPtWGTte+UsBFNdj7aR13JT1/bcacbJOuFU8WvaDQPAxIapiY6tPpBiMqpDg8xwwniEKG2LUejwX4m",
+	"tVWwZ0ds6rkzu6aTaQJDcfVGUOTYj/fKHJu2f/3wEzLqW7PpfzfK80fVRd9KTHKHQoWfqnt+ab4K2IZH",
+	"aTpIDaCRn7YHcTjS2prYLpcMqlcdx3JmMW6QGuMb0Ltv0DzkavbAeNKk5PTd+QUxEuPk3p+9bvkW6r46",
+	"dMLFZdATVBPIJ9YRFYIpTWIZ5DO7COIOOXJWFFiY228SK36yOLCvN8Jed1jNOgaTYk9Y8tBdZVPMy9Ec",
+	"u9NvZVu8nQ8pX/QC5rlvIyEATRa85S7WPWMR5/+QxiR8c/vcaDIOVr/7g4lpUxNTqa6S7/JOi0V3ivhc",
+	"V3FnVbuYMqQ9goTzCbHjO+Sdz3PA923Oxjwa59kPruhNlufsmyG2eiKiws/si2z5ThFoynKpCpobRprh",
+	"OYvaL5mJxu1zbtgBiZTUum3/GCJsCBK+U3zEReiTHKDCPQb3csMe6RY2joBCI4hHkNaoJaEeAuFklnzJ",
+	"jCZaaWUg47k960LJsOrSZXntRyx1JhhzlXg1cxb5/OpbZMA0j1lPcKOhyNmhXxioKyR4cvsXNUmYrky8",
+	"cCTvFjXHrtuz2axtD91OVeI0+DJy0zjmdixNTpVd1nBL2oY00SxoTAs/fXTUdGuiWSS/P7lJPmTymBz8",
+	"zKJbuqNvS6+OfbG3B6q66K14/Ie9CkDdGdVAmDJ7eIGIdP7wMm5B7AIfHyjg9lHyNAVPbpq04gFdw/SH",
+	"1Jo/RAm8Y88/tuXFVp6XUybolHc8JNYp5e+mTBydnlgMvW/vzGqTSgW5rmgU7P1SbtuZRfHBV/OnkDZd",
+	"/9/CTROqiQO+RbNTCY7nFEniGjj+59Gb158Tjv22HuD4AY6JA75KOIaY/VqTSlbEpdTgxhdftsoNFmSc",
+	"8BGCPdg8sSaIq2U245qRJ93HlVbvM1j9Ho3euEBlCXQaz1F3UVeMGEWHQx51/rTdZWL+KaZyJQfS6I65",
+	"Nqto2RmMurg2X8CXdcGuzUuePPiyIKYTGyioNGHbu6+syjCh0871asZ1jsM+J9O6vpV+5M/zH+yE/7Lg",
+	"6CDFO9On2DAAgXFr4IRqvLX8qNCMALqO0+SAcFPlZMXGknS+WLvfMEGF0QFs9ZeUpYxIhX0lVQp95DpW",
+	"+FEUUiCgdwnwPmYoT1wbk2INYShJ4rYdurYHIi9UUmPWP8dj3iPjcyvUltpVVzzKOPl/kGXZQRA+GNiN",
+	"TOE+uCbpFK223Gji2pZVyk7lNT42jqb8FZsfpWZsl7SUD8MhqxzJ9glcE3JXutrVrFEYycx1JniTJjWk",
+	"pDVDOnqqksZBYwcorNvbEq4wOU0YuRTQvlO6BQOSCv5LyrIiWB2yUFNPM5bZubnKC8461xKWyqho2+V7",
+	"vNs7HVM9ZjGhBopwB66HqBQRC4iSBhOPFvo3dggWw4WkA9hBYVXo6FixaGqks1lDqXG7NheGXrLAPXEA",
+	"1b/BghhREbEkweFYZvaK+dZ1+VJ2ooql3lKwPSqWQp4JJDPB3DovT16YJU+oWJ4KU6MNTeQoBa9GnnQV",
+	"uFv3eVcAiWKaGp9hVVgi/6pmjXL2OS60VIqkuGeflL483Y/g/nDl/TPQhfYvolwKvulaIBTmLddZXp78",
+	"2B+ERIrFTBhOk8KtBoSJSM0hp9hB1CFC6IQZagk+JItcgRvGpEqwePmWapY+RU91e6g4E3Ey9510CgHO",
+	"Ptsgb9JY6IPpFvHddSoWKHDDUkRzMXw5a6WwHFXdKYeKVCJBoQqvRQCoTF2omW9nn7pKWsrVVi5M64vt",
+	"VjQOdAE4AfBBjv/pKKff8qK6yY1mybAwvaOYy7OvjJCtuarCvBCWVw33udHRdTMuNec49LZm18jV0aoU",
+	"mvhEuYckB9/chnnz4eb/BAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -697,6 +697,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/newsletter": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for the newsletter (double opt-in)
+         * @description Public and limited per IP. Sends a confirmation email with a link to
+         *     `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+         *     with the same body whether the address is new, pending or already confirmed, so the answer
+         *     tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+         *     keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+         *     confirmation email every 10 minutes, and a confirmed one none.
+         */
+        post: operations["subscribeNewsletter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/newsletter/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The confirmation page of a newsletter subscription
+         * @description Shows a button that confirms the subscription (a POST to this URL): following the link,
+         *     as mail scanners do, confirms nothing. A token that is malformed, forged or expired gets
+         *     a 400 page.
+         */
+        get: operations["getNewsletterConfirm"];
+        put?: never;
+        /**
+         * Confirm a newsletter subscription
+         * @description The confirm button's form post. Only the token (which only the address's owner received)
+         *     can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+         *     other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+         *     confirmation the address is stored in clear (it is needed to send the newsletter) beside
+         *     its hash; confirming twice is harmless.
+         */
+        post: operations["confirmNewsletter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard": {
         parameters: {
             query?: never;
@@ -842,6 +897,21 @@ export interface components {
         };
         /** @enum {string} */
         EventType: "page_view" | "cta_click" | "newsletter" | "conversion";
+        NewsletterSignup: {
+            /** @description An email address; checked by the server (400 with pointer `/email`). */
+            email: string;
+            /** @description Where the form was, e.g. `landing` or `pricing`. */
+            source?: string;
+        };
+        NewsletterAccepted: {
+            /**
+             * @description Always `accepted`, whatever the address.
+             * @enum {string}
+             */
+            status: "accepted";
+        };
+        /** @description The sealed, signed, expiring token of a confirmation link. */
+        NewsletterToken: string;
         TrackEvent: {
             type: components["schemas"]["EventType"];
             /** @description Free-form JSON object, at most 8 KiB and 16 levels deep. */
@@ -2814,6 +2884,137 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    subscribeNewsletter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewsletterSignup"];
+            };
+        };
+        responses: {
+            /** @description Accepted; a confirmation email is on its way if one is due. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewsletterAccepted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getNewsletterConfirm: {
+        parameters: {
+            query: {
+                token: components["schemas"]["NewsletterToken"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page with the confirm button. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The token is missing, malformed, forged or expired — an HTML page, or a problem for clients that prefer JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    confirmNewsletter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    token: components["schemas"]["NewsletterToken"];
+                };
+            };
+        };
+        responses: {
+            /** @description Confirmed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The token is missing, malformed, forged or expired — an HTML page, or a problem for clients that prefer JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The form was posted from another site. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No subscription was asked for with this address (a page, or a problem). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
             default: components["responses"]["Problem"];
         };
     };
