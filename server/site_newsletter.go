@@ -67,7 +67,7 @@ func (p formPage) visit(w http.ResponseWriter) error {
 }
 
 func (p formPage) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error { return p.visit(w) }
-func (p formPage) VisitConfirmNewsletterResponse(w http.ResponseWriter) error   { return p.visit(w) }
+func (p formPage) VisitConfirmNewsletterResponse(w http.ResponseWriter) error    { return p.visit(w) }
 
 // errCrossSite refuses a confirmation posted from another site.
 var errCrossSite = levqor.Errorf(levqor.EForbidden, "This confirmation was sent from another site; open the link from your email instead.")
