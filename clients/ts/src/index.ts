@@ -15,7 +15,7 @@ export type Job = components["schemas"]["Job"];
 export type JobStatus = components["schemas"]["JobStatus"];
 
 /** The typed client openapi-fetch builds for Levqor's paths. */
-export type LevqorClient = Client<paths, "application/json">;
+export type LevqorClient = Client<paths>;
 
 export interface LevqorClientOptions {
   /** The server's root, such as https://api.example.com; "" for the page's own origin. */

@@ -11,7 +11,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Service name, version and links */
+        /**
+         * Service name, version and links — or the web site's home page
+         * @description The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+         *     `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+         *     page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+         *     payloads) are served for GET and HEAD at every path that no operation in this document
+         *     claims; routes described here always win. Site pages carry the usual security headers and
+         *     a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+         *     page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+         *     only connect and post to this origin. A path that is neither gets the 404 page.
+         */
         get: operations["getRoot"];
         put?: never;
         post?: never;
@@ -1572,13 +1582,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Service index. */
+            /** @description Service index, or the site's home page. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["RootInfo"];
+                    "text/html": string;
                 };
             };
             429: components["responses"]["RateLimited"];
