@@ -30,6 +30,7 @@ run: build ## build, migrate and serve on SQLite at :8080
 test: ## run every test (PostgreSQL/Redis parts need LEVQOR_TEST_POSTGRES_URL / LEVQOR_TEST_REDIS_URL)
 	go test -count=1 -race ./...
 	$(MAKE) test-ts
+	$(MAKE) test-web
 
 # The TypeScript client (clients/ts): generated from the spec by openapi-typescript,
 # built with tsc, tested with vitest against a real levqor process. Its packages are
@@ -42,7 +43,22 @@ $(TS_CLIENT)/dist/index.js: $(TS_CLIENT)/node_modules/.package-lock.json $(TS_CL
 	cd $(TS_CLIENT) && npm run --silent build
 
 test-ts: build $(TS_CLIENT)/dist/index.js ## the TypeScript client's tests against a real levqor
-	cd $(TS_CLIENT) && npm run --silent check-version && LEVQOR_BIN=../../$(BIN) npx vitest run
+	cd $(TS_CLIENT) && npm run --silent check-version && npm run --silent typecheck && LEVQOR_BIN=../../$(BIN) npx vitest run
+
+# The marketing site (web/): a Next.js static export built against clients/ts, served
+# by levqor from LEVQOR_WEB_DIR, tested in Debian's Chromium through playwright-core.
+WEB := web
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --no-audit --no-fund
+
+web: $(TS_CLIENT)/dist/index.js $(WEB)/node_modules/.package-lock.json ## build the site's static export into web/out
+	cd $(WEB) && NEXT_TELEMETRY_DISABLED=1 npx next build
+
+test-web: ## browser tests of the site (skipped, saying so, without /usr/bin/chromium)
+	@if [ ! -x /usr/bin/chromium ]; then echo "test-web: SKIPPED: /usr/bin/chromium is missing (apt-get install chromium; .ci/run installs it)"; exit 0; fi
+	$(MAKE) build web
+	cd $(WEB) && LEVQOR_BIN=../$(BIN) node --test --test-concurrency=1 tests/
 
 lint: lint-openapi ## go vet, staticcheck, gofmt and the OpenAPI lints
 	go vet ./...
@@ -68,4 +84,4 @@ bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 ci: lint check-generated test ## what .ci/run runs
 
 clean:
-	rm -rf bin bench.out $(OPENAPI_LINT)/node_modules $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist
+	rm -rf bin bench.out $(OPENAPI_LINT)/node_modules $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(WEB)/node_modules $(WEB)/.next $(WEB)/out $(WEB)/test-results

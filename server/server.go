@@ -69,6 +69,7 @@ type Options struct {
 	UserCreated    func(context.Context, users.User) // called after a user is created (welcome email); must not block
 	EmailDomain    string                            // security@ this domain is security.txt's contact; default levqor.ai
 	Newsletter     *newsletter.Service               // the newsletter routes; nil answers 503
+	WebDir         string                            // the marketing site's static export, served at /; "" for none
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -98,6 +99,7 @@ type handlers struct {
 
 	newsletter      *newsletter.Service
 	newsletterPages *newsletterPages
+	web             *webSite // nil without LEVQOR_WEB_DIR
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -127,6 +129,11 @@ func New(opts Options) (http.Handler, error) {
 	if h.newsletterPages, err = newNewsletterPages(h.site); err != nil {
 		return nil, err
 	}
+	if opts.WebDir != "" {
+		if h.web, err = loadWebSite(opts.WebDir); err != nil {
+			return nil, err
+		}
+	}
 
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
@@ -136,6 +143,9 @@ func New(opts Options) (http.Handler, error) {
 	// redirected to a cleaned path that the caller did not ask for.
 	r := mux.NewRouter().SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.web != nil && h.web.serveFile(w, r) { // the site's pages and assets
+			return
+		}
 		err := levqor.Errorf(levqor.ENotFound, "No such route: %s.", r.URL.Path)
 		if h.site.wantsPage(r) { // a browser outside /api/: the HTML 404 page
 			h.site.writeError(w, r, err)
@@ -180,7 +190,7 @@ func New(opts Options) (http.Handler, error) {
 		},
 	})
 
-	var handler http.Handler = r
+	var handler http.Handler = h.web.serveRoot(r)
 	handler = guardJSON(handler)
 	handler = limitBody(opts.MaxBodyBytes, handler)
 	handler = corsHeaders(opts.CORSOrigins, handler)

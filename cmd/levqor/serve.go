@@ -244,6 +244,7 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		DashboardToken: cfg.DashboardToken,
 		EmailDomain:    cfg.EmailDomain,
 		Newsletter:     s.letter,
+		WebDir:         cfg.WebDir,
 	})
 }
 

@@ -1284,7 +1284,16 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
-	// GetRoot Service name, version and links
+	// GetRoot Service name, version and links — or the web site's home page
+	//
+	// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+	// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+	// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+	// payloads) are served for GET and HEAD at every path that no operation in this document
+	// claims; routes described here always win. Site pages carry the usual security headers and
+	// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+	// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+	// only connect and post to this origin. A path that is neither gets the 404 page.
 	//
 	// Corresponds with GET / (the `GetRoot` operationId).
 	GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1835,7 +1844,16 @@ type ClientInterface interface {
 	GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
-// GetRoot Service name, version and links
+// GetRoot Service name, version and links — or the web site's home page
+//
+// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+// payloads) are served for GET and HEAD at every path that no operation in this document
+// claims; routes described here always win. Site pages carry the usual security headers and
+// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+// only connect and post to this origin. A path that is neither gets the 404 page.
 //
 // Corresponds with GET / (the `GetRoot` operationId).
 func (c *Client) GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5219,7 +5237,16 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
-	// GetRootWithResponse Service name, version and links
+	// GetRootWithResponse Service name, version and links — or the web site's home page
+	//
+	// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+	// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+	// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+	// payloads) are served for GET and HEAD at every path that no operation in this document
+	// claims; routes described here always win. Site pages carry the usual security headers and
+	// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+	// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+	// only connect and post to this origin. A path that is neither gets the 404 page.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11312,7 +11339,16 @@ func (r GetStatusResponse) ContentType() string {
 	return ""
 }
 
-// GetRootWithResponse Service name, version and links
+// GetRootWithResponse Service name, version and links — or the web site's home page
+//
+// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+// payloads) are served for GET and HEAD at every path that no operation in this document
+// claims; routes described here always win. Site pages carry the usual security headers and
+// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+// only connect and post to this origin. A path that is neither gets the 404 page.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12364,6 +12400,9 @@ func ParseGetRootResponse(rsp *http.Response) (*GetRootResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/html) unsupported
 
 	}
 
