@@ -1,23 +1,25 @@
 # The one entry point for every task. `make help` lists the targets.
 SHELL := /bin/bash
 BIN := bin/levqor
+TS_CLIENT := clients/ts
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/levqor/levqor.Commit=$(COMMIT)
 
-.PHONY: help generate check-generated build run test lint lint-openapi bench scale-demo ci clean
+.PHONY: help generate check-generated build run test lint lint-openapi bench scale-demo ci clean test-ts test-web web
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-generate: ## regenerate gen/ from api/openapi.yaml and sql/
+generate: $(TS_CLIENT)/node_modules/.package-lock.json ## regenerate gen/ and clients/ts from api/openapi.yaml and sql/
 	go tool oapi-codegen -config oapi.yaml api/openapi.yaml
 	go tool oapi-codegen -config oapi-client.yaml api/openapi.yaml
 	go tool -modfile=tools.mod sqlc generate
+	cd $(TS_CLIENT) && npm run --silent generate
 
 check-generated: generate ## fail when committed generated code is stale
-	@git diff --exit-code -- gen/ || { echo "gen/ is stale: run make generate and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked files: run make generate and commit" >&2; exit 1; }
+	@git diff --exit-code -- gen/ $(TS_CLIENT)/src/schema.ts $(TS_CLIENT)/package.json || { echo "generated code is stale: run make generate and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/ $(TS_CLIENT)/src/)" || { git status --porcelain -- gen/ $(TS_CLIENT)/src/; echo "generated code has untracked files: run make generate and commit" >&2; exit 1; }
 
 build: ## build the static binary into bin/levqor
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/levqor
@@ -36,6 +38,36 @@ test: ## run every test (PostgreSQL and Redis on 127.0.0.1 too when they answer)
 	if [ -z "$$rd" ] && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then rd='$(DEFAULT_REDIS_URL)'; fi; \
 	echo "PostgreSQL: $${pg:-not tested (none on 127.0.0.1:5432)}; Redis: $${rd:-not tested (none on 127.0.0.1:6379)}"; \
 	LEVQOR_TEST_POSTGRES_URL="$$pg" LEVQOR_TEST_REDIS_URL="$$rd" go test -count=1 -race ./...
+	$(MAKE) test-ts
+	$(MAKE) test-web
+
+# The TypeScript client (clients/ts): generated from the spec by openapi-typescript,
+# built with tsc, tested with vitest against a real levqor process. Its packages are
+# pinned in package-lock.json and installed by npm ci when missing or stale.
+
+$(TS_CLIENT)/node_modules/.package-lock.json: $(TS_CLIENT)/package-lock.json
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund
+
+$(TS_CLIENT)/dist/index.js: $(TS_CLIENT)/node_modules/.package-lock.json $(TS_CLIENT)/src/*.ts $(TS_CLIENT)/tsconfig.json
+	cd $(TS_CLIENT) && npm run --silent build
+
+test-ts: build $(TS_CLIENT)/dist/index.js ## the TypeScript client's tests against a real levqor
+	cd $(TS_CLIENT) && npm run --silent check-version && npm run --silent typecheck && LEVQOR_BIN=../../$(BIN) npx vitest run
+
+# The marketing site (web/): a Next.js static export built against clients/ts, served
+# by levqor from LEVQOR_WEB_DIR, tested in Debian's Chromium through playwright-core.
+WEB := web
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --no-audit --no-fund
+
+web: $(TS_CLIENT)/dist/index.js $(WEB)/node_modules/.package-lock.json ## build the site's static export into web/out
+	cd $(WEB) && NEXT_TELEMETRY_DISABLED=1 npx next build
+
+test-web: ## browser tests of the site (skipped, saying so, without /usr/bin/chromium)
+	@if [ ! -x /usr/bin/chromium ]; then echo "test-web: SKIPPED: /usr/bin/chromium is missing (apt-get install chromium; .ci/run installs it)"; exit 0; fi
+	$(MAKE) build web
+	cd $(WEB) && LEVQOR_BIN=../$(BIN) node --test --test-concurrency=1 tests/
 
 lint: lint-openapi ## go vet, staticcheck, gofmt and the OpenAPI lints
 	go vet ./...
@@ -64,4 +96,4 @@ scale-demo: ## 3 instances on PostgreSQL + Redis behind a proxy, one SIGKILLed m
 ci: lint check-generated test ## what .ci/run runs
 
 clean:
-	rm -rf bin bench.out $(OPENAPI_LINT)/node_modules
+	rm -rf bin bench.out $(OPENAPI_LINT)/node_modules $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(WEB)/node_modules $(WEB)/.next $(WEB)/out $(WEB)/test-results

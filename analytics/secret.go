@@ -90,6 +90,10 @@ func createSecret(path string) error {
 	return nil
 }
 
+// HashEmail is the keyed hash under which Levqor keeps an email it must not keep in
+// clear (tracked events, unconfirmed newsletter subscriptions); see hashEmail.
+func HashEmail(secret []byte, email string) string { return hashEmail(secret, email) }
+
 // hashEmail returns the hex HMAC-SHA-256 under secret of the email trimmed and
 // lower-cased, or "" for an empty one. Without the secret, a dictionary of emails
 // cannot be hashed to match it.

@@ -74,6 +74,7 @@ type Config struct {
 	HashSecret     string // LEVQOR_HASH_SECRET: keys the hash of tracked emails; empty: generated in the data dir
 	DashboardToken string // LEVQOR_DASHBOARD_TOKEN: opens /dashboard; empty: no dashboard
 	PublicURL      string // LEVQOR_PUBLIC_URL: the canonical site root for links, sitemap and email
+	WebDir         string // LEVQOR_WEB_DIR: the marketing site's static export; empty: none
 	EmailDomain    string // LEVQOR_EMAIL_DOMAIN: the domain of Levqor's senders (support@, billing@, no-reply@, security@)
 
 	// Connector endpoints (tests and self-hosted gateways point them elsewhere) and

@@ -119,8 +119,8 @@ func (b *bundle) close(t *testing.T) {
 
 func TestRenderEveryTemplate(t *testing.T) {
 	names := notifier.Templates()
-	if len(names) != 5 {
-		t.Fatalf("templates %v, want five", names)
+	if len(names) != 6 {
+		t.Fatalf("templates %v, want six", names)
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -227,6 +227,7 @@ func TestSendersPerTemplate(t *testing.T) {
 		notifier.BudgetThreshold:     {"Levqor Billing <billing@levqor.example>", ""},
 		notifier.PaymentConfirmation: {"Levqor Billing <billing@levqor.example>", ""},
 		notifier.PaymentFailed:       {"Levqor Billing <billing@levqor.example>", ""},
+		notifier.NewsletterConfirm:   {"Levqor <no-reply@levqor.example>", "support@levqor.example"},
 	}
 	b := setup(t)
 	for _, name := range notifier.Templates() {

@@ -22,6 +22,7 @@ const (
 	BudgetThreshold     = "budget_threshold"     // AI spending crossed a share of its limit; data: percent, period, limit_usd, spent_usd?, name?
 	PaymentConfirmation = "payment_confirmation" // a payment succeeded; data: amount, currency, plan?, invoice_id?, name?
 	PaymentFailed       = "payment_failed"       // a payment failed; data: amount, currency, plan?, reason?, name?
+	NewsletterConfirm   = "newsletter_confirm"   // confirm a newsletter subscription; data: token, hours
 )
 
 // The local parts of Levqor's sender addresses, at Config.Domain.
@@ -98,6 +99,13 @@ var specs = map[string]spec{
 		{name: "plan", kind: kindText, maxLen: 100},
 		{name: "reason", kind: kindText, maxLen: 300},
 	}, example: map[string]any{"name": "Ada", "amount": 29, "currency": "USD", "plan": "Pro", "reason": "the card was declined"}},
+	// NewsletterConfirm's link carries the sealed token (base64url, which kindID allows)
+	// to the confirmation page; hours is how long the link works.
+	NewsletterConfirm: {sender: SenderNoReply, replyTo: SenderSupport, fields: []field{
+		nameField,
+		{name: "token", kind: kindID, required: true, maxLen: 1024},
+		{name: "hours", kind: kindNumber, required: true, min: 1, max: 24 * 30},
+	}, example: map[string]any{"token": "AbCdEf0123456789-_example", "hours": 72}},
 }
 
 // Templates lists the template names, sorted.

@@ -26,6 +26,7 @@ import (
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/triggers"
 	"github.com/levqor/levqor/users"
@@ -74,8 +75,10 @@ type Options struct {
 	// Observed, when set, sees every request once it is answered: its method, the
 	// route template that matched ("" for none), the status, the problem code of an
 	// error ("" otherwise) and the duration. It must be quick (metrics).
-	Observed func(method, route string, status int, errCode string, d time.Duration)
-	Billing  *billing.Service // the billing routes and Stripe's webhook; nil answers 503
+	Observed   func(method, route string, status int, errCode string, d time.Duration)
+	Billing    *billing.Service    // the billing routes and Stripe's webhook; nil answers 503
+	Newsletter *newsletter.Service // the newsletter routes; nil answers 503
+	WebDir     string              // the marketing site's static export, served at /; "" for none
 }
 
 // handlers implements the generated strict server; each method decodes nothing
@@ -107,6 +110,10 @@ type handlers struct {
 	ready          *readiness
 	billing        *billing.Service
 	planIntake     *planIntake // jobs per minute by plan; nil without billing or rate limits
+
+	newsletter      *newsletter.Service
+	newsletterPages *newsletterPages
+	web             *webSite // nil without LEVQOR_WEB_DIR
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -142,6 +149,15 @@ func New(opts Options) (http.Handler, error) {
 	if h.site, err = newSite(h.publicURL, opts.EmailDomain, h.dashboardToken); err != nil {
 		return nil, err
 	}
+	h.newsletter = opts.Newsletter
+	if h.newsletterPages, err = newNewsletterPages(h.site); err != nil {
+		return nil, err
+	}
+	if opts.WebDir != "" {
+		if h.web, err = loadWebSite(opts.WebDir); err != nil {
+			return nil, err
+		}
+	}
 
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
@@ -155,6 +171,9 @@ func New(opts Options) (http.Handler, error) {
 	// redirected to a cleaned path that the caller did not ask for.
 	r := mux.NewRouter().SkipClean(true)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.web != nil && h.web.serveFile(w, r) { // the site's pages and assets
+			return
+		}
 		err := levqor.Errorf(levqor.ENotFound, "No such route: %s.", r.URL.Path)
 		if h.site.wantsPage(r) { // a browser outside /api/: the HTML 404 page
 			h.site.writeError(w, r, err)
@@ -186,7 +205,7 @@ func New(opts Options) (http.Handler, error) {
 		},
 	}))
 	r.Use(refuseNUL(spec))
-	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, h.newsletterPagesMiddleware}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})
 		},
@@ -199,7 +218,7 @@ func New(opts Options) (http.Handler, error) {
 		},
 	})
 
-	var handler http.Handler = r
+	var handler http.Handler = h.web.serveRoot(r)
 	handler = guardJSON(handler)
 	handler = limitBody(opts.MaxBodyBytes, handler)
 	handler = corsHeaders(opts.CORSOrigins, handler)

@@ -12,6 +12,7 @@ import (
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
+	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/retention"
 	"github.com/levqor/levqor/store/postgres"
@@ -33,6 +34,7 @@ type Store interface {
 	triggers.Store
 	retention.Store
 	billing.Store
+	newsletter.Store
 
 	// Engine is "sqlite" or "postgres".
 	Engine() string

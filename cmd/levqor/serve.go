@@ -31,6 +31,7 @@ import (
 	"github.com/levqor/levqor/limitstore"
 	"github.com/levqor/levqor/logdedupe"
 	"github.com/levqor/levqor/metrics"
+	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/server"
@@ -132,6 +133,7 @@ type services struct {
 	analytics   *analytics.Service
 	limits      *server.Limits
 	mail        *notifier.Notifier
+	letter      *newsletter.Service
 	budgets     *budget.Service
 	billing     *billing.Service
 	engine      *jobs.Engine
@@ -192,6 +194,14 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 		defer cancel()
 		_ = s.mail.Close(ctx)
 	})
+	// The newsletter hashes pending addresses with the analytics hash secret.
+	hashSecret, err := analytics.LoadSecret(cfg.HashSecret, cfg.DataDir)
+	if err != nil {
+		return s, err
+	}
+	if s.letter, err = newsletter.NewService(st, s.mail, hashSecret, log); err != nil {
+		return s, err
+	}
 	ownerDefaults := budget.Limits{Daily: budget.USDToNanos(cfg.BudgetDailyUSD), Monthly: budget.USDToNanos(cfg.BudgetMonthlyUSD)}
 	// Billing: owners with a Stripe account run under their plan's budgets (an override still wins).
 	if s.billing, err = newBilling(cfg, st, log); err != nil {
@@ -296,7 +306,9 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 			}
 			return nil
 		}}),
-		Billing: s.billing,
+		Billing:    s.billing,
+		Newsletter: s.letter,
+		WebDir:     cfg.WebDir,
 	})
 }
 

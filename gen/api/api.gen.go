@@ -189,6 +189,21 @@ func (e KeyWithSecretPrefix) Valid() bool {
 	}
 }
 
+// Defines values for NewsletterAcceptedStatus.
+const (
+	Accepted NewsletterAcceptedStatus = "accepted"
+)
+
+// Valid indicates whether the value is a known member of the NewsletterAcceptedStatus enum.
+func (e NewsletterAcceptedStatus) Valid() bool {
+	switch e {
+	case Accepted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Priority.
 const (
 	High   Priority = "high"
@@ -822,6 +837,27 @@ type MetricsSummary struct {
 	Tz             string             `json:"tz"`
 }
 
+// NewsletterAccepted defines model for NewsletterAccepted.
+type NewsletterAccepted struct {
+	// Status Always `accepted`, whatever the address.
+	Status NewsletterAcceptedStatus `json:"status"`
+}
+
+// NewsletterAcceptedStatus Always `accepted`, whatever the address.
+type NewsletterAcceptedStatus string
+
+// NewsletterSignup defines model for NewsletterSignup.
+type NewsletterSignup struct {
+	// Email An email address; checked by the server (400 with pointer `/email`).
+	Email string `json:"email"`
+
+	// Source Where the form was, e.g. `landing` or `pricing`.
+	Source *string `json:"source,omitempty"`
+}
+
+// NewsletterToken The sealed, signed, expiring token of a confirmation link.
+type NewsletterToken = string
+
 // NotificationSettings defines model for NotificationSettings.
 type NotificationSettings struct {
 	// JobFailed Email the owner's user when one of the owner's jobs fails for good. Off by default.
@@ -1421,6 +1457,17 @@ type GetLegalPageParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetNewsletterConfirmParams defines parameters for GetNewsletterConfirm.
+type GetNewsletterConfirmParams struct {
+	Token NewsletterToken `form:"token" json:"token"`
+}
+
+// ConfirmNewsletterFormdataBody defines parameters for ConfirmNewsletter.
+type ConfirmNewsletterFormdataBody struct {
+	// Token The sealed, signed, expiring token of a confirmation link.
+	Token NewsletterToken `form:"token" json:"token"`
+}
+
 // GetOpenAPIJSONParams defines parameters for GetOpenAPIJSON.
 type GetOpenAPIJSONParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1462,6 +1509,9 @@ type RollKeyJSONRequestBody = KeyRoll
 // TrackEventJSONRequestBody defines body for TrackEvent for application/json ContentType.
 type TrackEventJSONRequestBody = TrackEvent
 
+// SubscribeNewsletterJSONRequestBody defines body for SubscribeNewsletter for application/json ContentType.
+type SubscribeNewsletterJSONRequestBody = NewsletterSignup
+
 // PutNotificationsJSONRequestBody defines body for PutNotifications for application/json ContentType.
 type PutNotificationsJSONRequestBody = NotificationSettings
 
@@ -1486,9 +1536,12 @@ type StripeWebhookJSONRequestBody StripeWebhookJSONBody
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
 
+// ConfirmNewsletterFormdataRequestBody defines body for ConfirmNewsletter for application/x-www-form-urlencoded ContentType.
+type ConfirmNewsletterFormdataRequestBody ConfirmNewsletterFormdataBody
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
-	// GetRoot Service name, version and links
+	// GetRoot Service name, version and links — or the web site's home page
 	// (GET /)
 	GetRoot(w http.ResponseWriter, r *http.Request)
 	// GetSecurityTxt RFC 9116 security contact
@@ -1563,6 +1616,9 @@ type ServerInterface interface {
 	// TrackEvent Record a product-analytics event
 	// (POST /api/v1/metrics/track)
 	TrackEvent(w http.ResponseWriter, r *http.Request)
+	// SubscribeNewsletter Ask for the newsletter (double opt-in)
+	// (POST /api/v1/newsletter)
+	SubscribeNewsletter(w http.ResponseWriter, r *http.Request)
 	// GetNotifications The caller's owner's email notification settings
 	// (GET /api/v1/notifications)
 	GetNotifications(w http.ResponseWriter, r *http.Request)
@@ -1650,6 +1706,12 @@ type ServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams)
+	// GetNewsletterConfirm The confirmation page of a newsletter subscription
+	// (GET /newsletter/confirm)
+	GetNewsletterConfirm(w http.ResponseWriter, r *http.Request, params GetNewsletterConfirmParams)
+	// ConfirmNewsletter Confirm a newsletter subscription
+	// (POST /newsletter/confirm)
+	ConfirmNewsletter(w http.ResponseWriter, r *http.Request)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams)
@@ -2411,6 +2473,20 @@ func (siw *ServerInterfaceWrapper) TrackEvent(w http.ResponseWriter, r *http.Req
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.TrackEvent(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SubscribeNewsletter operation middleware
+func (siw *ServerInterfaceWrapper) SubscribeNewsletter(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SubscribeNewsletter(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3342,6 +3418,53 @@ func (siw *ServerInterfaceWrapper) GetLegalPage(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// GetNewsletterConfirm operation middleware
+func (siw *ServerInterfaceWrapper) GetNewsletterConfirm(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetNewsletterConfirmParams
+
+	// ------------- Required query parameter "token" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "token", r.URL.Query(), &params.Token, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "token"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetNewsletterConfirm(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ConfirmNewsletter operation middleware
+func (siw *ServerInterfaceWrapper) ConfirmNewsletter(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ConfirmNewsletter(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetOpenAPIJSON operation middleware
 func (siw *ServerInterfaceWrapper) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
 
@@ -3755,6 +3878,12 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/billing/webhook", wrapper.StripeWebhook).Methods(http.MethodPost)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/newsletter", wrapper.SubscribeNewsletter).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.GetNewsletterConfirm).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.ConfirmNewsletter).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/dashboard", wrapper.GetDashboard).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/legal/{page}", wrapper.GetLegalPage).Methods(http.MethodGet)
@@ -3861,6 +3990,26 @@ func (response GetRoot200JSONResponse) VisitGetRootResponse(w http.ResponseWrite
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRoot200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetRoot200TexthtmlResponse) VisitGetRootResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
 	return err
 }
 
@@ -8210,6 +8359,181 @@ type TrackEventdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response TrackEventdefaultApplicationProblemPlusJSONResponse) VisitTrackEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletterRequestObject struct {
+	Body *SubscribeNewsletterJSONRequestBody
+}
+
+type SubscribeNewsletterResponseObject interface {
+	VisitSubscribeNewsletterResponse(w http.ResponseWriter) error
+}
+
+type SubscribeNewsletter202JSONResponse NewsletterAccepted
+
+func (response SubscribeNewsletter202JSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter400ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter413ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter415ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter429ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter500ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter503ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletter507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response SubscribeNewsletter507ApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SubscribeNewsletterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SubscribeNewsletterdefaultApplicationProblemPlusJSONResponse) VisitSubscribeNewsletterResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -13241,6 +13565,421 @@ func (response GetLegalPagedefaultApplicationProblemPlusJSONResponse) VisitGetLe
 	return err
 }
 
+type GetNewsletterConfirmRequestObject struct {
+	Params GetNewsletterConfirmParams
+}
+
+type GetNewsletterConfirmResponseObject interface {
+	VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error
+}
+
+type GetNewsletterConfirm200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetNewsletterConfirm200TexthtmlResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetNewsletterConfirm400ApplicationProblemPlusJSONResponse Problem
+
+func (response GetNewsletterConfirm400ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirm400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetNewsletterConfirm400TexthtmlResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetNewsletterConfirm429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetNewsletterConfirm429ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirm500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetNewsletterConfirm500ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirm503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetNewsletterConfirm503ApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetNewsletterConfirmdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetNewsletterConfirmdefaultApplicationProblemPlusJSONResponse) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletterRequestObject struct {
+	Body *ConfirmNewsletterFormdataRequestBody
+}
+
+type ConfirmNewsletterResponseObject interface {
+	VisitConfirmNewsletterResponse(w http.ResponseWriter) error
+}
+
+type ConfirmNewsletter200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter200TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter400ApplicationProblemPlusJSONResponse Problem
+
+func (response ConfirmNewsletter400ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter400TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter403ApplicationProblemPlusJSONResponse Problem
+
+func (response ConfirmNewsletter403ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter403TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter403TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(403)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter404ApplicationProblemPlusJSONResponse Problem
+
+func (response ConfirmNewsletter404ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ConfirmNewsletter404TexthtmlResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ConfirmNewsletter413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter413ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter415ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter429ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter500ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter503ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletter507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmNewsletter507ApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmNewsletterdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ConfirmNewsletterdefaultApplicationProblemPlusJSONResponse) VisitConfirmNewsletterResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPIJSONRequestObject struct {
 	Params GetOpenAPIJSONParams
 }
@@ -13890,7 +14629,7 @@ func (response GetStatusdefaultApplicationProblemPlusJSONResponse) VisitGetStatu
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
-	// GetRoot Service name, version and links
+	// GetRoot Service name, version and links — or the web site's home page
 	// (GET /)
 	GetRoot(ctx context.Context, request GetRootRequestObject) (GetRootResponseObject, error)
 	// GetSecurityTxt RFC 9116 security contact
@@ -13965,6 +14704,9 @@ type StrictServerInterface interface {
 	// TrackEvent Record a product-analytics event
 	// (POST /api/v1/metrics/track)
 	TrackEvent(ctx context.Context, request TrackEventRequestObject) (TrackEventResponseObject, error)
+	// SubscribeNewsletter Ask for the newsletter (double opt-in)
+	// (POST /api/v1/newsletter)
+	SubscribeNewsletter(ctx context.Context, request SubscribeNewsletterRequestObject) (SubscribeNewsletterResponseObject, error)
 	// GetNotifications The caller's owner's email notification settings
 	// (GET /api/v1/notifications)
 	GetNotifications(ctx context.Context, request GetNotificationsRequestObject) (GetNotificationsResponseObject, error)
@@ -14052,6 +14794,12 @@ type StrictServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(ctx context.Context, request GetLegalPageRequestObject) (GetLegalPageResponseObject, error)
+	// GetNewsletterConfirm The confirmation page of a newsletter subscription
+	// (GET /newsletter/confirm)
+	GetNewsletterConfirm(ctx context.Context, request GetNewsletterConfirmRequestObject) (GetNewsletterConfirmResponseObject, error)
+	// ConfirmNewsletter Confirm a newsletter subscription
+	// (POST /newsletter/confirm)
+	ConfirmNewsletter(ctx context.Context, request ConfirmNewsletterRequestObject) (ConfirmNewsletterResponseObject, error)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(ctx context.Context, request GetOpenAPIJSONRequestObject) (GetOpenAPIJSONResponseObject, error)
@@ -14789,6 +15537,37 @@ func (sh *strictHandler) TrackEvent(w http.ResponseWriter, r *http.Request) {
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(TrackEventResponseObject); ok {
 		if err := validResponse.VisitTrackEventResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SubscribeNewsletter operation middleware
+func (sh *strictHandler) SubscribeNewsletter(w http.ResponseWriter, r *http.Request) {
+	var request SubscribeNewsletterRequestObject
+
+	var body SubscribeNewsletterJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SubscribeNewsletter(ctx, request.(SubscribeNewsletterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SubscribeNewsletter")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SubscribeNewsletterResponseObject); ok {
+		if err := validResponse.VisitSubscribeNewsletterResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -15607,6 +16386,67 @@ func (sh *strictHandler) GetLegalPage(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// GetNewsletterConfirm operation middleware
+func (sh *strictHandler) GetNewsletterConfirm(w http.ResponseWriter, r *http.Request, params GetNewsletterConfirmParams) {
+	var request GetNewsletterConfirmRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetNewsletterConfirm(ctx, request.(GetNewsletterConfirmRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetNewsletterConfirm")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetNewsletterConfirmResponseObject); ok {
+		if err := validResponse.VisitGetNewsletterConfirmResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ConfirmNewsletter operation middleware
+func (sh *strictHandler) ConfirmNewsletter(w http.ResponseWriter, r *http.Request) {
+	var request ConfirmNewsletterRequestObject
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body ConfirmNewsletterFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmNewsletter(ctx, request.(ConfirmNewsletterRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmNewsletter")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ConfirmNewsletterResponseObject); ok {
+		if err := validResponse.VisitConfirmNewsletterResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetOpenAPIJSON operation middleware
 func (sh *strictHandler) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams) {
 	var request GetOpenAPIJSONRequestObject
@@ -15764,329 +16604,351 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L39chs3tgf4KijurTI506QoWXZiqVL3yrKcKP7SSPLNnQ29bLAbJBE1AQZAi2Jcrspf+wBbt2rfYF5k",
-	"3yRPsoVzgP4gu/khS/ZkRvPHxJLQ+Dw4OJ+/87ERyclUCiaMbhx8bIwZjZmCfx7TaMyOpTBKJvbnmOlI",
-	"8anhUjQOGj/IGUmkGBEzZkSxqWKaCUPtX8mEzsmAkch2EHcaQUNHYzahthMzn7LGQUMbxcWo8elT0Di5",
-	"pKPl7o+INsp2f00THlMjFZHDirHW9X5ODXvNJ9wsD3E5ZkQbapjtmdFoTBLb0A3ya8q0IZFMhWExoSPK",
-	"hTakeXpy+ZLEig5NmzMzbI+NmdIpbytqGHzedjvYCnpCCka4YRMyZYpMZcKj+QEJe40rNu81DtV3vbTb",
-	"fRy5sTRRbEK54GIEv2eHxjXQLJIi1iQVhicwvRkXsZwRuw9GY+uw0xNndgjO9AEJr9g8JE077tHZKbli",
-	"81ZAQj51v4sSzoQhp2cBkYqcnl0/JTtP91uEipiEo0QOaBKSJk0SQoUU84lMNTGKDoc8anV6orTn7IZO",
-	"pond9nxhu7vPDs13+3uNYNWRwHTn1QcDe6lXnUVAVm/vr273fk2loW5HZ+53bv+4IG5v/R6uWdmv3+3u",
-	"dQ9n3z3tVq+MGTU/Ghqmqu/LhIq5H5EYSWaUGzJgQ6kYMWrOxQgXR5rnL4/Js93dLolZQudt902rPL8J",
-	"F3ySThoH3WwyXBg2Ygpm8z/ZRq+4ALA7/moZPhobu9V4EZr2d3aTFRummsV2xwkl+3vPWoHdu4xw7f7j",
-	"lt5yguee8pcnee4HSdjQ2FHtpKJUKUvA7hxh+tRN+9ZT0Kxij34aM1Ho/JEu372AUE3eC35DDJ+wAkGV",
-	"ZzGUakINjv10vxGsntanoDGlik6YcZz4KIrY1JyISMZuj7idG3KaRtAQdGJ7wGbtrF1pH+jNayZGZtw4",
-	"eLK7V0W8x1IIFtllv6UT9reUqZqrGWUNH2lihz4kMRvSNDEkdP+AiwRz/BX6yaYI/ynO6z8UGzYOGv/H",
-	"Tv4M7eBf9U55RsVJSgW/8RsxpWacjxH5No2gYUmUKxY3DoxKWc2GPN6DA/E/7trtN4Yp2/X/9TNt//bB",
-	"/l+3/az/4S//UXnxT4dvpWBvqInGtadzOmzbRm1sVTOV3e7eftUAP8rB6Yua9fJ45UJX7fDpC+j9FZvf",
-	"Y++Xio9GTNWOYPDv/TUjFXbp6X7pwPbLB3bU/j/dcbU//LX6vN7rFfP5/BX/JNXVMJEzS6Rntu/qgdxl",
-	"uN1QxTGQZyimp1JoBizjOY0d57Q/RVIYJuCfdDpNeASy085UyUHCJn/9RdvL/XHDkc/wKxx0mT3455pr",
-	"MqGJ5XwstlLGkPJEe3EOJDe8z8OER19tkpEb37J1My69LSAawiRfSjXgcczEl56lE91IQqMrlIV0JKeM",
-	"mDHXRE6ZQnFbMGYfnE9B44fLN6/P6IgtTNSwG7MzNpOkPLPFe1E5hykdMcvNFxWDdkEzqFqia79T0iIK",
-	"4v6qb6ANzOdU2GtNky+580eCpILdTFlkpU2mlFSkGcmYkZC76YStDrGbEzNDeUI0nWsipBmDBDeQKSoR",
-	"EU01OwQRy54Z64nQ0V2fxyBfawkNw/9pu8vaPn0REtyGFplZ2UOxqVTGdsyNFb0/BY230ryUqYi/5Ka8",
-	"lUSn0diKPTJVESNNqeySyVymygqmn4KG//zLnhUcEMhhIDTvP/mGuGHc8eDVyAQ99kX37VJKFPszYdmR",
-	"klUY+wlOKGwdEmV1B0Kt8uBk8QkjI37NhJUqQ1At2qBbhAvXsaTirrpWecPifrRzNWyjj11zr+60M31n",
-	"5de5ZmSl7nY++kYzX1RlFvooqQ+b9ZN/stSX0wM27cc2h4O/MFLREXuZJsmXfig0U9dMPdJE4xzs4ztM",
-	"k8QTm/t13/4ubB1kvGpGNZkpbgwTHQJnRBJqmL1O9qx6okR3meoKjInDE6+ZMGgRKFLk7QgDhEV2Y17y",
-	"pPIFmyaUi1s8YUOefMUn7FLK11QtvclfTMQZyHhuT0peO87itGQrBguamrFU/Df2pR8TkAMzAcfSobPq",
-	"sdhP7ZryhA4S9jUuE4/s8y3sAwd3C0Uuv6VCzvzNSvN52otl9zemhg6ozjoY2LMAU2hPSGWPYpDqeeAX",
-	"rwvtojGLrsDQgkdlH4k2GmPsFYZ7HcuZAEOdyS4+XkTTE0aCmE2iRGoWd8jbwj2PxlSMWOxfmuI9J1/8",
-	"mr8XUyUjpvXXOOCChjJjSdJ2OsogNcWjoEpxq7mkxsoWVF9llKnTqZXJWPyGxZxeAgv6Kit4pMkxjtq2",
-	"s7ALsrOnYAdiMRkzZTWYT16nRGNSPOHiwlCTwo9TZRUJw1FtjOTEPccLnDVoeLIGy6hIJ42Dnxv614Qb",
-	"q8NOpTYjxXTjQ7D85Uj2r5nSHDdg6c+/pixl1aamX+SAwJ/JH7//r/0JbY0aZp9dAvvgOQumTGJ7sjPK",
-	"QWT+RQ4s4y+vMWZTVMlpHHM7GE3OSg0WDXLZkuTgFxaB9DHkgusxi/t2i5fn/qMcEGoMm0zBhs0tdwNy",
-	"J2Oqif+YaC4iRuByU2XQVbI8OK6pD/sQ9+0zrks2xVim9hJln4p0MnDmzdy08LNb9oeKxTiGV3k4bmZ9",
-	"aspjWsZkRdRGxXmnU/uXullWmD79jINGPZ0srMbPOf8k8MRbmnRhNgUSLtGkp8CqrXnOk8TJlQsXBa0E",
-	"/SlTXMZ9htpY5f6INHHvGNp3lu+HohHrg3enwhEGDJoCX2cxmdL5hAkTIHM2oKDzmEwTKh5p7zXRRk6J",
-	"ZUJzLkaWqG43L+xtLatKqHiNLT8FDTuR6rts/0JmY6kz5w7M0D6mnSoq0hmLKvd1YRSfMivrpoPs954l",
-	"NGlk+DULiFGc2pMLyJRq049TFpBU2L0KLJOPWGKfWS7sghJm2B+//6MFz66QglXPB4cbsLi/ZpHVM7Qi",
-	"uVVU/cHha1492gKxw3jZjmQHs4Jgz1nMFUO7WplwU1VFZG7O7bHUBqhsxA7to48MdqDkTKP0qFiJnlLF",
-	"187ejlg51TQeMfM6I7JqdjykiWZLLJzyZN5PdVzDYugNspjdLvxvDdOZSGHGd9bfItvNploeqGpHjmmS",
-	"DGh0dYRPx/LhbcOFad7J8psCRpM6hm9S3bfSbdWnC6vzg9jhqpdkJVqZmoIxeotzrr5oRyWeZ280mKao",
-	"JuFUyb7b5dDeZvgFFSKlCZhN6p0Iy16flR6EpetZufjMgVUlaXkvVdUpRIrRbZ/dIWdJDH1zwyZ6c+/a",
-	"S/thQcyhSlEw8AjnZKt44eMtp7ewZUUfnXODuOmX1l4aafUO4yKWtjmh2uzXxH6wSDErQ9s2ZChTZXUk",
-	"RSPDlCbNIZsxVdKBxlKZVuXbULNRC4t2C8UprV7Na64rrr+VX25xvstHu8SjDF0zIe9v3fgCZV64Ts0l",
-	"KvZ+lm7LGfyOb+M/tpKuPXK9SvgvLPDb3WdLnuFltajOPy7VI00ixWImDKcJQfomTc2Y8w4YmshRyloB",
-	"Rh9RK3u0LTudE+y/0xM98dLZAsKxMdMw7z1wfgLUg8DPTvKwAcKFNozGB9j3FQMbEHXfgNu+J5pUkB8u",
-	"L8+IkVdMBKA8hj9IbcKAhF6zxMXb31wqKvSQqSzCAFlsvs3hIXSseyLmwyGzSyBSJHPCBYmoZoQqDChx",
-	"Hg4QuML/DGEFdHENLrYA5n9Nk5RZ5aknhLR7YJRMCte1Q04wWOeAhB97jSNn1gIVvNc4IL3Gc0aVVR2v",
-	"2n/8/o9eIyC9xn/SKe9DYI9tAL/+FKKVY0JvimSx+xTooPSrpeuypKEgra24V1Id1bwOJaqqYMBcTFPT",
-	"z20J1dRckuvd6EHjpj2SbffLX7QUnXM6e8O0piO2NS8rznNhVivXfeyJfwMmtyACwY5t/cxlW13xzOWX",
-	"tJ+/oXXvhb1EeQSMFelRwc/uJRlLuOdn7y/JDp3ynevdnfwDvfMxa/kJHpNsFUuHvGKeBSvcomy0yeRW",
-	"cg5vSpkJph7pnojGUmp7lSEeLHTbENp2Yd0igVe1PBOCpku77K6aW+VAyoRRsTUFenqoIrdbPnqg2qNH",
-	"zBu6vn9+1gga7y9eNILGyfvzSjPXCyvpH8vURdIuinv+96uI9eSaCeO6QJMbWxKw1spWrpEbsWqFxWGq",
-	"BNOCFWYpcm1Zl4gM7UcJj642bC/YTCfMOKvxBh9YbbR/zdlso/aLwnn2cXGmpVkExTXX7pe383qSuH3H",
-	"Ocl8n1IVK8qTbRXgSIqoQKaLFhI2ddeYa7ChqlQQaogUESNNH6z3+uS///buvP/ju+f9i8uTs/7xu7fH",
-	"78/PT94e/z0g+61OUfF1IXJOC646pAm96UdSG69Fl3TmdQrz0o7/wGiyykhbuSm5xcifkbyq2PbFdxq/",
-	"qjp3DBFbijjABmXFM9Wq/8fv/0CJ6IrN4YfVGuf+cpzhx71g/1P/5277Gfy0Gzx59qlSdP5RDqqsA2hx",
-	"rlb5I2dc6DsL0LLO6Rps8bYu2Cuq3qwCSSxQ6ZQJQwZzeGx+kYNHmhydEjsJTbQkQ6rKlssaK/ftdOXM",
-	"/rFqefYenUDDosV/xTDrLb0b3PdbCW083iQ0EW9pkUwWaNu7LGiSyBmLO+RUxGzKhH24k3lAKHATNOLO",
-	"pLoCX4ycajIb84RZNiMwUok0OYRsW6Gf3UztXQuI/ZX3g8ScxS2rkgBrgqB3ashEakPMjEeMTKRiB/Z3",
-	"EAwz5irGywa2bW5cOCFE7aEnNlLUnk9oVQEWpd7mSk3bTsO0LfM7IJRow6aQoWJHnkDo/ZgK4I1OEYPQ",
-	"myweUNMJIzxmk6k0lt+CLhViHsEvctDnMSYPHLhkDcOm2e9Cq+7lVL6owgHnOM27br9i87BV4wWy4lgf",
-	"z3mJrqZ0nkga3zFRTRWXipv5emela4dBqGlSk2sAdha7P480kamZpoY0B3MylZrjaQkXn6BNgCKo6Ntj",
-	"ThXDU6Oax1ZdhnfMsQ1LFRFjMXrPFm/gmhWqVGzFNjbwhq3lAfkrtWpPf5QD56OFT9i0TimBt94TK1f2",
-	"go0U07pDjnB7jFRMZ5frW/KGPyfNbx9/++3T7rdkMDdMt6ysABuMp6LxquJREi6iJI1ZfIi3wTZDBuCO",
-	"cCbTJCaRklpjosTSzcSGfSNlP6FqxFDfd85qxYzieHgbvTmWKdudYVWvjT0DaVXQ6idwe7Nl0Ji5OOv1",
-	"CgnEjWfXtPBlwXOTXakgf60XuHJxFfnN9kSQ0Wy9nbT4kldJNT/KwZGLEKiQ/m/xmCIX3OwBusWN2/a2",
-	"bH5ibuKF8ymcWWl73bRrtvNUGHrFthXhF+SxgqC4193/tiQqfrtWlli1OwUto0IEyAT1vSfrZPycH68b",
-	"8p14iQ3tdd3ihaoMAXmkIaYqyJjYXrdLXvHnRDPw8mpkHws2u70nT7/Mi7c1RTtmvjm7m7LIndwpfvME",
-	"NSr30+4aRlje1DOm2u78UdLB+DKfA2unV1b9npb0t0rCKF65LZJWyrexcPc8tdTctzvwjlgFqsrjxW5M",
-	"P0qVlhUpnGdUaxDZsEHo7GuM2K+cz5wOQOCTTpSxEg9kUJAj+C+JqCBMxD7rM4TNDzG0KXMNZKkdrYBA",
-	"igDXaJw3LiHjkZWtLWsIiGFWYZqNmRkzhfIsdDaUVobvbGItonX7fLGkUGMQkstei9ME/u3EfkhlwjRW",
-	"28CLZVaJg9gVeJgw8qLSGPKKze/mPUKFQ3+WlLbpe5b5Fwvse0nNX46soaAVf6YkKZZ9crvdbkXDou6w",
-	"fklTxYb8plrcvGLzR5pcc80HCSPYsmAFSa5/7Sf8mvXB9OGJJvttI4B/G6ZNv5IEFLuWV58rX0dyyrZg",
-	"sLb5WmPxomznjM9uqzwZZIOXpIeqy/WKzY+hxZZCAxPXXEkxcYGmzpTXOGjY/S1uOf5od7pyoze4Il+K",
-	"3G57Xvlr+HTVYxg0UsF/TZn7syWaxcMtnKubTM2R+Xdnq0ilLR4lywFv7bZ4xebnElNPtpgfxh66KEZd",
-	"oqlvn+7b410B+yGTGKwhVwyUUKmuIOIuz4LPjc1SMBLTeS7DPe7an3XZzLz35Nlenbm4aOCvWvxP3Iwv",
-	"wDcFW5Ak74aNg5832fDFN+eKzVd5ADvkYixnzlwBWQGYdwuu7vUPru19+fw+fAoar2VEE1bl03t+fEb2",
-	"vyEJFaPUShGGjgpcl4n2988Xjc2Pn5Reob2q6IwPH/eCbz8123mwxoePu8G3n1p/qTQ6v6HqihkuRseX",
-	"R1WRNgNWbViuNjgvbAt+HtRGC2aDX6STCVXzVY6rvlpynNVbjw3dnPmUdqBCfGTXHkdngXgUja5YTPDv",
-	"ARlIowm7QcNKycxd7wUbMWGlwi1loTGjccLFAoNd62q2ImTf2WpZXBng7qw9LrWFUDLkgiY+bXqjJdnn",
-	"iU+k4DTZ/Awu84+qZp5q5xffYPxUT29x9u8vztZy6YX989PKKCRYotbiUTmqdBNc2KcFSlh5V+xUl+7J",
-	"QMbzaiLgJtnA8Y7NAuyncnhm6HaK/kvFGKThLCj6u0/X6/lP96unoHik75xXqA1bQtTvxqRVjByoIOmh",
-	"kpMNwgCcWrG3P94yzAA++ybe8isjN5qTkdP+lJrxFhdcTk+EUfNKA6+c9hUbMqXcLb+THlMz6WNa+131",
-	"aWiybbCH+W2Dq4cdF046P70qlmIJ1tEPHBiM4qlzcTeLZ7W8L1UX/a00fOgS3S6YsRxn20CGX+Sg78wD",
-	"S4/MyYQ6vDMXi0QsF8WQXCtPlgOVnNkDnA9DqchIyrhD3g2HZDD3AEWdinijCpuwm9C6JVcEzzA75UoU",
-	"KYWmHWigyUhCRtvi2h5pQuNYMa0PiVV08ywfaAXZY0LiNigWSRWTps/ljqggAwaZmq3OJopyees335bA",
-	"rbJqe8p2343l8NzK+WHxaThPhUaHX7YXv8jBwjnDLvDhnGg5YVKwgNhBmNDUsNah82YNmWIiYhqdv4zG",
-	"BODYDJt2yKkhhl4x2N0Q8FTCgIR8iPEcQ6n6VswJoaEey5n2zko0Txe8cGFuJD8gdudDxMaoTRly5w6Z",
-	"Q81wqBgLcanOhNDqkAvI8m1bGogPMKKWxhMuMH24ieZCqaxgiek/LbvGntDMEG4OCc1SXi0rgGVLMBda",
-	"5Q2kOMx21S7S3eG94YL2u4/BXzeVgH5Cwh071TxOdpt8ig95XkW1ilFIJquw7/Jk3qe8Opzk6JToKRMx",
-	"QLBg+ALkir6/PLaK5oaxJCi3MdWfcJEaViv4+gtpSUmngwk3MBh+Ve3A98k/2y7A6oQipopABxutY+Hu",
-	"LowclHdyedFVF/us4BnJjExgqxd2NlZzG/PRuNLYVMCFWbjbNYAtSHiv2fWvEETPbgwTGoBFmV2gXs7p",
-	"9elKyyCilgUGZEKjMResba+9/Y2D9bGfFS2VXAAuARiNignqQWMAyWp9dpMZtYU0/SHA8ASNCTNjGfft",
-	"r9zR4XOM2Fa2twLQAhygA5Sy76zzikOzLLW8P2Exp33Yy6BRBIvB7jJwhKBRBPeAIGwHmfShMlvBVD5Q",
-	"R4KwG3uvEVFKT1lknzlipAObily4YXVuJOxmhd4LSTnthF2zBHdcuxAbYCYQKiSMLKJ8luIAFmPi/dyX",
-	"41+QN1VRwI8X796SM8e7AFfz6bPubmtpYMDJgIQEupCCkBtaIFS6gy6bDbI23aSyXV8fomxPTxsqopp8",
-	"eD9XK6RleeVwc9wBxQQhcSss6x54anXPPAYoJfe6LQBTZZYujB9fk7abWfWePHtWsOjtd7uVtgCvfC5d",
-	"4bFUJiDjdEJFfn81anZeBvTbYPutnJZx0buLvb8/P81FA3vc3Nk2F3vMwWDHxkz1wc5OAvypQ7nHeNA7",
-	"Qpq25wlrJHm82F6XzgIQgJFVEco5o6i2b2l8vh1kw3IorYLxN42mLeTaVy5GSnMqhrLCisjFld4AnGHJ",
-	"dLUZnMFn4Qvg3KrWc+G8oXfjv4xUTdYPE5b2K8X1TTyWfpYuFJTrIVesjx6Amogp32iaYYRldHTFpy4w",
-	"xkrnlVQE3nSViprYNXCbN9OpfWWetCAe026JDqzQdkgwEw5E4ZjDOww4kpkawG6mVlNCBMRrpoidqcZg",
-	"0tIzstmuF6Irltny/QRYAjDFb1LcVZLt1tFqpXAnoPF8SsXYM094SwSxTEbFU98ul7dAnrdKNK3NM/Ud",
-	"30HYSHbRb+2m8z1sn/Lq2cKiiHXNstxSFODJWKbKKj1tOWyD8I+6g//VjLGrFko6vi+pSDP8L/tdMrea",
-	"73+BigD/sq3dP31mvf33nFHbtlV+G7vkG/IX8hey235S1g53975dm0pbYG+ZE7J0rwrcroJ7Zd9gxFJ5",
-	"m96L2Oqunl2FARnLGTgwmx5cnVAy4drqvTqRxhcxsKqvNjxJLH8qOSufdve/XR8atcxBc6e946HbsNRb",
-	"x9G5DyHO65qpOVhREFIWCRJBiAou2/Djp7D1BYLuSlww35z3l8eNqoWcHr09wsA1+w0swZE/VQztOlwE",
-	"hHVGHRKepHZyO8+ZSrhYjwCxBrRA1eSHYUxC4XG0GvWBnYrTrg9mCoUucAP5v+AP/k8TdFn4P4KBp5IE",
-	"8qislcyjggTSQcIjB5XTIS9YwgfgSErmBIiYJhjk7WBtuSYFsLBlpXsNbtQmuVjbSGReslwWzSrPJEve",
-	"qXD+xNWTnjiiXDsX6CFvXzf+qXFxfNvman2l9CQuYnZTPaO7zXzIcijR3lWKIVwdOBgAl5xWhhAuSjiw",
-	"moJule153XkBSuEtLpbPaZkJB64442bMhUuXcsMeEJR0Qz+NkBjFrbTr0erCAY2u5HDY12FWFQSjTqSI",
-	"AwLWPrAODg1THfITN2OZGsJNkOODQX4GGscBGs8F+nqoPDRXh8UY8BBwuDiruOCVYeK7a5+8bBlr0JSe",
-	"boektPb4wIOwnUxFM/yFbZGBamTNEqzP3fVpuEhZX4p+xhkqy5Sw4vl750iQOU1GkmkixUHeUhs61yRE",
-	"4nF5OUaTLOkP8/OaZszmRDNAEmZT3cFUN5/l1nHga999R3ruyvYapTy2guDmfSlVxpjcENMMP37EoRKu",
-	"TQcziDogon/6FDrh9fjkdVEJHPFruB2CgEhuJZ0sjqDb7UKpIF1Yu8o8S1Om4K+Bc+F8/Gh/+uP3f3z6",
-	"hHtif2O5if15IFO7SwI2ChAvsIn9BJxGtmHoG4APqQm0RyznclEztnGrQ05NlgnH3YX1U7c/wIwf+aws",
-	"0gSXoD1WxwOxQWtBrMEIupqI5jtUq/iw6gwXDgVQh0MnfNrtqSQgXKHb6xUkFpKmfQi0kUqDH+yQAJv1",
-	"ROXSBBMt3Xm4o4EjaXXISziHCVW+nIJtHrrdDDvkyOW3Oc4Kh4fJboKxGGB0s63P/2mk7JCTa5qkVr0l",
-	"KagalEQyq6QkhwSh4zY8KktV24v41Bflge8PHYiQttTrDqBDOwNLwzsku1+VJ9EBSkd52rtNO+QdopWW",
-	"fKm2zZAn9umxUjdQLdwJrz557QHzDve6z77ZfbJXyDu0gg2NDNjpD316Lu45doT5hSMlZwDlWJNj6Dw3",
-	"ffimLsFwbeTQWl0FUQ5WYC+ACQlYT06UlegL+Wtc6K8cDesu6IqXFjzVqxJDYbMmqTbFpBP06AjWIUeQ",
-	"rVLgia4FN6QJ1et8hsuQK20wG4VCgq5PGdXIRrkgUsVMHZLw5w/hAaJoEgSiyC+QJmN6zexUWAy7wgX4",
-	"WpKEJYETjyr3pUPOy+578K04T7jlv54nNN2cXFCiGSuZjsY4eBltZxs9cDH1atE6qLzcuE5cRwGz0hRX",
-	"RMRzUkmtnGNcyFqdLFOHBVmHDLEairBK+lh+1zcEenCiskd6CAgUGXTT29BJ/5W0o6LkUvO61ryRt2Pw",
-	"20JAeGWzEhWq9ELaJyJrHdijgRdyqxzsXLetTKNj8ZYRx+Xc0kV+xrUXkLzJ2upbZXiAankTHzSADNwO",
-	"G+DPqPHWMJJNdeBiaPUSe6kFA4X6RpV/UXKTeGL8Psupgo8qZ+cjLqvBtTaM+QYkwfWTwmYORat6OopG",
-	"V/WJ9JUMYfm8anuG6NBts8Oqow8vjMTIAPtaakLJFZuzmIypHi/Ko0/2K23OCMW0XnC9lXU6D/6GWA3c",
-	"h6CAWPGKPweBbvcpgVASq59mScqfa30GNvexpvAZeX/+GqVMK/YiUl7z/eWbIlxeZnWG2DpuNlTHfNzt",
-	"ZhvrwxfWxhMDSlllsEE1pUHpxbtxWytp1YCtPimUflyROFQZSysRnjxmCb9mCose74ylvNI7H/NuP4WY",
-	"ig0lTNR1TczK5l7TUq3KgvfUznQRMiLbjhU7fwcuSX+Gt/ZIug62zZ3Lx/245BfwPVWoJXwEEFHY5hCC",
-	"aQWypmLQK5GK4Aauj7Nyw1Xn1L33Bv3FHV4rr8OXZ5AYmYVvbvnNCsym+hTUGJJWcbiq4yqOsZzbM+9P",
-	"ZMySVRE0G0jYS4OCGaMeIH+pg2k2vzIJ/P3vf/97+82b9osXlo9CZC4Y89zva0LXXKm2LcZXDK57vMUn",
-	"2qopG7dfjPXD9RZ7WZhEcQ8X1xTk51Z94siit4oVuEXYUcGoUUwkrfLUe0Ej6xl/s4EwsTGwQpYMu5DU",
-	"WuG1M2vrKUFKWnUO+161JOPi9RfMBHePhM/zhIpMBHZrLxxJ4GuAwGK3i6ux5HPmS1OvpKFliOuqojfR",
-	"WtaZIeiWznHVFy71uXCam8uPb5gaMUxEHyA6Xxbbq1HytX0eEoopNQglHrOEGYYq5RWbb5pXuDX9rKuc",
-	"U53Obo/s/VQztXWM0C1OKLvMi3e3YBOrYgK3Pdl7uacb7XPx3tXnMP3EBlaOPGcR41VFWOIUq7vVxGhD",
-	"hi8Z05gMGBPOuRoTmkAE7WFWe9PV46u2Wig7+PVGmVlZ0xVryWW7z38m6qS72VizqP/H7/+AzLYrxgCm",
-	"M+FXDCLqtZ5Jtbk0txZB5aeCzP75i1qHt19r/PgMSLR1qI4uVSJTP11eGmlSjYWBszKRBdN9K8srLBjK",
-	"RopOx9shLDrIsaXs+s997twL58EMt3nH/Infgc6UEc+tlaYSktkCKM5yqOOWhVF859vHiC7QcRmqpxKr",
-	"5w7o9/6A7JZCwOyIH6oqb2gWpYqb+YUdDvfiaMpfsflRasaV+U6+9uwyeNUfv/8jDCCRtpAHczTlAM/r",
-	"K6g0MebcNUDTEG4r+pnsKNjUy3UHjayX/NApTBLrfHKXERFJYSjWbnNvc8Plhf1XlnOSd4ppcsS1cLaI",
-	"iiyV5WI17kuoCzOg0RUTMTj8jk4JTY2cYC7YL3KgO+QEYkaVTA0rFp6lQs+g2ox2ocQDV3b0sCdo1pwa",
-	"74z1mDmxjNKJ3eBYMvwLu+HaQMEb8NqgXS1LEAzrSqqGWVfOHUxdzh8JIxmz8BCDQ132WU9EVKk5oWhq",
-	"9CmtTal8cpfd1DAg4ZSacfaDS3eydz1sYUQwhaI2UJHaclqolktNT8yoJuxmyiLDYljNJbtxHli7Sjha",
-	"RzNv37/OK9iQ5vu/drvdbgshqpVPQ8LrA1lImjQpJKQFhPZE4SgDQsmEToGapUIB14XIIF1KhRljeV7b",
-	"WCYxVudhFQm/3Z7Aijx+g4wk3HTIgqW2+Ysc+LhiHeArBJ4tHZDQSnshIHz7crQBlvkR857AtWKMDERS",
-	"oJxONXn/15cvX76AnTunxpeKPLAEOWbCgNwV58X0wTyPKR8QGsC48hfbl8M89HGv/qOeaLIbOyXI8WIw",
-	"c2p4RKjWUN9FYAFE3Vro+PTM9+kKFo0SOaAJutLhgvREliJn0FMOKZtZdp1Psw6z+vEuQmWxGn9Imqcn",
-	"ly9JrOjQAMn1RLhUNt/SZmUdfNfrUl37EHPB8bDd2e/vPeuJsJhhGrowqGJR6A45Ik+6j8sFry1hPel+",
-	"s1BfPkudA8YC0Q494QAx80L1PGaWnn2kWTT3wkzM9VUryLlFlpt44IIrrVRJDVNAJJCP7QIsAOedlHDe",
-	"K6Dqm5QAVLwlR49Nj0j1LZyCDy+xh2nUnA6SOQY5YGYROckCjcbgTXH8ZgEiPtgYIz7IYeal6AmMznd+",
-	"usNq3HjNRAzJ+hQ12CUQ+eyVcpQuBfn+5BLp6IeToxd4F1ORMK2LfnnH6nRINAPQNoz5YCIGVqD9vmKZ",
-	"hogKErNMH0JIgIRHTGDOoXuhrNSiODNUzeufp52EjWiyY5ia6EI+qH+kjs5OCwHfB41uZ7fTBQFmygSd",
-	"8sZB43Gn23ncQHcVCAA7AHCHukoGqXoaNw4a3zNzLqVBGx3cV/hgr9tdUcl7uwreWYpjRQnvC1dh3nnd",
-	"PwWN/b1ndR1mM9zJLjMD6/ITnO3qb059Njh88Hj9B8XC+zBxl4+x7ru8YnkujDUOfv4QNLQHYcrWjY+Y",
-	"O0ygREytDBqGjjRIenNt2KTxwfa204Eq7VdCzsSO77pjbsyq471w7S5vDJCEd9fVujXyJjunw7dSsDdg",
-	"Mvv0oZpGVm+GffRfctzBx92a+pNRwpkwEOg0nZOm3ZSYDObkdNi247dhAvCCumLTSCmbjP+cxr7g6m0I",
-	"5U4PHWS43d2nxDcgXr7NjxueWyvY37SRIbRT4eEOMshOX2cMMmN28tCKUZ2vKa8eT7E8AbJWwwQVBqSX",
-	"Yjn5YH0teWjSE9WV3X2MUQs7GqQ8iUnTETkA0ky4Ccj30hN+KyBYm9xH5/eET5omTIw4BOgBzAugkiK8",
-	"JLDYJWov1vS/R55WHKaCrf23XyusPbCPZrY8PIchjYx2ZLy7ES/KYTPgow0Y2MsMXONfj69ml+p53Q67",
-	"1K0mXJJWBUct3DGPvPuzTzYr3rJBXvm+8oKFgALko7JWFHc/wHyVpRL25eL1DkPWF623emhP2BaQ4EnQ",
-	"v0aaYaFWfog3DWXEoWJsoQp+LAm0A/MjDukirXSHHAlE8LGDUOMSyF3IF6EkcmWrQcSDpR4QhGZyIer2",
-	"DmCYaxhk2TWZdBtJMeSjVLG4J45OCYLHaNIMXc215+9ffH9y2X9xdPr67/33Fy+sIF/+05t3by9/cH9s",
-	"YWA6qEjYFYTVKx6znmiWajC6kXY+eofyp7Dl0ldnXGgMx/cHVsNMXAn5+2QkfogKJgIvI00S2EdHhB5U",
-	"9IFvfC7fKO2upYGA6HSQ7X/2FDqJw987T+DuZnEoLQopmJ69eHZRzV8Kaa9VTGbHXzcw60pdwW4QLR2Z",
-	"jUNMuzCKTxmJUm3khBXi1DE7uGknjVyFG88qKPEF6cmFy1DhoidKezCRcR747ljKVPGIufQgKpbKgckh",
-	"WOjlTIBA4bGMyDmLuWKRQVY2UHKm0ZoSpioJD3PWic4gXQiEwdU90mSGLhyi6dypasXJWgGE8rjTExeW",
-	"t2k0X2DwKFoxwJCGOSmex5y9f/769Lj//vx12AGtvjCit9TlLIxYVpzZ6dDid4jQcz5RhiIkIRSIHUhp",
-	"tFF0mmPUtXwqSapZfEj2u89yFA/7YU8475jTqBN+vbDMJm4QbFaGTjSVytAkr3QtJOZIsgwGr4rDISV5",
-	"Mmhk0EjPHSzunTA4330mhZdN2SDS3j9/9eRXx2ezuwCxjj6krkyqt1U6vhSj7m7AqI89Epv9YHeDIS6l",
-	"fA2YbPDBk00WkiG3vWExpxiG+U/8jjzpfrP+mws0671Mk+QO3p4LK10R6vlMRnxDh7nmJUHPerN3yrKI",
-	"LZ8aBFWofGuQa9S/NEfE3R5yhvxFu4eiyIMCElEVB47RBoSLa8kjpltEMZMqCHE0sicqOO4OjcBq3SH7",
-	"3f0yH6wVQ+v5mJsrTrXx9VmK48nrGcoX4g776794K81LwGx7uK+l+/puWhRDvCjuDvi+LumS/oIXNGEY",
-	"blO+Ai/g9+9s0+fw4fIFqLC9nbOJvGbxP/vD9kCJuQkRTswK3h4s2+u/KHIWZFU3krc/gMumaAZxBLbG",
-	"DrJkMQZ3PuTBZH73Qsh2WbALNuSopy8anz59CBouPa1M2mepWaTru5dSsXOHt/ylRdSlsZcfE3/aTu0U",
-	"cvbPfmkfhMuv9Vh5hlBgEoBhB/qwA64jRYxtJKqtWUPhsXL+WJ9yW2kmfQsSHQqF4D2F8EYI0nO6Po/G",
-	"RQAzzUwAUmFmVuQK60gOZarygBFIli7zjNdcm+PCnO7x9ubDQDRexf3FgKF8i7xXJRMY4JQebHp3bNNz",
-	"ZuI8VCBSLGbCcJpo0pwwQ2NqKNBe8VksknI1/eeQdnV3YOdjNuoGUltOQVv7Z/NP39IJ+1vK1LzKT1sh",
-	"+uHQ//Si34PWcvvbgEcM8DsFAtuSzr1mEtTGF9w/+d4Hs651uORseoFHPFyVP8cj8E4UT/GRJv4Yb83k",
-	"b0nWUmFx71yxWYx9sgIQyjpMRGo+BVOXIYppQ5pHJxftvSdP298fv8FIWwhVdOAxXrBDkB8QKLjO37oD",
-	"dLMUiBljakK3tyHhE3uHuEnmVrrCGjhSuNJCNMNGAdwp+y0WxBEkzPsMOz1xmWPOQopG/tpirCuuLuHa",
-	"ACwWKczKvsjU0ESOUkaaYf4697HDsIVRw1VRf83sywNS/NLF7LlyQy1XychNsFwkqyeisZQaK2+A2wSr",
-	"jocolwLwZCJnrQNcGMZOQxynD2HNwt/phJE//u//x4UbBz0hVUAs4zRMkPA/Xey0D0HOCKVDLsdsDhtE",
-	"4xjQ04pBnjBhWHnH/SbsiQKWFQy7cMoLB5SF5hcOGyLMr+3EPC3YGSs2TWgEoIF+XRAq7aOk3d5BaKYL",
-	"vBaxa4lnHCsJEHBSwBahbRQsv568xlJXmm/P0vIbci9eqGyAs/SL+6C2enVoJrn+q78/DxaCr+Z+kopB",
-	"qgdee9Yq6UbohSqCJ91SZlxWjlxppEpRsqCzS/UlVHapjv0rslZttxwdYrlw9cD94F0oI01iNghkXtEH",
-	"hf6OFPplcWGZJC3FbKWtc2FlgxW+Ty++YI1FuBKKjawgY3mzTyklzcEcHkTImMgSVOVMOPTWMEB2DvJT",
-	"nCo6SOYup8gljO1191yWyWuJ5HyQBbHZye985PGnEEGuCRUrMhxg0XHPp/y77J+AXLGpybNC9vbJuJW/",
-	"5lcMDYODuWFtHmNmUQI1wJyxDqUmxUdc0KQnfpGDw/LnLtss5kNApsQCYphQs3eYg1fa9bv8CO3QbQi7",
-	"oZFJ5iB6/iIHIPF5udi5gFHutKeAdT71AexCSTBaxkr1+UW26ZG7XbC5YdAT4ZmSN/P2wu9LuY1SkfBY",
-	"yivO8v2lYk4iqlkrwOo7drT3568xVEeQkE55/4rNYQQ65fBPElIIRuobecVgkOwf9tLnv8YY+D5Kn5h3",
-	"h4niOBf3e5QheyKTzILlpLW9PfQFueSjR5qEmPP384eOS2MLnUxvm+Xinv3p/flrK3e/YmyK+aAg1EKg",
-	"kd/1sKQkl4IuizYwaIqaC4iq3GcxoRRrp1UQVQ/g3mQCJUbxFqVlXRCUs1CBrFabxiRVyOqx7Xz4AAhS",
-	"eYFSELmRcFWaMEj+wwdP0+vCtdYuQ69AV1ZGzoBXFdMyuUa/PiTNVgrNCM27CMgLk+cGEqmqxOFT4Ew/",
-	"ykGj2ve2mEq7wA4aRadbCcfiyapc7F7vZm+33evdfMMqU7HRLHP3gvmPcoAL3kwo37vLgTPIwhqp3PKc",
-	"QkqmsBcsr37jaNWO4xl3bfLFI20vVqd0Nosb/OmLiverNrKYVbz5huYveN1mItotqrARFVYTHXJTsmdk",
-	"aFA+vLtpt4n88fs/XEBE29cd9frQv5yesrfJx8WSrA/aTVm7wSLEILgVBEUrSm2ptMAnde7M41Rp4PZW",
-	"LIKn0KVPcDB2YIUDgToWo0a7wOOCNMSFZsroDjnCIDF8jFxpFCytipXcQdkQYGJTCbdvfqEmChavoh4d",
-	"3rJS+7oAQPw+Qs3v7z7bf9zdL0DNO5ZmvwUDQ9PlrgdklFIVK/twBcVa3uh8xZR2mI+rxBDYpzBNDJQW",
-	"JzSZ0bl2CymkIbu3161zQsGGqXANtjEZshmErVsRY3HlmLMBcOmUhFBSL4K9Dw/IUCZWCC/91qW6YDo9",
-	"BVj3agfxj/Z4q99YkD3yJzYvuLTp05KlhgXVPRYAMzfrs4SyUtttBiIzxHK7ed+bAdSs7hWp7s66hYMu",
-	"9ZbdfABD8eD/e+tKy9XOGwiiXiB6+jlVP+7VT/WjHNRFE7hLJIcIR/IQuvc17BL2cMoxHPYwAiLYzKoj",
-	"kHuzxduzbJ7IFP9Vmd2oI9wnEa4Q5h7coX8OUv2eOVkot045TDV8uV2WVJIMaHSV1Z/Ynni3dZJaxe8F",
-	"IhMvEf0OJhOAde5WnQa1GQ2QGxwHWa1PxFdmRs1dZjugDLiKA75WDWDFYJECp8cgwo8mYE1RqdUi0arn",
-	"RTKQ10LfEYDGQAU8l93lU+QzK+B+91llagN08FUvuktaLppbmn5dYAgbMABx9Hs2G/OEZXSGUDP/es6r",
-	"rZOtHjS0jCUhUd+VhoYcA7BG67W1IxIadmOwWVsbxegkBAe7L6eWFVwLEbdUk6ZVjQ7ApdMKMBXJErrX",
-	"h5AT9DJ1DjKzva6WNbQaDROx69T36T5vZYAAhqkJFzTxJWkB/Q0cUB5EFU3MPA7B/C2n9NeUEbAee+e8",
-	"vas4CZNhqsCHmtlGWLLM/gKDQ6BjzKe3u4G14oBtZUXfYOJ//P6/bpo+hevi4qT/5uh/+i/enx9dnr57",
-	"G+a1vHaf9ASW3tatILfTOow8PU4BjWCGgJ2AeIN4dDgK8k+RG+9JCKw5dOEXTbAeK1awP8csofOATHSr",
-	"Q879H/IzgnBhHhMPDQsREq+pNm2oEdE+fRGSJvzzQqYqYi69F6JpuNEsGbbwtASb+Y1CyCkXs0yNh68l",
-	"mtstBl0cjgHwojzGLdd2Y6CmdmYTYPEhplAX9yhLL7bLHAmuGXppXcpzido6BCDJ8DwLZBaQfI88IUK2",
-	"etHrtH+AWrhLc4ZZTmReUAJoEDKfcN0+lAdx3KYsg5fLwRw8YZydnPdfnfw9DEhGF90Dsr/3DN0BUztl",
-	"t1yPGbPUx8Xl+cnRm4tSH93uAXnSfdwKyECacRU2W8UTegGz/1EOTpBFLAkqy6+evWb+VgEF4SXMiMgR",
-	"LlpjPFn4ICyQjWtgL0uUV6eY7nb39m+jbi4xuLIEsGRvDmohm/FzeLP36jCbLLexzAVL2AH3XLhXPmxM",
-	"F0nzsExrYFCP5IT9i6oTX8zCLiWZUDHPg8fQBchU295QlQFIthxUMtfZ9c0QB2QS6zxRd/EyE2l5QZFA",
-	"9KHDIXTPQ/EmulrNzsNV8JVkMk7dal3bXBiy27mICrnxx6657SKf3dqvbVNs+SloLIFNrvv8f7L22fwr",
-	"sSk37yf/ZKkvzcw2/djmQD+3FS6/FEUfFQExuSYFtE3SLGFvFkh64VFZQ9n+ibkryr4dgX26A5cHLLsN",
-	"LnAnvELdVa+rQk1qtKWzqUdY+Soq/hWbr44Ae2UbbGSUL2SdbpFlur0terdbNEY/WWuMvk+78Cs2r7ML",
-	"240rGyAfbMNfzzbs3lbtI7DRf+ZCy4vpZnAh1qZgVxqzIJQFkyjDKzYP0R6FjDADX8bS4A461iHLQb1D",
-	"RGrq1IBpYCDJfQR8vGJzHGKzgI/duxz4J27GrgBIjfwL8XK5oRR3FyuzuVrREXsIxH4IxL4jQxgGQdK8",
-	"BAMEmrq87e24xMIjmzmP8tzThfLsPmzMIBL6tbxypaNyk/QuVvJE+8eNyey/UizzjXPowfONdemn7q5h",
-	"8CIM/eBP+ldGLbFHjOV2iYCoh+3ev63EzldsXiV2op1YyeQWfiXfZbAGk5GCnTCLic7R7O19DjAOFuRw",
-	"WCQGmU4gR83BLMO3CMUP1tMK5FewPjqxAtD/MW4Gwm9Q3YFIoFaHPAcjmVRXJE6zMhrFvqrMZecySe71",
-	"9bcDuHDHr/vWu6P693vvH4AC/zyME/KzHOf0fplYzoQPtbqVgDCh6ooZLkY72VA1frOXACaFpn/A6mNx",
-	"LhNkGO3NiEZjFpOB4myYzFuHCOTPNWGTAYOQfReDP+CCqnmnCmz5jZ/UhZvTPerRS2PVsAi3PQvh3sd2",
-	"te1jKYySyTpTDzT2bTHI+9+iwsU5owkZevIRsdNBEe6GZBSIlOIx9BKKrtMpHRWpe8KM4pFeIGL85VoS",
-	"Ps8q0tu3P51qzIfyjjQpIFUbvXUcCinpQjGukZKz/DHHmsdWdUYzW6cnwkgKV8agr6hhIfmO5L/SZAcW",
-	"07/mbKbJ//f/kt1uF70lkVHQ1tB+lPDoqrJp0BPK8m3MDt8jMYv4hCY6IN3Mu6oYXE8hMTIQPofH39sC",
-	"AWDgJkrSmMU1SOdvcDPzq7fSR/YSsKVjOvdOMsSXGihGryxzIk0uSGh+C1uHmffuqW2vfeRyaGSYeckW",
-	"bHH2rOqDTKvjSxfKudGtp2dkTOcdcmTIxJ7/46duvs4AbOdUO2EjP2+6R4KcHr09QrDu36RgeSW+k1TJ",
-	"Kdt5LUUsRZhPN3x/eVw/n9/qXItP9zcLef3rzlcIel2gwXUs+cG4+TUScqUB7mM5ndVflq4WxHDIKdEQ",
-	"ToGgG4pGVyx23KiKrVfKLe6vFcGxnvNDx/UpvGdY7M7O6Pjd+UWbJomcIRTJYSmO4fQMqmBAhUmIhlhI",
-	"HowSRhVpXrE5i3vihzdHx+2LH47ae0+etg7J+8s3i0mKKntxQsWG4SGJFJ0lUCMSMTOg1hjAHNOR59A9",
-	"4QYcJnQ0ci71hA0NsSKfHDrC50x3SOjSNcDkSx3L+pa84s9twx8v3r2tYvOXdrvAPX9Pyl1hgC+czAcj",
-	"r0rnO4fU4c+wMj2oQF9WBaqVKu05EkqmSsZpZNpU0GRueKSRvawTGoU0fOhoTK+KrX9baniPr155oLpH",
-	"jxkrLOu8wA6NY+UrFgLj0mQkvzSm+L8DjKTPTMXXoUg/2akUiK5MXxuUgKnBBgt/kYM+VokKD9zYxTxZ",
-	"eDxAAbDiYhnZClPnMPncKlYjKWPStKpNQrXJira5IlStXOjNJE8czz6N0KWrFrfbJS60kzShWBwGW3Ch",
-	"DRURax26GHFtiqBfg3lPhN+fXJYwLf4TYxK+cyvskFelGirOAbKiigqkAwrZE6krI4NThqT9vMBKDdrU",
-	"8t2++7ewOMaFp5MvjDu1FWshQs6yckYP4NIPr/FKg6T5EiyyIuA/1XTEVr3b7zWajlbaL448I9EuPgIB",
-	"6uAXLodZM+aCNqxW4xCagzsMRLpPTRo3oarc7pSJOMB4N8UsA6c5npXDls/qWTgD2fvLY7CluDwxJmKq",
-	"EEb8QQf/KuJJEbq9Ekrc1bzULqlijr9toY3LSZBc4xlujPpek6gKN7X2Qr7kIn6P5VA2iOgD/rGyiEQp",
-	"fbtsy3r8ZY1VsKqaJxWFM7QZU4Ns8SG84U8SvSfllS/il07JYE48VfprghS/mWhfaZfKI29IOtVMGQKW",
-	"JQ/t2zSKTyYsDkgiZ0y1I6pZ3MJpHJC97u5CpSzuwdTioCf2ut0MYIrdoATeHPFrJoqVFdJpjNlHWYAC",
-	"ILaZGY9YVoDR5Wm0Oj3xVoo2zd/MCZ1j+pOb/sI76SUBH94wB0eKZoa4SrnN/e7jgDgoMhLuwG8rKxS+",
-	"hwEcB7kPMd12jYN8aeF8LQNxx3dISsc3A3ePHdUZs+4ybGI9U6MZsT2oCA8qwqqgRqkcm/Hc9FastFIF",
-	"YGo9NkbGM77S9X147/9M8BgLJfu2eeK3iiO0VOMDCamJxhXRCi+PyTePnz0lE6ZGjECrA3xtIXqv+Bbg",
-	"S31IwgkzFHxB8BEGEQ7mGbQr7YlQpEkSIpgnwZBgByN/xeYdkpewR6Ne2z7ksRt34eW3Dzk3h1ax6IlM",
-	"cXZ5zxCcyA2BIu/73cekufjMIyCoywF1skalnc6u/J5ffhgDCKLYD2xiG3b+r7fv859LmMgxPGBdDykM",
-	"D6/9Hb32WAlYywnDnENXkt6xqCYAohd4Wetzn39XBF7vYLBuPT6jnEwTBkZI/wngSsxJiJFo7Qs+EtSk",
-	"ih0Q810v7XYfR6ngN/AvFlzvut+N2Q3xPv+9J0/tKnsN07EaU6+BjUMyoTHrCafz8yySuBnLSGdT7kzi",
-	"Vk381U/YxAUs3yOnKA9UV47Cg0xAqweX4te5WiU3pKMhovkIYKi0pxR/mTyRbYmgs3Cd8vyIStPFT/4m",
-	"QX1GPhIedDyDSEG6h+AXIWdECtIUspR0cOj1AgenoTQx0pULQlwPyF5tdSpTE/65Lkq+5IdL8vUdUvd2",
-	"Rzwq/MrM9Z+yVvdJlW6QuizwMs/I0exdlYoHKr0P7M9Z4eQzUst+t5U7Jfts56M9r5UZnD8CQrLL+aIu",
-	"+A1yvH26uWHTiuK4WBfypxyB+KFa6AMjzauFFqCptyLmpUqhy5wpq5qTZdyNFJ2OSRNKKfmqIIKxWIcB",
-	"odqZO6Tyce8QrgSFcEKMsv9uwtSE8hjq673BfxM7RDSmynj3KI5CNQGIrGlCuahMQSrciQ3clS7OvxI0",
-	"pAFsPWgwkU5gh/BHN1u7jV/SWZmtyx55vge3wAfzJwiQO/YA/Z7His64GD1wiD+T2bN0mvYE8zt5y6es",
-	"+uJMKQQauHsD/1nl5d8CB7+utup/04SDjxO9oVjd54/f/zevJoYxL76eGzjbApJwwxRNfKEDV53EPqU4",
-	"fOC5E6ZyXwk5E4UyCRC8SKJ5lLCAFMoFQb4XH4ZkB/hW37K7kLCbqWIas8QgZQCtrfYLOz90nxYb2e3g",
-	"CWaQ29vajsYsuuqQIzJQAAQKNY2gRun+3p6v/+QKVa2sAQXWmk5VrGRJTLh7K6zv/itU5SwwxZWsDipy",
-	"Wvp58Hg+1Km5Fz+pyrK8P1f2WqFJ7HjE8xUgyS4OfK+bwaNriALP34nBnPC4upzKRdb/PV5aP8gq/dfP",
-	"9pHOl/Egl/yJlGtaeYSFO2EUH42Yug/MwqJ8cWbFlhKOTP2l2vno/9lfA7wEansBrQWAxRnmLVyxqalT",
-	"2D3pPyjsD+9HSWHXOWFsc0GW9PUldbie4u6eodemp7i/P1Dyn0mx9KeWG3oQPy4VAHLw1Xh5UKmQFjj3",
-	"rfVST8c+t6NSKz1PhXYxt8Vqs4AnTyIlRbZxB1hdXCfS4AOhfRm9ACs5WLEsSlIN8P9jOYOUdUAAxwge",
-	"bTc7KMCQuY4f6Tx7vEMuEml0sZrg2ftLl/5uP+8JLTHek4tRgNE6kHVgZdY2E3SQ2B8L5+3m6v1/UF7C",
-	"rmFMRZw4ZyEXPUFdKiGikGqEvlCp0Ie2N/uFK5YwmCNQfDMvkeCCYGM5Ey1XAVD3RDjhesgV608B8Ts8",
-	"IKG+4tOQxEpO7YMbkFClom93L4ShHOKMYTobDUbGShlDrCDYEz6/PhsAnJl9HRKZxAAc4Ar8ktAeIZZr",
-	"tuvp/yYFC10dbF8k2ynfnZ44ys8fqntUCd/N/e4zMmBzKaojB87SMpO+ewXdd/8VFPRNn4ZMQQ/q2M0D",
-	"gtuDbeBPbxv4TDFvlRaT9bPKv33pG93jlXdjbKjd+2k/yIZ/VuWei4FddBa54U90LWz6l7UA1GVynTOT",
-	"KidIuBnZRcUBvEHvz1+TZnj27uKS7GCM1UfXqM/jTy4SGmBHS/EqHXI5Zj3hIqm4dnCk4BxAsDfhvBpK",
-	"JgmLD12pYwcfpBlNmJVLqsWL3W5P5LtcFC/IBWOkfrqQFzyWMxKzhF8zrM+VRYFV1i4EJuaudOMe0V7d",
-	"EKtDtdxaltFem35/I/ZQpvDhEa5CZ69hU/f4Epfu3ipr4mtAgC7cSSPBuJiDoCDB73d36wyLtTf0wa74",
-	"b21X/DwqvxNjzZpvHOUuor1vdqtuCQX/ufNcVc1FJnGGQW7kFCMLwcLi6xD7OGsp2IJo4Cu/YPWG6uDp",
-	"2pve/dpvcSF2/F/6PX7gMxXY5rnoXBu5ve37OuBJwsXIpzfUZzRcGMWn7JGDD9QBsc/okLOY0BHlQpu8",
-	"6u3l+enZSf+nk+c/vHv3qn9xcnx+chmSwdwwkI3tPwJv5gOzk6GTaU8YmTBFRQS2zprOLt+9Pjk/ent8",
-	"Eh4QCsZIMLgOJaRzSkW0oQnK2pCxBEbFbhdUBcBu6Akr5AvpApVQURiwiKaaEVwjoXGc5WUZmYFDGyjC",
-	"6bAg/AABYDZQ110AhlAodovVKrghRqXazKQy43mHnNBo7Aro8RgikBChAG5x4MHfjaJCY8QVposqQHO0",
-	"3fVEk2ZVcb04My9Uq0XQ7EVsikOi00F2nK76MXfhVHCAYIruCbcFikK+KhTMMPSKiRzM3hXO1RKh9FSM",
-	"ON/ZVDJE8AkgJnfIW2k8imxPIIzsgd9q95Umg1Rpbw8fspmHbfS1P6g/Yl9ZJ5Lamfp/eHN0XFPOlk+Z",
-	"y05ZB3SVUXdOOS4k1hLNYRa0hnFubrsdcZGEQ80WT4SC1Za1xWHyhLo6+Om97v63NZGvW1iuv3CYGO70",
-	"OYsYn5rVdXNnNKd8yH5SzreC4bKuKqNdv6/IllFVqtmfA5v23wNnNrs4XuVrumw35JpFU5R7akovUyoc",
-	"Z3D0aZ+kmOrxQFIV18ZfndxwvP1QWZyJ7LV4cXTxw/N3R+cv+pfvXp28dYn6pkPC/4QK8N/98fs/4Jfs",
-	"xhcjBycWVBPrifDCrpIdkh+Mmb4DwLsLOmEX3LDv7EIjExKNQaYkkvKKo41JsZgrFgGE0OPu45Z9NMJ8",
-	"GSH6sJREh6B7tFxJesj/p1BCbEpHrCbr9UW2JRsF3EPXdbzlye5eJdQ+dISrKpT7hGPqx4XxN+90w0rc",
-	"YzNJbhFhn80J2MFjvDwVIjRsMzAcl/njXvDyOSKhZKjB+FXC6LUL/H1//nqhuMlriWxy9dSDxgUz7WPc",
-	"1tWL/CwJ/p6qDQe3PqK3kqCzF7fSimZuxxFsj/xw+eY10DzwfJpFYdu7GCUcZC4QfqYQII5o7QVl4p9u",
-	"xSWiBHh8aQj4/l1I/Wct+t+iFs4lyFYeqDzfzKZDW1FMxEyxuPis2N304OWxjOqjdi9m1KpG5P0pxke4",
-	"0gNUa8uDqwswBSS1I1oBH/g/OUaqa1+4Fbgy65VZUi/sbLY175wO30rB3iA4yj1zUBmlEyYMItDC81Nm",
-	"cSeXdG3tdWgDAzyuq1+JhP1IYwmjpn1aIF7ldNi2a23DYluAz4d4CrcW8P4tLglMxmqH1wzKoZaOsXAx",
-	"4DLk92LnI1D6SjAwS7FHtlVjk/wk6lpuBEP6dL+mhs6H/J+dfvvDX/6juhLQmmuDNS1ORCRjrP5/1xft",
-	"Lzt/KV+xrHoRcoqKWVdeOti0gIx+49M2s9P1qVcmuylOUtGu7PTdFFQL/ny3eVuj4dZX+U6v5RFYVXiE",
-	"J5xV1FrisUs3dI06NKS/rrqyL4/+di9vzOoNsXLMGUUt+etTytc9+JdglBEmmROqr1hMYF6uZMKClLLm",
-	"rMeMJmZcn3eEkOvRmNHpITEyjcZgFckKTFaKIT9gp/do+nEj1HA8F74G1s6EX6P55use2Wt+zYSdk5W/",
-	"izdSz7Vhk/XntBT2sb1/bBNfF1bmCsggNS5+5GAdKhfRLJIi1mvQuTwe1wwM4JZT2T+C+RpBlrOA6ILT",
-	"Af1O8popEmKvBvvp4E+KztDI7jpv+oBqxDwrFbaMMtixnvBwMwFZhgEjoQnJJNWGDJiLiiZPsvoqjsui",
-	"emA5TSIx0de7BnoCPQJSOQtMwXKPJeRTgdnJAJ4ATvvc7caxuDtUojZS5Qb1Tk/0hCVugG2Tg19YZBAb",
-	"upnHJ+9/2+2Ct0MHzkYs5uQXOSAurrxFBiySPrX4FzkoxZz3xE/oIvEH/sJZ2EOCr7UP9bYKyiOdG+B5",
-	"fIh1s6EUpim6EaGgJzU9kTBqp7hPxi1S5U9QhYAtQJmy0yvAYPPYO3BiPoT0bbd8S0D7e3sd8qIc/aSo",
-	"YaVack7UOT3DrcHKOVOsRKdkaphL66bR2M8ffTeAzchU+4rNsdemt/6dH12e9F+fvjm97L86+XvYCgD+",
-	"36CdcDAvBn9gqndu7HfOrEqAzXOE3/phAzdCeIubiDh5669ThqF3SLzAHThHBIuBTEGMpAMNL2mNB2KR",
-	"edQZ9Ha7e/sbVOS8LFIgj/E+8pwYwTVHuAdyR0V51cQ8kdd6Rp48WVWZs9e72dtt93o337AVdTlvF/1P",
-	"45jbP9HkTFkKMdy+pKjyTOhN8Zd7T55mQyNzaNgXZSTb7pe29845nb1hOi9B8uXKAP4oB6uKAF4iOyoE",
-	"S0IoJU8SolKxwg5a2c0j7a2n92X83DZ8Ye8e7Yd1m/lIk6NTB4ERUSGk8agZWTEAxSaUg1sfK4yQJnjA",
-	"/vj9Hzv4iza7iRiLWdzq/CnQXx+yG+7W1UZVMSzcmS8dtLQVgXhU8MStCwoZSsX4SLQHwAcz0TZhI5rs",
-	"fLT6ykpT0Wvb7myDGlLhVPFrGs3DgISGqYnGxC/0u+jwEAvvwBoAKwZhWbr7mUGywvLk9Oh6wxO7oVa8",
-	"tE1x9EZQfEUe75WfDdr+7cPPaIO6tQXqX02p/md1s7yVWHsRarh/rlvla5uM4LbhUpqOUgMCt8QuxN2R",
-	"1tZ2BDllgk55x59O3SV+N2Xi6OzUbsd9OypWCytlWakudsS7aNy0M+Pag9viT+Hb4xr9FflOE6qJI75F",
-	"C0yJjucU2cQaOv770ZvXX5KO/bQe6PiBjokjvko6BgCbWrNuVossN2VZFQH/6SMe9QH6E5yl10d8Bs5y",
-	"MuEjvBLFoFLMm+sJA7GoEParSfPib6+5YQdWkrS/IYmMrlyQJ0YzJYxqFgdESTnx7vChx9PbfUre8Odk",
-	"qBgjdjSje8L+EdfbCrwtizAx4gKxCtCUY99qTMfLbEFW18H6y1EitQuTOGdxFp6vXZLfNVMxjyB9L6LR",
-	"mMXwtO8S3SHvrOg445qRJ93HJEzzow+DMqSfAyMEkxIWVCYADNgTXJAwQ/trhn6Trcj6ixz0cSn2Jzv1",
-	"Pky9D5qxS07UdE5mY8gtCGNmKE/Cmkiuc6CEe7TF4wAVnAf+QIx0ZGUUHQ551PlzXkK7GP45FnwlB9Lo",
-	"jrkxq96Vc2h1eWO+govtkt2Ylzx5cLFBhiGdJYC1UsY320wa1tywCZ12blYLERfY7EsKEDe3itvx6/k3",
-	"jg34uuToKMV7n5zXAolxa+KEAv+1sgF6ALFAKBd8QpMDSEJY9v36hyjzURE6kKkhhgkKCTt2qr+mLGVE",
-	"qp6wP6lUGD5hHSuIKgpYv5AQAoIGPGNoYwq/P7kkPmkQqpy5aYfOCyTy2mc1794FLvM+UXBwhNrq/WAe",
-	"y8SKfx951VEQHhgIWKawH1yTdBpkCAvXTOlyFFkux5bH+Ng4mvJXbH6UmrEd0nI+BztVYQS0R+AyOZyA",
-	"68rgKQyw5jpTgsCDWrJgQIWbVCWNg8YOcFg3t6W7wuQ08WDTRroBA5IK/mvKsrqaHbJQpleDKIuFA7E+",
-	"L+aFOmMjVt9a9n1ZHQC+t3s6ptpKpZCrpU1A8txMK0cbRNh2SUSxnLl7h/X1wVkLMyiManuuGjQ1coKC",
-	"/i9ygGNzEPADd8QBSbh2OGRURCxJsDlWrr92KTi6MJTtqGKotxSKKyuWgnEefBfQN2LdLm5Tjr+73NVP",
-	"cNgIeUYXQd0KgOAu/E1DLi+6fvkErXwl1DdECneZJgugA8WVZYbvas9lRA1N5CiF6IQc8DxwhOAxz+Fy",
-	"iGlqPLp5YYT8q5oxypmaONBSwbXiNvrSO1W7yKMx0rDOb5OI7QwzJxJUMWzKqWlzvDgeTF4aPnSctarz",
-	"Y78QEikWM2E4TQoHHRAmIjWHyimOyA/x0kyYofYNgrQaAMSD2AEWL+9SzdBnaPhsDxVnIk7mVqaP08gU",
-	"QsF9XsaEqisGaqNjcIVBJswoHlUOUHigS7HfxUBvP0RF/Hmn7HmoHCKhjlKmdD5xBmcl09HYpzoCEVt1",
-	"U6YmcCNDQhSZSmVogr+bJgCjYdXbCJ/0xQyrwmR8RlUFmziF2IfYdm8HTjUdsfw0caKufKlCXbxIhOhu",
-	"rFqnj5wKQFLg+E/3tvgdXDSOcKNZMix0796U5d5XhjbXnFyhX4in/PTh0/8fAAD//w==",
+	"7L3rchu3tj/4KijOv8rk3k2KkmUnkSp1jizLieKbjiSfnD2hhw12gySsJsAAaFGMy1X5NA8w9a+aN9gv",
+	"Mm+SJ5nCWkBfyG5eZMlO9lY+xCLZjevCwrr+1sdGJCdTKZgwunHwsTFmNGYK/jym0ZgdS2GUTOznmOlI",
+	"8anhUjQOGj/KGUmkGBEzZkSxqWKaCUPtr2RC52TASGQbiDuNoKGjMZtQ24iZT1njoKGN4mLU+PQpaJxc",
+	"0tFy80dEG2Wbv6YJj6mRishhRV/rWj+nhr3iE26Wu7gcM6INNcy2zGg0Jol90HXya8q0IZFMhWExoSPK",
+	"hTakeXpy+YLEig5NmzMzbI+NmdIpbytqGLzedivYCnpCCka4YRMyZYpMZcKj+QEJe40rNu81DtX3vbTb",
+	"fRy5vjRRbEK54GIE37ND4x7QLJIi1iQVhicwvBkXsZwRuw5G49NhpyfObBec6QMSXrF5SJq236OzU3LF",
+	"5q2AhHzqvosSzoQhp2cBkYqcnl0/JTtP91uEipiEo0QOaBKSJk0SQoUU84lMNTGKDoc8anV6orTm7IZO",
+	"pold9nxiu7vfHZrv9/cawaotgeHOqzcG1lKv2ouArF7eX93q/ZpKQ92Kztx3bv24IG5t/Rqumdmv3+/u",
+	"dQ9n3z/tVs+MGTU/Ghqmqs/LhIq575EYSWaUGzJgQ6kYMWrOxQgnR5rnL47Jd7u7XRKzhM7b7p1WeXwT",
+	"LvgknTQOutlguDBsxBSM5n+yhV5xAGB1/NEyfDQ2dqnxIDTtd3aRFRummsV2xQkl+3vftQK7dhnh2vXH",
+	"Jb3lAM895S8P8tx3krChsb3aQUWpUpaA3T7C8Kkb9q2HoFnFGv08ZqLQ+CNdPnsBoZq8E/yGGD5hBYIq",
+	"j2Io1YQa7PvpfiNYPaxPQWNKFZ0w4zjxURSxqTkRkYzdGnE7NuQ0jaAh6MS2gI+1s+dK60BvXjExMuPG",
+	"wZPdvSriPZZCsMhO+w2dsP9Kmao5mlH24CNNbNeHJGZDmiaGhO4POEgwxl+hnWyI8E9xXP9LsWHjoPF/",
+	"7OTX0A7+qnfKIyoOUir4xi/ElJpx3kfkn2kEDUuiXLG4cWBUymoW5PEebIj/uGuX3ximbNP/1y+0/dt7",
+	"+79u+7v++7/9r8qDfzp8IwV7TU00rt2d02HbPtTGp2qGstvd26/q4Cc5OH1eM18er5zoqhU+fQ6tv2Tz",
+	"e2z9UvHRiKnaHgz+3l/TU2GVnu6XNmy/vGFH7f/TbVf7/d+r9+udXjGez5/xz1JdDRM5s0R6Ztuu7sgd",
+	"htt1VewDeYZieiqFZsAyntHYcU77KZLCMAF/0uk04RHITjtTJQcJm/z9g7aH++OGPZ/hW9jpMnvw1zXX",
+	"ZEITy/lYbKWMIeWJ9uIcSG54nocJj77aICPXv2XrZly6W0A0hEG+kGrA45iJLz1KJ7qRhEZXKAvpSE4Z",
+	"MWOuiZwyheK2YMxeOJ+Cxo+Xr1+d0RFbGKhhN2ZnbCZJeWSL56JyDFM6YpabLyoG7YJmUDVF9/xOSYso",
+	"iPur3oFnYDynwh5rmnzJlT8SJBXsZsoiK20ypaQizUjGjITcDSdsdYhdnJgZyhOi6VwTIc0YJLiBTFGJ",
+	"iGiq2SGIWHbPWE+Eju76PAb5Wkt4MPyftjus7dPnIcFlaJGZlT0Um0plbMPcWNH7U9B4I80LmYr4Sy7K",
+	"G0l0Go2t2CNTFTHSlMpOmcxlqqxg+ilo+Ne/7F7BBoEcBkLz/pNviOvGbQ8ejUzQY1903S6lRLE/E5Yd",
+	"KVmFsZ/ggMLWIVFWdyDUKg9OFp8wMuLXTFipMgTVog26RbhwHEsq7qpjlT9YXI92roZt9LJ73Ks77Uzf",
+	"Wfl2rhlZqbud977RyBdVmYU2SurDZu3kryy15fSATduxj8PGXxip6Ii9SJPkS18Umqlrph5ponEM9vId",
+	"pkniic193bffha2DjFfNqCYzxY1hokNgj0hCDbPHye5VT5ToLlNdgTFxuOI1EwYtAkWKvB1hgLDIbswL",
+	"nlTeYNOEcnGLK2zIk694hV1K+YqqpTv5i4k4AxnP7U7Ja8dZnJZsxWBBUzOWiv/GvvRlAnJgJuBYOnRW",
+	"PRb7oV1TntBBwr7GYeKRvb6FveDgbKHI5ZdUyJk/WWk+Tnuw7PrG1NAB1VkDA7sXYArtCansVgxSPQ/8",
+	"5HXhuWjMoiswtOBW2UuijcYYe4ThXMdyJsBQZ7KDjwfR9ISRIGaTKJGaxR3ypnDOozEVIxb7m6Z4zskX",
+	"P+bvxFTJiGn9NTa4oKHMWJK0nY4ySE1xK6hS3GouqbGyBdVXGWXqdGplMha/ZjGnl8CCvsoMHmlyjL22",
+	"7SjshOzoKdiBWEzGTFkN5pPXKdGYFE+4uDDUpPBxqqwiYTiqjZGcuOt4gbMGDU/WYBkV6aRx8EtD/5pw",
+	"Y3XYqdRmpJhuvA+W3xzJ/jVTmuMCLP38a8pSVm1q+iAHBH4mf/z+v+0ntDVqGH12COyF5yyYMontzs4o",
+	"B5H5gxxYxl+eY8ymqJLTOOa2M5qclR5YNMhlU5KDDywC6WPIBddjFvftEi+P/Sc5INQYNpmCDZtb7gbk",
+	"TsZUE/8y0VxEjMDhpsqgq2S5c5xTH9Yh7ttrXJdsirFM7SHKXhXpZODMm7lp4Rc37fcVk3EMr3Jz3Mj6",
+	"1JT7tIzJiqiNiv1Op/aXulFWmD79iINGPZ0szMaPOX8l8MRbGnRhNAUSLtGkp8CqpXnGk8TJlQsHBa0E",
+	"/SlTXMZ9htpY5fqINHH3GNp3ls+HohHrg3enwhEGDJoCX2cxmdL5hAkTIHM2oKDzmEwTKh5p7zXRRk6J",
+	"ZUJzLkaWqG43LmxtLatKqHiFT34KGnYg1WfZ/kJmY6kz5w6M0F6mnSoq0hmLKrd1YRSfMivrpoPse88S",
+	"mjQy/JoFxChO7c4FZEq16ccpC0gq7FoFlslHLLHXLBd2Qgkz7I/f/9mCa1dIwarHg90NWNxfM8nqEVqR",
+	"3CqqfuPwNq/ubYHYob9sRbKNWUGw5yzmiqFdrUy4qaoiMjfm9lhqA1Q2Yof20kcGO1ByplF6VKxET6ni",
+	"a0dve6wcahqPmHmVEVk1Ox7SRLMlFk55Mu+nOq5hMfQGWcxuF/5bw3QmUpjxnbW3yHazoZY7qlqRY5ok",
+	"AxpdHeHVsbx523BhmjeyfKeA0aSO4ZtU9610W/Xqwux8J7a76ilZiVampmCM3mKfqw/aUYnn2RMNpimq",
+	"SThVsu9WObSnGb6gQqQ0AbNJvRNh2euz0oOwdDwrJ585sKokLe+lqtqFSDG67bU75CyJoW1u2ERv7l17",
+	"YV8siDlUKQoGHuGcbBU3fLzl8BaWrOijc24QN/zS3Es9rV5hnMTSMidUm/2a2A8WKWZlaPsMGcpUWR1J",
+	"0cgwpUlzyGZMlXSgsVSmVXk31CzUwqTdRHFIq2fziuuK42/ll1vs7/LWLvEoQ9cMyPtbNz5AmReuU3OI",
+	"iq2fpdtyBr/i2/iPraRrt1yvEv4LE/x297slz/CyWlTnH5fqkSaRYjEThtOEIH2TpmbMeQcMTeQoZa0A",
+	"o4+olT3alp3OCbbf6YmeeOFsAeHYmGmYtx44PwHqQeBnJ3nYAOFCG0bjA2z7ioENiLp3wG3fE00qyI+X",
+	"l2fEyCsmAlAewx+lNmFAQq9Z4uTtN5eKCj1kKoswQBabL3N4CA3rnoj5cMjsFIgUyZxwQSKqGaEKA0qc",
+	"hwMErvA/QpgBXZyDiy2A8V/TJGVWeeoJIe0aGCWTwnHtkBMM1jkg4cde48iZtUAF7zUOSK/xjFFlVcer",
+	"9h+//7PXCEiv8R90yvsQ2GMfgK8/hWjlmNCbIlnsPgU6KH21dFyWNBSktRXnSqqjmtuhRFUVDJiLaWr6",
+	"uS2hmppLcr3rPWjctEey7b78oKXonNPZa6Y1HbGteVlxnAujWjnvY0/8GzC5BREIVmzray5b6oprLj+k",
+	"/fwOrbsv7CHKI2CsSI8KfnYuyVjCOT97d0l26JTvXO/u5C/onY/Zk5/gMslmsbTJK8ZZsMItykabDG4l",
+	"5/CmlJlg6pHuiWgspbZHGeLBQrcMoX0urJsk8KqWZ0Lw6NIqu6PmZjmQMmFUbE2Bnh6qyO2Wlx6o9ugR",
+	"84auH56dNYLGu4vnjaBx8u680sz13Er6xzJ1kbSL4p7/fhWxnlwzYVwTaHJjSwLWWtnKPeR6rJphsZsq",
+	"wbRghVmKXFvWJSJD+1HCo6sNnxdsphNmnNV4gxesNtq/5my20fOLwnn2cnGkpVEExTnXrpe383qSuH3D",
+	"Ocn8kFIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uS//+vtef+nt8/6F5cnZ/3jt2+O",
+	"352fn7w5/kdA9ludouLrQuScFly1SRN604+kNl6LLunM6xTmpRX/kdFklZG2clFyi5HfI3lVseyL9zS+",
+	"VbXvGCK2FHGAD5QVz1Sr/h+//xMlois2hw+rNc795TjDj3vB/qf+L932d/BpN3jy3adK0fknOaiyDqDF",
+	"uVrlj5xxoe8sQMs6p3tgi7t1wV5RdWcVSGKBSqdMGDKYw2XzQQ4eaXJ0SuwgNNGSDKkqWy5rrNy305Uz",
+	"+8eq6dlzdAIPFi3+K7pZb+nd4LzfSmjj8SahiXhKi2SyQNveZUGTRM5Y3CGnImZTJuzFncwDQoGboBF3",
+	"JtUV+GLkVJPZmCfMshmBkUqkySFk2wr97GZqz1pA7FfeDxJzFresSgKsCYLeqSETqQ0xMx4xMpGKHdjv",
+	"IBhmzFWMhw1s29y4cEKI2kNPbKSo3Z/QqgIsSr3NlZq2HYZpW+Z3QCjRhk0hQ8X2PIHQ+zEVwBudIgah",
+	"N1k8oKYTRnjMJlNpLL8FXSrEPIIPctDnMSYPHLhkDcOm2XehVfdyKl9U4YBznOZNt1+yediq8QJZcayP",
+	"+7xEV1M6TySN75iopopLxc18vbPSPYdBqGlSk2sAdha7Po80kamZpoY0B3MylZrjbgkXn6BNgCKo6Ntt",
+	"ThXDXaOax1ZdhnvMsQ1LFRFjMXrPFk/gmhmqVGzFNjbwhq3lAfkttWpNf5ID56OFV9i0TimBu94TK1f2",
+	"gI0U07pDjnB5jFRMZ4frW/KaPyPNbx9/++3T7rdkMDdMt6ysAAuMu6LxqOJWEi6iJI1ZfIinwT6GDMBt",
+	"4UymSUwiJbXGRImlk4kP9o2U/YSqEUN93zmrFTOK4+ZtdOdYpmxXhlXdNnYPpFVBq6/A7c2WQWPm4qzX",
+	"KyQQN54d08KbBc9NdqSC/LZe4MrFWeQn2xNBRrP1dtLiTV4l1fwkB0cuQqBC+r/FZYpccLML6BYnbtvT",
+	"svmOuYEX9qewZ6XldcOuWc5TYegV21aEX5DHCoLiXnf/25Ko+O1aWWLV6hS0jAoRIBPU956sk/Fzfryu",
+	"y7fiBT5oj+sWN1RlCMgjDTFVQcbE9rpd8pI/I5qBl1cj+1iw2e09efplbrytKdox883Z3ZRFbudO8Z0n",
+	"qFG5T7trGGF5Uc+Yarv9R0kH48t8DqwdXln1e1rS3yoJo3jktkhaKZ/Gwtnz1FJz3u7AO2IVqCqPF7sx",
+	"/ShVWlakcJ5RrUFkwwdCZ19jxL7lfOZ0AAKfdKKMlXggg4Icwb8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
+	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat88WSQo1BSC57LU4T+NuJ/ZDKhGms",
+	"9gEvllklDmJX4GLCyItKY8hLNr+b+wgVDv1ZUtqm91nmXyyw7yU1fzmyhoJW/JmSpFj2ye12uxUPFnWH",
+	"9VOaKjbkN9Xi5hWbP9Lkmms+SBjBJwtWkOT6137Cr1kfTB+eaLJvGwH8bZg2/UoSUOxaXn2ufB3JKduC",
+	"wdrH1xqLF2U7Z3x2S+XJIOu8JD1UHa6XbH4MT2wpNDBxzZUUExdo6kx5jYOGXd/ikuNHu9KVC73BEflS",
+	"5Hbb/cpvw6erLsOgkQr+a8rcz5ZoFje3sK9uMDVb5u+drSKVtriULAe8tdviJZufS0w92WJ8GHvoohh1",
+	"iaa+fbpvt3cF7IdMYrCGXDFQQqW6goi7PAs+NzZLwUhM57kM97hrP+uymXnvyXd7debiooG/avI/czO+",
+	"AN8ULEGSvB02Dn7ZZMEX75wrNl/lAeyQi7GcOXMFZAVg3i24utdfuLb15f17/ylovJIRTViVT+/Z8RnZ",
+	"/4YkVIxSK0UYOipwXSbaPzxbNDY/flK6hfaqojPef9wLvv3UbOfBGu8/7gbffmr9rdLo/JqqK2a4GB1f",
+	"HlVF2gxYtWG52uC8sCz4elAbLZh1fpFOJlTNVzmu+mrJcVZvPTZ0c+ZTWoEK8ZFdexydBeJRNLpiMcHf",
+	"AzKQRhN2g4aVkpm73gs2YsJKhVvKQmNG44SLBQa71tVsRci+s9WyuDLA3Vl7XGoLoWTIBU182vRGU7LX",
+	"E59IwWmy+R5c5i9VjTzVzi++Qf+pnt5i799dnK3l0gvr54eVUUiwRK3FrXJU6Qa4sE4LlLDyrNihLp2T",
+	"gYzn1UTATbKB4x0fC7Cdyu6Zodsp+i8UY5CGs6Do7z5dr+c/3a8eguKRvnNeoTZ8EqJ+NyatYuRABUkP",
+	"lZxsEAbg1Iq9/fGWYQbw2jfxlm8ZudGYjJz2p9SMtzjgcnoijJpXGnjltK/YkCnlTvmdtJiaSR/T2u+q",
+	"TUOTbYM9zG8bHD1suLDT+e5VsRRLsI5+YMOgF0+di6tZ3Kvldak66G+yUId6g3JdGsdRMqNzTUKfrBYG",
+	"ZDamhvksVRrH4MYoKDX+0c/y6edjvuAjkU63VcAmtDJLRxD4xQ/70KdyetefS9Rs7ne76BqZSgCTIOEO",
+	"vBi2FuS3vSdlM8LjKlUX9qYStEqhJQl46ozqgLDOqEPChIo8cHOqeGQ/VIQpVOPpdA52NgqIx0VavfqX",
+	"8oqJOjGbQnaO5iNh/wVllVudw75D5BBD8Ibcsh4uBUm4uFqYBAIpFWN3n26HEgQwG3zo0jgvmLH36bZh",
+	"Oh/koO+MX0szPQF6KUTaESsjYMC51ZbKYXjOqAeutaFUZCRl3CFvh0NLYE7J6lRE01V4PNyAKrenMOWK",
+	"0LAa4s/JDR7QZCQhX3Nxbo90fjxEmiR5Dhs8BbmRQuIyKBZJFZOmRyqIqCADBnnIrc4mZqDy0m++LMEK",
+	"6i17NTbWMnMb/vtFwec8FRrd2dlafJCDhX2GVeDDOdFywqRgAbGdMKGpYa1D56sdMsVExDSGNjAaEwAb",
+	"NGzaIaeGGHrFYHVDQAsKAxLyIbKBoVR9K8SH8KAey5n2rnh0vhR8zGHuAjogduVDRH6pTYhz+w55cc1w",
+	"qBgLcarOQNbqkAtgjW1LA/EBxovTeMIFJsc30RgulVWbMLmtZefYE5oZws0hoVlCt73oYNoSjOFXbI46",
+	"CuZya5fH4dAMcUL73cfgjc7ZsR1qHgW+TbbQ+zxrqFqBLqRKVngveDLvU14dLHV0SvSUAe/2wTmQCf3u",
+	"8pjEdL5hpBRqJUz1J1ykhtWqdf5AWlLS6WDCDXSGb1WHp/jUtm0nENGEiZgqAg1sNI+Fs7vQc1BeyeVJ",
+	"Vx3ss4LfLzOhgidK2NEkVjvjo3GlKbWAerRwtmvgiJDwXrHrXyFFhN0YJjTA5jI7Qb2cse6T8ZYhci0L",
+	"DMiERmMuWNsee/uNA62yrxXlJy4AdQNMokX4haAxgFTMPrvJXDZCmv4QQKaCxoSZsYz79iu3dShsInKb",
+	"ba0AIwIb6ODSrBTpYj7gsQw4oT9hMad9WMugUYRCwuYy6I+gUYSugRQDBwj2vjIXx9RKZzf2XKO4oKcs",
+	"stccMdJBqUUumLY68xdWs0KEhZSzdsKuWYIrrl0AGTATCIQTRhYxbEtRLosZH37sy9FdyJuqKOCni7dv",
+	"yJnjXYAa+/S77m5rqWNAgYF0G7qQYJObESERoIMOyQ1ykt2gslVfH4Bvd08bKqIatAc/VquCZKgJcHLc",
+	"BsUEAZ8r/EYeVm11yzwGoDB3uy3ArmV2XMyOWJOUntmsn3z3XcFevd/tVlq6vGll6QiPpTIBGacTKvLz",
+	"q9Fu4WVAvwy23cphGRebvtj6u/PTXDSw282d5X6xxRzqeGzMVB/s7CTAnzqUewQTvSOkaXuesEZPxYPt",
+	"LUVZeA0wsipCOWcUjVJbulZuB0iyHCiuoP9N9coCkkTlZKQ0p2IoK2zkXFzpDaBHlgyzm4F1fBZ6Bo6t",
+	"aj4Xztd/N975SNXktDFhab9SXN/EH+9H6QKduR5yxfro36qJB/QPTTMEvIyOrvjUhX1Z6bySiiBWRKWi",
+	"JjITgkKa6dTeMk9aEG1sl0QHVmg7JJjnCaJwzOEeBpTUTA1gN1OrKSG+5zVTxI5UY6h06RrZbNULsUPL",
+	"bPl+wocBduU3Ke4qhXzrWMxSMB/QeD6kYmSlJ7wlglgmo+Kub5epXiDPW6VR15opfMN3EBSVHfRbO6F9",
+	"C9sndHu2sChiXbMscxoFeDKWqbJKT1sO2yD8o+7gv5oxdtVCSce3JRVphv9p30vmVvP9T1AR4C/7tPvT",
+	"40bYv+eM2mdb5buxS74hfyN/I7vtJwvWpr1v1yaKF9hb5mIvnasCt6vgXtk7GI9XXqZ3Ira6q2dXYUDG",
+	"cgbu+aYvHUAomXBt9V6dSONLdFjVVxueJJY/lVzxT7v7364P/FvmoHlIiuOh27DUW0eJuhchivGaqTlY",
+	"URAwGQkSIbYKAQnhx09h6wuElJa4YL447y6PG1UTOT16c4RhmfYdtOEi+VPF0K7DhbfmnqR2cDvPmEq4",
+	"WI9vsgaSQ9VkP2LETeFytBr1gR2K064PZgqFLnBy+l/wg/9pgg45/yMYeCpJII85XMk8KkggHSQ8ckBQ",
+	"HfKcJXwAbtJkToCIaYIpDA60mWtSgMJbVrrXoKJtkmm4jUTmJctl0axyT7LUtArXZlw96IkjyrVjgRby",
+	"5+v6PzUuSnXbTMSvlHzHRcxuqkd0t3k9WYYw2rtKEbKrw2ID4JLTTVxcOJuCbpWted1+AQbnLQ6Wz9ia",
+	"CQcdOuNmzIVLBnTdHhCUdEM/jJAYxa2067EYwwGNruRw2NdhVvMGY6qkiAMC1j6wDg4NUx3yMzdjmRrC",
+	"TZCj30H2ERrHwUfowtg9ECSaq8NihkMIKHOcVRzwyiSI3bVXXjaNNVhhT7fDCVu7feBB2E6mohm6yLa4",
+	"VzWyZgm06u7aNFykrC9FP+MMlUV4WHH/vXMkyJwmI8k0keIgf1IbcDEj8bisM6NJltKK2adNM2Zzohng",
+	"ZLOp7mAip8/h7Dhowe+/Jz13ZHuNUpZmQXDzvpQqY0xuiGmGHz9iVwnXpoP5cR0Q0T99Cp3wenzyqqgE",
+	"jvg1nA5BQCQHL6iPkul2u1AISxfmrjLP0pQp+DVwLpyPH+2nP37/56dPuCb2G8tN7OeBTO0qCVgowHPB",
+	"R+wr4DSyD4b+AfAhNYH2iOVcLibMPtzqkFOT5Xlyd2D90O0HGPEjn3NImuAStNvqeCA+sOQX71bGHPP4",
+	"jtUqPqzaw4VNAUzt0AmfdnkqCQhn6NZ6BYmFpGkvAm2k0uAHOyTAZj1RuSTYREu3H25rYEtaHfIC9mFC",
+	"lS8WYh8P3WqGHXLksjcdZ4XNw1ROwVgMINHZ0ud/Gik75OSaJqlVb0kKqgYlkczqhMkhQWDEDbfKUtX2",
+	"Ij71Jafg/UMHkaUt9boN6NDOwNLwDsnOV+VOdIDSUZ72btMOeYtYvCVfqn1myBN79VipG6gWzoRXn7z2",
+	"gFm1e93vvtl9slfIqrWCDY0M2OkPffI5rjk2hNmzIyVnAFRak0HrPDd9eKcufXZtXNxaXQUxPFYgi4AJ",
+	"CQMwMqKsxBbJb+NCe+VYb3dAV9y04KlelfYMizVJtSmmVKFHR7AOOYJcrAJPdE9wQ5pQm9Hnbw250gZz",
+	"rSikn/uEaI1slAsiVczUIQl/eR8eIEYsQZiV/ABpMqbXzA6FxbAqXICvJUlYEjjxqHJdOuS87L4H34rz",
+	"hFv+63lC043JhdyasZLpaIydl7GkttEDFxMLF62DysuN68R1FDArTXFFvEcnldTKOcYFZNbJMnVIp3W4",
+	"J6uBNqukj+V7fUMYEycqexyTgEAJTTe8DZ30X0k7KkouNbdrzR15Owa/LcCJVzYrMc9KN6S9IrKnA7s1",
+	"cENuhTCQ67aVSaIs3jKevpw5vcjPuPYCkjdZW32rDH5RLW/ihQaAmNshX/wVNd4aRrKpDlxMHFhiL7VQ",
+	"t1C9q/IXJTeJlsf3s4xBeKlydD6euBo6bsOMBsDJXD8ofMxhxFUPR9Hoqj6qt5IhLO9XbcsQ+3w3obcX",
+	"RmJkgL0tNaHkis1ZTMZUj6tCaitszgg0tl5wvZV1Ok9tgFgNXIeggMfykj8DgW73KYFQEqufZin4n2t9",
+	"Bjb3saasH3l3/gqlTCv2Ig5k893l6yIYZGZ1htg6bjZUx3xU+WYL68MX1kbLAwZfZbBBNaVBYdG7cVsr",
+	"adWArV4pFDZdkRZXGUsrEXw/Zgm/ZgpLeu+MpbzSOx/zZj+FCDQABXrUdU3MyuZe01Il1oL31I50ERAl",
+	"W44VK38HLkm/h7f2SLoGts0MzftdSmjIWqpQS/gIANDwmUMIphXImopBr0Qqggu4Ps7KdVedMfrOG/QX",
+	"V3itvA5vnkHabxa+ueU7KxDJ6hOsY0jJxu6qtqvYx3Lm2rw/kTFLVkXQbCBhL3UKZoz68g9LDUyz8ZVJ",
+	"4B//+Mc/2q9ft58/t3wUInPBmOe+rwldc4UIt+hfMTju8RavaKumbPz8YqwfzrfYysIgimu4OKcg37fq",
+	"HUcWvVWswC3CjgpGjWKadJWn3gsaWcv4zQbCxMawIVmq90LKdoXXzqytFgYJl9UIDXvVkoyL118wE9x9",
+	"nQeeJ1RkIrCbe2FLAl/hBia7XVyNJZ8zX3h9JQ0tA7hXlXSK1rLODB+6tI+r3nCJ/YXd3Fx+fM3UiCHM",
+	"wgCxJ7PYXo2Sr23zkFBMqUGg/JglzDBUKa/YfNOs2a3pZ11dqGqwBrtl76aaqa1jhG6xQ9lh3jK37rY7",
+	"ey/ndKN13iwD72c2sHLkOYsYryoxFKdYu7AmRhvy18mYxmTAmHDO1ZjQBCJoD7PKsq7aZLXVQtnOrzfK",
+	"zMoeXTGXXLb7/GuiTrqbjTWL+n/8/k/IbLtiDEBoE37FIKJe65lUm0tza/GBfi7I7J8/qXXVJGqNH58B",
+	"+LcOs9SlSmTqp8tLI02qsex1VgS1YLpvZXmFBUPZSNHpeDv8UAeot4Qd8bnXnbvhPFTnNveY3/E70Jky",
+	"4rm10lTC6VuAfFoOddyy7I9vfPsY0QU6LgNRVSJR3QH93h9M41IImO3xfVVdGc2iVHEzv7Dd4VocTflL",
+	"Nj9Kzbgy38lXVl6GZvvj93+GASTSFvJgjqYcwKd9faAmxpy7B9A0hMuKfibbCz7q5bqDRtZKvukUBolV",
+	"bLnLiIikMBQrE7q7ueHywv4zyznJG8U0OeKecLaIiiyV5VJM7k2oejSg0RUTMTj8jk4JTY10qeMf5EB3",
+	"yAnEjCqZGlbM1qdCz6CWknahxANXVPewJ2j2ODXeGesRoWIZpRO7wLFk+Au74dpAOSfw2qBdLUsQDOsK",
+	"BodZU84dTF3OHwkjGbPwEINDXfZZT0RUqTmhaGr0Ka1NqXxyl13UMCDhlJpx9sGlO9mzHrYwIphCySao",
+	"t245LdSCpqYnZlQTdjNlkWExzOaS3TgPrJ0lbK2jmTfvXuX1mUjz3d+73W63hQDsyqch4fGBLCRNmhQS",
+	"0gJCe6KwlQGhZEKnQM1SoYDrQmSQLqXCjLE8r20skxhrT7GKhN9uT2C9Kb9ARhJuOmTBUtv8IAc+rlgH",
+	"eAuBZ0sHJLTSXgj49R6UIsAiVmLeEzhXjJGBSAqU06km7/7+4sWL57By59T4QqgHliDHTBiQu2KfraYJ",
+	"mOcx5QNCAxhX/mD7Yq+HPu7Vv9QTTXZjhwQ5XgxGTg2PCNUaqhcJLO+pWwsNn575Nl05rlEiBzRBVzoc",
+	"kJ7IUuQMesohZTPLrvNp1qGd2ysENoUIlexz+wzixEPSPD25fEFiRYcGSK4nwv9p54/hywEpfXnurQqu",
+	"1fJvmpkQc8Fxs93e7+991xNhMcM0dGFQxZLnHXJEnnQfl8u5W8J60v2GhMUU1DBLnQPGAtEOPeHgXpFt",
+	"PNJE85hZevaRZtHcCzMx11etIOcWWW7igQuutFIlNUwBkUA+tguwgCoGpFTFoKIQQ5MSKIRgydFXXsA6",
+	"DC0cgg8vsZtp1JwOkjkGOWBmETnJAo3G4E1x/GahAEKwcQWEIC+iIEVPYHS+89MdVldF0EzEkKxPUYNd",
+	"KpGQ3VKO0qUgP5xcIh39eHL0HM9iKhKmddEv71idDolmAEmIMR9MxMAKtF9XLEISUUFilulDCAmQ8IgJ",
+	"zDl0N5SVWhRnhqp5/fW0k7ARTXYMUxNdyAf1l9TR2Wkh4Pug0e3sdrogwEyZoFPeOGg87nQ7jxvorgIB",
+	"YAfgG+ss0cDCXCy5839DSC0JXdmfn0+e9Z+fnuNSQGWviUcNI5obKF+MjIPd2Ks36IlwxgY7MjWQN5EV",
+	"BbYSORUkRGdh6FDhqLjSxLAbszM2k4TQgbx2g7LPj5hxG4M9jeWE9QT4pFzJsCAL6sXuH2kH6jDkib0r",
+	"wh2PXhOQcKcvbE843h0UcIBwOubGhLZh5OItuHbRbAmygKMaYonGnjGkTpd/TO2llmMxL93uPREllE/0",
+	"IUoCizICoYhwNLOn6oIb9Llpgne0AWyMlCbEy3bFomxWvPD1Fy/c7453Ou6F+93WKiKPNEuGj0IyTVJc",
+	"1Isfj9p7T56CCzTD9cagS1xkCKJLuLAXsG1GI6JIapl5loDoZCCfNyMkCR+lQtMha+PLj8IWHOA5wnGA",
+	"l8MdYgepYe8Wn2Kv+MguxFFhda3UxDjsakYQ+919BMyG05Yt/mncOGj8wMy5lAZtz3APwUHY63a9XOmd",
+	"ygVxyopR4LbJaiWukuOz1F0wXHnyLb+/qAIuSZ4XxWOXq7E5qeMM7fne3/uubkjZHHeya46B3+UJznf1",
+	"O6ceJwFeeLz+hXcF1AWYkctUWveeh78oqimNg1/eBw3twfeyBUHxzrE5oBFIOgaW4FZpxgZLK2X1CTrS",
+	"oCPNtWGTxnvb205nxpKkfSXkTOz4ru2JLzDGJQLyp+nyxgAz9Y7uWodg/sjO6fCNFOw1GJs/va+mwtWL",
+	"ZcXlFxxX+HG3pi5xlHAmDIQITuekaRcNYMROh23bfxsGALIn2kMNUtIm/T+jsS/EfRtCulOiAO1nd/dp",
+	"zgC9ZphvN3BMqxLftPEqbafCA4VkUM6+/iTklO3kQUm1d6MV7AHInlAsW4Ns3zBBhQG5X0PQPDaFV4m9",
+	"mjwiVxJbadfntXyQgwBZq48+yrAroNKVj85rYUODlCcxabpDAIx3wk1AfpD+YLQCkk4hBdBdgT3h4QYI",
+	"EyMOoa0AkARo1Qg7XM0uCwlu98k1i91U8MP/9nOFuQdW3Mymh/swpJHRjox3N+JVOeAMvLQBg3uRwdL8",
+	"6/Hd7FA9q1thl/TYhEPSquCohTPmEdl/8WmaxVPmMLhqD1gI+Fk+nhFwv1BNQV0XPAZzIuTsADO98uSu",
+	"KZ2D0QSLXLgC/w5bHN6yp20oVU/YJyA1mqBnmjRDzJS2005CPGkoxQwVw1F45dbKbwSeA8M9duliFHWH",
+	"HAnEvrKdWAGQZTIQYBwDqqNMDShHMNUDgqBmLrnDngEMEA9zETbTCwG1cJQqFvfE0SlB2CUrzTqh/Nm7",
+	"5z+cXPafH52++kf/3cVzK9yWf3r99s3lj+7HFqZ0gHEBm4KEFMVj1hPNUm1e19PORx+K8SlsucTvGRca",
+	"E1n8htUwk2du5++RkfguKpgI3Iw0SWAdHRF6sOkHvvG5fKO0upYGAqLTQbb+2VXoJA5/7jyBu5PFoeR0",
+	"VBTYPLuo5i+FhPEqJrPjjxs4RKSuYDdYRUM7fQqGf2EUnzISpdrICStkeGBefdMOGrkKN55VUHLsT/aF",
+	"y+3ioidKazCRcZ4y4liKVUKZS6yjYqlMpByCb0vOBAgUHgWMnLOYKxYZZGVekzaShKlKwsOcdaIbVRdC",
+	"yHB2j7SVlMdSXhFtlUzgMsXBWgGE8rjTExeWt2k0/GHYtVNErS6M2Vyex5y9e/bq9Lj/7vxV2AF7WKFH",
+	"b+POWRixrDizcKOt/BBBG32KGUUwTzAvDKQ02ig6zdEdWz4JK9UsPiT73e9y9dO+2BPOr+xsUQm/Xphm",
+	"ExcIFivD9ZpKZWjiLQmWG2N2McsAJKs4HFKSJ4NGBir2zMGl3wmD881nUnjZCQQi7f3zV09+dXw2Owtg",
+	"kfHBqGVSva3S8aUYdXcDRn3sMQztC7sbdHEp5StAM4QXnmwykQzz8DWLOcUA5j/xPfKk+836dy7QIP4i",
+	"TZI7uHsurHRFqOczGfENHVqhlwQ9683uKcsitrxqEI6k8q5BrlF/0xwRd3rIGfIX7S6KIg8KSERVHDhG",
+	"GxAuriWPmG4RxUyqBKJY90QFx92hEfh7OmADK/HBWjG0no+5seJQG1+fpTievJ6hfCHusL/+jTfSvAC0",
+	"w4fzWjqvb6dFMcSL4m6D7+uQLukveEAThoFq5SPwHL5/ax99Bi8uH4AK29s5m8hrFv/ZL7YHSsxNiLBj",
+	"VvD2MPNe/0WRsyCrup68/QGcnUUziCOwNXaQJYsxBMJABlkWsVJIdigLdsGGHPX0eePTp/dBwyV2lkn7",
+	"LDWLdH33Uio27pDKv7SIutT38mXid9upnULO/uyH9kG4/FqXlWcIBSYB6I+gDzvIR1JEp0ei2po1FC4r",
+	"5wT1yeqVZtI3INGhUAhxBxAYjJ4w1PV5NC5C/2lmApAKM7MiV1hfeChTlYdaAcxAmWe84tocF8Z0j6c3",
+	"7wbiWCvOL4ba5UvkvSqZwAC79GDTu2ObnjMT50E2kWIxE4bTRJPmhBkaU0OB9orXYpGUq+k/B4OsOwM7",
+	"H7NeN5Dacgra2j+bv/qGTth/pUzNq/y0FaIfdv2nF/0etJbbnwbcYqwclRPYlnTuNZOgNr7g/sn3Pph1",
+	"rcMlZ9MLPOLhqPw1LoG3oriLjzTx23hrJn9LspYKkkkKis1i0JQVgFDWYSJS8ymYugxRTBvSPDq5aO89",
+	"edr+4fg1xqhDkK+DXfKCHcJjgUDBdX7XHaCbpUDMGFMTurUNCZ/YM8RNMrfSFQYaSuGKctEMVQgQ2+y7",
+	"WEpKkDBvM+z0xGWO1gwxd/lti1HiOLuEawOAcqQwKnsjU0MTOUoZaYb57dzHBsMWxttXxcs2szcPSPFN",
+	"F1DoCnW1XA0wN8ByebmeiMZSaqxZA24T0kRETNyWkAxYImetA5wYZh1ABLQP/s4SR+iEkT/+7//HBeoH",
+	"PSFVQCzjNEyQ8D9c1oEP3s8IpUMux2wOC0TjGHAHi+HRMGCYecd9E/ZEAQUOul3Y5YUNypJaCpsNuRnX",
+	"dmCeFuyIFZsmNAK4TT8vSDLw+QVu7SCo2aUsiDiP31SMxEoCeKIUsERoGwXLryevsdSV5tuztHyH3IsX",
+	"KuvgLP3iPqitbh2aSa7/6vfPg4Xgq7mfpGKQJIXHnrVKuhF6oYqwY7eUGZeVI1dUrFKULOjsUn0JlV2q",
+	"Y3+LrFXbLUeHWC6cPXA/uBfKGK0Y7w85i/RBob8jhX5ZXFgmSUsxW2nrXFjZYIXv04svWJ0UjoRiIyvI",
+	"WN7sk7FJczCHCxFyjbLUbjkTDvc4DJCdg/wUp4oOkrnLxnOplnvdPZfh8EoiOR9kQWx28DsfefwpdLks",
+	"VKzIDYJJxz0PluHy5gJyxaYmz6fa2yfjVn6bXzE0DA7mhrV5jDl5CVTPc8Y6lJogm4EmPfFBDg7Lr7s8",
+	"zZgPAdMVS+9hKtreYQ77aufvMou0w4Ui7IZGJpmD6PlBDkDi83KxcwGj3Gl3ASvk6gNYhZJgtIwy7DPz",
+	"IE/HnS5Y3DDoifBMyZt5e+H7UlawVCQ8lvKKs3x9qZiTiGrWCrBule3t3fkrDNURJKRT3r9ic+iBTjn8",
+	"ieW+te5DJWf7OfvDHvr8a4yB76P0iRmrCLGAY3HfowzZE5lkFiyne+7toS/Ipe090iTEbNlf3ndcAmjo",
+	"ZHr7WC7u2U/vzl9ZufslY1PMpAahFgKN/KqHJSW5FHRZtIHBo6i5gKjKff4fSrF2WAVR9QDOTSEhaFFa",
+	"1gVBOQsVyKocakzvxkQixbLwARCk8tK+IHIj4ao0YZA2ixeepteFY61dbmuBrqyMnEEWK6Zlco1+fUg3",
+	"rxSaEdR6EcoaBs8NpCBWicOnwJl+koNGte9tMQl9gR00ik63EgLMk1UoBr3ezd5uu9e7+YZV1zt/fz+C",
+	"+U9ygBPeTCjfu8uOM7DPGqnc8pxCMrOwByyvG+Vo1fbjGXdt8sUjbQ9Wp7Q3S0lVX1S8X7WQxXz8zRc0",
+	"v8HrFhNxolGFjaiwmuiQm5I9I8NR8+HdTbtM5I/f/+kCItq+Yq/Xh/7l9JS9TV4uFjN+0G7K2g2W7wbB",
+	"rSAoWlFqS6UFXqlzZx6nSgO3t2IRXIUufQLTO7E2iEAdi1GjXeBxQRriQjNlNGaIjvxl5IoKYVFiAOtA",
+	"ZUOAiU0l3N75hWpCWPaN+roKlpXa2wVKK+xjkYb93e/2H3f3C0UaHEuz74KBoenyhQMySqmKlb24gmIV",
+	"fHS+IhgEjMfVMAnsVZgmBory+/xfnEghgd/dvW6eEwo2TIVzsA+TIZtB2LoVMRZnjjkbUGiAkhCKUUaw",
+	"9uEBGcrECuGlb12qCwJRUCiIUO0g/slub/UdC7JHfsXmpco2vVqy1LCgusUC1OxmbZbwiWqbzeCXhlio",
+	"Om97M2in1a0i1d1Zs7DRpdaykw8wQr5sxt66ooy14waCqBeInn5OvZx79VP9JAd10QTuEMkhAvk8hO59",
+	"DbuE3ZxyDIfdjIAINrPqCOTebHH3LJsnMsV/VWY36gj3SYQrhLkHd+hfg1R/YE4Wyq1TDo0Qb26XJZUk",
+	"AxpdZZVbtifebZ2kVvF7jpjeS0S/g8kEYJ27VaNBbUYD5AbHQVYlF5HJmVFzl9kOKAOuVoev8gQoS1je",
+	"w+kxiI2lCVhTVGq1SLTqeZEM5LXQNwRwS1A70mV3+RT5zAq43/2uMrUBGviqB90lLRfNLU0/LzCEDRjA",
+	"n/o1m415wjI6Q5Cmfz3n1dbJVg8aWsaSkKjvSkNDjgEovfXa2hEJAdsGHmtroxidhOBg94UIs1KFISL+",
+	"atK0qtEBuHRaAaYiWUL3+hBygl6mzkFmttfVsgetRsNE7Br1bbrXWxkggGFqwgVNfDFnwE0EB5SHH0YT",
+	"M49DMH/LKf01ZQSsx945b88qDsJkmCrwomb2ISz2Z7/A4BBoGPPp7WpglUVgW1m5RBg4oF3BMH0K18XF",
+	"Sf/10f/0n787P7o8ffsmzKvg7T7pCSxar1vBMrLSOAU0ghlC3QIiDiI5OkytGHOTM+M9CYE1hy78ognW",
+	"Y8UK9ueYJXQekIludci5/yHfIwgX5jHxoMoQIfGKatOG6irt0+chacKfFzJVEXPpvRBNw41mybCFuyXY",
+	"zC8UgrW5mGVqPPAz0dwuMejisA2AtObRobm2CwPV6DObAIsPMYW6uEZZerGd5khwzdBL61KeS9TWIQDm",
+	"h/tZILOA5GvkCRGy1Ytep/0D1MJdmjOMciLzUixAg5D5hPP2oTyIgDhlGTBjDubgCePs5Lz/8uQfYUAy",
+	"uugekP2979AdMLVDdtP1mDFLbVxcnp8cvb4otdHtHpAn3cetgAykGVehGlZcoRcw+p/k4ARZxJKgsnzr",
+	"2WPmTxVQEB7CjIgc4aI1xpOFD8IC2bgGMLZEeXWK6W53b/826uYSg9sSxCsHO8fX4c7eq8NsstzGMhcs",
+	"/gjcc+Fc+bAxXSTNwzKtgUE9khP2L6pOfDELu5RkQsU8Dx5DFyBTbXtCVQa92nLobFxnxzdDHJBJrPNE",
+	"3cXDTKTlBUUC0YcOwdNdD8WT6KqcOw9XwVeSyTh1s3XP5sKQXc5FPNWNX3aP2yby0a192z6KT34KGksw",
+	"rete/5/s+Wz8laium7eTv7LUlmZmm3bs40A/txUuvxRFHxWhZLkmBZxa0iyh1hZIeuFSWUPZ/oq5K8q+",
+	"HYF9ugOXB0y7DS5wJ7xCxWKvq0I1d7Sls6lHWPkqKv4Vm6+OAHtpH9jIKF/IOt0iy3R7W/Rut2iMfrLW",
+	"GH2fduGXbF5nF7YLVzZAPtiGv55t2N2t2kdgo//MhZYX083gQKxNwa40ZkEoCyZRhldsHqI9ChlhBluO",
+	"RfUd6LJDlstgcnmFZwzBNDCQ5D4CPl6yOXaxWcDH7l12/DM3Y1c6p0b+hXi53FCKq4s1DV2V9Yg9BGI/",
+	"BGLfkSEMgyBpXrwEAk1d3vZ2XGLhks2cR3nuaZnas7AxgzUEruWVK7qWm6R3sQYu2j9uTGb/lWKZb5xD",
+	"C55vrEs/dWcNgxeh6wd/0r8yaondYixUTQREPWx3/20ldr5k8yqxE+3ESia38Cv5JoM1mIwU7IRZTHRe",
+	"B8Ke5wDjYEEOh0likOkEctQczDK8i0UswHpagfwK1kcnVkDdDIybgfAbVHcgEqjVIc/ASCbVFYnTrABN",
+	"sa0qc9m5TJJ7vf1tBy7c8eve9W6r/v3u+wegwL8O44T8LMc5vV8mljPhQ61uJSBkdU92sq5q/GYvAEwK",
+	"Tf+A1cfiXCbIMNqbEY3GLCYDxdkwmbcOEcifa8ImAwYh+y4Gf8AFVfNOFdjyaz+oCzeme9Sjl/qqYRFu",
+	"eRbCvY/tbNvHUhglk3WmHnjYP4tB3v8WFTDOGU3I0JOPiJ0OinA3hco7QCkeQy+h6DpdqIExYUbxSC8Q",
+	"MX65loTPGXU0a+/+dKoxH8o70qSAVG301nEoQaYLZexGSs7yyxyrhUOFGTCzdXoijKRwZQz6ihoWku9J",
+	"/pUmOzCZ/jVnM03+v/+X7Ha76C2JjIJnDe1HCY+uKh8NekJZvo3Z4XskZhGf0EQHpJt5VxWD4ykkRgbC",
+	"63D5e1sgAAzcREkas7gG6fw1LmZ+9Fb6yF4AtnRM595JhvhSA8XolWVOpMkFCc1vYesw8949tc9rH7kc",
+	"GhlmXrIFW5zdq/og0+r40oVCiHTr4RkZ03mHHBkysfv/+KkbrzMA2zHVDtjIzxvukSCnR2+OEKz7NylY",
+	"XsPyJFVyynZeSRFLEebDDd9dHteP57c61+LT/c1CXv++8xWCXhdocB1LfjBufo2EXGmA+1hOZ/WXpaMF",
+	"MRxySjSEUyDohqLRFYsdN6pi65Vyi/u1IjjWc35ouD6F9wzLRNoRHb89v2jTJJEzhCI5LMUxnJ5BFQyo",
+	"zYolusrJg1HCqCLNKzZncU/8+ProuO0KjrUOybvL14tJiiq7cULFhuEhiRSdJVBdFTEzoEofwBzTkefQ",
+	"PeE6HCZ0NHIu9YQNDbEinxw6wudMd0jo0jXA5Esdy/qWvOTP7IM/Xbx9U8XmL+1ygXv+npS7QgdfOJkP",
+	"el6VzncOqcOfYWV6UIG+rApUK1XafSSUTJWM08i0qaDJ3PBII3tZJzQKNtMJM85Fu5ZvLHKJCzC+UITZ",
+	"Va6gMvINlwSfcHGFeOc/nFySQn877p3/gJi97//4/Z8haWpGIYpW85FwRx5yhUEg/maPjGWqdIsswAX0",
+	"RNm6BOn2szGDxDMo3RXHyrIY4GWzgHigT6kyG5EbDXSOcAHYQU8YliR5RBgdWPYzG0tfhWLA4g55V0ix",
+	"ylpa7NrxMwiUo5rQngAOit6nZpGNLhTl+PHo4sf+xcnx+cmlFdFoNn7fOJQQ8nxPCtYTFRuCJc52u8TF",
+	"I/qU7ny8VtISUlRWXrzws32TU8z9cM28gws+Eun0S/POvP9VDNT/dlhN/WAqA/VpRueED30x4jhlDyz3",
+	"r81yj/RVpp/n7Iw0XYEZOTXtMrB4gceWea80fOhoVK/Ka3pTevAeNY5yR3UKBzOGi5HOi5t5NgRR1BMA",
+	"eRjJL13P4d8BwtejAiCPKdJPtitFuivt5gblt2pwGcMPctDHCn3hgeu7iFEAgjsYXyyTK6MKYtoyAn/Y",
+	"QzOSMiZNyxcTqk1WMNMVAGzlBodM68f+rMABTS5dY6QJhTox0I0LbaiIGJYlRuDIAuDiYO7lkEK+xH9g",
+	"PNj3boYd8rJUv8o5n1dUsIJUbCF7InUlvHDIcLvmxa1qkP6Wz/Y93KiFPi48nXxhzL+tWAsRcpaVknsA",
+	"9n+4llc6g8yXYJEVyVappiO26t5+p9Fsv9J2fOQZiXaxaQgOCl84/AjNmAuYkzPh0fGDOwwCvU8rJi5C",
+	"VY10q8UEGGusmGXgNMcSdHU9slpCzjnx7vIY7NguR5eJmCos4fBg//wq4kmxbEZlGQdXb1i7hLY5fttC",
+	"/4KTILnGPdy44kYNSACc1NoD+YKL+B2Wotogmhr4x8oCPiXojLIf4fGXdRTArGquVBTO0DxCDbLFh9Cy",
+	"v0jktJRXvoBqOiWDOfFU6Y8JUvxmon2lbS+PeiTpVDNlCNqkHKx60yg+AaNYImdMtSOqWdzCYRyQve7u",
+	"QpVC7oEs46An9rrdDNyP3aAE3hzxayaKVW3SaYyZn2XznZnxiGXFb531rdXpiTdStGl+Z07oHC1qbvgL",
+	"96SXBHxo2Ryc2JoZ4qqUN/e7jwPiYCBJuAPfVlaHfQcdOA5yH2K6bRo7+dLC+VoG4rbvkJS2bwaudtur",
+	"cyTcZcjaeqZGM2J7UBEeVIRVAeVSOTbjuemtWGmlCsDUelyijGd8peP7cN//laCJFsqlbnPFbxXDbanG",
+	"B3FTE40rIsVeHJNvHn/3lEyYGjECTx3gbQuR08W7AG/qQxJOmKHgh4eXMIB7MM9gtWlPhCJNkhCBlAmm",
+	"Y7gSHlds3vEXc5a92rYXeez6Xbj57UXOzaFVLHoiU5wd5gT4JrlB79h+9zFpLl7zCMbsPHtO1qi009mZ",
+	"3/PND30AQRTbgUVsw8r//fZt/rmEiRw/Ceb1kD72cNvf0W2PVdi1nDDM97bk9iird9SEYhQFXtb63Ot/",
+	"xgZjKa/0DiZK1GPjysk0YWCE9K8Aps+chBgF3L7gI0FNqtgBMd/30m73cZQKfgN/seB61303ZjfEBwrs",
+	"PXlqZ9lrmI7VmHoNfDgkExqzLCSCZ1kczVhGOhtyZxK3amJff8ZHXLLIPXKKckd1pYA8wA889eBS/DpH",
+	"q+SGdDQEUTr25tSeUvxh8kS2JXrZwnHKc9MqTRc/+5MEtXExYCgPTGczT/cQeCjkjEhBmkKWEr4OvV7g",
+	"oIyUJka6Um2IqQTIAa1OZVrYn+ug5FN+OCRf3yF1b2fEV+RYiRryc/bUfVKl66QOgaPMM/JKIq5C0AOV",
+	"3gfu8qyw8xmpZd9t5U7JXtv5aPdrZfb8T4BO72IpqYuNA3wND/Vh2LSiMDnW5P05R39/qNT8wEjzSs2F",
+	"sgBbEfNSleZlzpRVLMuynUeKTsekCWXsfEUmwVisw4BQ7cwdUvmcIwhXgiJkIWY4fT9hakJ5DLVNX+Pf",
+	"xHYRjaky3j2KvVBNAJ5wmlAuKtM/C2diA3ely7GqBGxqAFsPGkykE1gh/OhGa5fxSzors3nZLc/X4BbY",
+	"jH4HAe7MbqBf81jRGRejBw7xVzJ7lnbT7mB+Jm95lVUfnCmFQAN3buCfVV7+LWqQ1NW1/m+acPBxojcU",
+	"K6v98fv/zis5YsyLr6UJzraAJNwwRRNfZMZVhrJXKXYfeO6EMBpXQs5EoUQNBC+SaB4lLCCFUm2Qa8uH",
+	"IdkBvtW37C4k7GaqmMYMXUjXQmurfcOOD92nxYfscvAE0TvsaW1HYxZddcgRGSgAYYZ6clAfen9vz9fe",
+	"c0UCV9bfA2tNpypWsiQm3L0V1jf/FSoiF5jiSlYH1ZAt/Tx4PB9qhN2Ln1RlCBufK3ut0CR2fLWJFQD1",
+	"Lg58r5uVptAQBZ7fE4M54XF1KauLrP17PLS+k1X6rx/tI51P40Eu+Qsp17RyCwtnwig+GjF1H3ixRfni",
+	"zIotJQyv+kO189H/2V8DegdqewEpC4o6MMxbuGJTU6ewe9J/UNgf7o+Swq5zwtjmgCzp60vqcD3F3T1D",
+	"r01Pcb8/UPJfSbH0u5YbehC7MxUAMPPVeHlQqZAWOPet9VJPxz63o1IrPU+FdjG3xUrfUMuDREqKbOEO",
+	"CJrEEmnwgtC+hGmAVXSsWBYlqYbSK2M5A7gQqL6AETzaLnZQgIB0DT/SOXJHh1wk0uhiJdezd5cOesS+",
+	"3hNaYrwnF6MAo3VcDr9ibSboIIGU+Hy/3Vi9/w9K+9g5jKmIE+cs5KInqEslRARojbBDKhX60LZm33CF",
+	"agZzLNLRzMvTuCDYWM5Ey1Vf1T0RTrgecsX6U6i2EB6QUF/xaUhiJaf2wg1IqFLRt6sXQlcO7cswnfUG",
+	"PWOVoiFCC/SEz/HPOgBnZl+HRCYxgLa44uoktFuIpfLtfPq/ScEgqMpq4w6bwSnfnZ44yvcfKitVCd/N",
+	"/e53ZMDmUlRHDpylZSZ99wq6b/4rKOibXg2Zgh7UsZsH9MwH28Bf3jbwmWLeKi0ma2eVf/vSP3SPR971",
+	"saF274f9IBv+VZV7LgZ20lnkht/RtSUrvqwFoC6T65yZVDlBwo3ITioO4A56d/6KNMOztxeXZAdjrD66",
+	"h/o8/uQioQHyuRSv0iGXY9YTLpKKawcFDc4BBNoUzquhZJKw+NBhIDmoI4RzsoJXpXix2+2JfJWL4gW5",
+	"YIzUDxfygsdyRmKW8GuGtRGzKLDKurHAxNyRbtwj0rbrYnWolpvLMtJ2069vxB5KxD5cwlWVMWrY1D3e",
+	"xKWzt8qa+ArQ9wtn0kgwLuYgKEjw+93dOsNi7Ql9sCv+W9sVP4/K78RYs+YdR7mLlTY2O1W3LMPxueNc",
+	"VUlLJnFW/8HIKUYWgoXF14D3cdYO2q4gGviqWwihWB08XXvSu1/7Li7Ejv9L38cPfKairkQuOtdGbm97",
+	"vw54knAx8ukN9RkNF0bxKXvkoFt1QOw1OuQsJnREudAmrzh+eX56dtL/+eTZj2/fvvTYoGQwNwxkY/tH",
+	"4M18YHYydDLtCSMTpqiIwNZZ09jl21cn50dvjk/CA0LBGAkG16GEdE6piDY0QVkbMpbAqNjtgqoA2A09",
+	"YYV8IV2gEioKAxbRVDOCcyQ0jrO8LCMzYH4DBZAdFoTvIADMBuqaC8AQCoXGsVIQN8SoVJuZVGY875AT",
+	"Go1d8VIeQwQSIhTAKQ584Q2jqNAYcYXpogqQdG1zPdGkWUVyL87MC4CzWLBgEZvi0CPCThFtCirPcxdO",
+	"BRsIpuiecEugqMOnpYIYesVEXkjEFS13QLRSxVhjIRtKVo1hAmj1HfJGGo/N2xMIznvgl9q9pckgVdrb",
+	"w4ds5mEbcyRYt8W+qlkktTP1//j66LimlDifMpedsg7oKqPunHJcSKwlmsMsaA3j3NxyO+IiCYd6WZ4I",
+	"BastKY7d5Al1ddD/e939b2siX7ewXH/hMDFc6XMWMT41q2uWz2hO+ZD9pJxvBcNlXUVcO39fDTOjqlT/",
+	"RUBq/z0AZ7OD41W+pst2Q65ZNEW5q6Z0M6XCcQZHn/ZKiqkeDyRVcW381ckNx9OfzNHA42+L50cXPz57",
+	"e3T+vH/59uXJG5eobzokLCJ5c03YDXJIZLxYybEnwgs7S3ZIfjRm+hYA7y7ohF1ww763E41MSDQGmZJI",
+	"yiuONibFYq5YBBBCj7uPW/bSCPNphOjDUhIdgu7SIjAgh44N5RundMRqsl6fZ0uyUcA9NF3HW57s7lWW",
+	"OYGGcFaFUsuwTf240P/mja6P1IcQ+7GZJLeIsM/GBOzgMR6eChEalhkYToaKjS7S0j4ioWSowfhWwui1",
+	"C/x9d/5qobDUK4lscvXQg8YFM+1jXNbVk/wsCf6eKr0Ht96iN9Kh4+NSWtHMrTiC7ZEfL1+/ApoHnk+z",
+	"KGx7FqOEg8wFws8UAsSxUkZBmfjTzbhElADnLw0B378Lqf+sSf9b1CG7BNnKF4nIF7Pp0FYUEzFTLC5e",
+	"K3Y1feGIWEb1UbsXM2pVI/LuFOMjXNkXqrXlwdXF7wJX7YASDfyfHCPVtS/cDNpnEEVRmSX13I5mW/PO",
+	"6fCNFOw1gqPcMweVUTphwiACLVw/ZRZ3cklH60rmwTPQweO62sFI2I80lo9r2qsF4lVOh2071zZMtgX4",
+	"fIincGsB79/ikMBgrHZ4zaAUdWkbCwcDDkN+LnY+AqWvBAOzFHtkn2pskp9E3ZMbwZA+3a+pX/Y+/7PT",
+	"b7//2/+qrsK25thgyYsTEckYXgnu+qD9bedv5SOWVY5DTlEx6spDB4sWkNFvfNpmdrg+9cpkJ8VJKtqV",
+	"/L+bYpbBX+80b2s03Poo323pDbCq8Ah3OKtmuMRjl07oGnVoSH9ddWRfHP3XvdwxqxfEyjFnFLXkr08p",
+	"X3fjX4BRRhionHTFYgLjciUTFqSUNXs9ZjQx4/q8I4Rcj8aMTg+JkWk0BqtIVty3Ugz5ERu9R9OP66GG",
+	"47nwNbB2JvwazTdfd8te8Wsm7Jis/F08kXquDZus36elsI/t/WOb+LqwullABqlx8SMH61C5iGaRFLFe",
+	"g87l8bhmYAC3nMr+COZrBFnOAqILTgf0O8lrpkiIrRpsp4OfFJ2hkd013vQB1Yh5VioqHGWwYz3h4WYC",
+	"sgwDRkITkkmqDRkwFxVNnmT1VRyXRfXAcppEYqKvdw30BHoEpHIWmILl3mpggqQCs5MBPAGc9rnbDQy8",
+	"u2AVgKihzKDe6YmesMQNsG1y8IFFBrGhm3l88v633S54O3TgbMRiTj7IAXFx5S0yYJH0qcUf5KAUc94T",
+	"P6OLxG/4c2dhDwne1j7U2yooj3RugOfxIQGPD5QhNkU3IhRTpqYnEkbtEPfJuEWq/AmqELAFKFN2eAUY",
+	"bB57B07Mh5C+7aZvCWh/b69DnpejnxQ1rFShz4k6p2e4NFg5Z4rV/JRMDXNp3TQa+/Gj7wawGZlqX7E5",
+	"ttr01r/zo8uT/qvT16eX/Zcn/whbAcD/G7QTDubF4A9M9c6N/c6ZVQmweY7wWz9u4EYIb3ESESdv/XHK",
+	"MPQOiRe4A+eIYDGQKYiRdKDhJq3xQCwyjzqD3m53b3+DasiXRQrkMZ5HnhMjuOYI90DuqCivGpgn8lrP",
+	"yJMnq6oi93o3e7vtXu/mG7aiJvLtov9pHHP7E03OlKUQw+1NiirPhN4Uv9x78jTrGplDw94oI9l2X9rW",
+	"O+d09prpvATJlysj+JMcrKofeInsqBAsCaGUPEmISsUKO2hlM4+0t57el/Fz2/CFvXu0H9Yt5iNNjk4d",
+	"BEZEhZDGo2ZkxQAUm1AObn2sMEKa4AH74/d/7uAXbXYTMRazuNX5S6C/PmQ33K2rjapiWLgzXzpoaSsC",
+	"8ajgiVsXFDKUivGRaA+AD2aibcJGNNn5aPWVlaaiV/a5sw1qSIVTxa9pNA8DEhqmJhoTv9DvosNDLLwD",
+	"cwCsGIRl6e5nBskKy5PTo+sNT+yGWvHSPoq9N4LiLfJ4r3xt0PZv739BG9StLVD/akr1n9XN8kZi7UVL",
+	"A5/tVvnaJiM4bTiVpqPUgMApsRNxZ6S1tR1huZJ1vVdkLGf2xA1SY3y4kXvHpeAWA4ealEDiAygWHC72",
+	"1oHLLQWn9phBVe2gJ6gmUOZO29uOKU1iGeQtez2KHDkHIXTM7TvJUGKt6zyqi91M7TkHb3lPUIi6WeEu",
+	"z6skH7vZb+U2v11ic97pJbRz3/5vIJpMS3cL67axeOb/lH5S3HO73T6Eb+W+P3hPN/Welsp9A4lAKFWh",
+	"FnTxPNcVgl4Ve12mtEdQB3FC7PMd8taX38D9bc7GPBrnRTlcUF9Wfs8BW8etnoio8C37iD8f6lcWczho",
+	"/Bcsar9gJhq3L7hhByRSUuu2/TH0dp3wreIjLkJfewNjGQFznhv2SLcw/rGU+vEY4hqzUD6YmRPW/bSp",
+	"mFuJyc51oZJ9dUV9LkiUMKpIE7PPBAjwloFavXmhUHeLDJjmMesJbjTU3j/0HQN3hbpj3P6iJgnTleYK",
+	"x/JuUQr/pj2bzaxcOGmnKnHOqU104CFNNAsa08JXHx033ZppFtnvL66R94vK9K0S7G/Lr9yClpN5Hrhq",
+	"lgfwp1wKOLozqoExZaEeBSbS+dPLuAWxC8LXwLdkNyWvnuHZTZNWbKAzEjxUfPlTaO/H/v7Y9i628ryc",
+	"MkGnvOMpsU4pfztl4ujs1J7Q+w48Wm18rGDXFbHgPuTKDTtzlj+EIf0lpE2uMf4oX2lCNXHEt+hRLdHx",
+	"nCJLXEPH/zh6/epL0rEf1gMdP9AxccRXSccASFlrUslqC+euaatF4J9erdEHGB/kIjd8BlfgPKETPsIj",
+	"UUwSQxyMnjCQWwZpfJo0L/7rFehAFL8hiYyuXNIWZickjGorASopJz68dejxsXefktf8GRkqxojtzeie",
+	"sD/ifFuB900TJkZcIPYYamhWfER4jcy3a5WUIeUJOOK1EzHPWZyl22oH2nHNVMwjUIgiGo2dYLNLdIe8",
+	"tSLajGtGnnQfkzDNtz4MyhDdDlwcXMS2VxYTAPruCS5ImKF3N0O/yGFAwg9y0Mep2E926H0Yeh/0NQc2",
+	"oumczMaQKxzGzFCehDWmpnOghHuMrcEOKjgP/IB6pCUro+hwyKPOX/MQ2snwz4nIUXIgje6YG7PqXjmH",
+	"py5vzFcImbtkN+YFTx5C5gAxhM4SwE4s4xVvZt226tuETjs3q4WIC3zsSwoQN7fSVf18/o1jfb8uOTpK",
+	"8dFkLgoJiXFr4jTUpPVJKBjRhwX/ueATmhxAUvFyLKe/iDJfCaEDmRpimKCQgG+H+mvKUkak6gn7SaXC",
+	"8AnrWEFUUajdAQneIGjANYZ2kPCHk0viQUCgarEbduiiukRey7jm3rvAad4nqiX2UHdm0N2diRX/PvKq",
+	"oyDcMBCwTGE9uCbpNMgQ066Z0mXbQi7Hlvv42Dia8pdsfpSase3Scj4HI1vh1Ldb4DKznYDrylorTJjk",
+	"OlOCICKyZMGAipWpShoHjR3gsG5sS2eFyWnii8cY6ToMSCr4rynL6uR3yBsp2oXi2xpEWfQ5cIW+hk7u",
+	"5sNqusuxbFYHgPftmo6ptlIpYC9oE5Aca8XK0QYr5jhQgFjO3Lk7gkFA8CWMoNCrbbmq09RI5z/4IAfY",
+	"NwcBP3BbHJCEa4crTEXEkgQft1uc8GuXUq8LXdmGKrp6Q8EOrFgKwTYQiwRtY+2KxWXK62ksN/UzbDZC",
+	"GNNFkOZCgR+XzqIBmwdDOfkEvfYlFGes/OMyxxdAxIozywJZqiMRI2poIkcpOL3yAkaBIwRfwwgOh5im",
+	"xlcrKvSQv1XTRxl5BTtaKqBcXEZfSrNqFXk0RhrW+WkSsR1hFhQGVcmbcmraHA+OLw4lDR86zlrV+LGf",
+	"CIkUi5kwnCaFjQ4IE5GaQyVER+SHeGgmzFB7B0GaPABcQywwi5dXqabrMwxkaA8VZyJO5lamj9PIFFI7",
+	"fZ71hKorBmqjY3CFTibMKB5VdlC4oEu5nMXETd9FRT5ppxxJVNlFQh2lTOl84nwgSqajsYcuASK26qZM",
+	"TeB6BoADMpXK0AS/myYAi2fV2wiv9EXEhMJgPEJCBZs4hVjm2DZvO041HbF8N3GgTLXxE0glRSLE8MGq",
+	"efpMiAAkBY5/urvFr+CicYQbzZJhoXl3pyy3vjJVsWbnCu1CflT1McxN5A5KKJapZWp4UA5z/BiIPnfc",
+	"3IpHiXeolgi6YHH/9P7T/x8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -186,6 +186,21 @@ func (e KeyWithSecretPrefix) Valid() bool {
 	}
 }
 
+// Defines values for NewsletterAcceptedStatus.
+const (
+	Accepted NewsletterAcceptedStatus = "accepted"
+)
+
+// Valid indicates whether the value is a known member of the NewsletterAcceptedStatus enum.
+func (e NewsletterAcceptedStatus) Valid() bool {
+	switch e {
+	case Accepted:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Priority.
 const (
 	High   Priority = "high"
@@ -819,6 +834,27 @@ type MetricsSummary struct {
 	Tz             string             `json:"tz"`
 }
 
+// NewsletterAccepted defines model for NewsletterAccepted.
+type NewsletterAccepted struct {
+	// Status Always `accepted`, whatever the address.
+	Status NewsletterAcceptedStatus `json:"status"`
+}
+
+// NewsletterAcceptedStatus Always `accepted`, whatever the address.
+type NewsletterAcceptedStatus string
+
+// NewsletterSignup defines model for NewsletterSignup.
+type NewsletterSignup struct {
+	// Email An email address; checked by the server (400 with pointer `/email`).
+	Email string `json:"email"`
+
+	// Source Where the form was, e.g. `landing` or `pricing`.
+	Source *string `json:"source,omitempty"`
+}
+
+// NewsletterToken The sealed, signed, expiring token of a confirmation link.
+type NewsletterToken = string
+
 // NotificationSettings defines model for NotificationSettings.
 type NotificationSettings struct {
 	// JobFailed Email the owner's user when one of the owner's jobs fails for good. Off by default.
@@ -1418,6 +1454,17 @@ type GetLegalPageParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
+// GetNewsletterConfirmParams defines parameters for GetNewsletterConfirm.
+type GetNewsletterConfirmParams struct {
+	Token NewsletterToken `form:"token" json:"token"`
+}
+
+// ConfirmNewsletterFormdataBody defines parameters for ConfirmNewsletter.
+type ConfirmNewsletterFormdataBody struct {
+	// Token The sealed, signed, expiring token of a confirmation link.
+	Token NewsletterToken `form:"token" json:"token"`
+}
+
 // GetOpenAPIJSONParams defines parameters for GetOpenAPIJSON.
 type GetOpenAPIJSONParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -1459,6 +1506,9 @@ type RollKeyJSONRequestBody = KeyRoll
 // TrackEventJSONRequestBody defines body for TrackEvent for application/json ContentType.
 type TrackEventJSONRequestBody = TrackEvent
 
+// SubscribeNewsletterJSONRequestBody defines body for SubscribeNewsletter for application/json ContentType.
+type SubscribeNewsletterJSONRequestBody = NewsletterSignup
+
 // PutNotificationsJSONRequestBody defines body for PutNotifications for application/json ContentType.
 type PutNotificationsJSONRequestBody = NotificationSettings
 
@@ -1482,6 +1532,9 @@ type StripeWebhookJSONRequestBody StripeWebhookJSONBody
 
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
+
+// ConfirmNewsletterFormdataRequestBody defines body for ConfirmNewsletter for application/x-www-form-urlencoded ContentType.
+type ConfirmNewsletterFormdataRequestBody ConfirmNewsletterFormdataBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1557,7 +1610,16 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
-	// GetRoot Service name, version and links
+	// GetRoot Service name, version and links — or the web site's home page
+	//
+	// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+	// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+	// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+	// payloads) are served for GET and HEAD at every path that no operation in this document
+	// claims; routes described here always win. Site pages carry the usual security headers and
+	// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+	// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+	// only connect and post to this origin. A path that is neither gets the 404 page.
 	//
 	// Corresponds with GET / (the `GetRoot` operationId).
 	GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1868,6 +1930,34 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
 	TrackEvent(ctx context.Context, body TrackEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubscribeNewsletterWithBody Ask for the newsletter (double opt-in)
+	//
+	// Public and limited per IP. Sends a confirmation email with a link to
+	// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+	// with the same body whether the address is new, pending or already confirmed, so the answer
+	// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+	// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+	// confirmation email every 10 minutes, and a confirmed one none.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+	SubscribeNewsletterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubscribeNewsletter Ask for the newsletter (double opt-in)
+	//
+	// Public and limited per IP. Sends a confirmation email with a link to
+	// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+	// with the same body whether the address is new, pending or already confirmed, so the answer
+	// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+	// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+	// confirmation email every 10 minutes, and a confirmed one none.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+	SubscribeNewsletter(ctx context.Context, body SubscribeNewsletterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetNotifications The caller's owner's email notification settings
 	//
@@ -2201,6 +2291,41 @@ type ClientInterface interface {
 	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
 	GetLegalPage(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetNewsletterConfirm The confirmation page of a newsletter subscription
+	//
+	// Shows a button that confirms the subscription (a POST to this URL): following the link,
+	// as mail scanners do, confirms nothing. A token that is malformed, forged or expired gets
+	// a 400 page.
+	//
+	// Corresponds with GET /newsletter/confirm (the `GetNewsletterConfirm` operationId).
+	GetNewsletterConfirm(ctx context.Context, params *GetNewsletterConfirmParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmNewsletterWithBody Confirm a newsletter subscription
+	//
+	// The confirm button's form post. Only the token (which only the address's owner received)
+	// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+	// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+	// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+	// its hash; confirming twice is harmless.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+	ConfirmNewsletterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmNewsletterWithFormdataBody Confirm a newsletter subscription
+	//
+	// The confirm button's form post. Only the token (which only the address's owner received)
+	// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+	// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+	// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+	// its hash; confirming twice is harmless.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+	ConfirmNewsletterWithFormdataBody(ctx context.Context, body ConfirmNewsletterFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetOpenAPIJSON This API description as JSON
 	//
 	// Corresponds with GET /openapi.json (the `GetOpenAPIJSON` operationId).
@@ -2241,7 +2366,16 @@ type ClientInterface interface {
 	GetStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
-// GetRoot Service name, version and links
+// GetRoot Service name, version and links — or the web site's home page
+//
+// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+// payloads) are served for GET and HEAD at every path that no operation in this document
+// claims; routes described here always win. Site pages carry the usual security headers and
+// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+// only connect and post to this origin. A path that is neither gets the 404 page.
 //
 // Corresponds with GET / (the `GetRoot` operationId).
 func (c *Client) GetRoot(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2863,6 +2997,54 @@ func (c *Client) TrackEventWithBody(ctx context.Context, contentType string, bod
 // Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
 func (c *Client) TrackEvent(ctx context.Context, body TrackEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewTrackEventRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubscribeNewsletterWithBody Ask for the newsletter (double opt-in)
+//
+// Public and limited per IP. Sends a confirmation email with a link to
+// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+// with the same body whether the address is new, pending or already confirmed, so the answer
+// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+// confirmation email every 10 minutes, and a confirmed one none.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+func (c *Client) SubscribeNewsletterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubscribeNewsletterRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubscribeNewsletter Ask for the newsletter (double opt-in)
+//
+// Public and limited per IP. Sends a confirmation email with a link to
+// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+// with the same body whether the address is new, pending or already confirmed, so the answer
+// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+// confirmation email every 10 minutes, and a confirmed one none.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+func (c *Client) SubscribeNewsletter(ctx context.Context, body SubscribeNewsletterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubscribeNewsletterRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3565,6 +3747,71 @@ func (c *Client) ReceiveHook(ctx context.Context, triggerId TriggerID, params *R
 // Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
 func (c *Client) GetLegalPage(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetLegalPageRequest(c.Server, page, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetNewsletterConfirm The confirmation page of a newsletter subscription
+//
+// Shows a button that confirms the subscription (a POST to this URL): following the link,
+// as mail scanners do, confirms nothing. A token that is malformed, forged or expired gets
+// a 400 page.
+//
+// Corresponds with GET /newsletter/confirm (the `GetNewsletterConfirm` operationId).
+func (c *Client) GetNewsletterConfirm(ctx context.Context, params *GetNewsletterConfirmParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetNewsletterConfirmRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmNewsletterWithBody Confirm a newsletter subscription
+//
+// The confirm button's form post. Only the token (which only the address's owner received)
+// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+// its hash; confirming twice is harmless.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+func (c *Client) ConfirmNewsletterWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmNewsletterRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmNewsletterWithFormdataBody Confirm a newsletter subscription
+//
+// The confirm button's form post. Only the token (which only the address's owner received)
+// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+// its hash; confirming twice is harmless.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+func (c *Client) ConfirmNewsletterWithFormdataBody(ctx context.Context, body ConfirmNewsletterFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmNewsletterRequestWithFormdataBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4767,6 +5014,46 @@ func NewTrackEventRequestWithBody(server string, contentType string, body io.Rea
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/metrics/track")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSubscribeNewsletterRequest calls the generic SubscribeNewsletter builder with application/json body
+func NewSubscribeNewsletterRequest(server string, body SubscribeNewsletterJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSubscribeNewsletterRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSubscribeNewsletterRequestWithBody constructs an http.Request for the SubscribeNewsletter method, with any body, and a specified content type
+func NewSubscribeNewsletterRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/newsletter")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6051,6 +6338,96 @@ func NewGetLegalPageRequest(server string, page string, params *GetLegalPagePara
 	return req, nil
 }
 
+// NewGetNewsletterConfirmRequest constructs an http.Request for the GetNewsletterConfirm method
+func NewGetNewsletterConfirmRequest(server string, params *GetNewsletterConfirmParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/newsletter/confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConfirmNewsletterRequestWithFormdataBody calls the generic ConfirmNewsletter builder with application/x-www-form-urlencoded body
+func NewConfirmNewsletterRequestWithFormdataBody(server string, body ConfirmNewsletterFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewConfirmNewsletterRequestWithBody(server, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewConfirmNewsletterRequestWithBody constructs an http.Request for the ConfirmNewsletter method, with any body, and a specified content type
+func NewConfirmNewsletterRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/newsletter/confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetOpenAPIJSONRequest constructs an http.Request for the GetOpenAPIJSON method
 func NewGetOpenAPIJSONRequest(server string, params *GetOpenAPIJSONParams) (*http.Request, error) {
 	var err error
@@ -6317,7 +6694,16 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
-	// GetRootWithResponse Service name, version and links
+	// GetRootWithResponse Service name, version and links — or the web site's home page
+	//
+	// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+	// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+	// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+	// payloads) are served for GET and HEAD at every path that no operation in this document
+	// claims; routes described here always win. Site pages carry the usual security headers and
+	// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+	// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+	// only connect and post to this origin. A path that is neither gets the 404 page.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6664,6 +7050,34 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/metrics/track (the `TrackEvent` operationId).
 	TrackEventWithResponse(ctx context.Context, body TrackEventJSONRequestBody, reqEditors ...RequestEditorFn) (*TrackEventResponse, error)
+
+	// SubscribeNewsletterWithBodyWithResponse Ask for the newsletter (double opt-in)
+	//
+	// Public and limited per IP. Sends a confirmation email with a link to
+	// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+	// with the same body whether the address is new, pending or already confirmed, so the answer
+	// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+	// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+	// confirmation email every 10 minutes, and a confirmed one none.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+	SubscribeNewsletterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubscribeNewsletterResponse, error)
+
+	// SubscribeNewsletterWithResponse Ask for the newsletter (double opt-in)
+	//
+	// Public and limited per IP. Sends a confirmation email with a link to
+	// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+	// with the same body whether the address is new, pending or already confirmed, so the answer
+	// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+	// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+	// confirmation email every 10 minutes, and a confirmed one none.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+	SubscribeNewsletterWithResponse(ctx context.Context, body SubscribeNewsletterJSONRequestBody, reqEditors ...RequestEditorFn) (*SubscribeNewsletterResponse, error)
 
 	// GetNotificationsWithResponse The caller's owner's email notification settings
 	//
@@ -7040,6 +7454,43 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
 	GetLegalPageWithResponse(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error)
+
+	// GetNewsletterConfirmWithResponse The confirmation page of a newsletter subscription
+	//
+	// Shows a button that confirms the subscription (a POST to this URL): following the link,
+	// as mail scanners do, confirms nothing. A token that is malformed, forged or expired gets
+	// a 400 page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /newsletter/confirm (the `GetNewsletterConfirm` operationId).
+	GetNewsletterConfirmWithResponse(ctx context.Context, params *GetNewsletterConfirmParams, reqEditors ...RequestEditorFn) (*GetNewsletterConfirmResponse, error)
+
+	// ConfirmNewsletterWithBodyWithResponse Confirm a newsletter subscription
+	//
+	// The confirm button's form post. Only the token (which only the address's owner received)
+	// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+	// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+	// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+	// its hash; confirming twice is harmless.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+	ConfirmNewsletterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmNewsletterResponse, error)
+
+	// ConfirmNewsletterWithFormdataBodyWithResponse Confirm a newsletter subscription
+	//
+	// The confirm button's form post. Only the token (which only the address's owner received)
+	// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+	// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+	// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+	// its hash; confirming twice is harmless.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+	ConfirmNewsletterWithFormdataBodyWithResponse(ctx context.Context, body ConfirmNewsletterFormdataRequestBody, reqEditors ...RequestEditorFn) (*ConfirmNewsletterResponse, error)
 
 	// GetOpenAPIJSONWithResponse This API description as JSON
 	//
@@ -10039,6 +10490,129 @@ func (r TrackEventResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r TrackEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SubscribeNewsletterResponse429Headers the declared response headers of an HTTP 429 response for SubscribeNewsletter
+type SubscribeNewsletterResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// SubscribeNewsletterResponse503Headers the declared response headers of an HTTP 503 response for SubscribeNewsletter
+type SubscribeNewsletterResponse503Headers struct {
+	RetryAfter *int
+}
+
+// SubscribeNewsletterResponse507Headers the declared response headers of an HTTP 507 response for SubscribeNewsletter
+type SubscribeNewsletterResponse507Headers struct {
+	RetryAfter *int
+}
+
+type SubscribeNewsletterResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *NewsletterAccepted
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SubscribeNewsletterResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SubscribeNewsletterResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *SubscribeNewsletterResponse507Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SubscribeNewsletterResponse) GetJSON202() *NewsletterAccepted {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SubscribeNewsletterResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SubscribeNewsletterResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SubscribeNewsletterResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SubscribeNewsletterResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SubscribeNewsletterResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -13374,6 +13948,224 @@ func (r GetLegalPageResponse) ContentType() string {
 	return ""
 }
 
+// GetNewsletterConfirmResponse429Headers the declared response headers of an HTTP 429 response for GetNewsletterConfirm
+type GetNewsletterConfirmResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// GetNewsletterConfirmResponse503Headers the declared response headers of an HTTP 503 response for GetNewsletterConfirm
+type GetNewsletterConfirmResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetNewsletterConfirmResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetNewsletterConfirmResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetNewsletterConfirmResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetNewsletterConfirmResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetNewsletterConfirmResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetNewsletterConfirmResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetNewsletterConfirmResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetNewsletterConfirmResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetNewsletterConfirmResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetNewsletterConfirmResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetNewsletterConfirmResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetNewsletterConfirmResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConfirmNewsletterResponse429Headers the declared response headers of an HTTP 429 response for ConfirmNewsletter
+type ConfirmNewsletterResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// ConfirmNewsletterResponse503Headers the declared response headers of an HTTP 503 response for ConfirmNewsletter
+type ConfirmNewsletterResponse503Headers struct {
+	RetryAfter *int
+}
+
+// ConfirmNewsletterResponse507Headers the declared response headers of an HTTP 507 response for ConfirmNewsletter
+type ConfirmNewsletterResponse507Headers struct {
+	RetryAfter *int
+}
+
+type ConfirmNewsletterResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConfirmNewsletterResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConfirmNewsletterResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *ConfirmNewsletterResponse507Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ConfirmNewsletterResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmNewsletterResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmNewsletterResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmNewsletterResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmNewsletterResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetOpenAPIJSONResponse200Headers the declared response headers of an HTTP 200 response for GetOpenAPIJSON
 type GetOpenAPIJSONResponse200Headers struct {
 	ETag *string
@@ -13868,7 +14660,16 @@ func (r GetStatusResponse) ContentType() string {
 	return ""
 }
 
-// GetRootWithResponse Service name, version and links
+// GetRootWithResponse Service name, version and links — or the web site's home page
+//
+// The JSON service index. With `LEVQOR_WEB_DIR` set (the marketing site's static export,
+// `web/out`), a browser — an `Accept` that ranks text/html above JSON — gets the site's home
+// page instead, and the export's other files (`/pricing`, `/_next/static/…`, the `.txt`
+// payloads) are served for GET and HEAD at every path that no operation in this document
+// claims; routes described here always win. Site pages carry the usual security headers and
+// a Content-Security-Policy with `script-src 'self'` plus the SHA-256 hash of each of the
+// page's inline scripts, computed when the server starts (no `'unsafe-inline'`); they may
+// only connect and post to this origin. A path that is neither gets the 404 page.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -14406,6 +15207,46 @@ func (c *ClientWithResponses) TrackEventWithResponse(ctx context.Context, body T
 		return nil, err
 	}
 	return ParseTrackEventResponse(rsp)
+}
+
+// SubscribeNewsletterWithBodyWithResponse Ask for the newsletter (double opt-in)
+//
+// Public and limited per IP. Sends a confirmation email with a link to
+// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+// with the same body whether the address is new, pending or already confirmed, so the answer
+// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+// confirmation email every 10 minutes, and a confirmed one none.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+func (c *ClientWithResponses) SubscribeNewsletterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubscribeNewsletterResponse, error) {
+	rsp, err := c.SubscribeNewsletterWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubscribeNewsletterResponse(rsp)
+}
+
+// SubscribeNewsletterWithResponse Ask for the newsletter (double opt-in)
+//
+// Public and limited per IP. Sends a confirmation email with a link to
+// `GET /newsletter/confirm?token=…` (sealed, signed and valid for 72 hours) and answers 202
+// with the same body whether the address is new, pending or already confirmed, so the answer
+// tells nothing about who subscribed. Until it is confirmed the address is stored only as a
+// keyed hash (HMAC-SHA-256 under `LEVQOR_HASH_SECRET`); a pending address gets at most one
+// confirmation email every 10 minutes, and a confirmed one none.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/newsletter (the `SubscribeNewsletter` operationId).
+func (c *ClientWithResponses) SubscribeNewsletterWithResponse(ctx context.Context, body SubscribeNewsletterJSONRequestBody, reqEditors ...RequestEditorFn) (*SubscribeNewsletterResponse, error) {
+	rsp, err := c.SubscribeNewsletter(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubscribeNewsletterResponse(rsp)
 }
 
 // GetNotificationsWithResponse The caller's owner's email notification settings
@@ -15006,6 +15847,61 @@ func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page
 	return ParseGetLegalPageResponse(rsp)
 }
 
+// GetNewsletterConfirmWithResponse The confirmation page of a newsletter subscription
+//
+// Shows a button that confirms the subscription (a POST to this URL): following the link,
+// as mail scanners do, confirms nothing. A token that is malformed, forged or expired gets
+// a 400 page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /newsletter/confirm (the `GetNewsletterConfirm` operationId).
+func (c *ClientWithResponses) GetNewsletterConfirmWithResponse(ctx context.Context, params *GetNewsletterConfirmParams, reqEditors ...RequestEditorFn) (*GetNewsletterConfirmResponse, error) {
+	rsp, err := c.GetNewsletterConfirm(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetNewsletterConfirmResponse(rsp)
+}
+
+// ConfirmNewsletterWithBodyWithResponse Confirm a newsletter subscription
+//
+// The confirm button's form post. Only the token (which only the address's owner received)
+// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+// its hash; confirming twice is harmless.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+func (c *ClientWithResponses) ConfirmNewsletterWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmNewsletterResponse, error) {
+	rsp, err := c.ConfirmNewsletterWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmNewsletterResponse(rsp)
+}
+
+// ConfirmNewsletterWithFormdataBodyWithResponse Confirm a newsletter subscription
+//
+// The confirm button's form post. Only the token (which only the address's owner received)
+// can confirm, and a request from another site (`Sec-Fetch-Site: cross-site`, or an `Origin`
+// other than this site's) is refused with 403, so a forged form cannot confirm anybody. On
+// confirmation the address is stored in clear (it is needed to send the newsletter) beside
+// its hash; confirming twice is harmless.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /newsletter/confirm (the `ConfirmNewsletter` operationId).
+func (c *ClientWithResponses) ConfirmNewsletterWithFormdataBodyWithResponse(ctx context.Context, body ConfirmNewsletterFormdataRequestBody, reqEditors ...RequestEditorFn) (*ConfirmNewsletterResponse, error) {
+	rsp, err := c.ConfirmNewsletterWithFormdataBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmNewsletterResponse(rsp)
+}
+
 // GetOpenAPIJSONWithResponse This API description as JSON
 //
 // Returns a wrapper object for the known response body format(s).
@@ -15141,6 +16037,9 @@ func ParseGetRootResponse(rsp *http.Response) (*GetRootResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/html) unsupported
 
 	}
 
@@ -18662,6 +19561,156 @@ func ParseTrackEventResponse(rsp *http.Response) (*TrackEventResponse, error) {
 		response.Headers503 = &headers
 	case rsp.StatusCode == 507:
 		var headers TrackEventResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSubscribeNewsletterResponse parses an HTTP response from a SubscribeNewsletterWithResponse call
+func ParseSubscribeNewsletterResponse(rsp *http.Response) (*SubscribeNewsletterResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SubscribeNewsletterResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest NewsletterAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SubscribeNewsletterResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SubscribeNewsletterResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers SubscribeNewsletterResponse507Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -22635,6 +23684,287 @@ func ParseGetLegalPageResponse(rsp *http.Response) (*GetLegalPageResponse, error
 			headers.ETag = &value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetNewsletterConfirmResponse parses an HTTP response from a GetNewsletterConfirmWithResponse call
+func ParseGetNewsletterConfirmResponse(rsp *http.Response) (*GetNewsletterConfirmResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetNewsletterConfirmResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/html) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetNewsletterConfirmResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetNewsletterConfirmResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmNewsletterResponse parses an HTTP response from a ConfirmNewsletterWithResponse call
+func ParseConfirmNewsletterResponse(rsp *http.Response) (*ConfirmNewsletterResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmNewsletterResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 400:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 403:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 404:
+		// Content-type (text/html) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ConfirmNewsletterResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConfirmNewsletterResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers ConfirmNewsletterResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
 	}
 
 	return response, nil

@@ -159,6 +159,16 @@ type JobCount struct {
 	N      int64
 }
 
+type NewsletterSubscription struct {
+	EmailHash   string
+	Status      string
+	Email       sql.NullString
+	Source      string
+	CreatedAt   time.Time
+	SentAt      sql.NullTime
+	ConfirmedAt sql.NullTime
+}
+
 type NotificationSetting struct {
 	OwnerID   string
 	JobFailed bool

@@ -48,8 +48,14 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.claimJobsStmt, err = db.PrepareContext(ctx, claimJobs); err != nil {
 		return nil, fmt.Errorf("error preparing query ClaimJobs: %w", err)
 	}
+	if q.claimNewsletterSendStmt, err = db.PrepareContext(ctx, claimNewsletterSend); err != nil {
+		return nil, fmt.Errorf("error preparing query ClaimNewsletterSend: %w", err)
+	}
 	if q.claimScheduleSlotStmt, err = db.PrepareContext(ctx, claimScheduleSlot); err != nil {
 		return nil, fmt.Errorf("error preparing query ClaimScheduleSlot: %w", err)
+	}
+	if q.confirmNewsletterStmt, err = db.PrepareContext(ctx, confirmNewsletter); err != nil {
+		return nil, fmt.Errorf("error preparing query ConfirmNewsletter: %w", err)
 	}
 	if q.countAnalyticsTopValuesStmt, err = db.PrepareContext(ctx, countAnalyticsTopValues); err != nil {
 		return nil, fmt.Errorf("error preparing query CountAnalyticsTopValues: %w", err)
@@ -120,6 +126,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getKeyByHashStmt, err = db.PrepareContext(ctx, getKeyByHash); err != nil {
 		return nil, fmt.Errorf("error preparing query GetKeyByHash: %w", err)
 	}
+	if q.getNewsletterStatusStmt, err = db.PrepareContext(ctx, getNewsletterStatus); err != nil {
+		return nil, fmt.Errorf("error preparing query GetNewsletterStatus: %w", err)
+	}
 	if q.getNotificationSettingsStmt, err = db.PrepareContext(ctx, getNotificationSettings); err != nil {
 		return nil, fmt.Errorf("error preparing query GetNotificationSettings: %w", err)
 	}
@@ -161,6 +170,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.insertKeyStmt, err = db.PrepareContext(ctx, insertKey); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertKey: %w", err)
+	}
+	if q.insertNewsletterPendingStmt, err = db.PrepareContext(ctx, insertNewsletterPending); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertNewsletterPending: %w", err)
 	}
 	if q.insertOwnerReservationStmt, err = db.PrepareContext(ctx, insertOwnerReservation); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertOwnerReservation: %w", err)
@@ -336,9 +348,19 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing claimJobsStmt: %w", cerr)
 		}
 	}
+	if q.claimNewsletterSendStmt != nil {
+		if cerr := q.claimNewsletterSendStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing claimNewsletterSendStmt: %w", cerr)
+		}
+	}
 	if q.claimScheduleSlotStmt != nil {
 		if cerr := q.claimScheduleSlotStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing claimScheduleSlotStmt: %w", cerr)
+		}
+	}
+	if q.confirmNewsletterStmt != nil {
+		if cerr := q.confirmNewsletterStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing confirmNewsletterStmt: %w", cerr)
 		}
 	}
 	if q.countAnalyticsTopValuesStmt != nil {
@@ -456,6 +478,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getKeyByHashStmt: %w", cerr)
 		}
 	}
+	if q.getNewsletterStatusStmt != nil {
+		if cerr := q.getNewsletterStatusStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getNewsletterStatusStmt: %w", cerr)
+		}
+	}
 	if q.getNotificationSettingsStmt != nil {
 		if cerr := q.getNotificationSettingsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getNotificationSettingsStmt: %w", cerr)
@@ -524,6 +551,11 @@ func (q *Queries) Close() error {
 	if q.insertKeyStmt != nil {
 		if cerr := q.insertKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertKeyStmt: %w", cerr)
+		}
+	}
+	if q.insertNewsletterPendingStmt != nil {
+		if cerr := q.insertNewsletterPendingStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertNewsletterPendingStmt: %w", cerr)
 		}
 	}
 	if q.insertOwnerReservationStmt != nil {
@@ -788,7 +820,9 @@ type Queries struct {
 	cancelQueuedJobStmt               *sql.Stmt
 	claimCallbacksStmt                *sql.Stmt
 	claimJobsStmt                     *sql.Stmt
+	claimNewsletterSendStmt           *sql.Stmt
 	claimScheduleSlotStmt             *sql.Stmt
+	confirmNewsletterStmt             *sql.Stmt
 	countAnalyticsTopValuesStmt       *sql.Stmt
 	countJobsByStatusStmt             *sql.Stmt
 	countJobsByStatusScanStmt         *sql.Stmt
@@ -812,6 +846,7 @@ type Queries struct {
 	getJobByIdempotencyKeyStmt        *sql.Stmt
 	getKeyStmt                        *sql.Stmt
 	getKeyByHashStmt                  *sql.Stmt
+	getNewsletterStatusStmt           *sql.Stmt
 	getNotificationSettingsStmt       *sql.Stmt
 	getOwnerLimitsStmt                *sql.Stmt
 	getScheduleStmt                   *sql.Stmt
@@ -826,6 +861,7 @@ type Queries struct {
 	insertClosedOwnerReservationStmt  *sql.Stmt
 	insertJobStmt                     *sql.Stmt
 	insertKeyStmt                     *sql.Stmt
+	insertNewsletterPendingStmt       *sql.Stmt
 	insertOwnerReservationStmt        *sql.Stmt
 	insertTriggerStmt                 *sql.Stmt
 	insertUserIfAbsentStmt            *sql.Stmt
@@ -883,7 +919,9 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		cancelQueuedJobStmt:               q.cancelQueuedJobStmt,
 		claimCallbacksStmt:                q.claimCallbacksStmt,
 		claimJobsStmt:                     q.claimJobsStmt,
+		claimNewsletterSendStmt:           q.claimNewsletterSendStmt,
 		claimScheduleSlotStmt:             q.claimScheduleSlotStmt,
+		confirmNewsletterStmt:             q.confirmNewsletterStmt,
 		countAnalyticsTopValuesStmt:       q.countAnalyticsTopValuesStmt,
 		countJobsByStatusStmt:             q.countJobsByStatusStmt,
 		countJobsByStatusScanStmt:         q.countJobsByStatusScanStmt,
@@ -907,6 +945,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getJobByIdempotencyKeyStmt:        q.getJobByIdempotencyKeyStmt,
 		getKeyStmt:                        q.getKeyStmt,
 		getKeyByHashStmt:                  q.getKeyByHashStmt,
+		getNewsletterStatusStmt:           q.getNewsletterStatusStmt,
 		getNotificationSettingsStmt:       q.getNotificationSettingsStmt,
 		getOwnerLimitsStmt:                q.getOwnerLimitsStmt,
 		getScheduleStmt:                   q.getScheduleStmt,
@@ -921,6 +960,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		insertClosedOwnerReservationStmt:  q.insertClosedOwnerReservationStmt,
 		insertJobStmt:                     q.insertJobStmt,
 		insertKeyStmt:                     q.insertKeyStmt,
+		insertNewsletterPendingStmt:       q.insertNewsletterPendingStmt,
 		insertOwnerReservationStmt:        q.insertOwnerReservationStmt,
 		insertTriggerStmt:                 q.insertTriggerStmt,
 		insertUserIfAbsentStmt:            q.insertUserIfAbsentStmt,

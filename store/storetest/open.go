@@ -102,6 +102,10 @@ func Run(t *testing.T, open func(t testing.TB) store.Store) {
 	t.Run("WebhookSecrets", func(t *testing.T) {
 		RunWebhookSecrets(t, open)
 	})
+	t.Run("Newsletter", func(t *testing.T) {
+		t.Parallel()
+		RunNewsletter(t, open)
+	})
 }
 
 // RunMigrate checks the migration and readiness contract of store.Store.
