@@ -92,7 +92,8 @@ type handlers struct {
 	publicURL      string
 	dashboardToken string
 	userCreated    func(context.Context, users.User)
-	site           *site // public pages, security.txt, robots, sitemap, dashboard access
+	site           *site        // public pages, security.txt, robots, sitemap, dashboard access
+	mcp            http.Handler // the MCP endpoint's SDK handler (mcp.go)
 }
 
 var _ api.StrictServerInterface = (*handlers)(nil)
@@ -116,6 +117,10 @@ func New(opts Options) (http.Handler, error) {
 		return nil, err
 	}
 	if h.site, err = newSite(h.publicURL, opts.EmailDomain, h.dashboardToken); err != nil {
+		return nil, err
+	}
+
+	if h.mcp, err = newMCPHandler(spec, h, opts.MaxBodyBytes, opts.Logger); err != nil {
 		return nil, err
 	}
 
@@ -158,7 +163,7 @@ func New(opts Options) (http.Handler, error) {
 		},
 	}))
 	r.Use(refuseNUL(spec))
-	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, withMCPRequest}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})
 		},

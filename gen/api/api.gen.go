@@ -189,6 +189,21 @@ func (e KeyWithSecretPrefix) Valid() bool {
 	}
 }
 
+// Defines values for MCPMessageJsonrpc.
+const (
+	N20 MCPMessageJsonrpc = "2.0"
+)
+
+// Valid indicates whether the value is a known member of the MCPMessageJsonrpc enum.
+func (e MCPMessageJsonrpc) Valid() bool {
+	switch e {
+	case N20:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Priority.
 const (
 	High   Priority = "high"
@@ -651,6 +666,21 @@ type KeyWithSecretPrefix string
 
 // Locale A BCP 47 language tag, such as `en-GB`.
 type Locale = string
+
+// MCPMessage One JSON-RPC 2.0 message of the Model Context Protocol.
+type MCPMessage struct {
+	Error *map[string]interface{} `json:"error,omitempty"`
+
+	// Id A string or a number (JSON-RPC).
+	Id      interface{}             `json:"id,omitempty"`
+	Jsonrpc MCPMessageJsonrpc       `json:"jsonrpc"`
+	Method  *string                 `json:"method,omitempty"`
+	Params  *map[string]interface{} `json:"params,omitempty"`
+	Result  *map[string]interface{} `json:"result,omitempty"`
+}
+
+// MCPMessageJsonrpc defines model for MCPMessage.Jsonrpc.
+type MCPMessageJsonrpc string
 
 // MarketingCTA defines model for MarketingCTA.
 type MarketingCTA struct {
@@ -1160,6 +1190,9 @@ type PatchUserApplicationMergePatchPlusJSONRequestBody = UserPatch
 // PutWorkflowJSONRequestBody defines body for PutWorkflow for application/json ContentType.
 type PutWorkflowJSONRequestBody = WorkflowPut
 
+// PostMCPJSONRequestBody defines body for PostMCP for application/json ContentType.
+type PostMCPJSONRequestBody = MCPMessage
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetRoot Service name, version and links
@@ -1285,6 +1318,9 @@ type ServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams)
+	// PostMCP The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	// (POST /mcp)
+	PostMCP(w http.ResponseWriter, r *http.Request)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams)
@@ -2556,6 +2592,20 @@ func (siw *ServerInterfaceWrapper) GetLegalPage(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// PostMCP operation middleware
+func (siw *ServerInterfaceWrapper) PostMCP(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostMCP(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetOpenAPIJSON operation middleware
 func (siw *ServerInterfaceWrapper) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
 
@@ -2924,6 +2974,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/notifications", wrapper.PutNotifications).Methods(http.MethodPut)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/usage", wrapper.GetUsage).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/mcp", wrapper.PostMCP).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/budgets/{owner_id}", wrapper.DeleteOwnerBudget).Methods(http.MethodDelete)
 
@@ -9945,6 +9997,221 @@ func (response GetLegalPagedefaultApplicationProblemPlusJSONResponse) VisitGetLe
 	return err
 }
 
+type PostMCPRequestObject struct {
+	Body *PostMCPJSONRequestBody
+}
+
+type PostMCPResponseObject interface {
+	VisitPostMCPResponse(w http.ResponseWriter) error
+}
+
+type PostMCP200JSONResponse map[string]interface{}
+
+func (response PostMCP200JSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP202Response struct {
+}
+
+func (response PostMCP202Response) VisitPostMCPResponse(w http.ResponseWriter) error {
+	w.WriteHeader(202)
+	return nil
+}
+
+type PostMCP400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP400ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP401ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP403ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP413ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP415ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP429ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP500ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP503ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP507ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCPdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PostMCPdefaultApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPIJSONRequestObject struct {
 	Params GetOpenAPIJSONParams
 }
@@ -10717,6 +10984,9 @@ type StrictServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(ctx context.Context, request GetLegalPageRequestObject) (GetLegalPageResponseObject, error)
+	// PostMCP The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	// (POST /mcp)
+	PostMCP(ctx context.Context, request PostMCPRequestObject) (PostMCPResponseObject, error)
 	// GetOpenAPIJSON This API description as JSON
 	// (GET /openapi.json)
 	GetOpenAPIJSON(ctx context.Context, request GetOpenAPIJSONRequestObject) (GetOpenAPIJSONResponseObject, error)
@@ -11905,6 +12175,37 @@ func (sh *strictHandler) GetLegalPage(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// PostMCP operation middleware
+func (sh *strictHandler) PostMCP(w http.ResponseWriter, r *http.Request) {
+	var request PostMCPRequestObject
+
+	var body PostMCPJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostMCP(ctx, request.(PostMCPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostMCP")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostMCPResponseObject); ok {
+		if err := validResponse.VisitPostMCPResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetOpenAPIJSON operation middleware
 func (sh *strictHandler) GetOpenAPIJSON(w http.ResponseWriter, r *http.Request, params GetOpenAPIJSONParams) {
 	var request GetOpenAPIJSONRequestObject
@@ -12062,240 +12363,253 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchs3uij6KiieVWVypklRsuzEUqXmKL4kSnzRsuyVNSf0YYPdIImoCXQAtCjGpar8Og9walXtN5gX",
-	"2W+SJ9mF7wP6QnbzIkv2ZEbzY2LTaFy/+/VjK5KzVAomjG4dfWxNGY2Zgj8+pdGUPZXCKJnYv8dMR4qn",
-	"hkvROmp9L+ckkWJCzJQRxVLFNBOG2n8lM7ogI0YiO0HcawUtHU3ZjNpJzCJlraOWNoqLSev6Omg9f0cn",
-	"q9OfEG2Unf6SJjymRioixzVrbZr9LTXsJZ9xs7rEuykj2lDD7MyMRlOS2IFukV8zpg2JZCYMiwmdUC60",
-	"Ie3T5+9ekFjRselyZsbdqTEpTXlXUcPg8667wU4wEFIwwg2bkZQpksqER4sjEg5aF2wxaB2rbwZZv/8w",
-	"cmtpotiMcsHFBH5nx8YN0CySItYkE4YnsL05F7GcE3sPRuPosDcQZ3YJzvQRCS/YIiRtu+7J2Sm5YItO",
-	"QEKeut+ihDNhyOlZQKQip2eXj8ne48MOoSIm4SSRI5qEpE2ThFAhxWImM02MouMxjzq9gajcObuiszSx",
-	"114cbH//ybH55vCgFax7Etjuov5h4C71urcIyPrr/dXd3q+ZNNTd6Nz95u6PC+Lu1t/hhpP9+s3+Qf94",
-	"/s3jfv3JmFGLk7Fhqh5fZlQs/IrESDKn3JARG0vFiFELLiZ4ONJ+++IpebK/3ycxS+ii677pVPc344LP",
-	"slnrqJ9vhgvDJkzBbv47v+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg+edAJ7dzng2vvHK73h",
-	"Bt96yF/d5Fu/SMLGxq5qNxVlSlkAdu8I26du2zfegmY1d/TTlInS5A90FfcCQjV5L/gVMXzGSgBV3cVY",
-	"qhk1uPbjw1awflvXQSulis6YcZT4JIpYap6LSMbujrjdG1KaVtASdGZnwGHdfFzlHujVSyYmZto6erR/",
-	"UAe8T6UQLLLHfk1n7D8zphpQM8oHPtDELn1MYjamWWJI6P4AiAR7/BXmybcI/ynv6z8UG7eOWv/XXsGG",
-	"9vBf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAhDw/gQfxf9+31G8OUnfr//Zl2f/tg/6/f",
-	"fTL88Jf/qEX80/FrKdgraqJp4+ucjrt2UBdHNWxlv39wWLfAD3J0+qzhvDxee9B1N3z6DGb/kS3ucPb3",
-	"mqk7m/7afq1TKTQDVPmWxo5i2L9FUhgm4I80TRMegcywlyo5Stjsr79oC9Qft1zvDL/CRVfRwrMprsmM",
-	"JhbjWWy565jyRHsxBiQWhONxwqMvtsnIrW/JmZlWaCqIRLDJF1KNeBwz8bl36UQWktDoAmUAHcmUETPl",
-	"msiUKRQzBWOW0F4Hre/fvXp5RidsaaOGXZm9qZkl1Z0to1ftHlI6YZaKLQvE3ZJEXHdEN36vIj2XxNx1",
-	"38AY2M+psPSHJp/z5k8EyQS7SllkpSymlFSkHcmYkZC77YSdHrGXEzNDeUI0XWgipJmC5DKSGQrPEc00",
-	"OwbRwr4ZG4jQwd2QxyBXagkDw//uOmTtnj4LCV5Dh8wtz1UslcrYibmxIud10HotzQuZifhzXsprSXQW",
-	"TS27l5mKGGlLZY9MFjJTViC7Dlr+88/7VvBAIH+AsHj46CvilnHPg6iRCzjss97bOylR3M2FRAdKVlEa",
-	"JrihsHNMlJWZCbVCs5NBZ4xM+CUTVpoKQaTugkwdLqFjRbVbh1bFwPJ9dAv1Y6uP3XAv5ndzOX/t14VG",
-	"YKXNbrH6VjtfFuGX5qiIzdvNU3yyMpeTf7edxw6Hhz83UtEJe5ElyedmFJqpS6YeaKJxD5b5jrMk8cDm",
-	"fh7a38LOUU6r5lSTueLGMNEj8EYkoYZZdLJvNRAVuMtVNiBMHFi8ZsKgJlyGyJsBhj3bO3ZlXvCkloOl",
-	"CeXiBixszJMvyMLeSfmSqhWe/NlEnJGMF/al5KWjLE47tBKpoJmZSsV/Y5+bmYAcmAs4Fg6dNYvFfmuX",
-	"lCd0lLAvgUw8suxbWAYHuIUil79SIeces7Jinxax7P3G1NAR1fkEI/sWYAIcCKnsU4wyvQj84XVpXDRl",
-	"0QUYGPCpLJPoohHCojDgdSznAgxUJkd8REQzEEaCmE2iRGoW98jrEp5HUyomLPacpozn5LOj+XuRKhkx",
-	"rb/EA5c0lDlLkq7TUUaZKT8FVYpbzSUzVrag+iKHTJ2lViZj8SsWc/oOSNAXOcEDTZ7iql27C3sgu3sK",
-	"9g8WkylTVoO59pokGlHiGRfnhpoM/poqq0gYjmpjJGeOHS9R1qDlwRosgiKbtY5+bulfE25YK2ilUpuJ",
-	"Yrr1IVj9ciKHl0xpjhew8s+/Zixj9SaWX+SIwD+TP37/H/s3tLFp2H2OBJbhOcudTGL7snPKQWT+RY4s",
-	"4a+eMWapAfMEjWNuF6PJWWXAsiEqP5Ic/cIikD7GXHA9ZfHQXvHq3n+QI0KNYbMUbLfcUjcAdzKlmviP",
-	"ieYiYgSQmyqDLoLVxfFMQ7iHeGjZuK7Y0mKZWSTKPxXZbOTMeoVB4Wd37A81h3EEr/Zx3M6G1FTXtITJ",
-	"iqitmvfOUvsvTbusMfn5HQetZjhZOo3fc/FJ4IG3sunSbkogXIFJD4F1V/NtFk8YCp26GWTGNNFsBcwo",
-	"TxbDTMcN10Cv8Br2+/C/DRczk8JMb22+ZdDIt1pdqO5GntIkGdHo4gTBe5WE7AIptJhkFe5BsWsCSpPp",
-	"oeXAdZ8unc4vYperP1JuX60jiN6IWreRSDG6K3aMOUtimJsbNtPbG39f2A9L1IgqRUEPE84GXIOI8Y7b",
-	"W7q6sgnZmazd9itnr6y0/obxECvXnFBtDhtckyxSzLI6O4aMZaasKKNoZJjSpD1mc6YqospUKtPp1V19",
-	"w0UtHdodFLe0/jQvua7BAEtmbvC+q0+7gqaGbtiQdweUTOmPD9dZ9U+6/w/a9HvD7oe//kfdrRWzn2Vm",
-	"RyLob3wX94ZlSPbJ9ToeXTrg1/tPVhwXq9JLk/tGWrU5UixmwnCaEIRv0taMOSOeoYmcZKwToHOcEiFF",
-	"11KUBcH5ewMxEC+cyB5OjUnDYvbAmfNQXAE3ECm8WoQLbRiNj3BuqwtxTaj7BrxKA9Gmgnz/7t0ZMfKC",
-	"iQBkvPB7qU0YkNALgHh4+8s7RYUeM5U7wEKrToTFNYfHMLEeiJiPx8wegUiRLAgXJLKKC1Xo73SGSFBH",
-	"wr+FcAK6fAbn+oL9X9IkY1bGGQgh7R1YlbmErj3yHH3JRyT8OGidOO0TJOVB64gMWt8yqqyEd9H94/d/",
-	"DFoBGbT+RlM+BL+zHQA/X4eojMzoVRks9h8DHFR+WkGXFUECYW0NXkl10sAdKlBVQ4C5SDMzLET+emhG",
-	"Z0919aB11Z3IrvvRKg+9t3T+ympME7YzLSvvc2lXa8/91AP/FkRuSQqAG9uZzeVXXcPmCiQdFjy0iV9Y",
-	"JCoctGQM2Ml1gZdkKgHPz96/I3s05XuX+3vFB3rvYz7yGphJfoqVR16zz5KyvBzWs83m1lIOr/HMBVMP",
-	"9EBEUym1RWUIVwjdNYR2XNh0SKBVHU+EYOjKLTtUc6ccSZkwKnaGQA8PdeB2Q6YHfjo0XHt99Ltvz1pB",
-	"6/35s1bQev7+ba02+swKu09l5gK9lsU9//s6YH1+yYRxU6BmzFYErI2ylRvkVqw7YXmZOsG0pCytBFas",
-	"itORocMo4dHFluMFm+uEGWfc2eKD1Kqml5zNtxq/dBvFx+WdVnYRlM/ceF/eHONB4uYTFyDzXUZVrChP",
-	"dtUBZ/RqGEltvNpWUdI2aWgr5/ue0WSd5aJ2Czq39PgbkRc1h1zmivhV3S1jCMOKGw4HEB4H6CikmoSZ",
-	"VsM/fv8Hyh8XbAF/6SHfbhBPD1eDTj4eBIfXw5/73Sfwt/3g0ZPrWkH1BzmqU0fRDFOvY0ZOmx1mKqnX",
-	"8NyAHTjZkoJcxyFKIFG9yPOUCUNGCyDtv8jRA01OTondhCZakjFV9vo2mn5uppnmCve6450blj6HgWUz",
-	"2JplRJY4M35FzimZB7fArhuJSDzeJnQGoHFYBpMl2PZ2PJokcs7iHjkVMUuZsGwyWQSEgplyPpWakblU",
-	"F2CglKkm8ylPGFGZEOi+J20O8XtWxGZXqcW1gNifvHEw5izuWAVAZcJFQFJDZlIbYuY8YmQmFTuyv4GH",
-	"eMpVjMhm17MLYIwNhLKgeyJS1L5P2GBZtLLDEK9p5VlSukgkjW/5TVLFpeJmsdkA7sZhYFOWNMRtglFA",
-	"G5Y+0ERmJs0gHjZiHoHs/USMxWhcXYbFDZtVmdgJgbYwlm7EhoJer7ueH+TImfDhE5Y2CcP2n/LYJq4s",
-	"qE0U07pHTvB6jFRM52D2NXnFvyXtrx9+/fXj/tdktDBMd6xcaCdyF6wRaPFVCBdRksUsPkZ/lB2GqICD",
-	"yVxmSUwiJbXG+NEVGMWBQyPlMKFqwlDPdL4MxYzi+HhbUV9LnuzNsDq6a99AWtWnnhnsbi4LWhbhx4mc",
-	"bxaEIcIvx7jSl/mbl7AjKPjWEn0qn6JAUg8EOcw22+fKPK2Ov/8gRyfOgVQjdd6ArfwiR8NtSfENMG5X",
-	"bNn+xdzGS+9TerPK9bptN1znqTD0gu0oty1LJiWR6aB/+HVFaPp6I1dddzsl6baGGeYi68GjksC6X68A",
-	"bMUxat18DzT4zYOcEh30++RH/i3RTHGacI00YMngc/Do8efhQDuDpaPI29OslEXu+k/xm0eoILi/7W+g",
-	"ZtVLPWOq6x4RA8kwhsDn99jt9co+o4ePK+pI7euW8WbdaX5y4/JY9TJKlRDIQ0sD0tyCad3qA3XuEnZl",
-	"hlGmtKxJTzmjWoPuggNCZ5xhxH4FwbDHhI60ldIl5mCABAJRsuQE/ksiKggTsc9oCeHyQ3Rf53blPHy3",
-	"ExAIA+UaLbvGBd0+sKKixe+AGGbl//mUmSlTIATiZGNpRdLeNqYG2nTP5yv6ITqaXWR+nCXwZyfFQpA6",
-	"pujYAV62sjoJ5TgyoiJi9o91mvSPbHE7TAXlZ/1Jota2TCl3TpVo8IrWujK7/WqY6U8UB8WqQ2e/368Z",
-	"WJblNx8pVWzMr+plxgu2eKDJJdd8lDCCI0tKfXL56zDhl2wISoUHmvzXVgB/NkybYS0IKHYpLz5VSI5k",
-	"ynYgsHb4RkvjsoDmLJfuqjwY5ItXRIA65PqRLZ7CiB05PxOXXEkxc8FELpWoddSy91u+cvyrvenai94C",
-	"RT4XuN30vQpu+HgdMwxameC/Zsz9swWa5cctvavbTMOTeb6zU6THDkzJUsAb27x/ZIu3EsOLd9jfRNGI",
-	"DVOmuIy9tOBg6uvHh/Z516Q0yyQGt+QFA01SqgsuJkEpw4+0fdabFIzEdFHIcA/79u+YrlmSI58cNFk/",
-	"y9bhusP/xM30HBwbcAVJ8mbcOvp5mwtf5jkXbLHOfdQj51M5F5hnCZGfmFsFftLNDNfOvvp+H66D1ksZ",
-	"0YTVOYS+fXpGDr8iCRWTzEoRhk5KVJeJ7nffLttOHz6qcKGDOtf+h48HwdfX7W7h6f/wcT/4+rrzl1ob",
-	"6iuqLpjhYvL03UldmMaI1dtJ6+2nS9eCn+PgOvDOFz/PZjOqFuu8HkO14nVpNoYauj3xqdxAjfjILn2N",
-	"gCXgUTS6YDHBfw/ISBpN2BVaRypW22YXyoQJKxXuKAtNGY0TLpYI7EY/pRUhh870yOLaIEZnsnHhy4SS",
-	"MRc08alxWx3Jsic+k4LTZPs3eFd8VLfzTDun6hbrZzq9wdu/Pz/bSKWX7s9vK4eQYAVay0/loNJtcOme",
-	"liBhLa7Yra7gyUjGi3og4CbZwmuLwwKcp3Z5Zuhuiv4LxRiEWi8p+vuPN+v5jw/rt6B4pG+dVqgtR0LU",
-	"5NagVXY714D0WMnZFj5kp1YcHE539FHDZ1/FO35l5FZ7MjIdptRMd0BwmT4XRi1qrbQyHSo2Zko5LL+V",
-	"GTMzG2Lq4m3NaWiya6SA+W0L1MOJSy9dvF4dSbEA6+AHHgxW8dC5fJvlt1q9lzpEfy0NH7tkhnNmLMXZ",
-	"1Qv+ixwNnXlghck8n1FXy8UFshBLRTGe08qT1SgXZ/YAD8JYKjKRMu6RN+MxGS188YVeTbBKjWHXbWjT",
-	"kWsiL5jdcm2FDIWmHRigyURC1sLy2R5oQuNYMa2PiVV08az5KMgQEBKvQbFIqpi0fb5eRAUZMcjG6fS2",
-	"UZSrV7/9tQTulHXXc5ZQUS87u+OlCRWkHY4VYyGezmnKnR45h4Slrj1qfIRRhzSecYGZUG20ikll5See",
-	"JFxMOmRGFwOhmSHcHBOaZ+9YiCdULIgEq5jVUUBYwcQd7aKBXckW9Dcd9h+CbymVkMhNwj271SKWcLuQ",
-	"WSdF+1oY3Q/1kvRZyc6cq+xg+RSWnlo5eMon01rVvZRJvVQFpiHFGc/3kl3+CvGs7MowoaEEFbPsSq9m",
-	"wfjg+dVyUxagAjKj0ZQL1lWMxvYXlwhvPyvbfbiATD5QwcspXUFrBKkTQ3aVmwiFNMMxJK4HrRkzUxkP",
-	"7U/Or47EDatB2NlKqYkgaLoSDJZqOUchDMuTsYYzFnM6hLsMWuX0apwuTycMWuV0WIiHdEUGPtQGDpta",
-	"dD8RhF1Z8MEaDDplkSUaxEhXniHCQhIR6zXGWtRoERAf303YJUvwxrULOwaYhTgCYWS5HlTFNbocnur3",
-	"vurdRxSog4Afzt+8JmcORaAC0+Mn/f3OysKQWQqxwXQpGrhQWyFqsYcG8M1qs99UfuubowXt62lDRdSQ",
-	"Qeb3allenokFmOMeKCZYPK3GTulLNayfmcdQfMBVZFoq5ZDbDTCUs7feh5nbSB49eVKyjxz2+7WalRfl",
-	"V1B4KpUJyDSbUVHgr0Y52XNUfw123tptGRdItzz7+7enBAQKC9v2ubmzFC3PWJQNmxqT6qO9vQToU49y",
-	"nxWp94Q0XU8TNshFiNheM8l9skDI6gDlLaOoBO1oyrtZkuNqnJ2C9bcNtStlp9UeRkpzKsayxibDxYXe",
-	"Ip1xxRCwXQLgJ2Xk4d7qzoMm3tJtWcnuyF5ZCy0TR3OFtw5atf8X/Iv/pxlqgP4fQZCofZzCybUWFmqq",
-	"32SjhEcu4bRHnrGEj0AvTxYE8JMmGPjiKsFwTUr5tatcd0Oq5TaRmrs8iQet1bepfZM8tK9Gl47rNz1z",
-	"jvWNe4EZivFN64MffDecpXlyxo4i3LAh4amS83dLc/L4ZmlZjVlZkMSxe6gF9QXr4Ptjl8GkSfjxo3PI",
-	"92hvdH0dkj37GwQy9LBYJI+xOmQPA7Z6V3YUVazgBrpH3mBGsy79CGPGPElYTLgIAF1gdV8fNQ/5wOCz",
-	"g/6Tr/YfHZSCz6xiTSMDkolVAUpRZjgRBplNlJyTlGrTEGjmZNUhfNMUZbbR8rQhwKTOqVhOo3TQ2gj/",
-	"xpmqmmC8KYe2KcB5ff7qdoHILr7SRyIHBCqiunW3DEj+QsHFDcGtW2HPjoFFiBaQ9bhbmOntho3miQ9M",
-	"uOqXRezGrgEbWwJzSRrLobEOwMtm/RUQb8xihvpptf+i5Da2bPw+9+fDR7W789a++qygLf0NkAK5eVM4",
-	"zKX/1G9H0eiiORKzFrBX36txZrBM7hqZUG/5OjcS9ahkAaVSyAVbsJhMqZ4uOSwPHtVFykAlzOUQx9qo",
-	"gxtFGBaOB9Bs8R6CUsjzj/xbYAb7jwko3prELA+Q+9RwQ6B2HxsKK5L3b18ih7IsE1P82u/fvSrn+SGH",
-	"pTEavLjpLN9p/VV5m+92F+uVvY22bEivqlXN6iDtvZcNl7WsjdGX8OUZhCzk5S92/GZNdkNzcEgM4SS4",
-	"XOOJ3BqrXrfFcCZjlqzTxrZglSuLgv2kufTHygRpvr8q2P3973//e/fVq+6zZxbKnpKYLjpEKuJ+bzCD",
-	"uEJ5O6yvGNSlinf4RFt5Y+vxy3YjPG95lqVNlO9w+UxB8W71L45ItEvs9g0CGqNSOms5xKPOdujJcD4z",
-	"/rIFqd065DEPU1kKN6lRAM3GalbgLK6PLjuop/POxbCkL91+gRNeuDpyAcGdvfQkbkPusLuVPrHgc+YL",
-	"Yq+FodXKBUtQVYKQtQmIflzlHdd94YKSSq+5PXd9xdSEYYjYaIEFLLydWKNcYOe0Whs4u7BCRMwSZhiW",
-	"NL5gi209/jvDz9r4/sS5wGqf7H2qmdpVPrrJC+XIvIy7JeNAHRG46cveCZ5udc9lvGv2Lv7ERlMpL4oo",
-	"v08nrTqfqwq686lm0fCP3/8BftoLxiCHMuEXDDwaWs+lijd7Ldz0G+OBfyolUHz6oTaVHmlUp26em7IS",
-	"hvWp1Nd3QXCpa7uQVX+Zt5Amkr/LjcNyKykvS9HTB19/YvklP/nuxZeWQKQa093/MmlLKxZqu+KHuiI9",
-	"mkWZ4mZxbpfDA52k/Ee2OMlQFVjxx/pqsqupCn/8/o8wgLCJkp/uJOXdH9nC11snbcGglioOQGUM76aT",
-	"t/FYbmaRz1K8HIVNYuVO7jw2kRSGYpcDR+9bzm/9f+c+sWJSdOMTN8LFy9Z40VbrWrkvoYTUiEYXTMQQ",
-	"J3NySmhm5Ax91b/Ike6R55f2gEpmWJzel5KlQs+hMJXVgu3cI1dI9HggaD6cGm869RHSsYyymb3gWDL8",
-	"F3bFtYHaWGDSQ002D2AIm4qkhvlUznhLXUwCCSMZs/AYS3Q57/hARFSpBaGo3PvIjrZU3vlsLzUMSJhS",
-	"M83/4tyxFmFDbPekKdS/ghrTxBJ+TeZTagZiTjXx3QDgNO/YlSGzDOoAQwcJQx3MvH7/sih2Rdrv/9rv",
-	"9/udIziB8m5SRB/wkmrSpuAwDwgdiNJTBoSSGU0BmqVCoamDnnaES6nQo1343acyibGQF6uJe+kPBBbv",
-	"8hdkJOGmR5ZsI+1f5Ig4I4sO0M4OplIdkNBKECGUJ/AFZgOsCCYWA4FntTfoqvCh7Ec1ef/XFy9ePIOb",
-	"e0uN72h1ZAFyyoSxIMDiojw+GMTyPmOYtO4Q+4HGj4+9W85/NBBtdmW3BD5oBjunhkeEag2loEQM5hbd",
-	"WZr49MzP6WqbYc8ve4kOQQYid+EbSShxISVFAxEXbRTmFeHRsRAu19cPyz3TAOQGIlwphG9hs7ayvZt1",
-	"pVJ9iCFR+Nju7Q8PngxEtcEAwkG1iwA5IY/6D6slrC1gPep/tVQxPnftA2GBKLuBcOmPRel5HjMLz742",
-	"RrTwVaxjri86QUEt8tiJI1eL2kpd1DCFgVgJj5hAF7wjiJbTKc4MhRZKDdRwL2ETmuwZpma6FB7haeLJ",
-	"2WnJ/XnU6vf2e30wE6VM0JS3jloPe/3ewxbaI4Hf7EH2DIqOeb7madw6an3HzFspTWup685Bv7+mFPRu",
-	"JaBzj39NDehzV6Kci5hdQVXqw4MnTRPmO9wr98C4DlqPcLfrv8k7sMAHDzd/UK7cDht3qUabvitKXhe8",
-	"v3X084egpX2Ed35upJnuMQEzMNIgaBk60SBYLLRhs9YHO9teD8p8Xwg5F3t+6p65Muue99yNe3dlWtU+",
-	"ZA35RsWQvXIbrOsP9TCy/jLyNgjXQethv6EyKnYvfGBpZrogbXspsVXCKx22gGC7nkYIKdusX2ofdRNA",
-	"udVHdz0AHxM/gHhxqnhuoO5WjrzqIkHoZsJH/+X5gL4CHsSJ7BUeswkzm8qPUyxgwkBmMkxQYYBZluuR",
-	"B5uLkQfYBqi+NLj3d3ZwolHGk5i0HZAHBKtbB+Q76QG/ExAsbu0roQ9E3nuAiQm3TAyiUVzbKMhdAxK7",
-	"Au3lovB3SNPKy9SQtf/yZ4WzB0RlIj8evsOYRkY7MN7fihYVUaTw0RYErGj39a9HV3Ok+rbphl0gUxuQ",
-	"pFNDUUs45tN6f/ahV2Usw/hfvffRe1euEckSht7cKgw+g9/f2KFYc30VDA/rmmLO5KXry3ADuvbvDkOP",
-	"+l9t/qbc1ujT4Q5fjFCR50TIS6YUyI4GqzKP+SSzuoNbSRNLbxYouZcB0gHYBohc4d01zRdL/r9PaMH4",
-	"IWi5+I8qaJ9lZhmuAQK/dTl6t0JZK40KrqtmFuB/d0jVV9deZaX+tV0/YyHn/+xIu7/FF3lvJ/jg0Tb7",
-	"qmkec08iKiTijScIJSIB2WzApVx/CnJySrQLcXJAtTNpKDGrUlHkRonwNZgHFTOZElYPRrs/+A4g9GU+",
-	"5dHU14+nyqrGJoD8p8ALaFzVdjHorYhkL7k2T0t7ukPsXepmUIO/aCksFax28m1EkwRJuH2le6ns00H/",
-	"XflWnQmtKApelObWpD1jhlppH2CvzBbLoFwP/0WofRMOlKufb5baSi0sdtWU65pt12jMNaIfLv1PL/rh",
-	"1td/kfdzvWcEFWzAJ64U8t8dzjFX5AMU16i39Nw9+N4FsW4StEpkeolG3KPKn4MJvBHlV3ygiX/GGxP5",
-	"G4K1VFjDsVBslq3QrtOGYoSJSC2g6SDUi9GGtE+en3cPHj3ufvf0FbrYwEfhUgq8YIcFikGgKDfAOBoI",
-	"UwVmtG6G7m5DwmcWhzhW4BaYAy4Fw3xz6lMWMD0Eut2AY0qQsJgz7A0E9ocFkQ3SbAtui04uPF3CtYHs",
-	"FWLKnYOK5kCkXdM4o4PuwpqmQKSdf3lUabnhOn4cEauzhR1i6AXTfoONHT98/w4oLll0/hixRM47rrUQ",
-	"Ok3BgeN9V7nfm84Y+eP/+/+dnzEYCKkC3xeYhH9zTtOVzj/QA30BF0TjmMWkmh8MG4aT99wv4UDge4MD",
-	"GZZdeuWlB8p98qXHBtfypd2YhwW7Y8XShEbQf92fC3yk3j3q7k7bNZ3HVcRFgxXFSKxkmoITDa4o5opF",
-	"hhg5EB68plKbOvvpWVblIXeh31ebcH1mBX8nrkNzyfVfnf/cWwi+kGAICScQ44FozzoV3WgMgRLlPKUb",
-	"yoyrypGr2VArSpZ0dqk+h8pe7s+1SW23FJ1bboanB+qH7ewqCaEYBgIhV/Reob8lhX5VXFgFSQsxO2nr",
-	"PC8qn0pdI5ydePEFvJiIEopNrCBjabMvxE3aowUwRAgvylOR5FyQEHh1GPgeEdyQOFN0lCxcMJGLFDvo",
-	"H7jwkpcSwfkobzZmN7/3kcfXYY/8BMFcgoSnMZul0jARLaoBeHDoeODjx13YT0AuWGqsXJkwqg05OCTT",
-	"TsHNLxgaBkcLw7o8xpCiBNveo7EOpSbFJ1zQZCB+kaPj6ucuzAy7IULeq+uZf3hwcGzfz/nPSZwhyjLt",
-	"ShoRdkUjkyxA9PxFjkDi83Ixyi4a5U77CljOSR/BLVQEo9WUZh9YZIdW+iSGwUCEZ0peLbpLv1eCGrHl",
-	"o7zgrLhfKhbQ4BE7OuJq79++hJJTdh3XaBFWoCmHP5LQCsJaD6H5pP17/geL9MXPGI0wROkTA+4wghr3",
-	"4n5HGXIgcsksWI1WOzhAX5CLOnqgSYjBfj9/6Ln4tdDJ9HZYIe7Zv71/+9LK3T8ylmIgKAi1UJ/F33pY",
-	"UZI3NcezsAWiKvfhSyjF2m2VRNUjwJu1HfsKQTkv+VVqRQ/RqRAWZsc52EFByukdFr7IOw+4KkuY6xNo",
-	"sVvTyxJaaxeaV4IrKyPnKfmKaZlcQkwbRsvWCs2YQb+cN+977apM6DpxGNtd/CBHrXrf23IM7RI5aJWd",
-	"bpWkiEfrIqkHg6uD/e5gcPUVqw2kRrPM7QvmRX+PrYTyg9tcOM8ObpDKLc0pxWIKi2BJYh+u52qRugqL",
-	"nnA3hsE80BaxepW3Wb7g688q3q+7yHI48fYXWnDw6+YmJSenzmQRUWE10TE3FXtGnlpI0AdF2vaayB+/",
-	"/8MFRHR9QTSvD/3L6SkH23xcrhV3r91UtZtsBAHJFuJKgqIVpXZUWuCTJnfmU2hwQlJqxSJghWiVYRyM",
-	"HfqCp5oI1LEYNZpkwjKIkjTEhWbK6LzvCTKjLLVcpdL0BJQNASY2lXDL811rFN+kDVbGIi6WlFruAnVc",
-	"DrEizOH+k8OH/cNKOzIgafZbMDC0XdB6QIq+R8Fq9zOMZYf95L3MsI9Z59guSpM5XWh3kFzg9LKdP+eM",
-	"gg1T4RnsYIJd6M3UihjLJ9fGEt0pvWSEkrDUfSY8ch1cqr+STBieuDh67DVT7yD+wT5vPY8F2aNgsUUh",
-	"qG1ZSx6kF9TPWO5ettWcy22B6qfNU8DGWAewmHu79LL1syLU3dq08NCV2XLMhyyovOPBpuZKjfvGJkWN",
-	"AtHjTykhdad+Kt/AqYaXOiSSY8xDug/d+xJ2Cfs41RgO+xgBEWwOtXW50mYH3rNqnsgV/3Ux9qgj3CUQ",
-	"rhHm7t2hfw5Q/Y4Z32LXW6eAr3vODTzWd0sk5T6ZuwHvrk5Sq/g9w6YuK0C/hzW1wDp3o0mDJqseRmnH",
-	"AcmbsxEQ0bAnm9f4fEkvK8NIETFIEnN9iFGPwdQ+TcCaojKrRaJVz4tkIK+FfqLQ94ulCZQ1zZMVcivg",
-	"Yf9JnTHgKUzwRRGdgDBRMbe0/bnAEDZirrY63hm2bfZwhr2c//WcV/0tqMVTX4/7XkOrkCQE6tvS0JBi",
-	"FG2FarW1ExIadmVwWFcbxegsBAc7yvYuP9RCbOhaEJG2VY2OwKXTgZRYBXlIXh9CSjDI1Tno6uN1tXyg",
-	"1WiYiN2kfk73ecfhFiWGqVneGyjTmPYNDij8zpuYeRyC+Vum9NeMEbAee+c89qOmLh8d7cnwoWbQDQIq",
-	"i9ofMDgEJrZ0CW+D0ERLJFt24zIzbuN//P4/bpvhy+f/9Z9v3g7Pz58PX5389/DZ+7cn707fvA6LHmb7",
-	"jwZixkVmFc2gsNO65Hg9tepjLOcCCAfkHrrC+LAK0k9RGO9JCKQ5dOEXbbAeK1ayP8csoYuAzHSnR976",
-	"fyjeCMKFeUwUixi/RFtw+JJq04VybFBkvA1/PIcmHgMB+fcQTcONZsm4c+T6l879RWm4JBezTA2JplRM",
-	"WEw0x8bp1MECNCb1rSe4thejtWc4KahUx/YCeFy+ozz/3x5zIrhm6KVdoLW+Am09ArnI+J4lMAtIcUce",
-	"EC1B5mWv0+ERauGuEgHsEnqjGglHBBh8kzLhzu1DeTCBO2V5XjlpLwPG2fO3wx+f/z0MSA4X/SNyePAE",
-	"3QGp3bI7rs/eW5nj/N3b5yevzitz9PtH5FH/YQe6g03rkrJrWOg57P4HOXru+0otyRSrXM+imccqgCBE",
-	"whyIHOCiNcaDhQ/CAtm4od5FBfKaFNP9/sHhTdTNFQJXlQBW7M11/B4Pip8Dzz5oyp611MYSFyZiZxxf",
-	"xisfNqbLoHlchTUwqEdyxv5F1YnPZmGXksyoWBTBY+gCZKprMVTllSPQdwmA6tHXy6RgthuIJmQm0tKC",
-	"MoDoY1eAwLGHMib69paIkSVfSS7jNJ3WjS2EIajfv1QOYuuP3XDoZ5DvbuPXdiiOvA5aK1UmNn3+3/n4",
-	"fP+1RSm2n6f4ZGUuzcwu89jhAD83FS4/F0SflCthcE1KZTZIu1J0owTSS0xlA2R7FnNbkH0zALu+BZcH",
-	"doUCF7gTXuUY5WvQVa1I6WzpLHXyypdR8S/YYn0E2I92wFZG+UpL4q2zTHe3RUMD56K1zEZj9F3ahX2D",
-	"5Rp8sRdXNUDe24a/nG3Y8VbtI7DRf+ZCy8vpZoAQG1Owa41ZRbtlEl6wRYj2qJqGy8eus5lrQk2htLil",
-	"ELzGM4Y91zGQ5C4CPoq27lsFfOzf5sKl/tcN8i/EyxWGUrxdDb2ssS0ZNCS7D8S+D8S+FUMYBkHSovYi",
-	"BJq6vO3dqMQSk82dR0XuaRXa87Ax1xXyUl64OsSFSXofi+aj/ePK5PZfbPlWpRtvYQZPNzalnzpcw+BF",
-	"WPren/SvXLXEPjF2tiACoh524387iZ0/skWd2Il2YiWTG/iV/JRNrBgR2bJWweZFTHQeJQ34HGAcLMjh",
-	"cEgMMp1BjporeAXfsquUK0zFQ9PeRNEIlHkuXSSQEyug7B/GzUD4Dao7EAnU6ZFvwUgm1QWJs7x+Znmu",
-	"OnPZW5kkd8r97QIu3PHL8nr3VP9+/H5n39W9gPDFCCfkZznK6f0ysZwLH2p1IwFhRtUFM1xM9nTR/b/W",
-	"b/YCikmh6R9Ky7K4kAnyanntiEZTFpOR4mycLDrHWFKRa8JmIwYh+y4Gf8QFVYteXQ29V35T525Pd6hH",
-	"r6zVQCLc9SyFez+1p+0+lcIomWwy9cBgPxaDvP8tao2+ZTQhYw8+Ii66a1vimkMgQsrYZZ8kFF2nKZ2U",
-	"ods1Kl0CYvxxIwi/zZs/Wd6fpRrzobwjTQpI1UZvHYcKyrpUhRuaIubMHBvoWNUZzWy9gQgjKVxByaGi",
-	"hoXkG1L8pMkeHGZ4ydlck//9v8h+v4/eksgoGGvoMEp4dFE7NBgIZek2ZocfkJhFfEYTHZB+7l1VDNBT",
-	"SIwMhM+B+XtbIBQYuIqSLGZxQwHLV3iZBeqt9ZG94MreEc27IWN9qZFi9MISJ9LmgoTmt7BznHvvHtvx",
-	"2kcuh0aGuZdsyRZn36o5yLQ+vnSpjjvdeXtGxnTRIyeuq9nDx26/zgBs99S4YSM/bbsngpyevD4hUEry",
-	"NylKDcCfZ0qmbO+lFLEUYbHd8P27p837+a3Jtbht19S/7n2BoNclGNxEku+Nm18iIVcaoD6W0ln9ZQW1",
-	"IIZDpkRDOAUW3VA0umCxo0Z1ZL1Wbql0p66l/DBxcwrvGVa5tzt6+ubteZcmiZxjKZLjShzD6VmPnAgC",
-	"rSUgGmIpeTBKGFWkDW0ZB+L7VydPu+ffn3QPHj3uHJO17QZDxcbhMYkUnSfQHAJrZiRMa5Jp+8vEU+iB",
-	"cAuOEzqZOJd6wsaGWJFPjh3gc6Z7JHTpGmDyrTZilGMIWKoj86W+lXej3JUW+MzJfNVmnzWU4y2kDn+C",
-	"leleBfq8KlCjVGnfkVCSKhlnkelSQZOF4ZFG8rJJaBTS8LGDMb0utv51ZeAdcr3qQk1MjxkrLOu8Eiah",
-	"cawsFYFIvhkkGk8kMfK+6sQtl5H0manIHcrwk79KCeiq8FXP2CzhL/vU62qDhb/I0RBbTIdHbu1yniww",
-	"D1AArLhYrWyFqXOYfG4Vq4mUMWlb1Sah2uTl8wlO3ymE3lzyxPUsa4QpXd3+/T5xoZ2kDWX7MdiCC22o",
-	"iFjn2MWIa1Mu+jVaDET43fN3lZoWf8OYhG/cCXvkR7Yo4k69AwRjmEZSGm0UTQlYMsgFW3QwHVDIgYCL",
-	"MNJtGZL2saV+puuVnbOsBrdvnxeW1zj3cPKZ607tRFqIkHMr7Iyl+uc3ed5z4y9skDSfg0TWBPxnviN2",
-	"E9/Gltkb7BcnnpBoFx+BBergB5fDrBlzQRtWq3EVmoNbDES6S00aL6Gu8VHKRBxgvBs2eKZFPStXW97b",
-	"4ryBzHW69nliTMRUYRnxex38i4gn5dLttaXEXfcR7ZIqFvhrB21cToLkGt9w66rvDYmqgKmNCPmCixga",
-	"gG8V0ecbSTc3kdipye8do1gRu7nMUlE4Q5sxNUgW78Mb/iTRe1JeEIpPmKVktCAeKj2aIMRvJ9rX2qWK",
-	"yBuSQZtsApYlX9q3bRSfzVgckETOmepGVLO4g9s4Igf9/SKtCnbJfTG1OBiIg34/LzAFDURZTNoTfslE",
-	"ubOCaw5cKuMGFdvMnEfMhwf7PI1ObyBeS9GlBc+c0QWmP7ntL/FJLwn48IYFOFI0MyRMEypC0j7sPwzy",
-	"VprhHvzaqRPWsY24oyB3IaaXepV/ZuF8IwFxz3dMKs83B3ePXdUZs24zbGIzUaM5sN2rCPcqwrqgRqkc",
-	"mfHU9EaktFYFYGpzbYycZnwh9L3n93+m8hiZroTb7sLid4ojtFDjAwmhvelqtMKLp+Srh08ekxlTE0Zg",
-	"1BFyW4jeK/MC5NTHrrW0FQTgIwwiHC3y0q50IEIBjYihmCfBkGBXRv6CLXqeMecZVF3LyGO37hLnt4yc",
-	"m2PsW50rzi7vGYITuSFWkSCH/YekvczmsSCoywF1skatnc6e/I45/xm2mL0OKvPAJXbh5v968zn/uYSJ",
-	"ooYHnOs+heGe298StwcMJlrOGOYcWnB7kPfcaENB9BIt63wq+5+z0VTKC72HwbrN9RnlLE0YGCH9J1BX",
-	"YkFCjETrnvOJoCZT7IiYbwZZv/8wygS/gj+x4HLf/TZlV8T7/A8ePbanHLRMz2pMgxYODsmMxmwgnM7P",
-	"80jidiwjnW+5N4s7DfFXP+EQF7B8h5SiulBTOwpfZAJG3bsUvwxqVdyQDoaI5hMoQ6U9pHhk8kC2YwWd",
-	"JXQq8iNqTRc/eUyC/ox8InzR8bxECsI9BL8IOSdSkLaQlaSDY68XuHIaShMjXbsgrOsB2audXm1qwj8X",
-	"ohRHvkeSL++QujMc8VXh12au/5SPukuodIs0ZYFXaUZRzd51qbiH0ruo/TkvvXwOavlvO7lT8s/2Ptr3",
-	"WpvB+QNUSHY5X9QFv0GOt083NyytaY6LfSF/KioQ33cLvSekRbfQUmnqnYB5c6fQZpC7fQLZRBz9Ue5B",
-	"+c9kn7spTDaZ6cD7nFJwfzvnM/xnne95h+rsTR0//4smHDxv6KPDnjN//P4/RY8rjMTwXcbABRSQhBum",
-	"aOLL77ueGZbA4/IBKbWmAXsboaZUnq6WC5xlVXy8fQubn/4LdFzclgpAt0X7CvferPseJHfiA1N5Bu+n",
-	"8lUrJcZUT0eSqrjR7PXckoy8OikTedHWZyfn33/75uTts+G7Nz8+f+2M/aZHwr9BFdlv/vj9H/Aju/IF",
-	"TaFkLFQkGYjwnEWZYsfke2PSNxA0d05n7Jwb9s25UTwyIdFMay4FiaBvGlAy3wiWxaT9sP+wA71NimOE",
-	"vYE4IXMlxcRe1oxraMiLZW3Bh0ChDElKJ6zBcvYsv5KtYoxg6qb0uEf7B83dK/BUpZJh8FrDuLT+9pNu",
-	"Wc1zambJDap45nsCsvYQcWZ1GF7znOpce3ARIdV3REDJMw/wq4TRS1e2wnW2auiH1bz1oHXOTBeb7G04",
-	"5CcR5zuqWBjc+IleSwId4Xz5ZpXfOAbske/fvXoJMA+VDanv5Ae4iHWdnfMuBcaPGV8lsfGf7sQVoHQF",
-	"hwkTlkLHn37of4t8enuFRbJTcZlt57FVTMRMsbjsYLG36ROgYhk1l0c/n9PJhCny/hQdwC59kWptaXB9",
-	"EYfAdbSiRAP9J08R6rrn7gSuVGttsYdndje7es9Px6+lYK/QwXrHFFRG2YwJg1HswH6qJO75O7qxfiuM",
-	"gQUeNtXAQsB+oLEMQhu79I8W5HTctWftwmE7EOOHPpkbC6r/FkgCm7Ha0yW2v608YwkxABkKvNj7CJC+",
-	"NqDIQuyJHdXaRpukbuRWocyPDxvy8D8Uf+wNux/+8h/11QQ2oA3mxT4XkYyxgvBtI9pf9v5SRbG8AgJS",
-	"ippd1yIdXFpAJr/xtMvsdsutXl0/A+r6MmPpytspyhL8+bB5V/PQzqh8q2h5AjWIeYQvnFflWKGxKxha",
-	"0ooy4VL2nfXA4u6Y/roOZV+c/Oed8Jj1F2LlmDOKaviXh5Qv+/AvwK4kTLIgVF8waOqsfdrlkpSy4a2n",
-	"jCZm2tzgBdO2oimj6TExMoumEMOeF6mqFUO+x0nv0BLlVmigeL5QOdeEJvwS/XNf9sle8ksm7J6s/F3G",
-	"SL3Qhs02vlPCJjTZ+2gfdS0/fWnHnW2RrBemil/SCHqpG6ZmGhuio3Kqw2PMcII4ROwzjkaDw1xqq2HP",
-	"jtg0c2d2RWdpAkNx9VZQ5tgPD6ocm3Z/+/AzMuobs+l/Ncrzz6qLvnY926FY1qfqnl+arwK24VHaDlID",
-	"aCal7UEcjnR2JrYyZYKmvOdfpwmJ36RMnJyd2uu4a21uPQl2ry5Hv7CoMTAi12PdtnMJ5F63+1MYQFzP",
-	"mtJNE6qJA75lNlWB4wVFMrEBjv9+8url54Rjv617OL6HY+KArxaOIcanUfbNkz4rRVl9GXfoSAgFXGZ8",
-	"gmAPMhLmELraB3OuGXnUf1grJb+F1e9QSMYFast20XiBDenUJSNG0fGYR70/bUXUmH+KaK3kSBrdM1dm",
-	"HS17C6PeXZkvoPu+Y1fmBU/udV/wAWPRP5UlbHd1V3PDZjTtXa1nXOc47HMyrasbGdT9ef6NjXZfFhwd",
-	"pHjjW4rFMREYdwZOqN7VyI9KhTehUxZNjgg3dUYZbIZAF0UHUjqSmSGGCSqMDmCr0LKbSNfmVGVQ+7xn",
-	"hR9FIWQK6m0C72OG8sSV3izXHIMUxj3f6tc35s0TGxtCC87xmHfI+NwKjaW51CWPck7+b+TsdBDkOtdZ",
-	"Jd2U7oNrkqVYXYIbTVyp7VrZqbrGx9ZJyn9ki5PMTO2SlvKh+7SpE6xrnOVK3bkcV3XpWwR7wZu0qSEV",
-	"rRnSVzKVtI5ae0Bh3d5WcIXJNGHkQkDLCekWDEgm+K8Zy5Pme2SpBodmLM8K5qooUOUMXJhaV1Nq2vcl",
-	"s3c6pdiC3kDRvsD1vZAiYgFR0mCg4lLPgR7B4lkQpAQ7KK0KXQhqFs2MnKHgCaUJ7dpcGHrBAvfEAVQL",
-	"5GISuD7yCQ7HslSXzJdbL5aCloWrS72mUDlFsQzi0rDhYQIhUXk5w9IsRQDW6lSYSmFoIicZ5DYWQZqB",
-	"u3UfpwmQKNLM+IjM0hLFVw1rVLNVcKGV1MXynn0Sy+p0P025r96oC9AVsc5LKvrSkW2Zmi5HKPUBsNVq",
-	"gcFqQqU7CIkUi5kwnCalWw0IE5FaQA6Cg6hjhNAZM9QSfAgus2ikmMmUYPHqLTUsfYaWre5YcSbiZOGr",
-	"v5YCInx0UtFYoNS7wS3iK8LWLFDihpUIiHK4Q156dTUKo1c1LdciQalql0UAqGRXqrHpGmN38W9Yi600",
-	"rS/OVVPs3hnsA+CDHP9Y6vlpt7ysbmJr89L0jmKuzr7Wo95wVaV5wY13/eH6/wQAAP//",
+	"7L37chs3uiD+Kij+psrkTJOiZNmJpUrNT5HtxPFNx7JPZjb0ssFukETUBDoAWhTjclX+2gfYmqp9g3mR",
+	"fZM8yRa+D+gL2c2LLNmTGZ0/zsQUGtfvfv3QiuQslYIJo1tHH1pTRmOm4D9PaTRlp1IYJRP775jpSPHU",
+	"cClaR63v5ZwkUkyImTKiWKqYZsJQ+1cyowsyYiSyE8S9VtDS0ZTNqJ3ELFLWOmppo7iYtD5+DFpP3tLJ",
+	"6vQnRBtlp7+kCY+pkYrIcc1am2Z/Qw17wWfcrC7xdsqINtQwOzOj0ZQkdqBb5JeMaUMimQnDYkInlAtt",
+	"SPvZk7dPSazo2HQ5M+Pu1JiUpryrqGHwedfdYCcYCCkY4YbNSMoUSWXCo8URCQetC7YYtI7VN4Os378f",
+	"ubU0UWxGueBiAr+zY+MGaBZJEWuSCcMT2N6ci1jOib0Ho3F02BuIM7sEZ/qIhBdsEZK2Xffk7Bm5YItO",
+	"QEKeut+ihDNhyLOzgEhFnp1dPiR7Dw87hIqYhJNEjmgSkjZNEkKFFIuZzDQxio7HPOr0BqJy5+yKztLE",
+	"XntxsP39R8fmm8ODVrDuSWC7i/qHgbvU694iIOuv9xd3e79k0lB3o3P3m7s/Loi7W3+HG072yzf7B/3j",
+	"+TcP+/UnY0YtTsaGqXp8mVGx8CsSI8mcckNGbCwVI0YtuJjg4Uj7zdNT8mh/v09iltBF133Tqe5vxgWf",
+	"ZbPWUT/fDBeGTZiC3fwtv+g1CAC341HL8MnU2KtGRGjb3+wlKzbONIvtjRNKDg8edQJ7dzng2vvHK73m",
+	"Bt94yF/d5Bu/SMLGxq5qNxVlSlkAdu8I26du29fegmY1d/TjlInS5Pd0FfcCQjV5J/gVMXzGSgBV3cVY",
+	"qhk1uPbDw1awflsfg1ZKFZ0x4yjxSRSx1DwRkYzdHXG7N6Q0raAl6MzOgMO6+bjKPdCrF0xMzLR19GD/",
+	"oA54T6UQLLLHfkVn7L8yphpQM8oH3tPELn1MYjamWWJI6P4DEAn2+AvMk28R/qe8rz8pNm4dtf6/vYIN",
+	"7eFf9V51R+VNSgW/+ItIqZkWa0R+TCtoWRDlisWtI6My1nAh9w/gQfw/9+31G8OUnfp//kS7v763/6/f",
+	"fTR8/+c/1SL+s/ErKdhLaqJp4+s8G3ftoC6OatjKfv/gsG6BH+To2eOG8/J47UHX3fCzxzD7c7a4xdnf",
+	"aaZubfqP9mudSqEZoMq3NHYUw/4rksIwAf9J0zThEcgMe6mSo4TN/vKztkD9Ycv1zvArXHQVLTyb4prM",
+	"aGIxnsWWu44pT7QXY0BiQTgeJzz6YpuM3PqWnJlphaaCSASbfCrViMcxE597l05kIQmNLlAG0JFMGTFT",
+	"rolMmUIxUzBmCe3HoPX925cvzuiELW3UsCuzNzWzpLqzZfSq3UNKJ8xSsWWBuFuSiOuO6MbvVaTnkpi7",
+	"7hsYA/t5Jiz9ocnnvPkTQTLBrlIWWSmLKSUVaUcyZiTkbjthp0fs5cTMUJ4QTReaCGmmILmMZIbCc0Qz",
+	"zY5BtLBvxgYidHA35DHIlVrCwPBvXYes3WePQ4LX0CFzy3MVS6UydmJurMj5MWi9kuapzET8OS/llSQ6",
+	"i6aW3ctMRYy0pbJHJguZKSuQfQxa/vPP+1bwQCB/gLB4+OAr4pZxz4OokQs47LPe21spUdzNhUQHSlZR",
+	"Gia4obBzTJSVmQm1QrOTQWeMTPglE1aaCkGk7oJMHS6hY0W1W4dWxcDyfXQL9WOrj91wL+Z3czl/7deF",
+	"RmClzW6x+lY7Xxbhl+aoiM3bzVN8sjKXk3+3nccOh4c/N1LRCXuaJcnnZhSaqUum7mmicQ+W+Y6zJPHA",
+	"5n4e2t/CzlFOq+ZUk7nixjDRI/BGJKGGWXSybzUQFbjLVTYgTBxYvGbCoCZchsjrAYY921t2ZZ7ypJaD",
+	"pQnl4hosbMyTL8jC3kr5gqoVnvzZRJyRjBf2peSloyxOO7QSqaCZmUrFf2Wfm5mAHJgLOBYOnTWLxX5r",
+	"l5QndJSwL4FMPLLsW1gGB7iFIpe/UiHnHrOyYp8Wsez9xtTQEdX5BCP7FmACHAip7FOMMr0I/OF1aVw0",
+	"ZdEFGBjwqSyT6KIRwqIw4HUs5wIMVCZHfEREMxBGgphNokRqFvfIqxKeR1MqJiz2nKaM5+Szo/k7kSoZ",
+	"Ma2/xAOXNJQ5S5Ku01FGmSk/BVWKW80lM1a2oPoih0ydpVYmY/FLFnP6FkjQFznBPU1OcdWu3YU9kN09",
+	"BfsHi8mUKavBfPSaJBpR4hkX54aaDP6ZKqtIGI5qYyRnjh0vUdag5cEaLIIim7WOfmrpXxJuWCtopVKb",
+	"iWK69T5Y/XIih5dMaY4XsPLnXzKWsXoTy89yRODP5Pff/mH/hTY2DbvPkcAyPGe5k0lsX3ZOOYjMP8uR",
+	"JfzVM8YsNWCeoHHM7WI0OasMWDZE5UeSo59ZBNLHmAuupywe2ite3fsPckSoMWyWgu2WW+oG4E6mVBP/",
+	"MdFcRIwAclNl0EWwujieaQj3EA8tG9cVW1osM4tE+acim42cWa8wKPzkjv2+5jCO4NU+jtvZkJrqmpYw",
+	"WRG1VfPeWWr/0rTLGpOf33HQaoaTpdP4PRefBB54K5su7aYEwhWY9BBYdzXfZvGEodCpm0FmTBPNVsCM",
+	"8mQxzHTccA30Cq9hvw//t+FiZlKY6Y3Ntwwa+VarC9XdyClNkhGNLk4QvFdJyC6QQotJVuEeFLsmoDSZ",
+	"HloOXPfp0un8Ina5+iPl9tU6guiNqHUbiRSju2LHmLMkhrm5YTO9vfH3qf2wRI2oUhT0MOFswDWIGO+4",
+	"vaWrK5uQncnabb9y9spK628YD7FyzQnV5rDBNckixSyrs2PIWGbKijKKRoYpTdpjNmeqIqpMpTKdXt3V",
+	"N1zU0qHdQXFL60/zgusaDLBk5hrvu/q0K2hq6IYNeXdAyZT+8HCdVf+k+z/Qpt8bdt//5U91t1bMfpaZ",
+	"HYmgv/Fd3BuWIdkn1+t4dOmAX+8/WnFcrEovTe4badXmSLGYCcNpQhC+SVsz5ox4hiZykrFOgM5xSoQU",
+	"XUtRFgTn7w3EQDx1Ins4NSYNi9kDZ85DcQXcQKTwahEutGE0PsK5rS7ENaHuG/AqDUSbCvL927dnxMgL",
+	"JgKQ8cLvpTZhQEIvAOLh7S9vFRV6zFTuAAutOhEW1xwew8R6IGI+HjN7BCJFsiBckMgqLlShv9MZIkEd",
+	"Cf8awgno8hmc6wv2f0mTjFkZZyCEtHdgVeYSuvbIE/QlH5Hww6B14rRPkJQHrSMyaH3LqLIS3kX399/+",
+	"OWgFZND6K035EPzOdgD8/DFEZWRGr8pgsf8Q4KDy0wq6rAgSCGtr8EqqkwbuUIGqGgLMRZqZYSHy10Mz",
+	"Onuqqwetq+5Edt2PVnnovaHzl1ZjmrCdaVl5n0u7WnvuUw/8WxC5JSkAbmxnNpdfdQ2bK5B0WPDQJn5h",
+	"kahw0JIxYCfXBV6SqQQ8P3v3luzRlO9d7u8VH+i9D/nIj8BM8lOsPPKafZaU5eWwnm02t5ZyeI1nLpi6",
+	"pwcimkqpLSpDuELoriG048KmQwKt6ngiBENXbtmhmjvlSMqEUbEzBHp4qAO3azI98NOh4drro999e9YK",
+	"Wu/OH7eC1pN3b2q10cdW2D2VmQv0Whb3/O/rgPXJJRPGTYGaMVsRsDbKVm6QW7HuhOVl6gTTkrK0Elix",
+	"Kk5Hhg6jhEcXW44XbK4TZpxxZ4sPUquaXnI232r80m0UH5d3WtlFUD5z4315c4wHietPXIDMdxlVsaI8",
+	"2VUHnNGrYSS18WpbRUnbpKGtnO97RpN1lovaLejc0uNvRF7UHHKZK+JXdbeMIQwrbjgcQHgcoKOQahJm",
+	"Wg1//+2fKH9csAX8o4d8u0E8PVwNOvlwEBx+HP7U7z6Cf+0HDx59rBVUf5CjOnUUzTD1OmbktNlhppJ6",
+	"Dc8N2IGTLSnIdRyiBBLVizxPmTBktADS/rMc3dPk5Bmxm9BESzKmyl7fRtPP9TTTXOFed7xzw9InMLBs",
+	"BluzjMgSZ8avyDkl8+AW2HUtEYnH24TOADQOy2CyBNvejkeTRM5Z3CPPRMxSJiybTBYBoWCmnE+lZmQu",
+	"1QUYKGWqyXzKE0ZUJgS670mbQ/yeFbHZVWpxLSD2J28cjDmLO1YBUJlwEZDUkJnUhpg5jxiZScWO7G/g",
+	"IZ5yFSOy2fXsAhhjA6Es6J6IFLXvEzZYFq3sMMRrWnmWlC4SSeMbfpNUcam4WWw2gLtxGNiUJQ1xm2AU",
+	"0Ial9zSRmUkziIeNmEcgez8RYzEaV5dhccNmVSZ2QqAtjKUbsaGg1+uu5wc5ciZ8+ISlTcKw/VMe28SV",
+	"BbWJYlr3yAlej5GK6RzMviYv+bek/fX9r79+2P+ajBaG6Y6VC+1E7oI1Ai2+CuEiSrKYxcfoj7LDEBVw",
+	"MJnLLIlJpKTWGD+6AqM4cGikHCZUTRjqmc6XoZhRHB9vK+pryZO9GVZHd+0bSKv61DOD3c1lQcsi/DiR",
+	"882CMET45RhX+jJ/8xJ2BAXfWqJP5VMUSOqBIIfZZvtcmafV8fcf5OjEOZBqpM5rsJWf5Wi4LSm+Bsbt",
+	"ii3bv5jbeOl9Sm9WuV637YbrfCYMvWA7ym3LkklJZDroH35dEZq+3shV191OSbqtYYa5yHrwoCSw7tcr",
+	"AFtxjFo33z0NfvMgp0QH/T55zr8lmilOE66RBiwZfA4ePPw8HGhnsHQUeXualbLIXf8z/OYBKgjuX/sb",
+	"qFn1Us+Y6rpHxEAyjCHw+T12e72yz+j+w4o6Uvu6ZbxZd5of3bg8Vr2MUiUE8tDSgDQ3YFq3+kCdu4Rd",
+	"mWGUKS1r0lPOqNagu+CA0BlnGLFfQTDsMaEjbaV0iTkYIIFAlCw5gf8lERWEidhntIRw+SG6r3O7ch6+",
+	"2wkIhIFyjZZd44Ju71lR0eJ3QAyz8v98ysyUKRACcbKxtCJpbxtTA2265/MV/RAdzS4yP84S+G8nxUKQ",
+	"Oqbo2AFetrI6CeU4MqIiYvY/6zTp52xxM0wF5Wf9SaLWtkwpd06VaPCK1royu/1qmOlPFAfFqkNnv9+v",
+	"GViW5TcfKVVszK/qZcYLtrinySXXfJQwgiNLSn1y+csw4ZdsCEqFB5r811YA/22YNsNaEFDsUl58qpAc",
+	"yZTtQGDt8I2WxmUBzVku3VV5MMgXr4gAdcj1nC1OYcSOnJ+JS66kmLlgIpdK1Dpq2fstXzn+09507UVv",
+	"gSKfC9yu+14FN3y4jhkGrUzwXzLm/myBZvlxS+/qNtPwZJ7v7BTpsQNTshTw2jbv52zxRmJ48Q77myga",
+	"sWHKFJexlxYcTH398NA+75qUZpnE4Ja8YKBJSnXBxSQoZfiRts96k4KRmC4KGe5+3/4b0zVLcuSjgybr",
+	"Z9k6XHf4H7mZnoNjA64gSV6PW0c/bXPhyzzngi3WuY965Hwq5wLzLCHyE3OrwE+6meHa2Vff7/3HoPVC",
+	"RjRhdQ6hb0/PyOFXJKFiklkpwtBJieoy0f3u22Xb6f0HFS50UOfaf//hIPj6Y7tbePrff9gPvv7Y+XOt",
+	"DfXl6ZmXlTcBWfUArwUjP5y/ftV9c3ZKDnp9MsNpvJ/qpYxZguGKV4acKWlkJJPV6LzcCLlOhajx+66A",
+	"C48bsunB3a0IJWgtJW2/bcxisSqDSqOyRHTQ69dS2BkzUxkva2cPHm6MRgA3nt7xlA8Pa05Z2MY+baZl",
+	"1dddQh0ReknVBTNcTE7fntRF8oxYvSm93sS+tDB+joPXLn6ezWZULdY5xoZqxTHXbC83dHv+VLmBGg2D",
+	"XfoyEkv0RdHogsUE/x6QkTSasCs0oFUM+81etgkTVnHYUVyeMhonXCzx4I2ubKtlDJ11msW1ca7Oquci",
+	"3AklYy5o4rMntzqSlWD4TApOk+3f4G3xUd3OM+387lusn+n0Gm//7vxsIyNfuj+/rRxCghVoLT+Vg0q3",
+	"waV7WoKEtbhit7qCJyMZL+qBgJtkC8c+DgtwntrlmaG72YKeKsYgGn/JFrT/cLMpqJY6vmRG8UjfOK1Q",
+	"W46EwNqtQascmVAD0mMlZ1uEGTjN8+BwumMYA3z2VbzjV0ZutScj02FKzXQHBJfpE2HUotaQL9OhYmOm",
+	"lMPyG5kxM7MhZrfe1JyGJrsGk5hft0A9nLj00sXr1ZEUC7AOfuDBYBUPncu3WX6r1XupQ/RX0vCxy3c5",
+	"Z8ZSnF0DJX6Wo6GzIK0wmScz6sr9uFgnYqkohvxalaMaCOUsY+BkGktFJlLGPfJ6PCajha/P0auJZ6qx",
+	"/bsNbTpyTXAOs1uuLaKi0PoHAzSZSEhsWT7bPU1oHCum9TERWZLgWfNRkEQiJF6DYpFUMWn7lM6ICjJi",
+	"kLDV6W1jS6le/fbXErhT1l3PWUJFvXrljpcmVJB2OFaMhXg6Z0zp9Mg55LR17VHjIwxMpfGMC0yWa6Ph",
+	"VCorP/Ek4WLSITO6GAjNDOHmmNA8wctCPKFiQSQYTq0aC8IK5nZpFzDuqvqgS/Kwfx/cj6mEXH8S7tmt",
+	"FuGm20VVO0XLl0vpvq9Xts5KrojcqgPGcWHpqZWDp3wyrdU9Ssn2S4WCGrLg8Xwv2OUvEPLMrgwTGqqU",
+	"Mcuu9Koq5vMrVnUoC1ABmdFoygXrKkZj+4urlWA/K5sGuYBkT7DSlLP+gtYIsmuG7Cq3IgtphmOobeC1",
+	"q6H9yYVeIHHDgiF2tlL2KgiarkqHpVrOlwzD8ny94YzFnA7hLoNWOQMfp8szToNWOWMaQmZdHYr3tbHl",
+	"phbdTwRhVxZ8sEyHTllkiQYx0lXwiLDWSMR6jeE4NVoEpFB0E3bJErxx7SLTAWYh1EQYWS4ZVvGeL0cw",
+	"+72vKqmIAnUQYDVmcuZQBIp0PXzU3++sLAzJxwFq29WA8cKyAYGtPfSRbLas+E3lt745oNS+njZURA1J",
+	"hn6vluXlyXqAOe6BYoL19WpM2b6ax/qZeQz1KVzRrqVqH7lpCaN9e+vd3LkZ7cGjRyUT2mG/X6tZeVF+",
+	"BYWnUpmATLMZFQX+apSTPUf112Dnrd2WcbGWy7O/e/OMgEBhYds+N3fGxOUZi8pyU2NSfbS3lwB96lHu",
+	"E2f1npCm62nCBrkIEdtrJrnbHghZHaC8YRSVoB2tvdfLg10NxVSw/rbRmKUExtrDSGmeibGssclwcaG3",
+	"yHhdMQRslyP6SUmbuLe686AXoHRbVrI7slfWQsvE0VzhrYNW7f+C//B/mqEG6P8IgkTt4xR+0B2MnlAg",
+	"KRslPHI5yT3ymCV8BHp5siCAnzTB2ChXLIhrUkrBXuW6G7Jxtwnm3eVJPGitvk3tm+TRnzW6dFy/6Vlh",
+	"T96UbRjjk+H4pvUhVGI3nKV5/s6OItywISeukhZ6Q3Py+HqZe42Je5Dns3s0DvU1DeH7Y2cy1yT88MHF",
+	"bPRob/TxY0j27G8Q69LDeqI8xgKiPYzp613ZUVSxghvoHnmNSe+69COMGfMkYTHhIgB0gdV9Cd08Kgjj",
+	"Ew/6j77af3BQik+0ijWNDEgmVgUoBSLiRBiHOFFyTlKqTUMsopNVh/BNUyDiRsvThhikOr9zOdPWQWsj",
+	"/BtnqmqC8aY066YY+PUpztvFqrsQXB+sHhAomuvW3TJm/QvFnzfEP2+FPTvGniFaQGLsbpHINxtZnOfG",
+	"MOEKpBbhPbvG9GwJzCVpLIfGOgAvm/VXQLwx0R1K7NX+RcltbNn4fR7yAR/V7s5b++oTx7b0N0CW7OZN",
+	"4TCXIVa/HUWji+Zg3VrAXn2vxpnBMrlr8Eq95evcSNSjkgVU0yEXbMFiMqV6uuTTPnhwWOswxcSnShRs",
+	"bWDKtYJQC8cDaLZ4D0EpKv45/xaYwf5DAoq3JjHLYyg/NSIVqN2Hhtqb5N2bF8ihLMvELND2u7cvy6mg",
+	"yGFpjAYvbjrLd1p/Vd7mu93FemVvoy0bMvBqVbM6SHvnZcNlLWtjgC58eQZRLXmFlB2/WZMA0xw/FEPE",
+	"ES7XeCK3xqrXbTGcyZgl67SxLVjlyqJgP2muDrMyQZrvrwp2f//73//effmy+/ixhbJTEtNFh0hF3O8N",
+	"ZhBXS3GH9RWD0mXxDp9oK29sPX7ZboTnLc+ytInyHS6fKSjerf7Fmdo1vP8aMa9RKeO5HAVUZzv0ZDif",
+	"GX/ZgtRuHRWbRzItRSTVhclsLHgGzuL6AMSDejrvXAxL+tLN18DhhasjFxDc2UtP4jbkDrtbdRwLPme+",
+	"ZvpaGFotbrEEVSUIWZuj6sdV3nHdFy5urfSa23PXl0xNGEYRjhZY48TbiTXKBXbOY4jIShJXRCRmCTMM",
+	"q15fsMW2Hv+d4WdtCkjiXGC1T/Yu1UztKh9d54VyZF7G3ZJxoI4IXPdlbwVPt7rnMt41exd/ZKOplBdF",
+	"IOink1adz1UF3flUs2j4+2//BD/tBWOQZpvwCwYeDa3nUsWbvRZu+o0h4z+Wcmw+/VCbqtM0qlPXT19a",
+	"CcP6VOrrG2W47MZdyKq/zBvIJMrf5dqR25WsqKUA+4OvP7FCl5989/pcSyBSDfvvf5nMthULtV3xfV3E",
+	"qmZRprhZnNvl8EAnKX/OFicZqgIr/lhfcHg1m+X33/4ZBhA2UfLTnaS8+5wtfEl+0hYMyu3iAFTG8G46",
+	"eaeX5X4n+SzFy1HYJNSXhHJX9duFaHQ6K9pA2P1WSmYdEVcuy57CHuC4qP0qBQn3ZlEagtIdkDnEnrw8",
+	"PXNNr6Cmb0xKfYIg7gPmK3Y6NSbFIrTceZYiKQzFhh2OL7Wcf/3/z313xeEx3IC4ES6ut8bbt1qizX0J",
+	"1dBGNLqwmx1LRU6eEZoZOUOf+s9ypHvkyaV9CCUz7LPgqyJToedQY81q63bukauJezwQNB9OjTfx+mD/",
+	"WEbZzAJCLBn+hV1xbaDMG5geUePOAy3Cpnq/YT6VMzJTFztBwkjGLDzGanPOiz8QEVVqQSgaIXwESlsq",
+	"7yS3lxoGJEypmeb/cG5jS1hC7FymKZRyg3LpxDIoTeZTagZiTjXxjS3gNG/ZlSGzDEpaQzMUQx1sv3r3",
+	"oqjbRtrv/tLv9/udIziB8u5cRHPw5mrSpuDYDwgdiNJTBoSSGU0BgKVC4a6DEQGIP1Kh572ID5jKJMaa",
+	"dKwmPqc/EFiHzl+QkRaKyZINp/2zHBFnDNIB+gPApKsDElpJJ4RKGx5fAixuJxYDgWe1N+gKSqKMSjV5",
+	"95enT58+hpt7Q41vznZkAXLKhLEgwOKi0wMY7vKWeVh/weHyPY0fH3v3of9oINrsym4JfOUMdk4NjwjV",
+	"GqqaiRjMQrqzNPGzMz+nK9OH7evsJToEGYg81MBIQokLfSl64bioqDBvboAOkHC5VURYbv8HIDcQ4UpP",
+	"BwubtU0a3KwrTRdCDN3Cx3Zvf3jwaCCqvTIQDqoNMcgJedC/X63GbgHrQf+rpeYHeQgCEBaIBhwIl8lb",
+	"dFHgMbPw7Mu8RAtfkD3m+qITFNQij/E4cmXVrXRIDVMYMJbwiAkMFXAE0XJkxZmh0A2sgRruJWxCkz3D",
+	"1EyXwjg8TTw5e1Zy0x61+r39Xh/MWSkTNOWto9b9Xr93v4V2U+CLe5AIhiJunnr8LG4dtb5j5o2UprXU",
+	"QOqg319T1Xy3auZ5ZEJNOfNzV22fi5hdQQLO4cGjpgnzHe6V27l8DFoPcLfrv8mbCcEH9zd/UG5CABt3",
+	"WXObviuqtxcySuvop/dBS/tI9PzcSDPdYwJmYERE0DJ0okEAWmjDZq33dra9HlSsvxByLvb81D1zZdY9",
+	"77kb9/bKtKot9RpS54ohe+WObh/f18PI+svIO3p8DFr3+w1FflEmuWdpZrogbXspMRktSKVZHBBs154L",
+	"IWWb9Uud0K4DKDf66K6d5UPiBxAvThXPDdTdyrtXXSQI3Uz4KMU8tdUXc4R4lr3CszdhZlMlfYq1eBjI",
+	"TIYJKgwwy3Jp/WBzXf0AO1rVV7n3ftkOTjTKeBKTtgPygGCh9oB8Jz3gdwKCddp9Uf+ByNtoMDHhlolB",
+	"1IzrgAZpmEBiV6C93N/gFmlaeZkasvbf/qxw9oCoTOTHw3cY08hoB8b7W9GiItoVPtqCgBWd6/796GqO",
+	"VN823bALuGoDknRqKGoJx3yG+k8+RKyMZRinrPc+eC/QR0SyhKHXuQqDj+H313Yotg9YBcPDuv6uM3np",
+	"Woxcg679p8PQg/5Xm78pd+j6dLjDFyNU5Lkb8pIpBbKjwQLjYz7JrO7gVtLE0psFSu5lgHQAtgEiV3h3",
+	"TR/Rkp/yE7qJvg9aLk6lCtpnmVmGa4DAb10u4Y1Q1krPjY9VcxDwv1uk6qtrr7JS/9quNbeQ8391pN3f",
+	"4ou8TRl88GCbfdX0QbojERUS8doThBKRgKw74FKu1Qo5eUa0C8VyQLUzaSgxq1J970aJ8BWYMRUzmRJW",
+	"D0b/BPg4IERnPuXR1LdCoMqqxgZMiCLwAhpXtQ05eisi2QuuzWlpT7eIvUuNOWrwFy2FpdrrTr6NaJIg",
+	"CbevdCeVfTrovy3fqjOhFfXtiyrzmrRnzFAr7QPsldliGZTr4b9ICWjCgXIh/81SW6kby66acl3f+BqN",
+	"uUb0w6X/5UU/3Pr6L/LWxHeMoIIN+MSVnhS7wznmtLyHIiD1lp7bB9/bINZNglaJTC/RiDtU+WMwgdei",
+	"/Ir3NPHPeG0if02wlgrLkRaKzbIV2jWNUYwwEakF+FChro02pH3y5Lx78OBh97vTl+hiAx+FS33wgh3W",
+	"2gaBotzL5WggTBWY0boZursNCZ9ZHOJYTF5grroUDPPiqU+twDQWaNwEjilBwmLOsDcQ2OoYRDZIBy64",
+	"LTq58HQJ1waybIgpN8Eq+lyRdk0PmA66C2v6W5F2/uVRpXuMa15zRKzOFnaIoRdM+w02Nq/xrWigTmrR",
+	"xGbEEjnvuC5Z6DQFB473XeX+eTpj5Pf/9b+dnzEYCKkC3+KahH91TtOVJlbQzn8BF0TjmMWkmscMG4aT",
+	"99wv4UDge4MDGZZdeuWlB8pjB0qPDa7lS7sxDwt2x4qlCY3sZeR9wMBH6t2j7u4gNMB5XEVc9ApSjMRK",
+	"pinGANgrirlikSFGDoQHr6nUps5+epZVecht6PfVfnKfWcHfievQXHL9d+c/dxaCLyQYQmIMxHgg2rNO",
+	"RTcaQ6BEOZ/qmjLjqnLkakvUipIlnV2qz6Gyl1vNbVLbLUXnlpvh6YH6YWfGSuIqhoFAaBi9U+hvSKFf",
+	"FRdWQdJCzE7aOs/7I6RS1whnJ158AS8mooRiEyvIWNrsa8qT9mgBDBHCi/KUKTkXJAReHQa+3Qk3JM4U",
+	"HSULF0zkIsUO+gcuvOSFjFyInd+l3fzeBx5/DHvkRwjmEiR8FrNZKg0T0aIaKAiHjgc+zt2F/QTkgqXG",
+	"ypUJo9qQg0My7RTcHIL8RAxpzV0eY0hRAkVUnLEOpSbFJ1zQZCB+lqPj6ucuzAwbe0J+rv0YImkOju37",
+	"Of85iTNEWaZd6SXCrmhkkgWInj/LEUh8Xi5G2UWj3GlfActO6SO4hYpgtJp67QOL7NBK/GIYDER4puTV",
+	"orv0eyX4EruXygvOivulYgG9SrE5Ka727s0LKI1l13E9Q2EFmnL4TxJaQVjrIfRRtf/O/8MiffEzRiMM",
+	"UfrEgDuM9Ma9uN9RhhyIXDILVqPVDg7QF+Siju5pEmKw30/vey5+LXQyvR1WiHv2X+/evLBy93PGUgxY",
+	"BaEW6sj4Ww8rSvKmPo8WtkBU5T58CaVYu62SqHoEeLO2+WQhKOelyfJiNxqjaCEszI5zsIOClNM7LHyR",
+	"PMBVZQlzLS8tdmt6WUJr7ULzSnBlZeS8dIBiWiaXENOGUb21QjNm+i/n9/u20SoTuk4cxs4tP8hRq973",
+	"thzru0QOWmWnWyV548G6iO/B4OpgvzsYXH3FagO+0Sxz84J50apmK6H84CYXzrOYG6RyS3NKsZjCIliS",
+	"2IfruZqprhKkJ9yNYTD3tEWsXuVtli/442cV79ddZDmcePsLLTj4x+Z+OyfPnMkiosJqomNuKvaMPAWS",
+	"oA+KtO01kd9/+6cLiOj6wm1eH/q301MOtvm4XNPuTrupajfZCAKSLcSVBEUrSu2otMAnTe7MU+jVQ1Jq",
+	"xSJghWiVYRyMHfqCp5oI1LEYNZpkwjKIkjTEhWbK6LyFDzKjLLVcpdK/B5QNASY2lXDL812XH99vEFbG",
+	"YjOWlFruAvVmDrFyzeH+o8P7/cNKZz0gafZbMDC0XdB6QIoWXsFqIz+MZYf95G35sBh859guSpM5XWh3",
+	"kFzg9LKdP+eMgg1T4RnsYDJmc2blDytiLJ9cG0t0p/SSEUrCUiOl8Mg1I6r+SjJheOLi6LFtUr2D+Af7",
+	"vPU8FmSPgsUWBau2ZS15kF5QP2O5Ed9Wcy53uKqfNk9VG2O9wmLu7dLg1s+KUHdj08JDV2bLMR+ytfLm",
+	"HZv6hDXuG/ttNQpEDz+l1NWt+ql8L7IaXuqQSI4xD+kudO9L2CXs41RjOOxjBESwOdQA5kqbHXjPqnki",
+	"V/zXxdijjnCbQLhGmLtzh/4xQPU7Zny3aG+dAr7uOTfwWN/4k5Rbvu4GvLs6Sa3i9xj7E60A/R7W/gLr",
+	"3LUmDZqsehilHQck7zNIQETD9oJe4/Olx6wMI0XEIEnMtdRGPQZT+zQBa4rKrBaJVj0vkoG8FvqJQt/6",
+	"mCZQfjVPVsitgIf9R3XGgFOY4IsiOgFhomJuaftzgSFsxFwNeLwz7EDu4Qzbkv/7Oa/6W1CLU183/E5D",
+	"q5AkBOqb0tCQYhTtj2q1tRMSGnZlcFhXG8XoLAQHO8r2Lj/UQmzoWiWRtlWNjsCl04GUWAV5SF4fQkow",
+	"yNU56D7kdbV8oNVomIjdpH5O93nH4RYlhqlZ3sMo05j2DQ4o/M6bmHkcgvlbpvSXjBGwHnvnPLZWpy4f",
+	"He3J8KFm0LUCKqDaHzA4BCa2dAlvg9BESyRbduMyM27jv//2D7fN8MWT//6v12+G5+dPhi9P/jZ8/O7N",
+	"ydtnr1+FRTu+/QcDMeMis4pmUNhpXXK8nlr1MZZzAYQDcg9dAX9YBemnKIz3JATSHLrwizZYjxUr2Z9j",
+	"ltBFQGa60yNv/B+KN4JwYR4TxSLGL9EWHL6g2nShbBwUQ2/Df55Ds5GBgPx7iKbhRrNk3DlyrXjn/qI0",
+	"XJKLWaaGRFMqJiwmmtsrBl0cngF67PoWGVzbi9HaM5wUVKpjewE8Lt9Rnv9vjzkRXDP00i7QWl+Bth6B",
+	"XGR8zxKYBaS4Iw+IliDzstfp8Ai1cFeJAHYJbX6NhCMCDL5OmXDn9qE8mMCdsjyvnLSXAePsyZvh8yd/",
+	"DwOSw0X/iBwePEJ3QGq37I7rs/dW5jh/++bJycvzyhz9/hF50L/fgS5m07qk7BoWeg67/0GOnvj+V0sy",
+	"xSrXs2jmsQogCJEwByIHuGiN8WDhg7BANm6oy1GBvCbFdL9/cHgddXOFwFUlgBV7cx2/x4Pi58CzD5qy",
+	"Zy21scSFidgZx5fxyoeN6TJoHldhDQzqkZyxf1N14rNZ2KUkMyoWRfAYugCZ6loMVXnlCPRdAqDmJV6c",
+	"TApmu4FoQmYiLS0oA4g+dgUIHHsoY6Lv1IoYWfKV5DJO02nd2EIYgj4DS+Ugtv7YDYe+C/nuNn5th+LI",
+	"j0FrpcrEps//lo/P919blGL7eYpPVubSzOwyjx0O8HNd4fJzQfRJuRIG16RUZoO0K0U3SiC9xFQ2QLZn",
+	"MTcF2dcDsI834PLA7lXgAnfCqxyjfA26qhUpnS2dpU5e+TIq/gVbrI8Ae24HbGWUr3TX3jrLdHdbNPQi",
+	"L1rgbDRG36Zd2PcKr8EXe3FVA+SdbfjL2YYdb9U+Ahv9Zy60vJxuBgixMQW71phVdA4n4QVbhGiPqukd",
+	"fuw6sLl+6hRKoFsKwWs8Y6fg7MFAktsI+HjOFrjEdgEf+ze5cKmVe4P8C/FyhaEUb1dDW3ZsnwaN0+4C",
+	"se8CsW/EEIZBkLSoEQmBpi5vezcqscRkc+dRkXtahfY8bMx1r7yUF65ecmGS3sfi/mj/uDK5/Rdb01Xp",
+	"xhuYwdONTemnDtcweBGWvvMn/TtXLbFPjB04iICoh934305i53O2qBM70U6sZHINv5KfsokVIyJb1irY",
+	"vIiJzqOkAZ8DjIMFORwOiUGmM8hRcwWv4Ft2lXKFqXho2psoGoEyz6WLBHJiBZT9w7gZCL9BdQcigTo9",
+	"8i0YyaS6IHGW188sz1VnLnsjk+RWub9dwIU7flle757qP4/f7+y7uhMQvhjhhPwsRzm9XyaWc+FDra4l",
+	"IMyoumCGi8levlSD3+wpFJNC0z+UlmVxIRPk1fLaEY2mLCYjxdk4WXSOsaQi14TNRgxC9l0M/ogLqha9",
+	"uhp6L/2mzt2eblGPXlmrgUS461kK9z61p+2eSmGUTDaZemCwH4tB3v8RtUbfMJqQsQcfERddwC1xzSEQ",
+	"IWXssk8Siq7TlE7K0O0aqi4BMf64EYTf5E2qLO/PUo35UN6RJgWkaqO3jkMFZV2qwg3NG3Nmjo1+rOqM",
+	"ZrbeQISRFK6g5FBRw0LyDSl+0mQPDjO85Gyuyf/9P2S/30dvSWQUjDV0GCU8uqgdGgyEsnQbs8MPSMwi",
+	"PqOJDkg/964qBugpJEYGwufA/L0tEAoMXEVJFrO4oYDlS7zMAvXW+siecmXviOZdm7G+1EgxemGJE2lz",
+	"QULza9g5zr13D+147SOXQyPD3Eu2ZIuzb9UcZFofX7pUx53uvD0jY7rokRPXfe3+Q7dfZwC2e2rcsJGf",
+	"tt0TQZ6dvDohUEryVylKjcqfZEqmbO+FFLEUYbHd8N3b0+b9/NrkWty2u+tf9r5A0OsSDG4iyXfGzS+R",
+	"kCsNUB9L6az+soJaEMMhU6IhnAKLbigaXbDYUaM6sl4rt1S6aNdSfpi4OYX3DKvc2x2dvn5z3qVJIudY",
+	"iuS4Esfw7KxHTgSB1hIQDbGUPBgljCrShvaRA/H9y5PT7vn3J92DBw87x2RtW8RQsXF4TCJF5wk0h8Ca",
+	"GQnTmmTa/jLxFHog3ILjhE4mzqWesLEhVuSTYwf4nOkeCV26Bph8qw0j5RgClurIfKm/5u0od6UFPnMy",
+	"X7UpaQ3leAOpw59gZbpTgT6vCtQoVdp3JJSkSsZZZLpU0GRheKSRvGwSGoU0fOxgTK+LrX9VGXiLXK+6",
+	"UBPTY8YKyzqvhEloHCtLRSCSbwaJxhNJjLyrOnHDZSR9ZipyhzL85K9SAroqfNUzNkv4yz71utpg4c9y",
+	"NMRW2OGRW7ucJwvMAxQAKy5WK1th6hwmn1vFaiJlTNpWtUmoNnn5fILTdwqhN5c8cT3LGmFKV7d/v09c",
+	"aCdpQ9l+DLbgQhsqItY5djHi2pSLfo0WAxF+9+RtpabFXzEm4Rt3wh55zhZF3Kl3gGAM00hKo42iKQFL",
+	"Brlgiw6mAwo5EHARRrotQ9I+tv7PdL2yc5bV4PbN88LyGuceTj5z3amdSAsRcm6FnbFU//omzztu/IUN",
+	"kuZzkMiagP/Md+5u4tvY2nuD/eLEExLt4iOwQB384HKYNWMuaMNqNa5Cc3CDgUi3qUnjJdQ1PkqZiAOM",
+	"d8NG1LSoZ+Vqy3tbnDeQuY7cPk+MiZgqLCN+p4N/EfGkXLq9tpS46z6iXVLFAn/toI3LSZBc4xtuXfW9",
+	"IVEVMLURIZ9yEUOj8q0i+nzD6+YmEjs1I75lFCtiN5dZKgpnaDOmBsniXXjDHyR6T8oLQvEJs5SMFsRD",
+	"pUcThPjtRPtau1QReUMyaOdNwLLkS/u2jeKzGYsDksg5U92IahZ3cBtH5KC/X6RVwS65L6YWBwNx0O/n",
+	"BaaggSiLSXvCL5kod1ZwTYxLZdygYpuZ84j58GCfp9HpDcQrKbq04JkzusD0J7f9JT7pJQEf3rAAR4pm",
+	"hoRpQkVI2of9+0HeSjPcg187dcI6tjt3FOQ2xPRST/XPLJxvJCDu+Y5J5fnm4O6xqzpj1k2GTWwmajQH",
+	"tjsV4U5FWBfUKJUjM56aXouU1qoATG2ujZHTjC+Evnf8/o9UHiPTlXDbXVj8TnGEFmp8ICG0N12NVnh6",
+	"Sr66/+ghmTE1YQRGHSG3hei9Mi9ATn3sWktbQQA+wiDC0SIv7UoHIhTQiBiKeRIMCXZl5C/YoucZc55B",
+	"1bWMPHbrLnF+y8i5Oca+1bni7PKeITiRG2IVCXLYv0/ay2weC4K6HFAna9Ta6ezJb5nzn2GL2Y9BZR64",
+	"xC7c/F+uP+e/ljBR1PCAc92lMNxx+xvi9oDBRMsZw5xDC2738p4bbSiIXqJlnU9l/3M2mkp5ofcwWLe5",
+	"PqOcpQkDI6T/BOpKLEiIkWjdcz4R1GSKHRHzzSDr9+9HmeBX8F8suNx3v03ZFfE+/4MHD+0pBy3TsxrT",
+	"oIWDQzKjMRsIp/PzPJK4HctI51vuzeJOQ/zVjzjEBSzfIqWoLtTUjsIXmYBRdy7FL4NaFTekgyGi+QTK",
+	"UGkPKR6ZPJDtWEFnCZ2K/Iha08WPHpOgPyOfCF90PC+RgnAPwS9CzokUpC1kJeng2OsFrpyG0sRI1y4I",
+	"63pA9mqnV5ua8K+FKMWR75Dkyzukbg1HfFX4tZnrP+ajbhMq3SJNWeBVmlFUs3ddKu6g9DZqf85LL5+D",
+	"Wv7bTu6U/LO9D/a91mZw/gAVkl3OF3XBb5Dj7dPNDUtrmuNiX8gfiwrEd91C7whp0S20VJp6J2De3Cm0",
+	"GeRunkA2EUd/lDtQ/iPZ564Lk01mOvA+pxTc3875DP+zzve8Q3X2po6f/00TDp439NFhz5nff/tH0eMK",
+	"IzF8lzFwAQUk4YYpmvjy+65nhiXwuHxASq1pwN5GqCmVp6vlAmdZFR9v3sLmp/8CHRe3pQLQbdG+wp03",
+	"664Hya34wFSewfupfNVKiTHV05GkKm40ez2xJCOvTspEXrT18cn599++PnnzePj29fMnr5yx3/RI+Feo",
+	"IvvN77/9E35kV76gKZSMhYokAxGesyhT7Jh8b0z6GoLmzumMnXPDvjk3ikcmJJppzaUgEfRNA0rmG8Gy",
+	"mLTv9+93oLdJcYywNxAnZK6kmNjLmnENDXmxrC34ECiUIUnphDVYzh7nV7JVjBFM3ZQe92D/oLl7BZ6q",
+	"VDIMXmsYl9bfftItq3lOzSy5RhXPfE9A1u4jzqwOw2ueU51rDy4ipPqOCCh55gF+lTB66cpWuM5WDf2w",
+	"mrcetM6Z6WKTvQ2H/CTifEsVC4NrP9ErSaAjnC/frPIbx4A98v3bly8A5qGyIfWd/AAXsa6zc96lwPgx",
+	"46skNv7LnbgClK7gMGHCUuj40w/9H5FPb6+wSHYqLrPtPLaKiZgpFpcdLPY2fQJULKPm8ujnczqZMEXe",
+	"PUMHsEtfpFpbGlxfxCFwHa0o0UD/ySlCXffcncCVaq0t9vDY7mZX7/mz8Ssp2Et0sN4yBZVRNmPCYBQ7",
+	"sJ8qiXvylm6s3wpjYIH7TTWwELDvaSyD0MYu/aMFeTbu2rN24bAdiPFDn8y1BdX/CCSBzVjt6RLb31ae",
+	"sYQYgAwFXux9AEhfG1BkIfbEjmpto01SN3KrUOaHhw15+O+L/+wNu+///Kf6agIb0AbzYp+ISMZYQfim",
+	"Ee3Pe3+uolheAQEpRc2ua5EOLi0gk1952mV2u+VWr66fAXV9mbF05c0UZQn+eNi8q3loZ1S+UbQ8gRrE",
+	"PMIXzqtyrNDYFQwtaUWZcCn7znpgcXdMf1mHsk9P/utWeMz6C7FyzBlFNfzLQ8qXffinYFcSJlkQqi8Y",
+	"NHXWPu1ySUrZ8NZTRhMzbW7wgmlb0ZTR9JgYmUVTiGHPi1TViiHf46S3aIlyKzRQPF+onGtCE36J/rkv",
+	"+2Qv+CUTdk9W/i5jpF5ow2Yb3ylhE5rsfbCPupafvrDjzrZI1gtTxS9pBL3UDVMzjQ3RUTnV4TFmOEEc",
+	"IvYZR6PBYS611bBnR2yauTO7orM0gaG4eisoc+z7B1WOTbu/vv8JGfW12fS/G+X5V9VFX7me7VAs61N1",
+	"zy/NVwHb8ChtB6kBNJPS9iAORzo7E9tZlDYHAb0WjLyUMUtQ47sy5ExJIyOZkBnT2u4lZapoFmcvq/vm",
+	"7JQc9PrHZGThi+lymn4ncDWHWexi6MJlgottqIT0lhLtwoh9vHK59UEbyw3MohTsmYf9Bx3s+3/BFgMB",
+	"1iwrSGoSnjizPKxzRL5lVDFFkstfhmAMlQraRf2te5Ly7nO2CI8Jo9E0PxkURNSETigXGBMwEBdscU+X",
+	"+q2QhF+wgkThRpiI0U0jGIs1CXNflV/BSJlgQy4cAVOjXTgv9uAJKuGGzLhSUrnyIDQyuq7+rJ7yFAa4",
+	"RM+jgQgTrs2w8D6FpG1/Oc1/6AQEx+Smajckj3axIyasGBAORHtS+HrtnzW9ZMXfSTvNKn9WmSj/lQtD",
+	"L9gPcuRn/lmOQmLnhN/8pu2dub38IEewDWxB6MZHvnOinwZSx3EiyI/u9EiInbXwCyrigYBA+NJuIjlj",
+	"eJc/y5FrxAV3mHuQ7AeCi0mPvLWP5igVgHfMFPe2FCjkq0vPpu/5sT1y4jEBHz6iSYJszLXoRJzg+ol9",
+	"5SNi0TQk86nUbCBCbVQWmUyx2BlgAOoNShdAxbygTdp5pdvQaldhZwmSsIU4ttp2CFkbmi+1eXl6dktu",
+	"w5enZy+RjNyG19CxBzn6mUWNEVQ5xcrbKBgJrwGndWl3B3VdBivFD8D94ybIi6YiOwlyk/ud5/Eusr6e",
+	"1X9oIUOyXMpyfitDnqT8OVvkv6xYiF+enhXcpY2t76Bl0vdv354F2DUwYVoHAOM5eFZEBMv8twtakykT",
+	"NOU9j2ZNsv7rlImTs2d2yds2+t4A9ufmbrftnH7emYD/EH4S19qudNNW2HPAt6zNVuB4QVGb2ADHfz95",
+	"+eJzwrHf1h0c38ExccBXC8cQCtxoIstrQ1Rqt/tuL9C4GOq8zfjEaxbalxpwJZLmXDPyoH+/1pj2Bla/",
+	"RVsaLlBb3ZPGC+xbqy4ZMYqOxzzq/WELp8f8UyxwSo6k0T1zZdbRsjcw6u2V+QIm8rfsyjzlyZ2JHELF",
+	"sDawyhK2u1Vcc8NmNO1drWdc5zjsczKtq2v53f15/oN9e18WHB2keCtTijW0ERh3Bk4o8tnIj0r1uaGh",
+	"Jk2OCDd1vhvsmUQXRaNyOpKZIYYJKowOYKu/ZCxjRLpu6CqDFik9K/woCpHVUJYbeB8zlCeuQne5NClU",
+	"OnDbDvP+/Xn9g4YIxHM85i0yPrdCYwVPdcmjnJP/B8VEOQhyDW5//+0feSN9ex9ckyxFkyg3mriOHLWy",
+	"07LiXaNmg525qWG866/pKuK6UhgKAyS5LhngqCEVrRmyXDOVtI5ae0Bh3d5WcIXJNGHkQkBnKukWDEgm",
+	"+C8Zy2vr9MhSqS7NWF48hKuijqXzg2EGfk1HCt++1N7plOopiwk1UNs3cO2xpIhYQJQ0mM+w1JqoR7DG",
+	"JtgOYAelVaFZUc2imZEzFDyhgrFdG43BgXviAIoKczEJCJp3ExyO1Ssvme/KUiwFnY1Xl3pFocCaYhmE",
+	"r2Nf5AQip/Oqx6VZijjt1akw49LQRE4yKIFQWNMDd+s+nQMgUaSZyS2/xRLFVw1rVJNacaGVCgflPftc",
+	"19XpfpxyX+RZF6ArYp1XXvYVptsyNV2OUOrzZKpFhYPVugvuICRSLGbCcJqUbjUgTERqAamKDqKOEUJn",
+	"zFBL8CEG/RIcSCZTgsWrt9Sw9Bk6wLpjxZmIk4UvEl+Km/RBzEX/oVKLJ7eILxxfs0CJG1YCJctRkXmF",
+	"9tVgzV7VA12LBKXinhYBstyfhqU97eypK9CjXMnW0rS+hmdNTxzn1w+AD3L8z1JrcLvlZXWTG82ScWl6",
+	"RzFXZ18beNdwVaV5IdqnHu4bPI3eyBmAj/bkme+kgRU3ZlEKxTZKjxqlrY/vP/6/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
