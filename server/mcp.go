@@ -140,6 +140,11 @@ func newMCPHandler(spec *openapi3.T, h *handlers, maxBody int64, log *slog.Logge
 		JSONResponse:        true,
 		Logger:              log,
 		MaxRequestBodyBytes: maxBody,
+		// The SDK refuses requests reaching a loopback address with a Host that is
+		// not localhost (DNS rebinding). That is every request from a reverse proxy
+		// on the same machine, and rebinding gains a page nothing here: every MCP
+		// request needs an API key, which a browser does not add by itself.
+		DisableLocalhostProtection: true,
 	}), nil
 }
 

@@ -22,11 +22,15 @@ import (
 type keyHeader struct {
 	base        http.RoundTripper
 	name, value string
+	host        string // the Host header, when not the server's address
 }
 
 func (k keyHeader) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set(k.name, k.value)
+	if k.host != "" {
+		r.Host = k.host
+	}
 	return k.base.RoundTrip(r)
 }
 
@@ -262,6 +266,18 @@ func TestMCPPerimeter(t *testing.T) {
 		if _, err := b.mcpSession(t, key, key != ""); err == nil {
 			t.Errorf("%s: connected to /mcp", name)
 		}
+	}
+	// Behind a reverse proxy on the same machine: a loopback peer, a public Host.
+	proxied, err := mcp.NewClient(&mcp.Implementation{Name: "levqor-test", Version: "1"}, nil).Connect(t.Context(), &mcp.StreamableClientTransport{
+		Endpoint: b.URL + "/mcp", MaxRetries: -1,
+		HTTPClient: &http.Client{Transport: keyHeader{base: b.HTTP.Transport, name: "X-Api-Key", value: owner.key, host: "levqor.example.com"}},
+	}, nil)
+	if err != nil {
+		t.Fatalf("through a local proxy (Host levqor.example.com): %v", err)
+	}
+	defer proxied.Close()
+	if j := toolOK(t, proxied, "get_job", map[string]any{"id": job.JobId}); j["id"] != job.JobId {
+		t.Errorf("proxied get_job: %v", j)
 	}
 	// The REST API still refuses a bearer token: only /mcp accepts that form.
 	if resp, _ := b.do(t, "GET", "/api/v1/jobs", http.Header{"Authorization": {"Bearer " + owner.key}}, nil); resp.StatusCode != http.StatusUnauthorized {
