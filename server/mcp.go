@@ -301,9 +301,6 @@ func (h *handlers) runMCPTool(ctx context.Context, t mcpTool, def mcpToolDef, ar
 	if len(bytes.TrimSpace(args)) == 0 || bytes.Equal(bytes.TrimSpace(args), []byte("null")) {
 		args = json.RawMessage("{}")
 	}
-	if d := levqor.JSONDepth(args); d > MaxJSONDepth {
-		return nil, levqor.Errorf(levqor.EInvalid, "The arguments are nested %d levels deep; at most %d are allowed.", d, MaxJSONDepth)
-	}
 	var doc any
 	if err := json.Unmarshal(args, &doc); err != nil {
 		return nil, &levqor.Error{Code: levqor.EInvalid, Message: "The arguments are not valid JSON.", Err: err}
