@@ -262,9 +262,14 @@ func TestMCPPerimeter(t *testing.T) {
 	}
 
 	// The endpoint itself: a key without jobs:read, a wrong key, no key.
-	for name, key := range map[string]string{"users:read key": usersOnly, "unknown key": "lvq_live_" + strings.Repeat("A", 43), "no key": ""} {
-		if _, err := b.mcpSession(t, key, key != ""); err == nil {
-			t.Errorf("%s: connected to /mcp", name)
+	for name, tc := range map[string]struct {
+		key    string
+		status int
+	}{
+		"users:read key": {usersOnly, http.StatusForbidden}, "unknown key": {"lvq_live_" + strings.Repeat("A", 43), http.StatusUnauthorized}, "no key": {"", http.StatusUnauthorized},
+	} {
+		if _, err := b.mcpSession(t, tc.key, tc.key != ""); err == nil || !strings.Contains(err.Error(), http.StatusText(tc.status)) {
+			t.Errorf("%s: connecting to /mcp gave %v, want HTTP %d", name, err, tc.status)
 		}
 	}
 	// Behind a reverse proxy on the same machine: a loopback peer, a public Host.
@@ -395,4 +400,44 @@ func toStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestMCPFailedKeysCountOnce: a wrong key on /mcp counts once against the
+// caller's IP limit whichever header carries it, although the endpoint accepts
+// two schemes — and a good key sent either way does not count at all.
+func TestMCPFailedKeysCountOnce(t *testing.T) {
+	const perIP = 4
+	b := setup(t, withAdmin, func(o *testOptions) {
+		rate := func(n int64) limiter.Rate { return limiter.Rate{Period: time.Minute, Limit: n} }
+		o.Limits = &server.Limits{IP: rate(perIP), Global: rate(1000), Key: rate(1000), Store: memory.NewStore()}
+	})
+	good := b.newTenant(t, "good@example.com").key
+	wrong := "lvq_live_" + strings.Repeat("B", 43)
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	send := func(h http.Header) int {
+		h.Set("Content-Type", "application/json")
+		h.Set("Accept", "application/json, text/event-stream")
+		resp, _ := b.do(t, "POST", "/mcp", h, strings.NewReader(ping))
+		return resp.StatusCode
+	}
+	for range 3 * perIP { // good keys: never counted against the IP
+		if code := send(http.Header{"Authorization": {"Bearer " + good}}); code != http.StatusOK {
+			t.Fatalf("ping with a good bearer key: %d", code)
+		}
+		if code := send(http.Header{"X-Api-Key": {good}}); code != http.StatusOK {
+			t.Fatalf("ping with a good X-Api-Key: %d", code)
+		}
+	}
+	var codes []int
+	for i := range perIP + 1 {
+		h := http.Header{"Authorization": {"Bearer " + wrong}}
+		if i%2 == 1 {
+			h = http.Header{"X-Api-Key": {wrong}}
+		}
+		codes = append(codes, send(h))
+	}
+	want := []int{401, 401, 401, 401, 429}
+	if !slices.Equal(codes, want) {
+		t.Errorf("wrong keys (bearer, X-Api-Key, …) answered %v, want %v: each counts once", codes, want)
+	}
 }
