@@ -39,9 +39,9 @@ type mcpTool struct {
 	call        func(ctx context.Context, h *handlers, args []byte) (any, error)
 }
 
-// mcpTools lists the tools. Tool arguments are the operation's path and query
-// parameters and the members of its JSON body, side by side (header parameters
-// such as Idempotency-Key are not offered).
+// mcpTools lists the tools. Tool arguments are the operation's parameters
+// (header names in snake case: Idempotency-Key is idempotency_key) and the
+// members of its JSON body, side by side.
 func mcpTools() []mcpTool {
 	return []mcpTool{
 		{name: "list_connectors", operationID: "listConnectors", readOnly: true,
@@ -72,10 +72,22 @@ func mcpTools() []mcpTool {
 		{name: "run_workflow", operationID: "intakeJob",
 			call: func(ctx context.Context, h *handlers, args []byte) (any, error) {
 				var body api.JobIntake
-				if err := json.Unmarshal(args, &body); err != nil {
+				var params struct {
+					IdempotencyKey *string `json:"idempotency_key"`
+				}
+				if err := errors.Join(json.Unmarshal(args, &body), json.Unmarshal(args, &params)); err != nil {
 					return nil, err
 				}
-				resp, err := h.IntakeJob(ctx, api.IntakeJobRequestObject{Body: &body})
+				if params.IdempotencyKey != nil {
+					// The key fingerprints the body, which here is the intake part of
+					// the arguments (not the JSON-RPC envelope around them).
+					canonical, err := json.Marshal(body)
+					if err != nil {
+						return nil, err
+					}
+					ctx = withRequestBody(ctx, canonical)
+				}
+				resp, err := h.IntakeJob(ctx, api.IntakeJobRequestObject{Body: &body, Params: api.IntakeJobParams{IdempotencyKey: params.IdempotencyKey}})
 				if err != nil {
 					return nil, err
 				}
@@ -201,7 +213,7 @@ func newMCPToolDef(t mcpTool, so specOperation) (mcpToolDef, error) {
 	input.Properties = openapi3.Schemas{}
 	for _, pr := range slices.Concat(so.item.Parameters, so.op.Parameters) {
 		p := pr.Value
-		if p == nil || (p.In != openapi3.ParameterInPath && p.In != openapi3.ParameterInQuery) {
+		if p == nil || p.In == openapi3.ParameterInCookie {
 			continue
 		}
 		if p.Schema == nil || p.Schema.Value == nil {
@@ -211,9 +223,16 @@ func newMCPToolDef(t mcpTool, so specOperation) (mcpToolDef, error) {
 		if p.Description != "" {
 			s.Description = p.Description
 		}
-		input.Properties[p.Name] = openapi3.NewSchemaRef("", &s)
+		name := p.Name
+		if p.In == openapi3.ParameterInHeader {
+			name = strings.ToLower(strings.ReplaceAll(name, "-", "_"))
+		}
+		if _, clash := input.Properties[name]; clash {
+			return mcpToolDef{}, fmt.Errorf("two parameters named %q", name)
+		}
+		input.Properties[name] = openapi3.NewSchemaRef("", &s)
 		if p.Required {
-			input.Required = append(input.Required, p.Name)
+			input.Required = append(input.Required, name)
 		}
 	}
 	if rb := so.op.RequestBody; rb != nil && rb.Value != nil {
@@ -365,6 +384,18 @@ func mcpToolError(ctx context.Context, err error) *mcp.CallToolResult {
 		Content:           []mcp.Content{&mcp.TextContent{Text: string(data)}},
 		StructuredContent: json.RawMessage(data),
 	}
+}
+
+// withRequestBody returns ctx for a request whose JSON body was body, as far as
+// requestBodyHash is concerned; the rest of the request's record is shared.
+func withRequestBody(ctx context.Context, body []byte) context.Context {
+	info := requestInfoFrom(ctx)
+	if info == nil {
+		return ctx
+	}
+	copied := *info
+	copied.body = body
+	return context.WithValue(ctx, requestInfoKey{}, &copied)
 }
 
 // mcpRequestKey carries the HTTP request of the MCP operation from the strict

@@ -176,6 +176,17 @@ func TestMCPTools(t *testing.T) {
 	if c := toolOK(t, s, "cancel_job", map[string]any{"id": later["job_id"]}); c["status"] != "canceled" {
 		t.Errorf("cancel_job: %v", c)
 	}
+	// An idempotency key makes a retried run_workflow return the first job; the
+	// same key with other arguments is refused, as on REST intake.
+	retry := map[string]any{"workflow": "greet", "payload": map[string]any{"n": 2}, "idempotency_key": "agent-retry-1"}
+	first := toolOK(t, s, "run_workflow", retry)
+	if again := toolOK(t, s, "run_workflow", retry); again["job_id"] != first["job_id"] {
+		t.Errorf("run_workflow retried with its idempotency key: job %v, then %v", first["job_id"], again["job_id"])
+	}
+	retry["payload"] = map[string]any{"n": 3}
+	if code, status := toolProblem(t, s, "run_workflow", retry); code != "unprocessable" || status != 422 {
+		t.Errorf("idempotency key reused with other arguments: %s %v, want unprocessable 422", code, status)
+	}
 	if u := toolOK(t, s, "get_usage", nil); u["owner_id"] != ten.owner {
 		t.Errorf("get_usage: %v", u)
 	}

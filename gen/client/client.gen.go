@@ -1727,7 +1727,8 @@ type ClientInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-	// these operations' schemas. A refused tool call is a result with `isError: true` whose
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
 	//
 	// Takes any type of body and a specified content type.
@@ -1746,7 +1747,8 @@ type ClientInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-	// these operations' schemas. A refused tool call is a result with `isError: true` whose
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
 	//
 	// Takes a body of the `application/json` content type.
@@ -2773,7 +2775,8 @@ func (c *Client) GetLegalPage(ctx context.Context, page string, params *GetLegal
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 // `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-// these operations' schemas. A refused tool call is a result with `isError: true` whose
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
 //
 // Takes any type of body and a specified content type.
@@ -2802,7 +2805,8 @@ func (c *Client) PostMCPWithBody(ctx context.Context, contentType string, body i
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 // `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-// these operations' schemas. A refused tool call is a result with `isError: true` whose
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
 //
 // Takes a body of the `application/json` content type.
@@ -5554,7 +5558,8 @@ type ClientWithResponsesInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-	// these operations' schemas. A refused tool call is a result with `isError: true` whose
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5573,7 +5578,8 @@ type ClientWithResponsesInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-	// these operations' schemas. A refused tool call is a result with `isError: true` whose
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -11728,7 +11734,8 @@ func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 // `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-// these operations' schemas. A refused tool call is a result with `isError: true` whose
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -11753,7 +11760,8 @@ func (c *ClientWithResponses) PostMCPWithBodyWithResponse(ctx context.Context, c
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
 // `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
-// these operations' schemas. A refused tool call is a result with `isError: true` whose
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
