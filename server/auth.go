@@ -15,6 +15,10 @@ import (
 // scopesExtension names the spec extension listing the scopes an operation needs.
 const scopesExtension = "x-levqor-scopes"
 
+// bearerScheme names the spec's security scheme for keys sent as Authorization:
+// Bearer (the MCP endpoint's; MCP clients send keys that way).
+const bearerScheme = "BearerAuth"
+
 // queryKeyNames are query parameters in which callers sometimes put keys; a request
 // carrying one is refused outright, since URLs end up in logs and browser histories.
 var queryKeyNames = []string{"api_key", "apikey", "api-key", "key", "x-api-key", "x_api_key", "token", "access_token"}
@@ -30,12 +34,7 @@ func newGate(spec *openapi3.T, ks *keys.Service, limits *rateLimits) *gate {
 	g := &gate{keys: ks, limits: limits, scopes: map[*openapi3.Operation][]string{}}
 	for _, item := range spec.Paths.Map() {
 		for _, op := range item.Operations() {
-			raw, _ := op.Extensions[scopesExtension].([]any)
-			for _, v := range raw {
-				if s, ok := v.(string); ok {
-					g.scopes[op] = append(g.scopes[op], s)
-				}
-			}
+			g.scopes[op] = operationScopes(op)
 		}
 	}
 	return g
@@ -48,7 +47,17 @@ func newGate(spec *openapi3.T, ks *keys.Service, limits *rateLimits) *gate {
 func (g *gate) authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 	r := in.RequestValidationInput.Request
 	info := requestInfoFrom(r.Context())
-	p, err := g.principal(ctx, r)
+	bearer := in.SecurityScheme != nil && in.SecurityScheme.Type == "http" && strings.EqualFold(in.SecurityScheme.Scheme, "bearer")
+	if bearer && len(r.Header.Values("Authorization")) == 0 {
+		// Nothing presented in this form: the operation's other scheme (X-Api-Key)
+		// decides, and counts a failure against the IP limit once, not twice.
+		return levqor.Errorf(levqor.EUnauthorized, "A valid API key is required, as Authorization: Bearer … or in the X-Api-Key header.")
+	}
+	if !bearer && len(r.Header.Values("X-Api-Key")) == 0 && len(r.Header.Values("Authorization")) > 0 && acceptsBearer(in.RequestValidationInput.Route.Operation) {
+		// The key came as a bearer token, which that scheme has judged (and counted).
+		return levqor.Errorf(levqor.EUnauthorized, "A valid API key is required, as Authorization: Bearer … or in the X-Api-Key header.")
+	}
+	p, err := g.principal(ctx, r, bearer)
 	if err != nil && levqor.ErrorCode(err) == levqor.EInternal {
 		// The key could not be checked (database down): not the caller's fault, and
 		// validationError would otherwise answer it as a missing key (401), unlogged.
@@ -82,7 +91,22 @@ func (g *gate) authenticate(ctx context.Context, in *openapi3filter.Authenticati
 	return nil
 }
 
-func (g *gate) principal(ctx context.Context, r *http.Request) (keys.Principal, error) {
+// acceptsBearer reports whether op lists the BearerAuth scheme.
+func acceptsBearer(op *openapi3.Operation) bool {
+	if op == nil || op.Security == nil {
+		return false
+	}
+	for _, req := range *op.Security {
+		if _, ok := req[bearerScheme]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// principal authenticates the key in X-Api-Key, or — for the BearerAuth scheme,
+// which only the MCP endpoint accepts — in Authorization: Bearer.
+func (g *gate) principal(ctx context.Context, r *http.Request, bearer bool) (keys.Principal, error) {
 	q := r.URL.Query()
 	for name := range q {
 		for _, bad := range queryKeyNames {
@@ -90,6 +114,14 @@ func (g *gate) principal(ctx context.Context, r *http.Request) (keys.Principal, 
 				return keys.Principal{}, levqor.Errorf(levqor.EUnauthorized, "API keys are refused in the URL; send the key in the X-Api-Key header.")
 			}
 		}
+	}
+	if bearer {
+		vals := r.Header.Values("Authorization")
+		scheme, secret, _ := strings.Cut(strings.TrimSpace(strings.Join(vals, "")), " ")
+		if len(vals) != 1 || !strings.EqualFold(scheme, "Bearer") {
+			return keys.Principal{}, levqor.Errorf(levqor.EUnauthorized, "Send exactly one Authorization: Bearer header with the API key.")
+		}
+		return g.keys.Authenticate(ctx, strings.TrimSpace(secret))
 	}
 	vals := r.Header.Values("X-Api-Key")
 	if len(vals) > 1 {

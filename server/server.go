@@ -106,7 +106,8 @@ type handlers struct {
 	publicURL      string
 	dashboardToken string
 	userCreated    func(context.Context, users.User)
-	site           *site // public pages, security.txt, robots, sitemap, dashboard access
+	site           *site        // public pages, security.txt, robots, sitemap, dashboard access
+	mcp            http.Handler // the MCP endpoint's SDK handler (mcp.go)
 	ready          *readiness
 	billing        *billing.Service
 	planIntake     *planIntake // jobs per minute by plan; nil without billing or rate limits
@@ -159,6 +160,10 @@ func New(opts Options) (http.Handler, error) {
 		}
 	}
 
+	if h.mcp, err = newMCPHandler(spec, h, opts.MaxBodyBytes, opts.Logger); err != nil {
+		return nil, err
+	}
+
 	spec.Servers = nil // validate paths only, never the Host header
 	limits := newRateLimits(opts.Limits, opts.Logger)
 	h.limits = limits
@@ -205,7 +210,7 @@ func New(opts Options) (http.Handler, error) {
 		},
 	}))
 	r.Use(refuseNUL(spec))
-	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, h.newsletterPagesMiddleware}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, h.newsletterPagesMiddleware, withMCPRequest}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})
 		},

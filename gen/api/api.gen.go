@@ -189,6 +189,21 @@ func (e KeyWithSecretPrefix) Valid() bool {
 	}
 }
 
+// Defines values for MCPMessageJsonrpc.
+const (
+	N20 MCPMessageJsonrpc = "2.0"
+)
+
+// Valid indicates whether the value is a known member of the MCPMessageJsonrpc enum.
+func (e MCPMessageJsonrpc) Valid() bool {
+	switch e {
+	case N20:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for NewsletterAcceptedStatus.
 const (
 	Accepted NewsletterAcceptedStatus = "accepted"
@@ -788,6 +803,21 @@ type KeyWithSecretPrefix string
 
 // Locale A BCP 47 language tag, such as `en-GB`.
 type Locale = string
+
+// MCPMessage One JSON-RPC 2.0 message of the Model Context Protocol.
+type MCPMessage struct {
+	Error *map[string]interface{} `json:"error,omitempty"`
+
+	// Id A string or a number (JSON-RPC).
+	Id      interface{}             `json:"id,omitempty"`
+	Jsonrpc MCPMessageJsonrpc       `json:"jsonrpc"`
+	Method  *string                 `json:"method,omitempty"`
+	Params  *map[string]interface{} `json:"params,omitempty"`
+	Result  *map[string]interface{} `json:"result,omitempty"`
+}
+
+// MCPMessageJsonrpc defines model for MCPMessage.Jsonrpc.
+type MCPMessageJsonrpc string
 
 // MarketingCTA defines model for MarketingCTA.
 type MarketingCTA struct {
@@ -1536,6 +1566,9 @@ type StripeWebhookJSONRequestBody StripeWebhookJSONBody
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
 
+// PostMCPJSONRequestBody defines body for PostMCP for application/json ContentType.
+type PostMCPJSONRequestBody = MCPMessage
+
 // ConfirmNewsletterFormdataRequestBody defines body for ConfirmNewsletter for application/x-www-form-urlencoded ContentType.
 type ConfirmNewsletterFormdataRequestBody ConfirmNewsletterFormdataBody
 
@@ -1706,6 +1739,9 @@ type ServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(w http.ResponseWriter, r *http.Request, page string, params GetLegalPageParams)
+	// PostMCP The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	// (POST /mcp)
+	PostMCP(w http.ResponseWriter, r *http.Request)
 	// GetNewsletterConfirm The confirmation page of a newsletter subscription
 	// (GET /newsletter/confirm)
 	GetNewsletterConfirm(w http.ResponseWriter, r *http.Request, params GetNewsletterConfirmParams)
@@ -3418,6 +3454,20 @@ func (siw *ServerInterfaceWrapper) GetLegalPage(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// PostMCP operation middleware
+func (siw *ServerInterfaceWrapper) PostMCP(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PostMCP(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetNewsletterConfirm operation middleware
 func (siw *ServerInterfaceWrapper) GetNewsletterConfirm(w http.ResponseWriter, r *http.Request) {
 
@@ -3851,6 +3901,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/notifications", wrapper.PutNotifications).Methods(http.MethodPut)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/usage", wrapper.GetUsage).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/mcp", wrapper.PostMCP).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/budgets/{owner_id}", wrapper.DeleteOwnerBudget).Methods(http.MethodDelete)
 
@@ -13565,6 +13617,221 @@ func (response GetLegalPagedefaultApplicationProblemPlusJSONResponse) VisitGetLe
 	return err
 }
 
+type PostMCPRequestObject struct {
+	Body *PostMCPJSONRequestBody
+}
+
+type PostMCPResponseObject interface {
+	VisitPostMCPResponse(w http.ResponseWriter) error
+}
+
+type PostMCP200JSONResponse map[string]interface{}
+
+func (response PostMCP200JSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP202Response struct {
+}
+
+func (response PostMCP202Response) VisitPostMCPResponse(w http.ResponseWriter) error {
+	w.WriteHeader(202)
+	return nil
+}
+
+type PostMCP400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP400ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP401ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP403ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP413ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP415ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP429ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP500ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP503ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCP507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PostMCP507ApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PostMCPdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PostMCPdefaultApplicationProblemPlusJSONResponse) VisitPostMCPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetNewsletterConfirmRequestObject struct {
 	Params GetNewsletterConfirmParams
 }
@@ -14794,6 +15061,9 @@ type StrictServerInterface interface {
 	// GetLegalPage A legal page (privacy, terms or cookies)
 	// (GET /legal/{page})
 	GetLegalPage(ctx context.Context, request GetLegalPageRequestObject) (GetLegalPageResponseObject, error)
+	// PostMCP The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	// (POST /mcp)
+	PostMCP(ctx context.Context, request PostMCPRequestObject) (PostMCPResponseObject, error)
 	// GetNewsletterConfirm The confirmation page of a newsletter subscription
 	// (GET /newsletter/confirm)
 	GetNewsletterConfirm(ctx context.Context, request GetNewsletterConfirmRequestObject) (GetNewsletterConfirmResponseObject, error)
@@ -16386,6 +16656,37 @@ func (sh *strictHandler) GetLegalPage(w http.ResponseWriter, r *http.Request, pa
 	}
 }
 
+// PostMCP operation middleware
+func (sh *strictHandler) PostMCP(w http.ResponseWriter, r *http.Request) {
+	var request PostMCPRequestObject
+
+	var body PostMCPJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PostMCP(ctx, request.(PostMCPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PostMCP")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PostMCPResponseObject); ok {
+		if err := validResponse.VisitPostMCPResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetNewsletterConfirm operation middleware
 func (sh *strictHandler) GetNewsletterConfirm(w http.ResponseWriter, r *http.Request, params GetNewsletterConfirmParams) {
 	var request GetNewsletterConfirmRequestObject
@@ -16604,351 +16905,365 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rchu3tj/4KijOv8rk3k2KkmUnkSp1jizLieKbjiSfnD2hhw12gySsJsAAaFGMy1X5NA8w9a+aN9gv",
-	"Mm+SJ5nCWkBfyG5eZMlO9lY+xCLZjevCwrr+1sdGJCdTKZgwunHwsTFmNGYK/jym0ZgdS2GUTOznmOlI",
-	"8anhUjQOGj/KGUmkGBEzZkSxqWKaCUPtr2RC52TASGQbiDuNoKGjMZtQ24iZT1njoKGN4mLU+PQpaJxc",
-	"0tFy80dEG2Wbv6YJj6mRishhRV/rWj+nhr3iE26Wu7gcM6INNcy2zGg0Jol90HXya8q0IZFMhWExoSPK",
-	"hTakeXpy+YLEig5NmzMzbI+NmdIpbytqGLzedivYCnpCCka4YRMyZYpMZcKj+QEJe40rNu81DtX3vbTb",
-	"fRy5vjRRbEK54GIE37ND4x7QLJIi1iQVhicwvBkXsZwRuw5G49NhpyfObBec6QMSXrF5SJq236OzU3LF",
-	"5q2AhHzqvosSzoQhp2cBkYqcnl0/JTtP91uEipiEo0QOaBKSJk0SQoUU84lMNTGKDoc8anV6orTm7IZO",
-	"pold9nxiu7vfHZrv9/cawaotgeHOqzcG1lKv2ouArF7eX93q/ZpKQ92Kztx3bv24IG5t/Rqumdmv3+/u",
-	"dQ9n3z/tVs+MGTU/Ghqmqs/LhIq575EYSWaUGzJgQ6kYMWrOxQgnR5rnL47Jd7u7XRKzhM7b7p1WeXwT",
-	"LvgknTQOutlguDBsxBSM5n+yhV5xAGB1/NEyfDQ2dqnxIDTtd3aRFRummsV2xQkl+3vftQK7dhnh2vXH",
-	"Jb3lAM895S8P8tx3krChsb3aQUWpUpaA3T7C8Kkb9q2HoFnFGv08ZqLQ+CNdPnsBoZq8E/yGGD5hBYIq",
-	"j2Io1YQa7PvpfiNYPaxPQWNKFZ0w4zjxURSxqTkRkYzdGnE7NuQ0jaAh6MS2gI+1s+dK60BvXjExMuPG",
-	"wZPdvSriPZZCsMhO+w2dsP9Kmao5mlH24CNNbNeHJGZDmiaGhO4POEgwxl+hnWyI8E9xXP9LsWHjoPF/",
-	"7OTX0A7+qnfKIyoOUir4xi/ElJpx3kfkn2kEDUuiXLG4cWBUymoW5PEebIj/uGuX3ximbNP/1y+0/dt7",
-	"+79u+7v++7/9r8qDfzp8IwV7TU00rt2d02HbPtTGp2qGstvd26/q4Cc5OH1eM18er5zoqhU+fQ6tv2Tz",
-	"e2z9UvHRiKnaHgz+3l/TU2GVnu6XNmy/vGFH7f/TbVf7/d+r9+udXjGez5/xz1JdDRM5s0R6Ztuu7sgd",
-	"htt1VewDeYZieiqFZsAyntHYcU77KZLCMAF/0uk04RHITjtTJQcJm/z9g7aH++OGPZ/hW9jpMnvw1zXX",
-	"ZEITy/lYbKWMIeWJ9uIcSG54nocJj77aICPXv2XrZly6W0A0hEG+kGrA45iJLz1KJ7qRhEZXKAvpSE4Z",
-	"MWOuiZwyheK2YMxeOJ+Cxo+Xr1+d0RFbGKhhN2ZnbCZJeWSL56JyDFM6YpabLyoG7YJmUDVF9/xOSYso",
-	"iPur3oFnYDynwh5rmnzJlT8SJBXsZsoiK20ypaQizUjGjITcDSdsdYhdnJgZyhOi6VwTIc0YJLiBTFGJ",
-	"iGiq2SGIWHbPWE+Eju76PAb5Wkt4MPyftjus7dPnIcFlaJGZlT0Um0plbMPcWNH7U9B4I80LmYr4Sy7K",
-	"G0l0Go2t2CNTFTHSlMpOmcxlqqxg+ilo+Ne/7F7BBoEcBkLz/pNviOvGbQ8ejUzQY1903S6lRLE/E5Yd",
-	"KVmFsZ/ggMLWIVFWdyDUKg9OFp8wMuLXTFipMgTVog26RbhwHEsq7qpjlT9YXI92roZt9LJ73Ks77Uzf",
-	"Wfl2rhlZqbud977RyBdVmYU2SurDZu3kryy15fSATduxj8PGXxip6Ii9SJPkS18Umqlrph5ponEM9vId",
-	"pkniic193bffha2DjFfNqCYzxY1hokNgj0hCDbPHye5VT5ToLlNdgTFxuOI1EwYtAkWKvB1hgLDIbswL",
-	"nlTeYNOEcnGLK2zIk694hV1K+YqqpTv5i4k4AxnP7U7Ja8dZnJZsxWBBUzOWiv/GvvRlAnJgJuBYOnRW",
-	"PRb7oV1TntBBwr7GYeKRvb6FveDgbKHI5ZdUyJk/WWk+Tnuw7PrG1NAB1VkDA7sXYArtCansVgxSPQ/8",
-	"5HXhuWjMoiswtOBW2UuijcYYe4ThXMdyJsBQZ7KDjwfR9ISRIGaTKJGaxR3ypnDOozEVIxb7m6Z4zskX",
-	"P+bvxFTJiGn9NTa4oKHMWJK0nY4ySE1xK6hS3GouqbGyBdVXGWXqdGplMha/ZjGnl8CCvsoMHmlyjL22",
-	"7SjshOzoKdiBWEzGTFkN5pPXKdGYFE+4uDDUpPBxqqwiYTiqjZGcuOt4gbMGDU/WYBkV6aRx8EtD/5pw",
-	"Y3XYqdRmpJhuvA+W3xzJ/jVTmuMCLP38a8pSVm1q+iAHBH4mf/z+v+0ntDVqGH12COyF5yyYMontzs4o",
-	"B5H5gxxYxl+eY8ymqJLTOOa2M5qclR5YNMhlU5KDDywC6WPIBddjFvftEi+P/Sc5INQYNpmCDZtb7gbk",
-	"TsZUE/8y0VxEjMDhpsqgq2S5c5xTH9Yh7ttrXJdsirFM7SHKXhXpZODMm7lp4Rc37fcVk3EMr3Jz3Mj6",
-	"1JT7tIzJiqiNiv1Op/aXulFWmD79iINGPZ0szMaPOX8l8MRbGnRhNAUSLtGkp8CqpXnGk8TJlQsHBa0E",
-	"/SlTXMZ9htpY5fqINHH3GNp3ls+HohHrg3enwhEGDJoCX2cxmdL5hAkTIHM2oKDzmEwTKh5p7zXRRk6J",
-	"ZUJzLkaWqG43LmxtLatKqHiFT34KGnYg1WfZ/kJmY6kz5w6M0F6mnSoq0hmLKrd1YRSfMivrpoPse88S",
-	"mjQy/JoFxChO7c4FZEq16ccpC0gq7FoFlslHLLHXLBd2Qgkz7I/f/9mCa1dIwarHg90NWNxfM8nqEVqR",
-	"3CqqfuPwNq/ubYHYob9sRbKNWUGw5yzmiqFdrUy4qaoiMjfm9lhqA1Q2Yof20kcGO1ByplF6VKxET6ni",
-	"a0dve6wcahqPmHmVEVk1Ox7SRLMlFk55Mu+nOq5hMfQGWcxuF/5bw3QmUpjxnbW3yHazoZY7qlqRY5ok",
-	"AxpdHeHVsbx523BhmjeyfKeA0aSO4ZtU9610W/Xqwux8J7a76ilZiVampmCM3mKfqw/aUYnn2RMNpimq",
-	"SThVsu9WObSnGb6gQqQ0AbNJvRNh2euz0oOwdDwrJ585sKokLe+lqtqFSDG67bU75CyJoW1u2ERv7l17",
-	"YV8siDlUKQoGHuGcbBU3fLzl8BaWrOijc24QN/zS3Es9rV5hnMTSMidUm/2a2A8WKWZlaPsMGcpUWR1J",
-	"0cgwpUlzyGZMlXSgsVSmVXk31CzUwqTdRHFIq2fziuuK42/ll1vs7/LWLvEoQ9cMyPtbNz5AmReuU3OI",
-	"iq2fpdtyBr/i2/iPraRrt1yvEv4LE/x297slz/CyWlTnH5fqkSaRYjEThtOEIH2TpmbMeQcMTeQoZa0A",
-	"o4+olT3alp3OCbbf6YmeeOFsAeHYmGmYtx44PwHqQeBnJ3nYAOFCG0bjA2z7ioENiLp3wG3fE00qyI+X",
-	"l2fEyCsmAlAewx+lNmFAQq9Z4uTtN5eKCj1kKoswQBabL3N4CA3rnoj5cMjsFIgUyZxwQSKqGaEKA0qc",
-	"hwMErvA/QpgBXZyDiy2A8V/TJGVWeeoJIe0aGCWTwnHtkBMM1jkg4cde48iZtUAF7zUOSK/xjFFlVcer",
-	"9h+//7PXCEiv8R90yvsQ2GMfgK8/hWjlmNCbIlnsPgU6KH21dFyWNBSktRXnSqqjmtuhRFUVDJiLaWr6",
-	"uS2hmppLcr3rPWjctEey7b78oKXonNPZa6Y1HbGteVlxnAujWjnvY0/8GzC5BREIVmzray5b6oprLj+k",
-	"/fwOrbsv7CHKI2CsSI8KfnYuyVjCOT97d0l26JTvXO/u5C/onY/Zk5/gMslmsbTJK8ZZsMItykabDG4l",
-	"5/CmlJlg6pHuiWgspbZHGeLBQrcMoX0urJsk8KqWZ0Lw6NIqu6PmZjmQMmFUbE2Bnh6qyO2Wlx6o9ugR",
-	"84auH56dNYLGu4vnjaBx8u680sz13Er6xzJ1kbSL4p7/fhWxnlwzYVwTaHJjSwLWWtnKPeR6rJphsZsq",
-	"wbRghVmKXFvWJSJD+1HCo6sNnxdsphNmnNV4gxesNtq/5my20fOLwnn2cnGkpVEExTnXrpe383qSuH3D",
-	"Ocn8kFIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uS//+vtef+nt8/6F5cnZ/3jt2+O",
-	"352fn7w5/kdA9ludouLrQuScFly1SRN604+kNl6LLunM6xTmpRX/kdFklZG2clFyi5HfI3lVseyL9zS+",
-	"VbXvGCK2FHGAD5QVz1Sr/h+//xMlois2hw+rNc795TjDj3vB/qf+L932d/BpN3jy3adK0fknOaiyDqDF",
-	"uVrlj5xxoe8sQMs6p3tgi7t1wV5RdWcVSGKBSqdMGDKYw2XzQQ4eaXJ0SuwgNNGSDKkqWy5rrNy305Uz",
-	"+8eq6dlzdAIPFi3+K7pZb+nd4LzfSmjj8SahiXhKi2SyQNveZUGTRM5Y3CGnImZTJuzFncwDQoGboBF3",
-	"JtUV+GLkVJPZmCfMshmBkUqkySFk2wr97GZqz1pA7FfeDxJzFresSgKsCYLeqSETqQ0xMx4xMpGKHdjv",
-	"IBhmzFWMhw1s29y4cEKI2kNPbKSo3Z/QqgIsSr3NlZq2HYZpW+Z3QCjRhk0hQ8X2PIHQ+zEVwBudIgah",
-	"N1k8oKYTRnjMJlNpLL8FXSrEPIIPctDnMSYPHLhkDcOm2XehVfdyKl9U4YBznOZNt1+yediq8QJZcayP",
-	"+7xEV1M6TySN75iopopLxc18vbPSPYdBqGlSk2sAdha7Po80kamZpoY0B3MylZrjbgkXn6BNgCKo6Ntt",
-	"ThXDXaOax1ZdhnvMsQ1LFRFjMXrPFk/gmhmqVGzFNjbwhq3lAfkttWpNf5ID56OFV9i0TimBu94TK1f2",
-	"gI0U07pDjnB5jFRMZ4frW/KaPyPNbx9/++3T7rdkMDdMt6ysAAuMu6LxqOJWEi6iJI1ZfIinwT6GDMBt",
-	"4UymSUwiJbXGRImlk4kP9o2U/YSqEUN93zmrFTOK4+ZtdOdYpmxXhlXdNnYPpFVBq6/A7c2WQWPm4qzX",
-	"KyQQN54d08KbBc9NdqSC/LZe4MrFWeQn2xNBRrP1dtLiTV4l1fwkB0cuQqBC+r/FZYpccLML6BYnbtvT",
-	"svmOuYEX9qewZ6XldcOuWc5TYegV21aEX5DHCoLiXnf/25Ko+O1aWWLV6hS0jAoRIBPU956sk/Fzfryu",
-	"y7fiBT5oj+sWN1RlCMgjDTFVQcbE9rpd8pI/I5qBl1cj+1iw2e09efplbrytKdox883Z3ZRFbudO8Z0n",
-	"qFG5T7trGGF5Uc+Yarv9R0kH48t8DqwdXln1e1rS3yoJo3jktkhaKZ/Gwtnz1FJz3u7AO2IVqCqPF7sx",
-	"/ShVWlakcJ5RrUFkwwdCZ19jxL7lfOZ0AAKfdKKMlXggg4Icwb8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
-	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat88WSQo1BSC57LU4T+NuJ/ZDKhGms",
-	"9gEvllklDmJX4GLCyItKY8hLNr+b+wgVDv1ZUtqm91nmXyyw7yU1fzmyhoJW/JmSpFj2ye12uxUPFnWH",
-	"9VOaKjbkN9Xi5hWbP9Lkmms+SBjBJwtWkOT6137Cr1kfTB+eaLJvGwH8bZg2/UoSUOxaXn2ufB3JKduC",
-	"wdrH1xqLF2U7Z3x2S+XJIOu8JD1UHa6XbH4MT2wpNDBxzZUUExdo6kx5jYOGXd/ikuNHu9KVC73BEflS",
-	"5Hbb/cpvw6erLsOgkQr+a8rcz5ZoFje3sK9uMDVb5u+drSKVtriULAe8tdviJZufS0w92WJ8GHvoohh1",
-	"iaa+fbpvt3cF7IdMYrCGXDFQQqW6goi7PAs+NzZLwUhM57kM97hrP+uymXnvyXd7debiooG/avI/czO+",
-	"AN8ULEGSvB02Dn7ZZMEX75wrNl/lAeyQi7GcOXMFZAVg3i24utdfuLb15f17/ylovJIRTViVT+/Z8RnZ",
-	"/4YkVIxSK0UYOipwXSbaPzxbNDY/flK6hfaqojPef9wLvv3UbOfBGu8/7gbffmr9rdLo/JqqK2a4GB1f",
-	"HlVF2gxYtWG52uC8sCz4elAbLZh1fpFOJlTNVzmu+mrJcVZvPTZ0c+ZTWoEK8ZFdexydBeJRNLpiMcHf",
-	"AzKQRhN2g4aVkpm73gs2YsJKhVvKQmNG44SLBQa71tVsRci+s9WyuDLA3Vl7XGoLoWTIBU182vRGU7LX",
-	"E59IwWmy+R5c5i9VjTzVzi++Qf+pnt5i799dnK3l0gvr54eVUUiwRK3FrXJU6Qa4sE4LlLDyrNihLp2T",
-	"gYzn1UTATbKB4x0fC7Cdyu6Zodsp+i8UY5CGs6Do7z5dr+c/3a8eguKRvnNeoTZ8EqJ+NyatYuRABUkP",
-	"lZxsEAbg1Iq9/fGWYQbw2jfxlm8ZudGYjJz2p9SMtzjgcnoijJpXGnjltK/YkCnlTvmdtJiaSR/T2u+q",
-	"TUOTbYM9zG8bHD1suLDT+e5VsRRLsI5+YMOgF0+di6tZ3Kvldak66G+yUId6g3JdGsdRMqNzTUKfrBYG",
-	"ZDamhvksVRrH4MYoKDX+0c/y6edjvuAjkU63VcAmtDJLRxD4xQ/70KdyetefS9Rs7ne76BqZSgCTIOEO",
-	"vBi2FuS3vSdlM8LjKlUX9qYStEqhJQl46ozqgLDOqEPChIo8cHOqeGQ/VIQpVOPpdA52NgqIx0VavfqX",
-	"8oqJOjGbQnaO5iNh/wVllVudw75D5BBD8Ibcsh4uBUm4uFqYBAIpFWN3n26HEgQwG3zo0jgvmLH36bZh",
-	"Oh/koO+MX0szPQF6KUTaESsjYMC51ZbKYXjOqAeutaFUZCRl3CFvh0NLYE7J6lRE01V4PNyAKrenMOWK",
-	"0LAa4s/JDR7QZCQhX3Nxbo90fjxEmiR5Dhs8BbmRQuIyKBZJFZOmRyqIqCADBnnIrc4mZqDy0m++LMEK",
-	"6i17NTbWMnMb/vtFwec8FRrd2dlafJCDhX2GVeDDOdFywqRgAbGdMKGpYa1D56sdMsVExDSGNjAaEwAb",
-	"NGzaIaeGGHrFYHVDQAsKAxLyIbKBoVR9K8SH8KAey5n2rnh0vhR8zGHuAjogduVDRH6pTYhz+w55cc1w",
-	"qBgLcarOQNbqkAtgjW1LA/EBxovTeMIFJsc30RgulVWbMLmtZefYE5oZws0hoVlCt73oYNoSjOFXbI46",
-	"CuZya5fH4dAMcUL73cfgjc7ZsR1qHgW+TbbQ+zxrqFqBLqRKVngveDLvU14dLHV0SvSUAe/2wTmQCf3u",
-	"8pjEdL5hpBRqJUz1J1ykhtWqdf5AWlLS6WDCDXSGb1WHp/jUtm0nENGEiZgqAg1sNI+Fs7vQc1BeyeVJ",
-	"Vx3ss4LfLzOhgidK2NEkVjvjo3GlKbWAerRwtmvgiJDwXrHrXyFFhN0YJjTA5jI7Qb2cse6T8ZYhci0L",
-	"DMiERmMuWNsee/uNA62yrxXlJy4AdQNMokX4haAxgFTMPrvJXDZCmv4QQKaCxoSZsYz79iu3dShsInKb",
-	"ba0AIwIb6ODSrBTpYj7gsQw4oT9hMad9WMugUYRCwuYy6I+gUYSugRQDBwj2vjIXx9RKZzf2XKO4oKcs",
-	"stccMdJBqUUumLY68xdWs0KEhZSzdsKuWYIrrl0AGTATCIQTRhYxbEtRLosZH37sy9FdyJuqKOCni7dv",
-	"yJnjXYAa+/S77m5rqWNAgYF0G7qQYJObESERoIMOyQ1ykt2gslVfH4Bvd08bKqIatAc/VquCZKgJcHLc",
-	"BsUEAZ8r/EYeVm11yzwGoDB3uy3ArmV2XMyOWJOUntmsn3z3XcFevd/tVlq6vGll6QiPpTIBGacTKvLz",
-	"q9Fu4WVAvwy23cphGRebvtj6u/PTXDSw282d5X6xxRzqeGzMVB/s7CTAnzqUewQTvSOkaXuesEZPxYPt",
-	"LUVZeA0wsipCOWcUjVJbulZuB0iyHCiuoP9N9coCkkTlZKQ0p2IoK2zkXFzpDaBHlgyzm4F1fBZ6Bo6t",
-	"aj4Xztd/N975SNXktDFhab9SXN/EH+9H6QKduR5yxfro36qJB/QPTTMEvIyOrvjUhX1Z6bySiiBWRKWi",
-	"JjITgkKa6dTeMk9aEG1sl0QHVmg7JJjnCaJwzOEeBpTUTA1gN1OrKSG+5zVTxI5UY6h06RrZbNULsUPL",
-	"bPl+wocBduU3Ke4qhXzrWMxSMB/QeD6kYmSlJ7wlglgmo+Kub5epXiDPW6VR15opfMN3EBSVHfRbO6F9",
-	"C9sndHu2sChiXbMscxoFeDKWqbJKT1sO2yD8o+7gv5oxdtVCSce3JRVphv9p30vmVvP9T1AR4C/7tPvT",
-	"40bYv+eM2mdb5buxS74hfyN/I7vtJwvWpr1v1yaKF9hb5mIvnasCt6vgXtk7GI9XXqZ3Ira6q2dXYUDG",
-	"cgbu+aYvHUAomXBt9V6dSONLdFjVVxueJJY/lVzxT7v7364P/FvmoHlIiuOh27DUW0eJuhchivGaqTlY",
-	"URAwGQkSIbYKAQnhx09h6wuElJa4YL447y6PG1UTOT16c4RhmfYdtOEi+VPF0K7DhbfmnqR2cDvPmEq4",
-	"WI9vsgaSQ9VkP2LETeFytBr1gR2K064PZgqFLnBy+l/wg/9pgg45/yMYeCpJII85XMk8KkggHSQ8ckBQ",
-	"HfKcJXwAbtJkToCIaYIpDA60mWtSgMJbVrrXoKJtkmm4jUTmJctl0axyT7LUtArXZlw96IkjyrVjgRby",
-	"5+v6PzUuSnXbTMSvlHzHRcxuqkd0t3k9WYYw2rtKEbKrw2ID4JLTTVxcOJuCbpWted1+AQbnLQ6Wz9ia",
-	"CQcdOuNmzIVLBnTdHhCUdEM/jJAYxa2067EYwwGNruRw2NdhVvMGY6qkiAMC1j6wDg4NUx3yMzdjmRrC",
-	"TZCj30H2ERrHwUfowtg9ECSaq8NihkMIKHOcVRzwyiSI3bVXXjaNNVhhT7fDCVu7feBB2E6mohm6yLa4",
-	"VzWyZgm06u7aNFykrC9FP+MMlUV4WHH/vXMkyJwmI8k0keIgf1IbcDEj8bisM6NJltKK2adNM2Zzohng",
-	"ZLOp7mAip8/h7Dhowe+/Jz13ZHuNUpZmQXDzvpQqY0xuiGmGHz9iVwnXpoP5cR0Q0T99Cp3wenzyqqgE",
-	"jvg1nA5BQCQHL6iPkul2u1AISxfmrjLP0pQp+DVwLpyPH+2nP37/56dPuCb2G8tN7OeBTO0qCVgowHPB",
-	"R+wr4DSyD4b+AfAhNYH2iOVcLibMPtzqkFOT5Xlyd2D90O0HGPEjn3NImuAStNvqeCA+sOQX71bGHPP4",
-	"jtUqPqzaw4VNAUzt0AmfdnkqCQhn6NZ6BYmFpGkvAm2k0uAHOyTAZj1RuSTYREu3H25rYEtaHfIC9mFC",
-	"lS8WYh8P3WqGHXLksjcdZ4XNw1ROwVgMINHZ0ud/Gik75OSaJqlVb0kKqgYlkczqhMkhQWDEDbfKUtX2",
-	"Ij71Jafg/UMHkaUt9boN6NDOwNLwDsnOV+VOdIDSUZ72btMOeYtYvCVfqn1myBN79VipG6gWzoRXn7z2",
-	"gFm1e93vvtl9slfIqrWCDY0M2OkPffI5rjk2hNmzIyVnAFRak0HrPDd9eKcufXZtXNxaXQUxPFYgi4AJ",
-	"CQMwMqKsxBbJb+NCe+VYb3dAV9y04KlelfYMizVJtSmmVKFHR7AOOYJcrAJPdE9wQ5pQm9Hnbw250gZz",
-	"rSikn/uEaI1slAsiVczUIQl/eR8eIEYsQZiV/ABpMqbXzA6FxbAqXICvJUlYEjjxqHJdOuS87L4H34rz",
-	"hFv+63lC043JhdyasZLpaIydl7GkttEDFxMLF62DysuN68R1FDArTXFFvEcnldTKOcYFZNbJMnVIp3W4",
-	"J6uBNqukj+V7fUMYEycqexyTgEAJTTe8DZ30X0k7KkouNbdrzR15Owa/LcCJVzYrMc9KN6S9IrKnA7s1",
-	"cENuhTCQ67aVSaIs3jKevpw5vcjPuPYCkjdZW32rDH5RLW/ihQaAmNshX/wVNd4aRrKpDlxMHFhiL7VQ",
-	"t1C9q/IXJTeJlsf3s4xBeKlydD6euBo6bsOMBsDJXD8ofMxhxFUPR9Hoqj6qt5IhLO9XbcsQ+3w3obcX",
-	"RmJkgL0tNaHkis1ZTMZUj6tCaitszgg0tl5wvZV1Ok9tgFgNXIeggMfykj8DgW73KYFQEqufZin4n2t9",
-	"Bjb3saasH3l3/gqlTCv2Ig5k893l6yIYZGZ1htg6bjZUx3xU+WYL68MX1kbLAwZfZbBBNaVBYdG7cVsr",
-	"adWArV4pFDZdkRZXGUsrEXw/Zgm/ZgpLeu+MpbzSOx/zZj+FCDQABXrUdU3MyuZe01Il1oL31I50ERAl",
-	"W44VK38HLkm/h7f2SLoGts0MzftdSmjIWqpQS/gIANDwmUMIphXImopBr0Qqggu4Ps7KdVedMfrOG/QX",
-	"V3itvA5vnkHabxa+ueU7KxDJ6hOsY0jJxu6qtqvYx3Lm2rw/kTFLVkXQbCBhL3UKZoz68g9LDUyz8ZVJ",
-	"4B//+Mc/2q9ft58/t3wUInPBmOe+rwldc4UIt+hfMTju8RavaKumbPz8YqwfzrfYysIgimu4OKcg37fq",
-	"HUcWvVWswC3CjgpGjWKadJWn3gsaWcv4zQbCxMawIVmq90LKdoXXzqytFgYJl9UIDXvVkoyL118wE9x9",
-	"nQeeJ1RkIrCbe2FLAl/hBia7XVyNJZ8zX3h9JQ0tA7hXlXSK1rLODB+6tI+r3nCJ/YXd3Fx+fM3UiCHM",
-	"wgCxJ7PYXo2Sr23zkFBMqUGg/JglzDBUKa/YfNOs2a3pZ11dqGqwBrtl76aaqa1jhG6xQ9lh3jK37rY7",
-	"ey/ndKN13iwD72c2sHLkOYsYryoxFKdYu7AmRhvy18mYxmTAmHDO1ZjQBCJoD7PKsq7aZLXVQtnOrzfK",
-	"zMoeXTGXXLb7/GuiTrqbjTWL+n/8/k/IbLtiDEBoE37FIKJe65lUm0tza/GBfi7I7J8/qXXVJGqNH58B",
-	"+LcOs9SlSmTqp8tLI02qsex1VgS1YLpvZXmFBUPZSNHpeDv8UAeot4Qd8bnXnbvhPFTnNveY3/E70Jky",
-	"4rm10lTC6VuAfFoOddyy7I9vfPsY0QU6LgNRVSJR3QH93h9M41IImO3xfVVdGc2iVHEzv7Dd4VocTflL",
-	"Nj9Kzbgy38lXVl6GZvvj93+GASTSFvJgjqYcwKd9faAmxpy7B9A0hMuKfibbCz7q5bqDRtZKvukUBolV",
-	"bLnLiIikMBQrE7q7ueHywv4zyznJG8U0OeKecLaIiiyV5VJM7k2oejSg0RUTMTj8jk4JTY10qeMf5EB3",
-	"yAnEjCqZGlbM1qdCz6CWknahxANXVPewJ2j2ODXeGesRoWIZpRO7wLFk+Au74dpAOSfw2qBdLUsQDOsK",
-	"BodZU84dTF3OHwkjGbPwEINDXfZZT0RUqTmhaGr0Ka1NqXxyl13UMCDhlJpx9sGlO9mzHrYwIphCySao",
-	"t245LdSCpqYnZlQTdjNlkWExzOaS3TgPrJ0lbK2jmTfvXuX1mUjz3d+73W63hQDsyqch4fGBLCRNmhQS",
-	"0gJCe6KwlQGhZEKnQM1SoYDrQmSQLqXCjLE8r20skxhrT7GKhN9uT2C9Kb9ARhJuOmTBUtv8IAc+rlgH",
-	"eAuBZ0sHJLTSXgj49R6UIsAiVmLeEzhXjJGBSAqU06km7/7+4sWL57By59T4QqgHliDHTBiQu2KfraYJ",
-	"mOcx5QNCAxhX/mD7Yq+HPu7Vv9QTTXZjhwQ5XgxGTg2PCNUaqhcJLO+pWwsNn575Nl05rlEiBzRBVzoc",
-	"kJ7IUuQMesohZTPLrvNp1qGd2ysENoUIlexz+wzixEPSPD25fEFiRYcGSK4nwv9p54/hywEpfXnurQqu",
-	"1fJvmpkQc8Fxs93e7+991xNhMcM0dGFQxZLnHXJEnnQfl8u5W8J60v2GhMUU1DBLnQPGAtEOPeHgXpFt",
-	"PNJE85hZevaRZtHcCzMx11etIOcWWW7igQuutFIlNUwBkUA+tguwgCoGpFTFoKIQQ5MSKIRgydFXXsA6",
-	"DC0cgg8vsZtp1JwOkjkGOWBmETnJAo3G4E1x/GahAEKwcQWEIC+iIEVPYHS+89MdVldF0EzEkKxPUYNd",
-	"KpGQ3VKO0qUgP5xcIh39eHL0HM9iKhKmddEv71idDolmAEmIMR9MxMAKtF9XLEISUUFilulDCAmQ8IgJ",
-	"zDl0N5SVWhRnhqp5/fW0k7ARTXYMUxNdyAf1l9TR2Wkh4Pug0e3sdrogwEyZoFPeOGg87nQ7jxvorgIB",
-	"YAfgG+ss0cDCXCy5839DSC0JXdmfn0+e9Z+fnuNSQGWviUcNI5obKF+MjIPd2Ks36IlwxgY7MjWQN5EV",
-	"BbYSORUkRGdh6FDhqLjSxLAbszM2k4TQgbx2g7LPj5hxG4M9jeWE9QT4pFzJsCAL6sXuH2kH6jDkib0r",
-	"wh2PXhOQcKcvbE843h0UcIBwOubGhLZh5OItuHbRbAmygKMaYonGnjGkTpd/TO2llmMxL93uPREllE/0",
-	"IUoCizICoYhwNLOn6oIb9Llpgne0AWyMlCbEy3bFomxWvPD1Fy/c7453Ou6F+93WKiKPNEuGj0IyTVJc",
-	"1Isfj9p7T56CCzTD9cagS1xkCKJLuLAXsG1GI6JIapl5loDoZCCfNyMkCR+lQtMha+PLj8IWHOA5wnGA",
-	"l8MdYgepYe8Wn2Kv+MguxFFhda3UxDjsakYQ+919BMyG05Yt/mncOGj8wMy5lAZtz3APwUHY63a9XOmd",
-	"ygVxyopR4LbJaiWukuOz1F0wXHnyLb+/qAIuSZ4XxWOXq7E5qeMM7fne3/uubkjZHHeya46B3+UJznf1",
-	"O6ceJwFeeLz+hXcF1AWYkctUWveeh78oqimNg1/eBw3twfeyBUHxzrE5oBFIOgaW4FZpxgZLK2X1CTrS",
-	"oCPNtWGTxnvb205nxpKkfSXkTOz4ru2JLzDGJQLyp+nyxgAz9Y7uWodg/sjO6fCNFOw1GJs/va+mwtWL",
-	"ZcXlFxxX+HG3pi5xlHAmDIQITuekaRcNYMROh23bfxsGALIn2kMNUtIm/T+jsS/EfRtCulOiAO1nd/dp",
-	"zgC9ZphvN3BMqxLftPEqbafCA4VkUM6+/iTklO3kQUm1d6MV7AHInlAsW4Ns3zBBhQG5X0PQPDaFV4m9",
-	"mjwiVxJbadfntXyQgwBZq48+yrAroNKVj85rYUODlCcxabpDAIx3wk1AfpD+YLQCkk4hBdBdgT3h4QYI",
-	"EyMOoa0AkARo1Qg7XM0uCwlu98k1i91U8MP/9nOFuQdW3Mymh/swpJHRjox3N+JVOeAMvLQBg3uRwdL8",
-	"6/Hd7FA9q1thl/TYhEPSquCohTPmEdl/8WmaxVPmMLhqD1gI+Fk+nhFwv1BNQV0XPAZzIuTsADO98uSu",
-	"KZ2D0QSLXLgC/w5bHN6yp20oVU/YJyA1mqBnmjRDzJS2005CPGkoxQwVw1F45dbKbwSeA8M9duliFHWH",
-	"HAnEvrKdWAGQZTIQYBwDqqNMDShHMNUDgqBmLrnDngEMEA9zETbTCwG1cJQqFvfE0SlB2CUrzTqh/Nm7",
-	"5z+cXPafH52++kf/3cVzK9yWf3r99s3lj+7HFqZ0gHEBm4KEFMVj1hPNUm1e19PORx+K8SlsucTvGRca",
-	"E1n8htUwk2du5++RkfguKpgI3Iw0SWAdHRF6sOkHvvG5fKO0upYGAqLTQbb+2VXoJA5/7jyBu5PFoeR0",
-	"VBTYPLuo5i+FhPEqJrPjjxs4RKSuYDdYRUM7fQqGf2EUnzISpdrICStkeGBefdMOGrkKN55VUHLsT/aF",
-	"y+3ioidKazCRcZ4y4liKVUKZS6yjYqlMpByCb0vOBAgUHgWMnLOYKxYZZGVekzaShKlKwsOcdaIbVRdC",
-	"yHB2j7SVlMdSXhFtlUzgMsXBWgGE8rjTExeWt2k0/GHYtVNErS6M2Vyex5y9e/bq9Lj/7vxV2AF7WKFH",
-	"b+POWRixrDizcKOt/BBBG32KGUUwTzAvDKQ02ig6zdEdWz4JK9UsPiT73e9y9dO+2BPOr+xsUQm/Xphm",
-	"ExcIFivD9ZpKZWjiLQmWG2N2McsAJKs4HFKSJ4NGBir2zMGl3wmD881nUnjZCQQi7f3zV09+dXw2Owtg",
-	"kfHBqGVSva3S8aUYdXcDRn3sMQztC7sbdHEp5StAM4QXnmwykQzz8DWLOcUA5j/xPfKk+836dy7QIP4i",
-	"TZI7uHsurHRFqOczGfENHVqhlwQ9683uKcsitrxqEI6k8q5BrlF/0xwRd3rIGfIX7S6KIg8KSERVHDhG",
-	"GxAuriWPmG4RxUyqBKJY90QFx92hEfh7OmADK/HBWjG0no+5seJQG1+fpTievJ6hfCHusL/+jTfSvAC0",
-	"w4fzWjqvb6dFMcSL4m6D7+uQLukveEAThoFq5SPwHL5/ax99Bi8uH4AK29s5m8hrFv/ZL7YHSsxNiLBj",
-	"VvD2MPNe/0WRsyCrup68/QGcnUUziCOwNXaQJYsxBMJABlkWsVJIdigLdsGGHPX0eePTp/dBwyV2lkn7",
-	"LDWLdH33Uio27pDKv7SIutT38mXid9upnULO/uyH9kG4/FqXlWcIBSYB6I+gDzvIR1JEp0ei2po1FC4r",
-	"5wT1yeqVZtI3INGhUAhxBxAYjJ4w1PV5NC5C/2lmApAKM7MiV1hfeChTlYdaAcxAmWe84tocF8Z0j6c3",
-	"7wbiWCvOL4ba5UvkvSqZwAC79GDTu2ObnjMT50E2kWIxE4bTRJPmhBkaU0OB9orXYpGUq+k/B4OsOwM7",
-	"H7NeN5Dacgra2j+bv/qGTth/pUzNq/y0FaIfdv2nF/0etJbbnwbcYqwclRPYlnTuNZOgNr7g/sn3Pph1",
-	"rcMlZ9MLPOLhqPw1LoG3oriLjzTx23hrJn9LspYKkkkKis1i0JQVgFDWYSJS8ymYugxRTBvSPDq5aO89",
-	"edr+4fg1xqhDkK+DXfKCHcJjgUDBdX7XHaCbpUDMGFMTurUNCZ/YM8RNMrfSFQYaSuGKctEMVQgQ2+y7",
-	"WEpKkDBvM+z0xGWO1gwxd/lti1HiOLuEawOAcqQwKnsjU0MTOUoZaYb57dzHBsMWxttXxcs2szcPSPFN",
-	"F1DoCnW1XA0wN8ByebmeiMZSaqxZA24T0kRETNyWkAxYImetA5wYZh1ABLQP/s4SR+iEkT/+7//HBeoH",
-	"PSFVQCzjNEyQ8D9c1oEP3s8IpUMux2wOC0TjGHAHi+HRMGCYecd9E/ZEAQUOul3Y5YUNypJaCpsNuRnX",
-	"dmCeFuyIFZsmNAK4TT8vSDLw+QVu7SCo2aUsiDiP31SMxEoCeKIUsERoGwXLryevsdSV5tuztHyH3IsX",
-	"KuvgLP3iPqitbh2aSa7/6vfPg4Xgq7mfpGKQJIXHnrVKuhF6oYqwY7eUGZeVI1dUrFKULOjsUn0JlV2q",
-	"Y3+LrFXbLUeHWC6cPXA/uBfKGK0Y7w85i/RBob8jhX5ZXFgmSUsxW2nrXFjZYIXv04svWJ0UjoRiIyvI",
-	"WN7sk7FJczCHCxFyjbLUbjkTDvc4DJCdg/wUp4oOkrnLxnOplnvdPZfh8EoiOR9kQWx28DsfefwpdLks",
-	"VKzIDYJJxz0PluHy5gJyxaYmz6fa2yfjVn6bXzE0DA7mhrV5jDl5CVTPc8Y6lJogm4EmPfFBDg7Lr7s8",
-	"zZgPAdMVS+9hKtreYQ77aufvMou0w4Ui7IZGJpmD6PlBDkDi83KxcwGj3Gl3ASvk6gNYhZJgtIwy7DPz",
-	"IE/HnS5Y3DDoifBMyZt5e+H7UlawVCQ8lvKKs3x9qZiTiGrWCrBule3t3fkrDNURJKRT3r9ic+iBTjn8",
-	"ieW+te5DJWf7OfvDHvr8a4yB76P0iRmrCLGAY3HfowzZE5lkFiyne+7toS/Ipe090iTEbNlf3ndcAmjo",
-	"ZHr7WC7u2U/vzl9ZufslY1PMpAahFgKN/KqHJSW5FHRZtIHBo6i5gKjKff4fSrF2WAVR9QDOTSEhaFFa",
-	"1gVBOQsVyKocakzvxkQixbLwARCk8tK+IHIj4ao0YZA2ixeepteFY61dbmuBrqyMnEEWK6Zlco1+fUg3",
-	"rxSaEdR6EcoaBs8NpCBWicOnwJl+koNGte9tMQl9gR00ik63EgLMk1UoBr3ezd5uu9e7+YZV1zt/fz+C",
-	"+U9ygBPeTCjfu8uOM7DPGqnc8pxCMrOwByyvG+Vo1fbjGXdt8sUjbQ9Wp7Q3S0lVX1S8X7WQxXz8zRc0",
-	"v8HrFhNxolGFjaiwmuiQm5I9I8NR8+HdTbtM5I/f/+kCItq+Yq/Xh/7l9JS9TV4uFjN+0G7K2g2W7wbB",
-	"rSAoWlFqS6UFXqlzZx6nSgO3t2IRXIUufQLTO7E2iEAdi1GjXeBxQRriQjNlNGaIjvxl5IoKYVFiAOtA",
-	"ZUOAiU0l3N75hWpCWPaN+roKlpXa2wVKK+xjkYb93e/2H3f3C0UaHEuz74KBoenyhQMySqmKlb24gmIV",
-	"fHS+IhgEjMfVMAnsVZgmBory+/xfnEghgd/dvW6eEwo2TIVzsA+TIZtB2LoVMRZnjjkbUGiAkhCKUUaw",
-	"9uEBGcrECuGlb12qCwJRUCiIUO0g/slub/UdC7JHfsXmpco2vVqy1LCgusUC1OxmbZbwiWqbzeCXhlio",
-	"Om97M2in1a0i1d1Zs7DRpdaykw8wQr5sxt66ooy14waCqBeInn5OvZx79VP9JAd10QTuEMkhAvk8hO59",
-	"DbuE3ZxyDIfdjIAINrPqCOTebHH3LJsnMsV/VWY36gj3SYQrhLkHd+hfg1R/YE4Wyq1TDo0Qb26XJZUk",
-	"AxpdZZVbtifebZ2kVvF7jpjeS0S/g8kEYJ27VaNBbUYD5AbHQVYlF5HJmVFzl9kOKAOuVoev8gQoS1je",
-	"w+kxiI2lCVhTVGq1SLTqeZEM5LXQNwRwS1A70mV3+RT5zAq43/2uMrUBGviqB90lLRfNLU0/LzCEDRjA",
-	"n/o1m415wjI6Q5Cmfz3n1dbJVg8aWsaSkKjvSkNDjgEovfXa2hEJAdsGHmtroxidhOBg94UIs1KFISL+",
-	"atK0qtEBuHRaAaYiWUL3+hBygl6mzkFmttfVsgetRsNE7Br1bbrXWxkggGFqwgVNfDFnwE0EB5SHH0YT",
-	"M49DMH/LKf01ZQSsx945b88qDsJkmCrwomb2ISz2Z7/A4BBoGPPp7WpglUVgW1m5RBg4oF3BMH0K18XF",
-	"Sf/10f/0n787P7o8ffsmzKvg7T7pCSxar1vBMrLSOAU0ghlC3QIiDiI5OkytGHOTM+M9CYE1hy78ognW",
-	"Y8UK9ueYJXQekIludci5/yHfIwgX5jHxoMoQIfGKatOG6irt0+chacKfFzJVEXPpvRBNw41mybCFuyXY",
-	"zC8UgrW5mGVqPPAz0dwuMejisA2AtObRobm2CwPV6DObAIsPMYW6uEZZerGd5khwzdBL61KeS9TWIQDm",
-	"h/tZILOA5GvkCRGy1Ytep/0D1MJdmjOMciLzUixAg5D5hPP2oTyIgDhlGTBjDubgCePs5Lz/8uQfYUAy",
-	"uugekP2979AdMLVDdtP1mDFLbVxcnp8cvb4otdHtHpAn3cetgAykGVehGlZcoRcw+p/k4ARZxJKgsnzr",
-	"2WPmTxVQEB7CjIgc4aI1xpOFD8IC2bgGMLZEeXWK6W53b/826uYSg9sSxCsHO8fX4c7eq8NsstzGMhcs",
-	"/gjcc+Fc+bAxXSTNwzKtgUE9khP2L6pOfDELu5RkQsU8Dx5DFyBTbXtCVQa92nLobFxnxzdDHJBJrPNE",
-	"3cXDTKTlBUUC0YcOwdNdD8WT6KqcOw9XwVeSyTh1s3XP5sKQXc5FPNWNX3aP2yby0a192z6KT34KGksw",
-	"rete/5/s+Wz8laium7eTv7LUlmZmm3bs40A/txUuvxRFHxWhZLkmBZxa0iyh1hZIeuFSWUPZ/oq5K8q+",
-	"HYF9ugOXB0y7DS5wJ7xCxWKvq0I1d7Sls6lHWPkqKv4Vm6+OAHtpH9jIKF/IOt0iy3R7W/Rut2iMfrLW",
-	"GH2fduGXbF5nF7YLVzZAPtiGv55t2N2t2kdgo//MhZYX083gQKxNwa40ZkEoCyZRhldsHqI9ChlhBluO",
-	"RfUd6LJDlstgcnmFZwzBNDCQ5D4CPl6yOXaxWcDH7l12/DM3Y1c6p0b+hXi53FCKq4s1DV2V9Yg9BGI/",
-	"BGLfkSEMgyBpXrwEAk1d3vZ2XGLhks2cR3nuaZnas7AxgzUEruWVK7qWm6R3sQYu2j9uTGb/lWKZb5xD",
-	"C55vrEs/dWcNgxeh6wd/0r8yaondYixUTQREPWx3/20ldr5k8yqxE+3ESia38Cv5JoM1mIwU7IRZTHRe",
-	"B8Ke5wDjYEEOh0likOkEctQczDK8i0UswHpagfwK1kcnVkDdDIybgfAbVHcgEqjVIc/ASCbVFYnTrABN",
-	"sa0qc9m5TJJ7vf1tBy7c8eve9W6r/v3u+wegwL8O44T8LMc5vV8mljPhQ61uJSBkdU92sq5q/GYvAEwK",
-	"Tf+A1cfiXCbIMNqbEY3GLCYDxdkwmbcOEcifa8ImAwYh+y4Gf8AFVfNOFdjyaz+oCzeme9Sjl/qqYRFu",
-	"eRbCvY/tbNvHUhglk3WmHnjYP4tB3v8WFTDOGU3I0JOPiJ0OinA3hco7QCkeQy+h6DpdqIExYUbxSC8Q",
-	"MX65loTPGXU0a+/+dKoxH8o70qSAVG301nEoQaYLZexGSs7yyxyrhUOFGTCzdXoijKRwZQz6ihoWku9J",
-	"/pUmOzCZ/jVnM03+v/+X7Ha76C2JjIJnDe1HCY+uKh8NekJZvo3Z4XskZhGf0EQHpJt5VxWD4ykkRgbC",
-	"63D5e1sgAAzcREkas7gG6fw1LmZ+9Fb6yF4AtnRM595JhvhSA8XolWVOpMkFCc1vYesw8949tc9rH7kc",
-	"GhlmXrIFW5zdq/og0+r40oVCiHTr4RkZ03mHHBkysfv/+KkbrzMA2zHVDtjIzxvukSCnR2+OEKz7NylY",
-	"XsPyJFVyynZeSRFLEebDDd9dHteP57c61+LT/c1CXv++8xWCXhdocB1LfjBufo2EXGmA+1hOZ/WXpaMF",
-	"MRxySjSEUyDohqLRFYsdN6pi65Vyi/u1IjjWc35ouD6F9wzLRNoRHb89v2jTJJEzhCI5LMUxnJ5BFQyo",
-	"zYolusrJg1HCqCLNKzZncU/8+ProuO0KjrUOybvL14tJiiq7cULFhuEhiRSdJVBdFTEzoEofwBzTkefQ",
-	"PeE6HCZ0NHIu9YQNDbEinxw6wudMd0jo0jXA5Esdy/qWvOTP7IM/Xbx9U8XmL+1ygXv+npS7QgdfOJkP",
-	"el6VzncOqcOfYWV6UIG+rApUK1XafSSUTJWM08i0qaDJ3PBII3tZJzQKNtMJM85Fu5ZvLHKJCzC+UITZ",
-	"Va6gMvINlwSfcHGFeOc/nFySQn877p3/gJi97//4/Z8haWpGIYpW85FwRx5yhUEg/maPjGWqdIsswAX0",
-	"RNm6BOn2szGDxDMo3RXHyrIY4GWzgHigT6kyG5EbDXSOcAHYQU8YliR5RBgdWPYzG0tfhWLA4g55V0ix",
-	"ylpa7NrxMwiUo5rQngAOit6nZpGNLhTl+PHo4sf+xcnx+cmlFdFoNn7fOJQQ8nxPCtYTFRuCJc52u8TF",
-	"I/qU7ny8VtISUlRWXrzws32TU8z9cM28gws+Eun0S/POvP9VDNT/dlhN/WAqA/VpRueED30x4jhlDyz3",
-	"r81yj/RVpp/n7Iw0XYEZOTXtMrB4gceWea80fOhoVK/Ka3pTevAeNY5yR3UKBzOGi5HOi5t5NgRR1BMA",
-	"eRjJL13P4d8BwtejAiCPKdJPtitFuivt5gblt2pwGcMPctDHCn3hgeu7iFEAgjsYXyyTK6MKYtoyAn/Y",
-	"QzOSMiZNyxcTqk1WMNMVAGzlBodM68f+rMABTS5dY6QJhTox0I0LbaiIGJYlRuDIAuDiYO7lkEK+xH9g",
-	"PNj3boYd8rJUv8o5n1dUsIJUbCF7InUlvHDIcLvmxa1qkP6Wz/Y93KiFPi48nXxhzL+tWAsRcpaVknsA",
-	"9n+4llc6g8yXYJEVyVappiO26t5+p9Fsv9J2fOQZiXaxaQgOCl84/AjNmAuYkzPh0fGDOwwCvU8rJi5C",
-	"VY10q8UEGGusmGXgNMcSdHU9slpCzjnx7vIY7NguR5eJmCos4fBg//wq4kmxbEZlGQdXb1i7hLY5fttC",
-	"/4KTILnGPdy44kYNSACc1NoD+YKL+B2Wotogmhr4x8oCPiXojLIf4fGXdRTArGquVBTO0DxCDbLFh9Cy",
-	"v0jktJRXvoBqOiWDOfFU6Y8JUvxmon2lbS+PeiTpVDNlCNqkHKx60yg+AaNYImdMtSOqWdzCYRyQve7u",
-	"QpVC7oEs46An9rrdDNyP3aAE3hzxayaKVW3SaYyZn2XznZnxiGXFb531rdXpiTdStGl+Z07oHC1qbvgL",
-	"96SXBHxo2Ryc2JoZ4qqUN/e7jwPiYCBJuAPfVlaHfQcdOA5yH2K6bRo7+dLC+VoG4rbvkJS2bwaudtur",
-	"cyTcZcjaeqZGM2J7UBEeVIRVAeVSOTbjuemtWGmlCsDUelyijGd8peP7cN//laCJFsqlbnPFbxXDbanG",
-	"B3FTE40rIsVeHJNvHn/3lEyYGjECTx3gbQuR08W7AG/qQxJOmKHgh4eXMIB7MM9gtWlPhCJNkhCBlAmm",
-	"Y7gSHlds3vEXc5a92rYXeez6Xbj57UXOzaFVLHoiU5wd5gT4JrlB79h+9zFpLl7zCMbsPHtO1qi009mZ",
-	"3/PND30AQRTbgUVsw8r//fZt/rmEiRw/Ceb1kD72cNvf0W2PVdi1nDDM97bk9iird9SEYhQFXtb63Ot/",
-	"xgZjKa/0DiZK1GPjysk0YWCE9K8Aps+chBgF3L7gI0FNqtgBMd/30m73cZQKfgN/seB61303ZjfEBwrs",
-	"PXlqZ9lrmI7VmHoNfDgkExqzLCSCZ1kczVhGOhtyZxK3amJff8ZHXLLIPXKKckd1pYA8wA889eBS/DpH",
-	"q+SGdDQEUTr25tSeUvxh8kS2JXrZwnHKc9MqTRc/+5MEtXExYCgPTGczT/cQeCjkjEhBmkKWEr4OvV7g",
-	"oIyUJka6Um2IqQTIAa1OZVrYn+ug5FN+OCRf3yF1b2fEV+RYiRryc/bUfVKl66QOgaPMM/JKIq5C0AOV",
-	"3gfu8qyw8xmpZd9t5U7JXtv5aPdrZfb8T4BO72IpqYuNA3wND/Vh2LSiMDnW5P05R39/qNT8wEjzSs2F",
-	"sgBbEfNSleZlzpRVLMuynUeKTsekCWXsfEUmwVisw4BQ7cwdUvmcIwhXgiJkIWY4fT9hakJ5DLVNX+Pf",
-	"xHYRjaky3j2KvVBNAJ5wmlAuKtM/C2diA3ely7GqBGxqAFsPGkykE1gh/OhGa5fxSzors3nZLc/X4BbY",
-	"jH4HAe7MbqBf81jRGRejBw7xVzJ7lnbT7mB+Jm95lVUfnCmFQAN3buCfVV7+LWqQ1NW1/m+acPBxojcU",
-	"K6v98fv/zis5YsyLr6UJzraAJNwwRRNfZMZVhrJXKXYfeO6EMBpXQs5EoUQNBC+SaB4lLCCFUm2Qa8uH",
-	"IdkBvtW37C4k7GaqmMYMXUjXQmurfcOOD92nxYfscvAE0TvsaW1HYxZddcgRGSgAYYZ6clAfen9vz9fe",
-	"c0UCV9bfA2tNpypWsiQm3L0V1jf/FSoiF5jiSlYH1ZAt/Tx4PB9qhN2Ln1RlCBufK3ut0CR2fLWJFQD1",
-	"Lg58r5uVptAQBZ7fE4M54XF1KauLrP17PLS+k1X6rx/tI51P40Eu+Qsp17RyCwtnwig+GjF1H3ixRfni",
-	"zIotJQyv+kO189H/2V8DegdqewEpC4o6MMxbuGJTU6ewe9J/UNgf7o+Swq5zwtjmgCzp60vqcD3F3T1D",
-	"r01Pcb8/UPJfSbH0u5YbehC7MxUAMPPVeHlQqZAWOPet9VJPxz63o1IrPU+FdjG3xUrfUMuDREqKbOEO",
-	"CJrEEmnwgtC+hGmAVXSsWBYlqYbSK2M5A7gQqL6AETzaLnZQgIB0DT/SOXJHh1wk0uhiJdezd5cOesS+",
-	"3hNaYrwnF6MAo3VcDr9ibSboIIGU+Hy/3Vi9/w9K+9g5jKmIE+cs5KInqEslRARojbBDKhX60LZm33CF",
-	"agZzLNLRzMvTuCDYWM5Ey1Vf1T0RTrgecsX6U6i2EB6QUF/xaUhiJaf2wg1IqFLRt6sXQlcO7cswnfUG",
-	"PWOVoiFCC/SEz/HPOgBnZl+HRCYxgLa44uoktFuIpfLtfPq/ScEgqMpq4w6bwSnfnZ44yvcfKitVCd/N",
-	"/e53ZMDmUlRHDpylZSZ99wq6b/4rKOibXg2Zgh7UsZsH9MwH28Bf3jbwmWLeKi0ma2eVf/vSP3SPR971",
-	"saF274f9IBv+VZV7LgZ20lnkht/RtSUrvqwFoC6T65yZVDlBwo3ITioO4A56d/6KNMOztxeXZAdjrD66",
-	"h/o8/uQioQHyuRSv0iGXY9YTLpKKawcFDc4BBNoUzquhZJKw+NBhIDmoI4RzsoJXpXix2+2JfJWL4gW5",
-	"YIzUDxfygsdyRmKW8GuGtRGzKLDKurHAxNyRbtwj0rbrYnWolpvLMtJ2069vxB5KxD5cwlWVMWrY1D3e",
-	"xKWzt8qa+ArQ9wtn0kgwLuYgKEjw+93dOsNi7Ql9sCv+W9sVP4/K78RYs+YdR7mLlTY2O1W3LMPxueNc",
-	"VUlLJnFW/8HIKUYWgoXF14D3cdYO2q4gGviqWwihWB08XXvSu1/7Li7Ejv9L38cPfKairkQuOtdGbm97",
-	"vw54knAx8ukN9RkNF0bxKXvkoFt1QOw1OuQsJnREudAmrzh+eX56dtL/+eTZj2/fvvTYoGQwNwxkY/tH",
-	"4M18YHYydDLtCSMTpqiIwNZZ09jl21cn50dvjk/CA0LBGAkG16GEdE6piDY0QVkbMpbAqNjtgqoA2A09",
-	"YYV8IV2gEioKAxbRVDOCcyQ0jrO8LCMzYH4DBZAdFoTvIADMBuqaC8AQCoXGsVIQN8SoVJuZVGY875AT",
-	"Go1d8VIeQwQSIhTAKQ584Q2jqNAYcYXpogqQdG1zPdGkWUVyL87MC4CzWLBgEZvi0CPCThFtCirPcxdO",
-	"BRsIpuiecEugqMOnpYIYesVEXkjEFS13QLRSxVhjIRtKVo1hAmj1HfJGGo/N2xMIznvgl9q9pckgVdrb",
-	"w4ds5mEbcyRYt8W+qlkktTP1//j66LimlDifMpedsg7oKqPunHJcSKwlmsMsaA3j3NxyO+IiCYd6WZ4I",
-	"BastKY7d5Al1ddD/e939b2siX7ewXH/hMDFc6XMWMT41q2uWz2hO+ZD9pJxvBcNlXUVcO39fDTOjqlT/",
-	"RUBq/z0AZ7OD41W+pst2Q65ZNEW5q6Z0M6XCcQZHn/ZKiqkeDyRVcW381ckNx9OfzNHA42+L50cXPz57",
-	"e3T+vH/59uXJG5eobzokLCJ5c03YDXJIZLxYybEnwgs7S3ZIfjRm+hYA7y7ohF1ww763E41MSDQGmZJI",
-	"yiuONibFYq5YBBBCj7uPW/bSCPNphOjDUhIdgu7SIjAgh44N5RundMRqsl6fZ0uyUcA9NF3HW57s7lWW",
-	"OYGGcFaFUsuwTf240P/mja6P1IcQ+7GZJLeIsM/GBOzgMR6eChEalhkYToaKjS7S0j4ioWSowfhWwui1",
-	"C/x9d/5qobDUK4lscvXQg8YFM+1jXNbVk/wsCf6eKr0Ht96iN9Kh4+NSWtHMrTiC7ZEfL1+/ApoHnk+z",
-	"KGx7FqOEg8wFws8UAsSxUkZBmfjTzbhElADnLw0B378Lqf+sSf9b1CG7BNnKF4nIF7Pp0FYUEzFTLC5e",
-	"K3Y1feGIWEb1UbsXM2pVI/LuFOMjXNkXqrXlwdXF7wJX7YASDfyfHCPVtS/cDNpnEEVRmSX13I5mW/PO",
-	"6fCNFOw1gqPcMweVUTphwiACLVw/ZRZ3cklH60rmwTPQweO62sFI2I80lo9r2qsF4lVOh2071zZMtgX4",
-	"fIincGsB79/ikMBgrHZ4zaAUdWkbCwcDDkN+LnY+AqWvBAOzFHtkn2pskp9E3ZMbwZA+3a+pX/Y+/7PT",
-	"b7//2/+qrsK25thgyYsTEckYXgnu+qD9bedv5SOWVY5DTlEx6spDB4sWkNFvfNpmdrg+9cpkJ8VJKtqV",
-	"/L+bYpbBX+80b2s03Poo323pDbCq8Ah3OKtmuMRjl07oGnVoSH9ddWRfHP3XvdwxqxfEyjFnFLXkr08p",
-	"X3fjX4BRRhionHTFYgLjciUTFqSUNXs9ZjQx4/q8I4Rcj8aMTg+JkWk0BqtIVty3Ugz5ERu9R9OP66GG",
-	"47nwNbB2JvwazTdfd8te8Wsm7Jis/F08kXquDZus36elsI/t/WOb+LqwullABqlx8SMH61C5iGaRFLFe",
-	"g87l8bhmYAC3nMr+COZrBFnOAqILTgf0O8lrpkiIrRpsp4OfFJ2hkd013vQB1Yh5VioqHGWwYz3h4WYC",
-	"sgwDRkITkkmqDRkwFxVNnmT1VRyXRfXAcppEYqKvdw30BHoEpHIWmILl3mpggqQCs5MBPAGc9rnbDQy8",
-	"u2AVgKihzKDe6YmesMQNsG1y8IFFBrGhm3l88v633S54O3TgbMRiTj7IAXFx5S0yYJH0qcUf5KAUc94T",
-	"P6OLxG/4c2dhDwne1j7U2yooj3RugOfxIQGPD5QhNkU3IhRTpqYnEkbtEPfJuEWq/AmqELAFKFN2eAUY",
-	"bB57B07Mh5C+7aZvCWh/b69DnpejnxQ1rFShz4k6p2e4NFg5Z4rV/JRMDXNp3TQa+/Gj7wawGZlqX7E5",
-	"ttr01r/zo8uT/qvT16eX/Zcn/whbAcD/G7QTDubF4A9M9c6N/c6ZVQmweY7wWz9u4EYIb3ESESdv/XHK",
-	"MPQOiRe4A+eIYDGQKYiRdKDhJq3xQCwyjzqD3m53b3+DasiXRQrkMZ5HnhMjuOYI90DuqCivGpgn8lrP",
-	"yJMnq6oi93o3e7vtXu/mG7aiJvLtov9pHHP7E03OlKUQw+1NiirPhN4Uv9x78jTrGplDw94oI9l2X9rW",
-	"O+d09prpvATJlysj+JMcrKofeInsqBAsCaGUPEmISsUKO2hlM4+0t57el/Fz2/CFvXu0H9Yt5iNNjk4d",
-	"BEZEhZDGo2ZkxQAUm1AObn2sMEKa4AH74/d/7uAXbXYTMRazuNX5S6C/PmQ33K2rjapiWLgzXzpoaSsC",
-	"8ajgiVsXFDKUivGRaA+AD2aibcJGNNn5aPWVlaaiV/a5sw1qSIVTxa9pNA8DEhqmJhoTv9DvosNDLLwD",
-	"cwCsGIRl6e5nBskKy5PTo+sNT+yGWvHSPoq9N4LiLfJ4r3xt0PZv739BG9StLVD/akr1n9XN8kZi7UVL",
-	"A5/tVvnaJiM4bTiVpqPUgMApsRNxZ6S1tR1huZJ1vVdkLGf2xA1SY3y4kXvHpeAWA4ealEDiAygWHC72",
-	"1oHLLQWn9phBVe2gJ6gmUOZO29uOKU1iGeQtez2KHDkHIXTM7TvJUGKt6zyqi91M7TkHb3lPUIi6WeEu",
-	"z6skH7vZb+U2v11ic97pJbRz3/5vIJpMS3cL67axeOb/lH5S3HO73T6Eb+W+P3hPN/Welsp9A4lAKFWh",
-	"FnTxPNcVgl4Ve12mtEdQB3FC7PMd8taX38D9bc7GPBrnRTlcUF9Wfs8BW8etnoio8C37iD8f6lcWczho",
-	"/Bcsar9gJhq3L7hhByRSUuu2/TH0dp3wreIjLkJfewNjGQFznhv2SLcw/rGU+vEY4hqzUD6YmRPW/bSp",
-	"mFuJyc51oZJ9dUV9LkiUMKpIE7PPBAjwloFavXmhUHeLDJjmMesJbjTU3j/0HQN3hbpj3P6iJgnTleYK",
-	"x/JuUQr/pj2bzaxcOGmnKnHOqU104CFNNAsa08JXHx033ZppFtnvL66R94vK9K0S7G/Lr9yClpN5Hrhq",
-	"lgfwp1wKOLozqoExZaEeBSbS+dPLuAWxC8LXwLdkNyWvnuHZTZNWbKAzEjxUfPlTaO/H/v7Y9i628ryc",
-	"MkGnvOMpsU4pfztl4ujs1J7Q+w48Wm18rGDXFbHgPuTKDTtzlj+EIf0lpE2uMf4oX2lCNXHEt+hRLdHx",
-	"nCJLXEPH/zh6/epL0rEf1gMdP9AxccRXSccASFlrUslqC+euaatF4J9erdEHGB/kIjd8BlfgPKETPsIj",
-	"UUwSQxyMnjCQWwZpfJo0L/7rFehAFL8hiYyuXNIWZickjGorASopJz68dejxsXefktf8GRkqxojtzeie",
-	"sD/ifFuB900TJkZcIPYYamhWfER4jcy3a5WUIeUJOOK1EzHPWZyl22oH2nHNVMwjUIgiGo2dYLNLdIe8",
-	"tSLajGtGnnQfkzDNtz4MyhDdDlwcXMS2VxYTAPruCS5ImKF3N0O/yGFAwg9y0Mep2E926H0Yeh/0NQc2",
-	"oumczMaQKxzGzFCehDWmpnOghHuMrcEOKjgP/IB6pCUro+hwyKPOX/MQ2snwz4nIUXIgje6YG7PqXjmH",
-	"py5vzFcImbtkN+YFTx5C5gAxhM4SwE4s4xVvZt226tuETjs3q4WIC3zsSwoQN7fSVf18/o1jfb8uOTpK",
-	"8dFkLgoJiXFr4jTUpPVJKBjRhwX/ueATmhxAUvFyLKe/iDJfCaEDmRpimKCQgG+H+mvKUkak6gn7SaXC",
-	"8AnrWEFUUajdAQneIGjANYZ2kPCHk0viQUCgarEbduiiukRey7jm3rvAad4nqiX2UHdm0N2diRX/PvKq",
-	"oyDcMBCwTGE9uCbpNMgQ066Z0mXbQi7Hlvv42Dia8pdsfpSase3Scj4HI1vh1Ldb4DKznYDrylorTJjk",
-	"OlOCICKyZMGAipWpShoHjR3gsG5sS2eFyWnii8cY6ToMSCr4rynL6uR3yBsp2oXi2xpEWfQ5cIW+hk7u",
-	"5sNqusuxbFYHgPftmo6ptlIpYC9oE5Aca8XK0QYr5jhQgFjO3Lk7gkFA8CWMoNCrbbmq09RI5z/4IAfY",
-	"NwcBP3BbHJCEa4crTEXEkgQft1uc8GuXUq8LXdmGKrp6Q8EOrFgKwTYQiwRtY+2KxWXK62ksN/UzbDZC",
-	"GNNFkOZCgR+XzqIBmwdDOfkEvfYlFGes/OMyxxdAxIozywJZqiMRI2poIkcpOL3yAkaBIwRfwwgOh5im",
-	"xlcrKvSQv1XTRxl5BTtaKqBcXEZfSrNqFXk0RhrW+WkSsR1hFhQGVcmbcmraHA+OLw4lDR86zlrV+LGf",
-	"CIkUi5kwnCaFjQ4IE5GaQyVER+SHeGgmzFB7B0GaPABcQywwi5dXqabrMwxkaA8VZyJO5lamj9PIFFI7",
-	"fZ71hKorBmqjY3CFTibMKB5VdlC4oEu5nMXETd9FRT5ppxxJVNlFQh2lTOl84nwgSqajsYcuASK26qZM",
-	"TeB6BoADMpXK0AS/myYAi2fV2wiv9EXEhMJgPEJCBZs4hVjm2DZvO041HbF8N3GgTLXxE0glRSLE8MGq",
-	"efpMiAAkBY5/urvFr+CicYQbzZJhoXl3pyy3vjJVsWbnCu1CflT1McxN5A5KKJapZWp4UA5z/BiIPnfc",
-	"3IpHiXeolgi6YHH/9P7T/x8AAP//",
+	"7L37chs39j/4Kijur8rkTJOiZNlJpEp9v7IsTxTfNJL8zcyGXjbYDZKwmgADoEUxLlflr32ArV/VvsG8",
+	"yL5JnmQL5wB9Ibt5kSU7mdH8MbGa3bgeHJzr53xsRHIylYIJoxsHHxtjRmOm4J/HNBqzYymMkon9O2Y6",
+	"UnxquBSNg8YPckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
+	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JIybUgkU2FYTOiI",
+	"cqENaZ6eXL4gsaJD0+bMDNtjY6Z0ytuKGgaft90KtoKekIIRbtiETJkiU5nwaH5Awl7jis17jUP1fS/t",
+	"dh9Hri9NFJtQLrgYwXN2aNwLmkVSxJqkwvAEhjfjIpYzYtfBaHw77PTEme2CM31Awis2D0nT9nt0dkqu",
+	"2LwVkJBP3bMo4UwYcnoWEKnI6dn1U7LzdL9FqIhJOErkgCYhadIkIVRIMZ/IVBOj6HDIo1anJ0przm7o",
+	"ZJrYZc8ntrv73aH5fn+vEazaEhjuvHpjYC31qr0IyOrl/cWt3i+pNNSt6Mw9c+vHBXFr69dwzcx++X53",
+	"r3s4+/5pt3pmzKj50dAwVX1eJlTMfY/ESDKj3JABG0rFiFFzLkY4OdI8f3FMvtvd7ZKYJXTedt+0yuOb",
+	"cMEn6aRx0M0Gw4VhI6ZgNP/IFnrFAYDV8UfL8NHY2KXGg9C0z+wiKzZMNYvtihNK9ve+awV27TLCteuP",
+	"S3rLAZ57yl8e5LnvJGFDY3u1g4pSpSwBu32E4VM37FsPQbOKNfppzESh8Ue6fPYCQjV5J/gNMXzCCgRV",
+	"HsVQqgk12PfT/UawelifgsaUKjphxnHioyhiU3MiIhm7NeJ2bMhpGkFD0IltAV9rZ++V1oHevGJiZMaN",
+	"gye7e1XEeyyFYJGd9hs6YX9Pmao5mlH24iNNbNeHJGZDmiaGhO4fcJBgjL9AO9kQ4T/Fcf0vxYaNg8b/",
+	"sZNfQzv4q94pj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx48ColNUsyOM92BD/565dfmOYsk3/Xz/T9q/v",
+	"7f9129/13//lf1Ue/NPhGynYa2qice3unA7b9qU2vlUzlN3u3n5VBz/KwenzmvnyeOVEV63w6XNo/SWb",
+	"32Prl4qPRkzV9mDw9/6angqr9HS/tGH75Q07av+fbrva7/9avV/v9IrxfP6Mf5LqapjImSXSM9t2dUfu",
+	"MNyuq2IfyDMU01MpNAOW8YzGjnPavyIpDBPwTzqdJjwC2WlnquQgYZO/ftD2cH/csOcz/Ao7XWYP/rrm",
+	"mkxoYjkfi62UMaQ80V6cA8kNz/Mw4dFXG2Tk+rds3YxLdwuIhjDIF1INeBwz8aVH6UQ3ktDoCmUhHckp",
+	"I2bMNZFTplDcFozZC+dT0Pjh8vWrMzpiCwM17MbsjM0kKY9s8VxUjmFKR8xy80XFoF3QDKqm6N7fKWkR",
+	"BXF/1TfwDoznVNhjTZMvufJHgqSC3UxZZKVNppRUpBnJmJGQu+GErQ6xixMzQ3lCNJ1rIqQZgwQ3kCkq",
+	"ERFNNTsEEcvuGeuJ0NFdn8cgX2sJL4b/aLvD2j59HhJchhaZWdlDsalUxjbMjRW9PwWNN9K8kKmIv+Si",
+	"vJFEp9HYij0yVREjTanslMlcpsoKpp+Chv/8y+4VbBDIYSA07z/5hrhu3Pbg0cgEPfZF1+1SShT7M2HZ",
+	"kZJVGPsJDihsHRJldQdCrfLgZPEJIyN+zYSVKkNQLdqgW4QLx7Gk4q46VvmLxfVo52rYRh+717260870",
+	"nZVf55qRlbrbee8bjXxRlVloo6Q+bNZO/slSW04P2LQd+zps/IWRio7YizRJvvRFoZm6ZuqRJhrHYC/f",
+	"YZokntjc4759FrYOMl41o5rMFDeGiQ6BPSIJNcweJ7tXPVGiu0x1BcbE4YrXTBi0CBQp8naEAcIiuzEv",
+	"eFJ5g00TysUtrrAhT77iFXYp5Suqlu7kLybiDGQ8tzslrx1ncVqyFYMFTc1YKv4r+9KXCciBmYBj6dBZ",
+	"9Vjsh3ZNeUIHCfsah4lH9voW9oKDs4Uil19SIWf+ZKX5OO3BsusbU0MHVGcNDOxegCm0J6SyWzFI9Tzw",
+	"k9eF96Ixi67A0IJbZS+JNhpj7BGGcx3LmQBDnckOPh5E0xNGgphNokRqFnfIm8I5j8ZUjFjsb5riOSdf",
+	"/Ji/E1MlI6b119jggoYyY0nSdjrKIDXFraBKcau5pMbKFlRfZZSp06mVyVj8msWcXgIL+iozeKTJMfba",
+	"tqOwE7Kjp2AHYjEZM2U1mE9ep0RjUjzh4sJQk8KfU2UVCcNRbYzkxF3HC5w1aHiyBsuoSCeNg58b+peE",
+	"G6vDTqU2I8V0432w/OVI9q+Z0hwXYOnnX1KWsmpT0wc5IPAz+f23/23/QlujhtFnh8BeeM6CKZPY7uyM",
+	"chCZP8iBZfzlOcZsiio5jWNuO6PJWemFRYNcNiU5+MAikD6GXHA9ZnHfLvHy2H+UA0KNYZMp2LC55W5A",
+	"7mRMNfEfE81FxAgcbqoMukqWO8c59WEd4r69xnXJphjL1B6i7FORTgbOvJmbFn52035fMRnH8Co3x42s",
+	"T025T8uYrIjaqNjvdGp/qRtlhenTjzho1NPJwmz8mPNPAk+8pUEXRlMg4RJNegqsWppnPEmcXLlwUNBK",
+	"0J8yxWXcZ6iNVa6PSBN3j6F9Z/l8KBqxPnh3KhxhwKAp8HUWkymdT5gwATJnAwo6j8k0oeKR9l4TbeSU",
+	"WCY052Jkiep248LW1rKqhIpX+OanoGEHUn2W7S9kNpY6c+7ACO1l2qmiIp2xqHJbF0bxKbOybjrInnuW",
+	"0KSR4dcsIEZxancuIFOqTT9OWUBSYdcqsEw+Yom9ZrmwE0qYYb//9q8WXLtCClY9HuxuwOL+mklWj9CK",
+	"5FZR9RuHt3l1bwvEDv1lK5JtzAqCPWcxVwztamXCTVUVkbkxt8dSG6CyETu0lz4y2IGSM43So2IlekoV",
+	"Xzt622PlUNN4xMyrjMiq2fGQJpotsXDKk3k/1XENi6E3yGJ2u/C/NUxnIoUZ31l7i2w3G2q5o6oVOaZJ",
+	"MqDR1RFeHcubtw0Xpnkjy3cKGE3qGL5Jdd9Kt1WfLszOd2K7q56SlWhlagrG6C32ufqgHZV4nj3RYJqi",
+	"moRTJftulUN7muEBFSKlCZhN6p0Iy16flR6EpeNZOfnMgVUlaXkvVdUuRIrRba/dIWdJDG1zwyZ6c+/a",
+	"C/thQcyhSlEw8AjnZKu44eMth7ewZEUfnXODuOGX5l7qafUK4ySWljmh2uzXxH6wSDErQ9t3yFCmyupI",
+	"ikaGKU2aQzZjqqQDjaUyrcq7oWahFibtJopDWj2bV1xXHH8rv9xif5e3dolHGbpmQN7fuvEByrxwnZpD",
+	"VGz9LN2WM/gV38Z/bCVdu+V6lfBfmOC3u98teYaX1aI6/7hUjzSJFIuZMJwmBOmbNDVjzjtgaCJHKWsF",
+	"GH1ErezRtux0TrD9Tk/0xAtnCwjHxkzDvPXA+QlQDwI/O8nDBggX2jAaH2DbVwxsQNR9A277nmhSQX64",
+	"vDwjRl4xEYDyGP4gtQkDEnrNEidvn1wqKvSQqSzCAFlsvszhITSseyLmwyGzUyBSJHPCBYmoZoQqDChx",
+	"Hg4QuML/CmEGdHEOLrYAxn9Nk5RZ5aknhLRrYJRMCse1Q04wWOeAhB97jSNn1gIVvNc4IL3GM0aVVR2v",
+	"2r//9q9eIyC9xn/RKe9DYI99AR5/CtHKMaE3RbLYfQp0UHq0dFyWNBSktRXnSqqjmtuhRFUVDJiLaWr6",
+	"uS2hmppLcr3rPWjctEey7R5+0FJ0zunsNdOajtjWvKw4zoVRrZz3sSf+DZjcgggEK7b1NZctdcU1lx/S",
+	"fn6H1t0X9hDlETBWpEcFPzuXZCzhnJ+9uyQ7dMp3rnd38g/0zsfszU9wmWSzWNrkFeMsWOEWZaNNBreS",
+	"c3hTykww9Uj3RDSWUtujDPFgoVuG0L4X1k0SeFXLMyF4dWmV3VFzsxxImTAqtqZATw9V5HbLSw9Ue/SI",
+	"eUPX356dNYLGu4vnjaBx8u680sz13Er6xzJ1kbSL4p5/vopYT66ZMK4JNLmxJQFrrWzlXnI9Vs2w2E2V",
+	"YFqwwixFri3rEpGh/Sjh0dWG7ws20wkzzmq8wQdWG+1fczbb6P1F4Tz7uDjS0iiC4pxr18vbeT1J3L7h",
+	"nGT+llIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uR//v72vP/j22f9i8uTs/7x2zfH",
+	"787PT94c/zMg+61OUfF1IXJOC67apAm96UdSG69Fl3TmdQrz0or/wGiyykhbuSi5xcjvkbyqWPbFexq/",
+	"qtp3DBFbijjAF8qKZ6pV//ff/oUS0RWbwx+rNc795TjDj3vB/qf+z932d/DXbvDku0+VovOPclBlHUCL",
+	"c7XKHznjQt9ZgJZ1TvfCFnfrgr2i6s4qkMQClU6ZMGQwh8vmgxw80uTolNhBaKIlGVJVtlzWWLlvpytn",
+	"9o9V07Pn6AReLFr8V3Sz3tK7wXm/ldDG401CE/GUFslkgba9y4ImiZyxuENORcymTNiLO5kHhAI3QSPu",
+	"TKor8MXIqSazMU+YZTMCI5VIk0PIthX62c3UnrWA2EfeDxJzFresSgKsCYLeqSETqQ0xMx4xMpGKHdhn",
+	"EAwz5irGwwa2bW5cOCFE7aEnNlLU7k9oVQEWpd7mSk3bDsO0LfM7IJRow6aQoWJ7nkDo/ZgK4I1OEYPQ",
+	"myweUNMJIzxmk6k0lt+CLhViHsEHOejzGJMHDlyyhmHT7Flo1b2cyhdVOOAcp3nT7ZdsHrZqvEBWHOvj",
+	"Pi/R1ZTOE0njOyaqqeJScTNf76x072EQaprU5BqAncWuzyNNZGqmqSHNwZxMpea4W8LFJ2gToAgq+nab",
+	"U8Vw16jmsVWX4R5zbMNSRcRYjN6zxRO4ZoYqFVuxjQ28YWt5QH5LrVrTH+XA+WjhEzatU0rgrvfEypU9",
+	"YCPFtO6QI1weIxXT2eH6lrzmz0jz28fffvu0+y0ZzA3TLSsrwALjrmg8qriVhIsoSWMWH+JpsK8hA3Bb",
+	"OJNpEpNISa0xUWLpZOKLfSNlP6FqxFDfd85qxYziuHkb3TmWKduVYVW3jd0DaVXQ6itwe7Nl0Ji5OOv1",
+	"CgnEjWfHtPBlwXOTHakgv60XuHJxFvnJ9kSQ0Wy9nbR4k1dJNT/KwZGLEKiQ/m9xmSIX3OwCusWJ2/a0",
+	"bL5jbuCF/SnsWWl53bBrlvNUGHrFthXhF+SxgqC4193/tiQqfrtWlli1OgUto0IEyAT1vSfrZPycH6/r",
+	"8q14gS/a47rFDVUZAvJIQ0xVkDGxvW6XvOTPiGbg5dXIPhZsdntPnn6ZG29rinbMfHN2N2WR27lT/OYJ",
+	"alTur901jLC8qGdMtd3+o6SD8WU+B9YOr6z6PS3pb5WEUTxyWyStlE9j4ex5aqk5b3fgHbEKVJXHi92Y",
+	"fpQqLStSOM+o1iCy4Quhs68xYr9yPnM6AIFPOlHGSjyQQUGO4L8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
+	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat88WSQo1BSC57LU4T+LcT+yGVCdNY",
+	"7QteLLNKHMSuwMWEkReVxpCXbH439xEqHPqzpLRN77PMv1hg30tq/nJkDQWt+DMlSbHsk9vtditeLOoO",
+	"66c0VWzIb6rFzSs2f6TJNdd8kDCCbxasIMn1L/2EX7M+mD480WRPGwH82zBt+pUkoNi1vPpc+TqSU7YF",
+	"g7WvrzUWL8p2zvjslsqTQdZ5SXqoOlwv2fwY3thSaGDimispJi7Q1JnyGgcNu77FJcc/7UpXLvQGR+RL",
+	"kdtt9yu/DZ+uugyDRir4LylzP1uiWdzcwr66wdRsmb93topU2uJSshzw1m6Ll2x+LjH1ZIvxYeyhi2LU",
+	"JZr69um+3d4VsB8yicEacsVACZXqCiLu8iz43NgsBSMxnecy3OOu/VuXzcx7T77bqzMXFw38VZP/iZvx",
+	"BfimYAmS5O2wcfDzJgu+eOdcsfkqD2CHXIzlzJkrICsA827B1b3+wrWtL+/f+09B45WMaMKqfHrPjs/I",
+	"/jckoWKUWinC0FGB6zLR/tuzRWPz4yelW2ivKjrj/ce94NtPzXYerPH+427w7afWXyqNzq+Pz7ysvI7I",
+	"yhN4Kxj58eLtm/b52THZ63TJBJvxrsbXMmYJhrLfGHKmpJGRTJYjtzOr7SoVosJ1v0QuPK5BnIGIBUUo",
+	"QfMyafphY4ajVRnUNCpKRHudbiWHnTAzlvGiYvfk6dqAEvDE6i1n+XS/Ypa5Le7zWlrUmt0iVDGh11Rd",
+	"McPF6PjyqCoYa8CqfQ/VPomFjvHzoDagNOv8Ip1MqJqv8m321ZJvtd7BYOjm91NpBSo0DHbtoZYW+Iui",
+	"0RWLCf4ekIE0mrAbtL2VPCH1jtIRE1Zx2FJcHjMaJ1ws3MFroxGsltF35nwWV+ZAOIOgy34ilAy5oInP",
+	"rN9oSlaC4RMpOE0234PL/KOqkafahU5s0H+qp7fY+3cXZ2sv8oX188PKKCRYotbiVjmqdANcWKcFSlh5",
+	"VuxQl87JQMbzaiLgJtkgNgNfC7Cdyu6ZodvZgl4oxiBTa8EWtPt0vSmokju+ZkbxSN85r1AbvgmB4RuT",
+	"VjG4pIKkh0pONogUcZrn3v54y0gU+OybeMuvjNxoTEZO+1NqxlsccDk9EUbNK30ActpXbMiUcqf8TlpM",
+	"zaSPyAd31aahybbxQObXDY4eNlzY6Xz3qliKJVhHP7Bh0IunzsXVLO7V8rpUHfQ3WTRMvc+hLtPnKJnR",
+	"uSahz2cMAzIbU8N8IjONY/B0FfRe/+pnhX3kY77gI5FOt9XRJ7QykUsQ+MUP+9Bn+3rvsMvlbe53u+g9",
+	"m0rAGyHhDnwYthZE/L0nZUvT4yprCOxNJa6ZQmMj8NQZ1QFhnVGHhAkVeWzvVPHI/lERyVINudQ52Nko",
+	"ZwIXafXqX8orJuo0MQoJXJqPhP0v2DOs8A6RzFavgCjNIbesh0tBEi6uFiaBWFtFafzpdkBSgMTChy7T",
+	"94IZe59uG8n1QQ76zj66NNMToJdCMCaxMgLmJFiFuhyp6ey+4H0dSkVGUsYd8nY4tATm9PBORcBlhVPM",
+	"DahyewpTrogerCH+nNzgBU1GElJ6F+f2SOfHQ6RJkqc5wluQPiskLoNikVQxaXowi4gKMmCQqt7qbGIp",
+	"LC/95ssSrKDesuNrY0NE7uZ5vyj4nKdCY8RDthYf5GBhn2EV+HBOtJwwKVhAbCdMaGpY69C584dMMREx",
+	"jdEvjMYE8CgNm3bIqSGGXjFY3RAApcKAhHyIbGAoVd8K8SG8qMdypn20BvrnCmEIYe4lPCB25UMEB6rN",
+	"mXT7DqmTzXCoGAtxqs6G2uqQC2CNbUsD8QGmFNB4wgXiJzTRXyKVVZsw/7Fl59gTmhnCzSGhWc6/vehg",
+	"2hL8JVdsjjoKpvtrl+rjAC9xQvvdxxCwkLNjO9Q8UWCbhLL3eWJZtY2lkE1b4eDiybxPeXU83dEp0VMG",
+	"vNvHb0Gy/LvLYxLT+YbBdKiVMNWfcJEaVqvW+QNpSUmngwk30Bl+VR3B5LMft51ARBMmYqoINLDRPBbO",
+	"7kLPQXkllydddbDPCq7hzMoOzkphR5NY7YyPxpW2oAIw1sLZrkGsQsJ7xa5/gSwidmOY0ICszOwE9bJp",
+	"zOdrLtu0LAsMyIRGYy5Y2x57+8ThmtnPivITFwDMAlbzIkJH0BhAtm6f3WRePSFNfwg4ZN7a1beP3Nah",
+	"sIngfra1AtIMbKBD1LNSpAsLgtcybI3+hMWc9mEtg0YRLQuby9BhgkYR3QiyUBxm3PvKdC1TK53d2HON",
+	"4oKesshec8RIh7YXuXjr6uRwWM0KERayEtsJu2YJrrh2MYbATCBWUhhZhDkuBUItJgX5sS8bDZE3VVHA",
+	"jxdv35Azx7sAWPjpd93d1lLHABQUoPWznIOVW5ohV6SDPusN0tbdoLJVX5+jYXdPGyqiGkAQP1argmTA",
+	"GnBy3AbFBDHBK1yLHnlvdcs8Biw5d7stIPNlpn5MoFmDW5C5NZ58913BpbHf7VZaurxpZekIj6UyARmn",
+	"Eyry86vRbuFlQL8Mtt3KYRmXvrDY+rvz01w0sNvNnXNnscUcDXtszFQf7OwkwJ86lHuQG70jpGl7nrBG",
+	"T8WD7S1FWQQWMLIqQjlnFI1SW3rfbodZs5xLoKD/TfXKAthI5WSkNKdiKCts5Fxc6Q3QaZYMs5vhuXwW",
+	"wAqOrWo+Fy4c5G4COCJVk/bIhKX9SnF9k5ANP0oXC8/1kCvWRxdoTciof2magSRmdHTFpy4y0ErnlVQE",
+	"4UQqFTXBuxA31Eyn9pZ50oKAdLskOrBC2yHBVGAQhWMO9zAA6WZqALuZWk0JIWCvmSJ2pBqj6UvXyGar",
+	"XggvW2bL9xNhDsg8v0pxVygDW4frluI9gcbzIRWDbz3hLRHEMhkVd307MIMCed4q077WTOEbvoO4ueyg",
+	"3zpOwbewfc6/ZwuLItY1y5LrUYAnY5kqq/S05bANwj/qDv7RjLGrFko6vi2pSDP8b/tdMrea73+DigD/",
+	"sm+7f3poEfvvOaP23Vb5buySb8hfyF/IbvvJgrVp79u1rt8Ce8uiMErnqsDtKrhX9g2GbJaX6Z2Ire7q",
+	"2VUYkLGcQQRH01eXIJRMuLZ6r06k8VVcrOqrDU8Sy59K0RpPu/vfro8NXeagedSS46HbsNRbBxK7DyHQ",
+	"9ZqpOVhREFMbCRJR2AoxK+HHT2HrC0Qdl7hgvjjvLo8bVRM5PXpzhJG79hu04SL5U8XQrsOFt+aepHZw",
+	"O8+YSrhYD4GzBrVF1STIYlBW4XK0GvWBHYrTrg9mCoUucHL6X/AP/9MEHXL+RzDwVJJAHpa6RQwKkEA6",
+	"SHjksMI65DlL+ADcpMmcABHTBLNcHK4316SAlrisdK8BztskGXUbicxLlsuiWeWeZNmLFa7NuHrQkzy8",
+	"Zx1+T4xbhu/X9X9qXCDztsmqXyk/k4uY3VSP6G5Tv7IkcrR3lYKoV0dOB8Alp5u4uHA2Bd0qW/O6/QKY",
+	"1lscLJ/UNxMOXXbGzZgLly/quj0gKOmGfhghMYpbadfDdYYDGl3J4bCvw6wsEobdSREHBKx9YB0cGqY6",
+	"5CduxjI1hJsgB0iEBDU0joOP0GU6eKxQNFeHxSSYEIAIOas44JV5Mrtrr7xsGmvg5J5uByW3dvvAg7Cd",
+	"TEUzAJptodFqZM0SrtndtWm4SFlfin7GGSrrNLHi/nvnSJA5TUaSaSLFQf6mNuBiRuJxiYlGkyzrGROU",
+	"m2bM5kQzgFJnU93BXF+f5ttx6JPff0967sj2GqVE3oLg5n0pVcaY3BDTDD9+xK4Srk0HUyg7IKJ/+hQ6",
+	"4fX45FVRCRzxazgdgoBIDl5QHyXT7XahVpouzF1lnqUpU/Br4Fw4Hz/av37/7V+fPuGa2CeWm9i/BzK1",
+	"qyRgoQDyB1+xn4DTyL4Y+hfAh9QE2iOWc7mYMPtyq0NOTZYKzN2B9UO3f8CIH/m0VNIEl6DdVscD8YUl",
+	"v3i3Miydx3esVvFh1R4ubArArodO+LTLU0lAOEO31itILCRNexFoI5UGP9ghATbricrlSSdauv1wWwNb",
+	"0uqQF7APE6p8PRn7euhWM+yQI5fg6zgrbB5m+wrGYsARz5Y+/6eRskNOrmmSWvWWpKBqUBLJrJScHBLE",
+	"ztxwqyxVbS/iU1+VDL4/dAG92lKv24AO7QwsDe+Q7HxV7kQHKB3lae827ZC3CNdc8qXad4Y8sVePlbqB",
+	"auFMePXJaw+YeL3X/e6b3Sd7hcRrK9jQyICd/tDjE+CaY0OYYD1ScgZYtjVJ1s5z04dv6jKs18bFrdVV",
+	"EOZlBfgMmJAwACMjykr4mfw2LrRXTgdwB3TFTQue6lWZ8bBYk1SbYtYdenQE65AjSNcr8ET3BjekCeU7",
+	"fYrfkCttMB2PAkKBz5nXyEa5IFLFTB2S8Of34QHCCBNE4skPkCZjes3sUFgMq8IF+FqShCWBE48q16VD",
+	"zsvue/CtOE+45b+eJzTdmFzIrRkrmY7G2HkZbmwbPXAx93TROqi83LhOXEcBs9IUV4QEdVJJrZxjXEBm",
+	"nSxTB4ZbB42zGou1SvpYvtc3RLpxorKHugkIVFl1w9vQSf+VtKOi5FJzu9bckbdj8Nti4HhlsxIWr3RD",
+	"2isiezuwWwM35FYgFLluW5lHzOIt4+nLyfWL/IxrLyB5k7XVt8r4KNXyJl5ogJm6HTjKn1HjrWEkm+rA",
+	"xcSBJfZSi4YMBd4qf1Fyk2h5/D5LKoWPKkfn44mr0QU3zGgAKNX1g8LXHIxg9XAUja7qo3orGcLyftW2",
+	"DLHPdxN6e2EkRgbY21ITSq7YnMVkTPW4KqS2wuaMWHTrBddbWafz1AaI1cB1CAqQPS/5MxDodp8SCCWx",
+	"+mmG0vC51mdgcx9rKj+Sd+evUMq0Yi9ChTbfXb4u4oVmVmeIreNmQ3XMR5VvtrA+fGFttDzANFYGG1RT",
+	"GtSevRu3tZJWDdjqk0Lt2xVpcZWxtBLrM8Qs4ddMYdX3nbGUV3rnY97spxCxKKCGk7quiVnZ3GtaKtZb",
+	"8J7akS5i5mTLsWLl78Al6ffw1h5J18C2ycN5v0sJDVlLFWoJHwFGHr5zCMG0AllTMeiVSEVwAdfHWbnu",
+	"qpOK33mD/uIKr5XX4cszyAzPwje3/GYFaF19Dn4MWfvYXdV2FftYzlyb9ycyZsmqCJoNJOylTsGMUV8h",
+	"ZKmBaTa+Mgn885///Gf79ev28+eWj0JkLhjz3POa0DVXq3KL/hWD4x5v8Ym2asrG7y/G+uF8i60sDKK4",
+	"hotzCvJ9q95xpraOFbhF2FHBqFHMpK/y1HtBI2sZn2wgTGyMLJOhASxk9Velmq8tKAcJl9UgHnvVkoyL",
+	"118wE9x9KRCeJ1RkIrCbe2FLAl8ECSa7XVyNJZ8zX5t/JQ0tY/xXVf2K1rLODEK8tI+rvnDYD4Xd3Fx+",
+	"fM3UiCESxwDhSbPYXo2Sr23zEFANksTVUohZwgxDlfKKzTfNmt2aftaVDqvG87Bb9m6qmdo6RugWO5Qd",
+	"5i1z6267s/dyTjda580y8H5iAytHnrOI8aoqVHGK5S1rYrQhf52MaUwGjAnnXI0JTSCC9jArPuwKklZb",
+	"LZTt/HqjzKzs1RVzyWW7z78m6qS72VizqP/7b/+CzLYrxgCnOOFXDCLqtZ5Jtbk0txZC6qeCzP75k1pX",
+	"cKTW+PEZmJDrYG1dqkSmfrq8NNKkGiujZ3VyC6b7VpZXWDCUjRSdjreDmHWYi0vYEZ973bkbzqO5bnOP",
+	"+R2/A50pI55bK00lKMcFVLDlUMctK0P5xrePEV2g4zJWWSVY2R3Q7/0heS6FgNke31ch9GgWpYqb+YXt",
+	"DtfiaMpfsvlRasaV+U6++PYyet/vv/0rDCCRtpAHczTlgE/uS0g1MebcvYCmIVxW9DPZXvBVL9cdNLJW",
+	"8k2nMEioBwkVmqqHe+mB2P2g7XhLVZ4OiKvwZGdhJ3CY10GWgoQ7k2gagp4NJTgVI6+Pz0iUcAjyAFMK",
+	"h+Qr2C+4b6C9fKRjY6ZYkJm7zI1ICkOxyKaTIRouf+2/s9yYfPKYzkfcG85mUpFNs1xVzH0JBbwGNLqy",
+	"gx1KRY5OCU2NdCnuH+RAd8gJxLYqmRpWRBWgQs+gLJh2Ic8DVx/6sCdo9jo13mnswc1iGaUTSwixZPgL",
+	"u+HaQGUy8C6h/S9LZAzral+HWVPObU1dbiIJIxmz8BCDWF2WXE9EVKk5oWgS9am3Tal8Eppd1DAg4ZSa",
+	"cfaHS8uyPClsYeQyhepj04RyYW8EKGtOTU/MqCbsZsoiw2KYzSW7cZ5iO0vYWkfbb969ykuNkea7v3a7",
+	"3W4Lawkony6FxxyypTRpUkicCwjticJWBoSSCZ0CAUuFgrgL5cHzIxVmtuX5d2OZxFhGjVUkJnd7Akun",
+	"+QUy0lIxWbAoNz/IgY9/1gHeluCB0wEJrVQaQikGf14CrMcm5j2Bc8VYHoj4QH2CavLury9evHgOK3dO",
+	"ja/pe2AJcsyEAfkw9ll1moAbAVNTIISBceXPsq9bfOjjc/1HPdFkN3ZIkIvGYOTU8IhQraEQl8BKtbq1",
+	"0PDpmW/TVZYbJXJAE3T5wwHpiSyVz6BHH1JLsyxAnw4e2rm9QoxeiKTJ/m6fQTx7SJqnJ5cvSKzo0ADJ",
+	"9UT4j3b+Gn4ckNLDc2/9cK2Wf9PMhJizjpvt9n5/77ueCIuZsKEL1ypW7++QI/Kk+5iEhRxZSOJ/0v2G",
+	"hMVU2TBL8QPGAlEZPeGQi5FtPNJE85hZevYRcdHcC10x11etIOcWWQ7lgQsCtdIvNUwBkUDeuAsEgYIc",
+	"pFSQo6KmSJMSqOlhydEXEcGSIi0cgg+DsZtp1JwOkjkGY2AGFDnJAqLG4PVx/GahlkewcTGPIK8HIkVP",
+	"YBaB8yceVhf4sPcKgApQ1LSXqn1kt6mjdCnI304ukY5+ODl6jmcxFQnTuhg/4FidDolmgK6JsSlMxMAK",
+	"tF9XrKcTUUFilultCF2Q8IgJzI10N5SVrhRnhqp5/fW0k7ARTXYMUxNdyFv1l9TR2WkhMP2g0e3sdrog",
+	"aE2ZoFPeOGg87nQ7jxvoVgNBZQeQSOss5sDCXMy789ND6C8JXQWrn06e9Z+fnuNSQJG6iUc3I5obqMSN",
+	"jIPd2Ks36IlwxgY7MjWQ35HVt7aaAxUkRKdm6NDrqLjSxLAbszM2k4TQgbx2g7Lvj5hxG4M9jeWE9QT4",
+	"zlz1uyALPsbuH2kHPjHkib0rwh2PshOQcKcvbE843h0UxIBwOubGhLZh5OItuHbRvAqygKMaYonGnjGk",
+	"TpcnTe2llsOKL93uPREllE/0IUoCizICoYjENLOn6oIb9A1qgne0AQyPlCbEy6DF+oJWvPClRC/c7453",
+	"Ou6F+93WKiKPNEuGj0IyTVJc1Isfjtp7T56CqzaDqMfgUFxkCPZLuLAXsG1GI/JJapl5lijpZCCf3yMk",
+	"CR+lQtMha+PHj8IWHOA5woaAN8YdYgf9Ye8WDwWg+MguxFFhda3UxDjsakYQ+919xH6H05Yt/mncOGj8",
+	"jZlzKQ3ayOEegoOw1+16udI7vwvilBWjwL2Ulf1cpW9kKcZgYPPkW/5+UVVdkjwviscuV7dzUscZ2vO9",
+	"v/dd3ZCyOe5k1xwD/9ATnO/qb049ngN88Hj9B+8K6BAwI5dRte47D9NRVKcaBz+/DxragwRmC4LinWNz",
+	"QCOQHA0swa3SjA2WVspqE3SkQZeba8Mmjfe2t53OjCVJ+0rImdjxXdsTX2CMSwTkT9PljWk42FhwyNc6",
+	"LvNXdk6Hb6Rgr8Eo/ul9NRWuXiwrLr/guMKPuzUltlG9glDG6Zw07aIB3NnpsG37b8MAQPZEu61BStqk",
+	"/2c09jXlb0NId0oUoP3s7j7NGaDXDPPtBo5pVfebNl6l7VR4QJMMldyXUoXct508eKr2brSCPdRkIBQr",
+	"MCHbN0xQYUDu1xDcj03hVVIAXpZJbKVdn3/zQQ4CZK0+SirD2ICibT6KsIUNDVKexKTpDgEw3gk3Afmb",
+	"9AejFZB0CqmK7grsCQ+LQJgYcQjBBSAnAF5HBO1qdllIxLtPrlnspoIf/o+fK8w9sOJmNj3chyGNjHZk",
+	"vLsRr8qBceCjDRjciww+59+P72aH6lndCrvkzCYcklYFRy2cMV9c4GefTlo8ZQ4rrPaAhYDz5eMuAZ8M",
+	"1RTUdcGzMSdCzg4wIy1PQpvSORhNsF4Lj/FjhMmHr+xpG0rVE/YNSOEm6EEnzRAzuu20kxBPGkoxQ8Vw",
+	"FF65tfIbgffAwYBdulhK3SFHAjG6bCdWAGSZDARYzIA+KVMDyhFM9YAg+JpLQrFnAAPZw1yEzfRCQFcc",
+	"pYrFPXF0ShAeykqzTih/9u75304u+8+PTl/9s//u4rkVbss/vX775vIH92MLU0/AuIBNQeKM4jHriWap",
+	"zLTraeejDxn5FLZcgvqMC40JN37DapjJM7fz98hIfBcVTARuRpoksI6OCD0o9gPf+Fy+UVpdSwMB0ekg",
+	"W//sKnQShz93nsDdyeJQPT0qCmyeXVTzl0JiexWT2fHHDRw3UlewGywIo50+BcO/MIpPGYlSbeSEFTJR",
+	"MP+/aQeNXIUbzyooOfYn+8LloHHRE6U1mMg4T21xLMUqocwlAFKxVPFUDsEHJ2cCBAqPVkbOWcwViwyy",
+	"Mq9JG0nCVCXhYc460d2rC6FuOLtH2krKYymviLZKJnCZ4mCtAEJ53OmJC8vbNBr+MDzcKaJWF8asM89j",
+	"zt49e3V63H93/irsgD2s0KO3cecsjFhWnFm40VZ+iOCSPhWOIugomBcGUhptFJ3mKJQtnyyWahYfkv3u",
+	"d7n6aT/sCef/draohF8vTLOJCwSLleGPTaUyNPGWBMuNMQuaZUCXVRwOKcmTQSMDP3vmYN3vhMH55jMp",
+	"vOysApH2/vmrJ786PpudBbDI+KDZMqneVun4Uoy6uwGjPvZYi/aD3Q26uJTyFaAuwgdPNplIhs34msWc",
+	"YqD1H/geedL9Zv03F2gQf5EmyR3cPRdWuiLU85mM+IYOVdFLgp71ZveUZRFbXjUIm1J51yDXqL9pjog7",
+	"PeQM+Yt2F0WRBwUkoioOHKMNCBfXkkdMt4hiJlUC0bZ7ooLj7tAI/D0dsIGV+GCtGFrPx9xYcaiNr89S",
+	"HE9ez1C+EHfYX//FG2leACrjw3ktnde306IY4kVxt8H3dUiX9Bc8oAnDgLryEXgOz9/aV5/Bh8sHoML2",
+	"ds4m8prFf/SL7YEScxMi7JgVvD0cvtd/UeQsyKquJ29/AGdn0QziCGyNHWTJYgwBO5DplkWsFJIyyoJd",
+	"sCFHPX3e+PTpfdBwCahl0j5LzSJd372Uio07RPUvLaIu9b18mfjddmqnkLM/+qF9EC6/1mXlGUKBSQBK",
+	"JejDDpqSFFH0kai2Zg2Fy8o5QX1SfaWZ9A1IdCgUQtwBBDCjJwx1fR6NixCFmhmIwROZWZErLJU9lKnK",
+	"Q60ADqHMM15xbY4LY7rH05t3A/G2FecXQ+3yJfJelUxggF16sOndsU3PmYnzIJtIsZgJw2miSXPCDI2p",
+	"oUB7xWuxSMrV9J+DVtadgZ2PWa8bSG05BW3tn80/fUMn7O8pU/MqP22F6Idd/+FFvwet5fanAbcYK1zl",
+	"BLYlnXvNJKiNL7h/8r0PZl3rcMnZ9AKPeDgqf45L4K0o7uIjTfw23prJ35KspYKkl4Jisxg0ZQUglHWY",
+	"iNQckhCgEK42pHl0ctHee/K0/bfj1xijDkG+Dh7KC3YI4wUCBdf5XXeAbpYCMWNMTejWNiR8Ys8QN8nc",
+	"SlcYaCiFKx5GM/QjQJaz32LJK0HCvM2w0xOXOao0xNzlty1GiePsEq4NAN+RwqjsjUwNTeQoZaQZ5rdz",
+	"HxsMWxhvXxUv28y+PCDFL11AoSso1nK1ytwAy2XweiIaS6mxtg64TUgTkTtxW0IyYImctQ5wYph1ABHQ",
+	"Pvg7S3ChE0Z+/7//HxeoH/SEVAGxjNMwQcL/clkHPng/I5QOuRyzOSwQjWPARyyGR8OAYeYd9yTsiQJa",
+	"HXS7sMsLG5Ql3xQ2G3Izru3APC3YESs2TWgEsKB+XpBk4PML3NpBULNLWRBxHr+pGImVBJBHKWCJ0DYK",
+	"ll9PXmOpK823Z2n5DrkXL1TWwVn6xX1QW906NJNc/93vnwcLwVdzP0nFIEkKjz1rlXQj9EIV4dFuKTMu",
+	"K0eu+FmlKFnQ2aX6Eiq7VMf+FlmrtluODrFcOHvgfnAvlLFkMd4fcivpg0J/Rwr9sriwTJKWYrbS1rmw",
+	"ssEK36cXX7CKKhwJxUZWkLG82SeNk+ZgDhci5BplKehyJhw+cxggOwf5KU4VHSRzl43nUi33unsuw+GV",
+	"jFyOqh+lHfzORx5/Cl0uCxUrcoNg0nHPg3q4vLmAXLGpyfOp9vbJuJXf5pAlK2JAGm7zGHPyEqjy54x1",
+	"KDVBNgNNeuKDHByWP3d5mjEfAvYslgjEVLS9wxye1s7fZRZph19F2A2NTDIH0fODHIDE5+Vi5wJGudPu",
+	"Alby1QewCiXBaBkN2WfmQZ5OMQE4DHoiPFPyZt5eeF7KXpaKhMdSXnGWry8VcxJRzVoB1teyvb07f4Wh",
+	"OoKEdMr7V2wOPdAph39iWXKt+1Bx2v6d/cMe+vwxxsD3UfrEjFWEgsCxuOcoQ/ZEJpkFy+mee3voC3Jp",
+	"e480CTFb9uf3HZcAGjqZ3r6Wi3v2r3fnr6zc/ZKxKWZ8g1ALgUZ+1cOSklwKuizawOBV1FxAVOU+/w+l",
+	"WDusgqh6AOemkBC0KC3rgqCchQpk1Rg1pqFjIpFiWfgACFJ5CWIQuZFwVZowSJvFC0/T68Kx1i63tUBX",
+	"VkbOoJUV0zK5Rr8+pMVXCs0Ivr0IuQ2D5wZSEKvE4VPgTD/KQaPa97aYLL/ADhpFp1sJqebJKrSFXu9m",
+	"b7fd6918w6rrsr+/H8H8RznACW8mlO/dZccZKGmNVG55TiGZWdgDlte3crRq+/GMuzb54pG2B6tT2pul",
+	"pKovKt6vWshiPv7mC5rf4HWLiXjWqMJGVFhNdMhNyZ6R4b358O6mXSby+2//cgERbV9Z2OtD/3Z6yt4m",
+	"HxeLLj9oN2XtBsuMg+BWEBStKLWl0gKf1Lkzj1OlgdtbsQiuQpc+gemdWMNEoI7FqNEu8LggDXGhmTIa",
+	"M0RH/jJyxY+weDKAdaCyIcDEphJu7/xC1SMsT0d9/QfLSu3tAiUg9rGYxP7ud/uPu/uFYhKOpdlvwcDQ",
+	"dPnCARmlVMXKXlxBsVo/Ol8RDALG42qtBPYqTBPTOoTsdcz/xYkUEvjd3evmOaFgw1Q4B/syGbIZhK1b",
+	"EWNx5pizAQURKAmhaGYEax8ekKFMrBBeeupSXRCIgkLhhmoH8Y92e6vvWJA98is2L6m26dWSpYYF1S0W",
+	"IHE3a7OEo1TbbAYTNcSC2nnbm0FQrW4Vqe7OmoWNLrWWnXyAO/LlPfbWFY+sHTcQRL1A9PRz6vrcq5/q",
+	"RzmoiyZwh0gOEcjnIXTva9gl7OaUYzjsZgREsJlVRyD3Zou7Z9k8kSn+qzK7UUe4TyJcIcw9uEP/HKT6",
+	"N+Zkodw65VAT8eZ2WVJJMqDRVVZhZnvi3dZJahW/54g9vkT0O5hMANa5WzUa1GY0QG5wHGTVfBFBnRk1",
+	"d5ntgDLgaor4alSAsoRlSJweg9hYmoA1RaVWi0SrnhfJQF4LfUMAtwQ1Ll12l0+Rz6yA+93vKlMboIGv",
+	"etBd0nLR3NL08wJD2IABTKtfs9mYJyyjMwRp+vdzXm2dbPWgoWUsCYn6rjQ05BiAJlyvrR2RELBt4LW2",
+	"NorRSQgOdl8wMSupGCIysSZNqxodgEunFWAqkiV0rw8hJ+hl6hxkZntdLXvRajRMxK5R36b7vJUBAhim",
+	"JlzQxBedBtxEcEB5mGQ0MfM4BPO3nNJfUkbAeuyd8/as4iBMhqkCH2pmX8KihPYBBodAw5hPb1cDq0EC",
+	"28rKOsLAAe0KhulTuC4uTvqvj/7Rf/7u/Ojy9O2bMK/Wt/ukJ7C4vm4Fy8hK4xTQCGYIyQuIOIjk6DC1",
+	"YsxNzoz3JATWHLrwiyZYjxUr2J9jltB5QCa61SHn/od8jyBcmMfEgz9DhMQrqk0bqsC0T5+HpAn/vJCp",
+	"iphL74VoGm40S4Yt3C3BZn6hEKzNxSxT4wGqieZ2iUEXh20ApDWPYs21XRiomp/ZBFh8iCnUxTXK0ovt",
+	"NEeCa4ZeWpfyXKK2DgEwP9zPApkFJF8jT4iQrV70Ou0foBbu0pxhlBOZl4wBGoTMJ5y3D+VBBMQpy4AZ",
+	"czAHTxhnJ+f9lyf/DAOS0UX3gOzvfYfugKkdspuux4xZauPi8vzk6PVFqY1u94A86T5uBWQgzbgK1bDi",
+	"Cr2A0f8oByfIIpYEleVbzx4zf6qAgvAQZkTkCBetMZ4sfBAWyMY1wLYlyqtTTHe7e/u3UTeXGNyWIF45",
+	"KDt+Dnf2Xh1mk+U2lrlgkUrgngvnyoeN6SJpHpZpDQzqkZywf1N14otZ2KUkEyrmefAYugCZatsTqjLo",
+	"1ZZDZ+M6x0j2iAMyiXWeqLt4mIm0vKBIIPrQIXi666F4El01dufhKvhKMhmnbrbu3VwYssu5iKe68cfu",
+	"ddtEPrq1X9tX8c1PQWMJpnXd5//I3s/GX4nqunk7+SdLbWlmtmnHvg70c1vh8ktR9FERSpZrUsCpJc0S",
+	"am2BpBculTWU7a+Yu6Ls2xHYpztwecC02+ACd8IrVFb2uipUnUdbOpt6hJWvouJfsfnqCLCX9oWNjPKF",
+	"rNMtsky3t0XvdovG6CdrjdH3aRd+yeZ1dmG7cGUD5INt+OvZht3dqn0ENvrPXGh5Md0MDsTaFOxKYxaE",
+	"smASZXjF5iHao5ARZrDlWPzfgS47ZLkMJpdXeMYQTAMDSe4j4OMlm2MXmwV87N5lxz9xM3YlfmrkX4iX",
+	"yw2luLpYe9FVg4/YQyD2QyD2HRnCMAiS5kVWINDU5W1vxyUWLtnMeZTnnpapPQsbM1hD4FpeueJwuUl6",
+	"F2v1ov3jxmT2XymW+cY5tOD5xrr0U3fWMHgRun7wJ/07o5bYLcaC2kRA1MN2999WYudLNq8SO9FOrGRy",
+	"C7+SbzJYg8lIwU6YxUTndSDseQ4wDhbkcJgkBplOIEfNwSzDt1jEAqynFcivYH10YgXUzcC4GQi/QXUH",
+	"IoFaHfIMjGRSXZE4zQrQFNuqMpedyyS519vfduDCHb/uXe+26j/vvn8ACvzzME7Iz3Kc0/tlYjkTPtTq",
+	"VgJCVvdkJ+uqxm/2AsCk0PQPWH0szmWCDKO9GdFozGIyUJwNk3nrEIH8uSZsMmAQsu9i8AdcUDXvVIEt",
+	"v/aDunBjukc9eqmvGhbhlmch3PvYzrZ9LIVRMlln6oGX/bsY5P0fUQHjnNGEDD35iNjpoAh3U6i8A5Ti",
+	"MfQSiq7ThRoYE2YUj/QCEePDtSR8zqijWXv3p1ON+VDekSYFpGqjt45DCTJdKGM3UnKWX+ZY1RwqzICZ",
+	"rdMTYSSFK2PQV9SwkHxP8kea7MBk+teczTT5//5fstvtorckMgreNbQfJTy6qnw16All+TZmh++RmEV8",
+	"QhMdkG7mXVUMjqeQGBkIn8Pl722BADBwEyVpzOIapPPXuJj50VvpI3sB2NIxnXsnGeJLDRSjV5Y5kSYX",
+	"JDS/hq3DzHv31L6vfeRyaGSYeckWbHF2r+qDTKvjSxcKIdKth2dkTOcdcmTIxO7/46duvM4AbMdUO2Aj",
+	"P2+4R4KcHr05QrDuX6Vgea3Nk1TJKdt5JUUsRZgPN3x3eVw/nl/rXItP9zcLef3rzlcIel2gwXUs+cG4",
+	"+TUScqUB7mM5ndVflo4WxHDIKdEQToGgG4pGVyx23KiKrVfKLe7XiuBYz/mh4foU3jMsE2lHdPz2/KJN",
+	"k0TOEIrksBTHcHoGVTCgNiuW6ConD0YJo4o0r9icxT3xw+uj47YrONY6JO8uXy8mKarsxgkVG4aHJFJ0",
+	"lkB1VcTMgCp9AHNMR55D94TrcJjQ0ci51BM2NMSKfHLoCJ8z3SGhS9cAky91LOtb8pI/sy/+ePH2TRWb",
+	"v7TLBe75e1LuCh184WQ+6HlVOt85pA5/hpXpQQX6sipQrVRp95FQMlUyTiPTpoImc8MjjexlndAo2Ewn",
+	"zDgX7Vq+scglLsD4QhFmV7mCysg3XBJ8wsUV4p3/7eSSFPrbcd/8F8Tsff/7b/8KSVMzClG0mo+EO/KQ",
+	"KwwC8Td7ZCxTpVtkAS6gJ8rWJUi3n40ZJJ5B6a44VpbFAC+bBcQDfUqV2YjcaKBzhAvADnrCsCTJI8Lo",
+	"wLKf2Vj6KhQDFnfIu0KKVdbSYteOn0GgHNWE9gRwUPQ+NYtsdKEoxw9HFz/0L06Oz08urYhGs/H7xqGE",
+	"kOd7UrCeqNgQLHG22yUuHtGndOfjtZKWkKKy8uKFn+2bnGLuh2vmHVzwkUinX5p35v2vYqD+t8Nq6gdT",
+	"GahPMzonfOiLEccpe2C5f26We6SvMv08Z2ek6QrMyKlpl4HFCzy2zHul4UNHo3pVXtOb0ov3qHGUO6pT",
+	"OJgxXIx0XtzMsyGIop4AyMNIful6Dv8JEL4eFQB5TJF+sl0p0l1pNzcov1WDyxh+kIM+VugLD1zfRYwC",
+	"ENzB+GKZXBlVENOWEfjDHpqRlDFpWr6YUG2ygpmuAGArNzhkWj/2ZwUOaHLpGiNNKNSJgW5caENFxLAs",
+	"MQJHFgAXB3MvhxTyJf4L48G+dzPskJel+lXO+byighWkYgvZE6kr4YVDhts1L25Vg/S3fLbv4UYt9HHh",
+	"6eQLY/5txVqIkLOslNwDsP/DtbzSGWS+BIusSLZKNR2xVff2O41m+5W24yPPSLSLTUNwUHjg8CM0Yy5g",
+	"Ts6ER8cP7jAI9D6tmLgIVTXSrRYTYKyxYpaB0xxL0NX1yGoJOefEu8tjsGO7HF0mYqqwhMOD/fOriCfF",
+	"shmVZRxcvWHtEtrm+LSF/gUnQXKNe7hxxY0akAA4qbUH8gUX8TssRbVBNDXwj5UFfErQGWU/wuMv6yiA",
+	"WdVcqSicoXmEGmSLD6Flf5LIaSmvfAHVdEoGc+Kp0h8TpPjNRPtK214e9UjSqWbKELRJOVj1plF8Akax",
+	"RM6YakdUs7iFwzgge93dhSqF3ANZxkFP7HW7Gbgfu0EJvDni10wUq9qk0xgzP8vmOzPjEcuK3zrrW6vT",
+	"E2+kaNP8zpzQOVrU3PAX7kkvCfjQsjk4sTUzxFUpb+53HwfEwUCScAeeVlaHfQcdOA5yH2K6bRo7+dLC",
+	"+VoG4rbvkJS2bwaudturcyTcZcjaeqZGM2J7UBEeVIRVAeVSOTbjuemtWGmlCsDUelyijGd8peP7cN//",
+	"maCJFsqlbnPFbxXDbanGB3FTE40rIsVeHJNvHn/3lEyYGjECbx3gbQuR08W7AG/qQxJOmKHgh4ePMIB7",
+	"MM9gtWlPhCJNkhCBlAmmY7gSHlds3vEXc5a92rYXeez6Xbj57UXOzaFVLHoiU5wd5gT4JrlB79h+9zFp",
+	"Ll7zCMbsPHtO1qi009mZ3/PND30AQRTbgUVsw8r/9fZt/rGEiRw/Ceb1kD72cNvf0W2PVdi1nDDM97bk",
+	"9iird9SEYhQFXtb63Ot/xgZjKa/0DiZK1GPjysk0YWCE9J8Aps+chBgF3L7gI0FNqtgBMd/30m73cZQK",
+	"fgP/YsH1rns2ZjfEBwrsPXlqZ9lrmI7VmHoNfDkkExqzLCSCZ1kczVhGOhtyZxK3amJff8JXXLLIPXKK",
+	"ckd1pYA8wA+89eBS/DpHq+SGdDQEUTr25tSeUvxh8kS2JXrZwnHKc9MqTRc/+ZMEtXExYCgPTGczT/cQ",
+	"eCjkjEhBmkKWEr4OvV7goIyUJka6Um2IqQTIAa1OZVrYH+ug5FN+OCRf3yF1b2fEV+RYiRryU/bWfVKl",
+	"66QOgaPMM/JKIq5C0AOV3gfu8qyw8xmpZc+2cqdkn+18tPu1Mnv+R0Cnd7GU1MXGAb6Gh/owbFpRmBxr",
+	"8v6Uo78/VGp+YKR5peZCWYCtiHmpSvMyZ8oqlmXZziNFp2PShDJ2viKTYCzWYUCoduYOqXzOEYQrQRGy",
+	"EDOcvp8wNaE8htqmr/HfxHYRjaky3j2KvVBNAJ5wmlAuKtM/C2diA3ely7GqBGxqAFsPGkykE1gh/NON",
+	"1i7jl3RWZvOyW56vwS2wGf0OAtyZ3UC/5rGiMy5GDxziz2T2LO2m3cH8TN7yKqs+OFMKgQbu3MB/Vnn5",
+	"t6hBUlfX+n9owsHHid5QrKz2+2//O6/kiDEvvpYmONsCknDDFE18kRlXGcpepdh94LkTwmhcCTkThRI1",
+	"ELxIonmUsIAUSrVBri0fhmQH+FbfsruQsJupYhozdCFdC62t9gs7PnSfFl+yy8ETRO+wp7UdjVl01SFH",
+	"ZKAAhBnqyUF96P29PV97zxUJXFl/D6w1napYyZKYcPdWWN/8V6iIXGCKK1kdVEO29PPg8XyoEXYvflKV",
+	"IWx8ruy1QpPY8dUmVgDUuzjwvW5WmkJDFHh+TwzmhMfVpawusvbv8dD6Tlbpv360j3Q+jQe55E+kXNPK",
+	"LSycCaP4aMTUfeDFFuWLMyu2lDC86g/Vzkf/z/4a0DtQ2wtIWVDUgWHewhWbmjqF3ZP+g8L+cH+UFHad",
+	"E8Y2B2RJX19Sh+sp7u4Zem16ivv9gZL/TIql37Xc0IPYnakAgJmvxsuDSoW0wLlvrZd6Ova5HZVa6Xkq",
+	"tIu5LVb6hloeJFJSZAt3QNAklkiDF4T2JUwDrKJjxbIoSTWUXhnLGcCFQPUFjODRdrGDAgSka/iRzpE7",
+	"OuQikUYXK7mevbt00CP2857QEuM9uRgFGK3jcvgVazNBBwmkxOf77cbq/X9Q2sfOYUxFnDhnIRc9QV0q",
+	"ISJAa4QdUqnQh7Y1+4UrVDOYY5GOZl6exgXBxnImWq76qu6JcML1kCvWn0K1hfCAhPqKT0MSKzm1F25A",
+	"QpWKvl29ELpyaF+G6aw36BmrFA0RWqAnfI5/1gE4M/s6JDKJAbTFFVcnod1CLJVv59P/VQoGQVVWG3fY",
+	"DE757vTEUb7/UFmpSvhu7ne/IwM2l6I6cuAsLTPpu1fQffNfQUHf9GrIFPSgjt08oGc+2Ab+9LaBzxTz",
+	"VmkxWTur/NuX/qV7PPKujw21ez/sB9nwz6rcczGwk84iN/yOri1Z8WUtAHWZXOfMpMoJEm5EdlJxAHfQ",
+	"u/NXpBmevb24JDsYY/XRvdTn8ScXCQ2Qz6V4lQ65HLOecJFUXDsoaHAOINCmcF4NJZOExYcOA8lBHSGc",
+	"kxW8KsWL3W5P5KtcFC/IBWOkfriQFzyWMxKzhF8zrI2YRYFV1o0FJuaOdOMekbZdF6tDtdxclpG2m359",
+	"I/ZQIvbhEq6qjFHDpu7xJi6dvVXWxFeAvl84k0aCcTEHQUGC3+/u1hkWa0/og13xP9qu+HlUfifGmjXf",
+	"OMpdrLSx2am6ZRmOzx3nqkpaMomz+g9GTjGyECwsvga8j7N20HYF0cBX3UIIxerg6dqT3v3ad3Ehdvzf",
+	"+j5+4DMVdSVy0bk2cnvb+3XAk4SLkU9vqM9ouDCKT9kjB92qA2Kv0SFnMaEjyoU2ecXxy/PTs5P+TyfP",
+	"fnj79qXHBiWDuWEgG9t/BN7MB2YnQyfTnjAyYYqKCGydNY1dvn11cn705vgkPCAUjJFgcB1KSOeUimhD",
+	"E5S1IWMJjIrdLqgKgN3QE1bIF9IFKqGiMGARTTUjOEdC4zjLyzIyA+Y3UADZYUH4DgLAbKCuuQAMoVBo",
+	"HCsFcUOMSrWZSWXG8w45odHYFS/lMUQgIUIBnOLAF94wigqNEVeYLqoASdc21xNNmlUk9+LMvAA4iwUL",
+	"FrEpDj0i7BTRpqDyPHfhVLCBYIruCbcEijp8WiqIoVdM5IVEXNFyB0QrVYw1FrKhZNUYJoBW3yFvpPHY",
+	"vD2B4LwHfqndV5oMUqW9PXzIZh62MUeCdVvsq5pFUjtT/w+vj45rSonzKXPZKeuArjLqzinHhcRaojnM",
+	"gtYwzs0ttyMuknCol+WJULDakuLYTZ5QVwf9v9fd/7Ym8nULy/UXDhPDlT5nEeNTs7pm+YzmlA/ZT8r5",
+	"VjBc1lXEtfP31TAzqkr1nwSk9j8DcDY7OF7la7psN+SaRVOUu2pKN1MqHGdw9GmvpJjq8UBSFdfGX53c",
+	"cDz9yRwNPP62eH508cOzt0fnz/uXb1+evHGJ+qZDwiKSN9eE3SCHRMaLlRx7Iryws2SH5Adjpm8B8O6C",
+	"TtgFN+x7O9HIhERjkCmJpLziaGNSLOaKRQAh9Lj7uGUvjTCfRog+LCXRIeguLQIDcujYUL5xSkesJuv1",
+	"ebYkGwXcQ9N1vOXJ7l5lmRNoCGdVKLUM29SPC/1v3uj6SH0IsR+bSXKLCPtsTMAOHuPhqRChYZmB4WSo",
+	"2OgiLe0jEkqGGoxfJYxeu8Dfd+evFgpLvZLIJlcPPWhcMNM+xmVdPcnPkuDvqdJ7cOsteiMdOj4upRXN",
+	"3Ioj2B754fL1K6B54Pk0i8K2ZzFKOMhcIPxMIUAcK2UUlIk/3IxLRAlw/tIQ8P27kPrPmvR/RB2yS5Ct",
+	"fJGIfDGbDm1FMREzxeLitWJX0xeOiGVUH7V7MaNWNSLvTjE+wpV9oVpbHlxd/C5w1Q4o0cD/yTFSXfvC",
+	"zaB9BlEUlVlSz+1otjXvnA7fSMFeIzjKPXNQGaUTJgwi0ML1U2ZxJ5d0tK5kHrwDHTyuqx2MhP1IY/m4",
+	"pr1aIF7ldNi2c23DZFuAz4d4CrcW8P4jDgkMxmqH1wxKUZe2sXAw4DDk52LnI1D6SjAwS7FH9q3GJvlJ",
+	"1L25EQzp0/2a+mXv8392+u33f/lf1VXY1hwbLHlxIiIZwyfBXR+0v+z8pXzEsspxyCkqRl156GDRAjL6",
+	"lU/bzA7Xp16Z7KQ4SUW7kv93U8wy+POd5m2Nhlsf5bstvQFWFR7hDmfVDJd47NIJXaMODekvq47si6O/",
+	"38sds3pBrBxzRlFL/vqU8nU3/gUYZYSByklXLCYwLlcyYUFKWbPXY0YTM67PO0LI9WjM6PSQGJlGY7CK",
+	"ZMV9K8WQH7DRezT9uB5qOJ4LXwNrZ8Kv0XzzdbfsFb9mwo7Jyt/FE6nn2rDJ+n1aCvvY3j+2ia8Lq5sF",
+	"ZJAaFz9ysA6Vi2gWSRHrNehcHo9rBgZwy6nsj2C+RpDlLCC64HRAv5O8ZoqE2KrBdjr4l6IzNLK7xps+",
+	"oBoxz0pFhaMMdqwnPNxMQJZhwEhoQjJJtSED5qKiyZOsvorjsqgeWE6TSEz09a6BnkCPgFTOAlOw3FsN",
+	"TJBUYHYygCeA0z53u4GBdxesAhA1lBnUOz3RE5a4AbZNDj6wyCA2dDOPT97/ttsFb4cOnI1YzMkHOSAu",
+	"rrxFBiySPrX4gxyUYs574id0kfgNf+4s7CHB29qHelsF5ZHODfA8PiTg8YEyxKboRoRiytT0RMKoHeI+",
+	"GbdIlT9BFQK2AGXKDq8Ag81j78CJ+RDSt930LQHt7+11yPNy9JOihpUq9DlR5/QMlwYr50yxmp+SqWEu",
+	"rZtGYz9+9N0ANiNT7Ss2x1ab3vp3fnR50n91+vr0sv/y5J9hKwD4f4N2wsG8GPyBqd65sd85syoBNs8R",
+	"fuuHDdwI4S1OIuLkrT9OGYbeIfECd+AcESwGMgUxkg403KQ1HohF5lFn0Nvt7u1vUA35skiBPMbzyHNi",
+	"BNcc4R7IHRXlVQPzRF7rGXnyZFVV5F7vZm+33evdfMNW1ES+XfQ/jWNuf6LJmbIUYri9SVHlmdCb4sO9",
+	"J0+zrpE5NOyNMpJt99C23jmns9dM5yVIvlwZwR/lYFX9wEtkR4VgSQil5ElCVCpW2EErm3mkvfX0voyf",
+	"24Yv7N2j/bBuMR9pcnTqIDAiKoQ0HjUjKwag2IRycOtjhRHSBA/Y77/9awcftNlNxFjM4lbnT4H++pDd",
+	"cLeuNqqKYeHOfOmgpa0IxKOCJ25dUMhQKsZHoj0APpiJtgkb0WTno9VXVpqKXtn3zjaoIRVOFb+m0TwM",
+	"SGiYmmhM/EK/iw4PsfAOzAGwYhCWpbufGSQrLE9Oj643PLEbasVL+yr23giKt8jjvfK1Qdu/vv8ZbVC3",
+	"tkD9uynVf1Q3yxuJtRctDXy2W+Vrm4zgtOFUmo5SAwKnxE7EnZHW1naESTStj+R6Kxh5LWOWoDPjxpAz",
+	"JY2MZEImKI6AgO4jbQCZun1+dkz2Ot1DMrD05YV6DJxu5XKog3YOF0WTEHZKSO8E1A7d3sPoW5nVB1o1",
+	"sQrmJJpiTmj3SQvjt67YvCfAUSsMoZqER+5eh34OyDNGFVMkuf6lD35+K3kKEv6jfTTl7ZdsHh6iOpHH",
+	"EKUQ2OXi18yYgfJrb+JMW8kVN2BROBAmYkhPJYBxRcIsi8b3YKRMCE20dG9A0xiFl9Ug9QyVcEMmHDCn",
+	"Ag+1pUm5aDhICHrMp/CCqz920BNhwrXp51BdIWnaJ8fZg1ZA8J0s1Ne9koGw2jdGLH8h7InmKEf4sz9r",
+	"es3y30lzmpZ+Vqko/sqFoVfsRznwLX+Qg5DYNuGZH7RdMzeWH+UAhhFREbHEvY9/FJqBiobYEJTta3VI",
+	"CEl/c/yCirgnoD5DYTRWvca1tPIsvo7CrL9E7QdW5uqQS7tpjlMBecdMce8m7AkzZrqwbfqRf/eAUNjw",
+	"R/arEVh78fvSNj/SJL8sSNMJ0ISLntCCXjESUc0OFlfTQBRhWFCg+ldsXkiJsrf3I00mbDJgSnfIUZbN",
+	"ADQY0STBG1UxnSYG1yLk+sQS3AGxHCNEbbgnQm1UGlmtMHZuTjiABm14wFC9OZs0s4jkMJIxC1sLRD2T",
+	"aRJj9VnPGyrzsqU2r4/P7ikn+/Xx2VYK1nYW0bJ+VyP5Z8zTdwUY3p4FucJUexWm3nJ5UEhwdQ1kkZh4",
+	"swVZYMsD7tpD7YlqqeNjA+9Ge2FaIcSKs0dT/pLNsydLcRivj8/yi655YRSjEzsH8sPl5VmAIcQJ0zpA",
+	"G2g2hqK0YuWQzWCd8zr0O5EUQ64m9XEcYzmzHG2QGuMDpN03DjSkGOrcpARSNcEUysEU0TpwaBgQhje2",
+	"N724CnqCagKFebXVzy1zjmWQt+wtv+TIhTRBx9x+kwylgkKEeRw6u5laTgPxfT1BIU54RYDfm2z6x272",
+	"WwX63Q6KJe/0Etq574g9EHMzwcYtrNvGIu/6Q0Z24Z7b7fZJByv3/SHea9N4L0cHuYMcg79zhlA6z8X6",
+	"2NkbK2qIXi5R2iOo3Dwh9v0OeesLhuH+NmdjHo3zMmIuDSErGOxKccStnoio8C37HAWvWJQNMxx8FBcs",
+	"ar9gJhq3L7hhByRSUuu2/TH0nqjwreIjLkJfLQyzL6BKDjfskW5hxkYpWfUxZGJkyQcwM2de9NOmYm6l",
+	"RDvXniitdmGGBVsvFyRKGFWkifnyAkyOloFq5sJj86VvkQHTPGY9YWXBMdXjQ98xcFeolMrtL2pib4vK",
+	"/Hd8P2dHG4uDN+3ZbNa2k26nKnHhNJtY7Yc00SxoTAuPPjpuujXTLLLfn10j74Mq8XBb+fO2/MotaFki",
+	"fOCqmdD6h1wKOLozqoExZcGpBSbS+cNb5QpiFwTcQzSM3ZS83pdnN01asYHOrfGgJ/wh/A3H/v7Y9i62",
+	"8rycMkGnvOMpsc6N8HbKxNHZqT2h9x0qfQfafBYk7oad2UMeAqf/FNIm1xgxna80oZo44luMASvR8Zwi",
+	"S1xDx/88ev3qS9KxH9YDHT/QMXHEV0nHAKFda1LZ63bzIHR0yVgtAv/p1Rp9gBHNLtbU55wHLnZrwkfe",
+	"oZEn96KZuifQjg3AA5o0L/7+CnQgik9IIqMrl2aO+ZQJo9pKgErKiU/IGfqKHrtPyWv+jAwVYwTcJ7on",
+	"7I8431bgo+kIEyMuEC0VNTQrPiIgWObfsUrKkPIEQge1EzHPWZwBhGgHM3bNVMwjUIgiGo2dYLNLdIe8",
+	"tSLajGtGnnQfkzDNtz4MykVFXDkU8BHZXllMoDRJT3BBwqzeSDP0ixwG4F3q41TsX3bofRh6H/Q15wvQ",
+	"dE5mY0A3CWNmKE/CGlPTOVDCPUYDYwcVnAd+QD3SkpVRdDjkUefPeQjtZPjnxBArOZBGd8yNWXWvnMNb",
+	"lzfmKwT5X7Ib84InD0H+gHFGZwmgPZcrLGzmj7fq24ROOzerhYgLfO1LChA3t9JV/Xz+g7OTvi45Okrx",
+	"wQQubhqJcWviNNSk9WmzmIMAl8yECz6hyQHAoCxnn/iLKPOVEDqQqSGGCQqQQXaov6QsZUQqcKjbu9nw",
+	"CetYQVRRqDYGkDQgaMA1hnYQDAlxsGU0nnDhhh26OHRB4Cm5YvOae+8Cp3mfONzYQ92ZwQC9TKz4z5FX",
+	"HQXhhoGAZQrrwTVJp0EW0HDNlC7bFnI5dtGpWeHCROD7ijBEuwUOS8YJuGAhhH9rF7SeBTdQQ0oWDKix",
+	"naqkcdDYAQ7rxrZ0VpicJr7cnZGuw4Ckgv+SMsuH2ITypEPeSNHOCFYTDaIs+hy4Ql9DJ3fzYf3/5eh7",
+	"qwPA93ZNx1RbqRTQorQJSI4OZ+VogzX+HIxRLGfu3B3BIMAvCyMo9Gpbruo0NdL5Dz7IAfaNMT+B2+KA",
+	"JFy7SggQxZPg63aLE37tQIB0oSvbUEVXbyjYgRVLITwYoqehbay2tbhMeQWw5aZ+gs3Gogt0saxEoSSh",
+	"S8DVgCaIsVx8gnGGpboTGMDmsG4WYE+LM8tCb6tzJyJqaCJHKTi98jiuwBGCr7oIh0NMU+Njjgo95F/V",
+	"9FHGisOOfO5V1ZCz4t9Vq8ijMdKwzk+TiO0IszB2S62kKaemzfHg+HKWhYCWqsazqDUSKRYzYThNChsd",
+	"ECYiNYfazY7ID/HQTJih9g4CYB8oyQHZSyxeXqWars8w9LI9VJyJOJlbmT5OI1MAo/DIMBOqrhiojY7B",
+	"FTqZMKN4VNlB4YIuoU8UoSZ8FxUIGJ1y7HNlFwl1lDKl84nzgSiZjsYebA2I2KqbMjWB6xkgmchUKkMT",
+	"fDZNAMjXqrcRXumLGE+FwXhMpwo2cQrZV7Ft3nacZoGl6EmFgTLVxr9AKikSoYtxrGjY524GIClw/Ke7",
+	"W/wKLhpHuNEsGRaad3fKcusrwRVqdq7QLmR0Vx/D3ETuwA9jmVqmhgflMEe8g9hBx82teJR4h2qJoAsW",
+	"9+r+akJ8fUgPZmYdnRI6wqhbSL2cRFPIuizQdDRtfHr/6f8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

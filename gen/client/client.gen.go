@@ -186,6 +186,21 @@ func (e KeyWithSecretPrefix) Valid() bool {
 	}
 }
 
+// Defines values for MCPMessageJsonrpc.
+const (
+	N20 MCPMessageJsonrpc = "2.0"
+)
+
+// Valid indicates whether the value is a known member of the MCPMessageJsonrpc enum.
+func (e MCPMessageJsonrpc) Valid() bool {
+	switch e {
+	case N20:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for NewsletterAcceptedStatus.
 const (
 	Accepted NewsletterAcceptedStatus = "accepted"
@@ -785,6 +800,21 @@ type KeyWithSecretPrefix string
 
 // Locale A BCP 47 language tag, such as `en-GB`.
 type Locale = string
+
+// MCPMessage One JSON-RPC 2.0 message of the Model Context Protocol.
+type MCPMessage struct {
+	Error *map[string]interface{} `json:"error,omitempty"`
+
+	// Id A string or a number (JSON-RPC).
+	Id      interface{}             `json:"id,omitempty"`
+	Jsonrpc MCPMessageJsonrpc       `json:"jsonrpc"`
+	Method  *string                 `json:"method,omitempty"`
+	Params  *map[string]interface{} `json:"params,omitempty"`
+	Result  *map[string]interface{} `json:"result,omitempty"`
+}
+
+// MCPMessageJsonrpc defines model for MCPMessage.Jsonrpc.
+type MCPMessageJsonrpc string
 
 // MarketingCTA defines model for MarketingCTA.
 type MarketingCTA struct {
@@ -1532,6 +1562,9 @@ type StripeWebhookJSONRequestBody StripeWebhookJSONBody
 
 // ReceiveHookJSONRequestBody defines body for ReceiveHook for application/json ContentType.
 type ReceiveHookJSONRequestBody = ReceiveHookJSONBody
+
+// PostMCPJSONRequestBody defines body for PostMCP for application/json ContentType.
+type PostMCPJSONRequestBody = MCPMessage
 
 // ConfirmNewsletterFormdataRequestBody defines body for ConfirmNewsletter for application/x-www-form-urlencoded ContentType.
 type ConfirmNewsletterFormdataRequestBody ConfirmNewsletterFormdataBody
@@ -2290,6 +2323,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
 	GetLegalPage(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostMCPWithBody The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	//
+	// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+	// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+	// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+	// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /mcp (the `PostMCP` operationId).
+	PostMCPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PostMCP The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	//
+	// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+	// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+	// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+	// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /mcp (the `PostMCP` operationId).
+	PostMCP(ctx context.Context, body PostMCPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetNewsletterConfirm The confirmation page of a newsletter subscription
 	//
@@ -3747,6 +3820,66 @@ func (c *Client) ReceiveHook(ctx context.Context, triggerId TriggerID, params *R
 // Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
 func (c *Client) GetLegalPage(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetLegalPageRequest(c.Server, page, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostMCPWithBody The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+//
+// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /mcp (the `PostMCP` operationId).
+func (c *Client) PostMCPWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostMCPRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PostMCP The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+//
+// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /mcp (the `PostMCP` operationId).
+func (c *Client) PostMCP(ctx context.Context, body PostMCPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostMCPRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6338,6 +6471,46 @@ func NewGetLegalPageRequest(server string, page string, params *GetLegalPagePara
 	return req, nil
 }
 
+// NewPostMCPRequest calls the generic PostMCP builder with application/json body
+func NewPostMCPRequest(server string, body PostMCPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPostMCPRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPostMCPRequestWithBody constructs an http.Request for the PostMCP method, with any body, and a specified content type
+func NewPostMCPRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mcp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetNewsletterConfirmRequest constructs an http.Request for the GetNewsletterConfirm method
 func NewGetNewsletterConfirmRequest(server string, params *GetNewsletterConfirmParams) (*http.Request, error) {
 	var err error
@@ -7454,6 +7627,46 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /legal/{page} (the `GetLegalPage` operationId).
 	GetLegalPageWithResponse(ctx context.Context, page string, params *GetLegalPageParams, reqEditors ...RequestEditorFn) (*GetLegalPageResponse, error)
+
+	// PostMCPWithBodyWithResponse The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	//
+	// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+	// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+	// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+	// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mcp (the `PostMCP` operationId).
+	PostMCPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostMCPResponse, error)
+
+	// PostMCPWithResponse The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+	//
+	// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+	// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+	// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+	// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mcp (the `PostMCP` operationId).
+	PostMCPWithResponse(ctx context.Context, body PostMCPJSONRequestBody, reqEditors ...RequestEditorFn) (*PostMCPResponse, error)
 
 	// GetNewsletterConfirmWithResponse The confirmation page of a newsletter subscription
 	//
@@ -13948,6 +14161,143 @@ func (r GetLegalPageResponse) ContentType() string {
 	return ""
 }
 
+// PostMCPResponse429Headers the declared response headers of an HTTP 429 response for PostMCP
+type PostMCPResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// PostMCPResponse503Headers the declared response headers of an HTTP 503 response for PostMCP
+type PostMCPResponse503Headers struct {
+	RetryAfter *int
+}
+
+// PostMCPResponse507Headers the declared response headers of an HTTP 507 response for PostMCP
+type PostMCPResponse507Headers struct {
+	RetryAfter *int
+}
+
+type PostMCPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PostMCPResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PostMCPResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *PostMCPResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PostMCPResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PostMCPResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PostMCPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PostMCPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PostMCPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PostMCPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetNewsletterConfirmResponse429Headers the declared response headers of an HTTP 429 response for GetNewsletterConfirm
 type GetNewsletterConfirmResponse429Headers struct {
 	RateLimit           *string
@@ -15845,6 +16195,58 @@ func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page
 		return nil, err
 	}
 	return ParseGetLegalPageResponse(rsp)
+}
+
+// PostMCPWithBodyWithResponse The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+//
+// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mcp (the `PostMCP` operationId).
+func (c *ClientWithResponses) PostMCPWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostMCPResponse, error) {
+	rsp, err := c.PostMCPWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostMCPResponse(rsp)
+}
+
+// PostMCPWithResponse The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+//
+// One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+// with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+// is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+// key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+// scopes of the operation it mirrors, and acts with the same ownership and budgets:
+// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// these operations' schemas: a tool's arguments are the operation's parameters (headers in
+// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+// `structuredContent` is the problem document (with its `code`) the operation would have answered.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mcp (the `PostMCP` operationId).
+func (c *ClientWithResponses) PostMCPWithResponse(ctx context.Context, body PostMCPJSONRequestBody, reqEditors ...RequestEditorFn) (*PostMCPResponse, error) {
+	rsp, err := c.PostMCP(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePostMCPResponse(rsp)
 }
 
 // GetNewsletterConfirmWithResponse The confirmation page of a newsletter subscription
@@ -23684,6 +24086,173 @@ func ParseGetLegalPageResponse(rsp *http.Response) (*GetLegalPageResponse, error
 			headers.ETag = &value
 		}
 		response.Headers200 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePostMCPResponse parses an HTTP response from a PostMCPWithResponse call
+func ParsePostMCPResponse(rsp *http.Response) (*PostMCPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PostMCPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PostMCPResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PostMCPResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers PostMCPResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
 	}
 
 	return response, nil

@@ -735,6 +735,37 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The MCP endpoint (Streamable HTTP, stateless, JSON responses)
+         * @description One Model Context Protocol message per request (JSON-RPC 2.0; batches are refused), answered
+         *     with `application/json` — no sessions and no server-sent events (`GET /mcp` is 405). The key
+         *     is sent as `Authorization: Bearer lvq_…` or in `X-Api-Key`; each request counts against the
+         *     key's rate limit like any other. The endpoint needs `jobs:read`; each tool also needs the
+         *     scopes of the operation it mirrors, and acts with the same ownership and budgets:
+         *     `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
+         *     (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
+         *     `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
+         *     `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+         *     these operations' schemas: a tool's arguments are the operation's parameters (headers in
+         *     snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
+         *     `structuredContent` is the problem document (with its `code`) the operation would have answered.
+         */
+        post: operations["postMCP"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/budgets/{owner_id}": {
         parameters: {
             query?: never;
@@ -1719,6 +1750,23 @@ export interface components {
             /** @enum {string} */
             database: "sqlite" | "postgres";
             go_version: string;
+        };
+        /** @description One JSON-RPC 2.0 message of the Model Context Protocol. */
+        MCPMessage: {
+            /** @enum {string} */
+            jsonrpc: "2.0";
+            /** @description A string or a number (JSON-RPC). */
+            id?: unknown;
+            method?: string;
+            params?: {
+                [key: string]: unknown;
+            };
+            result?: {
+                [key: string]: unknown;
+            };
+            error?: {
+                [key: string]: unknown;
+            };
         };
         RootInfo: {
             service: string;
@@ -3346,6 +3394,47 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    postMCP: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MCPMessage"];
+            };
+        };
+        responses: {
+            /** @description The JSON-RPC response to a request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description A notification or response from the client, accepted. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
             default: components["responses"]["Problem"];
         };
     };
