@@ -18,7 +18,7 @@ import (
 	"github.com/levqor/levqor/gen/api"
 )
 
-// The MCP endpoint (docs/mcp.md, docs/adr/0013-mcp.md) lets AI agents drive
+// The MCP endpoint (docs/mcp.md, docs/adr/0016-mcp.md) lets AI agents drive
 // Levqor as tools. It is one operation of the spec (POST /mcp), so it passes the
 // same perimeter as every route — key, rate limit, body limits, the endpoint's
 // own scope — and each tool then mirrors one REST operation: it checks that
