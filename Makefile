@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/levqor/levqor.Commit=$(COMMIT)
 
-.PHONY: help generate check-generated build run test lint lint-openapi bench scale-demo ci clean test-ts test-web web
+.PHONY: help generate check-generated build run test lint lint-openapi bench scale-demo test-faults ci clean test-ts test-web web
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -93,7 +93,16 @@ bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 scale-demo: ## 3 instances on PostgreSQL + Redis behind a proxy, one SIGKILLed mid-load (needs LEVQOR_TEST_POSTGRES_URL, LEVQOR_TEST_REDIS_URL)
 	LEVQOR_SCALE_DEMO=1 go test -count=1 -run '^TestScaleDemo$$' -v -timeout 10m ./cmd/levqor/ | grep -E 'scale|rate limit|acknowledged|PASS|FAIL|ok '
 
-ci: lint check-generated test ## what .ci/run runs
+# The fault-injection suite (cmd/levqor/faults_test.go): real `levqor serve` processes on
+# loopback, a fault injected under load (SIGKILL, Redis hung and refusing, a full disk,
+# PostgreSQL stopped), numbers asserted; prints the table kept in docs/reliability.md.
+test-faults: ## inject faults into real levqor processes and print the table (PostgreSQL and Redis needed)
+	@set -o pipefail; pg="$${LEVQOR_TEST_POSTGRES_URL:-}"; \
+	if [ -z "$$pg" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then pg='$(DEFAULT_PG_URL)'; fi; \
+	LEVQOR_FAULTS=1 LEVQOR_TEST_POSTGRES_URL="$$pg" go test -count=1 -run '^TestFault' -v -timeout 5m ./cmd/levqor/ \
+	  | grep -E '^(=== RUN|--- |    --- |\||FAULT TABLE|PASS|FAIL|ok )|faults_test.go'
+
+ci: lint check-generated test test-faults ## what .ci/run runs
 
 clean:
 	rm -rf bin bench.out $(OPENAPI_LINT)/node_modules $(TS_CLIENT)/node_modules $(TS_CLIENT)/dist $(WEB)/node_modules $(WEB)/.next $(WEB)/out $(WEB)/test-results

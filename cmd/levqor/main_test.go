@@ -51,6 +51,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	printFaultTable(os.Stdout) // make test-faults: the table of the faults injected in this run
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/store/storetest"
+)
+
+// The fault-injection suite (make test-faults): each TestFault* starts real
+// `levqor serve` processes on loopback, breaks a dependency under load and checks
+// numbers — acknowledged jobs, lost jobs, answers by status and code, latency,
+// recovery time — not logs. Each test adds one row per fault to the table that
+// TestMain prints at the end (docs/reliability.md holds the latest).
+
+// Limits the suite holds the service to.
+const (
+	// faultFullService is how soon after a fault ends every request must succeed again.
+	faultFullService = 5 * time.Second
+	// faultP99 bounds the p99 latency of intakes while Redis is hung or refusing:
+	// a limiter call is bounded by LEVQOR_RATE_LIMIT_TIMEOUT (75 ms) and the breaker
+	// stops calling a failing Redis, so no request may wait on it for long.
+	faultP99 = 500 * time.Millisecond
+)
+
+// faultsOn skips the test unless LEVQOR_FAULTS is set (make test-faults).
+func faultsOn(t *testing.T) {
+	t.Helper()
+	if os.Getenv("LEVQOR_FAULTS") == "" {
+		t.Skip("fault-injection suite: set LEVQOR_FAULTS=1 (make test-faults)")
+	}
+}
+
+// faultRow is one line of the suite's table.
+type faultRow struct {
+	Fault    string
+	Acked    int
+	Lost     int
+	Answers  map[string]int // non-2xx answers during the fault, by "status code"
+	Recovery time.Duration  // fault end (or restart) → full service
+	Note     string
+}
+
+var (
+	faultRowsMu sync.Mutex
+	faultRows   []faultRow
+)
+
+func addFaultRow(t *testing.T, r faultRow) {
+	t.Helper()
+	t.Logf("fault row: %s", r.markdown())
+	faultRowsMu.Lock()
+	faultRows = append(faultRows, r)
+	faultRowsMu.Unlock()
+}
+
+func (r faultRow) markdown() string {
+	var answers []string
+	for k, n := range r.Answers {
+		answers = append(answers, fmt.Sprintf("%s ×%d", k, n))
+	}
+	sort.Strings(answers)
+	a := strings.Join(answers, ", ")
+	if a == "" {
+		a = "none"
+	}
+	return fmt.Sprintf("| %s | %d | %d | %s | %.2f | %s |", r.Fault, r.Acked, r.Lost, a, r.Recovery.Seconds(), r.Note)
+}
+
+// printFaultTable writes the table of the rows recorded in this run (none: nothing).
+func printFaultTable(w io.Writer) {
+	faultRowsMu.Lock()
+	defer faultRowsMu.Unlock()
+	if len(faultRows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFAULT TABLE")
+	fmt.Fprintln(w, "| fault | acknowledged | lost | non-2xx answers during the fault | recovery (s) | notes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, r := range faultRows {
+		fmt.Fprintln(w, r.markdown())
+	}
+}
+
+// answer is one intake's outcome as the load generator saw it.
+type answer struct {
+	at      time.Time
+	latency time.Duration
+	status  int    // 0: transport error
+	code    string // the problem's code, or the transport error
+	retry   string // Retry-After
+	jobID   string // on 202
+}
+
+// intakeLoad submits small jobs from several goroutines until stopped and keeps
+// every answer.
+type intakeLoad struct {
+	api  *apiClient
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu      sync.Mutex
+	answers []answer
+}
+
+// faultJob is a short job: an echo and a pause, so some jobs are running at any moment.
+const faultJob = `{"workflow":"faults","payload":{"n":1},"steps":[{"id":"echo","connector":"core","action":"echo","input":{"n":"{{payload.n}}"}},{"id":"nap","connector":"core","action":"sleep","input":{"ms":20}}]}`
+
+func startIntakeLoad(api *apiClient, workers int, pace time.Duration) *intakeLoad {
+	l := &intakeLoad{api: api, stop: make(chan struct{})}
+	for range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				a := l.api.intake()
+				l.mu.Lock()
+				l.answers = append(l.answers, a)
+				l.mu.Unlock()
+				if a.status == 0 {
+					time.Sleep(10 * time.Millisecond) // the server is down: do not spin
+				}
+				time.Sleep(pace)
+			}
+		}()
+	}
+	return l
+}
+
+// halt stops the load and waits for the requests under way.
+func (l *intakeLoad) halt() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// between returns the answers to requests sent in [from, to).
+func (l *intakeLoad) between(from, to time.Time) []answer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []answer
+	for _, a := range l.answers {
+		if !a.at.Before(from) && a.at.Before(to) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// acked returns the ids of every job acknowledged with 202.
+func (l *intakeLoad) acked() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ids []string
+	for _, a := range l.answers {
+		if a.status == http.StatusAccepted {
+			ids = append(ids, a.jobID)
+		}
+	}
+	return ids
+}
+
+// intake posts faultJob and returns what came back.
+func (c *apiClient) intake() answer {
+	a := answer{at: time.Now()}
+	req, _ := http.NewRequest(http.MethodPost, c.base+"/api/v1/intake", strings.NewReader(faultJob))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-Key", jobsTestKey)
+	resp, err := c.http.Do(req)
+	a.latency = time.Since(a.at)
+	if err != nil {
+		a.code = "transport error"
+		return a
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a.status, a.retry = resp.StatusCode, resp.Header.Get("Retry-After")
+	var body struct {
+		JobID string `json:"job_id"`
+		Code  string `json:"code"`
+	}
+	_ = json.Unmarshal(b, &body)
+	a.jobID, a.code = body.JobID, body.Code
+	return a
+}
+
+// tally counts answers that are not 2xx by "status code" and returns the p99 latency.
+func tally(as []answer) (non2xx map[string]int, ok int, p99 time.Duration) {
+	non2xx = map[string]int{}
+	var lat []time.Duration
+	for _, a := range as {
+		lat = append(lat, a.latency)
+		if a.status >= 200 && a.status < 300 {
+			ok++
+			continue
+		}
+		non2xx[strings.TrimSpace(fmt.Sprintf("%d %s", a.status, a.code))]++
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		p99 = lat[(len(lat)*99+99)/100-1] // the nearest-rank 99th percentile
+	}
+	return non2xx, ok, p99
+}
+
+// readyStatus returns the status of GET /ready (0 when the server does not answer).
+func readyStatus(addr string) int {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/ready")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitReady polls /ready every 10 ms until it answers 200 and returns how long that took.
+func waitReady(t *testing.T, addr string, since time.Time, timeout time.Duration) time.Duration {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
+		if readyStatus(addr) == http.StatusOK {
+			return time.Since(since)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready not 200 within %v", timeout)
+		}
+	}
+}
+
+// fullService waits until intakes succeed again after a fault ended at `since`: ten
+// 202s in a row. It returns how long after `since` that run began, and fails the
+// test when it takes longer than faultFullService.
+func fullService(t *testing.T, api *apiClient, since time.Time) time.Duration {
+	t.Helper()
+	var runStart time.Time
+	run := 0
+	for time.Since(since) < faultFullService+2*time.Second {
+		a := api.intake()
+		if a.status == http.StatusAccepted {
+			if run == 0 {
+				runStart = a.at
+			}
+			if run++; run == 10 {
+				d := runStart.Sub(since)
+				if d > faultFullService {
+					t.Errorf("full service %v after the fault, want within %v", d, faultFullService)
+				}
+				return d
+			}
+			continue
+		}
+		run = 0
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no full service within %v of the fault's end", faultFullService+2*time.Second)
+	return 0
+}
+
+// lostJobs waits for the queue to drain and returns how many acknowledged jobs are
+// missing or did not succeed (reporting the first few).
+func lostJobs(t *testing.T, api *apiClient, ids []string) int {
+	t.Helper()
+	api.waitDrained(t, 60*time.Second)
+	lost := 0
+	for _, id := range ids {
+		j, status := api.job(t, id)
+		if status != http.StatusOK || j.Status != jobs.StatusSucceeded {
+			if lost++; lost <= 5 {
+				t.Errorf("acknowledged job %s: GET %d, status %q; want 200 succeeded", id, status, j.Status)
+			}
+		}
+	}
+	return lost
+}
+
+// freePort returns a loopback TCP port free at the moment.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// faultClient is an apiClient with a short timeout: a request hung by a fault
+// counts as a transport error instead of stalling the load.
+func faultClient(p *process) *apiClient {
+	c := newAPIClient(p)
+	c.http.Timeout = 5 * time.Second
+	return c
+}
+
+// TestFaultKill SIGKILLs `levqor serve` under intake load on SQLite and on
+// PostgreSQL, restarts it on the same database and checks that every job
+// acknowledged with 202 exists and ends succeeded. Recovery is restart → /ready 200.
+func TestFaultKill(t *testing.T) {
+	faultsOn(t)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			env := jobsTestEnv("LEVQOR_JOB_LEASE=3s", "LEVQOR_WORKERS=8")
+			if engine == "postgres" {
+				env = append(env, "LEVQOR_DATABASE_URL="+storetest.PostgresURL(t))
+			}
+			dataDir := filepath.Join(t.TempDir(), "data")
+			first := startServe(t, dataDir, env...)
+			load := startIntakeLoad(faultClient(first), 8, 5*time.Millisecond)
+			time.Sleep(1500 * time.Millisecond)
+			if err := first.cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			<-first.exited
+			killedAt := time.Now()
+			load.halt()
+			answers := load.between(time.Time{}, killedAt)
+			non2xx, _, _ := tally(answers)
+			delete(non2xx, "0 transport error") // cut off by the kill: never acknowledged
+			if len(non2xx) > 0 {
+				t.Errorf("answers other than 202 before the kill: %v", non2xx)
+			}
+
+			restarted := time.Now()
+			second := startServe(t, dataDir, env...)
+			recovery := waitReady(t, second.addr, restarted, 30*time.Second)
+			ids := load.acked()
+			if len(ids) < 50 {
+				t.Fatalf("only %d intakes acknowledged before the kill", len(ids))
+			}
+			lost := lostJobs(t, newAPIClient(second), ids)
+			if lost > 0 {
+				t.Errorf("%d of %d acknowledged jobs lost or not succeeded", lost, len(ids))
+			}
+			addFaultRow(t, faultRow{Fault: "SIGKILL under intake load, " + engine, Acked: len(ids), Lost: lost,
+				Answers: non2xx, Recovery: recovery, Note: "recovery: restart → /ready 200"})
+		})
+	}
+}
+
