@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,6 +111,7 @@ type answer struct {
 type intakeLoad struct {
 	api  *apiClient
 	stop chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 
 	mu      sync.Mutex
@@ -146,7 +149,7 @@ func startIntakeLoad(api *apiClient, workers int, pace time.Duration) *intakeLoa
 
 // halt stops the load and waits for the requests under way.
 func (l *intakeLoad) halt() {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	l.wg.Wait()
 }
 
@@ -169,6 +172,17 @@ func (l *intakeLoad) acked() []string {
 	defer l.mu.Unlock()
 	var ids []string
 	for _, a := range l.answers {
+		if a.status == http.StatusAccepted {
+			ids = append(ids, a.jobID)
+		}
+	}
+	return ids
+}
+
+// acceptedIDs returns the job ids of the 202 answers.
+func acceptedIDs(as []answer) []string {
+	var ids []string
+	for _, a := range as {
 		if a.status == http.StatusAccepted {
 			ids = append(ids, a.jobID)
 		}
@@ -353,3 +367,139 @@ func TestFaultKill(t *testing.T) {
 	}
 }
 
+
+// redisServer is a private redis-server on its own loopback port.
+type redisServer struct {
+	port int
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startRedis starts redis-server on port (0: a free one) and waits for it to answer.
+func startRedis(t *testing.T, port int) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed: the Redis faults need a private one")
+	}
+	if port == 0 {
+		port = freePort(t)
+	}
+	r := &redisServer{port: port, done: make(chan struct{})}
+	r.cmd = exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(r.kill)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+			c.Close()
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on port %d did not listen within 10s", port)
+		}
+	}
+}
+
+func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.port) }
+
+// kill ends the server (continuing it first if it was stopped) and waits for it.
+func (r *redisServer) kill() {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGCONT)
+	_ = r.cmd.Process.Kill()
+	<-r.done
+}
+
+// TestFaultRedis runs `levqor serve` with its rate limits in a private Redis and,
+// under intake load, hangs Redis (SIGSTOP for 3 s, then SIGCONT), then makes it
+// refuse connections (killed for 3 s, then restarted on its port), once failing
+// open and once failing closed. During each fault intakes keep a p99 under
+// faultP99; failing open every intake is still accepted, failing closed every
+// refusal is 503 unavailable with Retry-After; within faultFullService of the
+// fault's end every intake is accepted again.
+func TestFaultRedis(t *testing.T) {
+	faultsOn(t)
+	const faultFor = 3 * time.Second
+	for _, mode := range []string{"open", "closed"} {
+		t.Run("fail-"+mode, func(t *testing.T) {
+			rd := startRedis(t, 0)
+			p := startServe(t, filepath.Join(t.TempDir(), "data"), jobsTestEnv("LEVQOR_REDIS_URL="+rd.url(), "LEVQOR_RATE_LIMIT_FAIL="+mode)...)
+			api := faultClient(p)
+			waitReady(t, p.addr, time.Now(), 10*time.Second)
+			load := startIntakeLoad(api, 4, 10*time.Millisecond)
+			defer load.halt()
+			time.Sleep(500 * time.Millisecond)
+
+			var rows []faultRow
+			var windows [][]string // the ids acknowledged during each fault
+			for _, fault := range []string{"hung", "refusing"} {
+				start := time.Now()
+				var readyDuring int
+				if fault == "hung" {
+					if err := rd.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					rd.kill()
+				}
+				time.Sleep(faultFor / 2)
+				readyDuring = readyStatus(p.addr)
+				time.Sleep(faultFor / 2)
+				end := time.Now()
+				if fault == "hung" {
+					if err := rd.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					rd = startRedis(t, rd.port)
+				}
+				during := load.between(start, end)
+				non2xx, ok, p99 := tally(during)
+				if len(during) < 20 {
+					t.Fatalf("Redis %s: only %d intakes answered in %v", fault, len(during), faultFor)
+				}
+				if p99 > faultP99 {
+					t.Errorf("Redis %s, fail %s: p99 %v during the fault, want ≤ %v", fault, mode, p99, faultP99)
+				}
+				avail := float64(ok) / float64(len(during))
+				switch mode {
+				case "open":
+					if ok != len(during) {
+						t.Errorf("Redis %s, fail open: %d of %d intakes refused during the fault (%v), want none", fault, len(during)-ok, len(during), non2xx)
+					}
+					if readyDuring != http.StatusOK {
+						t.Errorf("Redis %s, fail open: /ready %d during the fault, want 200 (the limiter does not need Redis)", fault, readyDuring)
+					}
+				case "closed":
+					for _, a := range during {
+						if a.status != http.StatusAccepted && (a.status != http.StatusServiceUnavailable || a.code != "unavailable" || a.retry == "") {
+							t.Errorf("Redis %s, fail closed: %d %q Retry-After %q, want 503 unavailable with Retry-After", fault, a.status, a.code, a.retry)
+							break
+						}
+					}
+					if readyDuring != http.StatusServiceUnavailable {
+						t.Errorf("Redis %s, fail closed: /ready %d during the fault, want 503", fault, readyDuring)
+					}
+				}
+				recovery := fullService(t, api, end)
+				rows = append(rows, faultRow{Fault: fmt.Sprintf("Redis %s %v, fail %s", fault, faultFor, mode), Acked: ok, Answers: non2xx, Recovery: recovery,
+					Note: fmt.Sprintf("during: %.1f%% accepted, p99 %v, /ready %d", 100*avail, p99.Round(time.Millisecond), readyDuring)})
+				windows = append(windows, acceptedIDs(during))
+			}
+			load.halt()
+			for i, r := range rows {
+				if r.Lost = lostJobs(t, api, windows[i]); r.Lost > 0 {
+					t.Errorf("%s: %d of %d jobs acknowledged during the fault lost or not succeeded", r.Fault, r.Lost, r.Acked)
+				}
+				addFaultRow(t, r)
+			}
+		})
+	}
+}
