@@ -367,7 +367,6 @@ func TestFaultKill(t *testing.T) {
 	}
 }
 
-
 // redisServer is a private redis-server on its own loopback port.
 type redisServer struct {
 	port int
