@@ -1,7 +1,9 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/jobs"
+	"github.com/levqor/levqor/store/sqlite"
 	"github.com/levqor/levqor/store/storetest"
 )
 
@@ -501,4 +504,108 @@ func TestFaultRedis(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Sizes of the SQLite storage-full fault: a tmpfs small enough to fill in a moment,
+// larger than the 16 MiB of free space /ready requires so it starts ready.
+const faultTmpfsSize = "40m"
+
+// fill writes a file into dir until the filesystem is full and returns its path.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, size := range []int{1 << 20, 4 << 10, 512} {
+		buf := make([]byte, size)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("fill %s: %v", dir, err)
+				}
+				break
+			}
+		}
+	}
+	return path
+}
+
+// TestFaultSQLiteFull runs `levqor serve` on SQLite in a small tmpfs, fills the
+// filesystem under intake load, then frees it. While full: no 500 (only 507
+// storage_full or 503 unavailable, with Retry-After), /ready 503; after: full
+// service within faultFullService, every acknowledged job succeeded, and
+// integrity_check clean. It needs root to mount the tmpfs and skips (saying so) without.
+func TestFaultSQLiteFull(t *testing.T) {
+	faultsOn(t)
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: the SQLite storage-full fault mounts a tmpfs and needs root; run make test-faults as root to cover it")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+faultTmpfsSize, "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("SKIPPED LOUDLY: cannot mount a tmpfs for the storage-full fault: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", mnt).Run() })
+	dataDir := filepath.Join(mnt, "data")
+	env := jobsTestEnv("LEVQOR_JOB_LEASE=3s")
+	p := startServe(t, dataDir, env...)
+	api := faultClient(p)
+	waitReady(t, p.addr, time.Now(), 10*time.Second)
+	load := startIntakeLoad(api, 4, 10*time.Millisecond)
+	defer load.halt()
+	time.Sleep(500 * time.Millisecond)
+
+	start := time.Now()
+	filler := fill(t, mnt)
+	time.Sleep(time.Second + 100*time.Millisecond) // past the /ready cache
+	readyDuring := readyStatus(p.addr)
+	time.Sleep(time.Second)
+	end := time.Now()
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	during := load.between(start, end)
+	non2xx, ok, p99 := tally(during)
+	for _, a := range during {
+		full := a.status == http.StatusInsufficientStorage && a.code == "storage_full"
+		unavailable := a.status == http.StatusServiceUnavailable && a.code == "unavailable"
+		if a.status != http.StatusAccepted && (!(full || unavailable) || a.retry == "") {
+			t.Errorf("disk full: %d %q Retry-After %q, want 202, or 507 storage_full / 503 unavailable with Retry-After", a.status, a.code, a.retry)
+			break
+		}
+	}
+	if non2xx["507 storage_full"]+non2xx["503 unavailable"] == 0 {
+		t.Errorf("no intake was refused while the disk was full (%d accepted): the fault did not bite", ok)
+	}
+	if readyDuring != http.StatusServiceUnavailable {
+		t.Errorf("/ready %d with the disk full, want 503", readyDuring)
+	}
+	recovery := fullService(t, api, end)
+	if d := waitReady(t, p.addr, end, faultFullService); d > faultFullService {
+		t.Errorf("/ready 200 %v after space returned, want within %v", d, faultFullService)
+	}
+	load.halt()
+	ids := load.acked()
+	lost := lostJobs(t, api, ids)
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged jobs lost or not succeeded", lost, len(ids))
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+	ro, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(dataDir, "levqor.db"), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	var check string
+	if err := ro.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check after the fault: %q %v", check, err)
+	}
+	addFaultRow(t, faultRow{Fault: "SQLite disk full (tmpfs " + faultTmpfsSize + ") 2s", Acked: len(ids), Lost: lost, Answers: non2xx, Recovery: recovery,
+		Note: fmt.Sprintf("during: %d accepted, p99 %v, /ready %d; integrity_check %s", ok, p99.Round(time.Millisecond), readyDuring, check)})
 }
