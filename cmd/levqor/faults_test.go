@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -608,4 +610,174 @@ func TestFaultSQLiteFull(t *testing.T) {
 	}
 	addFaultRow(t, faultRow{Fault: "SQLite disk full (tmpfs " + faultTmpfsSize + ") 2s", Acked: len(ids), Lost: lost, Answers: non2xx, Recovery: recovery,
 		Note: fmt.Sprintf("during: %d accepted, p99 %v, /ready %d; integrity_check %s", ok, p99.Round(time.Millisecond), readyDuring, check)})
+}
+
+// pgCluster is a private PostgreSQL cluster (initdb + pg_ctl as the postgres user)
+// on its own loopback port, so the test can stop and start it.
+type pgCluster struct {
+	bin, dir string
+	port     int
+}
+
+// startPGCluster creates and starts a cluster, skipping when PostgreSQL's server
+// binaries (/usr/lib/postgresql/*/bin) or the postgres user are missing.
+func startPGCluster(t *testing.T) *pgCluster {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 {
+		t.Skip("SKIPPED: no PostgreSQL server binaries in /usr/lib/postgresql/*/bin for a private cluster")
+	}
+	sort.Strings(bins)
+	pg := &pgCluster{bin: filepath.Dir(bins[len(bins)-1]), port: freePort(t)}
+	dir, err := os.MkdirTemp("", "levqor-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.dir = dir
+	t.Cleanup(func() {
+		_ = pg.ctl("stop", "-m", "immediate", "-w")
+		os.RemoveAll(dir)
+	})
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skipf("SKIPPED: running as root without a postgres user for the private cluster: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := pg.run("initdb", "-D", pg.data(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	if out, err := pg.start(); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
+	return pg
+}
+
+func (pg *pgCluster) data() string { return filepath.Join(pg.dir, "data") }
+
+func (pg *pgCluster) url() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.port)
+}
+
+// run runs one of the cluster's binaries, as the postgres user when we are root.
+func (pg *pgCluster) run(name string, args ...string) ([]byte, error) {
+	bin := filepath.Join(pg.bin, name)
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
+	} else {
+		cmd = exec.Command(bin, args...)
+	}
+	return cmd.CombinedOutput()
+}
+
+func (pg *pgCluster) ctl(args ...string) error {
+	out, err := pg.run("pg_ctl", append([]string{"-D", pg.data()}, args...)...)
+	if err != nil {
+		return fmt.Errorf("pg_ctl %v: %w\n%s", args, err, out)
+	}
+	return nil
+}
+
+func (pg *pgCluster) start() ([]byte, error) {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", pg.port, pg.dir)
+	return pg.run("pg_ctl", "-D", pg.data(), "-l", filepath.Join(pg.dir, "log"), "-o", opts, "-w", "-t", "30", "start")
+}
+
+// TestFaultPostgresDown stops a private PostgreSQL for 3 s under intake load and
+// starts it again: while it is down every refused intake is 503 unavailable with
+// Retry-After (no 500, no hang), /ready is 503; within faultFullService of the
+// restart every intake is accepted again and no acknowledged job is lost. Then it
+// stops PostgreSQL once more and sends SIGTERM: the process exits within
+// LEVQOR_SHUTDOWN_TIMEOUT (plus a second of slack).
+func TestFaultPostgresDown(t *testing.T) {
+	faultsOn(t)
+	const (
+		downFor         = 3 * time.Second
+		shutdownTimeout = 3 * time.Second
+	)
+	pg := startPGCluster(t)
+	p := startServe(t, filepath.Join(t.TempDir(), "data"), jobsTestEnv("LEVQOR_DATABASE_URL="+pg.url(),
+		"LEVQOR_JOB_LEASE=3s", "LEVQOR_SHUTDOWN_TIMEOUT="+shutdownTimeout.String())...)
+	api := faultClient(p)
+	waitReady(t, p.addr, time.Now(), 10*time.Second)
+	load := startIntakeLoad(api, 4, 10*time.Millisecond)
+	defer load.halt()
+	time.Sleep(500 * time.Millisecond)
+
+	start := time.Now()
+	if err := pg.ctl("stop", "-m", "fast", "-w"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(downFor / 2)
+	readyDuring := readyStatus(p.addr)
+	time.Sleep(downFor / 2)
+	if out, err := pg.start(); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
+	end := time.Now()
+	during := load.between(start, end)
+	non2xx, ok, p99 := tally(during)
+	for _, a := range during {
+		if a.status != http.StatusAccepted && (a.status != http.StatusServiceUnavailable || a.code != "unavailable" || a.retry == "") {
+			t.Errorf("PostgreSQL down: %d %q Retry-After %q, want 503 unavailable with Retry-After", a.status, a.code, a.retry)
+			break
+		}
+	}
+	if non2xx["503 unavailable"] == 0 {
+		t.Errorf("no intake refused while PostgreSQL was down (%d accepted): the fault did not bite", ok)
+	}
+	if readyDuring != http.StatusServiceUnavailable {
+		t.Errorf("/ready %d with PostgreSQL down, want 503", readyDuring)
+	}
+	recovery := fullService(t, api, end)
+	load.halt()
+	ids := load.acked()
+	lost := lostJobs(t, api, ids)
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged jobs lost or not succeeded", lost, len(ids))
+	}
+
+	// SIGTERM during an outage with a job running: its completion cannot be saved
+	// and the drain cannot reach the database, yet the process exits within its
+	// shutdown timeout (the job is left to its lease).
+	running, status, err := api.submit([]byte(`{"workflow":"faults-drain","payload":{},"steps":[{"id":"nap","connector":"core","action":"sleep","input":{"ms":1000}}]}`))
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("intake of the running job: %d %v", status, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if j, _ := api.job(t, running); j.Status == jobs.StatusRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s not running within 5s", running)
+		}
+	}
+	if err := pg.ctl("stop", "-m", "fast", "-w"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // requests during the outage, so the pool has failed connections
+		api.intake()
+	}
+	termAt := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var exitIn time.Duration
+	select {
+	case <-p.exited:
+		exitIn = time.Since(termAt)
+	case <-time.After(shutdownTimeout + 10*time.Second):
+		t.Fatalf("no exit %v after SIGTERM with PostgreSQL down", shutdownTimeout+10*time.Second)
+	}
+	if exitIn > shutdownTimeout+time.Second {
+		t.Errorf("exited %v after SIGTERM with PostgreSQL down, want within LEVQOR_SHUTDOWN_TIMEOUT %v (+1s)", exitIn, shutdownTimeout)
+	}
+	addFaultRow(t, faultRow{Fault: fmt.Sprintf("PostgreSQL stopped %v (pg_ctl -m fast)", downFor), Acked: len(ids), Lost: lost, Answers: non2xx, Recovery: recovery,
+		Note: fmt.Sprintf("during: %d accepted, p99 %v, /ready %d; SIGTERM while down: exit in %.2fs (timeout %v)", ok, p99.Round(time.Millisecond), readyDuring, exitIn.Seconds(), shutdownTimeout)})
 }
