@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -780,4 +782,198 @@ func TestFaultPostgresDown(t *testing.T) {
 	}
 	addFaultRow(t, faultRow{Fault: fmt.Sprintf("PostgreSQL stopped %v (pg_ctl -m fast)", downFor), Acked: len(ids), Lost: lost, Answers: non2xx, Recovery: recovery,
 		Note: fmt.Sprintf("during: %d accepted, p99 %v, /ready %d; SIGTERM while down: exit in %.2fs (timeout %v)", ok, p99.Round(time.Millisecond), readyDuring, exitIn.Seconds(), shutdownTimeout)})
+}
+
+// Limits of the connection-flood fault.
+const (
+	floodKeepAlive = 1000 // idle keep-alive connections, each after one request
+	floodSlow      = 2000 // clients trickling their headers a line a second
+	// floodP99 bounds the p99 latency of normal requests during the flood.
+	floodP99 = 50 * time.Millisecond
+	// floodRSS bounds the process's resident memory during the flood.
+	floodRSS = 256 << 20
+)
+
+// rssBytes reads a process's resident set size from /proc.
+func rssBytes(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("SKIPPED: no /proc to read memory from: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// TestFaultConnectionFlood holds floodKeepAlive idle keep-alive connections and
+// floodSlow clients that send their headers a line a second against one `levqor
+// serve`, and checks that normal requests (intakes and GET /health on their own
+// connections) keep a p99 under floodP99 and that resident memory stays under floodRSS.
+func TestFaultConnectionFlood(t *testing.T) {
+	faultsOn(t)
+	p := startServe(t, filepath.Join(t.TempDir(), "data"), jobsTestEnv()...)
+	api := faultClient(p)
+	waitReady(t, p.addr, time.Now(), 10*time.Second)
+	rssBefore := rssBytes(t, p.cmd.Process.Pid)
+
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	dial := func(n int, prepare func(net.Conn) error) int {
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		sem := make(chan struct{}, 64)
+		for range n {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				c, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+				if err == nil {
+					err = prepare(c)
+				}
+				if err != nil {
+					failed.Add(1)
+					if c != nil {
+						c.Close()
+					}
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return int(failed.Load())
+	}
+	keepAliveFailed := dial(floodKeepAlive, func(c net.Conn) error {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: flood\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		_ = c.SetDeadline(time.Time{})
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /health: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if keepAliveFailed > 0 {
+		t.Errorf("%d of %d keep-alive connections failed their first request", keepAliveFailed, floodKeepAlive)
+	}
+	var slow []net.Conn
+	slowFailed := dial(floodSlow, func(c net.Conn) error {
+		_, err := io.WriteString(c, "GET /health HTTP/1.1\r\nHost: flood\r\n")
+		if err == nil {
+			mu.Lock()
+			slow = append(slow, c)
+			mu.Unlock()
+		}
+		return err
+	})
+	if slowFailed > 0 {
+		t.Errorf("%d of %d slow clients could not connect", slowFailed, floodSlow)
+	}
+	stopTrickle := make(chan struct{})
+	var trickle sync.WaitGroup
+	trickle.Add(1)
+	go func() { // one more header line a second on every slow connection
+		defer trickle.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopTrickle:
+				return
+			case <-tick.C:
+				mu.Lock()
+				cs := slices.Clone(slow)
+				mu.Unlock()
+				for _, c := range cs {
+					_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+					_, _ = io.WriteString(c, "X-Slow: 1\r\n")
+				}
+			}
+		}
+	}()
+
+	// Normal traffic during the flood: intakes and health checks, for 3 s.
+	start := time.Now()
+	var lat []time.Duration
+	failures := map[string]int{}
+	accepted := 0
+	var rssPeak int64
+	health := &http.Client{Timeout: 5 * time.Second}
+	for i := 0; time.Since(start) < 3*time.Second; i++ {
+		var d time.Duration
+		if i%2 == 0 {
+			a := api.intake()
+			d = a.latency
+			if a.status == http.StatusAccepted {
+				accepted++
+			} else {
+				failures[fmt.Sprintf("intake %d %s", a.status, a.code)]++
+			}
+		} else {
+			t0 := time.Now()
+			resp, err := health.Get("http://" + p.addr + "/health")
+			d = time.Since(t0)
+			if err != nil {
+				failures["health transport error"]++
+			} else {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failures[fmt.Sprintf("health %d", resp.StatusCode)]++
+				}
+			}
+		}
+		lat = append(lat, d)
+		if i%50 == 0 {
+			rssPeak = max(rssPeak, rssBytes(t, p.cmd.Process.Pid))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stopTrickle)
+	trickle.Wait()
+	rssPeak = max(rssPeak, rssBytes(t, p.cmd.Process.Pid))
+	slices.Sort(lat)
+	p99 := lat[(len(lat)*99+99)/100-1]
+	if p99 > floodP99 {
+		t.Errorf("p99 of normal requests during the flood: %v, want ≤ %v", p99, floodP99)
+	}
+	if len(failures) > 0 {
+		t.Errorf("normal requests failed during the flood: %v", failures)
+	}
+	if rssPeak > floodRSS {
+		t.Errorf("resident memory %d MiB during the flood, want ≤ %d MiB", rssPeak>>20, floodRSS>>20)
+	}
+	// The keep-alive connections still serve.
+	mu.Lock()
+	sample := conns[0]
+	mu.Unlock()
+	_ = sample.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(sample, "GET /health HTTP/1.1\r\nHost: flood\r\n\r\n"); err != nil {
+		t.Errorf("a keep-alive connection after the flood: %v", err)
+	} else if resp, err := http.ReadResponse(bufio.NewReader(sample), nil); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("a keep-alive connection after the flood: %v %v", resp, err)
+	}
+	addFaultRow(t, faultRow{Fault: fmt.Sprintf("%d keep-alive + %d slow clients, 3s", floodKeepAlive, floodSlow), Acked: accepted, Answers: failures,
+		Note: fmt.Sprintf("normal requests p99 %v (limit %v); RSS %d → %d MiB (limit %d)", p99.Round(100*time.Microsecond), floodP99, rssBefore>>20, rssPeak>>20, floodRSS>>20)})
 }
