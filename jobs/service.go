@@ -439,3 +439,53 @@ func (s *Service) RollWebhookSecret(ctx context.Context, p keys.Principal) (Webh
 	}
 	return openWebhookSecret(s.sealer, got)
 }
+
+// Signal delivers the signal name (data: JSON, at most MaxSignalBytes) to a job of
+// the principal's owner that has a core.wait_for_signal step for it which has not
+// ended: stored once and the job woken. A job with no such step, or one that got
+// this signal already, is a conflict (409): a delivery is applied once.
+func (s *Service) Signal(ctx context.Context, p keys.Principal, id, name string, data json.RawMessage) (Job, error) {
+	if len(data) > MaxSignalBytes {
+		return Job{}, levqor.Errorf(levqor.ETooLarge, "A signal's data is at most %d bytes.", MaxSignalBytes)
+	}
+	if !json.Valid(data) {
+		return Job{}, levqor.Errorf(levqor.EInvalid, "A signal's data must be JSON.")
+	}
+	j, err := s.visible(ctx, p, id)
+	if err != nil {
+		return Job{}, err
+	}
+	if Terminal(j.Status) || !awaitsSignal(j, name) {
+		return Job{}, levqor.Errorf(levqor.EConflict, "The job is not waiting for the signal %q.", name)
+	}
+	ok, err := s.store.DeliverSignal(ctx, id, name, data, s.now().UTC())
+	if err != nil {
+		return Job{}, err
+	}
+	if !ok {
+		return Job{}, levqor.Errorf(levqor.EConflict, "The signal %q was delivered to this job already.", name)
+	}
+	s.wake()
+	s.events.Publish(id)
+	return s.store.GetJob(ctx, id)
+}
+
+// awaitsSignal reports whether job j has a core.wait_for_signal step for name that
+// has not ended (it may not have started yet: the signal is kept until it runs).
+func awaitsSignal(j Job, name string) bool {
+	for _, st := range j.Steps {
+		if !engineStep(st.Step) || st.Action != "wait_for_signal" {
+			continue
+		}
+		if st.Status == StepSucceeded || st.Status == StepSkipped {
+			continue // a failed one runs again when the job retries
+		}
+		var in struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(st.Input, &in) == nil && in.Name == name {
+			return true
+		}
+	}
+	return false
+}

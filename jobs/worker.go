@@ -224,6 +224,12 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 			stepBudget = budget.NewAll(jb, w.budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
 		}
 		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
+		var wait *waitError
+		if errors.As(err, &wait) {
+			st.Status = StepWaiting
+			w.park(ctx, j, steps, wait.until, wait.signals)
+			return
+		}
 		if err == nil {
 			err = checkJobOutputs(steps, i, out)
 		}
@@ -284,6 +290,9 @@ func (w *Worker) runStep(ctx context.Context, j Job, st *StepState, outputs map[
 	input, err := stepinput.Resolve(input, j.Payload, outputs)
 	if err != nil {
 		return nil, inputError(err)
+	}
+	if engineStep(st.Step) {
+		return w.runWait(ctx, j, st, input)
 	}
 	return w.runInput(ctx, j, st, input)
 }

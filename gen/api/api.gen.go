@@ -111,6 +111,7 @@ const (
 	JobStatusRunning   JobStatus = "running"
 	JobStatusScheduled JobStatus = "scheduled"
 	JobStatusSucceeded JobStatus = "succeeded"
+	JobStatusWaiting   JobStatus = "waiting"
 )
 
 // Valid indicates whether the value is a known member of the JobStatus enum.
@@ -129,6 +130,8 @@ func (e JobStatus) Valid() bool {
 	case JobStatusScheduled:
 		return true
 	case JobStatusSucceeded:
+		return true
+	case JobStatusWaiting:
 		return true
 	default:
 		return false
@@ -446,6 +449,7 @@ const (
 	StepStateStatusRunning   StepStateStatus = "running"
 	StepStateStatusSkipped   StepStateStatus = "skipped"
 	StepStateStatusSucceeded StepStateStatus = "succeeded"
+	StepStateStatusWaiting   StepStateStatus = "waiting"
 )
 
 // Valid indicates whether the value is a known member of the StepStateStatus enum.
@@ -462,6 +466,8 @@ func (e StepStateStatus) Valid() bool {
 	case StepStateStatusSkipped:
 		return true
 	case StepStateStatusSucceeded:
+		return true
+	case StepStateStatusWaiting:
 		return true
 	default:
 		return false
@@ -676,7 +682,9 @@ type Job struct {
 	Result    *json.RawMessage `json:"result,omitempty"`
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
-	Status    JobStatus        `json:"status"`
+
+	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	Status JobStatus `json:"status"`
 
 	// Steps The steps with their progress. A job stores at most 8 MiB (8388608 bytes) of step outputs, its result included; the step whose output would cross that fails with code `output_too_large` and is not retried.
 	Steps     []StepState `json:"steps"`
@@ -690,8 +698,10 @@ type JobAccepted struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// JobId An object id, such as `usr_…` or `key_…`.
-	JobId    ID        `json:"job_id"`
-	RunAt    time.Time `json:"run_at"`
+	JobId ID        `json:"job_id"`
+	RunAt time.Time `json:"run_at"`
+
+	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
 	Status   JobStatus `json:"status"`
 	Workflow string    `json:"workflow"`
 }
@@ -724,7 +734,7 @@ type JobList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// JobStatus defines model for JobStatus.
+// JobStatus `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
 type JobStatus string
 
 // Key defines model for Key.
@@ -1118,6 +1128,9 @@ type StepState struct {
 	Output    *json.RawMessage `json:"output,omitempty"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Status    StepStateStatus  `json:"status"`
+
+	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
 // StepStateStatus defines model for StepState.Status.
@@ -1402,6 +1415,9 @@ type StreamJobEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// SignalJobJSONBody defines parameters for SignalJob.
+type SignalJobJSONBody = json.RawMessage
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	OwnerId *ID  `form:"owner_id,omitempty" json:"owner_id,omitempty"`
@@ -1530,6 +1546,9 @@ type PutConnectionJSONRequestBody = ConnectionPut
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
 
+// SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
+type SignalJobJSONRequestBody = SignalJobJSONBody
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyCreate
 
@@ -1628,6 +1647,9 @@ type ServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams)
+	// SignalJob Deliver a signal to a job waiting for it
+	// (POST /api/v1/jobs/{id}/signals/{name})
+	SignalJob(w http.ResponseWriter, r *http.Request, id JobID, name string)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(w http.ResponseWriter, r *http.Request, params ListKeysParams)
@@ -2310,6 +2332,41 @@ func (siw *ServerInterfaceWrapper) StreamJobEvents(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.StreamJobEvents(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SignalJob operation middleware
+func (siw *ServerInterfaceWrapper) SignalJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "name" -------------
+	var name string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignalJob(w, r, id, name)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3861,6 +3918,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}", wrapper.GetJob).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/cancel", wrapper.CancelJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/signals/{name}", wrapper.SignalJob).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/events", wrapper.StreamJobEvents).Methods(http.MethodGet)
 
@@ -7159,6 +7218,231 @@ type StreamJobEventsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response StreamJobEventsdefaultApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJobRequestObject struct {
+	Id   JobID  `json:"id"`
+	Name string `json:"name"`
+	Body *SignalJobJSONRequestBody
+}
+
+type SignalJobResponseObject interface {
+	VisitSignalJobResponse(w http.ResponseWriter) error
+}
+
+type SignalJob200JSONResponse Job
+
+func (response SignalJob200JSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob400ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob401ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob403ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob404ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob409ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob413ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob429ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob500ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob503ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob507ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SignalJobdefaultApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -14950,6 +15234,9 @@ type StrictServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(ctx context.Context, request StreamJobEventsRequestObject) (StreamJobEventsResponseObject, error)
+	// SignalJob Deliver a signal to a job waiting for it
+	// (POST /api/v1/jobs/{id}/signals/{name})
+	SignalJob(ctx context.Context, request SignalJobRequestObject) (SignalJobResponseObject, error)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(ctx context.Context, request ListKeysRequestObject) (ListKeysResponseObject, error)
@@ -15607,6 +15894,40 @@ func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(StreamJobEventsResponseObject); ok {
 		if err := validResponse.VisitStreamJobEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SignalJob operation middleware
+func (sh *strictHandler) SignalJob(w http.ResponseWriter, r *http.Request, id JobID, name string) {
+	var request SignalJobRequestObject
+
+	request.Id = id
+	request.Name = name
+
+	var body SignalJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignalJob(ctx, request.(SignalJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignalJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignalJobResponseObject); ok {
+		if err := validResponse.VisitSignalJobResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -16905,365 +17226,372 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur8rkTJOiZNlJpEp9v7IsTxTfNJL8zcyGXjbYDZKwmgADoEUxLlflr32ArV/VvsG8",
+	"7L37chs39j/4Kijur8rkTJOiZNlJpEp9v7IsJ4pvGkn+ZmZDLxvsBklYTYAB0KI4Llflr32ArV/VvsG8",
 	"yL5JnmQL5wB9Ibt5kSU7mdH8MbGa3bgeHJzr53xsRHIylYIJoxsHHxtjRmOm4J/HNBqzYymMkon9O2Y6",
-	"UnxquBSNg8YPckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
-	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JIybUgkU2FYTOiI",
+	"UnxquBSNg8aPckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
+	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JoybUgkU2FYTOiI",
 	"cqENaZ6eXL4gsaJD0+bMDNtjY6Z0ytuKGgaft90KtoKekIIRbtiETJkiU5nwaH5Awl7jis17jUP1fS/t",
 	"dh9Hri9NFJtQLrgYwXN2aNwLmkVSxJqkwvAEhjfjIpYzYtfBaHw77PTEme2CM31Awis2D0nT9nt0dkqu",
 	"2LwVkJBP3bMo4UwYcnoWEKnI6dn1U7LzdL9FqIhJOErkgCYhadIkIVRIMZ/IVBOj6HDIo1anJ0przm7o",
-	"ZJrYZc8ntrv73aH5fn+vEazaEhjuvHpjYC31qr0IyOrl/cWt3i+pNNSt6Mw9c+vHBXFr69dwzcx++X53",
+	"ZJrYZc8ntrv73aH5fn+vEazaEhjuvHpjYC31qr0IyOrl/dWt3q+pNNSt6Mw9c+vHBXFr69dwzcx+/X53",
 	"r3s4+/5pt3pmzKj50dAwVX1eJlTMfY/ESDKj3JABG0rFiFFzLkY4OdI8f3FMvtvd7ZKYJXTedt+0yuOb",
-	"cMEn6aRx0M0Gw4VhI6ZgNP/IFnrFAYDV8UfL8NHY2KXGg9C0z+wiKzZMNYvtihNK9ve+awV27TLCteuP",
-	"S3rLAZ57yl8e5LnvJGFDY3u1g4pSpSwBu32E4VM37FsPQbOKNfppzESh8Ue6fPYCQjV5J/gNMXzCCgRV",
+	"cMEn6aRx0M0Gw4VhI6ZgNH/PFnrFAYDV8UfL8NHY2KXGg9C0z+wiKzZMNYvtihNK9ve+awV27TLCteuP",
+	"S3rLAZ57yl8e5LnvJGFDY3u1g4pSpSwBu32E4VM37FsPQbOKNfp5zESh8Ue6fPYCQjV5J/gNMXzCCgRV",
 	"HsVQqgk12PfT/UawelifgsaUKjphxnHioyhiU3MiIhm7NeJ2bMhpGkFD0IltAV9rZ++V1oHevGJiZMaN",
-	"gye7e1XEeyyFYJGd9hs6YX9Pmao5mlH24iNNbNeHJGZDmiaGhO4fcJBgjL9AO9kQ4T/Fcf0vxYaNg8b/",
-	"sZNfQzv4q94pj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx48ColNUsyOM92BD/565dfmOYsk3/Xz/T9q/v",
-	"7f9129/13//lf1Ue/NPhGynYa2qice3unA7b9qU2vlUzlN3u3n5VBz/KwenzmvnyeOVEV63w6XNo/SWb",
-	"32Prl4qPRkzV9mDw9/6angqr9HS/tGH75Q07av+fbrva7/9avV/v9IrxfP6Mf5LqapjImSXSM9t2dUfu",
-	"MNyuq2IfyDMU01MpNAOW8YzGjnPavyIpDBPwTzqdJjwC2WlnquQgYZO/ftD2cH/csOcz/Ao7XWYP/rrm",
-	"mkxoYjkfi62UMaQ80V6cA8kNz/Mw4dFXG2Tk+rds3YxLdwuIhjDIF1INeBwz8aVH6UQ3ktDoCmUhHckp",
-	"I2bMNZFTplDcFozZC+dT0Pjh8vWrMzpiCwM17MbsjM0kKY9s8VxUjmFKR8xy80XFoF3QDKqm6N7fKWkR",
-	"BXF/1TfwDoznVNhjTZMvufJHgqSC3UxZZKVNppRUpBnJmJGQu+GErQ6xixMzQ3lCNJ1rIqQZgwQ3kCkq",
-	"ERFNNTsEEcvuGeuJ0NFdn8cgX2sJL4b/aLvD2j59HhJchhaZWdlDsalUxjbMjRW9PwWNN9K8kKmIv+Si",
-	"vJFEp9HYij0yVREjTanslMlcpsoKpp+Chv/8y+4VbBDIYSA07z/5hrhu3Pbg0cgEPfZF1+1SShT7M2HZ",
-	"kZJVGPsJDihsHRJldQdCrfLgZPEJIyN+zYSVKkNQLdqgW4QLx7Gk4q46VvmLxfVo52rYRh+717260870",
-	"nZVf55qRlbrbee8bjXxRlVloo6Q+bNZO/slSW04P2LQd+zps/IWRio7YizRJvvRFoZm6ZuqRJhrHYC/f",
-	"YZokntjc4759FrYOMl41o5rMFDeGiQ6BPSIJNcweJ7tXPVGiu0x1BcbE4YrXTBi0CBQp8naEAcIiuzEv",
-	"eFJ5g00TysUtrrAhT77iFXYp5Suqlu7kLybiDGQ8tzslrx1ncVqyFYMFTc1YKv4r+9KXCciBmYBj6dBZ",
-	"9Vjsh3ZNeUIHCfsah4lH9voW9oKDs4Uil19SIWf+ZKX5OO3BsusbU0MHVGcNDOxegCm0J6SyWzFI9Tzw",
-	"k9eF96Ixi67A0IJbZS+JNhpj7BGGcx3LmQBDnckOPh5E0xNGgphNokRqFnfIm8I5j8ZUjFjsb5riOSdf",
-	"/Ji/E1MlI6b119jggoYyY0nSdjrKIDXFraBKcau5pMbKFlRfZZSp06mVyVj8msWcXgIL+iozeKTJMfba",
-	"tqOwE7Kjp2AHYjEZM2U1mE9ep0RjUjzh4sJQk8KfU2UVCcNRbYzkxF3HC5w1aHiyBsuoSCeNg58b+peE",
-	"G6vDTqU2I8V0432w/OVI9q+Z0hwXYOnnX1KWsmpT0wc5IPAz+f23/23/QlujhtFnh8BeeM6CKZPY7uyM",
-	"chCZP8iBZfzlOcZsiio5jWNuO6PJWemFRYNcNiU5+MAikD6GXHA9ZnHfLvHy2H+UA0KNYZMp2LC55W5A",
-	"7mRMNfEfE81FxAgcbqoMukqWO8c59WEd4r69xnXJphjL1B6i7FORTgbOvJmbFn52035fMRnH8Co3x42s",
-	"T025T8uYrIjaqNjvdGp/qRtlhenTjzho1NPJwmz8mPNPAk+8pUEXRlMg4RJNegqsWppnPEmcXLlwUNBK",
-	"0J8yxWXcZ6iNVa6PSBN3j6F9Z/l8KBqxPnh3KhxhwKAp8HUWkymdT5gwATJnAwo6j8k0oeKR9l4TbeSU",
-	"WCY052Jkiep248LW1rKqhIpX+OanoGEHUn2W7S9kNpY6c+7ACO1l2qmiIp2xqHJbF0bxKbOybjrInnuW",
-	"0KSR4dcsIEZxancuIFOqTT9OWUBSYdcqsEw+Yom9ZrmwE0qYYb//9q8WXLtCClY9HuxuwOL+mklWj9CK",
-	"5FZR9RuHt3l1bwvEDv1lK5JtzAqCPWcxVwztamXCTVUVkbkxt8dSG6CyETu0lz4y2IGSM43So2IlekoV",
-	"Xzt622PlUNN4xMyrjMiq2fGQJpotsXDKk3k/1XENi6E3yGJ2u/C/NUxnIoUZ31l7i2w3G2q5o6oVOaZJ",
-	"MqDR1RFeHcubtw0Xpnkjy3cKGE3qGL5Jdd9Kt1WfLszOd2K7q56SlWhlagrG6C32ufqgHZV4nj3RYJqi",
-	"moRTJftulUN7muEBFSKlCZhN6p0Iy16flR6EpeNZOfnMgVUlaXkvVdUuRIrRba/dIWdJDG1zwyZ6c+/a",
-	"C/thQcyhSlEw8AjnZKu44eMth7ewZEUfnXODuOGX5l7qafUK4ySWljmh2uzXxH6wSDErQ9t3yFCmyupI",
-	"ikaGKU2aQzZjqqQDjaUyrcq7oWahFibtJopDWj2bV1xXHH8rv9xif5e3dolHGbpmQN7fuvEByrxwnZpD",
-	"VGz9LN2WM/gV38Z/bCVdu+V6lfBfmOC3u98teYaX1aI6/7hUjzSJFIuZMJwmBOmbNDVjzjtgaCJHKWsF",
-	"GH1ErezRtux0TrD9Tk/0xAtnCwjHxkzDvPXA+QlQDwI/O8nDBggX2jAaH2DbVwxsQNR9A277nmhSQX64",
-	"vDwjRl4xEYDyGP4gtQkDEnrNEidvn1wqKvSQqSzCAFlsvszhITSseyLmwyGzUyBSJHPCBYmoZoQqDChx",
-	"Hg4QuML/CmEGdHEOLrYAxn9Nk5RZ5aknhLRrYJRMCse1Q04wWOeAhB97jSNn1gIVvNc4IL3GM0aVVR2v",
-	"2r//9q9eIyC9xn/RKe9DYI99AR5/CtHKMaE3RbLYfQp0UHq0dFyWNBSktRXnSqqjmtuhRFUVDJiLaWr6",
-	"uS2hmppLcr3rPWjctEey7R5+0FJ0zunsNdOajtjWvKw4zoVRrZz3sSf+DZjcgggEK7b1NZctdcU1lx/S",
-	"fn6H1t0X9hDlETBWpEcFPzuXZCzhnJ+9uyQ7dMp3rnd38g/0zsfszU9wmWSzWNrkFeMsWOEWZaNNBreS",
-	"c3hTykww9Uj3RDSWUtujDPFgoVuG0L4X1k0SeFXLMyF4dWmV3VFzsxxImTAqtqZATw9V5HbLSw9Ue/SI",
-	"eUPX356dNYLGu4vnjaBx8u680sz13Er6xzJ1kbSL4p5/vopYT66ZMK4JNLmxJQFrrWzlXnI9Vs2w2E2V",
-	"YFqwwixFri3rEpGh/Sjh0dWG7ws20wkzzmq8wQdWG+1fczbb6P1F4Tz7uDjS0iiC4pxr18vbeT1J3L7h",
-	"nGT+llIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uR//v72vP/j22f9i8uTs/7x2zfH",
-	"787PT94c/zMg+61OUfF1IXJOC67apAm96UdSG69Fl3TmdQrz0or/wGiyykhbuSi5xcjvkbyqWPbFexq/",
-	"qtp3DBFbijjAF8qKZ6pV//ff/oUS0RWbwx+rNc795TjDj3vB/qf+z932d/DXbvDku0+VovOPclBlHUCL",
+	"gye7e1XEeyyFYJGd9hs6YX9Lmao5mlH24iNNbNeHJGZDmiaGhO4fcJBgjL9CO9kQ4T/Fcf0vxYaNg8b/",
+	"sZNfQzv4q94pj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx48ColNUsyOM92BD/565dfmOYsk3/X7/Q9j/f",
+	"2//rtr/rv//L/6o8+KfDN1Kw19RE49rdOR227UttfKtmKLvdvf2qDn6Sg9PnNfPl8cqJrlrh0+fQ+ks2",
+	"v8fWLxUfjZiq7cHg7/01PRVW6el+acP2yxt21P4/3Xa13/+1er/e6RXj+fwZ/yzV1TCRM0ukZ7bt6o7c",
+	"YbhdV8U+kGcopqdSaAYs4xmNHee0f0VSGCbgn3Q6TXgEstPOVMlBwiZ//aDt4f64Yc9n+BV2uswe/HXN",
+	"NZnQxHI+FlspY0h5or04B5IbnudhwqOvNsjI9W/ZuhmX7hYQDWGQL6Qa8Dhm4kuP0oluJKHRFcpCOpJT",
+	"RsyYayKnTKG4LRizF86noPHj5etXZ3TEFgZq2I3ZGZtJUh7Z4rmoHMOUjpjl5ouKQbugGVRN0b2/U9Ii",
+	"CuL+qm/gHRjPqbDHmiZfcuWPBEkFu5myyEqbTCmpSDOSMSMhd8MJWx1iFydmhvKEaDrXREgzBgluIFNU",
+	"IiKaanYIIpbdM9YToaO7Po9BvtYSXgz/3naHtX36PCS4DC0ys7KHYlOpjG2YGyt6fwoab6R5IVMRf8lF",
+	"eSOJTqOxFXtkqiJGmlLZKZO5TJUVTD8FDf/5l90r2CCQw0Bo3n/yDXHduO3Bo5EJeuyLrtullCj2Z8Ky",
+	"IyWrMPYTHFDYOiTK6g6EWuXByeITRkb8mgkrVYagWrRBtwgXjmNJxV11rPIXi+vRztWwjT52r3t1p53p",
+	"Oyu/zjUjK3W38943GvmiKrPQRkl92Kyd/JOltpwesGk79nXY+AsjFR2xF2mSfOmLQjN1zdQjTTSOwV6+",
+	"wzRJPLG5x337LGwdZLxqRjWZKW4MEx0Ce0QSapg9TnaveqJEd5nqCoyJwxWvmTBoEShS5O0IA4RFdmNe",
+	"8KTyBpsmlItbXGFDnnzFK+xSyldULd3JX0zEGch4bndKXjvO4rRkKwYLmpqxVPyf7EtfJiAHZgKOpUNn",
+	"1WOxH9o15QkdJOxrHCYe2etb2AsOzhaKXH5JhZz5k5Xm47QHy65vTA0dUJ01MLB7AabQnpDKbsUg1fPA",
+	"T14X3ovGLLoCQwtulb0k2miMsUcYznUsZwIMdSY7+HgQTU8YCWI2iRKpWdwhbwrnPBpTMWKxv2mK55x8",
+	"8WP+TkyVjJjWX2ODCxrKjCVJ2+kog9QUt4Iqxa3mkhorW1B9lVGmTqdWJmPxaxZzegks6KvM4JEmx9hr",
+	"247CTsiOnoIdiMVkzJTVYD55nRKNSfGEiwtDTQp/TpVVJAxHtTGSE3cdL3DWoOHJGiyjIp00Dn5p6F8T",
+	"bqwOO5XajBTTjffB8pcj2b9mSnNcgKWff01ZyqpNTR/kgMDP5Pff/rf9C22NGkafHQJ74TkLpkxiu7Mz",
+	"ykFk/iAHlvGX5xizKarkNI657YwmZ6UXFg1y2ZTk4AOLQPoYcsH1mMV9u8TLY/9JDgg1hk2mYMPmlrsB",
+	"uZMx1cR/TDQXESNwuKky6CpZ7hzn1Id1iPv2Gtclm2IsU3uIsk9FOhk482ZuWvjFTft9xWQcw6vcHDey",
+	"PjXlPi1jsiJqo2K/06n9pW6UFaZPP+KgUU8nC7PxY84/CTzxlgZdGE2BhEs06Smwamme8SRxcuXCQUEr",
+	"QX/KFJdxn6E2Vrk+Ik3cPYb2neXzoWjE+uDdqXCEAYOmwNdZTKZ0PmHCBMicDSjoPCbThIpH2ntNtJFT",
+	"YpnQnIuRJarbjQtbW8uqEipe4ZufgoYdSPVZtr+Q2VjqzLkDI7SXaaeKinTGosptXRjFp8zKuukge+5Z",
+	"QpNGhl+zgBjFqd25gEypNv04ZQFJhV2rwDL5iCX2muXCTihhhv3+279acO0KKVj1eLC7AYv7ayZZPUIr",
+	"kltF1W8c3ubVvS0QO/SXrUi2MSsI9pzFXDG0q5UJN1VVRObG3B5LbYDKRuzQXvrIYAdKzjRKj4qV6ClV",
+	"fO3obY+VQ03jETOvMiKrZsdDmmi2xMIpT+b9VMc1LIbeIIvZ7cL/1jCdiRRmfGftLbLdbKjljqpW5Jgm",
+	"yYBGV0d4dSxv3jZcmOaNLN8pYDSpY/gm1X0r3VZ9ujA734ntrnpKVqKVqSkYo7fY5+qDdlTiefZEg2mK",
+	"ahJOley7VQ7taYYHVIiUJmA2qXciLHt9VnoQlo5n5eQzB1aVpOW9VFW7EClGt712h5wlMbTNDZvozb1r",
+	"L+yHBTGHKkXBwCOck63iho+3HN7CkhV9dM4N4oZfmnupp9UrjJNYWuaEarNfE/vBIsWsDG3fIUOZKqsj",
+	"KRoZpjRpDtmMqZIONJbKtCrvhpqFWpi0mygOafVsXnFdcfyt/HKL/V3e2iUeZeiaAXl/68YHKPPCdWoO",
+	"UbH1s3RbzuBXfBv/sZV07ZbrVcJ/YYLf7n635BleVovq/ONSPdIkUixmwnCaEKRv0tSMOe+AoYkcpawV",
+	"YPQRtbJH27LTOcH2Oz3REy+cLSAcGzMN89YD5ydAPQj87CQPGyBcaMNofIBtXzGwAVH3Dbjte6JJBfnx",
+	"8vKMGHnFRADKY/ij1CYMSOg1S5y8fXKpqNBDprIIA2Sx+TKHh9Cw7omYD4fMToFIkcwJFySimhGqMKDE",
+	"eThA4Ar/K4QZ0MU5uNgCGP81TVJmlaeeENKugVEyKRzXDjnBYJ0DEn7sNY6cWQtU8F7jgPQazxhVVnW8",
+	"av/+2796jYD0Gv9Fp7wPgT32BXj8KUQrx4TeFMli9ynQQenR0nFZ0lCQ1lacK6mOam6HElVVMGAupqnp",
+	"57aEamouyfWu96Bx0x7Jtnv4QUvROaez10xrOmJb87LiOBdGtXLex574N2ByCyIQrNjW11y21BXXXH5I",
+	"+/kdWndf2EOUR8BYkR4V/OxckrGEc3727pLs0Cnfud7dyT/QOx+zNz/BZZLNYmmTV4yzYIVblI02GdxK",
+	"zuFNKTPB1CPdE9FYSm2PMsSDhW4ZQvteWDdJ4FUtz4Tg1aVVdkfNzXIgZcKo2JoCPT1UkdstLz1Q7dEj",
+	"5g1dPzw7awSNdxfPG0Hj5N15pZnruZX0j2XqImkXxT3/fBWxnlwzYVwTaHJjSwLWWtnKveR6rJphsZsq",
+	"wbRghVmKXFvWJSJD+1HCo6sN3xdsphNmnNV4gw+sNtq/5my20fuLwnn2cXGkpVEExTnXrpe383qSuH3D",
+	"Ocn8kFIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uR//vb2vP/T22f9i8uTs/7x2zfH",
+	"787PT94c/yMg+61OUfF1IXJOC67apAm96UdSG69Fl3TmdQrz0or/yGiyykhbuSi5xcjvkbyqWPbFexq/",
+	"qtp3DBFbijjAF8qKZ6pV//ff/oUS0RWbwx+rNc795TjDj3vB/qf+L932d/DXbvDku0+VovNPclBlHUCL",
 	"c7XKHznjQt9ZgJZ1TvfCFnfrgr2i6s4qkMQClU6ZMGQwh8vmgxw80uTolNhBaKIlGVJVtlzWWLlvpytn",
 	"9o9V07Pn6AReLFr8V3Sz3tK7wXm/ldDG401CE/GUFslkgba9y4ImiZyxuENORcymTNiLO5kHhAI3QSPu",
 	"TKor8MXIqSazMU+YZTMCI5VIk0PIthX62c3UnrWA2EfeDxJzFresSgKsCYLeqSETqQ0xMx4xMpGKHdhn",
 	"EAwz5irGwwa2bW5cOCFE7aEnNlLU7k9oVQEWpd7mSk3bDsO0LfM7IJRow6aQoWJ7nkDo/ZgK4I1OEYPQ",
 	"myweUNMJIzxmk6k0lt+CLhViHsEHOejzGJMHDlyyhmHT7Flo1b2cyhdVOOAcp3nT7ZdsHrZqvEBWHOvj",
 	"Pi/R1ZTOE0njOyaqqeJScTNf76x072EQaprU5BqAncWuzyNNZGqmqSHNwZxMpea4W8LFJ2gToAgq+nab",
-	"U8Vw16jmsVWX4R5zbMNSRcRYjN6zxRO4ZoYqFVuxjQ28YWt5QH5LrVrTH+XA+WjhEzatU0rgrvfEypU9",
+	"U8Vw16jmsVWX4R5zbMNSRcRYjN6zxRO4ZoYqFVuxjQ28YWt5QH5LrVrTn+TA+WjhEzatU0rgrvfEypU9",
 	"YCPFtO6QI1weIxXT2eH6lrzmz0jz28fffvu0+y0ZzA3TLSsrwALjrmg8qriVhIsoSWMWH+JpsK8hA3Bb",
 	"OJNpEpNISa0xUWLpZOKLfSNlP6FqxFDfd85qxYziuHkb3TmWKduVYVW3jd0DaVXQ6itwe7Nl0Ji5OOv1",
-	"CgnEjWfHtPBlwXOTHakgv60XuHJxFvnJ9kSQ0Wy9nbR4k1dJNT/KwZGLEKiQ/m9xmSIX3OwCusWJ2/a0",
+	"CgnEjWfHtPBlwXOTHakgv60XuHJxFvnJ9kSQ0Wy9nbR4k1dJNT/JwZGLEKiQ/m9xmSIX3OwCusWJ2/a0",
 	"bL5jbuCF/SnsWWl53bBrlvNUGHrFthXhF+SxgqC4193/tiQqfrtWlli1OgUto0IEyAT1vSfrZPycH6/r",
 	"8q14gS/a47rFDVUZAvJIQ0xVkDGxvW6XvOTPiGbg5dXIPhZsdntPnn6ZG29rinbMfHN2N2WR27lT/OYJ",
 	"alTur901jLC8qGdMtd3+o6SD8WU+B9YOr6z6PS3pb5WEUTxyWyStlE9j4ex5aqk5b3fgHbEKVJXHi92Y",
 	"fpQqLStSOM+o1iCy4Quhs68xYr9yPnM6AIFPOlHGSjyQQUGO4L8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
-	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat88WSQo1BSC57LU4T+LcT+yGVCdNY",
-	"7QteLLNKHMSuwMWEkReVxpCXbH439xEqHPqzpLRN77PMv1hg30tq/nJkDQWt+DMlSbHsk9vtditeLOoO",
-	"66c0VWzIb6rFzSs2f6TJNdd8kDCCbxasIMn1L/2EX7M+mD480WRPGwH82zBt+pUkoNi1vPpc+TqSU7YF",
-	"g7WvrzUWL8p2zvjslsqTQdZ5SXqoOlwv2fwY3thSaGDimispJi7Q1JnyGgcNu77FJcc/7UpXLvQGR+RL",
-	"kdtt9yu/DZ+uugyDRir4LylzP1uiWdzcwr66wdRsmb93topU2uJSshzw1m6Ll2x+LjH1ZIvxYeyhi2LU",
-	"JZr69um+3d4VsB8yicEacsVACZXqCiLu8iz43NgsBSMxnecy3OOu/VuXzcx7T77bqzMXFw38VZP/iZvx",
-	"BfimYAmS5O2wcfDzJgu+eOdcsfkqD2CHXIzlzJkrICsA827B1b3+wrWtL+/f+09B45WMaMKqfHrPjs/I",
-	"/jckoWKUWinC0FGB6zLR/tuzRWPz4yelW2ivKjrj/ce94NtPzXYerPH+427w7afWXyqNzq+Pz7ysvI7I",
-	"yhN4Kxj58eLtm/b52THZ63TJBJvxrsbXMmYJhrLfGHKmpJGRTJYjtzOr7SoVosJ1v0QuPK5BnIGIBUUo",
-	"QfMyafphY4ajVRnUNCpKRHudbiWHnTAzlvGiYvfk6dqAEvDE6i1n+XS/Ypa5Le7zWlrUmt0iVDGh11Rd",
-	"McPF6PjyqCoYa8CqfQ/VPomFjvHzoDagNOv8Ip1MqJqv8m321ZJvtd7BYOjm91NpBSo0DHbtoZYW+Iui",
-	"0RWLCf4ekIE0mrAbtL2VPCH1jtIRE1Zx2FJcHjMaJ1ws3MFroxGsltF35nwWV+ZAOIOgy34ilAy5oInP",
-	"rN9oSlaC4RMpOE0234PL/KOqkafahU5s0H+qp7fY+3cXZ2sv8oX188PKKCRYotbiVjmqdANcWKcFSlh5",
-	"VuxQl87JQMbzaiLgJtkgNgNfC7Cdyu6ZodvZgl4oxiBTa8EWtPt0vSmokju+ZkbxSN85r1AbvgmB4RuT",
-	"VjG4pIKkh0pONogUcZrn3v54y0gU+OybeMuvjNxoTEZO+1NqxlsccDk9EUbNK30ActpXbMiUcqf8TlpM",
-	"zaSPyAd31aahybbxQObXDY4eNlzY6Xz3qliKJVhHP7Bh0IunzsXVLO7V8rpUHfQ3WTRMvc+hLtPnKJnR",
-	"uSahz2cMAzIbU8N8IjONY/B0FfRe/+pnhX3kY77gI5FOt9XRJ7QykUsQ+MUP+9Bn+3rvsMvlbe53u+g9",
-	"m0rAGyHhDnwYthZE/L0nZUvT4yprCOxNJa6ZQmMj8NQZ1QFhnVGHhAkVeWzvVPHI/lERyVINudQ52Nko",
-	"ZwIXafXqX8orJuo0MQoJXJqPhP0v2DOs8A6RzFavgCjNIbesh0tBEi6uFiaBWFtFafzpdkBSgMTChy7T",
-	"94IZe59uG8n1QQ76zj66NNMToJdCMCaxMgLmJFiFuhyp6ey+4H0dSkVGUsYd8nY4tATm9PBORcBlhVPM",
-	"DahyewpTrogerCH+nNzgBU1GElJ6F+f2SOfHQ6RJkqc5wluQPiskLoNikVQxaXowi4gKMmCQqt7qbGIp",
-	"LC/95ssSrKDesuNrY0NE7uZ5vyj4nKdCY8RDthYf5GBhn2EV+HBOtJwwKVhAbCdMaGpY69C584dMMREx",
-	"jdEvjMYE8CgNm3bIqSGGXjFY3RAApcKAhHyIbGAoVd8K8SG8qMdypn20BvrnCmEIYe4lPCB25UMEB6rN",
-	"mXT7DqmTzXCoGAtxqs6G2uqQC2CNbUsD8QGmFNB4wgXiJzTRXyKVVZsw/7Fl59gTmhnCzSGhWc6/vehg",
-	"2hL8JVdsjjoKpvtrl+rjAC9xQvvdxxCwkLNjO9Q8UWCbhLL3eWJZtY2lkE1b4eDiybxPeXU83dEp0VMG",
-	"vNvHb0Gy/LvLYxLT+YbBdKiVMNWfcJEaVqvW+QNpSUmngwk30Bl+VR3B5LMft51ARBMmYqoINLDRPBbO",
-	"7kLPQXkllydddbDPCq7hzMoOzkphR5NY7YyPxpW2oAIw1sLZrkGsQsJ7xa5/gSwidmOY0ICszOwE9bJp",
-	"zOdrLtu0LAsMyIRGYy5Y2x57+8ThmtnPivITFwDMAlbzIkJH0BhAtm6f3WRePSFNfwg4ZN7a1beP3Nah",
-	"sIngfra1AtIMbKBD1LNSpAsLgtcybI3+hMWc9mEtg0YRLQuby9BhgkYR3QiyUBxm3PvKdC1TK53d2HON",
-	"4oKesshec8RIh7YXuXjr6uRwWM0KERayEtsJu2YJrrh2MYbATCBWUhhZhDkuBUItJgX5sS8bDZE3VVHA",
-	"jxdv35Azx7sAWPjpd93d1lLHABQUoPWznIOVW5ohV6SDPusN0tbdoLJVX5+jYXdPGyqiGkAQP1argmTA",
-	"GnBy3AbFBDHBK1yLHnlvdcs8Biw5d7stIPNlpn5MoFmDW5C5NZ58913BpbHf7VZaurxpZekIj6UyARmn",
-	"Eyry86vRbuFlQL8Mtt3KYRmXvrDY+rvz01w0sNvNnXNnscUcDXtszFQf7OwkwJ86lHuQG70jpGl7nrBG",
-	"T8WD7S1FWQQWMLIqQjlnFI1SW3rfbodZs5xLoKD/TfXKAthI5WSkNKdiKCts5Fxc6Q3QaZYMs5vhuXwW",
-	"wAqOrWo+Fy4c5G4COCJVk/bIhKX9SnF9k5ANP0oXC8/1kCvWRxdoTciof2magSRmdHTFpy4y0ErnlVQE",
-	"4UQqFTXBuxA31Eyn9pZ50oKAdLskOrBC2yHBVGAQhWMO9zAA6WZqALuZWk0JIWCvmSJ2pBqj6UvXyGar",
-	"XggvW2bL9xNhDsg8v0pxVygDW4frluI9gcbzIRWDbz3hLRHEMhkVd307MIMCed4q077WTOEbvoO4ueyg",
-	"3zpOwbewfc6/ZwuLItY1y5LrUYAnY5kqq/S05bANwj/qDv7RjLGrFko6vi2pSDP8b/tdMrea73+DigD/",
-	"sm+7f3poEfvvOaP23Vb5buySb8hfyF/IbvvJgrVp79u1rt8Ce8uiMErnqsDtKrhX9g2GbJaX6Z2Ire7q",
-	"2VUYkLGcQQRH01eXIJRMuLZ6r06k8VVcrOqrDU8Sy59K0RpPu/vfro8NXeagedSS46HbsNRbBxK7DyHQ",
-	"9ZqpOVhREFMbCRJR2AoxK+HHT2HrC0Qdl7hgvjjvLo8bVRM5PXpzhJG79hu04SL5U8XQrsOFt+aepHZw",
-	"O8+YSrhYD4GzBrVF1STIYlBW4XK0GvWBHYrTrg9mCoUucHL6X/AP/9MEHXL+RzDwVJJAHpa6RQwKkEA6",
-	"SHjksMI65DlL+ADcpMmcABHTBLNcHK4316SAlrisdK8BztskGXUbicxLlsuiWeWeZNmLFa7NuHrQkzy8",
-	"Zx1+T4xbhu/X9X9qXCDztsmqXyk/k4uY3VSP6G5Tv7IkcrR3lYKoV0dOB8Alp5u4uHA2Bd0qW/O6/QKY",
-	"1lscLJ/UNxMOXXbGzZgLly/quj0gKOmGfhghMYpbadfDdYYDGl3J4bCvw6wsEobdSREHBKx9YB0cGqY6",
-	"5CduxjI1hJsgB0iEBDU0joOP0GU6eKxQNFeHxSSYEIAIOas44JV5Mrtrr7xsGmvg5J5uByW3dvvAg7Cd",
-	"TEUzAJptodFqZM0SrtndtWm4SFlfin7GGSrrNLHi/nvnSJA5TUaSaSLFQf6mNuBiRuJxiYlGkyzrGROU",
-	"m2bM5kQzgFJnU93BXF+f5ttx6JPff0967sj2GqVE3oLg5n0pVcaY3BDTDD9+xK4Srk0HUyg7IKJ/+hQ6",
-	"4fX45FVRCRzxazgdgoBIDl5QHyXT7XahVpouzF1lnqUpU/Br4Fw4Hz/av37/7V+fPuGa2CeWm9i/BzK1",
-	"qyRgoQDyB1+xn4DTyL4Y+hfAh9QE2iOWc7mYMPtyq0NOTZYKzN2B9UO3f8CIH/m0VNIEl6DdVscD8YUl",
-	"v3i3Miydx3esVvFh1R4ubArArodO+LTLU0lAOEO31itILCRNexFoI5UGP9ghATbricrlSSdauv1wWwNb",
-	"0uqQF7APE6p8PRn7euhWM+yQI5fg6zgrbB5m+wrGYsARz5Y+/6eRskNOrmmSWvWWpKBqUBLJrJScHBLE",
-	"ztxwqyxVbS/iU1+VDL4/dAG92lKv24AO7QwsDe+Q7HxV7kQHKB3lae827ZC3CNdc8qXad4Y8sVePlbqB",
-	"auFMePXJaw+YeL3X/e6b3Sd7hcRrK9jQyICd/tDjE+CaY0OYYD1ScgZYtjVJ1s5z04dv6jKs18bFrdVV",
-	"EOZlBfgMmJAwACMjykr4mfw2LrRXTgdwB3TFTQue6lWZ8bBYk1SbYtYdenQE65AjSNcr8ET3BjekCeU7",
-	"fYrfkCttMB2PAkKBz5nXyEa5IFLFTB2S8Of34QHCCBNE4skPkCZjes3sUFgMq8IF+FqShCWBE48q16VD",
-	"zsvue/CtOE+45b+eJzTdmFzIrRkrmY7G2HkZbmwbPXAx93TROqi83LhOXEcBs9IUV4QEdVJJrZxjXEBm",
-	"nSxTB4ZbB42zGou1SvpYvtc3RLpxorKHugkIVFl1w9vQSf+VtKOi5FJzu9bckbdj8Nti4HhlsxIWr3RD",
-	"2isiezuwWwM35FYgFLluW5lHzOIt4+nLyfWL/IxrLyB5k7XVt8r4KNXyJl5ogJm6HTjKn1HjrWEkm+rA",
-	"xcSBJfZSi4YMBd4qf1Fyk2h5/D5LKoWPKkfn44mr0QU3zGgAKNX1g8LXHIxg9XAUja7qo3orGcLyftW2",
-	"DLHPdxN6e2EkRgbY21ITSq7YnMVkTPW4KqS2wuaMWHTrBddbWafz1AaI1cB1CAqQPS/5MxDodp8SCCWx",
-	"+mmG0vC51mdgcx9rKj+Sd+evUMq0Yi9ChTbfXb4u4oVmVmeIreNmQ3XMR5VvtrA+fGFttDzANFYGG1RT",
-	"GtSevRu3tZJWDdjqk0Lt2xVpcZWxtBLrM8Qs4ddMYdX3nbGUV3rnY97spxCxKKCGk7quiVnZ3GtaKtZb",
-	"8J7akS5i5mTLsWLl78Al6ffw1h5J18C2ycN5v0sJDVlLFWoJHwFGHr5zCMG0AllTMeiVSEVwAdfHWbnu",
-	"qpOK33mD/uIKr5XX4cszyAzPwje3/GYFaF19Dn4MWfvYXdV2FftYzlyb9ycyZsmqCJoNJOylTsGMUV8h",
-	"ZKmBaTa+Mgn885///Gf79ev28+eWj0JkLhjz3POa0DVXq3KL/hWD4x5v8Ym2asrG7y/G+uF8i60sDKK4",
-	"hotzCvJ9q95xpraOFbhF2FHBqFHMpK/y1HtBI2sZn2wgTGyMLJOhASxk9Velmq8tKAcJl9UgHnvVkoyL",
-	"118wE9x9KRCeJ1RkIrCbe2FLAl8ECSa7XVyNJZ8zX5t/JQ0tY/xXVf2K1rLODEK8tI+rvnDYD4Xd3Fx+",
-	"fM3UiCESxwDhSbPYXo2Sr23zEFANksTVUohZwgxDlfKKzTfNmt2aftaVDqvG87Bb9m6qmdo6RugWO5Qd",
-	"5i1z6267s/dyTjda580y8H5iAytHnrOI8aoqVHGK5S1rYrQhf52MaUwGjAnnXI0JTSCC9jArPuwKklZb",
-	"LZTt/HqjzKzs1RVzyWW7z78m6qS72VizqP/7b/+CzLYrxgCnOOFXDCLqtZ5Jtbk0txZC6qeCzP75k1pX",
-	"cKTW+PEZmJDrYG1dqkSmfrq8NNKkGiujZ3VyC6b7VpZXWDCUjRSdjreDmHWYi0vYEZ973bkbzqO5bnOP",
-	"+R2/A50pI55bK00lKMcFVLDlUMctK0P5xrePEV2g4zJWWSVY2R3Q7/0heS6FgNke31ch9GgWpYqb+YXt",
-	"DtfiaMpfsvlRasaV+U6++PYyet/vv/0rDCCRtpAHczTlgE/uS0g1MebcvYCmIVxW9DPZXvBVL9cdNLJW",
-	"8k2nMEioBwkVmqqHe+mB2P2g7XhLVZ4OiKvwZGdhJ3CY10GWgoQ7k2gagp4NJTgVI6+Pz0iUcAjyAFMK",
-	"h+Qr2C+4b6C9fKRjY6ZYkJm7zI1ICkOxyKaTIRouf+2/s9yYfPKYzkfcG85mUpFNs1xVzH0JBbwGNLqy",
-	"gx1KRY5OCU2NdCnuH+RAd8gJxLYqmRpWRBWgQs+gLJh2Ic8DVx/6sCdo9jo13mnswc1iGaUTSwixZPgL",
-	"u+HaQGUy8C6h/S9LZAzral+HWVPObU1dbiIJIxmz8BCDWF2WXE9EVKk5oWgS9am3Tal8Eppd1DAg4ZSa",
-	"cfaHS8uyPClsYeQyhepj04RyYW8EKGtOTU/MqCbsZsoiw2KYzSW7cZ5iO0vYWkfbb969ykuNkea7v3a7",
-	"3W4Lawkony6FxxyypTRpUkicCwjticJWBoSSCZ0CAUuFgrgL5cHzIxVmtuX5d2OZxFhGjVUkJnd7Akun",
-	"+QUy0lIxWbAoNz/IgY9/1gHeluCB0wEJrVQaQikGf14CrMcm5j2Bc8VYHoj4QH2CavLury9evHgOK3dO",
-	"ja/pe2AJcsyEAfkw9ll1moAbAVNTIISBceXPsq9bfOjjc/1HPdFkN3ZIkIvGYOTU8IhQraEQl8BKtbq1",
-	"0PDpmW/TVZYbJXJAE3T5wwHpiSyVz6BHH1JLsyxAnw4e2rm9QoxeiKTJ/m6fQTx7SJqnJ5cvSKzo0ADJ",
-	"9UT4j3b+Gn4ckNLDc2/9cK2Wf9PMhJizjpvt9n5/77ueCIuZsKEL1ypW7++QI/Kk+5iEhRxZSOJ/0v2G",
-	"hMVU2TBL8QPGAlEZPeGQi5FtPNJE85hZevYRcdHcC10x11etIOcWWQ7lgQsCtdIvNUwBkUDeuAsEgYIc",
-	"pFSQo6KmSJMSqOlhydEXEcGSIi0cgg+DsZtp1JwOkjkGY2AGFDnJAqLG4PVx/GahlkewcTGPIK8HIkVP",
-	"YBaB8yceVhf4sPcKgApQ1LSXqn1kt6mjdCnI304ukY5+ODl6jmcxFQnTuhg/4FidDolmgK6JsSlMxMAK",
-	"tF9XrKcTUUFilultCF2Q8IgJzI10N5SVrhRnhqp5/fW0k7ARTXYMUxNdyFv1l9TR2WkhMP2g0e3sdrog",
-	"aE2ZoFPeOGg87nQ7jxvoVgNBZQeQSOss5sDCXMy789ND6C8JXQWrn06e9Z+fnuNSQJG6iUc3I5obqMSN",
-	"jIPd2Ks36IlwxgY7MjWQ35HVt7aaAxUkRKdm6NDrqLjSxLAbszM2k4TQgbx2g7Lvj5hxG4M9jeWE9QT4",
-	"zlz1uyALPsbuH2kHPjHkib0rwh2PshOQcKcvbE843h0UxIBwOubGhLZh5OItuHbRvAqygKMaYonGnjGk",
-	"TpcnTe2llsOKL93uPREllE/0IUoCizICoYjENLOn6oIb9A1qgne0AQyPlCbEy6DF+oJWvPClRC/c7453",
-	"Ou6F+93WKiKPNEuGj0IyTVJc1Isfjtp7T56CqzaDqMfgUFxkCPZLuLAXsG1GI/JJapl5lijpZCCf3yMk",
-	"CR+lQtMha+PHj8IWHOA5woaAN8YdYgf9Ye8WDwWg+MguxFFhda3UxDjsakYQ+919xH6H05Yt/mncOGj8",
-	"jZlzKQ3ayOEegoOw1+16udI7vwvilBWjwL2Ulf1cpW9kKcZgYPPkW/5+UVVdkjwviscuV7dzUscZ2vO9",
-	"v/dd3ZCyOe5k1xwD/9ATnO/qb049ngN88Hj9B+8K6BAwI5dRte47D9NRVKcaBz+/DxragwRmC4LinWNz",
-	"QCOQHA0swa3SjA2WVspqE3SkQZeba8Mmjfe2t53OjCVJ+0rImdjxXdsTX2CMSwTkT9PljWk42FhwyNc6",
-	"LvNXdk6Hb6Rgr8Eo/ul9NRWuXiwrLr/guMKPuzUltlG9glDG6Zw07aIB3NnpsG37b8MAQPZEu61BStqk",
-	"/2c09jXlb0NId0oUoP3s7j7NGaDXDPPtBo5pVfebNl6l7VR4QJMMldyXUoXct508eKr2brSCPdRkIBQr",
-	"MCHbN0xQYUDu1xDcj03hVVIAXpZJbKVdn3/zQQ4CZK0+SirD2ICibT6KsIUNDVKexKTpDgEw3gk3Afmb",
-	"9AejFZB0CqmK7grsCQ+LQJgYcQjBBSAnAF5HBO1qdllIxLtPrlnspoIf/o+fK8w9sOJmNj3chyGNjHZk",
-	"vLsRr8qBceCjDRjciww+59+P72aH6lndCrvkzCYcklYFRy2cMV9c4GefTlo8ZQ4rrPaAhYDz5eMuAZ8M",
-	"1RTUdcGzMSdCzg4wIy1PQpvSORhNsF4Lj/FjhMmHr+xpG0rVE/YNSOEm6EEnzRAzuu20kxBPGkoxQ8Vw",
-	"FF65tfIbgffAwYBdulhK3SFHAjG6bCdWAGSZDARYzIA+KVMDyhFM9YAg+JpLQrFnAAPZw1yEzfRCQFcc",
-	"pYrFPXF0ShAeykqzTih/9u75304u+8+PTl/9s//u4rkVbss/vX775vIH92MLU0/AuIBNQeKM4jHriWap",
-	"zLTraeejDxn5FLZcgvqMC40JN37DapjJM7fz98hIfBcVTARuRpoksI6OCD0o9gPf+Fy+UVpdSwMB0ekg",
-	"W//sKnQShz93nsDdyeJQPT0qCmyeXVTzl0JiexWT2fHHDRw3UlewGywIo50+BcO/MIpPGYlSbeSEFTJR",
-	"MP+/aQeNXIUbzyooOfYn+8LloHHRE6U1mMg4T21xLMUqocwlAFKxVPFUDsEHJ2cCBAqPVkbOWcwViwyy",
-	"Mq9JG0nCVCXhYc460d2rC6FuOLtH2krKYymviLZKJnCZ4mCtAEJ53OmJC8vbNBr+MDzcKaJWF8asM89j",
-	"zt49e3V63H93/irsgD2s0KO3cecsjFhWnFm40VZ+iOCSPhWOIugomBcGUhptFJ3mKJQtnyyWahYfkv3u",
-	"d7n6aT/sCef/draohF8vTLOJCwSLleGPTaUyNPGWBMuNMQuaZUCXVRwOKcmTQSMDP3vmYN3vhMH55jMp",
-	"vOysApH2/vmrJ786PpudBbDI+KDZMqneVun4Uoy6uwGjPvZYi/aD3Q26uJTyFaAuwgdPNplIhs34msWc",
-	"YqD1H/geedL9Zv03F2gQf5EmyR3cPRdWuiLU85mM+IYOVdFLgp71ZveUZRFbXjUIm1J51yDXqL9pjog7",
-	"PeQM+Yt2F0WRBwUkoioOHKMNCBfXkkdMt4hiJlUC0bZ7ooLj7tAI/D0dsIGV+GCtGFrPx9xYcaiNr89S",
-	"HE9ez1C+EHfYX//FG2leACrjw3ktnde306IY4kVxt8H3dUiX9Bc8oAnDgLryEXgOz9/aV5/Bh8sHoML2",
-	"ds4m8prFf/SL7YEScxMi7JgVvD0cvtd/UeQsyKquJ29/AGdn0QziCGyNHWTJYgwBO5DplkWsFJIyyoJd",
-	"sCFHPX3e+PTpfdBwCahl0j5LzSJd372Uio07RPUvLaIu9b18mfjddmqnkLM/+qF9EC6/1mXlGUKBSQBK",
-	"JejDDpqSFFH0kai2Zg2Fy8o5QX1SfaWZ9A1IdCgUQtwBBDCjJwx1fR6NixCFmhmIwROZWZErLJU9lKnK",
-	"Q60ADqHMM15xbY4LY7rH05t3A/G2FecXQ+3yJfJelUxggF16sOndsU3PmYnzIJtIsZgJw2miSXPCDI2p",
-	"oUB7xWuxSMrV9J+DVtadgZ2PWa8bSG05BW3tn80/fUMn7O8pU/MqP22F6Idd/+FFvwet5fanAbcYK1zl",
-	"BLYlnXvNJKiNL7h/8r0PZl3rcMnZ9AKPeDgqf45L4K0o7uIjTfw23prJ35KspYKkl4Jisxg0ZQUglHWY",
-	"iNQckhCgEK42pHl0ctHee/K0/bfj1xijDkG+Dh7KC3YI4wUCBdf5XXeAbpYCMWNMTejWNiR8Ys8QN8nc",
-	"SlcYaCiFKx5GM/QjQJaz32LJK0HCvM2w0xOXOao0xNzlty1GiePsEq4NAN+RwqjsjUwNTeQoZaQZ5rdz",
-	"HxsMWxhvXxUv28y+PCDFL11AoSso1nK1ytwAy2XweiIaS6mxtg64TUgTkTtxW0IyYImctQ5wYph1ABHQ",
-	"Pvg7S3ChE0Z+/7//HxeoH/SEVAGxjNMwQcL/clkHPng/I5QOuRyzOSwQjWPARyyGR8OAYeYd9yTsiQJa",
-	"HXS7sMsLG5Ql3xQ2G3Izru3APC3YESs2TWgEsKB+XpBk4PML3NpBULNLWRBxHr+pGImVBJBHKWCJ0DYK",
-	"ll9PXmOpK823Z2n5DrkXL1TWwVn6xX1QW906NJNc/93vnwcLwVdzP0nFIEkKjz1rlXQj9EIV4dFuKTMu",
-	"K0eu+FmlKFnQ2aX6Eiq7VMf+FlmrtluODrFcOHvgfnAvlLFkMd4fcivpg0J/Rwr9sriwTJKWYrbS1rmw",
-	"ssEK36cXX7CKKhwJxUZWkLG82SeNk+ZgDhci5BplKehyJhw+cxggOwf5KU4VHSRzl43nUi33unsuw+GV",
-	"jFyOqh+lHfzORx5/Cl0uCxUrcoNg0nHPg3q4vLmAXLGpyfOp9vbJuJXf5pAlK2JAGm7zGHPyEqjy54x1",
-	"KDVBNgNNeuKDHByWP3d5mjEfAvYslgjEVLS9wxye1s7fZRZph19F2A2NTDIH0fODHIDE5+Vi5wJGudPu",
-	"Alby1QewCiXBaBkN2WfmQZ5OMQE4DHoiPFPyZt5eeF7KXpaKhMdSXnGWry8VcxJRzVoB1teyvb07f4Wh",
-	"OoKEdMr7V2wOPdAph39iWXKt+1Bx2v6d/cMe+vwxxsD3UfrEjFWEgsCxuOcoQ/ZEJpkFy+mee3voC3Jp",
-	"e480CTFb9uf3HZcAGjqZ3r6Wi3v2r3fnr6zc/ZKxKWZ8g1ALgUZ+1cOSklwKuizawOBV1FxAVOU+/w+l",
-	"WDusgqh6AOemkBC0KC3rgqCchQpk1Rg1pqFjIpFiWfgACFJ5CWIQuZFwVZowSJvFC0/T68Kx1i63tUBX",
-	"VkbOoJUV0zK5Rr8+pMVXCs0Ivr0IuQ2D5wZSEKvE4VPgTD/KQaPa97aYLL/ADhpFp1sJqebJKrSFXu9m",
-	"b7fd6918w6rrsr+/H8H8RznACW8mlO/dZccZKGmNVG55TiGZWdgDlte3crRq+/GMuzb54pG2B6tT2pul",
-	"pKovKt6vWshiPv7mC5rf4HWLiXjWqMJGVFhNdMhNyZ6R4b358O6mXSby+2//cgERbV9Z2OtD/3Z6yt4m",
-	"HxeLLj9oN2XtBsuMg+BWEBStKLWl0gKf1Lkzj1OlgdtbsQiuQpc+gemdWMNEoI7FqNEu8LggDXGhmTIa",
-	"M0RH/jJyxY+weDKAdaCyIcDEphJu7/xC1SMsT0d9/QfLSu3tAiUg9rGYxP7ud/uPu/uFYhKOpdlvwcDQ",
-	"dPnCARmlVMXKXlxBsVo/Ol8RDALG42qtBPYqTBPTOoTsdcz/xYkUEvjd3evmOaFgw1Q4B/syGbIZhK1b",
-	"EWNx5pizAQURKAmhaGYEax8ekKFMrBBeeupSXRCIgkLhhmoH8Y92e6vvWJA98is2L6m26dWSpYYF1S0W",
-	"IHE3a7OEo1TbbAYTNcSC2nnbm0FQrW4Vqe7OmoWNLrWWnXyAO/LlPfbWFY+sHTcQRL1A9PRz6vrcq5/q",
-	"RzmoiyZwh0gOEcjnIXTva9gl7OaUYzjsZgREsJlVRyD3Zou7Z9k8kSn+qzK7UUe4TyJcIcw9uEP/HKT6",
-	"N+Zkodw65VAT8eZ2WVJJMqDRVVZhZnvi3dZJahW/54g9vkT0O5hMANa5WzUa1GY0QG5wHGTVfBFBnRk1",
-	"d5ntgDLgaor4alSAsoRlSJweg9hYmoA1RaVWi0SrnhfJQF4LfUMAtwQ1Ll12l0+Rz6yA+93vKlMboIGv",
-	"etBd0nLR3NL08wJD2IABTKtfs9mYJyyjMwRp+vdzXm2dbPWgoWUsCYn6rjQ05BiAJlyvrR2RELBt4LW2",
-	"NorRSQgOdl8wMSupGCIysSZNqxodgEunFWAqkiV0rw8hJ+hl6hxkZntdLXvRajRMxK5R36b7vJUBAhim",
-	"JlzQxBedBtxEcEB5mGQ0MfM4BPO3nNJfUkbAeuyd8/as4iBMhqkCH2pmX8KihPYBBodAw5hPb1cDq0EC",
-	"28rKOsLAAe0KhulTuC4uTvqvj/7Rf/7u/Ojy9O2bMK/Wt/ukJ7C4vm4Fy8hK4xTQCGYIyQuIOIjk6DC1",
-	"YsxNzoz3JATWHLrwiyZYjxUr2J9jltB5QCa61SHn/od8jyBcmMfEgz9DhMQrqk0bqsC0T5+HpAn/vJCp",
-	"iphL74VoGm40S4Yt3C3BZn6hEKzNxSxT4wGqieZ2iUEXh20ApDWPYs21XRiomp/ZBFh8iCnUxTXK0ovt",
-	"NEeCa4ZeWpfyXKK2DgEwP9zPApkFJF8jT4iQrV70Ou0foBbu0pxhlBOZl4wBGoTMJ5y3D+VBBMQpy4AZ",
-	"czAHTxhnJ+f9lyf/DAOS0UX3gOzvfYfugKkdspuux4xZauPi8vzk6PVFqY1u94A86T5uBWQgzbgK1bDi",
-	"Cr2A0f8oByfIIpYEleVbzx4zf6qAgvAQZkTkCBetMZ4sfBAWyMY1wLYlyqtTTHe7e/u3UTeXGNyWIF45",
-	"KDt+Dnf2Xh1mk+U2lrlgkUrgngvnyoeN6SJpHpZpDQzqkZywf1N14otZ2KUkEyrmefAYugCZatsTqjLo",
-	"1ZZDZ+M6x0j2iAMyiXWeqLt4mIm0vKBIIPrQIXi666F4El01dufhKvhKMhmnbrbu3VwYssu5iKe68cfu",
-	"ddtEPrq1X9tX8c1PQWMJpnXd5//I3s/GX4nqunk7+SdLbWlmtmnHvg70c1vh8ktR9FERSpZrUsCpJc0S",
-	"am2BpBculTWU7a+Yu6Ls2xHYpztwecC02+ACd8IrVFb2uipUnUdbOpt6hJWvouJfsfnqCLCX9oWNjPKF",
-	"rNMtsky3t0XvdovG6CdrjdH3aRd+yeZ1dmG7cGUD5INt+OvZht3dqn0ENvrPXGh5Md0MDsTaFOxKYxaE",
-	"smASZXjF5iHao5ARZrDlWPzfgS47ZLkMJpdXeMYQTAMDSe4j4OMlm2MXmwV87N5lxz9xM3YlfmrkX4iX",
-	"yw2luLpYe9FVg4/YQyD2QyD2HRnCMAiS5kVWINDU5W1vxyUWLtnMeZTnnpapPQsbM1hD4FpeueJwuUl6",
-	"F2v1ov3jxmT2XymW+cY5tOD5xrr0U3fWMHgRun7wJ/07o5bYLcaC2kRA1MN2999WYudLNq8SO9FOrGRy",
-	"C7+SbzJYg8lIwU6YxUTndSDseQ4wDhbkcJgkBplOIEfNwSzDt1jEAqynFcivYH10YgXUzcC4GQi/QXUH",
-	"IoFaHfIMjGRSXZE4zQrQFNuqMpedyyS519vfduDCHb/uXe+26j/vvn8ACvzzME7Iz3Kc0/tlYjkTPtTq",
-	"VgJCVvdkJ+uqxm/2AsCk0PQPWH0szmWCDKO9GdFozGIyUJwNk3nrEIH8uSZsMmAQsu9i8AdcUDXvVIEt",
-	"v/aDunBjukc9eqmvGhbhlmch3PvYzrZ9LIVRMlln6oGX/bsY5P0fUQHjnNGEDD35iNjpoAh3U6i8A5Ti",
-	"MfQSiq7ThRoYE2YUj/QCEePDtSR8zqijWXv3p1ON+VDekSYFpGqjt45DCTJdKGM3UnKWX+ZY1RwqzICZ",
-	"rdMTYSSFK2PQV9SwkHxP8kea7MBk+teczTT5//5fstvtorckMgreNbQfJTy6qnw16All+TZmh++RmEV8",
-	"QhMdkG7mXVUMjqeQGBkIn8Pl722BADBwEyVpzOIapPPXuJj50VvpI3sB2NIxnXsnGeJLDRSjV5Y5kSYX",
-	"JDS/hq3DzHv31L6vfeRyaGSYeckWbHF2r+qDTKvjSxcKIdKth2dkTOcdcmTIxO7/46duvM4AbMdUO2Aj",
-	"P2+4R4KcHr05QrDuX6Vgea3Nk1TJKdt5JUUsRZgPN3x3eVw/nl/rXItP9zcLef3rzlcIel2gwXUs+cG4",
-	"+TUScqUB7mM5ndVflo4WxHDIKdEQToGgG4pGVyx23KiKrVfKLe7XiuBYz/mh4foU3jMsE2lHdPz2/KJN",
-	"k0TOEIrksBTHcHoGVTCgNiuW6ConD0YJo4o0r9icxT3xw+uj47YrONY6JO8uXy8mKarsxgkVG4aHJFJ0",
-	"lkB1VcTMgCp9AHNMR55D94TrcJjQ0ci51BM2NMSKfHLoCJ8z3SGhS9cAky91LOtb8pI/sy/+ePH2TRWb",
-	"v7TLBe75e1LuCh184WQ+6HlVOt85pA5/hpXpQQX6sipQrVRp95FQMlUyTiPTpoImc8MjjexlndAo2Ewn",
-	"zDgX7Vq+scglLsD4QhFmV7mCysg3XBJ8wsUV4p3/7eSSFPrbcd/8F8Tsff/7b/8KSVMzClG0mo+EO/KQ",
-	"KwwC8Td7ZCxTpVtkAS6gJ8rWJUi3n40ZJJ5B6a44VpbFAC+bBcQDfUqV2YjcaKBzhAvADnrCsCTJI8Lo",
-	"wLKf2Vj6KhQDFnfIu0KKVdbSYteOn0GgHNWE9gRwUPQ+NYtsdKEoxw9HFz/0L06Oz08urYhGs/H7xqGE",
-	"kOd7UrCeqNgQLHG22yUuHtGndOfjtZKWkKKy8uKFn+2bnGLuh2vmHVzwkUinX5p35v2vYqD+t8Nq6gdT",
-	"GahPMzonfOiLEccpe2C5f26We6SvMv08Z2ek6QrMyKlpl4HFCzy2zHul4UNHo3pVXtOb0ov3qHGUO6pT",
-	"OJgxXIx0XtzMsyGIop4AyMNIful6Dv8JEL4eFQB5TJF+sl0p0l1pNzcov1WDyxh+kIM+VugLD1zfRYwC",
-	"ENzB+GKZXBlVENOWEfjDHpqRlDFpWr6YUG2ygpmuAGArNzhkWj/2ZwUOaHLpGiNNKNSJgW5caENFxLAs",
-	"MQJHFgAXB3MvhxTyJf4L48G+dzPskJel+lXO+byighWkYgvZE6kr4YVDhts1L25Vg/S3fLbv4UYt9HHh",
-	"6eQLY/5txVqIkLOslNwDsP/DtbzSGWS+BIusSLZKNR2xVff2O41m+5W24yPPSLSLTUNwUHjg8CM0Yy5g",
-	"Ts6ER8cP7jAI9D6tmLgIVTXSrRYTYKyxYpaB0xxL0NX1yGoJOefEu8tjsGO7HF0mYqqwhMOD/fOriCfF",
-	"shmVZRxcvWHtEtrm+LSF/gUnQXKNe7hxxY0akAA4qbUH8gUX8TssRbVBNDXwj5UFfErQGWU/wuMv6yiA",
-	"WdVcqSicoXmEGmSLD6Flf5LIaSmvfAHVdEoGc+Kp0h8TpPjNRPtK214e9UjSqWbKELRJOVj1plF8Akax",
-	"RM6YakdUs7iFwzgge93dhSqF3ANZxkFP7HW7Gbgfu0EJvDni10wUq9qk0xgzP8vmOzPjEcuK3zrrW6vT",
-	"E2+kaNP8zpzQOVrU3PAX7kkvCfjQsjk4sTUzxFUpb+53HwfEwUCScAeeVlaHfQcdOA5yH2K6bRo7+dLC",
-	"+VoG4rbvkJS2bwaudturcyTcZcjaeqZGM2J7UBEeVIRVAeVSOTbjuemtWGmlCsDUelyijGd8peP7cN//",
-	"maCJFsqlbnPFbxXDbanGB3FTE40rIsVeHJNvHn/3lEyYGjECbx3gbQuR08W7AG/qQxJOmKHgh4ePMIB7",
-	"MM9gtWlPhCJNkhCBlAmmY7gSHlds3vEXc5a92rYXeez6Xbj57UXOzaFVLHoiU5wd5gT4JrlB79h+9zFp",
-	"Ll7zCMbsPHtO1qi009mZ3/PND30AQRTbgUVsw8r/9fZt/rGEiRw/Ceb1kD72cNvf0W2PVdi1nDDM97bk",
-	"9iird9SEYhQFXtb63Ot/xgZjKa/0DiZK1GPjysk0YWCE9J8Aps+chBgF3L7gI0FNqtgBMd/30m73cZQK",
-	"fgP/YsH1rns2ZjfEBwrsPXlqZ9lrmI7VmHoNfDkkExqzLCSCZ1kczVhGOhtyZxK3amJff8JXXLLIPXKK",
-	"ckd1pYA8wA+89eBS/DpHq+SGdDQEUTr25tSeUvxh8kS2JXrZwnHKc9MqTRc/+ZMEtXExYCgPTGczT/cQ",
-	"eCjkjEhBmkKWEr4OvV7goIyUJka6Um2IqQTIAa1OZVrYH+ug5FN+OCRf3yF1b2fEV+RYiRryU/bWfVKl",
-	"66QOgaPMM/JKIq5C0AOV3gfu8qyw8xmpZc+2cqdkn+18tPu1Mnv+R0Cnd7GU1MXGAb6Gh/owbFpRmBxr",
-	"8v6Uo78/VGp+YKR5peZCWYCtiHmpSvMyZ8oqlmXZziNFp2PShDJ2viKTYCzWYUCoduYOqXzOEYQrQRGy",
-	"EDOcvp8wNaE8htqmr/HfxHYRjaky3j2KvVBNAJ5wmlAuKtM/C2diA3ely7GqBGxqAFsPGkykE1gh/NON",
-	"1i7jl3RWZvOyW56vwS2wGf0OAtyZ3UC/5rGiMy5GDxziz2T2LO2m3cH8TN7yKqs+OFMKgQbu3MB/Vnn5",
-	"t6hBUlfX+n9owsHHid5QrKz2+2//O6/kiDEvvpYmONsCknDDFE18kRlXGcpepdh94LkTwmhcCTkThRI1",
-	"ELxIonmUsIAUSrVBri0fhmQH+FbfsruQsJupYhozdCFdC62t9gs7PnSfFl+yy8ETRO+wp7UdjVl01SFH",
-	"ZKAAhBnqyUF96P29PV97zxUJXFl/D6w1napYyZKYcPdWWN/8V6iIXGCKK1kdVEO29PPg8XyoEXYvflKV",
-	"IWx8ruy1QpPY8dUmVgDUuzjwvW5WmkJDFHh+TwzmhMfVpawusvbv8dD6Tlbpv360j3Q+jQe55E+kXNPK",
-	"LSycCaP4aMTUfeDFFuWLMyu2lDC86g/Vzkf/z/4a0DtQ2wtIWVDUgWHewhWbmjqF3ZP+g8L+cH+UFHad",
-	"E8Y2B2RJX19Sh+sp7u4Zem16ivv9gZL/TIql37Xc0IPYnakAgJmvxsuDSoW0wLlvrZd6Ova5HZVa6Xkq",
-	"tIu5LVb6hloeJFJSZAt3QNAklkiDF4T2JUwDrKJjxbIoSTWUXhnLGcCFQPUFjODRdrGDAgSka/iRzpE7",
-	"OuQikUYXK7mevbt00CP2857QEuM9uRgFGK3jcvgVazNBBwmkxOf77cbq/X9Q2sfOYUxFnDhnIRc9QV0q",
-	"ISJAa4QdUqnQh7Y1+4UrVDOYY5GOZl6exgXBxnImWq76qu6JcML1kCvWn0K1hfCAhPqKT0MSKzm1F25A",
-	"QpWKvl29ELpyaF+G6aw36BmrFA0RWqAnfI5/1gE4M/s6JDKJAbTFFVcnod1CLJVv59P/VQoGQVVWG3fY",
-	"DE757vTEUb7/UFmpSvhu7ne/IwM2l6I6cuAsLTPpu1fQffNfQUHf9GrIFPSgjt08oGc+2Ab+9LaBzxTz",
-	"VmkxWTur/NuX/qV7PPKujw21ez/sB9nwz6rcczGwk84iN/yOri1Z8WUtAHWZXOfMpMoJEm5EdlJxAHfQ",
-	"u/NXpBmevb24JDsYY/XRvdTn8ScXCQ2Qz6V4lQ65HLOecJFUXDsoaHAOINCmcF4NJZOExYcOA8lBHSGc",
-	"kxW8KsWL3W5P5KtcFC/IBWOkfriQFzyWMxKzhF8zrI2YRYFV1o0FJuaOdOMekbZdF6tDtdxclpG2m359",
-	"I/ZQIvbhEq6qjFHDpu7xJi6dvVXWxFeAvl84k0aCcTEHQUGC3+/u1hkWa0/og13xP9qu+HlUfifGmjXf",
-	"OMpdrLSx2am6ZRmOzx3nqkpaMomz+g9GTjGyECwsvga8j7N20HYF0cBX3UIIxerg6dqT3v3ad3Ehdvzf",
-	"+j5+4DMVdSVy0bk2cnvb+3XAk4SLkU9vqM9ouDCKT9kjB92qA2Kv0SFnMaEjyoU2ecXxy/PTs5P+TyfP",
-	"fnj79qXHBiWDuWEgG9t/BN7MB2YnQyfTnjAyYYqKCGydNY1dvn11cn705vgkPCAUjJFgcB1KSOeUimhD",
-	"E5S1IWMJjIrdLqgKgN3QE1bIF9IFKqGiMGARTTUjOEdC4zjLyzIyA+Y3UADZYUH4DgLAbKCuuQAMoVBo",
-	"HCsFcUOMSrWZSWXG8w45odHYFS/lMUQgIUIBnOLAF94wigqNEVeYLqoASdc21xNNmlUk9+LMvAA4iwUL",
-	"FrEpDj0i7BTRpqDyPHfhVLCBYIruCbcEijp8WiqIoVdM5IVEXNFyB0QrVYw1FrKhZNUYJoBW3yFvpPHY",
-	"vD2B4LwHfqndV5oMUqW9PXzIZh62MUeCdVvsq5pFUjtT/w+vj45rSonzKXPZKeuArjLqzinHhcRaojnM",
-	"gtYwzs0ttyMuknCol+WJULDakuLYTZ5QVwf9v9fd/7Ym8nULy/UXDhPDlT5nEeNTs7pm+YzmlA/ZT8r5",
-	"VjBc1lXEtfP31TAzqkr1nwSk9j8DcDY7OF7la7psN+SaRVOUu2pKN1MqHGdw9GmvpJjq8UBSFdfGX53c",
-	"cDz9yRwNPP62eH508cOzt0fnz/uXb1+evHGJ+qZDwiKSN9eE3SCHRMaLlRx7Iryws2SH5Adjpm8B8O6C",
-	"TtgFN+x7O9HIhERjkCmJpLziaGNSLOaKRQAh9Lj7uGUvjTCfRog+LCXRIeguLQIDcujYUL5xSkesJuv1",
-	"ebYkGwXcQ9N1vOXJ7l5lmRNoCGdVKLUM29SPC/1v3uj6SH0IsR+bSXKLCPtsTMAOHuPhqRChYZmB4WSo",
-	"2OgiLe0jEkqGGoxfJYxeu8Dfd+evFgpLvZLIJlcPPWhcMNM+xmVdPcnPkuDvqdJ7cOsteiMdOj4upRXN",
-	"3Ioj2B754fL1K6B54Pk0i8K2ZzFKOMhcIPxMIUAcK2UUlIk/3IxLRAlw/tIQ8P27kPrPmvR/RB2yS5Ct",
-	"fJGIfDGbDm1FMREzxeLitWJX0xeOiGVUH7V7MaNWNSLvTjE+wpV9oVpbHlxd/C5w1Q4o0cD/yTFSXfvC",
-	"zaB9BlEUlVlSz+1otjXvnA7fSMFeIzjKPXNQGaUTJgwi0ML1U2ZxJ5d0tK5kHrwDHTyuqx2MhP1IY/m4",
-	"pr1aIF7ldNi2c23DZFuAz4d4CrcW8P4jDgkMxmqH1wxKUZe2sXAw4DDk52LnI1D6SjAwS7FH9q3GJvlJ",
-	"1L25EQzp0/2a+mXv8392+u33f/lf1VXY1hwbLHlxIiIZwyfBXR+0v+z8pXzEsspxyCkqRl156GDRAjL6",
-	"lU/bzA7Xp16Z7KQ4SUW7kv93U8wy+POd5m2Nhlsf5bstvQFWFR7hDmfVDJd47NIJXaMODekvq47si6O/",
-	"38sds3pBrBxzRlFL/vqU8nU3/gUYZYSByklXLCYwLlcyYUFKWbPXY0YTM67PO0LI9WjM6PSQGJlGY7CK",
-	"ZMV9K8WQH7DRezT9uB5qOJ4LXwNrZ8Kv0XzzdbfsFb9mwo7Jyt/FE6nn2rDJ+n1aCvvY3j+2ia8Lq5sF",
-	"ZJAaFz9ysA6Vi2gWSRHrNehcHo9rBgZwy6nsj2C+RpDlLCC64HRAv5O8ZoqE2KrBdjr4l6IzNLK7xps+",
-	"oBoxz0pFhaMMdqwnPNxMQJZhwEhoQjJJtSED5qKiyZOsvorjsqgeWE6TSEz09a6BnkCPgFTOAlOw3FsN",
-	"TJBUYHYygCeA0z53u4GBdxesAhA1lBnUOz3RE5a4AbZNDj6wyCA2dDOPT97/ttsFb4cOnI1YzMkHOSAu",
-	"rrxFBiySPrX4gxyUYs574id0kfgNf+4s7CHB29qHelsF5ZHODfA8PiTg8YEyxKboRoRiytT0RMKoHeI+",
-	"GbdIlT9BFQK2AGXKDq8Ag81j78CJ+RDSt930LQHt7+11yPNy9JOihpUq9DlR5/QMlwYr50yxmp+SqWEu",
-	"rZtGYz9+9N0ANiNT7Ss2x1ab3vp3fnR50n91+vr0sv/y5J9hKwD4f4N2wsG8GPyBqd65sd85syoBNs8R",
-	"fuuHDdwI4S1OIuLkrT9OGYbeIfECd+AcESwGMgUxkg403KQ1HohF5lFn0Nvt7u1vUA35skiBPMbzyHNi",
-	"BNcc4R7IHRXlVQPzRF7rGXnyZFVV5F7vZm+33evdfMNW1ES+XfQ/jWNuf6LJmbIUYri9SVHlmdCb4sO9",
-	"J0+zrpE5NOyNMpJt99C23jmns9dM5yVIvlwZwR/lYFX9wEtkR4VgSQil5ElCVCpW2EErm3mkvfX0voyf",
-	"24Yv7N2j/bBuMR9pcnTqIDAiKoQ0HjUjKwag2IRycOtjhRHSBA/Y77/9awcftNlNxFjM4lbnT4H++pDd",
-	"cLeuNqqKYeHOfOmgpa0IxKOCJ25dUMhQKsZHoj0APpiJtgkb0WTno9VXVpqKXtn3zjaoIRVOFb+m0TwM",
-	"SGiYmmhM/EK/iw4PsfAOzAGwYhCWpbufGSQrLE9Oj643PLEbasVL+yr23giKt8jjvfK1Qdu/vv8ZbVC3",
-	"tkD9uynVf1Q3yxuJtRctDXy2W+Vrm4zgtOFUmo5SAwKnxE7EnZHW1naESTStj+R6Kxh5LWOWoDPjxpAz",
-	"JY2MZEImKI6AgO4jbQCZun1+dkz2Ot1DMrD05YV6DJxu5XKog3YOF0WTEHZKSO8E1A7d3sPoW5nVB1o1",
-	"sQrmJJpiTmj3SQvjt67YvCfAUSsMoZqER+5eh34OyDNGFVMkuf6lD35+K3kKEv6jfTTl7ZdsHh6iOpHH",
-	"EKUQ2OXi18yYgfJrb+JMW8kVN2BROBAmYkhPJYBxRcIsi8b3YKRMCE20dG9A0xiFl9Ug9QyVcEMmHDCn",
-	"Ag+1pUm5aDhICHrMp/CCqz920BNhwrXp51BdIWnaJ8fZg1ZA8J0s1Ne9koGw2jdGLH8h7InmKEf4sz9r",
-	"es3y30lzmpZ+Vqko/sqFoVfsRznwLX+Qg5DYNuGZH7RdMzeWH+UAhhFREbHEvY9/FJqBiobYEJTta3VI",
-	"CEl/c/yCirgnoD5DYTRWvca1tPIsvo7CrL9E7QdW5uqQS7tpjlMBecdMce8m7AkzZrqwbfqRf/eAUNjw",
-	"R/arEVh78fvSNj/SJL8sSNMJ0ISLntCCXjESUc0OFlfTQBRhWFCg+ldsXkiJsrf3I00mbDJgSnfIUZbN",
-	"ADQY0STBG1UxnSYG1yLk+sQS3AGxHCNEbbgnQm1UGlmtMHZuTjiABm14wFC9OZs0s4jkMJIxC1sLRD2T",
-	"aRJj9VnPGyrzsqU2r4/P7ikn+/Xx2VYK1nYW0bJ+VyP5Z8zTdwUY3p4FucJUexWm3nJ5UEhwdQ1kkZh4",
-	"swVZYMsD7tpD7YlqqeNjA+9Ge2FaIcSKs0dT/pLNsydLcRivj8/yi655YRSjEzsH8sPl5VmAIcQJ0zpA",
-	"G2g2hqK0YuWQzWCd8zr0O5EUQ64m9XEcYzmzHG2QGuMDpN03DjSkGOrcpARSNcEUysEU0TpwaBgQhje2",
-	"N724CnqCagKFebXVzy1zjmWQt+wtv+TIhTRBx9x+kwylgkKEeRw6u5laTgPxfT1BIU54RYDfm2z6x272",
-	"WwX63Q6KJe/0Etq574g9EHMzwcYtrNvGIu/6Q0Z24Z7b7fZJByv3/SHea9N4L0cHuYMcg79zhlA6z8X6",
-	"2NkbK2qIXi5R2iOo3Dwh9v0OeesLhuH+NmdjHo3zMmIuDSErGOxKccStnoio8C37HAWvWJQNMxx8FBcs",
-	"ar9gJhq3L7hhByRSUuu2/TH0nqjwreIjLkJfLQyzL6BKDjfskW5hxkYpWfUxZGJkyQcwM2de9NOmYm6l",
-	"RDvXniitdmGGBVsvFyRKGFWkifnyAkyOloFq5sJj86VvkQHTPGY9YWXBMdXjQ98xcFeolMrtL2pib4vK",
-	"/Hd8P2dHG4uDN+3ZbNa2k26nKnHhNJtY7Yc00SxoTAuPPjpuujXTLLLfn10j74Mq8XBb+fO2/MotaFki",
-	"fOCqmdD6h1wKOLozqoExZcGpBSbS+cNb5QpiFwTcQzSM3ZS83pdnN01asYHOrfGgJ/wh/A3H/v7Y9i62",
-	"8rycMkGnvOMpsc6N8HbKxNHZqT2h9x0qfQfafBYk7oad2UMeAqf/FNIm1xgxna80oZo44luMASvR8Zwi",
-	"S1xDx/88ev3qS9KxH9YDHT/QMXHEV0nHAKFda1LZ63bzIHR0yVgtAv/p1Rp9gBHNLtbU55wHLnZrwkfe",
-	"oZEn96KZuifQjg3AA5o0L/7+CnQgik9IIqMrl2aO+ZQJo9pKgErKiU/IGfqKHrtPyWv+jAwVYwTcJ7on",
-	"7I8431bgo+kIEyMuEC0VNTQrPiIgWObfsUrKkPIEQge1EzHPWZwBhGgHM3bNVMwjUIgiGo2dYLNLdIe8",
-	"tSLajGtGnnQfkzDNtz4MykVFXDkU8BHZXllMoDRJT3BBwqzeSDP0ixwG4F3q41TsX3bofRh6H/Q15wvQ",
-	"dE5mY0A3CWNmKE/CGlPTOVDCPUYDYwcVnAd+QD3SkpVRdDjkUefPeQjtZPjnxBArOZBGd8yNWXWvnMNb",
-	"lzfmKwT5X7Ib84InD0H+gHFGZwmgPZcrLGzmj7fq24ROOzerhYgLfO1LChA3t9JV/Xz+g7OTvi45Okrx",
-	"wQQubhqJcWviNNSk9WmzmIMAl8yECz6hyQHAoCxnn/iLKPOVEDqQqSGGCQqQQXaov6QsZUQqcKjbu9nw",
-	"CetYQVRRqDYGkDQgaMA1hnYQDAlxsGU0nnDhhh26OHRB4Cm5YvOae+8Cp3mfONzYQ92ZwQC9TKz4z5FX",
-	"HQXhhoGAZQrrwTVJp0EW0HDNlC7bFnI5dtGpWeHCROD7ijBEuwUOS8YJuGAhhH9rF7SeBTdQQ0oWDKix",
-	"naqkcdDYAQ7rxrZ0VpicJr7cnZGuw4Ckgv+SMsuH2ITypEPeSNHOCFYTDaIs+hy4Ql9DJ3fzYf3/5eh7",
-	"qwPA93ZNx1RbqRTQorQJSI4OZ+VogzX+HIxRLGfu3B3BIMAvCyMo9Gpbruo0NdL5Dz7IAfaNMT+B2+KA",
-	"JFy7SggQxZPg63aLE37tQIB0oSvbUEVXbyjYgRVLITwYoqehbay2tbhMeQWw5aZ+gs3Gogt0saxEoSSh",
-	"S8DVgCaIsVx8gnGGpboTGMDmsG4WYE+LM8tCb6tzJyJqaCJHKTi98jiuwBGCr7oIh0NMU+Njjgo95F/V",
-	"9FHGisOOfO5V1ZCz4t9Vq8ijMdKwzk+TiO0IszB2S62kKaemzfHg+HKWhYCWqsazqDUSKRYzYThNChsd",
-	"ECYiNYfazY7ID/HQTJih9g4CYB8oyQHZSyxeXqWars8w9LI9VJyJOJlbmT5OI1MAo/DIMBOqrhiojY7B",
-	"FTqZMKN4VNlB4YIuoU8UoSZ8FxUIGJ1y7HNlFwl1lDKl84nzgSiZjsYebA2I2KqbMjWB6xkgmchUKkMT",
-	"fDZNAMjXqrcRXumLGE+FwXhMpwo2cQrZV7Ft3nacZoGl6EmFgTLVxr9AKikSoYtxrGjY524GIClw/Ke7",
-	"W/wKLhpHuNEsGRaad3fKcusrwRVqdq7QLmR0Vx/D3ETuwA9jmVqmhgflMEe8g9hBx82teJR4h2qJoAsW",
-	"9+r+akJ8fUgPZmYdnRI6wqhbSL2cRFPIuizQdDRtfHr/6f8PAAD//w==",
+	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat80VNCEbo4qvCAzKl6orFVsClJIyk",
+	"Yh37G6rB2Z/9oVR9zUeCJiEQWAB2SKsqCOkUiUMSpyzXBEI8ViEqEjN6hRHxWWQktvZIE0fpLftDFhOD",
+	"v5JIThhkYnp7AMZQueS7OE3g305rgUwszMK1FwHO0L7q5UurjUIQDtywGEJSadV5yeZ3c7Gi5qQ/S9zc",
+	"9GLOHKWFe2jJXrEcIkRBvf9MkVgsOxd3u92KF4tK0PopTRUb8ptqufmKzR9pcs01HySM4JsFc05y/Ws/",
+	"4desHxbJJ3vaCODfhmnTryQBxa7l1ecqCpGcsi1uCvv6Wqv3opDqrOhuqTwZZJ2XxKAqLvGSzY/hjS2l",
+	"HyauuZJi4iJmnU2ycdCw61tccvzTrnTlQm9wRL4Uud12v/Jr/emqWz1opIL/mjL3syWaxc0t7KsbTM2W",
+	"+Qt0q5CrLW5XywFv7X95yebnEnNothgfBlG6cExdoqlvn+7b7V2BXyKTGMw6Vwy0aamuIHQwT+fPreZS",
+	"MBLTeS6MPu7av3XZXr735Lu9Ort30VNRNfmfuRlfgJMNliBJ3g4bB79ssuCLd84Vm69yZXbIxVjOnN0F",
+	"0hswgRh89uslB9v68v69/xQ0XsmIJqzKOfns+Izsf0MSKkapFYcMHRW4LhPtH54tWs0fPyndQntVYSbv",
+	"P+4F335qtvOok/cfd4NvP7X+Umk9f3185oX+dURWnsBbwchPF2/ftM/Pjslep0sm2Iz3mb6WMUswJv/G",
+	"kDMljYxkshyCnpmfV+lCFTEIS+TC4xroHAi9UIQStJOTph82pmpa3UdNo6KvZK/TreSwE2bGMl7UUJ88",
+	"XRsZAy5lveUsn+5XzDI3Kn5eS4vqv1uEKib02sq1VgI8vjyqiiobsGonSrVzZaFj/DyojYzNOr9IJxOq",
+	"5quctH215CSu95QYuvn9VFqBClWJXXvMqAX+omhkVQL8PSADaTRhN2hELLl06j2+IyasBrSluDxmNE64",
+	"WLiD14ZVWHWp7/wSLK5M5nCWTZfGRSgZcqtfOIiAjaZkJRg+kYLTZPM9uMw/qhp5ql0MyAb9p3p6i71/",
+	"d3G29iJfWD8/rIxCgiVqLW6Vo0o3wIV1WqCElWfFDnXpnAxkPK8mAm6SDYJM8LUA26nsnhm6nVHrhWIM",
+	"Us4WjFq7T9fbtCq542tmFI/0nfMKteGbEOG+MWkVo2QqSHqo5GSDkBenee7tj7cMqYHPvom3/MrIjcZk",
+	"5LQ/pWa8xQGX0xNh1LzSmSGnfcWGTCl3yu+kxdRM+gjhcFdtGppsG9hk/rnB0cOGCzud714VS7EE6+gH",
+	"Ngx68dS5uJrFvVpel6qD/iYL66l3ntSlLB0lMzrXJPSJmWFAZmNqmM/IpnEMLruC3utf/az4lXzMF3wk",
+	"0um2OvqEVmakCQK/+GEf+rRl7+Z2ScnN/W4X3YBTCcApJNyBD8PWgoi/96RsaXpcZQ2BvakEaFNoNQWe",
+	"OqM6IKwz6pAwoSIPUp4qHtk/KkJyqrGjOgc7GyV/4CKtXv1LecVEnSZGIRNN85Gw/wV7hhXeISTb6hUQ",
+	"bjrklvVwKUjCxdXCJBA0rCiNP90OEQsgZfjQpSxfMGPv021D0j7IQd/ZR5dmegL0UogqJVZGQHutVajL",
+	"IafOgA1u5KFUZCRl3CFvh0NLYE4P71REjlZ499yAKrenMOWKMMga4s/JDV7QZCQhN3lxbo90fjxEmiS5",
+	"bRregjxgIXEZFIukiknTo3JEVJABg5z7VmcTS2F56TdflmAF9ZY9eBsbInJ/1ftFwec8FRpDN7K1+CAH",
+	"C/sMq8CHc6LlhEnBAmI7YUJTw1qHLi5hyBQTEdMYxsNoTABY07Bph5waYugVg9UNARkrDEjIh8gGhlL1",
+	"rRAfwot6LGfah52go7EQTxHm7s4DYlc+RJSj2uRPt++QA9oMh4qxEKfqbKitDrkA1ti2NBAfYG4EjSdc",
+	"IBBEEx0/Ulm1CRM5W3aOPaGZIdwcEpqBF9iLDqYtwfFzxeaooyBugXY5Sw65Eye0330MkRc5O7ZDzTMe",
+	"tsmMe59nyFXbWAppwRWeOp7M+5RXBwYenRI9ZcC7fSAaZP2/uzwmMZ1vGBWIWglT/QkXqWG1ap0/kJaU",
+	"dDqYcAOd4VfVoVg+jXPbCUQ0YSKmikADG81j4ewu9ByUV3J50lUH+6zg486s7OB1FXY0idXO+GhcaQsq",
+	"IHwtnO0a6C0kvFfs+ldIh2I3hgkNENHMTlAvm8Z84umyTcuywIBMaDTmgrXtsbdPHECb/awoP3EBCDNg",
+	"NS9CjQSNAaQd99lN5tUT0vSHAKjmrV19+8htHQqbiFJoWytA5sAGOmhAK0W6+CZ4LQMJ6U9YzGkf1jJo",
+	"FGG/sLkM5iZoFGGaIJ3Ggd+9r8w7M7XS2Y091ygu6CmL7DVHjHSwgZELHK/OcofVrBBhIb2ynbBrluCK",
+	"axcsCcwEgj6FkUW85lJE12J2kx/7stEQeVMVBfx08fYNOXO8CxCSn37X3W0tdQyIRwFaP8vJZLmlGZJe",
+	"Ouh83yD/3g0qW/X1ySZ297ShIqpBNvFjtSpIhhACJ8dtUEwQ3LzCteghBFe3zGMAxXO32wLEYGbqx0yg",
+	"NQAMmVvjyXffFVwa+91upaXLm1aWjvBYKhOQcTqhIj+/Gu0WXgb0y2DbrRyWcXkYi62/Oz/NRQO73dw5",
+	"dxZbzGG9x8ZM9cHOTgL8qUO5R+vRO0KatucJa/RUPNjeUpSFkgEjqyKUc0bRKLWl9+124DvLSREK+t9U",
+	"ryygplRORkpzKoaywkbOxZXeAGZnyTC7GTDNZyHF4Niq5nPhAkPuJoAjUjX5m0xY2q8U1zcJ2fCjdEH9",
+	"XA+5Yn10gdbEvvqXphnaY0ZHV3zqQhytdF5JRRAXpVJRE4UMAVDNdGpvmSctiKy3S6IDK7QdEsxpBlE4",
+	"5nAPx6VwHXYztZoSYtleM0XsSDUGA5Wukc1WvRAnt8yW7ydUHiCG/inFXcElbB13XApcBRrPh1SMIvaE",
+	"t0QQy2RU3PXtUBkK5HkryIBaM4Vv+A4CALODfus4Bd/C9uAFni0siljXLEMJQAGejGWqrNLTlsM2CP+o",
+	"O/hHM8auWijp+LakIs3wv+13ydxqvv8NKgL8y77t/ukxUuy/54zad1vlu7FLviF/IX8hu+0nC9amvW/X",
+	"un4L7C2LwiidqwK3q+Be2TcYe1pepncitrqrZ1dhQMZyBhEcTV8mg1Ay4drqvTqRxpejsaqvNjxJLH8q",
+	"RWs87e5/uz7IdZmD5lFLjoduw1JvHRHtPoSI3Wum5mBFQXBwJEiEkyvErIQfP4WtLxA+XeKC+eK8uzxu",
+	"VE3k9OjNEYYg22/QhovkTxVDuw4X3pp7ktrB7TxjKuFiPZbPGvgZVZPpi0FZhcvRatQHdihOuz6YKRS6",
+	"wMnpf8E//E8TdMj5H8HAU0kCeXztFjEoQALpIOGRAz3rkOcs4QNwkyZzAkRME0zXcQDlXJMC7OOy0r0G",
+	"AXCTrNptJDIvWS6LZpV7kqVhVrg24+pBT/LwnnVARDFuGb5f1/+pcRHZ22bdfqVEUy5idlM9orvNYcuy",
+	"4dHeVQqnXh05HQCXnG7i4sLZFHSrbM3r9gvwZm9xsHx24kw4mNwZN2MuXOKr6/aAoKQb+mGExChupV2P",
+	"OxoOaHQlh8O+DrP6Thh2J0UcELD2gXVwaJjqkJ+5GcvUEG6CHOkRMu3QOA4+Qpey4UFP0VwdFrN5QkBU",
+	"5KzigFcm/OyuvfKyaazBxXu6HSbe2u0DD8J2MhXNkHS2xXirkTVLAG1316bhImV9KfoZZ6gsOMWK+++d",
+	"I0HmNBlJpokUB/mb2oCLGYnHZVgaTbL0bcy0bpoxmxPNABOeTXUHk5Z9vnLHwWh+/z3puSPba5QykguC",
+	"m/elVBljckNMM/z4EbtKuDYdzAXtgIj+6VPohNfjk1dFJXDEr+F0CAIiOXhBfZRMt9uFom+6MHeVeZam",
+	"TMGvgXPhfPxo//r9t399+oRrYp9YbmL/HsjUrpKAhQLsInzFfgJOI/ti6F8AH1ITaI9YzuViwuzLrQ45",
+	"NVlOM3cH1g/d/gEjfuTza0kTXIJ2Wx0PxBeW/OLdyrB0Ht+xWsWHVXu4sCmAHx864dMuTyUB4QzdWq8g",
+	"sZA07UWgjVQa/GCHBNisJyqX8J1o6fbDbQ1sSatDXsA+TKjyhXHs66FbzbBDjlymsuOssHmYtiwYiwEQ",
+	"PVv6/J9Gyg45uaZJatVbkoKqQUkks5p4ckgQBHTDrbJUtb2IT315Nfj+0AX0aku9bgM6tDOwNLxDsvNV",
+	"uRMdoHSUp73btEPeIu50yZdq3xnyxF49VuoGqoUz4dUnrz1gBvle97tvdp/sFTLIrWBDIwN2+kMPtIBr",
+	"jg1hpvhIyRmA8tZkizvPTR++qUsVXxsXt1ZXQbyaFSg6YELCAIyMKCtxdPLbuNBeOR3AHdAVNy14qlel",
+	"+MNiTVJtiumD6NERrEOOIO+wwBPdG9yQJtQh9bmKQ660wbxCClALPvlfIxvlgkgVM3VIwl/ehweIh0wQ",
+	"Uig/QJqM6TWzQ2ExrAoX4GtJEpYETjyqXJcOOS+778G34jzhlv96ntB0Y3Iht2asZDoaY+dl3LRt9MDF",
+	"JNpF66DycuM6cR0FzEpTXBHb1EkltXKOcQGZdbJMHapvHcbPalDZKulj+V7fELLHicoesycgUC7WDW9D",
+	"J/1X0o6KkkvN7VpzR96OwW8L5uOVzUp8v9INaa+I7O3Abg3ckFuhaeS6bWVCNIu3jKcvowQs8jOuvYDk",
+	"TdZW3yoDvVTLm3ihAfjrdigvX07j3TRreJXui63UlgMoZVk7EmAidv7uFTnXea70bSsCbMjsNtXTi8kN",
+	"SyywFnoaqulV/qLkJhH9+H2W+AofVY7OxzxXQzlumHUBuLXrB4WvOczG6uEoGl3VRx5XMq3l/aptGeKz",
+	"7yY8+MJIjF6wN7omlFyxOYvJmOpxVdhvhV0cgf/WC9e3sqDn6RcQT4LrEBTwkV7yZyB07j4lEO5idegM",
+	"EuNzLeTAij/WlNkk785foSRsRXPEZW2+u3xdBGfNLOMQ/8fNhiqjj3zfbGF9iMXaiH7AxKwMiKimNCj0",
+	"ezeudSWtqrLVJ4VCwytS9yrjfSUWw4hZwq+ZwhL7O2Mpr/TOx7zZTyECf0DBLHVdE1ezuWe3VBm54OG1",
+	"I10EKMqWY8XK34Hb1O/hrb2mroFtE5zzfpeSLrKWKlQnPgJAQnznEAJ+BbKmYmCuvTtxAdfHgrnuqhOf",
+	"33mnw+IKr9Up4MszyF7PQky3/GYFQmA9TkAMyALYXdV2FftYzq6b9ycyZsmqKJ8NtIClTsHUUl+OZamB",
+	"aTa+Mgn84x//+Ef79ev28+eWj0L0MBgc3fOa8DpXGHSL/hWD4x5v8Ym2qtTG7y/GI+J8i60sDKK4hotz",
+	"CvJ9q95xpraOZ7hFaFTB8FLM9q+KJvCCRtYyPtlAmNgY/SZDLFhAHqhKh19bvQ+SQquBRvaqJRmXU7Bg",
+	"yrj7uis8T/rIRGA398KWBL7iFEx2u9gfSz5n1ETrwZuXCypUlViL1rLODK+9tI+rvnD4FIXd3Fx+fM3U",
+	"iCFayACxYLP4Y42Sr23zEJAXksQVrohZwgxDtfeKzTfN7N2aftbVaavGHLFb9m6qmdo6jukWO5Qd5i3z",
+	"/267s/dyTjda582yBH9mAytHnrOI8aqSX3GKtURr4sghx56MaUwGjAnnAI4JTSDK9zCr9Oyqv1ZbVpTt",
+	"/Hqj7LHs1RVzyWW7z78m6qS72VizqP/7b/+C7LsrxgAUOuFXDKL+tZ5Jtbk0txbm6ueCzP75k1pX3aXW",
+	"+PEZAJzrMIRdOkemfrrcOdKkGsvQ59B7uXuhleU+Fox5I0Wn4+3wfB3A5RK+xeded+6G89C529xjfsfv",
+	"QGfKiOfWSlMJN3MBuWw5HHPLMly+8e3jWBfouIynVgmodgf0e3+wqUtharbH91UoQppFqeJmfmG7w7U4",
+	"mvKXbH6UmnFlTpavdL6MMPj7b/8KA0j2LeTqHE05gMH7el1NjIt3L6BpCJcVfWG2F3zVy3UHjayVfNMp",
+	"DBKKb0I5rOrhXnrUez9oO95SSa0D4spp2VnYCRzmRaelIOHOJJqGoGdDvVPFyOvjMxIlHAJRwJTCwQwN",
+	"+wX3DbSXj3RszBSrX3OXXRJJYShWNHUyRMPl2P13lr+TTx5TDol7w9lMKjJ+lku4uS+hWtqARld2sEOp",
+	"yNEpoamRLg3/gxzoDjmB+FslU8OKyAdU6BnUYNMuLHvginEf9gTNXqfGO7Y9AFsso3RiCSGWDH9hN1wb",
+	"KAMHHjC0/2XJlmFdofEwa8q51qnLnyRhJGMWHmKgrcvk64mIKjUnFE2iPj24KZVPlLOLGgYknFIzzv5w",
+	"qWOWJ4UtjK6mUOptmlAu7I0ANeSp6YkZ1YTdTFlkWAyzuWQ3zpttZwlb62j7zbtXeV030nz31263221h",
+	"4QblU7rwmENGlyZNCsl9AaE9UdjKgFAyoVMgYKlQEHfhRnh+pMLsuzxH0IPSSsEqkqe7PYF16vwCGWmp",
+	"mCxYlJsf5MDHaOsAb0vwEuqAhFYqDaHuhT8vARa/E/OewLlivBFEpaA+QTV599cXL148h5U7p8YXUD6w",
+	"BDlmwoB8GPvMP03AjYDpMxBmwbjyZ9kXiT70McT+o55oshs7JMiXYzByanhEqNZQ9UxgWWDdWmj49My3",
+	"6cr4jRI5oAmGJcAB6Yks3dBg1AGkv2aZij5lPbRze4WAyBDtk/3dPoOY+5A0T08uX5BY0aEBkuuJ8O/t",
+	"/DX8OCClh+fe+uFaLf+mmQkxrx432+39/t53PREWs3VDF1IGnv82lOWGOKMn3cckLOTxAtDAk+43JCym",
+	"84ZZGiIwFogc6QkHE41s45EmmsfM0rOP2ovmXuiKub5qBTm3yPI8D1ygqpV+qWEKiARy212wClQ/IaXq",
+	"JxUFXJqUQAEVS46+YgvWb2nhEHyojt1Mo+Z0kMwxYASztMhJFrQ1Bq+P4zcLhVOCjSunBHnxFSl6AjMd",
+	"nD/xsLqair1XAPiAoqa9VFolu00dpUtBfji5RDr68eToOZ7FVCRM62KMg2N1OiSaAQIoxs8wEQMr0H5d",
+	"sXhRRAWJWaa3IbxCwiMmMH/T3VBWulKcGarm9dfTTsJGNNkxTE10IbfWX1JHZ6eF4PmDRrez2+mCoDVl",
+	"gk5546DxuNPtPG6gWw0ElR1AS62zmAMLc3H5LpYAwpNJ6MqF/XzyrP/89ByXAioCTjwCG9HcQNlzZBzs",
+	"xl69QU+EMzbYkamBHJSsmLjVHKggITo1Q4ewR8WVJobdmJ2xmSSEDuS1G5R9f2Q5EQJ8Q09jOWE9Ab4z",
+	"V2owyAKksftH2gFkDHli74pwxyMBBSTc6QvbE453BwUxIJyOuTGhbRi5eAuuXTSvgizgqIZYorFnDKnT",
+	"5XJTe6nlGO5Lt3tPRAnlE32IksCijEAookXN7Km64AZ9g5rgHW0AZySlCfEyaLGYoxUvfN3WC/e7452O",
+	"e+F+t7WKyCPNkuGjkEyTFBf14sej9t6Tp+CqzeoBYAArLjIEJCZc2AvYNqMRnSW1zDzHXkcZyOcgCUnC",
+	"R6nQdMja+PGjsAUHeI7QJuCNcYfYwZPYu8XDFSg+sgtxVFhdKzUxDruaEcR+dx+B9uG0ZYt/GjcOGj8w",
+	"cy6lQRs53ENwEPa6XS9Xeud3QZyyYhS4l7Iaq6v0jSwNGgxsnnzL3y+qqkuS50Xx2BWQ7jNSxxna872/",
+	"913dkLI57mTXHAP/0BOc7+pvTj3mBHzweP0H7woIFjAjl/W17jsPJVJUpxoHv7wPGtoDGWYLguKdY3NA",
+	"I5DADSzBrdKMDZZWymoTdKRBl5trwyaN97a3nc6MJUn7SsiZ2PFd2xNfYIxLBORP0+WNaThoW3DI1zou",
+	"81d2TodvpGCvwSj+6X01Fa5eLCsuv+C4wo+7NfXMUb2CcMvpnDTtogEk2+mwbftvwwBA9kS7rUFK2qT/",
+	"ZzT2BfxvQ0h3ShSg/ezuPs0ZoNcM8+0GjmlV95s2XqXtVHjQlQw53dethfy8nTzAq/ZutII9VJAgFMtd",
+	"Ids3TFBhQO7XkICATeFVUgCHlklspV2fI/RBDgJkrT5KKsMBgQp5PtKxhQ0NUp7EpOkOATDeCTcB+UH6",
+	"g9EKSDqFdEp3BfaEh24gTIw4hAkD2BSAwyPKdzW7LCQL3ifXLHZTwQ//x88V5h5YcTObHu7DkEZGOzLe",
+	"3YhX5eA98NEGDO5FBvHz78d3s0P1rG6FXQJpEw5Jq4KjFs6YL4Dwi095LZ4yh2dWe8BCwCLzsaGAoYZq",
+	"Cuq64NmYEyFnB5g1lyfKTekcjCZYHIfH+DFC+cNX9rQNpeoJ+wakmRP0oJNmiFnnEGwZ4klDKWaoGI7C",
+	"K7dWfiPwHjgYsEsX5ak75EggjpjtxAqALJOBAC8aEDJlakA5gqkeEASIc4ky9gxgsH2Yi7CZXggIkKNU",
+	"sbgnjk4JQlhZadYJ5c/ePf/h5LL//Oj01T/67y6eW+G2/NPrt28uf3Q/tjA9BowL2BQk9yges55olmp6",
+	"u552PvqQkU9hyyXRz7jQmBTkN6yGmTxzO3+PjMR3UcFE4GakSQLr6IjQA3c/8I3P5Rul1bU0EBCdDrL1",
+	"z65CJ3H4c+cJ3J0sDqXqo6LA5tlFNX8pJN9XMZkdf9zAcSN1BbvBojXa6VMw/Auj+JSRKNVGTlghWwYx",
+	"Cpp20MhVuPGsgpJjf7IvXJ4cFz1RWoOJjPP0G8dSrBLKXJIiFUvlZeUQfHByJkCg8Ihq5JzFXLHIICvz",
+	"mrSRJExVEh7mrBPdvboQ6oaze6StpDyW8opoq2QClykO1goglMednriwvE2j4Q8D150ianVhzIzzPObs",
+	"3bNXp8f9d+evwg7Ywwo9eht3zsKIZcWZhRtt5YcIgOnT9SgCo4J5YSCl0UbRaY6U2fIJbalm8SHZ736X",
+	"q5/2w55w/m9ni0r49cI0m7hAsFgZRtpUKkMTb0mw3BgztVkGxlnF4ZCSPBk0MoC2Zw56/k4YnG8+k8LL",
+	"zioQae+fv3ryq+Oz2VkAi4wPmi2T6m2Vji/FqLsbMOpjjwdpP9jdoItLKV8BMiR88GSTiWT4ka9ZzCkG",
+	"Wv+B75En3W/Wf3OBBvEXaZLcwd1zYaUrQj2fyYhv6JAfvSToWW92T1kWseVVg9AulXcNco36m+aIuNND",
+	"zpC/aHdRFHlQQCKq4sAx2oBwcS15xHSLKGZSJRARvCcqOO4OjcDf0wEbWIkP1oqh9XzMjRWH2vj6LMXx",
+	"5PUM5Qtxh/31X7yR5gUgRz6c19J5fTstiiFeFHcbfF+HdEl/wQOaMAyoKx+B5/D8rX31GXy4fAAqbG/n",
+	"bCKvWfxHv9geKDE3IcKOWcHbQ/Z7/RdFzoKs6nry9gdwdhbNII7A1thBlizGELADmW5ZxEohKaMs2AUb",
+	"ctTT541Pn94HDZckWybts9Qs0vXdS6nYuEN9/9Ii6lLfy5eJ322ndgo5+6Mf2gfh8mtdVp4hFJgEIGmC",
+	"PuzgM0kR6R+JamvWULisnBPUJ/5XmknfgESHQiHEHUAAM3rCUNfn0bgIo6iZgRg8kZkVucK65EOZqjzU",
+	"CiAbyjzjFdfmuDCmezy9eTcQb1txfjHULl8i71XJBAbYpQeb3h3b9JyZOA+yiRSLmTCcJpo0J8zQmBoK",
+	"tFe8FoukXE3/ObBm3RnY+Zj1uoHUllPQ1v7Z/NM3dML+ljI1r/LTVoh+2PUfXvR70Fpufxpwi7EKV05g",
+	"W9K510yC2viC+yff+2DWtQ6XnE0v8IiHo/LnuATeiuIuPtLEb+OtmfwtyVoqSHopKDaLQVNWAEJZh4lI",
+	"zSEJAYr1akOaRycX7b0nT9s/HL/GGHUI8nUQVl6wQ6gxECi4zu+6A3SzFIgZY2pCt7Yh4RN7hrhJ5la6",
+	"wkBDKVyBM5ohNAH6nf0Wy3IJEuZthp2euMyRryHmLr9tMUocZ5dwbQCcjxRGZW9kamgiRykjzTC/nfvY",
+	"YNjCePuqeNlm9uUBKX7pAgpd0bOWq6fmBlgu1dcT0VhKjfV/wG1CmoguitsSkgFL5Kx1gBPDrAOIgPbB",
+	"31mCC50w8vv//f+4QP2gJ6QKiGWchgkS/pfLOvDB+xmhdMjlmM1hgWgcA4ZjMTwaBgwz77gnYU8UEPWg",
+	"24VdXtigLPmmsNmQm3FtB+ZpwY5YsWlCI4Au9fOCJAOfX+DWDoKaXcqCiPP4TcVIrCQAUUoBS4S2UbD8",
+	"evIaS11pvj1Ly3fIvXihsg7O0i/ug9rq1qGZ5Prvfv88WAi+mvtJKgZJUnjsWaukG6EXqgiPdkuZcVk5",
+	"cgXaKkXJgs4u1ZdQ2aU69rfIWrXdcnSI5cLZA/eDe6GMd4vx/pBbSR8U+jtS6JfFhWWStBSzlbbOhZUN",
+	"Vvg+vfiClV7hSCg2soKM5c0+aZw0B3O4ECHXKEtBlzPhMKTDANk5yE9xquggmbtsPJdqudfdcxkOr2Tk",
+	"clT9KO3gdz7y+FPoclmoWJEbBJOOex7Uw+XNBeSKTU2eT7W3T8at/DaHLFkRAxpym8eYk5dAJUJnrEOp",
+	"CbIZaNITH+TgsPy5y9OM+RDwcbGMIaai7R3mELp2/i6zSDv8KsJuaGSSOYieH+QAJD4vFzsXMMqddhew",
+	"2rA+gFUoCUbLiM0+Mw/ydIoJwGHQE+GZkjfz9sLzUvayVCQ8lvKKs3x9qZiTiGrWCrAGmO3t3fkrDNUR",
+	"JKRT3r9ic+iBTjn8E0una92Hqtj27+wf9tDnjzEGvo/SJ2asIhQEjsU9RxmyJzLJLFhO99zbQ1+QS9t7",
+	"pEmI2bK/vO+4BNDQyfT2tVzcs3+9O39l5e6XjE0x4xuEWgg08qselpTkUtBl0QYGr6LmAqIq9/l/KMXa",
+	"YRVE1QM4N4WEoEVpWRcE5SxUIKsYqTENHROJFMvCB0CQysskg8iNhKvShEHaLF54ml4XjrV2ua0FurIy",
+	"cgb/rJiWyTX69SEtvlJoRoDwRVhwGDw3kIJYJQ6fAmf6SQ4a1b63xWT5BXbQKDrdSkg1T1ahLfR6N3u7",
+	"7V7v5htWXTv+/f0I5j/JAU54M6F87y47zkBJa6Ryy3MKyczCHrC8BpejVduPZ9y1yRePtD1YndLeLCVV",
+	"fVHxftVCFvPxN1/Q/AavW0zE3EYVNqLCaqJDbkr2jAzvzYd3N+0ykd9/+5cLiGj76sdeH/q301P2Nvm4",
+	"WBj6QbspazdYCh0Et4KgaEWpLZUW+KTOnXmcKg3c3opFcBW69AlM78Q6KwJ1LEaNdoHHBWmIC82U0Zgh",
+	"OvKXkSvQhAWeAawDlQ0BJjaVcHvnFyozYQk96mtUWFZqbxcoU7GPBS/2d7/bf9zdLxS8cCzNfgsGhqbL",
+	"Fw7IKKUqVvbiCtxJBaECna8IBgHjcfVgAnsVpolpHUL2Oub/4kQKCfzu7nXznFCwYSqcg32ZDNkMwtat",
+	"iLE4c8zZgKINlIRQ2DOCtQ8PyFAmVggvPXWpLghEQaG4RLWD+Ce7vdV3LMge+RWbl33b9GrJUsOC6hYL",
+	"kLibtVnCUaptNoOJGmLR77ztzSCoVreKVHdnzcJGl1rLTj7AHfkSJHvrClzWjhsIol4gevo5tYfu1U/1",
+	"kxzURRO4QySHCOTzELr3NewSdnPKMRx2MwIi2MyqI5B7s8Xds2yeyBT/VZndqCPcJxGuEOYe3KF/DlL9",
+	"gTlZKLdOOdREvLldllSSDGh0lVXB2Z54t3WSWsXvOWKPLxH9DiYTgHXuVo0GtRkNkBscB1nFYURQZ0bN",
+	"XWY7oAy4aie+YhagLGGpFKfHIDaWJmBNUanVItGq50UykNdC3xDALUEdTpfd5VPkMyvgfve7ytQGaOCr",
+	"HnSXtFw0tzT9vMAQNmAA0+rXbDbmCcvoDEGa/v2cV1snWz1oaBlLQqK+Kw0NOQagCddra0ckBGwbeK2t",
+	"jWJ0EoKD3Rd1zMo+hohMrEnTqkYH4NJpBZiKZAnd60PICXqZOgeZ2V5Xy160Gg0TsWvUt+k+b2WAAIap",
+	"CRc08YWxATcRHFAeJhlNzDwOwfwtp/TXlBGwHnvnvD2rOAiTYarAh5rZl7Bwon2AwSHQMObT29XAipXA",
+	"trLSkzBwQLuCYfoUrouLk/7ro7/3n787P7o8ffsmzCsK7j7piQkXqVU0g2VkpXEKaAQzhOQFRBxEcnSY",
+	"WjHmJmfGexICaw5d+EUTrMeKFezPMUvoPCAT3eqQc/9DvkcQLsxj4sGfIULiFdWmDVVg2qfPQ9KEf17I",
+	"VEXMpfdCNA03miXDFu6WYDO/UAjW5mKWqfEA1URzu8Sgi8M2ANKaR7Hm2i4MVPbPbAIsPsQU6uIaZenF",
+	"dpojwTVDL61LeS5RW4cAmB/uZ4HMApKvkSdEyFYvep32D1ALd2nOMMqJzEvGAA1C5hPO24fyIALilGXA",
+	"jDmYgyeMs5Pz/suTf4QByeiie0D2975Dd8DUDtlN12PGLLVxcXl+cvT6otRGt3tAnnQftwIykGZchWpY",
+	"cYVewOh/koMTZBFLgsryrWePmT9VQEF4CDMicoSL1hhPFj4IC2TjGmDbEuXVKaa73b3926ibSwxuSxCv",
+	"HJQdP4c7e68Os8lyG8tcsJAmcM+Fc+XDxnSRNA/LtAYG9UhO2L+pOvHFLOxSkgkV8zx4DF2ATLXtCVUZ",
+	"9GrLobNxnWMke8QBmcQ6T9RdPMxEWl5QJBB96BA83fVQPImuYrzzcBV8JZmMUzdb924uDNnlXMRT3fhj",
+	"97ptIh/d2q/tq/jmp6CxBNO67vO/Z+9n469Edd28nfyTpbY0M9u0Y18H+rmtcPmlKPqoCCXLNSng1JJm",
+	"CbW2QNILl8oayvZXzF1R9u0I7NMduDxg2m1wgTvhFao/e10VKuOjLZ1NPcLKV1bxscCn3vlor4lPt1b1",
+	"g7riaTR5pH2oql5dX7QoQPtLK7vCy6muvvZmbZrr9rXtOysMzNVWjOdYy8/jydqJkBCijBGl2s6jMsfM",
+	"R+pUrwXGZbh8dh9gjFl59qKHwGG47Js8K63uIAHhBNoXPGDDnPmK3jg8K/5CGBI6Z7JiHCoVVnK/BLSc",
+	"eI4xNlbjyutaPn3y5PFT77saMCsslCCO0RMVeIjzAkghWLjs286MA8qOH09WcAbxpX19RA/T7gOdXVB2",
+	"T8ATMIeMKATDZHYbtKA52CIn3QDRgShPfZcmjyiwK+XHCfBuTYgvy1x5mVxVCdtzAe15m9DtQjJWFvv8",
+	"stHRK6xPbuVmWUz0YbaKyJi5Ic0Z6MA+qsa+65b2wei0fejCg5WqmD7HoSRGdoA9by0cXcLN51mwrth8",
+	"dUj0S/vCRl7qAgzDFrAL2ztnd7tF7+yTtd7Z+3SUvmTzOkepXbiyR+7BWfr1nKVO2dQ+JQkDSlyuVTH/",
+	"Gg7EWkySSrkIrgxEFQiv2DxEBw1qBlkdDymS+SFxVQgc1GqGG88rQkUQXQojK+8jAvIlm2MXm128u3fZ",
+	"8c/cjF3Nu5orGALIc88hri4WI0aUeytXPWQmPWQm3Y1nCLMCaF51DDIvHJDJdlxi4ZLNoilyMIYytWdx",
+	"1AaL6lzLK1ctNZf1d7F4PToEbkzmEJVimW+cQwueb6zDY3BnDaP5oeuHAIt/Zxgvu8WEwpYLCAPc7v7b",
+	"ylTyks0X7TDZidhRMrlFoIVvMlgDUkzBcZYlCeWFkex5DlDDBsMUTBKzLiaQtO3qDsC3WNUJdLwKKHRw",
+	"xzmxAgpJYSApxKOi/Q9CY1sd8gy8RlJdkTjNVP1iW1Xq9rlMknu9/W0HLv7/6971bqv+8+77B+TcPw/j",
+	"hIRlxzl9oEIsZ8LHHt9KQMgKge1kXdUEkrwAdEX0hQN4LYtzmSArWtKMaDRmMRkozobJvHWIlW24Jmwy",
+	"YJDD5pLSBlxQNe9UVR947Qd14cZ0j3r0Ul91Fjn8eSH/6djOtn0shVEyWef7gJf9u5j19B9REuqc0YQM",
+	"PfmI2OmgaJsvlKIDSvGgsgnFWKKFolATZhSP9AIR48O1JHzOqKNZe/enU40Jwj6yRArALsHwFQ41OXWh",
+	"rutIyVl+mYt0MkB4EPQ7dXoijKRwdX36ihoWku9J/kiTHZhM/5qzmSb/3/9LdrtdDB+IjIJ3De1HCY+u",
+	"Kl8NekJZvo1wKXskZhGf0EQHpJuFGykGx1NIDJWHz+Hy984xQNy5iZI0ZnFN6Y/XuJj50VsZNPICii3E",
+	"dO79Lgi4OFCMXlnmRJpckND8M2wdZuEsT+372qfyhEaGmc9pwRZn96o+66I64WKhMjDdenhGxnTeIUfO",
+	"C/P4qRuv84jaMdUO2MjPG+6RIKdHb46wesU/pWB58emTVMkp23klRSxFmA83fHd5XD+efzY+z0fX/+vO",
+	"V8gCWaDBdSz5wbj5NRAqpAHuYzmd1V+WjhYENcop0RBfiChUikZXLHbcqIqtV8ot7teKbBHP+aHhekyL",
+	"M6ybbEd0/Pb8ok2TRM4Qm+uwFNh3egZloaBYOdasLGfTRwmjijSv2JzFPfHj66PjtqvA2Tok7y5fL2bt",
+	"q+zGCRUbhockUnSWQLlxBJGCsrWA+09HnkP3hOtwmNDRyMWYJWxoiBX55NARPme6Q0KXvwgmX+84/pa8",
+	"5M/siz9dvH1TxeYv7XJBvNo9KXeFDr5wdjv0vCq//RywND7DyvSgAn1ZFahWqrT7SCiZKhmnkWlTQZO5",
+	"4ZFG9rJOaBRsphNmXMzSWr6xyCUuwPhCEXfe3vJcer7hYk0SLq6wAMgPJ5ek0N+O++a/IIj9+99/+1dI",
+	"mppRSCvRfCTckQfwDBCIv9kjY5kq3SIL+Dk9UbYuQSjJbMwgExtqWcaxsiwGeNksIB75WqrMRuRGA50j",
+	"fg520BOGJUkeIk0Hlv3MxtKXZRqwuEPeFXKOs5YWu3b8DCLHqSa0J4CDovepWWSjC1Wqfjy6+LF/cXJ8",
+	"fnJpRTSajd83DjX1PN+TgvVExYZgzc/dLnEB+h7jJB+vlbSEFJWliC/8bN/kFHM/XDPv4IKPRDr90rwz",
+	"738VA/W/HVZTP5jKQH2a0TnhQ1+dP07ZA8v9c7PcI32V6ec5OyNNV3FNTk27XGmjwGPLvFcaPnQ0qlcl",
+	"+r4pvXiPGke5ozqFgxnDxUjn1T49G4K0ogmgHo3kly5w9J+Aae9hcpDHFOkn25Ui3ZV2c4N6lDVAxeEH",
+	"OehjydrwwPVdBO0BwR2ML5bJlWF2EccDkbDsoRlJCQGkGhJrsgrSriJuKzc4ZFo/9mcFDoxhXbzGSBMq",
+	"V2PkNxfaUBExrNOPSMoFBOLB3MshhXjk/8IA6e/dDDvkZamgo3M+ryjpCNgkQvZE6mpa4pDhds2rPdZA",
+	"3y6f7Xu4UQt9XHg6+cJhnluxFiLkLKut+lDp5uFaXukMMl+CRVbEbqYQLr3i3n6n0Wy/0nZ85BmJdrFp",
+	"iJYNDxygkmbMBczJmfDlYoI7DAK9TyvmuzyofAH/3moxASbfKGYZOM3BdV2hq6y4nnNOvLs8Bju2A61g",
+	"IqYKaxo92D+/inhSrCNVnXOCBfi1y/Ce49MW+hecBMk17uHGJahqUHPgpNYeyBdcxO+wNuMG0dTAPzZN",
+	"9dl7UvYjPP6yjgKYVc2VisIZmkeoQbb4EFr2J4mclvLKVxRPp2QwJ54q/TFBit9MtK+07eVRjySdaqYM",
+	"QZuUqzPSNIpPwCiWyBlT7YhqFrdwGAdkr7u7ULaXe2TnOOiJvW43y8thNyiBN0f8molimbd0GiMUQtl8",
+	"Z2Y8YotpVa1OT7yRok3zO3NC52hRc8NfuCe9JOBDy+aYpsYMCacJFSFp7ncfB8ThIpNwB55W5l29gw4c",
+	"B7kPMd02jZ18aeF8LQNx23dISts3A1c75tE5tIDdL8jUaEZsDyrCg4qwKqBcKsdmPDe9FSutVAGYWg/U",
+	"l/GMr3R8H+77PxNW30L98G2u+K1iuC3V+CBuaqJxRaTYi2PyzePvnpIJUyNG4K0DvG0hcrp4F+BNfUjC",
+	"CTMU/PDwEQZwD+ZZnQnaE6FIkyTEygIE0zFcTasrNu/4izmDc2jbizx2/S7c/PYi5+bQKhY9kSnODoQJ",
+	"fJPcoHdsv/uYNBeveaxO4Dx7TtaotNPZmd/zzQ99AEEU24FFbMPK//X2bf6xhIkcUBDm9ZA+9nDb39Ft",
+	"DyeYaDlhCIBiye1RVgCwCdWZCrys9bnX/4wNxlJe6R1MlKgHi5eTacLACOk/AZC7OQkxCrgNoA4mVeyA",
+	"mO97abf7OEoFv4F/seB61z0bsxviAwX2njy1s+w1TMdqTL0GvhySCY1ZFhLBsyyOZiwjnQ25M6lGl/iB",
+	"mZ/xFZcsco+cotxRXW08j3gHbz24FL/O0Sq5IR0NQZSOvTm1pxR/mDyRbQmGsHCc8ty0StPFz/4kQbF4",
+	"DBjKA9PZzNM9BB4KOSNSkKaQpYSvQ68XOGw/pQHmAWI7EGQQkANancq0sD/WQcmn/HBIvr5D6t7OiC9R",
+	"tRI15OfsrfukStdJHQJHmWfkpbVcybwHKr2PQgSzws5npJY928qdkn1WAGmry57/Ccq1uFhK6mLjAF/D",
+	"Q30YNtXLbBSL1P+cl0NZnyqPnzzkx/97Yy8xMNYV6uRsRcyecQbV8rjlTFkJzyzbeaTodEyaUNfVlygU",
+	"jMU6BDg3NHdI5XOOIFwJqnKGmOH0/YSpCeUxFPt+jf8mtotoTJXx7lHshWoCeL3ThHJRmf5ZOBMbuCtd",
+	"jlUlYBMgvDWCBhPpBFYI/3Sjtcv4JZ2V2bzsludrcAuwYr+DgD5oN9CveazojIvRA4f4M5k9S7tpdzA/",
+	"k7e8yqoPzpaAnlsU5XpfEz/5PzTh4ONEbyiWGv39t/+dlzbGmBdfXBqcbQFJuGGKJr7qmiuVaK9S7D7w",
+	"3AlhNK6EnIlCzTYIXiTRPEpYQAq1SyHXlg9DsgN8q2/ZXUjYzVQxjRm6kK6F1lb7hR0fuk+LL9nl4Ami",
+	"d9jT2o7GLLrqkCMyUIDICAVWuSYUKtI6fGBXNXdlQVqw1nSqYiVLYsLdW2F982fpF3fAFpjiSlZn7w2g",
+	"nweP50PRzHvxk6oMYeNzZa8VmsSOL7+0omKLiwPf62a1mjREgef3xGBOeFxd2/Eia/8eD63vZJX+60f7",
+	"SOfTeJBL/kTKNa3cwsKZMIqPRvW+g88BUC/KF2dWbClheNUfqp2P/p/9NaB3oLYXkLI8fjdVDFBB6hR2",
+	"T/oPCvvD/VFS2HVOGNsckCV9fUkdrqe4u2fotekp7vcHSv4zKZZ+13JDD2J3pgIAZr4aLw8qFdIC5761",
+	"Xurp2Od2VGql56lwdRRAH800DCms2qikyBbugKBJLPEFHrSv6R1gWTkrlkVJqqEW2VjOAC4EyhFhBI+2",
+	"ix0UICBdw490jtzRIReJNLpY2vzs3aWDHrGf94SWGO8J9RUgWsfl8CvWZoIOEkiJz/fbjdX7/6D8g53D",
+	"mIo4cc5CLnqCulRCRIDWCDukUqEPbWv2C1e5bTDHqlXNvF6bC4KN5Uy0XDly3RPhhOshV6w/hfJD4QEJ",
+	"9RWfhiRWcmov3ICEKhV9u3ohdOXQvgzTWW/QM5btGyK0QE/4HP+sA3Bm9nVIZBIDaAsXCJgQ2i0M7eqE",
+	"dj79f0rBIKjKauMOm8Ep352eOMr3H0oNVgnfzf3ud2TA5lJURw6cpWUmffcKum/+Kyjom14NmYIe1LGb",
+	"B/TMB9vAn9428Jli3iotJmtnlX/70r90j0fe9bGhdu+H/SAb/lmVey4GdtJZ5Ibf0bUlK76sBaAuk+uc",
+	"mVQ5QcKNyE4qDuAOenf+ijTDs7cXl2QHY6w+upf6PP7kIqEB8rkUrwKluXrCRVJx7aCgwTmAQJvCeTWU",
+	"TBIWHzoMJAd1hHBOVvCqFC92uz2Rr3JRvCAXjJH64UJe8FjOsrJdrBgFVllIHZiYO9KNe0Tadl2sDtVy",
+	"c1lG2m769Y3YQ/mqh0u4qjJGDZu6x5u4dPZWWRNfAfp+4UwaCcbFHAQFCX6/u1tnWKw9oQ92xf9ou+Ln",
+	"UfmdGGvWfOMod7HSxman6pZlOD53nKsqackkzuo/GDnFyEKwsKBV4jCLs3bQdgXRwFfdQgjF6uDp2pPe",
+	"/dp3cSF2/N/6Pn7gMxV1JXLRuTZye9v7dcCThIuRT2+oz2i4MIpP2SMH3aoDYq/RIWcxFp3VJkMEvbg8",
+	"Pz076f988uzHt29femxQqJILsrH9R+DNfGB2MnQy7QkjE6aoiMDWWdPY5dtXJ+dHb45PwgNCwRgJBteh",
+	"hHROqYg2NHHFWU2q4Ozvd7t5Fd+ewHrBLlAJFYUBi2iqGcE5EhrHWV6WkRkwvyEzniSHeelg20EAmA3U",
+	"NReAIXQ2tkoEVArihhiVajOTyoznHXJCo7Gr5s3jxUq/gS+8YRQVGiOuMF1UAZKuba4nmpQoNgVoAS/O",
+	"zAuAs92qkr+tQ48IO0W0KWMFNu7CqbBq8FDJSU+4JVDU4dNSQQy9YiIvJAKjz4BopYqxxkI2lKwawwTQ",
+	"6jvkjTQem7cnEJz3wC917MtFD1KlvT18yGYetjFHgnVb7KuaRVI7U/+Pr4+OK0FhoQeXnbIO6Cqj7pxy",
+	"XEisJZrDLGgN49zccjviIgmHelmeCAXLALCwrkjuQMFu8oS6Ouj/ve7+tzWRr1tYrr9wmBiu9DmLGJ/W",
+	"3mhI+zOaUz5kPynnW8FwWVci3s7fV8PMqCrVfxKQ2v8MwNns4HiVr+my3ZBrFk1R7qop3UypcJzB0ae9",
+	"kmKqxwNJVVwbf3Vyw/H0J3M08Pjb4vnRxY/P3h6dP+9fvn158sYl6psOCYtI3lwTdoMcEhkvVnLsifDC",
+	"zpIdkh+Nmb4FwLsLOmEX3LDv7UQjExKNQaYkkvKKo41JsZgrFgGE0OPu45a9NMJ8GiH6sJREh6C7tAgM",
+	"yKFjQ/nGKR2xmqzX59mSbBRwD03X8ZYnu3uVZU6gIZxVodQybFM/LvS/eaPrI/UhxH5sJsktIuyzMQE7",
+	"eIyHp0KExhLsluFkqNjoIi3tIxJKhhqMXyWMXrvA33fnrxYKS72SyCZXDz1oXDDTPsZlXT3Jz5Lga1i4",
+	"C23eEp6hePBvu0VvpEPHx6W0oplbcQTbIz9evn4FNA88n2ZR2PYsRgkHmQuEnykEiGOljIIy8YebcYko",
+	"Ac5fGgK+fxdS/1mT/o+oQ3YJspUvEpEvZtOhrSgmYqZYXLxW7Gr6whGxjOqjdi9m1KpG5N0pxke4si9U",
+	"a8uDq4vfBa7aASUa+D85RqprX7gZtM8giqIyS+q5Hc225p3T4Rsp2GsER7lnDiqjdMKEQQRauH7KLO7k",
+	"ko7WlcyDd6CDx3W1g5GwH2ksH9e0VwvEq5wO23aubZhsC/D5EE/h1gLef8QhgcFY7fCaQSnq0jYWDgYc",
+	"hvxc7HwESl8JBmYp9si+1dgkP4m6NzeCIX26X1O/7H3+z06//f4v/6u6CtuaY4MlL05EJGP4JLjrg/aX",
+	"nb+Uj1hWOQ45RcWoKw8dLFpARv/k0zazw/WpVyY7KU5S0a7k/90Uswz+fKd5W6Ph1kf5bktvgFWFR7jD",
+	"WTXDJR67dELXqEND+uuqI/vi6G/3csesXhArx5xR1JK/PqV83Y1/AUYZYaBy0hWLCYzLlUxYkFLW7PWY",
+	"0cSM6/OOEHI9GjM6PSRGptEYrCJZcd9KMeRHbPQeTT+uhxqO58LXwNqZ8Gs033zdLXvFr5mwY7Lyd/FE",
+	"6rk2bLJ+n5bCPrb3j23i68LqZgEZpMbFjxysQ+UimkVSxHoNOpfH45qBAdxyKvsjmK8RZDkLiC44HdDv",
+	"JK+ZIiG2arCdDv6l6AyN7K7xpg+oRsyzUlHhKIMd6wkPNxOQZRgwEpqQTFJtyIC5qGjyJKuv4rgsqgeW",
+	"0yQSE329a6An0CMglbPAFCz3VgMTJBWYnQzgCeC0z91uYODdBasARA1lBvVOT/SEJW6AbZODDywyiA3d",
+	"zOOT97/tdsHboQNnIxZz8kEOiIsrb5EBi6RPLf4gB6WY8574GV0kfsOfOwt7SPC29qHeVkF5pHMDPI8P",
+	"CXh8oAyxKboRoZgyNT2RMGqHuE/GLVLlT1CFgC1AmbLDK8Bg89g7cGI+hPRtN31LQPt7ex3yvBz9pKhh",
+	"pQp9TtQ5PcOlwco5U6zmp2RqmEvrptHYjx99N4DNyFT7is2x1aa3/p0fXZ70X52+Pr3svzz5R9gKAP7f",
+	"oJ1wMC8Gf2Cqd27sd86sSoDNc4Tf+nEDN0J4i5OIOHnrj1OGoXdIvMAdOEcEi4FMQYykAw03aY0HYpF5",
+	"1Bn0drt7+xtUQ74sUiCP8TzynBjBNUe4B3JHRXnVwDyR13pGnjxZVRW517vZ2233ejffsBU1kW8X/U/j",
+	"mNufaHKmLIUYbm9SVHkm9Kb4cO/J06xrZA4Ne6OMZNs9tK13zunsNdN5CZIvV0bwJzlYVT/wEtlRIVgS",
+	"Qil5khCVihV20MpmHmlvPb0v4+e24Qt792g/rFvMR5ocnToIjIgKIY1HzciKASg2oRzc+lhhhDTBA/b7",
+	"b//awQdtdhMxFrO41flToL8+ZDfcrauNqmJYuDNfOmhpKwLxqOCJWxcUMpSK8ZFoD4APZqJtwkY02flo",
+	"9ZWVpqJX9r2zDWpIhVPFr2k0DwMSGqYmGhO/0O+iw0MsvANzAKwYhGXp7mcGyQrLk9Oj6w1P7IZa8dK+",
+	"ir03guIt8nivfG3Q9j/f/4I2qFtboP7dlOo/qpvljcTai5YGPtut8rVNRnDacCpNR6kBgVNiJ+LOSGtr",
+	"O8IkmtZHcr0VjLyWMUvQmXFjyJmSRkYyIRMUR0BA95E2gEzdPj87Jnud7iEZWPryQj0GTrdyOdRBO4eL",
+	"okkIOyWkdwJqh27vYfStzOoDrZpYBXMSTTEntPukhfFbV2zeE+CoFYZQTcIjd69DPwfkGaOKKZJc/9oH",
+	"P7+VPAUJ/94+mvL2SzYPD1GdyGOIUgjscvFrZsxA+bU3caat5IobsCgcCBMxpKcSwLgiYZZF43swUiaE",
+	"Jlq6N6BpjMLLapB6hkq4IRMOmFOBh9rSpFw0HCQEPeZTeMHVHzvoiTDh2vRzqK6QNO2T4+xBKyD4Thbq",
+	"617JQFjtGyOWvxD2RHOUI/zZnzW9ZvnvpDlNSz+rVBR/5cLQK/aTHPiWP8hBSGyb8MwP2q6ZG8tPcgDD",
+	"iKiIWOLexz8KzUBFQ2wIyva1OiSEpL85fkFF3BNQn6EwGqte41paeRZfR2HWX6L2Aytzdcil3TTHqYC8",
+	"Y6a4dxP2hBkzXdg2/ci/e0AobPgj+9UIrL34fWmbH2mSXxak6QRowkVPaEGvGImoZgeLq2kgijAsKFD9",
+	"KzYvpETZ2/uRJhM2GTClO+Qoy2YAGoxokuCNqphOE4NrEXJ9YgnugFiOEaI23BOhNiqNrFYYOzcnHECD",
+	"NjxgqN6cTZpZRHIYyZiFrQWinsk0ibH6rOcNlXnZUpvXx2f3lJP9+vhsKwVrO4toWb+rkfwz5um7Agxv",
+	"z4JcYaq9ClNvuTwoJLi6BrJITLzZgiyw5QF37aH2RLXU8bGBd6O9MK0QYsXZoyl/yebZk6U4jNfHZ/lF",
+	"17wwitGJnQP58fLyLMAQ4oRpHaANNBtDUVqxcshmsM55HfqdSIohV5P6OI6xnFmONkiN8QHS7hsHGlIM",
+	"dW5SAqmaYArlYIpoHTg0DAjDG9ubXlwFPUE1gcK82urnljnHMshb9pZfcuRCmqBjbr9JhlJBIcI8Dp3d",
+	"TC2ngfi+nqAQJ7wiwO9NNv1jN/utAv1uB8WSd3oJ7dx3xB6IuZlg4xbWbWORd/0hI7twz+12+6SDlfv+",
+	"EO+1abyXo4PcQY7B3zlDKJ3nYn3s7I0VNUQvlyjtEVRunhD7foe89QXDcH+bszGPxnkZMZeGkBUMdqU4",
+	"4lZPRFT4ln2OglcsyoYZDj6KCxa1XzATjdsX3LADEimpddv+GHpPVPhW8REXoa8WhtkXUCWHG/ZItzBj",
+	"o5Ss+hgyMbLkA5iZMy/6aVMxt1KinWtPlFa7MMOCrZcLEiWMKtLEfHkBJkfLQDVz4bH50rfIgGkes56w",
+	"suCY6vGh7xi4K1RK5fYXNbG3RWX+O76fs6ONxcGb9mw2a9tJt1OVuHCaTaz2Q5poFjSmhUcfHTfdmmkW",
+	"2e8vrpH3QZV4uK38eVt+5Ra0LBE+cNVMaP1DLgUc3RnVwJiy4NQCE+n84a1yBbELAu4hGsZuSl7vy7Ob",
+	"Jq3YQOfWeNAT/hD+hmN/f2x7F1t5Xk6ZoFPe8ZRY50Z4O2Xi6OzUntD7DpW+A20+CxJ3w87sIQ+B038K",
+	"aZNrjJjOV5pQTRzxLcaAleh4TpElrqHjfxy9fvUl6dgP64GOH+iYOOKrpGOA0K41qex1u3kQOrpkrBaB",
+	"//RqjT7AiGYXa+pzzgMXuzXhI+/QyJN70UzdE2jHBuABTZoXf3sFOhDFJySR0ZVLM8d8yoRRbSVAJeXE",
+	"J+QMfUWP3afkNX9GhooxAu4T3RP2R5xvK/DRdISJEReIlooamhUfERAs8+9YJWVIeQKhg9qJmOcszgBC",
+	"tIMZu2Yq5hEoRBGNxk6w2SW6Q95aEW3GNSNPuo9JmOZbHwbloiKuHAr4iGyvLCZQmqQnuCBhVm+kGfpF",
+	"DgPwLvVxKvYvO/Q+DL0P+przBWg6J7MxoJuEMTOUJ2GNqekcKOEeo4GxgwrOAz+gHmnJyig6HPKo8+c8",
+	"hHYy/HNiiJUcSKM75sasulfO4a3LG/MVgvwv2Y15wZOHIH/AOKOzBNCeyxUWNvPHW/VtQqedm9VCxAW+",
+	"9iUFiJtb6ap+Pv/B2UlflxwdpfhgAhc3jcS4NXEaatL6tFnMQYBLZsIFn9DkAGBQlrNP/EWU+UoIHcjU",
+	"EMMEBcggO9RfU5YyIhU41O3dbPiEdawgqihUGwNIGhA04BpDOwiGhDjYMhpPuHDDDl0cuiDwlFyxec29",
+	"d4HTvE8cbuyh7sxggF4mVvznyKuOgnDDQMAyhfXgmqTTIAtouGZKl20LuRy76NSscGEi8H1FGKLdAocl",
+	"4wRcsBDCv7ULWs+CG6ghJQsG1NhOVdI4aOwAh3VjWzorTE4TX+7OSNdhQFLBf02Z5UNsQnnSIW+kaGcE",
+	"q4kGURZ9Dlyhr6GTu/mw/v9y9L3VAeB7u6Zjqq1UCmhR2gQkR4ezcrTBGn8OxiiWM3fujmAQ4JeFERR6",
+	"tS1XdZoa6fwHH+QA+8aYn8BtcUASrl0lBIjiSfB1u8UJv3YgQLrQlW2ooqs3FOzAiqUQHgzR09A2Vtta",
+	"XKa8AthyUz/DZmPRBbpYVqJQktAl4GpAE8RYLj7BOMNS3QkMYHNYNwuwp8WZZaG31bkTETU0kaMUnF55",
+	"HFfgCMFXXYTDIaap8TFHhR7yr2r6KGPFYUc+96pqyFnx76pV5NEYaVjnp0nEdoRZGLulVtKUU9PmeHB8",
+	"OctCQEtV41nUGokUi5kwnCaFjQ4IE5GaQ+1mR+SHeGgmzFB7BwGwD5TkgOwlFi+vUk3XZxh62R4qzkSc",
+	"zK1MH6eRKYBReGSYCVVXDNRGx+AKnUyYUTyq7KBwQZfQJ4pQE76LCgSMTjn2ubKLhDpKmdL5xPlAlExH",
+	"Yw+2BkRs1U2ZmsD1DJBMZCqVoQk+myYA5GvV2wiv9EWMp8JgPKZTBZs4heyr2DZvO06zwFL0pMJAmWrj",
+	"XyCVFInQxThWNOxzNwOQFDj+090tfgUXjSPcaJYMC827O2W59ZXgCjU7V2gXMrqrj2FuInfgh7FMLVPD",
+	"g3KYI95B7KDj5lY8SrxDtUTQBYt7dX81Ib4+pAczs45OCR1h1C2kXk6iKWRdFmg6mjY+vf/0/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
