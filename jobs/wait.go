@@ -56,6 +56,8 @@ func (w *Worker) runWait(ctx context.Context, j Job, st *StepState, input json.R
 		if err != nil {
 			return nil, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: err.Error()}
 		}
+		// To the microsecond, as PostgreSQL keeps run_at: the job wakes when the wait ends.
+		until = until.Truncate(time.Microsecond)
 		st.WaitUntil = &until
 	}
 	until := st.WaitUntil.UTC()
