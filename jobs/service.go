@@ -219,6 +219,11 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 			return &levqor.Error{Code: levqor.EUnprocessable, Message: msg,
 				Fields: []levqor.FieldError{{Pointer: at + "/input" + ptr, Detail: msg}}}
 		}
+		if engineStep(st) {
+			if err := checkEngineStep(st, input); err != nil {
+				return invalid(at, "%s", err.Error())
+			}
+		}
 		if len(refs) > 0 {
 			// Inputs with references are checked when the step runs, once resolved.
 			if err := checkAction(s.reg, st.Connector, st.Action); err != nil {
@@ -455,10 +460,21 @@ func (s *Service) Signal(ctx context.Context, p keys.Principal, id, name string,
 	if err != nil {
 		return Job{}, err
 	}
-	if Terminal(j.Status) || !awaitsSignal(j, name) {
+	cond, ok := awaitsSignal(j, name)
+	if Terminal(j.Status) || !ok {
 		return Job{}, levqor.Errorf(levqor.EConflict, "The job is not waiting for the signal %q.", name)
 	}
-	ok, err := s.store.DeliverSignal(ctx, id, name, data, s.now().UTC())
+	if cond != "" {
+		// Refused, not stored: the step keeps waiting for a signal that meets its `if`.
+		match, err := workflow.SignalCond(cond, data)
+		if err != nil {
+			return Job{}, levqor.Errorf(levqor.EUnprocessable, "The signal's data cannot be checked against the step's condition: %s", err.Error())
+		}
+		if !match {
+			return Job{}, levqor.Errorf(levqor.EUnprocessable, "The signal's data does not meet the step's condition.")
+		}
+	}
+	ok, err = s.store.DeliverSignal(ctx, id, name, data, s.now().UTC())
 	if err != nil {
 		return Job{}, err
 	}
@@ -471,8 +487,9 @@ func (s *Service) Signal(ctx context.Context, p keys.Principal, id, name string,
 }
 
 // awaitsSignal reports whether job j has a core.wait_for_signal step for name that
-// has not ended (it may not have started yet: the signal is kept until it runs).
-func awaitsSignal(j Job, name string) bool {
+// has not ended (it may not have started yet: the signal is kept until it runs),
+// and that step's `if`.
+func awaitsSignal(j Job, name string) (cond string, ok bool) {
 	for _, st := range j.Steps {
 		if !engineStep(st.Step) || st.Action != "wait_for_signal" {
 			continue
@@ -482,10 +499,11 @@ func awaitsSignal(j Job, name string) bool {
 		}
 		var in struct {
 			Name string `json:"name"`
+			If   string `json:"if"`
 		}
 		if json.Unmarshal(st.Input, &in) == nil && in.Name == name {
-			return true
+			return in.If, true
 		}
 	}
-	return false
+	return "", false
 }

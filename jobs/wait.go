@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
+	"github.com/levqor/levqor/workflow"
 )
 
 // MaxWait bounds a core.wait and a core.wait_for_signal timeout (and is the
@@ -154,4 +156,34 @@ func (w *Worker) park(ctx context.Context, j Job, steps []StepState, until time.
 			return
 		}
 	}
+}
+
+// checkEngineStep checks what the input schema cannot of a core.wait or
+// core.wait_for_signal step at save: it runs once (no for_each), its duration or
+// time (unless a reference fills it in) and its `if`.
+func checkEngineStep(st Step, input json.RawMessage) error {
+	if st.ForEach != "" {
+		return fmt.Errorf("core.%s runs once: it cannot have for_each", st.Action)
+	}
+	var in struct {
+		For     json.RawMessage `json:"for"`
+		Until   string          `json:"until"`
+		Timeout json.RawMessage `json:"timeout"`
+		If      string          `json:"if"`
+	}
+	if json.Unmarshal(input, &in) != nil {
+		return nil // the input schema says why
+	}
+	if in.If != "" {
+		if _, err := workflow.CompileSignalCond(in.If); err != nil {
+			return fmt.Errorf("if: %w", err)
+		}
+	}
+	if bytes.Contains(input, []byte("{{")) {
+		return nil // checked when the step runs, once resolved
+	}
+	if _, err := waitUntil(st.Action, time.Now(), in.For, in.Until, in.Timeout); err != nil {
+		return err
+	}
+	return nil
 }

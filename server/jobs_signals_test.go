@@ -100,3 +100,42 @@ func TestSignalRoute(t *testing.T) {
 		t.Errorf("the next step read %s, want %s", out, want)
 	}
 }
+
+// A core.wait_for_signal step's `if` refuses (422, nothing stored) a signal whose
+// data does not meet it; the step keeps waiting and takes one that does. A bad
+// `if`, a for_each on a wait, and a wait beyond 30 days are refused at intake (422).
+func TestSignalCondition(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withAdmin)
+	ten := b.newTenant(t, "signal-if@example.com")
+	job := b.submit(t, ten.key, map[string]any{"workflow": "review", "payload": map[string]any{},
+		"steps": []any{step("ask", "core", "wait_for_signal", map[string]any{"name": "review", "if": "signal.decision in ['approve', 'reject']"})}}).JobId
+	b.awaitStatus(t, ten.key, job, "waiting")
+	path := "/api/v1/jobs/" + job + "/signals/review"
+	for _, body := range []string{`{"decision":"maybe"}`, `{"other":1}`} {
+		if resp, data := b.do(t, "POST", path, hdr(ten.key, "application/json"), strings.NewReader(body)); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("signal %s: %d %s, want 422", body, resp.StatusCode, data)
+		}
+	}
+	if resp, data := b.do(t, "POST", path, hdr(ten.key, "application/json"), strings.NewReader(`{"decision":"approve"}`)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("matching signal: %d %s", resp.StatusCode, data)
+	}
+	steps := b.awaitStatus(t, ten.key, job, "succeeded")
+	if out, _ := json.Marshal(steps[0]["output"]); string(out) != `{"decision":"approve"}` {
+		t.Errorf("output %s", out)
+	}
+
+	for name, st := range map[string]map[string]any{
+		"bad if":     step("ask", "core", "wait_for_signal", map[string]any{"name": "x", "if": "signal.("}),
+		"for_each":   {"id": "w", "connector": "core", "action": "wait", "input": map[string]any{"for": "1s"}, "for_each": "[1, 2]"},
+		"too long":   step("w", "core", "wait", map[string]any{"for": "721h"}),
+		"both":       step("w", "core", "wait", map[string]any{"for": "1s", "until": "2030-01-01T00:00:00Z"}),
+		"bad until":  step("w", "core", "wait", map[string]any{"until": "tomorrow"}),
+		"no timeout": step("w", "core", "wait_for_signal", map[string]any{"name": "x", "timeout": "forever"}),
+	} {
+		resp, data := b.intake(t, ten.key, map[string]any{"workflow": "bad", "payload": map[string]any{}, "steps": []any{st}}, "")
+		if resp.StatusCode != http.StatusUnprocessableEntity && resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 422", name, resp.StatusCode, data)
+		}
+	}
+}

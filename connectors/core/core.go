@@ -55,12 +55,14 @@ func (*Connector) Actions() []connectors.Action {
 		{
 			Name: "wait_for_signal",
 			Description: "Parks the job until POST /api/v1/jobs/{id}/signals/{name} delivers the signal (its data is " +
-				"the output) or `timeout` passes (default and most 30 days); the job engine runs it.",
+				"the output) or `timeout` passes (default and most 30 days); `if`, a CEL expression over `signal`, " +
+				"refuses deliveries whose data does not meet it; the job engine runs it.",
 			InputSchema: json.RawMessage(`{
 				"type": "object",
 				"properties": {
 					"name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._-]+$"},
-					"timeout": {"type": ["string", "number"]}
+					"timeout": {"type": ["string", "number"]},
+					"if": {"type": "string", "minLength": 1, "maxLength": 2000}
 				},
 				"required": ["name"],
 				"additionalProperties": false

@@ -1902,7 +1902,8 @@ type ClientInterface interface {
 	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-	// (or a job that has ended).
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1916,7 +1917,8 @@ type ClientInterface interface {
 	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-	// (or a job that has ended).
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2946,7 +2948,8 @@ func (c *Client) StreamJobEvents(ctx context.Context, id JobID, params *StreamJo
 // kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 // and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 // same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-// (or a job that has ended).
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2970,7 +2973,8 @@ func (c *Client) SignalJobWithBody(ctx context.Context, id JobID, name string, c
 // kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 // and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 // same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-// (or a job that has ended).
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7284,7 +7288,8 @@ type ClientWithResponsesInterface interface {
 	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-	// (or a job that has ended).
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7298,7 +7303,8 @@ type ClientWithResponsesInterface interface {
 	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-	// (or a job that has ended).
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10069,6 +10075,8 @@ type SignalJobResponse struct {
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -10120,6 +10128,11 @@ func (r SignalJobResponse) GetApplicationproblemJSON409() *Conflict {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r SignalJobResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -15731,7 +15744,8 @@ func (c *ClientWithResponses) StreamJobEventsWithResponse(ctx context.Context, i
 // kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 // and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 // same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-// (or a job that has ended).
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15751,7 +15765,8 @@ func (c *ClientWithResponses) SignalJobWithBodyWithResponse(ctx context.Context,
 // kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
 // and a waiting job resumes at once. A signal is applied once: delivering the same name to the
 // same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-// (or a job that has ended).
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -19359,6 +19374,13 @@ func ParseSignalJobResponse(rsp *http.Response) (*SignalJobResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited

@@ -417,7 +417,8 @@ export interface paths {
          *     kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
          *     and a waiting job resumes at once. A signal is applied once: delivering the same name to the
          *     same job again answers 409 and changes nothing, as does a signal the job is not waiting for
-         *     (or a job that has ended).
+         *     (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+         *     data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
          */
         post: operations["signalJob"];
         delete?: never;
@@ -2792,6 +2793,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
