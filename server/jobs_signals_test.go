@@ -139,3 +139,41 @@ func TestSignalCondition(t *testing.T) {
 		}
 	}
 }
+
+// The event stream shows a job parking (status and step `waiting`) and resuming on
+// its signal; reconnecting with the waiting event's id sends only what changed since.
+func TestSignalEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withAdmin)
+	ten := b.newTenant(t, "signal-events@example.com")
+	job := b.submit(t, ten.key, map[string]any{"workflow": "ev", "payload": map[string]any{},
+		"steps": []any{step("s", "core", "wait_for_signal", map[string]any{"name": "go"})}}).JobId
+	s := b.openEvents(t, ten.key, job, "")
+	var waitingID string
+	for waitingID == "" {
+		ev := s.next(t)
+		if ev.event == "status" && strings.Contains(ev.data, `"waiting"`) {
+			waitingID = ev.id
+		}
+		if ev.event == "end" {
+			t.Fatalf("the stream ended before the job waited: %+v", ev)
+		}
+	}
+	s.close()
+	again := b.openEvents(t, ten.key, job, waitingID)
+	if resp, data := b.do(t, "POST", "/api/v1/jobs/"+job+"/signals/go", hdr(ten.key, "application/json"), strings.NewReader(`{"n":1}`)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("signal: %d %s", resp.StatusCode, data)
+	}
+	for {
+		ev := again.next(t)
+		if ev.event == "status" && strings.Contains(ev.data, `"waiting"`) {
+			t.Errorf("the waiting status sent again after reconnecting with its id: %+v", ev)
+		}
+		if ev.event == "end" {
+			if !strings.Contains(ev.data, `"succeeded"`) {
+				t.Errorf("end %s", ev.data)
+			}
+			break
+		}
+	}
+}
