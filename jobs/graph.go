@@ -339,7 +339,10 @@ func (r *graphRun) runStep(ctx context.Context, i int) (err error) {
 	spec := r.g.Steps[i]
 	now := r.w.now().UTC()
 	r.update(i, func(st *StepState) {
-		st.Status, st.StartedAt, st.FinishedAt, st.Error, st.Output, st.Iterations = StepRunning, &now, nil, nil, nil, nil
+		if st.WaitUntil == nil || st.StartedAt == nil { // a wait resumed keeps when it started
+			st.StartedAt = &now
+		}
+		st.Status, st.FinishedAt, st.Error, st.Output, st.Iterations = StepRunning, nil, nil, nil, nil
 	})
 	if spec.If == "" && r.needSkipped(i) {
 		r.skip(i)

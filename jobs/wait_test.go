@@ -156,6 +156,9 @@ func TestWaitSurvivesRestart(t *testing.T) {
 				if got.Attempts != 1 {
 					t.Errorf("job %s attempts %d, want 1 (a wait is no try)", id, got.Attempts)
 				}
+				if s, p := got.Steps[1].StartedAt, parked[id].Steps[1].StartedAt; s == nil || p == nil || !s.Equal(*p) {
+					t.Errorf("job %s: the wait started %v, parked with %v: resuming must keep it", id, s, p)
+				}
 			}
 		})
 	}

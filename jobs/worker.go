@@ -215,7 +215,10 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 			return
 		}
 		started := w.now().UTC()
-		st.Status, st.Attempts, st.StartedAt, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, &started, nil, nil, nil
+		if st.WaitUntil == nil || st.StartedAt == nil { // a wait resumed keeps when it started
+			st.StartedAt = &started
+		}
+		st.Status, st.Attempts, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, nil, nil, nil
 		spentBefore := jb.SpentUSD()
 		var stepBudget budget.Budget = jb
 		if w.budgets != nil {
