@@ -98,7 +98,11 @@ func (w *Worker) runGraph(ctx context.Context, j Job, steps []StepState, jb *bud
 		r.main = g.OnFailure
 	}
 	failedAt, err := r.run(ctx)
+	var wait *waitError
 	switch {
+	case errors.As(err, &wait):
+		w.park(ctx, j, r.steps, wait.until, wait.signals)
+		return
 	case errors.Is(err, errLeaseLost):
 		w.log.Error("lost a job's lease while it ran; leaving it", "job_id", j.ID)
 		return
@@ -142,6 +146,7 @@ func (r *graphRun) run(ctx context.Context) (int, error) {
 	results := make(chan result, r.main)
 	running, failedAt := 0, -1
 	var failErr error
+	var parked *waitError // the steps that wait: the job parks once the others have ended
 	for {
 		if failErr == nil && context.Cause(ctx) == nil {
 			for i := 0; i < r.main && running < r.conc; i++ {
@@ -158,10 +163,18 @@ func (r *graphRun) run(ctx context.Context) (int, error) {
 		}
 		res := <-results
 		running--
+		var wait *waitError
 		switch {
 		case res.err != nil && failErr != nil:
 			// Stopped because another step failed the attempt (or failed too): it runs again.
 			r.reset(res.i)
+			continue
+		case errors.As(res.err, &wait):
+			if parked == nil {
+				parked = &waitError{until: wait.until}
+			}
+			parked.until = minTime(parked.until, wait.until)
+			parked.signals = append(parked.signals, wait.signals...)
 			continue
 		case res.err != nil && (!r.g.Steps[res.i].ContinueOnError || context.Cause(ctx) != nil || errors.Is(res.err, errAttemptPanicked)):
 			failErr, failedAt = res.err, res.i
@@ -191,7 +204,32 @@ func (r *graphRun) run(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	if parked != nil {
+		return -1, parked
+	}
 	return -1, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// wait runs step i, a core.wait or core.wait_for_signal (jobs/wait.go): it ends, or
+// is left waiting with a *waitError.
+func (r *graphRun) wait(ctx context.Context, i int, input json.RawMessage) error {
+	var st StepState
+	r.update(i, func(s *StepState) { s.Attempts++; st = *s })
+	out, err := r.w.runWait(ctx, r.j, &st, input)
+	r.update(i, func(s *StepState) { s.WaitUntil = st.WaitUntil })
+	var wait *waitError
+	if errors.As(err, &wait) {
+		r.update(i, func(s *StepState) { s.Status = StepWaiting })
+		return err
+	}
+	return r.end(i, out, err)
 }
 
 func (r *graphRun) allEnded(ended []bool) bool {
@@ -301,7 +339,10 @@ func (r *graphRun) runStep(ctx context.Context, i int) (err error) {
 	spec := r.g.Steps[i]
 	now := r.w.now().UTC()
 	r.update(i, func(st *StepState) {
-		st.Status, st.StartedAt, st.FinishedAt, st.Error, st.Output, st.Iterations = StepRunning, &now, nil, nil, nil, nil
+		if st.WaitUntil == nil || st.StartedAt == nil { // a wait resumed keeps when it started
+			st.StartedAt = &now
+		}
+		st.Status, st.FinishedAt, st.Error, st.Output, st.Iterations = StepRunning, nil, nil, nil, nil
 	})
 	if spec.If == "" && r.needSkipped(i) {
 		r.skip(i)
@@ -327,6 +368,9 @@ func (r *graphRun) runStep(ctx context.Context, i int) (err error) {
 	resolved, err := stepinput.Resolve(input, r.j.Payload, outputs)
 	if err != nil {
 		return r.end(i, nil, inputError(err))
+	}
+	if engineStep(spec) {
+		return r.wait(ctx, i, resolved)
 	}
 	out, err := r.try(ctx, i, -1, resolved)
 	if err == nil {

@@ -13,12 +13,15 @@ import (
 )
 
 // Job statuses. queued/scheduled/retrying are due when run_at has come; running
-// holds a lease; succeeded, failed and canceled are terminal.
+// holds a lease; waiting is parked by a core.wait or core.wait_for_signal step
+// (no worker, no lease) and due again at run_at, its wake time; succeeded, failed
+// and canceled are terminal.
 const (
 	StatusQueued    = "queued"
 	StatusScheduled = "scheduled"
 	StatusRunning   = "running"
 	StatusRetrying  = "retrying"
+	StatusWaiting   = "waiting"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusCanceled  = "canceled"
@@ -46,6 +49,7 @@ const (
 	StepFailed    = "failed"
 	StepCanceled  = "canceled"
 	StepSkipped   = "skipped" // its `if` was false, or a need was skipped and it has no `if`
+	StepWaiting   = "waiting" // a core.wait or core.wait_for_signal step that parked the job
 )
 
 // Priorities, stored as integers so the queue index orders them.
@@ -96,6 +100,10 @@ type StepState struct {
 	StartedAt  *time.Time      `json:"started_at,omitempty"`
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
 	Iterations []Iteration     `json:"iterations,omitempty"` // a for_each step's items
+	// WaitUntil is when a core.wait step's wait ends, or a core.wait_for_signal
+	// step's timeout: fixed the first time the step runs, so re-entering the job
+	// after a restart keeps it.
+	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
 // CallbackAttempt records one delivery of a completion webhook.
@@ -253,6 +261,13 @@ type Store interface {
 	CancelQueued(ctx context.Context, id string, now time.Time) (Job, bool, error)
 	// RequestCancel flags a running job for cancellation; false when it was not running.
 	RequestCancel(ctx context.Context, id string, now time.Time) (Job, bool, error)
+	// DeliverSignal stores a job's signal (data: JSON) once: false when the job holds
+	// one of that name already. A job waiting then is made due at now.
+	DeliverSignal(ctx context.Context, id, name string, data json.RawMessage, now time.Time) (bool, error)
+	// Signal returns the data of a job's signal; false when none was delivered.
+	Signal(ctx context.Context, id, name string) (json.RawMessage, bool, error)
+	// WakeJob makes a waiting job due at now; false when it was not waiting (or due already).
+	WakeJob(ctx context.Context, id string, now time.Time) (bool, error)
 	// QueueStats counts jobs per status and finds the oldest queued one.
 	QueueStats(ctx context.Context) (QueueStats, error)
 

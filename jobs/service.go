@@ -219,6 +219,11 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 			return &levqor.Error{Code: levqor.EUnprocessable, Message: msg,
 				Fields: []levqor.FieldError{{Pointer: at + "/input" + ptr, Detail: msg}}}
 		}
+		if engineStep(st) {
+			if err := checkEngineStep(st, input); err != nil {
+				return invalid(at, "%s", err.Error())
+			}
+		}
 		if len(refs) > 0 {
 			// Inputs with references are checked when the step runs, once resolved.
 			if err := checkAction(s.reg, st.Connector, st.Action); err != nil {
@@ -438,4 +443,67 @@ func (s *Service) RollWebhookSecret(ctx context.Context, p keys.Principal) (Webh
 		return WebhookSecret{}, err
 	}
 	return openWebhookSecret(s.sealer, got)
+}
+
+// Signal delivers the signal name (data: JSON, at most MaxSignalBytes) to a job of
+// the principal's owner that has a core.wait_for_signal step for it which has not
+// ended: stored once and the job woken. A job with no such step, or one that got
+// this signal already, is a conflict (409): a delivery is applied once.
+func (s *Service) Signal(ctx context.Context, p keys.Principal, id, name string, data json.RawMessage) (Job, error) {
+	if len(data) > MaxSignalBytes {
+		return Job{}, levqor.Errorf(levqor.ETooLarge, "A signal's data is at most %d bytes.", MaxSignalBytes)
+	}
+	if !json.Valid(data) {
+		return Job{}, levqor.Errorf(levqor.EInvalid, "A signal's data must be JSON.")
+	}
+	j, err := s.visible(ctx, p, id)
+	if err != nil {
+		return Job{}, err
+	}
+	cond, ok := awaitsSignal(j, name)
+	if Terminal(j.Status) || !ok {
+		return Job{}, levqor.Errorf(levqor.EConflict, "The job is not waiting for the signal %q.", name)
+	}
+	if cond != "" {
+		// Refused, not stored: the step keeps waiting for a signal that meets its `if`.
+		match, err := workflow.SignalCond(cond, data)
+		if err != nil {
+			return Job{}, levqor.Errorf(levqor.EUnprocessable, "The signal's data cannot be checked against the step's condition: %s", err.Error())
+		}
+		if !match {
+			return Job{}, levqor.Errorf(levqor.EUnprocessable, "The signal's data does not meet the step's condition.")
+		}
+	}
+	ok, err = s.store.DeliverSignal(ctx, id, name, data, s.now().UTC())
+	if err != nil {
+		return Job{}, err
+	}
+	if !ok {
+		return Job{}, levqor.Errorf(levqor.EConflict, "The signal %q was delivered to this job already.", name)
+	}
+	s.wake()
+	s.events.Publish(id)
+	return s.store.GetJob(ctx, id)
+}
+
+// awaitsSignal reports whether job j has a core.wait_for_signal step for name that
+// has not ended (it may not have started yet: the signal is kept until it runs),
+// and that step's `if`.
+func awaitsSignal(j Job, name string) (cond string, ok bool) {
+	for _, st := range j.Steps {
+		if !engineStep(st.Step) || st.Action != "wait_for_signal" {
+			continue
+		}
+		if st.Status == StepSucceeded || st.Status == StepSkipped {
+			continue // a failed one runs again when the job retries
+		}
+		var in struct {
+			Name string `json:"name"`
+			If   string `json:"if"`
+		}
+		if json.Unmarshal(st.Input, &in) == nil && in.Name == name {
+			return in.If, true
+		}
+	}
+	return "", false
 }

@@ -215,7 +215,10 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 			return
 		}
 		started := w.now().UTC()
-		st.Status, st.Attempts, st.StartedAt, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, &started, nil, nil, nil
+		if st.WaitUntil == nil || st.StartedAt == nil { // a wait resumed keeps when it started
+			st.StartedAt = &started
+		}
+		st.Status, st.Attempts, st.FinishedAt, st.Error, st.Output = StepRunning, st.Attempts+1, nil, nil, nil
 		spentBefore := jb.SpentUSD()
 		var stepBudget budget.Budget = jb
 		if w.budgets != nil {
@@ -224,6 +227,12 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 			stepBudget = budget.NewAll(jb, w.budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
 		}
 		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
+		var wait *waitError
+		if errors.As(err, &wait) {
+			st.Status = StepWaiting
+			w.park(ctx, j, steps, wait.until, wait.signals)
+			return
+		}
 		if err == nil {
 			err = checkJobOutputs(steps, i, out)
 		}
@@ -284,6 +293,9 @@ func (w *Worker) runStep(ctx context.Context, j Job, st *StepState, outputs map[
 	input, err := stepinput.Resolve(input, j.Payload, outputs)
 	if err != nil {
 		return nil, inputError(err)
+	}
+	if engineStep(st.Step) {
+		return w.runWait(ctx, j, st, input)
 	}
 	return w.runInput(ctx, j, st, input)
 }

@@ -211,7 +211,7 @@ type queueDepth struct {
 var queueDepthDesc = prometheus.NewDesc("levqor_jobs_queue_depth", "Jobs per status, from the store's maintained counters (all instances).", []string{"status"}, nil)
 
 // statuses are reported even when no job has them, so that series do not vanish.
-var statuses = []string{jobs.StatusQueued, jobs.StatusScheduled, jobs.StatusRunning, jobs.StatusRetrying,
+var statuses = []string{jobs.StatusQueued, jobs.StatusScheduled, jobs.StatusRunning, jobs.StatusRetrying, jobs.StatusWaiting,
 	jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCanceled}
 
 func (queueDepth) Describe(ch chan<- *prometheus.Desc) { ch <- queueDepthDesc }

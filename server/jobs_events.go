@@ -288,9 +288,9 @@ type stepMark struct {
 // One letter per status in event ids; see jobMarks.id.
 var (
 	jobStatusLetters = map[string]byte{jobs.StatusQueued: 'q', jobs.StatusScheduled: 's', jobs.StatusRunning: 'r',
-		jobs.StatusRetrying: 'y', jobs.StatusSucceeded: 'd', jobs.StatusFailed: 'f', jobs.StatusCanceled: 'c'}
+		jobs.StatusRetrying: 'y', jobs.StatusWaiting: 'w', jobs.StatusSucceeded: 'd', jobs.StatusFailed: 'f', jobs.StatusCanceled: 'c'}
 	stepStatusLetters = map[string]byte{jobs.StepPending: 'p', jobs.StepRunning: 'r', jobs.StepSucceeded: 'd',
-		jobs.StepFailed: 'f', jobs.StepCanceled: 'c', jobs.StepSkipped: 's'}
+		jobs.StepFailed: 'f', jobs.StepCanceled: 'c', jobs.StepSkipped: 's', jobs.StepWaiting: 'w'}
 )
 
 // freshMarks is what a client without Last-Event-ID is taken to have seen: no

@@ -36,7 +36,7 @@ func toAPIJob(j jobs.Job) api.Job {
 	}
 	for i, st := range j.Steps {
 		s := api.StepState{Id: st.ID, Connector: st.Connector, Action: st.Action, Status: api.StepStateStatus(st.Status),
-			Attempts: st.Attempts, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt}
+			Attempts: st.Attempts, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, WaitUntil: st.WaitUntil}
 		if st.CostUSD > 0 {
 			s.CostUsd = ptr(st.CostUSD)
 		}
@@ -278,6 +278,19 @@ func (s *handlers) CancelJob(ctx context.Context, req api.CancelJobRequestObject
 		return nil, err
 	}
 	return api.CancelJob200JSONResponse(toAPIJob(j)), nil
+}
+
+// SignalJob implements api.StrictServerInterface.
+func (s *handlers) SignalJob(ctx context.Context, req api.SignalJobRequestObject) (api.SignalJobResponseObject, error) {
+	var data json.RawMessage
+	if req.Body != nil {
+		data = json.RawMessage(*req.Body)
+	}
+	j, err := s.jobs.Signal(ctx, principalFrom(ctx), req.Id, req.Name, data)
+	if err != nil {
+		return nil, err
+	}
+	return api.SignalJob200JSONResponse(toAPIJob(j)), nil
 }
 
 // PutWorkflow implements api.StrictServerInterface.

@@ -1185,7 +1185,7 @@ func TestStatusQueueDepthJobs(t *testing.T) {
 	b.waitStatus(t, ten.key, bad, "failed", 10*time.Second)
 
 	after := status(t)
-	want := map[string]int{"queued": 0, "scheduled": 1, "running": 0, "retrying": 0, "succeeded": 3, "failed": 1, "canceled": 0}
+	want := map[string]int{"queued": 0, "scheduled": 1, "running": 0, "retrying": 0, "waiting": 0, "succeeded": 3, "failed": 1, "canceled": 0}
 	if !reflect.DeepEqual(after.Queue.Depth, want) {
 		t.Errorf("depth %v, want %v", after.Queue.Depth, want)
 	}

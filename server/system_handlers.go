@@ -105,7 +105,7 @@ func (s *handlers) GetAdminStatus(ctx context.Context, _ api.GetAdminStatusReque
 		GoVersion: runtime.Version(),
 	}
 	out.Queue.Depth = map[string]int{}
-	for _, st := range []string{jobs.StatusQueued, jobs.StatusScheduled, jobs.StatusRunning, jobs.StatusRetrying, jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCanceled} {
+	for _, st := range []string{jobs.StatusQueued, jobs.StatusScheduled, jobs.StatusRunning, jobs.StatusRetrying, jobs.StatusWaiting, jobs.StatusSucceeded, jobs.StatusFailed, jobs.StatusCanceled} {
 		out.Queue.Depth[st] = int(qs.ByStatus[st])
 	}
 	if s.finished != nil {

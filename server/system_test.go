@@ -234,8 +234,8 @@ func TestAdminStatus(t *testing.T) {
 	if string(s.Database) != "sqlite" {
 		t.Errorf("database %q, want sqlite", s.Database)
 	}
-	if len(s.Queue.Depth) != 7 {
-		t.Errorf("queue depth %v, want all seven statuses", s.Queue.Depth)
+	if len(s.Queue.Depth) != 8 {
+		t.Errorf("queue depth %v, want all eight statuses", s.Queue.Depth)
 	}
 
 	// A server that has just started reports a small, non-negative uptime.

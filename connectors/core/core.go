@@ -42,6 +42,32 @@ func (*Connector) Actions() []connectors.Action {
 				"additionalProperties": false
 			}`),
 		},
+		{
+			Name: "wait",
+			Description: "Parks the job, holding no worker, for a duration (`for`: \"90s\", \"2h\" or seconds) or " +
+				"until a time (`until`: RFC 3339), at most 30 days; the job engine runs it.",
+			InputSchema: json.RawMessage(`{
+				"type": "object",
+				"properties": {"for": {"type": ["string", "number"]}, "until": {"type": "string", "maxLength": 64}},
+				"additionalProperties": false
+			}`),
+		},
+		{
+			Name: "wait_for_signal",
+			Description: "Parks the job until POST /api/v1/jobs/{id}/signals/{name} delivers the signal (its data is " +
+				"the output) or `timeout` passes (default and most 30 days); `if`, a CEL expression over `signal`, " +
+				"refuses deliveries whose data does not meet it; the job engine runs it.",
+			InputSchema: json.RawMessage(`{
+				"type": "object",
+				"properties": {
+					"name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._-]+$"},
+					"timeout": {"type": ["string", "number"]},
+					"if": {"type": "string", "minLength": 1, "maxLength": 2000}
+				},
+				"required": ["name"],
+				"additionalProperties": false
+			}`),
+		},
 	}
 }
 
@@ -52,6 +78,9 @@ func (*Connector) Run(ctx context.Context, action string, input json.RawMessage)
 		return input, nil
 	case "sleep":
 		return sleep(ctx, input)
+	case "wait", "wait_for_signal":
+		// The job engine runs these (jobs/wait.go): they park the job rather than hold a worker.
+		return nil, connectors.Errorf(connectors.CodeInvalidInput, "core.%s runs in the job engine, not per for_each item", action)
 	}
 	return nil, connectors.Errorf(connectors.CodeUnknownAction, "connector %q has no action %q", Name, action)
 }

@@ -111,6 +111,7 @@ const (
 	JobStatusRunning   JobStatus = "running"
 	JobStatusScheduled JobStatus = "scheduled"
 	JobStatusSucceeded JobStatus = "succeeded"
+	JobStatusWaiting   JobStatus = "waiting"
 )
 
 // Valid indicates whether the value is a known member of the JobStatus enum.
@@ -129,6 +130,8 @@ func (e JobStatus) Valid() bool {
 	case JobStatusScheduled:
 		return true
 	case JobStatusSucceeded:
+		return true
+	case JobStatusWaiting:
 		return true
 	default:
 		return false
@@ -446,6 +449,7 @@ const (
 	StepStateStatusRunning   StepStateStatus = "running"
 	StepStateStatusSkipped   StepStateStatus = "skipped"
 	StepStateStatusSucceeded StepStateStatus = "succeeded"
+	StepStateStatusWaiting   StepStateStatus = "waiting"
 )
 
 // Valid indicates whether the value is a known member of the StepStateStatus enum.
@@ -462,6 +466,8 @@ func (e StepStateStatus) Valid() bool {
 	case StepStateStatusSkipped:
 		return true
 	case StepStateStatusSucceeded:
+		return true
+	case StepStateStatusWaiting:
 		return true
 	default:
 		return false
@@ -676,7 +682,9 @@ type Job struct {
 	Result    *json.RawMessage `json:"result,omitempty"`
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
-	Status    JobStatus        `json:"status"`
+
+	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	Status JobStatus `json:"status"`
 
 	// Steps The steps with their progress. A job stores at most 8 MiB (8388608 bytes) of step outputs, its result included; the step whose output would cross that fails with code `output_too_large` and is not retried.
 	Steps     []StepState `json:"steps"`
@@ -690,8 +698,10 @@ type JobAccepted struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// JobId An object id, such as `usr_…` or `key_…`.
-	JobId    ID        `json:"job_id"`
-	RunAt    time.Time `json:"run_at"`
+	JobId ID        `json:"job_id"`
+	RunAt time.Time `json:"run_at"`
+
+	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
 	Status   JobStatus `json:"status"`
 	Workflow string    `json:"workflow"`
 }
@@ -724,7 +734,7 @@ type JobList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// JobStatus defines model for JobStatus.
+// JobStatus `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
 type JobStatus string
 
 // Key defines model for Key.
@@ -1118,6 +1128,9 @@ type StepState struct {
 	Output    *json.RawMessage `json:"output,omitempty"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Status    StepStateStatus  `json:"status"`
+
+	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
 // StepStateStatus defines model for StepState.Status.
@@ -1402,6 +1415,9 @@ type StreamJobEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// SignalJobJSONBody defines parameters for SignalJob.
+type SignalJobJSONBody = json.RawMessage
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	OwnerId *ID  `form:"owner_id,omitempty" json:"owner_id,omitempty"`
@@ -1530,6 +1546,9 @@ type PutConnectionJSONRequestBody = ConnectionPut
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
 
+// SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
+type SignalJobJSONRequestBody = SignalJobJSONBody
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyCreate
 
@@ -1628,6 +1647,9 @@ type ServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams)
+	// SignalJob Deliver a signal to a job waiting for it
+	// (POST /api/v1/jobs/{id}/signals/{name})
+	SignalJob(w http.ResponseWriter, r *http.Request, id JobID, name string)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(w http.ResponseWriter, r *http.Request, params ListKeysParams)
@@ -2310,6 +2332,41 @@ func (siw *ServerInterfaceWrapper) StreamJobEvents(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.StreamJobEvents(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SignalJob operation middleware
+func (siw *ServerInterfaceWrapper) SignalJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "name" -------------
+	var name string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", mux.Vars(r)["name"], &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "name", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SignalJob(w, r, id, name)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3861,6 +3918,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}", wrapper.GetJob).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/cancel", wrapper.CancelJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/signals/{name}", wrapper.SignalJob).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/events", wrapper.StreamJobEvents).Methods(http.MethodGet)
 
@@ -7159,6 +7218,247 @@ type StreamJobEventsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response StreamJobEventsdefaultApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJobRequestObject struct {
+	Id   JobID  `json:"id"`
+	Name string `json:"name"`
+	Body *SignalJobJSONRequestBody
+}
+
+type SignalJobResponseObject interface {
+	VisitSignalJobResponse(w http.ResponseWriter) error
+}
+
+type SignalJob200JSONResponse Job
+
+func (response SignalJob200JSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob400ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob401ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob403ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob404ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob409ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob413ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob422ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob429ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob500ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob503ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response SignalJob507ApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SignalJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SignalJobdefaultApplicationProblemPlusJSONResponse) VisitSignalJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -14950,6 +15250,9 @@ type StrictServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(ctx context.Context, request StreamJobEventsRequestObject) (StreamJobEventsResponseObject, error)
+	// SignalJob Deliver a signal to a job waiting for it
+	// (POST /api/v1/jobs/{id}/signals/{name})
+	SignalJob(ctx context.Context, request SignalJobRequestObject) (SignalJobResponseObject, error)
 	// ListKeys List API keys (never their secrets)
 	// (GET /api/v1/keys)
 	ListKeys(ctx context.Context, request ListKeysRequestObject) (ListKeysResponseObject, error)
@@ -15607,6 +15910,40 @@ func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(StreamJobEventsResponseObject); ok {
 		if err := validResponse.VisitStreamJobEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SignalJob operation middleware
+func (sh *strictHandler) SignalJob(w http.ResponseWriter, r *http.Request, id JobID, name string) {
+	var request SignalJobRequestObject
+
+	request.Id = id
+	request.Name = name
+
+	var body SignalJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SignalJob(ctx, request.(SignalJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SignalJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SignalJobResponseObject); ok {
+		if err := validResponse.VisitSignalJobResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -16975,295 +17312,304 @@ var swaggerSpec = []string{
 	"8q14gS/a47rFDVUZAvJIQ0xVkDGxvW6XvOTPiGbg5dXIPhZsdntPnn6ZG29rinbMfHN2N2WR27lT/OYJ",
 	"alTur901jLC8qGdMtd3+o6SD8WU+B9YOr6z6PS3pb5WEUTxyWyStlE9j4ex5aqk5b3fgHbEKVJXHi92Y",
 	"fpQqLStSOM+o1iCy4Quhs68xYr9yPnM6AIFPOlHGSjyQQUGO4L8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
-	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat88WSQo1BSC57LU4T+LcT+yGVCdNY",
-	"7QteLLNKHMSuwMWEkReVxpCXbH439xEqHPqzpLRN77PMv1hg30tq/nJkDQWt+DMlSbHsk9vtditeLOoO",
-	"66c0VWzIb6rFzSs2f6TJNdd8kDCCbxasIMn1L/2EX7M+mD480WRPGwH82zBt+pUkoNi1vPpc+TqSU7YF",
-	"g7WvrzUWL8p2zvjslsqTQdZ5SXqoOlwv2fwY3thSaGDimispJi7Q1JnyGgcNu77FJcc/7UpXLvQGR+RL",
-	"kdtt9yu/DZ+uugyDRir4LylzP1uiWdzcwr66wdRsmb93topU2uJSshzw1m6Ll2x+LjH1ZIvxYeyhi2LU",
-	"JZr69um+3d4VsB8yicEacsVACZXqCiLu8iz43NgsBSMxnecy3OOu/VuXzcx7T77bqzMXFw38VZP/iZvx",
-	"BfimYAmS5O2wcfDzJgu+eOdcsfkqD2CHXIzlzJkrICsA827B1b3+wrWtL+/f+09B45WMaMKqfHrPjs/I",
-	"/jckoWKUWinC0FGB6zLR/tuzRWPz4yelW2ivKjrj/ce94NtPzXYerPH+427w7afWXyqNzq+Pz7ysvI7I",
-	"yhN4Kxj58eLtm/b52THZ63TJBJvxrsbXMmYJhrLfGHKmpJGRTJYjtzOr7SoVosJ1v0QuPK5BnIGIBUUo",
-	"QfMyafphY4ajVRnUNCpKRHudbiWHnTAzlvGiYvfk6dqAEvDE6i1n+XS/Ypa5Le7zWlrUmt0iVDGh11Rd",
-	"McPF6PjyqCoYa8CqfQ/VPomFjvHzoDagNOv8Ip1MqJqv8m321ZJvtd7BYOjm91NpBSo0DHbtoZYW+Iui",
-	"0RWLCf4ekIE0mrAbtL2VPCH1jtIRE1Zx2FJcHjMaJ1ws3MFroxGsltF35nwWV+ZAOIOgy34ilAy5oInP",
-	"rN9oSlaC4RMpOE0234PL/KOqkafahU5s0H+qp7fY+3cXZ2sv8oX188PKKCRYotbiVjmqdANcWKcFSlh5",
-	"VuxQl87JQMbzaiLgJtkgNgNfC7Cdyu6ZodvZgl4oxiBTa8EWtPt0vSmokju+ZkbxSN85r1AbvgmB4RuT",
-	"VjG4pIKkh0pONogUcZrn3v54y0gU+OybeMuvjNxoTEZO+1NqxlsccDk9EUbNK30ActpXbMiUcqf8TlpM",
-	"zaSPyAd31aahybbxQObXDY4eNlzY6Xz3qliKJVhHP7Bh0IunzsXVLO7V8rpUHfQ3WTRMvc+hLtPnKJnR",
-	"uSahz2cMAzIbU8N8IjONY/B0FfRe/+pnhX3kY77gI5FOt9XRJ7QykUsQ+MUP+9Bn+3rvsMvlbe53u+g9",
-	"m0rAGyHhDnwYthZE/L0nZUvT4yprCOxNJa6ZQmMj8NQZ1QFhnVGHhAkVeWzvVPHI/lERyVINudQ52Nko",
-	"ZwIXafXqX8orJuo0MQoJXJqPhP0v2DOs8A6RzFavgCjNIbesh0tBEi6uFiaBWFtFafzpdkBSgMTChy7T",
-	"94IZe59uG8n1QQ76zj66NNMToJdCMCaxMgLmJFiFuhyp6ey+4H0dSkVGUsYd8nY4tATm9PBORcBlhVPM",
-	"DahyewpTrogerCH+nNzgBU1GElJ6F+f2SOfHQ6RJkqc5wluQPiskLoNikVQxaXowi4gKMmCQqt7qbGIp",
-	"LC/95ssSrKDesuNrY0NE7uZ5vyj4nKdCY8RDthYf5GBhn2EV+HBOtJwwKVhAbCdMaGpY69C584dMMREx",
-	"jdEvjMYE8CgNm3bIqSGGXjFY3RAApcKAhHyIbGAoVd8K8SG8qMdypn20BvrnCmEIYe4lPCB25UMEB6rN",
-	"mXT7DqmTzXCoGAtxqs6G2uqQC2CNbUsD8QGmFNB4wgXiJzTRXyKVVZsw/7Fl59gTmhnCzSGhWc6/vehg",
-	"2hL8JVdsjjoKpvtrl+rjAC9xQvvdxxCwkLNjO9Q8UWCbhLL3eWJZtY2lkE1b4eDiybxPeXU83dEp0VMG",
-	"vNvHb0Gy/LvLYxLT+YbBdKiVMNWfcJEaVqvW+QNpSUmngwk30Bl+VR3B5LMft51ARBMmYqoINLDRPBbO",
-	"7kLPQXkllydddbDPCq7hzMoOzkphR5NY7YyPxpW2oAIw1sLZrkGsQsJ7xa5/gSwidmOY0ICszOwE9bJp",
-	"zOdrLtu0LAsMyIRGYy5Y2x57+8ThmtnPivITFwDMAlbzIkJH0BhAtm6f3WRePSFNfwg4ZN7a1beP3Nah",
-	"sIngfra1AtIMbKBD1LNSpAsLgtcybI3+hMWc9mEtg0YRLQuby9BhgkYR3QiyUBxm3PvKdC1TK53d2HON",
-	"4oKesshec8RIh7YXuXjr6uRwWM0KERayEtsJu2YJrrh2MYbATCBWUhhZhDkuBUItJgX5sS8bDZE3VVHA",
-	"jxdv35Azx7sAWPjpd93d1lLHABQUoPWznIOVW5ohV6SDPusN0tbdoLJVX5+jYXdPGyqiGkAQP1argmTA",
-	"GnBy3AbFBDHBK1yLHnlvdcs8Biw5d7stIPNlpn5MoFmDW5C5NZ58913BpbHf7VZaurxpZekIj6UyARmn",
-	"Eyry86vRbuFlQL8Mtt3KYRmXvrDY+rvz01w0sNvNnXNnscUcDXtszFQf7OwkwJ86lHuQG70jpGl7nrBG",
-	"T8WD7S1FWQQWMLIqQjlnFI1SW3rfbodZs5xLoKD/TfXKAthI5WSkNKdiKCts5Fxc6Q3QaZYMs5vhuXwW",
-	"wAqOrWo+Fy4c5G4COCJVk/bIhKX9SnF9k5ANP0oXC8/1kCvWRxdoTciof2magSRmdHTFpy4y0ErnlVQE",
-	"4UQqFTXBuxA31Eyn9pZ50oKAdLskOrBC2yHBVGAQhWMO9zAA6WZqALuZWk0JIWCvmSJ2pBqj6UvXyGar",
-	"XggvW2bL9xNhDsg8v0pxVygDW4frluI9gcbzIRWDbz3hLRHEMhkVd307MIMCed4q077WTOEbvoO4ueyg",
-	"3zpOwbewfc6/ZwuLItY1y5LrUYAnY5kqq/S05bANwj/qDv7RjLGrFko6vi2pSDP8b/tdMrea73+DigD/",
-	"sm+7f3poEfvvOaP23Vb5buySb8hfyF/IbvvJgrVp79u1rt8Ce8uiMErnqsDtKrhX9g2GbJaX6Z2Ire7q",
-	"2VUYkLGcQQRH01eXIJRMuLZ6r06k8VVcrOqrDU8Sy59K0RpPu/vfro8NXeagedSS46HbsNRbBxK7DyHQ",
-	"9ZqpOVhREFMbCRJR2AoxK+HHT2HrC0Qdl7hgvjjvLo8bVRM5PXpzhJG79hu04SL5U8XQrsOFt+aepHZw",
-	"O8+YSrhYD4GzBrVF1STIYlBW4XK0GvWBHYrTrg9mCoUucHL6X/AP/9MEHXL+RzDwVJJAHpa6RQwKkEA6",
-	"SHjksMI65DlL+ADcpMmcABHTBLNcHK4316SAlrisdK8BztskGXUbicxLlsuiWeWeZNmLFa7NuHrQkzy8",
-	"Zx1+T4xbhu/X9X9qXCDztsmqXyk/k4uY3VSP6G5Tv7IkcrR3lYKoV0dOB8Alp5u4uHA2Bd0qW/O6/QKY",
-	"1lscLJ/UNxMOXXbGzZgLly/quj0gKOmGfhghMYpbadfDdYYDGl3J4bCvw6wsEobdSREHBKx9YB0cGqY6",
-	"5CduxjI1hJsgB0iEBDU0joOP0GU6eKxQNFeHxSSYEIAIOas44JV5Mrtrr7xsGmvg5J5uByW3dvvAg7Cd",
-	"TEUzAJptodFqZM0SrtndtWm4SFlfin7GGSrrNLHi/nvnSJA5TUaSaSLFQf6mNuBiRuJxiYlGkyzrGROU",
-	"m2bM5kQzgFJnU93BXF+f5ttx6JPff0967sj2GqVE3oLg5n0pVcaY3BDTDD9+xK4Srk0HUyg7IKJ/+hQ6",
-	"4fX45FVRCRzxazgdgoBIDl5QHyXT7XahVpouzF1lnqUpU/Br4Fw4Hz/av37/7V+fPuGa2CeWm9i/BzK1",
-	"qyRgoQDyB1+xn4DTyL4Y+hfAh9QE2iOWc7mYMPtyq0NOTZYKzN2B9UO3f8CIH/m0VNIEl6DdVscD8YUl",
-	"v3i3Miydx3esVvFh1R4ubArArodO+LTLU0lAOEO31itILCRNexFoI5UGP9ghATbricrlSSdauv1wWwNb",
-	"0uqQF7APE6p8PRn7euhWM+yQI5fg6zgrbB5m+wrGYsARz5Y+/6eRskNOrmmSWvWWpKBqUBLJrJScHBLE",
-	"ztxwqyxVbS/iU1+VDL4/dAG92lKv24AO7QwsDe+Q7HxV7kQHKB3lae827ZC3CNdc8qXad4Y8sVePlbqB",
-	"auFMePXJaw+YeL3X/e6b3Sd7hcRrK9jQyICd/tDjE+CaY0OYYD1ScgZYtjVJ1s5z04dv6jKs18bFrdVV",
-	"EOZlBfgMmJAwACMjykr4mfw2LrRXTgdwB3TFTQue6lWZ8bBYk1SbYtYdenQE65AjSNcr8ET3BjekCeU7",
-	"fYrfkCttMB2PAkKBz5nXyEa5IFLFTB2S8Of34QHCCBNE4skPkCZjes3sUFgMq8IF+FqShCWBE48q16VD",
-	"zsvue/CtOE+45b+eJzTdmFzIrRkrmY7G2HkZbmwbPXAx93TROqi83LhOXEcBs9IUV4QEdVJJrZxjXEBm",
-	"nSxTB4ZbB42zGou1SvpYvtc3RLpxorKHugkIVFl1w9vQSf+VtKOi5FJzu9bckbdj8Nti4HhlsxIWr3RD",
-	"2isiezuwWwM35FYgFLluW5lHzOIt4+nLyfWL/IxrLyB5k7XVt8r4KNXyJl5ogJm6HTjKn1HjrWEkm+rA",
-	"xcSBJfZSi4YMBd4qf1Fyk2h5/D5LKoWPKkfn44mr0QU3zGgAKNX1g8LXHIxg9XAUja7qo3orGcLyftW2",
-	"DLHPdxN6e2EkRgbY21ITSq7YnMVkTPW4KqS2wuaMWHTrBddbWafz1AaI1cB1CAqQPS/5MxDodp8SCCWx",
-	"+mmG0vC51mdgcx9rKj+Sd+evUMq0Yi9ChTbfXb4u4oVmVmeIreNmQ3XMR5VvtrA+fGFttDzANFYGG1RT",
-	"GtSevRu3tZJWDdjqk0Lt2xVpcZWxtBLrM8Qs4ddMYdX3nbGUV3rnY97spxCxKKCGk7quiVnZ3GtaKtZb",
-	"8J7akS5i5mTLsWLl78Al6ffw1h5J18C2ycN5v0sJDVlLFWoJHwFGHr5zCMG0AllTMeiVSEVwAdfHWbnu",
-	"qpOK33mD/uIKr5XX4cszyAzPwje3/GYFaF19Dn4MWfvYXdV2FftYzlyb9ycyZsmqCJoNJOylTsGMUV8h",
-	"ZKmBaTa+Mgn885///Gf79ev28+eWj0JkLhjz3POa0DVXq3KL/hWD4x5v8Ym2asrG7y/G+uF8i60sDKK4",
-	"hotzCvJ9q95xpraOFbhF2FHBqFHMpK/y1HtBI2sZn2wgTGyMLJOhASxk9Velmq8tKAcJl9UgHnvVkoyL",
-	"118wE9x9KRCeJ1RkIrCbe2FLAl8ECSa7XVyNJZ8zX5t/JQ0tY/xXVf2K1rLODEK8tI+rvnDYD4Xd3Fx+",
-	"fM3UiCESxwDhSbPYXo2Sr23zEFANksTVUohZwgxDlfKKzTfNmt2aftaVDqvG87Bb9m6qmdo6RugWO5Qd",
-	"5i1z6267s/dyTjda580y8H5iAytHnrOI8aoqVHGK5S1rYrQhf52MaUwGjAnnXI0JTSCC9jArPuwKklZb",
-	"LZTt/HqjzKzs1RVzyWW7z78m6qS72VizqP/7b/+CzLYrxgCnOOFXDCLqtZ5Jtbk0txZC6qeCzP75k1pX",
-	"cKTW+PEZmJDrYG1dqkSmfrq8NNKkGiujZ3VyC6b7VpZXWDCUjRSdjreDmHWYi0vYEZ973bkbzqO5bnOP",
-	"+R2/A50pI55bK00lKMcFVLDlUMctK0P5xrePEV2g4zJWWSVY2R3Q7/0heS6FgNke31ch9GgWpYqb+YXt",
-	"DtfiaMpfsvlRasaV+U6++PYyet/vv/0rDCCRtpAHczTlgE/uS0g1MebcvYCmIVxW9DPZXvBVL9cdNLJW",
-	"8k2nMEioBwkVmqqHe+mB2P2g7XhLVZ4OiKvwZGdhJ3CY10GWgoQ7k2gagp4NJTgVI6+Pz0iUcAjyAFMK",
-	"h+Qr2C+4b6C9fKRjY6ZYkJm7zI1ICkOxyKaTIRouf+2/s9yYfPKYzkfcG85mUpFNs1xVzH0JBbwGNLqy",
-	"gx1KRY5OCU2NdCnuH+RAd8gJxLYqmRpWRBWgQs+gLJh2Ic8DVx/6sCdo9jo13mnswc1iGaUTSwixZPgL",
-	"u+HaQGUy8C6h/S9LZAzral+HWVPObU1dbiIJIxmz8BCDWF2WXE9EVKk5oWgS9am3Tal8Eppd1DAg4ZSa",
-	"cfaHS8uyPClsYeQyhepj04RyYW8EKGtOTU/MqCbsZsoiw2KYzSW7cZ5iO0vYWkfbb969ykuNkea7v3a7",
-	"3W4Lawkony6FxxyypTRpUkicCwjticJWBoSSCZ0CAUuFgrgL5cHzIxVmtuX5d2OZxFhGjVUkJnd7Akun",
-	"+QUy0lIxWbAoNz/IgY9/1gHeluCB0wEJrVQaQikGf14CrMcm5j2Bc8VYHoj4QH2CavLury9evHgOK3dO",
-	"ja/pe2AJcsyEAfkw9ll1moAbAVNTIISBceXPsq9bfOjjc/1HPdFkN3ZIkIvGYOTU8IhQraEQl8BKtbq1",
-	"0PDpmW/TVZYbJXJAE3T5wwHpiSyVz6BHH1JLsyxAnw4e2rm9QoxeiKTJ/m6fQTx7SJqnJ5cvSKzo0ADJ",
-	"9UT4j3b+Gn4ckNLDc2/9cK2Wf9PMhJizjpvt9n5/77ueCIuZsKEL1ypW7++QI/Kk+5iEhRxZSOJ/0v2G",
-	"hMVU2TBL8QPGAlEZPeGQi5FtPNJE85hZevYRcdHcC10x11etIOcWWQ7lgQsCtdIvNUwBkUDeuAsEgYIc",
-	"pFSQo6KmSJMSqOlhydEXEcGSIi0cgg+DsZtp1JwOkjkGY2AGFDnJAqLG4PVx/GahlkewcTGPIK8HIkVP",
-	"YBaB8yceVhf4sPcKgApQ1LSXqn1kt6mjdCnI304ukY5+ODl6jmcxFQnTuhg/4FidDolmgK6JsSlMxMAK",
-	"tF9XrKcTUUFilultCF2Q8IgJzI10N5SVrhRnhqp5/fW0k7ARTXYMUxNdyFv1l9TR2WkhMP2g0e3sdrog",
-	"aE2ZoFPeOGg87nQ7jxvoVgNBZQeQSOss5sDCXMy789ND6C8JXQWrn06e9Z+fnuNSQJG6iUc3I5obqMSN",
-	"jIPd2Ks36IlwxgY7MjWQ35HVt7aaAxUkRKdm6NDrqLjSxLAbszM2k4TQgbx2g7Lvj5hxG4M9jeWE9QT4",
-	"zlz1uyALPsbuH2kHPjHkib0rwh2PshOQcKcvbE843h0UxIBwOubGhLZh5OItuHbRvAqygKMaYonGnjGk",
-	"TpcnTe2llsOKL93uPREllE/0IUoCizICoYjENLOn6oIb9A1qgne0AQyPlCbEy6DF+oJWvPClRC/c7453",
-	"Ou6F+93WKiKPNEuGj0IyTVJc1Isfjtp7T56CqzaDqMfgUFxkCPZLuLAXsG1GI/JJapl5lijpZCCf3yMk",
-	"CR+lQtMha+PHj8IWHOA5woaAN8YdYgf9Ye8WDwWg+MguxFFhda3UxDjsakYQ+919xH6H05Yt/mncOGj8",
-	"jZlzKQ3ayOEegoOw1+16udI7vwvilBWjwL2Ulf1cpW9kKcZgYPPkW/5+UVVdkjwviscuV7dzUscZ2vO9",
-	"v/dd3ZCyOe5k1xwD/9ATnO/qb049ngN88Hj9B+8K6BAwI5dRte47D9NRVKcaBz+/DxragwRmC4LinWNz",
-	"QCOQHA0swa3SjA2WVspqE3SkQZeba8Mmjfe2t53OjCVJ+0rImdjxXdsTX2CMSwTkT9PljWk42FhwyNc6",
-	"LvNXdk6Hb6Rgr8Eo/ul9NRWuXiwrLr/guMKPuzUltlG9glDG6Zw07aIB3NnpsG37b8MAQPZEu61BStqk",
-	"/2c09jXlb0NId0oUoP3s7j7NGaDXDPPtBo5pVfebNl6l7VR4QJMMldyXUoXct508eKr2brSCPdRkIBQr",
-	"MCHbN0xQYUDu1xDcj03hVVIAXpZJbKVdn3/zQQ4CZK0+SirD2ICibT6KsIUNDVKexKTpDgEw3gk3Afmb",
-	"9AejFZB0CqmK7grsCQ+LQJgYcQjBBSAnAF5HBO1qdllIxLtPrlnspoIf/o+fK8w9sOJmNj3chyGNjHZk",
-	"vLsRr8qBceCjDRjciww+59+P72aH6lndCrvkzCYcklYFRy2cMV9c4GefTlo8ZQ4rrPaAhYDz5eMuAZ8M",
-	"1RTUdcGzMSdCzg4wIy1PQpvSORhNsF4Lj/FjhMmHr+xpG0rVE/YNSOEm6EEnzRAzuu20kxBPGkoxQ8Vw",
-	"FF65tfIbgffAwYBdulhK3SFHAjG6bCdWAGSZDARYzIA+KVMDyhFM9YAg+JpLQrFnAAPZw1yEzfRCQFcc",
-	"pYrFPXF0ShAeykqzTih/9u75304u+8+PTl/9s//u4rkVbss/vX775vIH92MLU0/AuIBNQeKM4jHriWap",
-	"zLTraeejDxn5FLZcgvqMC40JN37DapjJM7fz98hIfBcVTARuRpoksI6OCD0o9gPf+Fy+UVpdSwMB0ekg",
-	"W//sKnQShz93nsDdyeJQPT0qCmyeXVTzl0JiexWT2fHHDRw3UlewGywIo50+BcO/MIpPGYlSbeSEFTJR",
-	"MP+/aQeNXIUbzyooOfYn+8LloHHRE6U1mMg4T21xLMUqocwlAFKxVPFUDsEHJ2cCBAqPVkbOWcwViwyy",
-	"Mq9JG0nCVCXhYc460d2rC6FuOLtH2krKYymviLZKJnCZ4mCtAEJ53OmJC8vbNBr+MDzcKaJWF8asM89j",
-	"zt49e3V63H93/irsgD2s0KO3cecsjFhWnFm40VZ+iOCSPhWOIugomBcGUhptFJ3mKJQtnyyWahYfkv3u",
-	"d7n6aT/sCef/draohF8vTLOJCwSLleGPTaUyNPGWBMuNMQuaZUCXVRwOKcmTQSMDP3vmYN3vhMH55jMp",
-	"vOysApH2/vmrJ786PpudBbDI+KDZMqneVun4Uoy6uwGjPvZYi/aD3Q26uJTyFaAuwgdPNplIhs34msWc",
-	"YqD1H/geedL9Zv03F2gQf5EmyR3cPRdWuiLU85mM+IYOVdFLgp71ZveUZRFbXjUIm1J51yDXqL9pjog7",
-	"PeQM+Yt2F0WRBwUkoioOHKMNCBfXkkdMt4hiJlUC0bZ7ooLj7tAI/D0dsIGV+GCtGFrPx9xYcaiNr89S",
-	"HE9ez1C+EHfYX//FG2leACrjw3ktnde306IY4kVxt8H3dUiX9Bc8oAnDgLryEXgOz9/aV5/Bh8sHoML2",
-	"ds4m8prFf/SL7YEScxMi7JgVvD0cvtd/UeQsyKquJ29/AGdn0QziCGyNHWTJYgwBO5DplkWsFJIyyoJd",
-	"sCFHPX3e+PTpfdBwCahl0j5LzSJd372Uio07RPUvLaIu9b18mfjddmqnkLM/+qF9EC6/1mXlGUKBSQBK",
-	"JejDDpqSFFH0kai2Zg2Fy8o5QX1SfaWZ9A1IdCgUQtwBBDCjJwx1fR6NixCFmhmIwROZWZErLJU9lKnK",
-	"Q60ADqHMM15xbY4LY7rH05t3A/G2FecXQ+3yJfJelUxggF16sOndsU3PmYnzIJtIsZgJw2miSXPCDI2p",
-	"oUB7xWuxSMrV9J+DVtadgZ2PWa8bSG05BW3tn80/fUMn7O8pU/MqP22F6Idd/+FFvwet5fanAbcYK1zl",
-	"BLYlnXvNJKiNL7h/8r0PZl3rcMnZ9AKPeDgqf45L4K0o7uIjTfw23prJ35KspYKkl4Jisxg0ZQUglHWY",
-	"iNQckhCgEK42pHl0ctHee/K0/bfj1xijDkG+Dh7KC3YI4wUCBdf5XXeAbpYCMWNMTejWNiR8Ys8QN8nc",
-	"SlcYaCiFKx5GM/QjQJaz32LJK0HCvM2w0xOXOao0xNzlty1GiePsEq4NAN+RwqjsjUwNTeQoZaQZ5rdz",
-	"HxsMWxhvXxUv28y+PCDFL11AoSso1nK1ytwAy2XweiIaS6mxtg64TUgTkTtxW0IyYImctQ5wYph1ABHQ",
-	"Pvg7S3ChE0Z+/7//HxeoH/SEVAGxjNMwQcL/clkHPng/I5QOuRyzOSwQjWPARyyGR8OAYeYd9yTsiQJa",
-	"HXS7sMsLG5Ql3xQ2G3Izru3APC3YESs2TWgEsKB+XpBk4PML3NpBULNLWRBxHr+pGImVBJBHKWCJ0DYK",
-	"ll9PXmOpK823Z2n5DrkXL1TWwVn6xX1QW906NJNc/93vnwcLwVdzP0nFIEkKjz1rlXQj9EIV4dFuKTMu",
-	"K0eu+FmlKFnQ2aX6Eiq7VMf+FlmrtluODrFcOHvgfnAvlLFkMd4fcivpg0J/Rwr9sriwTJKWYrbS1rmw",
-	"ssEK36cXX7CKKhwJxUZWkLG82SeNk+ZgDhci5BplKehyJhw+cxggOwf5KU4VHSRzl43nUi33unsuw+GV",
-	"jFyOqh+lHfzORx5/Cl0uCxUrcoNg0nHPg3q4vLmAXLGpyfOp9vbJuJXf5pAlK2JAGm7zGHPyEqjy54x1",
-	"KDVBNgNNeuKDHByWP3d5mjEfAvYslgjEVLS9wxye1s7fZRZph19F2A2NTDIH0fODHIDE5+Vi5wJGudPu",
-	"Alby1QewCiXBaBkN2WfmQZ5OMQE4DHoiPFPyZt5eeF7KXpaKhMdSXnGWry8VcxJRzVoB1teyvb07f4Wh",
-	"OoKEdMr7V2wOPdAph39iWXKt+1Bx2v6d/cMe+vwxxsD3UfrEjFWEgsCxuOcoQ/ZEJpkFy+mee3voC3Jp",
-	"e480CTFb9uf3HZcAGjqZ3r6Wi3v2r3fnr6zc/ZKxKWZ8g1ALgUZ+1cOSklwKuizawOBV1FxAVOU+/w+l",
-	"WDusgqh6AOemkBC0KC3rgqCchQpk1Rg1pqFjIpFiWfgACFJ5CWIQuZFwVZowSJvFC0/T68Kx1i63tUBX",
-	"VkbOoJUV0zK5Rr8+pMVXCs0Ivr0IuQ2D5wZSEKvE4VPgTD/KQaPa97aYLL/ADhpFp1sJqebJKrSFXu9m",
-	"b7fd6918w6rrsr+/H8H8RznACW8mlO/dZccZKGmNVG55TiGZWdgDlte3crRq+/GMuzb54pG2B6tT2pul",
-	"pKovKt6vWshiPv7mC5rf4HWLiXjWqMJGVFhNdMhNyZ6R4b358O6mXSby+2//cgERbV9Z2OtD/3Z6yt4m",
-	"HxeLLj9oN2XtBsuMg+BWEBStKLWl0gKf1Lkzj1OlgdtbsQiuQpc+gemdWMNEoI7FqNEu8LggDXGhmTIa",
-	"M0RH/jJyxY+weDKAdaCyIcDEphJu7/xC1SMsT0d9/QfLSu3tAiUg9rGYxP7ud/uPu/uFYhKOpdlvwcDQ",
-	"dPnCARmlVMXKXlxBsVo/Ol8RDALG42qtBPYqTBPTOoTsdcz/xYkUEvjd3evmOaFgw1Q4B/syGbIZhK1b",
-	"EWNx5pizAQURKAmhaGYEax8ekKFMrBBeeupSXRCIgkLhhmoH8Y92e6vvWJA98is2L6m26dWSpYYF1S0W",
-	"IHE3a7OEo1TbbAYTNcSC2nnbm0FQrW4Vqe7OmoWNLrWWnXyAO/LlPfbWFY+sHTcQRL1A9PRz6vrcq5/q",
-	"RzmoiyZwh0gOEcjnIXTva9gl7OaUYzjsZgREsJlVRyD3Zou7Z9k8kSn+qzK7UUe4TyJcIcw9uEP/HKT6",
-	"N+Zkodw65VAT8eZ2WVJJMqDRVVZhZnvi3dZJahW/54g9vkT0O5hMANa5WzUa1GY0QG5wHGTVfBFBnRk1",
-	"d5ntgDLgaor4alSAsoRlSJweg9hYmoA1RaVWi0SrnhfJQF4LfUMAtwQ1Ll12l0+Rz6yA+93vKlMboIGv",
-	"etBd0nLR3NL08wJD2IABTKtfs9mYJyyjMwRp+vdzXm2dbPWgoWUsCYn6rjQ05BiAJlyvrR2RELBt4LW2",
-	"NorRSQgOdl8wMSupGCIysSZNqxodgEunFWAqkiV0rw8hJ+hl6hxkZntdLXvRajRMxK5R36b7vJUBAhim",
-	"JlzQxBedBtxEcEB5mGQ0MfM4BPO3nNJfUkbAeuyd8/as4iBMhqkCH2pmX8KihPYBBodAw5hPb1cDq0EC",
-	"28rKOsLAAe0KhulTuC4uTvqvj/7Rf/7u/Ojy9O2bMK/Wt/ukJ7C4vm4Fy8hK4xTQCGYIyQuIOIjk6DC1",
-	"YsxNzoz3JATWHLrwiyZYjxUr2J9jltB5QCa61SHn/od8jyBcmMfEgz9DhMQrqk0bqsC0T5+HpAn/vJCp",
-	"iphL74VoGm40S4Yt3C3BZn6hEKzNxSxT4wGqieZ2iUEXh20ApDWPYs21XRiomp/ZBFh8iCnUxTXK0ovt",
-	"NEeCa4ZeWpfyXKK2DgEwP9zPApkFJF8jT4iQrV70Ou0foBbu0pxhlBOZl4wBGoTMJ5y3D+VBBMQpy4AZ",
-	"czAHTxhnJ+f9lyf/DAOS0UX3gOzvfYfugKkdspuux4xZauPi8vzk6PVFqY1u94A86T5uBWQgzbgK1bDi",
-	"Cr2A0f8oByfIIpYEleVbzx4zf6qAgvAQZkTkCBetMZ4sfBAWyMY1wLYlyqtTTHe7e/u3UTeXGNyWIF45",
-	"KDt+Dnf2Xh1mk+U2lrlgkUrgngvnyoeN6SJpHpZpDQzqkZywf1N14otZ2KUkEyrmefAYugCZatsTqjLo",
-	"1ZZDZ+M6x0j2iAMyiXWeqLt4mIm0vKBIIPrQIXi666F4El01dufhKvhKMhmnbrbu3VwYssu5iKe68cfu",
-	"ddtEPrq1X9tX8c1PQWMJpnXd5//I3s/GX4nqunk7+SdLbWlmtmnHvg70c1vh8ktR9FERSpZrUsCpJc0S",
-	"am2BpBculTWU7a+Yu6Ls2xHYpztwecC02+ACd8IrVFb2uipUnUdbOpt6hJWvouJfsfnqCLCX9oWNjPKF",
-	"rNMtsky3t0XvdovG6CdrjdH3aRd+yeZ1dmG7cGUD5INt+OvZht3dqn0ENvrPXGh5Md0MDsTaFOxKYxaE",
-	"smASZXjF5iHao5ARZrDlWPzfgS47ZLkMJpdXeMYQTAMDSe4j4OMlm2MXmwV87N5lxz9xM3YlfmrkX4iX",
-	"yw2luLpYe9FVg4/YQyD2QyD2HRnCMAiS5kVWINDU5W1vxyUWLtnMeZTnnpapPQsbM1hD4FpeueJwuUl6",
-	"F2v1ov3jxmT2XymW+cY5tOD5xrr0U3fWMHgRun7wJ/07o5bYLcaC2kRA1MN2999WYudLNq8SO9FOrGRy",
-	"C7+SbzJYg8lIwU6YxUTndSDseQ4wDhbkcJgkBplOIEfNwSzDt1jEAqynFcivYH10YgXUzcC4GQi/QXUH",
-	"IoFaHfIMjGRSXZE4zQrQFNuqMpedyyS519vfduDCHb/uXe+26j/vvn8ACvzzME7Iz3Kc0/tlYjkTPtTq",
-	"VgJCVvdkJ+uqxm/2AsCk0PQPWH0szmWCDKO9GdFozGIyUJwNk3nrEIH8uSZsMmAQsu9i8AdcUDXvVIEt",
-	"v/aDunBjukc9eqmvGhbhlmch3PvYzrZ9LIVRMlln6oGX/bsY5P0fUQHjnNGEDD35iNjpoAh3U6i8A5Ti",
-	"MfQSiq7ThRoYE2YUj/QCEePDtSR8zqijWXv3p1ON+VDekSYFpGqjt45DCTJdKGM3UnKWX+ZY1RwqzICZ",
-	"rdMTYSSFK2PQV9SwkHxP8kea7MBk+teczTT5//5fstvtorckMgreNbQfJTy6qnw16All+TZmh++RmEV8",
-	"QhMdkG7mXVUMjqeQGBkIn8Pl722BADBwEyVpzOIapPPXuJj50VvpI3sB2NIxnXsnGeJLDRSjV5Y5kSYX",
-	"JDS/hq3DzHv31L6vfeRyaGSYeckWbHF2r+qDTKvjSxcKIdKth2dkTOcdcmTIxO7/46duvM4AbMdUO2Aj",
-	"P2+4R4KcHr05QrDuX6Vgea3Nk1TJKdt5JUUsRZgPN3x3eVw/nl/rXItP9zcLef3rzlcIel2gwXUs+cG4",
-	"+TUScqUB7mM5ndVflo4WxHDIKdEQToGgG4pGVyx23KiKrVfKLe7XiuBYz/mh4foU3jMsE2lHdPz2/KJN",
-	"k0TOEIrksBTHcHoGVTCgNiuW6ConD0YJo4o0r9icxT3xw+uj47YrONY6JO8uXy8mKarsxgkVG4aHJFJ0",
-	"lkB1VcTMgCp9AHNMR55D94TrcJjQ0ci51BM2NMSKfHLoCJ8z3SGhS9cAky91LOtb8pI/sy/+ePH2TRWb",
-	"v7TLBe75e1LuCh184WQ+6HlVOt85pA5/hpXpQQX6sipQrVRp95FQMlUyTiPTpoImc8MjjexlndAo2Ewn",
-	"zDgX7Vq+scglLsD4QhFmV7mCysg3XBJ8wsUV4p3/7eSSFPrbcd/8F8Tsff/7b/8KSVMzClG0mo+EO/KQ",
-	"KwwC8Td7ZCxTpVtkAS6gJ8rWJUi3n40ZJJ5B6a44VpbFAC+bBcQDfUqV2YjcaKBzhAvADnrCsCTJI8Lo",
-	"wLKf2Vj6KhQDFnfIu0KKVdbSYteOn0GgHNWE9gRwUPQ+NYtsdKEoxw9HFz/0L06Oz08urYhGs/H7xqGE",
-	"kOd7UrCeqNgQLHG22yUuHtGndOfjtZKWkKKy8uKFn+2bnGLuh2vmHVzwkUinX5p35v2vYqD+t8Nq6gdT",
-	"GahPMzonfOiLEccpe2C5f26We6SvMv08Z2ek6QrMyKlpl4HFCzy2zHul4UNHo3pVXtOb0ov3qHGUO6pT",
-	"OJgxXIx0XtzMsyGIop4AyMNIful6Dv8JEL4eFQB5TJF+sl0p0l1pNzcov1WDyxh+kIM+VugLD1zfRYwC",
-	"ENzB+GKZXBlVENOWEfjDHpqRlDFpWr6YUG2ygpmuAGArNzhkWj/2ZwUOaHLpGiNNKNSJgW5caENFxLAs",
-	"MQJHFgAXB3MvhxTyJf4L48G+dzPskJel+lXO+byighWkYgvZE6kr4YVDhts1L25Vg/S3fLbv4UYt9HHh",
-	"6eQLY/5txVqIkLOslNwDsP/DtbzSGWS+BIusSLZKNR2xVff2O41m+5W24yPPSLSLTUNwUHjg8CM0Yy5g",
-	"Ts6ER8cP7jAI9D6tmLgIVTXSrRYTYKyxYpaB0xxL0NX1yGoJOefEu8tjsGO7HF0mYqqwhMOD/fOriCfF",
-	"shmVZRxcvWHtEtrm+LSF/gUnQXKNe7hxxY0akAA4qbUH8gUX8TssRbVBNDXwj5UFfErQGWU/wuMv6yiA",
-	"WdVcqSicoXmEGmSLD6Flf5LIaSmvfAHVdEoGc+Kp0h8TpPjNRPtK214e9UjSqWbKELRJOVj1plF8Akax",
-	"RM6YakdUs7iFwzgge93dhSqF3ANZxkFP7HW7Gbgfu0EJvDni10wUq9qk0xgzP8vmOzPjEcuK3zrrW6vT",
-	"E2+kaNP8zpzQOVrU3PAX7kkvCfjQsjk4sTUzxFUpb+53HwfEwUCScAeeVlaHfQcdOA5yH2K6bRo7+dLC",
-	"+VoG4rbvkJS2bwaudturcyTcZcjaeqZGM2J7UBEeVIRVAeVSOTbjuemtWGmlCsDUelyijGd8peP7cN//",
-	"maCJFsqlbnPFbxXDbanGB3FTE40rIsVeHJNvHn/3lEyYGjECbx3gbQuR08W7AG/qQxJOmKHgh4ePMIB7",
-	"MM9gtWlPhCJNkhCBlAmmY7gSHlds3vEXc5a92rYXeez6Xbj57UXOzaFVLHoiU5wd5gT4JrlB79h+9zFp",
-	"Ll7zCMbsPHtO1qi009mZ3/PND30AQRTbgUVsw8r/9fZt/rGEiRw/Ceb1kD72cNvf0W2PVdi1nDDM97bk",
-	"9iird9SEYhQFXtb63Ot/xgZjKa/0DiZK1GPjysk0YWCE9J8Aps+chBgF3L7gI0FNqtgBMd/30m73cZQK",
-	"fgP/YsH1rns2ZjfEBwrsPXlqZ9lrmI7VmHoNfDkkExqzLCSCZ1kczVhGOhtyZxK3amJff8JXXLLIPXKK",
-	"ckd1pYA8wA+89eBS/DpHq+SGdDQEUTr25tSeUvxh8kS2JXrZwnHKc9MqTRc/+ZMEtXExYCgPTGczT/cQ",
-	"eCjkjEhBmkKWEr4OvV7goIyUJka6Um2IqQTIAa1OZVrYH+ug5FN+OCRf3yF1b2fEV+RYiRryU/bWfVKl",
-	"66QOgaPMM/JKIq5C0AOV3gfu8qyw8xmpZc+2cqdkn+18tPu1Mnv+R0Cnd7GU1MXGAb6Gh/owbFpRmBxr",
-	"8v6Uo78/VGp+YKR5peZCWYCtiHmpSvMyZ8oqlmXZziNFp2PShDJ2viKTYCzWYUCoduYOqXzOEYQrQRGy",
-	"EDOcvp8wNaE8htqmr/HfxHYRjaky3j2KvVBNAJ5wmlAuKtM/C2diA3ely7GqBGxqAFsPGkykE1gh/NON",
-	"1i7jl3RWZvOyW56vwS2wGf0OAtyZ3UC/5rGiMy5GDxziz2T2LO2m3cH8TN7yKqs+OFMKgQbu3MB/Vnn5",
-	"t6hBUlfX+n9owsHHid5QrKz2+2//O6/kiDEvvpYmONsCknDDFE18kRlXGcpepdh94LkTwmhcCTkThRI1",
-	"ELxIonmUsIAUSrVBri0fhmQH+FbfsruQsJupYhozdCFdC62t9gs7PnSfFl+yy8ETRO+wp7UdjVl01SFH",
-	"ZKAAhBnqyUF96P29PV97zxUJXFl/D6w1napYyZKYcPdWWN/8V6iIXGCKK1kdVEO29PPg8XyoEXYvflKV",
-	"IWx8ruy1QpPY8dUmVgDUuzjwvW5WmkJDFHh+TwzmhMfVpawusvbv8dD6Tlbpv360j3Q+jQe55E+kXNPK",
-	"LSycCaP4aMTUfeDFFuWLMyu2lDC86g/Vzkf/z/4a0DtQ2wtIWVDUgWHewhWbmjqF3ZP+g8L+cH+UFHad",
-	"E8Y2B2RJX19Sh+sp7u4Zem16ivv9gZL/TIql37Xc0IPYnakAgJmvxsuDSoW0wLlvrZd6Ova5HZVa6Xkq",
-	"tIu5LVb6hloeJFJSZAt3QNAklkiDF4T2JUwDrKJjxbIoSTWUXhnLGcCFQPUFjODRdrGDAgSka/iRzpE7",
-	"OuQikUYXK7mevbt00CP2857QEuM9uRgFGK3jcvgVazNBBwmkxOf77cbq/X9Q2sfOYUxFnDhnIRc9QV0q",
-	"ISJAa4QdUqnQh7Y1+4UrVDOYY5GOZl6exgXBxnImWq76qu6JcML1kCvWn0K1hfCAhPqKT0MSKzm1F25A",
-	"QpWKvl29ELpyaF+G6aw36BmrFA0RWqAnfI5/1gE4M/s6JDKJAbTFFVcnod1CLJVv59P/VQoGQVVWG3fY",
-	"DE757vTEUb7/UFmpSvhu7ne/IwM2l6I6cuAsLTPpu1fQffNfQUHf9GrIFPSgjt08oGc+2Ab+9LaBzxTz",
-	"VmkxWTur/NuX/qV7PPKujw21ez/sB9nwz6rcczGwk84iN/yOri1Z8WUtAHWZXOfMpMoJEm5EdlJxAHfQ",
-	"u/NXpBmevb24JDsYY/XRvdTn8ScXCQ2Qz6V4lQ65HLOecJFUXDsoaHAOINCmcF4NJZOExYcOA8lBHSGc",
-	"kxW8KsWL3W5P5KtcFC/IBWOkfriQFzyWMxKzhF8zrI2YRYFV1o0FJuaOdOMekbZdF6tDtdxclpG2m359",
-	"I/ZQIvbhEq6qjFHDpu7xJi6dvVXWxFeAvl84k0aCcTEHQUGC3+/u1hkWa0/og13xP9qu+HlUfifGmjXf",
-	"OMpdrLSx2am6ZRmOzx3nqkpaMomz+g9GTjGyECwsvga8j7N20HYF0cBX3UIIxerg6dqT3v3ad3Ehdvzf",
-	"+j5+4DMVdSVy0bk2cnvb+3XAk4SLkU9vqM9ouDCKT9kjB92qA2Kv0SFnMaEjyoU2ecXxy/PTs5P+TyfP",
-	"fnj79qXHBiWDuWEgG9t/BN7MB2YnQyfTnjAyYYqKCGydNY1dvn11cn705vgkPCAUjJFgcB1KSOeUimhD",
-	"E5S1IWMJjIrdLqgKgN3QE1bIF9IFKqGiMGARTTUjOEdC4zjLyzIyA+Y3UADZYUH4DgLAbKCuuQAMoVBo",
-	"HCsFcUOMSrWZSWXG8w45odHYFS/lMUQgIUIBnOLAF94wigqNEVeYLqoASdc21xNNmlUk9+LMvAA4iwUL",
-	"FrEpDj0i7BTRpqDyPHfhVLCBYIruCbcEijp8WiqIoVdM5IVEXNFyB0QrVYw1FrKhZNUYJoBW3yFvpPHY",
-	"vD2B4LwHfqndV5oMUqW9PXzIZh62MUeCdVvsq5pFUjtT/w+vj45rSonzKXPZKeuArjLqzinHhcRaojnM",
-	"gtYwzs0ttyMuknCol+WJULDakuLYTZ5QVwf9v9fd/7Ym8nULy/UXDhPDlT5nEeNTs7pm+YzmlA/ZT8r5",
-	"VjBc1lXEtfP31TAzqkr1nwSk9j8DcDY7OF7la7psN+SaRVOUu2pKN1MqHGdw9GmvpJjq8UBSFdfGX53c",
-	"cDz9yRwNPP62eH508cOzt0fnz/uXb1+evHGJ+qZDwiKSN9eE3SCHRMaLlRx7Iryws2SH5Adjpm8B8O6C",
-	"TtgFN+x7O9HIhERjkCmJpLziaGNSLOaKRQAh9Lj7uGUvjTCfRog+LCXRIeguLQIDcujYUL5xSkesJuv1",
-	"ebYkGwXcQ9N1vOXJ7l5lmRNoCGdVKLUM29SPC/1v3uj6SH0IsR+bSXKLCPtsTMAOHuPhqRChYZmB4WSo",
-	"2OgiLe0jEkqGGoxfJYxeu8Dfd+evFgpLvZLIJlcPPWhcMNM+xmVdPcnPkuDvqdJ7cOsteiMdOj4upRXN",
-	"3Ioj2B754fL1K6B54Pk0i8K2ZzFKOMhcIPxMIUAcK2UUlIk/3IxLRAlw/tIQ8P27kPrPmvR/RB2yS5Ct",
-	"fJGIfDGbDm1FMREzxeLitWJX0xeOiGVUH7V7MaNWNSLvTjE+wpV9oVpbHlxd/C5w1Q4o0cD/yTFSXfvC",
-	"zaB9BlEUlVlSz+1otjXvnA7fSMFeIzjKPXNQGaUTJgwi0ML1U2ZxJ5d0tK5kHrwDHTyuqx2MhP1IY/m4",
-	"pr1aIF7ldNi2c23DZFuAz4d4CrcW8P4jDgkMxmqH1wxKUZe2sXAw4DDk52LnI1D6SjAwS7FH9q3GJvlJ",
-	"1L25EQzp0/2a+mXv8392+u33f/lf1VXY1hwbLHlxIiIZwyfBXR+0v+z8pXzEsspxyCkqRl156GDRAjL6",
-	"lU/bzA7Xp16Z7KQ4SUW7kv93U8wy+POd5m2Nhlsf5bstvQFWFR7hDmfVDJd47NIJXaMODekvq47si6O/",
-	"38sds3pBrBxzRlFL/vqU8nU3/gUYZYSByklXLCYwLlcyYUFKWbPXY0YTM67PO0LI9WjM6PSQGJlGY7CK",
-	"ZMV9K8WQH7DRezT9uB5qOJ4LXwNrZ8Kv0XzzdbfsFb9mwo7Jyt/FE6nn2rDJ+n1aCvvY3j+2ia8Lq5sF",
-	"ZJAaFz9ysA6Vi2gWSRHrNehcHo9rBgZwy6nsj2C+RpDlLCC64HRAv5O8ZoqE2KrBdjr4l6IzNLK7xps+",
-	"oBoxz0pFhaMMdqwnPNxMQJZhwEhoQjJJtSED5qKiyZOsvorjsqgeWE6TSEz09a6BnkCPgFTOAlOw3FsN",
-	"TJBUYHYygCeA0z53u4GBdxesAhA1lBnUOz3RE5a4AbZNDj6wyCA2dDOPT97/ttsFb4cOnI1YzMkHOSAu",
-	"rrxFBiySPrX4gxyUYs574id0kfgNf+4s7CHB29qHelsF5ZHODfA8PiTg8YEyxKboRoRiytT0RMKoHeI+",
-	"GbdIlT9BFQK2AGXKDq8Ag81j78CJ+RDSt930LQHt7+11yPNy9JOihpUq9DlR5/QMlwYr50yxmp+SqWEu",
-	"rZtGYz9+9N0ANiNT7Ss2x1ab3vp3fnR50n91+vr0sv/y5J9hKwD4f4N2wsG8GPyBqd65sd85syoBNs8R",
-	"fuuHDdwI4S1OIuLkrT9OGYbeIfECd+AcESwGMgUxkg403KQ1HohF5lFn0Nvt7u1vUA35skiBPMbzyHNi",
-	"BNcc4R7IHRXlVQPzRF7rGXnyZFVV5F7vZm+33evdfMNW1ES+XfQ/jWNuf6LJmbIUYri9SVHlmdCb4sO9",
-	"J0+zrpE5NOyNMpJt99C23jmns9dM5yVIvlwZwR/lYFX9wEtkR4VgSQil5ElCVCpW2EErm3mkvfX0voyf",
-	"24Yv7N2j/bBuMR9pcnTqIDAiKoQ0HjUjKwag2IRycOtjhRHSBA/Y77/9awcftNlNxFjM4lbnT4H++pDd",
-	"cLeuNqqKYeHOfOmgpa0IxKOCJ25dUMhQKsZHoj0APpiJtgkb0WTno9VXVpqKXtn3zjaoIRVOFb+m0TwM",
-	"SGiYmmhM/EK/iw4PsfAOzAGwYhCWpbufGSQrLE9Oj643PLEbasVL+yr23giKt8jjvfK1Qdu/vv8ZbVC3",
-	"tkD9uynVf1Q3yxuJtRctDXy2W+Vrm4zgtOFUmo5SAwKnxE7EnZHW1naESTStj+R6Kxh5LWOWoDPjxpAz",
-	"JY2MZEImKI6AgO4jbQCZun1+dkz2Ot1DMrD05YV6DJxu5XKog3YOF0WTEHZKSO8E1A7d3sPoW5nVB1o1",
-	"sQrmJJpiTmj3SQvjt67YvCfAUSsMoZqER+5eh34OyDNGFVMkuf6lD35+K3kKEv6jfTTl7ZdsHh6iOpHH",
-	"EKUQ2OXi18yYgfJrb+JMW8kVN2BROBAmYkhPJYBxRcIsi8b3YKRMCE20dG9A0xiFl9Ug9QyVcEMmHDCn",
-	"Ag+1pUm5aDhICHrMp/CCqz920BNhwrXp51BdIWnaJ8fZg1ZA8J0s1Ne9koGw2jdGLH8h7InmKEf4sz9r",
-	"es3y30lzmpZ+Vqko/sqFoVfsRznwLX+Qg5DYNuGZH7RdMzeWH+UAhhFREbHEvY9/FJqBiobYEJTta3VI",
-	"CEl/c/yCirgnoD5DYTRWvca1tPIsvo7CrL9E7QdW5uqQS7tpjlMBecdMce8m7AkzZrqwbfqRf/eAUNjw",
-	"R/arEVh78fvSNj/SJL8sSNMJ0ISLntCCXjESUc0OFlfTQBRhWFCg+ldsXkiJsrf3I00mbDJgSnfIUZbN",
-	"ADQY0STBG1UxnSYG1yLk+sQS3AGxHCNEbbgnQm1UGlmtMHZuTjiABm14wFC9OZs0s4jkMJIxC1sLRD2T",
-	"aRJj9VnPGyrzsqU2r4/P7ikn+/Xx2VYK1nYW0bJ+VyP5Z8zTdwUY3p4FucJUexWm3nJ5UEhwdQ1kkZh4",
-	"swVZYMsD7tpD7YlqqeNjA+9Ge2FaIcSKs0dT/pLNsydLcRivj8/yi655YRSjEzsH8sPl5VmAIcQJ0zpA",
-	"G2g2hqK0YuWQzWCd8zr0O5EUQ64m9XEcYzmzHG2QGuMDpN03DjSkGOrcpARSNcEUysEU0TpwaBgQhje2",
-	"N724CnqCagKFebXVzy1zjmWQt+wtv+TIhTRBx9x+kwylgkKEeRw6u5laTgPxfT1BIU54RYDfm2z6x272",
-	"WwX63Q6KJe/0Etq574g9EHMzwcYtrNvGIu/6Q0Z24Z7b7fZJByv3/SHea9N4L0cHuYMcg79zhlA6z8X6",
-	"2NkbK2qIXi5R2iOo3Dwh9v0OeesLhuH+NmdjHo3zMmIuDSErGOxKccStnoio8C37HAWvWJQNMxx8FBcs",
-	"ar9gJhq3L7hhByRSUuu2/TH0nqjwreIjLkJfLQyzL6BKDjfskW5hxkYpWfUxZGJkyQcwM2de9NOmYm6l",
-	"RDvXniitdmGGBVsvFyRKGFWkifnyAkyOloFq5sJj86VvkQHTPGY9YWXBMdXjQ98xcFeolMrtL2pib4vK",
-	"/Hd8P2dHG4uDN+3ZbNa2k26nKnHhNJtY7Yc00SxoTAuPPjpuujXTLLLfn10j74Mq8XBb+fO2/MotaFki",
-	"fOCqmdD6h1wKOLozqoExZcGpBSbS+cNb5QpiFwTcQzSM3ZS83pdnN01asYHOrfGgJ/wh/A3H/v7Y9i62",
-	"8rycMkGnvOMpsc6N8HbKxNHZqT2h9x0qfQfafBYk7oad2UMeAqf/FNIm1xgxna80oZo44luMASvR8Zwi",
-	"S1xDx/88ev3qS9KxH9YDHT/QMXHEV0nHAKFda1LZ63bzIHR0yVgtAv/p1Rp9gBHNLtbU55wHLnZrwkfe",
-	"oZEn96KZuifQjg3AA5o0L/7+CnQgik9IIqMrl2aO+ZQJo9pKgErKiU/IGfqKHrtPyWv+jAwVYwTcJ7on",
-	"7I8431bgo+kIEyMuEC0VNTQrPiIgWObfsUrKkPIEQge1EzHPWZwBhGgHM3bNVMwjUIgiGo2dYLNLdIe8",
-	"tSLajGtGnnQfkzDNtz4MykVFXDkU8BHZXllMoDRJT3BBwqzeSDP0ixwG4F3q41TsX3bofRh6H/Q15wvQ",
-	"dE5mY0A3CWNmKE/CGlPTOVDCPUYDYwcVnAd+QD3SkpVRdDjkUefPeQjtZPjnxBArOZBGd8yNWXWvnMNb",
-	"lzfmKwT5X7Ib84InD0H+gHFGZwmgPZcrLGzmj7fq24ROOzerhYgLfO1LChA3t9JV/Xz+g7OTvi45Okrx",
-	"wQQubhqJcWviNNSk9WmzmIMAl8yECz6hyQHAoCxnn/iLKPOVEDqQqSGGCQqQQXaov6QsZUQqcKjbu9nw",
-	"CetYQVRRqDYGkDQgaMA1hnYQDAlxsGU0nnDhhh26OHRB4Cm5YvOae+8Cp3mfONzYQ92ZwQC9TKz4z5FX",
-	"HQXhhoGAZQrrwTVJp0EW0HDNlC7bFnI5dtGpWeHCROD7ijBEuwUOS8YJuGAhhH9rF7SeBTdQQ0oWDKix",
-	"naqkcdDYAQ7rxrZ0VpicJr7cnZGuw4Ckgv+SMsuH2ITypEPeSNHOCFYTDaIs+hy4Ql9DJ3fzYf3/5eh7",
-	"qwPA93ZNx1RbqRTQorQJSI4OZ+VogzX+HIxRLGfu3B3BIMAvCyMo9Gpbruo0NdL5Dz7IAfaNMT+B2+KA",
-	"JFy7SggQxZPg63aLE37tQIB0oSvbUEVXbyjYgRVLITwYoqehbay2tbhMeQWw5aZ+gs3Gogt0saxEoSSh",
-	"S8DVgCaIsVx8gnGGpboTGMDmsG4WYE+LM8tCb6tzJyJqaCJHKTi98jiuwBGCr7oIh0NMU+Njjgo95F/V",
-	"9FHGisOOfO5V1ZCz4t9Vq8ijMdKwzk+TiO0IszB2S62kKaemzfHg+HKWhYCWqsazqDUSKRYzYThNChsd",
-	"ECYiNYfazY7ID/HQTJih9g4CYB8oyQHZSyxeXqWars8w9LI9VJyJOJlbmT5OI1MAo/DIMBOqrhiojY7B",
-	"FTqZMKN4VNlB4YIuoU8UoSZ8FxUIGJ1y7HNlFwl1lDKl84nzgSiZjsYebA2I2KqbMjWB6xkgmchUKkMT",
-	"fDZNAMjXqrcRXumLGE+FwXhMpwo2cQrZV7Ft3nacZoGl6EmFgTLVxr9AKikSoYtxrGjY524GIClw/Ke7",
-	"W/wKLhpHuNEsGRaad3fKcusrwRVqdq7QLmR0Vx/D3ETuwA9jmVqmhgflMEe8g9hBx82teJR4h2qJoAsW",
-	"9+r+akJ8fUgPZmYdnRI6wqhbSL2cRFPIuizQdDRtfHr/6f8PAAD//w==",
+	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat80VNCEbo4qvCAzKl6orFVsClJIyk",
+	"Yh37G6rB2Z/9oVR9zUeCJiEQWAB2SKsqCOkUiUMSpyzXBEI8ViEqEjN6hRHxWWQktvZIE0fpLftDFhOD",
+	"v5JIThhkYnp7AMZQueS7OE3g305rgUwszMK1FwHO0L7q5UurjUIQDtywGEJSadV5yeZ3c7Gi5qQ/S9zc",
+	"9GLOHKWFe2jJXrEcIkRBvf9MkVgsOxd3u92KF4tK0PopTRUb8ptqufmKzR9pcs01HySM4JsFc05y/Us/",
+	"4desHxbJJ3vaCODfhmnTryQBxa7l1ecqCpGcsi1uCvv6Wqv3opDqrOhuqTwZZJ2XxKAqLvGSzY/hjS2l",
+	"HyauuZJi4iJmnU2ycdCw61tccvzTrnTlQm9wRL4Uud12v/Jr/emqWz1opIL/kjL3syWaxc0t7KsbTM2W",
+	"+Qt0q5CrLW5XywFv7X95yebnEnNothgfBlG6cExdoqlvn+7b7V2BXyKTGMw6Vwy0aamuIHQwT+fPreZS",
+	"MBLTeS6MPu7av3XZXr735Lu9Ort30VNRNfmfuBlfgJMNliBJ3g4bBz9vsuCLd84Vm69yZXbIxVjOnN0F",
+	"0hswgRh89uslB9v68v69/xQ0XsmIJqzKOfns+Izsf0MSKkapFYcMHRW4LhPtvz1btJo/flK6hfaqwkze",
+	"f9wLvv3UbOdRJ+8/7gbffmr9pdJ6/vr4zAv964isPIG3gpEfL96+aZ+fHZO9TpdMsBnvM30tY5ZgTP6N",
+	"IWdKGhnJZDkEPTM/r9KFKmIQlsiFxzXQORB6oQglaCcnTT9sTNW0uo+aRkVfyV6nW8lhJ8yMZbyooT55",
+	"ujYyBlzKestZPt2vmGVuVPy8lhbVf7cIVUzotZVrrQR4fHlUFVU2YNVOlGrnykLH+HlQGxmbdX6RTiZU",
+	"zVc5aftqyUlc7ykxdPP7qbQCFaoSu/aYUQv8RdHIqgT4e0AG0mjCbtCIWHLp1Ht8R0xYDWhLcXnMaJxw",
+	"sXAHrw2rsOpS3/klWFyZzOEsmy6Ni1Ay5Fa/cBABG03JSjB8IgWnyeZ7cJl/VDXyVLsYkA36T/X0Fnv/",
+	"7uJs7UW+sH5+WBmFBEvUWtwqR5VugAvrtEAJK8+KHerSORnIeF5NBNwkGwSZ4GsBtlPZPTN0O6PWC8UY",
+	"pJwtGLV2n663aVVyx9fMKB7pO+cVasM3IcJ9Y9IqRslUkPRQyckGIS9O89zbH28ZUgOffRNv+ZWRG43J",
+	"yGl/Ss14iwMupyfCqHmlM0NO+4oNmVLulN9Ji6mZ9BHC4a7aNDTZNrDJ/LrB0cOGCzud714VS7EE6+gH",
+	"Ngx68dS5uJrFvVpel6qD/iYL66l3ntSlLB0lMzrXJPSJmWFAZmNqmM/IpnEMLruC3utf/az4lXzMF3wk",
+	"0um2OvqEVmakCQK/+GEf+rRl7+Z2ScnN/W4X3YBTCcApJNyBD8PWgoi/96RsaXpcZQ2BvakEaFNoNQWe",
+	"OqM6IKwz6pAwoSIPUp4qHtk/KkJyqrGjOgc7GyV/4CKtXv1LecVEnSZGIRNN85Gw/wV7hhXeISTb6hUQ",
+	"bjrklvVwKUjCxdXCJBA0rCiNP90OEQsgZfjQpSxfMGPv021D0j7IQd/ZR5dmegL0UogqJVZGQHutVajL",
+	"IafOgA1u5KFUZCRl3CFvh0NLYE4P71REjlZ499yAKrenMOWKMMga4s/JDV7QZCQhN3lxbo90fjxEmiS5",
+	"bRregjxgIXEZFIukiknTo3JEVJABg5z7VmcTS2F56TdflmAF9ZY9eBsbInJ/1ftFwec8FRpDN7K1+CAH",
+	"C/sMq8CHc6LlhEnBAmI7YUJTw1qHLi5hyBQTEdMYxsNoTABY07Bph5waYugVg9UNARkrDEjIh8gGhlL1",
+	"rRAfwot6LGfah52go7EQTxHm7s4DYlc+RJSj2uRPt++QA9oMh4qxEKfqbKitDrkA1ti2NBAfYG4EjSdc",
+	"IBBEEx0/Ulm1CRM5W3aOPaGZIdwcEpqBF9iLDqYtwfFzxeaooyBugXY5Sw65Eye0330MkRc5O7ZDzTMe",
+	"tsmMe59nyFXbWAppwRWeOp7M+5RXBwYenRI9ZcC7fSAaZP2/uzwmMZ1vGBWIWglT/QkXqWG1ap0/kJaU",
+	"dDqYcAOd4VfVoVg+jXPbCUQ0YSKmikADG81j4ewu9ByUV3J50lUH+6zg486s7OB1FXY0idXO+GhcaQsq",
+	"IHwtnO0a6C0kvFfs+hdIh2I3hgkNENHMTlAvm8Z84umyTcuywIBMaDTmgrXtsbdPHECb/awoP3EBCDNg",
+	"NS9CjQSNAaQd99lN5tUT0vSHAKjmrV19+8htHQqbiFJoWytA5sAGOmhAK0W6+CZ4LQMJ6U9YzGkf1jJo",
+	"FGG/sLkM5iZoFGGaIJ3Ggd+9r8w7M7XS2Y091ygu6CmL7DVHjHSwgZELHK/OcofVrBBhIb2ynbBrluCK",
+	"axcsCcwEgj6FkUW85lJE12J2kx/7stEQeVMVBfx48fYNOXO8CxCSn37X3W0tdQyIRwFaP8vJZLmlGZJe",
+	"Ouh83yD/3g0qW/X1ySZ297ShIqpBNvFjtSpIhhACJ8dtUEwQ3LzCteghBFe3zGMAxXO32wLEYGbqx0yg",
+	"NQAMmVvjyXffFVwa+91upaXLm1aWjvBYKhOQcTqhIj+/Gu0WXgb0y2DbrRyWcXkYi62/Oz/NRQO73dw5",
+	"dxZbzGG9x8ZM9cHOTgL8qUO5R+vRO0KatucJa/RUPNjeUpSFkgEjqyKUc0bRKLWl9+124DvLSREK+t9U",
+	"ryygplRORkpzKoaywkbOxZXeAGZnyTC7GTDNZyHF4Niq5nPhAkPuJoAjUjX5m0xY2q8U1zcJ2fCjdEH9",
+	"XA+5Yn10gdbEvvqXphnaY0ZHV3zqQhytdF5JRRAXpVJRE4UMAVDNdGpvmSctiKy3S6IDK7QdEsxpBlE4",
+	"5nAPx6VwHXYztZoSYtleM0XsSDUGA5Wukc1WvRAnt8yW7ydUHiCGfpXiruASto47LgWuAo3nQypGEXvC",
+	"WyKIZTIq7vp2qAwF8rwVZECtmcI3fAcBgNlBv3Wcgm9he/ACzxYWRaxrlqEEoABPxjJVVulpy2EbhH/U",
+	"HfyjGWNXLZR0fFtSkWb43/a7ZG413/8GFQH+Zd92//QYKfbfc0btu63y3dgl35C/kL+Q3faTBWvT3rdr",
+	"Xb8F9pZFYZTOVYHbVXCv7BuMPS0v0zsRW93Vs6swIGM5gwiOpi+TQSiZcG31Xp1I48vRWNVXG54klj+V",
+	"ojWedve/XR/kusxB86glx0O3Yam3joh2H0LE7jVTc7CiIDg4EiTCyRViVsKPn8LWFwifLnHBfHHeXR43",
+	"qiZyevTmCEOQ7Tdow0Xyp4qhXYcLb809Se3gdp4xlXCxHstnDfyMqsn0xaCswuVoNeoDOxSnXR/MFApd",
+	"4OT0v+Af/qcJOuT8j2DgqSSBPL52ixgUIIF0kPDIgZ51yHOW8AG4SZM5ASKmCabrOIByrkkB9nFZ6V6D",
+	"ALhJVu02EpmXLJdFs8o9ydIwK1ybcfWgJ3l4zzogohi3DN+v6//UuIjsbbNuv1KiKRcxu6ke0d3msGXZ",
+	"8GjvKoVTr46cDoBLTjdxceFsCrpVtuZ1+wV4s7c4WD47cSYcTO6MmzEXLvHVdXtAUNIN/TBCYhS30q7H",
+	"HQ0HNLqSw2Ffh1l9Jwy7kyIOCFj7wDo4NEx1yE/cjGVqCDdBjvQImXZoHAcfoUvZ8KCnaK4Oi9k8ISAq",
+	"clZxwCsTfnbXXnnZNNbg4j3dDhNv7faBB2E7mYpmSDrbYrzVyJolgLa7a9NwkbK+FP2MM1QWnGLF/ffO",
+	"kSBzmowk00SKg/xNbcDFjMTjMiyNJln6NmZaN82YzYlmgAnPprqDScs+X7njYDS//5703JHtNUoZyQXB",
+	"zftSqowxuSGmGX78iF0lXJsO5oJ2QET/9Cl0wuvxyauiEjji13A6BAGRHLygPkqm2+1C0TddmLvKPEtT",
+	"puDXwLlwPn60f/3+278+fcI1sU8sN7F/D2RqV0nAQgF2Eb5iPwGnkX0x9C+AD6kJtEcs53IxYfblVoec",
+	"miynmbsD64du/4ARP/L5taQJLkG7rY4H4gtLfvFuZVg6j+9YreLDqj1c2BTAjw+d8GmXp5KAcIZurVeQ",
+	"WEia9iLQRioNfrBDAmzWE5VL+E60dPvhtga2pNUhL2AfJlT5wjj29dCtZtghRy5T2XFW2DxMWxaMxQCI",
+	"ni19/k8jZYecXNMkteotSUHVoCSSWU08OSQIArrhVlmq2l7Ep768Gnx/6AJ6taVetwEd2hlYGt4h2fmq",
+	"3IkOUDrK095t2iFvEXe65Eu17wx5Yq8eK3UD1cKZ8OqT1x4wg3yv+903u0/2ChnkVrChkQE7/aEHWsA1",
+	"x4YwU3yk5AxAeWuyxZ3npg/f1KWKr42LW6urIF7NChQdMCFhAEZGlJU4OvltXGivnA7gDuiKmxY81atS",
+	"/GGxJqk2xfRB9OgI1iFHkHdY4InuDW5IE+qQ+lzFIVfaYF4hBagFn/yvkY1yQaSKmTok4c/vwwPEQyYI",
+	"KZQfIE3G9JrZobAYVoUL8LUkCUsCJx5VrkuHnJfd9+BbcZ5wy389T2i6MbmQWzNWMh2NsfMybto2euBi",
+	"Eu2idVB5uXGduI4CZqUproht6qSSWjnHuIDMOlmmDtW3DuNnNahslfSxfK9vCNnjRGWP2RMQKBfrhreh",
+	"k/4raUdFyaXmdq25I2/H4LcF8/HKZiW+X+mGtFdE9nZgtwZuyK3QNHLdtjIhmsVbxtOXUQIW+RnXXkDy",
+	"Jmurb5WBXqrlTbzQAPx1O5SXL6fxbpo1vEr3xVZqywGUsqwdCTARO3/3ipzrPFf6thUBNmR2m+rpxeSG",
+	"JRZYCz0N1fQqf1Fyk4h+/D5LfIWPKkfnY56roRw3zLoA3Nr1g8LXHGZj9XAUja7qI48rmdbyftW2DPHZ",
+	"dxMefGEkRi/YG10TSq7YnMVkTPW4Kuy3wi6OwH/rhetbWdDz9AuIJ8F1CAr4SC/5MxA6d58SCHexOnQG",
+	"ifG5FnJgxR9rymySd+evUBK2ojnisjbfXb4ugrNmlnGI/+NmQ5XRR75vtrA+xGJtRD9gYlYGRFRTGhT6",
+	"vRvXupJWVdnqk0Kh4RWpe5XxvhKLYcQs4ddMYYn9nbGUV3rnY97spxCBP6BglrquiavZ3LNbqoxc8PDa",
+	"kS4CFGXLsWLl78Bt6vfw1l5T18C2Cc55v0tJF1lLFaoTHwEgIb5zCAG/AllTMTDX3p24gOtjwVx31YnP",
+	"77zTYXGF1+oU8OUZZK9nIaZbfrMCIbAeJyAGZAHsrmq7in0sZ9fN+xMZs2RVlM8GWsBSp2BqqS/HstTA",
+	"NBtfmQT++c9//rP9+nX7+XPLRyF6GAyO7nlNeJ0rDLpF/4rBcY+3+ERbVWrj9xfjEXG+xVYWBlFcw8U5",
+	"Bfm+Ve84U1vHM9wiNKpgeClm+1dFE3hBI2sZn2wgTGyMfpMhFiwgD1Slw6+t3gdJodVAI3vVkozLKVgw",
+	"Zdx93RWeJ31kIrCbe2FLAl9xCia7XeyPJZ8zaqL14M3LBRWqSqxFa1lnhtde2sdVXzh8isJubi4/vmZq",
+	"xBAtZIBYsFn8sUbJ17Z5CMgLSeIKV8QsYYah2nvF5ptm9m5NP+vqtFVjjtgtezfVTG0dx3SLHcoO85b5",
+	"f7fd2Xs5pxut82ZZgj+xgZUjz1nEeFXJrzjFWqI1ceSQY0/GNCYDxoRzAMeEJhDle5hVenbVX6stK8p2",
+	"fr1R9lj26oq55LLd518TddLdbKxZ1P/9t39B9t0VYwAKnfArBlH/Ws+k2lyaWwtz9VNBZv/8Sa2r7lJr",
+	"/PgMAM51GMIunSNTP13uHGlSjWXoc+i93L3QynIfC8a8kaLT8XZ4vg7gcgnf4nOvO3fDeejcbe4xv+N3",
+	"oDNlxHNrpamEm7mAXLYcjrllGS7f+PZxrAt0XMZTqwRUuwP6vT/Y1KUwNdvj+yoUIc2iVHEzv7Dd4Voc",
+	"TflLNj9KzbgyJ8tXOl9GGPz9t3+FAST7FnJ1jqYcwOB9va4mxsW7F9A0hMuKvjDbC77q5bqDRtZKvukU",
+	"BgnFN6EcVvVwLz3qvR+0HW+ppNYBceW07CzsBA7zotNSkHBnEk1D0LOh3qli5PXxGYkSDoEoYErhYIaG",
+	"/YL7BtrLRzo2ZorVr7nLLomkMBQrmjoZouFy7P47y9/JJ48ph8S94WwmFRk/yyXc3JdQLW1Aoys72KFU",
+	"5OiU0NRIl4b/QQ50h5xA/K2SqWFF5AMq9AxqsGkXlj1wxbgPe4Jmr1PjHdsegC2WUTqxhBBLhr+wG64N",
+	"lIEDDxja/7Jky7Cu0HiYNeVc69TlT5IwkjELDzHQ1mXy9URElZoTiiZRnx7clMonytlFDQMSTqkZZ3+4",
+	"1DHLk8IWRldTKPU2TSgX9kaAGvLU9MSMasJupiwyLIbZXLIb5822s4StdbT95t2rvK4bab77a7fb7baw",
+	"cIPyKV14zCGjS5MmheS+gNCeKGxlQCiZ0CkQsFQoiLtwIzw/UmH2XZ4j6EFppWAVydPdnsA6dX6BjLRU",
+	"TBYsys0PcuBjtHWAtyV4CXVAQiuVhlD3wp+XAIvfiXlP4Fwx3giiUlCfoJq8++uLFy+ew8qdU+MLKB9Y",
+	"ghwzYUA+jH3mnybgRsD0GQizYFz5s+yLRB/6GGL/UU802Y0dEuTLMRg5NTwiVGuoeiawLLBuLTR8eubb",
+	"dGX8Rokc0ATDEuCA9ESWbmgw6gDSX7NMRZ+yHtq5vUJAZIj2yf5un0HMfUiapyeXL0is6NAAyfVE+I92",
+	"/hp+HJDSw3Nv/XCtln/TzISYV4+b7fZ+f++7ngiL2bqhCykDz38bynJDnNGT7mMSFvJ4AWjgSfcbEhbT",
+	"ecMsDREYC0SO9ISDiUa28UgTzWNm6dlH7UVzL3TFXF+1gpxbZHmeBy5Q1Uq/1DAFRAK57S5YBaqfkFL1",
+	"k4oCLk1KoICKJUdfsQXrt7RwCD5Ux26mUXM6SOYYMIJZWuQkC9oag9fH8ZuFwinBxpVTgrz4ihQ9gZkO",
+	"zp94WF1Nxd4rAHxAUdNeKq2S3aaO0qUgfzu5RDr64eToOZ7FVCRM62KMg2N1OiSaAQIoxs8wEQMr0H5d",
+	"sXhRRAWJWaa3IbxCwiMmMH/T3VBWulKcGarm9dfTTsJGNNkxTE10IbfWX1JHZ6eF4PmDRrez2+mCoDVl",
+	"gk5546DxuNPtPG6gWw0ElR1AS62zmAMLc3H5LpYAwpNJ6MqF/XTyrP/89ByXAioCTjwCG9HcQNlzZBzs",
+	"xl69QU+EMzbYkamBHJSsmLjVHKggITo1Q4ewR8WVJobdmJ2xmSSEDuS1G5R9f2Q5EQJ8Q09jOWE9Ab4z",
+	"V2owyAKksftH2gFkDHli74pwxyMBBSTc6QvbE453BwUxIJyOuTGhbRi5eAuuXTSvgizgqIZYorFnDKnT",
+	"5XJTe6nlGO5Lt3tPRAnlE32IksCijEAookXN7Km64AZ9g5rgHW0AZySlCfEyaLGYoxUvfN3WC/e7452O",
+	"e+F+t7WKyCPNkuGjkEyTFBf14oej9t6Tp+CqzeoBYAArLjIEJCZc2AvYNqMRnSW1zDzHXkcZyOcgCUnC",
+	"R6nQdMja+PGjsAUHeI7QJuCNcYfYwZPYu8XDFSg+sgtxVFhdKzUxDruaEcR+dx+B9uG0ZYt/GjcOGn9j",
+	"5lxKgzZyuIfgIOx1u16u9M7vgjhlxShwL2U1VlfpG1kaNBjYPPmWv19UVZckz4visSsg3WekjjO053t/",
+	"77u6IWVz3MmuOQb+oSc439XfnHrMCfjg8foP3hUQLGBGLutr3XceSqSoTjUOfn4fNLQHMswWBMU7x+aA",
+	"RiCBG1iCW6UZGyytlNUm6EiDLjfXhk0a721vO50ZS5L2lZAzseO7tie+wBiXCMifpssb03DQtuCQr3Vc",
+	"5q/snA7fSMFeg1H80/tqKly9WFZcfsFxhR93a+qZo3oF4ZbTOWnaRQNIttNh2/bfhgGA7Il2W4OUtEn/",
+	"z2jsC/jfhpDulChA+9ndfZozQK8Z5tsNHNOq7jdtvErbqfCgKxlyuq9bC/l5O3mAV+3daAV7qCBBKJa7",
+	"QrZvmKDCgNyvIQEBm8KrpAAOLZPYSrs+R+iDHATIWn2UVIYDAhXyfKRjCxsapDyJSdMdAmC8E24C8jfp",
+	"D0YrIOkU0indFdgTHrqBMDHiECYMYFMADo8o39XsspAseJ9cs9hNBT/8Hz9XmHtgxc1sergPQxoZ7ch4",
+	"dyNelYP3wEcbMLgXGcTPvx/fzQ7Vs7oVdgmkTTgkrQqOWjhjvgDCzz7ltXjKHJ5Z7QELAYvMx4YChhqq",
+	"KajrgmdjToScHWDWXJ4oN6VzMJpgcRwe48cI5Q9f2dM2lKon7BuQZk7Qg06aIWadQ7BliCcNpZihYjgK",
+	"r9xa+Y3Ae+BgwC5dlKfukCOBOGK2EysAskwGArxoQMiUqQHlCKZ6QBAgziXK2DOAwfZhLsJmeiEgQI5S",
+	"xeKeODolCGFlpVknlD979/xvJ5f950enr/7Zf3fx3Aq35Z9ev31z+YP7sYXpMWBcwKYguUfxmPVEs1TT",
+	"2/W089GHjHwKWy6JfsaFxqQgv2E1zOSZ2/l7ZCS+iwomAjcjTRJYR0eEHrj7gW98Lt8ora6lgYDodJCt",
+	"f3YVOonDnztP4O5kcShVHxUFNs8uqvlLIfm+isns+OMGjhupK9gNFq3RTp+C4V8YxaeMRKk2csIK2TKI",
+	"UdC0g0auwo1nFZQc+5N94fLkuOiJ0hpMZJyn3ziWYpVQ5pIUqVgqLyuH4IOTMwEChUdUI+cs5opFBlmZ",
+	"16SNJGGqkvAwZ53o7tWFUDec3SNtJeWxlFdEWyUTuExxsFYAoTzu9MSF5W0aDX8YuO4UUasLY2ac5zFn",
+	"7569Oj3uvzt/FXbAHlbo0du4cxZGLCvOLNxoKz9EAEyfrkcRGBXMCwMpjTaKTnOkzJZPaEs1iw/Jfve7",
+	"XP20H/aE8387W1TCrxem2cQFgsXKMNKmUhmaeEuC5caYqc0yMM4qDoeU5MmgkQG0PXPQ83fC4HzzmRRe",
+	"dlaBSHv//NWTXx2fzc4CWGR80GyZVG+rdHwpRt3dgFEfezxI+8HuBl1cSvkKkCHhgyebTCTDj3zNYk4x",
+	"0PoPfI886X6z/psLNIi/SJPkDu6eCytdEer5TEZ8Q4f86CVBz3qze8qyiC2vGoR2qbxrkGvU3zRHxJ0e",
+	"cob8RbuLosiDAhJRFQeO0QaEi2vJI6ZbRDGTKoGI4D1RwXF3aAT+ng7YwEp8sFYMredjbqw41MbXZymO",
+	"J69nKF+IO+yv/+KNNC8AOfLhvJbO69tpUQzxorjb4Ps6pEv6Cx7QhGFAXfkIPIfnb+2rz+DD5QNQYXs7",
+	"ZxN5zeI/+sX2QIm5CRF2zAreHrLf678ochZkVdeTtz+As7NoBnEEtsYOsmQxhoAdyHTLIlYKSRllwS7Y",
+	"kKOePm98+vQ+aLgk2TJpn6Vmka7vXkrFxh3q+5cWUZf6Xr5M/G47tVPI2R/90D4Il1/rsvIMocAkAEkT",
+	"9GEHn0mKSP9IVFuzhsJl5ZygPvG/0kz6BiQ6FAoh7gACmNEThro+j8ZFGEXNDMTgicysyBXWJR/KVOWh",
+	"VgDZUOYZr7g2x4Ux3ePpzbuBeNuK84uhdvkSea9KJjDALj3Y9O7YpufMxHmQTaRYzIThNNGkOWGGxtRQ",
+	"oL3itVgk5Wr6z4E1687Azses1w2ktpyCtvbP5p++oRP295SpeZWftkL0w67/8KLfg9Zy+9OAW4xVuHIC",
+	"25LOvWYS1MYX3D/53gezrnW45Gx6gUc8HJU/xyXwVhR38ZEmfhtvzeRvSdZSQdJLQbFZDJqyAhDKOkxE",
+	"ag5JCFCsVxvSPDq5aO89edr+2/FrjFGHIF8HYeUFO4QaA4GC6/yuO0A3S4GYMaYmdGsbEj6xZ4ibZG6l",
+	"Kww0lMIVOKMZQhOg39lvsSyXIGHeZtjpicsc+Rpi7vLbFqPEcXYJ1wbA+UhhVPZGpoYmcpQy0gzz27mP",
+	"DYYtjLevipdtZl8ekOKXLqDQFT1ruXpqboDlUn09EY2l1Fj/B9wmpInoorgtIRmwRM5aBzgxzDqACGgf",
+	"/J0luNAJI7//3/+PC9QPekKqgFjGaZgg4X+5rAMfvJ8RSodcjtkcFojGMWA4FsOjYcAw8457EvZEAVEP",
+	"ul3Y5YUNypJvCpsNuRnXdmCeFuyIFZsmNALoUj8vSDLw+QVu7SCo2aUsiDiP31SMxEoCEKUUsERoGwXL",
+	"ryevsdSV5tuztHyH3IsXKuvgLP3iPqitbh2aSa7/7vfPg4Xgq7mfpGKQJIXHnrVKuhF6oYrwaLeUGZeV",
+	"I1egrVKULOjsUn0JlV2qY3+LrFXbLUeHWC6cPXA/uBfKeLcY7w+5lfRBob8jhX5ZXFgmSUsxW2nrXFjZ",
+	"YIXv04svWOkVjoRiIyvIWN7sk8ZJczCHCxFyjbIUdDkTDkM6DJCdg/wUp4oOkrnLxnOplnvdPZfh8EpG",
+	"LkfVj9IOfucjjz+FLpeFihW5QTDpuOdBPVzeXECu2NTk+VR7+2Tcym9zyJIVMaAht3mMOXkJVCJ0xjqU",
+	"miCbgSY98UEODsufuzzNmA8BHxfLGGIq2t5hDqFr5+8yi7TDryLshkYmmYPo+UEOQOLzcrFzAaPcaXcB",
+	"qw3rA1iFkmC0jNjsM/MgT6eYABwGPRGeKXkzby88L2UvS0XCYymvOMvXl4o5iahmrQBrgNne3p2/wlAd",
+	"QUI65f0rNoce6JTDP7F0utZ9qIpt/87+YQ99/hhj4PsofWLGKkJB4Fjcc5QheyKTzILldM+9PfQFubS9",
+	"R5qEmC378/uOSwANnUxvX8vFPfvXu/NXVu5+ydgUM75BqIVAI7/qYUlJLgVdFm1g8CpqLiCqcp//h1Ks",
+	"HVZBVD2Ac1NICFqUlnVBUM5CBbKKkRrT0DGRSLEsfAAEqbxMMojcSLgqTRikzeKFp+l14Vhrl9taoCsr",
+	"I2fwz4ppmVyjXx/S4iuFZgQIX4QFh8FzAymIVeLwKXCmH+WgUe17W0yWX2AHjaLTrYRU82QV2kKvd7O3",
+	"2+71br5h1bXj39+PYP6jHOCENxPK9+6y4wyUtEYqtzynkMws7AHLa3A5WrX9eMZdm3zxSNuD1SntzVJS",
+	"1RcV71ctZDEff/MFzW/wusVEzG1UYSMqrCY65KZkz8jw3nx4d9MuE/n9t3+5gIi2r37s9aF/Oz1lb5OP",
+	"i4WhH7SbsnaDpdBBcCsIilaU2lJpgU/q3JnHqdLA7a1YBFehS5/A9E6ssyJQx2LUaBd4XJCGuNBMGY0Z",
+	"oiN/GbkCTVjgGcA6UNkQYGJTCbd3fqEyE5bQo75GhWWl9naBMhX7WPBif/e7/cfd/ULBC8fS7LdgYGi6",
+	"fOGAjFKqYmUvrsCdVBAq0PmKYBAwHlcPJrBXYZqY1iFkr2P+L06kkMDv7l43zwkFG6bCOdiXyZDNIGzd",
+	"ihiLM8ecDSjaQEkIhT0jWPvwgAxlYoXw0lOX6oJAFBSKS1Q7iH+021t9x4LskV+xedm3Ta+WLDUsqG6x",
+	"AIm7WZslHKXaZjOYqCEW/c7b3gyCanWrSHV31ixsdKm17OQD3JEvQbK3rsBl7biBIOoFoqefU3voXv1U",
+	"P8pBXTSBO0RyiEA+D6F7X8MuYTenHMNhNyMggs2sOgK5N1vcPcvmiUzxX5XZjTrCfRLhCmHuwR365yDV",
+	"vzEnC+XWKYeaiDe3y5JKkgGNrrIqONsT77ZOUqv4PUfs8SWi38FkArDO3arRoDajAXKD4yCrOIwI6syo",
+	"uctsB5QBV+3EV8wClCUsleL0GMTG0gSsKSq1WiRa9bxIBvJa6BsCuCWow+myu3yKfGYF3O9+V5naAA18",
+	"1YPukpaL5pamnxcYwgYMYFr9ms3GPGEZnSFI07+f82rrZKsHDS1jSUjUd6WhIccANOF6be2IhIBtA6+1",
+	"tVGMTkJwsPuijlnZxxCRiTVpWtXoAFw6rQBTkSyhe30IOUEvU+cgM9vratmLVqNhInaN+jbd560MEMAw",
+	"NeGCJr4wNuAmggPKwySjiZnHIZi/5ZT+kjIC1mPvnLdnFQdhMkwV+FAz+xIWTrQPMDgEGsZ8ersaWLES",
+	"2FZWehIGDmhXMEyfwnVxcdJ/ffSP/vN350eXp2/fhHlFwd0nPTHhIrWKZrCMrDROAY1ghpC8gIiDSI4O",
+	"UyvG3OTMeE9CYM2hC79ogvVYsYL9OWYJnQdkolsdcu5/yPcIwoV5TDz4M0RIvKLatKEKTPv0eUia8M8L",
+	"maqIufReiKbhRrNk2MLdEmzmFwrB2lzMMjUeoJpobpcYdHHYBkBa8yjWXNuFgcr+mU2AxYeYQl1coyy9",
+	"2E5zJLhm6KV1Kc8lausQAPPD/SyQWUDyNfKECNnqRa/T/gFq4S7NGUY5kXnJGKBByHzCeftQHkRAnLIM",
+	"mDEHc/CEcXZy3n958s8wIBlddA/I/t536A6Y2iG76XrMmKU2Li7PT45eX5Ta6HYPyJPu41ZABtKMq1AN",
+	"K67QCxj9j3JwgixiSVBZvvXsMfOnCigID2FGRI5w0RrjycIHYYFsXANsW6K8OsV0t7u3fxt1c4nBbQni",
+	"lYOy4+dwZ+/VYTZZbmOZCxbSBO65cK582JgukuZhmdbAoB7JCfs3VSe+mIVdSjKhYp4Hj6ELkKm2PaEq",
+	"g15tOXQ2rnOMZI84IJNY54m6i4eZSMsLigSiDx2Cp7seiifRVYx3Hq6CrySTcepm697NhSG7nIt4qht/",
+	"7F63TeSjW/u1fRXf/BQ0lmBa133+j+z9bPyVqK6bt5N/stSWZmabduzrQD+3FS6/FEUfFaFkuSYFnFrS",
+	"LKHWFkh64VJZQ9n+irkryr4dgX26A5cHTLsNLnAnvEL1Z6+rQmV8tKWzqUdY+coqPhb41Dsf7TXx6daq",
+	"flBXPI0mj7QPVdWr64sWBWh/aWVXeDnV1dferE1z3b62fWeFgbnaivEca/l5PFk7ERJClDGiVNt5VOaY",
+	"+Uid6rXAuAyXz+4DjDErz170EDgMl32TZ6XVHSQgnED7ggdsmDNf0RuHZ8VfCENC50xWjEOlwkrul4CW",
+	"E88xxsZqXHldy6dPnjx+6n1XA2aFhRLEMXqiAg9xXgApBAuXfduZcUDZ8ePJCs4gvrSvj+hh2n2gswvK",
+	"7gl4AuaQEYVgmMxugxY0B1vkpBsgOhDlqe/S5BEFdqX8OAHerQnxZZkrL5OrWh3yU6ZDZQjVVg8chqRJ",
+	"yfHJK8JupsrhcgCmWei2M8iBFFsBuvmg8UzBmDBmwGvnp7K3V6xZjz7CQl12RJBy466UtKFjb6y6XaxI",
+	"VaXSlZVJv2wo9wpTmdvmWRbAfZhtOd4i3JDmDBR2HwJk33Xr+WAh2z7O4iFU4vMzBDlU/ch4lL8+CtyJ",
+	"8JWurKFUjI9EewAn3Vc139iCd8Xmq0PCX9oXNvLSF2AotoCd2N45vdsteqefrPVO36ej+CWb1zmK7cKV",
+	"PZIPzuKv5yx2yrb2KVkYUONyzYr553Ag1mKyVMqFcAshqkJ4xeYhOqhQM8rqmEiRzA+Jq8LgoGYz3Hxe",
+	"ESqD6FoYWXofEaAv2Ry72Owu373Ljn/iZuxq/tXc6hBAn3tOcXWxGDOi/Fu58iEz6yEz6248Y5gVQfOq",
+	"a5B54oBctuMSC5dsFk2Sg1GUqT2LIzdYVOhaXrlqsbmus0uGSk6cQ+TGZA5hKZb5xjm04PnGOjwKd9Yw",
+	"mwG6fggw+XeGMbNbTChsuYAwyO3uv61MRS/ZfNEOlZ2IHSWTWwSa+CaDNSDNFByHWZJUXhjKnucALQxg",
+	"mINJYtbJBJLWXd0F+BarWoHaWAEFD+5IJ1ZAIS0MpIV4XLR/Qmhwq0OegddMqisSp5mpo9hWlVZ/LpPk",
+	"Xm9/24HLf/i6d73bqv+8+/4BOfjPwzghYdtxTh+oEcuZ8LHXtxIQskJoO1lXNYE0LwBdEmMBALyXxblM",
+	"kBVtaUY0GrOYDBRnw2TeOsTKPlwTNhkwyOFzSXkDLqiad6qqL7z2g7pwY7pHPXqprzojH/68kP91bGfb",
+	"PpbCKJms8/3Ay/5dzPr6jyiJdc5oQoaefETsdFD0TRRK8QGleFDdhGIs1UJRrAkzikd6gYjx4VoSPmfU",
+	"0ay9+9OpxgRpH1kjBWC3YPgOh5qkumA1Hyk5yy9zkU4GCI+CfrdOT4SRFK6uUV9Rw0LyPckfabIDk+lf",
+	"czbT5P/7f8lut4vhE5FR8K6h/Sjh0VXlq0FPKMu3ES5mj8Qs4hOa6IB0s3ArxeB4CompAvA5XP7eOQiI",
+	"QzdRksYsril98hoXMz96K4NmXkCxiZjOvd8JAScHitEry5xIkwsSml/D1mEWzvPUvq99KlNoZJj53BZs",
+	"cXav6rNOqhNOFioj062HZ2RM5x1y5LxQj5+68TqPsB1T7YCN/LzhHglyevTmCKt3/CoFy4tvn6RKTtnO",
+	"KyliKcJ8uOG7y+P68fza+DwfZf+vO18hC2aBBtex5Afj5tdA6JAGuI/ldFZ/WTpaENQpp0RDfCWicCka",
+	"XbHYcaMqtl4pt7hfK7JlPOeHhusxPc6wbrQd0fHb84s2TRI5Q2yyw1Jg4+kZlMWCYu1Ys7OMJhAljCrS",
+	"vGJzFvfED6+PjtuuAmnrkLy7fL2IWqCyGydUbBgekkjRWQLl1hFEC8r2Qt0DOvIcuidch8OEjkYuxi5h",
+	"Q0OsyCeHjvA50x0SuvxNMPl6x/m35CV/Zl/88eLtmyo2f2mXC+L17km5K3TwhbP7oedV+f3ngCXyGVam",
+	"BxXoy6pAtVKl3UdCyVTJOI1MmwqazA2PNLKXdUKjYDOdMONittbyjUUucQHGF4q4+/aW59LzDRdrk3Bx",
+	"hQVQ/nZySQr97bhv/guC+L///bd/haSpGYW0Gs1Hwh15AA8BgfibPTKWqdItsoAf1BNl6xKE0szGDDLR",
+	"oZZnHCvLYoCXzQLikb+lymxEbjTQOeIHYQc9YViS5CHidGDZz2wsfVmqAYs75F0h5zprabFrx88gcp5q",
+	"QnsCOCh6n5pFNrpQpeuHo4sf+hcnx+cnl1ZEo9n4feNQU9DzPSlYT1RsCNY83e0Sl6DgMV7y8VpJS0hR",
+	"WYr5ws/2TU4x98M18w4u+Eik0y/NO/P+VzFQ/9thNfWDqQzUpxmdEz6EteWaxCl7YLl/bpZ7pK8y/Txn",
+	"Z6TpKs7JqWmXK40UeGyZ90rDh45G9apE5zelF+9R4yh3VKdwMGO4GOm82qlnQ5BWNQHUp5H80gWe/hMw",
+	"/T1MEPKYIv1ku1Kku9JublCPswaoOfwgB30s2RseuL6LoEUguIPxxTK5Msww4pggEpg9NCMpIYBWQ2JR",
+	"VkHbVQRu5QaHTOvH/qzAgTG8i9cYaULlbox850IbKiLWOnQJu9oUEZgHcy+HFOKx/wsDxL93M+yQl6WC",
+	"ls75vKKkJWCzCNkTqavpiUOG2zWvdlkD/bt8tu/hRi30ceHp5AtHjm7FWoiQs6y27EOln4dreaUzyHwJ",
+	"FlkRu5lCBPaKe/udRrP9StvxkWck2sWmIVo4PHCAUpoxFzAnZ8KXywnuMAj0Pq2Y7/I49QX8f6vFBJh8",
+	"pJhl4DQHF3aFvrLigs458e7yGOzYDrSDiZgqrOn0YP/8KuJJsY5Wdc5NE25K7TLc5/i0hf4FJ0FyjXu4",
+	"cQmuGtQgOKm1B/IFF/E7rE25QTQ18I9NU532npT9CI+/rKMAZlVzpaJwhuYRapAtPoSW/Ukip6W88hXV",
+	"0ykZzImnSn9MkOI3E+0rbXt51CNJp5opQ9Am5eqsNI3iEzCKJXLGVDuimsUtHMYB2evuLpQt5h7ZOg56",
+	"Yq/bzVJ92A1K4M0Rv2aiWOYuncYIBVE235kZj9hiWlmr0xNvpGjT/M6c0Dla1NzwF+5JLwn40LI55nYx",
+	"Q8JpQkVImvvdxwFxuNAk3IGnleXi30EHjoPch5hum8ZOvrRwvpaBuO07JKXtm4GrHfMIHVrC7hdkajQj",
+	"tgcV4UFFWBVQLpVjM56b3oqVVqoATK0HKsx4xlc6vg/3/Z8Jq3Chfvo2V/xWMdyWanwQNzXRuCJS7MUx",
+	"+ebxd0/JhKkRI/DWAd62EDldvAvwpj4k4YQZCn54+AgDuAfzrM4G7YlQpEkSYmUFgukYrqbXFZt3/MWc",
+	"wVm07UUeu34Xbn4NKdyHVrHoiUxxdiBU4JvkBr1j+93HpLl4zWN1BufZc7JGpZ3Ozvyeb37oAwii2A4s",
+	"YhtW/q+3b/OPJUzkgIowr4f0sYfb/o5uezjBRMsJQwAYS26PsgKITahOVeBlrc+9/mdsMJbySu9gokQ9",
+	"WL6cTBMGRkj/CYD8zUmIUcBtwI4wqWIHxHzfS7vdx1Eq+A38iwXXu+7ZmN0QHyiw9+SpnWWvYTpWY+o1",
+	"8OWQTGjMspAInmVxNGMZ6WzInUncqol9/Qlfccki98gpyh3V1Qb0iH/w1oNL8escrZIb0tEQROnYm1N7",
+	"SvGHyRPZlnCmC8cpz02rNF385E8SFMvHgKE8MJ3NPN1D4KGQMyIFaQpZSvg69HqBwzZUGjAgILYDQRYB",
+	"OaDVqUwL+2MdlHzKD4fk6zuk7u2M+BJdK1FDfsreuk+qdJ3UIXCUeUZeWsyVDHyg0vsoxDAr7HxGatmz",
+	"rdwp2WcFkLq67PkfoVyNi6WkLjYO8DU81IdhU73MRrFI/095OZj1qfL4yUN+/L83MBMDY12hTtBWxOwZ",
+	"Z1Atj1vOlJUwzbKdR4pOx6QJdW19iUbBWKxDgLNDc4dUPucI4ekAgxkznL6fMDWhPIZi56/x38R2EY2p",
+	"Mt49ir1QTQCveJpQLirTPwtnYgN3pcuxqgRsAtC4RtBgIp3ACuGfbrR2Gb+kszKbl93yfA1uAdbsdxDQ",
+	"F+0G+jWPFZ1xMXrgEH8ms2dpN+0O5mfylldZ9cHZEtB0i6Jk72viJ/+HJhx8nOgNxVKrv//2v/PSzhjz",
+	"4otrg7MtIAk3TNHEV51zpSLtVYrdB547IYzGlZAzUahZB8GLJJpHCQtIoXYr5NryYUh2gG/1LbsLCyia",
+	"GtO10Npqv7DjQ/dp8SW7HDxB9A57WtvRmEVXHXJEBgpAHqHALNeEArCmw0d2VYNXFuQFa02nKlayJCbc",
+	"vRXWN3+WfnEHbIEprmR19t4A+nnweD4UDb0XP6nKEDY+V/ZaoUns+PJTKyrWuDjwvW5Wq0pDFHh+Twzm",
+	"hMfVtS0vsvbv8dD6Tlbpv360j3Q+jQe55E+kXNPKLSycCaP4aFTvO/gcAPmifHFmxZYShlf9odr56P/Z",
+	"XwN6B2p7ASnL45dTxQAVpE5h96T/oLA/3B8lhV3nhLHNAVnS15fU4XqKu3uGXpue4n5/oOQ/k2Lpdy03",
+	"9CB2ZyoAYOar8fKgUiEtcO5b66Wejn1uR6VWep4KV0cC9NFMw5DCqo1KimzhDgiaxBJf4EL7muYBltWz",
+	"YlmUpBpqsY3lDOBCoBwTRvBou9hBAQLSNfxI58gdHXKRSKOLpd3P3l066BH7eU9oifGeUF8ConVcDr9i",
+	"bSboIIGU+Hy/3Vi9/w/KX9g5jKmIE+cs5KInqEslRARojbBDKhX60LZmv3CV6wZzrNrVzOvVuSDYWM5E",
+	"y5Vj1z0RTrgecsX6Uyi/FB6QUF/xaUhiJaf2wg1IqFLRt6sXQlcO7cswnfUGPWPZwiFCC/SEz/HPOgBn",
+	"Zl+HRCYxgLZwgYAJod3C0K5OaOfT/1UKBkFVVht32AxO+e70xFG+/1Bio0r4bu53vyMDNpeiOnLgLC0z",
+	"6btX0H3zX0FB3/RqyBT0oI7dPKBnPtgG/vS2gc8U81ZpMVk7q/zbl/6lezzyro8NtXs/7AfZ8M+q3HMx",
+	"sJPOIjf8jq4tWfFlLQB1mVznzKTKCRJuRHZScQB30LvzV6QZnr29uCQ7GGP10b3U5/EnFwkNkM+leBUo",
+	"TdYTLpKKawcFDc4BBNoUzquhZJKw+NBhIDmoI4RzsoJXpXix2+2JfJWL4gW5YIzUDxfygsdylpUtY8Uo",
+	"sMpC8sDE3JFu3CPStutidaiWm8sy0nbTr2/EHipiPVzCVZUxatjUPd7EpbO3ypr4CtD3C2fSSDAu5iAo",
+	"SPD73d06w2LtCX2wK/5H2xU/j8rvxFiz5htHuYuVNjY7Vbcsw/G541xVSUsmcVb/wcgpRhaChQWtEodZ",
+	"nLWDtiuIBr7qFkIoVgdP15707te+iwux4//W9/EDn6moK5GLzrWR29verwOeJFyMfHpDfUbDhVF8yh45",
+	"6FYdEHuNDjmLseiuNhki6MXl+enZSf+nk2c/vH370mODQpVgkI3tPwJv5gOzk6GTaU8YmTBFRQS2zprG",
+	"Lt++Ojk/enN8Eh4QCsZIMLgOJaRzSkW0oYmr92pSBWd/v9vNqxj3BNZLdoFKqCgMWERTzQjOkdA4zvKy",
+	"jMyA+Q2Z8SQ5zEsn2w4CwGygrrkADKGzsVUioFIQN8SoVJuZVGY875ATGo1dNXMeL1Y6DnzhDaOo0Bhx",
+	"hemiCpB0bXM90aREsSlAC3hxZl4AnO1WlTxuHXpE2CmiTRkrsHEXToVVk4dKTnrCLYGiDp+WCmLoFRN5",
+	"IREYfQZEK1WMNRayoeQ1jAGtvkPeSOOxeXsCwXkP/FLHvlz2IFXa28OHbOZhG3MkWLfFvqpZJLUz9f/w",
+	"+ui4EhQWenDZKeuArjLqzinHhcRaojnMgtYwzs0ttyMuknCol+WJULAMAAvriuQOFOwmT6irg/7f6+5/",
+	"WxP5uoXl+guHieFKn7OI8WntjYa0P6M55UP2k3K+FQyXdSXy7fx9NcyMqlL9JwGp/c8AnM0Ojlf5mi7b",
+	"Dblm0RTlrprSzZQKxxkcfdorKaZ6PJBUxbXxVyc3HE9/MkcDj78tnh9d/PDs7dH58/7l25cnb1yivumQ",
+	"sIjkzTVhN8ghkfFiJceeCC/sLNkh+cGY6VsAvLugE3bBDfveTjQyIdGunnsk5RVHG5NiMVcsAgihx93H",
+	"LXtphPk0QvRhKYkOQXdpERiQQ8eG8o1TOmI1Wa/PsyXZKOAemq7jLU929yrLnEBDOKtCqWXYpn5c6H/z",
+	"RtdH6kOI/dhMkltE2GdjAnbwGA9PhQiNVd0tw8lQsdFFWtpHJJQMNRi/Shi9doG/785fLRSWeiWRTa4e",
+	"etC4YKZ9jMu6epKfJcHXsHAX2rwlPEPx4N92i95Ih46PS2lFM7fiCLZHfrh8/QpoHng+zaKw7VmMEg4y",
+	"Fwg/UwgQx0oZBWXiDzfjElECnL80BHz/LqT+syb9H1GH7BJkK18kIl/MpkNbUUzETLG4eK3Y1fSFI2IZ",
+	"1UftXsyoVY3Iu1OMj3BlX6jWlgdXF78LXLUDSjTwf3KMVNe+cDNon0EURWWW1HM7mm3NO6fDN1Kw1wiO",
+	"cs8cVEbphAmDCLRw/ZRZ3MklHa0rmQfvQAeP62oHI2E/0lg+rmmvFohXOR227VzbMNkW4PMhnsKtBbz/",
+	"iEMCg7Ha4TWDUtSlbSwcDDgM+bnY+QiUvhIMzFLskX2rsUl+EnVvbgRD+nS/pn7Z+/yfnX77/V/+V3UV",
+	"tjXHBktenIhIxvBJcNcH7S87fykfsaxyHHKKilFXHjpYtICMfuXTNrPD9alXJjspTlLRruT/3RSzDP58",
+	"p3lbo+HWR/luS2+AVYVHuMNZNcMlHrt0QteoQ0P6y6oj++Lo7/dyx6xeECvHnFHUkr8+pXzdjX8BRhlh",
+	"oHLSFYsJjMuVTFiQUtbs9ZjRxIzr844Qcj0aMzo9JEam0RisIllx30ox5Ads9B5NP66HGo7nwtfA2pnw",
+	"azTffN0te8WvmbBjsvJ38UTquTZssn6flsI+tvePbeLrwupmARmkxsWPHKxD5SKaRVLEeg06l8fjmoEB",
+	"3HIq+yOYrxFkOQuILjgd0O8kr5kiIbZqsJ0O/qXoDI3srvGmD6hGzLNSUeEogx3rCQ83E5BlGDASmpBM",
+	"Um3IgLmoaPIkq6/iuCyqB5bTJBITfb1roCfQIyCVs8AULPdWAxMkFZidDOAJ4LTP3W5g4N0FqwBEDWUG",
+	"9U5P9IQlboBtk4MPLDKIDd3M45P3v+12wduhA2cjFnPyQQ6IiytvkQGLpE8t/iAHpZjznvgJXSR+w587",
+	"C3tI8Lb2od5WQXmkcwM8jw8JeHygDLEpuhGhmDI1PZEwaoe4T8YtUuVPUIWALUCZssMrwGDz2DtwYj6E",
+	"9G03fUtA+3t7HfK8HP2kqGGlCn1O1Dk9w6XByjlTrOanZGqYS+um0diPH303gM3IVPuKzbHVprf+nR9d",
+	"nvRfnb4+vey/PPln2AoA/t+gnXAwLwZ/YKp3bux3zqxKgM1zhN/6YQM3QniLk4g4eeuPU4ahd0i8wB04",
+	"RwSLgUxBjKQDDTdpjQdikXnUGfR2u3v7G1RDvixSII/xPPKcGME1R7gHckdFedXAPJHXekaePFlVFbnX",
+	"u9nbbfd6N9+wFTWRbxf9T+OY259ocqYshRhub1JUeSb0pvhw78nTrGtkDg17o4xk2z20rXfO6ew103kJ",
+	"ki9XRvBHOVhVP/AS2VEhWBJCKXmSEJWKFXbQymYeaW89vS/j57bhC3v3aD+sW8xHmhydOgiMiAohjUfN",
+	"yIoBKDahHNz6WGGENMED9vtv/9rBB212EzEWs7jV+VOgvz5kN9ytq42qYli4M186aGkrAvGo4IlbFxQy",
+	"lIrxkWgPgA9mom3CRjTZ+Wj1lZWmolf2vbMNakiFU8WvaTQPAxIapiYaE7/Q76LDQyy8A3MArBiEZenu",
+	"ZwbJCsuT06PrDU/shlrx0r6KvTeC4i3yeK98bdD2r+9/RhvUrS1Q/25K9R/VzfJGYu1FSwOf7Vb52iYj",
+	"OG04laaj1IDAKbETcWektbUdYRJN6yO53gpGXsuYJejMuDHkTEkjI5mQCYojIKD7SBtApm6fnx2TvU73",
+	"kAwsfXmhHgOnW7kc6qCdw0XRJISdEtI7AbVDt/cw+lZm9YFWTayCOYmmmBPafdLC+K0rNu8JcNQKQ6gm",
+	"4ZG716GfA/KMUcUUSa5/6YOf30qegoT/aB9Nefslm4eHqE7kMUQpBHa5+DUzZqD82ps401ZyxQ1YFA6E",
+	"iRjSUwlgXJEwy6LxPRgpE0ITLd0b0DRG4WU1SD1DJdyQCQfMqcBDbWlSLhoOEoIe8ym84OqPHfREmHBt",
+	"+jlUV0ia9slx9qAVEHwnC/V1r2QgrPaNEctfCHuiOcoR/uzPml6z/HfSnKaln1Uqir9yYegV+1EOfMsf",
+	"5CAktk145gdt18yN5Uc5gGFEVEQsce/jH4VmoKIhNgRl+1odEkLS3xy/oCLuCajPUBiNVa9xLa08i6+j",
+	"MOsvUfuBlbk65NJumuNUQN4xU9y7CXvCjJkubJt+5N89IBQ2/JH9agTWXvy+tM2PNMkvC9J0AjThoie0",
+	"oFeMRFSzg8XVNBBFGBYUqP4VmxdSouzt/UiTCZsMmNIdcpRlMwANRjRJ8EZVTKeJwbUIuT6xBHdALMcI",
+	"URvuiVAblUZWK4ydmxMOoEEbHjBUb84mzSwiOYxkzMLWAlHPZJrEWH3W84bKvGypzevjs3vKyX59fLaV",
+	"grWdRbSs39VI/hnz9F0BhrdnQa4w1V6FqbdcHhQSXF0DWSQm3mxBFtjygLv2UHuiWur42MC70V6YVgix",
+	"4uzRlL9k8+zJUhzG6+Oz/KJrXhjF6MTOgfxweXkWYAhxwrQO0AaajaEorVg5ZDNY57wO/U4kxZCrSX0c",
+	"x1jOLEcbpMb4AGn3jQMNKYY6NymBVE0whXIwRbQOHBoGhOGN7U0vroKeoJpAYV5t9XPLnGMZ5C17yy85",
+	"ciFN0DG33yRDqaAQYR6Hzm6mltNAfF9PUIgTXhHg9yab/rGb/VaBfreDYsk7vYR27jtiD8TcTLBxC+u2",
+	"sci7/pCRXbjndrt90sHKfX+I99o03svRQe4gx+DvnCGUznOxPnb2xooaopdLlPYIKjdPiH2/Q976gmG4",
+	"v83ZmEfjvIyYS0PICga7UhxxqyciKnzLPkfBKxZlwwwHH8UFi9ovmInG7Qtu2AGJlNS6bX8MvScqfKv4",
+	"iIvQVwvD7AuoksMNe6RbmLFRSlZ9DJkYWfIBzMyZF/20qZhbKdHOtSdKq12YYcHWywWJEkYVaWK+vACT",
+	"o2Wgmrnw2HzpW2TANI9ZT1hZcEz1+NB3DNwVKqVy+4ua2NuiMv8d38/Z0cbi4E17Npu17aTbqUpcOM0m",
+	"VvshTTQLGtPCo4+Om27NNIvs92fXyPugSjzcVv68Lb9yC1qWCB+4aia0/iGXAo7ujGpgTFlwaoGJdP7w",
+	"VrmC2AUB9xANYzclr/fl2U2TVmygc2s86Al/CH/Dsb8/tr2LrTwvp0zQKe94SqxzI7ydMnF0dmpP6H2H",
+	"St+BNp8FibthZ/aQh8DpP4W0yTVGTOcrTagmjvgWY8BKdDynyBLX0PE/j16/+pJ07If1QMcPdEwc8VXS",
+	"MUBo15pU9rrdPAgdXTJWi8B/erVGH2BEs4s19TnngYvdmvCRd2jkyb1opu4JtGMD8IAmzYu/vwIdiOIT",
+	"ksjoyqWZYz5lwqi2EqCScuITcoa+osfuU/KaPyNDxRgB94nuCfsjzrcV+Gg6wsSIC0RLRQ3Nio8ICJb5",
+	"d6ySMqQ8gdBB7UTMcxZnACHawYxdMxXzCBSiiEZjJ9jsEt0hb62INuOakSfdxyRM860Pg3JREVcOBXxE",
+	"tlcWEyhN0hNckDCrN9IM/SKHAXiX+jgV+5cdeh+G3gd9zfkCNJ2T2RjQTcKYGcqTsMbUdA6UcI/RwNhB",
+	"BeeBH1CPtGRlFB0OedT5cx5COxn+OTHESg6k0R1zY1bdK+fw1uWN+QpB/pfsxrzgyUOQP2Cc0VkCaM/l",
+	"Cgub+eOt+jah087NaiHiAl/7kgLEza10VT+f/+DspK9Ljo5SfDCBi5tGYtyaOA01aX3aLOYgwCUz4YJP",
+	"aHIAMCjL2Sf+Isp8JYQOZGqIYYICZJAd6i8pSxmRChzq9m42fMI6VhBVFKqNASQNCBpwjaEdBENCHGwZ",
+	"jSdcuGGHLg5dEHhKrti85t67wGneJw439lB3ZjBALxMr/nPkVUdBuGEgYJnCenBN0mmQBTRcM6XLtoVc",
+	"jl10ala4MBH4viIM0W6Bw5JxAi5YCOHf2gWtZ8EN1JCSBQNqbKcqaRw0doDDurEtnRUmp4kvd2ek6zAg",
+	"qeC/pMzyITahPOmQN1K0M4LVRIMoiz4HrtDX0MndfFj/fzn63uoA8L1d0zHVVioFtChtApKjw1k52mCN",
+	"PwdjFMuZO3dHMAjwy8IICr3alqs6TY10/oMPcoB9Y8xP4LY4IAnXrhICRPEk+Lrd4oRfOxAgXejKNlTR",
+	"1RsKdmDFUggPhuhpaBurbS0uU14BbLmpn2CzsegCXSwrUShJ6BJwNaAJYiwXn2CcYanuBAawOaybBdjT",
+	"4syy0Nvq3ImIGprIUQpOrzyOK3CE4KsuwuEQ09T4mKNCD/lXNX2UseKwI597VTXkrPh31SryaIw0rPPT",
+	"JGI7wiyM3VIracqpaXM8OL6cZSGgparxLGqNRIrFTBhOk8JGB4SJSM2hdrMj8kM8NBNmqL2DANgHSnJA",
+	"9hKLl1eppuszDL1sDxVnIk7mVqaP08gUwCg8MsyEqisGaqNjcIVOJswoHlV2ULigS+gTRagJ30UFAkan",
+	"HPtc2UVCHaVM6XzifCBKpqOxB1sDIrbqpkxN4HoGSCYylcrQBJ9NEwDytepthFf6IsZTYTAe06mCTZxC",
+	"9lVsm7cdp1lgKXpSYaBMtfEvkEqKROhiHCsa9rmbAUgKHP/p7ha/govGEW40S4aF5t2dstz6SnCFmp0r",
+	"tAsZ3dXHMDeRO/DDWKaWqeFBOcwR7yB20HFzKx4l3qFaIuiCxb26v5oQXx/Sg5lZR6eEjjDqFlIvJ9EU",
+	"si4LNB1NG5/ef/r/AwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

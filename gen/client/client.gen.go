@@ -108,6 +108,7 @@ const (
 	JobStatusRunning   JobStatus = "running"
 	JobStatusScheduled JobStatus = "scheduled"
 	JobStatusSucceeded JobStatus = "succeeded"
+	JobStatusWaiting   JobStatus = "waiting"
 )
 
 // Valid indicates whether the value is a known member of the JobStatus enum.
@@ -126,6 +127,8 @@ func (e JobStatus) Valid() bool {
 	case JobStatusScheduled:
 		return true
 	case JobStatusSucceeded:
+		return true
+	case JobStatusWaiting:
 		return true
 	default:
 		return false
@@ -443,6 +446,7 @@ const (
 	StepStateStatusRunning   StepStateStatus = "running"
 	StepStateStatusSkipped   StepStateStatus = "skipped"
 	StepStateStatusSucceeded StepStateStatus = "succeeded"
+	StepStateStatusWaiting   StepStateStatus = "waiting"
 )
 
 // Valid indicates whether the value is a known member of the StepStateStatus enum.
@@ -459,6 +463,8 @@ func (e StepStateStatus) Valid() bool {
 	case StepStateStatusSkipped:
 		return true
 	case StepStateStatusSucceeded:
+		return true
+	case StepStateStatusWaiting:
 		return true
 	default:
 		return false
@@ -673,7 +679,9 @@ type Job struct {
 	Result    *json.RawMessage `json:"result,omitempty"`
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
-	Status    JobStatus        `json:"status"`
+
+	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	Status JobStatus `json:"status"`
 
 	// Steps The steps with their progress. A job stores at most 8 MiB (8388608 bytes) of step outputs, its result included; the step whose output would cross that fails with code `output_too_large` and is not retried.
 	Steps     []StepState `json:"steps"`
@@ -687,8 +695,10 @@ type JobAccepted struct {
 	CreatedAt time.Time `json:"created_at"`
 
 	// JobId An object id, such as `usr_…` or `key_…`.
-	JobId    ID        `json:"job_id"`
-	RunAt    time.Time `json:"run_at"`
+	JobId ID        `json:"job_id"`
+	RunAt time.Time `json:"run_at"`
+
+	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
 	Status   JobStatus `json:"status"`
 	Workflow string    `json:"workflow"`
 }
@@ -721,7 +731,7 @@ type JobList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// JobStatus defines model for JobStatus.
+// JobStatus `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
 type JobStatus string
 
 // Key defines model for Key.
@@ -1115,6 +1125,9 @@ type StepState struct {
 	Output    *json.RawMessage `json:"output,omitempty"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Status    StepStateStatus  `json:"status"`
+
+	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
 // StepStateStatus defines model for StepState.Status.
@@ -1399,6 +1412,9 @@ type StreamJobEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// SignalJobJSONBody defines parameters for SignalJob.
+type SignalJobJSONBody = json.RawMessage
+
 // ListKeysParams defines parameters for ListKeys.
 type ListKeysParams struct {
 	OwnerId *ID  `form:"owner_id,omitempty" json:"owner_id,omitempty"`
@@ -1526,6 +1542,9 @@ type PutConnectionJSONRequestBody = ConnectionPut
 
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
+
+// SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
+type SignalJobJSONRequestBody = SignalJobJSONBody
 
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyCreate
@@ -1875,6 +1894,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
 	StreamJobEvents(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignalJobWithBody Deliver a signal to a job waiting for it
+	//
+	// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+	// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+	SignalJobWithBody(ctx context.Context, id JobID, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignalJob Deliver a signal to a job waiting for it
+	//
+	// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+	// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+	SignalJob(ctx context.Context, id JobID, name string, body SignalJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListKeys List API keys (never their secrets)
 	//
@@ -2882,6 +2931,56 @@ func (c *Client) CancelJob(ctx context.Context, id JobID, reqEditors ...RequestE
 // Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
 func (c *Client) StreamJobEvents(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStreamJobEventsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignalJobWithBody Deliver a signal to a job waiting for it
+//
+// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+func (c *Client) SignalJobWithBody(ctx context.Context, id JobID, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignalJobRequestWithBody(c.Server, id, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignalJob Deliver a signal to a job waiting for it
+//
+// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+func (c *Client) SignalJob(ctx context.Context, id JobID, name string, body SignalJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignalJobRequest(c.Server, id, name, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4830,6 +4929,60 @@ func NewStreamJobEventsRequest(server string, id JobID, params *StreamJobEventsP
 		}
 
 	}
+
+	return req, nil
+}
+
+// NewSignalJobRequest calls the generic SignalJob builder with application/json body
+func NewSignalJobRequest(server string, id JobID, name string, body SignalJobJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSignalJobRequestWithBody(server, id, name, "application/json", bodyReader)
+}
+
+// NewSignalJobRequestWithBody constructs an http.Request for the SignalJob method, with any body, and a specified content type
+func NewSignalJobRequestWithBody(server string, id JobID, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/signals/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -7127,6 +7280,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
 	StreamJobEventsWithResponse(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*StreamJobEventsResponse, error)
+
+	// SignalJobWithBodyWithResponse Deliver a signal to a job waiting for it
+	//
+	// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+	// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+	SignalJobWithBodyWithResponse(ctx context.Context, id JobID, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignalJobResponse, error)
+
+	// SignalJobWithResponse Deliver a signal to a job waiting for it
+	//
+	// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+	// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+	// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+	// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+	// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+	// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+	// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+	SignalJobWithResponse(ctx context.Context, id JobID, name string, body SignalJobJSONRequestBody, reqEditors ...RequestEditorFn) (*SignalJobResponse, error)
 
 	// ListKeysWithResponse List API keys (never their secrets)
 	//
@@ -9849,6 +10032,157 @@ func (r StreamJobEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r StreamJobEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SignalJobResponse429Headers the declared response headers of an HTTP 429 response for SignalJob
+type SignalJobResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// SignalJobResponse503Headers the declared response headers of an HTTP 503 response for SignalJob
+type SignalJobResponse503Headers struct {
+	RetryAfter *int
+}
+
+// SignalJobResponse507Headers the declared response headers of an HTTP 507 response for SignalJob
+type SignalJobResponse507Headers struct {
+	RetryAfter *int
+}
+
+type SignalJobResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Job
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignalJobResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SignalJobResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *SignalJobResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SignalJobResponse) GetJSON200() *Job {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SignalJobResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SignalJobResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignalJobResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignalJobResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignalJobResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15403,6 +15737,48 @@ func (c *ClientWithResponses) StreamJobEventsWithResponse(ctx context.Context, i
 	return ParseStreamJobEventsResponse(rsp)
 }
 
+// SignalJobWithBodyWithResponse Deliver a signal to a job waiting for it
+//
+// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+func (c *ClientWithResponses) SignalJobWithBodyWithResponse(ctx context.Context, id JobID, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SignalJobResponse, error) {
+	rsp, err := c.SignalJobWithBody(ctx, id, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignalJobResponse(rsp)
+}
+
+// SignalJobWithResponse Deliver a signal to a job waiting for it
+//
+// Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+// step for that name which has not ended (it may be waiting, or not started yet: the signal is
+// kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+// and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+// same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+// (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+// data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/{id}/signals/{name} (the `SignalJob` operationId).
+func (c *ClientWithResponses) SignalJobWithResponse(ctx context.Context, id JobID, name string, body SignalJobJSONRequestBody, reqEditors ...RequestEditorFn) (*SignalJobResponse, error) {
+	rsp, err := c.SignalJob(ctx, id, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignalJobResponse(rsp)
+}
+
 // ListKeysWithResponse List API keys (never their secrets)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -18931,6 +19307,184 @@ func ParseStreamJobEventsResponse(rsp *http.Response) (*StreamJobEventsResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSignalJobResponse parses an HTTP response from a SignalJobWithResponse call
+func ParseSignalJobResponse(rsp *http.Response) (*SignalJobResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignalJobResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Job
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SignalJobResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SignalJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers SignalJobResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
 	}
 
 	return response, nil

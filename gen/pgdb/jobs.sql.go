@@ -16,7 +16,7 @@ UPDATE jobs
 SET status = 'canceled', error_code = 'canceled', error_message = 'Canceled by request.', finished_at = $1, updated_at = $1,
     callback_state = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_state END,
     callback_next_at = CASE WHEN callback_url <> '' THEN $1 ELSE callback_next_at END
-WHERE id = $2 AND status IN ('queued', 'scheduled', 'retrying')
+WHERE id = $2 AND status IN ('queued', 'scheduled', 'retrying', 'waiting')
 RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
 `
 
@@ -272,6 +272,22 @@ func (q *Queries) GetJobByIdempotencyKey(ctx context.Context, arg GetJobByIdempo
 	return i, err
 }
 
+const getJobSignal = `-- name: GetJobSignal :one
+SELECT data FROM job_signals WHERE job_id = $1 AND name = $2
+`
+
+type GetJobSignalParams struct {
+	JobID string
+	Name  string
+}
+
+func (q *Queries) GetJobSignal(ctx context.Context, arg GetJobSignalParams) (string, error) {
+	row := q.db.QueryRow(ctx, getJobSignal, arg.JobID, arg.Name)
+	var data string
+	err := row.Scan(&data)
+	return data, err
+}
+
 const getWebhookSecret = `-- name: GetWebhookSecret :one
 SELECT owner_id, secret, created_at, sealed FROM webhook_secrets WHERE owner_id = $1
 `
@@ -400,6 +416,32 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 		&i.StepsBytes,
 	)
 	return i, err
+}
+
+const insertJobSignal = `-- name: InsertJobSignal :execrows
+INSERT INTO job_signals (job_id, name, data, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (job_id, name) DO NOTHING
+`
+
+type InsertJobSignalParams struct {
+	JobID     string
+	Name      string
+	Data      string
+	CreatedAt time.Time
+}
+
+// A job's signal, once: a second delivery of the name inserts nothing.
+func (q *Queries) InsertJobSignal(ctx context.Context, arg InsertJobSignalParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertJobSignal,
+		arg.JobID,
+		arg.Name,
+		arg.Data,
+		arg.CreatedAt,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const insertWebhookSecretIfAbsent = `-- name: InsertWebhookSecretIfAbsent :one
@@ -880,6 +922,25 @@ type SealWebhookSecretParams struct {
 // Only while the row still holds that clear secret: a roll in between wins.
 func (q *Queries) SealWebhookSecret(ctx context.Context, arg SealWebhookSecretParams) (int64, error) {
 	result, err := q.db.Exec(ctx, sealWebhookSecret, arg.Sealed, arg.OwnerID, arg.Secret)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const wakeWaitingJob = `-- name: WakeWaitingJob :execrows
+UPDATE jobs SET run_at = $1, updated_at = $1
+WHERE id = $2 AND status = 'waiting' AND run_at > $1
+`
+
+type WakeWaitingJobParams struct {
+	Now time.Time
+	ID  string
+}
+
+// A waiting job becomes due now (a signal came).
+func (q *Queries) WakeWaitingJob(ctx context.Context, arg WakeWaitingJobParams) (int64, error) {
+	result, err := q.db.Exec(ctx, wakeWaitingJob, arg.Now, arg.ID)
 	if err != nil {
 		return 0, err
 	}

@@ -159,6 +159,13 @@ type JobCount struct {
 	N      int64
 }
 
+type JobSignal struct {
+	JobID     string
+	Name      string
+	Data      string
+	CreatedAt time.Time
+}
+
 type NewsletterSubscription struct {
 	EmailHash   string
 	Status      string

@@ -120,6 +120,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getJobByIdempotencyKeyStmt, err = db.PrepareContext(ctx, getJobByIdempotencyKey); err != nil {
 		return nil, fmt.Errorf("error preparing query GetJobByIdempotencyKey: %w", err)
 	}
+	if q.getJobSignalStmt, err = db.PrepareContext(ctx, getJobSignal); err != nil {
+		return nil, fmt.Errorf("error preparing query GetJobSignal: %w", err)
+	}
 	if q.getKeyStmt, err = db.PrepareContext(ctx, getKey); err != nil {
 		return nil, fmt.Errorf("error preparing query GetKey: %w", err)
 	}
@@ -167,6 +170,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.insertJobStmt, err = db.PrepareContext(ctx, insertJob); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertJob: %w", err)
+	}
+	if q.insertJobSignalStmt, err = db.PrepareContext(ctx, insertJobSignal); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertJobSignal: %w", err)
 	}
 	if q.insertKeyStmt, err = db.PrepareContext(ctx, insertKey); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertKey: %w", err)
@@ -302,6 +308,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.upsertOwnerLimitsStmt, err = db.PrepareContext(ctx, upsertOwnerLimits); err != nil {
 		return nil, fmt.Errorf("error preparing query UpsertOwnerLimits: %w", err)
+	}
+	if q.wakeWaitingJobStmt, err = db.PrepareContext(ctx, wakeWaitingJob); err != nil {
+		return nil, fmt.Errorf("error preparing query WakeWaitingJob: %w", err)
 	}
 	return &q, nil
 }
@@ -468,6 +477,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getJobByIdempotencyKeyStmt: %w", cerr)
 		}
 	}
+	if q.getJobSignalStmt != nil {
+		if cerr := q.getJobSignalStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getJobSignalStmt: %w", cerr)
+		}
+	}
 	if q.getKeyStmt != nil {
 		if cerr := q.getKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getKeyStmt: %w", cerr)
@@ -546,6 +560,11 @@ func (q *Queries) Close() error {
 	if q.insertJobStmt != nil {
 		if cerr := q.insertJobStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertJobStmt: %w", cerr)
+		}
+	}
+	if q.insertJobSignalStmt != nil {
+		if cerr := q.insertJobSignalStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertJobSignalStmt: %w", cerr)
 		}
 	}
 	if q.insertKeyStmt != nil {
@@ -773,6 +792,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing upsertOwnerLimitsStmt: %w", cerr)
 		}
 	}
+	if q.wakeWaitingJobStmt != nil {
+		if cerr := q.wakeWaitingJobStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing wakeWaitingJobStmt: %w", cerr)
+		}
+	}
 	return err
 }
 
@@ -844,6 +868,7 @@ type Queries struct {
 	getConnectionStmt                 *sql.Stmt
 	getJobStmt                        *sql.Stmt
 	getJobByIdempotencyKeyStmt        *sql.Stmt
+	getJobSignalStmt                  *sql.Stmt
 	getKeyStmt                        *sql.Stmt
 	getKeyByHashStmt                  *sql.Stmt
 	getNewsletterStatusStmt           *sql.Stmt
@@ -860,6 +885,7 @@ type Queries struct {
 	insertBillingEventStmt            *sql.Stmt
 	insertClosedOwnerReservationStmt  *sql.Stmt
 	insertJobStmt                     *sql.Stmt
+	insertJobSignalStmt               *sql.Stmt
 	insertKeyStmt                     *sql.Stmt
 	insertNewsletterPendingStmt       *sql.Stmt
 	insertOwnerReservationStmt        *sql.Stmt
@@ -905,6 +931,7 @@ type Queries struct {
 	upsertAnalyticsTopStmt            *sql.Stmt
 	upsertNotificationSettingsStmt    *sql.Stmt
 	upsertOwnerLimitsStmt             *sql.Stmt
+	wakeWaitingJobStmt                *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -943,6 +970,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getConnectionStmt:                 q.getConnectionStmt,
 		getJobStmt:                        q.getJobStmt,
 		getJobByIdempotencyKeyStmt:        q.getJobByIdempotencyKeyStmt,
+		getJobSignalStmt:                  q.getJobSignalStmt,
 		getKeyStmt:                        q.getKeyStmt,
 		getKeyByHashStmt:                  q.getKeyByHashStmt,
 		getNewsletterStatusStmt:           q.getNewsletterStatusStmt,
@@ -959,6 +987,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		insertBillingEventStmt:            q.insertBillingEventStmt,
 		insertClosedOwnerReservationStmt:  q.insertClosedOwnerReservationStmt,
 		insertJobStmt:                     q.insertJobStmt,
+		insertJobSignalStmt:               q.insertJobSignalStmt,
 		insertKeyStmt:                     q.insertKeyStmt,
 		insertNewsletterPendingStmt:       q.insertNewsletterPendingStmt,
 		insertOwnerReservationStmt:        q.insertOwnerReservationStmt,
@@ -1004,5 +1033,6 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		upsertAnalyticsTopStmt:            q.upsertAnalyticsTopStmt,
 		upsertNotificationSettingsStmt:    q.upsertNotificationSettingsStmt,
 		upsertOwnerLimitsStmt:             q.upsertOwnerLimitsStmt,
+		wakeWaitingJobStmt:                q.wakeWaitingJobStmt,
 	}
 }

@@ -89,7 +89,7 @@ SET status = 'running', lease_token = ?1, lease_expires_at = ?2,
     attempts = attempts + 1, started_at = COALESCE(started_at, ?3), updated_at = ?3
 WHERE id IN (
     SELECT d.id FROM jobs d
-    WHERE d.status IN ('queued', 'scheduled', 'retrying') AND d.run_at <= ?3
+    WHERE d.status IN ('queued', 'scheduled', 'retrying', 'waiting') AND d.run_at <= ?3
     ORDER BY d.priority DESC, d.run_at, d.id
     LIMIT ?4
     
@@ -168,7 +168,7 @@ func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, er
 
 const finishJob = `-- name: FinishJob :execrows
 UPDATE jobs
-SET status = ?1, steps = ?2, result = ?3, steps_bytes = ?4,
+SET status = ?1, attempts = attempts - CASE WHEN ?1 = 'waiting' THEN 1 ELSE 0 END, steps = ?2, result = ?3, steps_bytes = ?4,
     error_code = ?5, error_message = ?6, run_at = ?7,
     lease_token = '', lease_expires_at = NULL, updated_at = ?8, finished_at = ?9,
     callback_state = CASE WHEN callback_url <> '' AND ?9 IS NOT NULL THEN 'pending' ELSE callback_state END,
@@ -190,7 +190,8 @@ type FinishJobParams struct {
 	LeaseToken   string
 }
 
-// Ends an attempt: a terminal status, or retrying at run_at. Only the lease holder may.
+// Ends an attempt: a terminal status, or retrying or waiting at run_at. Only the lease
+// holder may. Parking (waiting) gives back the attempt its claim counted: a wait is no try.
 func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, error) {
 	result, err := q.exec(ctx, q.finishJobStmt, finishJob,
 		arg.Status,

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -388,4 +389,49 @@ func (db *DB) PruneAnalyticsEvents(ctx context.Context, cutoff time.Time, limit 
 		return 0, fmt.Errorf("prune analytics events: %w", err)
 	}
 	return n, nil
+}
+
+// DeliverSignal implements jobs.Store: the signal and the job's wake in one transaction.
+func (db *DB) DeliverSignal(ctx context.Context, id, name string, data json.RawMessage, now time.Time) (bool, error) {
+	inserted := false
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		q := db.q.WithTx(tx)
+		n, err := q.InsertJobSignal(ctx, pgdb.InsertJobSignalParams{JobID: id, Name: name, Data: string(data), CreatedAt: now.UTC()})
+		if err != nil {
+			return fmt.Errorf("store signal: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		inserted = true
+		if _, err := q.WakeWaitingJob(ctx, pgdb.WakeWaitingJobParams{Now: now.UTC(), ID: id}); err != nil {
+			return fmt.Errorf("wake signaled job: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("deliver signal: %w", err)
+	}
+	return inserted, nil
+}
+
+// Signal implements jobs.Store.
+func (db *DB) Signal(ctx context.Context, id, name string) (json.RawMessage, bool, error) {
+	data, err := db.q.GetJobSignal(ctx, pgdb.GetJobSignalParams{JobID: id, Name: name})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read signal: %w", err)
+	}
+	return json.RawMessage(data), true, nil
+}
+
+// WakeJob implements jobs.Store.
+func (db *DB) WakeJob(ctx context.Context, id string, now time.Time) (bool, error) {
+	n, err := db.q.WakeWaitingJob(ctx, pgdb.WakeWaitingJobParams{Now: now.UTC(), ID: id})
+	if err != nil {
+		return false, fmt.Errorf("wake job: %w", err)
+	}
+	return n > 0, nil
 }

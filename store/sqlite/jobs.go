@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -377,4 +378,49 @@ func (db *DB) PruneAnalyticsEvents(ctx context.Context, cutoff time.Time, limit 
 		return 0, fmt.Errorf("prune analytics events: %w", err)
 	}
 	return n, nil
+}
+
+// DeliverSignal implements jobs.Store: the signal and the job's wake in one transaction.
+func (db *DB) DeliverSignal(ctx context.Context, id, name string, data json.RawMessage, now time.Time) (bool, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("deliver signal: %w", err)
+	}
+	defer tx.Rollback()
+	q := db.wq.WithTx(tx)
+	n, err := q.InsertJobSignal(ctx, sqlitedb.InsertJobSignalParams{JobID: id, Name: name, Data: string(data), CreatedAt: now.UTC()})
+	if err != nil {
+		return false, fmt.Errorf("store signal: %w", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	if _, err := q.WakeWaitingJob(ctx, sqlitedb.WakeWaitingJobParams{Now: now.UTC(), ID: id}); err != nil {
+		return false, fmt.Errorf("wake signaled job: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("deliver signal: %w", err)
+	}
+	return true, nil
+}
+
+// Signal implements jobs.Store.
+func (db *DB) Signal(ctx context.Context, id, name string) (json.RawMessage, bool, error) {
+	data, err := db.rq.GetJobSignal(ctx, sqlitedb.GetJobSignalParams{JobID: id, Name: name})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read signal: %w", err)
+	}
+	return json.RawMessage(data), true, nil
+}
+
+// WakeJob implements jobs.Store.
+func (db *DB) WakeJob(ctx context.Context, id string, now time.Time) (bool, error) {
+	n, err := db.wq.WakeWaitingJob(ctx, sqlitedb.WakeWaitingJobParams{Now: now.UTC(), ID: id})
+	if err != nil {
+		return false, fmt.Errorf("wake job: %w", err)
+	}
+	return n > 0, nil
 }

@@ -228,6 +228,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 	runJobsClaim(t, open)
 	runJobsFinish(t, open)
 	runJobsCancel(t, open)
+	runJobsWaiting(t, open)
 	runJobsWebhooks(t, open)
 	runJobsWorkflows(t, open)
 }

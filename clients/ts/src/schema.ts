@@ -397,6 +397,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/signals/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobID"];
+                /** @description The signal's name, as a `core.wait_for_signal` step of the job names it. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver a signal to a job waiting for it
+         * @description Delivers the signal `name` to a job of the caller's owner with a `core.wait_for_signal`
+         *     step for that name which has not ended (it may be waiting, or not started yet: the signal is
+         *     kept until the step runs). The body (any JSON, at most 65536 bytes) becomes the step's output,
+         *     and a waiting job resumes at once. A signal is applied once: delivering the same name to the
+         *     same job again answers 409 and changes nothing, as does a signal the job is not waiting for
+         *     (or a job that has ended). When the step has an `if` (a CEL expression over `signal`, the
+         *     data), data that does not meet it answers 422 and is not stored: the step keeps waiting.
+         */
+        post: operations["signalJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/events": {
         parameters: {
             query?: never;
@@ -1330,8 +1360,11 @@ export interface components {
             month: components["schemas"]["UsagePeriod"];
         };
         WorkflowName: string;
-        /** @enum {string} */
-        JobStatus: "queued" | "scheduled" | "running" | "retrying" | "succeeded" | "failed" | "canceled";
+        /**
+         * @description `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+         * @enum {string}
+         */
+        JobStatus: "queued" | "scheduled" | "running" | "retrying" | "waiting" | "succeeded" | "failed" | "canceled";
         /** @enum {string} */
         Priority: "low" | "normal" | "high";
         StepSpec: {
@@ -1405,8 +1438,13 @@ export interface components {
                 [key: string]: unknown;
             };
             /** @enum {string} */
-            status: "pending" | "running" | "succeeded" | "failed" | "canceled" | "skipped";
+            status: "pending" | "running" | "waiting" | "succeeded" | "failed" | "canceled" | "skipped";
             attempts: number;
+            /**
+             * Format: date-time
+             * @description A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+             */
+            wait_until?: string | null;
             needs?: string[];
             if?: string;
             for_each?: string;
@@ -2716,6 +2754,46 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    signalJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobID"];
+                /** @description The signal's name, as a `core.wait_for_signal` step of the job names it. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description The signal was stored; the job after it (woken when it was waiting). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

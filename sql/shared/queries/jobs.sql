@@ -80,7 +80,7 @@ UPDATE jobs
 SET status = 'canceled', error_code = 'canceled', error_message = 'Canceled by request.', finished_at = sqlc.arg(now), updated_at = sqlc.arg(now),
     callback_state = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_state END,
     callback_next_at = CASE WHEN callback_url <> '' THEN sqlc.arg(now) ELSE callback_next_at END
-WHERE id = sqlc.arg(id) AND status IN ('queued', 'scheduled', 'retrying')
+WHERE id = sqlc.arg(id) AND status IN ('queued', 'scheduled', 'retrying', 'waiting')
 RETURNING *;
 
 -- name: RequestCancel :one
@@ -151,3 +151,16 @@ DELETE FROM jobs WHERE id IN (
       AND p.callback_state <> 'pending'
     ORDER BY p.finished_at LIMIT sqlc.arg(max_rows)
 );
+
+-- name: InsertJobSignal :execrows
+-- A job's signal, once: a second delivery of the name inserts nothing.
+INSERT INTO job_signals (job_id, name, data, created_at) VALUES (sqlc.arg(job_id), sqlc.arg(name), sqlc.arg(data), sqlc.arg(created_at))
+ON CONFLICT (job_id, name) DO NOTHING;
+
+-- name: GetJobSignal :one
+SELECT data FROM job_signals WHERE job_id = sqlc.arg(job_id) AND name = sqlc.arg(name);
+
+-- name: WakeWaitingJob :execrows
+-- A waiting job becomes due now (a signal came).
+UPDATE jobs SET run_at = sqlc.arg(now), updated_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id) AND status = 'waiting' AND run_at > sqlc.arg(now);

@@ -5,7 +5,7 @@ SET status = 'running', lease_token = sqlc.arg(lease_token), lease_expires_at = 
     attempts = attempts + 1, started_at = COALESCE(started_at, sqlc.arg(now)), updated_at = sqlc.arg(now)
 WHERE id IN (
     SELECT d.id FROM jobs d
-    WHERE d.status IN ('queued', 'scheduled', 'retrying') AND d.run_at <= sqlc.arg(now)
+    WHERE d.status IN ('queued', 'scheduled', 'retrying', 'waiting') AND d.run_at <= sqlc.arg(now)
     ORDER BY d.priority DESC, d.run_at, d.id
     LIMIT sqlc.arg(max_rows)
     
@@ -13,9 +13,10 @@ WHERE id IN (
 RETURNING *;
 
 -- name: FinishJob :execrows
--- Ends an attempt: a terminal status, or retrying at run_at. Only the lease holder may.
+-- Ends an attempt: a terminal status, or retrying or waiting at run_at. Only the lease
+-- holder may. Parking (waiting) gives back the attempt its claim counted: a wait is no try.
 UPDATE jobs
-SET status = sqlc.arg(status), steps = sqlc.arg(steps), result = sqlc.narg(result), steps_bytes = sqlc.arg(steps_bytes),
+SET status = sqlc.arg(status), attempts = attempts - CASE WHEN sqlc.arg(status) = 'waiting' THEN 1 ELSE 0 END, steps = sqlc.arg(steps), result = sqlc.narg(result), steps_bytes = sqlc.arg(steps_bytes),
     error_code = sqlc.arg(error_code), error_message = sqlc.arg(error_message), run_at = sqlc.arg(run_at),
     lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now), finished_at = sqlc.narg(finished_at),
     callback_state = CASE WHEN callback_url <> '' AND sqlc.narg(finished_at) IS NOT NULL THEN 'pending' ELSE callback_state END,
