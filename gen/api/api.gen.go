@@ -696,6 +696,38 @@ type JobAccepted struct {
 	Workflow string    `json:"workflow"`
 }
 
+// JobBatchIntake defines model for JobBatchIntake.
+type JobBatchIntake struct {
+	Jobs []JobBatchItem `json:"jobs"`
+}
+
+// JobBatchItem defines model for JobBatchItem.
+type JobBatchItem struct {
+	IdempotencyKey *string   `json:"idempotency_key,omitempty"`
+	Job            JobIntake `json:"job"`
+}
+
+// JobBatchItemResult defines model for JobBatchItemResult.
+type JobBatchItemResult struct {
+	Job *JobAccepted `json:"job,omitempty"`
+
+	// Problem RFC 9457 problem details with Levqor's extension members.
+	Problem *Problem `json:"problem,omitempty"`
+
+	// Status 202 new job, 200 idempotent repeat, 4xx refused (see problem).
+	Status int `json:"status"`
+}
+
+// JobBatchResult defines model for JobBatchResult.
+type JobBatchResult struct {
+	// Accepted Items with a job (new or repeat).
+	Accepted int `json:"accepted"`
+
+	// Failed Items with a problem.
+	Failed  int                  `json:"failed"`
+	Results []JobBatchItemResult `json:"results"`
+}
+
 // JobIntake defines model for JobIntake.
 type JobIntake struct {
 	CallbackUrl *string     `json:"callback_url,omitempty"`
@@ -1530,6 +1562,9 @@ type PutConnectionJSONRequestBody = ConnectionPut
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
 
+// IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
+type IntakeJobBatchJSONRequestBody = JobBatchIntake
+
 // CreateKeyJSONRequestBody defines body for CreateKey for application/json ContentType.
 type CreateKeyJSONRequestBody = KeyCreate
 
@@ -1616,6 +1651,9 @@ type ServerInterface interface {
 	// IntakeJob Submit a job
 	// (POST /api/v1/intake)
 	IntakeJob(w http.ResponseWriter, r *http.Request, params IntakeJobParams)
+	// IntakeJobBatch Submit up to 1,000 jobs in one request
+	// (POST /api/v1/intake/batch)
+	IntakeJobBatch(w http.ResponseWriter, r *http.Request)
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
@@ -2110,6 +2148,20 @@ func (siw *ServerInterfaceWrapper) IntakeJob(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.IntakeJob(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// IntakeJobBatch operation middleware
+func (siw *ServerInterfaceWrapper) IntakeJobBatch(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.IntakeJobBatch(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3855,6 +3907,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/keys/{id}/roll", wrapper.RollKey).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/intake", wrapper.IntakeJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/intake/batch", wrapper.IntakeJobBatch).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs", wrapper.ListJobs).Methods(http.MethodGet)
 
@@ -6399,6 +6453,229 @@ type IntakeJobdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response IntakeJobdefaultApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatchRequestObject struct {
+	Body *IntakeJobBatchJSONRequestBody
+}
+
+type IntakeJobBatchResponseObject interface {
+	VisitIntakeJobBatchResponse(w http.ResponseWriter) error
+}
+
+type IntakeJobBatch200JSONResponse JobBatchResult
+
+func (response IntakeJobBatch200JSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch400ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch401ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch403ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch413ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch415ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch422ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch429ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch500ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch503ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch507ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatchdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response IntakeJobBatchdefaultApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -14938,6 +15215,9 @@ type StrictServerInterface interface {
 	// IntakeJob Submit a job
 	// (POST /api/v1/intake)
 	IntakeJob(ctx context.Context, request IntakeJobRequestObject) (IntakeJobResponseObject, error)
+	// IntakeJobBatch Submit up to 1,000 jobs in one request
+	// (POST /api/v1/intake/batch)
+	IntakeJobBatch(ctx context.Context, request IntakeJobBatchRequestObject) (IntakeJobBatchResponseObject, error)
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
@@ -15502,6 +15782,37 @@ func (sh *strictHandler) IntakeJob(w http.ResponseWriter, r *http.Request, param
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(IntakeJobResponseObject); ok {
 		if err := validResponse.VisitIntakeJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// IntakeJobBatch operation middleware
+func (sh *strictHandler) IntakeJobBatch(w http.ResponseWriter, r *http.Request) {
+	var request IntakeJobBatchRequestObject
+
+	var body IntakeJobBatchJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.IntakeJobBatch(ctx, request.(IntakeJobBatchRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "IntakeJobBatch")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(IntakeJobBatchResponseObject); ok {
+		if err := validResponse.VisitIntakeJobBatchResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -16905,365 +17216,382 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur8rkTJOiZNlJpEp9v7IsTxTfNJL8zcyGXjbYDZKwmgADoEUxLlflr32ArV/VvsG8",
-	"yL5JnmQL5wB9Ibt5kSU7mdH8MbGa3bgeHJzr53xsRHIylYIJoxsHHxtjRmOm4J/HNBqzYymMkon9O2Y6",
-	"UnxquBSNg8YPckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
-	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JIybUgkU2FYTOiI",
-	"cqENaZ6eXL4gsaJD0+bMDNtjY6Z0ytuKGgaft90KtoKekIIRbtiETJkiU5nwaH5Awl7jis17jUP1fS/t",
-	"dh9Hri9NFJtQLrgYwXN2aNwLmkVSxJqkwvAEhjfjIpYzYtfBaHw77PTEme2CM31Awis2D0nT9nt0dkqu",
-	"2LwVkJBP3bMo4UwYcnoWEKnI6dn1U7LzdL9FqIhJOErkgCYhadIkIVRIMZ/IVBOj6HDIo1anJ0przm7o",
-	"ZJrYZc8ntrv73aH5fn+vEazaEhjuvHpjYC31qr0IyOrl/cWt3i+pNNSt6Mw9c+vHBXFr69dwzcx++X53",
-	"r3s4+/5pt3pmzKj50dAwVX1eJlTMfY/ESDKj3JABG0rFiFFzLkY4OdI8f3FMvtvd7ZKYJXTedt+0yuOb",
-	"cMEn6aRx0M0Gw4VhI6ZgNP/IFnrFAYDV8UfL8NHY2KXGg9C0z+wiKzZMNYvtihNK9ve+awV27TLCteuP",
-	"S3rLAZ57yl8e5LnvJGFDY3u1g4pSpSwBu32E4VM37FsPQbOKNfppzESh8Ue6fPYCQjV5J/gNMXzCCgRV",
-	"HsVQqgk12PfT/UawelifgsaUKjphxnHioyhiU3MiIhm7NeJ2bMhpGkFD0IltAV9rZ++V1oHevGJiZMaN",
-	"gye7e1XEeyyFYJGd9hs6YX9Pmao5mlH24iNNbNeHJGZDmiaGhO4fcJBgjL9AO9kQ4T/Fcf0vxYaNg8b/",
-	"sZNfQzv4q94pj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx48ColNUsyOM92BD/565dfmOYsk3/Xz/T9q/v",
-	"7f9129/13//lf1Ue/NPhGynYa2qice3unA7b9qU2vlUzlN3u3n5VBz/KwenzmvnyeOVEV63w6XNo/SWb",
-	"32Prl4qPRkzV9mDw9/6angqr9HS/tGH75Q07av+fbrva7/9avV/v9IrxfP6Mf5LqapjImSXSM9t2dUfu",
-	"MNyuq2IfyDMU01MpNAOW8YzGjnPavyIpDBPwTzqdJjwC2WlnquQgYZO/ftD2cH/csOcz/Ao7XWYP/rrm",
-	"mkxoYjkfi62UMaQ80V6cA8kNz/Mw4dFXG2Tk+rds3YxLdwuIhjDIF1INeBwz8aVH6UQ3ktDoCmUhHckp",
-	"I2bMNZFTplDcFozZC+dT0Pjh8vWrMzpiCwM17MbsjM0kKY9s8VxUjmFKR8xy80XFoF3QDKqm6N7fKWkR",
-	"BXF/1TfwDoznVNhjTZMvufJHgqSC3UxZZKVNppRUpBnJmJGQu+GErQ6xixMzQ3lCNJ1rIqQZgwQ3kCkq",
-	"ERFNNTsEEcvuGeuJ0NFdn8cgX2sJL4b/aLvD2j59HhJchhaZWdlDsalUxjbMjRW9PwWNN9K8kKmIv+Si",
-	"vJFEp9HYij0yVREjTanslMlcpsoKpp+Chv/8y+4VbBDIYSA07z/5hrhu3Pbg0cgEPfZF1+1SShT7M2HZ",
-	"kZJVGPsJDihsHRJldQdCrfLgZPEJIyN+zYSVKkNQLdqgW4QLx7Gk4q46VvmLxfVo52rYRh+717260870",
-	"nZVf55qRlbrbee8bjXxRlVloo6Q+bNZO/slSW04P2LQd+zps/IWRio7YizRJvvRFoZm6ZuqRJhrHYC/f",
-	"YZokntjc4759FrYOMl41o5rMFDeGiQ6BPSIJNcweJ7tXPVGiu0x1BcbE4YrXTBi0CBQp8naEAcIiuzEv",
-	"eFJ5g00TysUtrrAhT77iFXYp5Suqlu7kLybiDGQ8tzslrx1ncVqyFYMFTc1YKv4r+9KXCciBmYBj6dBZ",
-	"9Vjsh3ZNeUIHCfsah4lH9voW9oKDs4Uil19SIWf+ZKX5OO3BsusbU0MHVGcNDOxegCm0J6SyWzFI9Tzw",
-	"k9eF96Ixi67A0IJbZS+JNhpj7BGGcx3LmQBDnckOPh5E0xNGgphNokRqFnfIm8I5j8ZUjFjsb5riOSdf",
-	"/Ji/E1MlI6b119jggoYyY0nSdjrKIDXFraBKcau5pMbKFlRfZZSp06mVyVj8msWcXgIL+iozeKTJMfba",
-	"tqOwE7Kjp2AHYjEZM2U1mE9ep0RjUjzh4sJQk8KfU2UVCcNRbYzkxF3HC5w1aHiyBsuoSCeNg58b+peE",
-	"G6vDTqU2I8V0432w/OVI9q+Z0hwXYOnnX1KWsmpT0wc5IPAz+f23/23/QlujhtFnh8BeeM6CKZPY7uyM",
-	"chCZP8iBZfzlOcZsiio5jWNuO6PJWemFRYNcNiU5+MAikD6GXHA9ZnHfLvHy2H+UA0KNYZMp2LC55W5A",
-	"7mRMNfEfE81FxAgcbqoMukqWO8c59WEd4r69xnXJphjL1B6i7FORTgbOvJmbFn52035fMRnH8Co3x42s",
-	"T025T8uYrIjaqNjvdGp/qRtlhenTjzho1NPJwmz8mPNPAk+8pUEXRlMg4RJNegqsWppnPEmcXLlwUNBK",
-	"0J8yxWXcZ6iNVa6PSBN3j6F9Z/l8KBqxPnh3KhxhwKAp8HUWkymdT5gwATJnAwo6j8k0oeKR9l4TbeSU",
-	"WCY052Jkiep248LW1rKqhIpX+OanoGEHUn2W7S9kNpY6c+7ACO1l2qmiIp2xqHJbF0bxKbOybjrInnuW",
-	"0KSR4dcsIEZxancuIFOqTT9OWUBSYdcqsEw+Yom9ZrmwE0qYYb//9q8WXLtCClY9HuxuwOL+mklWj9CK",
-	"5FZR9RuHt3l1bwvEDv1lK5JtzAqCPWcxVwztamXCTVUVkbkxt8dSG6CyETu0lz4y2IGSM43So2IlekoV",
-	"Xzt622PlUNN4xMyrjMiq2fGQJpotsXDKk3k/1XENi6E3yGJ2u/C/NUxnIoUZ31l7i2w3G2q5o6oVOaZJ",
-	"MqDR1RFeHcubtw0Xpnkjy3cKGE3qGL5Jdd9Kt1WfLszOd2K7q56SlWhlagrG6C32ufqgHZV4nj3RYJqi",
-	"moRTJftulUN7muEBFSKlCZhN6p0Iy16flR6EpeNZOfnMgVUlaXkvVdUuRIrRba/dIWdJDG1zwyZ6c+/a",
-	"C/thQcyhSlEw8AjnZKu44eMth7ewZEUfnXODuOGX5l7qafUK4ySWljmh2uzXxH6wSDErQ9t3yFCmyupI",
-	"ikaGKU2aQzZjqqQDjaUyrcq7oWahFibtJopDWj2bV1xXHH8rv9xif5e3dolHGbpmQN7fuvEByrxwnZpD",
-	"VGz9LN2WM/gV38Z/bCVdu+V6lfBfmOC3u98teYaX1aI6/7hUjzSJFIuZMJwmBOmbNDVjzjtgaCJHKWsF",
-	"GH1ErezRtux0TrD9Tk/0xAtnCwjHxkzDvPXA+QlQDwI/O8nDBggX2jAaH2DbVwxsQNR9A277nmhSQX64",
-	"vDwjRl4xEYDyGP4gtQkDEnrNEidvn1wqKvSQqSzCAFlsvszhITSseyLmwyGzUyBSJHPCBYmoZoQqDChx",
-	"Hg4QuML/CmEGdHEOLrYAxn9Nk5RZ5aknhLRrYJRMCse1Q04wWOeAhB97jSNn1gIVvNc4IL3GM0aVVR2v",
-	"2r//9q9eIyC9xn/RKe9DYI99AR5/CtHKMaE3RbLYfQp0UHq0dFyWNBSktRXnSqqjmtuhRFUVDJiLaWr6",
-	"uS2hmppLcr3rPWjctEey7R5+0FJ0zunsNdOajtjWvKw4zoVRrZz3sSf+DZjcgggEK7b1NZctdcU1lx/S",
-	"fn6H1t0X9hDlETBWpEcFPzuXZCzhnJ+9uyQ7dMp3rnd38g/0zsfszU9wmWSzWNrkFeMsWOEWZaNNBreS",
-	"c3hTykww9Uj3RDSWUtujDPFgoVuG0L4X1k0SeFXLMyF4dWmV3VFzsxxImTAqtqZATw9V5HbLSw9Ue/SI",
-	"eUPX356dNYLGu4vnjaBx8u680sz13Er6xzJ1kbSL4p5/vopYT66ZMK4JNLmxJQFrrWzlXnI9Vs2w2E2V",
-	"YFqwwixFri3rEpGh/Sjh0dWG7ws20wkzzmq8wQdWG+1fczbb6P1F4Tz7uDjS0iiC4pxr18vbeT1J3L7h",
-	"nGT+llIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uR//v72vP/j22f9i8uTs/7x2zfH",
-	"787PT94c/zMg+61OUfF1IXJOC67apAm96UdSG69Fl3TmdQrz0or/wGiyykhbuSi5xcjvkbyqWPbFexq/",
-	"qtp3DBFbijjAF8qKZ6pV//ff/oUS0RWbwx+rNc795TjDj3vB/qf+z932d/DXbvDku0+VovOPclBlHUCL",
-	"c7XKHznjQt9ZgJZ1TvfCFnfrgr2i6s4qkMQClU6ZMGQwh8vmgxw80uTolNhBaKIlGVJVtlzWWLlvpytn",
-	"9o9V07Pn6AReLFr8V3Sz3tK7wXm/ldDG401CE/GUFslkgba9y4ImiZyxuENORcymTNiLO5kHhAI3QSPu",
-	"TKor8MXIqSazMU+YZTMCI5VIk0PIthX62c3UnrWA2EfeDxJzFresSgKsCYLeqSETqQ0xMx4xMpGKHdhn",
-	"EAwz5irGwwa2bW5cOCFE7aEnNlLU7k9oVQEWpd7mSk3bDsO0LfM7IJRow6aQoWJ7nkDo/ZgK4I1OEYPQ",
-	"myweUNMJIzxmk6k0lt+CLhViHsEHOejzGJMHDlyyhmHT7Flo1b2cyhdVOOAcp3nT7ZdsHrZqvEBWHOvj",
-	"Pi/R1ZTOE0njOyaqqeJScTNf76x072EQaprU5BqAncWuzyNNZGqmqSHNwZxMpea4W8LFJ2gToAgq+nab",
-	"U8Vw16jmsVWX4R5zbMNSRcRYjN6zxRO4ZoYqFVuxjQ28YWt5QH5LrVrTH+XA+WjhEzatU0rgrvfEypU9",
-	"YCPFtO6QI1weIxXT2eH6lrzmz0jz28fffvu0+y0ZzA3TLSsrwALjrmg8qriVhIsoSWMWH+JpsK8hA3Bb",
-	"OJNpEpNISa0xUWLpZOKLfSNlP6FqxFDfd85qxYziuHkb3TmWKduVYVW3jd0DaVXQ6itwe7Nl0Ji5OOv1",
-	"CgnEjWfHtPBlwXOTHakgv60XuHJxFvnJ9kSQ0Wy9nbR4k1dJNT/KwZGLEKiQ/m9xmSIX3OwCusWJ2/a0",
-	"bL5jbuCF/SnsWWl53bBrlvNUGHrFthXhF+SxgqC4193/tiQqfrtWlli1OgUto0IEyAT1vSfrZPycH6/r",
-	"8q14gS/a47rFDVUZAvJIQ0xVkDGxvW6XvOTPiGbg5dXIPhZsdntPnn6ZG29rinbMfHN2N2WR27lT/OYJ",
-	"alTur901jLC8qGdMtd3+o6SD8WU+B9YOr6z6PS3pb5WEUTxyWyStlE9j4ex5aqk5b3fgHbEKVJXHi92Y",
-	"fpQqLStSOM+o1iCy4Quhs68xYr9yPnM6AIFPOlHGSjyQQUGO4L8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
-	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat88WSQo1BSC57LU4T+LcT+yGVCdNY",
-	"7QteLLNKHMSuwMWEkReVxpCXbH439xEqHPqzpLRN77PMv1hg30tq/nJkDQWt+DMlSbHsk9vtditeLOoO",
-	"66c0VWzIb6rFzSs2f6TJNdd8kDCCbxasIMn1L/2EX7M+mD480WRPGwH82zBt+pUkoNi1vPpc+TqSU7YF",
-	"g7WvrzUWL8p2zvjslsqTQdZ5SXqoOlwv2fwY3thSaGDimispJi7Q1JnyGgcNu77FJcc/7UpXLvQGR+RL",
-	"kdtt9yu/DZ+uugyDRir4LylzP1uiWdzcwr66wdRsmb93topU2uJSshzw1m6Ll2x+LjH1ZIvxYeyhi2LU",
-	"JZr69um+3d4VsB8yicEacsVACZXqCiLu8iz43NgsBSMxnecy3OOu/VuXzcx7T77bqzMXFw38VZP/iZvx",
-	"BfimYAmS5O2wcfDzJgu+eOdcsfkqD2CHXIzlzJkrICsA827B1b3+wrWtL+/f+09B45WMaMKqfHrPjs/I",
-	"/jckoWKUWinC0FGB6zLR/tuzRWPz4yelW2ivKjrj/ce94NtPzXYerPH+427w7afWXyqNzq+Pz7ysvI7I",
-	"yhN4Kxj58eLtm/b52THZ63TJBJvxrsbXMmYJhrLfGHKmpJGRTJYjtzOr7SoVosJ1v0QuPK5BnIGIBUUo",
-	"QfMyafphY4ajVRnUNCpKRHudbiWHnTAzlvGiYvfk6dqAEvDE6i1n+XS/Ypa5Le7zWlrUmt0iVDGh11Rd",
-	"McPF6PjyqCoYa8CqfQ/VPomFjvHzoDagNOv8Ip1MqJqv8m321ZJvtd7BYOjm91NpBSo0DHbtoZYW+Iui",
-	"0RWLCf4ekIE0mrAbtL2VPCH1jtIRE1Zx2FJcHjMaJ1ws3MFroxGsltF35nwWV+ZAOIOgy34ilAy5oInP",
-	"rN9oSlaC4RMpOE0234PL/KOqkafahU5s0H+qp7fY+3cXZ2sv8oX188PKKCRYotbiVjmqdANcWKcFSlh5",
-	"VuxQl87JQMbzaiLgJtkgNgNfC7Cdyu6ZodvZgl4oxiBTa8EWtPt0vSmokju+ZkbxSN85r1AbvgmB4RuT",
-	"VjG4pIKkh0pONogUcZrn3v54y0gU+OybeMuvjNxoTEZO+1NqxlsccDk9EUbNK30ActpXbMiUcqf8TlpM",
-	"zaSPyAd31aahybbxQObXDY4eNlzY6Xz3qliKJVhHP7Bh0IunzsXVLO7V8rpUHfQ3WTRMvc+hLtPnKJnR",
-	"uSahz2cMAzIbU8N8IjONY/B0FfRe/+pnhX3kY77gI5FOt9XRJ7QykUsQ+MUP+9Bn+3rvsMvlbe53u+g9",
-	"m0rAGyHhDnwYthZE/L0nZUvT4yprCOxNJa6ZQmMj8NQZ1QFhnVGHhAkVeWzvVPHI/lERyVINudQ52Nko",
-	"ZwIXafXqX8orJuo0MQoJXJqPhP0v2DOs8A6RzFavgCjNIbesh0tBEi6uFiaBWFtFafzpdkBSgMTChy7T",
-	"94IZe59uG8n1QQ76zj66NNMToJdCMCaxMgLmJFiFuhyp6ey+4H0dSkVGUsYd8nY4tATm9PBORcBlhVPM",
-	"DahyewpTrogerCH+nNzgBU1GElJ6F+f2SOfHQ6RJkqc5wluQPiskLoNikVQxaXowi4gKMmCQqt7qbGIp",
-	"LC/95ssSrKDesuNrY0NE7uZ5vyj4nKdCY8RDthYf5GBhn2EV+HBOtJwwKVhAbCdMaGpY69C584dMMREx",
-	"jdEvjMYE8CgNm3bIqSGGXjFY3RAApcKAhHyIbGAoVd8K8SG8qMdypn20BvrnCmEIYe4lPCB25UMEB6rN",
-	"mXT7DqmTzXCoGAtxqs6G2uqQC2CNbUsD8QGmFNB4wgXiJzTRXyKVVZsw/7Fl59gTmhnCzSGhWc6/vehg",
-	"2hL8JVdsjjoKpvtrl+rjAC9xQvvdxxCwkLNjO9Q8UWCbhLL3eWJZtY2lkE1b4eDiybxPeXU83dEp0VMG",
-	"vNvHb0Gy/LvLYxLT+YbBdKiVMNWfcJEaVqvW+QNpSUmngwk30Bl+VR3B5LMft51ARBMmYqoINLDRPBbO",
-	"7kLPQXkllydddbDPCq7hzMoOzkphR5NY7YyPxpW2oAIw1sLZrkGsQsJ7xa5/gSwidmOY0ICszOwE9bJp",
-	"zOdrLtu0LAsMyIRGYy5Y2x57+8ThmtnPivITFwDMAlbzIkJH0BhAtm6f3WRePSFNfwg4ZN7a1beP3Nah",
-	"sIngfra1AtIMbKBD1LNSpAsLgtcybI3+hMWc9mEtg0YRLQuby9BhgkYR3QiyUBxm3PvKdC1TK53d2HON",
-	"4oKesshec8RIh7YXuXjr6uRwWM0KERayEtsJu2YJrrh2MYbATCBWUhhZhDkuBUItJgX5sS8bDZE3VVHA",
-	"jxdv35Azx7sAWPjpd93d1lLHABQUoPWznIOVW5ohV6SDPusN0tbdoLJVX5+jYXdPGyqiGkAQP1argmTA",
-	"GnBy3AbFBDHBK1yLHnlvdcs8Biw5d7stIPNlpn5MoFmDW5C5NZ58913BpbHf7VZaurxpZekIj6UyARmn",
-	"Eyry86vRbuFlQL8Mtt3KYRmXvrDY+rvz01w0sNvNnXNnscUcDXtszFQf7OwkwJ86lHuQG70jpGl7nrBG",
-	"T8WD7S1FWQQWMLIqQjlnFI1SW3rfbodZs5xLoKD/TfXKAthI5WSkNKdiKCts5Fxc6Q3QaZYMs5vhuXwW",
-	"wAqOrWo+Fy4c5G4COCJVk/bIhKX9SnF9k5ANP0oXC8/1kCvWRxdoTciof2magSRmdHTFpy4y0ErnlVQE",
-	"4UQqFTXBuxA31Eyn9pZ50oKAdLskOrBC2yHBVGAQhWMO9zAA6WZqALuZWk0JIWCvmSJ2pBqj6UvXyGar",
-	"XggvW2bL9xNhDsg8v0pxVygDW4frluI9gcbzIRWDbz3hLRHEMhkVd307MIMCed4q077WTOEbvoO4ueyg",
-	"3zpOwbewfc6/ZwuLItY1y5LrUYAnY5kqq/S05bANwj/qDv7RjLGrFko6vi2pSDP8b/tdMrea73+DigD/",
-	"sm+7f3poEfvvOaP23Vb5buySb8hfyF/IbvvJgrVp79u1rt8Ce8uiMErnqsDtKrhX9g2GbJaX6Z2Ire7q",
-	"2VUYkLGcQQRH01eXIJRMuLZ6r06k8VVcrOqrDU8Sy59K0RpPu/vfro8NXeagedSS46HbsNRbBxK7DyHQ",
-	"9ZqpOVhREFMbCRJR2AoxK+HHT2HrC0Qdl7hgvjjvLo8bVRM5PXpzhJG79hu04SL5U8XQrsOFt+aepHZw",
-	"O8+YSrhYD4GzBrVF1STIYlBW4XK0GvWBHYrTrg9mCoUucHL6X/AP/9MEHXL+RzDwVJJAHpa6RQwKkEA6",
-	"SHjksMI65DlL+ADcpMmcABHTBLNcHK4316SAlrisdK8BztskGXUbicxLlsuiWeWeZNmLFa7NuHrQkzy8",
-	"Zx1+T4xbhu/X9X9qXCDztsmqXyk/k4uY3VSP6G5Tv7IkcrR3lYKoV0dOB8Alp5u4uHA2Bd0qW/O6/QKY",
-	"1lscLJ/UNxMOXXbGzZgLly/quj0gKOmGfhghMYpbadfDdYYDGl3J4bCvw6wsEobdSREHBKx9YB0cGqY6",
-	"5CduxjI1hJsgB0iEBDU0joOP0GU6eKxQNFeHxSSYEIAIOas44JV5Mrtrr7xsGmvg5J5uByW3dvvAg7Cd",
-	"TEUzAJptodFqZM0SrtndtWm4SFlfin7GGSrrNLHi/nvnSJA5TUaSaSLFQf6mNuBiRuJxiYlGkyzrGROU",
-	"m2bM5kQzgFJnU93BXF+f5ttx6JPff0967sj2GqVE3oLg5n0pVcaY3BDTDD9+xK4Srk0HUyg7IKJ/+hQ6",
-	"4fX45FVRCRzxazgdgoBIDl5QHyXT7XahVpouzF1lnqUpU/Br4Fw4Hz/av37/7V+fPuGa2CeWm9i/BzK1",
-	"qyRgoQDyB1+xn4DTyL4Y+hfAh9QE2iOWc7mYMPtyq0NOTZYKzN2B9UO3f8CIH/m0VNIEl6DdVscD8YUl",
-	"v3i3Miydx3esVvFh1R4ubArArodO+LTLU0lAOEO31itILCRNexFoI5UGP9ghATbricrlSSdauv1wWwNb",
-	"0uqQF7APE6p8PRn7euhWM+yQI5fg6zgrbB5m+wrGYsARz5Y+/6eRskNOrmmSWvWWpKBqUBLJrJScHBLE",
-	"ztxwqyxVbS/iU1+VDL4/dAG92lKv24AO7QwsDe+Q7HxV7kQHKB3lae827ZC3CNdc8qXad4Y8sVePlbqB",
-	"auFMePXJaw+YeL3X/e6b3Sd7hcRrK9jQyICd/tDjE+CaY0OYYD1ScgZYtjVJ1s5z04dv6jKs18bFrdVV",
-	"EOZlBfgMmJAwACMjykr4mfw2LrRXTgdwB3TFTQue6lWZ8bBYk1SbYtYdenQE65AjSNcr8ET3BjekCeU7",
-	"fYrfkCttMB2PAkKBz5nXyEa5IFLFTB2S8Of34QHCCBNE4skPkCZjes3sUFgMq8IF+FqShCWBE48q16VD",
-	"zsvue/CtOE+45b+eJzTdmFzIrRkrmY7G2HkZbmwbPXAx93TROqi83LhOXEcBs9IUV4QEdVJJrZxjXEBm",
-	"nSxTB4ZbB42zGou1SvpYvtc3RLpxorKHugkIVFl1w9vQSf+VtKOi5FJzu9bckbdj8Nti4HhlsxIWr3RD",
-	"2isiezuwWwM35FYgFLluW5lHzOIt4+nLyfWL/IxrLyB5k7XVt8r4KNXyJl5ogJm6HTjKn1HjrWEkm+rA",
-	"xcSBJfZSi4YMBd4qf1Fyk2h5/D5LKoWPKkfn44mr0QU3zGgAKNX1g8LXHIxg9XAUja7qo3orGcLyftW2",
-	"DLHPdxN6e2EkRgbY21ITSq7YnMVkTPW4KqS2wuaMWHTrBddbWafz1AaI1cB1CAqQPS/5MxDodp8SCCWx",
-	"+mmG0vC51mdgcx9rKj+Sd+evUMq0Yi9ChTbfXb4u4oVmVmeIreNmQ3XMR5VvtrA+fGFttDzANFYGG1RT",
-	"GtSevRu3tZJWDdjqk0Lt2xVpcZWxtBLrM8Qs4ddMYdX3nbGUV3rnY97spxCxKKCGk7quiVnZ3GtaKtZb",
-	"8J7akS5i5mTLsWLl78Al6ffw1h5J18C2ycN5v0sJDVlLFWoJHwFGHr5zCMG0AllTMeiVSEVwAdfHWbnu",
-	"qpOK33mD/uIKr5XX4cszyAzPwje3/GYFaF19Dn4MWfvYXdV2FftYzlyb9ycyZsmqCJoNJOylTsGMUV8h",
-	"ZKmBaTa+Mgn885///Gf79ev28+eWj0JkLhjz3POa0DVXq3KL/hWD4x5v8Ym2asrG7y/G+uF8i60sDKK4",
-	"hotzCvJ9q95xpraOFbhF2FHBqFHMpK/y1HtBI2sZn2wgTGyMLJOhASxk9Velmq8tKAcJl9UgHnvVkoyL",
-	"118wE9x9KRCeJ1RkIrCbe2FLAl8ECSa7XVyNJZ8zX5t/JQ0tY/xXVf2K1rLODEK8tI+rvnDYD4Xd3Fx+",
-	"fM3UiCESxwDhSbPYXo2Sr23zEFANksTVUohZwgxDlfKKzTfNmt2aftaVDqvG87Bb9m6qmdo6RugWO5Qd",
-	"5i1z6267s/dyTjda580y8H5iAytHnrOI8aoqVHGK5S1rYrQhf52MaUwGjAnnXI0JTSCC9jArPuwKklZb",
-	"LZTt/HqjzKzs1RVzyWW7z78m6qS72VizqP/7b/+CzLYrxgCnOOFXDCLqtZ5Jtbk0txZC6qeCzP75k1pX",
-	"cKTW+PEZmJDrYG1dqkSmfrq8NNKkGiujZ3VyC6b7VpZXWDCUjRSdjreDmHWYi0vYEZ973bkbzqO5bnOP",
-	"+R2/A50pI55bK00lKMcFVLDlUMctK0P5xrePEV2g4zJWWSVY2R3Q7/0heS6FgNke31ch9GgWpYqb+YXt",
-	"DtfiaMpfsvlRasaV+U6++PYyet/vv/0rDCCRtpAHczTlgE/uS0g1MebcvYCmIVxW9DPZXvBVL9cdNLJW",
-	"8k2nMEioBwkVmqqHe+mB2P2g7XhLVZ4OiKvwZGdhJ3CY10GWgoQ7k2gagp4NJTgVI6+Pz0iUcAjyAFMK",
-	"h+Qr2C+4b6C9fKRjY6ZYkJm7zI1ICkOxyKaTIRouf+2/s9yYfPKYzkfcG85mUpFNs1xVzH0JBbwGNLqy",
-	"gx1KRY5OCU2NdCnuH+RAd8gJxLYqmRpWRBWgQs+gLJh2Ic8DVx/6sCdo9jo13mnswc1iGaUTSwixZPgL",
-	"u+HaQGUy8C6h/S9LZAzral+HWVPObU1dbiIJIxmz8BCDWF2WXE9EVKk5oWgS9am3Tal8Eppd1DAg4ZSa",
-	"cfaHS8uyPClsYeQyhepj04RyYW8EKGtOTU/MqCbsZsoiw2KYzSW7cZ5iO0vYWkfbb969ykuNkea7v3a7",
-	"3W4Lawkony6FxxyypTRpUkicCwjticJWBoSSCZ0CAUuFgrgL5cHzIxVmtuX5d2OZxFhGjVUkJnd7Akun",
-	"+QUy0lIxWbAoNz/IgY9/1gHeluCB0wEJrVQaQikGf14CrMcm5j2Bc8VYHoj4QH2CavLury9evHgOK3dO",
-	"ja/pe2AJcsyEAfkw9ll1moAbAVNTIISBceXPsq9bfOjjc/1HPdFkN3ZIkIvGYOTU8IhQraEQl8BKtbq1",
-	"0PDpmW/TVZYbJXJAE3T5wwHpiSyVz6BHH1JLsyxAnw4e2rm9QoxeiKTJ/m6fQTx7SJqnJ5cvSKzo0ADJ",
-	"9UT4j3b+Gn4ckNLDc2/9cK2Wf9PMhJizjpvt9n5/77ueCIuZsKEL1ypW7++QI/Kk+5iEhRxZSOJ/0v2G",
-	"hMVU2TBL8QPGAlEZPeGQi5FtPNJE85hZevYRcdHcC10x11etIOcWWQ7lgQsCtdIvNUwBkUDeuAsEgYIc",
-	"pFSQo6KmSJMSqOlhydEXEcGSIi0cgg+DsZtp1JwOkjkGY2AGFDnJAqLG4PVx/GahlkewcTGPIK8HIkVP",
-	"YBaB8yceVhf4sPcKgApQ1LSXqn1kt6mjdCnI304ukY5+ODl6jmcxFQnTuhg/4FidDolmgK6JsSlMxMAK",
-	"tF9XrKcTUUFilultCF2Q8IgJzI10N5SVrhRnhqp5/fW0k7ARTXYMUxNdyFv1l9TR2WkhMP2g0e3sdrog",
-	"aE2ZoFPeOGg87nQ7jxvoVgNBZQeQSOss5sDCXMy789ND6C8JXQWrn06e9Z+fnuNSQJG6iUc3I5obqMSN",
-	"jIPd2Ks36IlwxgY7MjWQ35HVt7aaAxUkRKdm6NDrqLjSxLAbszM2k4TQgbx2g7Lvj5hxG4M9jeWE9QT4",
-	"zlz1uyALPsbuH2kHPjHkib0rwh2PshOQcKcvbE843h0UxIBwOubGhLZh5OItuHbRvAqygKMaYonGnjGk",
-	"TpcnTe2llsOKL93uPREllE/0IUoCizICoYjENLOn6oIb9A1qgne0AQyPlCbEy6DF+oJWvPClRC/c7453",
-	"Ou6F+93WKiKPNEuGj0IyTVJc1Isfjtp7T56CqzaDqMfgUFxkCPZLuLAXsG1GI/JJapl5lijpZCCf3yMk",
-	"CR+lQtMha+PHj8IWHOA5woaAN8YdYgf9Ye8WDwWg+MguxFFhda3UxDjsakYQ+919xH6H05Yt/mncOGj8",
-	"jZlzKQ3ayOEegoOw1+16udI7vwvilBWjwL2Ulf1cpW9kKcZgYPPkW/5+UVVdkjwviscuV7dzUscZ2vO9",
-	"v/dd3ZCyOe5k1xwD/9ATnO/qb049ngN88Hj9B+8K6BAwI5dRte47D9NRVKcaBz+/DxragwRmC4LinWNz",
-	"QCOQHA0swa3SjA2WVspqE3SkQZeba8Mmjfe2t53OjCVJ+0rImdjxXdsTX2CMSwTkT9PljWk42FhwyNc6",
-	"LvNXdk6Hb6Rgr8Eo/ul9NRWuXiwrLr/guMKPuzUltlG9glDG6Zw07aIB3NnpsG37b8MAQPZEu61BStqk",
-	"/2c09jXlb0NId0oUoP3s7j7NGaDXDPPtBo5pVfebNl6l7VR4QJMMldyXUoXct508eKr2brSCPdRkIBQr",
-	"MCHbN0xQYUDu1xDcj03hVVIAXpZJbKVdn3/zQQ4CZK0+SirD2ICibT6KsIUNDVKexKTpDgEw3gk3Afmb",
-	"9AejFZB0CqmK7grsCQ+LQJgYcQjBBSAnAF5HBO1qdllIxLtPrlnspoIf/o+fK8w9sOJmNj3chyGNjHZk",
-	"vLsRr8qBceCjDRjciww+59+P72aH6lndCrvkzCYcklYFRy2cMV9c4GefTlo8ZQ4rrPaAhYDz5eMuAZ8M",
-	"1RTUdcGzMSdCzg4wIy1PQpvSORhNsF4Lj/FjhMmHr+xpG0rVE/YNSOEm6EEnzRAzuu20kxBPGkoxQ8Vw",
-	"FF65tfIbgffAwYBdulhK3SFHAjG6bCdWAGSZDARYzIA+KVMDyhFM9YAg+JpLQrFnAAPZw1yEzfRCQFcc",
-	"pYrFPXF0ShAeykqzTih/9u75304u+8+PTl/9s//u4rkVbss/vX775vIH92MLU0/AuIBNQeKM4jHriWap",
-	"zLTraeejDxn5FLZcgvqMC40JN37DapjJM7fz98hIfBcVTARuRpoksI6OCD0o9gPf+Fy+UVpdSwMB0ekg",
-	"W//sKnQShz93nsDdyeJQPT0qCmyeXVTzl0JiexWT2fHHDRw3UlewGywIo50+BcO/MIpPGYlSbeSEFTJR",
-	"MP+/aQeNXIUbzyooOfYn+8LloHHRE6U1mMg4T21xLMUqocwlAFKxVPFUDsEHJ2cCBAqPVkbOWcwViwyy",
-	"Mq9JG0nCVCXhYc460d2rC6FuOLtH2krKYymviLZKJnCZ4mCtAEJ53OmJC8vbNBr+MDzcKaJWF8asM89j",
-	"zt49e3V63H93/irsgD2s0KO3cecsjFhWnFm40VZ+iOCSPhWOIugomBcGUhptFJ3mKJQtnyyWahYfkv3u",
-	"d7n6aT/sCef/draohF8vTLOJCwSLleGPTaUyNPGWBMuNMQuaZUCXVRwOKcmTQSMDP3vmYN3vhMH55jMp",
-	"vOysApH2/vmrJ786PpudBbDI+KDZMqneVun4Uoy6uwGjPvZYi/aD3Q26uJTyFaAuwgdPNplIhs34msWc",
-	"YqD1H/geedL9Zv03F2gQf5EmyR3cPRdWuiLU85mM+IYOVdFLgp71ZveUZRFbXjUIm1J51yDXqL9pjog7",
-	"PeQM+Yt2F0WRBwUkoioOHKMNCBfXkkdMt4hiJlUC0bZ7ooLj7tAI/D0dsIGV+GCtGFrPx9xYcaiNr89S",
-	"HE9ez1C+EHfYX//FG2leACrjw3ktnde306IY4kVxt8H3dUiX9Bc8oAnDgLryEXgOz9/aV5/Bh8sHoML2",
-	"ds4m8prFf/SL7YEScxMi7JgVvD0cvtd/UeQsyKquJ29/AGdn0QziCGyNHWTJYgwBO5DplkWsFJIyyoJd",
-	"sCFHPX3e+PTpfdBwCahl0j5LzSJd372Uio07RPUvLaIu9b18mfjddmqnkLM/+qF9EC6/1mXlGUKBSQBK",
-	"JejDDpqSFFH0kai2Zg2Fy8o5QX1SfaWZ9A1IdCgUQtwBBDCjJwx1fR6NixCFmhmIwROZWZErLJU9lKnK",
-	"Q60ADqHMM15xbY4LY7rH05t3A/G2FecXQ+3yJfJelUxggF16sOndsU3PmYnzIJtIsZgJw2miSXPCDI2p",
-	"oUB7xWuxSMrV9J+DVtadgZ2PWa8bSG05BW3tn80/fUMn7O8pU/MqP22F6Idd/+FFvwet5fanAbcYK1zl",
-	"BLYlnXvNJKiNL7h/8r0PZl3rcMnZ9AKPeDgqf45L4K0o7uIjTfw23prJ35KspYKkl4Jisxg0ZQUglHWY",
-	"iNQckhCgEK42pHl0ctHee/K0/bfj1xijDkG+Dh7KC3YI4wUCBdf5XXeAbpYCMWNMTejWNiR8Ys8QN8nc",
-	"SlcYaCiFKx5GM/QjQJaz32LJK0HCvM2w0xOXOao0xNzlty1GiePsEq4NAN+RwqjsjUwNTeQoZaQZ5rdz",
-	"HxsMWxhvXxUv28y+PCDFL11AoSso1nK1ytwAy2XweiIaS6mxtg64TUgTkTtxW0IyYImctQ5wYph1ABHQ",
-	"Pvg7S3ChE0Z+/7//HxeoH/SEVAGxjNMwQcL/clkHPng/I5QOuRyzOSwQjWPARyyGR8OAYeYd9yTsiQJa",
-	"HXS7sMsLG5Ql3xQ2G3Izru3APC3YESs2TWgEsKB+XpBk4PML3NpBULNLWRBxHr+pGImVBJBHKWCJ0DYK",
-	"ll9PXmOpK823Z2n5DrkXL1TWwVn6xX1QW906NJNc/93vnwcLwVdzP0nFIEkKjz1rlXQj9EIV4dFuKTMu",
-	"K0eu+FmlKFnQ2aX6Eiq7VMf+FlmrtluODrFcOHvgfnAvlLFkMd4fcivpg0J/Rwr9sriwTJKWYrbS1rmw",
-	"ssEK36cXX7CKKhwJxUZWkLG82SeNk+ZgDhci5BplKehyJhw+cxggOwf5KU4VHSRzl43nUi33unsuw+GV",
-	"jFyOqh+lHfzORx5/Cl0uCxUrcoNg0nHPg3q4vLmAXLGpyfOp9vbJuJXf5pAlK2JAGm7zGHPyEqjy54x1",
-	"KDVBNgNNeuKDHByWP3d5mjEfAvYslgjEVLS9wxye1s7fZRZph19F2A2NTDIH0fODHIDE5+Vi5wJGudPu",
-	"Alby1QewCiXBaBkN2WfmQZ5OMQE4DHoiPFPyZt5eeF7KXpaKhMdSXnGWry8VcxJRzVoB1teyvb07f4Wh",
-	"OoKEdMr7V2wOPdAph39iWXKt+1Bx2v6d/cMe+vwxxsD3UfrEjFWEgsCxuOcoQ/ZEJpkFy+mee3voC3Jp",
-	"e480CTFb9uf3HZcAGjqZ3r6Wi3v2r3fnr6zc/ZKxKWZ8g1ALgUZ+1cOSklwKuizawOBV1FxAVOU+/w+l",
-	"WDusgqh6AOemkBC0KC3rgqCchQpk1Rg1pqFjIpFiWfgACFJ5CWIQuZFwVZowSJvFC0/T68Kx1i63tUBX",
-	"VkbOoJUV0zK5Rr8+pMVXCs0Ivr0IuQ2D5wZSEKvE4VPgTD/KQaPa97aYLL/ADhpFp1sJqebJKrSFXu9m",
-	"b7fd6918w6rrsr+/H8H8RznACW8mlO/dZccZKGmNVG55TiGZWdgDlte3crRq+/GMuzb54pG2B6tT2pul",
-	"pKovKt6vWshiPv7mC5rf4HWLiXjWqMJGVFhNdMhNyZ6R4b358O6mXSby+2//cgERbV9Z2OtD/3Z6yt4m",
-	"HxeLLj9oN2XtBsuMg+BWEBStKLWl0gKf1Lkzj1OlgdtbsQiuQpc+gemdWMNEoI7FqNEu8LggDXGhmTIa",
-	"M0RH/jJyxY+weDKAdaCyIcDEphJu7/xC1SMsT0d9/QfLSu3tAiUg9rGYxP7ud/uPu/uFYhKOpdlvwcDQ",
-	"dPnCARmlVMXKXlxBsVo/Ol8RDALG42qtBPYqTBPTOoTsdcz/xYkUEvjd3evmOaFgw1Q4B/syGbIZhK1b",
-	"EWNx5pizAQURKAmhaGYEax8ekKFMrBBeeupSXRCIgkLhhmoH8Y92e6vvWJA98is2L6m26dWSpYYF1S0W",
-	"IHE3a7OEo1TbbAYTNcSC2nnbm0FQrW4Vqe7OmoWNLrWWnXyAO/LlPfbWFY+sHTcQRL1A9PRz6vrcq5/q",
-	"RzmoiyZwh0gOEcjnIXTva9gl7OaUYzjsZgREsJlVRyD3Zou7Z9k8kSn+qzK7UUe4TyJcIcw9uEP/HKT6",
-	"N+Zkodw65VAT8eZ2WVJJMqDRVVZhZnvi3dZJahW/54g9vkT0O5hMANa5WzUa1GY0QG5wHGTVfBFBnRk1",
-	"d5ntgDLgaor4alSAsoRlSJweg9hYmoA1RaVWi0SrnhfJQF4LfUMAtwQ1Ll12l0+Rz6yA+93vKlMboIGv",
-	"etBd0nLR3NL08wJD2IABTKtfs9mYJyyjMwRp+vdzXm2dbPWgoWUsCYn6rjQ05BiAJlyvrR2RELBt4LW2",
-	"NorRSQgOdl8wMSupGCIysSZNqxodgEunFWAqkiV0rw8hJ+hl6hxkZntdLXvRajRMxK5R36b7vJUBAhim",
-	"JlzQxBedBtxEcEB5mGQ0MfM4BPO3nNJfUkbAeuyd8/as4iBMhqkCH2pmX8KihPYBBodAw5hPb1cDq0EC",
-	"28rKOsLAAe0KhulTuC4uTvqvj/7Rf/7u/Ojy9O2bMK/Wt/ukJ7C4vm4Fy8hK4xTQCGYIyQuIOIjk6DC1",
-	"YsxNzoz3JATWHLrwiyZYjxUr2J9jltB5QCa61SHn/od8jyBcmMfEgz9DhMQrqk0bqsC0T5+HpAn/vJCp",
-	"iphL74VoGm40S4Yt3C3BZn6hEKzNxSxT4wGqieZ2iUEXh20ApDWPYs21XRiomp/ZBFh8iCnUxTXK0ovt",
-	"NEeCa4ZeWpfyXKK2DgEwP9zPApkFJF8jT4iQrV70Ou0foBbu0pxhlBOZl4wBGoTMJ5y3D+VBBMQpy4AZ",
-	"czAHTxhnJ+f9lyf/DAOS0UX3gOzvfYfugKkdspuux4xZauPi8vzk6PVFqY1u94A86T5uBWQgzbgK1bDi",
-	"Cr2A0f8oByfIIpYEleVbzx4zf6qAgvAQZkTkCBetMZ4sfBAWyMY1wLYlyqtTTHe7e/u3UTeXGNyWIF45",
-	"KDt+Dnf2Xh1mk+U2lrlgkUrgngvnyoeN6SJpHpZpDQzqkZywf1N14otZ2KUkEyrmefAYugCZatsTqjLo",
-	"1ZZDZ+M6x0j2iAMyiXWeqLt4mIm0vKBIIPrQIXi666F4El01dufhKvhKMhmnbrbu3VwYssu5iKe68cfu",
-	"ddtEPrq1X9tX8c1PQWMJpnXd5//I3s/GX4nqunk7+SdLbWlmtmnHvg70c1vh8ktR9FERSpZrUsCpJc0S",
-	"am2BpBculTWU7a+Yu6Ls2xHYpztwecC02+ACd8IrVFb2uipUnUdbOpt6hJWvouJfsfnqCLCX9oWNjPKF",
-	"rNMtsky3t0XvdovG6CdrjdH3aRd+yeZ1dmG7cGUD5INt+OvZht3dqn0ENvrPXGh5Md0MDsTaFOxKYxaE",
-	"smASZXjF5iHao5ARZrDlWPzfgS47ZLkMJpdXeMYQTAMDSe4j4OMlm2MXmwV87N5lxz9xM3YlfmrkX4iX",
-	"yw2luLpYe9FVg4/YQyD2QyD2HRnCMAiS5kVWINDU5W1vxyUWLtnMeZTnnpapPQsbM1hD4FpeueJwuUl6",
-	"F2v1ov3jxmT2XymW+cY5tOD5xrr0U3fWMHgRun7wJ/07o5bYLcaC2kRA1MN2999WYudLNq8SO9FOrGRy",
-	"C7+SbzJYg8lIwU6YxUTndSDseQ4wDhbkcJgkBplOIEfNwSzDt1jEAqynFcivYH10YgXUzcC4GQi/QXUH",
-	"IoFaHfIMjGRSXZE4zQrQFNuqMpedyyS519vfduDCHb/uXe+26j/vvn8ACvzzME7Iz3Kc0/tlYjkTPtTq",
-	"VgJCVvdkJ+uqxm/2AsCk0PQPWH0szmWCDKO9GdFozGIyUJwNk3nrEIH8uSZsMmAQsu9i8AdcUDXvVIEt",
-	"v/aDunBjukc9eqmvGhbhlmch3PvYzrZ9LIVRMlln6oGX/bsY5P0fUQHjnNGEDD35iNjpoAh3U6i8A5Ti",
-	"MfQSiq7ThRoYE2YUj/QCEePDtSR8zqijWXv3p1ON+VDekSYFpGqjt45DCTJdKGM3UnKWX+ZY1RwqzICZ",
-	"rdMTYSSFK2PQV9SwkHxP8kea7MBk+teczTT5//5fstvtorckMgreNbQfJTy6qnw16All+TZmh++RmEV8",
-	"QhMdkG7mXVUMjqeQGBkIn8Pl722BADBwEyVpzOIapPPXuJj50VvpI3sB2NIxnXsnGeJLDRSjV5Y5kSYX",
-	"JDS/hq3DzHv31L6vfeRyaGSYeckWbHF2r+qDTKvjSxcKIdKth2dkTOcdcmTIxO7/46duvM4AbMdUO2Aj",
-	"P2+4R4KcHr05QrDuX6Vgea3Nk1TJKdt5JUUsRZgPN3x3eVw/nl/rXItP9zcLef3rzlcIel2gwXUs+cG4",
-	"+TUScqUB7mM5ndVflo4WxHDIKdEQToGgG4pGVyx23KiKrVfKLe7XiuBYz/mh4foU3jMsE2lHdPz2/KJN",
-	"k0TOEIrksBTHcHoGVTCgNiuW6ConD0YJo4o0r9icxT3xw+uj47YrONY6JO8uXy8mKarsxgkVG4aHJFJ0",
-	"lkB1VcTMgCp9AHNMR55D94TrcJjQ0ci51BM2NMSKfHLoCJ8z3SGhS9cAky91LOtb8pI/sy/+ePH2TRWb",
-	"v7TLBe75e1LuCh184WQ+6HlVOt85pA5/hpXpQQX6sipQrVRp95FQMlUyTiPTpoImc8MjjexlndAo2Ewn",
-	"zDgX7Vq+scglLsD4QhFmV7mCysg3XBJ8wsUV4p3/7eSSFPrbcd/8F8Tsff/7b/8KSVMzClG0mo+EO/KQ",
-	"KwwC8Td7ZCxTpVtkAS6gJ8rWJUi3n40ZJJ5B6a44VpbFAC+bBcQDfUqV2YjcaKBzhAvADnrCsCTJI8Lo",
-	"wLKf2Vj6KhQDFnfIu0KKVdbSYteOn0GgHNWE9gRwUPQ+NYtsdKEoxw9HFz/0L06Oz08urYhGs/H7xqGE",
-	"kOd7UrCeqNgQLHG22yUuHtGndOfjtZKWkKKy8uKFn+2bnGLuh2vmHVzwkUinX5p35v2vYqD+t8Nq6gdT",
-	"GahPMzonfOiLEccpe2C5f26We6SvMv08Z2ek6QrMyKlpl4HFCzy2zHul4UNHo3pVXtOb0ov3qHGUO6pT",
-	"OJgxXIx0XtzMsyGIop4AyMNIful6Dv8JEL4eFQB5TJF+sl0p0l1pNzcov1WDyxh+kIM+VugLD1zfRYwC",
-	"ENzB+GKZXBlVENOWEfjDHpqRlDFpWr6YUG2ygpmuAGArNzhkWj/2ZwUOaHLpGiNNKNSJgW5caENFxLAs",
-	"MQJHFgAXB3MvhxTyJf4L48G+dzPskJel+lXO+byighWkYgvZE6kr4YVDhts1L25Vg/S3fLbv4UYt9HHh",
-	"6eQLY/5txVqIkLOslNwDsP/DtbzSGWS+BIusSLZKNR2xVff2O41m+5W24yPPSLSLTUNwUHjg8CM0Yy5g",
-	"Ts6ER8cP7jAI9D6tmLgIVTXSrRYTYKyxYpaB0xxL0NX1yGoJOefEu8tjsGO7HF0mYqqwhMOD/fOriCfF",
-	"shmVZRxcvWHtEtrm+LSF/gUnQXKNe7hxxY0akAA4qbUH8gUX8TssRbVBNDXwj5UFfErQGWU/wuMv6yiA",
-	"WdVcqSicoXmEGmSLD6Flf5LIaSmvfAHVdEoGc+Kp0h8TpPjNRPtK214e9UjSqWbKELRJOVj1plF8Akax",
-	"RM6YakdUs7iFwzgge93dhSqF3ANZxkFP7HW7Gbgfu0EJvDni10wUq9qk0xgzP8vmOzPjEcuK3zrrW6vT",
-	"E2+kaNP8zpzQOVrU3PAX7kkvCfjQsjk4sTUzxFUpb+53HwfEwUCScAeeVlaHfQcdOA5yH2K6bRo7+dLC",
-	"+VoG4rbvkJS2bwaudturcyTcZcjaeqZGM2J7UBEeVIRVAeVSOTbjuemtWGmlCsDUelyijGd8peP7cN//",
-	"maCJFsqlbnPFbxXDbanGB3FTE40rIsVeHJNvHn/3lEyYGjECbx3gbQuR08W7AG/qQxJOmKHgh4ePMIB7",
-	"MM9gtWlPhCJNkhCBlAmmY7gSHlds3vEXc5a92rYXeez6Xbj57UXOzaFVLHoiU5wd5gT4JrlB79h+9zFp",
-	"Ll7zCMbsPHtO1qi009mZ3/PND30AQRTbgUVsw8r/9fZt/rGEiRw/Ceb1kD72cNvf0W2PVdi1nDDM97bk",
-	"9iird9SEYhQFXtb63Ot/xgZjKa/0DiZK1GPjysk0YWCE9J8Aps+chBgF3L7gI0FNqtgBMd/30m73cZQK",
-	"fgP/YsH1rns2ZjfEBwrsPXlqZ9lrmI7VmHoNfDkkExqzLCSCZ1kczVhGOhtyZxK3amJff8JXXLLIPXKK",
-	"ckd1pYA8wA+89eBS/DpHq+SGdDQEUTr25tSeUvxh8kS2JXrZwnHKc9MqTRc/+ZMEtXExYCgPTGczT/cQ",
-	"eCjkjEhBmkKWEr4OvV7goIyUJka6Um2IqQTIAa1OZVrYH+ug5FN+OCRf3yF1b2fEV+RYiRryU/bWfVKl",
-	"66QOgaPMM/JKIq5C0AOV3gfu8qyw8xmpZc+2cqdkn+18tPu1Mnv+R0Cnd7GU1MXGAb6Gh/owbFpRmBxr",
-	"8v6Uo78/VGp+YKR5peZCWYCtiHmpSvMyZ8oqlmXZziNFp2PShDJ2viKTYCzWYUCoduYOqXzOEYQrQRGy",
-	"EDOcvp8wNaE8htqmr/HfxHYRjaky3j2KvVBNAJ5wmlAuKtM/C2diA3ely7GqBGxqAFsPGkykE1gh/NON",
-	"1i7jl3RWZvOyW56vwS2wGf0OAtyZ3UC/5rGiMy5GDxziz2T2LO2m3cH8TN7yKqs+OFMKgQbu3MB/Vnn5",
-	"t6hBUlfX+n9owsHHid5QrKz2+2//O6/kiDEvvpYmONsCknDDFE18kRlXGcpepdh94LkTwmhcCTkThRI1",
-	"ELxIonmUsIAUSrVBri0fhmQH+FbfsruQsJupYhozdCFdC62t9gs7PnSfFl+yy8ETRO+wp7UdjVl01SFH",
-	"ZKAAhBnqyUF96P29PV97zxUJXFl/D6w1napYyZKYcPdWWN/8V6iIXGCKK1kdVEO29PPg8XyoEXYvflKV",
-	"IWx8ruy1QpPY8dUmVgDUuzjwvW5WmkJDFHh+TwzmhMfVpawusvbv8dD6Tlbpv360j3Q+jQe55E+kXNPK",
-	"LSycCaP4aMTUfeDFFuWLMyu2lDC86g/Vzkf/z/4a0DtQ2wtIWVDUgWHewhWbmjqF3ZP+g8L+cH+UFHad",
-	"E8Y2B2RJX19Sh+sp7u4Zem16ivv9gZL/TIql37Xc0IPYnakAgJmvxsuDSoW0wLlvrZd6Ova5HZVa6Xkq",
-	"tIu5LVb6hloeJFJSZAt3QNAklkiDF4T2JUwDrKJjxbIoSTWUXhnLGcCFQPUFjODRdrGDAgSka/iRzpE7",
-	"OuQikUYXK7mevbt00CP2857QEuM9uRgFGK3jcvgVazNBBwmkxOf77cbq/X9Q2sfOYUxFnDhnIRc9QV0q",
-	"ISJAa4QdUqnQh7Y1+4UrVDOYY5GOZl6exgXBxnImWq76qu6JcML1kCvWn0K1hfCAhPqKT0MSKzm1F25A",
-	"QpWKvl29ELpyaF+G6aw36BmrFA0RWqAnfI5/1gE4M/s6JDKJAbTFFVcnod1CLJVv59P/VQoGQVVWG3fY",
-	"DE757vTEUb7/UFmpSvhu7ne/IwM2l6I6cuAsLTPpu1fQffNfQUHf9GrIFPSgjt08oGc+2Ab+9LaBzxTz",
-	"VmkxWTur/NuX/qV7PPKujw21ez/sB9nwz6rcczGwk84iN/yOri1Z8WUtAHWZXOfMpMoJEm5EdlJxAHfQ",
-	"u/NXpBmevb24JDsYY/XRvdTn8ScXCQ2Qz6V4lQ65HLOecJFUXDsoaHAOINCmcF4NJZOExYcOA8lBHSGc",
-	"kxW8KsWL3W5P5KtcFC/IBWOkfriQFzyWMxKzhF8zrI2YRYFV1o0FJuaOdOMekbZdF6tDtdxclpG2m359",
-	"I/ZQIvbhEq6qjFHDpu7xJi6dvVXWxFeAvl84k0aCcTEHQUGC3+/u1hkWa0/og13xP9qu+HlUfifGmjXf",
-	"OMpdrLSx2am6ZRmOzx3nqkpaMomz+g9GTjGyECwsvga8j7N20HYF0cBX3UIIxerg6dqT3v3ad3Ehdvzf",
-	"+j5+4DMVdSVy0bk2cnvb+3XAk4SLkU9vqM9ouDCKT9kjB92qA2Kv0SFnMaEjyoU2ecXxy/PTs5P+TyfP",
-	"fnj79qXHBiWDuWEgG9t/BN7MB2YnQyfTnjAyYYqKCGydNY1dvn11cn705vgkPCAUjJFgcB1KSOeUimhD",
-	"E5S1IWMJjIrdLqgKgN3QE1bIF9IFKqGiMGARTTUjOEdC4zjLyzIyA+Y3UADZYUH4DgLAbKCuuQAMoVBo",
-	"HCsFcUOMSrWZSWXG8w45odHYFS/lMUQgIUIBnOLAF94wigqNEVeYLqoASdc21xNNmlUk9+LMvAA4iwUL",
-	"FrEpDj0i7BTRpqDyPHfhVLCBYIruCbcEijp8WiqIoVdM5IVEXNFyB0QrVYw1FrKhZNUYJoBW3yFvpPHY",
-	"vD2B4LwHfqndV5oMUqW9PXzIZh62MUeCdVvsq5pFUjtT/w+vj45rSonzKXPZKeuArjLqzinHhcRaojnM",
-	"gtYwzs0ttyMuknCol+WJULDakuLYTZ5QVwf9v9fd/7Ym8nULy/UXDhPDlT5nEeNTs7pm+YzmlA/ZT8r5",
-	"VjBc1lXEtfP31TAzqkr1nwSk9j8DcDY7OF7la7psN+SaRVOUu2pKN1MqHGdw9GmvpJjq8UBSFdfGX53c",
-	"cDz9yRwNPP62eH508cOzt0fnz/uXb1+evHGJ+qZDwiKSN9eE3SCHRMaLlRx7Iryws2SH5Adjpm8B8O6C",
-	"TtgFN+x7O9HIhERjkCmJpLziaGNSLOaKRQAh9Lj7uGUvjTCfRog+LCXRIeguLQIDcujYUL5xSkesJuv1",
-	"ebYkGwXcQ9N1vOXJ7l5lmRNoCGdVKLUM29SPC/1v3uj6SH0IsR+bSXKLCPtsTMAOHuPhqRChYZmB4WSo",
-	"2OgiLe0jEkqGGoxfJYxeu8Dfd+evFgpLvZLIJlcPPWhcMNM+xmVdPcnPkuDvqdJ7cOsteiMdOj4upRXN",
-	"3Ioj2B754fL1K6B54Pk0i8K2ZzFKOMhcIPxMIUAcK2UUlIk/3IxLRAlw/tIQ8P27kPrPmvR/RB2yS5Ct",
-	"fJGIfDGbDm1FMREzxeLitWJX0xeOiGVUH7V7MaNWNSLvTjE+wpV9oVpbHlxd/C5w1Q4o0cD/yTFSXfvC",
-	"zaB9BlEUlVlSz+1otjXvnA7fSMFeIzjKPXNQGaUTJgwi0ML1U2ZxJ5d0tK5kHrwDHTyuqx2MhP1IY/m4",
-	"pr1aIF7ldNi2c23DZFuAz4d4CrcW8P4jDgkMxmqH1wxKUZe2sXAw4DDk52LnI1D6SjAwS7FH9q3GJvlJ",
-	"1L25EQzp0/2a+mXv8392+u33f/lf1VXY1hwbLHlxIiIZwyfBXR+0v+z8pXzEsspxyCkqRl156GDRAjL6",
-	"lU/bzA7Xp16Z7KQ4SUW7kv93U8wy+POd5m2Nhlsf5bstvQFWFR7hDmfVDJd47NIJXaMODekvq47si6O/",
-	"38sds3pBrBxzRlFL/vqU8nU3/gUYZYSByklXLCYwLlcyYUFKWbPXY0YTM67PO0LI9WjM6PSQGJlGY7CK",
-	"ZMV9K8WQH7DRezT9uB5qOJ4LXwNrZ8Kv0XzzdbfsFb9mwo7Jyt/FE6nn2rDJ+n1aCvvY3j+2ia8Lq5sF",
-	"ZJAaFz9ysA6Vi2gWSRHrNehcHo9rBgZwy6nsj2C+RpDlLCC64HRAv5O8ZoqE2KrBdjr4l6IzNLK7xps+",
-	"oBoxz0pFhaMMdqwnPNxMQJZhwEhoQjJJtSED5qKiyZOsvorjsqgeWE6TSEz09a6BnkCPgFTOAlOw3FsN",
-	"TJBUYHYygCeA0z53u4GBdxesAhA1lBnUOz3RE5a4AbZNDj6wyCA2dDOPT97/ttsFb4cOnI1YzMkHOSAu",
-	"rrxFBiySPrX4gxyUYs574id0kfgNf+4s7CHB29qHelsF5ZHODfA8PiTg8YEyxKboRoRiytT0RMKoHeI+",
-	"GbdIlT9BFQK2AGXKDq8Ag81j78CJ+RDSt930LQHt7+11yPNy9JOihpUq9DlR5/QMlwYr50yxmp+SqWEu",
-	"rZtGYz9+9N0ANiNT7Ss2x1ab3vp3fnR50n91+vr0sv/y5J9hKwD4f4N2wsG8GPyBqd65sd85syoBNs8R",
-	"fuuHDdwI4S1OIuLkrT9OGYbeIfECd+AcESwGMgUxkg403KQ1HohF5lFn0Nvt7u1vUA35skiBPMbzyHNi",
-	"BNcc4R7IHRXlVQPzRF7rGXnyZFVV5F7vZm+33evdfMNW1ES+XfQ/jWNuf6LJmbIUYri9SVHlmdCb4sO9",
-	"J0+zrpE5NOyNMpJt99C23jmns9dM5yVIvlwZwR/lYFX9wEtkR4VgSQil5ElCVCpW2EErm3mkvfX0voyf",
-	"24Yv7N2j/bBuMR9pcnTqIDAiKoQ0HjUjKwag2IRycOtjhRHSBA/Y77/9awcftNlNxFjM4lbnT4H++pDd",
-	"cLeuNqqKYeHOfOmgpa0IxKOCJ25dUMhQKsZHoj0APpiJtgkb0WTno9VXVpqKXtn3zjaoIRVOFb+m0TwM",
-	"SGiYmmhM/EK/iw4PsfAOzAGwYhCWpbufGSQrLE9Oj643PLEbasVL+yr23giKt8jjvfK1Qdu/vv8ZbVC3",
-	"tkD9uynVf1Q3yxuJtRctDXy2W+Vrm4zgtOFUmo5SAwKnxE7EnZHW1naESTStj+R6Kxh5LWOWoDPjxpAz",
-	"JY2MZEImKI6AgO4jbQCZun1+dkz2Ot1DMrD05YV6DJxu5XKog3YOF0WTEHZKSO8E1A7d3sPoW5nVB1o1",
-	"sQrmJJpiTmj3SQvjt67YvCfAUSsMoZqER+5eh34OyDNGFVMkuf6lD35+K3kKEv6jfTTl7ZdsHh6iOpHH",
-	"EKUQ2OXi18yYgfJrb+JMW8kVN2BROBAmYkhPJYBxRcIsi8b3YKRMCE20dG9A0xiFl9Ug9QyVcEMmHDCn",
-	"Ag+1pUm5aDhICHrMp/CCqz920BNhwrXp51BdIWnaJ8fZg1ZA8J0s1Ne9koGw2jdGLH8h7InmKEf4sz9r",
-	"es3y30lzmpZ+Vqko/sqFoVfsRznwLX+Qg5DYNuGZH7RdMzeWH+UAhhFREbHEvY9/FJqBiobYEJTta3VI",
-	"CEl/c/yCirgnoD5DYTRWvca1tPIsvo7CrL9E7QdW5uqQS7tpjlMBecdMce8m7AkzZrqwbfqRf/eAUNjw",
-	"R/arEVh78fvSNj/SJL8sSNMJ0ISLntCCXjESUc0OFlfTQBRhWFCg+ldsXkiJsrf3I00mbDJgSnfIUZbN",
-	"ADQY0STBG1UxnSYG1yLk+sQS3AGxHCNEbbgnQm1UGlmtMHZuTjiABm14wFC9OZs0s4jkMJIxC1sLRD2T",
-	"aRJj9VnPGyrzsqU2r4/P7ikn+/Xx2VYK1nYW0bJ+VyP5Z8zTdwUY3p4FucJUexWm3nJ5UEhwdQ1kkZh4",
-	"swVZYMsD7tpD7YlqqeNjA+9Ge2FaIcSKs0dT/pLNsydLcRivj8/yi655YRSjEzsH8sPl5VmAIcQJ0zpA",
-	"G2g2hqK0YuWQzWCd8zr0O5EUQ64m9XEcYzmzHG2QGuMDpN03DjSkGOrcpARSNcEUysEU0TpwaBgQhje2",
-	"N724CnqCagKFebXVzy1zjmWQt+wtv+TIhTRBx9x+kwylgkKEeRw6u5laTgPxfT1BIU54RYDfm2z6x272",
-	"WwX63Q6KJe/0Etq574g9EHMzwcYtrNvGIu/6Q0Z24Z7b7fZJByv3/SHea9N4L0cHuYMcg79zhlA6z8X6",
-	"2NkbK2qIXi5R2iOo3Dwh9v0OeesLhuH+NmdjHo3zMmIuDSErGOxKccStnoio8C37HAWvWJQNMxx8FBcs",
-	"ar9gJhq3L7hhByRSUuu2/TH0nqjwreIjLkJfLQyzL6BKDjfskW5hxkYpWfUxZGJkyQcwM2de9NOmYm6l",
-	"RDvXniitdmGGBVsvFyRKGFWkifnyAkyOloFq5sJj86VvkQHTPGY9YWXBMdXjQ98xcFeolMrtL2pib4vK",
-	"/Hd8P2dHG4uDN+3ZbNa2k26nKnHhNJtY7Yc00SxoTAuPPjpuujXTLLLfn10j74Mq8XBb+fO2/MotaFki",
-	"fOCqmdD6h1wKOLozqoExZcGpBSbS+cNb5QpiFwTcQzSM3ZS83pdnN01asYHOrfGgJ/wh/A3H/v7Y9i62",
-	"8rycMkGnvOMpsc6N8HbKxNHZqT2h9x0qfQfafBYk7oad2UMeAqf/FNIm1xgxna80oZo44luMASvR8Zwi",
-	"S1xDx/88ev3qS9KxH9YDHT/QMXHEV0nHAKFda1LZ63bzIHR0yVgtAv/p1Rp9gBHNLtbU55wHLnZrwkfe",
-	"oZEn96KZuifQjg3AA5o0L/7+CnQgik9IIqMrl2aO+ZQJo9pKgErKiU/IGfqKHrtPyWv+jAwVYwTcJ7on",
-	"7I8431bgo+kIEyMuEC0VNTQrPiIgWObfsUrKkPIEQge1EzHPWZwBhGgHM3bNVMwjUIgiGo2dYLNLdIe8",
-	"tSLajGtGnnQfkzDNtz4MykVFXDkU8BHZXllMoDRJT3BBwqzeSDP0ixwG4F3q41TsX3bofRh6H/Q15wvQ",
-	"dE5mY0A3CWNmKE/CGlPTOVDCPUYDYwcVnAd+QD3SkpVRdDjkUefPeQjtZPjnxBArOZBGd8yNWXWvnMNb",
-	"lzfmKwT5X7Ib84InD0H+gHFGZwmgPZcrLGzmj7fq24ROOzerhYgLfO1LChA3t9JV/Xz+g7OTvi45Okrx",
-	"wQQubhqJcWviNNSk9WmzmIMAl8yECz6hyQHAoCxnn/iLKPOVEDqQqSGGCQqQQXaov6QsZUQqcKjbu9nw",
-	"CetYQVRRqDYGkDQgaMA1hnYQDAlxsGU0nnDhhh26OHRB4Cm5YvOae+8Cp3mfONzYQ92ZwQC9TKz4z5FX",
-	"HQXhhoGAZQrrwTVJp0EW0HDNlC7bFnI5dtGpWeHCROD7ijBEuwUOS8YJuGAhhH9rF7SeBTdQQ0oWDKix",
-	"naqkcdDYAQ7rxrZ0VpicJr7cnZGuw4Ckgv+SMsuH2ITypEPeSNHOCFYTDaIs+hy4Ql9DJ3fzYf3/5eh7",
-	"qwPA93ZNx1RbqRTQorQJSI4OZ+VogzX+HIxRLGfu3B3BIMAvCyMo9Gpbruo0NdL5Dz7IAfaNMT+B2+KA",
-	"JFy7SggQxZPg63aLE37tQIB0oSvbUEVXbyjYgRVLITwYoqehbay2tbhMeQWw5aZ+gs3Gogt0saxEoSSh",
-	"S8DVgCaIsVx8gnGGpboTGMDmsG4WYE+LM8tCb6tzJyJqaCJHKTi98jiuwBGCr7oIh0NMU+Njjgo95F/V",
-	"9FHGisOOfO5V1ZCz4t9Vq8ijMdKwzk+TiO0IszB2S62kKaemzfHg+HKWhYCWqsazqDUSKRYzYThNChsd",
-	"ECYiNYfazY7ID/HQTJih9g4CYB8oyQHZSyxeXqWars8w9LI9VJyJOJlbmT5OI1MAo/DIMBOqrhiojY7B",
-	"FTqZMKN4VNlB4YIuoU8UoSZ8FxUIGJ1y7HNlFwl1lDKl84nzgSiZjsYebA2I2KqbMjWB6xkgmchUKkMT",
-	"fDZNAMjXqrcRXumLGE+FwXhMpwo2cQrZV7Ft3nacZoGl6EmFgTLVxr9AKikSoYtxrGjY524GIClw/Ke7",
-	"W/wKLhpHuNEsGRaad3fKcusrwRVqdq7QLmR0Vx/D3ETuwA9jmVqmhgflMEe8g9hBx82teJR4h2qJoAsW",
-	"9+r+akJ8fUgPZmYdnRI6wqhbSL2cRFPIuizQdDRtfHr/6f8PAAD//w==",
+	"7P3rchs31j8K3wqK77/K5EyTomTZiaVKPY8syxMlPmgk+cnkDb3ZYDdIwmoCDIAWxXG5Kp/2Bez9r9p3",
+	"MDey7yRXsgtrAX0gu3mQJTuZ0XyYWM1uHBcW1vG3PjYiOZlKwYTRjYOPjTGjMVPwz2MajdmxFEbJxP4d",
+	"Mx0pPjVcisZB43s5I4kUI2LGjCg2VUwzYaj9lUzonAwYiWwDcacRNHQ0ZhNqGzHzKWscNLRRXIwanz4F",
+	"jZNLOlpu/ohoo2zz1zThMTVSETms6Gtd6+fUsFd8ws1yF5djRrShhtmWGY3GJLEvuk5+TZk2JJKpMCwm",
+	"dES50IY0T08uX5JY0aFpc2aG7bExUzrlbUUNg8/bbgVbQU9IwQg3bEKmTJGpTHg0PyBhr3HF5r3Gofqu",
+	"l3a7jyPXlyaKTSgXXIzgOTs07gXNIiliTVJheALDm3ERyxmx62A0vh12euLMdsGZPiDhFZuHpGn7PTo7",
+	"JVds3gpIyKfuWZRwJgw5PQuIVOT07Pop2Xm63yJUxCQcJXJAk5A0aZIQKqSYT2SqiVF0OORRq9MTpTVn",
+	"N3QyTeyy5xPb3X12aL7b32sEq7YEhjuv3hhYS71qLwKyenl/dav3ayoNdSs6c8/c+nFB3Nr6NVwzs1+/",
+	"293rHs6+e9qtnhkzan40NExVn5cJFXPfIzGSzCg3ZMCGUjFi1JyLEU6ONM9fHpNnu7tdErOEztvum1Z5",
+	"fBMu+CSdNA662WC4MGzEFIzmH9lCrzgAsDr+aBk+Ghu71HgQmvaZXWTFhqlmsV1xQsn+3rNWYNcuI1y7",
+	"/riktxzguaf85UGe+04SNjS2VzuoKFXKErDbRxg+dcO+9RA0q1ijn8ZMFBp/pMtnLyBUk3eC3xDDJ6xA",
+	"UOVRDKWaUIN9P91vBKuH9SloTKmiE2YcJz6KIjY1JyKSsVsjbseGnKYRNASd2BbwtXb2Xmkd6M0rJkZm",
+	"3Dh4srtXRbzHUggW2Wm/oRP295SpmqMZZS8+0sR2fUhiNqRpYkjo/gEHCcb4K7STDRH+UxzX/1Js2Dho",
+	"/P928mtoB3/VO+URFQcpFTzxCzGlZpz3Efl3GkHDkihXLG4cGJWymgV5vAcb4v/ctctvDFO26f/jF9r+",
+	"53v7f932s/77v/yvyoN/OnwjBXtNTTSu3Z3TYdu+1Ma3aoay293br+rgBzk4fVEzXx6vnOiqFT59Aa3/",
+	"yOb32Pql4qMRU7U9GPy9v6anwio93S9t2H55w47a/3+3Xe33f63er3d6xXg+f8Y/SXU1TOTMEumZbbu6",
+	"I3cYbtdVsQ/kGYrpqRSaAct4TmPHOe1fkRSGCfgnnU4THoHstDNVcpCwyV8/aHu4P27Y8xl+hZ0uswd/",
+	"XXNNJjSxnI/FVsoYUp5oL86B5IbneZjw6KsNMnL9W7ZuxqW7BURDGORLqQY8jpn40qN0ohtJaHSFspCO",
+	"5JQRM+aayClTKG4LxuyF8ylofH/5+tUZHbGFgRp2Y3bGZpKUR7Z4LirHMKUjZrn5omLQLmgGVVN07++U",
+	"tIiCuL/qG3gHxnMq7LGmyZdc+SNBUsFupiyy0iZTSirSjGTMSMjdcMJWh9jFiZmhPCGazjUR0oxBghvI",
+	"FJWIiKaaHYKIZfeM9UTo6K7PY5CvtYQXw3+03WFtn74ICS5Di8ys7KHYVCpjG+bGit6fgsYbaV7KVMRf",
+	"clHeSKLTaGzFHpmqiJGmVHbKZC5TZQXTT0HDf/5l9wo2COQwEJr3n3xDXDdue/BoZIIe+6Lrdikliv2Z",
+	"sOxIySqM/QQHFLYOibK6A6FWeXCy+ISREb9mwkqVIagWbdAtwoXjWFJxVx2r/MXierRzNWyjj93rXt1p",
+	"Z/rOyq9zzchK3e28941GvqjKLLRRUh82ayf/ZKktpwds2o59HTb+wkhFR+xlmiRf+qLQTF0z9UgTjWOw",
+	"l+8wTRJPbO5x3z4LWwcZr5pRTWaKG8NEh8AekYQaZo+T3aueKNFdproCY+JwxWsmDFoEihR5O8IAYZHd",
+	"mJc8qbzBpgnl4hZX2JAnX/EKu5TyFVVLd/IXE3EGMp7bnZLXjrM4LdmKwYKmZiwV/yf70pcJyIGZgGPp",
+	"0Fn1WOyHdk15QgcJ+xqHiUf2+hb2goOzhSKXX1IhZ/5kpfk47cGy6xtTQwdUZw0M7F6AKbQnpLJbMUj1",
+	"PPCT14X3ojGLrsDQgltlL4k2GmPsEYZzHcuZAEOdyQ4+HkTTE0aCmE2iRGoWd8ibwjmPxlSMWOxvmuI5",
+	"J1/8mL8TUyUjpvXX2OCChjJjSdJ2OsogNcWtoEpxq7mkxsoWVF9llKnTqZXJWPyaxZxeAgv6KjN4pMkx",
+	"9tq2o7ATsqOnYAdiMRkzZTWYT16nRGNSPOHiwlCTwp9TZRUJw1FtjOTEXccLnDVoeLIGy6hIJ42DXxr6",
+	"14Qbq8NOpTYjxXTjfbD85Uj2r5nSHBdg6edfU5ayalPTBzkg8DP5/bf/bf9CW6OG0WeHwF54zoIpk9ju",
+	"7IxyEJk/yIFl/OU5xmyKKjmNY247o8lZ6YVFg1w2JTn4wCKQPoZccD1mcd8u8fLYf5ADQo1hkynYsLnl",
+	"bkDuZEw18R8TzUXECBxuqgy6SpY7xzn1YR3ivr3GdcmmGMvUHqLsU5FOBs68mZsWfnHTfl8xGcfwKjfH",
+	"jaxPTblPy5isiNqo2O90an+pG2WF6dOPOGjU08nCbPyY808CT7ylQRdGUyDhEk16Cqxamuc8SZxcuXBQ",
+	"0ErQnzLFZdxnqI1Vro9IE3ePoX1n+XwoGrE+eHcqHGHAoCnwdRaTKZ1PmDABMmcDCjqPyTSh4pH2XhNt",
+	"5JRYJjTnYmSJ6nbjwtbWsqqEilf45qegYQdSfZbtL2Q2ljpz7sAI7WXaqaIinbGoclsXRvEps7JuOsie",
+	"e5bQpJHh1ywgRnFqdy4gU6pNP05ZQFJh1yqwTD5iib1mubATSphhv//2rxZcu0IKVj0e7G7A4v6aSVaP",
+	"0IrkVlH1G4e3eXVvC8QO/WUrkm3MCoI9ZzFXDO1qZcJNVRWRuTG3x1IboLIRO7SXPjLYgZIzjdKjYiV6",
+	"ShVfO3rbY+VQ03jEzKuMyKrZ8ZAmmi2xcMqTeT/VcQ2LoTfIYna78L81TGcihRnfWXuLbDcbarmjqhU5",
+	"pkkyoNHVEV4dy5u3DRemeSPLdwoYTeoYvkl130q3VZ8uzM53YrurnpKVaGVqCsboLfa5+qAdlXiePdFg",
+	"mqKahFMl+26VQ3ua4QEVIqUJmE3qnQjLXp+VHoSl41k5+cyBVSVpeS9V1S5EitFtr90hZ0kMbXPDJnpz",
+	"79pL+2FBzKFKUTDwCOdkq7jh4y2Ht7BkRR+dc4O44ZfmXupp9QrjJJaWOaHa7NfEfrBIMStD23fIUKbK",
+	"6kiKRoYpTZpDNmOqpAONpTKtyruhZqEWJu0mikNaPZtXXFccfyu/3GJ/l7d2iUcZumZA3t+68QHKvHCd",
+	"mkNUbP0s3ZYz+BXfxn9sJV275XqV8F+Y4Le7z5Y8w8tqUZ1/XKpHmkSKxUwYThOC9E2amjHnHTA0kaOU",
+	"tQKMPqJW9mhbdjon2H6nJ3ripbMFhGNjpmHeeuD8BKgHgZ+d5GEDhAttGI0PsO0rBjYg6r4Bt31PNKkg",
+	"319enhEjr5gIQHkMv5fahAEJvWaJk7dPLhUVeshUFmGALDZf5vAQGtY9EfPhkNkpECmSOeGCRFQzQhUG",
+	"lDgPBwhc4X+FMAO6OAcXWwDjv6ZJyqzy1BNC2jUwSiaF49ohJxisc0DCj73GkTNrgQreaxyQXuM5o8qq",
+	"jlft33/7V68RkF7jv+iU9yGwx74Ajz+FaOWY0JsiWew+BTooPVo6LksaCtLainMl1VHN7VCiqgoGzMU0",
+	"Nf3cllBNzSW53vUeNG7aI9l2Dz9oKTrndPaaaU1HbGteVhznwqhWzvvYE/8GTG5BBIIV2/qay5a64prL",
+	"D2k/v0Pr7gt7iPIIGCvSo4KfnUsylnDOz95dkh065TvXuzv5B3rnY/bmJ7hMslksbfKKcRascIuy0SaD",
+	"W8k5vCllJph6pHsiGkup7VGGeLDQLUNo3wvrJgm8quWZELy6tMruqLlZDqRMGBVbU6Cnhypyu+WlB6o9",
+	"esS8oetvz88aQePdxYtG0Dh5d15p5nphJf1jmbpI2kVxzz9fRawn10wY1wSa3NiSgLVWtnIvuR6rZljs",
+	"pkowLVhhliLXlnWJyNB+lPDoasP3BZvphBlnNd7gA6uN9q85m230/qJwnn1cHGlpFEFxzrXr5e28niRu",
+	"33BOMn9LqYoV5cm2CnAkRVQg00ULCZu6Y8w12FBVKgg1RIqIkaYP1nt18j9/f3ve/+Ht8/7F5clZ//jt",
+	"m+N35+cnb45/Dsh+q1NUfF2InNOCqzZpQm/6kdTGa9ElnXmdwry04t8zmqwy0lYuSm4x8nskryqWffGe",
+	"xq+q9h1DxJYiDvCFsuKZatX//bd/oUR0xebwx2qNc385zvDjXrD/qf9Lt/0M/toNnjz7VCk6/yAHVdYB",
+	"tDhXq/yRMy70nQVoWed0L2xxty7YK6rurAJJLFDplAlDBnO4bD7IwSNNjk6JHYQmWpIhVWXLZY2V+3a6",
+	"cmb/WDU9e45O4MWixX9FN+stvRuc91sJbTzeJDQRT2mRTBZo27ssaJLIGYs75FTEbMqEvbiTeUAocBM0",
+	"4s6kugJfjJxqMhvzhFk2IzBSiTQ5hGxboZ/dTO1ZC4h95P0gMWdxy6okwJog6J0aMpHaEDPjESMTqdiB",
+	"fQbBMGOuYjxsYNvmxoUTQtQeemIjRe3+hFYVYFHqba7UtO0wTNsyvwNCiTZsChkqtucJhN6PqQDe6BQx",
+	"CL3J4gE1nTDCYzaZSmP5LehSIeYRfJCDPo8xeeDAJWsYNs2ehVbdy6l8UYUDznGaN93+kc3DVo0XyIpj",
+	"fdznJbqa0nkiaXzHRDVVXCpu5uudle49DEJNk5pcA7Cz2PV5pIlMzTQ1pDmYk6nUHHdLuPgEbQIUQUXf",
+	"bnOqGO4a1Ty26jLcY45tWKqIGIvRe7Z4AtfMUKViK7axgTdsLQ/Ib6lVa/qDHDgfLXzCpnVKCdz1nli5",
+	"sgdspJjWHXKEy2OkYjo7XN+S1/w5aX77+Ntvn3a/JYO5YbplZQVYYNwVjUcVt5JwESVpzOJDPA32NWQA",
+	"bgtnMk1iEimpNSZKLJ1MfLFvpOwnVI0Y6vvOWa2YURw3b6M7xzJluzKs6raxeyCtClp9BW5vtgwaMxdn",
+	"vV4hgbjx7JgWvix4brIjFeS39QJXLs4iP9meCDKarbeTFm/yKqnmBzk4chECFdL/LS5T5IKbXUC3OHHb",
+	"npbNd8wNvLA/hT0rLa8bds1yPqcmGp8KQ6/YliLrBznYXNzKejJs4i7zU/wuk7H932t0X+h25WQMxvFu",
+	"MZXCFdm/YvMFW+rekyerrMW93s3ebrvXu/mG1RiLP6DEu2Z93CZUzHftdM+zm2tpizboODtRcG9mcdAb",
+	"xfjU+7r3untEsJll5AHZ63ZzOcQyzimjJiD7Nzc+QQ+Ny677Sjlic93HL03dstACCykPGmgQ+T/Ki007",
+	"BanciGvkG4xvWNOam1p1C3hf3e44uVmusxllk87Gm3dbs4i3YguLulrxIHX3vy2dpG/X6hmrFqFggahQ",
+	"DzIlfu/JOv0/l9XWdflWvMQX7VW+hfRaGR72SEO8ZZAJOPaU/MifE80gAkSjaLFgz9978vTLSMNb33ZO",
+	"0NtcFJqyqHwXPFl9EywISeVFPWOq7fYftSCMPfX58XZ4ZbPQ05Jtp5IwitfxFglt5YNXuJc9tdSctzvw",
+	"nP4gB5XecHZj+lGqtKxI7z6jWoM6hy+EzvbOiP3KxdPQASiD0qk5VhuC7CpyBP8lERWEidhnhIew+CGG",
+	"PWZuwyztqxUQSB/iGh13xiVrPbJ6t2UNATEsSSCM14yZQl0XGhtKq993NrEk07p1vlgytmGAostsjVPH",
+	"HdEkAHwSU9ztC15lK/JRH5VVaSj9EQWKz5dV0RihP0uD21TWzWIPCux7yQS4HHVHwWL2mVqmWPbX73a7",
+	"FS8W7QrrpzRVbMhvqlXRKzZ/pMk113yQWCnEvlmwkCbXv/YTfs36YBb1RJM9bQTwb8O06VeSgGLX8upz",
+	"de9ITtkWDNa+vlYoWNT7nGPKLZUng6zzkmZRdbh+ZPNjeGNLoYGJa66kmLggdGfmbxw07PoWlxz/tCtd",
+	"udAbHJEvRW633a/8Nny66jIMGqngv6bM/WyJZnFzC/vqBlOzZf7e2SqKcYtLyXLAW7s0f2Tzc4lpaVuM",
+	"D+OSXYSzLtHUt0/37faugASSSQyW0isGBiqpriAaN0fIyB1RUjAS03kuwz3u2r912QW19+TZXp0rqajf",
+	"VE3+J27GF+C3hiVIkrfDxsEvmyz44p3jNNu66IAOuRjLmTNlQsYQ5uRDGMz6C9e2vrx/7z8FjVcyogmr",
+	"8vc/Pz4j+9+QhIpRaqUIQ0cFrstE+2/PFx1Rj8u6+F5V5Nb7j3vBt5+a7TyQ6/3H3eDbT62/VKrnr4/P",
+	"vKy8jsjKE3grGPnh4u2b9vnZMdnrdMkEm/FhCK9lzBJMc7kx5ExJIyOZLGd1ZB6dVSpERVjPErnwuAaN",
+	"CqKZFKEEXU+k6YeN2c9WZVDTqCgR7XW6lRx2wsxYxksWkqdrg80gSkNvOcun+xWzzO30n9fSoqHFLUIV",
+	"E3pN1RUzXIyOL4+qAjUHrNovWe2vXOgYPw9qg82zzi/SyYSq+aq4h75airuodz4auvn9VFqBCg2DXXsY",
+	"tgX+omh0xWKCvwdkII0m7Abt8iUvaX0QxYgJqzhsKS6PGY0TLhbu4LWRSlbL6DtXX5VR5werhYCzwGVG",
+	"EkqGXNDEo25sNCUrwfCJFJwmm+/BZf5R1chT7cKqNug/1dNb7P27i7O1F/nC+vlhZRQSLFFrcascVboB",
+	"LqzTAiWsPCt2qEvnZCDjeTURcJNsELeFrwXYTmX3zNDtbEEvFWOQxblgC9p9ut4UVMkdXzOjeKTvnFeo",
+	"Dd+EpJGNSasYeFZB0kMlJxtEkTnNc29/vGWUGnz2TbzlV0ZuNCYjp/0pNeMtDricngij5pX+QTntKzZk",
+	"SrlTfictpmbSR1SUu2rT0GTbWEHzzw2OHjZc2Ol896pYiiVYRz+wYdCLp87F1Szu1fK6VB30N1mkXL0/",
+	"ss4zcpTM6FyT0Fvkw4DMxtQwD3JA4xi84AW9NzPef05IWD7mCz4S6XRbHX1CK5M8BYFf/LAPPRKAjxxx",
+	"ef7N/W4XfSFTCVhEJNyBD8PWgoi/96RsaXpcZQ2BvanEPFRobASeOqM6IKwz6pAwoSKP+58qHtk/KqLc",
+	"quHYOgc7G+VT4SKtXv1LecVEnSZGIblT85Gw/wV7hhXeIcvB6hUQwT3klvVwKUjCxdXCJBCHryiNP90O",
+	"ZA5QmvjQoQBcMGPvU729d7hf5xc7AXopBGoTKyNgvpJVqMtR3M7uC5EZQ6nISMq4Q94Oh5bAnB7eqQjG",
+	"rnCYuwFVbk9hyhWRxTXEn5MbvKDJSEK6/+LcHun8eIg0SfIUaHgLUuuFxGVQLJIqJk0PdBNRQQYMYCxa",
+	"nU0sheWl33xZghXUW3Z8bWyIyN087xcFn/NUaIyGytbigxws7DOsAh/OiZYTJgULiO2ECU0Nax26UJ8h",
+	"U0xETGNkHKMxAaxaw6YdcmqIoVcMVjcEsLkwICEfIhsYStW3QnwIL+qxnGkfyYX+uUKIUph7CQ+IXfkQ",
+	"gcNq86ndvkNadTMcKsZCnKqzobY65AJYY9vSQHyA6UY0nnCB2CpN9JdIZdUmzI1u2Tn2hGaGcHNIaIYH",
+	"Yi86mLYEf8kVm6OOglAg2qUBel87TGi/+xiCmXJ2bIeaJxFtk2z6Pk86rbaxFDLtKxxcPJn3Ka+OtT06",
+	"JXrKgHf72E4A0nh3eUxiOt8w0Ba1Eqb6Ey5Sw2rVOn8gLSnpdDDhBjrDr6p99z4zetsJRDRhIqaKQAMb",
+	"zWPh7C70HJRXcnnSVQf7rOAazqzs4KwUdjSJ1c74aFxpCyqA5i2c7Ro0OyS8V+z6V8gwZDeGCQ2o68xO",
+	"UC+bxnwu97JNy7LAgExoNOaCte2xt08c5qH9rCg/cQGgTWA1L6L3BI0BZPL32U3m1RPS9IeAUeitXX37",
+	"yG0dCpsI/GlbK6BQwQY6tE0rRbqQQXgtw93pT1jMaR/WMmgUkfSwuQw5KmgUkc8gQ83hSb6vTOU0tdLZ",
+	"jT3XKC7oKYvsNUeMdEickcvFqAaOgNWsEGEhY7mdsGuW4IprF38MzATiqIWRRQj0UpDkYsKgH/uy0RB5",
+	"UxUF/HDx9g05c7wLQMefPuvutpY6BhCxAK2f5fzM3NIMeWQd9FlvAGnhBpWt+vr8Lbt72lAR1YAF+bFa",
+	"FSQD3YGT4zYoJlgvoMK16FE5V7fMY8CZdLfbAmpnZurH5Lo1mCaZW+PJs2cFl8Z+t1tp6fKmlaUjPJbK",
+	"BGScTqjIz69Gu4WXAf0y2HYrh2VcatNi6+/OT3PRwG43d86dxRZzpPyxMVN9sLOTAH/qUO4BsPSOkKbt",
+	"ecIaPRUPtrcUZdGZwMiqCOWcUTRKbel9ux2e1XKekYL+N9UrC0BElZOR0pyKoaywkXNxpTdArloyzG6G",
+	"9fRZ4Es4tqr5XLhwkLsJ4IhUTUo0E5b2K8X1TUI2/ChdngzXQ65YH12gNeHk/qVpBqCa0dEVn7qoYSud",
+	"V1IRhBOpVNQE9kPcUDOd2lvmSQuSVeyS6MAKbYcEYQJAFI453MMAsp2pAexmajUlhIe+ZorYkWrMtCld",
+	"I5uteiG8bJkt30/2CaB2/VOKu0Ig2TqUvxQLDjSeD6kYmO8Jb4kglsmouOvbAZ0UyPNWKBy1Zgrf8B3E",
+	"zWUH/dZxCr6F7fFAPFtYFLGuWQa8gQI8GctUWaWnLYdtEP5Rd/CPZoxdtVDS8W1JRZrhf9vvkrnVfP8b",
+	"VAT4l33b/dPDDtl/zxm177bKd2OXfEP+Qv5CdttPFqxNe9+udf0W2FsWhVE6VwVuV8G9sm8wZLO8TO9E",
+	"bHVXz67CgIzlDCI4mr7yDKFkwrXVe3Uija/wZFVfbXiSWP5UitZ42t3/dn1s6DIHzaOWHA/dhqXeOpDY",
+	"fQiBrtdMzcGKgnj7SJCI0FiIWQk/fgpbXyDquMQF88V5d3ncqJrI6dGbI4zctd+gDRfJnyqGdh0uvDX3",
+	"JLWD23nOVMLFenisNYhOqiZ5HoOyCpej1agP7FCcdn0wUyh0gZPT/4J/+J8m6JDzP4KBp5IE8rDULWJQ",
+	"gATSQcIjhyPYIS9YwgfgJk3mBIiYJpgB5zD/uSYFJNVlpXsNqOYmierbSGReslwWzSr3JMtsrnBtxtWD",
+	"nuThPeuwvWLcMny/rv9T4wKZt01k/0q521zE7KZ6RHebFpoBTKC9qxREvTpyOgAuOd3ExYWzKehW2ZrX",
+	"7RdAON/iYPmE35lwyNMzbsZcuNwg1+0BQUk39MMIiVHcSrseyjcc0OhKDod9HWYl0zDsToo4IGDtA+vg",
+	"0DDVIT9xM5apIdwEOXgqJK+icRx8hC7TweMIo7k6LCbBhABSylnFAa/Mk9lde+Vl01gDNfl0O5jJtdsH",
+	"HoTtZCqagVNtC5tYI2uWMA/vrk3DRcr6UvQzzlBZw40V9987R4LMaTKSTBMpDvI3tQEXMxKPS1o2mmSI",
+	"CAhe0DRjNieaQZkFNtUdxAHwEAAdh0z73Xek545sr1FK8i8Ibt6XUmWMyQ0xzfDjR+wq4dp0ML26AyL6",
+	"p0+hE16PT14VlcARv4bTIQiI5OAF9VEy3W4X6ijqwtxV5lmaMgW/Bs6F8/Gj/ev33/716ROuiX1iuYn9",
+	"eyBTu0oCFgrgwPAV+wk4jeyLoX8BfEhNoD1iOZeLCbMvtzrk1GQwAdwdWD90+weM+JFPWSdNcAnabXU8",
+	"EF9Y8ot3K8PSeXzHahUfVu3hwqZASYbQCZ92eSoJCGfo1noFiYWkaS8CbaTS4Ac7JMBmPVE5DIVES7cf",
+	"bmtgS1od8hL2YUKVrzVlXw/daoYdcuSS/x1nhc1DJADBWAw1BrKlz/9ppOyQk2uapFa9JSmoGpREMisz",
+	"KYcEcXU33CpLVduL+NRXLITvD11Ar7bU6zagQzsDS8M7JDtflTvRAUpHedq7TTvkLUK5l3yp9p0hT+zV",
+	"Y6VuoFo4E1598toDgjLsdZ99s/tkrwDKYAUbGhmw0x967BJcc2wIwRdGSs4A57oGgMF5bvrwTR36wtq4",
+	"uLW6CkJArQCmwlxeCMDIiLISmiq/jQvtldMB3AFdcdOCp3oVagYs1iTVpph1hx4dwTrkCNL1CjzRvcEN",
+	"aUJpX5/iN+RKG0zHo4Be4vE0NLJRLohUMVOHJPzlfXiAEOMEUbryA6TJmF4zOxQWw6pwAb6WJGFJ4MSj",
+	"ynXpkPOy+x58K84Tbvmv5wlNNyYXcmvGSqajMXZehiLcRg9czD1dtA4qLzeuE9dRwKw0xRXhgp1UUivn",
+	"GBeQWSfL1AFl18FmrcZprpI+lu/1DVGwnKjsYbACAhWY3fA2dNJ/Je2oKLnU3K41d+TtGPy2+Fhe2ayE",
+	"zCzdkPaKyN4O7NbADbkVQE2u21bmEbN4y3j6cnL9Ij/j2gtI3mRt9a0ydlK1vIkXGuApbwec9GfUeGsY",
+	"yaY6cDFxYIm91CKlQ/HHyl+U3CRaHr/Pkkrho8rR+XjiauTRDTMaAGZ5/aDwNQcxWj0cRaOr+qjeSoaw",
+	"vF+1LUPs892E3l4YiZEB9rbUhJIrNmcxGVM9rgqprbA5I07lesH1VtbpPLUBYjVwHYICnNeP/DkIdLtP",
+	"CYSSWP00Q2n4XOszsLmPNVVhybvzVyhlWrEXYYSb7y5fF7GEM6szxNZxs6E65qPKN1tYH76wNloeIFwr",
+	"gw2qKQ3qUt+N21pJqwZs9UmhLvaKtLjKWFqJtVtilvBrpjjTByTcGUt5pXc+5s1+ChGLAuq7qeuamJXN",
+	"vaalQt4F76kd6SKeVrYcK1b+DlySfg9v7ZF0DWybPJz3u5TQkLVUoZbwEeBn4juHEEwrkDUVg14BSwkW",
+	"cH2cleuuOqn4nTfoL67wWnkdvjyDzPAsfHPLb1YAWtbn4MeQtY/dVW1XsY/lzLV5fyJjlqyKoNlAwl7q",
+	"FMwY9dWDlhqYZuMrk8DPP//8c/v16/aLF5aPQmQuGPPc85rQNVfHdov+FYPjHm/xibZqysbvL8b64XyL",
+	"rSwMoriGi3MK8n2r3nGmto4VuEXYUcGoUcykr/LUe0EjaxmfbCBMbIwsk6EBLGT1V6Wary02CQmX1SAe",
+	"e9WSjIvXXzAT3H2ZIJ4nVGQisJt7YUsCXyANJrtdXI0lnzNqovVY48v1P6oqAkZrWWdWXqC0j6u+cNgP",
+	"hd3cXH58zdSIIRLHAKGLs9hejZKvbfMQUA2SxNVZiVnCDEOV8orNN82a3Zp+1pUVrMbzsFv2bqqZ2jpG",
+	"6BY7lB3mLXPrbruz93JON1rnzTLwfmIDK0ees4jxqgp1cYqlb2titCF/nYxpTAaMCedcjQlNIIL2MCtM",
+	"7ooVV1stlO38eqPMrOzVFXPJZbvPvybqpLvZWLOo//tv/4LMtivGAMM84VcMIuq1nkm1uTS3FkLqp4LM",
+	"/vmTWleMqNb48RmYkOsgr12qRKZ+urw00qSajPg1E1kN7YLpvpXlFRYMZSNFp+Pt4Kcd5uISdsTnXnfu",
+	"hvNIz9vcY37H70Bnyojn1kpTCcpxARVsOdRxy6pxvvHtY0QX6LiMVVYJVnYH9Ht/SJ5LIWC2x/dVCD2a",
+	"RaniZn5hu8O1OJryH9n8KDXjynwnX5h/Gb3v99/+FQaQSFvIgzmacqhd4MvLNTHm3L2ApiFcVvQz2V7w",
+	"VS/XHTSyVvJNpzBIqBUL1duqh3vpizT4QdvxlirAHRBX/c3Owk7gMK+RLgUJdybRNAQ9G8rzKkZeH5+R",
+	"KOEQ5AGmFA7JV7BfcN9Ae/lIx8ZMsVg7d5kbkRSGYgFeJ0M0XP7af2e5MfnkMZ2PuDeczaQim2a54qD7",
+	"Eor7DWh0ZQc7lIocnRKaGulS3D/Ige6QE4htVTI1rIgqQIWeQclA7UKeB652/GFP0Ox1arzT2IObxTJK",
+	"J5YQYsnwF3bDtYGqheBdQvtflsgY1tXFD7OmMqRnzE0kYSRjFh5iEKvLkuuJiCo1JxRNoj71timVT0Kz",
+	"ixoGJJxSM87+cGlZlieFLYxcplCZcJpQLuyNEGvAkOiJGdWE3UxZZFgMs7lkN85TbGcJW+to+827V3kZ",
+	"QtJ899dut9ttYZ0R5dOl8JhDtpQmTQqJcwGhPVHYyoBQMqFTIGCpUBB3oTx4fqTCzLY8/24skxhLLLKK",
+	"xORuT2BZRb9ARloqJgsW5eYHOfDxzzrA2xI8cDogoZVKQyjT4s9LgLUaxbwncK4YywMRH6hPUE3e/fXl",
+	"y5cvYOXOqfH1vg8sQY6ZMCAfxj6rThNwI2BqCoQwMK78WfY1zQ99fK7/qCea7MYOCXLRGIycGh4RqjUU",
+	"6RNYxVq3Fho+PfNtuqqTo0QOaIIufzggPZGl8hn06ENqaZYF6NPBQzu3V4jRC5E02d/tM4hnD0nz9OTy",
+	"JYkVHRoguZ4I/9HOX8OPA1J6eO6tH67V8m+amRBz1nGz3d7v7z3ribCYCRu6cC3wqrehijzE8DzpPiZh",
+	"IUcWkvifdL8hYTFVNsxS/ICxQFRGTzjkYmQbjzTRPGaWnn1EXDT3QlfM9VUryLlFlkN54IJArfRLDVNA",
+	"JJA37gJBoFgPKRXrqag31KQE6v1YcvQFhrDcUAuH4MNg7GYaNaeDZI7BGJgBRU6ygKgxeH0cv1mo8xNs",
+	"XOgnyGsFSdETmEXg/ImH1cV/7L0CoAIUNe2lSkDZbeooXQryt5NLpKPvT45e4FlMRcK0LsYPOFanQ6IZ",
+	"oGtibAoTMbAC7dcVa21FVJCYZXobQhckPGICcyPdDWWlK8WZoWpefz3tJGxEkx3D1EQX8lb9JXV0dloI",
+	"TD9odDu7nS4IWlMm6JQ3DhqPO93O4wa61UBQ2QEk0jqLObAwF/Pu/PQQ+ktCV93up5Pn/Ren57gUUMBy",
+	"4tHNiOYGqvQj42A39uoNeiKcscGOTA3kd2S1763mQAUJ0akZOvQ6Kq40MezG7IzNJCF0IK/doOz7I8uJ",
+	"YGOwp7GcsJ4A35mrjBlkwcfY/SPtwCeGPLF3RbjjUXYCEu70he0Jx7uDghgQTsfcmNA2jFy8BdcumldB",
+	"FnBUQyzR2DOG1OnypKm91HJY8aXbvSeihPKJPkRJYFFGIBSRmGb2VF1wg75BTfCONoDhkdKEeBm0WHvU",
+	"ihe+zPCF+93xTse9cL/bWkXkkWbJ8FFIpkmKi3rx/VF778lTcNVmEPUYHIqLDMF+CRf2ArbNaEQ+SS0z",
+	"zxIlnQzk83uEJOGjVGg6ZG38+FHYggM8R9gQ8Ma4Q+ygP+zd4qEAFB/ZhTgqrK6VmhiHXc0IYr+7j9jv",
+	"cNqyxT+NGweNvzFzLqVBGzncQ3AQ9rpdL1d653dBnLJiFLiXspLAq/SNLMUYDGyefMvfL6qqS5LnRfHY",
+	"5ep2Tuo4Q3u+9/ee1Q0pm+NOds1hFZUnON/V35x6PAf44PH6D94V0CFgRi6jat13WbGWgjrVOPjlfdDQ",
+	"HiQwWxAU7xybAxqB5GhgCW6VZmywtFJWm6AjDbrcXBs2aby3ve10ZixJ2ldCzsSO79qe+AJjXCIgf5ou",
+	"b0zDwcaCQ77WcZm/snM6fCMFew1G8U/vq6lw9WJZcfklxxV+3K0pv4/qFYQyTuekaRcN4M5Oh23bfxsG",
+	"ALIn2m0NUtIm/T+nsUNmuBUh3SlRgPazu/s0Z4BeM8y3GzimVd1v2niVtlPhAU0yVHJfZhly33by4Kna",
+	"u9EK9lCTgVCszoZs3zBBhQG5X0NwPzaFV0kBeFkmsZV2ff4NlCAC1uqjpDKMDSjo6KMIW9jQIOVJTJru",
+	"EADjnXATkL9JfzBaAUmnkKrorsCe8LAIhIkRhxBcAHIC4HVE0K5ml4VEvPvkmsVuKvjh//i5wtwDK25m",
+	"08N9GNLIaEfGuxvxqhwYBz7agMG9zOBz/v34bnaontetsEvObMIhaVVw1MIZ88UFfvHppMVT5rDCag9Y",
+	"CDhfPu4S8MlQTUFdFzwbcyLk7AAz0vIktCmdg9EE67XwGD9GmHz4yp62oVQ9Yd+AFG6CHnTSDDGj2047",
+	"CfGkoRQzVAxH4ZVbK78ReA8cDNili6XUHXIkEKPLdmIFQJbJQIDFDOiTMjWgHMFUDwiCr7kkFHsGMJA9",
+	"zEXYTC8EdMVRqljcE0enBOGhrDTrhPLn71787eSy/+Lo9NXP/XcXL6xwW/7p9ds3l9+7H1uYegLGBWwK",
+	"EmcUj1lPNEsl6F1POx99yMinsOUS1GdcaEy48RtWw0yeu52/R0biu6hgInAz0iSBdXRE6EGxH/jG5/KN",
+	"0upaGgiITgfZ+mdXoZM4/LnzBO5OFhf2fEZFgc2zi2r+Ukhsr2IyO/64geNG6gp2gwVhtNOnYPgXRvEp",
+	"I1GqjZywQiYK5v837aCRq3DjWQUlx/5kX7gcNC56orQGExnnqS2OpVgllLkEQCqWqiHLIfjg5EyAQOHR",
+	"ysg5i7likUFW5jVpI0mYqiQ8zFknunt1IdQNZ/dIW0l5LOUV0VbJBC5THKwVQCiPOz1xYXmbRsMfhoc7",
+	"RdTqwph15nnM2bvnr06P++/OX4UdsIcVevQ27pyFEcuKMws32soPEVzSp8JRBB0F88JASqONotMchbLl",
+	"k8VSzeJDst99lquf9sOecP5vZ4tK+PXCNJu4QLBYGf7YVCpDE29JsNwYs6BZBnRZxeGQkjwZNDLws+cO",
+	"1v1OGJxvPpPCy84qEGnvn7968qvjs9lZAIuMD5otk+ptlY4vxai7GzDqY4+1aD/Y3aCLSylfAeoifPBk",
+	"k4lk2IyvWcwpBlr/ge+RJ91v1n9zgQbxl2mS3MHdc2GlK0I9n8mIb+hQFb0k6Flvdk9ZFrHlVYOwKZV3",
+	"DXKN+pvmiLjTQ86Qv2h3URR5UEAiquLAMdqAcHEtecR0iyhmUiUQbbsnKjjuDo3A39MBG1iJD9aKofV8",
+	"zI0Vh9r4+izF8eT1DOULcYf99V+8keYloDI+nNfSeX07LYohXhR3G3xfh3RJf8EDmjAMqCsfgRfw/K19",
+	"9Tl8uHwAKmxv52wir1n8R7/YHigxNyHCjlnB28Phe/0XRc6CrOp68vYHcHYWzSCOwNbYQZYsxhCwA5lu",
+	"WcRKISmjLNgFG3LU0xeNT5/eBw2XgFom7bPULNL13Uup2LhDVP/SIupS38uXid9tp3YKOfujH9oH4fJr",
+	"XVaeIRSYBKBUgj7soClJEUUfiWpr1lC4rJwT1CfVV5pJ34BEh0IhxB1AADN6wlDX59G4CFGomYEYPJGZ",
+	"FbnCUtlDmao81ArgEMo84xXX5rgwpns8vXk3EG9bcX4x1C5fIu9VyQQG2KUHm94d2/ScmTgPsokUi5kw",
+	"nCaaNCfM0JgaCrRXvBaLpFxN/zloZd0Z2PmY9bqB1JZT0Nb+2fzTN3TC/p4yNa/y01aIftj1H170e9Ba",
+	"bn8acIuxwlVOYFvSuddMgtr4gvsn3/tg1rUOl5xNL/CIh6Py57gE3oriLj7SxG/jrZn8LclaKkh6KSg2",
+	"i0FTVgBCWYeJSM0hCQEK4WpDmkcnF+29J0/bfzt+jTHqEOTr4KG8YIcwXiBQcJ3fdQfoZikQM8bUhG5t",
+	"Q8In9gxxk8ytdIWBhlK44mE0Qz8CZDn7LZa8EiTM2ww7PXGZo0pDzF1+22KUOM4u4doA8B0pjMreyNTQ",
+	"RI5SRpphfjv3scGwhfH2VfGyzezLA1L80gUUuoJiLVerzA2wXAavJ6KxlBpr64DbhDQRuRO3JSQDlshZ",
+	"6wAnhlkHEAHtg7+zBBc6YeT3//P/coH6QU9IFRDLOA0TJPwvl3Xgg/czQumQyzGbwwLROAZ8xGJ4NAwY",
+	"Zt5xT8KeKKDVQbcLu7ywQVnyTWGzITfj2g7M04IdsWLThEYAC+rnBUkGPr/ArR0ENbuUBRHn8ZuKkVhJ",
+	"AHmUApYIbaNg+fXkNZa60nx7lpbvkHvxQmUdnKVf3Ae11a1DM8n13/3+ebAQfDX3k1QMkqTw2LNWSTdC",
+	"L1QRHu2WMuOycuSKn1WKkgWdXaovobJLdexvkbVqu+XoEMuFswfuB/dCGUsW4/0ht5I+KPR3pNAviwvL",
+	"JGkpZittnQsrG6zwfXrxBauowpFQbGQFGcubfdI4aQ7mcCFCrlGWgi5nwuEzhwGyc5Cf4lTRQTJ32Xgu",
+	"1XKvu+cyHF7JyOWo+lHawe985PGn0OWyULEiNwgmHfc8qIfLmwvIFZuaPJ9qb5+MW/ltDlmyIgak4TaP",
+	"MScvgSp/zliHUhNkM9CkJz7IwWH5c5enGfMhYM9iiUBMRds7zOFp7fxdZpF2+FWE3dDIJHMQPT/IAUh8",
+	"Xi52LmCUO+0uYCVffQCrUBKMltGQfWYe5OkUE4DDoCfCMyVv5u2F56XsZalIeCzlFWf5+lIxJxHVrBVg",
+	"fS3b27vzVxiqI0hIp7x/xebQA51y+CeWJde6DxWn7d/ZP+yhzx9jDHwfpU/MWEUoCByLe44yZE9kklmw",
+	"nO65t4e+IJe290iTELNlf3nfcQmgoZPp7Wu5uGf/enf+ysrdPzI2xYxvEGoh0MivelhSkktBl0UbGLyK",
+	"mguIqtzn/6EUa4dVEFUP4NwUEoIWpWVdEJSzUIGsGqPGNHRMJFIsCx8AQSovQQwiNxKuShMGabN44Wl6",
+	"XTjW2uW2FujKysgZtLJiWibX6NeHtPhKoRnBtxcht2Hw3EAKYpU4fAqc6Qc5aFT73haT5RfYQaPodCsh",
+	"1TxZhbbQ693s7bZ7vZtvWHVd9vf3I5j/IAc44c2E8r277DgDJa2Ryi3PKSQzC3vA8vpWjlZtP55x1yZf",
+	"PNL2YHVKe7OUVPVFxftVC1nMx998QfMbvG4xEc8aVdiICquJDrkp2TMyvDcf3t20y0R+/+1fLiCi7SsL",
+	"e33o305P2dvk42LR5QftpqzdYJlxENwKgqIVpbZUWlBG3Bl4TLjVkiLC8u8G3W4XMDZIM7T/CQOy+/tv",
+	"/3deWQVlrxmdk3OOORKnQjNlXlvxwjKZ52mSvP77I20vu+dpctUTkE1h7/M4jexNCPf8xL6PYB7nTGOk",
+	"hyrWaOEiux+h5gCWL0Cx0/K1vW4XWupBBQMFbWSfg1829NVErIwK6R4f5CB00rBgM8wEs+0s/FiICzdg",
+	"XGLUuJrR+zc3ebs5ZpPjOSGKLnBDe9gBSjQXo8RKdnY/fKEL8A7D8J1QY7lHQg3He9nXhbFyhh1Yy6Vt",
+	"xy73LUN9sVzembeK4kQmOkjBesIoKjR1Io9drkmaGN5WckY47B5kpvjvUTQEKXigGL1y+XEO+6NpGZ9V",
+	"FANCyUxJMeoJy+UAwCAVkN2J9saATLAOBRWOsBwFFWW+sUxYBvRBdsj+7mMsTY0wMCayK4QFQbIg/izh",
+	"zxXCbO7vPXOGTrscEJXpav4UIDPgaxeqz1Tbiv6KGtbDBEX/VXEhbQuYs4Op1VKRLLEPy3vkJbhwIv5L",
+	"LCdpFaeecEhwCCZjxwgEOqFzl1meaVyFZAQQxEkTCAlOekAQhQtaVsxSpjO3gUhaq1XJIQnP3l7kMi5S",
+	"YQjALkjZuPpLGlX24IMcAPYEBD4UlSlY7KarCrXX7bbWKVZOIrEiPgi1rkLSI90TOpEGlUSkWdz6QioI",
+	"LJprERt3dgwA30DK8jOhBmehmD+9GjM7UIAecjFiaqq4gLNSqMLkT5tdV8XaTEQyzr0WSAWuOsoVm/cE",
+	"Di1XXjBtvHjaPVQF0nO+FLkVXjGgjEJ2meWDEDDMYqDyo1MsMCdiEqWTFJlEMgdFEpZlGTJnzxemsuva",
+	"E05o11ZDANwXbY9rbrWnxq8CLDtKOnDKMj6TlYwJFoQfu8RlqQdXGfgHHi2XW5hl1WXpc6+P/tF//vbF",
+	"z/3nP1+eXIQBebK7Bzjwg7kPADzoicKlJIeEDmRqyJNuF6sLwbFvHRJFuQYtzXLwxAozCifDVqspz+F6",
+	"vDftAJrfRkXo3nnveL1WCbZvly/O5Xv3sHTXuNgmuF4eYvgeJN+7l3yXBFF3ITii/DyZGD6pC/E7TpUG",
+	"C4i93eB6dSnFCHmCdf0E+h3gTsFkvIKFEIUpjagpI2+gcQVBEwTYwkNkBTkBbmeVcHupFCqBYslm6mui",
+	"wT3CDZZF28cCa/u7z/Yfd/cLBdacxGe/Badb02HoBGSUUhUrK6gETnv1dxVXDiANxuPqDwaOJbQOAdEJ",
+	"MXFwIgVQK2ePcvO0woxdI5yDfZkM2QxSOalYnjnmMUORMEpCKCQfwdqHB2Qok0TOyk9d+jfeJBSKmVUH",
+	"Tf5gt7fa7gT2uNzslJcZ3pSXZnAJQXWLhTIRm7VZwhatbTaDTh0aMJvlbW8Gy7q6VaS6O2sWNrrUWsYT",
+	"AALUl7zbW1dQvXbcQBD1RsKnn1Pr8l5jt36Qg7oIW3eI5BD14Yd0lq/hq7ObU45rtpsREMFmVhQCSX+L",
+	"u2fZZZc5w1ahHaHd/D6JcIWB8yFE8M9Bqn9jzj6YG6AckrgT5hE5IEkGNLrKqi5uT7zbBg7+IAenL7Ae",
+	"zxLR72CCLdghb9VoUJvlC3g5cQD2qThNXFUhZtTcoT0B8pars+crtALyKJbmc7Z9xIu14qZhSqVW4UFP",
+	"txfJQF4LfUMAQQpquUM88LBRmWd8v/usMt0XGviqB90B+RRNXU0/L7BzDhiULvBrNhvzhGV0hsCl/34B",
+	"XVsDEDzobhlLQqK+C69FzjGgwka9tnZEQsB7hNfa2ihGJyHYO715PiszHmK1Dk2aVjU6AOt1K8D0fEvo",
+	"me0OOEEvU+cArcjratmLVqNhInaN+jbd560MJMswNQErKQ4Hzb9gu/elQzDsgschWPLklP6aMgIRFd4a",
+	"Z88qDsJkOIPwoWb2JSzUbR9gwDQ0jBhTdjWwQjqwrazUOQwcXAkwTG+Iu7g4AWPci3fnR5enb9+EeQXr",
+	"3Sc9gXZ23QqW0UbHKSB0zbBMBaBEIrp55rAAvJ4soIWEwJpDF5LcdBbEQkxGzBI6D8hEtzrk3P+Q7xGk",
+	"0PGY+IIoEDX8imrThsqI7dMXIWnCPy9kqiLmIG/AhcGNZsmwhbsl2MwvFAIYuzw+anzRFqK5XWLQxWEb",
+	"wPbrK7twbRdGa3/hTEGlOkT3UXGNMsgdO82R4Jph5KKDASpRW4cAwDXuZ4HMApKvkSdEQHAqRmLtH6AW",
+	"7qB/YJTogkEAB6BBQAPAefvwdkQFB1OzKzzQXCSMs5Pz/o8nP4cByeiie0D2955hiMzUDtlN1+MoLrVx",
+	"cXl+cvT6otRGt3tAnnQftwIykGZchfRdcYVewOh/kIMTZBFLgsryrWePmT9VQEF4CDMicoSL1hhPFj4x",
+	"AWTjmmIPJcqrU0x3u3v7t1E3lxjclsC2eaEi/Bzu7L06HFPLbSxzwcLtwD0XzpVPpdBF0jws0xoEmURy",
+	"wv5N1YkvFnUiJTrJs4SK5qLrEo9uyyEWc53XDfEoXDKJdQ5es3iYibS8oEgg+tCh2rvroXgSibYcKHbu",
+	"lEL8UCbj1M3WvZsLQ3Y5F2sMbPyxe902kY9u7df2VXzzU9BYKl2w7vN/ZO9n46+sdLB5O/knS21pZrZp",
+	"x74O9HNb4fJLUfRRsbwC16RQu4E0S5UcCiS9cKmsoWx/xdwVZd+OwD7dgTMEpt2GsFAnvMohytcO6D/1",
+	"tnQ29aiDX0XFv2Lz1VkRP9oXNjLKF5BYtkBe2d4WvdstGqOfrDVG36dd+Ec2r7ML24UrGyAfbMNfzzbs",
+	"7lbtsxLRf+bSLYsQDHAg1sISVRqzILwbgUVCiADiOqtikZXysWrKIXGFSBzaclY6gld4xhBgDoOr7yPM",
+	"4Uc2xy42i3DYvcuOf+Jm7Mpe1si/kEOSG0pxdbEeORa6EBF7SE58SE68I0MYJgbRvPCgiyiFu207LrFw",
+	"yWbOoxyPpUztWQygwbpa1/LKFUzOTdK7ZKjkxNk/bkwh1HGZb5xDC55vrINkcWcNg9Gg6wd/0r8zkp/d",
+	"YheLKSDqYbv7byux80c2rxI70U6sZHILv5JvMliDU46R4lk4a14bzZ7nAHPDQA6HSWLi1QRwG1zpEfgW",
+	"C7uB9bSiGgJYH51YgeGsEDcD4Teo7kAkUKtDnoORTKorEqdZUcZiW1XmsnOZJPd6+9sOXArQ173r3Vb9",
+	"5933D+DZfx7GCZgFWRQ7+mViORM+1OpWAkJWC3An66rGb/YSAFZdlLlMhWFxLhNk6Q3NiEZjFpOB4myY",
+	"zFuHWNyKa8ImAwaR4y4vdcAFVfNOVQGS135QF25M96hHL/VVwyLc8iykQB7b2baPpTBKJutMPfCyfxcT",
+	"H/8jqsKdM5qQoScfETsdFCEgC9UogVI8rnRC0XW6UBduwozikV4gYny4loTPGXU0a+/+dKoRI8A70qQA",
+	"+CL01nEoy6sLpZ1HSs7yy1ykkwHmyaCZrdMTYSSFK+3VV9SwkHxH8kea7MBk+teczTT5f/8fsuszyCKj",
+	"4F1D+1HCo6vKV4OeUJZvY+7FHolZxCc00QHpZt5VxeB4ComRgfA5XP7eFgigWzdRksYsrqn+8xoXMz96",
+	"K31kLyGTJaZz7yRDzFXI/7LMiTS5IKH5Z9g6zLx3T+372kcuh0aGmZdswRZn96o+yLQ6vnShODjdenhG",
+	"xnTeIUeGTOz+P37qxusMwHZMtQM28vOGeyTI6dGbIyxg808pWF5//iRVcsp2XkkRSxHmww3fXR7Xj+ef",
+	"da7Fp/ubhbz+decrBL0u0OA6lvxg3PwaIDXSAPexnM7qL0tHC2I45JRoCKfAfDlFITuNef/7EluvlFvc",
+	"rxXBsZ7zQ8P1ycpnWDrdjuj47flFmyaJnCE832EpjuH0DCrDsQnlCZatLQNqRAmjijSv2JzFPfH966Pj",
+	"tivC2zok7y5fLwJ3qOzGCRUbhockUnSWMJXhyEHlaij9QUeeQ/eE63CY0NHIudQTNjTEinxy6AifM90h",
+	"oUvXAJMvdSzrW8iFk0MIWKpi85d2ucA9f0/KXaGDLwxwAT2vgrg4Bzidz7AyPahAX1YFqpUq7T4S6gAC",
+	"TJsKmswNjzSyl3VCo2AznTDjXLRr+cYil7gA4wvF0hP2lufS8w2XbZxwcYU1gP52ckkK/e24b/4LYva+",
+	"+/23f4WkqRmFKFrNR8IdecDPAYH4mz0ylqnSGDRVgNDqibJ1CZJnZ2MGiWeAexDHyrIY4GWzgHjwe6ky",
+	"G5EbDXQuC2AJPWFYkuQRYZhAOxtLX5ltwOIOeVdIscpaWuza8TMIlKOa0J4ADorep2aRjS4Uqvv+6OL7",
+	"/sXJ8fnJpRXRaDZ+3zgmPju+B5gFFRuC0Ae7XZf3n8Ec5eO1kpaQorIa+YWf7ZucYu6Ha+YdXPCRSKdf",
+	"mnfm/a9ioP63w2rqB1MZJo3TOeFDWFuuSZyyB5b752a5R/oq089zdkaaruiinJp2udhOgceWea80fOho",
+	"VK/Ka3pTevEeNY5yR3UKBzOGi5HOC/56NgRR1BMA9RjJL13j7D+hrIVHykIeU6SfbFeKdFfazQ1K0tZg",
+	"lYcf5KCPVavDA9d3EbcLBHcwvlgmV0baxrRlBHqxh2YkZUyali8mVJusiLwrit3KDQ6Z1o/9WYEDmly6",
+	"xkgTitdjoBsX2lARMQemAmDqBRDywdzLIYV8if/CeLDv3Aw75MdSTVfnfF5R1RVSsYXsidSVtcUhw+2a",
+	"F3ytQb9ePtv3cKMW+rjwdPKF8TS2Yi1EALYSlld+AMp4uJZXOoPMl2CRFclWqaYjturefqfRbL/Sdnzk",
+	"GYl2sWkImA8PHH6EZswFzMmZ8BWjgjsMAr1PKyYuQsWBv7BaTICxxopZBk5zfG1X6y6rr+mcE+8uj8GO",
+	"7XJ0mYipwrJmD/bPryKeFEvJVZY2I024KbVLaJvj0xb6F5wEyTXu4cZV6GpAAuCk1h7Il1zE77A86wbR",
+	"1MA/Vha1LEFnlP0Ij7+sowBmVXOlonCWIbvBtB5Cy/4kkdNSXhGKW5hOyWBOPFX6Y4IUv5loX2nby6Me",
+	"STrVTAH2Xw7a1zSKT8AolsgZU+2Iaha3cBgHZK+7u1C5m3tw9zjoCcAYdYDX7AYl8OaIXzNRrPSYTmPM",
+	"/Cyb78yMR8ynZnjrW6vTE2+kaNP8zpzQOVrU3PAX7kkvCfjQsjk4sTUzJJwmVISkud99HBCHIkrCHXja",
+	"qhLW30EHjoPch5hum8ZOvrRwvpaBuO07JKXtm4Gr3fbqHAl3GbK2nqnRjNgeVIQHFWFVQLlUjs14bnor",
+	"VlqpAjC1Hpco4xlf6fg+3Pd/JmiiVJdSHba54reK4bZU44O4Pcr5gpP45TH55vGzp2TC1IgReOsAb1uI",
+	"nC7eBXhTH5JwwgwFPzx8hAHcg3kGjEx7IhRpkoRYXIRgOobOcIc7/mLOslfb9iKPXb8LN7+9yLk5tIpF",
+	"T2SKs8OcAN8kN+gd2+8+Js3Fax4LlDjPnpM1Ku10dub3fPNDH0AQxXZgEduw8n+9fZt/LGEix0+CeT2k",
+	"jz3c9nd028MJJlpOGOZ7W3J7lNUAbUKBtgIva33u9T9jg7GUV3oHEyXqsXHlZJowMEL6Txx8fYhRwO0L",
+	"PhLUpIodEPNdL+12H0ep4DfwLxZc77pnY3ZDfKDA3pOndpa9hulYjanXwJdDMqExy0IieJbF0YxlpLMh",
+	"dyZxqyb29Sd8xSWL3COnKHdUVx7TA/zAWw8uxa9ztEpuSEdDEKVjb07tKcUfJk9kW6KXLRynPDet0nTx",
+	"kz9JgKmOAUN5YDqbebqHwEMhZ0QK0hSylPB16PUCB2WkNDHSQbYjphIgB7Q6lWlhf6yDkk/54ZB8fYfU",
+	"vZ0RX6VuJWrIT9lb90mVrpM6BI4yz8ir67mqmQ9Ueh+4y7PCzmeklj3byp2Sfbbz0e7Xyuz5HwCd3sVS",
+	"ZiUvrhibeqgPw6Z6mY2+gPZ+ytHf16fK4ycP+fH/xowUt5hQUigLsBUxe8YZVMvjljNlVXyzbOeRotMx",
+	"aUIlLF+lVDAW6xBqaqG5QyqfcwThSlCYN8QMp+8mTE0oj6He/2v8N7FdRGOqshpB2AvVBOAJpwnlojL9",
+	"s3AmNnBXuhyrSsCmBrD1oMFEOoEVwj/daO0yfklnZTYvu+X5GtwCm9HvIMCd2Q30ax4rOuNi9MAh/kxm",
+	"z9Ju2h3Mz+Qtr7LqgzOlEGjgzg38Z5WXf4saJO9r4if/hyYcfJzoDcVqw7//9r/z6uYY8+Lry4OzLSAJ",
+	"N0zRxBeZcQXD7FWK3QeeOyGMBpYOzEvUQPAiieZRwgJSKF8MubZ8GJId4Ft9y+5Cwm6mimnM0IV0LbS2",
+	"2i/s+NB9WnzJLgdPEL3DntY21FzrkCMyUADCDDWWoW7b/t5eVs8RqyOurEkN1ppOVaxkSUy4eyusb/4s",
+	"/eIO2AJTXMnq7L0B9PPg8XyoHnYvflKVIWx8ruy1QpPY8dUmVgDUuzjwvW5WmgKrlub3xGBOeFxdyuoi",
+	"a/8eD63vZJX+60f7SOfTeJBL/kTKNa3cwsKZMIqPRvW+g8/Biy3KF2dWbClheNUfqp2P/p/9NaB3oLYX",
+	"kLKgqAPDvIUrNjV1Crsn/QeF/eH+KCnsOieMbQ7Ikr6+pA7XU9zdM/Ta9BT3+wMl/5kUS79ruaEHsTtT",
+	"AQAzX42XB5UKaYFz31ov9XTsczsqtdLz1BUkR3000zCksGqjkiJbOFccXifS4AWhfQnTAKvoWLEsSlIN",
+	"pVfGcgZwIVB9ASN4tF3soAAB6Rp+pHPkjg65SKTRxUquZ+8uHfSI/bwntMR4Ty5GAUbruBx+KDZOBwmk",
+	"xOf77cbq/X9Q2sfOYUxFnDhnIRc9QX0lfECA1gg7pFKhD21r9gtXqGYwxyIdzbw8jQuCjeVMtFz1Vd0T",
+	"4YTrIVesP4VqC+EBCfUVn4YkVnKqoQx4qFLRt6sXQlcO7cswnfUGPWOVoiFCC/SEz/HPOgBnZl+HRCYx",
+	"gLZwgYAJod3C0K5OaOfT/6cULPT14x02g1O+Oz1xlO8/VFaqEr6b+91nZMDmUlRHDpylZSZ99wq6b/4r",
+	"KOibXg2Zgh7UsZsH9MwH28Cf3jbwmWLeKi0ma2eVf/vSv3SPR971saF274f9IBv+WZV7LgZ20lnkht/R",
+	"tSUrvqwFoC6T65yZVDlBwo3ITioO4A56d/6KNMOztxeXZAdjrD66l/o8/uQioQHyuRSv0iGXY9YTLpKK",
+	"awcFDc4BBNoUzquhZJKw+NBhIDmoI4RzsoJXpXix2+2JfJWL4gW5YIzUDxfygsdyRmKW8GuGtRGzKLDK",
+	"urHAxNyRbtwj0rbrYnWolpvLMtJ2069vxB5KxD5cwlWVMWrY1D3exKWzt8qa+ArQ9wtn0kgwLuYgKEjw",
+	"+93dOsNi7Ql9sCv+R9sVP4/K78RYs+YbR7mLlTY2O1W3LMPxueNcVUlLJnFW/8HIKUYWgoXF14D3cdYO",
+	"2q4gGviqWwihWB08XXvSu1/7Li7Ejv9b38cPfKairkQuOtdGbm97vw54knAx8ukN9RkNF0bxKXvkoFt1",
+	"QOw1OuQsJnREudAmrzh+eX56dtL/6eT592/f/uixQclgbhjIxvYfgTfzgdnJ0Mm0J4xMmKIiAltnTWOX",
+	"b1+dnB+9OT4JDwgFYyQYXIcS0jmlItrQBGVtyFgCo2K3C6oCYDf0hBXyhXSBSqgoDFhEU80IzpHQOM7y",
+	"sozMgPkNFEB2WBC+gwAwG6hrLgBDKBQax0pB3BCjUm1mUpnxvENOaDR2xUt5DBFIiFAApzjwhTeMokJj",
+	"xBWmiypA0rXN9USTZhXJvTgzLwDOYsGCRWyKQ48IO0W0Kag8z104FWwgmKJ7wi2Bog6flgpi6BUTeSER",
+	"V7TcAdFKFWONhWwoWTWGCaDVd8gbaTw2b08gOO+BX2r3lSaDVGlvDx+ymYdtzJFg3Rb7qmaR1M7U//3r",
+	"o+OaUuJ8ylx2yjqgq4y6c8pxIbGWaA6zoDWMc3PL7YiLJBzqZXkiFKy2pDh2kyfU1UH/73X3v62JfN3C",
+	"cv2Fw8Rwpc9ZxPjUrK5ZPqM55UP2k3K+FQyXdRVx7fx9NcyMqlL9JwGp/c8AnM0Ojlf5mi7bDblm0RTl",
+	"rprSzZQKxxkcfdorKaZ6PJBUxbXxVyc3HE9/MkcDj78tXhxdfP/87dH5i/7l2x9P3rhEfdMhYRHJm2vC",
+	"bpBDIuPFSo49EV7YWbJD8r0x07cAeHdBJ+yCG/adnWhkQqIxyJREUl5xtDEpFnPFIoAQetx93LKXRphP",
+	"I0QflpLoEHSXFoEBOXRsKN84pSNWk/X6IluSjQLuoek63vJkd6+yzAk0hLMqlFqGberHhf43b3R9pD6E",
+	"2I/NJLlFhH02JmAHj/HwVIjQsMzAcDJUbHSRlvYRCSVDDcavEkavXeDvu/NXC4WlXklkk6uHHjQumGkf",
+	"47KunuRnSfD3VOk9uPUWvZEOHR+X0opmbsURbI98f/n6FdA88HyaRWHbsxglHGQuEH6mECCOlTIKysQf",
+	"bsYlogQ4f2kI+P5dSP1nTfo/og7ZJchWvkhEvphNh7aimIiZYnHxWrGr6QtHxDKqj9q9mFGrGpF3pxgf",
+	"4cq+UK0tD64ufhe4ageUaOD/5Biprn3hZtA+gyiKyiypF3Y025p3TodvpGCvERzlnjmojNIJEwYRaOH6",
+	"KbO4k0s6WlcyD96BDh7X1Q5Gwn6ksXxc014tEK9yOmzbubZhsi3A50M8hVsLeP8RhwQGY7XDawalqEvb",
+	"WDgYcBjyc7HzESh9JRiYpdgj+1Zjk/wk6t7cCIb06X5N/bL3+T87/fb7v/yv6ipsa44Nlrw4EZGM4ZPg",
+	"rg/aX3b+Uj5iWeU45BQVo648dLBoARn9k0/bzA7Xp16Z7KQ4SUW7kv93U8wy+POd5m2Nhlsf5bstvQFW",
+	"FR7hDmfVDJd47NIJXaMODemvq47sy6O/38sds3pBrBxzRlFL/vqU8nU3/iUYZYSByklXLCYwLlcyYUFK",
+	"WbPXY0YTM67PO0LI9WjM6PSQGJlGY7CKZMV9K8WQ77HRezT9uB5qOJ4LXwNrZ8Kv0XzzdbfsFb9mwo7J",
+	"yt/FE6nn2rDJ+n1aCvvY3j+2ia8Lq5sFZJAaFz9ysA6Vi2gWSRHrNehcHo9rBgZwy6nsj2C+RpDlLCC6",
+	"4HRAv5O8ZoqE2KrBdjr4l6IzNLK7xps+oBoxz0pFhaMMdqwnPNxMQJZhwEhoQjJJtSED5qKiyZOsvorj",
+	"sqgeWE6TSEz09a6BnkCPgFTOAlOw3FsNTJBUYHYygCeA0z53u4GBdxesAhA1lBnUOz3RE5a4AbZNDj6w",
+	"yCA2dDOPT97/ttsFb4cOnI1YzMkHOSAurrxFBiySPrX4gxyUYs574id0kfgNf+Es7CHB29qHelsF5ZHO",
+	"DfA8PiTg8YEyxKboRoRiytT0RMKoHeI+GbdIlT9BFQK2AGXKDq8Ag81j78CJ+RDSt930LQHt7+11yIty",
+	"9JOihpUq9DlR5/QMlwYr50yxmp+SqWEurZtGYz9+9N0ANiNT7Ss2x1ab3vp3fnR50n91+vr0sv/jyc9h",
+	"KwD4f4N2wsG8GPyBqd65sd85syoBNs8Rfuv7DdwI4S1OIuLkrT9OGYbeIfECd+AcESwGMgUxkg403KQ1",
+	"HohF5lFn0Nvt7u1vUA35skiBPMbzyHNiBNcc4R7IHRXlVQPzRF7rGXnyZFVV5F7vZm+33evdfMNW1ES+",
+	"XfQ/jWNuf6LJmbIUYri9SVHlmdCb4sO9J0+zrpE5NOyNMpJt99C23jmns9dM5yVIvlwZwR/kYFX9wEtk",
+	"R4VgSQil5ElCVCpW2EErm3mkvfX0voyf24Yv7N2j/bBuMR9pcnTqIDAiKoQ0HjUjKwag2IRycOtjhRHS",
+	"BA/Y77/9awcftNlNxFjM4lbnT4H++pDdcLeuNqqKYeHOfOmgpa0IxKOCJ25dUMhQKsZHoj0APpiJtgkb",
+	"0WTno9VXVpqKXtn3zjaoIRVOFb+m0TwMSGiYmmhM/EK/iw4PsfAOzAGwYhCWpbufGSQrLE9Oj643PLEb",
+	"asVL+yr23giKt8jjvfK1Qdv/fP8L2qBubYH6d1Oq/6huljcSay9aGvhst8rXNhnBacOpNB2lBgROiZ2I",
+	"OyOtre0Ik2haH8n1VjDyWsYsQWfGjSFnShoZyYRMUBwBAd1H2gAydfv87JjsdbqHZGDpywv1GDjdyuVQ",
+	"B+0cLoomIeyUkN4JqB26vYfRtzKrD7RqYhXMSTTFnNDukxbGb12xeU+Ao1YYQjUJj9y9Dv0ckOeMKqZI",
+	"cv1rH/z8VvIUJPxH+2jK2z+yeXiI6kQeQ5RCYJeLXzNjBsqvvYkzbSVX3IBF4UCYiCE9lQDGFQmzLBrf",
+	"g5EyITTR0r0BTWMUXlaD1DNUwg2ZcMCcCjzUliblouEgIegxn8ILrv7YQU+ECdemn0N1haRpnxxnD1oB",
+	"wXeyUF/3SgbCat8YsfyFsCeaoxzhz/6s6TXLfyfNaVr6WaWi+CsXhl6xH+TAt/xBDkJi24RnftB2zdxY",
+	"fpADGEZERcQS9z7+UWgGKhpiQ1C2r9UhIST9zfELKuKegPoMhdFY9RrX0sqz+DoKs/4StR9YmatDLu2m",
+	"OU4F5B0zxb2bsCfMmOnCtulH/t0DQmHDH9mvRmDtxe9L2/xIk/yyIE0nQBMuekILesVIRDU7WFxNA1GE",
+	"YUGB6l+xeSElyt7ejzSZsMmAKd0hR1k2A9BgRJMEb1TFdJoYXIuQ6xNLcAfEcowQteGeCLVRaWS1wti5",
+	"OeEAGrThAUP15mzSzCKSw0jGLGwtEPVMpkmM1Wc9b6jMy5bavD4+u6ec7NfHZ1spWNtZRMv6XY3knzFP",
+	"3xVgeHsW5ApT7VWYesvlQSHB1TWQRWLizRZkgS0PuGsPtSeqpY6PDbwb7YVphRArzh5N+Y9snj1ZisN4",
+	"fXyWX3TNC6MYndg5kO8vL88CDCFOmNYB2kCzMRSlFSuHbAbrnNeh34mkGHI1qY/jGMuZ5WiD1BgfIO2+",
+	"caAhxVDnJiWQqgmmUA6miNaBQ8OAMLyxvenFVdATVBMozKutfm6ZcyyDvGVv+SVHLqQJOub2m2QoFRQi",
+	"zOPQ2c3UchqI7+sJCnHCKwL83mTTP3az3yrQ73ZQLHmnl9DOfUfsgZibCTZuYd02FnnXHzKyC/fcbrdP",
+	"Oli57w/xXpvGezk6yB3kGPydM4TSeS7Wx87eWFFD9HKJ0h5B5eYJse93yFtfMAz3tzkb82iclxFzaQhZ",
+	"wWBXiiNu9UREhW/Z5yh4xaJsmOHgo7hgUfslM9G4fcENOyCRklq37Y+h90SFbxUfcRH6amGYfQFVcrhh",
+	"j3QLMzZKyaqPIRMjSz6AmTnzop82FXMrJdq59kRptQszLNh6uSBRwqgiTcyXF2BytAxUMxcemy99iwyY",
+	"5jHrCSsLjqkeH/qOgbtCpVRuf1ETe1tU5r/j+zk72lgcvGnPZrO2nXQ7VYkLp9nEaj+kiWZBY1p49NFx",
+	"062ZZpH9/uIaeR9UiYfbyp+35VduQcsS4QNXzYTWP+RSwNGdUQ2MKQtOLTCRzh/eKlcQuyDgHqJh7Kbk",
+	"9b48u2nSig10bo0HPeEP4W849vfHtnexlefllAk65R1PiXVuhLdTJo7OTu0Jve9Q6TvQ5rMgcTfszB7y",
+	"EDj9p5A2ucaI6XylCdXEEd9iDFiJjucUWeIaOv756PWrL0nHflgPdPxAx8QRXyUdA4R2rUllr9vNg9DR",
+	"JWO1CPynV2v0AUY0u1hTn3MeuNitCR95h0ae3Itm6p5AOzYAD2jSvPj7K9CBKD4hiYyuXJo55lMmjGor",
+	"ASopJz4hZ+greuw+Ja/5czJUjBFwn+iesD/ifFuBj6YjTIy4QLRU1NCs+IiAYJl/xyopQ8oTCB3UTsQ8",
+	"Z3EGEKIdzNg1UzGPQCGKaDR2gs0u0R3y1opoM64ZedJ9TMI03/owKBcVceVQwEdke2UxgdIkPcEFCbN6",
+	"I83QL3IYgHepj1Oxf9mh92HofdDXnC9A0zmZjQHdJIyZoTwJa0xN50AJ9xgNjB1UcB74AfVIS1ZG0eGQ",
+	"R50/5yG0k+GfE0Os5EAa3TE3ZtW9cg5vXd6YrxDkf8luzEuePAT5A8YZnSWA9lyusLCZP96qbxM67dys",
+	"FiIu8LUvKUDc3EpX9fP5D85O+rrk6CjFBxO4uGkkxq2J01CT1qfNYg4CXDITLviEJgcAg7KcfeIvosxX",
+	"QuhApoYYJihABtmh/pqylBGpwKFu72bDJ6xjBVFFodoYQNKAoAHXGNpBMCTEwZbReMKFG3bo4tAFgafk",
+	"is1r7r0LnOZ94nBjD3VnBgP0MrHiP0dedRSEGwYClimsB9cknQZZQMM1U7psW8jl2EWnZoULE4HvK8IQ",
+	"7RY4LBkn4IKFEP6tXdB6FtxADSlZMKDGdqqSxkFjBzisG9vSWWFymvhyd0a6DgOSCv5ryiwfYhPKkw55",
+	"I0U7I1hNNIiy6HPgCn0NndzNh/X/l6PvrQ4A39s1HVNtpVJAi9ImIDk6nJWjDdb4czBGsZy5c3cEgwC/",
+	"LIyg0KttuarT1EjnP/ggB9g3xvwEbosDknDtKiFAFE+Cr9stTvi1AwHSha5sQxVdvaFgB1YshfBgiJ6G",
+	"trHa1uIy5RXAlpv6CTYbiy7QxbIShZKELgFXA5ogxnLxCcYZlupOYACbw7pZgD0tziwLva3OnYiooYkc",
+	"peD0yuO4AkcIvuoiHA4xTY2POSr0kH9V00cZKw478rlXVUPOin9XrSKPxkjDOj9NIrYjzMLYLbWSppya",
+	"NseD48tZFgJaqhrPotZIpFjMhOE0KWx0QJiI1BxqNzsiP8RDM2GG2jsIgH2gJAdkL7F4eZVquj7D0Mv2",
+	"UHEm4mRuZfo4jUwBjMIjw0youmKgNjoGV+hkwoziUWUHhQu6hD5RhJrwXVQgYHTKsc+VXSTUUcqUzifO",
+	"B6JkOhp7sDUgYqtuytQErmeAZCJTqQxN8Nk0ASBfq95GeKUvYjwVBuMxnSrYxClkX8W2edtxmgWWoicV",
+	"BspUG/8CqaRIhC7GsaJhn7sZgKTA8Z/ubvEruGgc4UazZFho3t0py62vBFeo2blCu5DRXX0McxO5Az+M",
+	"ZWqZGh6UwxzxDmIHHTe34lHiHaolgi5Y3Kv7qwnx9SE9mJl1dEroCKNuIfVyEk0h67JA09G08en9p/8v",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
