@@ -1,0 +1,165 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/levqor/levqor/gen/client"
+	"github.com/levqor/levqor/store"
+	"github.com/levqor/levqor/store/storetest"
+)
+
+// batchItem is one item of a batch body: a job with an optional idempotency key.
+func batchItem(key string, job map[string]any) map[string]any {
+	it := map[string]any{"job": job}
+	if key != "" {
+		it["idempotency_key"] = key
+	}
+	return it
+}
+
+// batch posts items to POST /api/v1/intake/batch and decodes the 200.
+func (b *bundle) batch(t *testing.T, key string, items []map[string]any) client.JobBatchResult {
+	t.Helper()
+	resp, data := b.do(t, "POST", "/api/v1/intake/batch", hdr(key, "application/json"), bytes.NewReader(bodyBytes(t, map[string]any{"jobs": items})))
+	return decode[client.JobBatchResult](t, resp, data, http.StatusOK)
+}
+
+// Batch intake on both engines: per-item results in request order (new 202, repeat
+// 200, refused 4xx with its problem and pointers into the batch), idempotency keys
+// within one batch and across batches, accepted jobs run, and the batch is bounded
+// (1,001 items is 400) and refuses hostile bodies with 4xx, never 5xx.
+func TestIntakeBatch(t *testing.T) {
+	for engine, open := range map[string]func(testing.TB) store.Store{"sqlite": storetest.OpenSQLite, "postgres": storetest.OpenPostgres} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, func(o *testOptions) { o.Store = open(t) }, withAdmin)
+			ann := b.newTenant(t, "ann@example.com")
+
+			other := echoJob("batch.v1")
+			other["payload"] = map[string]any{"n": 2}
+			items := []map[string]any{
+				batchItem("k-a", echoJob("batch.v1")),                                          // 0: new
+				batchItem("", map[string]any{"workflow": "nope", "payload": map[string]any{}}), // 1: no such workflow
+				batchItem("", map[string]any{"workflow": "bad.v1", "payload": map[string]any{},
+					"steps": []any{step("x", "core", "no_such_action", nil)}}), // 2: invalid steps
+				batchItem("", echoJob("batch.v1")),    // 3: new, no key
+				batchItem("k-a", echoJob("batch.v1")), // 4: repeat of 0 in the same batch
+				batchItem("k-a", other),               // 5: same key, other job
+			}
+			res := b.batch(t, ann.key, items)
+			wantStatus := []int{202, 404, 400, 202, 200, 422}
+			if len(res.Results) != len(items) {
+				t.Fatalf("%d results for %d items", len(res.Results), len(items))
+			}
+			for i, r := range res.Results {
+				if r.Status != wantStatus[i] {
+					t.Errorf("item %d: status %d, want %d (%+v)", i, r.Status, wantStatus[i], r.Problem)
+				}
+				if (r.Job != nil) == (r.Problem != nil) {
+					t.Errorf("item %d: want exactly one of job and problem, got job=%v problem=%v", i, r.Job, r.Problem)
+				}
+				if r.Problem != nil && r.Problem.Status != r.Status {
+					t.Errorf("item %d: problem status %d, result status %d", i, r.Problem.Status, r.Status)
+				}
+			}
+			if res.Accepted != 3 || res.Failed != 3 {
+				t.Errorf("accepted=%d failed=%d, want 3 and 3", res.Accepted, res.Failed)
+			}
+			if p := res.Results[2].Problem; p == nil || p.Errors == nil || len(*p.Errors) == 0 || !strings.HasPrefix((*p.Errors)[0].Pointer, "/jobs/2/job/steps") {
+				t.Errorf("item 2: problem pointers should point into /jobs/2/job/steps: %+v", p)
+			}
+			first := res.Results[0].Job
+			if first == nil || res.Results[4].Job == nil || res.Results[4].Job.JobId != first.JobId {
+				t.Fatalf("item 4 should repeat item 0's job: %+v / %+v", res.Results[4].Job, first)
+			}
+			if res.Results[3].Job.JobId == first.JobId {
+				t.Errorf("items 0 and 3 share a job id")
+			}
+			if got := b.jobIDs(t, ann.key); len(got) != 2 {
+				t.Errorf("ann has %d jobs, want 2: %v", len(got), got)
+			}
+			b.waitStatus(t, ann.key, first.JobId, "succeeded", 15*time.Second)
+			b.waitStatus(t, ann.key, res.Results[3].Job.JobId, "succeeded", 15*time.Second)
+
+			// The same batch again: the keyed items repeat the first batch's job (or are
+			// 422 for the other job), the unkeyed one is a new job.
+			again := b.batch(t, ann.key, items)
+			for i, want := range []int{200, 404, 400, 202, 200, 422} {
+				if again.Results[i].Status != want {
+					t.Errorf("again, item %d: status %d, want %d", i, again.Results[i].Status, want)
+				}
+			}
+			if j := again.Results[0].Job; j == nil || j.JobId != first.JobId {
+				t.Errorf("again, item 0: %+v, want job %s", j, first.JobId)
+			}
+			// A key is scoped to the API key: another tenant's "k-a" is its own job.
+			bob := b.newTenant(t, "bob@example.com")
+			if r := b.batch(t, bob.key, items[:1]).Results[0]; r.Status != 202 || r.Job.JobId == first.JobId {
+				t.Errorf("bob's k-a: %d %+v", r.Status, r.Job)
+			}
+
+			// Bounds and hostile bodies: 4xx problem+json, never 5xx, nothing stored.
+			many := make([]map[string]any, 1001)
+			for i := range many {
+				many[i] = batchItem("", map[string]any{"workflow": "w", "payload": map[string]any{}})
+			}
+			readOnly := b.createKey(t, ann.owner, "jobs:read").Key
+			before := len(b.jobIDs(t, ann.key))
+			for _, c := range []struct {
+				name   string
+				key    string
+				body   string
+				status int
+			}{
+				{"1001 items", ann.key, string(bodyBytes(t, map[string]any{"jobs": many})), 400},
+				{"no items", ann.key, `{"jobs": []}`, 400},
+				{"not JSON", ann.key, `{"jobs": [`, 400},
+				{"jobs not an array", ann.key, `{"jobs": {"job": {}}}`, 400},
+				{"null item", ann.key, `{"jobs": [null]}`, 400},
+				{"unknown item field", ann.key, `{"jobs": [{"job": {"workflow": "w", "payload": {}}, "priority": "high"}]}`, 400},
+				{"item without job", ann.key, `{"jobs": [{"idempotency_key": "x"}]}`, 400},
+				{"bad idempotency key", ann.key, `{"jobs": [{"idempotency_key": "a b", "job": {"workflow": "w", "payload": {}}}]}`, 400},
+				{"deep nesting", ann.key, `{"jobs": [{"job": {"workflow": "w", "payload": {"a":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}}}]}`, 400},
+				{"over the body limit", ann.key, `{"jobs": [{"job": {"workflow": "w", "payload": {"a": "` + strings.Repeat("x", 600<<10) + `"}}}]}`, 413},
+				{"no key", "", `{"jobs": [{"job": {"workflow": "w", "payload": {}}}]}`, 401},
+				{"read-only key", readOnly, `{"jobs": [{"job": {"workflow": "w", "payload": {}}}]}`, 403},
+			} {
+				resp, data := b.do(t, "POST", "/api/v1/intake/batch", hdr(c.key, "application/json"), strings.NewReader(c.body))
+				if resp.StatusCode != c.status {
+					t.Errorf("%s: status %d, want %d; body %.300s", c.name, resp.StatusCode, c.status, data)
+					continue
+				}
+				problemOf(t, resp, data)
+			}
+			if after := len(b.jobIDs(t, ann.key)); after != before {
+				t.Errorf("refused batches stored jobs: %d → %d", before, after)
+			}
+		})
+	}
+}
+
+// A full batch of 1,000 jobs is accepted whole, within the default body limit.
+func TestIntakeBatchFull(t *testing.T) {
+	b := setup(t, withAdmin)
+	ann := b.newTenant(t, "ann@example.com")
+	items := make([]map[string]any, 1000)
+	for i := range items {
+		items[i] = batchItem(fmt.Sprintf("full-%d", i), echoJob("full.v1"))
+	}
+	res := b.batch(t, ann.key, items)
+	if res.Accepted != 1000 || res.Failed != 0 {
+		t.Fatalf("accepted=%d failed=%d, want 1000 and 0", res.Accepted, res.Failed)
+	}
+	seen := map[string]bool{}
+	for i, r := range res.Results {
+		if r.Status != 202 || r.Job == nil || seen[r.Job.JobId] {
+			t.Fatalf("item %d: %d %+v", i, r.Status, r.Job)
+		}
+		seen[r.Job.JobId] = true
+	}
+}
