@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
@@ -302,7 +303,23 @@ func (s *handlers) IntakeJobBatch(ctx context.Context, req api.IntakeJobBatchReq
 			out.Failed++
 		}
 	}
-	return api.IntakeJobBatch200JSONResponse(out), nil
+	return batchResponse(out), nil
+}
+
+// batchResponse is the 200 of a batch with a Content-Length: the body is encoded
+// whole first anyway, and a client then reads it without chunked decoding.
+type batchResponse api.JobBatchResult
+
+func (r batchResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+	body, err := json.Marshal(api.JobBatchResult(r))
+	if err != nil {
+		return fmt.Errorf("encode batch result: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
 }
 
 // itemProblem is the problem of item i of a batch, its pointers made relative to
