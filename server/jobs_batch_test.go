@@ -8,7 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ulule/limiter/v3"
+	"github.com/ulule/limiter/v3/drivers/store/memory"
+
+	"github.com/levqor/levqor/billing/billingtest"
 	"github.com/levqor/levqor/gen/client"
+	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/storetest"
 )
@@ -161,5 +166,40 @@ func TestIntakeBatchFull(t *testing.T) {
 			t.Fatalf("item %d: %d %+v", i, r.Status, r.Job)
 		}
 		seen[r.Job.JobId] = true
+	}
+}
+
+// The plan's jobs per minute counts every job of a batch (free plan: 10): a batch of
+// 8 passes, a batch of 3 more is refused whole with 429 and stores nothing, while
+// the per-key limit counts each batch request once.
+func TestIntakeBatchPlanLimit(t *testing.T) {
+	base := billingtest.StripeMock(t)
+	b := setup(t, withBilling(t, storetest.OpenSQLite, base), withAdmin, func(o *testOptions) {
+		o.Limits = &server.Limits{Store: memory.NewStore(), IP: limiter.Rate{Period: time.Minute, Limit: 1000},
+			Global: limiter.Rate{Period: time.Minute, Limit: 1000}, Key: limiter.Rate{Period: time.Minute, Limit: 1000}}
+	})
+	u := b.createUser(t, "batch-plan@example.com")
+	key := b.createKey(t, u.Id, "jobs:read", "jobs:write", "users:write").Key
+	if resp, body := b.do(t, "POST", "/api/v1/billing/checkout", hdr(key, "application/json"), jsonBody(t, map[string]any{"plan": "pro_monthly"})); resp.StatusCode != 200 {
+		t.Fatalf("checkout: %d %s", resp.StatusCode, body)
+	}
+	items := func(n int) []map[string]any {
+		out := make([]map[string]any, n)
+		for i := range out {
+			out[i] = batchItem("", echoJob("plan.v1"))
+		}
+		return out
+	}
+	resp, data := b.do(t, "POST", "/api/v1/intake/batch", hdr(key, "application/json"), bytes.NewReader(bodyBytes(t, map[string]any{"jobs": items(8)})))
+	if res := decode[client.JobBatchResult](t, resp, data, http.StatusOK); res.Accepted != 8 {
+		t.Fatalf("batch of 8 on the free plan: accepted %d", res.Accepted)
+	}
+	resp, data = b.do(t, "POST", "/api/v1/intake/batch", hdr(key, "application/json"), bytes.NewReader(bodyBytes(t, map[string]any{"jobs": items(3)})))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("batch of 3 past the plan: %d (Retry-After %q) %s; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), data)
+	}
+	problemOf(t, resp, data)
+	if n := len(b.jobIDs(t, key)); n != 8 {
+		t.Errorf("%d jobs stored, want the first batch's 8", n)
 	}
 }
