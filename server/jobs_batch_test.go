@@ -12,6 +12,8 @@ import (
 	"github.com/ulule/limiter/v3/drivers/store/memory"
 
 	"github.com/levqor/levqor/billing/billingtest"
+	"github.com/levqor/levqor/budget"
+	"github.com/levqor/levqor/connectors/ai"
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store"
@@ -201,5 +203,35 @@ func TestIntakeBatchPlanLimit(t *testing.T) {
 	problemOf(t, resp, data)
 	if n := len(b.jobIDs(t, key)); n != 8 {
 		t.Errorf("%d jobs stored, want the first batch's 8", n)
+	}
+}
+
+// The AI budget fit is cumulative within a batch: with room for one and a half
+// calls, the first one-call job is accepted and the second refused 402 in its slot,
+// while a job without AI steps after them is accepted.
+func TestIntakeBatchBudgetIsCumulative(t *testing.T) {
+	chat, _ := exactChat(t)
+	b := setup(t, withBudgetedEngine(t, storetest.OpenSQLite(t), chat.URL), withAdmin)
+	ten := b.newTenant(t, "batch-fit@example.com")
+	input := map[string]any{"prompt": "Say hi to the racer.", "max_tokens": 40}
+	price := ai.DefaultPrices()["gpt-4o-mini"]
+	prompt, err := ai.EstimatePromptTokens("gpt-4o-mini", []ai.Message{{Role: "user", Content: "Say hi to the racer."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perCall := budget.USDToNanos((float64(prompt)*price.InputPerMillion + 40*price.OutputPerMillion) / 1e6)
+	limit := budget.Limits{Daily: perCall * 3 / 2, Monthly: 100 * perCall}
+	if err := b.Store.SetOwnerLimits(t.Context(), ten.owner, &limit, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	one := map[string]any{"workflow": "one", "payload": map[string]any{}, "steps": []any{step("a", "ai", "complete", input)}}
+	res := b.batch(t, ten.key, []map[string]any{batchItem("", one), batchItem("", one), batchItem("", echoJob("plain.v1"))})
+	for i, want := range []int{202, 402, 202} {
+		if res.Results[i].Status != want {
+			t.Errorf("item %d: status %d, want %d (%+v)", i, res.Results[i].Status, want, res.Results[i].Problem)
+		}
+	}
+	if p := res.Results[1].Problem; p == nil || p.Code != "budget_exceeded" {
+		t.Errorf("item 1: problem %+v, want budget_exceeded", p)
 	}
 }
