@@ -107,7 +107,7 @@ func PriorityName(p int) string {
 // Submit stores a job. It reports created=false when an idempotency key repeats
 // an earlier submission (whose job it returns).
 func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job, bool, error) {
-	j, _, err := s.prepare(ctx, p, in, 0)
+	j, _, err := s.prepare(ctx, p, in, 0, nil)
 	if err != nil {
 		return Job{}, false, err
 	}
@@ -157,8 +157,9 @@ func (s *Service) SubmitBatch(ctx context.Context, p keys.Principal, ins []Intak
 	ok := make([]Job, 0, len(ins))
 	at := make([]int, 0, len(ins)) // the slot of ok[k]
 	var aiNeed budget.Nanos
+	saved := map[string][]Step{} // the batch's saved workflows, each read once
 	for i, in := range ins {
-		j, need, err := s.prepare(ctx, p, in, aiNeed)
+		j, need, err := s.prepare(ctx, p, in, aiNeed, saved)
 		if err != nil {
 			if !isClientError(err) {
 				return nil, err
@@ -207,8 +208,8 @@ func isClientError(err error) bool {
 // prepare checks an intake and builds its job, not yet stored. aiBefore is the
 // worst case of AI jobs accepted before it in the same batch, which must fit the
 // budget together with this job's; need is this job's worst case (0 without AI
-// steps or budgets).
-func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBefore budget.Nanos) (j Job, need budget.Nanos, err error) {
+// steps or budgets). saved, when not nil, keeps the saved workflows read, by name.
+func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBefore budget.Nanos, saved map[string][]Step) (j Job, need budget.Nanos, err error) {
 	now := s.now().UTC()
 	if len(in.Payload) > MaxPayloadBytes {
 		return Job{}, 0, invalid("/payload", "payload is larger than %d bytes serialised.", MaxPayloadBytes)
@@ -218,7 +219,9 @@ func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBe
 		return Job{}, 0, invalid("/priority", "priority must be low, normal or high.")
 	}
 	steps := in.Steps
-	if steps == nil {
+	if cached, ok := saved[in.Workflow]; ok && steps == nil {
+		steps = cached
+	} else if steps == nil {
 		wf, err := s.store.GetWorkflow(ctx, ownerOf(p), in.Workflow)
 		if levqor.ErrorCode(err) == levqor.ENotFound {
 			return Job{}, 0, levqor.Errorf(levqor.ENotFound, "No workflow named %q; save it with PUT /api/v1/workflows/%s or send steps.", in.Workflow, in.Workflow)
@@ -227,6 +230,9 @@ func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBe
 			return Job{}, 0, err
 		}
 		steps = wf.Steps
+		if saved != nil {
+			saved[in.Workflow] = steps
+		}
 	} else {
 		steps = withOnFailure(steps, in.OnFailure)
 		if err := s.ValidateSteps(steps, "/steps"); err != nil {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -233,5 +234,27 @@ func TestIntakeBatchBudgetIsCumulative(t *testing.T) {
 	}
 	if p := res.Results[1].Problem; p == nil || p.Code != "budget_exceeded" {
 		t.Errorf("item 1: problem %+v, want budget_exceeded", p)
+	}
+}
+
+// Items naming a saved workflow run its steps (the batch reads it once and shares it).
+func TestIntakeBatchSavedWorkflow(t *testing.T) {
+	b := setup(t, withAdmin)
+	ann := b.newTenant(t, "saved@example.com")
+	saveWorkflow(t, b, ann.key)
+	items := make([]map[string]any, 3)
+	for i := range items {
+		items[i] = batchItem("", map[string]any{"workflow": "sync", "payload": map[string]any{"msg": fmt.Sprintf("m%d", i)}})
+	}
+	res := b.batch(t, ann.key, items)
+	if res.Accepted != 3 {
+		t.Fatalf("accepted %d of 3: %+v", res.Accepted, res.Results)
+	}
+	for i, r := range res.Results {
+		j := b.waitStatus(t, ann.key, r.Job.JobId, "succeeded", 15*time.Second)
+		out, _ := json.Marshal(j.Steps[0].Output)
+		if len(j.Steps) != 1 || j.Steps[0].Id != "echo" || !strings.Contains(string(out), fmt.Sprintf(`"m%d"`, i)) {
+			t.Errorf("item %d: steps %+v, output %s", i, j.Steps, out)
+		}
 	}
 }
