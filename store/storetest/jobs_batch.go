@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/levqor/levqor/jobs"
@@ -95,6 +97,49 @@ func runJobsBatch(t *testing.T, open func(t testing.TB) store.Store) {
 
 		if out, err := s.InsertJobs(ctx, nil); err != nil || len(out) != 0 {
 			t.Errorf("InsertJobs(nil) = %d results, %v; want none, no error", len(out), err)
+		}
+	})
+
+	t.Run("InsertJobsConcurrentKeys", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := open(t), t.Context()
+		const n = 8
+		ids := make([]string, n)
+		inserted := make([]bool, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for g := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j, other := newJob("usr_race"), newJob("usr_race")
+				j.IdemScope, j.IdemKey, j.IdemHash = "key_race", "same", "h"
+				got, err := s.InsertJobs(ctx, []jobs.Job{other, j})
+				if err != nil {
+					errs[g] = err
+					return
+				}
+				ids[g], inserted[g] = got[1].Job.ID, got[1].Inserted
+				if !got[0].Inserted {
+					errs[g] = fmt.Errorf("the unkeyed job of batch %d was not inserted", g)
+				}
+			}()
+		}
+		wg.Wait()
+		wins := 0
+		for g := range n {
+			if errs[g] != nil {
+				t.Fatalf("batch %d: %v", g, errs[g])
+			}
+			if inserted[g] {
+				wins++
+			}
+			if ids[g] != ids[0] {
+				t.Errorf("batch %d got job %s for the key, batch 0 got %s", g, ids[g], ids[0])
+			}
+		}
+		if wins != 1 {
+			t.Errorf("%d concurrent batches inserted the keyed job, want exactly 1", wins)
 		}
 	})
 }
