@@ -227,6 +227,12 @@ type QueueStats struct {
 	OldestQueuedAt *time.Time
 }
 
+// Inserted is one result of Store.InsertJobs.
+type Inserted struct {
+	Job      Job
+	Inserted bool // false: an earlier job holds the idempotency key
+}
+
 // Store keeps jobs, workflows and webhook secrets. Implementations live in
 // store/sqlite and store/postgres and pass store/storetest.
 type Store interface {
@@ -234,6 +240,11 @@ type Store interface {
 	// used in its scope, nothing is inserted and the existing job is returned with
 	// inserted=false. Concurrent inserts with one key store exactly one job.
 	InsertJob(ctx context.Context, j Job) (job Job, inserted bool, err error)
+	// InsertJobs stores new jobs in one transaction, each as InsertJob would: the
+	// result for js[i] is out[i]. An idempotency key used by an earlier job (of the
+	// store, or of js) yields that job with Inserted=false. A failed transaction
+	// stores none of js.
+	InsertJobs(ctx context.Context, js []Job) (out []Inserted, err error)
 	// GetJob returns a job, or a levqor.ENotFound error.
 	GetJob(ctx context.Context, id string) (Job, error)
 	// ListJobs returns up to f.Limit jobs, ordered by (created_at, id) descending,

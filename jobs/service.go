@@ -107,41 +107,150 @@ func PriorityName(p int) string {
 // Submit stores a job. It reports created=false when an idempotency key repeats
 // an earlier submission (whose job it returns).
 func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job, bool, error) {
+	j, _, err := s.prepare(ctx, p, in, 0, nil)
+	if err != nil {
+		return Job{}, false, err
+	}
+	got, inserted, err := s.store.InsertJob(ctx, j)
+	if err != nil {
+		return Job{}, false, fmt.Errorf("insert job: %w", err)
+	}
+	if !inserted {
+		if got.IdemHash != in.BodyHash {
+			return Job{}, false, errIdemMismatch()
+		}
+		return got, false, nil
+	}
+	s.observe.JobEnqueued(got.Workflow)
+	if got.Status == StatusQueued {
+		s.wake()
+	}
+	return got, true, nil
+}
+
+func errIdemMismatch() error {
+	return levqor.Errorf(levqor.EUnprocessable, "This Idempotency-Key was used with a different request body.")
+}
+
+// MaxBatch is how many jobs one SubmitBatch (POST /api/v1/intake/batch) takes.
+const MaxBatch = 1000
+
+// Submitted is one result of SubmitBatch: the job (Inserted false for an
+// idempotent repeat), or Err, the client error that refused the item.
+type Submitted struct {
+	Job      Job
+	Inserted bool
+	Err      error
+}
+
+// SubmitBatch submits up to MaxBatch jobs for p: each item is checked as Submit
+// checks it, and refused in its own slot (Submitted.Err, a client error); the
+// others are stored in one transaction. The AI budget check is cumulative: an AI
+// job must fit with the worst case of the batch's AI jobs accepted before it.
+// Errors that are not the client's (a store or budget lookup failing) fail the
+// whole batch, and nothing is stored.
+func (s *Service) SubmitBatch(ctx context.Context, p keys.Principal, ins []Intake) ([]Submitted, error) {
+	if len(ins) > MaxBatch {
+		return nil, invalid("/jobs", "A batch has at most %d jobs.", MaxBatch)
+	}
+	out := make([]Submitted, len(ins))
+	ok := make([]Job, 0, len(ins))
+	at := make([]int, 0, len(ins)) // the slot of ok[k]
+	var aiNeed budget.Nanos
+	saved := map[string][]Step{} // the batch's saved workflows, each read once
+	for i, in := range ins {
+		j, need, err := s.prepare(ctx, p, in, aiNeed, saved)
+		if err != nil {
+			if !isClientError(err) {
+				return nil, err
+			}
+			out[i].Err = err
+			continue
+		}
+		aiNeed += need
+		ok, at = append(ok, j), append(at, i)
+	}
+	stored, err := s.store.InsertJobs(ctx, ok)
+	if err != nil {
+		return nil, fmt.Errorf("insert jobs: %w", err)
+	}
+	queued := false
+	for k, r := range stored {
+		i := at[k]
+		if !r.Inserted {
+			if r.Job.IdemHash != ins[i].BodyHash {
+				out[i].Err = errIdemMismatch()
+				continue
+			}
+			out[i].Job = r.Job
+			continue
+		}
+		out[i].Job, out[i].Inserted = r.Job, true
+		s.observe.JobEnqueued(r.Job.Workflow)
+		queued = queued || r.Job.Status == StatusQueued
+	}
+	if queued {
+		s.wake()
+	}
+	return out, nil
+}
+
+// isClientError reports whether err refuses a request (a 4xx) rather than
+// reports a failure of the service.
+func isClientError(err error) bool {
+	switch levqor.ErrorCode(err) {
+	case levqor.EInvalid, levqor.EUnprocessable, levqor.ENotFound, levqor.EBudgetExceeded:
+		return true
+	}
+	return false
+}
+
+// prepare checks an intake and builds its job, not yet stored. aiBefore is the
+// worst case of AI jobs accepted before it in the same batch, which must fit the
+// budget together with this job's; need is this job's worst case (0 without AI
+// steps or budgets). saved, when not nil, keeps the saved workflows read, by name.
+func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBefore budget.Nanos, saved map[string][]Step) (j Job, need budget.Nanos, err error) {
 	now := s.now().UTC()
 	if len(in.Payload) > MaxPayloadBytes {
-		return Job{}, false, invalid("/payload", "payload is larger than %d bytes serialised.", MaxPayloadBytes)
+		return Job{}, 0, invalid("/payload", "payload is larger than %d bytes serialised.", MaxPayloadBytes)
 	}
 	prio, ok := priorities[in.Priority]
 	if !ok {
-		return Job{}, false, invalid("/priority", "priority must be low, normal or high.")
+		return Job{}, 0, invalid("/priority", "priority must be low, normal or high.")
 	}
 	steps := in.Steps
-	if steps == nil {
+	if cached, ok := saved[in.Workflow]; ok && steps == nil {
+		steps = cached
+	} else if steps == nil {
 		wf, err := s.store.GetWorkflow(ctx, ownerOf(p), in.Workflow)
 		if levqor.ErrorCode(err) == levqor.ENotFound {
-			return Job{}, false, levqor.Errorf(levqor.ENotFound, "No workflow named %q; save it with PUT /api/v1/workflows/%s or send steps.", in.Workflow, in.Workflow)
+			return Job{}, 0, levqor.Errorf(levqor.ENotFound, "No workflow named %q; save it with PUT /api/v1/workflows/%s or send steps.", in.Workflow, in.Workflow)
 		}
 		if err != nil {
-			return Job{}, false, err
+			return Job{}, 0, err
 		}
 		steps = wf.Steps
+		if saved != nil {
+			saved[in.Workflow] = steps
+		}
 	} else {
 		steps = withOnFailure(steps, in.OnFailure)
 		if err := s.ValidateSteps(steps, "/steps"); err != nil {
-			return Job{}, false, err
+			return Job{}, 0, err
 		}
 	}
 	if s.budgets != nil && hasAISteps(steps) {
-		if err := s.budgets.CheckFit(ctx, ownerOf(p), s.leastCost(steps)); err != nil {
-			return Job{}, false, err
+		need = s.leastCost(steps)
+		if err := s.budgets.CheckFit(ctx, ownerOf(p), aiBefore+need); err != nil {
+			return Job{}, 0, err
 		}
 	}
 	if in.CallbackURL != "" {
 		if err := s.guard.CheckURL(in.CallbackURL); err != nil {
-			return Job{}, false, invalid("/callback_url", "callback_url is not allowed: %s", err.Error())
+			return Job{}, 0, invalid("/callback_url", "callback_url is not allowed: %s", err.Error())
 		}
 	}
-	j := Job{
+	j = Job{
 		ID: levqor.NewID("job"), OwnerID: ownerOf(p), Workflow: in.Workflow, Status: StatusQueued, Priority: prio,
 		RunAt: now, MaxAttempts: DefaultMaxAttempts, TimeoutS: DefaultTimeoutS, Payload: in.Payload,
 		Guardrails: in.Guardrails, CallbackURL: in.CallbackURL, CreatedAt: now, UpdatedAt: now,
@@ -161,21 +270,7 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 	if in.IdempotencyKey != "" {
 		j.IdemScope, j.IdemKey, j.IdemHash = idemScope(p), in.IdempotencyKey, in.BodyHash
 	}
-	got, inserted, err := s.store.InsertJob(ctx, j)
-	if err != nil {
-		return Job{}, false, fmt.Errorf("insert job: %w", err)
-	}
-	if !inserted {
-		if got.IdemHash != in.BodyHash {
-			return Job{}, false, levqor.Errorf(levqor.EUnprocessable, "This Idempotency-Key was used with a different request body.")
-		}
-		return got, false, nil
-	}
-	s.observe.JobEnqueued(got.Workflow)
-	if got.Status == StatusQueued {
-		s.wake()
-	}
-	return got, true, nil
+	return j, need, nil
 }
 
 // withOnFailure is steps with the on_failure step, if any, last (marked as such).

@@ -123,10 +123,10 @@ func (p *planIntake) limiter(perMinute int) *limiter.Limiter {
 	return lim
 }
 
-// takePlanIntake counts one intake against the owner's plan (owners with a billing
-// account; others are limited by the per-key limit only) and refuses it with 429
-// and Retry-After past the plan's jobs per minute.
-func (s *handlers) takePlanIntake(ctx context.Context, p keys.Principal) error {
+// takePlanIntake counts n jobs (one intake, or a batch's) against the owner's plan
+// (owners with a billing account; others are limited by the per-key limit only)
+// and refuses them with 429 and Retry-After past the plan's jobs per minute.
+func (s *handlers) takePlanIntake(ctx context.Context, p keys.Principal, n int) error {
 	if s.billing == nil || s.planIntake == nil || p.OwnerID == "" {
 		return nil
 	}
@@ -138,5 +138,5 @@ func (s *handlers) takePlanIntake(ctx context.Context, p keys.Principal) error {
 	if info := requestInfoFrom(ctx); info != nil && info.header != nil {
 		h = info.header
 	}
-	return s.planIntake.rl.take(ctx, h, quota{name: "plan:" + p.OwnerID, lim: s.planIntake.limiter(perMinute)})
+	return s.planIntake.rl.take(ctx, h, quota{name: "plan:" + p.OwnerID, lim: s.planIntake.limiter(perMinute), n: int64(n)})
 }

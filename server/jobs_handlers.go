@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/gen/api"
@@ -190,14 +193,41 @@ func toAPISteps(in []jobs.Step) ([]api.StepSpec, *api.OnFailureStep) {
 
 // IntakeJob implements api.StrictServerInterface.
 func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject) (api.IntakeJobResponseObject, error) {
-	b := req.Body
+	in, err := toIntake(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	if req.Params.IdempotencyKey != nil {
+		in.IdempotencyKey = *req.Params.IdempotencyKey
+		in.BodyHash = requestBodyHash(ctx)
+	}
+	if err := s.takePlanIntake(ctx, principalFrom(ctx), 1); err != nil {
+		return nil, err
+	}
+	j, _, err := s.jobs.Submit(ctx, principalFrom(ctx), in)
+	if err != nil {
+		return nil, err
+	}
+	loc := "/api/v1/jobs/" + j.ID
+	return api.IntakeJob202JSONResponse{
+		Body:    toJobAccepted(j),
+		Headers: api.IntakeJob202ResponseHeaders{Location: &loc},
+	}, nil
+}
+
+func toJobAccepted(j jobs.Job) api.JobAccepted {
+	return api.JobAccepted{JobId: j.ID, Status: api.JobStatus(j.Status), Workflow: j.Workflow, CreatedAt: j.CreatedAt, RunAt: j.RunAt}
+}
+
+// toIntake converts an intake body (of POST /api/v1/intake, or one job of a batch).
+func toIntake(b *api.JobIntake) (jobs.Intake, error) {
 	in := jobs.Intake{Workflow: b.Workflow, Payload: b.Payload, RunAt: b.RunAt}
 	if b.Steps != nil {
 		in.Steps = toJobSteps(*b.Steps)
 		in.OnFailure = toOnFailure(b.OnFailure)
 	} else if b.OnFailure != nil {
 		msg := "on_failure comes with steps; a saved workflow carries its own."
-		return nil, &levqor.Error{Code: levqor.EUnprocessable, Message: msg, Fields: []levqor.FieldError{{Pointer: "/on_failure", Detail: msg}}}
+		return jobs.Intake{}, &levqor.Error{Code: levqor.EUnprocessable, Message: msg, Fields: []levqor.FieldError{{Pointer: "/on_failure", Detail: msg}}}
 	}
 	if b.Priority != nil {
 		in.Priority = string(*b.Priority)
@@ -214,22 +244,99 @@ func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject
 	if b.Guardrails != nil {
 		in.Guardrails, _ = json.Marshal(b.Guardrails)
 	}
-	if req.Params.IdempotencyKey != nil {
-		in.IdempotencyKey = *req.Params.IdempotencyKey
-		in.BodyHash = requestBodyHash(ctx)
+	return in, nil
+}
+
+// IntakeJobBatch implements api.StrictServerInterface: per-item results (see the
+// spec and docs/adr/0019-batch-intake.md). Each job counts once against the plan's
+// jobs per minute, refused or not, as single intakes do.
+func (s *handlers) IntakeJobBatch(ctx context.Context, req api.IntakeJobBatchRequestObject) (api.IntakeJobBatchResponseObject, error) {
+	items := req.Body.Jobs
+	if len(items) > jobs.MaxBatch { // the spec says so too; this holds without the validator
+		return nil, &levqor.Error{Code: levqor.EInvalid, Message: fmt.Sprintf("A batch has at most %d jobs.", jobs.MaxBatch),
+			Fields: []levqor.FieldError{{Pointer: "/jobs", Detail: fmt.Sprintf("at most %d items", jobs.MaxBatch)}}}
 	}
-	if err := s.takePlanIntake(ctx, principalFrom(ctx)); err != nil {
+	p := principalFrom(ctx)
+	if err := s.takePlanIntake(ctx, p, len(items)); err != nil {
 		return nil, err
 	}
-	j, _, err := s.jobs.Submit(ctx, principalFrom(ctx), in)
+	ins := make([]jobs.Intake, 0, len(items))
+	at := make([]int, 0, len(items)) // the slot of ins[k]
+	results := make([]api.JobBatchItemResult, len(items))
+	for i, it := range items {
+		in, err := toIntake(&it.Job)
+		if err != nil {
+			results[i] = itemProblem(ctx, i, err)
+			continue
+		}
+		if it.IdempotencyKey != nil {
+			// The fingerprint of an item is its job as decoded and encoded again: the
+			// request's bytes are those of the whole batch.
+			raw, err := json.Marshal(it.Job)
+			if err != nil {
+				return nil, fmt.Errorf("fingerprint job %d: %w", i, err)
+			}
+			in.IdempotencyKey, in.BodyHash = *it.IdempotencyKey, jobs.HashBody(raw)
+		}
+		ins, at = append(ins, in), append(at, i)
+	}
+	done, err := s.jobs.SubmitBatch(ctx, p, ins)
 	if err != nil {
 		return nil, err
 	}
-	loc := "/api/v1/jobs/" + j.ID
-	return api.IntakeJob202JSONResponse{
-		Body:    api.JobAccepted{JobId: j.ID, Status: api.JobStatus(j.Status), Workflow: j.Workflow, CreatedAt: j.CreatedAt, RunAt: j.RunAt},
-		Headers: api.IntakeJob202ResponseHeaders{Location: &loc},
-	}, nil
+	out := api.JobBatchResult{Results: results}
+	for k, d := range done {
+		i := at[k]
+		switch {
+		case d.Err != nil:
+			results[i] = itemProblem(ctx, i, d.Err)
+		case d.Inserted:
+			results[i] = api.JobBatchItemResult{Status: http.StatusAccepted, Job: ptr(toJobAccepted(d.Job))}
+		default:
+			results[i] = api.JobBatchItemResult{Status: http.StatusOK, Job: ptr(toJobAccepted(d.Job))}
+		}
+	}
+	for _, r := range results {
+		if r.Job != nil {
+			out.Accepted++
+		} else {
+			out.Failed++
+		}
+	}
+	return batchResponse(out), nil
+}
+
+// batchResponse is the 200 of a batch with a Content-Length: the body is encoded
+// whole first anyway, and a client then reads it without chunked decoding.
+type batchResponse api.JobBatchResult
+
+func (r batchResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+	body, err := json.Marshal(api.JobBatchResult(r))
+	if err != nil {
+		return fmt.Errorf("encode batch result: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
+}
+
+// itemProblem is the problem of item i of a batch, its pointers made relative to
+// the batch's body.
+func itemProblem(ctx context.Context, i int, err error) api.JobBatchItemResult {
+	prefix := fmt.Sprintf("/jobs/%d/job", i)
+	var e *levqor.Error
+	if errors.As(err, &e) && len(e.Fields) > 0 {
+		c := *e
+		c.Fields = make([]levqor.FieldError, len(e.Fields))
+		for k, f := range e.Fields {
+			c.Fields[k] = levqor.FieldError{Pointer: prefix + f.Pointer, Detail: f.Detail}
+		}
+		err = &c
+	}
+	p := problemOf(err, "/api/v1/intake/batch", requestInfoFrom(ctx))
+	return api.JobBatchItemResult{Status: p.Status, Problem: &p}
 }
 
 // GetJob implements api.StrictServerInterface.

@@ -125,6 +125,7 @@ func newRateLimits(l *Limits, log *slog.Logger) *rateLimits {
 type quota struct {
 	name  string
 	lim   *limiter.Limiter
+	n     int64 // how many this request counts for; 0 or 1: once
 	state limiter.Context
 }
 
@@ -137,7 +138,13 @@ func (rl *rateLimits) take(ctx context.Context, h http.Header, checks ...quota) 
 	var refused *quota
 	ctx = limitstore.WithRequest(ctx) // one failed store call is enough for this request
 	for _, c := range checks {
-		state, err := c.lim.Get(ctx, c.name)
+		var state limiter.Context
+		var err error
+		if c.n > 1 { // a batch's jobs against the plan
+			state, err = c.lim.Increment(ctx, c.name, c.n)
+		} else {
+			state, err = c.lim.Get(ctx, c.name)
+		}
 		if err != nil {
 			// A guarded store (limitstore) has already counted and logged the failure,
 			// once per interval; logging here too would add a line per request.

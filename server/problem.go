@@ -50,6 +50,11 @@ var faultRetryAfter = map[int]string{
 // problemFor turns any error into the problem document the client sees. Only
 // *levqor.Error values contribute text; every other error becomes "Internal error.".
 func problemFor(r *http.Request, err error) api.Problem {
+	return problemOf(err, r.URL.Path, requestInfoFrom(r.Context()))
+}
+
+// problemOf is problemFor for a request's path and info (nil: no request id).
+func problemOf(err error, path string, info *requestInfo) api.Problem {
 	code := levqor.ErrorCode(err)
 	if code == levqor.EInternal {
 		// A database fault (down, busy, read-only, full) is not a bug: say so.
@@ -69,7 +74,7 @@ func problemFor(r *http.Request, err error) api.Problem {
 		Title:    http.StatusText(status),
 		Status:   status,
 		Code:     api.ProblemCode(code),
-		Instance: ptr(r.URL.Path),
+		Instance: ptr(path),
 	}
 	if msg := levqor.ErrorMessage(err); msg != "" {
 		p.Detail = ptr(msg)
@@ -85,7 +90,7 @@ func problemFor(r *http.Request, err error) api.Problem {
 		}
 		p.Errors = &fields
 	}
-	if info := requestInfoFrom(r.Context()); info != nil && info.id != "" {
+	if info != nil && info.id != "" {
 		p.RequestId = ptr(info.id)
 	}
 	return p

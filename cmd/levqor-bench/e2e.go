@@ -80,7 +80,7 @@ func runE2E(ctx context.Context, o options) (outcome, error) {
 	var out outcome
 	details := map[string]e2eResult{}
 	out.Details = details
-	res, err := runE2EOn(ctx, o, "sqlite")
+	res, err := runE2EOn(ctx, o, "sqlite", intakeRequest(), 1)
 	if err != nil {
 		return out, fmt.Errorf("sqlite: %w", err)
 	}
@@ -99,7 +99,7 @@ func runE2E(ctx context.Context, o options) (outcome, error) {
 	if err != nil {
 		return out, fmt.Errorf("postgres: %w", err)
 	}
-	res, err = runE2EOn(ctx, o, "postgres", "LEVQOR_DATABASE_URL="+pgURL)
+	res, err = runE2EOn(ctx, o, "postgres", intakeRequest(), 1, "LEVQOR_DATABASE_URL="+pgURL)
 	if err = errors.Join(err, drop()); err != nil {
 		return out, fmt.Errorf("postgres: %w", err)
 	}
@@ -109,8 +109,8 @@ func runE2E(ctx context.Context, o options) (outcome, error) {
 
 // runE2EOn is one end-to-end run of a fresh levqor on engine (env selects it):
 // a check request and the warm-up, a wait until their jobs have run, then the
-// window, then the drain.
-func runE2EOn(ctx context.Context, o options, engine string, env ...string) (_ e2eResult, err error) {
+// window, then the drain. lr submits perReq jobs a request (a batch when > 1).
+func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, perReq int, env ...string) (_ e2eResult, err error) {
 	dir, err := os.MkdirTemp("", "levqor-bench-*")
 	if err != nil {
 		return e2eResult{}, err
@@ -128,13 +128,12 @@ func runE2EOn(ctx context.Context, o options, engine string, env ...string) (_ e
 	defer sc.close()
 
 	r := e2eResult{Engine: engine, Workers: o.e2eWorkers}
-	lr := intakeRequest()
 	if _, err := fetchOnce(ctx, lev.addr, lr); err != nil {
 		return r, err
 	}
-	r.Submitted++
+	r.Submitted += uint64(perReq)
 	if o.warmup > 0 {
-		r.Submitted += generateLoad(ctx, lev.addr, lr, o.conns, o.warmup).OK
+		r.Submitted += generateLoad(ctx, lev.addr, lr, o.conns, o.warmup).OK * uint64(perReq)
 	}
 	if _, _, err := waitDrained(ctx, lev, sc); err != nil {
 		return r, fmt.Errorf("after the warm-up: %w", err)
@@ -199,10 +198,10 @@ func runE2EOn(ctx context.Context, o options, engine string, env ...string) (_ e
 		return r, fmt.Errorf("%s %s: no %s (%d other responses, %d connection errors)", lr.verb(), lr.path, lr, res.Other, res.Errors)
 	}
 
-	r.Submitted += res.OK
+	r.Submitted += res.OK * uint64(perReq)
 	r.WindowS = t1.Sub(t0).Seconds()
-	r.Accepted, r.Other, r.Errors = res.OK, res.Other, res.Errors
-	r.AcceptedPerS = res.RPS()
+	r.Accepted, r.Other, r.Errors = res.OK*uint64(perReq), res.Other, res.Errors
+	r.AcceptedPerS = res.RPS() * float64(perReq)
 	r.IntakeP50MS, r.IntakeP99MS = ms(res.latency.quantile(0.50)), ms(res.latency.quantile(0.99))
 	r.CompletedInWindow = q1.Depth["succeeded"] - q0.Depth["succeeded"]
 	r.CompletedPerS = float64(r.CompletedInWindow) / r.WindowS

@@ -45,6 +45,7 @@ type options struct {
 
 	e2eWindow  time.Duration // e2e: how long jobs are submitted at full speed
 	e2eWorkers int           // e2e: levqor's LEVQOR_WORKERS
+	batchSize  int           // e2e-batch: jobs per POST /api/v1/intake/batch
 
 	summaryEvents int // summary: events seeded before the summary is read
 }
@@ -65,6 +66,7 @@ func allScenarios() []scenario {
 		{"userget", "authenticated GET /api/v1/users/{id} throughput, levqor vs a bare net/http server reading the same SQLite row", runUserGet},
 		{"intake", "POST /api/v1/intake throughput and p99, levqor (running the jobs too) vs a bare net/http server inserting one SQLite row per request", runIntake},
 		{"e2e", "core.echo jobs per second from intake to succeeded over a window of full-speed intake, on SQLite (and PostgreSQL if " + postgresURLEnv + " is set)", runE2E},
+		{"e2e-batch", "core.echo jobs per second from intake to succeeded on SQLite through POST /api/v1/intake/batch (-batch-size jobs a request), against single intakes in the same run", runE2EBatch},
 		{"track", "POST /api/v1/metrics/track throughput, levqor (rollups included) vs a bare net/http server inserting the same row into its own SQLite file", runTrack},
 		{"summary", "GET /api/v1/metrics/summary latency over 10 million seeded events, on SQLite (and PostgreSQL if " + postgresURLEnv + " or " + testPostgresURLEnv + " is set)", runSummary},
 	}
@@ -148,7 +150,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("levqor-bench", flag.ContinueOnError)
 	o := options{out: stdout}
 	fs.StringVar(&o.bin, "bin", "bin/levqor", "the levqor binary to measure")
-	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget,intake,e2e,track,summary)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget,intake,e2e,e2e-batch,track,summary)")
 	fs.IntVar(&o.runs, "runs", 10, "process starts for coldstart and for rss")
 	fs.DurationVar(&o.idle, "idle", time.Second, "rss: idle pause after /ready before reading VmRSS")
 	fs.IntVar(&o.conns, "conns", 32, "health, userget, intake, e2e: keep-alive connections")
@@ -157,6 +159,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.rounds, "rounds", 3, "health, userget, intake: measured rounds per server, alternating bare/levqor")
 	fs.DurationVar(&o.e2eWindow, "e2e-window", 30*time.Second, "e2e: how long jobs are submitted at full speed")
 	fs.IntVar(&o.e2eWorkers, "e2e-workers", 64, "e2e: levqor's LEVQOR_WORKERS (jobs run at once)")
+	fs.IntVar(&o.batchSize, "batch-size", e2eBatchSize, "e2e-batch: jobs per POST /api/v1/intake/batch (1..1000)")
 	fs.IntVar(&o.summaryEvents, "summary-events", 10_000_000, "summary: events seeded before the summary is read")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	if err := fs.Parse(args); err != nil {
@@ -273,6 +276,9 @@ func (o options) validate() error {
 	}
 	if o.e2eWindow < time.Second || o.e2eWindow > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("-e2e-window: want 1s..10m, got %s", o.e2eWindow))
+	}
+	if o.batchSize < 1 || o.batchSize > 1000 {
+		errs = append(errs, fmt.Errorf("-batch-size: want 1..1000, got %d", o.batchSize))
 	}
 	if o.e2eWorkers < 1 || o.e2eWorkers > 1024 {
 		errs = append(errs, fmt.Errorf("-e2e-workers: want 1..1024 (as LEVQOR_WORKERS), got %d", o.e2eWorkers))

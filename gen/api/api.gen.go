@@ -706,6 +706,38 @@ type JobAccepted struct {
 	Workflow string    `json:"workflow"`
 }
 
+// JobBatchIntake defines model for JobBatchIntake.
+type JobBatchIntake struct {
+	Jobs []JobBatchItem `json:"jobs"`
+}
+
+// JobBatchItem defines model for JobBatchItem.
+type JobBatchItem struct {
+	IdempotencyKey *string   `json:"idempotency_key,omitempty"`
+	Job            JobIntake `json:"job"`
+}
+
+// JobBatchItemResult defines model for JobBatchItemResult.
+type JobBatchItemResult struct {
+	Job *JobAccepted `json:"job,omitempty"`
+
+	// Problem RFC 9457 problem details with Levqor's extension members.
+	Problem *Problem `json:"problem,omitempty"`
+
+	// Status 202 new job, 200 idempotent repeat, 4xx refused (see problem).
+	Status int `json:"status"`
+}
+
+// JobBatchResult defines model for JobBatchResult.
+type JobBatchResult struct {
+	// Accepted Items with a job (new or repeat).
+	Accepted int `json:"accepted"`
+
+	// Failed Items with a problem.
+	Failed  int                  `json:"failed"`
+	Results []JobBatchItemResult `json:"results"`
+}
+
 // JobIntake defines model for JobIntake.
 type JobIntake struct {
 	CallbackUrl *string     `json:"callback_url,omitempty"`
@@ -1546,6 +1578,9 @@ type PutConnectionJSONRequestBody = ConnectionPut
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
 
+// IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
+type IntakeJobBatchJSONRequestBody = JobBatchIntake
+
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
 
@@ -1635,6 +1670,9 @@ type ServerInterface interface {
 	// IntakeJob Submit a job
 	// (POST /api/v1/intake)
 	IntakeJob(w http.ResponseWriter, r *http.Request, params IntakeJobParams)
+	// IntakeJobBatch Submit up to 1,000 jobs in one request
+	// (POST /api/v1/intake/batch)
+	IntakeJobBatch(w http.ResponseWriter, r *http.Request)
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
@@ -2132,6 +2170,20 @@ func (siw *ServerInterfaceWrapper) IntakeJob(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.IntakeJob(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// IntakeJobBatch operation middleware
+func (siw *ServerInterfaceWrapper) IntakeJobBatch(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.IntakeJobBatch(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3912,6 +3964,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/api/v1/keys/{id}/roll", wrapper.RollKey).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/intake", wrapper.IntakeJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/intake/batch", wrapper.IntakeJobBatch).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs", wrapper.ListJobs).Methods(http.MethodGet)
 
@@ -6458,6 +6512,229 @@ type IntakeJobdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response IntakeJobdefaultApplicationProblemPlusJSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatchRequestObject struct {
+	Body *IntakeJobBatchJSONRequestBody
+}
+
+type IntakeJobBatchResponseObject interface {
+	VisitIntakeJobBatchResponse(w http.ResponseWriter) error
+}
+
+type IntakeJobBatch200JSONResponse JobBatchResult
+
+func (response IntakeJobBatch200JSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch400ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch401ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch403ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch413ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch415ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch422ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch429ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch500ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch503ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatch507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response IntakeJobBatch507ApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type IntakeJobBatchdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response IntakeJobBatchdefaultApplicationProblemPlusJSONResponse) VisitIntakeJobBatchResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -15238,6 +15515,9 @@ type StrictServerInterface interface {
 	// IntakeJob Submit a job
 	// (POST /api/v1/intake)
 	IntakeJob(ctx context.Context, request IntakeJobRequestObject) (IntakeJobResponseObject, error)
+	// IntakeJobBatch Submit up to 1,000 jobs in one request
+	// (POST /api/v1/intake/batch)
+	IntakeJobBatch(ctx context.Context, request IntakeJobBatchRequestObject) (IntakeJobBatchResponseObject, error)
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
@@ -15805,6 +16085,37 @@ func (sh *strictHandler) IntakeJob(w http.ResponseWriter, r *http.Request, param
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(IntakeJobResponseObject); ok {
 		if err := validResponse.VisitIntakeJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// IntakeJobBatch operation middleware
+func (sh *strictHandler) IntakeJobBatch(w http.ResponseWriter, r *http.Request) {
+	var request IntakeJobBatchRequestObject
+
+	var body IntakeJobBatchJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.IntakeJobBatch(ctx, request.(IntakeJobBatchRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "IntakeJobBatch")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(IntakeJobBatchResponseObject); ok {
+		if err := validResponse.VisitIntakeJobBatchResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -17242,40 +17553,40 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur8rkTJOiZNlJpEp9v7IsTxTfNJL8zcyGXjbYDZKwmgADoEUxLlflr32ArV/VvsG8",
+	"7L37chs39j/4Kijur8rkTJOiZNmJpUp9v7IsT5T4opHkbyYbetlgN0jCagIMgBbFcbkqf+0D7G7VvsG8",
 	"yL5JnmQL5wB9Ibt5kSU7mdH8MbGa3bgeHJzr53xsRHIylYIJoxsHHxtjRmOm4J/HNBqzYymMkon9O2Y6",
-	"UnxquBSNg8YPckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
-	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JIybUgkU2FYTOiI",
-	"cqENaZ6eXL4gsaJD0+bMDNtjY6Z0ytuKGgaft90KtoKekIIRbtiETJkiU5nwaH5Awl7jis17jUP1fS/t",
+	"UnxquBSNg8b3ckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
+	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JoybUgkU2FYTOiI",
+	"cqENaZ6eXL4ksaJD0+bMDNtjY6Z0ytuKGgaft90KtoKekIIRbtiETJkiU5nwaH5Awl7jis17jUP1XS/t",
 	"dh9Hri9NFJtQLrgYwXN2aNwLmkVSxJqkwvAEhjfjIpYzYtfBaHw77PTEme2CM31Awis2D0nT9nt0dkqu",
 	"2LwVkJBP3bMo4UwYcnoWEKnI6dn1U7LzdL9FqIhJOErkgCYhadIkIVRIMZ/IVBOj6HDIo1anJ0przm7o",
-	"ZJrYZc8ntrv73aH5fn+vEazaEhjuvHpjYC31qr0IyOrl/cWt3i+pNNSt6Mw9c+vHBXFr69dwzcx++X53",
-	"r3s4+/5pt3pmzKj50dAwVX1eJlTMfY/ESDKj3JABG0rFiFFzLkY4OdI8f3FMvtvd7ZKYJXTedt+0yuOb",
-	"cMEn6aRx0M0Gw4VhI6ZgNP/IFnrFAYDV8UfL8NHY2KXGg9C0z+wiKzZMNYvtihNK9ve+awV27TLCteuP",
-	"S3rLAZ57yl8e5LnvJGFDY3u1g4pSpSwBu32E4VM37FsPQbOKNfppzESh8Ue6fPYCQjV5J/gNMXzCCgRV",
-	"HsVQqgk12PfT/UawelifgsaUKjphxnHioyhiU3MiIhm7NeJ2bMhpGkFD0IltAV9rZ++V1oHevGJiZMaN",
-	"gye7e1XEeyyFYJGd9hs6YX9Pmao5mlH24iNNbNeHJGZDmiaGhO4fcJBgjL9AO9kQ4T/Fcf0vxYaNg8b/",
-	"sZNfQzv4q94pj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx48ColNUsyOM92BD/565dfmOYsk3/Xz/T9q/v",
-	"7f9129/13//lf1Ue/NPhGynYa2qice3unA7b9qU2vlUzlN3u3n5VBz/KwenzmvnyeOVEV63w6XNo/SWb",
-	"32Prl4qPRkzV9mDw9/6angqr9HS/tGH75Q07av+fbrva7/9avV/v9IrxfP6Mf5LqapjImSXSM9t2dUfu",
-	"MNyuq2IfyDMU01MpNAOW8YzGjnPavyIpDBPwTzqdJjwC2WlnquQgYZO/ftD2cH/csOcz/Ao7XWYP/rrm",
-	"mkxoYjkfi62UMaQ80V6cA8kNz/Mw4dFXG2Tk+rds3YxLdwuIhjDIF1INeBwz8aVH6UQ3ktDoCmUhHckp",
-	"I2bMNZFTplDcFozZC+dT0Pjh8vWrMzpiCwM17MbsjM0kKY9s8VxUjmFKR8xy80XFoF3QDKqm6N7fKWkR",
-	"BXF/1TfwDoznVNhjTZMvufJHgqSC3UxZZKVNppRUpBnJmJGQu+GErQ6xixMzQ3lCNJ1rIqQZgwQ3kCkq",
-	"ERFNNTsEEcvuGeuJ0NFdn8cgX2sJL4b/aLvD2j59HhJchhaZWdlDsalUxjbMjRW9PwWNN9K8kKmIv+Si",
-	"vJFEp9HYij0yVREjTanslMlcpsoKpp+Chv/8y+4VbBDIYSA07z/5hrhu3Pbg0cgEPfZF1+1SShT7M2HZ",
-	"kZJVGPsJDihsHRJldQdCrfLgZPEJIyN+zYSVKkNQLdqgW4QLx7Gk4q46VvmLxfVo52rYRh+717260870",
-	"nZVf55qRlbrbee8bjXxRlVloo6Q+bNZO/slSW04P2LQd+zps/IWRio7YizRJvvRFoZm6ZuqRJhrHYC/f",
-	"YZokntjc4759FrYOMl41o5rMFDeGiQ6BPSIJNcweJ7tXPVGiu0x1BcbE4YrXTBi0CBQp8naEAcIiuzEv",
-	"eFJ5g00TysUtrrAhT77iFXYp5Suqlu7kLybiDGQ8tzslrx1ncVqyFYMFTc1YKv4r+9KXCciBmYBj6dBZ",
-	"9Vjsh3ZNeUIHCfsah4lH9voW9oKDs4Uil19SIWf+ZKX5OO3BsusbU0MHVGcNDOxegCm0J6SyWzFI9Tzw",
-	"k9eF96Ixi67A0IJbZS+JNhpj7BGGcx3LmQBDnckOPh5E0xNGgphNokRqFnfIm8I5j8ZUjFjsb5riOSdf",
-	"/Ji/E1MlI6b119jggoYyY0nSdjrKIDXFraBKcau5pMbKFlRfZZSp06mVyVj8msWcXgIL+iozeKTJMfba",
-	"tqOwE7Kjp2AHYjEZM2U1mE9ep0RjUjzh4sJQk8KfU2UVCcNRbYzkxF3HC5w1aHiyBsuoSCeNg58b+peE",
-	"G6vDTqU2I8V0432w/OVI9q+Z0hwXYOnnX1KWsmpT0wc5IPAz+f23/23/QlujhtFnh8BeeM6CKZPY7uyM",
-	"chCZP8iBZfzlOcZsiio5jWNuO6PJWemFRYNcNiU5+MAikD6GXHA9ZnHfLvHy2H+UA0KNYZMp2LC55W5A",
-	"7mRMNfEfE81FxAgcbqoMukqWO8c59WEd4r69xnXJphjL1B6i7FORTgbOvJmbFn52035fMRnH8Co3x42s",
-	"T025T8uYrIjaqNjvdGp/qRtlhenTjzho1NPJwmz8mPNPAk+8pUEXRlMg4RJNegqsWppnPEmcXLlwUNBK",
+	"ZJrYZc8ntrv77NB8t7/XCFZtCQx3Xr0xsJZ61V4EZPXy/upW79dUGupWdOaeufXjgri19Wu4Zma/fre7",
+	"1z2cffe0Wz0zZtT8aGiYqj4vEyrmvkdiJJlRbsiADaVixKg5FyOcHGmevzwmz3Z3uyRmCZ233Tet8vgm",
+	"XPBJOmkcdLPBcGHYiCkYzT+yhV5xAGB1/NEyfDQ2dqnxIDTtM7vIig1TzWK74oSS/b1nrcCuXUa4dv1x",
+	"SW85wHNP+cuDPPedJGxobK92UFGqlCVgt48wfOqGfeshaFaxRj+NmSg0/kiXz15AqCbvBL8hhk9YgaDK",
+	"oxhKNaEG+3663whWD+tT0JhSRSfMOE58FEVsak5EJGO3RtyODTlNI2gIOrEt4Gvt7L3SOtCbV0yMzLhx",
+	"8GR3r4p4j6UQLLLTfkMn7O8pUzVHM8pefKSJ7fqQxGxI08SQ0P0DDhKM8VdoJxsi/Kc4rv+l2LBx0Pjf",
+	"dvJraAd/1TvlERUHKRU88QsxpWac9xH5dxpBw5IoVyxuHBiVspoFebwHG+L/3LXLbwxTtun/4xfa/ud7",
+	"+3/d9rP++7/8r8qDfzp8IwV7TU00rt2d02HbvtTGt2qGstvd26/q4Ac5OH1RM18er5zoqhU+fQGt/8jm",
+	"99j6peKjEVO1PRj8vb+mp8IqPd0vbdh+ecOO2v+72672+79W79c7vWI8nz/jn6S6GiZyZon0zLZd3ZE7",
+	"DLfrqtgH8gzF9FQKzYBlPKex45z2r0gKwwT8k06nCY9AdtqZKjlI2OSvH7Q93B837PkMv8JOl9mDv665",
+	"JhOaWM7HYitlDClPtBfnQHLD8zxMePTVBhm5/i1bN+PS3QKiIQzypVQDHsdMfOlROtGNJDS6QllIR3LK",
+	"iBlzTeSUKRS3BWP2wvkUNL6/fP3qjI7YwkANuzE7YzNJyiNbPBeVY5jSEbPcfFExaBc0g6opuvd3SlpE",
+	"Qdxf9Q28A+M5FfZY0+RLrvyRIKlgN1MWWWmTKSUVaUYyZiTkbjhhq0Ps4sTMUJ4QTeeaCGnGIMENZIpK",
+	"RERTzQ5BxLJ7xnoidHTX5zHI11rCi+E/2u6wtk9fhASXoUVmVvZQbCqVsQ1zY0XvT0HjjTQvZSriL7ko",
+	"byTRaTS2Yo9MVcRIUyo7ZTKXqbKC6aeg4T//snsFGwRyGAjN+0++Ia4btz14NDJBj33RdbuUEsX+TFh2",
+	"pGQVxn6CAwpbh0RZ3YFQqzw4WXzCyIhfM2GlyhBUizboFuHCcSypuKuOVf5icT3auRq20cfuda/utDN9",
+	"Z+XXuWZkpe523vtGI19UZRbaKKkPm7WTf7LUltMDNm3Hvg4bf2GkoiP2Mk2SL31RaKaumXqkicYx2Mt3",
+	"mCaJJzb3uG+fha2DjFfNqCYzxY1hokNgj0hCDbPHye5VT5ToLlNdgTFxuOI1EwYtAkWKvB1hgLDIbsxL",
+	"nlTeYNOEcnGLK2zIk694hV1K+YqqpTv5i4k4AxnP7U7Ja8dZnJZsxWBBUzOWiv+TfenLBOTATMCxdOis",
+	"eiz2Q7umPKGDhH2Nw8Qje30Le8HB2UKRyy+pkDN/stJ8nPZg2fWNqaEDqrMGBnYvwBTaE1LZrRikeh74",
+	"yevCe9GYRVdgaMGtspdEG40x9gjDuY7lTIChzmQHHw+i6QkjQcwmUSI1izvkTeGcR2MqRiz2N03xnJMv",
+	"fszfiamSEdP6a2xwQUOZsSRpOx1lkJriVlCluNVcUmNlC6qvMsrU6dTKZCx+zWJOL4EFfZUZPNLkGHtt",
+	"21HYCdnRU7ADsZiMmbIazCevU6IxKZ5wcWGoSeHPqbKKhOGoNkZy4q7jBc4aNDxZg2VUpJPGwS8N/WvC",
+	"jdVhp1KbkWK68T5Y/nIk+9dMaY4LsPTzrylLWbWp6YMcEPiZ/P7b/2P/QlujhtFnh8BeeM6CKZPY7uyM",
+	"chCZP8iBZfzlOcZsiio5jWNuO6PJWemFRYNcNiU5+MAikD6GXHA9ZnHfLvHy2H+QA0KNYZMp2LC55W5A",
+	"7mRMNfEfE81FxAgcbqoMukqWO8c59WEd4r69xnXJphjL1B6i7FORTgbOvJmbFn5x035fMRnH8Co3x42s",
+	"T025T8uYrIjaqNjvdGp/qRtlhenTjzho1NPJwmz8mPNPAk+8pUEXRlMg4RJNegqsWprnPEmcXLlwUNBK",
 	"0J8yxWXcZ6iNVa6PSBN3j6F9Z/l8KBqxPnh3KhxhwKAp8HUWkymdT5gwATJnAwo6j8k0oeKR9l4TbeSU",
 	"WCY052Jkiep248LW1rKqhIpX+OanoGEHUn2W7S9kNpY6c+7ACO1l2qmiIp2xqHJbF0bxKbOybjrInnuW",
 	"0KSR4dcsIEZxancuIFOqTT9OWUBSYdcqsEw+Yom9ZrmwE0qYYb//9q8WXLtCClY9HuxuwOL+mklWj9CK",
@@ -17283,333 +17594,350 @@ var swaggerSpec = []string{
 	"Xzt622PlUNN4xMyrjMiq2fGQJpotsXDKk3k/1XENi6E3yGJ2u/C/NUxnIoUZ31l7i2w3G2q5o6oVOaZJ",
 	"MqDR1RFeHcubtw0Xpnkjy3cKGE3qGL5Jdd9Kt1WfLszOd2K7q56SlWhlagrG6C32ufqgHZV4nj3RYJqi",
 	"moRTJftulUN7muEBFSKlCZhN6p0Iy16flR6EpeNZOfnMgVUlaXkvVdUuRIrRba/dIWdJDG1zwyZ6c+/a",
-	"C/thQcyhSlEw8AjnZKu44eMth7ewZEUfnXODuOGX5l7qafUK4ySWljmh2uzXxH6wSDErQ9t3yFCmyupI",
+	"S/thQcyhSlEw8AjnZKu44eMth7ewZEUfnXODuOGX5l7qafUK4ySWljmh2uzXxH6wSDErQ9t3yFCmyupI",
 	"ikaGKU2aQzZjqqQDjaUyrcq7oWahFibtJopDWj2bV1xXHH8rv9xif5e3dolHGbpmQN7fuvEByrxwnZpD",
-	"VGz9LN2WM/gV38Z/bCVdu+V6lfBfmOC3u98teYaX1aI6/7hUjzSJFIuZMJwmBOmbNDVjzjtgaCJHKWsF",
-	"GH1ErezRtux0TrD9Tk/0xAtnCwjHxkzDvPXA+QlQDwI/O8nDBggX2jAaH2DbVwxsQNR9A277nmhSQX64",
-	"vDwjRl4xEYDyGP4gtQkDEnrNEidvn1wqKvSQqSzCAFlsvszhITSseyLmwyGzUyBSJHPCBYmoZoQqDChx",
-	"Hg4QuML/CmEGdHEOLrYAxn9Nk5RZ5aknhLRrYJRMCse1Q04wWOeAhB97jSNn1gIVvNc4IL3GM0aVVR2v",
-	"2r//9q9eIyC9xn/RKe9DYI99AR5/CtHKMaE3RbLYfQp0UHq0dFyWNBSktRXnSqqjmtuhRFUVDJiLaWr6",
-	"uS2hmppLcr3rPWjctEey7R5+0FJ0zunsNdOajtjWvKw4zoVRrZz3sSf+DZjcgggEK7b1NZctdcU1lx/S",
-	"fn6H1t0X9hDlETBWpEcFPzuXZCzhnJ+9uyQ7dMp3rnd38g/0zsfszU9wmWSzWNrkFeMsWOEWZaNNBreS",
-	"c3hTykww9Uj3RDSWUtujDPFgoVuG0L4X1k0SeFXLMyF4dWmV3VFzsxxImTAqtqZATw9V5HbLSw9Ue/SI",
-	"eUPX356dNYLGu4vnjaBx8u680sz13Er6xzJ1kbSL4p5/vopYT66ZMK4JNLmxJQFrrWzlXnI9Vs2w2E2V",
-	"YFqwwixFri3rEpGh/Sjh0dWG7ws20wkzzmq8wQdWG+1fczbb6P1F4Tz7uDjS0iiC4pxr18vbeT1J3L7h",
-	"nGT+llIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uR//v72vP/j22f9i8uTs/7x2zfH",
-	"787PT94c/zMg+61OUfF1IXJOC67apAm96UdSG69Fl3TmdQrz0or/wGiyykhbuSi5xcjvkbyqWPbFexq/",
-	"qtp3DBFbijjAF8qKZ6pV//ff/oUS0RWbwx+rNc795TjDj3vB/qf+z932d/DXbvDku0+VovOPclBlHUCL",
-	"c7XKHznjQt9ZgJZ1TvfCFnfrgr2i6s4qkMQClU6ZMGQwh8vmgxw80uTolNhBaKIlGVJVtlzWWLlvpytn",
-	"9o9V07Pn6AReLFr8V3Sz3tK7wXm/ldDG401CE/GUFslkgba9y4ImiZyxuENORcymTNiLO5kHhAI3QSPu",
-	"TKor8MXIqSazMU+YZTMCI5VIk0PIthX62c3UnrWA2EfeDxJzFresSgKsCYLeqSETqQ0xMx4xMpGKHdhn",
-	"EAwz5irGwwa2bW5cOCFE7aEnNlLU7k9oVQEWpd7mSk3bDsO0LfM7IJRow6aQoWJ7nkDo/ZgK4I1OEYPQ",
-	"myweUNMJIzxmk6k0lt+CLhViHsEHOejzGJMHDlyyhmHT7Flo1b2cyhdVOOAcp3nT7ZdsHrZqvEBWHOvj",
-	"Pi/R1ZTOE0njOyaqqeJScTNf76x072EQaprU5BqAncWuzyNNZGqmqSHNwZxMpea4W8LFJ2gToAgq+nab",
-	"U8Vw16jmsVWX4R5zbMNSRcRYjN6zxRO4ZoYqFVuxjQ28YWt5QH5LrVrTH+XA+WjhEzatU0rgrvfEypU9",
-	"YCPFtO6QI1weIxXT2eH6lrzmz0jz28fffvu0+y0ZzA3TLSsrwALjrmg8qriVhIsoSWMWH+JpsK8hA3Bb",
-	"OJNpEpNISa0xUWLpZOKLfSNlP6FqxFDfd85qxYziuHkb3TmWKduVYVW3jd0DaVXQ6itwe7Nl0Ji5OOv1",
-	"CgnEjWfHtPBlwXOTHakgv60XuHJxFvnJ9kSQ0Wy9nbR4k1dJNT/KwZGLEKiQ/m9xmSIX3OwCusWJ2/a0",
-	"bL5jbuCF/SnsWWl53bBrlvNUGHrFthXhF+SxgqC4193/tiQqfrtWlli1OgUto0IEyAT1vSfrZPycH6/r",
-	"8q14gS/a47rFDVUZAvJIQ0xVkDGxvW6XvOTPiGbg5dXIPhZsdntPnn6ZG29rinbMfHN2N2WR27lT/OYJ",
-	"alTur901jLC8qGdMtd3+o6SD8WU+B9YOr6z6PS3pb5WEUTxyWyStlE9j4ex5aqk5b3fgHbEKVJXHi92Y",
-	"fpQqLStSOM+o1iCy4Quhs68xYr9yPnM6AIFPOlHGSjyQQUGO4L8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
-	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat80VNCEbo4qvCAzKl6orFVsClJIyk",
-	"Yh37G6rB2Z/9oVR9zUeCJiEQWAB2SKsqCOkUiUMSpyzXBEI8ViEqEjN6hRHxWWQktvZIE0fpLftDFhOD",
-	"v5JIThhkYnp7AMZQueS7OE3g305rgUwszMK1FwHO0L7q5UurjUIQDtywGEJSadV5yeZ3c7Gi5qQ/S9zc",
-	"9GLOHKWFe2jJXrEcIkRBvf9MkVgsOxd3u92KF4tK0PopTRUb8ptqufmKzR9pcs01HySM4JsFc05y/Us/",
-	"4desHxbJJ3vaCODfhmnTryQBxa7l1ecqCpGcsi1uCvv6Wqv3opDqrOhuqTwZZJ2XxKAqLvGSzY/hjS2l",
-	"HyauuZJi4iJmnU2ycdCw61tccvzTrnTlQm9wRL4Uud12v/Jr/emqWz1opIL/kjL3syWaxc0t7KsbTM2W",
-	"+Qt0q5CrLW5XywFv7X95yebnEnNothgfBlG6cExdoqlvn+7b7V2BXyKTGMw6Vwy0aamuIHQwT+fPreZS",
-	"MBLTeS6MPu7av3XZXr735Lu9Ort30VNRNfmfuBlfgJMNliBJ3g4bBz9vsuCLd84Vm69yZXbIxVjOnN0F",
-	"0hswgRh89uslB9v68v69/xQ0XsmIJqzKOfns+Izsf0MSKkapFYcMHRW4LhPtvz1btJo/flK6hfaqwkze",
-	"f9wLvv3UbOdRJ+8/7gbffmr9pdJ6/vr4zAv964isPIG3gpEfL96+aZ+fHZO9TpdMsBnvM30tY5ZgTP6N",
-	"IWdKGhnJZDkEPTM/r9KFKmIQlsiFxzXQORB6oQglaCcnTT9sTNW0uo+aRkVfyV6nW8lhJ8yMZbyooT55",
-	"ujYyBlzKestZPt2vmGVuVPy8lhbVf7cIVUzotZVrrQR4fHlUFVU2YNVOlGrnykLH+HlQGxmbdX6RTiZU",
-	"zVc5aftqyUlc7ykxdPP7qbQCFaoSu/aYUQv8RdHIqgT4e0AG0mjCbtCIWHLp1Ht8R0xYDWhLcXnMaJxw",
-	"sXAHrw2rsOpS3/klWFyZzOEsmy6Ni1Ay5Fa/cBABG03JSjB8IgWnyeZ7cJl/VDXyVLsYkA36T/X0Fnv/",
-	"7uJs7UW+sH5+WBmFBEvUWtwqR5VugAvrtEAJK8+KHerSORnIeF5NBNwkGwSZ4GsBtlPZPTN0O6PWC8UY",
-	"pJwtGLV2n663aVVyx9fMKB7pO+cVasM3IcJ9Y9IqRslUkPRQyckGIS9O89zbH28ZUgOffRNv+ZWRG43J",
-	"yGl/Ss14iwMupyfCqHmlM0NO+4oNmVLulN9Ji6mZ9BHC4a7aNDTZNrDJ/LrB0cOGCzud714VS7EE6+gH",
-	"Ngx68dS5uJrFvVpel6qD/iYL66l3ntSlLB0lMzrXJPSJmWFAZmNqmM/IpnEMLruC3utf/az4lXzMF3wk",
-	"0um2OvqEVmakCQK/+GEf+rRl7+Z2ScnN/W4X3YBTCcApJNyBD8PWgoi/96RsaXpcZQ2BvakEaFNoNQWe",
-	"OqM6IKwz6pAwoSIPUp4qHtk/KkJyqrGjOgc7GyV/4CKtXv1LecVEnSZGIRNN85Gw/wV7hhXeISTb6hUQ",
-	"bjrklvVwKUjCxdXCJBA0rCiNP90OEQsgZfjQpSxfMGPv021D0j7IQd/ZR5dmegL0UogqJVZGQHutVajL",
-	"IafOgA1u5KFUZCRl3CFvh0NLYE4P71REjlZ499yAKrenMOWKMMga4s/JDV7QZCQhN3lxbo90fjxEmiS5",
-	"bRregjxgIXEZFIukiknTo3JEVJABg5z7VmcTS2F56TdflmAF9ZY9eBsbInJ/1ftFwec8FRpDN7K1+CAH",
-	"C/sMq8CHc6LlhEnBAmI7YUJTw1qHLi5hyBQTEdMYxsNoTABY07Bph5waYugVg9UNARkrDEjIh8gGhlL1",
-	"rRAfwot6LGfah52go7EQTxHm7s4DYlc+RJSj2uRPt++QA9oMh4qxEKfqbKitDrkA1ti2NBAfYG4EjSdc",
-	"IBBEEx0/Ulm1CRM5W3aOPaGZIdwcEpqBF9iLDqYtwfFzxeaooyBugXY5Sw65Eye0330MkRc5O7ZDzTMe",
-	"tsmMe59nyFXbWAppwRWeOp7M+5RXBwYenRI9ZcC7fSAaZP2/uzwmMZ1vGBWIWglT/QkXqWG1ap0/kJaU",
-	"dDqYcAOd4VfVoVg+jXPbCUQ0YSKmikADG81j4ewu9ByUV3J50lUH+6zg486s7OB1FXY0idXO+GhcaQsq",
-	"IHwtnO0a6C0kvFfs+hdIh2I3hgkNENHMTlAvm8Z84umyTcuywIBMaDTmgrXtsbdPHECb/awoP3EBCDNg",
-	"NS9CjQSNAaQd99lN5tUT0vSHAKjmrV19+8htHQqbiFJoWytA5sAGOmhAK0W6+CZ4LQMJ6U9YzGkf1jJo",
-	"FGG/sLkM5iZoFGGaIJ3Ggd+9r8w7M7XS2Y091ygu6CmL7DVHjHSwgZELHK/OcofVrBBhIb2ynbBrluCK",
-	"axcsCcwEgj6FkUW85lJE12J2kx/7stEQeVMVBfx48fYNOXO8CxCSn37X3W0tdQyIRwFaP8vJZLmlGZJe",
-	"Ouh83yD/3g0qW/X1ySZ297ShIqpBNvFjtSpIhhACJ8dtUEwQ3LzCteghBFe3zGMAxXO32wLEYGbqx0yg",
-	"NQAMmVvjyXffFVwa+91upaXLm1aWjvBYKhOQcTqhIj+/Gu0WXgb0y2DbrRyWcXkYi62/Oz/NRQO73dw5",
-	"dxZbzGG9x8ZM9cHOTgL8qUO5R+vRO0KatucJa/RUPNjeUpSFkgEjqyKUc0bRKLWl9+124DvLSREK+t9U",
-	"ryygplRORkpzKoaywkbOxZXeAGZnyTC7GTDNZyHF4Niq5nPhAkPuJoAjUjX5m0xY2q8U1zcJ2fCjdEH9",
-	"XA+5Yn10gdbEvvqXphnaY0ZHV3zqQhytdF5JRRAXpVJRE4UMAVDNdGpvmSctiKy3S6IDK7QdEsxpBlE4",
-	"5nAPx6VwHXYztZoSYtleM0XsSDUGA5Wukc1WvRAnt8yW7ydUHiCGfpXiruASto47LgWuAo3nQypGEXvC",
-	"WyKIZTIq7vp2qAwF8rwVZECtmcI3fAcBgNlBv3Wcgm9he/ACzxYWRaxrlqEEoABPxjJVVulpy2EbhH/U",
-	"HfyjGWNXLZR0fFtSkWb43/a7ZG413/8GFQH+Zd92//QYKfbfc0btu63y3dgl35C/kL+Q3faTBWvT3rdr",
-	"Xb8F9pZFYZTOVYHbVXCv7BuMPS0v0zsRW93Vs6swIGM5gwiOpi+TQSiZcG31Xp1I48vRWNVXG54klj+V",
-	"ojWedve/XR/kusxB86glx0O3Yam3joh2H0LE7jVTc7CiIDg4EiTCyRViVsKPn8LWFwifLnHBfHHeXR43",
-	"qiZyevTmCEOQ7Tdow0Xyp4qhXYcLb809Se3gdp4xlXCxHstnDfyMqsn0xaCswuVoNeoDOxSnXR/MFApd",
-	"4OT0v+Af/qcJOuT8j2DgqSSBPL52ixgUIIF0kPDIgZ51yHOW8AG4SZM5ASKmCabrOIByrkkB9nFZ6V6D",
-	"ALhJVu02EpmXLJdFs8o9ydIwK1ybcfWgJ3l4zzogohi3DN+v6//UuIjsbbNuv1KiKRcxu6ke0d3msGXZ",
-	"8GjvKoVTr46cDoBLTjdxceFsCrpVtuZ1+wV4s7c4WD47cSYcTO6MmzEXLvHVdXtAUNIN/TBCYhS30q7H",
-	"HQ0HNLqSw2Ffh1l9Jwy7kyIOCFj7wDo4NEx1yE/cjGVqCDdBjvQImXZoHAcfoUvZ8KCnaK4Oi9k8ISAq",
-	"clZxwCsTfnbXXnnZNNbg4j3dDhNv7faBB2E7mYpmSDrbYrzVyJolgLa7a9NwkbK+FP2MM1QWnGLF/ffO",
-	"kSBzmowk00SKg/xNbcDFjMTjMiyNJln6NmZaN82YzYlmgAnPprqDScs+X7njYDS//5703JHtNUoZyQXB",
-	"zftSqowxuSGmGX78iF0lXJsO5oJ2QET/9Cl0wuvxyauiEjji13A6BAGRHLygPkqm2+1C0TddmLvKPEtT",
-	"puDXwLlwPn60f/3+278+fcI1sU8sN7F/D2RqV0nAQgF2Eb5iPwGnkX0x9C+AD6kJtEcs53IxYfblVoec",
-	"miynmbsD64du/4ARP/L5taQJLkG7rY4H4gtLfvFuZVg6j+9YreLDqj1c2BTAjw+d8GmXp5KAcIZurVeQ",
-	"WEia9iLQRioNfrBDAmzWE5VL+E60dPvhtga2pNUhL2AfJlT5wjj29dCtZtghRy5T2XFW2DxMWxaMxQCI",
-	"ni19/k8jZYecXNMkteotSUHVoCSSWU08OSQIArrhVlmq2l7Ep768Gnx/6AJ6taVetwEd2hlYGt4h2fmq",
-	"3IkOUDrK095t2iFvEXe65Eu17wx5Yq8eK3UD1cKZ8OqT1x4wg3yv+903u0/2ChnkVrChkQE7/aEHWsA1",
-	"x4YwU3yk5AxAeWuyxZ3npg/f1KWKr42LW6urIF7NChQdMCFhAEZGlJU4OvltXGivnA7gDuiKmxY81atS",
-	"/GGxJqk2xfRB9OgI1iFHkHdY4InuDW5IE+qQ+lzFIVfaYF4hBagFn/yvkY1yQaSKmTok4c/vwwPEQyYI",
-	"KZQfIE3G9JrZobAYVoUL8LUkCUsCJx5VrkuHnJfd9+BbcZ5wy389T2i6MbmQWzNWMh2NsfMybto2euBi",
-	"Eu2idVB5uXGduI4CZqUproht6qSSWjnHuIDMOlmmDtW3DuNnNahslfSxfK9vCNnjRGWP2RMQKBfrhreh",
-	"k/4raUdFyaXmdq25I2/H4LcF8/HKZiW+X+mGtFdE9nZgtwZuyK3QNHLdtjIhmsVbxtOXUQIW+RnXXkDy",
-	"Jmurb5WBXqrlTbzQAPx1O5SXL6fxbpo1vEr3xVZqywGUsqwdCTARO3/3ipzrPFf6thUBNmR2m+rpxeSG",
-	"JRZYCz0N1fQqf1Fyk4h+/D5LfIWPKkfnY56roRw3zLoA3Nr1g8LXHGZj9XAUja7qI48rmdbyftW2DPHZ",
-	"dxMefGEkRi/YG10TSq7YnMVkTPW4Kuy3wi6OwH/rhetbWdDz9AuIJ8F1CAr4SC/5MxA6d58SCHexOnQG",
-	"ifG5FnJgxR9rymySd+evUBK2ojnisjbfXb4ugrNmlnGI/+NmQ5XRR75vtrA+xGJtRD9gYlYGRFRTGhT6",
-	"vRvXupJWVdnqk0Kh4RWpe5XxvhKLYcQs4ddMYYn9nbGUV3rnY97spxCBP6BglrquiavZ3LNbqoxc8PDa",
-	"kS4CFGXLsWLl78Bt6vfw1l5T18C2Cc55v0tJF1lLFaoTHwEgIb5zCAG/AllTMTDX3p24gOtjwVx31YnP",
-	"77zTYXGF1+oU8OUZZK9nIaZbfrMCIbAeJyAGZAHsrmq7in0sZ9fN+xMZs2RVlM8GWsBSp2BqqS/HstTA",
-	"NBtfmQT++c9//rP9+nX7+XPLRyF6GAyO7nlNeJ0rDLpF/4rBcY+3+ERbVWrj9xfjEXG+xVYWBlFcw8U5",
-	"Bfm+Ve84U1vHM9wiNKpgeClm+1dFE3hBI2sZn2wgTGyMfpMhFiwgD1Slw6+t3gdJodVAI3vVkozLKVgw",
-	"Zdx93RWeJ31kIrCbe2FLAl9xCia7XeyPJZ8zaqL14M3LBRWqSqxFa1lnhtde2sdVXzh8isJubi4/vmZq",
-	"xBAtZIBYsFn8sUbJ17Z5CMgLSeIKV8QsYYah2nvF5ptm9m5NP+vqtFVjjtgtezfVTG0dx3SLHcoO85b5",
-	"f7fd2Xs5pxut82ZZgj+xgZUjz1nEeFXJrzjFWqI1ceSQY0/GNCYDxoRzAMeEJhDle5hVenbVX6stK8p2",
-	"fr1R9lj26oq55LLd518TddLdbKxZ1P/9t39B9t0VYwAKnfArBlH/Ws+k2lyaWwtz9VNBZv/8Sa2r7lJr",
-	"/PgMAM51GMIunSNTP13uHGlSjWXoc+i93L3QynIfC8a8kaLT8XZ4vg7gcgnf4nOvO3fDeejcbe4xv+N3",
-	"oDNlxHNrpamEm7mAXLYcjrllGS7f+PZxrAt0XMZTqwRUuwP6vT/Y1KUwNdvj+yoUIc2iVHEzv7Dd4Voc",
-	"TflLNj9KzbgyJ8tXOl9GGPz9t3+FAST7FnJ1jqYcwOB9va4mxsW7F9A0hMuKvjDbC77q5bqDRtZKvukU",
-	"BgnFN6EcVvVwLz3qvR+0HW+ppNYBceW07CzsBA7zotNSkHBnEk1D0LOh3qli5PXxGYkSDoEoYErhYIaG",
-	"/YL7BtrLRzo2ZorVr7nLLomkMBQrmjoZouFy7P47y9/JJ48ph8S94WwmFRk/yyXc3JdQLW1Aoys72KFU",
-	"5OiU0NRIl4b/QQ50h5xA/K2SqWFF5AMq9AxqsGkXlj1wxbgPe4Jmr1PjHdsegC2WUTqxhBBLhr+wG64N",
-	"lIEDDxja/7Jky7Cu0HiYNeVc69TlT5IwkjELDzHQ1mXy9URElZoTiiZRnx7clMonytlFDQMSTqkZZ3+4",
-	"1DHLk8IWRldTKPU2TSgX9kaAGvLU9MSMasJupiwyLIbZXLIb5822s4StdbT95t2rvK4bab77a7fb7baw",
-	"cIPyKV14zCGjS5MmheS+gNCeKGxlQCiZ0CkQsFQoiLtwIzw/UmH2XZ4j6EFppWAVydPdnsA6dX6BjLRU",
-	"TBYsys0PcuBjtHWAtyV4CXVAQiuVhlD3wp+XAIvfiXlP4Fwx3giiUlCfoJq8++uLFy+ew8qdU+MLKB9Y",
-	"ghwzYUA+jH3mnybgRsD0GQizYFz5s+yLRB/6GGL/UU802Y0dEuTLMRg5NTwiVGuoeiawLLBuLTR8eubb",
-	"dGX8Rokc0ATDEuCA9ESWbmgw6gDSX7NMRZ+yHtq5vUJAZIj2yf5un0HMfUiapyeXL0is6NAAyfVE+I92",
-	"/hp+HJDSw3Nv/XCtln/TzISYV4+b7fZ+f++7ngiL2bqhCykDz38bynJDnNGT7mMSFvJ4AWjgSfcbEhbT",
-	"ecMsDREYC0SO9ISDiUa28UgTzWNm6dlH7UVzL3TFXF+1gpxbZHmeBy5Q1Uq/1DAFRAK57S5YBaqfkFL1",
-	"k4oCLk1KoICKJUdfsQXrt7RwCD5Ux26mUXM6SOYYMIJZWuQkC9oag9fH8ZuFwinBxpVTgrz4ihQ9gZkO",
-	"zp94WF1Nxd4rAHxAUdNeKq2S3aaO0qUgfzu5RDr64eToOZ7FVCRM62KMg2N1OiSaAQIoxs8wEQMr0H5d",
-	"sXhRRAWJWaa3IbxCwiMmMH/T3VBWulKcGarm9dfTTsJGNNkxTE10IbfWX1JHZ6eF4PmDRrez2+mCoDVl",
-	"gk5546DxuNPtPG6gWw0ElR1AS62zmAMLc3H5LpYAwpNJ6MqF/XTyrP/89ByXAioCTjwCG9HcQNlzZBzs",
-	"xl69QU+EMzbYkamBHJSsmLjVHKggITo1Q4ewR8WVJobdmJ2xmSSEDuS1G5R9f2Q5EQJ8Q09jOWE9Ab4z",
-	"V2owyAKksftH2gFkDHli74pwxyMBBSTc6QvbE453BwUxIJyOuTGhbRi5eAuuXTSvgizgqIZYorFnDKnT",
-	"5XJTe6nlGO5Lt3tPRAnlE32IksCijEAookXN7Km64AZ9g5rgHW0AZySlCfEyaLGYoxUvfN3WC/e7452O",
-	"e+F+t7WKyCPNkuGjkEyTFBf14oej9t6Tp+CqzeoBYAArLjIEJCZc2AvYNqMRnSW1zDzHXkcZyOcgCUnC",
-	"R6nQdMja+PGjsAUHeI7QJuCNcYfYwZPYu8XDFSg+sgtxVFhdKzUxDruaEcR+dx+B9uG0ZYt/GjcOGn9j",
-	"5lxKgzZyuIfgIOx1u16u9M7vgjhlxShwL2U1VlfpG1kaNBjYPPmWv19UVZckz4visSsg3WekjjO053t/",
-	"77u6IWVz3MmuOQb+oSc439XfnHrMCfjg8foP3hUQLGBGLutr3XceSqSoTjUOfn4fNLQHMswWBMU7x+aA",
-	"RiCBG1iCW6UZGyytlNUm6EiDLjfXhk0a721vO50ZS5L2lZAzseO7tie+wBiXCMifpssb03DQtuCQr3Vc",
-	"5q/snA7fSMFeg1H80/tqKly9WFZcfsFxhR93a+qZo3oF4ZbTOWnaRQNIttNh2/bfhgGA7Il2W4OUtEn/",
-	"z2jsC/jfhpDulChA+9ndfZozQK8Z5tsNHNOq7jdtvErbqfCgKxlyuq9bC/l5O3mAV+3daAV7qCBBKJa7",
-	"QrZvmKDCgNyvIQEBm8KrpAAOLZPYSrs+R+iDHATIWn2UVIYDAhXyfKRjCxsapDyJSdMdAmC8E24C8jfp",
-	"D0YrIOkU0indFdgTHrqBMDHiECYMYFMADo8o39XsspAseJ9cs9hNBT/8Hz9XmHtgxc1sergPQxoZ7ch4",
-	"dyNelYP3wEcbMLgXGcTPvx/fzQ7Vs7oVdgmkTTgkrQqOWjhjvgDCzz7ltXjKHJ5Z7QELAYvMx4YChhqq",
-	"KajrgmdjToScHWDWXJ4oN6VzMJpgcRwe48cI5Q9f2dM2lKon7BuQZk7Qg06aIWadQ7BliCcNpZihYjgK",
-	"r9xa+Y3Ae+BgwC5dlKfukCOBOGK2EysAskwGArxoQMiUqQHlCKZ6QBAgziXK2DOAwfZhLsJmeiEgQI5S",
-	"xeKeODolCGFlpVknlD979/xvJ5f950enr/7Zf3fx3Aq35Z9ev31z+YP7sYXpMWBcwKYguUfxmPVEs1TT",
-	"2/W089GHjHwKWy6JfsaFxqQgv2E1zOSZ2/l7ZCS+iwomAjcjTRJYR0eEHrj7gW98Lt8ora6lgYDodJCt",
-	"f3YVOonDnztP4O5kcShVHxUFNs8uqvlLIfm+isns+OMGjhupK9gNFq3RTp+C4V8YxaeMRKk2csIK2TKI",
-	"UdC0g0auwo1nFZQc+5N94fLkuOiJ0hpMZJyn3ziWYpVQ5pIUqVgqLyuH4IOTMwEChUdUI+cs5opFBlmZ",
-	"16SNJGGqkvAwZ53o7tWFUDec3SNtJeWxlFdEWyUTuExxsFYAoTzu9MSF5W0aDX8YuO4UUasLY2ac5zFn",
-	"7569Oj3uvzt/FXbAHlbo0du4cxZGLCvOLNxoKz9EAEyfrkcRGBXMCwMpjTaKTnOkzJZPaEs1iw/Jfve7",
-	"XP20H/aE8387W1TCrxem2cQFgsXKMNKmUhmaeEuC5caYqc0yMM4qDoeU5MmgkQG0PXPQ83fC4HzzmRRe",
-	"dlaBSHv//NWTXx2fzc4CWGR80GyZVG+rdHwpRt3dgFEfezxI+8HuBl1cSvkKkCHhgyebTCTDj3zNYk4x",
-	"0PoPfI886X6z/psLNIi/SJPkDu6eCytdEer5TEZ8Q4f86CVBz3qze8qyiC2vGoR2qbxrkGvU3zRHxJ0e",
-	"cob8RbuLosiDAhJRFQeO0QaEi2vJI6ZbRDGTKoGI4D1RwXF3aAT+ng7YwEp8sFYMredjbqw41MbXZymO",
-	"J69nKF+IO+yv/+KNNC8AOfLhvJbO69tpUQzxorjb4Ps6pEv6Cx7QhGFAXfkIPIfnb+2rz+DD5QNQYXs7",
-	"ZxN5zeI/+sX2QIm5CRF2zAreHrLf678ochZkVdeTtz+As7NoBnEEtsYOsmQxhoAdyHTLIlYKSRllwS7Y",
-	"kKOePm98+vQ+aLgk2TJpn6Vmka7vXkrFxh3q+5cWUZf6Xr5M/G47tVPI2R/90D4Il1/rsvIMocAkAEkT",
-	"9GEHn0mKSP9IVFuzhsJl5ZygPvG/0kz6BiQ6FAoh7gACmNEThro+j8ZFGEXNDMTgicysyBXWJR/KVOWh",
-	"VgDZUOYZr7g2x4Ux3ePpzbuBeNuK84uhdvkSea9KJjDALj3Y9O7YpufMxHmQTaRYzIThNNGkOWGGxtRQ",
-	"oL3itVgk5Wr6z4E1687Azses1w2ktpyCtvbP5p++oRP295SpeZWftkL0w67/8KLfg9Zy+9OAW4xVuHIC",
-	"25LOvWYS1MYX3D/53gezrnW45Gx6gUc8HJU/xyXwVhR38ZEmfhtvzeRvSdZSQdJLQbFZDJqyAhDKOkxE",
-	"ag5JCFCsVxvSPDq5aO89edr+2/FrjFGHIF8HYeUFO4QaA4GC6/yuO0A3S4GYMaYmdGsbEj6xZ4ibZG6l",
-	"Kww0lMIVOKMZQhOg39lvsSyXIGHeZtjpicsc+Rpi7vLbFqPEcXYJ1wbA+UhhVPZGpoYmcpQy0gzz27mP",
-	"DYYtjLevipdtZl8ekOKXLqDQFT1ruXpqboDlUn09EY2l1Fj/B9wmpInoorgtIRmwRM5aBzgxzDqACGgf",
-	"/J0luNAJI7//3/+PC9QPekKqgFjGaZgg4X+5rAMfvJ8RSodcjtkcFojGMWA4FsOjYcAw8457EvZEAVEP",
-	"ul3Y5YUNypJvCpsNuRnXdmCeFuyIFZsmNALoUj8vSDLw+QVu7SCo2aUsiDiP31SMxEoCEKUUsERoGwXL",
-	"ryevsdSV5tuztHyH3IsXKuvgLP3iPqitbh2aSa7/7vfPg4Xgq7mfpGKQJIXHnrVKuhF6oYrwaLeUGZeV",
-	"I1egrVKULOjsUn0JlV2qY3+LrFXbLUeHWC6cPXA/uBfKeLcY7w+5lfRBob8jhX5ZXFgmSUsxW2nrXFjZ",
-	"YIXv04svWOkVjoRiIyvIWN7sk8ZJczCHCxFyjbIUdDkTDkM6DJCdg/wUp4oOkrnLxnOplnvdPZfh8EpG",
-	"LkfVj9IOfucjjz+FLpeFihW5QTDpuOdBPVzeXECu2NTk+VR7+2Tcym9zyJIVMaAht3mMOXkJVCJ0xjqU",
-	"miCbgSY98UEODsufuzzNmA8BHxfLGGIq2t5hDqFr5+8yi7TDryLshkYmmYPo+UEOQOLzcrFzAaPcaXcB",
-	"qw3rA1iFkmC0jNjsM/MgT6eYABwGPRGeKXkzby88L2UvS0XCYymvOMvXl4o5iahmrQBrgNne3p2/wlAd",
-	"QUI65f0rNoce6JTDP7F0utZ9qIpt/87+YQ99/hhj4PsofWLGKkJB4Fjcc5QheyKTzILldM+9PfQFubS9",
-	"R5qEmC378/uOSwANnUxvX8vFPfvXu/NXVu5+ydgUM75BqIVAI7/qYUlJLgVdFm1g8CpqLiCqcp//h1Ks",
-	"HVZBVD2Ac1NICFqUlnVBUM5CBbKKkRrT0DGRSLEsfAAEqbxMMojcSLgqTRikzeKFp+l14Vhrl9taoCsr",
-	"I2fwz4ppmVyjXx/S4iuFZgQIX4QFh8FzAymIVeLwKXCmH+WgUe17W0yWX2AHjaLTrYRU82QV2kKvd7O3",
-	"2+71br5h1bXj39+PYP6jHOCENxPK9+6y4wyUtEYqtzynkMws7AHLa3A5WrX9eMZdm3zxSNuD1SntzVJS",
-	"1RcV71ctZDEff/MFzW/wusVEzG1UYSMqrCY65KZkz8jw3nx4d9MuE/n9t3+5gIi2r37s9aF/Oz1lb5OP",
-	"i4WhH7SbsnaDpdBBcCsIilaU2lJpgU/q3JnHqdLA7a1YBFehS5/A9E6ssyJQx2LUaBd4XJCGuNBMGY0Z",
-	"oiN/GbkCTVjgGcA6UNkQYGJTCbd3fqEyE5bQo75GhWWl9naBMhX7WPBif/e7/cfd/ULBC8fS7LdgYGi6",
-	"fOGAjFKqYmUvrsCdVBAq0PmKYBAwHlcPJrBXYZqY1iFkr2P+L06kkMDv7l43zwkFG6bCOdiXyZDNIGzd",
-	"ihiLM8ecDSjaQEkIhT0jWPvwgAxlYoXw0lOX6oJAFBSKS1Q7iH+021t9x4LskV+xedm3Ta+WLDUsqG6x",
-	"AIm7WZslHKXaZjOYqCEW/c7b3gyCanWrSHV31ixsdKm17OQD3JEvQbK3rsBl7biBIOoFoqefU3voXv1U",
-	"P8pBXTSBO0RyiEA+D6F7X8MuYTenHMNhNyMggs2sOgK5N1vcPcvmiUzxX5XZjTrCfRLhCmHuwR365yDV",
-	"vzEnC+XWKYeaiDe3y5JKkgGNrrIqONsT77ZOUqv4PUfs8SWi38FkArDO3arRoDajAXKD4yCrOIwI6syo",
-	"uctsB5QBV+3EV8wClCUsleL0GMTG0gSsKSq1WiRa9bxIBvJa6BsCuCWow+myu3yKfGYF3O9+V5naAA18",
-	"1YPukpaL5pamnxcYwgYMYFr9ms3GPGEZnSFI07+f82rrZKsHDS1jSUjUd6WhIccANOF6be2IhIBtA6+1",
-	"tVGMTkJwsPuijlnZxxCRiTVpWtXoAFw6rQBTkSyhe30IOUEvU+cgM9vratmLVqNhInaN+jbd560MEMAw",
-	"NeGCJr4wNuAmggPKwySjiZnHIZi/5ZT+kjIC1mPvnLdnFQdhMkwV+FAz+xIWTrQPMDgEGsZ8ersaWLES",
-	"2FZWehIGDmhXMEyfwnVxcdJ/ffSP/vN350eXp2/fhHlFwd0nPTHhIrWKZrCMrDROAY1ghpC8gIiDSI4O",
-	"UyvG3OTMeE9CYM2hC79ogvVYsYL9OWYJnQdkolsdcu5/yPcIwoV5TDz4M0RIvKLatKEKTPv0eUia8M8L",
-	"maqIufReiKbhRrNk2MLdEmzmFwrB2lzMMjUeoJpobpcYdHHYBkBa8yjWXNuFgcr+mU2AxYeYQl1coyy9",
-	"2E5zJLhm6KV1Kc8lausQAPPD/SyQWUDyNfKECNnqRa/T/gFq4S7NGUY5kXnJGKBByHzCeftQHkRAnLIM",
-	"mDEHc/CEcXZy3n958s8wIBlddA/I/t536A6Y2iG76XrMmKU2Li7PT45eX5Ta6HYPyJPu41ZABtKMq1AN",
-	"K67QCxj9j3JwgixiSVBZvvXsMfOnCigID2FGRI5w0RrjycIHYYFsXANsW6K8OsV0t7u3fxt1c4nBbQni",
-	"lYOy4+dwZ+/VYTZZbmOZCxbSBO65cK582JgukuZhmdbAoB7JCfs3VSe+mIVdSjKhYp4Hj6ELkKm2PaEq",
-	"g15tOXQ2rnOMZI84IJNY54m6i4eZSMsLigSiDx2Cp7seiifRVYx3Hq6CrySTcepm697NhSG7nIt4qht/",
-	"7F63TeSjW/u1fRXf/BQ0lmBa133+j+z9bPyVqK6bt5N/stSWZmabduzrQD+3FS6/FEUfFaFkuSYFnFrS",
-	"LKHWFkh64VJZQ9n+irkryr4dgX26A5cHTLsNLnAnvEL1Z6+rQmV8tKWzqUdY+coqPhb41Dsf7TXx6daq",
-	"flBXPI0mj7QPVdWr64sWBWh/aWVXeDnV1dferE1z3b62fWeFgbnaivEca/l5PFk7ERJClDGiVNt5VOaY",
-	"+Uid6rXAuAyXz+4DjDErz170EDgMl32TZ6XVHSQgnED7ggdsmDNf0RuHZ8VfCENC50xWjEOlwkrul4CW",
-	"E88xxsZqXHldy6dPnjx+6n1XA2aFhRLEMXqiAg9xXgApBAuXfduZcUDZ8ePJCs4gvrSvj+hh2n2gswvK",
-	"7gl4AuaQEYVgmMxugxY0B1vkpBsgOhDlqe/S5BEFdqX8OAHerQnxZZkrL5OrWh3yU6ZDZQjVVg8chqRJ",
-	"yfHJK8JupsrhcgCmWei2M8iBFFsBuvmg8UzBmDBmwGvnp7K3V6xZjz7CQl12RJBy466UtKFjb6y6XaxI",
-	"VaXSlZVJv2wo9wpTmdvmWRbAfZhtOd4i3JDmDBR2HwJk33Xr+WAh2z7O4iFU4vMzBDlU/ch4lL8+CtyJ",
-	"8JWurKFUjI9EewAn3Vc139iCd8Xmq0PCX9oXNvLSF2AotoCd2N45vdsteqefrPVO36ej+CWb1zmK7cKV",
-	"PZIPzuKv5yx2yrb2KVkYUONyzYr553Ag1mKyVMqFcAshqkJ4xeYhOqhQM8rqmEiRzA+Jq8LgoGYz3Hxe",
-	"ESqD6FoYWXofEaAv2Ry72Owu373Ljn/iZuxq/tXc6hBAn3tOcXWxGDOi/Fu58iEz6yEz6248Y5gVQfOq",
-	"a5B54oBctuMSC5dsFk2Sg1GUqT2LIzdYVOhaXrlqsbmus0uGSk6cQ+TGZA5hKZb5xjm04PnGOjwKd9Yw",
-	"mwG6fggw+XeGMbNbTChsuYAwyO3uv61MRS/ZfNEOlZ2IHSWTWwSa+CaDNSDNFByHWZJUXhjKnucALQxg",
-	"mINJYtbJBJLWXd0F+BarWoHaWAEFD+5IJ1ZAIS0MpIV4XLR/Qmhwq0OegddMqisSp5mpo9hWlVZ/LpPk",
-	"Xm9/24HLf/i6d73bqv+8+/4BOfjPwzghYdtxTh+oEcuZ8LHXtxIQskJoO1lXNYE0LwBdEmMBALyXxblM",
-	"kBVtaUY0GrOYDBRnw2TeOsTKPlwTNhkwyOFzSXkDLqiad6qqL7z2g7pwY7pHPXqprzojH/68kP91bGfb",
-	"PpbCKJms8/3Ay/5dzPr6jyiJdc5oQoaefETsdFD0TRRK8QGleFDdhGIs1UJRrAkzikd6gYjx4VoSPmfU",
-	"0ay9+9OpxgRpH1kjBWC3YPgOh5qkumA1Hyk5yy9zkU4GCI+CfrdOT4SRFK6uUV9Rw0LyPckfabIDk+lf",
-	"czbT5P/7f8lut4vhE5FR8K6h/Sjh0VXlq0FPKMu3ES5mj8Qs4hOa6IB0s3ArxeB4CompAvA5XP7eOQiI",
-	"QzdRksYsril98hoXMz96K4NmXkCxiZjOvd8JAScHitEry5xIkwsSml/D1mEWzvPUvq99KlNoZJj53BZs",
-	"cXav6rNOqhNOFioj062HZ2RM5x1y5LxQj5+68TqPsB1T7YCN/LzhHglyevTmCKt3/CoFy4tvn6RKTtnO",
-	"KyliKcJ8uOG7y+P68fza+DwfZf+vO18hC2aBBtex5Afj5tdA6JAGuI/ldFZ/WTpaENQpp0RDfCWicCka",
-	"XbHYcaMqtl4pt7hfK7JlPOeHhusxPc6wbrQd0fHb84s2TRI5Q2yyw1Jg4+kZlMWCYu1Ys7OMJhAljCrS",
-	"vGJzFvfED6+PjtuuAmnrkLy7fL2IWqCyGydUbBgekkjRWQLl1hFEC8r2Qt0DOvIcuidch8OEjkYuxi5h",
-	"Q0OsyCeHjvA50x0SuvxNMPl6x/m35CV/Zl/88eLtmyo2f2mXC+L17km5K3TwhbP7oedV+f3ngCXyGVam",
-	"BxXoy6pAtVKl3UdCyVTJOI1MmwqazA2PNLKXdUKjYDOdMONittbyjUUucQHGF4q4+/aW59LzDRdrk3Bx",
-	"hQVQ/nZySQr97bhv/guC+L///bd/haSpGYW0Gs1Hwh15AA8BgfibPTKWqdItsoAf1BNl6xKE0szGDDLR",
-	"oZZnHCvLYoCXzQLikb+lymxEbjTQOeIHYQc9YViS5CHidGDZz2wsfVmqAYs75F0h5zprabFrx88gcp5q",
-	"QnsCOCh6n5pFNrpQpeuHo4sf+hcnx+cnl1ZEo9n4feNQU9DzPSlYT1RsCNY83e0Sl6DgMV7y8VpJS0hR",
-	"WYr5ws/2TU4x98M18w4u+Eik0y/NO/P+VzFQ/9thNfWDqQzUpxmdEz6EteWaxCl7YLl/bpZ7pK8y/Txn",
-	"Z6TpKs7JqWmXK40UeGyZ90rDh45G9apE5zelF+9R4yh3VKdwMGO4GOm82qlnQ5BWNQHUp5H80gWe/hMw",
-	"/T1MEPKYIv1ku1Kku9JublCPswaoOfwgB30s2RseuL6LoEUguIPxxTK5Msww4pggEpg9NCMpIYBWQ2JR",
-	"VkHbVQRu5QaHTOvH/qzAgTG8i9cYaULlbox850IbKiLWOnQJu9oUEZgHcy+HFOKx/wsDxL93M+yQl6WC",
-	"ls75vKKkJWCzCNkTqavpiUOG2zWvdlkD/bt8tu/hRi30ceHp5AtHjm7FWoiQs6y27EOln4dreaUzyHwJ",
-	"FlkRu5lCBPaKe/udRrP9StvxkWck2sWmIVo4PHCAUpoxFzAnZ8KXywnuMAj0Pq2Y7/I49QX8f6vFBJh8",
-	"pJhl4DQHF3aFvrLigs458e7yGOzYDrSDiZgqrOn0YP/8KuJJsY5Wdc5NE25K7TLc5/i0hf4FJ0FyjXu4",
-	"cQmuGtQgOKm1B/IFF/E7rE25QTQ18I9NU532npT9CI+/rKMAZlVzpaJwhuYRapAtPoSW/Ukip6W88hXV",
-	"0ykZzImnSn9MkOI3E+0rbXt51CNJp5opQ9Am5eqsNI3iEzCKJXLGVDuimsUtHMYB2evuLpQt5h7ZOg56",
-	"Yq/bzVJ92A1K4M0Rv2aiWOYuncYIBVE235kZj9hiWlmr0xNvpGjT/M6c0Dla1NzwF+5JLwn40LI55nYx",
-	"Q8JpQkVImvvdxwFxuNAk3IGnleXi30EHjoPch5hum8ZOvrRwvpaBuO07JKXtm4GrHfMIHVrC7hdkajQj",
-	"tgcV4UFFWBVQLpVjM56b3oqVVqoATK0HKsx4xlc6vg/3/Z8Jq3Chfvo2V/xWMdyWanwQNzXRuCJS7MUx",
-	"+ebxd0/JhKkRI/DWAd62EDldvAvwpj4k4YQZCn54+AgDuAfzrM4G7YlQpEkSYmUFgukYrqbXFZt3/MWc",
-	"wVm07UUeu34Xbn4NKdyHVrHoiUxxdiBU4JvkBr1j+93HpLl4zWN1BufZc7JGpZ3Ozvyeb37oAwii2A4s",
-	"YhtW/q+3b/OPJUzkgIowr4f0sYfb/o5uezjBRMsJQwAYS26PsgKITahOVeBlrc+9/mdsMJbySu9gokQ9",
-	"WL6cTBMGRkj/CYD8zUmIUcBtwI4wqWIHxHzfS7vdx1Eq+A38iwXXu+7ZmN0QHyiw9+SpnWWvYTpWY+o1",
-	"8OWQTGjMspAInmVxNGMZ6WzInUncqol9/Qlfccki98gpyh3V1Qb0iH/w1oNL8escrZIb0tEQROnYm1N7",
-	"SvGHyRPZlnCmC8cpz02rNF385E8SFMvHgKE8MJ3NPN1D4KGQMyIFaQpZSvg69HqBwzZUGjAgILYDQRYB",
-	"OaDVqUwL+2MdlHzKD4fk6zuk7u2M+BJdK1FDfsreuk+qdJ3UIXCUeUZeWsyVDHyg0vsoxDAr7HxGatmz",
-	"rdwp2WcFkLq67PkfoVyNi6WkLjYO8DU81IdhU73MRrFI/095OZj1qfL4yUN+/L83MBMDY12hTtBWxOwZ",
-	"Z1Atj1vOlJUwzbKdR4pOx6QJdW19iUbBWKxDgLNDc4dUPucI4ekAgxkznL6fMDWhPIZi56/x38R2EY2p",
-	"Mt49ir1QTQCveJpQLirTPwtnYgN3pcuxqgRsAtC4RtBgIp3ACuGfbrR2Gb+kszKbl93yfA1uAdbsdxDQ",
-	"F+0G+jWPFZ1xMXrgEH8ms2dpN+0O5mfylldZ9cHZEtB0i6Jk72viJ/+HJhx8nOgNxVKrv//2v/PSzhjz",
-	"4otrg7MtIAk3TNHEV51zpSLtVYrdB547IYzGlZAzUahZB8GLJJpHCQtIoXYr5NryYUh2gG/1LbsLCyia",
-	"GtO10Npqv7DjQ/dp8SW7HDxB9A57WtvRmEVXHXJEBgpAHqHALNeEArCmw0d2VYNXFuQFa02nKlayJCbc",
-	"vRXWN3+WfnEHbIEprmR19t4A+nnweD4UDb0XP6nKEDY+V/ZaoUns+PJTKyrWuDjwvW5Wq0pDFHh+Twzm",
-	"hMfVtS0vsvbv8dD6Tlbpv360j3Q+jQe55E+kXNPKLSycCaP4aFTvO/gcAPmifHFmxZYShlf9odr56P/Z",
-	"XwN6B2p7ASnL45dTxQAVpE5h96T/oLA/3B8lhV3nhLHNAVnS15fU4XqKu3uGXpue4n5/oOQ/k2Lpdy03",
-	"9CB2ZyoAYOar8fKgUiEtcO5b66Wejn1uR6VWep4KV0cC9NFMw5DCqo1KimzhDgiaxBJf4EL7muYBltWz",
-	"YlmUpBpqsY3lDOBCoBwTRvBou9hBAQLSNfxI58gdHXKRSKOLpd3P3l066BH7eU9oifGeUF8ConVcDr9i",
-	"bSboIIGU+Hy/3Vi9/w/KX9g5jKmIE+cs5KInqEslRARojbBDKhX60LZmv3CV6wZzrNrVzOvVuSDYWM5E",
-	"y5Vj1z0RTrgecsX6Uyi/FB6QUF/xaUhiJaf2wg1IqFLRt6sXQlcO7cswnfUGPWPZwiFCC/SEz/HPOgBn",
-	"Zl+HRCYxgLZwgYAJod3C0K5OaOfT/1UKBkFVVht32AxO+e70xFG+/1Bio0r4bu53vyMDNpeiOnLgLC0z",
-	"6btX0H3zX0FB3/RqyBT0oI7dPKBnPtgG/vS2gc8U81ZpMVk7q/zbl/6lezzyro8NtXs/7AfZ8M+q3HMx",
-	"sJPOIjf8jq4tWfFlLQB1mVznzKTKCRJuRHZScQB30LvzV6QZnr29uCQ7GGP10b3U5/EnFwkNkM+leBUo",
-	"TdYTLpKKawcFDc4BBNoUzquhZJKw+NBhIDmoI4RzsoJXpXix2+2JfJWL4gW5YIzUDxfygsdylpUtY8Uo",
-	"sMpC8sDE3JFu3CPStutidaiWm8sy0nbTr2/EHipiPVzCVZUxatjUPd7EpbO3ypr4CtD3C2fSSDAu5iAo",
-	"SPD73d06w2LtCX2wK/5H2xU/j8rvxFiz5htHuYuVNjY7Vbcsw/G541xVSUsmcVb/wcgpRhaChQWtEodZ",
-	"nLWDtiuIBr7qFkIoVgdP15707te+iwux4//W9/EDn6moK5GLzrWR29verwOeJFyMfHpDfUbDhVF8yh45",
-	"6FYdEHuNDjmLseiuNhki6MXl+enZSf+nk2c/vH370mODQpVgkI3tPwJv5gOzk6GTaU8YmTBFRQS2zprG",
-	"Lt++Ojk/enN8Eh4QCsZIMLgOJaRzSkW0oYmr92pSBWd/v9vNqxj3BNZLdoFKqCgMWERTzQjOkdA4zvKy",
-	"jMyA+Q2Z8SQ5zEsn2w4CwGygrrkADKGzsVUioFIQN8SoVJuZVGY875ATGo1dNXMeL1Y6DnzhDaOo0Bhx",
-	"hemiCpB0bXM90aREsSlAC3hxZl4AnO1WlTxuHXpE2CmiTRkrsHEXToVVk4dKTnrCLYGiDp+WCmLoFRN5",
-	"IREYfQZEK1WMNRayoeQ1jAGtvkPeSOOxeXsCwXkP/FLHvlz2IFXa28OHbOZhG3MkWLfFvqpZJLUz9f/w",
-	"+ui4EhQWenDZKeuArjLqzinHhcRaojnMgtYwzs0ttyMuknCol+WJULAMAAvriuQOFOwmT6irg/7f6+5/",
-	"WxP5uoXl+guHieFKn7OI8WntjYa0P6M55UP2k3K+FQyXdSXy7fx9NcyMqlL9JwGp/c8AnM0Ojlf5mi7b",
-	"Dblm0RTlrprSzZQKxxkcfdorKaZ6PJBUxbXxVyc3HE9/MkcDj78tnh9d/PDs7dH58/7l25cnb1yivumQ",
-	"sIjkzTVhN8ghkfFiJceeCC/sLNkh+cGY6VsAvLugE3bBDfveTjQyIdGunnsk5RVHG5NiMVcsAgihx93H",
-	"LXtphPk0QvRhKYkOQXdpERiQQ8eG8o1TOmI1Wa/PsyXZKOAemq7jLU929yrLnEBDOKtCqWXYpn5c6H/z",
-	"RtdH6kOI/dhMkltE2GdjAnbwGA9PhQiNVd0tw8lQsdFFWtpHJJQMNRi/Shi9doG/785fLRSWeiWRTa4e",
-	"etC4YKZ9jMu6epKfJcHXsHAX2rwlPEPx4N92i95Ih46PS2lFM7fiCLZHfrh8/QpoHng+zaKw7VmMEg4y",
-	"Fwg/UwgQx0oZBWXiDzfjElECnL80BHz/LqT+syb9H1GH7BJkK18kIl/MpkNbUUzETLG4eK3Y1fSFI2IZ",
-	"1UftXsyoVY3Iu1OMj3BlX6jWlgdXF78LXLUDSjTwf3KMVNe+cDNon0EURWWW1HM7mm3NO6fDN1Kw1wiO",
-	"cs8cVEbphAmDCLRw/ZRZ3MklHa0rmQfvQAeP62oHI2E/0lg+rmmvFohXOR227VzbMNkW4PMhnsKtBbz/",
-	"iEMCg7Ha4TWDUtSlbSwcDDgM+bnY+QiUvhIMzFLskX2rsUl+EnVvbgRD+nS/pn7Z+/yfnX77/V/+V3UV",
-	"tjXHBktenIhIxvBJcNcH7S87fykfsaxyHHKKilFXHjpYtICMfuXTNrPD9alXJjspTlLRruT/3RSzDP58",
-	"p3lbo+HWR/luS2+AVYVHuMNZNcMlHrt0QteoQ0P6y6oj++Lo7/dyx6xeECvHnFHUkr8+pXzdjX8BRhlh",
-	"oHLSFYsJjMuVTFiQUtbs9ZjRxIzr844Qcj0aMzo9JEam0RisIllx30ox5Ads9B5NP66HGo7nwtfA2pnw",
-	"azTffN0te8WvmbBjsvJ38UTquTZssn6flsI+tvePbeLrwupmARmkxsWPHKxD5SKaRVLEeg06l8fjmoEB",
-	"3HIq+yOYrxFkOQuILjgd0O8kr5kiIbZqsJ0O/qXoDI3srvGmD6hGzLNSUeEogx3rCQ83E5BlGDASmpBM",
-	"Um3IgLmoaPIkq6/iuCyqB5bTJBITfb1roCfQIyCVs8AULPdWAxMkFZidDOAJ4LTP3W5g4N0FqwBEDWUG",
-	"9U5P9IQlboBtk4MPLDKIDd3M45P3v+12wduhA2cjFnPyQQ6IiytvkQGLpE8t/iAHpZjznvgJXSR+w587",
-	"C3tI8Lb2od5WQXmkcwM8jw8JeHygDLEpuhGhmDI1PZEwaoe4T8YtUuVPUIWALUCZssMrwGDz2DtwYj6E",
-	"9G03fUtA+3t7HfK8HP2kqGGlCn1O1Dk9w6XByjlTrOanZGqYS+um0diPH303gM3IVPuKzbHVprf+nR9d",
-	"nvRfnb4+vey/PPln2AoA/t+gnXAwLwZ/YKp3bux3zqxKgM1zhN/6YQM3QniLk4g4eeuPU4ahd0i8wB04",
-	"RwSLgUxBjKQDDTdpjQdikXnUGfR2u3v7G1RDvixSII/xPPKcGME1R7gHckdFedXAPJHXekaePFlVFbnX",
-	"u9nbbfd6N9+wFTWRbxf9T+OY259ocqYshRhub1JUeSb0pvhw78nTrGtkDg17o4xk2z20rXfO6ew103kJ",
-	"ki9XRvBHOVhVP/AS2VEhWBJCKXmSEJWKFXbQymYeaW89vS/j57bhC3v3aD+sW8xHmhydOgiMiAohjUfN",
-	"yIoBKDahHNz6WGGENMED9vtv/9rBB212EzEWs7jV+VOgvz5kN9ytq42qYli4M186aGkrAvGo4IlbFxQy",
-	"lIrxkWgPgA9mom3CRjTZ+Wj1lZWmolf2vbMNakiFU8WvaTQPAxIapiYaE7/Q76LDQyy8A3MArBiEZenu",
-	"ZwbJCsuT06PrDU/shlrx0r6KvTeC4i3yeK98bdD2r+9/RhvUrS1Q/25K9R/VzfJGYu1FSwOf7Vb52iYj",
-	"OG04laaj1IDAKbETcWektbUdYRJN6yO53gpGXsuYJejMuDHkTEkjI5mQCYojIKD7SBtApm6fnx2TvU73",
-	"kAwsfXmhHgOnW7kc6qCdw0XRJISdEtI7AbVDt/cw+lZm9YFWTayCOYmmmBPafdLC+K0rNu8JcNQKQ6gm",
-	"4ZG716GfA/KMUcUUSa5/6YOf30qegoT/aB9Nefslm4eHqE7kMUQpBHa5+DUzZqD82ps401ZyxQ1YFA6E",
-	"iRjSUwlgXJEwy6LxPRgpE0ITLd0b0DRG4WU1SD1DJdyQCQfMqcBDbWlSLhoOEoIe8ym84OqPHfREmHBt",
-	"+jlUV0ia9slx9qAVEHwnC/V1r2QgrPaNEctfCHuiOcoR/uzPml6z/HfSnKaln1Uqir9yYegV+1EOfMsf",
-	"5CAktk145gdt18yN5Uc5gGFEVEQsce/jH4VmoKIhNgRl+1odEkLS3xy/oCLuCajPUBiNVa9xLa08i6+j",
-	"MOsvUfuBlbk65NJumuNUQN4xU9y7CXvCjJkubJt+5N89IBQ2/JH9agTWXvy+tM2PNMkvC9J0AjThoie0",
-	"oFeMRFSzg8XVNBBFGBYUqP4VmxdSouzt/UiTCZsMmNIdcpRlMwANRjRJ8EZVTKeJwbUIuT6xBHdALMcI",
-	"URvuiVAblUZWK4ydmxMOoEEbHjBUb84mzSwiOYxkzMLWAlHPZJrEWH3W84bKvGypzevjs3vKyX59fLaV",
-	"grWdRbSs39VI/hnz9F0BhrdnQa4w1V6FqbdcHhQSXF0DWSQm3mxBFtjygLv2UHuiWur42MC70V6YVgix",
-	"4uzRlL9k8+zJUhzG6+Oz/KJrXhjF6MTOgfxweXkWYAhxwrQO0AaajaEorVg5ZDNY57wO/U4kxZCrSX0c",
-	"x1jOLEcbpMb4AGn3jQMNKYY6NymBVE0whXIwRbQOHBoGhOGN7U0vroKeoJpAYV5t9XPLnGMZ5C17yy85",
-	"ciFN0DG33yRDqaAQYR6Hzm6mltNAfF9PUIgTXhHg9yab/rGb/VaBfreDYsk7vYR27jtiD8TcTLBxC+u2",
-	"sci7/pCRXbjndrt90sHKfX+I99o03svRQe4gx+DvnCGUznOxPnb2xooaopdLlPYIKjdPiH2/Q976gmG4",
-	"v83ZmEfjvIyYS0PICga7UhxxqyciKnzLPkfBKxZlwwwHH8UFi9ovmInG7Qtu2AGJlNS6bX8MvScqfKv4",
-	"iIvQVwvD7AuoksMNe6RbmLFRSlZ9DJkYWfIBzMyZF/20qZhbKdHOtSdKq12YYcHWywWJEkYVaWK+vACT",
-	"o2Wgmrnw2HzpW2TANI9ZT1hZcEz1+NB3DNwVKqVy+4ua2NuiMv8d38/Z0cbi4E17Npu17aTbqUpcOM0m",
-	"VvshTTQLGtPCo4+Om27NNIvs92fXyPugSjzcVv68Lb9yC1qWCB+4aia0/iGXAo7ujGpgTFlwaoGJdP7w",
-	"VrmC2AUB9xANYzclr/fl2U2TVmygc2s86Al/CH/Dsb8/tr2LrTwvp0zQKe94SqxzI7ydMnF0dmpP6H2H",
-	"St+BNp8FibthZ/aQh8DpP4W0yTVGTOcrTagmjvgWY8BKdDynyBLX0PE/j16/+pJ07If1QMcPdEwc8VXS",
-	"MUBo15pU9rrdPAgdXTJWi8B/erVGH2BEs4s19TnngYvdmvCRd2jkyb1opu4JtGMD8IAmzYu/vwIdiOIT",
-	"ksjoyqWZYz5lwqi2EqCScuITcoa+osfuU/KaPyNDxRgB94nuCfsjzrcV+Gg6wsSIC0RLRQ3Nio8ICJb5",
-	"d6ySMqQ8gdBB7UTMcxZnACHawYxdMxXzCBSiiEZjJ9jsEt0hb62INuOakSfdxyRM860Pg3JREVcOBXxE",
-	"tlcWEyhN0hNckDCrN9IM/SKHAXiX+jgV+5cdeh+G3gd9zfkCNJ2T2RjQTcKYGcqTsMbUdA6UcI/RwNhB",
-	"BeeBH1CPtGRlFB0OedT5cx5COxn+OTHESg6k0R1zY1bdK+fw1uWN+QpB/pfsxrzgyUOQP2Cc0VkCaM/l",
-	"Cgub+eOt+jah087NaiHiAl/7kgLEza10VT+f/+DspK9Ljo5SfDCBi5tGYtyaOA01aX3aLOYgwCUz4YJP",
-	"aHIAMCjL2Sf+Isp8JYQOZGqIYYICZJAd6i8pSxmRChzq9m42fMI6VhBVFKqNASQNCBpwjaEdBENCHGwZ",
-	"jSdcuGGHLg5dEHhKrti85t67wGneJw439lB3ZjBALxMr/nPkVUdBuGEgYJnCenBN0mmQBTRcM6XLtoVc",
-	"jl10ala4MBH4viIM0W6Bw5JxAi5YCOHf2gWtZ8EN1JCSBQNqbKcqaRw0doDDurEtnRUmp4kvd2ek6zAg",
-	"qeC/pMzyITahPOmQN1K0M4LVRIMoiz4HrtDX0MndfFj/fzn63uoA8L1d0zHVVioFtChtApKjw1k52mCN",
-	"PwdjFMuZO3dHMAjwy8IICr3alqs6TY10/oMPcoB9Y8xP4LY4IAnXrhICRPEk+Lrd4oRfOxAgXejKNlTR",
-	"1RsKdmDFUggPhuhpaBurbS0uU14BbLmpn2CzsegCXSwrUShJ6BJwNaAJYiwXn2CcYanuBAawOaybBdjT",
-	"4syy0Nvq3ImIGprIUQpOrzyOK3CE4KsuwuEQ09T4mKNCD/lXNX2UseKwI597VTXkrPh31SryaIw0rPPT",
-	"JGI7wiyM3VIracqpaXM8OL6cZSGgparxLGqNRIrFTBhOk8JGB4SJSM2hdrMj8kM8NBNmqL2DANgHSnJA",
-	"9hKLl1eppuszDL1sDxVnIk7mVqaP08gUwCg8MsyEqisGaqNjcIVOJswoHlV2ULigS+gTRagJ30UFAkan",
-	"HPtc2UVCHaVM6XzifCBKpqOxB1sDIrbqpkxN4HoGSCYylcrQBJ9NEwDytepthFf6IsZTYTAe06mCTZxC",
-	"9lVsm7cdp1lgKXpSYaBMtfEvkEqKROhiHCsa9rmbAUgKHP/p7ha/govGEW40S4aF5t2dstz6SnCFmp0r",
-	"tAsZ3dXHMDeRO/DDWKaWqeFBOcwR7yB20HFzKx4l3qFaIuiCxb26v5oQXx/Sg5lZR6eEjjDqFlIvJ9EU",
-	"si4LNB1NG5/ef/r/AwAA//8=",
+	"VGz9LN2WM/gV38Z/bCVdu+V6lfBfmOC3u8+WPMPLalGdf1yqR5pEisVMGE4TgvRNmpox5x0wNJGjlLUC",
+	"jD6iVvZoW3Y6J9h+pyd64qWzBYRjY6Zh3nrg/ASoB4GfneRhA4QLbRiND7DtKwY2IOq+Abd9TzSpIN9f",
+	"Xp4RI6+YCEB5DL+X2oQBCb1miZO3Ty4VFXrIVBZhgCw2X+bwEBrWPRHz4ZDZKRApkjnhgkRUM0IVBpQ4",
+	"DwcIXOF/hTADujgHF1sA47+mScqs8tQTQto1MEomhePaIScYrHNAwo+9xpEza4EK3msckF7jOaPKqo5X",
+	"7d9/+1evEZBe47/olPchsMe+AI8/hWjlmNCbIlnsPgU6KD1aOi5LGgrS2opzJdVRze1QoqoKBszFNDX9",
+	"3JZQTc0lud71HjRu2iPZdg8/aCk653T2mmlNR2xrXlYc58KoVs772BP/BkxuQQSCFdv6msuWuuKayw9p",
+	"P79D6+4Le4jyCBgr0qOCn51LMpZwzs/eXZIdOuU717s7+Qd652P25ie4TLJZLG3yinEWrHCLstEmg1vJ",
+	"ObwpZSaYeqR7IhpLqe1Rhniw0C1DaN8L6yYJvKrlmRC8urTK7qi5WQ6kTBgVW1Ogp4cqcrvlpQeqPXrE",
+	"vKHrb8/PGkHj3cWLRtA4eXdeaeZ6YSX9Y5m6SNpFcc8/X0WsJ9dMGNcEmtzYkoC1VrZyL7keq2ZY7KZK",
+	"MC1YYZYi15Z1icjQfpTw6GrD9wWb6YQZZzXe4AOrjfavOZtt9P6icJ59XBxpaRRBcc616+XtvJ4kbt9w",
+	"TjJ/S6mKFeXJtgpwJEVUINNFCwmbumPMNdhQVSoINUSKiJGmD9Z7dfI/f3973v/h7fP+xeXJWf/47Zvj",
+	"d+fnJ2+Ofw7IfqtTVHxdiJzTgqs2aUJv+pHUxmvRJZ15ncK8tOLfM5qsMtJWLkpuMfJ7JK8qln3xnsav",
+	"qvYdQ8SWIg7whbLimWrV//23f6FEdMXm8MdqjXN/Oc7w416w/6n/S7f9DP7aDZ48+1QpOv8gB1XWAbQ4",
+	"V6v8kTMu9J0FaFnndC9scbcu2Cuq7qwCSSxQ6ZQJQwZzuGw+yMEjTY5OiR2EJlqSIVVly2WNlft2unJm",
+	"/1g1PXuOTuDFosV/RTfrLb0bnPdbCW083iQ0EU9pkUwWaNu7LGiSyBmLO+RUxGzKhL24k3lAKHATNOLO",
+	"pLoCX4ycajIb84RZNiMwUok0OYRsW6Gf3UztWQuIfeT9IDFnccuqJMCaIOidGjKR2hAz4xEjE6nYgX0G",
+	"wTBjrmI8bGDb5saFE0LUHnpiI0Xt/oRWFWBR6m2u1LTtMEzbMr8DQok2bAoZKrbnCYTej6kA3ugUMQi9",
+	"yeIBNZ0wwmM2mUpj+S3oUiHmEXyQgz6PMXngwCVrGDbNnoVW3cupfFGFA85xmjfd/pHNw1aNF8iKY33c",
+	"5yW6mtJ5Iml8x0Q1VVwqbubrnZXuPQxCTZOaXAOws9j1eaSJTM00NaQ5mJOp1Bx3S7j4BG0CFEFF325z",
+	"qhjuGtU8tuoy3GOObViqiBiL0Xu2eALXzFClYiu2sYE3bC0PyG+pVWv6gxw4Hy18wqZ1Sgnc9Z5YubIH",
+	"bKSY1h1yhMtjpGI6O1zfktf8OWl++/jbb592vyWDuWG6ZWUFWGDcFY1HFbeScBElacziQzwN9jVkAG4L",
+	"ZzJNYhIpqTUmSiydTHyxb6TsJ1SNGOr7zlmtmFEcN2+jO8cyZbsyrOq2sXsgrQpafQVub7YMGjMXZ71e",
+	"IYG48eyYFr4seG6yIxXkt/UCVy7OIj/Znggymq23kxZv8iqp5gc5OHIRAhXS/y0uU+SCm11Atzhx256W",
+	"zXfMDbywP4U9Ky2vG3bNcj6nJhqfCkOv2JYi6wc52FzcynoybOIu81P8LpOx/d9rdF/oduVkDMbxbjGV",
+	"whXZv2LzBVvq3pMnq6zFvd7N3m6717v5htUYiz+gxLtmfdwmVMx37XTPs5traYs26Dg7UXBvZnHQG8X4",
+	"1Pu697p7RLCZZeQB2et2cznEMs4poyYg+zc3PkEPjcuu+0o5YnPdxy9N3bLQAgspDxpoEPk/yotNOwWp",
+	"3Ihr5BuMb1jTmptadQt4X93uOLlZrrMZZZPOxpt3W7OIt2ILi7pa8SB1978tnaRv1+oZqxahYIGoUA8y",
+	"JX7vyTr9P5fV1nX5VrzEF+1VvoX0Whke9khDvGWQCTj2lPzInxPNIAJEo2ixYM/fe/L0y0jDW992TtDb",
+	"XBSasqh8FzxZfRMsCEnlRT1jqu32H7UgjD31+fF2eGWz0NOSbaeSMIrX8RYJbeWDV7iXPbXUnLc78Jz+",
+	"IAeV3nB2Y/pRqrSsSO8+o1qDOocvhM72zoj9ysXT0AEog9KpOVYbguwqcgT/JREVhInYZ4SHsPghhj1m",
+	"bsMs7asVEEgf4hodd8Ylaz2yerdlDQExLEkgjNeMmUJdFxobSqvfdzaxJNO6db6oubJCF3sZHpApVVcs",
+	"tsovJWEkFevY39BElv3ZH0rV13wkaBICgQXgo+BiRIR0RoZDEqcstxKEeKxCNDLM6BVmy2RR09jaI00c",
+	"pbfsD1m8HP5KIjlhkKXtbYUYX+kSc+PUMXe0aACbxwx9KyTiDO2rXvcsXgg+vKzS4vsjSkafL3SjVUV/",
+	"liq6qdCeBVEU7qElW+Zy+CAF099nqstiOfBgt9uteLFoIFk/paliQ35TrVNfsfkjTa655oPEilP2zYKp",
+	"N7n+tZ/wa9YPi+STPW0E8G/DtOlXkoBi1/Lqc40IkZyyLW4K+/pa6WZRgXUeNrdUngyyzksqUhWX+JHN",
+	"j+GNLaUfJq65kmLioumdv6Jx0LDrW1xy/NOudOVCb3BEvhS53Xa/8mv96apbPWikgv+aMvezJZrFzS3s",
+	"qxtMzZb5C3SrcMwtblfLAW/tm/2Rzc8l5tdtMT4MsHah2rpEU98+3bfbuwLbSCYxmHyvGFjapLqCsOIc",
+	"6iP3qEnBSEznuTD6uGv/1mVf2t6TZ3t1PrGiolY1+Z+4GV+AAx6WIEneDhsHv2yy4It3jlPR68IcOuRi",
+	"LGfOJgupTwguAPE86yUH2/ry/r3/FDReyYgmrCpw4fnxGdn/hiRUjFIrDhk6KnBdJtp/e77oUXtcNirs",
+	"VYWgvf+4F3z7qdnOI9Lef9wNvv3U+kulneH18ZkX+tcRWXkCbwUjP1y8fdM+Pzsme50umWAzPp7itYxZ",
+	"gvk6N4acKWlkJJPl9JTMNbVKF6qIT1oiFx7XwGpBWJYilKAPjTT9sDGN2+o+ahoV/ah7nW4lh50wM5bx",
+	"kqnn6dqoOQg30VvO8ul+xSxzh8PntbRoMXKLUMWEXlu51kqAx5dHVRGnA1btYK12vC50jJ8HtVHzWecX",
+	"6WRC1XxVAEdfLQWQ1HtRDd38fiqtQIWqxK49ntwCf1E0sioB/h6QgTSasBt0MJTcvfXRICMmrAa0pbg8",
+	"ZjROuFi4g9eGXFl1qe98llXWqR+sOgVeD5fiSSgZcqtfOPiQjaZkJRg+kYLTZPM9uMw/qhp5ql182Ab9",
+	"p3p6i71/d3G29iJfWD8/rIxCgiVqLW6Vo0o3wIV1WqCElWfFDnXpnAxkPK8mAm6SDQLQ8LUA26nsnhm6",
+	"nVHrpWIM0lEXjFq7T9fbtCq542tmFI/0nfMKteGbkP2yMWkVI+gqSHqo5GSDcDinee7tj7cMt4PPvom3",
+	"/MrIjcZk5LQ/pWa8xQGX0xNh1LzS0SmnfcWGTCl3yu+kxdRM+gjvcldtGppsG/Ro/rnB0cOGCzud714V",
+	"S7EE6+gHNgx68dS5uJrFvVpel6qD/iYL+at3rNa5eI6SGZ1rEnrXQhiQ2Zga5tEaaByDO7+g92ZeiM+J",
+	"bcvHfMFHIp1uq6NPaGW2qiDwix/2oYc08CEwDrCgud/tolNnKgFUiYQ78GHYWhDx956ULU2Pq6whsDeV",
+	"4I0KrabAU2dUB4R1Rh0SJlTkCQxTxSP7R0W4XjWuXOdgZ6PEMFyk1at/Ka+YqNPEKGSpaj4S9r9gz7DC",
+	"O6RrWL0CQtGH3LIeLgVJuLhamAQCChal8afboeUB3BQfOjiDC2bsfaq3d3P36xx8J0AvhYhzYmUEtNda",
+	"hbocju4M2BBiMpSKjKSMO+TtcGgJzOnhnYqo8grPvxtQ5fYUplwRIl1D/Dm5wQuajCTgFizO7ZHOj4dI",
+	"kyS3TcNbgBEgJC6DYpFUMWl6xJ6ICjJggMfR6mxiKSwv/ebLEqyg3rIHb2NDRO6ver8o+JynQmNYV7YW",
+	"H+RgYZ9hFfhwTrScMClYQGwnTGhqWOvQxSwNmWIiYhpD/BiNCYDuGjbtkFNDDL1isLohoOaFAQn5ENnA",
+	"UKq+FeJDeFGP5Uz7kDR0NBZircLc3XlA7MqHiIBWmxju9h3yw5vhUDEW4lSdDbXVIRfAGtuWBuIDzJui",
+	"8YQLBIlpouNHKqs2YZJ3y86xJzQzhJtDQjNgE3vRwbQlOH6u2Bx1FMQ00S6f0QcNwIT2u48hKitnx3ao",
+	"eTbUNlmz7/Ps2WobSwEyoMJTx5N5n/LqoOGjU6KnDHi3D1IFRJB3l8ckpvMNI4ZRK2GqP+EiNaxWrfMH",
+	"0pKSTgcTbqAz/Ko6CMGneG87gYgmTMRUEWhgo3ksnN2FnoPySi5PuupgnxV83JmVHbyuwo4msdoZH40r",
+	"bUEF9L+Fs10Dy4eE94pd/wqpkuzGMKEBPp7ZCepl05hPSl+2aVkWGJAJjcZcsLY99vaJA2+0nxXlJy4A",
+	"fQqs5kUYoqAxAEiCPrvJvHpCmv4QwBa9tatvH7mtQ2ETEUxtawU4LdhABxtqpUgX+wivZQBC/QmLOe3D",
+	"WgaNIiQgNpdBYAWNIoQbpNo5YMz3lTmpplY6u7HnGsUFPWWRveaIkQ5SNHJJJdUIGLCaFSIspF63E3bN",
+	"Elxx7QKpgZlAQLgwsojlXor2XMx89GNfNhoib6qigB8u3r4hZ453AXr602fd3dZSx4CGFqD1s5xomlua",
+	"ISGug873DbA53KCyVV+fiGZ3TxsqohrUIz9Wq4Jk6EFwctwGxQQLH1S4Fj286OqWeQyAme52W4AfzUz9",
+	"mCW4Bpwlc2s8efas4NLY73YrLV3etLJ0hMdSmYCM0wkV+fnVaLfwMqBfBttu5bCMy9FabP3d+WkuGtjt",
+	"5s65s9hiDvk/NmaqD3Z2EuBPHco9kpfeEdK0PU9Yo6fiwfaWoizMFBhZFaGcM4pGqS29b7cD5lpOmFLQ",
+	"/6Z6ZQFRqXIyUppTMZQVNnIurvQGEFxLhtnNQKs+C0UKx1Y1nwsXGHI3ARyRqsntZsLSfqW4vknIhh+l",
+	"S/jhesgV66MLtCYu3r80zZBgMzq64lMX/myl80oqgrgolYqaDAUIgGqmU3vLPGlB1o1dEh1Yoe2QIN4B",
+	"iMIxh3s4LoXrsJup1ZQQ5/qaKWJHqjEYqHSNbLbqhTi5ZbZ8P2k0AD/2TynuCkpl65yEUlA70Hg+pGKG",
+	"gSe8JYJYJqPirm+H2FIgz1vBidSaKXzDdxAAmB30W8cp+Ba2BzbxbGFRxLpmGYIICvBkLFNllZ62HLZB",
+	"+EfdwT+aMXbVQknHtyUVaYb/bb9L5lbz/W9QEeBf9m33T4+fZP89Z9S+2yrfjV3yDfkL+QvZbT9ZsDbt",
+	"fbvW9Vtgb1kURulcFbhdBffKvsHY0/IyvROx1V09uwoDMpYziOBo+hI6hJIJ11bv1Yk0vlSVVX214Uli",
+	"+VMpWuNpd//b9UGuyxw0j1pyPHQblnrriGj3IUTsXjM1BysKFg5AgkSoyULMSvjxU9j6AuHTJS6YL867",
+	"y+NG1UROj94cYQiy/QZtuEj+VDG063DhrbknqR3cznOmEi7W43ytgaZSNSgAGJRVuBytRn1gh+K064OZ",
+	"QqELnJz+F/zD/zRBh5z/EQw8lSSQx9duEYMCJJAOEh45QMQOecESPgA3aTInQMQ0wVQ+V7yAa1KAhF1W",
+	"utegg26Scb+NROYly2XRrHJPshTtCtdmXD3oSR7esw6kLMYtw/fr+j81LiJ724z8r5SEzkXMbqpHdLf5",
+	"rRlSBtq7SuHUqyOnA+CS001cXDibgm6VrXndfgEW9S0Ols9cngkHoT3jZsyFS3Jy3R4QlHRDP4yQGMWt",
+	"tOsxicMBja7kcNjXYVb7DcPupIgDAtY+sA4ODVMd8hM3Y5kawk2Qo8BCFi4ax8FH6FI2PCAymqvDYjZP",
+	"CGirnFUc8MqEn921V142jTWYmU+3w8tcu33gQdhOpqIZyta2+I81smYJvPHu2jRcpKwvRT/jDJXF6Fhx",
+	"/71zJMicJiPJNJHiIH9TG3AxI/G47GujSQbtgCgMTTNmc6IZ1ItgU91BQAOPZdBxELvffUd67sj2GiW0",
+	"goLg5n0pVcaY3BDTDD9+xK4Srk0H88Q7IKJ/+hQ64fX45FVRCRzxazgdgoBIDl5QHyXT7XahIKQuzF1l",
+	"nqUpU/Br4Fw4Hz/av37/7V+fPuGa2CeWm9i/BzK1qyRgoQDXDF+xn4DTyL4Y+hfAh9QE2iOWc7mYMPty",
+	"q0NOTYZ3wN2B9UO3f8CIH/nce9IEl6DdVscD8YUlv3i3Miydx3esVvFh1R4ubArUlgid8GmXp5KAcIZu",
+	"rVeQWEia9iLQRioNfrBDAmzWE5UDg0i0dPvhtga2pNUhL2EfJlT5oln29dCtZtghRw7FwHFW2DyENBCM",
+	"xVAsIVv6/J9Gyg45uaZJatVbkoKqQUkks3qZckgQIHjDrbJUtb2IT33pRfj+0AX0aku9bgM6tDOwNLxD",
+	"svNVuRMdoHSUp73btEPeIiZ9yZdq3xnyxF49VuoGqoUz4dUnrz0gusRe99k3u0/2CugSVrChkQE7/aEH",
+	"YcE1x4YQRWKk5AwAu2uQJJznpg/f1MFIrI2LW6urIJbVCoQtTEqGAIyMKCsxtvLbuNBeOR3AHdAVNy14",
+	"qlfBf8BiTVJtiumD6NERrEOOIO+wwBPdG9yQJtQo9rmKQ660wbxCCjAsHhhEIxvlgkgVM3VIwl/ehweI",
+	"lU4Qbiw/QJqM6TWzQ2ExrAoX4GtJEpYETjyqXJcOOS+778G34jzhlv96ntB0Y3Iht2asZDoaY+dlTMVt",
+	"9MDFJNpF66DycuM6cR0FzEpTXBH32EkltXKOcQGZdbJMHeJ3Hf7XasDpKulj+V7fEM7LicoezysgUEra",
+	"DW9DJ/1X0o6KkkvN7VpzR96OwW8L9OWVzUrsz9INaa+I7O3Abg3ckFsh7eS6bWVCNIu3jKcvowQs8jOu",
+	"vYDkTdZW3yqDQFXLm3ihATD0dghQX07j3TRreJXui63UlgopZVk7EmAidv7uFTnXea70bauFbMjsNtXT",
+	"i8kNSyywFpYeKm1W/qLkJhH9+H2W+AofVY7OxzxXw7xumHUBmNbrB4WvOTzX6uEoGl3VRx5XMq3l/apt",
+	"GeKz7yY8+MJIjF6wN7omlFyxOYvJmOpxVdhvhV0cQUHXC9e3sqDn6RcQT4LrEBSw037kz0Ho3H1KINzF",
+	"6tAZJMbnWsiBFX+sKcFL3p2/QknYiuaI2dx8d/m6CNycWcYh/o+bDVVGH/m+2cL6EIu1Ef2Al1sZEFFN",
+	"aVAE/G5c60paVWWrTwpFyFek7lXG+0oslBOzhF8zxZk+IOHOWMorvfMxb/ZTiMAfUExPXdfE1Wzu2S1V",
+	"TS94eO1IF8HLsuVYsfJ34Db1e3hrr6lrYNsE57zfpaSLrKUK1YmPAKwU3zmEgF+BrKkYmAvAVbCA62PB",
+	"XHfVic/vvNNhcYXX6hTw5Rlkr2chplt+swI9tB4nIAZkAeyuaruKfSxn1837ExmzZFWUzwZawFKnYGqp",
+	"L9W01MA0G1+ZBH7++eef269ft1+8sHwUoofB4Oie14TXuaLBW/SvGBz3eItPtFWlNn5/MR4R51tsZWEQ",
+	"xTVcnFOQ71v1jjO1dTzDLUKjCoaXYrZ/VTSBFzSylvHJBsLExug3GWLBAvJAVTr82sqekBRaDTSyVy3J",
+	"uJyCBVPG3ddk4nnSRyYCu7kXtiTw1ehgstvF/ljyOaMmWg/svlxspar8YrSWdWa1HEr7uOoLh09R2M3N",
+	"5cfXTI0YooUMECc6iz/WKPnaNg8BeSFJXFGbmCXMMFR7r9h808zerelnXQ3HaswRu2XvppqpreOYbrFD",
+	"2WHeMv/vtjt7L+d0o3XeLEvwJzawcuQ5ixivKgcYp1hnuCaOHHLsyZjGZMCYcA7gmNAEonwPsyrwrjJ0",
+	"tWVF2c6vN8oey15dMZdctvv8a6JOupuNNYv6v//2L8i+u2IMAOMTfsUg6l/rmVSbS3NrYa5+Ksjsnz+p",
+	"dZWfao0fnwHAuQ5f3KVzZOqny50jTarJiF8zkUPv5e6FVpb7WDDmjRSdjrfD+nYAl0v4Fp973bkbzsNq",
+	"b3OP+R2/A50pI55bK00l3MwF5LLlcMwtS/T5xrePY12g4zKeWiWg2h3Q7/3Bpi6Fqdke31ehCGkWpYqb",
+	"+YXtDtfiaMp/ZPOj1Iwrc7KOzk5BWFhGGPz9t3+FAST7FnJ1jqYcCkX4Wn5NjIt3L6BpCJcVfWG2F3zV",
+	"y3UHjayVfNMpDBIK80KpvOrhXvqKGH7QdrylcnsHxJXas7OwEzjMC9JLQcKdSTQNQc+GWsiKkdfHZyRK",
+	"OASigCmFgxka9gvuG2gvH+nYmClWxucuuySSwlCsduxkiIbLsfvvLH8nnzymHBL3hrOZVGT8LJd3dF9C",
+	"JcUBja7sYIdSkaNTQlMjXRr+BznQHXIC8bdKpoYVkQ+o0DOoz6hdWPbAFeo/7AmavU6Nd2x7ALZYRunE",
+	"EkIsGf7Cbrg2UCISPGBo/8uSLUO47jGF3acu/fWDliLMmspgtTF/koSRjFl4iIG2LpOvJyKq1JxQNIn6",
+	"9OCmVD5Rzi5qGJBwSs04+8OljlmeFLYwuppCGchpQrmwN0KsAeeiJ2ZUE3YzZZFhMczmkt04b7adJWyt",
+	"o+03717lNR9J891fu91ut4VFXZRP6cJjDhldmjQpJPcFhPZEYSsDQsmEToGApUJB3IUb4fmRCrPv8hxB",
+	"D0orBatInu72BNaw9AtkpKVismBRbn6QAx+jrQO8LcFLqAMSWqk0hJo4/rwEWBhTzHsC54rxRhCVgvoE",
+	"1eTdX1++fPkCVu6cGl9c/cAS5JgJA/Jh7DP/NAE3AqbPQJgF48qfZV9A/tDHEPuPeqLJbuyQIF+Owcip",
+	"4RGhWkNFRIElw3VroeHTM9+mK/E5SuSAJhiWAAekJ7J0Q4NRB5D+mmUq+pT10M7tFQIiQ7RP9nf7DGLu",
+	"Q9I8Pbl8SWJFhwZIrifCf7Tz1/DjgJQennvrh2u1/JtmJsS8etxst/f7e896Iixm64YupAw8/20o2Q9x",
+	"Rk+6j0lYyOMFoIEn3W9IWEznDbM0RGAsEDnSEw4mGtnGI000j5mlZx+1F8290BVzfdUKcm6R5XkeuEBV",
+	"K/1SwxQQCeS2u2AVqIxESpWRKoo7NSmB4kqWHH01J6zt1MIh+FAdu5lGzekgmWPACGZpkZMsaGsMXh/H",
+	"bxaKKgUbV1UK8sJMUvQEZjo4f+JhdaUle68A8AFFTXup7FJ2mzpKl4L87eQS6ej7k6MXeBZTkTCtizEO",
+	"jtXpkGgGCKAYP8NEDKxA+3XFwmYRFSRmmd6G8AoJj5jA/E13Q1npSnFmqJrXX087CRvRZMcwNdGF3Fp/",
+	"SR2dnRaC5w8a3c5upwuC1pQJOuWNg8bjTrfzuIFuNRBUdgAttc5iDizMxeW7WAIITyahKyX408nz/ovT",
+	"c1wKqBY68QhsRHPDAEMDGAe7sVdv0BPhjA12ZGogB4UMlJxppkBzoIKE6NQMHcIeFVeaGHZjdsZmkhA6",
+	"kNduUPb9keVECPANPY3lhPUE+M5cGdIgC5DG7h9pB5Ax5Im9K8IdjwQUkHCnL2xPON4dFMSAcDrmxoS2",
+	"YeTiLbh20bwKsoCjGmKJxp4xpE6Xy03tpZZjuC/d7j0RJZRP9CFKAosyAqGIFjWzp+qCG/QNaoJ3tAGc",
+	"kZQmxMugxUKvVrzwNZ0v3O+Odzruhfvd1ioijzRLho9CMk1SXNSL74/ae0+egqs2qweAAay4yBCQmHBh",
+	"L2DbjEZ0ltQy8xx7HWUgn4MkJAkfpULTIWvjx4/CFhzgOUKbgDfGHWIHT2LvFg9XoPjILsRRYXWt1MQ4",
+	"7GpGEPvdfQTah9OWLf5p3Dho/I2ZcykN2sjhHoKDsNfternSO78L4pQVo8C9lNVfXqVvZGnQYGDz5Fv+",
+	"flFVXZI8L4rHroB0n5E6ztCe7/29Z3VDyua4k11zWLLmCc539TenHnMCPni8/oN3BQQLmJHL+lr3XVYZ",
+	"p6BONQ5+eR80tAcyzBYExTvH5oBGIIEbWIJbpRkbLK2U1SboSIMuN9eGTRrvbW87nRlLkvaVkDOx47u2",
+	"J77AGJcIyJ+myxvTcNC24JCvdVzmr+ycDt9IwV6DUfzT+2oqXL1YVlx+yXGFH3f3q1k3qlcQbjmdk6Zd",
+	"NIBkOx22bf9tGADInmi3NUhJm/T/nMYOPeJWhHSnRAHaz+7u05wBes0w327gmFZ1v2njVdpOhQddyZDT",
+	"fU1ryM/byQO8au9GK9hDBQlCsRQesn3DBBUG5H4NCQjYFF4lBXBomcRW2vU5QlDvCVirj5LKcECgeqaP",
+	"dGxhQ4OUJzFpukMAjHfCTUD+Jv3BaAUknUI6pbsCe8JDNxAmRhzChAFsCsDhEeW7ml0WkgXvk2sWu6ng",
+	"h//j5wpzD6y4mU0P92FII6MdGe9uxKty8B74aAMG9zKD+Pn347vZoXpet8IugbQJh6RVwVELZ8wXQPjF",
+	"p7wWT5nDM6s9YCFgkfnYUMBQQzUFdV3wbMyJkLMDzJrLE+WmdA5GEyyOw2P8GKH84St72oZS9YR9A9LM",
+	"CXrQSTPErHMItgzxpKEUM1QMR+GVWyu/EXgPHAzYpYvy1B1yJBBHzHZiBUCWyUCAFw0ImTI1oBzBVA8I",
+	"AsS5RBl7BjDYPsxF2EwvBATIUapY3BNHpwQhrKw064Ty5+9e/O3ksv/i6PTVz/13Fy+scFv+6fXbN5ff",
+	"ux9bmB4DxgVsCpJ7FI9ZTzRL9f5dTzsffcjIp7DlkuhnXGhMCvIbVsNMnrudv0dG4ruoYCJwM9IkgXV0",
+	"ROiBux/4xufyjdLqWhoIiE4H2fpnV6GTOPy58wTuThYX9nxGRYHNs4tq/lJIvq9iMjv+uIHjRuoKdoNF",
+	"a7TTp2D4F0bxKSNRqo2csEK2DGIUNO2gkatw41kFJcf+ZF+4PDkueqK0BhMZ5+k3jqVYJZS5JEUqlkpP",
+	"yyH44ORMgEDhEdXIOYu5YpFBVuY1aSNJmKokPMxZJ7p7dSHUDWf3SFtJeSzlFdFWyQQuUxysFUAojzs9",
+	"cWF5m0bDHwauO0XU6sKYGed5zNm7569Oj/vvzl+FHbCHFXr0Nu6chRHLijMLN9rKDxEA06frUQRGBfPC",
+	"QEqjjaLTHCmz5RPaUs3iQ7LffZarn/bDnnD+b2eLSvj1wjSbuECwWBlG2lQqQxNvSbDcGDO1WQbGWcXh",
+	"kJI8GTQygLbnDnr+Thicbz6TwsvOKhBp75+/evKr47PZWQCLjA+aLZPqbZWOL8Wouxsw6mOPB2k/2N2g",
+	"i0spXwEyJHzwZJOJZPiRr1nMKQZa/4HvkSfdb9Z/c4EG8ZdpktzB3XNhpStCPZ/JiG/okB+9JOhZb3ZP",
+	"WRax5VWD0C6Vdw1yjfqb5oi400POkL9od1EUeVBAIqriwDHagHBxLXnEdIsoZlIlEBG8Jyo47g6NwN/T",
+	"ARtYiQ/WiqH1fMyNFYfa+PosxfHk9QzlC3GH/fVfvJHmJSBHPpzX0nl9Oy2KIV4Udxt8X4d0SX/BA5ow",
+	"DKgrH4EX8PytffU5fLh8ACpsb+dsIq9Z/Ee/2B4oMTchwo5ZwdtD9nv9F0XOgqzqevL2B3B2Fs0gjsDW",
+	"2EGWLMYQsAOZblnESiEpoyzYBRty1NMXjU+f3gcNlyRbJu2z1CzS9d1Lqdi4Q33/0iLqUt/Ll4nfbad2",
+	"Cjn7ox/aB+Hya11WniEUmAQgaYI+7OAzSRHpH4lqa9ZQuKycE9Qn/leaSd+ARIdCIcQdQAAzesJQ1+fR",
+	"uAijqJmBGDyRmRW5wrrkQ5mqPNQKIBvKPOMV1+a4MKZ7PL15NxBvW3F+MdQuXyLvVckEBtilB5veHdv0",
+	"nJk4D7KJFIuZMJwmmjQnzNCYGgq0V7wWi6RcTf85sGbdGdj5mPW6gdSWU9DW/tn80zd0wv6eMjWv8tNW",
+	"iH7Y9R9e9HvQWm5/GnCLsQpXTmBb0rnXTILa+IL7J9/7YNa1DpecTS/wiIej8ue4BN6K4i4+0sRv462Z",
+	"/C3JWipIeikoNotBU1YAQlmHiUjNIQkBivVqQ5pHJxftvSdP2387fo0x6hDk6yCsvGCHUGMgUHCd33UH",
+	"6GYpEDPG1IRubUPCJ/YMcZPMrXSFgYZSuAJnNENoAvQ7+y2W5RIkzNsMOz1xmSNfQ8xdfttilDjOLuHa",
+	"ADgfKYzK3sjU0ESOUkaaYX4797HBsIXx9lXxss3sywNS/NIFFLqiZy1XT80NsFyqryeisZQa6/+A24Q0",
+	"EV0UtyUkA5bIWesAJ4ZZBxAB7YO/swQXOmHk9//z/3KB+kFPSBUQyzgNEyT8L5d14IP3M0LpkMsxm8MC",
+	"0TgGDMdieDQMGGbecU/Cnigg6kG3C7u8sEFZ8k1hsyE349oOzNOCHbFi04RGAF3q5wVJBj6/wK0dBDW7",
+	"lAUR5/GbipFYSQCilAKWCG2jYPn15DWWutJ8e5aW75B78UJlHZylX9wHtdWtQzPJ9d/9/nmwEHw195NU",
+	"DJKk8NizVkk3Qi9UER7tljLjsnLkCrRVipIFnV2qL6GyS3Xsb5G1arvl6BDLhbMH7gf3QhnvFuP9IbeS",
+	"Pij0d6TQL4sLyyRpKWYrbZ0LKxus8H168QUrvcKRUGxkBRnLm33SOGkO5nAhQq5RloIuZ8JhSIcBsnOQ",
+	"n+JU0UEyd9l4LtVyr7vnMhxeycjlqPpR2sHvfOTxp9DlslCxIjcIJh33PKiHy5sLyBWbmjyfam+fjFv5",
+	"bQ5ZsiIGNOQ2jzEnL4FKhM5Yh1ITZDPQpCc+yMFh+XOXpxnzIeDjYhlDTEXbO8whdO38XWaRdvhVhN3Q",
+	"yCRzED0/yAFIfF4udi5glDvtLmC1YX0Aq1ASjJYRm31mHuTpFBOAw6AnwjMlb+btheel7GWpSHgs5RVn",
+	"+fpSMScR1awVYA0w29u781cYqiNISKe8f8Xm0AOdcvgnlk7Xug9Vse3f2T/soc8fYwx8H6VPzFhFKAgc",
+	"i3uOMmRPZJJZsJzuubeHviCXtvdIkxCzZX9533EJoKGT6e1rubhn/3p3/srK3T8yNsWMbxBqIdDIr3pY",
+	"UpJLQZdFGxi8ipoLiKrc5/+hFGuHVRBVD+DcFBKCFqVlXRCUs1CBrGKkxjR0TCRSLAsfAEEqL5MMIjcS",
+	"rkoTBmmzeOFpel041trlthboysrIGfyzYlom1+jXh7T4SqEZAcIXYcFh8NxACmKVOHwKnOkHOWhU+94W",
+	"k+UX2EGj6HQrIdU8WYW20Ovd7O22e72bb1h17fj39yOY/yAHOOHNhPK9u+w4AyWtkcotzykkMwt7wPIa",
+	"XI5WbT+ecdcmXzzS9mB1SnuzlFT1RcX7VQtZzMfffEHzG7xuMRFzG1XYiAqriQ65KdkzMrw3H97dtMtE",
+	"fv/tXy4gou2rH3t96N9OT9nb5ONiYegH7aas3WApdBDcCoKiFaW2VFpQRtwZeEy41ZIilg7YDbrdLmBs",
+	"kGZo/xMGZPf33/7vvPoLyl4zOifnHHMkToVmyry24oVlMs/TJHn990faXnbP0+SqJyCbwt7ncRrZmxDu",
+	"+Yl9H8E8zpnGSA9VrCPDRXY/Ql0ELLGAYqfla3vdLrTUgyoLCtrIPge/bOgrnlgZFdI9PshB6KRhwWaY",
+	"CWbbWfixEBduwLjEqHE43/s3N3m7OWaT4zkhii5wQ3vYAUo0F6PESnZ2P3wxDvAOw/CdUGO5R0INx3vZ",
+	"166xcoYdWMulbccu9y1DfbFc3pm3iuJEJjpIwXrCKCo0dSKPXa5JmhjeVnJGOOweZKb471E0BCl4oBi9",
+	"cvlxDvujaRmfVRQDQslMSTHqCcvlAMAgFZDdifbGgEywVgYVjrAcBRVlvrFMWAb0QXbI/u5jLJ+NMDAm",
+	"siuERUuyIP4s4c8V62zu7z1zhk67HBCV6eoSFSAz4GsXqs9U24r+ihrWwwRF/1VxIW0LmLODqdVSkSyx",
+	"D0uQ5GXCcCL+Syx5aRWnnnBIcAgmY8cIBDqhc5dZnmlchWQEEMRJEwgJTnpAEIULWlbMUqYzt4FIWqtV",
+	"ySEJz95e5DIuUmEIwC5I2bj6SxpV9uCDHAD2BAQ+FJUpWOymq1y11+221ilWTiKxIj4Ita6K0yPdEzqR",
+	"BpVEpFnc+kIqCCyaaxEbd3YMAN9AyvIzoQZnoZg/vRozO1CAHnIxYmqquICzUqgU5U+bXVfF2kxEMs69",
+	"FkgFroLLFZv3BA4tV14wbbx42j1UBdJzvhS5FV4xoIxCdpnlgxAwzGKg8qNTLIInYhKlkxSZRDIHRRKW",
+	"ZRkyZ88Xz7Lr2hNOaNdWQwDcF22Pa261p8avAiw7SjpwyjI+k5W1CRaEH7vEZakHVxn4Bx4tl1uYZdVl",
+	"6XOvj/7Rf/72xc/95z9fnlyEAXmyuwc48IO5DwA86InCpSSHhA5kasiTbhcrIMGxbx0SRbkGLc1y8MQK",
+	"Mwonw1arKc/herw37QCa30ZF6N5573i9Vgm2b5cvzuV797B017jYJrheHmL4HiTfu5d8lwRRdyE4ovw8",
+	"mRg+qQvxO06VBguIvd3genUpxQh5grUHBfod4E7BZLyChRCFKY2oKSNvoHFFSxME2MJDZAU5AW5nlXB7",
+	"qRSqlWJZaerrtsE9wg2WbtvHInD7u8/2H3f3C0XgnMRnvwWnW9Nh6ARklFIVKyuoBE579XcVVw4gDcbj",
+	"aiQGjiW0DgHRCTFxcCIFUCtnj3LztMKMXSOcg32ZDNkMUjmpWJ455jFDITNKQih2H8HahwdkKJNEzspP",
+	"Xfo33iQUCq5VB03+YLe32u4E9rjc7JSXQt6Ul2ZwCUF1i4UyEZu1WcIWrW02g04dGjCb5W1vBsu6ulWk",
+	"ujtrFja61FrGEwAC1Jfl21tX9L123EAQ9UbCp59Tj/NeY7d+kIO6CFt3iOQQ9eGHdJav4auzm1OOa7ab",
+	"ERDBZlYUAkl/i7tn2WWXOcNWoR2h3fw+iXCFgfMhRPDPQap/Y84+mBugHJK4E+YROSBJBjS6yipDbk+8",
+	"2wYO/iAHpy+wHs8S0e9ggi3YIW/VaFCb5Qt4OXEA9qk4TVxVIWbU3KE9AfKWqwDoq8gC8iiWD3S2fcSL",
+	"teKmYUqlVuFBT7cXyUBeC31DAEEKarlDPPCwUZlnfL/7rDLdFxr4qgfdAfkUTV1NPy+wcw4YlC7wazYb",
+	"84RldIbApf9+AV1bAxA86G4ZS0KivguvRc4xoMJGvbZ2RELAe4TX2tooRich2Du9eT4rhR5itQ5NmlY1",
+	"OgDrdSvA9HxL6JntDjhBL1PnAK3I62rZi1ajYSJ2jfo23eetDCTLMDUBKykOB82/YLv3pUMw7ILHIVjy",
+	"5JT+mjICERXeGmfPKg7CZDiD8KFm9iUsJm4fYMA0NIwYU3Y1sIo7sK2sHDsMHFwJMExviLu4OAFj3It3",
+	"50eXp2/fhHmV7d0nPYF2dt0KltFGxykgdM2wTAWgRCK6eeawALyeLKCFhMCaQxeS3HQWxEJMRswSOg/I",
+	"RLc65Nz/kO8RpNDxmPiCKBA1/Ipq04bKiO3TFyFpwj8vZKoi5iBvwIXBjWbJsIW7JdjMLxQCGLs8Pmp8",
+	"0RaiuV1i0MVhG8D26yu7cG0XRmt/4UxBpTpE91FxjTLIHTvNkeCaYeSigwEqUVuHAMA17meBzAKSr5En",
+	"REBwKkZi7R+gFu6gf2CU6IJBAAegQUADwHn78HZEBQdTsys80FwkjLOT8/6PJz+HAcnoontA9veeYYjM",
+	"1A7ZTdfjKC61cXF5fnL0+qLURrd7QJ50H7cCMpBmXIX0XXGFXsDof5CDE2QRS4LK8q1nj5k/VUBBeAgz",
+	"InKEi9YYTxY+MQFk45piDyXKq1NMd7t7+7dRN5cY3JbAtnmhIvwc7uy9OhxTy20sc8Hi8sA9F86VT6XQ",
+	"RdI8LNMaBJlEcsL+TdWJLxZ1IiU6ybOEiuai6xKPbsshFnOd1w3xKFwyiXUOXrN4mIm0vKBIIPrQodq7",
+	"66F4Eom2HCh27pRC/FAm49TN1r2bC0N2ORdrDGz8sXvdNpGPbu3X9lV881PQWCpdsO7zf2TvZ+OvrHSw",
+	"eTv5J0ttaWa2ace+DvRzW+HyS1H0UbG8AtekULuBNEuVHAokvXCprKFsf8XcFWXfjsA+3YEzBKbdhrBQ",
+	"J7zKIcrXDug/9bZ0NvWog19Zxcei93rno70mPt1a1Q/qCgrT5JH26VsgSUZSsc6MctMfStXHV1wwdUGA",
+	"9pdWdoWX4V98Pfpa6JeF2qCfUfKr3orxAutb+xoLdiIkhMw7rNxSiPIp4y74kIjqtcBYZYfx5JPuEKnC",
+	"XvSQTAeXfZMbcOIMmIfJhhNoX/AgZnNmDorDs+IvhOajcyYrUKdSYSX3LAQA4s5dvJCr9f70yZPHT73v",
+	"asCssFAq+4GeqMCX/SkAd4OFy77tzDig7PjxZEUYseaKrxnuSxf55D8XXtUTProFg4SKdhu0oDkoTyfd",
+	"ANGBKE99lyaPsrUr5ccJkMdNCBfLXHmZXNXqkJ8yHSqr2mL1wGFImpQcn7wi7GaqHFYd4PyGbjuDHFy8",
+	"FaCbDxrPFIwJYwa8dn4qexj45gaIPsKDvG9EVXXjrpS0oWNvrLpdhERV9f6V1fq/eJhEnejstnmWJTUe",
+	"ZluOtwg3pDkDhd2Hxdt33Xo+WMi2j8B4CKL4fNQMDpXwMh7lr48CdyJ8pStrKBXjI9EewEnH63ALC94V",
+	"m69Ok/zRvrCRl74AzbYFFNv2zundbtE7/WStd/o+HcU/snmdo9guXNkj+eAs/nrOYqdsaw9TgAE1Dn+h",
+	"iMkEB2ItTmGlXAi3ECKNhRASzHVW1iqr7SdFMj8krjKZK7+Q1ZLiFaEyiDiL2Vb3Eff4I5tjF5vd5bt3",
+	"2fFP3IxdHeyaWx2SSnPPKa6uHsuZW1eQKx/QCh7QCu7GM4aZwjSvROxSTOBu245LLFyyWTRJDtBWpvYs",
+	"KcBgoc1recViF+DvdZ1dMlRy4hwiN6aQ+7DMN86hBc831mG0ubOG0enQ9UOAyb8ztK/dYpecISAMcrv7",
+	"bytT0Y9svmiHyk7EjpLJLQJNfJPBmsIlmDqW5bfkxVLteQ7QwgCGOZgkZmJPAMjJ1SKDb7HSK6iNFeWR",
+	"wB3pxArMb4FAWojHRfsnhAa3OuQ5eM2kuiJxmpk6im1VafXnMknu9fa3Hbic4K9717ut+s+77x+qafx5",
+	"GCeAGGVpbRioEcuZ8LHXtxIQsuLAO1lXNYE0LwFx3aWdyVQYFucyQZbv2IxoNGYxGSjOhsm8dYjVLrkm",
+	"bDJgkErmgCoGXFA171RVJHvtB3XhxnSPevRSX3VGPvx5ARPh2M62fSyFUTJZ5/uBl/27iITwH1Em9pzR",
+	"hAw9+YjY6aDomyiUpwZK8YUmEoqxVAuFYifMKB7pBSLGh2tJ+JxRR7P27k+nGkGDfGSNFIBniOE7HOr0",
+	"64LVfKTkLL/MRToZYOIs+t06PRFGUrhan31FDQvJdyR/pMkOTKZ/zdlMk//v/yW7PqU8MgreNbQfJTy6",
+	"qnw16All+TYmY+6RmEV8QhMdkG4WbqUYHE8hMVUAPofL3zsHAYXzJkrSmMU15QBf42LmR29l0MxLSG2N",
+	"6dz7nRCEHRLCLXMiTS5IaP4Ztg6zcJ6n9n3tU5lCI8PM57Zgi7N7VZ91Up1wUh7fK7r18IyM6bxDjpwX",
+	"6vFTN17nEbZjqh2wkZ833CNBTo/eHGFFu39KwRzyjibhSarklO28kiKWIsyHG767PK4fzz8bn+ej7P91",
+	"5ytkwSzQ4DqW/GDc/BqoddIA97GczuovS0cLgjrllGiIr8QEekUhXZ35gLwltl4pt7hfK7JlPOeHhuvR",
+	"S87SQcIjGNHx2/OLNk0SOUO83sNSYOPpGZSKZRPKE6xjX0bYihJGFWlesTmLe+L710fHbVeVv3VI3l2+",
+	"XkTyUtmNEyo2DA9JpOgsYSoDlk2YxlpKhI48h+4J1+EwoaORi7FL2NAQK/LJoSN8znSHhC5/E0y+3nH+",
+	"LSTHyyH406vY/KVdLojXuyflrtDBF0a8gp5XYV6dA77eZ1iZHlSgL6sC1UqVdh8JdYhBpk0FTeaGRxrZ",
+	"yzqhUbCZTphxMVtr+cYil7gA4wvFWlT2lufS8w0Xa5NwcYVFAf92ckkK/e24b/4Lgvi/+/23f4WkqRmF",
+	"tBrNR8IdeQDUA4H4mz0ylqnSGEVdwNTsibJ1CUJpZmMGmegAhBTHyrIY4GWzgPhqOFJlNiI3GuhcFtCT",
+	"esKwJMlDxBFRYzaWvlTrgMUd8q6Qc521tNi142cQOU81oT0BHBS9T80iG12oXPv90cX3/YuT4/OTSyui",
+	"0Wz8vnFEQnF8D0CMKjYEsZB2uw4IKMM9zMdrJS0hBasMbvGzfZNTzP1wzbyDCz4S6fRL8868/1UM1P92",
+	"WE39YCpDFBk6J3wIa8s1iVP2wHL/3Cz3SF9l+nnOzkjTVWGWU9MuV98r8Ngy75WGDx2N6lWJzm9KL96j",
+	"xlHuqE7hYMZwMdJZqa6MDUFa1QRQvkbySxc9/U+oc+WhM5HHFOkn25Ui3ZV2c4Ma9TXFS8IPctAfUp6w",
+	"ODxwfReBPEFwB+OLZXLl0huIY4LIb/bQjKSEAFoNiUU94RKuCTbfyg0OmdaP/VmBA2N4F68x0rS/uch3",
+	"LrShImIOXQ2qqxSqkgzmXg4pxGP/FwaIf+dm2CE/loq8O+fzijLvgM0iZE+krs49Dhlu17wCfE05jOWz",
+	"fQ83aqGPC08nXzhydCvWQgSALVqK+eO7mx6u5a/sDDJfgkVWxG6mEIG94t5+p9Fsv9J2fOQZiXaxaVhB",
+	"Bx44QCnNmAuYkzPhS0gGdxgEep9WzHd5nPpCTSyrxQSYfKSYZeA0L7jhit9mBbedc+Ld5THYsR1oBxMx",
+	"VVjn9MH++VXEk2Jt2eqcmybclNpluM/xaQv9C06C5Br3cOOytDWoQXBSaw/kSy7id1ivfYNoauAfm6Y6",
+	"7T0p+xEef1lHAcyq5kpF4SyDeoVpPYSW/Ukip6W8IhS3MJ2SwZx4qvTHBCl+M9G+0raXRz2SdKqZAjDg",
+	"HMW3aRSfgFEskTOm2hHVLG7hMA7IXnc3x7iAUXJf7SUOegJAx12qD7tBCbw54tdMFEs/p9MYoSDK5jsz",
+	"4xFbTCtrdXrijRRtmt+ZEzpHi5ob/sI96SUBH1o2x9wuZkg4TagISXO/+zggDlachDvwtFUlrL+DDhwH",
+	"uQ8x3TaNnXxp4XwtA3Hbd0hK2zcDVzvmETq0hN0vyNRoRmwPKsKDirAqoFwqx2Y8N70VK61UAZhaD1SY",
+	"8YyvdHwf7vs/E1ZhqkupDttc8VvFcFuq8UHcvuzJgpP45TH55vGzp2TC1IgReOsAb1uInC7eBXhTH5Jw",
+	"wgwFPzx8hAHcg3lWKYH2RCjSJAmx2hjBdAydFSLo+Is5g7No24s8dv0u3PwaUrgPrWLRE5ni7ECowDfJ",
+	"DXrH9ruPSXPxmseKZc6z52SNSjudnfk93/zQBxBEsR1YxDas/F9v3+YfS5jIARVhXg/pYw+3/R3d9nCC",
+	"iZYThgAwltweZUXBm1CxtcDLWp97/c/YYCzlld7BRIl6sHw5mSYMjJD+E1fPJsQo4DZgR5hUsQNivuul",
+	"3e7jKBX8Bv7Fgutd92zMbogPFNh78tTOstcwHasx9Rr4ckgmNGZZSATPsjiasYx0NuTOJG7VxL7+hK+4",
+	"ZJF75BTljurqZXvEP3jrwaX4dY5WyQ3paAiidOzNqT2l+MPkiWxLONOF45TnplWaLn7yJwmKrGDAUB6Y",
+	"zmae7iHwUMgZkYI0hSwlfB16vcBhGyoNGBAQ24Egi4Ac0OpUpoX9sQ5KPuWHQ/L1HVL3dkZ82dqVqCE/",
+	"ZW/dJ1W6TuoQOMo8Iy+368poP1DpfRRimBV2PiO17NlW7pTsswJIXV32/A9QrsbFUmY1sK4Ym3qoD8Om",
+	"epmNvoD2fsrLwaxPlcdPHvLj/72BmRgY6wp1grYiZs84g2p53HKmrKx/lu08UnQ6Jk0ojenLlgvGYh0C",
+	"nB2aO6TyOUcITwcYzJjh9N2EqQnlsX2dvMZ/E9tFNKYqKxqIvVBNAK94mlAuKtM/C2diA3ely7GqBGwC",
+	"0LhG0GAincAK4Z9utHYZv6SzMpuX3fJ8DW4B1ux3ENAX7Qb6NY8VnXExeuAQfyazZ2k37Q7mZ/KWV1n1",
+	"wdkS0HSLomTva+In/4cmHHyc6A3V9JrFEA7hMOqlwpgXrDms0dkWkIQbpmjiq865CqL2KsXuA8+dEEYD",
+	"awnnNesgeJFE8yhhAVEMSqlGLvUY8DN3gG/1LbsLCyiaGtO10Npqv7DjQ/dp8SW7HDxB9A57WttQhLVD",
+	"jshAAcijShOGhVz39/ayAs9YLjmEogf6l/cdZ5H1aOlYwpYlcacqVrIkJty9FdY3f5Z+cQdsgSmuZHX2",
+	"3gD6efB4PpQTvRc/qcoQNj5X9lqhSez48lMrKta4OPC9blarCsuY5/fEYE54XF3b8iJr/x4Pre9klf7r",
+	"R/tI59N4kEv+RMo1rdzCwpkwio9G9b6DzwGQL8oXZ1ZsKWF41R+qnY/+n/01oHegtheQsjx+OVUMUEHq",
+	"FHZP+g8K+8P9UVLYdU4Y2xyQJX19SR2up7i7Z+i16Snu9wdK/jMpln7XckMPYnemAgBmvhovDyoV0gLn",
+	"vrVe6unY53ZUaqXnqXB1JEAfzTQMKazaqKTIFu6AoEks8QUutK9pHmBZPSuWRUmqoRbbWM4ALgTKMWEE",
+	"j7aLHRQgIF3Dj3SO3NEhF4k0ulja/ezdpYMesZ/3hJYY7wn1JSBax+XwK9Zmgg4SSInP99uN1fv/oPyF",
+	"ncOYijhxzkIueoK6VEJEgNYIO6RSoQ9ta/YLV7luMMeqXc28Xp0Lgo3lTLRcOXbdE+GE6yFXrD+F8kvh",
+	"AQn1FZ+GJFZyai/cgIQqFX27eiF05dC+DNNZb9Azli0cIrRAT/gc/6wDcGb2dUhkEgNoCxcImBDaLQzt",
+	"6oR2Pv1/SsEgqMpq4w6bwSnfnZ44yvcfSmxUCd/N/e4zMmBzKaojB87SMpO+ewXdN/8VFPRNr4ZMQQ/q",
+	"2M0DeuaDbeBPbxv4TDFvlRaTtbPKv33pX7rHI+/62FC798N+kA3/rMo9FwM76Sxyw+/o2pIVX9YCUJfJ",
+	"dc5Mqpwg4UZkJxUHcAe9O39FmuHZ24tLsoMxVh/dS30ef3KR0AD5XIpXgdJkPeEiqbh2UNDgHECgTeG8",
+	"GkomCYsPHQaSgzpCOCcreFWKF7vdnshXuShekAvGSP1wIS94LGdZ2TJWjAKrLCQPTMwd6cY9Im27LlaH",
+	"arm5LCNtN/36RuyhItbDJVxVGaOGTd3jTVw6e6usia8Afb9wJo0E42IOgoIEv9/drTMs1p7QB7vif7Rd",
+	"8fOo/E6MNWu+cZS7WGljs1N1yzIcnzvOVZW0ZBJn9R+MnGJkIVhY0CpxmMVZO2i7gmjgq24hhGJ18HTt",
+	"Se9+7bu4EDv+b30fP/CZiroSuehcG7m97f064EnCxcinN9RnNFwYxafskYNu1QGx1+iQsxiL7mqTIYJe",
+	"XJ6fnp30fzp5/v3btz96bFCoEgyysf1H4M18YHYydDLtCSMTpqiIwNZZ09jl21cn50dvjk/CA0LBGAkG",
+	"16GEdE6piDY0cfVeTarg7O93u3kV457AeskuUAkVhQGLaKoZwTkSGsdZXpaRGTC/ITOeJId56WTbQQCY",
+	"DdQ1F4AhdDa2SgRUCuKGGJVqM5PKjOcdckKjsatmzuPFSseBL7xhFBUaI64wXVQBkq5triealCg2BWgB",
+	"L87MC4Cz3aqSx61Djwg7RbQpYwU27sKpsGryUMlJT7glUNTh01JBDL1iIi8kAqPPgGilirHGQjaUvIYx",
+	"oNV3yBtpPDZvTyA474Ff6tiXyx6kSnt7+JDNPGxjjgTrtthXNYukdqb+718fHVeCwkIPLjtlHdBVRt05",
+	"5biQWEs0h1nQGsa5ueV2xEUSDvWyPBEKlgFgYV2R3IGC3eQJdXXQ/3vd/W9rIl+3sFx/4TAxXOlzFjE+",
+	"rb3RkPZnNKd8yH5SzreC4bKuRL6dv6+GmVFVqv8kILX/GYCz2cHxKl/TZbsh1yyaotxVU7qZUuE4g6NP",
+	"eyXFVI8Hkqq4Nv7q5Ibj6U/maODxt8WLo4vvn789On/Rv3z748kbl6hvOiQsInlzTdgNckhkvFjJsSfC",
+	"CztLdki+N2b6FgDvLuiEXXDDvrMTjUxItKvnHkl5xdHGpFjMFYsAQuhx93HLXhphPo0QfVhKokPQXVoE",
+	"BuTQsaF845SOWE3W64tsSTYKuIem63jLk929yjIn0BDOqlBqGbapHxf637zR9ZH6EGI/NpPkFhH22ZiA",
+	"HTzGw1MhQmNVd8twMlRsdJGW9hEJJUMNxq8SRq9d4O+781cLhaVeSWSTq4ceNC6YaR/jsq6e5GdJ8DUs",
+	"3IU2bwnPUDz4t92iN9Kh4+NSWtHMrTiC7ZHvL1+/ApoHnk+zKGx7FqOEg8wFws8UAsSxUkZBmfjDzbhE",
+	"lADnLw0B378Lqf+sSf9H1CG7BNnKF4nIF7Pp0FYUEzFTLC5eK3Y1feGIWEb1UbsXM2pVI/LuFOMjXNkX",
+	"qrXlwdXF7wJX7YASDfyfHCPVtS/cDNpnEEVRmSX1wo5mW/PO6fCNFOw1gqPcMweVUTphwiACLVw/ZRZ3",
+	"cklH60rmwTvQweO62sFI2I80lo9r2qsF4lVOh2071zZMtgX4fIincGsB7z/ikMBgrHZ4zaAUdWkbCwcD",
+	"DkN+LnY+AqWvBAOzFHtk32pskp9E3ZsbwZA+3a+pX/Y+/2en337/l/9VXYVtzbHBkhcnIpIxfBLc9UH7",
+	"y85fykcsqxyHnKJi1JWHDhYtIKN/8mmb2eH61CuTnRQnqWhX8v9uilkGf77TvK3RcOujfLelN8CqwiPc",
+	"4aya4RKPXTqha9ShIf111ZF9efT3e7ljVi+IlWPOKGrJX59Svu7GvwSjjDBQOemKxQTG5UomLEgpa/Z6",
+	"zGhixvV5Rwi5Ho0ZnR4SI9NoDFaRrLhvpRjyPTZ6j6Yf10MNx3Pha2DtTPg1mm++7pa94tdM2DFZ+bt4",
+	"IvVcGzZZv09LYR/b+8c28XVhdbOADFLj4kcO1qFyEc0iKWK9Bp3L43HNwABuOZX9EczXCLKcBUQXnA7o",
+	"d5LXTJEQWzXYTgf/UnSGRnbXeNMHVCPmWamocJTBjvWEh5sJyDIMGAlNSCapNmTAXFQ0eZLVV3FcFtUD",
+	"y2kSiYm+3jXQE+gRkMpZYAqWe6uBCZIKzE4G8ARw2uduNzDw7oJVAKKGMoN6pyd6whI3wLbJwQcWGcSG",
+	"bubxyfvfdrvg7dCBsxGLOfkgB8TFlbfIgEXSpxZ/kINSzHlP/IQuEr/hL5yFPSR4W/tQb6ugPNK5AZ7H",
+	"hwQ8PlCG2BTdiFBMmZqeSBi1Q9wn4xap8ieoQsAWoEzZ4RVgsHnsHTgxH0L6tpu+JaD9vb0OeVGOflLU",
+	"sFKFPifqnJ7h0mDlnClW81MyNcylddNo7MePvhvAZmSqfcXm2GrTW//Ojy5P+q9OX59e9n88+TlsBQD/",
+	"b9BOOJgXgz8w1Ts39jtnViXA5jnCb32/gRshvMVJRJy89ccpw9A7JF7gDpwjgsVApiBG0oGGm7TGA7HI",
+	"POoMervdvf0NqiFfFimQx3geeU6M4Joj3AO5o6K8amCeyGs9I0+erKqK3Ovd7O22e72bb9iKmsi3i/6n",
+	"ccztTzQ5U5ZCDLc3Kao8E3pTfLj35GnWNTKHhr1RRrLtHtrWO+d09prpvATJlysj+IMcrKofeInsqBAs",
+	"CaGUPEmISsUKO2hlM4+0t57el/Fz2/CFvXu0H9Yt5iNNjk4dBEZEhZDGo2ZkxQAUm1AObn2sMEKa4AH7",
+	"/bd/7eCDNruJGItZ3Or8KdBfH7Ib7tbVRlUxLNyZLx20tBWBeFTwxK0LChlKxfhItAfABzPRNmEjmux8",
+	"tPrKSlPRK/ve2QY1pMKp4tc0mocBCQ1TE42JX+h30eEhFt6BOQBWDMKydPczg2SF5cnp0fWGJ3ZDrXhp",
+	"X8XeG0HxFnm8V742aPuf739BG9StLVD/bkr1H9XN8kZi7UVLA5/tVvnaJiM4bTiVpqPUgMApsRNxZ6S1",
+	"tR1hEk3rI7neCkZey5gl6My4MeRMSSMjmZAJiiMgoPtIG0Cmbp+fHZO9TveQDCx9eaEeA6dbuRzqoJ3D",
+	"RdEkhJ0S0jsBtUO39zD6Vmb1gVZNrII5iaaYE9p90sL4rSs27wlw1ApDqCbhkbvXoZ8D8pxRxRRJrn/t",
+	"g5/fSp6ChP9oH015+0c2Dw9RnchjiFII7HLxa2bMQPm1N3GmreSKG7AoHAgTMaSnEsC4ImGWReN7MFIm",
+	"hCZaujegaYzCy2qQeoZKuCETDphTgYfa0qRcNBwkBD3mU3jB1R876Ikw4dr0c6iukDTtk+PsQSsg+E4W",
+	"6uteyUBY7Rsjlr8Q9kRzlCP82Z81vWb576Q5TUs/q1QUf+XC0Cv2gxz4lj/IQUhsm/DMD9qumRvLD3IA",
+	"w4ioiFji3sc/Cs1ARUNsCMr2tTokhKS/OX5BRdwTUJ+hMBqrXuNaWnkWX0dh1l+i9gMrc3XIpd00x6mA",
+	"vGOmuHcT9oQZM13YNv3Iv3tAKGz4I/vVCKy9+H1pmx9pkl8WpOkEaMJFT2hBrxiJqGYHi6tpIIowLChQ",
+	"/Ss2L6RE2dv7kSYTNhkwpTvkKMtmABqMaJLgjaqYThODaxFyfWIJ7oBYjhGiNtwToTYqjaxWGDs3JxxA",
+	"gzY8YKjenE2aWURyGMmYha0Fop7JNImx+qznDZV52VKb18dn95ST/fr4bCsFazuLaFm/q5H8M+bpuwIM",
+	"b8+CXGGqvQpTb7k8KCS4ugaySEy82YIssOUBd+2h9kS11PGxgXejvTCtEGLF2aMp/5HNsydLcRivj8/y",
+	"i655YRSjEzsH8v3l5VmAIcQJ0zpAG2g2hqK0YuWQzWCd8zr0O5EUQ64m9XEcYzmzHG2QGuMDpN03DjSk",
+	"GOrcpARSNcEUysEU0TpwaBgQhje2N724CnqCagKFebXVzy1zjmWQt+wtv+TIhTRBx9x+kwylgkKEeRw6",
+	"u5laTgPxfT1BIU54RYDfm2z6x272WwX63Q6KJe/0Etq574g9EHMzwcYtrNvGIu/6Q0Z24Z7b7fZJByv3",
+	"/SHea9N4L0cHuYMcg79zhlA6z8X62NkbK2qIXi5R2iOo3Dwh9v0OeesLhuH+NmdjHo3zMmIuDSErGOxK",
+	"ccStnoio8C37HAWvWJQNMxx8FBcsar9kJhq3L7hhByRSUuu2/TH0nqjwreIjLkJfLQyzL6BKDjfskW5h",
+	"xkYpWfUxZGJkyQcwM2de9NOmYm6lRDvXniitdmGGBVsvFyRKGFWkifnyAkyOloFq5sJj86VvkQHTPGY9",
+	"YWXBMdXjQ98xcFeolMrtL2pib4vK/Hd8P2dHG4uDN+3ZbNa2k26nKnHhNJtY7Yc00SxoTAuPPjpuujXT",
+	"LLLfX1wj74Mq8XBb+fO2/MotaFkifOCqmdD6h1wKOLozqoExZcGpBSbS+cNb5QpiFwTcQzSM3ZS83pdn",
+	"N01asYHOrfGgJ/wh/A3H/v7Y9i628rycMkGnvOMpsc6N8HbKxNHZqT2h9x0qfQfafBYk7oad2UMeAqf/",
+	"FNIm1xgxna80oZo44luMASvR8ZwiS1xDxz8fvX71JenYD+uBjh/omDjiq6RjgNCuNansdbt5EDq6ZKwW",
+	"gf/0ao0+wIhmF2vqc84DF7s14SPv0MiTe9FM3RNoxwbgAU2aF39/BToQxSckkdGVSzPHfMqEUW0lQCXl",
+	"xCfkDH1Fj92n5DV/ToaKMQLuE90T9kecbyvw0XSEiREXiJaKGpoVHxEQLPPvWCVlSHkCoYPaiZjnLM4A",
+	"QrSDGbtmKuYRKEQRjcZOsNklukPeWhFtxjUjT7qPSZjmWx8G5aIirhwK+IhsrywmUJqkJ7ggYVZvpBn6",
+	"RQ4D8C71cSr2Lzv0Pgy9D/qa8wVoOiezMaCbhDEzlCdhjanpHCjhHqOBsYMKzgM/oB5pycooOhzyqPPn",
+	"PIR2MvxzYoiVHEijO+bGrLpXzuGtyxvzFYL8L9mNecmThyB/wDijswTQnssVFjbzx1v1bUKnnZvVQsQF",
+	"vvYlBYibW+mqfj7/wdlJX5ccHaX4YAIXN43EuDVxGmrS+rRZzEGAS2bCBZ/Q5ABgUJazT/xFlPlKCB3I",
+	"1BDDBAXIIDvUX1OWMiIVONTt3Wz4hHWsIKooVBsDSBoQNOAaQzsIhoQ42DIaT7hwww5dHLog8JRcsXnN",
+	"vXeB07xPHG7soe7MYIBeJlb858irjoJww0DAMoX14Jqk0yALaLhmSpdtC7kcu+jUrHBhIvB9RRii3QKH",
+	"JeMEXLAQwr+1C1rPghuoISULBtTYTlXSOGjsAId1Y1s6K0xOE1/uzkjXYUBSwX9NmeVDbEJ50iFvpGhn",
+	"BKuJBlEWfQ5coa+hk7v5sP7/cvS91QHge7umY6qtVApoUdoEJEeHs3K0wRp/DsYoljN37o5gEOCXhREU",
+	"erUtV3WaGun8Bx/kAPvGmJ/AbXFAEq5dJQSI4knwdbvFCb92IEC60JVtqKKrNxTswIqlEB4M0dPQNlbb",
+	"WlymvALYclM/wWZj0QW6WFaiUJLQJeBqQBPEWC4+wTjDUt0JDGBzWDcLsKfFmWWht9W5ExE1NJGjFJxe",
+	"eRxX4AjBV12EwyGmqfExR4Ue8q9q+ihjxWFHPveqashZ8e+qVeTRGGlY56dJxHaEWRi7pVbSlFPT5nhw",
+	"fDnLQkBLVeNZ1BqJFIuZMJwmhY0OCBORmkPtZkfkh3hoJsxQewcBsA+U5IDsJRYvr1JN12cYetkeKs5E",
+	"nMytTB+nkSmAUXhkmAlVVwzURsfgCp1MmFE8quygcEGX0CeKUBO+iwoEjE459rmyi4Q6SpnS+cT5QJRM",
+	"R2MPtgZEbNVNmZrA9QyQTGQqlaEJPpsmAORr1dsIr/RFjKfCYDymUwWbOIXsq9g2bztOs8BS9KTCQJlq",
+	"418glRSJ0MU4VjTsczcDkBQ4/tPdLX4FF40j3GiWDAvNuztlufWV4Ao1O1doFzK6q49hbiJ34IexTC1T",
+	"w4NymCPeQeyg4+ZWPEq8Q7VE0AWLe3V/NSG+PqQHM7OOTgkdYdQtpF5OoilkXRZoOpo2Pr3/9P8HAAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

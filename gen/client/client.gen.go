@@ -703,6 +703,38 @@ type JobAccepted struct {
 	Workflow string    `json:"workflow"`
 }
 
+// JobBatchIntake defines model for JobBatchIntake.
+type JobBatchIntake struct {
+	Jobs []JobBatchItem `json:"jobs"`
+}
+
+// JobBatchItem defines model for JobBatchItem.
+type JobBatchItem struct {
+	IdempotencyKey *string   `json:"idempotency_key,omitempty"`
+	Job            JobIntake `json:"job"`
+}
+
+// JobBatchItemResult defines model for JobBatchItemResult.
+type JobBatchItemResult struct {
+	Job *JobAccepted `json:"job,omitempty"`
+
+	// Problem RFC 9457 problem details with Levqor's extension members.
+	Problem *Problem `json:"problem,omitempty"`
+
+	// Status 202 new job, 200 idempotent repeat, 4xx refused (see problem).
+	Status int `json:"status"`
+}
+
+// JobBatchResult defines model for JobBatchResult.
+type JobBatchResult struct {
+	// Accepted Items with a job (new or repeat).
+	Accepted int `json:"accepted"`
+
+	// Failed Items with a problem.
+	Failed  int                  `json:"failed"`
+	Results []JobBatchItemResult `json:"results"`
+}
+
 // JobIntake defines model for JobIntake.
 type JobIntake struct {
 	CallbackUrl *string     `json:"callback_url,omitempty"`
@@ -1543,6 +1575,9 @@ type PutConnectionJSONRequestBody = ConnectionPut
 // IntakeJobJSONRequestBody defines body for IntakeJob for application/json ContentType.
 type IntakeJobJSONRequestBody = JobIntake
 
+// IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
+type IntakeJobBatchJSONRequestBody = JobBatchIntake
+
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
 
@@ -1855,6 +1890,66 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
 	IntakeJob(ctx context.Context, params *IntakeJobParams, body IntakeJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IntakeJobBatchWithBody Submit up to 1,000 jobs in one request
+	//
+	// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+	// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+	// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+	// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+	// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+	// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+	// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+	// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+	// limit counts the request once). A server or database fault fails the whole request and stores
+	// nothing.
+	//
+	// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+	// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+	// returns the original job (status 200); the same key with a different job is 422 in that item's
+	// slot. Within one batch the first item with a key wins and later items with that key are
+	// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+	// first used with the single intake endpoint is a different request here.
+	//
+	// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+	// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+	IntakeJobBatchWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IntakeJobBatch Submit up to 1,000 jobs in one request
+	//
+	// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+	// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+	// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+	// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+	// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+	// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+	// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+	// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+	// limit counts the request once). A server or database fault fails the whole request and stores
+	// nothing.
+	//
+	// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+	// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+	// returns the original job (status 200); the same key with a different job is 422 in that item's
+	// slot. Within one batch the first item with a key wins and later items with that key are
+	// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+	// first used with the single intake endpoint is a different request here.
+	//
+	// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+	// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+	IntakeJobBatch(ctx context.Context, body IntakeJobBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListJobs List the caller's jobs, newest first
 	//
@@ -2852,6 +2947,86 @@ func (c *Client) IntakeJobWithBody(ctx context.Context, params *IntakeJobParams,
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
 func (c *Client) IntakeJob(ctx context.Context, params *IntakeJobParams, body IntakeJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewIntakeJobRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IntakeJobBatchWithBody Submit up to 1,000 jobs in one request
+//
+// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+// limit counts the request once). A server or database fault fails the whole request and stores
+// nothing.
+//
+// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+// returns the original job (status 200); the same key with a different job is 422 in that item's
+// slot. Within one batch the first item with a key wins and later items with that key are
+// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+// first used with the single intake endpoint is a different request here.
+//
+// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+func (c *Client) IntakeJobBatchWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIntakeJobBatchRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IntakeJobBatch Submit up to 1,000 jobs in one request
+//
+// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+// limit counts the request once). A server or database fault fails the whole request and stores
+// nothing.
+//
+// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+// returns the original job (status 200); the same key with a different job is 422 in that item's
+// slot. Within one batch the first item with a key wins and later items with that key are
+// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+// first used with the single intake endpoint is a different request here.
+//
+// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+func (c *Client) IntakeJobBatch(ctx context.Context, body IntakeJobBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIntakeJobBatchRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4698,6 +4873,46 @@ func NewIntakeJobRequestWithBody(server string, params *IntakeJobParams, content
 		}
 
 	}
+
+	return req, nil
+}
+
+// NewIntakeJobBatchRequest calls the generic IntakeJobBatch builder with application/json body
+func NewIntakeJobBatchRequest(server string, body IntakeJobBatchJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewIntakeJobBatchRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewIntakeJobBatchRequestWithBody constructs an http.Request for the IntakeJobBatch method, with any body, and a specified content type
+func NewIntakeJobBatchRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/intake/batch")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -7234,6 +7449,66 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
 	IntakeJobWithResponse(ctx context.Context, params *IntakeJobParams, body IntakeJobJSONRequestBody, reqEditors ...RequestEditorFn) (*IntakeJobResponse, error)
 
+	// IntakeJobBatchWithBodyWithResponse Submit up to 1,000 jobs in one request
+	//
+	// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+	// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+	// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+	// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+	// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+	// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+	// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+	// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+	// limit counts the request once). A server or database fault fails the whole request and stores
+	// nothing.
+	//
+	// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+	// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+	// returns the original job (status 200); the same key with a different job is 422 in that item's
+	// slot. Within one batch the first item with a key wins and later items with that key are
+	// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+	// first used with the single intake endpoint is a different request here.
+	//
+	// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+	// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+	IntakeJobBatchWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IntakeJobBatchResponse, error)
+
+	// IntakeJobBatchWithResponse Submit up to 1,000 jobs in one request
+	//
+	// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+	// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+	// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+	// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+	// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+	// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+	// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+	// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+	// limit counts the request once). A server or database fault fails the whole request and stores
+	// nothing.
+	//
+	// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+	// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+	// returns the original job (status 200); the same key with a different job is 422 in that item's
+	// slot. Within one batch the first item with a key wins and later items with that key are
+	// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+	// first used with the single intake endpoint is a different request here.
+	//
+	// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+	// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+	IntakeJobBatchWithResponse(ctx context.Context, body IntakeJobBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*IntakeJobBatchResponse, error)
+
 	// ListJobsWithResponse List the caller's jobs, newest first
 	//
 	// Cursor pagination that neither skips nor repeats under concurrent inserts. A page holds up to `limit` jobs and ends earlier, before the job that would take it past 4 MiB (4194304 bytes) of stored job data (payload, guardrails, steps with their inputs and outputs, result); it always holds at least one job. A page may therefore hold fewer than `limit` jobs and still have a `next_cursor`: follow `next_cursor` until it is absent.
@@ -9561,6 +9836,150 @@ func (r IntakeJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r IntakeJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// IntakeJobBatchResponse429Headers the declared response headers of an HTTP 429 response for IntakeJobBatch
+type IntakeJobBatchResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// IntakeJobBatchResponse503Headers the declared response headers of an HTTP 503 response for IntakeJobBatch
+type IntakeJobBatchResponse503Headers struct {
+	RetryAfter *int
+}
+
+// IntakeJobBatchResponse507Headers the declared response headers of an HTTP 507 response for IntakeJobBatch
+type IntakeJobBatchResponse507Headers struct {
+	RetryAfter *int
+}
+
+type IntakeJobBatchResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *JobBatchResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *IntakeJobBatchResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *IntakeJobBatchResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *IntakeJobBatchResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r IntakeJobBatchResponse) GetJSON200() *JobBatchResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r IntakeJobBatchResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r IntakeJobBatchResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r IntakeJobBatchResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r IntakeJobBatchResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r IntakeJobBatchResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15666,6 +16085,78 @@ func (c *ClientWithResponses) IntakeJobWithResponse(ctx context.Context, params 
 	return ParseIntakeJobResponse(rsp)
 }
 
+// IntakeJobBatchWithBodyWithResponse Submit up to 1,000 jobs in one request
+//
+// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+// limit counts the request once). A server or database fault fails the whole request and stores
+// nothing.
+//
+// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+// returns the original job (status 200); the same key with a different job is 422 in that item's
+// slot. Within one batch the first item with a key wins and later items with that key are
+// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+// first used with the single intake endpoint is a different request here.
+//
+// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+func (c *ClientWithResponses) IntakeJobBatchWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IntakeJobBatchResponse, error) {
+	rsp, err := c.IntakeJobBatchWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIntakeJobBatchResponse(rsp)
+}
+
+// IntakeJobBatchWithResponse Submit up to 1,000 jobs in one request
+//
+// Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+// serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+// one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+// repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+// pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+// transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+// type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+// past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+// limit counts the request once). A server or database fault fails the whole request and stores
+// nothing.
+//
+// Each item may carry its own `idempotency_key` (same scope, format and retention as the
+// `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+// returns the original job (status 200); the same key with a different job is 422 in that item's
+// slot. Within one batch the first item with a key wins and later items with that key are
+// repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+// first used with the single intake endpoint is a different request here.
+//
+// AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+// when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+// 1,000 jobs of about 500 bytes each); raise it for larger batches.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
+func (c *ClientWithResponses) IntakeJobBatchWithResponse(ctx context.Context, body IntakeJobBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*IntakeJobBatchResponse, error) {
+	rsp, err := c.IntakeJobBatch(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIntakeJobBatchResponse(rsp)
+}
+
 // ListJobsWithResponse List the caller's jobs, newest first
 //
 // Cursor pagination that neither skips nor repeats under concurrent inserts. A page holds up to `limit` jobs and ends earlier, before the job that would take it past 4 MiB (4194304 bytes) of stored job data (payload, guardrails, steps with their inputs and outputs, result); it always holds at least one job. A page may therefore hold fewer than `limit` jobs and still have a `next_cursor`: follow `next_cursor` until it is absent.
@@ -18726,6 +19217,177 @@ func ParseIntakeJobResponse(rsp *http.Response) (*IntakeJobResponse, error) {
 		response.Headers503 = &headers
 	case rsp.StatusCode == 507:
 		var headers IntakeJobResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseIntakeJobBatchResponse parses an HTTP response from a IntakeJobBatchWithResponse call
+func ParseIntakeJobBatchResponse(rsp *http.Response) (*IntakeJobBatchResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &IntakeJobBatchResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest JobBatchResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers IntakeJobBatchResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers IntakeJobBatchResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers IntakeJobBatchResponse507Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,6 +47,84 @@ func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error)
 		return jobs.Job{}, false, err
 	}
 	return got, true, nil
+}
+
+// InsertJobs implements jobs.Store with one multi-row INSERT (sql/postgres/queries/
+// jobs_batch.sql); the rows it skipped for a taken idempotency key are then read
+// by key, one query per scope.
+func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, error) {
+	if len(js) == 0 {
+		return nil, nil
+	}
+	var a pgdb.InsertJobsParams
+	for _, j := range js {
+		p, err := dbrow.InsertJob(j)
+		if err != nil {
+			return nil, fmt.Errorf("insert jobs: %w", err)
+		}
+		a.Ids, a.OwnerIds, a.Workflows, a.Statuses = append(a.Ids, p.ID), append(a.OwnerIds, p.OwnerID), append(a.Workflows, p.Workflow), append(a.Statuses, p.Status)
+		a.Priorities, a.RunAts, a.MaxAttempts, a.TimeoutSs = append(a.Priorities, p.Priority), append(a.RunAts, p.RunAt), append(a.MaxAttempts, p.MaxAttempts), append(a.TimeoutSs, p.TimeoutS)
+		a.Payloads, a.Steps, a.Guardrails, a.CallbackUrls = append(a.Payloads, p.Payload), append(a.Steps, p.Steps), append(a.Guardrails, p.Guardrails), append(a.CallbackUrls, p.CallbackUrl)
+		a.IdemScopes, a.IdemKeys, a.IdemHashes = append(a.IdemScopes, p.IdemScope.String), append(a.IdemKeys, p.IdemKey.String), append(a.IdemHashes, p.IdemHash.String)
+		a.CreatedAts, a.InputBytes, a.StepsBytes = append(a.CreatedAts, p.CreatedAt), append(a.InputBytes, p.InputBytes), append(a.StepsBytes, p.StepsBytes)
+	}
+	rows, err := db.q.InsertJobs(ctx, a)
+	if err != nil {
+		return nil, fmt.Errorf("insert jobs: %w", err)
+	}
+	byID := make(map[string]pgdb.Job, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	var winners map[idemKey]pgdb.Job
+	out := make([]jobs.Inserted, len(js))
+	for i, j := range js {
+		row, inserted := byID[j.ID]
+		if !inserted {
+			if winners == nil {
+				if winners, err = db.idemWinners(ctx, js, byID); err != nil {
+					return nil, err
+				}
+			}
+			if row, ok := winners[idemKey{j.IdemScope, j.IdemKey}]; ok {
+				if out[i].Job, err = dbrow.ToJob(dbrow.Job(row)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, fmt.Errorf("insert jobs: job %d was neither inserted nor held by its idempotency key", i)
+		}
+		if out[i].Job, err = dbrow.ToJob(dbrow.Job(row)); err != nil {
+			return nil, err
+		}
+		out[i].Inserted = true
+	}
+	return out, nil
+}
+
+// idemKey is an idempotency key with its scope.
+type idemKey struct{ scope, key string }
+
+// idemWinners reads the jobs that hold the idempotency keys of the jobs of js that
+// were not inserted, by (scope, key).
+func (db *DB) idemWinners(ctx context.Context, js []jobs.Job, inserted map[string]pgdb.Job) (map[idemKey]pgdb.Job, error) {
+	keys := map[string][]string{} // by scope
+	for _, j := range js {
+		if _, ok := inserted[j.ID]; !ok && j.IdemKey != "" {
+			keys[j.IdemScope] = append(keys[j.IdemScope], j.IdemKey)
+		}
+	}
+	out := map[idemKey]pgdb.Job{}
+	for scope, ks := range keys {
+		rows, err := db.q.GetJobsByIdempotencyKeys(ctx, pgdb.GetJobsByIdempotencyKeysParams{IdemScope: sql.NullString{String: scope, Valid: true}, IdemKeys: ks})
+		if err != nil {
+			return nil, fmt.Errorf("get jobs by idempotency keys: %w", err)
+		}
+		for _, r := range rows {
+			out[idemKey{scope, r.IdemKey.String}] = r
+		}
+	}
+	return out, nil
 }
 
 // GetJob implements jobs.Store.

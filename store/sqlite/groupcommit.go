@@ -9,13 +9,15 @@ import (
 	"github.com/levqor/levqor/gen/sqlitedb"
 )
 
-// maxGroup bounds how many inserts share one transaction.
+// maxGroup bounds how many inserts share one transaction (a batch larger than
+// that has a transaction to itself).
 const maxGroup = 256
 
-// insertReq is one job insert waiting for the group committer.
+// insertReq is a job insert, or a batch's (InsertJobs), waiting for the group
+// committer; its rows are inserted in order, in one transaction.
 type insertReq struct {
-	p     sqlitedb.InsertJobParams
-	reply chan insertRes
+	ps    []sqlitedb.InsertJobParams
+	reply chan []insertRes
 }
 
 type insertRes struct {
@@ -37,12 +39,13 @@ func (db *DB) groupCommit() {
 		case <-db.closing:
 			return
 		}
-		group := []insertReq{first}
+		group, rows := []insertReq{first}, len(first.ps)
 	more:
-		for len(group) < maxGroup {
+		for rows < maxGroup {
 			select {
 			case r := <-db.inserts:
 				group = append(group, r)
+				rows += len(r.ps)
 			default:
 				break more
 			}
@@ -50,7 +53,7 @@ func (db *DB) groupCommit() {
 		results, err := db.insertGroup(group)
 		for i, r := range group {
 			if err != nil {
-				r.reply <- insertRes{err: err}
+				r.reply <- []insertRes{{err: err}}
 			} else {
 				r.reply <- results[i]
 			}
@@ -58,7 +61,7 @@ func (db *DB) groupCommit() {
 	}
 }
 
-func (db *DB) insertGroup(group []insertReq) ([]insertRes, error) {
+func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
 	ctx := context.Background()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -66,19 +69,22 @@ func (db *DB) insertGroup(group []insertReq) ([]insertRes, error) {
 	}
 	defer tx.Rollback()
 	q := db.wq.WithTx(tx)
-	out := make([]insertRes, len(group))
+	out := make([][]insertRes, len(group))
 	added := map[string]int64{} // new jobs per status
 	for i, r := range group {
-		row, err := q.InsertJob(ctx, r.p)
-		if errors.Is(err, sql.ErrNoRows) {
-			// The idempotency key is taken (possibly by an earlier insert of this group).
-			row, err = q.GetJobByIdempotencyKey(ctx, sqlitedb.GetJobByIdempotencyKeyParams{IdemScope: r.p.IdemScope, IdemKey: r.p.IdemKey})
-			out[i] = insertRes{row: row, err: err}
-			continue
-		}
-		out[i] = insertRes{row: row, inserted: err == nil, err: err}
-		if err == nil {
-			added[row.Status]++
+		out[i] = make([]insertRes, len(r.ps))
+		for k, p := range r.ps {
+			row, err := q.InsertJob(ctx, p)
+			if errors.Is(err, sql.ErrNoRows) {
+				// The idempotency key is taken (possibly by an earlier insert of this group).
+				row, err = q.GetJobByIdempotencyKey(ctx, sqlitedb.GetJobByIdempotencyKeyParams{IdemScope: p.IdemScope, IdemKey: p.IdemKey})
+				out[i][k] = insertRes{row: row, err: err}
+				continue
+			}
+			out[i][k] = insertRes{row: row, inserted: err == nil, err: err}
+			if err == nil {
+				added[row.Status]++
+			}
 		}
 	}
 	// The status counters (migration 0013): one upsert per status for the whole group,
@@ -96,25 +102,39 @@ func (db *DB) insertGroup(group []insertReq) ([]insertRes, error) {
 
 // insertJob queues p for the group committer and waits for its result.
 func (db *DB) insertJob(ctx context.Context, p sqlitedb.InsertJobParams) (sqlitedb.Job, bool, error) {
-	r := insertReq{p: p, reply: make(chan insertRes, 1)}
+	res, err := db.insertRows(ctx, []sqlitedb.InsertJobParams{p})
+	if err != nil {
+		return sqlitedb.Job{}, false, err
+	}
+	return res[0].row, res[0].inserted, res[0].err
+}
+
+// insertRows queues ps for the group committer, to be inserted in one
+// transaction, and waits for their results (one, with the error, if the
+// transaction failed).
+func (db *DB) insertRows(ctx context.Context, ps []sqlitedb.InsertJobParams) ([]insertRes, error) {
+	r := insertReq{ps: ps, reply: make(chan []insertRes, 1)}
 	select {
 	case db.inserts <- r:
 	case <-db.closing:
-		return sqlitedb.Job{}, false, errors.New("database is closing")
+		return nil, errors.New("database is closing")
 	case <-ctx.Done():
-		return sqlitedb.Job{}, false, ctx.Err()
+		return nil, ctx.Err()
 	}
 	// Once queued, the insert is carried out whatever the caller does; only a close
 	// of the database can leave it unanswered.
+	var res []insertRes
 	select {
-	case res := <-r.reply:
-		return res.row, res.inserted, res.err
+	case res = <-r.reply:
 	case <-db.groupDone:
 		select {
-		case res := <-r.reply:
-			return res.row, res.inserted, res.err
+		case res = <-r.reply:
 		default:
-			return sqlitedb.Job{}, false, errors.New("database closed before the insert")
+			return nil, errors.New("database closed before the insert")
 		}
 	}
+	if len(res) != len(ps) { // the transaction failed
+		return nil, res[0].err
+	}
+	return res, nil
 }

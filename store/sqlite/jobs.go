@@ -35,6 +35,38 @@ func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error)
 	return got, inserted, nil
 }
 
+// InsertJobs implements jobs.Store: the rows go to the group committer as one
+// request, so they share one transaction (possibly with concurrent single
+// inserts) and one update of the status counters.
+func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, error) {
+	if len(js) == 0 {
+		return nil, nil
+	}
+	ps := make([]sqlitedb.InsertJobParams, len(js))
+	for i, j := range js {
+		p, err := dbrow.InsertJob(j)
+		if err != nil {
+			return nil, fmt.Errorf("insert jobs: %w", err)
+		}
+		ps[i] = p
+	}
+	res, err := db.insertRows(ctx, ps)
+	if err != nil {
+		return nil, fmt.Errorf("insert jobs: %w", err)
+	}
+	out := make([]jobs.Inserted, len(res))
+	for i, r := range res {
+		if r.err != nil {
+			return nil, fmt.Errorf("insert jobs: %w", r.err)
+		}
+		if out[i].Job, err = dbrow.ToJob(r.row); err != nil {
+			return nil, err
+		}
+		out[i].Inserted = r.inserted
+	}
+	return out, nil
+}
+
 // GetJob implements jobs.Store.
 func (db *DB) GetJob(ctx context.Context, id string) (jobs.Job, error) {
 	row, err := db.rq.GetJob(ctx, id)

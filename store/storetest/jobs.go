@@ -224,6 +224,7 @@ func checkStatus(t *testing.T, s store.Store, what, id, status string) {
 // RunJobs checks an engine's jobs.Store; open returns a fresh, migrated store.
 func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 	runJobsIntake(t, open)
+	runJobsBatch(t, open)
 	runJobsList(t, open)
 	runJobsClaim(t, open)
 	runJobsFinish(t, open)

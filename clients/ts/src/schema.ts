@@ -335,6 +335,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/intake/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit up to 1,000 jobs in one request
+         * @description Accepts up to 1,000 jobs (`jobs`, 1–1000 items) the way River's InsertMany and BullMQ's addBulk
+         *     serve producers with many jobs. Results are per item, in request order: the answer is 200 with
+         *     one result per item — `status` 202 and `job` for a new job, 200 and `job` for an idempotent
+         *     repeat, or a 4xx `status` with its `problem` (the same problem a single intake would get, with
+         *     pointers relative to the item's `job`) — and every accepted job of the request is stored in one
+         *     transaction (one multi-row insert). A request whose body breaks this schema (not JSON, a wrong
+         *     type, an unknown field, more than 1,000 items) is refused whole with 400 / 413, as is a batch
+         *     past the plan's jobs per minute (429: each job counts once against the plan; the per-key rate
+         *     limit counts the request once). A server or database fault fails the whole request and stores
+         *     nothing.
+         *
+         *     Each item may carry its own `idempotency_key` (same scope, format and retention as the
+         *     `Idempotency-Key` header of `POST /api/v1/intake`): a repeat with the same key and the same job
+         *     returns the original job (status 200); the same key with a different job is 422 in that item's
+         *     slot. Within one batch the first item with a key wins and later items with that key are
+         *     repeats of it. The fingerprint is of the item's `job` as re-encoded by the server, so a key
+         *     first used with the single intake endpoint is a different request here.
+         *
+         *     AI budgets are checked per AI job and cumulatively: an item is refused with 402 in its slot
+         *     when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
+         *     remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
+         *     1,000 jobs of about 500 bytes each); raise it for larger batches.
+         */
+        post: operations["intakeJobBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -1416,6 +1457,26 @@ export interface components {
             timeout_s?: number;
             callback_url?: string;
             guardrails?: components["schemas"]["Guardrails"];
+        };
+        JobBatchIntake: {
+            jobs: components["schemas"]["JobBatchItem"][];
+        };
+        JobBatchItem: {
+            idempotency_key?: string;
+            job: components["schemas"]["JobIntake"];
+        };
+        JobBatchResult: {
+            /** @description Items with a job (new or repeat). */
+            accepted: number;
+            /** @description Items with a problem. */
+            failed: number;
+            results: components["schemas"]["JobBatchItemResult"][];
+        };
+        JobBatchItemResult: {
+            /** @description 202 new job, 200 idempotent repeat, 4xx refused (see problem). */
+            status: number;
+            job?: components["schemas"]["JobAccepted"];
+            problem?: components["schemas"]["Problem"];
         };
         JobAccepted: {
             job_id: components["schemas"]["ID"];
@@ -2655,6 +2716,41 @@ export interface operations {
             };
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    intakeJobBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobBatchIntake"];
+            };
+        };
+        responses: {
+            /** @description One result per item, in request order; accepted jobs are stored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobBatchResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
