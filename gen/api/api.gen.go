@@ -44,19 +44,19 @@ func (e AdminStatusDatabase) Valid() bool {
 
 // Defines values for Currency.
 const (
-	EUR Currency = "EUR"
-	GBP Currency = "GBP"
-	USD Currency = "USD"
+	CurrencyEUR Currency = "EUR"
+	CurrencyGBP Currency = "GBP"
+	CurrencyUSD Currency = "USD"
 )
 
 // Valid indicates whether the value is a known member of the Currency enum.
 func (e Currency) Valid() bool {
 	switch e {
-	case EUR:
+	case CurrencyEUR:
 		return true
-	case GBP:
+	case CurrencyGBP:
 		return true
-	case USD:
+	case CurrencyUSD:
 		return true
 	default:
 		return false
@@ -213,6 +213,21 @@ const (
 func (e NewsletterAcceptedStatus) Valid() bool {
 	switch e {
 	case Accepted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlanOfferCurrency.
+const (
+	PlanOfferCurrencyUSD PlanOfferCurrency = "USD"
+)
+
+// Valid indicates whether the value is a known member of the PlanOfferCurrency enum.
+func (e PlanOfferCurrency) Valid() bool {
+	switch e {
+	case PlanOfferCurrencyUSD:
 		return true
 	default:
 		return false
@@ -920,6 +935,36 @@ type PlanLimits struct {
 	MonthlyAiUsd float64 `json:"monthly_ai_usd"`
 }
 
+// PlanList defines model for PlanList.
+type PlanList struct {
+	Plans []PlanOffer `json:"plans"`
+}
+
+// PlanOffer defines model for PlanOffer.
+type PlanOffer struct {
+	// AmountCents What the plan charges per interval, in cents (0 for free).
+	AmountCents int64 `json:"amount_cents"`
+
+	// Checkout Whether a checkout can start for it (every plan but free).
+	Checkout bool `json:"checkout"`
+
+	// Currency The price's currency.
+	Currency PlanOfferCurrency `json:"currency"`
+
+	// Id The plan's id, as `plan` in a checkout request and in `GET /api/v1/billing`.
+	Id string `json:"id"`
+
+	// Interval How often the price is charged (`month`, `year`); null for the free plan.
+	Interval *string    `json:"interval"`
+	Limits   PlanLimits `json:"limits"`
+
+	// Name A display name, such as `Pro`.
+	Name string `json:"name"`
+}
+
+// PlanOfferCurrency The price's currency.
+type PlanOfferCurrency string
+
 // Priority defines model for Priority.
 type Priority string
 
@@ -1589,6 +1634,9 @@ type ServerInterface interface {
 	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
 	// (POST /api/v1/billing/checkout)
 	CreateCheckout(w http.ResponseWriter, r *http.Request)
+	// ListPlans The plans this server sells, with their prices and limits
+	// (GET /api/v1/billing/plans)
+	ListPlans(w http.ResponseWriter, r *http.Request)
 	// CreateBillingPortal Open Stripe's billing portal for the caller's user
 	// (POST /api/v1/billing/portal)
 	CreateBillingPortal(w http.ResponseWriter, r *http.Request)
@@ -1865,6 +1913,20 @@ func (siw *ServerInterfaceWrapper) CreateCheckout(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.CreateCheckout(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListPlans operation middleware
+func (siw *ServerInterfaceWrapper) ListPlans(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListPlans(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3924,6 +3986,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/billing", wrapper.GetBilling).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/billing/plans", wrapper.ListPlans).Methods(http.MethodGet)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/billing/checkout", wrapper.CreateCheckout).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/billing/portal", wrapper.CreateBillingPortal).Methods(http.MethodPost)
@@ -4723,6 +4787,113 @@ type CreateCheckoutdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response CreateCheckoutdefaultApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlansRequestObject struct {
+}
+
+type ListPlansResponseObject interface {
+	VisitListPlansResponse(w http.ResponseWriter) error
+}
+
+type ListPlans200JSONResponse PlanList
+
+func (response ListPlans200JSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlans429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListPlans429ApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlans500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListPlans500ApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlans503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListPlans503ApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlansdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListPlansdefaultApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -14911,6 +15082,9 @@ type StrictServerInterface interface {
 	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
 	// (POST /api/v1/billing/checkout)
 	CreateCheckout(ctx context.Context, request CreateCheckoutRequestObject) (CreateCheckoutResponseObject, error)
+	// ListPlans The plans this server sells, with their prices and limits
+	// (GET /api/v1/billing/plans)
+	ListPlans(ctx context.Context, request ListPlansRequestObject) (ListPlansResponseObject, error)
 	// CreateBillingPortal Open Stripe's billing portal for the caller's user
 	// (POST /api/v1/billing/portal)
 	CreateBillingPortal(ctx context.Context, request CreateBillingPortalRequestObject) (CreateBillingPortalResponseObject, error)
@@ -15251,6 +15425,30 @@ func (sh *strictHandler) CreateCheckout(w http.ResponseWriter, r *http.Request) 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(CreateCheckoutResponseObject); ok {
 		if err := validResponse.VisitCreateCheckoutResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListPlans operation middleware
+func (sh *strictHandler) ListPlans(w http.ResponseWriter, r *http.Request) {
+	var request ListPlansRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPlans(ctx, request.(ListPlansRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPlans")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListPlansResponseObject); ok {
+		if err := validResponse.VisitListPlansResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -16905,92 +17103,92 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur8rkTJOiZNlJpEp9v7IsTxTfNJL8zcyGXjbYDZKwmgADoEUxLlflr32ArV/VvsG8",
+	"7L37chs39j/4Kijur8rkTJOiZNlJpEp9v7IsJ4pvGkn+ZmZDLxvsBklYTYAB0KI4Llflr32ArV/VvsG8",
 	"yL5JnmQL5wB9Ibt5kSU7mdH8MbGa3bgeHJzr53xsRHIylYIJoxsHHxtjRmOm4J/HNBqzYymMkon9O2Y6",
-	"UnxquBSNg8YPckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
-	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JIybUgkU2FYTOiI",
+	"UnxquBSNg8aPckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
+	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JoybUgkU2FYTOiI",
 	"cqENaZ6eXL4gsaJD0+bMDNtjY6Z0ytuKGgaft90KtoKekIIRbtiETJkiU5nwaH5Awl7jis17jUP1fS/t",
 	"dh9Hri9NFJtQLrgYwXN2aNwLmkVSxJqkwvAEhjfjIpYzYtfBaHw77PTEme2CM31Awis2D0nT9nt0dkqu",
 	"2LwVkJBP3bMo4UwYcnoWEKnI6dn1U7LzdL9FqIhJOErkgCYhadIkIVRIMZ/IVBOj6HDIo1anJ0przm7o",
-	"ZJrYZc8ntrv73aH5fn+vEazaEhjuvHpjYC31qr0IyOrl/cWt3i+pNNSt6Mw9c+vHBXFr69dwzcx++X53",
+	"ZJrYZc8ntrv73aH5fn+vEazaEhjuvHpjYC31qr0IyOrl/dWt3q+pNNSt6Mw9c+vHBXFr69dwzcx+/X53",
 	"r3s4+/5pt3pmzKj50dAwVX1eJlTMfY/ESDKj3JABG0rFiFFzLkY4OdI8f3FMvtvd7ZKYJXTedt+0yuOb",
-	"cMEn6aRx0M0Gw4VhI6ZgNP/IFnrFAYDV8UfL8NHY2KXGg9C0z+wiKzZMNYvtihNK9ve+awV27TLCteuP",
-	"S3rLAZ57yl8e5LnvJGFDY3u1g4pSpSwBu32E4VM37FsPQbOKNfppzESh8Ue6fPYCQjV5J/gNMXzCCgRV",
+	"cMEn6aRx0M0Gw4VhI6ZgNH/PFnrFAYDV8UfL8NHY2KXGg9C0z+wiKzZMNYvtihNK9ve+awV27TLCteuP",
+	"S3rLAZ57yl8e5LnvJGFDY3u1g4pSpSwBu32E4VM37FsPQbOKNfp5zESh8Ue6fPYCQjV5J/gNMXzCCgRV",
 	"HsVQqgk12PfT/UawelifgsaUKjphxnHioyhiU3MiIhm7NeJ2bMhpGkFD0IltAV9rZ++V1oHevGJiZMaN",
-	"gye7e1XEeyyFYJGd9hs6YX9Pmao5mlH24iNNbNeHJGZDmiaGhO4fcJBgjL9AO9kQ4T/Fcf0vxYaNg8b/",
-	"sZNfQzv4q94pj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx48ColNUsyOM92BD/565dfmOYsk3/Xz/T9q/v",
-	"7f9129/13//lf1Ue/NPhGynYa2qice3unA7b9qU2vlUzlN3u3n5VBz/KwenzmvnyeOVEV63w6XNo/SWb",
-	"32Prl4qPRkzV9mDw9/6angqr9HS/tGH75Q07av+fbrva7/9avV/v9IrxfP6Mf5LqapjImSXSM9t2dUfu",
-	"MNyuq2IfyDMU01MpNAOW8YzGjnPavyIpDBPwTzqdJjwC2WlnquQgYZO/ftD2cH/csOcz/Ao7XWYP/rrm",
-	"mkxoYjkfi62UMaQ80V6cA8kNz/Mw4dFXG2Tk+rds3YxLdwuIhjDIF1INeBwz8aVH6UQ3ktDoCmUhHckp",
-	"I2bMNZFTplDcFozZC+dT0Pjh8vWrMzpiCwM17MbsjM0kKY9s8VxUjmFKR8xy80XFoF3QDKqm6N7fKWkR",
-	"BXF/1TfwDoznVNhjTZMvufJHgqSC3UxZZKVNppRUpBnJmJGQu+GErQ6xixMzQ3lCNJ1rIqQZgwQ3kCkq",
-	"ERFNNTsEEcvuGeuJ0NFdn8cgX2sJL4b/aLvD2j59HhJchhaZWdlDsalUxjbMjRW9PwWNN9K8kKmIv+Si",
-	"vJFEp9HYij0yVREjTanslMlcpsoKpp+Chv/8y+4VbBDIYSA07z/5hrhu3Pbg0cgEPfZF1+1SShT7M2HZ",
-	"kZJVGPsJDihsHRJldQdCrfLgZPEJIyN+zYSVKkNQLdqgW4QLx7Gk4q46VvmLxfVo52rYRh+717260870",
-	"nZVf55qRlbrbee8bjXxRlVloo6Q+bNZO/slSW04P2LQd+zps/IWRio7YizRJvvRFoZm6ZuqRJhrHYC/f",
-	"YZokntjc4759FrYOMl41o5rMFDeGiQ6BPSIJNcweJ7tXPVGiu0x1BcbE4YrXTBi0CBQp8naEAcIiuzEv",
-	"eFJ5g00TysUtrrAhT77iFXYp5Suqlu7kLybiDGQ8tzslrx1ncVqyFYMFTc1YKv4r+9KXCciBmYBj6dBZ",
-	"9Vjsh3ZNeUIHCfsah4lH9voW9oKDs4Uil19SIWf+ZKX5OO3BsusbU0MHVGcNDOxegCm0J6SyWzFI9Tzw",
-	"k9eF96Ixi67A0IJbZS+JNhpj7BGGcx3LmQBDnckOPh5E0xNGgphNokRqFnfIm8I5j8ZUjFjsb5riOSdf",
-	"/Ji/E1MlI6b119jggoYyY0nSdjrKIDXFraBKcau5pMbKFlRfZZSp06mVyVj8msWcXgIL+iozeKTJMfba",
-	"tqOwE7Kjp2AHYjEZM2U1mE9ep0RjUjzh4sJQk8KfU2UVCcNRbYzkxF3HC5w1aHiyBsuoSCeNg58b+peE",
-	"G6vDTqU2I8V0432w/OVI9q+Z0hwXYOnnX1KWsmpT0wc5IPAz+f23/23/QlujhtFnh8BeeM6CKZPY7uyM",
-	"chCZP8iBZfzlOcZsiio5jWNuO6PJWemFRYNcNiU5+MAikD6GXHA9ZnHfLvHy2H+UA0KNYZMp2LC55W5A",
-	"7mRMNfEfE81FxAgcbqoMukqWO8c59WEd4r69xnXJphjL1B6i7FORTgbOvJmbFn52035fMRnH8Co3x42s",
-	"T025T8uYrIjaqNjvdGp/qRtlhenTjzho1NPJwmz8mPNPAk+8pUEXRlMg4RJNegqsWppnPEmcXLlwUNBK",
-	"0J8yxWXcZ6iNVa6PSBN3j6F9Z/l8KBqxPnh3KhxhwKAp8HUWkymdT5gwATJnAwo6j8k0oeKR9l4TbeSU",
-	"WCY052Jkiep248LW1rKqhIpX+OanoGEHUn2W7S9kNpY6c+7ACO1l2qmiIp2xqHJbF0bxKbOybjrInnuW",
-	"0KSR4dcsIEZxancuIFOqTT9OWUBSYdcqsEw+Yom9ZrmwE0qYYb//9q8WXLtCClY9HuxuwOL+mklWj9CK",
-	"5FZR9RuHt3l1bwvEDv1lK5JtzAqCPWcxVwztamXCTVUVkbkxt8dSG6CyETu0lz4y2IGSM43So2IlekoV",
-	"Xzt622PlUNN4xMyrjMiq2fGQJpotsXDKk3k/1XENi6E3yGJ2u/C/NUxnIoUZ31l7i2w3G2q5o6oVOaZJ",
-	"MqDR1RFeHcubtw0Xpnkjy3cKGE3qGL5Jdd9Kt1WfLszOd2K7q56SlWhlagrG6C32ufqgHZV4nj3RYJqi",
-	"moRTJftulUN7muEBFSKlCZhN6p0Iy16flR6EpeNZOfnMgVUlaXkvVdUuRIrRba/dIWdJDG1zwyZ6c+/a",
-	"C/thQcyhSlEw8AjnZKu44eMth7ewZEUfnXODuOGX5l7qafUK4ySWljmh2uzXxH6wSDErQ9t3yFCmyupI",
-	"ikaGKU2aQzZjqqQDjaUyrcq7oWahFibtJopDWj2bV1xXHH8rv9xif5e3dolHGbpmQN7fuvEByrxwnZpD",
-	"VGz9LN2WM/gV38Z/bCVdu+V6lfBfmOC3u98teYaX1aI6/7hUjzSJFIuZMJwmBOmbNDVjzjtgaCJHKWsF",
-	"GH1ErezRtux0TrD9Tk/0xAtnCwjHxkzDvPXA+QlQDwI/O8nDBggX2jAaH2DbVwxsQNR9A277nmhSQX64",
-	"vDwjRl4xEYDyGP4gtQkDEnrNEidvn1wqKvSQqSzCAFlsvszhITSseyLmwyGzUyBSJHPCBYmoZoQqDChx",
-	"Hg4QuML/CmEGdHEOLrYAxn9Nk5RZ5aknhLRrYJRMCse1Q04wWOeAhB97jSNn1gIVvNc4IL3GM0aVVR2v",
-	"2r//9q9eIyC9xn/RKe9DYI99AR5/CtHKMaE3RbLYfQp0UHq0dFyWNBSktRXnSqqjmtuhRFUVDJiLaWr6",
-	"uS2hmppLcr3rPWjctEey7R5+0FJ0zunsNdOajtjWvKw4zoVRrZz3sSf+DZjcgggEK7b1NZctdcU1lx/S",
-	"fn6H1t0X9hDlETBWpEcFPzuXZCzhnJ+9uyQ7dMp3rnd38g/0zsfszU9wmWSzWNrkFeMsWOEWZaNNBreS",
-	"c3hTykww9Uj3RDSWUtujDPFgoVuG0L4X1k0SeFXLMyF4dWmV3VFzsxxImTAqtqZATw9V5HbLSw9Ue/SI",
-	"eUPX356dNYLGu4vnjaBx8u680sz13Er6xzJ1kbSL4p5/vopYT66ZMK4JNLmxJQFrrWzlXnI9Vs2w2E2V",
-	"YFqwwixFri3rEpGh/Sjh0dWG7ws20wkzzmq8wQdWG+1fczbb6P1F4Tz7uDjS0iiC4pxr18vbeT1J3L7h",
-	"nGT+llIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uR//v72vP/j22f9i8uTs/7x2zfH",
-	"787PT94c/zMg+61OUfF1IXJOC67apAm96UdSG69Fl3TmdQrz0or/wGiyykhbuSi5xcjvkbyqWPbFexq/",
-	"qtp3DBFbijjAF8qKZ6pV//ff/oUS0RWbwx+rNc795TjDj3vB/qf+z932d/DXbvDku0+VovOPclBlHUCL",
+	"gye7e1XEeyyFYJGd9hs6YX9Lmao5mlH24iNNbNeHJGZDmiaGhO4fcJBgjL9CO9kQ4T/Fcf0vxYaNg8b/",
+	"sZNfQzv4q94pj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx48ColNUsyOM92BD/565dfmOYsk3/X7/Q9j/f",
+	"2//rtr/rv//L/6o8+KfDN1Kw19RE49rdOR227UttfKtmKLvdvf2qDn6Sg9PnNfPl8cqJrlrh0+fQ+ks2",
+	"v8fWLxUfjZiq7cHg7/01PRVW6el+acP2yxt21P4/3Xa13/+1er/e6RXj+fwZ/yzV1TCRM0ukZ7bt6o7c",
+	"YbhdV8U+kGcopqdSaAYs4xmNHee0f0VSGCbgn3Q6TXgEstPOVMlBwiZ//aDt4f64Yc9n+BV2uswe/HXN",
+	"NZnQxHI+FlspY0h5or04B5IbnudhwqOvNsjI9W/ZuhmX7hYQDWGQL6Qa8Dhm4kuP0oluJKHRFcpCOpJT",
+	"RsyYayKnTKG4LRizF86noPHj5etXZ3TEFgZq2I3ZGZtJUh7Z4rmoHMOUjpjl5ouKQbugGVRN0b2/U9Ii",
+	"CuL+qm/gHRjPqbDHmiZfcuWPBEkFu5myyEqbTCmpSDOSMSMhd8MJWx1iFydmhvKEaDrXREgzBgluIFNU",
+	"IiKaanYIIpbdM9YToaO7Po9BvtYSXgz/3naHtX36PCS4DC0ys7KHYlOpjG2YGyt6fwoab6R5IVMRf8lF",
+	"eSOJTqOxFXtkqiJGmlLZKZO5TJUVTD8FDf/5l90r2CCQw0Bo3n/yDXHduO3Bo5EJeuyLrtullCj2Z8Ky",
+	"IyWrMPYTHFDYOiTK6g6EWuXByeITRkb8mgkrVYagWrRBtwgXjmNJxV11rPIXi+vRztWwjT52r3t1p53p",
+	"Oyu/zjUjK3W38943GvmiKrPQRkl92Kyd/JOltpwesGk79nXY+AsjFR2xF2mSfOmLQjN1zdQjTTSOwV6+",
+	"wzRJPLG5x337LGwdZLxqRjWZKW4MEx0Ce0QSapg9TnaveqJEd5nqCoyJwxWvmTBoEShS5O0IA4RFdmNe",
+	"8KTyBpsmlItbXGFDnnzFK+xSyldULd3JX0zEGch4bndKXjvO4rRkKwYLmpqxVPyf7EtfJiAHZgKOpUNn",
+	"1WOxH9o15QkdJOxrHCYe2etb2AsOzhaKXH5JhZz5k5Xm47QHy65vTA0dUJ01MLB7AabQnpDKbsUg1fPA",
+	"T14X3ovGLLoCQwtulb0k2miMsUcYznUsZwIMdSY7+HgQTU8YCWI2iRKpWdwhbwrnPBpTMWKxv2mK55x8",
+	"8WP+TkyVjJjWX2ODCxrKjCVJ2+kog9QUt4Iqxa3mkhorW1B9lVGmTqdWJmPxaxZzegks6KvM4JEmx9hr",
+	"247CTsiOnoIdiMVkzJTVYD55nRKNSfGEiwtDTQp/TpVVJAxHtTGSE3cdL3DWoOHJGiyjIp00Dn5p6F8T",
+	"bqwOO5XajBTTjffB8pcj2b9mSnNcgKWff01ZyqpNTR/kgMDP5Pff/rf9C22NGkafHQJ74TkLpkxiu7Mz",
+	"ykFk/iAHlvGX5xizKarkNI657YwmZ6UXFg1y2ZTk4AOLQPoYcsH1mMV9u8TLY/9JDgg1hk2mYMPmlrsB",
+	"uZMx1cR/TDQXESNwuKky6CpZ7hzn1Id1iPv2Gtclm2IsU3uIsk9FOhk482ZuWvjFTft9xWQcw6vcHDey",
+	"PjXlPi1jsiJqo2K/06n9pW6UFaZPP+KgUU8nC7PxY84/CTzxlgZdGE2BhEs06Smwamme8SRxcuXCQUEr",
+	"QX/KFJdxn6E2Vrk+Ik3cPYb2neXzoWjE+uDdqXCEAYOmwNdZTKZ0PmHCBMicDSjoPCbThIpH2ntNtJFT",
+	"YpnQnIuRJarbjQtbW8uqEipe4ZufgoYdSPVZtr+Q2VjqzLkDI7SXaaeKinTGosptXRjFp8zKuukge+5Z",
+	"QpNGhl+zgBjFqd25gEypNv04ZQFJhV2rwDL5iCX2muXCTihhhv3+279acO0KKVj1eLC7AYv7ayZZPUIr",
+	"kltF1W8c3ubVvS0QO/SXrUi2MSsI9pzFXDG0q5UJN1VVRObG3B5LbYDKRuzQXvrIYAdKzjRKj4qV6ClV",
+	"fO3obY+VQ03jETOvMiKrZsdDmmi2xMIpT+b9VMc1LIbeIIvZ7cL/1jCdiRRmfGftLbLdbKjljqpW5Jgm",
+	"yYBGV0d4dSxv3jZcmOaNLN8pYDSpY/gm1X0r3VZ9ujA734ntrnpKVqKVqSkYo7fY5+qDdlTiefZEg2mK",
+	"ahJOley7VQ7taYYHVIiUJmA2qXciLHt9VnoQlo5n5eQzB1aVpOW9VFW7EClGt712h5wlMbTNDZvozb1r",
+	"L+yHBTGHKkXBwCOck63iho+3HN7CkhV9dM4N4oZfmnupp9UrjJNYWuaEarNfE/vBIsWsDG3fIUOZKqsj",
+	"KRoZpjRpDtmMqZIONJbKtCrvhpqFWpi0mygOafVsXnFdcfyt/HKL/V3e2iUeZeiaAXl/68YHKPPCdWoO",
+	"UbH1s3RbzuBXfBv/sZV07ZbrVcJ/YYLf7n635BleVovq/ONSPdIkUixmwnCaEKRv0tSMOe+AoYkcpawV",
+	"YPQRtbJH27LTOcH2Oz3REy+cLSAcGzMN89YD5ydAPQj87CQPGyBcaMNofIBtXzGwAVH3Dbjte6JJBfnx",
+	"8vKMGHnFRADKY/ij1CYMSOg1S5y8fXKpqNBDprIIA2Sx+TKHh9Cw7omYD4fMToFIkcwJFySimhGqMKDE",
+	"eThA4Ar/K4QZ0MU5uNgCGP81TVJmlaeeENKugVEyKRzXDjnBYJ0DEn7sNY6cWQtU8F7jgPQazxhVVnW8",
+	"av/+2796jYD0Gv9Fp7wPgT32BXj8KUQrx4TeFMli9ynQQenR0nFZ0lCQ1lacK6mOam6HElVVMGAupqnp",
+	"57aEamouyfWu96Bx0x7Jtnv4QUvROaez10xrOmJb87LiOBdGtXLex574N2ByCyIQrNjW11y21BXXXH5I",
+	"+/kdWndf2EOUR8BYkR4V/OxckrGEc3727pLs0Cnfud7dyT/QOx+zNz/BZZLNYmmTV4yzYIVblI02GdxK",
+	"zuFNKTPB1CPdE9FYSm2PMsSDhW4ZQvteWDdJ4FUtz4Tg1aVVdkfNzXIgZcKo2JoCPT1UkdstLz1Q7dEj",
+	"5g1dPzw7awSNdxfPG0Hj5N15pZnruZX0j2XqImkXxT3/fBWxnlwzYVwTaHJjSwLWWtnKveR6rJphsZsq",
+	"wbRghVmKXFvWJSJD+1HCo6sN3xdsphNmnNV4gw+sNtq/5my20fuLwnn2cXGkpVEExTnXrpe383qSuH3D",
+	"Ocn8kFIVK8qTbRXgSIqoQKaLFhI2dceYa7ChqlQQaogUESNNH6z36uR//vb2vP/T22f9i8uTs/7x2zfH",
+	"787PT94c/yMg+61OUfF1IXJOC67apAm96UdSG69Fl3TmdQrz0or/yGiyykhbuSi5xcjvkbyqWPbFexq/",
+	"qtp3DBFbijjAF8qKZ6pV//ff/oUS0RWbwx+rNc795TjDj3vB/qf+L932d/DXbvDku0+VovNPclBlHUCL",
 	"c7XKHznjQt9ZgJZ1TvfCFnfrgr2i6s4qkMQClU6ZMGQwh8vmgxw80uTolNhBaKIlGVJVtlzWWLlvpytn",
 	"9o9V07Pn6AReLFr8V3Sz3tK7wXm/ldDG401CE/GUFslkgba9y4ImiZyxuENORcymTNiLO5kHhAI3QSPu",
 	"TKor8MXIqSazMU+YZTMCI5VIk0PIthX62c3UnrWA2EfeDxJzFresSgKsCYLeqSETqQ0xMx4xMpGKHdhn",
 	"EAwz5irGwwa2bW5cOCFE7aEnNlLU7k9oVQEWpd7mSk3bDsO0LfM7IJRow6aQoWJ7nkDo/ZgK4I1OEYPQ",
 	"myweUNMJIzxmk6k0lt+CLhViHsEHOejzGJMHDlyyhmHT7Flo1b2cyhdVOOAcp3nT7ZdsHrZqvEBWHOvj",
 	"Pi/R1ZTOE0njOyaqqeJScTNf76x072EQaprU5BqAncWuzyNNZGqmqSHNwZxMpea4W8LFJ2gToAgq+nab",
-	"U8Vw16jmsVWX4R5zbMNSRcRYjN6zxRO4ZoYqFVuxjQ28YWt5QH5LrVrTH+XA+WjhEzatU0rgrvfEypU9",
+	"U8Vw16jmsVWX4R5zbMNSRcRYjN6zxRO4ZoYqFVuxjQ28YWt5QH5LrVrTn+TA+WjhEzatU0rgrvfEypU9",
 	"YCPFtO6QI1weIxXT2eH6lrzmz0jz28fffvu0+y0ZzA3TLSsrwALjrmg8qriVhIsoSWMWH+JpsK8hA3Bb",
 	"OJNpEpNISa0xUWLpZOKLfSNlP6FqxFDfd85qxYziuHkb3TmWKduVYVW3jd0DaVXQ6itwe7Nl0Ji5OOv1",
-	"CgnEjWfHtPBlwXOTHakgv60XuHJxFvnJ9kSQ0Wy9nbR4k1dJNT/KwZGLEKiQ/m9xmSIX3OwCusWJ2/a0",
+	"CgnEjWfHtPBlwXOTHakgv60XuHJxFvnJ9kSQ0Wy9nbR4k1dJNT/JwZGLEKiQ/m9xmSIX3OwCusWJ2/a0",
 	"bL5jbuCF/SnsWWl53bBrlvNUGHrFthXhF+SxgqC4193/tiQqfrtWlli1OgUto0IEyAT1vSfrZPycH6/r",
 	"8q14gS/a47rFDVUZAvJIQ0xVkDGxvW6XvOTPiGbg5dXIPhZsdntPnn6ZG29rinbMfHN2N2WR27lT/OYJ",
 	"alTur901jLC8qGdMtd3+o6SD8WU+B9YOr6z6PS3pb5WEUTxyWyStlE9j4ex5aqk5b3fgHbEKVJXHi92Y",
 	"fpQqLStSOM+o1iCy4Quhs68xYr9yPnM6AIFPOlHGSjyQQUGO4L8kooIwEfuszxAWP8TQpsw1kKV2tAIC",
 	"KQJco3HeuISMR1a2tqwhIIZZhWk2ZmbMFMqz0NhQWhm+s4m1iNat88WSQo1BSC57LU4T+LcT+yGVCdNY",
 	"7QteLLNKHMSuwMWEkReVxpCXbH439xEqHPqzpLRN77PMv1hg30tq/nJkDQWt+DMlSbHsk9vtditeLOoO",
-	"66c0VWzIb6rFzSs2f6TJNdd8kDCCbxasIMn1L/2EX7M+mD480WRPGwH82zBt+pUkoNi1vPpc+TqSU7YF",
+	"66c0VWzIb6rFzSs2f6TJNdd8kDCCbxasIMn1r/2EX7M+mD480WRPGwH82zBt+pUkoNi1vPpc+TqSU7YF",
 	"g7WvrzUWL8p2zvjslsqTQdZ5SXqoOlwv2fwY3thSaGDimispJi7Q1JnyGgcNu77FJcc/7UpXLvQGR+RL",
-	"kdtt9yu/DZ+uugyDRir4LylzP1uiWdzcwr66wdRsmb93topU2uJSshzw1m6Ll2x+LjH1ZIvxYeyhi2LU",
-	"JZr69um+3d4VsB8yicEacsVACZXqCiLu8iz43NgsBSMxnecy3OOu/VuXzcx7T77bqzMXFw38VZP/iZvx",
-	"BfimYAmS5O2wcfDzJgu+eOdcsfkqD2CHXIzlzJkrICsA827B1b3+wrWtL+/f+09B45WMaMKqfHrPjs/I",
-	"/jckoWKUWinC0FGB6zLR/tuzRWPz4yelW2ivKjrj/ce94NtPzXYerPH+427w7afWXyqNzq+Pz7ysvI7I",
-	"yhN4Kxj58eLtm/b52THZ63TJBJvxrsbXMmYJhrLfGHKmpJGRTJYjtzOr7SoVosJ1v0QuPK5BnIGIBUUo",
-	"QfMyafphY4ajVRnUNCpKRHudbiWHnTAzlvGiYvfk6dqAEvDE6i1n+XS/Ypa5Le7zWlrUmt0iVDGh11Rd",
-	"McPF6PjyqCoYa8CqfQ/VPomFjvHzoDagNOv8Ip1MqJqv8m321ZJvtd7BYOjm91NpBSo0DHbtoZYW+Iui",
-	"0RWLCf4ekIE0mrAbtL2VPCH1jtIRE1Zx2FJcHjMaJ1ws3MFroxGsltF35nwWV+ZAOIOgy34ilAy5oInP",
-	"rN9oSlaC4RMpOE0234PL/KOqkafahU5s0H+qp7fY+3cXZ2sv8oX188PKKCRYotbiVjmqdANcWKcFSlh5",
-	"VuxQl87JQMbzaiLgJtkgNgNfC7Cdyu6ZodvZgl4oxiBTa8EWtPt0vSmokju+ZkbxSN85r1AbvgmB4RuT",
-	"VjG4pIKkh0pONogUcZrn3v54y0gU+OybeMuvjNxoTEZO+1NqxlsccDk9EUbNK30ActpXbMiUcqf8TlpM",
-	"zaSPyAd31aahybbxQObXDY4eNlzY6Xz3qliKJVhHP7Bh0IunzsXVLO7V8rpUHfQ3WTRMvc+hLtPnKJnR",
+	"kdtt9yu/DZ+uugyDRir4rylzP1uiWdzcwr66wdRsmb93topU2uJSshzw1m6Ll2x+LjH1ZIvxYeyhi2LU",
+	"JZr69um+3d4VsB8yicEacsVACZXqCiLu8iz43NgsBSMxnecy3OOu/VuXzcx7T77bqzMXFw38VZP/mZvx",
+	"BfimYAmS5O2wcfDLJgu+eOdcsfkqD2CHXIzlzJkrICsA827B1b3+wrWtL+/f+09B45WMaMKqfHrPjs/I",
+	"/jckoWKUWinC0FGB6zLR/uHZorH58ZPSLbRXFZ3x/uNe8O2nZjsP1nj/cTf49lPrL5VG59fHZ15WXkdk",
+	"5Qm8FYz8dPH2Tfv87Jjsdbpkgs14V+NrGbMEQ9lvDDlT0shIJsuR25nVdpUKUeG6XyIXHtcgzkDEgiKU",
+	"oHmZNP2wMcPRqgxqGhUlor1Ot5LDTpgZy3hRsXvydG1ACXhi9ZazfLpfMcvcFvd5LS1qzW4RqpjQa6qu",
+	"mOFidHx5VBWMNWDVvodqn8RCx/h5UBtQmnV+kU4mVM1X+Tb7asm3Wu9gMHTz+6m0AhUaBrv2UEsL/EXR",
+	"6IrFBH8PyEAaTdgN2t5KnpB6R+mICas4bCkujxmNEy4W7uC10QhWy+g7cz6LK3MgnEHQZT8RSoZc0MRn",
+	"1m80JSvB8IkUnCab78Fl/lHVyFPtQic26D/V01vs/buLs7UX+cL6+WFlFBIsUWtxqxxVugEurNMCJaw8",
+	"K3aoS+dkION5NRFwk2wQm4GvBdhOZffM0O1sQS8UY5CptWAL2n263hRUyR1fM6N4pO+cV6gN34TA8I1J",
+	"qxhcUkHSQyUnG0SKOM1zb3+8ZSQKfPZNvOVXRm40JiOn/Sk14y0OuJyeCKPmlT4AOe0rNmRKuVN+Jy2m",
+	"ZtJH5IO7atPQZNt4IPPPDY4eNlzY6Xz3qliKJVhHP7Bh0IunzsXVLO7V8rpUHfQ3WTRMvc+hLtPnKJnR",
 	"uSahz2cMAzIbU8N8IjONY/B0FfRe/+pnhX3kY77gI5FOt9XRJ7QykUsQ+MUP+9Bn+3rvsMvlbe53u+g9",
 	"m0rAGyHhDnwYthZE/L0nZUvT4yprCOxNJa6ZQmMj8NQZ1QFhnVGHhAkVeWzvVPHI/lERyVINudQ52Nko",
 	"ZwIXafXqX8orJuo0MQoJXJqPhP0v2DOs8A6RzFavgCjNIbesh0tBEi6uFiaBWFtFafzpdkBSgMTChy7T",
@@ -17001,269 +17199,277 @@ var swaggerSpec = []string{
 	"mXT7DqmTzXCoGAtxqs6G2uqQC2CNbUsD8QGmFNB4wgXiJzTRXyKVVZsw/7Fl59gTmhnCzSGhWc6/vehg",
 	"2hL8JVdsjjoKpvtrl+rjAC9xQvvdxxCwkLNjO9Q8UWCbhLL3eWJZtY2lkE1b4eDiybxPeXU83dEp0VMG",
 	"vNvHb0Gy/LvLYxLT+YbBdKiVMNWfcJEaVqvW+QNpSUmngwk30Bl+VR3B5LMft51ARBMmYqoINLDRPBbO",
-	"7kLPQXkllydddbDPCq7hzMoOzkphR5NY7YyPxpW2oAIw1sLZrkGsQsJ7xa5/gSwidmOY0ICszOwE9bJp",
-	"zOdrLtu0LAsMyIRGYy5Y2x57+8ThmtnPivITFwDMAlbzIkJH0BhAtm6f3WRePSFNfwg4ZN7a1beP3Nah",
-	"sIngfra1AtIMbKBD1LNSpAsLgtcybI3+hMWc9mEtg0YRLQuby9BhgkYR3QiyUBxm3PvKdC1TK53d2HON",
-	"4oKesshec8RIh7YXuXjr6uRwWM0KERayEtsJu2YJrrh2MYbATCBWUhhZhDkuBUItJgX5sS8bDZE3VVHA",
-	"jxdv35Azx7sAWPjpd93d1lLHABQUoPWznIOVW5ohV6SDPusN0tbdoLJVX5+jYXdPGyqiGkAQP1argmTA",
-	"GnBy3AbFBDHBK1yLHnlvdcs8Biw5d7stIPNlpn5MoFmDW5C5NZ58913BpbHf7VZaurxpZekIj6UyARmn",
-	"Eyry86vRbuFlQL8Mtt3KYRmXvrDY+rvz01w0sNvNnXNnscUcDXtszFQf7OwkwJ86lHuQG70jpGl7nrBG",
-	"T8WD7S1FWQQWMLIqQjlnFI1SW3rfbodZs5xLoKD/TfXKAthI5WSkNKdiKCts5Fxc6Q3QaZYMs5vhuXwW",
-	"wAqOrWo+Fy4c5G4COCJVk/bIhKX9SnF9k5ANP0oXC8/1kCvWRxdoTciof2magSRmdHTFpy4y0ErnlVQE",
-	"4UQqFTXBuxA31Eyn9pZ50oKAdLskOrBC2yHBVGAQhWMO9zAA6WZqALuZWk0JIWCvmSJ2pBqj6UvXyGar",
-	"XggvW2bL9xNhDsg8v0pxVygDW4frluI9gcbzIRWDbz3hLRHEMhkVd307MIMCed4q077WTOEbvoO4ueyg",
-	"3zpOwbewfc6/ZwuLItY1y5LrUYAnY5kqq/S05bANwj/qDv7RjLGrFko6vi2pSDP8b/tdMrea73+DigD/",
-	"sm+7f3poEfvvOaP23Vb5buySb8hfyF/IbvvJgrVp79u1rt8Ce8uiMErnqsDtKrhX9g2GbJaX6Z2Ire7q",
-	"2VUYkLGcQQRH01eXIJRMuLZ6r06k8VVcrOqrDU8Sy59K0RpPu/vfro8NXeagedSS46HbsNRbBxK7DyHQ",
-	"9ZqpOVhREFMbCRJR2AoxK+HHT2HrC0Qdl7hgvjjvLo8bVRM5PXpzhJG79hu04SL5U8XQrsOFt+aepHZw",
-	"O8+YSrhYD4GzBrVF1STIYlBW4XK0GvWBHYrTrg9mCoUucHL6X/AP/9MEHXL+RzDwVJJAHpa6RQwKkEA6",
-	"SHjksMI65DlL+ADcpMmcABHTBLNcHK4316SAlrisdK8BztskGXUbicxLlsuiWeWeZNmLFa7NuHrQkzy8",
-	"Zx1+T4xbhu/X9X9qXCDztsmqXyk/k4uY3VSP6G5Tv7IkcrR3lYKoV0dOB8Alp5u4uHA2Bd0qW/O6/QKY",
-	"1lscLJ/UNxMOXXbGzZgLly/quj0gKOmGfhghMYpbadfDdYYDGl3J4bCvw6wsEobdSREHBKx9YB0cGqY6",
-	"5CduxjI1hJsgB0iEBDU0joOP0GU6eKxQNFeHxSSYEIAIOas44JV5Mrtrr7xsGmvg5J5uByW3dvvAg7Cd",
-	"TEUzAJptodFqZM0SrtndtWm4SFlfin7GGSrrNLHi/nvnSJA5TUaSaSLFQf6mNuBiRuJxiYlGkyzrGROU",
-	"m2bM5kQzgFJnU93BXF+f5ttx6JPff0967sj2GqVE3oLg5n0pVcaY3BDTDD9+xK4Srk0HUyg7IKJ/+hQ6",
-	"4fX45FVRCRzxazgdgoBIDl5QHyXT7XahVpouzF1lnqUpU/Br4Fw4Hz/av37/7V+fPuGa2CeWm9i/BzK1",
-	"qyRgoQDyB1+xn4DTyL4Y+hfAh9QE2iOWc7mYMPtyq0NOTZYKzN2B9UO3f8CIH/m0VNIEl6DdVscD8YUl",
-	"v3i3Miydx3esVvFh1R4ubArArodO+LTLU0lAOEO31itILCRNexFoI5UGP9ghATbricrlSSdauv1wWwNb",
-	"0uqQF7APE6p8PRn7euhWM+yQI5fg6zgrbB5m+wrGYsARz5Y+/6eRskNOrmmSWvWWpKBqUBLJrJScHBLE",
-	"ztxwqyxVbS/iU1+VDL4/dAG92lKv24AO7QwsDe+Q7HxV7kQHKB3lae827ZC3CNdc8qXad4Y8sVePlbqB",
-	"auFMePXJaw+YeL3X/e6b3Sd7hcRrK9jQyICd/tDjE+CaY0OYYD1ScgZYtjVJ1s5z04dv6jKs18bFrdVV",
-	"EOZlBfgMmJAwACMjykr4mfw2LrRXTgdwB3TFTQue6lWZ8bBYk1SbYtYdenQE65AjSNcr8ET3BjekCeU7",
-	"fYrfkCttMB2PAkKBz5nXyEa5IFLFTB2S8Of34QHCCBNE4skPkCZjes3sUFgMq8IF+FqShCWBE48q16VD",
-	"zsvue/CtOE+45b+eJzTdmFzIrRkrmY7G2HkZbmwbPXAx93TROqi83LhOXEcBs9IUV4QEdVJJrZxjXEBm",
-	"nSxTB4ZbB42zGou1SvpYvtc3RLpxorKHugkIVFl1w9vQSf+VtKOi5FJzu9bckbdj8Nti4HhlsxIWr3RD",
-	"2isiezuwWwM35FYgFLluW5lHzOIt4+nLyfWL/IxrLyB5k7XVt8r4KNXyJl5ogJm6HTjKn1HjrWEkm+rA",
-	"xcSBJfZSi4YMBd4qf1Fyk2h5/D5LKoWPKkfn44mr0QU3zGgAKNX1g8LXHIxg9XAUja7qo3orGcLyftW2",
-	"DLHPdxN6e2EkRgbY21ITSq7YnMVkTPW4KqS2wuaMWHTrBddbWafz1AaI1cB1CAqQPS/5MxDodp8SCCWx",
-	"+mmG0vC51mdgcx9rKj+Sd+evUMq0Yi9ChTbfXb4u4oVmVmeIreNmQ3XMR5VvtrA+fGFttDzANFYGG1RT",
-	"GtSevRu3tZJWDdjqk0Lt2xVpcZWxtBLrM8Qs4ddMYdX3nbGUV3rnY97spxCxKKCGk7quiVnZ3GtaKtZb",
-	"8J7akS5i5mTLsWLl78Al6ffw1h5J18C2ycN5v0sJDVlLFWoJHwFGHr5zCMG0AllTMeiVSEVwAdfHWbnu",
-	"qpOK33mD/uIKr5XX4cszyAzPwje3/GYFaF19Dn4MWfvYXdV2FftYzlyb9ycyZsmqCJoNJOylTsGMUV8h",
-	"ZKmBaTa+Mgn885///Gf79ev28+eWj0JkLhjz3POa0DVXq3KL/hWD4x5v8Ym2asrG7y/G+uF8i60sDKK4",
-	"hotzCvJ9q95xpraOFbhF2FHBqFHMpK/y1HtBI2sZn2wgTGyMLJOhASxk9Velmq8tKAcJl9UgHnvVkoyL",
-	"118wE9x9KRCeJ1RkIrCbe2FLAl8ECSa7XVyNJZ8zX5t/JQ0tY/xXVf2K1rLODEK8tI+rvnDYD4Xd3Fx+",
-	"fM3UiCESxwDhSbPYXo2Sr23zEFANksTVUohZwgxDlfKKzTfNmt2aftaVDqvG87Bb9m6qmdo6RugWO5Qd",
-	"5i1z6267s/dyTjda580y8H5iAytHnrOI8aoqVHGK5S1rYrQhf52MaUwGjAnnXI0JTSCC9jArPuwKklZb",
-	"LZTt/HqjzKzs1RVzyWW7z78m6qS72VizqP/7b/+CzLYrxgCnOOFXDCLqtZ5Jtbk0txZC6qeCzP75k1pX",
-	"cKTW+PEZmJDrYG1dqkSmfrq8NNKkGiujZ3VyC6b7VpZXWDCUjRSdjreDmHWYi0vYEZ973bkbzqO5bnOP",
-	"+R2/A50pI55bK00lKMcFVLDlUMctK0P5xrePEV2g4zJWWSVY2R3Q7/0heS6FgNke31ch9GgWpYqb+YXt",
-	"DtfiaMpfsvlRasaV+U6++PYyet/vv/0rDCCRtpAHczTlgE/uS0g1MebcvYCmIVxW9DPZXvBVL9cdNLJW",
-	"8k2nMEioBwkVmqqHe+mB2P2g7XhLVZ4OiKvwZGdhJ3CY10GWgoQ7k2gagp4NJTgVI6+Pz0iUcAjyAFMK",
-	"h+Qr2C+4b6C9fKRjY6ZYkJm7zI1ICkOxyKaTIRouf+2/s9yYfPKYzkfcG85mUpFNs1xVzH0JBbwGNLqy",
-	"gx1KRY5OCU2NdCnuH+RAd8gJxLYqmRpWRBWgQs+gLJh2Ic8DVx/6sCdo9jo13mnswc1iGaUTSwixZPgL",
-	"u+HaQGUy8C6h/S9LZAzral+HWVPObU1dbiIJIxmz8BCDWF2WXE9EVKk5oWgS9am3Tal8Eppd1DAg4ZSa",
-	"cfaHS8uyPClsYeQyhepj04RyYW8EKGtOTU/MqCbsZsoiw2KYzSW7cZ5iO0vYWkfbb969ykuNkea7v3a7",
-	"3W4Lawkony6FxxyypTRpUkicCwjticJWBoSSCZ0CAUuFgrgL5cHzIxVmtuX5d2OZxFhGjVUkJnd7Akun",
-	"+QUy0lIxWbAoNz/IgY9/1gHeluCB0wEJrVQaQikGf14CrMcm5j2Bc8VYHoj4QH2CavLury9evHgOK3dO",
-	"ja/pe2AJcsyEAfkw9ll1moAbAVNTIISBceXPsq9bfOjjc/1HPdFkN3ZIkIvGYOTU8IhQraEQl8BKtbq1",
-	"0PDpmW/TVZYbJXJAE3T5wwHpiSyVz6BHH1JLsyxAnw4e2rm9QoxeiKTJ/m6fQTx7SJqnJ5cvSKzo0ADJ",
-	"9UT4j3b+Gn4ckNLDc2/9cK2Wf9PMhJizjpvt9n5/77ueCIuZsKEL1ypW7++QI/Kk+5iEhRxZSOJ/0v2G",
-	"hMVU2TBL8QPGAlEZPeGQi5FtPNJE85hZevYRcdHcC10x11etIOcWWQ7lgQsCtdIvNUwBkUDeuAsEgYIc",
-	"pFSQo6KmSJMSqOlhydEXEcGSIi0cgg+DsZtp1JwOkjkGY2AGFDnJAqLG4PVx/GahlkewcTGPIK8HIkVP",
-	"YBaB8yceVhf4sPcKgApQ1LSXqn1kt6mjdCnI304ukY5+ODl6jmcxFQnTuhg/4FidDolmgK6JsSlMxMAK",
-	"tF9XrKcTUUFilultCF2Q8IgJzI10N5SVrhRnhqp5/fW0k7ARTXYMUxNdyFv1l9TR2WkhMP2g0e3sdrog",
-	"aE2ZoFPeOGg87nQ7jxvoVgNBZQeQSOss5sDCXMy789ND6C8JXQWrn06e9Z+fnuNSQJG6iUc3I5obqMSN",
-	"jIPd2Ks36IlwxgY7MjWQ35HVt7aaAxUkRKdm6NDrqLjSxLAbszM2k4TQgbx2g7Lvj5hxG4M9jeWE9QT4",
-	"zlz1uyALPsbuH2kHPjHkib0rwh2PshOQcKcvbE843h0UxIBwOubGhLZh5OItuHbRvAqygKMaYonGnjGk",
-	"TpcnTe2llsOKL93uPREllE/0IUoCizICoYjENLOn6oIb9A1qgne0AQyPlCbEy6DF+oJWvPClRC/c7453",
-	"Ou6F+93WKiKPNEuGj0IyTVJc1Isfjtp7T56CqzaDqMfgUFxkCPZLuLAXsG1GI/JJapl5lijpZCCf3yMk",
-	"CR+lQtMha+PHj8IWHOA5woaAN8YdYgf9Ye8WDwWg+MguxFFhda3UxDjsakYQ+919xH6H05Yt/mncOGj8",
-	"jZlzKQ3ayOEegoOw1+16udI7vwvilBWjwL2Ulf1cpW9kKcZgYPPkW/5+UVVdkjwviscuV7dzUscZ2vO9",
-	"v/dd3ZCyOe5k1xwD/9ATnO/qb049ngN88Hj9B+8K6BAwI5dRte47D9NRVKcaBz+/DxragwRmC4LinWNz",
-	"QCOQHA0swa3SjA2WVspqE3SkQZeba8Mmjfe2t53OjCVJ+0rImdjxXdsTX2CMSwTkT9PljWk42FhwyNc6",
-	"LvNXdk6Hb6Rgr8Eo/ul9NRWuXiwrLr/guMKPuzUltlG9glDG6Zw07aIB3NnpsG37b8MAQPZEu61BStqk",
-	"/2c09jXlb0NId0oUoP3s7j7NGaDXDPPtBo5pVfebNl6l7VR4QJMMldyXUoXct508eKr2brSCPdRkIBQr",
-	"MCHbN0xQYUDu1xDcj03hVVIAXpZJbKVdn3/zQQ4CZK0+SirD2ICibT6KsIUNDVKexKTpDgEw3gk3Afmb",
-	"9AejFZB0CqmK7grsCQ+LQJgYcQjBBSAnAF5HBO1qdllIxLtPrlnspoIf/o+fK8w9sOJmNj3chyGNjHZk",
-	"vLsRr8qBceCjDRjciww+59+P72aH6lndCrvkzCYcklYFRy2cMV9c4GefTlo8ZQ4rrPaAhYDz5eMuAZ8M",
-	"1RTUdcGzMSdCzg4wIy1PQpvSORhNsF4Lj/FjhMmHr+xpG0rVE/YNSOEm6EEnzRAzuu20kxBPGkoxQ8Vw",
-	"FF65tfIbgffAwYBdulhK3SFHAjG6bCdWAGSZDARYzIA+KVMDyhFM9YAg+JpLQrFnAAPZw1yEzfRCQFcc",
-	"pYrFPXF0ShAeykqzTih/9u75304u+8+PTl/9s//u4rkVbss/vX775vIH92MLU0/AuIBNQeKM4jHriWap",
-	"zLTraeejDxn5FLZcgvqMC40JN37DapjJM7fz98hIfBcVTARuRpoksI6OCD0o9gPf+Fy+UVpdSwMB0ekg",
-	"W//sKnQShz93nsDdyeJQPT0qCmyeXVTzl0JiexWT2fHHDRw3UlewGywIo50+BcO/MIpPGYlSbeSEFTJR",
-	"MP+/aQeNXIUbzyooOfYn+8LloHHRE6U1mMg4T21xLMUqocwlAFKxVPFUDsEHJ2cCBAqPVkbOWcwViwyy",
-	"Mq9JG0nCVCXhYc460d2rC6FuOLtH2krKYymviLZKJnCZ4mCtAEJ53OmJC8vbNBr+MDzcKaJWF8asM89j",
-	"zt49e3V63H93/irsgD2s0KO3cecsjFhWnFm40VZ+iOCSPhWOIugomBcGUhptFJ3mKJQtnyyWahYfkv3u",
-	"d7n6aT/sCef/draohF8vTLOJCwSLleGPTaUyNPGWBMuNMQuaZUCXVRwOKcmTQSMDP3vmYN3vhMH55jMp",
-	"vOysApH2/vmrJ786PpudBbDI+KDZMqneVun4Uoy6uwGjPvZYi/aD3Q26uJTyFaAuwgdPNplIhs34msWc",
-	"YqD1H/geedL9Zv03F2gQf5EmyR3cPRdWuiLU85mM+IYOVdFLgp71ZveUZRFbXjUIm1J51yDXqL9pjog7",
-	"PeQM+Yt2F0WRBwUkoioOHKMNCBfXkkdMt4hiJlUC0bZ7ooLj7tAI/D0dsIGV+GCtGFrPx9xYcaiNr89S",
-	"HE9ez1C+EHfYX//FG2leACrjw3ktnde306IY4kVxt8H3dUiX9Bc8oAnDgLryEXgOz9/aV5/Bh8sHoML2",
-	"ds4m8prFf/SL7YEScxMi7JgVvD0cvtd/UeQsyKquJ29/AGdn0QziCGyNHWTJYgwBO5DplkWsFJIyyoJd",
-	"sCFHPX3e+PTpfdBwCahl0j5LzSJd372Uio07RPUvLaIu9b18mfjddmqnkLM/+qF9EC6/1mXlGUKBSQBK",
-	"JejDDpqSFFH0kai2Zg2Fy8o5QX1SfaWZ9A1IdCgUQtwBBDCjJwx1fR6NixCFmhmIwROZWZErLJU9lKnK",
-	"Q60ADqHMM15xbY4LY7rH05t3A/G2FecXQ+3yJfJelUxggF16sOndsU3PmYnzIJtIsZgJw2miSXPCDI2p",
-	"oUB7xWuxSMrV9J+DVtadgZ2PWa8bSG05BW3tn80/fUMn7O8pU/MqP22F6Idd/+FFvwet5fanAbcYK1zl",
-	"BLYlnXvNJKiNL7h/8r0PZl3rcMnZ9AKPeDgqf45L4K0o7uIjTfw23prJ35KspYKkl4Jisxg0ZQUglHWY",
-	"iNQckhCgEK42pHl0ctHee/K0/bfj1xijDkG+Dh7KC3YI4wUCBdf5XXeAbpYCMWNMTejWNiR8Ys8QN8nc",
-	"SlcYaCiFKx5GM/QjQJaz32LJK0HCvM2w0xOXOao0xNzlty1GiePsEq4NAN+RwqjsjUwNTeQoZaQZ5rdz",
-	"HxsMWxhvXxUv28y+PCDFL11AoSso1nK1ytwAy2XweiIaS6mxtg64TUgTkTtxW0IyYImctQ5wYph1ABHQ",
-	"Pvg7S3ChE0Z+/7//HxeoH/SEVAGxjNMwQcL/clkHPng/I5QOuRyzOSwQjWPARyyGR8OAYeYd9yTsiQJa",
-	"HXS7sMsLG5Ql3xQ2G3Izru3APC3YESs2TWgEsKB+XpBk4PML3NpBULNLWRBxHr+pGImVBJBHKWCJ0DYK",
-	"ll9PXmOpK823Z2n5DrkXL1TWwVn6xX1QW906NJNc/93vnwcLwVdzP0nFIEkKjz1rlXQj9EIV4dFuKTMu",
-	"K0eu+FmlKFnQ2aX6Eiq7VMf+FlmrtluODrFcOHvgfnAvlLFkMd4fcivpg0J/Rwr9sriwTJKWYrbS1rmw",
-	"ssEK36cXX7CKKhwJxUZWkLG82SeNk+ZgDhci5BplKehyJhw+cxggOwf5KU4VHSRzl43nUi33unsuw+GV",
-	"jFyOqh+lHfzORx5/Cl0uCxUrcoNg0nHPg3q4vLmAXLGpyfOp9vbJuJXf5pAlK2JAGm7zGHPyEqjy54x1",
-	"KDVBNgNNeuKDHByWP3d5mjEfAvYslgjEVLS9wxye1s7fZRZph19F2A2NTDIH0fODHIDE5+Vi5wJGudPu",
-	"Alby1QewCiXBaBkN2WfmQZ5OMQE4DHoiPFPyZt5eeF7KXpaKhMdSXnGWry8VcxJRzVoB1teyvb07f4Wh",
-	"OoKEdMr7V2wOPdAph39iWXKt+1Bx2v6d/cMe+vwxxsD3UfrEjFWEgsCxuOcoQ/ZEJpkFy+mee3voC3Jp",
-	"e480CTFb9uf3HZcAGjqZ3r6Wi3v2r3fnr6zc/ZKxKWZ8g1ALgUZ+1cOSklwKuizawOBV1FxAVOU+/w+l",
-	"WDusgqh6AOemkBC0KC3rgqCchQpk1Rg1pqFjIpFiWfgACFJ5CWIQuZFwVZowSJvFC0/T68Kx1i63tUBX",
-	"VkbOoJUV0zK5Rr8+pMVXCs0Ivr0IuQ2D5wZSEKvE4VPgTD/KQaPa97aYLL/ADhpFp1sJqebJKrSFXu9m",
-	"b7fd6918w6rrsr+/H8H8RznACW8mlO/dZccZKGmNVG55TiGZWdgDlte3crRq+/GMuzb54pG2B6tT2pul",
-	"pKovKt6vWshiPv7mC5rf4HWLiXjWqMJGVFhNdMhNyZ6R4b358O6mXSby+2//cgERbV9Z2OtD/3Z6yt4m",
-	"HxeLLj9oN2XtBsuMg+BWEBStKLWl0gKf1Lkzj1OlgdtbsQiuQpc+gemdWMNEoI7FqNEu8LggDXGhmTIa",
-	"M0RH/jJyxY+weDKAdaCyIcDEphJu7/xC1SMsT0d9/QfLSu3tAiUg9rGYxP7ud/uPu/uFYhKOpdlvwcDQ",
-	"dPnCARmlVMXKXlxBsVo/Ol8RDALG42qtBPYqTBPTOoTsdcz/xYkUEvjd3evmOaFgw1Q4B/syGbIZhK1b",
-	"EWNx5pizAQURKAmhaGYEax8ekKFMrBBeeupSXRCIgkLhhmoH8Y92e6vvWJA98is2L6m26dWSpYYF1S0W",
-	"IHE3a7OEo1TbbAYTNcSC2nnbm0FQrW4Vqe7OmoWNLrWWnXyAO/LlPfbWFY+sHTcQRL1A9PRz6vrcq5/q",
-	"RzmoiyZwh0gOEcjnIXTva9gl7OaUYzjsZgREsJlVRyD3Zou7Z9k8kSn+qzK7UUe4TyJcIcw9uEP/HKT6",
-	"N+Zkodw65VAT8eZ2WVJJMqDRVVZhZnvi3dZJahW/54g9vkT0O5hMANa5WzUa1GY0QG5wHGTVfBFBnRk1",
-	"d5ntgDLgaor4alSAsoRlSJweg9hYmoA1RaVWi0SrnhfJQF4LfUMAtwQ1Ll12l0+Rz6yA+93vKlMboIGv",
-	"etBd0nLR3NL08wJD2IABTKtfs9mYJyyjMwRp+vdzXm2dbPWgoWUsCYn6rjQ05BiAJlyvrR2RELBt4LW2",
-	"NorRSQgOdl8wMSupGCIysSZNqxodgEunFWAqkiV0rw8hJ+hl6hxkZntdLXvRajRMxK5R36b7vJUBAhim",
-	"JlzQxBedBtxEcEB5mGQ0MfM4BPO3nNJfUkbAeuyd8/as4iBMhqkCH2pmX8KihPYBBodAw5hPb1cDq0EC",
-	"28rKOsLAAe0KhulTuC4uTvqvj/7Rf/7u/Ojy9O2bMK/Wt/ukJ7C4vm4Fy8hK4xTQCGYIyQuIOIjk6DC1",
-	"YsxNzoz3JATWHLrwiyZYjxUr2J9jltB5QCa61SHn/od8jyBcmMfEgz9DhMQrqk0bqsC0T5+HpAn/vJCp",
-	"iphL74VoGm40S4Yt3C3BZn6hEKzNxSxT4wGqieZ2iUEXh20ApDWPYs21XRiomp/ZBFh8iCnUxTXK0ovt",
-	"NEeCa4ZeWpfyXKK2DgEwP9zPApkFJF8jT4iQrV70Ou0foBbu0pxhlBOZl4wBGoTMJ5y3D+VBBMQpy4AZ",
-	"czAHTxhnJ+f9lyf/DAOS0UX3gOzvfYfugKkdspuux4xZauPi8vzk6PVFqY1u94A86T5uBWQgzbgK1bDi",
-	"Cr2A0f8oByfIIpYEleVbzx4zf6qAgvAQZkTkCBetMZ4sfBAWyMY1wLYlyqtTTHe7e/u3UTeXGNyWIF45",
-	"KDt+Dnf2Xh1mk+U2lrlgkUrgngvnyoeN6SJpHpZpDQzqkZywf1N14otZ2KUkEyrmefAYugCZatsTqjLo",
-	"1ZZDZ+M6x0j2iAMyiXWeqLt4mIm0vKBIIPrQIXi666F4El01dufhKvhKMhmnbrbu3VwYssu5iKe68cfu",
-	"ddtEPrq1X9tX8c1PQWMJpnXd5//I3s/GX4nqunk7+SdLbWlmtmnHvg70c1vh8ktR9FERSpZrUsCpJc0S",
-	"am2BpBculTWU7a+Yu6Ls2xHYpztwecC02+ACd8IrVFb2uipUnUdbOpt6hJWvouJfsfnqCLCX9oWNjPKF",
-	"rNMtsky3t0XvdovG6CdrjdH3aRd+yeZ1dmG7cGUD5INt+OvZht3dqn0ENvrPXGh5Md0MDsTaFOxKYxaE",
-	"smASZXjF5iHao5ARZrDlWPzfgS47ZLkMJpdXeMYQTAMDSe4j4OMlm2MXmwV87N5lxz9xM3YlfmrkX4iX",
-	"yw2luLpYe9FVg4/YQyD2QyD2HRnCMAiS5kVWINDU5W1vxyUWLtnMeZTnnpapPQsbM1hD4FpeueJwuUl6",
-	"F2v1ov3jxmT2XymW+cY5tOD5xrr0U3fWMHgRun7wJ/07o5bYLcaC2kRA1MN2999WYudLNq8SO9FOrGRy",
-	"C7+SbzJYg8lIwU6YxUTndSDseQ4wDhbkcJgkBplOIEfNwSzDt1jEAqynFcivYH10YgXUzcC4GQi/QXUH",
-	"IoFaHfIMjGRSXZE4zQrQFNuqMpedyyS519vfduDCHb/uXe+26j/vvn8ACvzzME7Iz3Kc0/tlYjkTPtTq",
-	"VgJCVvdkJ+uqxm/2AsCk0PQPWH0szmWCDKO9GdFozGIyUJwNk3nrEIH8uSZsMmAQsu9i8AdcUDXvVIEt",
-	"v/aDunBjukc9eqmvGhbhlmch3PvYzrZ9LIVRMlln6oGX/bsY5P0fUQHjnNGEDD35iNjpoAh3U6i8A5Ti",
-	"MfQSiq7ThRoYE2YUj/QCEePDtSR8zqijWXv3p1ON+VDekSYFpGqjt45DCTJdKGM3UnKWX+ZY1RwqzICZ",
-	"rdMTYSSFK2PQV9SwkHxP8kea7MBk+teczTT5//5fstvtorckMgreNbQfJTy6qnw16All+TZmh++RmEV8",
-	"QhMdkG7mXVUMjqeQGBkIn8Pl722BADBwEyVpzOIapPPXuJj50VvpI3sB2NIxnXsnGeJLDRSjV5Y5kSYX",
-	"JDS/hq3DzHv31L6vfeRyaGSYeckWbHF2r+qDTKvjSxcKIdKth2dkTOcdcmTIxO7/46duvM4AbMdUO2Aj",
-	"P2+4R4KcHr05QrDuX6Vgea3Nk1TJKdt5JUUsRZgPN3x3eVw/nl/rXItP9zcLef3rzlcIel2gwXUs+cG4",
-	"+TUScqUB7mM5ndVflo4WxHDIKdEQToGgG4pGVyx23KiKrVfKLe7XiuBYz/mh4foU3jMsE2lHdPz2/KJN",
-	"k0TOEIrksBTHcHoGVTCgNiuW6ConD0YJo4o0r9icxT3xw+uj47YrONY6JO8uXy8mKarsxgkVG4aHJFJ0",
-	"lkB1VcTMgCp9AHNMR55D94TrcJjQ0ci51BM2NMSKfHLoCJ8z3SGhS9cAky91LOtb8pI/sy/+ePH2TRWb",
-	"v7TLBe75e1LuCh184WQ+6HlVOt85pA5/hpXpQQX6sipQrVRp95FQMlUyTiPTpoImc8MjjexlndAo2Ewn",
-	"zDgX7Vq+scglLsD4QhFmV7mCysg3XBJ8wsUV4p3/7eSSFPrbcd/8F8Tsff/7b/8KSVMzClG0mo+EO/KQ",
-	"KwwC8Td7ZCxTpVtkAS6gJ8rWJUi3n40ZJJ5B6a44VpbFAC+bBcQDfUqV2YjcaKBzhAvADnrCsCTJI8Lo",
-	"wLKf2Vj6KhQDFnfIu0KKVdbSYteOn0GgHNWE9gRwUPQ+NYtsdKEoxw9HFz/0L06Oz08urYhGs/H7xqGE",
-	"kOd7UrCeqNgQLHG22yUuHtGndOfjtZKWkKKy8uKFn+2bnGLuh2vmHVzwkUinX5p35v2vYqD+t8Nq6gdT",
-	"GahPMzonfOiLEccpe2C5f26We6SvMv08Z2ek6QrMyKlpl4HFCzy2zHul4UNHo3pVXtOb0ov3qHGUO6pT",
-	"OJgxXIx0XtzMsyGIop4AyMNIful6Dv8JEL4eFQB5TJF+sl0p0l1pNzcov1WDyxh+kIM+VugLD1zfRYwC",
-	"ENzB+GKZXBlVENOWEfjDHpqRlDFpWr6YUG2ygpmuAGArNzhkWj/2ZwUOaHLpGiNNKNSJgW5caENFxLAs",
-	"MQJHFgAXB3MvhxTyJf4L48G+dzPskJel+lXO+byighWkYgvZE6kr4YVDhts1L25Vg/S3fLbv4UYt9HHh",
-	"6eQLY/5txVqIkLOslNwDsP/DtbzSGWS+BIusSLZKNR2xVff2O41m+5W24yPPSLSLTUNwUHjg8CM0Yy5g",
-	"Ts6ER8cP7jAI9D6tmLgIVTXSrRYTYKyxYpaB0xxL0NX1yGoJOefEu8tjsGO7HF0mYqqwhMOD/fOriCfF",
-	"shmVZRxcvWHtEtrm+LSF/gUnQXKNe7hxxY0akAA4qbUH8gUX8TssRbVBNDXwj5UFfErQGWU/wuMv6yiA",
-	"WdVcqSicoXmEGmSLD6Flf5LIaSmvfAHVdEoGc+Kp0h8TpPjNRPtK214e9UjSqWbKELRJOVj1plF8Akax",
-	"RM6YakdUs7iFwzgge93dhSqF3ANZxkFP7HW7Gbgfu0EJvDni10wUq9qk0xgzP8vmOzPjEcuK3zrrW6vT",
-	"E2+kaNP8zpzQOVrU3PAX7kkvCfjQsjk4sTUzxFUpb+53HwfEwUCScAeeVlaHfQcdOA5yH2K6bRo7+dLC",
-	"+VoG4rbvkJS2bwaudturcyTcZcjaeqZGM2J7UBEeVIRVAeVSOTbjuemtWGmlCsDUelyijGd8peP7cN//",
-	"maCJFsqlbnPFbxXDbanGB3FTE40rIsVeHJNvHn/3lEyYGjECbx3gbQuR08W7AG/qQxJOmKHgh4ePMIB7",
-	"MM9gtWlPhCJNkhCBlAmmY7gSHlds3vEXc5a92rYXeez6Xbj57UXOzaFVLHoiU5wd5gT4JrlB79h+9zFp",
-	"Ll7zCMbsPHtO1qi009mZ3/PND30AQRTbgUVsw8r/9fZt/rGEiRw/Ceb1kD72cNvf0W2PVdi1nDDM97bk",
-	"9iird9SEYhQFXtb63Ot/xgZjKa/0DiZK1GPjysk0YWCE9J8Aps+chBgF3L7gI0FNqtgBMd/30m73cZQK",
-	"fgP/YsH1rns2ZjfEBwrsPXlqZ9lrmI7VmHoNfDkkExqzLCSCZ1kczVhGOhtyZxK3amJff8JXXLLIPXKK",
-	"ckd1pYA8wA+89eBS/DpHq+SGdDQEUTr25tSeUvxh8kS2JXrZwnHKc9MqTRc/+ZMEtXExYCgPTGczT/cQ",
-	"eCjkjEhBmkKWEr4OvV7goIyUJka6Um2IqQTIAa1OZVrYH+ug5FN+OCRf3yF1b2fEV+RYiRryU/bWfVKl",
-	"66QOgaPMM/JKIq5C0AOV3gfu8qyw8xmpZc+2cqdkn+18tPu1Mnv+R0Cnd7GU1MXGAb6Gh/owbFpRmBxr",
-	"8v6Uo78/VGp+YKR5peZCWYCtiHmpSvMyZ8oqlmXZziNFp2PShDJ2viKTYCzWYUCoduYOqXzOEYQrQRGy",
-	"EDOcvp8wNaE8htqmr/HfxHYRjaky3j2KvVBNAJ5wmlAuKtM/C2diA3ely7GqBGxqAFsPGkykE1gh/NON",
-	"1i7jl3RWZvOyW56vwS2wGf0OAtyZ3UC/5rGiMy5GDxziz2T2LO2m3cH8TN7yKqs+OFMKgQbu3MB/Vnn5",
-	"t6hBUlfX+n9owsHHid5QrKz2+2//O6/kiDEvvpYmONsCknDDFE18kRlXGcpepdh94LkTwmhcCTkThRI1",
-	"ELxIonmUsIAUSrVBri0fhmQH+FbfsruQsJupYhozdCFdC62t9gs7PnSfFl+yy8ETRO+wp7UdjVl01SFH",
-	"ZKAAhBnqyUF96P29PV97zxUJXFl/D6w1napYyZKYcPdWWN/8V6iIXGCKK1kdVEO29PPg8XyoEXYvflKV",
-	"IWx8ruy1QpPY8dUmVgDUuzjwvW5WmkJDFHh+TwzmhMfVpawusvbv8dD6Tlbpv360j3Q+jQe55E+kXNPK",
-	"LSycCaP4aMTUfeDFFuWLMyu2lDC86g/Vzkf/z/4a0DtQ2wtIWVDUgWHewhWbmjqF3ZP+g8L+cH+UFHad",
-	"E8Y2B2RJX19Sh+sp7u4Zem16ivv9gZL/TIql37Xc0IPYnakAgJmvxsuDSoW0wLlvrZd6Ova5HZVa6Xkq",
-	"tIu5LVb6hloeJFJSZAt3QNAklkiDF4T2JUwDrKJjxbIoSTWUXhnLGcCFQPUFjODRdrGDAgSka/iRzpE7",
-	"OuQikUYXK7mevbt00CP2857QEuM9uRgFGK3jcvgVazNBBwmkxOf77cbq/X9Q2sfOYUxFnDhnIRc9QV0q",
-	"ISJAa4QdUqnQh7Y1+4UrVDOYY5GOZl6exgXBxnImWq76qu6JcML1kCvWn0K1hfCAhPqKT0MSKzm1F25A",
-	"QpWKvl29ELpyaF+G6aw36BmrFA0RWqAnfI5/1gE4M/s6JDKJAbTFFVcnod1CLJVv59P/VQoGQVVWG3fY",
-	"DE757vTEUb7/UFmpSvhu7ne/IwM2l6I6cuAsLTPpu1fQffNfQUHf9GrIFPSgjt08oGc+2Ab+9LaBzxTz",
-	"VmkxWTur/NuX/qV7PPKujw21ez/sB9nwz6rcczGwk84iN/yOri1Z8WUtAHWZXOfMpMoJEm5EdlJxAHfQ",
-	"u/NXpBmevb24JDsYY/XRvdTn8ScXCQ2Qz6V4lQ65HLOecJFUXDsoaHAOINCmcF4NJZOExYcOA8lBHSGc",
-	"kxW8KsWL3W5P5KtcFC/IBWOkfriQFzyWMxKzhF8zrI2YRYFV1o0FJuaOdOMekbZdF6tDtdxclpG2m359",
-	"I/ZQIvbhEq6qjFHDpu7xJi6dvVXWxFeAvl84k0aCcTEHQUGC3+/u1hkWa0/og13xP9qu+HlUfifGmjXf",
-	"OMpdrLSx2am6ZRmOzx3nqkpaMomz+g9GTjGyECwsvga8j7N20HYF0cBX3UIIxerg6dqT3v3ad3Ehdvzf",
-	"+j5+4DMVdSVy0bk2cnvb+3XAk4SLkU9vqM9ouDCKT9kjB92qA2Kv0SFnMaEjyoU2ecXxy/PTs5P+TyfP",
-	"fnj79qXHBiWDuWEgG9t/BN7MB2YnQyfTnjAyYYqKCGydNY1dvn11cn705vgkPCAUjJFgcB1KSOeUimhD",
-	"E5S1IWMJjIrdLqgKgN3QE1bIF9IFKqGiMGARTTUjOEdC4zjLyzIyA+Y3UADZYUH4DgLAbKCuuQAMoVBo",
-	"HCsFcUOMSrWZSWXG8w45odHYFS/lMUQgIUIBnOLAF94wigqNEVeYLqoASdc21xNNmlUk9+LMvAA4iwUL",
-	"FrEpDj0i7BTRpqDyPHfhVLCBYIruCbcEijp8WiqIoVdM5IVEXNFyB0QrVYw1FrKhZNUYJoBW3yFvpPHY",
-	"vD2B4LwHfqndV5oMUqW9PXzIZh62MUeCdVvsq5pFUjtT/w+vj45rSonzKXPZKeuArjLqzinHhcRaojnM",
-	"gtYwzs0ttyMuknCol+WJULDakuLYTZ5QVwf9v9fd/7Ym8nULy/UXDhPDlT5nEeNTs7pm+YzmlA/ZT8r5",
-	"VjBc1lXEtfP31TAzqkr1nwSk9j8DcDY7OF7la7psN+SaRVOUu2pKN1MqHGdw9GmvpJjq8UBSFdfGX53c",
-	"cDz9yRwNPP62eH508cOzt0fnz/uXb1+evHGJ+qZDwiKSN9eE3SCHRMaLlRx7Iryws2SH5Adjpm8B8O6C",
-	"TtgFN+x7O9HIhERjkCmJpLziaGNSLOaKRQAh9Lj7uGUvjTCfRog+LCXRIeguLQIDcujYUL5xSkesJuv1",
-	"ebYkGwXcQ9N1vOXJ7l5lmRNoCGdVKLUM29SPC/1v3uj6SH0IsR+bSXKLCPtsTMAOHuPhqRChYZmB4WSo",
-	"2OgiLe0jEkqGGoxfJYxeu8Dfd+evFgpLvZLIJlcPPWhcMNM+xmVdPcnPkuDvqdJ7cOsteiMdOj4upRXN",
-	"3Ioj2B754fL1K6B54Pk0i8K2ZzFKOMhcIPxMIUAcK2UUlIk/3IxLRAlw/tIQ8P27kPrPmvR/RB2yS5Ct",
-	"fJGIfDGbDm1FMREzxeLitWJX0xeOiGVUH7V7MaNWNSLvTjE+wpV9oVpbHlxd/C5w1Q4o0cD/yTFSXfvC",
-	"zaB9BlEUlVlSz+1otjXvnA7fSMFeIzjKPXNQGaUTJgwi0ML1U2ZxJ5d0tK5kHrwDHTyuqx2MhP1IY/m4",
-	"pr1aIF7ldNi2c23DZFuAz4d4CrcW8P4jDgkMxmqH1wxKUZe2sXAw4DDk52LnI1D6SjAwS7FH9q3GJvlJ",
-	"1L25EQzp0/2a+mXv8392+u33f/lf1VXY1hwbLHlxIiIZwyfBXR+0v+z8pXzEsspxyCkqRl156GDRAjL6",
-	"lU/bzA7Xp16Z7KQ4SUW7kv93U8wy+POd5m2Nhlsf5bstvQFWFR7hDmfVDJd47NIJXaMODekvq47si6O/",
-	"38sds3pBrBxzRlFL/vqU8nU3/gUYZYSByklXLCYwLlcyYUFKWbPXY0YTM67PO0LI9WjM6PSQGJlGY7CK",
-	"ZMV9K8WQH7DRezT9uB5qOJ4LXwNrZ8Kv0XzzdbfsFb9mwo7Jyt/FE6nn2rDJ+n1aCvvY3j+2ia8Lq5sF",
-	"ZJAaFz9ysA6Vi2gWSRHrNehcHo9rBgZwy6nsj2C+RpDlLCC64HRAv5O8ZoqE2KrBdjr4l6IzNLK7xps+",
-	"oBoxz0pFhaMMdqwnPNxMQJZhwEhoQjJJtSED5qKiyZOsvorjsqgeWE6TSEz09a6BnkCPgFTOAlOw3FsN",
-	"TJBUYHYygCeA0z53u4GBdxesAhA1lBnUOz3RE5a4AbZNDj6wyCA2dDOPT97/ttsFb4cOnI1YzMkHOSAu",
-	"rrxFBiySPrX4gxyUYs574id0kfgNf+4s7CHB29qHelsF5ZHODfA8PiTg8YEyxKboRoRiytT0RMKoHeI+",
-	"GbdIlT9BFQK2AGXKDq8Ag81j78CJ+RDSt930LQHt7+11yPNy9JOihpUq9DlR5/QMlwYr50yxmp+SqWEu",
-	"rZtGYz9+9N0ANiNT7Ss2x1ab3vp3fnR50n91+vr0sv/y5J9hKwD4f4N2wsG8GPyBqd65sd85syoBNs8R",
-	"fuuHDdwI4S1OIuLkrT9OGYbeIfECd+AcESwGMgUxkg403KQ1HohF5lFn0Nvt7u1vUA35skiBPMbzyHNi",
-	"BNcc4R7IHRXlVQPzRF7rGXnyZFVV5F7vZm+33evdfMNW1ES+XfQ/jWNuf6LJmbIUYri9SVHlmdCb4sO9",
-	"J0+zrpE5NOyNMpJt99C23jmns9dM5yVIvlwZwR/lYFX9wEtkR4VgSQil5ElCVCpW2EErm3mkvfX0voyf",
-	"24Yv7N2j/bBuMR9pcnTqIDAiKoQ0HjUjKwag2IRycOtjhRHSBA/Y77/9awcftNlNxFjM4lbnT4H++pDd",
-	"cLeuNqqKYeHOfOmgpa0IxKOCJ25dUMhQKsZHoj0APpiJtgkb0WTno9VXVpqKXtn3zjaoIRVOFb+m0TwM",
-	"SGiYmmhM/EK/iw4PsfAOzAGwYhCWpbufGSQrLE9Oj643PLEbasVL+yr23giKt8jjvfK1Qdu/vv8ZbVC3",
-	"tkD9uynVf1Q3yxuJtRctDXy2W+Vrm4zgtOFUmo5SAwKnxE7EnZHW1naESTStj+R6Kxh5LWOWoDPjxpAz",
-	"JY2MZEImKI6AgO4jbQCZun1+dkz2Ot1DMrD05YV6DJxu5XKog3YOF0WTEHZKSO8E1A7d3sPoW5nVB1o1",
-	"sQrmJJpiTmj3SQvjt67YvCfAUSsMoZqER+5eh34OyDNGFVMkuf6lD35+K3kKEv6jfTTl7ZdsHh6iOpHH",
-	"EKUQ2OXi18yYgfJrb+JMW8kVN2BROBAmYkhPJYBxRcIsi8b3YKRMCE20dG9A0xiFl9Ug9QyVcEMmHDCn",
-	"Ag+1pUm5aDhICHrMp/CCqz920BNhwrXp51BdIWnaJ8fZg1ZA8J0s1Ne9koGw2jdGLH8h7InmKEf4sz9r",
-	"es3y30lzmpZ+Vqko/sqFoVfsRznwLX+Qg5DYNuGZH7RdMzeWH+UAhhFREbHEvY9/FJqBiobYEJTta3VI",
-	"CEl/c/yCirgnoD5DYTRWvca1tPIsvo7CrL9E7QdW5uqQS7tpjlMBecdMce8m7AkzZrqwbfqRf/eAUNjw",
-	"R/arEVh78fvSNj/SJL8sSNMJ0ISLntCCXjESUc0OFlfTQBRhWFCg+ldsXkiJsrf3I00mbDJgSnfIUZbN",
-	"ADQY0STBG1UxnSYG1yLk+sQS3AGxHCNEbbgnQm1UGlmtMHZuTjiABm14wFC9OZs0s4jkMJIxC1sLRD2T",
-	"aRJj9VnPGyrzsqU2r4/P7ikn+/Xx2VYK1nYW0bJ+VyP5Z8zTdwUY3p4FucJUexWm3nJ5UEhwdQ1kkZh4",
-	"swVZYMsD7tpD7YlqqeNjA+9Ge2FaIcSKs0dT/pLNsydLcRivj8/yi655YRSjEzsH8sPl5VmAIcQJ0zpA",
-	"G2g2hqK0YuWQzWCd8zr0O5EUQ64m9XEcYzmzHG2QGuMDpN03DjSkGOrcpARSNcEUysEU0TpwaBgQhje2",
-	"N724CnqCagKFebXVzy1zjmWQt+wtv+TIhTRBx9x+kwylgkKEeRw6u5laTgPxfT1BIU54RYDfm2z6x272",
-	"WwX63Q6KJe/0Etq574g9EHMzwcYtrNvGIu/6Q0Z24Z7b7fZJByv3/SHea9N4L0cHuYMcg79zhlA6z8X6",
-	"2NkbK2qIXi5R2iOo3Dwh9v0OeesLhuH+NmdjHo3zMmIuDSErGOxKccStnoio8C37HAWvWJQNMxx8FBcs",
-	"ar9gJhq3L7hhByRSUuu2/TH0nqjwreIjLkJfLQyzL6BKDjfskW5hxkYpWfUxZGJkyQcwM2de9NOmYm6l",
-	"RDvXniitdmGGBVsvFyRKGFWkifnyAkyOloFq5sJj86VvkQHTPGY9YWXBMdXjQ98xcFeolMrtL2pib4vK",
-	"/Hd8P2dHG4uDN+3ZbNa2k26nKnHhNJtY7Yc00SxoTAuPPjpuujXTLLLfn10j74Mq8XBb+fO2/MotaFki",
-	"fOCqmdD6h1wKOLozqoExZcGpBSbS+cNb5QpiFwTcQzSM3ZS83pdnN01asYHOrfGgJ/wh/A3H/v7Y9i62",
-	"8rycMkGnvOMpsc6N8HbKxNHZqT2h9x0qfQfafBYk7oad2UMeAqf/FNIm1xgxna80oZo44luMASvR8Zwi",
-	"S1xDx/88ev3qS9KxH9YDHT/QMXHEV0nHAKFda1LZ63bzIHR0yVgtAv/p1Rp9gBHNLtbU55wHLnZrwkfe",
-	"oZEn96KZuifQjg3AA5o0L/7+CnQgik9IIqMrl2aO+ZQJo9pKgErKiU/IGfqKHrtPyWv+jAwVYwTcJ7on",
-	"7I8431bgo+kIEyMuEC0VNTQrPiIgWObfsUrKkPIEQge1EzHPWZwBhGgHM3bNVMwjUIgiGo2dYLNLdIe8",
-	"tSLajGtGnnQfkzDNtz4MykVFXDkU8BHZXllMoDRJT3BBwqzeSDP0ixwG4F3q41TsX3bofRh6H/Q15wvQ",
-	"dE5mY0A3CWNmKE/CGlPTOVDCPUYDYwcVnAd+QD3SkpVRdDjkUefPeQjtZPjnxBArOZBGd8yNWXWvnMNb",
-	"lzfmKwT5X7Ib84InD0H+gHFGZwmgPZcrLGzmj7fq24ROOzerhYgLfO1LChA3t9JV/Xz+g7OTvi45Okrx",
-	"wQQubhqJcWviNNSk9WmzmIMAl8yECz6hyQHAoCxnn/iLKPOVEDqQqSGGCQqQQXaov6QsZUQqcKjbu9nw",
-	"CetYQVRRqDYGkDQgaMA1hnYQDAlxsGU0nnDhhh26OHRB4Cm5YvOae+8Cp3mfONzYQ92ZwQC9TKz4z5FX",
-	"HQXhhoGAZQrrwTVJp0EW0HDNlC7bFnI5dtGpWeHCROD7ijBEuwUOS8YJuGAhhH9rF7SeBTdQQ0oWDKix",
-	"naqkcdDYAQ7rxrZ0VpicJr7cnZGuw4Ckgv+SMsuH2ITypEPeSNHOCFYTDaIs+hy4Ql9DJ3fzYf3/5eh7",
-	"qwPA93ZNx1RbqRTQorQJSI4OZ+VogzX+HIxRLGfu3B3BIMAvCyMo9Gpbruo0NdL5Dz7IAfaNMT+B2+KA",
-	"JFy7SggQxZPg63aLE37tQIB0oSvbUEVXbyjYgRVLITwYoqehbay2tbhMeQWw5aZ+gs3Gogt0saxEoSSh",
-	"S8DVgCaIsVx8gnGGpboTGMDmsG4WYE+LM8tCb6tzJyJqaCJHKTi98jiuwBGCr7oIh0NMU+Njjgo95F/V",
-	"9FHGisOOfO5V1ZCz4t9Vq8ijMdKwzk+TiO0IszB2S62kKaemzfHg+HKWhYCWqsazqDUSKRYzYThNChsd",
-	"ECYiNYfazY7ID/HQTJih9g4CYB8oyQHZSyxeXqWars8w9LI9VJyJOJlbmT5OI1MAo/DIMBOqrhiojY7B",
-	"FTqZMKN4VNlB4YIuoU8UoSZ8FxUIGJ1y7HNlFwl1lDKl84nzgSiZjsYebA2I2KqbMjWB6xkgmchUKkMT",
-	"fDZNAMjXqrcRXumLGE+FwXhMpwo2cQrZV7Ft3nacZoGl6EmFgTLVxr9AKikSoYtxrGjY524GIClw/Ke7",
-	"W/wKLhpHuNEsGRaad3fKcusrwRVqdq7QLmR0Vx/D3ETuwA9jmVqmhgflMEe8g9hBx82teJR4h2qJoAsW",
-	"9+r+akJ8fUgPZmYdnRI6wqhbSL2cRFPIuizQdDRtfHr/6f8PAAD//w==",
+	"7kLPQXkllydddbBxY6r8jpYaNhcKbTtvh8MsaNbZpR/vrVEXsZe6kWGLyxGhEys79qNqk8PPYxdeB0cv",
+	"GlM1YgiwAIR+TROw5cLXpNkFZmOPZ2tD3T1yuZ+V1wEcP0r8O8C9IbwKuuGGNK2cN8exDVKT97ycMFAf",
+	"Cg052YpH7JEm/q2ivPju4nml9a7KQOjzu13OKaSbWkZg16gwEc9pIMZJkPCHkzxFwnGnsDKJ0C96NXaw",
+	"HBqf8G/nY7kU7lhMmiEQuGXYc0ZV2HJ3p3dP25WDkXfuK+vfu4YWLaox19OEziGTq2CwPlMyXG8oLzra",
+	"SoRc2PDCqhXobWWG/FkhxiNzl0HUgbAkbRsa89G4kiwKCHcLl3QN9BzeIK/Y9a+QDshuDBMaINKZ5VR6",
+	"2cbtE6+XjdN21wIyodGYC9a297d94gAK7WdFwuYCEJbA/VWE2gkaA0i777ObzD0vpOkPAVDQm6379pHj",
+	"wag1Ikqnba0AGQVcwEFjWnXQxffBaxlITn/CYk77sJZBowh7h81lME9BowhT5rdW0KRyK3CBq9WsG0vs",
+	"KPfrKYusvEqMdLCZkSOeapQHWM0KXgnpxe2EXbMEV1y7YGGQCiDoWRhZxCsvRTQuZvf5sS9b/1HIqKKA",
+	"ny7eviFnTggBhPCn33V3W0sdA+JXgG6McjJlfgIh6auDwScb4E+4QWWrvj7Zyu6eNlRENcg+fqxTCpGr",
+	"iJADJ8dtUEwQ3L8iRsBDaK5u2fFoJ6YuQGxmPjvMhFsDQJL5J598913BN7nf7VaarL2NdOkIj6UyARmn",
+	"Eyry86vRAOmVOb8Mtt3KYRmXh7TY+rvz01zGt9vNnZd2scUc1n5szFQf7OwkwJ86lHu0Kr0jpGl7nrDG",
+	"4IQH25t8s1BKYGRVhHLOKFqXt3Sj3w58ajkpSEH/mxqICqhBlZOR0pyKoaxwdnFxpTeAmVrysGwGzPRZ",
+	"SEk4tqr5XLi4rruJxIpUTf4yE5b2K/XuTWKv/ChdUgvXQ65YH2MZamK//UvTDO00o6MrPnUhvlbNrqQi",
+	"iAtUqaiJwocAwGY6tbfMkxZkltgl0YHVvg4J5vSDThtzuIcBETvT59nNVDGtEcv5miliR6oxLaZ0jWy2",
+	"6oU40WW2fD+pIgCx9U8p7gouZOu4+1LgNtB4PqRiFL0nvCWCWCaj4q5vh0pSIM9bQWbU2ht9w3cQAJsd",
+	"9FsHHPkWtgfv8GxhUcS6ZhlKBmriZCxTRWI6b8thG5QcNAL4RzPGrloo6fi2pCLN8L/td8ncakT/Dbo+",
+	"/Mu+7f7pMYLsv63OlLi8q/xu7JJvyF/IX8hu+8mC2Xjv27UxHAX2loVTlc5VgdtVcK/sG4y9Li/TOxEz",
+	"RULPrsKAjK16mMSk6cvEEEomXGsWE51I48sxWYVUG54klj+Vwq6edve/XR/kvcxB8/BDx0O3Yam3zghw",
+	"H0LEOpgIPsiBA8dHgkQ7QiH4LPz4KWx9gfSBEhfMF+fd5XGjaiKnR2+OMATffoOqOpI/VQwNtFx4t8xJ",
+	"age384yphIv1WFZr4JdUTaY7RlcWLscPcqAP7FCcmexgplDogmgF/wv+4X+aoGfd/wiW2koSyOPLtwgm",
+	"AxJIBwmPHOhfhzxnCR9AvEMyJ0DENMF0NQfQzzUpwJ4uK91rEDA3ySrfRiLzkuWyaFa5J1kackWMQlw9",
+	"6Ekep7cOiCvGLcP36/o/NS4jYdus86+UaM1FzG6qR3S3OZwZGgQarkvZEKtTIALgktNNfNU4m4Jula15",
+	"3X4B3vItDpbPzp0JBxM942YM9s0POaTtAUFJN/TDCIlR3Eq7Hnc3HNDoSg6HfR1m9c0wflaKOCBgtgcz",
+	"/9Aw1SE/czOWqSHcBDnSKWSaopcLnP0uZcmD/qLfKSxms4WAKMpZxQGvTHjbXXvlZdNYgwv5dDtMyLXb",
+	"B67A7WQqmiFJbYtxWCNrlgAK765Nw0XK+lL0M85QWXCNFfffezmDzPs5kkwTKQ7yN7WBWBEkHpdhbDTJ",
+	"4AsQaaBpxmxONIOaCGyqO5i07/P1Ow5G9vvvSc8d2V4jrPE6eKdolTEmN8Q0w48fsauEa9PBXOgOiOif",
+	"PoVOeD0+eVVUAkf8Gk6HICCSQziDD3frdrtQ9FAX5q4yFzE4bwybBM4X+/Gj/ev33/716ROuiX1iuYn9",
+	"eyBT9FHYhQLsLnzFfgLeX/ti6F8AZ3ATaI9YzuWCO+3LrQ45NVlOP3cH1g/d/gEjfuTzy0kz8084Hogv",
+	"LAW4dCvzS3h8x2oVH1bt4cKmQP2E0AmfdnkqCQhn6NZ6BYmFpGkvAm2k0uDQPkQ3kicqB3iQaOn2w20N",
+	"bEmrQ17APkyo8oWh7OuhW82wQ45cpr7jrLB5mLYvGIuhIEC29Pk/jZQdcnJNk9SqtyQFVYOSSGY1IeWQ",
+	"IAjuhltlqWp7EZ/68oLw/aGLzNeWet0GdGhnYGl4h2Tnq3InOkDpKE/7+IcOeYu466WgCPvOkCf26rFS",
+	"N1AtnAmvPnntAREU9rrffbP7ZK+AoGAFGxoZsNMfeqARXHNsCJESRkrOAJS6Bi3BeW768E0dVMLaANe1",
+	"ugriNa1AkQITEkZSZURZiSOV38aF9sp5Pe6ArrhpIeRkFcQFLNYk1aaYPoseHcE65Ajybgs80b3BDWlC",
+	"Hd7MGcqVNphXSwFqxINfaGSjXBCpYqYOSfjL+/AA8cAJQmrlB0iTMb1mdigshlXhAnwtScKSwIlHlevS",
+	"IeflOBzwrbiQFst/PU9oujG52HkzVjIdjbHzMm7gNnrgYhL5onVQeblxnbiOAmalKa6I7eukklo5x7jI",
+	"6jpZpg7Vug7jajWocpX0URFNsBlklROVPWZVQKBcshvehtE2X0k7KkouNbdrzR15Owa/LZiVVzYr8S1L",
+	"N6S9IrK3A7s1cENuhSaT67aVgAAs3jIxpoySscjPuPYCkjdZW32rDHRULW/ihQbgx9uhHP0ZNd4aRrKp",
+	"DlzMAFpiL7Ww5lCpsfIXJTdJe8Hvs6AV+KhydD4xoBomdMPUJMBEXj8ofM3hgVYPR9Hoqj48v5IhLO9X",
+	"bcuQxHA3MfQXRmJkgL0tNaHkis1ZTMZUj6ti4ytszggquV5wvZV1Os9RglgNXIeggL31kj8DgW73KYFQ",
+	"EqufZnArn2t9Bjb3saaEK3l3/gqlTCv2IuZv893l6yLwb2Z1hiBZbjZUx3x6yGYL68MX1qa9AN5qZbBB",
+	"NaVBEem7cVsradWArT4pFLFekd9aGRQvsdBKzBJ+zRRn+oCEO2Mpr/TOx7zZTyGCykAxNnVdE7Oyude0",
+	"VHW74D21I10Ev8qWY8XK34FL0u/hrT2SroFtUQDyfpcyk7KWKtQSPgKwS3znEKLiBbKmYvQ6kYrgAq6P",
+	"s3LdVaMDvPMG/cUVXiuvw5dnAPGQxWFv+c0K9Ml6MI0Y4Dewu6rtKvaxnII6709kzJJVETQbSNhLnYIZ",
+	"o77Uz1ID02x8ZRL4xz/+8Y/269ft588tH4UQezDmuec1oWuu6OwW/SsGxz3e4hNt1ZSN31+M9cP5FltZ",
+	"GERxDRfnFOT7Vr3jTG0dK3CLsKOCUaMIiVHlqfeCRtYyPtlAmNgYIiqD9ViA56jCjFhbGRIyp6vRePaq",
+	"JRmXeLNgJrj7mj48z4zKRGA391LEtqtmBpPdLq7Gks8ZNdF6YPDlYh1V5fuitawzqwVQ2sdVXzgQl8Ju",
+	"bi4/vmYQz3/F5laThZotPrZXo+Rr2zwEeJIkcUVRYpYww1ClvGLzTdPft6afddkA1cA8dsveTTVTW8cI",
+	"3WKHssO8ZZLsbXf2Xs7pRuu8WSrtz2xg5chzFjFeVU4uTrFObU2MNgBRkDGNyYAx4ZyrMaEJRNAeZlXE",
+	"XWXhaquFsp1fb5Rimb26Yi65bPf510SddDcbaxb1f//tX5CiesUYAI4n/IpBRL3WM6k2l+bWYsH9XJDZ",
+	"P39S6yoH1Ro/PgPcdR0+tUuVyNRPl2BKmlSTEb9mIit4XTDdt7IE4YKhbKTodLwdVrQDT10Cgfnc687d",
+	"cB6WeZt7zO/4HehMGfHcWmkqYbIuwPsthzpuWeLNN759jOgCHZdBBytRB++Afu8PkncpBMz2+L4Kakuz",
+	"KFXczC9sd7gWR1P+ks2PUjOuzHfyVfSXYTh//+1fYQAZ8YU8mKMph0IDvhZcE2PO3QtoGsJlRT+T7QVf",
+	"9XLdQSNrJd90CoOEwq5Qaq16uJe+ooIftB1vqVzbAXGl2uws7AQO84LmUpBwZxJNQ9CzoZauYuT18RmJ",
+	"Eg5BHmBK4ZB8BfsF9w20l490bMwUK6tzl7kRSWEoVst1MkTD5a/9d5Ybk08e0/mIe8PZTCqyaZbLA7ov",
+	"oRLfgEZXdrBDqcjRKaGpkQ6r4oMc6A45gdhWJVPDivAgVOgZ1PfTLuR54Aq9H/YEzV6nxjuNPUphLKN0",
+	"Ygkhlgx/YTdcGygxCN4ltP9liYxhXRH7MGvKua2py00kYSRjFh5iEKvLkuuJiCo1JxRNoj6HvimVT0Kz",
+	"ixoGJJxSM87+cGlZlieFLYxcplBGcJpQLuyNEGsAg+mJGdWE3UxZZFgMs7lkN85TbGcJW+to+827V3nN",
+	"QNJ899dut9ttYVEQ5dOl8JhDtpQmTepyV2lPFLYyIJRM6BQIWCoUxF0oD54fqTCzLc+/G8skxnqIrAJh",
+	"oNsTWAPRL5CRlorJgkW5+UEOfPyzDvC2BA+cDkhopdIQaqr48xJgYUUx7wmcK8byQMQH6hNUk3d/ffHi",
+	"xXNYuXNqfHHuA0uQYyYMyIexz6rTBNwImJoCIQyMK3+WfQHyQx+f6z/qiSa7sUOCXDQGI6eGR4RqDRX1",
+	"BJac1q2Fhk/PfJuuROQokQOaoMsfDkhPZKl8Bj36kFqaZQF6XIfQzu0Vgm1DJE32d/sM4tlD0jw9uXxB",
+	"YkWHBkiuJ8K/t/PX8OOAlB6ee+uHa7X8m2YmRPAJ3Gy39/t73/VEWMyEDV24FnjV21DyHWJ4nnQfk7CQ",
+	"IwtoHE+635CwmCobZil+wFggKqMnHAQ5so1HmmgeM0vPPiIumnuhK+b6qhXk3CLLoTxwQaBW+qWGKSAS",
+	"AIBwgSBQWYeUKutUFAdqUgLFeSw5+mpAWBuohUPwYTB2M42a00Eyx2AMzIAiJ1lA1Bi8Po7fLBTlCTau",
+	"yhPkhX2k6AnMInD+xMPqSj32XgF0EIqa9lLZnuw2dZQuBfnh5BLp6MeTo+d4FlORMK2L8QOO1emQaAYw",
+	"uRibwkQMrED7dcXCWBEVJGaZ3oYYJAmPmMDcSHdDWelKcWaomtdfTzsJG9FkxzA10YW8VX9JHZ2dFgLT",
+	"Dxrdzm6nC4LWlAk65Y2DxuNOt/O4gW41EFR2AFK4zmIOLMzFvDs/PYT+ktCVovv55Fn/+ek5LgVUm5x4",
+	"mEKiuYGS+sg42I29eoOeCGdssCNTA/kdWaF6qzlQQUJ0aoYOhpKKK00MuzE7YzNJCB3Iazco+/7IciLY",
+	"GOxpLCesJ8B35spYBlnwMXb/SDsUmSFP7F0R7ni4rICEO31he8Lx7qAgBoTTMTcmtA0jF2/BtYvmVZAF",
+	"HNUQSzT2jDkYDMyTpvZSy+sDLN3uPREllE/0IUoCizICoQipNrOn6oIb9A1qgne0ATCelCbEy6DFQqFW",
+	"vPA1gS/c7453Ou6F+93WKiKPNEuGj0IyTVJc1Isfj9p7T56CqzarNYHBobjIEOyXcGEvYNuMRgij1DLz",
+	"LFHSyUA+v0dIEj5KhaZD1saPH4UtOMBzxP8Bb4w7xA7Dx94tHgpA8ZFdiKPC6lqpiXHY1Ywg9rv7WMQB",
+	"Tlu2+Kdx46DxAzPnUhq0kcM9BAdhr9v1cqV3fhfEKStGgXspq9+7St/IUozBwObJt/z9oqq6JHleFI9d",
+	"rm7npI4ztOd7f++7uiFlc9zJrjkG/qEnON/V35x6PAf44PH6D94V0CFgRi6jat13HqajqE41Dn55HzS0",
+	"R/vMFgTFO8fmgEYgORpYglulGRssrZTVJuhIgy4314ZNGu9tbzudGUuS9pWQM7Hju7YnvsAYlwjIn6bL",
+	"G9Nw+M/gkK91XOav7JwO30jBXoNR/NP7aipcvVhWXH7BcYUfd2tq5aN6BaGM0zlp2kUD3MLTYdv234YB",
+	"gOyJdluDlLRJ/89o7JAZbkVId0oUoP3s7j7NGaDXDPPtBo5pVfebNl6l7VR4QJOsvIAH/IHct508eKr2",
+	"brSCPRRXIRRLqSHbN0xQYUDuR2QmbAqvkgKCukxiK+36/JsPchAga/VRUhnGBlRf9FGELWxokPIkJk13",
+	"CIDxTrgJyA/SH4xWQNIppCq6K7AnPCwCYWLEIQQXENmgggJC4Vezy0Ii3n1yzWI3Ffzwf/xcYe6BFTez",
+	"6eE+DGlktCPj3Y14VQ6MAx9twOBeZPA5/358NztUz+pW2CVnNuGQtCo4auGM+Sohv/h00uIpc7BatQfM",
+	"43TpHO0M1RTUdcGzMSdCzg4wIy1PQpvSORhNsPASj/FjrHcBX9nTNpSqJ+wbkMJN0INOmiFmdNtpJyGe",
+	"NFHG4/LKrZXfCLwHDgbs0sVS6g45Egi2ZzuxAiDLZCAAVc+Qx8YekuyAIIqiS0KxZwAD2cNchM30QoBJ",
+	"HaWKxT1xdEoQHspKs04of/bu+Q8nl/3nR6ev/tF/d/HcCrfln16/fXP5o/uxhaknYFzApiBxRvGY9USz",
+	"VC/e9bTz0YeMfApbLkF9xoXGhBu/YTXM5Jnb+XtkJL6LCiYCNyNNElhHR4Qe3f6Bb3wu3yitrqWBgOh0",
+	"kK1/dhU6icOfO0/g7mRxYc9nVBTYPLuo5i+FxPYqJrNTRDW06sQyu8HKTtrpUzD8C6P4lJEo1UZOWCET",
+	"BfP/m3bQyFW48ayCkmN/si9cDhoXPVFag4mM89QWx1IAH9AlAFKxVLpYDsEHJ2cCBAqPVkbOWcwViwyy",
+	"Mq9JG0nCVCXhYQkoUoyYLoS64eweaSspj6W8ItoqmcBlioO1AgjlcacnLixv02j4w/Bwp4haXRizzjyP",
+	"OXv37NXpcf/d+auwA/awQo/exp2zMGJZcWbhRlv5IaLE+lQ4iujBYF4YSGm0UXSaw8m2fLJYqll8SPa7",
+	"3+Xqp/2wJ5z/29miEn69MM0mLhAsVoY/NpXK0MRbEiw3xixoliHWVnE4pKTjHNfQ7dYzV5/hThicbz6T",
+	"wsvOKhBp75+/evKr47PZWQCLjA+aLZPqbZWOL8Wouxsw6mOPtWg/2N2gi0spXwHqInzwZJOJZNiMr1nM",
+	"KQZa/4HvkSfdb9Z/c4EG8RdpktzB3XMBSLTU85mM+IYOVdFLgp71ZveUZRFbXjUIm1J512TQwpVi7Rl6",
+	"WZoeFNZKH3A6LH+Cm8TZM9AlYrn96VmHwL2ac0yEkwWLupXQPNt9dfTmIswMRVmup32t5VPCS3w3ZurA",
+	"QWIW7qEMQBhqiveyPEgYmReZcrjhxcvbWJlaGN3J7xjXrEPJsWweIq8P7b4kVPQEGiP9Ne0wyAkmipLw",
+	"7O3FEh5vdqeHznWmHeR4nBVWlQq6wlH0BC9Ovopzv+LanMHu3SPrzDCpa3hmYWv/gyx7HqdZF7MliGaQ",
+	"pFmqlM8h79sfEV11bitPJdzl9fLfEXF3GjnDW1878a0oGQQkoioOnPgTEC6upR1PiyhmUiWwmEVPVMhB",
+	"OzQCL2wHLNMl6aRWOayXLtxYcaiNr3/RO0lp/TX/he7s/fVfvJHmBWClPtyipVv07bSoHHhu7zb4vq7O",
+	"JasCHtCEYZhr+Qg8h+dv7avP4MPlA1BhET9nE3nN4j+6uPlAiblhH3bMqsO+2oy3SqH4VJBkXE/eKggh",
+	"CEXjpCOwNdbJJT8OhNFB/mkWR1ZIlSqrW8GGHPX0eePTp/dBw6WFl0n7LDWLdH33uiM27gsBfGHFcanv",
+	"5cvE77aTJ4Wc/dEP7YPK97UuK88QCkwCsGNBQnSAsaRYpGZZatyINRQuKxea4KEuKrW8NyDRoVAI0UCQ",
+	"VoD+abTA8WhcBA7VzEBkrMjUKa5IQrXVXlOVB0ACSMmy1nJcGNM9nt68mzoNBgNg8yXyvs5MYIBderC0",
+	"37Gl3Tlv8tC3SLGYCcNpoklzwgyNqaFAe8VrsUjK1fSfQ8nWnYGdj1mvG0htOQVtHTWRf/qGTtjfUqbm",
+	"VdETFaIfdv2HF/0etJbbnwbcYiwgmRPYlnTuNZOgNurn/sn3Pph1rRs0Z9MLPOLhqPw5LoG3oriLjzTx",
+	"23hrJn9LspYKUtEKis1iKKMVgFDWYSJSc0gNgjrz2pDm0clFe+/J0/YPx6/R/g2h9w60zQt2CK4HAgWa",
+	"crHjA3R+FogZI91Ct7Yh4RN7hrhJ5la6wvBfKVxtTpphkgHeo/0WK0oKEuZthp2euMyx3sFknt+2zgAN",
+	"s0u4NgBHSQqjsjcyNTSRo5SRZpjfzn1sMGxhFkxVFHsz+/KAFL90Yb7OVt5ypUDdAMtVZnsiGkup0WwP",
+	"zkzSRDxd3JaQDFgiZy3nC8BcIMhL8CkZWdoZnTDy+//9/7j0maAnpAqIZZyGCRL+l8sF8ik1GaGAB2MO",
+	"C0TjGFBLi0kLMGCYecc9CXuigCEJ3S7s8sIGZSlxhc2GjKlrOzBPC3bEik0TCo4X6ucFqT8+68etHaQa",
+	"uEQiEedR1YqRWEmAXpUClghto2D59eQ1lrrSfHuWlu+Qe/ENZx2cpV/cM7zVrUMzyfXf/f55sBB8Naew",
+	"VAxSF/HYs1ZJN0LfcBG08JYy47Jy5EoSVoqSBZ1dqi+hskt17G+RtWq75egQYYmzB+4H90IZ4RmzcCDj",
+	"mT4o9Hek0C+LC8skaSlmK22dCysbrPB9evEFi5TDkVBsZAUZy5s9lANpDrAqLGQAZsAQciYcanoYIDsH",
+	"+SlOFR0kc5cj6xKg97p7Lu/olYxc5rgfpR38zkcefwpdhhkVKzL2YNJxz0PtuGzWgFyxqcmzHPf2ybiV",
+	"3+aQuy5iwP9u8xgzZROovemMdSg1QY4RTXrigxwclj932dMxHwIiNBbuxATRvcMcNNrO3+X7aYcqR9gN",
+	"jUwyB9HzgxyAxOflYucCRrnT7gIWytcHsAolwWgZo9zny0L2XDEtPwx6IjxT8mbeXnhewhSQioTHUl5x",
+	"lq8vFXMSUc1aAVa9s729O3+FAXSChHTK+1dsDj3QKYd/kpBCiGDfyCsGnWT/sIc+f4yZKX2UPjGPHAFa",
+	"cCzuOcqQPZFJZsFyEvbeng+lgSP1SJMQc9h/ed9xadmhk+nta7m4Z/96d/7Kyt0vGZsiDgMItRD+51c9",
+	"LCnJpVDoog0MXkXNBURV7rNyUYq1wyqIqgdwbgppeovSsi4IylmoQFYjVSM4BKb3KZaFD4AglVf4x6Ah",
+	"IFyVJgyS2fHC0/S6cKy1yzgv0JWVkTPAc8W0TK7Rrw9gFZVCM0LiLwLhw+C5gcTgKnH4FDjTT3LQqPa9",
+	"LUJYLLCDRtHpVsKPerIKA6XXu9nbbfd6N9+wSggUNMvcvWD+kxzghDcTyvfusuMMKrhGKrc8pwAxIOwB",
+	"y6vOOVq1/XjGXZsS9Ujbg9Up7c1SquMXFe9XLWQRJWOLIK7sBq9bTESZRxU2osJqokNuSvaMDIXRJ100",
+	"7TKR33/7lwuIaPt6314f+rfTU/Y2+bhYCv1BuylrN+kAcDYsxRUERStKbam0wCd17szjVGng9lYsgqvQ",
+	"JTVh0jVWFhKoYzFqtEsHKEhDXGimjMa87ZG/jFxJMixpDhA6qGwIMLGphNs7v1CLDItGUl+VxbJSe7tA",
+	"YZZ9LPGyv/vd/uPufqHEi2Np9lswMDRdFn9ARilVsbIXV+BOaiHSECFaYDyuAlJgr8I0Ma1DwJTArHyc",
+	"SAFWw929bp4TCjZMhXOwL5Mhm0EyiRUxFmeOmVRQpoSSEErZRrD24QEZysQK4aWnLgEN4WEolFOpdhD/",
+	"ZLe3+o4F2SO/YvNCh5teLVnCZlDdYgGoerM2S+hmtc1m4G1DLHOft70ZMNzqVpHq7qxZ2OhSa9nJBxAy",
+	"X3Rnb11J19pxA0HUC0RPP6fa1r36qX6Sg7poAneI5BDhtR5C976GXcJuTjmGw25GQASbWXUEMuK2uHuW",
+	"zROZ4r8KbwF1hPskwhXC3IM79M9Bqj8wJwvl1imHZYo3t8tdTJIBja6yuk/bE++2TlKr+D3HigBLRL+D",
+	"yQRgnbtVo0FtRgNk7MdBVmMb6xowo+YObwKwP1ylH18jDrDPsDiQ02MQsU5jxo9KrRaJVj0vkoG8FvqG",
+	"AAQNKs+6nEsPXJFZAfe731WmNkADX/WgOyiBorml6ecFhrABA/Bkv2azMU9YRmcInfbv57zaOgXyQUPL",
+	"WBIS9V1paMgxAOO7Xls7IiEgTsFrbW0Uo5MQHOy+jGlW6DREvHBNmlY1OgCXTivAVCRL6F4fQk7Qy9Q5",
+	"wEvwulr2otVomIhdo75N93krg+kwTE24oIkvBQ9opuCA8uDlaGLmcQjmbzmlv6aMgPXYO+ftWcVBmAzp",
+	"CD7UzL6EpULtAwwOgYYR5cKuBtZoBbaVFVuFgQMGHQzTp3BdXJz0Xx/9vf/83fnR5enbN2FeQ3P3SU9M",
+	"uEitohks452NU8AImSFQNuBUIb6qQ7qLETEgM96TEFhz6MIvmmA9Vqxgf45ZQucBmehWh5z7H/I9gnBh",
+	"HhMPyQ4REq+oNm2ozdQ+fR6SJvzzQqYqYi7pHqJpuNEsGbZwtwSb+YVCCEUXs0yNh40nmtslBl0ctgHw",
+	"Dz22PNd2YbT2F84UVKpDBDYorlGW9G+nORJcM/TSOiCCErV1CEBs4n4WyCwg+Rp5QoQ01KLXaf8AtXAH",
+	"PgCjnMi8kBPQIGQ+4bx9KE+ehOuhj5uLhHF2ct5/efKPMMjybXe7B2R/7zt0B0ztkN10PZLTUhsXl+cn",
+	"R68vSm10uwfkSfdxKyADacZVWKMVV+gFjP4nOThBFrEkqCzfevaY+VMFFISHMCMiR7hojfFk4YOwQDau",
+	"gZsuUV6dYrrb3du/jbq5xOC2hNbLSyXg53Bn79UhqVluY5kLlo4F7rlwrnzYmC6S5mGZ1sCgHskJ+zdV",
+	"J76YhV1KMqFingePoQuQqbY9oSoDRG65VHiuc+RyjwMik1jnibqLh5lIywuKBKIPHa6uux6KJ5Foy4Fi",
+	"5+Eq+EoyGadutu7dXBiyy7mIcrzxx+5120Q+urVf21fxzU9BYwk8ed3nf8/ez8ZfibW8eTv5J0ttaWa2",
+	"ace+DvRzW+HyS1H0URHgmWtSQI8mzRKWdIGkFy6VNZTtr5i7ouzbEdinO3B5wLTb4AJ3wivUO/e6qhUp",
+	"nS2dTT3u0VdR8a/YfHUE2Ev7wkZG+ULW6RZZptvbone7RWP0k7XG6Pu0C79k8zq7sF24sgHywTb89WzD",
+	"7m7VPgIb/WcutLyYbgYHYm0KdqUxC0JZMIkyvGLzEO1RyAizYgJWTTkkDgrd4T1m4NW8wjOGYBoYSHIf",
+	"AR8v2Ry72CzgY/cuO/6Zm7ErvFUj/0K8XG4oxdXFiqgItS0i9hCI/RCIfUeGMAyCpHnpIwg0dXnb23GJ",
+	"hUs2cx7luadlas/CxgxW9riWV65kY26S3sUK2mj/uDGZ/VeKZb5xDi14vrEu/dSdNQxehK4f/En/zqgl",
+	"douxzD0REPWw3f23ldj5ks2rxE60EyuZ3MKv5JsM1iClUrATZjHReXUWe54DjIMFORwmiUGmE8hRc+Dn",
+	"8C2WlgHraQUeM1gfnVgB1WwwbgbCb1DdgUigVoc8AyOZVFckTrOyUMW2qsxl5zJJ7vX2tx24cMeve9e7",
+	"rfrPu+8f4Dv/PIwT8rMc5/R+mVjOhA+1upWAkFUj2sm6qvGbvQAwKTT9A1Yfi3OZIKuc0IxoNGYxGSjO",
+	"hsm8dYjlNbgmbDJgELLvYvAHXFA171RBoL/2g7pwY7pHPXqprxoW4ZZnIdz72M62fSyFUTJZZ+qBl/27",
+	"GOT9H4Feec5oQoaefETsdFCEuynUwwJK8Rh6CUXX6UJlmgkzikd6gYjx4VoSPmfU0ay9+9Opxnwo70iT",
+	"AlK10VuHYLC6UFxypOQsv8xFOhlgNjSa2To9EUZSuOIifUUNC8n3JH+kyQ5Mpn/N2UyT/+//JbvdLnpL",
+	"IqPgXUP7UcKjq8pXg55Qlm9jdvgeiVnEJzTRAelm3lXFHIIsRgbC53D5e1sgAAzcREkaV2O82sOHi5kf",
+	"vZU+sheA+B7TuXeSIb7UQDF6ZZkTaXJBQvPPsHWYee+e2ve1j1wOjQwzL9mCLc7uVX2QaXV86UJ5Urr1",
+	"8IyM6bxDjgyZ2P1//NSN1xmA7ZhqB2zk5w33SJDTozdHCKH/TylYXgH3JFVyynZeSRFLEebDDd9dHteP",
+	"5591rsWn+5uFvP515ysEvS7Q4DqW/GDc/BoJudIA97GczuovS0cLYjjklGgIp0DQDUWjKxY7blTF1ivl",
+	"FvdrRXCs5/zQcH0Kr4MVtyM6fnt+0aZJImcIRXK4BCZ+JAhUTMbCeeXkwShhVJHmFZuzuCd+fH103HZl",
+	"AFuH5N3l68UkRZXdOKFiw/CQRIrOEqh5jJgZUDsTYI7pyHPonnAdDhM6GjmXesKGhliRTw4d4XOmOyR0",
+	"6Rpg8qWOZX1LXvJn9sWfLt6+qWLzl3a5wD1/T8pdoYMvnMwHPa9K5zuH1OHPsDI9qEBfVgWqlSrtPhJK",
+	"pkrGaWTaVNBkbnikkb2sExoFm+mEGeeiXcs3FrnEBRhfKMLsKlfmHPmGS4JPuLhCvPMfTi5Job8d981/",
+	"Qcze97//9q+QNDWjEEWr+Ui4Iw+5wiAQf7NHxjJVukUW4AJcaYDMugTp9h7gHwrqxbGyLAZ42SwgHuhT",
+	"qsxG5EYDnSNcAHbQE4YlSR4RRgeW/czG0teGGbC4Q94VUqyylha7dvwMAuWoJrQngIOi96lZZKMLpXJ+",
+	"PLr4sX9xcnx+cmlFNJqN3zcOhb0835OC9UTFhmDhwd0ucfGIPqU7H6+VtIQUlfVQL/xs3+QUcz9cM+/g",
+	"go9EOv3SvDPvfxUD9b8dVlM/mMpAfZrROeFDXyI8TtkDy/1zs9wjfZXp5zk7I01X9klOTbsMLF7gsWXe",
+	"Kw0fOhrVq/Ka3pRevEeNo9xRncLBjOFipPOiLp4NQRT1BEAeRvJL13P4T4Dw9agAyGOK9JPtSpHuSru5",
+	"QVG8GlzG8IMc9LFuZnjg+i5iFIDgDsYXy+TKqIKYtozAH/bQjKSMSdPyxYRqk5WxdWU5W7nBIdP6sT8r",
+	"cECTS9cYaUL5XAx040IbKiKGxcIROLIAuDiYezmkkC/xXxgP9r2bYYe8LFWVc87nFXXlIBVbyJ5IXWE9",
+	"HDLcrnnJuRqkv+WzfQ83aqGPC08nXxjzbyvWQoScZQUeH4D9H67llc4g8yVYZEWyVarpiK26t99pNNuv",
+	"tB0feUaiXWwagoPCA4cfoRlzAXNyJjw6fnCHQaD3acXERag48BdWiwkw1lgxy8BpjiXo6npktYScc+Ld",
+	"5THYsV2OLhMxVVjC4cH++VXEk2LZjMoyDq4KuHYJbXN82kL/gpMgucY93LjiRg1IAJzU2gP5gov4HZai",
+	"2iCaGvjHygI+JeiMsh/h8Zd1FMCsaq5UFM7QPEINssWH0LI/SeS0lFe+rHE6JYM58VTpjwlS/GaifaVt",
+	"L496JOlUM2UI2qQcrHrTKD4Bo1giZ0y1I6pZ3MJhHJC97u5ClULugSzjoCf2ut0M3I/doATeHPFrJopV",
+	"bdJpjJmfZfOdmfGIZSWpnfWt1emJN1K0aX5nTugcLWpu+Av3pJcEfGjZHAuLMoMF9UPS3O8+DoiDgSQh",
+	"VGYNK2s2v4MOHAe5DzHdNo2dfGnhfC0Dcdt3SErbNwNXu+3VORLuMmRtPVOjGbE9qAgPKsKqgHKpHJvx",
+	"3PRWrLRSBWBqPS5RxjO+0vF9uO//TNBEC+VSt7nit4rhtlTjg7ipicYVkWIvjsk3j797SiZMjRiBtw7w",
+	"toXI6eJdgDf1IQknzFDww8NHGMA9mGew2rQnQpEmSYhAygTTMVwJjys27/iLOctebduLPHb9Ltz89iLn",
+	"5tAqFj2RKc4OcwJ8k9ygd2y/+5g0F695BGN2nj0na1Ta6ezM7/nmhz6AIIrtwCK2YeX/evs2/1jCRI6f",
+	"BPN6SB97uO3v6LbHKuxaThjme1tye5TVO2pCMYoCL2t97vU/Y4OxlFd6BxMl6rFx5WSaMDBC+k8A02dO",
+	"QowCbl/wkaAmVeyAmO97abf7OEoFv4F/seB61z0bsxviAwX2njy1s+w1TMdqTL0GvhySCY1ZFhLBsyyO",
+	"ZiwjnQ25M4lbNbGvP+MrLlnkHjlFuaO6UkAe4AfeenApfp2jVXJDOhqCKB17c2pPKf4weSLbEr1s4Tjl",
+	"uWmVpouf/UmC2rgYMJQHprOZp3sIPBRyRqQgTSFLCV+HXi9wUEZKEyNdqTbEVALkgFanMi3sj3VQ8ik/",
+	"HJKv75C6tzPiK3KsRA35OXvrPqnSdVKHwFHmGXklEVch6IFK7wN3eVbY+YzUsmdbuVOyz3Y+2v1amT3/",
+	"E6DTu1hK6mLjAF/DQ30YNq0oTI41eX/O0d8fKjU/MNK8UnOhLMBWxLxUpXmZM2UVy7Js55Gi0zFpQhk7",
+	"X5FJMBbrMCBUO3OHVD7nCMKVoAhZiBlO30+YmlAeQ23T1/hvYruIxlQZ7x7FXqgmAE84TSgXlemfhTOx",
+	"gbvS5VhVAjY1gK0HDSbSCawQ/ulGa5fxSzors3nZLc/X4BbYjH4HAe7MbqBf81jRGRejBw7xZzJ7lnbT",
+	"7mB+Jm95lVUfnCmFQAN3buA/q7z8W9Qgqatr/T804eDjRG8oVlb7/bf/nVdyxJgXX0sTnG0BSbhhiia+",
+	"yIyrDGWvUuw+8NwJYTSuhJyJQokaCF4k0TxKWEAKpdog15YPQ7IDfKtv2V1I2M1UMY0ZupCuhdZW+4Ud",
+	"H7pPiy/Z5eAJonfY09qOxiy66pAjMlAAwgz15KA+9P7enq+954oErqy/B9aaTlWsZElMuHsrrG/+K1RE",
+	"LjDFlawOqiFb+nnweD7UCLsXP6nKEDY+V/ZaoUns+GoTKwDqXRz4XjcrTaEhCjy/JwZzwuPqUlYXWfv3",
+	"eGh9J6v0Xz/aRzqfxoNc8idSrmnlFhbOhFF8NGLqPvBii/LFmRVbShhe9Ydq56P/Z38N6B2o7QWkLCjq",
+	"wDBv4YpNTZ3C7kn/QWF/uD9KCrvOCWObA7Kkry+pw/UUd/cMvTY9xf3+QMl/JsXS71pu6EHszlQAwMxX",
+	"4+VBpUJa4Ny31ks9Hfvcjkqt9DwV2sXcFit9Qy0PEikpsoU7IGgSS6TBC0L7EqYBVtGxYlmUpBpKr4zl",
+	"DOBCoPoCRvBou9hBAQLSNfxI58gdHXKRSKOLlVzP3l066BH7eU9oifGeXIwCjNZxOfyKtZmggwRS4vP9",
+	"dmP1/j8o7WPnMKYiTpyzkIueoC6VEBGgNcIOqVToQ9ua/cIVqhnMsUhHMy9P44JgYzkTLVd9VfdEOOF6",
+	"yBXrT6HaQnhAQn3FpyGJlZzaCzcgoUpF365eCF05tC/DdNYb9IxVioYILdATPsc/6wCcmX0dEpnEANri",
+	"iquT0G4hlsq38+n/UwoGQVVWG3fYDE757vTEUb7/UFmpSvhu7ne/IwM2l6I6cuAsLTPpu1fQffNfQUHf",
+	"9GrIFPSgjt08oGc+2Ab+9LaBzxTzVmkxWTur/NuX/qV7PPKujw21ez/sB9nwz6rcczGwk84iN/yOri1Z",
+	"8WUtAHWZXOfMpMoJEm5EdlJxAHfQu/NXpBmevb24JDsYY/XRvdTn8ScXCQ2Qz6V4lQ65HLOecJFUXDso",
+	"aHAOINCmcF4NJZOExYcOA8lBHSGckxW8KsWL3W5P5KtcFC/IBWOkfriQFzyWMxKzhF8zrI2YRYFV1o0F",
+	"JuaOdOMekbZdF6tDtdxclpG2m359I/ZQIvbhEq6qjFHDpu7xJi6dvVXWxFeAvl84k0aCcTEHQUGC3+/u",
+	"1hkWa0/og13xP9qu+HlUfifGmjXfOMpdrLSx2am6ZRmOzx3nqkpaMomz+g9GTjGyECwsvga8j7N20HYF",
+	"0cBX3UIIxerg6dqT3v3ad3Ehdvzf+j5+4DMVdSVy0bk2cnvb+3XAk4SLkU9vqM9ouDCKT9kjB92qA2Kv",
+	"0SFnMaEjyoU2ecXxy/PTs5P+zyfPfnz79qXHBiWDuWEgG9t/BN7MB2YnQyfTnjAyYYqKCGydNY1dvn11",
+	"cn705vgkPCAUjJFgcB1KSOeUimhDE5S1IWMJjIrdLqgKgN3QE1bIF9IFKqGiMGARTTUjOEdC4zjLyzIy",
+	"A+Y3UADZYUH4DgLAbKCuuQAMoVBoHCsFcUOMSrWZSWXG8w45odHYFS/lMUQgIUIBnOLAF94wigqNEVeY",
+	"LqoASdc21xNNmlUk9+LMvAA4iwULFrEpDj0i7BTRpqDyPHfhVLCBYIruCbcEijp8WiqIoVdM5IVEXNFy",
+	"B0QrVYw1FrKhZNUYJoBW3yFvpPHYvD2B4LwHfqndV5oMUqW9PXzIZh62MUeCdVvsq5pFUjtT/4+vj45r",
+	"SonzKXPZKeuArjLqzinHhcRaojnMgtYwzs0ttyMuknCol+WJULDakuLYTZ5QVwf9v9fd/7Ym8nULy/UX",
+	"DhPDlT5nEeNTs7pm+YzmlA/ZT8r5VjBc1lXEtfP31TAzqkr1nwSk9j8DcDY7OF7la7psN+SaRVOUu2pK",
+	"N1MqHGdw9GmvpJjq8UBSFdfGX53ccDz9yRwNPP62eH508eOzt0fnz/uXb1+evHGJ+qZDwiKSN9eE3SCH",
+	"RMaLlRx7Iryws2SH5Edjpm8B8O6CTtgFN+x7O9HIhERjkCmJpLziaGNSLOaKRQAh9Lj7uGUvjTCfRog+",
+	"LCXRIeguLQIDcujYUL5xSkesJuv1ebYkGwXcQ9N1vOXJ7l5lmRNoCGdVKLUM29SPC/1v3uj6SH0IsR+b",
+	"SXKLCPtsTMAOHuPhqRChYZmB4WSo2OgiLe0jEkqGGoxfJYxeu8Dfd+evFgpLvZLIJlcPPWhcMNM+xmVd",
+	"PcnPkuDvqdJ7cOsteiMdOj4upRXN3Ioj2B758fL1K6B54Pk0i8K2ZzFKOMhcIPxMIUAcK2UUlIk/3IxL",
+	"RAlw/tIQ8P27kPrPmvR/RB2yS5CtfJGIfDGbDm1FMREzxeLitWJX0xeOiGVUH7V7MaNWNSLvTjE+wpV9",
+	"oVpbHlxd/C5w1Q4o0cD/yTFSXfvCzaB9BlEUlVlSz+1otjXvnA7fSMFeIzjKPXNQGaUTJgwi0ML1U2Zx",
+	"J5d0tK5kHrwDHTyuqx2MhP1IY/m4pr1aIF7ldNi2c23DZFuAz4d4CrcW8P4jDgkMxmqH1wxKUZe2sXAw",
+	"4DDk52LnI1D6SjAwS7FH9q3GJvlJ1L25EQzp0/2a+mXv8392+u33f/lf1VXY1hwbLHlxIiIZwyfBXR+0",
+	"v+z8pXzEsspxyCkqRl156GDRAjL6J5+2mR2uT70y2Ulxkop2Jf/vpphl8Oc7zdsaDbc+yndbegOsKjzC",
+	"Hc6qGS7x2KUTukYdGtJfVx3ZF0d/u5c7ZvWCWDnmjKKW/PUp5etu/AswyggDlZOuWExgXK5kwoKUsmav",
+	"x4wmZlyfd4SQ69GY0ekhMTKNxmAVyYr7VoohP2Kj92j6cT3UcDwXvgbWzoRfo/nm627ZK37NhB2Tlb+L",
+	"J1LPtWGT9fu0FPaxvX9sE18XVjcLyCA1Ln7kYB0qF9EskiLWa9C5PB7XDAzgllPZH8F8jSDLWUB0wemA",
+	"fid5zRQJsVWD7XTwL0VnaGR3jTd9QDVinpWKCkcZ7FhPeLiZgCzDgJHQhGSSakMGzEVFkydZfRXHZVE9",
+	"sJwmkZjo610DPYEeAamcBaZgubcamCCpwOxkAE8Ap33udgMD7y5YBSBqKDOod3qiJyxxA2ybHHxgkUFs",
+	"6GYen7z/bbcL3g4dOBuxmJMPckBcXHmLDFgkfWrxBzkoxZz3xM/oIvEb/txZ2EOCt7UP9bYKyiOdG+B5",
+	"fEjA4wNliE3RjQjFlKnpiYRRO8R9Mm6RKn+CKgRsAcqUHV4BBpvH3oET8yGkb7vpWwLa39vrkOfl6CdF",
+	"DStV6HOizukZLg1WzpliNT8lU8NcWjeNxn786LsBbEam2ldsjq02vfXv/OjypP/q9PXpZf/lyT/CVgDw",
+	"/wbthIN5MfgDU71zY79zZlUCbJ4j/NaPG7gRwlucRMTJW3+cMgy9Q+IF7sA5IlgMZApiJB1ouElrPBCL",
+	"zKPOoLfb3dvfoBryZZECeYznkefECK45wj2QOyrKqwbmibzWM/LkyaqqyL3ezd5uu9e7+YatqIl8u+h/",
+	"Gsfc/kSTM2UpxHB7k6LKM6E3xYd7T55mXSNzaNgbZSTb7qFtvXNOZ6+ZzkuQfLkygj/Jwar6gZfIjgrB",
+	"khBKyZOEqFSssINWNvNIe+vpfRk/tw1f2LtH+2HdYj7S5OjUQWBEVAhpPGpGVgxAsQnl4NbHCiOkCR6w",
+	"33/71w4+aLObiLGYxa3OnwL99SG74W5dbVQVw8Kd+dJBS1sRiEcFT9y6oJChVIyPRHsAfDATbRM2osnO",
+	"R6uvrDQVvbLvnW1QQyqcKn5No3kYkNAwNdGY+IV+Fx0eYuEdmANgxSAsS3c/M0hWWJ6cHl1veGI31IqX",
+	"9lXsvREUb5HHe+Vrg7b/+f4XtEHd2gL176ZU/1HdLG8k1l60NPDZbpWvbTKC04ZTaTpKDQicEjsRd0Za",
+	"W9sRJtG0PpLrrWDktYxZgs6MG0POlDQykgmZoDgCArqPtAFk6vb52THZ63QPycDSlxfqMXC6lcuhDto5",
+	"XBRNQtgpIb0TUDt0ew+jb2VWH2jVxCqYk2iKOaHdJy2M37pi854AR60whGoSHrl7Hfo5IM8YVUyR5PrX",
+	"Pvj5reQpSPj39tGUt1+yeXiI6kQeQ5RCYJeLXzNjBsqvvYkzbSVX3IBF4UCYiCE9lQDGFQmzLBrfg5Ey",
+	"ITTR0r0BTWMUXlaD1DNUwg2ZcMCcCjzUliblouEgIegxn8ILrv7YQU+ECdemn0N1haRpnxxnD1oBwXey",
+	"UF/3SgbCat8YsfyFsCeaoxzhz/6s6TXLfyfNaVr6WaWi+CsXhl6xn+TAt/xBDkJi24RnftB2zdxYfpID",
+	"GEZERcQS9z7+UWgGKhpiQ1C2r9UhIST9zfELKuKegPoMhdFY9RrX0sqz+DoKs/4StR9YmatDLu2mOU4F",
+	"5B0zxb2bsCfMmOnCtulH/t0DQmHDH9mvRmDtxe9L2/xIk/yyIE0nQBMuekILesVIRDU7WFxNA1GEYUGB",
+	"6l+xeSElyt7ejzSZsMmAKd0hR1k2A9BgRJMEb1TFdJoYXIuQ6xNLcAfEcowQteGeCLVRaWS1wti5OeEA",
+	"GrThAUP15mzSzCKSw0jGLGwtEPVMpkmM1Wc9b6jMy5bavD4+u6ec7NfHZ1spWNtZRMv6XY3knzFP3xVg",
+	"eHsW5ApT7VWYesvlQSHB1TWQRWLizRZkgS0PuGsPtSeqpY6PDbwb7YVphRArzh5N+Us2z54sxWG8Pj7L",
+	"L7rmhVGMTuwcyI+Xl2cBhhAnTOsAbaDZGIrSipVDNoN1zuvQ70RSDLma1MdxjOXMcrRBaowPkHbfONCQ",
+	"YqhzkxJI1QRTKAdTROvAoWFAGN7Y3vTiKugJqgkU5tVWP7fMOZZB3rK3/JIjF9IEHXP7TTKUCgoR5nHo",
+	"7GZqOQ3E9/UEhTjhFQF+b7LpH7vZbxXodzsolrzTS2jnviP2QMzNBBu3sG4bi7zrDxnZhXtut9snHazc",
+	"94d4r03jvRwd5A5yDP7OGULpPBfrY2dvrKgherlEaY+gcvOE2Pc75K0vGIb725yNeTTOy4i5NISsYLAr",
+	"xRG3eiKiwrfscxS8YlE2zHDwUVywqP2CmWjcvuCGHZBISa3b9sfQe6LCt4qPuAh9tTDMvoAqOdywR7qF",
+	"GRulZNXHkImRJR/AzJx50U+birmVEu1ce6K02oUZFmy9XJAoYVSRJubLCzA5WgaqmQuPzZe+RQZM85j1",
+	"hJUFx1SPD33HwF2hUiq3v6iJvS0q89/x/ZwdbSwO3rRns1nbTrqdqsSF02xitR/SRLOgMS08+ui46dZM",
+	"s8h+f3GNvA+qxMNt5c/b8iu3oGWJ8IGrZkLrH3Ip4OjOqAbGlAWnFphI5w9vlSuIXRBwD9EwdlPyel+e",
+	"3TRpxQY6t8aDnvCH8Dcc+/tj27vYyvNyygSd8o6nxDo3wtspE0dnp/aE3neo9B1o81mQuBt2Zg95CJz+",
+	"U0ibXGPEdL7ShGriiG8xBqxEx3OKLHENHf/j6PWrL0nHflgPdPxAx8QRXyUdA4R2rUllr9vNg9DRJWO1",
+	"CPynV2v0AUY0u1hTn3MeuNitCR95h0ae3Itm6p5AOzYAD2jSvPjbK9CBKD4hiYyuXJo55lMmjGorASop",
+	"Jz4hZ+greuw+Ja/5MzJUjBFwn+iesD/ifFuBj6YjTIy4QLRU1NCs+IiAYJl/xyopQ8oTCB3UTsQ8Z3EG",
+	"EKIdzNg1UzGPQCGKaDR2gs0u0R3y1opoM64ZedJ9TMI03/owKBcVceVQwEdke2UxgdIkPcEFCbN6I83Q",
+	"L3IYgHepj1Oxf9mh92HofdDXnC9A0zmZjQHdJIyZoTwJa0xN50AJ9xgNjB1UcB74AfVIS1ZG0eGQR50/",
+	"5yG0k+GfE0Os5EAa3TE3ZtW9cg5vXd6YrxDkf8luzAuePAT5A8YZnSWA9lyusLCZP96qbxM67dysFiIu",
+	"8LUvKUDc3EpX9fP5D85O+rrk6CjFBxO4uGkkxq2J01CT1qfNYg4CXDITLviEJgcAg7KcfeIvosxXQuhA",
+	"poYYJihABtmh/pqylBGpwKFu72bDJ6xjBVFFodoYQNKAoAHXGNpBMCTEwZbReMKFG3bo4tAFgafkis1r",
+	"7r0LnOZ94nBjD3VnBgP0MrHiP0dedRSEGwYClimsB9cknQZZQMM1U7psW8jl2EWnZoULE4HvK8IQ7RY4",
+	"LBkn4IKFEP6tXdB6FtxADSlZMKDGdqqSxkFjBzisG9vSWWFymvhyd0a6DgOSCv5ryiwfYhPKkw55I0U7",
+	"I1hNNIiy6HPgCn0NndzNh/X/l6PvrQ4A39s1HVNtpVJAi9ImIDk6nJWjDdb4czBGsZy5c3cEgwC/LIyg",
+	"0KttuarT1EjnP/ggB9g3xvwEbosDknDtKiFAFE+Cr9stTvi1AwHSha5sQxVdvaFgB1YshfBgiJ6GtrHa",
+	"1uIy5RXAlpv6GTYbiy7QxbIShZKELgFXA5ogxnLxCcYZlupOYACbw7pZgD0tziwLva3OnYiooYkcpeD0",
+	"yuO4AkcIvuoiHA4xTY2POSr0kH9V00cZKw478rlXVUPOin9XrSKPxkjDOj9NIrYjzMLYLbWSppyaNseD",
+	"48tZFgJaqhrPotZIpFjMhOE0KWx0QJiI1BxqNzsiP8RDM2GG2jsIgH2gJAdkL7F4eZVquj7D0Mv2UHEm",
+	"4mRuZfo4jUwBjMIjw0youmKgNjoGV+hkwoziUWUHhQu6hD5RhJrwXVQgYHTKsc+VXSTUUcqUzifOB6Jk",
+	"Ohp7sDUgYqtuytQErmeAZCJTqQxN8Nk0ASBfq95GeKUvYjwVBuMxnSrYxClkX8W2edtxmgWWoicVBspU",
+	"G/8CqaRIhC7GsaJhn7sZgKTA8Z/ubvEruGgc4UazZFho3t0py62vBFeo2blCu5DRXX0McxO5Az+MZWqZ",
+	"Gh6UwxzxDmIHHTe34lHiHaolgi5Y3Kv7qwnx9SE9mJl1dEroCKNuIfVyEk0h67JA09G08en9p/8/AAD/",
+	"/w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
