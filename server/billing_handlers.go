@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -43,6 +44,27 @@ func toAPIBilling(st billing.Status) api.Billing {
 		out.GraceUntil = &st.GraceUntil
 	}
 	return out
+}
+
+// ListPlans implements api.StrictServerInterface. It shows the price table without
+// Stripe's price ids, and answers whether or not Stripe is configured: the pricing
+// page lists the plans either way, and checkout says 503 on its own.
+func (s *handlers) ListPlans(_ context.Context, _ api.ListPlansRequestObject) (api.ListPlansResponseObject, error) {
+	if s.billing == nil {
+		return nil, errNoBilling
+	}
+	plans := s.billing.Plans()
+	out := api.ListPlans200JSONResponse{Plans: make([]api.PlanOffer, 0, len(plans))}
+	for _, p := range plans {
+		offer := api.PlanOffer{Id: p.ID, Name: p.Name, AmountCents: int64(math.Round(p.AmountUSD * 100)),
+			Currency: api.PlanOfferCurrencyUSD, Checkout: p.ID != billing.FreePlan,
+			Limits: api.PlanLimits{MonthlyAiUsd: p.Limits.MonthlyAIUSD, DailyAiUsd: p.Limits.DailyAIUSD, JobsPerMinute: p.Limits.JobsPerMinute}}
+		if p.Interval != "" {
+			offer.Interval = &p.Interval
+		}
+		out.Plans = append(out.Plans, offer)
+	}
+	return out, nil
 }
 
 // CreateCheckout implements api.StrictServerInterface.

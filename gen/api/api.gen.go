@@ -44,19 +44,19 @@ func (e AdminStatusDatabase) Valid() bool {
 
 // Defines values for Currency.
 const (
-	EUR Currency = "EUR"
-	GBP Currency = "GBP"
-	USD Currency = "USD"
+	CurrencyEUR Currency = "EUR"
+	CurrencyGBP Currency = "GBP"
+	CurrencyUSD Currency = "USD"
 )
 
 // Valid indicates whether the value is a known member of the Currency enum.
 func (e Currency) Valid() bool {
 	switch e {
-	case EUR:
+	case CurrencyEUR:
 		return true
-	case GBP:
+	case CurrencyGBP:
 		return true
-	case USD:
+	case CurrencyUSD:
 		return true
 	default:
 		return false
@@ -216,6 +216,21 @@ const (
 func (e NewsletterAcceptedStatus) Valid() bool {
 	switch e {
 	case Accepted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlanOfferCurrency.
+const (
+	PlanOfferCurrencyUSD PlanOfferCurrency = "USD"
+)
+
+// Valid indicates whether the value is a known member of the PlanOfferCurrency enum.
+func (e PlanOfferCurrency) Valid() bool {
+	switch e {
+	case PlanOfferCurrencyUSD:
 		return true
 	default:
 		return false
@@ -962,6 +977,36 @@ type PlanLimits struct {
 	MonthlyAiUsd float64 `json:"monthly_ai_usd"`
 }
 
+// PlanList defines model for PlanList.
+type PlanList struct {
+	Plans []PlanOffer `json:"plans"`
+}
+
+// PlanOffer defines model for PlanOffer.
+type PlanOffer struct {
+	// AmountCents What the plan charges per interval, in cents (0 for free).
+	AmountCents int64 `json:"amount_cents"`
+
+	// Checkout Whether a checkout can start for it (every plan but free).
+	Checkout bool `json:"checkout"`
+
+	// Currency The price's currency.
+	Currency PlanOfferCurrency `json:"currency"`
+
+	// Id The plan's id, as `plan` in a checkout request and in `GET /api/v1/billing`.
+	Id string `json:"id"`
+
+	// Interval How often the price is charged (`month`, `year`); null for the free plan.
+	Interval *string    `json:"interval"`
+	Limits   PlanLimits `json:"limits"`
+
+	// Name A display name, such as `Pro`.
+	Name string `json:"name"`
+}
+
+// PlanOfferCurrency The price's currency.
+type PlanOfferCurrency string
+
 // Priority defines model for Priority.
 type Priority string
 
@@ -1643,6 +1688,9 @@ type ServerInterface interface {
 	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
 	// (POST /api/v1/billing/checkout)
 	CreateCheckout(w http.ResponseWriter, r *http.Request)
+	// ListPlans The plans this server sells, with their prices and limits
+	// (GET /api/v1/billing/plans)
+	ListPlans(w http.ResponseWriter, r *http.Request)
 	// CreateBillingPortal Open Stripe's billing portal for the caller's user
 	// (POST /api/v1/billing/portal)
 	CreateBillingPortal(w http.ResponseWriter, r *http.Request)
@@ -1925,6 +1973,20 @@ func (siw *ServerInterfaceWrapper) CreateCheckout(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.CreateCheckout(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListPlans operation middleware
+func (siw *ServerInterfaceWrapper) ListPlans(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListPlans(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4037,6 +4099,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/billing", wrapper.GetBilling).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/billing/plans", wrapper.ListPlans).Methods(http.MethodGet)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/billing/checkout", wrapper.CreateCheckout).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/billing/portal", wrapper.CreateBillingPortal).Methods(http.MethodPost)
@@ -4836,6 +4900,113 @@ type CreateCheckoutdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response CreateCheckoutdefaultApplicationProblemPlusJSONResponse) VisitCreateCheckoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlansRequestObject struct {
+}
+
+type ListPlansResponseObject interface {
+	VisitListPlansResponse(w http.ResponseWriter) error
+}
+
+type ListPlans200JSONResponse PlanList
+
+func (response ListPlans200JSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlans429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ListPlans429ApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlans500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ListPlans500ApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlans503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListPlans503ApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListPlansdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ListPlansdefaultApplicationProblemPlusJSONResponse) VisitListPlansResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -15488,6 +15659,9 @@ type StrictServerInterface interface {
 	// CreateCheckout Start a Stripe Checkout for a paid plan for the caller's user
 	// (POST /api/v1/billing/checkout)
 	CreateCheckout(ctx context.Context, request CreateCheckoutRequestObject) (CreateCheckoutResponseObject, error)
+	// ListPlans The plans this server sells, with their prices and limits
+	// (GET /api/v1/billing/plans)
+	ListPlans(ctx context.Context, request ListPlansRequestObject) (ListPlansResponseObject, error)
 	// CreateBillingPortal Open Stripe's billing portal for the caller's user
 	// (POST /api/v1/billing/portal)
 	CreateBillingPortal(ctx context.Context, request CreateBillingPortalRequestObject) (CreateBillingPortalResponseObject, error)
@@ -15834,6 +16008,30 @@ func (sh *strictHandler) CreateCheckout(w http.ResponseWriter, r *http.Request) 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(CreateCheckoutResponseObject); ok {
 		if err := validResponse.VisitCreateCheckoutResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListPlans operation middleware
+func (sh *strictHandler) ListPlans(w http.ResponseWriter, r *http.Request) {
+	var request ListPlansRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListPlans(ctx, request.(ListPlansRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListPlans")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListPlansResponseObject); ok {
+		if err := validResponse.VisitListPlansResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -17553,391 +17751,399 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur8rkTJOiZNmJpUp9v7IsT5T4opHkbyYbetlgN0jCagIMgBbFcbkqf+0D7G7VvsG8",
-	"yL5JnmQL5wB9Ibt5kSU7mdH8MbGa3bgeHJzr53xsRHIylYIJoxsHHxtjRmOm4J/HNBqzYymMkon9O2Y6",
-	"UnxquBSNg8b3ckYSKUbEjBlRbKqYZsJQ+yuZ0DkZMBLZBuJOI2joaMwm1DZi5lPWOGhoo7gYNT59Chon",
-	"l3S03PwR0UbZ5q9pwmNqpCJyWNHXutbPqWGv+ISb5S4ux4xoQw2zLTMajUliX3Sd/JoybUgkU2FYTOiI",
-	"cqENaZ6eXL4ksaJD0+bMDNtjY6Z0ytuKGgaft90KtoKekIIRbtiETJkiU5nwaH5Awl7jis17jUP1XS/t",
-	"dh9Hri9NFJtQLrgYwXN2aNwLmkVSxJqkwvAEhjfjIpYzYtfBaHw77PTEme2CM31Awis2D0nT9nt0dkqu",
-	"2LwVkJBP3bMo4UwYcnoWEKnI6dn1U7LzdL9FqIhJOErkgCYhadIkIVRIMZ/IVBOj6HDIo1anJ0przm7o",
-	"ZJrYZc8ntrv77NB8t7/XCFZtCQx3Xr0xsJZ61V4EZPXy/upW79dUGupWdOaeufXjgri19Wu4Zma/fre7",
-	"1z2cffe0Wz0zZtT8aGiYqj4vEyrmvkdiJJlRbsiADaVixKg5FyOcHGmevzwmz3Z3uyRmCZ233Tet8vgm",
-	"XPBJOmkcdLPBcGHYiCkYzT+yhV5xAGB1/NEyfDQ2dqnxIDTtM7vIig1TzWK74oSS/b1nrcCuXUa4dv1x",
-	"SW85wHNP+cuDPPedJGxobK92UFGqlCVgt48wfOqGfeshaFaxRj+NmSg0/kiXz15AqCbvBL8hhk9YgaDK",
-	"oxhKNaEG+3663whWD+tT0JhSRSfMOE58FEVsak5EJGO3RtyODTlNI2gIOrEt4Gvt7L3SOtCbV0yMzLhx",
-	"8GR3r4p4j6UQLLLTfkMn7O8pUzVHM8pefKSJ7fqQxGxI08SQ0P0DDhKM8VdoJxsi/Kc4rv+l2LBx0Pjf",
-	"dvJraAd/1TvlERUHKRU88QsxpWac9xH5dxpBw5IoVyxuHBiVspoFebwHG+L/3LXLbwxTtun/4xfa/ud7",
-	"+3/d9rP++7/8r8qDfzp8IwV7TU00rt2d02HbvtTGt2qGstvd26/q4Ac5OH1RM18er5zoqhU+fQGt/8jm",
-	"99j6peKjEVO1PRj8vb+mp8IqPd0vbdh+ecOO2v+72672+79W79c7vWI8nz/jn6S6GiZyZon0zLZd3ZE7",
-	"DLfrqtgH8gzF9FQKzYBlPKex45z2r0gKwwT8k06nCY9AdtqZKjlI2OSvH7Q93B837PkMv8JOl9mDv665",
-	"JhOaWM7HYitlDClPtBfnQHLD8zxMePTVBhm5/i1bN+PS3QKiIQzypVQDHsdMfOlROtGNJDS6QllIR3LK",
-	"iBlzTeSUKRS3BWP2wvkUNL6/fP3qjI7YwkANuzE7YzNJyiNbPBeVY5jSEbPcfFExaBc0g6opuvd3SlpE",
-	"Qdxf9Q28A+M5FfZY0+RLrvyRIKlgN1MWWWmTKSUVaUYyZiTkbjhhq0Ps4sTMUJ4QTeeaCGnGIMENZIpK",
-	"RERTzQ5BxLJ7xnoidHTX5zHI11rCi+E/2u6wtk9fhASXoUVmVvZQbCqVsQ1zY0XvT0HjjTQvZSriL7ko",
-	"byTRaTS2Yo9MVcRIUyo7ZTKXqbKC6aeg4T//snsFGwRyGAjN+0++Ia4btz14NDJBj33RdbuUEsX+TFh2",
-	"pGQVxn6CAwpbh0RZ3YFQqzw4WXzCyIhfM2GlyhBUizboFuHCcSypuKuOVf5icT3auRq20cfuda/utDN9",
-	"Z+XXuWZkpe523vtGI19UZRbaKKkPm7WTf7LUltMDNm3Hvg4bf2GkoiP2Mk2SL31RaKaumXqkicYx2Mt3",
-	"mCaJJzb3uG+fha2DjFfNqCYzxY1hokNgj0hCDbPHye5VT5ToLlNdgTFxuOI1EwYtAkWKvB1hgLDIbsxL",
-	"nlTeYNOEcnGLK2zIk694hV1K+YqqpTv5i4k4AxnP7U7Ja8dZnJZsxWBBUzOWiv+TfenLBOTATMCxdOis",
-	"eiz2Q7umPKGDhH2Nw8Qje30Le8HB2UKRyy+pkDN/stJ8nPZg2fWNqaEDqrMGBnYvwBTaE1LZrRikeh74",
-	"yevCe9GYRVdgaMGtspdEG40x9gjDuY7lTIChzmQHHw+i6QkjQcwmUSI1izvkTeGcR2MqRiz2N03xnJMv",
-	"fszfiamSEdP6a2xwQUOZsSRpOx1lkJriVlCluNVcUmNlC6qvMsrU6dTKZCx+zWJOL4EFfZUZPNLkGHtt",
-	"21HYCdnRU7ADsZiMmbIazCevU6IxKZ5wcWGoSeHPqbKKhOGoNkZy4q7jBc4aNDxZg2VUpJPGwS8N/WvC",
-	"jdVhp1KbkWK68T5Y/nIk+9dMaY4LsPTzrylLWbWp6YMcEPiZ/P7b/2P/QlujhtFnh8BeeM6CKZPY7uyM",
-	"chCZP8iBZfzlOcZsiio5jWNuO6PJWemFRYNcNiU5+MAikD6GXHA9ZnHfLvHy2H+QA0KNYZMp2LC55W5A",
-	"7mRMNfEfE81FxAgcbqoMukqWO8c59WEd4r69xnXJphjL1B6i7FORTgbOvJmbFn5x035fMRnH8Co3x42s",
-	"T025T8uYrIjaqNjvdGp/qRtlhenTjzho1NPJwmz8mPNPAk+8pUEXRlMg4RJNegqsWprnPEmcXLlwUNBK",
-	"0J8yxWXcZ6iNVa6PSBN3j6F9Z/l8KBqxPnh3KhxhwKAp8HUWkymdT5gwATJnAwo6j8k0oeKR9l4TbeSU",
-	"WCY052Jkiep248LW1rKqhIpX+OanoGEHUn2W7S9kNpY6c+7ACO1l2qmiIp2xqHJbF0bxKbOybjrInnuW",
-	"0KSR4dcsIEZxancuIFOqTT9OWUBSYdcqsEw+Yom9ZrmwE0qYYb//9q8WXLtCClY9HuxuwOL+mklWj9CK",
-	"5FZR9RuHt3l1bwvEDv1lK5JtzAqCPWcxVwztamXCTVUVkbkxt8dSG6CyETu0lz4y2IGSM43So2IlekoV",
-	"Xzt622PlUNN4xMyrjMiq2fGQJpotsXDKk3k/1XENi6E3yGJ2u/C/NUxnIoUZ31l7i2w3G2q5o6oVOaZJ",
-	"MqDR1RFeHcubtw0Xpnkjy3cKGE3qGL5Jdd9Kt1WfLszOd2K7q56SlWhlagrG6C32ufqgHZV4nj3RYJqi",
-	"moRTJftulUN7muEBFSKlCZhN6p0Iy16flR6EpeNZOfnMgVUlaXkvVdUuRIrRba/dIWdJDG1zwyZ6c+/a",
-	"S/thQcyhSlEw8AjnZKu44eMth7ewZEUfnXODuOGX5l7qafUK4ySWljmh2uzXxH6wSDErQ9t3yFCmyupI",
-	"ikaGKU2aQzZjqqQDjaUyrcq7oWahFibtJopDWj2bV1xXHH8rv9xif5e3dolHGbpmQN7fuvEByrxwnZpD",
-	"VGz9LN2WM/gV38Z/bCVdu+V6lfBfmOC3u8+WPMPLalGdf1yqR5pEisVMGE4TgvRNmpox5x0wNJGjlLUC",
-	"jD6iVvZoW3Y6J9h+pyd64qWzBYRjY6Zh3nrg/ASoB4GfneRhA4QLbRiND7DtKwY2IOq+Abd9TzSpIN9f",
-	"Xp4RI6+YCEB5DL+X2oQBCb1miZO3Ty4VFXrIVBZhgCw2X+bwEBrWPRHz4ZDZKRApkjnhgkRUM0IVBpQ4",
-	"DwcIXOF/hTADujgHF1sA47+mScqs8tQTQto1MEomhePaIScYrHNAwo+9xpEza4EK3msckF7jOaPKqo5X",
-	"7d9/+1evEZBe47/olPchsMe+AI8/hWjlmNCbIlnsPgU6KD1aOi5LGgrS2opzJdVRze1QoqoKBszFNDX9",
-	"3JZQTc0lud71HjRu2iPZdg8/aCk653T2mmlNR2xrXlYc58KoVs772BP/BkxuQQSCFdv6msuWuuKayw9p",
-	"P79D6+4Le4jyCBgr0qOCn51LMpZwzs/eXZIdOuU717s7+Qd652P25ie4TLJZLG3yinEWrHCLstEmg1vJ",
-	"ObwpZSaYeqR7IhpLqe1Rhniw0C1DaN8L6yYJvKrlmRC8urTK7qi5WQ6kTBgVW1Ogp4cqcrvlpQeqPXrE",
-	"vKHrb8/PGkHj3cWLRtA4eXdeaeZ6YSX9Y5m6SNpFcc8/X0WsJ9dMGNcEmtzYkoC1VrZyL7keq2ZY7KZK",
-	"MC1YYZYi15Z1icjQfpTw6GrD9wWb6YQZZzXe4AOrjfavOZtt9P6icJ59XBxpaRRBcc616+XtvJ4kbt9w",
-	"TjJ/S6mKFeXJtgpwJEVUINNFCwmbumPMNdhQVSoINUSKiJGmD9Z7dfI/f3973v/h7fP+xeXJWf/47Zvj",
-	"d+fnJ2+Ofw7IfqtTVHxdiJzTgqs2aUJv+pHUxmvRJZ15ncK8tOLfM5qsMtJWLkpuMfJ7JK8qln3xnsav",
-	"qvYdQ8SWIg7whbLimWrV//23f6FEdMXm8MdqjXN/Oc7w416w/6n/S7f9DP7aDZ48+1QpOv8gB1XWAbQ4",
-	"V6v8kTMu9J0FaFnndC9scbcu2Cuq7qwCSSxQ6ZQJQwZzuGw+yMEjTY5OiR2EJlqSIVVly2WNlft2unJm",
-	"/1g1PXuOTuDFosV/RTfrLb0bnPdbCW083iQ0EU9pkUwWaNu7LGiSyBmLO+RUxGzKhL24k3lAKHATNOLO",
-	"pLoCX4ycajIb84RZNiMwUok0OYRsW6Gf3UztWQuIfeT9IDFnccuqJMCaIOidGjKR2hAz4xEjE6nYgX0G",
-	"wTBjrmI8bGDb5saFE0LUHnpiI0Xt/oRWFWBR6m2u1LTtMEzbMr8DQok2bAoZKrbnCYTej6kA3ugUMQi9",
-	"yeIBNZ0wwmM2mUpj+S3oUiHmEXyQgz6PMXngwCVrGDbNnoVW3cupfFGFA85xmjfd/pHNw1aNF8iKY33c",
-	"5yW6mtJ5Iml8x0Q1VVwqbubrnZXuPQxCTZOaXAOws9j1eaSJTM00NaQ5mJOp1Bx3S7j4BG0CFEFF325z",
-	"qhjuGtU8tuoy3GOObViqiBiL0Xu2eALXzFClYiu2sYE3bC0PyG+pVWv6gxw4Hy18wqZ1Sgnc9Z5YubIH",
-	"bKSY1h1yhMtjpGI6O1zfktf8OWl++/jbb592vyWDuWG6ZWUFWGDcFY1HFbeScBElacziQzwN9jVkAG4L",
-	"ZzJNYhIpqTUmSiydTHyxb6TsJ1SNGOr7zlmtmFEcN2+jO8cyZbsyrOq2sXsgrQpafQVub7YMGjMXZ71e",
-	"IYG48eyYFr4seG6yIxXkt/UCVy7OIj/Znggymq23kxZv8iqp5gc5OHIRAhXS/y0uU+SCm11Atzhx256W",
-	"zXfMDbywP4U9Ky2vG3bNcj6nJhqfCkOv2JYi6wc52FzcynoybOIu81P8LpOx/d9rdF/oduVkDMbxbjGV",
-	"whXZv2LzBVvq3pMnq6zFvd7N3m6717v5htUYiz+gxLtmfdwmVMx37XTPs5traYs26Dg7UXBvZnHQG8X4",
-	"1Pu697p7RLCZZeQB2et2cznEMs4poyYg+zc3PkEPjcuu+0o5YnPdxy9N3bLQAgspDxpoEPk/yotNOwWp",
-	"3Ihr5BuMb1jTmptadQt4X93uOLlZrrMZZZPOxpt3W7OIt2ILi7pa8SB1978tnaRv1+oZqxahYIGoUA8y",
-	"JX7vyTr9P5fV1nX5VrzEF+1VvoX0Whke9khDvGWQCTj2lPzInxPNIAJEo2ixYM/fe/L0y0jDW992TtDb",
-	"XBSasqh8FzxZfRMsCEnlRT1jqu32H7UgjD31+fF2eGWz0NOSbaeSMIrX8RYJbeWDV7iXPbXUnLc78Jz+",
-	"IAeV3nB2Y/pRqrSsSO8+o1qDOocvhM72zoj9ysXT0AEog9KpOVYbguwqcgT/JREVhInYZ4SHsPghhj1m",
-	"bsMs7asVEEgf4hodd8Ylaz2yerdlDQExLEkgjNeMmUJdFxobSqvfdzaxJNO6db6oubJCF3sZHpApVVcs",
-	"tsovJWEkFevY39BElv3ZH0rV13wkaBICgQXgo+BiRIR0RoZDEqcstxKEeKxCNDLM6BVmy2RR09jaI00c",
-	"pbfsD1m8HP5KIjlhkKXtbYUYX+kSc+PUMXe0aACbxwx9KyTiDO2rXvcsXgg+vKzS4vsjSkafL3SjVUV/",
-	"liq6qdCeBVEU7qElW+Zy+CAF099nqstiOfBgt9uteLFoIFk/paliQ35TrVNfsfkjTa655oPEilP2zYKp",
-	"N7n+tZ/wa9YPi+STPW0E8G/DtOlXkoBi1/Lqc40IkZyyLW4K+/pa6WZRgXUeNrdUngyyzksqUhWX+JHN",
-	"j+GNLaUfJq65kmLioumdv6Jx0LDrW1xy/NOudOVCb3BEvhS53Xa/8mv96apbPWikgv+aMvezJZrFzS3s",
-	"qxtMzZb5C3SrcMwtblfLAW/tm/2Rzc8l5tdtMT4MsHah2rpEU98+3bfbuwLbSCYxmHyvGFjapLqCsOIc",
-	"6iP3qEnBSEznuTD6uGv/1mVf2t6TZ3t1PrGiolY1+Z+4GV+AAx6WIEneDhsHv2yy4It3jlPR68IcOuRi",
-	"LGfOJgupTwguAPE86yUH2/ry/r3/FDReyYgmrCpw4fnxGdn/hiRUjFIrDhk6KnBdJtp/e77oUXtcNirs",
-	"VYWgvf+4F3z7qdnOI9Lef9wNvv3U+kulneH18ZkX+tcRWXkCbwUjP1y8fdM+Pzsme50umWAzPp7itYxZ",
-	"gvk6N4acKWlkJJPl9JTMNbVKF6qIT1oiFx7XwGpBWJYilKAPjTT9sDGN2+o+ahoV/ah7nW4lh50wM5bx",
-	"kqnn6dqoOQg30VvO8ul+xSxzh8PntbRoMXKLUMWEXlu51kqAx5dHVRGnA1btYK12vC50jJ8HtVHzWecX",
-	"6WRC1XxVAEdfLQWQ1HtRDd38fiqtQIWqxK49ntwCf1E0sioB/h6QgTSasBt0MJTcvfXRICMmrAa0pbg8",
-	"ZjROuFi4g9eGXFl1qe98llXWqR+sOgVeD5fiSSgZcqtfOPiQjaZkJRg+kYLTZPM9uMw/qhp5ql182Ab9",
-	"p3p6i71/d3G29iJfWD8/rIxCgiVqLW6Vo0o3wIV1WqCElWfFDnXpnAxkPK8mAm6SDQLQ8LUA26nsnhm6",
-	"nVHrpWIM0lEXjFq7T9fbtCq542tmFI/0nfMKteGbkP2yMWkVI+gqSHqo5GSDcDinee7tj7cMt4PPvom3",
-	"/MrIjcZk5LQ/pWa8xQGX0xNh1LzS0SmnfcWGTCl3yu+kxdRM+gjvcldtGppsG/Ro/rnB0cOGCzud714V",
-	"S7EE6+gHNgx68dS5uJrFvVpel6qD/iYL+at3rNa5eI6SGZ1rEnrXQhiQ2Zga5tEaaByDO7+g92ZeiM+J",
-	"bcvHfMFHIp1uq6NPaGW2qiDwix/2oYc08CEwDrCgud/tolNnKgFUiYQ78GHYWhDx956ULU2Pq6whsDeV",
-	"4I0KrabAU2dUB4R1Rh0SJlTkCQxTxSP7R0W4XjWuXOdgZ6PEMFyk1at/Ka+YqNPEKGSpaj4S9r9gz7DC",
-	"O6RrWL0CQtGH3LIeLgVJuLhamAQCChal8afboeUB3BQfOjiDC2bsfaq3d3P36xx8J0AvhYhzYmUEtNda",
-	"hbocju4M2BBiMpSKjKSMO+TtcGgJzOnhnYqo8grPvxtQ5fYUplwRIl1D/Dm5wQuajCTgFizO7ZHOj4dI",
-	"kyS3TcNbgBEgJC6DYpFUMWl6xJ6ICjJggMfR6mxiKSwv/ebLEqyg3rIHb2NDRO6ver8o+JynQmNYV7YW",
-	"H+RgYZ9hFfhwTrScMClYQGwnTGhqWOvQxSwNmWIiYhpD/BiNCYDuGjbtkFNDDL1isLohoOaFAQn5ENnA",
-	"UKq+FeJDeFGP5Uz7kDR0NBZircLc3XlA7MqHiIBWmxju9h3yw5vhUDEW4lSdDbXVIRfAGtuWBuIDzJui",
-	"8YQLBIlpouNHKqs2YZJ3y86xJzQzhJtDQjNgE3vRwbQlOH6u2Bx1FMQ00S6f0QcNwIT2u48hKitnx3ao",
-	"eTbUNlmz7/Ps2WobSwEyoMJTx5N5n/LqoOGjU6KnDHi3D1IFRJB3l8ckpvMNI4ZRK2GqP+EiNaxWrfMH",
-	"0pKSTgcTbqAz/Ko6CMGneG87gYgmTMRUEWhgo3ksnN2FnoPySi5PuupgnxV83JmVHbyuwo4msdoZH40r",
-	"bUEF9L+Fs10Dy4eE94pd/wqpkuzGMKEBPp7ZCepl05hPSl+2aVkWGJAJjcZcsLY99vaJA2+0nxXlJy4A",
-	"fQqs5kUYoqAxAEiCPrvJvHpCmv4QwBa9tatvH7mtQ2ETEUxtawU4LdhABxtqpUgX+wivZQBC/QmLOe3D",
-	"WgaNIiQgNpdBYAWNIoQbpNo5YMz3lTmpplY6u7HnGsUFPWWRveaIkQ5SNHJJJdUIGLCaFSIspF63E3bN",
-	"Elxx7QKpgZlAQLgwsojlXor2XMx89GNfNhoib6qigB8u3r4hZ453AXr602fd3dZSx4CGFqD1s5xomlua",
-	"ISGug873DbA53KCyVV+fiGZ3TxsqohrUIz9Wq4Jk6EFwctwGxQQLH1S4Fj286OqWeQyAme52W4AfzUz9",
-	"mCW4Bpwlc2s8efas4NLY73YrLV3etLJ0hMdSmYCM0wkV+fnVaLfwMqBfBttu5bCMy9FabP3d+WkuGtjt",
-	"5s65s9hiDvk/NmaqD3Z2EuBPHco9kpfeEdK0PU9Yo6fiwfaWoizMFBhZFaGcM4pGqS29b7cD5lpOmFLQ",
-	"/6Z6ZQFRqXIyUppTMZQVNnIurvQGEFxLhtnNQKs+C0UKx1Y1nwsXGHI3ARyRqsntZsLSfqW4vknIhh+l",
-	"S/jhesgV66MLtCYu3r80zZBgMzq64lMX/myl80oqgrgolYqaDAUIgGqmU3vLPGlB1o1dEh1Yoe2QIN4B",
-	"iMIxh3s4LoXrsJup1ZQQ5/qaKWJHqjEYqHSNbLbqhTi5ZbZ8P2k0AD/2TynuCkpl65yEUlA70Hg+pGKG",
-	"gSe8JYJYJqPirm+H2FIgz1vBidSaKXzDdxAAmB30W8cp+Ba2BzbxbGFRxLpmGYIICvBkLFNllZ62HLZB",
-	"+EfdwT+aMXbVQknHtyUVaYb/bb9L5lbz/W9QEeBf9m33T4+fZP89Z9S+2yrfjV3yDfkL+QvZbT9ZsDbt",
-	"fbvW9Vtgb1kURulcFbhdBffKvsHY0/IyvROx1V09uwoDMpYziOBo+hI6hJIJ11bv1Yk0vlSVVX214Uli",
-	"+VMpWuNpd//b9UGuyxw0j1pyPHQblnrriGj3IUTsXjM1BysKFg5AgkSoyULMSvjxU9j6AuHTJS6YL867",
-	"y+NG1UROj94cYQiy/QZtuEj+VDG063DhrbknqR3cznOmEi7W43ytgaZSNSgAGJRVuBytRn1gh+K064OZ",
-	"QqELnJz+F/zD/zRBh5z/EQw8lSSQx9duEYMCJJAOEh45QMQOecESPgA3aTInQMQ0wVQ+V7yAa1KAhF1W",
-	"utegg26Scb+NROYly2XRrHJPshTtCtdmXD3oSR7esw6kLMYtw/fr+j81LiJ724z8r5SEzkXMbqpHdLf5",
-	"rRlSBtq7SuHUqyOnA+CS001cXDibgm6VrXndfgEW9S0Ols9cngkHoT3jZsyFS3Jy3R4QlHRDP4yQGMWt",
-	"tOsxicMBja7kcNjXYVb7DcPupIgDAtY+sA4ODVMd8hM3Y5kawk2Qo8BCFi4ax8FH6FI2PCAymqvDYjZP",
-	"CGirnFUc8MqEn921V142jTWYmU+3w8tcu33gQdhOpqIZyta2+I81smYJvPHu2jRcpKwvRT/jDJXF6Fhx",
-	"/71zJMicJiPJNJHiIH9TG3AxI/G47GujSQbtgCgMTTNmc6IZ1ItgU91BQAOPZdBxELvffUd67sj2GiW0",
-	"goLg5n0pVcaY3BDTDD9+xK4Srk0H88Q7IKJ/+hQ64fX45FVRCRzxazgdgoBIDl5QHyXT7XahIKQuzF1l",
-	"nqUpU/Br4Fw4Hz/av37/7V+fPuGa2CeWm9i/BzK1qyRgoQDXDF+xn4DTyL4Y+hfAh9QE2iOWc7mYMPty",
-	"q0NOTYZ3wN2B9UO3f8CIH/nce9IEl6DdVscD8YUlv3i3Miydx3esVvFh1R4ubArUlgid8GmXp5KAcIZu",
-	"rVeQWEia9iLQRioNfrBDAmzWE5UDg0i0dPvhtga2pNUhL2EfJlT5oln29dCtZtghRw7FwHFW2DyENBCM",
-	"xVAsIVv6/J9Gyg45uaZJatVbkoKqQUkks3qZckgQIHjDrbJUtb2IT33pRfj+0AX0aku9bgM6tDOwNLxD",
-	"svNVuRMdoHSUp73btEPeIiZ9yZdq3xnyxF49VuoGqoUz4dUnrz0gusRe99k3u0/2CugSVrChkQE7/aEH",
-	"YcE1x4YQRWKk5AwAu2uQJJznpg/f1MFIrI2LW6urIJbVCoQtTEqGAIyMKCsxtvLbuNBeOR3AHdAVNy14",
-	"qlfBf8BiTVJtiumD6NERrEOOIO+wwBPdG9yQJtQo9rmKQ660wbxCCjAsHhhEIxvlgkgVM3VIwl/ehweI",
-	"lU4Qbiw/QJqM6TWzQ2ExrAoX4GtJEpYETjyqXJcOOS+778G34jzhlv96ntB0Y3Iht2asZDoaY+dlTMVt",
-	"9MDFJNpF66DycuM6cR0FzEpTXBH32EkltXKOcQGZdbJMHeJ3Hf7XasDpKulj+V7fEM7LicoezysgUEra",
-	"DW9DJ/1X0o6KkkvN7VpzR96OwW8L9OWVzUrsz9INaa+I7O3Abg3ckFsh7eS6bWVCNIu3jKcvowQs8jOu",
-	"vYDkTdZW3yqDQFXLm3ihATD0dghQX07j3TRreJXui63UlgopZVk7EmAidv7uFTnXea70bauFbMjsNtXT",
-	"i8kNSyywFpYeKm1W/qLkJhH9+H2W+AofVY7OxzxXw7xumHUBmNbrB4WvOTzX6uEoGl3VRx5XMq3l/apt",
-	"GeKz7yY8+MJIjF6wN7omlFyxOYvJmOpxVdhvhV0cQUHXC9e3sqDn6RcQT4LrEBSw037kz0Ho3H1KINzF",
-	"6tAZJMbnWsiBFX+sKcFL3p2/QknYiuaI2dx8d/m6CNycWcYh/o+bDVVGH/m+2cL6EIu1Ef2Al1sZEFFN",
-	"aVAE/G5c60paVWWrTwpFyFek7lXG+0oslBOzhF8zxZk+IOHOWMorvfMxb/ZTiMAfUExPXdfE1Wzu2S1V",
-	"TS94eO1IF8HLsuVYsfJ34Db1e3hrr6lrYNsE57zfpaSLrKUK1YmPAKwU3zmEgF+BrKkYmAvAVbCA62PB",
-	"XHfVic/vvNNhcYXX6hTw5Rlkr2chplt+swI9tB4nIAZkAeyuaruKfSxn1837ExmzZFWUzwZawFKnYGqp",
-	"L9W01MA0G1+ZBH7++eef269ft1+8sHwUoofB4Oie14TXuaLBW/SvGBz3eItPtFWlNn5/MR4R51tsZWEQ",
-	"xTVcnFOQ71v1jjO1dTzDLUKjCoaXYrZ/VTSBFzSylvHJBsLExug3GWLBAvJAVTr82sqekBRaDTSyVy3J",
-	"uJyCBVPG3ddk4nnSRyYCu7kXtiTw1ehgstvF/ljyOaMmWg/svlxspar8YrSWdWa1HEr7uOoLh09R2M3N",
-	"5cfXTI0YooUMECc6iz/WKPnaNg8BeSFJXFGbmCXMMFR7r9h808zerelnXQ3HaswRu2XvppqpreOYbrFD",
-	"2WHeMv/vtjt7L+d0o3XeLEvwJzawcuQ5ixivKgcYp1hnuCaOHHLsyZjGZMCYcA7gmNAEonwPsyrwrjJ0",
-	"tWVF2c6vN8oey15dMZdctvv8a6JOupuNNYv6v//2L8i+u2IMAOMTfsUg6l/rmVSbS3NrYa5+Ksjsnz+p",
-	"dZWfao0fnwHAuQ5f3KVzZOqny50jTarJiF8zkUPv5e6FVpb7WDDmjRSdjrfD+nYAl0v4Fp973bkbzsNq",
-	"b3OP+R2/A50pI55bK00l3MwF5LLlcMwtS/T5xrePY12g4zKeWiWg2h3Q7/3Bpi6Fqdke31ehCGkWpYqb",
-	"+YXtDtfiaMp/ZPOj1Iwrc7KOzk5BWFhGGPz9t3+FAST7FnJ1jqYcCkX4Wn5NjIt3L6BpCJcVfWG2F3zV",
-	"y3UHjayVfNMpDBIK80KpvOrhXvqKGH7QdrylcnsHxJXas7OwEzjMC9JLQcKdSTQNQc+GWsiKkdfHZyRK",
-	"OASigCmFgxka9gvuG2gvH+nYmClWxucuuySSwlCsduxkiIbLsfvvLH8nnzymHBL3hrOZVGT8LJd3dF9C",
-	"JcUBja7sYIdSkaNTQlMjXRr+BznQHXIC8bdKpoYVkQ+o0DOoz6hdWPbAFeo/7AmavU6Nd2x7ALZYRunE",
-	"EkIsGf7Cbrg2UCISPGBo/8uSLUO47jGF3acu/fWDliLMmspgtTF/koSRjFl4iIG2LpOvJyKq1JxQNIn6",
-	"9OCmVD5Rzi5qGJBwSs04+8OljlmeFLYwuppCGchpQrmwN0KsAeeiJ2ZUE3YzZZFhMczmkt04b7adJWyt",
-	"o+03717lNR9J891fu91ut4VFXZRP6cJjDhldmjQpJPcFhPZEYSsDQsmEToGApUJB3IUb4fmRCrPv8hxB",
-	"D0orBatInu72BNaw9AtkpKVismBRbn6QAx+jrQO8LcFLqAMSWqk0hJo4/rwEWBhTzHsC54rxRhCVgvoE",
-	"1eTdX1++fPkCVu6cGl9c/cAS5JgJA/Jh7DP/NAE3AqbPQJgF48qfZV9A/tDHEPuPeqLJbuyQIF+Owcip",
-	"4RGhWkNFRIElw3VroeHTM9+mK/E5SuSAJhiWAAekJ7J0Q4NRB5D+mmUq+pT10M7tFQIiQ7RP9nf7DGLu",
-	"Q9I8Pbl8SWJFhwZIrifCf7Tz1/DjgJQennvrh2u1/JtmJsS8etxst/f7e896Iixm64YupAw8/20o2Q9x",
-	"Rk+6j0lYyOMFoIEn3W9IWEznDbM0RGAsEDnSEw4mGtnGI000j5mlZx+1F8290BVzfdUKcm6R5XkeuEBV",
-	"K/1SwxQQCeS2u2AVqIxESpWRKoo7NSmB4kqWHH01J6zt1MIh+FAdu5lGzekgmWPACGZpkZMsaGsMXh/H",
-	"bxaKKgUbV1UK8sJMUvQEZjo4f+JhdaUle68A8AFFTXup7FJ2mzpKl4L87eQS6ej7k6MXeBZTkTCtizEO",
-	"jtXpkGgGCKAYP8NEDKxA+3XFwmYRFSRmmd6G8AoJj5jA/E13Q1npSnFmqJrXX087CRvRZMcwNdGF3Fp/",
-	"SR2dnRaC5w8a3c5upwuC1pQJOuWNg8bjTrfzuIFuNRBUdgAttc5iDizMxeW7WAIITyahKyX408nz/ovT",
-	"c1wKqBY68QhsRHPDAEMDGAe7sVdv0BPhjA12ZGogB4UMlJxppkBzoIKE6NQMHcIeFVeaGHZjdsZmkhA6",
-	"kNduUPb9keVECPANPY3lhPUE+M5cGdIgC5DG7h9pB5Ax5Im9K8IdjwQUkHCnL2xPON4dFMSAcDrmxoS2",
-	"YeTiLbh20bwKsoCjGmKJxp4xpE6Xy03tpZZjuC/d7j0RJZRP9CFKAosyAqGIFjWzp+qCG/QNaoJ3tAGc",
-	"kZQmxMugxUKvVrzwNZ0v3O+Odzruhfvd1ioijzRLho9CMk1SXNSL74/ae0+egqs2qweAAay4yBCQmHBh",
-	"L2DbjEZ0ltQy8xx7HWUgn4MkJAkfpULTIWvjx4/CFhzgOUKbgDfGHWIHT2LvFg9XoPjILsRRYXWt1MQ4",
-	"7GpGEPvdfQTah9OWLf5p3Dho/I2ZcykN2sjhHoKDsNfternSO78L4pQVo8C9lNVfXqVvZGnQYGDz5Fv+",
-	"flFVXZI8L4rHroB0n5E6ztCe7/29Z3VDyua4k11zWLLmCc539TenHnMCPni8/oN3BQQLmJHL+lr3XVYZ",
-	"p6BONQ5+eR80tAcyzBYExTvH5oBGIIEbWIJbpRkbLK2U1SboSIMuN9eGTRrvbW87nRlLkvaVkDOx47u2",
-	"J77AGJcIyJ+myxvTcNC24JCvdVzmr+ycDt9IwV6DUfzT+2oqXL1YVlx+yXGFH3f3q1k3qlcQbjmdk6Zd",
-	"NIBkOx22bf9tGADInmi3NUhJm/T/nMYOPeJWhHSnRAHaz+7u05wBes0w327gmFZ1v2njVdpOhQddyZDT",
-	"fU1ryM/byQO8au9GK9hDBQlCsRQesn3DBBUG5H4NCQjYFF4lBXBomcRW2vU5QlDvCVirj5LKcECgeqaP",
-	"dGxhQ4OUJzFpukMAjHfCTUD+Jv3BaAUknUI6pbsCe8JDNxAmRhzChAFsCsDhEeW7ml0WkgXvk2sWu6ng",
-	"h//j5wpzD6y4mU0P92FII6MdGe9uxKty8B74aAMG9zKD+Pn347vZoXpet8IugbQJh6RVwVELZ8wXQPjF",
-	"p7wWT5nDM6s9YCFgkfnYUMBQQzUFdV3wbMyJkLMDzJrLE+WmdA5GEyyOw2P8GKH84St72oZS9YR9A9LM",
-	"CXrQSTPErHMItgzxpKEUM1QMR+GVWyu/EXgPHAzYpYvy1B1yJBBHzHZiBUCWyUCAFw0ImTI1oBzBVA8I",
-	"AsS5RBl7BjDYPsxF2EwvBATIUapY3BNHpwQhrKw064Ty5+9e/O3ksv/i6PTVz/13Fy+scFv+6fXbN5ff",
-	"ux9bmB4DxgVsCpJ7FI9ZTzRL9f5dTzsffcjIp7DlkuhnXGhMCvIbVsNMnrudv0dG4ruoYCJwM9IkgXV0",
-	"ROiBux/4xufyjdLqWhoIiE4H2fpnV6GTOPy58wTuThYX9nxGRYHNs4tq/lJIvq9iMjv+uIHjRuoKdoNF",
-	"a7TTp2D4F0bxKSNRqo2csEK2DGIUNO2gkatw41kFJcf+ZF+4PDkueqK0BhMZ5+k3jqVYJZS5JEUqlkpP",
-	"yyH44ORMgEDhEdXIOYu5YpFBVuY1aSNJmKokPMxZJ7p7dSHUDWf3SFtJeSzlFdFWyQQuUxysFUAojzs9",
-	"cWF5m0bDHwauO0XU6sKYGed5zNm7569Oj/vvzl+FHbCHFXr0Nu6chRHLijMLN9rKDxEA06frUQRGBfPC",
-	"QEqjjaLTHCmz5RPaUs3iQ7LffZarn/bDnnD+b2eLSvj1wjSbuECwWBlG2lQqQxNvSbDcGDO1WQbGWcXh",
-	"kJI8GTQygLbnDnr+Thicbz6TwsvOKhBp75+/evKr47PZWQCLjA+aLZPqbZWOL8Wouxsw6mOPB2k/2N2g",
-	"i0spXwEyJHzwZJOJZPiRr1nMKQZa/4HvkSfdb9Z/c4EG8ZdpktzB3XNhpStCPZ/JiG/okB+9JOhZb3ZP",
-	"WRax5VWD0C6Vdw1yjfqb5oi400POkL9od1EUeVBAIqriwDHagHBxLXnEdIsoZlIlEBG8Jyo47g6NwN/T",
-	"ARtYiQ/WiqH1fMyNFYfa+PosxfHk9QzlC3GH/fVfvJHmJSBHPpzX0nl9Oy2KIV4Udxt8X4d0SX/BA5ow",
-	"DKgrH4EX8PytffU5fLh8ACpsb+dsIq9Z/Ee/2B4oMTchwo5ZwdtD9nv9F0XOgqzqevL2B3B2Fs0gjsDW",
-	"2EGWLMYQsAOZblnESiEpoyzYBRty1NMXjU+f3gcNlyRbJu2z1CzS9d1Lqdi4Q33/0iLqUt/Ll4nfbad2",
-	"Cjn7ox/aB+Hya11WniEUmAQgaYI+7OAzSRHpH4lqa9ZQuKycE9Qn/leaSd+ARIdCIcQdQAAzesJQ1+fR",
-	"uAijqJmBGDyRmRW5wrrkQ5mqPNQKIBvKPOMV1+a4MKZ7PL15NxBvW3F+MdQuXyLvVckEBtilB5veHdv0",
-	"nJk4D7KJFIuZMJwmmjQnzNCYGgq0V7wWi6RcTf85sGbdGdj5mPW6gdSWU9DW/tn80zd0wv6eMjWv8tNW",
-	"iH7Y9R9e9HvQWm5/GnCLsQpXTmBb0rnXTILa+IL7J9/7YNa1DpecTS/wiIej8ue4BN6K4i4+0sRv462Z",
-	"/C3JWipIeikoNotBU1YAQlmHiUjNIQkBivVqQ5pHJxftvSdP2387fo0x6hDk6yCsvGCHUGMgUHCd33UH",
-	"6GYpEDPG1IRubUPCJ/YMcZPMrXSFgYZSuAJnNENoAvQ7+y2W5RIkzNsMOz1xmSNfQ8xdfttilDjOLuHa",
-	"ADgfKYzK3sjU0ESOUkaaYX4797HBsIXx9lXxss3sywNS/NIFFLqiZy1XT80NsFyqryeisZQa6/+A24Q0",
-	"EV0UtyUkA5bIWesAJ4ZZBxAB7YO/swQXOmHk9//z/3KB+kFPSBUQyzgNEyT8L5d14IP3M0LpkMsxm8MC",
-	"0TgGDMdieDQMGGbecU/Cnigg6kG3C7u8sEFZ8k1hsyE349oOzNOCHbFi04RGAF3q5wVJBj6/wK0dBDW7",
-	"lAUR5/GbipFYSQCilAKWCG2jYPn15DWWutJ8e5aW75B78UJlHZylX9wHtdWtQzPJ9d/9/nmwEHw195NU",
-	"DJKk8NizVkk3Qi9UER7tljLjsnLkCrRVipIFnV2qL6GyS3Xsb5G1arvl6BDLhbMH7gf3QhnvFuP9IbeS",
-	"Pij0d6TQL4sLyyRpKWYrbZ0LKxus8H168QUrvcKRUGxkBRnLm33SOGkO5nAhQq5RloIuZ8JhSIcBsnOQ",
-	"n+JU0UEyd9l4LtVyr7vnMhxeycjlqPpR2sHvfOTxp9DlslCxIjcIJh33PKiHy5sLyBWbmjyfam+fjFv5",
-	"bQ5ZsiIGNOQ2jzEnL4FKhM5Yh1ITZDPQpCc+yMFh+XOXpxnzIeDjYhlDTEXbO8whdO38XWaRdvhVhN3Q",
-	"yCRzED0/yAFIfF4udi5glDvtLmC1YX0Aq1ASjJYRm31mHuTpFBOAw6AnwjMlb+btheel7GWpSHgs5RVn",
-	"+fpSMScR1awVYA0w29u781cYqiNISKe8f8Xm0AOdcvgnlk7Xug9Vse3f2T/soc8fYwx8H6VPzFhFKAgc",
-	"i3uOMmRPZJJZsJzuubeHviCXtvdIkxCzZX9533EJoKGT6e1rubhn/3p3/srK3T8yNsWMbxBqIdDIr3pY",
-	"UpJLQZdFGxi8ipoLiKrc5/+hFGuHVRBVD+DcFBKCFqVlXRCUs1CBrGKkxjR0TCRSLAsfAEEqL5MMIjcS",
-	"rkoTBmmzeOFpel041trlthboysrIGfyzYlom1+jXh7T4SqEZAcIXYcFh8NxACmKVOHwKnOkHOWhU+94W",
-	"k+UX2EGj6HQrIdU8WYW20Ovd7O22e72bb1h17fj39yOY/yAHOOHNhPK9u+w4AyWtkcotzykkMwt7wPIa",
-	"XI5WbT+ecdcmXzzS9mB1SnuzlFT1RcX7VQtZzMfffEHzG7xuMRFzG1XYiAqriQ65KdkzMrw3H97dtMtE",
-	"fv/tXy4gou2rH3t96N9OT9nb5ONiYegH7aas3WApdBDcCoKiFaW2VFpQRtwZeEy41ZIilg7YDbrdLmBs",
-	"kGZo/xMGZPf33/7vvPoLyl4zOifnHHMkToVmyry24oVlMs/TJHn990faXnbP0+SqJyCbwt7ncRrZmxDu",
-	"+Yl9H8E8zpnGSA9VrCPDRXY/Ql0ELLGAYqfla3vdLrTUgyoLCtrIPge/bOgrnlgZFdI9PshB6KRhwWaY",
-	"CWbbWfixEBduwLjEqHE43/s3N3m7OWaT4zkhii5wQ3vYAUo0F6PESnZ2P3wxDvAOw/CdUGO5R0INx3vZ",
-	"166xcoYdWMulbccu9y1DfbFc3pm3iuJEJjpIwXrCKCo0dSKPXa5JmhjeVnJGOOweZKb471E0BCl4oBi9",
-	"cvlxDvujaRmfVRQDQslMSTHqCcvlAMAgFZDdifbGgEywVgYVjrAcBRVlvrFMWAb0QXbI/u5jLJ+NMDAm",
-	"siuERUuyIP4s4c8V62zu7z1zhk67HBCV6eoSFSAz4GsXqs9U24r+ihrWwwRF/1VxIW0LmLODqdVSkSyx",
-	"D0uQ5GXCcCL+Syx5aRWnnnBIcAgmY8cIBDqhc5dZnmlchWQEEMRJEwgJTnpAEIULWlbMUqYzt4FIWqtV",
-	"ySEJz95e5DIuUmEIwC5I2bj6SxpV9uCDHAD2BAQ+FJUpWOymq1y11+221ilWTiKxIj4Ita6K0yPdEzqR",
-	"BpVEpFnc+kIqCCyaaxEbd3YMAN9AyvIzoQZnoZg/vRozO1CAHnIxYmqquICzUqgU5U+bXVfF2kxEMs69",
-	"FkgFroLLFZv3BA4tV14wbbx42j1UBdJzvhS5FV4xoIxCdpnlgxAwzGKg8qNTLIInYhKlkxSZRDIHRRKW",
-	"ZRkyZ88Xz7Lr2hNOaNdWQwDcF22Pa261p8avAiw7SjpwyjI+k5W1CRaEH7vEZakHVxn4Bx4tl1uYZdVl",
-	"6XOvj/7Rf/72xc/95z9fnlyEAXmyuwc48IO5DwA86InCpSSHhA5kasiTbhcrIMGxbx0SRbkGLc1y8MQK",
-	"Mwonw1arKc/herw37QCa30ZF6N5573i9Vgm2b5cvzuV797B017jYJrheHmL4HiTfu5d8lwRRdyE4ovw8",
-	"mRg+qQvxO06VBguIvd3genUpxQh5grUHBfod4E7BZLyChRCFKY2oKSNvoHFFSxME2MJDZAU5AW5nlXB7",
-	"qRSqlWJZaerrtsE9wg2WbtvHInD7u8/2H3f3C0XgnMRnvwWnW9Nh6ARklFIVKyuoBE579XcVVw4gDcbj",
-	"aiQGjiW0DgHRCTFxcCIFUCtnj3LztMKMXSOcg32ZDNkMUjmpWJ455jFDITNKQih2H8HahwdkKJNEzspP",
-	"Xfo33iQUCq5VB03+YLe32u4E9rjc7JSXQt6Ul2ZwCUF1i4UyEZu1WcIWrW02g04dGjCb5W1vBsu6ulWk",
-	"ujtrFja61FrGEwAC1Jfl21tX9L123EAQ9UbCp59Tj/NeY7d+kIO6CFt3iOQQ9eGHdJav4auzm1OOa7ab",
-	"ERDBZlYUAkl/i7tn2WWXOcNWoR2h3fw+iXCFgfMhRPDPQap/Y84+mBugHJK4E+YROSBJBjS6yipDbk+8",
-	"2wYO/iAHpy+wHs8S0e9ggi3YIW/VaFCb5Qt4OXEA9qk4TVxVIWbU3KE9AfKWqwDoq8gC8iiWD3S2fcSL",
-	"teKmYUqlVuFBT7cXyUBeC31DAEEKarlDPPCwUZlnfL/7rDLdFxr4qgfdAfkUTV1NPy+wcw4YlC7wazYb",
-	"84RldIbApf9+AV1bAxA86G4ZS0KivguvRc4xoMJGvbZ2RELAe4TX2tooRich2Du9eT4rhR5itQ5NmlY1",
-	"OgDrdSvA9HxL6JntDjhBL1PnAK3I62rZi1ajYSJ2jfo23eetDCTLMDUBKykOB82/YLv3pUMw7ILHIVjy",
-	"5JT+mjICERXeGmfPKg7CZDiD8KFm9iUsJm4fYMA0NIwYU3Y1sIo7sK2sHDsMHFwJMExviLu4OAFj3It3",
-	"50eXp2/fhHmV7d0nPYF2dt0KltFGxykgdM2wTAWgRCK6eeawALyeLKCFhMCaQxeS3HQWxEJMRswSOg/I",
-	"RLc65Nz/kO8RpNDxmPiCKBA1/Ipq04bKiO3TFyFpwj8vZKoi5iBvwIXBjWbJsIW7JdjMLxQCGLs8Pmp8",
-	"0RaiuV1i0MVhG8D26yu7cG0XRmt/4UxBpTpE91FxjTLIHTvNkeCaYeSigwEqUVuHAMA17meBzAKSr5En",
-	"REBwKkZi7R+gFu6gf2CU6IJBAAegQUADwHn78HZEBQdTsys80FwkjLOT8/6PJz+HAcnoontA9veeYYjM",
-	"1A7ZTdfjKC61cXF5fnL0+qLURrd7QJ50H7cCMpBmXIX0XXGFXsDof5CDE2QRS4LK8q1nj5k/VUBBeAgz",
-	"InKEi9YYTxY+MQFk45piDyXKq1NMd7t7+7dRN5cY3JbAtnmhIvwc7uy9OhxTy20sc8Hi8sA9F86VT6XQ",
-	"RdI8LNMaBJlEcsL+TdWJLxZ1IiU6ybOEiuai6xKPbsshFnOd1w3xKFwyiXUOXrN4mIm0vKBIIPrQodq7",
-	"66F4Eom2HCh27pRC/FAm49TN1r2bC0N2ORdrDGz8sXvdNpGPbu3X9lV881PQWCpdsO7zf2TvZ+OvrHSw",
-	"eTv5J0ttaWa2ace+DvRzW+HyS1H0UbG8AtekULuBNEuVHAokvXCprKFsf8XcFWXfjsA+3YEzBKbdhrBQ",
-	"J7zKIcrXDug/9bZ0NvWog19Zxcei93rno70mPt1a1Q/qCgrT5JH26VsgSUZSsc6MctMfStXHV1wwdUGA",
-	"9pdWdoWX4V98Pfpa6JeF2qCfUfKr3orxAutb+xoLdiIkhMw7rNxSiPIp4y74kIjqtcBYZYfx5JPuEKnC",
-	"XvSQTAeXfZMbcOIMmIfJhhNoX/AgZnNmDorDs+IvhOajcyYrUKdSYSX3LAQA4s5dvJCr9f70yZPHT73v",
-	"asCssFAq+4GeqMCX/SkAd4OFy77tzDig7PjxZEUYseaKrxnuSxf55D8XXtUTProFg4SKdhu0oDkoTyfd",
-	"ANGBKE99lyaPsrUr5ccJkMdNCBfLXHmZXNXqkJ8yHSqr2mL1wGFImpQcn7wi7GaqHFYd4PyGbjuDHFy8",
-	"FaCbDxrPFIwJYwa8dn4qexj45gaIPsKDvG9EVXXjrpS0oWNvrLpdhERV9f6V1fq/eJhEnejstnmWJTUe",
-	"ZluOtwg3pDkDhd2Hxdt33Xo+WMi2j8B4CKL4fNQMDpXwMh7lr48CdyJ8pStrKBXjI9EewEnH63ALC94V",
-	"m69Ok/zRvrCRl74AzbYFFNv2zundbtE7/WStd/o+HcU/snmdo9guXNkj+eAs/nrOYqdsaw9TgAE1Dn+h",
-	"iMkEB2ItTmGlXAi3ECKNhRASzHVW1iqr7SdFMj8krjKZK7+Q1ZLiFaEyiDiL2Vb3Eff4I5tjF5vd5bt3",
-	"2fFP3IxdHeyaWx2SSnPPKa6uHsuZW1eQKx/QCh7QCu7GM4aZwjSvROxSTOBu245LLFyyWTRJDtBWpvYs",
-	"KcBgoc1recViF+DvdZ1dMlRy4hwiN6aQ+7DMN86hBc831mG0ubOG0enQ9UOAyb8ztK/dYpecISAMcrv7",
-	"bytT0Y9svmiHyk7EjpLJLQJNfJPBmsIlmDqW5bfkxVLteQ7QwgCGOZgkZmJPAMjJ1SKDb7HSK6iNFeWR",
-	"wB3pxArMb4FAWojHRfsnhAa3OuQ5eM2kuiJxmpk6im1VafXnMknu9fa3Hbic4K9717ut+s+77x+qafx5",
-	"GCeAGGVpbRioEcuZ8LHXtxIQsuLAO1lXNYE0LwFx3aWdyVQYFucyQZbv2IxoNGYxGSjOhsm8dYjVLrkm",
-	"bDJgkErmgCoGXFA171RVJHvtB3XhxnSPevRSX3VGPvx5ARPh2M62fSyFUTJZ5/uBl/27iITwH1Em9pzR",
-	"hAw9+YjY6aDomyiUpwZK8YUmEoqxVAuFYifMKB7pBSLGh2tJ+JxRR7P27k+nGkGDfGSNFIBniOE7HOr0",
-	"64LVfKTkLL/MRToZYOIs+t06PRFGUrhan31FDQvJdyR/pMkOTKZ/zdlMk//v/yW7PqU8MgreNbQfJTy6",
-	"qnw16All+TYmY+6RmEV8QhMdkG4WbqUYHE8hMVUAPofL3zsHAYXzJkrSmMU15QBf42LmR29l0MxLSG2N",
-	"6dz7nRCEHRLCLXMiTS5IaP4Ztg6zcJ6n9n3tU5lCI8PM57Zgi7N7VZ91Up1wUh7fK7r18IyM6bxDjpwX",
-	"6vFTN17nEbZjqh2wkZ833CNBTo/eHGFFu39KwRzyjibhSarklO28kiKWIsyHG767PK4fzz8bn+ej7P91",
-	"5ytkwSzQ4DqW/GDc/BqoddIA97GczuovS0cLgjrllGiIr8QEekUhXZ35gLwltl4pt7hfK7JlPOeHhuvR",
-	"S87SQcIjGNHx2/OLNk0SOUO83sNSYOPpGZSKZRPKE6xjX0bYihJGFWlesTmLe+L710fHbVeVv3VI3l2+",
-	"XkTyUtmNEyo2DA9JpOgsYSoDlk2YxlpKhI48h+4J1+EwoaORi7FL2NAQK/LJoSN8znSHhC5/E0y+3nH+",
-	"LSTHyyH406vY/KVdLojXuyflrtDBF0a8gp5XYV6dA77eZ1iZHlSgL6sC1UqVdh8JdYhBpk0FTeaGRxrZ",
-	"yzqhUbCZTphxMVtr+cYil7gA4wvFWlT2lufS8w0Xa5NwcYVFAf92ckkK/e24b/4Lgvi/+/23f4WkqRmF",
-	"tBrNR8IdeQDUA4H4mz0ylqnSGEVdwNTsibJ1CUJpZmMGmegAhBTHyrIY4GWzgPhqOFJlNiI3GuhcFtCT",
-	"esKwJMlDxBFRYzaWvlTrgMUd8q6Qc521tNi142cQOU81oT0BHBS9T80iG12oXPv90cX3/YuT4/OTSyui",
-	"0Wz8vnFEQnF8D0CMKjYEsZB2uw4IKMM9zMdrJS0hBasMbvGzfZNTzP1wzbyDCz4S6fRL8868/1UM1P92",
-	"WE39YCpDFBk6J3wIa8s1iVP2wHL/3Cz3SF9l+nnOzkjTVWGWU9MuV98r8Ngy75WGDx2N6lWJzm9KL96j",
-	"xlHuqE7hYMZwMdJZqa6MDUFa1QRQvkbySxc9/U+oc+WhM5HHFOkn25Ui3ZV2c4Ma9TXFS8IPctAfUp6w",
-	"ODxwfReBPEFwB+OLZXLl0huIY4LIb/bQjKSEAFoNiUU94RKuCTbfyg0OmdaP/VmBA2N4F68x0rS/uch3",
-	"LrShImIOXQ2qqxSqkgzmXg4pxGP/FwaIf+dm2CE/loq8O+fzijLvgM0iZE+krs49Dhlu17wCfE05jOWz",
-	"fQ83aqGPC08nXzhydCvWQgSALVqK+eO7mx6u5a/sDDJfgkVWxG6mEIG94t5+p9Fsv9J2fOQZiXaxaVhB",
-	"Bx44QCnNmAuYkzPhS0gGdxgEep9WzHd5nPpCTSyrxQSYfKSYZeA0L7jhit9mBbedc+Ld5THYsR1oBxMx",
-	"VVjn9MH++VXEk2Jt2eqcmybclNpluM/xaQv9C06C5Br3cOOytDWoQXBSaw/kSy7id1ivfYNoauAfm6Y6",
-	"7T0p+xEef1lHAcyq5kpF4SyDeoVpPYSW/Ukip6W8IhS3MJ2SwZx4qvTHBCl+M9G+0raXRz2SdKqZAjDg",
-	"HMW3aRSfgFEskTOm2hHVLG7hMA7IXnc3x7iAUXJf7SUOegJAx12qD7tBCbw54tdMFEs/p9MYoSDK5jsz",
-	"4xFbTCtrdXrijRRtmt+ZEzpHi5ob/sI96SUBH1o2x9wuZkg4TagISXO/+zggDlachDvwtFUlrL+DDhwH",
-	"uQ8x3TaNnXxp4XwtA3Hbd0hK2zcDVzvmETq0hN0vyNRoRmwPKsKDirAqoFwqx2Y8N70VK61UAZhaD1SY",
-	"8YyvdHwf7vs/E1ZhqkupDttc8VvFcFuq8UHcvuzJgpP45TH55vGzp2TC1IgReOsAb1uInC7eBXhTH5Jw",
-	"wgwFPzx8hAHcg3lWKYH2RCjSJAmx2hjBdAydFSLo+Is5g7No24s8dv0u3PwaUrgPrWLRE5ni7ECowDfJ",
-	"DXrH9ruPSXPxmseKZc6z52SNSjudnfk93/zQBxBEsR1YxDas/F9v3+YfS5jIARVhXg/pYw+3/R3d9nCC",
-	"iZYThgAwltweZUXBm1CxtcDLWp97/c/YYCzlld7BRIl6sHw5mSYMjJD+E1fPJsQo4DZgR5hUsQNivuul",
-	"3e7jKBX8Bv7Fgutd92zMbogPFNh78tTOstcwHasx9Rr4ckgmNGZZSATPsjiasYx0NuTOJG7VxL7+hK+4",
-	"ZJF75BTljurqZXvEP3jrwaX4dY5WyQ3paAiidOzNqT2l+MPkiWxLONOF45TnplWaLn7yJwmKrGDAUB6Y",
-	"zmae7iHwUMgZkYI0hSwlfB16vcBhGyoNGBAQ24Egi4Ac0OpUpoX9sQ5KPuWHQ/L1HVL3dkZ82dqVqCE/",
-	"ZW/dJ1W6TuoQOMo8Iy+368poP1DpfRRimBV2PiO17NlW7pTsswJIXV32/A9QrsbFUmY1sK4Ym3qoD8Om",
-	"epmNvoD2fsrLwaxPlcdPHvLj/72BmRgY6wp1grYiZs84g2p53HKmrKx/lu08UnQ6Jk0ojenLlgvGYh0C",
-	"nB2aO6TyOUcITwcYzJjh9N2EqQnlsX2dvMZ/E9tFNKYqKxqIvVBNAK94mlAuKtM/C2diA3ely7GqBGwC",
-	"0LhG0GAincAK4Z9utHYZv6SzMpuX3fJ8DW4B1ux3ENAX7Qb6NY8VnXExeuAQfyazZ2k37Q7mZ/KWV1n1",
-	"wdkS0HSLomTva+In/4cmHHyc6A3V9JrFEA7hMOqlwpgXrDms0dkWkIQbpmjiq865CqL2KsXuA8+dEEYD",
-	"awnnNesgeJFE8yhhAVEMSqlGLvUY8DN3gG/1LbsLCyiaGtO10Npqv7DjQ/dp8SW7HDxB9A57WttQhLVD",
-	"jshAAcijShOGhVz39/ayAs9YLjmEogf6l/cdZ5H1aOlYwpYlcacqVrIkJty9FdY3f5Z+cQdsgSmuZHX2",
-	"3gD6efB4PpQTvRc/qcoQNj5X9lqhSez48lMrKta4OPC9blarCsuY5/fEYE54XF3b8iJr/x4Pre9klf7r",
-	"R/tI59N4kEv+RMo1rdzCwpkwio9G9b6DzwGQL8oXZ1ZsKWF41R+qnY/+n/01oHegtheQsjx+OVUMUEHq",
-	"FHZP+g8K+8P9UVLYdU4Y2xyQJX19SR2up7i7Z+i16Snu9wdK/jMpln7XckMPYnemAgBmvhovDyoV0gLn",
-	"vrVe6unY53ZUaqXnqXB1JEAfzTQMKazaqKTIFu6AoEks8QUutK9pHmBZPSuWRUmqoRbbWM4ALgTKMWEE",
-	"j7aLHRQgIF3Dj3SO3NEhF4k0ulja/ezdpYMesZ/3hJYY7wn1JSBax+XwK9Zmgg4SSInP99uN1fv/oPyF",
-	"ncOYijhxzkIueoK6VEJEgNYIO6RSoQ9ta/YLV7luMMeqXc28Xp0Lgo3lTLRcOXbdE+GE6yFXrD+F8kvh",
-	"AQn1FZ+GJFZyai/cgIQqFX27eiF05dC+DNNZb9Azli0cIrRAT/gc/6wDcGb2dUhkEgNoCxcImBDaLQzt",
-	"6oR2Pv1/SsEgqMpq4w6bwSnfnZ44yvcfSmxUCd/N/e4zMmBzKaojB87SMpO+ewXdN/8VFPRNr4ZMQQ/q",
-	"2M0DeuaDbeBPbxv4TDFvlRaTtbPKv33pX7rHI+/62FC798N+kA3/rMo9FwM76Sxyw+/o2pIVX9YCUJfJ",
-	"dc5Mqpwg4UZkJxUHcAe9O39FmuHZ24tLsoMxVh/dS30ef3KR0AD5XIpXgdJkPeEiqbh2UNDgHECgTeG8",
-	"GkomCYsPHQaSgzpCOCcreFWKF7vdnshXuShekAvGSP1wIS94LGdZ2TJWjAKrLCQPTMwd6cY9Im27LlaH",
-	"arm5LCNtN/36RuyhItbDJVxVGaOGTd3jTVw6e6usia8Afb9wJo0E42IOgoIEv9/drTMs1p7QB7vif7Rd",
-	"8fOo/E6MNWu+cZS7WGljs1N1yzIcnzvOVZW0ZBJn9R+MnGJkIVhY0CpxmMVZO2i7gmjgq24hhGJ18HTt",
-	"Se9+7bu4EDv+b30fP/CZiroSuehcG7m97f064EnCxcinN9RnNFwYxafskYNu1QGx1+iQsxiL7mqTIYJe",
-	"XJ6fnp30fzp5/v3btz96bFCoEgyysf1H4M18YHYydDLtCSMTpqiIwNZZ09jl21cn50dvjk/CA0LBGAkG",
-	"16GEdE6piDY0cfVeTarg7O93u3kV457AeskuUAkVhQGLaKoZwTkSGsdZXpaRGTC/ITOeJId56WTbQQCY",
-	"DdQ1F4AhdDa2SgRUCuKGGJVqM5PKjOcdckKjsatmzuPFSseBL7xhFBUaI64wXVQBkq5triealCg2BWgB",
-	"L87MC4Cz3aqSx61Djwg7RbQpYwU27sKpsGryUMlJT7glUNTh01JBDL1iIi8kAqPPgGilirHGQjaUvIYx",
-	"oNV3yBtpPDZvTyA474Ff6tiXyx6kSnt7+JDNPGxjjgTrtthXNYukdqb+718fHVeCwkIPLjtlHdBVRt05",
-	"5biQWEs0h1nQGsa5ueV2xEUSDvWyPBEKlgFgYV2R3IGC3eQJdXXQ/3vd/W9rIl+3sFx/4TAxXOlzFjE+",
-	"rb3RkPZnNKd8yH5SzreC4bKuRL6dv6+GmVFVqv8kILX/GYCz2cHxKl/TZbsh1yyaotxVU7qZUuE4g6NP",
-	"eyXFVI8Hkqq4Nv7q5Ibj6U/maODxt8WLo4vvn789On/Rv3z748kbl6hvOiQsInlzTdgNckhkvFjJsSfC",
-	"CztLdki+N2b6FgDvLuiEXXDDvrMTjUxItKvnHkl5xdHGpFjMFYsAQuhx93HLXhphPo0QfVhKokPQXVoE",
-	"BuTQsaF845SOWE3W64tsSTYKuIem63jLk929yjIn0BDOqlBqGbapHxf637zR9ZH6EGI/NpPkFhH22ZiA",
-	"HTzGw1MhQmNVd8twMlRsdJGW9hEJJUMNxq8SRq9d4O+781cLhaVeSWSTq4ceNC6YaR/jsq6e5GdJ8DUs",
-	"3IU2bwnPUDz4t92iN9Kh4+NSWtHMrTiC7ZHvL1+/ApoHnk+zKGx7FqOEg8wFws8UAsSxUkZBmfjDzbhE",
-	"lADnLw0B378Lqf+sSf9H1CG7BNnKF4nIF7Pp0FYUEzFTLC5eK3Y1feGIWEb1UbsXM2pVI/LuFOMjXNkX",
-	"qrXlwdXF7wJX7YASDfyfHCPVtS/cDNpnEEVRmSX1wo5mW/PO6fCNFOw1gqPcMweVUTphwiACLVw/ZRZ3",
-	"cklH60rmwTvQweO62sFI2I80lo9r2qsF4lVOh2071zZMtgX4fIincGsB7z/ikMBgrHZ4zaAUdWkbCwcD",
-	"DkN+LnY+AqWvBAOzFHtk32pskp9E3ZsbwZA+3a+pX/Y+/2en337/l/9VXYVtzbHBkhcnIpIxfBLc9UH7",
-	"y85fykcsqxyHnKJi1JWHDhYtIKN/8mmb2eH61CuTnRQnqWhX8v9uilkGf77TvK3RcOujfLelN8CqwiPc",
-	"4aya4RKPXTqha9ShIf111ZF9efT3e7ljVi+IlWPOKGrJX59Svu7GvwSjjDBQOemKxQTG5UomLEgpa/Z6",
-	"zGhixvV5Rwi5Ho0ZnR4SI9NoDFaRrLhvpRjyPTZ6j6Yf10MNx3Pha2DtTPg1mm++7pa94tdM2DFZ+bt4",
-	"IvVcGzZZv09LYR/b+8c28XVhdbOADFLj4kcO1qFyEc0iKWK9Bp3L43HNwABuOZX9EczXCLKcBUQXnA7o",
-	"d5LXTJEQWzXYTgf/UnSGRnbXeNMHVCPmWamocJTBjvWEh5sJyDIMGAlNSCapNmTAXFQ0eZLVV3FcFtUD",
-	"y2kSiYm+3jXQE+gRkMpZYAqWe6uBCZIKzE4G8ARw2uduNzDw7oJVAKKGMoN6pyd6whI3wLbJwQcWGcSG",
-	"bubxyfvfdrvg7dCBsxGLOfkgB8TFlbfIgEXSpxZ/kINSzHlP/IQuEr/hL5yFPSR4W/tQb6ugPNK5AZ7H",
-	"hwQ8PlCG2BTdiFBMmZqeSBi1Q9wn4xap8ieoQsAWoEzZ4RVgsHnsHTgxH0L6tpu+JaD9vb0OeVGOflLU",
-	"sFKFPifqnJ7h0mDlnClW81MyNcylddNo7MePvhvAZmSqfcXm2GrTW//Ojy5P+q9OX59e9n88+TlsBQD/",
-	"b9BOOJgXgz8w1Ts39jtnViXA5jnCb32/gRshvMVJRJy89ccpw9A7JF7gDpwjgsVApiBG0oGGm7TGA7HI",
-	"POoMervdvf0NqiFfFimQx3geeU6M4Joj3AO5o6K8amCeyGs9I0+erKqK3Ovd7O22e72bb9iKmsi3i/6n",
-	"ccztTzQ5U5ZCDLc3Kao8E3pTfLj35GnWNTKHhr1RRrLtHtrWO+d09prpvATJlysj+IMcrKofeInsqBAs",
-	"CaGUPEmISsUKO2hlM4+0t57el/Fz2/CFvXu0H9Yt5iNNjk4dBEZEhZDGo2ZkxQAUm1AObn2sMEKa4AH7",
-	"/bd/7eCDNruJGItZ3Or8KdBfH7Ib7tbVRlUxLNyZLx20tBWBeFTwxK0LChlKxfhItAfABzPRNmEjmux8",
-	"tPrKSlPRK/ve2QY1pMKp4tc0mocBCQ1TE42JX+h30eEhFt6BOQBWDMKydPczg2SF5cnp0fWGJ3ZDrXhp",
-	"X8XeG0HxFnm8V742aPuf739BG9StLVD/bkr1H9XN8kZi7UVLA5/tVvnaJiM4bTiVpqPUgMApsRNxZ6S1",
-	"tR1hEk3rI7neCkZey5gl6My4MeRMSSMjmZAJiiMgoPtIG0Cmbp+fHZO9TveQDCx9eaEeA6dbuRzqoJ3D",
-	"RdEkhJ0S0jsBtUO39zD6Vmb1gVZNrII5iaaYE9p90sL4rSs27wlw1ApDqCbhkbvXoZ8D8pxRxRRJrn/t",
-	"g5/fSp6ChP9oH015+0c2Dw9RnchjiFII7HLxa2bMQPm1N3GmreSKG7AoHAgTMaSnEsC4ImGWReN7MFIm",
-	"hCZaujegaYzCy2qQeoZKuCETDphTgYfa0qRcNBwkBD3mU3jB1R876Ikw4dr0c6iukDTtk+PsQSsg+E4W",
-	"6uteyUBY7Rsjlr8Q9kRzlCP82Z81vWb576Q5TUs/q1QUf+XC0Cv2gxz4lj/IQUhsm/DMD9qumRvLD3IA",
-	"w4ioiFji3sc/Cs1ARUNsCMr2tTokhKS/OX5BRdwTUJ+hMBqrXuNaWnkWX0dh1l+i9gMrc3XIpd00x6mA",
-	"vGOmuHcT9oQZM13YNv3Iv3tAKGz4I/vVCKy9+H1pmx9pkl8WpOkEaMJFT2hBrxiJqGYHi6tpIIowLChQ",
-	"/Ss2L6RE2dv7kSYTNhkwpTvkKMtmABqMaJLgjaqYThODaxFyfWIJ7oBYjhGiNtwToTYqjaxWGDs3JxxA",
-	"gzY8YKjenE2aWURyGMmYha0Fop7JNImx+qznDZV52VKb18dn95ST/fr4bCsFazuLaFm/q5H8M+bpuwIM",
-	"b8+CXGGqvQpTb7k8KCS4ugaySEy82YIssOUBd+2h9kS11PGxgXejvTCtEGLF2aMp/5HNsydLcRivj8/y",
-	"i655YRSjEzsH8v3l5VmAIcQJ0zpAG2g2hqK0YuWQzWCd8zr0O5EUQ64m9XEcYzmzHG2QGuMDpN03DjSk",
-	"GOrcpARSNcEUysEU0TpwaBgQhje2N724CnqCagKFebXVzy1zjmWQt+wtv+TIhTRBx9x+kwylgkKEeRw6",
-	"u5laTgPxfT1BIU54RYDfm2z6x272WwX63Q6KJe/0Etq574g9EHMzwcYtrNvGIu/6Q0Z24Z7b7fZJByv3",
-	"/SHea9N4L0cHuYMcg79zhlA6z8X62NkbK2qIXi5R2iOo3Dwh9v0OeesLhuH+NmdjHo3zMmIuDSErGOxK",
-	"ccStnoio8C37HAWvWJQNMxx8FBcsar9kJhq3L7hhByRSUuu2/TH0nqjwreIjLkJfLQyzL6BKDjfskW5h",
-	"xkYpWfUxZGJkyQcwM2de9NOmYm6lRDvXniitdmGGBVsvFyRKGFWkifnyAkyOloFq5sJj86VvkQHTPGY9",
-	"YWXBMdXjQ98xcFeolMrtL2pib4vK/Hd8P2dHG4uDN+3ZbNa2k26nKnHhNJtY7Yc00SxoTAuPPjpuujXT",
-	"LLLfX1wj74Mq8XBb+fO2/MotaFkifOCqmdD6h1wKOLozqoExZcGpBSbS+cNb5QpiFwTcQzSM3ZS83pdn",
-	"N01asYHOrfGgJ/wh/A3H/v7Y9i628rycMkGnvOMpsc6N8HbKxNHZqT2h9x0qfQfafBYk7oad2UMeAqf/",
-	"FNIm1xgxna80oZo44luMASvR8ZwiS1xDxz8fvX71JenYD+uBjh/omDjiq6RjgNCuNansdbt5EDq6ZKwW",
-	"gf/0ao0+wIhmF2vqc84DF7s14SPv0MiTe9FM3RNoxwbgAU2aF39/BToQxSckkdGVSzPHfMqEUW0lQCXl",
-	"xCfkDH1Fj92n5DV/ToaKMQLuE90T9kecbyvw0XSEiREXiJaKGpoVHxEQLPPvWCVlSHkCoYPaiZjnLM4A",
-	"QrSDGbtmKuYRKEQRjcZOsNklukPeWhFtxjUjT7qPSZjmWx8G5aIirhwK+IhsrywmUJqkJ7ggYVZvpBn6",
-	"RQ4D8C71cSr2Lzv0Pgy9D/qa8wVoOiezMaCbhDEzlCdhjanpHCjhHqOBsYMKzgM/oB5pycooOhzyqPPn",
-	"PIR2MvxzYoiVHEijO+bGrLpXzuGtyxvzFYL8L9mNecmThyB/wDijswTQnssVFjbzx1v1bUKnnZvVQsQF",
-	"vvYlBYibW+mqfj7/wdlJX5ccHaX4YAIXN43EuDVxGmrS+rRZzEGAS2bCBZ/Q5ABgUJazT/xFlPlKCB3I",
-	"1BDDBAXIIDvUX1OWMiIVONTt3Wz4hHWsIKooVBsDSBoQNOAaQzsIhoQ42DIaT7hwww5dHLog8JRcsXnN",
-	"vXeB07xPHG7soe7MYIBeJlb858irjoJww0DAMoX14Jqk0yALaLhmSpdtC7kcu+jUrHBhIvB9RRii3QKH",
-	"JeMEXLAQwr+1C1rPghuoISULBtTYTlXSOGjsAId1Y1s6K0xOE1/uzkjXYUBSwX9NmeVDbEJ50iFvpGhn",
-	"BKuJBlEWfQ5coa+hk7v5sP7/cvS91QHge7umY6qtVApoUdoEJEeHs3K0wRp/DsYoljN37o5gEOCXhREU",
-	"erUtV3WaGun8Bx/kAPvGmJ/AbXFAEq5dJQSI4knwdbvFCb92IEC60JVtqKKrNxTswIqlEB4M0dPQNlbb",
-	"WlymvALYclM/wWZj0QW6WFaiUJLQJeBqQBPEWC4+wTjDUt0JDGBzWDcLsKfFmWWht9W5ExE1NJGjFJxe",
-	"eRxX4AjBV12EwyGmqfExR4Ue8q9q+ihjxWFHPveqashZ8e+qVeTRGGlY56dJxHaEWRi7pVbSlFPT5nhw",
-	"fDnLQkBLVeNZ1BqJFIuZMJwmhY0OCBORmkPtZkfkh3hoJsxQewcBsA+U5IDsJRYvr1JN12cYetkeKs5E",
-	"nMytTB+nkSmAUXhkmAlVVwzURsfgCp1MmFE8quygcEGX0CeKUBO+iwoEjE459rmyi4Q6SpnS+cT5QJRM",
-	"R2MPtgZEbNVNmZrA9QyQTGQqlaEJPpsmAORr1dsIr/RFjKfCYDymUwWbOIXsq9g2bztOs8BS9KTCQJlq",
-	"418glRSJ0MU4VjTsczcDkBQ4/tPdLX4FF40j3GiWDAvNuztlufWV4Ao1O1doFzK6q49hbiJ34IexTC1T",
-	"w4NymCPeQeyg4+ZWPEq8Q7VE0AWLe3V/NSG+PqQHM7OOTgkdYdQtpF5OoilkXRZoOpo2Pr3/9P8HAAD/",
-	"/w==",
+	"7L37chs39j/4Kijur0rkTJOiZNlJpEp9v7IsT5T4opHkb2Y29LLBbpCE1QQYAC2K43LV/LUPsLtV+wbz",
+	"IvsmeZItnAP0hezmRZbsZEbzx8RqduN6cHCun/OxEcnJVAomjG4cfmyMGY2Zgn+e0GjMTqQwSib275jp",
+	"SPGp4VI0Dhs/yBlJpBgRM2ZEsalimglD7a9kQudkwEhkG4g7jaChozGbUNuImU9Z47ChjeJi1Pj0KWic",
+	"XtHRcvPHRBtlm7+hCY+pkYrIYUVf61q/oIa94hNulru4GjOiDTXMtsxoNCaJfdF18mvKtCGRTIVhMaEj",
+	"yoU2pHl2evWSxIoOTZszM2yPjZnSKW8rahh83nYr2Ap6QgpGuGETMmWKTGXCo/khCXuNazbvNY7U9720",
+	"230Sub40UWxCueBiBM/ZkXEvaBZJEWuSCsMTGN6Mi1jOiF0Ho/HtsNMT57YLzvQhCa/ZPCRN2+/x+Rm5",
+	"ZvNWQEI+dc+ihDNhyNl5QKQiZ+c3z8jus4MWoSIm4SiRA5qEpEmThFAhxXwiU02MosMhj1qdniitObul",
+	"k2lilz2f2N7ed0fm+4P9RrBqS2C48+qNgbXUq/YiIKuX91e3er+m0lC3ojP3zK0fF8StrV/DNTP79fu9",
+	"/e7R7Ptn3eqZMaPmx0PDVPV5mVAx9z0SI8mMckMGbCgVI0bNuRjh5Ejz4uUJ+W5vr0tiltB5233TKo9v",
+	"wgWfpJPGYTcbDBeGjZiC0fwtW+gVBwBWxx8tw0djY5caD0LTPrOLrNgw1Sy2K04oOdj/rhXYtcsI164/",
+	"LukdB3jhKX95kBe+k4QNje3VDipKlbIE7PYRhk/dsO88BM0q1ujnMROFxnd0+ewFhGryTvBbYviEFQiq",
+	"PIqhVBNqsO9nB41g9bA+BY0pVXTCjOPEx1HEpuZURDJ2a8Tt2JDTNIKGoBPbAr7Wzt4rrQO9fcXEyIwb",
+	"h0/39quI90QKwSI77Td0wv6aMlVzNKPsxR1NbNdHJGZDmiaGhO4fcJBgjL9CO9kQ4T/Fcf0vxYaNw8b/",
+	"tptfQ7v4q94tj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx49ColNUsyJN92BD/555dfmOYsk3/H7/Q9j/e",
+	"2//rtr/rv//T/6o8+GfDN1Kw19RE49rdORu27UttfKtmKHvd/YOqDn6Ug7MXNfPl8cqJrlrhsxfQ+k9s",
+	"/oCtXyk+GjFV24PB3/treiqs0rOD0oYdlDfsuP2/u+1qv/9z9X690yvG8/kz/lmq62EiZ5ZIz23b1R25",
+	"w3C3rop9IM9QTE+l0AxYxnMaO85p/4qkMEzAP+l0mvAIZKfdqZKDhE3+/EHbw/1xw57P8SvsdJk9+Oua",
+	"azKhieV8LLZSxpDyRHtxDiQ3PM/DhEdfbZCR69+ydTMu3S0gGsIgX0o14HHMxJcepRPdSEKja5SFdCSn",
+	"jJgx10ROmUJxWzBmL5xPQeOHq9evzumILQzUsFuzOzaTpDyyxXNROYYpHTHLzRcVg3ZBM6iaont/t6RF",
+	"FMT9Vd/AOzCeM2GPNU2+5MofC5IKdjtlkZU2mVJSkWYkY0ZC7oYTtjrELk7MDOUJ0XSuiZBmDBLcQKao",
+	"REQ01ewIRCy7Z6wnQkd3fR6DfK0lvBj+re0Oa/vsRUhwGVpkZmUPxaZSGdswN1b0/hQ03kjzUqYi/pKL",
+	"8kYSnUZjK/bIVEWMNKWyUyZzmSormH4KGv7zL7tXsEEgh4HQfPD0G+K6cduDRyMT9NgXXbcrKVHsz4Rl",
+	"R0pWYewnOKCwdUSU1R0ItcqDk8UnjIz4DRNWqgxBtWiDbhEuHMeSirvqWOUvFtejnathG33sXvfqTjvT",
+	"d1Z+nWtGVupu571vNPJFVWahjZL6sFk7+SdLbTk9YNN27Ouw8ZdGKjpiL9Mk+dIXhWbqhqkdTTSOwV6+",
+	"wzRJPLG5x337LGwdZrxqRjWZKW4MEx0Ce0QSapg9TnaveqJEd5nqCoyJwxWvmTBoEShS5N0IA4RFdmte",
+	"8qTyBpsmlIs7XGFDnnzFK+xKyldULd3JX0zEGch4bndK3jjO4rRkKwYLmpqxVPwf7EtfJiAHZgKOpUNn",
+	"1WOxH9oN5QkdJOxrHCYe2etb2AsOzhaKXH5JhZz5k5Xm47QHy65vTA0dUJ01MLB7AabQnpDKbsUg1fPA",
+	"T14X3ovGLLoGQwtulb0k2miMsUcYznUsZwIMdSY7+HgQTU8YCWI2iRKpWdwhbwrnPBpTMWKxv2mK55x8",
+	"8WP+TkyVjJjWX2ODCxrKjCVJ2+kog9QUt4Iqxa3mkhorW1B9nVGmTqdWJmPxaxZzegUs6KvMYEeTE+y1",
+	"bUdhJ2RHT8EOxGIyZspqMJ+8TonGpHjCxaWhJoU/p8oqEoaj2hjJibuOFzhr0PBkDZZRkU4ah7809K8J",
+	"N1aHnUptRorpxvtg+cuR7N8wpTkuwNLPv6YsZdWmpg9yQOBn8ts//x/7F9oaNYw+OwT2wnMWTJnEdmdn",
+	"lIPI/EEOLOMvzzFmU1TJaRxz2xlNzksvLBrksinJwQcWgfQx5ILrMYv7domXx/6jHBBqDJtMwYbNLXcD",
+	"cidjqon/mGguIkbgcFNl0FWy3DnOqQ/rEPftNa5LNsVYpvYQZZ+KdDJw5s3ctPCLm/b7isk4hle5OW5k",
+	"fWrKfVrGZEXURsV+p1P7S90oK0yffsRBo55OFmbjx5x/EnjiLQ26MJoCCZdo0lNg1dI850ni5MqFg4JW",
+	"gv6UKS7jPkNtrHJ9RJq4ewztO8vnQ9GI9cG7U+EIAwZNga+zmEzpfMKECZA5G1DQeUymCRU72ntNtJFT",
+	"YpnQnIuRJaq7jQtbW8uqEipe4ZufgoYdSPVZtr+Q2VjqzLkDI7SXaaeKinTGosptXRrFp8zKuukge+5Z",
+	"QpNGht+wgBjFqd25gEypNv04ZQFJhV2rwDL5iCX2muXCTihhhv32z3+14NoVUrDq8WB3Axb310yyeoRW",
+	"JLeKqt84vM2re1sgdugvW5FsY1YQ7AWLuWJoVysTbqqqiMyNuT2W2gCVjdiRvfSRwQ6UnGmUHhUr0VOq",
+	"+NrR2x4rh5rGI2ZeZURWzY6HNNFsiYVTnsz7qY5rWAy9RRaz14X/rWE6EynM+N7aW2S72VDLHVWtyAlN",
+	"kgGNro/x6ljevG24MM0bWb5TwGhSx/BNqvtWuq36dGF2vhPbXfWUrEQrU1MwRm+xz9UH7bjE8+yJBtMU",
+	"1SScKtl3qxza0wwPqBApTcBsUu9EWPb6rPQgLB3PyslnDqwqSct7qap2IVKMbnvtDjlLYmibGzbRm3vX",
+	"XtoPC2IOVYqCgUc4J1vFDR9vObyFJSv66JwbxA2/NPdST6tXGCextMwJ1eagJvaDRYpZGdq+Q4YyVVZH",
+	"UjQyTGnSHLIZUyUdaCyVaVXeDTULtTBpN1Ec0urZvOK64vhb+eUO+7u8tUs8ytA1A/L+1o0PUOaF69Qc",
+	"omLr5+m2nMGv+Db+Yyvp2i3Xq4T/wgS/3ftuyTO8rBbV+cel2tEkUixmwnCaEKRv0tSMOe+AoYkcpawV",
+	"YPQRtbJH27LTOcH2Oz3REy+dLSAcGzMN89YD5ydAPQj87CQPGyBcaMNofIhtXzOwAVH3Dbjte6JJBfnh",
+	"6uqcGHnNRADKY/iD1CYMSOg1S5y8fXKlqNBDprIIA2Sx+TKHR9Cw7omYD4fMToFIkcwJFySimhGqMKDE",
+	"eThA4Ar/K4QZ0MU5uNgCGP8NTVJmlaeeENKugVEyKRzXDjnFYJ1DEn7sNY6dWQtU8F7jkPQazxlVVnW8",
+	"bv/2z3/1GgHpNf6LTnkfAnvsC/D4U4hWjgm9LZLF3jOgg9KjpeOypKEgra04V1Id19wOJaqqYMBcTFPT",
+	"z20J1dRckutd70Hjtj2Sbffwg5aic0Fnr5nWdMS25mXFcS6MauW8Tzzxb8DkFkQgWLGtr7lsqSuuufyQ",
+	"9vM7tO6+sIcoj4CxIj0q+Nm5JGMJ5/z83RXZpVO+e7O3m3+gdz9mb36CyySbxdImrxhnwQq3KBttMriV",
+	"nMObUmaCqR3dE9FYSm2PMsSDhW4ZQvteWDdJ4FUtz4Tg1aVVdkfNzXIgZcKo2JoCPT1UkdsdLz1Q7dEj",
+	"5g1df3l+3gga7y5fNILG6buLSjPXCyvpn8jURdIuinv++SpiPb1hwrgm0OTGlgSstbKVe8n1WDXDYjdV",
+	"gmnBCrMUubasS0SG9qOER9cbvi/YTCfMOKvxBh9YbbR/w9lso/cXhfPs4+JIS6MIinOuXS9v5/UkcfeG",
+	"c5L5S0pVrChPtlWAIymiApkuWkjY1B1jrsGGqlJBqCFSRIw0fbDeq9P/+evbi/6Pb5/3L69Oz/snb9+c",
+	"vLu4OH1z8veAHLQ6RcXXhcg5Lbhqkyb0th9JbbwWXdKZ1ynMSyv+A6PJKiNt5aLkFiO/R/K6YtkX72n8",
+	"qmrfMURsKeIAXygrnqlW/d/++S+UiK7ZHP5YrXEeLMcZftwPDj71f+m2v4O/9oKn332qFJ1/lIMq6wBa",
+	"nKtV/sgZF/rOArSsc7oXtrhbF+wVVXdWgSQWqHTKhCGDOVw2H+RgR5PjM2IHoYmWZEhV2XJZY+W+m66c",
+	"2T9WTc+eo1N4sWjxX9HNekvvBuf9TkIbjzcJTcRTWiSTBdr2LguaJHLG4g45EzGbMmEv7mQeEArcBI24",
+	"M6muwRcjp5rMxjxhls0IjFQiTQ4h21boZ7dTe9YCYh95P0jMWdyyKgmwJgh6p4ZMpDbEzHjEyEQqdmif",
+	"QTDMmKsYDxvYtrlx4YQQtYee2EhRuz+hVQVYlHqbKzVtOwzTtszvkFCiDZtChorteQKh92MqgDc6RQxC",
+	"b7J4QE0njPCYTabSWH4LulSIeQQf5KDPY0weOHTJGoZNs2ehVfdyKl9U4YBznOVNt39i87BV4wWy4lgf",
+	"93mJrqZ0nkga3zNRTRWXipv5emelew+DUNOkJtcA7Cx2fXY0kamZpoY0B3MylZrjbgkXn6BNgCKo6Ntt",
+	"ThXDXaOax1ZdhnvMsQ1LFRFjMXrPFk/gmhmqVGzFNjbwhq3lAfkttWpNf5QD56OFT9i0TimBu94TK1f2",
+	"gI0U07pDjnF5jFRMZ4frW/KaPyfNb598++2z7rdkMDdMt6ysAAuMu6LxqOJWEi6iJI1ZfISnwb6GDMBt",
+	"4UymSUwiJbXGRImlk4kv9o2U/YSqEUN93zmrFTOK4+ZtdOdYpmxXhlXdNnYPpFVBq6/A7c2WQWPm4qzX",
+	"KyQQN54d08KXBc9NdqSC/LZe4MrFWeQn2xNBRrP1dtLiTV4l1fwoB8cuQqBC+r/DZYpccLML6A4nbtvT",
+	"svmOuYEX9qewZ6XldcOuWc7n1ETjM2HoNdtSZP0gB5uLW1lPhk3cZX6G32Uytv97je4L3a6cjME43i2m",
+	"Urgi+9dsvmBL3X/6dJW1uNe73d9r93q337AaY/EHlHjXrI/bhIr5rp3uRXZzLW3RBh1nJwruzSwOeqMY",
+	"n3pf9353nwg2s4w8IPvdbi6HWMY5ZdQE5OD21ifooXHZdV8pR2yu+/ilqVsWWmAh5UEDDSL/R3mxaacg",
+	"lRtxjXyD8Q1rWnNTq24B76u7HSc3y3U2o2zS2XjzbmsW8U5sYVFXKx6k7sG3pZP07Vo9Y9UiFCwQFepB",
+	"psTvP12n/+ey2rou34qX+KK9yreQXivDw3Y0xFsGmYBjT8lP/DnRDCJANIoWC/b8/afPvow0vPVt5wS9",
+	"zUWhKYvKd8HT1TfBgpBUXtRzptpu/1ELwthTnx9vh1c2Cz0r2XYqCaN4HW+R0FY+eIV72VNLzXm7B8/p",
+	"j3JQ6Q1nt6YfpUrLivTuc6o1qHP4Quhs74zYr1w8DR2AMiidmmO1IciuIsfwXxJRQZiIfUZ4CIsfYthj",
+	"5jbM0r5aAYH0Ia7RcWdcstaO1bstawiIYUkCYbxmzBTqutDYUFr9vrOJJZnWrfNlzZUVutjL8JBMqbpm",
+	"sVV+KQkjqVjH/oYmsuzP/lCqvuYjQZMQCCwAHwUXIyKkMzIckThluZUgxGMVopFhRq8xWyaLmsbWdjRx",
+	"lN6yP2TxcvgrieSEQZa2txVifKVLzI1Tx9zRogFsHjP0rZCIM7Svet2zeCH48LJKi+9PKBl9vtCNVhX9",
+	"WaropkJ7FkRRuIeWbJnL4YMUTH+fqS6L5cCDvW634sWigWT9lKaKDflttU59zeY7mtxwzQeJFafsmwVT",
+	"b3Lzaz/hN6wfFskne9oI4N+GadOvJAHFbuT15xoRIjllW9wU9vW10s2iAus8bG6pPBlknZdUpCou8ROb",
+	"n8AbW0o/TNxwJcXERdM7f0XjsGHXt7jk+Kdd6cqF3uCIfClyu+t+5df6s1W3etBIBf81Ze5nSzSLm1vY",
+	"VzeYmi3zF+hW4Zhb3K6WA97ZN/sTm19IzK/bYnwYYO1CtXWJpr59dmC3dwW2kUxiMPleM7C0SXUNYcU5",
+	"1EfuUZOCkZjOc2H0Sdf+rcu+tP2n3+3X+cSKilrV5H/mZnwJDnhYgiR5O2wc/rLJgi/eOU5Frwtz6JDL",
+	"sZw5myykPiG4AMTzrJccbOvL+/f+U9B4JSOasKrAhecn5+TgG5JQMUqtOGToqMB1mWj/5fmiR+1J2aiw",
+	"XxWC9v7jfvDtp2Y7j0h7/3Ev+PZT60+VdobXJ+de6F9HZOUJvBWM/Hj59k374vyE7He6ZILN+HiK1zJm",
+	"Cebr3BpyrqSRkUyW01My19QqXagiPmmJXHhcA6sFYVmKUII+NNL0w8Y0bqv7qGlU9KPud7qVHHbCzFjG",
+	"S6aeZ2uj5iDcRG85y2cHFbPMHQ6f19KixcgtQhUTem3lWisBnlwdV0WcDli1g7Xa8brQMX4e1EbNZ51f",
+	"ppMJVfNVARx9tRRAUu9FNXTz+6m0AhWqErvxeHIL/EXRyKoE+HtABtJowm7RwVBy99ZHg4yYsBrQluLy",
+	"mNE44WLhDl4bcmXVpb7zWVZZp3606hR4PVyKJ6FkyK1+4eBDNpqSlWD4RApOk8334Cr/qGrkqXbxYRv0",
+	"n+rpHfb+3eX52ot8Yf38sDIKCZaotbhVjirdABfWaYESVp4VO9SlczKQ8byaCLhJNghAw9cCbKeye2bo",
+	"dkatl4oxSEddMGrtPVtv06rkjq+ZUTzS984r1IZvQvbLxqRVjKCrIOmhkpMNwuGc5rl/MN4y3A4++ybe",
+	"8isjNxqTkdP+lJrxFgdcTk+FUfNKR6ec9hUbMqXcKb+XFlMz6SO8y321aWiybdCj+ccGRw8bLux0vntV",
+	"LMUSrKMf2DDoxVPn4moW92p5XaoO+pss5K/esVrn4jlOZnSuSehdC2FAZmNqmEdroHEM7vyC3pt5IT4n",
+	"ti0f8yUfiXS6rY4+oZXZqoLAL37YRx7SwIfAOMCC5kG3i06dqQRQJRLuwodha0HE339atjQ9qbKGwN5U",
+	"gjcqtJoCT51RHRDWGXVImFCRJzBMFY/sHxXhetW4cp3D3Y0Sw3CRVq/+lbxmok4To5ClqvlI2P+CPcMK",
+	"75CuYfUKCEUfcst6uBQk4eJ6YRIIKFiUxp9th5YHcFN86OAMLpmx96ne3s3dr3PwnQK9FCLOiZUR0F5r",
+	"FepyOLozYEOIyVAqMpIy7pC3w6ElMKeHdyqiyis8/25AldtTmHJFiHQN8efkBi9oMpKAW7A4tx2dHw+R",
+	"Jklum4a3ACNASFwGxSKpYtL0iD0RFWTAAI+j1dnEUlhe+s2XJVhBvWUP3saGiNxf9X5R8LlIhcawrmwt",
+	"PsjBwj7DKvDhnGg5YVKwgNhOmNDUsNaRi1kaMsVExDSG+DEaEwDdNWzaIWeGGHrNYHVDQM0LAxLyIbKB",
+	"oVR9K8SH8KIey5n2IWnoaCzEWoW5u/OQ2JUPEQGtNjHc7TvkhzfDoWIsxKk6G2qrQy6BNbYtDcSHmDdF",
+	"4wkXCBLTRMePVFZtwiTvlp1jT2hmCDdHhGbAJvaig2lLcPxcsznqKIhpol0+ow8agAkddJ9AVFbOju1Q",
+	"82yobbJm3+fZs9U2lgJkQIWnjifzPuXVQcPHZ0RPGfBuH6QKiCDvrk5ITOcbRgyjVsJUf8JFalitWucP",
+	"pCUlnQ4m3EBn+FV1EIJP8d52AhFNmIipItDARvNYOLsLPQfllVyedNXBxo2pcqBaathcKLTtvB0Os8wA",
+	"Z5d+sr9GXcRe6kaGLS5Hokys7NiPqk0OP49dDDEcvWhM1YghigwQ+g1NwJYLX5NmF5iNPZ6tDXX3yCW4",
+	"V14HcPwo8e8A94YYUuiGG9K0ct4cxzZITd7zclZUfb4HAE8oHrEdTfxbRXnx3eWLSutdlYHQg1i4xHrI",
+	"qbeMwK5RYSKe00AgpyDhX07zPDDHncLKTGm/6NUA6XJoPKqJnY/lUrhjMWmGQOCWYc8ZVWHL3Z3ez25X",
+	"DkbeeShoE+8aWrSoxlxPEzqHdNWCwfpcyXC9obzoaCsRcmHDC6tWoLeVMCDnhWCVzF0G4RPCkrRtaMxH",
+	"40qyKMB4LlzSNfiaeIO8Yje/Qs4zuzVMaKgDwSyn0ss2bo8usWyctrsWkAmNxlywtr2/7ROHwmo/KxI2",
+	"FwAjB+6vIp5Y0BgAtkif3WbueSFNfwioqd5s3bePHA9GrRGhiG1rBVw84AIO/9eqgy6IGV7LkMD6ExZz",
+	"2oe1DBpFbE9sLsOyCxpFLEa/tYImlVuBC1ytZt1aYke5X09ZZOVVYqTDBo4c8VRD2cBqVvBKwFBoJ+yG",
+	"Jbji2mVEgFQAmR3CyGJRhlLY9mIKsx/7svUfhYwqCvjx8u0bcu6EECiD8Oy77l5rqWOANQzQjVHOGM9P",
+	"IGS2djCKZgOQHTeobNXXZ5Ta3dOGiqgGvsyPdUohPB9hwODkuA2KCVYwqYgR8DjBq1t2PNqJqQs4wpnP",
+	"DtN916AsZf7Jp999V/BNHnS7lSZrbyNdOsJjqUxAxumEivz8ajRAemXOL4Ntt3JYxiVbLrb+7uIsl/Ht",
+	"dnPnpV1sMa/dMTZmqg93dxPgTx3KPSSf3hXStD1PWGNwwoPtTb5ZvDgwsipCuWAUrctbutHvhrC3nPmo",
+	"oP9NDUQFaLTKyUhpzsRQVji7uLjWG2DpLXlYNkOf+yw4OBxb1XwuXYTX/URiRaoGpIEJS/uVevcmsVd+",
+	"lC5zj+shV6yPsQw1CS7+pWkG6ZzR0TWfujwGq2ZXUhEEOKpU1KQaQSRjM53aW+ZpC9Ln7JLowGpfRwSB",
+	"S0CnjTncw3Ep7o7dThXTGgHrb5gidqQao/pK18hmq14IeF1myw+TDwc4gv+Q4r4wkbZOLiplpwCN50Mq",
+	"pgp5wlsiiGUyKu76dtBLBfK8Ey5Qrb3RN3wPkbzZQb9zwJFvYXuEIs8WFkWsG5ZBAaEmTsYyVSSm87Yc",
+	"tkHJQSOAfzRj7LqFko5vSyrSDP/bfpfMrUb036Drw7/s2+6fHgjN/tvqTIlLLs3vxi75hvyJ/InstZ8u",
+	"mI33v10bw1Fgb1k4VelcFbhdBffKvsEg8vIyvRMxUxjoa9lVGJCxVQ8TSHHBWliEkgnXmsVEJ9L4mnNW",
+	"IdWGJ4nlT6Wwq2fdg2/XR6svc9A8/NDx0G1Y6p1TG9yHEHoPJoIPcuAqgCBBoh2hEHwWfvwUtr5AHkSJ",
+	"C+aL8+7qpFE1kbPjN8eYS2C/QVUdyZ8qhgZaLrxb5jS1g9t9zlTCxXrAvjUYc6oGzgOjKwuX4wc50Id2",
+	"KM5MdjhTKHRBtIL/Bf/wP03Qs+5/BEttJQnkgfJbBJMBCaSDhEcO2bRDXrCEDyDeIZkTIGKaYE6uq0LC",
+	"NSlgOy8r3WtgfjeBzthGIvOS5bJoVrknGdZCRYxCXD3oSR6ntw5tMMYtw/fr+j8zLrViW2iNr4QmwUXM",
+	"bqtHdL+J6hnkDRquS3kRq1MgAuCS00181Tibgm6VrXndfgGo/B0OlocgmAmHhT/jZgz2zQ85bvchQUk3",
+	"9MMIiVHcSrseXDwc0OhaDod9HWZFHDF+Voo4IGC2BzP/0DDVIT9zM5apIdwEOZwzpNOjlwuc/S73yiOb",
+	"o98pLKblhQCbzFnFAa/M3Ntbe+Vl01gDfvtsO+DbtdsHrsDtZCqaweVtC+RaI2uWUFjvr03DRcr6UvQz",
+	"zlBZVZIV9997OYPM+zmSTBMpDvM3tYFYESQeB6NgNMkwWhBOpWnGbE40g8IvbKo7iEziQUk6Div7++9J",
+	"zx3ZXiOs8Tp4p2iVMSY3xDTDjx+xq4Rr00HAhw6I6J8+hU54PTl9VVQCR/wGTocgIJJDOIMPd+t2u1DZ",
+	"VRfmrjIXMThvDJsEzhf78aP967d//uvTJ1wT+8RyE/v3QKboo7ALBQCF+Ir9BLy/9sXQvwDO4CbQHrGc",
+	"ywV32pdbHXJmMuAS7g6sH7r9A0a840E0SDPzTzgeiC8sBbh0K/NLeHzPahUfVu3hwqZAkZjQCZ92eSoJ",
+	"CGfo1noFiYWkaS8CbaTS4NA+QjeSJyqH6pJo6fbDbQ1sSatDXsI+TKjy1e/s66FbzbBDjh0cieOssHmI",
+	"TSIYi6HqSbb0+T+NlB1yekOT1Kq3JAVVg5JIZoVv5ZAg0veGW2WpansRn/oaqvD9kYvM15Z63QZ0aGdg",
+	"aXiXZOercic6QOkoT/v4hw55i8UlSkER9p0hT+zVY6VuoFo4E1598toDwsTsd7/7Zu/pfgEmxgo2NDJg",
+	"pz/yaEq45tgQwsGMlJwB8n4NJIzz3PThmzo8mLUBrmt1FQSlWwGVh+gCEEmVEWUlWF5+GxfaK+f1uAO6",
+	"4qaFkJNVOD6wWJNUm2IeMHp0BOuQY0ggLvBE9wY3pAnFxjNnKFfaYIIwBTwlj/CjkY1yQaSKmToi4S/v",
+	"w0MsekAQNzA/QJqM6Q2zQ2ExrAoX4GtJEpYETjyqXJcOuSjH4YBvxYW0WP7reULTjcnFzpuxkulojJ2X",
+	"wVG30QMXs+EXrYPKy43rxHUUMCtNcUUAcyeV1Mo5xkVW18kyddD9dUB+q5Hjq6SPimiCzXD5nKjsgfkC",
+	"AjXh3fA2jLb5StpRUXKpuV1r7si7MfhtEfu8slkJ4lu6Ie0Vkb0d2K2BG3IryKxct61ENmDxlokxZbiP",
+	"RX7GtReQvMna6ltlNLdqeRMvNEB43w7K7ctpvJum/6/SfbGV2po/JbgERwJMxM7fvQI8IQc9uGvZnw2Z",
+	"3aZ6ejFLaYkF1taXgJK5lb8ouUlqDn6fBdbAR5Wj88kL1XjNG6ZPATj9+kHhaw6YuXo4ikbX9SkElUxr",
+	"eb9qW4ZEi/uJ8780EqMX7I2uCSXXbM5iMqZ6XBW/X2EXR3Tf9cL1nSzoeR4VxJPgOgQFEMSf+HMQOvee",
+	"EQh3sTp0hm3zuRZyYMUfa2ppk3cXr1AStqI5gq833129LiKwZ5ZxCOTlZkOV0aewbLawPsRibWoOAF9X",
+	"BkRUUxpU878f17qSVlXZ6hOD/dchpVaWv3KB+xIrXsUs4TdMcaYPSbg7lvJa737Mm/0UIoIPVMVUNzVx",
+	"NZt7dgsDLnl47UgXUQiz5Vix8vfgNvV7eGevqWtgW6SCvN+l7KmspQrViY8AdRjfOYLIfYGsqRhhDwh0",
+	"sIDrY8Fcd9UIBu+802FxhdfqFPDlOcBQZLHiW36zAga4HvAjBogQ7K5qu4p9LKfJzvsTGbNkVZTPBlrA",
+	"UqdgaqmvubbUwDQbX5kE/v73v/+9/fp1+8ULy0chDQAMju55TXidq/69Rf+KwXGPt/hEW1Vq4/cX4xFx",
+	"vsVWFgZRXMPFOQX5vlXvOFNbxzPcITSqYHgpwnZURRN4QSNrGZ9sIExsDGOVQY8sQIhU4VqsLdEL2d3V",
+	"iEH71ZKMSw5aMGXcf3E1nmdvZSKwm3spqtyVlYTJbhf7Y8nnnJpofYWG5apJVXVUo7WsMyvKUtrHVV84",
+	"oJnCbm4uP75mkHNwzeZW24biWT7+WKPka9s8AgiVJHHVqWKWMMNQ7b1m801T9Lemn3UZC9XgQXbL3k01",
+	"U1vHMd1hh7LDvGUi71139kHO6UbrvFm6789sYOXICxYxXlXXM06xYHhNHDmAZZAxjcmAMeEcwDGhCUT5",
+	"HpEsORRLvFdbVpTt/GajNNDs1RVzyWW7z78m6qS72VizqP/bP/8FabTXjEHlh4RfM4j613om1ebS3Fq8",
+	"up8LMvvnT2pdCbda48dnIOmuKxTg0jky9dMlwZIm1WTEb5jIMTRz90IrS2IuGPNGik7H24H2O6TaJaCa",
+	"z73u3A3n8fG3ucf8jt+DzpQRz52VphIA7gIE4XI45pa1Nn3j28exLtBxGRixEhnxHuj34fCPl8LUbI/v",
+	"q+DANItSxc380naHa3E85T+x+XFqxpU5WcfnZyAsLEOF/vbPf4UBZO0XcnWOpxwqvviinE2Mi3cvoGkI",
+	"lxV9YbYXfNXLdYeNrJV80ykMEipsQ83L6uFe+dI2ftB2vKW6mYfE1cy0s7ATOCIeeYRIQcLdSTQNQc+G",
+	"ouaKkdcn5yRKOASigCmFgxka9gvuG2gvH+nYmGnj0yfwsGB2SSSFoVi23MkQDZdj999Z/k4+eUw5JO4N",
+	"ZzOpyPhZrtPqvoSSqAMaXdvBDqUix2eEpkY6PI0PcqA75BTib5VMDStCmFChZ1BoVbuw7AGLiV2Go56g",
+	"2evUeMe2R1KMZZROLCHEkuEv7JZrA7VewQOG9r8s2TKE6x6xKHzq0p8/aCnCrKkMHx/zJ0kYyZiFRxho",
+	"6zL5eiKiSs0JRZOoz/NvSuUT5eyihgEJp9SMsz9c6pjlSWELo6sp1HOdJpQLeyPEGgBremJGNWG3UxYZ",
+	"FsNsrtit82bbWcLWOtp+8+5VXryVNN/9udvtdltYnUn5lC485pDRpUmTuvxa2hOFrQwIJRM6BQKWCgVx",
+	"F26E50cqzL7LcwQ9urQUrAIFodsTWIzWL5CRlorJgkW5+UEOfIy2DvC2BC+hDkhopdIQilv58xJghVsx",
+	"7wmcK8YbQVQK6hNUk3d/fvny5QtYuQtqHPa6PrQEOWbCgHwY+8w/TcCNgOkzEGbBuPJneUfjx0c+hth/",
+	"1BNNdmuHBPlyDEZODY8I1RpKmwqs/a9bCw2fnfs2Xa3eUSIHNMGwBDggPZGlGxqMOoD01yxT0WNPhHZu",
+	"rxDZHKJ9sr/b5xBzH5Lm2enVSxIrOjRAcj0R/q2dv4YfB6T08MJbP1yr5d80MyECZOBmu70/2P+uJ8Ji",
+	"tm7oQsrA898+HhqmIM7oafcJCQt5vIAY8rT7DQmL6bxhloYIjAUiR3rC4b0j29jRRPOYWXr2UXvR3Atd",
+	"MdfXrSDnFlme56ELVLXSLzVMAZEASIULVoESZ6RU4qyiSluTEqiSZsnRl2XDIm0tHIIP1bGbadScDpI5",
+	"BoxglhY5zYK2xuD1cfxmoTpasHF5tCCvsCZFT2Cmg/MnHlWXTLP3CiCYUNS0l+qnZbepo3QpyF9Or5CO",
+	"fjg9foFnMRUJ07oY4+BYnQ6JZgDli/EzTMTACrRfV6xQGFFBYpbpbYiTkvCICczfdDeUla4UZ4aqef31",
+	"tJuwEU12DVMTXcit9ZfU8flZIXj+sNHt7HW6IGhNmaBT3jhsPOl0O08a6FYDQWUXYI/rLObAwlxcvosl",
+	"gPBkErqaoD+fPu+/OLvApYCyvxMPpUg0NwzAcIBxsFt79QY9Ec7YYFemBnJQyEDJmWYKNAcqSIhOzdBB",
+	"ZVJxrYlht2Z3bCYJoQN54wZl3x9ZToRI/dDTWE5YT4DvzNUTDrIAaex+RzukmyFP7F0R7npIr4CEu31h",
+	"e8Lx7qIgBoTTMbcmtA0jF2/BtYvmVZAFHNUQSzT2jDmoDszlpvZSy4sxLN3uPREllE/0EUoCizICoQj7",
+	"NrOn6pIb9A1qgne0AcCglCbEy6DFis1WvPDF2S/d7453Ou6F+93WKiI7miXDnZBMkxQX9fKH4/b+02fg",
+	"qs0Ke2AAKy4yBCQmXNgL2DajEWYptcw8L6KAMpDPQRKShDup0HTI2vjxTtiCAzxHjCLwxrhD7HCG7N3i",
+	"4QoUH9mFOC6srpWaGIddzQjioHuAFTPgtGWLfxY3Dht/YeZCSoM2criH4CDsd7tervTO74I4ZcUocC9l",
+	"hdRX6RtZGjQY2Dz5lr9fVFWXJM/L4rErlKzISB1naM/3wf53dUPK5ribXXNYe+opznf1N2cecwI+eLL+",
+	"g3cFBAuYkcv6WvddVuKqoE41Dn95HzS0RyTNFgTFO8fmgEYggRtYglulGRssrZTVJuhIgy4314ZNGu9t",
+	"b7udGUuS9rWQM7Hru7YnvsAYlwjIn6arW9NwGNXgkK91XOav7J4N30jBXoNR/NP7aipcvVhWXH7JcYWf",
+	"dA+qWTeqVxBuOZ2Tpl00wFY8G7Zt/20YAMieaLc1SEmb9P+cxg494k6EdK9EAdrP3t6znAF6zTDfbuCY",
+	"VnW/beNV2k6FB13JSiB4UCLIz9vNA7xq70Yr2EMpGEKxpiWyfcMEFQbkfkSPwqbwKimgvMskttKuzxGC",
+	"wm3AWn2UVIYDAmVwfaRjCxsapDyJSdMdAmC8E24C8hfpD0YrIOkU0indFdgTHrqBMDHiECYMqHFQ5QHh",
+	"+qvZZSFZ8CG5ZrGbCn74P36uMPfAipvZ9HAfhjQy2pHx3ka8KgfvgY82YHAvM4iffz++mx2q53Ur7BJI",
+	"m3BIWhUctXDGfCWTX3zKa/GUOeiv2gPmscR0jsiGagrquuDZmBMhZ4eYNZcnyk3pHIwmWOWKx/gx1uSA",
+	"r+xpG0rVE/YNSDMn6EEnzRCzziHYMsSTJsqYYV65tfIbgffAwYBduihP3SHHAgEBbSdWAGSZDATA7xk6",
+	"2tjDph0SRHp0iTL2DGCwfZiLsJleCFCuo1SxuCeOzwhCWFlp1gnlz9+9+MvpVf/F8dmrv/ffXb6wwm35",
+	"p9dv31z94H5sYXoMGBewKUjuUTxmPdEMz98VANuwp92PPmTkU9hySfQzLjQmBfkNq2Emz93OPyAj8V1U",
+	"MBG4GWmSwDo6IvQI/I9843P5Rml1LQ0ERKeDbP2zq9BJHP7ceQJ3J4sLez6josDm2UU1fykk31cxmd0i",
+	"8qJVJ5bZDVaf0k6fguFfGsWnjESpNnLCCtkyiFHQtINGrsKNZxWUnPiTfeny5LjoidIaTGScp984lgIY",
+	"hi5JkYqlGvJyCD44ORMgUHhENXLBYq5YZJCVeU3aSBKmKgmPSmCWYsR0IdQNZ7ejraQ8lvKaaKtkApcp",
+	"DtYKIJTHnZ64tLxNo+EPA9edImp1YcyM8zzm/N3zV2cn/XcXr8IO2MMKPXobd87CiGXFmYUbbeVHiGTr",
+	"0/UoIhyDeWEgpdFG0WkOedvyCW2pZvEROeh+l6uf9sOecP5vZ4tK+M3CNJu4QLBYGUbaVCpDE29JsNwY",
+	"M7VZhqpbxeGQkk5y7EW3W89dDYl7YXC++UwKLzurQKR9eP7qya+Oz2ZnASwyPmi2TKp3VTq+FKPubsCo",
+	"TzwepP1gb4MurqR8BciQ8MHTTSaS4Ue+ZjGnGGj9O75Hnna/Wf/NJRrEX6ZJcg93zyWg5VLPZzLiGzrk",
+	"Ry8Jetab3VOWRWx51SC0S+Vdk8EfV4q15+hlaXrgWit9wOmw/AluEmfPQJeI5fZn5x0C92rOMRHyFizq",
+	"VkLzbPfV8ZvLMDMUZfmo9rWWT1sv8d2YqUMH21m4hzKQ48B+0ctyNWFkXmTKIZEXL29jZWphdCe/Y1yz",
+	"DsnHsnmIvD6y+5JQ0RNojPTXtMNJJ5jMSsLzt5dLmMHZnR4615l2sOhxVsVWKugKR9ETvDj5Ks79imtz",
+	"Drv3gKwzw82u4ZmFrf0Psux5LGldzJYgmkEiKRAHOhdhdXR+RHTVua08lXCX18t/x8TdaeQcb33txLei",
+	"ZBCQiKo4cOJPQLi4kXY8LaKYSZXAghs9USEH7dIIvLAdsEyXpJNa5bBeunBjxaE2vv5F7ySl9df8F7qz",
+	"D9Z/8Uaal4Dn+niLlm7Rt9OicuC5vdvgh7o6l6wKeEAThmGu5SPwAp6/ta8+hw+XD0CFRfyCTeQNi3/v",
+	"4uYjJeaGfdgxqw77ijjeKoXiU0GScT15qyCEIBSNk47A1lgnl/w4EEYH+adZHFkhVaqsbgUbctSzF41P",
+	"n94HDZe6Xibt89Qs0vX9647YuC9W8IUVx6W+ly8Tv9tOnhRy9ns/tI8q39e6rDxDKDAJwLcFCdGB2pJi",
+	"IZ1lqXEj1lC4rFxogofjqNTy3oBEh0IhRANBWgH6p9ECx6NxEdxUMwORsSJTp7giCdVWe01VHgAJQCrL",
+	"WstJYUwPeHrzbuo0GAyAzZfI+zozgQF26dHSfs+Wdue8yUPfIsViJgyniSbNCTM0poYC7RWvxSIpV9N/",
+	"DndbdwZ2P2a9biC15RS0ddRE/ukbOmF/TZmaV0VPVIh+2PXvXvR71Frufhpwi7HIZU5gW9K510yC2qif",
+	"hyffh2DWtW7QnE0v8IjHo/LHuATeiuIu7mjit/HOTP6OZC0VpKIVFJvFUEYrAKGsw0Sk5pAaBLXwtSHN",
+	"49PL9v7TZ+2/nLxG+zeE3jtgOS/YIQAgCBRoysWOD9H5WSBmjHQL3dqGhE/sGeImmVvpCsN/pXD1Q2mG",
+	"mwaYlPZbrHopSJi3GXZ64irHoweTeX7bOgM0zC7h2gBkJimMyt7I1NBEjlJGmmF+O/exwbCFWTBVUezN",
+	"7MtDUvzShfk6W3nLlSt1AyxXwu2JaCylRrM9ODNJEzF/cVtCMmCJnLWcLwBzgSAvwadkZGlndMLIb//n",
+	"/+XSZ4KekCoglnEaJkj4Xy4XyKfUZIQCHow5LBCNY0BWLSYtwIBh5h33JOyJAs4ldLuwywsblKXEFTYb",
+	"MqZu7MA8LdgRKzZNKDheqJ8XpP74rB+3dpBq4BKJRJxHVStGYiUBHlYKWCK0jYLl15PXWOpK8+15Wr5D",
+	"HsQ3nHVwnn5xz/BWtw7NJNd/9/vn0ULw1ZzCUjFIXcRjz1ol3Qh9w0XQwjvKjMvKkSubWClKFnR2+9rD",
+	"n0epTvwtslZttxwdIixx9sD94F4oo1BjFg5kPNNHhf6eFPplcWGZJC3FbKWtc2FlgxW+Ty++YCF1OBKK",
+	"jawgY3mzh3IgzQFWroUMwAwYQs6EQ3YPA2TnID/FqaKDZO5yZF0C9H533+UdvZKRyxz3o7SD3/3I40+h",
+	"yzCjYkXGHkw67nmoHZfNGpBrNjV5luP+ARm38tscctdFDBjlbR5jpmwC9UGdsQ6lJsgxoklPfJCDo/Ln",
+	"Lns65kNArcbiopggun+UA1vb+bt8P+1Q5Qi7pZFJ5iB6fpADkPi8XOxcwCh32l3AYv76EFahJBgt46j7",
+	"fFnInium5YdBT4TnSt7O2wvPS5gCUpHwRMprzvL1pWJOIqpZK8DKfLa3dxevMIBOkJBOef+azaEHOuXw",
+	"TxJSCBHsG3nNoJPsH/bQ548xM6WP0ifmkSNAC47FPUcZsicyySxYTsLe3/ehNHCkdjQJMYf9l/cdl5Yd",
+	"OpnevpaLe/avdxevrNz9E2NTxGEAoRbC//yqhyUluRQKXbSBwauouYCoyn1WLkqxdlgFUfUQzk0hTW9R",
+	"WtYFQTkLFcjquGoEh8D0PsWy8AEQpJzeYemLZLgNKk0YJLPjhafpTeFYa5dxXqArKyNnoOyKaZncoF8f",
+	"wCoqhWaE7V8E64fBcwOJwVXi8Blwph/loFHte1uEsFhgB42i062EH/V0FQZKr3e7v9fu9W6/YZUQKGiW",
+	"uX/B/Ec5wAlvJpTv32fHGVRwjVRueU4BYkDYA5ZXxnO0avvxjLs2JWpH24PVKe3NUqrjFxXvVy1kESVj",
+	"iyCu7AavW0xEwkcVNqLCaqJDbkr2jAyF0SddNO0ykd/++S8XENH2Ncm9PvRvp6fsb/JxsVz7o3ZT1m7S",
+	"AeBsWIorCIpWlNpSaUEZcXfgkRpXS4pY0GMv6Ha7gHxDmqH9TxiQvd/++X/nNZlQ9prRObngmLl0JjRT",
+	"5rUVLyyTeZ4myeu/7mh72T1Pk+uegNA/e5/HaWRvQrjnJ/Z9hNi5YBojPVSxuhMX2f3ooloh2RLETsvX",
+	"9rtdaKkHtU8UtJF9Dn7Z0NchsjIqJGF9kIPQScOCzTA/07az8GMhW8OAcYlR49D3D25v83ZzJDXHc0IU",
+	"XeCG9mAglGguRomV7Ox++BI54B2G4TuhxnKPhBqO97KvKGXlDDuwlgNTiF1GaobFZLm8M28VxYlMdJCC",
+	"9YRRVGjqRB67XJM0Mbyt5Ixw2D3IF/Pfo2gIUvBAMXrtIzgRkadpGZ9VFANCyUxJMeoJy+UAViQVkHON",
+	"9saATLCCDRWOsBwFFWW+sUxYBr9DdsnB3hMsao/gTCayK4SlhLLUmiwN15XQbR7sf+cMnXY5ICrTVQsr",
+	"ANnA1y6Bhqm2Ff0VNayHacP+q+JC2hYwkw6DV6UiWbotBmLnxftwIv5LLERrFaeecPiMCPFkxwgEOqFz",
+	"h/eQaVyFFCEQxEkTCAlOekAQGw9aVsxSpjO3gUhaq1XJ4UKsNVJhCHBLSNlZMG5Zo8oefJADQISBwIei",
+	"MgWL3XT15Pa73dY6xcpJJFbEB6HW1Vbb0T2hE2lQSUSaxa0vJGjBorkWsXFnxwBIHKQsPxNqcBaK+dOr",
+	"Md8KBeghFyOmpooLOCuF+m3+tNl1VazNRCTj3GuBVODqKl2zeU/g0HLlBcEciqfdA8ggPedLkVvhFQPK",
+	"KOR8Wj4IAcMuW+D4DEtTiphE6SRFJpHMQZGEZVkGstr3uQF2XXvCCe3aagiAxqTtcc2t9tT4VYBlR0kH",
+	"TlnGZ7JiU8GC8GOXuCz14CoD/8Cj5TJ+s1zXLL3h9fHf+s/fvvh7//nfr04vw4A83duH6gyDuQ8APOyJ",
+	"wqUkh4QOZGrI024X65LBsW8dEUW5Bi3NcvDECjMKJ8NWqynP4Xp8MO0Amt9GRejee+94vVYJtm+XL87l",
+	"e/eodNe42Ca4Xh5j+B4l3/uXfJcEUXchOKL8PJkYPqkL8TtJlQYLiL3d4Hp1if4IRIQVQQX6HeBOwRTZ",
+	"goUQhSmNWEYjb6BxpYQThL3DQ2QFOQFuZ5Vwe6kUaghjsXfqqynCPcINFlQ8wNKMB3vfHTzpHhRKMzqJ",
+	"z34LTremQ7YKyCilKlZWUAmc9lrIvkHYQhiPq1waOJbQOgKcNUSqwokUoOacPcrN0wozdo1wDvZlMmQz",
+	"SLCmYnnmiC4A5QUpCQW7Nf0I1j48JEOZJHJWfupAGfAmoVAGsTpo8ke7vdV2J7DH5WanvED5prw0AzEJ",
+	"qlssFG/ZrM0S4m9tsxmg8dCA2SxvezOw5NWtItXdW7Ow0aXWMp4AwLy+WOZ+d01d6tpxA0HUGwmffU6V",
+	"3AeN3fpRDuoibN0hkkPUhx/TWb6Gr85uTjmu2W5GQASbWVEIJP0t7p5ll13mDFuFQYZ284ckwhUGzscQ",
+	"wT8Gqf6FOftgboBy+P5OmEc8jyQZ0Og6q9e6PfFuGzj4oxycvcAqWUtEv4sJtmCHvFOjQW2WL6BYxQHY",
+	"p+I0cbW+mFFzh8EGeHiuLqev7Qx4wFjU09n2EcVZYxa8Sq3Cg55uL5KBvBb6hgAYGNRyh0Piwdwyz/hB",
+	"97vKdF9o4KsedAevVTR1Nf28wM45YFBQxK/ZbMwTltEZwgn/+wV0bQ0L8qi7ZSwJifo+vBY5x4C6N/Xa",
+	"2jEJAYUVXmtroxidhGDv9OZ5h7vGpiHW0NGkaVWjQ7BetwJMz7eEntnugBP0MnUOMMS8rpa9aDUaJmLX",
+	"qG/Tfd7KoOsMUxOwkuJw0PwLtntf0AfDLngcgiVPTumvKSMQUeGtcfas4iBMhv4JH2pmX8IS//YBBkxD",
+	"w4j8ZleD0AQhrHPUJRw4uBJgmN4Qd3l5Csa4F+8ujq/O3r4J89r3e097Au3suhUsYwCPU8DNm2HxGMBu",
+	"xZoDmcMCULSygBYSAmsOXUhy01kQCzEZMUvoPCAT3eqQC/9DvkeQQsdj4ssUQdTwK6pNG+qVts9ehKQJ",
+	"/7yUqYqYA6ICFwY3miXDFu6WYDO/UAgr7vL4qPGllIjmdolBF4dtANuvr7fEtV0Yrf2FMwWV6gjdR8U1",
+	"yoCw7DRHgmuGkYsOnKtEbR0CsPO4nwUyC0i+Rp4QAZqlGIl1cIhauAPkglGiCwYBHIAGAQ0A5+3D23Ng",
+	"Gl8OpLlIGOenF/2fTv8eBhkGzV73kBzsf4chMlM7ZDddj2661Mbl1cXp8evLUhvd7iF52n3SCshAmnEV",
+	"/n7FFXoJo/9RDk6RRSwJKsu3nj1m/lQBBeEhzIjIES5aYzxZ+MQEkI1rSrCUKK9OMd3r7h/cRd1cYnBb",
+	"wk3n5cPwc7iz9+vQhS23scyFidgFjCyeK59KoYukeVSmNQgyieSE/ZuqE18s6kRKdJJnCRXNRdclHt2W",
+	"g4fiOq/m47HxZBLrHLxm8TATaXlBkUD0kas14a6H4kkk2nKg2LlTCvFDmYxTN1v3bi4M2eVcrPyx8cfu",
+	"ddtEPrq1X9tX8c1PQWOpoMi6z/+WvZ+Nv7L+yObt5J8staWZ2aYd+zrQz12Fyy9F0cfFoidck0JFFdIs",
+	"1VcpkPTCpbKGsv0Vc1+UfTcC+3QPzhCYdhvCQp3wKocoX7vyG6m3pbOpxwL9yiq+5iNBE7370V4Tn+6s",
+	"6gd1Zb5psqN9+hZIkpFUrDOj3PSHUvXxFRdMXRCg/aWVXeFl+BdXQLAe+mWhYu9nFOKrt2K8wKrzvvKJ",
+	"nQgJIfMO6ykVonzKuAs+JKJ6LTBW2WE8+aQ7RKqwFz0k08Fl3+QGnDgD5sHrA4+150HM5swcFodnxV8I",
+	"zUfnTFY2UqXCSu5ZCADEnbt4IUMmUhvy7OnTJ8+872rArLBQKsaDnqjAF+MqwOmDhcu+7cw4oOz48WSl",
+	"UbESkq/k7wuK+eQ/F17VEz66BYOEinYbtKA5gF0n3QDRgShPfZcmj7K1K+XHCUDkTQgXy1x5mVzV6pCf",
+	"Mx0qq6Vk9cBhSJqUnJy+Iux2qhxWHaBvh247gxzyvxWgmw8azxSMCWMGvHZ+KvsY+OYGiD7Cw7xvxDp2",
+	"466UtKFjb6y6W4TEQhlkcNLctkey7U6H/aJzQWevmYba+l8+TKJOdHbbPMuSGo+yLcdbhBvSnIHC7sPi",
+	"7btuPR8tZNtHYDwGUXw+agaH+pQZj/LXR4E7Eb7SlTWUivGRaA/gpON1uIUF75rNV6dJ/mRf2MhLX4Bm",
+	"2wKKbXvn9F636J1+utY7/ZCO4p/YvM5RbBeu7JF8dBZ/PWexU7a1hynAgBqHv1DEZIIDsRansFIuhFsI",
+	"kcZCCAnmOis2l1XclCKZHxFXL9AVRckqvPGKUBlEnMVsq4eIe/yJzbGLze7yvfvs+Gduxq46fc2tDkml",
+	"uecUVxfAq109OitXPqIVPKIV3I9nDDOFaV4f3KWYwN22HZdYuGSzaJIcoK1M7VlSgMHytzfymsUuwN/r",
+	"OntkqOTEOURuTSH3YZlvXEALnm+sw2hzZw2j06HrxwCTf2doX7vFLjlDQBjkdvffVqain9h80Q6VnYhd",
+	"JZM7BJr4JoM15YQwdSzLb8lLGNvzHKCFAQxzMEnMxJ4AkJOrEAjfYv1lUBsripaBO9KJFZjfAoG0EI+L",
+	"9k8IDW51yHPwmkl1TeI0M3UU26rS6i9kkjzo7W87cDnBX/eud1v1n3ffP9a4+eMwTgAxytLaMFAjljPh",
+	"Y6/vJCBkJbt3s65qAmleAuK6SzuTqTAszmWCLN+xGdFozGIyUJwNk3nrCGvQck3YZMAglcwBVQy4oGre",
+	"qaoT+NoP6tKN6QH16KW+6ox8+PMCJsKJnW37RAqjZLLO9wMv+3cRCeE/osTLBaMJGXryEbHTQdE3USga",
+	"D5TiC00kFGOpFso3T5hRPNILRIwP15LwBaOOZu3dn041ggb5yBopAM8Qw3ewYpIuWM1HSs7yy1ykkwEm",
+	"zqLfrdMTYSSFq8DbV9SwkHxP8kea7MJk+jeczTT5//5fsudTyiOj4F1D+1HCo+vKV4OeUJZvYzLmPolZ",
+	"xCc00QHpZuFWirkyS5gqAJ/D5e+dg4DCeRslaVxdCMkePlzM/OitDJp5CamtMZ17vxOCsENCuGVOpMkF",
+	"Cc0/wtZRFs7zzL6vfSpTaGSY+dwWbHF2r+qzTqoTTsrje0W3Hp6RMZ13yLHzQj155sbrPMJ2TLUDNvLz",
+	"hnssyNnxm2OsM/kPKZhD3tEkPE2VnLLdV1LEUoT5cMN3Vyf14/lH4/N8lP0/736FLJgFGlzHkh+Nm18D",
+	"tU4a4D6W01n9ZeloQVCnnBIN8ZWYQK8opKszH5C3xNYr5Rb3a0W2jOf80HA9eomrvWdHdPL24rJNk0TO",
+	"EK/3aKni3rEgbEI5uIoXEbaihFFFmtdszuKe+OH18Un78ofj9v7TZ60j8u7q9SKSl8punFCxYXhEIkVn",
+	"CVMZsGzCNNZSInTkOXRPuA6HCR2NXIxdwoaGWJFPDh3hc6Y7JHT5m2Dy9Y7zbyE5Xg7Bn17F5q/sckG8",
+	"3gMpd4UOvjDiFfS8CvPqAvD1PsPK9KgCfVkVqFaqtPtIqEMMMm0qaDI3PNLIXtYJjYLNdMKMi9layzcW",
+	"ucQlGF8o1qKytzyXnm+4WJuEi2ssCviX0ytS6G/XffNfEMT//W///FdImppRSKvRfCTckQdAPRCIv9kn",
+	"Y5kqjVHUBUxNVz8zsy5BKI2vgglASHGsLIsBXjYLiK+GI1VmI3Kjgc5lAT2pJwxLkjxEHBE1ZmPpCygP",
+	"WNwh7wo511lLi107fgaR81QT2hPAQdH71Cyy0YV60j8cX/7Qvzw9uTi9siIazcbvG0ckFMf3AMSoYkMQ",
+	"C2mv64CAMtzDfLxW0hJSsMrgFj/bNznFPAzXzDu45CORTr8078z7X8VA/W9H1dQPpjJEkaFzwoewtlyT",
+	"OGWPLPePzXKP9XWmn+fsjDRdbXQ5Ne1y9b0Cjy3zXmn40NGoXpXo/Kb04gNqHOWO6hQOZgwXI51XPvZs",
+	"CNKqJoDyNZJfuujpf0KdKw+diTymSD/ZrhTprrSbq2qS5gHOVcVLwg9y0B9SnrA4PHR9F4E8QXAH44tl",
+	"cuXSG4hjgshv9tCMpIQAWg2JRT3hEq4JNt/KDQ6Z1o/9WYEDY3gXrzHSnEKpZIh850IbKiLm0NWgukqh",
+	"Kslg7uWQQjz2f2GA+Pduhh3yE5vnSYDe+YwJJQMpjTaKTglYkck1m7cQm0XInkix1q8bMtyuoP0A2lhN",
+	"OYzls/0AN2qhj0tPJ184cnQr1kIEgC1aivn9u5ser+Wv7AwyX4JFVsRuphCBveLefqfRbL/SdnzsGYl2",
+	"sWlYQQceOEApzZgLmJMz4UtIBvcYBPqQVsx3eZz6Qk0sq8UEmHykmGXgNC+44YrfZgW3nXPi3dUJ2LEd",
+	"aAcTMVVY5/TR/vlVxJNibdnqnJsm3JTaZbjP8WkL/QtOguQa93DjsrQ1qEFwUmsP5Esu4ndYr32DaGrg",
+	"H5umOu0/LfsRnnxZRwHMquZKReEsg3qFaT2Glv1BIqelvCYUtzCdksGceKr0xwQpfjPRvtK2l0c9knSq",
+	"mQIw4BzFt2kUn4BRLJEzptoR1Sxu4TAOyX53L8e4gFFyX+0lDnoCQMddqg+7RQm8OeI3TBRLP6fTGKEg",
+	"yuY7M+MRW0wra3V64o0UbZrfmRM6R4uaG/7CPeklAR9aNsfcLmZIOE2oCEnzoPskIA5WnIS78LRVJay/",
+	"gw4cB3kIMd02jZ18aeF8LQNx23dESts3A1c75hE6tIS9L8jUaEZsjyrCo4qwKqBcKsdmPDe9EyutVAGY",
+	"Wg9UmPGMr3R8H+/7PxJWYapLqQ7bXPFbxXBbqvFB3L7syYKT+OUJ+ebJd8/IhKkRI/DWId62EDldvAvw",
+	"pj4i4YQZCn54+AgDuAfzrFIC7YlQpEkSYrUxgukYOitE0PEXcwZn0bYXeez6Xbj5NaRwH1nFoicyxdmB",
+	"UIFvkhv0jh10n5Dm4jWPFcucZ8/JGpV2OjvzB775oQ8giGI7sIhtWPk/373N35cwkQMqwrwe08ceb/t7",
+	"uu3hBBMtJwwBYCy57WRFwZtQsbXAy1qfe/3P2GAs5bXexUSJerB8OZkmDIyQ/hNXzybEKOA2YEeYVLFD",
+	"Yr7vpd3ukygV/Bb+xYKbPfdszG6JDxTYf/rMzrLXMB2rMfUa+HJIJjRmWUgEz7I4mrGMdDbkziRu1cS+",
+	"/oyvuGSRB+QU5Y7q6mV7xD9469Gl+HWOVskN6WgIonTszak9pfjD5IlsSzjTheOU56ZVmi5+9icJiqxg",
+	"wFAemM5mnu4h8FDIGZGCNIUsJXwdeb3AYRsqDRgQENuBIIuAHNDqVKaF/b4OSj7lx0Py9R1SD3ZGfNna",
+	"laghP2dvPSRVuk7qEDjKPCMvt+vKaD9S6UMUYpgVdj4jtezZVu6U7LMCSF1d9vyPUK7GxVJmNbCuGZt6",
+	"qA/DpnqZjb6A9n7Oy8GsT5XHTx7z4/+9gZkYGOsKdYK2ImbPOINqedxypqysf5btPFJ0OiZNKI3py5YL",
+	"xmIdApwdmjuk8jlHCE8HGMyY4fT9hKkJ5bF9nbzGfxPbRTSmKisaiL1QTQCveJpQLirTPwtnYgN3pcux",
+	"qgRsAtC4RtBgIp3ACuGfbrR2Gb+kszKbl93yfA3uANbsdxDQF+0G+jWPFZ1xMXrkEH8ks2dpN+0O5mfy",
+	"jldZ9cHZEtB0i6Jk72viJ/+HJhx8nOgN1fSGxRAO4TDqpcKYF6w5rNHZFpCEG6Zo4qvOuQqi9irF7gPP",
+	"nRBGA2sJ5zXrIHiRRPMoYQFRDEqpRi71GPAzd4Fv9S27CwsomhrTtdDaar+w40P3afEluxw8QfQOe1rb",
+	"UIS1Q47JQAHIo0oThoVcD/b3swLPWC45hKIH+pf3HWeR9WjpWMKWJXGnKlayJCbcvxXWN3+efnEHbIEp",
+	"rmR19t4A+nn0eD6WE30QP6nKEDY+V/ZaoUns+vJTKyrWuDjw/W5WqwrLmOf3xGBOeFxd2/Iya/8BD63v",
+	"ZJX+60e7o/NpPMolfyDlmlZuYeFMGMVHo3rfwecAyBfli3MrtpQwvOoP1e5H/8/+GtA7UNsLSFkev5wq",
+	"BqggdQq7J/1Hhf3x/igp7DonjG0OyJK+vqQO11Pc/TP02vQU9/sjJf+RFEu/a7mhB7E7UwEAM1+NlweV",
+	"CmmBc99ZL/V07HM7KrXSi1S4OhKgj2YahhRWbVRSZAt3SNAklvgCF9rXNA+wrJ4Vy6Ik1VCLbSxnABcC",
+	"5ZgwgkfbxQ4KEJCu4R2dI3d0yGUijS6Wdj9/d+WgR+znPaElxntCfQmI1nE5/Iq1maCDBFLi8/12Y/X+",
+	"Pyh/YecwpiJOnLOQi56gLpUQEaA1wg6pVOgj25r9wlWuG8yxalczr1fngmBjORMtV45d90Q44XrIFetP",
+	"ofxSeEhCfc2nIYmVnNoLNyChSkXfrl4IXTm0L8N01hv0jGULhwgt0BM+xz/rAJyZfR0SmcQA2sIFAiaE",
+	"dgtDuzqhnU//H1IwCKqy2rjDZnDKd6cnjvP9hxIbVcJ386D7HRmwuRTVkQPnaZlJ37+C7pv/Cgr6pldD",
+	"pqAHdezmET3z0Tbwh7cNfKaYt0qLydpZ5d++8i894JF3fWyo3fthP8qGf1TlnouBnXQWueF3dG3Jii9r",
+	"AajL5LpgJlVOkHAjspOKA7iD3l28Is3w/O3lFdnFGKuP7qU+jz+5SGiAfC7Fq0Bpsp5wkVRcOyhocA4g",
+	"0KZwXg0lk4TFRw4DyUEdIZyTFbwqxYu9bk/kq1wUL8glY6R+uJAXPJazrGwZK0aBVRaSBybmjnTjAZG2",
+	"XRerQ7XcXJaRtpt+fSP2WBHr8RKuqoxRw6Ye8CYunb1V1sRXgL5fOJNGgnExB0FBgj/o7tUZFmtP6KNd",
+	"8T/arvh5VH4vxpo13zjKXay0sdmpumMZjs8d56pKWjKJs/oPRk4xshAsLGiVOMrirB20XUE08FW3EEKx",
+	"Oni69qR3v/ZdXIgd/7e+jx/5TEVdiVx0ro3c3vZ+HfAk4WLk0xvqMxoujeJTtuOgW3VA7DU65CzGorva",
+	"ZIigl1cXZ+en/Z9Pn//w9u1PHhsUqgSDbGz/EXgzH5idDJ1Me8LIhCkqIrB11jR29fbV6cXxm5PT8JBQ",
+	"MEaCwXUoIZ1TKqINTVy9V5MqOPsH3W5exbgnsF6yC1RCRWHAIppqRnCOhMZxlpdlZAbMb8iMJ8lRXjrZ",
+	"dhAAZgN1zQVgCJ2NrRIBlYK4IUal2sykMuN5h5zSaOyqmfN4sdJx4AtvGEWFxogrTBdVgKRrm+uJJiWK",
+	"TQFawIsz8wLgbLeq5HHryCPCThFtyliBjbtwKqyaPFRy0hNuCRR1+LRUEEOvmcgLicDoMyBaqWKssZAN",
+	"Ja9hDGj1HfJGGo/N2xMIznvolzr25bIHqdLeHj5kMw/bmCPBui32Vc0iqZ2p/4fXxyeVoLDQg8tOWQd0",
+	"lVF3TjkuJNYSzVEWtIZxbm65HXGRhEO9LE+EgmUAWFhXJHegYDd5Ql0d9P9+9+DbmsjXLSzXXzhMDFf6",
+	"gkWMT2tvNKT9Gc0pH7KflPOtYLisK5Fv5++rYWZUleo/CEjtfwbgbHZwvMrXdNluyDWLpih31ZRuplQ4",
+	"zuDo015JMdXjgaQqro2/Or3lePqTORp4/G3x4vjyh+dvjy9e9K/e/nT6xiXqmw4Ji0jeXBN2ixwSGS9W",
+	"cuyJ8NLOkh2RH4yZvgXAu0s6YZfcsO/tRCMTEu3quUdSXnO0MSkWc8UigBB60n3SspdGmE8jRB+WkugQ",
+	"dJcWgQE5dGwo3zilI1aT9foiW5KNAu6h6Tre8nRvv7LMCTSEsyqUWoZt6seF/jdvdH2kPoTYj80kuUOE",
+	"fTYmYAdP8PBUiNBY1d0ynAwVG12kpX1EQslQg/GrhNEbF/j77uLVQmGpVxLZ5OqhB41LZtonuKyrJ/lZ",
+	"EnwNC3ehzVvCMxQP/l236I106Pi4lFY0cyuOYHvkh6vXr4DmgefTLArbnsUo4SBzgfAzhQBxrJRRUCZ+",
+	"dzMuESXA+UtDwPfvQuo/a9L/EXXIrkC28kUi8sVsOrQVxUTMFIuL14pdTV84IpZRfdTu5Yxa1Yi8O8P4",
+	"CFf2hWpteXB18bvAVTugRAP/JydIde1LN4P2OURRVGZJvbCj2da8czZ8IwV7jeAoD8xBZZROmDCIQAvX",
+	"T5nFnV7R0bqSefAOdPCkrnYwEvaOxvJxTXu1QLzK2bBt59qGybYAnw/xFO4s4P1HHBIYjNUObxiUoi5t",
+	"Y+FgwGHIz8XuR6D0lWBglmKP7VuNTfKTqHtzIxjSZwc19cve5//s9Nvv//S/qquwrTk2WPLiVEQyhk+C",
+	"+z5of9r9U/mIZZXjkFNUjLry0MGiBWT0Dz5tMztcn3plspPiJBXtSv7fTzHL4I93mrc1Gm59lO+39AZY",
+	"VXiEO5xVM1zisUsndI06NKS/rjqyL4//+iB3zOoFsXLMOUUt+etTytfd+JdglBEGKidds5jAuFzJhAUp",
+	"Zc1ejxlNzLg+7wgh16Mxo9MjYmQajcEqkhX3rRRDfsBGH9D043qo4XgufA2snQm/QfPN192yV/yGCTsm",
+	"K38XT6Sea8Mm6/dpKexje//YJr4urG4WkEFqXPzI4TpULqJZJEWs16BzeTyuGRjALaeyP4L5GkGWs4Do",
+	"gtMB/U7yhikSYqsG2+ngX4rO0MjuGm/6gGrEPCsVFY4y2LGe8HAzAVmGASOhCckk1YYMmIuKJk+z+iqO",
+	"y6J6YDlNIjHR17sGegI9AlI5C0zBcm81MEFSgdnJAJ4ATvvc7QYG3j2wCkDUUGZQ7/RET1jiBtg2OfjA",
+	"IoPY0M08Pvng224XvB06cDZiMScf5IC4uPIWGbBI+tTiD3JQijnviZ/RReI3/IWzsIcEb2sf6m0VlB2d",
+	"G+B5fETA4wNliE3RjQjFlKnpiYRRO8QDMm6RKn+CKgRsAcqUHV4BBpvH3oET8yGkb7vpWwI62N/vkBfl",
+	"6CdFDStV6HOiztk5Lg1WzpliNT8lU8NcWjeNxn786LsBbEam2tdsjq02vfXv4vjqtP/q7PXZVf+n07+H",
+	"rQDg/w3aCQfzYvAHpnrnxn7nzKoE2LxA+K0fNnAjhHc4iYiTt/44ZRh6R8QL3IFzRLAYyBTESDrQcJPW",
+	"eCAWmUedQW+vu3+wQTXkqyIF8hjPI8+JEVxzhHsgd1SUVw3ME3mtZ+Tp01VVkXu92/29dq93+w1bURP5",
+	"btH/NI65/Ykm58pSiOH2JkWVZ0Jviw/3nz7Lukbm0LA3yki23UPbeueCzl4znZcg+XJlBH+Ug1X1A6+Q",
+	"HRWCJSGUkicJUalYYQetbGZHe+vpQxk/tw1f2H9A+2HdYu5ocnzmIDAiKoQ0HjUjKwag2IRycOtjhRHS",
+	"BA/Yb//81y4+aLPbiLGYxa3OHwL99TG74X5dbVQVw8Kd+dJBS1sRiEcFT9y6oJChVIyPRHsAfDATbRM2",
+	"osnuR6uvrDQVvbLvnW9QQyqcKn5Do3kYkNAwNdGY+IV+Fx0eYeEdmANgxSAsS/cgM0hWWJ6cHl1veGK3",
+	"1IqX9lXsvREUb5En++Vrg7b/8f4XtEHd2QL176ZU/17dLG8k1l60NPDZbpWvbTKC04ZTaTpKDQicEjsR",
+	"d0ZaW9sRJtG0PpLrrWDktYxZgs6MW0POlTQykgmZoDgCArqPtAFk6vbF+QnZ73SPyMDSlxfqMXC6lcuh",
+	"Dto5XBRNQtgpIb0TUDt0ew+jb2VWH2jVxCqYk2iKOaHdpy2M37pm854AR60whGoSHrt7Hfo5JM8ZVUyR",
+	"5ObXPvj5reQpSPi39vGUt39i8/AI1Yk8hiiFwC4Xv2bGDJRfexNn2kquuAGLwoEwEUN6KgGMKxJmWTS+",
+	"ByNlQmiipXsDmsYovKwGqWeohBsy4YA5FXioLU3KRcNBQtBjPoUXXP2xw54IE65NP4fqCknTPjnJHrQC",
+	"gu9kob7ulQyE1b4xYvkLYU80RznCn/1Z0xuW/06a07T0s0pF8VcuDL1mP8qBb/mDHITEtgnP/KDtmrmx",
+	"/CgHMIyIiogl7n38o9AMVDTEhqBsX6tDQkj6m+MXVMQ9AfUZCqOx6jWupZVn8XUUZv0laj+wMleHXNlN",
+	"c5wKyDtmins3YU+YMdOFbdM7/t1DQmHDd+xXI7D24velbd7RJL8sSNMJ0ISLntCCXjMSUc0OF1fTQBRh",
+	"WFCg+tdsXkiJsrf3jiYTNhkwpTvkOMtmABqMaJLgjaqYThODaxFyfWoJ7pBYjhGiNtwToTYqjaxWGDs3",
+	"JxxAgzY8YKjenE2aWURyGMmYha0Fop7JNImx+qznDZV52VKb1yfnD5ST/frkfCsFazuLaFm/q5H8M+bp",
+	"uwIMb8+CXGGq/QpTb7k8KCS4ugaySEy82YIssOURd+2x9kS11PGxgXejvTCtEGLF2eMp/4nNsydLcRiv",
+	"T87zi655aRSjEzsH8sPV1XmAIcQJ0zpAG2g2hqK0YuWQzWCd8zr0u5EUQ64m9XEcYzmzHG2QGuMDpN03",
+	"DjSkGOrcpARSNcEUysEU0Tp0aBgQhje2N724DnqCagKFebXVzy1zjmWQt+wtv+TYhTRBx9x+kwylgkKE",
+	"eRw6u51aTgPxfT1BIU54RYDfm2z6J272WwX63Q2KJe/0Ctp56Ig9EHMzwcYtrNvGIu/6XUZ24Z7b7fZJ",
+	"Byv3/THea9N4L0cHuYMcg79zhlA6z8X62NkbK2qIXi1R2g5Ubp4Q+36HvPUFw3B/m7Mxj8Z5GTGXhpAV",
+	"DHalOOJWT0RU+JZ9joJXLMqGGQ4+iksWtV8yE43bl9ywQxIpqXXb/hh6T1T4VvERF6GvFobZF1Alhxu2",
+	"o1uYsVFKVn0CmRhZ8gHMzJkX/bSpmFsp0c61J0qrXZhhwdbLBYkSRhVpYr68AJOjZaCaufDYfOlbZMA0",
+	"j1lPWFlwTPX4yHcM3BUqpXL7i5rY26Iy/x3fz9nRxuLgbXs2m7XtpNupSlw4zSZW+yFNNAsa08Kjj46b",
+	"bs00i+z3F9fI+6BKPNxW/rwrv3ILWpYIH7lqJrT+LpcCju6MamBMWXBqgYl0fvdWuYLYBQH3EA1jNyWv",
+	"9+XZTZNWbKBzazzqCb8Lf8OJvz+2vYutPC+nTNAp73hKrHMjvJ0ycXx+Zk/oQ4dK34M2nwWJu2Fn9pDH",
+	"wOk/hLTJNUZM5ytNqCaO+BZjwEp0PKfIEtfQ8d+PX7/6knTsh/VIx490TBzxVdIxQGjXmlT2u908CB1d",
+	"MlaLwH96tUYfYkSzizX1OeeBi92a8JF3aOTJvWim7gm0YwPwgCbNy7++Ah2I4hOSyOjapZljPmXCqLYS",
+	"oJJy4hNyhr6ix94z8po/J0PFGAH3ie4J+yPOtxX4aDrCxIgLREtFDc2KjwgIlvl3rJIypDyB0EHtRMwL",
+	"FmcAIdrBjN0wFfMIFKKIRmMn2OwR3SFvrYg245qRp90nJEzzrQ+DclERVw4FfES2VxYTKE3SE1yQMKs3",
+	"0gz9IocBeJf6OBX7lx16H4beB33N+QI0nZPZGNBNwpgZypOwxtR0AZTwgNHA2EEF54EfUI+0ZGUUHQ55",
+	"1PljHkI7Gf45McRKDqTRHXNrVt0rF/DW1a35CkH+V+zWvOTJY5A/YJzRWQJoz+UKC5v54636NqHTzu1q",
+	"IeISX/uSAsTtnXRVP5//4Oykr0uOjlJ8MIGLm0Zi3Jo4DTVpfdos5iDAJTPhgk9ocggwKMvZJ/4iynwl",
+	"hA5kaohhggJkkB3qrylLGZEKHOr2bjZ8wjpWEFUUqo0BJA0IGnCNoR0EQ0IcbBmNJ1y4YYcuDl0QeEqu",
+	"2bzm3rvEaT4kDjf2UHdmMEAvEyv+c+RVR0G4YSBgmcJ6cE3SaZAFNNwwpcu2hVyOXXRqVrgwEfi+IgzR",
+	"boHDknECLlgI4d/aBa1nwQ3UkJIFA2pspyppHDZ2gcO6sS2dFSaniS93Z6TrMCCp4L+mzPIhNqE86ZA3",
+	"UrQzgtVEgyiLPgeu0NfQyd18WP9/Ofre6gDwvV3TMdVWKgW0KG0CkqPDWTnaYI0/B2MUy5k7d8cwCPDL",
+	"wggKvdqWqzpNjXT+gw9ygH1jzE/gtjggCdeuEgJE8ST4ut3ihN84ECBd6Mo2VNHVGwp2YMVSCA+G6Glo",
+	"G6ttLS5TXgFsuamfYbOx6AJdLCtRKEnoEnA1oAliLBefYJxhqe4EBrA5rJsF2NPizLLQ2+rciYgamshR",
+	"Ck6vPI4rcITgqy7C4RDT1PiYo0IP+Vc1fZSx4rAjn3tVNeSs+HfVKvJojDSs89MkYjvCLIzdUitpyqlp",
+	"czw4vpxlIaClqvEsao1EisVMGE6TwkYHhIlIzaF2syPyIzw0E2aovYMA2AdKckD2EouXV6mm63MMvWwP",
+	"FWciTuZWpo/TyBTAKDwyzISqawZqo2NwhU4mzCgeVXZQuKBL6BNFqAnfRQUCRqcc+1zZRUIdpUzpfOJ8",
+	"IEqmo7EHWwMituqmTE3gegZIJjKVytAEn00TAPK16m2EV/oixlNhMB7TqYJNnEH2VWybtx2nWWApelJh",
+	"oEy18S+QSopE6GIcKxr2uZsBSAoc/+nuFr+Ci8YRbjRLhoXm3Z2y3PpKcIWanSu0Cxnd1ccwN5E78MNY",
+	"ppap4UE5yhHvIHbQcXMrHiXeoVoi6ILFvbq/mhBfH9KDmVnHZ4SOMOoWUi8n0RSyLgs0HU0bn95/+v8D",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

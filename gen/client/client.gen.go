@@ -41,19 +41,19 @@ func (e AdminStatusDatabase) Valid() bool {
 
 // Defines values for Currency.
 const (
-	EUR Currency = "EUR"
-	GBP Currency = "GBP"
-	USD Currency = "USD"
+	CurrencyEUR Currency = "EUR"
+	CurrencyGBP Currency = "GBP"
+	CurrencyUSD Currency = "USD"
 )
 
 // Valid indicates whether the value is a known member of the Currency enum.
 func (e Currency) Valid() bool {
 	switch e {
-	case EUR:
+	case CurrencyEUR:
 		return true
-	case GBP:
+	case CurrencyGBP:
 		return true
-	case USD:
+	case CurrencyUSD:
 		return true
 	default:
 		return false
@@ -213,6 +213,21 @@ const (
 func (e NewsletterAcceptedStatus) Valid() bool {
 	switch e {
 	case Accepted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlanOfferCurrency.
+const (
+	PlanOfferCurrencyUSD PlanOfferCurrency = "USD"
+)
+
+// Valid indicates whether the value is a known member of the PlanOfferCurrency enum.
+func (e PlanOfferCurrency) Valid() bool {
+	switch e {
+	case PlanOfferCurrencyUSD:
 		return true
 	default:
 		return false
@@ -958,6 +973,36 @@ type PlanLimits struct {
 	// MonthlyAiUsd AI spending allowed per calendar month.
 	MonthlyAiUsd float64 `json:"monthly_ai_usd"`
 }
+
+// PlanList defines model for PlanList.
+type PlanList struct {
+	Plans []PlanOffer `json:"plans"`
+}
+
+// PlanOffer defines model for PlanOffer.
+type PlanOffer struct {
+	// AmountCents What the plan charges per interval, in cents (0 for free).
+	AmountCents int64 `json:"amount_cents"`
+
+	// Checkout Whether a checkout can start for it (every plan but free).
+	Checkout bool `json:"checkout"`
+
+	// Currency The price's currency.
+	Currency PlanOfferCurrency `json:"currency"`
+
+	// Id The plan's id, as `plan` in a checkout request and in `GET /api/v1/billing`.
+	Id string `json:"id"`
+
+	// Interval How often the price is charged (`month`, `year`); null for the free plan.
+	Interval *string    `json:"interval"`
+	Limits   PlanLimits `json:"limits"`
+
+	// Name A display name, such as `Pro`.
+	Name string `json:"name"`
+}
+
+// PlanOfferCurrency The price's currency.
+type PlanOfferCurrency string
 
 // Priority defines model for Priority.
 type Priority string
@@ -1763,6 +1808,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
 	CreateCheckout(ctx context.Context, body CreateCheckoutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPlans The plans this server sells, with their prices and limits
+	//
+	// Public (the pricing page reads it) and limited per IP. The configured price table
+	// (`LEVQOR_PLANS`, or the default table) in its configured order: each plan's price in cents, its
+	// currency and billing interval, and the limits it grants. Stripe's price ids are not shown; a plan
+	// with `checkout: true` is one `POST /api/v1/billing/checkout` accepts. Served whether or not Stripe
+	// is configured.
+	//
+	// Corresponds with GET /api/v1/billing/plans (the `ListPlans` operationId).
+	ListPlans(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateBillingPortal Open Stripe's billing portal for the caller's user
 	//
@@ -2700,6 +2756,27 @@ func (c *Client) CreateCheckoutWithBody(ctx context.Context, contentType string,
 // Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
 func (c *Client) CreateCheckout(ctx context.Context, body CreateCheckoutJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateCheckoutRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPlans The plans this server sells, with their prices and limits
+//
+// Public (the pricing page reads it) and limited per IP. The configured price table
+// (`LEVQOR_PLANS`, or the default table) in its configured order: each plan's price in cents, its
+// currency and billing interval, and the limits it grants. Stripe's price ids are not shown; a plan
+// with `checkout: true` is one `POST /api/v1/billing/checkout` accepts. Served whether or not Stripe
+// is configured.
+//
+// Corresponds with GET /api/v1/billing/plans (the `ListPlans` operationId).
+func (c *Client) ListPlans(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPlansRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4487,6 +4564,33 @@ func NewCreateCheckoutRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListPlansRequest constructs an http.Request for the ListPlans method
+func NewListPlansRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/billing/plans")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -7310,6 +7414,19 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/billing/checkout (the `CreateCheckout` operationId).
 	CreateCheckoutWithResponse(ctx context.Context, body CreateCheckoutJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateCheckoutResponse, error)
 
+	// ListPlansWithResponse The plans this server sells, with their prices and limits
+	//
+	// Public (the pricing page reads it) and limited per IP. The configured price table
+	// (`LEVQOR_PLANS`, or the default table) in its configured order: each plan's price in cents, its
+	// currency and billing interval, and the limits it grants. Stripe's price ids are not shown; a plan
+	// with `checkout: true` is one `POST /api/v1/billing/checkout` accepts. Served whether or not Stripe
+	// is configured.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/billing/plans (the `ListPlans` operationId).
+	ListPlansWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPlansResponse, error)
+
 	// CreateBillingPortalWithResponse Open Stripe's billing portal for the caller's user
 	//
 	// A Billing Portal session (change plan, card, cancel, invoices) returning to
@@ -8708,6 +8825,94 @@ func (r CreateCheckoutResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateCheckoutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListPlansResponse429Headers the declared response headers of an HTTP 429 response for ListPlans
+type ListPlansResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// ListPlansResponse503Headers the declared response headers of an HTTP 503 response for ListPlans
+type ListPlansResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListPlansResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PlanList
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListPlansResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListPlansResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPlansResponse) GetJSON200() *PlanList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListPlansResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListPlansResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListPlansResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListPlansResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPlansResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPlansResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPlansResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPlansResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15874,6 +16079,25 @@ func (c *ClientWithResponses) CreateCheckoutWithResponse(ctx context.Context, bo
 	return ParseCreateCheckoutResponse(rsp)
 }
 
+// ListPlansWithResponse The plans this server sells, with their prices and limits
+//
+// Public (the pricing page reads it) and limited per IP. The configured price table
+// (`LEVQOR_PLANS`, or the default table) in its configured order: each plan's price in cents, its
+// currency and billing interval, and the limits it grants. Stripe's price ids are not shown; a plan
+// with `checkout: true` is one `POST /api/v1/billing/checkout` accepts. Served whether or not Stripe
+// is configured.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/billing/plans (the `ListPlans` operationId).
+func (c *ClientWithResponses) ListPlansWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPlansResponse, error) {
+	rsp, err := c.ListPlans(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPlansResponse(rsp)
+}
+
 // CreateBillingPortalWithResponse Open Stripe's billing portal for the caller's user
 //
 // A Billing Portal session (change plan, card, cancel, invoices) returning to
@@ -17854,6 +18078,118 @@ func ParseCreateCheckoutResponse(rsp *http.Response) (*CreateCheckoutResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers507 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListPlansResponse parses an HTTP response from a ListPlansWithResponse call
+func ParseListPlansResponse(rsp *http.Response) (*ListPlansResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPlansResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PlanList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListPlansResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListPlansResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -1,6 +1,6 @@
 import CTAButton from "../components/CTAButton";
 import Newsletter from "../components/Newsletter";
-import { plans } from "../lib/plans";
+import Plans from "../components/Plans";
 
 const features = [
   { title: "Every step validated", text: "Each step's input is checked against its connector's schema before it runs, and its output before it is recorded." },
@@ -35,15 +35,7 @@ export default function Home() {
 
       <section aria-labelledby="pricing-title">
         <h2 id="pricing-title">Pricing</h2>
-        <ul className="cards">
-          {plans.map((p) => (
-            <li key={p.id} className="card">
-              <h3>{p.name}</h3>
-              <p className="price">{p.price} <span>{p.period}</span></p>
-              <p>{p.summary}</p>
-            </li>
-          ))}
-        </ul>
+        <Plans checkout={false} heading="h3" />
         <p><CTAButton href="/pricing" cta="preview-pricing" variant="secondary">Compare the plans</CTAButton></p>
       </section>
 

@@ -998,6 +998,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/billing/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The plans this server sells, with their prices and limits
+         * @description Public (the pricing page reads it) and limited per IP. The configured price table
+         *     (`LEVQOR_PLANS`, or the default table) in its configured order: each plan's price in cents, its
+         *     currency and billing interval, and the limits it grants. Stripe's price ids are not shown; a plan
+         *     with `checkout: true` is one `POST /api/v1/billing/checkout` accepts. Served whether or not Stripe
+         *     is configured.
+         */
+        get: operations["listPlans"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/billing/checkout": {
         parameters: {
             query?: never;
@@ -1660,6 +1684,30 @@ export interface components {
             daily_ai_usd: number;
             /** @description Jobs the owner may submit per minute. */
             jobs_per_minute: number;
+        };
+        PlanOffer: {
+            /** @description The plan's id, as `plan` in a checkout request and in `GET /api/v1/billing`. */
+            id: string;
+            /** @description A display name, such as `Pro`. */
+            name: string;
+            /**
+             * Format: int64
+             * @description What the plan charges per interval, in cents (0 for free).
+             */
+            amount_cents: number;
+            /**
+             * @description The price's currency.
+             * @enum {string}
+             */
+            currency: "USD";
+            /** @description How often the price is charged (`month`, `year`); null for the free plan. */
+            interval: string | null;
+            /** @description Whether a checkout can start for it (every plan but free). */
+            checkout: boolean;
+            limits: components["schemas"]["PlanLimits"];
+        };
+        PlanList: {
+            plans: components["schemas"]["PlanOffer"][];
         };
         Billing: {
             /** @description The plan whose limits apply now. */
@@ -3915,6 +3963,30 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    listPlans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The price table. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanList"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
