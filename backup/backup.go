@@ -93,49 +93,55 @@ func SQLite(ctx context.Context, dbPath, dir string, now time.Time) (Result, err
 		// Opening a missing file would create an empty database and back that up.
 		return Result{}, fmt.Errorf("backup: database: %w", err)
 	}
-	final := filepath.Join(dir, Name(now, SQLiteExt))
+	return publish(dir, SQLiteExt, now, start, func(tmp *os.File) error {
+		// SQLite writes into the empty file and keeps its mode (FileMode), so the copy
+		// is never readable by others, even briefly.
+		if err := tmp.Close(); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		if err := vacuumInto(ctx, dbPath, tmp.Name()); err != nil {
+			return err
+		}
+		if err := syncFile(tmp.Name()); err != nil {
+			return fmt.Errorf("backup: sync copy: %w", err)
+		}
+		if _, err := Verify(ctx, tmp.Name()); err != nil {
+			return fmt.Errorf("backup: the copy failed its check: %w", err)
+		}
+		return nil
+	})
+}
+
+// publish takes a backup named for now into dir: it creates an empty temporary file
+// there with FileMode, lets write fill it (synced and checked), then publishes it
+// with a hard link, not a rename, so that it fails instead of replacing a backup that
+// appeared under the same name meanwhile, and syncs dir.
+func publish(dir, ext string, now, start time.Time, write func(tmp *os.File) error) (Result, error) {
+	final := filepath.Join(dir, Name(now, ext))
 	if _, err := os.Lstat(final); err == nil {
 		return Result{}, fmt.Errorf("backup %s: %w", final, ErrExists)
 	}
 	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return Result{}, fmt.Errorf("backup: create %s: %w", dir, err)
 	}
-	// The temporary file is created empty with FileMode: SQLite writes into an empty
-	// file and keeps its mode, so the copy is never readable by others, even briefly.
-	tmp, err := os.CreateTemp(dir, ".tmp-"+Name(now, SQLiteExt)+"-*")
+	tmp, err := os.CreateTemp(dir, ".tmp-"+Name(now, ext)+"-*")
 	if err != nil {
 		return Result{}, fmt.Errorf("backup: %w", err)
 	}
-	tmpPath := tmp.Name()
-	keep := false
-	defer func() {
-		if !keep {
-			os.Remove(tmpPath)
-		}
-	}()
-	if err := errors.Join(tmp.Chmod(FileMode), tmp.Close()); err != nil {
+	defer os.Remove(tmp.Name()) // after a successful link, only the temporary name goes
+	defer tmp.Close()
+	if err := tmp.Chmod(FileMode); err != nil {
 		return Result{}, fmt.Errorf("backup: %w", err)
 	}
-
-	if err := vacuumInto(ctx, dbPath, tmpPath); err != nil {
+	if err := write(tmp); err != nil {
 		return Result{}, err
 	}
-	if err := syncFile(tmpPath); err != nil {
-		return Result{}, fmt.Errorf("backup: sync copy: %w", err)
-	}
-	if _, err := Verify(ctx, tmpPath); err != nil {
-		return Result{}, fmt.Errorf("backup: the copy failed its check: %w", err)
-	}
-	// A hard link, not a rename, publishes the copy: it fails instead of replacing a
-	// backup that appeared with the same name meanwhile.
-	if err := os.Link(tmpPath, final); err != nil {
+	if err := os.Link(tmp.Name(), final); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return Result{}, fmt.Errorf("backup %s: %w", final, ErrExists)
 		}
 		return Result{}, fmt.Errorf("backup: publish: %w", err)
 	}
-	os.Remove(tmpPath)
-	keep = true
 	if err := syncDir(dir); err != nil {
 		return Result{}, fmt.Errorf("backup: sync %s: %w", dir, err)
 	}

@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -40,49 +38,21 @@ func Postgres(ctx context.Context, databaseURL, dir string, now time.Time) (Resu
 		env = append(env, "PGPASSWORD="+pw)
 		u.User = url.User(u.User.Username())
 	}
-	final := filepath.Join(dir, Name(now, PostgresExt))
-	if _, err := os.Lstat(final); err == nil {
-		return Result{}, fmt.Errorf("backup %s: %w", final, ErrExists)
-	}
-	if err := os.MkdirAll(dir, DirMode); err != nil {
-		return Result{}, fmt.Errorf("backup: create %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-"+Name(now, PostgresExt)+"-*")
-	if err != nil {
-		return Result{}, fmt.Errorf("backup: %w", err)
-	}
-	tmpPath := tmp.Name()
-	defer os.Remove(tmpPath) // after a successful link, only the temporary name goes
-	defer tmp.Close()
-	if err := tmp.Chmod(FileMode); err != nil {
-		return Result{}, fmt.Errorf("backup: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--no-password", "--dbname="+u.String())
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = tmp, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > maxPgDumpStderr {
-			msg = msg[:maxPgDumpStderr] + "…"
+	return publish(dir, PostgresExt, now, start, func(tmp *os.File) error {
+		cmd := exec.CommandContext(ctx, pgDump, "--format=custom", "--no-password", "--dbname="+u.String())
+		cmd.Env = env
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = tmp, &stderr
+		if err := cmd.Run(); err != nil {
+			msg := strings.TrimSpace(stderr.String())
+			if len(msg) > maxPgDumpStderr {
+				msg = msg[:maxPgDumpStderr] + "…"
+			}
+			return fmt.Errorf("backup: pg_dump: %w: %s", err, msg)
 		}
-		return Result{}, fmt.Errorf("backup: pg_dump: %w: %s", err, msg)
-	}
-	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
-		return Result{}, fmt.Errorf("backup: sync dump: %w", err)
-	}
-	if err := os.Link(tmpPath, final); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return Result{}, fmt.Errorf("backup %s: %w", final, ErrExists)
+		if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
+			return fmt.Errorf("backup: sync dump: %w", err)
 		}
-		return Result{}, fmt.Errorf("backup: publish: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return Result{}, fmt.Errorf("backup: sync %s: %w", dir, err)
-	}
-	fi, err := os.Stat(final)
-	if err != nil {
-		return Result{}, fmt.Errorf("backup: %w", err)
-	}
-	return Result{Path: final, Size: fi.Size(), Took: time.Since(start)}, nil
+		return nil
+	})
 }
