@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -306,18 +307,23 @@ func (s *site) htmlErrors(f api.StrictHandlerFunc, operationID string) api.Stric
 }
 
 // htmlPage is an HTML response built for one request or for errors: the
-// dashboard and the error pages. It carries the pages' CSP and keeps the
-// default Cache-Control (no-store).
+// dashboard, the error pages and the newsletter's confirmation form. It carries the
+// pages' CSP (csp, when set, instead) and keeps the default Cache-Control (no-store).
 type htmlPage struct {
-	status int
-	body   []byte
+	status     int
+	body       []byte
+	csp        string // "" is pageCSP
+	noReferrer bool   // Referrer-Policy: no-referrer (the URL carries a secret)
 }
 
 func (p htmlPage) visit(w http.ResponseWriter) error {
 	h := w.Header()
-	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Content-Security-Policy", cmp.Or(p.csp, pageCSP))
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(p.body)))
+	if p.noReferrer {
+		h.Set("Referrer-Policy", "no-referrer")
+	}
 	h.Del("Content-Encoding")
 	w.WriteHeader(p.status)
 	_, err := w.Write(p.body)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/levqor/levqor"
@@ -39,35 +38,18 @@ func newNewsletterPages(s *site) (*newsletterPages, error) {
 	return &newsletterPages{site: s, tmpl: t}, nil
 }
 
-// page renders one confirmation page (never indexed).
-func (p *newsletterPages) page(status int, v newsletterView) (formPage, error) {
+// page renders one confirmation page (never indexed): a form posting to this origin,
+// whose URL carries the token (so no Referer leaves it).
+func (p *newsletterPages) page(status int, v newsletterView) (htmlPage, error) {
 	body, err := render(p.tmpl, p.site.view(v.Heading, v.Message, "", v))
 	if err != nil {
-		return formPage{}, err
+		return htmlPage{}, err
 	}
-	return formPage{status: status, body: body}, nil
+	return htmlPage{status: status, body: body, csp: newsletterCSP, noReferrer: true}, nil
 }
 
-// formPage is an HTML page that may hold a form posting to this origin.
-type formPage struct {
-	status int
-	body   []byte
-}
-
-func (p formPage) visit(w http.ResponseWriter) error {
-	h := w.Header()
-	h.Set("Content-Security-Policy", newsletterCSP)
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(p.body)))
-	h.Set("Referrer-Policy", "no-referrer") // the URL carries the token
-	h.Del("Content-Encoding")
-	w.WriteHeader(p.status)
-	_, err := w.Write(p.body)
-	return err
-}
-
-func (p formPage) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error { return p.visit(w) }
-func (p formPage) VisitConfirmNewsletterResponse(w http.ResponseWriter) error    { return p.visit(w) }
+func (p htmlPage) VisitGetNewsletterConfirmResponse(w http.ResponseWriter) error { return p.visit(w) }
+func (p htmlPage) VisitConfirmNewsletterResponse(w http.ResponseWriter) error    { return p.visit(w) }
 
 // errCrossSite refuses a confirmation posted from another site.
 var errCrossSite = levqor.Errorf(levqor.EForbidden, "This confirmation was sent from another site; open the link from your email instead.")
