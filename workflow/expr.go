@@ -129,16 +129,24 @@ func (e Env) Prepare() (Env, error) {
 
 // activation builds the variables of an evaluation.
 func (e Env) activation() (map[string]any, error) {
-	if e.vars != nil {
-		vars := map[string]any{"payload": e.vars["payload"], "steps": e.vars["steps"]}
-		if e.Item != nil {
-			item, err := decodeJSON(e.Item)
-			if err != nil {
-				return nil, fmt.Errorf("item: %w", err)
-			}
-			vars["item"], vars["index"] = item, int64(e.Index)
+	vars, err := e.base()
+	if err != nil {
+		return nil, err
+	}
+	if e.Item != nil {
+		item, err := decodeJSON(e.Item)
+		if err != nil {
+			return nil, fmt.Errorf("item: %w", err)
 		}
-		return vars, nil
+		vars["item"], vars["index"] = item, int64(e.Index)
+	}
+	return vars, nil
+}
+
+// base is payload and steps: decoded once by Prepare (e.vars), or now.
+func (e Env) base() (map[string]any, error) {
+	if e.vars != nil {
+		return map[string]any{"payload": e.vars["payload"], "steps": e.vars["steps"]}, nil
 	}
 	payload, err := decodeJSON(e.Payload)
 	if err != nil {
@@ -152,15 +160,7 @@ func (e Env) activation() (map[string]any, error) {
 		}
 		steps[id] = map[string]any{"status": r.Status, "output": out}
 	}
-	vars := map[string]any{"payload": payload, "steps": steps}
-	if e.Item != nil {
-		item, err := decodeJSON(e.Item)
-		if err != nil {
-			return nil, fmt.Errorf("item: %w", err)
-		}
-		vars["item"], vars["index"] = item, int64(e.Index)
-	}
-	return vars, nil
+	return map[string]any{"payload": payload, "steps": steps}, nil
 }
 
 func decodeJSON(b json.RawMessage) (any, error) {
