@@ -16,6 +16,7 @@ import (
 	"github.com/levqor/levqor/backup"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/store/sqlite"
+	"github.com/levqor/levqor/store/storetest"
 )
 
 // openStore opens and migrates a real Levqor SQLite database in a temp dir, as a server
@@ -60,33 +61,6 @@ func rawDB(t *testing.T, path string) *sql.DB {
 		t.Fatal(err)
 	}
 	return db
-}
-
-// jobIDs reads the job ids in the SQLite file at path.
-func jobIDs(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT id FROM jobs`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	ids := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
 }
 
 // TestBackupUnderWriteLoad backs up a database that a server holds (lock file taken)
@@ -156,7 +130,7 @@ func TestBackupUnderWriteLoad(t *testing.T) {
 	if info.SchemaVersion < 1 {
 		t.Errorf("schema version %d", info.SchemaVersion)
 	}
-	got := jobIDs(t, res.Path)
+	got := storetest.SQLiteJobIDs(t, res.Path)
 	missing := 0
 	for _, id := range before {
 		if !got[id] {
@@ -205,7 +179,7 @@ func TestBackupModesAndName(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("backup dir holds %d entries, want only the backup: %v", len(entries), entries)
 	}
-	if got := jobIDs(t, res.Path); len(got) != 10 {
+	if got := storetest.SQLiteJobIDs(t, res.Path); len(got) != 10 {
 		t.Errorf("backup holds %d jobs, want 10", len(got))
 	}
 	// The same second again is refused, not overwritten.
@@ -356,7 +330,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 	if _, err := backup.Restore(t.Context(), path, res.Path, now); !errors.Is(err, backup.ErrInUse) {
 		t.Fatalf("restore while the database is held: %v, want ErrInUse", err)
 	}
-	if got := len(jobIDs(t, path)); got != 150 {
+	if got := len(storetest.SQLiteJobIDs(t, path)); got != 150 {
 		t.Fatalf("the refused restore changed the database: %d jobs", got)
 	}
 	// The server stops (TestRestoreKeepsUncheckpointedWAL covers one that was killed).
@@ -378,7 +352,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 	if want := path + ".before-restore-20250701T020304Z"; r.Aside != want {
 		t.Errorf("aside %q, want %q", r.Aside, want)
 	}
-	if got := len(jobIDs(t, r.Aside)); got != 150 {
+	if got := len(storetest.SQLiteJobIDs(t, r.Aside)); got != 150 {
 		t.Errorf("the database kept aside has %d jobs, want 150", got)
 	}
 	for _, suffix := range []string{"-wal", "-shm"} {
@@ -451,10 +425,10 @@ func TestRestoreKeepsUncheckpointedWAL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := len(jobIDs(t, crashedDB)); got != 20 {
+	if got := len(storetest.SQLiteJobIDs(t, crashedDB)); got != 20 {
 		t.Errorf("restored database has %d jobs, want the backup's 20", got)
 	}
-	if got := len(jobIDs(t, r.Aside)); got != 30 {
+	if got := len(storetest.SQLiteJobIDs(t, r.Aside)); got != 30 {
 		t.Errorf("the database kept aside has %d jobs, want 30 (its WAL included)", got)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/levqor/levqor/store/storetest"
 )
 
 // TestBackupBesideServeUnderLoad runs `levqor backup` while `levqor serve` (holding the
@@ -111,7 +112,7 @@ func TestBackupBesideServeUnderLoad(t *testing.T) {
 	if out, errOut, code := runLevqor(t, t.TempDir(), env, "backup", "verify", file); code != 0 || !strings.HasPrefix(out, "ok ") || strings.Count(out, "\n") != 1 {
 		t.Errorf("backup verify: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	ids := sqliteJobIDs(t, file)
+	ids := storetest.SQLiteJobIDs(t, file)
 	missing := 0
 	for _, id := range before {
 		if !ids[id] {
@@ -290,29 +291,6 @@ func freshPostgresDatabase(t *testing.T) string {
 	}
 	u.Path = "/" + name
 	return u.String()
-}
-
-func sqliteJobIDs(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT id FROM jobs`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	ids := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids[id] = true
-	}
-	return ids
 }
 
 // TestServeRunsMissedBackupAtStart: a serve whose latest backup slot (every minute, so

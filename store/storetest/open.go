@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -144,4 +145,32 @@ func RunMigrate(t *testing.T, open func(t testing.TB) store.Store) {
 		}
 	})
 
+}
+
+// SQLiteJobIDs reads the ids of the jobs in the SQLite file at path, opened read-only
+// (a backup, a restored or a crashed database).
+func SQLiteJobIDs(t testing.TB, path string) map[string]bool {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT id FROM jobs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	ids := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
