@@ -93,6 +93,7 @@ func (a *All) Settle(ctx context.Context, r Reservation, actualUSD float64) erro
 type Owner struct {
 	store                OwnerStore
 	limits               Limits
+	load                 func(context.Context) Limits // when set, read once into limits at the first reservation
 	ownerID, jobID, step string
 	ttl                  time.Duration
 	now                  func() time.Time
@@ -121,7 +122,7 @@ func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Re
 	now := o.now().UTC()
 	r := OwnerReservation{ID: levqor.NewID("rsv"), OwnerID: o.ownerID, JobID: o.jobID, StepID: o.step, Model: model,
 		Reserved: USDToNanos(usd), ExpiresAt: now.Add(o.ttl), CreatedAt: now}
-	if err := o.store.ReserveOwnerBudget(ctx, r, o.limits); err != nil {
+	if err := o.store.ReserveOwnerBudget(ctx, r, o.currentLimits(ctx)); err != nil {
 		return Reservation{}, err
 	}
 	if o.spent != nil {
@@ -135,6 +136,16 @@ func (o *Owner) ReserveModel(ctx context.Context, model string, usd float64) (Re
 	return Reservation{ID: r.ID, USD: usd}, nil
 }
 
+// currentLimits are the owner's limits, read through load the first time when set.
+func (o *Owner) currentLimits(ctx context.Context) Limits {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.load != nil {
+		o.limits, o.load = o.load(ctx), nil
+	}
+	return o.limits
+}
+
 // Settle implements Budget. A negative or non-finite amount is refused and nothing is
 // written: spending only ever grows. A finite amount past MaxNanos saturates at it.
 func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) error {
@@ -146,7 +157,7 @@ func (o *Owner) Settle(ctx context.Context, r Reservation, actualUSD float64) er
 		return err
 	}
 	if o.settled != nil {
-		o.settled(ctx, o.ownerID, o.limits, actual)
+		o.settled(ctx, o.ownerID, o.currentLimits(ctx), actual)
 	}
 	if o.spent != nil {
 		o.mu.Lock()

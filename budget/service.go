@@ -240,6 +240,15 @@ func (s *Service) Owner(limits Limits, ownerID, jobID, stepID string, ttl time.D
 	return o
 }
 
+// OwnerDeferred is Owner with limits read by load at the step's first reservation,
+// so a step that spends nothing costs no read of them. load is called at most once
+// per Owner; it should fail closed (zero limits) when it cannot read them.
+func (s *Service) OwnerDeferred(load func(context.Context) Limits, ownerID, jobID, stepID string, ttl time.Duration) *Owner {
+	o := s.Owner(Limits{}, ownerID, jobID, stepID, ttl)
+	o.load = load
+	return o
+}
+
 // Expire releases reservations whose step can no longer be running.
 func (s *Service) Expire(ctx context.Context) (int, error) {
 	return s.store.ExpireOwnerReservations(ctx, s.now().UTC())

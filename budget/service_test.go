@@ -3,6 +3,7 @@ package budget_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -124,5 +125,35 @@ func TestOnSpendNamesTheModel(t *testing.T) {
 	}
 	if spent["gpt-4o-mini"] != budget.USDToNanos(0.07) || spent["gpt-4o"] != budget.USDToNanos(0.25) || len(spent) != 2 {
 		t.Errorf("OnSpend saw %v, want gpt-4o-mini 0.07 and gpt-4o 0.25 USD", spent)
+	}
+}
+
+// TestOwnerDeferredReadsLimitsOnceAtFirstReservation: a step that never reserves
+// reads no limits; one that reserves reads them once, and they are enforced.
+func TestOwnerDeferredReadsLimitsOnceAtFirstReservation(t *testing.T) {
+	svc := budget.NewService(storetest.OpenSQLite(t), budget.Limits{Daily: budget.USDToNanos(1), Monthly: budget.USDToNanos(100)})
+	ctx := context.Background()
+	loads := 0
+	load := func(context.Context) budget.Limits {
+		loads++
+		return budget.Limits{Daily: budget.USDToNanos(0.5), Monthly: budget.USDToNanos(100)}
+	}
+	_ = svc.OwnerDeferred(load, "usr_lazy", "job_lazy", "idle", time.Minute)
+	if loads != 0 {
+		t.Fatalf("limits read %d times by a step that reserved nothing, want 0", loads)
+	}
+	o := svc.OwnerDeferred(load, "usr_lazy", "job_lazy", "ask", time.Minute)
+	r, err := budget.Reserve(ctx, o, "gpt-4o-mini", 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Settle(ctx, r, 0.3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := budget.Reserve(ctx, o, "gpt-4o-mini", 0.3); !errors.Is(err, budget.ErrExceeded) {
+		t.Fatalf("0.6 of the loaded 0.5 daily limit: err = %v, want ErrExceeded (the loaded limits, not the service's 1.0)", err)
+	}
+	if loads != 1 {
+		t.Errorf("limits read %d times, want 1", loads)
 	}
 }

@@ -40,6 +40,7 @@ type Config struct {
 	BackupKeep     int           // LEVQOR_BACKUP_KEEP: how many backups retention keeps
 	BackupMaxAge   time.Duration // LEVQOR_BACKUP_MAX_AGE: removes older backups, the newest excepted; 0: none
 	MetricsAddr    string        // LEVQOR_METRICS_ADDR: the Prometheus listener; "": none
+	Pprof          bool          // LEVQOR_PPROF: serve /debug/pprof/ on the metrics listener too
 	JobRetention   time.Duration // LEVQOR_JOB_RETENTION: finished jobs and raw events older than this are pruned; 0: never
 
 	APIKeys     []string // LEVQOR_API_KEYS: bootstrap admin keys, comma-separated

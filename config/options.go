@@ -66,6 +66,8 @@ var options = []option{
 		parse: optionalDuration(func(c *Config) *time.Duration { return &c.BackupMaxAge })},
 	{Name: "LEVQOR_METRICS_ADDR", DefaultDoc: "— (off)", Doc: "where Prometheus /metrics is served (host:port such as 127.0.0.1:9090), a listener of its own apart from the API; empty: no metrics listener",
 		parse: parseMetricsAddr},
+	{Name: "LEVQOR_PPROF", Default: "false", Doc: "true also serves Go's profiles (/debug/pprof/) on the LEVQOR_METRICS_ADDR listener, for profiling; keep that listener private",
+		parse: oneOf("want true or false", "true", "false", func(c *Config) *bool { return &c.Pprof })},
 	{Name: "LEVQOR_JOB_RETENTION", Default: "720h", Doc: "finished jobs (and their idempotency keys) and raw analytics events older than this are pruned in small batches (rollups are kept); 0s keeps them forever",
 		parse: parseJobRetention},
 

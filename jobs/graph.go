@@ -69,7 +69,7 @@ type graphRun struct {
 	j           Job
 	g           *workflow.Graph
 	jb          *budget.JobBudget
-	ownerLimits budget.Limits
+	ownerLimits func(context.Context) budget.Limits // read once, at the first step that spends
 	conc        int
 	main        int // steps other than the on_failure step
 
@@ -78,7 +78,7 @@ type graphRun struct {
 }
 
 // runGraph runs one attempt of a graph job and hands its end to the completer.
-func (w *Worker) runGraph(ctx context.Context, j Job, steps []StepState, jb *budget.JobBudget, ownerLimits budget.Limits) {
+func (w *Worker) runGraph(ctx context.Context, j Job, steps []StepState, jb *budget.JobBudget, ownerLimits func(context.Context) budget.Limits) {
 	specs := make([]Step, len(steps))
 	for i := range steps {
 		specs[i] = steps[i].Step
@@ -601,7 +601,7 @@ func (r *graphRun) call(ctx context.Context, i, k int, input json.RawMessage) (j
 	m := &costMeter{Budget: r.jb}
 	if r.w.budgets != nil {
 		ttl := time.Duration(r.j.TimeoutS)*time.Second + r.w.opts.Lease
-		m.Budget = budget.NewAll(r.jb, r.w.budgets.Owner(r.ownerLimits, r.j.OwnerID, r.j.ID, st.ID, ttl))
+		m.Budget = budget.NewAll(r.jb, r.w.budgets.OwnerDeferred(r.ownerLimits, r.j.OwnerID, r.j.ID, st.ID, ttl))
 	}
 	if k >= 0 {
 		st.ID += "[" + strconv.Itoa(k) + "]" // each item is its own call for the connector

@@ -193,10 +193,7 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		w.log.Error("job budget", "job_id", j.ID, "error", err.Error())
 		jb, _ = budget.NewJobBudget(0)
 	}
-	ownerLimits, err := w.ownerLimits(ctx, j.OwnerID)
-	if err != nil {
-		w.log.Error("owner budget limits; the job's AI steps will be refused", "job_id", j.ID, "error", err.Error())
-	}
+	ownerLimits := w.ownerLimitsOnce(j)
 	if !linear(steps) {
 		w.runGraph(ctx, j, steps, jb, ownerLimits)
 		return
@@ -224,7 +221,7 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		if w.budgets != nil {
 			// Reservations of a worker that dies are released when the step could no longer be running.
 			ttl := time.Duration(j.TimeoutS)*time.Second + w.opts.Lease
-			stepBudget = budget.NewAll(jb, w.budgets.Owner(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
+			stepBudget = budget.NewAll(jb, w.budgets.OwnerDeferred(ownerLimits, j.OwnerID, j.ID, st.ID, ttl))
 		}
 		out, err := w.runStep(budget.WithBudget(ctx, stepBudget), j, st, outputs)
 		var wait *waitError
@@ -358,17 +355,28 @@ func backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
-// ownerLimits are the owner's limits (override or defaults). On a store error they
-// are zero: nothing may be spent (fail closed).
-func (w *Worker) ownerLimits(ctx context.Context, ownerID string) (budget.Limits, error) {
-	if w.budgets == nil {
-		return budget.Limits{}, nil
+// ownerLimitsOnce returns the reader of the job owner's limits (override, plan or
+// defaults) for one attempt: it reads them at the first step that spends, once, so
+// jobs without AI steps read nothing. On a store error they are zero: nothing may be
+// spent (fail closed).
+func (w *Worker) ownerLimitsOnce(j Job) func(context.Context) budget.Limits {
+	var (
+		once sync.Once
+		l    budget.Limits
+	)
+	return func(ctx context.Context) budget.Limits {
+		once.Do(func() {
+			if w.budgets == nil {
+				return
+			}
+			var err error
+			if l, err = w.budgets.Limits(ctx, j.OwnerID); err != nil {
+				l = budget.Limits{}
+				w.log.Error("owner budget limits; the job's AI steps will be refused", "job_id", j.ID, "error", err.Error())
+			}
+		})
+		return l
 	}
-	l, err := w.budgets.Limits(ctx, ownerID)
-	if err != nil {
-		return budget.Limits{}, err
-	}
-	return l, nil
 }
 
 // DefaultJobMaxCostUSD is a job's AI spending limit unless configured otherwise.

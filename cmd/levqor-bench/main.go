@@ -162,6 +162,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.batchSize, "batch-size", e2eBatchSize, "e2e-batch: jobs per POST /api/v1/intake/batch (1..1000)")
 	fs.IntVar(&o.summaryEvents, "summary-events", 10_000_000, "summary: events seeded before the summary is read")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
+	fs.Func("levqor-env", "NAME=value added to every levqor's environment (repeatable), e.g. LEVQOR_PPROF=true", func(v string) error {
+		if name, _, ok := strings.Cut(v, "="); !ok || !strings.HasPrefix(name, "LEVQOR_") {
+			return fmt.Errorf("want LEVQOR_NAME=value, got %q", v)
+		}
+		levqorEnv = append(levqorEnv, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -44,15 +44,19 @@ type server struct {
 	waitErr error
 }
 
+// levqorEnv is added last to every levqor's environment (-levqor-env), say to
+// serve profiles while a scenario runs.
+var levqorEnv []string
+
 // startLevqor starts `bin serve` on a free loopback port with dataDir as its data
-// directory and env (NAME=value) added to its environment.
+// directory and env (NAME=value), then levqorEnv, added to its environment.
 func startLevqor(bin, dataDir string, env ...string) (*server, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	return startServer("levqor", addr, bin, []string{"serve"},
-		append([]string{"LEVQOR_ADDR=" + addr, "LEVQOR_DATA_DIR=" + dataDir, "LEVQOR_LOG_LEVEL=info"}, env...)...)
+	env = append(append([]string{"LEVQOR_ADDR=" + addr, "LEVQOR_DATA_DIR=" + dataDir, "LEVQOR_LOG_LEVEL=info"}, env...), levqorEnv...)
+	return startServer("levqor", addr, bin, []string{"serve"}, env...)
 }
 
 // startBare starts this program in the hidden bare-server mode named by mode

@@ -113,3 +113,29 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestPprofOnMetricsListener: LEVQOR_PPROF=true serves Go's profiles on the metrics
+// listener only; without it (TestMetricsEndpoint's server) they are not there.
+func TestPprofOnMetricsListener(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		env := []string{"LEVQOR_METRICS_ADDR=127.0.0.1:0"}
+		if on {
+			env = append(env, "LEVQOR_PPROF=true")
+		}
+		srv := startServe(t, filepath.Join(t.TempDir(), "data"), jobsTestEnv(env...)...)
+		line := srv.waitLog(t, "metrics listening", 5*time.Second)
+		maddr, _ := line["addr"].(string)
+		resp, err := http.Get("http://" + maddr + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.StatusCode == http.StatusOK && strings.Contains(string(b), "goroutine profile"); got != on {
+			t.Errorf("LEVQOR_PPROF=%v: /debug/pprof/goroutine %d %.80q", on, resp.StatusCode, b)
+		}
+		if status, _ := srv.get(t, "/debug/pprof/"); status != http.StatusNotFound {
+			t.Errorf("/debug/pprof/ on the API listener: %d, want 404", status)
+		}
+	}
+}
