@@ -26,7 +26,7 @@ func newEngine(t *testing.T, cfg jobs.Config) *jobs.Engine {
 // newEngineConfig is cfg with what the test left unset filled in: a guard that
 // exempts nothing, an encoder of the job's id, a discarding logger and a 1 s
 // shutdown bound.
-func newEngineConfig(t *testing.T, cfg jobs.Config) jobs.Config {
+func newEngineConfig(t testing.TB, cfg jobs.Config) jobs.Config {
 	t.Helper()
 	if cfg.Guard == nil {
 		guard, err := outbound.NewGuard(nil)
@@ -65,7 +65,7 @@ func runEngine(t *testing.T, e *jobs.Engine) <-chan error {
 }
 
 // mustRegistry returns a registry of the connectors.
-func mustRegistry(t *testing.T, conns ...connectors.Connector) *connectors.Registry {
+func mustRegistry(t testing.TB, conns ...connectors.Connector) *connectors.Registry {
 	t.Helper()
 	reg, err := connectors.NewRegistry(conns...)
 	if err != nil {

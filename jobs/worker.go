@@ -25,6 +25,11 @@ type WorkerOptions struct {
 	Concurrency int           // jobs run at once (LEVQOR_WORKERS)
 	Lease       time.Duration // how long a claim holds without a heartbeat
 	Poll        time.Duration // how often to look for due jobs without a wake-up
+	// ClaimCooldown is the least time between two claims that did not fill the free
+	// slots (default 5 ms; River's FetchCooldown is the same idea): under a stream of
+	// single intakes, each waking the worker, jobs are claimed in groups instead of one
+	// claim statement per job. A claim that filled them is followed at once.
+	ClaimCooldown time.Duration
 	// RescueAtStart returns every running job to the queue when the worker starts:
 	// right for SQLite, where one process owns the data directory, so a running
 	// job at start-up belongs to a process that died.
@@ -106,6 +111,9 @@ func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.
 	if opts.Poll <= 0 {
 		opts.Poll = 250 * time.Millisecond
 	}
+	if opts.ClaimCooldown <= 0 {
+		opts.ClaimCooldown = DefaultClaimCooldown
+	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
 	}
@@ -134,10 +142,12 @@ func (w *Worker) Wake() {
 func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) error {
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
+	var last time.Time // when the last claim ran
 	for ctx.Err() == nil {
 		free := w.opts.Concurrency - int(w.busy.Load())
 		claimed := 0
 		if free > 0 {
+			last = time.Now() // the real clock: w.now may be a test's fake
 			now := w.now().UTC()
 			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), min(free, 128))
 			if err != nil && ctx.Err() == nil {
@@ -163,9 +173,22 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 		case <-w.wake:
 		case <-poll.C:
 		}
+		// Let what arrives meanwhile join the next claim (a wake-up during the pause
+		// stays pending and is consumed by the next round's select, so none is lost).
+		if wait := w.opts.ClaimCooldown - time.Since(last); wait > 0 {
+			pause := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-pause.C:
+			}
+			pause.Stop()
+		}
 	}
 	return nil
 }
+
+// DefaultClaimCooldown is WorkerOptions.ClaimCooldown's default.
+const DefaultClaimCooldown = 5 * time.Millisecond
 
 // runJob runs a claimed job's steps in order, skipping those that already
 // succeeded, and hands the attempt's end to the completer.

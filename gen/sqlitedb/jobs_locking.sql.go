@@ -91,7 +91,7 @@ WHERE id IN (
     SELECT d.id FROM jobs d
     WHERE d.status IN ('queued', 'scheduled', 'retrying', 'waiting') AND d.run_at <= ?3
     ORDER BY d.priority DESC, d.run_at, d.id
-    LIMIT ?4
+    LIMIT +?4
     
 )
 RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
@@ -105,6 +105,10 @@ type ClaimJobsParams struct {
 }
 
 // Takes up to max_rows due jobs, highest priority first, then oldest run_at, under a lease.
+// `LIMIT +?`, not `LIMIT ?`: SQLite reads a bare LIMIT parameter's bound value while
+// planning and marks the statement to be re-prepared whenever that value changes, which
+// max_rows (the worker's free slots) does on most claims; the unary plus hides the value
+// from the planner and keeps the prepared plan (docs/benchmarks.md, "Engine").
 func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, error) {
 	rows, err := q.query(ctx, q.claimJobsStmt, claimJobs,
 		arg.LeaseToken,

@@ -1,5 +1,9 @@
 -- name: ClaimJobs :many
 -- Takes up to max_rows due jobs, highest priority first, then oldest run_at, under a lease.
+-- `LIMIT +?`, not `LIMIT ?`: SQLite reads a bare LIMIT parameter's bound value while
+-- planning and marks the statement to be re-prepared whenever that value changes, which
+-- max_rows (the worker's free slots) does on most claims; the unary plus hides the value
+-- from the planner and keeps the prepared plan (docs/benchmarks.md, "Engine").
 UPDATE jobs
 SET status = 'running', lease_token = sqlc.arg(lease_token), lease_expires_at = sqlc.arg(lease_expires_at),
     attempts = attempts + 1, started_at = COALESCE(started_at, sqlc.arg(now)), updated_at = sqlc.arg(now)
@@ -7,7 +11,7 @@ WHERE id IN (
     SELECT d.id FROM jobs d
     WHERE d.status IN ('queued', 'scheduled', 'retrying', 'waiting') AND d.run_at <= sqlc.arg(now)
     ORDER BY d.priority DESC, d.run_at, d.id
-    LIMIT sqlc.arg(max_rows)
+    LIMIT +sqlc.arg(max_rows)
     
 )
 RETURNING *;
