@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/levqor/levqor.Commit=$(COMMIT)
 
-.PHONY: help generate check-generated build run test lint lint-openapi bench scale-demo test-faults ci clean test-ts test-web web
+.PHONY: help generate check-generated build run test lint lint-openapi bench bench-guard scale-demo test-faults ci clean test-ts test-web web
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -89,6 +89,11 @@ lint-openapi: $(OPENAPI_LINT)/node_modules/.package-lock.json ## Redocly CLI's r
 bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... ./budget/ ./connectors/ai/ | tee bench.out
 	go build -o bin/levqor-bench ./cmd/levqor-bench && ./bin/levqor-bench -bin $(BIN)
+
+# CI's guard against performance regressions: levqor's intake against a bare net/http
+# server in the same run (short rounds), failing below a generous floor (docs/benchmarks.md).
+bench-guard: build ## fail when intake drops below 35 % of a bare server's (about 2x slower than usual)
+	go build -o bin/levqor-bench ./cmd/levqor-bench && ./bin/levqor-bench -bin $(BIN) -only guard -strict
 
 scale-demo: ## 3 instances on PostgreSQL + Redis behind a proxy, one SIGKILLed mid-load (needs LEVQOR_TEST_POSTGRES_URL, LEVQOR_TEST_REDIS_URL)
 	LEVQOR_SCALE_DEMO=1 go test -count=1 -run '^TestScaleDemo$$' -v -timeout 10m ./cmd/levqor/ | grep -E 'scale|rate limit|acknowledged|PASS|FAIL|ok '

@@ -68,6 +68,7 @@ func allScenarios() []scenario {
 		{"e2e", "core.echo jobs per second from intake to succeeded over a window of full-speed intake, on SQLite (and PostgreSQL if " + postgresURLEnv + " is set)", runE2E},
 		{"e2e-batch", "core.echo jobs per second from intake to succeeded on SQLite through POST /api/v1/intake/batch (-batch-size jobs a request), against single intakes in the same run", runE2EBatch},
 		{"track", "POST /api/v1/metrics/track throughput, levqor (rollups included) vs a bare net/http server inserting the same row into its own SQLite file", runTrack},
+		{"guard", "CI's regression guard: intake levqor vs bare in short rounds, judged against a generous floor", runGuard},
 		{"summary", "GET /api/v1/metrics/summary latency over 10 million seeded events, on SQLite (and PostgreSQL if " + postgresURLEnv + " or " + testPostgresURLEnv + " is set)", runSummary},
 	}
 }
@@ -150,7 +151,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("levqor-bench", flag.ContinueOnError)
 	o := options{out: stdout}
 	fs.StringVar(&o.bin, "bin", "bin/levqor", "the levqor binary to measure")
-	only := fs.String("only", "", "comma-separated scenarios to run (default all: coldstart,rss,health,userget,intake,e2e,e2e-batch,track,summary)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default all but guard: coldstart,rss,health,userget,intake,e2e,e2e-batch,track,summary)")
 	fs.IntVar(&o.runs, "runs", 10, "process starts for coldstart and for rss")
 	fs.DurationVar(&o.idle, "idle", time.Second, "rss: idle pause after /ready before reading VmRSS")
 	fs.IntVar(&o.conns, "conns", 32, "health, userget, intake, e2e: keep-alive connections")
@@ -162,6 +163,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.batchSize, "batch-size", e2eBatchSize, "e2e-batch: jobs per POST /api/v1/intake/batch (1..1000)")
 	fs.IntVar(&o.summaryEvents, "summary-events", 10_000_000, "summary: events seeded before the summary is read")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
+	strict := fs.Bool("strict", false, "exit non-zero when a check misses its target (CI's guard), not only when a number could not be measured")
 	fs.Func("levqor-env", "NAME=value added to every levqor's environment (repeatable), e.g. LEVQOR_PPROF=true", func(v string) error {
 		if name, _, ok := strings.Cut(v, "="); !ok || !strings.HasPrefix(name, "LEVQOR_") {
 			return fmt.Errorf("want LEVQOR_NAME=value, got %q", v)
@@ -229,6 +231,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("could not measure: %s", strings.Join(failed, ", "))
+	}
+	if *strict {
+		var missed []string
+		for _, sr := range rep.Scenarios {
+			for _, c := range sr.Checks {
+				if !c.Pass {
+					missed = append(missed, c.Name)
+				}
+			}
+		}
+		if len(missed) > 0 {
+			return fmt.Errorf("-strict: missed %s", strings.Join(missed, "; "))
+		}
 	}
 	return nil
 }
@@ -299,8 +314,8 @@ func (o options) validate() error {
 // pick returns the scenarios named in the comma-separated list, in their
 // canonical order, or all of them for an empty list.
 func pick(all []scenario, list string) ([]scenario, error) {
-	if strings.TrimSpace(list) == "" {
-		return all, nil
+	if strings.TrimSpace(list) == "" { // all but the guard, a shorter intake run for CI
+		return slices.DeleteFunc(slices.Clone(all), func(s scenario) bool { return s.name == "guard" }), nil
 	}
 	want := map[string]bool{}
 	for _, name := range strings.Split(list, ",") {
