@@ -24,7 +24,8 @@ RUN mkdir -m 0700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/levqor /levqor
-COPY --from=build --chown=65532:65532 /out/data /data
+# COPY copies a directory's contents, not its own mode (moby/moby#38710): --chmod sets it.
+COPY --from=build --chown=65532:65532 --chmod=0700 /out/data /data
 USER 65532:65532
 ENV LEVQOR_ADDR=:8080 \
     LEVQOR_DATA_DIR=/data

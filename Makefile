@@ -31,11 +31,14 @@ run: build ## build, migrate and serve on SQLite at :8080
 # `make test` tests both engines on a machine that has them.
 DEFAULT_PG_URL := postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 DEFAULT_REDIS_URL := redis://127.0.0.1:6379/0
+# FIND_SERVICES sets the shell variables pg and rd to the test URLs: the LEVQOR_TEST_*
+# variables, else those defaults when something answers there, else empty.
+FIND_SERVICES = pg="$${LEVQOR_TEST_POSTGRES_URL:-}"; rd="$${LEVQOR_TEST_REDIS_URL:-}"; \
+	if [ -z "$$pg" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then pg='$(DEFAULT_PG_URL)'; fi; \
+	if [ -z "$$rd" ] && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then rd='$(DEFAULT_REDIS_URL)'; fi
 
 test: ## run every test (PostgreSQL and Redis on 127.0.0.1 too when they answer)
-	@pg="$${LEVQOR_TEST_POSTGRES_URL:-}"; rd="$${LEVQOR_TEST_REDIS_URL:-}"; \
-	if [ -z "$$pg" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then pg='$(DEFAULT_PG_URL)'; fi; \
-	if [ -z "$$rd" ] && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then rd='$(DEFAULT_REDIS_URL)'; fi; \
+	@$(FIND_SERVICES); \
 	echo "PostgreSQL: $${pg:-not tested (none on 127.0.0.1:5432)}; Redis: $${rd:-not tested (none on 127.0.0.1:6379)}"; \
 	LEVQOR_TEST_POSTGRES_URL="$$pg" LEVQOR_TEST_REDIS_URL="$$rd" go test -count=1 -race ./...
 	$(MAKE) test-ts
@@ -95,15 +98,16 @@ bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 bench-guard: build ## fail when intake drops below 35 % of a bare server's (about 2x slower than usual)
 	go build -o bin/levqor-bench ./cmd/levqor-bench && ./bin/levqor-bench -bin $(BIN) -only guard -strict
 
-scale-demo: ## 3 instances on PostgreSQL + Redis behind a proxy, one SIGKILLed mid-load (needs LEVQOR_TEST_POSTGRES_URL, LEVQOR_TEST_REDIS_URL)
-	LEVQOR_SCALE_DEMO=1 go test -count=1 -run '^TestScaleDemo$$' -v -timeout 10m ./cmd/levqor/ | grep -E 'scale|rate limit|acknowledged|PASS|FAIL|ok '
+scale-demo: ## 3 instances on PostgreSQL + Redis behind a proxy: budgets, one SIGKILLed mid-load, rate limit, backup slots (PostgreSQL, Redis, pg_dump needed)
+	@set -o pipefail; $(FIND_SERVICES); \
+	LEVQOR_SCALE_DEMO=1 LEVQOR_TEST_POSTGRES_URL="$$pg" LEVQOR_TEST_REDIS_URL="$$rd" go test -count=1 -run '^TestScaleDemo$$' -v -timeout 10m ./cmd/levqor/ \
+	  | grep -E '^(--- |PASS|FAIL|ok )|_test\.go:'
 
 # The fault-injection suite (cmd/levqor/faults_test.go): real `levqor serve` processes on
 # loopback, a fault injected under load (SIGKILL, Redis hung and refusing, a full disk,
 # PostgreSQL stopped), numbers asserted; prints the table kept in docs/reliability.md.
 test-faults: ## inject faults into real levqor processes and print the table (PostgreSQL and Redis needed)
-	@set -o pipefail; pg="$${LEVQOR_TEST_POSTGRES_URL:-}"; \
-	if [ -z "$$pg" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then pg='$(DEFAULT_PG_URL)'; fi; \
+	@set -o pipefail; $(FIND_SERVICES); \
 	LEVQOR_FAULTS=1 LEVQOR_TEST_POSTGRES_URL="$$pg" go test -count=1 -run '^TestFault' -v -timeout 5m ./cmd/levqor/ \
 	  | grep -E '^(=== RUN|--- |    --- |\||FAULT TABLE|PASS|FAIL|ok )|faults_test.go'
 

@@ -41,9 +41,9 @@ type Scheduler struct {
 // are UTC unless the spec starts with CRON_TZ=) with the given misfire grace (0: a
 // missed slot never runs late). clock nil means the system clock.
 func NewScheduler(spec string, grace time.Duration, clock Clock) (*Scheduler, error) {
-	s, err := cron.ParseStandard(spec)
+	s, err := ParseSchedule(spec)
 	if err != nil {
-		return nil, fmt.Errorf("backup schedule %q: %w", spec, err)
+		return nil, err
 	}
 	if grace < 0 {
 		return nil, fmt.Errorf("backup misfire grace must not be negative, got %v", grace)
@@ -52,6 +52,22 @@ func NewScheduler(spec string, grace time.Duration, clock Clock) (*Scheduler, er
 		clock = SystemClock{}
 	}
 	return &Scheduler{spec: s, grace: grace, clock: clock}, nil
+}
+
+// ParseSchedule parses a backup schedule: a standard 5-field cron spec or a descriptor
+// such as @daily, in UTC unless it starts with CRON_TZ=. It refuses @every: its times
+// count from whenever each process asks, not from the clock, so instances would not
+// agree on a slot (each would claim and run its own) and every restart would find a
+// "missed" one.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("backup schedule %q: %w", spec, err)
+	}
+	if _, every := s.(cron.ConstantDelaySchedule); every {
+		return nil, fmt.Errorf("backup schedule %q: @every has no fixed slots; use a cron spec such as \"*/10 * * * *\"", spec)
+	}
+	return s, nil
 }
 
 // Due returns when the next backup should run, given now and the time of the newest

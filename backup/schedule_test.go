@@ -68,10 +68,17 @@ func TestDue(t *testing.T) {
 	}
 }
 
+// TestNewSchedulerRejects: malformed specs, and @every, whose times count from
+// whenever a process asks, so instances could not share a slot.
 func TestNewSchedulerRejects(t *testing.T) {
-	for _, spec := range []string{"", "every day", "0 0 * *", "61 0 * * *", "0 0 0 * * *"} {
+	for _, spec := range []string{"", "every day", "0 0 * *", "61 0 * * *", "0 0 0 * * *", "@every 1m", "CRON_TZ=Europe/Paris @every 1h"} {
 		if _, err := backup.NewScheduler(spec, time.Minute, nil); err == nil {
 			t.Errorf("spec %q accepted", spec)
+		}
+	}
+	for _, spec := range []string{"@daily", "@hourly", "CRON_TZ=Europe/Paris 0 3 * * *", "*/10 * * * *"} {
+		if _, err := backup.NewScheduler(spec, time.Minute, nil); err != nil {
+			t.Errorf("spec %q: %v", spec, err)
 		}
 	}
 	if _, err := backup.NewScheduler("0 0 * * *", -time.Second, nil); err == nil {

@@ -124,6 +124,9 @@ func TestLoadRejects(t *testing.T) {
 		{"DatabaseURLScheme", map[string]string{"LEVQOR_DATABASE_URL": "mysql://x"}, []string{"LEVQOR_DATABASE_URL"}},
 		{"SharedCredentials", map[string]string{"LEVQOR_SHARED_CREDENTIALS": "yes"}, []string{"LEVQOR_SHARED_CREDENTIALS"}},
 		{"DatabaseURLEmptySQLitePath", map[string]string{"LEVQOR_DATABASE_URL": "sqlite://"}, []string{"LEVQOR_DATABASE_URL"}},
+		{"BackupScheduleNotCron", map[string]string{"LEVQOR_BACKUP_SCHEDULE": "daily"}, []string{"LEVQOR_BACKUP_SCHEDULE"}},
+		{"BackupScheduleEvery", map[string]string{"LEVQOR_BACKUP_SCHEDULE": "@every 1h"}, []string{"LEVQOR_BACKUP_SCHEDULE"}},
+		{"BackupScheduleEveryInZone", map[string]string{"LEVQOR_BACKUP_SCHEDULE": "CRON_TZ=Europe/Paris @every 1h"}, []string{"LEVQOR_BACKUP_SCHEDULE"}},
 		{"DatabaseURLSQLiteOptions", map[string]string{"LEVQOR_DATABASE_URL": "data/levqor.db?mode=ro"}, []string{"LEVQOR_DATABASE_URL"}},
 		{"All", map[string]string{
 			"PORT":                    "x",

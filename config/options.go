@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/robfig/cron/v3"
 	"github.com/ulule/limiter/v3"
 
+	"github.com/levqor/levqor/backup"
 	"github.com/levqor/levqor/billing"
 )
 
@@ -393,7 +393,7 @@ func parseBackupSchedule(c *Config, v string) error {
 		c.BackupSchedule = ""
 		return nil
 	}
-	if _, err := cron.ParseStandard(v); err != nil {
+	if _, err := backup.ParseSchedule(v); err != nil {
 		return fmt.Errorf("want a cron spec such as \"0 0 * * *\" (or off): %v", err)
 	}
 	c.BackupSchedule = v

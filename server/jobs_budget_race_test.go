@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/ai"
+	"github.com/levqor/levqor/connectors/ai/aitest"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/jobs"
@@ -24,37 +24,12 @@ import (
 	"github.com/levqor/levqor/store/storetest"
 )
 
-// exactChat is a Chat Completions fake that bills exactly what the ai connector
-// reserves: the prompt tokens it counts offline and the whole max_tokens. So a
-// call's settled cost equals its reservation, and a budget of 10 calls fits 10.
+// exactChat is aitest's Chat Completions fake, for the key withBudgetedEngine
+// configures: a call's settled cost equals its reservation, so a budget of 10 calls
+// fits 10.
 func exactChat(t *testing.T) (*httptest.Server, *atomic.Int64) {
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Model     string       `json:"model"`
-			Messages  []ai.Message `json:"messages"`
-			MaxTokens int64        `json:"max_tokens"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.URL.Path != "/v1/chat/completions" {
-			http.Error(w, `{"error":{"message":"bad request","type":"invalid_request_error"}}`, http.StatusBadRequest)
-			return
-		}
-		prompt, err := ai.EstimatePromptTokens(req.Model, req.Messages)
-		if err != nil {
-			http.Error(w, `{"error":{"message":"tokenizer","type":"server_error"}}`, http.StatusInternalServerError)
-			return
-		}
-		calls.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"id": "chatcmpl-race", "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
-			"choices": []any{map[string]any{"index": 0, "finish_reason": "length",
-				"message": map[string]any{"role": "assistant", "content": "hi", "refusal": nil}}},
-			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": req.MaxTokens, "total_tokens": prompt + req.MaxTokens},
-		})
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &calls
+	c := aitest.NewExactChat(t, "sk-test", 0)
+	return c.Server, &c.Calls
 }
 
 // withBudgetedEngine runs a job engine with the ai connector and owner budgets on st.
@@ -100,12 +75,10 @@ func budgetRace(t *testing.T, instances []*bundle, calls *atomic.Int64) {
 	ten := instances[0].newTenant(t, "racer@example.com")
 	aiStep := step("ask", "ai", "complete", map[string]any{"prompt": "Say hi to the racer.", "max_tokens": 40})
 
-	price := ai.DefaultPrices()["gpt-4o-mini"]
-	prompt, err := ai.EstimatePromptTokens("gpt-4o-mini", []ai.Message{{Role: "user", Content: "Say hi to the racer."}})
+	perCall, err := aitest.CallCost("gpt-4o-mini", "Say hi to the racer.", 40)
 	if err != nil {
 		t.Fatal(err)
 	}
-	perCall := budget.USDToNanos((float64(prompt)*price.InputPerMillion + 40*price.OutputPerMillion) / 1e6)
 	limit := budget.Limits{Daily: 10 * perCall, Monthly: 10 * perCall}
 	if err := instances[0].Store.SetOwnerLimits(ctx, ten.owner, &limit, time.Now()); err != nil {
 		t.Fatal(err)
@@ -254,12 +227,10 @@ func TestIntakeRefusesJobThatCannotFit(t *testing.T) {
 	b := setup(t, withBudgetedEngine(t, storetest.OpenSQLite(t), chat.URL), withAdmin)
 	ten := b.newTenant(t, "fitter@example.com")
 	input := map[string]any{"prompt": "Say hi to the racer.", "max_tokens": 40}
-	price := ai.DefaultPrices()["gpt-4o-mini"]
-	prompt, err := ai.EstimatePromptTokens("gpt-4o-mini", []ai.Message{{Role: "user", Content: "Say hi to the racer."}})
+	perCall, err := aitest.CallCost("gpt-4o-mini", "Say hi to the racer.", 40)
 	if err != nil {
 		t.Fatal(err)
 	}
-	perCall := budget.USDToNanos((float64(prompt)*price.InputPerMillion + 40*price.OutputPerMillion) / 1e6)
 	limit := budget.Limits{Daily: perCall * 3 / 2, Monthly: 100 * perCall}
 	if err := b.Store.SetOwnerLimits(t.Context(), ten.owner, &limit, time.Now()); err != nil {
 		t.Fatal(err)
