@@ -127,7 +127,7 @@ func TestRepairPrompt(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	vs := []levqor.FieldError{{"/a", "One."}, {"/b", "Two."}, {"/c", "Three."}, {"/d", "Four."}, {"/e", "Five."}}
+	vs := []levqor.FieldError{{Pointer: "/a", Detail: "One."}, {Pointer: "/b", Detail: "Two."}, {Pointer: "/c", Detail: "Three."}, {Pointer: "/d", Detail: "Four."}, {Pointer: "/e", Detail: "Five."}}
 	if got, want := summary(vs), "/a: One; /b: Two; /c: Three (and 2 more)."; got != want {
 		t.Errorf("summary = %q, want %q", got, want)
 	}

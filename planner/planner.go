@@ -217,7 +217,8 @@ func (p *Planner) Plan(ctx context.Context, pr keys.Principal, req Request) (Pla
 		}
 		if out.Calls > MaxRepairs {
 			return Plan{}, &levqor.Error{Code: levqor.EUnprocessable, Fields: violations,
-				Message: fmt.Sprintf("The model's workflow is still invalid after %d repairs: %s", MaxRepairs, summary(violations))}
+				Message: fmt.Sprintf("The model's workflow is still invalid after %d repairs (%d calls, $%.6f charged to the AI budget): %s",
+					MaxRepairs, out.Calls, out.CostUSD, summary(violations))}
 		}
 		out.Repaired = append(out.Repaired, violations...)
 		msgs = append(slices.Clip(msgs), ai.Message{Role: "assistant", Content: rep.Content},

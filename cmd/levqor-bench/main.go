@@ -69,6 +69,7 @@ func allScenarios() []scenario {
 		{"e2e-batch", "core.echo jobs per second from intake to succeeded on SQLite through POST /api/v1/intake/batch (-batch-size jobs a request), against single intakes in the same run", runE2EBatch},
 		{"track", "POST /api/v1/metrics/track throughput, levqor (rollups included) vs a bare net/http server inserting the same row into its own SQLite file", runTrack},
 		{"summary", "GET /api/v1/metrics/summary latency over 10 million seeded events, on SQLite (and PostgreSQL if " + postgresURLEnv + " or " + testPostgresURLEnv + " is set)", runSummary},
+		{"plan-eval", "node and edge F1 (TaskBench's) of POST /api/v1/plan over the descriptions of planner/planeval, with a deterministic stand-in model (or a real one if " + planModelURLEnv + " is set)", runPlanEval},
 	}
 }
 
