@@ -70,6 +70,7 @@ type Config struct {
 	AIAPIKey     string // LEVQOR_AI_API_KEY: the provider's API key
 	AIModel      string // LEVQOR_AI_MODEL: the model of steps that name none
 	AIPricesFile string // LEVQOR_AI_PRICES: a JSON or YAML price table merged over the defaults
+	PlanModel    string // LEVQOR_PLAN_MODEL: the planner's model ("": AIModel)
 
 	SecretKey      string // LEVQOR_SECRET_KEY: 32 bytes (base64 or hex) encrypting stored credentials; empty: generated in the data dir
 	HashSecret     string // LEVQOR_HASH_SECRET: keys the hash of tracked emails; empty: generated in the data dir

@@ -124,6 +124,8 @@ var options = []option{
 		parse: text(func(c *Config) *string { return &c.AIModel })},
 	{Name: "LEVQOR_AI_PRICES", DefaultDoc: "built-in table", Doc: "a JSON or YAML price table (USD per million input/output tokens per model) merged over the defaults; a model with no price is refused",
 		parse: text(func(c *Config) *string { return &c.AIPricesFile })},
+	{Name: "LEVQOR_PLAN_MODEL", DefaultDoc: "`$LEVQOR_AI_MODEL`", Doc: "the model POST /api/v1/plan asks for a workflow (through the ai connector's endpoint and prices)",
+		parse: text(func(c *Config) *string { return &c.PlanModel })},
 
 	{Name: "LEVQOR_SECRET_KEY", DefaultDoc: "generated into `$LEVQOR_DATA_DIR/secret.key`",
 		Doc:   "32 bytes (base64 or 64 hex digits) encrypting stored connector credentials (AES-256-GCM); back the generated file up with the database, and set one value on every PostgreSQL instance (docs/adr/0009)",

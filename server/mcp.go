@@ -121,6 +121,14 @@ func mcpTools() []mcpTool {
 				}
 				return h.CancelJob(ctx, api.CancelJobRequestObject{Id: in.ID})
 			}},
+		{name: "plan_workflow", operationID: "planWorkflow",
+			call: func(ctx context.Context, h *handlers, args []byte) (any, error) {
+				var body api.WorkflowPlanRequest
+				if err := json.Unmarshal(args, &body); err != nil {
+					return nil, err
+				}
+				return h.PlanWorkflow(ctx, api.PlanWorkflowRequestObject{Body: &body})
+			}},
 		{name: "get_usage", operationID: "getUsage", readOnly: true,
 			call: func(ctx context.Context, h *handlers, args []byte) (any, error) {
 				var params api.GetUsageParams
@@ -136,7 +144,7 @@ func mcpTools() []mcpTool {
 // the spec, and its stateless Streamable HTTP handler answering in JSON.
 func newMCPHandler(spec *openapi3.T, h *handlers, maxBody int64, log *slog.Logger) (http.Handler, error) {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "levqor", Title: "Levqor", Version: levqor.Version}, &mcp.ServerOptions{
-		Instructions: "Levqor runs AI automation jobs: list connectors and workflows, save a workflow, run it, then follow the job. " +
+		Instructions: "Levqor runs AI automation jobs: list connectors and workflows, plan a workflow from a description, save it, run it, then follow the job. " +
 			"A refused call returns the API's problem document (see its code).",
 	})
 	ops := operationsByID(spec)

@@ -13,6 +13,7 @@ import (
 	"github.com/ulule/limiter/v3"
 	"github.com/ulule/limiter/v3/drivers/store/memory"
 
+	"github.com/levqor/levqor/connectors/ai/aitest"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store/storetest"
 )
@@ -129,7 +130,7 @@ func TestMCPTools(t *testing.T) {
 		names = append(names, tool.Name)
 	}
 	slices.Sort(names)
-	want := []string{"cancel_job", "get_job", "get_usage", "get_workflow", "list_connectors", "list_jobs", "list_workflows", "run_workflow", "save_workflow"}
+	want := []string{"cancel_job", "get_job", "get_usage", "get_workflow", "list_connectors", "list_jobs", "list_workflows", "plan_workflow", "run_workflow", "save_workflow"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools = %v, want %v", names, want)
 	}
@@ -323,6 +324,44 @@ func TestMCPBudgetRefusal(t *testing.T) {
 	}
 	// A job without AI steps still runs.
 	toolOK(t, s, "run_workflow", echoJob("free"))
+}
+
+// TestMCPPlanWorkflow: plan_workflow answers what POST /api/v1/plan answers — a
+// workflow save_workflow takes as it is — and is refused as the route is: without
+// jobs:write, with arguments the operation's schema refuses, and (402, before any
+// model call) when the owner's budget cannot pay for the planning call.
+func TestMCPPlanWorkflow(t *testing.T) {
+	b, model := planSetup(t, aitest.Script(reply(goodPlan)))
+	ten := b.newTenant(t, "planner@example.com")
+	s := b.mustMCP(t, ten.key)
+
+	plan := toolOK(t, s, "plan_workflow", map[string]any{"description": "Summarise https://example.com.", "constraints": map[string]any{"max_cost_usd": 1}})
+	wf, _ := plan["workflow"].(map[string]any)
+	if steps, _ := wf["steps"].([]any); len(steps) != 3 || plan["validation"].(map[string]any)["valid"] != true || model.Calls() != 1 {
+		t.Fatalf("plan_workflow = %v after %d model calls", plan, model.Calls())
+	}
+	wf["name"] = "planned"
+	if saved := toolOK(t, s, "save_workflow", wf); saved["name"] != "planned" {
+		t.Errorf("save_workflow of the plan = %v", saved)
+	}
+
+	if code, status := toolProblem(t, s, "plan_workflow", map[string]any{"description": ""}); code != "invalid" || status != 400 {
+		t.Errorf("empty description: %s %v, want invalid 400", code, status)
+	}
+	reader := b.createKey(t, ten.owner, "jobs:read")
+	if code, _ := toolProblem(t, b.mustMCP(t, reader.Key), "plan_workflow", map[string]any{"description": "x"}); code != "forbidden" {
+		t.Errorf("jobs:read key: %s, want forbidden", code)
+	}
+	resp, body := b.do(t, "PUT", "/api/v1/budgets/"+ten.owner, hdr(adminKey, "application/json"), strings.NewReader(`{"daily_usd":0.000001,"monthly_usd":0.000001}`))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("set budget: %d %s", resp.StatusCode, body)
+	}
+	if code, status := toolProblem(t, s, "plan_workflow", map[string]any{"description": "Summarise a page."}); code != "budget_exceeded" || status != 402 {
+		t.Errorf("over budget: %s %v, want budget_exceeded 402", code, status)
+	}
+	if model.Calls() != 1 {
+		t.Errorf("model calls = %d, want only the first plan's", model.Calls())
+	}
 }
 
 // TestMCPRateLimit: every MCP request counts against the key's rate limit; once

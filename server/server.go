@@ -28,6 +28,7 @@ import (
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
+	"github.com/levqor/levqor/planner"
 	"github.com/levqor/levqor/triggers"
 	"github.com/levqor/levqor/users"
 )
@@ -78,6 +79,7 @@ type Options struct {
 	Observed   func(method, route string, status int, errCode string, d time.Duration)
 	Billing    *billing.Service    // the billing routes and Stripe's webhook; nil answers 503
 	Newsletter *newsletter.Service // the newsletter routes; nil answers 503
+	Planner    *planner.Planner    // POST /api/v1/plan (given the spec's workflow contract here); nil answers 503
 	WebDir     string              // the marketing site's static export, served at /; "" for none
 }
 
@@ -108,6 +110,7 @@ type handlers struct {
 	userCreated    func(context.Context, users.User)
 	site           *site        // public pages, security.txt, robots, sitemap, dashboard access
 	mcp            http.Handler // the MCP endpoint's SDK handler (mcp.go)
+	planner        *planner.Planner
 	ready          *readiness
 	billing        *billing.Service
 	planIntake     *planIntake // jobs per minute by plan; nil without billing or rate limits
@@ -162,6 +165,15 @@ func New(opts Options) (http.Handler, error) {
 
 	if h.mcp, err = newMCPHandler(spec, h, opts.MaxBodyBytes, opts.Logger); err != nil {
 		return nil, err
+	}
+	if opts.Planner != nil {
+		contract, err := workflowContract(spec)
+		if err != nil {
+			return nil, fmt.Errorf("planner: %w", err)
+		}
+		if h.planner, err = opts.Planner.WithContract(contract); err != nil {
+			return nil, err
+		}
 	}
 
 	spec.Servers = nil // validate paths only, never the Host header

@@ -70,6 +70,7 @@ func allScenarios() []scenario {
 		{"track", "POST /api/v1/metrics/track throughput, levqor (rollups included) vs a bare net/http server inserting the same row into its own SQLite file", runTrack},
 		{"guard", "CI's regression guard: intake levqor vs bare in short rounds, judged against a generous floor", runGuard},
 		{"summary", "GET /api/v1/metrics/summary latency over 10 million seeded events, on SQLite (and PostgreSQL if " + postgresURLEnv + " or " + testPostgresURLEnv + " is set)", runSummary},
+		{"plan-eval", "node and edge F1 (TaskBench's) of POST /api/v1/plan over the descriptions of planner/planeval, with a deterministic stand-in model (or a real one if " + planModelURLEnv + " is set)", runPlanEval},
 	}
 }
 

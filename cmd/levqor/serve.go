@@ -24,6 +24,7 @@ import (
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/ai"
 	"github.com/levqor/levqor/credentials"
 	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
@@ -34,6 +35,7 @@ import (
 	"github.com/levqor/levqor/newsletter"
 	"github.com/levqor/levqor/notifier"
 	"github.com/levqor/levqor/outbound"
+	"github.com/levqor/levqor/planner"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/static"
 	"github.com/levqor/levqor/store"
@@ -139,6 +141,7 @@ type services struct {
 	engine      *jobs.Engine
 	triggers    *triggers.Service
 	scheduler   *triggers.Scheduler
+	planner     *planner.Planner    // POST /api/v1/plan
 	metrics     *metrics.Metrics    // nil without LEVQOR_METRICS_ADDR
 	closers     []func()            // run in reverse by close
 	readyChecks []server.ReadyCheck // what /ready checks besides the database
@@ -213,11 +216,30 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
 		return s, err
 	}
+	if s.planner, err = newPlanner(cfg, reg, s, log); err != nil {
+		return s, err
+	}
 	// Schedules and inbound webhooks start jobs through the engine's intake.
 	s.triggers = triggers.NewService(st, s.engine.Service, s.creds)
 	s.scheduler = triggers.NewScheduler(triggers.SchedulerConfig{Store: st, Intake: s.engine.Service,
 		Instance: levqor.NewID("sched"), Logger: log})
 	return s, nil
+}
+
+// newPlanner builds the planner of POST /api/v1/plan over the ai connector (its
+// endpoint, key and prices), the engine's validation and the owners' budgets.
+func newPlanner(cfg config.Config, reg *connectors.Registry, s *services, log *slog.Logger) (*planner.Planner, error) {
+	conn, _ := reg.Get(ai.Name)
+	model, ok := conn.(planner.Model)
+	if !ok {
+		return nil, errors.New("planner: the registry has no ai connector")
+	}
+	p, err := planner.New(planner.Config{Model: model, ModelName: cfg.PlanModel, Registry: reg, Steps: s.engine.Service,
+		Budgets: s.budgets, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("planner: %w", err)
+	}
+	return p, nil
 }
 
 // newBilling builds the billing service from the Stripe settings and the price table.
@@ -308,6 +330,7 @@ func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan spe
 		}}),
 		Billing:    s.billing,
 		Newsletter: s.letter,
+		Planner:    s.planner,
 		WebDir:     cfg.WebDir,
 	})
 }

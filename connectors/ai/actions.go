@@ -122,7 +122,7 @@ func (c *Connector) extractRequest(in extractInput) (request, error) {
 	if err := json.Compact(&compacted, in.Schema); err != nil {
 		return request{}, &connectors.StepError{Code: connectors.CodeInvalidInput, Message: "schema is not JSON", Err: err}
 	}
-	req.format = &jsonFormat{name: "extract", schema: compacted.Bytes()}
+	req.format = &jsonFormat{name: "extract", schema: compacted.Bytes(), strict: true}
 	return req, nil
 }
 
@@ -160,7 +160,7 @@ func (c *Connector) classifyRequest(in classifyInput) (request, error) {
 	return request{
 		model: model, price: price, maxTokens: maxTokens, temperature: &zero,
 		messages: []Message{{Role: "system", Content: system}, {Role: "user", Content: in.Text}},
-		format:   &jsonFormat{name: "classification", schema: schema},
+		format:   &jsonFormat{name: "classification", schema: schema, strict: true},
 	}, nil
 }
 
@@ -284,7 +284,7 @@ func (c *Connector) classify(ctx context.Context, input json.RawMessage) (any, e
 	var got struct {
 		Label *string `json:"label"`
 	}
-	if err := json.Unmarshal([]byte(stripFence(rep.content)), &got); err != nil || got.Label == nil {
+	if err := json.Unmarshal([]byte(StripFence(rep.content)), &got); err != nil || got.Label == nil {
 		return nil, connectors.Errorf(connectors.CodeInvalidOutput, "the model's reply is not a JSON object with a label%s", cutOff(rep.finishReason))
 	}
 	if !slices.Contains(in.Labels, *got.Label) {
@@ -301,9 +301,9 @@ func cutOff(finishReason string) string {
 	return ""
 }
 
-// stripFence removes a Markdown code fence around a reply, which models outside strict
+// StripFence removes a Markdown code fence around a reply, which models outside strict
 // structured-output mode often add.
-func stripFence(s string) string {
+func StripFence(s string) string {
 	t := strings.TrimSpace(s)
 	if !strings.HasPrefix(t, "```") || !strings.HasSuffix(t, "```") || len(t) < 6 {
 		return s
@@ -318,7 +318,7 @@ func stripFence(s string) string {
 // checkJSON parses a reply and validates it against sch. It returns the compact JSON, or
 // the problems found, each naming a JSON pointer and a rule.
 func checkJSON(sch *jsonschema.Schema, content, finishReason string) (json.RawMessage, []string) {
-	text := stripFence(content)
+	text := StripFence(content)
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(text))
 	if err != nil {
 		return nil, []string{"at (root): the reply is not valid JSON" + cutOff(finishReason)}

@@ -108,7 +108,7 @@ func TestCompleteReservesWorstCaseAndSettlesToUsage(t *testing.T) {
 	worst := cost(estimate(t, "gpt-4o", msgs...), 500) // 500: the configured default max_tokens
 	var heldDuringCall float64
 	var b *bundle
-	b = setup(t, []fakeReply{{content: "7", promptTokens: 21, completionTokens: 1, hook: func() {
+	b = setup(t, []fakeReply{{Content: "7", PromptTokens: 21, CompletionTokens: 1, Hook: func() {
 		heldDuringCall = b.budget.ReservedUSD()
 	}}})
 
@@ -154,7 +154,7 @@ func TestCompleteReservesWorstCaseAndSettlesToUsage(t *testing.T) {
 }
 
 func TestCompleteMessagesAndReasoningModel(t *testing.T) {
-	b := setup(t, []fakeReply{{content: "ok", promptTokens: 30, completionTokens: 2}})
+	b := setup(t, []fakeReply{{Content: "ok", PromptTokens: 30, CompletionTokens: 2}})
 	_, err := b.run(b.ctx, "complete", `{"model": "o4-mini", "max_tokens": 64, "messages": [
 		{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": "bye"}]}`)
 	if err != nil {
@@ -175,7 +175,7 @@ const personSchema = `{"type": "object", "additionalProperties": false, "require
 	"properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}}}`
 
 func TestExtractFirstTry(t *testing.T) {
-	b := setup(t, []fakeReply{{content: `{"name": "Ada", "age": 36}`, promptTokens: 80, completionTokens: 9}})
+	b := setup(t, []fakeReply{{Content: `{"name": "Ada", "age": 36}`, PromptTokens: 80, CompletionTokens: 9}})
 	out, err := b.run(b.ctx, "extract", `{"prompt": "Ada Lovelace, 36.", "schema": `+personSchema+`}`)
 	if err != nil {
 		t.Fatal(err)
@@ -199,8 +199,8 @@ func TestExtractFirstTry(t *testing.T) {
 
 func TestExtractRepairedOnReask(t *testing.T) {
 	b := setup(t, []fakeReply{
-		{content: `{"name": "Ada", "age": -1}`, promptTokens: 80, completionTokens: 9},
-		{content: "```json\n{\"name\": \"Ada\", \"age\": 36}\n```", promptTokens: 140, completionTokens: 12},
+		{Content: `{"name": "Ada", "age": -1}`, PromptTokens: 80, CompletionTokens: 9},
+		{Content: "```json\n{\"name\": \"Ada\", \"age\": 36}\n```", PromptTokens: 140, CompletionTokens: 12},
 	})
 	out, err := b.run(b.ctx, "extract", `{"prompt": "Ada Lovelace, 36.", "schema": `+personSchema+`}`)
 	if err != nil {
@@ -228,7 +228,7 @@ func TestExtractRepairedOnReask(t *testing.T) {
 }
 
 func TestExtractNeverRepaired(t *testing.T) {
-	b := setup(t, []fakeReply{{content: `{"name": "Ada"}`, promptTokens: 80, completionTokens: 6}})
+	b := setup(t, []fakeReply{{Content: `{"name": "Ada"}`, PromptTokens: 80, CompletionTokens: 6}})
 	_, err := b.run(b.ctx, "extract", `{"prompt": "Ada Lovelace.", "max_repairs": 1, "schema": `+personSchema+`}`)
 	se := wantStepError(t, err, connectors.CodeInvalidOutput, false)
 	if !strings.Contains(se.Message, "at (root): required") || !strings.Contains(se.Message, "age") || !strings.Contains(se.Message, "2 attempt") {
@@ -241,7 +241,7 @@ func TestExtractNeverRepaired(t *testing.T) {
 }
 
 func TestExtractNotJSON(t *testing.T) {
-	b := setup(t, []fakeReply{{content: `Sure! Ada is 36.`, promptTokens: 80, completionTokens: 6}})
+	b := setup(t, []fakeReply{{Content: `Sure! Ada is 36.`, PromptTokens: 80, CompletionTokens: 6}})
 	_, err := b.run(b.ctx, "extract", `{"prompt": "Ada.", "max_repairs": 0, "schema": `+personSchema+`}`)
 	se := wantStepError(t, err, connectors.CodeInvalidOutput, false)
 	if strings.Contains(se.Message, "Ada is 36") || !strings.Contains(se.Message, "not valid JSON") {
@@ -253,7 +253,7 @@ func TestExtractNotJSON(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	b := setup(t, []fakeReply{{content: `{"label": "bug"}`, promptTokens: 60, completionTokens: 5}})
+	b := setup(t, []fakeReply{{Content: `{"label": "bug"}`, PromptTokens: 60, CompletionTokens: 5}})
 	out, err := b.run(b.ctx, "classify", `{"labels": ["bug", "feature", "question"], "text": "The app crashes on start.", "instructions": "Crashes are bugs."}`)
 	if err != nil {
 		t.Fatal(err)
@@ -273,7 +273,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestClassifyLabelOutsideSet(t *testing.T) {
-	b := setup(t, []fakeReply{{content: `{"label": "complaint"}`, promptTokens: 60, completionTokens: 5}})
+	b := setup(t, []fakeReply{{Content: `{"label": "complaint"}`, PromptTokens: 60, CompletionTokens: 5}})
 	_, err := b.run(b.ctx, "classify", `{"labels": ["bug", "feature"], "text": "I hate this."}`)
 	se := wantStepError(t, err, connectors.CodeInvalidOutput, false)
 	if strings.Contains(se.Message, "complaint") {
@@ -284,8 +284,8 @@ func TestClassifyLabelOutsideSet(t *testing.T) {
 
 func TestRateLimitedThenSuccessIsChargedOnce(t *testing.T) {
 	b := setup(t, []fakeReply{
-		{status: 429, header: map[string]string{"Retry-After-Ms": "5"}, errType: "requests", errCode: "rate_limit_exceeded", errMsg: "Rate limit reached"},
-		{content: "hi", promptTokens: 12, completionTokens: 1},
+		{Status: 429, Header: map[string]string{"Retry-After-Ms": "5"}, ErrType: "requests", ErrCode: "rate_limit_exceeded", ErrMsg: "Rate limit reached"},
+		{Content: "hi", PromptTokens: 12, CompletionTokens: 1},
 	})
 	if _, err := b.run(b.ctx, "complete", `{"prompt": "hello"}`); err != nil {
 		t.Fatal(err)
@@ -297,8 +297,8 @@ func TestRateLimitedThenSuccessIsChargedOnce(t *testing.T) {
 }
 
 func TestRateLimitedAfterRetriesIsRetryable(t *testing.T) {
-	b := setup(t, []fakeReply{{status: 429, header: map[string]string{"Retry-After": "7"},
-		errType: "requests", errCode: "rate_limit_exceeded", errMsg: "Rate limit reached for gpt-4o"}},
+	b := setup(t, []fakeReply{{Status: 429, Header: map[string]string{"Retry-After": "7"},
+		ErrType: "requests", ErrCode: "rate_limit_exceeded", ErrMsg: "Rate limit reached for gpt-4o"}},
 		func(c *ai.Config) { c.MaxRetries = -1 })
 	_, err := b.run(b.ctx, "complete", `{"prompt": "hello"}`)
 	se := wantStepError(t, err, connectors.CodeUpstreamError, true)
@@ -313,8 +313,8 @@ func TestRateLimitedAfterRetriesIsRetryable(t *testing.T) {
 }
 
 func TestServerErrorsPersist(t *testing.T) {
-	b := setup(t, []fakeReply{{status: 500, header: map[string]string{"Retry-After-Ms": "1"},
-		errType: "server_error", errMsg: "The server had an error while processing your request."}},
+	b := setup(t, []fakeReply{{Status: 500, Header: map[string]string{"Retry-After-Ms": "1"},
+		ErrType: "server_error", ErrMsg: "The server had an error while processing your request."}},
 		func(c *ai.Config) { c.MaxRetries = 2 })
 	_, err := b.run(b.ctx, "complete", `{"prompt": "hello"}`)
 	se := wantStepError(t, err, connectors.CodeUpstreamError, true)
@@ -328,7 +328,7 @@ func TestServerErrorsPersist(t *testing.T) {
 }
 
 func TestErrorBodyUsageIsSettled(t *testing.T) {
-	b := setup(t, []fakeReply{{status: 500, raw: `{"error": {"message": "boom", "type": "server_error", "code": null},
+	b := setup(t, []fakeReply{{Status: 500, Raw: `{"error": {"message": "boom", "type": "server_error", "code": null},
 		"usage": {"prompt_tokens": 9, "completion_tokens": 40, "total_tokens": 49}}`}},
 		func(c *ai.Config) { c.MaxRetries = -1 })
 	_, err := b.run(b.ctx, "complete", `{"prompt": "hello"}`)
@@ -337,7 +337,7 @@ func TestErrorBodyUsageIsSettled(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	b := setup(t, []fakeReply{{delay: 10 * time.Second, content: "late"}}, func(c *ai.Config) { c.MaxRetries = -1 })
+	b := setup(t, []fakeReply{{Delay: 10 * time.Second, Content: "late"}}, func(c *ai.Config) { c.MaxRetries = -1 })
 	ctx, cancel := context.WithTimeout(b.ctx, 300*time.Millisecond)
 	defer cancel()
 	_, err := b.run(ctx, "complete", `{"prompt": "hello"}`)
@@ -351,7 +351,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestInvalidJSONFromProvider(t *testing.T) {
-	b := setup(t, []fakeReply{{raw: `{"id": "chatcmpl-1", "object": "chat.completion", "choices": [`}})
+	b := setup(t, []fakeReply{{Raw: `{"id": "chatcmpl-1", "object": "chat.completion", "choices": [`}})
 	_, err := b.run(b.ctx, "complete", `{"prompt": "hello"}`)
 	se := wantStepError(t, err, connectors.CodeUpstreamError, true)
 	if !strings.Contains(se.Message, "could not be read") {
@@ -361,17 +361,17 @@ func TestInvalidJSONFromProvider(t *testing.T) {
 }
 
 func TestRefusal(t *testing.T) {
-	b := setup(t, []fakeReply{{refusal: "I can't help with that.", promptTokens: 15, completionTokens: 7}})
+	b := setup(t, []fakeReply{{Refusal: "I can't help with that.", PromptTokens: 15, CompletionTokens: 7}})
 	_, err := b.run(b.ctx, "complete", `{"prompt": "something bad"}`)
 	se := wantStepError(t, err, ai.CodeRefusedByModel, false)
 	if strings.Contains(se.Message, "can't help") {
-		t.Fatalf("message quotes the refusal: %q", se.Message)
+		t.Fatalf("message quotes the Refusal: %q", se.Message)
 	}
 	b.wantSpent(t, cost(15, 7)) // a refusal is billed like any answer
 }
 
 func TestRejectedRequestNamesCodeNotKey(t *testing.T) {
-	b := setup(t, []fakeReply{{content: "never"}}, func(c *ai.Config) { c.APIKey = "sk-wrong-9a8b7c6d5e4f3a2b1c0d" })
+	b := setup(t, []fakeReply{{Content: "never"}}, func(c *ai.Config) { c.APIKey = "sk-wrong-9a8b7c6d5e4f3a2b1c0d" })
 	_, err := b.run(b.ctx, "complete", `{"prompt": "hello"}`)
 	se := wantStepError(t, err, connectors.CodeUpstreamError, false)
 	if !strings.Contains(se.Message, "401") || !strings.Contains(se.Message, "invalid_api_key") || !strings.Contains(se.Message, "invalid_request_error") {
@@ -403,7 +403,7 @@ func TestNothingIsCalledWhenTheCostCannotBeBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := setup(t, []fakeReply{{content: "should not happen", promptTokens: 1, completionTokens: 1}})
+			b := setup(t, []fakeReply{{Content: "should not happen", PromptTokens: 1, CompletionTokens: 1}})
 			for _, action := range []string{"complete", "extract", "classify"} {
 				input := tt.input
 				switch action {
@@ -427,7 +427,7 @@ func TestNothingIsCalledWhenTheCostCannotBeBounded(t *testing.T) {
 }
 
 func TestInputSchema(t *testing.T) {
-	b := setup(t, []fakeReply{{content: "x"}})
+	b := setup(t, []fakeReply{{Content: "x"}})
 	long := strings.Repeat("a", ai.MaxContentChars+1)
 	tests := []struct {
 		action, input string
@@ -468,7 +468,7 @@ func TestInputSchema(t *testing.T) {
 }
 
 func TestExtractRejectsUncompilableSchema(t *testing.T) {
-	b := setup(t, []fakeReply{{content: "{}"}})
+	b := setup(t, []fakeReply{{Content: "{}"}})
 	_, err := b.run(b.ctx, "extract", `{"prompt": "hi", "schema": {"$ref": "https://example.com/s.json"}}`)
 	wantStepError(t, err, connectors.CodeInvalidInput, false)
 	if b.fake.calls() != 0 {

@@ -46,10 +46,12 @@ type request struct {
 	format      *jsonFormat // nil: plain text
 }
 
-// jsonFormat asks for a reply matching schema (response_format json_schema, strict).
+// jsonFormat asks for a reply matching schema (response_format json_schema). strict asks
+// the provider to enforce it, which OpenAI does only for a subset of JSON Schema.
 type jsonFormat struct {
 	name   string
 	schema json.RawMessage
+	strict bool
 }
 
 // worstCase counts the request's prompt tokens offline and prices them with max_tokens
@@ -180,7 +182,7 @@ func (c *Connector) params(req request) openai.ChatCompletionNewParams {
 			OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
 				JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{
 					Name:   req.format.name,
-					Strict: openai.Bool(true),
+					Strict: openai.Bool(req.format.strict),
 					Schema: req.format.schema,
 				},
 			},

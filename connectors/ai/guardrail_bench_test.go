@@ -20,7 +20,7 @@ import (
 // budget's Reserve and Settle in each step — what the guardrails add to a step (issue
 // #5 asks for at most 1 ms at p99) — and the p99 of the rest of the step.
 func BenchmarkStepGuardrail(b *testing.B) {
-	fake := newFakeProvider(b, testKey, fakeReply{content: "ok", promptTokens: 12, completionTokens: 2})
+	fake := newFakeProvider(b, testKey, fakeReply{Content: "ok", PromptTokens: 12, CompletionTokens: 2})
 	conn, err := ai.New(ai.Config{BaseURL: fake.baseURL(), APIKey: testKey, DefaultModel: "gpt-4o-mini", MaxRetries: -1})
 	if err != nil {
 		b.Fatal(err)

@@ -50,7 +50,7 @@ func TestImplausibleUsageIsChargedTheReservation(t *testing.T) {
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					var logs bytes.Buffer
-					fake := newFakeProvider(t, testKey, fakeReply{content: "7", promptTokens: c.prompt, completionTokens: c.completion})
+					fake := newFakeProvider(t, testKey, fakeReply{Content: "7", PromptTokens: c.prompt, CompletionTokens: c.completion})
 					conn, err := ai.New(ai.Config{BaseURL: fake.baseURL(), APIKey: testKey, DefaultModel: "gpt-4o", DefaultMaxTokens: 500,
 						Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 					if err != nil {
@@ -124,7 +124,7 @@ func TestImplausibleUsageIsChargedTheReservation(t *testing.T) {
 // TestImplausibleUsageInAnErrorIsChargedTheReservation: a failed call whose error body
 // reports negative usage is charged its reservation, not a negative amount.
 func TestImplausibleUsageInAnErrorIsChargedTheReservation(t *testing.T) {
-	b := setup(t, []fakeReply{{status: 500, raw: `{"error": {"message": "boom", "type": "server_error", "code": null},
+	b := setup(t, []fakeReply{{Status: 500, Raw: `{"error": {"message": "boom", "type": "server_error", "code": null},
 		"usage": {"prompt_tokens": -900000000, "completion_tokens": 40, "total_tokens": 49}}`}},
 		func(c *ai.Config) { c.MaxRetries = -1; c.Logger = slog.New(slog.DiscardHandler) })
 	_, err := b.run(b.ctx, "complete", `{"prompt": "hello"}`)

@@ -965,6 +965,15 @@ type OnFailureStep = StepSpec
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
 
+// PlanConstraints defines model for PlanConstraints.
+type PlanConstraints struct {
+	// Connectors The only connectors the workflow may use (names from `GET /api/v1/connectors`).
+	Connectors *[]string `json:"connectors,omitempty"`
+
+	// MaxCostUsd The most the workflow's AI steps may cost per run, as `estimated_cost_usd` counts it.
+	MaxCostUsd *float64 `json:"max_cost_usd,omitempty"`
+}
+
 // PlanLimits defines model for PlanLimits.
 type PlanLimits struct {
 	// DailyAiUsd AI spending allowed per UTC day.
@@ -1006,6 +1015,35 @@ type PlanOffer struct {
 
 // PlanOfferCurrency The price's currency.
 type PlanOfferCurrency string
+
+// PlanValidation defines model for PlanValidation.
+type PlanValidation struct {
+	// Deferred Pointers to step inputs that hold references: like a saved workflow's, they are checked against their action's schema when the step runs, once the references are filled in.
+	Deferred []string `json:"deferred"`
+
+	// Repaired The violations found in earlier answers and repaired since (pointers into that answer).
+	Repaired []struct {
+		Detail  string `json:"detail"`
+		Pointer string `json:"pointer"`
+	} `json:"repaired"`
+
+	// Repairs How many times the model was sent violations to repair.
+	Repairs int `json:"repairs"`
+
+	// Valid Always true in a 200; an invalid plan is a 422 problem.
+	Valid bool `json:"valid"`
+}
+
+// PlanningCall defines model for PlanningCall.
+type PlanningCall struct {
+	Calls int `json:"calls"`
+
+	// CostUsd What the planning calls cost, charged to the owner's AI budget.
+	CostUsd float64 `json:"cost_usd"`
+
+	// Model The model that answered, as the provider names it.
+	Model string `json:"model"`
+}
 
 // Priority defines model for Priority.
 type Priority string
@@ -1382,6 +1420,31 @@ type WorkflowList struct {
 // WorkflowName defines model for WorkflowName.
 type WorkflowName = string
 
+// WorkflowPlan defines model for WorkflowPlan.
+type WorkflowPlan struct {
+	// EstimatedCostUsd The worst case of each AI step's first provider call (prompt tokens counted offline, references as their placeholder text, plus `max_tokens` of output at the model's price), summed: what intake checks against the owner's budget. A `for_each` step counts once, not once per item.
+	EstimatedCostUsd float64      `json:"estimated_cost_usd"`
+	Planning         PlanningCall `json:"planning"`
+
+	// Reasons Why each step is there, in step order.
+	Reasons []struct {
+		Reason string `json:"reason"`
+
+		// Step The step's id.
+		Step string `json:"step"`
+	} `json:"reasons"`
+	Validation PlanValidation `json:"validation"`
+	Workflow   WorkflowPut    `json:"workflow"`
+}
+
+// WorkflowPlanRequest defines model for WorkflowPlanRequest.
+type WorkflowPlanRequest struct {
+	Constraints *PlanConstraints `json:"constraints,omitempty"`
+
+	// Description What the workflow should do, in plain language. It is sent to the model as the user's message.
+	Description string `json:"description"`
+}
+
 // WorkflowPut defines model for WorkflowPut.
 type WorkflowPut struct {
 	Description *string `json:"description,omitempty"`
@@ -1644,6 +1707,9 @@ type SubscribeNewsletterJSONRequestBody = NewsletterSignup
 // PutNotificationsJSONRequestBody defines body for PutNotifications for application/json ContentType.
 type PutNotificationsJSONRequestBody = NotificationSettings
 
+// PlanWorkflowJSONRequestBody defines body for PlanWorkflow for application/json ContentType.
+type PlanWorkflowJSONRequestBody = WorkflowPlanRequest
+
 // UpsertUserJSONRequestBody defines body for UpsertUser for application/json ContentType.
 type UpsertUserJSONRequestBody = UserUpsert
 
@@ -1766,6 +1832,9 @@ type ServerInterface interface {
 	// PutNotifications Replace the caller's owner's email notification settings
 	// (PUT /api/v1/notifications)
 	PutNotifications(w http.ResponseWriter, r *http.Request)
+	// PlanWorkflow Propose a workflow from a plain-language description
+	// (POST /api/v1/plan)
+	PlanWorkflow(w http.ResponseWriter, r *http.Request)
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	// (GET /api/v1/usage)
 	GetUsage(w http.ResponseWriter, r *http.Request, params GetUsageParams)
@@ -2722,6 +2791,20 @@ func (siw *ServerInterfaceWrapper) PutNotifications(w http.ResponseWriter, r *ht
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.PutNotifications(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// PlanWorkflow operation middleware
+func (siw *ServerInterfaceWrapper) PlanWorkflow(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.PlanWorkflow(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4066,6 +4149,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/hooks/{trigger_id}", wrapper.ReceiveHook).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/connectors", wrapper.ListConnectors).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/plan", wrapper.PlanWorkflow).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/webhooks/secret", wrapper.GetWebhookSecret).Methods(http.MethodGet)
 
@@ -9680,6 +9765,243 @@ type PutNotificationsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response PutNotificationsdefaultApplicationProblemPlusJSONResponse) VisitPutNotificationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflowRequestObject struct {
+	Body *PlanWorkflowJSONRequestBody
+}
+
+type PlanWorkflowResponseObject interface {
+	VisitPlanWorkflowResponse(w http.ResponseWriter) error
+}
+
+type PlanWorkflow200JSONResponse WorkflowPlan
+
+func (response PlanWorkflow200JSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow400ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow401ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow402ApplicationProblemPlusJSONResponse Problem
+
+func (response PlanWorkflow402ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(402)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow403ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow413ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow415ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow422ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow429ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow500ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow503ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflow507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response PlanWorkflow507ApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PlanWorkflowdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response PlanWorkflowdefaultApplicationProblemPlusJSONResponse) VisitPlanWorkflowResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -15737,6 +16059,9 @@ type StrictServerInterface interface {
 	// PutNotifications Replace the caller's owner's email notification settings
 	// (PUT /api/v1/notifications)
 	PutNotifications(ctx context.Context, request PutNotificationsRequestObject) (PutNotificationsResponseObject, error)
+	// PlanWorkflow Propose a workflow from a plain-language description
+	// (POST /api/v1/plan)
+	PlanWorkflow(ctx context.Context, request PlanWorkflowRequestObject) (PlanWorkflowResponseObject, error)
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	// (GET /api/v1/usage)
 	GetUsage(ctx context.Context, request GetUsageRequestObject) (GetUsageResponseObject, error)
@@ -16739,6 +17064,37 @@ func (sh *strictHandler) PutNotifications(w http.ResponseWriter, r *http.Request
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(PutNotificationsResponseObject); ok {
 		if err := validResponse.VisitPutNotificationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// PlanWorkflow operation middleware
+func (sh *strictHandler) PlanWorkflow(w http.ResponseWriter, r *http.Request) {
+	var request PlanWorkflowRequestObject
+
+	var body PlanWorkflowJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.PlanWorkflow(ctx, request.(PlanWorkflowRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PlanWorkflow")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(PlanWorkflowResponseObject); ok {
+		if err := validResponse.VisitPlanWorkflowResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -17751,399 +18107,420 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur0rkTJOiZNlJpEp9v7IsT5T4opHkb2Y29LLBbpCE1QQYAC2K43LV/LUPsLtV+wbz",
-	"IvsmeZItnAP0hezmRZbsZEbzx8RqduN6cHCun/OxEcnJVAomjG4cfmyMGY2Zgn+e0GjMTqQwSib275jp",
-	"SPGp4VI0Dhs/yBlJpBgRM2ZEsalimglD7a9kQudkwEhkG4g7jaChozGbUNuImU9Z47ChjeJi1Pj0KWic",
-	"XtHRcvPHRBtlm7+hCY+pkYrIYUVf61q/oIa94hNulru4GjOiDTXMtsxoNCaJfdF18mvKtCGRTIVhMaEj",
-	"yoU2pHl2evWSxIoOTZszM2yPjZnSKW8rahh83nYr2Ap6QgpGuGETMmWKTGXCo/khCXuNazbvNY7U9720",
-	"230Sub40UWxCueBiBM/ZkXEvaBZJEWuSCsMTGN6Mi1jOiF0Ho/HtsNMT57YLzvQhCa/ZPCRN2+/x+Rm5",
-	"ZvNWQEI+dc+ihDNhyNl5QKQiZ+c3z8jus4MWoSIm4SiRA5qEpEmThFAhxXwiU02MosMhj1qdniitObul",
-	"k2lilz2f2N7ed0fm+4P9RrBqS2C48+qNgbXUq/YiIKuX91e3er+m0lC3ojP3zK0fF8StrV/DNTP79fu9",
-	"/e7R7Ptn3eqZMaPmx0PDVPV5mVAx9z0SI8mMckMGbCgVI0bNuRjh5Ejz4uUJ+W5vr0tiltB5233TKo9v",
-	"wgWfpJPGYTcbDBeGjZiC0fwtW+gVBwBWxx8tw0djY5caD0LTPrOLrNgw1Sy2K04oOdj/rhXYtcsI164/",
-	"LukdB3jhKX95kBe+k4QNje3VDipKlbIE7PYRhk/dsO88BM0q1ujnMROFxnd0+ewFhGryTvBbYviEFQiq",
-	"PIqhVBNqsO9nB41g9bA+BY0pVXTCjOPEx1HEpuZURDJ2a8Tt2JDTNIKGoBPbAr7Wzt4rrQO9fcXEyIwb",
-	"h0/39quI90QKwSI77Td0wv6aMlVzNKPsxR1NbNdHJGZDmiaGhO4fcJBgjL9CO9kQ4T/Fcf0vxYaNw8b/",
-	"tptfQ7v4q94tj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx49ColNUsyJN92BD/555dfmOYsk3/H7/Q9j/e",
-	"2//rtr/rv//T/6o8+GfDN1Kw19RE49rdORu27UttfKtmKHvd/YOqDn6Ug7MXNfPl8cqJrlrhsxfQ+k9s",
-	"/oCtXyk+GjFV24PB3/treiqs0rOD0oYdlDfsuP2/u+1qv/9z9X690yvG8/kz/lmq62EiZ5ZIz23b1R25",
-	"w3C3rop9IM9QTE+l0AxYxnMaO85p/4qkMEzAP+l0mvAIZKfdqZKDhE3+/EHbw/1xw57P8SvsdJk9+Oua",
-	"azKhieV8LLZSxpDyRHtxDiQ3PM/DhEdfbZCR69+ydTMu3S0gGsIgX0o14HHMxJcepRPdSEKja5SFdCSn",
-	"jJgx10ROmUJxWzBmL5xPQeOHq9evzumILQzUsFuzOzaTpDyyxXNROYYpHTHLzRcVg3ZBM6iaont/t6RF",
-	"FMT9Vd/AOzCeM2GPNU2+5MofC5IKdjtlkZU2mVJSkWYkY0ZC7oYTtjrELk7MDOUJ0XSuiZBmDBLcQKao",
-	"REQ01ewIRCy7Z6wnQkd3fR6DfK0lvBj+re0Oa/vsRUhwGVpkZmUPxaZSGdswN1b0/hQ03kjzUqYi/pKL",
-	"8kYSnUZjK/bIVEWMNKWyUyZzmSormH4KGv7zL7tXsEEgh4HQfPD0G+K6cduDRyMT9NgXXbcrKVHsz4Rl",
-	"R0pWYewnOKCwdUSU1R0ItcqDk8UnjIz4DRNWqgxBtWiDbhEuHMeSirvqWOUvFtejnathG33sXvfqTjvT",
-	"d1Z+nWtGVupu571vNPJFVWahjZL6sFk7+SdLbTk9YNN27Ouw8ZdGKjpiL9Mk+dIXhWbqhqkdTTSOwV6+",
-	"wzRJPLG5x337LGwdZrxqRjWZKW4MEx0Ce0QSapg9TnaveqJEd5nqCoyJwxWvmTBoEShS5N0IA4RFdmte",
-	"8qTyBpsmlIs7XGFDnnzFK+xKyldULd3JX0zEGch4bndK3jjO4rRkKwYLmpqxVPwf7EtfJiAHZgKOpUNn",
-	"1WOxH9oN5QkdJOxrHCYe2etb2AsOzhaKXH5JhZz5k5Xm47QHy65vTA0dUJ01MLB7AabQnpDKbsUg1fPA",
-	"T14X3ovGLLoGQwtulb0k2miMsUcYznUsZwIMdSY7+HgQTU8YCWI2iRKpWdwhbwrnPBpTMWKxv2mK55x8",
-	"8WP+TkyVjJjWX2ODCxrKjCVJ2+kog9QUt4Iqxa3mkhorW1B9nVGmTqdWJmPxaxZzegUs6KvMYEeTE+y1",
-	"bUdhJ2RHT8EOxGIyZspqMJ+8TonGpHjCxaWhJoU/p8oqEoaj2hjJibuOFzhr0PBkDZZRkU4ah7809K8J",
-	"N1aHnUptRorpxvtg+cuR7N8wpTkuwNLPv6YsZdWmpg9yQOBn8ts//x/7F9oaNYw+OwT2wnMWTJnEdmdn",
-	"lIPI/EEOLOMvzzFmU1TJaRxz2xlNzksvLBrksinJwQcWgfQx5ILrMYv7domXx/6jHBBqDJtMwYbNLXcD",
-	"cidjqon/mGguIkbgcFNl0FWy3DnOqQ/rEPftNa5LNsVYpvYQZZ+KdDJw5s3ctPCLm/b7isk4hle5OW5k",
-	"fWrKfVrGZEXURsV+p1P7S90oK0yffsRBo55OFmbjx5x/EnjiLQ26MJoCCZdo0lNg1dI850ni5MqFg4JW",
-	"gv6UKS7jPkNtrHJ9RJq4ewztO8vnQ9GI9cG7U+EIAwZNga+zmEzpfMKECZA5G1DQeUymCRU72ntNtJFT",
-	"YpnQnIuRJaq7jQtbW8uqEipe4ZufgoYdSPVZtr+Q2VjqzLkDI7SXaaeKinTGosptXRrFp8zKuukge+5Z",
-	"QpNGht+wgBjFqd25gEypNv04ZQFJhV2rwDL5iCX2muXCTihhhv32z3+14NoVUrDq8WB3Axb310yyeoRW",
-	"JLeKqt84vM2re1sgdugvW5FsY1YQ7AWLuWJoVysTbqqqiMyNuT2W2gCVjdiRvfSRwQ6UnGmUHhUr0VOq",
-	"+NrR2x4rh5rGI2ZeZURWzY6HNNFsiYVTnsz7qY5rWAy9RRaz14X/rWE6EynM+N7aW2S72VDLHVWtyAlN",
-	"kgGNro/x6ljevG24MM0bWb5TwGhSx/BNqvtWuq36dGF2vhPbXfWUrEQrU1MwRm+xz9UH7bjE8+yJBtMU",
-	"1SScKtl3qxza0wwPqBApTcBsUu9EWPb6rPQgLB3PyslnDqwqSct7qap2IVKMbnvtDjlLYmibGzbRm3vX",
-	"XtoPC2IOVYqCgUc4J1vFDR9vObyFJSv66JwbxA2/NPdST6tXGCextMwJ1eagJvaDRYpZGdq+Q4YyVVZH",
-	"UjQyTGnSHLIZUyUdaCyVaVXeDTULtTBpN1Ec0urZvOK64vhb+eUO+7u8tUs8ytA1A/L+1o0PUOaF69Qc",
-	"omLr5+m2nMGv+Db+Yyvp2i3Xq4T/wgS/3ftuyTO8rBbV+cel2tEkUixmwnCaEKRv0tSMOe+AoYkcpawV",
-	"YPQRtbJH27LTOcH2Oz3REy+dLSAcGzMN89YD5ydAPQj87CQPGyBcaMNofIhtXzOwAVH3Dbjte6JJBfnh",
-	"6uqcGHnNRADKY/iD1CYMSOg1S5y8fXKlqNBDprIIA2Sx+TKHR9Cw7omYD4fMToFIkcwJFySimhGqMKDE",
-	"eThA4Ar/K4QZ0MU5uNgCGP8NTVJmlaeeENKugVEyKRzXDjnFYJ1DEn7sNY6dWQtU8F7jkPQazxlVVnW8",
-	"bv/2z3/1GgHpNf6LTnkfAnvsC/D4U4hWjgm9LZLF3jOgg9KjpeOypKEgra04V1Id19wOJaqqYMBcTFPT",
-	"z20J1dRckutd70Hjtj2Sbffwg5aic0Fnr5nWdMS25mXFcS6MauW8Tzzxb8DkFkQgWLGtr7lsqSuuufyQ",
-	"9vM7tO6+sIcoj4CxIj0q+Nm5JGMJ5/z83RXZpVO+e7O3m3+gdz9mb36CyySbxdImrxhnwQq3KBttMriV",
-	"nMObUmaCqR3dE9FYSm2PMsSDhW4ZQvteWDdJ4FUtz4Tg1aVVdkfNzXIgZcKo2JoCPT1UkdsdLz1Q7dEj",
-	"5g1df3l+3gga7y5fNILG6buLSjPXCyvpn8jURdIuinv++SpiPb1hwrgm0OTGlgSstbKVe8n1WDXDYjdV",
-	"gmnBCrMUubasS0SG9qOER9cbvi/YTCfMOKvxBh9YbbR/w9lso/cXhfPs4+JIS6MIinOuXS9v5/UkcfeG",
-	"c5L5S0pVrChPtlWAIymiApkuWkjY1B1jrsGGqlJBqCFSRIw0fbDeq9P/+evbi/6Pb5/3L69Oz/snb9+c",
-	"vLu4OH1z8veAHLQ6RcXXhcg5Lbhqkyb0th9JbbwWXdKZ1ynMSyv+A6PJKiNt5aLkFiO/R/K6YtkX72n8",
-	"qmrfMURsKeIAXygrnqlW/d/++S+UiK7ZHP5YrXEeLMcZftwPDj71f+m2v4O/9oKn332qFJ1/lIMq6wBa",
-	"nKtV/sgZF/rOArSsc7oXtrhbF+wVVXdWgSQWqHTKhCGDOVw2H+RgR5PjM2IHoYmWZEhV2XJZY+W+m66c",
-	"2T9WTc+eo1N4sWjxX9HNekvvBuf9TkIbjzcJTcRTWiSTBdr2LguaJHLG4g45EzGbMmEv7mQeEArcBI24",
-	"M6muwRcjp5rMxjxhls0IjFQiTQ4h21boZ7dTe9YCYh95P0jMWdyyKgmwJgh6p4ZMpDbEzHjEyEQqdmif",
-	"QTDMmKsYDxvYtrlx4YQQtYee2EhRuz+hVQVYlHqbKzVtOwzTtszvkFCiDZtChorteQKh92MqgDc6RQxC",
-	"b7J4QE0njPCYTabSWH4LulSIeQQf5KDPY0weOHTJGoZNs2ehVfdyKl9U4YBznOVNt39i87BV4wWy4lgf",
-	"93mJrqZ0nkga3zNRTRWXipv5emelew+DUNOkJtcA7Cx2fXY0kamZpoY0B3MylZrjbgkXn6BNgCKo6Ntt",
-	"ThXDXaOax1ZdhnvMsQ1LFRFjMXrPFk/gmhmqVGzFNjbwhq3lAfkttWpNf5QD56OFT9i0TimBu94TK1f2",
-	"gI0U07pDjnF5jFRMZ4frW/KaPyfNb598++2z7rdkMDdMt6ysAAuMu6LxqOJWEi6iJI1ZfISnwb6GDMBt",
-	"4UymSUwiJbXGRImlk4kv9o2U/YSqEUN93zmrFTOK4+ZtdOdYpmxXhlXdNnYPpFVBq6/A7c2WQWPm4qzX",
-	"KyQQN54d08KXBc9NdqSC/LZe4MrFWeQn2xNBRrP1dtLiTV4l1fwoB8cuQqBC+r/DZYpccLML6A4nbtvT",
-	"svmOuYEX9qewZ6XldcOuWc7n1ETjM2HoNdtSZP0gB5uLW1lPhk3cZX6G32Uytv97je4L3a6cjME43i2m",
-	"Urgi+9dsvmBL3X/6dJW1uNe73d9r93q337AaY/EHlHjXrI/bhIr5rp3uRXZzLW3RBh1nJwruzSwOeqMY",
-	"n3pf9353nwg2s4w8IPvdbi6HWMY5ZdQE5OD21ifooXHZdV8pR2yu+/ilqVsWWmAh5UEDDSL/R3mxaacg",
-	"lRtxjXyD8Q1rWnNTq24B76u7HSc3y3U2o2zS2XjzbmsW8U5sYVFXKx6k7sG3pZP07Vo9Y9UiFCwQFepB",
-	"psTvP12n/+ey2rou34qX+KK9yreQXivDw3Y0xFsGmYBjT8lP/DnRDCJANIoWC/b8/afPvow0vPVt5wS9",
-	"zUWhKYvKd8HT1TfBgpBUXtRzptpu/1ELwthTnx9vh1c2Cz0r2XYqCaN4HW+R0FY+eIV72VNLzXm7B8/p",
-	"j3JQ6Q1nt6YfpUrLivTuc6o1qHP4Quhs74zYr1w8DR2AMiidmmO1IciuIsfwXxJRQZiIfUZ4CIsfYthj",
-	"5jbM0r5aAYH0Ia7RcWdcstaO1bstawiIYUkCYbxmzBTqutDYUFr9vrOJJZnWrfNlzZUVutjL8JBMqbpm",
-	"sVV+KQkjqVjH/oYmsuzP/lCqvuYjQZMQCCwAHwUXIyKkMzIckThluZUgxGMVopFhRq8xWyaLmsbWdjRx",
-	"lN6yP2TxcvgrieSEQZa2txVifKVLzI1Tx9zRogFsHjP0rZCIM7Svet2zeCH48LJKi+9PKBl9vtCNVhX9",
-	"WaropkJ7FkRRuIeWbJnL4YMUTH+fqS6L5cCDvW634sWigWT9lKaKDflttU59zeY7mtxwzQeJFafsmwVT",
-	"b3Lzaz/hN6wfFskne9oI4N+GadOvJAHFbuT15xoRIjllW9wU9vW10s2iAus8bG6pPBlknZdUpCou8ROb",
-	"n8AbW0o/TNxwJcXERdM7f0XjsGHXt7jk+Kdd6cqF3uCIfClyu+t+5df6s1W3etBIBf81Ze5nSzSLm1vY",
-	"VzeYmi3zF+hW4Zhb3K6WA97ZN/sTm19IzK/bYnwYYO1CtXWJpr59dmC3dwW2kUxiMPleM7C0SXUNYcU5",
-	"1EfuUZOCkZjOc2H0Sdf+rcu+tP2n3+3X+cSKilrV5H/mZnwJDnhYgiR5O2wc/rLJgi/eOU5Frwtz6JDL",
-	"sZw5myykPiG4AMTzrJccbOvL+/f+U9B4JSOasKrAhecn5+TgG5JQMUqtOGToqMB1mWj/5fmiR+1J2aiw",
-	"XxWC9v7jfvDtp2Y7j0h7/3Ev+PZT60+VdobXJ+de6F9HZOUJvBWM/Hj59k374vyE7He6ZILN+HiK1zJm",
-	"Cebr3BpyrqSRkUyW01My19QqXagiPmmJXHhcA6sFYVmKUII+NNL0w8Y0bqv7qGlU9KPud7qVHHbCzFjG",
-	"S6aeZ2uj5iDcRG85y2cHFbPMHQ6f19KixcgtQhUTem3lWisBnlwdV0WcDli1g7Xa8brQMX4e1EbNZ51f",
-	"ppMJVfNVARx9tRRAUu9FNXTz+6m0AhWqErvxeHIL/EXRyKoE+HtABtJowm7RwVBy99ZHg4yYsBrQluLy",
-	"mNE44WLhDl4bcmXVpb7zWVZZp3606hR4PVyKJ6FkyK1+4eBDNpqSlWD4RApOk8334Cr/qGrkqXbxYRv0",
-	"n+rpHfb+3eX52ot8Yf38sDIKCZaotbhVjirdABfWaYESVp4VO9SlczKQ8byaCLhJNghAw9cCbKeye2bo",
-	"dkatl4oxSEddMGrtPVtv06rkjq+ZUTzS984r1IZvQvbLxqRVjKCrIOmhkpMNwuGc5rl/MN4y3A4++ybe",
-	"8isjNxqTkdP+lJrxFgdcTk+FUfNKR6ec9hUbMqXcKb+XFlMz6SO8y321aWiybdCj+ccGRw8bLux0vntV",
-	"LMUSrKMf2DDoxVPn4moW92p5XaoO+pss5K/esVrn4jlOZnSuSehdC2FAZmNqmEdroHEM7vyC3pt5IT4n",
-	"ti0f8yUfiXS6rY4+oZXZqoLAL37YRx7SwIfAOMCC5kG3i06dqQRQJRLuwodha0HE339atjQ9qbKGwN5U",
-	"gjcqtJoCT51RHRDWGXVImFCRJzBMFY/sHxXhetW4cp3D3Y0Sw3CRVq/+lbxmok4To5ClqvlI2P+CPcMK",
-	"75CuYfUKCEUfcst6uBQk4eJ6YRIIKFiUxp9th5YHcFN86OAMLpmx96ne3s3dr3PwnQK9FCLOiZUR0F5r",
-	"FepyOLozYEOIyVAqMpIy7pC3w6ElMKeHdyqiyis8/25AldtTmHJFiHQN8efkBi9oMpKAW7A4tx2dHw+R",
-	"Jklum4a3ACNASFwGxSKpYtL0iD0RFWTAAI+j1dnEUlhe+s2XJVhBvWUP3saGiNxf9X5R8LlIhcawrmwt",
-	"PsjBwj7DKvDhnGg5YVKwgNhOmNDUsNaRi1kaMsVExDSG+DEaEwDdNWzaIWeGGHrNYHVDQM0LAxLyIbKB",
-	"oVR9K8SH8KIey5n2IWnoaCzEWoW5u/OQ2JUPEQGtNjHc7TvkhzfDoWIsxKk6G2qrQy6BNbYtDcSHmDdF",
-	"4wkXCBLTRMePVFZtwiTvlp1jT2hmCDdHhGbAJvaig2lLcPxcsznqKIhpol0+ow8agAkddJ9AVFbOju1Q",
-	"82yobbJm3+fZs9U2lgJkQIWnjifzPuXVQcPHZ0RPGfBuH6QKiCDvrk5ITOcbRgyjVsJUf8JFalitWucP",
-	"pCUlnQ4m3EBn+FV1EIJP8d52AhFNmIipItDARvNYOLsLPQfllVyedNXBxo2pcqBaathcKLTtvB0Os8wA",
-	"Z5d+sr9GXcRe6kaGLS5Hokys7NiPqk0OP49dDDEcvWhM1YghigwQ+g1NwJYLX5NmF5iNPZ6tDXX3yCW4",
-	"V14HcPwo8e8A94YYUuiGG9K0ct4cxzZITd7zclZUfb4HAE8oHrEdTfxbRXnx3eWLSutdlYHQg1i4xHrI",
-	"qbeMwK5RYSKe00AgpyDhX07zPDDHncLKTGm/6NUA6XJoPKqJnY/lUrhjMWmGQOCWYc8ZVWHL3Z3ez25X",
-	"DkbeeShoE+8aWrSoxlxPEzqHdNWCwfpcyXC9obzoaCsRcmHDC6tWoLeVMCDnhWCVzF0G4RPCkrRtaMxH",
-	"40qyKMB4LlzSNfiaeIO8Yje/Qs4zuzVMaKgDwSyn0ss2bo8usWyctrsWkAmNxlywtr2/7ROHwmo/KxI2",
-	"FwAjB+6vIp5Y0BgAtkif3WbueSFNfwioqd5s3bePHA9GrRGhiG1rBVw84AIO/9eqgy6IGV7LkMD6ExZz",
-	"2oe1DBpFbE9sLsOyCxpFLEa/tYImlVuBC1ytZt1aYke5X09ZZOVVYqTDBo4c8VRD2cBqVvBKwFBoJ+yG",
-	"Jbji2mVEgFQAmR3CyGJRhlLY9mIKsx/7svUfhYwqCvjx8u0bcu6EECiD8Oy77l5rqWOANQzQjVHOGM9P",
-	"IGS2djCKZgOQHTeobNXXZ5Ta3dOGiqgGvsyPdUohPB9hwODkuA2KCVYwqYgR8DjBq1t2PNqJqQs4wpnP",
-	"DtN916AsZf7Jp999V/BNHnS7lSZrbyNdOsJjqUxAxumEivz8ajRAemXOL4Ntt3JYxiVbLrb+7uIsl/Ht",
-	"dnPnpV1sMa/dMTZmqg93dxPgTx3KPSSf3hXStD1PWGNwwoPtTb5ZvDgwsipCuWAUrctbutHvhrC3nPmo",
-	"oP9NDUQFaLTKyUhpzsRQVji7uLjWG2DpLXlYNkOf+yw4OBxb1XwuXYTX/URiRaoGpIEJS/uVevcmsVd+",
-	"lC5zj+shV6yPsQw1CS7+pWkG6ZzR0TWfujwGq2ZXUhEEOKpU1KQaQSRjM53aW+ZpC9Ln7JLowGpfRwSB",
-	"S0CnjTncw3Ep7o7dThXTGgHrb5gidqQao/pK18hmq14IeF1myw+TDwc4gv+Q4r4wkbZOLiplpwCN50Mq",
-	"pgp5wlsiiGUyKu76dtBLBfK8Ey5Qrb3RN3wPkbzZQb9zwJFvYXuEIs8WFkWsG5ZBAaEmTsYyVSSm87Yc",
-	"tkHJQSOAfzRj7LqFko5vSyrSDP/bfpfMrUb036Drw7/s2+6fHgjN/tvqTIlLLs3vxi75hvyJ/InstZ8u",
-	"mI33v10bw1Fgb1k4VelcFbhdBffKvsEg8vIyvRMxUxjoa9lVGJCxVQ8TSHHBWliEkgnXmsVEJ9L4mnNW",
-	"IdWGJ4nlT6Wwq2fdg2/XR6svc9A8/NDx0G1Y6p1TG9yHEHoPJoIPcuAqgCBBoh2hEHwWfvwUtr5AHkSJ",
-	"C+aL8+7qpFE1kbPjN8eYS2C/QVUdyZ8qhgZaLrxb5jS1g9t9zlTCxXrAvjUYc6oGzgOjKwuX4wc50Id2",
-	"KM5MdjhTKHRBtIL/Bf/wP03Qs+5/BEttJQnkgfJbBJMBCaSDhEcO2bRDXrCEDyDeIZkTIGKaYE6uq0LC",
-	"NSlgOy8r3WtgfjeBzthGIvOS5bJoVrknGdZCRYxCXD3oSR6ntw5tMMYtw/fr+j8zLrViW2iNr4QmwUXM",
-	"bqtHdL+J6hnkDRquS3kRq1MgAuCS00181Tibgm6VrXndfgGo/B0OlocgmAmHhT/jZgz2zQ85bvchQUk3",
-	"9MMIiVHcSrseXDwc0OhaDod9HWZFHDF+Voo4IGC2BzP/0DDVIT9zM5apIdwEOZwzpNOjlwuc/S73yiOb",
-	"o98pLKblhQCbzFnFAa/M3Ntbe+Vl01gDfvtsO+DbtdsHrsDtZCqaweVtC+RaI2uWUFjvr03DRcr6UvQz",
-	"zlBZVZIV9997OYPM+zmSTBMpDvM3tYFYESQeB6NgNMkwWhBOpWnGbE40g8IvbKo7iEziQUk6Div7++9J",
-	"zx3ZXiOs8Tp4p2iVMSY3xDTDjx+xq4Rr00HAhw6I6J8+hU54PTl9VVQCR/wGTocgIJJDOIMPd+t2u1DZ",
-	"VRfmrjIXMThvDJsEzhf78aP967d//uvTJ1wT+8RyE/v3QKboo7ALBQCF+Ir9BLy/9sXQvwDO4CbQHrGc",
-	"ywV32pdbHXJmMuAS7g6sH7r9A0a840E0SDPzTzgeiC8sBbh0K/NLeHzPahUfVu3hwqZAkZjQCZ92eSoJ",
-	"CGfo1noFiYWkaS8CbaTS4NA+QjeSJyqH6pJo6fbDbQ1sSatDXsI+TKjy1e/s66FbzbBDjh0cieOssHmI",
-	"TSIYi6HqSbb0+T+NlB1yekOT1Kq3JAVVg5JIZoVv5ZAg0veGW2WpansRn/oaqvD9kYvM15Z63QZ0aGdg",
-	"aXiXZOercic6QOkoT/v4hw55i8UlSkER9p0hT+zVY6VuoFo4E1598toDwsTsd7/7Zu/pfgEmxgo2NDJg",
-	"pz/yaEq45tgQwsGMlJwB8n4NJIzz3PThmzo8mLUBrmt1FQSlWwGVh+gCEEmVEWUlWF5+GxfaK+f1uAO6",
-	"4qaFkJNVOD6wWJNUm2IeMHp0BOuQY0ggLvBE9wY3pAnFxjNnKFfaYIIwBTwlj/CjkY1yQaSKmToi4S/v",
-	"w0MsekAQNzA/QJqM6Q2zQ2ExrAoX4GtJEpYETjyqXJcOuSjH4YBvxYW0WP7reULTjcnFzpuxkulojJ2X",
-	"wVG30QMXs+EXrYPKy43rxHUUMCtNcUUAcyeV1Mo5xkVW18kyddD9dUB+q5Hjq6SPimiCzXD5nKjsgfkC",
-	"AjXh3fA2jLb5StpRUXKpuV1r7si7MfhtEfu8slkJ4lu6Ie0Vkb0d2K2BG3IryKxct61ENmDxlokxZbiP",
-	"RX7GtReQvMna6ltlNLdqeRMvNEB43w7K7ctpvJum/6/SfbGV2po/JbgERwJMxM7fvQI8IQc9uGvZnw2Z",
-	"3aZ6ejFLaYkF1taXgJK5lb8ouUlqDn6fBdbAR5Wj88kL1XjNG6ZPATj9+kHhaw6YuXo4ikbX9SkElUxr",
-	"eb9qW4ZEi/uJ8780EqMX7I2uCSXXbM5iMqZ6XBW/X2EXR3Tf9cL1nSzoeR4VxJPgOgQFEMSf+HMQOvee",
-	"EQh3sTp0hm3zuRZyYMUfa2ppk3cXr1AStqI5gq833129LiKwZ5ZxCOTlZkOV0aewbLawPsRibWoOAF9X",
-	"BkRUUxpU878f17qSVlXZ6hOD/dchpVaWv3KB+xIrXsUs4TdMcaYPSbg7lvJa737Mm/0UIoIPVMVUNzVx",
-	"NZt7dgsDLnl47UgXUQiz5Vix8vfgNvV7eGevqWtgW6SCvN+l7KmspQrViY8AdRjfOYLIfYGsqRhhDwh0",
-	"sIDrY8Fcd9UIBu+802FxhdfqFPDlOcBQZLHiW36zAga4HvAjBogQ7K5qu4p9LKfJzvsTGbNkVZTPBlrA",
-	"UqdgaqmvubbUwDQbX5kE/v73v/+9/fp1+8ULy0chDQAMju55TXidq/69Rf+KwXGPt/hEW1Vq4/cX4xFx",
-	"vsVWFgZRXMPFOQX5vlXvOFNbxzPcITSqYHgpwnZURRN4QSNrGZ9sIExsDGOVQY8sQIhU4VqsLdEL2d3V",
-	"iEH71ZKMSw5aMGXcf3E1nmdvZSKwm3spqtyVlYTJbhf7Y8nnnJpofYWG5apJVXVUo7WsMyvKUtrHVV84",
-	"oJnCbm4uP75mkHNwzeZW24biWT7+WKPka9s8AgiVJHHVqWKWMMNQ7b1m801T9Lemn3UZC9XgQXbL3k01",
-	"U1vHMd1hh7LDvGUi71139kHO6UbrvFm6789sYOXICxYxXlXXM06xYHhNHDmAZZAxjcmAMeEcwDGhCUT5",
-	"HpEsORRLvFdbVpTt/GajNNDs1RVzyWW7z78m6qS72VizqP/bP/8FabTXjEHlh4RfM4j613om1ebS3Fq8",
-	"up8LMvvnT2pdCbda48dnIOmuKxTg0jky9dMlwZIm1WTEb5jIMTRz90IrS2IuGPNGik7H24H2O6TaJaCa",
-	"z73u3A3n8fG3ucf8jt+DzpQRz52VphIA7gIE4XI45pa1Nn3j28exLtBxGRixEhnxHuj34fCPl8LUbI/v",
-	"q+DANItSxc380naHa3E85T+x+XFqxpU5WcfnZyAsLEOF/vbPf4UBZO0XcnWOpxwqvviinE2Mi3cvoGkI",
-	"lxV9YbYXfNXLdYeNrJV80ykMEipsQ83L6uFe+dI2ftB2vKW6mYfE1cy0s7ATOCIeeYRIQcLdSTQNQc+G",
-	"ouaKkdcn5yRKOASigCmFgxka9gvuG2gvH+nYmGnj0yfwsGB2SSSFoVi23MkQDZdj999Z/k4+eUw5JO4N",
-	"ZzOpyPhZrtPqvoSSqAMaXdvBDqUix2eEpkY6PI0PcqA75BTib5VMDStCmFChZ1BoVbuw7AGLiV2Go56g",
-	"2evUeMe2R1KMZZROLCHEkuEv7JZrA7VewQOG9r8s2TKE6x6xKHzq0p8/aCnCrKkMHx/zJ0kYyZiFRxho",
-	"6zL5eiKiSs0JRZOoz/NvSuUT5eyihgEJp9SMsz9c6pjlSWELo6sp1HOdJpQLeyPEGgBremJGNWG3UxYZ",
-	"FsNsrtit82bbWcLWOtp+8+5VXryVNN/9udvtdltYnUn5lC485pDRpUmTuvxa2hOFrQwIJRM6BQKWCgVx",
-	"F26E50cqzL7LcwQ9urQUrAIFodsTWIzWL5CRlorJgkW5+UEOfIy2DvC2BC+hDkhopdIQilv58xJghVsx",
-	"7wmcK8YbQVQK6hNUk3d/fvny5QtYuQtqHPa6PrQEOWbCgHwY+8w/TcCNgOkzEGbBuPJneUfjx0c+hth/",
-	"1BNNdmuHBPlyDEZODY8I1RpKmwqs/a9bCw2fnfs2Xa3eUSIHNMGwBDggPZGlGxqMOoD01yxT0WNPhHZu",
-	"rxDZHKJ9sr/b5xBzH5Lm2enVSxIrOjRAcj0R/q2dv4YfB6T08MJbP1yr5d80MyECZOBmu70/2P+uJ8Ji",
-	"tm7oQsrA898+HhqmIM7oafcJCQt5vIAY8rT7DQmL6bxhloYIjAUiR3rC4b0j29jRRPOYWXr2UXvR3Atd",
-	"MdfXrSDnFlme56ELVLXSLzVMAZEASIULVoESZ6RU4qyiSluTEqiSZsnRl2XDIm0tHIIP1bGbadScDpI5",
-	"BoxglhY5zYK2xuD1cfxmoTpasHF5tCCvsCZFT2Cmg/MnHlWXTLP3CiCYUNS0l+qnZbepo3QpyF9Or5CO",
-	"fjg9foFnMRUJ07oY4+BYnQ6JZgDli/EzTMTACrRfV6xQGFFBYpbpbYiTkvCICczfdDeUla4UZ4aqef31",
-	"tJuwEU12DVMTXcit9ZfU8flZIXj+sNHt7HW6IGhNmaBT3jhsPOl0O08a6FYDQWUXYI/rLObAwlxcvosl",
-	"gPBkErqaoD+fPu+/OLvApYCyvxMPpUg0NwzAcIBxsFt79QY9Ec7YYFemBnJQyEDJmWYKNAcqSIhOzdBB",
-	"ZVJxrYlht2Z3bCYJoQN54wZl3x9ZToRI/dDTWE5YT4DvzNUTDrIAaex+RzukmyFP7F0R7npIr4CEu31h",
-	"e8Lx7qIgBoTTMbcmtA0jF2/BtYvmVZAFHNUQSzT2jDmoDszlpvZSy4sxLN3uPREllE/0EUoCizICoQj7",
-	"NrOn6pIb9A1qgne0AcCglCbEy6DFis1WvPDF2S/d7453Ou6F+93WKiI7miXDnZBMkxQX9fKH4/b+02fg",
-	"qs0Ke2AAKy4yBCQmXNgL2DajEWYptcw8L6KAMpDPQRKShDup0HTI2vjxTtiCAzxHjCLwxrhD7HCG7N3i",
-	"4QoUH9mFOC6srpWaGIddzQjioHuAFTPgtGWLfxY3Dht/YeZCSoM2criH4CDsd7tervTO74I4ZcUocC9l",
-	"hdRX6RtZGjQY2Dz5lr9fVFWXJM/L4rErlKzISB1naM/3wf53dUPK5ribXXNYe+opznf1N2cecwI+eLL+",
-	"g3cFBAuYkcv6WvddVuKqoE41Dn95HzS0RyTNFgTFO8fmgEYggRtYglulGRssrZTVJuhIgy4314ZNGu9t",
-	"b7udGUuS9rWQM7Hru7YnvsAYlwjIn6arW9NwGNXgkK91XOav7J4N30jBXoNR/NP7aipcvVhWXH7JcYWf",
-	"dA+qWTeqVxBuOZ2Tpl00wFY8G7Zt/20YAMieaLc1SEmb9P+cxg494k6EdK9EAdrP3t6znAF6zTDfbuCY",
-	"VnW/beNV2k6FB13JSiB4UCLIz9vNA7xq70Yr2EMpGEKxpiWyfcMEFQbkfkSPwqbwKimgvMskttKuzxGC",
-	"wm3AWn2UVIYDAmVwfaRjCxsapDyJSdMdAmC8E24C8hfpD0YrIOkU0indFdgTHrqBMDHiECYMqHFQ5QHh",
-	"+qvZZSFZ8CG5ZrGbCn74P36uMPfAipvZ9HAfhjQy2pHx3ka8KgfvgY82YHAvM4iffz++mx2q53Ur7BJI",
-	"m3BIWhUctXDGfCWTX3zKa/GUOeiv2gPmscR0jsiGagrquuDZmBMhZ4eYNZcnyk3pHIwmWOWKx/gx1uSA",
-	"r+xpG0rVE/YNSDMn6EEnzRCzziHYMsSTJsqYYV65tfIbgffAwYBduihP3SHHAgEBbSdWAGSZDATA7xk6",
-	"2tjDph0SRHp0iTL2DGCwfZiLsJleCFCuo1SxuCeOzwhCWFlp1gnlz9+9+MvpVf/F8dmrv/ffXb6wwm35",
-	"p9dv31z94H5sYXoMGBewKUjuUTxmPdEMz98VANuwp92PPmTkU9hySfQzLjQmBfkNq2Emz93OPyAj8V1U",
-	"MBG4GWmSwDo6IvQI/I9843P5Rml1LQ0ERKeDbP2zq9BJHP7ceQJ3J4sLez6josDm2UU1fykk31cxmd0i",
-	"8qJVJ5bZDVaf0k6fguFfGsWnjESpNnLCCtkyiFHQtINGrsKNZxWUnPiTfeny5LjoidIaTGScp984lgIY",
-	"hi5JkYqlGvJyCD44ORMgUHhENXLBYq5YZJCVeU3aSBKmKgmPSmCWYsR0IdQNZ7ejraQ8lvKaaKtkApcp",
-	"DtYKIJTHnZ64tLxNo+EPA9edImp1YcyM8zzm/N3zV2cn/XcXr8IO2MMKPXobd87CiGXFmYUbbeVHiGTr",
-	"0/UoIhyDeWEgpdFG0WkOedvyCW2pZvEROeh+l6uf9sOecP5vZ4tK+M3CNJu4QLBYGUbaVCpDE29JsNwY",
-	"M7VZhqpbxeGQkk5y7EW3W89dDYl7YXC++UwKLzurQKR9eP7qya+Oz2ZnASwyPmi2TKp3VTq+FKPubsCo",
-	"TzwepP1gb4MurqR8BciQ8MHTTSaS4Ue+ZjGnGGj9O75Hnna/Wf/NJRrEX6ZJcg93zyWg5VLPZzLiGzrk",
-	"Ry8Jetab3VOWRWx51SC0S+Vdk8EfV4q15+hlaXrgWit9wOmw/AluEmfPQJeI5fZn5x0C92rOMRHyFizq",
-	"VkLzbPfV8ZvLMDMUZfmo9rWWT1sv8d2YqUMH21m4hzKQ48B+0ctyNWFkXmTKIZEXL29jZWphdCe/Y1yz",
-	"DsnHsnmIvD6y+5JQ0RNojPTXtMNJJ5jMSsLzt5dLmMHZnR4615l2sOhxVsVWKugKR9ETvDj5Ks79imtz",
-	"Drv3gKwzw82u4ZmFrf0Psux5LGldzJYgmkEiKRAHOhdhdXR+RHTVua08lXCX18t/x8TdaeQcb33txLei",
-	"ZBCQiKo4cOJPQLi4kXY8LaKYSZXAghs9USEH7dIIvLAdsEyXpJNa5bBeunBjxaE2vv5F7ySl9df8F7qz",
-	"D9Z/8Uaal4Dn+niLlm7Rt9OicuC5vdvgh7o6l6wKeEAThmGu5SPwAp6/ta8+hw+XD0CFRfyCTeQNi3/v",
-	"4uYjJeaGfdgxqw77ijjeKoXiU0GScT15qyCEIBSNk47A1lgnl/w4EEYH+adZHFkhVaqsbgUbctSzF41P",
-	"n94HDZe6Xibt89Qs0vX9647YuC9W8IUVx6W+ly8Tv9tOnhRy9ns/tI8q39e6rDxDKDAJwLcFCdGB2pJi",
-	"IZ1lqXEj1lC4rFxogofjqNTy3oBEh0IhRANBWgH6p9ECx6NxEdxUMwORsSJTp7giCdVWe01VHgAJQCrL",
-	"WstJYUwPeHrzbuo0GAyAzZfI+zozgQF26dHSfs+Wdue8yUPfIsViJgyniSbNCTM0poYC7RWvxSIpV9N/",
-	"DndbdwZ2P2a9biC15RS0ddRE/ukbOmF/TZmaV0VPVIh+2PXvXvR71Frufhpwi7HIZU5gW9K510yC2qif",
-	"hyffh2DWtW7QnE0v8IjHo/LHuATeiuIu7mjit/HOTP6OZC0VpKIVFJvFUEYrAKGsw0Sk5pAaBLXwtSHN",
-	"49PL9v7TZ+2/nLxG+zeE3jtgOS/YIQAgCBRoysWOD9H5WSBmjHQL3dqGhE/sGeImmVvpCsN/pXD1Q2mG",
-	"mwaYlPZbrHopSJi3GXZ64irHoweTeX7bOgM0zC7h2gBkJimMyt7I1NBEjlJGmmF+O/exwbCFWTBVUezN",
-	"7MtDUvzShfk6W3nLlSt1AyxXwu2JaCylRrM9ODNJEzF/cVtCMmCJnLWcLwBzgSAvwadkZGlndMLIb//n",
-	"/+XSZ4KekCoglnEaJkj4Xy4XyKfUZIQCHow5LBCNY0BWLSYtwIBh5h33JOyJAs4ldLuwywsblKXEFTYb",
-	"MqZu7MA8LdgRKzZNKDheqJ8XpP74rB+3dpBq4BKJRJxHVStGYiUBHlYKWCK0jYLl15PXWOpK8+15Wr5D",
-	"HsQ3nHVwnn5xz/BWtw7NJNd/9/vn0ULw1ZzCUjFIXcRjz1ol3Qh9w0XQwjvKjMvKkSubWClKFnR2+9rD",
-	"n0epTvwtslZttxwdIixx9sD94F4oo1BjFg5kPNNHhf6eFPplcWGZJC3FbKWtc2FlgxW+Ty++YCF1OBKK",
-	"jawgY3mzh3IgzQFWroUMwAwYQs6EQ3YPA2TnID/FqaKDZO5yZF0C9H533+UdvZKRyxz3o7SD3/3I40+h",
-	"yzCjYkXGHkw67nmoHZfNGpBrNjV5luP+ARm38tscctdFDBjlbR5jpmwC9UGdsQ6lJsgxoklPfJCDo/Ln",
-	"Lns65kNArcbiopggun+UA1vb+bt8P+1Q5Qi7pZFJ5iB6fpADkPi8XOxcwCh32l3AYv76EFahJBgt46j7",
-	"fFnInium5YdBT4TnSt7O2wvPS5gCUpHwRMprzvL1pWJOIqpZK8DKfLa3dxevMIBOkJBOef+azaEHOuXw",
-	"TxJSCBHsG3nNoJPsH/bQ548xM6WP0ifmkSNAC47FPUcZsicyySxYTsLe3/ehNHCkdjQJMYf9l/cdl5Yd",
-	"OpnevpaLe/avdxevrNz9E2NTxGEAoRbC//yqhyUluRQKXbSBwauouYCoyn1WLkqxdlgFUfUQzk0hTW9R",
-	"WtYFQTkLFcjquGoEh8D0PsWy8AEQpJzeYemLZLgNKk0YJLPjhafpTeFYa5dxXqArKyNnoOyKaZncoF8f",
-	"wCoqhWaE7V8E64fBcwOJwVXi8Blwph/loFHte1uEsFhgB42i062EH/V0FQZKr3e7v9fu9W6/YZUQKGiW",
-	"uX/B/Ec5wAlvJpTv32fHGVRwjVRueU4BYkDYA5ZXxnO0avvxjLs2JWpH24PVKe3NUqrjFxXvVy1kESVj",
-	"iyCu7AavW0xEwkcVNqLCaqJDbkr2jAyF0SddNO0ykd/++S8XENH2Ncm9PvRvp6fsb/JxsVz7o3ZT1m7S",
-	"AeBsWIorCIpWlNpSaUEZcXfgkRpXS4pY0GMv6Ha7gHxDmqH9TxiQvd/++X/nNZlQ9prRObngmLl0JjRT",
-	"5rUVLyyTeZ4myeu/7mh72T1Pk+uegNA/e5/HaWRvQrjnJ/Z9hNi5YBojPVSxuhMX2f3ooloh2RLETsvX",
-	"9rtdaKkHtU8UtJF9Dn7Z0NchsjIqJGF9kIPQScOCzTA/07az8GMhW8OAcYlR49D3D25v83ZzJDXHc0IU",
-	"XeCG9mAglGguRomV7Ox++BI54B2G4TuhxnKPhBqO97KvKGXlDDuwlgNTiF1GaobFZLm8M28VxYlMdJCC",
-	"9YRRVGjqRB67XJM0Mbyt5Ixw2D3IF/Pfo2gIUvBAMXrtIzgRkadpGZ9VFANCyUxJMeoJy+UAViQVkHON",
-	"9saATLCCDRWOsBwFFWW+sUxYBr9DdsnB3hMsao/gTCayK4SlhLLUmiwN15XQbR7sf+cMnXY5ICrTVQsr",
-	"ANnA1y6Bhqm2Ff0VNayHacP+q+JC2hYwkw6DV6UiWbotBmLnxftwIv5LLERrFaeecPiMCPFkxwgEOqFz",
-	"h/eQaVyFFCEQxEkTCAlOekAQGw9aVsxSpjO3gUhaq1XJ4UKsNVJhCHBLSNlZMG5Zo8oefJADQISBwIei",
-	"MgWL3XT15Pa73dY6xcpJJFbEB6HW1Vbb0T2hE2lQSUSaxa0vJGjBorkWsXFnxwBIHKQsPxNqcBaK+dOr",
-	"Md8KBeghFyOmpooLOCuF+m3+tNl1VazNRCTj3GuBVODqKl2zeU/g0HLlBcEciqfdA8ggPedLkVvhFQPK",
-	"KOR8Wj4IAcMuW+D4DEtTiphE6SRFJpHMQZGEZVkGstr3uQF2XXvCCe3aagiAxqTtcc2t9tT4VYBlR0kH",
-	"TlnGZ7JiU8GC8GOXuCz14CoD/8Cj5TJ+s1zXLL3h9fHf+s/fvvh7//nfr04vw4A83duH6gyDuQ8APOyJ",
-	"wqUkh4QOZGrI024X65LBsW8dEUW5Bi3NcvDECjMKJ8NWqynP4Xp8MO0Amt9GRejee+94vVYJtm+XL87l",
-	"e/eodNe42Ca4Xh5j+B4l3/uXfJcEUXchOKL8PJkYPqkL8TtJlQYLiL3d4Hp1if4IRIQVQQX6HeBOwRTZ",
-	"goUQhSmNWEYjb6BxpYQThL3DQ2QFOQFuZ5Vwe6kUaghjsXfqqynCPcINFlQ8wNKMB3vfHTzpHhRKMzqJ",
-	"z34LTremQ7YKyCilKlZWUAmc9lrIvkHYQhiPq1waOJbQOgKcNUSqwokUoOacPcrN0wozdo1wDvZlMmQz",
-	"SLCmYnnmiC4A5QUpCQW7Nf0I1j48JEOZJHJWfupAGfAmoVAGsTpo8ke7vdV2J7DH5WanvED5prw0AzEJ",
-	"qlssFG/ZrM0S4m9tsxmg8dCA2SxvezOw5NWtItXdW7Ow0aXWMp4AwLy+WOZ+d01d6tpxA0HUGwmffU6V",
-	"3AeN3fpRDuoibN0hkkPUhx/TWb6Gr85uTjmu2W5GQASbWVEIJP0t7p5ll13mDFuFQYZ284ckwhUGzscQ",
-	"wT8Gqf6FOftgboBy+P5OmEc8jyQZ0Og6q9e6PfFuGzj4oxycvcAqWUtEv4sJtmCHvFOjQW2WL6BYxQHY",
-	"p+I0cbW+mFFzh8EGeHiuLqev7Qx4wFjU09n2EcVZYxa8Sq3Cg55uL5KBvBb6hgAYGNRyh0Piwdwyz/hB",
-	"97vKdF9o4KsedAevVTR1Nf28wM45YFBQxK/ZbMwTltEZwgn/+wV0bQ0L8qi7ZSwJifo+vBY5x4C6N/Xa",
-	"2jEJAYUVXmtroxidhGDv9OZ5h7vGpiHW0NGkaVWjQ7BetwJMz7eEntnugBP0MnUOMMS8rpa9aDUaJmLX",
-	"qG/Tfd7KoOsMUxOwkuJw0PwLtntf0AfDLngcgiVPTumvKSMQUeGtcfas4iBMhv4JH2pmX8IS//YBBkxD",
-	"w4j8ZleD0AQhrHPUJRw4uBJgmN4Qd3l5Csa4F+8ujq/O3r4J89r3e097Au3suhUsYwCPU8DNm2HxGMBu",
-	"xZoDmcMCULSygBYSAmsOXUhy01kQCzEZMUvoPCAT3eqQC/9DvkeQQsdj4ssUQdTwK6pNG+qVts9ehKQJ",
-	"/7yUqYqYA6ICFwY3miXDFu6WYDO/UAgr7vL4qPGllIjmdolBF4dtANuvr7fEtV0Yrf2FMwWV6gjdR8U1",
-	"yoCw7DRHgmuGkYsOnKtEbR0CsPO4nwUyC0i+Rp4QAZqlGIl1cIhauAPkglGiCwYBHIAGAQ0A5+3D23Ng",
-	"Gl8OpLlIGOenF/2fTv8eBhkGzV73kBzsf4chMlM7ZDddj2661Mbl1cXp8evLUhvd7iF52n3SCshAmnEV",
-	"/n7FFXoJo/9RDk6RRSwJKsu3nj1m/lQBBeEhzIjIES5aYzxZ+MQEkI1rSrCUKK9OMd3r7h/cRd1cYnBb",
-	"wk3n5cPwc7iz9+vQhS23scyFidgFjCyeK59KoYukeVSmNQgyieSE/ZuqE18s6kRKdJJnCRXNRdclHt2W",
-	"g4fiOq/m47HxZBLrHLxm8TATaXlBkUD0kas14a6H4kkk2nKg2LlTCvFDmYxTN1v3bi4M2eVcrPyx8cfu",
-	"ddtEPrq1X9tX8c1PQWOpoMi6z/+WvZ+Nv7L+yObt5J8staWZ2aYd+zrQz12Fyy9F0cfFoidck0JFFdIs",
-	"1VcpkPTCpbKGsv0Vc1+UfTcC+3QPzhCYdhvCQp3wKocoX7vyG6m3pbOpxwL9yiq+5iNBE7370V4Tn+6s",
-	"6gd1Zb5psqN9+hZIkpFUrDOj3PSHUvXxFRdMXRCg/aWVXeFl+BdXQLAe+mWhYu9nFOKrt2K8wKrzvvKJ",
-	"nQgJIfMO6ykVonzKuAs+JKJ6LTBW2WE8+aQ7RKqwFz0k08Fl3+QGnDgD5sHrA4+150HM5swcFodnxV8I",
-	"zUfnTFY2UqXCSu5ZCADEnbt4IUMmUhvy7OnTJ8+872rArLBQKsaDnqjAF+MqwOmDhcu+7cw4oOz48WSl",
-	"UbESkq/k7wuK+eQ/F17VEz66BYOEinYbtKA5gF0n3QDRgShPfZcmj7K1K+XHCUDkTQgXy1x5mVzV6pCf",
-	"Mx0qq6Vk9cBhSJqUnJy+Iux2qhxWHaBvh247gxzyvxWgmw8azxSMCWMGvHZ+KvsY+OYGiD7Cw7xvxDp2",
-	"466UtKFjb6y6W4TEQhlkcNLctkey7U6H/aJzQWevmYba+l8+TKJOdHbbPMuSGo+yLcdbhBvSnIHC7sPi",
-	"7btuPR8tZNtHYDwGUXw+agaH+pQZj/LXR4E7Eb7SlTWUivGRaA/gpON1uIUF75rNV6dJ/mRf2MhLX4Bm",
-	"2wKKbXvn9F636J1+utY7/ZCO4p/YvM5RbBeu7JF8dBZ/PWexU7a1hynAgBqHv1DEZIIDsRansFIuhFsI",
-	"kcZCCAnmOis2l1XclCKZHxFXL9AVRckqvPGKUBlEnMVsq4eIe/yJzbGLze7yvfvs+Gduxq46fc2tDkml",
-	"uecUVxfAq109OitXPqIVPKIV3I9nDDOFaV4f3KWYwN22HZdYuGSzaJIcoK1M7VlSgMHytzfymsUuwN/r",
-	"OntkqOTEOURuTSH3YZlvXEALnm+sw2hzZw2j06HrxwCTf2doX7vFLjlDQBjkdvffVqain9h80Q6VnYhd",
-	"JZM7BJr4JoM15YQwdSzLb8lLGNvzHKCFAQxzMEnMxJ4AkJOrEAjfYv1lUBsripaBO9KJFZjfAoG0EI+L",
-	"9k8IDW51yHPwmkl1TeI0M3UU26rS6i9kkjzo7W87cDnBX/eud1v1n3ffP9a4+eMwTgAxytLaMFAjljPh",
-	"Y6/vJCBkJbt3s65qAmleAuK6SzuTqTAszmWCLN+xGdFozGIyUJwNk3nrCGvQck3YZMAglcwBVQy4oGre",
-	"qaoT+NoP6tKN6QH16KW+6ox8+PMCJsKJnW37RAqjZLLO9wMv+3cRCeE/osTLBaMJGXryEbHTQdE3USga",
-	"D5TiC00kFGOpFso3T5hRPNILRIwP15LwBaOOZu3dn041ggb5yBopAM8Qw3ewYpIuWM1HSs7yy1ykkwEm",
-	"zqLfrdMTYSSFq8DbV9SwkHxP8kea7MJk+jeczTT5//5fsudTyiOj4F1D+1HCo+vKV4OeUJZvYzLmPolZ",
-	"xCc00QHpZuFWirkyS5gqAJ/D5e+dg4DCeRslaVxdCMkePlzM/OitDJp5CamtMZ17vxOCsENCuGVOpMkF",
-	"Cc0/wtZRFs7zzL6vfSpTaGSY+dwWbHF2r+qzTqoTTsrje0W3Hp6RMZ13yLHzQj155sbrPMJ2TLUDNvLz",
-	"hnssyNnxm2OsM/kPKZhD3tEkPE2VnLLdV1LEUoT5cMN3Vyf14/lH4/N8lP0/736FLJgFGlzHkh+Nm18D",
-	"tU4a4D6W01n9ZeloQVCnnBIN8ZWYQK8opKszH5C3xNYr5Rb3a0W2jOf80HA9eomrvWdHdPL24rJNk0TO",
-	"EK/3aKni3rEgbEI5uIoXEbaihFFFmtdszuKe+OH18Un78ofj9v7TZ60j8u7q9SKSl8punFCxYXhEIkVn",
-	"CVMZsGzCNNZSInTkOXRPuA6HCR2NXIxdwoaGWJFPDh3hc6Y7JHT5m2Dy9Y7zbyE5Xg7Bn17F5q/sckG8",
-	"3gMpd4UOvjDiFfS8CvPqAvD1PsPK9KgCfVkVqFaqtPtIqEMMMm0qaDI3PNLIXtYJjYLNdMKMi9layzcW",
-	"ucQlGF8o1qKytzyXnm+4WJuEi2ssCviX0ytS6G/XffNfEMT//W///FdImppRSKvRfCTckQdAPRCIv9kn",
-	"Y5kqjVHUBUxNVz8zsy5BKI2vgglASHGsLIsBXjYLiK+GI1VmI3Kjgc5lAT2pJwxLkjxEHBE1ZmPpCygP",
-	"WNwh7wo511lLi107fgaR81QT2hPAQdH71Cyy0YV60j8cX/7Qvzw9uTi9siIazcbvG0ckFMf3AMSoYkMQ",
-	"C2mv64CAMtzDfLxW0hJSsMrgFj/bNznFPAzXzDu45CORTr8078z7X8VA/W9H1dQPpjJEkaFzwoewtlyT",
-	"OGWPLPePzXKP9XWmn+fsjDRdbXQ5Ne1y9b0Cjy3zXmn40NGoXpXo/Kb04gNqHOWO6hQOZgwXI51XPvZs",
-	"CNKqJoDyNZJfuujpf0KdKw+diTymSD/ZrhTprrSbq2qS5gHOVcVLwg9y0B9SnrA4PHR9F4E8QXAH44tl",
-	"cuXSG4hjgshv9tCMpIQAWg2JRT3hEq4JNt/KDQ6Z1o/9WYEDY3gXrzHSnEKpZIh850IbKiLm0NWgukqh",
-	"Kslg7uWQQjz2f2GA+Pduhh3yE5vnSYDe+YwJJQMpjTaKTglYkck1m7cQm0XInkix1q8bMtyuoP0A2lhN",
-	"OYzls/0AN2qhj0tPJ184cnQr1kIEgC1aivn9u5ser+Wv7AwyX4JFVsRuphCBveLefqfRbL/SdnzsGYl2",
-	"sWlYQQceOEApzZgLmJMz4UtIBvcYBPqQVsx3eZz6Qk0sq8UEmHykmGXgNC+44YrfZgW3nXPi3dUJ2LEd",
-	"aAcTMVVY5/TR/vlVxJNibdnqnJsm3JTaZbjP8WkL/QtOguQa93DjsrQ1qEFwUmsP5Esu4ndYr32DaGrg",
-	"H5umOu0/LfsRnnxZRwHMquZKReEsg3qFaT2Glv1BIqelvCYUtzCdksGceKr0xwQpfjPRvtK2l0c9knSq",
-	"mQIw4BzFt2kUn4BRLJEzptoR1Sxu4TAOyX53L8e4gFFyX+0lDnoCQMddqg+7RQm8OeI3TBRLP6fTGKEg",
-	"yuY7M+MRW0wra3V64o0UbZrfmRM6R4uaG/7CPeklAR9aNsfcLmZIOE2oCEnzoPskIA5WnIS78LRVJay/",
-	"gw4cB3kIMd02jZ18aeF8LQNx23dESts3A1c75hE6tIS9L8jUaEZsjyrCo4qwKqBcKsdmPDe9EyutVAGY",
-	"Wg9UmPGMr3R8H+/7PxJWYapLqQ7bXPFbxXBbqvFB3L7syYKT+OUJ+ebJd8/IhKkRI/DWId62EDldvAvw",
-	"pj4i4YQZCn54+AgDuAfzrFIC7YlQpEkSYrUxgukYOitE0PEXcwZn0bYXeez6Xbj5NaRwH1nFoicyxdmB",
-	"UIFvkhv0jh10n5Dm4jWPFcucZ8/JGpV2OjvzB775oQ8giGI7sIhtWPk/373N35cwkQMqwrwe08ceb/t7",
-	"uu3hBBMtJwwBYCy57WRFwZtQsbXAy1qfe/3P2GAs5bXexUSJerB8OZkmDIyQ/hNXzybEKOA2YEeYVLFD",
-	"Yr7vpd3ukygV/Bb+xYKbPfdszG6JDxTYf/rMzrLXMB2rMfUa+HJIJjRmWUgEz7I4mrGMdDbkziRu1cS+",
-	"/oyvuGSRB+QU5Y7q6mV7xD9469Gl+HWOVskN6WgIonTszak9pfjD5IlsSzjTheOU56ZVmi5+9icJiqxg",
-	"wFAemM5mnu4h8FDIGZGCNIUsJXwdeb3AYRsqDRgQENuBIIuAHNDqVKaF/b4OSj7lx0Py9R1SD3ZGfNna",
-	"laghP2dvPSRVuk7qEDjKPCMvt+vKaD9S6UMUYpgVdj4jtezZVu6U7LMCSF1d9vyPUK7GxVJmNbCuGZt6",
-	"qA/DpnqZjb6A9n7Oy8GsT5XHTx7z4/+9gZkYGOsKdYK2ImbPOINqedxypqysf5btPFJ0OiZNKI3py5YL",
-	"xmIdApwdmjuk8jlHCE8HGMyY4fT9hKkJ5bF9nbzGfxPbRTSmKisaiL1QTQCveJpQLirTPwtnYgN3pcux",
-	"qgRsAtC4RtBgIp3ACuGfbrR2Gb+kszKbl93yfA3uANbsdxDQF+0G+jWPFZ1xMXrkEH8ks2dpN+0O5mfy",
-	"jldZ9cHZEtB0i6Jk72viJ/+HJhx8nOgN1fSGxRAO4TDqpcKYF6w5rNHZFpCEG6Zo4qvOuQqi9irF7gPP",
-	"nRBGA2sJ5zXrIHiRRPMoYQFRDEqpRi71GPAzd4Fv9S27CwsomhrTtdDaar+w40P3afEluxw8QfQOe1rb",
-	"UIS1Q47JQAHIo0oThoVcD/b3swLPWC45hKIH+pf3HWeR9WjpWMKWJXGnKlayJCbcvxXWN3+efnEHbIEp",
-	"rmR19t4A+nn0eD6WE30QP6nKEDY+V/ZaoUns+vJTKyrWuDjw/W5WqwrLmOf3xGBOeFxd2/Iya/8BD63v",
-	"ZJX+60e7o/NpPMolfyDlmlZuYeFMGMVHo3rfwecAyBfli3MrtpQwvOoP1e5H/8/+GtA7UNsLSFkev5wq",
-	"BqggdQq7J/1Hhf3x/igp7DonjG0OyJK+vqQO11Pc/TP02vQU9/sjJf+RFEu/a7mhB7E7UwEAM1+NlweV",
-	"CmmBc99ZL/V07HM7KrXSi1S4OhKgj2YahhRWbVRSZAt3SNAklvgCF9rXNA+wrJ4Vy6Ik1VCLbSxnABcC",
-	"5ZgwgkfbxQ4KEJCu4R2dI3d0yGUijS6Wdj9/d+WgR+znPaElxntCfQmI1nE5/Iq1maCDBFLi8/12Y/X+",
-	"Pyh/YecwpiJOnLOQi56gLpUQEaA1wg6pVOgj25r9wlWuG8yxalczr1fngmBjORMtV45d90Q44XrIFetP",
-	"ofxSeEhCfc2nIYmVnNoLNyChSkXfrl4IXTm0L8N01hv0jGULhwgt0BM+xz/rAJyZfR0SmcQA2sIFAiaE",
-	"dgtDuzqhnU//H1IwCKqy2rjDZnDKd6cnjvP9hxIbVcJ386D7HRmwuRTVkQPnaZlJ37+C7pv/Cgr6pldD",
-	"pqAHdezmET3z0Tbwh7cNfKaYt0qLydpZ5d++8i894JF3fWyo3fthP8qGf1TlnouBnXQWueF3dG3Jii9r",
-	"AajL5LpgJlVOkHAjspOKA7iD3l28Is3w/O3lFdnFGKuP7qU+jz+5SGiAfC7Fq0Bpsp5wkVRcOyhocA4g",
-	"0KZwXg0lk4TFRw4DyUEdIZyTFbwqxYu9bk/kq1wUL8glY6R+uJAXPJazrGwZK0aBVRaSBybmjnTjAZG2",
-	"XRerQ7XcXJaRtpt+fSP2WBHr8RKuqoxRw6Ye8CYunb1V1sRXgL5fOJNGgnExB0FBgj/o7tUZFmtP6KNd",
-	"8T/arvh5VH4vxpo13zjKXay0sdmpumMZjs8d56pKWjKJs/oPRk4xshAsLGiVOMrirB20XUE08FW3EEKx",
-	"Oni69qR3v/ZdXIgd/7e+jx/5TEVdiVx0ro3c3vZ+HfAk4WLk0xvqMxoujeJTtuOgW3VA7DU65CzGorva",
-	"ZIigl1cXZ+en/Z9Pn//w9u1PHhsUqgSDbGz/EXgzH5idDJ1Me8LIhCkqIrB11jR29fbV6cXxm5PT8JBQ",
-	"MEaCwXUoIZ1TKqINTVy9V5MqOPsH3W5exbgnsF6yC1RCRWHAIppqRnCOhMZxlpdlZAbMb8iMJ8lRXjrZ",
-	"dhAAZgN1zQVgCJ2NrRIBlYK4IUal2sykMuN5h5zSaOyqmfN4sdJx4AtvGEWFxogrTBdVgKRrm+uJJiWK",
-	"TQFawIsz8wLgbLeq5HHryCPCThFtyliBjbtwKqyaPFRy0hNuCRR1+LRUEEOvmcgLicDoMyBaqWKssZAN",
-	"Ja9hDGj1HfJGGo/N2xMIznvolzr25bIHqdLeHj5kMw/bmCPBui32Vc0iqZ2p/4fXxyeVoLDQg8tOWQd0",
-	"lVF3TjkuJNYSzVEWtIZxbm65HXGRhEO9LE+EgmUAWFhXJHegYDd5Ql0d9P9+9+DbmsjXLSzXXzhMDFf6",
-	"gkWMT2tvNKT9Gc0pH7KflPOtYLisK5Fv5++rYWZUleo/CEjtfwbgbHZwvMrXdNluyDWLpih31ZRuplQ4",
-	"zuDo015JMdXjgaQqro2/Or3lePqTORp4/G3x4vjyh+dvjy9e9K/e/nT6xiXqmw4Ji0jeXBN2ixwSGS9W",
-	"cuyJ8NLOkh2RH4yZvgXAu0s6YZfcsO/tRCMTEu3quUdSXnO0MSkWc8UigBB60n3SspdGmE8jRB+WkugQ",
-	"dJcWgQE5dGwo3zilI1aT9foiW5KNAu6h6Tre8nRvv7LMCTSEsyqUWoZt6seF/jdvdH2kPoTYj80kuUOE",
-	"fTYmYAdP8PBUiNBY1d0ynAwVG12kpX1EQslQg/GrhNEbF/j77uLVQmGpVxLZ5OqhB41LZtonuKyrJ/lZ",
-	"EnwNC3ehzVvCMxQP/l236I106Pi4lFY0cyuOYHvkh6vXr4DmgefTLArbnsUo4SBzgfAzhQBxrJRRUCZ+",
-	"dzMuESXA+UtDwPfvQuo/a9L/EXXIrkC28kUi8sVsOrQVxUTMFIuL14pdTV84IpZRfdTu5Yxa1Yi8O8P4",
-	"CFf2hWpteXB18bvAVTugRAP/JydIde1LN4P2OURRVGZJvbCj2da8czZ8IwV7jeAoD8xBZZROmDCIQAvX",
-	"T5nFnV7R0bqSefAOdPCkrnYwEvaOxvJxTXu1QLzK2bBt59qGybYAnw/xFO4s4P1HHBIYjNUObxiUoi5t",
-	"Y+FgwGHIz8XuR6D0lWBglmKP7VuNTfKTqHtzIxjSZwc19cve5//s9Nvv//S/qquwrTk2WPLiVEQyhk+C",
-	"+z5of9r9U/mIZZXjkFNUjLry0MGiBWT0Dz5tMztcn3plspPiJBXtSv7fTzHL4I93mrc1Gm59lO+39AZY",
-	"VXiEO5xVM1zisUsndI06NKS/rjqyL4//+iB3zOoFsXLMOUUt+etTytfd+JdglBEGKidds5jAuFzJhAUp",
-	"Zc1ejxlNzLg+7wgh16Mxo9MjYmQajcEqkhX3rRRDfsBGH9D043qo4XgufA2snQm/QfPN192yV/yGCTsm",
-	"K38XT6Sea8Mm6/dpKexje//YJr4urG4WkEFqXPzI4TpULqJZJEWs16BzeTyuGRjALaeyP4L5GkGWs4Do",
-	"gtMB/U7yhikSYqsG2+ngX4rO0MjuGm/6gGrEPCsVFY4y2LGe8HAzAVmGASOhCckk1YYMmIuKJk+z+iqO",
-	"y6J6YDlNIjHR17sGegI9AlI5C0zBcm81MEFSgdnJAJ4ATvvc7QYG3j2wCkDUUGZQ7/RET1jiBtg2OfjA",
-	"IoPY0M08Pvng224XvB06cDZiMScf5IC4uPIWGbBI+tTiD3JQijnviZ/RReI3/IWzsIcEb2sf6m0VlB2d",
-	"G+B5fETA4wNliE3RjQjFlKnpiYRRO8QDMm6RKn+CKgRsAcqUHV4BBpvH3oET8yGkb7vpWwI62N/vkBfl",
-	"6CdFDStV6HOiztk5Lg1WzpliNT8lU8NcWjeNxn786LsBbEam2tdsjq02vfXv4vjqtP/q7PXZVf+n07+H",
-	"rQDg/w3aCQfzYvAHpnrnxn7nzKoE2LxA+K0fNnAjhHc4iYiTt/44ZRh6R8QL3IFzRLAYyBTESDrQcJPW",
-	"eCAWmUedQW+vu3+wQTXkqyIF8hjPI8+JEVxzhHsgd1SUVw3ME3mtZ+Tp01VVkXu92/29dq93+w1bURP5",
-	"btH/NI65/Ykm58pSiOH2JkWVZ0Jviw/3nz7Lukbm0LA3yki23UPbeueCzl4znZcg+XJlBH+Ug1X1A6+Q",
-	"HRWCJSGUkicJUalYYQetbGZHe+vpQxk/tw1f2H9A+2HdYu5ocnzmIDAiKoQ0HjUjKwag2IRycOtjhRHS",
-	"BA/Yb//81y4+aLPbiLGYxa3OHwL99TG74X5dbVQVw8Kd+dJBS1sRiEcFT9y6oJChVIyPRHsAfDATbRM2",
-	"osnuR6uvrDQVvbLvnW9QQyqcKn5Do3kYkNAwNdGY+IV+Fx0eYeEdmANgxSAsS/cgM0hWWJ6cHl1veGK3",
-	"1IqX9lXsvREUb5En++Vrg7b/8f4XtEHd2QL176ZU/17dLG8k1l60NPDZbpWvbTKC04ZTaTpKDQicEjsR",
-	"d0ZaW9sRJtG0PpLrrWDktYxZgs6MW0POlTQykgmZoDgCArqPtAFk6vbF+QnZ73SPyMDSlxfqMXC6lcuh",
-	"Dto5XBRNQtgpIb0TUDt0ew+jb2VWH2jVxCqYk2iKOaHdpy2M37pm854AR60whGoSHrt7Hfo5JM8ZVUyR",
-	"5ObXPvj5reQpSPi39vGUt39i8/AI1Yk8hiiFwC4Xv2bGDJRfexNn2kquuAGLwoEwEUN6KgGMKxJmWTS+",
-	"ByNlQmiipXsDmsYovKwGqWeohBsy4YA5FXioLU3KRcNBQtBjPoUXXP2xw54IE65NP4fqCknTPjnJHrQC",
-	"gu9kob7ulQyE1b4xYvkLYU80RznCn/1Z0xuW/06a07T0s0pF8VcuDL1mP8qBb/mDHITEtgnP/KDtmrmx",
-	"/CgHMIyIiogl7n38o9AMVDTEhqBsX6tDQkj6m+MXVMQ9AfUZCqOx6jWupZVn8XUUZv0laj+wMleHXNlN",
-	"c5wKyDtmins3YU+YMdOFbdM7/t1DQmHDd+xXI7D24velbd7RJL8sSNMJ0ISLntCCXjMSUc0OF1fTQBRh",
-	"WFCg+tdsXkiJsrf3jiYTNhkwpTvkOMtmABqMaJLgjaqYThODaxFyfWoJ7pBYjhGiNtwToTYqjaxWGDs3",
-	"JxxAgzY8YKjenE2aWURyGMmYha0Fop7JNImx+qznDZV52VKb1yfnD5ST/frkfCsFazuLaFm/q5H8M+bp",
-	"uwIMb8+CXGGq/QpTb7k8KCS4ugaySEy82YIssOURd+2x9kS11PGxgXejvTCtEGLF2eMp/4nNsydLcRiv",
-	"T87zi655aRSjEzsH8sPV1XmAIcQJ0zpAG2g2hqK0YuWQzWCd8zr0u5EUQ64m9XEcYzmzHG2QGuMDpN03",
-	"DjSkGOrcpARSNcEUysEU0Tp0aBgQhje2N724DnqCagKFebXVzy1zjmWQt+wtv+TYhTRBx9x+kwylgkKE",
-	"eRw6u51aTgPxfT1BIU54RYDfm2z6J272WwX63Q2KJe/0Ctp56Ig9EHMzwcYtrNvGIu/6XUZ24Z7b7fZJ",
-	"Byv3/THea9N4L0cHuYMcg79zhlA6z8X62NkbK2qIXi1R2g5Ubp4Q+36HvPUFw3B/m7Mxj8Z5GTGXhpAV",
-	"DHalOOJWT0RU+JZ9joJXLMqGGQ4+iksWtV8yE43bl9ywQxIpqXXb/hh6T1T4VvERF6GvFobZF1Alhxu2",
-	"o1uYsVFKVn0CmRhZ8gHMzJkX/bSpmFsp0c61J0qrXZhhwdbLBYkSRhVpYr68AJOjZaCaufDYfOlbZMA0",
-	"j1lPWFlwTPX4yHcM3BUqpXL7i5rY26Iy/x3fz9nRxuLgbXs2m7XtpNupSlw4zSZW+yFNNAsa08Kjj46b",
-	"bs00i+z3F9fI+6BKPNxW/rwrv3ILWpYIH7lqJrT+LpcCju6MamBMWXBqgYl0fvdWuYLYBQH3EA1jNyWv",
-	"9+XZTZNWbKBzazzqCb8Lf8OJvz+2vYutPC+nTNAp73hKrHMjvJ0ycXx+Zk/oQ4dK34M2nwWJu2Fn9pDH",
-	"wOk/hLTJNUZM5ytNqCaO+BZjwEp0PKfIEtfQ8d+PX7/6knTsh/VIx490TBzxVdIxQGjXmlT2u908CB1d",
-	"MlaLwH96tUYfYkSzizX1OeeBi92a8JF3aOTJvWim7gm0YwPwgCbNy7++Ah2I4hOSyOjapZljPmXCqLYS",
-	"oJJy4hNyhr6ix94z8po/J0PFGAH3ie4J+yPOtxX4aDrCxIgLREtFDc2KjwgIlvl3rJIypDyB0EHtRMwL",
-	"FmcAIdrBjN0wFfMIFKKIRmMn2OwR3SFvrYg245qRp90nJEzzrQ+DclERVw4FfES2VxYTKE3SE1yQMKs3",
-	"0gz9IocBeJf6OBX7lx16H4beB33N+QI0nZPZGNBNwpgZypOwxtR0AZTwgNHA2EEF54EfUI+0ZGUUHQ55",
-	"1PljHkI7Gf45McRKDqTRHXNrVt0rF/DW1a35CkH+V+zWvOTJY5A/YJzRWQJoz+UKC5v54636NqHTzu1q",
-	"IeISX/uSAsTtnXRVP5//4Oykr0uOjlJ8MIGLm0Zi3Jo4DTVpfdos5iDAJTPhgk9ocggwKMvZJ/4iynwl",
-	"hA5kaohhggJkkB3qrylLGZEKHOr2bjZ8wjpWEFUUqo0BJA0IGnCNoR0EQ0IcbBmNJ1y4YYcuDl0QeEqu",
-	"2bzm3rvEaT4kDjf2UHdmMEAvEyv+c+RVR0G4YSBgmcJ6cE3SaZAFNNwwpcu2hVyOXXRqVrgwEfi+IgzR",
-	"boHDknECLlgI4d/aBa1nwQ3UkJIFA2pspyppHDZ2gcO6sS2dFSaniS93Z6TrMCCp4L+mzPIhNqE86ZA3",
-	"UrQzgtVEgyiLPgeu0NfQyd18WP9/Ofre6gDwvV3TMdVWKgW0KG0CkqPDWTnaYI0/B2MUy5k7d8cwCPDL",
-	"wggKvdqWqzpNjXT+gw9ygH1jzE/gtjggCdeuEgJE8ST4ut3ihN84ECBd6Mo2VNHVGwp2YMVSCA+G6Glo",
-	"G6ttLS5TXgFsuamfYbOx6AJdLCtRKEnoEnA1oAliLBefYJxhqe4EBrA5rJsF2NPizLLQ2+rciYgamshR",
-	"Ck6vPI4rcITgqy7C4RDT1PiYo0IP+Vc1fZSx4rAjn3tVNeSs+HfVKvJojDSs89MkYjvCLIzdUitpyqlp",
-	"czw4vpxlIaClqvEsao1EisVMGE6TwkYHhIlIzaF2syPyIzw0E2aovYMA2AdKckD2EouXV6mm63MMvWwP",
-	"FWciTuZWpo/TyBTAKDwyzISqawZqo2NwhU4mzCgeVXZQuKBL6BNFqAnfRQUCRqcc+1zZRUIdpUzpfOJ8",
-	"IEqmo7EHWwMituqmTE3gegZIJjKVytAEn00TAPK16m2EV/oixlNhMB7TqYJNnEH2VWybtx2nWWApelJh",
-	"oEy18S+QSopE6GIcKxr2uZsBSAoc/+nuFr+Ci8YRbjRLhoXm3Z2y3PpKcIWanSu0Cxnd1ccwN5E78MNY",
-	"ppap4UE5yhHvIHbQcXMrHiXeoVoi6ILFvbq/mhBfH9KDmVnHZ4SOMOoWUi8n0RSyLgs0HU0bn95/+v8D",
-	"AAD//w==",
+	"7P37chs3tj+KvwpKv2+VyZkmRcmyk0iV2l9ZlidKfNGW5J09v9CHDXaDJKwmwABoURyXq/LXeYBzdtV5",
+	"g3mR8yZ5klNYC0B3k82bLNvJjPYfe2KqG43Lwrqvz/qwk8jxRAomjN45/LAzYjRlCv7zhCYjdiKFUTKz",
+	"/06ZThSfGC7FzuHOD3JKMimGxIwYUWyimGbCUPtXMqYz0mcksQOk7Z1oRycjNqZ2EDObsJ3DHW0UF8Od",
+	"jx+jndMrOlwc/phoo+zwNzTjKTVSETmo+da60S+oYS/5mJvFT1yNGNGGGmZHZjQZkcw+6D7ya860IYnM",
+	"hWEpoUPKhTakcXZ69YKkig5MizMzaI2MmdAJbylqGLzecjvYjLpCCka4YWMyYYpMZMaT2SGJuzvXbNbd",
+	"OVLfd/NO53HivqWJYmPKBRdD+J0dGfeAZokUqSa5MDyD6U25SOWU2H0wGp+O211xbj/BmT4k8TWbxaRh",
+	"v3t8fkau2awZkZhP3G9Jxpkw5Ow8IlKRs/Obp2T36UGTUJGSeJjJPs1i0qBZRqiQYjaWuSZG0cGAJ812",
+	"V1T2nN3S8SSz214sbG/vuyPz/cH+TrTqSGC6s/qDgb3Uq84iIqu391e3e7/m0lC3o1P3m9s/LojbW7+H",
+	"a1b26/d7+52j6fdPO/UrY0bNjgeGqfr7MqZi5r9IjCRTyg3ps4FUjBg142KIiyONixcn5Lu9vQ5JWUZn",
+	"LfdOszq/MRd8nI93DjthMlwYNmQKZvPfYaNXXADYHX+1DB+OjN1qvAgN+5vdZMUGuWap3XFCycH+d83I",
+	"7l0gXLv/uKV3nOCFp/zFSV74j2RsYOxX7aSSXClLwO4cYfrUTfvOU9CsZo9+HjFRGvyRrt69iFBN3gp+",
+	"SwwfsxJBVWcxkGpMDX776cFOtHpaH6OdCVV0zIzjxMdJwibmVCQydXvE7dyQ0+xEO4KO7Qj4WCs8V9kH",
+	"evuSiaEZ7Rw+2duvI94TKQRL7LJf0zH7z5ypJVczCQ8+0sR++oikbEDzzJDY/QdcJJjjrzBOmCL8T3le",
+	"/0uxwc7hzv9vtxBDu/hXvVudUXmSUsEvfiMm1IyKbyT+mZ1ox5IoVyzdOTQqZ0s25PE+HIj/557dfmOY",
+	"skP/H7/Q1j/e2f/XaX3Xe/eX/1V78c8Gr6Vgr6hJRktP52zQsg+18KklU9nr7B/UfeBH2T97vmS9PF25",
+	"0FU7fPYcRv+JzT7j6FeKD4dMLf2Cwb/31nyptEtPDyoHdlA9sOPW/98dV+vdX+vP661eMZ9PX/HPUl0P",
+	"Mjm1RHpux67/kLsMd/tU+RvIMxTTEyk0A5bxjKaOc9p/JVIYJuA/6WSS8QR0p92Jkv2Mjf/6XtvL/WHD",
+	"L5/jW/jRRfbgxTXXZEwzy/lYarWMAeWZ9uocaG54nwcZT77aJBP3fcvWzagiW0A1hEm+kKrP05SJLz1L",
+	"p7qRjCbXqAvpRE4YMSOuiZwwheq2YMwKnI/Rzg9Xr16e0yGbm6hht2Z3ZMZZdWbz96J2DhM6ZJabzxsG",
+	"rZJlULdE9/xuxYooqfur3oFnYD5nwl5rmn3JnT8WJBfsdsISq20ypaQijUSmjMTcTSdutondnJQZyjOi",
+	"6UwTIc0INLi+zNGISGiu2RGoWPbMWFfEju56PAX9Wkt4MP7vlrusrbPnMcFtaJKp1T0Um0hl7MDcWNX7",
+	"Y7TzWpoXMhfpl9yU15LoPBlZtUfmKmGkIZVdMpnJXFnF9GO041//smcFBwR6GCjNB0++Ie4z7njwagRF",
+	"j33RfbuSEtX+oCw7UrIGYy/DCcXNI6Ks7UCoNR6cLj5mZMhvmLBaZQymRQtsi3juOlZM3FXXqniwvB+t",
+	"wgzb6GX3uDd3WsHeWfl2YRlZrbtVfH2jmc+bMnNjVMyHzcYpXlkYy9kBm45jH4eDvzRS0SF7kWfZlxYU",
+	"mqkbph5ponEOVvgO8izzxOZ+7tnf4uZh4FVTqslUcWOYaBM4I5JRw+x1smfVFRW6C6YrMCYOIl4zYdAj",
+	"UKbIuxEGKIvs1rzgWa0Em2SUizuIsAHPvqIIu5LyJVULMvmLqTh9mc7sSckbx1mclWzVYEFzM5KK/4N9",
+	"aWECemBQcCwdOq8eS/3UbijPaD9jX+My8cSKb2EFHNwtVLn8lgo59TcrL+ZpL5bd35Qa2qc6DNC3ZwGu",
+	"0K6Qyh5FP9ezyC9el55LRiy5BkcLHpUVEi10xtgrDPc6lVMBjjoTLj5eRNMVRoKaTZJMapa2yevSPU9G",
+	"VAxZ6iVN+Z6TL37N34qJkgnT+msccMlCmbIsazkbpZ+b8lFQpbi1XHJjdQuqrwNl6nxidTKWvmIpp1fA",
+	"gr7KCh5pcoJfbdlZ2AXZ2VPwA7GUjJiyFsxHb1OiMykdc3FpqMnhnxNlDQnD0WxM5NiJ4znOGu14sgbP",
+	"qMjHO4e/7OhfM26sDTuR2gwV0zvvosU3h7J3w5TmuAELf/41ZzmrdzW9l30Cfya///Y/9l/oa9Qw+3AJ",
+	"rMBzHkyZpfZkp5SDyvxe9i3jr64xZRM0yWmacvsxmp1XHph3yIUlyf57loD2MeCC6xFLe3aLF+f+o+wT",
+	"agwbT8CHzS13A3InI6qJf5loLhJG4HJTZTBUsvhxXFMP9iHtWTGuKz7FVOb2EoVXRT7uO/dm4Vr4xS37",
+	"Xc1iHMOrPRw3sx411W9axmRV1J2a884n9i/LZlnj+vQzjnaW08ncavyci1ciT7yVSZdmUyLhCk16Cqzb",
+	"mmc8y5xeOXdR0EvQmzDFZdpjaI3V7o/IMyfH0L+zeD8UTVgPojs1gTBg0BT4OkvJhM7GTJgImbMBA52n",
+	"ZJJR8Uj7qIk2ckIsE5pxMbREdbd54WhrWVVGxUt88mO0YydSf5ftX8h0JHUI7sAMrTBt11GRDiyqOtal",
+	"UXzCrK6b98PvniU0aGL4DYuIUZzak4vIhGrTS3MWkVzYvYosk09YZsUsF3ZBGTPs99/+2QSxK6Rg9fPB",
+	"z/VZ2luzyPoZWpXcGqr+4FCa139tjtjhe2FHwsGsINgLlnLF0K9WJdxc1RGZm3NrJLUBKhuyIyv0kcH2",
+	"lZxq1B4Vq9BTrvja2dsv1k41T4fMvAxEVs+OBzTTbIGFU57NerlOl7AYeossZq8D/7eG6YylMKN7G2+e",
+	"7YapVj9UtyMnNMv6NLk+RtGxeHjbcGFaDLIoU8Bpsozhm1z3rHZb9+rc6vxH7Ofql2Q1WpmbkjN6i3Ou",
+	"v2jHFZ5nbzS4pqgm8UTJntvl2N5m+IEKkdMM3CbLgwiLUZ+VEYSF61m7+BDAqtO0fJSq7hQSxei2YnfA",
+	"WZbC2Nywsd48uvbCvlhSc6hSFBw8wgXZaiR8uuX05rasHKNzYRA3/craK19avcO4iIVtzqg2B0tyP1ii",
+	"mNWh7TNkIHNlbSRFE8OUJo0BmzJVsYFGUplmrWxYslFzi3YLxSmtXs1Lrmuuv9Vf7nC+i0e7wKMMXTMh",
+	"H2/d+AKFKFx7ySUqj36eb8sZ/I5vEz+2mq49cr1K+S8t8Nu97xYiw4tm0bL4uFSPNEkUS5kwnGYE6Zs0",
+	"NGMuOmBoJoc5a0aYfUSt7tGy7HRGcPx2V3TFC+cLiEfGTOJi9MjFCdAOgjg7KdIGCBfaMJoe4tjXDHxA",
+	"1L0DYfuuaFBBfri6OidGXjMRgfEY/yC1iSMSe8sSF29/uVJU6AFTIcMAWWyxzfERDKy7IuWDAbNLIFJk",
+	"M8IFSahmhCpMKHERDlC44v+IYQV0fg0utwDmf0OznFnjqSuEtHtglMxK17VNTjFZ55DEH7o7x86tBSZ4",
+	"d+eQdHeeMaqs6Xjd+v23f3Z3ItLd+Q864T1I7LEPwM8fY/RyjOltmSz2ngIdVH5auC4LFgrS2op7JdXx",
+	"EulQoaoaBszFJDe9wpdQT80Vvd59Pdq5bQ1ly/34XkvRvqDTV0xrOmRb87LyPOdmtXLdJ574N2BycyoQ",
+	"7NjWYi5sdY2YKy5pr5Chy+SFvURFBoxV6dHAD/eSjCTc8/O3V2SXTvjuzd5u8YLe/RCe/AjCJKxi4ZBX",
+	"zLPkhZvXjTaZ3ErO4V0pU8HUI90VyUhKba8y5IPFbhti+1y8bJHAq5qeCcGjC7vsrppbZV/KjFGxNQV6",
+	"eqgjtzsKPTDtMSLmHV1/e3a+E+28vXy+E+2cvr2odXM9t5r+icxdJu28uud/X0WspzdMGDcEutzYgoK1",
+	"VrdyD7kv1q2w/Jk6xbTkhVnIXFu0JRJDe0nGk+sNnxdsqjNmnNd4gxesNdq74Wy60fPzynl4uTzTyiyi",
+	"8pqX7pf383qSuPvABcn8LacqVZRn2xrAiRRJiUznPSRs4q4x1+BDVbkg1BApEkYaPlnv5el//eebi96P",
+	"b571Lq9Oz3snb16fvL24OH198veIHDTbZcPXpcg5K7jukMb0tpdIbbwVXbGZ1xnMCzv+A6PZKidt7aYU",
+	"HiN/RvK6Ztvn5TS+VXfumCK2kHGAD1QNz1yr3u+//RM1oms2g3+stjgPFvMMP+xHBx97v3Ra38G/9qIn",
+	"332sVZ1/lP067wB6nOtN/sQ5F3rOA7Roc7oHtpCtc/6KOplVIok5Kp0wYUh/BsLmvew/0uT4jNhJaKIl",
+	"GVBV9Vwu8XLfzVYO/o9Vy7P36BQeLHv8V3xmvad3g/t+J6WNp5ukJuItLZPJHG37kAXNMjllaZuciZRN",
+	"mLCCO5tFhAI3QSfuVKpriMXIiSbTEc+YZTMCM5VIg0PKtlX62e3E3rWI2J98HCTlLG1akwRYEyS9U0PG",
+	"UhtipjxhZCwVO7S/QTLMiKsULxv4trlx6YSQtYeR2ERRez6xNQVYknufKzUtOw3TsszvkFCiDZtAhYr9",
+	"8hhS70dUAG90hhik3oR8QE3HjPCUjSfSWH4LtlSMdQTvZb/HUyweOHTFGoZNwm+xNfcKKp834YBznBVD",
+	"t35is7i5JApk1bEenvMCXU3oLJM0vWeimiguFTez9cFK9xwmoebZkloD8LPY/XmkiczNJDek0Z+RidQc",
+	"T0u4/ARtIlRBRc8ec64YnhrVPLXmMsgxxzYsVSSMpRg9m7+Ba1aocrEV29ggGraWBxRSatWe/ij7LkYL",
+	"r7DJMqMEZL0nVq7sBRsqpnWbHOP2GKmYDpfrW/KKPyONbx9/++3TzrekPzNMN62uABuMp6LxquJREi6S",
+	"LE9ZeoS3wT6GDMAd4VTmWUoSJbXGQomFm4kP9oyUvYyqIUN73wWrFTOK4+FtJHMsU7Y7w+qkjT0DaU3Q",
+	"ehG4vdsy2pm6POv1BgnkjYdrWnqzFLkJVyoqpPUcVy6vorjZnggCzS73k5YleZ1W86PsH7sMgRrt/w7C",
+	"FLngZgLoDjdu29uy+Ym5iZfOp3Rmle11016ync+oSUZnwtBrtqXK+l72N1e3wpcMGzthfobvBR3b/3uN",
+	"7QufXbkYg3m8WyylJCJ712w250vdf/Jklbe4273d32t1u7ffsCXO4veo8a7ZH3cINetdu9yLILkWjmiD",
+	"D4cbBXIz5EFvlOOzPNa939kngk0tI4/IfqdT6CGWcU4YNRE5uL31BXroXHafr9UjNrd9/NYs2xZaYiHV",
+	"SQMNIv9HfbFhlyCVm/ES/QbzG9aM5pZWPwLKq7tdJ7fKdT6jsOgw3+KzSzbxTmxh3lYrX6TOwbeVm/Tt",
+	"Wjtj1SaUPBA15kEw4vefrLP/C11t3SffiBf4oBXlW2ivtelhjzTkW0ZBwbG35Cf+jGgGGSAaVYs5f/7+",
+	"k6dfRhveWto5RW9zVWjCkqoseLJaEswpSdVNPWeq5c4frSDMPfX18XZ6VbfQ04pvp5YwyuJ4i4K26sUr",
+	"yWVPLUvu2z1ETn+U/dpoOLs1vSRXWtaUd59TrcGcwwdi53tnxL7l8mloH4xB6cwcaw1BdRU5hv8lCRWE",
+	"idRXhMew+TGmPYawYSj7akYEyoe4xsCdccVaj6zdbVlDRAzLMkjjNSOm0NaFwQbS2vftTTzJdNk+Xy4R",
+	"WbHLvYwPyYSqa5Za45eSOJGKte3f0EUW/tkbSNXTfChoFgOBRRCj4GJIhHROhiOS5qzwEsR4rWJ0Mkzp",
+	"NVbLhKxpHO2RJo7Sm/YPIV8O/0oSOWZQpe19hZhf6Qpz09wxd/RoAJvHCn2rJOIK7aPe9iwLBJ9eVuvx",
+	"/Qk1o09XutGroj/JFN1UaQ9JFCU5tODLXEwfpOD6+0RzWSwmHux1OjUPlh0k65c0UWzAb+tt6ms2e6TJ",
+	"Dde8n1l1yj5ZcvVmN7/2Mn7DenGZfMKvOxH8t2Ha9GpJQLEbef2pToRETtgWksI+vla7mTdgXYTNbZUn",
+	"g/DxiolUxyV+YrMTeGJL7YeJG66kGLtsehev2Dncsftb3nL8p93p2o3e4Ip8KXK763kVYv3pKqke7eSC",
+	"/5oz92dLNPOHWzpXN5klR+YF6FbpmFtIV8sB7xyb/YnNLiTW120xP0ywdqnaukJT3z49sMe7AttIZim4",
+	"fK8ZeNqkuoa04gLqo4ioScFISmeFMvq4Y/+tq7G0/Sff7S+LiZUNtbrF/8zN6BIC8LAFWfZmsHP4yyYb",
+	"Pi9znIm+LM2hTS5Hcup8slD6hOACkM+zXnOwoy+e37uP0c5LmdCM1SUuPDs5JwffkIyKYW7VIUOHJa7L",
+	"ROtvz+Yjao+rToX9uhS0dx/2o28/NlpFRtq7D3vRtx+bf6n1M7w6OfdK/zoiqy7gjWDkx8s3r1sX5ydk",
+	"v90hYxzG51O8kinLsF7n1pBzJY1MZLZYnhJCU6tsoZr8pAVy4ekSWC1Iy1KEEoyhkYafNpZxW9tHTZJy",
+	"HHW/3anlsGNmRjJdcPU8XZs1B+kmestVPj2oWWURcPi0keY9Rm4T6pjQK6vXWg3w5Oq4LuO0z+oDrPWB",
+	"17kP4+vR0qz58PHLfDymarYqgaOnFhJIlkdRDd1cPlV2oMZUYjceT26OvyiaWJMA/x6RvjSasFsMMFTC",
+	"vcuzQYZMWAtoS3V5xGiacTEng9emXFlzqedilnXeqR+tOQVRD1fiSSgZcGtfOPiQjZZkNRg+loLTbPMz",
+	"uCpeqpt5rl1+2Abfz/XkDmf/9vJ8rSCf2z8/rUAh0QK1lo/KUaWb4Nw+zVHCyrtip7pwT/oyndUTATfZ",
+	"Bglo+FiE49R+nhm6nVPrhWIMylHnnFp7T9f7tGq54ytmFE/0vfMKteGTUP2yMWmVM+hqSHqg5HiDdDhn",
+	"ee4fjLZMt4PXvkm3fMvIjeZk5KQ3oWa0xQWXk1Nh1Kw20CknPcUGTCl3y+9lxNyMewjvcl9jGpptm/Ro",
+	"/rHB1cOBSyddnF4dS7EE6+gHDgy+4qlzfjfLZ7W4L3UX/XVI+VseWF0W4jnOpnSmSexDC3FEpiNqmEdr",
+	"oGkK4fyS3RuiEJ+S21bM+ZIPRT7Z1kYf09pqVUHgL37aRx7SwKfAOMCCxkGng0GdiQRQJRLvwotxc07F",
+	"339S9TQ9rvOGwNnUgjcq9JoCT51SHRHWHrZJnFFRFDBMFE/sP2rS9epx5dqHuxsVhuEmrd79K3nNxDJL",
+	"jEKVquZDYf8X/BlWeYdyDWtXQCr6gFvWw6UgGRfXc4tAQMGyNv50O7Q8gJviAwdncMmMlad6+zB3b1mA",
+	"7xTopZRxTqyOgP5aa1BX09GdAxtSTAZSkaGUaZu8GQwsgTk7vF2TVV4T+XcTqj2e0pJrUqSXEH9BbvCA",
+	"JkMJuAXza3uki+sh8iwrfNPwFGAECInboFgiVUoaHrEnoYL0GeBxNNubeAqrW7/5tkQrqLcawdvYEVHE",
+	"q97NKz4XudCY1hX24r3sz50z7AIfzIiWYyYFi4j9CBOaGtY8cjlLA6aYSJjGFD9GUwKgu4ZN2uTMEEOv",
+	"GexuDKh5cURiPkA2MJCqZ5X4GB7UIznVPiUNA42lXKu4CHceErvzMSKgLS0Md+cO9eGNeKAYi3Gpzofa",
+	"bJNLYI0tSwPpIdZN0XTMBYLENDDwI5U1m7DIu2nX2BWaGcLNEaEB2MQKOli2hMDPNZuhjYKYJtrVM/qk",
+	"AVjQQecxZGUV7NhOtaiG2qZq9l1RPVvvY7HbdCKFNopyYe6Q+47pk0tS4mDniocQMNvFD4Eqcs1IAwrV",
+	"cKfiv50uVLFIpeNqec62pcNLuGnh0XU59Vu4dBez7BdXjym0pSVjXjXSrl29fR1QVFQuInStWasK7Cg/",
+	"dIxg25ZS6pOwPy27vwQZUROp5dmsR3n9Cu1KJgxkt09ShrW8vTohKZ1tmDGOVilTvTEXuWFLzXrPkO22",
+	"6bw/5rhx+FZ9Eoov8d92AQnNmEipIjDARuuY491zX46qO7m46HdLD6YugG65weZGgR3nzWAQKkNKFL/S",
+	"XYBfWTYzHHExE2lsabWX1Lucfh65HHJgvcmIqiFDFCFgdDc0A18+vE0aHRA2lj03N/TdJA7goFYdAPZL",
+	"iX8GpDfkEMNnuCENq+fPcG793BRfXqyKW17vA8AjiifskSb+qbK98Pbyea33lqfLQUwcsAJgKlhBYPeo",
+	"tBAvaSCRV1Q5qJNOcW2lvN/0eoB8OTAe1caux0opPLGUNGIgcCuwZ4yquOl0J59nYXcOZt7+XNA2PjQ4",
+	"71FPuZ5kdAblyqWAxbmS8fpASTnQWiHk0oGXdq1EbythYOzM/ytALdfVF4O1W0MA56gAQH8CSPaGol7n",
+	"5BzJLC3pWIck49eMUKLpjVUkgsSB9P0ZlHt7+8930MAsderx43GrS9kZ9pMqF7qU5V9S6uyIA55lzJLd",
+	"dtWzik0or12ypfkbLjNU98lA5kjVjKqM2wss9NRXy/pRHHZXY+K3iwsjcZPw8aryML/7xhkQi4ERHG+9",
+	"C8Q/GPnR1hfA+j3QK7pTGG7VIgOKRMoyQA6ErKXSBhnptqEa1lwd0Ix2APJxqQPEXlRkMvudzhGhgnCB",
+	"IJHAHAG84GB/vyYFdJkxg98rFl0igai4AMtuj+BieEIx1LyYnFnNjny8LgduucpWEU8CLbws06ClRYH5",
+	"GVkxIo/PSB/AkzbUd+Aol6mL9pRLdMuQ6yMPljfco0V4XXA1VeKXIrdHpYXXbnMpozLkdECOn7BrsuOM",
+	"+HBUK7tKWNNzluQSEGg0c16ym18BmIPdGiY0NCtidpv0YiDWQyAtRlCtaInImCYjLljLGpn2FwcVbl8r",
+	"S19HxqDQl0Evox08wx67DTlkQpoesJ8dH1vt2Z+cooiuTcTLt6OVwFuBDBxIfbQTKm3gsQBX2RuzlNMe",
+	"7GW0UwagxuEC4Gq0UwYM9vJH0Kz2KAputugLvLVkjc4pPWEJH/AEiZlrIhMn4erx1mA3a1gVAP20MnbD",
+	"Mtxx7cr2gCNC+aFw98VpKZ/Miecp4MfLN6+JE5TYq+fpd5295sKHAXs3wlh7FdakUBMAfqGNqZ4bIMHd",
+	"hetbuUtFsgRj0891QqGGDLEq4ea4A0oJttmqSWTzYParR3aKpPOlzIHdh8QSxKRYAwUYWO6T774rMd2D",
+	"Tq3ECYG8hSs8kspEZJSPqSjur8Yomfc4+m2w49ZOyzhEgPnR316cFTqLPW7uUonmRywaTI2MmejD3d0M",
+	"+FObco8bq3eFNC3PE9ZERfBi+7hkKGoCRlZHKBeMYgh0y1yvu8HALpbnK/j+plGMEn5n7WKkNGdiIGsy",
+	"Mri41hsAvi7ojptBpH4SZinOrW49ly4N+X7ShRO1BEmICUv7tc7hTRKE/SxdeTnXA65YDxPullRh+ocm",
+	"oe9AoKNrPnHFdlb5r6UiyMK3BkI9z4F0+0Y+sVLmSRNqvEGljcjbq5MjguhaYG2kHORwWkkOZ7cTxbTG",
+	"rio3TBE7U43GS0WMbLbrpaqMRbb8eYq2Aez2H1LcF3Df1hWwlRJKoPFiSuV6Vk94CwSxSEblU98OH7BE",
+	"nncCr1saFPMD30O5Sbjod86K9SNsD6Pn2cK8inXDAl4dugvJSOaKpHTWkoMWeGLQU+l/mjJ23URNx48l",
+	"FWnE/9u+l83iiMT/GxyS8F/2afefHq3T/vfMWtwOAaGQjR3yDfkL+QvZaz2Zi23uf7s20bDE3kLOb+Ve",
+	"lbhdDfcK72ClU3Wb3gprHMWeXcURGckp5As3fMNGQsmYa81SojNpfGNUKlKiDc8yy58qRvTTzsG360uq",
+	"FjlokSPveOg2LPXO9XfuRagPAz/me9l3baqQINHZWcqQjj98jJtfoFivwgWLzXl7dbJTt5Cz49fHWPBm",
+	"30F/IpI/VQyjiFz43IHT3E5u9xlTGRfrUWXXAKGqJZhTWAJQEo7vZV8f2qk4X/7hVKHSBSl1/i/4D/+n",
+	"MaZ/+T9COLGWBIpqri0ynoEE8n7GEwe/3SbPWcb7kJSXzQgQMc0QOMK1yuKalBoQLBrda7DoN8F32kYj",
+	"85rlompWeyYBEKgmkS6tn/S4SCZfB4mb4pHh88u+f2Zc/d+2+E9fCfKIi5Td1s/oftFUAi4bRtcqxXur",
+	"6/Qi4JKTTRKqcDUl2yrs+bLzgs4nd7hYHidnKlzDlik3I/CPvi+aSxwS1HRjP42YGMWttus7YMR9mlzL",
+	"waCn49BpGIs8pEgjAj5DiEUODFNt8jM3I5kbwk1U9BwAnzymYkBGmisQ9u03MDkiLteOx4Dtz1nNBa8t",
+	"L99bK/LCMtYgtD/dDp197fFBvsp2OhUNmK73lDJQgQq/vzENFznrSdELnKG29TErn79PxYlCis5QMk2k",
+	"OCye1AYSGpF4HNaP0SQAiSHmVwMiRJpBdzI20W2Ez/LIWW3X0OH770nXXdnuTrwkNOozd+qcMYUjphF/",
+	"+ICfyrg2bUQlaoOK/vFj7JTXk9OXZSNwyG/gdggCKjnk3Pmc7E6nA+3H9WE1coWBK4gwGzaOXMLQhw/2",
+	"X7//9s+PH3FP7C+Wm9h/933IyW4UBNzwEfsKpCjZB2P/AGQsNYD2iOVcLjhnH262yZkJ6FrcXVg/dfsP",
+	"mPEjj/REGiGI6nggPrCQhdmpLYLk6T2bVXxQd4ZzhwKdzGKnfNrtqSUgXKHb6xUkFpOGFQQacoWkyGZH",
+	"GIbyROWgxzIt3Xm4o4EjabbJCziHMVW+Rat9PHa7GbfJscPMcpwVDg8BtARjKQbY/NYX/2mkbJPTG5rl",
+	"1rwlOZgaFJN3AigDtqPY8KgsVW2v4odALbx/5MrHtKVedwBt2u5bGt4l4X7VnkQbKB31aR/PbZM32AFJ",
+	"Lw3yIqfBO+HNJ289IJbZfue7b/ae7JewzKxiQxMDfvojD/mHe44DIWbZUMkptIdZglvmIjc9eGcZaNna",
+	"Koy1tgrmdK3Ac0UIHEj3DURZi+haSOPSeNXiU3dBV0hayItcBTYHmzXOtSmDVWBER7A2OQaUixJPdE9w",
+	"QxrCWlchY4MrbRDFggLon4eh08hGuSBSpUwdkfiXd/EhduYhCG5bXCBNRvSG2amwFHaFC4i1ZBnLIqce",
+	"1e5Lm1xUk0UhtuLyLi3/9Tyh4ebkCrzMSMl8OMKPb5EiuMo52KkL1Tu9cZ26jgpmrSuu3GXDaSVL9Rzj",
+	"yn+W6TLL+sssQ5td3d6kTvuoSXnaDDzWqcoePTYiNMtC+7UNQ+RfyToqay5LpOsSGXk3Br8trKw3NmuR",
+	"5isS0oqI8HRkjwYk5Fa4joVtWwu/w9ItqzermFTz/IxrryCVUmXnIEfr9U0UaNCGZDu80S9n8W6KUbPK",
+	"9sVRljamq2D6OBJgInXx7hUIPwUyz117023I7Da108ultAsscGkTJOjrXvsXJTepH8X3Q/YfvFQ7O19h",
+	"V99UYMMaX+igsn5S+JjrHlA/HUWT6+V1brVMa/G8lo4M1YD3U4x2aSRmL1iJrgkl12zGUjKielRXZFbj",
+	"F0cI+vXK9Z086EWxL+ST4D5EJaTen/gzUDr3nhJId7E2dABg+1QPObDi2uxfOmTk7cVL1IStao4dQhpv",
+	"r16V24QEzzjUUHCzocno6yw321ifYrG2fhS6M9QmRNRTGh8O63LJ7xJaV9KaKlu9YvD7y+C8a3s0uuoy",
+	"iW0ZU5bxG6Y404ck3h1Jea13PxTDfowRZg5aN6ubJXk1m0d2SxOuRHjtTOehcsN2rNj5ewib+jO8c9TU",
+	"DbAtnE7x3YUS3zBSjenEh5Ddic8cQXmZQNZULgMDmFTYwPW5YO5z9TA7b33QYX6H19oU8OY5YCWFgpYt",
+	"31mBVb8clSqFoif8XN1xlb+xiOUw64Uk12VZPhtYAQsfBVfL8sagCwNMwvyqJPD3v//9761Xr1rPn1s+",
+	"CrVK4HB0vy9JrxtTbolmi+8rBtc93eIVbU2pjZ+fz0fE9ZZHmZtEeQ/n1xQV51Z/4kxtnc9wh9SokuOl",
+	"jC1Vl03gFY0wMv6ygTKxMdZiwMeaw7mqA19a20ceIEjqYe326zUZV8E658q4/w6gvCgxDiqwW3ul9MX1",
+	"PobFbpf7Y8nnnJpkfRuhxdZ+dc2+k7WsM3QOq5zjqjccGlrpNDfXH18xqA24ZjNrbUOHR59/rFHztWMe",
+	"Ac5XlrkWiinLmHEVHtdstimOzNb0s66sqr4w1B7Z24lmaus8pjucULjMW6JN3PVkP8s93WifN8Ok+Jn1",
+	"rR55wRLG65pPp/kk4wk1S/LIAdGJjGhK+owJFwBOCc0gy/eIBASDERXDin5T8qwo+/GbjbAKwqMr1lLo",
+	"dp8uJpZpd9ORZknv99/+CVgP14xBeyJXGDehWk+l2lybWwuq+nNJZ//0Ra3rM7rU+fEJcO/rutm4co5g",
+	"fjqkBtKgmgz5DRMF0HMRXmgGpI2SM2+o6GS0XWcZB6e+gKb2qeLOSTjfxGUbOeZP/B5spkA8dzaaKijt",
+	"czi5i+mYWzaE9oN7GI05L88CTEE9EU2l0gb7DXvgegeA8Ehj0KmobEtolpHGRElAvJfXTGiEPrCm2GCQ",
+	"ccGiSmhS+zZLGU3YSGZ2EMNuTUQmWe6yYHAcaJDqAvGuxg9U3Ucai5ubERScsPQQAJ+s8KbXrl5Wl8tl",
+	"Q9mfq/kjxyWsErwDDq0Be5gJaaopCBuGQHwF4iZiJVRHAt1QXRsh+Hk0K/oGOF+7YgidC92mlCv4WVKc",
+	"hQMvSQVE4JmleVN8E5ZrB/Hz36iS6qZSUr1uk0oF2Hfog3Cem1VtEPyuR3X3ojLT0smuutF2xq4wa3tA",
+	"ljKUy7ptKSO/LIqgJeWxAcBFjyB2n0qgo0lGuQiQwQDcw13BslOFscDVVbQ6FB6XYznnsDzwUCYbJ++W",
+	"57pya7fOy5/blCoaeS0c+T3I48/XdKTm4tVFYlDLyhU3s0v7OdyL4wn/ic2OczOqrTE9Pj8D42cRn//3",
+	"3/4ZR0gMRe3h8YRDm0XfCb+BdT7uAXR147ZibN9+BR/1durhThilYDEUJmk3BRvN10/3yveT9JO28600",
+	"qz8krlG9XYVdwBHxcH9EChLvjpNJDH7DiEzBI/zq5JwkGYfEOnANY502nBfozzBeMdORMZOdjx8hYozV",
+	"cokUhiamFEnZcTXD/zvUIxaLxxJq4p5wPuCaCsaFu+3fhFL+Pk2u7WQHUlnpTHMjHYjde9nXbXIK9QRK",
+	"5oaVcQM9FAPXrsykz1Jit+GoK2h4nBqfqOPhy1OZ5GNLCKlk+Bd2y7Vpd0VXQEQf4xmheDwG8wUB4Hwp",
+	"5l/fayniMFRoSoX14CROZMriIywccJXJXZFQpWaEYojHg2s1pPKFv3ZT44jEE2pG4R+uFNbqWHETq0Xo",
+	"rGB31qDQoDR0xZRqwm4nLDEshdVcsVuXnWNXCUfraPv125cAKEATmMPbv3Y6nU4TW6IqX6Lq8DgsrWjS",
+	"oA7UhHZF6SgjQsmYToCApULHgkufxPsjFVYTFzXPvqWLFKwGeqzTFXaRNGyQkZaKyVyErPFe9n3NiY7K",
+	"6CQRia2VHUNHWX9fItg5KmZdgWvF/EkQEOgfoZq8/euLFy+ew85dUOMaHulDS5AjJgzYu6mvZHa64RyW",
+	"ibvLjzS+fORrIvxLXdFgt3ZKUP/LYObU8IRQrZlBWJEJHTLdnBv47NyPiSshw0z2aYZpVnBBuiKUTxvM",
+	"ooJy/lB57QHfYru2l9hOCLIXw79b51BDFJPG2enVC5IqOjBAcl0R/3ereAxfjkjlxwvvzXWjVv+mmYkR",
+	"lQ4P2539wf53XRGX0QdilyILmUyt44FhCvImn3Qek7iESwAwfU8635C4DE8Qh7JqYCyQCdcVrskSso1H",
+	"mmieMkvPPgs5mXkjMuX6uhkV3CLUrR+6xHtrzVPDFBAJIIO55DvoK0wqfYVrWiM3KIHWxJYcfS9k7Izc",
+	"xCn41EN7mEbNaD+bYQIcVp2S06BCjyCK7fjNXEviaOOexFHR1liKrsDKLZcfcVTfp9jKFYANdHrUQtPi",
+	"IE0dpUtB/nZ6hXT0w+nxc7yLuciY1uWcLcfqdEw0g/4ZmA/IRAqsQPt9daAoVJCUBT8UghNmPGEC69Gd",
+	"hLLaleLMUDVbLp52Mzak2a5haqxLWAFeSB2fn5WKgQ53Ou29dgcUrQkTdMJ3DncetzvtxzuYJgCKyi70",
+	"GlkWAQQW5uqMXG4UlFuQ2DXi//n0We/52QVuRQN0V49fTjQ3DBAogXGwWyt6o66Ip6y/K3MDNXWkr+RU",
+	"MwWeECpIjEkascOnp+Jag6m6OzLjjNC+vHGTss8PmXEHg18ayTHrCsgFsByJUcdOXZG0VOaRdvCSA55Z",
+	"WRHvehzdiMS7PWG/hPPdRUUMCKdtbk1sB0Yu3gSxi+Ei0AUc1RBLNPaOOXw0xKagVqgVHdAWpHtXJBnl",
+	"Y32EmsC8jkAoQg1N7a265AZzHTRBGY32QU4z4nVQR9QayZhi7w5hWpfu7453Ou6F593SKiGPNMsGj2J0",
+	"CdhxL384bu0/eQqpJ8EpgQn5uMmQYJ1xYQWwHUYjtmlumXmBjYU6kK+pFJLEj3Kh6YC18OVHcfMIkbcA",
+	"GLQMhOnAPbUp4FcUH9qNOC7trtWaGIdTDQRx0DnANnVw28Lmn6U7hzt/Y+ZCSoMxP5BDcBH2Ox2vV/pk",
+	"npI69d4Z9ahqrLM3AqwDBAw8+Vbfn7fSFjTPy/K1K/WJC6SOK7T3+2D/u2VTCmvcDWIOG74+wfWufufM",
+	"Y+jAC4/Xv/C2hMgDK3JVrOveC31lS+bUzuEv76Id7dsAhA1B9c6xOaARAKQAluB2acr6CztlrQk61GDL",
+	"zbRh45139mu77SnLsta1kFOx6z9tb3yJMS4QkL9NV7dmxzWGgQSjpYkYxSO7Z4PXUrBXEOT7+K6eCldv",
+	"llWXX3Dc4cedg3rWjeYVpI9PZggdC4DmZ4OW/X4LJgC6J8ahDFLSJt9/RlPvdLkLId0rUYD1s7f3tGCA",
+	"3jIsjhs4pjXdb1soSlu58CBSoe+YR4KEeuPdImF1qWy0ij30XyQUG8kj2zdMUGFA70fIThwKRUmptZLM",
+	"Uqvt+ppH6JYMrNVnfQZco8TqHz5zu4kD9XOepaThLgEw3jE3Efmb9BejGZF8AuXhTgR2hYeiIUwMOZQ9",
+	"AFQztFbDHln17LJU/Pw5uWb5MzX88L/8WmHtkVU3w/LwHAY0MdqR8d5GvKoAI4OXNmBwLwJk2b8e3w2X",
+	"6tmyHXYF8Q24JM0ajlq6Y7594C++hL98yxze6tIL5gFcdQGDi2YK2roQqZ0RIaeHWAVcFP5O6AycJtha",
+	"1kMxYiM8eMvetoFUXWGfANgMghlBpBEjigYkj8d400QVqNUbt1Z/I/AcBEzxky5rXbfJscAAiP2IVQBZ",
+	"0IGg21KApB15rNpDgvDqrvDP3gEsHooLFTbYhdA/YZgrlnZFgFW02qxTyp+9ff6306ve8+Ozl3/vvb18",
+	"bpXb6p9evXl99YP7YxPL/cC5gENBsaLiKeuKRnz+toSSi1/a/eBT4D7GTQcKMuVCY5GjP7AlzOSZO/nP",
+	"yEj8J2qYCEhGmmUYm8LnfNurB77xqXyjsruWBiKi837Y/yAKncbh750ncHezuLD3MykrbJ5d1POXEphI",
+	"HZPZLcNdW3Nikd1gy9dKvOXSKD5hJMm1kWNWqv5DzJWGnTRyFW48q6DkxN/sS1f3y0VXVPZgLNOinNCx",
+	"FIituqJrKua9JFZjsPsipwIx8B1CJLlgKVcsMcjKvCVtJIlzlcVHFQRxMWS6lLqLq3ukraY8kvKaaMCz",
+	"tVymPFmrgFCetrvi0vI2jY4/LMRxhqi1hbHS1/OY87fPXp6d9N5evIzb4A8rfdH7uAsWRiwrDh5u9JUf",
+	"YfsIX35Msa0IuBf6UhptFJ0UfSaavkA31yw9Iged7wrz077YFS6fx/miMn4zt8wGbhBsVsB8nEhlaOY9",
+	"CZYbI/IEC60s6jgcUtJJAXjtTuuZa9x2LwzODx+08GqwyvVd+Nz81ZPfMj4b7gJ4ZHwRQJVU72p0fClG",
+	"3dmAUZ94fFv7wt4Gn7iS8iUg3cILTzZZSMDDfcVSTrFw5A8sR550vln/ziU6xF/kWXYPsucSWhRQz2cC",
+	"8Q0ckq3XBD3rDXLKsogtRQ1CVdXKmtBzolatPccoS8N3C7DaB9wOy59Akjh/BoZELLc/O28TkKsFx8Q+",
+	"A+BRtxqaZ7svj19fxsFRFOrr7WNND8NR4bspU4cOhrgkh0Jnici+0Q215zAzrzIVfSjmhbexOrUwul3I",
+	"GDesQyazbB4qSY7suWRUdAU6I72Yds2JCBbnk/j8zeVCo4Yg02MXOtOuFxG4HsEZKBV8CmfRFby8+DrO",
+	"/ZJrcw6n9xlZZ2hWsoRnlo7238iz5xt46HL1F9EMCuOBOFwCm90dXVwRXXdva28lyPLl+t8xcTKNnKPU",
+	"1059K2sGEUmoSiOn/kSEixtp59MkiplcCexy1xU1etAuTSAK2wbPdEU7WWocLtcu3FxxqjtfX9A7TWm9",
+	"mP9CMvtg/RuvpXkB+NQPUrQiRd9MysaB5/bugD+X6FzwKuAFzRim7VevwHP4/Y199Bm8uHgBajziF2ws",
+	"b1j6R1c3HyixcOzDiVlz2KcSe68Uqk8lTcZ9yXsFIQWh7Jx0BLbGO7kQx4E0OqinD3lkpdLPqrkVbchR",
+	"z57vfPz4LtpxUBxV0j7PzTxd37/tiIP7DlFf2HBc+HZNJ0R32k6fFHL6R7+0Dybf1xJWniGUmATgdYOG",
+	"6EC6Sbl74aLWuBFrKAkrl5rg4YVqrbzXoNGhUgjZQFAmhfFp9MDxZFQGa9bMQGasCOYUVySj2lqvuSoS",
+	"IAEYatFqOSnN6TPe3uIzyywYTIAttsjHOoPCAKf04Gm/Z0+7C94UqW+JYikThtNMk8aYGZpSQ4H2ymKx",
+	"TMr19F/Ady+7A7sfwlc30NoKCto6a6J49TUds//MmZrVZU/UqH746T+86vdgtdz9NuARY2f5gsC2pHNv",
+	"mURLs34+P/l+Dma9NAxasOk5HvFwVf4cQuCNKJ8i1IjhMd6Zyd+RrKWC0tqSYTOfymgVINR1mEjUDEqD",
+	"qCGKaUMax6eXrf0nT1t/O3mF/m9IvXdAmV6xQ0BTUCjQlYsfPsTgZ4mYMdMtdnsbEz62d4ibbGa1K0z/",
+	"lcI17aeh9hIwdn3TSOgPXIwZt7viquivAS7zQto6BzSsLuPaAAQwKc3KSmRqaCaHOSONuJDOPRwwbmIV",
+	"TF0WeyO8eUjKb7o0X+crbxJDr5n2E/QpZrh1XZGMpNTotodgJmkghjkeS0z6LJPTposFYC0Q1CX4koxQ",
+	"dkbHjPz+f/5frnwm6gqpImIZp2GCxP/haoF8SU0gFIhgYGtdmqZFb9BQoiIHuPK2+yXuihJuL3x27pTn",
+	"DiiUxJUOGyqmbuzEPC3YGSs2ySgEXqhfF5T++Koft3dQauAKiURaZFUrRlIlAe5aCtgi9I2C59eT10jq",
+	"WvfteV6VIZ8lNhw+gMW4X9TA30rq0KC5/qvLnwcPwVcLCkvFoHQRrz1rVmwjjA2XQVjvqDMuGkeuDWyt",
+	"Klmy2aX6Eia7VCdeiqw12y1HhwxLXD1wP5ALVVR9rMKBimf6YNDfk0G/qC4skqSlmK2sdcToWBH79OoL",
+	"ZLTjlVBsaBUZVWqQTxr9GQhEqAAMQDdyKlynijhCdg76U5or2s9mrkbWFUDvd/Zd3dFLmbjKcT9LO/nd",
+	"Dzz9GLsKMypWVOzBotOuhw5z1awRuWYTU1Q57h+QUbOQ5lC7LlLoudDiKVbKZtDv2DnrUGuCGiOadcV7",
+	"2T+qvu6qp1M+AHQVbJaMBaL7RwVQv12/q/fTDiWTsFuamGwGqud72QeNz+vFLgSMeqc9BcUSqVJ9CLtQ",
+	"UYwW+0L4elmoniuX5cdRV8TnSt7OWnO/VzAFpCLxiZTXnBX7S8UMwGiaEXYatV97e/ESE+gEiemE967Z",
+	"DL5AJxz+k8QUUgQRSsb+O/yHvfTFz1iZ0kPtE+vIEXAK5+J+Rx2yK4JmFi0WYe/v+1QauFKPNImxhv2X",
+	"d21Xlh07nd4+Vqh79l9vL15avfsnxiaIwwBKLaT/+V2PK0ZyJRW67AODR9FyAVWV+6pc1GLttEqq6iHc",
+	"m1KZ3ry2rEuKckgVCH2pHVIIlvcpFtIHQJFydoelLxJwG1SeMShmR4Gn6U3pWmtXcV6iK6sjB/AgxbTM",
+	"bjCuD2AVtUoztiGZbz4Ck+cGCoPr1OEz4Ew/yv5OfextHsJijh3slINuFTy8J6swnbrd2/29Vrd7+w2r",
+	"hXRCt8z9K+Y/yj4ueDOlfP8+Pxygz5do5ZbnlCAGhL1gRadPR6v2O55xLy2JeqTtxWpXzmah1PGLqver",
+	"NrKMkrFFEleQ4Ms2Ezt7oAmbUGEt0QGvAmMFVFlfdNGw20R+/+2fLiGixW6xB4K3h/7l7JT9TV52BXBe",
+	"zXqwbkrWTd4HnA1LcSVF0apSWxotqCPu9j3y7GpNERsU7UWdTgeQb0gjtv8TR2Tv99/+76LHHOpeUzoj",
+	"Fxwrl86EZsq8suqFZTLP8ix79Z+PtBV2z/Lsuisg9c/K8zRPrCQEOT+2zyPEzgXTmOmhyt3quAjy0WW1",
+	"QrElqJ2Wr+13OjBSF3o5KRgjvA5x2dj3VbM6KhRhvZf92GnDgk2xPtOOM/fHUrWGAecSo8Z1Ezm4vS3G",
+	"LZAhHc+JUXUBCe3BQCjRXAwz5nH1XMsviA7D9J1SY7lHRg1Huew75Fk9w06s6cAUUleRGrCYLJd37q2y",
+	"OhFUBylYVxhFhaZO5bHbNc4zw1tKTgmH04N6Mf8+qoagBfcVo9c+gxMReRqW8VlDMSKUTJUUw66wXA5g",
+	"RXIBNdfob4zIGDtyUeEIy1FQWecbyYwF+B2ySw72HkeEag/OZBK7Q9QBELqU5lCG61qCNw72v3OOTrsd",
+	"JRDCCnyhfdsV0DDVsqq/ooZ1sWzYv1XeSDsCVtJh8qpUJJTbYiJ20YwUF+LfxMba1nDqCoc3ixBPdo5A",
+	"oGM6c3gPweIqlQiBIk4aQEhw0yOCwIkwsmKWMp27DVTSpVaVHMzlWiMVxgC3hJQdknGrFlX44b3sAyIM",
+	"JD6UjSnY7Ibrj7nf6TTXGVZOI7EqPii1rlfkI90VOpMGjUSkWTz6UoEWbJobEQd3fgyAxEHK8iuhBleh",
+	"mL+9GuutUIEecDFkaqK4gLtS6kfpb5vdV8VaTCQyLaIWSAWuT9w1m3UFTq0wXhDMoXzbPYAM0nOxFYUX",
+	"XjGgjFLNp+WDkDDsqgWOz7DVrkhJko9zZBLZDAxJ2JZFIKt9Xxtg97UrnNKuS5CkUdlrT43fBdh21HTg",
+	"lgU+E5rnRXPKj93iqtaDuwz8A6+Wq/gNta6hvOHV8X/3nr15/vfes79fnV7GEXmytw/dZvoznwB42BUl",
+	"oSQHhPZlbsiTTgf7LMK1bx4RRbkGK81y8MwqMwoXw1abKc9APH426wCG38ZE6Nz711G81im2bxYF56Lc",
+	"ParIGpfbBOLlIYfvQfO9f813QRF1AsER5afpxPDKshS/k1xp8IBY6Qbi1RX6IxARdjgWGHcAmYIlsiUP",
+	"ISpTGrGMht5B41qjZwh7h5fIKnICws4q41aolHqiW2YPX0ZVEeQIN9gg9gBbzR7sfXfwuHNQajXrND77",
+	"LgTdGg7ZKiLDnKpUWUUlctZrqfoGYQthPq4Tc+RYQvMIcNYQqQoXUoKac/4ot06rzACmMqzBPkwGbAoF",
+	"1lQsrhzRBaBdKiWxYLeml8Dex4dkILNMTqu/OlAGlCQU2rrWJ03+aI+33u8E/rjC7RT68W3MSwOISVQ/",
+	"YgkSebMxKwjmS4cNAO0DA26zYuzNwN9Xj4pUd2/DwkFXRgs8AYB5ffPf/c6aPvtL5w0EsdxJ+PRTun5/",
+	"1tytH2V/WYatu0RygPbwQznL14jV2cOp5jXbw4iIYFOrCoGmv4XsWQzZhWDYKgwy9Jt/TiJc4eB8SBH8",
+	"c5Dq35jzDxYOKNevxCnziOeRZX2aXIf+09sT77aJgz/K/tlz7Pq3QPS7WGALfsg7DRotrfIFFKs0Av9U",
+	"mmeudyEzauYw2AAPz/UZ9r3qAQ8YmxQ7377vDQHOOJVbgwcj3V4lA30t9gMBMDCY5Q6HxIO5hcj4Qee7",
+	"2nJfGOCrXnQHr1V2dTX8usDP2WfQIMnv2XTEMxboDOGE//USuraGBXmw3QJLQqK+j6hFwTGgj9dya+2Y",
+	"xIDCCo+1tFGMjqHVTXDPO9w1NomxJ5gmDWsaHYL3uhlheb4l9OC7A07QDeYcYIh5Wy08aC0aJlI3qB/T",
+	"vd4M0HWGqTF4SXE66P4F371vUIZpFzyNwZMnJ/TXnGHvH++Ns3cVJ2EC+ie8qJl9SCRgGI6oxoRpGBiR",
+	"3+xuEJohhHWBuoQTh1ACTNM74i4vT8EZ9/ztxfHV2ZvXMWl4rJG9J12BfnbdjBYxgEc54OZNsRkWYLdi",
+	"z4EQsAAUrZDQQmJgzbFLSW44D2IpJyNlGZ1FZKybbXLh/1CcEZTQ8ZT4tmuQNfySatOC/suts+cxacB/",
+	"XspcJcwBUUEIgxvNskETT0uwqd8ohBV3dXzU+NZwRHO7xWCLwzGA79f3j+PabozWXuBMwKQ6wvBReY8C",
+	"EJZd5lBwzTBz0YFzVaitTQB2Hs+zRGYRKfbIEyJAs5QzsQ4O0Qp3gFwwSwzBIIAD0CCgAeC6fXp7AUzj",
+	"24E05gnj/PSi99Pp3+MoYNDsdQ7Jwf53mCIzsVN2y/XopgtjXF5dnB6/uqyM0ekckiedx82I9KUZ1eHv",
+	"14jQS5j9j7J/iixiQVFZlHr2mvlbBRSElzAQkSNc9MZ4svCFCaAbL2nBUqG8ZYbpXmf/4C7m5gKD2xJu",
+	"umiHiK+DzN5fhi5suY1lLkykLmFk/l75UgpdJs2jKq1Bkkkix+xf1Jz4YlknUmKQPBRUNOZDl3h1mw4e",
+	"iuuim4/HxpNZqgvwmvnLTKTlBWUC0Ueu14QTD+WbSLTlQKkLp5Tyh4KOs2y17tlCGbLbOd/5Y+OX3eN2",
+	"iGJ2a9+2j+KTH6OdhYYi617/7/B8mH9t/5HNxyleWRhLM7PNOPZxoJ+7KpdfiqKPy01PuCaljiqkUemv",
+	"UiLpOaGyhrK9iLkvyr4bgX28h2AILLsFaaFOeZUD1K9d+43c+9LZxGOBfmUTX/OhoJne/WDFxMc7m/pR",
+	"bbMyGPuR9uVboEkmUrH2lHLTG0jVw0dcMnVJgfZCK4jwKvyLa4i6HPplrgP5JzQWXe7FeM4yfmOVOBPW",
+	"SmKovMN+SqUsnyrugk+JqN8LzFV2GE++6A6RKqygh2I6EPYNbiCI02cevD7yWHsexGzGzGF5elb9hdR8",
+	"DM6ENrgqF1ZzDykAkHfu8oUMGUttyNMnTx4/9bGrPrPKQqUZD0aiIt+MqwSnDx4u+7Rz44Cx4+cTWj1j",
+	"J6QU9zQ0FPPFfy69qit8dgsmCZX9NuhBcwC7TrsBogNVnvpPmiLL1u6UnycAkTcgXSyE8oJe1WyTn4MN",
+	"FXopWTtwEJMGJSenLwm7nSiHVQfo27E7zqiA/G9GGOaDwYOBMWbMQNTOL2UfE9/cBDFGeFh8G7GO3bxr",
+	"NW34sHdW3S1DYq6tOwRpbltD2XK3w77RvqDTV9gM8yukSSxTnd0xT0NR41E4cpQi3JDGFAx2nxZvn3X7",
+	"+eAh2z4D4yGJ4tNRMzj0pww8youPEncifGUoayAV40PR6sNNR3G4hQfvms1Wl0n+ZB/YKEpfgmbbAopt",
+	"++D0XqccnX6yNjr9OQPFP7HZskCx3bhqRPIhWPz1gsXO2NYepgATahz+QhmTCS7EWpzCWr0QpBAijcWQ",
+	"Esx1aDYXOm5Kkc2OiOsX6JqihA5vvCZVBhFnsdrqc+Q9/sRm+InNZPnefX74Z25GWIK5TKpDUWkROcXd",
+	"BfBq14/O6pUPaAUPaAX3ExnDSmFa9Ad3JSYg27bjEnNCNmSTFABtVWoPRQEG29/eyGuWugR/b+vskYGS",
+	"YxcQuTWl2odFvnEBI3i+sQ6jzd01zE6HTz8kmPwrQ/vaI3bFGQLSILeTf1u5in5is3k/VLgRu0pmd0g0",
+	"8UNGa9oJYelYqG8pWhjb+xyhhwEcc7BIrMQeA5CT6xAI72L/ZTAba5qWQTjSqRVY3wKJtJCPi/5PSA1u",
+	"tskziJpJdU3SPLg6ymPVWfUXMss+q/S3H3A1wV9X1ruj+veT9w89bv48jBNAjEJZGyZqpHIqfO71nRSE",
+	"0LJ7N3xqSSLNC0Bcd2VnMheGpYVOEOodGwlNRiwlfcXZIJs1j7AHLdeEjfsMSskcUEWfC6pm7bo+ga/8",
+	"pC7dnD6jHb3wrWVOPvzzHCbCiV1t60QKo2S2LvYDD/tnEQnh36LFywWjGRl48hGps0ExNlFqGg+U4htN",
+	"ZBRzqebaN4+ZUTzRc0SMP64l4QtGHc1a2Z9PNIIG+cwaKQDPENN3sGOSLnnNh0pOC2Eu8nEfC2cx7tbu",
+	"ijiRwnXg7SlqWEy+J8VPmuzCYno3nE01+X//H7LnS8oTo+BZQ3tJxpPr2kejrlCWb2Mx5j5JWcLHNNMR",
+	"6YR0K8VcmyUsFYDXQfj74CCgcN4mWZ7WN0Kylw83s7h6K5NmXkBpa0pnPu6EIOxQEG6ZE2lwQWLzj7h5",
+	"FNJ5ntrntS9lio2MQ8xtzhdnz2p51Ul9wUl1fi/p1tMzMqWzNjl2UajHT918XUTYzmnphI38tOkeC3J2",
+	"/PoY+0z+QwrmkHc0iU9zJSds96UUqRRxMd347dXJ8vn8Y+fTYpS9v+5+hSqYORpcx5IfnJtfA7VOGuA+",
+	"ltNZ+2XhakFSp5wQDfmVWECvKJSrM5+Qt8DWa/UW99eaahnP+WHg5eglrveendHJm4vLFs0yOUW83qOF",
+	"jnvHgrAx5RAqnkfYSjJGFWlcsxlLu+KHV8cnrcsfjlv7T542j8jbq1fzSF4qSJxYsUF8RBJFpxlTAVg2",
+	"Yxp7KRE69By6K9wHBxkdDl2OXcYGhliVTw4c4XOm2yR29Zvg8vWB82+hOF4OIJ5ex+av7HZBvt5nMu5K",
+	"H/jCiFfw5VWYVxeAr/cJXqYHE+jLmkBLtUp7joQ6xCDTooJmM8MTjexlndIo2FRnzLicrbV8Y55LXILz",
+	"hWIvKivlufR8w+XaZFxcY1PAv51ekdL3dt07/wFJ/N///ts/Y9LQjEJZjeZD4a48AOqBQvzNPhnJXGnM",
+	"oi5harr+mcG7BKk0vgsmACGlqbIsBnjZNCK+G45UwUfkZgMflyX0pK4wLMuKFHFE1JiOpG+g3Gdpm7wt",
+	"1VyHkeY/7fgZZM5TTWhXAAfF6FOjzEbn+kn/cHz5Q+/y9OTi9MqqaDTM3w+OSCiO7wGIUc2BIBbSXscB",
+	"AQXcw2K+VtMSUrDa5Ba/2tcFxXwerll84JIPRT750ryz+P4qBur/dlRP/eAqQxQZOiN8AHvLNUlz9sBy",
+	"/9ws91hfB/u8YGek4Xqjy4lpVbvvlXhslfdKwweORvWqQufXlQc/o8VR/dAyg4MZw8VQF52PPRuCsqox",
+	"oHwN5Zduevrv0OfKQ2cijynTTziVMt1VTnNVT9IiwbmueUn8XvZ7A8ozlsaH7ttlIE9Q3MH5YplctfUG",
+	"4pgg8pu9NEMpIYFWQ2FRV7iCa4LDNwuHQ7D68XtW4cAc3nkxRhoTaJUMme9caENFwhy6GnRXKXUl6c+8",
+	"HlLKx/4PTBD/3q2wTX5is6II0AefsaCkL6XRRtEJAS8yuWazJmKzCNkVOfb6dVMG6QrWD6CNLWmHsXi3",
+	"P4NELX3j0tPJF84c3Yq1EAFgi5Zi/vjhpgex/JWDQeZLsMia3M1JRsUKrFh9rQOSpsCKv5RlyEdiyks9",
+	"jh5pa77dcACQC83TXx6/7r168/z0ZRwRlmkW/nJ85n5vdgXis4YWBUWGO5TmxqUpxUTTmVf6ne3kAr32",
+	"qnl0fjCiRnTCuqIC9x7g0l3FSuy7PkWIJeqqERSjWgpsoMG04WNqoDGjg/m0o4NBBzveFYjB0SavQ5mw",
+	"Q2eXiqhcHMK/4K3YT8Ahya6bnEjtAIQbZxzWAnuGrlN4NH5buCC03N6DDJmwbLsc66vvbFWWLUW7ijhy",
+	"uKkYtYgTKawQ4cLodukplKFDfsNEM3Ig91BAYVSemFyxtIXFHiT2V6OHvvW4Tc6M7ooC8NdDYno0TmsW",
+	"JzJl4ERfvXW///Y/GOtPZZKPmTCPApytU3u7wlrYkStWDwtA0nJdU9gt1yYiGTdM0cxDpzkYTK7ciDoi",
+	"sWAs1VguSxAQFwBa8NxABJNklmQsIiVUfogY8UFMdkk8kKpnaTAu1YJodDqirW3fgAn6KvsS0C2Yyv40",
+	"SAN8ouVWoho1CQ9m/miBqp2+Eo/pbc/+0st1GgMQbl9BtYPKM9YVvm0BwMw4zGKguqLSx0x5Ar29FfMU",
+	"adka0mOWgeUfbjrCwrl+A3gS3FIAlLF4OGUEJ3YtIWLQgvC23nCZwRWMvJ/GASsT7luKTJScSF1qlNAV",
+	"jTiQyy7sxu7eLpzebgdW7MuCHFotBgzhHjm8YCDn8G1ipCyAfosFYxIcaHSVo1pk8gEHlgA6bhmyFdOK",
+	"mDEZXDrMG/JcFhgVSleSazp0RXLCH/MjTbgGy95OB1ZTwnGtQZDtihgn0vOY9XEBAmtfGNMU6q/mhEF5",
+	"6D44ypMRSyM3fgVgOSJSARnZZ0u937kmTzqPSaUktACFdnqx93KN6TWwWaOR5Ox0KvVh9oeuwF56ni6f",
+	"dKo1n3M6bEbFzwWc3+fQX/3w9lNBwfuy6mt5CvXlungR/f2IivsDXVGkQcH2hZXZ/S9bshyoG+7N2r4P",
+	"xfW9/9YPD3i2fypd/hxvS1nCgapFLU1x0cqoGOZ0yEiZ5Ao9PmgxWwIoAfNf5Xp7qzHzZmX6x7H3BWhX",
+	"XoJNMOEHhwmrGXOKj1VwXBf46B7ruD5nIsLbotR0rq3thIk0QvwAlNi06JkHGq8OrlKfX/T26gRSURzu",
+	"HhMpVWQshRk9pDB8FQ+j1XlCQKy2bL4Bzi6vPs/w1yamCDmzzqo49gxLd9Ih9G8H/AnG9tIL+YKL9K2G",
+	"yNMGBZHgAtgUrWD/STUV6PGXzfWBVS3xiqF/NXRrgGU9VIf8SYofpbwmFI8wn1hz3FOlvyZI8Zt552sd",
+	"TUXhEsknmino51GY/g2j+Bji2tayVS1rHKVNnMYh2e/sFTB1MEvuGzamUVdA3yBXrQ8WPUtJAzwUvtM2",
+	"VYzkkxTR3KoReLRn55Ahmu2ueC1FixYyc0xnaKi76c/JSe/M89UhM9SmmSGx1Tdj0jjoPI6CARuDXw46",
+	"ii/YKm/hA46DfA5LxQ6NH/nSBspaBuKO74hUjm8K2bIIBeIAz/a+IFOjgdgevPwPXv5VNaFSOTbjuemd",
+	"WGmtCcDUeqzxwDO+0vV9kPd/JrjxXFeqlbcR8VuVYVqq8XWYvnPhXJ7nixPyzePvnpIxU0NG4KlDlLZQ",
+	"/FiWBSipj0g8ZoZCKi28hDWY/Vlodka7IhZ5lsXYMJhgRbUOvcTaXjAHRLqWFeSp++6c5NeAwnRkDYuu",
+	"CIazw5GF9EJuMMHtoPOYNObFvHevQfjI6Rq1bkq78s8s+eEbQBDlcWATW7Dzf737mH8sZaLARId1PSBA",
+	"PEj7e5L2cIOJlmOGGI6W3B5pz6IaEE0q8bLmp4r/KeuPpLzWu1jrvLzflRxPMgZhK/+Ka0kZYyFfC+Df",
+	"TK7YITHfd/NO53GSC34L/8Wimz3324jdEp/ru//kqV1ld8e0rcXU3cGHYwgXhaxmHgqxG6lMdJhye5w2",
+	"l5Sv/YyPuHrvzxkXqXxoCcsIoN3w1ENW4Ne5WpVMQkdDkGhvJaf2lBI86o7ItnSoz12nAl6i1nXxs79J",
+	"0CcRc/6L2lI29XQPoQAhp0QK0hCygtlw5O0CB0+uNMC4QXIK4qQD+FezXYvs8Me6KMWSHy7J188p+2x3",
+	"JASrVgH//Rye+gJh7WUgelWe4WcUWWtA0IBa/xB+uddeatPSyW8V4FwMp8xnd60CwPoROk66RJHQxvaa",
+	"sYlP2TJsohfZ6HMYr5ICsg7tCl95gLj618ZWZaYcz79rtD6q18ctZwqpAgGwaKjoZEQa5YxUl18IKVHo",
+	"7pDKwwYgwjSkh2Ii5fdjpsaUp/Zx8gr/m9hPJCOqQt9v/ArVBFqOQIJCLYJL6U5sEK50MAm1mKuA+7wT",
+	"7TCRj2GH8J9utnYbv2SwMqzLHnmxB3fot1KkSwHQrg57nio65WL4wCH+TG7PymnaEyzu5B1FWf3F2bIn",
+	"wRZ9hd8tKYH6L8xZh/Z+TLgc9d9/+5/Plv1M7j35GcOn5YfsdvAMM2XtbW1B0vhc5jKmkS5NKv7lXdt5",
+	"ZH3DI8sgwVvTrit3+lKZovlXyxBdx+qs3PgaqaAPGZT/LnFSFUDyPlX3WmFJ7PoOsiuaTrr88f1OaDer",
+	"oZCzkBP9GeFpfXv6yzD+Z7y0/iOr7F8/W1cGA3N60Ev+RMY1rT3C0p0wig+Hy2MHn9IDqqxfnFu1pQLD",
+	"u/xS7X7w/9lbg1sNZnsJ7Na3IKKKAbDfMoPdk/6Dwf4gPyoGuy4IY5sLsmCvL5jDyynu/hn60gpz9/cH",
+	"Sv4zGZb+1ApHD8Lv5wIwIr8aL49qDdIS576zXerp2Nd21FqlF7lwreDAHg0WhhTWbFRShI07dEXame9R",
+	"pwFg473sR9gZ26plSZZraKc8klNA/IOOqpjBo+1mRyUUdzfwI12A77XJZSZNgDS1j52/vXLogfb1rtAS",
+	"8z2hRRxk6zgYLsVaTNB+BqhWxXm7ufr4H3Sws2sYUZFmLljIRVdQhwaCTVw0IoeqXEARJ7zhmk/3Z9h4",
+	"t1G0nHZJsKmciiYZyMzK466Ix1wPuGK9CXRQjQ9JrK/5JCapkhMrcCMSq1z07O7F8CkH2GuYDl+DL2Pn",
+	"8QEWgnZFUTDsPgDBzJ6OicxSKKL1Rb2xPcLY7k5s19P7hxQMkqqsNV4t2213xXFx/tAlr075bhx0viN9",
+	"NpOiPnPgPK8y6fs30P3wX8FA31Q0BAM9WsZuHgDwH3wDf3rfwCeqeausmDDOqvj2lX/oM155940NrXs/",
+	"7Qfd8M9q3HPRt4sOmRv+RNd2nfuyHoBllVwXzOTKKRJuRnZRKcLpvL14SRoOxgZzrD64h3o8/egyoaFr",
+	"SyVfBboLd4XLpOLadXOB4ABi5QsX1VAyy1h65BArHFopIrJaxatWvdjrdEWxy2X1glwyRpZPF+qCR3Ia",
+	"Og+zchZYnXKCTMxd6Z3P2CzHfWJ1qpZby2KznIbf34Q9NLV9EMJ1ze2WsKnPKIkrd2+VN/ElNNAq3Ukj",
+	"wblY4Bh6zJu9ZY7FpTf0wa/4b+1X/DQqvxdnzZp3HOXON8vb7FbdsZPep85zVTNcmaWhhZuRE8wsBA8L",
+	"eiWOQp61Q6cuqQa+cS4ietUnTy+96Z2vLYtLueP/0vL4gc/UtIYrVOelmdvbytc+zzIuhr68YXlFw6VR",
+	"fMIeue4LOiJWjA54CcjOo3heXl2cnZ/2fj599sObNz95eH/SnxkGurH9j4DOB24nQ8eTrjAyY4qKBHyd",
+	"Swa7evPy9OL49clpfEgoOCPB4TqQUM4pFdGGZqhrQ8USOBU7HTAVALuhK6ySL6QHfgRDoc8SmmtGcI2E",
+	"pmmoyzIy9NYyZMqzzGFB+A9EgNlA3XAROEIBoRSbfXJDjMq1mUplRrM2AUBAGJBwQLhzCAVwiyPfO88o",
+	"KjRmXGG5qIJmGBpAPxuUKDYBaAGvzsxKPSOw59g8NsWRb+owQcBYYxU27tKp4ADBFd0VbgsUdS0mqCCG",
+	"XjNR4IPC7EMvCalSbJMWphIaqo2h4RRAoPr2Gl2B/TUO/Va7tzTp50p7f/iATT3yetHMwR2xb0ycSO1c",
+	"/T+8Oj6p7esAX3DVKeuArgJ1F5TjUmIt0RyFpDWH+FbAkR50OiTj0PLWE6FgAQALWwMWART8TFFQt6x7",
+	"137n4Nslma9beK6/cJoY7vQFSxifLJVoSPtTWlA+VD8pF1vBdFmNFZIAneca2geqyvWfpM/Ev0fPiHBx",
+	"vMnXcNVuyDXLrignaiqSKffwwY4+rUhKqR71JVXp0vyr01uOtz+boYPHS4vnx5c/PHtzfPG8d/Xmp9PX",
+	"rlDftElcbsbDNWG3yCGR8WIz9q6IL+0q2RH5wZjJGwC8u6RjdskN+94uNDEx0ZhkShIprzn6mBRLuWIJ",
+	"QAg97jxuAhRysYwYY1hKYkDQCS0CE3INbqAD+4QO2ZKq1+dhSzZKuIehl/GWJ3v7tZ0KYSBcVTESHlMv",
+	"LX1/80HXZ+pDiv3IjLM7ZNiHOQE7eIyXp0aFhm0GhhMa22CItHKOSCgByhvfyhi9cYm/by9ezvWGfSmR",
+	"Ta6eerRzyUzrBLd19SI/SYP/TFCo0Z2P6LV0wLG4lVY1czuOYHvkh6tXL4HmgefTkIVt72KScdC5QPmZ",
+	"QII4NrsrGRN/uBVXiNKDREPs36XUf9Ki/y1aCV+BbuX7vBWb2XBoK4qJlCmWlsWK3U3f+y2VyfKs3csp",
+	"taYReXtGHAQ3ArFqbXlwff/qyDUsA6x6nhhyglTXunQraJ1DFkVtldRzO5tt3Ttng9dSsFcIjvKZOaiD",
+	"wUfMchA/VRZ3ekWH67pewzPwgcd1flCoswXCfqSxA3TDihbIVzkbtOxaW7DYJuDzIZ7CnRW8f4tLApOx",
+	"1uENI8fnZ9VjLF0MuAzFvdj9AJS+EgzMUuyxfWpnk/ok6p7cCIb06cGSFsTviv9s91rv/vK/6hspr7k2",
+	"2LXuVCQyhVei+75of9n9S/WKhebPyClqZl176WDTIjL8B5+0mJ2uL70y4ab4BiSEm/vrRx/9+W7ztk7D",
+	"ra/y/XbPA68KT/CEQ0PyBR67cEPXmEMD+uuqK/vi+D8/i4xZvSFWjzmnaCV/fUr5ugf/ApwywkDz02uW",
+	"EpiX63o2p6WsOesRo5kZLa87Qsj1ZMTo5IgYmScj8IqQlBrap5rVqiE/4KCf0fXjvrCE47n0NfB2ZvwG",
+	"3Tdf98he8hsm7Jys/l2+kXqmDRuvP6eFtI/t42ObxLqwQXFE+rlx+SOH61C5fEeTNehcHo9rCg5wy6ns",
+	"H8F9jSDLISG6FHTAuJO8YYrEOKrBcdr4L0Wn6GR3gzd8QjVinuHEEXwdanQRdqwrPNxMRBZhwEhsYjLO",
+	"NbSRwaxo8iS0SHRcFs0Dy2kyiYW+PjTQFRgRkMp5YEqee2uBCZILrE4G8AQI2hdhN3Dw7mHHHSNV4VAP",
+	"/bUAtk3237PEIDZ0o8hPPvi204Foh46cj1jMyHvZJy6vvEn6LJG+tPi97FdyzrviZwyR+AN/7jzsMUFp",
+	"7VO9Bfb9CQ54nh4RiPikvh1TWM81mxhCTVdkjNopHpBRk9TFE1QpYQtQpuz0SjDYPPUBnJQPoHzbLd8S",
+	"0MH+fps8r2Y/KWpYpcm2U3XOznFrsPnlBBtyK5kb5sq6aTLy88fYDWAzMtW6ZjMcteG9fxfHV6e9l2ev",
+	"zq56P53+PW5GAP9v0E/Yn5WTP7DUu3D2u2BWLcDmBcJv/bBBGCG+w01EnLz11ylg6B0Rr3BHLhDBUiBT",
+	"UCNpX4MkXRKBmGceyxx6e539g1o9vK63paNAnuJ95AUxQmiOcA/kjobyqol5Il8aGXnypNLNYK9qVXS7",
+	"t/t7rW739hv27q91lsS7u2f/0zTl9k80O1eWQgy3khRNnjG9Lf+4/+Rp+DQyhx0rUYay5X60o7cv6PQV",
+	"00ULki/XCfxH2V/VAvwK2VEpWRJSKXmWEZWLFX7Q2mEeae89/VzOzz9086hiF3yrvfX9ozZtHvUHR399",
+	"qG6431AbVWaxj5SDlrYqEE9Kkbh1SSEDqRgfilYf+GBQbTM2pNnuB2uvrHQVvbTPnW/QQyqeKH5Dk1kc",
+	"kdgwNdZY+IVxFx0fYeMdWANgxSAsS+cgOCRrPE/Ojl7ueGK31KqX9lH8+k5UliKP96tig7b+8e4X9EHd",
+	"2QP1r2ZU/1HDLK8ltk+3NPDJYZWv7TKC24ZLaThKjQjcErsQd0eaW/sRxslkeSbXG8HIK2jSCcGMW0PO",
+	"lTQykRkZozoCCrrPtAFk6tbF+QnZb3eOSN/Sl1fqMXG6WeihvifxvGqCzXeF9EFA7dDtPYw+dJB1iVau",
+	"2fA4mWBNaOdJE/O3rtmsaDdLNYmPnVyH7xySZ4wqpkh282sP4vxW8xQk/u/W8YS3fmKz+AjNiSKHCHu3",
+	"lnvmXrOZlcTBWikMN2BROBEmUihPJYBxReJQReO/YKTMCM20dE/A0JiF503WwFAJN2TMAXMq8lBbulSP",
+	"bHkiaAh6xCfwgOs/dtgVcca16ZU7LTfsLyfhh2ZE8JmQ6useCSCs9okhKx6Iu6IxLBD+7J81vWHF30lj",
+	"klf+rHJR/it2oP5R9v3I72U/JnZM+M1P2u6Zm8uPsg/TSKhIWOaex3+UhoGOhjgQtO2zv08yKiozn5R6",
+	"tjbbJIaqwBkOiaY2bKxVbvFPbXJlz8oxKKDqlCnuo4PQXVeXTks/8s8eEgrn/Mi+NQQnL75fOd1HmhQy",
+	"gjSc3ky46Aot6DWDlr6H85uIbWrjkt3Uu2azUiWUFdqPNBmzcZ8p3SbHoYgBSM83G7amvc4z4zqLc31q",
+	"6eyQWEYRoxHcFXHRhttFN+HeubbCwEe9F5s0QiJynMiUxc05Wp7KPEvJiN6wwBJqy7GlNq9Ozj9TKfar",
+	"k/Ot7KrtHKFVs26Jwh94pv8UQHd7zuP6Ue3XeHirjf2hrtUNUDRoB4EWhXyWB7i1h5YT9crGhx0UiVZO",
+	"Wt3DarHHE/4Tm4VfFtIvXp2cF/KtcWkUo2O7BvLD1dV5hJnDGdM6QtdnmENZSbHqx2ZozoJNdcasIr4L",
+	"nb/VeHn6xkhOLUfr58b4vGj3jsMKKWc4NyiBCk3wgHLwQDQPHQgGZN+NrIAX11FXUE3GlFsZQIUVsySV",
+	"UTGyd/iSY5fJ5FvAj2k2kAr6Dxbp5+x2YjkNpPVBz/pOZ1Ve3+uw/BO3+q3y++6GwFJ89ArG+dyJeqDd",
+	"Bn3Gbaw7xjLv+kMmdOGZ2+P2tQYrz/0hzWvTNC9HB0VcHHO+C4ZQuc8l5lI8saJ16NUCpT2Chs1jYp9v",
+	"kze+Txieb2M64smo6B7mqg9Cn2DXgSNtdkVChR/ZlyZ4e6Lqj+EQmrhkSesFM8modckNOySJklq37B9j",
+	"H4CK3yg+5CL2TcKw6AKa43DDHukmFmpUalQfQwFGqDmAlTmvol82FTOrJdq1dkVlt0srLLl4uSBJxqgi",
+	"DSyTF+BptAxUM5cVW2x9k/SZ5inrCqsLjqgeHfkPA3eFBqnc/kWNrbSoLXvH5wt2tLE6eNuaTqctu+hW",
+	"rjKXRbOJs35AM82inUnppw+Om27NNMvs9xc3yLuoTj3cVv+8K79yG1rVCB+4alBa/5BbAVd3SjUwppCT",
+	"WmIi7T+8M66kdkGePSTB2EMp2nx5dtOgNQfoohkPdsIfIsxw4uXHtrLY6vNywgSd8LanxGXRgzcTJo7P",
+	"z+wN/dwZ0vdgzYfccDft4A95yJf+U2ibXGOidLHThGriiG8+9atCxzOKLHENHf/9+NXLL0nHfloPdPxA",
+	"x8QRXy0dA3L2UpfKfqdT5J5jJMZaEfif3qzRh5jI7FJMfal55FK2xnzo4xhFTS+6qbsC/diAN6BJ4/I/",
+	"X4INRPEXksnk2lWXYxllxqi2GqCScuzrcAa+kcfeU/KKPyMDxRiBqInuCvtHXG8z8kl0hIkhFwiSihaa",
+	"VR8RByyEdayRMqA8g4xB7VTMC5YGXBDt0MVumEp5AgZRQpORU2z2iG6TN1ZFm3LNyJPOYxLnxdHHUbWX",
+	"iOuCAqEh+1WWEuhI0hVckDi0GWnEfpPjCIJKPVyK/Zedeg+m3gN7zcUCNJ2R6QhATeKUGcqzeImr6QIo",
+	"4TMmAeMHajgP/AHtSEtWRtHBgCftP+cltIvhn5I6rGRfGt02t2aVXLmAp65uzVfI7b9it+YFzx5y+wHa",
+	"jE4zAHmuNlbYLAxvzbcxnbRvVysRl/jYl1Qgbu9kq/r1/BsXJX1dcnSU4nMIXLo0EuPWxGmoyZdXy2Lp",
+	"AQiZMRd8TLNDQD9ZLDrxgijESgjty9wQwwQFpCA71V9zljMiFQTUrWw2fMzaVhFVFJqMARINKBogxtAP",
+	"gpkgDq2MpmMu3LRjl34uCPxKrtlsidy7xGV+Tvht/MKyO4N5eUGt+PfRVx0F4YGBgmVK+8E1ySdRSGi4",
+	"YUpXfQuFHjsf1KwJYSLefU32oT0CByHjFFzwEMJ/a5erHpIbqCEVDwa01s5V9v/xdfVMboNA9K8wrlLI",
+	"Tp+rrrzmJl2qFARxNgkSCh/JuPB/z+wHYiXhdHc3530YdgFp3749fTl9xh2Wx3aIFRsWX7vc5cCAgyqz",
+	"+10s7EN20s5f1HuYz6vDJpXwKks5Bxcp13BpaT5q+38k3cMzAH4e5vSmE9xKUSQq5UE1UTi4R2dq7cfq",
+	"RWP4y3H3ioPAvCyOQKCC5R5oyYHzBz/DD8Imqs/ASzwo7xI3QEDyjqd/hyX27g9r/yQBBYY6UO8a3wNH",
+	"W5AVjKRptE1NtvbT1Bp/HU19w8WmXgt6301CdCLkutuEIoJE4XIT0Qs37SaIt8YSNzu1U/nNVsZtv2TC",
+	"6Kx9uBZMejX61sCOUJstYnDMS8mVcyQQ2qeeYGwl4giollz1hrz2/O7NojM38uHUomkeYYQrex28VX0K",
+	"Sz47CpzaxVIQWnrGV7KaMtGOds5Oe7HQg7KziXds2cxO/kJBM9ms4QxCPR/sxIFFS3Y8ztIT6K/EuDx/",
+	"RGfn0d/hTj8Wk4UGRRWEmXT8ZfGxkTc4ATLZHJ3pAogDeiM6IRUmKkRH+OKypTx3IbxmT1n0feIcSAzl",
+	"eqsaa+jE8LgZSh4YGZWY1BJi1p7+tnjU74XHW0NH+l7aSQymSjl1tok3LLoawTwAl5VPSplUHKiNZ/oN",
+	"byXSCZna2DFcSzYHvCk4+pHPljqD+5cjLifrP4R5PlOO1v+rqfBk5YRdLOTuh2F7Rc6ah2MosKlRoLw0",
+	"oTvkDvJuDtcjXxOqG4cWb9z7eE+YvZXSQwVZr29KX4lsixWXk1mw2FL4tFlOj++PfwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -962,6 +962,15 @@ type OnFailureStep = StepSpec
 // set it; a request from any other key that carries it is refused with 403 and pointer `/plan`.
 type Plan = string
 
+// PlanConstraints defines model for PlanConstraints.
+type PlanConstraints struct {
+	// Connectors The only connectors the workflow may use (names from `GET /api/v1/connectors`).
+	Connectors *[]string `json:"connectors,omitempty"`
+
+	// MaxCostUsd The most the workflow's AI steps may cost per run, as `estimated_cost_usd` counts it.
+	MaxCostUsd *float64 `json:"max_cost_usd,omitempty"`
+}
+
 // PlanLimits defines model for PlanLimits.
 type PlanLimits struct {
 	// DailyAiUsd AI spending allowed per UTC day.
@@ -1003,6 +1012,35 @@ type PlanOffer struct {
 
 // PlanOfferCurrency The price's currency.
 type PlanOfferCurrency string
+
+// PlanValidation defines model for PlanValidation.
+type PlanValidation struct {
+	// Deferred Pointers to step inputs that hold references: like a saved workflow's, they are checked against their action's schema when the step runs, once the references are filled in.
+	Deferred []string `json:"deferred"`
+
+	// Repaired The violations found in earlier answers and repaired since (pointers into that answer).
+	Repaired []struct {
+		Detail  string `json:"detail"`
+		Pointer string `json:"pointer"`
+	} `json:"repaired"`
+
+	// Repairs How many times the model was sent violations to repair.
+	Repairs int `json:"repairs"`
+
+	// Valid Always true in a 200; an invalid plan is a 422 problem.
+	Valid bool `json:"valid"`
+}
+
+// PlanningCall defines model for PlanningCall.
+type PlanningCall struct {
+	Calls int `json:"calls"`
+
+	// CostUsd What the planning calls cost, charged to the owner's AI budget.
+	CostUsd float64 `json:"cost_usd"`
+
+	// Model The model that answered, as the provider names it.
+	Model string `json:"model"`
+}
 
 // Priority defines model for Priority.
 type Priority string
@@ -1379,6 +1417,31 @@ type WorkflowList struct {
 // WorkflowName defines model for WorkflowName.
 type WorkflowName = string
 
+// WorkflowPlan defines model for WorkflowPlan.
+type WorkflowPlan struct {
+	// EstimatedCostUsd The worst case of each AI step's first provider call (prompt tokens counted offline, references as their placeholder text, plus `max_tokens` of output at the model's price), summed: what intake checks against the owner's budget. A `for_each` step counts once, not once per item.
+	EstimatedCostUsd float64      `json:"estimated_cost_usd"`
+	Planning         PlanningCall `json:"planning"`
+
+	// Reasons Why each step is there, in step order.
+	Reasons []struct {
+		Reason string `json:"reason"`
+
+		// Step The step's id.
+		Step string `json:"step"`
+	} `json:"reasons"`
+	Validation PlanValidation `json:"validation"`
+	Workflow   WorkflowPut    `json:"workflow"`
+}
+
+// WorkflowPlanRequest defines model for WorkflowPlanRequest.
+type WorkflowPlanRequest struct {
+	Constraints *PlanConstraints `json:"constraints,omitempty"`
+
+	// Description What the workflow should do, in plain language. It is sent to the model as the user's message.
+	Description string `json:"description"`
+}
+
 // WorkflowPut defines model for WorkflowPut.
 type WorkflowPut struct {
 	Description *string `json:"description,omitempty"`
@@ -1640,6 +1703,9 @@ type SubscribeNewsletterJSONRequestBody = NewsletterSignup
 
 // PutNotificationsJSONRequestBody defines body for PutNotifications for application/json ContentType.
 type PutNotificationsJSONRequestBody = NotificationSettings
+
+// PlanWorkflowJSONRequestBody defines body for PlanWorkflow for application/json ContentType.
+type PlanWorkflowJSONRequestBody = WorkflowPlanRequest
 
 // UpsertUserJSONRequestBody defines body for UpsertUser for application/json ContentType.
 type UpsertUserJSONRequestBody = UserUpsert
@@ -2221,6 +2287,64 @@ type ClientInterface interface {
 	// Corresponds with PUT /api/v1/notifications (the `PutNotifications` operationId).
 	PutNotifications(ctx context.Context, body PutNotificationsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// PlanWorkflowWithBody Propose a workflow from a plain-language description
+	//
+	// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+	// for a workflow that does what `description` says, and answers with it in exactly the shape
+	// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+	// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+	// with `POST /api/v1/intake`.
+	//
+	// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+	// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+	// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+	// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+	// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+	// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+	// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+	// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+	// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+	//
+	// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+	// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+	// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+	// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+	// takes at most 50 seconds.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+	PlanWorkflowWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PlanWorkflow Propose a workflow from a plain-language description
+	//
+	// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+	// for a workflow that does what `description` says, and answers with it in exactly the shape
+	// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+	// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+	// with `POST /api/v1/intake`.
+	//
+	// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+	// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+	// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+	// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+	// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+	// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+	// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+	// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+	// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+	//
+	// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+	// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+	// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+	// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+	// takes at most 50 seconds.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+	PlanWorkflow(ctx context.Context, body PlanWorkflowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 	//
 	// Corresponds with GET /api/v1/usage (the `GetUsage` operationId).
@@ -2533,8 +2657,8 @@ type ClientInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -2553,8 +2677,8 @@ type ClientInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -3538,6 +3662,84 @@ func (c *Client) PutNotifications(ctx context.Context, body PutNotificationsJSON
 	return c.Client.Do(req)
 }
 
+// PlanWorkflowWithBody Propose a workflow from a plain-language description
+//
+// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+// for a workflow that does what `description` says, and answers with it in exactly the shape
+// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+// with `POST /api/v1/intake`.
+//
+// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+//
+// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+// takes at most 50 seconds.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+func (c *Client) PlanWorkflowWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPlanWorkflowRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PlanWorkflow Propose a workflow from a plain-language description
+//
+// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+// for a workflow that does what `description` says, and answers with it in exactly the shape
+// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+// with `POST /api/v1/intake`.
+//
+// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+//
+// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+// takes at most 50 seconds.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+func (c *Client) PlanWorkflow(ctx context.Context, body PlanWorkflowJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPlanWorkflowRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetUsage AI spending of the caller's owner (admins — any owner) today and this month
 //
 // Corresponds with GET /api/v1/usage (the `GetUsage` operationId).
@@ -4190,8 +4392,8 @@ func (c *Client) GetLegalPage(ctx context.Context, page string, params *GetLegal
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -4220,8 +4422,8 @@ func (c *Client) PostMCPWithBody(ctx context.Context, contentType string, body i
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -5736,6 +5938,46 @@ func NewPutNotificationsRequestWithBody(server string, contentType string, body 
 	}
 
 	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewPlanWorkflowRequest calls the generic PlanWorkflow builder with application/json body
+func NewPlanWorkflowRequest(server string, body PlanWorkflowJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPlanWorkflowRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPlanWorkflowRequestWithBody constructs an http.Request for the PlanWorkflow method, with any body, and a specified content type
+func NewPlanWorkflowRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/plan")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -7858,6 +8100,64 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /api/v1/notifications (the `PutNotifications` operationId).
 	PutNotificationsWithResponse(ctx context.Context, body PutNotificationsJSONRequestBody, reqEditors ...RequestEditorFn) (*PutNotificationsResponse, error)
 
+	// PlanWorkflowWithBodyWithResponse Propose a workflow from a plain-language description
+	//
+	// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+	// for a workflow that does what `description` says, and answers with it in exactly the shape
+	// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+	// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+	// with `POST /api/v1/intake`.
+	//
+	// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+	// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+	// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+	// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+	// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+	// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+	// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+	// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+	// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+	//
+	// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+	// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+	// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+	// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+	// takes at most 50 seconds.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+	PlanWorkflowWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PlanWorkflowResponse, error)
+
+	// PlanWorkflowWithResponse Propose a workflow from a plain-language description
+	//
+	// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+	// for a workflow that does what `description` says, and answers with it in exactly the shape
+	// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+	// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+	// with `POST /api/v1/intake`.
+	//
+	// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+	// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+	// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+	// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+	// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+	// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+	// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+	// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+	// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+	//
+	// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+	// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+	// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+	// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+	// takes at most 50 seconds.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+	PlanWorkflowWithResponse(ctx context.Context, body PlanWorkflowJSONRequestBody, reqEditors ...RequestEditorFn) (*PlanWorkflowResponse, error)
+
 	// GetUsageWithResponse AI spending of the caller's owner (admins — any owner) today and this month
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -8212,8 +8512,8 @@ type ClientWithResponsesInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -8232,8 +8532,8 @@ type ClientWithResponsesInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-	// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -12023,6 +12323,157 @@ func (r PutNotificationsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutNotificationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PlanWorkflowResponse429Headers the declared response headers of an HTTP 429 response for PlanWorkflow
+type PlanWorkflowResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// PlanWorkflowResponse503Headers the declared response headers of an HTTP 503 response for PlanWorkflow
+type PlanWorkflowResponse503Headers struct {
+	RetryAfter *int
+}
+
+// PlanWorkflowResponse507Headers the declared response headers of an HTTP 507 response for PlanWorkflow
+type PlanWorkflowResponse507Headers struct {
+	RetryAfter *int
+}
+
+type PlanWorkflowResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WorkflowPlan
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON402 the response for an HTTP 402 `application/problem+json` response
+	ApplicationproblemJSON402 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PlanWorkflowResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PlanWorkflowResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *PlanWorkflowResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PlanWorkflowResponse) GetJSON200() *WorkflowPlan {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON402 returns the response for an HTTP 402 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON402() *Problem {
+	return r.ApplicationproblemJSON402
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r PlanWorkflowResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r PlanWorkflowResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PlanWorkflowResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PlanWorkflowResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PlanWorkflowResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16739,6 +17190,76 @@ func (c *ClientWithResponses) PutNotificationsWithResponse(ctx context.Context, 
 	return ParsePutNotificationsResponse(rsp)
 }
 
+// PlanWorkflowWithBodyWithResponse Propose a workflow from a plain-language description
+//
+// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+// for a workflow that does what `description` says, and answers with it in exactly the shape
+// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+// with `POST /api/v1/intake`.
+//
+// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+//
+// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+// takes at most 50 seconds.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+func (c *ClientWithResponses) PlanWorkflowWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PlanWorkflowResponse, error) {
+	rsp, err := c.PlanWorkflowWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePlanWorkflowResponse(rsp)
+}
+
+// PlanWorkflowWithResponse Propose a workflow from a plain-language description
+//
+// Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+// for a workflow that does what `description` says, and answers with it in exactly the shape
+// `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+// result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+// with `POST /api/v1/intake`.
+//
+// The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+// limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+// answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+// body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+// without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+// constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+// is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+// a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+// (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+//
+// Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+// the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+// `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+// is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+// takes at most 50 seconds.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/plan (the `PlanWorkflow` operationId).
+func (c *ClientWithResponses) PlanWorkflowWithResponse(ctx context.Context, body PlanWorkflowJSONRequestBody, reqEditors ...RequestEditorFn) (*PlanWorkflowResponse, error) {
+	rsp, err := c.PlanWorkflow(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePlanWorkflowResponse(rsp)
+}
+
 // GetUsageWithResponse AI spending of the caller's owner (admins — any owner) today and this month
 //
 // Returns a wrapper object for the known response body format(s).
@@ -17297,8 +17818,8 @@ func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -17323,8 +17844,8 @@ func (c *ClientWithResponses) PostMCPWithBodyWithResponse(ctx context.Context, c
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-// `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -21955,6 +22476,184 @@ func ParsePutNotificationsResponse(rsp *http.Response) (*PutNotificationsRespons
 		response.Headers503 = &headers
 	case rsp.StatusCode == 507:
 		var headers PutNotificationsResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePlanWorkflowResponse parses an HTTP response from a PlanWorkflowWithResponse call
+func ParsePlanWorkflowResponse(rsp *http.Response) (*PlanWorkflowResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PlanWorkflowResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WorkflowPlan
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 402:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON402 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PlanWorkflowResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PlanWorkflowResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers PlanWorkflowResponse507Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

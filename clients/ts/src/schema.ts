@@ -724,6 +724,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Propose a workflow from a plain-language description
+         * @description Asks the planning model (the `ai` connector's provider; `LEVQOR_PLAN_MODEL`, else `LEVQOR_AI_MODEL`)
+         *     for a workflow that does what `description` says, and answers with it in exactly the shape
+         *     `PUT /api/v1/workflows/{name}` accepts, each step's reason, its estimated cost and the validation
+         *     result. Nothing is saved or run: save the `workflow` with `PUT /api/v1/workflows/{name}` and run it
+         *     with `POST /api/v1/intake`.
+         *
+         *     The model answers in a JSON Schema generated from the connector catalogue (`GET /api/v1/connectors`,
+         *     limited to `constraints.connectors` when given), sent as a structured-output `response_format`. Its
+         *     answer is checked by the same code as `PUT /api/v1/workflows/{name}` — this document's schema for the
+         *     body, then connectors and actions exist, literal inputs fit their schemas, `needs` name known steps
+         *     without a cycle, references and `if` / `for_each` expressions read only ancestors — and against the
+         *     constraints (allowed connectors; the AI steps' estimated cost at most `max_cost_usd`). A broken rule
+         *     is sent back to the model, at most twice (three model calls in all); a workflow still invalid then is
+         *     a 422 problem whose `errors` list each violation, with a pointer into the proposed workflow
+         *     (`/workflow/steps/1/needs/0`). An answer that is not JSON counts as a violation too.
+         *
+         *     Each model call is reserved against the caller's owner's AI budget at its worst case and settled to
+         *     the provider's reported usage, as an AI step's is; a call that cannot fit is refused with 402
+         *     `budget_exceeded` before it is made. A planning model that cannot be reached, refuses the request, or
+         *     is not configured is 503 `unavailable`, as is a server already making its most plans at once. A plan
+         *     takes at most 50 seconds.
+         */
+        post: operations["planWorkflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks/secret": {
         parameters: {
             query?: never;
@@ -824,8 +864,8 @@ export interface paths {
          *     scopes of the operation it mirrors, and acts with the same ownership and budgets:
          *     `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
          *     (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-         *     `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage). `replay_job` and
-         *     `plan_workflow` come with job replay and workflow planning. Tool schemas are derived from
+         *     `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
+         *     (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
          *     these operations' schemas: a tool's arguments are the operation's parameters (headers in
          *     snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
          *     `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -1627,6 +1667,59 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        WorkflowPlanRequest: {
+            /** @description What the workflow should do, in plain language. It is sent to the model as the user's message. */
+            description: string;
+            constraints?: components["schemas"]["PlanConstraints"];
+        };
+        PlanConstraints: {
+            /** @description The only connectors the workflow may use (names from `GET /api/v1/connectors`). */
+            connectors?: string[];
+            /**
+             * Format: double
+             * @description The most the workflow's AI steps may cost per run, as `estimated_cost_usd` counts it.
+             */
+            max_cost_usd?: number;
+        };
+        WorkflowPlan: {
+            workflow: components["schemas"]["WorkflowPut"];
+            /** @description Why each step is there, in step order. */
+            reasons: {
+                /** @description The step's id. */
+                step: string;
+                reason: string;
+            }[];
+            /**
+             * Format: double
+             * @description The worst case of each AI step's first provider call (prompt tokens counted offline, references as their placeholder text, plus `max_tokens` of output at the model's price), summed: what intake checks against the owner's budget. A `for_each` step counts once, not once per item.
+             */
+            estimated_cost_usd: number;
+            validation: components["schemas"]["PlanValidation"];
+            planning: components["schemas"]["PlanningCall"];
+        };
+        PlanValidation: {
+            /** @description Always true in a 200; an invalid plan is a 422 problem. */
+            valid: boolean;
+            /** @description How many times the model was sent violations to repair. */
+            repairs: number;
+            /** @description The violations found in earlier answers and repaired since (pointers into that answer). */
+            repaired: {
+                pointer: string;
+                detail: string;
+            }[];
+            /** @description Pointers to step inputs that hold references: like a saved workflow's, they are checked against their action's schema when the step runs, once the references are filled in. */
+            deferred: string[];
+        };
+        PlanningCall: {
+            /** @description The model that answered, as the provider names it. */
+            model: string;
+            calls: number;
+            /**
+             * Format: double
+             * @description What the planning calls cost, charged to the owner's AI budget.
+             */
+            cost_usd: number;
         };
         WorkflowList: {
             data: components["schemas"]["Workflow"][];
@@ -3472,6 +3565,50 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    planWorkflow: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowPlanRequest"];
+            };
+        };
+        responses: {
+            /** @description A valid workflow, proposed and not saved. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowPlan"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description A planning call cannot fit the owner's remaining AI budget (type …/budget-exceeded). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
             default: components["responses"]["Problem"];
         };
     };
