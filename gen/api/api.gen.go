@@ -42,6 +42,24 @@ func (e AdminStatusDatabase) Valid() bool {
 	}
 }
 
+// Defines values for ApprovalDecisionDecision.
+const (
+	ApprovalDecisionDecisionApprove ApprovalDecisionDecision = "approve"
+	ApprovalDecisionDecisionReject  ApprovalDecisionDecision = "reject"
+)
+
+// Valid indicates whether the value is a known member of the ApprovalDecisionDecision enum.
+func (e ApprovalDecisionDecision) Valid() bool {
+	switch e {
+	case ApprovalDecisionDecisionApprove:
+		return true
+	case ApprovalDecisionDecisionReject:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Currency.
 const (
 	CurrencyEUR Currency = "EUR"
@@ -263,6 +281,7 @@ const (
 	ProblemCodeBudgetExceeded       ProblemCode = "budget_exceeded"
 	ProblemCodeConflict             ProblemCode = "conflict"
 	ProblemCodeForbidden            ProblemCode = "forbidden"
+	ProblemCodeGone                 ProblemCode = "gone"
 	ProblemCodeInternal             ProblemCode = "internal"
 	ProblemCodeInvalid              ProblemCode = "invalid"
 	ProblemCodeMethodNotAllowed     ProblemCode = "method_not_allowed"
@@ -284,6 +303,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeConflict:
 		return true
 	case ProblemCodeForbidden:
+		return true
+	case ProblemCodeGone:
 		return true
 	case ProblemCodeInternal:
 		return true
@@ -507,6 +528,24 @@ func (e GetWorkflowParamsFormat) Valid() bool {
 	}
 }
 
+// Defines values for DecideApprovalFormdataBodyDecision.
+const (
+	DecideApprovalFormdataBodyDecisionApprove DecideApprovalFormdataBodyDecision = "approve"
+	DecideApprovalFormdataBodyDecisionReject  DecideApprovalFormdataBodyDecision = "reject"
+)
+
+// Valid indicates whether the value is a known member of the DecideApprovalFormdataBodyDecision enum.
+func (e DecideApprovalFormdataBodyDecision) Valid() bool {
+	switch e {
+	case DecideApprovalFormdataBodyDecisionApprove:
+		return true
+	case DecideApprovalFormdataBodyDecisionReject:
+		return true
+	default:
+		return false
+	}
+}
+
 // AdminStatus defines model for AdminStatus.
 type AdminStatus struct {
 	Commit    string              `json:"commit"`
@@ -529,6 +568,20 @@ type AdminStatus struct {
 
 // AdminStatusDatabase defines model for AdminStatus.Database.
 type AdminStatusDatabase string
+
+// ApprovalDecision defines model for ApprovalDecision.
+type ApprovalDecision struct {
+	// By Who decided, as the caller names them (optional).
+	By       *string                  `json:"by,omitempty"`
+	Comment  *string                  `json:"comment,omitempty"`
+	Decision ApprovalDecisionDecision `json:"decision"`
+}
+
+// ApprovalDecisionDecision defines model for ApprovalDecision.Decision.
+type ApprovalDecisionDecision string
+
+// ApprovalToken The signed, expiring token of an approval link (it names one job and one step).
+type ApprovalToken = string
 
 // Billing defines model for Billing.
 type Billing struct {
@@ -698,7 +751,7 @@ type Job struct {
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 
-	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	// Status `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 	Status JobStatus `json:"status"`
 
 	// Steps The steps with their progress. A job stores at most 8 MiB (8388608 bytes) of step outputs, its result included; the step whose output would cross that fails with code `output_too_large` and is not retried.
@@ -716,7 +769,7 @@ type JobAccepted struct {
 	JobId ID        `json:"job_id"`
 	RunAt time.Time `json:"run_at"`
 
-	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	// Status `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 	Status   JobStatus `json:"status"`
 	Workflow string    `json:"workflow"`
 }
@@ -781,7 +834,7 @@ type JobList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// JobStatus `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+// JobStatus `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 type JobStatus string
 
 // Key defines model for Key.
@@ -1206,7 +1259,7 @@ type StepState struct {
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Status    StepStateStatus  `json:"status"`
 
-	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` or `core.approval` step's timeout.
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
@@ -1532,6 +1585,20 @@ type GetWorkflowParams struct {
 // GetWorkflowParamsFormat defines parameters for GetWorkflow.
 type GetWorkflowParamsFormat string
 
+// DecideApprovalFormdataBody defines parameters for DecideApproval.
+type DecideApprovalFormdataBody struct {
+	// Comment Why (optional).
+	Comment   *string                            `form:"comment,omitempty" json:"comment,omitempty"`
+	Decision  DecideApprovalFormdataBodyDecision `form:"decision" json:"decision"`
+	FormToken string                             `form:"form_token" json:"form_token"`
+
+	// Name Who is deciding, as they typed it (optional).
+	Name *string `form:"name,omitempty" json:"name,omitempty"`
+}
+
+// DecideApprovalFormdataBodyDecision defines parameters for DecideApproval.
+type DecideApprovalFormdataBodyDecision string
+
 // StripeWebhookJSONBody defines parameters for StripeWebhook.
 type StripeWebhookJSONBody interface{}
 
@@ -1626,6 +1693,9 @@ type IntakeJobJSONRequestBody = JobIntake
 // IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
 type IntakeJobBatchJSONRequestBody = JobBatchIntake
 
+// DecideJobApprovalJSONRequestBody defines body for DecideJobApproval for application/json ContentType.
+type DecideJobApprovalJSONRequestBody = ApprovalDecision
+
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
 
@@ -1658,6 +1728,9 @@ type PutWorkflowJSONRequestBody = WorkflowPut
 
 // PutScheduleJSONRequestBody defines body for PutSchedule for application/json ContentType.
 type PutScheduleJSONRequestBody = SchedulePut
+
+// DecideApprovalFormdataRequestBody defines body for DecideApproval for application/x-www-form-urlencoded ContentType.
+type DecideApprovalFormdataRequestBody DecideApprovalFormdataBody
 
 // StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
 type StripeWebhookJSONRequestBody StripeWebhookJSONBody
@@ -1727,6 +1800,9 @@ type ServerInterface interface {
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(w http.ResponseWriter, r *http.Request, id JobID)
+	// DecideJobApproval Approve or reject a job's approval step with an API key
+	// (POST /api/v1/jobs/{id}/approvals/{step_id})
+	DecideJobApproval(w http.ResponseWriter, r *http.Request, id JobID, stepId string)
 	// CancelJob Cancel a job
 	// (POST /api/v1/jobs/{id}/cancel)
 	CancelJob(w http.ResponseWriter, r *http.Request, id JobID)
@@ -1823,6 +1899,12 @@ type ServerInterface interface {
 	// RollTrigger Replace a trigger's signing secret
 	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
 	RollTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID)
+	// GetApproval The page of an approval request (the link a core.approval step sent)
+	// (GET /approvals/{token})
+	GetApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken)
+	// DecideApproval Approve or reject through an approval link
+	// (POST /approvals/{token})
+	DecideApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken)
 	// StripeWebhook Stripe's webhook (signed events)
 	// (POST /billing/webhook)
 	StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams)
@@ -2370,6 +2452,41 @@ func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetJob(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DecideJobApproval operation middleware
+func (siw *ServerInterfaceWrapper) DecideJobApproval(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "step_id" -------------
+	var stepId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "step_id", mux.Vars(r)["step_id"], &stepId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "step_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DecideJobApproval(w, r, id, stepId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3252,6 +3369,58 @@ func (siw *ServerInterfaceWrapper) RollTrigger(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// GetApproval operation middleware
+func (siw *ServerInterfaceWrapper) GetApproval(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "token" -------------
+	var token ApprovalToken
+
+	err = runtime.BindStyledParameterWithOptions("simple", "token", mux.Vars(r)["token"], &token, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetApproval(w, r, token)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DecideApproval operation middleware
+func (siw *ServerInterfaceWrapper) DecideApproval(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "token" -------------
+	var token ApprovalToken
+
+	err = runtime.BindStyledParameterWithOptions("simple", "token", mux.Vars(r)["token"], &token, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DecideApproval(w, r, token)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // StripeWebhook operation middleware
 func (siw *ServerInterfaceWrapper) StripeWebhook(w http.ResponseWriter, r *http.Request) {
 
@@ -4037,6 +4206,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/signals/{name}", wrapper.SignalJob).Methods(http.MethodPost)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/approvals/{step_id}", wrapper.DecideJobApproval).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/events", wrapper.StreamJobEvents).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/workflows", wrapper.ListWorkflows).Methods(http.MethodGet)
@@ -4112,6 +4283,10 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.GetNewsletterConfirm).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.ConfirmNewsletter).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/approvals/{token}", wrapper.GetApproval).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/approvals/{token}", wrapper.DecideApproval).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/dashboard", wrapper.GetDashboard).Methods(http.MethodGet)
 
@@ -7234,6 +7409,247 @@ type GetJobdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetJobdefaultApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApprovalRequestObject struct {
+	Id     JobID  `json:"id"`
+	StepId string `json:"step_id"`
+	Body   *DecideJobApprovalJSONRequestBody
+}
+
+type DecideJobApprovalResponseObject interface {
+	VisitDecideJobApprovalResponse(w http.ResponseWriter) error
+}
+
+type DecideJobApproval200JSONResponse Job
+
+func (response DecideJobApproval200JSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval400ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval401ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval403ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval404ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval409ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval413ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval415ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval429ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval500ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval503ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval507ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApprovaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DecideJobApprovaldefaultApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -13230,6 +13646,592 @@ func (response RollTriggerdefaultApplicationProblemPlusJSONResponse) VisitRollTr
 	return err
 }
 
+type GetApprovalRequestObject struct {
+	Token ApprovalToken `json:"token"`
+}
+
+type GetApprovalResponseObject interface {
+	VisitGetApprovalResponse(w http.ResponseWriter) error
+}
+
+type GetApproval200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval200TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval400ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval400ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval400TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval404ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval404ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval404TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval409ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval409ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval409TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval409TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(409)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval410ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval410ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval410TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval410TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(410)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetApproval429ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetApproval500ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetApproval503ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApprovaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetApprovaldefaultApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApprovalRequestObject struct {
+	Token ApprovalToken `json:"token"`
+	Body  *DecideApprovalFormdataRequestBody
+}
+
+type DecideApprovalResponseObject interface {
+	VisitDecideApprovalResponse(w http.ResponseWriter) error
+}
+
+type DecideApproval200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval200TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval400ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval400ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval400TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval403ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval403ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval403TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval403TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(403)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval404ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval404ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval404TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval409ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval409ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval409TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval409TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(409)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval410ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval410ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval410TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval410TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(410)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval413ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval415ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval429ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval500ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval503ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval507ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApprovaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DecideApprovaldefaultApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StripeWebhookRequestObject struct {
 	Params StripeWebhookParams
 	Body   *StripeWebhookJSONRequestBody
@@ -15698,6 +16700,9 @@ type StrictServerInterface interface {
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
+	// DecideJobApproval Approve or reject a job's approval step with an API key
+	// (POST /api/v1/jobs/{id}/approvals/{step_id})
+	DecideJobApproval(ctx context.Context, request DecideJobApprovalRequestObject) (DecideJobApprovalResponseObject, error)
 	// CancelJob Cancel a job
 	// (POST /api/v1/jobs/{id}/cancel)
 	CancelJob(ctx context.Context, request CancelJobRequestObject) (CancelJobResponseObject, error)
@@ -15794,6 +16799,12 @@ type StrictServerInterface interface {
 	// RollTrigger Replace a trigger's signing secret
 	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
 	RollTrigger(ctx context.Context, request RollTriggerRequestObject) (RollTriggerResponseObject, error)
+	// GetApproval The page of an approval request (the link a core.approval step sent)
+	// (GET /approvals/{token})
+	GetApproval(ctx context.Context, request GetApprovalRequestObject) (GetApprovalResponseObject, error)
+	// DecideApproval Approve or reject through an approval link
+	// (POST /approvals/{token})
+	DecideApproval(ctx context.Context, request DecideApprovalRequestObject) (DecideApprovalResponseObject, error)
 	// StripeWebhook Stripe's webhook (signed events)
 	// (POST /billing/webhook)
 	StripeWebhook(ctx context.Context, request StripeWebhookRequestObject) (StripeWebhookResponseObject, error)
@@ -16366,6 +17377,40 @@ func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id JobID
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetJobResponseObject); ok {
 		if err := validResponse.VisitGetJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DecideJobApproval operation middleware
+func (sh *strictHandler) DecideJobApproval(w http.ResponseWriter, r *http.Request, id JobID, stepId string) {
+	var request DecideJobApprovalRequestObject
+
+	request.Id = id
+	request.StepId = stepId
+
+	var body DecideJobApprovalJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DecideJobApproval(ctx, request.(DecideJobApprovalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DecideJobApproval")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DecideJobApprovalResponseObject); ok {
+		if err := validResponse.VisitDecideJobApprovalResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -17279,6 +18324,69 @@ func (sh *strictHandler) RollTrigger(w http.ResponseWriter, r *http.Request, nam
 	}
 }
 
+// GetApproval operation middleware
+func (sh *strictHandler) GetApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken) {
+	var request GetApprovalRequestObject
+
+	request.Token = token
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetApproval(ctx, request.(GetApprovalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetApproval")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetApprovalResponseObject); ok {
+		if err := validResponse.VisitGetApprovalResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DecideApproval operation middleware
+func (sh *strictHandler) DecideApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken) {
+	var request DecideApprovalRequestObject
+
+	request.Token = token
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body DecideApprovalFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DecideApproval(ctx, request.(DecideApprovalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DecideApproval")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DecideApprovalResponseObject); ok {
+		if err := validResponse.VisitDecideApprovalResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // StripeWebhook operation middleware
 func (sh *strictHandler) StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams) {
 	var request StripeWebhookRequestObject
@@ -17751,399 +18859,423 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur0rkTJOiZNlJpEp9v7IsT5T4opHkb2Y29LLBbpCE1QQYAC2K43LV/LUPsLtV+wbz",
-	"IvsmeZItnAP0hezmRZbsZEbzx8RqduN6cHCun/OxEcnJVAomjG4cfmyMGY2Zgn+e0GjMTqQwSib275jp",
-	"SPGp4VI0Dhs/yBlJpBgRM2ZEsalimglD7a9kQudkwEhkG4g7jaChozGbUNuImU9Z47ChjeJi1Pj0KWic",
-	"XtHRcvPHRBtlm7+hCY+pkYrIYUVf61q/oIa94hNulru4GjOiDTXMtsxoNCaJfdF18mvKtCGRTIVhMaEj",
-	"yoU2pHl2evWSxIoOTZszM2yPjZnSKW8rahh83nYr2Ap6QgpGuGETMmWKTGXCo/khCXuNazbvNY7U9720",
-	"230Sub40UWxCueBiBM/ZkXEvaBZJEWuSCsMTGN6Mi1jOiF0Ho/HtsNMT57YLzvQhCa/ZPCRN2+/x+Rm5",
-	"ZvNWQEI+dc+ihDNhyNl5QKQiZ+c3z8jus4MWoSIm4SiRA5qEpEmThFAhxXwiU02MosMhj1qdniitObul",
-	"k2lilz2f2N7ed0fm+4P9RrBqS2C48+qNgbXUq/YiIKuX91e3er+m0lC3ojP3zK0fF8StrV/DNTP79fu9",
-	"/e7R7Ptn3eqZMaPmx0PDVPV5mVAx9z0SI8mMckMGbCgVI0bNuRjh5Ejz4uUJ+W5vr0tiltB5233TKo9v",
-	"wgWfpJPGYTcbDBeGjZiC0fwtW+gVBwBWxx8tw0djY5caD0LTPrOLrNgw1Sy2K04oOdj/rhXYtcsI164/",
-	"LukdB3jhKX95kBe+k4QNje3VDipKlbIE7PYRhk/dsO88BM0q1ujnMROFxnd0+ewFhGryTvBbYviEFQiq",
-	"PIqhVBNqsO9nB41g9bA+BY0pVXTCjOPEx1HEpuZURDJ2a8Tt2JDTNIKGoBPbAr7Wzt4rrQO9fcXEyIwb",
-	"h0/39quI90QKwSI77Td0wv6aMlVzNKPsxR1NbNdHJGZDmiaGhO4fcJBgjL9CO9kQ4T/Fcf0vxYaNw8b/",
-	"tptfQ7v4q94tj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx49ColNUsyJN92BD/555dfmOYsk3/H7/Q9j/e",
-	"2//rtr/rv//T/6o8+GfDN1Kw19RE49rdORu27UttfKtmKHvd/YOqDn6Ug7MXNfPl8cqJrlrhsxfQ+k9s",
-	"/oCtXyk+GjFV24PB3/treiqs0rOD0oYdlDfsuP2/u+1qv/9z9X690yvG8/kz/lmq62EiZ5ZIz23b1R25",
-	"w3C3rop9IM9QTE+l0AxYxnMaO85p/4qkMEzAP+l0mvAIZKfdqZKDhE3+/EHbw/1xw57P8SvsdJk9+Oua",
-	"azKhieV8LLZSxpDyRHtxDiQ3PM/DhEdfbZCR69+ydTMu3S0gGsIgX0o14HHMxJcepRPdSEKja5SFdCSn",
-	"jJgx10ROmUJxWzBmL5xPQeOHq9evzumILQzUsFuzOzaTpDyyxXNROYYpHTHLzRcVg3ZBM6iaont/t6RF",
-	"FMT9Vd/AOzCeM2GPNU2+5MofC5IKdjtlkZU2mVJSkWYkY0ZC7oYTtjrELk7MDOUJ0XSuiZBmDBLcQKao",
-	"REQ01ewIRCy7Z6wnQkd3fR6DfK0lvBj+re0Oa/vsRUhwGVpkZmUPxaZSGdswN1b0/hQ03kjzUqYi/pKL",
-	"8kYSnUZjK/bIVEWMNKWyUyZzmSormH4KGv7zL7tXsEEgh4HQfPD0G+K6cduDRyMT9NgXXbcrKVHsz4Rl",
-	"R0pWYewnOKCwdUSU1R0ItcqDk8UnjIz4DRNWqgxBtWiDbhEuHMeSirvqWOUvFtejnathG33sXvfqTjvT",
-	"d1Z+nWtGVupu571vNPJFVWahjZL6sFk7+SdLbTk9YNN27Ouw8ZdGKjpiL9Mk+dIXhWbqhqkdTTSOwV6+",
-	"wzRJPLG5x337LGwdZrxqRjWZKW4MEx0Ce0QSapg9TnaveqJEd5nqCoyJwxWvmTBoEShS5N0IA4RFdmte",
-	"8qTyBpsmlIs7XGFDnnzFK+xKyldULd3JX0zEGch4bndK3jjO4rRkKwYLmpqxVPwf7EtfJiAHZgKOpUNn",
-	"1WOxH9oN5QkdJOxrHCYe2etb2AsOzhaKXH5JhZz5k5Xm47QHy65vTA0dUJ01MLB7AabQnpDKbsUg1fPA",
-	"T14X3ovGLLoGQwtulb0k2miMsUcYznUsZwIMdSY7+HgQTU8YCWI2iRKpWdwhbwrnPBpTMWKxv2mK55x8",
-	"8WP+TkyVjJjWX2ODCxrKjCVJ2+kog9QUt4Iqxa3mkhorW1B9nVGmTqdWJmPxaxZzegUs6KvMYEeTE+y1",
-	"bUdhJ2RHT8EOxGIyZspqMJ+8TonGpHjCxaWhJoU/p8oqEoaj2hjJibuOFzhr0PBkDZZRkU4ah7809K8J",
-	"N1aHnUptRorpxvtg+cuR7N8wpTkuwNLPv6YsZdWmpg9yQOBn8ts//x/7F9oaNYw+OwT2wnMWTJnEdmdn",
-	"lIPI/EEOLOMvzzFmU1TJaRxz2xlNzksvLBrksinJwQcWgfQx5ILrMYv7domXx/6jHBBqDJtMwYbNLXcD",
-	"cidjqon/mGguIkbgcFNl0FWy3DnOqQ/rEPftNa5LNsVYpvYQZZ+KdDJw5s3ctPCLm/b7isk4hle5OW5k",
-	"fWrKfVrGZEXURsV+p1P7S90oK0yffsRBo55OFmbjx5x/EnjiLQ26MJoCCZdo0lNg1dI850ni5MqFg4JW",
-	"gv6UKS7jPkNtrHJ9RJq4ewztO8vnQ9GI9cG7U+EIAwZNga+zmEzpfMKECZA5G1DQeUymCRU72ntNtJFT",
-	"YpnQnIuRJaq7jQtbW8uqEipe4ZufgoYdSPVZtr+Q2VjqzLkDI7SXaaeKinTGosptXRrFp8zKuukge+5Z",
-	"QpNGht+wgBjFqd25gEypNv04ZQFJhV2rwDL5iCX2muXCTihhhv32z3+14NoVUrDq8WB3Axb310yyeoRW",
-	"JLeKqt84vM2re1sgdugvW5FsY1YQ7AWLuWJoVysTbqqqiMyNuT2W2gCVjdiRvfSRwQ6UnGmUHhUr0VOq",
-	"+NrR2x4rh5rGI2ZeZURWzY6HNNFsiYVTnsz7qY5rWAy9RRaz14X/rWE6EynM+N7aW2S72VDLHVWtyAlN",
-	"kgGNro/x6ljevG24MM0bWb5TwGhSx/BNqvtWuq36dGF2vhPbXfWUrEQrU1MwRm+xz9UH7bjE8+yJBtMU",
-	"1SScKtl3qxza0wwPqBApTcBsUu9EWPb6rPQgLB3PyslnDqwqSct7qap2IVKMbnvtDjlLYmibGzbRm3vX",
-	"XtoPC2IOVYqCgUc4J1vFDR9vObyFJSv66JwbxA2/NPdST6tXGCextMwJ1eagJvaDRYpZGdq+Q4YyVVZH",
-	"UjQyTGnSHLIZUyUdaCyVaVXeDTULtTBpN1Ec0urZvOK64vhb+eUO+7u8tUs8ytA1A/L+1o0PUOaF69Qc",
-	"omLr5+m2nMGv+Db+Yyvp2i3Xq4T/wgS/3ftuyTO8rBbV+cel2tEkUixmwnCaEKRv0tSMOe+AoYkcpawV",
-	"YPQRtbJH27LTOcH2Oz3REy+dLSAcGzMN89YD5ydAPQj87CQPGyBcaMNofIhtXzOwAVH3Dbjte6JJBfnh",
-	"6uqcGHnNRADKY/iD1CYMSOg1S5y8fXKlqNBDprIIA2Sx+TKHR9Cw7omYD4fMToFIkcwJFySimhGqMKDE",
-	"eThA4Ar/K4QZ0MU5uNgCGP8NTVJmlaeeENKugVEyKRzXDjnFYJ1DEn7sNY6dWQtU8F7jkPQazxlVVnW8",
-	"bv/2z3/1GgHpNf6LTnkfAnvsC/D4U4hWjgm9LZLF3jOgg9KjpeOypKEgra04V1Id19wOJaqqYMBcTFPT",
-	"z20J1dRckutd70Hjtj2Sbffwg5aic0Fnr5nWdMS25mXFcS6MauW8Tzzxb8DkFkQgWLGtr7lsqSuuufyQ",
-	"9vM7tO6+sIcoj4CxIj0q+Nm5JGMJ5/z83RXZpVO+e7O3m3+gdz9mb36CyySbxdImrxhnwQq3KBttMriV",
-	"nMObUmaCqR3dE9FYSm2PMsSDhW4ZQvteWDdJ4FUtz4Tg1aVVdkfNzXIgZcKo2JoCPT1UkdsdLz1Q7dEj",
-	"5g1df3l+3gga7y5fNILG6buLSjPXCyvpn8jURdIuinv++SpiPb1hwrgm0OTGlgSstbKVe8n1WDXDYjdV",
-	"gmnBCrMUubasS0SG9qOER9cbvi/YTCfMOKvxBh9YbbR/w9lso/cXhfPs4+JIS6MIinOuXS9v5/UkcfeG",
-	"c5L5S0pVrChPtlWAIymiApkuWkjY1B1jrsGGqlJBqCFSRIw0fbDeq9P/+evbi/6Pb5/3L69Oz/snb9+c",
-	"vLu4OH1z8veAHLQ6RcXXhcg5Lbhqkyb0th9JbbwWXdKZ1ynMSyv+A6PJKiNt5aLkFiO/R/K6YtkX72n8",
-	"qmrfMURsKeIAXygrnqlW/d/++S+UiK7ZHP5YrXEeLMcZftwPDj71f+m2v4O/9oKn332qFJ1/lIMq6wBa",
-	"nKtV/sgZF/rOArSsc7oXtrhbF+wVVXdWgSQWqHTKhCGDOVw2H+RgR5PjM2IHoYmWZEhV2XJZY+W+m66c",
-	"2T9WTc+eo1N4sWjxX9HNekvvBuf9TkIbjzcJTcRTWiSTBdr2LguaJHLG4g45EzGbMmEv7mQeEArcBI24",
-	"M6muwRcjp5rMxjxhls0IjFQiTQ4h21boZ7dTe9YCYh95P0jMWdyyKgmwJgh6p4ZMpDbEzHjEyEQqdmif",
-	"QTDMmKsYDxvYtrlx4YQQtYee2EhRuz+hVQVYlHqbKzVtOwzTtszvkFCiDZtChorteQKh92MqgDc6RQxC",
-	"b7J4QE0njPCYTabSWH4LulSIeQQf5KDPY0weOHTJGoZNs2ehVfdyKl9U4YBznOVNt39i87BV4wWy4lgf",
-	"93mJrqZ0nkga3zNRTRWXipv5emelew+DUNOkJtcA7Cx2fXY0kamZpoY0B3MylZrjbgkXn6BNgCKo6Ntt",
-	"ThXDXaOax1ZdhnvMsQ1LFRFjMXrPFk/gmhmqVGzFNjbwhq3lAfkttWpNf5QD56OFT9i0TimBu94TK1f2",
-	"gI0U07pDjnF5jFRMZ4frW/KaPyfNb598++2z7rdkMDdMt6ysAAuMu6LxqOJWEi6iJI1ZfISnwb6GDMBt",
-	"4UymSUwiJbXGRImlk4kv9o2U/YSqEUN93zmrFTOK4+ZtdOdYpmxXhlXdNnYPpFVBq6/A7c2WQWPm4qzX",
-	"KyQQN54d08KXBc9NdqSC/LZe4MrFWeQn2xNBRrP1dtLiTV4l1fwoB8cuQqBC+r/DZYpccLML6A4nbtvT",
-	"svmOuYEX9qewZ6XldcOuWc7n1ETjM2HoNdtSZP0gB5uLW1lPhk3cZX6G32Uytv97je4L3a6cjME43i2m",
-	"Urgi+9dsvmBL3X/6dJW1uNe73d9r93q337AaY/EHlHjXrI/bhIr5rp3uRXZzLW3RBh1nJwruzSwOeqMY",
-	"n3pf9353nwg2s4w8IPvdbi6HWMY5ZdQE5OD21ifooXHZdV8pR2yu+/ilqVsWWmAh5UEDDSL/R3mxaacg",
-	"lRtxjXyD8Q1rWnNTq24B76u7HSc3y3U2o2zS2XjzbmsW8U5sYVFXKx6k7sG3pZP07Vo9Y9UiFCwQFepB",
-	"psTvP12n/+ey2rou34qX+KK9yreQXivDw3Y0xFsGmYBjT8lP/DnRDCJANIoWC/b8/afPvow0vPVt5wS9",
-	"zUWhKYvKd8HT1TfBgpBUXtRzptpu/1ELwthTnx9vh1c2Cz0r2XYqCaN4HW+R0FY+eIV72VNLzXm7B8/p",
-	"j3JQ6Q1nt6YfpUrLivTuc6o1qHP4Quhs74zYr1w8DR2AMiidmmO1IciuIsfwXxJRQZiIfUZ4CIsfYthj",
-	"5jbM0r5aAYH0Ia7RcWdcstaO1bstawiIYUkCYbxmzBTqutDYUFr9vrOJJZnWrfNlzZUVutjL8JBMqbpm",
-	"sVV+KQkjqVjH/oYmsuzP/lCqvuYjQZMQCCwAHwUXIyKkMzIckThluZUgxGMVopFhRq8xWyaLmsbWdjRx",
-	"lN6yP2TxcvgrieSEQZa2txVifKVLzI1Tx9zRogFsHjP0rZCIM7Svet2zeCH48LJKi+9PKBl9vtCNVhX9",
-	"WaropkJ7FkRRuIeWbJnL4YMUTH+fqS6L5cCDvW634sWigWT9lKaKDflttU59zeY7mtxwzQeJFafsmwVT",
-	"b3Lzaz/hN6wfFskne9oI4N+GadOvJAHFbuT15xoRIjllW9wU9vW10s2iAus8bG6pPBlknZdUpCou8ROb",
-	"n8AbW0o/TNxwJcXERdM7f0XjsGHXt7jk+Kdd6cqF3uCIfClyu+t+5df6s1W3etBIBf81Ze5nSzSLm1vY",
-	"VzeYmi3zF+hW4Zhb3K6WA97ZN/sTm19IzK/bYnwYYO1CtXWJpr59dmC3dwW2kUxiMPleM7C0SXUNYcU5",
-	"1EfuUZOCkZjOc2H0Sdf+rcu+tP2n3+3X+cSKilrV5H/mZnwJDnhYgiR5O2wc/rLJgi/eOU5Frwtz6JDL",
-	"sZw5myykPiG4AMTzrJccbOvL+/f+U9B4JSOasKrAhecn5+TgG5JQMUqtOGToqMB1mWj/5fmiR+1J2aiw",
-	"XxWC9v7jfvDtp2Y7j0h7/3Ev+PZT60+VdobXJ+de6F9HZOUJvBWM/Hj59k374vyE7He6ZILN+HiK1zJm",
-	"Cebr3BpyrqSRkUyW01My19QqXagiPmmJXHhcA6sFYVmKUII+NNL0w8Y0bqv7qGlU9KPud7qVHHbCzFjG",
-	"S6aeZ2uj5iDcRG85y2cHFbPMHQ6f19KixcgtQhUTem3lWisBnlwdV0WcDli1g7Xa8brQMX4e1EbNZ51f",
-	"ppMJVfNVARx9tRRAUu9FNXTz+6m0AhWqErvxeHIL/EXRyKoE+HtABtJowm7RwVBy99ZHg4yYsBrQluLy",
-	"mNE44WLhDl4bcmXVpb7zWVZZp3606hR4PVyKJ6FkyK1+4eBDNpqSlWD4RApOk8334Cr/qGrkqXbxYRv0",
-	"n+rpHfb+3eX52ot8Yf38sDIKCZaotbhVjirdABfWaYESVp4VO9SlczKQ8byaCLhJNghAw9cCbKeye2bo",
-	"dkatl4oxSEddMGrtPVtv06rkjq+ZUTzS984r1IZvQvbLxqRVjKCrIOmhkpMNwuGc5rl/MN4y3A4++ybe",
-	"8isjNxqTkdP+lJrxFgdcTk+FUfNKR6ec9hUbMqXcKb+XFlMz6SO8y321aWiybdCj+ccGRw8bLux0vntV",
-	"LMUSrKMf2DDoxVPn4moW92p5XaoO+pss5K/esVrn4jlOZnSuSehdC2FAZmNqmEdroHEM7vyC3pt5IT4n",
-	"ti0f8yUfiXS6rY4+oZXZqoLAL37YRx7SwIfAOMCC5kG3i06dqQRQJRLuwodha0HE339atjQ9qbKGwN5U",
-	"gjcqtJoCT51RHRDWGXVImFCRJzBMFY/sHxXhetW4cp3D3Y0Sw3CRVq/+lbxmok4To5ClqvlI2P+CPcMK",
-	"75CuYfUKCEUfcst6uBQk4eJ6YRIIKFiUxp9th5YHcFN86OAMLpmx96ne3s3dr3PwnQK9FCLOiZUR0F5r",
-	"FepyOLozYEOIyVAqMpIy7pC3w6ElMKeHdyqiyis8/25AldtTmHJFiHQN8efkBi9oMpKAW7A4tx2dHw+R",
-	"Jklum4a3ACNASFwGxSKpYtL0iD0RFWTAAI+j1dnEUlhe+s2XJVhBvWUP3saGiNxf9X5R8LlIhcawrmwt",
-	"PsjBwj7DKvDhnGg5YVKwgNhOmNDUsNaRi1kaMsVExDSG+DEaEwDdNWzaIWeGGHrNYHVDQM0LAxLyIbKB",
-	"oVR9K8SH8KIey5n2IWnoaCzEWoW5u/OQ2JUPEQGtNjHc7TvkhzfDoWIsxKk6G2qrQy6BNbYtDcSHmDdF",
-	"4wkXCBLTRMePVFZtwiTvlp1jT2hmCDdHhGbAJvaig2lLcPxcsznqKIhpol0+ow8agAkddJ9AVFbOju1Q",
-	"82yobbJm3+fZs9U2lgJkQIWnjifzPuXVQcPHZ0RPGfBuH6QKiCDvrk5ITOcbRgyjVsJUf8JFalitWucP",
-	"pCUlnQ4m3EBn+FV1EIJP8d52AhFNmIipItDARvNYOLsLPQfllVyedNXBxo2pcqBaathcKLTtvB0Os8wA",
-	"Z5d+sr9GXcRe6kaGLS5Hokys7NiPqk0OP49dDDEcvWhM1YghigwQ+g1NwJYLX5NmF5iNPZ6tDXX3yCW4",
-	"V14HcPwo8e8A94YYUuiGG9K0ct4cxzZITd7zclZUfb4HAE8oHrEdTfxbRXnx3eWLSutdlYHQg1i4xHrI",
-	"qbeMwK5RYSKe00AgpyDhX07zPDDHncLKTGm/6NUA6XJoPKqJnY/lUrhjMWmGQOCWYc8ZVWHL3Z3ez25X",
-	"DkbeeShoE+8aWrSoxlxPEzqHdNWCwfpcyXC9obzoaCsRcmHDC6tWoLeVMCDnhWCVzF0G4RPCkrRtaMxH",
-	"40qyKMB4LlzSNfiaeIO8Yje/Qs4zuzVMaKgDwSyn0ss2bo8usWyctrsWkAmNxlywtr2/7ROHwmo/KxI2",
-	"FwAjB+6vIp5Y0BgAtkif3WbueSFNfwioqd5s3bePHA9GrRGhiG1rBVw84AIO/9eqgy6IGV7LkMD6ExZz",
-	"2oe1DBpFbE9sLsOyCxpFLEa/tYImlVuBC1ytZt1aYke5X09ZZOVVYqTDBo4c8VRD2cBqVvBKwFBoJ+yG",
-	"Jbji2mVEgFQAmR3CyGJRhlLY9mIKsx/7svUfhYwqCvjx8u0bcu6EECiD8Oy77l5rqWOANQzQjVHOGM9P",
-	"IGS2djCKZgOQHTeobNXXZ5Ta3dOGiqgGvsyPdUohPB9hwODkuA2KCVYwqYgR8DjBq1t2PNqJqQs4wpnP",
-	"DtN916AsZf7Jp999V/BNHnS7lSZrbyNdOsJjqUxAxumEivz8ajRAemXOL4Ntt3JYxiVbLrb+7uIsl/Ht",
-	"dnPnpV1sMa/dMTZmqg93dxPgTx3KPSSf3hXStD1PWGNwwoPtTb5ZvDgwsipCuWAUrctbutHvhrC3nPmo",
-	"oP9NDUQFaLTKyUhpzsRQVji7uLjWG2DpLXlYNkOf+yw4OBxb1XwuXYTX/URiRaoGpIEJS/uVevcmsVd+",
-	"lC5zj+shV6yPsQw1CS7+pWkG6ZzR0TWfujwGq2ZXUhEEOKpU1KQaQSRjM53aW+ZpC9Ln7JLowGpfRwSB",
-	"S0CnjTncw3Ep7o7dThXTGgHrb5gidqQao/pK18hmq14IeF1myw+TDwc4gv+Q4r4wkbZOLiplpwCN50Mq",
-	"pgp5wlsiiGUyKu76dtBLBfK8Ey5Qrb3RN3wPkbzZQb9zwJFvYXuEIs8WFkWsG5ZBAaEmTsYyVSSm87Yc",
-	"tkHJQSOAfzRj7LqFko5vSyrSDP/bfpfMrUb036Drw7/s2+6fHgjN/tvqTIlLLs3vxi75hvyJ/InstZ8u",
-	"mI33v10bw1Fgb1k4VelcFbhdBffKvsEg8vIyvRMxUxjoa9lVGJCxVQ8TSHHBWliEkgnXmsVEJ9L4mnNW",
-	"IdWGJ4nlT6Wwq2fdg2/XR6svc9A8/NDx0G1Y6p1TG9yHEHoPJoIPcuAqgCBBoh2hEHwWfvwUtr5AHkSJ",
-	"C+aL8+7qpFE1kbPjN8eYS2C/QVUdyZ8qhgZaLrxb5jS1g9t9zlTCxXrAvjUYc6oGzgOjKwuX4wc50Id2",
-	"KM5MdjhTKHRBtIL/Bf/wP03Qs+5/BEttJQnkgfJbBJMBCaSDhEcO2bRDXrCEDyDeIZkTIGKaYE6uq0LC",
-	"NSlgOy8r3WtgfjeBzthGIvOS5bJoVrknGdZCRYxCXD3oSR6ntw5tMMYtw/fr+j8zLrViW2iNr4QmwUXM",
-	"bqtHdL+J6hnkDRquS3kRq1MgAuCS00181Tibgm6VrXndfgGo/B0OlocgmAmHhT/jZgz2zQ85bvchQUk3",
-	"9MMIiVHcSrseXDwc0OhaDod9HWZFHDF+Voo4IGC2BzP/0DDVIT9zM5apIdwEOZwzpNOjlwuc/S73yiOb",
-	"o98pLKblhQCbzFnFAa/M3Ntbe+Vl01gDfvtsO+DbtdsHrsDtZCqaweVtC+RaI2uWUFjvr03DRcr6UvQz",
-	"zlBZVZIV9997OYPM+zmSTBMpDvM3tYFYESQeB6NgNMkwWhBOpWnGbE40g8IvbKo7iEziQUk6Div7++9J",
-	"zx3ZXiOs8Tp4p2iVMSY3xDTDjx+xq4Rr00HAhw6I6J8+hU54PTl9VVQCR/wGTocgIJJDOIMPd+t2u1DZ",
-	"VRfmrjIXMThvDJsEzhf78aP967d//uvTJ1wT+8RyE/v3QKboo7ALBQCF+Ir9BLy/9sXQvwDO4CbQHrGc",
-	"ywV32pdbHXJmMuAS7g6sH7r9A0a840E0SDPzTzgeiC8sBbh0K/NLeHzPahUfVu3hwqZAkZjQCZ92eSoJ",
-	"CGfo1noFiYWkaS8CbaTS4NA+QjeSJyqH6pJo6fbDbQ1sSatDXsI+TKjy1e/s66FbzbBDjh0cieOssHmI",
-	"TSIYi6HqSbb0+T+NlB1yekOT1Kq3JAVVg5JIZoVv5ZAg0veGW2WpansRn/oaqvD9kYvM15Z63QZ0aGdg",
-	"aXiXZOercic6QOkoT/v4hw55i8UlSkER9p0hT+zVY6VuoFo4E1598toDwsTsd7/7Zu/pfgEmxgo2NDJg",
-	"pz/yaEq45tgQwsGMlJwB8n4NJIzz3PThmzo8mLUBrmt1FQSlWwGVh+gCEEmVEWUlWF5+GxfaK+f1uAO6",
-	"4qaFkJNVOD6wWJNUm2IeMHp0BOuQY0ggLvBE9wY3pAnFxjNnKFfaYIIwBTwlj/CjkY1yQaSKmToi4S/v",
-	"w0MsekAQNzA/QJqM6Q2zQ2ExrAoX4GtJEpYETjyqXJcOuSjH4YBvxYW0WP7reULTjcnFzpuxkulojJ2X",
-	"wVG30QMXs+EXrYPKy43rxHUUMCtNcUUAcyeV1Mo5xkVW18kyddD9dUB+q5Hjq6SPimiCzXD5nKjsgfkC",
-	"AjXh3fA2jLb5StpRUXKpuV1r7si7MfhtEfu8slkJ4lu6Ie0Vkb0d2K2BG3IryKxct61ENmDxlokxZbiP",
-	"RX7GtReQvMna6ltlNLdqeRMvNEB43w7K7ctpvJum/6/SfbGV2po/JbgERwJMxM7fvQI8IQc9uGvZnw2Z",
-	"3aZ6ejFLaYkF1taXgJK5lb8ouUlqDn6fBdbAR5Wj88kL1XjNG6ZPATj9+kHhaw6YuXo4ikbX9SkElUxr",
-	"eb9qW4ZEi/uJ8780EqMX7I2uCSXXbM5iMqZ6XBW/X2EXR3Tf9cL1nSzoeR4VxJPgOgQFEMSf+HMQOvee",
-	"EQh3sTp0hm3zuRZyYMUfa2ppk3cXr1AStqI5gq833129LiKwZ5ZxCOTlZkOV0aewbLawPsRibWoOAF9X",
-	"BkRUUxpU878f17qSVlXZ6hOD/dchpVaWv3KB+xIrXsUs4TdMcaYPSbg7lvJa737Mm/0UIoIPVMVUNzVx",
-	"NZt7dgsDLnl47UgXUQiz5Vix8vfgNvV7eGevqWtgW6SCvN+l7KmspQrViY8AdRjfOYLIfYGsqRhhDwh0",
-	"sIDrY8Fcd9UIBu+802FxhdfqFPDlOcBQZLHiW36zAga4HvAjBogQ7K5qu4p9LKfJzvsTGbNkVZTPBlrA",
-	"UqdgaqmvubbUwDQbX5kE/v73v/+9/fp1+8ULy0chDQAMju55TXidq/69Rf+KwXGPt/hEW1Vq4/cX4xFx",
-	"vsVWFgZRXMPFOQX5vlXvOFNbxzPcITSqYHgpwnZURRN4QSNrGZ9sIExsDGOVQY8sQIhU4VqsLdEL2d3V",
-	"iEH71ZKMSw5aMGXcf3E1nmdvZSKwm3spqtyVlYTJbhf7Y8nnnJpofYWG5apJVXVUo7WsMyvKUtrHVV84",
-	"oJnCbm4uP75mkHNwzeZW24biWT7+WKPka9s8AgiVJHHVqWKWMMNQ7b1m801T9Lemn3UZC9XgQXbL3k01",
-	"U1vHMd1hh7LDvGUi71139kHO6UbrvFm6789sYOXICxYxXlXXM06xYHhNHDmAZZAxjcmAMeEcwDGhCUT5",
-	"HpEsORRLvFdbVpTt/GajNNDs1RVzyWW7z78m6qS72VizqP/bP/8FabTXjEHlh4RfM4j613om1ebS3Fq8",
-	"up8LMvvnT2pdCbda48dnIOmuKxTg0jky9dMlwZIm1WTEb5jIMTRz90IrS2IuGPNGik7H24H2O6TaJaCa",
-	"z73u3A3n8fG3ucf8jt+DzpQRz52VphIA7gIE4XI45pa1Nn3j28exLtBxGRixEhnxHuj34fCPl8LUbI/v",
-	"q+DANItSxc380naHa3E85T+x+XFqxpU5WcfnZyAsLEOF/vbPf4UBZO0XcnWOpxwqvviinE2Mi3cvoGkI",
-	"lxV9YbYXfNXLdYeNrJV80ykMEipsQ83L6uFe+dI2ftB2vKW6mYfE1cy0s7ATOCIeeYRIQcLdSTQNQc+G",
-	"ouaKkdcn5yRKOASigCmFgxka9gvuG2gvH+nYmGnj0yfwsGB2SSSFoVi23MkQDZdj999Z/k4+eUw5JO4N",
-	"ZzOpyPhZrtPqvoSSqAMaXdvBDqUix2eEpkY6PI0PcqA75BTib5VMDStCmFChZ1BoVbuw7AGLiV2Go56g",
-	"2evUeMe2R1KMZZROLCHEkuEv7JZrA7VewQOG9r8s2TKE6x6xKHzq0p8/aCnCrKkMHx/zJ0kYyZiFRxho",
-	"6zL5eiKiSs0JRZOoz/NvSuUT5eyihgEJp9SMsz9c6pjlSWELo6sp1HOdJpQLeyPEGgBremJGNWG3UxYZ",
-	"FsNsrtit82bbWcLWOtp+8+5VXryVNN/9udvtdltYnUn5lC485pDRpUmTuvxa2hOFrQwIJRM6BQKWCgVx",
-	"F26E50cqzL7LcwQ9urQUrAIFodsTWIzWL5CRlorJgkW5+UEOfIy2DvC2BC+hDkhopdIQilv58xJghVsx",
-	"7wmcK8YbQVQK6hNUk3d/fvny5QtYuQtqHPa6PrQEOWbCgHwY+8w/TcCNgOkzEGbBuPJneUfjx0c+hth/",
-	"1BNNdmuHBPlyDEZODY8I1RpKmwqs/a9bCw2fnfs2Xa3eUSIHNMGwBDggPZGlGxqMOoD01yxT0WNPhHZu",
-	"rxDZHKJ9sr/b5xBzH5Lm2enVSxIrOjRAcj0R/q2dv4YfB6T08MJbP1yr5d80MyECZOBmu70/2P+uJ8Ji",
-	"tm7oQsrA898+HhqmIM7oafcJCQt5vIAY8rT7DQmL6bxhloYIjAUiR3rC4b0j29jRRPOYWXr2UXvR3Atd",
-	"MdfXrSDnFlme56ELVLXSLzVMAZEASIULVoESZ6RU4qyiSluTEqiSZsnRl2XDIm0tHIIP1bGbadScDpI5",
-	"BoxglhY5zYK2xuD1cfxmoTpasHF5tCCvsCZFT2Cmg/MnHlWXTLP3CiCYUNS0l+qnZbepo3QpyF9Or5CO",
-	"fjg9foFnMRUJ07oY4+BYnQ6JZgDli/EzTMTACrRfV6xQGFFBYpbpbYiTkvCICczfdDeUla4UZ4aqef31",
-	"tJuwEU12DVMTXcit9ZfU8flZIXj+sNHt7HW6IGhNmaBT3jhsPOl0O08a6FYDQWUXYI/rLObAwlxcvosl",
-	"gPBkErqaoD+fPu+/OLvApYCyvxMPpUg0NwzAcIBxsFt79QY9Ec7YYFemBnJQyEDJmWYKNAcqSIhOzdBB",
-	"ZVJxrYlht2Z3bCYJoQN54wZl3x9ZToRI/dDTWE5YT4DvzNUTDrIAaex+RzukmyFP7F0R7npIr4CEu31h",
-	"e8Lx7qIgBoTTMbcmtA0jF2/BtYvmVZAFHNUQSzT2jDmoDszlpvZSy4sxLN3uPREllE/0EUoCizICoQj7",
-	"NrOn6pIb9A1qgne0AcCglCbEy6DFis1WvPDF2S/d7453Ou6F+93WKiI7miXDnZBMkxQX9fKH4/b+02fg",
-	"qs0Ke2AAKy4yBCQmXNgL2DajEWYptcw8L6KAMpDPQRKShDup0HTI2vjxTtiCAzxHjCLwxrhD7HCG7N3i",
-	"4QoUH9mFOC6srpWaGIddzQjioHuAFTPgtGWLfxY3Dht/YeZCSoM2criH4CDsd7tervTO74I4ZcUocC9l",
-	"hdRX6RtZGjQY2Dz5lr9fVFWXJM/L4rErlKzISB1naM/3wf53dUPK5ribXXNYe+opznf1N2cecwI+eLL+",
-	"g3cFBAuYkcv6WvddVuKqoE41Dn95HzS0RyTNFgTFO8fmgEYggRtYglulGRssrZTVJuhIgy4314ZNGu9t",
-	"b7udGUuS9rWQM7Hru7YnvsAYlwjIn6arW9NwGNXgkK91XOav7J4N30jBXoNR/NP7aipcvVhWXH7JcYWf",
-	"dA+qWTeqVxBuOZ2Tpl00wFY8G7Zt/20YAMieaLc1SEmb9P+cxg494k6EdK9EAdrP3t6znAF6zTDfbuCY",
-	"VnW/beNV2k6FB13JSiB4UCLIz9vNA7xq70Yr2EMpGEKxpiWyfcMEFQbkfkSPwqbwKimgvMskttKuzxGC",
-	"wm3AWn2UVIYDAmVwfaRjCxsapDyJSdMdAmC8E24C8hfpD0YrIOkU0indFdgTHrqBMDHiECYMqHFQ5QHh",
-	"+qvZZSFZ8CG5ZrGbCn74P36uMPfAipvZ9HAfhjQy2pHx3ka8KgfvgY82YHAvM4iffz++mx2q53Ur7BJI",
-	"m3BIWhUctXDGfCWTX3zKa/GUOeiv2gPmscR0jsiGagrquuDZmBMhZ4eYNZcnyk3pHIwmWOWKx/gx1uSA",
-	"r+xpG0rVE/YNSDMn6EEnzRCzziHYMsSTJsqYYV65tfIbgffAwYBduihP3SHHAgEBbSdWAGSZDATA7xk6",
-	"2tjDph0SRHp0iTL2DGCwfZiLsJleCFCuo1SxuCeOzwhCWFlp1gnlz9+9+MvpVf/F8dmrv/ffXb6wwm35",
-	"p9dv31z94H5sYXoMGBewKUjuUTxmPdEMz98VANuwp92PPmTkU9hySfQzLjQmBfkNq2Emz93OPyAj8V1U",
-	"MBG4GWmSwDo6IvQI/I9843P5Rml1LQ0ERKeDbP2zq9BJHP7ceQJ3J4sLez6josDm2UU1fykk31cxmd0i",
-	"8qJVJ5bZDVaf0k6fguFfGsWnjESpNnLCCtkyiFHQtINGrsKNZxWUnPiTfeny5LjoidIaTGScp984lgIY",
-	"hi5JkYqlGvJyCD44ORMgUHhENXLBYq5YZJCVeU3aSBKmKgmPSmCWYsR0IdQNZ7ejraQ8lvKaaKtkApcp",
-	"DtYKIJTHnZ64tLxNo+EPA9edImp1YcyM8zzm/N3zV2cn/XcXr8IO2MMKPXobd87CiGXFmYUbbeVHiGTr",
-	"0/UoIhyDeWEgpdFG0WkOedvyCW2pZvEROeh+l6uf9sOecP5vZ4tK+M3CNJu4QLBYGUbaVCpDE29JsNwY",
-	"M7VZhqpbxeGQkk5y7EW3W89dDYl7YXC++UwKLzurQKR9eP7qya+Oz2ZnASwyPmi2TKp3VTq+FKPubsCo",
-	"TzwepP1gb4MurqR8BciQ8MHTTSaS4Ue+ZjGnGGj9O75Hnna/Wf/NJRrEX6ZJcg93zyWg5VLPZzLiGzrk",
-	"Ry8Jetab3VOWRWx51SC0S+Vdk8EfV4q15+hlaXrgWit9wOmw/AluEmfPQJeI5fZn5x0C92rOMRHyFizq",
-	"VkLzbPfV8ZvLMDMUZfmo9rWWT1sv8d2YqUMH21m4hzKQ48B+0ctyNWFkXmTKIZEXL29jZWphdCe/Y1yz",
-	"DsnHsnmIvD6y+5JQ0RNojPTXtMNJJ5jMSsLzt5dLmMHZnR4615l2sOhxVsVWKugKR9ETvDj5Ks79imtz",
-	"Drv3gKwzw82u4ZmFrf0Psux5LGldzJYgmkEiKRAHOhdhdXR+RHTVua08lXCX18t/x8TdaeQcb33txLei",
-	"ZBCQiKo4cOJPQLi4kXY8LaKYSZXAghs9USEH7dIIvLAdsEyXpJNa5bBeunBjxaE2vv5F7ySl9df8F7qz",
-	"D9Z/8Uaal4Dn+niLlm7Rt9OicuC5vdvgh7o6l6wKeEAThmGu5SPwAp6/ta8+hw+XD0CFRfyCTeQNi3/v",
-	"4uYjJeaGfdgxqw77ijjeKoXiU0GScT15qyCEIBSNk47A1lgnl/w4EEYH+adZHFkhVaqsbgUbctSzF41P",
-	"n94HDZe6Xibt89Qs0vX9647YuC9W8IUVx6W+ly8Tv9tOnhRy9ns/tI8q39e6rDxDKDAJwLcFCdGB2pJi",
-	"IZ1lqXEj1lC4rFxogofjqNTy3oBEh0IhRANBWgH6p9ECx6NxEdxUMwORsSJTp7giCdVWe01VHgAJQCrL",
-	"WstJYUwPeHrzbuo0GAyAzZfI+zozgQF26dHSfs+Wdue8yUPfIsViJgyniSbNCTM0poYC7RWvxSIpV9N/",
-	"DndbdwZ2P2a9biC15RS0ddRE/ukbOmF/TZmaV0VPVIh+2PXvXvR71Frufhpwi7HIZU5gW9K510yC2qif",
-	"hyffh2DWtW7QnE0v8IjHo/LHuATeiuIu7mjit/HOTP6OZC0VpKIVFJvFUEYrAKGsw0Sk5pAaBLXwtSHN",
-	"49PL9v7TZ+2/nLxG+zeE3jtgOS/YIQAgCBRoysWOD9H5WSBmjHQL3dqGhE/sGeImmVvpCsN/pXD1Q2mG",
-	"mwaYlPZbrHopSJi3GXZ64irHoweTeX7bOgM0zC7h2gBkJimMyt7I1NBEjlJGmmF+O/exwbCFWTBVUezN",
-	"7MtDUvzShfk6W3nLlSt1AyxXwu2JaCylRrM9ODNJEzF/cVtCMmCJnLWcLwBzgSAvwadkZGlndMLIb//n",
-	"/+XSZ4KekCoglnEaJkj4Xy4XyKfUZIQCHow5LBCNY0BWLSYtwIBh5h33JOyJAs4ldLuwywsblKXEFTYb",
-	"MqZu7MA8LdgRKzZNKDheqJ8XpP74rB+3dpBq4BKJRJxHVStGYiUBHlYKWCK0jYLl15PXWOpK8+15Wr5D",
-	"HsQ3nHVwnn5xz/BWtw7NJNd/9/vn0ULw1ZzCUjFIXcRjz1ol3Qh9w0XQwjvKjMvKkSubWClKFnR2+9rD",
-	"n0epTvwtslZttxwdIixx9sD94F4oo1BjFg5kPNNHhf6eFPplcWGZJC3FbKWtc2FlgxW+Ty++YCF1OBKK",
-	"jawgY3mzh3IgzQFWroUMwAwYQs6EQ3YPA2TnID/FqaKDZO5yZF0C9H533+UdvZKRyxz3o7SD3/3I40+h",
-	"yzCjYkXGHkw67nmoHZfNGpBrNjV5luP+ARm38tscctdFDBjlbR5jpmwC9UGdsQ6lJsgxoklPfJCDo/Ln",
-	"Lns65kNArcbiopggun+UA1vb+bt8P+1Q5Qi7pZFJ5iB6fpADkPi8XOxcwCh32l3AYv76EFahJBgt46j7",
-	"fFnInium5YdBT4TnSt7O2wvPS5gCUpHwRMprzvL1pWJOIqpZK8DKfLa3dxevMIBOkJBOef+azaEHOuXw",
-	"TxJSCBHsG3nNoJPsH/bQ548xM6WP0ifmkSNAC47FPUcZsicyySxYTsLe3/ehNHCkdjQJMYf9l/cdl5Yd",
-	"OpnevpaLe/avdxevrNz9E2NTxGEAoRbC//yqhyUluRQKXbSBwauouYCoyn1WLkqxdlgFUfUQzk0hTW9R",
-	"WtYFQTkLFcjquGoEh8D0PsWy8AEQpJzeYemLZLgNKk0YJLPjhafpTeFYa5dxXqArKyNnoOyKaZncoF8f",
-	"wCoqhWaE7V8E64fBcwOJwVXi8Blwph/loFHte1uEsFhgB42i062EH/V0FQZKr3e7v9fu9W6/YZUQKGiW",
-	"uX/B/Ec5wAlvJpTv32fHGVRwjVRueU4BYkDYA5ZXxnO0avvxjLs2JWpH24PVKe3NUqrjFxXvVy1kESVj",
-	"iyCu7AavW0xEwkcVNqLCaqJDbkr2jAyF0SddNO0ykd/++S8XENH2Ncm9PvRvp6fsb/JxsVz7o3ZT1m7S",
-	"AeBsWIorCIpWlNpSaUEZcXfgkRpXS4pY0GMv6Ha7gHxDmqH9TxiQvd/++X/nNZlQ9prRObngmLl0JjRT",
-	"5rUVLyyTeZ4myeu/7mh72T1Pk+uegNA/e5/HaWRvQrjnJ/Z9hNi5YBojPVSxuhMX2f3ooloh2RLETsvX",
-	"9rtdaKkHtU8UtJF9Dn7Z0NchsjIqJGF9kIPQScOCzTA/07az8GMhW8OAcYlR49D3D25v83ZzJDXHc0IU",
-	"XeCG9mAglGguRomV7Ox++BI54B2G4TuhxnKPhBqO97KvKGXlDDuwlgNTiF1GaobFZLm8M28VxYlMdJCC",
-	"9YRRVGjqRB67XJM0Mbyt5Ixw2D3IF/Pfo2gIUvBAMXrtIzgRkadpGZ9VFANCyUxJMeoJy+UAViQVkHON",
-	"9saATLCCDRWOsBwFFWW+sUxYBr9DdsnB3hMsao/gTCayK4SlhLLUmiwN15XQbR7sf+cMnXY5ICrTVQsr",
-	"ANnA1y6Bhqm2Ff0VNayHacP+q+JC2hYwkw6DV6UiWbotBmLnxftwIv5LLERrFaeecPiMCPFkxwgEOqFz",
-	"h/eQaVyFFCEQxEkTCAlOekAQGw9aVsxSpjO3gUhaq1XJ4UKsNVJhCHBLSNlZMG5Zo8oefJADQISBwIei",
-	"MgWL3XT15Pa73dY6xcpJJFbEB6HW1Vbb0T2hE2lQSUSaxa0vJGjBorkWsXFnxwBIHKQsPxNqcBaK+dOr",
-	"Md8KBeghFyOmpooLOCuF+m3+tNl1VazNRCTj3GuBVODqKl2zeU/g0HLlBcEciqfdA8ggPedLkVvhFQPK",
-	"KOR8Wj4IAcMuW+D4DEtTiphE6SRFJpHMQZGEZVkGstr3uQF2XXvCCe3aagiAxqTtcc2t9tT4VYBlR0kH",
-	"TlnGZ7JiU8GC8GOXuCz14CoD/8Cj5TJ+s1zXLL3h9fHf+s/fvvh7//nfr04vw4A83duH6gyDuQ8APOyJ",
-	"wqUkh4QOZGrI024X65LBsW8dEUW5Bi3NcvDECjMKJ8NWqynP4Xp8MO0Amt9GRejee+94vVYJtm+XL87l",
-	"e/eodNe42Ca4Xh5j+B4l3/uXfJcEUXchOKL8PJkYPqkL8TtJlQYLiL3d4Hp1if4IRIQVQQX6HeBOwRTZ",
-	"goUQhSmNWEYjb6BxpYQThL3DQ2QFOQFuZ5Vwe6kUaghjsXfqqynCPcINFlQ8wNKMB3vfHTzpHhRKMzqJ",
-	"z34LTremQ7YKyCilKlZWUAmc9lrIvkHYQhiPq1waOJbQOgKcNUSqwokUoOacPcrN0wozdo1wDvZlMmQz",
-	"SLCmYnnmiC4A5QUpCQW7Nf0I1j48JEOZJHJWfupAGfAmoVAGsTpo8ke7vdV2J7DH5WanvED5prw0AzEJ",
-	"qlssFG/ZrM0S4m9tsxmg8dCA2SxvezOw5NWtItXdW7Ow0aXWMp4AwLy+WOZ+d01d6tpxA0HUGwmffU6V",
-	"3AeN3fpRDuoibN0hkkPUhx/TWb6Gr85uTjmu2W5GQASbWVEIJP0t7p5ll13mDFuFQYZ284ckwhUGzscQ",
-	"wT8Gqf6FOftgboBy+P5OmEc8jyQZ0Og6q9e6PfFuGzj4oxycvcAqWUtEv4sJtmCHvFOjQW2WL6BYxQHY",
-	"p+I0cbW+mFFzh8EGeHiuLqev7Qx4wFjU09n2EcVZYxa8Sq3Cg55uL5KBvBb6hgAYGNRyh0Piwdwyz/hB",
-	"97vKdF9o4KsedAevVTR1Nf28wM45YFBQxK/ZbMwTltEZwgn/+wV0bQ0L8qi7ZSwJifo+vBY5x4C6N/Xa",
-	"2jEJAYUVXmtroxidhGDv9OZ5h7vGpiHW0NGkaVWjQ7BetwJMz7eEntnugBP0MnUOMMS8rpa9aDUaJmLX",
-	"qG/Tfd7KoOsMUxOwkuJw0PwLtntf0AfDLngcgiVPTumvKSMQUeGtcfas4iBMhv4JH2pmX8IS//YBBkxD",
-	"w4j8ZleD0AQhrHPUJRw4uBJgmN4Qd3l5Csa4F+8ujq/O3r4J89r3e097Au3suhUsYwCPU8DNm2HxGMBu",
-	"xZoDmcMCULSygBYSAmsOXUhy01kQCzEZMUvoPCAT3eqQC/9DvkeQQsdj4ssUQdTwK6pNG+qVts9ehKQJ",
-	"/7yUqYqYA6ICFwY3miXDFu6WYDO/UAgr7vL4qPGllIjmdolBF4dtANuvr7fEtV0Yrf2FMwWV6gjdR8U1",
-	"yoCw7DRHgmuGkYsOnKtEbR0CsPO4nwUyC0i+Rp4QAZqlGIl1cIhauAPkglGiCwYBHIAGAQ0A5+3D23Ng",
-	"Gl8OpLlIGOenF/2fTv8eBhkGzV73kBzsf4chMlM7ZDddj2661Mbl1cXp8evLUhvd7iF52n3SCshAmnEV",
-	"/n7FFXoJo/9RDk6RRSwJKsu3nj1m/lQBBeEhzIjIES5aYzxZ+MQEkI1rSrCUKK9OMd3r7h/cRd1cYnBb",
-	"wk3n5cPwc7iz9+vQhS23scyFidgFjCyeK59KoYukeVSmNQgyieSE/ZuqE18s6kRKdJJnCRXNRdclHt2W",
-	"g4fiOq/m47HxZBLrHLxm8TATaXlBkUD0kas14a6H4kkk2nKg2LlTCvFDmYxTN1v3bi4M2eVcrPyx8cfu",
-	"ddtEPrq1X9tX8c1PQWOpoMi6z/+WvZ+Nv7L+yObt5J8staWZ2aYd+zrQz12Fyy9F0cfFoidck0JFFdIs",
-	"1VcpkPTCpbKGsv0Vc1+UfTcC+3QPzhCYdhvCQp3wKocoX7vyG6m3pbOpxwL9yiq+5iNBE7370V4Tn+6s",
-	"6gd1Zb5psqN9+hZIkpFUrDOj3PSHUvXxFRdMXRCg/aWVXeFl+BdXQLAe+mWhYu9nFOKrt2K8wKrzvvKJ",
-	"nQgJIfMO6ykVonzKuAs+JKJ6LTBW2WE8+aQ7RKqwFz0k08Fl3+QGnDgD5sHrA4+150HM5swcFodnxV8I",
-	"zUfnTFY2UqXCSu5ZCADEnbt4IUMmUhvy7OnTJ8+872rArLBQKsaDnqjAF+MqwOmDhcu+7cw4oOz48WSl",
-	"UbESkq/k7wuK+eQ/F17VEz66BYOEinYbtKA5gF0n3QDRgShPfZcmj7K1K+XHCUDkTQgXy1x5mVzV6pCf",
-	"Mx0qq6Vk9cBhSJqUnJy+Iux2qhxWHaBvh247gxzyvxWgmw8azxSMCWMGvHZ+KvsY+OYGiD7Cw7xvxDp2",
-	"466UtKFjb6y6W4TEQhlkcNLctkey7U6H/aJzQWevmYba+l8+TKJOdHbbPMuSGo+yLcdbhBvSnIHC7sPi",
-	"7btuPR8tZNtHYDwGUXw+agaH+pQZj/LXR4E7Eb7SlTWUivGRaA/gpON1uIUF75rNV6dJ/mRf2MhLX4Bm",
-	"2wKKbXvn9F636J1+utY7/ZCO4p/YvM5RbBeu7JF8dBZ/PWexU7a1hynAgBqHv1DEZIIDsRansFIuhFsI",
-	"kcZCCAnmOis2l1XclCKZHxFXL9AVRckqvPGKUBlEnMVsq4eIe/yJzbGLze7yvfvs+Gduxq46fc2tDkml",
-	"uecUVxfAq109OitXPqIVPKIV3I9nDDOFaV4f3KWYwN22HZdYuGSzaJIcoK1M7VlSgMHytzfymsUuwN/r",
-	"OntkqOTEOURuTSH3YZlvXEALnm+sw2hzZw2j06HrxwCTf2doX7vFLjlDQBjkdvffVqain9h80Q6VnYhd",
-	"JZM7BJr4JoM15YQwdSzLb8lLGNvzHKCFAQxzMEnMxJ4AkJOrEAjfYv1lUBsripaBO9KJFZjfAoG0EI+L",
-	"9k8IDW51yHPwmkl1TeI0M3UU26rS6i9kkjzo7W87cDnBX/eud1v1n3ffP9a4+eMwTgAxytLaMFAjljPh",
-	"Y6/vJCBkJbt3s65qAmleAuK6SzuTqTAszmWCLN+xGdFozGIyUJwNk3nrCGvQck3YZMAglcwBVQy4oGre",
-	"qaoT+NoP6tKN6QH16KW+6ox8+PMCJsKJnW37RAqjZLLO9wMv+3cRCeE/osTLBaMJGXryEbHTQdE3USga",
-	"D5TiC00kFGOpFso3T5hRPNILRIwP15LwBaOOZu3dn041ggb5yBopAM8Qw3ewYpIuWM1HSs7yy1ykkwEm",
-	"zqLfrdMTYSSFq8DbV9SwkHxP8kea7MJk+jeczTT5//5fsudTyiOj4F1D+1HCo+vKV4OeUJZvYzLmPolZ",
-	"xCc00QHpZuFWirkyS5gqAJ/D5e+dg4DCeRslaVxdCMkePlzM/OitDJp5CamtMZ17vxOCsENCuGVOpMkF",
-	"Cc0/wtZRFs7zzL6vfSpTaGSY+dwWbHF2r+qzTqoTTsrje0W3Hp6RMZ13yLHzQj155sbrPMJ2TLUDNvLz",
-	"hnssyNnxm2OsM/kPKZhD3tEkPE2VnLLdV1LEUoT5cMN3Vyf14/lH4/N8lP0/736FLJgFGlzHkh+Nm18D",
-	"tU4a4D6W01n9ZeloQVCnnBIN8ZWYQK8opKszH5C3xNYr5Rb3a0W2jOf80HA9eomrvWdHdPL24rJNk0TO",
-	"EK/3aKni3rEgbEI5uIoXEbaihFFFmtdszuKe+OH18Un78ofj9v7TZ60j8u7q9SKSl8punFCxYXhEIkVn",
-	"CVMZsGzCNNZSInTkOXRPuA6HCR2NXIxdwoaGWJFPDh3hc6Y7JHT5m2Dy9Y7zbyE5Xg7Bn17F5q/sckG8",
-	"3gMpd4UOvjDiFfS8CvPqAvD1PsPK9KgCfVkVqFaqtPtIqEMMMm0qaDI3PNLIXtYJjYLNdMKMi9layzcW",
-	"ucQlGF8o1qKytzyXnm+4WJuEi2ssCviX0ytS6G/XffNfEMT//W///FdImppRSKvRfCTckQdAPRCIv9kn",
-	"Y5kqjVHUBUxNVz8zsy5BKI2vgglASHGsLIsBXjYLiK+GI1VmI3Kjgc5lAT2pJwxLkjxEHBE1ZmPpCygP",
-	"WNwh7wo511lLi107fgaR81QT2hPAQdH71Cyy0YV60j8cX/7Qvzw9uTi9siIazcbvG0ckFMf3AMSoYkMQ",
-	"C2mv64CAMtzDfLxW0hJSsMrgFj/bNznFPAzXzDu45CORTr8078z7X8VA/W9H1dQPpjJEkaFzwoewtlyT",
-	"OGWPLPePzXKP9XWmn+fsjDRdbXQ5Ne1y9b0Cjy3zXmn40NGoXpXo/Kb04gNqHOWO6hQOZgwXI51XPvZs",
-	"CNKqJoDyNZJfuujpf0KdKw+diTymSD/ZrhTprrSbq2qS5gHOVcVLwg9y0B9SnrA4PHR9F4E8QXAH44tl",
-	"cuXSG4hjgshv9tCMpIQAWg2JRT3hEq4JNt/KDQ6Z1o/9WYEDY3gXrzHSnEKpZIh850IbKiLm0NWgukqh",
-	"Kslg7uWQQjz2f2GA+Pduhh3yE5vnSYDe+YwJJQMpjTaKTglYkck1m7cQm0XInkix1q8bMtyuoP0A2lhN",
-	"OYzls/0AN2qhj0tPJ184cnQr1kIEgC1aivn9u5ser+Wv7AwyX4JFVsRuphCBveLefqfRbL/SdnzsGYl2",
-	"sWlYQQceOEApzZgLmJMz4UtIBvcYBPqQVsx3eZz6Qk0sq8UEmHykmGXgNC+44YrfZgW3nXPi3dUJ2LEd",
-	"aAcTMVVY5/TR/vlVxJNibdnqnJsm3JTaZbjP8WkL/QtOguQa93DjsrQ1qEFwUmsP5Esu4ndYr32DaGrg",
-	"H5umOu0/LfsRnnxZRwHMquZKReEsg3qFaT2Glv1BIqelvCYUtzCdksGceKr0xwQpfjPRvtK2l0c9knSq",
-	"mQIw4BzFt2kUn4BRLJEzptoR1Sxu4TAOyX53L8e4gFFyX+0lDnoCQMddqg+7RQm8OeI3TBRLP6fTGKEg",
-	"yuY7M+MRW0wra3V64o0UbZrfmRM6R4uaG/7CPeklAR9aNsfcLmZIOE2oCEnzoPskIA5WnIS78LRVJay/",
-	"gw4cB3kIMd02jZ18aeF8LQNx23dESts3A1c75hE6tIS9L8jUaEZsjyrCo4qwKqBcKsdmPDe9EyutVAGY",
-	"Wg9UmPGMr3R8H+/7PxJWYapLqQ7bXPFbxXBbqvFB3L7syYKT+OUJ+ebJd8/IhKkRI/DWId62EDldvAvw",
-	"pj4i4YQZCn54+AgDuAfzrFIC7YlQpEkSYrUxgukYOitE0PEXcwZn0bYXeez6Xbj5NaRwH1nFoicyxdmB",
-	"UIFvkhv0jh10n5Dm4jWPFcucZ8/JGpV2OjvzB775oQ8giGI7sIhtWPk/373N35cwkQMqwrwe08ceb/t7",
-	"uu3hBBMtJwwBYCy57WRFwZtQsbXAy1qfe/3P2GAs5bXexUSJerB8OZkmDIyQ/hNXzybEKOA2YEeYVLFD",
-	"Yr7vpd3ukygV/Bb+xYKbPfdszG6JDxTYf/rMzrLXMB2rMfUa+HJIJjRmWUgEz7I4mrGMdDbkziRu1cS+",
-	"/oyvuGSRB+QU5Y7q6mV7xD9469Gl+HWOVskN6WgIonTszak9pfjD5IlsSzjTheOU56ZVmi5+9icJiqxg",
-	"wFAemM5mnu4h8FDIGZGCNIUsJXwdeb3AYRsqDRgQENuBIIuAHNDqVKaF/b4OSj7lx0Py9R1SD3ZGfNna",
-	"laghP2dvPSRVuk7qEDjKPCMvt+vKaD9S6UMUYpgVdj4jtezZVu6U7LMCSF1d9vyPUK7GxVJmNbCuGZt6",
-	"qA/DpnqZjb6A9n7Oy8GsT5XHTx7z4/+9gZkYGOsKdYK2ImbPOINqedxypqysf5btPFJ0OiZNKI3py5YL",
-	"xmIdApwdmjuk8jlHCE8HGMyY4fT9hKkJ5bF9nbzGfxPbRTSmKisaiL1QTQCveJpQLirTPwtnYgN3pcux",
-	"qgRsAtC4RtBgIp3ACuGfbrR2Gb+kszKbl93yfA3uANbsdxDQF+0G+jWPFZ1xMXrkEH8ks2dpN+0O5mfy",
-	"jldZ9cHZEtB0i6Jk72viJ/+HJhx8nOgN1fSGxRAO4TDqpcKYF6w5rNHZFpCEG6Zo4qvOuQqi9irF7gPP",
-	"nRBGA2sJ5zXrIHiRRPMoYQFRDEqpRi71GPAzd4Fv9S27CwsomhrTtdDaar+w40P3afEluxw8QfQOe1rb",
-	"UIS1Q47JQAHIo0oThoVcD/b3swLPWC45hKIH+pf3HWeR9WjpWMKWJXGnKlayJCbcvxXWN3+efnEHbIEp",
-	"rmR19t4A+nn0eD6WE30QP6nKEDY+V/ZaoUns+vJTKyrWuDjw/W5WqwrLmOf3xGBOeFxd2/Iya/8BD63v",
-	"ZJX+60e7o/NpPMolfyDlmlZuYeFMGMVHo3rfwecAyBfli3MrtpQwvOoP1e5H/8/+GtA7UNsLSFkev5wq",
-	"BqggdQq7J/1Hhf3x/igp7DonjG0OyJK+vqQO11Pc/TP02vQU9/sjJf+RFEu/a7mhB7E7UwEAM1+NlweV",
-	"CmmBc99ZL/V07HM7KrXSi1S4OhKgj2YahhRWbVRSZAt3SNAklvgCF9rXNA+wrJ4Vy6Ik1VCLbSxnABcC",
-	"5ZgwgkfbxQ4KEJCu4R2dI3d0yGUijS6Wdj9/d+WgR+znPaElxntCfQmI1nE5/Iq1maCDBFLi8/12Y/X+",
-	"Pyh/YecwpiJOnLOQi56gLpUQEaA1wg6pVOgj25r9wlWuG8yxalczr1fngmBjORMtV45d90Q44XrIFetP",
-	"ofxSeEhCfc2nIYmVnNoLNyChSkXfrl4IXTm0L8N01hv0jGULhwgt0BM+xz/rAJyZfR0SmcQA2sIFAiaE",
-	"dgtDuzqhnU//H1IwCKqy2rjDZnDKd6cnjvP9hxIbVcJ386D7HRmwuRTVkQPnaZlJ37+C7pv/Cgr6pldD",
-	"pqAHdezmET3z0Tbwh7cNfKaYt0qLydpZ5d++8i894JF3fWyo3fthP8qGf1TlnouBnXQWueF3dG3Jii9r",
-	"AajL5LpgJlVOkHAjspOKA7iD3l28Is3w/O3lFdnFGKuP7qU+jz+5SGiAfC7Fq0Bpsp5wkVRcOyhocA4g",
-	"0KZwXg0lk4TFRw4DyUEdIZyTFbwqxYu9bk/kq1wUL8glY6R+uJAXPJazrGwZK0aBVRaSBybmjnTjAZG2",
-	"XRerQ7XcXJaRtpt+fSP2WBHr8RKuqoxRw6Ye8CYunb1V1sRXgL5fOJNGgnExB0FBgj/o7tUZFmtP6KNd",
-	"8T/arvh5VH4vxpo13zjKXay0sdmpumMZjs8d56pKWjKJs/oPRk4xshAsLGiVOMrirB20XUE08FW3EEKx",
-	"Oni69qR3v/ZdXIgd/7e+jx/5TEVdiVx0ro3c3vZ+HfAk4WLk0xvqMxoujeJTtuOgW3VA7DU65CzGorva",
-	"ZIigl1cXZ+en/Z9Pn//w9u1PHhsUqgSDbGz/EXgzH5idDJ1Me8LIhCkqIrB11jR29fbV6cXxm5PT8JBQ",
-	"MEaCwXUoIZ1TKqINTVy9V5MqOPsH3W5exbgnsF6yC1RCRWHAIppqRnCOhMZxlpdlZAbMb8iMJ8lRXjrZ",
-	"dhAAZgN1zQVgCJ2NrRIBlYK4IUal2sykMuN5h5zSaOyqmfN4sdJx4AtvGEWFxogrTBdVgKRrm+uJJiWK",
-	"TQFawIsz8wLgbLeq5HHryCPCThFtyliBjbtwKqyaPFRy0hNuCRR1+LRUEEOvmcgLicDoMyBaqWKssZAN",
-	"Ja9hDGj1HfJGGo/N2xMIznvolzr25bIHqdLeHj5kMw/bmCPBui32Vc0iqZ2p/4fXxyeVoLDQg8tOWQd0",
-	"lVF3TjkuJNYSzVEWtIZxbm65HXGRhEO9LE+EgmUAWFhXJHegYDd5Ql0d9P9+9+DbmsjXLSzXXzhMDFf6",
-	"gkWMT2tvNKT9Gc0pH7KflPOtYLisK5Fv5++rYWZUleo/CEjtfwbgbHZwvMrXdNluyDWLpih31ZRuplQ4",
-	"zuDo015JMdXjgaQqro2/Or3lePqTORp4/G3x4vjyh+dvjy9e9K/e/nT6xiXqmw4Ji0jeXBN2ixwSGS9W",
-	"cuyJ8NLOkh2RH4yZvgXAu0s6YZfcsO/tRCMTEu3quUdSXnO0MSkWc8UigBB60n3SspdGmE8jRB+WkugQ",
-	"dJcWgQE5dGwo3zilI1aT9foiW5KNAu6h6Tre8nRvv7LMCTSEsyqUWoZt6seF/jdvdH2kPoTYj80kuUOE",
-	"fTYmYAdP8PBUiNBY1d0ynAwVG12kpX1EQslQg/GrhNEbF/j77uLVQmGpVxLZ5OqhB41LZtonuKyrJ/lZ",
-	"EnwNC3ehzVvCMxQP/l236I106Pi4lFY0cyuOYHvkh6vXr4DmgefTLArbnsUo4SBzgfAzhQBxrJRRUCZ+",
-	"dzMuESXA+UtDwPfvQuo/a9L/EXXIrkC28kUi8sVsOrQVxUTMFIuL14pdTV84IpZRfdTu5Yxa1Yi8O8P4",
-	"CFf2hWpteXB18bvAVTugRAP/JydIde1LN4P2OURRVGZJvbCj2da8czZ8IwV7jeAoD8xBZZROmDCIQAvX",
-	"T5nFnV7R0bqSefAOdPCkrnYwEvaOxvJxTXu1QLzK2bBt59qGybYAnw/xFO4s4P1HHBIYjNUObxiUoi5t",
-	"Y+FgwGHIz8XuR6D0lWBglmKP7VuNTfKTqHtzIxjSZwc19cve5//s9Nvv//S/qquwrTk2WPLiVEQyhk+C",
-	"+z5of9r9U/mIZZXjkFNUjLry0MGiBWT0Dz5tMztcn3plspPiJBXtSv7fTzHL4I93mrc1Gm59lO+39AZY",
-	"VXiEO5xVM1zisUsndI06NKS/rjqyL4//+iB3zOoFsXLMOUUt+etTytfd+JdglBEGKidds5jAuFzJhAUp",
-	"Zc1ejxlNzLg+7wgh16Mxo9MjYmQajcEqkhX3rRRDfsBGH9D043qo4XgufA2snQm/QfPN192yV/yGCTsm",
-	"K38XT6Sea8Mm6/dpKexje//YJr4urG4WkEFqXPzI4TpULqJZJEWs16BzeTyuGRjALaeyP4L5GkGWs4Do",
-	"gtMB/U7yhikSYqsG2+ngX4rO0MjuGm/6gGrEPCsVFY4y2LGe8HAzAVmGASOhCckk1YYMmIuKJk+z+iqO",
-	"y6J6YDlNIjHR17sGegI9AlI5C0zBcm81MEFSgdnJAJ4ATvvc7QYG3j2wCkDUUGZQ7/RET1jiBtg2OfjA",
-	"IoPY0M08Pvng224XvB06cDZiMScf5IC4uPIWGbBI+tTiD3JQijnviZ/RReI3/IWzsIcEb2sf6m0VlB2d",
-	"G+B5fETA4wNliE3RjQjFlKnpiYRRO8QDMm6RKn+CKgRsAcqUHV4BBpvH3oET8yGkb7vpWwI62N/vkBfl",
-	"6CdFDStV6HOiztk5Lg1WzpliNT8lU8NcWjeNxn786LsBbEam2tdsjq02vfXv4vjqtP/q7PXZVf+n07+H",
-	"rQDg/w3aCQfzYvAHpnrnxn7nzKoE2LxA+K0fNnAjhHc4iYiTt/44ZRh6R8QL3IFzRLAYyBTESDrQcJPW",
-	"eCAWmUedQW+vu3+wQTXkqyIF8hjPI8+JEVxzhHsgd1SUVw3ME3mtZ+Tp01VVkXu92/29dq93+w1bURP5",
-	"btH/NI65/Ykm58pSiOH2JkWVZ0Jviw/3nz7Lukbm0LA3yki23UPbeueCzl4znZcg+XJlBH+Ug1X1A6+Q",
-	"HRWCJSGUkicJUalYYQetbGZHe+vpQxk/tw1f2H9A+2HdYu5ocnzmIDAiKoQ0HjUjKwag2IRycOtjhRHS",
-	"BA/Yb//81y4+aLPbiLGYxa3OHwL99TG74X5dbVQVw8Kd+dJBS1sRiEcFT9y6oJChVIyPRHsAfDATbRM2",
-	"osnuR6uvrDQVvbLvnW9QQyqcKn5Do3kYkNAwNdGY+IV+Fx0eYeEdmANgxSAsS/cgM0hWWJ6cHl1veGK3",
-	"1IqX9lXsvREUb5En++Vrg7b/8f4XtEHd2QL176ZU/17dLG8k1l60NPDZbpWvbTKC04ZTaTpKDQicEjsR",
-	"d0ZaW9sRJtG0PpLrrWDktYxZgs6MW0POlTQykgmZoDgCArqPtAFk6vbF+QnZ73SPyMDSlxfqMXC6lcuh",
-	"Dto5XBRNQtgpIb0TUDt0ew+jb2VWH2jVxCqYk2iKOaHdpy2M37pm854AR60whGoSHrt7Hfo5JM8ZVUyR",
-	"5ObXPvj5reQpSPi39vGUt39i8/AI1Yk8hiiFwC4Xv2bGDJRfexNn2kquuAGLwoEwEUN6KgGMKxJmWTS+",
-	"ByNlQmiipXsDmsYovKwGqWeohBsy4YA5FXioLU3KRcNBQtBjPoUXXP2xw54IE65NP4fqCknTPjnJHrQC",
-	"gu9kob7ulQyE1b4xYvkLYU80RznCn/1Z0xuW/06a07T0s0pF8VcuDL1mP8qBb/mDHITEtgnP/KDtmrmx",
-	"/CgHMIyIiogl7n38o9AMVDTEhqBsX6tDQkj6m+MXVMQ9AfUZCqOx6jWupZVn8XUUZv0laj+wMleHXNlN",
-	"c5wKyDtmins3YU+YMdOFbdM7/t1DQmHDd+xXI7D24velbd7RJL8sSNMJ0ISLntCCXjMSUc0OF1fTQBRh",
-	"WFCg+tdsXkiJsrf3jiYTNhkwpTvkOMtmABqMaJLgjaqYThODaxFyfWoJ7pBYjhGiNtwToTYqjaxWGDs3",
-	"JxxAgzY8YKjenE2aWURyGMmYha0Fop7JNImx+qznDZV52VKb1yfnD5ST/frkfCsFazuLaFm/q5H8M+bp",
-	"uwIMb8+CXGGq/QpTb7k8KCS4ugaySEy82YIssOURd+2x9kS11PGxgXejvTCtEGLF2eMp/4nNsydLcRiv",
-	"T87zi655aRSjEzsH8sPV1XmAIcQJ0zpAG2g2hqK0YuWQzWCd8zr0u5EUQ64m9XEcYzmzHG2QGuMDpN03",
-	"DjSkGOrcpARSNcEUysEU0Tp0aBgQhje2N724DnqCagKFebXVzy1zjmWQt+wtv+TYhTRBx9x+kwylgkKE",
-	"eRw6u51aTgPxfT1BIU54RYDfm2z6J272WwX63Q2KJe/0Ctp56Ig9EHMzwcYtrNvGIu/6XUZ24Z7b7fZJ",
-	"Byv3/THea9N4L0cHuYMcg79zhlA6z8X62NkbK2qIXi1R2g5Ubp4Q+36HvPUFw3B/m7Mxj8Z5GTGXhpAV",
-	"DHalOOJWT0RU+JZ9joJXLMqGGQ4+iksWtV8yE43bl9ywQxIpqXXb/hh6T1T4VvERF6GvFobZF1Alhxu2",
-	"o1uYsVFKVn0CmRhZ8gHMzJkX/bSpmFsp0c61J0qrXZhhwdbLBYkSRhVpYr68AJOjZaCaufDYfOlbZMA0",
-	"j1lPWFlwTPX4yHcM3BUqpXL7i5rY26Iy/x3fz9nRxuLgbXs2m7XtpNupSlw4zSZW+yFNNAsa08Kjj46b",
-	"bs00i+z3F9fI+6BKPNxW/rwrv3ILWpYIH7lqJrT+LpcCju6MamBMWXBqgYl0fvdWuYLYBQH3EA1jNyWv",
-	"9+XZTZNWbKBzazzqCb8Lf8OJvz+2vYutPC+nTNAp73hKrHMjvJ0ycXx+Zk/oQ4dK34M2nwWJu2Fn9pDH",
-	"wOk/hLTJNUZM5ytNqCaO+BZjwEp0PKfIEtfQ8d+PX7/6knTsh/VIx490TBzxVdIxQGjXmlT2u908CB1d",
-	"MlaLwH96tUYfYkSzizX1OeeBi92a8JF3aOTJvWim7gm0YwPwgCbNy7++Ah2I4hOSyOjapZljPmXCqLYS",
-	"oJJy4hNyhr6ix94z8po/J0PFGAH3ie4J+yPOtxX4aDrCxIgLREtFDc2KjwgIlvl3rJIypDyB0EHtRMwL",
-	"FmcAIdrBjN0wFfMIFKKIRmMn2OwR3SFvrYg245qRp90nJEzzrQ+DclERVw4FfES2VxYTKE3SE1yQMKs3",
-	"0gz9IocBeJf6OBX7lx16H4beB33N+QI0nZPZGNBNwpgZypOwxtR0AZTwgNHA2EEF54EfUI+0ZGUUHQ55",
-	"1PljHkI7Gf45McRKDqTRHXNrVt0rF/DW1a35CkH+V+zWvOTJY5A/YJzRWQJoz+UKC5v54636NqHTzu1q",
-	"IeISX/uSAsTtnXRVP5//4Oykr0uOjlJ8MIGLm0Zi3Jo4DTVpfdos5iDAJTPhgk9ocggwKMvZJ/4iynwl",
-	"hA5kaohhggJkkB3qrylLGZEKHOr2bjZ8wjpWEFUUqo0BJA0IGnCNoR0EQ0IcbBmNJ1y4YYcuDl0QeEqu",
-	"2bzm3rvEaT4kDjf2UHdmMEAvEyv+c+RVR0G4YSBgmcJ6cE3SaZAFNNwwpcu2hVyOXXRqVrgwEfi+IgzR",
-	"boHDknECLlgI4d/aBa1nwQ3UkJIFA2pspyppHDZ2gcO6sS2dFSaniS93Z6TrMCCp4L+mzPIhNqE86ZA3",
-	"UrQzgtVEgyiLPgeu0NfQyd18WP9/Ofre6gDwvV3TMdVWKgW0KG0CkqPDWTnaYI0/B2MUy5k7d8cwCPDL",
-	"wggKvdqWqzpNjXT+gw9ygH1jzE/gtjggCdeuEgJE8ST4ut3ihN84ECBd6Mo2VNHVGwp2YMVSCA+G6Glo",
-	"G6ttLS5TXgFsuamfYbOx6AJdLCtRKEnoEnA1oAliLBefYJxhqe4EBrA5rJsF2NPizLLQ2+rciYgamshR",
-	"Ck6vPI4rcITgqy7C4RDT1PiYo0IP+Vc1fZSx4rAjn3tVNeSs+HfVKvJojDSs89MkYjvCLIzdUitpyqlp",
-	"czw4vpxlIaClqvEsao1EisVMGE6TwkYHhIlIzaF2syPyIzw0E2aovYMA2AdKckD2EouXV6mm63MMvWwP",
-	"FWciTuZWpo/TyBTAKDwyzISqawZqo2NwhU4mzCgeVXZQuKBL6BNFqAnfRQUCRqcc+1zZRUIdpUzpfOJ8",
-	"IEqmo7EHWwMituqmTE3gegZIJjKVytAEn00TAPK16m2EV/oixlNhMB7TqYJNnEH2VWybtx2nWWApelJh",
-	"oEy18S+QSopE6GIcKxr2uZsBSAoc/+nuFr+Ci8YRbjRLhoXm3Z2y3PpKcIWanSu0Cxnd1ccwN5E78MNY",
-	"ppap4UE5yhHvIHbQcXMrHiXeoVoi6ILFvbq/mhBfH9KDmVnHZ4SOMOoWUi8n0RSyLgs0HU0bn95/+v8D",
-	"AAD//w==",
+	"7L3tchs31j94Kyjuv8rkTJOiZNmJpUo9jyzLiRK/aCT5ycyGXjbYDZKwmgADoEVxXK7Kp72A3a3aO5gb",
+	"2TvJlWzhHADdJJtvsmQnM3o+PBNT3Wi8HJz38zsfa4kcjaVgwujawcfakNGUKfjPY5oM2bEURsnM/jtl",
+	"OlF8bLgUtYPaD3JCMikGxAwZUWysmGbCUPtXMqJT0mMksQOkrVpU08mQjagdxEzHrHZQ00ZxMah9+hTV",
+	"Ti7pYHH4I6KNssNf04yn1EhFZL/iW+tGP6eGveIjbhY/cTlkRBtqmB2Z0WRIMvug+8ivOdOGJDIXhqWE",
+	"DigX2pD66cnlS5Iq2jdNzky/OTRmTMe8qahh8HrT7WAj6ggpGOGGjciYKTKWGU+mByTu1K7YtFM7VN91",
+	"8nb7ceK+pYliI8oFFwP4nR0a94BmiRSpJrkwPIPpTbhI5YTYfTAan45bHXFmP8GZPiDxFZvGpG6/e3R2",
+	"Sq7YtBGRmI/db0nGmTDk9CwiUpHTs+unZOfpfoNQkZJ4kMkezWJSp1lGqJBiOpK5JkbRfp8njVZHzOw5",
+	"u6GjcWa3vVjY7u6zQ/Pd/l4tWnUkMN1p9cHAXupVZxGR1dv7q9u9X3NpqNvRifvN7R8XxO2t38M1K/v1",
+	"u9299uHku6ft6pUxo6ZHfcNU9X0ZUTH1XyRGkgnlhvRYXypGjJpyMcDFkfr5y2PybHe3TVKW0WnTvdOY",
+	"nd+ICz7KR7WDdpgMF4YNmILZ/D1s9IoLALvjr5bhg6GxW40XoW5/s5usWD/XLLU7TijZ33vWiOzeBcK1",
+	"+49bessJnnvKX5zkuf9IxvrGftVOKsmVsgTszhGmT920bz0FzSr26OchE6XBH+nZuxcRqsk7wW+I4SNW",
+	"IqjZWfSlGlGD3366X4tWT+tTVBtTRUfMOE58lCRsbE5EIlO3R9zODTlNLaoJOrIj4GPN8NzMPtCbV0wM",
+	"zLB28GR3r4p4j6UQLLHLfkNH7G85U0uuZhIefKSJ/fQhSVmf5pkhsfsPuEgwx19hnDBF+J/yvP6XYv3a",
+	"Qe1/2ynE0A7+Ve/Mzqg8SangF78RY2qGxTcS/0wtqlkS5YqltQOjcrZkQx7vwYH4f+7a7TeGKTv0//EL",
+	"bf7zvf1/7eaz7vu//K/Ki3/afyMFe01NMlx6Oqf9pn2oiU8tmcpue2+/6gM/yt7piyXr5enKha7a4dMX",
+	"MPpPbHqPo18qPhgwtfQLBv/eXfOl0i493Z85sP3ZAztq/u/uuJrv/1p9Xu/0ivl8/op/luqqn8mJJdIz",
+	"O3b1h9xluN2nyt9AnqGYHkuhGbCM5zR1nNP+K5HCMAH/ScfjjCegO+2MlexlbPTXD9pe7o8bfvkM38KP",
+	"LrIHL665JiOaWc7HUqtl9CnPtFfnQHPD+9zPePLVJpm471u2boYzsgVUQ5jkS6l6PE2Z+NKzdKobyWhy",
+	"hbqQTuSYETPkmsgxU6huC8aswPkU1X64fP3qjA7Y3EQNuzE7QzPKZmc2fy8q5zCmA2a5+bxh0CxZBlVL",
+	"dM/vzFgRJXV/1TvwDMznVNhrTbMvufNHguSC3YxZYrVNppRUpJ7IlJGYu+nEjRaxm5MyQ3lGNJ1qIqQZ",
+	"ggbXkzkaEQnNNTsEFcueGeuI2NFdl6egX2sJD8Z/b7rL2jx9ERPchgaZWN1DsbFUxg7MjVW9P0W1N9K8",
+	"lLlIv+SmvJFE58nQqj0yVwkjdanskslU5soqpp+imn/9y54VHBDoYaA07z/5hrjPuOPBqxEUPfZF9+1S",
+	"SlT7g7LsSMkajN0MJxQ3DomytgOh1nhwuviIkQG/ZsJqlTGYFk2wLeK56zhj4q66VsWD5f1oFmbYRi+7",
+	"x7250wz2zsq3C8vIat3N4usbzXzelJkbY8Z82Gyc4pWFsZwdsOk49nE4+AsjFR2wl3mWfWlBoZm6ZuqR",
+	"JhrnYIVvP88yT2zu5679LW4cBF41oZpMFDeGiRaBMyIZNcxeJ3tWHTFDd8F0BcbEQcRrJgx6BMoUeTvC",
+	"AGWR3ZiXPKuUYOOMcnELEdbn2VcUYZdSvqJqQSZ/MRWnJ9OpPSl57TiLs5KtGixoboZS8X+yLy1MQA8M",
+	"Co6lQ+fVY6mf2jXlGe1l7GtcJp5Y8S2sgIO7hSqX31IhJ/5m5cU87cWy+5tSQ3tUhwF69izAFdoRUtmj",
+	"6OV6GvnF69JzyZAlV+BowaOyQqKJzhh7heFep3IiwFFnwsXHi2g6wkhQs0mSSc3SFnlTuufJkIoBS72k",
+	"Kd9z8sWv+TsxVjJhWn+NAy5ZKBOWZU1no/RyUz4KqhS3lkturG5B9VWgTJ2PrU7G0tcs5fQSWNBXWcEj",
+	"TY7xq007C7sgO3sKfiCWkiFT1oL55G1KdCalIy4uDDU5/HOsrCFhOJqNiRw5cTzHWaOaJ2vwjIp8VDv4",
+	"paZ/zbixNuxYajNQTNfeR4tvDmT3minNcQMW/vxrznJW7Wr6IHsE/kx+/+3/sf9CX6OG2YdLYAWe82DK",
+	"LLUnO6EcVOYPsmcZ/+waUzZGk5ymKbcfo9nZzAPzDrmwJNn7wBLQPvpccD1kaddu8eLcf5Q9Qo1hozH4",
+	"sLnlbkDuZEg18S8TzUXCCFxuqgyGShY/jmvqwj6kXSvG9YxPMZW5vUThVZGPes69WbgWfnHLfl+xGMfw",
+	"Kg/HzaxLzew3LWOyKmqt4rzzsf3LsllWuD79jKPacjqZW42fc/FK5Il3ZtKl2ZRIeIYmPQVWbc3ReKzk",
+	"Nc1esIT7iVWTTZ9mms2TWm9a5VGWJGUJTy2fp9pZilnGFDhT4YcRqcsxfgN8/iXf196T/Xlv5cIB2I1w",
+	"rKj8Zrvdrng4LS3N32sKy0bnFGzF+2jNeYRRVu3ipbxCJ0qF0OUDYTeE3Yy5/QAx9ll7rakg1L1PMi6u",
+	"SJ0bt1NSIIuwjMD+tzZsPL9f4O0u79fT7byFUe05zzJnW8wxS/QUdcdMcZl2GVrklXdE5JnTZdDHt8gj",
+	"FU1YFyJ8FcFQENIUZDtLyZhO7fFGKKANOGl4SsYZFY+0j5xpI8d247IpFwO7J7ebF462VlxlVLzCJz9F",
+	"NTuR6lO2fyGTodQhwAcztApVq2rrdRBTs2NdGMXHzNo7eS/87sVCnSaGX7OIGMWpPbmIjKk23TRnEcmF",
+	"3avICvqEZZbiuLALyphhv//2rwaoXkIKVj0f/FyPpd01i6yeoTXLpCoODjW66q/NXTD4XtiRcDBV180R",
+	"7DlLuWLoW50l3FxVEZmbc3MotQEqG7BDq/ihkO0pOdFoQSg2Q0+54mtnb79YOdU8HTDzKhDZFrw1pTyb",
+	"dnOdLhEz9AbFzG4b/m+N4BlJYYZ3Nt48cwxTnf1Q1Y4c0yzr0eTqCNWHxcPbRhLTYpBFvQIcZ8uEvsl1",
+	"11o4Va/Orc5/xH6ueknWqpG5KQUktjjn6ot2NMPz7I0G9yTVJB4r2XW7HNvbDD9QIXKaxXPC4en+msjf",
+	"yijSwvWsXHwIYlZp2z5SWXUKiWJ0W9Wrz1mWwtjcsJHePML60r5YUnWpUhScfMIFWiu0vHTL6c1tWTlO",
+	"60Jhbvoza5/50uodxkUsbHNGtdlfonawRDFrR9lnSF/mytrJiiaGKU3qfTZhasYOHkplGpWyYclGzS3a",
+	"LRSntHo1r7iuuP5Wh73F+S4e7QKPMnTNhHzMfeMLFHSr1lLlqhj9LN+WM/gd3yaHwFo79sj1KgOwtMBv",
+	"d5/trdW3l+ZISPVIk0SxlAnDaUaQvkldM+b0fkMzOchZI8IMNGp1j6Zlp1OC47c6oiNeOn9QPDRmHBej",
+	"Ry5WhLYw5FqQInWEcKENo+kBjn3FwA9I3TugQ3dEnQryw+XlGSrcETgQ4h+kNnFEYu9dwMXbXy4VFbrP",
+	"VMgyQRZbbHN8iMp5R6S832egy0uRTQkXJKGaEaowqchFuUDhiv8rhhXQ+TW4/BKY/zXNcmYN6I4Q0u6B",
+	"UTIrXdcWOcGErQMSf+zUjpxrE9wwndoB6dSeM6qYIvqq+ftv/+rUItKp/Rcd8y4kd9kH4OdPMXq6RvSm",
+	"TBbWcBhxMfPTwnVZsFKR1lbcK6mOlkiHGaqqYMBcjHPTLfxJ1dQ8o9e7r0e1m+ZANt2PH7QUrXM6ec20",
+	"pgO2NS8rz3NuVivXfeyJfwMmN6cCwY5tLebCVleIueKSdgsZukxe2EtUZEFZlR6dPOFekqGEe3727pLs",
+	"0DHfud7dKV7QOx/Dk59AmIRVLBzyinmWPLHzutEmk1vJObw7bSKYeqQ7IhlKqe1VhpzA2G1DbJ+Lly0S",
+	"eFXDMyF4dGGX3VVzq+xJmTEqtqZATw9V5HZLoQemPUZFvVPk++dntaj27uJFLaqdvDuvdHW+sJr+scxd",
+	"NvW8uud/X0WsJ9dMGDcEul3ZgoK1VrdyD7kvVq2w/JkqxbTkiVvIXly0JRJDu0nGk6sNnxdsojNmXORg",
+	"gxesNdq95myy0fPzynl4uTzTmVlE5TUv3S/v6/ckcfuBC5L5PqcqVZRn2xrAiRRJiUznPSRs7K4x1+Ak",
+	"U7kg1BApEkbqPmHz1cn//O3teffHt8+7F5cnZ93jt2+O352fn7w5/kdE9r0vDc1clybprOCqQxrRm24i",
+	"tfFW9IzNvM5gXtjxHxjNVjnqKzel8Bj5M5JX672X7q2qc8c0wYWsE3xg1vDMter+/tu/UCO6YlP4x2qL",
+	"c38x1/TjXrT/qftLu/kM/rUbPXn2qVJ1/lH2qrwDGHWoNvkT51zoOg/Qos3pHthCts75K6pkVokk5qh0",
+	"zIQhvSkImw+y90iTo1PwhmuiJelTNeu5XBLpuJ2tHPwfq5Zn79EJPFiO+qz4zHpP7wb3/VZKG083SU/F",
+	"W1omkzna9mErmmVywtIWORUpGzNhBXc2jQgFboJO3IlUVxCPk2NNJkOeMctmBGarkTqHtH2r9INbH7yt",
+	"poiFpZylDWuSAGuCwgdqyEhqQ8yEJ4yMpGIH9jdIiBpyleJlA982Ny6lFDI3MRqfKGrPJ7amAEty73Ol",
+	"pmmnYZqW+R0QCoECqFKyXx5B+cWQCuCNzhCD9KuQE6rpiBGestFYGstvwZaKsZbkg+x1eYoFJAeuYMew",
+	"cfgttuZeQeXzJhxwjtNi6OZPbBo3lkQCrTrWxXNeoKsxnWaSpndMVGPFpeJmuj5g7Z7DROQ8W1JvAn4W",
+	"uz+PNJG5GeeG1HtTMpaa42kJl6OiTYQqqOjaY84VhncI1Ty15jLIMcc2LFUkjKUYQZ2/gWtWqHKxFdvY",
+	"ICK6lgcUUmrVnv4oey5OD6+w8TKjBGS9J1au7AUbKKZ1ixzh9hipmA6X61vymj8n9W8ff/vt0/a3pDc1",
+	"TDesrgAbjKei8ariURIukixPWXqIt8E+hgzAHeFE5llKEiW1xmKZhZuJD3aNlN2MqgFDe98lLChmFMfD",
+	"20jmWKZsd4ZVSRt7BtKaoNUicHu3ZVSbuFz79QYJ1A6Ea1p6sxS5CVcqKqT1HFcur6K42Z4IAs0u95OW",
+	"JXmVVvOj7B25LJEK7f8WwhS54GYC6BY3btvbsvmJuYmXzqd0ZjPb66a9ZDufU5MMT4WhV2xLlfWD7G2u",
+	"boUvGTZywvwU3ws6tv/3GtsXPrtyMQZzubdYSklEdq/YdD4B4cmTVd7iTudmb7fZ6dx8w5Y4iz+gxrtm",
+	"f9whVKx37XLPg+RaOKINPhxuFMjNkAu/UZ7X8lj3XnuPCDaxjDwie+12oYdYxjlm1ERk/+bGF2mic9l9",
+	"vlKP2Nz28VuzbFtoiYXMThpoEPk/6ot1uwSp3IyX6DeY37BmNLe06hFQXt3uOrlVrvMZhUWH+RafXbKJ",
+	"t2IL87baTCbP/rczN+nbtXbGqk0oeSAqzINgxO89WWf/F7rauk++FS/xQSvKt9BeK1MEH2nIuY2CgmNv",
+	"yU/8OdEMMkA0qhZz/vy9J0+/jDa8tbRzit7mqtCYJbOy4MlqSTCnJM1u6hlTTXf+aAVh/rHHSLDTm3UL",
+	"PZ3x7VQSRlkcb1HUOHvxSnLZU8uS+3YHkdMfZa8yGs5uTDfJlZYVJf5nVGsw5/CB2PneGbFvuXwa2gNj",
+	"UDozx1pDUGFHjuB/SUIFYSL1qAAxbH6Mqa8hbBhK/xoRgRIyrjFwZ1zB3iNrd1vWEBHDsgxSuc2QKbR1",
+	"YbC+tPZ9axNPMl22zxdLRFbs8m/jAzKm6oql1vilJE6kYi37tzgq/aPbl6qr+UDQDF1n8Bef8xcDxUUQ",
+	"tOBiQIR0XodDkuascBvEeM9i9DpM6BWWUIVUevyAtTpVyCd8pIm7CA37c0inw2ftTz6tkSRyxKCo37sV",
+	"MR3X1XGnuZMD6PwAiYCADlafxM2wj3oztSw7fCZapXP4J1SiPl8/RweM/iyrdVP9PuRblETWgttzMdOQ",
+	"gpfwMy1rsZijsFuZ9lr2paxf0lixPr+pNr+v2PSRJtdc815mNS/7ZMkrnF3/2s34NevGZfIJv9Yi+G/D",
+	"tOlWkoBi1/Lqc/0NiRyzLYSKfXytIjRv67pgnNsqTwbh4zPWVBVD+YlNj+GJLRUlJq65ksJnPLvQRu2g",
+	"Zve3vOX4T7vTlRu9wRX5UuR22/MqNICnqxSAqJYL/mvO3J8t0cwfbulc3WSWHJmXtVtlbm4hiC0HvHUY",
+	"9yc2PZdYjrnF/DAX22V16xma+vbpvj3eFVBYMkvBO3zFwCkn1RVkIBfIMEXwTQpGUjot9NbHbftvPRt2",
+	"23vybG9Z+Kxs01Ut/mduhhcQq4ctyLK3/drBL5ts+LzMcdb8soyIFrkYyolz30KlHGJRQOrPeiXDjr54",
+	"fu8/RbVXMqEZq8pxeH58Rva/IRkVg9xqToYOSlyXieb3z+eDb49n/Q97Vdlq7z/uRd9+qjeL5LX3H3ej",
+	"bz81/lLpknh9fObtg3VENruAt4KRHy/evmmenx2TvVabjHAYn3rxWqYsw/KuG0POlDQykdliNVOIYq0y",
+	"mypSmRbIhadLUNggg0sRSjDcRup+2lj1b80kNU7KIde9VruSw46YGcp0wSv0dG2CHWSm6C1X+XS/YpVF",
+	"bOLzRpp3LrlNqGJCr60KbDXA48ujquTUHquOxVbHaOc+jK9HSxPsw8cv8tGIqumqXI+uWsg1WR5wNXRz",
+	"+TSzAxVWFbv28INz/EXRxFoP+PeI9KTRhN1gLGImMrw8cWTAhDWWtlSXh4ymGRdzMnhtdpa1rLouvFnl",
+	"yPrRWl4QIHEVwYSSPre2hkOb2WhJVoPhIyk4zTY/g8vipaqZ59qlkm3w/VyPb3H27y7O1gryuf3z0woU",
+	"Ei1Qa/moHFW6Cc7t0xwlrLwrdqoL96Qn02k1EXCTbZCrho9FOE7l55mh2/m/XirGoHp5zv+1+3S9+6uS",
+	"O75mRvFE3zmvUBs+CYUyG5NWOdmugqT7So42yJxzlufe/nDLzDx47Zt0y7eM3GhORo67Y2qGW1xwOT4R",
+	"Rk0rY6Jy3FWsz5Ryt/xORszNqItoQHc1pqHZtvmR5p8bXD0cuHTSxelVsRRLsI5+4MDgK54653ezfFaL",
+	"+1J10d+E7MDlMdhl0aCjbEKnmsQ+ChFHZDKkhnlwD5qmEPkv2b0hYPE5aXDFnC/4QOTjbW30Ea0sbBUE",
+	"/uKnfegRMHy2jMO3qO+32xj/GUvA4CLxDrwYryuPflzlDYGzqcT6VOhgBZ46oToirDVokTijoqh1GCue",
+	"2H9UZPZVFxa3DnY2qiHDTVq9+6tKqBmFgtYVpdSAd8ct6+FSQDX13CIQf/KzyqXfSMP7Dv3ighkrT/X2",
+	"EfHusljgCdBLKTmdWB0BfbfWoJ7NXHe+bshG6UtFBlKmLfK237cE5uzwVkUCekWSgJtQ5fGUllyRTb2E",
+	"+Atygwc0GUiAuZhf2yNdXA+RZ1nhp4anAFJCSNwGxRKpUlL3AE8JFaTHAL6l0drEUzi79ZtvS7SCemeD",
+	"fRs7IorQ1vt5xec8FxozwMJefJC9uXOGXeD9KdFyxKRgEbEfYUJTwxqHLr2pzxQTCdOYDchoSgCj2bBx",
+	"i5waYugVg92NAWQxjkjM+8gG+lJ1rRIfw4N6KCfaZ69hTLKUlhUXkdEDYnc+RsC8pTXk7tyhlLwe9xVj",
+	"MS7V+VAbLXIBrLFpaSA9wBIrmo64QEyhOsaIpLJmE9aDN+waO0IzQ7g5JDTg4FhBB8uWECO6YlO0URAC",
+	"R7vSR59fAAvabz+GBK6CHdupFoVT2xTYvi8Kbat9LCV0gYqgHs+mXcqr84uPTokeM+DdPp8VAGTeXR6T",
+	"lE43TC5Gq4Sp7oiL3LClZp2/kJaUdN4bcQMfw7eq8xV8Nfi2C0hoxkRKFYEBNlrH3N2d+3I0u5OLi666",
+	"2HgwVbFWSw2bK4V2nLf9figicH7px3trzEX8yrKZ4YiLSSsjqzt2k2qXw89Dl24MVy8ZUjVgCDoEhH5N",
+	"M/Dlwtuk3gZmY69nY0PbPXG18JXiAK4fJf4Z4N6Qbgqf4YbUrZ43xbn1clN8ebGAanlpCGBUKJ6wR5r4",
+	"p8r64ruLF5XeuyoHoce7cDX4UH5vGYHdo9JCPKeBnE9B4u9PipIxx53iyqJqv+nVePqybzwAil2P5VJ4",
+	"Yimpx0DglmFPGVVxw8lOH5K3Owczb90XCooPDc17VFOuxxmdQmVryWF9pmS83lFeDrTNEHLpwEu7VqK3",
+	"lYghZ6W8lhAug0wLYUnaDjTkg2ElWZRQX+eE9BI4VpQgr9j1r1AezW4MExBjHzHLqfSij9sDUSw6p+2p",
+	"RWREkyEXrGnlt/3Fgfba18qEzQWgDkL4qww/F9V6AEPSZTchPC+k6fYBZNe7rbv2J8eD0WpE5Go7WglG",
+	"EbiAg4u25qDLd4bHAnBcd8RSTruwl1GtDAWLwwXow6hWhu4E3CrB/AkLmlWeCO5ztbV1Y2ke1X89ZolV",
+	"W4mRDlE6cTRUDX4Dm1rBMgF1oZmxa5bhxmtXQwHKAdSCCCPLrTxmEr3ni5793BeDAKhrVBHCjxdv35Az",
+	"p4tA84ynz9q7jYUPAxhmhNGM2Rrz4iJCLWwL8242gOVxkwq7vr4G1Z6eNlQkS0Dv/FzHFBL6ETwOLpA7",
+	"oJRg35uKVAGPLr16ZMeqnbY6hz4dQndYILwGlymEKZ88e1YKUe6325Wea+8qXbjJQ6lMRIb5iIriGmv0",
+	"Q3qbzm+DHbdyWsaVZ86P/u78tFD17XFzF6ydH7Ho+DI0ZqwPdnYyYFMtyj2Qo94R0jQ9a1jjd8L77T2/",
+	"IcMc+FkVoZwzik7mLaPpt8NlXKyVVPD9Tf1EJUC9ysVIaU5FX1bEvLi40hsgMC4EWjbDLPwsEEGcW9V6",
+	"Llyi190kZCVqCawDE5b2K83vTVKw/CxdrR/Xfa5YF1MalpTE+IfGAQg80NEVH7vKB2ttV1IRpESqXCwp",
+	"ToLcx3o+tlLmSQMK7uyW6MgaYYcEoU7AtE05iON0JhWP3YwV0xrbHFwzRexMNab9zYiRzXa9lCK7yJbv",
+	"p4IO0Cf/acX23aAobV2ONFPPAjReTKlcXOQJb4EgFsmofOrbgTWVyPNWSEJL3Y5+4DvI/Q0X/dZ5R36E",
+	"7TGNPFuYV7GuWQAPQoOcDGWuSEqnTdlvgq2DvgD/04SxqwZqOn4sqUg9/m/7Xja1htF/g8kP/2Wfdv/p",
+	"odPsf1vTKXPlqIVsbJNvyF/IX8hu88mc93jv27WpHCX2FrKqZu5VidtVcK/wDqadz27TO5EyhZnAll3F",
+	"ERlaKzGDohjsoEYoGXGtWUp0Jo3vVGjtUm14lln+NJN99bS9/+36/PZFDlpkIToeug1LvXUxhHsRkvXB",
+	"U/BB9lzfGCRIdCeUctDij5/ixheonJjhgsXmvLs8rlUt5PTozRFWH9h30GJH8qeKoZ+WCx+dOcnt5Hae",
+	"M5VxsR7ibw0qnVoCAIJJliXh+EH29IGdivOWHUwUKl2QtOD/gv/wfxphgN3/ERy2lSRQpNZvkVMGJJD3",
+	"Mp44LNQWecEy3oO0h2xKgIhphlW8rncN16SECL5oe68Bh94EbGMbjcxrlouqWeWZBHSGilSFtHrSoyJd",
+	"bx0+YYpHhs8v+/6pccUY24JxfCX8CS5SdlM9o7stbQ8gOei/nimPWF0JEQGXHG8SssbVlGyrsOfLzgta",
+	"EdziYnnQgolwHRQm3AzBzfmhQHs/IKjpxn4aMTGKW23XQ9LHPZpcyX6/q+PQ+hPTaKVIIwLee/D29w1T",
+	"LfIzN0OZG8JNVABAQwE+Brsg5u+qtTwePoaf4nIhXwxAy5xVXPDKWr/dtSIvLGMNXO7T7aBy1x4fRAS3",
+	"06loANjbFvp1ia45g9t6d2MaLnLWlaIbOENlL1JWPn8f7IxCEHQgARn9oHhSG0gZQeJxwAtGk4DqggAs",
+	"dTNkU6IZtAtiY91CLBMPY9Jy6NrffUc67sp2avGS4IOPjVY5YwpHTD3++BE/lXFtWggR0QIV/dOn2Cmv",
+	"xyevykbggF/D7RAEVHLIavBZb+12G/oB69LaVYgUQwzHsFHkQrIfP9p//f7bvz59wj2xv1huYv/dkzmG",
+	"KuxGAaQhPmJfgSCwfTD2D0BMuA60Ryzncjme9uFGi5yaAHXC3YX1U7f/gBk/8rAbpB7CFI4H4gMLeS7V",
+	"YP48vWOziverznDuUKC1UOyUT7s9lQSEK3R7vYLEYlK3gkAbqTTEtQ8xmuSJyuHAZFq683BHA0fSaJGX",
+	"cA4jqnzPRPt47HYzbpEjB2DiOCscHqKZCMZS6JUTtr74TyNli5xc0yy35i3JwdSgJJGhXbLsE8QG3/Co",
+	"LFVtr+JT33kX3j90CfraUq87gBZt9SwN75BwvypPogWUjvq0T4NokbfYkmQmN8I+0+eZFT1W6waqhTvh",
+	"zSdvPSCwzF772Te7T/ZKwDJWsaGJAT/9ocdfwj3HgRBAZqDkBLD6l4DIuABOF95ZhiCzNs91ra2CMHYr",
+	"wPUQjwASqgJRVsLrFdK4NN5seY+7oCskLWSerEL+gc0a5dqUK4cxoiNYixxByXGJJ7onuCF1aFEfYqJc",
+	"aYMlxRQQmDwmkEY2ygWRKmXqkMS/vI8PsE0CQaTB4gJpMqTXzE6FpbArXECsJctYFjn1qHJfWuR8Nh0H",
+	"Yisus8XyX88T6m5OLoXeDJXMB0P8+Cyc6jZ24Hz9/Lx3UHm9cZ26jgpmpSuuDHnutJKleo5xCdbLdJll",
+	"YP/LoP9WY81XaR8VSQWbIfk5VdlD+UWEZlnoh7Rh0s1Xso7KmssS6bpERt6OwW+L8eeNzUrY3xkJaUVE",
+	"eDqyRwMSciuQrcK2rcRCYOmW9TGzACHz/IxrryB5l7W1t2bx36r1TRRogAm/Hfjbl7N4N0UBWGX74ihL",
+	"uwSVARY8CTCRunj3doALBTTCbXsHbcj/NjXdy/VLC1xxaZMK6L1c+RclNynawfdDyg28VDk7X9ZQDfq8",
+	"YWEVINyvnxQ+5tCdq6ejaHK1vLigko8tntfSkaEE424qAC6MxIQGK+Q1oeSKTVlKhlQPqzL7K1zlCBG8",
+	"Xt++lVO9qLCCFBPch6iEpPgTfw566O5TAhkw1qwOADmf6zQH7vxxSVN28u78FSrHVltHBPf6u8vXZRj3",
+	"4CyHFF9uNrQifXHLZhvrsy7WFu0AenZljkQ1pfHBoCqB8zbRdiWt9bLVKwa/vwxutbKHlkvpl9g2K2UZ",
+	"v2aKM31A4p2hlFd652Mx7KcYYYCgvaq6XpJqs3mwtzThmaCvnek8lGHYjhU7fweRVH+Gtw6kugG2xTAo",
+	"vrtQVxVGqu5ByMXAQRocQk6/QNZUzr0HGDvYwPXpYe5z1dgG73wcYn6H15oZ8OYZAFSELPIt31mBJbwc",
+	"CiQF8BD8XNVxlb+xWEA77Y5kyrJViT8bGAYLHwXvy/LGbQsDjMP8ZkngH//4xz+ar183X7ywfBQKBMAH",
+	"6X5fknHn2shv8X3F4LqnW7yirXW18fPzKYq43vIoc5Mo7+H8mqLi3KpPnKmtUxxukS1V8sWUAT2qEgy8",
+	"ohFGxl82UCY2BrgKoCRz4CJViBdrez1D3Xc1ltBetSbjyobmvBt336GNF3VdQQV2a5/JN3e9KWGx26UD",
+	"WfI5oyZZ3+ZhsfVSVTPWZC3rDJ1dZs5x1RsOgqZ0mpvrj68ZVCNcsak1wKEDl09J1qj52jEPAVwly1yL",
+	"q5RlzGAjYPvKpsX7W9PPulqGalghe2TvxpqprVObbnFC4TJvWeJ725O9l3u60T5vVgj8M+tZPfKcJYxX",
+	"NQdNc+w8vyS1HGA0yJCmpMeYcDHhlNAMEn8PSSgbHVIxmNFvSs4WZT9+vVGBaHh0xVoK3e7zxcQy7W4y",
+	"1Czp/v7bv6DA9ooxaB+R8SsGhQBaT6TaXJtbi2T3c0ln//xFresDt9T58RlwvOu6DbgKj2B+uvJYUqea",
+	"DPg1EwXuZhFxaITy5pJ/b6DoeLgd8r+Du12AsPlccecknAfZ30aO+RO/A5spEM+tjaYZFN05cMLFDM0t",
+	"G3b6wbdPbZ2j41nIxErMxDug3/sDUV7IXLNffF8FFKZZkituphf2c7gXR2P+E5se5WZYWaZ1dHYKysIi",
+	"iOjvv/0rjqCev1S+czTm0DbGd/asY6q8ewBdQ7itGB6zX8FHvV53UAujFIdOYZLQphsaZ1ZP99L3x/GT",
+	"tvOdab55QFzjTbsKu4BD4jFJiBQk3hkl4xjsbOiMrhh5fXxGkoxDbgq4Uji4oeG8QN7AeMVMh8aMa58+",
+	"QdAFC04SKQzF3udOh6i56rv/DiU9xeKxGJG4J5zPpKIIaLHZq3sT+qr2aHJlJ9uXihydEpob6ZA2Psie",
+	"bpETSMlVMjesDG5ChZ5At1btMrV7LCV2Gw47gobHqfGxbo+xmMokH1lCSCXDv7Abrg00jIWgGPr/Qhlm",
+	"DOIeUSp8NdNfP2gp4jBUANnHykoSJzJl8SHm3rrivo5IqFJTQtEl6hEA6lL52jm7qXFE4jE1w/APV01m",
+	"eVLcwIRrCk1hxxnlwkqEVAOUTUdMqCbsZswSw1JYzSW7cQFuu0o4Wkfbb969KjrAkvq7v7bb7XYDWzwp",
+	"X+WF1xyKvDSpU1d5SzuidJQRoWREx0DAUqEi7jKQ8P5IhQV5RdmgR6SWglXgI7Q7Ajva+g0y0lIxmfMo",
+	"1z/Ink/b1hFKSwgc6ojEViuNoUOWvy8RtskV047AtWIKEiSqoD1BNXn315cvX76AnTunxgG46wNLkEMm",
+	"DOiHqS8G1ATCCFhRA5kXjCt/lx9pfPnQpxX7lzqizm7slKCEjsHMqeEJoVpDf1SRgpNaN+YGPj3zY7qG",
+	"v4NM9miGmQpwQToiVCAaTESAwthQvOhRKWK7tlcIjw4JQOHfzTNIw49J/fTk8iVJFe0bILmOiP/eLB7D",
+	"lyMy8+O59364UWf/ppmJEToDD9ud/f7es46Iy3W8scsyg2SA5lHfMAWpR0/aj0lcqvCFANyT9jckLhf6",
+	"xqEyERgLJJN0hAONR7bxSBPNU2bp2SfyJVOvdKVcXzWigluE0s8Dl7tqtV9qmAIiAfgKl78CfdLITJ+0",
+	"ilZvdUqg1ZolR9/bDTu9NXAKPnvHHqZRU9rLpphDgoVb5CTkcQ0h6uP4zVyLtWjjHmtR0aZNio7A4gcX",
+	"Tzys7rtm5Qpgm1C0tBeasAVp6ihdCvL9ySXS0Q8nRy/wLuYiY1qX0x4cq9Mx0QxAfjGlhokUWIH2+4pt",
+	"DhMqSMqC3YYIKhlPmMCSTiehrHalODNUTZeLp52MDWi2Y5ga6VK5rRdSR2enpXz6g1q7tdtqg6I1ZoKO",
+	"ee2g9rjVbj2uYVgNFJUdAERe5jEHFuZS9V16AWQsk9g1Fv355Hn3xek5bgX0Dh55kEWiuWEAkwOMg91Y",
+	"0Rt1RDxhvR2ZGyhLIT0lJ5opsByoIDEGNWMHoknFlSaG3ZidoRllhPbktZuUfX5gORHi+cOXhnLEOgJi",
+	"Z64pcRRypvHzj7TDwOnzzMqKeMeDfUUk3ukK+yWc7w4qYkA4LXNjYjswcvEGiF10r4Iu4KiGWKKxd8yB",
+	"eGB5N7VCrejosCDdOyLJKB/pQ9QE5nUEQhEQbmJv1QU3GBvUBGW0ASihnGbE66Dlts9WvfAd3i/c3x3v",
+	"dNwLz7upVUIeaZb1H8VknOW4qRc/HDX3njyFUG3oDoI5rbjJkKOYcWEFsB1GIwBTbpl50WoBdSBfliQk",
+	"iR/lQtM+a+LLj+IGXOApohdBNMZdYodAZGWLRzBQfGA34qi0u1ZrYhxONRDEfnsf227AbQubf5rWDmrf",
+	"M3MupUEfOcghuAh77bbXK33wu6ROWTUKwkuhG/sqeyNURoODzZPv7PvzpuqC5nlRvnalNheB1HGF9n7v",
+	"7z1bNqWwxp0g5rCB1RNc7+p3Tj0MBbzweP0L70rYFrAiVwi27r3QJ6tkTtUOfnkf1bTHKg0bguqdY3NA",
+	"I1DTDSzB7dKE9RZ2yloTdKDBlptqw0a19/ZrO60Jy7LmlZATseM/bW98iTEuEJC/TZc3pubQqyEgvzRw",
+	"WTyyc9p/IwV7DU7xT++rqXD1Zll1+SXHHX7c3q9m3WheQQbmeErqdtMAdfG037Tfb8IEQPdEv61BStrk",
+	"+89p6gAlbkVId0oUYP3s7j4tGKC3DIvjBo5pTfebJorSZi48HEtojuDhiqBkb6fI+VoqG61iD01iCMXG",
+	"mMj2DRNUGND7EVcKh0JRUsJ/l1lqtV1fNgTd34C1+iypAA0CvXR98mMDB+rlPEtJ3V0CYLwjbiLyvfQX",
+	"oxGRfAwVlk4EdoRHcyBMDDhkDgOeHPR/QCD/anZZqh+8T65Z/kwFP/wfv1ZYe2TVzbA8PIc+TYx2ZLy7",
+	"Ea8qYH3gpQ0Y3MsA/vPvx3fDpXq+bIddTWkdLkmjgqOW7pjvcfKLr4It3zIHCrb0gnmUMV1gtaGZgrYu",
+	"RDamRMjJARbSFbVzYzoFpwm2yuIpvozdOuAte9v6UnWEfQIqzwlG0Ek9xkJ0yL+M8aaJWTQxb9xa/Y3A",
+	"cxBgwE+6xE/dIkcCoQLtR6wCyIIOBJDwATdt6AHVDghiQLraGXsHMP8+LlTYYBcCyOsgVyztiKNTguBW",
+	"Vpt1Svnzdy++P7nsvjg6ffWP7ruLF1a5nf3T67dvLn9wf2xgxQw4F3AoqPdRPGUdUY/P3pWg3PBLOx99",
+	"ysinuOHq6idcaKwT8ge2hJk8dyd/j4zEf6KCiYBkpFkG++iI0GPzP/CNz+UbM7traSAiOu+F/Q+i0Gkc",
+	"/t55Anc3iwt7P5OywubZRTV/KdXjVzGZnTImozUnFtkN9qXSzp6C6V8YxceMJLk2csRKBTQIW1C3k0au",
+	"wo1nFZQc+5t94UrnuOiImT0YybSoyHEsBdANXd0iFQuN6GUfYnByIkCh8CBr5JylXLHEICvzlrSRJM5V",
+	"Fh/OwFyKAdOlVDdc3SNtNeWhlFdEWyMTuEx5slYBoTxtdcSF5W0aHX+Yy+4MUWsLY7Gc5zFn756/Oj3u",
+	"vjt/FbfAH1b6ovdxFyyMWFYcPNzoKz9EjFtfwUcR+xjcCz0pjTaKjgsw3Iavccs1Sw/JfvtZYX7aFzvC",
+	"xb+dLyrj13PLrOMGwWYF2LSxVIZm3pNguTEWb7OAt1vF4ZCSjgtURndaz113iTthcH74oIXPBqtApb1/",
+	"/urJbxmfDXcBPDI+aXaWVG9rdHwpRt3egFEfe6RI+8LuBp+4lPIVYEbCC082WUhAlnzNUk4x0foPLEee",
+	"tL9Z/84FOsRf5ll2B7LnAnB0qeczgfj6DgzSa4Ke9QY5ZVnElqIG0V4qZU0ARq5Ua88wylL3kLZW+4Db",
+	"YfkTSBLnz8CQiOX2p2ctAnK14JgIhgsedauhebb76ujNRRwcRaFE1T7W8JXsM3w3ZerAIXmW5FCAP47s",
+	"G51Qvgkz8ypTAZY8L7yN1amF0a1CxrhhHbiPZfOQeX1ozyWjoiPQGenFtENQJ1jfSuKztxcLaMJBpscu",
+	"dKYdYHoaWuFKBZ/CWXQELy++inO/4tqcwendI+sMiNpLeGbpaP+DPHseZVqXqyWIZlBbCsSBwUXYHV1c",
+	"EV11bytvJcjy5frfEXEyjZyh1NdOfStrBhFJqEojp/5EhItraefTIIqZXAlsxdERFXrQDk0gCtsCz/SM",
+	"drLUOFyuXbi54lRrX1/QO01pvZj/QjJ7f/0bb6R5CRCvD1J0Roq+HZeNA8/t3QHfl+hc8CrgBc0YprnO",
+	"XoEX8Ptb++hzeHHxAlR4xM/ZSF6z9I+ubj5QYuHYhxOz5rDvleO9Uqg+lTQZ9yXvFYQUhLJz0hHYGu/k",
+	"QhwH0uig/jTkkZVKpWbNrWhDjnr6ovbp0/uo5qrZZ0n7LDfzdH33tiMO7tsYfGHDceHbi8LEn7bTJ4Wc",
+	"/NEv7YPJ97WElWcIJSYBkLegITqcW1JusbOoNW7EGkrCyqUmeISOSivvDWh0qBRCNhCUFWB8Gj1wPBmW",
+	"8U41M5AZK4I5xRXJqLbWa66KBEjAVlm0Wo5Lc7rH21t8ZpkFgwmwxRb5WGdQGOCUHjztd+xpd8GbIvUt",
+	"USxlwnCaaVIfMUNTaijQXlkslkm5mv4LBNxld2DnY/jqBlpbQUFbZ00Ur76hI/a3nKlpVfZEheqHn/7D",
+	"q34PVsvtbwMeMba/LAhsSzr3lkm0NOvn/sn3Ppj10jBowabneMTDVflzCIG3onyKjzTxx3hrJn9LspYK",
+	"StFKhs18KqNVgFDXYSJRUygNgi752pD60clFc+/J0+b3x6/R/w2p9w5rzit2iAkICgW6cvHDBxj8LBEz",
+	"ZrrFbm9jwkf2DnGTTa12hem/UrjOojRAqQFMpX0X+2EKEhdjxq2OuCwg6sFlXkhb54CG1WVcG0DRJKVZ",
+	"WYlMDc3kIGekHhfSuYsDxg2sgqnKYq+HNw9I+U2X5ut85Q3XyNRNcLZHbkckQyk1uu0hmEnqCAOMxxKT",
+	"HsvkpOFiAVgLBHUJviQjlJ3RESO//5//lyufiTpCqohYxmmYIPF/uVogX1ITCAUiGFPYIJqmALZaLlqA",
+	"CcPKW+6XuCNK0Jfw2blTnjugUBJXOmyomLq2E/O0YGes2DijEHihfl1Q+uOrftzeQamBKyQSaZFVrRhJ",
+	"lQTEWClgi9A3Cp5fT15DqSvdt2f5rAy5l9hw+MBZ/sUjw1tJHRo01393+fPgIfhqQWGpGJQu4rVnjRnb",
+	"CGPDZdDCW+qMi8aR66RYqUqWbHb72P3fR6mOvRRZa7Zbjg4Zlrh64H4gF2aBqbEKByqe6YNBf0cG/aK6",
+	"sEiSlmK2sta5sLrBitinV1+wxTpcCcUGVpGxvNlDOZB6D3vaQgVgAIaQE+HA3uMI2TnoT2muaC+buhpZ",
+	"VwC9195zdUevZOIqx/0s7eR3PvL0U+wqzKhYUbEHi047HmrHVbNG5IqNTVHluLdPho1CmkPtukgBtrzJ",
+	"U6yUzaBlqHPWodYENUY064gPsnc4+7qrnk55H4Cssd8oFojuHRZY13b9rt5PO1Q5wm5oYrIpqJ4fZA80",
+	"Pq8XuxAw6p32FLDNvz6AXZhRjBah1X29LFTPlcvy46gj4jMlb6bNud9nMAWkIvGxlFecFftLxZQkVLNG",
+	"hM367Nfenb/CBDpBYjrm3Ss2hS/QMYf/JDGFFMGukVcMPhL+w1764mesTOmi9ol15AjQgnNxv6MO2RFB",
+	"M4sWi7D39nwqDVypR5rEWMP+y/uWK8uOnU5vHyvUPfuvd+evrN79E2NjxGEApRbS//yuxzNG8kwqdNkH",
+	"Bo+i5QKqKvdVuajF2mmVVNUDuDelMr15bVmXFOWQKhBau2oEh8DyPsVC+gAoUs7usPRFAm6DyjMGxewo",
+	"8DS9Ll1r7SrOS3RldeSA066Yltk1xvUBrKJSaUYk/3n8fpg8N1AYXKUOnwJn+lH2atWxt3kIizl2UCsH",
+	"3Wbwo56swkDpdG72dpudzs03rBICBd0yd6+Y/yh7uODNlPK9u/xwgApeopVbnlOCGBD2ghXN8hyt2u94",
+	"xr20JOqRtherNXM2C6WOX1S9X7WRZZSMLZK4ggRftpkIjo8mbEKFtUT73Mz4MwIKoy+6qNttIr//9i+X",
+	"ENH03cq9PfRvZ6fsbfJyuZH7g3Uza93kPcDZsBRXUhStKrWl0YI64k7PIzWu1hSxx8du1G63AfmG1GP7",
+	"P3FEdn//7f8u2jSh7jWhU3LOsXLpVGimzGurXlgm8zzPstd/e6StsHueZ1cdAal/Vp6neWIlIcj5kX0e",
+	"IXbOmcZMD1Vu+MRFkI8uqxWKLUHttHxtr92GkTrQDkXBGOF1iMvGvjWR1VGhCOuD7MVOGxZsgvWZdpy5",
+	"P5aqNQw4lxg1DpB//+amGLdAUnM8J0bVBSS0BwOhRHMxyKxmZ8/Dd82B6DBM3yk1lntk1HCUy77JlNUz",
+	"7MQaDkwhdRWpAYvJcnnn3iqrE0F1kIJ1hFFUaOpUHrtdozwzvKnkhHA4PagX8++jaghacE8xeuUzOBGR",
+	"p24ZnzUUI0LJREkx6AjL5QBWJBdQc43+xoiMsKkNFY6wHAWVdb6hzFiA3yE7ZH/3Mfa5R3Amk9gdwu5C",
+	"obQmlOG6rrr1/b1nztFptwOyMl0DsRKQDbztCmiYalrVX1HDOlg27N8qb6QdASvpMHlVKhLKbTERu+jn",
+	"hwvxb2JvWms4dYTDZ0SIJztHINARnTq8h2BxlUqEQBEndSAkuOkRQWw8GFkxS5nO3QYq6VKrSvbncq2R",
+	"CmOAW0LKDsm4sxZV+OGD7AEiDCQ+lI0p2Oy6azG312431hlWTiOxKj4ota7d2iPdETqTBo1EpFk8+lKB",
+	"FmyaGxEHd34MgMRByvIroQZXoZi/vRrrrVCB7nMxYGqsuIC7Umrp5m+b3VfFmkwkMi2iFkgFrtXSFZt2",
+	"BE6tMF4QzKF82z2ADNJzsRWFF14xoIxSzaflg5Aw7KoFjk6xW6VISZKPcmQS2RQMSdiWRSCrPV8bYPe1",
+	"I5zSrq2FAGhM2l7XwmtPjd8F2HbUdOCWBT4T+k9Fc8qP3eJZrQd3GfgHXi1X8RtqXUN5w+ujv3efv33x",
+	"j+7zf1yeXMQRebK7B90ZelOfAHjQESWhJPuE9mRuyJN2G1uVwbVvHBJFuQYrzXLwzCozChfDVpspz0E8",
+	"3pt1AMNvYyK07/zrKF6rFNu3i4JzUe4ezsgal9sE4uUhh+9B8717zXdBEXUCwRHl5+nE8MqyFL/jXGnw",
+	"gFjpBuLVFfojEBE2CRUYdwCZgiWyJQ8hKlMasYwG3kHjugtnCHuHl8gqcgLCzirjVqiU2gpj/3fqGyyC",
+	"HOEGeyzuY7fG/d1n+4/b+6VujU7js+9C0K3ukK0iMsipSpVVVCJnvZaqbxC2EObjmplGjiU0DgFnDZGq",
+	"cCElqDnnj3LrtMqM3SNcg32Y9NkECqypWFw5ogtAx0FKYsFuTDeBvY8PSF9mmZzM/upAGVCSUOiMWJ00",
+	"+aM93mq/E/jjCrdT0bN8U14aQEyi6hFLzVs2G3MG8XfpsAHQuG/AbVaMvRlY8upRkerubFg46JnRAk8A",
+	"YF7fP3OvvaZV9dJ5A0EsdxI+/ZzGufeau/Wj7C3LsHWXSPbRHn4oZ/kasTp7OLN5zfYwIiLYxKpCoOlv",
+	"IXsWQ3YhGLYKgwz95vdJhCscnA8pgn8OUv2eOf9g4YBy+P5OmUc8jyzr0eQqtHDdnni3TRz8UfZOX2CX",
+	"rAWi3/GdKvXOR4cCCxfhVl+IquIUPPU2LPrqqxpkBiD12QowN6GVBWB31p4dEiorXbHlSqmJ1agkSVkC",
+	"tTCVqwlYKoCFOkKorIyLq4Pgh+kIOwJCrPnGIVIEXBq0ykdUGJ7oRV9RcXrYeFTvfLQ79ikGCz8EQl2f",
+	"fBffJrH/ZByR+JrTA9Kp0THv1Bz0KqyJi4HDqo6v2LTLoQN9bxqTuhxja4KoIyjGRRuRXf5oxIRHjcZt",
+	"SbsUgZ1LeHtwBUZM+7beLRIr9oElJi756uy8O6KO/cn9nnbxOZbGCP3rNXF8bQ4xGEG+Fhowh0b1uO9p",
+	"0aYFMi3s2RCpXFehRgR6NGj6djhovu3czMEECH8ICRf77WeHRVaipxdwZYdXA8gOtIuB5eG04YZQQ3ga",
+	"kf32fpVn5AVM/EfZO3Jv3pNzxA//wlHLV3CPLJOFnoDJJKQzHgZ6QGg6bkh9Iq+YCAFx+6wjxH+/ZMcH",
+	"yJw/ixcFrxWDfpfA0JAlPNJznMDjkrk0q893q6CgQByNW0v2pbLxCMEq0wjCUGmeuZaezKipZ/1cE9+R",
+	"27N/gP3Hdt5uF7BZg0awG5WPDUsxoc3fb3DLxH4g4Ohw7R0f95itZX5cieoBA3xVfd6xqnJEq+7XBcKi",
+	"x6BvmN+zyZBnLKiT2DXggZU9MJeCuSBR30VyQsExoL3dcqfsEYkBbB0ea2qjGB3FoKr6KLyDV2XjGFvl",
+	"aVJPqaEHEKRuRIjCYwk9qLzACTrBawtQod4lGx6kgsRMpG5QP6Z7vREQag1TIwiG4nQwygshet+3D7Mr",
+	"eRpDwE6O6a85I5A4WTJY3CRMAPmGFzWzD4kE/L9DqrEuCgZGTdPuBqEZdqoowBVx4pAxANP08baLixOI",
+	"ub14d350efr2TUzqHlJs90lHYDhdN6JFqP9hDvC4E+wRBxDt2Foo5CUAWGbIW7Vqt1HT2FUe1V2gsJR6",
+	"mbKMTiMy0o0WOfd/KM4IKuV5Snw3QigOekW1aUJb8ubpi5jU4T8vZK4S5vAmIVOBG82yfgNPS7CJ3yjs",
+	"HuLK9anxHROJ5naLQTGGYwD937dV5NpujNZe4IzBc3qIWSLlPQp4l3aZA8E1wwIFh8E5Q20tAt1l8DxL",
+	"ZBaRYo88IQICWznhev8Ane0OdxNmiZkWiNMENAigP7huX8VW4M/5rl/1ecI4Oznv/nTyjzgKUHO77QOy",
+	"v/cMM2HHdspuuR7EfGGMi8vzk6PXFzNjtNsH5En7cSMiPWmGVW12KkToBcz+R9k7QRax4I9YlHr2mvlb",
+	"BRSElzAQkSNcDLp4svD1h+ACW9JpbYbylvmfd9t7+7fxKi8wuC27ShRdQvF1kNl7y5oIWG5TNivThXvl",
+	"KyZ1mTQPZ2kNckkTOWL/pl7DL5ZcKiXmwoW6yfp8hhJe3YZDgeS6aNrnIXBlluoCo27+MhNpeUGZQPSh",
+	"aynlxEP5JhJtOVDqsiZKacJBx1m2WvdsoQzZ7Zxv8LXxy+5xO0Qxu7Vv20fxyU9RbaFv2LrX/x6eD/Ov",
+	"bDO2+TjFKwtjaWa2Gcc+DvRzW+XyS1H0Ubm3Gdek1DiN1GfaqJVIek6orKFsL2LuirJvR2Cf7iDnAZbd",
+	"hOoPp7zKfrDYXWodhszZ2EN+f2VP/qwv+G6d+Dj2I+2rtHVwfU8oN92+VF18JC75M1GkeaG1xMfv+gTf",
+	"pYO/tbWH/wXL+LVV4kxYK4mhwB7bJpaSeWfhlXzmY/VeoCfeQTn62noEpLKCHmrmQdjXuYFcjR7zrsrI",
+	"Q+p6rNIpMwfl6Vn1FyrwMAcjOMBVLqzmHjL9oLzMpQUbMpLakKdPnjx+6lNUeswqCzM99zBuEPmemyu9",
+	"+EfFfGYCGQfWjrB7GvqG+hp/l0XdET6JFXOBy34bDJQ5HH2n3QDRgSpP/SdNUUxjd8rPE/qN1Je46xst",
+	"8nOwoULLRGsH9mNSp+T45BVhN2PlIGmhyUbsjjMqOvs0IszmgcGDgTFizEByjl/KHua3uwmix/qg+Da2",
+	"NHDzrtS04cPeWXU7X/+I3pS7SUMuxk1zIJvudtg3Wud08pppTQfsD+Tud8f84Oz/Ys7+h1zJzwfH4tCG",
+	"OvAoLz5K3InwlRkrfakYH4hmD246isMtPHhXbLoaDeEn+8BGyXglBNYtEFe3z0HbbZeT0J6sTUK7z3yw",
+	"n9h0WT6Y3bjZxKOHnLCvlxPmjG3t0Ygwb9bBLJWhF+FCrIUjXpr54QBFY6j84Tr0lA2NtaXIpofEtQV2",
+	"vc9CI1dekRGLwPJYVH0fEfyf2BQ/sZks373LD//MzRCRFpZJdcCOKBKkcHehR4VrO2v1ygdQooew+91E",
+	"xhAQpAio+0pSkG3bcYk5IRuSRgsc1llqD7V/BrvcX8srlro6Pm/r7JK+kiMXELkxpRLHRb5xDiN4vrEO",
+	"itXdNSxCg08/5JH+OyP42yN2NZgCqh22k39buYp+YtN5P1S4ETtKZrdINPFDRmu6BmKFeChjDa4FuM8R",
+	"ehjAMQeLRMCVEeA1ukbA8C67GXOFsJQVvUkhHOnUCixjhXoZKLtB/ydUADVa5DlEzaS6ImkeXB3lsaqs",
+	"+nOZZfcq/e0HHPTH15X17qj+8+T9Q17en4dxAlZhqF7HRI1UToQvsbqVgjCi6opZg38nfGpJIs1LaKzi",
+	"qstlLgxLC50gwBrUE5oMWUp6irN+Nm0cYqt5rgkb9RhUjDs8qh4XVE1bVe2AX/tJXbg53aMdvfCtZU4+",
+	"/PMc9NGxXW3zWAqjZLYu9gMP+2cR8Og/opPbOaMZ6XvyEamzQTE2QQIFIqX4flIZxVyqMR2UqXvEjOKJ",
+	"niNi/HEtCZ8z6mjWyv58rBEb0GfWSAGwxZi+g40RdclrPlByUghzkY96iI+BcbdWR8SJFK7RfldRw2Ly",
+	"HSl+0mQHFtO95myiyf/3/5JdjxyTGAXPGtpNMp5cVT4adYSyfBsxF/YgyXxEMx2Rdki3Usx1U8SKQHgd",
+	"hL8PDgLY9k2S5Wl1v0N7+XAzi6u3MmnmJSBYpHTq407YawVwXyxzInUuSGz+GTcOQzrPU/u89hXLsZFx",
+	"iLnN+eLsWS0vLq2uK52d3yu69fSMTOm0RY5cFOrxUzdfFxG2c1o6YSM/b7pHgpwevTnCdtL/lII5gD1N",
+	"4pNcyTHbeSVFKkVcTDd+d3m8fD7/rH1mEdJfd75CsescDa5jyQ/Oza8BTisNcB/L6az9snC1IKlTjomG",
+	"/ErEyVEUUGmYT8hbYOuVeov7a0VRrOf8MPBykDLXYtfO6Pjt+UWTZpmcICz/4UJj3SOBxXAQDp0D0kwy",
+	"RhWpX7EpSzvih9dHx82LH46ae0+eNg7Ju8vX84CdKkicWLF+fEgSRScZUwE/HqrCoOUnHXgO3RHug/2M",
+	"DgYuxy5jfUOsyif7jvA50y0SO5gGcPn6wPm3gIEj+xBPr2Lzl3a7IF/vnoy70ge+MLAlfHkVtOU5lBl+",
+	"hpfpwQT6sibQUq3SniOhDhjQNKmg2RQKUZmj7JVKo2ATnTHjcrbW8o15LnEBzheKLSetlOfS8w2XawPV",
+	"mtD79/uTS1L63o57578gif+733/7V0zqmlEoq9F8INyVB9xcUIi/2SNDmSuNWdQl6GzXJjt4lyCVxje7",
+	"BrzDNFWWxQAvm0TEN72TKviI3Gzg47IEktgRhmVZkSKOwFmToSQ679ld6rG0Rd6VoFXCSPOfdvwMMuep",
+	"JrQjgINi9KleZqMOE8cn7P1wdPFD9+Lk+Pzk0qpoNMzfD46AZ47vAVZhxYEg5OFu2+H9BXjjYr5W0xJS",
+	"sMrkFr/aNwXF3A/XLD5wwQciH39p3ll8fxUD9X87rKZ+cJUhWBydEt6HveWapDl7YLl/bpZ7pK+CfV6w",
+	"M1JPZd7LGJFj05xtslvisbO8VxredzSqV+GZvJl58B4tjtkPLTM4mDFcDHToyBnYUEBQ0GQgv3Rv8/+E",
+	"dpYepwB5TJl+wqmU6W7mNFe1Hi8SnKt6lMUfZK/bB2CM+MB9u4zXDYo7OF8sk5vtsIVwZYj+YC/NQEpI",
+	"oNVQWNQRDleF4PCNwuEQrH783tijNCyIMVK3f3OZ71xoQ0XCHIgqNFErNR/rTb0eUsrH/i9MEP/OrbBF",
+	"fmJTXQZ/wO9CQUlPSqONomMCXmQAoEAINiE7IseW/m7KIF3B+gFQ0SVdrxbv9j1I1NI3LjydfOHM0a1Y",
+	"CxGAqWwp5o8fbnoQy185GGS+BIusyN3MIQN7hdx+p9Ftv9J3fOQZiXa5aQhJAz843EjNmEuYkxPhO0VH",
+	"d5gEep9ezHdFnvpc60trxURYfKSYZeC06Kvletx7PcsHJ95dHoMf22FzMZFShe3MH/yfX0U9KbeQr665",
+	"qYOk1K7CfYq/NjC+4DRIrvEMN+4+vwQcEG7q0gv5kov0nQazdYNsauAfm5Y67T2ZjSM8/rKBAljVEpGK",
+	"yllAdIdlPaSW/Ukyp6W8IhSPMB+T3pR4qvTXBCl+M9W+0rdXZD2SfKyZAsz/Aqy/bhQfgVMskxOmmgnV",
+	"LG3gNA7IXnu3wLiAWXLf1C2NOgJ6i7hSH3aDGnh9wK+Z8N14rXqcj1OEgph135kJT9h8WVmj1RFvpGjS",
+	"QmaO6BQ9am76c3LSawI+tWyKtV3MkHicURGT+n77cURc9xAS78CvjSpl/R18wHGQ+1DT7dD4kS+tnK9l",
+	"IO74DsnM8U0g1I51hA4tYfcLMjUaiO3BRHgwEVYllEvl2IznprdipZUmAFPr8YgDz/hK1/dB3v+ZIIlz",
+	"PVPqsI2I3yqH21KNT+L23c3mgsQvj8k3j589JSOmBozAUwcobSFzuiwLUFIfknjEDIU4PLyECdwI1Yoe",
+	"sY6IRZ5lMTYVJViOoUO/oZYXzAHOomkFeeq+Oyf5NZRwH1rDoiOC4exAqCA2yQ1Gx/bbj0l9XsxjY1IX",
+	"2XO6RqWfzq78niU/fAMIojwObGITdv6vtx/zj6VMFICKsK6H8rEHaX9H0h5uMNFyxBAAxpLbI+1ZVB0a",
+	"s5d4WeNzxf+E9YZSXukdLJRY3hNHjsYZAyekf8W1rYsxC7gJ2BEmV+yAmO86ebv9OMkFv4H/YtH1rvtt",
+	"yG6ITxTYe/LUrrJTMy1rMXVq+HBMRjRlISWChyqOeioTHabcGqWNJbmvP+MjrljkHjnF7IeWsIyA+AdP",
+	"PYQUv87VmglDOhqCLB0rObWnFH+ZPJFtCWc6d52K2rRK18XP/iZBLzVMGCoS09nE0z0kHgo5IVKQupAz",
+	"BV+H3i5w2IZKAwYE5HYgyCIgBzRalWVhf6yLUiz54ZJ8/YDUvd0R351+JWrIz+Gp+6RK95FlCByzPKPo",
+	"qt+bQuHnA5XeR7+lSenkA6mF37YKp4TXSiB1y6rnf4SudC6XMrS6vGJs7KE+DBvrVkWfDDvez0XXt/Wl",
+	"8vjKQ338vzcwEwNnXakd4FbE7BlnVK2PW87kxymqnQeKjoekDh2wHbheLBhLdQxwdujukMrXHCE8HWAw",
+	"Y4XTdyOmRhSa8FDyGv+b2E8kQ6pCb2D8CtUE8IrHGeWisvyzdCc2CFe6GqtKwCYAjatFNSbyEewQ/tPN",
+	"1m7jlwxWhnXZIy/24BZgzf4EAX3RHqDf81TRCReDBw7xZ3J7zpymPcHiTt5SlFVfnC0BTbfoPfp+Sf7k",
+	"/9CMQ4wTo6GaXrMU0iEcRr1UmPNCE8x/gWBbRDJumKKZby7rGoVbUYqfjzx3QhiNKyEnotSaFpIXSTJN",
+	"MhYRxaBjeuJKjwE/cwf4Vteyu7iEoqmxXAu9rfYNOz8Mn5YfstvBM0TvsLe1Cb3WW+SI9BSAPKo8Y9iv",
+	"fX9vjzh8ZDIZSs1IDE0P9C/vW84j69HSsVM9y9JWVa7kjJpw915YP/xZ/sUDsCWmuJLVWbkB9PMQ8Xzo",
+	"Gn4vcVIVEDY+V/daYUns+PZTKzrWuDzwvXboVaUhC7yQE70p4Wl1C+uLMP49Xlr/kVX2r5/tI10s40Ev",
+	"+RMZ17TyCEt3wig+GCyPHXwOgHxZvzizassMhtfyS7Xz0f9ndw3oHZjtJaQsj19OFQNUkGUGuyf9B4P9",
+	"QX7MGOy6IIxtLsiCvb5gDi+nuLtn6EvLU9zfHyj5z2RY+lMrHD2I3ZkLAJj5arw8qjRIS5z71napp2Nf",
+	"21FplZ7nwvWRAHs0WBhSWLNRSRE27oCgSyzzDS40VOdhs2SBsTSSZLmGXmxDOQG4EGjHhBk82m52uVm2",
+	"G/iRLpA7WuQikybgIdnHzt5dOugR+3pHaIn5ntBfArJ1XA2/Yk0maC+DkvjivN1cffwP2l/YNQypSDMX",
+	"LOSiI6grJUQEaI2wQyoX+tCOZt9wnet6U+zaVS/61bkk2FRORIP0ZWblcUfEI677XLHuGNovxQck1ld8",
+	"HJNUybEVuBGJVS66dvdi+JRD+zJMh6/Bl7FtYR+hBTrC1/iHD0Aws6tjIrMUQFu4QMCE2B5hbHcntuvp",
+	"/lMKBklV1hp32AzO+G51xFFx/tBio0r5ru+3n5Eem0pRnTlwls8y6bs30P3wX8FA31Q0BAM9WsZuHtAz",
+	"H3wDf3rfwGeqeausmDDOqvj2pX/oHq+8+8aG1r2f9oNu+Gc17rno2UWHzA1/omtbVnxZD8CySq5zZnLl",
+	"FAk3I7uoNAIZ9O78FanHZ28vLskO5lh9dA91efrJZUID5PNMvgq0JusIl0nFtYOChuAAAm0KF9VQMstY",
+	"eugwkBzUEcI5WcWrUr3YbXdEsctl9YJcMEaWTxfqgodyEtqWsXIWWGUjeWBi7krX7hFp231idaqWW8si",
+	"0nbd72/CHjpiPQjhqs4YS9jUPUrimbu3ypv4CtD3S3fSSHAuFiAoSPD77d1ljsWlN/TBr/gf7Vf8PCq/",
+	"E2fNmncc5c532tjsVt2yDcfnznNVJy2ZpaH/g5FjzCwEDwt6JQ5DnrWDtiupBr7rFkIoVidPL73p7a8t",
+	"i0u54//W8viBz1T0lShU56WZ29vL17GS19DsGbBOPy0Nel8M5USTyZCCEm0k6UF9vZI+Ywgcj3nvA0tM",
+	"QN8bYSvYolGtZsJERPYNE9BK67QjUkX7BkYAKj/CMWGIcwaj9XJjpNCkTq1yPSKWMUCLHIlX+d35q0ZE",
+	"aNGyh5JEjkZMmFZHvATHp++oA5CvKUt4Wm4IrCUJsGgJ1GcmVAhs40wN6TOT2OtH7K/S+GV3hBQOyo2m",
+	"cCw9NqRZH3smw3barYKaKFcD4qArHCIcVHhCbpHzWcMvgJFqN+sQwSnGXDFdclC77E/DR0zmJrYWzIhm",
+	"dmNYSqSyWzSAFgRXTByQ/fb+od1pHCe1c2YHZH+3jZ3EsEcYbkjqQ62Q5lbV8/gAeirXKTYv0HQKNCgb",
+	"LXKilFQdYX9Hc+eHy9evwBTqKTnRzKWRlVvRw1+TjAOoNnxnDKlgSzGxv2fmyJHres4M2ZtDM8pukbwJ",
+	"qwsb7jfJ07SjxjLLvafG+9FnrSIQYEEdiHOEZ2MX6Q7aJ8CtPJASH/9jLxfpPyTeQsd1zPG3fx3Yq+Yo",
+	"eHb5Xog++8Mu0VPihOrKK+uXG+7ryoXu/nFJF7g0rAK51sp1/Ed06AlsSfbtDfZiO5BEPQg3K/sUa4Un",
+	"gtgtuwWBT2+YhgwX69bxXs+xL2GUT6v1esdaHxVivkVOTZDXVtXFpvf2F2irX/jzEJY8tHUXKa4cGu0j",
+	"b0BRW6dWa5JWGEld6rDfftYILN632LYjKabzEdMo1J3wlbkZ56YjFCDcaxL7+cQRiXvTGI/DQw9LRS4y",
+	"mlxBXFiwrFBEoCE9E4YY2YhIbCcY20lApyJQYGKoxpiOLUOLrzmNST0GdBgMn2o7rvOQxo4ldKmJD0ms",
+	"QHeKHb6t1xw6op7IlJHY00cXn2Np3CC5gGYXHCV+bFkDFznrStGFpOi41REdcTSgXGhDEiW1bmpuGLJc",
+	"NT1wHY64Va1IIuUVx1ZNQhI66lnBQpwpYaZWe1M8ZUF3hEPqCNd8zNIgKJpDRhLFUiYMpxkadkAdo9ye",
+	"Xqalr1a3v3ZhEChycYdstS+SMsWvrfIT2qEhRYCQC5ghqNRY1QwUte9PLslQQnF+oSkVb1wJqw/b996d",
+	"v4o6wrcBol55xJAUqEjc4F/O3l5cRthHdcbl9Lhx6PRWoEmYJUXMkI6AHa7HFyxpvrSKaPOCG3ZQ2v4Y",
+	"2aIg8VvFB1zEDqYTWk1ilT037JFulL7savD324+rNK0XQEkzytYmEfOb5mQyadpzaOYqY8JSWjrL/mma",
+	"cvsszc6U/abhVoHr00yzqDYu/WQ/Ajegorh6OCV1OcZhoPy5DHfYbrcXioYsM8YLakfztUZOjYfl2TtQ",
+	"UW0U1QqqWtOe6emy/kzV3Zk8e11cnAQsfnsCYJtQILIpMgFLSUuXvlux8plEhF+KbZhZWLFuCebb7RIY",
+	"bivwkdjSP4k+7UBfgQXdsW79+A+7dFitFVaWPfmuko5BAXOBxfrKHs9LH2l8ETbuwX54sB/+mPbDAyTS",
+	"H6N1ifP7QS4PuP3MUMl8MJyxd+zJVtgxn6LaTo9nGRcDj9SyHJzlwig+ttwJm9xF5Jop3uf2MjjV1jc3",
+	"urg8Pz076f588vyHt29/8m2OSG+KOi/8R+QzFiGDztDR2NobGVNUJGCuLRns8u2rk/OjN8cn8QGhkFcJ",
+	"4t5574Dj0AzTBgB8CfIj2220QwBUSVgKF9LVXGLOQ48lNNeM4BqtCRIgpowMPUYNmfDMKdPhAxHAz1I3",
+	"XAQ5neDuxabn3BCjcm0mUpnhtEVOaDLEAQlPoZgSwVbBSot8D2GjqNBYPIpiz5tM3HQE6NVjQEn1kdlp",
+	"qXdW2/tjZ2B2D31zqzEC5xtqGCq21B0giKeOcFugaEkZppbHByMAZh96akmVYrvYMJXQWHYEil2LvJHG",
+	"txnrCOwzduC32r2lSS9X2qf29tnEm4FFUyt3xJ4bJ1K7rGVrq1T2t4IvOKCddZj9gboLynHV/ZZoDoOU",
+	"xpJdt92OuEjGofW/J0LBApY/tkguvAL4mQIbbFkX0732/rdLivi3SML9whWvuNPnLGF8vDQ4h7RvZamn",
+	"fAByUi5NHCWqRrA3u37XVLmgqlz/Sfpt/WcIoHBxfPZK3QVtkGuW3WdO1MwE2XLhOIOjTyuSUqqHPUlV",
+	"ujSqdnLD8fZnU8xV89LixdHFD8/fHp2/6F6+/enkjcMcNS0Sl5sScqviIIdExgtiiXZEfGFXyQ7JD8aM",
+	"30Lvjgs6YhfcsO/sQhMTE4318s5RA8xJsZQrcAeR+uP244YVGnGxjBjT8ZXE2gYntJzqjI3+yH57F3St",
+	"JRGcF2FLNsIO8c7HSt7yZHevsmMzDISrKkbCY+qmpe9vPuj7e403hTkBO3iMl2eZhQIMJzT4w2jizDki",
+	"oQRfJr6VMXrNgrtqrkf+K4lscvXUo9oFM81j3NbVi/ysZIQ/nEXxRrpGn8ED4Hf83zmeFogS3bmGQBnT",
+	"XTg6/mMCNkW/22Iz6w44WlkDW7G0scSaSWWyHIDgYkIHA6bIu1Pvr0aPjNaWB7NRj6UptsMGvY8LqqaR",
+	"i5BQooH/k2OkuuaFW0HzDArCKgGfXtjZbJupdtp/IwV7jTjP98xBZZKPmDDYTAvEzyyLO7mkg2UH6x7b",
+	"gWfgA4+rUjoBMhAI+5EmiRxPSd2KFogVnPabdq1NWCz42R007K0VvP+ISwKTsdbhNSNHZ6ezx1i6GHAZ",
+	"inux8xEofWVfA0uxR/ap2iYxTuqe3Kij0tP9Ja7+98V/trrN93+pcPtvkASJ3XtPRCJTjBTc9UX7y85f",
+	"Zq+YA2g7qCGnqJh15aWDTYvI4J983HTBnqLlDt4Up6lYc3/uQh7TZMialgcpma27mfCwf/ZT9Oe7zdvm",
+	"P259le/WFQdeFZ7gCXv3wSKPXbiha8yhPv111ZV9efS3e5ExqzfE6jFnFK3kr08pX/fgX4JTRhhoAn/F",
+	"UgLzct1f57SUNWc9ZDQzw+UQStg9MhkyOj4kRubJELwiJKWG9qhmlWrIDzjoPbp+3BeWJQZiJS54OzN+",
+	"je6br3tkr/g1E3ZOVv8u30g91YaN1p/TQgXb9qn+m6Ttn+W9jCcR6eXGlcIdrGsw4FI49JpGA761wAQc",
+	"4JZTQc4H1x2B/eJCJmcpfxpT6OU1UyTGUQ2O08J/KTpBJ7sbvO6xIbB9A04c+0gC3CB2UOgIj5wdkcWO",
+	"BiQ2Maat9JgDeCBPQqtox2XRPLCcJpOIWehDAx2BEQGpnAem5LnH/I9cINAi4MBC/VFRQQAO3l2XFyVV",
+	"4VCHnB5L3NCBAhMAsM1dvYBa2P+23YZoh46cj1hMIVToIDIapMcS6VESP8jeDHxGR/yMIRJ/4C+chz0m",
+	"KK09aoXANOrggOfpIYHk9RRzvUsVEVdsbAg1HZExaqe4T4YNUhVPUKXaUwDMt9MrdfTjqQ/gpLwPSJRu",
+	"+ZaA9vf2WuTFbCGnoob5KICDFwFV5/QMtwabgI+B3omSuWEOoZImQz9/jN1AoJyp5hWb4qh17/07P7o8",
+	"6b46fX162f3p5B9xI4JOpi7zqDct17EhamXh7HfBrMpeQefYSeCHDcII8S1uIrb8WH+dQjuQQ+IV7sgF",
+	"IlgKZApqJO1pkKRLIhDzzGOZQ2+3vbdfqYdX9fh2FMhTvI+8IEYIzRHue1KiobxqYp7Il0ZGnjyZzSCa",
+	"tSo6nZu93Wanc/MNq0wg2jqGsjYLC02eEb0p/7j35Ol8dpCVKAPZdD/a0VvndPIaSz02yx3auzOB/aPs",
+	"HTlv6DKpbflUkScKVeE8y4jKxQo/aOUwj7T3nt6X83PbSqy9e/QfLtvMR5ocnTo0X1cR4wCAQ19TxUaU",
+	"Q4USNksmdYiA/f7bv3bwhya7SRhLWdpo/SkaWT0AtdxtqI2qMsLFXEIZU9c8KUXi1tW39aVifCCaPeCD",
+	"QbXN2IBmOx+tvbLSVfTKPne2QTv8eKz4NU2mcURiw9RIYxI2xl10fIg9xGENUIqGCNPt/eCQrPA8OTt6",
+	"ueOJ3VCrXtpH8euzSZ+P92bFBm3+8/0v6IO6tQfq382o/qOGWd5IAlnjkHj+uWGVr+0ygtuGS6k7So0I",
+	"3BK7EHdHGlv7EUbJeHkm11vByGuZsgyDGTeGnClpZCKzUHk6hkR8VyRjN6t5fnZM9lrtQ9Kz9OWVekyL",
+	"bxR6qMuQj+dVkxhOSkgfBNSuUafvCAr1HC7Rqh5/f3JJ7BoQ3q79pIH5W1ds2hHcFX9QTeIjJ9fhOwfk",
+	"OaOKKZJd/9qFOL/VPAWJ/948GvPmT2waH6I5UeQQ5ZDY5fLXoOjlik2tJA7WSmG4AYvCiTCRAtIeAbh+",
+	"EgdAIP8FI2WGZRb4BAyNBcXeZA0MlXBDRhzg8yPfNaBcuWp5ImgIesjH8AAqA/qgI+KMa9Mtug7EpG5/",
+	"OQ4/NCKCzwTUAvdI6Cdlnxiw4oG4I+qDolmJ/bOm16z4O6mP85k/q1yU/8qFoVfsR9nzI3+QvZjYMeE3",
+	"P2m7Z24uP8oeTCOhImGZex7/URomt5SJA72z/9lokRiLRfANrAAaZ7Q8G2te415iVZJ9HJVZL0TtC1bn",
+	"apFLe2iOUwF5uwIYlxlnhkyXjk0/8s8eEAoH/si+NQBvL74/c8yPNCmEBak7BZpw0RFa0CtGEqrZwfxu",
+	"GsgijEsGVPeKTUvoTlZ6P9JkxEY9pnSLHIUqGaDBhGYZSlTFdJ4Z3IuYayg9PiCWY8RoDXdErI3KE2sV",
+	"pi7MGftiIs9QvTub1AO4QpzIlMWNOaKeyDxLyZBes8AbKiEmpTavj8/uCV7y9fHZVgbWdh7RiuqPRXEd",
+	"mKf/FLQj9CzI9djfq3D1EiEN77uvY36vGyBkYqJki0Jiy0MLiYec8Wqt42MNZaMVmFYJsers0Zj/xKbh",
+	"l4U8jNfHZ4Wgq18YxejIroH8cHl5FmEKcca0jtAHGuZQ1lasHrJZhzrBJjpjViPfSaToczVag6lBXd0r",
+	"6nXuHe3xNIpU5zoWEM7AXhw4YN8yvkXUEVQjoEXAsUhlVIzsPb/kqFwHWa5mKueh+xoKK6g7gkKe8IoE",
+	"vzdh+cdu9Vsl+t2uyrj4aKnO+IshRLiNdcf4JwKG8EUHK8/9Id9r03wvRwdFgByTvwuGMHOfS8yleAJr",
+	"8pcWyM9Smi+ww0L5t76OGc+3PhnyZFhUN7syBIxZgVEEsYC00REJFX5kX6PgDYuFSr/tKpE7Yn0pciiC",
+	"hkqMUHwAK3PuRb9sKqZWS7Rr7YiZ3S7X2xe+Xi5IkjGqSB2hPwW4HC0D1cylxxZb3yA9pnnKOsLqgkOq",
+	"h4f+w8BdJzwBl86QqpGVFpVQnvh8wY6+Uu10KFjejmnOFgv/EYqD3Yb+acqDvxxX/TOXC7f+8F65ktoF",
+	"CfeQDdN3Rc4OQNCxm4fa0j98vOHYy49tZbHV5+WYCTrmLU+Jy8IIb8dMHJ2d2ht636nSd2DNhyRxN+3g",
+	"D3lInP5TaJtcY8Z0sdOEauKIbz4HbIaOpxRZ4ho6/sfR61dfko79tB7o+IGOiSO+SjoGvIqlLpW9drtI",
+	"Qnc4m9a+gf/0Zo12KGIu19TXnEcud2vEBz6gURT3opu6I9CPDRiqmtQv/vYKbCCKv5BMJleuzBzrKTNG",
+	"tdUAlZQjX5DT982Jd5+S1/w56SvGCIRPdEfYP+J6G1GAM2NiwAU2fkILDeBSobdBiO9YIwXBvpJMaqdi",
+	"nrM0YB1r1zHhmqmUJ2AQJTQZOsVml+gWeWtVtAnXjDxp///sXUtP3DAQ/isWpx6y20NvcOJSiQuqAKmn",
+	"ipjECy5OHPyA3QP/vZqHE2fXQX2IooredrNZjx9je+z55ptPoo7T0NfVPD8yZ3ZGHxFIVa3ALMtI4FWP",
+	"qZM/1KmT6wq9S9fUFPgGVb/Gql/jeY19AV7uxNMdEjXXrQpSm3rhqukCNeEV0cAkoLDy4A90jgS1Ck5u",
+	"NrpZ/5uTEBqj/wRD7OyNDX4dtuGlfeUC37rahjcA+V+pbfiszX+QP6ZrkE8GE9fNk8X+nD8ejm+dHNbb",
+	"l42IS3rtbxoQ2986q6b2vOPopLdVR9aUBCZg3DQp4y8rZ5AhLofNUgwCbjKd7nUnzTHSoBxGn6SNaPSV",
+	"CHmD1Gaql0gZBFV9iCoqYR061GFvDrpTazBEnQzWMSUN0ZXCNkb3IAQJ4QwMsu10z9WuGYfeC3wq7tVu",
+	"Yd+7pGa+ZkpBkrA0ZwigN5oV78deZQ2iAZtY77k/tBdxqEZAw6Nyfn63MNmx+07NgguTcngWYIgwBMwl",
+	"wwYu3hDiZ8+g9RHcIIOY3WAgaWR05uj46COusFy3g7mi7GCUoICSYFlgJWKvH6KCdQhpaNfi3ParUWG9",
+	"8GjKks9BO/I1rCc3X/TQpkP0PZwB8P/Qp3fSg1WKbFE+VGJKdAF2dMD4jkRj1NonnnenWAn0y2INMqlQ",
+	"ckloDJb9B9/tDckmzE/FQ1wJoz0ndUUUj6HXYYiNfmQSIJ+JgoIKos4l3gM7FREeTHSCBrlfBnXYTSPG",
+	"qVDUVxxsyh8r9zPkpm6RYwCux8QohOXSHeEMZyl0CcDGXDd7GZzylo3Q23LsRCODNPY2otNrwnFVrAjE",
+	"AUaydD/EkDBHmYTpXwsy5mkvSFCKvSpVOT0q9qJu7kiH/TSb+hZqOMLYQVuRb3WlaeJwuTmgpVT4iFrL",
+	"qIuzga6E6hu3G8Kk5Cc0aToVJOxBSOyD2YUxekm1h720IPoLQS9XG6dV35od2PRtxJQciYxiTM4h3b3C",
+	"YyMvcJmQTgWnm6KAbIOesU/kVBNJRIEBYz3HPhdFGMmaMshdxz4Q4gJksjVUYjhu2hgqloyUTGKwLkhD",
+	"zwaDOcngeNvQlr7P8ZRVJnE6FZaJM4y+aqF4EBxHYCl5UrGiyq3oG1oluRIyxrFQcIrdrNBS0PSR95bU",
+	"g/uXIzp4ZTZZ8bynHJb+IrnCwshl5WJEd3kaTlfkTH7Y2giLGk2Uk4nxDrGDvJqDeWSSQ3Wm0NmNe1ne",
+	"AsQ3QXooMuv0TMhbQt1i6GXXDBh1mel0Mxw9f3v+EQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
