@@ -293,4 +293,10 @@ func TestDecideJobApprovalRoute(t *testing.T) {
 			t.Errorf("intake with an approval %s: %d %s, want 4xx", name, resp.StatusCode, data)
 		}
 	}
+	each := step("review", "core", "approval", map[string]any{"to": "{{item}}", "subject": "s"})
+	each["for_each"] = "{{payload.people}}"
+	perItem := map[string]any{"workflow": "bad", "payload": map[string]any{"people": []string{"a@example.com"}}, "steps": []any{each}}
+	if resp, data := b.intake(t, ten.key, perItem, ""); resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		t.Errorf("intake with an approval per item: %d %s, want 4xx", resp.StatusCode, data)
+	}
 }
