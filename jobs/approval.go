@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/connectors"
@@ -533,10 +534,10 @@ func (s *Service) decide(ctx context.Context, j Job, i int, d *Decision) error {
 	if d.Decision != DecisionApprove && d.Decision != DecisionReject {
 		return invalid("/decision", "decision must be approve or reject.")
 	}
-	if len(d.Comment) > MaxApprovalComment*4 || len([]rune(d.Comment)) > MaxApprovalComment {
+	if utf8.RuneCountInString(d.Comment) > MaxApprovalComment {
 		return invalid("/comment", "comment is at most %d characters.", MaxApprovalComment)
 	}
-	if len([]rune(d.Name)) > MaxApprovalName {
+	if utf8.RuneCountInString(d.Name) > MaxApprovalName {
 		return invalid("/name", "name is at most %d characters.", MaxApprovalName)
 	}
 	if err := s.undecided(ctx, j, i); err != nil {
