@@ -23,6 +23,7 @@ const (
 	ERateLimited          = "rate_limited"           // too many requests
 	EUnavailable          = "unavailable"            // a dependency is down or not ready
 	EStorageFull          = "storage_full"           // the database's storage is full; nothing was written
+	EGone                 = "gone"                   // it existed, and has expired for good (an approval link)
 	EInternal             = "internal"               // anything else; never shown in detail
 )
 

@@ -92,7 +92,7 @@ func TestCatalogueAndGet(t *testing.T) {
 			got = append(got, e.Connector+"."+a.Name)
 		}
 	}
-	want := []string{"alpha.beta", "alpha.zeta", "core.echo", "core.sleep", "core.wait", "core.wait_for_signal"}
+	want := []string{"alpha.beta", "alpha.zeta", "core.approval", "core.echo", "core.sleep", "core.wait", "core.wait_for_signal"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Catalogue = %v, want %v", got, want)
 	}

@@ -327,6 +327,11 @@ func last4(secret string) string {
 	return secret[i:]
 }
 
+// DeriveKey returns a key for purpose derived from the server's credentials key
+// (Key.Derive): what signs approval links, so that every instance sharing
+// LEVQOR_SECRET_KEY verifies the links any of them sent.
+func (s *Service) DeriveKey(purpose string) []byte { return s.key.Derive(purpose) }
+
 // webhookSecretConnector is the connector part of the additional data that binds a
 // sealed webhook signing secret to its owner. No connector can have this name (the
 // ':' is not allowed), so no connection's sealed value opens as a webhook secret.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -45,6 +46,9 @@ var ErrUndecryptable = errors.New("credentials: the stored connection cannot be 
 type Key struct {
 	id   [keyIDLen]byte
 	aead cipher.AEAD
+	// derive is the root of the keys Derive gives, itself derived from the raw key
+	// (never the raw key, so a derived key reveals nothing about what seals).
+	derive [sha256.Size]byte
 }
 
 // NewKey returns the Key of KeySize raw bytes.
@@ -64,7 +68,20 @@ func NewKey(raw []byte) (Key, error) {
 	sum := sha256.Sum256(append([]byte("levqor credentials key id\x00"), raw...))
 	k := Key{aead: aead}
 	copy(k.id[:], sum[:])
+	m := hmac.New(sha256.New, raw)
+	m.Write([]byte("levqor derived keys\x00"))
+	m.Sum(k.derive[:0])
 	return k, nil
+}
+
+// Derive returns a 32-byte key for purpose (e.g. "levqor/approval-token/v1"),
+// HMAC-SHA-256 of the purpose under a root derived from the key: the same on every
+// instance that shares the key, different for each purpose, and useless for
+// opening what the key seals.
+func (k Key) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, k.derive[:])
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // ID is a short public fingerprint of the key (8 hex digits), safe to log: it

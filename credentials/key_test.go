@@ -219,3 +219,25 @@ func decodeKey(s string) []byte {
 	}
 	return nil
 }
+
+// Derive gives the same key for the same key and purpose (every instance sharing
+// LEVQOR_SECRET_KEY agrees), another for another purpose or key, and never the raw
+// key itself.
+func TestDerive(t *testing.T) {
+	k := mustKey(t, rawKey)
+	a, b := k.Derive("levqor/approval-token/v1"), mustKey(t, rawKey).Derive("levqor/approval-token/v1")
+	if len(a) != 32 || !bytes.Equal(a, b) {
+		t.Fatalf("Derive is not stable: %x, %x", a, b)
+	}
+	other := bytes.Clone(rawKey)
+	other[0] ^= 1
+	for name, d := range map[string][]byte{
+		"another purpose": k.Derive("levqor/other/v1"),
+		"another key":     mustKey(t, other).Derive("levqor/approval-token/v1"),
+		"the raw key":     rawKey,
+	} {
+		if bytes.Equal(a, d) {
+			t.Errorf("the derived key equals %s", name)
+		}
+	}
+}

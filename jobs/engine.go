@@ -59,6 +59,9 @@ type Config struct {
 	Logger            *slog.Logger // nil: slog.Default()
 	// Observer, when set, sees intake, attempts and webhook deliveries (metrics).
 	Observer Observer
+	// Approvals configures core.approval steps: the key signing their links, the
+	// site root and the mailer.
+	Approvals ApprovalOptions
 }
 
 // NewEngine wires an Engine from cfg. Nothing is started until Run.
@@ -85,6 +88,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	d := newDispatcher(cfg.Store, cfg.Guard.Client(callbackTimeout), cfg.Encode, cfg.Sealer, cfg.CallbackRetryBase, cfg.Logger)
 	w := newWorker(cfg.Store, cfg.Registry, hub, cfg.Budgets, d.Wake, cfg.Logger, cfg.Worker)
 	svc := newService(cfg.Store, cfg.Registry, cfg.Guard, hub, w.Wake, cfg.Budgets, cfg.Sealer)
+	w.approvals = newApprovals(cfg.Approvals)
+	svc.approvals = w.approvals
 	if cfg.Observer != nil {
 		svc.observe, w.observe, d.observe = cfg.Observer, cfg.Observer, cfg.Observer
 	}

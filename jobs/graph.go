@@ -398,7 +398,7 @@ func (r *graphRun) end(i int, out json.RawMessage, err error) error {
 		}
 		se := &connectors.StepError{Code: "internal", Message: "The step failed."}
 		errors.As(err, &se)
-		st.Status, st.Error = StepFailed, &StepError{Code: se.Code, Message: se.Message}
+		st.Status, st.Error, st.Output = StepFailed, &StepError{Code: se.Code, Message: se.Message}, failedOutput(err)
 	})
 	return err
 }
@@ -613,16 +613,65 @@ func (r *graphRun) call(ctx context.Context, i, k int, input json.RawMessage) (j
 }
 
 // runOnFailure runs the workflow's on_failure step once, its references reading
-// every step that succeeded. Its failure is recorded on it and logged; the job
-// fails either way.
+// every step that succeeded. It is recorded running before it runs, so that a
+// worker dying during it does not make the rescuer have it run again (see
+// Worker.finalize). Its failure is recorded on it and logged; the job fails either way.
 func (r *graphRun) runOnFailure(ctx context.Context) {
 	i := r.g.OnFailure
-	if r.steps[i].Status == StepSucceeded {
+	if r.steps[i].Status != StepPending {
+		return // it ran, or began to
+	}
+	now := r.w.now().UTC()
+	r.update(i, func(st *StepState) { st.Status, st.StartedAt = StepRunning, &now })
+	if errors.Is(r.save(ctx), errLeaseLost) {
 		return
 	}
-	r.update(i, func(st *StepState) { st.Status = StepPending })
 	if err := r.runStep(ctx, i); err != nil {
 		r.w.log.Warn("a job's on_failure step failed", "job_id", r.j.ID, "error", fmt.Sprint(err))
+	}
+}
+
+// finalizing reports whether the rescuer sent j back only to run its on_failure
+// step: a claim never takes a job past its attempts or its rescues otherwise.
+func finalizing(j Job) bool {
+	return j.Attempts > j.MaxAttempts || j.Rescues >= MaxRescues
+}
+
+// finalize ends a job the rescuer sent back to run its on_failure step: its worker
+// died on the job's last attempt, or once too often (Store.RescueExpired). The steps
+// that were running then fail with the rescuer's reason, the on_failure step runs
+// (once: runOnFailure records it running first), and the job fails as the rescuer
+// would have failed it, its attempts as they were.
+func (w *Worker) finalize(ctx context.Context, j Job, steps []StepState, jb *budget.JobBudget, ownerLimits func(context.Context) budget.Limits) {
+	code, msg := CodeLeaseExpired, "The worker running this job stopped and no attempt is left."
+	if j.Rescues >= MaxRescues {
+		code, msg = CodeCrashed, fmt.Sprintf("The worker running this job stopped %d times while running it; it is not run again.", j.Rescues)
+	}
+	now := w.now().UTC()
+	for i := range steps {
+		if st := &steps[i]; st.Status == StepRunning && !st.OnFailure {
+			st.Status, st.Error, st.FinishedAt = StepFailed, &StepError{Code: code, Message: msg}, &now
+		}
+	}
+	EndWaits(steps, now, StepError{Code: "canceled", Message: "The job failed before this step's wait ended."})
+	specs := make([]Step, len(steps))
+	for i := range steps {
+		specs[i] = steps[i].Step
+	}
+	if g, err := workflow.Parse(specs, "/steps"); err == nil && g.OnFailure >= 0 && context.Cause(ctx) == nil {
+		r := &graphRun{w: w, j: j, g: g, jb: jb, ownerLimits: ownerLimits, steps: steps, main: g.OnFailure,
+			conc: stepConcurrency(j, w.opts.StepConcurrency)}
+		r.runOnFailure(ctx)
+		steps = r.snapshot()
+	}
+	if context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), errCancelRequested) {
+		return // the worker is stopping: the lease returns the job, whose on_failure step is recorded if it began
+	}
+	fin := w.now().UTC()
+	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: code, ErrorMessage: msg,
+		RunAt: j.RunAt, FinishedAt: &fin, GiveBackAttempt: true})
+	if w.opts.JobFailed != nil {
+		w.opts.JobFailed(context.WithoutCancel(ctx), j, code, msg)
 	}
 }
 

@@ -163,6 +163,9 @@ const MaxRescues = 3
 // CodeCrashed is the error code of a job failed after MaxRescues rescues.
 const CodeCrashed = "crashed"
 
+// CodeLeaseExpired is the error code of a job whose worker stopped on its last attempt.
+const CodeLeaseExpired = "lease_expired"
+
 // MaxListPageBytes bounds the stored size (Job.StoredBytes) of one page of ListJobs, so
 // that listing large jobs holds a few MiB, not hundreds: a page ends before the job that
 // would take it past this, and always holds at least one job (at most MaxJobOutputBytes
@@ -198,6 +201,9 @@ type Finish struct {
 	ErrorMessage string
 	RunAt        time.Time
 	FinishedAt   *time.Time // set for terminal statuses
+	// GiveBackAttempt undoes the attempt the claim counted (as parking does): the
+	// attempt only ran the on_failure step of a job the rescuer failed (Worker.finalize).
+	GiveBackAttempt bool
 }
 
 // Workflow is a named step list of one owner.
@@ -266,7 +272,11 @@ type Store interface {
 	// RescueExpired returns running jobs whose lease expires before cutoff to the
 	// queue, due at now, counting a rescue, and returns how many it touched. A job
 	// rescued MaxRescues times fails CodeCrashed; one with no attempt left fails
-	// lease_expired. cutoff is normally now; a far-future cutoff rescues every running job.
+	// CodeLeaseExpired — unless its on_failure step (the last step) is still pending
+	// and it has been rescued fewer than MaxRescues times: then it is due at now as
+	// retrying, for the worker that claims it to run that step once and fail it
+	// (Worker.finalize). cutoff is normally now; a far-future cutoff rescues every
+	// running job.
 	RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error)
 	// CancelQueued cancels a job that is not running yet; false when it was not in such a status.
 	CancelQueued(ctx context.Context, id string, now time.Time) (Job, bool, error)

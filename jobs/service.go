@@ -42,8 +42,9 @@ type Service struct {
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
 	// sealer seals webhook secrets at rest; nil (tests only) keeps them in clear.
-	sealer  SecretSealer
-	observe Observer
+	sealer    SecretSealer
+	observe   Observer
+	approvals *approvals // signs and checks approval links (set by NewEngine)
 }
 
 // newService returns a Service; budgets and sealer may be nil.

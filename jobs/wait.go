@@ -36,13 +36,16 @@ func (e *waitError) Error() string { return "the step waits until " + e.until.Fo
 
 // engineStep reports whether the job engine itself runs the step (it parks the job).
 func engineStep(st Step) bool {
-	return st.Connector == core.Name && (st.Action == "wait" || st.Action == "wait_for_signal")
+	return st.Connector == core.Name && (st.Action == "wait" || st.Action == "wait_for_signal" || st.Action == "approval")
 }
 
-// runWait runs a core.wait or core.wait_for_signal step with its resolved input: its
-// output when the wait is over, a *waitError to park the job, or a step error. The
-// first run fixes st.WaitUntil.
+// runWait runs a core.wait, core.wait_for_signal or core.approval (jobs/approval.go)
+// step with its resolved input: its output when the wait is over, a *waitError to
+// park the job, or a step error. The first run fixes st.WaitUntil.
 func (w *Worker) runWait(ctx context.Context, j Job, st *StepState, input json.RawMessage) (json.RawMessage, error) {
+	if st.Action == "approval" {
+		return w.runApproval(ctx, j, st, input)
+	}
 	now := w.now().UTC()
 	var in struct {
 		For     json.RawMessage `json:"for"`
@@ -158,12 +161,15 @@ func (w *Worker) park(ctx context.Context, j Job, steps []StepState, until time.
 	}
 }
 
-// checkEngineStep checks what the input schema cannot of a core.wait or
-// core.wait_for_signal step at save: it runs once (no for_each), its duration or
-// time (unless a reference fills it in) and its `if`.
+// checkEngineStep checks what the input schema cannot of a core.wait,
+// core.wait_for_signal or core.approval step at save: it runs once (no for_each),
+// its duration, time or timeout (unless a reference fills it in) and its `if`.
 func checkEngineStep(st Step, input json.RawMessage) error {
 	if st.ForEach != "" {
 		return fmt.Errorf("core.%s runs once: it cannot have for_each", st.Action)
+	}
+	if st.Action == "approval" {
+		return checkApproval(input)
 	}
 	var in struct {
 		For     json.RawMessage `json:"for"`
@@ -186,4 +192,18 @@ func checkEngineStep(st Step, input json.RawMessage) error {
 		return err
 	}
 	return nil
+}
+
+// EndWaits marks the steps of a job that ends for good while they wait (canceled,
+// or failed by another step) canceled with why: nothing will wake them, and a
+// finished job must not show a step waiting. It reports whether it changed one.
+func EndWaits(steps []StepState, now time.Time, why StepError) bool {
+	changed := false
+	for i := range steps {
+		if st := &steps[i]; st.Status == StepWaiting {
+			e := why
+			st.Status, st.Error, st.FinishedAt, changed = StepCanceled, &e, &now, true
+		}
+	}
+	return changed
 }

@@ -46,7 +46,8 @@ type WorkerOptions struct {
 	// JobFailed, when set, is called in the job's goroutine after a job that failed
 	// for good (its last attempt failed) was handed to the store, with the failing
 	// step's error; it should return quickly. (Jobs the rescuer fails, whose worker
-	// died on the last attempt, do not come through here.)
+	// died on the last attempt, do not come through here, except those with an
+	// on_failure step, which a worker runs before failing them.)
 	JobFailed func(ctx context.Context, j Job, code, message string)
 }
 
@@ -70,6 +71,8 @@ type Worker struct {
 	ended    func()       // called after a batch that ended jobs for good (wakes the webhook dispatcher)
 	observe  Observer
 	attempts sync.Map // job id → attempt, from claim to the end of its goroutine (for observe)
+
+	approvals *approvals // sends core.approval requests (set by NewEngine)
 
 	// pending is the batch the completer is storing: kept across a restart of the
 	// completer (Engine.Run), which stores it first. Only the completer touches it.
@@ -217,6 +220,10 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		jb, _ = budget.NewJobBudget(0)
 	}
 	ownerLimits := w.ownerLimitsOnce(j)
+	if finalizing(j) {
+		w.finalize(ctx, j, steps, jb, ownerLimits)
+		return
+	}
 	if !linear(steps) {
 		w.runGraph(ctx, j, steps, jb, ownerLimits)
 		return
@@ -260,6 +267,7 @@ func (w *Worker) runJob(ctx context.Context, j Job) {
 		finished := w.now().UTC()
 		st.FinishedAt = &finished
 		if err != nil {
+			st.Output = failedOutput(err)
 			w.endAttempt(ctx, j, steps, i, err)
 			return
 		}
@@ -346,6 +354,7 @@ func (w *Worker) endAttempt(ctx context.Context, j Job, steps []StepState, i int
 	switch {
 	case errors.Is(cause, errCancelRequested):
 		st.Status, st.Error = StepCanceled, &StepError{Code: "canceled", Message: "Canceled by request."}
+		EndWaits(steps, now, StepError{Code: "canceled", Message: "Canceled by request."})
 		w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusCanceled, Steps: steps, ErrorCode: "canceled",
 			ErrorMessage: "Canceled by request.", RunAt: j.RunAt, FinishedAt: &now})
 		return
@@ -363,6 +372,7 @@ func (w *Worker) endAttempt(ctx context.Context, j Job, steps []StepState, i int
 			ErrorMessage: msg, RunAt: now.Add(max(scale(backoff(j.Attempts, 0), w.opts.RetryBase), se.RetryAfter))})
 		return
 	}
+	EndWaits(steps, now, StepError{Code: "canceled", Message: "The job failed before this step's wait ended."})
 	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: se.Code,
 		ErrorMessage: msg, RunAt: j.RunAt, FinishedAt: &now})
 	if w.opts.JobFailed != nil {

@@ -1,8 +1,9 @@
 // Package notifier sends Levqor's own email (welcome, job failed, budget threshold,
-// payment confirmation, payment failed) through Resend, rendered from branded HTML and
-// plain-text templates embedded in the binary. Send delivers one message and returns;
-// Enqueue hands a message to a bounded queue whose worker retries with backoff and logs
-// what it could not send, so that email never fails or slows a request.
+// payment confirmation, payment failed, approval requests) through Resend, rendered
+// from branded HTML and plain-text templates embedded in the binary. Send delivers one
+// message and returns; Enqueue hands a message to a bounded queue whose worker retries
+// with backoff and logs what it could not send, so that email never fails or slows a
+// request.
 //
 // Without an API key the notifier is disabled: every message is logged (template and
 // recipient domain only) and dropped, and Send and Enqueue return ErrDisabled.

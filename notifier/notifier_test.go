@@ -119,8 +119,8 @@ func (b *bundle) close(t *testing.T) {
 
 func TestRenderEveryTemplate(t *testing.T) {
 	names := notifier.Templates()
-	if len(names) != 6 {
-		t.Fatalf("templates %v, want six", names)
+	if len(names) != 7 {
+		t.Fatalf("templates %v, want seven", names)
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
@@ -180,6 +180,35 @@ func TestRenderContent(t *testing.T) {
 	}
 }
 
+// approvalData is the approval template's example with message.
+func approvalData(message string) map[string]any {
+	d := notifier.ExampleData(notifier.ApprovalRequest)
+	d["message"] = message
+	return d
+}
+
+// An approval request keeps the message's lines (an AI draft to review), escaped in
+// the HTML, and links to the approval page.
+func TestRenderApprovalRequest(t *testing.T) {
+	c, err := notifier.Render(notifier.ApprovalRequest, approvalData("Dear <ACME>,\r\n\n\tthe fix ships Monday & not later.\nBye"), publicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != "Approval needed: Send this reply to ACME?" {
+		t.Errorf("subject %q", c.Subject)
+	}
+	if !strings.Contains(c.Text, "Dear <ACME>,\n\n\tthe fix ships Monday & not later.\nBye") {
+		t.Errorf("the text part does not keep the message's lines:\n%s", c.Text)
+	}
+	if !strings.Contains(c.HTML, "Dear &lt;ACME&gt;,\n\n\tthe fix ships Monday &amp; not later.\nBye") || !strings.Contains(c.HTML, "white-space:pre-wrap") {
+		t.Errorf("the HTML does not escape the message or keep its lines:\n%s", c.HTML)
+	}
+	link := publicURL + "/approvals/AbCdEf0123456789-_example"
+	if !strings.Contains(c.Text, link) || !strings.Contains(c.HTML, `href="`+link+`"`) {
+		t.Errorf("no link to %s:\n%s", link, c.Text)
+	}
+}
+
 func TestRenderRejects(t *testing.T) {
 	tests := []struct {
 		name, template string
@@ -201,6 +230,9 @@ func TestRenderRejects(t *testing.T) {
 		{"blank text", notifier.Welcome, map[string]any{"name": "  "}, "data.name must not be empty"},
 		{"too long", notifier.Welcome, map[string]any{"name": strings.Repeat("a", 101)}, "data.name must be at most 100"},
 		{"bad id", notifier.JobFailed, map[string]any{"job_id": "job 1"}, "data.job_id must be 1 to 64"},
+		{"control in paragraphs", notifier.ApprovalRequest, approvalData("line\x1b[31m"), "data.message must be text without control"},
+		{"paragraphs too long", notifier.ApprovalRequest, approvalData(strings.Repeat("é", notifier.MaxParagraphs+1)), "data.message must be at most 20000"},
+		{"blank paragraphs", notifier.ApprovalRequest, approvalData(" \r\n "), "data.message must not be empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,6 +260,7 @@ func TestSendersPerTemplate(t *testing.T) {
 		notifier.PaymentConfirmation: {"Levqor Billing <billing@levqor.example>", ""},
 		notifier.PaymentFailed:       {"Levqor Billing <billing@levqor.example>", ""},
 		notifier.NewsletterConfirm:   {"Levqor <no-reply@levqor.example>", "support@levqor.example"},
+		notifier.ApprovalRequest:     {"Levqor <no-reply@levqor.example>", ""},
 	}
 	b := setup(t)
 	for _, name := range notifier.Templates() {

@@ -23,6 +23,7 @@ const (
 	PaymentConfirmation = "payment_confirmation" // a payment succeeded; data: amount, currency, plan?, invoice_id?, name?
 	PaymentFailed       = "payment_failed"       // a payment failed; data: amount, currency, plan?, reason?, name?
 	NewsletterConfirm   = "newsletter_confirm"   // confirm a newsletter subscription; data: token, hours
+	ApprovalRequest     = "approval_request"     // a core.approval step asks for a decision; data: token, subject, job_id, expires, message?, workflow?, name?
 )
 
 // The local parts of Levqor's sender addresses, at Config.Domain.
@@ -42,11 +43,12 @@ var templateFS embed.FS
 type fieldKind int
 
 const (
-	kindText     fieldKind = iota // one line of text
-	kindID                        // an identifier: letters, digits and _ . : -
-	kindNumber                    // a finite number within [min, max]
-	kindPeriod                    // "daily" or "monthly"
-	kindCurrency                  // an ISO 4217 code, upper-cased
+	kindText       fieldKind = iota // one line of text
+	kindID                          // an identifier: letters, digits and _ . : -
+	kindNumber                      // a finite number within [min, max]
+	kindPeriod                      // "daily" or "monthly"
+	kindCurrency                    // an ISO 4217 code, upper-cased
+	kindParagraphs                  // text of several lines (tabs and line breaks kept; CR dropped)
 )
 
 type field struct {
@@ -106,7 +108,23 @@ var specs = map[string]spec{
 		{name: "token", kind: kindID, required: true, maxLen: 1024},
 		{name: "hours", kind: kindNumber, required: true, min: 1, max: 24 * 30},
 	}, example: map[string]any{"token": "AbCdEf0123456789-_example", "hours": 72}},
+	// ApprovalRequest carries the text a person reviews — often an AI draft, several
+	// lines — and the link to the page with the Approve and Reject buttons.
+	ApprovalRequest: {sender: SenderNoReply, fields: []field{
+		nameField,
+		{name: "token", kind: kindID, required: true, maxLen: 1024},
+		{name: "subject", kind: kindText, required: true, maxLen: 200},
+		{name: "job_id", kind: kindID, required: true, maxLen: 64},
+		{name: "expires", kind: kindText, required: true, maxLen: 64},
+		{name: "workflow", kind: kindText, maxLen: 200},
+		{name: "message", kind: kindParagraphs, maxLen: MaxParagraphs},
+	}, example: map[string]any{"token": "AbCdEf0123456789-_example", "subject": "Send this reply to ACME?",
+		"job_id": "job_01HZX3EXAMPLE", "expires": "2025-06-03 09:00 UTC", "workflow": "support-replies",
+		"message": "Hello ACME team,\n\nThank you for your message. The fix ships on Monday.\n\nBest regards"}},
 }
+
+// MaxParagraphs is the most characters of a multi-line field (an approval's message).
+const MaxParagraphs = 20000
 
 // Templates lists the template names, sorted.
 func Templates() []string {
@@ -278,6 +296,17 @@ func (f field) normalise(raw any) (any, string) {
 			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.:-", r))
 		}) >= 0 {
 			return nil, fmt.Sprintf("must be 1 to %d letters, digits or _ . : -", f.maxLen)
+		}
+	case kindParagraphs:
+		s = strings.TrimSpace(strings.ReplaceAll(s, "\r", ""))
+		if s == "" {
+			return nil, "must not be empty"
+		}
+		if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0 {
+			return nil, "must be text without control characters other than line breaks and tabs"
+		}
+		if utf8.RuneCountInString(s) > f.maxLen {
+			return nil, fmt.Sprintf("must be at most %d characters", f.maxLen)
 		}
 	default:
 		s = strings.TrimSpace(s)

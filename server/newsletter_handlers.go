@@ -39,7 +39,7 @@ func (s *handlers) GetNewsletterConfirm(ctx context.Context, req api.GetNewslett
 	if err := s.newsletter.Check(req.Params.Token); err != nil {
 		return nil, err
 	}
-	return s.newsletterPages.page(http.StatusOK, newsletterView{
+	return s.newsletterPages.newsletterPage(http.StatusOK, newsletterView{
 		Heading: "Confirm your subscription",
 		Message: "Press the button to receive the Levqor newsletter at the address this link was sent to.",
 		Token:   req.Params.Token,
@@ -54,7 +54,7 @@ func (s *handlers) ConfirmNewsletter(ctx context.Context, req api.ConfirmNewslet
 	if err := s.newsletter.Confirm(ctx, req.Body.Token); err != nil {
 		return nil, err
 	}
-	return s.newsletterPages.page(http.StatusOK, newsletterView{
+	return s.newsletterPages.newsletterPage(http.StatusOK, newsletterView{
 		Heading: "You are subscribed",
 		Message: "Thank you: the Levqor newsletter will reach you at this address.",
 	})

@@ -35,17 +35,7 @@ type newsletterBundle struct {
 func setupNewsletter(t *testing.T, st store.Store) newsletterBundle {
 	t.Helper()
 	fake := resendtest.New(t, "re_newsletter_test")
-	mail, err := notifier.New(notifier.Config{BaseURL: fake.URL, APIKey: "re_newsletter_test",
-		Domain: "levqor.example", PublicURL: "https://levqor.example", RetryDelay: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = mail.Close(ctx)
-	})
-	svc, err := newsletter.NewService(st, mail, []byte(newsletterSecret), nil)
+	svc, err := newsletter.NewService(st, newTestMailer(t, fake, "re_newsletter_test"), []byte(newsletterSecret), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

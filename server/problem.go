@@ -36,6 +36,7 @@ var statusOf = map[string]int{
 	levqor.ERateLimited:          http.StatusTooManyRequests,
 	levqor.EUnavailable:          http.StatusServiceUnavailable,
 	levqor.EStorageFull:          http.StatusInsufficientStorage,
+	levqor.EGone:                 http.StatusGone,
 	levqor.EInternal:             http.StatusInternalServerError,
 }
 

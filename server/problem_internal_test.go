@@ -221,6 +221,7 @@ var wantStatus = map[string]int{
 	levqor.EInternal:             500,
 	levqor.EUnavailable:          503,
 	levqor.EStorageFull:          507,
+	levqor.EGone:                 410,
 }
 
 func TestWriteProblemEveryCode(t *testing.T) {

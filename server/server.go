@@ -116,7 +116,8 @@ type handlers struct {
 	planIntake     *planIntake // jobs per minute by plan; nil without billing or rate limits
 
 	newsletter      *newsletter.Service
-	newsletterPages *newsletterPages
+	newsletterPages *formPages
+	approvalPages   *formPages
 	web             *webSite // nil without LEVQOR_WEB_DIR
 }
 
@@ -155,6 +156,9 @@ func New(opts Options) (http.Handler, error) {
 	}
 	h.newsletter = opts.Newsletter
 	if h.newsletterPages, err = newNewsletterPages(h.site); err != nil {
+		return nil, err
+	}
+	if h.approvalPages, err = newApprovalPages(h.site); err != nil {
 		return nil, err
 	}
 	if opts.WebDir != "" {
@@ -222,7 +226,7 @@ func New(opts Options) (http.Handler, error) {
 		},
 	}))
 	r.Use(refuseNUL(spec))
-	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, h.newsletterPagesMiddleware, withMCPRequest}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, h.formPagesMiddleware, withMCPRequest}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "The body is not valid JSON for this operation.", Err: err})
 		},

@@ -476,6 +476,12 @@ func newEngineWith(t *testing.T, st store.Store, log *slog.Logger, allow []strin
 // newEngineLease is newEngineWith with a lease other than the tests' 3 s (0 keeps it).
 func newEngineLease(t *testing.T, st store.Store, log *slog.Logger, allow []string, lease time.Duration, more ...connectors.Connector) *jobs.Engine {
 	t.Helper()
+	return newEngineApprovals(t, st, log, allow, lease, jobs.ApprovalOptions{}, more...)
+}
+
+// newEngineApprovals is newEngineLease with core.approval steps configured.
+func newEngineApprovals(t *testing.T, st store.Store, log *slog.Logger, allow []string, lease time.Duration, approvals jobs.ApprovalOptions, more ...connectors.Connector) *jobs.Engine {
+	t.Helper()
 	if lease == 0 {
 		lease = 3 * time.Second
 	}
@@ -495,6 +501,7 @@ func newEngineLease(t *testing.T, st store.Store, log *slog.Logger, allow []stri
 		Encode:            server.EncodeJob,
 		Sealer:            creds,
 		Logger:            log,
+		Approvals:         approvals,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -282,6 +282,9 @@ func newEngine(cfg config.Config, st store.Store, reg *connectors.Registry, guar
 		Sealer:   s.creds,
 		Logger:   log,
 		Observer: jobObserver(s.metrics),
+		// Approval links are signed with a key derived from the credentials key, which
+		// every instance shares, and mailed as Levqor's own email.
+		Approvals: jobs.ApprovalOptions{Key: s.creds.DeriveKey(jobs.ApprovalKeyPurpose), PublicURL: cfg.PublicURL, Mail: s.mail},
 	})
 }
 

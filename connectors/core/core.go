@@ -1,5 +1,6 @@
 // Package core is the built-in "core" connector: actions that need no outside service,
-// for testing workflows and pacing them (echo, sleep).
+// for testing workflows and pacing them (echo, sleep), and the steps the job engine
+// runs itself (wait, wait_for_signal, approval), declared here for their schemas.
 package core
 
 import (
@@ -68,6 +69,28 @@ func (*Connector) Actions() []connectors.Action {
 				"additionalProperties": false
 			}`),
 		},
+		{
+			Name: "approval",
+			Description: "Asks a person to approve or reject: sends `subject` and `message` (which may quote an earlier " +
+				"step's output, such as an AI draft) with a single-use, signed link to `to` (an email address) or to the " +
+				"Slack `channel` of the owner's connection, and parks the job until the decision comes through the link " +
+				"or POST /api/v1/jobs/{id}/approvals/{step_id}, or `timeout` passes (default 72h, at most 30 days). " +
+				"Approve: the output records the decision, who and when; reject fails the step. The job engine runs it.",
+			InputSchema: json.RawMessage(`{
+				"type": "object",
+				"properties": {
+					"to": {"type": "string", "minLength": 3, "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"},
+					"channel": {"type": "string", "minLength": 1, "maxLength": 200},
+					"connection": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._-]+$"},
+					"subject": {"type": "string", "minLength": 1, "maxLength": 200},
+					"message": {"type": "string", "maxLength": 20000},
+					"timeout": {"type": ["string", "number"]}
+				},
+				"required": ["subject"],
+				"oneOf": [{"required": ["to"]}, {"required": ["channel"]}],
+				"additionalProperties": false
+			}`),
+		},
 	}
 }
 
@@ -78,7 +101,7 @@ func (*Connector) Run(ctx context.Context, action string, input json.RawMessage)
 		return input, nil
 	case "sleep":
 		return sleep(ctx, input)
-	case "wait", "wait_for_signal":
+	case "wait", "wait_for_signal", "approval":
 		// The job engine runs these (jobs/wait.go): they park the job rather than hold a worker.
 		return nil, connectors.Errorf(connectors.CodeInvalidInput, "core.%s runs in the job engine, not per for_each item", action)
 	}

@@ -42,6 +42,24 @@ func (e AdminStatusDatabase) Valid() bool {
 	}
 }
 
+// Defines values for ApprovalDecisionDecision.
+const (
+	ApprovalDecisionDecisionApprove ApprovalDecisionDecision = "approve"
+	ApprovalDecisionDecisionReject  ApprovalDecisionDecision = "reject"
+)
+
+// Valid indicates whether the value is a known member of the ApprovalDecisionDecision enum.
+func (e ApprovalDecisionDecision) Valid() bool {
+	switch e {
+	case ApprovalDecisionDecisionApprove:
+		return true
+	case ApprovalDecisionDecisionReject:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Currency.
 const (
 	CurrencyEUR Currency = "EUR"
@@ -263,6 +281,7 @@ const (
 	ProblemCodeBudgetExceeded       ProblemCode = "budget_exceeded"
 	ProblemCodeConflict             ProblemCode = "conflict"
 	ProblemCodeForbidden            ProblemCode = "forbidden"
+	ProblemCodeGone                 ProblemCode = "gone"
 	ProblemCodeInternal             ProblemCode = "internal"
 	ProblemCodeInvalid              ProblemCode = "invalid"
 	ProblemCodeMethodNotAllowed     ProblemCode = "method_not_allowed"
@@ -284,6 +303,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeConflict:
 		return true
 	case ProblemCodeForbidden:
+		return true
+	case ProblemCodeGone:
 		return true
 	case ProblemCodeInternal:
 		return true
@@ -507,6 +528,24 @@ func (e GetWorkflowParamsFormat) Valid() bool {
 	}
 }
 
+// Defines values for DecideApprovalFormdataBodyDecision.
+const (
+	DecideApprovalFormdataBodyDecisionApprove DecideApprovalFormdataBodyDecision = "approve"
+	DecideApprovalFormdataBodyDecisionReject  DecideApprovalFormdataBodyDecision = "reject"
+)
+
+// Valid indicates whether the value is a known member of the DecideApprovalFormdataBodyDecision enum.
+func (e DecideApprovalFormdataBodyDecision) Valid() bool {
+	switch e {
+	case DecideApprovalFormdataBodyDecisionApprove:
+		return true
+	case DecideApprovalFormdataBodyDecisionReject:
+		return true
+	default:
+		return false
+	}
+}
+
 // AdminStatus defines model for AdminStatus.
 type AdminStatus struct {
 	Commit    string              `json:"commit"`
@@ -529,6 +568,20 @@ type AdminStatus struct {
 
 // AdminStatusDatabase defines model for AdminStatus.Database.
 type AdminStatusDatabase string
+
+// ApprovalDecision defines model for ApprovalDecision.
+type ApprovalDecision struct {
+	// By Who decided, as the caller names them (optional).
+	By       *string                  `json:"by,omitempty"`
+	Comment  *string                  `json:"comment,omitempty"`
+	Decision ApprovalDecisionDecision `json:"decision"`
+}
+
+// ApprovalDecisionDecision defines model for ApprovalDecision.Decision.
+type ApprovalDecisionDecision string
+
+// ApprovalToken The signed, expiring token of an approval link (it names one job and one step).
+type ApprovalToken = string
 
 // Billing defines model for Billing.
 type Billing struct {
@@ -698,7 +751,7 @@ type Job struct {
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 
-	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	// Status `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 	Status JobStatus `json:"status"`
 
 	// Steps The steps with their progress. A job stores at most 8 MiB (8388608 bytes) of step outputs, its result included; the step whose output would cross that fails with code `output_too_large` and is not retried.
@@ -716,7 +769,7 @@ type JobAccepted struct {
 	JobId ID        `json:"job_id"`
 	RunAt time.Time `json:"run_at"`
 
-	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	// Status `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 	Status   JobStatus `json:"status"`
 	Workflow string    `json:"workflow"`
 }
@@ -781,7 +834,7 @@ type JobList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// JobStatus `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+// JobStatus `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 type JobStatus string
 
 // Key defines model for Key.
@@ -1244,7 +1297,7 @@ type StepState struct {
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Status    StepStateStatus  `json:"status"`
 
-	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` or `core.approval` step's timeout.
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
@@ -1595,6 +1648,20 @@ type GetWorkflowParams struct {
 // GetWorkflowParamsFormat defines parameters for GetWorkflow.
 type GetWorkflowParamsFormat string
 
+// DecideApprovalFormdataBody defines parameters for DecideApproval.
+type DecideApprovalFormdataBody struct {
+	// Comment Why (optional).
+	Comment   *string                            `form:"comment,omitempty" json:"comment,omitempty"`
+	Decision  DecideApprovalFormdataBodyDecision `form:"decision" json:"decision"`
+	FormToken string                             `form:"form_token" json:"form_token"`
+
+	// Name Who is deciding, as they typed it (optional).
+	Name *string `form:"name,omitempty" json:"name,omitempty"`
+}
+
+// DecideApprovalFormdataBodyDecision defines parameters for DecideApproval.
+type DecideApprovalFormdataBodyDecision string
+
 // StripeWebhookJSONBody defines parameters for StripeWebhook.
 type StripeWebhookJSONBody interface{}
 
@@ -1689,6 +1756,9 @@ type IntakeJobJSONRequestBody = JobIntake
 // IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
 type IntakeJobBatchJSONRequestBody = JobBatchIntake
 
+// DecideJobApprovalJSONRequestBody defines body for DecideJobApproval for application/json ContentType.
+type DecideJobApprovalJSONRequestBody = ApprovalDecision
+
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
 
@@ -1724,6 +1794,9 @@ type PutWorkflowJSONRequestBody = WorkflowPut
 
 // PutScheduleJSONRequestBody defines body for PutSchedule for application/json ContentType.
 type PutScheduleJSONRequestBody = SchedulePut
+
+// DecideApprovalFormdataRequestBody defines body for DecideApproval for application/x-www-form-urlencoded ContentType.
+type DecideApprovalFormdataRequestBody DecideApprovalFormdataBody
 
 // StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
 type StripeWebhookJSONRequestBody StripeWebhookJSONBody
@@ -1793,6 +1866,9 @@ type ServerInterface interface {
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(w http.ResponseWriter, r *http.Request, id JobID)
+	// DecideJobApproval Approve or reject a job's approval step with an API key
+	// (POST /api/v1/jobs/{id}/approvals/{step_id})
+	DecideJobApproval(w http.ResponseWriter, r *http.Request, id JobID, stepId string)
 	// CancelJob Cancel a job
 	// (POST /api/v1/jobs/{id}/cancel)
 	CancelJob(w http.ResponseWriter, r *http.Request, id JobID)
@@ -1892,6 +1968,12 @@ type ServerInterface interface {
 	// RollTrigger Replace a trigger's signing secret
 	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
 	RollTrigger(w http.ResponseWriter, r *http.Request, name WorkflowNamePath, triggerId TriggerID)
+	// GetApproval The page of an approval request (the link a core.approval step sent)
+	// (GET /approvals/{token})
+	GetApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken)
+	// DecideApproval Approve or reject through an approval link
+	// (POST /approvals/{token})
+	DecideApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken)
 	// StripeWebhook Stripe's webhook (signed events)
 	// (POST /billing/webhook)
 	StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams)
@@ -2439,6 +2521,41 @@ func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetJob(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DecideJobApproval operation middleware
+func (siw *ServerInterfaceWrapper) DecideJobApproval(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "step_id" -------------
+	var stepId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "step_id", mux.Vars(r)["step_id"], &stepId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "step_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DecideJobApproval(w, r, id, stepId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3335,6 +3452,58 @@ func (siw *ServerInterfaceWrapper) RollTrigger(w http.ResponseWriter, r *http.Re
 	handler.ServeHTTP(w, r)
 }
 
+// GetApproval operation middleware
+func (siw *ServerInterfaceWrapper) GetApproval(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "token" -------------
+	var token ApprovalToken
+
+	err = runtime.BindStyledParameterWithOptions("simple", "token", mux.Vars(r)["token"], &token, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetApproval(w, r, token)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DecideApproval operation middleware
+func (siw *ServerInterfaceWrapper) DecideApproval(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "token" -------------
+	var token ApprovalToken
+
+	err = runtime.BindStyledParameterWithOptions("simple", "token", mux.Vars(r)["token"], &token, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "token", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DecideApproval(w, r, token)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // StripeWebhook operation middleware
 func (siw *ServerInterfaceWrapper) StripeWebhook(w http.ResponseWriter, r *http.Request) {
 
@@ -4120,6 +4289,8 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/signals/{name}", wrapper.SignalJob).Methods(http.MethodPost)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/approvals/{step_id}", wrapper.DecideJobApproval).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/events", wrapper.StreamJobEvents).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/workflows", wrapper.ListWorkflows).Methods(http.MethodGet)
@@ -4197,6 +4368,10 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.GetNewsletterConfirm).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/newsletter/confirm", wrapper.ConfirmNewsletter).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/approvals/{token}", wrapper.GetApproval).Methods(http.MethodGet)
+
+	r.HandleFunc(options.BaseURL+"/approvals/{token}", wrapper.DecideApproval).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/dashboard", wrapper.GetDashboard).Methods(http.MethodGet)
 
@@ -7319,6 +7494,247 @@ type GetJobdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetJobdefaultApplicationProblemPlusJSONResponse) VisitGetJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApprovalRequestObject struct {
+	Id     JobID  `json:"id"`
+	StepId string `json:"step_id"`
+	Body   *DecideJobApprovalJSONRequestBody
+}
+
+type DecideJobApprovalResponseObject interface {
+	VisitDecideJobApprovalResponse(w http.ResponseWriter) error
+}
+
+type DecideJobApproval200JSONResponse Job
+
+func (response DecideJobApproval200JSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval400ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval401ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval403ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval404ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval409ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval413ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval415ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval429ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval500ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval503ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApproval507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DecideJobApproval507ApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideJobApprovaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DecideJobApprovaldefaultApplicationProblemPlusJSONResponse) VisitDecideJobApprovalResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -13552,6 +13968,592 @@ func (response RollTriggerdefaultApplicationProblemPlusJSONResponse) VisitRollTr
 	return err
 }
 
+type GetApprovalRequestObject struct {
+	Token ApprovalToken `json:"token"`
+}
+
+type GetApprovalResponseObject interface {
+	VisitGetApprovalResponse(w http.ResponseWriter) error
+}
+
+type GetApproval200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval200TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval400ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval400ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval400TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval404ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval404ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval404TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval409ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval409ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval409TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval409TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(409)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval410ApplicationProblemPlusJSONResponse Problem
+
+func (response GetApproval410ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval410TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response GetApproval410TexthtmlResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(410)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type GetApproval429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response GetApproval429ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response GetApproval500ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApproval503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetApproval503ApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetApprovaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response GetApprovaldefaultApplicationProblemPlusJSONResponse) VisitGetApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApprovalRequestObject struct {
+	Token ApprovalToken `json:"token"`
+	Body  *DecideApprovalFormdataRequestBody
+}
+
+type DecideApprovalResponseObject interface {
+	VisitDecideApprovalResponse(w http.ResponseWriter) error
+}
+
+type DecideApproval200TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval200TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval400ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval400ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval400TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval400TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval403ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval403ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval403TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval403TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(403)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval404ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval404ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval404TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval404TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(404)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval409ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval409ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval409TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval409TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(409)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval410ApplicationProblemPlusJSONResponse Problem
+
+func (response DecideApproval410ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(410)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval410TexthtmlResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response DecideApproval410TexthtmlResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(410)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type DecideApproval413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval413ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval415ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval429ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval500ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval503ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApproval507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response DecideApproval507ApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideApprovaldefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DecideApprovaldefaultApplicationProblemPlusJSONResponse) VisitDecideApprovalResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type StripeWebhookRequestObject struct {
 	Params StripeWebhookParams
 	Body   *StripeWebhookJSONRequestBody
@@ -16020,6 +17022,9 @@ type StrictServerInterface interface {
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
+	// DecideJobApproval Approve or reject a job's approval step with an API key
+	// (POST /api/v1/jobs/{id}/approvals/{step_id})
+	DecideJobApproval(ctx context.Context, request DecideJobApprovalRequestObject) (DecideJobApprovalResponseObject, error)
 	// CancelJob Cancel a job
 	// (POST /api/v1/jobs/{id}/cancel)
 	CancelJob(ctx context.Context, request CancelJobRequestObject) (CancelJobResponseObject, error)
@@ -16119,6 +17124,12 @@ type StrictServerInterface interface {
 	// RollTrigger Replace a trigger's signing secret
 	// (POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll)
 	RollTrigger(ctx context.Context, request RollTriggerRequestObject) (RollTriggerResponseObject, error)
+	// GetApproval The page of an approval request (the link a core.approval step sent)
+	// (GET /approvals/{token})
+	GetApproval(ctx context.Context, request GetApprovalRequestObject) (GetApprovalResponseObject, error)
+	// DecideApproval Approve or reject through an approval link
+	// (POST /approvals/{token})
+	DecideApproval(ctx context.Context, request DecideApprovalRequestObject) (DecideApprovalResponseObject, error)
 	// StripeWebhook Stripe's webhook (signed events)
 	// (POST /billing/webhook)
 	StripeWebhook(ctx context.Context, request StripeWebhookRequestObject) (StripeWebhookResponseObject, error)
@@ -16691,6 +17702,40 @@ func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id JobID
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetJobResponseObject); ok {
 		if err := validResponse.VisitGetJobResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DecideJobApproval operation middleware
+func (sh *strictHandler) DecideJobApproval(w http.ResponseWriter, r *http.Request, id JobID, stepId string) {
+	var request DecideJobApprovalRequestObject
+
+	request.Id = id
+	request.StepId = stepId
+
+	var body DecideJobApprovalJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DecideJobApproval(ctx, request.(DecideJobApprovalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DecideJobApproval")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DecideJobApprovalResponseObject); ok {
+		if err := validResponse.VisitDecideJobApprovalResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -17635,6 +18680,69 @@ func (sh *strictHandler) RollTrigger(w http.ResponseWriter, r *http.Request, nam
 	}
 }
 
+// GetApproval operation middleware
+func (sh *strictHandler) GetApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken) {
+	var request GetApprovalRequestObject
+
+	request.Token = token
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetApproval(ctx, request.(GetApprovalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetApproval")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetApprovalResponseObject); ok {
+		if err := validResponse.VisitGetApprovalResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DecideApproval operation middleware
+func (sh *strictHandler) DecideApproval(w http.ResponseWriter, r *http.Request, token ApprovalToken) {
+	var request DecideApprovalRequestObject
+
+	request.Token = token
+
+	if err := r.ParseForm(); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode formdata: %w", err))
+		return
+	}
+	var body DecideApprovalFormdataRequestBody
+	if err := runtime.BindForm(&body, r.Form, nil, nil); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't bind formdata: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DecideApproval(ctx, request.(DecideApprovalRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DecideApproval")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DecideApprovalResponseObject); ok {
+		if err := validResponse.VisitDecideApprovalResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // StripeWebhook operation middleware
 func (sh *strictHandler) StripeWebhook(w http.ResponseWriter, r *http.Request, params StripeWebhookParams) {
 	var request StripeWebhookRequestObject
@@ -18107,420 +19215,445 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P37chs3tj+KvwpKv2+VyZkmRcmyk0iV2l9ZlidKfNGW5J09v9CHDXaDJKwmwABoURyXq/LXeYBzdtV5",
-	"g3mR8yZ5klNYC0B3k82bLNvJjPYfe2KqG43Lwrqvz/qwk8jxRAomjN45/LAzYjRlCv7zhCYjdiKFUTKz",
-	"/06ZThSfGC7FzuHOD3JKMimGxIwYUWyimGbCUPtXMqYz0mcksQOk7Z1oRycjNqZ2EDObsJ3DHW0UF8Od",
-	"jx+jndMrOlwc/phoo+zwNzTjKTVSETmo+da60S+oYS/5mJvFT1yNGNGGGmZHZjQZkcw+6D7ya860IYnM",
-	"hWEpoUPKhTakcXZ69YKkig5MizMzaI2MmdAJbylqGLzecjvYjLpCCka4YWMyYYpMZMaT2SGJuzvXbNbd",
-	"OVLfd/NO53HivqWJYmPKBRdD+J0dGfeAZokUqSa5MDyD6U25SOWU2H0wGp+O211xbj/BmT4k8TWbxaRh",
-	"v3t8fkau2awZkZhP3G9Jxpkw5Ow8IlKRs/Obp2T36UGTUJGSeJjJPs1i0qBZRqiQYjaWuSZG0cGAJ812",
-	"V1T2nN3S8SSz214sbG/vuyPz/cH+TrTqSGC6s/qDgb3Uq84iIqu391e3e7/m0lC3o1P3m9s/LojbW7+H",
-	"a1b26/d7+52j6fdPO/UrY0bNjgeGqfr7MqZi5r9IjCRTyg3ps4FUjBg142KIiyONixcn5Lu9vQ5JWUZn",
-	"LfdOszq/MRd8nI93DjthMlwYNmQKZvPfYaNXXADYHX+1DB+OjN1qvAgN+5vdZMUGuWap3XFCycH+d83I",
-	"7l0gXLv/uKV3nOCFp/zFSV74j2RsYOxX7aSSXClLwO4cYfrUTfvOU9CsZo9+HjFRGvyRrt69iFBN3gp+",
-	"SwwfsxJBVWcxkGpMDX776cFOtHpaH6OdCVV0zIzjxMdJwibmVCQydXvE7dyQ0+xEO4KO7Qj4WCs8V9kH",
-	"evuSiaEZ7Rw+2duvI94TKQRL7LJf0zH7z5ypJVczCQ8+0sR++oikbEDzzJDY/QdcJJjjrzBOmCL8T3le",
-	"/0uxwc7hzv9vtxBDu/hXvVudUXmSUsEvfiMm1IyKbyT+mZ1ox5IoVyzdOTQqZ0s25PE+HIj/557dfmOY",
-	"skP/H7/Q1j/e2f/XaX3Xe/eX/1V78c8Gr6Vgr6hJRktP52zQsg+18KklU9nr7B/UfeBH2T97vmS9PF25",
-	"0FU7fPYcRv+JzT7j6FeKD4dMLf2Cwb/31nyptEtPDyoHdlA9sOPW/98dV+vdX+vP661eMZ9PX/HPUl0P",
-	"Mjm1RHpux67/kLsMd/tU+RvIMxTTEyk0A5bxjKaOc9p/JVIYJuA/6WSS8QR0p92Jkv2Mjf/6XtvL/WHD",
-	"L5/jW/jRRfbgxTXXZEwzy/lYarWMAeWZ9uocaG54nwcZT77aJBP3fcvWzagiW0A1hEm+kKrP05SJLz1L",
-	"p7qRjCbXqAvpRE4YMSOuiZwwheq2YMwKnI/Rzg9Xr16e0yGbm6hht2Z3ZMZZdWbz96J2DhM6ZJabzxsG",
-	"rZJlULdE9/xuxYooqfur3oFnYD5nwl5rmn3JnT8WJBfsdsISq20ypaQijUSmjMTcTSdutondnJQZyjOi",
-	"6UwTIc0INLi+zNGISGiu2RGoWPbMWFfEju56PAX9Wkt4MP7vlrusrbPnMcFtaJKp1T0Um0hl7MDcWNX7",
-	"Y7TzWpoXMhfpl9yU15LoPBlZtUfmKmGkIZVdMpnJXFnF9GO041//smcFBwR6GCjNB0++Ie4z7njwagRF",
-	"j33RfbuSEtX+oCw7UrIGYy/DCcXNI6Ks7UCoNR6cLj5mZMhvmLBaZQymRQtsi3juOlZM3FXXqniwvB+t",
-	"wgzb6GX3uDd3WsHeWfl2YRlZrbtVfH2jmc+bMnNjVMyHzcYpXlkYy9kBm45jH4eDvzRS0SF7kWfZlxYU",
-	"mqkbph5ponEOVvgO8izzxOZ+7tnf4uZh4FVTqslUcWOYaBM4I5JRw+x1smfVFRW6C6YrMCYOIl4zYdAj",
-	"UKbIuxEGKIvs1rzgWa0Em2SUizuIsAHPvqIIu5LyJVULMvmLqTh9mc7sSckbx1mclWzVYEFzM5KK/4N9",
-	"aWECemBQcCwdOq8eS/3UbijPaD9jX+My8cSKb2EFHNwtVLn8lgo59TcrL+ZpL5bd35Qa2qc6DNC3ZwGu",
-	"0K6Qyh5FP9ezyC9el55LRiy5BkcLHpUVEi10xtgrDPc6lVMBjjoTLj5eRNMVRoKaTZJMapa2yevSPU9G",
-	"VAxZ6iVN+Z6TL37N34qJkgnT+msccMlCmbIsazkbpZ+b8lFQpbi1XHJjdQuqrwNl6nxidTKWvmIpp1fA",
-	"gr7KCh5pcoJfbdlZ2AXZ2VPwA7GUjJiyFsxHb1OiMykdc3FpqMnhnxNlDQnD0WxM5NiJ4znOGu14sgbP",
-	"qMjHO4e/7OhfM26sDTuR2gwV0zvvosU3h7J3w5TmuAELf/41ZzmrdzW9l30Cfya///Y/9l/oa9Qw+3AJ",
-	"rMBzHkyZpfZkp5SDyvxe9i3jr64xZRM0yWmacvsxmp1XHph3yIUlyf57loD2MeCC6xFLe3aLF+f+o+wT",
-	"agwbT8CHzS13A3InI6qJf5loLhJG4HJTZTBUsvhxXFMP9iHtWTGuKz7FVOb2EoVXRT7uO/dm4Vr4xS37",
-	"Xc1iHMOrPRw3sx411W9axmRV1J2a884n9i/LZlnj+vQzjnaW08ncavyci1ciT7yVSZdmUyLhCk16Cqzb",
-	"mmc8y5xeOXdR0EvQmzDFZdpjaI3V7o/IMyfH0L+zeD8UTVgPojs1gTBg0BT4OkvJhM7GTJgImbMBA52n",
-	"ZJJR8Uj7qIk2ckIsE5pxMbREdbd54WhrWVVGxUt88mO0YydSf5ftX8h0JHUI7sAMrTBt11GRDiyqOtal",
-	"UXzCrK6b98PvniU0aGL4DYuIUZzak4vIhGrTS3MWkVzYvYosk09YZsUsF3ZBGTPs99/+2QSxK6Rg9fPB",
-	"z/VZ2luzyPoZWpXcGqr+4FCa139tjtjhe2FHwsGsINgLlnLF0K9WJdxc1RGZm3NrJLUBKhuyIyv0kcH2",
-	"lZxq1B4Vq9BTrvja2dsv1k41T4fMvAxEVs+OBzTTbIGFU57NerlOl7AYeossZq8D/7eG6YylMKN7G2+e",
-	"7YapVj9UtyMnNMv6NLk+RtGxeHjbcGFaDLIoU8Bpsozhm1z3rHZb9+rc6vxH7Ofql2Q1WpmbkjN6i3Ou",
-	"v2jHFZ5nbzS4pqgm8UTJntvl2N5m+IEKkdMM3CbLgwiLUZ+VEYSF61m7+BDAqtO0fJSq7hQSxei2YnfA",
-	"WZbC2Nywsd48uvbCvlhSc6hSFBw8wgXZaiR8uuX05rasHKNzYRA3/craK19avcO4iIVtzqg2B0tyP1ii",
-	"mNWh7TNkIHNlbSRFE8OUJo0BmzJVsYFGUplmrWxYslFzi3YLxSmtXs1Lrmuuv9Vf7nC+i0e7wKMMXTMh",
-	"H2/d+AKFKFx7ySUqj36eb8sZ/I5vEz+2mq49cr1K+S8t8Nu97xYiw4tm0bL4uFSPNEkUS5kwnGYE6Zs0",
-	"NGMuOmBoJoc5a0aYfUSt7tGy7HRGcPx2V3TFC+cLiEfGTOJi9MjFCdAOgjg7KdIGCBfaMJoe4tjXDHxA",
-	"1L0DYfuuaFBBfri6OidGXjMRgfEY/yC1iSMSe8sSF29/uVJU6AFTIcMAWWyxzfERDKy7IuWDAbNLIFJk",
-	"M8IFSahmhCpMKHERDlC44v+IYQV0fg0utwDmf0OznFnjqSuEtHtglMxK17VNTjFZ55DEH7o7x86tBSZ4",
-	"d+eQdHeeMaqs6Xjd+v23f3Z3ItLd+Q864T1I7LEPwM8fY/RyjOltmSz2ngIdVH5auC4LFgrS2op7JdXx",
-	"EulQoaoaBszFJDe9wpdQT80Vvd59Pdq5bQ1ly/34XkvRvqDTV0xrOmRb87LyPOdmtXLdJ574N2BycyoQ",
-	"7NjWYi5sdY2YKy5pr5Chy+SFvURFBoxV6dHAD/eSjCTc8/O3V2SXTvjuzd5u8YLe/RCe/AjCJKxi4ZBX",
-	"zLPkhZvXjTaZ3ErO4V0pU8HUI90VyUhKba8y5IPFbhti+1y8bJHAq5qeCcGjC7vsrppbZV/KjFGxNQV6",
-	"eqgjtzsKPTDtMSLmHV1/e3a+E+28vXy+E+2cvr2odXM9t5r+icxdJu28uud/X0WspzdMGDcEutzYgoK1",
-	"VrdyD7kv1q2w/Jk6xbTkhVnIXFu0JRJDe0nGk+sNnxdsqjNmnNd4gxesNdq74Wy60fPzynl4uTzTyiyi",
-	"8pqX7pf383qSuPvABcn8LacqVZRn2xrAiRRJiUznPSRs4q4x1+BDVbkg1BApEkYaPlnv5el//eebi96P",
-	"b571Lq9Oz3snb16fvL24OH198veIHDTbZcPXpcg5K7jukMb0tpdIbbwVXbGZ1xnMCzv+A6PZKidt7aYU",
-	"HiN/RvK6Ztvn5TS+VXfumCK2kHGAD1QNz1yr3u+//RM1oms2g3+stjgPFvMMP+xHBx97v3Ra38G/9qIn",
-	"332sVZ1/lP067wB6nOtN/sQ5F3rOA7Roc7oHtpCtc/6KOplVIok5Kp0wYUh/BsLmvew/0uT4jNhJaKIl",
-	"GVBV9Vwu8XLfzVYO/o9Vy7P36BQeLHv8V3xmvad3g/t+J6WNp5ukJuItLZPJHG37kAXNMjllaZuciZRN",
-	"mLCCO5tFhAI3QSfuVKpriMXIiSbTEc+YZTMCM5VIg0PKtlX62e3E3rWI2J98HCTlLG1akwRYEyS9U0PG",
-	"UhtipjxhZCwVO7S/QTLMiKsULxv4trlx6YSQtYeR2ERRez6xNQVYknufKzUtOw3TsszvkFCiDZtAhYr9",
-	"8hhS70dUAG90hhik3oR8QE3HjPCUjSfSWH4LtlSMdQTvZb/HUyweOHTFGoZNwm+xNfcKKp834YBznBVD",
-	"t35is7i5JApk1bEenvMCXU3oLJM0vWeimiguFTez9cFK9xwmoebZkloD8LPY/XmkiczNJDek0Z+RidQc",
-	"T0u4/ARtIlRBRc8ec64YnhrVPLXmMsgxxzYsVSSMpRg9m7+Ba1aocrEV29ggGraWBxRSatWe/ij7LkYL",
-	"r7DJMqMEZL0nVq7sBRsqpnWbHOP2GKmYDpfrW/KKPyONbx9/++3TzrekPzNMN62uABuMp6LxquJREi6S",
-	"LE9ZeoS3wT6GDMAd4VTmWUoSJbXGQomFm4kP9oyUvYyqIUN73wWrFTOK4+FtJHMsU7Y7w+qkjT0DaU3Q",
-	"ehG4vdsy2pm6POv1BgnkjYdrWnqzFLkJVyoqpPUcVy6vorjZnggCzS73k5YleZ1W86PsH7sMgRrt/w7C",
-	"FLngZgLoDjdu29uy+Ym5iZfOp3Rmle11016ync+oSUZnwtBrtqXK+l72N1e3wpcMGzthfobvBR3b/3uN",
-	"7QufXbkYg3m8WyylJCJ712w250vdf/Jklbe4273d32t1u7ffsCXO4veo8a7ZH3cINetdu9yLILkWjmiD",
-	"D4cbBXIz5EFvlOOzPNa939kngk0tI4/IfqdT6CGWcU4YNRE5uL31BXroXHafr9UjNrd9/NYs2xZaYiHV",
-	"SQMNIv9HfbFhlyCVm/ES/QbzG9aM5pZWPwLKq7tdJ7fKdT6jsOgw3+KzSzbxTmxh3lYrX6TOwbeVm/Tt",
-	"Wjtj1SaUPBA15kEw4vefrLP/C11t3SffiBf4oBXlW2ivtelhjzTkW0ZBwbG35Cf+jGgGGSAaVYs5f/7+",
-	"k6dfRhveWto5RW9zVWjCkqoseLJaEswpSdVNPWeq5c4frSDMPfX18XZ6VbfQ04pvp5YwyuJ4i4K26sUr",
-	"yWVPLUvu2z1ETn+U/dpoOLs1vSRXWtaUd59TrcGcwwdi53tnxL7l8mloH4xB6cwcaw1BdRU5hv8lCRWE",
-	"idRXhMew+TGmPYawYSj7akYEyoe4xsCdccVaj6zdbVlDRAzLMkjjNSOm0NaFwQbS2vftTTzJdNk+Xy4R",
-	"WbHLvYwPyYSqa5Za45eSOJGKte3f0EUW/tkbSNXTfChoFgOBRRCj4GJIhHROhiOS5qzwEsR4rWJ0Mkzp",
-	"NVbLhKxpHO2RJo7Sm/YPIV8O/0oSOWZQpe19hZhf6Qpz09wxd/RoAJvHCn2rJOIK7aPe9iwLBJ9eVuvx",
-	"/Qk1o09XutGroj/JFN1UaQ9JFCU5tODLXEwfpOD6+0RzWSwmHux1OjUPlh0k65c0UWzAb+tt6ms2e6TJ",
-	"Dde8n1l1yj5ZcvVmN7/2Mn7DenGZfMKvOxH8t2Ha9GpJQLEbef2pToRETtgWksI+vla7mTdgXYTNbZUn",
-	"g/DxiolUxyV+YrMTeGJL7YeJG66kGLtsehev2Dncsftb3nL8p93p2o3e4Ip8KXK763kVYv3pKqke7eSC",
-	"/5oz92dLNPOHWzpXN5klR+YF6FbpmFtIV8sB7xyb/YnNLiTW120xP0ywdqnaukJT3z49sMe7AttIZim4",
-	"fK8ZeNqkuoa04gLqo4ioScFISmeFMvq4Y/+tq7G0/Sff7S+LiZUNtbrF/8zN6BIC8LAFWfZmsHP4yyYb",
-	"Pi9znIm+LM2hTS5Hcup8slD6hOACkM+zXnOwoy+e37uP0c5LmdCM1SUuPDs5JwffkIyKYW7VIUOHJa7L",
-	"ROtvz+Yjao+rToX9uhS0dx/2o28/NlpFRtq7D3vRtx+bf6n1M7w6OfdK/zoiqy7gjWDkx8s3r1sX5ydk",
-	"v90hYxzG51O8kinLsF7n1pBzJY1MZLZYnhJCU6tsoZr8pAVy4ekSWC1Iy1KEEoyhkYafNpZxW9tHTZJy",
-	"HHW/3anlsGNmRjJdcPU8XZs1B+kmestVPj2oWWURcPi0keY9Rm4T6pjQK6vXWg3w5Oq4LuO0z+oDrPWB",
-	"17kP4+vR0qz58PHLfDymarYqgaOnFhJIlkdRDd1cPlV2oMZUYjceT26OvyiaWJMA/x6RvjSasFsMMFTC",
-	"vcuzQYZMWAtoS3V5xGiacTEng9emXFlzqedilnXeqR+tOQVRD1fiSSgZcGtfOPiQjZZkNRg+loLTbPMz",
-	"uCpeqpt5rl1+2Abfz/XkDmf/9vJ8rSCf2z8/rUAh0QK1lo/KUaWb4Nw+zVHCyrtip7pwT/oyndUTATfZ",
-	"Bglo+FiE49R+nhm6nVPrhWIMylHnnFp7T9f7tGq54ytmFE/0vfMKteGTUP2yMWmVM+hqSHqg5HiDdDhn",
-	"ee4fjLZMt4PXvkm3fMvIjeZk5KQ3oWa0xQWXk1Nh1Kw20CknPcUGTCl3y+9lxNyMewjvcl9jGpptm/Ro",
-	"/rHB1cOBSyddnF4dS7EE6+gHDgy+4qlzfjfLZ7W4L3UX/XVI+VseWF0W4jnOpnSmSexDC3FEpiNqmEdr",
-	"oGkK4fyS3RuiEJ+S21bM+ZIPRT7Z1kYf09pqVUHgL37aRx7SwKfAOMCCxkGng0GdiQRQJRLvwotxc07F",
-	"339S9TQ9rvOGwNnUgjcq9JoCT51SHRHWHrZJnFFRFDBMFE/sP2rS9epx5dqHuxsVhuEmrd79K3nNxDJL",
-	"jEKVquZDYf8X/BlWeYdyDWtXQCr6gFvWw6UgGRfXc4tAQMGyNv50O7Q8gJviAwdncMmMlad6+zB3b1mA",
-	"7xTopZRxTqyOgP5aa1BX09GdAxtSTAZSkaGUaZu8GQwsgTk7vF2TVV4T+XcTqj2e0pJrUqSXEH9BbvCA",
-	"JkMJuAXza3uki+sh8iwrfNPwFGAECInboFgiVUoaHrEnoYL0GeBxNNubeAqrW7/5tkQrqLcawdvYEVHE",
-	"q97NKz4XudCY1hX24r3sz50z7AIfzIiWYyYFi4j9CBOaGtY8cjlLA6aYSJjGFD9GUwKgu4ZN2uTMEEOv",
-	"GexuDKh5cURiPkA2MJCqZ5X4GB7UIznVPiUNA42lXKu4CHceErvzMSKgLS0Md+cO9eGNeKAYi3Gpzofa",
-	"bJNLYI0tSwPpIdZN0XTMBYLENDDwI5U1m7DIu2nX2BWaGcLNEaEB2MQKOli2hMDPNZuhjYKYJtrVM/qk",
-	"AVjQQecxZGUV7NhOtaiG2qZq9l1RPVvvY7HbdCKFNopyYe6Q+47pk0tS4mDniocQMNvFD4Eqcs1IAwrV",
-	"cKfiv50uVLFIpeNqec62pcNLuGnh0XU59Vu4dBez7BdXjym0pSVjXjXSrl29fR1QVFQuInStWasK7Cg/",
-	"dIxg25ZS6pOwPy27vwQZUROp5dmsR3n9Cu1KJgxkt09ShrW8vTohKZ1tmDGOVilTvTEXuWFLzXrPkO22",
-	"6bw/5rhx+FZ9Eoov8d92AQnNmEipIjDARuuY491zX46qO7m46HdLD6YugG65weZGgR3nzWAQKkNKFL/S",
-	"XYBfWTYzHHExE2lsabWX1Lucfh65HHJgvcmIqiFDFCFgdDc0A18+vE0aHRA2lj03N/TdJA7goFYdAPZL",
-	"iX8GpDfkEMNnuCENq+fPcG793BRfXqyKW17vA8AjiifskSb+qbK98Pbyea33lqfLQUwcsAJgKlhBYPeo",
-	"tBAvaSCRV1Q5qJNOcW2lvN/0eoB8OTAe1caux0opPLGUNGIgcCuwZ4yquOl0J59nYXcOZt7+XNA2PjQ4",
-	"71FPuZ5kdAblyqWAxbmS8fpASTnQWiHk0oGXdq1EbythYOzM/ytALdfVF4O1W0MA56gAQH8CSPaGol7n",
-	"5BzJLC3pWIck49eMUKLpjVUkgsSB9P0ZlHt7+8930MAsderx43GrS9kZ9pMqF7qU5V9S6uyIA55lzJLd",
-	"dtWzik0or12ypfkbLjNU98lA5kjVjKqM2wss9NRXy/pRHHZXY+K3iwsjcZPw8aryML/7xhkQi4ERHG+9",
-	"C8Q/GPnR1hfA+j3QK7pTGG7VIgOKRMoyQA6ErKXSBhnptqEa1lwd0Ix2APJxqQPEXlRkMvudzhGhgnCB",
-	"IJHAHAG84GB/vyYFdJkxg98rFl0igai4AMtuj+BieEIx1LyYnFnNjny8LgduucpWEU8CLbws06ClRYH5",
-	"GVkxIo/PSB/AkzbUd+Aol6mL9pRLdMuQ6yMPljfco0V4XXA1VeKXIrdHpYXXbnMpozLkdECOn7BrsuOM",
-	"+HBUK7tKWNNzluQSEGg0c16ym18BmIPdGiY0NCtidpv0YiDWQyAtRlCtaInImCYjLljLGpn2FwcVbl8r",
-	"S19HxqDQl0Evox08wx67DTlkQpoesJ8dH1vt2Z+cooiuTcTLt6OVwFuBDBxIfbQTKm3gsQBX2RuzlNMe",
-	"7GW0UwagxuEC4Gq0UwYM9vJH0Kz2KAputugLvLVkjc4pPWEJH/AEiZlrIhMn4erx1mA3a1gVAP20MnbD",
-	"Mtxx7cr2gCNC+aFw98VpKZ/Miecp4MfLN6+JE5TYq+fpd5295sKHAXs3wlh7FdakUBMAfqGNqZ4bIMHd",
-	"hetbuUtFsgRj0891QqGGDLEq4ea4A0oJttmqSWTzYParR3aKpPOlzIHdh8QSxKRYAwUYWO6T774rMd2D",
-	"Tq3ECYG8hSs8kspEZJSPqSjur8Yomfc4+m2w49ZOyzhEgPnR316cFTqLPW7uUonmRywaTI2MmejD3d0M",
-	"+FObco8bq3eFNC3PE9ZERfBi+7hkKGoCRlZHKBeMYgh0y1yvu8HALpbnK/j+plGMEn5n7WKkNGdiIGsy",
-	"Mri41hsAvi7ojptBpH4SZinOrW49ly4N+X7ShRO1BEmICUv7tc7hTRKE/SxdeTnXA65YDxPullRh+ocm",
-	"oe9AoKNrPnHFdlb5r6UiyMK3BkI9z4F0+0Y+sVLmSRNqvEGljcjbq5MjguhaYG2kHORwWkkOZ7cTxbTG",
-	"rio3TBE7U43GS0WMbLbrpaqMRbb8eYq2Aez2H1LcF3Df1hWwlRJKoPFiSuV6Vk94CwSxSEblU98OH7BE",
-	"nncCr1saFPMD30O5Sbjod86K9SNsD6Pn2cK8inXDAl4dugvJSOaKpHTWkoMWeGLQU+l/mjJ23URNx48l",
-	"FWnE/9u+l83iiMT/GxyS8F/2afefHq3T/vfMWtwOAaGQjR3yDfkL+QvZaz2Zi23uf7s20bDE3kLOb+Ve",
-	"lbhdDfcK72ClU3Wb3gprHMWeXcURGckp5As3fMNGQsmYa81SojNpfGNUKlKiDc8yy58qRvTTzsG360uq",
-	"FjlokSPveOg2LPXO9XfuRagPAz/me9l3baqQINHZWcqQjj98jJtfoFivwgWLzXl7dbJTt5Cz49fHWPBm",
-	"30F/IpI/VQyjiFz43IHT3E5u9xlTGRfrUWXXAKGqJZhTWAJQEo7vZV8f2qk4X/7hVKHSBSl1/i/4D/+n",
-	"MaZ/+T9COLGWBIpqri0ynoEE8n7GEwe/3SbPWcb7kJSXzQgQMc0QOMK1yuKalBoQLBrda7DoN8F32kYj",
-	"85rlompWeyYBEKgmkS6tn/S4SCZfB4mb4pHh88u+f2Zc/d+2+E9fCfKIi5Td1s/oftFUAi4bRtcqxXur",
-	"6/Qi4JKTTRKqcDUl2yrs+bLzgs4nd7hYHidnKlzDlik3I/CPvi+aSxwS1HRjP42YGMWttus7YMR9mlzL",
-	"waCn49BpGIs8pEgjAj5DiEUODFNt8jM3I5kbwk1U9BwAnzymYkBGmisQ9u03MDkiLteOx4Dtz1nNBa8t",
-	"L99bK/LCMtYgtD/dDp197fFBvsp2OhUNmK73lDJQgQq/vzENFznrSdELnKG29TErn79PxYlCis5QMk2k",
-	"OCye1AYSGpF4HNaP0SQAiSHmVwMiRJpBdzI20W2Ez/LIWW3X0OH770nXXdnuTrwkNOozd+qcMYUjphF/",
-	"+ICfyrg2bUQlaoOK/vFj7JTXk9OXZSNwyG/gdggCKjnk3Pmc7E6nA+3H9WE1coWBK4gwGzaOXMLQhw/2",
-	"X7//9s+PH3FP7C+Wm9h/933IyW4UBNzwEfsKpCjZB2P/AGQsNYD2iOVcLjhnH262yZkJ6FrcXVg/dfsP",
-	"mPEjj/REGiGI6nggPrCQhdmpLYLk6T2bVXxQd4ZzhwKdzGKnfNrtqSUgXKHb6xUkFpOGFQQacoWkyGZH",
-	"GIbyROWgxzIt3Xm4o4EjabbJCziHMVW+Rat9PHa7GbfJscPMcpwVDg8BtARjKQbY/NYX/2mkbJPTG5rl",
-	"1rwlOZgaFJN3AigDtqPY8KgsVW2v4odALbx/5MrHtKVedwBt2u5bGt4l4X7VnkQbKB31aR/PbZM32AFJ",
-	"Lw3yIqfBO+HNJ289IJbZfue7b/ae7JewzKxiQxMDfvojD/mHe44DIWbZUMkptIdZglvmIjc9eGcZaNna",
-	"Koy1tgrmdK3Ac0UIHEj3DURZi+haSOPSeNXiU3dBV0hayItcBTYHmzXOtSmDVWBER7A2OQaUixJPdE9w",
-	"QxrCWlchY4MrbRDFggLon4eh08hGuSBSpUwdkfiXd/EhduYhCG5bXCBNRvSG2amwFHaFC4i1ZBnLIqce",
-	"1e5Lm1xUk0UhtuLyLi3/9Tyh4ebkCrzMSMl8OMKPb5EiuMo52KkL1Tu9cZ26jgpmrSuu3GXDaSVL9Rzj",
-	"yn+W6TLL+sssQ5td3d6kTvuoSXnaDDzWqcoePTYiNMtC+7UNQ+RfyToqay5LpOsSGXk3Br8trKw3NmuR",
-	"5isS0oqI8HRkjwYk5Fa4joVtWwu/w9ItqzermFTz/IxrryCVUmXnIEfr9U0UaNCGZDu80S9n8W6KUbPK",
-	"9sVRljamq2D6OBJgInXx7hUIPwUyz117023I7Da108ultAsscGkTJOjrXvsXJTepH8X3Q/YfvFQ7O19h",
-	"V99UYMMaX+igsn5S+JjrHlA/HUWT6+V1brVMa/G8lo4M1YD3U4x2aSRmL1iJrgkl12zGUjKielRXZFbj",
-	"F0cI+vXK9Z086EWxL+ST4D5EJaTen/gzUDr3nhJId7E2dABg+1QPObDi2uxfOmTk7cVL1IStao4dQhpv",
-	"r16V24QEzzjUUHCzocno6yw321ifYrG2fhS6M9QmRNRTGh8O63LJ7xJaV9KaKlu9YvD7y+C8a3s0uuoy",
-	"iW0ZU5bxG6Y404ck3h1Jea13PxTDfowRZg5aN6ubJXk1m0d2SxOuRHjtTOehcsN2rNj5ewib+jO8c9TU",
-	"DbAtnE7x3YUS3zBSjenEh5Ddic8cQXmZQNZULgMDmFTYwPW5YO5z9TA7b33QYX6H19oU8OY5YCWFgpYt",
-	"31mBVb8clSqFoif8XN1xlb+xiOUw64Uk12VZPhtYAQsfBVfL8sagCwNMwvyqJPD3v//9761Xr1rPn1s+",
-	"CrVK4HB0vy9JrxtTbolmi+8rBtc93eIVbU2pjZ+fz0fE9ZZHmZtEeQ/n1xQV51Z/4kxtnc9wh9SokuOl",
-	"jC1Vl03gFY0wMv6ygTKxMdZiwMeaw7mqA19a20ceIEjqYe326zUZV8E658q4/w6gvCgxDiqwW3ul9MX1",
-	"PobFbpf7Y8nnnJpkfRuhxdZ+dc2+k7WsM3QOq5zjqjccGlrpNDfXH18xqA24ZjNrbUOHR59/rFHztWMe",
-	"Ac5XlrkWiinLmHEVHtdstimOzNb0s66sqr4w1B7Z24lmaus8pjucULjMW6JN3PVkP8s93WifN8Ok+Jn1",
-	"rR55wRLG65pPp/kk4wk1S/LIAdGJjGhK+owJFwBOCc0gy/eIBASDERXDin5T8qwo+/GbjbAKwqMr1lLo",
-	"dp8uJpZpd9ORZknv99/+CVgP14xBeyJXGDehWk+l2lybWwuq+nNJZ//0Ra3rM7rU+fEJcO/rutm4co5g",
-	"fjqkBtKgmgz5DRMF0HMRXmgGpI2SM2+o6GS0XWcZB6e+gKb2qeLOSTjfxGUbOeZP/B5spkA8dzaaKijt",
-	"czi5i+mYWzaE9oN7GI05L88CTEE9EU2l0gb7DXvgegeA8Ehj0KmobEtolpHGRElAvJfXTGiEPrCm2GCQ",
-	"ccGiSmhS+zZLGU3YSGZ2EMNuTUQmWe6yYHAcaJDqAvGuxg9U3Ucai5ubERScsPQQAJ+s8KbXrl5Wl8tl",
-	"Q9mfq/kjxyWsErwDDq0Be5gJaaopCBuGQHwF4iZiJVRHAt1QXRsh+Hk0K/oGOF+7YgidC92mlCv4WVKc",
-	"hQMvSQVE4JmleVN8E5ZrB/Hz36iS6qZSUr1uk0oF2Hfog3Cem1VtEPyuR3X3ojLT0smuutF2xq4wa3tA",
-	"ljKUy7ptKSO/LIqgJeWxAcBFjyB2n0qgo0lGuQiQwQDcw13BslOFscDVVbQ6FB6XYznnsDzwUCYbJ++W",
-	"57pya7fOy5/blCoaeS0c+T3I48/XdKTm4tVFYlDLyhU3s0v7OdyL4wn/ic2OczOqrTE9Pj8D42cRn//3",
-	"3/4ZR0gMRe3h8YRDm0XfCb+BdT7uAXR147ZibN9+BR/1durhThilYDEUJmk3BRvN10/3yveT9JO28600",
-	"qz8krlG9XYVdwBHxcH9EChLvjpNJDH7DiEzBI/zq5JwkGYfEOnANY502nBfozzBeMdORMZOdjx8hYozV",
-	"cokUhiamFEnZcTXD/zvUIxaLxxJq4p5wPuCaCsaFu+3fhFL+Pk2u7WQHUlnpTHMjHYjde9nXbXIK9QRK",
-	"5oaVcQM9FAPXrsykz1Jit+GoK2h4nBqfqOPhy1OZ5GNLCKlk+Bd2y7Vpd0VXQEQf4xmheDwG8wUB4Hwp",
-	"5l/fayniMFRoSoX14CROZMriIywccJXJXZFQpWaEYojHg2s1pPKFv3ZT44jEE2pG4R+uFNbqWHETq0Xo",
-	"rGB31qDQoDR0xZRqwm4nLDEshdVcsVuXnWNXCUfraPv125cAKEATmMPbv3Y6nU4TW6IqX6Lq8DgsrWjS",
-	"oA7UhHZF6SgjQsmYToCApULHgkufxPsjFVYTFzXPvqWLFKwGeqzTFXaRNGyQkZaKyVyErPFe9n3NiY7K",
-	"6CQRia2VHUNHWX9fItg5KmZdgWvF/EkQEOgfoZq8/euLFy+ew85dUOMaHulDS5AjJgzYu6mvZHa64RyW",
-	"ibvLjzS+fORrIvxLXdFgt3ZKUP/LYObU8IRQrZlBWJEJHTLdnBv47NyPiSshw0z2aYZpVnBBuiKUTxvM",
-	"ooJy/lB57QHfYru2l9hOCLIXw79b51BDFJPG2enVC5IqOjBAcl0R/3ereAxfjkjlxwvvzXWjVv+mmYkR",
-	"lQ4P2539wf53XRGX0QdilyILmUyt44FhCvImn3Qek7iESwAwfU8635C4DE8Qh7JqYCyQCdcVrskSso1H",
-	"mmieMkvPPgs5mXkjMuX6uhkV3CLUrR+6xHtrzVPDFBAJIIO55DvoK0wqfYVrWiM3KIHWxJYcfS9k7Izc",
-	"xCn41EN7mEbNaD+bYQIcVp2S06BCjyCK7fjNXEviaOOexFHR1liKrsDKLZcfcVTfp9jKFYANdHrUQtPi",
-	"IE0dpUtB/nZ6hXT0w+nxc7yLuciY1uWcLcfqdEw0g/4ZmA/IRAqsQPt9daAoVJCUBT8UghNmPGEC69Gd",
-	"hLLaleLMUDVbLp52Mzak2a5haqxLWAFeSB2fn5WKgQ53Ou29dgcUrQkTdMJ3DncetzvtxzuYJgCKyi70",
-	"GlkWAQQW5uqMXG4UlFuQ2DXi//n0We/52QVuRQN0V49fTjQ3DBAogXGwWyt6o66Ip6y/K3MDNXWkr+RU",
-	"MwWeECpIjEkascOnp+Jag6m6OzLjjNC+vHGTss8PmXEHg18ayTHrCsgFsByJUcdOXZG0VOaRdvCSA55Z",
-	"WRHvehzdiMS7PWG/hPPdRUUMCKdtbk1sB0Yu3gSxi+Ei0AUc1RBLNPaOOXw0xKagVqgVHdAWpHtXJBnl",
-	"Y32EmsC8jkAoQg1N7a265AZzHTRBGY32QU4z4nVQR9QayZhi7w5hWpfu7453Ou6F593SKiGPNMsGj2J0",
-	"CdhxL384bu0/eQqpJ8EpgQn5uMmQYJ1xYQWwHUYjtmlumXmBjYU6kK+pFJLEj3Kh6YC18OVHcfMIkbcA",
-	"GLQMhOnAPbUp4FcUH9qNOC7trtWaGIdTDQRx0DnANnVw28Lmn6U7hzt/Y+ZCSoMxP5BDcBH2Ox2vV/pk",
-	"npI69d4Z9ahqrLM3AqwDBAw8+Vbfn7fSFjTPy/K1K/WJC6SOK7T3+2D/u2VTCmvcDWIOG74+wfWufufM",
-	"Y+jAC4/Xv/C2hMgDK3JVrOveC31lS+bUzuEv76Id7dsAhA1B9c6xOaARAKQAluB2acr6CztlrQk61GDL",
-	"zbRh45139mu77SnLsta1kFOx6z9tb3yJMS4QkL9NV7dmxzWGgQSjpYkYxSO7Z4PXUrBXEOT7+K6eCldv",
-	"llWXX3Dc4cedg3rWjeYVpI9PZggdC4DmZ4OW/X4LJgC6J8ahDFLSJt9/RlPvdLkLId0rUYD1s7f3tGCA",
-	"3jIsjhs4pjXdb1soSlu58CBSoe+YR4KEeuPdImF1qWy0ij30XyQUG8kj2zdMUGFA70fIThwKRUmptZLM",
-	"Uqvt+ppH6JYMrNVnfQZco8TqHz5zu4kD9XOepaThLgEw3jE3Efmb9BejGZF8AuXhTgR2hYeiIUwMOZQ9",
-	"AFQztFbDHln17LJU/Pw5uWb5MzX88L/8WmHtkVU3w/LwHAY0MdqR8d5GvKoAI4OXNmBwLwJk2b8e3w2X",
-	"6tmyHXYF8Q24JM0ajlq6Y7594C++hL98yxze6tIL5gFcdQGDi2YK2roQqZ0RIaeHWAVcFP5O6AycJtha",
-	"1kMxYiM8eMvetoFUXWGfANgMghlBpBEjigYkj8d400QVqNUbt1Z/I/AcBEzxky5rXbfJscAAiP2IVQBZ",
-	"0IGg21KApB15rNpDgvDqrvDP3gEsHooLFTbYhdA/YZgrlnZFgFW02qxTyp+9ff6306ve8+Ozl3/vvb18",
-	"bpXb6p9evXl99YP7YxPL/cC5gENBsaLiKeuKRnz+toSSi1/a/eBT4D7GTQcKMuVCY5GjP7AlzOSZO/nP",
-	"yEj8J2qYCEhGmmUYm8LnfNurB77xqXyjsruWBiKi837Y/yAKncbh750ncHezuLD3MykrbJ5d1POXEphI",
-	"HZPZLcNdW3Nikd1gy9dKvOXSKD5hJMm1kWNWqv5DzJWGnTRyFW48q6DkxN/sS1f3y0VXVPZgLNOinNCx",
-	"FIituqJrKua9JFZjsPsipwIx8B1CJLlgKVcsMcjKvCVtJIlzlcVHFQRxMWS6lLqLq3ukraY8kvKaaMCz",
-	"tVymPFmrgFCetrvi0vI2jY4/LMRxhqi1hbHS1/OY87fPXp6d9N5evIzb4A8rfdH7uAsWRiwrDh5u9JUf",
-	"YfsIX35Msa0IuBf6UhptFJ0UfSaavkA31yw9Iged7wrz077YFS6fx/miMn4zt8wGbhBsVsB8nEhlaOY9",
-	"CZYbI/IEC60s6jgcUtJJAXjtTuuZa9x2LwzODx+08GqwyvVd+Nz81ZPfMj4b7gJ4ZHwRQJVU72p0fClG",
-	"3dmAUZ94fFv7wt4Gn7iS8iUg3cILTzZZSMDDfcVSTrFw5A8sR550vln/ziU6xF/kWXYPsucSWhRQz2cC",
-	"8Q0ckq3XBD3rDXLKsogtRQ1CVdXKmtBzolatPccoS8N3C7DaB9wOy59Akjh/BoZELLc/O28TkKsFx8Q+",
-	"A+BRtxqaZ7svj19fxsFRFOrr7WNND8NR4bspU4cOhrgkh0Jnici+0Q215zAzrzIVfSjmhbexOrUwul3I",
-	"GDesQyazbB4qSY7suWRUdAU6I72Yds2JCBbnk/j8zeVCo4Yg02MXOtOuFxG4HsEZKBV8CmfRFby8+DrO",
-	"/ZJrcw6n9xlZZ2hWsoRnlo7238iz5xt46HL1F9EMCuOBOFwCm90dXVwRXXdva28lyPLl+t8xcTKNnKPU",
-	"1059K2sGEUmoSiOn/kSEixtp59MkiplcCexy1xU1etAuTSAK2wbPdEU7WWocLtcu3FxxqjtfX9A7TWm9",
-	"mP9CMvtg/RuvpXkB+NQPUrQiRd9MysaB5/bugD+X6FzwKuAFzRim7VevwHP4/Y199Bm8uHgBajziF2ws",
-	"b1j6R1c3HyixcOzDiVlz2KcSe68Uqk8lTcZ9yXsFIQWh7Jx0BLbGO7kQx4E0OqinD3lkpdLPqrkVbchR",
-	"z57vfPz4LtpxUBxV0j7PzTxd37/tiIP7DlFf2HBc+HZNJ0R32k6fFHL6R7+0Dybf1xJWniGUmATgdYOG",
-	"6EC6Sbl74aLWuBFrKAkrl5rg4YVqrbzXoNGhUgjZQFAmhfFp9MDxZFQGa9bMQGasCOYUVySj2lqvuSoS",
-	"IAEYatFqOSnN6TPe3uIzyywYTIAttsjHOoPCAKf04Gm/Z0+7C94UqW+JYikThtNMk8aYGZpSQ4H2ymKx",
-	"TMr19F/Ady+7A7sfwlc30NoKCto6a6J49TUds//MmZrVZU/UqH746T+86vdgtdz9NuARY2f5gsC2pHNv",
-	"mURLs34+P/l+Dma9NAxasOk5HvFwVf4cQuCNKJ8i1IjhMd6Zyd+RrKWC0tqSYTOfymgVINR1mEjUDEqD",
-	"qCGKaUMax6eXrf0nT1t/O3mF/m9IvXdAmV6xQ0BTUCjQlYsfPsTgZ4mYMdMtdnsbEz62d4ibbGa1K0z/",
-	"lcI17aeh9hIwdn3TSOgPXIwZt7viquivAS7zQto6BzSsLuPaAAQwKc3KSmRqaCaHOSONuJDOPRwwbmIV",
-	"TF0WeyO8eUjKb7o0X+crbxJDr5n2E/QpZrh1XZGMpNTotodgJmkghjkeS0z6LJPTposFYC0Q1CX4koxQ",
-	"dkbHjPz+f/5frnwm6gqpImIZp2GCxP/haoF8SU0gFIhgYGtdmqZFb9BQoiIHuPK2+yXuihJuL3x27pTn",
-	"DiiUxJUOGyqmbuzEPC3YGSs2ySgEXqhfF5T++Koft3dQauAKiURaZFUrRlIlAe5aCtgi9I2C59eT10jq",
-	"WvfteV6VIZ8lNhw+gMW4X9TA30rq0KC5/qvLnwcPwVcLCkvFoHQRrz1rVmwjjA2XQVjvqDMuGkeuDWyt",
-	"Klmy2aX6Eia7VCdeiqw12y1HhwxLXD1wP5ALVVR9rMKBimf6YNDfk0G/qC4skqSlmK2sdcToWBH79OoL",
-	"ZLTjlVBsaBUZVWqQTxr9GQhEqAAMQDdyKlynijhCdg76U5or2s9mrkbWFUDvd/Zd3dFLmbjKcT9LO/nd",
-	"Dzz9GLsKMypWVOzBotOuhw5z1awRuWYTU1Q57h+QUbOQ5lC7LlLoudDiKVbKZtDv2DnrUGuCGiOadcV7",
-	"2T+qvu6qp1M+AHQVbJaMBaL7RwVQv12/q/fTDiWTsFuamGwGqud72QeNz+vFLgSMeqc9BcUSqVJ9CLtQ",
-	"UYwW+0L4elmoniuX5cdRV8TnSt7OWnO/VzAFpCLxiZTXnBX7S8UMwGiaEXYatV97e/ESE+gEiemE967Z",
-	"DL5AJxz+k8QUUgQRSsb+O/yHvfTFz1iZ0kPtE+vIEXAK5+J+Rx2yK4JmFi0WYe/v+1QauFKPNImxhv2X",
-	"d21Xlh07nd4+Vqh79l9vL15avfsnxiaIwwBKLaT/+V2PK0ZyJRW67AODR9FyAVWV+6pc1GLttEqq6iHc",
-	"m1KZ3ry2rEuKckgVCH2pHVIIlvcpFtIHQJFydoelLxJwG1SeMShmR4Gn6U3pWmtXcV6iK6sjB/AgxbTM",
-	"bjCuD2AVtUoztiGZbz4Ck+cGCoPr1OEz4Ew/yv5OfextHsJijh3slINuFTy8J6swnbrd2/29Vrd7+w2r",
-	"hXRCt8z9K+Y/yj4ueDOlfP8+Pxygz5do5ZbnlCAGhL1gRadPR6v2O55xLy2JeqTtxWpXzmah1PGLqver",
-	"NrKMkrFFEleQ4Ms2Ezt7oAmbUGEt0QGvAmMFVFlfdNGw20R+/+2fLiGixW6xB4K3h/7l7JT9TV52BXBe",
-	"zXqwbkrWTd4HnA1LcSVF0apSWxotqCPu9j3y7GpNERsU7UWdTgeQb0gjtv8TR2Tv99/+76LHHOpeUzoj",
-	"Fxwrl86EZsq8suqFZTLP8ix79Z+PtBV2z/Lsuisg9c/K8zRPrCQEOT+2zyPEzgXTmOmhyt3quAjy0WW1",
-	"QrElqJ2Wr+13OjBSF3o5KRgjvA5x2dj3VbM6KhRhvZf92GnDgk2xPtOOM/fHUrWGAecSo8Z1Ezm4vS3G",
-	"LZAhHc+JUXUBCe3BQCjRXAwz5nH1XMsviA7D9J1SY7lHRg1Huew75Fk9w06s6cAUUleRGrCYLJd37q2y",
-	"OhFUBylYVxhFhaZO5bHbNc4zw1tKTgmH04N6Mf8+qoagBfcVo9c+gxMReRqW8VlDMSKUTJUUw66wXA5g",
-	"RXIBNdfob4zIGDtyUeEIy1FQWecbyYwF+B2ySw72HkeEag/OZBK7Q9QBELqU5lCG61qCNw72v3OOTrsd",
-	"JRDCCnyhfdsV0DDVsqq/ooZ1sWzYv1XeSDsCVtJh8qpUJJTbYiJ20YwUF+LfxMba1nDqCoc3ixBPdo5A",
-	"oGM6c3gPweIqlQiBIk4aQEhw0yOCwIkwsmKWMp27DVTSpVaVHMzlWiMVxgC3hJQdknGrFlX44b3sAyIM",
-	"JD6UjSnY7Ibrj7nf6TTXGVZOI7EqPii1rlfkI90VOpMGjUSkWTz6UoEWbJobEQd3fgyAxEHK8iuhBleh",
-	"mL+9GuutUIEecDFkaqK4gLtS6kfpb5vdV8VaTCQyLaIWSAWuT9w1m3UFTq0wXhDMoXzbPYAM0nOxFYUX",
-	"XjGgjFLNp+WDkDDsqgWOz7DVrkhJko9zZBLZDAxJ2JZFIKt9Xxtg97UrnNKuS5CkUdlrT43fBdh21HTg",
-	"lgU+E5rnRXPKj93iqtaDuwz8A6+Wq/gNta6hvOHV8X/3nr15/vfes79fnV7GEXmytw/dZvoznwB42BUl",
-	"oSQHhPZlbsiTTgf7LMK1bx4RRbkGK81y8MwqMwoXw1abKc9APH426wCG38ZE6Nz711G81im2bxYF56Lc",
-	"ParIGpfbBOLlIYfvQfO9f813QRF1AsER5afpxPDKshS/k1xp8IBY6Qbi1RX6IxARdjgWGHcAmYIlsiUP",
-	"ISpTGrGMht5B41qjZwh7h5fIKnICws4q41aolHqiW2YPX0ZVEeQIN9gg9gBbzR7sfXfwuHNQajXrND77",
-	"LgTdGg7ZKiLDnKpUWUUlctZrqfoGYQthPq4Tc+RYQvMIcNYQqQoXUoKac/4ot06rzACmMqzBPkwGbAoF",
-	"1lQsrhzRBaBdKiWxYLeml8Dex4dkILNMTqu/OlAGlCQU2rrWJ03+aI+33u8E/rjC7RT68W3MSwOISVQ/",
-	"YgkSebMxKwjmS4cNAO0DA26zYuzNwN9Xj4pUd2/DwkFXRgs8AYB5ffPf/c6aPvtL5w0EsdxJ+PRTun5/",
-	"1tytH2V/WYatu0RygPbwQznL14jV2cOp5jXbw4iIYFOrCoGmv4XsWQzZhWDYKgwy9Jt/TiJc4eB8SBH8",
-	"c5Dq35jzDxYOKNevxCnziOeRZX2aXIf+09sT77aJgz/K/tlz7Pq3QPS7WGALfsg7DRotrfIFFKs0Av9U",
-	"mmeudyEzauYw2AAPz/UZ9r3qAQ8YmxQ7377vDQHOOJVbgwcj3V4lA30t9gMBMDCY5Q6HxIO5hcj4Qee7",
-	"2nJfGOCrXnQHr1V2dTX8usDP2WfQIMnv2XTEMxboDOGE//USuraGBXmw3QJLQqK+j6hFwTGgj9dya+2Y",
-	"xIDCCo+1tFGMjqHVTXDPO9w1NomxJ5gmDWsaHYL3uhlheb4l9OC7A07QDeYcYIh5Wy08aC0aJlI3qB/T",
-	"vd4M0HWGqTF4SXE66P4F371vUIZpFzyNwZMnJ/TXnGHvH++Ns3cVJ2EC+ie8qJl9SCRgGI6oxoRpGBiR",
-	"3+xuEJohhHWBuoQTh1ACTNM74i4vT8EZ9/ztxfHV2ZvXMWl4rJG9J12BfnbdjBYxgEc54OZNsRkWYLdi",
-	"z4EQsAAUrZDQQmJgzbFLSW44D2IpJyNlGZ1FZKybbXLh/1CcEZTQ8ZT4tmuQNfySatOC/suts+cxacB/",
-	"XspcJcwBUUEIgxvNskETT0uwqd8ohBV3dXzU+NZwRHO7xWCLwzGA79f3j+PabozWXuBMwKQ6wvBReY8C",
-	"EJZd5lBwzTBz0YFzVaitTQB2Hs+zRGYRKfbIEyJAs5QzsQ4O0Qp3gFwwSwzBIIAD0CCgAeC6fXp7AUzj",
-	"24E05gnj/PSi99Pp3+MoYNDsdQ7Jwf53mCIzsVN2y/XopgtjXF5dnB6/uqyM0ekckiedx82I9KUZ1eHv",
-	"14jQS5j9j7J/iixiQVFZlHr2mvlbBRSElzAQkSNc9MZ4svCFCaAbL2nBUqG8ZYbpXmf/4C7m5gKD2xJu",
-	"umiHiK+DzN5fhi5suY1lLkykLmFk/l75UgpdJs2jKq1Bkkkix+xf1Jz4YlknUmKQPBRUNOZDl3h1mw4e",
-	"iuuim4/HxpNZqgvwmvnLTKTlBWUC0Ueu14QTD+WbSLTlQKkLp5Tyh4KOs2y17tlCGbLbOd/5Y+OX3eN2",
-	"iGJ2a9+2j+KTH6OdhYYi617/7/B8mH9t/5HNxyleWRhLM7PNOPZxoJ+7KpdfiqKPy01PuCaljiqkUemv",
-	"UiLpOaGyhrK9iLkvyr4bgX28h2AILLsFaaFOeZUD1K9d+43c+9LZxGOBfmUTX/OhoJne/WDFxMc7m/pR",
-	"bbMyGPuR9uVboEkmUrH2lHLTG0jVw0dcMnVJgfZCK4jwKvyLa4i6HPplrgP5JzQWXe7FeM4yfmOVOBPW",
-	"SmKovMN+SqUsnyrugk+JqN8LzFV2GE++6A6RKqygh2I6EPYNbiCI02cevD7yWHsexGzGzGF5elb9hdR8",
-	"DM6ENrgqF1ZzDykAkHfu8oUMGUttyNMnTx4/9bGrPrPKQqUZD0aiIt+MqwSnDx4u+7Rz44Cx4+cTWj1j",
-	"J6QU9zQ0FPPFfy69qit8dgsmCZX9NuhBcwC7TrsBogNVnvpPmiLL1u6UnycAkTcgXSyE8oJe1WyTn4MN",
-	"FXopWTtwEJMGJSenLwm7nSiHVQfo27E7zqiA/G9GGOaDwYOBMWbMQNTOL2UfE9/cBDFGeFh8G7GO3bxr",
-	"NW34sHdW3S1DYq6tOwRpbltD2XK3w77RvqDTV9gM8yukSSxTnd0xT0NR41E4cpQi3JDGFAx2nxZvn3X7",
-	"+eAh2z4D4yGJ4tNRMzj0pww8youPEncifGUoayAV40PR6sNNR3G4hQfvms1Wl0n+ZB/YKEpfgmbbAopt",
-	"++D0XqccnX6yNjr9OQPFP7HZskCx3bhqRPIhWPz1gsXO2NYepgATahz+QhmTCS7EWpzCWr0QpBAijcWQ",
-	"Esx1aDYXOm5Kkc2OiOsX6JqihA5vvCZVBhFnsdrqc+Q9/sRm+InNZPnefX74Z25GWIK5TKpDUWkROcXd",
-	"BfBq14/O6pUPaAUPaAX3ExnDSmFa9Ad3JSYg27bjEnNCNmSTFABtVWoPRQEG29/eyGuWugR/b+vskYGS",
-	"YxcQuTWl2odFvnEBI3i+sQ6jzd01zE6HTz8kmPwrQ/vaI3bFGQLSILeTf1u5in5is3k/VLgRu0pmd0g0",
-	"8UNGa9oJYelYqG8pWhjb+xyhhwEcc7BIrMQeA5CT6xAI72L/ZTAba5qWQTjSqRVY3wKJtJCPi/5PSA1u",
-	"tskziJpJdU3SPLg6ymPVWfUXMss+q/S3H3A1wV9X1ruj+veT9w89bv48jBNAjEJZGyZqpHIqfO71nRSE",
-	"0LJ7N3xqSSLNC0Bcd2VnMheGpYVOEOodGwlNRiwlfcXZIJs1j7AHLdeEjfsMSskcUEWfC6pm7bo+ga/8",
-	"pC7dnD6jHb3wrWVOPvzzHCbCiV1t60QKo2S2LvYDD/tnEQnh36LFywWjGRl48hGps0ExNlFqGg+U4htN",
-	"ZBRzqebaN4+ZUTzRc0SMP64l4QtGHc1a2Z9PNIIG+cwaKQDPENN3sGOSLnnNh0pOC2Eu8nEfC2cx7tbu",
-	"ijiRwnXg7SlqWEy+J8VPmuzCYno3nE01+X//H7LnS8oTo+BZQ3tJxpPr2kejrlCWb2Mx5j5JWcLHNNMR",
-	"6YR0K8VcmyUsFYDXQfj74CCgcN4mWZ7WN0Kylw83s7h6K5NmXkBpa0pnPu6EIOxQEG6ZE2lwQWLzj7h5",
-	"FNJ5ntrntS9lio2MQ8xtzhdnz2p51Ul9wUl1fi/p1tMzMqWzNjl2UajHT918XUTYzmnphI38tOkeC3J2",
-	"/PoY+0z+QwrmkHc0iU9zJSds96UUqRRxMd347dXJ8vn8Y+fTYpS9v+5+hSqYORpcx5IfnJtfA7VOGuA+",
-	"ltNZ+2XhakFSp5wQDfmVWECvKJSrM5+Qt8DWa/UW99eaahnP+WHg5eglrveendHJm4vLFs0yOUW83qOF",
-	"jnvHgrAx5RAqnkfYSjJGFWlcsxlLu+KHV8cnrcsfjlv7T542j8jbq1fzSF4qSJxYsUF8RBJFpxlTAVg2",
-	"Yxp7KRE69By6K9wHBxkdDl2OXcYGhliVTw4c4XOm2yR29Zvg8vWB82+hOF4OIJ5ex+av7HZBvt5nMu5K",
-	"H/jCiFfw5VWYVxeAr/cJXqYHE+jLmkBLtUp7joQ6xCDTooJmM8MTjexlndIo2FRnzLicrbV8Y55LXILz",
-	"hWIvKivlufR8w+XaZFxcY1PAv51ekdL3dt07/wFJ/N///ts/Y9LQjEJZjeZD4a48AOqBQvzNPhnJXGnM",
-	"oi5harr+mcG7BKk0vgsmACGlqbIsBnjZNCK+G45UwUfkZgMflyX0pK4wLMuKFHFE1JiOpG+g3Gdpm7wt",
-	"1VyHkeY/7fgZZM5TTWhXAAfF6FOjzEbn+kn/cHz5Q+/y9OTi9MqqaDTM3w+OSCiO7wGIUc2BIBbSXscB",
-	"AQXcw2K+VtMSUrDa5Ba/2tcFxXwerll84JIPRT750ryz+P4qBur/dlRP/eAqQxQZOiN8AHvLNUlz9sBy",
-	"/9ws91hfB/u8YGek4Xqjy4lpVbvvlXhslfdKwweORvWqQufXlQc/o8VR/dAyg4MZw8VQF52PPRuCsqox",
-	"oHwN5Zduevrv0OfKQ2cijynTTziVMt1VTnNVT9IiwbmueUn8XvZ7A8ozlsaH7ttlIE9Q3MH5YplctfUG",
-	"4pgg8pu9NEMpIYFWQ2FRV7iCa4LDNwuHQ7D68XtW4cAc3nkxRhoTaJUMme9caENFwhy6GnRXKXUl6c+8",
-	"HlLKx/4PTBD/3q2wTX5is6II0AefsaCkL6XRRtEJAS8yuWazJmKzCNkVOfb6dVMG6QrWD6CNLWmHsXi3",
-	"P4NELX3j0tPJF84c3Yq1EAFgi5Zi/vjhpgex/JWDQeZLsMia3M1JRsUKrFh9rQOSpsCKv5RlyEdiyks9",
-	"jh5pa77dcACQC83TXx6/7r168/z0ZRwRlmkW/nJ85n5vdgXis4YWBUWGO5TmxqUpxUTTmVf6ne3kAr32",
-	"qnl0fjCiRnTCuqIC9x7g0l3FSuy7PkWIJeqqERSjWgpsoMG04WNqoDGjg/m0o4NBBzveFYjB0SavQ5mw",
-	"Q2eXiqhcHMK/4K3YT8Ahya6bnEjtAIQbZxzWAnuGrlN4NH5buCC03N6DDJmwbLsc66vvbFWWLUW7ijhy",
-	"uKkYtYgTKawQ4cLodukplKFDfsNEM3Ig91BAYVSemFyxtIXFHiT2V6OHvvW4Tc6M7ooC8NdDYno0TmsW",
-	"JzJl4ERfvXW///Y/GOtPZZKPmTCPApytU3u7wlrYkStWDwtA0nJdU9gt1yYiGTdM0cxDpzkYTK7ciDoi",
-	"sWAs1VguSxAQFwBa8NxABJNklmQsIiVUfogY8UFMdkk8kKpnaTAu1YJodDqirW3fgAn6KvsS0C2Yyv40",
-	"SAN8ouVWoho1CQ9m/miBqp2+Eo/pbc/+0st1GgMQbl9BtYPKM9YVvm0BwMw4zGKguqLSx0x5Ar29FfMU",
-	"adka0mOWgeUfbjrCwrl+A3gS3FIAlLF4OGUEJ3YtIWLQgvC23nCZwRWMvJ/GASsT7luKTJScSF1qlNAV",
-	"jTiQyy7sxu7eLpzebgdW7MuCHFotBgzhHjm8YCDn8G1ipCyAfosFYxIcaHSVo1pk8gEHlgA6bhmyFdOK",
-	"mDEZXDrMG/JcFhgVSleSazp0RXLCH/MjTbgGy95OB1ZTwnGtQZDtihgn0vOY9XEBAmtfGNMU6q/mhEF5",
-	"6D44ypMRSyM3fgVgOSJSARnZZ0u937kmTzqPSaUktACFdnqx93KN6TWwWaOR5Ox0KvVh9oeuwF56ni6f",
-	"dKo1n3M6bEbFzwWc3+fQX/3w9lNBwfuy6mt5CvXlungR/f2IivsDXVGkQcH2hZXZ/S9bshyoG+7N2r4P",
-	"xfW9/9YPD3i2fypd/hxvS1nCgapFLU1x0cqoGOZ0yEiZ5Ao9PmgxWwIoAfNf5Xp7qzHzZmX6x7H3BWhX",
-	"XoJNMOEHhwmrGXOKj1VwXBf46B7ruD5nIsLbotR0rq3thIk0QvwAlNi06JkHGq8OrlKfX/T26gRSURzu",
-	"HhMpVWQshRk9pDB8FQ+j1XlCQKy2bL4Bzi6vPs/w1yamCDmzzqo49gxLd9Ih9G8H/AnG9tIL+YKL9K2G",
-	"yNMGBZHgAtgUrWD/STUV6PGXzfWBVS3xiqF/NXRrgGU9VIf8SYofpbwmFI8wn1hz3FOlvyZI8Zt552sd",
-	"TUXhEsknmino51GY/g2j+Bji2tayVS1rHKVNnMYh2e/sFTB1MEvuGzamUVdA3yBXrQ8WPUtJAzwUvtM2",
-	"VYzkkxTR3KoReLRn55Ahmu2ueC1FixYyc0xnaKi76c/JSe/M89UhM9SmmSGx1Tdj0jjoPI6CARuDXw46",
-	"ii/YKm/hA46DfA5LxQ6NH/nSBspaBuKO74hUjm8K2bIIBeIAz/a+IFOjgdgevPwPXv5VNaFSOTbjuemd",
-	"WGmtCcDUeqzxwDO+0vV9kPd/JrjxXFeqlbcR8VuVYVqq8XWYvnPhXJ7nixPyzePvnpIxU0NG4KlDlLZQ",
-	"/FiWBSipj0g8ZoZCKi28hDWY/Vlodka7IhZ5lsXYMJhgRbUOvcTaXjAHRLqWFeSp++6c5NeAwnRkDYuu",
-	"CIazw5GF9EJuMMHtoPOYNObFvHevQfjI6Rq1bkq78s8s+eEbQBDlcWATW7Dzf737mH8sZaLARId1PSBA",
-	"PEj7e5L2cIOJlmOGGI6W3B5pz6IaEE0q8bLmp4r/KeuPpLzWu1jrvLzflRxPMgZhK/+Ka0kZYyFfC+Df",
-	"TK7YITHfd/NO53GSC34L/8Wimz3324jdEp/ru//kqV1ld8e0rcXU3cGHYwgXhaxmHgqxG6lMdJhye5w2",
-	"l5Sv/YyPuHrvzxkXqXxoCcsIoN3w1ENW4Ne5WpVMQkdDkGhvJaf2lBI86o7ItnSoz12nAl6i1nXxs79J",
-	"0CcRc/6L2lI29XQPoQAhp0QK0hCygtlw5O0CB0+uNMC4QXIK4qQD+FezXYvs8Me6KMWSHy7J188p+2x3",
-	"JASrVgH//Rye+gJh7WUgelWe4WcUWWtA0IBa/xB+uddeatPSyW8V4FwMp8xnd60CwPoROk66RJHQxvaa",
-	"sYlP2TJsohfZ6HMYr5ICsg7tCl95gLj618ZWZaYcz79rtD6q18ctZwqpAgGwaKjoZEQa5YxUl18IKVHo",
-	"7pDKwwYgwjSkh2Ii5fdjpsaUp/Zx8gr/m9hPJCOqQt9v/ArVBFqOQIJCLYJL6U5sEK50MAm1mKuA+7wT",
-	"7TCRj2GH8J9utnYbv2SwMqzLHnmxB3fot1KkSwHQrg57nio65WL4wCH+TG7PymnaEyzu5B1FWf3F2bIn",
-	"wRZ9hd8tKYH6L8xZh/Z+TLgc9d9/+5/Plv1M7j35GcOn5YfsdvAMM2XtbW1B0vhc5jKmkS5NKv7lXdt5",
-	"ZH3DI8sgwVvTrit3+lKZovlXyxBdx+qs3PgaqaAPGZT/LnFSFUDyPlX3WmFJ7PoOsiuaTrr88f1OaDer",
-	"oZCzkBP9GeFpfXv6yzD+Z7y0/iOr7F8/W1cGA3N60Ev+RMY1rT3C0p0wig+Hy2MHn9IDqqxfnFu1pQLD",
-	"u/xS7X7w/9lbg1sNZnsJ7Na3IKKKAbDfMoPdk/6Dwf4gPyoGuy4IY5sLsmCvL5jDyynu/hn60gpz9/cH",
-	"Sv4zGZb+1ApHD8Lv5wIwIr8aL49qDdIS576zXerp2Nd21FqlF7lwreDAHg0WhhTWbFRShI07dEXame9R",
-	"pwFg473sR9gZ26plSZZraKc8klNA/IOOqpjBo+1mRyUUdzfwI12A77XJZSZNgDS1j52/vXLogfb1rtAS",
-	"8z2hRRxk6zgYLsVaTNB+BqhWxXm7ufr4H3Sws2sYUZFmLljIRVdQhwaCTVw0IoeqXEARJ7zhmk/3Z9h4",
-	"t1G0nHZJsKmciiYZyMzK466Ix1wPuGK9CXRQjQ9JrK/5JCapkhMrcCMSq1z07O7F8CkH2GuYDl+DL2Pn",
-	"8QEWgnZFUTDsPgDBzJ6OicxSKKL1Rb2xPcLY7k5s19P7hxQMkqqsNV4t2213xXFx/tAlr075bhx0viN9",
-	"NpOiPnPgPK8y6fs30P3wX8FA31Q0BAM9WsZuHgDwH3wDf3rfwCeqeausmDDOqvj2lX/oM155940NrXs/",
-	"7Qfd8M9q3HPRt4sOmRv+RNd2nfuyHoBllVwXzOTKKRJuRnZRKcLpvL14SRoOxgZzrD64h3o8/egyoaFr",
-	"SyVfBboLd4XLpOLadXOB4ABi5QsX1VAyy1h65BArHFopIrJaxatWvdjrdEWxy2X1glwyRpZPF+qCR3Ia",
-	"Og+zchZYnXKCTMxd6Z3P2CzHfWJ1qpZby2KznIbf34Q9NLV9EMJ1ze2WsKnPKIkrd2+VN/ElNNAq3Ukj",
-	"wblY4Bh6zJu9ZY7FpTf0wa/4b+1X/DQqvxdnzZp3HOXON8vb7FbdsZPep85zVTNcmaWhhZuRE8wsBA8L",
-	"eiWOQp61Q6cuqQa+cS4ietUnTy+96Z2vLYtLueP/0vL4gc/UtIYrVOelmdvbytc+zzIuhr68YXlFw6VR",
-	"fMIeue4LOiJWjA54CcjOo3heXl2cnZ/2fj599sObNz95eH/SnxkGurH9j4DOB24nQ8eTrjAyY4qKBHyd",
-	"Swa7evPy9OL49clpfEgoOCPB4TqQUM4pFdGGZqhrQ8USOBU7HTAVALuhK6ySL6QHfgRDoc8SmmtGcI2E",
-	"pmmoyzIy9NYyZMqzzGFB+A9EgNlA3XAROEIBoRSbfXJDjMq1mUplRrM2AUBAGJBwQLhzCAVwiyPfO88o",
-	"KjRmXGG5qIJmGBpAPxuUKDYBaAGvzsxKPSOw59g8NsWRb+owQcBYYxU27tKp4ADBFd0VbgsUdS0mqCCG",
-	"XjNR4IPC7EMvCalSbJMWphIaqo2h4RRAoPr2Gl2B/TUO/Va7tzTp50p7f/iATT3yetHMwR2xb0ycSO1c",
-	"/T+8Oj6p7esAX3DVKeuArgJ1F5TjUmIt0RyFpDWH+FbAkR50OiTj0PLWE6FgAQALWwMWART8TFFQt6x7",
-	"137n4Nslma9beK6/cJoY7vQFSxifLJVoSPtTWlA+VD8pF1vBdFmNFZIAneca2geqyvWfpM/Ev0fPiHBx",
-	"vMnXcNVuyDXLrignaiqSKffwwY4+rUhKqR71JVXp0vyr01uOtz+boYPHS4vnx5c/PHtzfPG8d/Xmp9PX",
-	"rlDftElcbsbDNWG3yCGR8WIz9q6IL+0q2RH5wZjJGwC8u6RjdskN+94uNDEx0ZhkShIprzn6mBRLuWIJ",
-	"QAg97jxuAhRysYwYY1hKYkDQCS0CE3INbqAD+4QO2ZKq1+dhSzZKuIehl/GWJ3v7tZ0KYSBcVTESHlMv",
-	"LX1/80HXZ+pDiv3IjLM7ZNiHOQE7eIyXp0aFhm0GhhMa22CItHKOSCgByhvfyhi9cYm/by9ezvWGfSmR",
-	"Ta6eerRzyUzrBLd19SI/SYP/TFCo0Z2P6LV0wLG4lVY1czuOYHvkh6tXL4HmgefTkIVt72KScdC5QPmZ",
-	"QII4NrsrGRN/uBVXiNKDREPs36XUf9Ki/y1aCV+BbuX7vBWb2XBoK4qJlCmWlsWK3U3f+y2VyfKs3csp",
-	"taYReXtGHAQ3ArFqbXlwff/qyDUsA6x6nhhyglTXunQraJ1DFkVtldRzO5tt3Ttng9dSsFcIjvKZOaiD",
-	"wUfMchA/VRZ3ekWH67pewzPwgcd1flCoswXCfqSxA3TDihbIVzkbtOxaW7DYJuDzIZ7CnRW8f4tLApOx",
-	"1uENI8fnZ9VjLF0MuAzFvdj9AJS+EgzMUuyxfWpnk/ok6p7cCIb06cGSFsTviv9s91rv/vK/6hspr7k2",
-	"2LXuVCQyhVei+75of9n9S/WKhebPyClqZl176WDTIjL8B5+0mJ2uL70y4ab4BiSEm/vrRx/9+W7ztk7D",
-	"ra/y/XbPA68KT/CEQ0PyBR67cEPXmEMD+uuqK/vi+D8/i4xZvSFWjzmnaCV/fUr5ugf/ApwywkDz02uW",
-	"EpiX63o2p6WsOesRo5kZLa87Qsj1ZMTo5IgYmScj8IqQlBrap5rVqiE/4KCf0fXjvrCE47n0NfB2ZvwG",
-	"3Tdf98he8hsm7Jys/l2+kXqmDRuvP6eFtI/t42ObxLqwQXFE+rlx+SOH61C5fEeTNehcHo9rCg5wy6ns",
-	"H8F9jSDLISG6FHTAuJO8YYrEOKrBcdr4L0Wn6GR3gzd8QjVinuHEEXwdanQRdqwrPNxMRBZhwEhsYjLO",
-	"NbSRwaxo8iS0SHRcFs0Dy2kyiYW+PjTQFRgRkMp5YEqee2uBCZILrE4G8AQI2hdhN3Dw7mHHHSNV4VAP",
-	"/bUAtk3237PEIDZ0o8hPPvi204Foh46cj1jMyHvZJy6vvEn6LJG+tPi97FdyzrviZwyR+AN/7jzsMUFp",
-	"7VO9Bfb9CQ54nh4RiPikvh1TWM81mxhCTVdkjNopHpBRk9TFE1QpYQtQpuz0SjDYPPUBnJQPoHzbLd8S",
-	"0MH+fps8r2Y/KWpYpcm2U3XOznFrsPnlBBtyK5kb5sq6aTLy88fYDWAzMtW6ZjMcteG9fxfHV6e9l2ev",
-	"zq56P53+PW5GAP9v0E/Yn5WTP7DUu3D2u2BWLcDmBcJv/bBBGCG+w01EnLz11ylg6B0Rr3BHLhDBUiBT",
-	"UCNpX4MkXRKBmGceyxx6e539g1o9vK63paNAnuJ95AUxQmiOcA/kjobyqol5Il8aGXnypNLNYK9qVXS7",
-	"t/t7rW739hv27q91lsS7u2f/0zTl9k80O1eWQgy3khRNnjG9Lf+4/+Rp+DQyhx0rUYay5X60o7cv6PQV",
-	"00ULki/XCfxH2V/VAvwK2VEpWRJSKXmWEZWLFX7Q2mEeae89/VzOzz9086hiF3yrvfX9ozZtHvUHR399",
-	"qG6431AbVWaxj5SDlrYqEE9Kkbh1SSEDqRgfilYf+GBQbTM2pNnuB2uvrHQVvbTPnW/QQyqeKH5Dk1kc",
-	"kdgwNdZY+IVxFx0fYeMdWANgxSAsS+cgOCRrPE/Ojl7ueGK31KqX9lH8+k5UliKP96tig7b+8e4X9EHd",
-	"2QP1r2ZU/1HDLK8ltk+3NPDJYZWv7TKC24ZLaThKjQjcErsQd0eaW/sRxslkeSbXG8HIK2jSCcGMW0PO",
-	"lTQykRkZozoCCrrPtAFk6tbF+QnZb3eOSN/Sl1fqMXG6WeihvifxvGqCzXeF9EFA7dDtPYw+dJB1iVau",
-	"2fA4mWBNaOdJE/O3rtmsaDdLNYmPnVyH7xySZ4wqpkh282sP4vxW8xQk/u/W8YS3fmKz+AjNiSKHCHu3",
-	"lnvmXrOZlcTBWikMN2BROBEmUihPJYBxReJQReO/YKTMCM20dE/A0JiF503WwFAJN2TMAXMq8lBbulSP",
-	"bHkiaAh6xCfwgOs/dtgVcca16ZU7LTfsLyfhh2ZE8JmQ6useCSCs9okhKx6Iu6IxLBD+7J81vWHF30lj",
-	"klf+rHJR/it2oP5R9v3I72U/JnZM+M1P2u6Zm8uPsg/TSKhIWOaex3+UhoGOhjgQtO2zv08yKiozn5R6",
-	"tjbbJIaqwBkOiaY2bKxVbvFPbXJlz8oxKKDqlCnuo4PQXVeXTks/8s8eEgrn/Mi+NQQnL75fOd1HmhQy",
-	"gjSc3ky46Aot6DWDlr6H85uIbWrjkt3Uu2azUiWUFdqPNBmzcZ8p3SbHoYgBSM83G7amvc4z4zqLc31q",
-	"6eyQWEYRoxHcFXHRhttFN+HeubbCwEe9F5s0QiJynMiUxc05Wp7KPEvJiN6wwBJqy7GlNq9Ozj9TKfar",
-	"k/Ot7KrtHKFVs26Jwh94pv8UQHd7zuP6Ue3XeHirjf2hrtUNUDRoB4EWhXyWB7i1h5YT9crGhx0UiVZO",
-	"Wt3DarHHE/4Tm4VfFtIvXp2cF/KtcWkUo2O7BvLD1dV5hJnDGdM6QtdnmENZSbHqx2ZozoJNdcasIr4L",
-	"nb/VeHn6xkhOLUfr58b4vGj3jsMKKWc4NyiBCk3wgHLwQDQPHQgGZN+NrIAX11FXUE3GlFsZQIUVsySV",
-	"UTGyd/iSY5fJ5FvAj2k2kAr6Dxbp5+x2YjkNpPVBz/pOZ1Ve3+uw/BO3+q3y++6GwFJ89ArG+dyJeqDd",
-	"Bn3Gbaw7xjLv+kMmdOGZ2+P2tQYrz/0hzWvTNC9HB0VcHHO+C4ZQuc8l5lI8saJ16NUCpT2Chs1jYp9v",
-	"kze+Txieb2M64smo6B7mqg9Cn2DXgSNtdkVChR/ZlyZ4e6Lqj+EQmrhkSesFM8modckNOySJklq37B9j",
-	"H4CK3yg+5CL2TcKw6AKa43DDHukmFmpUalQfQwFGqDmAlTmvol82FTOrJdq1dkVlt0srLLl4uSBJxqgi",
-	"DSyTF+BptAxUM5cVW2x9k/SZ5inrCqsLjqgeHfkPA3eFBqnc/kWNrbSoLXvH5wt2tLE6eNuaTqctu+hW",
-	"rjKXRbOJs35AM82inUnppw+Om27NNMvs9xc3yLuoTj3cVv+8K79yG1rVCB+4alBa/5BbAVd3SjUwppCT",
-	"WmIi7T+8M66kdkGePSTB2EMp2nx5dtOgNQfoohkPdsIfIsxw4uXHtrLY6vNywgSd8LanxGXRgzcTJo7P",
-	"z+wN/dwZ0vdgzYfccDft4A95yJf+U2ibXGOidLHThGriiG8+9atCxzOKLHENHf/9+NXLL0nHfloPdPxA",
-	"x8QRXy0dA3L2UpfKfqdT5J5jJMZaEfif3qzRh5jI7FJMfal55FK2xnzo4xhFTS+6qbsC/diAN6BJ4/I/",
-	"X4INRPEXksnk2lWXYxllxqi2GqCScuzrcAa+kcfeU/KKPyMDxRiBqInuCvtHXG8z8kl0hIkhFwiSihaa",
-	"VR8RByyEdayRMqA8g4xB7VTMC5YGXBDt0MVumEp5AgZRQpORU2z2iG6TN1ZFm3LNyJPOYxLnxdHHUbWX",
-	"iOuCAqEh+1WWEuhI0hVckDi0GWnEfpPjCIJKPVyK/Zedeg+m3gN7zcUCNJ2R6QhATeKUGcqzeImr6QIo",
-	"4TMmAeMHajgP/AHtSEtWRtHBgCftP+cltIvhn5I6rGRfGt02t2aVXLmAp65uzVfI7b9it+YFzx5y+wHa",
-	"jE4zAHmuNlbYLAxvzbcxnbRvVysRl/jYl1Qgbu9kq/r1/BsXJX1dcnSU4nMIXLo0EuPWxGmoyZdXy2Lp",
-	"AQiZMRd8TLNDQD9ZLDrxgijESgjty9wQwwQFpCA71V9zljMiFQTUrWw2fMzaVhFVFJqMARINKBogxtAP",
-	"gpkgDq2MpmMu3LRjl34uCPxKrtlsidy7xGV+Tvht/MKyO4N5eUGt+PfRVx0F4YGBgmVK+8E1ySdRSGi4",
-	"YUpXfQuFHjsf1KwJYSLefU32oT0CByHjFFzwEMJ/a5erHpIbqCEVDwa01s5V9v/xdfVMboNA9K8wrlLI",
-	"Tp+rrrzmJl2qFARxNgkSCh/JuPB/z+wHYiXhdHc3530YdgFp3749fTl9xh2Wx3aIFRsWX7vc5cCAgyqz",
-	"+10s7EN20s5f1HuYz6vDJpXwKks5Bxcp13BpaT5q+38k3cMzAH4e5vSmE9xKUSQq5UE1UTi4R2dq7cfq",
-	"RWP4y3H3ioPAvCyOQKCC5R5oyYHzBz/DD8Imqs/ASzwo7xI3QEDyjqd/hyX27g9r/yQBBYY6UO8a3wNH",
-	"W5AVjKRptE1NtvbT1Bp/HU19w8WmXgt6301CdCLkutuEIoJE4XIT0Qs37SaIt8YSNzu1U/nNVsZtv2TC",
-	"6Kx9uBZMejX61sCOUJstYnDMS8mVcyQQ2qeeYGwl4giollz1hrz2/O7NojM38uHUomkeYYQrex28VX0K",
-	"Sz47CpzaxVIQWnrGV7KaMtGOds5Oe7HQg7KziXds2cxO/kJBM9ms4QxCPR/sxIFFS3Y8ztIT6K/EuDx/",
-	"RGfn0d/hTj8Wk4UGRRWEmXT8ZfGxkTc4ATLZHJ3pAogDeiM6IRUmKkRH+OKypTx3IbxmT1n0feIcSAzl",
-	"eqsaa+jE8LgZSh4YGZWY1BJi1p7+tnjU74XHW0NH+l7aSQymSjl1tok3LLoawTwAl5VPSplUHKiNZ/oN",
-	"byXSCZna2DFcSzYHvCk4+pHPljqD+5cjLifrP4R5PlOO1v+rqfBk5YRdLOTuh2F7Rc6ah2MosKlRoLw0",
-	"oTvkDvJuDtcjXxOqG4cWb9z7eE+YvZXSQwVZr29KX4lsixWXk1mw2FL4tFlOj++PfwEAAP//",
+	"7P37chs3tj+KvwqKv2+VyZkmRcmyJ5Zqan9lW06U+KItyTt7fsMcNtgNkrCaAAOgRXFSrspf5wHO2VXn",
+	"DeZFzpvkSU5hLQDdTTZvsmwnM9p/7ImpbjQuC+u+PuuXRiInUymYMLpx9EtjzGjKFPznC5qM2QspjJKZ",
+	"/XfKdKL41HApGkeN7+SMZFKMiBkzothUMc2EofavZELnZMBIYgdIO42ooZMxm1A7iJlPWeOooY3iYtT4",
+	"+DFqnF7R0fLwJ0QbZYe/oRlPqZGKyGHNtzaNfkENe80n3Cx/4mrMiDbUMDsyo8mYZPZB95Gfc6YNSWQu",
+	"DEsJHVEutCHNs9OrVyRVdGjanJlhe2zMlE55W1HD4PW228FW1BNSMMINm5ApU2QqM57Mj0jca1yzea9x",
+	"rP7ay7vdx4n7liaKTSgXXIzgd3Zs3AOaJVKkmuTC8AymN+MilTNi98FofDru9MS5/QRn+ojE12wek6b9",
+	"7sn5Gblm81ZEYj51vyUZZ8KQs/OISEXOzm+ekr2nhy1CRUriUSYHNItJk2YZoUKK+UTmmhhFh0OetDo9",
+	"Udlzdksn08xue7Gw/f1nx+avhweNaN2RwHTn9QcDe6nXnUVE1m/vz273fs6loW5HZ+43t39cELe3fg83",
+	"rOznv+4fdI9nf33arV8ZM2p+MjRM1d+XCRVz/0ViJJlRbsiADaVixKg5FyNcHGlevHpBnu3vd0nKMjpv",
+	"u3da1flNuOCTfNI46obJcGHYiCmYzX+HjV5zAWB3/NUyfDQ2dqvxIjTtb3aTFRvmmqV2xwklhwfPWpHd",
+	"u0C4dv9xS+84wQtP+cuTvPAfydjQ2K/aSSW5UpaA3TnC9Kmb9p2noFnNHv04ZqI0+CNdvXsRoZq8F/yW",
+	"GD5hJYKqzmIo1YQa/PbTw0a0flofo8aUKjphxnHikyRhU3MqEpm6PeJ2bshpGlFD0IkdAR9rh+cq+0Bv",
+	"XzMxMuPG0ZP9gzrifSGFYIld9ls6Yf+ZM7XiaibhwUea2E8fk5QNaZ4ZErv/gIsEc/wZxglThP8pz+t/",
+	"KTZsHDX+f3uFGNrDv+q96ozKk5QKfvEbMaVmXHwj8c80ooYlUa5Y2jgyKmcrNuTxARyI/+e+3X5jmLJD",
+	"/x9/p+1//GT/X7f9rP/Tn/5X7cU/G76Vgr2hJhmvPJ2zYds+1ManVkxlv3twWPeB7+Xg7OWK9fJ07ULX",
+	"7fDZSxj9Bzb/jKNfKT4aMbXyCwb/3t/wpdIuPT2sHNhh9cBO2v9/d1ztn/5cf17v9Zr5fPqKf5TqepjJ",
+	"mSXSczt2/YfcZbjbp8rfQJ6hmJ5KoRmwjOc0dZzT/iuRwjAB/0mn04wnoDvtTZUcZGzy5w/aXu5ftvzy",
+	"Ob6FH11mD15cc00mNLOcj6VWyxhSnmmvzoHmhvd5mPHkq00ycd+3bN2MK7IFVEOY5CupBjxNmfjSs3Sq",
+	"G8loco26kE7klBEz5prIKVOobgvGrMD5GDW+u3rz+pyO2MJEDbs1e2MzyaozW7wXtXOY0hGz3HzRMGiX",
+	"LIO6Jbrn9ypWREndX/cOPAPzORP2WtPsS+78iSC5YLdTllhtkyklFWkmMmUk5m46catD7OakzFCeEU3n",
+	"mghpxqDBDWSORkRCc82OQcWyZ8Z6InZ01+cp6NdawoPxf7fdZW2fvYwJbkOLzKzuodhUKmMH5saq3h+j",
+	"xltpXslcpF9yU95KovNkbNUemauEkaZUdslkLnNlFdOPUcO//mXPCg4I9DBQmg+f/IW4z7jjwasRFD32",
+	"RfftSkpU+4Oy7EjJGoz9DCcUt46JsrYDodZ4cLr4hJERv2HCapUxmBZtsC3ihetYMXHXXaviwfJ+tAsz",
+	"bKuX3ePe3GkHe2ft24VlZLXudvH1rWa+aMosjFExH7Ybp3hlaSxnB2w7jn0cDv7SSEVH7FWeZV9aUGim",
+	"bph6pInGOVjhO8yzzBOb+7lvf4tbR4FXzagmM8WNYaJD4IxIRg2z18meVU9U6C6YrsCYOIh4zYRBj0CZ",
+	"Iu9GGKAsslvzime1EmyaUS7uIMKGPPuKIuxKytdULcnkL6biDGQ6tyclbxxncVayVYMFzc1YKv4P9qWF",
+	"CeiBQcGxdOi8eiz1U7uhPKODjH2Ny8QTK76FFXBwt1Dl8lsq5MzfrLyYp71Ydn9TauiA6jDAwJ4FuEJ7",
+	"Qip7FINczyO/eF16Lhmz5BocLXhUVki00RljrzDc61TOBDjqTLj4eBFNTxgJajZJMqlZ2iFvS/c8GVMx",
+	"YqmXNOV7Tr74NX8vpkomTOuvccAlC2XGsqztbJRBbspHQZXi1nLJjdUtqL4OlKnzqdXJWPqGpZxeAQv6",
+	"Kit4pMkL/GrbzsIuyM6egh+IpWTMlLVgPnqbEp1J6YSLS0NNDv+cKmtIGI5mYyInThwvcNao4ckaPKMi",
+	"nzSO/t7QP2fcWBt2KrUZKaYbP0XLb45k/4YpzXEDlv78c85yVu9q+iAHBP5Mfvv1f+y/0NeoYfbhEliB",
+	"5zyYMkvtyc4oB5X5gxxYxl9dY8qmaJLTNOX2YzQ7rzyw6JALS5KDDywB7WPIBddjlvbtFi/P/Xs5INQY",
+	"NpmCD5tb7gbkTsZUE/8y0VwkjMDlpspgqGT547imPuxD2rdiXFd8iqnM7SUKr4p8MnDuzcK18He37J9q",
+	"FuMYXu3huJn1qal+0zImq6I2as47n9q/rJpljevTzzhqrKaThdX4ORevRJ54K5MuzaZEwhWa9BRYtzUn",
+	"06mSNzR7yRLuJ1ZPNkOaabZIaoN5nUdZkpQlPLV8nmpnKWYZU+BMhR8mpCmn+A3w+Zd8XwdPDhe9lUsH",
+	"YDfCsaLym91ut+bhtLQ0f68pLBudU7AVP0UbziOMsm4Xr+Q1OlFqhC4fCbsh7HbK7QeIsc/aa00Foe59",
+	"knFxTZrcuJ2SAlmEZQT2v7Vh08X9Am93eb+e7uYtjBrPeZY522KBWaKnqD9lisu0z9Air70jIs+cLoM+",
+	"vmUeqWjC+hDhqwmGgpCmINtZSqZ0bo83QgFtwEnDUzLNqHikfeRMGzm1G5fNuRjZPbnbvHC0jeIqo+I1",
+	"PvkxatiJ1J+y/QuZjaUOAT6YoVWoOnVbr4OYqo51aRSfMmvv5IPwuxcLTZoYfsMiYhSn9uQiMqXa9NOc",
+	"RSQXdq8iK+gTllmK48IuKGOG/fbrP1ugegkpWP188HMDlvY3LLJ+htYsk6o4ONTo6r+2cMHge2FHwsHU",
+	"XTdHsBcs5Yqhb7VKuLmqIzI35/ZYagNUNmLHVvFDITtQcqbRglCsQk+54htnb79YO9U8HTHzOhDZDrw1",
+	"pTyb93OdrhAz9BbFzH4X/m+D4JlIYcb3Nt4icwxTrX6obkde0Cwb0OT6BNWH5cPbRRLTYpBlvQIcZ6uE",
+	"vsl131o4da8urM5/xH6ufknWqpG5KQUkdjjn+ot2UuF59kaDe5JqEk+V7Ltdju1thh+oEDnN4gXh8PRw",
+	"Q+RvbRRp6XrWLj4EMeu0bR+prDuFRDG6q+o15CxLYWxu2ERvH2F9ZV8sqbpUKQpOPuECrTVaXrrj9Ba2",
+	"rByndaEwN/3K2itfWr/DuIilbc6oNocr1A6WKGbtKPsMGcpcWTtZ0cQwpUlzyGZMVezgsVSmVSsbVmzU",
+	"wqLdQnFK61fzmuua62912Duc7/LRLvEoQzdMyMfct75AQbfqrFSuitHP8105g9/xXXIIrLVjj1yvMwBL",
+	"C/xm/9nBRn17ZY6EVI80SRRLmTCcZgTpmzQ1Y07vNzSTo5y1IsxAo1b3aFt2Oic4fqcneuKV8wfFY2Om",
+	"cTF65GJFaAtDrgUpUkcIF9owmh7h2NcM/IDUvQM6dE80qSDfXV2do8IdgQMh/k5qE0ck9t4FXLz95UpR",
+	"oYdMhSwTZLHFNsfHqJz3RMqHQwa6vBTZnHBBEqoZoQqTilyUCxSu+D9iWAFdXIPLL4H539AsZ9aA7gkh",
+	"7R4YJbPSde2QU0zYOiLxL73GiXNtghum1zgivcZzRhVTRF+3f/v1n71GRHqN/6BT3ofkLvsA/PwxRk/X",
+	"hN6WycIaDhMuKj8tXZclKxVpbc29kupkhXSoUFUNA+Zimpt+4U+qp+aKXu++HjVu2yPZdj9+0FJ0Lujs",
+	"DdOajtjOvKw8z4VZrV33C0/8WzC5BRUIdmxnMRe2ukbMFZe0X8jQVfLCXqIiC8qq9OjkCfeSjCXc8/P3",
+	"V2SPTvnezf5e8YLe+yU8+RGESVjF0iGvmWfJE7uoG20zubWcw7vTZoKpR7onkrGU2l5lyAmM3TbE9rl4",
+	"1SKBV7U8E4JHl3bZXTW3yoGUGaNiZwr09FBHbncUemDaY1TUO0W+fX7eiBrvL182osbp+4taV+dLq+m/",
+	"kLnLpl5U9/zv64j19IYJ44ZAtytbUrA26lbuIffFuhWWP1OnmJY8cUvZi8u2RGJoP8l4cr3l84LNdMaM",
+	"ixxs8YK1Rvs3nM22en5ROQ8vl2damUVUXvPK/fK+fk8Sdx+4IJlvc6pSRXm2qwGcSJGUyHTRQ8Km7hpz",
+	"DU4ylQtCDZEiYaTpEzZfn/7Xf7676H//7nn/8ur0vP/i3dsX7y8uTt+++FtEDr0vDc1clybprOC6Q5rQ",
+	"234itfFWdMVm3mQwL+34d4xm6xz1tZtSeIz8Gcnrzd5L91bduWOa4FLWCT5QNTxzrfq//fpP1Iiu2Rz+",
+	"sd7iPFzONf3lIDr82P97t/0M/rUfPXn2sVZ1/l4O6rwDGHWoN/kT51zoOw/Qss3pHthBti74K+pkVokk",
+	"Fqh0yoQhgzkImw9y8EiTkzPwhmuiJRlSVfVcroh03M1WDv6Pdcuz9+gUHixHfdZ8ZrOnd4v7fieljafb",
+	"pKfiLS2TyQJt+7AVzTI5Y2mHnImUTZmwgjubR4QCN0En7kyqa4jHyakmszHPmGUzArPVSJND2r5V+sGt",
+	"D95WU8TCUs7SljVJgDVB4QM1ZCK1IWbGE0YmUrEj+xskRI25SvGygW+bG5dSCpmbGI1PFLXnE1tTgCW5",
+	"97lS07bTMG3L/I4IhUABVCnZL0+g/GJMBfBGZ4hB+lXICdV0wghP2WQqjeW3YEvFWEvyQQ76PMUCkiNX",
+	"sGPYNPwWW3OvoPJFEw44x1kxdPsHNo9bKyKBVh3r4zkv0dWUzjNJ03smqqniUnEz3xywds9hInKerag3",
+	"AT+L3Z9HmsjcTHNDmoM5mUrN8bSEy1HRJkIVVPTtMecKwzuEap5acxnkmGMblioSxlKMoC7ewA0rVLnY",
+	"iW1sERHdyAMKKbVuT7+XAxenh1fYdJVRArLeEytX9oKNFNO6Q05we4xUTIfL9Q15w5+T5jePv/nmafcb",
+	"MpgbpltWV4ANxlPReFXxKAkXSZanLD3G22AfQwbgjnAm8ywliZJaY7HM0s3EB/tGyn5G1Yihve8SFhQz",
+	"iuPhbSVzLFO2O8PqpI09A2lN0HoRuLvbMmrMXK79ZoMEagfCNS29WYrchCsVFdJ6gSuXV1HcbE8EgWZX",
+	"+0nLkrxOq/leDk5clkiN9n8HYYpccDsBdIcbt+tt2f7E3MRL51M6s8r2ummv2M7n1CTjM2HoNdtRZf0g",
+	"B9urW+FLhk2cMD/D94KO7f+9wfaFz65djMFc7h2WUhKR/Ws2X0xAePJknbe417s92G/3erd/YSucxR9Q",
+	"492wP+4Qata7cbkXQXItHdEWHw43CuRmyIXfKs9rdaz7oHtABJtZRh6Rg2630EMs45wyaiJyeHvrizTR",
+	"uew+X6tHbG/7+K1ZtS20xEKqkwYaRP6P+mLTLkEqN+MV+g3mN2wYzS2tfgSUV3e7Tm6Vm3xGYdFhvsVn",
+	"V2zindjCoq1WyeQ5/KZyk77ZaGes24SSB6LGPAhG/MGTTfZ/oatt+uQ78QoftKJ8B+21NkXwkYac2ygo",
+	"OPaW/MCfE80gA0SjarHgzz948vTLaMM7Szun6G2vCk1ZUpUFT9ZLggUlqbqp50y13fmjFYT5xx4jwU6v",
+	"6hZ6WvHt1BJGWRzvUNRYvXglueypZcV9u4fI6fdyUBsNZ7emn+RKy5oS/3OqNZhz+EDsfO+M2LdcPg0d",
+	"gDEonZljrSGosCMn8L8koYIwkXpUgBg2P8bU1xA2DKV/rYhACRnXGLgzrmDvkbW7LWuIiGFZBqncZswU",
+	"2row2FBa+76zjSeZrtrnyxUiK3b5t/ERmVJ1zVJr/FISJ1Kxjv1bHJX+0R9K1dd8JGiGrjP4i8/5i4Hi",
+	"IghacDEiQjqvwzFJc1a4DWK8ZzF6HWb0GkuoQio9fsBanSrkEz7SxF2Elv05pNPhs/Ynn9ZIEjlhUNTv",
+	"3YqYjuvquNPcyQF0foBEQEAHq0/iZthHvZlalh0+E63WOfwDKlGfrp+jA0Z/ktW6rX4f8i1KImvJ7bmc",
+	"aUjBS/iJlrVYzlHYr017LftSNi9pqtiQ39ab39ds/kiTG675ILOal32y5BXObn7uZ/yG9eMy+YRfGxH8",
+	"t2Ha9GtJQLEbef2p/oZETtkOQsU+vlERWrR1XTDObZUng/DxijVVx1B+YPMX8MSOihITN1xJ4TOeXWij",
+	"cdSw+1vecvyn3enajd7iinwpcrvreRUawNN1CkDUyAX/OWfuz5ZoFg+3dK5uMiuOzMvanTI3dxDElgPe",
+	"OYz7A5tfSCzH3GF+mIvtsrp1haa+eXpoj3cNFJbMUvAOXzNwykl1DRnIBTJMEXyTgpGUzgu99XHX/ltX",
+	"w24HT54drAqflW26usX/yM34EmL1sAVZ9m7YOPr7Nhu+KHOcNb8qI6JDLsdy5ty3UCmHWBSQ+rNZybCj",
+	"L5/fTx+jxmuZ0IzV5Tg8f3FODv9CMipGudWcDB2VuC4T7W+fLwbfHlf9Dwd12Wo//XIQffOx2S6S1376",
+	"ZT/65mPrT7UuiTcvzr19sInIqgt4Jxj5/vLd2/bF+Qty0OmSCQ7jUy/eyJRlWN51a8i5kkYmMluuZgpR",
+	"rHVmU00q0xK58HQFChtkcClCCYbbSNNPG6v+rZmkpkk55HrQ6dZy2AkzY5kueYWebkywg8wUveMqnx7W",
+	"rLKITXzaSIvOJbcJdUzojVWBrQb44uqkLjl1wOpjsfUx2oUP4+vRygT78PHLfDKhar4u16OvlnJNVgdc",
+	"Dd1ePlV2oMaqYjcefnCBvyiaWOsB/x6RgTSasFuMRVQiw6sTR0ZMWGNpR3V5zGiacbEggzdmZ1nLqu/C",
+	"m3WOrO+t5QUBElcRTCgZcmtrOLSZrZZkNRg+kYLTbPszuCpeqpt5rl0q2Rbfz/X0Dmf//vJ8oyBf2D8/",
+	"rUAh0RK1lo/KUaWb4MI+LVDC2rtip7p0TwYyndcTATfZFrlq+FiE49R+nhm6m//rlWIMqpcX/F/7Tze7",
+	"v2q54xtmFE/0vfMKteWTUCizNWmVk+1qSHqo5GSLzDlneR4cjnfMzIPX/pLu+JaRW83JyGl/Ss14hwsu",
+	"p6fCqHltTFRO+4oNmVLult/LiLmZ9BEN6L7GNDTbNT/S/GOLq4cDl066OL06lmIJ1tEPHBh8xVPn4m6W",
+	"z2p5X+ou+tuQHbg6BrsqGnSSzehck9hHIeKIzMbUMA/uQdMUIv8luzcELD4lDa6Y8yUfiXy6q40+obWF",
+	"rYLAX/y0jz0Chs+WcfgWzcNuF+M/UwkYXCTegxfjTeXRj+u8IXA2tVifCh2swFNnVEeEdUYdEmdUFLUO",
+	"U8UT+4+azL76wuLO0d5WNWS4Set3f10JNaNQ0LqmlBrw7rhlPVwKqKZeWATiT35SufRbafjQoV9cMmPl",
+	"qd49It5fFQs8BXopJacTqyOg79Ya1NXMdefrhmyUoVRkJGXaIe+GQ0tgzg7v1CSg1yQJuAnVHk9pyTXZ",
+	"1CuIvyA3eECTkQSYi8W1PdLF9RB5lhV+angKICWExG1QLJEqJU0P8JRQQQYM4FtanW08hdWt335bojXU",
+	"Ww32be2IKEJbPy0qPhe50JgBFvbigxwsnDPsAh/OiZYTJgWLiP0IE5oa1jp26U1DpphImMZsQEZTAhjN",
+	"hk075MwQQ68Z7G4MIItxRGI+RDYwlKpvlfgYHtRjOdM+ew1jkqW0rLiIjB4Ru/MxAuatrCF35w6l5M14",
+	"qBiLcanOh9rqkEtgjW1LA+kRlljRdMIFYgo1MUYklTWbsB68ZdfYE5oZws0xoQEHxwo6WLaEGNE1m6ON",
+	"ghA42pU++vwCWNBh9zEkcBXs2E61KJzapcD2p6LQtt7HYrfphRTaKMqFuUOaPGZarsieg50rHkJ8dRdq",
+	"BKrINSNNBJyAnYq/PV0qeJFKx9VKnl2rjFdw08Kj69Lvd3DpLifkL68es21LS8YUbKRdu3r7OoDuqFxE",
+	"6FqzVhXYUX7oGLHZLaXU52t/WiFACV2iJqjLs3mf8voV2pVMGchun88Ma3l/9YKkdL5lcjlapUz1J1zk",
+	"hq006z1Dttum88GE48bhW/X5Kh4NYNcFJDRjIqWKwABbrWOBdy98Oaru5PKif1p5MHWxdssNtjcK7Djv",
+	"hsNQRFKi+LXuAvzKqpnhiMtJSxNLq/2k3uX049ilmwPrTcZUjRiCTgGju6EZ+PLhbdLsgrCx7Lm1pe8m",
+	"cVgIteoAsF9K/DMgvSHdGD7DDWlaPX+OcxvkpvjycgHd6tIgwChRPGGPNPFPle2F95cva723PF2Nd+Iw",
+	"GAB+wQoCu0elhXhJAzm/ospBnXSKa4vq/abX91OQQ+MBcOx6rJTCE0tJMwYCtwJ7zqiKW0538ikZdudg",
+	"5p3PhYLjQ4OLHvWU62lG51DZXApYnCsZbw6UlAOtFUIuHXhp10r0thYxxs78vwIyd10pMli7NQRwjgoA",
+	"tLOAvHCo/3VOzrHM0pKOdUQyfs0IJZreWEUiSBzI9J9DZbi3/3zDFUxop77dAG51KVPDflLlQpcKAkpK",
+	"nR1xyLOMWbLbrdBWsSnltUu2NH/DZYbqPhnKHKmaUZVxe4GFnvnCWj+Kg3prTv12cWEkbhI+XlUeFnff",
+	"OANiOTCC4212gfgHIz/a5lpZvwd6TTMTwx1iGZlAvGpGESuyvEFGum2ohjXXBzSjBiCErnSA2IuKTOag",
+	"2z0mVBAuEFMUmCPgHBweHNRki64yZvB7xaJLJBAVF2DV7RFcjF5QDDUv53FWEykfb0qXW62yVcSTQAsv",
+	"yzRoaVFgfkZWjMiTMzIAnKUt9R04ylXqoj3lEt2WQOymSt7wNMDYcbOZneGXIrdHpYXXbnMp+TLkdEA6",
+	"oLBrsuOM+WhcK7tK0OQLluQKzHA0c16zm58Bw4PdGiYgEWzC7Dbp5UCsR0tajqBa0RKRCU3GXLC2NTLt",
+	"Lw5Z3r5Wlr6OjEGhL2OkRg08wz67DTlkQpo+sJ+Gj6327U9OUUTXJrZXsKOVsH6BDFxPg6gRinLgsYBu",
+	"2p+wlNM+7GXUKOOV43ABnzdqlPGlAVxRMC+GBM1qT6RgassuwVtL3eij0lOW8CFPkKa5JjJxgq4eoQ02",
+	"tYZjATRQO2M3LMON167QDxgjFCwKd22csvLJDHmREL6/fPeWOHmJHZ6ePuvut5Y+DIjNEYbcq0AohbYA",
+	"gA0dTA7dAjvuLszfil8qkhXIrH6uUwpVZ4hwChfIHVBKsDlbTT6bb4GwfmSnTzqXykKLhJBfgigWG8AD",
+	"A+d98uxZifcedmsFT4jnLd3ksVQmIuN8QkVxjTUGy7zj0W+DHbd2WsZhCCyO/v7irFBd7HFzl1G0OGLR",
+	"lmxszFQf7e1lwKY6lHu0Yb0npGl71rAhOIL324cnQxkU8LM6QrlgFCOhO6Z83Q08eLmgX8H3tw1mlFBf",
+	"axcjpTkTQ1mTmMHFtd4CJnhJhdwOWPeTkG5xbnXruXTZyPeTNZyoFdhDTFjar/URb5Mn7GfpCtK5HnLF",
+	"+ph3t6Ju0z80Dd0qAh1d86krz7M2QC0VQd6+tRPqeQ4k6DfzqZUyT1pQFQ6abUTeX704JojHBUZHykEc",
+	"p5V8cXY7VUxr7MVzwxSxM9Vow1TEyHa7XqrjWGbLn6fMGyCS/2HF9v1A/e1cM1spugQaL6ZUroD1hLdE",
+	"EMtkVD713RAFS+R5J7i7lbExP/A9FKiEi37n5Fg/wu7Ae54tLKpYNywg3KHXkIxlrkhK5205bINDBh2W",
+	"/qcZY9ct1HT8WFKRZvy/7XvZPI5I/L/BLwn/ZZ92/+nxPe1/z63h7TATCtnYJX8hfyJ/IvvtJwshzoNv",
+	"NuYblthbSP2t3KsSt6vhXuEdrI2qbtN7YW2k2LOrOCJjOYO04aZv80komXCtWUp0Jo1vp0tFSrThWWb5",
+	"U8WWfto9/GZzEdYyBy1S5R0P3YWl3rliz70IFWXgzvwgB665GRIk+jxLidLxLx/j1hco76twwWJz3l+9",
+	"aNQt5Ozk7QmWyNl30K2I5E8Vw2AiFz6F4DS3k9t7zlTGxWYc2g3QqWoFShVWApSE4wc50Ed2Ks6lfzRT",
+	"qHRBZp3/C/7D/2mCWWD+jxBVrCWBov5rh8RnIIF8kPHEAXZ3yEuW8QHk5mVzAkRMM4SacA3WuCalthXL",
+	"tveGDgbbIELtopF5zXJZNas9kwAhVJNPl9ZPelLklG8C0U3xyPD5Vd8/M65icFfEqK8EksRFym7rZ3S/",
+	"+CsByQ2DbJUavvXlehFwyek2eVW4mpJtFfZ81XlBv5w7XCyPrDMTrs3PjJsxuEk/FC1JjghqurGfRkyM",
+	"4lbb9X1T4gFNruVw2Ndx6E+NtR5SpBEB1yGEJIeGqQ75kZuxzA3hJiq6FIBrHjMyIDHNlRT7pi2YIxGX",
+	"q81j6AbAWc0Fry1I398o8sIyNmC6P90Nz33j8UHaym46FQ0osPeUOVABF7+/MQ0XOetL0Q+cobZhNiuf",
+	"v8/IiUKmzkhC+46j4kltIK8RicehAxlNAvQYooQ1IVCkGfS0Y1PdQcAtj7XVcS0g/vpX0nNXtteIV0RI",
+	"fQJPnTOmcMQ0419+wU9lXJsO4hh1QEX/+DF2yuuL09dlI3DEb+B2CAIqOaTe+dTsbrcLTev1UTWAhfEr",
+	"CDQbNolc3tAvv9h//fbrPz9+xD2xv1huYv898JEnu1EQd8NH7CuQqWQfjP0DkLjUBNojlnO5GJ19uNUh",
+	"ZybgcXF3Yf3U7T9gxo88NhRphliq44H4wFIyZn3HGZ7es1nFh3VnuHAo0P8udsqn3Z5aAsIVur1eQ2Ix",
+	"aVpBoCFlSIpsfozRKE9UDqws09KdhzsaOJJWh7yCc5hQ5Rv72sdjt5txh5w4lC3HWeHwEHJLMJZinM1v",
+	"ffGfRsoOOb2hWW7NW5KDqUExhyfAOGADiy2PylLV7ip+iNfC+8euikxb6nUH0KGdgaXhPRLuV+1JdIDS",
+	"UZ/2Yd0OeYd9s/TKWC9yGrwT3nzy1gOinx10n/1l/8lBCf3MKjY0MeCnP/YggbjnOBCinI2UnEFDmRVI",
+	"Zy6A04d3VsGcbSzG2GirYGrXGgRYBM2BrN9AlLUYsIU0Lo1XrUF1F3SNpIX0yHXwdLBZk1ybMrwFRnQE",
+	"65ATwMUo8UT3BDekKax1FRI3uNIGcS8owAR64DqNbJQLIlXK1DGJ//5TfIS9fAjC4RYXSJMxvWF2KiyF",
+	"XeECYi1ZxrLIqUe1+9IhF9WcUYituPRLy389T2i6Obk6LzNWMh+N8eM7ZAqucw526yL2Tm/cpK6jglnr",
+	"iiv35XBayUo9x7gqoFW6zKqONKvwadc3RKnTPmoyn7aDm3WqssebjQjNstC0b8tI+VeyjsqaywrpukJG",
+	"3o3B7wpE643NWmz6ioS0IiI8HdmjAQm5ExJkYdvWAvawdMciziqK1SI/49orSKWM2QWQ0np9EwUaNC7Z",
+	"DaH0y1m820LVrLN9cZSVrezKKECeBJhIXbx7N1SgAr/nrg3utuR/25ru5SLbJa64spPSz7k09X9RcpvK",
+	"Unw/5AXCS7Wz87V39Z0Jtqz+hTYsmyeFj7kWBPXTUTS5Xl0BV8vHls9r5chQJ3g/ZWqXRmJCgxXymlBy",
+	"zeYsJWOqx3XlZzWucsSx36xv38mpXpQBQ4oJ7kNUgvv9gT8HPXT/KYEMGGtWBxS3T3WaA3euzQumI0be",
+	"X7xG5dhq69hmpPn+6k2510hwlkN1BTdbWpG+AnO7jfVZFxsrS6HFQ22ORD2l8dGoLsv8LtF2Ja31stMr",
+	"Br+/ChO8ttGjqzuT2NsxZRm/YYozfUTivbGU13rvl2LYjzFi1UEPcHWzItVm+2BvacKVoK+d6SLebtiO",
+	"NTt/D5FUf4Z3DqS6AXYF2im+u1T8G0aqb5TLxcjh7hxD4ZlA1lQuEAOsVdjAzelh7nP1ADzvfRxicYc3",
+	"mhnw5jmgKIVSlx3fWQN4vxqvKoVyKPxc3XGVv7GM8jDvh/TXVYk/WxgGSx8F78vq7qJLA0zD/Kok8Le/",
+	"/e1v7Tdv2i9fWj4KVUzgg3S/r8i4m1BuiWaH7ysG1z3d4RVtrautn19MUcT1lkdZmER5DxfXFBXnVn/i",
+	"TO2c4nCHbKmSL6aMOlWXYOAVjTAy/rKFMrE1CmNAzlpAwKqDZaIbYVzsM/WAdwf1moyrbV3wbtx/G1Fe",
+	"FB8HFditvVIU4xoow2J3Swey5HNOTbK5F9Fyf8C6juHJRtYZ2o9VznHdGw4nrXSa2+uPbxhUDVyzuTXA",
+	"oU2kT0nWqPnaMY8BASzLXB/GlGXMuNqPazbfFmFmZ/rZVHBVXzJqj+z9VDO1c2rTHU4oXOYdcSjuerKf",
+	"5Z5utc/boVX8yAZWj7xgCeN1HazTfJrxhJoVqeWA9UTGNCUDxoSLCaeEZpD4e0wCtsGYilFFvyk5W5T9",
+	"+M1WKAbh0TVrKXS7TxcTq7S72VizpP/br/8EFIhrxqDHkSuZm1KtZ1Jtr81thFv9saSzf/qiNjUrXen8",
+	"+ATM+E0tcVyFRzA/HYYDaVJNRvyGiQIcuog4tAIGR8m/N1J0Ot6tPY3DZF/CWftUcecknO8Es4sc8yd+",
+	"DzZTIJ47G00VqPcFBN3lDM0du0r7wT3AxoKXZwnAoJ6IZlJpg02LPfq9g0Z4pDEOVdS8JTTLSHOqJMDm",
+	"y2smNIIiWFNsOMy4YFElWql9r6aMJmwsMzuIYbcmItMsd4kxOA50WXWxeVf9B6ruI41lz60IalBYegRQ",
+	"UFZ402tXSavLhbShINBVA5KTEooJ3gGH44CN0IQ01ayELaMivjZxG7ES6iaBbqiuDRr8OJ4XzQec+10x",
+	"BNWFllXK1QCtqNfCgVdkByIkzcpUKr4Ny7WD+PlvVVx1Uym23rRJpdLsOzRTOM/Nul4KftejuntRmWnp",
+	"ZNfdaDtjV6u1O1RLGeRl07aUMWGWRdCKwtkA7aLHEM5PJdDRNKNcBDBhgPThrpTZqcJY+upqXR0+j0u7",
+	"XHBYHnqQk63zectzXbu1O6fqL2xKFae8Fqj8HuTx5+tcUnPx6iIxqGXlipv5pf0c7sXJlP/A5ie5GdeW",
+	"nZ6cn4Hxs4zc/9uv/4wjJIaiHPFkyqFXo2+n38TSH/cAurpxWzHcb7+Cj3o79agRRilYDIVJ2k3BbvX1",
+	"073yTSn9pO18Kx3vj4jrdm9XYRdwTDwQIJGCxHuTZBqD3zAiM/AIv3lxTpKMQ64duIaxghvOC/RnGK+Y",
+	"6diYaePjRwgiYwFdIoWhiSlFUhqumvh/hxLFYvFYXE3cE84HXFPUuHS3/ZtQ5D+gybWd7FAqK51pbqSD",
+	"t/sgB7pDTqHEQMncsDKioAdp4NpVngxYSuw2HPcEDY9T43N3PLB5KpN8YgkhlQz/wm65Np2e6AkI8mM8",
+	"I5SVx2C+IDScr8788wctRRyGCp2tsFKcxIlMWXyMtQSuWLknEqrUnFAM8XjYraZUvhbYbmockXhKzTj8",
+	"w1XHWh0rbmEBCZ0X7M4aFBqUhp6YUU3Y7ZQlhqWwmit26xJ27CrhaB1tv33/GqAGaAJzeP/nbrfbbWFf",
+	"VeWrVh1Sh6UVTZrUwZ3QnigdZUQomdApELBU6FhwGZV4f6TCAuOiDNq3gZGC1YCSdXvCLpKGDTLSUjFZ",
+	"iJA1P8iBL0PRURm3JCKxtbJjaEvr70sEO0fFvCdwrZhSCQIC/SNUk/d/fvXq1UvYuQtqXNckfWQJcsyE",
+	"AXs39cXNTjdcQDlxd/mRxpePfZmEf6knmuzWTglKghnMnBqeEKo1Mwg4MqUjplsLA5+d+zFxJWSUyQHN",
+	"MPMKLkhPhIpqg4lVUOgfirE9FFxs1/YaexJBQmP4d/scyopi0jw7vXpFUkWHBkiuJ+L/bheP4csRqfx4",
+	"4b25btTq3zQzMeLV4WG7sz88eNYTcRmXIHZZs5Dc1D4ZGqYglfJJ9zGJS4gFkFDwpPsXEpeBC+JQaQ2M",
+	"BZLjesJ1akK28UgTzVNm6dknJidzb0SmXF+3ooJbhFL2I5eLb615apgCIgHMMJePB82JSaU5cU1/5SYl",
+	"0N/YkqNvqIztlVs4BZ+NaA/TqDkdZHPMicNCVHIaVOgxRLEdv1noaxxt3dg4KnojS9ETWMzl8iOO65sd",
+	"W7kCgIJOj1rqfBykqaN0Kci3p1dIR9+dnrzEu5iLjGldTuNyrE7HRDPorIEpgkykwAq031cHl0IFSVnw",
+	"QyFsYcYTJrBE3Ukoq10pzgxV89XiaS9jI5rtGaYmugQf4IXUyflZqT7oqNHt7He6oGhNmaBT3jhqPO50",
+	"O48bmCYAisoedCFZFQEEFuZKj1y6FFRgkNh18//x9Hn/5dkFbkUTdFePbE40NwywKYFxsFsreqOeiGds",
+	"sCdzA2V2ZKDkTDMFnhAqSIxJGrFDrqfiWoOpujc2k4zQgbxxk7LPj5hxB4NfGssJ6wnIBbAciVHHTl3d",
+	"tFTmkXbAk0OeWVkR73mE3YjEe31hv4Tz3UNFDAinY25NbAdGLt4CsYvhItAFHNUQSzT2jjnkNISroFao",
+	"FW3UlqR7TyQZ5RN9jJrAoo5AKIIQzeytuuQGcx00QRmN9kFOM+J1UEfUGsmYYlcPYdqX7u+Odzruhefd",
+	"1iohjzTLho9idAnYcS+/O2kfPHkKqSfBKYE5+rjJkHOdcWEFsB1GI+ppbpl5gZqFOpAvsxSSxI9yoemQ",
+	"tfHlR3HrGDG5ADK0DJHpYD+1KRBZFB/ZjTgp7a7VmhiHUw0Ecdg9xF53cNvC5p+ljaPGt8xcSGkw5gdy",
+	"CC7CQbfr9UqfzFNSpz44ox5VjU32RkB6gICBJ9/q+4tW2pLmeVm+dqXecoHUcYX2fh8ePFs1pbDGvSDm",
+	"sGvsE1zv+nfOPKwOvPB48wvvS1g9sCJX2LrpvdCctmRONY7+/lPU0L5BQNgQVO8cmwMaAYwKYAlul2Zs",
+	"sLRT1pqgIw223FwbNmn8ZL+215mxLGtfCzkTe/7T9saXGOMSAfnbdHVrGq5lDCQYrUzEKB7ZOxu+lYK9",
+	"gSDfx5/qqXD9Zll1+RXHHX7cPaxn3WheQUb5dI6gsgB1fjZs2++3YQKge2IcyiAlbfP95zT1Tpe7ENK9",
+	"EgVYP/v7TwsG6C3D4riBY1rT/baNorSdCw8vFTqSeYxIKEHeK3JYV8pGq9hDZ0ZCsRs9sn3DBBUG9H4E",
+	"88ShUJSUmi7JLLXari+DhJbLwFp91meAOkqs/uGTuVs40CDnWUqa7hIA451wE5Fvpb8YrYjkU6gYdyKw",
+	"Jzw6DWFixKESAkCcoekads+qZ5eleujPyTXLn6nhh//l1wprj6y6GZaH5zCkidGOjPe34lUFTBm8tAWD",
+	"exXAzP71+G64VM9X7bCrkW/CJWnVcNTSHfONBf/uq/rLt8whsa68YB7aVRcAuWimoK0Lkdo5EXJ2hIXB",
+	"RS3wlM7BaYL9aT1II7bIg7fsbRtK1RP2CUDSIJgRRJoxAmtAPnmMN01UIVy9cWv1NwLPQcAUP+kS2XWH",
+	"nAgMgNiPWAWQBR0I+jAFsNqxR7E9Igi87moB7R3AeqK4UGGDXQidFUa5YmlPBMBFq806pfz5+5ffnl71",
+	"X56cvf5b//3lS6vcVv/05t3bq+/cH1tYAQjOBRwK6hcVT1lPNOPz9yX8XPzS3i8+Be5j3HI4ITMuNNY9",
+	"+gNbwUyeu5P/jIzEf6KGiYBkpFmGsSl8zjfEeuAbn8o3KrtraSAiOh+E/Q+i0Gkc/t55Anc3iwt7P5Oy",
+	"wubZRT1/KeGL1DGZvTIQtjUnltkNNoOtxFsujeJTRpJcGzlhpYJAhGFp2kkjV+HGswpKXvibfelKgbno",
+	"icoeTGRaVBg6lgKxVVeHTcWil8RqDHZf5EwgOr4DjSQXLOWKJQZZmbekjSRxrrL4uIItLkZMl1J3cXWP",
+	"tNWUx1JeEw1It5bLlCdrFRDK005PXFreptHxh7U5zhC1tjAW/3oec/7++euzF/33F6/jDvjDSl/0Pu6C",
+	"hRHLioOHG33lx9hYwlckU2w4Au6FgZRGG0WnRQeKlq/ZzTVLj8lh91lhftoXe8Ll8zhfVMZvFpbZxA2C",
+	"zQowkFOpDM28J8FyYwSjYKHJRR2HQ0p6UUBhu9N67lq63QuD88MHLbwarHIdGT43f/Xkt4rPhrsAHhlf",
+	"BFAl1bsaHV+KUXe3YNQvPPKtfWF/i09cSfkaMHDhhSfbLCQg5b5hKadYOPI7liNPun/Z/M4lOsRf5Vl2",
+	"D7LnEpoXUM9nAvENHbit1wQ96w1yyrKIHUUNolfVyprQjaJWrT3HKEvT9xGw2gfcDsufQJI4fwaGRCy3",
+	"PzvvEJCrBcfEDgTgUbcamme7r0/eXsbBURRK7u1jLY/MUeG7KVNHDpm4JIdCz4nIvtEL5egwM68yFR0q",
+	"FoW3sTq1MLpTyBg3rAMrs2weKkmO7blkVPQEOiO9mHZtiwjW65P4/N3lUguHINNjFzrTrksRuB7BGSgV",
+	"fApn0RO8vPg6zv2aa3MOp/cZWWdoY7KCZ5aO9t/Is+dbe+hy9RfRDGrlgThcApvdHV1cEV13b2tvJcjy",
+	"1frfCXEyjZyj1NdOfStrBhFJqEojp/5EhIsbaefTIoqZXAnsf9cTNXrQHk0gCtsBz3RFO1lpHK7WLtxc",
+	"caqNry/onaa0Wcx/IZl9uPmNt9K8AsjqBylakaLvpmXjwHN7d8CfS3QueRXwgmYM0/arV+Al/P7OPvoc",
+	"Xly+ADUe8Qs2kTcs/b2rmw+UWDj24cSsOexTib1XCtWnkibjvuS9gpCCUHZOOgLb4J1ciuNAGh3U04c8",
+	"slLpZ9XcirbkqGcvGx8//hQ1HDpHlbTPc7NI1/dvO+LgvnfUFzYcl75d0yPRnbbTJ4Wc/d4v7YPJ97WE",
+	"lWcIJSYBEN6gITrcblLua7isNW7FGkrCyqUmeMShWivvLWh0qBRCNhCUSWF8Gj1wPBmX8Zs1M5AZK4I5",
+	"xRXJqLbWa66KBEjAilq2Wl6U5vQZb2/xmVUWDCbAFlvkY51BYYBTevC037On3QVvitS3RLGUCcNppklz",
+	"wgxNqaFAe2WxWCblevovEL1X3YG9X8JXt9DaCgraOWuiePUtnbD/zJma12VP1Kh++Onfver3YLXc/Tbg",
+	"EWPP+YLAdqRzb5lEK7N+Pj/5fg5mvTIMWrDpBR7xcFX+GELgnSifItSI4THemcnfkaylgtLakmGzmMpo",
+	"FSDUdZhI1BxKg6ghimlDmienl+2DJ0/b3754g/5vSL132JlesUOMU1Ao0JWLHz7C4GeJmDHTLXZ7GxM+",
+	"sXeIm2xutStM/5XCtfOnofYSYHd9O0noHFyMGXd64qpouQEu80LaOgc0rC7j2gAqMCnNykpkamgmRzkj",
+	"zbiQzn0cMG5hFUxdFnszvHlEym+6NF/nK28RQ6+Z9hP0KWa4dT2RjKXU6LaHYCZpIqw5HktMBiyTs5aL",
+	"BWAtENQl+JKMUHZGJ4z89n/+X658JuoJqSJiGadhgsT/4WqBfElNIBSIYGDTXZqmRdfQUKIih7jyjvsl",
+	"7okSlC98duGUFw4olMSVDhsqpm7sxDwt2BkrNs0oBF6oXxeU/viqH7d3UGrgColEWmRVK0ZSJQEBWwrY",
+	"IvSNgufXk9dY6lr37XlelSGfJTYcPoDFuF/UwN9J6tCguf6ry58HD8FXCwpLxaB0Ea89a1VsI4wNl0FY",
+	"76gzLhtHrjNsrSpZstml+hImu1QvvBTZaLZbjg4Zlrh64H4gF6pA+1iFAxXP9MGgvyeDflldWCZJSzE7",
+	"WeuI0bEm9unVF8hoxyuh2MgqMqrUOp80B3MQiFABGIBu5Ey45hVxhOwc9Kc0V3SQzV2NrCuAPugeuLqj",
+	"1zJxleN+lnbye7/w9GPsKsyoWFOxB4tOex46zFWzRuSaTU1R5XhwSMatQppD7bpIoQ1Dm6dYKZtBC2Tn",
+	"rEOtCWqMaNYTH+TguPq6q55O+RDQVbB/MhaIHhwX2P12/a7eTzuUTMJuaWKyOaieH+QAND6vF7sQMOqd",
+	"9hQUS6RK9RHsQkUxWm4V4etloXquXJYfRz0Rnyt5O28v/F7BFJCKxC+kvOas2F8q5gBG04qw+aj92vuL",
+	"15hAJ0hMp7x/zebwBTrl8J8kppAiiFAy9t/hP+ylL37GypQ+ap9YR46AUzgX9zvqkD0RNLNouQj74MCn",
+	"0sCVeqRJjDXsf/+p48qyY6fT28cKdc/+6/3Fa6t3/8DYFHEYQKmF9D+/63HFSK6kQpd9YPAoWi6gqnJf",
+	"lYtarJ1WSVU9gntTKtNb1JZ1SVEOqQKhVbVDCsHyPsVC+gAoUs7usPRFAm6DyjMGxewo8DS9KV1r7SrO",
+	"S3RldeQAHqSYltkNxvUBrKJWacbOJIv9SGDy3EBhcJ06fAac6Xs5aNTH3hYhLBbYQaMcdKvg4T1Zh+nU",
+	"690e7Ld7vdu/sFpIJ3TL3L9i/r0c4IK3U8oP7vPDAfp8hVZueU4JYkDYC1Y0/3S0ar/jGffKkqhH2l6s",
+	"TuVslkodv6h6v24jyygZOyRxBQm+ajOx2QeasAkV1hId8iowVkCV9UUXTbtN5Ldf/+kSItrsFtsieHvo",
+	"X85OOdjmZVcA59WsB+umZN3kA8DZsBRXUhStKrWj0YI64t7AI8+u1xSxZ9F+1O12AfmGNGP7P3FE9n/7",
+	"9f8u2s6h7jWjc3LBsXLpTGimzBurXlgm8zzPsjf/+UhbYfc8z657AlL/rDxP88RKQpDzE/s8QuxcMI2Z",
+	"HqrcwI6LIB9dVisUW4LaafnaQbcLI/WgvZOCMcLrEJeNfas1q6NCEdYHOYidNizYDOsz7TgLfyxVaxhw",
+	"LjFqXIORw9vbYtwCGdLxnBhVF5DQHgyEEs3FKGMeV891AYPoMEzfKTWWe2TUcJTLvmme1TPsxFoOTCF1",
+	"FakBi8lyeefeKqsTQXWQgvWEUVRo6lQeu12TPDO8reSMcDg9qBfz76NqCFrwQDF67TM4EZGnaRmfNRQj",
+	"QslMSTHqCcvlAFYkF1Bzjf7GiEywSRcVjrAcBZV1vrHMWIDfIXvkcP9xRKj24EwmsTtEHQChS2kOZbiu",
+	"S3jz8OCZc3Ta7SiBEFbgC+3broCGqbZV/RU1rIdlw/6t8kbaEbCSDpNXpSKh3BYTsYv+pLgQ/yb22raG",
+	"U084vFmEeLJzBAKd0LnDewgWV6lECBRx0gRCgpseEQROhJEVs5Tp3G2gkq60quRwIdcaqTAGuCWk7JCM",
+	"W7Wowg8f5AAQYSDxoWxMwWY3XcvMg263tcmwchqJVfFBqXXtIx/pntCZNGgkIs3i0ZcKtGDT3Ig4uPNj",
+	"ACQOUpZfCTW4CsX87dVYb4UK9JCLEVNTxQXclVKLSn/b7L4q1mYikWkRtUAqcK3jrtm8J3BqhfGCYA7l",
+	"2+4BZJCei60ovPCKAWWUaj4tH4SEYVctcHKG3XdFSpJ8kiOTyOZgSMK2LANZHfjaALuvPeGUdl2CJI3K",
+	"Xntq/C7AtqOmA7cs8JnQTy9aUH7sFle1Htxl4B94tVzFb6h1DeUNb07+u//83cu/9Z//7er0Mo7Ik/0D",
+	"6DYzmPsEwKOeKAklOSR0IHNDnnS72HoRrn3rmCjKNVhploNnVplRuBi23kx5DuLxs1kHMPwuJkL33r+O",
+	"4rVOsX23LDiX5e5xRda43CYQLw85fA+a7/1rvkuKqBMIjig/TSeGV1al+L3IlQYPiJVuIF5doT8CEWHT",
+	"Y4FxB5ApWCJb8hCiMqURy2jkHTSuW3qGsHd4iawiJyDsrDJuhUqpTbpl9vBlVBVBjnCDPWMPsfvs4f6z",
+	"w8fdw1L3Wafx2Xch6NZ0yFYRGeVUpcoqKpGzXkvVNwhbCPNxzZkjxxJax4CzhkhVuJAS1JzzR7l1WmUG",
+	"MJVhDfZhMmQzKLCmYnnliC4AHVQpiQW7Nf0E9j4+IkOZZXJW/dWBMqAkodDptT5p8nt7vPV+J/DHFW6n",
+	"0I9va14aQEyi+hFLkMjbjVlBMF85bABoHxpwmxVjbwf+vn5UpLp7GxYOujJa4AkAzOv7AR90N7TeXzlv",
+	"IIjVTsKnn9II/LPmbn0vB6sybN0lkkO0hx/KWb5GrM4eTjWv2R5GRASbWVUINP0dZM9yyC4Ew9ZhkKHf",
+	"/HMS4RoH50OK4B+DVL9lzj9YOKBcvxKnzCOeR5YNaHIdWlLvTry7Jg5+LwdnL7Hr3xLR7/nOu3rvF4cC",
+	"CxfhTl+I6uIUPPU2LPrq6xr+BiD1agWYm9DaArC1XdZ3lTL1rthypdTMalSSpCyBWpja1QQsFcBCnSBU",
+	"VsbF9VHww/SEHQEh1nwjJGzOUfgr2IQKwxO97CsqTg8bKeu9X+yOfYzBwg+BUNdbxMW3Sew/GUckvuH0",
+	"iPQadMp7DQe9CmviYuSwquNrNu/z1D48mMekKafYmiDqCYpx0VZklz+ZMOFRo3Fb0j5FYOcS3h5cgQkD",
+	"XdUutENixT6wxMQlX52dd080E5kyAFiHPe3jcyyNEfrXa+L42gJiMIJ8LTWUjxF2y47upujbTkGmhT0b",
+	"IpXrktaKQI8GTd8Ox0TKfB/rYAKEP4SEi8Pus+MiK9HTC7iyw6sBZAfaX8HyXKeToXO7pRE57B7WeUZe",
+	"wsS/l4MT9+Znco744V86avkK7pFVstATMJmFdMbjQA8ITccNac7kNRMhIG6fdYT4r5fs+ACZ80fxouC1",
+	"YtC/FxgasoRHeoETeFwyl2b16W4VFBSIo3Fnyb5SNp4gWGUaQRgqzTPXopgZNfesn2sH44F1CJb9A+x/",
+	"Dj2H3C74FlAQc1P51LAUE9r8/Qa3TOwHAo4O197xcY/ZWubHtageMMBX1ecdqypHtJp+XSAsBgz6IPo9",
+	"m415xoI6iV0DHljZA3MpmAsS9X0kJxQcA9p1rnbKnpAYwNbhsbY2itEJdLQLUXgHr8qmMbb+1KSZUkOP",
+	"IEjdihCFxxJ6UHmBE/SC1xagQr1LNjxIBYmZSN2gfkz3eisg1BqmJhAMxelglBdC9L4PKWZX8jSGgJ2c",
+	"0p9zhi3+SgaLm4QJIN/womb2IZGA/3dMNdZFwcCoadrdIDTDThUFuCJOHDIGYJo+3nZ5eQoxt5fvL06u",
+	"zt69jUnTQ4rtP+kJDKfrVrQM9T/OAR53hj0vAaIdWwuFvAQAywx5q1btNmoeu8qjpgsUllIvU5bReUQm",
+	"utUhF/4PxRlBpTxPie+uCsVBr6k27VOghLOXMWnCf17KXCXM4U1CpgI3mmXDFp6WYDO/Udg9xJXrU+M7",
+	"wBLN7RaDYgzHAPq/bxPLtd0Yrb3AmYLn9BizRMp7FPAu7TJHgmuGBQoOg7NCbR0C3WXwPEtkFpFijzwh",
+	"AgJbOeH68Aid7Q53E2aJmRaI0wQ0CKA/uG5fxVbgz/muX81Fwjg/vej/cPq3OApQc/vdI3J48AwzYad2",
+	"ym65HsR8aYzLq4vTkzeXlTG63SPypPu4FZGBNOO6Njs1IvQSZv+9HJwii1jyRyxLPXvN/K0CCsJLGIjI",
+	"ES4GXTxZ+PpDcIGt6LRWobxV/uf97sHhXbzKSwxux64SRddjfB1k9sGqJgKW25TNynTpXvmKSV0mzeMq",
+	"rUEuaSIn7F/Ua/jFkkulxFy4UDfZXMxQwqvbciiQXBdN+zwErsxSXWDULV5mIi0vKBOIPnYtpZx4KN9E",
+	"oi0HSl3WRClNOOg4q1brni2UIbudiw2+tn7ZPW6HKGa38W37KD75MWos9Q3b9Pp/h+fD/GvbjG0/TvHK",
+	"0liamV3GsY8D/dxVufxSFH1S7m3GNSk1TiPNShu1EkkvCJUNlO1FzH1R9t0I7OM95DzAsttQ/eGUVzkM",
+	"FrtLrcOQOZt6yO+v7Mmv+oLv14mPYz/SvkpbB9f3jHLTH0rVx0fikj8TRZoXWit8/K7v+X06+Ds7e/hf",
+	"sozfWCXOhLWSGArssW1iKZm3Cq/kMx/r9wI98Q7K0dfWIyCVFfRQMw/CvskN5GoMmHdVRh5S12OVzpk5",
+	"Kk/Pqr9QgYc5GMEBrnJhNfeQ6QflZS4t2JCJ1IY8ffLk8VOfojJgVlmo9NzDuEHke26u9eKfFPOpBDKO",
+	"rB1h9zT0DfU1/i6Luid8EivmApf9Nhgoczj6TrsBogNVnvpPmqKYxu6Unyf0G2mucNe3OuTHYEOFlonW",
+	"DhzGpEnJi9PXhN1OlYOkhSYbsTvOqOjs04owmwcGDwbGhDEDyTl+KQeY3+4miB7ro+Lb2NLAzbtW04YP",
+	"e2fV3Xz9E3pb7iYNuRi37ZFsu9th3+hc0Nkb7Hn9O3L3u2N+cPZ/MWf/Q67kp4NjcWhDHXiUFx8l7kT4",
+	"2oyVoVSMj0R7ADcdxeEOHrxrNl+PhvCDfWCrZLwSAusOiKu756Dtd8tJaE82JqF9znywH9h8VT6Y3bhq",
+	"4tFDTtjXywlzxrb2aESYN+tglsrQi3AhNsIRr8z8cICiMVT+cB16yobG2lJk82Pi2gK73mehkSuvyYhF",
+	"YHksqv4cEfwf2Bw/sZ0s37/PD//IzRiRFlZJdcCOKBKkcHehR4VrO2v1ygdQooew+/1ExhAQpAio+0pS",
+	"kG27cYkFIRuSRgsc1iq1h9o/g13ub+Q1S10dn7d19slQyYkLiNyaUonjMt+4gBE839gExeruGhahwacf",
+	"8kj/lRH87RG7GkwB1Q67yb+dXEU/sPmiHyrciD0lszskmvghow1dA7FCPJSxBtcC3OcIPQzgmINFIuDK",
+	"BPAaXSNgeJfdTrlCWMqa3qQQjnRqBZaxQr0MlN2g/xMqgFod8hyiZlJdkzQPro7yWHVW/YXMss8q/e0H",
+	"HPTH15X17qj+/eT9Q17eH4dxAlZhqF7HRI1UzoQvsbqTgjCh6ppZg38vfGpFIs0raKziqstlLgxLC50g",
+	"wBo0E5qMWUoGirNhNm8dY6t5rgmbDBhUjDs8qgEXVM07de2A3/hJXbo5fUY7eulbq5x8+OcF6KMXdrXt",
+	"F1IYJbNNsR942D+LgEf/Fp3cLhjNyNCTj0idDYqxCRIoECnF95PKKOZSTemoTN0TZhRP9AIR448bSfiC",
+	"UUezVvbnU43YgD6zRgqALcb0HWyMqEte85GSs0KYi3wyQHwMjLt1eiJOpHCN9vuKGhaTv5LiJ032YDH9",
+	"G85mmvy//w/Z98gxiVHwrKH9JOPJde2jUU8oy7cRc+EAkswnNNMR6YZ0K8VcN0WsCITXQfj74CCAbd8m",
+	"WZ7W9zu0lw83s7h6a5NmXgGCRUrnPu6EvVYA98UyJ9LkgsTmH3HrOKTzPLXPa1+xHBsZh5jbgi/OntXq",
+	"4tL6utLq/F7TnadnZErnHXLiolCPn7r5uoiwndPKCRv5adM9EeTs5O0JtpP+hxTMAexpEp/mSk7Z3msp",
+	"UiniYrrx+6sXq+fzj8YnFiH9ee8rFLsu0OAmlvzg3Pwa4LTSAPexnM7aL0tXC5I65ZRoyK9EnBxFAZWG",
+	"+YS8JbZeq7e4v9YUxXrODwOvBilzLXbtjF68u7hs0yyTM4TlP15qrHsisBgOwqELQJpJxqgizWs2Z2lP",
+	"fPfm5EX78ruT9sGTp61j8v7qzSJgpwoSJ1ZsGB+TRNFZxlTAj4eqMGj5SUeeQ/eE++Awo6ORy7HL2NAQ",
+	"q/LJoSN8znSHxA6mAVy+PnD+DWDgyCHE0+vY/JXdLsjX+0zGXekDXxjYEr68DtryAsoMP8HL9GACfVkT",
+	"aKVWac+RUAcMaNpU0GwOhajMUfZapVGwmc6YcTlbG/nGIpe4BOcLxZaTVspz6fmGy7WBak3o/fvt6RUp",
+	"fW/PvfMfkMT/199+/WdMmppRKKvRfCTclQfcXFCI/3JAxjJXGrOoS9DZrk128C5BKo1vdg14h2mqLIsB",
+	"XjaLiG96J1XwEbnZwMdlCSSxJwzLsiJFHIGzZmNJdD6wuzRgaYe8L0GrhJEWP+34GWTOU01oTwAHxehT",
+	"s8xGHSaOT9j77uTyu/7l6YuL0yurotEwfz84Ap45vgdYhTUHgpCH+12H9xfgjYv5Wk1LSMFqk1v8at8W",
+	"FPN5uGbxgUs+Evn0S/PO4vvrGKj/23E99YOrDMHi6JzwIewt1yTN2QPL/WOz3BN9Hezzgp2RZirzQcaI",
+	"nJp2tcluicdWea80fOhoVK/DM3lbefAzWhzVD60yOJgxXIx06MgZ2FBAUNBkJL90b/N/h3aWHqcAeUyZ",
+	"fsKplOmucprrWo8XCc51PcriD3LQHwIwRnzkvl3G6wbFHZwvlslVO2whXBmiP9hLM5ISEmg1FBb1hMNV",
+	"ITh8q3A4BKsfvzf1KA1LYow07d9c5jsX2lCRMAeiCk3USs3HBnOvh5Tysf8DE8T/6lbYIT+wuS6DP+B3",
+	"oaBkIKXRRtEpAS8yAFAgBJuQPZFjS383ZZCuYP0AqOiKrlfLd/szSNTSNy49nXzhzNGdWAsRgKlsKeb3",
+	"H256EMtfORhkvgSLrMndnGZUrIGE19c6AGYLrPhLWYZ8JKa81Mrwkbbm2w0HnFiv9J+/Pnnbf/Pu5enr",
+	"OCIs0yz85eTM/d7qCYRhD52Iigx3KM2NS1OKiaZzr/Q728kFeu1V8014wIga0ynriUpXl9AVxaMX+eaO",
+	"EUKGu2oExaiWAvtkMW34hBrov+zQvO3oYNDBjvcEQm11yNtQJuyasEhFVC6O4F/wVuwn4ADjN01OpHYA",
+	"wo0zDmvxu0NzSTwavy1cEFru4kVGTFi2XY711TewLMuWoitVHDl4dIxaxIkUVohwYXSn9BTK0BG/YaIV",
+	"uV42UEBhVJ6YXLG07UCiYn81+uhbjzvkzOieKHD9PfK1B922ZjEgNVG9aet++/V/MNafyiSfMGEeBdR6",
+	"p/b2hLWwI1esHhaApOWao7Fbrk1EMm6YoplHSHVo11y5EXVEYsFYqrFcliDuPeCw4bmBCCbJPMlYRErN",
+	"dyBixIcx2SPxUKq+pcG4VAui0emItrZ9Ayboq+xLePZgKvvTIE3wiZY7hmvUJHzPkkdLVO30lXhCb/v2",
+	"l36u0xjw7gcKqh1UnrGe8N2JAE3OtSYAqisqfcyMJ8zyB8U8RVq2hvSYZWD5h5uO6K+urRCeBLcUAGUs",
+	"vmsC9iBwnZ9i0ILwtt5wmcEVjLyfxvVPINx3DpsqOZW61A+pJ5pxIJc92I29/T04vb0urNiXBTl0LAwY",
+	"wj1ybQGAnMO3iZGywPMvFoxJcKDRVY5qmckHuHcCIPhlZHZMK2LGZHDpMG/Ic1lgVChdSa7pyBXJCX/M",
+	"jzThGix7Ox1YTQmuvQYovidinEjft6aJC6x3+8KEplB/tSAMykMPwFGejFkaufErfRQiIhWQkX0WPA6j",
+	"HPzxmjzpPiaVktCi94PTi72Xa0Kvgc0ajSRnp1OpD7M/9AS2zPV0+aRbrflc0GEzKn4sUHs/h/7qh7ef",
+	"Cgrel1Vfy1OoL9fFi+jvR1TcH2h+Jg0Kti+szB582ZLlQN1wbza2dyqu7/13eHqArf9D6fLneFvKEg5U",
+	"LWppiot2RsUopyNGyiRX6PFBi9kRQAmY/zrX23uNmTdr0z9OvC9Au/ISRJWEHxz0u2bMKT5WwYGrsCpb",
+	"4W51XJ8zEeF9UWq60L1+ykQaIX4ASmxatMYFjVcHV6nPL3p/9QJSURy8LhMpVWQihRk/pDB8FQ+j1XlC",
+	"QKy2bL4Jzi6vPs/x1xamCDmzzqo49gxLd9I14tkN3xuM7ZUX8hUX6XsNkactCiLBBbAtWsHBk2oq0OMv",
+	"m+sDq1rhFUP/amjKBMt6qA75gxQ/SnlNKB5hPrXmuKdKf02Q4rfzztc6morCJZJPNVPQtqsw/ZtG8QnE",
+	"ta1lq9rWOEpbOI0jctDdL2DqYJbc92VOo56A9oCuWh8sepaSJngoEJIO83vyaYpobtUIPNqzC8gQrU5P",
+	"vJWiTQuZOaFzNNTd9BfkpHfm+eqQOWrTzJDY6psxaR52H0fBgI3BLxe36myV9/ABx0E+h6Vih8aPfGkD",
+	"ZSMDccd3TCrHN4NsWYQCcYBn+1+QqdFAbA9e/gcv/7qaUKkcm/Hc9E6stNYEYGpzS5HAM77S9X2Q93+k",
+	"riK5rlQr7yLidyrDtFTj6zB9g+KFPM9XL8hfHj97SiZMjRiBp45Q2kLxY1kWoKQ+JvGEGQqptPAS1mBi",
+	"twX0nvdELPIsi8kNzXJrkmfMgLMSW4Z2vGAOiHRtK8hT990Fya8BhenYGhY9EQxnhyML6YXcYILbYfcx",
+	"aS6Kee9eg/CR0zVq3ZR25Z9Z8sM3gCDK48AmtmHn/3z3MX9fykSBiQ7rekCAeJD29yTt4QYTLScMMRwt",
+	"uT3SnkU1IZpU4mWtTxX/MzYYS3mt97DWeXVbSzmZZgzCVv4V13k6xkK+NsC/mVyxI2L+2su73cdJLvgt",
+	"/BeLbvbdb2N2S3yu78GTp3aVvYbpWIup18CHYwgXhaxmHgqxm6lMdJhyZ5K2VpSv/YiPuHrvzxkXqXxo",
+	"BcsIoN3w1ENW4Ne5WpVMQkdDkGhvJaf2lBI86o7IdnSoL1ynAl6i1nXxo79J0A4Zc/6L2lI283QPoQAh",
+	"Z0QK0hSygtlw7O0CB0+uNMC4QXIK4qQD+FerU4vs8Pu6KMWSHy7J188p+2x3JASr1gH//Rie+gJh7VUg",
+	"elWe4WcUWWtA0IBa/xB+udeWqbPSye8U4FwOpyxmd60DwPoeGku7RJHQrf6asalP2TJsqjs1re7seJUU",
+	"kE1oV/jKA8TVvza2KjPleP5do/VRvT5uOVNIFQiARSNFp2PSLGekuvxCSIlCd4dUHjYAEaYhPRQTKf86",
+	"YWpCoY8mJW/wv4n9RDKmyvjwKH6FagItRyBBoRbBpXQntghXOpiEWsxVwH1uRA0m8gnsEP7TzdZu45cM",
+	"VoZ12SMv9uAO/VaKdCkA2tVhz1NFZ1yMHjjEH8ntWTlNe4LFnbyjKKu/ODv2JNiGlN/aQbDnQF0J1H9h",
+	"zjq092PC5aj/9uv/fLbsZ3Lvyc8YPi0/ZLeDZ5gpa29rG5LGFzKXMY10ZVLx33/qOI+sb3hkGSR4azp1",
+	"5U5fKlM0/2oZoptYnZUbXyMV9CGD8t8lTqoCSN6n6l5rLIk930F2TdNJlz9+0A3tZjUUchZyYjAnvIZR",
+	"WJvoMoz/GS+t/8g6+9fP1pXBwJwe9JI/kHFNa4+wdCeM4qPR6tjBp/SAKusX51ZtqcDwrr5Ue7/4/+xv",
+	"wK0Gs70EdutbEFHFANhvlcHuSf/BYH+QHxWDXReEscsFWbLXl8zh1RR3/wx9ZYW5+/sDJf+RDEt/aoWj",
+	"B+H3cwEYkV+Nl0e1BmmJc9/ZLvV07Gs7aq3Si1y4VnBgjwYLQwprNiopwsYduSLtzPeo0wCw8UEOIuyM",
+	"bdWyJMs1tFMeyxkg/kFHVczg0XazoxKKuxv4kS7A9zrkMpMmQJrax87fXzn0QPt6T2iJ+Z7QIg6ydRwM",
+	"l2JtJuggA1Sr4rzdXH38DzrY2TWMqUgzFyzkoieoQwPBJi4akUNVLqCIE95wzacHc2y82yxaTrsk2FTO",
+	"RIsMZWblcU/EE66HXLH+FDqoxkck1td8GpNUyakVuBGJVS76dvdi+JQD7DVMh6/Bl7Hz+BALQXuiKBh2",
+	"H4BgZl/HRGYpFNH6ot7YHmFsdye26+n/QwoGSVXWGq+W7XZ64qQ4f+iSV6d8Nw+7z8iAzaWozxw4z6tM",
+	"+v4NdD/8VzDQtxUNwUCPVrGbBwD8B9/AH9438Ilq3jorJoyzLr595R/6jFfefWNL695P+0E3/KMa91wM",
+	"7KJD5oY/0Y1d576sB2BVJdcFM7lyioSbkV1UinA67y9ek6aDscEcq1/cQ32efnSZ0NC1pZKvAt2Fe8Jl",
+	"UnHturlAcACx8oWLaiiZZSw9dogVDq0UEVmt4lWrXux3e6LY5bJ6QS4ZI6unC3XBYzkLnYdZOQusTjlB",
+	"JuaudOMzNstxn1ifquXWstwsp+n3N2EPTW0fhHBdc7sVbOozSuLK3VvnTXwNDbRKd9JIcC4WOIYe82Z/",
+	"lWNx5Q198Cv+W/sVP43K78VZs+EdR7mLzfK2u1V37KT3qfNc1wxXZmlo4WbkFDMLwcOCXonjkGft0KlL",
+	"qoFvnIuIXvXJ0ytvevdry+JS7vi/tDx+4DM1reEK1Xll5vbu8nWq5A3N7JWX10x8XBn0vhzLmUPf5CA9",
+	"B1Bfr6TPGALHYz74wJICEnPCtKYjdJlqw6YAFRgROTRMICxdT6SKDg2MAFR+gmPCEBcMRhvkxkihSROA",
+	"GifEMgbocinxKr+/eN2KCC26blKSyMmECdPpiVfg+PRNMaFrQ8oSnhbIDdAYISAbJ1CfmVAhoOLC/mvI",
+	"TAJwog74yy27J6RwQHYUsfcGbEyzIRgmBLbTbhXURLkaEI9a6cDrROpyi5zPGn6BNgd2s44RnGLKFdMl",
+	"B7XL/jR8wmRuYmvBTGhmNwbhRYcSalvh+0fksHt4bHcax0ntnNkROdzvYjNgbPOLG5L6UCukuVGYEKzf",
+	"2kVMpCy1wz2zxwD9xzSdAw3KVoecKiVVT9jf0dz57urNazCFBkrONHNpZGVoNvhrknHoiwPfmUIq2Mq2",
+	"Nt8yc+LIdTNnhuzNsZlkd0jehNWFDfeb5GnaUWOZ5X4mILrok1YRCLCgDsQ5wrOZAjokHLRPgFt7ICU+",
+	"/vteLtJ/SLy1VCwxx9/+dWSvmqPg6vK9EH32u12ip8QZ1bVX1i833Ne1C93//ZIucGlYBXKttev4t2iy",
+	"GdiSHNob7MV2IIlmEG5W9inWCU8EsVt2CwKf3jINGS7WneO9nmNfwSgf1+v1jrU+KsR8h5yZIK+tqnuE",
+	"fR5ZwjWXouTPw85C9o9ekMLKAQkZeQOK2iZ1oK8wfqkH/rNWYPEzykHBsCMppvMJ0yjUnfBFtOqeUNCk",
+	"SpPYzyeOSDyYx3gcvnuIVOQyo8k1xIUFywpFxF5kAE82shWR2E4QEL6h2SgoMDFUY8ynlqHFN5zGpBkD",
+	"OgyGT7Ud13lIY8cS+tTExyRWoDvFrkWF1xx6oglo2bGnjz4+x9K4RXIB/eo4SvzYsgYuctaXog9J0Qgr",
+	"fuKAixMltW5rbhiyXDU/ck1KAcuXJFJec+y2KiShkwEH4G80Jczcam+KpyzojnBIPeH6B1saBEVzzEii",
+	"WMqE4TRDww6oY5Lb08u09NXq9tc+DAJFLu6QrfZFUqb4jVV+Aso5UgQIuYAZgkoNojMP5uTb0ysyllCc",
+	"X2hKxRvXwurD9r33F6+jnvCdPKlXHjEkNUdYYvzL+bvLq6gGZvlx69jprUCTCBCKmCE9ATvcjC9Z0n5l",
+	"FdH2JTfsqLT9MbJFQeJ3io+4iB1MJ3SLxyp7btgj3Sp92dXgH3Yf12laL4GSKsrWNhHz2/ZsNmvbc2jn",
+	"KmPCUlpaZf80Tbl9lmbnyn7TcKvADWmmWdSYln6yH4EbUFNcPZ6TppziMFD+XIY77Ha7S0VDlhnjBbWj",
+	"+Vojp8bD8uwdqKk2ihoFVW3osPp0VYvV+garnr0uL05COy17AmCbUCCyOTIBS0krl75fs/JKIsLfi22o",
+	"LKxYtwTz7W4JDHcV+Ehs6R9En3agr8CC7lm3fvy7XTqs1gory558swjHoIC5wGJ9ZY/npY80vggb92A/",
+	"PNgPv0/74QES6ffRfdD5/SCXB9x+ZqxkPhpX7B17sjV2zMeosTfgWcbFyCO1rAZnuTSKTy13wj7VEblh",
+	"ig95qSeHb0h0eXVxdn7a//H0+Xfv3v3gO5WSwRx1XviP0GgEMugMnUytvZExRUUC5tqKwa7evT69OHn7",
+	"4jQ+IhTyKkHcO+8dcByaYdoAgC9BfmS3i3YIgCoJS+FC+h42oHoPWEJzzQiu0ZogAWLKSLdgQg2Z8cwp",
+	"0+EDEcDPUjdcBDmd4O6dQNMMbohRuTYzqcx43iHQ2wQGJByadTiwVbDSIuLUeKOo0Fg8imLPm0zc9ATo",
+	"1VNASfWR2Xmp/W3X+2MrMLvHvj/tFHtfGWoYKrbUHSCIp55wW6BoSRmmlscHIwBmH9riSmUNSDkspgL9",
+	"puymTECxg25OvlNwT2Cr4CO/1e4tTQa50j61d8hm3gws+tK6I/bcOJHaZS1bW6W2RS18wQHtbMLsD9Rd",
+	"UI6r7rdEcxyktGteUXRWOux2ScavWTFDKVjA8h+Dj7vwCuBnCmywxir48e7hNyuK+HdIwv3CFa+40xcs",
+	"YXy6MjiHtG9lqad8AHJSLk0cJapGsDfoAoJwagVV5foP0jL330MAhYvjs1eaLmiDXLPsPnOiphJky30n",
+	"NEefViSlVI8Hkqp0ZVTt9Jbj7c/mmKvmpcXLk8vvnr87uXjZv3r3w+lbhzlqOiQu9xXnVsVBDomMF8QS",
+	"7Yn40q6SHZPvjJm+g94dl3TCLrlhf7ULTUxMNNbLO0cNdpZjKVfgDiLNx93HLejqViwjxnR8JbG2wQkt",
+	"pzpjr25y2N0HXWtFBOdl2JKtsEO887GWtzzZP6gxeN1AuKpiJDymflr6/vaD/vRZ401hTsAOHuPlWWWh",
+	"AMMJPboxmlg5RySU4MvEtzJGb1hwV1mujgwdVvNaIptcP/WocclM+wVu6/pFflIywu/OongrXQ+s4AHw",
+	"O/6vHE8LROn73UEZ0304Ov5tAjZU0GxueKJLm9l0wNHKGtiKpa0V1kwqk9UABJczOhoxRd6feX81emS0",
+	"tjyYTQYstda708EHXFA1j1yEBNpu8sSQF0h17Uu3gvY5FITVAj69tLPZNVPtbPhWCvYGcZ4/Mwd1HT2x",
+	"/SKInyqLO72io1UH6x7bg2fgA4/rUjoBMhAI+5EmiZzOSdOKFogVnA3bdq1tWCz42R007J0VvH+LSwKT",
+	"sdbhDSMn52fVYyxdDLgMxb3Y+wUofW1fA0uxJ/apxjYxTuqe3Kqj0tPDFa7+n4r/7PTbP/2pxu2/RRLk",
+	"CQj3U5HIFCMF933R/rT3p+oVcwBtRw3kFDWzrr10sGkRGf2DT9su2FO03MGb4nspE24WLuQLmoxZ2/Ig",
+	"JbNNNxMe9s9+jP54t3nX/Medr/L9uuLAq8ITPGHvPljmsUs3dIM5NKQ/r7uyr07+87PImPUbYvWYc4pW",
+	"8tenlK978K/AKSNMNidUX7OUwLyghfySlrLhrMeMZma8GkIJu0cmY0anx8TIPBmDV4Sk1NAB1axWDfkO",
+	"B/2Mrh/3hVWJgViJC97OjN+g++brHtlrfsOEnZPVv8s3Us+1YZPN57RUwbZ7qv82afvn+SDjSUQGuXGl",
+	"cEebGgz45swbGg341gIzcIBbTgU5H1z3BPaLC5mcpfxpTKGXN0yRGEc1OE4H/6XoDJ3sbvCmx4bA9g04",
+	"cewjCXCD2EGhJzxydkSWOxqQ2MSYtjJgDuCBPHH4DtpzWTQPLKfJJGIW+tBAT2BEQCrngSl57jH/IxcI",
+	"tAg4sFB/VFQQgIN33+VFSVU41CGnxxI3dKDABABsc9csoBYOv+l2IdqhI+cjFnMIFTqIjBYZsER6lMQP",
+	"clCBz+iJHzFE4g/8pfOwxwSltUetEJhGHRzwPD0mkLye+s7yYT3XbGoINT2RMWqneEjGLVIXT1Cl2lMA",
+	"zLfTK3X046kP4KR8CEiUbvmWgA4PDjrkZbWQU1HDfBTAwYuAqnN2jlvD4LNToHeiZG6YQ6ikydjPH2M3",
+	"EChnqn3N5jhq03v/Lk6uTvuvz96cXfV/OP1b3Iqgk6nLPBrMy3VsiFpZOPtdMKu2V9AFdhL4boswQnyH",
+	"m4gtPzZfp9AO5Jh4hTtygQiWApmCGkkHGiTpigjEIvNY5dDb7x4c1urhNUgZngJ5iveRF8QIoTnCfU9K",
+	"NJTXTcwT+crIyJMn1QyiqlXR690e7Ld7vdu/sNoEop1jKBuzsNDkmdDb8o8HT54uZgdZiTKSbfejHb1z",
+	"QWdvsNRju9yhg3sT2N/LwYnzhq6S2pZPFXmiUBXOs4yoXKzxg9YO80h77+nncn7+rvvgF7twcubQfDe2",
+	"wt+2D/7vvJHVA1DL/YbaqDLLLfF9QhlTNzwpReI21bcNpWJ8JNoD4INBtc3YiGZ7v1h7Za2r6LV97nyL",
+	"dvjxVPEbmszjiMSGqYnGJGyMu+j4GHuIwxqgFA0RpruHwSFZ43lydvRqxxO7pVa9tI/i16tJn48PqmKD",
+	"tv/x09/RB3VnD9S/mlH9ew2zvJUEssYh8fxTwypf22UEtw2X0nSUGhG4JXYh7o60dvYjTJLp6kyud4KR",
+	"NzJlGQYzbg05V9LIRGah8nQKifiuSMZuVvvi/AU56HSPycDSl1fqMS2+VeihLkM+XlRNYjgpIX0QULtG",
+	"nb4jKNRzuESrZvzt6RWxa0B4u+6TFuZvXbN5T3BX/EE1iU+cXIfvHJHn/x97V9fbOG5F/woxL3EAxTu7",
+	"RfuQPLkBis7uZiadpGgLuIhoiY65oSiNSMUxiv3vxf0gKdlyZrJtMhOs3xJJJinyirzkPedcJVvVCnP/",
+	"6Qbj/OB5WpH/82TW6JOf1CY/o+1EwhB1COxi/BqSXu7UBlbiuFtJGzecoqghypaotCdQrl/kURAo1ODr",
+	"2hDNgp7AoolQHLascUIV2otKo3x+FrIG9JmrMCeih+BWusEHyBlwp3ObG+38Tco6kIsJXDmPF44zQc9E",
+	"1QJ+JOaTgiduVXogn9vJbUpWAredvFfpvpg03eB229n+XW29vFM/1otQ8i/1IhdQJl4LjYY+47b8WC+w",
+	"GYW0hTL8PP3TK6YDy6SC/g5/wvXGSDtoOVyIbZuKnNgkVCRttbFjiaIEt6biGsaKJyi0aua9MCDOr5Tr",
+	"jZY7Cs+eConjfAS/usVDXvr9YHSPnEhrhJiw3yy0nVtn5Z0ShXTqdLsTPYIH896+6eZObXqiTrBoHzlR",
+	"qWqhWjcVs0iOQdMrpDG0kLbKdcbTW+faIeP4VMBEkdMmeG5z59uugM1gydHNPHCIwjwaTrHFJGoq5EVd",
+	"qvx4y5bXdWdKsZL3Kk4Jo8qStfMX55fPpCp5cX75pH3V0w5CR0gfu6t0nDNDVZiFMMw8nFr/h5ETXmFr",
+	"r5dcO8F6uYAIwKQFLYt4lkPmiANUfNzZ+M8bWhJhnQTfA7zYWaN/Upt4ZQd+cXF+mda3yZVvlazgHcRf",
+	"r68vM0IOG+VcRkefsQ19JwXcjy9LTGfV2hkFjvh3RW2Xuq0+I6Uhme5K7hz/xgUZjYRwnhBvcKB2ccp6",
+	"vn1Zi2xupSMdiyhfUdZZKjkc+IpZn/7YJzH14eeBOgHr89xKhAc/gut7H1//nN/+Sfi+30YuTpX26MUv",
+	"JgzBHcvD+Ir0IALX4NFxP8C8vhTmxXaQ4uKE+U4TwuB77k0u6Qmi4u/lxQ8tLfDqiB//IdCXaXwn65Uu",
+	"VonUzOwDClXhXghDAOXx3BbShpIDNSHsJ3YIfk8jIM/t5xnIkfuMBIzIOcA341PF8NrSbsBLhHed20Fv",
+	"92n26YhXW1EYJVsxIcVPiyeNMIE6xajY1PXHYqGcLtXcgi+4km51FirG2XWtCzzJWcm2gtViVMGTnk/T",
+	"0VeiTEee8tMmzSFH+FvgBHOHvhpW8MvNqq+ZJTz95g/jem4X4uwRBLNkbjPrBvJ0c6CUfvNhhvOwfjx1",
+	"LQZ/vm6UlY2eBkvcFz340Cg7u3wHX+hzI6T/D7v5iA3nZsfzkANe+lV4m9oRUDr1tJBOsPFtQ78GdryR",
+	"NCV+xo7/Nbv4+SXtODTrYMcHOxZsfKN2jDIVe49Ufnj7NmHPWV4T9jf4Z9jWOBYPY4hpoJpnDNmq9G2I",
+	"YyROLx1Tzy2dY6N0qhOTq7/9jHsgSVeEqYs7ZpcTjdIo6cADbOu6CjycZchJ/P2fxIX+s1i2SgmMmri5",
+	"hZv0vsdZVDFT9lZbyvdEOzRUScWUBjGsA5sU0vgqTO3Yxfyoyihx7DhRwr1qS13ghqiQxYodm++Fm4oP",
+	"4KKttVPij2//IPIuDX2eDdMic0JnDA1BraoUmFwZdbvymDF5kodOzjMMKt3Qq8B/0PQbbPoN7tc4FuDk",
+	"RqxXqM+cl8pLbfI9R00f0RKeEQRMFYzMPHiD9pFgVr6Vy6Uupq/zI4SX0f8LdLitF7V3U//gH1tXPuJT",
+	"1w/+K2D7r9WD/4s2B2w/ZmmQa4P56oY5Yr8sDA/bt0o204fHnYgreuwlHYiH37RXDe/zOyYlfV1zZEsJ",
+	"GAKGS5MxPtk4vfTdfrYsUQ9wkam01ZU0p6h+sks6CQtRjJUIuUBFM2UlKgVBUz91qlOibjGgDmuz15Wa",
+	"giPaSl+3rERDKqWwjNE5CCFBOPGCLCttudk5w8+twKviTm32rHtX9JrPmUmQatj3zRAuL7oVvx9/lS2I",
+	"BiyJ3XN/aCe6JouAhnvVuuHZQvJjt4OaIyFMSt05gj6EIWAJGXZw8YQQ/3aMVY/gBunF4AQDtSK71rw5",
+	"ffMdzrDctp1vRdWNUYJ4JL7mCjPRWf2pUzAPofrsVLyv7Uk0WCccurIUc9AtxRqmKczXOXinXdA97AHw",
+	"99CnK+nAK0WRKOczkfJbgB/tkdYR1IvKes3f3QwbgXFZbEGvVih5rNLO1xw/+KVeUN0E9cl4iDNhtONc",
+	"rgjeMfQ4DLHR96z943pVQUEjVb2XeA7cqg5RwaQiaFDypVG73RShTSNF/QMHm9LGyu3EuKFbZOTdOsyH",
+	"QhAuXRG8cJA5l3BrLHGzlbip/2YRcTtOmSikl6a+7TDoleBbGRsCSX9RXdo2nQ+Yo14N6Vd76hhmu6CK",
+	"AuVqrMnh0mgv6mJFNuzS12RLaGFEr4O1oszqiaYPh8vtA1rGCo9gtZ5icW+gM6Fs0W4an4z8jD6aSnkJ",
+	"axDq+WBSYSQtqXK3l/ZUfUmIy5Nlq5UtzQZ8+rLDTBxBgyLm5JDtncJtI09wvUoq5VtdjFbQW6AHohN9",
+	"hYlQxYjwxXQIeR6twki2lEZuKo6BkAQga6yhEcN2s+58xjWjEpNo6tZLQ9cag6nIYHtb0JK+Le3Ua0yQ",
+	"chqZJt4h6aqE4qHiLuJJKZKKDVXtCf2HXknfCBnaOFJwoGxm6Clo+pPXltCD24cj2jtllr3ieU3ZLf1R",
+	"TYU9I9crF4nc459hOiJnzcOy7mBSow/lLAndIXaQZ3Nwj0wIqA4MunfiPl7fHmRvgPQQIWv2TshbAtsi",
+	"47IqGiRb9my6aN78+u9f/xsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

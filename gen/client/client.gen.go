@@ -39,6 +39,24 @@ func (e AdminStatusDatabase) Valid() bool {
 	}
 }
 
+// Defines values for ApprovalDecisionDecision.
+const (
+	ApprovalDecisionDecisionApprove ApprovalDecisionDecision = "approve"
+	ApprovalDecisionDecisionReject  ApprovalDecisionDecision = "reject"
+)
+
+// Valid indicates whether the value is a known member of the ApprovalDecisionDecision enum.
+func (e ApprovalDecisionDecision) Valid() bool {
+	switch e {
+	case ApprovalDecisionDecisionApprove:
+		return true
+	case ApprovalDecisionDecisionReject:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Currency.
 const (
 	CurrencyEUR Currency = "EUR"
@@ -260,6 +278,7 @@ const (
 	ProblemCodeBudgetExceeded       ProblemCode = "budget_exceeded"
 	ProblemCodeConflict             ProblemCode = "conflict"
 	ProblemCodeForbidden            ProblemCode = "forbidden"
+	ProblemCodeGone                 ProblemCode = "gone"
 	ProblemCodeInternal             ProblemCode = "internal"
 	ProblemCodeInvalid              ProblemCode = "invalid"
 	ProblemCodeMethodNotAllowed     ProblemCode = "method_not_allowed"
@@ -281,6 +300,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeConflict:
 		return true
 	case ProblemCodeForbidden:
+		return true
+	case ProblemCodeGone:
 		return true
 	case ProblemCodeInternal:
 		return true
@@ -504,6 +525,24 @@ func (e GetWorkflowParamsFormat) Valid() bool {
 	}
 }
 
+// Defines values for DecideApprovalFormdataBodyDecision.
+const (
+	DecideApprovalFormdataBodyDecisionApprove DecideApprovalFormdataBodyDecision = "approve"
+	DecideApprovalFormdataBodyDecisionReject  DecideApprovalFormdataBodyDecision = "reject"
+)
+
+// Valid indicates whether the value is a known member of the DecideApprovalFormdataBodyDecision enum.
+func (e DecideApprovalFormdataBodyDecision) Valid() bool {
+	switch e {
+	case DecideApprovalFormdataBodyDecisionApprove:
+		return true
+	case DecideApprovalFormdataBodyDecisionReject:
+		return true
+	default:
+		return false
+	}
+}
+
 // AdminStatus defines model for AdminStatus.
 type AdminStatus struct {
 	Commit    string              `json:"commit"`
@@ -526,6 +565,20 @@ type AdminStatus struct {
 
 // AdminStatusDatabase defines model for AdminStatus.Database.
 type AdminStatusDatabase string
+
+// ApprovalDecision defines model for ApprovalDecision.
+type ApprovalDecision struct {
+	// By Who decided, as the caller names them (optional).
+	By       *string                  `json:"by,omitempty"`
+	Comment  *string                  `json:"comment,omitempty"`
+	Decision ApprovalDecisionDecision `json:"decision"`
+}
+
+// ApprovalDecisionDecision defines model for ApprovalDecision.Decision.
+type ApprovalDecisionDecision string
+
+// ApprovalToken The signed, expiring token of an approval link (it names one job and one step).
+type ApprovalToken = string
 
 // Billing defines model for Billing.
 type Billing struct {
@@ -695,7 +748,7 @@ type Job struct {
 	RunAt     time.Time        `json:"run_at"`
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 
-	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	// Status `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 	Status JobStatus `json:"status"`
 
 	// Steps The steps with their progress. A job stores at most 8 MiB (8388608 bytes) of step outputs, its result included; the step whose output would cross that fails with code `output_too_large` and is not retried.
@@ -713,7 +766,7 @@ type JobAccepted struct {
 	JobId ID        `json:"job_id"`
 	RunAt time.Time `json:"run_at"`
 
-	// Status `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+	// Status `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 	Status   JobStatus `json:"status"`
 	Workflow string    `json:"workflow"`
 }
@@ -778,7 +831,7 @@ type JobList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// JobStatus `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+// JobStatus `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
 type JobStatus string
 
 // Key defines model for Key.
@@ -1241,7 +1294,7 @@ type StepState struct {
 	StartedAt *time.Time       `json:"started_at,omitempty"`
 	Status    StepStateStatus  `json:"status"`
 
-	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` or `core.approval` step's timeout.
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
 }
 
@@ -1592,6 +1645,20 @@ type GetWorkflowParams struct {
 // GetWorkflowParamsFormat defines parameters for GetWorkflow.
 type GetWorkflowParamsFormat string
 
+// DecideApprovalFormdataBody defines parameters for DecideApproval.
+type DecideApprovalFormdataBody struct {
+	// Comment Why (optional).
+	Comment   *string                            `form:"comment,omitempty" json:"comment,omitempty"`
+	Decision  DecideApprovalFormdataBodyDecision `form:"decision" json:"decision"`
+	FormToken string                             `form:"form_token" json:"form_token"`
+
+	// Name Who is deciding, as they typed it (optional).
+	Name *string `form:"name,omitempty" json:"name,omitempty"`
+}
+
+// DecideApprovalFormdataBodyDecision defines parameters for DecideApproval.
+type DecideApprovalFormdataBodyDecision string
+
 // StripeWebhookJSONBody defines parameters for StripeWebhook.
 type StripeWebhookJSONBody interface{}
 
@@ -1686,6 +1753,9 @@ type IntakeJobJSONRequestBody = JobIntake
 // IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
 type IntakeJobBatchJSONRequestBody = JobBatchIntake
 
+// DecideJobApprovalJSONRequestBody defines body for DecideJobApproval for application/json ContentType.
+type DecideJobApprovalJSONRequestBody = ApprovalDecision
+
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
 
@@ -1721,6 +1791,9 @@ type PutWorkflowJSONRequestBody = WorkflowPut
 
 // PutScheduleJSONRequestBody defines body for PutSchedule for application/json ContentType.
 type PutScheduleJSONRequestBody = SchedulePut
+
+// DecideApprovalFormdataRequestBody defines body for DecideApproval for application/x-www-form-urlencoded ContentType.
+type DecideApprovalFormdataRequestBody DecideApprovalFormdataBody
 
 // StripeWebhookJSONRequestBody defines body for StripeWebhook for application/json ContentType.
 type StripeWebhookJSONRequestBody StripeWebhookJSONBody
@@ -2084,6 +2157,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 	GetJob(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DecideJobApprovalWithBody Approve or reject a job's approval step with an API key
+	//
+	// The owner's way to decide a `core.approval` step without the emailed link: the same
+	// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+	// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+	// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+	// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+	// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+	// another owner's job, or a job without an approval step of that id, 404.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+	DecideJobApprovalWithBody(ctx context.Context, id JobID, stepId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DecideJobApproval Approve or reject a job's approval step with an API key
+	//
+	// The owner's way to decide a `core.approval` step without the emailed link: the same
+	// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+	// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+	// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+	// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+	// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+	// another owner's job, or a job without an approval step of that id, 404.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+	DecideJobApproval(ctx context.Context, id JobID, stepId string, body DecideJobApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CancelJob Cancel a job
 	//
@@ -2543,6 +2646,59 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll (the `RollTrigger` operationId).
 	RollTrigger(ctx context.Context, name WorkflowNamePath, triggerId TriggerID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetApproval The page of an approval request (the link a core.approval step sent)
+	//
+	// Shows what is to be approved — the subject and the message the step sent, often an AI
+	// draft — with Approve and Reject buttons (a form posting to this URL), a name and a comment.
+	// Following the link decides nothing, so mail and chat scanners that fetch it cannot approve
+	// on the reader's behalf. The token is HMAC-signed by the server and names one job and one
+	// step; it expires with the step's `timeout`. A malformed or forged token: 404; an expired
+	// one: 410; a request decided already, or a job that has ended: 409 (a page saying so). Error
+	// pages are HTML for browsers and problem+json for clients that prefer JSON.
+	//
+	// Corresponds with GET /approvals/{token} (the `GetApproval` operationId).
+	GetApproval(ctx context.Context, token ApprovalToken, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DecideApprovalWithBody Approve or reject through an approval link
+	//
+	// The buttons' form post. It decides once: the decision is stored under the job and step the
+	// token names (a second post answers 409) and the waiting job resumes. The step's output
+	// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+	// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+	// (code `approval_rejected`) unless it has `continue_on_error`.
+	//
+	// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+	// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+	// from the token that only the page served by GET holds (a request that only knows the URL,
+	// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+	// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+	// with 403.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+	DecideApprovalWithBody(ctx context.Context, token ApprovalToken, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DecideApprovalWithFormdataBody Approve or reject through an approval link
+	//
+	// The buttons' form post. It decides once: the decision is stored under the job and step the
+	// token names (a second post answers 409) and the waiting job resumes. The step's output
+	// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+	// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+	// (code `approval_rejected`) unless it has `continue_on_error`.
+	//
+	// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+	// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+	// from the token that only the page served by GET holds (a request that only knows the URL,
+	// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+	// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+	// with 403.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+	DecideApprovalWithFormdataBody(ctx context.Context, token ApprovalToken, body DecideApprovalFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StripeWebhookWithBody Stripe's webhook (signed events)
 	//
@@ -3260,6 +3416,56 @@ func (c *Client) ListJobs(ctx context.Context, params *ListJobsParams, reqEditor
 // Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 func (c *Client) GetJob(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetJobRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DecideJobApprovalWithBody Approve or reject a job's approval step with an API key
+//
+// The owner's way to decide a `core.approval` step without the emailed link: the same
+// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+// another owner's job, or a job without an approval step of that id, 404.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+func (c *Client) DecideJobApprovalWithBody(ctx context.Context, id JobID, stepId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideJobApprovalRequestWithBody(c.Server, id, stepId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DecideJobApproval Approve or reject a job's approval step with an API key
+//
+// The owner's way to decide a `core.approval` step without the emailed link: the same
+// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+// another owner's job, or a job without an approval step of that id, 404.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+func (c *Client) DecideJobApproval(ctx context.Context, id JobID, stepId string, body DecideJobApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideJobApprovalRequest(c.Server, id, stepId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4169,6 +4375,89 @@ func (c *Client) DeleteTrigger(ctx context.Context, name WorkflowNamePath, trigg
 // Corresponds with POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll (the `RollTrigger` operationId).
 func (c *Client) RollTrigger(ctx context.Context, name WorkflowNamePath, triggerId TriggerID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRollTriggerRequest(c.Server, name, triggerId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetApproval The page of an approval request (the link a core.approval step sent)
+//
+// Shows what is to be approved — the subject and the message the step sent, often an AI
+// draft — with Approve and Reject buttons (a form posting to this URL), a name and a comment.
+// Following the link decides nothing, so mail and chat scanners that fetch it cannot approve
+// on the reader's behalf. The token is HMAC-signed by the server and names one job and one
+// step; it expires with the step's `timeout`. A malformed or forged token: 404; an expired
+// one: 410; a request decided already, or a job that has ended: 409 (a page saying so). Error
+// pages are HTML for browsers and problem+json for clients that prefer JSON.
+//
+// Corresponds with GET /approvals/{token} (the `GetApproval` operationId).
+func (c *Client) GetApproval(ctx context.Context, token ApprovalToken, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetApprovalRequest(c.Server, token)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DecideApprovalWithBody Approve or reject through an approval link
+//
+// The buttons' form post. It decides once: the decision is stored under the job and step the
+// token names (a second post answers 409) and the waiting job resumes. The step's output
+// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+// (code `approval_rejected`) unless it has `continue_on_error`.
+//
+// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+// from the token that only the page served by GET holds (a request that only knows the URL,
+// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+// with 403.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+func (c *Client) DecideApprovalWithBody(ctx context.Context, token ApprovalToken, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideApprovalRequestWithBody(c.Server, token, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DecideApprovalWithFormdataBody Approve or reject through an approval link
+//
+// The buttons' form post. It decides once: the decision is stored under the job and step the
+// token names (a second post answers 409) and the waiting job resumes. The step's output
+// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+// (code `approval_rejected`) unless it has `continue_on_error`.
+//
+// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+// from the token that only the page served by GET holds (a request that only knows the URL,
+// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+// with 403.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+func (c *Client) DecideApprovalWithFormdataBody(ctx context.Context, token ApprovalToken, body DecideApprovalFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDecideApprovalRequestWithFormdataBody(c.Server, token, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5367,6 +5656,60 @@ func NewGetJobRequest(server string, id JobID) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewDecideJobApprovalRequest calls the generic DecideJobApproval builder with application/json body
+func NewDecideJobApprovalRequest(server string, id JobID, stepId string, body DecideJobApprovalJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDecideJobApprovalRequestWithBody(server, id, stepId, "application/json", bodyReader)
+}
+
+// NewDecideJobApprovalRequestWithBody constructs an http.Request for the DecideJobApproval method, with any body, and a specified content type
+func NewDecideJobApprovalRequestWithBody(server string, id JobID, stepId string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "step_id", stepId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/approvals/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -6766,6 +7109,87 @@ func NewRollTriggerRequest(server string, name WorkflowNamePath, triggerId Trigg
 	return req, nil
 }
 
+// NewGetApprovalRequest constructs an http.Request for the GetApproval method
+func NewGetApprovalRequest(server string, token ApprovalToken) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "token", token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/approvals/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDecideApprovalRequestWithFormdataBody calls the generic DecideApproval builder with application/x-www-form-urlencoded body
+func NewDecideApprovalRequestWithFormdataBody(server string, token ApprovalToken, body DecideApprovalFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewDecideApprovalRequestWithBody(server, token, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewDecideApprovalRequestWithBody constructs an http.Request for the DecideApproval method, with any body, and a specified content type
+func NewDecideApprovalRequestWithBody(server string, token ApprovalToken, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "token", token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/approvals/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewStripeWebhookRequest calls the generic StripeWebhook builder with application/json body
 func NewStripeWebhookRequest(server string, params *StripeWebhookParams, body StripeWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -7884,6 +8308,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/jobs/{id} (the `GetJob` operationId).
 	GetJobWithResponse(ctx context.Context, id JobID, reqEditors ...RequestEditorFn) (*GetJobResponse, error)
 
+	// DecideJobApprovalWithBodyWithResponse Approve or reject a job's approval step with an API key
+	//
+	// The owner's way to decide a `core.approval` step without the emailed link: the same
+	// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+	// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+	// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+	// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+	// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+	// another owner's job, or a job without an approval step of that id, 404.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+	DecideJobApprovalWithBodyWithResponse(ctx context.Context, id JobID, stepId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideJobApprovalResponse, error)
+
+	// DecideJobApprovalWithResponse Approve or reject a job's approval step with an API key
+	//
+	// The owner's way to decide a `core.approval` step without the emailed link: the same
+	// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+	// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+	// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+	// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+	// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+	// another owner's job, or a job without an approval step of that id, 404.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+	DecideJobApprovalWithResponse(ctx context.Context, id JobID, stepId string, body DecideJobApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideJobApprovalResponse, error)
+
 	// CancelJobWithResponse Cancel a job
 	//
 	// A queued, scheduled or retrying job is canceled at once; a running job's step is interrupted
@@ -8386,6 +8840,61 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/workflows/{name}/triggers/{trigger_id}/roll (the `RollTrigger` operationId).
 	RollTriggerWithResponse(ctx context.Context, name WorkflowNamePath, triggerId TriggerID, reqEditors ...RequestEditorFn) (*RollTriggerResponse, error)
+
+	// GetApprovalWithResponse The page of an approval request (the link a core.approval step sent)
+	//
+	// Shows what is to be approved — the subject and the message the step sent, often an AI
+	// draft — with Approve and Reject buttons (a form posting to this URL), a name and a comment.
+	// Following the link decides nothing, so mail and chat scanners that fetch it cannot approve
+	// on the reader's behalf. The token is HMAC-signed by the server and names one job and one
+	// step; it expires with the step's `timeout`. A malformed or forged token: 404; an expired
+	// one: 410; a request decided already, or a job that has ended: 409 (a page saying so). Error
+	// pages are HTML for browsers and problem+json for clients that prefer JSON.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /approvals/{token} (the `GetApproval` operationId).
+	GetApprovalWithResponse(ctx context.Context, token ApprovalToken, reqEditors ...RequestEditorFn) (*GetApprovalResponse, error)
+
+	// DecideApprovalWithBodyWithResponse Approve or reject through an approval link
+	//
+	// The buttons' form post. It decides once: the decision is stored under the job and step the
+	// token names (a second post answers 409) and the waiting job resumes. The step's output
+	// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+	// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+	// (code `approval_rejected`) unless it has `continue_on_error`.
+	//
+	// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+	// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+	// from the token that only the page served by GET holds (a request that only knows the URL,
+	// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+	// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+	// with 403.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+	DecideApprovalWithBodyWithResponse(ctx context.Context, token ApprovalToken, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideApprovalResponse, error)
+
+	// DecideApprovalWithFormdataBodyWithResponse Approve or reject through an approval link
+	//
+	// The buttons' form post. It decides once: the decision is stored under the job and step the
+	// token names (a second post answers 409) and the waiting job resumes. The step's output
+	// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+	// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+	// (code `approval_rejected`) unless it has `continue_on_error`.
+	//
+	// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+	// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+	// from the token that only the page served by GET holds (a request that only knows the URL,
+	// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+	// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+	// with 403.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+	DecideApprovalWithFormdataBodyWithResponse(ctx context.Context, token ApprovalToken, body DecideApprovalFormdataRequestBody, reqEditors ...RequestEditorFn) (*DecideApprovalResponse, error)
 
 	// StripeWebhookWithBodyWithResponse Stripe's webhook (signed events)
 	//
@@ -10710,6 +11219,157 @@ func (r GetJobResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetJobResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DecideJobApprovalResponse429Headers the declared response headers of an HTTP 429 response for DecideJobApproval
+type DecideJobApprovalResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// DecideJobApprovalResponse503Headers the declared response headers of an HTTP 503 response for DecideJobApproval
+type DecideJobApprovalResponse503Headers struct {
+	RetryAfter *int
+}
+
+// DecideJobApprovalResponse507Headers the declared response headers of an HTTP 507 response for DecideJobApproval
+type DecideJobApprovalResponse507Headers struct {
+	RetryAfter *int
+}
+
+type DecideJobApprovalResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Job
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DecideJobApprovalResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DecideJobApprovalResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *DecideJobApprovalResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DecideJobApprovalResponse) GetJSON200() *Job {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DecideJobApprovalResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DecideJobApprovalResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DecideJobApprovalResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DecideJobApprovalResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DecideJobApprovalResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -14845,6 +15505,259 @@ func (r RollTriggerResponse) ContentType() string {
 	return ""
 }
 
+// GetApprovalResponse429Headers the declared response headers of an HTTP 429 response for GetApproval
+type GetApprovalResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// GetApprovalResponse503Headers the declared response headers of an HTTP 503 response for GetApproval
+type GetApprovalResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetApprovalResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON410 the response for an HTTP 410 `application/problem+json` response
+	ApplicationproblemJSON410 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetApprovalResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetApprovalResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON410 returns the response for an HTTP 410 `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSON410() *Problem {
+	return r.ApplicationproblemJSON410
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetApprovalResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetApprovalResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetApprovalResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetApprovalResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetApprovalResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DecideApprovalResponse429Headers the declared response headers of an HTTP 429 response for DecideApproval
+type DecideApprovalResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// DecideApprovalResponse503Headers the declared response headers of an HTTP 503 response for DecideApproval
+type DecideApprovalResponse503Headers struct {
+	RetryAfter *int
+}
+
+// DecideApprovalResponse507Headers the declared response headers of an HTTP 507 response for DecideApproval
+type DecideApprovalResponse507Headers struct {
+	RetryAfter *int
+}
+
+type DecideApprovalResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON410 the response for an HTTP 410 `application/problem+json` response
+	ApplicationproblemJSON410 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DecideApprovalResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DecideApprovalResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *DecideApprovalResponse507Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON410 returns the response for an HTTP 410 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON410() *Problem {
+	return r.ApplicationproblemJSON410
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DecideApprovalResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DecideApprovalResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DecideApprovalResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DecideApprovalResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DecideApprovalResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // StripeWebhookResponse503Headers the declared response headers of an HTTP 503 response for StripeWebhook
 type StripeWebhookResponse503Headers struct {
 	RetryAfter *int
@@ -16860,6 +17773,48 @@ func (c *ClientWithResponses) GetJobWithResponse(ctx context.Context, id JobID, 
 	return ParseGetJobResponse(rsp)
 }
 
+// DecideJobApprovalWithBodyWithResponse Approve or reject a job's approval step with an API key
+//
+// The owner's way to decide a `core.approval` step without the emailed link: the same
+// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+// another owner's job, or a job without an approval step of that id, 404.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+func (c *ClientWithResponses) DecideJobApprovalWithBodyWithResponse(ctx context.Context, id JobID, stepId string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideJobApprovalResponse, error) {
+	rsp, err := c.DecideJobApprovalWithBody(ctx, id, stepId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDecideJobApprovalResponse(rsp)
+}
+
+// DecideJobApprovalWithResponse Approve or reject a job's approval step with an API key
+//
+// The owner's way to decide a `core.approval` step without the emailed link: the same
+// decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+// step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+// as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+// (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+// decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+// another owner's job, or a job without an approval step of that id, 404.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/{id}/approvals/{step_id} (the `DecideJobApproval` operationId).
+func (c *ClientWithResponses) DecideJobApprovalWithResponse(ctx context.Context, id JobID, stepId string, body DecideJobApprovalJSONRequestBody, reqEditors ...RequestEditorFn) (*DecideJobApprovalResponse, error) {
+	rsp, err := c.DecideJobApproval(ctx, id, stepId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDecideJobApprovalResponse(rsp)
+}
+
 // CancelJobWithResponse Cancel a job
 //
 // A queued, scheduled or retrying job is canceled at once; a running job's step is interrupted
@@ -17631,6 +18586,79 @@ func (c *ClientWithResponses) RollTriggerWithResponse(ctx context.Context, name 
 		return nil, err
 	}
 	return ParseRollTriggerResponse(rsp)
+}
+
+// GetApprovalWithResponse The page of an approval request (the link a core.approval step sent)
+//
+// Shows what is to be approved — the subject and the message the step sent, often an AI
+// draft — with Approve and Reject buttons (a form posting to this URL), a name and a comment.
+// Following the link decides nothing, so mail and chat scanners that fetch it cannot approve
+// on the reader's behalf. The token is HMAC-signed by the server and names one job and one
+// step; it expires with the step's `timeout`. A malformed or forged token: 404; an expired
+// one: 410; a request decided already, or a job that has ended: 409 (a page saying so). Error
+// pages are HTML for browsers and problem+json for clients that prefer JSON.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /approvals/{token} (the `GetApproval` operationId).
+func (c *ClientWithResponses) GetApprovalWithResponse(ctx context.Context, token ApprovalToken, reqEditors ...RequestEditorFn) (*GetApprovalResponse, error) {
+	rsp, err := c.GetApproval(ctx, token, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetApprovalResponse(rsp)
+}
+
+// DecideApprovalWithBodyWithResponse Approve or reject through an approval link
+//
+// The buttons' form post. It decides once: the decision is stored under the job and step the
+// token names (a second post answers 409) and the waiting job resumes. The step's output
+// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+// (code `approval_rejected`) unless it has `continue_on_error`.
+//
+// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+// from the token that only the page served by GET holds (a request that only knows the URL,
+// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+// with 403.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+func (c *ClientWithResponses) DecideApprovalWithBodyWithResponse(ctx context.Context, token ApprovalToken, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DecideApprovalResponse, error) {
+	rsp, err := c.DecideApprovalWithBody(ctx, token, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDecideApprovalResponse(rsp)
+}
+
+// DecideApprovalWithFormdataBodyWithResponse Approve or reject through an approval link
+//
+// The buttons' form post. It decides once: the decision is stored under the job and step the
+// token names (a second post answers 409) and the waiting job resumes. The step's output
+// records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+// `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+// (code `approval_rejected`) unless it has `continue_on_error`.
+//
+// Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+// in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+// from the token that only the page served by GET holds (a request that only knows the URL,
+// such as a scanner replaying it as a POST, is refused with 403); and a post from another
+// site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+// with 403.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /approvals/{token} (the `DecideApproval` operationId).
+func (c *ClientWithResponses) DecideApprovalWithFormdataBodyWithResponse(ctx context.Context, token ApprovalToken, body DecideApprovalFormdataRequestBody, reqEditors ...RequestEditorFn) (*DecideApprovalResponse, error) {
+	rsp, err := c.DecideApprovalWithFormdataBody(ctx, token, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDecideApprovalResponse(rsp)
 }
 
 // StripeWebhookWithBodyWithResponse Stripe's webhook (signed events)
@@ -20526,6 +21554,184 @@ func ParseGetJobResponse(rsp *http.Response) (*GetJobResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDecideJobApprovalResponse parses an HTTP response from a DecideJobApprovalWithResponse call
+func ParseDecideJobApprovalResponse(rsp *http.Response) (*DecideJobApprovalResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DecideJobApprovalResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Job
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DecideJobApprovalResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DecideJobApprovalResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers DecideJobApprovalResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
 	}
 
 	return response, nil
@@ -25520,6 +26726,337 @@ func ParseRollTriggerResponse(rsp *http.Response) (*RollTriggerResponse, error) 
 		response.Headers503 = &headers
 	case rsp.StatusCode == 507:
 		var headers RollTriggerResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetApprovalResponse parses an HTTP response from a GetApprovalWithResponse call
+func ParseGetApprovalResponse(rsp *http.Response) (*GetApprovalResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetApprovalResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 400:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 404:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 409:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 410:
+		// Content-type (text/html) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetApprovalResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetApprovalResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDecideApprovalResponse parses an HTTP response from a DecideApprovalWithResponse call
+func ParseDecideApprovalResponse(rsp *http.Response) (*DecideApprovalResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DecideApprovalResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 400:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 403:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 404:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 409:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 410:
+		// Content-type (text/html) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DecideApprovalResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DecideApprovalResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers DecideApprovalResponse507Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -162,16 +162,17 @@ func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, er
 
 const finishJob = `-- name: FinishJob :execrows
 UPDATE jobs
-SET status = $1, attempts = attempts - CASE WHEN CAST($1 AS TEXT) = 'waiting' THEN 1 ELSE 0 END, steps = $2, result = $3, steps_bytes = $4,
-    error_code = $5, error_message = $6, run_at = $7,
-    lease_token = '', lease_expires_at = NULL, updated_at = $8, finished_at = $9,
-    callback_state = CASE WHEN callback_url <> '' AND CAST($9 AS TIMESTAMPTZ) IS NOT NULL THEN 'pending' ELSE callback_state END,
-    callback_next_at = CASE WHEN callback_url <> '' AND CAST($9 AS TIMESTAMPTZ) IS NOT NULL THEN $8 ELSE callback_next_at END
-WHERE id = $10 AND lease_token = $11 AND status = 'running'
+SET status = $1, attempts = attempts - CAST($2 AS INTEGER), steps = $3, result = $4, steps_bytes = $5,
+    error_code = $6, error_message = $7, run_at = $8,
+    lease_token = '', lease_expires_at = NULL, updated_at = $9, finished_at = $10,
+    callback_state = CASE WHEN callback_url <> '' AND CAST($10 AS TIMESTAMPTZ) IS NOT NULL THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN callback_url <> '' AND CAST($10 AS TIMESTAMPTZ) IS NOT NULL THEN $9 ELSE callback_next_at END
+WHERE id = $11 AND lease_token = $12 AND status = 'running'
 `
 
 type FinishJobParams struct {
 	Status       string
+	AttemptBack  int64
 	Steps        string
 	Result       sql.NullString
 	StepsBytes   int64
@@ -185,10 +186,12 @@ type FinishJobParams struct {
 }
 
 // Ends an attempt: a terminal status, or retrying or waiting at run_at. Only the lease
-// holder may. Parking (waiting) gives back the attempt its claim counted: a wait is no try.
+// holder may. attempt_back (0 or 1) gives back the attempt its claim counted: parking
+// (a wait is no try), and the run of a rescued job's on_failure step.
 func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, error) {
 	result, err := q.db.Exec(ctx, finishJob,
 		arg.Status,
+		arg.AttemptBack,
 		arg.Steps,
 		arg.Result,
 		arg.StepsBytes,
@@ -204,4 +207,61 @@ func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, er
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const lockJob = `-- name: LockJob :exec
+SELECT id FROM jobs WHERE id = $1 FOR UPDATE
+`
+
+// Holds a job's row until the transaction ends. DeliverSignal takes it first, so that a
+// signal and the job's park cannot pass each other: without it, a delivery whose wake
+// found the job still running and a park that read the signals before the delivery
+// committed would both miss, and the job would sleep until its timeout.
+func (q *Queries) LockJob(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, lockJob, id)
+	return err
+}
+
+const rescueToOnFailure = `-- name: RescueToOnFailure :many
+UPDATE jobs
+SET rescues = rescues + 1, status = 'retrying', run_at = $1,
+    lease_token = '', lease_expires_at = NULL, updated_at = $1
+WHERE status = 'running' AND lease_expires_at < $2
+  AND rescues < CAST($3 AS INTEGER)
+  AND (rescues + 1 >= CAST($3 AS INTEGER) OR attempts >= max_attempts)
+  AND steps->-1->>'on_failure' = 'true' AND steps->-1->>'status' = 'pending'
+RETURNING id
+`
+
+type RescueToOnFailureParams struct {
+	Now        time.Time
+	Cutoff     sql.NullTime
+	MaxRescues int64
+}
+
+// The part of RescueExpired (sql/shared/queries/jobs.sql) that differs by engine, run
+// before it in one transaction: a running job whose lease expired before cutoff, that
+// RescueExpired would fail (rescued max_rescues times, or no attempt left), but whose
+// on_failure step (always the last step) is still pending, is due at now as retrying
+// instead, counting the rescue, for the worker that claims it to run that step once and
+// fail the job (jobs.Worker.finalize). Only while it has been rescued fewer than
+// max_rescues times, so that a worker dying there too cannot loop.
+func (q *Queries) RescueToOnFailure(ctx context.Context, arg RescueToOnFailureParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, rescueToOnFailure, arg.Now, arg.Cutoff, arg.MaxRescues)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

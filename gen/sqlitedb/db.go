@@ -270,6 +270,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.rescueExpiredStmt, err = db.PrepareContext(ctx, rescueExpired); err != nil {
 		return nil, fmt.Errorf("error preparing query RescueExpired: %w", err)
 	}
+	if q.rescueToOnFailureStmt, err = db.PrepareContext(ctx, rescueToOnFailure); err != nil {
+		return nil, fmt.Errorf("error preparing query RescueToOnFailure: %w", err)
+	}
 	if q.revokeKeyStmt, err = db.PrepareContext(ctx, revokeKey); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeKey: %w", err)
 	}
@@ -281,6 +284,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.sealWebhookSecretStmt, err = db.PrepareContext(ctx, sealWebhookSecret); err != nil {
 		return nil, fmt.Errorf("error preparing query SealWebhookSecret: %w", err)
+	}
+	if q.setCanceledStepsStmt, err = db.PrepareContext(ctx, setCanceledSteps); err != nil {
+		return nil, fmt.Errorf("error preparing query SetCanceledSteps: %w", err)
 	}
 	if q.setUserPlanStmt, err = db.PrepareContext(ctx, setUserPlan); err != nil {
 		return nil, fmt.Errorf("error preparing query SetUserPlan: %w", err)
@@ -727,6 +733,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing rescueExpiredStmt: %w", cerr)
 		}
 	}
+	if q.rescueToOnFailureStmt != nil {
+		if cerr := q.rescueToOnFailureStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing rescueToOnFailureStmt: %w", cerr)
+		}
+	}
 	if q.revokeKeyStmt != nil {
 		if cerr := q.revokeKeyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing revokeKeyStmt: %w", cerr)
@@ -745,6 +756,11 @@ func (q *Queries) Close() error {
 	if q.sealWebhookSecretStmt != nil {
 		if cerr := q.sealWebhookSecretStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing sealWebhookSecretStmt: %w", cerr)
+		}
+	}
+	if q.setCanceledStepsStmt != nil {
+		if cerr := q.setCanceledStepsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setCanceledStepsStmt: %w", cerr)
 		}
 	}
 	if q.setUserPlanStmt != nil {
@@ -918,10 +934,12 @@ type Queries struct {
 	releaseScheduleSlotStmt           *sql.Stmt
 	requestCancelStmt                 *sql.Stmt
 	rescueExpiredStmt                 *sql.Stmt
+	rescueToOnFailureStmt             *sql.Stmt
 	revokeKeyStmt                     *sql.Stmt
 	rollTriggerStmt                   *sql.Stmt
 	saveStepsStmt                     *sql.Stmt
 	sealWebhookSecretStmt             *sql.Stmt
+	setCanceledStepsStmt              *sql.Stmt
 	setUserPlanStmt                   *sql.Stmt
 	settleExpiredOwnerReservationStmt *sql.Stmt
 	topAnalyticsValuesStmt            *sql.Stmt
@@ -1020,10 +1038,12 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		releaseScheduleSlotStmt:           q.releaseScheduleSlotStmt,
 		requestCancelStmt:                 q.requestCancelStmt,
 		rescueExpiredStmt:                 q.rescueExpiredStmt,
+		rescueToOnFailureStmt:             q.rescueToOnFailureStmt,
 		revokeKeyStmt:                     q.revokeKeyStmt,
 		rollTriggerStmt:                   q.rollTriggerStmt,
 		saveStepsStmt:                     q.saveStepsStmt,
 		sealWebhookSecretStmt:             q.sealWebhookSecretStmt,
+		setCanceledStepsStmt:              q.setCanceledStepsStmt,
 		setUserPlanStmt:                   q.setUserPlanStmt,
 		settleExpiredOwnerReservationStmt: q.settleExpiredOwnerReservationStmt,
 		topAnalyticsValuesStmt:            q.topAnalyticsValuesStmt,

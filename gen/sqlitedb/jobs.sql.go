@@ -949,6 +949,25 @@ func (q *Queries) SealWebhookSecret(ctx context.Context, arg SealWebhookSecretPa
 	return result.RowsAffected()
 }
 
+const setCanceledSteps = `-- name: SetCanceledSteps :exec
+UPDATE jobs SET steps = ?1, steps_bytes = ?2
+WHERE id = ?3 AND status = 'canceled'
+`
+
+type SetCanceledStepsParams struct {
+	Steps      string
+	StepsBytes int64
+	ID         string
+}
+
+// The steps of a job CancelQueuedJob canceled, once its waiting steps are marked
+// canceled (jobs.EndWaits), in the same transaction (a canceled job has no result:
+// its steps are all its steps_bytes).
+func (q *Queries) SetCanceledSteps(ctx context.Context, arg SetCanceledStepsParams) error {
+	_, err := q.exec(ctx, q.setCanceledStepsStmt, setCanceledSteps, arg.Steps, arg.StepsBytes, arg.ID)
+	return err
+}
+
 const wakeWaitingJob = `-- name: WakeWaitingJob :execrows
 UPDATE jobs SET run_at = ?1, updated_at = ?1
 WHERE id = ?2 AND status = 'waiting' AND run_at > ?1

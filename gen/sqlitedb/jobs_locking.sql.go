@@ -172,16 +172,17 @@ func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, er
 
 const finishJob = `-- name: FinishJob :execrows
 UPDATE jobs
-SET status = ?1, attempts = attempts - CASE WHEN ?1 = 'waiting' THEN 1 ELSE 0 END, steps = ?2, result = ?3, steps_bytes = ?4,
-    error_code = ?5, error_message = ?6, run_at = ?7,
-    lease_token = '', lease_expires_at = NULL, updated_at = ?8, finished_at = ?9,
-    callback_state = CASE WHEN callback_url <> '' AND ?9 IS NOT NULL THEN 'pending' ELSE callback_state END,
-    callback_next_at = CASE WHEN callback_url <> '' AND ?9 IS NOT NULL THEN ?8 ELSE callback_next_at END
-WHERE id = ?10 AND lease_token = ?11 AND status = 'running'
+SET status = ?1, attempts = attempts - ?2, steps = ?3, result = ?4, steps_bytes = ?5,
+    error_code = ?6, error_message = ?7, run_at = ?8,
+    lease_token = '', lease_expires_at = NULL, updated_at = ?9, finished_at = ?10,
+    callback_state = CASE WHEN callback_url <> '' AND ?10 IS NOT NULL THEN 'pending' ELSE callback_state END,
+    callback_next_at = CASE WHEN callback_url <> '' AND ?10 IS NOT NULL THEN ?9 ELSE callback_next_at END
+WHERE id = ?11 AND lease_token = ?12 AND status = 'running'
 `
 
 type FinishJobParams struct {
 	Status       string
+	AttemptBack  int64
 	Steps        string
 	Result       sql.NullString
 	StepsBytes   int64
@@ -195,10 +196,12 @@ type FinishJobParams struct {
 }
 
 // Ends an attempt: a terminal status, or retrying or waiting at run_at. Only the lease
-// holder may. Parking (waiting) gives back the attempt its claim counted: a wait is no try.
+// holder may. attempt_back (0 or 1) gives back the attempt its claim counted: parking
+// (a wait is no try), and the run of a rescued job's on_failure step.
 func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, error) {
 	result, err := q.exec(ctx, q.finishJobStmt, finishJob,
 		arg.Status,
+		arg.AttemptBack,
 		arg.Steps,
 		arg.Result,
 		arg.StepsBytes,
@@ -214,4 +217,51 @@ func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, er
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const rescueToOnFailure = `-- name: RescueToOnFailure :many
+UPDATE jobs
+SET rescues = rescues + 1, status = 'retrying', run_at = ?1,
+    lease_token = '', lease_expires_at = NULL, updated_at = ?1
+WHERE status = 'running' AND lease_expires_at < ?2
+  AND rescues < CAST(?3 AS INTEGER)
+  AND (rescues + 1 >= CAST(?3 AS INTEGER) OR attempts >= max_attempts)
+  AND json_extract(steps, '$[#-1].on_failure') = 1 AND json_extract(steps, '$[#-1].status') = 'pending'
+RETURNING id
+`
+
+type RescueToOnFailureParams struct {
+	Now        time.Time
+	Cutoff     sql.NullTime
+	MaxRescues int64
+}
+
+// The part of RescueExpired (sql/shared/queries/jobs.sql) that differs by engine, run
+// before it in one transaction: a running job whose lease expired before cutoff, that
+// RescueExpired would fail (rescued max_rescues times, or no attempt left), but whose
+// on_failure step (always the last step) is still pending, is due at now as retrying
+// instead, counting the rescue, for the worker that claims it to run that step once and
+// fail the job (jobs.Worker.finalize). Only while it has been rescued fewer than
+// max_rescues times, so that a worker dying there too cannot loop.
+func (q *Queries) RescueToOnFailure(ctx context.Context, arg RescueToOnFailureParams) ([]string, error) {
+	rows, err := q.query(ctx, q.rescueToOnFailureStmt, rescueToOnFailure, arg.Now, arg.Cutoff, arg.MaxRescues)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -233,26 +233,50 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 }
 
 // RescueExpired implements jobs.Store.
+// The jobs whose on_failure step is due go back to the queue first (RescueToOnFailure),
+// the others as the shared query says, in one transaction.
 func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error) {
-	rows, err := db.q.RescueExpired(ctx, pgdb.RescueExpiredParams{Cutoff: dbrow.NullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
+	n := 0
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		q := db.q.WithTx(tx)
+		back, err := q.RescueToOnFailure(ctx, pgdb.RescueToOnFailureParams{Cutoff: dbrow.NullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
+		if err != nil {
+			return err
+		}
+		rows, err := q.RescueExpired(ctx, pgdb.RescueExpiredParams{Cutoff: dbrow.NullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
+		n = len(back) + len(rows)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}
-	return len(rows), nil
+	return n, nil
 }
 
-// CancelQueued implements jobs.Store.
+// CancelQueued implements jobs.Store: the job, and its waiting steps (canceled
+// too), in one transaction.
 func (db *DB) CancelQueued(ctx context.Context, id string, now time.Time) (jobs.Job, bool, error) {
-	row, err := db.q.CancelQueuedJob(ctx, pgdb.CancelQueuedJobParams{Now: dbrow.NullTime(&now), ID: id})
+	var got jobs.Job
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		q := db.q.WithTx(tx)
+		row, err := q.CancelQueuedJob(ctx, pgdb.CancelQueuedJobParams{Now: dbrow.NullTime(&now), ID: id})
+		if err != nil {
+			return err
+		}
+		if got, err = dbrow.ToJob(dbrow.Job(row)); err != nil {
+			return err
+		}
+		steps, ok, err := dbrow.CanceledSteps(got, now.UTC())
+		if err != nil || !ok {
+			return err
+		}
+		return q.SetCanceledSteps(ctx, pgdb.SetCanceledStepsParams{Steps: steps, StepsBytes: int64(len(steps)), ID: id})
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return jobs.Job{}, false, nil
 	}
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("cancel job: %w", err)
-	}
-	got, err := dbrow.ToJob(dbrow.Job(row))
-	if err != nil {
-		return jobs.Job{}, false, err
 	}
 	return got, true, nil
 }
@@ -470,11 +494,16 @@ func (db *DB) PruneAnalyticsEvents(ctx context.Context, cutoff time.Time, limit 
 	return n, nil
 }
 
-// DeliverSignal implements jobs.Store: the signal and the job's wake in one transaction.
+// DeliverSignal implements jobs.Store: the signal and the job's wake in one
+// transaction, holding the job's row (LockJob) so that the worker parking it waits
+// for the signal to commit and then sees it.
 func (db *DB) DeliverSignal(ctx context.Context, id, name string, data json.RawMessage, now time.Time) (bool, error) {
 	inserted := false
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		q := db.q.WithTx(tx)
+		if err := q.LockJob(ctx, id); err != nil {
+			return fmt.Errorf("lock job: %w", err)
+		}
 		n, err := q.InsertJobSignal(ctx, pgdb.InsertJobSignalParams{JobID: id, Name: name, Data: string(data), CreatedAt: now.UTC()})
 		if err != nil {
 			return fmt.Errorf("store signal: %w", err)

@@ -175,28 +175,62 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 }
 
 // RescueExpired implements jobs.Store.
+// The jobs whose on_failure step is due go back to the queue first (RescueToOnFailure),
+// the others as the shared query says, in one transaction.
 func (db *DB) RescueExpired(ctx context.Context, cutoff, now time.Time) (int, error) {
-	rows, err := db.wq.RescueExpired(ctx, sqlitedb.RescueExpiredParams{Cutoff: dbrow.NullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
+	n, err := db.inTx(ctx, func(q *sqlitedb.Queries) (int, error) {
+		back, err := q.RescueToOnFailure(ctx, sqlitedb.RescueToOnFailureParams{Cutoff: dbrow.NullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
+		if err != nil {
+			return 0, err
+		}
+		rows, err := q.RescueExpired(ctx, sqlitedb.RescueExpiredParams{Cutoff: dbrow.NullTime(&cutoff), Now: now.UTC(), MaxRescues: jobs.MaxRescues})
+		return len(back) + len(rows), err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}
-	return len(rows), nil
+	return n, nil
 }
 
-// CancelQueued implements jobs.Store.
+// CancelQueued implements jobs.Store: the job, and its waiting steps (canceled
+// too), in one transaction.
 func (db *DB) CancelQueued(ctx context.Context, id string, now time.Time) (jobs.Job, bool, error) {
-	row, err := db.wq.CancelQueuedJob(ctx, sqlitedb.CancelQueuedJobParams{Now: dbrow.NullTime(&now), ID: id})
+	var got jobs.Job
+	_, err := db.inTx(ctx, func(q *sqlitedb.Queries) (int, error) {
+		row, err := q.CancelQueuedJob(ctx, sqlitedb.CancelQueuedJobParams{Now: dbrow.NullTime(&now), ID: id})
+		if err != nil {
+			return 0, err
+		}
+		if got, err = dbrow.ToJob(row); err != nil {
+			return 0, err
+		}
+		steps, ok, err := dbrow.CanceledSteps(got, now.UTC())
+		if err != nil || !ok {
+			return 0, err
+		}
+		return 0, q.SetCanceledSteps(ctx, sqlitedb.SetCanceledStepsParams{Steps: steps, StepsBytes: int64(len(steps)), ID: id})
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return jobs.Job{}, false, nil
 	}
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("cancel job: %w", err)
 	}
-	got, err := dbrow.ToJob(row)
-	if err != nil {
-		return jobs.Job{}, false, err
-	}
 	return got, true, nil
+}
+
+// inTx runs f in a transaction on the writer, committed when f returns no error.
+func (db *DB) inTx(ctx context.Context, f func(q *sqlitedb.Queries) (int, error)) (int, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	n, err := f(db.wq.WithTx(tx))
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }
 
 // RequestCancel implements jobs.Store.

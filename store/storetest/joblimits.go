@@ -80,6 +80,91 @@ func RunJobLimits(t *testing.T, open func(t testing.TB) store.Store) {
 		}
 	})
 
+	t.Run("RescueToOnFailure", func(t *testing.T) {
+		// A job RescueExpired would fail but whose on_failure step (its last) is still
+		// pending goes back to the queue instead, counting the rescue, with no error
+		// yet; the claim that follows takes it past its attempts (or at MaxRescues),
+		// which is how the worker knows to run only that step, and its finish gives
+		// the attempt back. Once that step began (recorded running), or at MaxRescues
+		// already, the job fails as before: the step never runs twice.
+		t.Parallel()
+		s, ctx := open(t), t.Context()
+		withOnFailure := func(maxAttempts int, onFailureStatus string) jobs.Job {
+			j := newJob("usr_onfail")
+			j.MaxAttempts, j.CallbackURL = maxAttempts, ""
+			j.Steps = append(j.Steps, jobs.StepState{Step: jobs.Step{ID: "tell", Connector: "core", Action: "echo", OnFailure: true,
+				Input: json.RawMessage(`{"failed":"{{payload.note}}"}`)}, Status: onFailureStatus})
+			return insertJob(t, s, j)
+		}
+		exhausted := withOnFailure(1, jobs.StepPending)
+		begun := withOnFailure(1, jobs.StepRunning)     // its worker died while running the on_failure step
+		looping := withOnFailure(100, jobs.StepPending) // its workers keep dying
+		plain := newJob("usr_onfail")                   // no on_failure step: fails as it always did
+		plain.MaxAttempts, plain.CallbackURL = 1, ""
+		insertJob(t, s, plain)
+
+		at := jobAt.Add(time.Minute)
+		rescue := func(wantN int) {
+			t.Helper()
+			claimed := claimJobs(t, s, "tok_dead", at, at.Add(time.Second), 10)
+			at = at.Add(2 * time.Second)
+			if n, err := s.RescueExpired(ctx, at, at); err != nil || n != len(claimed) || n != wantN {
+				t.Fatalf("RescueExpired = %d, %v; claimed %d, want %d", n, err, len(claimed), wantN)
+			}
+			at = at.Add(time.Second)
+		}
+		rescue(4)
+		got := getJob(t, s, exhausted.ID)
+		if got.Status != jobs.StatusRetrying || got.Rescues != 1 || got.Attempts != 1 || got.ErrorCode != "" || got.FinishedAt != nil || !got.RunAt.Before(at) {
+			t.Fatalf("exhausted job with a pending on_failure step: %s rescues %d attempts %d error %q; want retrying, due",
+				got.Status, got.Rescues, got.Attempts, got.ErrorCode)
+		}
+		for _, id := range []string{begun.ID, plain.ID} {
+			if got := getJob(t, s, id); got.Status != jobs.StatusFailed || got.ErrorCode != jobs.CodeLeaseExpired {
+				t.Errorf("job %s: %s %q, want failed %s", id, got.Status, got.ErrorCode, jobs.CodeLeaseExpired)
+			}
+		}
+		// The finalizing claim: past the attempts; its finish gives the attempt back.
+		claimed := claimJobs(t, s, "tok_final", at, at.Add(time.Minute), 10)
+		var final jobs.Job
+		for _, j := range claimed {
+			if j.ID == exhausted.ID {
+				final = j
+			}
+		}
+		if final.ID == "" || final.Attempts != 2 || final.Attempts <= final.MaxAttempts {
+			t.Fatalf("the finalizing claim: %+v, want the job at attempt 2 of 1", jobIDs(claimed))
+		}
+		final.Steps[2].Status = jobs.StepSucceeded
+		if n, err := s.FinishJobs(ctx, at, []jobs.Finish{{ID: final.ID, LeaseToken: "tok_final", Status: jobs.StatusFailed, Steps: final.Steps,
+			ErrorCode: jobs.CodeLeaseExpired, ErrorMessage: "stopped", FinishedAt: &at, GiveBackAttempt: true}}); err != nil || n != 1 {
+			t.Fatalf("FinishJobs: %d, %v", n, err)
+		}
+		if got := getJob(t, s, exhausted.ID); got.Status != jobs.StatusFailed || got.Attempts != 1 || got.Steps[2].Status != jobs.StepSucceeded {
+			t.Errorf("finalized job: %s attempts %d, on_failure %s; want failed after 1 attempt", got.Status, got.Attempts, got.Steps[2].Status)
+		}
+		// The looping job (claimed by tok_final too): rescued until MaxRescues, the last
+		// time for its on_failure step; if that worker dies too, it fails crashed.
+		at = at.Add(time.Minute + time.Second)
+		if n, err := s.RescueExpired(ctx, at, at); err != nil || n != 1 {
+			t.Fatalf("RescueExpired of the looping job: %d, %v", n, err)
+		}
+		at = at.Add(time.Second)
+		for got := getJob(t, s, looping.ID); got.Rescues < jobs.MaxRescues; got = getJob(t, s, looping.ID) {
+			if got.Status != jobs.StatusRetrying {
+				t.Fatalf("looping job after %d rescues: %s, want retrying", got.Rescues, got.Status)
+			}
+			rescue(1)
+		}
+		if got := getJob(t, s, looping.ID); got.Status != jobs.StatusRetrying || got.Rescues != jobs.MaxRescues || got.ErrorCode != "" {
+			t.Fatalf("looping job at MaxRescues: %s %q, want retrying to run its on_failure step", got.Status, got.ErrorCode)
+		}
+		rescue(1) // the finalizing worker died before the step began
+		if got := getJob(t, s, looping.ID); got.Status != jobs.StatusFailed || got.ErrorCode != jobs.CodeCrashed || got.Rescues != jobs.MaxRescues+1 {
+			t.Errorf("looping job after its finalizing worker died: %s %q rescues %d, want failed %s", got.Status, got.ErrorCode, got.Rescues, jobs.CodeCrashed)
+		}
+	})
+
 	t.Run("StoredBytes", func(t *testing.T) {
 		// StoredBytes follows a job's JSON as it grows: intake, saved steps, completion.
 		t.Parallel()

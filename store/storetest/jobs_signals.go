@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -92,11 +93,28 @@ func runJobsWaiting(t *testing.T, open func(t testing.TB) store.Store) {
 		w.RunAt = now
 		w = insertJob(t, s, w)
 		claimJobs(t, s, "tok_w3", at, at.Add(time.Minute), 10)
-		if n, err := s.FinishJobs(ctx, at, []jobs.Finish{{ID: w.ID, LeaseToken: "tok_w3", Status: jobs.StatusWaiting, Steps: w.Steps, RunAt: wake}}); err != nil || n != 1 {
+		waiting := slices.Clone(w.Steps)
+		waiting[0].Status, waiting[0].Output = jobs.StepSucceeded, json.RawMessage(`{"ok":true}`)
+		waiting[1].Status = jobs.StepWaiting
+		if n, err := s.FinishJobs(ctx, at, []jobs.Finish{{ID: w.ID, LeaseToken: "tok_w3", Status: jobs.StatusWaiting, Steps: waiting, RunAt: wake}}); err != nil || n != 1 {
 			t.Fatalf("FinishJobs waiting: %d, %v", n, err)
 		}
-		if got, ok, err := s.CancelQueued(ctx, w.ID, at); err != nil || !ok || got.Status != jobs.StatusCanceled {
-			t.Fatalf("CancelQueued of a waiting job: %s %v %v", got.Status, ok, err)
+		canceledAt := at.Add(time.Second)
+		canceled, ok, err := s.CancelQueued(ctx, w.ID, canceledAt)
+		if err != nil || !ok || canceled.Status != jobs.StatusCanceled {
+			t.Fatalf("CancelQueued of a waiting job: %s %v %v", canceled.Status, ok, err)
+		}
+		// Its waiting step is canceled with it, in the answer and in the store; the
+		// step that succeeded stays so.
+		for _, j := range []jobs.Job{canceled, getJob(t, s, w.ID)} {
+			st := j.Steps[1]
+			if st.Status != jobs.StepCanceled || st.Error == nil || st.Error.Code != "canceled" || st.FinishedAt == nil ||
+				!st.FinishedAt.Equal(canceledAt) || j.Steps[0].Status != jobs.StepSucceeded {
+				t.Fatalf("the waiting step of a canceled job: %+v (first step %s)", st, j.Steps[0].Status)
+			}
+		}
+		if st := getJob(t, s, w.ID); st.StoredBytes < int64(len(`"canceled"`)) {
+			t.Errorf("StoredBytes %d after the cancel", st.StoredBytes)
 		}
 	})
 }

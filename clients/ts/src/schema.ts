@@ -468,6 +468,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs/{id}/approvals/{step_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobID"];
+                /** @description The id of the job's `core.approval` step. */
+                step_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve or reject a job's approval step with an API key
+         * @description The owner's way to decide a `core.approval` step without the emailed link: the same
+         *     decision, applied once, with the semantics of `POST /api/v1/jobs/{id}/signals/{name}`. The
+         *     step's output records `decision`, `via: "api"`, the deciding key's `key_id`, `by` (optional,
+         *     as sent), `comment` and `decided_at`; a waiting job resumes at once. `reject` fails the step
+         *     (code `approval_rejected`), so the job fails unless the step has `continue_on_error`. A step
+         *     decided already (by link or by key), one that has ended, or a job that has ended answers 409;
+         *     another owner's job, or a job without an approval step of that id, 404.
+         */
+        post: operations["decideJobApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs/{id}/events": {
         parameters: {
             query?: never;
@@ -1189,6 +1219,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/approvals/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: components["schemas"]["ApprovalToken"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The page of an approval request (the link a core.approval step sent)
+         * @description Shows what is to be approved — the subject and the message the step sent, often an AI
+         *     draft — with Approve and Reject buttons (a form posting to this URL), a name and a comment.
+         *     Following the link decides nothing, so mail and chat scanners that fetch it cannot approve
+         *     on the reader's behalf. The token is HMAC-signed by the server and names one job and one
+         *     step; it expires with the step's `timeout`. A malformed or forged token: 404; an expired
+         *     one: 410; a request decided already, or a job that has ended: 409 (a page saying so). Error
+         *     pages are HTML for browsers and problem+json for clients that prefer JSON.
+         */
+        get: operations["getApproval"];
+        put?: never;
+        /**
+         * Approve or reject through an approval link
+         * @description The buttons' form post. It decides once: the decision is stored under the job and step the
+         *     token names (a second post answers 409) and the waiting job resumes. The step's output
+         *     records `decision`, `by` (the address or Slack channel the link was sent to), `name` and
+         *     `comment` as typed, `via` (`email` or `slack`) and `decided_at`; `reject` fails the step
+         *     (code `approval_rejected`) unless it has `continue_on_error`.
+         *
+         *     Against cross-site forgery: there is no cookie, so no ambient authority to ride — the token
+         *     in the path is the credential; the form must also carry `form_token`, a second HMAC derived
+         *     from the token that only the page served by GET holds (a request that only knows the URL,
+         *     such as a scanner replaying it as a POST, is refused with 403); and a post from another
+         *     site (`Sec-Fetch-Site: cross-site`, or an `Origin` other than this site's) is refused
+         *     with 403.
+         */
+        post: operations["decideApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/dashboard": {
         parameters: {
             query?: never;
@@ -1347,6 +1420,15 @@ export interface components {
              */
             status: "accepted";
         };
+        /** @description The signed, expiring token of an approval link (it names one job and one step). */
+        ApprovalToken: string;
+        ApprovalDecision: {
+            /** @enum {string} */
+            decision: "approve" | "reject";
+            /** @description Who decided, as the caller names them (optional). */
+            by?: string;
+            comment?: string;
+        };
         /** @description The sealed, signed, expiring token of a confirmation link. */
         NewsletterToken: string;
         TrackEvent: {
@@ -1466,7 +1548,7 @@ export interface components {
         };
         WorkflowName: string;
         /**
-         * @description `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
+         * @description `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
          * @enum {string}
          */
         JobStatus: "queued" | "scheduled" | "running" | "retrying" | "waiting" | "succeeded" | "failed" | "canceled";
@@ -1567,7 +1649,7 @@ export interface components {
             attempts: number;
             /**
              * Format: date-time
-             * @description A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
+             * @description A `core.wait` step's end, or a `core.wait_for_signal` or `core.approval` step's timeout.
              */
             wait_until?: string | null;
             needs?: string[];
@@ -1942,7 +2024,7 @@ export interface components {
              * @description A stable, machine-readable error code.
              * @enum {string}
              */
-            code: "invalid" | "unprocessable" | "budget_exceeded" | "not_found" | "method_not_allowed" | "conflict" | "unauthorized" | "forbidden" | "too_large" | "unsupported_media_type" | "rate_limited" | "unavailable" | "storage_full" | "internal";
+            code: "invalid" | "unprocessable" | "budget_exceeded" | "not_found" | "method_not_allowed" | "conflict" | "unauthorized" | "forbidden" | "too_large" | "unsupported_media_type" | "rate_limited" | "unavailable" | "storage_full" | "gone" | "internal";
             /** @description The request id, as in the `X-Request-ID` response header. */
             request_id?: string;
             /** @description Field-level errors, each pointing into the request. */
@@ -3031,6 +3113,46 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["TooLarge"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    decideJobApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobID"];
+                /** @description The id of the job's `core.approval` step. */
+                step_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecision"];
+            };
+        };
+        responses: {
+            /** @description The decision was stored; the job after it (woken when it was waiting). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -4341,6 +4463,163 @@ export interface operations {
             };
             /** @description No subscription was asked for with this address (a page, or a problem). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    getApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: components["schemas"]["ApprovalToken"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page with the request and the buttons. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The token is malformed — an HTML page, or a problem for clients that prefer JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token is forged, or its job or step is gone (a page, or a problem). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request was decided already, or its job has ended (a page, or a problem). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link has expired (a page, or a problem). */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    decideApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: components["schemas"]["ApprovalToken"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @enum {string} */
+                    decision: "approve" | "reject";
+                    form_token: string;
+                    /** @description Who is deciding, as they typed it (optional). */
+                    name?: string;
+                    /** @description Why (optional). */
+                    comment?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Decided. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The token or the form is malformed — an HTML page, or a problem for clients that prefer JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The form was posted from another site, or without the page's form token. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token is forged, or its job or step is gone (a page, or a problem). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request was decided already, or its job has ended (a page, or a problem). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link has expired (a page, or a problem). */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -83,6 +83,13 @@ SET status = 'canceled', error_code = 'canceled', error_message = 'Canceled by r
 WHERE id = sqlc.arg(id) AND status IN ('queued', 'scheduled', 'retrying', 'waiting')
 RETURNING *;
 
+-- name: SetCanceledSteps :exec
+-- The steps of a job CancelQueuedJob canceled, once its waiting steps are marked
+-- canceled (jobs.EndWaits), in the same transaction (a canceled job has no result:
+-- its steps are all its steps_bytes).
+UPDATE jobs SET steps = sqlc.arg(steps), steps_bytes = sqlc.arg(steps_bytes)
+WHERE id = sqlc.arg(id) AND status = 'canceled';
+
 -- name: RequestCancel :one
 UPDATE jobs SET cancel_requested = 1, updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id) AND status = 'running'

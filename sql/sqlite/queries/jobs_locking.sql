@@ -18,9 +18,10 @@ RETURNING *;
 
 -- name: FinishJob :execrows
 -- Ends an attempt: a terminal status, or retrying or waiting at run_at. Only the lease
--- holder may. Parking (waiting) gives back the attempt its claim counted: a wait is no try.
+-- holder may. attempt_back (0 or 1) gives back the attempt its claim counted: parking
+-- (a wait is no try), and the run of a rescued job's on_failure step.
 UPDATE jobs
-SET status = sqlc.arg(status), attempts = attempts - CASE WHEN sqlc.arg(status) = 'waiting' THEN 1 ELSE 0 END, steps = sqlc.arg(steps), result = sqlc.narg(result), steps_bytes = sqlc.arg(steps_bytes),
+SET status = sqlc.arg(status), attempts = attempts - sqlc.arg(attempt_back), steps = sqlc.arg(steps), result = sqlc.narg(result), steps_bytes = sqlc.arg(steps_bytes),
     error_code = sqlc.arg(error_code), error_message = sqlc.arg(error_message), run_at = sqlc.arg(run_at),
     lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now), finished_at = sqlc.narg(finished_at),
     callback_state = CASE WHEN callback_url <> '' AND sqlc.narg(finished_at) IS NOT NULL THEN 'pending' ELSE callback_state END,
@@ -35,3 +36,20 @@ WHERE id IN (
     ORDER BY c.callback_next_at LIMIT sqlc.arg(max_rows) 
 )
 RETURNING *;
+
+-- name: RescueToOnFailure :many
+-- The part of RescueExpired (sql/shared/queries/jobs.sql) that differs by engine, run
+-- before it in one transaction: a running job whose lease expired before cutoff, that
+-- RescueExpired would fail (rescued max_rescues times, or no attempt left), but whose
+-- on_failure step (always the last step) is still pending, is due at now as retrying
+-- instead, counting the rescue, for the worker that claims it to run that step once and
+-- fail the job (jobs.Worker.finalize). Only while it has been rescued fewer than
+-- max_rescues times, so that a worker dying there too cannot loop.
+UPDATE jobs
+SET rescues = rescues + 1, status = 'retrying', run_at = sqlc.arg(now),
+    lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now)
+WHERE status = 'running' AND lease_expires_at < sqlc.arg(cutoff)
+  AND rescues < CAST(sqlc.arg(max_rescues) AS INTEGER)
+  AND (rescues + 1 >= CAST(sqlc.arg(max_rescues) AS INTEGER) OR attempts >= max_attempts)
+  AND json_extract(steps, '$[#-1].on_failure') = 1 AND json_extract(steps, '$[#-1].status') = 'pending'
+RETURNING id;

@@ -133,8 +133,12 @@ func FinishJob(f jobs.Finish, now time.Time) (FinishJobParams, error) {
 	if runAt.IsZero() { // a terminal status needs no next run
 		runAt = now
 	}
+	var back int64
+	if f.Status == jobs.StatusWaiting || f.GiveBackAttempt {
+		back = 1
+	}
 	return FinishJobParams{
-		Status: f.Status, Steps: string(steps), Result: NullJSON(result),
+		Status: f.Status, AttemptBack: back, Steps: string(steps), Result: NullJSON(result),
 		ErrorCode: f.ErrorCode, ErrorMessage: f.ErrorMessage, RunAt: runAt.UTC(), Now: now.UTC(),
 		FinishedAt: NullTime(f.FinishedAt), ID: f.ID, LeaseToken: f.LeaseToken, StepsBytes: int64(len(steps) + len(result)),
 	}, nil
@@ -167,4 +171,17 @@ func PutWorkflow(w jobs.Workflow) (PutWorkflowParams, error) {
 // ToWebhookSecret converts a webhook_secrets row.
 func ToWebhookSecret(r WebhookSecret) jobs.WebhookSecret {
 	return jobs.WebhookSecret{OwnerID: r.OwnerID, Secret: r.Secret, Sealed: r.Sealed, CreatedAt: r.CreatedAt.UTC()}
+}
+
+// CanceledSteps returns the steps of a job CancelQueued canceled, encoded, when it
+// had waiting steps (now canceled, jobs.EndWaits); ok is false when none waited.
+func CanceledSteps(j jobs.Job, now time.Time) (steps string, ok bool, err error) {
+	if !jobs.EndWaits(j.Steps, now, jobs.StepError{Code: "canceled", Message: "Canceled by request."}) {
+		return "", false, nil
+	}
+	b, err := storejson.EncodeArray(j.Steps)
+	if err != nil {
+		return "", false, fmt.Errorf("job %s steps: %w", j.ID, err)
+	}
+	return string(b), true, nil
 }
