@@ -102,6 +102,27 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for JobBulkReplayStatus.
+const (
+	JobBulkReplayStatusCanceled  JobBulkReplayStatus = "canceled"
+	JobBulkReplayStatusFailed    JobBulkReplayStatus = "failed"
+	JobBulkReplayStatusSucceeded JobBulkReplayStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the JobBulkReplayStatus enum.
+func (e JobBulkReplayStatus) Valid() bool {
+	switch e {
+	case JobBulkReplayStatusCanceled:
+		return true
+	case JobBulkReplayStatusFailed:
+		return true
+	case JobBulkReplayStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JobStatus.
 const (
 	JobStatusCanceled  JobStatus = "canceled"
@@ -616,6 +637,9 @@ type ConnectorAction struct {
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"input_schema"`
 	Name        string          `json:"name"`
+
+	// OutputSchema The JSON Schema of the action's output; dry runs derive their example outputs from it. Where an output depends on the input (`core.echo`, `ai.extract`'s `data`), the dry run uses the input too.
+	OutputSchema *json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // ConnectorCatalogue defines model for ConnectorCatalogue.
@@ -678,8 +702,11 @@ type Job struct {
 	Callbacks   []CallbackAttempt `json:"callbacks"`
 
 	// CostUsd Spent by the job's AI calls so far.
-	CostUsd    *float64         `json:"cost_usd,omitempty"`
-	CreatedAt  time.Time        `json:"created_at"`
+	CostUsd   *float64  `json:"cost_usd,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DryRun The job is a dry run (`POST /api/v1/intake` with `dry_run`); its outputs are examples.
+	DryRun     *bool            `json:"dry_run,omitempty"`
 	Error      *StepError       `json:"error,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
 	Guardrails *json.RawMessage `json:"guardrails,omitempty"`
@@ -692,6 +719,9 @@ type Job struct {
 	OwnerId     string          `json:"owner_id"`
 	Payload     json.RawMessage `json:"payload"`
 	Priority    Priority        `json:"priority"`
+
+	// ReplayOf The job this one replays (`POST /api/v1/jobs/{id}/replay`).
+	ReplayOf *string `json:"replay_of,omitempty"`
 
 	// Result The last step's output (by position in the list, the on_failure step aside), once the job succeeded.
 	Result    *json.RawMessage `json:"result,omitempty"`
@@ -753,9 +783,61 @@ type JobBatchResult struct {
 	Results []JobBatchItemResult `json:"results"`
 }
 
+// JobBulkReplay defines model for JobBulkReplay.
+type JobBulkReplay struct {
+	// CreatedAfter Jobs created at or after this time.
+	CreatedAfter *time.Time `json:"created_after,omitempty"`
+
+	// CreatedBefore Jobs created before this time.
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
+
+	// FromStep As in JobReplay, for every job; a job without this step is refused in its slot (422).
+	FromStep *string `json:"from_step,omitempty"`
+
+	// Limit Jobs replayed at most by this call.
+	Limit *int `json:"limit,omitempty"`
+
+	// Status The status of the jobs to replay (only finished ones can be).
+	Status   *JobBulkReplayStatus `json:"status,omitempty"`
+	Workflow *WorkflowName        `json:"workflow,omitempty"`
+}
+
+// JobBulkReplayStatus The status of the jobs to replay (only finished ones can be).
+type JobBulkReplayStatus string
+
+// JobBulkReplayItem defines model for JobBulkReplayItem.
+type JobBulkReplayItem struct {
+	Job *JobAccepted `json:"job,omitempty"`
+
+	// Problem RFC 9457 problem details with Levqor's extension members.
+	Problem *Problem `json:"problem,omitempty"`
+
+	// ReplayOf An object id, such as `usr_…` or `key_…`.
+	ReplayOf ID `json:"replay_of"`
+
+	// Status 202 new replay, 200 replayed by a concurrent call, 4xx refused (see problem).
+	Status int `json:"status"`
+}
+
+// JobBulkReplayResult defines model for JobBulkReplayResult.
+type JobBulkReplayResult struct {
+	// Failed Jobs refused (see their problem).
+	Failed int `json:"failed"`
+
+	// More Other jobs match the filters and were not replayed by this call (the limit was reached).
+	More bool `json:"more"`
+
+	// Replayed Jobs with a replay (new, or made by a concurrent call).
+	Replayed int                 `json:"replayed"`
+	Results  []JobBulkReplayItem `json:"results"`
+}
+
 // JobIntake defines model for JobIntake.
 type JobIntake struct {
-	CallbackUrl *string     `json:"callback_url,omitempty"`
+	CallbackUrl *string `json:"callback_url,omitempty"`
+
+	// DryRun Rehearse instead of run: the answer is 200 with the rehearsed job (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint.
+	DryRun      *bool       `json:"dry_run,omitempty"`
 	Guardrails  *Guardrails `json:"guardrails,omitempty"`
 	MaxAttempts *int        `json:"max_attempts,omitempty"`
 
@@ -779,6 +861,15 @@ type JobList struct {
 
 	// NextCursor Pass as `cursor` for the next page; absent on the last page. A page can end before `limit` jobs (see the operation), so this, not the page's length, tells whether more jobs follow.
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// JobReplay defines model for JobReplay.
+type JobReplay struct {
+	// FromStep The step to replay from: its ancestors keep the original's outcome (reused), every other step runs. Absent: every step runs. It names a step of the job, not its on_failure step (422 otherwise).
+	FromStep *string `json:"from_step,omitempty"`
+
+	// Payload The replay's payload, at most 200 KiB serialised; absent, the original's.
+	Payload *json.RawMessage `json:"payload,omitempty"`
 }
 
 // JobStatus `waiting`: parked by a `core.wait` or `core.wait_for_signal` step, holding no worker; due again at `run_at` (its wake time, or the signal's timeout) or when the signal comes.
@@ -1203,8 +1294,14 @@ type StepState struct {
 	// OnFailure This is the workflow's on_failure step.
 	OnFailure *bool            `json:"on_failure,omitempty"`
 	Output    *json.RawMessage `json:"output,omitempty"`
-	StartedAt *time.Time       `json:"started_at,omitempty"`
-	Status    StepStateStatus  `json:"status"`
+
+	// ResolvedInput Dry runs only: the input the step would have received, references filled in against the payload and the example outputs (a for_each step: the array of its items' inputs).
+	ResolvedInput *json.RawMessage `json:"resolved_input,omitempty"`
+
+	// Reused Replays only — the step was not run; its outcome and output are the original job's.
+	Reused    *bool           `json:"reused,omitempty"`
+	StartedAt *time.Time      `json:"started_at,omitempty"`
+	Status    StepStateStatus `json:"status"`
 
 	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` step's timeout.
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
@@ -1492,6 +1589,11 @@ type StreamJobEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// ReplayJobParams defines parameters for ReplayJob.
+type ReplayJobParams struct {
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
 // SignalJobJSONBody defines parameters for SignalJob.
 type SignalJobJSONBody = json.RawMessage
 
@@ -1626,6 +1728,12 @@ type IntakeJobJSONRequestBody = JobIntake
 // IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
 type IntakeJobBatchJSONRequestBody = JobBatchIntake
 
+// ReplayJobsJSONRequestBody defines body for ReplayJobs for application/json ContentType.
+type ReplayJobsJSONRequestBody = JobBulkReplay
+
+// ReplayJobJSONRequestBody defines body for ReplayJob for application/json ContentType.
+type ReplayJobJSONRequestBody = JobReplay
+
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
 
@@ -1724,6 +1832,9 @@ type ServerInterface interface {
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
+	// ReplayJobs Replay finished jobs chosen by filter, at most 1,000 per call
+	// (POST /api/v1/jobs/replay)
+	ReplayJobs(w http.ResponseWriter, r *http.Request)
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(w http.ResponseWriter, r *http.Request, id JobID)
@@ -1733,6 +1844,9 @@ type ServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams)
+	// ReplayJob Replay a finished job, from the start or from one of its steps
+	// (POST /api/v1/jobs/{id}/replay)
+	ReplayJob(w http.ResponseWriter, r *http.Request, id JobID, params ReplayJobParams)
 	// SignalJob Deliver a signal to a job waiting for it
 	// (POST /api/v1/jobs/{id}/signals/{name})
 	SignalJob(w http.ResponseWriter, r *http.Request, id JobID, name string)
@@ -2353,6 +2467,20 @@ func (siw *ServerInterfaceWrapper) ListJobs(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// ReplayJobs operation middleware
+func (siw *ServerInterfaceWrapper) ReplayJobs(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReplayJobs(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetJob operation middleware
 func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request) {
 
@@ -2446,6 +2574,56 @@ func (siw *ServerInterfaceWrapper) StreamJobEvents(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.StreamJobEvents(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReplayJob operation middleware
+func (siw *ServerInterfaceWrapper) ReplayJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReplayJobParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Idempotency-Key", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Idempotency-Key", Err: err})
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReplayJob(w, r, id, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4031,9 +4209,13 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs", wrapper.ListJobs).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/replay", wrapper.ReplayJobs).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}", wrapper.GetJob).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/cancel", wrapper.CancelJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/replay", wrapper.ReplayJob).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/signals/{name}", wrapper.SignalJob).Methods(http.MethodPost)
 
@@ -6439,6 +6621,30 @@ type IntakeJobResponseObject interface {
 	VisitIntakeJobResponse(w http.ResponseWriter) error
 }
 
+type IntakeJob200ResponseHeaders struct {
+	Location *string
+}
+
+type IntakeJob200JSONResponse struct {
+	Body    Job
+	Headers IntakeJob200ResponseHeaders
+}
+
+func (response IntakeJob200JSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type IntakeJob202ResponseHeaders struct {
 	Location *string
 }
@@ -7073,6 +7279,229 @@ func (response ListJobsdefaultApplicationProblemPlusJSONResponse) VisitListJobsR
 	return err
 }
 
+type ReplayJobsRequestObject struct {
+	Body *ReplayJobsJSONRequestBody
+}
+
+type ReplayJobsResponseObject interface {
+	VisitReplayJobsResponse(w http.ResponseWriter) error
+}
+
+type ReplayJobs200JSONResponse JobBulkReplayResult
+
+func (response ReplayJobs200JSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs400ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs401ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs403ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs413ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs415ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs422ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs429ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs500ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs503ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs507ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ReplayJobsdefaultApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJobRequestObject struct {
 	Id JobID `json:"id"`
 }
@@ -7666,6 +8095,311 @@ type StreamJobEventsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response StreamJobEventsdefaultApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobRequestObject struct {
+	Id     JobID `json:"id"`
+	Params ReplayJobParams
+	Body   *ReplayJobJSONRequestBody
+}
+
+type ReplayJobResponseObject interface {
+	VisitReplayJobResponse(w http.ResponseWriter) error
+}
+
+type ReplayJob200ResponseHeaders struct {
+	Location *string
+}
+
+type ReplayJob200JSONResponse struct {
+	Body    Job
+	Headers ReplayJob200ResponseHeaders
+}
+
+func (response ReplayJob200JSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob202ResponseHeaders struct {
+	Location *string
+}
+
+type ReplayJob202JSONResponse struct {
+	Body    Job
+	Headers ReplayJob202ResponseHeaders
+}
+
+func (response ReplayJob202JSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob400ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob401ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob402ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob402ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(402)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob403ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob404ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob409ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob413ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob415ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob422ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob429ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob500ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob503ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob507ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ReplayJobdefaultApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -15695,6 +16429,9 @@ type StrictServerInterface interface {
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
+	// ReplayJobs Replay finished jobs chosen by filter, at most 1,000 per call
+	// (POST /api/v1/jobs/replay)
+	ReplayJobs(ctx context.Context, request ReplayJobsRequestObject) (ReplayJobsResponseObject, error)
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
@@ -15704,6 +16441,9 @@ type StrictServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(ctx context.Context, request StreamJobEventsRequestObject) (StreamJobEventsResponseObject, error)
+	// ReplayJob Replay a finished job, from the start or from one of its steps
+	// (POST /api/v1/jobs/{id}/replay)
+	ReplayJob(ctx context.Context, request ReplayJobRequestObject) (ReplayJobResponseObject, error)
 	// SignalJob Deliver a signal to a job waiting for it
 	// (POST /api/v1/jobs/{id}/signals/{name})
 	SignalJob(ctx context.Context, request SignalJobRequestObject) (SignalJobResponseObject, error)
@@ -16347,6 +17087,37 @@ func (sh *strictHandler) ListJobs(w http.ResponseWriter, r *http.Request, params
 	}
 }
 
+// ReplayJobs operation middleware
+func (sh *strictHandler) ReplayJobs(w http.ResponseWriter, r *http.Request) {
+	var request ReplayJobsRequestObject
+
+	var body ReplayJobsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayJobs(ctx, request.(ReplayJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReplayJobsResponseObject); ok {
+		if err := validResponse.VisitReplayJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetJob operation middleware
 func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	var request GetJobRequestObject
@@ -16419,6 +17190,43 @@ func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(StreamJobEventsResponseObject); ok {
 		if err := validResponse.VisitStreamJobEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ReplayJob operation middleware
+func (sh *strictHandler) ReplayJob(w http.ResponseWriter, r *http.Request, id JobID, params ReplayJobParams) {
+	var request ReplayJobRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body ReplayJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayJob(ctx, request.(ReplayJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReplayJobResponseObject); ok {
+		if err := validResponse.VisitReplayJobResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -17751,399 +18559,443 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs39j/4Kijur0rkTJOiZNlJpEp9v7IsT5T4opHkb2Y29LLBbpCE1QQYAC2K43LV/LUPsLtV+wbz",
-	"IvsmeZItnAP0hezmRZbsZEbzx8RqduN6cHCun/OxEcnJVAomjG4cfmyMGY2Zgn+e0GjMTqQwSib275jp",
-	"SPGp4VI0Dhs/yBlJpBgRM2ZEsalimglD7a9kQudkwEhkG4g7jaChozGbUNuImU9Z47ChjeJi1Pj0KWic",
-	"XtHRcvPHRBtlm7+hCY+pkYrIYUVf61q/oIa94hNulru4GjOiDTXMtsxoNCaJfdF18mvKtCGRTIVhMaEj",
-	"yoU2pHl2evWSxIoOTZszM2yPjZnSKW8rahh83nYr2Ap6QgpGuGETMmWKTGXCo/khCXuNazbvNY7U9720",
-	"230Sub40UWxCueBiBM/ZkXEvaBZJEWuSCsMTGN6Mi1jOiF0Ho/HtsNMT57YLzvQhCa/ZPCRN2+/x+Rm5",
-	"ZvNWQEI+dc+ihDNhyNl5QKQiZ+c3z8jus4MWoSIm4SiRA5qEpEmThFAhxXwiU02MosMhj1qdniitObul",
-	"k2lilz2f2N7ed0fm+4P9RrBqS2C48+qNgbXUq/YiIKuX91e3er+m0lC3ojP3zK0fF8StrV/DNTP79fu9",
-	"/e7R7Ptn3eqZMaPmx0PDVPV5mVAx9z0SI8mMckMGbCgVI0bNuRjh5Ejz4uUJ+W5vr0tiltB5233TKo9v",
-	"wgWfpJPGYTcbDBeGjZiC0fwtW+gVBwBWxx8tw0djY5caD0LTPrOLrNgw1Sy2K04oOdj/rhXYtcsI164/",
-	"LukdB3jhKX95kBe+k4QNje3VDipKlbIE7PYRhk/dsO88BM0q1ujnMROFxnd0+ewFhGryTvBbYviEFQiq",
-	"PIqhVBNqsO9nB41g9bA+BY0pVXTCjOPEx1HEpuZURDJ2a8Tt2JDTNIKGoBPbAr7Wzt4rrQO9fcXEyIwb",
-	"h0/39quI90QKwSI77Td0wv6aMlVzNKPsxR1NbNdHJGZDmiaGhO4fcJBgjL9CO9kQ4T/Fcf0vxYaNw8b/",
-	"tptfQ7v4q94tj6g4SKngiV+IKTXjvI/Iv9MIGpZEuWJx49ColNUsyJN92BD/555dfmOYsk3/H7/Q9j/e",
-	"2//rtr/rv//T/6o8+GfDN1Kw19RE49rdORu27UttfKtmKHvd/YOqDn6Ug7MXNfPl8cqJrlrhsxfQ+k9s",
-	"/oCtXyk+GjFV24PB3/treiqs0rOD0oYdlDfsuP2/u+1qv/9z9X690yvG8/kz/lmq62EiZ5ZIz23b1R25",
-	"w3C3rop9IM9QTE+l0AxYxnMaO85p/4qkMEzAP+l0mvAIZKfdqZKDhE3+/EHbw/1xw57P8SvsdJk9+Oua",
-	"azKhieV8LLZSxpDyRHtxDiQ3PM/DhEdfbZCR69+ydTMu3S0gGsIgX0o14HHMxJcepRPdSEKja5SFdCSn",
-	"jJgx10ROmUJxWzBmL5xPQeOHq9evzumILQzUsFuzOzaTpDyyxXNROYYpHTHLzRcVg3ZBM6iaont/t6RF",
-	"FMT9Vd/AOzCeM2GPNU2+5MofC5IKdjtlkZU2mVJSkWYkY0ZC7oYTtjrELk7MDOUJ0XSuiZBmDBLcQKao",
-	"REQ01ewIRCy7Z6wnQkd3fR6DfK0lvBj+re0Oa/vsRUhwGVpkZmUPxaZSGdswN1b0/hQ03kjzUqYi/pKL",
-	"8kYSnUZjK/bIVEWMNKWyUyZzmSormH4KGv7zL7tXsEEgh4HQfPD0G+K6cduDRyMT9NgXXbcrKVHsz4Rl",
-	"R0pWYewnOKCwdUSU1R0ItcqDk8UnjIz4DRNWqgxBtWiDbhEuHMeSirvqWOUvFtejnathG33sXvfqTjvT",
-	"d1Z+nWtGVupu571vNPJFVWahjZL6sFk7+SdLbTk9YNN27Ouw8ZdGKjpiL9Mk+dIXhWbqhqkdTTSOwV6+",
-	"wzRJPLG5x337LGwdZrxqRjWZKW4MEx0Ce0QSapg9TnaveqJEd5nqCoyJwxWvmTBoEShS5N0IA4RFdmte",
-	"8qTyBpsmlIs7XGFDnnzFK+xKyldULd3JX0zEGch4bndK3jjO4rRkKwYLmpqxVPwf7EtfJiAHZgKOpUNn",
-	"1WOxH9oN5QkdJOxrHCYe2etb2AsOzhaKXH5JhZz5k5Xm47QHy65vTA0dUJ01MLB7AabQnpDKbsUg1fPA",
-	"T14X3ovGLLoGQwtulb0k2miMsUcYznUsZwIMdSY7+HgQTU8YCWI2iRKpWdwhbwrnPBpTMWKxv2mK55x8",
-	"8WP+TkyVjJjWX2ODCxrKjCVJ2+kog9QUt4Iqxa3mkhorW1B9nVGmTqdWJmPxaxZzegUs6KvMYEeTE+y1",
-	"bUdhJ2RHT8EOxGIyZspqMJ+8TonGpHjCxaWhJoU/p8oqEoaj2hjJibuOFzhr0PBkDZZRkU4ah7809K8J",
-	"N1aHnUptRorpxvtg+cuR7N8wpTkuwNLPv6YsZdWmpg9yQOBn8ts//x/7F9oaNYw+OwT2wnMWTJnEdmdn",
-	"lIPI/EEOLOMvzzFmU1TJaRxz2xlNzksvLBrksinJwQcWgfQx5ILrMYv7domXx/6jHBBqDJtMwYbNLXcD",
-	"cidjqon/mGguIkbgcFNl0FWy3DnOqQ/rEPftNa5LNsVYpvYQZZ+KdDJw5s3ctPCLm/b7isk4hle5OW5k",
-	"fWrKfVrGZEXURsV+p1P7S90oK0yffsRBo55OFmbjx5x/EnjiLQ26MJoCCZdo0lNg1dI850ni5MqFg4JW",
-	"gv6UKS7jPkNtrHJ9RJq4ewztO8vnQ9GI9cG7U+EIAwZNga+zmEzpfMKECZA5G1DQeUymCRU72ntNtJFT",
-	"YpnQnIuRJaq7jQtbW8uqEipe4ZufgoYdSPVZtr+Q2VjqzLkDI7SXaaeKinTGosptXRrFp8zKuukge+5Z",
-	"QpNGht+wgBjFqd25gEypNv04ZQFJhV2rwDL5iCX2muXCTihhhv32z3+14NoVUrDq8WB3Axb310yyeoRW",
-	"JLeKqt84vM2re1sgdugvW5FsY1YQ7AWLuWJoVysTbqqqiMyNuT2W2gCVjdiRvfSRwQ6UnGmUHhUr0VOq",
-	"+NrR2x4rh5rGI2ZeZURWzY6HNNFsiYVTnsz7qY5rWAy9RRaz14X/rWE6EynM+N7aW2S72VDLHVWtyAlN",
-	"kgGNro/x6ljevG24MM0bWb5TwGhSx/BNqvtWuq36dGF2vhPbXfWUrEQrU1MwRm+xz9UH7bjE8+yJBtMU",
-	"1SScKtl3qxza0wwPqBApTcBsUu9EWPb6rPQgLB3PyslnDqwqSct7qap2IVKMbnvtDjlLYmibGzbRm3vX",
-	"XtoPC2IOVYqCgUc4J1vFDR9vObyFJSv66JwbxA2/NPdST6tXGCextMwJ1eagJvaDRYpZGdq+Q4YyVVZH",
-	"UjQyTGnSHLIZUyUdaCyVaVXeDTULtTBpN1Ec0urZvOK64vhb+eUO+7u8tUs8ytA1A/L+1o0PUOaF69Qc",
-	"omLr5+m2nMGv+Db+Yyvp2i3Xq4T/wgS/3ftuyTO8rBbV+cel2tEkUixmwnCaEKRv0tSMOe+AoYkcpawV",
-	"YPQRtbJH27LTOcH2Oz3REy+dLSAcGzMN89YD5ydAPQj87CQPGyBcaMNofIhtXzOwAVH3Dbjte6JJBfnh",
-	"6uqcGHnNRADKY/iD1CYMSOg1S5y8fXKlqNBDprIIA2Sx+TKHR9Cw7omYD4fMToFIkcwJFySimhGqMKDE",
-	"eThA4Ar/K4QZ0MU5uNgCGP8NTVJmlaeeENKugVEyKRzXDjnFYJ1DEn7sNY6dWQtU8F7jkPQazxlVVnW8",
-	"bv/2z3/1GgHpNf6LTnkfAnvsC/D4U4hWjgm9LZLF3jOgg9KjpeOypKEgra04V1Id19wOJaqqYMBcTFPT",
-	"z20J1dRckutd70Hjtj2Sbffwg5aic0Fnr5nWdMS25mXFcS6MauW8Tzzxb8DkFkQgWLGtr7lsqSuuufyQ",
-	"9vM7tO6+sIcoj4CxIj0q+Nm5JGMJ5/z83RXZpVO+e7O3m3+gdz9mb36CyySbxdImrxhnwQq3KBttMriV",
-	"nMObUmaCqR3dE9FYSm2PMsSDhW4ZQvteWDdJ4FUtz4Tg1aVVdkfNzXIgZcKo2JoCPT1UkdsdLz1Q7dEj",
-	"5g1df3l+3gga7y5fNILG6buLSjPXCyvpn8jURdIuinv++SpiPb1hwrgm0OTGlgSstbKVe8n1WDXDYjdV",
-	"gmnBCrMUubasS0SG9qOER9cbvi/YTCfMOKvxBh9YbbR/w9lso/cXhfPs4+JIS6MIinOuXS9v5/UkcfeG",
-	"c5L5S0pVrChPtlWAIymiApkuWkjY1B1jrsGGqlJBqCFSRIw0fbDeq9P/+evbi/6Pb5/3L69Oz/snb9+c",
-	"vLu4OH1z8veAHLQ6RcXXhcg5Lbhqkyb0th9JbbwWXdKZ1ynMSyv+A6PJKiNt5aLkFiO/R/K6YtkX72n8",
-	"qmrfMURsKeIAXygrnqlW/d/++S+UiK7ZHP5YrXEeLMcZftwPDj71f+m2v4O/9oKn332qFJ1/lIMq6wBa",
-	"nKtV/sgZF/rOArSsc7oXtrhbF+wVVXdWgSQWqHTKhCGDOVw2H+RgR5PjM2IHoYmWZEhV2XJZY+W+m66c",
-	"2T9WTc+eo1N4sWjxX9HNekvvBuf9TkIbjzcJTcRTWiSTBdr2LguaJHLG4g45EzGbMmEv7mQeEArcBI24",
-	"M6muwRcjp5rMxjxhls0IjFQiTQ4h21boZ7dTe9YCYh95P0jMWdyyKgmwJgh6p4ZMpDbEzHjEyEQqdmif",
-	"QTDMmKsYDxvYtrlx4YQQtYee2EhRuz+hVQVYlHqbKzVtOwzTtszvkFCiDZtChorteQKh92MqgDc6RQxC",
-	"b7J4QE0njPCYTabSWH4LulSIeQQf5KDPY0weOHTJGoZNs2ehVfdyKl9U4YBznOVNt39i87BV4wWy4lgf",
-	"93mJrqZ0nkga3zNRTRWXipv5emelew+DUNOkJtcA7Cx2fXY0kamZpoY0B3MylZrjbgkXn6BNgCKo6Ntt",
-	"ThXDXaOax1ZdhnvMsQ1LFRFjMXrPFk/gmhmqVGzFNjbwhq3lAfkttWpNf5QD56OFT9i0TimBu94TK1f2",
-	"gI0U07pDjnF5jFRMZ4frW/KaPyfNb598++2z7rdkMDdMt6ysAAuMu6LxqOJWEi6iJI1ZfISnwb6GDMBt",
-	"4UymSUwiJbXGRImlk4kv9o2U/YSqEUN93zmrFTOK4+ZtdOdYpmxXhlXdNnYPpFVBq6/A7c2WQWPm4qzX",
-	"KyQQN54d08KXBc9NdqSC/LZe4MrFWeQn2xNBRrP1dtLiTV4l1fwoB8cuQqBC+r/DZYpccLML6A4nbtvT",
-	"svmOuYEX9qewZ6XldcOuWc7n1ETjM2HoNdtSZP0gB5uLW1lPhk3cZX6G32Uytv97je4L3a6cjME43i2m",
-	"Urgi+9dsvmBL3X/6dJW1uNe73d9r93q337AaY/EHlHjXrI/bhIr5rp3uRXZzLW3RBh1nJwruzSwOeqMY",
-	"n3pf9353nwg2s4w8IPvdbi6HWMY5ZdQE5OD21ifooXHZdV8pR2yu+/ilqVsWWmAh5UEDDSL/R3mxaacg",
-	"lRtxjXyD8Q1rWnNTq24B76u7HSc3y3U2o2zS2XjzbmsW8U5sYVFXKx6k7sG3pZP07Vo9Y9UiFCwQFepB",
-	"psTvP12n/+ey2rou34qX+KK9yreQXivDw3Y0xFsGmYBjT8lP/DnRDCJANIoWC/b8/afPvow0vPVt5wS9",
-	"zUWhKYvKd8HT1TfBgpBUXtRzptpu/1ELwthTnx9vh1c2Cz0r2XYqCaN4HW+R0FY+eIV72VNLzXm7B8/p",
-	"j3JQ6Q1nt6YfpUrLivTuc6o1qHP4Quhs74zYr1w8DR2AMiidmmO1IciuIsfwXxJRQZiIfUZ4CIsfYthj",
-	"5jbM0r5aAYH0Ia7RcWdcstaO1bstawiIYUkCYbxmzBTqutDYUFr9vrOJJZnWrfNlzZUVutjL8JBMqbpm",
-	"sVV+KQkjqVjH/oYmsuzP/lCqvuYjQZMQCCwAHwUXIyKkMzIckThluZUgxGMVopFhRq8xWyaLmsbWdjRx",
-	"lN6yP2TxcvgrieSEQZa2txVifKVLzI1Tx9zRogFsHjP0rZCIM7Svet2zeCH48LJKi+9PKBl9vtCNVhX9",
-	"WaropkJ7FkRRuIeWbJnL4YMUTH+fqS6L5cCDvW634sWigWT9lKaKDflttU59zeY7mtxwzQeJFafsmwVT",
-	"b3Lzaz/hN6wfFskne9oI4N+GadOvJAHFbuT15xoRIjllW9wU9vW10s2iAus8bG6pPBlknZdUpCou8ROb",
-	"n8AbW0o/TNxwJcXERdM7f0XjsGHXt7jk+Kdd6cqF3uCIfClyu+t+5df6s1W3etBIBf81Ze5nSzSLm1vY",
-	"VzeYmi3zF+hW4Zhb3K6WA97ZN/sTm19IzK/bYnwYYO1CtXWJpr59dmC3dwW2kUxiMPleM7C0SXUNYcU5",
-	"1EfuUZOCkZjOc2H0Sdf+rcu+tP2n3+3X+cSKilrV5H/mZnwJDnhYgiR5O2wc/rLJgi/eOU5Frwtz6JDL",
-	"sZw5myykPiG4AMTzrJccbOvL+/f+U9B4JSOasKrAhecn5+TgG5JQMUqtOGToqMB1mWj/5fmiR+1J2aiw",
-	"XxWC9v7jfvDtp2Y7j0h7/3Ev+PZT60+VdobXJ+de6F9HZOUJvBWM/Hj59k374vyE7He6ZILN+HiK1zJm",
-	"Cebr3BpyrqSRkUyW01My19QqXagiPmmJXHhcA6sFYVmKUII+NNL0w8Y0bqv7qGlU9KPud7qVHHbCzFjG",
-	"S6aeZ2uj5iDcRG85y2cHFbPMHQ6f19KixcgtQhUTem3lWisBnlwdV0WcDli1g7Xa8brQMX4e1EbNZ51f",
-	"ppMJVfNVARx9tRRAUu9FNXTz+6m0AhWqErvxeHIL/EXRyKoE+HtABtJowm7RwVBy99ZHg4yYsBrQluLy",
-	"mNE44WLhDl4bcmXVpb7zWVZZp3606hR4PVyKJ6FkyK1+4eBDNpqSlWD4RApOk8334Cr/qGrkqXbxYRv0",
-	"n+rpHfb+3eX52ot8Yf38sDIKCZaotbhVjirdABfWaYESVp4VO9SlczKQ8byaCLhJNghAw9cCbKeye2bo",
-	"dkatl4oxSEddMGrtPVtv06rkjq+ZUTzS984r1IZvQvbLxqRVjKCrIOmhkpMNwuGc5rl/MN4y3A4++ybe",
-	"8isjNxqTkdP+lJrxFgdcTk+FUfNKR6ec9hUbMqXcKb+XFlMz6SO8y321aWiybdCj+ccGRw8bLux0vntV",
-	"LMUSrKMf2DDoxVPn4moW92p5XaoO+pss5K/esVrn4jlOZnSuSehdC2FAZmNqmEdroHEM7vyC3pt5IT4n",
-	"ti0f8yUfiXS6rY4+oZXZqoLAL37YRx7SwIfAOMCC5kG3i06dqQRQJRLuwodha0HE339atjQ9qbKGwN5U",
-	"gjcqtJoCT51RHRDWGXVImFCRJzBMFY/sHxXhetW4cp3D3Y0Sw3CRVq/+lbxmok4To5ClqvlI2P+CPcMK",
-	"75CuYfUKCEUfcst6uBQk4eJ6YRIIKFiUxp9th5YHcFN86OAMLpmx96ne3s3dr3PwnQK9FCLOiZUR0F5r",
-	"FepyOLozYEOIyVAqMpIy7pC3w6ElMKeHdyqiyis8/25AldtTmHJFiHQN8efkBi9oMpKAW7A4tx2dHw+R",
-	"Jklum4a3ACNASFwGxSKpYtL0iD0RFWTAAI+j1dnEUlhe+s2XJVhBvWUP3saGiNxf9X5R8LlIhcawrmwt",
-	"PsjBwj7DKvDhnGg5YVKwgNhOmNDUsNaRi1kaMsVExDSG+DEaEwDdNWzaIWeGGHrNYHVDQM0LAxLyIbKB",
-	"oVR9K8SH8KIey5n2IWnoaCzEWoW5u/OQ2JUPEQGtNjHc7TvkhzfDoWIsxKk6G2qrQy6BNbYtDcSHmDdF",
-	"4wkXCBLTRMePVFZtwiTvlp1jT2hmCDdHhGbAJvaig2lLcPxcsznqKIhpol0+ow8agAkddJ9AVFbOju1Q",
-	"82yobbJm3+fZs9U2lgJkQIWnjifzPuXVQcPHZ0RPGfBuH6QKiCDvrk5ITOcbRgyjVsJUf8JFalitWucP",
-	"pCUlnQ4m3EBn+FV1EIJP8d52AhFNmIipItDARvNYOLsLPQfllVyedNXBxo2pcqBaathcKLTtvB0Os8wA",
-	"Z5d+sr9GXcRe6kaGLS5Hokys7NiPqk0OP49dDDEcvWhM1YghigwQ+g1NwJYLX5NmF5iNPZ6tDXX3yCW4",
-	"V14HcPwo8e8A94YYUuiGG9K0ct4cxzZITd7zclZUfb4HAE8oHrEdTfxbRXnx3eWLSutdlYHQg1i4xHrI",
-	"qbeMwK5RYSKe00AgpyDhX07zPDDHncLKTGm/6NUA6XJoPKqJnY/lUrhjMWmGQOCWYc8ZVWHL3Z3ez25X",
-	"DkbeeShoE+8aWrSoxlxPEzqHdNWCwfpcyXC9obzoaCsRcmHDC6tWoLeVMCDnhWCVzF0G4RPCkrRtaMxH",
-	"40qyKMB4LlzSNfiaeIO8Yje/Qs4zuzVMaKgDwSyn0ss2bo8usWyctrsWkAmNxlywtr2/7ROHwmo/KxI2",
-	"FwAjB+6vIp5Y0BgAtkif3WbueSFNfwioqd5s3bePHA9GrRGhiG1rBVw84AIO/9eqgy6IGV7LkMD6ExZz",
-	"2oe1DBpFbE9sLsOyCxpFLEa/tYImlVuBC1ytZt1aYke5X09ZZOVVYqTDBo4c8VRD2cBqVvBKwFBoJ+yG",
-	"Jbji2mVEgFQAmR3CyGJRhlLY9mIKsx/7svUfhYwqCvjx8u0bcu6EECiD8Oy77l5rqWOANQzQjVHOGM9P",
-	"IGS2djCKZgOQHTeobNXXZ5Ta3dOGiqgGvsyPdUohPB9hwODkuA2KCVYwqYgR8DjBq1t2PNqJqQs4wpnP",
-	"DtN916AsZf7Jp999V/BNHnS7lSZrbyNdOsJjqUxAxumEivz8ajRAemXOL4Ntt3JYxiVbLrb+7uIsl/Ht",
-	"dnPnpV1sMa/dMTZmqg93dxPgTx3KPSSf3hXStD1PWGNwwoPtTb5ZvDgwsipCuWAUrctbutHvhrC3nPmo",
-	"oP9NDUQFaLTKyUhpzsRQVji7uLjWG2DpLXlYNkOf+yw4OBxb1XwuXYTX/URiRaoGpIEJS/uVevcmsVd+",
-	"lC5zj+shV6yPsQw1CS7+pWkG6ZzR0TWfujwGq2ZXUhEEOKpU1KQaQSRjM53aW+ZpC9Ln7JLowGpfRwSB",
-	"S0CnjTncw3Ep7o7dThXTGgHrb5gidqQao/pK18hmq14IeF1myw+TDwc4gv+Q4r4wkbZOLiplpwCN50Mq",
-	"pgp5wlsiiGUyKu76dtBLBfK8Ey5Qrb3RN3wPkbzZQb9zwJFvYXuEIs8WFkWsG5ZBAaEmTsYyVSSm87Yc",
-	"tkHJQSOAfzRj7LqFko5vSyrSDP/bfpfMrUb036Drw7/s2+6fHgjN/tvqTIlLLs3vxi75hvyJ/InstZ8u",
-	"mI33v10bw1Fgb1k4VelcFbhdBffKvsEg8vIyvRMxUxjoa9lVGJCxVQ8TSHHBWliEkgnXmsVEJ9L4mnNW",
-	"IdWGJ4nlT6Wwq2fdg2/XR6svc9A8/NDx0G1Y6p1TG9yHEHoPJoIPcuAqgCBBoh2hEHwWfvwUtr5AHkSJ",
-	"C+aL8+7qpFE1kbPjN8eYS2C/QVUdyZ8qhgZaLrxb5jS1g9t9zlTCxXrAvjUYc6oGzgOjKwuX4wc50Id2",
-	"KM5MdjhTKHRBtIL/Bf/wP03Qs+5/BEttJQnkgfJbBJMBCaSDhEcO2bRDXrCEDyDeIZkTIGKaYE6uq0LC",
-	"NSlgOy8r3WtgfjeBzthGIvOS5bJoVrknGdZCRYxCXD3oSR6ntw5tMMYtw/fr+j8zLrViW2iNr4QmwUXM",
-	"bqtHdL+J6hnkDRquS3kRq1MgAuCS00181Tibgm6VrXndfgGo/B0OlocgmAmHhT/jZgz2zQ85bvchQUk3",
-	"9MMIiVHcSrseXDwc0OhaDod9HWZFHDF+Voo4IGC2BzP/0DDVIT9zM5apIdwEOZwzpNOjlwuc/S73yiOb",
-	"o98pLKblhQCbzFnFAa/M3Ntbe+Vl01gDfvtsO+DbtdsHrsDtZCqaweVtC+RaI2uWUFjvr03DRcr6UvQz",
-	"zlBZVZIV9997OYPM+zmSTBMpDvM3tYFYESQeB6NgNMkwWhBOpWnGbE40g8IvbKo7iEziQUk6Div7++9J",
-	"zx3ZXiOs8Tp4p2iVMSY3xDTDjx+xq4Rr00HAhw6I6J8+hU54PTl9VVQCR/wGTocgIJJDOIMPd+t2u1DZ",
-	"VRfmrjIXMThvDJsEzhf78aP967d//uvTJ1wT+8RyE/v3QKboo7ALBQCF+Ir9BLy/9sXQvwDO4CbQHrGc",
-	"ywV32pdbHXJmMuAS7g6sH7r9A0a840E0SDPzTzgeiC8sBbh0K/NLeHzPahUfVu3hwqZAkZjQCZ92eSoJ",
-	"CGfo1noFiYWkaS8CbaTS4NA+QjeSJyqH6pJo6fbDbQ1sSatDXsI+TKjy1e/s66FbzbBDjh0cieOssHmI",
-	"TSIYi6HqSbb0+T+NlB1yekOT1Kq3JAVVg5JIZoVv5ZAg0veGW2WpansRn/oaqvD9kYvM15Z63QZ0aGdg",
-	"aXiXZOercic6QOkoT/v4hw55i8UlSkER9p0hT+zVY6VuoFo4E1598toDwsTsd7/7Zu/pfgEmxgo2NDJg",
-	"pz/yaEq45tgQwsGMlJwB8n4NJIzz3PThmzo8mLUBrmt1FQSlWwGVh+gCEEmVEWUlWF5+GxfaK+f1uAO6",
-	"4qaFkJNVOD6wWJNUm2IeMHp0BOuQY0ggLvBE9wY3pAnFxjNnKFfaYIIwBTwlj/CjkY1yQaSKmToi4S/v",
-	"w0MsekAQNzA/QJqM6Q2zQ2ExrAoX4GtJEpYETjyqXJcOuSjH4YBvxYW0WP7reULTjcnFzpuxkulojJ2X",
-	"wVG30QMXs+EXrYPKy43rxHUUMCtNcUUAcyeV1Mo5xkVW18kyddD9dUB+q5Hjq6SPimiCzXD5nKjsgfkC",
-	"AjXh3fA2jLb5StpRUXKpuV1r7si7MfhtEfu8slkJ4lu6Ie0Vkb0d2K2BG3IryKxct61ENmDxlokxZbiP",
-	"RX7GtReQvMna6ltlNLdqeRMvNEB43w7K7ctpvJum/6/SfbGV2po/JbgERwJMxM7fvQI8IQc9uGvZnw2Z",
-	"3aZ6ejFLaYkF1taXgJK5lb8ouUlqDn6fBdbAR5Wj88kL1XjNG6ZPATj9+kHhaw6YuXo4ikbX9SkElUxr",
-	"eb9qW4ZEi/uJ8780EqMX7I2uCSXXbM5iMqZ6XBW/X2EXR3Tf9cL1nSzoeR4VxJPgOgQFEMSf+HMQOvee",
-	"EQh3sTp0hm3zuRZyYMUfa2ppk3cXr1AStqI5gq833129LiKwZ5ZxCOTlZkOV0aewbLawPsRibWoOAF9X",
-	"BkRUUxpU878f17qSVlXZ6hOD/dchpVaWv3KB+xIrXsUs4TdMcaYPSbg7lvJa737Mm/0UIoIPVMVUNzVx",
-	"NZt7dgsDLnl47UgXUQiz5Vix8vfgNvV7eGevqWtgW6SCvN+l7KmspQrViY8AdRjfOYLIfYGsqRhhDwh0",
-	"sIDrY8Fcd9UIBu+802FxhdfqFPDlOcBQZLHiW36zAga4HvAjBogQ7K5qu4p9LKfJzvsTGbNkVZTPBlrA",
-	"UqdgaqmvubbUwDQbX5kE/v73v/+9/fp1+8ULy0chDQAMju55TXidq/69Rf+KwXGPt/hEW1Vq4/cX4xFx",
-	"vsVWFgZRXMPFOQX5vlXvOFNbxzPcITSqYHgpwnZURRN4QSNrGZ9sIExsDGOVQY8sQIhU4VqsLdEL2d3V",
-	"iEH71ZKMSw5aMGXcf3E1nmdvZSKwm3spqtyVlYTJbhf7Y8nnnJpofYWG5apJVXVUo7WsMyvKUtrHVV84",
-	"oJnCbm4uP75mkHNwzeZW24biWT7+WKPka9s8AgiVJHHVqWKWMMNQ7b1m801T9Lemn3UZC9XgQXbL3k01",
-	"U1vHMd1hh7LDvGUi71139kHO6UbrvFm6789sYOXICxYxXlXXM06xYHhNHDmAZZAxjcmAMeEcwDGhCUT5",
-	"HpEsORRLvFdbVpTt/GajNNDs1RVzyWW7z78m6qS72VizqP/bP/8FabTXjEHlh4RfM4j613om1ebS3Fq8",
-	"up8LMvvnT2pdCbda48dnIOmuKxTg0jky9dMlwZIm1WTEb5jIMTRz90IrS2IuGPNGik7H24H2O6TaJaCa",
-	"z73u3A3n8fG3ucf8jt+DzpQRz52VphIA7gIE4XI45pa1Nn3j28exLtBxGRixEhnxHuj34fCPl8LUbI/v",
-	"q+DANItSxc380naHa3E85T+x+XFqxpU5WcfnZyAsLEOF/vbPf4UBZO0XcnWOpxwqvviinE2Mi3cvoGkI",
-	"lxV9YbYXfNXLdYeNrJV80ykMEipsQ83L6uFe+dI2ftB2vKW6mYfE1cy0s7ATOCIeeYRIQcLdSTQNQc+G",
-	"ouaKkdcn5yRKOASigCmFgxka9gvuG2gvH+nYmGnj0yfwsGB2SSSFoVi23MkQDZdj999Z/k4+eUw5JO4N",
-	"ZzOpyPhZrtPqvoSSqAMaXdvBDqUix2eEpkY6PI0PcqA75BTib5VMDStCmFChZ1BoVbuw7AGLiV2Go56g",
-	"2evUeMe2R1KMZZROLCHEkuEv7JZrA7VewQOG9r8s2TKE6x6xKHzq0p8/aCnCrKkMHx/zJ0kYyZiFRxho",
-	"6zL5eiKiSs0JRZOoz/NvSuUT5eyihgEJp9SMsz9c6pjlSWELo6sp1HOdJpQLeyPEGgBremJGNWG3UxYZ",
-	"FsNsrtit82bbWcLWOtp+8+5VXryVNN/9udvtdltYnUn5lC485pDRpUmTuvxa2hOFrQwIJRM6BQKWCgVx",
-	"F26E50cqzL7LcwQ9urQUrAIFodsTWIzWL5CRlorJgkW5+UEOfIy2DvC2BC+hDkhopdIQilv58xJghVsx",
-	"7wmcK8YbQVQK6hNUk3d/fvny5QtYuQtqHPa6PrQEOWbCgHwY+8w/TcCNgOkzEGbBuPJneUfjx0c+hth/",
-	"1BNNdmuHBPlyDEZODY8I1RpKmwqs/a9bCw2fnfs2Xa3eUSIHNMGwBDggPZGlGxqMOoD01yxT0WNPhHZu",
-	"rxDZHKJ9sr/b5xBzH5Lm2enVSxIrOjRAcj0R/q2dv4YfB6T08MJbP1yr5d80MyECZOBmu70/2P+uJ8Ji",
-	"tm7oQsrA898+HhqmIM7oafcJCQt5vIAY8rT7DQmL6bxhloYIjAUiR3rC4b0j29jRRPOYWXr2UXvR3Atd",
-	"MdfXrSDnFlme56ELVLXSLzVMAZEASIULVoESZ6RU4qyiSluTEqiSZsnRl2XDIm0tHIIP1bGbadScDpI5",
-	"BoxglhY5zYK2xuD1cfxmoTpasHF5tCCvsCZFT2Cmg/MnHlWXTLP3CiCYUNS0l+qnZbepo3QpyF9Or5CO",
-	"fjg9foFnMRUJ07oY4+BYnQ6JZgDli/EzTMTACrRfV6xQGFFBYpbpbYiTkvCICczfdDeUla4UZ4aqef31",
-	"tJuwEU12DVMTXcit9ZfU8flZIXj+sNHt7HW6IGhNmaBT3jhsPOl0O08a6FYDQWUXYI/rLObAwlxcvosl",
-	"gPBkErqaoD+fPu+/OLvApYCyvxMPpUg0NwzAcIBxsFt79QY9Ec7YYFemBnJQyEDJmWYKNAcqSIhOzdBB",
-	"ZVJxrYlht2Z3bCYJoQN54wZl3x9ZToRI/dDTWE5YT4DvzNUTDrIAaex+RzukmyFP7F0R7npIr4CEu31h",
-	"e8Lx7qIgBoTTMbcmtA0jF2/BtYvmVZAFHNUQSzT2jDmoDszlpvZSy4sxLN3uPREllE/0EUoCizICoQj7",
-	"NrOn6pIb9A1qgne0AcCglCbEy6DFis1WvPDF2S/d7453Ou6F+93WKiI7miXDnZBMkxQX9fKH4/b+02fg",
-	"qs0Ke2AAKy4yBCQmXNgL2DajEWYptcw8L6KAMpDPQRKShDup0HTI2vjxTtiCAzxHjCLwxrhD7HCG7N3i",
-	"4QoUH9mFOC6srpWaGIddzQjioHuAFTPgtGWLfxY3Dht/YeZCSoM2criH4CDsd7tervTO74I4ZcUocC9l",
-	"hdRX6RtZGjQY2Dz5lr9fVFWXJM/L4rErlKzISB1naM/3wf53dUPK5ribXXNYe+opznf1N2cecwI+eLL+",
-	"g3cFBAuYkcv6WvddVuKqoE41Dn95HzS0RyTNFgTFO8fmgEYggRtYglulGRssrZTVJuhIgy4314ZNGu9t",
-	"b7udGUuS9rWQM7Hru7YnvsAYlwjIn6arW9NwGNXgkK91XOav7J4N30jBXoNR/NP7aipcvVhWXH7JcYWf",
-	"dA+qWTeqVxBuOZ2Tpl00wFY8G7Zt/20YAMieaLc1SEmb9P+cxg494k6EdK9EAdrP3t6znAF6zTDfbuCY",
-	"VnW/beNV2k6FB13JSiB4UCLIz9vNA7xq70Yr2EMpGEKxpiWyfcMEFQbkfkSPwqbwKimgvMskttKuzxGC",
-	"wm3AWn2UVIYDAmVwfaRjCxsapDyJSdMdAmC8E24C8hfpD0YrIOkU0indFdgTHrqBMDHiECYMqHFQ5QHh",
-	"+qvZZSFZ8CG5ZrGbCn74P36uMPfAipvZ9HAfhjQy2pHx3ka8KgfvgY82YHAvM4iffz++mx2q53Ur7BJI",
-	"m3BIWhUctXDGfCWTX3zKa/GUOeiv2gPmscR0jsiGagrquuDZmBMhZ4eYNZcnyk3pHIwmWOWKx/gx1uSA",
-	"r+xpG0rVE/YNSDMn6EEnzRCzziHYMsSTJsqYYV65tfIbgffAwYBduihP3SHHAgEBbSdWAGSZDATA7xk6",
-	"2tjDph0SRHp0iTL2DGCwfZiLsJleCFCuo1SxuCeOzwhCWFlp1gnlz9+9+MvpVf/F8dmrv/ffXb6wwm35",
-	"p9dv31z94H5sYXoMGBewKUjuUTxmPdEMz98VANuwp92PPmTkU9hySfQzLjQmBfkNq2Emz93OPyAj8V1U",
-	"MBG4GWmSwDo6IvQI/I9843P5Rml1LQ0ERKeDbP2zq9BJHP7ceQJ3J4sLez6josDm2UU1fykk31cxmd0i",
-	"8qJVJ5bZDVaf0k6fguFfGsWnjESpNnLCCtkyiFHQtINGrsKNZxWUnPiTfeny5LjoidIaTGScp984lgIY",
-	"hi5JkYqlGvJyCD44ORMgUHhENXLBYq5YZJCVeU3aSBKmKgmPSmCWYsR0IdQNZ7ejraQ8lvKaaKtkApcp",
-	"DtYKIJTHnZ64tLxNo+EPA9edImp1YcyM8zzm/N3zV2cn/XcXr8IO2MMKPXobd87CiGXFmYUbbeVHiGTr",
-	"0/UoIhyDeWEgpdFG0WkOedvyCW2pZvEROeh+l6uf9sOecP5vZ4tK+M3CNJu4QLBYGUbaVCpDE29JsNwY",
-	"M7VZhqpbxeGQkk5y7EW3W89dDYl7YXC++UwKLzurQKR9eP7qya+Oz2ZnASwyPmi2TKp3VTq+FKPubsCo",
-	"TzwepP1gb4MurqR8BciQ8MHTTSaS4Ue+ZjGnGGj9O75Hnna/Wf/NJRrEX6ZJcg93zyWg5VLPZzLiGzrk",
-	"Ry8Jetab3VOWRWx51SC0S+Vdk8EfV4q15+hlaXrgWit9wOmw/AluEmfPQJeI5fZn5x0C92rOMRHyFizq",
-	"VkLzbPfV8ZvLMDMUZfmo9rWWT1sv8d2YqUMH21m4hzKQ48B+0ctyNWFkXmTKIZEXL29jZWphdCe/Y1yz",
-	"DsnHsnmIvD6y+5JQ0RNojPTXtMNJJ5jMSsLzt5dLmMHZnR4615l2sOhxVsVWKugKR9ETvDj5Ks79imtz",
-	"Drv3gKwzw82u4ZmFrf0Psux5LGldzJYgmkEiKRAHOhdhdXR+RHTVua08lXCX18t/x8TdaeQcb33txLei",
-	"ZBCQiKo4cOJPQLi4kXY8LaKYSZXAghs9USEH7dIIvLAdsEyXpJNa5bBeunBjxaE2vv5F7ySl9df8F7qz",
-	"D9Z/8Uaal4Dn+niLlm7Rt9OicuC5vdvgh7o6l6wKeEAThmGu5SPwAp6/ta8+hw+XD0CFRfyCTeQNi3/v",
-	"4uYjJeaGfdgxqw77ijjeKoXiU0GScT15qyCEIBSNk47A1lgnl/w4EEYH+adZHFkhVaqsbgUbctSzF41P",
-	"n94HDZe6Xibt89Qs0vX9647YuC9W8IUVx6W+ly8Tv9tOnhRy9ns/tI8q39e6rDxDKDAJwLcFCdGB2pJi",
-	"IZ1lqXEj1lC4rFxogofjqNTy3oBEh0IhRANBWgH6p9ECx6NxEdxUMwORsSJTp7giCdVWe01VHgAJQCrL",
-	"WstJYUwPeHrzbuo0GAyAzZfI+zozgQF26dHSfs+Wdue8yUPfIsViJgyniSbNCTM0poYC7RWvxSIpV9N/",
-	"DndbdwZ2P2a9biC15RS0ddRE/ukbOmF/TZmaV0VPVIh+2PXvXvR71Frufhpwi7HIZU5gW9K510yC2qif",
-	"hyffh2DWtW7QnE0v8IjHo/LHuATeiuIu7mjit/HOTP6OZC0VpKIVFJvFUEYrAKGsw0Sk5pAaBLXwtSHN",
-	"49PL9v7TZ+2/nLxG+zeE3jtgOS/YIQAgCBRoysWOD9H5WSBmjHQL3dqGhE/sGeImmVvpCsN/pXD1Q2mG",
-	"mwaYlPZbrHopSJi3GXZ64irHoweTeX7bOgM0zC7h2gBkJimMyt7I1NBEjlJGmmF+O/exwbCFWTBVUezN",
-	"7MtDUvzShfk6W3nLlSt1AyxXwu2JaCylRrM9ODNJEzF/cVtCMmCJnLWcLwBzgSAvwadkZGlndMLIb//n",
-	"/+XSZ4KekCoglnEaJkj4Xy4XyKfUZIQCHow5LBCNY0BWLSYtwIBh5h33JOyJAs4ldLuwywsblKXEFTYb",
-	"MqZu7MA8LdgRKzZNKDheqJ8XpP74rB+3dpBq4BKJRJxHVStGYiUBHlYKWCK0jYLl15PXWOpK8+15Wr5D",
-	"HsQ3nHVwnn5xz/BWtw7NJNd/9/vn0ULw1ZzCUjFIXcRjz1ol3Qh9w0XQwjvKjMvKkSubWClKFnR2+9rD",
-	"n0epTvwtslZttxwdIixx9sD94F4oo1BjFg5kPNNHhf6eFPplcWGZJC3FbKWtc2FlgxW+Ty++YCF1OBKK",
-	"jawgY3mzh3IgzQFWroUMwAwYQs6EQ3YPA2TnID/FqaKDZO5yZF0C9H533+UdvZKRyxz3o7SD3/3I40+h",
-	"yzCjYkXGHkw67nmoHZfNGpBrNjV5luP+ARm38tscctdFDBjlbR5jpmwC9UGdsQ6lJsgxoklPfJCDo/Ln",
-	"Lns65kNArcbiopggun+UA1vb+bt8P+1Q5Qi7pZFJ5iB6fpADkPi8XOxcwCh32l3AYv76EFahJBgt46j7",
-	"fFnInium5YdBT4TnSt7O2wvPS5gCUpHwRMprzvL1pWJOIqpZK8DKfLa3dxevMIBOkJBOef+azaEHOuXw",
-	"TxJSCBHsG3nNoJPsH/bQ548xM6WP0ifmkSNAC47FPUcZsicyySxYTsLe3/ehNHCkdjQJMYf9l/cdl5Yd",
-	"OpnevpaLe/avdxevrNz9E2NTxGEAoRbC//yqhyUluRQKXbSBwauouYCoyn1WLkqxdlgFUfUQzk0hTW9R",
-	"WtYFQTkLFcjquGoEh8D0PsWy8AEQpJzeYemLZLgNKk0YJLPjhafpTeFYa5dxXqArKyNnoOyKaZncoF8f",
-	"wCoqhWaE7V8E64fBcwOJwVXi8Blwph/loFHte1uEsFhgB42i062EH/V0FQZKr3e7v9fu9W6/YZUQKGiW",
-	"uX/B/Ec5wAlvJpTv32fHGVRwjVRueU4BYkDYA5ZXxnO0avvxjLs2JWpH24PVKe3NUqrjFxXvVy1kESVj",
-	"iyCu7AavW0xEwkcVNqLCaqJDbkr2jAyF0SddNO0ykd/++S8XENH2Ncm9PvRvp6fsb/JxsVz7o3ZT1m7S",
-	"AeBsWIorCIpWlNpSaUEZcXfgkRpXS4pY0GMv6Ha7gHxDmqH9TxiQvd/++X/nNZlQ9prRObngmLl0JjRT",
-	"5rUVLyyTeZ4myeu/7mh72T1Pk+uegNA/e5/HaWRvQrjnJ/Z9hNi5YBojPVSxuhMX2f3ooloh2RLETsvX",
-	"9rtdaKkHtU8UtJF9Dn7Z0NchsjIqJGF9kIPQScOCzTA/07az8GMhW8OAcYlR49D3D25v83ZzJDXHc0IU",
-	"XeCG9mAglGguRomV7Ox++BI54B2G4TuhxnKPhBqO97KvKGXlDDuwlgNTiF1GaobFZLm8M28VxYlMdJCC",
-	"9YRRVGjqRB67XJM0Mbyt5Ixw2D3IF/Pfo2gIUvBAMXrtIzgRkadpGZ9VFANCyUxJMeoJy+UAViQVkHON",
-	"9saATLCCDRWOsBwFFWW+sUxYBr9DdsnB3hMsao/gTCayK4SlhLLUmiwN15XQbR7sf+cMnXY5ICrTVQsr",
-	"ANnA1y6Bhqm2Ff0VNayHacP+q+JC2hYwkw6DV6UiWbotBmLnxftwIv5LLERrFaeecPiMCPFkxwgEOqFz",
-	"h/eQaVyFFCEQxEkTCAlOekAQGw9aVsxSpjO3gUhaq1XJ4UKsNVJhCHBLSNlZMG5Zo8oefJADQISBwIei",
-	"MgWL3XT15Pa73dY6xcpJJFbEB6HW1Vbb0T2hE2lQSUSaxa0vJGjBorkWsXFnxwBIHKQsPxNqcBaK+dOr",
-	"Md8KBeghFyOmpooLOCuF+m3+tNl1VazNRCTj3GuBVODqKl2zeU/g0HLlBcEciqfdA8ggPedLkVvhFQPK",
-	"KOR8Wj4IAcMuW+D4DEtTiphE6SRFJpHMQZGEZVkGstr3uQF2XXvCCe3aagiAxqTtcc2t9tT4VYBlR0kH",
-	"TlnGZ7JiU8GC8GOXuCz14CoD/8Cj5TJ+s1zXLL3h9fHf+s/fvvh7//nfr04vw4A83duH6gyDuQ8APOyJ",
-	"wqUkh4QOZGrI024X65LBsW8dEUW5Bi3NcvDECjMKJ8NWqynP4Xp8MO0Amt9GRejee+94vVYJtm+XL87l",
-	"e/eodNe42Ca4Xh5j+B4l3/uXfJcEUXchOKL8PJkYPqkL8TtJlQYLiL3d4Hp1if4IRIQVQQX6HeBOwRTZ",
-	"goUQhSmNWEYjb6BxpYQThL3DQ2QFOQFuZ5Vwe6kUaghjsXfqqynCPcINFlQ8wNKMB3vfHTzpHhRKMzqJ",
-	"z34LTremQ7YKyCilKlZWUAmc9lrIvkHYQhiPq1waOJbQOgKcNUSqwokUoOacPcrN0wozdo1wDvZlMmQz",
-	"SLCmYnnmiC4A5QUpCQW7Nf0I1j48JEOZJHJWfupAGfAmoVAGsTpo8ke7vdV2J7DH5WanvED5prw0AzEJ",
-	"qlssFG/ZrM0S4m9tsxmg8dCA2SxvezOw5NWtItXdW7Ow0aXWMp4AwLy+WOZ+d01d6tpxA0HUGwmffU6V",
-	"3AeN3fpRDuoibN0hkkPUhx/TWb6Gr85uTjmu2W5GQASbWVEIJP0t7p5ll13mDFuFQYZ284ckwhUGzscQ",
-	"wT8Gqf6FOftgboBy+P5OmEc8jyQZ0Og6q9e6PfFuGzj4oxycvcAqWUtEv4sJtmCHvFOjQW2WL6BYxQHY",
-	"p+I0cbW+mFFzh8EGeHiuLqev7Qx4wFjU09n2EcVZYxa8Sq3Cg55uL5KBvBb6hgAYGNRyh0Piwdwyz/hB",
-	"97vKdF9o4KsedAevVTR1Nf28wM45YFBQxK/ZbMwTltEZwgn/+wV0bQ0L8qi7ZSwJifo+vBY5x4C6N/Xa",
-	"2jEJAYUVXmtroxidhGDv9OZ5h7vGpiHW0NGkaVWjQ7BetwJMz7eEntnugBP0MnUOMMS8rpa9aDUaJmLX",
-	"qG/Tfd7KoOsMUxOwkuJw0PwLtntf0AfDLngcgiVPTumvKSMQUeGtcfas4iBMhv4JH2pmX8IS//YBBkxD",
-	"w4j8ZleD0AQhrHPUJRw4uBJgmN4Qd3l5Csa4F+8ujq/O3r4J89r3e097Au3suhUsYwCPU8DNm2HxGMBu",
-	"xZoDmcMCULSygBYSAmsOXUhy01kQCzEZMUvoPCAT3eqQC/9DvkeQQsdj4ssUQdTwK6pNG+qVts9ehKQJ",
-	"/7yUqYqYA6ICFwY3miXDFu6WYDO/UAgr7vL4qPGllIjmdolBF4dtANuvr7fEtV0Yrf2FMwWV6gjdR8U1",
-	"yoCw7DRHgmuGkYsOnKtEbR0CsPO4nwUyC0i+Rp4QAZqlGIl1cIhauAPkglGiCwYBHIAGAQ0A5+3D23Ng",
-	"Gl8OpLlIGOenF/2fTv8eBhkGzV73kBzsf4chMlM7ZDddj2661Mbl1cXp8evLUhvd7iF52n3SCshAmnEV",
-	"/n7FFXoJo/9RDk6RRSwJKsu3nj1m/lQBBeEhzIjIES5aYzxZ+MQEkI1rSrCUKK9OMd3r7h/cRd1cYnBb",
-	"wk3n5cPwc7iz9+vQhS23scyFidgFjCyeK59KoYukeVSmNQgyieSE/ZuqE18s6kRKdJJnCRXNRdclHt2W",
-	"g4fiOq/m47HxZBLrHLxm8TATaXlBkUD0kas14a6H4kkk2nKg2LlTCvFDmYxTN1v3bi4M2eVcrPyx8cfu",
-	"ddtEPrq1X9tX8c1PQWOpoMi6z/+WvZ+Nv7L+yObt5J8staWZ2aYd+zrQz12Fyy9F0cfFoidck0JFFdIs",
-	"1VcpkPTCpbKGsv0Vc1+UfTcC+3QPzhCYdhvCQp3wKocoX7vyG6m3pbOpxwL9yiq+5iNBE7370V4Tn+6s",
-	"6gd1Zb5psqN9+hZIkpFUrDOj3PSHUvXxFRdMXRCg/aWVXeFl+BdXQLAe+mWhYu9nFOKrt2K8wKrzvvKJ",
-	"nQgJIfMO6ykVonzKuAs+JKJ6LTBW2WE8+aQ7RKqwFz0k08Fl3+QGnDgD5sHrA4+150HM5swcFodnxV8I",
-	"zUfnTFY2UqXCSu5ZCADEnbt4IUMmUhvy7OnTJ8+872rArLBQKsaDnqjAF+MqwOmDhcu+7cw4oOz48WSl",
-	"UbESkq/k7wuK+eQ/F17VEz66BYOEinYbtKA5gF0n3QDRgShPfZcmj7K1K+XHCUDkTQgXy1x5mVzV6pCf",
-	"Mx0qq6Vk9cBhSJqUnJy+Iux2qhxWHaBvh247gxzyvxWgmw8azxSMCWMGvHZ+KvsY+OYGiD7Cw7xvxDp2",
-	"466UtKFjb6y6W4TEQhlkcNLctkey7U6H/aJzQWevmYba+l8+TKJOdHbbPMuSGo+yLcdbhBvSnIHC7sPi",
-	"7btuPR8tZNtHYDwGUXw+agaH+pQZj/LXR4E7Eb7SlTWUivGRaA/gpON1uIUF75rNV6dJ/mRf2MhLX4Bm",
-	"2wKKbXvn9F636J1+utY7/ZCO4p/YvM5RbBeu7JF8dBZ/PWexU7a1hynAgBqHv1DEZIIDsRansFIuhFsI",
-	"kcZCCAnmOis2l1XclCKZHxFXL9AVRckqvPGKUBlEnMVsq4eIe/yJzbGLze7yvfvs+Gduxq46fc2tDkml",
-	"uecUVxfAq109OitXPqIVPKIV3I9nDDOFaV4f3KWYwN22HZdYuGSzaJIcoK1M7VlSgMHytzfymsUuwN/r",
-	"OntkqOTEOURuTSH3YZlvXEALnm+sw2hzZw2j06HrxwCTf2doX7vFLjlDQBjkdvffVqain9h80Q6VnYhd",
-	"JZM7BJr4JoM15YQwdSzLb8lLGNvzHKCFAQxzMEnMxJ4AkJOrEAjfYv1lUBsripaBO9KJFZjfAoG0EI+L",
-	"9k8IDW51yHPwmkl1TeI0M3UU26rS6i9kkjzo7W87cDnBX/eud1v1n3ffP9a4+eMwTgAxytLaMFAjljPh",
-	"Y6/vJCBkJbt3s65qAmleAuK6SzuTqTAszmWCLN+xGdFozGIyUJwNk3nrCGvQck3YZMAglcwBVQy4oGre",
-	"qaoT+NoP6tKN6QH16KW+6ox8+PMCJsKJnW37RAqjZLLO9wMv+3cRCeE/osTLBaMJGXryEbHTQdE3USga",
-	"D5TiC00kFGOpFso3T5hRPNILRIwP15LwBaOOZu3dn041ggb5yBopAM8Qw3ewYpIuWM1HSs7yy1ykkwEm",
-	"zqLfrdMTYSSFq8DbV9SwkHxP8kea7MJk+jeczTT5//5fsudTyiOj4F1D+1HCo+vKV4OeUJZvYzLmPolZ",
-	"xCc00QHpZuFWirkyS5gqAJ/D5e+dg4DCeRslaVxdCMkePlzM/OitDJp5CamtMZ17vxOCsENCuGVOpMkF",
-	"Cc0/wtZRFs7zzL6vfSpTaGSY+dwWbHF2r+qzTqoTTsrje0W3Hp6RMZ13yLHzQj155sbrPMJ2TLUDNvLz",
-	"hnssyNnxm2OsM/kPKZhD3tEkPE2VnLLdV1LEUoT5cMN3Vyf14/lH4/N8lP0/736FLJgFGlzHkh+Nm18D",
-	"tU4a4D6W01n9ZeloQVCnnBIN8ZWYQK8opKszH5C3xNYr5Rb3a0W2jOf80HA9eomrvWdHdPL24rJNk0TO",
-	"EK/3aKni3rEgbEI5uIoXEbaihFFFmtdszuKe+OH18Un78ofj9v7TZ60j8u7q9SKSl8punFCxYXhEIkVn",
-	"CVMZsGzCNNZSInTkOXRPuA6HCR2NXIxdwoaGWJFPDh3hc6Y7JHT5m2Dy9Y7zbyE5Xg7Bn17F5q/sckG8",
-	"3gMpd4UOvjDiFfS8CvPqAvD1PsPK9KgCfVkVqFaqtPtIqEMMMm0qaDI3PNLIXtYJjYLNdMKMi9layzcW",
-	"ucQlGF8o1qKytzyXnm+4WJuEi2ssCviX0ytS6G/XffNfEMT//W///FdImppRSKvRfCTckQdAPRCIv9kn",
-	"Y5kqjVHUBUxNVz8zsy5BKI2vgglASHGsLIsBXjYLiK+GI1VmI3Kjgc5lAT2pJwxLkjxEHBE1ZmPpCygP",
-	"WNwh7wo511lLi107fgaR81QT2hPAQdH71Cyy0YV60j8cX/7Qvzw9uTi9siIazcbvG0ckFMf3AMSoYkMQ",
-	"C2mv64CAMtzDfLxW0hJSsMrgFj/bNznFPAzXzDu45CORTr8078z7X8VA/W9H1dQPpjJEkaFzwoewtlyT",
-	"OGWPLPePzXKP9XWmn+fsjDRdbXQ5Ne1y9b0Cjy3zXmn40NGoXpXo/Kb04gNqHOWO6hQOZgwXI51XPvZs",
-	"CNKqJoDyNZJfuujpf0KdKw+diTymSD/ZrhTprrSbq2qS5gHOVcVLwg9y0B9SnrA4PHR9F4E8QXAH44tl",
-	"cuXSG4hjgshv9tCMpIQAWg2JRT3hEq4JNt/KDQ6Z1o/9WYEDY3gXrzHSnEKpZIh850IbKiLm0NWgukqh",
-	"Kslg7uWQQjz2f2GA+Pduhh3yE5vnSYDe+YwJJQMpjTaKTglYkck1m7cQm0XInkix1q8bMtyuoP0A2lhN",
-	"OYzls/0AN2qhj0tPJ184cnQr1kIEgC1aivn9u5ser+Wv7AwyX4JFVsRuphCBveLefqfRbL/SdnzsGYl2",
-	"sWlYQQceOEApzZgLmJMz4UtIBvcYBPqQVsx3eZz6Qk0sq8UEmHykmGXgNC+44YrfZgW3nXPi3dUJ2LEd",
-	"aAcTMVVY5/TR/vlVxJNibdnqnJsm3JTaZbjP8WkL/QtOguQa93DjsrQ1qEFwUmsP5Esu4ndYr32DaGrg",
-	"H5umOu0/LfsRnnxZRwHMquZKReEsg3qFaT2Glv1BIqelvCYUtzCdksGceKr0xwQpfjPRvtK2l0c9knSq",
-	"mQIw4BzFt2kUn4BRLJEzptoR1Sxu4TAOyX53L8e4gFFyX+0lDnoCQMddqg+7RQm8OeI3TBRLP6fTGKEg",
-	"yuY7M+MRW0wra3V64o0UbZrfmRM6R4uaG/7CPeklAR9aNsfcLmZIOE2oCEnzoPskIA5WnIS78LRVJay/",
-	"gw4cB3kIMd02jZ18aeF8LQNx23dESts3A1c75hE6tIS9L8jUaEZsjyrCo4qwKqBcKsdmPDe9EyutVAGY",
-	"Wg9UmPGMr3R8H+/7PxJWYapLqQ7bXPFbxXBbqvFB3L7syYKT+OUJ+ebJd8/IhKkRI/DWId62EDldvAvw",
-	"pj4i4YQZCn54+AgDuAfzrFIC7YlQpEkSYrUxgukYOitE0PEXcwZn0bYXeez6Xbj5NaRwH1nFoicyxdmB",
-	"UIFvkhv0jh10n5Dm4jWPFcucZ8/JGpV2OjvzB775oQ8giGI7sIhtWPk/373N35cwkQMqwrwe08ceb/t7",
-	"uu3hBBMtJwwBYCy57WRFwZtQsbXAy1qfe/3P2GAs5bXexUSJerB8OZkmDIyQ/hNXzybEKOA2YEeYVLFD",
-	"Yr7vpd3ukygV/Bb+xYKbPfdszG6JDxTYf/rMzrLXMB2rMfUa+HJIJjRmWUgEz7I4mrGMdDbkziRu1cS+",
-	"/oyvuGSRB+QU5Y7q6mV7xD9469Gl+HWOVskN6WgIonTszak9pfjD5IlsSzjTheOU56ZVmi5+9icJiqxg",
-	"wFAemM5mnu4h8FDIGZGCNIUsJXwdeb3AYRsqDRgQENuBIIuAHNDqVKaF/b4OSj7lx0Py9R1SD3ZGfNna",
-	"laghP2dvPSRVuk7qEDjKPCMvt+vKaD9S6UMUYpgVdj4jtezZVu6U7LMCSF1d9vyPUK7GxVJmNbCuGZt6",
-	"qA/DpnqZjb6A9n7Oy8GsT5XHTx7z4/+9gZkYGOsKdYK2ImbPOINqedxypqysf5btPFJ0OiZNKI3py5YL",
-	"xmIdApwdmjuk8jlHCE8HGMyY4fT9hKkJ5bF9nbzGfxPbRTSmKisaiL1QTQCveJpQLirTPwtnYgN3pcux",
-	"qgRsAtC4RtBgIp3ACuGfbrR2Gb+kszKbl93yfA3uANbsdxDQF+0G+jWPFZ1xMXrkEH8ks2dpN+0O5mfy",
-	"jldZ9cHZEtB0i6Jk72viJ/+HJhx8nOgN1fSGxRAO4TDqpcKYF6w5rNHZFpCEG6Zo4qvOuQqi9irF7gPP",
-	"nRBGA2sJ5zXrIHiRRPMoYQFRDEqpRi71GPAzd4Fv9S27CwsomhrTtdDaar+w40P3afEluxw8QfQOe1rb",
-	"UIS1Q47JQAHIo0oThoVcD/b3swLPWC45hKIH+pf3HWeR9WjpWMKWJXGnKlayJCbcvxXWN3+efnEHbIEp",
-	"rmR19t4A+nn0eD6WE30QP6nKEDY+V/ZaoUns+vJTKyrWuDjw/W5WqwrLmOf3xGBOeFxd2/Iya/8BD63v",
-	"ZJX+60e7o/NpPMolfyDlmlZuYeFMGMVHo3rfwecAyBfli3MrtpQwvOoP1e5H/8/+GtA7UNsLSFkev5wq",
-	"BqggdQq7J/1Hhf3x/igp7DonjG0OyJK+vqQO11Pc/TP02vQU9/sjJf+RFEu/a7mhB7E7UwEAM1+NlweV",
-	"CmmBc99ZL/V07HM7KrXSi1S4OhKgj2YahhRWbVRSZAt3SNAklvgCF9rXNA+wrJ4Vy6Ik1VCLbSxnABcC",
-	"5ZgwgkfbxQ4KEJCu4R2dI3d0yGUijS6Wdj9/d+WgR+znPaElxntCfQmI1nE5/Iq1maCDBFLi8/12Y/X+",
-	"Pyh/YecwpiJOnLOQi56gLpUQEaA1wg6pVOgj25r9wlWuG8yxalczr1fngmBjORMtV45d90Q44XrIFetP",
-	"ofxSeEhCfc2nIYmVnNoLNyChSkXfrl4IXTm0L8N01hv0jGULhwgt0BM+xz/rAJyZfR0SmcQA2sIFAiaE",
-	"dgtDuzqhnU//H1IwCKqy2rjDZnDKd6cnjvP9hxIbVcJ386D7HRmwuRTVkQPnaZlJ37+C7pv/Cgr6pldD",
-	"pqAHdezmET3z0Tbwh7cNfKaYt0qLydpZ5d++8i894JF3fWyo3fthP8qGf1TlnouBnXQWueF3dG3Jii9r",
-	"AajL5LpgJlVOkHAjspOKA7iD3l28Is3w/O3lFdnFGKuP7qU+jz+5SGiAfC7Fq0Bpsp5wkVRcOyhocA4g",
-	"0KZwXg0lk4TFRw4DyUEdIZyTFbwqxYu9bk/kq1wUL8glY6R+uJAXPJazrGwZK0aBVRaSBybmjnTjAZG2",
-	"XRerQ7XcXJaRtpt+fSP2WBHr8RKuqoxRw6Ye8CYunb1V1sRXgL5fOJNGgnExB0FBgj/o7tUZFmtP6KNd",
-	"8T/arvh5VH4vxpo13zjKXay0sdmpumMZjs8d56pKWjKJs/oPRk4xshAsLGiVOMrirB20XUE08FW3EEKx",
-	"Oni69qR3v/ZdXIgd/7e+jx/5TEVdiVx0ro3c3vZ+HfAk4WLk0xvqMxoujeJTtuOgW3VA7DU65CzGorva",
-	"ZIigl1cXZ+en/Z9Pn//w9u1PHhsUqgSDbGz/EXgzH5idDJ1Me8LIhCkqIrB11jR29fbV6cXxm5PT8JBQ",
-	"MEaCwXUoIZ1TKqINTVy9V5MqOPsH3W5exbgnsF6yC1RCRWHAIppqRnCOhMZxlpdlZAbMb8iMJ8lRXjrZ",
-	"dhAAZgN1zQVgCJ2NrRIBlYK4IUal2sykMuN5h5zSaOyqmfN4sdJx4AtvGEWFxogrTBdVgKRrm+uJJiWK",
-	"TQFawIsz8wLgbLeq5HHryCPCThFtyliBjbtwKqyaPFRy0hNuCRR1+LRUEEOvmcgLicDoMyBaqWKssZAN",
-	"Ja9hDGj1HfJGGo/N2xMIznvolzr25bIHqdLeHj5kMw/bmCPBui32Vc0iqZ2p/4fXxyeVoLDQg8tOWQd0",
-	"lVF3TjkuJNYSzVEWtIZxbm65HXGRhEO9LE+EgmUAWFhXJHegYDd5Ql0d9P9+9+DbmsjXLSzXXzhMDFf6",
-	"gkWMT2tvNKT9Gc0pH7KflPOtYLisK5Fv5++rYWZUleo/CEjtfwbgbHZwvMrXdNluyDWLpih31ZRuplQ4",
-	"zuDo015JMdXjgaQqro2/Or3lePqTORp4/G3x4vjyh+dvjy9e9K/e/nT6xiXqmw4Ji0jeXBN2ixwSGS9W",
-	"cuyJ8NLOkh2RH4yZvgXAu0s6YZfcsO/tRCMTEu3quUdSXnO0MSkWc8UigBB60n3SspdGmE8jRB+WkugQ",
-	"dJcWgQE5dGwo3zilI1aT9foiW5KNAu6h6Tre8nRvv7LMCTSEsyqUWoZt6seF/jdvdH2kPoTYj80kuUOE",
-	"fTYmYAdP8PBUiNBY1d0ynAwVG12kpX1EQslQg/GrhNEbF/j77uLVQmGpVxLZ5OqhB41LZtonuKyrJ/lZ",
-	"EnwNC3ehzVvCMxQP/l236I106Pi4lFY0cyuOYHvkh6vXr4DmgefTLArbnsUo4SBzgfAzhQBxrJRRUCZ+",
-	"dzMuESXA+UtDwPfvQuo/a9L/EXXIrkC28kUi8sVsOrQVxUTMFIuL14pdTV84IpZRfdTu5Yxa1Yi8O8P4",
-	"CFf2hWpteXB18bvAVTugRAP/JydIde1LN4P2OURRVGZJvbCj2da8czZ8IwV7jeAoD8xBZZROmDCIQAvX",
-	"T5nFnV7R0bqSefAOdPCkrnYwEvaOxvJxTXu1QLzK2bBt59qGybYAnw/xFO4s4P1HHBIYjNUObxiUoi5t",
-	"Y+FgwGHIz8XuR6D0lWBglmKP7VuNTfKTqHtzIxjSZwc19cve5//s9Nvv//S/qquwrTk2WPLiVEQyhk+C",
-	"+z5of9r9U/mIZZXjkFNUjLry0MGiBWT0Dz5tMztcn3plspPiJBXtSv7fTzHL4I93mrc1Gm59lO+39AZY",
-	"VXiEO5xVM1zisUsndI06NKS/rjqyL4//+iB3zOoFsXLMOUUt+etTytfd+JdglBEGKidds5jAuFzJhAUp",
-	"Zc1ejxlNzLg+7wgh16Mxo9MjYmQajcEqkhX3rRRDfsBGH9D043qo4XgufA2snQm/QfPN192yV/yGCTsm",
-	"K38XT6Sea8Mm6/dpKexje//YJr4urG4WkEFqXPzI4TpULqJZJEWs16BzeTyuGRjALaeyP4L5GkGWs4Do",
-	"gtMB/U7yhikSYqsG2+ngX4rO0MjuGm/6gGrEPCsVFY4y2LGe8HAzAVmGASOhCckk1YYMmIuKJk+z+iqO",
-	"y6J6YDlNIjHR17sGegI9AlI5C0zBcm81MEFSgdnJAJ4ATvvc7QYG3j2wCkDUUGZQ7/RET1jiBtg2OfjA",
-	"IoPY0M08Pvng224XvB06cDZiMScf5IC4uPIWGbBI+tTiD3JQijnviZ/RReI3/IWzsIcEb2sf6m0VlB2d",
-	"G+B5fETA4wNliE3RjQjFlKnpiYRRO8QDMm6RKn+CKgRsAcqUHV4BBpvH3oET8yGkb7vpWwI62N/vkBfl",
-	"6CdFDStV6HOiztk5Lg1WzpliNT8lU8NcWjeNxn786LsBbEam2tdsjq02vfXv4vjqtP/q7PXZVf+n07+H",
-	"rQDg/w3aCQfzYvAHpnrnxn7nzKoE2LxA+K0fNnAjhHc4iYiTt/44ZRh6R8QL3IFzRLAYyBTESDrQcJPW",
-	"eCAWmUedQW+vu3+wQTXkqyIF8hjPI8+JEVxzhHsgd1SUVw3ME3mtZ+Tp01VVkXu92/29dq93+w1bURP5",
-	"btH/NI65/Ykm58pSiOH2JkWVZ0Jviw/3nz7Lukbm0LA3yki23UPbeueCzl4znZcg+XJlBH+Ug1X1A6+Q",
-	"HRWCJSGUkicJUalYYQetbGZHe+vpQxk/tw1f2H9A+2HdYu5ocnzmIDAiKoQ0HjUjKwag2IRycOtjhRHS",
-	"BA/Yb//81y4+aLPbiLGYxa3OHwL99TG74X5dbVQVw8Kd+dJBS1sRiEcFT9y6oJChVIyPRHsAfDATbRM2",
-	"osnuR6uvrDQVvbLvnW9QQyqcKn5Do3kYkNAwNdGY+IV+Fx0eYeEdmANgxSAsS/cgM0hWWJ6cHl1veGK3",
-	"1IqX9lXsvREUb5En++Vrg7b/8f4XtEHd2QL176ZU/17dLG8k1l60NPDZbpWvbTKC04ZTaTpKDQicEjsR",
-	"d0ZaW9sRJtG0PpLrrWDktYxZgs6MW0POlTQykgmZoDgCArqPtAFk6vbF+QnZ73SPyMDSlxfqMXC6lcuh",
-	"Dto5XBRNQtgpIb0TUDt0ew+jb2VWH2jVxCqYk2iKOaHdpy2M37pm854AR60whGoSHrt7Hfo5JM8ZVUyR",
-	"5ObXPvj5reQpSPi39vGUt39i8/AI1Yk8hiiFwC4Xv2bGDJRfexNn2kquuAGLwoEwEUN6KgGMKxJmWTS+",
-	"ByNlQmiipXsDmsYovKwGqWeohBsy4YA5FXioLU3KRcNBQtBjPoUXXP2xw54IE65NP4fqCknTPjnJHrQC",
-	"gu9kob7ulQyE1b4xYvkLYU80RznCn/1Z0xuW/06a07T0s0pF8VcuDL1mP8qBb/mDHITEtgnP/KDtmrmx",
-	"/CgHMIyIiogl7n38o9AMVDTEhqBsX6tDQkj6m+MXVMQ9AfUZCqOx6jWupZVn8XUUZv0laj+wMleHXNlN",
-	"c5wKyDtmins3YU+YMdOFbdM7/t1DQmHDd+xXI7D24velbd7RJL8sSNMJ0ISLntCCXjMSUc0OF1fTQBRh",
-	"WFCg+tdsXkiJsrf3jiYTNhkwpTvkOMtmABqMaJLgjaqYThODaxFyfWoJ7pBYjhGiNtwToTYqjaxWGDs3",
-	"JxxAgzY8YKjenE2aWURyGMmYha0Fop7JNImx+qznDZV52VKb1yfnD5ST/frkfCsFazuLaFm/q5H8M+bp",
-	"uwIMb8+CXGGq/QpTb7k8KCS4ugaySEy82YIssOURd+2x9kS11PGxgXejvTCtEGLF2eMp/4nNsydLcRiv",
-	"T87zi655aRSjEzsH8sPV1XmAIcQJ0zpAG2g2hqK0YuWQzWCd8zr0u5EUQ64m9XEcYzmzHG2QGuMDpN03",
-	"DjSkGOrcpARSNcEUysEU0Tp0aBgQhje2N724DnqCagKFebXVzy1zjmWQt+wtv+TYhTRBx9x+kwylgkKE",
-	"eRw6u51aTgPxfT1BIU54RYDfm2z6J272WwX63Q2KJe/0Ctp56Ig9EHMzwcYtrNvGIu/6XUZ24Z7b7fZJ",
-	"Byv3/THea9N4L0cHuYMcg79zhlA6z8X62NkbK2qIXi1R2g5Ubp4Q+36HvPUFw3B/m7Mxj8Z5GTGXhpAV",
-	"DHalOOJWT0RU+JZ9joJXLMqGGQ4+iksWtV8yE43bl9ywQxIpqXXb/hh6T1T4VvERF6GvFobZF1Alhxu2",
-	"o1uYsVFKVn0CmRhZ8gHMzJkX/bSpmFsp0c61J0qrXZhhwdbLBYkSRhVpYr68AJOjZaCaufDYfOlbZMA0",
-	"j1lPWFlwTPX4yHcM3BUqpXL7i5rY26Iy/x3fz9nRxuLgbXs2m7XtpNupSlw4zSZW+yFNNAsa08Kjj46b",
-	"bs00i+z3F9fI+6BKPNxW/rwrv3ILWpYIH7lqJrT+LpcCju6MamBMWXBqgYl0fvdWuYLYBQH3EA1jNyWv",
-	"9+XZTZNWbKBzazzqCb8Lf8OJvz+2vYutPC+nTNAp73hKrHMjvJ0ycXx+Zk/oQ4dK34M2nwWJu2Fn9pDH",
-	"wOk/hLTJNUZM5ytNqCaO+BZjwEp0PKfIEtfQ8d+PX7/6knTsh/VIx490TBzxVdIxQGjXmlT2u908CB1d",
-	"MlaLwH96tUYfYkSzizX1OeeBi92a8JF3aOTJvWim7gm0YwPwgCbNy7++Ah2I4hOSyOjapZljPmXCqLYS",
-	"oJJy4hNyhr6ix94z8po/J0PFGAH3ie4J+yPOtxX4aDrCxIgLREtFDc2KjwgIlvl3rJIypDyB0EHtRMwL",
-	"FmcAIdrBjN0wFfMIFKKIRmMn2OwR3SFvrYg245qRp90nJEzzrQ+DclERVw4FfES2VxYTKE3SE1yQMKs3",
-	"0gz9IocBeJf6OBX7lx16H4beB33N+QI0nZPZGNBNwpgZypOwxtR0AZTwgNHA2EEF54EfUI+0ZGUUHQ55",
-	"1PljHkI7Gf45McRKDqTRHXNrVt0rF/DW1a35CkH+V+zWvOTJY5A/YJzRWQJoz+UKC5v54636NqHTzu1q",
-	"IeISX/uSAsTtnXRVP5//4Oykr0uOjlJ8MIGLm0Zi3Jo4DTVpfdos5iDAJTPhgk9ocggwKMvZJ/4iynwl",
-	"hA5kaohhggJkkB3qrylLGZEKHOr2bjZ8wjpWEFUUqo0BJA0IGnCNoR0EQ0IcbBmNJ1y4YYcuDl0QeEqu",
-	"2bzm3rvEaT4kDjf2UHdmMEAvEyv+c+RVR0G4YSBgmcJ6cE3SaZAFNNwwpcu2hVyOXXRqVrgwEfi+IgzR",
-	"boHDknECLlgI4d/aBa1nwQ3UkJIFA2pspyppHDZ2gcO6sS2dFSaniS93Z6TrMCCp4L+mzPIhNqE86ZA3",
-	"UrQzgtVEgyiLPgeu0NfQyd18WP9/Ofre6gDwvV3TMdVWKgW0KG0CkqPDWTnaYI0/B2MUy5k7d8cwCPDL",
-	"wggKvdqWqzpNjXT+gw9ygH1jzE/gtjggCdeuEgJE8ST4ut3ihN84ECBd6Mo2VNHVGwp2YMVSCA+G6Glo",
-	"G6ttLS5TXgFsuamfYbOx6AJdLCtRKEnoEnA1oAliLBefYJxhqe4EBrA5rJsF2NPizLLQ2+rciYgamshR",
-	"Ck6vPI4rcITgqy7C4RDT1PiYo0IP+Vc1fZSx4rAjn3tVNeSs+HfVKvJojDSs89MkYjvCLIzdUitpyqlp",
-	"czw4vpxlIaClqvEsao1EisVMGE6TwkYHhIlIzaF2syPyIzw0E2aovYMA2AdKckD2EouXV6mm63MMvWwP",
-	"FWciTuZWpo/TyBTAKDwyzISqawZqo2NwhU4mzCgeVXZQuKBL6BNFqAnfRQUCRqcc+1zZRUIdpUzpfOJ8",
-	"IEqmo7EHWwMituqmTE3gegZIJjKVytAEn00TAPK16m2EV/oixlNhMB7TqYJNnEH2VWybtx2nWWApelJh",
-	"oEy18S+QSopE6GIcKxr2uZsBSAoc/+nuFr+Ci8YRbjRLhoXm3Z2y3PpKcIWanSu0Cxnd1ccwN5E78MNY",
-	"ppap4UE5yhHvIHbQcXMrHiXeoVoi6ILFvbq/mhBfH9KDmVnHZ4SOMOoWUi8n0RSyLgs0HU0bn95/+v8D",
-	"AAD//w==",
+	"7P37chs31jcK3wpK31tlcqZJUbLsJFKlnkeW5USJDxpJfjLzhdlssBskYTUBBkCL4rhclb/2Bez9Vu07",
+	"mBvZd5Ir2YW1AHQ32TzJsp3MaKomFsluHBcW1vG33u8kcjyRggmjdw7f74wYTZmCP09oMmInUhglM/s5",
+	"ZTpRfGK4FDuHO9/LKcmkGBIzYkSxiWKaCUPtr2RMZ6TPSGIbSNs70Y5ORmxMbSNmNmE7hzvaKC6GOx8+",
+	"RDunV3S42Pwx0UbZ5m9oxlNqpCJyUNPXutYvqGEv+ZibxS6uRoxoQw2zLTOajEhmH3Sd/JozbUgic2FY",
+	"SuiQcqENaZydXr0gqaID0+LMDFojYyZ0wluKGgavt9wKNqOukIIRbtiYTJgiE5nxZHZI4u7ONZt1d47U",
+	"t92803mcuL40UWxMueBiCN+zI+Me0CyRItUkF4ZnMLwpF6mcErsORuPTcbsrzm0XnOlDEl+zWUwatt/j",
+	"8zNyzWbNiMR84r5LMs6EIWfnEZGKnJ3fPCW7Tw+ahIqUxMNM9mkWkwbNMkKFFLOxzDUxig4GPGm2u6Ky",
+	"5uyWjieZXfZiYnt73xyZbw/2d6JVWwLDndVvDKylXrUXEVm9vL+61fs1l4a6FZ2679z6cUHc2vo1XDOz",
+	"X7/d2+8cTb992qmfGTNqdjwwTNWflzEVM98jMZJMKTekzwZSMWLUjIshTo40Ll6ckG/29jokZRmdtdw7",
+	"zer4xlzwcT7eOeyEwXBh2JApGM3fw0KvOACwOv5oGT4cGbvUeBAa9ju7yIoNcs1Su+KEkoP9b5qRXbtA",
+	"uHb9cUnvOMALT/mLg7zwnWRsYGyvdlBJrpQlYLePMHzqhn3nIWhWs0Y/jZgoNf5IV89eRKgmbwW/JYaP",
+	"WYmgqqMYSDWmBvt+erATrR7Wh2hnQhUdM+M48XGSsIk5FYlM3RpxOzbkNDvRjqBj2wI+1grPVdaB3r5k",
+	"YmhGO4dP9vbriPdECsESO+3XdMz+ljO15Ggm4cFHmtiuj0jKBjTPDIndH3CQYIy/QjthiPBPeVz/S7HB",
+	"zuHO/2+3uIZ28Ve9Wx1ReZBSwTd+ISbUjIo+Ev/MTrRjSZQrlu4cGpWzJQvyeB82xH/cs8tvDFO26f/j",
+	"Z9r65y/2P53WN71f/vK/ag/+2eC1FOwVNclo6e6cDVr2oRY+tWQoe539g7oOfpD9s+dL5svTlRNdtcJn",
+	"z6H1H9nsE7Z+pfhwyNTSHgz+3lvTU2mVnh5UNuygumHHrf+/267WL3+t36+3esV4Pn7GP0l1Pcjk1BLp",
+	"uW27viN3GO7WVbkP5BmK6YkUmgHLeEZTxzntp0QKwwT8SSeTjCcgO+1OlOxnbPzXd9oe7vcb9nyOb2Gn",
+	"i+zBX9dckzHNLOdjqZUyBpRn2otzILnheR5kPPlig0xc/5atm1HlbgHREAb5Qqo+T1MmPvconehGMppc",
+	"oyykEzlhxIy4JnLCFIrbgjF74XyIdr6/evXynA7Z3EANuzW7IzPOqiObPxe1Y5jQIbPcfF4xaJU0g7op",
+	"uud3K1pESdxf9Q48A+M5E/ZY0+xzrvyxILlgtxOWWGmTKSUVaSQyZSTmbjhxs03s4qTMUJ4RTWeaCGlG",
+	"IMH1ZY5KREJzzY5AxLJ7xroidnTX4ynI11rCg/HfW+6wts6exwSXoUmmVvZQbCKVsQ1zY0XvD9HOa2le",
+	"yFykn3NRXkui82RkxR6Zq4SRhlR2ymQmc2UF0w/Rjn/98+4VbBDIYSA0Hzz5irhu3Pbg0QiCHvus63Yl",
+	"JYr9QVh2pGQVxl6GA4qbR0RZ3YFQqzw4WXzMyJDfMGGlyhhUixboFvHccayouKuOVfFgeT1ahRq20cvu",
+	"ca/utIK+s/LtQjOyUner6H2jkc+rMnNtVNSHzdopXlloy+kBm7ZjH4eNvzRS0SF7kWfZ574oNFM3TD3S",
+	"ROMY7OU7yLPME5v7ume/i5uHgVdNqSZTxY1hok1gj0hGDbPHye5VV1ToLqiuwJg4XPGaCYMWgTJF3o0w",
+	"QFhkt+YFz2pvsElGubjDFTbg2Re8wq6kfEnVwp382UScvkxndqfkjeMsTku2YrCguRlJxf/JPvdlAnJg",
+	"EHAsHTqrHkv90G4oz2g/Y1/iMPHEXt/CXnBwtlDk8ksq5NSfrLwYpz1Ydn1Tamif6tBA3+4FmEK7Qiq7",
+	"Ff1czyI/eV16Lhmx5BoMLbhV9pJooTHGHmE416mcCjDUmXDw8SCarjASxGySZFKztE1el855MqJiyFJ/",
+	"05TPOfnsx/ytmCiZMK2/xAaXNJQpy7KW01H6uSlvBVWKW80lN1a2oPo6UKbOJ1YmY+krlnJ6BSzoi8zg",
+	"kSYn2GvLjsJOyI6egh2IpWTElNVgPnidEo1J6ZiLS0NNDh8nyioShqPamMixu47nOGu048kaLKMiH+8c",
+	"/ryjf824sTrsRGozVEzv/BItvjmUvRumNMcFWPj515zlrN7U9E72CfxMfv/tf9tPaGvUMPpwCOyF5yyY",
+	"Mkvtzk4pB5H5nexbxl+dY8omqJLTNOW2M5qdVx6YN8iFKcn+O5aA9DHggusRS3t2iRfH/oPsE2oMG0/A",
+	"hs0tdwNyJyOqiX+ZaC4SRuBwU2XQVbLYOc6pB+uQ9uw1ris2xVTm9hCFV0U+7jvzZmFa+NlN+5eayTiG",
+	"V7s5bmQ9aqp9WsZkRdSdmv3OJ/aXZaOsMX36EUc7y+lkbjZ+zMUrkSfeyqBLoymRcIUmPQXWLc0znmVO",
+	"rpw7KGgl6E2Y4jLtMdTGatdH5Jm7x9C+s3g+FE1YD7w7NY4wYNAU+DpLyYTOxkyYCJmzAQWdp2SSUfFI",
+	"e6+JNnJCLBOacTG0RHW3cWFra1lVRsVLfPJDtGMHUn+W7S9kOpI6OHdghPYybddRkQ4sqtrWpVF8wqys",
+	"m/fD954lNGhi+A2LiFGc2p2LyIRq00tzFpFc2LWKLJNPWGavWS7shDJm2O+//asJ166QgtWPB7vrs7S3",
+	"ZpL1I7QiuVVU/cbhbV7f2xyxQ39hRcLGrCDYC5ZyxdCuViXcXNURmRtzayS1ASobsiN76SOD7Ss51Sg9",
+	"Klahp1zxtaO3PdYONU+HzLwMRFbPjgc002yBhVOezXq5TpewGHqLLGavA/9bw3TGUpjRvbU3z3bDUKsd",
+	"1a3ICc2yPk2uj/HqWNy8bbgwLRpZvFPAaLKM4Ztc96x0W/fq3Ox8J7a7+ilZiVbmpmSM3mKf6w/acYXn",
+	"2RMNpimqSTxRsudWObanGb6gQuQ0A7PJcifCotdnpQdh4XjWTj44sOokLe+lqtuFRDG67bU74CxLoW1u",
+	"2Fhv7l17YV8siTlUKQoGHuGcbDU3fLrl8OaWrOyjc24QN/zK3Cs9rV5hnMTCMmdUm4MlsR8sUczK0PYZ",
+	"MpC5sjqSoolhSpPGgE2ZquhAI6lMs/ZuWLJQc5N2E8UhrZ7NS65rjr+VX+6wv4tbu8CjDF0zIO9v3fgA",
+	"BS9ce8khKrd+nm/LGfyKb+M/tpKu3XK9SvgvTfDrvW8WPMOLatEy/7hUjzRJFEuZMJxmBOmbNDRjzjtg",
+	"aCaHOWtGGH1ErezRsux0RrD9dld0xQtnC4hHxkziovXI+QlQDwI/OynCBggX2jCaHmLb1wxsQNS9A277",
+	"rmhQQb6/ujonRl4zEYHyGH8vtYkjEnvNEidvv7lSVOgBUyHCAFlssczxETSsuyLlgwGzUyBSZDPCBUmo",
+	"ZoQqDChxHg4QuOL/imEGdH4OLrYAxn9Ds5xZ5akrhLRrYJTMSse1TU4xWOeQxO+7O8fOrAUqeHfnkHR3",
+	"njGqrOp43fr9t391dyLS3fkvOuE9COyxD8DXH2K0cozpbZks9p4CHVS+WjguCxoK0tqKcyXV8ZLboUJV",
+	"NQyYi0lueoUtoZ6aK3K96z3auW0NZct9+U5L0b6g01dMazpkK5m+zM3mnS4eix8u37wml/Cy19apjyLB",
+	"po9IqmZE5UKTlCkOVjfGFXFxWO4pTQZKjgk3bfITSNFUuF9IyiZMpFaohuZhkUgjTqRibZaMpCViytvs",
+	"1liyiR9pElvWFzcjNNxh7yTXTJcaMFKWmP5my1jP+cuLMreHK6nkxLOKDa6EOYERVnhroSAQZo1QULC0",
+	"XiFxLLtdLcsp4oWsAoTmkMDFyEgCVzx/e0V26YTv3uztFi/o3ffhyQ9w9YZZLJDninGWbJbzkuQmg1vJ",
+	"Z73haSqYeqS7IhlJqS3jg+i52C1DbJ+Ll00SOHvTs2x4dGGVHWNys+xLmTEqtpY9PD3UkdsdRQQwhKD/",
+	"0JsFv3t2vhPtvL18vhPtnL69qDUKPrd60YnMXdzxvHDsv19FrKc3TBjXBBoo2YI4ulYSdQ+5HutmWO6m",
+	"Towv2awW4vwWNa/E0F6S8eR6w+cFm+qMGWdj3+AFq7v3bjibbvT8vCoTXi6PtDKKqDznpevlreKeJO7e",
+	"cEEy3+VUpYrybFtzQSJFUiLTeXsSm7hjzDVYnO0dQA2RImGk4UMbX57+z9/eXPR+ePOsd3l1et47efP6",
+	"5O3Fxenrk39E5KDZLpsJXEChsxnUbdKY3vYSqY23OVQsDOvMCwsr/j2j2SqTdu2iFPY1v0fyumbZ56Ua",
+	"fKtu3zGgbiE+Ax+oqum5Vr3ff/sXyo/XbAYfVuvnB4tRme/3o4MPvZ87rW/g01705JsPtYrGD7JfZ0tB",
+	"+3y9gSRxppies5ctaujugS3u1jnrTt2dVSKJOSqdMGFIfwaXzTvZf6TJ8Rmxg9BESzKgqmrnXeITuJtl",
+	"IVWznsrFch8NqBZefGrE528ui4uOC0OvWYwBdrFrKm4eEW50EOmsYuDEPN2uveaCxWrVEtuzfAoPln00",
+	"K6a63ja/Ac+5k5jN002CSZFTlEl17nx5JxPNMjllaZucCZSCmTDZLCIU9gfN7lOprsF7JieaTEc8Y3a/",
+	"BMaWkQaHIHurprHbiT3vEWyR91ylnKVNu9PAHiFNgRoyltoQM+UJI2Op2KH9DsKXRlyleODBG8GNCwAF",
+	"MkDfeaKo3Z/YKm8syb2VnJqWHYZpWQZ8SCjRhk0gp8j2PIZkiZEV+kXCnOoMwVIhglPTMSM8ZeOJNJbn",
+	"g/YbY+bHO9nv8RTTPQ5deo1hk/BdbBX04qTNK93Avc6Kpls/slncXOK3syJhD/d5ga4mdJZJmt4zUU0U",
+	"l4qb2Xr3snsOuPsko7OeHCw/3hhvCokg9lk9f8Tfyb7efc/TD7v4QFxvJVNM59mSPBSwwdmdCNogafRn",
+	"ZCI1R7oQLnZFG1TWpOhZgsoVQ/qgmqesGeGt7Zikpb+EsRQ9q/Nnfc1aqlxsxSQ38JSu5TbFnbxq936Q",
+	"fee/h1fYZJkKBpKNPxZc2aM8VEzrNjnG5TFSMR2O8dfkFX9GGl8//vrrp52vSX9mmG5ayQgW2LFqZAq4",
+	"lYSLJMtTlh7hubOPIatxWziVeZaSREmtMYlmgQc4o4KRspdRNWRoC3KBDIoZxXHzNrphLfu3K8Pq7la7",
+	"B9Iq3PUX/vYm7Whn6mLw16tfkFMQGELpzZJXLxzeqJBN5vh/eRYFD/FEEGh2uQ29LLfUyXA/yP6xix6p",
+	"0XXuIDogv93sqrvDidv2tGy+Y27gpf0p7Vlled2wlyznM2qS0RnIQFsK6Jarbixchp4MGzux4QzfCxqF",
+	"/7xG04duV07GYIz3FlMpXca9azabs7PvP3myypPQ7d7u77W63duv2BJHwjuU79esj9uEmvmune5FuLkW",
+	"tmiDjsOJghs6xMhvFP+1PA5iv7NPBJtaRh6R/U6nkHgs45wwaiJycHvrkzfR8eC6r5VYNtf0/NIsWxZa",
+	"YiHVQQMNIv9HybRhpyCVG/ESSQpjX9a05qZW3wLeV3c7Tm6W6yxkYdJhvEW3yxYxz64vQGLa1qDh+U99",
+	"rvEPsg+uJwrp0saur08s4BqE5aVBQUs90ZimvKYvn8u8fTcDJcc9e43V6DjaSn8/yD4uVQSGWnbD1MxS",
+	"0JFXcbgZYeIN1yiJQMAu0j4XILXoTBrSONjfb24VC7AuodAF5ODIwVoEXDeqWykUkHFbQOgCRYNrUOXb",
+	"87Em68xIZd7gOi6Irx7tIA8mawinNNINiTTAUxdiE6VgEJlM+gxWyxuJQvM+ispekV7MrjXble/cLTIa",
+	"1x0Zfw19fo5c0ZjWizXrGLhyZG15eCCP/gw9Jz4b0ZLHx/HzYtTROt4e1ngZg1/GkB2JlwYYFI+lw4x2",
+	"xrWM5Y0ZMYVEOrasGGh2wDPjXTFTpphTE4pFC2cJ/S8YOz+l2ofgN+utS76JJVNyV4w/KYJNwXU9pimr",
+	"3anm/d1CVXpfdwmFeZQuIVjetXfRnUTUeStpWajrHHxdYapfb2NYvGAjRpVmZZ+YygUmWFChp5j0YI9M",
+	"MPso906KgoVjdnFgTnFUmB+JVcB94AXcFnokp9zB2cSKaZndsLQHPtqYcK/KjuiN7Shh/MbycGH/H/zT",
+	"TpmNnfc69Y5qXTi644oTPSYNSkruaRyJ/ZNpeA+6P6p3WpOBzDI5xQdj12CzTWI+QCU6HkjVsxOM0bx6",
+	"Q7OclsFsDKjq3uwaES2JvuYTPF0ArIJeMXjdrot/9BFplKYNlAiB7R6QpXkEEfj4oj2h9pNbrzrbTWrn",
+	"Cyc5F2iHRM873OC4E802eS1Ldjh3ylkaESHJWAoMcFEMMmLw2ynrj6S8Dvkr5LU0xFK58Oa9PjAWJtKJ",
+	"5MLUs4aqBXjVcS35p2oMt+Fi33+y7lov1mddl2/EC3zw0opOm9sVa+18jzTkLkVBNrHH60f+jGgG0dQa",
+	"TTFzsTH7T55+Hjvl1tYBZxjb3HQ0YUlVd36yWnOeMypVF/WcqZbbf7RP413ksabs8KpOw6fr5b07i1Ll",
+	"O6Jkx/DUsuROuIcoxB9kvzaylN2aXpIrLWvUl3OqNRja8YHYRWYwYt9ysem0D2Z6F+kD1mNAKiDH8C9I",
+	"rkwEjSSGxY9RnAgheAFCoQnMz8oOGARnHPDBI00yuL4iYliWQUociCXghYDGkAu3N4kzoMvW+U464AqN",
+	"yRt/S9K9ffoQ7yKRMG2k0uSa2UfsOig+5IJmaHtP5JiRhmJWiLNXJGhaEqYNjapc6DY5hg04dD+Xfjgz",
+	"GAToHTeFtoFrC26/uQvA6mTYxZRrdt/a2Z15Iq7dI01cC6s4oyfJaG5F74VjLlGGLpdoFrHLf4sPyYSq",
+	"a69OoKRhf0PHe/jYs5KC5kNBM5RBIoh8suKQvUbBbXhE0pwVfr8Y2XGM1/WUXiNiQchcxdYeoRlA5qZp",
+	"fwg5S/grsZSmy8ol5rg5cKQ0d0YU9FGCCIsoaTvRjpthRfmMapTTOoX0R7RAfrxxG/2k+qNcPpsax0Mg",
+	"e+lgLERILBomKAQUfKRbSiwGf4N9YzFEtOTyXD+liWIDflvPvq6ZPXc3XPN+ZtVc+2QpgCS7+bWX8RvW",
+	"i8vkE77dieBvw7Tp1ZKAYjfy+mOddYmcsC0kDPv4WgVu3lHk4vbcUnkyCJ1XXBF1t8uPbHYCT2x5uzBx",
+	"w5UUY5fRXJiX7PqWlxw/2pWuXegNjsjnIre77lchDj5dJQ1GO7ngv+bM/WyJZn5zS/vqBrNky7zgtVVK",
+	"3BZSmeWAd474/JHNLiRinGwxPkxydemyVZPl108PFq2lFXxZmaUQxGElFg0XEqR2FnCLRZye1UFTOiuu",
+	"6scd+1lXI/T2n3yzvyzSrmxAq5v8T9yMLiGsF5Ygy94Mdg5/3mTB5+8c5wpbFjzdJpcjOXWxD6jcAsAb",
+	"5FSslzht64v798uHaOelTGjG6sKhn52ck4OvSEbFMLditKHDEtdlovXds/k4vcdV591+nXT2y/v96OsP",
+	"jVYhrP3yfi/6+kPzL7UC26uTcy/6rCOyOZuhwDyD1sX5Cdlvd8gYm/FC6CuZsgwxE24NOVfSyERmixAB",
+	"IdhslbxYkyOyQC48XQJtDKkxilCCkXmk4YeNUFpWAlSTpBydud/u1HLYMTMjmS64VJ+uzVyCIHa95Syf",
+	"HtTMsgjs+biW5j2zbhHqmNArK9daCfDk6rgu66/P6sM268M55zrG16Olmcuh88t8PKZqtiosvKcWwtKX",
+	"x2Yauvn9VFmBGhWb3XhM7zn+omhiVQL8PSJ9aTRhtxjIU3HYLY8xHzJhNectxeURo2nGxdwdvDaRw6rZ",
+	"PReFuNRCD9FFzsZPKBlY5ctDOG40JSvB8LEUnGab78FV8VLdyHPtsk426D/Xkzvs/dvL87UX+dz6+WEF",
+	"CokWqLW8VY4q3QDn1mmOElaeFTvUhXPSl+msngi4yTZIa8HHImyntntmtsxVe6EYA0igOWPo3tP1ttBa",
+	"7viKGcUTfe+8Qm34JCAQbExa5bycGpIeKDneIMnGaZ77B6Mtk3jgta/SLd8ycqMxGTnpTagZbXHA5eRU",
+	"GDWrDSiUk55iA6aUO+X30mJuxj2E2LyvNg3Ntk2lMv/c4Ohhw6WdLnavjqVYgnX0AxsGvXjqnF/N8l4t",
+	"rkvdQX8dEomWBzAu88QfZ1M60yT2ITxxRKYjaphHzKNpCmGzJb03RPt8TMZMMeZLPhT5ZFsdfUxrEYME",
+	"gV/8sI88rJz3ejnQuMaB956C94spEu/Ci/G8AXb/SdXS9LjOGgJ7Uwug77yHwFOnVEeEtYdtEmdUFEnk",
+	"E8UT+6HG9Ftv7G0f7m4EzoGLtHr1r+Q1E8s0MQpORs2Hwv4L9gzwE9t3rF4Bzv8Bt6yHS0EyLq7nJoGg",
+	"7mVp/Om2JuzX0vCBg5S7ZMbep3r7cNLesriNU6CXUh4rsTIC2mutQl1NcnWODwjlHkhFhlKmbfJmMLAE",
+	"5vTwOl9qTYStG1Dt9pSmXJN4uYT4C3KDBzQZSsCOm5/bI10cD5FnWWGbhqfAnS0kLoNiiVQpaXjUVIyK",
+	"Ap9ys72JpbC69JsvS7SCeque340NEYWf85d5weciFxrTJ8JavJP9uX2GVeCDGdFyzKRgEbGdMKGpYS6n",
+	"C7g4EwnTmLTDaEqg8IlhE3APGXoN/n4SA3J5HGHMgmUDIWQBHtQjiG8QpaS3Uk5DXHiRDiGeI0YU6qXg",
+	"XG7fAaOrEQ8UYzFO1dlQm21yCayxZWkgPUTsCpqOuUCgzgY6DKWyahMCbTXtHLtCM0O4OYIYIQSXhNgP",
+	"O230nF2zGeooiCupHaaMj5WCCR10HkOIRMGO7VALRIptkIt+KRCM6m0sJdi2Gg8vz2Y9yutTEY/PiJ4w",
+	"4N0+7QxQGd9enZCUzjbMQ0SthKnemIvcsKVqnT+QlpR03h9zA53hW8viyRBma9sJJDRjIqWKQAMbzWPu",
+	"7M71HFVXcnHSdQcbN6bO8W6pYXOh0LbzZjAI+cbOLv14f426iL0sGxm2uBjxPbayYy+pNzn8NHJZgXD0",
+	"khFVQ4ZInkDoNzQDWy68TRodYDb2eDY31N0TBzJWex3A8aPEPwPcG3K1oBtuSANd2DC2fm6KnhdjgZZn",
+	"kQP4n+IJe6SJf6osL769fF5rvaszEHogQQduBrhmlhHYNSpNxHMaiNYSJP7utMjIc9wprs3D84teX6RK",
+	"DoxHlrTzgUgr2LGUNGIgcMuwZ4yquOnuTh+fYVcORt7+VPCS3jU0b1FNuYYwB/t7yWB9rmS83lBedrRV",
+	"CLm04aVVK9HbSijG81KQU3CXQdiNsCRtGxrx4aiWLEqlFOYu6SU1DvAGeclufgXcKXZrmNBQi49ZTqUX",
+	"bdwe4W/ROG13LSJjmoy4YC17f9tvXCUM+1qZsLkAKG9wf5UxnaOdPuA79thtcM8LaXoDqFzhzdY9+5Xj",
+	"wag1YjkY21oJmxy4gKvBYtVBlywIjwU05t6YpZz2YC2jnXJ9BWwu4IlHO2U8fL+1gma1W4ELXK9m3Vpi",
+	"R7lfT1hi5VVipMuXTRzx1MOJwmrW8ErAsWtl7IZluOLaRamCVAC52sLIcmG8SnrkPIyUH/ui9R+FjDoK",
+	"AKSmcyeEQCm6p9909poLHQO0fIRujCpqV3ECAS+njdFXGwCdukGFVV+PU2N3TxsqkiUQ0n6sEwphwgjF",
+	"DCfHbVBKsIpkTYyAr9WyumXHo52YOlfLJfjsEERoDdJt8E8++eabkm/yoNOpNVl7G+nCER5JZSIyysdU",
+	"FOdXowHSK3N+GWy7tcMyDsJlvvW3F2eFjG+324dNz7dY1E8cGTPRh7u7GfCnNuUeFl3vCmlaniesMTjh",
+	"wfYm35CXCYysjlAuGE1nd3Cj3w3lfBFPRUH/mxqISvDUtZOR0pyJgaxxdnFxrTfAM1/wsGyGAP5RkNw4",
+	"trr5XLoIr/uJxErUEqA8Jizt1+rdm8Re+VE6LA6uB1yxHsYyLEkk9w9NQlmdQEfXfOLyha2aXUtFEBir",
+	"crEkpR8iYBs5RHY+aUK8vF0SHVnt64ggeCTotCmHezitxN2x24liWmPRsBumiB2pxqi+yjWy2aqXAqUX",
+	"2fKnQbgALPd/SnFfuLRbJ/FXssCBxoshlVPyPeEtEMQiGZV3fTv42xJ53gmbdam90Td8DxHg4aDfOeDI",
+	"t7A9SqxnC/Mi1g0LcKyoiZORzBVJ6awlBy1QctAI4L+aMnbdREnHtyUVacT/bd/LZlYj+m/Q9eEv+7T7",
+	"04NR27+tzpQ5cJTibuyQr8hfyF/IXuvJnNl4/+u1MRwl9hbCqSrnqsTtarhXeAeTD6rL9FakTGGgr2VX",
+	"cURGVj3MILMP6xETSsZca5Ziaq2r+20VUm14lln+VAm7eto5+Hp9lsMiBy3CDx0P3Yal3jn8270IKRs+",
+	"3dhVYUSCRDtCKfgsfv8hbn6G/JkKFywW5+3VSW3e79nx62PMQbHvuERKIH+qGBpoufBumdPcDm73GVMZ",
+	"F+tB09fgfKslIIEYXVm6HN/Jvj60Q3FmssOpQqELohX8L/jB/zRGz7r/ESy1tSRQBMpvEUwGJJD3M564",
+	"xOk2ec4y3od4h2xGgIhphtg3rhIk16RUX2dR6V5TamUTQL5tJDIvWS6KZrV7EtDTamIU0vpBj4s4vXWI",
+	"7yluGT6/rP8z41JytgXs+0L4cFyk7LZ+RPcLCBWANNFwXcmLWJ0CEQGXnGziq8bZlHSrsObL9gsKe93h",
+	"YHmor6lw9cim3IzAvvmuqJ10SFDSjf0wYmIUt9KuL/AU92lyLQeDno4L8AnmooIjAmZ7MPMPDFNt8pMD",
+	"ieAmKkrqQAYSernA2e9y9nyyKvqd4nI6ZwylazirOeC1GZ97a6+8MI01BUiebld8ZO32gStwO5mKBsjy",
+	"bYtpLJE1K5Uw7q9Nw0XOelL0AmeorezPyvvvvZxR8H4OJdNEusRzTBQ3ECuCxOPgyowmAXURARIbZsRm",
+	"RDMovskmuo1Ygx5msO2y07/9lnTdke3uxEu8Dt4pWmeMKQwxjfj9e+wq49q0MdG8DSL6hw+xE15PTl+W",
+	"lcAhv4HTIVwStxwU4W6dTgeSuXVp7iq4iMF5Y9g4cr7Y9+/tp99/+9eHDy77/P174Cb2c1/mIoCwYGo3",
+	"PGJfAe+vfTD2D4AzuAG05/LRwXEKieVtchZQQ+1lCwfWDx0g2+2IHwVc0UbwTzgeiA8sBLh0avNLeHrP",
+	"ahUf1O3h3KZAoc7YCZ92eWoJyGMNwEKuILGYNIqMTymy2RG6kTxROfTETEu3H25rYEuabfIC9mFMla9A",
+	"bh+P3WrGbXLsYP8cZ4XNQwxAwVgK0Bth6Ys/jZRtchoQCXJQNShJLOWFPGmstrThVlmq2l7ED8AMDmkB",
+	"G9SWet0GtGm7b2l4l4TzVbsTbaB0lKd9/EObvMECf5WgCPvMgGcZQ6m7KDTg1SevPSAc437nm6/2nuyX",
+	"4BitYEMTA3b6I59mi2uODSFWxVDJKVQ/WwK96Dw3HuOiHndxbYDrWl0Foa5XAHAjihdEUgWirIXgLm7j",
+	"UnvVvB53QFfctBBysgovExZrnGtTzh/3CKhF3nM4C+4JbkhDWO0qOEO50gYTyynglnokTY1slAsiVcrU",
+	"EYl//iU+xMJzBNHIiwOkEXLEXi0prAoX4GvJMpZFTjyqXZc2uajG4YBvxYW0mFIWeMONycXOm5GS+XCE",
+	"nVdLLmyjB86jKMxbB5WXG9eJ6yhg1priykWknFSyVM4xLrJ6mSyzrHzaMnjw1dW76qSPmmiCzdC+najs",
+	"4b4jQrMsVBfdMNrmC2lHZcllye265I68G4PfFoPbK5u1pUEqN6S9IsLTkd0auCG3gqYtdNtaRAyWbpkY",
+	"U4WJmednXHsByZusHy0AL9TLm3ihQZWtLSGTK7BJi4N67sv7WC50WC6xE9CDF1GWovLdGe7NEohRYajz",
+	"Ktt8waDGnLhzWJUbQSpFuRGGo5t3gYsGvIw6JCuEzAbG6yNRca40gB4FMHzA3rDTcCKuR17yeBLI5+u3",
+	"7fPZGzYFX1hlecBWlla9rYBVuAPIROqiDVZAVxSQE3ctfLvhVbOplaScI7ZwAS0ttvVrLk39L0pukhiF",
+	"74ewJnipdnQ+daS+Bs+GyWtQnm39oPAxV2ynfjiKJtfLEzhqr4zF/VraMqS53E+WxaWRGDti5SlNKLlm",
+	"M2ZZlx7VZU/UeCWwYst61eZO/osiiw2ieXAdohLU+4/8GTCavacEgo00SVlApPpY/wRchLVhjXTIyNuL",
+	"l6iHWKaHBbUab69elatqBb+Eg9DbUGH3CUSbLawPcFmbGAXFjGrDUeopjQ+HdUGydwlsUNJeeFu9YrD/",
+	"ZZUnagtAu7QJiTWfU5bxG6Y404ck3h1Jea133xfNfogRdwtw9dTNkqimzf3qpQFX/Ot2pPNY62E5Vqz8",
+	"PTit/R7e2WftGtgWJ6LodyF3LbRUo7jyIVRxwWeOIG9CIGsq5zcAzjYs4PpIPNddPX7EW+/ymV/htRod",
+	"vHkOICAhUn/Ld1aUVVkOt5ICQAt2V7dd5T4Wk5RnvbFMWbYqxmoDHWyhUzB0La86vtDAJIyvSgL/+Mc/",
+	"/tF69ar1/Lnlo5CEAeZe9/2S4MYx5ZZotujfg2tu8Yq2iuzGz89Hg+J8y63MDaK8hvNziop9q99xpu6K",
+	"ur5NYFrJ7FUGTamL5fCCRmgZv9lAmNgYRCwAv8wBuNShitC1KAT2mXq8pv16ScalZs0Zku6/vDgvcueC",
+	"COzmXonphwG5yW4XeWXJ55yaZH3VvcW6wXNUVaKQleXj/HOVfVz1hoP5Ke3m5vLjKwYZH9dsRvpYQCtE",
+	"f2uUfG2bRwBgk2WuPnPKMmZc7dxrNtsUIGFr+lmXL1IP3WS37O1EM7V1FNkddigc5i3TqO+6s5/knG60",
+	"zpslW/+EWMwXLGF8Uied5ZOMJ9QsieIHqBIyoinpMyac+z0lNIMY6yMSUnNHVAwr8k0F5B0tShsk4YZH",
+	"V8ylkO0+/ppYJt1NR5olvd9/+xeYjgCwlRuS8WsGORdaT6XaXJpbixb4U0lm//hJrStivrzS+N3xr9eV",
+	"Q3PJNEH9dCnIpEE1GfIbJgoE08K50wyGu5IpdajoZLRdaTKHL70AE/Sx15274XwVsG3uMb/j96AzBeK5",
+	"s9JUga2eA4BcDIatdb23l/refePbRxHP0XEVlrIWl/Ie6PfToZYvBAnaHn+pA2PTLMkVNzOo2o9rcTzh",
+	"P7LZcW5GtRlxx+dnICwsArX+/tu/4ggwE0qZUscTDhU0XXYUaWBWgnsATUO4rOiJtL3go16uO9wJrRSb",
+	"TmGQdlGeMaqYqh/ulS8V6gdtx3vskg7BT3NI8H1iZ2EncEQ87guRgsS742QSg54dWUVbMfLq5JwkGYcw",
+	"IDClcDBDw37BfQPtFSMdGTPZ+fAB/FuY25NIYWhiSpbHHZfh+N8he6qYPCZ8EveEs5nU5FstsGP/JlTu",
+	"7dPk2g52IBU5PiM0N9KhmbyTfd0mpxD9rGRuWBlAButwgJsJ2+6zlNhlOOoKGh6nxocVeBzLVCb52BJC",
+	"qPvAbrk27a7oCvA/ov0vpLrGcN0jEohPHPvrOy1FHJoKJVowe5XEiUxZfIRhzi6PsisSqtSMUDSJepSF",
+	"hlQ+TdEuahyReELNKHxwiXuWJ8VNjG2nM3DDZ5QLeyOkGuCCumJKNWG3E5YYlsJsrtitiyWws4StdbT9",
+	"+u1LSKumCYzh7V87nU6nidVulU+ow2MO+XTgxMLsZtoVpa2MCCVjOgEClgoFcRfshedHKsx9LDI0PbY3",
+	"lOtYwKDodAXUNQkLZKSlYjJnUW68k33veNORq7glsEJobKXSGIoF+/MSuWIps67AuWK0F8QEoT5BNXn7",
+	"1xcvXjyHlbugxlVM0IeWIEdMGJAPU593qbE6SdkRyJU/y480vnzkI7j9S13RYLd2SJCtCFVPDDU8IVRr",
+	"ZrD0yYQOmW7ONXx27tvEmZBhJvs0w6AQOCBdEZI9DcZ8QPJxyBP1yB+xndtLrEcAsVbhc+scMh5i0jg7",
+	"vXpBUkUHBkiuK+K/t4rH8OWIVL688NYP12r1N81MjPAkuNlu7w/2v+mKuJwr7Qt1Q9xF63hgmIIoryed",
+	"xyQuZVEDXsuTzlckLidTxyEJFBgLxO10havSgGzjkSaap8zSs4+ZTGZe6Eq5vm5GBbcIWbaHLkzYSr/U",
+	"MAVEguWmMFQISkaTSsnomqrXDUqg6nSEdXugzDUWvW7iEHyglN1Mo2a0nzmXNebIkdMQMjeiuuA3c9Wm",
+	"o43LTUdFxWopugLzTJw/8ai+BLW9VwA/hqKmvVCPOtymjtKlIN+dXiEdfX96/BzPYi4ypnU5wsSxOh0T",
+	"zQBIGaOXfHmcUNEBq84nVJCUBb0NUWoynjCB2bPuhrLSleLMUDVbfj3tZmxIs13D1FiXMpv9JXV8flZK",
+	"XTjc6bT32h0QtCZM0AnfOdx53O60H++gWw0ElV0AnV5mMQcW5rIiXCQHBIeT+OXp//ztzUXvp9Nnvedn",
+	"F7gUUEps7IEsieaGARQRMA52a6/eqCviKevvytxABhDpKznVTIHmQAWJ0akZO6BSKq41MezW7I7MOCO0",
+	"L2/coOzzQ8uJsE4C9DSSY9YV4Dtz9bCiUqyD7f6RdjhDA57ZuyLe9YBqEYl3e8L2hOPdRUEMCKdtbk1s",
+	"G0Yu3oRrF82rIAs4qiGWaOwZc0ApmElP7aVWlFBZuN27IskoH+sjlATmZQRCEXRvak/VJTfoG9QE72gD",
+	"cE05zYiXQR1RayRjiiDOwrQu3e+Odzruhfvd0iohjzTLBo9iMslyXNTL749b+0+egqs2lOPB8GFcZAgH",
+	"zbiwF7BtRiPIVW6ZeVHCAmUgnwEmJIkf5ULTAWvhy4/iJhzgGSJEgTfGHWKH8mTvFg8WAfEdWL3Gr66V",
+	"mhiHXQ0EcdA5wDo3cNrC4p+lO4c73zFzIaVBGzncQ3AQ9jsdL1d653dJnLJiFLiXQNRYp2+EJHQwsHny",
+	"rb4/r6ouSJ6X5WNXKhgSSB1naM/3wf43y4YU5rgbrjms5/gE57v6nTOP+AEvPF7/wtsSfgjMyOXcrXsv",
+	"lI0sqVM7hz//Eu1ojwcbFgTFO8fmgEYgfR5YglulKesvrJTVJuhQgy4304aNd36xve22pyzLWtdCTsWu",
+	"79qe+BJjXCAgf5qubs2OQwgHh/xSx2XxyO7Z4LUU7BUYxT/8Uk+FqxfLissvOK7w485BPetG9QqCXScz",
+	"0rCLBsiWZ4OW7b8FAwDZ01VkRErapP9nNHXYHXcipHslCtB+9vaeFgzQa4bFdgPHtKr7bQuv0lYuPORN",
+	"KEDhIaEgO3K3CPBaejdawR4K8RCKlfuR7RsmqDAg9yN2FzaFV0kJY19mqZV2fYYW1H0C1uqjpAIKS2Ll",
+	"Dx9n2sSG+jnPUtJwhwAY75ibiHwn/cFoRiSfQDKruwK7wgNnECaGHIK0AbMPamxgsYR6dllK1fyUXLPc",
+	"TQ0//B8/V5h7ZMXNMD3chwFNjHZkvLcRryqgk+ClDRjciwCw9O/Hd8OherZshV36bgMOSbOGo5bOmK8j",
+	"87NPOC6fMge8tvSAeSQ3XeDhoZqCui54NmZEyOmhK9kd0hQndAZGEwx45Sm+jBVR4C172gZSdYV9ApL8",
+	"CXrQSSPGnH8ItozxpIkqYptXbq38RuA5cDBgly7KU7fJsUA4RtuJFQBZkIEAdj9g0408aN0hQZxNl6Zk",
+	"zwCmOsSFCBv0QgDSHeaKpV1xfEYQQMxKs04of/b2+XenV73nx2cv/9F7e/ncCrfVn169eX31vfuxiclJ",
+	"YFzApiC1SvGUdUUjPn9bgsvDnnbf+5CRD3HTQRhMudCYkuU3bAkzeeZ2/hMyEt9FDROBm5FmGayjI0Jf",
+	"/+CBb3ws36isrqWBiOi8H9Y/XIW+BrQ7d57A3cniwp7PpCyweXZRz19K0Ad1TGa3jHtp1YlFdoO1v7TT",
+	"p2D4l0bxCSNJro0cs1KuEiJENOygkatw41kFJSf+ZF+6LEUuuqKyBmOZFslPjqUAgqRLEaVi3kriY+/l",
+	"VIBA4fHsyAVLuWKJQVbmNWkjSZyrLD6qQImKIdOlUDec3SMdiv9qq2QClykP1goglKftrri0vE2j4Q8D",
+	"150ianVhzEv0POb87bOXZye9txcv4zbYw0o9eht3wcKIZcXBwo228iPEEfbJkhTxpcG80JfSaKPopAAc",
+	"bvp0whzqSx50vinUT/tiVzj/t7NFZfxmbpoNXCBYrIBQN5HK0MxbEiw3xjx5FjCN6zgcUtJJgXzpduuZ",
+	"q+BxLwzONx+k8KqzCkTaT89fPfkt47PhLIBFxgfNVkn1rkrH52LUnQ0Y9YlH47Qv7G3QxZWULwGXE154",
+	"sslEAnrnK5ZyioHWf+B75Ennq/XvXKJB/EWeZfdw91wCVjH1fCYQ38DhbnpJ0LPecE9ZFrHlVYPAOrV3",
+	"TQCfrhVrz9HL0vCwwVb6gNNh+RPcJM6egS4Ry+3PztsE7tWCYyLgMFjUrYTm2e7L49eXcTAUhWxg+1jT",
+	"gwZU+G7K1KEDTS3dQwFiOrJvdEOmLIzMi0wFIPX85W2sTC2Mbhd3jGs2LQrdQ+T1kd2XjIquQGOkv6Yd",
+	"Sj3BVGISn7+5XEBsDnd67Fxn2oHSp6H2tFTQFY6iK3h58nWc+yXX5hx27xOyzoBavoRnlrb2P8iy55G8",
+	"dTlbgmgGabxAHOhchNXRxRHRdee29lTCXb5c/jsm7k4j53jraye+lSWDiCRUpZETfyLCxY2042kSxUyu",
+	"BJY76YoaOWiXJuCFbYNluiKdLFUOl0sXbqw41J0vf9E7SWn9Nf+Z7uyD9W+8luYFoOk+3KKVW/TNpKwc",
+	"eG7vNvhTXZ0LVgU8oBnDMNfqEXgO37+xjz6DFxcPwEFdevFY3rD0jy5uPlBiYdiHHbPqsK9H5K1SKD6V",
+	"JBnXk7cKQghC2TjpCGyNdXLBjwNhdJB/GuLISqlSVXUr2pCjnj3f+fDhl2jH5f1XSfs8N/N0ff+6Izbu",
+	"S0V8ZsVxoe/Fy8TvtpMnhZz+0Q/tg8r3pS4rzxBKTALQhUFCdJDCpFzGaFFq3Ig1lC4rF5rgwVBqtbzX",
+	"INGhUAjRQJBWgP5ptMDxZFSGltXMQGSsCOoUVySj2mqvuSoCIAHRYlFrOSmN6ROe3qKbZRoMBsAWS+R9",
+	"nUFggF16sLTfs6XdOW+K0LdEsZQJw2mmSWPMDE2poUB75WuxTMr19F+ADS87A7vvQ68bSG0FBW0dNVG8",
+	"+pqO2d9ypmZ10RM1oh92/YcX/R60lrufBtxiLDFaENiWdO41k2hp1M+nJ99PwayXukELNj3HIx6Oyp/j",
+	"Engjyrv4SBO/jXdm8ncka6kgFa2k2MyHMloBCGUdJhI1g9Qgaohi2pDG8ella//J09Z3J6/Q/g2h9w7W",
+	"zwt2CL8IAgWacrHjQ3R+logZI91it7Yx4WN7hrjJZla6wvBfKVz1VhpQ6wBgzb6LNUcFiYs243ZXXBXV",
+	"AMBkXty2zgANs8u4Ngi8VhqVvZGpoZkc5ow04uJ27mGDcROzYOqi2BvhzUNSftOF+TpbedMVi3UDrNYh",
+	"7opkJKVGsz04M0kDEZdxW2LSZ5mcNp0vAHOBIC/Bp2SEtDM6ZuT3//P/cukzUVdIFRHLOA0TJP4vlwvk",
+	"U2oCoYAHYwYLRNMUcG3LSQswYJh5230Td0UJZRS6ndvluQ0KKXGlzYaMqRs7ME8LdsSKTTIKjhfq5wWp",
+	"Pz7rx60dpBq4RCKRFlHVipFUSQDnlQKWCG2jYPn15DWSutZ8e55X75BP4hsOHZznn90zvNWtQ4Pk+u9+",
+	"/zxYCL6YU1gqBqmLeOxZs6IboW+4DFp4R5lxUTlyRStrRcmSzm4f+/TnUaoTf4usVdstR4cIS5w9cD+4",
+	"F6oY4JiFAxnP9EGhvyeFflFcWCRJSzFbaetcWNlghe/Tiy9Yxh6OhGJDK8hY3uyhHEijj3WDIQMwAEPI",
+	"qXC4+nGE7BzkpzRXtJ/NXI6sS4De7+y7vKOXMnGZ436UdvC773n6IXYZZlSsyNiDSaddD7Xjslkjcs0m",
+	"pshy3D8go2Zxm0PuukgBIb7FU8yUzaA6qzPWVTBku+Kd7B9VX3fZ0ykfANQulnbFBNH9owJW3M7f5ftp",
+	"hypH2C1NTDYD0fOd7IPE5+Vi5wJGudPugmKJVKk+hFWoCEaLKPY+Xxay58pp+XHUFfG5krez1tz3FUwB",
+	"qUh8IuU1Z8X6UjEjCdWsGWFdRNvb24uXGEAnSEwnvHfNZtADnXD4k8QUQgR7Rl4z6CT8YQ998TVmpvRQ",
+	"+sQ8cgRowbG471GG7IogmUWLSdj7+z6UBo7UI01izGH/+Ze2S8uOnUxvHyvEPfvp7cVLK3f/yNgEcRhA",
+	"qIXwP7/qcUVJroRCl21g8ChqLiCqcp+Vi1KsHVZJVD2Ec1NK05uXlnVJUA6hAqGKrkZwCEzvUyyED4Ag",
+	"5fQOS18k4DaoPGOQzI4XnqY3pWOtXcZ5ia6sjByQpB1WNfj1AayiVmjGognzpRJg8ByQmzXQO6aOdndS",
+	"NeupXHR3fKiPLyMDOzxiVGmYDCorcmBb8JnxlpWg8ghVD4AQ9jsdXBBcKd+AbRE1Hdch1E75QfbPgCVC",
+	"g6lM9G5YjPY4jUg3AHB3d6xSdIPwGnYjK0uDUacI5R2y4OcxtVOmOOSJKjlG9oKI1e6GDgmV/roNZRJw",
+	"vnEVKzyGyCnEUSBFWZIaOPA2eS27orhRrM5Ms4ylVi8iYynYDFfb5bFawgA0fThQIasgxOuOWHLNUoKJ",
+	"lpB63hU+dtjRZFSuBeXokgkgaAdTkrOjKphBo1KNv7gD7DpjQJwvnON2MOi7GH498SBPYhYypJD6SyV/",
+	"InuKEcUGgo0DxjkolwkVdoL9mr0sYaRrh6gdnkHeWwhKljYcDgXyKDhYeO9ZPgWzgHA2z6Fiuzj23DNF",
+	"brjMqIOpsFzEwXSFhWp3xTFJkSqdqi/kfJz4YZnJcU34UNh3ITkdpoqng0K9SchLz+0lUqup4gn5QfZ3",
+	"6t3i8+gyczf1TtkfXoF2e7IKnqjbvd3fa3W7t1+xWnQitJjev84cWMLn1pftAtcI5MVeNwrWZcfSPCQL",
+	"LC7yh6lyUPD59k7ktgqG7sWupQmNj7S9FtuV7VtIVP4Q7ex39u9zDQKS+RKjgbsaPAKKsHMtyqZ+igl+",
+	"PuvDqoUsg/hsEWMaFIxli4llUtDC5vjfgJuKuTWAxPqLoGGXifz+279cvFaL3WJJA2+u+bczo+xv8rLL",
+	"z/Va4IPxpWR8yfsAA2QprqTH2lt+S5sKqrC7fQ8ku1qRxWpPe1Gn0wFgLtKI7T9xRPZ+/+3/Lgr2oWo4",
+	"pTNywTGx8kxopswrK01YJvMsz7JXf3ukrSz+LM+uuwKEJatupHlib3ZguWP7PCKAXTCNgWiqXPqPiyC+",
+	"u6B7yAUH6cDyNSu+2pa6UBhLQRvhdQgbiX2ROqtCg1z4TvZjp6wLNsV7wInB5R9LyWQGbN+MGifKHNze",
+	"Fu0WQI+O58QoCIIC4bGKKNFcDDOreIL87OqnMSekdYXTuSz3sOIMqg2+3KBVg+zAmg7rJXWSdYCKs1ze",
+	"Wd/L2k7QbKRgXWEUFZo6jcwu1zjPDG8pObX6AlOmibIfvo+aKyjpfcXotQ8wR0GtYRnfD5dvXkeEkqmS",
+	"YtgVlssB6lEuABIC3SERGWN5MyocYTkKKqukI5mxgA5GdsnB3uOIUO2x40xiV4j6WjyYcRFQAlx99cbB",
+	"/jfOD2OXA4LGXSnJSiWfjAqX38dU65rNiKKGdRHVwL9VXkjbAib6Ymy9VCSgAWCeSFHZFSfi38Qq5VIx",
+	"3RVOLkUEOjtGINAxnTk4mmAQKkmmYCcgDSAkOOkRQehOaFkxS5nOGwCK0FKjjxzMpYIgFcaABoeUHXIF",
+	"qgaf8MU72QfAKojLmq8XRBqu2Oh+p9NcZ/dxEomV7EHndoU3QQvIpEEbFtIsbn0pfxQWzbWIjTszKyB2",
+	"IWX5mVCDs1DMn16N6aCo3w+4GDI1UVzAWSkV9/Snza6rYi0mEpkWTlWkAld075rNugKHVthWEGumfNo9",
+	"vhXSc7EUhZNQMaCMUkq65YNedbRUfnyGdYtFSpJ8nCOTyGZg54JlWcTZ2/epS3Zdu8LZFDSZSgVgcdoe",
+	"18KpSI1fBVh2lHTglAU+U1Kxq8KPXeKq1IOrDPwDj5YDJAip+CH76tXx33vP3jz/R+/ZP65OL+OIPNnb",
+	"h+Ix/ZmPTz7sitKlJAeE9mVuyJNOB4tWwrFvHhFFOehlwMEzK8wonAxDK0ooD+azqez2CCxXCs8Vyzld",
+	"ZnAprXNpeR0bB7uahzWMvVr+wf6x69WLZjhZ6PJEqrUjGlGRZghUCNBU9lZEdcVNXADICaGYSI1DrDvY",
+	"K/XSZyALfDJ1EJr/Yjoh9I6yRJ0U/2ZRSlgUMo4qF6uLM0VjwkM89YOYf+9i/oLU7W4/R5QfpwDAK8vC",
+	"rU9ypcEaba9ykCUc6AqCwmFtbIE+YLhAEa6g5K1ByVEjrtzQG8tdUf0MIUjxEFmpVUAIkMq4vUFL1fTt",
+	"zQY9o1wMlyY3WFr4AIsUH+x9c/C4c1AqUuzEW/suBEA0HMpgRIY5VamyUlnkVPVSJiRCyJZKIOrIsYQm",
+	"mFgdaiBOpAT7ybx1FOZpJTe7RjgH+zAZsCmAXVCxOHNEegEzMyWxYLeml8Dax4dkILNMTqvfOoAcvDYp",
+	"FASuD2D/wW5vvaERfCOFnTHUEtyYlwZAqai+xVIhrc3arKCvL202gMsPDNhJi7Y3A65f3SpS3b01Cxtd",
+	"aS3wBABJ92WjoQzGqrrRS8cNBLHcKvz0Y+rFf9I42h9kf1m2gztEcoDK/0Nq4ZeIm7CbU80xsZsREcGm",
+	"VhQCtWaLu2cxfAKkX4gemi03PfnqtZWBlB1Svl56SRXMwFJitdp5H1hMGt4wE3WFB3KIEeDMAYJhQc2i",
+	"D3z+iMSen8VHEC9aMKHyF8g/IB7S4RDCQhWFLz3vR11qXBSX3+t0iqf2Op1O05UKoborqmJ8cOe55Yvd",
+	"xVhV0uOBkuOeveDiNqmqNi6Nyr7L0ghjSfytzn3ACqwrAvvgo77aDWmMacqs/uVeAXxdxGq2ewQhoEPK",
+	"hYsJddtnLzB7UerDYFQY8YyReGxXDBRAlbM2+Y7fsIUFtQLDgN86HRFSvroYEzq1Ol3Rj8PP9g77MaMO",
+	"ag9libFm2Q2g/IqUW4au2+SkkFcAWdoPu7AWSZGgBj5vhgTrIPfhLWlpVQ/XmxZdLw2wUo6Y6Apalp3s",
+	"WEJzODOII3Jl/V2wxcHtbWE+dC2WvNberR85LJA5SyTutIeDKlGMs8EAkDS6Kco+3QFKHged/SNU790z",
+	"YJFA5FNvgyig6+x80GrgdiuCJQS/SDPUeMAZOEObs8xh+EG9Ye+IUFwptEiWCQ4RunDEKDPW2xT3v6lT",
+	"iJHzOAHqUynDeXaN/XwJXTh0vrFCjBFUjiIx+BOWs3nkTzGgnQWgGPgvbBjw5wf9+EE/vlcgA+AVVWkg",
+	"sWxA2MsJBYHSnQoatCVjyy8+Xm2GG3gVljUGeXzuEAfniX5INftziNnfMefILTyFrk6c47uIC5llfZpc",
+	"k1Dof2vBe9sEtB9k/+w5VlteFDsRqAmk9js1Gi1Fi4JYtjQCR2KaZ65mNDNq5rC8Md7Odl/EKkJdmVwI",
+	"94jLaYNILbu5Kp8YlqKU681JYGuKfUNQYAb8J07CDTwlRJp1aoWEE2jgix50B9Nc9kk2/LxASuwzKEzp",
+	"1wyFbk9nWJbm3y8xaGt4yYd7NbAkJOr7CC8pOAbUT11uaT4mMVTzgMda2ihGx6AjByXK4Xdb1QTbIo2U",
+	"GnoIYQbNCGHeLKEHJRg4QTeoU4BF7e3M4UEqSMxE6hr1bbrXmwEC3TA1Bnc2Dgf99KCw+MKwGL7P0xh8",
+	"hHJCf80Zgch87za1ZxUHYUIVCXhRM/uQSMCoPbLqvvEVZxFB3K4GoRmWQirQe3HgEPMBw/Qe08vLU/Ca",
+	"Pn97cXx19uZ1XDIyPOkK1Jt0M1qsJTOCwGo5xSKkUAMEa9eFyBJAYw6JESQG1hy71NaGc/WWYvtTltFZ",
+	"RMa62SYX/odijwCKhachuBqyT19SbVqnQAlnz2PSgD8vZa4S5gCNIdaEG82ygQvctPq0WygsT+XwYKzO",
+	"iiV5rY6cuHqAsA1grygCgu3CaO0vnAlYH44wzqe8RgFQ2U5zKPiczlmhtjaB8mW4nyUyi0ixRp4QAeKz",
+	"nNFzcIgeBBcoDqPEWBkEAgQaBFQ5nLdPky4ATn1ZycY8YZyfXvR+PP1HHJHC+HRo9WD0PU/skN10fZWM",
+	"hTYury5Oj19dVtrodA7Jk87jZkT60ozq6rjVXKGXMPofZP8UWcSCoLJ469lj5k8VUBAewkBEjnDRk+TJ",
+	"wie4g2y8pJRnhfKWGdX3OvsHdzGVLzC4LcsWFWWo8XW4s/eXVamx3MYyFyZSF9k7f658Sr4uk+ZRldYg",
+	"GjiRY/Zvqk58tvBgKTGaMSTmN+ZjzPDoesMe10VVWI+xLrNUFyCo84eZSMsLygSij1zNQnc9lE8i0ZYD",
+	"pRpPZCnQO8g4y2brni2EIbuc8xUkN37ZPW6bKEa39m37KD75IdpZKEy57vW/h+fD+GvrWG7eTvHKQlua",
+	"mW3asY8D/dxVuPxcFH1cLp7JNSlV5iSNSp3OEknPXSprKNtfMfdF2XcjsA/3EMgB025BeqETXuUA5WtX",
+	"xjH3cQBs4mtKfGEVv+SYu1cV/xIzmUvB1RkX1wVySQgc7c+sdGkH0ZMDKBhJMeGx8pjHr+kK8BWEOvkY",
+	"1wEhmolUKQoFTgpHABP0k5UzNh+Fim2hBp5tDkP35jp1wSRYvNl9sJQ+UVwqbmZRMNVEGI0H3L0ce4J5",
+	"lcGy8/biJca2zjtiiizJSh1YzPgsnotK0zZQDNpe20VIJkwFsupEwrSRgHAT3uCGCMZSXYJJ1BFoAgFR",
+	"Rkp7a0EsZMa16QqIsfHRMzBqaCKO3JAL+YtNMDT9mrGJT9WE0VU23O/UIaGY3utkdaz9xIqiMNqneqK7",
+	"1sn0U6tJXXMAkNHGyuPuk5NGoXxq2hWxYrm2vUC8ZpjwLAR9qlx4bxQ6MMLaH1YXHLULaaUoinK+3WEH",
+	"pyRIX1GRjCDv2bNKgyHGUbEJ1SVIOaQoOvNTVBSYKwr6+3TikL2MNnBLURifD+4tZCRSm6A7HBEKJfHm",
+	"KakrXB1efBP71HwoaKat9sZvICt4/nT6xUJVMAUvX8BasrInFB0HF2SwpTXisJdxFLzukJoeDHHNQygz",
+	"Ezy7dtguZc8eliKj1DuhDjrfHJZowkFhudxSl7IAS8RBQ8cI2MNA8Jaux1BLqJyjVWTpemTuEmgS1HsG",
+	"ZtM46Ow3ozlnZV0Sgle6HeSRFDJXugaFAVJua0N2UV4sR6UndsldaD9eJLwo+NSX6Qz0W3s8rBDpls6t",
+	"hZlKGJtdHw/c5abu4+87B1b57QpAaoW0NXgT6BdgrcRQF4HhgD66yon6n5LtWnhzv0R2azkpyQdZ+BvR",
+	"b/0ICQJCOCCWYKtMT2zlC2WzLtOKixP+sYms203v3ziXNWSxzrG8P1FS6x+9wtSD+/9e3P+0EgAQFXgg",
+	"4BGw0gV8Yy9CV+4PCPu+HBtOVNp9b2+wD3fWl6I6boRtP9IeLhEs7olUrG0lud5Aqh4+4sCLSo4Gb9wL",
+	"ps5quQX4Z1WphdJl+/Rgoxji9oog4npV8DlKly7xCyZCYkC6tIIFLaetVnHOfY5f/Vo45QElNw9yicjw",
+	"I4q2ezSKNriBQP0+88WiI1/byhcNmjFzWB4e110B4CgYgO8lQ5Cnm6WcNsB5cgmwLvzk6ZMnj5/6/IQ+",
+	"Q73BN/DIy68uGJOWy1dDJABoGejuBqeQHw+U5gAJXCTs0EvsUDGpDLbpBPiu8Omajp+X/NsYaeAKWjqt",
+	"AYgOXB7Ud1lCFLIr5ccJhX8bENtYCR6FpW62yU/B12TXK/jLBhCEeHL6krDbiXK1oSBkMHbbGRUltpsR",
+	"pnJA48ERM2bMQGZGCRTGTsUNEEWCQtl1aqQbd61HAjr2Tv27iYljenuubLOGW04Cgfi3raFsudNh32hf",
+	"0Okry9yHfxR4lILpoDoNS3cUthytbdyQxhQcmx6Gyj7r1vMhkmB7MeJBEvh4lHrL9Eo8yl8fJe5E+Mp0",
+	"hYFUjA9Fqw8nHa/DLQSCazZbDUv6o31go0ysUimkLUofbZ+AtNcpZyA9WZuB9CmTgX5ks2XJQHbhqlkn",
+	"DwlBXy4hyDkltYcFx6RJh3deroECB2JtXbBauRBuIazsEwPGBXeloxFWDwYJ8R1H5CW07a50asWKkUNx",
+	"WFLhEY1Kn8L48yObYReb3eV799nxT9yMEPJ02a0OIK5FhCmuLhSLxXUFufIBHfwBHfx+IggRmZeKEMTg",
+	"MJPgbtuOS8xdsiHqviiIVKX2YEI2EBbMbuQ1+I5mJV1nr7ASQFZaAebTrjFh2xY831hXE8mdNUw1gq4f",
+	"AvH/nU1Qdosd2pCAVPft7r+tTEU/stm8vz6ciF0lszsE5Psml13FeJC9uz4ANgXTApznCC0M4DiESaKb",
+	"awxoqmAlzvAAstsJV8zlOtofhoomEAXFpYN/cGIFAjYBWAJgLmCcCOQ1NtvkGUQXSnVN0jyYOspt1bqi",
+	"ZJZ90tvfdlDv+PnMd73bqv+8+/6PbvF/YJwV233CAk4bBpCkcio8vsadBASI8bAK/27oaknCwQuocOxw",
+	"1GQuTBlJPAD4NRKajFhK+oqzQTZrHpFETuByZ+M+A2w0l/zd54Kq2aL08B0zr/ygLt2YPqEevdDXMiMf",
+	"/jznGz2xs22dSGGUzNbFyMHD/ll0h/57Kb4syRU3s53Dn3+pki7NyMCTj0idDoq+CRIoECnFh49kFHNO",
+	"JnRYpu4xM4oneo6I8cu1JHzBqKNZe/fnE42w7T6ETQqoH4ZpDvYSSKQuWc2HSk6Ly1zk4z4iQWJ8Yrsr",
+	"4kQKFwbXU9SwmHxLiq802YXJ9G44m2ry//4/ZM9jpCZGwbOG9pKMJ9e1j0ZdoSzfxtCifZKyhI9ppiPS",
+	"CcFNirkwI4SDgdfh8vdBlBjqk2R5ymqvfHv4cDGLo7cyueAFYDWmGOeCnIBnDuEUguEaXJDY/DNuHoW0",
+	"h6f2+VBeIDYyDj63OVuc3avlyEL1oELV8b2kWw/PyJTO2uTYeaEeP3XjdZGzdkxLB2zkxw33WJCz49fH",
+	"GAD5TymYq3ShSXyaKzlhuy+lSKWIi+HGb69Olo/nnzsf56Ps/XX3CyAdzdHgOpb8YNz8ElWipAHuYzmd",
+	"1V8WjhZE1skJ0ZCHhoiwimLpDp+4tMDWa+UW92sNIpLn/NDwckyk87yf8QRGdPLm4rJFs0xOsT7mUSUB",
+	"7Oy8TY4FYWMAxNELFW2SjFFFGtdsxtKu+P7V8Unr8vvj1v6Tp80j8vbq1XzlHBVunFixQXxEEkWnGVOh",
+	"kCMEkubafjP0HLorXIeDjA6HLjgrYwNDrMgnB47wOdPtIpIaHNuOZX0NaK9yAP70OjZ/ZZcL8po+kXJX",
+	"6mAj2+7+/fa8qojDhQuavjPbeFCBPq8KtFSqtPtIqIPANy0qaDYzPNHIXtYJjYJNdcaMy21ZyzfmucQl",
+	"GF8AfmrA7S3PpecbLtYm4+IaSrEiqFrR3657578g2fnb33/7V0wamlGAH9B8KNyRhwJWIBB/tU9GMle6",
+	"SeZq2DmMqmBdglAaDyYEyP5pqiyLAV42jcjEpXJLFWxEbjShOo+HwOoKw7KsSKVFiOjpSBKd9+0q9Vna",
+	"Jm9LuJqhpfmuHT9DoDhNaFcAB0XvU6PMRh0gqk9s+v748vve5enJxemVFdFoGL9vHKG9Hd8DOOeaDcHs",
+	"ir2OA8AKdcaK8VpJS0jBaoNb/GxfFxTzabhm0cElH4p88rl5Z9H/Kgbqfzuqp34wlSEsOp0RPoC15Zqk",
+	"OXtguX9ulnusr4N+XrAz0khl3s8YkRPT4qLs0i7x2CrvlYYPHI3qVYBQrysPfkKNo9rRMoWDGcPFsMj5",
+	"CmwI4CfGkKQ2lMTIhzK091SGthLF+kg7HlOmn7ArZbqr7Ga9UmGF7nIiaF5z/8fvZL/nsq4OXd/lIH4Q",
+	"3MH44oKlyz9CKhOWMrGHZiglBNBqAGDoCpftSLD5ZmFwCFo/9hcQHxeuMdKwv7kMYS60oSJhrlyIgnop",
+	"AG+hodDEzMshpXjs/8JE2m/dDNvkRzYrkhO98xkTqfpSGm0UnRCwIpNrNmtitpqQXQELYaQbMtyuoP0A",
+	"1uGS8vOLZ/sT3KilPi49nXzmyNGtWAsRUD3IUswf3930cC1/YWeQ+RwssiZ2M4cI7BX39luNZvuVtuNj",
+	"z0i0i03DvEr4whUN0Iy5gDk5dexomanzbkGgn9KK+baIU5/L6LdaTIQgDVj1lhYF7kHR1EHO8s6Jt1cn",
+	"YMd24IZMpFSRsRRm9GD//CLiyfEZVClGbbo256YBN6V2SGAzh9uM/gUnQXKNe1g6mK5e1XbI8HBSlx7I",
+	"F1ykbzWorRtEUwP/2DTVaf9J1Y/w+PM6CmBWS65UFM5C7TKY1kNo2Z8kclrKa0JxC/MJAOc7qvTHBCl+",
+	"M9G+1rZXRD2SfKKZgup2RVm6hlF8DEaxTE6ZaiVUs7SJwzgk+529AlECRsk1cQD8UVd4fHrCDWG3KIE3",
+	"hvyGuRqO6BzIJylC5lXNd2bKEzafVtZsd8VrKVq0uDPHdIYWNTf8uXvSSwI+tGyGuV3MkHiSURGTxkHn",
+	"cUSK2mrwbbNOWH8LHTgO8inEdNs0dvK5hfO1DMRt3xGpbN8UXO2YR+hQ5fY+I1OjgdgeVIQHFWFVQLlU",
+	"js14bnonVlqrAjC1HtA98IwvdHwf7vs/E6Z7riupDttc8VvFcFuq8UHcvo73nJP4xQn56vE3T8mYqSEj",
+	"EyxlCrctRE6X7wK8qY9IPGaGgh8eXsIA7v4slP6lXRGLPMtickOznBFMx9Chsm7bX8wB9q9lL/LU9Tt3",
+	"82tI4T6yioUr6wMdIQAY+Ca5Qe/YQedxuYQqXvMwIu/Zc7JGrZ3OzvwT3/zQBxBEuR1YxBas/F/v3uYf",
+	"S5gogOcnf4bqLg/pY3+a2x5OMNFyzBAo05Ib1H0DFtX44fLN6zIva37s9T9l/ZGU13oXEyWWF0SV40nG",
+	"wAjpX3EF2mOMAm4BdoTJFTsk5ttu3uk8TnLBb+EvFt3sue9G7Jb4QIH9J0/tLLs7pm01pu4OPhwDRFcI",
+	"ieAhi6ORykSHIbfHaXNJ7OtP+IhLFvmEnKLa0RKWEZDR4akHl+KXOVoVN6SjIYjSsTen9pTiD5Mnsi3R",
+	"keaOU5GbVmu6+MmfJCikjQFDRWA6m3q6h8BDIadECtIQspLwdeT1AocBrwCbEOt0I/wnls1r16aF/bEO",
+	"SjHlh0Py5R1Sn+yMONDh1aghP4WnPiVVuk6WIXBUeYYfUWS1AUFDaYAH98u9FtudlnY+kFr4bit3Snit",
+	"BFK3LHv+ByhJ7mIpqYuNC8DNHMGQ9SIbfQ7t/VSU/F6fKo+vPOTH/3sDMzEw1pVqwW9FzJ5xRvXyuOVM",
+	"vp0i23mo6GREGlC914HrBWhyqp25Qyqfc4TwdAinDhlO346ZGlMOBaHJK/yb2C6SESBKDny++QRymaCu",
+	"yySjXNSmf5bOxAbuSpdjVQvYBKBxO9EOE/kYVgg/utHaZfyczsowL7vlxRrcoaiN30FAX7Qb6Nc8VXTK",
+	"xfCBQ/yZzJ6V3bQ7WJzJO15l9QdnS0DTTUj5tW0EAUvr4if/h2ZQMjxFbygWj/j9t/9NXC0vqTDmhSYY",
+	"/wLOtohk3DBFM8IF4NM76GR7lWL3kedOCKNxLeRUzFVWoCSZJRmLiGIDpphIXOox4GfuAt/qWXYXl1A0",
+	"NaZrobXVlxtA92n5IbscPEP0DntaW1DDu02OSV8ByKPKM4ZF4Q/294kDm3bVtmMoDqd//qXtLLK+qhSC",
+	"1bMsbdfFSlbEhPu3wvrmz/PP7oAtMcWVrM7eG0A/Dx7PB0zsT+InVQFh42NlrxWaxK4v07uisqeLA9/v",
+	"hJq+WL6/uCf6M8JrGIXViS5D+5/w0PpOVum/pRpBYRoPcsmfSLmmtVtYOhNG8eFwue/gYwptleWLcyu2",
+	"VDC8lh+q3ff+z94a0DtQ20tIWR6/nCoGqCDLFHZP+g8K+8P9UVHYdUEY2xyQBX19QR1eTnH3z9CXpqe4",
+	"3x8o+c+kWPpdKww9iN2ZCwCY+WK8PKpVSEuc+856qadjn9tRq5Ve+JKI1WKGUASZJEqKsHCHBE1imS9w",
+	"oSE7D6qmQPlxK5YlWa6hlt1ITgEuBMrWYgSPtosdlSAgXcOPdIHc0SaXmTQBD8k+dv72ykGP2Ne7QkuM",
+	"94T6EhCt43L4FWsxQfsZpMQX++3G6v1/UP7CzmFERZo5ZyEXXUFdKqGv8wKwQyoX+si2Zt9wFb77M6xu",
+	"3Cjqersg2FRORZMMZGbv466Ix1wPuGK9CZSpjQ9JrK/5JCapklCKMCKxykXPrl5cFKfMqGE69AY9Y3n3",
+	"AUILdIXP8Q8dgDOzp2MisxRAW7hAwITYbiEWybPz6f1TCgZBVVYbd9gMTvlud8Vxsf9QYqNO+G4cdL4h",
+	"fTaToj5y4DyvMun7V9B9819AQd/0aggKerSM3TygZz7YBv70toGPFPNWaTGhnVX+7Sv/0Cc88q6PDbV7",
+	"P+wH2fDPqtxz0beTDpEbfkfXlqz4vBaAZZlcF8zkygkSbkRQ2zWCO+jtxUvScBViMcbqvXuox9MPLhIa",
+	"IJ8r8SpQmqwrXCQV1w4KGpwDCLQpnFdDySxj6ZHDQHJQRwjnZAWvWvFir9MVxSqXxQtyyUJB25rhQl7w",
+	"SE5D2TJWjgKrE06QibkjvfMJkbZdF6tDtdxcFpG2G359E/ZQEevhEq6rjLGETX3Cm7hy9lZZE18C+n7p",
+	"TBoJxsUCBAUJ/qCzt8ywuPSEPtgV/6Ptih9H5fdirFnzjqPc+Uobm52qO5bh+NhxrqqkJbM01H8wcoKR",
+	"hWBhQavEUYizdtB2JdHAV91CCMX64OmlJ73zpe/iUuz4v/V9/MBnaupKFKLz0sjtbe/XPs8yLoY+vWF5",
+	"RsOlUXzCHjnoVh0Re40OOEux6K42ARH08uri7Py099Pps+/fvPnRY4NClWCQje0fkTfzgdnJ0PGkK4zM",
+	"mKIiAVvnksau3rw8vTh+fXIaHxIKxkgwuA4kpHNKRbShmav3anIFZ/+g0ymqGHcF1kt2gUqoKPRZQnPN",
+	"CM6R0DQNeVlGBmB+A+X3j4rSybaDCDAbqGsuAkPodGSVCKgUxA0xKtdmKpUZzdrklCYjbJDwdL7SceQL",
+	"bxhFhcaIK1erHpB0bXNd0aBEsQlAC3hxZlYCnO3UlTxuHnlE2AmiTRkrsHEXToVVkwdKjrvCLYGiDp+W",
+	"CmLoNRNFIREYfQCilSrFGgthKEUNY0Crb5PX0nhs3q5AcN5Dv9SpL5fdz5X29vABm3rYxgIJ1m2xr2qW",
+	"SO1M/d+/Oj6pBYWFHlx2yjqgq0DdBeW4kFhLNEchaA3j3NxyO+IiGYd6WZ4IBQsAWFhXpHCgYDdFQt0y",
+	"6P/9zsHXSyJft7Bcf+YwMVzpC5YwPll6oyHtT2lB+ZD9pJxvBcNlNWZI2vn7apiBqnL9JwGp/c8AnA0H",
+	"x6t8DZfthlyzbIpyV03lZsqF4wyOPu2VlFI96kuq0qXxV6e3HE9/NkMDj78tnh9ffv/szfHF897Vmx9P",
+	"X7tEfdMmcRnJm2vCbpFDIuPFSo5dEV/aWbIj8r0xkzcAeHdJx+ySG/atnWhiYqJdPfdEymuONibFUq5Y",
+	"AhBCjzuPm/bSiItpxOjDUhIdgu7SIjAgh44N5RsndMiWZL0+D0uyUcA9NL2MtzzZ268tcwIN4axKpZZh",
+	"m3ppqf/NG10fqQ8h9iMzzu4QYR/GBOzgMR6eGhEaq7pbhhNQsdFFWtlHJJSAGoxvZYzeuMDftxcv5wpL",
+	"vZTIJlcPPdq5ZKZ1gsu6epIfJcEvYeEutHlLeIbywb/rFr2WDh0fl9KKZm7FEWyPfH/16iXQPPB8GqKw",
+	"7VlMMg4yFwg/EwgQx0oZJWXiDzfjClECnL80BHz/LqT+oyb9H1GH7ApkK18koljMhkNbUUykTLG0fK3Y",
+	"1fSFI1KZLI/avZxSqxqRt2cYH+HKvlCtLQ+uL34XuWoHlGjg/+QEqa516WbQOocoitosqed2NNuad84G",
+	"r6VgrxAc5RNzUJnkYyYMItDC9VNlcadXdLiuZB48Ax08XlY7GAn7kcbycQ17tUC8ytmgZefagsk2AZ8P",
+	"8RTuLOD9RxwSGIzVDm8YlKKubGPpYMBhKM7F7nug9JVgYJZij+1TO5vkJ1H35EYwpE8PltQv+6X4s91r",
+	"/fKX/1VfhW3NscGSF6cikSm8Et33QfvL7l+qRyxUjkNOUTPq2kMHixaR4T/5pMXscH3qlQknxUkq2pX8",
+	"v59iltGf7zRvazTc+ijfb+kNsKrwBHc4VDNc4LELJ3SNOjSgv646si+O//ZJ7pjVC2LlmHOKWvKXp5Qv",
+	"u/EvwCgjDFROumYpgXG5kglzUsqavR4xmpnR8rwjhFxPRoxOjoiReTICq0go7lsrhnyPjX5C04/rYQnH",
+	"c+FrYO3M+A2ab77slr3kN0zYMVn5u3wi9UwbNl6/TwthH9v7xzbxdWF1s4j0c+PiRw7XoXIRzRIpUr0G",
+	"ncvjcU3BAG45lf0RzNcIshwCoktOB/Q7yRumSIytGmynjZ8UnaKR3TXe8AHViHlWKSqcBNixrvBwMxFZ",
+	"hAEjsYnJONeG9JmLiiZPQn0Vx2VRPbCcJpOY6OtdA12BHgGpnAWmZLm3GpggucDsZABPAKd94XYDA+8e",
+	"WAUgaigY1Ntd0RWWuAG2TfbfscQgNnSjiE8++LrTAW+HjpyNWMzIO9knLq68SfoskT61+J3sV2LOu+In",
+	"dJH4DX/uLOwxwdvah3pbBeWRLgzwPD0i4PGBMsSm7EaEYsrUdEXGqB3iARk1SZ0/QZUCtgBlyg6vBIPN",
+	"U+/ASfkA0rfd9C0BHezvt8nzavSTooZVKvQ5UefsHJcGK+dMsJqfkrlhLq2bJiM/fvTdADYjU61rNsNW",
+	"G976d3F8ddp7efbq7Kr34+k/4mYE8P8G7YT9WTn4A1O9C2O/c2bVAmxeIPzW9xu4EeI7nETEyVt/nAKG",
+	"3hHxAnfkHBEsBTIFMZL2NdykSzwQ88xjmUFvr7N/sEE15KsyBfIUzyMviBFcc4R7IHdUlFcNzBP5Us/I",
+	"kyerqiJ3u7f7e61u9/YrtqIm8t2i/2macvsTzc6VpRDD7U2KKs+Y3pa/3H/yNHSNzGHH3ihD2XJf2tbb",
+	"F3T6iumiBMnnKyP4g+yvqh94heyoFCwJoZQ8y4jKxQo7aG0zj7S3nn4q4+e24Qv7n9B+uGwxH2lyfOYg",
+	"MBIqhDQeNSMUA1BsTDm49bHCCGmAB+z33/61i1+02G3CWMrSZvtPgf76kN1wv642qsph4c586aClrQjE",
+	"k5Inbl1QyEAqxoei1Qc+GETbjA1ptvve6isrTUUv7XPnG9SQiieK39BkFkckNkyNNSZ+od9Fx0dYeAfm",
+	"AFgxCMvSOQgGyRrLk9Ojlxue2C214qV9FHvficq3yOP96rVBW//85We0Qd3ZAvXvplT/Ud0sryXWXrQ0",
+	"8NFulS9tMoLThlNpOEqNCJwSOxF3Rppb2xHGyWR5JNcbwcgrmbIMnRm3hpwraWQiMzJGcQQEdB9pA8jU",
+	"rYvzE7Lf7hyRvqUvL9Rj4HSzkEMdtHM8L5rEsFNCeiegduj2Hkbfyqw+0KqBVTDHyQRzQjtPmhi/dc1m",
+	"XQGOWmEI1SQ+dvc69HNInjGqmCLZza898PNbyVOQ+O+t4wlv/chm8RGqE0UMUQ6BXS5+zYwYKL/2Jg7a",
+	"SqG4AYvCgTCRQnoqAYwrEocsGt+DkTIjNNPSPQFNYxReqEHqGSrhhow5YE5FHmpLk2rRcJAQ9IhP4AFX",
+	"f+ywK+KMa9MroLpi0rDfnIQvmhHBZ0Kor3skgLDaJ4aseCDuisawQPizP2t6w4rfSWOSV35WuSj/yoWh",
+	"1+wH2fctv5P9mNg24Ts/aLtmbiw/yD4MI6EiYZl7Hj+4ZiC5b+Z+wQ+lDqDWoRs3VPRrukINpWGhng2r",
+	"Gu5P+4gVt9rzczAQuxenatZTuYjtoneFAe3KxdmF7VFsxKjSLLUyXptc2Y133A6OSMoU965GaEOXtl4/",
+	"8s8eEgpE88i+NQSLMb5fIZVHmhQXDmk4IZxw0RVa0GtGEqrZ4ZLZlJSw3jWbldKqrATwSJMxG/eZ0m1y",
+	"HDIigI4TmmV4Kyum88zg5GOuTy3RHhLLdWLUqLsi1kblidUsU+cqhUNs0A4ITNmbxEkjRDXHiUxZ3Jw7",
+	"GFP5/7F3db9t20D8XyHyUgeQ3S9sD+lTFqBYsabJmgDDMBc1I9ExF4lSSaqOUfR/H+6DFBXLWdwtbYr6",
+	"zZZlHj+Ox+Pd7+7asqAKtkG+DMZ2184fH53eU1z38dHpVpe07ayq/TvihttDFMCBFOYBD2KMi1s9GzAX",
+	"90uMYpAsNxDRnHQ6ZhEcs8vdtqtfMay5fNqj8xUOXVBkQCU+bPRvahWfrGE5jo9Ou8NydOatkhWMQfx6",
+	"fn6aEQy5VM5lZEeNfUg1HtBl7pYauqtl/zivzVzbajMWZFEvQaJdtN4HkDX/hxOPpHDpkRQY7onmVI3m",
+	"jP0DzqiBUL4FaAvmKpsa6QQW93VwxwfhXNRZ13KwHotDhkUhYQ3/Kee1xWKGHZZdXTcgaRAjODUSsca3",
+	"gATfxOEf8ei3Agt+WTqXjug5tnPfqD9UlePpyxPLy5jKrgeJDqM1h+UOgQu3rvsOM3ZXzBjzQedkJwB5",
+	"JxB6+zmtsR3fuKUO6fkapz3C6s+VgPcn4iQUHaP1HS0XOl90pcg4lCEWHeZyHsX+1OTShJZDnEO4nPSN",
+	"Oxr9HGcqH79UPl+Mz7RXByK3tXNj+HEWvFmzE6svtZmFimMUwYGVdrRXj9w+RX30Al6fYzRHDGDAkbGJ",
+	"MgxbmhVoiTDWqenNdjLCxF6sjchLJa0YUcy9QbMlCFCnGGLbTf2+uFBOF2pqQBdcSLd4EQijdMVqqxp+",
+	"sRWcFoMx9PR+J47urA5ej5fL5RgGPW5tyZCcu1j+57J0KttrkkefWJpuLTRT8fsXN/IuG1IPt9U/v1Re",
+	"8YT2NcKdVI1K64OcCty6S+lQMEWAayJEJg/espeoXQjaR0QNLEpXMyyIm5EcWEB2jezuCQ/CZ3EUzo9t",
+	"z2LQ5+tGGdnoSeDETa6Ik0aZw9NXsEPvG279P9zmI9Ccux3tITvw9XehbWpHqOtupoV0gpnvJo6sx8cr",
+	"SSLxX/j4z8Pj11+Tj0O3dny842PBzDfIx5iGe6NJ5dmTJx2Qndw6cIugj+Fa4w4IFc141WBPzxj/VenL",
+	"4BTpAoTJTD01ZMfG5AVOjM5+f413IElPRFnnVxyqTjGZpZIONEBb11UI6pmHqiBPfxbH+hcxt0oJdMG4",
+	"qYEfabz7WUDkCWUutaGMq3RDA/WRkopFHxFcUuZSlwg/dKxivlVFTDLiOFXZR2ULneOFKJf5ghWbp8JN",
+	"xAmoaEvtlPjpyXMxa7uln2X9wiRcUgX9TEBVFQLLm0yNNmIWa5aMZmGSZxl6qN7TUOAbdP09dv093tfY",
+	"F+DkSiwXmCFlVigvdTnbYGp6i5xwj4hiIjAgefAHukcCW3kr53OdT77PTQiD0f8Fh2zri9q7ib/2t50r",
+	"b/Gt82v/DQIFztW1f6nLXaAA5kmTyxIzRverNNzNpw/Xt0o2k+vblYgzeu1rKhDXX3RXDeP5gSOcvi07",
+	"MqcEQAJjr4kZt2ZOL327OfSW4hjwkKm00ZUsDzCVynoESziIoq9EyIu69cIrIzHtEHT1Q6taJWqLDnU4",
+	"m72u1AQUUSuxYhmmtUFFA48xsoMQrIRTn8mi0oa7PWMsuxH4VFyp1YZz74yGeZ+5vInCpj1DIL+oVvw4",
+	"+ipzEC0YKlg+mQ/tRNtkEdDwUVnXty10euxNp+aAC5OS5w9AGWEJOB8NK7hoIcTPjoHvEdwgvehZMLBO",
+	"d2vLvYO9xyhhuW9re0XVTRlK5vmaCWaiNfpDq0AOqUrqciLe1GYcGdYJh6os+Ry0JV/DpHPztQ7GtI7g",
+	"hzsA/h/mdCEdaKWYccr5THQZ5kCP9lQnkFMhFfWS990hdgL9stiDhCq0PES09TX7D/6uL4g24YYyXuJM",
+	"lNpxNQVEApX0OixxqT9yIiGXkIKGBki9kWgHtqpFiDEisLFtqth1c5q6KmLrTf2Bi02FG+TN0hRJWUMO",
+	"4nWYkZDwYLoirGKvdgWB4Dhfzo3UqenIInx3OP4il16W9WWLTq8OC5YxI4TKjbg5TNP6gDlKKHT/2kCj",
+	"n2+OCIX4raEuxwLiQ7Oo8wXxsOt2kymghxEKD9wqRnXjx5o2TiiJmQBahhqPyDeRW1Uo47Usk4XOhDK5",
+	"XWH9Z2byF7RpKuUlnEGYHAjLemAElCrWZ2kD6VOCb47nVitTlCvQ6Ys290lCi5BdppL2SuG1kQVcQqRS",
+	"3up8kEByQPcyWKTpKgKJgSwakz5+epBEKZlTGrmq2Adi6/ZyERK2IRPDdbNufcaUMa2TaGrrZUnPmhKT",
+	"AcP1Nqcj/WaeqKQzIS/UgJh4hRFcBTQPhNsITiVPKnZU2TF9Q60kZULGSQ40HOI/M9QUNH3ksyXM4E3j",
+	"iPZOlfOkeT5T1lu/NUHDhpVL2sWo8OFt2JnIOYFiUbcg1GijvOiy5iF2kKU5qEdlcKj2GDqxuA/T2wAT",
+	"DpAeiu46fCXkJSF3MXyzyhuM3Ex4Om/2Pr/7/E8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
