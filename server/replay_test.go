@@ -387,6 +387,19 @@ func TestBulkReplay(t *testing.T) {
 				}
 				problemOf(t, resp, data)
 			}
+			for _, tc := range []struct {
+				contentType, body string
+				status            int
+			}{
+				{"application/x-www-form-urlencoded", "limit=5", http.StatusUnsupportedMediaType},
+				{"application/json", `{"workflow": "` + strings.Repeat("w", 600<<10) + `"}`, http.StatusRequestEntityTooLarge},
+			} {
+				resp, data := b.do(t, "POST", "/api/v1/jobs/replay", hdr(ann.key, tc.contentType), strings.NewReader(tc.body))
+				if resp.StatusCode != tc.status {
+					t.Errorf("%s body: %d %.200s, want %d", tc.contentType, resp.StatusCode, data, tc.status)
+				}
+				problemOf(t, resp, data)
+			}
 		})
 	}
 }
