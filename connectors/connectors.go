@@ -14,11 +14,24 @@ import (
 // MaxOutputBytes is the largest output a step may produce.
 const MaxOutputBytes = 1 << 20
 
-// Action describes one action of a connector: its name, a description and the JSON Schema of its input.
+// Action describes one action of a connector: its name, a description and the JSON
+// Schemas of its input and of its output.
 type Action struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"input_schema"`
+	// OutputSchema describes what a successful run returns. Dry runs derive their
+	// example outputs from it (schemaexample); the registry compiles it at start-up,
+	// and each connector's tests check real outputs against it.
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+}
+
+// OutputDescriber is implemented by connectors some of whose outputs depend on the
+// input (core.echo returns it, ai.extract's data follows the schema it was given).
+// DescribeOutput returns the JSON Schema of the output of action for this input, or
+// false when the action's OutputSchema says all there is.
+type OutputDescriber interface {
+	DescribeOutput(action string, input json.RawMessage) (schema json.RawMessage, ok bool)
 }
 
 // Connector is one integration.

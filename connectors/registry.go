@@ -32,6 +32,8 @@ type Registry struct {
 type registered struct {
 	conn    Connector
 	schemas map[string]*jsonschema.Schema // by action name
+	inputs  map[string]json.RawMessage    // input schemas, by action name
+	outputs map[string]json.RawMessage    // output schemas, by action name
 }
 
 // NewRegistry registers the connectors and compiles every action's input schema once.
@@ -47,7 +49,7 @@ func NewRegistry(cs ...Connector) (*Registry, error) {
 		if _, dup := r.connectors[name]; dup {
 			return nil, fmt.Errorf("connectors: connector %q registered twice", name)
 		}
-		reg := &registered{conn: c, schemas: map[string]*jsonschema.Schema{}}
+		reg := &registered{conn: c, schemas: map[string]*jsonschema.Schema{}, inputs: map[string]json.RawMessage{}, outputs: map[string]json.RawMessage{}}
 		actions := slices.Clone(c.Actions())
 		for _, a := range actions {
 			if a.Name == "" {
@@ -60,7 +62,13 @@ func NewRegistry(cs ...Connector) (*Registry, error) {
 			if err != nil {
 				return nil, fmt.Errorf("connectors: %s.%s input schema: %w", name, a.Name, err)
 			}
-			reg.schemas[a.Name] = sch
+			if len(a.OutputSchema) > 0 {
+				if _, err := compileSchema(name, a.Name+".output", a.OutputSchema); err != nil {
+					return nil, fmt.Errorf("connectors: %s.%s output schema: %w", name, a.Name, err)
+				}
+				reg.outputs[a.Name] = a.OutputSchema
+			}
+			reg.schemas[a.Name], reg.inputs[a.Name] = sch, a.InputSchema
 		}
 		slices.SortFunc(actions, func(a, b Action) int { return strings.Compare(a.Name, b.Name) })
 		r.connectors[name] = reg
@@ -132,6 +140,38 @@ func (r *Registry) InputSecret(connector, action string, input json.RawMessage) 
 		return g.InputSecret(action, input)
 	}
 	return "", ""
+}
+
+// InputSchema is the JSON Schema of the action's input. Errors are those of
+// Validate's lookup.
+func (r *Registry) InputSchema(connector, action string) (json.RawMessage, error) {
+	reg, _, err := r.lookup(connector, action)
+	if err != nil {
+		return nil, err
+	}
+	return reg.inputs[action], nil
+}
+
+// anyOutput is the output schema of an action that declares none: any JSON.
+var anyOutput = json.RawMessage(`{}`)
+
+// OutputSchema is the JSON Schema of what the action returns for input: the
+// connector's own description for that input (OutputDescriber), else the action's
+// OutputSchema, else {} (any JSON). Errors are those of Validate's lookup.
+func (r *Registry) OutputSchema(connector, action string, input json.RawMessage) (json.RawMessage, error) {
+	reg, _, err := r.lookup(connector, action)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := reg.conn.(OutputDescriber); ok {
+		if s, ok := d.DescribeOutput(action, input); ok {
+			return s, nil
+		}
+	}
+	if s, ok := reg.outputs[action]; ok {
+		return s, nil
+	}
+	return anyOutput, nil
 }
 
 // Estimator is implemented by connectors whose steps cost money. EstimateUSD is the

@@ -104,6 +104,11 @@ type StepState struct {
 	// step's timeout: fixed the first time the step runs, so re-entering the job
 	// after a restart keeps it.
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
+	// ResolvedInput is, in a dry run, the input the step would have received (a
+	// for_each step: the array of its items' inputs).
+	ResolvedInput json.RawMessage `json:"resolved_input,omitempty"`
+	// Reused marks a step of a replay that was not run: its outcome is the original's.
+	Reused bool `json:"reused,omitempty"`
 }
 
 // CallbackAttempt records one delivery of a completion webhook.
@@ -150,6 +155,11 @@ type Job struct {
 	// StoredBytes is the size of the job's JSON as stored (payload, guardrails, steps
 	// and result), kept by the store; list pages are bounded by it.
 	StoredBytes int64
+	// DryRun marks a rehearsed job (Intake.DryRun): stored finished, its outputs
+	// examples; it never enters the queue and is never replayed.
+	DryRun bool
+	// ReplayOf is the job this one replays ("" for none).
+	ReplayOf string
 }
 
 // MaxRescues is how many times a job may lose its worker while running (an expired
@@ -289,6 +299,10 @@ type Store interface {
 	Signal(ctx context.Context, id, name string) (json.RawMessage, bool, error)
 	// WakeJob makes a waiting job due at now; false when it was not waiting (or due already).
 	WakeJob(ctx context.Context, id string, now time.Time) (bool, error)
+	// ReplayCandidates returns the ids of up to f.Limit jobs a bulk replay may take,
+	// oldest first: those of f (its owner, Status, Workflow and creation times; no
+	// cursor) that are not dry runs and that no job replays yet.
+	ReplayCandidates(ctx context.Context, f ListFilter) ([]string, error)
 	// QueueStats counts jobs per status and finds the oldest queued one.
 	QueueStats(ctx context.Context) (QueueStats, error)
 

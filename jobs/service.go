@@ -68,6 +68,9 @@ type Intake struct {
 	// BodyHash tells a repeat from a different request under the same key.
 	IdempotencyKey string
 	BodyHash       string
+	// DryRun rehearses the job instead of running it (jobs/dryrun.go): stored
+	// finished, with example outputs; it takes no idempotency key.
+	DryRun bool
 }
 
 // HashBody is the idempotency fingerprint of a request body.
@@ -79,6 +82,12 @@ func HashBody(body []byte) string {
 func invalid(pointer, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	return &levqor.Error{Code: levqor.EInvalid, Message: msg, Fields: []levqor.FieldError{{Pointer: pointer, Detail: msg}}}
+}
+
+// refuse is a request that reads well but cannot be done (422), at a JSON pointer.
+func refuse(pointer, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return &levqor.Error{Code: levqor.EUnprocessable, Message: msg, Fields: []levqor.FieldError{{Pointer: pointer, Detail: msg}}}
 }
 
 // ownerOf is the owner a principal's new objects belong to ("" for bootstrap admins).
@@ -112,20 +121,27 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 	if err != nil {
 		return Job{}, false, err
 	}
+	if in.DryRun {
+		return s.submitDryRun(ctx, j)
+	}
+	return s.enqueue(ctx, j)
+}
+
+// enqueue stores j, a job to run. When its idempotency key was taken, it returns
+// the job that holds it with created=false — or, when that job came from another
+// request (another IdemHash), an error.
+func (s *Service) enqueue(ctx context.Context, j Job) (Job, bool, error) {
 	got, inserted, err := s.store.InsertJob(ctx, j)
 	if err != nil {
 		return Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
 	if !inserted {
-		if got.IdemHash != in.BodyHash {
+		if got.IdemHash != j.IdemHash {
 			return Job{}, false, errIdemMismatch()
 		}
 		return got, false, nil
 	}
-	s.observe.JobEnqueued(got.Workflow)
-	if got.Status == StatusQueued {
-		s.wake()
-	}
+	s.enqueued(got)
 	return got, true, nil
 }
 
@@ -160,6 +176,10 @@ func (s *Service) SubmitBatch(ctx context.Context, p keys.Principal, ins []Intak
 	var aiNeed budget.Nanos
 	saved := map[string][]Step{} // the batch's saved workflows, each read once
 	for i, in := range ins {
+		if in.DryRun {
+			out[i].Err = refuse("/dry_run", "A batch takes no dry runs; rehearse a job with POST /api/v1/intake.")
+			continue
+		}
 		j, need, err := s.prepare(ctx, p, in, aiNeed, saved)
 		if err != nil {
 			if !isClientError(err) {
@@ -240,16 +260,13 @@ func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBe
 			return Job{}, 0, err
 		}
 	}
-	if s.budgets != nil && hasAISteps(steps) {
-		need = s.leastCost(steps)
-		if err := s.budgets.CheckFit(ctx, ownerOf(p), aiBefore+need); err != nil {
+	if !in.DryRun { // a dry run spends nothing
+		if need, err = s.fitBudget(ctx, ownerOf(p), steps, aiBefore); err != nil {
 			return Job{}, 0, err
 		}
 	}
-	if in.CallbackURL != "" {
-		if err := s.guard.CheckURL(in.CallbackURL); err != nil {
-			return Job{}, 0, invalid("/callback_url", "callback_url is not allowed: %s", err.Error())
-		}
+	if err := s.checkCallback(in.CallbackURL); err != nil {
+		return Job{}, 0, err
 	}
 	j = Job{
 		ID: levqor.NewID("job"), OwnerID: ownerOf(p), Workflow: in.Workflow, Status: StatusQueued, Priority: prio,
@@ -268,10 +285,35 @@ func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBe
 	for _, st := range steps {
 		j.Steps = append(j.Steps, StepState{Step: st, Status: StepPending})
 	}
-	if in.IdempotencyKey != "" {
+	if in.IdempotencyKey != "" && !in.DryRun {
 		j.IdemScope, j.IdemKey, j.IdemHash = idemScope(p), in.IdempotencyKey, in.BodyHash
 	}
 	return j, need, nil
+}
+
+// fitBudget checks that the worst case of steps' AI calls, with aiBefore (accepted
+// before them in the same request), fits the owner's budget, and returns that
+// worst case (0 without AI steps or budgets).
+func (s *Service) fitBudget(ctx context.Context, owner string, steps []Step, aiBefore budget.Nanos) (budget.Nanos, error) {
+	if s.budgets == nil || !hasAISteps(steps) {
+		return 0, nil
+	}
+	need := s.leastCost(steps)
+	if err := s.budgets.CheckFit(ctx, owner, aiBefore+need); err != nil {
+		return 0, err
+	}
+	return need, nil
+}
+
+// checkCallback refuses a callback URL the outbound guard would not call.
+func (s *Service) checkCallback(url string) error {
+	if url == "" {
+		return nil
+	}
+	if err := s.guard.CheckURL(url); err != nil {
+		return invalid("/callback_url", "callback_url is not allowed: %s", err.Error())
+	}
+	return nil
 }
 
 // withOnFailure is steps with the on_failure step, if any, last (marked as such).

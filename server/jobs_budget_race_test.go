@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -49,19 +48,12 @@ func withBudgetedEngine(t *testing.T, st store.Store, chatURL string) func(*test
 			t.Fatal(err)
 		}
 		o.Budgets = budget.NewService(st, budget.Limits{Daily: 1e9, Monthly: 1e9})
-		e, err := jobs.NewEngine(jobs.Config{
+		e := startEngine(t, jobs.Config{
 			Store: st, Registry: reg, Guard: guard, ShutdownTimeout: 5 * time.Second,
 			Worker:  jobs.WorkerOptions{Concurrency: 16, Lease: 3 * time.Second, Poll: 50 * time.Millisecond},
 			Budgets: o.Budgets,
 			Encode:  server.EncodeJob, Logger: o.Logger,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = e.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
 		o.Jobs, o.Hub = e.Service, e.Hub
 	}
 }

@@ -37,6 +37,10 @@ func toAPIJob(j jobs.Job) api.Job {
 	if len(j.Guardrails) > 0 {
 		out.Guardrails = &j.Guardrails
 	}
+	if j.DryRun {
+		out.DryRun = ptr(true)
+	}
+	out.ReplayOf = nonEmpty(j.ReplayOf)
 	for i, st := range j.Steps {
 		s := api.StepState{Id: st.ID, Connector: st.Connector, Action: st.Action, Status: api.StepStateStatus(st.Status),
 			Attempts: st.Attempts, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, WaitUntil: st.WaitUntil}
@@ -48,6 +52,12 @@ func toAPIJob(j jobs.Job) api.Job {
 		}
 		if st.Output != nil {
 			s.Output = &st.Output
+		}
+		if st.ResolvedInput != nil {
+			s.ResolvedInput = &st.ResolvedInput
+		}
+		if st.Reused {
+			s.Reused = ptr(true)
 		}
 		if st.Error != nil {
 			s.Error = &api.StepError{Code: st.Error.Code, Message: st.Error.Message}
@@ -209,6 +219,9 @@ func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject
 		return nil, err
 	}
 	loc := "/api/v1/jobs/" + j.ID
+	if j.DryRun {
+		return api.IntakeJob200JSONResponse{Body: toAPIJob(j), Headers: api.IntakeJob200ResponseHeaders{Location: &loc}}, nil
+	}
 	return api.IntakeJob202JSONResponse{
 		Body:    toJobAccepted(j),
 		Headers: api.IntakeJob202ResponseHeaders{Location: &loc},
@@ -243,6 +256,9 @@ func toIntake(b *api.JobIntake) (jobs.Intake, error) {
 	}
 	if b.Guardrails != nil {
 		in.Guardrails, _ = json.Marshal(b.Guardrails)
+	}
+	if b.DryRun != nil {
+		in.DryRun = *b.DryRun
 	}
 	return in, nil
 }
@@ -477,7 +493,11 @@ func (s *handlers) ListConnectors(ctx context.Context, _ api.ListConnectorsReque
 			entry.CredentialHeaders = ptr(true)
 		}
 		for _, a := range c.Actions {
-			entry.Actions = append(entry.Actions, api.ConnectorAction{Name: a.Name, Description: a.Description, InputSchema: a.InputSchema})
+			action := api.ConnectorAction{Name: a.Name, Description: a.Description, InputSchema: a.InputSchema}
+			if len(a.OutputSchema) > 0 {
+				action.OutputSchema = &a.OutputSchema
+			}
+			entry.Actions = append(entry.Actions, action)
 		}
 		out.Data = append(out.Data, entry)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -78,24 +79,21 @@ func mcpTools() []mcpTool {
 				if err := errors.Join(json.Unmarshal(args, &body), json.Unmarshal(args, &params)); err != nil {
 					return nil, err
 				}
-				if params.IdempotencyKey != nil {
-					// The key fingerprints the body, which here is the intake part of
-					// the arguments (not the JSON-RPC envelope around them).
-					canonical, err := json.Marshal(body)
-					if err != nil {
-						return nil, err
-					}
-					ctx = withRequestBody(ctx, canonical)
+				ctx, err := withArgumentsBody(ctx, params.IdempotencyKey, body)
+				if err != nil {
+					return nil, err
 				}
 				resp, err := h.IntakeJob(ctx, api.IntakeJobRequestObject{Body: &body, Params: api.IntakeJobParams{IdempotencyKey: params.IdempotencyKey}})
 				if err != nil {
 					return nil, err
 				}
-				accepted, ok := resp.(api.IntakeJob202JSONResponse)
-				if !ok {
-					return nil, fmt.Errorf("intake answered %T", resp)
+				switch r := resp.(type) {
+				case api.IntakeJob202JSONResponse:
+					return r.Body, nil
+				case api.IntakeJob200JSONResponse: // a dry run: the rehearsed job
+					return r.Body, nil
 				}
-				return accepted.Body, nil
+				return nil, fmt.Errorf("intake answered %T", resp)
 			}},
 		{name: "get_job", operationID: "getJob", readOnly: true,
 			call: func(ctx context.Context, h *handlers, args []byte) (any, error) {
@@ -128,6 +126,32 @@ func mcpTools() []mcpTool {
 					return nil, err
 				}
 				return h.PlanWorkflow(ctx, api.PlanWorkflowRequestObject{Body: &body})
+			}},
+		{name: "replay_job", operationID: "replayJob",
+			call: func(ctx context.Context, h *handlers, args []byte) (any, error) {
+				var body api.JobReplay
+				var params struct {
+					ID             string  `json:"id"`
+					IdempotencyKey *string `json:"idempotency_key"`
+				}
+				if err := errors.Join(json.Unmarshal(args, &body), json.Unmarshal(args, &params)); err != nil {
+					return nil, err
+				}
+				ctx, err := withArgumentsBody(ctx, params.IdempotencyKey, body)
+				if err != nil {
+					return nil, err
+				}
+				resp, err := h.ReplayJob(ctx, api.ReplayJobRequestObject{Id: params.ID, Body: &body, Params: api.ReplayJobParams{IdempotencyKey: params.IdempotencyKey}})
+				if err != nil {
+					return nil, err
+				}
+				switch r := resp.(type) {
+				case api.ReplayJob202JSONResponse:
+					return r.Body, nil
+				case api.ReplayJob200JSONResponse: // an idempotent repeat
+					return r.Body, nil
+				}
+				return nil, fmt.Errorf("replay answered %T", resp)
 			}},
 		{name: "get_usage", operationID: "getUsage", readOnly: true,
 			call: func(ctx context.Context, h *handlers, args []byte) (any, error) {
@@ -263,20 +287,9 @@ func newMCPToolDef(t mcpTool, so specOperation) (mcpToolDef, error) {
 	}
 	inSchema["$schema"] = jsonSchemaDialect
 
-	var outSchema map[string]any
-	for code, resp := range so.op.Responses.Map() {
-		if !strings.HasPrefix(code, "2") || resp.Value == nil {
-			continue
-		}
-		if media := resp.Value.Content.Get("application/json"); media != nil && media.Schema != nil {
-			if outSchema, err = toJSONSchema(media.Schema.Value, false); err != nil {
-				return mcpToolDef{}, fmt.Errorf("output schema: %w", err)
-			}
-			outSchema["$schema"] = jsonSchemaDialect
-		}
-	}
-	if outSchema == nil {
-		return mcpToolDef{}, errors.New("no JSON success response")
+	outSchema, err := successSchema(so.op)
+	if err != nil {
+		return mcpToolDef{}, fmt.Errorf("output schema: %w", err)
 	}
 
 	desc := so.op.Summary + "."
@@ -287,6 +300,49 @@ func newMCPToolDef(t mcpTool, so specOperation) (mcpToolDef, error) {
 	tool := &mcp.Tool{Name: t.name, Description: desc, InputSchema: inSchema, OutputSchema: outSchema,
 		Annotations: &mcp.ToolAnnotations{Title: so.op.Summary, ReadOnlyHint: t.readOnly, OpenWorldHint: ptr(false)}}
 	return mcpToolDef{tool: tool, scopes: scopes, input: input}, nil
+}
+
+// successSchema is the JSON Schema of an operation's JSON success responses: the
+// one schema they share, or, when they differ (intake's 202 job accepted and its
+// dry run's 200 job), an object that is any of them, in the order of their codes.
+func successSchema(op *openapi3.Operation) (map[string]any, error) {
+	codes := slices.Sorted(maps.Keys(op.Responses.Map()))
+	var schemas []*openapi3.Schema
+	for _, code := range codes {
+		resp := op.Responses.Value(code)
+		if !strings.HasPrefix(code, "2") || resp == nil || resp.Value == nil {
+			continue
+		}
+		media := resp.Value.Content.Get("application/json")
+		if media == nil || media.Schema == nil || media.Schema.Value == nil {
+			continue
+		}
+		if !slices.Contains(schemas, media.Schema.Value) {
+			schemas = append(schemas, media.Schema.Value)
+		}
+	}
+	if len(schemas) == 0 {
+		return nil, errors.New("no JSON success response")
+	}
+	out := map[string]any{"type": "object"}
+	if len(schemas) == 1 {
+		var err error
+		if out, err = toJSONSchema(schemas[0], false); err != nil {
+			return nil, err
+		}
+	} else {
+		var alts []any
+		for _, s := range schemas {
+			alt, err := toJSONSchema(s, false)
+			if err != nil {
+				return nil, err
+			}
+			alts = append(alts, alt)
+		}
+		out["anyOf"] = alts
+	}
+	out["$schema"] = jsonSchemaDialect
+	return out, nil
 }
 
 func methodOf(so specOperation) string {
@@ -404,6 +460,21 @@ func withRequestBody(ctx context.Context, body []byte) context.Context {
 	copied := *info
 	copied.body = body
 	return context.WithValue(ctx, requestInfoKey{}, &copied)
+}
+
+// withArgumentsBody returns ctx for a tool call with an idempotency key whose
+// operation's body is body: the key fingerprints the body, which here is that part
+// of the arguments re-encoded (not the JSON-RPC envelope around them, whose id
+// changes on every retry). Without a key, ctx is unchanged.
+func withArgumentsBody(ctx context.Context, key *string, body any) (context.Context, error) {
+	if key == nil {
+		return ctx, nil
+	}
+	canonical, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return withRequestBody(ctx, canonical), nil
 }
 
 // mcpRequestKey carries the HTTP request of the MCP operation from the strict

@@ -130,7 +130,7 @@ func TestMCPTools(t *testing.T) {
 		names = append(names, tool.Name)
 	}
 	slices.Sort(names)
-	want := []string{"cancel_job", "get_job", "get_usage", "get_workflow", "list_connectors", "list_jobs", "list_workflows", "plan_workflow", "run_workflow", "save_workflow"}
+	want := []string{"cancel_job", "get_job", "get_usage", "get_workflow", "list_connectors", "list_jobs", "list_workflows", "plan_workflow", "replay_job", "run_workflow", "save_workflow"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools = %v, want %v", names, want)
 	}
@@ -212,6 +212,77 @@ func TestMCPTools(t *testing.T) {
 	code, status = toolProblem(t, s, "save_workflow", bad)
 	if code != string(rest.Code) || int(status) != resp.StatusCode || resp.StatusCode < 400 {
 		t.Errorf("save_workflow with an unknown connector: %s %v, REST answered %s %d", code, status, rest.Code, resp.StatusCode)
+	}
+}
+
+// TestMCPReplayAndDryRun: replay_job replays a finished job as POST
+// /api/v1/jobs/{id}/replay does — from a step, with a payload, linked by
+// replay_of, idempotent by key — and refuses what the route refuses with its
+// problem: another owner's job, an unfinished one, a key without jobs:write,
+// arguments that break the schema. run_workflow with dry_run answers with the
+// rehearsed job.
+func TestMCPReplayAndDryRun(t *testing.T) {
+	b := setup(t, withAdmin)
+	ten := b.newTenant(t, "agent@example.com")
+	other := b.newTenant(t, "other@example.com")
+	u := b.createUser(t, "reader@example.com")
+	ro := b.mustMCP(t, b.createKey(t, u.Id, "jobs:read").Key)
+	s := b.mustMCP(t, ten.key)
+
+	two := map[string]any{"workflow": "two", "payload": map[string]any{"n": 1}, "steps": []any{
+		step("a", "core", "echo", map[string]any{"n": "{{payload.n}}"}),
+		step("b", "core", "echo", map[string]any{"a": "{{steps.a.output.n}}", "n": "{{payload.n}}"})}}
+	acc := toolOK(t, s, "run_workflow", two)
+	id := acc["job_id"].(string)
+	b.waitStatus(t, ten.key, id, "succeeded", 10*time.Second)
+
+	r := toolOK(t, s, "replay_job", map[string]any{"id": id, "from_step": "b", "payload": map[string]any{"n": 2}})
+	rid, _ := r["id"].(string)
+	if r["replay_of"] != id || rid == "" || rid == id || r["status"] != "queued" {
+		t.Fatalf("replay_job: %v", r)
+	}
+	if steps := r["steps"].([]any); steps[0].(map[string]any)["reused"] != true || steps[1].(map[string]any)["reused"] != nil {
+		t.Errorf("replay_job steps: %v, want a reused and b not", steps)
+	}
+	if j := b.waitStatus(t, ten.key, rid, "succeeded", 10*time.Second); !sameJSON(t, *j.Result, `{"a": 1, "n": 2}`) {
+		t.Errorf("the replay over REST: result %s, want the reused a and the new payload", mustJSON(t, j.Result))
+	}
+
+	args := map[string]any{"id": id, "idempotency_key": "agent-replay-1"}
+	first := toolOK(t, s, "replay_job", args)
+	if again := toolOK(t, s, "replay_job", args); again["id"] != first["id"] {
+		t.Errorf("replay_job retried with its key: %v, then %v", first["id"], again["id"])
+	}
+	args["from_step"] = "b"
+	if code, status := toolProblem(t, s, "replay_job", args); code != "unprocessable" || status != 422 {
+		t.Errorf("the key with other arguments: %s %v", code, status)
+	}
+
+	later := echoJob("later")
+	later["run_at"] = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	sched := toolOK(t, s, "run_workflow", later)
+	for _, tc := range []struct {
+		name   string
+		s      *mcp.ClientSession
+		args   map[string]any
+		code   string
+		status float64
+	}{
+		{"another owner's job", b.mustMCP(t, other.key), map[string]any{"id": id}, "not_found", 404},
+		{"an unfinished job", s, map[string]any{"id": sched["job_id"]}, "conflict", 409},
+		{"a read-only key", ro, map[string]any{"id": id}, "forbidden", 403},
+		{"from_step of the wrong type", s, map[string]any{"id": id, "from_step": 7}, "invalid", 400},
+		{"a step the job lacks", s, map[string]any{"id": id, "from_step": "zz"}, "unprocessable", 422},
+		{"no id", s, map[string]any{"from_step": "b"}, "invalid", 400},
+	} {
+		if code, status := toolProblem(t, tc.s, "replay_job", tc.args); code != tc.code || status != tc.status {
+			t.Errorf("%s: %s %v, want %s %v", tc.name, code, status, tc.code, tc.status)
+		}
+	}
+
+	dry := toolOK(t, s, "run_workflow", map[string]any{"workflow": "two", "payload": map[string]any{"n": 5}, "dry_run": true, "steps": two["steps"]})
+	if dry["dry_run"] != true || dry["status"] != "succeeded" || !sameJSON(t, dry["result"], `{"a": 5, "n": 5}`) {
+		t.Errorf("run_workflow with dry_run: %v", dry)
 	}
 }
 

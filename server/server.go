@@ -238,6 +238,9 @@ func New(opts Options) (http.Handler, error) {
 			writeProblem(w, r, &levqor.Error{Code: levqor.EInvalid, Message: "A parameter is malformed.", Err: err})
 		},
 	})
+	if err := preferConcretePaths(r, spec); err != nil {
+		return nil, err
+	}
 
 	var handler http.Handler = h.web.serveRoot(r)
 	handler = guardJSON(handler)
@@ -307,6 +310,33 @@ func limitAnonymous(spec *openapi3.T, limits *rateLimits) mux.MiddlewareFunc {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// preferConcretePaths keeps a templated route from matching a path the spec has
+// as a concrete one — OpenAPI's rule, whereas gorilla takes the first route that
+// matches: POST /api/v1/jobs/replay is not /api/v1/jobs/{id}, and GET on it is 405
+// with Allow: POST rather than a lookup of the job "replay".
+func preferConcretePaths(r *mux.Router, spec *openapi3.T) error {
+	concrete := map[string]bool{}
+	for path := range spec.Paths.Map() {
+		if !strings.Contains(path, "{") {
+			concrete[path] = true
+		}
+	}
+	return r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		if tpl, err := route.GetPathTemplate(); err == nil && strings.Contains(tpl, "{") {
+			route.MatcherFunc(func(req *http.Request, m *mux.RouteMatch) bool {
+				if !concrete[req.URL.Path] {
+					return true
+				}
+				// The concrete route decides; when its method does not match either, the
+				// answer is 405 (gorilla clears a mismatch when a later path matches).
+				m.MatchErr = mux.ErrMethodMismatch
+				return false
+			})
+		}
+		return nil
+	})
 }
 
 // methodNotAllowed answers 405 with the Allow header listing the route's methods.

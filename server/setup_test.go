@@ -494,7 +494,7 @@ func newEngineApprovals(t *testing.T, st store.Store, log *slog.Logger, allow []
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := jobs.NewEngine(jobs.Config{
+	return startEngine(t, jobs.Config{
 		Store: st, Registry: reg, Guard: guard, ShutdownTimeout: 5 * time.Second,
 		Worker:            jobs.WorkerOptions{Concurrency: 8, Lease: lease, Poll: 50 * time.Millisecond, RescueAtStart: true, RetryBase: 50 * time.Millisecond},
 		CallbackRetryBase: 50 * time.Millisecond,
@@ -503,6 +503,12 @@ func newEngineApprovals(t *testing.T, st store.Store, log *slog.Logger, allow []
 		Logger:            log,
 		Approvals:         approvals,
 	})
+}
+
+// startEngine builds the engine cfg describes and runs it until the test ends.
+func startEngine(t testing.TB, cfg jobs.Config) *jobs.Engine {
+	t.Helper()
+	engine, err := jobs.NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,11 +103,17 @@ func ResolveItem(input, payload json.RawMessage, outputs map[string]json.RawMess
 // Var returns the for_each variable ("item" or "index") a reference (as Refs lists
 // it) reads, if any.
 func Var(ref string) (string, bool) {
+	v, _, ok := VarPath(ref)
+	return v, ok
+}
+
+// VarPath is Var with the path the reference reads in the variable.
+func VarPath(ref string) (string, []string, bool) {
 	r, ok, err := parseRef(ref)
 	if !ok || err != nil || r.vr == "" {
-		return "", false
+		return "", nil, false
 	}
-	return r.vr, true
+	return r.vr, r.path, true
 }
 
 // resolve is Resolve with a size limit of limit bytes and for_each variables vars (nil outside for_each).
@@ -155,13 +161,34 @@ func Refs(input json.RawMessage) ([]string, error) {
 	return out, err
 }
 
-// StepID returns the step a reference (as Refs lists it) points into.
-func StepID(ref string) (string, bool) {
-	r, ok, err := parseRef(ref)
-	if !ok || err != nil || r.step == "" {
+// Whole reports whether s is exactly one reference (so that it resolves to the
+// referenced value, type kept) and returns the reference as Refs lists it.
+func Whole(s string) (string, bool) {
+	loc := placeholder.FindStringSubmatchIndex(s)
+	if loc == nil || loc[0] != 0 || loc[1] != len(s) {
 		return "", false
 	}
-	return r.step, true
+	r, ok, err := parseRef(s[loc[2]:loc[3]])
+	if !ok || err != nil {
+		return "", false
+	}
+	return r.raw, true
+}
+
+// StepID returns the step a reference (as Refs lists it) points into.
+func StepID(ref string) (string, bool) {
+	id, _, ok := StepPath(ref)
+	return id, ok
+}
+
+// StepPath returns the step a reference (as Refs lists it) points into and the
+// path it reads in that step's output (empty for the whole output).
+func StepPath(ref string) (id string, path []string, ok bool) {
+	r, ok, err := parseRef(ref)
+	if !ok || err != nil || r.step == "" {
+		return "", nil, false
+	}
+	return r.step, r.path, true
 }
 
 func visitStrings(v any, f func(string) error) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 
 	"github.com/google/cel-go/cel"
@@ -35,10 +36,10 @@ var envs = sync.OnceValues(func() ([2]*cel.Env, error) {
 	return [2]*cel.Env{plain, each}, err
 })
 
-// compile compiles and type-checks expression src of step i, whose result must be
+// compile compiles and type-checks expression src (the step's field) of step i, whose result must be
 // of type want (or dyn, checked when evaluated), and which may read only payload,
 // its ancestors under steps (by literal id) and, when item is set, item and index.
-func (g *Graph) compile(i int, src string, item bool, want *cel.Type, index map[string]int) (cel.Program, error) {
+func (g *Graph) compile(i int, field, src string, item bool, want *cel.Type, index map[string]int) (cel.Program, error) {
 	if len(src) > MaxExpressionLen {
 		return nil, fmt.Errorf("the expression is longer than %d characters", MaxExpressionLen)
 	}
@@ -60,6 +61,10 @@ func (g *Graph) compile(i int, src string, item bool, want *cel.Type, index map[
 	// Every read of steps names an ancestor: steps.<id>… or steps["<id>"]….
 	root := ast.NavigateAST(checked.NativeRep())
 	for _, e := range ast.MatchDescendants(root, ast.KindMatcher(ast.IdentKind)) {
+		if e.AsIdent() == "item" {
+			g.reads[i] = append(g.reads[i], Read{Item: true, Path: readPath(e), In: field})
+			continue
+		}
 		if e.AsIdent() != "steps" {
 			continue
 		}
@@ -70,12 +75,82 @@ func (g *Graph) compile(i int, src string, item bool, want *cel.Type, index map[
 		if err := g.checkAncestor(i, id, index); err != nil {
 			return nil, fmt.Errorf("steps.%s: %w", id, err)
 		}
+		if path := readPath(e); len(path) >= 2 && path[1] == "output" {
+			g.reads[i] = append(g.reads[i], Read{Step: path[0], Path: path[2:], In: field})
+		}
 	}
 	prg, err := env.Program(checked, cel.CostLimit(MaxExpressionCost))
 	if err != nil {
 		return nil, fmt.Errorf("the expression cannot run: %w", err)
 	}
 	return prg, nil
+}
+
+// Read is a path an expression reads in an ancestor's output, with literal keys
+// (steps.fetch.output.items[0]["id"] reads step fetch, path items, 0, id).
+type Read struct {
+	Step string
+	Path []string
+	In   string // the field that reads it: "if" or "for_each"
+	// Item marks a read of a for_each step's item (Step is ""): Path is in the item.
+	Item bool
+	each bool // the for_each is this reference
+}
+
+// Reads lists the paths step i's `if` and `for_each` read in its ancestors'
+// outputs and in its item (the longest literal path of each read; has() tests are
+// left out). A dry run makes its example outputs hold them.
+func (g *Graph) Reads(i int) []Read { return g.reads[i] }
+
+// EachFrom reports the step output and path step i's for_each takes its items from,
+// when it is one reference to a step's output ({{steps.list.output.items}}).
+func (g *Graph) EachFrom(i int) (Read, bool) {
+	for _, r := range g.reads[i] {
+		if r.each {
+			return r, true
+		}
+	}
+	return Read{}, false
+}
+
+// readPath is the chain of literal member and index selections above an
+// occurrence of the steps variable: [<id>, "output", …]. It stops at a key that is
+// not a literal and before a has() test.
+func readPath(e ast.NavigableExpr) []string {
+	var path []string
+	cur := e
+	for {
+		p, ok := cur.Parent()
+		if !ok {
+			return path
+		}
+		switch p.Kind() {
+		case ast.SelectKind:
+			sel := p.AsSelect()
+			if sel.IsTestOnly() {
+				return path
+			}
+			path = append(path, sel.FieldName())
+		case ast.CallKind:
+			c := p.AsCall()
+			if c.FunctionName() != operators.Index || len(c.Args()) != 2 || c.Args()[0].ID() != cur.ID() || c.Args()[1].Kind() != ast.LiteralKind {
+				return path
+			}
+			switch lit := c.Args()[1].AsLiteral().(type) {
+			case types.String:
+				path = append(path, string(lit))
+			case types.Int:
+				path = append(path, strconv.FormatInt(int64(lit), 10))
+			case types.Uint:
+				path = append(path, strconv.FormatUint(uint64(lit), 10))
+			default:
+				return path
+			}
+		default:
+			return path
+		}
+		cur = p
+	}
 }
 
 // stepRead returns the step id an occurrence of the steps variable selects.

@@ -99,6 +99,7 @@ type Graph struct {
 	OnFailure int
 
 	ancestors [][]bool // ancestors[i][j]: step j runs before step i on every path
+	reads     [][]Read // reads[i]: what step i's expressions read in outputs
 	cond      []cel.Program
 	each      []cel.Program // nil for a for_each that is a reference (eachRef)
 	eachRef   []string
@@ -134,7 +135,7 @@ func Pointer(base string, steps []Step, i int) string {
 // Connectors, actions and inputs are the caller's to check.
 func Parse(steps []Step, base string) (*Graph, error) {
 	n := len(steps)
-	g := &Graph{Steps: steps, Needs: make([][]int, n), OnFailure: -1,
+	g := &Graph{Steps: steps, Needs: make([][]int, n), OnFailure: -1, reads: make([][]Read, n),
 		cond: make([]cel.Program, n), each: make([]cel.Program, n), eachRef: make([]string, n)}
 	index := make(map[string]int, n)
 	for i, st := range steps {
@@ -267,7 +268,7 @@ func (g *Graph) checkStep(i int, st Step, at string, index map[string]int) error
 		}
 	}
 	if st.If != "" {
-		prg, err := g.compile(i, st.If, st.ForEach != "", cel.BoolType, index)
+		prg, err := g.compile(i, "if", st.If, st.ForEach != "", cel.BoolType, index)
 		if err != nil {
 			return invalid(at+"/if", "if: %s", err.Error())
 		}
@@ -285,14 +286,15 @@ func (g *Graph) checkStep(i int, st Step, at string, index map[string]int) error
 			if len(got) != 1 {
 				return invalid(at+"/for_each", "for_each is a reference to the payload or a step's output, or a CEL expression.")
 			}
-			if id, ok := stepinput.StepID(ref); ok {
+			if id, path, ok := stepinput.StepPath(ref); ok {
 				if err := g.checkAncestor(i, id, index); err != nil {
 					return invalid(at+"/for_each", "Reference {{%s}}: %s", ref, err.Error())
 				}
+				g.reads[i] = append(g.reads[i], Read{Step: id, Path: path, In: "for_each", each: true})
 			}
 			g.eachRef[i] = st.ForEach
 		} else {
-			prg, err := g.compile(i, st.ForEach, false, cel.ListType(cel.DynType), index)
+			prg, err := g.compile(i, "for_each", st.ForEach, false, cel.ListType(cel.DynType), index)
 			if err != nil {
 				return invalid(at+"/for_each", "for_each: %s", err.Error())
 			}

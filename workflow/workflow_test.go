@@ -179,3 +179,40 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestReads: the literal paths a step's expressions read in its ancestors' outputs
+// and in its item — through members, string and integer indexes; not past a
+// computed key, nor into a has() test — and where a reference for_each takes its items.
+func TestReads(t *testing.T) {
+	b := step("b")
+	b.If = `steps.a.output.x["y"][0] == 1 && has(steps.a.output.z) && steps.a.output[payload.k] == 2 && steps["a"].status == "succeeded"`
+	c := step("c")
+	c.Needs = needs("a")
+	c.ForEach = "{{steps.a.output.items}}"
+	c.If = `item.user.name != "" && index < 3`
+	g, err := workflow.Parse([]workflow.Step{step("a"), b, c}, "/steps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(g.Reads(1))
+	want := `[{a [x y 0] if false false} {a [] if false false} {a [] if false false}]` // the status read is not an output
+	if got != want {
+		t.Errorf("b reads %s, want %s", got, want)
+	}
+	from, ok := g.EachFrom(2)
+	if !ok || from.Step != "a" || strings.Join(from.Path, ".") != "items" || from.In != "for_each" {
+		t.Errorf("EachFrom(c) = %+v, %v", from, ok)
+	}
+	var items []string
+	for _, r := range g.Reads(2) {
+		if r.Item {
+			items = append(items, strings.Join(r.Path, "."))
+		}
+	}
+	if strings.Join(items, ",") != "user.name" {
+		t.Errorf("c reads in its item %v, want user.name", items)
+	}
+	if _, ok := g.EachFrom(1); ok {
+		t.Error("EachFrom of a step without for_each")
+	}
+}

@@ -86,7 +86,10 @@ type Connector struct {
 	log              *slog.Logger
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.OutputDescriber = (*Connector)(nil)
+)
 
 // New returns the ai connector, or an error if cfg is unusable.
 func New(cfg Config) (*Connector, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/ai"
+	"github.com/levqor/levqor/connectors/connectortest"
 )
 
 const testKey = "sk-test-6f1c2b9e0d7a4c3f8e5b"
@@ -28,6 +29,7 @@ type bundle struct {
 	reg    *connectors.Registry
 	budget *budget.JobBudget
 	ctx    context.Context // carries budget
+	t      testing.TB      // checks every output against its schema
 }
 
 type option func(*ai.Config)
@@ -51,7 +53,7 @@ func setup(t *testing.T, replies []fakeReply, opts ...option) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{fake: fake, conn: conn, reg: reg, budget: b, ctx: budget.WithBudget(context.Background(), b)}
+	return &bundle{fake: fake, conn: conn, reg: reg, budget: b, ctx: budget.WithBudget(context.Background(), b), t: t}
 }
 
 func (b *bundle) run(ctx context.Context, action, input string) (map[string]any, error) {
@@ -59,6 +61,7 @@ func (b *bundle) run(ctx context.Context, action, input string) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
+	connectortest.CheckOutput(b.t, b.reg, ai.Name, action, json.RawMessage(input), raw)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return nil, fmt.Errorf("output is not a JSON object: %w", err)

@@ -79,21 +79,77 @@ func actions(defaultMaxTokens int) []connectors.Action {
 			Name: actionComplete,
 			Description: "Sends a prompt or a conversation to a chat model and returns " +
 				"{text, finish_reason, usage, cost_usd, model}." + costNote,
-			InputSchema: compact(complete),
+			InputSchema:  compact(complete),
+			OutputSchema: outputSchema(`"text": {"type": "string"}, "finish_reason": {"type": "string"}`, "text", "finish_reason"),
 		},
 		{
 			Name: actionExtract,
 			Description: "Asks a chat model for a JSON value matching schema, validates it, and re-asks with the " +
 				"violations up to max_repairs times; returns {data, usage, cost_usd, model, repairs}." + costNote,
 			InputSchema: compact(extract),
+			// DescribeOutput puts the step's schema in data.
+			OutputSchema: outputSchema(extractData(`{"description": "The reply, matching the step's schema."}`), "data", "repairs"),
 		},
 		{
 			Name: actionClassify,
 			Description: "Asks a chat model which one of labels fits text; returns " +
 				"{label, usage, cost_usd, model}." + costNote,
 			InputSchema: compact(classify),
+			// DescribeOutput makes label one of the step's labels.
+			OutputSchema: outputSchema(`"label": {"type": "string"}`, "label"),
 		},
 	}
+}
+
+// outputSchema is the output schema of an AI action: its own properties (and the
+// required ones among them) beside the usage, cost and model every action returns.
+func outputSchema(properties string, required ...string) json.RawMessage {
+	req, _ := json.Marshal(append(required, "usage", "cost_usd", "model"))
+	return compact(`{
+		"type": "object",
+		"additionalProperties": false,
+		"required": ` + string(req) + `,
+		"properties": {` + properties + `,
+			"usage": {
+				"type": "object",
+				"additionalProperties": false,
+				"required": ["prompt_tokens", "completion_tokens"],
+				"properties": {"prompt_tokens": {"type": "integer", "minimum": 0}, "completion_tokens": {"type": "integer", "minimum": 0}}
+			},
+			"cost_usd": {"type": "number", "minimum": 0},
+			"model": {"type": "string"}
+		}
+	}`)
+}
+
+// extractData is extract's data and repairs properties, data described by schema.
+func extractData(schema string) string {
+	return `"data": ` + schema + `, "repairs": {"type": "integer", "minimum": 0}`
+}
+
+// DescribeOutput implements connectors.OutputDescriber: extract's data follows the
+// step's schema, and classify's label is one of the step's labels.
+func (c *Connector) DescribeOutput(action string, input json.RawMessage) (json.RawMessage, bool) {
+	switch action {
+	case actionExtract:
+		var in struct {
+			Schema json.RawMessage `json:"schema"`
+		}
+		if json.Unmarshal(input, &in) != nil || len(in.Schema) == 0 || !json.Valid(in.Schema) {
+			return nil, false
+		}
+		return outputSchema(extractData(string(in.Schema)), "data", "repairs"), true
+	case actionClassify:
+		var in struct {
+			Labels []string `json:"labels"`
+		}
+		if json.Unmarshal(input, &in) != nil || len(in.Labels) == 0 {
+			return nil, false
+		}
+		labels, _ := json.Marshal(in.Labels)
+		return outputSchema(`"label": {"type": "string", "enum": `+string(labels)+`}`, "label"), true
+	}
+	return nil, false
 }
 
 // compact panics on a schema that is not JSON: they are constants, and the registry's

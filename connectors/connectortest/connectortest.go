@@ -4,6 +4,7 @@
 package connectortest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/levqor/levqor/connectors"
 )
@@ -123,4 +126,60 @@ func DecodeStrict[T any](t *testing.T, out json.RawMessage, err error) T {
 		t.Fatalf("output %s: %v", out, err)
 	}
 	return v
+}
+
+// CheckOutput fails the test unless out, what action of the registry's connector
+// returned for input, matches the action's output schema — and, for a
+// connectors.OutputDescriber, the schema it describes for that input. Connector
+// tests call it on every success, so that the schemas dry runs make their examples
+// from are the outputs' real shape.
+func CheckOutput(t testing.TB, reg *connectors.Registry, connector, action string, input, out json.RawMessage) {
+	t.Helper()
+	c, ok := reg.Get(connector)
+	if !ok {
+		t.Fatalf("no connector %q", connector)
+	}
+	var schemas []json.RawMessage
+	for _, a := range c.Actions() {
+		if a.Name == action {
+			schemas = append(schemas, a.OutputSchema)
+		}
+	}
+	if len(schemas) != 1 || len(schemas[0]) == 0 {
+		t.Fatalf("%s.%s declares no output schema", c.Name(), action)
+	}
+	if d, ok := c.(connectors.OutputDescriber); ok {
+		if s, ok := d.DescribeOutput(action, input); ok {
+			schemas = append(schemas, s)
+		}
+	}
+	for _, s := range schemas {
+		if err := MatchSchema(s, out); err != nil {
+			t.Errorf("%s.%s output %s does not match its output schema %s: %v", c.Name(), action, out, s, err)
+		}
+	}
+}
+
+// MatchSchema reports why doc does not match schema (JSON Schema, draft 2020-12
+// unless it says otherwise, formats asserted), or nil when it does.
+func MatchSchema(schema, doc json.RawMessage) error {
+	s, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		return fmt.Errorf("the schema is not JSON: %w", err)
+	}
+	comp := jsonschema.NewCompiler()
+	comp.DefaultDraft(jsonschema.Draft2020)
+	comp.AssertFormat()
+	if err := comp.AddResource("mem:///schema.json", s); err != nil {
+		return err
+	}
+	sch, err := comp.Compile("mem:///schema.json")
+	if err != nil {
+		return fmt.Errorf("the schema does not compile: %w", err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		return fmt.Errorf("the document is not JSON: %w", err)
+	}
+	return sch.Validate(v)
 }

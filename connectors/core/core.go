@@ -20,7 +20,10 @@ type Connector struct{}
 // New returns the core connector.
 func New() *Connector { return &Connector{} }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.OutputDescriber = (*Connector)(nil)
+)
 
 // Name implements connectors.Connector.
 func (*Connector) Name() string { return Name }
@@ -32,6 +35,8 @@ func (*Connector) Actions() []connectors.Action {
 			Name:        "echo",
 			Description: "Returns its input unchanged.",
 			InputSchema: json.RawMessage(`{"type": "object", "maxProperties": 64}`),
+			// DescribeOutput says more: the output is the input.
+			OutputSchema: json.RawMessage(`{"type": "object", "description": "The input, unchanged."}`),
 		},
 		{
 			Name:        "sleep",
@@ -42,6 +47,12 @@ func (*Connector) Actions() []connectors.Action {
 				"required": ["ms"],
 				"additionalProperties": false
 			}`),
+			OutputSchema: json.RawMessage(`{
+				"type": "object",
+				"properties": {"slept_ms": {"type": "integer", "minimum": 0, "maximum": 60000}},
+				"required": ["slept_ms"],
+				"additionalProperties": false
+			}`),
 		},
 		{
 			Name: "wait",
@@ -50,6 +61,12 @@ func (*Connector) Actions() []connectors.Action {
 			InputSchema: json.RawMessage(`{
 				"type": "object",
 				"properties": {"for": {"type": ["string", "number"]}, "until": {"type": "string", "maxLength": 64}},
+				"additionalProperties": false
+			}`),
+			OutputSchema: json.RawMessage(`{
+				"type": "object",
+				"properties": {"waited_until": {"type": "string", "format": "date-time"}},
+				"required": ["waited_until"],
 				"additionalProperties": false
 			}`),
 		},
@@ -68,6 +85,7 @@ func (*Connector) Actions() []connectors.Action {
 				"required": ["name"],
 				"additionalProperties": false
 			}`),
+			OutputSchema: json.RawMessage(`{"description": "The signal's data: whatever JSON the signal carried."}`),
 		},
 		{
 			Name: "approval",
@@ -92,6 +110,15 @@ func (*Connector) Actions() []connectors.Action {
 			}`),
 		},
 	}
+}
+
+// DescribeOutput implements connectors.OutputDescriber: echo returns its input.
+func (*Connector) DescribeOutput(action string, input json.RawMessage) (json.RawMessage, bool) {
+	if action != "echo" || !json.Valid(input) {
+		return nil, false
+	}
+	schema, err := json.Marshal(map[string]json.RawMessage{"const": input})
+	return schema, err == nil
 }
 
 // Run implements connectors.Connector.

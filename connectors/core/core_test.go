@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/core"
 )
 
@@ -55,6 +56,7 @@ func TestRunCore(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
+			connectortest.CheckOutput(t, r, "core", tt.action, json.RawMessage(tt.input), out)
 			if string(out) != tt.wantOut {
 				t.Fatalf("Run output = %s, want %s", out, tt.wantOut)
 			}

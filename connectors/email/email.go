@@ -128,6 +128,8 @@ func New(cfg Config) (*Connector, error) {
 				"reply_to and from (one of the configured senders), and either subject with text and/or html, or a " +
 				"Levqor template with its data. A retried step does not send again.",
 			InputSchema: schema,
+			OutputSchema: json.RawMessage(`{"type": "object", "additionalProperties": false, "required": ["id"],
+				"properties": {"id": {"type": "string", "description": "Resend's id of the email."}}}`),
 		}},
 	}, nil
 }

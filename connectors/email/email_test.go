@@ -32,6 +32,7 @@ type bundle struct {
 	conn  *email.Connector
 	reg   *connectors.Registry
 	step  connectors.Step
+	t     testing.TB // checks every output against its schema
 }
 
 func setup(t testing.TB, mutate ...func(*email.Config)) *bundle {
@@ -40,6 +41,7 @@ func setup(t testing.TB, mutate ...func(*email.Config)) *bundle {
 		fake:  resendtest.New(t, testKey),
 		creds: connectortest.NewCredentials(),
 		step:  connectors.Step{JobID: "job_1", StepID: "notify", OwnerID: "usr_1", Attempt: 1},
+		t:     t,
 	}
 	b.creds.Set("usr_1", email.Name, "default", map[string]string{"api_key": testKey})
 	b.creds.Set("usr_1", email.Name, "wrong", map[string]string{"api_key": otherKey})
@@ -62,7 +64,11 @@ func setup(t testing.TB, mutate ...func(*email.Config)) *bundle {
 func (b *bundle) ctx() context.Context { return connectors.WithStep(context.Background(), b.step) }
 
 func (b *bundle) run(ctx context.Context, input string) (json.RawMessage, error) {
-	return b.reg.Run(ctx, email.Name, "send", json.RawMessage(input))
+	out, err := b.reg.Run(ctx, email.Name, "send", json.RawMessage(input))
+	if err == nil {
+		connectortest.CheckOutput(b.t, b.reg, email.Name, "send", json.RawMessage(input), out)
+	}
+	return out, err
 }
 
 func stepError(t *testing.T, err error) *connectors.StepError {

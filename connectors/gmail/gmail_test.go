@@ -79,6 +79,7 @@ func (b *bundle) run(t testing.TB, action, input string, out any) error {
 		return err
 	}
 	b.noSecrets(t, string(raw))
+	connectortest.CheckOutput(t, b.reg, gmail.Name, action, json.RawMessage(input), raw)
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {

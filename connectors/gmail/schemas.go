@@ -68,18 +68,40 @@ func actions() []connectors.Action {
 			Name:        "list_labels",
 			Description: "Lists the mailbox's labels: {labels: [{id, name, type}]}.",
 			InputSchema: json.RawMessage(listLabelsSchema),
+			OutputSchema: json.RawMessage(`{
+				"type": "object", "additionalProperties": false, "required": ["labels"],
+				"properties": {"labels": {"type": "array", "items": {
+					"type": "object", "additionalProperties": false, "required": ["id", "name", "type"],
+					"properties": {"id": {"type": "string"}, "name": {"type": "string"}, "type": {"enum": ["system", "user"]}}
+				}}}
+			}`),
 		},
 		{
 			Name: "list_messages",
 			Description: "Lists the ids of messages matching a query and labels, newest first: " +
 				"{messages: [{id, thread_id}], next_page_token, result_size_estimate}.",
 			InputSchema: json.RawMessage(listMessagesSchema),
+			OutputSchema: json.RawMessage(`{
+				"type": "object", "additionalProperties": false, "required": ["messages", "next_page_token", "result_size_estimate"],
+				"properties": {
+					"messages": {"type": "array", "items": {
+						"type": "object", "additionalProperties": false, "required": ["id", "thread_id"],
+						"properties": {"id": {"type": "string"}, "thread_id": {"type": "string"}}
+					}},
+					"next_page_token": {"type": ["string", "null"]},
+					"result_size_estimate": {"type": "integer", "minimum": 0}
+				}
+			}`),
 		},
 		{
 			Name: "send_email",
 			Description: "Sends an email from the connected account and returns {id, thread_id, label_ids}. " +
 				"Addresses, subject and headers are checked; line breaks in any of them are refused.",
 			InputSchema: json.RawMessage(sendEmailSchema),
+			OutputSchema: json.RawMessage(`{
+				"type": "object", "additionalProperties": false, "required": ["id", "thread_id", "label_ids"],
+				"properties": {"id": {"type": "string"}, "thread_id": {"type": "string"}, "label_ids": {"type": "array", "items": {"type": "string"}}}
+			}`),
 		},
 	}
 }

@@ -109,6 +109,15 @@ func (*Connector) Actions() []connectors.Action {
 		Description: "Sends an HTTP request to a public URL and returns {status, headers, json|text}. " +
 			"5xx and 429 responses fail the step as retryable, other 4xx as final.",
 		InputSchema: json.RawMessage(requestSchema),
+		OutputSchema: json.RawMessage(`{
+			"type": "object", "additionalProperties": false, "required": ["status", "headers"],
+			"properties": {
+				"status": {"type": "integer", "minimum": 100, "maximum": 599, "examples": [200]},
+				"headers": {"type": "object", "additionalProperties": {"type": "string"}},
+				"json": {"description": "The response body, when it is JSON: any JSON value."},
+				"text": {"type": "string", "description": "The response body, when it is not JSON."}
+			}
+		}`),
 	}}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/levqor/levqor/connectors"
+	"github.com/levqor/levqor/connectors/connectortest"
 	"github.com/levqor/levqor/connectors/httpcall"
 	"github.com/levqor/levqor/outbound"
 )
@@ -261,6 +262,7 @@ func TestRequest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
+			connectortest.CheckOutput(t, r, "http", "request", mustJSON(t, tt.input), out)
 			var got httpcall.Output
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("output %s: %v", out, err)

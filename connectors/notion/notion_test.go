@@ -61,6 +61,7 @@ func (b *bundle) run(t testing.TB, action, input string, out any) error {
 	if strings.Contains(string(raw), testToken) || strings.Contains(string(raw), workToken) {
 		t.Fatalf("output holds a token: %s", raw)
 	}
+	connectortest.CheckOutput(t, b.reg, notion.Name, action, json.RawMessage(input), raw)
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(out); err != nil {

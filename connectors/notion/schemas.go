@@ -65,7 +65,8 @@ func actions() []connectors.Action {
 			Name: "search",
 			Description: "Searches the pages and databases shared with the integration by title and returns " +
 				"{results: [{id, object, title, url, last_edited_time}], next_cursor, has_more}.",
-			InputSchema: json.RawMessage(searchSchema),
+			InputSchema:  json.RawMessage(searchSchema),
+			OutputSchema: listOutput(`"object": {"enum": ["page", "database"]}, "title": {"type": "string"}`, "object"),
 		},
 		{
 			Name: "query_database",
@@ -73,12 +74,37 @@ func actions() []connectors.Action {
 				"{results: [{id, url, created_time, last_edited_time, properties}], next_cursor, has_more}; " +
 				"a page whose properties exceed 32 KiB has them left out and properties_truncated set.",
 			InputSchema: json.RawMessage(queryDatabaseSchema),
+			OutputSchema: listOutput(`"created_time": {"type": "string"},
+				"properties": {"type": ["object", "null"], "description": "Notion's properties object; null when left out."},
+				"properties_truncated": {"type": "boolean"}`, "created_time", "properties"),
 		},
 		{
 			Name: "create_page",
 			Description: "Creates a page in a database (database_id) or under a page (page_id) and returns " +
 				"{id, url, created_time}.",
 			InputSchema: json.RawMessage(createPageSchema),
+			OutputSchema: json.RawMessage(`{
+				"type": "object", "additionalProperties": false, "required": ["id", "url", "created_time"],
+				"properties": {"id": {"type": "string"}, "url": {"type": "string"}, "created_time": {"type": "string"}}
+			}`),
 		},
 	}
+}
+
+// listOutput is the output schema of a paginated list: results, each with an id, a
+// url, a last_edited_time and the properties given (required ones named), a
+// next_cursor and has_more.
+func listOutput(properties string, required ...string) json.RawMessage {
+	req, _ := json.Marshal(append([]string{"id", "url", "last_edited_time"}, required...))
+	return json.RawMessage(`{
+		"type": "object", "additionalProperties": false, "required": ["results", "next_cursor", "has_more"],
+		"properties": {
+			"results": {"type": "array", "items": {
+				"type": "object", "additionalProperties": false, "required": ` + string(req) + `,
+				"properties": {"id": {"type": "string"}, "url": {"type": "string"}, "last_edited_time": {"type": "string"}, ` + properties + `}
+			}},
+			"next_cursor": {"type": ["string", "null"]},
+			"has_more": {"type": "boolean"}
+		}
+	}`)
 }

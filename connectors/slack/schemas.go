@@ -73,18 +73,37 @@ func actions() []connectors.Action {
 			Name:        "post_message",
 			Description: "Posts a message (text and/or Block Kit blocks, optionally in a thread) to a channel; returns {channel, ts}.",
 			InputSchema: compact(postMessage),
+			OutputSchema: compact(`{
+				"type": "object", "additionalProperties": false, "required": ["channel", "ts"],
+				"properties": {"channel": {"type": "string", "description": "The channel's ID."}, "ts": {"type": "string", "description": "The message's timestamp, its ID in the channel."}}
+			}`),
 		},
 		{
 			Name: "list_channels",
 			Description: "Lists one page of the workspace's conversations (public channels unless types says otherwise); " +
 				"returns {channels: [{id, name, is_private, is_archived, num_members}], next_cursor}, next_cursor empty on the last page.",
 			InputSchema: compact(listChannels),
+			OutputSchema: compact(`{
+				"type": "object", "additionalProperties": false, "required": ["channels", "next_cursor"],
+				"properties": {
+					"channels": {"type": "array", "items": {
+						"type": "object", "additionalProperties": false, "required": ["id", "name", "is_private", "is_archived", "num_members"],
+						"properties": {"id": {"type": "string"}, "name": {"type": "string"}, "is_private": {"type": "boolean"},
+							"is_archived": {"type": "boolean"}, "num_members": {"type": "integer", "minimum": 0}}
+					}},
+					"next_cursor": {"type": "string", "description": "Empty on the last page."}
+				}
+			}`),
 		},
 		{
 			Name: "upload_file",
 			Description: "Uploads text content as a file and shares it in a channel through Slack's external upload flow " +
 				"(files.getUploadURLExternal, the upload, files.completeUploadExternal); returns {file_id, title}.",
 			InputSchema: compact(uploadFile),
+			OutputSchema: compact(`{
+				"type": "object", "additionalProperties": false, "required": ["file_id"],
+				"properties": {"file_id": {"type": "string"}, "title": {"type": "string"}}
+			}`),
 		},
 	}
 }

@@ -93,6 +93,9 @@ func (b *bundle) run(t testing.TB, ctx context.Context, action string, input any
 	}
 	out, err := b.reg.Run(ctx, slack.Name, action, raw)
 	connectortest.AssertNoSecrets(t, secrets, out, err)
+	if err == nil {
+		connectortest.CheckOutput(t, b.reg, slack.Name, action, raw, out)
+	}
 	return out, err
 }
 

@@ -67,17 +67,37 @@ func actions() []connectors.Action {
 			Name:        "send_message",
 			Description: "Sends a text message to a chat; returns {message_id, chat_id, date} (date in Unix seconds).",
 			InputSchema: compact(sendMessage),
+			OutputSchema: compact(`{
+				"type": "object", "additionalProperties": false, "required": ["message_id", "chat_id", "date"],
+				"properties": {"message_id": {"type": "integer"}, "chat_id": {"type": "integer"}, "date": {"type": "integer"}}
+			}`),
 		},
 		{
 			Name:        "get_me",
 			Description: "Returns the bot's identity: {id, username, first_name, can_join_groups}.",
 			InputSchema: compact(getMe),
+			OutputSchema: compact(`{
+				"type": "object", "additionalProperties": false, "required": ["id", "username", "first_name"],
+				"properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "first_name": {"type": "string"},
+					"can_join_groups": {"type": "boolean"}}
+			}`),
 		},
 		{
 			Name: "get_updates",
 			Description: "Fetches pending updates (getUpdates; it fails while the bot has a webhook); returns " +
 				"{updates: [{update_id, message: {message_id, chat_id, from_username, text, date}}]}, message only for message updates.",
 			InputSchema: compact(getUpdates),
+			OutputSchema: compact(`{
+				"type": "object", "additionalProperties": false, "required": ["updates"],
+				"properties": {"updates": {"type": "array", "items": {
+					"type": "object", "additionalProperties": false, "required": ["update_id"],
+					"properties": {"update_id": {"type": "integer"}, "message": {
+						"type": "object", "additionalProperties": false, "required": ["message_id", "chat_id", "date"],
+						"properties": {"message_id": {"type": "integer"}, "chat_id": {"type": "integer"}, "from_username": {"type": "string"},
+							"text": {"type": "string"}, "date": {"type": "integer"}}
+					}}
+				}}}
+			}`),
 		},
 	}
 }

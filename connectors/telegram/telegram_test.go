@@ -70,6 +70,9 @@ func (b *bundle) run(t testing.TB, ctx context.Context, action string, input any
 	}
 	out, err := b.reg.Run(ctx, telegram.Name, action, raw)
 	connectortest.AssertNoSecrets(t, secrets, out, err)
+	if err == nil {
+		connectortest.CheckOutput(t, b.reg, telegram.Name, action, raw, out)
+	}
 	return out, err
 }
 

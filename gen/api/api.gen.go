@@ -120,6 +120,27 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for JobBulkReplayStatus.
+const (
+	JobBulkReplayStatusCanceled  JobBulkReplayStatus = "canceled"
+	JobBulkReplayStatusFailed    JobBulkReplayStatus = "failed"
+	JobBulkReplayStatusSucceeded JobBulkReplayStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the JobBulkReplayStatus enum.
+func (e JobBulkReplayStatus) Valid() bool {
+	switch e {
+	case JobBulkReplayStatusCanceled:
+		return true
+	case JobBulkReplayStatusFailed:
+		return true
+	case JobBulkReplayStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JobStatus.
 const (
 	JobStatusCanceled  JobStatus = "canceled"
@@ -669,6 +690,9 @@ type ConnectorAction struct {
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"input_schema"`
 	Name        string          `json:"name"`
+
+	// OutputSchema The JSON Schema of the action's output; dry runs derive their example outputs from it. Where an output depends on the input (`core.echo`, `ai.extract`'s `data`), the dry run uses the input too.
+	OutputSchema *json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // ConnectorCatalogue defines model for ConnectorCatalogue.
@@ -731,8 +755,11 @@ type Job struct {
 	Callbacks   []CallbackAttempt `json:"callbacks"`
 
 	// CostUsd Spent by the job's AI calls so far.
-	CostUsd    *float64         `json:"cost_usd,omitempty"`
-	CreatedAt  time.Time        `json:"created_at"`
+	CostUsd   *float64  `json:"cost_usd,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DryRun The job is a dry run (`POST /api/v1/intake` with `dry_run`); its outputs are examples.
+	DryRun     *bool            `json:"dry_run,omitempty"`
 	Error      *StepError       `json:"error,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
 	Guardrails *json.RawMessage `json:"guardrails,omitempty"`
@@ -745,6 +772,9 @@ type Job struct {
 	OwnerId     string          `json:"owner_id"`
 	Payload     json.RawMessage `json:"payload"`
 	Priority    Priority        `json:"priority"`
+
+	// ReplayOf The job this one replays (`POST /api/v1/jobs/{id}/replay`).
+	ReplayOf *string `json:"replay_of,omitempty"`
 
 	// Result The last step's output (by position in the list, the on_failure step aside), once the job succeeded.
 	Result    *json.RawMessage `json:"result,omitempty"`
@@ -806,9 +836,61 @@ type JobBatchResult struct {
 	Results []JobBatchItemResult `json:"results"`
 }
 
+// JobBulkReplay defines model for JobBulkReplay.
+type JobBulkReplay struct {
+	// CreatedAfter Jobs created at or after this time.
+	CreatedAfter *time.Time `json:"created_after,omitempty"`
+
+	// CreatedBefore Jobs created before this time.
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
+
+	// FromStep As in JobReplay, for every job; a job without this step is refused in its slot (422).
+	FromStep *string `json:"from_step,omitempty"`
+
+	// Limit Jobs replayed at most by this call.
+	Limit *int `json:"limit,omitempty"`
+
+	// Status The status of the jobs to replay (only finished ones can be).
+	Status   *JobBulkReplayStatus `json:"status,omitempty"`
+	Workflow *WorkflowName        `json:"workflow,omitempty"`
+}
+
+// JobBulkReplayStatus The status of the jobs to replay (only finished ones can be).
+type JobBulkReplayStatus string
+
+// JobBulkReplayItem defines model for JobBulkReplayItem.
+type JobBulkReplayItem struct {
+	Job *JobAccepted `json:"job,omitempty"`
+
+	// Problem RFC 9457 problem details with Levqor's extension members.
+	Problem *Problem `json:"problem,omitempty"`
+
+	// ReplayOf An object id, such as `usr_…` or `key_…`.
+	ReplayOf ID `json:"replay_of"`
+
+	// Status 202 new replay, 200 replayed by a concurrent call, 4xx refused (see problem).
+	Status int `json:"status"`
+}
+
+// JobBulkReplayResult defines model for JobBulkReplayResult.
+type JobBulkReplayResult struct {
+	// Failed Jobs refused (see their problem).
+	Failed int `json:"failed"`
+
+	// More Other jobs match the filters and were not replayed by this call (the limit was reached).
+	More bool `json:"more"`
+
+	// Replayed Jobs with a replay (new, or made by a concurrent call).
+	Replayed int                 `json:"replayed"`
+	Results  []JobBulkReplayItem `json:"results"`
+}
+
 // JobIntake defines model for JobIntake.
 type JobIntake struct {
-	CallbackUrl *string     `json:"callback_url,omitempty"`
+	CallbackUrl *string `json:"callback_url,omitempty"`
+
+	// DryRun Rehearse instead of run: the answer is 200 with the rehearsed job (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint.
+	DryRun      *bool       `json:"dry_run,omitempty"`
 	Guardrails  *Guardrails `json:"guardrails,omitempty"`
 	MaxAttempts *int        `json:"max_attempts,omitempty"`
 
@@ -832,6 +914,15 @@ type JobList struct {
 
 	// NextCursor Pass as `cursor` for the next page; absent on the last page. A page can end before `limit` jobs (see the operation), so this, not the page's length, tells whether more jobs follow.
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// JobReplay defines model for JobReplay.
+type JobReplay struct {
+	// FromStep The step to replay from: its ancestors keep the original's outcome (reused), every other step runs. Absent: every step runs. It names a step of the job, not its on_failure step (422 otherwise).
+	FromStep *string `json:"from_step,omitempty"`
+
+	// Payload The replay's payload, at most 200 KiB serialised; absent, the original's.
+	Payload *json.RawMessage `json:"payload,omitempty"`
 }
 
 // JobStatus `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
@@ -1294,8 +1385,14 @@ type StepState struct {
 	// OnFailure This is the workflow's on_failure step.
 	OnFailure *bool            `json:"on_failure,omitempty"`
 	Output    *json.RawMessage `json:"output,omitempty"`
-	StartedAt *time.Time       `json:"started_at,omitempty"`
-	Status    StepStateStatus  `json:"status"`
+
+	// ResolvedInput Dry runs only: the input the step would have received, references filled in against the payload and the example outputs (a for_each step: the array of its items' inputs).
+	ResolvedInput *json.RawMessage `json:"resolved_input,omitempty"`
+
+	// Reused Replays only — the step was not run; its outcome and output are the original job's.
+	Reused    *bool           `json:"reused,omitempty"`
+	StartedAt *time.Time      `json:"started_at,omitempty"`
+	Status    StepStateStatus `json:"status"`
 
 	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` or `core.approval` step's timeout.
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
@@ -1608,6 +1705,11 @@ type StreamJobEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// ReplayJobParams defines parameters for ReplayJob.
+type ReplayJobParams struct {
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
 // SignalJobJSONBody defines parameters for SignalJob.
 type SignalJobJSONBody = json.RawMessage
 
@@ -1756,8 +1858,14 @@ type IntakeJobJSONRequestBody = JobIntake
 // IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
 type IntakeJobBatchJSONRequestBody = JobBatchIntake
 
+// ReplayJobsJSONRequestBody defines body for ReplayJobs for application/json ContentType.
+type ReplayJobsJSONRequestBody = JobBulkReplay
+
 // DecideJobApprovalJSONRequestBody defines body for DecideJobApproval for application/json ContentType.
 type DecideJobApprovalJSONRequestBody = ApprovalDecision
+
+// ReplayJobJSONRequestBody defines body for ReplayJob for application/json ContentType.
+type ReplayJobJSONRequestBody = JobReplay
 
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
@@ -1863,6 +1971,9 @@ type ServerInterface interface {
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(w http.ResponseWriter, r *http.Request, params ListJobsParams)
+	// ReplayJobs Replay finished jobs chosen by filter, at most 1,000 per call
+	// (POST /api/v1/jobs/replay)
+	ReplayJobs(w http.ResponseWriter, r *http.Request)
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(w http.ResponseWriter, r *http.Request, id JobID)
@@ -1875,6 +1986,9 @@ type ServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(w http.ResponseWriter, r *http.Request, id JobID, params StreamJobEventsParams)
+	// ReplayJob Replay a finished job, from the start or from one of its steps
+	// (POST /api/v1/jobs/{id}/replay)
+	ReplayJob(w http.ResponseWriter, r *http.Request, id JobID, params ReplayJobParams)
 	// SignalJob Deliver a signal to a job waiting for it
 	// (POST /api/v1/jobs/{id}/signals/{name})
 	SignalJob(w http.ResponseWriter, r *http.Request, id JobID, name string)
@@ -2504,6 +2618,20 @@ func (siw *ServerInterfaceWrapper) ListJobs(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// ReplayJobs operation middleware
+func (siw *ServerInterfaceWrapper) ReplayJobs(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReplayJobs(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetJob operation middleware
 func (siw *ServerInterfaceWrapper) GetJob(w http.ResponseWriter, r *http.Request) {
 
@@ -2632,6 +2760,56 @@ func (siw *ServerInterfaceWrapper) StreamJobEvents(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.StreamJobEvents(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ReplayJob operation middleware
+func (siw *ServerInterfaceWrapper) ReplayJob(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id JobID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", mux.Vars(r)["id"], &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReplayJobParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Idempotency-Key", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Idempotency-Key", Err: err})
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ReplayJob(w, r, id, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -4283,9 +4461,13 @@ func HandlerWithOptions(si ServerInterface, options GorillaServerOptions) http.H
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs", wrapper.ListJobs).Methods(http.MethodGet)
 
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/replay", wrapper.ReplayJobs).Methods(http.MethodPost)
+
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}", wrapper.GetJob).Methods(http.MethodGet)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/cancel", wrapper.CancelJob).Methods(http.MethodPost)
+
+	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/replay", wrapper.ReplayJob).Methods(http.MethodPost)
 
 	r.HandleFunc(options.BaseURL+"/api/v1/jobs/{id}/signals/{name}", wrapper.SignalJob).Methods(http.MethodPost)
 
@@ -6699,6 +6881,30 @@ type IntakeJobResponseObject interface {
 	VisitIntakeJobResponse(w http.ResponseWriter) error
 }
 
+type IntakeJob200ResponseHeaders struct {
+	Location *string
+}
+
+type IntakeJob200JSONResponse struct {
+	Body    Job
+	Headers IntakeJob200ResponseHeaders
+}
+
+func (response IntakeJob200JSONResponse) VisitIntakeJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type IntakeJob202ResponseHeaders struct {
 	Location *string
 }
@@ -7322,6 +7528,229 @@ type ListJobsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListJobsdefaultApplicationProblemPlusJSONResponse) VisitListJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobsRequestObject struct {
+	Body *ReplayJobsJSONRequestBody
+}
+
+type ReplayJobsResponseObject interface {
+	VisitReplayJobsResponse(w http.ResponseWriter) error
+}
+
+type ReplayJobs200JSONResponse JobBulkReplayResult
+
+func (response ReplayJobs200JSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs400ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs401ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs403ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs413ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs415ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs422ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs429ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs500ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs503ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobs507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJobs507ApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobsdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ReplayJobsdefaultApplicationProblemPlusJSONResponse) VisitReplayJobsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -8167,6 +8596,311 @@ type StreamJobEventsdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response StreamJobEventsdefaultApplicationProblemPlusJSONResponse) VisitStreamJobEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobRequestObject struct {
+	Id     JobID `json:"id"`
+	Params ReplayJobParams
+	Body   *ReplayJobJSONRequestBody
+}
+
+type ReplayJobResponseObject interface {
+	VisitReplayJobResponse(w http.ResponseWriter) error
+}
+
+type ReplayJob200ResponseHeaders struct {
+	Location *string
+}
+
+type ReplayJob200JSONResponse struct {
+	Body    Job
+	Headers ReplayJob200ResponseHeaders
+}
+
+func (response ReplayJob200JSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob202ResponseHeaders struct {
+	Location *string
+}
+
+type ReplayJob202JSONResponse struct {
+	Body    Job
+	Headers ReplayJob202ResponseHeaders
+}
+
+func (response ReplayJob202JSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob400ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob401ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob402ApplicationProblemPlusJSONResponse Problem
+
+func (response ReplayJob402ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(402)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob403ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob404ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob409ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob413ApplicationProblemPlusJSONResponse struct {
+	TooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob413ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob415ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob422ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob429ApplicationProblemPlusJSONResponse struct {
+	RateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob429ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RateLimit != nil {
+		w.Header().Set("RateLimit", fmt.Sprint(*response.Headers.RateLimit))
+	}
+	if response.Headers.RateLimitPolicy != nil {
+		w.Header().Set("RateLimit-Policy", fmt.Sprint(*response.Headers.RateLimitPolicy))
+	}
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob500ApplicationProblemPlusJSONResponse struct {
+	InternalApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob500ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob503ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJob507ApplicationProblemPlusJSONResponse struct {
+	StorageFullApplicationProblemPlusJSONResponse
+}
+
+func (response ReplayJob507ApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(507)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplayJobdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ReplayJobdefaultApplicationProblemPlusJSONResponse) VisitReplayJobResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -17019,6 +17753,9 @@ type StrictServerInterface interface {
 	// ListJobs List the caller's jobs, newest first
 	// (GET /api/v1/jobs)
 	ListJobs(ctx context.Context, request ListJobsRequestObject) (ListJobsResponseObject, error)
+	// ReplayJobs Replay finished jobs chosen by filter, at most 1,000 per call
+	// (POST /api/v1/jobs/replay)
+	ReplayJobs(ctx context.Context, request ReplayJobsRequestObject) (ReplayJobsResponseObject, error)
 	// GetJob Get a job with its steps, result and callback attempts
 	// (GET /api/v1/jobs/{id})
 	GetJob(ctx context.Context, request GetJobRequestObject) (GetJobResponseObject, error)
@@ -17031,6 +17768,9 @@ type StrictServerInterface interface {
 	// StreamJobEvents Server-sent events of a job's status and step changes
 	// (GET /api/v1/jobs/{id}/events)
 	StreamJobEvents(ctx context.Context, request StreamJobEventsRequestObject) (StreamJobEventsResponseObject, error)
+	// ReplayJob Replay a finished job, from the start or from one of its steps
+	// (POST /api/v1/jobs/{id}/replay)
+	ReplayJob(ctx context.Context, request ReplayJobRequestObject) (ReplayJobResponseObject, error)
 	// SignalJob Deliver a signal to a job waiting for it
 	// (POST /api/v1/jobs/{id}/signals/{name})
 	SignalJob(ctx context.Context, request SignalJobRequestObject) (SignalJobResponseObject, error)
@@ -17683,6 +18423,37 @@ func (sh *strictHandler) ListJobs(w http.ResponseWriter, r *http.Request, params
 	}
 }
 
+// ReplayJobs operation middleware
+func (sh *strictHandler) ReplayJobs(w http.ResponseWriter, r *http.Request) {
+	var request ReplayJobsRequestObject
+
+	var body ReplayJobsJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayJobs(ctx, request.(ReplayJobsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayJobs")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReplayJobsResponseObject); ok {
+		if err := validResponse.VisitReplayJobsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetJob operation middleware
 func (sh *strictHandler) GetJob(w http.ResponseWriter, r *http.Request, id JobID) {
 	var request GetJobRequestObject
@@ -17789,6 +18560,43 @@ func (sh *strictHandler) StreamJobEvents(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(StreamJobEventsResponseObject); ok {
 		if err := validResponse.VisitStreamJobEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ReplayJob operation middleware
+func (sh *strictHandler) ReplayJob(w http.ResponseWriter, r *http.Request, id JobID, params ReplayJobParams) {
+	var request ReplayJobRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	var body ReplayJobJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ReplayJob(ctx, request.(ReplayJobRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReplayJob")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReplayJobResponseObject); ok {
+		if err := validResponse.VisitReplayJobResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -19215,445 +20023,489 @@ func (sh *strictHandler) GetStatus(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P37chs3tj+KvwqKv2+VyZkmRcmyJ5Zqan9lW06U+KItyTt7fsMcNtgNkrCaAAOgRXFSrspf5wHO2VXn",
-	"DeZFzpvkSU5hLQDdTTZvsmwnM9p/7ImpbjQuC+u+PuuXRiInUymYMLpx9EtjzGjKFPznC5qM2QspjJKZ",
-	"/XfKdKL41HApGkeN7+SMZFKMiBkzothUMc2EofavZELnZMBIYgdIO42ooZMxm1A7iJlPWeOooY3iYtT4",
-	"+DFqnF7R0fLwJ0QbZYe/oRlPqZGKyGHNtzaNfkENe80n3Cx/4mrMiDbUMDsyo8mYZPZB95Gfc6YNSWQu",
-	"DEsJHVEutCHNs9OrVyRVdGjanJlhe2zMlE55W1HD4PW228FW1BNSMMINm5ApU2QqM57Mj0jca1yzea9x",
-	"rP7ay7vdx4n7liaKTSgXXIzgd3Zs3AOaJVKkmuTC8AymN+MilTNi98FofDru9MS5/QRn+ojE12wek6b9",
-	"7sn5Gblm81ZEYj51vyUZZ8KQs/OISEXOzm+ekr2nhy1CRUriUSYHNItJk2YZoUKK+UTmmhhFh0OetDo9",
-	"Udlzdksn08xue7Gw/f1nx+avhweNaN2RwHTn9QcDe6nXnUVE1m/vz273fs6loW5HZ+43t39cELe3fg83",
-	"rOznv+4fdI9nf33arV8ZM2p+MjRM1d+XCRVz/0ViJJlRbsiADaVixKg5FyNcHGlevHpBnu3vd0nKMjpv",
-	"u3da1flNuOCTfNI46obJcGHYiCmYzX+HjV5zAWB3/NUyfDQ2dqvxIjTtb3aTFRvmmqV2xwklhwfPWpHd",
-	"u0C4dv9xS+84wQtP+cuTvPAfydjQ2K/aSSW5UpaA3TnC9Kmb9p2noFnNHv04ZqI0+CNdvXsRoZq8F/yW",
-	"GD5hJYKqzmIo1YQa/PbTw0a0flofo8aUKjphxnHikyRhU3MqEpm6PeJ2bshpGlFD0IkdAR9rh+cq+0Bv",
-	"XzMxMuPG0ZP9gzrifSGFYIld9ls6Yf+ZM7XiaibhwUea2E8fk5QNaZ4ZErv/gIsEc/wZxglThP8pz+t/",
-	"KTZsHDX+f3uFGNrDv+q96ozKk5QKfvEbMaVmXHwj8c80ooYlUa5Y2jgyKmcrNuTxARyI/+e+3X5jmLJD",
-	"/x9/p+1//GT/X7f9rP/Tn/5X7cU/G76Vgr2hJhmvPJ2zYds+1ManVkxlv3twWPeB7+Xg7OWK9fJ07ULX",
-	"7fDZSxj9Bzb/jKNfKT4aMbXyCwb/3t/wpdIuPT2sHNhh9cBO2v9/d1ztn/5cf17v9Zr5fPqKf5TqepjJ",
-	"mSXSczt2/YfcZbjbp8rfQJ6hmJ5KoRmwjOc0dZzT/iuRwjAB/0mn04wnoDvtTZUcZGzy5w/aXu5ftvzy",
-	"Ob6FH11mD15cc00mNLOcj6VWyxhSnmmvzoHmhvd5mPHkq00ycd+3bN2MK7IFVEOY5CupBjxNmfjSs3Sq",
-	"G8loco26kE7klBEz5prIKVOobgvGrMD5GDW+u3rz+pyO2MJEDbs1e2MzyaozW7wXtXOY0hGz3HzRMGiX",
-	"LIO6Jbrn9ypWREndX/cOPAPzORP2WtPsS+78iSC5YLdTllhtkyklFWkmMmUk5m46catD7OakzFCeEU3n",
-	"mghpxqDBDWSORkRCc82OQcWyZ8Z6InZ01+cp6NdawoPxf7fdZW2fvYwJbkOLzKzuodhUKmMH5saq3h+j",
-	"xltpXslcpF9yU95KovNkbNUemauEkaZUdslkLnNlFdOPUcO//mXPCg4I9DBQmg+f/IW4z7jjwasRFD32",
-	"RfftSkpU+4Oy7EjJGoz9DCcUt46JsrYDodZ4cLr4hJERv2HCapUxmBZtsC3ihetYMXHXXaviwfJ+tAsz",
-	"bKuX3ePe3GkHe2ft24VlZLXudvH1rWa+aMosjFExH7Ybp3hlaSxnB2w7jn0cDv7SSEVH7FWeZV9aUGim",
-	"bph6pInGOVjhO8yzzBOb+7lvf4tbR4FXzagmM8WNYaJD4IxIRg2z18meVU9U6C6YrsCYOIh4zYRBj0CZ",
-	"Iu9GGKAsslvzime1EmyaUS7uIMKGPPuKIuxKytdULcnkL6biDGQ6tyclbxxncVayVYMFzc1YKv4P9qWF",
-	"CeiBQcGxdOi8eiz1U7uhPKODjH2Ny8QTK76FFXBwt1Dl8lsq5MzfrLyYp71Ydn9TauiA6jDAwJ4FuEJ7",
-	"Qip7FINczyO/eF16Lhmz5BocLXhUVki00RljrzDc61TOBDjqTLj4eBFNTxgJajZJMqlZ2iFvS/c8GVMx",
-	"YqmXNOV7Tr74NX8vpkomTOuvccAlC2XGsqztbJRBbspHQZXi1nLJjdUtqL4OlKnzqdXJWPqGpZxeAQv6",
-	"Kit4pMkL/GrbzsIuyM6egh+IpWTMlLVgPnqbEp1J6YSLS0NNDv+cKmtIGI5mYyInThwvcNao4ckaPKMi",
-	"nzSO/t7QP2fcWBt2KrUZKaYbP0XLb45k/4YpzXEDlv78c85yVu9q+iAHBP5Mfvv1f+y/0NeoYfbhEliB",
-	"5zyYMkvtyc4oB5X5gxxYxl9dY8qmaJLTNOX2YzQ7rzyw6JALS5KDDywB7WPIBddjlvbtFi/P/Xs5INQY",
-	"NpmCD5tb7gbkTsZUE/8y0VwkjMDlpspgqGT547imPuxD2rdiXFd8iqnM7SUKr4p8MnDuzcK18He37J9q",
-	"FuMYXu3huJn1qal+0zImq6I2as47n9q/rJpljevTzzhqrKaThdX4ORevRJ54K5MuzaZEwhWa9BRYtzUn",
-	"06mSNzR7yRLuJ1ZPNkOaabZIaoN5nUdZkpQlPLV8nmpnKWYZU+BMhR8mpCmn+A3w+Zd8XwdPDhe9lUsH",
-	"YDfCsaLym91ut+bhtLQ0f68pLBudU7AVP0UbziOMsm4Xr+Q1OlFqhC4fCbsh7HbK7QeIsc/aa00Foe59",
-	"knFxTZrcuJ2SAlmEZQT2v7Vh08X9Am93eb+e7uYtjBrPeZY522KBWaKnqD9lisu0z9Air70jIs+cLoM+",
-	"vmUeqWjC+hDhqwmGgpCmINtZSqZ0bo83QgFtwEnDUzLNqHikfeRMGzm1G5fNuRjZPbnbvHC0jeIqo+I1",
-	"PvkxatiJ1J+y/QuZjaUOAT6YoVWoOnVbr4OYqo51aRSfMmvv5IPwuxcLTZoYfsMiYhSn9uQiMqXa9NOc",
-	"RSQXdq8iK+gTllmK48IuKGOG/fbrP1ugegkpWP188HMDlvY3LLJ+htYsk6o4ONTo6r+2cMHge2FHwsHU",
-	"XTdHsBcs5Yqhb7VKuLmqIzI35/ZYagNUNmLHVvFDITtQcqbRglCsQk+54htnb79YO9U8HTHzOhDZDrw1",
-	"pTyb93OdrhAz9BbFzH4X/m+D4JlIYcb3Nt4icwxTrX6obkde0Cwb0OT6BNWH5cPbRRLTYpBlvQIcZ6uE",
-	"vsl131o4da8urM5/xH6ufknWqpG5KQUkdjjn+ot2UuF59kaDe5JqEk+V7Ltdju1thh+oEDnN4gXh8PRw",
-	"Q+RvbRRp6XrWLj4EMeu0bR+prDuFRDG6q+o15CxLYWxu2ERvH2F9ZV8sqbpUKQpOPuECrTVaXrrj9Ba2",
-	"rByndaEwN/3K2itfWr/DuIilbc6oNocr1A6WKGbtKPsMGcpcWTtZ0cQwpUlzyGZMVezgsVSmVSsbVmzU",
-	"wqLdQnFK61fzmuua62912Duc7/LRLvEoQzdMyMfct75AQbfqrFSuitHP8105g9/xXXIIrLVjj1yvMwBL",
-	"C/xm/9nBRn17ZY6EVI80SRRLmTCcZgTpmzQ1Y07vNzSTo5y1IsxAo1b3aFt2Oic4fqcneuKV8wfFY2Om",
-	"cTF65GJFaAtDrgUpUkcIF9owmh7h2NcM/IDUvQM6dE80qSDfXV2do8IdgQMh/k5qE0ck9t4FXLz95UpR",
-	"oYdMhSwTZLHFNsfHqJz3RMqHQwa6vBTZnHBBEqoZoQqTilyUCxSu+D9iWAFdXIPLL4H539AsZ9aA7gkh",
-	"7R4YJbPSde2QU0zYOiLxL73GiXNtghum1zgivcZzRhVTRF+3f/v1n71GRHqN/6BT3ofkLvsA/PwxRk/X",
-	"hN6WycIaDhMuKj8tXZclKxVpbc29kupkhXSoUFUNA+Zimpt+4U+qp+aKXu++HjVu2yPZdj9+0FJ0Lujs",
-	"DdOajtjOvKw8z4VZrV33C0/8WzC5BRUIdmxnMRe2ukbMFZe0X8jQVfLCXqIiC8qq9OjkCfeSjCXc8/P3",
-	"V2SPTvnezf5e8YLe+yU8+RGESVjF0iGvmWfJE7uoG20zubWcw7vTZoKpR7onkrGU2l5lyAmM3TbE9rl4",
-	"1SKBV7U8E4JHl3bZXTW3yoGUGaNiZwr09FBHbncUemDaY1TUO0W+fX7eiBrvL182osbp+4taV+dLq+m/",
-	"kLnLpl5U9/zv64j19IYJ44ZAtytbUrA26lbuIffFuhWWP1OnmJY8cUvZi8u2RGJoP8l4cr3l84LNdMaM",
-	"ixxs8YK1Rvs3nM22en5ROQ8vl2damUVUXvPK/fK+fk8Sdx+4IJlvc6pSRXm2qwGcSJGUyHTRQ8Km7hpz",
-	"DU4ylQtCDZEiYaTpEzZfn/7Xf7676H//7nn/8ur0vP/i3dsX7y8uTt+++FtEDr0vDc1clybprOC6Q5rQ",
-	"234itfFWdMVm3mQwL+34d4xm6xz1tZtSeIz8Gcnrzd5L91bduWOa4FLWCT5QNTxzrfq//fpP1Iiu2Rz+",
-	"sd7iPFzONf3lIDr82P97t/0M/rUfPXn2sVZ1/l4O6rwDGHWoN/kT51zoOw/Qss3pHthBti74K+pkVokk",
-	"Fqh0yoQhgzkImw9y8EiTkzPwhmuiJRlSVfVcroh03M1WDv6Pdcuz9+gUHixHfdZ8ZrOnd4v7fieljafb",
-	"pKfiLS2TyQJt+7AVzTI5Y2mHnImUTZmwgjubR4QCN0En7kyqa4jHyakmszHPmGUzArPVSJND2r5V+sGt",
-	"D95WU8TCUs7SljVJgDVB4QM1ZCK1IWbGE0YmUrEj+xskRI25SvGygW+bG5dSCpmbGI1PFLXnE1tTgCW5",
-	"97lS07bTMG3L/I4IhUABVCnZL0+g/GJMBfBGZ4hB+lXICdV0wghP2WQqjeW3YEvFWEvyQQ76PMUCkiNX",
-	"sGPYNPwWW3OvoPJFEw44x1kxdPsHNo9bKyKBVh3r4zkv0dWUzjNJ03smqqniUnEz3xywds9hInKerag3",
-	"AT+L3Z9HmsjcTHNDmoM5mUrN8bSEy1HRJkIVVPTtMecKwzuEap5acxnkmGMblioSxlKMoC7ewA0rVLnY",
-	"iW1sERHdyAMKKbVuT7+XAxenh1fYdJVRArLeEytX9oKNFNO6Q05we4xUTIfL9Q15w5+T5jePv/nmafcb",
-	"MpgbpltWV4ANxlPReFXxKAkXSZanLD3G22AfQwbgjnAm8ywliZJaY7HM0s3EB/tGyn5G1Yihve8SFhQz",
-	"iuPhbSVzLFO2O8PqpI09A2lN0HoRuLvbMmrMXK79ZoMEagfCNS29WYrchCsVFdJ6gSuXV1HcbE8EgWZX",
-	"+0nLkrxOq/leDk5clkiN9n8HYYpccDsBdIcbt+tt2f7E3MRL51M6s8r2ummv2M7n1CTjM2HoNdtRZf0g",
-	"B9urW+FLhk2cMD/D94KO7f+9wfaFz65djMFc7h2WUhKR/Ws2X0xAePJknbe417s92G/3erd/YSucxR9Q",
-	"492wP+4Qata7cbkXQXItHdEWHw43CuRmyIXfKs9rdaz7oHtABJtZRh6Rg2630EMs45wyaiJyeHvrizTR",
-	"uew+X6tHbG/7+K1ZtS20xEKqkwYaRP6P+mLTLkEqN+MV+g3mN2wYzS2tfgSUV3e7Tm6Vm3xGYdFhvsVn",
-	"V2zindjCoq1WyeQ5/KZyk77ZaGes24SSB6LGPAhG/MGTTfZ/oatt+uQ78QoftKJ8B+21NkXwkYac2ygo",
-	"OPaW/MCfE80gA0SjarHgzz948vTLaMM7Szun6G2vCk1ZUpUFT9ZLggUlqbqp50y13fmjFYT5xx4jwU6v",
-	"6hZ6WvHt1BJGWRzvUNRYvXglueypZcV9u4fI6fdyUBsNZ7emn+RKy5oS/3OqNZhz+EDsfO+M2LdcPg0d",
-	"gDEonZljrSGosCMn8L8koYIwkXpUgBg2P8bU1xA2DKV/rYhACRnXGLgzrmDvkbW7LWuIiGFZBqncZswU",
-	"2row2FBa+76zjSeZrtrnyxUiK3b5t/ERmVJ1zVJr/FISJ1Kxjv1bHJX+0R9K1dd8JGiGrjP4i8/5i4Hi",
-	"IghacDEiQjqvwzFJc1a4DWK8ZzF6HWb0GkuoQio9fsBanSrkEz7SxF2Elv05pNPhs/Ynn9ZIEjlhUNTv",
-	"3YqYjuvquNPcyQF0foBEQEAHq0/iZthHvZlalh0+E63WOfwDKlGfrp+jA0Z/ktW6rX4f8i1KImvJ7bmc",
-	"aUjBS/iJlrVYzlHYr017LftSNi9pqtiQ39ab39ds/kiTG675ILOal32y5BXObn7uZ/yG9eMy+YRfGxH8",
-	"t2Ha9GtJQLEbef2p/oZETtkOQsU+vlERWrR1XTDObZUng/DxijVVx1B+YPMX8MSOihITN1xJ4TOeXWij",
-	"cdSw+1vecvyn3enajd7iinwpcrvreRUawNN1CkDUyAX/OWfuz5ZoFg+3dK5uMiuOzMvanTI3dxDElgPe",
-	"OYz7A5tfSCzH3GF+mIvtsrp1haa+eXpoj3cNFJbMUvAOXzNwykl1DRnIBTJMEXyTgpGUzgu99XHX/ltX",
-	"w24HT54drAqflW26usX/yM34EmL1sAVZ9m7YOPr7Nhu+KHOcNb8qI6JDLsdy5ty3UCmHWBSQ+rNZybCj",
-	"L5/fTx+jxmuZ0IzV5Tg8f3FODv9CMipGudWcDB2VuC4T7W+fLwbfHlf9Dwd12Wo//XIQffOx2S6S1376",
-	"ZT/65mPrT7UuiTcvzr19sInIqgt4Jxj5/vLd2/bF+Qty0OmSCQ7jUy/eyJRlWN51a8i5kkYmMluuZgpR",
-	"rHVmU00q0xK58HQFChtkcClCCYbbSNNPG6v+rZmkpkk55HrQ6dZy2AkzY5kueYWebkywg8wUveMqnx7W",
-	"rLKITXzaSIvOJbcJdUzojVWBrQb44uqkLjl1wOpjsfUx2oUP4+vRygT78PHLfDKhar4u16OvlnJNVgdc",
-	"Dd1ePlV2oMaqYjcefnCBvyiaWOsB/x6RgTSasFuMRVQiw6sTR0ZMWGNpR3V5zGiacbEggzdmZ1nLqu/C",
-	"m3WOrO+t5QUBElcRTCgZcmtrOLSZrZZkNRg+kYLTbPszuCpeqpt5rl0q2Rbfz/X0Dmf//vJ8oyBf2D8/",
-	"rUAh0RK1lo/KUaWb4MI+LVDC2rtip7p0TwYyndcTATfZFrlq+FiE49R+nhm6m//rlWIMqpcX/F/7Tze7",
-	"v2q54xtmFE/0vfMKteWTUCizNWmVk+1qSHqo5GSLzDlneR4cjnfMzIPX/pLu+JaRW83JyGl/Ss14hwsu",
-	"p6fCqHltTFRO+4oNmVLult/LiLmZ9BEN6L7GNDTbNT/S/GOLq4cDl066OL06lmIJ1tEPHBh8xVPn4m6W",
-	"z2p5X+ou+tuQHbg6BrsqGnSSzehck9hHIeKIzMbUMA/uQdMUIv8luzcELD4lDa6Y8yUfiXy6q40+obWF",
-	"rYLAX/y0jz0Chs+WcfgWzcNuF+M/UwkYXCTegxfjTeXRj+u8IXA2tVifCh2swFNnVEeEdUYdEmdUFLUO",
-	"U8UT+4+azL76wuLO0d5WNWS4Set3f10JNaNQ0LqmlBrw7rhlPVwKqKZeWATiT35SufRbafjQoV9cMmPl",
-	"qd49It5fFQs8BXopJacTqyOg79Ya1NXMdefrhmyUoVRkJGXaIe+GQ0tgzg7v1CSg1yQJuAnVHk9pyTXZ",
-	"1CuIvyA3eECTkQSYi8W1PdLF9RB5lhV+angKICWExG1QLJEqJU0P8JRQQQYM4FtanW08hdWt335bojXU",
-	"Ww32be2IKEJbPy0qPhe50JgBFvbigxwsnDPsAh/OiZYTJgWLiP0IE5oa1jp26U1DpphImMZsQEZTAhjN",
-	"hk075MwQQ68Z7G4MIItxRGI+RDYwlKpvlfgYHtRjOdM+ew1jkqW0rLiIjB4Ru/MxAuatrCF35w6l5M14",
-	"qBiLcanOh9rqkEtgjW1LA+kRlljRdMIFYgo1MUYklTWbsB68ZdfYE5oZws0xoQEHxwo6WLaEGNE1m6ON",
-	"ghA42pU++vwCWNBh9zEkcBXs2E61KJzapcD2p6LQtt7HYrfphRTaKMqFuUOaPGZarsieg50rHkJ8dRdq",
-	"BKrINSNNBJyAnYq/PV0qeJFKx9VKnl2rjFdw08Kj69Lvd3DpLifkL68es21LS8YUbKRdu3r7OoDuqFxE",
-	"6FqzVhXYUX7oGLHZLaXU52t/WiFACV2iJqjLs3mf8voV2pVMGchun88Ma3l/9YKkdL5lcjlapUz1J1zk",
-	"hq006z1Dttum88GE48bhW/X5Kh4NYNcFJDRjIqWKwABbrWOBdy98Oaru5PKif1p5MHWxdssNtjcK7Djv",
-	"hsNQRFKi+LXuAvzKqpnhiMtJSxNLq/2k3uX049ilmwPrTcZUjRiCTgGju6EZ+PLhbdLsgrCx7Lm1pe8m",
-	"cVgIteoAsF9K/DMgvSHdGD7DDWlaPX+OcxvkpvjycgHd6tIgwChRPGGPNPFPle2F95cva723PF2Nd+Iw",
-	"GAB+wQoCu0elhXhJAzm/ospBnXSKa4vq/abX91OQQ+MBcOx6rJTCE0tJMwYCtwJ7zqiKW0538ikZdudg",
-	"5p3PhYLjQ4OLHvWU62lG51DZXApYnCsZbw6UlAOtFUIuHXhp10r0thYxxs78vwIyd10pMli7NQRwjgoA",
-	"tLOAvHCo/3VOzrHM0pKOdUQyfs0IJZreWEUiSBzI9J9DZbi3/3zDFUxop77dAG51KVPDflLlQpcKAkpK",
-	"nR1xyLOMWbLbrdBWsSnltUu2NH/DZYbqPhnKHKmaUZVxe4GFnvnCWj+Kg3prTv12cWEkbhI+XlUeFnff",
-	"OANiOTCC4212gfgHIz/a5lpZvwd6TTMTwx1iGZlAvGpGESuyvEFGum2ohjXXBzSjBiCErnSA2IuKTOag",
-	"2z0mVBAuEFMUmCPgHBweHNRki64yZvB7xaJLJBAVF2DV7RFcjF5QDDUv53FWEykfb0qXW62yVcSTQAsv",
-	"yzRoaVFgfkZWjMiTMzIAnKUt9R04ylXqoj3lEt2WQOymSt7wNMDYcbOZneGXIrdHpYXXbnMp+TLkdEA6",
-	"oLBrsuOM+WhcK7tK0OQLluQKzHA0c16zm58Bw4PdGiYgEWzC7Dbp5UCsR0tajqBa0RKRCU3GXLC2NTLt",
-	"Lw5Z3r5Wlr6OjEGhL2OkRg08wz67DTlkQpo+sJ+Gj6327U9OUUTXJrZXsKOVsH6BDFxPg6gRinLgsYBu",
-	"2p+wlNM+7GXUKOOV43ABnzdqlPGlAVxRMC+GBM1qT6RgassuwVtL3eij0lOW8CFPkKa5JjJxgq4eoQ02",
-	"tYZjATRQO2M3LMON167QDxgjFCwKd22csvLJDHmREL6/fPeWOHmJHZ6ePuvut5Y+DIjNEYbcq0AohbYA",
-	"gA0dTA7dAjvuLszfil8qkhXIrH6uUwpVZ4hwChfIHVBKsDlbTT6bb4GwfmSnTzqXykKLhJBfgigWG8AD",
-	"A+d98uxZifcedmsFT4jnLd3ksVQmIuN8QkVxjTUGy7zj0W+DHbd2WsZhCCyO/v7irFBd7HFzl1G0OGLR",
-	"lmxszFQf7e1lwKY6lHu0Yb0npGl71rAhOIL324cnQxkU8LM6QrlgFCOhO6Z83Q08eLmgX8H3tw1mlFBf",
-	"axcjpTkTQ1mTmMHFtd4CJnhJhdwOWPeTkG5xbnXruXTZyPeTNZyoFdhDTFjar/URb5Mn7GfpCtK5HnLF",
-	"+ph3t6Ju0z80Dd0qAh1d86krz7M2QC0VQd6+tRPqeQ4k6DfzqZUyT1pQFQ6abUTeX704JojHBUZHykEc",
-	"p5V8cXY7VUxr7MVzwxSxM9Vow1TEyHa7XqrjWGbLn6fMGyCS/2HF9v1A/e1cM1spugQaL6ZUroD1hLdE",
-	"EMtkVD713RAFS+R5J7i7lbExP/A9FKiEi37n5Fg/wu7Ae54tLKpYNywg3KHXkIxlrkhK5205bINDBh2W",
-	"/qcZY9ct1HT8WFKRZvy/7XvZPI5I/L/BLwn/ZZ92/+nxPe1/z63h7TATCtnYJX8hfyJ/IvvtJwshzoNv",
-	"NuYblthbSP2t3KsSt6vhXuEdrI2qbtN7YW2k2LOrOCJjOYO04aZv80komXCtWUp0Jo1vp0tFSrThWWb5",
-	"U8WWfto9/GZzEdYyBy1S5R0P3YWl3rliz70IFWXgzvwgB665GRIk+jxLidLxLx/j1hco76twwWJz3l+9",
-	"aNQt5Ozk7QmWyNl30K2I5E8Vw2AiFz6F4DS3k9t7zlTGxWYc2g3QqWoFShVWApSE4wc50Ed2Ks6lfzRT",
-	"qHRBZp3/C/7D/2mCWWD+jxBVrCWBov5rh8RnIIF8kPHEAXZ3yEuW8QHk5mVzAkRMM4SacA3WuCalthXL",
-	"tveGDgbbIELtopF5zXJZNas9kwAhVJNPl9ZPelLklG8C0U3xyPD5Vd8/M65icFfEqK8EksRFym7rZ3S/",
-	"+CsByQ2DbJUavvXlehFwyek2eVW4mpJtFfZ81XlBv5w7XCyPrDMTrs3PjJsxuEk/FC1JjghqurGfRkyM",
-	"4lbb9X1T4gFNruVw2Ndx6E+NtR5SpBEB1yGEJIeGqQ75kZuxzA3hJiq6FIBrHjMyIDHNlRT7pi2YIxGX",
-	"q81j6AbAWc0Fry1I398o8sIyNmC6P90Nz33j8UHaym46FQ0osPeUOVABF7+/MQ0XOetL0Q+cobZhNiuf",
-	"v8/IiUKmzkhC+46j4kltIK8RicehAxlNAvQYooQ1IVCkGfS0Y1PdQcAtj7XVcS0g/vpX0nNXtteIV0RI",
-	"fQJPnTOmcMQ0419+wU9lXJsO4hh1QEX/+DF2yuuL09dlI3DEb+B2CAIqOaTe+dTsbrcLTev1UTWAhfEr",
-	"CDQbNolc3tAvv9h//fbrPz9+xD2xv1huYv898JEnu1EQd8NH7CuQqWQfjP0DkLjUBNojlnO5GJ19uNUh",
-	"ZybgcXF3Yf3U7T9gxo88NhRphliq44H4wFIyZn3HGZ7es1nFh3VnuHAo0P8udsqn3Z5aAsIVur1eQ2Ix",
-	"aVpBoCFlSIpsfozRKE9UDqws09KdhzsaOJJWh7yCc5hQ5Rv72sdjt5txh5w4lC3HWeHwEHJLMJZinM1v",
-	"ffGfRsoOOb2hWW7NW5KDqUExhyfAOGADiy2PylLV7ip+iNfC+8euikxb6nUH0KGdgaXhPRLuV+1JdIDS",
-	"UZ/2Yd0OeYd9s/TKWC9yGrwT3nzy1gOinx10n/1l/8lBCf3MKjY0MeCnP/YggbjnOBCinI2UnEFDmRVI",
-	"Zy6A04d3VsGcbSzG2GirYGrXGgRYBM2BrN9AlLUYsIU0Lo1XrUF1F3SNpIX0yHXwdLBZk1ybMrwFRnQE",
-	"65ATwMUo8UT3BDekKax1FRI3uNIGcS8owAR64DqNbJQLIlXK1DGJ//5TfIS9fAjC4RYXSJMxvWF2KiyF",
-	"XeECYi1ZxrLIqUe1+9IhF9WcUYituPRLy389T2i6Obk6LzNWMh+N8eM7ZAqucw526yL2Tm/cpK6jglnr",
-	"iiv35XBayUo9x7gqoFW6zKqONKvwadc3RKnTPmoyn7aDm3WqssebjQjNstC0b8tI+VeyjsqaywrpukJG",
-	"3o3B7wpE643NWmz6ioS0IiI8HdmjAQm5ExJkYdvWAvawdMciziqK1SI/49orSKWM2QWQ0np9EwUaNC7Z",
-	"DaH0y1m820LVrLN9cZSVrezKKECeBJhIXbx7N1SgAr/nrg3utuR/25ru5SLbJa64spPSz7k09X9RcpvK",
-	"Unw/5AXCS7Wz87V39Z0Jtqz+hTYsmyeFj7kWBPXTUTS5Xl0BV8vHls9r5chQJ3g/ZWqXRmJCgxXymlBy",
-	"zeYsJWOqx3XlZzWucsSx36xv38mpXpQBQ4oJ7kNUgvv9gT8HPXT/KYEMGGtWBxS3T3WaA3euzQumI0be",
-	"X7xG5dhq69hmpPn+6k2510hwlkN1BTdbWpG+AnO7jfVZFxsrS6HFQ22ORD2l8dGoLsv8LtF2Ja31stMr",
-	"Br+/ChO8ttGjqzuT2NsxZRm/YYozfUTivbGU13rvl2LYjzFi1UEPcHWzItVm+2BvacKVoK+d6SLebtiO",
-	"NTt/D5FUf4Z3DqS6AXYF2im+u1T8G0aqb5TLxcjh7hxD4ZlA1lQuEAOsVdjAzelh7nP1ADzvfRxicYc3",
-	"mhnw5jmgKIVSlx3fWQN4vxqvKoVyKPxc3XGVv7GM8jDvh/TXVYk/WxgGSx8F78vq7qJLA0zD/Kok8Le/",
-	"/e1v7Tdv2i9fWj4KVUzgg3S/r8i4m1BuiWaH7ysG1z3d4RVtrautn19MUcT1lkdZmER5DxfXFBXnVn/i",
-	"TO2c4nCHbKmSL6aMOlWXYOAVjTAy/rKFMrE1CmNAzlpAwKqDZaIbYVzsM/WAdwf1moyrbV3wbtx/G1Fe",
-	"FB8HFditvVIU4xoow2J3Swey5HNOTbK5F9Fyf8C6juHJRtYZ2o9VznHdGw4nrXSa2+uPbxhUDVyzuTXA",
-	"oU2kT0nWqPnaMY8BASzLXB/GlGXMuNqPazbfFmFmZ/rZVHBVXzJqj+z9VDO1c2rTHU4oXOYdcSjuerKf",
-	"5Z5utc/boVX8yAZWj7xgCeN1HazTfJrxhJoVqeWA9UTGNCUDxoSLCaeEZpD4e0wCtsGYilFFvyk5W5T9",
-	"+M1WKAbh0TVrKXS7TxcTq7S72VizpP/br/8EFIhrxqDHkSuZm1KtZ1Jtr81thFv9saSzf/qiNjUrXen8",
-	"+ATM+E0tcVyFRzA/HYYDaVJNRvyGiQIcuog4tAIGR8m/N1J0Ot6tPY3DZF/CWftUcecknO8Es4sc8yd+",
-	"DzZTIJ47G00VqPcFBN3lDM0du0r7wT3AxoKXZwnAoJ6IZlJpg02LPfq9g0Z4pDEOVdS8JTTLSHOqJMDm",
-	"y2smNIIiWFNsOMy4YFElWql9r6aMJmwsMzuIYbcmItMsd4kxOA50WXWxeVf9B6ruI41lz60IalBYegRQ",
-	"UFZ402tXSavLhbShINBVA5KTEooJ3gGH44CN0IQ01ayELaMivjZxG7ES6iaBbqiuDRr8OJ4XzQec+10x",
-	"BNWFllXK1QCtqNfCgVdkByIkzcpUKr4Ny7WD+PlvVVx1Uym23rRJpdLsOzRTOM/Nul4KftejuntRmWnp",
-	"ZNfdaDtjV6u1O1RLGeRl07aUMWGWRdCKwtkA7aLHEM5PJdDRNKNcBDBhgPThrpTZqcJY+upqXR0+j0u7",
-	"XHBYHnqQk63zectzXbu1O6fqL2xKFae8Fqj8HuTx5+tcUnPx6iIxqGXlipv5pf0c7sXJlP/A5ie5GdeW",
-	"nZ6cn4Hxs4zc/9uv/4wjJIaiHPFkyqFXo2+n38TSH/cAurpxWzHcb7+Cj3o79agRRilYDIVJ2k3BbvX1",
-	"073yTSn9pO18Kx3vj4jrdm9XYRdwTDwQIJGCxHuTZBqD3zAiM/AIv3lxTpKMQ64duIaxghvOC/RnGK+Y",
-	"6diYaePjRwgiYwFdIoWhiSlFUhqumvh/hxLFYvFYXE3cE84HXFPUuHS3/ZtQ5D+gybWd7FAqK51pbqSD",
-	"t/sgB7pDTqHEQMncsDKioAdp4NpVngxYSuw2HPcEDY9T43N3PLB5KpN8YgkhlQz/wm65Np2e6AkI8mM8",
-	"I5SVx2C+IDScr8788wctRRyGCp2tsFKcxIlMWXyMtQSuWLknEqrUnFAM8XjYraZUvhbYbmockXhKzTj8",
-	"w1XHWh0rbmEBCZ0X7M4aFBqUhp6YUU3Y7ZQlhqWwmit26xJ27CrhaB1tv33/GqAGaAJzeP/nbrfbbWFf",
-	"VeWrVh1Sh6UVTZrUwZ3QnigdZUQomdApELBU6FhwGZV4f6TCAuOiDNq3gZGC1YCSdXvCLpKGDTLSUjFZ",
-	"iJA1P8iBL0PRURm3JCKxtbJjaEvr70sEO0fFvCdwrZhSCQIC/SNUk/d/fvXq1UvYuQtqXNckfWQJcsyE",
-	"AXs39cXNTjdcQDlxd/mRxpePfZmEf6knmuzWTglKghnMnBqeEKo1Mwg4MqUjplsLA5+d+zFxJWSUyQHN",
-	"MPMKLkhPhIpqg4lVUOgfirE9FFxs1/YaexJBQmP4d/scyopi0jw7vXpFUkWHBkiuJ+L/bheP4csRqfx4",
-	"4b25btTq3zQzMeLV4WG7sz88eNYTcRmXIHZZs5Dc1D4ZGqYglfJJ9zGJS4gFkFDwpPsXEpeBC+JQaQ2M",
-	"BZLjesJ1akK28UgTzVNm6dknJidzb0SmXF+3ooJbhFL2I5eLb615apgCIgHMMJePB82JSaU5cU1/5SYl",
-	"0N/YkqNvqIztlVs4BZ+NaA/TqDkdZHPMicNCVHIaVOgxRLEdv1noaxxt3dg4KnojS9ETWMzl8iOO65sd",
-	"W7kCgIJOj1rqfBykqaN0Kci3p1dIR9+dnrzEu5iLjGldTuNyrE7HRDPorIEpgkykwAq031cHl0IFSVnw",
-	"QyFsYcYTJrBE3Ukoq10pzgxV89XiaS9jI5rtGaYmugQf4IXUyflZqT7oqNHt7He6oGhNmaBT3jhqPO50",
-	"O48bmCYAisoedCFZFQEEFuZKj1y6FFRgkNh18//x9Hn/5dkFbkUTdFePbE40NwywKYFxsFsreqOeiGds",
-	"sCdzA2V2ZKDkTDMFnhAqSIxJGrFDrqfiWoOpujc2k4zQgbxxk7LPj5hxB4NfGssJ6wnIBbAciVHHTl3d",
-	"tFTmkXbAk0OeWVkR73mE3YjEe31hv4Tz3UNFDAinY25NbAdGLt4CsYvhItAFHNUQSzT2jjnkNISroFao",
-	"FW3UlqR7TyQZ5RN9jJrAoo5AKIIQzeytuuQGcx00QRmN9kFOM+J1UEfUGsmYYlcPYdqX7u+Odzruhefd",
-	"1iohjzTLho9idAnYcS+/O2kfPHkKqSfBKYE5+rjJkHOdcWEFsB1GI+ppbpl5gZqFOpAvsxSSxI9yoemQ",
-	"tfHlR3HrGDG5ADK0DJHpYD+1KRBZFB/ZjTgp7a7VmhiHUw0Ecdg9xF53cNvC5p+ljaPGt8xcSGkw5gdy",
-	"CC7CQbfr9UqfzFNSpz44ox5VjU32RkB6gICBJ9/q+4tW2pLmeVm+dqXecoHUcYX2fh8ePFs1pbDGvSDm",
-	"sGvsE1zv+nfOPKwOvPB48wvvS1g9sCJX2LrpvdCctmRONY7+/lPU0L5BQNgQVO8cmwMaAYwKYAlul2Zs",
-	"sLRT1pqgIw223FwbNmn8ZL+215mxLGtfCzkTe/7T9saXGOMSAfnbdHVrGq5lDCQYrUzEKB7ZOxu+lYK9",
-	"gSDfx5/qqXD9Zll1+RXHHX7cPaxn3WheQUb5dI6gsgB1fjZs2++3YQKge2IcyiAlbfP95zT1Tpe7ENK9",
-	"EgVYP/v7TwsG6C3D4riBY1rT/baNorSdCw8vFTqSeYxIKEHeK3JYV8pGq9hDZ0ZCsRs9sn3DBBUG9H4E",
-	"88ShUJSUmi7JLLXari+DhJbLwFp91meAOkqs/uGTuVs40CDnWUqa7hIA451wE5Fvpb8YrYjkU6gYdyKw",
-	"Jzw6DWFixKESAkCcoekads+qZ5eleujPyTXLn6nhh//l1wprj6y6GZaH5zCkidGOjPe34lUFTBm8tAWD",
-	"exXAzP71+G64VM9X7bCrkW/CJWnVcNTSHfONBf/uq/rLt8whsa68YB7aVRcAuWimoK0Lkdo5EXJ2hIXB",
-	"RS3wlM7BaYL9aT1II7bIg7fsbRtK1RP2CUDSIJgRRJoxAmtAPnmMN01UIVy9cWv1NwLPQcAUP+kS2XWH",
-	"nAgMgNiPWAWQBR0I+jAFsNqxR7E9Igi87moB7R3AeqK4UGGDXQidFUa5YmlPBMBFq806pfz5+5ffnl71",
-	"X56cvf5b//3lS6vcVv/05t3bq+/cH1tYAQjOBRwK6hcVT1lPNOPz9yX8XPzS3i8+Be5j3HI4ITMuNNY9",
-	"+gNbwUyeu5P/jIzEf6KGiYBkpFmGsSl8zjfEeuAbn8o3KrtraSAiOh+E/Q+i0Gkc/t55Anc3iwt7P5Oy",
-	"wubZRT1/KeGL1DGZvTIQtjUnltkNNoOtxFsujeJTRpJcGzlhpYJAhGFp2kkjV+HGswpKXvibfelKgbno",
-	"icoeTGRaVBg6lgKxVVeHTcWil8RqDHZf5EwgOr4DjSQXLOWKJQZZmbekjSRxrrL4uIItLkZMl1J3cXWP",
-	"tNWUx1JeEw1It5bLlCdrFRDK005PXFreptHxh7U5zhC1tjAW/3oec/7++euzF/33F6/jDvjDSl/0Pu6C",
-	"hRHLioOHG33lx9hYwlckU2w4Au6FgZRGG0WnRQeKlq/ZzTVLj8lh91lhftoXe8Ll8zhfVMZvFpbZxA2C",
-	"zQowkFOpDM28J8FyYwSjYKHJRR2HQ0p6UUBhu9N67lq63QuD88MHLbwarHIdGT43f/Xkt4rPhrsAHhlf",
-	"BFAl1bsaHV+KUXe3YNQvPPKtfWF/i09cSfkaMHDhhSfbLCQg5b5hKadYOPI7liNPun/Z/M4lOsRf5Vl2",
-	"D7LnEpoXUM9nAvENHbit1wQ96w1yyrKIHUUNolfVyprQjaJWrT3HKEvT9xGw2gfcDsufQJI4fwaGRCy3",
-	"PzvvEJCrBcfEDgTgUbcamme7r0/eXsbBURRK7u1jLY/MUeG7KVNHDpm4JIdCz4nIvtEL5egwM68yFR0q",
-	"FoW3sTq1MLpTyBg3rAMrs2weKkmO7blkVPQEOiO9mHZtiwjW65P4/N3lUguHINNjFzrTrksRuB7BGSgV",
-	"fApn0RO8vPg6zv2aa3MOp/cZWWdoY7KCZ5aO9t/Is+dbe+hy9RfRDGrlgThcApvdHV1cEV13b2tvJcjy",
-	"1frfCXEyjZyj1NdOfStrBhFJqEojp/5EhIsbaefTIoqZXAnsf9cTNXrQHk0gCtsBz3RFO1lpHK7WLtxc",
-	"caqNry/onaa0Wcx/IZl9uPmNt9K8AsjqBylakaLvpmXjwHN7d8CfS3QueRXwgmYM0/arV+Al/P7OPvoc",
-	"Xly+ADUe8Qs2kTcs/b2rmw+UWDj24cSsOexTib1XCtWnkibjvuS9gpCCUHZOOgLb4J1ciuNAGh3U04c8",
-	"slLpZ9XcirbkqGcvGx8//hQ1HDpHlbTPc7NI1/dvO+LgvnfUFzYcl75d0yPRnbbTJ4Wc/d4v7YPJ97WE",
-	"lWcIJSYBEN6gITrcblLua7isNW7FGkrCyqUmeMShWivvLWh0qBRCNhCUSWF8Gj1wPBmX8Zs1M5AZK4I5",
-	"xRXJqLbWa66KBEjAilq2Wl6U5vQZb2/xmVUWDCbAFlvkY51BYYBTevC037On3QVvitS3RLGUCcNppklz",
-	"wgxNqaFAe2WxWCblevovEL1X3YG9X8JXt9DaCgraOWuiePUtnbD/zJma12VP1Kh++Onfver3YLXc/Tbg",
-	"EWPP+YLAdqRzb5lEK7N+Pj/5fg5mvTIMWrDpBR7xcFX+GELgnSifItSI4THemcnfkaylgtLakmGzmMpo",
-	"FSDUdZhI1BxKg6ghimlDmienl+2DJ0/b3754g/5vSL132JlesUOMU1Ao0JWLHz7C4GeJmDHTLXZ7GxM+",
-	"sXeIm2xutStM/5XCtfOnofYSYHd9O0noHFyMGXd64qpouQEu80LaOgc0rC7j2gAqMCnNykpkamgmRzkj",
-	"zbiQzn0cMG5hFUxdFnszvHlEym+6NF/nK28RQ6+Z9hP0KWa4dT2RjKXU6LaHYCZpIqw5HktMBiyTs5aL",
-	"BWAtENQl+JKMUHZGJ4z89n/+X658JuoJqSJiGadhgsT/4WqBfElNIBSIYGDTXZqmRdfQUKIih7jyjvsl",
-	"7okSlC98duGUFw4olMSVDhsqpm7sxDwt2BkrNs0oBF6oXxeU/viqH7d3UGrgColEWmRVK0ZSJQEBWwrY",
-	"IvSNgufXk9dY6lr37XlelSGfJTYcPoDFuF/UwN9J6tCguf6ry58HD8FXCwpLxaB0Ea89a1VsI4wNl0FY",
-	"76gzLhtHrjNsrSpZstml+hImu1QvvBTZaLZbjg4Zlrh64H4gF6pA+1iFAxXP9MGgvyeDflldWCZJSzE7",
-	"WeuI0bEm9unVF8hoxyuh2MgqMqrUOp80B3MQiFABGIBu5Ey45hVxhOwc9Kc0V3SQzV2NrCuAPugeuLqj",
-	"1zJxleN+lnbye7/w9GPsKsyoWFOxB4tOex46zFWzRuSaTU1R5XhwSMatQppD7bpIoQ1Dm6dYKZtBC2Tn",
-	"rEOtCWqMaNYTH+TguPq6q55O+RDQVbB/MhaIHhwX2P12/a7eTzuUTMJuaWKyOaieH+QAND6vF7sQMOqd",
-	"9hQUS6RK9RHsQkUxWm4V4etloXquXJYfRz0Rnyt5O28v/F7BFJCKxC+kvOas2F8q5gBG04qw+aj92vuL",
-	"15hAJ0hMp7x/zebwBTrl8J8kppAiiFAy9t/hP+ylL37GypQ+ap9YR46AUzgX9zvqkD0RNLNouQj74MCn",
-	"0sCVeqRJjDXsf/+p48qyY6fT28cKdc/+6/3Fa6t3/8DYFHEYQKmF9D+/63HFSK6kQpd9YPAoWi6gqnJf",
-	"lYtarJ1WSVU9gntTKtNb1JZ1SVEOqQKhVbVDCsHyPsVC+gAoUs7usPRFAm6DyjMGxewo8DS9KV1r7SrO",
-	"S3RldeQAHqSYltkNxvUBrKJWacbOJIv9SGDy3EBhcJ06fAac6Xs5aNTH3hYhLBbYQaMcdKvg4T1Zh+nU",
-	"690e7Ld7vdu/sFpIJ3TL3L9i/r0c4IK3U8oP7vPDAfp8hVZueU4JYkDYC1Y0/3S0ar/jGffKkqhH2l6s",
-	"TuVslkodv6h6v24jyygZOyRxBQm+ajOx2QeasAkV1hId8iowVkCV9UUXTbtN5Ldf/+kSItrsFtsieHvo",
-	"X85OOdjmZVcA59WsB+umZN3kA8DZsBRXUhStKrWj0YI64t7AI8+u1xSxZ9F+1O12AfmGNGP7P3FE9n/7",
-	"9f8u2s6h7jWjc3LBsXLpTGimzBurXlgm8zzPsjf/+UhbYfc8z657AlL/rDxP88RKQpDzE/s8QuxcMI2Z",
-	"HqrcwI6LIB9dVisUW4LaafnaQbcLI/WgvZOCMcLrEJeNfas1q6NCEdYHOYidNizYDOsz7TgLfyxVaxhw",
-	"LjFqXIORw9vbYtwCGdLxnBhVF5DQHgyEEs3FKGMeV891AYPoMEzfKTWWe2TUcJTLvmme1TPsxFoOTCF1",
-	"FakBi8lyeefeKqsTQXWQgvWEUVRo6lQeu12TPDO8reSMcDg9qBfz76NqCFrwQDF67TM4EZGnaRmfNRQj",
-	"QslMSTHqCcvlAFYkF1Bzjf7GiEywSRcVjrAcBZV1vrHMWIDfIXvkcP9xRKj24EwmsTtEHQChS2kOZbiu",
-	"S3jz8OCZc3Ta7SiBEFbgC+3broCGqbZV/RU1rIdlw/6t8kbaEbCSDpNXpSKh3BYTsYv+pLgQ/yb22raG",
-	"U084vFmEeLJzBAKd0LnDewgWV6lECBRx0gRCgpseEQROhJEVs5Tp3G2gkq60quRwIdcaqTAGuCWk7JCM",
-	"W7Wowg8f5AAQYSDxoWxMwWY3XcvMg263tcmwchqJVfFBqXXtIx/pntCZNGgkIs3i0ZcKtGDT3Ig4uPNj",
-	"ACQOUpZfCTW4CsX87dVYb4UK9JCLEVNTxQXclVKLSn/b7L4q1mYikWkRtUAqcK3jrtm8J3BqhfGCYA7l",
-	"2+4BZJCei60ovPCKAWWUaj4tH4SEYVctcHKG3XdFSpJ8kiOTyOZgSMK2LANZHfjaALuvPeGUdl2CJI3K",
-	"Xntq/C7AtqOmA7cs8JnQTy9aUH7sFle1Htxl4B94tVzFb6h1DeUNb07+u//83cu/9Z//7er0Mo7Ik/0D",
-	"6DYzmPsEwKOeKAklOSR0IHNDnnS72HoRrn3rmCjKNVhploNnVplRuBi23kx5DuLxs1kHMPwuJkL33r+O",
-	"4rVOsX23LDiX5e5xRda43CYQLw85fA+a7/1rvkuKqBMIjig/TSeGV1al+L3IlQYPiJVuIF5doT8CEWHT",
-	"Y4FxB5ApWCJb8hCiMqURy2jkHTSuW3qGsHd4iawiJyDsrDJuhUqpTbpl9vBlVBVBjnCDPWMPsfvs4f6z",
-	"w8fdw1L3Wafx2Xch6NZ0yFYRGeVUpcoqKpGzXkvVNwhbCPNxzZkjxxJax4CzhkhVuJAS1JzzR7l1WmUG",
-	"MJVhDfZhMmQzKLCmYnnliC4AHVQpiQW7Nf0E9j4+IkOZZXJW/dWBMqAkodDptT5p8nt7vPV+J/DHFW6n",
-	"0I9va14aQEyi+hFLkMjbjVlBMF85bABoHxpwmxVjbwf+vn5UpLp7GxYOujJa4AkAzOv7AR90N7TeXzlv",
-	"IIjVTsKnn9II/LPmbn0vB6sybN0lkkO0hx/KWb5GrM4eTjWv2R5GRASbWVUINP0dZM9yyC4Ew9ZhkKHf",
-	"/HMS4RoH50OK4B+DVL9lzj9YOKBcvxKnzCOeR5YNaHIdWlLvTry7Jg5+LwdnL7Hr3xLR7/nOu3rvF4cC",
-	"CxfhTl+I6uIUPPU2LPrq6xr+BiD1agWYm9DaArC1XdZ3lTL1rthypdTMalSSpCyBWpja1QQsFcBCnSBU",
-	"VsbF9VHww/SEHQEh1nwjJGzOUfgr2IQKwxO97CsqTg8bKeu9X+yOfYzBwg+BUNdbxMW3Sew/GUckvuH0",
-	"iPQadMp7DQe9CmviYuSwquNrNu/z1D48mMekKafYmiDqCYpx0VZklz+ZMOFRo3Fb0j5FYOcS3h5cgQkD",
-	"XdUutENixT6wxMQlX52dd080E5kyAFiHPe3jcyyNEfrXa+L42gJiMIJ8LTWUjxF2y47upujbTkGmhT0b",
-	"IpXrktaKQI8GTd8Ox0TKfB/rYAKEP4SEi8Pus+MiK9HTC7iyw6sBZAfaX8HyXKeToXO7pRE57B7WeUZe",
-	"wsS/l4MT9+Znco744V86avkK7pFVstATMJmFdMbjQA8ITccNac7kNRMhIG6fdYT4r5fs+ACZ80fxouC1",
-	"YtC/FxgasoRHeoETeFwyl2b16W4VFBSIo3Fnyb5SNp4gWGUaQRgqzTPXopgZNfesn2sH44F1CJb9A+x/",
-	"Dj2H3C74FlAQc1P51LAUE9r8/Qa3TOwHAo4O197xcY/ZWubHtageMMBX1ecdqypHtJp+XSAsBgz6IPo9",
-	"m415xoI6iV0DHljZA3MpmAsS9X0kJxQcA9p1rnbKnpAYwNbhsbY2itEJdLQLUXgHr8qmMbb+1KSZUkOP",
-	"IEjdihCFxxJ6UHmBE/SC1xagQr1LNjxIBYmZSN2gfkz3eisg1BqmJhAMxelglBdC9L4PKWZX8jSGgJ2c",
-	"0p9zhi3+SgaLm4QJIN/womb2IZGA/3dMNdZFwcCoadrdIDTDThUFuCJOHDIGYJo+3nZ5eQoxt5fvL06u",
-	"zt69jUnTQ4rtP+kJDKfrVrQM9T/OAR53hj0vAaIdWwuFvAQAywx5q1btNmoeu8qjpgsUllIvU5bReUQm",
-	"utUhF/4PxRlBpTxPie+uCsVBr6k27VOghLOXMWnCf17KXCXM4U1CpgI3mmXDFp6WYDO/Udg9xJXrU+M7",
-	"wBLN7RaDYgzHAPq/bxPLtd0Yrb3AmYLn9BizRMp7FPAu7TJHgmuGBQoOg7NCbR0C3WXwPEtkFpFijzwh",
-	"AgJbOeH68Aid7Q53E2aJmRaI0wQ0CKA/uG5fxVbgz/muX81Fwjg/vej/cPq3OApQc/vdI3J48AwzYad2",
-	"ym65HsR8aYzLq4vTkzeXlTG63SPypPu4FZGBNOO6Njs1IvQSZv+9HJwii1jyRyxLPXvN/K0CCsJLGIjI",
-	"ES4GXTxZ+PpDcIGt6LRWobxV/uf97sHhXbzKSwxux64SRddjfB1k9sGqJgKW25TNynTpXvmKSV0mzeMq",
-	"rUEuaSIn7F/Ua/jFkkulxFy4UDfZXMxQwqvbciiQXBdN+zwErsxSXWDULV5mIi0vKBOIPnYtpZx4KN9E",
-	"oi0HSl3WRClNOOg4q1brni2UIbudiw2+tn7ZPW6HKGa38W37KD75MWos9Q3b9Pp/h+fD/GvbjG0/TvHK",
-	"0liamV3GsY8D/dxVufxSFH1S7m3GNSk1TiPNShu1EkkvCJUNlO1FzH1R9t0I7OM95DzAsttQ/eGUVzkM",
-	"FrtLrcOQOZt6yO+v7Mmv+oLv14mPYz/SvkpbB9f3jHLTH0rVx0fikj8TRZoXWit8/K7v+X06+Ds7e/hf",
-	"sozfWCXOhLWSGArssW1iKZm3Cq/kMx/r9wI98Q7K0dfWIyCVFfRQMw/CvskN5GoMmHdVRh5S12OVzpk5",
-	"Kk/Pqr9QgYc5GMEBrnJhNfeQ6QflZS4t2JCJ1IY8ffLk8VOfojJgVlmo9NzDuEHke26u9eKfFPOpBDKO",
-	"rB1h9zT0DfU1/i6Luid8EivmApf9Nhgoczj6TrsBogNVnvpPmqKYxu6Unyf0G2mucNe3OuTHYEOFlonW",
-	"DhzGpEnJi9PXhN1OlYOkhSYbsTvOqOjs04owmwcGDwbGhDEDyTl+KQeY3+4miB7ro+Lb2NLAzbtW04YP",
-	"e2fV3Xz9E3pb7iYNuRi37ZFsu9th3+hc0Nkb7Hn9O3L3u2N+cPZ/MWf/Q67kp4NjcWhDHXiUFx8l7kT4",
-	"2oyVoVSMj0R7ADcdxeEOHrxrNl+PhvCDfWCrZLwSAusOiKu756Dtd8tJaE82JqF9znywH9h8VT6Y3bhq",
-	"4tFDTtjXywlzxrb2aESYN+tglsrQi3AhNsIRr8z8cICiMVT+cB16yobG2lJk82Pi2gK73mehkSuvyYhF",
-	"YHksqv4cEfwf2Bw/sZ0s37/PD//IzRiRFlZJdcCOKBKkcHehR4VrO2v1ygdQooew+/1ExhAQpAio+0pS",
-	"kG27cYkFIRuSRgsc1iq1h9o/g13ub+Q1S10dn7d19slQyYkLiNyaUonjMt+4gBE839gExeruGhahwacf",
-	"8kj/lRH87RG7GkwB1Q67yb+dXEU/sPmiHyrciD0lszskmvghow1dA7FCPJSxBtcC3OcIPQzgmINFIuDK",
-	"BPAaXSNgeJfdTrlCWMqa3qQQjnRqBZaxQr0MlN2g/xMqgFod8hyiZlJdkzQPro7yWHVW/YXMss8q/e0H",
-	"HPTH15X17qj+/eT9Q17eH4dxAlZhqF7HRI1UzoQvsbqTgjCh6ppZg38vfGpFIs0raKziqstlLgxLC50g",
-	"wBo0E5qMWUoGirNhNm8dY6t5rgmbDBhUjDs8qgEXVM07de2A3/hJXbo5fUY7eulbq5x8+OcF6KMXdrXt",
-	"F1IYJbNNsR942D+LgEf/Fp3cLhjNyNCTj0idDYqxCRIoECnF95PKKOZSTemoTN0TZhRP9AIR448bSfiC",
-	"UUezVvbnU43YgD6zRgqALcb0HWyMqEte85GSs0KYi3wyQHwMjLt1eiJOpHCN9vuKGhaTv5LiJ032YDH9",
-	"G85mmvy//w/Z98gxiVHwrKH9JOPJde2jUU8oy7cRc+EAkswnNNMR6YZ0K8VcN0WsCITXQfj74CCAbd8m",
-	"WZ7W9zu0lw83s7h6a5NmXgGCRUrnPu6EvVYA98UyJ9LkgsTmH3HrOKTzPLXPa1+xHBsZh5jbgi/OntXq",
-	"4tL6utLq/F7TnadnZErnHXLiolCPn7r5uoiwndPKCRv5adM9EeTs5O0JtpP+hxTMAexpEp/mSk7Z3msp",
-	"UiniYrrx+6sXq+fzj8YnFiH9ee8rFLsu0OAmlvzg3Pwa4LTSAPexnM7aL0tXC5I65ZRoyK9EnBxFAZWG",
-	"+YS8JbZeq7e4v9YUxXrODwOvBilzLXbtjF68u7hs0yyTM4TlP15qrHsisBgOwqELQJpJxqgizWs2Z2lP",
-	"fPfm5EX78ruT9sGTp61j8v7qzSJgpwoSJ1ZsGB+TRNFZxlTAj4eqMGj5SUeeQ/eE++Awo6ORy7HL2NAQ",
-	"q/LJoSN8znSHxA6mAVy+PnD+DWDgyCHE0+vY/JXdLsjX+0zGXekDXxjYEr68DtryAsoMP8HL9GACfVkT",
-	"aKVWac+RUAcMaNpU0GwOhajMUfZapVGwmc6YcTlbG/nGIpe4BOcLxZaTVspz6fmGy7WBak3o/fvt6RUp",
-	"fW/PvfMfkMT/199+/WdMmppRKKvRfCTclQfcXFCI/3JAxjJXGrOoS9DZrk128C5BKo1vdg14h2mqLIsB",
-	"XjaLiG96J1XwEbnZwMdlCSSxJwzLsiJFHIGzZmNJdD6wuzRgaYe8L0GrhJEWP+34GWTOU01oTwAHxehT",
-	"s8xGHSaOT9j77uTyu/7l6YuL0yurotEwfz84Ap45vgdYhTUHgpCH+12H9xfgjYv5Wk1LSMFqk1v8at8W",
-	"FPN5uGbxgUs+Evn0S/PO4vvrGKj/23E99YOrDMHi6JzwIewt1yTN2QPL/WOz3BN9Hezzgp2RZirzQcaI",
-	"nJp2tcluicdWea80fOhoVK/DM3lbefAzWhzVD60yOJgxXIx06MgZ2FBAUNBkJL90b/N/h3aWHqcAeUyZ",
-	"fsKplOmucprrWo8XCc51PcriD3LQHwIwRnzkvl3G6wbFHZwvlslVO2whXBmiP9hLM5ISEmg1FBb1hMNV",
-	"ITh8q3A4BKsfvzf1KA1LYow07d9c5jsX2lCRMAeiCk3USs3HBnOvh5Tysf8DE8T/6lbYIT+wuS6DP+B3",
-	"oaBkIKXRRtEpAS8yAFAgBJuQPZFjS383ZZCuYP0AqOiKrlfLd/szSNTSNy49nXzhzNGdWAsRgKlsKeb3",
-	"H256EMtfORhkvgSLrMndnGZUrIGE19c6AGYLrPhLWYZ8JKa81Mrwkbbm2w0HnFiv9J+/Pnnbf/Pu5enr",
-	"OCIs0yz85eTM/d7qCYRhD52Iigx3KM2NS1OKiaZzr/Q728kFeu1V8014wIga0ynriUpXl9AVxaMX+eaO",
-	"EUKGu2oExaiWAvtkMW34hBrov+zQvO3oYNDBjvcEQm11yNtQJuyasEhFVC6O4F/wVuwn4ADjN01OpHYA",
-	"wo0zDmvxu0NzSTwavy1cEFru4kVGTFi2XY711TewLMuWoitVHDl4dIxaxIkUVohwYXSn9BTK0BG/YaIV",
-	"uV42UEBhVJ6YXLG07UCiYn81+uhbjzvkzOieKHD9PfK1B922ZjEgNVG9aet++/V/MNafyiSfMGEeBdR6",
-	"p/b2hLWwI1esHhaApOWao7Fbrk1EMm6YoplHSHVo11y5EXVEYsFYqrFcliDuPeCw4bmBCCbJPMlYRErN",
-	"dyBixIcx2SPxUKq+pcG4VAui0emItrZ9Ayboq+xLePZgKvvTIE3wiZY7hmvUJHzPkkdLVO30lXhCb/v2",
-	"l36u0xjw7gcKqh1UnrGe8N2JAE3OtSYAqisqfcyMJ8zyB8U8RVq2hvSYZWD5h5uO6K+urRCeBLcUAGUs",
-	"vmsC9iBwnZ9i0ILwtt5wmcEVjLyfxvVPINx3DpsqOZW61A+pJ5pxIJc92I29/T04vb0urNiXBTl0LAwY",
-	"wj1ybQGAnMO3iZGywPMvFoxJcKDRVY5qmckHuHcCIPhlZHZMK2LGZHDpMG/Ic1lgVChdSa7pyBXJCX/M",
-	"jzThGix7Ox1YTQmuvQYovidinEjft6aJC6x3+8KEplB/tSAMykMPwFGejFkaufErfRQiIhWQkX0WPA6j",
-	"HPzxmjzpPiaVktCi94PTi72Xa0Kvgc0ajSRnp1OpD7M/9AS2zPV0+aRbrflc0GEzKn4sUHs/h/7qh7ef",
-	"Cgrel1Vfy1OoL9fFi+jvR1TcH2h+Jg0Kti+szB582ZLlQN1wbza2dyqu7/13eHqArf9D6fLneFvKEg5U",
-	"LWppiot2RsUopyNGyiRX6PFBi9kRQAmY/zrX23uNmTdr0z9OvC9Au/ISRJWEHxz0u2bMKT5WwYGrsCpb",
-	"4W51XJ8zEeF9UWq60L1+ykQaIX4ASmxatMYFjVcHV6nPL3p/9QJSURy8LhMpVWQihRk/pDB8FQ+j1XlC",
-	"QKy2bL4Jzi6vPs/x1xamCDmzzqo49gxLd9I14tkN3xuM7ZUX8hUX6XsNkactCiLBBbAtWsHBk2oq0OMv",
-	"m+sDq1rhFUP/amjKBMt6qA75gxQ/SnlNKB5hPrXmuKdKf02Q4rfzztc6morCJZJPNVPQtqsw/ZtG8QnE",
-	"ta1lq9rWOEpbOI0jctDdL2DqYJbc92VOo56A9oCuWh8sepaSJngoEJIO83vyaYpobtUIPNqzC8gQrU5P",
-	"vJWiTQuZOaFzNNTd9BfkpHfm+eqQOWrTzJDY6psxaR52H0fBgI3BLxe36myV9/ABx0E+h6Vih8aPfGkD",
-	"ZSMDccd3TCrHN4NsWYQCcYBn+1+QqdFAbA9e/gcv/7qaUKkcm/Hc9E6stNYEYGpzS5HAM77S9X2Q93+k",
-	"riK5rlQr7yLidyrDtFTj6zB9g+KFPM9XL8hfHj97SiZMjRiBp45Q2kLxY1kWoKQ+JvGEGQqptPAS1mBi",
-	"twX0nvdELPIsi8kNzXJrkmfMgLMSW4Z2vGAOiHRtK8hT990Fya8BhenYGhY9EQxnhyML6YXcYILbYfcx",
-	"aS6Kee9eg/CR0zVq3ZR25Z9Z8sM3gCDK48AmtmHn/3z3MX9fykSBiQ7rekCAeJD29yTt4QYTLScMMRwt",
-	"uT3SnkU1IZpU4mWtTxX/MzYYS3mt97DWeXVbSzmZZgzCVv4V13k6xkK+NsC/mVyxI2L+2su73cdJLvgt",
-	"/BeLbvbdb2N2S3yu78GTp3aVvYbpWIup18CHYwgXhaxmHgqxm6lMdJhyZ5K2VpSv/YiPuHrvzxkXqXxo",
-	"BcsIoN3w1ENW4Ne5WpVMQkdDkGhvJaf2lBI86o7IdnSoL1ynAl6i1nXxo79J0A4Zc/6L2lI283QPoQAh",
-	"Z0QK0hSygtlw7O0CB0+uNMC4QXIK4qQD+FerU4vs8Pu6KMWSHy7J188p+2x3JASr1gH//Rie+gJh7VUg",
-	"elWe4WcUWWtA0IBa/xB+udeWqbPSye8U4FwOpyxmd60DwPoeGku7RJHQrf6asalP2TJsqjs1re7seJUU",
-	"kE1oV/jKA8TVvza2KjPleP5do/VRvT5uOVNIFQiARSNFp2PSLGekuvxCSIlCd4dUHjYAEaYhPRQTKf86",
-	"YWpCoY8mJW/wv4n9RDKmyvjwKH6FagItRyBBoRbBpXQntghXOpiEWsxVwH1uRA0m8gnsEP7TzdZu45cM",
-	"VoZ12SMv9uAO/VaKdCkA2tVhz1NFZ1yMHjjEH8ntWTlNe4LFnbyjKKu/ODv2JNiGlN/aQbDnQF0J1H9h",
-	"zjq092PC5aj/9uv/fLbsZ3Lvyc8YPi0/ZLeDZ5gpa29rG5LGFzKXMY10ZVLx33/qOI+sb3hkGSR4azp1",
-	"5U5fKlM0/2oZoptYnZUbXyMV9CGD8t8lTqoCSN6n6l5rLIk930F2TdNJlz9+0A3tZjUUchZyYjAnvIZR",
-	"WJvoMoz/GS+t/8g6+9fP1pXBwJwe9JI/kHFNa4+wdCeM4qPR6tjBp/SAKusX51ZtqcDwrr5Ue7/4/+xv",
-	"wK0Gs70EdutbEFHFANhvlcHuSf/BYH+QHxWDXReEscsFWbLXl8zh1RR3/wx9ZYW5+/sDJf+RDEt/aoWj",
-	"B+H3cwEYkV+Nl0e1BmmJc9/ZLvV07Gs7aq3Si1y4VnBgjwYLQwprNiopwsYduSLtzPeo0wCw8UEOIuyM",
-	"bdWyJMs1tFMeyxkg/kFHVczg0XazoxKKuxv4kS7A9zrkMpMmQJrax87fXzn0QPt6T2iJ+Z7QIg6ydRwM",
-	"l2JtJuggA1Sr4rzdXH38DzrY2TWMqUgzFyzkoieoQwPBJi4akUNVLqCIE95wzacHc2y82yxaTrsk2FTO",
-	"RIsMZWblcU/EE66HXLH+FDqoxkck1td8GpNUyakVuBGJVS76dvdi+JQD7DVMh6/Bl7Hz+BALQXuiKBh2",
-	"H4BgZl/HRGYpFNH6ot7YHmFsdye26+n/QwoGSVXWGq+W7XZ64qQ4f+iSV6d8Nw+7z8iAzaWozxw4z6tM",
-	"+v4NdD/8VzDQtxUNwUCPVrGbBwD8B9/AH9438Ilq3jorJoyzLr595R/6jFfefWNL695P+0E3/KMa91wM",
-	"7KJD5oY/0Y1d576sB2BVJdcFM7lyioSbkV1UinA67y9ek6aDscEcq1/cQ32efnSZ0NC1pZKvAt2Fe8Jl",
-	"UnHturlAcACx8oWLaiiZZSw9dogVDq0UEVmt4lWrXux3e6LY5bJ6QS4ZI6unC3XBYzkLnYdZOQusTjlB",
-	"JuaudOMzNstxn1ifquXWstwsp+n3N2EPTW0fhHBdc7sVbOozSuLK3VvnTXwNDbRKd9JIcC4WOIYe82Z/",
-	"lWNx5Q198Cv+W/sVP43K78VZs+EdR7mLzfK2u1V37KT3qfNc1wxXZmlo4WbkFDMLwcOCXonjkGft0KlL",
-	"qoFvnIuIXvXJ0ytvevdry+JS7vi/tDx+4DM1reEK1Xll5vbu8nWq5A3N7JWX10x8XBn0vhzLmUPf5CA9",
-	"B1Bfr6TPGALHYz74wJICEnPCtKYjdJlqw6YAFRgROTRMICxdT6SKDg2MAFR+gmPCEBcMRhvkxkihSROA",
-	"GifEMgbocinxKr+/eN2KCC26blKSyMmECdPpiVfg+PRNMaFrQ8oSnhbIDdAYISAbJ1CfmVAhoOLC/mvI",
-	"TAJwog74yy27J6RwQHYUsfcGbEyzIRgmBLbTbhXURLkaEI9a6cDrROpyi5zPGn6BNgd2s44RnGLKFdMl",
-	"B7XL/jR8wmRuYmvBTGhmNwbhRYcSalvh+0fksHt4bHcax0ntnNkROdzvYjNgbPOLG5L6UCukuVGYEKzf",
-	"2kVMpCy1wz2zxwD9xzSdAw3KVoecKiVVT9jf0dz57urNazCFBkrONHNpZGVoNvhrknHoiwPfmUIq2Mq2",
-	"Nt8yc+LIdTNnhuzNsZlkd0jehNWFDfeb5GnaUWOZ5X4mILrok1YRCLCgDsQ5wrOZAjokHLRPgFt7ICU+",
-	"/vteLtJ/SLy1VCwxx9/+dWSvmqPg6vK9EH32u12ip8QZ1bVX1i833Ne1C93//ZIucGlYBXKttev4t2iy",
-	"GdiSHNob7MV2IIlmEG5W9inWCU8EsVt2CwKf3jINGS7WneO9nmNfwSgf1+v1jrU+KsR8h5yZIK+tqnuE",
-	"fR5ZwjWXouTPw85C9o9ekMLKAQkZeQOK2iZ1oK8wfqkH/rNWYPEzykHBsCMppvMJ0yjUnfBFtOqeUNCk",
-	"SpPYzyeOSDyYx3gcvnuIVOQyo8k1xIUFywpFxF5kAE82shWR2E4QEL6h2SgoMDFUY8ynlqHFN5zGpBkD",
-	"OgyGT7Ud13lIY8cS+tTExyRWoDvFrkWF1xx6oglo2bGnjz4+x9K4RXIB/eo4SvzYsgYuctaXog9J0Qgr",
-	"fuKAixMltW5rbhiyXDU/ck1KAcuXJFJec+y2KiShkwEH4G80Jczcam+KpyzojnBIPeH6B1saBEVzzEii",
-	"WMqE4TRDww6oY5Lb08u09NXq9tc+DAJFLu6QrfZFUqb4jVV+Aso5UgQIuYAZgkoNojMP5uTb0ysyllCc",
-	"X2hKxRvXwurD9r33F6+jnvCdPKlXHjEkNUdYYvzL+bvLq6gGZvlx69jprUCTCBCKmCE9ATvcjC9Z0n5l",
-	"FdH2JTfsqLT9MbJFQeJ3io+4iB1MJ3SLxyp7btgj3Sp92dXgH3Yf12laL4GSKsrWNhHz2/ZsNmvbc2jn",
-	"KmPCUlpaZf80Tbl9lmbnyn7TcKvADWmmWdSYln6yH4EbUFNcPZ6TppziMFD+XIY77Ha7S0VDlhnjBbWj",
-	"+Vojp8bD8uwdqKk2ihoFVW3osPp0VYvV+garnr0uL05COy17AmCbUCCyOTIBS0krl75fs/JKIsLfi22o",
-	"LKxYtwTz7W4JDHcV+Ehs6R9En3agr8CC7lm3fvy7XTqs1gory558swjHoIC5wGJ9ZY/npY80vggb92A/",
-	"PNgPv0/74QES6ffRfdD5/SCXB9x+ZqxkPhpX7B17sjV2zMeosTfgWcbFyCO1rAZnuTSKTy13wj7VEblh",
-	"ig95qSeHb0h0eXVxdn7a//H0+Xfv3v3gO5WSwRx1XviP0GgEMugMnUytvZExRUUC5tqKwa7evT69OHn7",
-	"4jQ+IhTyKkHcO+8dcByaYdoAgC9BfmS3i3YIgCoJS+FC+h42oHoPWEJzzQiu0ZogAWLKSLdgQg2Z8cwp",
-	"0+EDEcDPUjdcBDmd4O6dQNMMbohRuTYzqcx43iHQ2wQGJByadTiwVbDSIuLUeKOo0Fg8imLPm0zc9ATo",
-	"1VNASfWR2Xmp/W3X+2MrMLvHvj/tFHtfGWoYKrbUHSCIp55wW6BoSRmmlscHIwBmH9riSmUNSDkspgL9",
-	"puymTECxg25OvlNwT2Cr4CO/1e4tTQa50j61d8hm3gws+tK6I/bcOJHaZS1bW6W2RS18wQHtbMLsD9Rd",
-	"UI6r7rdEcxyktGteUXRWOux2ScavWTFDKVjA8h+Dj7vwCuBnCmywxir48e7hNyuK+HdIwv3CFa+40xcs",
-	"YXy6MjiHtG9lqad8AHJSLk0cJapGsDfoAoJwagVV5foP0jL330MAhYvjs1eaLmiDXLPsPnOiphJky30n",
-	"NEefViSlVI8Hkqp0ZVTt9Jbj7c/mmKvmpcXLk8vvnr87uXjZv3r3w+lbhzlqOiQu9xXnVsVBDomMF8QS",
-	"7Yn40q6SHZPvjJm+g94dl3TCLrlhf7ULTUxMNNbLO0cNdpZjKVfgDiLNx93HLejqViwjxnR8JbG2wQkt",
-	"pzpjr25y2N0HXWtFBOdl2JKtsEO887GWtzzZP6gxeN1AuKpiJDymflr6/vaD/vRZ401hTsAOHuPlWWWh",
-	"AMMJPboxmlg5RySU4MvEtzJGb1hwV1mujgwdVvNaIptcP/WocclM+wVu6/pFflIywu/OongrXQ+s4AHw",
-	"O/6vHE8LROn73UEZ0304Ov5tAjZU0GxueKJLm9l0wNHKGtiKpa0V1kwqk9UABJczOhoxRd6feX81emS0",
-	"tjyYTQYstda708EHXFA1j1yEBNpu8sSQF0h17Uu3gvY5FITVAj69tLPZNVPtbPhWCvYGcZ4/Mwd1HT2x",
-	"/SKInyqLO72io1UH6x7bg2fgA4/rUjoBMhAI+5EmiZzOSdOKFogVnA3bdq1tWCz42R007J0VvH+LSwKT",
-	"sdbhDSMn52fVYyxdDLgMxb3Y+wUofW1fA0uxJ/apxjYxTuqe3Kqj0tPDFa7+n4r/7PTbP/2pxu2/RRLk",
-	"CQj3U5HIFCMF933R/rT3p+oVcwBtRw3kFDWzrr10sGkRGf2DT9su2FO03MGb4nspE24WLuQLmoxZ2/Ig",
-	"JbNNNxMe9s9+jP54t3nX/Medr/L9uuLAq8ITPGHvPljmsUs3dIM5NKQ/r7uyr07+87PImPUbYvWYc4pW",
-	"8tenlK978K/AKSNMNidUX7OUwLyghfySlrLhrMeMZma8GkIJu0cmY0anx8TIPBmDV4Sk1NAB1axWDfkO",
-	"B/2Mrh/3hVWJgViJC97OjN+g++brHtlrfsOEnZPVv8s3Us+1YZPN57RUwbZ7qv82afvn+SDjSUQGuXGl",
-	"cEebGgz45swbGg341gIzcIBbTgU5H1z3BPaLC5mcpfxpTKGXN0yRGEc1OE4H/6XoDJ3sbvCmx4bA9g04",
-	"cewjCXCD2EGhJzxydkSWOxqQ2MSYtjJgDuCBPHH4DtpzWTQPLKfJJGIW+tBAT2BEQCrngSl57jH/IxcI",
-	"tAg4sFB/VFQQgIN33+VFSVU41CGnxxI3dKDABABsc9csoBYOv+l2IdqhI+cjFnMIFTqIjBYZsER6lMQP",
-	"clCBz+iJHzFE4g/8pfOwxwSltUetEJhGHRzwPD0mkLye+s7yYT3XbGoINT2RMWqneEjGLVIXT1Cl2lMA",
-	"zLfTK3X046kP4KR8CEiUbvmWgA4PDjrkZbWQU1HDfBTAwYuAqnN2jlvD4LNToHeiZG6YQ6ikydjPH2M3",
-	"EChnqn3N5jhq03v/Lk6uTvuvz96cXfV/OP1b3Iqgk6nLPBrMy3VsiFpZOPtdMKu2V9AFdhL4boswQnyH",
-	"m4gtPzZfp9AO5Jh4hTtygQiWApmCGkkHGiTpigjEIvNY5dDb7x4c1urhNUgZngJ5iveRF8QIoTnCfU9K",
-	"NJTXTcwT+crIyJMn1QyiqlXR690e7Ld7vdu/sNoEop1jKBuzsNDkmdDb8o8HT54uZgdZiTKSbfejHb1z",
-	"QWdvsNRju9yhg3sT2N/LwYnzhq6S2pZPFXmiUBXOs4yoXKzxg9YO80h77+nncn7+rvvgF7twcubQfDe2",
-	"wt+2D/7vvJHVA1DL/YbaqDLLLfF9QhlTNzwpReI21bcNpWJ8JNoD4INBtc3YiGZ7v1h7Za2r6LV97nyL",
-	"dvjxVPEbmszjiMSGqYnGJGyMu+j4GHuIwxqgFA0RpruHwSFZ43lydvRqxxO7pVa9tI/i16tJn48PqmKD",
-	"tv/x09/RB3VnD9S/mlH9ew2zvJUEssYh8fxTwypf22UEtw2X0nSUGhG4JXYh7o60dvYjTJLp6kyud4KR",
-	"NzJlGQYzbg05V9LIRGah8nQKifiuSMZuVvvi/AU56HSPycDSl1fqMS2+VeihLkM+XlRNYjgpIX0QULtG",
-	"nb4jKNRzuESrZvzt6RWxa0B4u+6TFuZvXbN5T3BX/EE1iU+cXIfvHJHn/x97V9fbOG5F/woxL3EAxTu7",
-	"RfuQPLkBis7uZiadpGgLuIhoiY65oSiNSMUxiv3vxf0gKdlyZrJtMhOs3xJJJinyirzkPedcJVvVCnP/",
-	"6Qbj/OB5WpH/82TW6JOf1CY/o+1EwhB1COxi/BqSXu7UBlbiuFtJGzecoqghypaotCdQrl/kURAo1ODr",
-	"2hDNgp7AoolQHLascUIV2otKo3x+FrIG9JmrMCeih+BWusEHyBlwp3ObG+38Tco6kIsJXDmPF44zQc9E",
-	"1QJ+JOaTgiduVXogn9vJbUpWAredvFfpvpg03eB229n+XW29vFM/1otQ8i/1IhdQJl4LjYY+47b8WC+w",
-	"GYW0hTL8PP3TK6YDy6SC/g5/wvXGSDtoOVyIbZuKnNgkVCRttbFjiaIEt6biGsaKJyi0aua9MCDOr5Tr",
-	"jZY7Cs+eConjfAS/usVDXvr9YHSPnEhrhJiw3yy0nVtn5Z0ShXTqdLsTPYIH896+6eZObXqiTrBoHzlR",
-	"qWqhWjcVs0iOQdMrpDG0kLbKdcbTW+faIeP4VMBEkdMmeG5z59uugM1gydHNPHCIwjwaTrHFJGoq5EVd",
-	"qvx4y5bXdWdKsZL3Kk4Jo8qStfMX55fPpCp5cX75pH3V0w5CR0gfu6t0nDNDVZiFMMw8nFr/h5ETXmFr",
-	"r5dcO8F6uYAIwKQFLYt4lkPmiANUfNzZ+M8bWhJhnQTfA7zYWaN/Upt4ZQd+cXF+mda3yZVvlazgHcRf",
-	"r68vM0IOG+VcRkefsQ19JwXcjy9LTGfV2hkFjvh3RW2Xuq0+I6Uhme5K7hz/xgUZjYRwnhBvcKB2ccp6",
-	"vn1Zi2xupSMdiyhfUdZZKjkc+IpZn/7YJzH14eeBOgHr89xKhAc/gut7H1//nN/+Sfi+30YuTpX26MUv",
-	"JgzBHcvD+Ir0IALX4NFxP8C8vhTmxXaQ4uKE+U4TwuB77k0u6Qmi4u/lxQ8tLfDqiB//IdCXaXwn65Uu",
-	"VonUzOwDClXhXghDAOXx3BbShpIDNSHsJ3YIfk8jIM/t5xnIkfuMBIzIOcA341PF8NrSbsBLhHed20Fv",
-	"92n26YhXW1EYJVsxIcVPiyeNMIE6xajY1PXHYqGcLtXcgi+4km51FirG2XWtCzzJWcm2gtViVMGTnk/T",
-	"0VeiTEee8tMmzSFH+FvgBHOHvhpW8MvNqq+ZJTz95g/jem4X4uwRBLNkbjPrBvJ0c6CUfvNhhvOwfjx1",
-	"LQZ/vm6UlY2eBkvcFz340Cg7u3wHX+hzI6T/D7v5iA3nZsfzkANe+lV4m9oRUDr1tJBOsPFtQ78GdryR",
-	"NCV+xo7/Nbv4+SXtODTrYMcHOxZsfKN2jDIVe49Ufnj7NmHPWV4T9jf4Z9jWOBYPY4hpoJpnDNmq9G2I",
-	"YyROLx1Tzy2dY6N0qhOTq7/9jHsgSVeEqYs7ZpcTjdIo6cADbOu6CjycZchJ/P2fxIX+s1i2SgmMmri5",
-	"hZv0vsdZVDFT9lZbyvdEOzRUScWUBjGsA5sU0vgqTO3Yxfyoyihx7DhRwr1qS13ghqiQxYodm++Fm4oP",
-	"4KKttVPij2//IPIuDX2eDdMic0JnDA1BraoUmFwZdbvymDF5kodOzjMMKt3Qq8B/0PQbbPoN7tc4FuDk",
-	"RqxXqM+cl8pLbfI9R00f0RKeEQRMFYzMPHiD9pFgVr6Vy6Uupq/zI4SX0f8LdLitF7V3U//gH1tXPuJT",
-	"1w/+K2D7r9WD/4s2B2w/ZmmQa4P56oY5Yr8sDA/bt0o204fHnYgreuwlHYiH37RXDe/zOyYlfV1zZEsJ",
-	"GAKGS5MxPtk4vfTdfrYsUQ9wkam01ZU0p6h+sks6CQtRjJUIuUBFM2UlKgVBUz91qlOibjGgDmuz15Wa",
-	"giPaSl+3rERDKqWwjNE5CCFBOPGCLCttudk5w8+twKviTm32rHtX9JrPmUmQatj3zRAuL7oVvx9/lS2I",
-	"BiyJ3XN/aCe6JouAhnvVuuHZQvJjt4OaIyFMSt05gj6EIWAJGXZw8YQQ/3aMVY/gBunF4AQDtSK71rw5",
-	"ffMdzrDctp1vRdWNUYJ4JL7mCjPRWf2pUzAPofrsVLyv7Uk0WCccurIUc9AtxRqmKczXOXinXdA97AHw",
-	"99CnK+nAK0WRKOczkfJbgB/tkdYR1IvKes3f3QwbgXFZbEGvVih5rNLO1xw/+KVeUN0E9cl4iDNhtONc",
-	"rgjeMfQ4DLHR96z943pVQUEjVb2XeA7cqg5RwaQiaFDypVG73RShTSNF/QMHm9LGyu3EuKFbZOTdOsyH",
-	"QhAuXRG8cJA5l3BrLHGzlbip/2YRcTtOmSikl6a+7TDoleBbGRsCSX9RXdo2nQ+Yo14N6Vd76hhmu6CK",
-	"AuVqrMnh0mgv6mJFNuzS12RLaGFEr4O1oszqiaYPh8vtA1rGCo9gtZ5icW+gM6Fs0W4an4z8jD6aSnkJ",
-	"axDq+WBSYSQtqXK3l/ZUfUmIy5Nlq5UtzQZ8+rLDTBxBgyLm5JDtncJtI09wvUoq5VtdjFbQW6AHohN9",
-	"hYlQxYjwxXQIeR6twki2lEZuKo6BkAQga6yhEcN2s+58xjWjEpNo6tZLQ9cag6nIYHtb0JK+Le3Ua0yQ",
-	"chqZJt4h6aqE4qHiLuJJKZKKDVXtCf2HXknfCBnaOFJwoGxm6Clo+pPXltCD24cj2jtllr3ieU3ZLf1R",
-	"TYU9I9crF4nc459hOiJnzcOy7mBSow/lLAndIXaQZ3Nwj0wIqA4MunfiPl7fHmRvgPQQIWv2TshbAtsi",
-	"47IqGiRb9my6aN78+u9f/xsAAP//",
+	"7P37chs5lj+IvwqCv2+EyekkRcmyuyxFx4x8q1KVLxpdpqZ/zVommAmSsJIAC0CKYjsc0X/tA+x+I/YN",
+	"+kX2TepJNnAOgMwkkzdZtqt6NBHTZUmZSFwOzv18zsdGIidTKZgwunH0sTFmNGUK/vmCJmP2QgqjZGZ/",
+	"TplOFJ8aLkXjqPGDnJFMihExY0YUmyqmmTDU/pVM6JwMGEnsAGmnETV0MmYTagcx8ylrHDW0UVyMGp8+",
+	"RY1Xl3S0PPwJ0UbZ4W9oxlNqpCJyWPOtTaOfU8Pe8Ak3y5+4HDOiDTXMjsxoMiaZfdB95NecaUMSmQvD",
+	"UkJHlAttSPP01eVrkio6NG3OzLA9NmZKp7ytqGHwetvtYCvqCSkY4YZNyJQpMpUZT+ZHJO41rtm81zhW",
+	"f+nl3e7jxH1LE8UmlAsuRvB7dmzcA5olUqSa5MLwDKY34yKVM2L3wWh8Ou70xJn9BGf6iMTXbB6Tpv3u",
+	"ydkpuWbzVkRiPnW/SzLOhCGnZxGRipye3Twle08PW4SKlMSjTA5oFpMmzTJChRTzicw1MYoOhzxpdXqi",
+	"sufslk6mmd32YmH7+8+OzV8ODxrRuiOB6c7rDwb2Uq87i4is395f3e79mktD3Y7O3O/c/nFB3N76Pdyw",
+	"sl//sn/QPZ795Wm3fmXMqPnJ0DBVf18mVMz9F4mRZEa5IQM2lIoRo+ZcjHBxpHn++gV5tr/fJSnL6Lzt",
+	"3mlV5zfhgk/ySeOoGybDhWEjpmA2/x02es0FgN3xV8vw0djYrcaL0LS/s5us2DDXLLU7Tig5PHjWiuze",
+	"BcK1+49bescJnnvKX57kuf9IxobGftVOKsmVsgTszhGmT9207zwFzWr26OcxE6XBH+nq3YsI1eRK8Fti",
+	"+ISVCKo6i6FUE2rw208PG9H6aX2KGlOq6IQZx4lPkoRNzSuRyNTtEbdzQ07TiBqCTuwI+Fg7PFfZB3r7",
+	"homRGTeOnuwf1BHvCykES+yy39EJ+8+cqRVXMwkPPtLEfvqYpGxI88yQ2P0DLhLM8VcYJ0wR/lOe1/9S",
+	"bNg4avz/9goxtId/1XvVGZUnKRX8xm/ElJpx8Y3EP9OIGpZEuWJp48ionK3YkMcHcCD+x327/cYwZYf+",
+	"P/5G23//xf5Pt/2s/8u//a/ai386fCcFe0tNMl55OqfDtn2ojU+tmMp+9+Cw7gM/ysHpyxXr5enaha7b",
+	"4dOXMPpPbP4FR79UfDRiauUXDP69v+FLpV16elg5sMPqgZ20///uuNq//Kn+vK70mvl8/op/lup6mMmZ",
+	"JdIzO3b9h9xluNunyt9AnqGYnkqhGbCM5zR1nNP+lEhhmIB/0uk04wnoTntTJQcZm/zpg7aX++OWXz7D",
+	"t/Cjy+zBi2uuyYRmlvOx1GoZQ8oz7dU50NzwPg8znnyzSSbu+5atm3FFtoBqCJN8LdWApykTX3uWTnUj",
+	"GU2uURfSiZwyYsZcEzllCtVtwZgVOJ+ixg+Xb9+c0RFbmKhht2ZvbCZZdWaL96J2DlM6YpabLxoG7ZJl",
+	"ULdE9/xexYooqfvr3oFnYD6nwl5rmn3NnT8RJBfsdsoSq20ypaQizUSmjMTcTSdudYjdnJQZyjOi6VwT",
+	"Ic0YNLiBzNGISGiu2TGoWPbMWE/Eju76PAX9Wkt4MP7vtrus7dOXMcFtaJGZ1T0Um0pl7MDcWNX7U9R4",
+	"J81rmYv0a27KO0l0noyt2iNzlTDSlMoumcxlrqxi+ilq+Ne/7lnBAYEeBkrz4ZM/E/cZdzx4NYKix77q",
+	"vl1KiWp/UJYdKVmDsZ/hhOLWMVHWdiDUGg9OF58wMuI3TFitMgbTog22RbxwHSsm7rprVTxY3o92YYZt",
+	"9bJ73Js77WDvrH27sIys1t0uvr7VzBdNmYUxKubDduMUryyN5eyAbcexj8PBXxip6Ii9zrPsawsKzdQN",
+	"U4800TgHK3yHeZZ5YnO/7tvfxa2jwKtmVJOZ4sYw0SFwRiSjhtnrZM+qJyp0F0xXYEwcRLxmwqBHoEyR",
+	"dyMMUBbZrXnNs1oJNs0oF3cQYUOefUMRdinlG6qWZPJXU3EGMp3bk5I3jrM4K9mqwYLmZiwV/zv72sIE",
+	"9MCg4Fg6dF49lvqp3VCe0UHGvsVl4okV38IKOLhbqHL5LRVy5m9WXszTXiy7vyk1dEB1GGBgzwJcoT0h",
+	"lT2KQa7nkV+8Lj2XjFlyDY4WPCorJNrojLFXGO51KmcCHHUmXHy8iKYnjAQ1mySZ1CztkHele56MqRix",
+	"1Eua8j0nX/2aX4mpkgnT+lsccMlCmbEsazsbZZCb8lFQpbi1XHJjdQuqrwNl6nxqdTKWvmUpp5fAgr7J",
+	"Ch5p8gK/2razsAuys6fgB2IpGTNlLZhP3qZEZ1I64eLCUJPDj1NlDQnD0WxM5MSJ4wXOGjU8WYNnVOST",
+	"xtHfGvrXjBtrw06lNiPFdOOXaPnNkezfMKU5bsDSn3/NWc7qXU0f5IDAn8lv//jf9if0NWqYfbgEVuA5",
+	"D6bMUnuyM8pBZf4gB5bxV9eYsima5DRNuf0Yzc4qDyw65MKS5OADS0D7GHLB9ZilfbvFy3P/UQ4INYZN",
+	"puDD5pa7AbmTMdXEv0w0FwkjcLmpMhgqWf44rqkP+5D2rRjXFZ9iKnN7icKrIp8MnHuzcC38zS37l5rF",
+	"OIZXezhuZn1qqt+0jMmqqI2a886n9i+rZlnj+vQzjhqr6WRhNX7OxSuRJ97KpEuzKZFwhSY9BdZtzcl0",
+	"quQNzV6yhPuJ1ZPNkGaaLZLaYF7nUZYkZQlPLZ+n2lmKWcYUOFPhFxPSlFP8Bvj8S76vgyeHi97KpQOw",
+	"G+FYUfnNbrdb83BaWpq/1xSWjc4p2Ipfog3nEUZZt4uX8hqdKDVCl4+E3RB2O+X2A8TYZ+21poJQ9z7J",
+	"uLgmTW7cTkmBLMIyAvtvbdh0cb/A213er6e7eQujxnOeZc62WGCW6CnqT5niMu0ztMhr74jIM6fLoI9v",
+	"mUcqmrA+RPhqgqEgpCnIdpaSKZ3b441QQBtw0vCUTDMqHmkfOdNGTu3GZXMuRnZP7jYvHG2juMqoeINP",
+	"fooadiL1p2z/QmZjqUOAD2ZoFapO3dbrIKaqY10YxafM2jv5IPzei4UmTQy/YRExilN7chGZUm36ac4i",
+	"kgu7V5EV9AnLLMVxYReUMcN++8c/W6B6CSlY/XzwcwOW9jcssn6G1iyTqjg41Ojqv7ZwweB7YUfCwdRd",
+	"N0ew5yzliqFvtUq4uaojMjfn9lhqA1Q2YsdW8UMhO1ByptGCUKxCT7niG2dvv1g71TwdMfMmENkOvDWl",
+	"PJv3c52uEDP0FsXMfhf+b4PgmUhhxvc23iJzDFOtfqhuR17QLBvQ5PoE1Yflw9tFEtNikGW9Ahxnq4S+",
+	"yXXfWjh1ry6szn/Efq5+SdaqkbkpBSR2OOf6i3ZS4Xn2RoN7kmoST5Xsu12O7W2GX1AhcprFC8Lh6eGG",
+	"yN/aKNLS9axdfAhi1mnbPlJZdwqJYnRX1WvIWZbC2Nywid4+wvravlhSdalSFJx8wgVaa7S8dMfpLWxZ",
+	"OU7rQmFu+pW1V760fodxEUvbnFFtDleoHSxRzNpR9hkylLmydrKiiWFKk+aQzZiq2MFjqUyrVjas2KiF",
+	"RbuF4pTWr+YN1zXX3+qwdzjf5aNd4lGGbpiQj7lvfYGCbtVZqVwVo5/lu3IGv+O75BBYa8ceuV5nAJYW",
+	"+N3+s4ON+vbKHAmpHmmSKJYyYTjNCNI3aWrGnN5vaCZHOWtFmIFGre7Rtux0TnD8Tk/0xGvnD4rHxkzj",
+	"YvTIxYrQFoZcC1KkjhAutGE0PcKxrxn4Aal7B3TonmhSQX64vDxDhTsCB0L8g9QmjkjsvQu4ePubS0WF",
+	"HjIVskyQxRbbHB+jct4TKR8OGejyUmRzwgVJqGaEKkwqclEuULjif49hBXRxDS6/BOZ/Q7OcWQO6J4S0",
+	"e2CUzErXtUNeYcLWEYk/9honzrUJbphe44j0Gs8ZVUwRfd3+7R//7DUi0mv8O53yPiR32Qfg159i9HRN",
+	"6G2ZLKzhMOGi8qul67JkpSKtrblXUp2skA4VqqphwFxMc9Mv/En11FzR693Xo8ZteyTb7pcftBSdczp7",
+	"y7SmI7aW6cvcbP/R5Wvx48X7d+QCXvYeG+oziXDoY5KqOVG50CRlioPnlXFFXC6ee0qToZITwk2H/Axa",
+	"NBXuLyRlUyZSq1TD8LBJpBknUrEOS8bSEjHlHXZrLNnEjzSJLeuLWxE6b/HrJNdoibsBjJQlpr/dNtZz",
+	"/vKmLJzhWip54VnFFiJhQWGEHd5ZKQiEWaMUFCytX2gcq6SrZTlFzpg1gNAlFrgYGUvgimdXl2SPTvne",
+	"zf5e8YLe+xie/ASiN6xiiTzXzLPkt17UJLeZ3Fo+652PM8HUI90TyVhKbRkfZFDGbhti+1y8apHA2Vue",
+	"ZcOjS7vsGJNb5UDKjFGxs+7h6aGO3O6oIoAjBGPI3oX0/fOzRtS4unjZiBqvrs5rHcMvrV30QuYu93xR",
+	"Ofa/X0esr26YMG4IdFKzJXV0oybqHnJfrFth+TN1anzJb7mU67lseSWG9pOMJ9dbPi/YTGfMuDjLFi9Y",
+	"271/w9lsq+cXTZnwcnmmlVlE5TWv3C8fGfEkcfeBC5L5PqcqVZRnu7oLEimSEpku+pPY1F1jrsGlaGUA",
+	"NUSKhJGmT2998+q//vP9ef/H98/7F5evzvov3r97cXV+/urdi79G5NB7HtEp4JJKnc+g7pAm9LafSG28",
+	"z6HiYdjkXlja8R8YzdaFNWo3pfCv+TOS15t9ve6tunPHpMqlHB18oGqm51r1f/vHP1F/vGZz+GG9fX64",
+	"nJn78SA6/NT/W7f9DH7aj548+1RraPwoB3W+FIzR1DtIEueK6Tt/2bKF7h7YQbYueHfqZFaJJBaodMqE",
+	"IYM5CJsPcvBIk5NTiB1ooiUZUlX1866IC93Ns5CqeV/lYnWcDkwLrz4147P3F4Wg48LQaxZjkmXshopb",
+	"x4QbHVQ6axg4NU93asVc8Fit22J7l1/Bg+U43ZqlbvbNb8Fz7qRm83SbhGLkFGVSXbhfPtBIs0zOWNoh",
+	"pwK1YCZMNo8IhfNBt/tMqmuIoMqpJrMxz5g9L4H5haTJodDCmmkQiAH/uCmilylnacueNLBHKFWhhkyk",
+	"NsTMeMLIRCp2ZH8HKWxjrlK88BCN4MYlAQMZYP5Eoqg9n9gabyzJvZecmradhmlbBnxEKIR2oK7MfnkC",
+	"BTNjq/SLhDnTGRLmQhavphNGeMomU2kszwfrN8bqnw9y0OcplvwcuRIrw6bhd7E10Iubtmh0A/c6LYZu",
+	"/8TmcWtF7NaqhH085yW6mtJ5Jml6z0Q1VVwqbuabUwzcc8Ddpxmd9+Vw9fXGnGMoBrLP6sUr/kEO9N5H",
+	"nn7awwfiei+ZYjrPVtQigQ/OnkSwBklzMCdTqTnShXD5S9qgsSZF3xJUrjD0R6jmKWtFKLUdk7T0lzCW",
+	"YnR98a5v2EuVi52Y5BbR8o3cppDJ607vRzlwORzwCpuuMsFAs/HXgit7lUeKad0hJ7g9RiqmwzX+jrzl",
+	"z0nzu8ffffe0+x0ZzA3TLasZwQY7Vo1MAY+ScJFkecrSY7x39jFkNe4IZzLPUpIoqTUWUi3xAOdUMFL2",
+	"M6pGDH1BLplFMaM4Ht5WEtayf7szrE622jOQ1uCuF/i7u7SjxszVYWw2v6CuJDCE0pulqF64vFGhmyzw",
+	"//IqCh7iiSDQ7GofellvqdPhfpSDE5dBVGPr3EF1QH67nai7w43b9bZsf2Ju4qXzKZ1ZZXvdtFds53Nq",
+	"kvEp6EA7KuiWq26tXIYvGTZxasMpvhcsCv/zBksfPrt2MQbz/HdYSkkY96/ZfDE55cmTdZGEXu/2YL/d",
+	"693+ma0IJHxA/X7D/rhDqFnvxuWeB8m1dERbfDjcKJDQoU5iqxzA1XkQB90DItjMMvKIHHS7hcZjGeeU",
+	"URORw9tbX8CLgQf3+VqNZXtLz2/Nqm2hJRZSnTTQIPJ/1EybdglSuRmv0KQw92XDaG5p9SOgvLrbdXKr",
+	"3OQhC4sO8y0+u2oT8+z6HDSmXR0anv/U15v/KAcQeqJQMm/s/vriEq5BWV6ZFLQyEo2l6hu+5evZd//M",
+	"UMlJ34qxGhtHW+3vRznArYrAUctumJpbCjr2Jg43Yyy+4ho1EUjaRtrnArQWnUlDmocHB62dcgE2p4ll",
+	"RZE9eIuA60Z1O4UKMh4LKF1gaHANpnxnMddkkxupzBvchwviq0e8yIPLGlJqjXRTIk2I1IX8VCkYZKeT",
+	"AYPd8k6iMLzPorIi0qvZtW67sszdoap105XxYujrc+SKxbRZrdnEwJUja8vDA3kM5hg58RWpljw+j58X",
+	"s4428fawx6sY/CqG7Ei8NMFgeKycZtSY1DKW92bMFBLpxLJioNkhz4wPxcyYYs5MKDYt3CWMv2D9xIxq",
+	"X4bRqvcu+SFWLMmJGH9TBJtB6HpCU1Z7Uq37k0JVet8khMI6SkIItnejLLqTirroJa1kHB9+V2Gq3+3i",
+	"WDxnY0aVZuWYmMoFFtlQoWdY+GKvTHD7KPdOioqFY3ZxYE5xVLgfiTXAfeIFSAs9ljPuII1ixbTMblja",
+	"hxhtTLg3Zcf0xn4oYfzG8nBh/z/Ep50xG7vodeoD1boIdMeVIHpMmpSUwtM4E/tPpuE9+PxxfdCaDGWW",
+	"yRk+GLsBWx0S8yEa0fFQqr5dYIzu1Rua5bQMaGTAVPdu14hoSfQ1n+LtAnAdjIrB63Zf/KOPSLO0bKBE",
+	"KG7woDytY6jCwBftDbU/uf2q892kdr1wk3OBfkiMvIMEx5Nodcg7WfLDuVvO0ogISSZSYIKLYlAVhb+d",
+	"scFYyutQw0TeSUMslQvv3hsAY2EinUouTD1rqHqA113XUnyqxnEbBPvBk01ivdifTZ98L17jgxdWddre",
+	"r1jr53ukoX4tCrqJvV4/8edEM8im1uiKWciNOXjy9Ov4KXf2DjjH2PauoylLqrbzk/WW84JTqbqpZ0y1",
+	"3fmjfxplkccbs9OrBg2fbtb37qxKlWVEyY/hqWWFTLiHLMQf5aA2s5Tdmn6SKy1rzJczqjU42vGB2GVm",
+	"MGLfcrnpdABuepfpA95jQKsgJ/Bf0FyZCBZJDJsfozoRUvACjEYLmJ/VHTAJzjjwi0eaZCC+ImJYlkFZ",
+	"JKglEIWAwZALd7bJM6Cr9vlONuAai8k7f0vavX36CGWRSJg2Umlyzewjdh8UH3FBM/S9J3LCSFMxq8RZ",
+	"EQmWloRlw6AqF7pDTuAAjtyfS3849RU6LnBTWBu4txD2WxAA1ibDT8y4Zvdtnd2ZJ+LePdLEjbCOM3qS",
+	"jBZ29F445gpj6GKFZRG7Gsj4iEypuvbmBGoa9m9WFQo/9K2eoPlI0AwD8vAXX3eFSkkEqVBWP7JyFeKI",
+	"xyTNWREIjJE/xyi/Z/QaYSxCOTN+wFKYCjVdj9BLIHPTsr8OJU34rP2VLy0jlih12Q7FkkiHpZXmzt+C",
+	"4UzQdhFUrxE13GZU7NSoxo6ts11/Qmfl5/vBMaSqPys6tK0fPeS8l+7QUjLFsg+DQu7BZ0awxHKe+H5t",
+	"6WE5Orp5SVPFhvy2ntNdM3tFb7jmg8xaxPbJUq5JdvNrP+M3rB+XySf8thHBvw3Tpl9LAordyOvPjesl",
+	"csp2UEbs4xttvcWYkkvxc1vlySB8vBK1qBNEP7H5C3hiR0HExA1XUviq08ITZfe3vOX4o93p2o3e4op8",
+	"LXK763kVmuPTdYpj1MgF/zVn7s+WaBYPt3SubjIrjszraDtVz+2gwFkOeOfk0J/Y/FwiJM4O88N6WFdZ",
+	"W/Vufvf0cNmxWoEjllkK+R5WudEgqqAKtEDnLFL6rLma0nkh1R937c+6msx38OTZwaqkvLKvrW7xP3Mz",
+	"voAMYNiCLHs/bBz9bZsNX5Q5Lmq2Ks+6Qy7GcubSJNAOBjxAKL/YrJza0ZfP75dPUeONTGjG6jKnn784",
+	"I4d/JhkVo9xq3IaOSlyXifb3zxdT+h5X43wHdYrcLx8Pou8+NduFXvfLx/3ou0+tf6vV7d6+OPNa0iYi",
+	"W3AvCixJaJ+fvSAHnS6Z4DBeX30rU5YhxMatIWdKGpnIbBlRIuSlrVMta8pJlsiFpyuQsKGKRhFKMImP",
+	"NP20EXnNKotqmpQTOQ863VoOO2FmLNOl6OvTjUVOkO+ud1zl08OaVRY5QJ830mIQ121CHRN6a1VgqwG+",
+	"uDypKxAcsPoMz/rMz4UP4+vRyiLn8PGLfDKhar4ug7yvljLYV6dxGrq9fKrsQI01zm48BPwCf1E0sdYD",
+	"/j0iA2k0YbeY81OJ7a1ORx8xYY3sHdXlMaNpxsWCDN5Y82Et8r5LWFzpzIdEJBcOIJQMrZ3mET+3WpLV",
+	"YPhECk6z7c/gsnipbua5dgUqW3w/19M7nP3VxdlGQb6wf35agUKiJWotH5WjSjfBhX1aoIS1d8VOdeme",
+	"DGQ6rycCbrItKmDwsQjHqf08MzuWtb1WjAGC1ILfdP/pZrdpLXd8y4ziib53XqG2fBLACrYmrXIJTw1J",
+	"D5WcbFGP4yzPg8PxjvU+8Nqf0x3fMnKrORk57U+pGe9wweX0lTBqXpt7KKd9xYZMKXfL72XE3Ez6iMh6",
+	"X2Mamu1adWX+vsXVw4FLJ12cXh1LsQTr6AcODL7iqXNxN8tntbwvdRf9Xag5Wp3ruCpof5LN6FyT2Gf7",
+	"xBGZjalhHmCRpilk2Jbs3pAY9DnFNcWcL/hI5NNdbfQJrQUXEgT+4qd97FEIfYDMYQw2D32gFQJlTJF4",
+	"D16MN0FUPa7zhsDZ1PZbcIFG4KkzqiPCOqMOiTMqinrzqeKJ/aHGS1zvF+4c7W2F44GbtH7318FYMQrx",
+	"yDVwVoA5zi3r4VIAotXCIrAHwGdBVr2Thg8dAuEFM1ae6t0zT/urUjxeAb2USl6J1RHQd2sN6mo9rIuR",
+	"QNb3UCoykjLtkPfDoSUwZ4fXhV1rknHdhGqPp7TkmhrNFcRfkBs8oMlIAtTg4toe6eJ6iDzLCj81PAWR",
+	"byFxGxRLpEpJ04PsYgIVhJ9bnW08hdWt335bojXUWw0Sb+2IKEKivywqPue50FhpEfbigxwsnDPsAh/O",
+	"iZYTJgWLiP0IE5oa5sq/gIszkTCN9T2MpgT65Bg2hUiSodeQGkBiALqPI0xvsGwgZDfAg3oMqRCiVB9X",
+	"Kn+Ii4DTEaR+xAhavhLHy507wHk146FiLMalOh9qq0MugDW2LQ2kRwhzQdMJF4jr2sTYolTWbEJMrpZd",
+	"Y09oZgg3x5BOhFikkCZil41Btms2RxsFYUi1g5/xaVWwoMPuY8imKNixnWoBXrELyNEvBdhRvY/FbtML",
+	"KbRRlAtzh+JbzNlYUaUCO1c8hD2uXIgaqCLXjDQxpAg7FX//aqmMXiodV/EBdkV6WsFNC4+uK+rdwaW7",
+	"XOa7vHqsnystGQs7kXbt6u3rAHyqchGha81aVWBH+aFjn6iDHZA2AJjtXF5cQvirSQbg2bxPef0K7Uqm",
+	"DGS3r1CEtVxdviApnW9ZsopWKVP9CRe5YSvNes+Q7bbpfDDhuHH41qrUQ0Rk23UBCc2YSKkiMMBW61jg",
+	"3Qtfjqo7ubzoX1YeTF2OhuUG2xsFdpz3w2EoTS9R/Fp3AX5l1cxwxOXigIml1X5S73L6eewKSIH1JmOq",
+	"RgyBf4HR3dAMfPnwNml2QdhY9tza0neTODy6WnUA2C8l/hmQ3lDWB5/hhjQx2wHmNshN8eXltLHVgAOA",
+	"E6l4wh5p4p8q2wtXFy9rvbc8XY056XDwAALPCgK7R6WFeEkDiX2iykGddIprSzb9ptf3tJND40FI7Xog",
+	"KQ9OLCXNGAjcCuw5oypuOd3Jp/LYnYOZd74UEqkPDS561FOuISPG/r0UsDhTMt4cKCkHWiuEXDrw0q6V",
+	"6G0taqed+X+F7kh1cFBg7dYQwBkqAJDIj1UPAgrqQYEYyywt6VhHJOPXjFCi6Y1VJILEgZyVOWRrevuv",
+	"yBFlXBX5q7jVpUwNn/dTKrwtKXV2xCHPMijB2A2+R7Ep5bVLtjR/w2WG6j4ZyhypmlGVcXuBIT0Ys1j9",
+	"KA5uuzn128WFkbhJ+HhVeVjcfeMMiOXACI632QXiH4z8aJsRePwe6DUNJQ13qNFkAvGqGcVc1/IGYRIY",
+	"5aoa1lwf0Iwa0KVhpQPEXlRkMgfd7jGhgnCBfR2AOQIgxOHBQU1V1ipjBr9XLLpEAlFxAVbdHsHF6AXF",
+	"UPNyjno1AffxpjTL1SpbRTwJtPCyTIOWFgXmZ2TFiDw5JQPAut1S34GjXKUu2lMu0W0JSHyq5A1PA5Q4",
+	"N5vZGX4pcntUWnjtNpeSdkNOB6SRCrsmO86Yj8a1sqvUHmrBklzRtwnNnDfs5lfAUWS3hglIBJswu016",
+	"ORDrEWuXI6hWtERkQpMxF6xtjUz7G9fdy75Wlr6OjEGhL/epiBp4hn12G3LIhDR9YD8NH1vt2185RRFd",
+	"m9jizo5W6rcCZOD6ykWNUPwOj4UOE/0JSzntw15GjXLPKBwu9EiJGuUePwBwL5gXQ4JmtSdSMLVll+Ct",
+	"pW70UekpS/iQJ0jTXBOZOEFXj5INm1rDsQCetZ2xG5bhxmtXfAGMESBIhLs2Tln5bIa8SAgAQOjkJXbZ",
+	"ffqsu99a+jB0zYkw5F4Foyy0BYCB62BS8Rb43Xdh/lb8UpGs6I7h5zqlUP2CXSbgArkDSgk2yK7JZ/Nt",
+	"6NaP7PRJ51JZaFMX8ksQG28DgHvgvE+ePSvx3sNureAJ8bylmzyWykRknE+oKK6xxmCZdzz6bbDj1k7L",
+	"OGSyxdGvzk8L1cUet68GWhyxaA09Nmaqj/b2MmBTHcp9xxe9J6Rpe9awITiC99uHJwPcAPCzOkI5ZzSd",
+	"3yHl624NXJZhwhR8f9tgRqnzRu1ipDSnYihrEjO4uNZbtGpZUiG3a27yWd1GcG5167lw2cj3kzWcqBX4",
+	"r0xY2q/1EW+TJ+xn6SCmuB5yxfqYd7cCH8U/NA0dAwMdXfOpg8GwNkAtFUG9h7UT6nkOFHY0cyhYeNKC",
+	"MjDQbCNydfnimCAmMhgdKQdxnFbyxdntVDGtsR/qDVPEzlSjDVMRI9vteqn+Z5ktfxngJmhT83crtu8H",
+	"bn1nbJoKuAnQeDGlMtKMJ7wlglgmo/Kp74bqXiLPO0GOr4yN+YHvobApXPQ7J8f6EXYHP/dsYVHFumEB",
+	"ZRy9hmQsc0VSOm/LYRscMuiw9L+aMXbdQk3HjyUVacb/Yd/L5nFE4v8AvyT8yz7t/ul7LNh/z63h7TC/",
+	"CtnYJX8m/0b+jey3nyyEOA++25hvWGJvIfW3cq9K3K6Ge4V3sKauuk1XwtpIsWdXcUTGcgZpw02XIdwi",
+	"lEy41ixFxIgJnZMBA3+CNjzLLH+q2NJPu4ffbS7eW+agRaq846G7sNQ7VzW5F6ES0aNouAbTSJDo8ywl",
+	"SscfP8Wtr1AWWuGCxeZcXb6ohbM4PXl3gqWV9h2HDwDkTxXDYCIXPoXgVW4nt/ecqYyLzb1ANrSvUCuw",
+	"b7ESoCQcP8iBPrJTcS79o5lCpQsy6/xf8Af/pwlmgfk/QlSxlgSK+q8dEp+BBPJBxhOHB9IhL1nGB5Cb",
+	"l80JEDHNENLNNbnmmpRaBy7b3hu6yG2DM7uLRuY1y2XVrPZMAihoTT5dWj/pSZFTvqmRSYpHhs+v+v6p",
+	"cZWmu+LQfiPYUy5Sdls/o/vFOQz40Bhkq9TwrS/Xi4BLTrfJq8LVlGyrsOerzgt6lt7hYnkEy5lwrVZn",
+	"3IzBTfqhaAt5RFDTjf00YmIUt9qu710ZD2hyLYfDvo4LTCXmKlgiAq5DCEkODVMd8rPDPuImKjrFgWse",
+	"MzIgMc2VonsMBsyRiMsoBTF0ZOOs5oLXAhnsbxR5YRkb+mo93a2n1sbjg7SV3XQqGjpx3FPmQKXB0/2N",
+	"abjIWV+KfuAMS2HMUmimmpEThUydkYQWikfFk9pAXiMSj0PhNJoEMGHE/W1CoEgz6CvOprqDELoePbfj",
+	"QFf+8hfSc1e214hXREh9Ak+dM6ZwxDTjjx/xUxnXpoP4KR1Q0T99ip3y+uLVm7IROOI3cDuEwyaRwyI1",
+	"u9vtAkaJPqoGsDB+BYFmwyaRyxv6+NH+9Ns//vnpkwNV+fgRuIn9eeAjTwViCTxiX4FMJftg7B+AxKUm",
+	"0J6DWQE3PuCldMhpAMO2whYurJ86dCKxM34U4LKbIZbqeCA+sJSMWd/1k6f3bFbxYd0ZLhwK9CCPnfJp",
+	"t6eWgDyEDmzkGhKLSbMAMpAimx9jNMoTlQMFzrR05+GOBo6k1SGv4RwmVF3rgg5it5txh5w4NFvHWeHw",
+	"ENpWMJZinM1vffFPI2WHvApAOzmYGhRzeAL8BzYR3PKoLFXtruKHeK0DEMIBtaVedwAd2hlYGt4j4X7V",
+	"nkQHKB31aR/W7ZD32LtYr4z1RqX+Od588tYDogwfdJ/9ef/JQQll2Co2NDHgpz/26BG45zgQQjCNlJxB",
+	"U88ViMIugOOhm+rhhDcWY2y0VTC1a01fCQSnhKzfQJS1nSUKaVwar1qD6i7oGkkL6ZHrYKBhsya5NmVY",
+	"FA/sXcB5hLvgnuCGNIW1rkLiBlfaIF4KBThuDxCtkY1yQaRKmTom8d9+iY+wnyrBJhvFBdKIpGVFSwq7",
+	"wgXEWrKMZZFTj2r3pUPOqzmjEFtx6ZemBG7SdHNydV5mrGQ+GuPHd8gUXOcc7NZF7J3euEldRwWz1hVX",
+	"7o3otJKVeo5xVUCrdJlVXUFXdb1Y35SyTvuoyXzaromFU5V9F4uI0CwLjdO3jJR/I+uorLmskK4rZOTd",
+	"GPyurSW8sVnb8aoiIa2ICE9H9mhAQu6EuF7YtrVATyzdsYizin62yM+49gpSKWN2AU+oXt9EgQbNI3fs",
+	"BFBBA1ye1Evftc5yoaNy57gAir8MHhiVZWeQm+W8q+Co8ybbYh+85oK6c1TVG0ErRb0Rk8Jad+mCADBQ",
+	"dQCN2AkCGK+vmsC10oDlF3q8AKQUdGpHFdcDCnqYJOTz9cf29fwN2wIFrfM84Cgrm7mXMZj8BWTWpAcz",
+	"ZjdMpgI96a4t3reUPts6TsolzksyaWVbyV9zaer/ouQ2db34fsjKhJdqZ+crH+u7zW1Zew2NSDdPCh9z",
+	"beXqp6Nocr26/rBWiiyf18qRoUrzfooEL4zEdBKrYmlCyTWbM8vN9Liu+K8mUIG9yTZbO3cKaRRF2JDg",
+	"g/sQlZqa/MSfA+/Zf0og/0iTlAXsxc8NWYBsrM3KpiNGrs7foGli+SC2jmxeXb4t948MoQoHFrulDe/r",
+	"X7fbWJ/zsrGuF9r21Wao1FMaH43qcvzvkuugpJWBO71i8Pureiw5AI/aqj9JtLWDUpbxG6Y400ck3htL",
+	"ea33PhbDfooRYRIQZNXNikSn7UPtpQlXQu52potdRcJ2rNn5e4hj+zO8cxjbDbArzFHx3aXS6zBSjS3L",
+	"R5B1i88cQ9mfQNZULs+DjhKwgZuT89zn6uGPrnwUaHGHNxp58OYZYFiFQqMd31nTQGw1WlgKxWj4ubrj",
+	"Kn9jGWNj3g/Jx6vSrrYwy5Y+Cr4vbxNuMcA0zK9KAn/961//2n77tv3ypeWjUEMGHmD3+xX5jhPKLdHs",
+	"8H0PI73DK9ratls/v5ggiustj7IwifIeLq4pKs6t/sSZumt/kV1y1UqesDLmV116h1c0wsj4my2Uia0x",
+	"MANu2QL+WB0oFt0IomOfqYcbPKjXZFxl8YJv6R4yu+p0dr97TgV2a6+UJMGE3GJ3S8ay5HNGTbK5v+xy",
+	"h/wFqipRyNpGqf65yjmue8Oh1JVOc3v98S2Dmo1rNicDbBUZEsI1ar52zGPAX8syApq91RuYcZU312y+",
+	"Lb7PzvSzqdytvmDXHtnVVDO1c2LZHU4oXOYdUUDuerJf5J5utc/bYYX8jF0HzlnC+LROO8unGU+oWZHY",
+	"D0hbZExTMmBMuIh8SmgGadfHJCBLjKkYVfSbSjsTdDJtgSERHl2zlkK3+3wxsUq7m401S/q//eOf4E0C",
+	"aHJufMHilGo9k2p7bW4j2O3PJZ398xdVWcrH1TC1y7C0d+/0sKnxp6uvCeanQ9AgTarJiN8wUUBzF/Ge",
+	"VvDllbyrI0Wn492acLpOCksod58r7pyE8/0ud5Fj/sTvwWYKxHNno6nSoGEBv3g5P7Y2Gt9ZGY73g3t4",
+	"kwUvzxJ8RD0RzaTShiRUs9CzwgFTPNIYBSwqDrHh0lRJaHYhr5nQCElhTbHhMOOCVfzdWLHIFZlmNGFj",
+	"mdlBDLs1EZlmuUtLwnFi+3XvNjZFqesjjUXnrQgqgFh6BEBcBNuNYx2zrrjTfTmmq8UkJ+UOOXAHHIoG",
+	"NpYW0lRzQraMSfnK0G3ESqhaBbqhujZk8/N4XupThMEPxRDSGBosKFeBtaJaDgdekZu5rn0EgApswXLt",
+	"IH7+W5W23VRK3TdtUqkw/g4tUM5ys64Dit/1qO5eVGZaOtl1N9rO2FXK7Q6UU4bY2bQtZUSeZRG0omw5",
+	"AOvoMYSkUgl0NM0oFwHKGQCVXNMkH4jHwmNXaezQkVzS64LD8tBDzGydTV2e69qt3blQYmFTqijxtTDx",
+	"9yCPv1y/oZqLVxeJQS0rV9zML+zncC9OpvwnNj/Jzbi26Pfk7BSMn+W+Cb/9459xhMRQFIOeTDn0vncF",
+	"oKSJhVfuAXR147ZisoX9Cj7q7dSjRhilYDEUJmk35Tmjiqn66V76Jv9+0na+J668Gm7rEcH3iV2FXcAx",
+	"8TCMRAoS702SaQx+w4jMwCP89sUZSTIOmY7gGsb6eTgv0J9hvGKmY2OmjU+fIISP5YuJFIYmphRJabha",
+	"7v8IBaLF4rG0nbgnnA+4pqR06W77NwFiYUCTazvZoVRWOtPcSAcu+EEOdIe8ggIPJXPDyniOHiKDa1f3",
+	"M2Apsdtw3BM0PE6Nz5zysPKpTPKJJYTQsY3dcm06PdETkGKB8YxQ1B+D+YLAfL429k8ftBRxGCo0V8Q6",
+	"fRInMmXxMVZyuFLxnkioUnNCMcTjQc+aUvlKbLupcUTiKTXj8IOrTbY6VtzC8h06L9idNSg0KA09MaOa",
+	"sNspSwxLYTWX7NalS9lVwtE62n539QaAHmgCc7j6U7fb7baOYAXK1ww7nBRLKxCnR7AZ2hOlo4wIJRM6",
+	"BQKWCh0LLp8V749UWN5dFKH7JjzQaG8JEq7bE9CRMGyQkZaKyUKErPlBDnxugY7KqDERia2VHbeAuNx9",
+	"iVybw3lP4FoxoRUEBPpHqCZXf3r9+vVL2LlzalyvM31kCXLMhAF7N/Wl5U43XMCYcXf5kcaXj32Rin+p",
+	"J5rs1k4JCrKhX6GhhieEas0Mwr1M6Yjp1sLAp2d+TFwJGWVyQDPMe4ML0hOhnt1gWhvALIRSeA/EF9u1",
+	"vcFOYpBOGn5un0FRV0yap68uX5NU0aEBkuuJ+L/bxWP4ckQqvzz33lw3avVvmpkY0QLxsN3ZHx4864m4",
+	"jAoRu5xlSC1rnwwNU5DI+qT7mMQlvAhIKHjS/TOJy7ARcahzB8YCqYk94fqrIdt4pInmKbP07NPCk7k3",
+	"IlOur1tRwS0CkMCRq4Sw1jw1TAGRYKNYzIbMGNWoah9Vsz6xz5SlsilcokRRPY6w4+YUUH3sq3hnilxQ",
+	"e5hGzekgc1k5WAZMXgUVekx1wW9Krekt+UUkxjxY7P+PubBH+Cv7cvhdjCmuIIak6AkspXP5EVg8FVtm",
+	"HpeaVlq5AnCOTo+KT4uPV6Wpo3QpyPevLpGOfnh18hLvYi4ypnU5ic6xOh0TzaCvCSZo+saWoRebA6uh",
+	"gqQs+KEQNDLjCRMIEOAklNWuFGeGqvlq8bSXsRHN9gxTE10Cb/BC6uTstFSdddTodvY7XVC0pkzQKW8c",
+	"NR53up3HDUwTAEVlD3rArIoAAgtzhV8uWQ3qX0j85tV//ef78/7Pr573X56e41ZAE+CJx5UnmhsGyKDA",
+	"ONitFb1RT8QzNtiTuYEiRzJQcqaZAk8IFSTGJI3Y9Q2g4lqDqbo3NpOM0IG8cZOyz4+YcQeDXxrLCesJ",
+	"yAVwnWyjUjqX/fwj7WA/hzyzsiLe8/jGEYn3+sJ+Cee7h4oYEE7H3JrYDoxcvAViF8NFoAs4qiGWaOwd",
+	"c7h1CBZCrVArmh8uSfeeSDLKJ/oYNYFFHYFQhICa2Vt1wQ3mOmiCMhrtg5xmxOugjqg1kjHFnirCtC/c",
+	"3x3vdNwLz7utVUIeaZYNH8XoErDjXvxw0j548hRST4JTAiskcJMh4z3jwgpgO4xGzNncMvMCswx1IF/k",
+	"KiSJH+VC0yFr48uP4tYxIqIBYGsZoNSBrmpT4OFAChv2nfS7a7UmxuFUA0Ecdg+xQyXctrD5p2njqPE9",
+	"M+dSGoz5gRyCi3DQ7Xq90ifzlNSpD86oR1Vjk70RcDYgYODJt/r+opW2pHlelK9dqbNfIHVcob3fhwfP",
+	"Vk0prHEviDnsxP4E17v+nVMPagQvPN78wlUJKQlW5MqKN70XGr6XzKnG0d9+iRrat2cIG4LqnWNzQCOA",
+	"EAIswe3SjA2WdspaE3SkwZaba8MmjV/s1/Y6M5Zl7WshZ2LPf9re+BJjXCIgf5sub03DNeyBBKOViRjF",
+	"I3unw3dSsLcQ5Pv0Sz0Vrt8sqy6/5rjDj7uH9awbzSvI55/OEdIXgOZPh237/TZMAHRP10sdKWmb7z+n",
+	"qXe63IWQ7pUowPrZ339aMEBvGRbHDRzTmu63bRSl7Vx4cK/QD84jdEIB+F6Rw7pSNlrFHvpiEpooqbVj",
+	"+4YJKgzo/QilikOhKCm1vJJZarVdX4QKHVuBtfqszwA0lVj9w6fSt3CgQc6zlDTdJQDGO+EmIt9LfzFa",
+	"EcmnUK/vRGBPeGwgwsSIQx0KQGhDyzvsXVbPLkvV6F+Sa5Y/U8MP/8uvFdYeWXUzLA/PYUgTox0Z72/F",
+	"qwqQOHhpCwb3OkDJ/evx3XCpnq/aYYdQ0IRL0qrhqKU75ts6/s1jKpRvmcPBXXnBPLCuLuCJ0UxBWxci",
+	"tXMi5OwIy7KLSuwpnYPTBHP6PUQmNiiEt+xtG0rVE/YJwDEhmBFEmjHCmkA+eYw3TVQBdL1xa/U3As9B",
+	"wBQ/6RLZdYecCAyA2I9YBZAFHQi6YAWo4LHHED4iCHvvKjHtHcBqrrhQYYNdCH0tRrliaU8EuEurzTql",
+	"/PnVy+9fXfZfnpy++Wv/6uKlVW6rf3r7/t3lD+6PLay/BOcCDgXVo4qnrCea8dlVCb0Yv7T30afAfYpb",
+	"DqVlxoXGqlN/YCuYyXN38l+QkfhP1DARkIw0yzA2hc/5dmQPfONz+UZldy0NRETng7D/QRQ6jcPfO0/g",
+	"7mZxYe9nUlbYPLuo5y8ldJc6JrNXhiG35sQyu8FWvJV4y4VRfMpIkmsjJ6xUjokgOE07aeQq3HhWQckL",
+	"f7MvXCE2Fz1R2YOJTIv6TsdSILbqquCpWPSS+PIiORPYm8BBdpJzlnLFEoOszFvSRpI4V1l8XEF2FyOm",
+	"S6m7uLpH2mrKYymviQacYctlypO1CgjlaacnLixv0+j4w9ocZ4haWxhLrz2PObt6/ub0Rf/q/E3cAX9Y",
+	"6Yvex12wMGJZcfBwo6/8GNt6+Hpwiu1ewL0wkNJoo+i06P/R8hXTOXSGP+w+K8xP+2JPuHwe54vK+M3C",
+	"Mpu4QbBZAYRzKpWhmfckWG6MUCAstBip43BISS8KIHJ3Ws9dQ717YXB++KCFV4NVrh/Gl+avnvxW8dlw",
+	"F8Aj44sAqqR6V6PjazHq7haM+oXHHbYv7G/xiUsp3wACMbzwZJuFBJzityzlFAtHfsdy5En3z5vfuUCH",
+	"+Os8y+5B9lxA6wjq+UwgvqGDFvaaoGe9QU5ZFrGjqEHssFpZE3qB1Kq1ZxhlafouDlb7gNth+RNIEufP",
+	"wJCI5fanZx0CcrXgmNj/ATzqVkPzbPfNybuLODiKAuCBfazlcVEqfDdl6sjhQpfkUOj4Edk3egEMAGbm",
+	"VaaiP8ii8DZWpxZGdwoZ44Z1UHGWzUMlybE9l4yKnkBnpBfTrmkUQbQEEp+9v1hqoBFkeuxCZ9r1iALX",
+	"IzgDpYJP4Sx6gpcXX8e533BtzuD0viDrDE1kVvDM0tH+D/Ls+cYqulz9RTQDpAIgDpfAZndHF1dE193b",
+	"2lsJsny1/ndCnEwjZyj1tVPfyppBRBKq0sipPxHh4kba+bSIYiZXArsP9kSNHrRHE4jCdsAzXdFOVhqH",
+	"q7ULN1ecauPbC3qnKW0W819JZh9ufuOdNK8BMPxBilak6Ptp2Tjw3N4d8JcSnUteBbygGcO0/eoVeAm/",
+	"f28ffQ4vLl+AwzoEhYm8YenvXd18oMTCsQ8nZs1hn0rsvVKoPpU0Gfcl7xWEFISyc9IR2Abv5FIcB9Lo",
+	"oJ4+5JGVSj+r5la0JUc9fdn49OmXqOGgTaqkfZabRbq+f9sRB/edu76y4bj07ZoOle60nT4p5Oz3fmkf",
+	"TL5vJaw8QygxCQBQBw3RoaaTclfJZa1xK9ZQElYuNcHjPdVaee9Ao0OlELKBoEwK49PogePJuIyerZmB",
+	"zFgRzCmuSEa1tV5zVSRAAmjPstXyojSnL3h7i8+ssmAwAbbYIh/rDAoDnNKDp/2ePe0ueFOkviWKpUwY",
+	"TjNNmhNmaEoNBdori8UyKdfTf4GnvuoO7H0MX91CaysoaOesieLVd3TC/jNnal6XPVGj+uGnf/eq34PV",
+	"cvfbgEeMHf8LAtuRzr1lEq3M+vny5PslmPXKMGjBphd4xMNV+WMIgfeifIpQI4bHeGcmf0eylgpKa0uG",
+	"zWIqo1WAUNdhIlFzKA2ihiimDWmevLpoHzx52v7+xVv0f0PqvUMu9YodIsyCQoGuXPzwEQY/S8SMmW6x",
+	"29uY8Im9Q9xkc6tdYfqvFAy9cDTUXgKGpG/mCX2bizHjTk9cFg1PwGVeSFvngIbVZVwbxJYszcpKZGpo",
+	"Jkc5I824kM59HDBuYRVMXRZ7M7x5RMpvujRf5ytvEUOvAdoSJuhTzHDreiIZS6nRbQ/BTNJEUHk8lpgM",
+	"WCZnLRcLwFogqEvwJRmh7IxOGPnt//y/XPlM1BNSRcQyTsMEif/d1QL5kppAKBDBwJbHNE2Lnq2hREUO",
+	"ceUd95u4J0pAyvDZhVNeOKBQElc6bKiYurET87RgZ6zYNKMQeKF+XVD646t+3N5BqYErJBJpkVWtGEmV",
+	"BPxxKWCL0DcKnl9PXmOpa923Z3lVhnyR2HD4ABbjflUDfyepQ4Pm+q8ufx48BN8sKCwVg9JFvPasVbGN",
+	"MDZcBmG9o864bBy5vry1qmTJZpfqa5jsUr3wUmSj2W45OmRY4uqB+4FcqLY5wCocqHimDwb9PRn0y+rC",
+	"MklaitnJWkeMjjWxT6++QEY7XgnFRlaRsbw5gBg0B3MQiFABGIBu5Ey41iFxhOwc9Kc0V3SQzV2NrCuA",
+	"PugeuLqjNzJxleN+lnbyex95+il2FWZUrKnYg0WnPQ8d5qpZI3LNpqaocjw4JONWIc2hdl2k0ASjzVOs",
+	"lM2gAbVz1lVgsnvigxwcV1931dMpHwK6CnavxgLRg+Oic4Jdv6v30w4lk7BbmphsDqrnBzkAjc/rxS4E",
+	"jHqnPQXFEqlSfQS7UFGMlht1+HpZqJ4rl+XHUU/EZ0reztsLv69gCkhF4hdSXnNW7C8VcwCjaUXY+tV+",
+	"7er8DSbQCRLTKe9fszl8gU45/JPEFFIEEUrG/hz+YS998WusTOmj9ol15Ag4hXNxv0cdsieCZhYtF2Ef",
+	"HPhUGrhSjzSJsYb9b790XFl27HR6+1ih7tmfrs7fWL37J8amiMMASi2k//ldjytGciUVuuwDg0fRcgFV",
+	"lfuqXNRi7bRKquoR3JtSmd6itqxLinJIFQiNwh1SCJb3KRbSB0CRcnaHpS8ScBtUnjEoZkeBp+lN6Vpr",
+	"V3FeoiurIwfwIAfHD3F9AKuoVZqxL8xiNxiYPAdweg30jqWjvUaq5n2Vi17Dp/r4TllwwmNGlYbFoLEi",
+	"h3YEXxlvWQkaj4AXBIRw0O3ihuBO+QHsiGjpuA9Ce6gf5eAUYYvsgKlM9F7YjM4kjUgv9BjoNaxRdIPw",
+	"GvYgK1uDWafYrSBUwS+2DUiZ4lAnquQE2QuiKzkJHQoqvbgNnWBwvXG1HUIMmVOIo1CCKarpeNAh72RP",
+	"FBLF2sw0y1hq7SIykYLNcbddHaslDGgYAhcqVBWEfN0xS65ZSrDQEkrPe8LnDjuajMrt7hxdMgEE7WBK",
+	"cnZcBTNoxt+/uqyRAXafMSHO9wZzJxjsXUy/nnrQOjEPFVJI/aWuZpG9xYhiA8nGoY0DGJcJFXaBg5qz",
+	"LLWB0K5pQHgGeW+hKFnacDgUyKPgYqHcs3wKVgHpbJ5DxXZz7L1nitxwmVEHU2G5iIMdDBvV6YkTkiJV",
+	"OlNfyMU88aMyk+Oa8JGw70JxuvGYRIpRaKkLdem5FSK1lirekB/loFEfFl9El1mQ1I1yPLwCVflkHdxa",
+	"r3d7sN/u9W7/zGrR1tBjev82c2AJX9tethtco5AXZ90sWJedS+uILLG4yF+mykXB5zuNyB0VTN2rXSsL",
+	"Gh9pKxY7leNbKlT+FDUOugf3uQehM8MKp4ETDR4BRdi1Fp2hv8QCv573Yd1GlkF8dsgxDQbGqs3ETlDo",
+	"YXP8b8iruH0B9NoLgqbdJvLbP/7p8rXa7Ba7tnh3zb+cG+Vgm5ddfa63Ah+cLyXnSz4AGCBLcSU71kr5",
+	"HX0qaMLuDTww9npDFhva7UfdbheAuUgztv+JI7L/2z/+76InKZqGMzon5xwLK0+FZsq8tdqEZTLP8yx7",
+	"+5+PtNXFn+fZdU+AsmTNjTRPrGQHljuxzyMC2DnTmIimyt1NuQjqu0u6h1pw0A4sX7Pqqx2pB73/FIwR",
+	"Xoe0kdj34bQmNOiFH+Qgdsa6YDOUA04NLv+xVExmwPfNqHGqzOHtbTFuAVzreE6MiiAYEB6riBLNxShj",
+	"HvbTtYhkTknrCWdzWe5h1Rk0G3xHVWsG2Ym1HNZL6jTrABVnubzzvpetnWDZSMF6wigqNHUWmd2uSZ4Z",
+	"3lZyZu0FpkwLdT98Hy1XMNIHitFrn2COilrTMr4fL96/iwglMyXFqCcslwPUo1wAJASGQyIywQ6OVDjC",
+	"chRUNknHMmMBHYzskcP9xxGh2mPHmcTuEPXtxrDiIqAETLjIDSPNw4NnLg5jt6OEkVptVpZR4er7mGpf",
+	"szlR1LAeohr4t8obaUfAQl/MrZeKBDQArBMpmlfjQvybgOQGfp2ecHopItDZOQKBTujcwdEEh1BJMwU/",
+	"AWkCIcFNjwjiusLIilnKdNEAMIRWOn3kcKEUBKkwBjQ4pOxQK1B1+IRffJADAKyCvKzFlmik6fopH3S7",
+	"rU1+H6eRWM0ebG7XWxisgEwa9GEhzeLRl+pHYdPciDi4c7MCYhdSll8JNbgKxfzt1VgOivb9kIsRU1PF",
+	"BdyVUv9if9vsvirWZiKRaRFURSpwfUWv2bwncGqFbwWxZsq33eNbIT0XW1EECRUDyiiVpFs+6E1HS+Un",
+	"p9iaXaQkySc5MolsDn4u2JZlnL0DX7pk97UnnE9BlxCTo3JQkRq/C7DtqOnALQt8pmRiV5Ufu8VVrQd3",
+	"GfgHXi0HSBBK8UP11duT/+4/f//yr/3nf718dRFH5Mn+ATTDGsx9fvJRT5SEkhwSOpC5IU+6XezLC9e+",
+	"dUwU5WCXAQfPrDKjcDEMvSihA6KvprLHI7AjMzxXbOdslcOltM+l7XVsHPxqHtYw9mb5J/uPPW9etMLN",
+	"wpAnUq2d0ZiKNEOgQoCmslIRzRW3cAEgJ4RiITVOse5ir7VLn4Mu8MXMQRj+m9mE8HXUJeq0+PfLWsKy",
+	"knFcEawuzxSdCQ/51A9q/r2r+Utat5N+jig/zwCAV1alW7/IlQZvtBXloEs40BUEhcP2/wJjwCBAEa6g",
+	"FK1BzVEjrtzIO8txRXGGEKR4iazWKiAFSGXcStDQ2xu9FPBl1ItBaHKD3dMPsQ/74f6zw8fdw1Ifdqfe",
+	"2nchAaLpUAYjMsqpSpXVyiJnqpcqIRFCttTlVUeOJbTAxepQA3EhJdhP5r2jsE6ruQG+PazBPkyGbAZg",
+	"F1QsrxyRXsDNTEks2K3pJ7D38REZyiyTs+pvHUAOik0KPc/rE9h/tMdb72iE2EjhZwy9UbfmpQFQKqof",
+	"sQRPv92YlW4SK4cNzTKGBvykxdjbNeJYPypS3b0NCwddGS3wBABJ953xDxzY/MrW+CvnDQSx2iv8dKsm",
+	"HCt6cHzRPNof5WBVtYO7RHKIxv9DaeG3yJuwh1OtMbGHERHBZlYVArNmB9mznD4B2i9kD81Xu558g+7K",
+	"RMoBKZfJOCmZghl4SqxVuxgDi0nTO2ainvBADjECnDlAMGwQXHwDnz8msedn8THkixZMqPwL5B+QD+lw",
+	"CGGjika+nvejLTUhTT+L/W63eGq/2+22XOsjqnuiqsaHcJ7bvtgJxqqRHg+VnPStgIs7pGrauDIq+y5L",
+	"I8wl8VKd+4QV2FcE9sFHffcu0pzQlFn7y70C+LqI1WzPCFJAR5QLlxPqjs8KMCso9VFwKox5xkg8sTsG",
+	"BqDKWYd8z2/Y0oZahWHIb52NCCVfPcwJnVmbrviOw8/2AfsJow5qD3WJiWbZDaD8ipRbhq475EWhrwCy",
+	"tJ924S2SIkELfNENCd5B7tNb0tKuHm12LbqvNMFLOWaiJ2hZd4JuRH44XBnkEVl6agU0ksPb28J96EYs",
+	"Ra19WD9yWCALnkg8aQ8HVaIY54MBIGkMU5RjukPUPA67B8do3rtnwCOByKfeB1FA19n1oNfAnVYEWwhx",
+	"kVbo8YArcI4255nD9IN6x94xobhT6JEsExwidOGMUWes9ykePKsziJHzOAXqSxnDeXaN3/kWtnD4+NYG",
+	"MWZQOYrE5E/Yztaxv8WAdhaAYuB/4cCAPz/Yxw/28b0CGQCvqGoDiWUDwgonVARKMhUs6Knr8/b5ZjNI",
+	"4HVY1pjk8bVTHFwk+qHU7I+hZn/PXCC3iBS6vpeO7yIuZJYNaHLtG3Po3RXvXQvQfpSD05fYPX5Z7aTT",
+	"qZI3NNN7H103EbgId/pCVJdQwlMfbMCkijiRinX8ZzFXNzTkqiKJuAmtBRJZ6Gf9eRZyveFSRtyY0bnV",
+	"X1OWAKZC7WqCEga5cROEXM64uD4KGr21WBKOUN2+oS42eSwUfzax+m6il4N6xelpPhJwdnbHPsUQigkJ",
+	"tS6L0uVJk9h/Mo5IfMPpEek16JT3Gq6FB6zJKvzY8yi+ZvM+t6ZUPJjHpCmn2OLO2hiYy9iK7PInEyZ8",
+	"9yHclrRPsUFQCbcdrsCEaZ+T2iGxYh9YYuJSUNXOuyeaiUwZNOqCPe3jcyyNWy5LD72I+NpC5xkEi7Y8",
+	"mYuc9aXoQyZhjPDNdnQ3xcIAGszhbKwSjt22rUIuWGEzMZGy1OUDVIwp+EORwNh9dlxUt3l6AasivBrA",
+	"WqGNMizPdcwcuvhoGpHD7mGdEvsSJv6jHJy4N7+QLuuHf+mo5XeS7nfpKBQQ52ahLO440ANCnHNDmjN5",
+	"zURIrLbPOkL81yuae4Be/aNouHitGAFL6wM07nECscoJPL61K9e5J912D/EY7yzZV8rGE0xZTyPIF0rz",
+	"DNPkoeGZZ/2QVm8/X5QkQPu4HHrXul3wrYQhoK7yqWEpOrP8/YaQUuwHAo4O197x8WA6lPhxLTokDPBN",
+	"9XnHqsqpR02/LhAWAwb99P2eoW/Nq5PYfe6BlT0wl4K5IFHfRxZpwTHYDXN9n2sDyickhqZd8FhbG8Xo",
+	"BFzhwVfq2nSwaUxwLNJMqaFHkE3YihDN1RJ6UHmBE/SC1xRaTvhwcniQChIzkbpB/Zju9VbodGKYmkDW",
+	"Gk4H0/HAL4nv+So9nsaQCiSn9NecYav4ksHiJmFCsyh4UTP7kEggdj2mGr2aMDBqmnY3CM2w42EB0o8T",
+	"h9ROmKZPjLq4eAXJUS+vzk8uT9+/i0uxhCc9ge5R3YqWW8aNoX5KzgQwDmj1hS1qQwIpNF0I9Y9W7TZq",
+	"HjsEi6bL6CqV8KUso/OITHSrQ879H4ozAsQ1noYaKgCZeEO1ab8CSjh9GZMm/PNC5iphrm8BpJRyo1k2",
+	"dPUZgs38RmEXSgf7Ro1rxZASze0Wg2IMxwD6f1H3YzdGay9wphBkOMZ03vIehb4JdpkjwRdcyxVq6xDo",
+	"UornWSKziBR75AkRkLzLhbuHR5go4OrBYJaYEot4v0CDAB6L6/ZoKAWOue8e3VwkjLNX5/2fXv01jkgR",
+	"YzoihwfPMMVsaqfsluubYS2NcXF5/urk7UVljG73iDzpPm5FZCDNuK5da40IvYDZ/ygHr5BFLPkjlqWe",
+	"vWb+VgEF4SUMROQIFxNGPFl4HBtwga3o2F2hvFWx8/3uweFdIuJLDG7H7oSXnim4FYHMPljVjM5ym7JZ",
+	"mS7dK4+8o8ukeVylNSj6SeSE/Yt6Db9aFZCUWLQQ8Heai6nkeHV9/I7rovm7b6Uis1QXWOeLl5lIywvK",
+	"BKKPXWtiJx7KN5Foy4FSjTeyVM8VdJxVq3XPFsqQ3c7FRtFbv+wet0MUs9v4tn0Un/wUNZb6T296/b/D",
+	"82H+te2qtx+neGVpLM3MLuPYx4F+7qpcfi2KPin3yOaalBpwk2alHXeJpBeEygbK9iLmvij7bgT26R7y",
+	"NWHZbUARcMqrHAaL3dVAYLofm/rWUd/Yk1/Kv7lXE/8CAUtKNVQZF9cFQFmoDxnMrXZpJ9GXQ3AqU8Q1",
+	"qDzmYep6AlICQE/17luNlRiJVCkqBU4LR5wydJ6XgRkehcasodWtHQ4z9Bc+6nJGIdYdux8spU8Vl4qb",
+	"eRQiMhEm3QN3L6eYInxCCOBcnb/BEpbFfIsCDKHS7h2BHYrnotKy7Vb1hBXbReUFLAWK50XCtJEAZBfe",
+	"4IYIxlJdQkPWEVgCAThOSiu1oOQh49r0BKTS+iRZmDUMEUduyoX+xaZYgXbN2NQjMsDsKgfuT+qIUAw6",
+	"OF0dWzyyovdbiEVgVpbT6cGLe80BJ04bq4+7n5w2Cl3S056IFcu1/QqUZYQFz0Nth8qFTzpB73vY+6Pq",
+	"hqN1ISEOgXq+PWGHmijIQFGRjAHexLNKg5VEUXEI1S1IOSAROPdTVPSRlaI/pDzLFfOoIQGkBEPdlqKw",
+	"DA+yWJCRSG2C7eAjKIuU1BMu6IFv4jddIMhab/wGwD8Wb6ffLDQFU0jmCZCKVvec5NpgplHwpTXjcJZx",
+	"FJLrAIEmOOJaR9BNLiRw2Wm7ynx7WQrgCJ9rcth9dlSiCYd46SAkXGUibBEHCx0LXY4CwVu6nkDLwHIp",
+	"dgHG4RtwlLARVS5w6+zHD1rRQk5SXa2hN7odsqEUMle6BmwJkDVqK3NQXywXnyV2y10FHwoSXvR1HMh0",
+	"DvatvR5WiXRb5/bCzCTMze7PcogJM7gOrfHbEwDIDtXp8CbQL6BXipEu6r8AZHxdrtT/FFCLImnrW4BY",
+	"lGuPfS6ll4j+6MdIEJCpCSmDOwE64CjfCLRilVVc3PDPxavYbXn/wpAVAaxigeX9gbArfu/RzIcsv3vJ",
+	"8qOVPL+ogP2CiIDVLuA3VhC6rr5A2PcV2KjmzNxvshOO/Uh7VGQdUoSsJtcfStXHR+JS3ofDAnPOvRW5",
+	"UPCf+02E6uycCfUStUuXbwMLITEAWlvFgpbRKartTHwpf/1eOOMBNTePZY0NYMYUfffoFG1yA/V4A+ZT",
+	"OiLfwtL3Bpwzc1SeHtc9ARhoWGcXEoWsPt0qla4DnKPDuXBZpk+fPHn81JchDhjaDX6AkF/lai42ZDud",
+	"FPOpJHwdeY0dGiOWMbWdAt8THpXB8fNSfBsTCl3famc1ANFByIP6T5aAA+1O+XlCf//mirSmVof8HGJN",
+	"PrEK4mVDqDV48eoNYbdT5VpAQmVA7I4zwnmn1NBWhBWbMHgIxEwYM1CAWcJ+s0txE0SVoDB2nRnp5l0b",
+	"kYAP+6D+3dTECb09U3ZYwy0ngXq72/ZItt3tsG90zunsrWXuI/Y7Sotyx/yQFPXV1IgHTeDzm9FYplfi",
+	"UV58lLgT4WurEodSMT4S7QHcdBSHOygE12y+Hn38J/vAVgXXpY6HO3Q43L3OeL9bLjR+srHQ+EvW/P7E",
+	"5qtqfu3GVYtLH+p+v13drwtKat/9A7ERXFuTcqszuBAb23+uzJB3DfxigLKCRD6MIPlJQn7HMXkDYzuR",
+	"Tq1aMXZgTSsaOaNT6Us4f35ic/zEdrJ8/z4//DM3Y0Q2XyXVAau9KCTB3YWe8LivoFc+NAF5SE++nwxC",
+	"BOAvEo89NCLItt24xIKQDcV1Rd/DKrUHF7KBtGB2I68hdjQv2Tr7hZcAis8LzL5OjQvbjuD5xqbWh+6u",
+	"YUUxfPqh3u5f2QVlj9iBCgpAtNlN/u3kKvqJzRfj9eFG7CmZ3SEh3w+5ShTjRfbh+oDLGFwLcJ8j9DBA",
+	"4BAWiWGuCYCmg5c4wwvIbqdcMQdpYP8wUjSBLCguHcqTUysQlxEwkQBaCfNEAL6g1SHPIbtQqmuS5sHV",
+	"UR6rNhQls+yLSn/7gfrAz1eW9e6o/ufJ+4f6pT+U7z5hAY4VE0hSORMeRutOCgLkeFiDfy98akXBwWs+",
+	"ypXrKALx+3LDkIDT20xoMmYpGSjOhtm8dUwSOQXhziYDBhCoDuNlwAVV82Xt4Xtm3vpJXbg5fUE7eulb",
+	"q5x8+OeF2OgLu9r2CymMktmmHDl42D+L4dB/LcOXJbniZt44+tsvVdKlGRl68hGps0ExNkECBSKl+PSR",
+	"jGLNyZSOytQ9YUbxRC8QMf5yIwmfM+po1sr+fKqxO4tPYZMC2oRimYMVAonUJa/5SMlZIcxFPhkg4DPm",
+	"J3Z6Ik6kcGlwfUUNi8lfSPErTfZgMf0bzmaa/L//D9n3UOiJUfCsof0k48l17aNRTyjLtzG16ACKcSc0",
+	"0xHphuQmxVyaEaK+wesg/H0SJab6JFmeslqRby8fbmZx9dYWF7wGSOYU81yQE/DMAZlDMlyTCxKbv8et",
+	"41D28NQ+H7oIxUbGIea24IuzZ7UaQLAeO7A6vzd05+kZmdJ5h5y4KNTjp26+LnPWzmnlhI38vOmeCHJ6",
+	"8u4EEyD/LgVzDa00iV/lSk7Z3hspUiniYrrx1eWL1fP5e+MzwRr+tPcNAA0XaHATS35wbn6LZpDSAPex",
+	"nM7aL0tXCzLr5JRoqEND4HdFsUOXL1xaYuu1eov7aw3woef8MPBq6MOzfJDxBGb04v35RZtmmZxhG+zj",
+	"SgHY6VmHnAgEDYFw6ELjuiRjVJHmNZuztCd+eHvyon3xw0n74MnT1jG5uny72CBPBYkTKzaMj0mi6Cxj",
+	"KvRrhkTSXNvfjDyH7gn3wWFGRyOXnJWxoSFW5ZNDR/ic6U6RSQ2BbceyvgNQdzmEeHodm7+02wV1TV/I",
+	"uCt9YCvf7sH9fnldr6ZzlzR9Z7bxYAJ9XRNopVZpz5FQ1+nGtKmg2RwAe5ij7LVKo2AznTHjals28o1F",
+	"LnEBzhdAmRxyK+W59HzD5doAqo2RPYHYqcX39tw7/w7Fzn/57R//jElTMwrwA5qPhLvy0KcSFOI/H5Cx",
+	"zJVukYVWtQ6KMniXIJXGYwZCA580VZbFAC+bRWTqSrmlCj4iN5vQhM8jXfaEYVlWlNJiJ4jZWBKdD+wu",
+	"DVjaIVcl+Oww0uKnHT9DPFhNaE8AB8XoU7PMRh3uuS9s+uHk4of+xasX568urYpGw/z94NjBw/E96NpQ",
+	"cyBYXbHfdTiXoZ1oMV+raQkpWG1yi1/tu4JivgzXLD5wwUcin35t3ll8fx0D9X87rqd+cJVh9xM6J3wI",
+	"e8s1SXP2wHL/2Cz3RF8H+7xgZ6SZynyQMSKnps1FOaRd4rFV3isNHzoa1etwH99VHvyCFkf1Q6sMDmYM",
+	"F6Oi5iuwoYA0p8lIEiMfus3fU7f5ShbrI+14TJl+wqmU6a5ymvVGhVW6y4WgeY38jz/IQd9VXR25b5eT",
+	"+EFxB+eLS5Yu/xFKmRAlz16akZSQQKsBgKEnXLUjweFbhcMhWP34vQDsvCTGSNP+zVUIc6ENFQlzXcEU",
+	"tEUDeAsN/aTmXg8p5WP/OxbS/sWtsEN+YnNdBsnD7zaxPkoabRSdEvAiA1AfVqsJ2ROwEUa6KYN0BesH",
+	"II3rhOpZXnO3v4BELX3jwtPJV84c3Ym1EAFNAi3F/P7DTQ9i+RsHg8zXYJE1uZvTjIo1PU71dYEaLxAZ",
+	"JWUZ8pGY8piElu+PtDXfbjj0AvNK/9mbk3f9t+9fvnoTR4RlmoW/nJy637egQzqhoRK9lOEORcZxaUoI",
+	"pR5VbCcX6LVXjd3SxGSu5+CYTllPxGdXBacMjfc9yqtrWqajors9FHRRLUUEmi/Thk+o5bsQQvDaAhh0",
+	"sOM9gZDEHfKu1Eaduib30EPe/gRvFd0yfB+69ZMTKVSfceOMw1V967DyGI/GbwsUq/948f4ducD2oyMm",
+	"LNsux/qKfv0JNTSTo5wt9MgPT0BvEG85GwnIsFaIcGF0p/QUytARv2GiFQG2LZbuaKPyxOSKpW1XwB77",
+	"q9FH33rcIadG90TRqNa3cvRdJK1ZDIi2VG/aOiz8tLaKTPIJE+ZRaMPq1N6ewDphBPUKC0DSAvwuTdgt",
+	"1yYiGTdM0cx3wXL1f1y5EXXkq/8xFwQbuTpkhiCCSTJPMhZZScoUE4kLoEEVyB6Jh1L1LQ3GpVoQjU5H",
+	"tLVD0bxHIyuVXIOp7E+DNMEnChTrV4WahK9rfLRE1b4Ny4Te9u1v+rlOYyggHyiodlB5xnqCI1oxAdAG",
+	"VxUPVFdU+pgZT5jlD4p5ioT2IUCPWQaWf7jp2OGLC3SPwElwSwFQxuLbAGMLixig2HQMWhDe1hsuM7iC",
+	"kffT+CaSXLjJTZWcSl2CueiJZhzIZQ92Y29/D05vrwsr9mVBDkUYA4Zwj3ypuyXn8G1ipCwa1BYLxiQ4",
+	"0OgqR7XM5It6e+jqWm41imlFzJgMLp3r+OG4LNalg3QluaYjVyQn/DE/0oTr0AikplHJYufTnohxIn1f",
+	"rxqXIDS4hrJpaOZWFQbloQGeAPIGIjd+pTFwRKQCMgL4BCkwlAzlSk+6j0kFOqdoZuz0Yu/lmtBrYLNG",
+	"I8nZ6VTqw+wvesAcC4fSk24VG2dBh82o+LnozPYl9Fc/vP1UUPC+rvpankI9rBFeRH8/ouL+QC8kaVCw",
+	"fWVl9uDrQjsF6oZ7s7Hmu7i+91/2/VCU/YfS5c/wtpQlHKha1NIUF+2MilFOR4yUSa7Q44MWs2M9NjD/",
+	"da63K42ZN2vTP068L0C78hKERoFfuPaemjGn+FgFB3FPVmQr3K2O60smIlwVpaYLoFxTJtIIcdZQYqMl",
+	"VcSKdHCV+vyiq8sXkIri2pAwkVJFJlKY8UMKwzfxMFqdJwTEasvmm+Ds8urz3HVYwxQhZ9ZZFceeYelO",
+	"us7yu/VwBGN75YV8zUV6pSHytEVBJLgAtkUrOHhSTQV6/HVzfWBVK7xi6F/FCCc16Nl4qA75gxQ/SnlN",
+	"KB5hPoUWl44q/TVBit/OO1/raCoKl0g+1UwZgmFlZ/o3jeITiGtby1a1rXGUtnAaR+Sgu1+AwsEsuSau",
+	"VWbUE76TpLViwKJnKWmChwKhuzG/J5+miHpdjcCjPbuADNHq9MQ7Kdq0kJkTOkdD3U1/QU56Z56vDpmj",
+	"Ns0Mia2+GZPmYfdxFAzYGPxycavOVrmCDzgO8iUsFTs0fuRrGygbGYg7vmNSOb4ZZMsiFIgDht7/ikyN",
+	"BmJ78PI/ePnX1YRK5diM56Z3YqW1JgBTm1svBp7xja7vg7z/I3VfzHWlWnkXEb9TGaalGl+HSU0yrin2",
+	"eP2C/Pnxs6dkwtSIEXjqCKUtFD+WZQFK6mMST5ihkEoLL2ENJnalQ+95T8Qiz7KY3NAstyZ5xgxzkH/X",
+	"bN7xgjkgd7etIE/ddxckvwYUpmNrWLgG3PAhxPCF9EJuMMHtsPuYNBfFvHevQfjI6Rq1bkq78i8s+eEb",
+	"QBDlcWAT27Dzf7r7mL8vZaLoHTX9I/RhfkCA+MNIe7jBRMsJQ6x7S26PtGdRTYgmlXhZ63PF/4wNxlJe",
+	"6z2sdV5ZNfdCTqYZg7CVfwVArOckxkK+NsC/mVyxI2L+0su73cdJLvgt/ItFN/vud2N2S3yu78GTp3aV",
+	"vYbpWIup18CHYwgXhaxmHgqxm6lMdJhyZ5K2VpSv/YyPuHrvLxkXqXxoBcsIzY3gqYeswG9ztSqZhI6G",
+	"INHeSk7tKSV41B2R7ehQX7hOBbxEreviZ3+TqGI+57+oLWUzT/cQChByRqQgTSErmA3H3i5wbZwUwItj",
+	"cgoi+AP4V6tTi+zw+7ooxZIfLsm3zyn7YnckBKvWAf/9HJ76CmHtVSB6VZ7hZxRZa0DQ0N3rIfzyufB4",
+	"pnafdw1wLodTFrO71gFg/SgHRWsl6spbQu8Vjv1MdKemJbgdr5ICsgntCl95gLj618ZWZaYcz79rtD6q",
+	"18ctZwqpAgGwaKTodEya5YzU0F2IaufukMrDBiDCNHZEgkTKv0yYmlCe2sfJW/w3sZ9IxgAKP/SQUVOA",
+	"I4DWjJCgUIvgUroTW4QrHUxCLeYq4D43ogYT+QR2CH90s7Xb+DWDlWFd9siLPbhDX8oiXQqAdnXY81TR",
+	"GRejBw7xR3J7Vk7TnmBxJ+8oyuovzo49CbYh5Xd2EOw5UFcC9V+Ysw5t0JlwOeq//eN/f7HsZ3Lvyc8Y",
+	"Pi0/ZLeDZ5gpa29rG5LGFzKXMY10ZVLx337pOI+sbwyL/aZYlnbqyp2+VqZo/s0yRDexOis3vkUq6EMG",
+	"5f+UOKkKIHmfq3utsSSA7tM8Y2ua87v88YMuCQ9DIWchJwZzwmsYhbWJLsL4X/DS+o+ss39LbT7DMh70",
+	"kj+QcU1rj7B0J4zio9Hq2MHn9Mot6xdnVm2pwPCuvlR7H/0/+xtwq8FsL4Hd+hZEVDEA9ltlsHvSfzDY",
+	"H+RHxWDXBWHsckGW7PUlc3g1xd0/Q19ZYe7+/kDJfyTD0p9a4ehB+P1cAEbkN+PlUa1BWuLcd7ZLPR37",
+	"2o5aq/TcdzWv9iMnUlizUUkRNu7IFWlnvkedBoANaHwoBcbSSJLlGtpRj+UMEP8mVMxdBo+2mx2VUNzd",
+	"wI90Ab7XIReZNAHS1D52dnXp0APt6z2hJeZ7Qos4yNZxMFyKtZmggwxQrYrzdnP18T/oYGfXMKYizVyw",
+	"kIueoA4NxLdqBORQlQso4oQ3JlxrTIqe2MlBFb5fGiTBpnImWmQoMyuPeyKecD3kivWnMuPJPD4isb7m",
+	"05ikSkI38YjEKhd9u3tx0V8+o4bp8DX4MuwvH2IhaE8UBcPuAxDM7OuYyCyFIlpf1BvbI8Q+13Y9/b9L",
+	"wSCpylrj1bLdTk+cFOcPXfLqlO/mYfcZGbC5FPWZA2d5lUnfv4Huh/8GBvq2oiEY6NEqdvMAgP/gG/jD",
+	"+wY+U81bZ8WEcdbFty/9Q1/wyrtvbGnd+2k/6IZ/VOOei4FddMjc8Ce6sevc1/UArKrkOmcmV06RcDOy",
+	"i0oRTufq/A1pOhgbzLH66B7q8/STy4SGri2VfBXoLtwTLpOKa9fNBYIDiJUvXFRDySxj6bFDrHBopYjI",
+	"ahWvWvViv9sTxS6X1QtywRhZPV2oCx7LWeg8zMpZYHXKCTIxd6UbX7BZjvvE+lQtt5blZjlNv78Je2hq",
+	"+yCE65rbrWBTX1ASV+7eOm/iG2igVbqTRoJzscAx9Jg3+6sciytv6INf8X+0X/HzqPxenDUb3nGUu9gs",
+	"b7tbdcdOep87z3XNcGWWhhZuRk4xsxA8LOiVOA551g6duqQa+Ma5iOhVnzy98qZ3v7UsLuWO/0vL4wc+",
+	"U9MarlCdV2Zu7y5fp0re0MxeeXnNxKeVQe+LsZw59E0O0nMA9fVK+owhcDzmgw8sKSAxJ0xrOkKXqTZs",
+	"ClCBEZFDwwTC0vVEqujQwAhA5Sc4JgxxzmC0QW6MFJo0AahxQixjgC6XEq/y1fmbVkRo0XWTkkROJkyY",
+	"Tk+8Bsenb4oJXRtSlvC0QG6AxggB2TiB+syECgEVF/anITMJwIk64C+37J6QwgHZUcTeG7AxzYZgmBDY",
+	"TrtVUBPlakA8aqUDrxOpyy1yPmv4DbQ5sJt1jOAUU66YLjmoXfan4RMmcxNbC2ZCM7sxCC86lFDbCt8/",
+	"Iofdw2O70zhOaufMjsjhfhebAWObX9yQ1IdaIc2NwoRg/dYuYiJlqR3umT0G6D+m6RxoULY65JVSUvWE",
+	"/T2aOz9cvn0DptBAyZlmLo2sDM0Gf00yDn1x4DtTSAVb2dbme2ZOHLlu5syQvTk2k+wOyZuwurDhfpM8",
+	"TTtqLLPcLwREF33WKgIBFtSBOEd4NlNAh4SD9glwaw+kxMd/38tF+g+Jt5aKJeb427+O7FVzFFxdvhei",
+	"z363S/SUOKO69sr65Yb7unah+79f0gUuDatArrV2Hf8jmmwGtiSH9gZ7sR1IohmEm5V9inXCE0Hslt2C",
+	"wKe3TEOGi3XneK/n2Jcwyqf1er1jrY8KMd8hpybIa6vqHmGfR5ZwzaUo+fOws5D9oxeksHJAQkbegKK2",
+	"SR3oK4xf6oH/rBVY/IxyUDDsSIrpfMI0CnUnfBGtuicUNKnSJPbziSMSD+YxHofvHiIVuchocg1xYcGy",
+	"QhGxFxnAk41sRSS2EwSEb2g2CgpMDNUY86llaPENpzFpxoAOg+FTbcd1HtLYsYQ+NfExiRXoTrFrUeE1",
+	"h55oAlp27Omjj8+xNG6RXEC/Oo4SP7asgYuc9aXoQ1I0woqfOODiREmt25obhixXzY9ck1LA8iWJlNcc",
+	"u60KSehkwAH4G00JM7fam+IpC7ojHFJPuP7BlgZB0RwzkiiWMmE4zdCwA+qY5Pb0Mi19tbr9bR8GgSIX",
+	"d8hW+yIpU/zGKj8B5RwpAoRcwAxBpQbRmQdz8v2rSzKWUJxfaErFG9fC6sP2vavz/4+9q31qI0f6/4qK",
+	"LzFbY8cBss8V1PPBS9gnbELggKt9rs4pRp6RbS1jaVbSYHxb+79fqbs1L3iGl2xIyIVvYI/1Nq1Wq/vX",
+	"v34fjVWo5MmD8YghqRXSEuM3J8dn51ELzfL25h7ZrSCTSBCKnCFjBSvci89E0v/ZG6L9M+nEbm35Y1SL",
+	"isXHRs6kiommE6rFY5a9dOKF3az1TDn4O8PtNkvrDUhSw9i6T8T8ur9cLvv+PfQLkwnlJS1tqn+eptI/",
+	"y7MT4/t00htwU55ZEW3ktY98J7ADWpKr5yvW0zk2A+nPdbrD4XC4ljTklTFuUN9ayDUiMx6m5/dAS7ZR",
+	"tFFJ1R0VVn/sKrHaXmA1qNf1yWkop+XfANxNOAjZCpWAl6TOqb9qmXkDiPCvahkaE6vmreH69mkAhk89",
+	"8FHY0m/EnibSV1BBn9m23n6yU4fZ+sPKq6dQLIIUFCgXmGzI7Am69IXFH8LCPd8fnu8PT/P+8EyJ9DSq",
+	"D5LfD7A84PZzc6OL2bxx3/FvtuUe82e08XIis0yqWWBq6SZnOXNG5l47YZ3qiF0JI6eyVpMjFCQ6Oz89",
+	"PDm4+PXgp7fHx+9CpVI2WaHNC3+UhUYAQef4Ivf3jUwYrhK4rnU0dn78/uB09GH/IN5lHHCVcNyT9w40",
+	"Ds8QNgDkS4CPHA7xHgKkSspLuNKhhg2Y3hOR8MIKhnP0V5CSYsppmjDjji1lRsZ02UEE9LOcmosA0wnu",
+	"3gUUzZCOOVNYt9TGzVcDBrVNoEEmoVgHka3CLS1iZMY7w5XF5FE89sKVSbqxArs6B5bUEJld1crfDoM/",
+	"tkGzuxfq0+ZY+8pxJ9Cw5fQC4XgaK1oCw2vGMPc6vrwEwOjLsrja+AuknlZDgXpTflEWYNhBNadQKXis",
+	"sFTwblhq+pVlk8LYAO2dimW4BlZ1aekVB22caEuoZX9XaS1RCz0Q0c5dnP2ldFeSQ9n9Xmj2ylOaildU",
+	"lZV2hkOWyUtRjVArUXL5z8HHXXkFsJuKG2yji358uPO3jiT+B4Bwv3DGK670qUiEzDuDcyj7/iwNkg9E",
+	"ToZg4niiWiR7gyogSKdWSVVhv5GSud/HAVRunIBe6VHQBrVm3X1GR00jyFaESmgkn/5ISrmdTzQ3aWdU",
+	"7eBa4u7PVohVC6fFm9HZ25+OR6dvLs6P3x18IM5RN2Bxva649CYOakhUvHAs8bGKz/wsxR5761x+DLU7",
+	"zvhCnEkn/tdPNHExs5gvT44arCwnUmnAHcR628PtTajqVk0jRji+0ZjbQIcWmc5Yq5vtDF+BrdURwXlT",
+	"Lsm9uEOC87FVt7x+tdVy4aWGcFZVS/iaLtJa//dv9OOjxpvKMYE62MbN03VDAYVT1ujGaGLjPaKglL5M",
+	"/FUm+JUo3VVeq6NCh9m816gmbx96tHEmXH8fl/X2Sf4lMMKTu1F80FQDq/QAhBX/b46nlUIZ6t1BGtPn",
+	"cHR8NwEbrni2cjKxtcXsEXG08RdsI9LNjttMqpNuAoKzJZ/NhGH/OAz+avTIWOt1sFhMROpv72SDT6Ti",
+	"ZhVRhATKbsrEsX2Uuv4ZzaB/AglhrYRPb/xoHopUO5x+0EocIc/zI2tQquiJ5Rfh+GmquINzPut6sfTY",
+	"S3gGOthug3QCZSAI9gvLEp2vWM8fLRArOJz2/Vz7MFnwsxM17CcbeN/FJoHB+NvhlWCjk8Pma6xtDNgM",
+	"1b54+QdI+q11DbzEjvxTG/eJcXJ68l4VlX7c6XD1f6z+HFz0P/7Q4va/BwhyBIf7gUp0ipGCz73Rfnj5",
+	"Q3OLEUHb7gZqipZRt246WLSIzf4t8z4Fe6qSO7hTQi1lJt2NDbnPk7noex1kdHbXzoSHw7N/Rt/ebn4o",
+	"/vHBW/nzuuLAqyITfMPBfbCuY9d26B3XoSn//bYt+/Po749yxty+IN6OOeF4S/76kvJ1X/zP4JRRLlsx",
+	"bi9FymBcUEJ+zUq5413PBc/cvJtCCatHJnPB8z3mdJHMwSvCUu74hFvRaoa8xUYf0fVDPXQBAzETF7yd",
+	"mbxC983XfWXv5ZVQfkze/q7vSLuyTizufk9rGWwPh/rfB7Z/UkwymURsUjhKhdu9q8BAKM58R6GBUFpg",
+	"CQ5wr6kA8yHtWGG9uBLJWcNPI4ReXwnDYmzVYTsD/M/wJTrZqfFe4IbA8g04cKwjCXSDWEFhrAJzdsTW",
+	"Kxqw2MUIW5kIInhgr4nfwQYti9cDr2kyjZyFITQwVhgR0IY8MDXPPeI/CoVEi8ADC/lHVQYBOHhfES5K",
+	"m8qhDpgeL9xQgQIBAFjmrldRLez8bTiEaIeNyEesVhAqJIqMTTYRiQ4sib/pSYM+Y6x+xRBJeOFvyMMe",
+	"MzytA2uFQhh16YCX6R4D8HoaKsuX87kUuWPcjVUmuB/iDptvsrZ4gqnlngJhvh9eraKfTEMAJ5VTYKKk",
+	"6XsB2tnaGrA3zUROw50IUQCiFwFT5/AEl0ZAtznIOzO6cIIYKnkyD+PH2A0EyoXpX4oVttoL3r/T0fnB",
+	"xfvDo8Pzi3cH/4w3I6hkSsijyaqex4aslZWzn4JZrbWCTrGSwNt7hBHiT9iJWPLj7u1UlgPZY8HgjigQ",
+	"IVIQUzAj+cTCSdoRgbipPLoceq+GWzutdngLU0aQQJnifpSVMEJojslQkxIvyrcNLAh5Z2Tk9esmgqh5",
+	"qxiPr7de9cfj6/8RrQCiB8dQ7kRh4ZVnwa/rH269/vEmOsifKDPdpw9964NTvjzCVI/7YYe2PtuB/Yue",
+	"jMgb2nVqez1V4UQhK1xmGTOFusUP2trMCxu8p4/l/HzSdfCrVRgdEpvvnaXw71sH/4kXsnomavm8oTZu",
+	"3HpJ/AAoE+ZKJrVI3F35bVNthJyp/gT0YGnaZmLGs5d/+PvKra6i9/65k3uUw49zI694soojFjthFhZB",
+	"2Bh3sfEe1hCHOUAqGjJMD3dKh2SL54nu0d2OJ3HNvXnpH8Xem6DP7a3mscH7//74L/RBfbIH6r/tUv1U",
+	"wywfNAPUOADP/2pY5Wu7jGC34VR6JKkRg13iJ0J7ZPPBfoRFkncjuY6VYEc6FRkGM64dOzHa6URnZeZp",
+	"DkB8SpLxi9U/PdlnW4PhHpt4+QpGPcLiNys7lBDy8U3TJIY3pXQIAloq1BkqgkI+BwGtevH/HZwzPwek",
+	"txu+3kT81qVYjZWk5A9uWTyicx362WU/CW6EYdnV7xcQ5/eWp2Lx//dHuey/E6t4D68TFYaoAGAX4dcg",
+	"6eVSrPxJXN5WqosbqCgciFApMO0xoOtncUkIFHpwWmeYZoFPQNOYUByurKVCZdKxhQT6/ChUDahnrnqd",
+	"CBaCncscHkBjwO6OVZxJ6y6qqgMx6/lP9ssPNiOGz5SsBfRIWU/KPzET1QPxWPVmVbES/7XlV6L6nvXy",
+	"ovG1KVT9W6kcvxS/6Elo+Tc9iZlvEz4Lg/ZrRmP5RU9gGAlXicjoefyHmsGkEPoG/6l1UHiZpXH/w//t",
+	"v8gz3hiW/78c9eDmqB2g9eLUrC5MoeKAA1ABWFdWX/RCPxfcWJF6q27Azv2rJv0Gm4LSZghP5+bC1l62",
+	"fRGe3WUcxOSF/9UMfMT4+4ZwvLCsOmJYj8xuJtVYWcUvBUu4Fbsds6lduy4uxarGCeXP/BeWLcRiIowd",
+	"sFGZWwOSm/Asw3PYCFtkDqUxlhYSlneZ1zMx3qHHKrbOFIm/S6YUHI1DClJQw8EJznolJUOc6FTEmze2",
+	"wlIXWcrm/EqUGqWVmFJbd7R/8kiklEf7Jw+6lj3Mj9qSM7J+yJcqN3QFRQyD4qLK/FstDmKmtJNT6h1R",
+	"wdRAid/E8zAq4TDPhSeekebttsofG3ii+mPWmy7eCB7l8p1YlZ+soTeO9k+q47F35ozgCz8H9vb8/CRC",
+	"4HEmrI3Qc1qOoW7jeOvlfnXtlFjaTHg7/mWi1VSaxR1MHJyyZdEapN/YwMJRAaR7mHbYIMvYJTrgOitG",
+	"NFbcIg1GyX6R6qhqOfiL2aiePVnPgaqj10PmhT/ex4oDuvgWWOCHcvr7NPsHwQM/LTe56rSWnfzFeCVo",
+	"Yek1fkN0EiFV4db3/owSuy9KjOSgCqsjZLxSCI39XFMu1ROYyd+ZVt+UtJCWh+n1xyH7Gd9vbzmXybzK",
+	"iabkBYx0wVUKIgjp5lglXIWWQ2ZDuI6s5Qc+LH95rO5OYC5TpyF/o0xZgJmRUzJMm6uVtxL9XMeqsdr1",
+	"LP3KQywVSzLBDeshYagCR6VXoFYQqLZa+k02EVamYqy8LTjndr4XOgbtupQJOILm3Cz8adFKAIrPV+ro",
+	"K2Vcl2nOD1OazRTjp5BSTAv6zSQVfzmt+i0nGQ+evC+vZnYBTB8wNFNKjSbaQVI3zxmpTz5KsR/Oj4ee",
+	"xd6e17lQPJeDIIldwYfjXKjRyaHfoY8NsP4Mt/kSWk7DLv0hz3Drb8LalBZx1tVKM24ZCd9N5FhDjlcc",
+	"VeIdcvzP0dH7LynHYVjPcvwsx4yEr1WOgeWi06WyNRxW0HVi5/T3G/gzXGsscY8RQjU41CNCfC3kLIRB",
+	"qpRgdFOPFfqxgXnVst7Z39/DHYjjJyzTySUlp2MWZia49Rag0XoR0nimoaTxqx/ZkfyJTY0QDIIudqz8",
+	"lzjfzagkQRNqJhWWi8IbGpCsQkWEMirkLylIEZZk2pKJeSrSkiHZUp2FK2FSmcCFKOHJnAybV8wO2LE3",
+	"0ZbSCvZ6uM3ionr1cdSsqkz1oCGy5HsVKYPazED7FZcFl3txWOQ4gpjUBU7F/+eHfgFDv4D7GsUCLF+x",
+	"5RzoneNUOC6zuMPVdAqS8IgYYuygRfPAF3iP9GLlDJ9OZTL4Njehn4z8K8hjoyfa2YG7dredK6fw1Pm1",
+	"+wqpAefi2v0ss+fUACjywJcZlLtrlpi9XxTfX98WPB9c325EnOFjX9KAuP6ku2qYz3ec0/R1xZEkJUAQ",
+	"CG2Nwvhg4XTcFd3Jtpi5AIfMQiq54NkukKes56yEg6iMlTA+AUI0oTgQDfmh/l6IQjBtIKDuz2YnF2Lg",
+	"DVHDnTZEZIMkp/4YQz8IAkmobgNPF1LRsGNCrysGn7JLseo4985wmo9ZiBB76NozCOsrzYrvx14lCcIX",
+	"VnHl03pIy4o8KgENV8LYpm+hsmNvBjVbQphY+bMFvOhfATHQkIELHkL42xLUvQQ3cMcaHgygmixMtrG7",
+	"8RI0LI1tba8InWeCYRqK09RhxAolfy+E10NAXjtgH7TqlwJrmQVTFmMO0mCsYVCF+Qrr57SO2fd3APi9",
+	"X9M5t94qBY4p6yJWlcfwdrSDrJBAfpTqJe27EQwC4rIwglqvvuW2TgunKX7wm55g34gUiugVRyyTlkrB",
+	"AvYnw8f9K87kFVEH2VpXvqGWrj5w8AMbUQCoGEkIM2CMycX6MpXIqJamfoWXjVVn+c26umFZeJm2a6Gc",
+	"CiLA5ALRiY3Cuwh7I4acG3Wf6jMrAbvtGRcJdzzTswKCXhX6KyJBQOYw7EuqvHABc1TrofpVRx/NYhnY",
+	"UcjYahty+Kh1FWUyRxm21W5SqR9hCX730gosrX2JG4farQNa2hovsW41wuPai46YUIlZ5a4S8j3cNAvh",
+	"uD+DgA4IahJDzpNI11epo+sTBGz2p0YKlWYrb9OnBRTyCBQWZUkPbi4FXBtJwdU6WQhnZNLaQe2AbnBW",
+	"1AkqQhctvBmDJmK6tYuMk6TkfLWgGAgyCBJFGwixv27qwkXUMxA5sVwbxzP8LM+gkpm/3iZ4pN9khqoN",
+	"JjBBtaiJQ8jZSn3zvuOihKNiJBUGKkwf/wOrpC6EhIxsaThkfEZgKUj8k86WsII3nSPSWZFNa83TmbLe",
+	"+q2UDB1vrtYu5IG3b8PKRU6UiakuvFLDjbJX8eQBdpC0uTePshBQbQh0zePe3l8HMDhAejCfa3TI+Ayx",
+	"upCwuUhyyNWsyXSSb/z58c//BAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -117,6 +117,27 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for JobBulkReplayStatus.
+const (
+	JobBulkReplayStatusCanceled  JobBulkReplayStatus = "canceled"
+	JobBulkReplayStatusFailed    JobBulkReplayStatus = "failed"
+	JobBulkReplayStatusSucceeded JobBulkReplayStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the JobBulkReplayStatus enum.
+func (e JobBulkReplayStatus) Valid() bool {
+	switch e {
+	case JobBulkReplayStatusCanceled:
+		return true
+	case JobBulkReplayStatusFailed:
+		return true
+	case JobBulkReplayStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for JobStatus.
 const (
 	JobStatusCanceled  JobStatus = "canceled"
@@ -666,6 +687,9 @@ type ConnectorAction struct {
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"input_schema"`
 	Name        string          `json:"name"`
+
+	// OutputSchema The JSON Schema of the action's output; dry runs derive their example outputs from it. Where an output depends on the input (`core.echo`, `ai.extract`'s `data`), the dry run uses the input too.
+	OutputSchema *json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // ConnectorCatalogue defines model for ConnectorCatalogue.
@@ -728,8 +752,11 @@ type Job struct {
 	Callbacks   []CallbackAttempt `json:"callbacks"`
 
 	// CostUsd Spent by the job's AI calls so far.
-	CostUsd    *float64         `json:"cost_usd,omitempty"`
-	CreatedAt  time.Time        `json:"created_at"`
+	CostUsd   *float64  `json:"cost_usd,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// DryRun The job is a dry run (`POST /api/v1/intake` with `dry_run`); its outputs are examples.
+	DryRun     *bool            `json:"dry_run,omitempty"`
 	Error      *StepError       `json:"error,omitempty"`
 	FinishedAt *time.Time       `json:"finished_at,omitempty"`
 	Guardrails *json.RawMessage `json:"guardrails,omitempty"`
@@ -742,6 +769,9 @@ type Job struct {
 	OwnerId     string          `json:"owner_id"`
 	Payload     json.RawMessage `json:"payload"`
 	Priority    Priority        `json:"priority"`
+
+	// ReplayOf The job this one replays (`POST /api/v1/jobs/{id}/replay`).
+	ReplayOf *string `json:"replay_of,omitempty"`
 
 	// Result The last step's output (by position in the list, the on_failure step aside), once the job succeeded.
 	Result    *json.RawMessage `json:"result,omitempty"`
@@ -803,9 +833,61 @@ type JobBatchResult struct {
 	Results []JobBatchItemResult `json:"results"`
 }
 
+// JobBulkReplay defines model for JobBulkReplay.
+type JobBulkReplay struct {
+	// CreatedAfter Jobs created at or after this time.
+	CreatedAfter *time.Time `json:"created_after,omitempty"`
+
+	// CreatedBefore Jobs created before this time.
+	CreatedBefore *time.Time `json:"created_before,omitempty"`
+
+	// FromStep As in JobReplay, for every job; a job without this step is refused in its slot (422).
+	FromStep *string `json:"from_step,omitempty"`
+
+	// Limit Jobs replayed at most by this call.
+	Limit *int `json:"limit,omitempty"`
+
+	// Status The status of the jobs to replay (only finished ones can be).
+	Status   *JobBulkReplayStatus `json:"status,omitempty"`
+	Workflow *WorkflowName        `json:"workflow,omitempty"`
+}
+
+// JobBulkReplayStatus The status of the jobs to replay (only finished ones can be).
+type JobBulkReplayStatus string
+
+// JobBulkReplayItem defines model for JobBulkReplayItem.
+type JobBulkReplayItem struct {
+	Job *JobAccepted `json:"job,omitempty"`
+
+	// Problem RFC 9457 problem details with Levqor's extension members.
+	Problem *Problem `json:"problem,omitempty"`
+
+	// ReplayOf An object id, such as `usr_…` or `key_…`.
+	ReplayOf ID `json:"replay_of"`
+
+	// Status 202 new replay, 200 replayed by a concurrent call, 4xx refused (see problem).
+	Status int `json:"status"`
+}
+
+// JobBulkReplayResult defines model for JobBulkReplayResult.
+type JobBulkReplayResult struct {
+	// Failed Jobs refused (see their problem).
+	Failed int `json:"failed"`
+
+	// More Other jobs match the filters and were not replayed by this call (the limit was reached).
+	More bool `json:"more"`
+
+	// Replayed Jobs with a replay (new, or made by a concurrent call).
+	Replayed int                 `json:"replayed"`
+	Results  []JobBulkReplayItem `json:"results"`
+}
+
 // JobIntake defines model for JobIntake.
 type JobIntake struct {
-	CallbackUrl *string     `json:"callback_url,omitempty"`
+	CallbackUrl *string `json:"callback_url,omitempty"`
+
+	// DryRun Rehearse instead of run: the answer is 200 with the rehearsed job (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint.
+	DryRun      *bool       `json:"dry_run,omitempty"`
 	Guardrails  *Guardrails `json:"guardrails,omitempty"`
 	MaxAttempts *int        `json:"max_attempts,omitempty"`
 
@@ -829,6 +911,15 @@ type JobList struct {
 
 	// NextCursor Pass as `cursor` for the next page; absent on the last page. A page can end before `limit` jobs (see the operation), so this, not the page's length, tells whether more jobs follow.
 	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// JobReplay defines model for JobReplay.
+type JobReplay struct {
+	// FromStep The step to replay from: its ancestors keep the original's outcome (reused), every other step runs. Absent: every step runs. It names a step of the job, not its on_failure step (422 otherwise).
+	FromStep *string `json:"from_step,omitempty"`
+
+	// Payload The replay's payload, at most 200 KiB serialised; absent, the original's.
+	Payload *json.RawMessage `json:"payload,omitempty"`
 }
 
 // JobStatus `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
@@ -1291,8 +1382,14 @@ type StepState struct {
 	// OnFailure This is the workflow's on_failure step.
 	OnFailure *bool            `json:"on_failure,omitempty"`
 	Output    *json.RawMessage `json:"output,omitempty"`
-	StartedAt *time.Time       `json:"started_at,omitempty"`
-	Status    StepStateStatus  `json:"status"`
+
+	// ResolvedInput Dry runs only: the input the step would have received, references filled in against the payload and the example outputs (a for_each step: the array of its items' inputs).
+	ResolvedInput *json.RawMessage `json:"resolved_input,omitempty"`
+
+	// Reused Replays only — the step was not run; its outcome and output are the original job's.
+	Reused    *bool           `json:"reused,omitempty"`
+	StartedAt *time.Time      `json:"started_at,omitempty"`
+	Status    StepStateStatus `json:"status"`
 
 	// WaitUntil A `core.wait` step's end, or a `core.wait_for_signal` or `core.approval` step's timeout.
 	WaitUntil *time.Time `json:"wait_until,omitempty"`
@@ -1605,6 +1702,11 @@ type StreamJobEventsParams struct {
 	LastEventID *string `json:"Last-Event-ID,omitempty"`
 }
 
+// ReplayJobParams defines parameters for ReplayJob.
+type ReplayJobParams struct {
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
 // SignalJobJSONBody defines parameters for SignalJob.
 type SignalJobJSONBody = json.RawMessage
 
@@ -1753,8 +1855,14 @@ type IntakeJobJSONRequestBody = JobIntake
 // IntakeJobBatchJSONRequestBody defines body for IntakeJobBatch for application/json ContentType.
 type IntakeJobBatchJSONRequestBody = JobBatchIntake
 
+// ReplayJobsJSONRequestBody defines body for ReplayJobs for application/json ContentType.
+type ReplayJobsJSONRequestBody = JobBulkReplay
+
 // DecideJobApprovalJSONRequestBody defines body for DecideJobApproval for application/json ContentType.
 type DecideJobApprovalJSONRequestBody = ApprovalDecision
+
+// ReplayJobJSONRequestBody defines body for ReplayJob for application/json ContentType.
+type ReplayJobJSONRequestBody = JobReplay
 
 // SignalJobJSONRequestBody defines body for SignalJob for application/json ContentType.
 type SignalJobJSONRequestBody = SignalJobJSONBody
@@ -2060,6 +2168,17 @@ type ClientInterface interface {
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// references are resolved against example outputs derived from the output schemas of the
+	// actions before it, and `resolved_input` shows what each step would have received. No
+	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+	// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+	// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+	// for_each that cannot be resolved against the examples, or a resolved input its action's
+	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -2080,6 +2199,17 @@ type ClientInterface interface {
 	// step's `connection`: its headers and query parameters are added when the request is sent and
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
+	//
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// references are resolved against example outputs derived from the output schemas of the
+	// actions before it, and `resolved_input` shows what each step would have received. No
+	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+	// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+	// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+	// for_each that cannot be resolved against the examples, or a resolved input its action's
+	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2111,6 +2241,10 @@ type ClientInterface interface {
 	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
 	//
+	// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+	// at a time with `POST /api/v1/intake`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -2141,6 +2275,10 @@ type ClientInterface interface {
 	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
 	//
+	// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+	// at a time with `POST /api/v1/intake`.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -2152,6 +2290,50 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs (the `ListJobs` operationId).
 	ListJobs(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplayJobsWithBody Replay finished jobs chosen by filter, at most 1,000 per call
+	//
+	// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+	// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+	// oldest first, at most `limit` of them (default 100, at most 1000), each as
+	// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+	// and neither is a job that has a replay already (made by either route), so calling again
+	// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+	// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+	// replay each job once.
+	//
+	// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+	// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+	// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+	// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+	// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+	ReplayJobsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplayJobs Replay finished jobs chosen by filter, at most 1,000 per call
+	//
+	// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+	// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+	// oldest first, at most `limit` of them (default 100, at most 1000), each as
+	// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+	// and neither is a job that has a replay already (made by either route), so calling again
+	// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+	// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+	// replay each job once.
+	//
+	// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+	// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+	// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+	// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+	// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+	ReplayJobs(ctx context.Context, body ReplayJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetJob Get a job with its steps, result and callback attempts
 	//
@@ -2214,6 +2396,58 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
 	StreamJobEvents(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplayJobWithBody Replay a finished job, from the start or from one of its steps
+	//
+	// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+	// again — the steps as recorded on the job, not the saved workflow's current version — with
+	// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+	// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+	// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+	// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+	// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+	// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+	// it, steps on branches independent of it, ancestors the original did not finish, and the
+	// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+	// unless reused, and signals delivered to the original are not carried over.
+	//
+	// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+	// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+	// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+	// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+	// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+	// admin's replay of it belongs to that owner.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+	ReplayJobWithBody(ctx context.Context, id JobID, params *ReplayJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReplayJob Replay a finished job, from the start or from one of its steps
+	//
+	// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+	// again — the steps as recorded on the job, not the saved workflow's current version — with
+	// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+	// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+	// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+	// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+	// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+	// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+	// it, steps on branches independent of it, ancestors the original did not finish, and the
+	// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+	// unless reused, and signals delivered to the original are not carried over.
+	//
+	// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+	// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+	// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+	// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+	// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+	// admin's replay of it belongs to that owner.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+	ReplayJob(ctx context.Context, id JobID, params *ReplayJobParams, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignalJobWithBody Deliver a signal to a job waiting for it
 	//
@@ -2813,8 +3047,9 @@ type ClientInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+	// with the rehearsed job. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -2833,8 +3068,9 @@ type ClientInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+	// with the rehearsed job. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -3268,6 +3504,17 @@ func (c *Client) ListConnectors(ctx context.Context, reqEditors ...RequestEditor
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// references are resolved against example outputs derived from the output schemas of the
+// actions before it, and `resolved_input` shows what each step would have received. No
+// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+// for_each that cannot be resolved against the examples, or a resolved input its action's
+// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -3298,6 +3545,17 @@ func (c *Client) IntakeJobWithBody(ctx context.Context, params *IntakeJobParams,
 // step's `connection`: its headers and query parameters are added when the request is sent and
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
+//
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// references are resolved against example outputs derived from the output schemas of the
+// actions before it, and `resolved_input` shows what each step would have received. No
+// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+// for_each that cannot be resolved against the examples, or a resolved input its action's
+// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3339,6 +3597,10 @@ func (c *Client) IntakeJob(ctx context.Context, params *IntakeJobParams, body In
 // remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 // 1,000 jobs of about 500 bytes each); raise it for larger batches.
 //
+// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+// at a time with `POST /api/v1/intake`.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -3379,6 +3641,10 @@ func (c *Client) IntakeJobBatchWithBody(ctx context.Context, contentType string,
 // remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 // 1,000 jobs of about 500 bytes each); raise it for larger batches.
 //
+// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+// at a time with `POST /api/v1/intake`.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -3401,6 +3667,70 @@ func (c *Client) IntakeJobBatch(ctx context.Context, body IntakeJobBatchJSONRequ
 // Corresponds with GET /api/v1/jobs (the `ListJobs` operationId).
 func (c *Client) ListJobs(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListJobsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplayJobsWithBody Replay finished jobs chosen by filter, at most 1,000 per call
+//
+// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+// oldest first, at most `limit` of them (default 100, at most 1000), each as
+// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+// and neither is a job that has a replay already (made by either route), so calling again
+// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+// replay each job once.
+//
+// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+func (c *Client) ReplayJobsWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplayJobsRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplayJobs Replay finished jobs chosen by filter, at most 1,000 per call
+//
+// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+// oldest first, at most `limit` of them (default 100, at most 1000), each as
+// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+// and neither is a job that has a replay already (made by either route), so calling again
+// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+// replay each job once.
+//
+// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+func (c *Client) ReplayJobs(ctx context.Context, body ReplayJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplayJobsRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3513,6 +3843,78 @@ func (c *Client) CancelJob(ctx context.Context, id JobID, reqEditors ...RequestE
 // Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
 func (c *Client) StreamJobEvents(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStreamJobEventsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplayJobWithBody Replay a finished job, from the start or from one of its steps
+//
+// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+// again — the steps as recorded on the job, not the saved workflow's current version — with
+// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+// it, steps on branches independent of it, ancestors the original did not finish, and the
+// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+// unless reused, and signals delivered to the original are not carried over.
+//
+// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+// admin's replay of it belongs to that owner.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+func (c *Client) ReplayJobWithBody(ctx context.Context, id JobID, params *ReplayJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplayJobRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReplayJob Replay a finished job, from the start or from one of its steps
+//
+// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+// again — the steps as recorded on the job, not the saved workflow's current version — with
+// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+// it, steps on branches independent of it, ancestors the original did not finish, and the
+// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+// unless reused, and signals delivered to the original are not carried over.
+//
+// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+// admin's replay of it belongs to that owner.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+func (c *Client) ReplayJob(ctx context.Context, id JobID, params *ReplayJobParams, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReplayJobRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4681,8 +5083,9 @@ func (c *Client) GetLegalPage(ctx context.Context, page string, params *GetLegal
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+// with the rehearsed job. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -4711,8 +5114,9 @@ func (c *Client) PostMCPWithBody(ctx context.Context, contentType string, body i
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+// with the rehearsed job. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -5626,6 +6030,46 @@ func NewListJobsRequest(server string, params *ListJobsParams) (*http.Request, e
 	return req, nil
 }
 
+// NewReplayJobsRequest calls the generic ReplayJobs builder with application/json body
+func NewReplayJobsRequest(server string, body ReplayJobsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReplayJobsRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReplayJobsRequestWithBody constructs an http.Request for the ReplayJobs method, with any body, and a specified content type
+func NewReplayJobsRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/replay")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetJobRequest constructs an http.Request for the GetJob method
 func NewGetJobRequest(server string, id JobID) (*http.Request, error) {
 	var err error
@@ -5790,6 +6234,68 @@ func NewStreamJobEventsRequest(server string, id JobID, params *StreamJobEventsP
 			}
 
 			req.Header.Set("Last-Event-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewReplayJobRequest calls the generic ReplayJob builder with application/json body
+func NewReplayJobRequest(server string, id JobID, params *ReplayJobParams, body ReplayJobJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReplayJobRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewReplayJobRequestWithBody constructs an http.Request for the ReplayJob method, with any body, and a specified content type
+func NewReplayJobRequestWithBody(server string, id JobID, params *ReplayJobParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/jobs/%s/replay", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
 	}
@@ -8206,6 +8712,17 @@ type ClientWithResponsesInterface interface {
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// references are resolved against example outputs derived from the output schemas of the
+	// actions before it, and `resolved_input` shows what each step would have received. No
+	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+	// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+	// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+	// for_each that cannot be resolved against the examples, or a resolved input its action's
+	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -8226,6 +8743,17 @@ type ClientWithResponsesInterface interface {
 	// step's `connection`: its headers and query parameters are added when the request is sent and
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
+	//
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// references are resolved against example outputs derived from the output schemas of the
+	// actions before it, and `resolved_input` shows what each step would have received. No
+	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+	// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+	// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+	// for_each that cannot be resolved against the examples, or a resolved input its action's
+	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8257,6 +8785,10 @@ type ClientWithResponsesInterface interface {
 	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
 	//
+	// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+	// at a time with `POST /api/v1/intake`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -8287,6 +8819,10 @@ type ClientWithResponsesInterface interface {
 	// remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 	// 1,000 jobs of about 500 bytes each); raise it for larger batches.
 	//
+	// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+	// at a time with `POST /api/v1/intake`.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -8300,6 +8836,50 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs (the `ListJobs` operationId).
 	ListJobsWithResponse(ctx context.Context, params *ListJobsParams, reqEditors ...RequestEditorFn) (*ListJobsResponse, error)
+
+	// ReplayJobsWithBodyWithResponse Replay finished jobs chosen by filter, at most 1,000 per call
+	//
+	// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+	// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+	// oldest first, at most `limit` of them (default 100, at most 1000), each as
+	// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+	// and neither is a job that has a replay already (made by either route), so calling again
+	// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+	// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+	// replay each job once.
+	//
+	// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+	// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+	// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+	// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+	// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+	ReplayJobsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobsResponse, error)
+
+	// ReplayJobsWithResponse Replay finished jobs chosen by filter, at most 1,000 per call
+	//
+	// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+	// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+	// oldest first, at most `limit` of them (default 100, at most 1000), each as
+	// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+	// and neither is a job that has a replay already (made by either route), so calling again
+	// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+	// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+	// replay each job once.
+	//
+	// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+	// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+	// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+	// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+	// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+	ReplayJobsWithResponse(ctx context.Context, body ReplayJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobsResponse, error)
 
 	// GetJobWithResponse Get a job with its steps, result and callback attempts
 	//
@@ -8368,6 +8948,58 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/jobs/{id}/events (the `StreamJobEvents` operationId).
 	StreamJobEventsWithResponse(ctx context.Context, id JobID, params *StreamJobEventsParams, reqEditors ...RequestEditorFn) (*StreamJobEventsResponse, error)
+
+	// ReplayJobWithBodyWithResponse Replay a finished job, from the start or from one of its steps
+	//
+	// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+	// again — the steps as recorded on the job, not the saved workflow's current version — with
+	// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+	// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+	// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+	// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+	// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+	// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+	// it, steps on branches independent of it, ancestors the original did not finish, and the
+	// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+	// unless reused, and signals delivered to the original are not carried over.
+	//
+	// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+	// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+	// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+	// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+	// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+	// admin's replay of it belongs to that owner.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+	ReplayJobWithBodyWithResponse(ctx context.Context, id JobID, params *ReplayJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error)
+
+	// ReplayJobWithResponse Replay a finished job, from the start or from one of its steps
+	//
+	// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+	// again — the steps as recorded on the job, not the saved workflow's current version — with
+	// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+	// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+	// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+	// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+	// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+	// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+	// it, steps on branches independent of it, ancestors the original did not finish, and the
+	// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+	// unless reused, and signals delivered to the original are not carried over.
+	//
+	// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+	// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+	// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+	// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+	// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+	// admin's replay of it belongs to that owner.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+	ReplayJobWithResponse(ctx context.Context, id JobID, params *ReplayJobParams, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error)
 
 	// SignalJobWithBodyWithResponse Deliver a signal to a job waiting for it
 	//
@@ -9021,8 +9653,9 @@ type ClientWithResponsesInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+	// with the rehearsed job. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -9041,8 +9674,9 @@ type ClientWithResponsesInterface interface {
 	// scopes of the operation it mirrors, and acts with the same ownership and budgets:
 	// `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-	// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+	// with the rehearsed job. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -10691,6 +11325,11 @@ func (r ListConnectorsResponse) ContentType() string {
 	return ""
 }
 
+// IntakeJobResponse200Headers the declared response headers of an HTTP 200 response for IntakeJob
+type IntakeJobResponse200Headers struct {
+	Location *string
+}
+
 // IntakeJobResponse202Headers the declared response headers of an HTTP 202 response for IntakeJob
 type IntakeJobResponse202Headers struct {
 	Location *string
@@ -10719,6 +11358,8 @@ type IntakeJobResponse507Headers struct {
 type IntakeJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Job
 	// JSON202 the response for an HTTP 202 `application/json` response
 	JSON202 *JobAccepted
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
@@ -10747,6 +11388,8 @@ type IntakeJobResponse struct {
 	ApplicationproblemJSON507 *StorageFull
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *IntakeJobResponse200Headers
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *IntakeJobResponse202Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -10755,6 +11398,11 @@ type IntakeJobResponse struct {
 	Headers503 *IntakeJobResponse503Headers
 	// Headers507 the parsed response headers for an HTTP 507 response
 	Headers507 *IntakeJobResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r IntakeJobResponse) GetJSON200() *Job {
+	return r.JSON200
 }
 
 // GetJSON202 returns the response for an HTTP 202 `application/json` response
@@ -11103,6 +11751,150 @@ func (r ListJobsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListJobsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReplayJobsResponse429Headers the declared response headers of an HTTP 429 response for ReplayJobs
+type ReplayJobsResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// ReplayJobsResponse503Headers the declared response headers of an HTTP 503 response for ReplayJobs
+type ReplayJobsResponse503Headers struct {
+	RetryAfter *int
+}
+
+// ReplayJobsResponse507Headers the declared response headers of an HTTP 507 response for ReplayJobs
+type ReplayJobsResponse507Headers struct {
+	RetryAfter *int
+}
+
+type ReplayJobsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *JobBulkReplayResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReplayJobsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReplayJobsResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *ReplayJobsResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReplayJobsResponse) GetJSON200() *JobBulkReplayResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ReplayJobsResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplayJobsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplayJobsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplayJobsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplayJobsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11616,6 +12408,192 @@ func (r StreamJobEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r StreamJobEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReplayJobResponse200Headers the declared response headers of an HTTP 200 response for ReplayJob
+type ReplayJobResponse200Headers struct {
+	Location *string
+}
+
+// ReplayJobResponse202Headers the declared response headers of an HTTP 202 response for ReplayJob
+type ReplayJobResponse202Headers struct {
+	Location *string
+}
+
+// ReplayJobResponse429Headers the declared response headers of an HTTP 429 response for ReplayJob
+type ReplayJobResponse429Headers struct {
+	RateLimit           *string
+	RateLimitPolicy     *string
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int64
+}
+
+// ReplayJobResponse503Headers the declared response headers of an HTTP 503 response for ReplayJob
+type ReplayJobResponse503Headers struct {
+	RetryAfter *int
+}
+
+// ReplayJobResponse507Headers the declared response headers of an HTTP 507 response for ReplayJob
+type ReplayJobResponse507Headers struct {
+	RetryAfter *int
+}
+
+type ReplayJobResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Job
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Job
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON402 the response for an HTTP 402 `application/problem+json` response
+	ApplicationproblemJSON402 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Unprocessable
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSON507 the response for an HTTP 507 `application/problem+json` response
+	ApplicationproblemJSON507 *StorageFull
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ReplayJobResponse200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *ReplayJobResponse202Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReplayJobResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReplayJobResponse503Headers
+	// Headers507 the parsed response headers for an HTTP 507 response
+	Headers507 *ReplayJobResponse507Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReplayJobResponse) GetJSON200() *Job {
+	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ReplayJobResponse) GetJSON202() *Job {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON402 returns the response for an HTTP 402 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON402() *Problem {
+	return r.ApplicationproblemJSON402
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON422() *Unprocessable {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSON507 returns the response for an HTTP 507 `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSON507() *StorageFull {
+	return r.ApplicationproblemJSON507
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ReplayJobResponse) GetApplicationproblemJSONDefault() *Problem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ReplayJobResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReplayJobResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReplayJobResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReplayJobResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -17635,6 +18613,17 @@ func (c *ClientWithResponses) ListConnectorsWithResponse(ctx context.Context, re
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// references are resolved against example outputs derived from the output schemas of the
+// actions before it, and `resolved_input` shows what each step would have received. No
+// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+// for_each that cannot be resolved against the examples, or a resolved input its action's
+// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -17661,6 +18650,17 @@ func (c *ClientWithResponses) IntakeJobWithBodyWithResponse(ctx context.Context,
 // step's `connection`: its headers and query parameters are added when the request is sent and
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
+//
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// references are resolved against example outputs derived from the output schemas of the
+// actions before it, and `resolved_input` shows what each step would have received. No
+// connector is called, no money is reserved or spent (the AI budget is not checked either), no
+// webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+// reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+// for_each that cannot be resolved against the examples, or a resolved input its action's
+// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17698,6 +18698,10 @@ func (c *ClientWithResponses) IntakeJobWithResponse(ctx context.Context, params 
 // remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 // 1,000 jobs of about 500 bytes each); raise it for larger batches.
 //
+// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+// at a time with `POST /api/v1/intake`.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -17734,6 +18738,10 @@ func (c *ClientWithResponses) IntakeJobBatchWithBodyWithResponse(ctx context.Con
 // remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
 // 1,000 jobs of about 500 bytes each); raise it for larger batches.
 //
+// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+// at a time with `POST /api/v1/intake`.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -17758,6 +18766,62 @@ func (c *ClientWithResponses) ListJobsWithResponse(ctx context.Context, params *
 		return nil, err
 	}
 	return ParseListJobsResponse(rsp)
+}
+
+// ReplayJobsWithBodyWithResponse Replay finished jobs chosen by filter, at most 1,000 per call
+//
+// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+// oldest first, at most `limit` of them (default 100, at most 1000), each as
+// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+// and neither is a job that has a replay already (made by either route), so calling again
+// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+// replay each job once.
+//
+// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+func (c *ClientWithResponses) ReplayJobsWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobsResponse, error) {
+	rsp, err := c.ReplayJobsWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplayJobsResponse(rsp)
+}
+
+// ReplayJobsWithResponse Replay finished jobs chosen by filter, at most 1,000 per call
+//
+// Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+// default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+// oldest first, at most `limit` of them (default 100, at most 1000), each as
+// `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+// and neither is a job that has a replay already (made by either route), so calling again
+// replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+// otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+// replay each job once.
+//
+// Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+// a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+// with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+// budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+// the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/replay (the `ReplayJobs` operationId).
+func (c *ClientWithResponses) ReplayJobsWithResponse(ctx context.Context, body ReplayJobsJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobsResponse, error) {
+	rsp, err := c.ReplayJobs(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplayJobsResponse(rsp)
 }
 
 // GetJobWithResponse Get a job with its steps, result and callback attempts
@@ -17856,6 +18920,70 @@ func (c *ClientWithResponses) StreamJobEventsWithResponse(ctx context.Context, i
 		return nil, err
 	}
 	return ParseStreamJobEventsResponse(rsp)
+}
+
+// ReplayJobWithBodyWithResponse Replay a finished job, from the start or from one of its steps
+//
+// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+// again — the steps as recorded on the job, not the saved workflow's current version — with
+// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+// it, steps on branches independent of it, ancestors the original did not finish, and the
+// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+// unless reused, and signals delivered to the original are not carried over.
+//
+// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+// admin's replay of it belongs to that owner.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+func (c *ClientWithResponses) ReplayJobWithBodyWithResponse(ctx context.Context, id JobID, params *ReplayJobParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error) {
+	rsp, err := c.ReplayJobWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplayJobResponse(rsp)
+}
+
+// ReplayJobWithResponse Replay a finished job, from the start or from one of its steps
+//
+// Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+// again — the steps as recorded on the job, not the saved workflow's current version — with
+// the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+// callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+// come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+// of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+// step that succeeded keeps its output and one that was skipped stays skipped, both marked
+// `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+// it, steps on branches independent of it, ancestors the original did not finish, and the
+// on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+// unless reused, and signals delivered to the original are not carried over.
+//
+// The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+// cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+// the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+// minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+// job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+// admin's replay of it belongs to that owner.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/jobs/{id}/replay (the `ReplayJob` operationId).
+func (c *ClientWithResponses) ReplayJobWithResponse(ctx context.Context, id JobID, params *ReplayJobParams, body ReplayJobJSONRequestBody, reqEditors ...RequestEditorFn) (*ReplayJobResponse, error) {
+	rsp, err := c.ReplayJob(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReplayJobResponse(rsp)
 }
 
 // SignalJobWithBodyWithResponse Deliver a signal to a job waiting for it
@@ -18846,8 +19974,9 @@ func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+// with the rehearsed job. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -18872,8 +20001,9 @@ func (c *ClientWithResponses) PostMCPWithBodyWithResponse(ctx context.Context, c
 // scopes of the operation it mirrors, and acts with the same ownership and budgets:
 // `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-// `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-// (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+// with the rehearsed job. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -20934,6 +22064,13 @@ func ParseIntakeJobResponse(rsp *http.Response) (*IntakeJobResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Job
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
 		var dest JobAccepted
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21035,6 +22172,16 @@ func ParseIntakeJobResponse(rsp *http.Response) (*IntakeJobResponse, error) {
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers IntakeJobResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 202:
 		var headers IntakeJobResponse202Headers
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
@@ -21414,6 +22561,177 @@ func ParseListJobsResponse(rsp *http.Response) (*ListJobsResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReplayJobsResponse parses an HTTP response from a ReplayJobsWithResponse call
+func ParseReplayJobsResponse(rsp *http.Response) (*ReplayJobsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplayJobsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest JobBulkReplayResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ReplayJobsResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReplayJobsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers ReplayJobsResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
 	}
 
 	return response, nil
@@ -22032,6 +23350,225 @@ func ParseStreamJobEventsResponse(rsp *http.Response) (*StreamJobEventsResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReplayJobResponse parses an HTTP response from a ReplayJobWithResponse call
+func ParseReplayJobResponse(rsp *http.Response) (*ReplayJobResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReplayJobResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Job
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Job
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 402:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON402 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Unprocessable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest StorageFull
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON507 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ReplayJobResponse200Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers ReplayJobResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReplayJobResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = &value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = &value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReplayJobResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	case rsp.StatusCode == 507:
+		var headers ReplayJobResponse507Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers507 = &headers
 	}
 
 	return response, nil

@@ -17,7 +17,7 @@ SET status = 'canceled', error_code = 'canceled', error_message = 'Canceled by r
     callback_state = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_state END,
     callback_next_at = CASE WHEN callback_url <> '' THEN $1 ELSE callback_next_at END
 WHERE id = $2 AND status IN ('queued', 'scheduled', 'retrying', 'waiting')
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type CancelQueuedJobParams struct {
@@ -61,6 +61,8 @@ func (q *Queries) CancelQueuedJob(ctx context.Context, arg CancelQueuedJobParams
 		&i.Rescues,
 		&i.InputBytes,
 		&i.StepsBytes,
+		&i.DryRun,
+		&i.ReplayOf,
 	)
 	return i, err
 }
@@ -180,7 +182,7 @@ func (q *Queries) ExtendLeases(ctx context.Context, arg ExtendLeasesParams) ([]E
 }
 
 const getJob = `-- name: GetJob :one
-SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes FROM jobs WHERE id = $1
+SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of FROM jobs WHERE id = $1
 `
 
 func (q *Queries) GetJob(ctx context.Context, id string) (Job, error) {
@@ -219,12 +221,14 @@ func (q *Queries) GetJob(ctx context.Context, id string) (Job, error) {
 		&i.Rescues,
 		&i.InputBytes,
 		&i.StepsBytes,
+		&i.DryRun,
+		&i.ReplayOf,
 	)
 	return i, err
 }
 
 const getJobByIdempotencyKey = `-- name: GetJobByIdempotencyKey :one
-SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes FROM jobs WHERE idem_scope = $1 AND idem_key = $2
+SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of FROM jobs WHERE idem_scope = $1 AND idem_key = $2
 `
 
 type GetJobByIdempotencyKeyParams struct {
@@ -268,6 +272,8 @@ func (q *Queries) GetJobByIdempotencyKey(ctx context.Context, arg GetJobByIdempo
 		&i.Rescues,
 		&i.InputBytes,
 		&i.StepsBytes,
+		&i.DryRun,
+		&i.ReplayOf,
 	)
 	return i, err
 }
@@ -329,13 +335,15 @@ func (q *Queries) GetWorkflow(ctx context.Context, arg GetWorkflowParams) (Workf
 
 const insertJob = `-- name: InsertJob :one
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
-                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes)
+                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes,
+                  result, started_at, finished_at, dry_run, replay_of)
 VALUES ($1, $2, $3, $4, $5, $6,
         $7, $8, $9, $10, $11,
         $12, $13, $14, $15, $16, $16,
-        $17, $18)
+        $17, $18,
+        $19, $20, $21, $22, $23)
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type InsertJobParams struct {
@@ -357,8 +365,14 @@ type InsertJobParams struct {
 	CreatedAt   time.Time
 	InputBytes  int64
 	StepsBytes  int64
+	Result      sql.NullString
+	StartedAt   sql.NullTime
+	FinishedAt  sql.NullTime
+	DryRun      int64
+	ReplayOf    sql.NullString
 }
 
+// result, started_at and finished_at are set for a dry run only, which is stored finished.
 func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, error) {
 	row := q.db.QueryRow(ctx, insertJob,
 		arg.ID,
@@ -379,6 +393,11 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 		arg.CreatedAt,
 		arg.InputBytes,
 		arg.StepsBytes,
+		arg.Result,
+		arg.StartedAt,
+		arg.FinishedAt,
+		arg.DryRun,
+		arg.ReplayOf,
 	)
 	var i Job
 	err := row.Scan(
@@ -414,6 +433,8 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 		&i.Rescues,
 		&i.InputBytes,
 		&i.StepsBytes,
+		&i.DryRun,
+		&i.ReplayOf,
 	)
 	return i, err
 }
@@ -505,7 +526,7 @@ func (q *Queries) ListClearWebhookSecrets(ctx context.Context, maxRows int64) ([
 }
 
 const listJobs = `-- name: ListJobs :many
-SELECT jobs.id, jobs.owner_id, jobs.workflow, jobs.status, jobs.priority, jobs.run_at, jobs.attempts, jobs.max_attempts, jobs.timeout_s, jobs.payload, jobs.steps, jobs.result, jobs.error_code, jobs.error_message, jobs.guardrails, jobs.callback_url, jobs.callbacks, jobs.callback_state, jobs.callback_next_at, jobs.lease_token, jobs.lease_expires_at, jobs.cancel_requested, jobs.idem_scope, jobs.idem_key, jobs.idem_hash, jobs.created_at, jobs.updated_at, jobs.started_at, jobs.finished_at, jobs.rescues, jobs.input_bytes, jobs.steps_bytes, p.matched
+SELECT jobs.id, jobs.owner_id, jobs.workflow, jobs.status, jobs.priority, jobs.run_at, jobs.attempts, jobs.max_attempts, jobs.timeout_s, jobs.payload, jobs.steps, jobs.result, jobs.error_code, jobs.error_message, jobs.guardrails, jobs.callback_url, jobs.callbacks, jobs.callback_state, jobs.callback_next_at, jobs.lease_token, jobs.lease_expires_at, jobs.cancel_requested, jobs.idem_scope, jobs.idem_key, jobs.idem_hash, jobs.created_at, jobs.updated_at, jobs.started_at, jobs.finished_at, jobs.rescues, jobs.input_bytes, jobs.steps_bytes, jobs.dry_run, jobs.replay_of, p.matched
 FROM jobs
 JOIN (
     SELECT c.id, c.created_at,
@@ -607,11 +628,66 @@ func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]ListJobsR
 			&i.Job.Rescues,
 			&i.Job.InputBytes,
 			&i.Job.StepsBytes,
+			&i.Job.DryRun,
+			&i.Job.ReplayOf,
 			&i.Matched,
 		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listReplayCandidates = `-- name: ListReplayCandidates :many
+SELECT f.id FROM jobs f
+WHERE (CAST($1 AS BOOLEAN) OR f.owner_id = $2)
+  AND f.status = $3
+  AND (CAST($4 AS TEXT) = '' OR f.workflow = $4)
+  AND f.created_at >= $5
+  AND f.created_at < $6
+  AND f.dry_run = 0
+  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.replay_of = f.id)
+ORDER BY f.created_at, f.id
+LIMIT $7
+`
+
+type ListReplayCandidatesParams struct {
+	AllOwners     bool
+	OwnerID       string
+	Status        string
+	Workflow      string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	MaxRows       int64
+}
+
+// The jobs a bulk replay (POST /api/v1/jobs/replay) takes, oldest first: those of the
+// filter that are not dry runs and have no replay yet (the jobs_replay_of index).
+func (q *Queries) ListReplayCandidates(ctx context.Context, arg ListReplayCandidatesParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, listReplayCandidates,
+		arg.AllOwners,
+		arg.OwnerID,
+		arg.Status,
+		arg.Workflow,
+		arg.CreatedAfter,
+		arg.CreatedBefore,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -779,7 +855,7 @@ func (q *Queries) RecordCallback(ctx context.Context, arg RecordCallbackParams) 
 const requestCancel = `-- name: RequestCancel :one
 UPDATE jobs SET cancel_requested = 1, updated_at = $1
 WHERE id = $2 AND status = 'running'
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type RequestCancelParams struct {
@@ -823,6 +899,8 @@ func (q *Queries) RequestCancel(ctx context.Context, arg RequestCancelParams) (J
 		&i.Rescues,
 		&i.InputBytes,
 		&i.StepsBytes,
+		&i.DryRun,
+		&i.ReplayOf,
 	)
 	return i, err
 }

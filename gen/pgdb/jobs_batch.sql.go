@@ -12,7 +12,7 @@ import (
 )
 
 const getJobsByIdempotencyKeys = `-- name: GetJobsByIdempotencyKeys :many
-SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes FROM jobs WHERE idem_scope = $1 AND idem_key = ANY($2::text[])
+SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of FROM jobs WHERE idem_scope = $1 AND idem_key = ANY($2::text[])
 `
 
 type GetJobsByIdempotencyKeysParams struct {
@@ -63,6 +63,8 @@ func (q *Queries) GetJobsByIdempotencyKeys(ctx context.Context, arg GetJobsByIde
 			&i.Rescues,
 			&i.InputBytes,
 			&i.StepsBytes,
+			&i.DryRun,
+			&i.ReplayOf,
 		); err != nil {
 			return nil, err
 		}
@@ -76,7 +78,8 @@ func (q *Queries) GetJobsByIdempotencyKeys(ctx context.Context, arg GetJobsByIde
 
 const insertJobs = `-- name: InsertJobs :many
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
-                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes)
+                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes,
+                  result, started_at, finished_at, dry_run, replay_of)
 SELECT b.id, ($1::text[])[b.n], ($2::text[])[b.n], ($3::text[])[b.n],
        ($4::bigint[])[b.n], ($5::timestamptz[])[b.n], ($6::bigint[])[b.n],
        ($7::bigint[])[b.n], ($8::text[])[b.n]::jsonb, ($9::text[])[b.n]::jsonb,
@@ -85,11 +88,15 @@ SELECT b.id, ($1::text[])[b.n], ($2::text[])[b.n], ($3::text[])[b.n],
        NULLIF(($12::text[])[b.n], ''),
        CASE WHEN ($12::text[])[b.n] = '' THEN NULL ELSE ($14::text[])[b.n] END,
        ($15::timestamptz[])[b.n], ($15::timestamptz[])[b.n],
-       ($16::bigint[])[b.n], ($17::bigint[])[b.n]
-FROM unnest($18::text[]) WITH ORDINALITY AS b(id, n)
+       ($16::bigint[])[b.n], ($17::bigint[])[b.n],
+       NULLIF(($18::text[])[b.n], '')::jsonb,
+       NULLIF(($19::text[])[b.n], '')::timestamptz,
+       NULLIF(($20::text[])[b.n], '')::timestamptz,
+       ($21::bigint[])[b.n], NULLIF(($22::text[])[b.n], '')
+FROM unnest($23::text[]) WITH ORDINALITY AS b(id, n)
 ORDER BY b.n
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type InsertJobsParams struct {
@@ -110,6 +117,11 @@ type InsertJobsParams struct {
 	CreatedAts   []time.Time
 	InputBytes   []int64
 	StepsBytes   []int64
+	Results      []string
+	StartedAts   []string
+	FinishedAts  []string
+	DryRuns      []int64
+	ReplayOfs    []string
 	Ids          []string
 }
 
@@ -118,6 +130,7 @@ type InsertJobsParams struct {
 // batch order (indexed by the ids' ordinality); ” stands for a NULL idempotency key (the scope and hash go with it).
 // Rows whose key is taken, in the table or by an earlier row of the batch, are
 // skipped (ON CONFLICT DO NOTHING) and missing from the result.
+// result, started_at, finished_at and replay_of: ” stands for NULL too (times as RFC 3339 text).
 func (q *Queries) InsertJobs(ctx context.Context, arg InsertJobsParams) ([]Job, error) {
 	rows, err := q.db.Query(ctx, insertJobs,
 		arg.OwnerIds,
@@ -137,6 +150,11 @@ func (q *Queries) InsertJobs(ctx context.Context, arg InsertJobsParams) ([]Job, 
 		arg.CreatedAts,
 		arg.InputBytes,
 		arg.StepsBytes,
+		arg.Results,
+		arg.StartedAts,
+		arg.FinishedAts,
+		arg.DryRuns,
+		arg.ReplayOfs,
 		arg.Ids,
 	)
 	if err != nil {
@@ -179,6 +197,8 @@ func (q *Queries) InsertJobs(ctx context.Context, arg InsertJobsParams) ([]Job, 
 			&i.Rescues,
 			&i.InputBytes,
 			&i.StepsBytes,
+			&i.DryRun,
+			&i.ReplayOf,
 		); err != nil {
 			return nil, err
 		}

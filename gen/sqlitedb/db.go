@@ -216,6 +216,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listKeysStmt, err = db.PrepareContext(ctx, listKeys); err != nil {
 		return nil, fmt.Errorf("error preparing query ListKeys: %w", err)
 	}
+	if q.listReplayCandidatesStmt, err = db.PrepareContext(ctx, listReplayCandidates); err != nil {
+		return nil, fmt.Errorf("error preparing query ListReplayCandidates: %w", err)
+	}
 	if q.listSchedulesStmt, err = db.PrepareContext(ctx, listSchedules); err != nil {
 		return nil, fmt.Errorf("error preparing query ListSchedules: %w", err)
 	}
@@ -643,6 +646,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listKeysStmt: %w", cerr)
 		}
 	}
+	if q.listReplayCandidatesStmt != nil {
+		if cerr := q.listReplayCandidatesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listReplayCandidatesStmt: %w", cerr)
+		}
+	}
 	if q.listSchedulesStmt != nil {
 		if cerr := q.listSchedulesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listSchedulesStmt: %w", cerr)
@@ -916,6 +924,7 @@ type Queries struct {
 	listConnectionsStmt               *sql.Stmt
 	listJobsStmt                      *sql.Stmt
 	listKeysStmt                      *sql.Stmt
+	listReplayCandidatesStmt          *sql.Stmt
 	listSchedulesStmt                 *sql.Stmt
 	listTriggersStmt                  *sql.Stmt
 	listWorkflowsStmt                 *sql.Stmt
@@ -1020,6 +1029,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listConnectionsStmt:               q.listConnectionsStmt,
 		listJobsStmt:                      q.listJobsStmt,
 		listKeysStmt:                      q.listKeysStmt,
+		listReplayCandidatesStmt:          q.listReplayCandidatesStmt,
 		listSchedulesStmt:                 q.listSchedulesStmt,
 		listTriggersStmt:                  q.listTriggersStmt,
 		listWorkflowsStmt:                 q.listWorkflowsStmt,

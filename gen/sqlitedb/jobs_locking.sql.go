@@ -17,7 +17,7 @@ WHERE id IN (
     SELECT c.id FROM jobs c WHERE c.callback_state = 'pending' AND c.callback_next_at <= ?2
     ORDER BY c.callback_next_at LIMIT ?3 
 )
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type ClaimCallbacksParams struct {
@@ -69,6 +69,8 @@ func (q *Queries) ClaimCallbacks(ctx context.Context, arg ClaimCallbacksParams) 
 			&i.Rescues,
 			&i.InputBytes,
 			&i.StepsBytes,
+			&i.DryRun,
+			&i.ReplayOf,
 		); err != nil {
 			return nil, err
 		}
@@ -94,7 +96,7 @@ WHERE id IN (
     LIMIT +?4
     
 )
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes
+RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type ClaimJobsParams struct {
@@ -156,6 +158,8 @@ func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, er
 			&i.Rescues,
 			&i.InputBytes,
 			&i.StepsBytes,
+			&i.DryRun,
+			&i.ReplayOf,
 		); err != nil {
 			return nil, err
 		}

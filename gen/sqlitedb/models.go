@@ -162,6 +162,8 @@ type Job struct {
 	Rescues         int64
 	InputBytes      int64
 	StepsBytes      int64
+	DryRun          int64
+	ReplayOf        sql.NullString
 }
 
 type JobCount struct {

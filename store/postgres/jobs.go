@@ -67,6 +67,8 @@ func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, e
 		a.Payloads, a.Steps, a.Guardrails, a.CallbackUrls = append(a.Payloads, p.Payload), append(a.Steps, p.Steps), append(a.Guardrails, p.Guardrails), append(a.CallbackUrls, p.CallbackUrl)
 		a.IdemScopes, a.IdemKeys, a.IdemHashes = append(a.IdemScopes, p.IdemScope.String), append(a.IdemKeys, p.IdemKey.String), append(a.IdemHashes, p.IdemHash.String)
 		a.CreatedAts, a.InputBytes, a.StepsBytes = append(a.CreatedAts, p.CreatedAt), append(a.InputBytes, p.InputBytes), append(a.StepsBytes, p.StepsBytes)
+		a.Results, a.DryRuns, a.ReplayOfs = append(a.Results, p.Result.String), append(a.DryRuns, p.DryRun), append(a.ReplayOfs, p.ReplayOf.String)
+		a.StartedAts, a.FinishedAts = append(a.StartedAts, timeText(p.StartedAt)), append(a.FinishedAts, timeText(p.FinishedAt))
 	}
 	rows, err := db.q.InsertJobs(ctx, a)
 	if err != nil {
@@ -100,6 +102,23 @@ func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, e
 		out[i].Inserted = true
 	}
 	return out, nil
+}
+
+// timeText is a nullable time as InsertJobs takes it: RFC 3339 text, "" for NULL.
+func timeText(t sql.NullTime) string {
+	if !t.Valid {
+		return ""
+	}
+	return t.Time.UTC().Format(time.RFC3339Nano)
+}
+
+// ReplayCandidates implements jobs.Store.
+func (db *DB) ReplayCandidates(ctx context.Context, f jobs.ListFilter) ([]string, error) {
+	ids, err := db.q.ListReplayCandidates(ctx, pgdb.ListReplayCandidatesParams(dbrow.ListReplayCandidates(f)))
+	if err != nil {
+		return nil, fmt.Errorf("list replay candidates: %w", err)
+	}
+	return ids, nil
 }
 
 // idemKey is an idempotency key with its scope.

@@ -67,6 +67,15 @@ func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, e
 	return out, nil
 }
 
+// ReplayCandidates implements jobs.Store.
+func (db *DB) ReplayCandidates(ctx context.Context, f jobs.ListFilter) ([]string, error) {
+	ids, err := db.rq.ListReplayCandidates(ctx, dbrow.ListReplayCandidates(f))
+	if err != nil {
+		return nil, fmt.Errorf("list replay candidates: %w", err)
+	}
+	return ids, nil
+}
+
 // GetJob implements jobs.Store.
 func (db *DB) GetJob(ctx context.Context, id string) (jobs.Job, error) {
 	row, err := db.rq.GetJob(ctx, id)

@@ -44,6 +44,13 @@ func jobAtOffset(ownerID, id string, d time.Duration) jobs.Job {
 	return j
 }
 
+// jobOf returns newJob(owner) with id, workflow and status, created at jobAt+d.
+func jobOf(id, owner, workflow, status string, d time.Duration) jobs.Job {
+	j := jobAtOffset(owner, id, d)
+	j.Workflow, j.Status = workflow, status
+	return j
+}
+
 // insertJob stores j, fails the test unless it was inserted, and returns what the store returned.
 func insertJob(t *testing.T, s store.Store, j jobs.Job) jobs.Job {
 	t.Helper()
@@ -173,6 +180,7 @@ func checkJob(t *testing.T, what string, got, want jobs.Job) {
 		{"IdemScope", got.IdemScope, want.IdemScope},
 		{"IdemKey", got.IdemKey, want.IdemKey},
 		{"IdemHash", got.IdemHash, want.IdemHash},
+		{"ReplayOf", got.ReplayOf, want.ReplayOf},
 	} {
 		if f.got != f.want {
 			t.Errorf("%s: %s = %q, want %q", what, f.name, f.got, f.want)
@@ -194,6 +202,9 @@ func checkJob(t *testing.T, what string, got, want jobs.Job) {
 	}
 	if got.CancelRequested != want.CancelRequested {
 		t.Errorf("%s: CancelRequested = %v, want %v", what, got.CancelRequested, want.CancelRequested)
+	}
+	if got.DryRun != want.DryRun {
+		t.Errorf("%s: DryRun = %v, want %v", what, got.DryRun, want.DryRun)
 	}
 	checkJSON(t, what, "Payload", got.Payload, want.Payload)
 	checkJSON(t, what, "Guardrails", got.Guardrails, want.Guardrails)
@@ -232,6 +243,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 	runJobsWaiting(t, open)
 	runJobsWebhooks(t, open)
 	runJobsWorkflows(t, open)
+	runJobsReplays(t, open)
 }
 
 // insertJobWant is what the store holds for a job just inserted from j.

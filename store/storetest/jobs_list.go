@@ -18,11 +18,7 @@ func runJobsList(t *testing.T, open func(t testing.TB) store.Store) {
 		t.Parallel()
 		s, ctx := open(t), t.Context()
 		const ann, bob = "usr_ann", "usr_bob"
-		at := func(id, owner, workflow, status string, d time.Duration) jobs.Job {
-			j := jobAtOffset(owner, id, d)
-			j.Workflow, j.Status = workflow, status
-			return j
-		}
+		at := jobOf
 		// Newest first: j7, j6, j5, j4 and j3 (the same instant, so by id), j2, j1, j0.
 		// j7 is a microsecond newer than j6; j0 belongs to no owner (a bootstrap admin's).
 		j0 := at("job_00", "", "w1", jobs.StatusQueued, 0)

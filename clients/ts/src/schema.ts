@@ -327,6 +327,17 @@ export interface paths {
          *     step's `connection`: its headers and query parameters are added when the request is sent and
          *     are never stored in the job. The same rule holds for saved workflows, and a step whose
          *     references resolve to such a header or parameter fails `invalid_input` when it runs.
+         *
+         *     With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
+         *     the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+         *     references are resolved against example outputs derived from the output schemas of the
+         *     actions before it, and `resolved_input` shows what each step would have received. No
+         *     connector is called, no money is reserved or spent (the AI budget is not checked either), no
+         *     webhook is sent, and the job never enters the queue; it is stored (`GET /api/v1/jobs/{id}`
+         *     reads it, with `dry_run: true`) and kept like any finished job. A reference, condition or
+         *     for_each that cannot be resolved against the examples, or a resolved input its action's
+         *     schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
+         *     A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
          */
         post: operations["intakeJob"];
         delete?: never;
@@ -368,6 +379,10 @@ export interface paths {
          *     when its worst case, added to that of the batch's AI jobs accepted before it, cannot fit the
          *     remaining budget. The body limit is the server's (`LEVQOR_MAX_BODY_BYTES`, 512 KiB by default:
          *     1,000 jobs of about 500 bytes each); raise it for larger batches.
+         *
+         *     Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
+         *     422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
+         *     at a time with `POST /api/v1/intake`.
          */
         post: operations["intakeJobBatch"];
         delete?: never;
@@ -390,6 +405,39 @@ export interface paths {
         get: operations["listJobs"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay finished jobs chosen by filter, at most 1,000 per call
+         * @description Replays the caller's finished jobs that match the filters of `GET /api/v1/jobs` (`status`,
+         *     default `failed`, and only a finished status; `workflow`; `created_after`; `created_before`),
+         *     oldest first, at most `limit` of them (default 100, at most 1000), each as
+         *     `POST /api/v1/jobs/{id}/replay` would with the same `from_step`. Dry runs are never replayed,
+         *     and neither is a job that has a replay already (made by either route), so calling again
+         *     replays the next ones: repeat while `more` is true. Give `created_before` to fix the set —
+         *     otherwise replays that fail in the meantime are themselves candidates. Concurrent calls
+         *     replay each job once.
+         *
+         *     Results are per job, in the order replayed: `status` 202 and `job` for a new replay (200 when
+         *     a concurrent call replayed that job first), or the 4xx a single replay would have answered,
+         *     with its `problem` (a job without `from_step` is 422, a budget that cannot fit is 402; the
+         *     budget check is cumulative over the call's AI replays, per owner). Every replay counts against
+         *     the plan's jobs per minute; a call whose replays the plan cannot take is refused whole with 429.
+         */
+        post: operations["replayJobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -432,6 +480,45 @@ export interface paths {
          *     and the job ends `canceled`. A job already finished answers 409.
          */
         post: operations["cancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay a finished job, from the start or from one of its steps
+         * @description Stores a new job, linked to the original by `replay_of`, that runs the original's steps
+         *     again — the steps as recorded on the job, not the saved workflow's current version — with
+         *     the original's payload (or `payload`), priority, attempts, time limit, guardrails and
+         *     callback URL. Without `from_step` every step runs again. With `from_step`, the steps that
+         *     come before it — its ancestors: the steps it needs, and theirs, down to the roots (in a list
+         *     of steps without `needs`, every earlier step) — keep the outcome the original recorded: a
+         *     step that succeeded keeps its output and one that was skipped stays skipped, both marked
+         *     `reused: true`, and they are not run. Every other step runs: `from_step`, what comes after
+         *     it, steps on branches independent of it, ancestors the original did not finish, and the
+         *     on_failure step when the replay fails. A reused step costs nothing; a wait step runs again
+         *     unless reused, and signals delivered to the original are not carried over.
+         *
+         *     The job must have finished (`succeeded`, `failed` or `canceled`): 409 otherwise; a dry run
+         *     cannot be replayed (409: its outputs are examples). A replay is an intake: it needs room in
+         *     the owner's AI budget for the steps that run again (402), counts against the plan's jobs per
+         *     minute, and honours `Idempotency-Key` like `POST /api/v1/intake` (the fingerprint covers the
+         *     job's id and the body, so one key cannot replay two jobs). Another owner's job is 404; an
+         *     admin's replay of it belongs to that owner.
+         */
+        post: operations["replayJob"];
         delete?: never;
         options?: never;
         head?: never;
@@ -894,8 +981,9 @@ export interface paths {
          *     scopes of the operation it mirrors, and acts with the same ownership and budgets:
          *     `list_connectors` (listConnectors), `list_workflows` (listWorkflows), `get_workflow`
          *     (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
-         *     `list_jobs` (listJobs), `cancel_job` (cancelJob), `get_usage` (getUsage), `plan_workflow`
-         *     (planWorkflow). `replay_job` comes with job replay. Tool schemas are derived from
+         *     `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
+         *     (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
+         *     with the rehearsed job. Tool schemas are derived from
          *     these operations' schemas: a tool's arguments are the operation's parameters (headers in
          *     snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
          *     `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -1603,6 +1691,8 @@ export interface components {
             timeout_s?: number;
             callback_url?: string;
             guardrails?: components["schemas"]["Guardrails"];
+            /** @description Rehearse instead of run: the answer is 200 with the rehearsed job (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint. */
+            dry_run?: boolean;
         };
         JobBatchIntake: {
             jobs: components["schemas"]["JobBatchItem"][];
@@ -1666,6 +1756,10 @@ export interface components {
              */
             cost_usd?: number;
             output?: unknown;
+            /** @description Dry runs only: the input the step would have received, references filled in against the payload and the example outputs (a for_each step: the array of its items' inputs). */
+            resolved_input?: unknown;
+            /** @description Replays only — the step was not run; its outcome and output are the original job's. */
+            reused?: boolean;
             error?: components["schemas"]["StepError"];
             /** Format: date-time */
             started_at?: string | null;
@@ -1728,11 +1822,65 @@ export interface components {
             started_at?: string | null;
             /** Format: date-time */
             finished_at?: string | null;
+            /** @description The job is a dry run (`POST /api/v1/intake` with `dry_run`); its outputs are examples. */
+            dry_run?: boolean;
+            /** @description The job this one replays (`POST /api/v1/jobs/{id}/replay`). */
+            replay_of?: string;
         };
         JobList: {
             data: components["schemas"]["Job"][];
             /** @description Pass as `cursor` for the next page; absent on the last page. A page can end before `limit` jobs (see the operation), so this, not the page's length, tells whether more jobs follow. */
             next_cursor?: string;
+        };
+        JobReplay: {
+            /** @description The step to replay from: its ancestors keep the original's outcome (reused), every other step runs. Absent: every step runs. It names a step of the job, not its on_failure step (422 otherwise). */
+            from_step?: string;
+            /** @description The replay's payload, at most 200 KiB serialised; absent, the original's. */
+            payload?: {
+                [key: string]: unknown;
+            };
+        };
+        JobBulkReplay: {
+            /**
+             * @description The status of the jobs to replay (only finished ones can be).
+             * @default failed
+             * @enum {string}
+             */
+            status: "failed" | "canceled" | "succeeded";
+            workflow?: components["schemas"]["WorkflowName"];
+            /**
+             * Format: date-time
+             * @description Jobs created at or after this time.
+             */
+            created_after?: string;
+            /**
+             * Format: date-time
+             * @description Jobs created before this time.
+             */
+            created_before?: string;
+            /**
+             * @description Jobs replayed at most by this call.
+             * @default 100
+             */
+            limit: number;
+            /** @description As in JobReplay, for every job; a job without this step is refused in its slot (422). */
+            from_step?: string;
+        };
+        JobBulkReplayResult: {
+            /** @description Jobs with a replay (new, or made by a concurrent call). */
+            replayed: number;
+            /** @description Jobs refused (see their problem). */
+            failed: number;
+            /** @description Other jobs match the filters and were not replayed by this call (the limit was reached). */
+            more: boolean;
+            results: components["schemas"]["JobBulkReplayItem"][];
+        };
+        JobBulkReplayItem: {
+            replay_of: components["schemas"]["ID"];
+            /** @description 202 new replay, 200 replayed by a concurrent call, 4xx refused (see problem). */
+            status: number;
+            job?: components["schemas"]["JobAccepted"];
+            problem?: components["schemas"]["Problem"];
         };
         WorkflowPut: {
             description?: string;
@@ -1810,6 +1958,10 @@ export interface components {
             name: string;
             description: string;
             input_schema: {
+                [key: string]: unknown;
+            };
+            /** @description The JSON Schema of the action's output; dry runs derive their example outputs from it. Where an output depends on the input (`core.echo`, `ai.extract`'s `data`), the dry run uses the input too. */
+            output_schema?: {
                 [key: string]: unknown;
             };
         };
@@ -2915,6 +3067,17 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A dry run (`dry_run` true): the rehearsed job, stored with `dry_run` true. */
+            200: {
+                headers: {
+                    /** @description The job's URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
             /** @description The job is stored and will run. */
             202: {
                 headers: {
@@ -3018,6 +3181,41 @@ export interface operations {
             default: components["responses"]["Problem"];
         };
     };
+    replayJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobBulkReplay"];
+            };
+        };
+        responses: {
+            /** @description One result per job replayed (or refused); `more` says whether other jobs match. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobBulkReplayResult"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
+            default: components["responses"]["Problem"];
+        };
+    };
     getJob: {
         parameters: {
             query?: never;
@@ -3073,6 +3271,69 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+            507: components["responses"]["StorageFull"];
+            default: components["responses"]["Problem"];
+        };
+    };
+    replayJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: components["parameters"]["JobID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["JobReplay"];
+            };
+        };
+        responses: {
+            /** @description An idempotent repeat — the replay the key made first. */
+            200: {
+                headers: {
+                    /** @description The replay's URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description The replay is stored and will run. */
+            202: {
+                headers: {
+                    /** @description The replay's URL. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description The AI steps that run again cannot fit the owner's remaining budget (type …/budget-exceeded). */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -1,10 +1,13 @@
 -- name: InsertJob :one
+-- result, started_at and finished_at are set for a dry run only, which is stored finished.
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
-                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes)
+                  guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes,
+                  result, started_at, finished_at, dry_run, replay_of)
 VALUES (sqlc.arg(id), sqlc.arg(owner_id), sqlc.arg(workflow), sqlc.arg(status), sqlc.arg(priority), sqlc.arg(run_at),
         sqlc.arg(max_attempts), sqlc.arg(timeout_s), sqlc.arg(payload), sqlc.arg(steps), sqlc.arg(guardrails),
         sqlc.arg(callback_url), sqlc.narg(idem_scope), sqlc.narg(idem_key), sqlc.narg(idem_hash), sqlc.arg(created_at), sqlc.arg(created_at),
-        sqlc.arg(input_bytes), sqlc.arg(steps_bytes))
+        sqlc.arg(input_bytes), sqlc.arg(steps_bytes),
+        sqlc.narg(result), sqlc.narg(started_at), sqlc.narg(finished_at), sqlc.arg(dry_run), sqlc.narg(replay_of))
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -42,6 +45,20 @@ JOIN (
 ) p ON p.id = jobs.id
 WHERE p.n <= CAST(sqlc.arg(page_rows) AS INTEGER) AND (p.n = 1 OR p.running <= CAST(sqlc.arg(max_bytes) AS BIGINT))
 ORDER BY p.created_at DESC, p.id DESC;
+
+-- name: ListReplayCandidates :many
+-- The jobs a bulk replay (POST /api/v1/jobs/replay) takes, oldest first: those of the
+-- filter that are not dry runs and have no replay yet (the jobs_replay_of index).
+SELECT f.id FROM jobs f
+WHERE (CAST(sqlc.arg(all_owners) AS BOOLEAN) OR f.owner_id = sqlc.arg(owner_id))
+  AND f.status = sqlc.arg(status)
+  AND (CAST(sqlc.arg(workflow) AS TEXT) = '' OR f.workflow = sqlc.arg(workflow))
+  AND f.created_at >= sqlc.arg(created_after)
+  AND f.created_at < sqlc.arg(created_before)
+  AND f.dry_run = 0
+  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.replay_of = f.id)
+ORDER BY f.created_at, f.id
+LIMIT sqlc.arg(max_rows);
 
 -- name: ExtendLeases :many
 -- Heartbeat: extends the leases this worker holds; returns those whose cancel was requested.

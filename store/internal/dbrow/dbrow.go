@@ -29,6 +29,7 @@ type (
 	Job                               = sqlitedb.Job
 	InsertJobParams                   = sqlitedb.InsertJobParams
 	ListJobsParams                    = sqlitedb.ListJobsParams
+	ListReplayCandidatesParams        = sqlitedb.ListReplayCandidatesParams
 	FinishJobParams                   = sqlitedb.FinishJobParams
 	Workflow                          = sqlitedb.Workflow
 	PutWorkflowParams                 = sqlitedb.PutWorkflowParams

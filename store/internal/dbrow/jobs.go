@@ -39,6 +39,7 @@ func ToJob(r Job) (jobs.Job, error) {
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		StartedAt: TimePtr(r.StartedAt), FinishedAt: TimePtr(r.FinishedAt),
 		Rescues: int(r.Rescues), StoredBytes: r.InputBytes + r.StepsBytes,
+		DryRun: r.DryRun != 0, ReplayOf: r.ReplayOf.String,
 	}, nil
 }
 
@@ -80,12 +81,25 @@ func InsertJob(j jobs.Job) (InsertJobParams, error) {
 	if err != nil {
 		return InsertJobParams{}, fmt.Errorf("steps: %w", err)
 	}
+	// A job is stored to run, without a result or times, except a dry run: it is
+	// stored finished (jobs.Job.DryRun).
+	var result []byte
+	var dryRun int64
+	var started, finished *time.Time
+	if j.DryRun {
+		if result, err = storejson.EncodeRaw(j.Result); err != nil {
+			return InsertJobParams{}, fmt.Errorf("result: %w", err)
+		}
+		dryRun, started, finished = 1, j.StartedAt, j.FinishedAt
+	}
 	return InsertJobParams{
 		ID: j.ID, OwnerID: j.OwnerID, Workflow: j.Workflow, Status: j.Status, Priority: int64(j.Priority),
 		RunAt: j.RunAt.UTC(), MaxAttempts: int64(j.MaxAttempts), TimeoutS: int64(j.TimeoutS),
 		Payload: string(payload), Steps: string(steps), Guardrails: string(guardrails), CallbackUrl: j.CallbackURL,
 		IdemScope: EmptyAsNull(j.IdemScope), IdemKey: EmptyAsNull(j.IdemKey), IdemHash: EmptyAsNull(j.IdemHash),
-		CreatedAt: j.CreatedAt.UTC(), InputBytes: int64(len(payload) + len(guardrails)), StepsBytes: int64(len(steps)),
+		CreatedAt: j.CreatedAt.UTC(), InputBytes: int64(len(payload) + len(guardrails)), StepsBytes: int64(len(steps) + len(result)),
+		Result: NullJSON(result), StartedAt: NullTime(started), FinishedAt: NullTime(finished),
+		DryRun: dryRun, ReplayOf: EmptyAsNull(j.ReplayOf),
 	}, nil
 }
 
@@ -117,6 +131,13 @@ func ListJobs(f jobs.ListFilter) ListJobsParams {
 		p.MaxBytes = f.MaxBytes
 	}
 	return p
+}
+
+// ListReplayCandidates is the ListReplayCandidates parameters of f (its bounds as ListJobs fills them).
+func ListReplayCandidates(f jobs.ListFilter) ListReplayCandidatesParams {
+	p := ListJobs(f)
+	return ListReplayCandidatesParams{AllOwners: p.AllOwners, OwnerID: p.OwnerID, Status: p.Status, Workflow: p.Workflow,
+		CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore, MaxRows: p.PageRows}
 }
 
 // FinishJob is the FinishJob parameters of f, finished at now.

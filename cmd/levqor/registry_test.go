@@ -1,0 +1,45 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/levqor/levqor/connectors/connectortest"
+	"github.com/levqor/levqor/outbound"
+	"github.com/levqor/levqor/schemaexample"
+)
+
+// TestEveryActionDescribesItsOutput: every action of every connector the binary
+// builds declares an output schema (GET /api/v1/connectors shows it, dry runs make
+// their examples from it), and the example a dry run makes from it is valid
+// against it. (Each connector's own tests check its real outputs against it.)
+func TestEveryActionDescribesItsOutput(t *testing.T) {
+	guard, err := outbound.NewGuard(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := newRegistry(loadConfig(t, nil), guard, connectortest.NewCredentials())
+	if err != nil {
+		t.Fatalf("newRegistry: %v", err)
+	}
+	actions := 0
+	for _, c := range reg.Catalogue() {
+		for _, a := range c.Actions {
+			actions++
+			if len(a.OutputSchema) == 0 {
+				t.Errorf("%s.%s declares no output schema", c.Connector, a.Name)
+				continue
+			}
+			ex, err := schemaexample.New(a.OutputSchema)
+			if err != nil {
+				t.Errorf("%s.%s: no example: %v", c.Connector, a.Name, err)
+				continue
+			}
+			if err := connectortest.MatchSchema(a.OutputSchema, ex.JSON()); err != nil {
+				t.Errorf("%s.%s: the example %s does not match the output schema: %v", c.Connector, a.Name, ex.JSON(), err)
+			}
+		}
+	}
+	if actions < 20 {
+		t.Errorf("%d actions in the catalogue; the registry looks incomplete", actions)
+	}
+}
