@@ -88,7 +88,9 @@ lint-openapi: $(OPENAPI_LINT)/node_modules/.package-lock.json ## Redocly CLI's r
 
 bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... ./budget/ ./connectors/ai/ | tee bench.out
-	go build -o bin/levqor-bench ./cmd/levqor-bench && ./bin/levqor-bench -bin $(BIN)
+	go build -o bin/levqor-bench ./cmd/levqor-bench
+	cd cmd/levqor-bench/riverpeer && go build -o ../../../bin/levqor-river-peer . # River, in a module of its own
+	./bin/levqor-bench -bin $(BIN) -river-peer bin/levqor-river-peer
 
 scale-demo: ## 3 instances on PostgreSQL + Redis behind a proxy, one SIGKILLed mid-load (needs LEVQOR_TEST_POSTGRES_URL, LEVQOR_TEST_REDIS_URL)
 	LEVQOR_SCALE_DEMO=1 go test -count=1 -run '^TestScaleDemo$$' -v -timeout 10m ./cmd/levqor/ | grep -E 'scale|rate limit|acknowledged|PASS|FAIL|ok '
