@@ -91,7 +91,9 @@ lint-openapi: $(OPENAPI_LINT)/node_modules/.package-lock.json ## Redocly CLI's r
 
 bench: build ## the performance numbers of the issues (see docs/benchmarks.md)
 	go test -run '^$$' -bench . -benchtime 2s -count 5 ./server/ ./store/... ./budget/ ./connectors/ai/ | tee bench.out
-	go build -o bin/levqor-bench ./cmd/levqor-bench && ./bin/levqor-bench -bin $(BIN)
+	go build -o bin/levqor-bench ./cmd/levqor-bench
+	cd cmd/levqor-bench/riverpeer && go build -o ../../../bin/levqor-river-peer . # River, in a module of its own
+	./bin/levqor-bench -bin $(BIN) -river-peer bin/levqor-river-peer
 
 # CI's guard against performance regressions: levqor's intake against a bare net/http
 # server in the same run (short rounds), failing below a generous floor (docs/benchmarks.md).

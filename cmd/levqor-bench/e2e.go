@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 const (
@@ -26,6 +27,7 @@ const (
 
 // e2eResult is what one engine's end-to-end run measured.
 type e2eResult struct {
+	Server  string `json:"server"` // levqor, or the peer's name
 	Engine  string `json:"engine"`
 	Workers int    `json:"workers"`
 	// The window runs from the admin status read before the load starts to the one
@@ -45,10 +47,13 @@ type e2eResult struct {
 	// ThroughPerS is the window's jobs over it.
 	ThroughS    float64 `json:"through_s"`
 	ThroughPerS float64 `json:"through_per_s"`
-	// ServerCPUUS is levqor's CPU from the window's start until drained, per job
+	// ServerCPUUS is the server's CPU from the window's start until drained, per job
 	// accepted in the window: intake, run and admin status reads.
-	ServerCPUUS float64     `json:"server_cpu_us_per_job"`
-	Samples     []e2eSample `json:"samples"`
+	ServerCPUUS float64 `json:"server_cpu_us_per_job"`
+	// DBCPUUS is the same of the database's backends serving the server (e2e-pg:
+	// PostgreSQL on this machine), when measured.
+	DBCPUUS float64     `json:"db_cpu_us_per_job,omitempty"`
+	Samples []e2eSample `json:"samples"`
 	// Submitted counts every 202 the bench received in the run (the check
 	// request, the warm-up and the window); Final is the queue at the end.
 	Submitted uint64     `json:"submitted"`
@@ -80,7 +85,7 @@ func runE2E(ctx context.Context, o options) (outcome, error) {
 	var out outcome
 	details := map[string]e2eResult{}
 	out.Details = details
-	res, err := runE2EOn(ctx, o, "sqlite", intakeRequest(), 1)
+	res, err := runE2EOn(ctx, o, "sqlite", intakeRequest(), 1, nil)
 	if err != nil {
 		return out, fmt.Errorf("sqlite: %w", err)
 	}
@@ -99,7 +104,7 @@ func runE2E(ctx context.Context, o options) (outcome, error) {
 	if err != nil {
 		return out, fmt.Errorf("postgres: %w", err)
 	}
-	res, err = runE2EOn(ctx, o, "postgres", intakeRequest(), 1, "LEVQOR_DATABASE_URL="+pgURL)
+	res, err = runE2EOn(ctx, o, "postgres", intakeRequest(), 1, nil, "LEVQOR_DATABASE_URL="+pgURL)
 	if err = errors.Join(err, drop()); err != nil {
 		return out, fmt.Errorf("postgres: %w", err)
 	}
@@ -110,7 +115,8 @@ func runE2E(ctx context.Context, o options) (outcome, error) {
 // runE2EOn is one end-to-end run of a fresh levqor on engine (env selects it):
 // a check request and the warm-up, a wait until their jobs have run, then the
 // window, then the drain. lr submits perReq jobs a request (a batch when > 1).
-func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, perReq int, env ...string) (_ e2eResult, err error) {
+// dbCPU, when not nil, reads the CPU the database has spent for it so far.
+func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, perReq int, dbCPU cpuProbe, env ...string) (_ e2eResult, err error) {
 	dir, err := os.MkdirTemp("", "levqor-bench-*")
 	if err != nil {
 		return e2eResult{}, err
@@ -124,10 +130,17 @@ func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, per
 	if _, err := lev.waitReady(ctx, "/ready"); err != nil {
 		return e2eResult{}, err
 	}
+	return measureE2E(ctx, o, lev, engine, lr, perReq, dbCPU)
+}
+
+// measureE2E is the measurement of runE2EOn on lev, a server already ready that
+// takes lr and answers GET /api/v1/admin/status as levqor does (levqor, or a peer
+// speaking its routes).
+func measureE2E(ctx context.Context, o options, lev *server, engine string, lr loadRequest, perReq int, dbCPU cpuProbe) (e2eResult, error) {
 	sc := newStatusClient(lev.addr)
 	defer sc.close()
 
-	r := e2eResult{Engine: engine, Workers: o.e2eWorkers}
+	r := e2eResult{Server: lev.name, Engine: engine, Workers: o.e2eWorkers}
 	if _, err := fetchOnce(ctx, lev.addr, lr); err != nil {
 		return r, err
 	}
@@ -138,8 +151,8 @@ func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, per
 	if _, _, err := waitDrained(ctx, lev, sc); err != nil {
 		return r, fmt.Errorf("after the warm-up: %w", err)
 	}
-	fmt.Fprintf(o.out, "%s: %d workers, %d keep-alive connections submitting for %s after a %s warm-up\n",
-		engine, o.e2eWorkers, o.conns, o.e2eWindow, o.warmup)
+	fmt.Fprintf(o.out, "%s on %s: %d workers, %d keep-alive connections submitting for %s after a %s warm-up\n",
+		lev.name, engine, o.e2eWorkers, o.conns, o.e2eWindow, o.warmup)
 
 	// The window: read the admin status (nothing is pending, so it stays true until the
 	// load starts), load for e2eWindow while reading the admin status every
@@ -151,9 +164,10 @@ func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, per
 	if err != nil {
 		return r, errors.Join(lev.exitErr(), err)
 	}
+	db0, dbErr := dbCPU.read(ctx)
 	q0, err := sc.queue(ctx)
 	if err != nil {
-		return r, err
+		return r, errors.Join(err, lev.exitErr())
 	}
 	t0 := time.Now()
 	loaded := make(chan *loadResult, 1)
@@ -169,7 +183,7 @@ func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, per
 			if err != nil {
 				tick.Stop()
 				<-loaded
-				return r, err
+				return r, errors.Join(err, lev.exitErr())
 			}
 			r.Samples = append(r.Samples, e2eSample{AtS: at.Seconds(), Succeeded: q.Depth["succeeded"] - q0.Depth["succeeded"], Pending: q.pending()})
 		}
@@ -178,7 +192,7 @@ func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, per
 	t1 := time.Now()
 	q1, err := sc.queue(ctx)
 	if err != nil {
-		return r, err
+		return r, errors.Join(err, lev.exitErr())
 	}
 	r.StatusMS = ms(time.Since(t1))
 	if err := ctx.Err(); err != nil {
@@ -194,6 +208,7 @@ func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, per
 	if err != nil {
 		return r, errors.Join(lev.exitErr(), err)
 	}
+	db1, dbErr1 := dbCPU.read(ctx)
 	if res.OK == 0 {
 		return r, fmt.Errorf("%s %s: no %s (%d other responses, %d connection errors)", lr.verb(), lr.path, lr, res.Other, res.Errors)
 	}
@@ -210,6 +225,13 @@ func runE2EOn(ctx context.Context, o options, engine string, lr loadRequest, per
 	r.ThroughS = drained.Sub(t0).Seconds()
 	r.ThroughPerS = float64(r.Accepted) / r.ThroughS
 	r.ServerCPUUS = float64(cpu1-cpu0) / float64(time.Microsecond) / float64(r.Accepted)
+	if dbCPU != nil {
+		if err := errors.Join(dbErr, dbErr1); err != nil {
+			fmt.Fprintf(o.out, "database CPU not measured: %v\n", err)
+		} else {
+			r.DBCPUUS = float64(db1-db0) / float64(time.Microsecond) / float64(r.Accepted)
+		}
+	}
 	r.Final = final
 	printE2E(o, r)
 	return r, nil
@@ -232,8 +254,12 @@ func printE2E(o options, r e2eResult) {
 		fmt.Fprintln(o.out, line)
 	}
 	fmt.Fprintf(o.out, "drain     %d jobs pending at the window's end, all run %.2f s later\n", r.PendingAtEnd, r.DrainS)
-	fmt.Fprintf(o.out, "through   the window's %d jobs, first intake to last succeeded: %.2f s (%.0f jobs/s); levqor CPU %.0f µs per job\n",
-		r.Accepted, r.ThroughS, r.ThroughPerS, r.ServerCPUUS)
+	db := ""
+	if r.DBCPUUS > 0 {
+		db = fmt.Sprintf(", its PostgreSQL backends' %.0f µs", r.DBCPUUS)
+	}
+	fmt.Fprintf(o.out, "through   the window's %d jobs, first intake to last succeeded: %.2f s (%.0f jobs/s); %s CPU %.0f µs per job%s\n",
+		r.Accepted, r.ThroughS, r.ThroughPerS, r.Server, r.ServerCPUUS, db)
 	fmt.Fprintf(o.out, "final     %s; %d accepted in the run (GET /api/v1/admin/status took %.0f ms after the window)\n", r.Final, r.Submitted, r.StatusMS)
 	if n := r.lost(); n > 0 {
 		fmt.Fprintf(o.out, "WARNING: %d jobs failed, were canceled or did not succeed\n", n)
@@ -251,10 +277,16 @@ func postgresSchema(ctx context.Context, base string) (string, func() error, err
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "levqor_bench_" + hex.EncodeToString(b[:])
+	// Parsed as a pool's URL, so that pool settings (pool_max_conns), which levqor
+	// and the River peer read, are not sent to the server as run-time settings.
+	cfg, err := pgxpool.ParseConfig(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", postgresURLEnv, err)
+	}
 	exec := func(ctx context.Context, sql string) error {
 		ctx, cancel := context.WithTimeout(ctx, cliTimeout)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
+		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", postgresURLEnv, err)
 		}

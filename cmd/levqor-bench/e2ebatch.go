@@ -53,11 +53,11 @@ func runE2EBatch(ctx context.Context, o options) (outcome, error) {
 	out.Details = &d
 	var err error
 	fmt.Fprintln(o.out, "single intakes:")
-	if d.Single, err = runE2EOn(ctx, o, "sqlite", intakeRequest(), 1); err != nil {
+	if d.Single, err = runE2EOn(ctx, o, "sqlite", intakeRequest(), 1, nil); err != nil {
 		return out, fmt.Errorf("sqlite, single: %w", err)
 	}
 	fmt.Fprintf(o.out, "batches of %d:\n", o.batchSize)
-	if d.Batch, err = runE2EOn(ctx, o, "sqlite", batchRequest(o.batchSize), o.batchSize); err != nil {
+	if d.Batch, err = runE2EOn(ctx, o, "sqlite", batchRequest(o.batchSize), o.batchSize, nil); err != nil {
 		return out, fmt.Errorf("sqlite, batches: %w", err)
 	}
 	if d.Single.CompletedPerS > 0 {

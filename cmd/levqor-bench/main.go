@@ -46,6 +46,7 @@ type options struct {
 	e2eWindow  time.Duration // e2e: how long jobs are submitted at full speed
 	e2eWorkers int           // e2e: levqor's LEVQOR_WORKERS
 	batchSize  int           // e2e-batch: jobs per POST /api/v1/intake/batch
+	riverPeer  string        // e2e-pg: the River peer's binary (cmd/levqor-bench/riverpeer)
 
 	summaryEvents int // summary: events seeded before the summary is read
 }
@@ -67,6 +68,8 @@ func allScenarios() []scenario {
 		{"intake", "POST /api/v1/intake throughput and p99, levqor (running the jobs too) vs a bare net/http server inserting one SQLite row per request", runIntake},
 		{"e2e", "core.echo jobs per second from intake to succeeded over a window of full-speed intake, on SQLite (and PostgreSQL if " + postgresURLEnv + " is set)", runE2E},
 		{"e2e-batch", "core.echo jobs per second from intake to succeeded on SQLite through POST /api/v1/intake/batch (-batch-size jobs a request), against single intakes in the same run", runE2EBatch},
+		{"e2e-pg", "core.echo jobs per second from intake to succeeded on PostgreSQL (" + postgresURLEnv + "), levqor vs River (the -river-peer program) in rounds, single intakes", runE2EPG},
+		{"e2e-pg-batch", "the same through batches of -batch-size jobs: levqor's POST /api/v1/intake/batch vs River's InsertMany", runE2EPGBatch},
 		{"track", "POST /api/v1/metrics/track throughput, levqor (rollups included) vs a bare net/http server inserting the same row into its own SQLite file", runTrack},
 		{"guard", "CI's regression guard: intake levqor vs bare in short rounds, judged against a generous floor", runGuard},
 		{"summary", "GET /api/v1/metrics/summary latency over 10 million seeded events, on SQLite (and PostgreSQL if " + postgresURLEnv + " or " + testPostgresURLEnv + " is set)", runSummary},
@@ -152,16 +155,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("levqor-bench", flag.ContinueOnError)
 	o := options{out: stdout}
 	fs.StringVar(&o.bin, "bin", "bin/levqor", "the levqor binary to measure")
-	only := fs.String("only", "", "comma-separated scenarios to run (default all but guard: coldstart,rss,health,userget,intake,e2e,e2e-batch,track,summary)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default all but guard: coldstart,rss,health,userget,intake,e2e,e2e-batch,e2e-pg,e2e-pg-batch,track,summary,plan-eval)")
 	fs.IntVar(&o.runs, "runs", 10, "process starts for coldstart and for rss")
 	fs.DurationVar(&o.idle, "idle", time.Second, "rss: idle pause after /ready before reading VmRSS")
 	fs.IntVar(&o.conns, "conns", 32, "health, userget, intake, e2e: keep-alive connections")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "health, userget, intake: length of each measured round")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "health, userget, intake, e2e: unmeasured load on each server first (0 for none)")
-	fs.IntVar(&o.rounds, "rounds", 3, "health, userget, intake: measured rounds per server, alternating bare/levqor")
+	fs.IntVar(&o.rounds, "rounds", 3, "health, userget, intake, e2e-pg, e2e-pg-batch: measured rounds per server, alternating")
 	fs.DurationVar(&o.e2eWindow, "e2e-window", 30*time.Second, "e2e: how long jobs are submitted at full speed")
 	fs.IntVar(&o.e2eWorkers, "e2e-workers", 64, "e2e: levqor's LEVQOR_WORKERS (jobs run at once)")
 	fs.IntVar(&o.batchSize, "batch-size", e2eBatchSize, "e2e-batch: jobs per POST /api/v1/intake/batch (1..1000)")
+	fs.StringVar(&o.riverPeer, "river-peer", "bin/levqor-river-peer", "e2e-pg, e2e-pg-batch: the River peer (built from cmd/levqor-bench/riverpeer by make bench)")
 	fs.IntVar(&o.summaryEvents, "summary-events", 10_000_000, "summary: events seeded before the summary is read")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
 	strict := fs.Bool("strict", false, "exit non-zero when a check misses its target (CI's guard), not only when a number could not be measured")
@@ -189,6 +193,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if o.bin, err = filepath.Abs(o.bin); err != nil {
+		return err
+	}
+	if o.riverPeer, err = filepath.Abs(o.riverPeer); err != nil {
 		return err
 	}
 	info, err := os.Stat(o.bin)

@@ -86,6 +86,37 @@ func (q *Queries) GetOwnerLimits(ctx context.Context, ownerID string) (BudgetLim
 	return i, err
 }
 
+const getOwnersLimits = `-- name: GetOwnersLimits :many
+SELECT owner_id, daily_nanos, monthly_nanos, updated_at FROM budget_limits WHERE owner_id = ANY($1::text[])
+`
+
+// The overrides of several owners at once: the reads of concurrent workers, coalesced
+// (store/postgres/ownerlimits.go).
+func (q *Queries) GetOwnersLimits(ctx context.Context, ownerIds []string) ([]BudgetLimit, error) {
+	rows, err := q.db.Query(ctx, getOwnersLimits, ownerIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BudgetLimit
+	for rows.Next() {
+		var i BudgetLimit
+		if err := rows.Scan(
+			&i.OwnerID,
+			&i.DailyNanos,
+			&i.MonthlyNanos,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const insertOwnerReservation = `-- name: InsertOwnerReservation :exec
 INSERT INTO budget_ledger (id, owner_id, job_id, step_id, model, period_day, period_month, reserved_nanos, state, expires_at, created_at)
 VALUES ($1, $2, $3, $4, $5, $6,

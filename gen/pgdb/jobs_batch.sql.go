@@ -11,6 +11,65 @@ import (
 	"time"
 )
 
+const finishJobs = `-- name: FinishJobs :execrows
+UPDATE jobs AS j
+SET status = ($1::text[])[b.n],
+    attempts = j.attempts - ($2::bigint[])[b.n],
+    steps = ($3::text[])[b.n]::jsonb, result = NULLIF(($4::text[])[b.n], '')::jsonb,
+    steps_bytes = ($5::bigint[])[b.n], error_code = ($6::text[])[b.n],
+    error_message = ($7::text[])[b.n], run_at = ($8::timestamptz[])[b.n],
+    lease_token = '', lease_expires_at = NULL, updated_at = $9,
+    finished_at = CASE WHEN ($10::boolean[])[b.n] THEN ($11::timestamptz[])[b.n] END,
+    callback_state = CASE WHEN j.callback_url <> '' AND ($10::boolean[])[b.n] THEN 'pending' ELSE j.callback_state END,
+    callback_next_at = CASE WHEN j.callback_url <> '' AND ($10::boolean[])[b.n] THEN $9 ELSE j.callback_next_at END
+FROM unnest($13::text[]) WITH ORDINALITY AS b(id, n)
+WHERE j.id = b.id AND j.lease_token = ($12::text[])[b.n] AND j.status = 'running'
+`
+
+type FinishJobsParams struct {
+	Statuses      []string
+	AttemptBacks  []int64
+	Steps         []string
+	Results       []string
+	StepsBytes    []int64
+	ErrorCodes    []string
+	ErrorMessages []string
+	RunAts        []time.Time
+	Now           time.Time
+	Finished      []bool
+	FinishedAts   []time.Time
+	LeaseTokens   []string
+	Ids           []string
+}
+
+// FinishJob (jobs_locking.sql) for a batch of attempt ends in one statement: one round
+// trip and one firing of the statement-level job_counts trigger per batch, instead of
+// one of each per job. Arrays are column-wise, one element per attempt, in the order
+// of the ids' ordinality, ids distinct; ” stands for a NULL result (JSON text is never
+// empty) and finished false for a NULL finished_at. Only the lease holder's running
+// row is changed. attempt_backs as FinishJob's attempt_back.
+func (q *Queries) FinishJobs(ctx context.Context, arg FinishJobsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, finishJobs,
+		arg.Statuses,
+		arg.AttemptBacks,
+		arg.Steps,
+		arg.Results,
+		arg.StepsBytes,
+		arg.ErrorCodes,
+		arg.ErrorMessages,
+		arg.RunAts,
+		arg.Now,
+		arg.Finished,
+		arg.FinishedAts,
+		arg.LeaseTokens,
+		arg.Ids,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const getJobsByIdempotencyKeys = `-- name: GetJobsByIdempotencyKeys :many
 SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of FROM jobs WHERE idem_scope = $1 AND idem_key = ANY($2::text[])
 `

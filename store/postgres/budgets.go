@@ -261,18 +261,6 @@ func (db *DB) OwnerUsage(ctx context.Context, ownerID string, at time.Time) (day
 	return dayUsage, monthUsage, nil
 }
 
-// OwnerLimits implements budget.OwnerStore.
-func (db *DB) OwnerLimits(ctx context.Context, ownerID string) (budget.Limits, bool, error) {
-	row, err := db.q.GetOwnerLimits(ctx, ownerID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return budget.Limits{}, false, nil
-	}
-	if err != nil {
-		return budget.Limits{}, false, fmt.Errorf("get owner limits: %w", err)
-	}
-	return budget.Limits{Daily: budget.Nanos(row.DailyNanos), Monthly: budget.Nanos(row.MonthlyNanos)}, true, nil
-}
-
 // SetOwnerLimits implements budget.OwnerStore.
 func (db *DB) SetOwnerLimits(ctx context.Context, ownerID string, l *budget.Limits, now time.Time) error {
 	if l == nil {

@@ -23,83 +23,48 @@ var _ jobs.Store = (*DB)(nil)
 // asJob converts a jobs row to the shared row type, which has the same fields.
 func asJob(r pgdb.Job) dbrow.Job { return dbrow.Job(r) }
 
-// InsertJob implements jobs.Store.
+// InsertJob implements jobs.Store: the row goes to the group committer
+// (groupcommit.go), which inserts it together with concurrent intakes.
 func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error) {
 	p, err := dbrow.InsertJob(j)
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
-	row, err := db.q.InsertJob(ctx, pgdb.InsertJobParams(p))
-	if errors.Is(err, pgx.ErrNoRows) {
-		// The idempotency key is taken; read the winner.
-		row, err = db.q.GetJobByIdempotencyKey(ctx, pgdb.GetJobByIdempotencyKeyParams{IdemScope: p.IdemScope, IdemKey: p.IdemKey})
-		if err != nil {
-			return jobs.Job{}, false, fmt.Errorf("get job by idempotency key: %w", err)
-		}
-		got, err := dbrow.ToJob(dbrow.Job(row))
-		return got, false, err
-	}
+	rows, err := db.enqueueInsert(ctx, []dbrow.InsertJobParams{p})
 	if err != nil {
 		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
-	got, err := dbrow.ToJob(dbrow.Job(row))
+	got, err := dbrow.ToJob(dbrow.Job(rows[0].row))
 	if err != nil {
 		return jobs.Job{}, false, err
 	}
-	return got, true, nil
+	return got, rows[0].inserted, nil
 }
 
-// InsertJobs implements jobs.Store with one multi-row INSERT (sql/postgres/queries/
-// jobs_batch.sql); the rows it skipped for a taken idempotency key are then read
-// by key, one query per scope.
+// InsertJobs implements jobs.Store: the rows go to the group committer as one
+// request, so they share one statement (possibly with concurrent single intakes).
 func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, error) {
 	if len(js) == 0 {
 		return nil, nil
 	}
-	var a pgdb.InsertJobsParams
-	for _, j := range js {
+	ps := make([]dbrow.InsertJobParams, len(js))
+	for i, j := range js {
 		p, err := dbrow.InsertJob(j)
 		if err != nil {
 			return nil, fmt.Errorf("insert jobs: %w", err)
 		}
-		a.Ids, a.OwnerIds, a.Workflows, a.Statuses = append(a.Ids, p.ID), append(a.OwnerIds, p.OwnerID), append(a.Workflows, p.Workflow), append(a.Statuses, p.Status)
-		a.Priorities, a.RunAts, a.MaxAttempts, a.TimeoutSs = append(a.Priorities, p.Priority), append(a.RunAts, p.RunAt), append(a.MaxAttempts, p.MaxAttempts), append(a.TimeoutSs, p.TimeoutS)
-		a.Payloads, a.Steps, a.Guardrails, a.CallbackUrls = append(a.Payloads, p.Payload), append(a.Steps, p.Steps), append(a.Guardrails, p.Guardrails), append(a.CallbackUrls, p.CallbackUrl)
-		a.IdemScopes, a.IdemKeys, a.IdemHashes = append(a.IdemScopes, p.IdemScope.String), append(a.IdemKeys, p.IdemKey.String), append(a.IdemHashes, p.IdemHash.String)
-		a.CreatedAts, a.InputBytes, a.StepsBytes = append(a.CreatedAts, p.CreatedAt), append(a.InputBytes, p.InputBytes), append(a.StepsBytes, p.StepsBytes)
-		a.Results, a.DryRuns, a.ReplayOfs = append(a.Results, p.Result.String), append(a.DryRuns, p.DryRun), append(a.ReplayOfs, p.ReplayOf.String)
-		a.StartedAts, a.FinishedAts = append(a.StartedAts, timeText(p.StartedAt)), append(a.FinishedAts, timeText(p.FinishedAt))
+		ps[i] = p
 	}
-	rows, err := db.q.InsertJobs(ctx, a)
+	rows, err := db.enqueueInsert(ctx, ps)
 	if err != nil {
 		return nil, fmt.Errorf("insert jobs: %w", err)
 	}
-	byID := make(map[string]pgdb.Job, len(rows))
-	for _, r := range rows {
-		byID[r.ID] = r
-	}
-	var winners map[idemKey]pgdb.Job
-	out := make([]jobs.Inserted, len(js))
-	for i, j := range js {
-		row, inserted := byID[j.ID]
-		if !inserted {
-			if winners == nil {
-				if winners, err = db.idemWinners(ctx, js, byID); err != nil {
-					return nil, err
-				}
-			}
-			if row, ok := winners[idemKey{j.IdemScope, j.IdemKey}]; ok {
-				if out[i].Job, err = dbrow.ToJob(dbrow.Job(row)); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			return nil, fmt.Errorf("insert jobs: job %d was neither inserted nor held by its idempotency key", i)
-		}
-		if out[i].Job, err = dbrow.ToJob(dbrow.Job(row)); err != nil {
+	out := make([]jobs.Inserted, len(rows))
+	for i, r := range rows {
+		if out[i].Job, err = dbrow.ToJob(dbrow.Job(r.row)); err != nil {
 			return nil, err
 		}
-		out[i].Inserted = true
+		out[i].Inserted = r.inserted
 	}
 	return out, nil
 }
@@ -124,13 +89,13 @@ func (db *DB) ReplayCandidates(ctx context.Context, f jobs.ListFilter) ([]string
 // idemKey is an idempotency key with its scope.
 type idemKey struct{ scope, key string }
 
-// idemWinners reads the jobs that hold the idempotency keys of the jobs of js that
+// idemWinners reads the jobs that hold the idempotency keys of the rows of ps that
 // were not inserted, by (scope, key).
-func (db *DB) idemWinners(ctx context.Context, js []jobs.Job, inserted map[string]pgdb.Job) (map[idemKey]pgdb.Job, error) {
+func (db *DB) idemWinners(ctx context.Context, ps []dbrow.InsertJobParams, inserted map[string]pgdb.Job) (map[idemKey]pgdb.Job, error) {
 	keys := map[string][]string{} // by scope
-	for _, j := range js {
-		if _, ok := inserted[j.ID]; !ok && j.IdemKey != "" {
-			keys[j.IdemScope] = append(keys[j.IdemScope], j.IdemKey)
+	for _, p := range ps {
+		if _, ok := inserted[p.ID]; !ok && p.IdemKey.Valid {
+			keys[p.IdemScope.String] = append(keys[p.IdemScope.String], p.IdemKey.String)
 		}
 	}
 	out := map[idemKey]pgdb.Job{}
@@ -219,20 +184,46 @@ func (db *DB) SaveSteps(ctx context.Context, id, token string, steps []jobs.Step
 	return n > 0, nil
 }
 
-// FinishJobs implements jobs.Store.
+// FinishJobs implements jobs.Store: one UPDATE for the whole batch
+// (sql/postgres/queries/jobs_batch.sql), so a batch costs one round trip. A batch
+// that names a job twice (which the worker never sends) is applied row by row in
+// one transaction instead, where the order of its ends decides.
 func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (int, error) {
 	if len(fs) == 0 {
 		return 0, nil
 	}
-	// Encode first, so the transaction holds its row locks only for the updates.
 	params := make([]pgdb.FinishJobParams, len(fs))
+	seen := make(map[string]bool, len(fs))
+	distinct := true
 	for i, f := range fs {
 		p, err := dbrow.FinishJob(f, now)
 		if err != nil {
 			return 0, fmt.Errorf("finish jobs: %w", err)
 		}
 		params[i] = pgdb.FinishJobParams(p)
+		distinct = distinct && !seen[f.ID]
+		seen[f.ID] = true
 	}
+	if !distinct {
+		return db.finishJobsOneByOne(ctx, params)
+	}
+	a := pgdb.FinishJobsParams{Now: now.UTC()}
+	for _, p := range params {
+		a.Ids, a.LeaseTokens, a.Statuses, a.Steps = append(a.Ids, p.ID), append(a.LeaseTokens, p.LeaseToken), append(a.Statuses, p.Status), append(a.Steps, p.Steps)
+		a.Results, a.StepsBytes = append(a.Results, p.Result.String), append(a.StepsBytes, p.StepsBytes) // '' for NULL
+		a.ErrorCodes, a.ErrorMessages, a.RunAts = append(a.ErrorCodes, p.ErrorCode), append(a.ErrorMessages, p.ErrorMessage), append(a.RunAts, p.RunAt)
+		a.Finished, a.FinishedAts = append(a.Finished, p.FinishedAt.Valid), append(a.FinishedAts, p.FinishedAt.Time)
+		a.AttemptBacks = append(a.AttemptBacks, p.AttemptBack)
+	}
+	n, err := db.q.FinishJobs(ctx, a)
+	if err != nil {
+		return 0, fmt.Errorf("finish jobs: %w", err)
+	}
+	return int(n), nil
+}
+
+// finishJobsOneByOne applies attempt ends in order, in one transaction.
+func (db *DB) finishJobsOneByOne(ctx context.Context, params []pgdb.FinishJobParams) (int, error) {
 	applied := 0
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		q := db.q.WithTx(tx)

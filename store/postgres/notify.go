@@ -10,7 +10,7 @@ import (
 const jobsChannel = "levqor_jobs"
 
 // ListenForJobs calls wake whenever any instance inserts jobs, until ctx ends. It
-// holds one pooled connection for LISTEN and reconnects with backoff after errors;
+// holds one connection of its own for LISTEN and reconnects with backoff after errors;
 // workers poll as well, so a lost notification only costs a poll interval.
 func (db *DB) ListenForJobs(ctx context.Context, wake func()) {
 	backoff := 100 * time.Millisecond
@@ -29,18 +29,21 @@ func (db *DB) ListenForJobs(ctx context.Context, wake func()) {
 	}
 }
 
+// listen takes its connection out of the pool (Hijack), as River's listener does:
+// a connection that waits for notifications for good would otherwise be one of
+// the pool's few (pgxpool's default is max(4, CPUs)) lost to every query.
 func (db *DB) listen(ctx context.Context, wake func()) error {
-	conn, err := db.pool.Acquire(ctx)
+	pc, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	conn := pc.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+jobsChannel); err != nil {
 		return err
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), "UNLISTEN "+jobsChannel)
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
 		wake()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +23,13 @@ const migrationLock = 0x6c7671 // "lvq"
 type DB struct {
 	pool *pgxpool.Pool
 	q    *pgdb.Queries
+
+	inserts   chan insertReq // to the group committer (groupcommit.go)
+	closing   chan struct{}  // stops the group committer
+	groupDone chan struct{}  // closed when the group committer has stopped
+	closeOnce sync.Once
+
+	limits limitsReads // coalesced OwnerLimits reads (ownerlimits.go)
 }
 
 // Open connects to the database at url. It does not migrate; call Migrate.
@@ -39,15 +47,23 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	return &DB{pool: pool, q: pgdb.New(pool)}, nil
+	db := &DB{pool: pool, q: pgdb.New(pool),
+		inserts: make(chan insertReq, maxGroup), closing: make(chan struct{}), groupDone: make(chan struct{})}
+	go db.groupCommit()
+	return db, nil
 }
 
 // Engine names the engine for /ready and /status.
 func (db *DB) Engine() string { return "postgres" }
 
-// Close closes the pool.
+// Close stops the group committer, once the inserts it holds are answered, and
+// closes the pool.
 func (db *DB) Close() error {
-	db.pool.Close()
+	db.closeOnce.Do(func() {
+		close(db.closing)
+		<-db.groupDone
+		db.pool.Close()
+	})
 	return nil
 }
 

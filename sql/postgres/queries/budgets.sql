@@ -61,6 +61,11 @@ RETURNING owner_id, period_day, period_month, reserved_nanos;
 -- name: GetOwnerLimits :one
 SELECT * FROM budget_limits WHERE owner_id = sqlc.arg(owner_id);
 
+-- name: GetOwnersLimits :many
+-- The overrides of several owners at once: the reads of concurrent workers, coalesced
+-- (store/postgres/ownerlimits.go).
+SELECT * FROM budget_limits WHERE owner_id = ANY(sqlc.arg(owner_ids)::text[]);
+
 -- name: UpsertOwnerLimits :exec
 INSERT INTO budget_limits (owner_id, daily_nanos, monthly_nanos, updated_at)
 VALUES (sqlc.arg(owner_id), sqlc.arg(daily_nanos), sqlc.arg(monthly_nanos), sqlc.arg(updated_at))

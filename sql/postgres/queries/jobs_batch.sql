@@ -29,3 +29,23 @@ RETURNING *;
 -- name: GetJobsByIdempotencyKeys :many
 -- The jobs holding some keys of one scope: the winners for a batch's skipped rows.
 SELECT * FROM jobs WHERE idem_scope = sqlc.arg(idem_scope) AND idem_key = ANY(sqlc.arg(idem_keys)::text[]);
+
+-- name: FinishJobs :execrows
+-- FinishJob (jobs_locking.sql) for a batch of attempt ends in one statement: one round
+-- trip and one firing of the statement-level job_counts trigger per batch, instead of
+-- one of each per job. Arrays are column-wise, one element per attempt, in the order
+-- of the ids' ordinality, ids distinct; '' stands for a NULL result (JSON text is never
+-- empty) and finished false for a NULL finished_at. Only the lease holder's running
+-- row is changed. attempt_backs as FinishJob's attempt_back.
+UPDATE jobs AS j
+SET status = (sqlc.arg(statuses)::text[])[b.n],
+    attempts = j.attempts - (sqlc.arg(attempt_backs)::bigint[])[b.n],
+    steps = (sqlc.arg(steps)::text[])[b.n]::jsonb, result = NULLIF((sqlc.arg(results)::text[])[b.n], '')::jsonb,
+    steps_bytes = (sqlc.arg(steps_bytes)::bigint[])[b.n], error_code = (sqlc.arg(error_codes)::text[])[b.n],
+    error_message = (sqlc.arg(error_messages)::text[])[b.n], run_at = (sqlc.arg(run_ats)::timestamptz[])[b.n],
+    lease_token = '', lease_expires_at = NULL, updated_at = sqlc.arg(now),
+    finished_at = CASE WHEN (sqlc.arg(finished)::boolean[])[b.n] THEN (sqlc.arg(finished_ats)::timestamptz[])[b.n] END,
+    callback_state = CASE WHEN j.callback_url <> '' AND (sqlc.arg(finished)::boolean[])[b.n] THEN 'pending' ELSE j.callback_state END,
+    callback_next_at = CASE WHEN j.callback_url <> '' AND (sqlc.arg(finished)::boolean[])[b.n] THEN sqlc.arg(now) ELSE j.callback_next_at END
+FROM unnest(sqlc.arg(ids)::text[]) WITH ORDINALITY AS b(id, n)
+WHERE j.id = b.id AND j.lease_token = (sqlc.arg(lease_tokens)::text[])[b.n] AND j.status = 'running';
