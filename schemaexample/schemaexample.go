@@ -63,6 +63,17 @@ type exact struct{}
 // allOf's members are merged into one schema. $refs within the schema are followed;
 // others are taken as any value.
 func New(schema json.RawMessage) (*Example, error) {
+	s, err := decodeSchema(schema)
+	if err != nil {
+		return nil, err
+	}
+	e := &Example{root: s, schema: s}
+	e.value = e.make(s, 0)
+	return e, nil
+}
+
+// decodeSchema decodes a schema of at most MaxSchemaBytes, numbers kept exact.
+func decodeSchema(schema json.RawMessage) (any, error) {
 	if len(schema) > MaxSchemaBytes {
 		return nil, fmt.Errorf("the schema is larger than %d bytes", MaxSchemaBytes)
 	}
@@ -77,12 +88,9 @@ func New(schema json.RawMessage) (*Example, error) {
 	}
 	switch s.(type) {
 	case map[string]any, bool:
-	default:
-		return nil, errors.New("a schema is an object or a boolean")
+		return s, nil
 	}
-	e := &Example{root: s, schema: s}
-	e.value = e.make(s, 0)
-	return e, nil
+	return nil, errors.New("a schema is an object or a boolean")
 }
 
 // Exact is an example whose value is known (items: each an example, or nil for
@@ -350,10 +358,8 @@ func (e *Example) fit(v, s any, path []string, with any, depth int) (any, bool) 
 // SchemaAt is the schema of the value at path (object members by name, array items
 // by index) in a value of schema, or false when the schema says nothing of it.
 func SchemaAt(schema json.RawMessage, path []string) (json.RawMessage, bool) {
-	var s any
-	d := json.NewDecoder(bytes.NewReader(schema))
-	d.UseNumber()
-	if len(schema) > MaxSchemaBytes || d.Decode(&s) != nil {
+	s, err := decodeSchema(schema)
+	if err != nil {
 		return nil, false
 	}
 	e := &Example{root: s}

@@ -128,9 +128,10 @@ func (b *bundle) dryRun(t *testing.T, key string, body map[string]any, idem stri
 	t.Helper()
 	body["dry_run"] = true
 	resp, data := b.intake(t, key, body, idem)
-	j := decode[client.Job](t, resp, data, http.StatusOK)
-	if loc := resp.Header.Get("Location"); loc != "/api/v1/jobs/"+j.Id {
-		t.Errorf("Location %q, want /api/v1/jobs/%s", loc, j.Id)
+	d := decode[client.JobDryRun](t, resp, data, http.StatusOK)
+	j := d.Job
+	if loc := resp.Header.Get("Location"); loc != "/api/v1/jobs/"+j.Id || d.JobId != j.Id || !d.DryRun || string(d.Status) != string(j.Status) || d.Workflow != j.Workflow {
+		t.Errorf("dry run answered Location %q, job_id %s, dry_run %v, status %s; the job is %s", loc, d.JobId, d.DryRun, d.Status, j.Id)
 	}
 	return j
 }

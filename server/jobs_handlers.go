@@ -220,7 +220,10 @@ func (s *handlers) IntakeJob(ctx context.Context, req api.IntakeJobRequestObject
 	}
 	loc := "/api/v1/jobs/" + j.ID
 	if j.DryRun {
-		return api.IntakeJob200JSONResponse{Body: toAPIJob(j), Headers: api.IntakeJob200ResponseHeaders{Location: &loc}}, nil
+		acc := toJobAccepted(j)
+		body := api.JobDryRun{JobId: acc.JobId, Status: acc.Status, Workflow: acc.Workflow, CreatedAt: acc.CreatedAt, RunAt: acc.RunAt,
+			DryRun: true, Job: toAPIJob(j)}
+		return api.IntakeJob200JSONResponse{Body: body, Headers: api.IntakeJob200ResponseHeaders{Location: &loc}}, nil
 	}
 	return api.IntakeJob202JSONResponse{
 		Body:    toJobAccepted(j),

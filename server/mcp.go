@@ -90,7 +90,7 @@ func mcpTools() []mcpTool {
 				switch r := resp.(type) {
 				case api.IntakeJob202JSONResponse:
 					return r.Body, nil
-				case api.IntakeJob200JSONResponse: // a dry run: the rehearsed job
+				case api.IntakeJob200JSONResponse: // a dry run: with the rehearsed job
 					return r.Body, nil
 				}
 				return nil, fmt.Errorf("intake answered %T", resp)

@@ -281,7 +281,8 @@ func TestMCPReplayAndDryRun(t *testing.T) {
 	}
 
 	dry := toolOK(t, s, "run_workflow", map[string]any{"workflow": "two", "payload": map[string]any{"n": 5}, "dry_run": true, "steps": two["steps"]})
-	if dry["dry_run"] != true || dry["status"] != "succeeded" || !sameJSON(t, dry["result"], `{"a": 5, "n": 5}`) {
+	job, _ := dry["job"].(map[string]any)
+	if dry["dry_run"] != true || dry["job_id"] == nil || job["id"] != dry["job_id"] || job["status"] != "succeeded" || !sameJSON(t, job["result"], `{"a": 5, "n": 5}`) {
 		t.Errorf("run_workflow with dry_run: %v", dry)
 	}
 }

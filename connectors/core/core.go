@@ -108,6 +108,21 @@ func (*Connector) Actions() []connectors.Action {
 				"oneOf": [{"required": ["to"]}, {"required": ["channel"]}],
 				"additionalProperties": false
 			}`),
+			OutputSchema: json.RawMessage(`{
+				"type": "object",
+				"properties": {
+					"decision": {"type": "string", "enum": ["approve", "reject"]},
+					"approved": {"type": "boolean"},
+					"by": {"type": "string", "description": "who decided: the address the link went to, slack:#channel, or empty via the API"},
+					"name": {"type": "string", "description": "the name the person typed on the page, if any"},
+					"comment": {"type": "string"},
+					"via": {"type": "string", "enum": ["email", "slack", "api"]},
+					"key_id": {"type": "string", "description": "the API key that decided (via api)"},
+					"decided_at": {"type": "string", "format": "date-time"}
+				},
+				"required": ["decision", "approved", "via", "decided_at"],
+				"additionalProperties": false
+			}`),
 		},
 	}
 }

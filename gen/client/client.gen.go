@@ -882,11 +882,28 @@ type JobBulkReplayResult struct {
 	Results  []JobBulkReplayItem `json:"results"`
 }
 
+// JobDryRun The answer to a dry run: what a 202 answers (the job is stored finished, so `status` is `succeeded`), and the rehearsed job whole.
+type JobDryRun struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// DryRun Always true here.
+	DryRun bool `json:"dry_run"`
+	Job    Job  `json:"job"`
+
+	// JobId An object id, such as `usr_…` or `key_…`.
+	JobId ID        `json:"job_id"`
+	RunAt time.Time `json:"run_at"`
+
+	// Status `waiting`: parked by a `core.wait`, `core.wait_for_signal` or `core.approval` step, holding no worker; due again at `run_at` (its wake time, or the signal's or approval's timeout) or when the signal or decision comes.
+	Status   JobStatus `json:"status"`
+	Workflow string    `json:"workflow"`
+}
+
 // JobIntake defines model for JobIntake.
 type JobIntake struct {
 	CallbackUrl *string `json:"callback_url,omitempty"`
 
-	// DryRun Rehearse instead of run: the answer is 200 with the rehearsed job (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint.
+	// DryRun Rehearse instead of run: the answer is 200 with the rehearsed job in `job` (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint.
 	DryRun      *bool       `json:"dry_run,omitempty"`
 	Guardrails  *Guardrails `json:"guardrails,omitempty"`
 	MaxAttempts *int        `json:"max_attempts,omitempty"`
@@ -2168,8 +2185,9 @@ type ClientInterface interface {
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
-	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+	// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+	// JobIntake and docs/workflows.md, "Dry runs"): every step's
 	// references are resolved against example outputs derived from the output schemas of the
 	// actions before it, and `resolved_input` shows what each step would have received. No
 	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -2200,8 +2218,9 @@ type ClientInterface interface {
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
-	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+	// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+	// JobIntake and docs/workflows.md, "Dry runs"): every step's
 	// references are resolved against example outputs derived from the output schemas of the
 	// actions before it, and `resolved_input` shows what each step would have received. No
 	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -3049,7 +3068,7 @@ type ClientInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-	// with the rehearsed job. Tool schemas are derived from
+	// with the rehearsed job in `job`. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -3070,7 +3089,7 @@ type ClientInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-	// with the rehearsed job. Tool schemas are derived from
+	// with the rehearsed job in `job`. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -3504,8 +3523,9 @@ func (c *Client) ListConnectors(ctx context.Context, reqEditors ...RequestEditor
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
-// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+// JobIntake and docs/workflows.md, "Dry runs"): every step's
 // references are resolved against example outputs derived from the output schemas of the
 // actions before it, and `resolved_input` shows what each step would have received. No
 // connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -3546,8 +3566,9 @@ func (c *Client) IntakeJobWithBody(ctx context.Context, params *IntakeJobParams,
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
-// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+// JobIntake and docs/workflows.md, "Dry runs"): every step's
 // references are resolved against example outputs derived from the output schemas of the
 // actions before it, and `resolved_input` shows what each step would have received. No
 // connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -5085,7 +5106,7 @@ func (c *Client) GetLegalPage(ctx context.Context, page string, params *GetLegal
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 // (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-// with the rehearsed job. Tool schemas are derived from
+// with the rehearsed job in `job`. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -5116,7 +5137,7 @@ func (c *Client) PostMCPWithBody(ctx context.Context, contentType string, body i
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 // (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-// with the rehearsed job. Tool schemas are derived from
+// with the rehearsed job in `job`. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -8712,8 +8733,9 @@ type ClientWithResponsesInterface interface {
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
-	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+	// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+	// JobIntake and docs/workflows.md, "Dry runs"): every step's
 	// references are resolved against example outputs derived from the output schemas of the
 	// actions before it, and `resolved_input` shows what each step would have received. No
 	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -8744,8 +8766,9 @@ type ClientWithResponsesInterface interface {
 	// are never stored in the job. The same rule holds for saved workflows, and a step whose
 	// references resolve to such a header or parameter fails `invalid_input` when it runs.
 	//
-	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-	// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+	// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+	// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+	// JobIntake and docs/workflows.md, "Dry runs"): every step's
 	// references are resolved against example outputs derived from the output schemas of the
 	// actions before it, and `resolved_input` shows what each step would have received. No
 	// connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -9655,7 +9678,7 @@ type ClientWithResponsesInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-	// with the rehearsed job. Tool schemas are derived from
+	// with the rehearsed job in `job`. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -9676,7 +9699,7 @@ type ClientWithResponsesInterface interface {
 	// (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 	// `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 	// (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-	// with the rehearsed job. Tool schemas are derived from
+	// with the rehearsed job in `job`. Tool schemas are derived from
 	// these operations' schemas: a tool's arguments are the operation's parameters (headers in
 	// snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 	// `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -11359,7 +11382,7 @@ type IntakeJobResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Job
+	JSON200 *JobDryRun
 	// JSON202 the response for an HTTP 202 `application/json` response
 	JSON202 *JobAccepted
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
@@ -11401,7 +11424,7 @@ type IntakeJobResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r IntakeJobResponse) GetJSON200() *Job {
+func (r IntakeJobResponse) GetJSON200() *JobDryRun {
 	return r.JSON200
 }
 
@@ -18613,8 +18636,9 @@ func (c *ClientWithResponses) ListConnectorsWithResponse(ctx context.Context, re
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
-// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+// JobIntake and docs/workflows.md, "Dry runs"): every step's
 // references are resolved against example outputs derived from the output schemas of the
 // actions before it, and `resolved_input` shows what each step would have received. No
 // connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -18651,8 +18675,9 @@ func (c *ClientWithResponses) IntakeJobWithBodyWithResponse(ctx context.Context,
 // are never stored in the job. The same rule holds for saved workflows, and a step whose
 // references resolve to such a header or parameter fails `invalid_input` when it runs.
 //
-// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-// the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+// With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+// fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+// JobIntake and docs/workflows.md, "Dry runs"): every step's
 // references are resolved against example outputs derived from the output schemas of the
 // actions before it, and `resolved_input` shows what each step would have received. No
 // connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -19976,7 +20001,7 @@ func (c *ClientWithResponses) GetLegalPageWithResponse(ctx context.Context, page
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 // (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-// with the rehearsed job. Tool schemas are derived from
+// with the rehearsed job in `job`. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -20003,7 +20028,7 @@ func (c *ClientWithResponses) PostMCPWithBodyWithResponse(ctx context.Context, c
 // (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
 // `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
 // (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-// with the rehearsed job. Tool schemas are derived from
+// with the rehearsed job in `job`. Tool schemas are derived from
 // these operations' schemas: a tool's arguments are the operation's parameters (headers in
 // snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
 // `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -22065,7 +22090,7 @@ func ParseIntakeJobResponse(rsp *http.Response) (*IntakeJobResponse, error) {
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Job
+		var dest JobDryRun
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

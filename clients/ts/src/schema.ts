@@ -328,8 +328,9 @@ export interface paths {
          *     are never stored in the job. The same rule holds for saved workflows, and a step whose
          *     references resolve to such a header or parameter fails `invalid_input` when it runs.
          *
-         *     With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200 and
-         *     the rehearsed job (see `dry_run` in JobIntake and docs/workflows.md, "Dry runs"): every step's
+         *     With `"dry_run": true` the job is rehearsed instead of run, and answered at once with 200: the
+         *     fields of the 202 answer (`job_id`…) and the rehearsed job whole in `job` (see `dry_run` in
+         *     JobIntake and docs/workflows.md, "Dry runs"): every step's
          *     references are resolved against example outputs derived from the output schemas of the
          *     actions before it, and `resolved_input` shows what each step would have received. No
          *     connector is called, no money is reserved or spent (the AI budget is not checked either), no
@@ -983,7 +984,7 @@ export interface paths {
          *     (getWorkflow), `save_workflow` (putWorkflow), `run_workflow` (intakeJob), `get_job` (getJob),
          *     `list_jobs` (listJobs), `cancel_job` (cancelJob), `replay_job` (replayJob), `get_usage`
          *     (getUsage), `plan_workflow` (planWorkflow). `run_workflow` takes `dry_run` and then answers
-         *     with the rehearsed job. Tool schemas are derived from
+         *     with the rehearsed job in `job`. Tool schemas are derived from
          *     these operations' schemas: a tool's arguments are the operation's parameters (headers in
          *     snake case: `run_workflow` takes `idempotency_key`) and its body's members. A refused tool call is a result with `isError: true` whose
          *     `structuredContent` is the problem document (with its `code`) the operation would have answered.
@@ -1691,7 +1692,7 @@ export interface components {
             timeout_s?: number;
             callback_url?: string;
             guardrails?: components["schemas"]["Guardrails"];
-            /** @description Rehearse instead of run: the answer is 200 with the rehearsed job (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint. */
+            /** @description Rehearse instead of run: the answer is 200 with the rehearsed job in `job` (status `succeeded`, `dry_run` true), each step showing the `resolved_input` it would have received and an example `output` derived from its action's `output_schema` (a `core.echo` step echoes its input; `ai.extract`'s `data` follows its `schema`). `if` and `for_each` are evaluated against those examples, so skips and item counts are the examples' (an example array has one item); waits are not waited and the on_failure step does not run (its input is resolved). No connector is called, no money is reserved, no webhook is sent. Not taken by the batch endpoint. */
             dry_run?: boolean;
         };
         JobBatchIntake: {
@@ -1713,6 +1714,12 @@ export interface components {
             status: number;
             job?: components["schemas"]["JobAccepted"];
             problem?: components["schemas"]["Problem"];
+        };
+        /** @description The answer to a dry run: what a 202 answers (the job is stored finished, so `status` is `succeeded`), and the rehearsed job whole. */
+        JobDryRun: components["schemas"]["JobAccepted"] & {
+            /** @description Always true here. */
+            dry_run: boolean;
+            job: components["schemas"]["Job"];
         };
         JobAccepted: {
             job_id: components["schemas"]["ID"];
@@ -3067,7 +3074,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A dry run (`dry_run` true): the rehearsed job, stored with `dry_run` true. */
+            /** @description A dry run (`dry_run` true): the job as accepted, and the rehearsed job whole in `job`. */
             200: {
                 headers: {
                     /** @description The job's URL. */
@@ -3075,7 +3082,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Job"];
+                    "application/json": components["schemas"]["JobDryRun"];
                 };
             };
             /** @description The job is stored and will run. */
