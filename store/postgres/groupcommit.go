@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/levqor/levqor/store/internal/together"
 	"time"
 
 	"github.com/levqor/levqor/gen/pgdb"
@@ -47,22 +48,9 @@ type insertedRow struct {
 func (db *DB) groupCommit() {
 	defer close(db.groupDone)
 	for {
-		var first insertReq
-		select {
-		case first = <-db.inserts:
-		case <-db.closing:
+		group, ok := together.Next(db.inserts, db.closing, maxGroup, func(r insertReq) int { return len(r.ps) })
+		if !ok {
 			return
-		}
-		group, rows := []insertReq{first}, len(first.ps)
-	more:
-		for rows < maxGroup {
-			select {
-			case r := <-db.inserts:
-				group = append(group, r)
-				rows += len(r.ps)
-			default:
-				break more
-			}
 		}
 		db.commitGroup(group)
 	}

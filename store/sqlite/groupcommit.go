@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/levqor/levqor/store/internal/together"
 
 	"github.com/levqor/levqor/gen/sqlitedb"
 )
@@ -33,22 +34,9 @@ type insertRes struct {
 func (db *DB) groupCommit() {
 	defer close(db.groupDone)
 	for {
-		var first insertReq
-		select {
-		case first = <-db.inserts:
-		case <-db.closing:
+		group, ok := together.Next(db.inserts, db.closing, maxGroup, func(r insertReq) int { return len(r.ps) })
+		if !ok {
 			return
-		}
-		group, rows := []insertReq{first}, len(first.ps)
-	more:
-		for rows < maxGroup {
-			select {
-			case r := <-db.inserts:
-				group = append(group, r)
-				rows += len(r.ps)
-			default:
-				break more
-			}
 		}
 		results, err := db.insertGroup(group)
 		for i, r := range group {
