@@ -57,14 +57,6 @@ func (s *Service) Replay(ctx context.Context, p keys.Principal, id string, r Rep
 	return s.enqueue(ctx, j)
 }
 
-// enqueued tells the observer and, when it is due, the worker about a stored job.
-func (s *Service) enqueued(j Job) {
-	s.observe.JobEnqueued(j.Workflow)
-	if j.Status == StatusQueued {
-		s.wake()
-	}
-}
-
 // replayOf builds a replay of orig for p, not yet stored, and returns its AI worst
 // case (the steps that run again), which must fit the budget with aiBefore.
 func (s *Service) replayOf(ctx context.Context, p keys.Principal, orig Job, r Replay, aiBefore budget.Nanos) (Job, budget.Nanos, error) {
@@ -222,15 +214,12 @@ func (s *Service) ReplayMany(ctx context.Context, p keys.Principal, q BulkReplay
 		if len(chunk) == 0 {
 			return nil
 		}
-		stored, err := s.store.InsertJobs(ctx, chunk)
+		stored, err := s.insertJobs(ctx, chunk)
 		if err != nil {
 			return fmt.Errorf("insert replays: %w", err)
 		}
 		for k, r := range stored {
 			out[at[k]].Job, out[at[k]].Inserted = r.Job, r.Inserted
-			if r.Inserted {
-				s.enqueued(r.Job)
-			}
 		}
 		chunk, at, size = chunk[:0], at[:0], 0
 		return nil

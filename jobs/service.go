@@ -38,6 +38,8 @@ type Service struct {
 	guard  *outbound.Guard
 	events *Hub
 	wake   func() // tells this process's workers that a job is due now
+	// reserve takes free worker slots for jobs handed over at intake (Worker.reserve).
+	reserve func(n int) Handover
 	now    func() time.Time
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
@@ -131,18 +133,73 @@ func (s *Service) Submit(ctx context.Context, p keys.Principal, in Intake) (Job,
 // the job that holds it with created=false — or, when that job came from another
 // request (another IdemHash), an error.
 func (s *Service) enqueue(ctx context.Context, j Job) (Job, bool, error) {
-	got, inserted, err := s.store.InsertJob(ctx, j)
+	stored, err := s.insertJobs(ctx, []Job{j})
 	if err != nil {
 		return Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
-	if !inserted {
-		if got.IdemHash != j.IdemHash {
+	got := stored[0]
+	if !got.Inserted {
+		if got.Job.IdemHash != j.IdemHash {
 			return Job{}, false, errIdemMismatch()
 		}
-		return got, false, nil
+		return got.Job, false, nil
 	}
-	s.enqueued(got)
-	return got, true, nil
+	return got.Job, true, nil
+}
+
+// insertJobs stores js in one transaction (Store.InsertJobs) and tells the
+// observer and the worker about the new ones. Those due now are handed over to
+// this process's worker while it has free slots and nothing due waits in the
+// queue (Worker.reserve): they are stored running under its lease and start at
+// once, without a claim statement (ADR 0023). js is changed.
+func (s *Service) insertJobs(ctx context.Context, js []Job) ([]Inserted, error) {
+	h := s.handOver(js)
+	defer h.Release()
+	stored, err := s.store.InsertJobs(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	queued := false
+	for _, r := range stored {
+		if !r.Inserted {
+			continue
+		}
+		s.observe.JobEnqueued(r.Job.Workflow)
+		switch {
+		case r.Job.Status == StatusQueued:
+			queued = true
+		case r.Job.Status == StatusRunning && h.Slots > 0 && r.Job.LeaseToken == h.Token:
+			h.Start(r.Job)
+		}
+	}
+	if queued {
+		s.wake()
+	}
+	return stored, nil
+}
+
+// handOver marks as many of js's jobs due now as the worker has slots reserved
+// for (Worker.reserve) to be stored running under its lease, and returns the
+// reservation.
+func (s *Service) handOver(js []Job) Handover {
+	if s.reserve == nil {
+		return Handover{}
+	}
+	due := 0
+	for _, j := range js {
+		if j.Status == StatusQueued && !j.DryRun {
+			due++
+		}
+	}
+	h := s.reserve(due)
+	for i, k := 0, h.Slots; i < len(js) && k > 0; i++ {
+		if j := &js[i]; j.Status == StatusQueued && !j.DryRun {
+			at, until := h.At, h.LeaseTo
+			j.Status, j.Attempts, j.LeaseToken, j.LeaseExpiresAt, j.StartedAt = StatusRunning, 1, h.Token, &until, &at
+			k--
+		}
+	}
+	return h
 }
 
 func errIdemMismatch() error {
@@ -191,11 +248,10 @@ func (s *Service) SubmitBatch(ctx context.Context, p keys.Principal, ins []Intak
 		aiNeed += need
 		ok, at = append(ok, j), append(at, i)
 	}
-	stored, err := s.store.InsertJobs(ctx, ok)
+	stored, err := s.insertJobs(ctx, ok)
 	if err != nil {
 		return nil, fmt.Errorf("insert jobs: %w", err)
 	}
-	queued := false
 	for k, r := range stored {
 		i := at[k]
 		if !r.Inserted {
@@ -207,11 +263,6 @@ func (s *Service) SubmitBatch(ctx context.Context, p keys.Principal, ins []Intak
 			continue
 		}
 		out[i].Job, out[i].Inserted = r.Job, true
-		s.observe.JobEnqueued(r.Job.Workflow)
-		queued = queued || r.Job.Status == StatusQueued
-	}
-	if queued {
-		s.wake()
 	}
 	return out, nil
 }

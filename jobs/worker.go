@@ -74,6 +74,15 @@ type Worker struct {
 
 	approvals *approvals // sends core.approval requests (set by NewEngine)
 
+	// Jobs handed over at intake (Service.handOver) start on the claimer's terms:
+	// launchMu guards launch, which is set while the claimer runs.
+	launchMu sync.Mutex
+	launch   *launcher
+	// caughtUp is true when the last claim found fewer due jobs than it asked for,
+	// and no wake-up (a job queued since) came after it: a job handed over at intake
+	// then passes none waiting in the queue.
+	caughtUp atomic.Bool
+
 	// pending is the batch the completer is storing: kept across a restart of the
 	// completer (Engine.Run), which stores it first. Only the completer touches it.
 	pending []finishReq
@@ -134,6 +143,12 @@ func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.
 
 // Wake tells the worker a job is due now (intake calls it).
 func (w *Worker) Wake() {
+	w.caughtUp.Store(false)
+	w.signal()
+}
+
+// signal wakes the claimer without saying a job is due (a slot was freed).
+func (w *Worker) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -143,6 +158,15 @@ func (w *Worker) Wake() {
 // claim claims due jobs while ctx lives and runs each in its own goroutine under
 // jobCtx, at most Concurrency at once; running counts them.
 func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) error {
+	l := &launcher{w: w, ctx: jobCtx, running: running}
+	w.launchMu.Lock()
+	w.launch = l
+	w.launchMu.Unlock()
+	defer func() {
+		w.launchMu.Lock()
+		w.launch = nil // from now on nothing is handed over: Run waits for running
+		w.launchMu.Unlock()
+	}()
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
 	var last time.Time // when the last claim ran
@@ -152,20 +176,20 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 		if free > 0 {
 			last = time.Now() // the real clock: w.now may be a test's fake
 			now := w.now().UTC()
-			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), min(free, 128))
-			if err != nil && ctx.Err() == nil {
-				w.log.Error("claim jobs", "error", err.Error())
+			ask := min(free, 128)
+			w.caughtUp.Store(true) // a wake-up from here on says there may be more
+			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), ask)
+			if err != nil || len(list) == ask {
+				w.caughtUp.Store(false)
+				if err != nil && ctx.Err() == nil {
+					w.log.Error("claim jobs", "error", err.Error())
+				}
 			}
 			claimed = len(list)
 			for _, j := range list {
 				w.busy.Add(1)
 				running.Add(1)
-				w.attempts.Store(j.ID, attempt{workflow: j.Workflow, claimed: now})
-				w.observe.JobClaimed(j.Workflow, max(0, now.Sub(j.RunAt)))
-				go func() {
-					defer func() { w.busy.Add(-1); running.Done(); w.attempts.Delete(j.ID); w.Wake() }()
-					w.runJob(jobCtx, j)
-				}()
+				l.start(j, now)
 			}
 		}
 		if claimed > 0 && claimed == min(free, 128) {
@@ -188,6 +212,72 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 		}
 	}
 	return nil
+}
+
+// launcher starts the jobs of a running claimer: those it claimed, and those
+// handed over at intake.
+type launcher struct {
+	w       *Worker
+	ctx     context.Context // the jobs' context
+	running *sync.WaitGroup // Engine.Run waits for it at shutdown
+}
+
+// start runs j, whose slot is taken (busy and running counted), in its own goroutine.
+func (l *launcher) start(j Job, claimed time.Time) {
+	w := l.w
+	w.attempts.Store(j.ID, attempt{workflow: j.Workflow, claimed: claimed})
+	w.observe.JobClaimed(j.Workflow, max(0, claimed.Sub(j.RunAt)))
+	go func() {
+		defer func() { w.busy.Add(-1); l.running.Done(); w.attempts.Delete(j.ID); w.signal() }()
+		w.runJob(l.ctx, j)
+	}()
+}
+
+// Handover is what jobs handed over at intake are stored under: this worker's
+// lease, and the slots taken for them.
+type Handover struct {
+	Token       string
+	At, LeaseTo time.Time
+	Slots       int
+	l           *launcher
+}
+
+// reserve takes up to n free slots for jobs handed over at intake, while the
+// claimer runs and has caught up with the queue (caughtUp), so that they do not
+// pass jobs waiting in it. Each slot must be used by Handover.Start or given back
+// by Handover.Release. It returns a Handover with no slots when there is none.
+func (w *Worker) reserve(n int) Handover {
+	w.launchMu.Lock()
+	defer w.launchMu.Unlock()
+	if w.launch == nil || n <= 0 || !w.caughtUp.Load() {
+		return Handover{}
+	}
+	for {
+		busy := w.busy.Load()
+		k := min(n, w.opts.Concurrency-int(busy))
+		if k <= 0 {
+			return Handover{}
+		}
+		if w.busy.CompareAndSwap(busy, busy+int64(k)) {
+			w.launch.running.Add(k)
+			now := w.now().UTC()
+			return Handover{Token: w.token, At: now, LeaseTo: now.Add(w.opts.Lease), Slots: k, l: w.launch}
+		}
+	}
+}
+
+// Start runs j, stored running under h, on one of h's slots.
+func (h *Handover) Start(j Job) {
+	h.Slots--
+	h.l.start(j, h.At)
+}
+
+// Release gives back the slots h did not use.
+func (h *Handover) Release() {
+	for ; h.Slots > 0; h.Slots-- {
+		h.l.w.busy.Add(-1)
+		h.l.running.Done()
+	}
 }
 
 // DefaultClaimCooldown is WorkerOptions.ClaimCooldown's default.

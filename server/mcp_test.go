@@ -238,7 +238,8 @@ func TestMCPReplayAndDryRun(t *testing.T) {
 
 	r := toolOK(t, s, "replay_job", map[string]any{"id": id, "from_step": "b", "payload": map[string]any{"n": 2}})
 	rid, _ := r["id"].(string)
-	if r["replay_of"] != id || rid == "" || rid == id || r["status"] != "queued" {
+	status, _ := r["status"].(string)
+	if r["replay_of"] != id || rid == "" || rid == id || !dueNow(status) {
 		t.Fatalf("replay_job: %v", r)
 	}
 	if steps := r["steps"].([]any); steps[0].(map[string]any)["reused"] != true || steps[1].(map[string]any)["reused"] != nil {

@@ -89,7 +89,7 @@ func TestReplay(t *testing.T) {
 
 			// From the start (no body at all): every step runs again.
 			all := b.mustReplay(t, ann.key, orig.JobId, nil)
-			if len(reused(all)) != 0 || all.Status != "queued" || all.Workflow != "sync" || !sameJSON(t, all.Payload, failed.Payload) {
+			if len(reused(all)) != 0 || !dueNow(string(all.Status)) || all.Workflow != "sync" || !sameJSON(t, all.Payload, failed.Payload) {
 				t.Errorf("replay from the start: reused %v, status %s, payload %s", reused(all), all.Status, mustJSON(t, all.Payload))
 			}
 			b.waitStatus(t, ann.key, all.Id, "succeeded", 10*time.Second)

@@ -22,8 +22,9 @@ const (
 )
 
 // intakeRequest is POST /api/v1/intake of intakeBody with benchAdminKey. An
-// answer counts when it is 202 and says the job is queued, which both levqor's
-// JobAccepted and the bare server's body do.
+// answer counts when it is 202 and carries the job's id, which both levqor's
+// JobAccepted and the bare server's body do (levqor's status is queued, or running
+// when a free worker took the job at once).
 func intakeRequest() loadRequest {
 	return loadRequest{
 		method: http.MethodPost,
@@ -31,7 +32,7 @@ func intakeRequest() loadRequest {
 		header: http.Header{"Content-Type": {"application/json"}, "X-Api-Key": {benchAdminKey}},
 		body:   []byte(intakeBody),
 		status: http.StatusAccepted,
-		want:   []byte(`"status":"queued"`), contains: true,
+		want:   []byte(`"job_id":"job_`), contains: true,
 	}
 }
 

@@ -2172,7 +2172,9 @@ type ClientInterface interface {
 	// IntakeJobWithBody Submit a job
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+	// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+	// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+	// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
@@ -2205,7 +2207,9 @@ type ClientInterface interface {
 	// IntakeJob Submit a job
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+	// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+	// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+	// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
@@ -3510,7 +3514,9 @@ func (c *Client) ListConnectors(ctx context.Context, reqEditors ...RequestEditor
 // IntakeJobWithBody Submit a job
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
@@ -3553,7 +3559,9 @@ func (c *Client) IntakeJobWithBody(ctx context.Context, params *IntakeJobParams,
 // IntakeJob Submit a job
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
@@ -8720,7 +8728,9 @@ type ClientWithResponsesInterface interface {
 	// IntakeJobWithBodyWithResponse Submit a job
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+	// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+	// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+	// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
@@ -8753,7 +8763,9 @@ type ClientWithResponsesInterface interface {
 	// IntakeJobWithResponse Submit a job
 	//
 	// Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-	// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+	// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+	// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+	// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 	// to the API key, kept at least 24 h) the same key and byte-identical body return the original
 	// job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 	//
@@ -18623,7 +18635,9 @@ func (c *ClientWithResponses) ListConnectorsWithResponse(ctx context.Context, re
 // IntakeJobWithBodyWithResponse Submit a job
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //
@@ -18662,7 +18676,9 @@ func (c *ClientWithResponses) IntakeJobWithBodyWithResponse(ctx context.Context,
 // IntakeJobWithResponse Submit a job
 //
 // Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-// and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+// and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+// `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+// the request was free and started it at once. With an `Idempotency-Key` header (scoped
 // to the API key, kept at least 24 h) the same key and byte-identical body return the original
 // job; the same key with a different body is 422; concurrent duplicates create exactly one job.
 //

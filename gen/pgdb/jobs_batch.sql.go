@@ -138,7 +138,7 @@ func (q *Queries) GetJobsByIdempotencyKeys(ctx context.Context, arg GetJobsByIde
 const insertJobs = `-- name: InsertJobs :many
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
                   guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes,
-                  result, started_at, finished_at, dry_run, replay_of)
+                  result, started_at, finished_at, dry_run, replay_of, attempts, lease_token, lease_expires_at)
 SELECT b.id, ($1::text[])[b.n], ($2::text[])[b.n], ($3::text[])[b.n],
        ($4::bigint[])[b.n], ($5::timestamptz[])[b.n], ($6::bigint[])[b.n],
        ($7::bigint[])[b.n], ($8::text[])[b.n]::jsonb, ($9::text[])[b.n]::jsonb,
@@ -151,37 +151,42 @@ SELECT b.id, ($1::text[])[b.n], ($2::text[])[b.n], ($3::text[])[b.n],
        NULLIF(($18::text[])[b.n], '')::jsonb,
        NULLIF(($19::text[])[b.n], '')::timestamptz,
        NULLIF(($20::text[])[b.n], '')::timestamptz,
-       ($21::bigint[])[b.n], NULLIF(($22::text[])[b.n], '')
-FROM unnest($23::text[]) WITH ORDINALITY AS b(id, n)
+       ($21::bigint[])[b.n], NULLIF(($22::text[])[b.n], ''),
+       ($23::bigint[])[b.n], ($24::text[])[b.n],
+       NULLIF(($25::text[])[b.n], '')::timestamptz
+FROM unnest($26::text[]) WITH ORDINALITY AS b(id, n)
 ORDER BY b.n
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
 RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type InsertJobsParams struct {
-	OwnerIds     []string
-	Workflows    []string
-	Statuses     []string
-	Priorities   []int64
-	RunAts       []time.Time
-	MaxAttempts  []int64
-	TimeoutSs    []int64
-	Payloads     []string
-	Steps        []string
-	Guardrails   []string
-	CallbackUrls []string
-	IdemKeys     []string
-	IdemScopes   []string
-	IdemHashes   []string
-	CreatedAts   []time.Time
-	InputBytes   []int64
-	StepsBytes   []int64
-	Results      []string
-	StartedAts   []string
-	FinishedAts  []string
-	DryRuns      []int64
-	ReplayOfs    []string
-	Ids          []string
+	OwnerIds        []string
+	Workflows       []string
+	Statuses        []string
+	Priorities      []int64
+	RunAts          []time.Time
+	MaxAttempts     []int64
+	TimeoutSs       []int64
+	Payloads        []string
+	Steps           []string
+	Guardrails      []string
+	CallbackUrls    []string
+	IdemKeys        []string
+	IdemScopes      []string
+	IdemHashes      []string
+	CreatedAts      []time.Time
+	InputBytes      []int64
+	StepsBytes      []int64
+	Results         []string
+	StartedAts      []string
+	FinishedAts     []string
+	DryRuns         []int64
+	ReplayOfs       []string
+	Attempts        []int64
+	LeaseTokens     []string
+	LeaseExpiresAts []string
+	Ids             []string
 }
 
 // A batch of jobs (POST /api/v1/intake/batch) in one statement: one round trip and
@@ -189,7 +194,7 @@ type InsertJobsParams struct {
 // batch order (indexed by the ids' ordinality); ” stands for a NULL idempotency key (the scope and hash go with it).
 // Rows whose key is taken, in the table or by an earlier row of the batch, are
 // skipped (ON CONFLICT DO NOTHING) and missing from the result.
-// result, started_at, finished_at and replay_of: ” stands for NULL too (times as RFC 3339 text).
+// result, started_at, finished_at, replay_of and lease_expires_at: ” stands for NULL too (times as RFC 3339 text).
 func (q *Queries) InsertJobs(ctx context.Context, arg InsertJobsParams) ([]Job, error) {
 	rows, err := q.db.Query(ctx, insertJobs,
 		arg.OwnerIds,
@@ -214,6 +219,9 @@ func (q *Queries) InsertJobs(ctx context.Context, arg InsertJobsParams) ([]Job, 
 		arg.FinishedAts,
 		arg.DryRuns,
 		arg.ReplayOfs,
+		arg.Attempts,
+		arg.LeaseTokens,
+		arg.LeaseExpiresAts,
 		arg.Ids,
 	)
 	if err != nil {

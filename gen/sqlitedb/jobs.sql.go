@@ -345,43 +345,49 @@ func (q *Queries) GetWorkflow(ctx context.Context, arg GetWorkflowParams) (Workf
 const insertJob = `-- name: InsertJob :one
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
                   guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes,
-                  result, started_at, finished_at, dry_run, replay_of)
+                  result, started_at, finished_at, dry_run, replay_of, attempts, lease_token, lease_expires_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6,
         ?7, ?8, ?9, ?10, ?11,
         ?12, ?13, ?14, ?15, ?16, ?16,
         ?17, ?18,
-        ?19, ?20, ?21, ?22, ?23)
+        ?19, ?20, ?21, ?22, ?23,
+        ?24, ?25, ?26)
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
 RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type InsertJobParams struct {
-	ID          string
-	OwnerID     string
-	Workflow    string
-	Status      string
-	Priority    int64
-	RunAt       time.Time
-	MaxAttempts int64
-	TimeoutS    int64
-	Payload     string
-	Steps       string
-	Guardrails  string
-	CallbackUrl string
-	IdemScope   sql.NullString
-	IdemKey     sql.NullString
-	IdemHash    sql.NullString
-	CreatedAt   time.Time
-	InputBytes  int64
-	StepsBytes  int64
-	Result      sql.NullString
-	StartedAt   sql.NullTime
-	FinishedAt  sql.NullTime
-	DryRun      int64
-	ReplayOf    sql.NullString
+	ID             string
+	OwnerID        string
+	Workflow       string
+	Status         string
+	Priority       int64
+	RunAt          time.Time
+	MaxAttempts    int64
+	TimeoutS       int64
+	Payload        string
+	Steps          string
+	Guardrails     string
+	CallbackUrl    string
+	IdemScope      sql.NullString
+	IdemKey        sql.NullString
+	IdemHash       sql.NullString
+	CreatedAt      time.Time
+	InputBytes     int64
+	StepsBytes     int64
+	Result         sql.NullString
+	StartedAt      sql.NullTime
+	FinishedAt     sql.NullTime
+	DryRun         int64
+	ReplayOf       sql.NullString
+	Attempts       int64
+	LeaseToken     string
+	LeaseExpiresAt sql.NullTime
 }
 
-// result, started_at and finished_at are set for a dry run only, which is stored finished.
+// result, started_at and finished_at are set for a dry run only, which is stored finished;
+// attempts, lease_token, lease_expires_at and started_at for a job handed over to a worker
+// at intake, which is stored running under its lease (ADR 0023).
 func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, error) {
 	row := q.queryRow(ctx, q.insertJobStmt, insertJob,
 		arg.ID,
@@ -407,6 +413,9 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 		arg.FinishedAt,
 		arg.DryRun,
 		arg.ReplayOf,
+		arg.Attempts,
+		arg.LeaseToken,
+		arg.LeaseExpiresAt,
 	)
 	var i Job
 	err := row.Scan(

@@ -123,6 +123,7 @@ func (db *DB) insertRows(ctx context.Context, ps []dbrow.InsertJobParams) ([]ins
 		a.CreatedAts, a.InputBytes, a.StepsBytes = append(a.CreatedAts, p.CreatedAt), append(a.InputBytes, p.InputBytes), append(a.StepsBytes, p.StepsBytes)
 		a.Results, a.DryRuns, a.ReplayOfs = append(a.Results, p.Result.String), append(a.DryRuns, p.DryRun), append(a.ReplayOfs, p.ReplayOf.String)
 		a.StartedAts, a.FinishedAts = append(a.StartedAts, timeText(p.StartedAt)), append(a.FinishedAts, timeText(p.FinishedAt))
+		a.Attempts, a.LeaseTokens, a.LeaseExpiresAts = append(a.Attempts, p.Attempts), append(a.LeaseTokens, p.LeaseToken), append(a.LeaseExpiresAts, timeText(p.LeaseExpiresAt))
 	}
 	rows, err := db.q.InsertJobs(ctx, a)
 	if err != nil {

@@ -244,6 +244,7 @@ func RunJobs(t *testing.T, open func(t testing.TB) store.Store) {
 	runJobsWebhooks(t, open)
 	runJobsWorkflows(t, open)
 	runJobsReplays(t, open)
+	runJobsHandover(t, open)
 }
 
 // insertJobWant is what the store holds for a job just inserted from j.

@@ -315,7 +315,9 @@ export interface paths {
         /**
          * Submit a job
          * @description Accepts a job for a registered workflow (by name) or with its own `steps`, stores it durably
-         *     and answers 202 with `Location: /api/v1/jobs/{id}`. With an `Idempotency-Key` header (scoped
+         *     and answers 202 with `Location: /api/v1/jobs/{id}`. The answer's `status` is `queued` (or
+         *     `scheduled` with a later `run_at`), or already `running` when a worker of the instance that took
+         *     the request was free and started it at once. With an `Idempotency-Key` header (scoped
          *     to the API key, kept at least 24 h) the same key and byte-identical body return the original
          *     job; the same key with a different body is 422; concurrent duplicates create exactly one job.
          *

@@ -92,6 +92,9 @@ func InsertJob(j jobs.Job) (InsertJobParams, error) {
 		}
 		dryRun, started, finished = 1, j.StartedAt, j.FinishedAt
 	}
+	if j.LeaseToken != "" { // handed over to a worker at intake: stored running under its lease
+		started = j.StartedAt
+	}
 	return InsertJobParams{
 		ID: j.ID, OwnerID: j.OwnerID, Workflow: j.Workflow, Status: j.Status, Priority: int64(j.Priority),
 		RunAt: j.RunAt.UTC(), MaxAttempts: int64(j.MaxAttempts), TimeoutS: int64(j.TimeoutS),
@@ -100,6 +103,7 @@ func InsertJob(j jobs.Job) (InsertJobParams, error) {
 		CreatedAt: j.CreatedAt.UTC(), InputBytes: int64(len(payload) + len(guardrails)), StepsBytes: int64(len(steps) + len(result)),
 		Result: NullJSON(result), StartedAt: NullTime(started), FinishedAt: NullTime(finished),
 		DryRun: dryRun, ReplayOf: EmptyAsNull(j.ReplayOf),
+		Attempts: int64(j.Attempts), LeaseToken: j.LeaseToken, LeaseExpiresAt: NullTime(j.LeaseExpiresAt),
 	}, nil
 }
 
