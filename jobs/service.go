@@ -40,7 +40,7 @@ type Service struct {
 	wake   func() // tells this process's workers that a job is due now
 	// reserve takes free worker slots for jobs handed over at intake (Worker.reserve).
 	reserve func(n int) Handover
-	now    func() time.Time
+	now     func() time.Time
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
 	// sealer seals webhook secrets at rest; nil (tests only) keeps them in clear.
