@@ -88,7 +88,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	d := newDispatcher(cfg.Store, cfg.Guard.Client(callbackTimeout), cfg.Encode, cfg.Sealer, cfg.CallbackRetryBase, cfg.Logger)
 	w := newWorker(cfg.Store, cfg.Registry, hub, cfg.Budgets, d.Wake, cfg.Logger, cfg.Worker)
 	svc := newService(cfg.Store, cfg.Registry, cfg.Guard, hub, w.Wake, cfg.Budgets, cfg.Sealer)
-	svc.reserve = w.reserve
+	svc.reserve, svc.queued = w.reserve, w.queued
 	w.approvals = newApprovals(cfg.Approvals)
 	svc.approvals = w.approvals
 	if cfg.Observer != nil {
@@ -141,7 +141,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer stopCompleting()
 
 	if l, ok := w.store.(jobListener); ok {
-		sup.goLoop(bgCtx, "listener", func(ctx context.Context) error { l.ListenForJobs(ctx, w.Wake); return nil }, nil)
+		sup.goLoop(bgCtx, "listener", func(ctx context.Context) error { l.ListenForJobs(ctx, w.signal); return nil }, nil)
 	}
 	w.gone = make(chan struct{})
 	sup.goLoop(completeCtx, "completer", w.complete, func() { close(w.gone) })
@@ -164,7 +164,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	// and the completer gives up retrying. Whatever was not stored is left to the
 	// leases, which return the jobs to the queue (ADR 0005).
 	finished := make(chan struct{})
-	go func() { <-claimed; running.Wait(); close(finished) }()
+	go func() { <-claimed; running.Wait(); w.awaitStored(); close(finished) }()
 	deadline := time.NewTimer(e.drain)
 	defer deadline.Stop()
 	select {

@@ -4,5 +4,5 @@ package jobs
 // exactly free slots: intake would hand over that many jobs (handover_test.go).
 func (e *Engine) FreeAndCaughtUp(free int) bool {
 	w := e.worker
-	return w.caughtUp.Load() && w.opts.Concurrency-int(w.busy.Load()) == free
+	return !w.backlog.Load() && w.waiting.Load() == 0 && w.opts.Concurrency-int(w.busy.Load()) == free
 }

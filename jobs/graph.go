@@ -668,9 +668,10 @@ func (w *Worker) finalize(ctx context.Context, j Job, steps []StepState, jb *bud
 		return // the worker is stopping: the lease returns the job, whose on_failure step is recorded if it began
 	}
 	fin := w.now().UTC()
-	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: code, ErrorMessage: msg,
+	stored := w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: code, ErrorMessage: msg,
 		RunAt: j.RunAt, FinishedAt: &fin, GiveBackAttempt: true})
 	if w.opts.JobFailed != nil {
+		stored()
 		w.opts.JobFailed(context.WithoutCancel(ctx), j, code, msg)
 	}
 }

@@ -40,7 +40,9 @@ type Service struct {
 	wake   func() // tells this process's workers that a job is due now
 	// reserve takes free worker slots for jobs handed over at intake (Worker.reserve).
 	reserve func(n int) Handover
-	now     func() time.Time
+	// queued tells this process's worker that intake queued n jobs due now.
+	queued func(n int)
+	now    func() time.Time
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
 	// sealer seals webhook secrets at rest; nil (tests only) keeps them in clear.
@@ -159,7 +161,7 @@ func (s *Service) insertJobs(ctx context.Context, js []Job) ([]Inserted, error) 
 	if err != nil {
 		return nil, err
 	}
-	queued := false
+	queued := 0
 	for _, r := range stored {
 		if !r.Inserted {
 			continue
@@ -167,13 +169,13 @@ func (s *Service) insertJobs(ctx context.Context, js []Job) ([]Inserted, error) 
 		s.observe.JobEnqueued(r.Job.Workflow)
 		switch {
 		case r.Job.Status == StatusQueued:
-			queued = true
+			queued++
 		case r.Job.Status == StatusRunning && h.Slots > 0 && r.Job.LeaseToken == h.Token:
 			h.Start(r.Job)
 		}
 	}
-	if queued {
-		s.wake()
+	if queued > 0 {
+		s.queued(queued)
 	}
 	return stored, nil
 }

@@ -144,7 +144,7 @@ func parseWait(raw json.RawMessage) (time.Duration, error) {
 // signal delivered while the job was still running (its wake found the job not
 // waiting) is seen here, after the job is stored waiting, and wakes it.
 func (w *Worker) park(ctx context.Context, j Job, steps []StepState, until time.Time, signals []string) {
-	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusWaiting, Steps: steps, RunAt: until})
+	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusWaiting, Steps: steps, RunAt: until})()
 	for _, name := range signals {
 		_, ok, err := w.store.Signal(context.WithoutCancel(ctx), j.ID, name)
 		if err != nil {

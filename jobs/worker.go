@@ -44,7 +44,7 @@ type WorkerOptions struct {
 	// doubles with each attempt, up to 10 minutes, with jitter.
 	RetryBase time.Duration
 	// JobFailed, when set, is called in the job's goroutine after a job that failed
-	// for good (its last attempt failed) was handed to the store, with the failing
+	// for good (its last attempt failed) was stored so, with the failing
 	// step's error; it should return quickly. (Jobs the rescuer fails, whose worker
 	// died on the last attempt, do not come through here, except those with an
 	// on_failure step, which a worker runs before failing them.)
@@ -78,15 +78,19 @@ type Worker struct {
 	// launchMu guards launch, which is set while the claimer runs.
 	launchMu sync.Mutex
 	launch   *launcher
-	// caughtUp is true when the last claim found fewer due jobs than it asked for,
-	// and no wake-up (a job queued since) came after it: a job handed over at intake
-	// then passes none waiting in the queue.
-	caughtUp atomic.Bool
+	// What intake may take for hand-overs without passing jobs that wait: backlog is
+	// true while due jobs may wait beyond this process's count (the last claim filled
+	// every slot it asked for, or failed; a rescue or a resumed wait), and waiting
+	// counts the jobs this process's intake queued due since the claim that covered
+	// them, to whom as many free slots are left.
+	backlog atomic.Bool
+	waiting atomic.Int64
 
 	// pending is the batch the completer is storing: kept across a restart of the
 	// completer (Engine.Run), which stores it first. Only the completer touches it.
-	pending []finishReq
-	gone    chan struct{} // closed when the completer has ended for good (made by Engine.Run)
+	pending  []finishReq
+	unstored atomic.Int64  // ends handed to the completer and not yet stored
+	gone     chan struct{} // closed when the completer has ended for good (made by Engine.Run)
 }
 
 // Finished returns how many job attempts this worker has finished since it started.
@@ -95,6 +99,8 @@ func (w *Worker) Finished() int64 { return w.finished.Load() }
 type finishReq struct {
 	f    Finish
 	done chan struct{}
+	a    attempt // the attempt's claim, for the observer (seen: known)
+	seen bool
 }
 
 // jobListener is a store that can tell when other instances insert jobs
@@ -137,17 +143,27 @@ func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.
 	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return &Worker{store: store, reg: reg, hub: hub, budgets: budgets, log: log, opts: opts, token: hex.EncodeToString(b[:]),
+	w := &Worker{store: store, reg: reg, hub: hub, budgets: budgets, log: log, opts: opts, token: hex.EncodeToString(b[:]),
 		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now, ended: ended, observe: noObserver{}}
+	w.backlog.Store(true) // until the first claim has looked
+	return w
 }
 
-// Wake tells the worker a job is due now (intake calls it).
+// Wake tells the worker that jobs may be due now that it does not know of (a rescue,
+// a resumed wait): no hand-over until a claim has caught up with them.
 func (w *Worker) Wake() {
-	w.caughtUp.Store(false)
+	w.backlog.Store(true)
 	w.signal()
 }
 
-// signal wakes the claimer without saying a job is due (a slot was freed).
+// queued tells the worker that intake stored n jobs due now, queued.
+func (w *Worker) queued(n int) {
+	w.waiting.Add(int64(n))
+	w.signal()
+}
+
+// signal wakes the claimer (a slot was freed, or another instance inserted jobs: a
+// claim sees them; until then they may wait behind this instance's hand-overs).
 func (w *Worker) signal() {
 	select {
 	case w.wake <- struct{}{}:
@@ -177,13 +193,18 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 			last = time.Now() // the real clock: w.now may be a test's fake
 			now := w.now().UTC()
 			ask := min(free, 128)
-			w.caughtUp.Store(true) // a wake-up from here on says there may be more
+			// Intake counts its queued jobs after they are stored, so those counted
+			// now are visible to this claim, which takes them unless it fills up.
+			covered := w.waiting.Load()
+			w.backlog.Store(false) // a Wake from here on says there may be more
 			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), ask)
 			if err != nil || len(list) == ask {
-				w.caughtUp.Store(false)
+				w.backlog.Store(true)
 				if err != nil && ctx.Err() == nil {
 					w.log.Error("claim jobs", "error", err.Error())
 				}
+			} else {
+				w.waiting.Add(-covered)
 			}
 			claimed = len(list)
 			for _, j := range list {
@@ -242,19 +263,20 @@ type Handover struct {
 	l           *launcher
 }
 
-// reserve takes up to n free slots for jobs handed over at intake, while the
-// claimer runs and has caught up with the queue (caughtUp), so that they do not
-// pass jobs waiting in it. Each slot must be used by Handover.Start or given back
-// by Handover.Release. It returns a Handover with no slots when there is none.
+// reserve takes up to n free slots for jobs handed over at intake while the
+// claimer runs, leaving as many as there are jobs waiting in the queue that it
+// knows of (waiting), and none while there may be more (backlog): jobs handed
+// over do not pass jobs waiting. Each slot must be used by Handover.Start or given
+// back by Handover.Release. It returns a Handover with no slots when there is none.
 func (w *Worker) reserve(n int) Handover {
 	w.launchMu.Lock()
 	defer w.launchMu.Unlock()
-	if w.launch == nil || n <= 0 || !w.caughtUp.Load() {
+	if w.launch == nil || n <= 0 || w.backlog.Load() {
 		return Handover{}
 	}
 	for {
 		busy := w.busy.Load()
-		k := min(n, w.opts.Concurrency-int(busy))
+		k := min(n, w.opts.Concurrency-int(busy)-int(w.waiting.Load()))
 		if k <= 0 {
 			return Handover{}
 		}
@@ -463,9 +485,10 @@ func (w *Worker) endAttempt(ctx context.Context, j Job, steps []StepState, i int
 		return
 	}
 	EndWaits(steps, now, StepError{Code: "canceled", Message: "The job failed before this step's wait ended."})
-	w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: se.Code,
+	stored := w.finish(Finish{ID: j.ID, LeaseToken: w.token, Status: StatusFailed, Steps: steps, ErrorCode: se.Code,
 		ErrorMessage: msg, RunAt: j.RunAt, FinishedAt: &now})
 	if w.opts.JobFailed != nil {
+		stored()
 		w.opts.JobFailed(context.WithoutCancel(ctx), j, se.Code, msg)
 	}
 }
@@ -521,18 +544,44 @@ func scale(d, base time.Duration) time.Duration {
 	return time.Duration(float64(d) * base.Seconds())
 }
 
-// finish hands an attempt's end to the completer and waits until it is stored, or
-// until the completer is gone (it gave up at shutdown: the lease returns the job).
-func (w *Worker) finish(f Finish) {
+// finish hands an attempt's end to the completer, which stores it with others in
+// one transaction, and returns at once: the job's slot is free for another job
+// meanwhile (as River frees it when Work returns), and the lease, which the
+// heartbeat keeps extending, holds the job until its end is stored. It blocks only
+// while the completer's queue (cap(w.done)) is full. stored waits until the end is
+// stored, or the completer is gone (it gave up at shutdown: the lease returns the
+// job), for callers whose next step needs it stored.
+func (w *Worker) finish(f Finish) (stored func()) {
 	req := finishReq{f: f, done: make(chan struct{})}
+	if a, ok := w.attempts.Load(f.ID); ok {
+		req.a, req.seen = a.(attempt), true
+	}
+	w.unstored.Add(1)
 	select {
 	case w.done <- req:
 	case <-w.gone:
-		return
+		w.unstored.Add(-1)
+		return func() {}
 	}
-	select {
-	case <-req.done:
-	case <-w.gone:
+	return func() {
+		select {
+		case <-req.done:
+		case <-w.gone:
+		}
+	}
+}
+
+// awaitStored waits until every end handed to the completer is stored, or the
+// completer is gone (Engine.Run's shutdown, once no job runs).
+func (w *Worker) awaitStored() {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for w.unstored.Load() > 0 {
+		select {
+		case <-w.gone:
+			return
+		case <-tick.C:
+		}
 	}
 }
 
@@ -584,11 +633,11 @@ func (w *Worker) complete(ctx context.Context) error {
 		}
 		w.pending = nil
 		w.finished.Add(int64(len(batch)))
+		w.unstored.Add(-int64(len(batch)))
 		stored := w.now().UTC()
 		for _, r := range batch {
-			if a, ok := w.attempts.Load(r.f.ID); ok {
-				a := a.(attempt)
-				w.observe.AttemptEnded(a.workflow, r.f.Status, r.f.FinishedAt != nil, stored.Sub(a.claimed))
+			if r.seen {
+				w.observe.AttemptEnded(r.a.workflow, r.f.Status, r.f.FinishedAt != nil, stored.Sub(r.a.claimed))
 			}
 		}
 		terminal := false
