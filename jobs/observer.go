@@ -31,4 +31,5 @@ func (noObserver) WebhookDelivered(string)                          {}
 type attempt struct {
 	workflow string
 	claimed  time.Time
+	callback bool // the job has a callback URL (a webhook to deliver when it ends)
 }

@@ -68,7 +68,7 @@ type Worker struct {
 
 	finished atomic.Int64 // attempts this worker has finished (stored)
 	busy     atomic.Int64 // jobs running now (at most Concurrency)
-	ended    func()       // called after a batch that ended jobs for good (wakes the webhook dispatcher)
+	ended    func()       // called after a batch that ended jobs with callback URLs for good (wakes the webhook dispatcher)
 	observe  Observer
 	attempts sync.Map // job id → attempt, from claim to the end of its goroutine (for observe)
 
@@ -117,7 +117,7 @@ var errAttemptPanicked = errors.New("the attempt panicked")
 // job (as opposed to the worker stopping).
 var errCancelRequested = errors.New("job canceled by request")
 
-// newWorker returns a Worker; ended is called after completions that ended jobs
+// newWorker returns a Worker; ended is called after completions that ended jobs with callback URLs
 // for good.
 func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.Service, ended func(), log *slog.Logger, opts WorkerOptions) *Worker {
 	if opts.Concurrency <= 0 {
@@ -246,7 +246,7 @@ type launcher struct {
 // start runs j, whose slot is taken (busy and running counted), in its own goroutine.
 func (l *launcher) start(j Job, claimed time.Time) {
 	w := l.w
-	w.attempts.Store(j.ID, attempt{workflow: j.Workflow, claimed: claimed})
+	w.attempts.Store(j.ID, attempt{workflow: j.Workflow, claimed: claimed, callback: j.CallbackURL != ""})
 	w.observe.JobClaimed(j.Workflow, max(0, claimed.Sub(j.RunAt)))
 	go func() {
 		defer func() { w.busy.Add(-1); l.running.Done(); w.attempts.Delete(j.ID); w.signal() }()
@@ -640,11 +640,11 @@ func (w *Worker) complete(ctx context.Context) error {
 				w.observe.AttemptEnded(r.a.workflow, r.f.Status, r.f.FinishedAt != nil, stored.Sub(r.a.claimed))
 			}
 		}
-		terminal := false
+		delivery := false // a job with a callback URL ended: its webhook is due now
 		for _, r := range batch {
-			terminal = terminal || r.f.FinishedAt != nil
+			delivery = delivery || r.f.FinishedAt != nil && (r.a.callback || !r.seen)
 		}
-		if terminal && w.ended != nil {
+		if delivery && w.ended != nil {
 			w.ended()
 		}
 		for _, r := range batch {
