@@ -11,14 +11,15 @@ LDFLAGS := -s -w -X github.com/levqor/levqor.Version=$(VERSION) -X github.com/le
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-generate: $(TS_CLIENT)/node_modules/.package-lock.json ## regenerate gen/ and clients/ts from api/openapi.yaml and sql/
+generate: $(TS_CLIENT)/node_modules/.package-lock.json ## regenerate gen/, api/spec/openapi.json and clients/ts from api/openapi.yaml and sql/
 	go tool oapi-codegen -config oapi.yaml api/openapi.yaml
+	go generate ./api/spec
 	go tool oapi-codegen -config oapi-client.yaml api/openapi.yaml
 	go tool -modfile=tools.mod sqlc generate
 	cd $(TS_CLIENT) && npm run --silent generate
 
 check-generated: generate ## fail when committed generated code is stale
-	@git diff --exit-code -- gen/ $(TS_CLIENT)/src/schema.ts $(TS_CLIENT)/package.json || { echo "generated code is stale: run make generate and commit" >&2; exit 1; }
+	@git diff --exit-code -- gen/ api/spec/openapi.json $(TS_CLIENT)/src/schema.ts $(TS_CLIENT)/package.json || { echo "generated code is stale: run make generate and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- gen/ $(TS_CLIENT)/src/)" || { git status --porcelain -- gen/ $(TS_CLIENT)/src/; echo "generated code has untracked files: run make generate and commit" >&2; exit 1; }
 
 build: ## build the static binary into bin/levqor

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"unicode"
 	"unicode/utf8"
@@ -184,8 +185,9 @@ type parsedTemplate struct {
 	text *texttemplate.Template
 }
 
-// parsed holds every template, parsed once; it is never modified after start-up.
-var parsed = mustParse()
+// parsed returns every template, parsed on the first render (not at start-up,
+// which sends no email); the map is never modified after.
+var parsed = sync.OnceValue(mustParse)
 
 func mustParse() map[string]parsedTemplate {
 	funcs := map[string]any{
@@ -217,7 +219,7 @@ func Render(name string, data map[string]any, siteURL string) (Content, error) {
 	if err != nil {
 		return Content{}, err
 	}
-	p := parsed[name]
+	p := parsed()[name]
 	v := view{SiteURL: strings.TrimSuffix(siteURL, "/"), Data: clean}
 
 	var buf bytes.Buffer

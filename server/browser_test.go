@@ -25,7 +25,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/levqor/levqor/gen/api"
+	apispec "github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/server"
 	"github.com/levqor/levqor/store/sqlite"
 )
@@ -301,7 +301,7 @@ func TestBrowserDocs(t *testing.T) {
 			problems.snapshot(&problems.console), problems.snapshot(&problems.csp), problems.snapshot(&problems.network))
 	}
 
-	spec, err := api.GetSpec()
+	spec, err := apispec.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	apispec "github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/budget"
-	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/notifier"
@@ -21,7 +21,7 @@ import (
 // (no network); make bench compares the served figure with a bare server.
 func BenchmarkHealthHandler(b *testing.B) {
 	st := storetest.OpenSQLite(b)
-	spec, err := api.GetSpec()
+	spec, err := apispec.Load()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -517,5 +517,9 @@ func (s *handlers) PostMCP(ctx context.Context, _ api.PostMCPRequestObject) (api
 	if !ok || s.mcp == nil {
 		return nil, levqor.Errorf(levqor.EInternal, "the MCP endpoint is not wired")
 	}
-	return mcpResponse{handler: s.mcp, r: r}, nil
+	handler, err := s.mcp()
+	if err != nil {
+		return nil, err
+	}
+	return mcpResponse{handler: handler, r: r}, nil
 }

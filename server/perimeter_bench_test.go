@@ -13,7 +13,7 @@ import (
 	"github.com/ulule/limiter/v3"
 	"github.com/ulule/limiter/v3/drivers/store/memory"
 
-	"github.com/levqor/levqor/gen/api"
+	apispec "github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/store/storetest"
 	"github.com/levqor/levqor/users"
@@ -37,7 +37,7 @@ func BenchmarkPerimeter(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	spec, err := api.GetSpec()
+	spec, err := apispec.Load()
 	if err != nil {
 		b.Fatal(err)
 	}

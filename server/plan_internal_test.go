@@ -8,11 +8,11 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	apispec "github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/ai"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/connectors/httpcall"
-	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/outbound"
 	"github.com/levqor/levqor/planner"
 )
@@ -23,7 +23,7 @@ import (
 // input its action's schema refuses, an id the API's pattern refuses and a step
 // without a reason.
 func TestPlanAnswerSchema(t *testing.T) {
-	spec, err := api.GetSpec()
+	spec, err := apispec.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

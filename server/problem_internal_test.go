@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"github.com/levqor/levqor"
+	apispec "github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/gen/api"
 )
 
@@ -65,7 +66,7 @@ func logLines(t *testing.T, logs string) []map[string]any {
 // specProblem is components/schemas/Problem of the embedded spec.
 func specProblem(t *testing.T) *openapi3.Schema {
 	t.Helper()
-	spec, err := api.GetSpec()
+	spec, err := apispec.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

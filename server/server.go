@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -47,7 +48,7 @@ type Database interface {
 // Options are the server's services and limits, all built in main: New builds no
 // service itself and refuses to start without a required one.
 type Options struct {
-	Spec           *openapi3.T           // a fresh api.GetSpec() the server may keep and modify (required)
+	Spec           *openapi3.T           // a fresh spec.Load() (api/spec) the server may keep and modify (required)
 	Database       Database              // readiness and queue status (required)
 	Keys           *keys.Service         // API keys and the authentication of every request (required)
 	Users          *users.Service        // (required)
@@ -97,9 +98,9 @@ type handlers struct {
 	budgets       *budget.Service
 	notifications *notifier.Preferences
 	started       time.Time
-	specJSON      *document
+	specJSON      func() (*document, error)
 	specYAML      func() (*document, error)
-	docs          map[string]*document
+	docs          func() (map[string]*document, error) // the docs UI's files, loaded on its first request
 
 	credentials    *credentials.Service
 	triggers       *triggers.Service
@@ -108,8 +109,8 @@ type handlers struct {
 	publicURL      string
 	dashboardToken string
 	userCreated    func(context.Context, users.User)
-	site           *site        // public pages, security.txt, robots, sitemap, dashboard access
-	mcp            http.Handler // the MCP endpoint's SDK handler (mcp.go)
+	site           *site                        // public pages, security.txt, robots, sitemap, dashboard access
+	mcp            func() (http.Handler, error) // the MCP endpoint's SDK handler (mcp.go), built on its first request
 	planner        *planner.Planner
 	ready          *readiness
 	billing        *billing.Service
@@ -144,13 +145,12 @@ func New(opts Options) (http.Handler, error) {
 		}
 		return nil
 	}}}, opts.ReadyChecks...)}
+	// What only some requests need is built on the first of them, not at start-up:
+	// the rendered spec, the docs UI's files and the MCP server's tools.
+	h.specJSON, h.specYAML = specDocuments(spec)
+	h.docs = sync.OnceValues(loadDocs)
+	h.mcp = sync.OnceValues(func() (http.Handler, error) { return newMCPHandler(spec, h, opts.MaxBodyBytes, opts.Logger) })
 	var err error
-	if h.specJSON, h.specYAML, err = specDocuments(spec); err != nil {
-		return nil, err
-	}
-	if h.docs, err = loadDocs(); err != nil {
-		return nil, err
-	}
 	if h.site, err = newSite(h.publicURL, opts.EmailDomain, h.dashboardToken); err != nil {
 		return nil, err
 	}
@@ -167,9 +167,6 @@ func New(opts Options) (http.Handler, error) {
 		}
 	}
 
-	if h.mcp, err = newMCPHandler(spec, h, opts.MaxBodyBytes, opts.Logger); err != nil {
-		return nil, err
-	}
 	if opts.Planner != nil {
 		contract, err := workflowContract(spec)
 		if err != nil {

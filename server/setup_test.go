@@ -23,13 +23,13 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	apispec "github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/connectors/httpcall"
 	"github.com/levqor/levqor/credentials"
-	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/gen/client"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
@@ -249,9 +249,9 @@ func openUnmigrated(t *testing.T) store.Store {
 // loadSpec returns a fresh copy of the embedded spec (callers may change it).
 func loadSpec(t testing.TB) *openapi3.T {
 	t.Helper()
-	spec, err := api.GetSpec()
+	spec, err := apispec.Load()
 	if err != nil {
-		t.Fatalf("api.GetSwagger: %v", err)
+		t.Fatalf("load spec: %v", err)
 	}
 	return spec
 }

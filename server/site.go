@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -37,7 +36,10 @@ const (
 	defaultPublicURL  = "https://levqor.ai"
 	defaultMailDomain = "levqor.ai"
 	pageCache         = "public, max-age=300"
-	wellKnownCache    = "public, max-age=86400"
+	// htmlContentType is what mime.TypeByExtension(".html") says, without loading
+	// the system's MIME tables at start-up for it.
+	htmlContentType = "text/html; charset=utf-8"
+	wellKnownCache  = "public, max-age=86400"
 	// securityTxtLife is how far ahead security.txt's Expires lies: under the
 	// year RFC 9116 recommends, and renewed every day the server runs.
 	securityTxtLife = 180 * 24 * time.Hour
@@ -144,7 +146,6 @@ func newSite(publicURL, emailDomain, dashboardToken string) (*site, error) {
 	}
 
 	md := newMarkdown()
-	htmlType := mime.TypeByExtension(".html")
 	for _, p := range markdownPages {
 		src, err := fs.ReadFile(static.Pages, "pages/"+p.source)
 		if err != nil {
@@ -160,7 +161,7 @@ func newSite(publicURL, emailDomain, dashboardToken string) (*site, error) {
 		if err != nil {
 			return nil, fmt.Errorf("page %s: %w", p.path, err)
 		}
-		doc := newDocument(htmlType, pageCache, out)
+		doc := newDocument(htmlContentType, pageCache, out)
 		doc.csp = pageCSP
 		s.pages[p.path] = doc
 	}
@@ -319,7 +320,7 @@ type htmlPage struct {
 func (p htmlPage) visit(w http.ResponseWriter) error {
 	h := w.Header()
 	h.Set("Content-Security-Policy", cmp.Or(p.csp, pageCSP))
-	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Type", htmlContentType)
 	h.Set("Content-Length", strconv.Itoa(len(p.body)))
 	if p.noReferrer {
 		h.Set("Referrer-Policy", "no-referrer")

@@ -18,17 +18,27 @@ import (
 	"github.com/levqor/levqor/jobs"
 )
 
-// specDocuments renders the embedded spec as JSON and YAML once, at start-up.
-func specDocuments(spec *openapi3.T) (jsonDoc *document, yamlDoc func() (*document, error), err error) {
-	j, err := json.Marshal(spec)
-	if err != nil {
-		return nil, nil, fmt.Errorf("render spec as JSON: %w", err)
-	}
+// specDocuments renders the spec as JSON and as YAML, each on its first request:
+// marshalling the spec takes milliseconds and a few hundred KiB that start-up and
+// an idle server do without. It renders the spec as it is now (the servers
+// included), whatever New changes in spec afterwards.
+func specDocuments(spec *openapi3.T) (jsonDoc, yamlDoc func() (*document, error)) {
+	snapshot := *spec // New drops Servers from spec; the documents keep them
 	const cache = "public, max-age=300"
-	// Rendering YAML takes tens of milliseconds: it is done on the first request, not at start-up.
+	jsonDoc = sync.OnceValues(func() (*document, error) {
+		j, err := json.Marshal(&snapshot)
+		if err != nil {
+			return nil, fmt.Errorf("render spec as JSON: %w", err)
+		}
+		return newDocument("application/json", cache, j), nil
+	})
 	yamlDoc = sync.OnceValues(func() (*document, error) {
+		j, err := jsonDoc()
+		if err != nil {
+			return nil, err
+		}
 		var tree any
-		if err := yaml.Unmarshal(j, &tree); err != nil {
+		if err := yaml.Unmarshal(j.body, &tree); err != nil {
 			return nil, fmt.Errorf("render spec as YAML: %w", err)
 		}
 		y, err := yaml.Marshal(tree)
@@ -37,7 +47,7 @@ func specDocuments(spec *openapi3.T) (jsonDoc *document, yamlDoc func() (*docume
 		}
 		return newDocument("application/yaml", cache, y), nil
 	})
-	return newDocument("application/json", cache, j), yamlDoc, nil
+	return jsonDoc, yamlDoc
 }
 
 // GetRoot implements api.StrictServerInterface.
@@ -121,7 +131,11 @@ func (s *handlers) GetAdminStatus(ctx context.Context, _ api.GetAdminStatusReque
 
 // GetOpenAPIJSON implements api.StrictServerInterface.
 func (s *handlers) GetOpenAPIJSON(ctx context.Context, req api.GetOpenAPIJSONRequestObject) (api.GetOpenAPIJSONResponseObject, error) {
-	return respondDocument(s.specJSON, req.Params.IfNoneMatch, nil), nil
+	doc, err := s.specJSON()
+	if err != nil {
+		return nil, err
+	}
+	return respondDocument(doc, req.Params.IfNoneMatch, nil), nil
 }
 
 // GetOpenAPIYAML implements api.StrictServerInterface.
@@ -135,12 +149,20 @@ func (s *handlers) GetOpenAPIYAML(ctx context.Context, req api.GetOpenAPIYAMLReq
 
 // GetDocs implements api.StrictServerInterface.
 func (s *handlers) GetDocs(ctx context.Context, req api.GetDocsRequestObject) (api.GetDocsResponseObject, error) {
-	return respondDocument(s.docs[""], req.Params.IfNoneMatch, nil), nil
+	docs, err := s.docs()
+	if err != nil {
+		return nil, err
+	}
+	return respondDocument(docs[""], req.Params.IfNoneMatch, nil), nil
 }
 
 // GetDocsAsset implements api.StrictServerInterface.
 func (s *handlers) GetDocsAsset(ctx context.Context, req api.GetDocsAssetRequestObject) (api.GetDocsAssetResponseObject, error) {
-	d, ok := s.docs[req.Asset]
+	docs, err := s.docs()
+	if err != nil {
+		return nil, err
+	}
+	d, ok := docs[req.Asset]
 	if !ok {
 		return nil, levqor.Errorf(levqor.ENotFound, "No such documentation asset.")
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -20,13 +21,13 @@ import (
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/analytics"
+	"github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/billing"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/config"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/connectors/ai"
 	"github.com/levqor/levqor/credentials"
-	"github.com/levqor/levqor/gen/api"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/limitstore"
@@ -51,6 +52,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if len(args) > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", args)}
 	}
+	endStartupGC := startupGC()
+	defer endStartupGC()
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -63,7 +66,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	redis.SetLogger(limitstore.RedisLogger(log)) // go-redis logs through slog, as JSON
 
 	spec := loadSpec()
-	st, err := openStore(ctx, cfg)
+	st, err := store.Open(ctx, storeOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -98,7 +101,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Workflow schedules fire from here on; the scheduler stops before the database closes.
 	defer runScheduler(ctx, svc.scheduler)()
 	defer startPeriodic(ctx, cfg, st, log, backupObserver(svc.metrics))()
-	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, log)
+	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, endStartupGC, log)
+}
+
+// startupGCPercent is GOGC while the server starts: start-up allocates tens of
+// MiB, most of it garbage at once (the spec's parse, schemas, migrations), and
+// collecting it as it goes took a tenth of start-up's CPU. The heap it lets grow
+// is given back by settleStartup.
+const startupGCPercent = 400
+
+// startupGC raises GOGC to startupGCPercent and returns what puts it back (once).
+func startupGC() (end func()) {
+	before := debug.SetGCPercent(startupGCPercent)
+	return sync.OnceFunc(func() { debug.SetGCPercent(before) })
 }
 
 // runScheduler fires workflow schedules until ctx ends or the returned func is
@@ -113,13 +128,13 @@ func runScheduler(ctx context.Context, sch *triggers.Scheduler) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// loadSpec parses the embedded spec, the largest single cost of start-up, on
+// loadSpec loads the embedded spec, the largest single cost of start-up, on
 // another core while the database opens and the connectors compile their schemas.
 func loadSpec() <-chan specResult {
 	specc := make(chan specResult, 1)
 	go func() {
-		spec, err := api.GetSpec()
-		specc <- specResult{spec, err}
+		doc, err := spec.Load()
+		specc <- specResult{doc, err}
 	}()
 	return specc
 }
@@ -127,6 +142,11 @@ func loadSpec() <-chan specResult {
 type specResult struct {
 	spec *openapi3.T
 	err  error
+}
+
+type registryResult struct {
+	reg *connectors.Registry
+	err error
 }
 
 // services are what the server and the job engine are built from.
@@ -154,13 +174,27 @@ func (s *services) close() {
 	}
 }
 
-// newServices builds every service over st. Whatever it opened is released by
-// close, even when it fails part way.
+// newServices migrates st, just opened, and builds every service over it. The
+// connectors, which need no database, compile their JSON schemas on another core
+// while the migrations run. Whatever it opened is released by close, even when it
+// fails part way.
 func newServices(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*services, error) {
 	s := &services{metrics: newMetrics(cfg, st)}
 	var err error
 	// Connector credentials: the key from LEVQOR_SECRET_KEY or the data dir.
 	if s.creds, err = newCredentials(cfg, st, log); err != nil {
+		return s, err
+	}
+	guard, err := outbound.NewGuard(cfg.OutboundAllowHosts)
+	if err != nil {
+		return s, fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
+	}
+	regc := make(chan registryResult, 1)
+	go func() {
+		reg, err := newRegistry(cfg, guard, s.creds)
+		regc <- registryResult{reg, err}
+	}()
+	if err := migrateStore(ctx, st); err != nil {
 		return s, err
 	}
 	// Webhook secrets written before they were sealed (migration 0012) are sealed now.
@@ -178,14 +212,6 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	}
 	s.limits, s.closers = limits, append(s.closers, closeLimits)
 	s.readyChecks = append(s.readyChecks, limitsReady...)
-	guard, err := outbound.NewGuard(cfg.OutboundAllowHosts)
-	if err != nil {
-		return s, fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
-	}
-	reg, err := newRegistry(cfg, guard, s.creds)
-	if err != nil {
-		return s, err
-	}
 	// Levqor's own email (Resend); without LEVQOR_RESEND_API_KEY it logs and drops.
 	s.mail, err = notifier.New(notifier.Config{BaseURL: cfg.ResendBaseURL, APIKey: cfg.ResendAPIKey,
 		Domain: cfg.EmailDomain, PublicURL: cfg.PublicURL, Logger: log})
@@ -213,6 +239,11 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	s.billing.WithMailer(s.mail)
 	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log)).
 		OnSpend(spendObserver(s.metrics)).WithPlanLimits(s.billing.OwnerLimits)
+	r := <-regc
+	if r.err != nil {
+		return s, r.err
+	}
+	reg := r.reg
 	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
 		return s, err
 	}
@@ -353,7 +384,7 @@ func newHTTPServer(handler http.Handler, log *slog.Logger) *http.Server {
 
 // serveUntilDone serves on ln and runs the engine until ctx ends or either fails, then drains
 // requests and running jobs together, within cfg.ShutdownTimeout.
-func serveUntilDone(ctx context.Context, cfg config.Config, srv *http.Server, ln net.Listener, engine *jobs.Engine, stopping chan struct{}, log *slog.Logger) error {
+func serveUntilDone(ctx context.Context, cfg config.Config, srv *http.Server, ln net.Listener, engine *jobs.Engine, stopping chan struct{}, endStartupGC func(), log *slog.Logger) error {
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 	engineDone := make(chan error, 1)
@@ -361,7 +392,7 @@ func serveUntilDone(ctx context.Context, cfg config.Config, srv *http.Server, ln
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	defer settleStartup(log).Stop()
+	defer settleStartup(endStartupGC, log).Stop()
 	select {
 	case err := <-errc:
 		stopEngine()
@@ -393,10 +424,12 @@ func serveUntilDone(ctx context.Context, cfg config.Config, srv *http.Server, ln
 }
 
 // settleStartup, once start-up has settled (the engine's workers are running),
-// gives back what only start-up used: its garbage (spec, docs assets, migrations)
-// and the code and tables that initialisation touched once (see dropStartupPages).
-func settleStartup(log *slog.Logger) *time.Timer {
+// puts GOGC back (endStartupGC) and gives back what only start-up used: its
+// garbage (spec, schemas, migrations) and the code and tables that
+// initialisation touched once (see dropStartupPages).
+func settleStartup(endStartupGC func(), log *slog.Logger) *time.Timer {
 	return time.AfterFunc(250*time.Millisecond, func() {
+		endStartupGC()
 		debug.FreeOSMemory()
 		if _, err := dropStartupPages(); err != nil {
 			log.Warn("unmap start-up pages", "error", err.Error())
@@ -446,11 +479,19 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Migrate(ctx); err != nil {
+	if err := migrateStore(ctx, st); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, err
 	}
 	return st, nil
+}
+
+// migrateStore applies the migrations st lacks.
+func migrateStore(ctx context.Context, st store.Store) error {
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
