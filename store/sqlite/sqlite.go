@@ -221,46 +221,42 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// migrateTo applies the migrations up to version last not yet applied.
+// migrateTo applies the migrations up to version last not yet applied, all in one
+// transaction: a fresh database's whole schema commits once (start-up time), and a
+// failed migration leaves the database as it was.
 func (db *DB) migrateTo(ctx context.Context, last int) error {
 	migrations, err := migrate.Migrations("sqlite")
 	if err != nil {
 		return err
 	}
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	for _, m := range migrations {
-		if m.Version > last {
-			break
-		}
-		if err := db.apply(ctx, m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (db *DB) apply(ctx context.Context, m migrate.Migration) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
-		return fmt.Errorf("migration %s: %w", m.Name, err)
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	if n > 0 {
-		return nil
+	var applied int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&applied); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return fmt.Errorf("migration %s: %w", m.Name, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.Version, m.Name, time.Now().UTC()); err != nil {
-		return fmt.Errorf("record migration %s: %w", m.Name, err)
+	now := time.Now().UTC()
+	for _, m := range migrations {
+		if m.Version > last {
+			break
+		}
+		if m.Version <= applied {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.Version, m.Name, now); err != nil {
+			return fmt.Errorf("record migration %s: %w", m.Name, err)
+		}
 	}
 	return tx.Commit()
 }
