@@ -26,7 +26,7 @@ func (db *DB) InsertEvents(ctx context.Context, events []analytics.Event) error 
 		return err
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	for _, e := range events {
 		if err := q.InsertAnalyticsEvent(ctx, dbrow.InsertAnalyticsEvent(e)); err != nil {
 			return fmt.Errorf("insert event: %w", err)

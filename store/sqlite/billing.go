@@ -66,7 +66,7 @@ func (db *DB) ApplyBillingEvent(ctx context.Context, e billing.Event, a *billing
 		return false, err
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	if e.ID != "" {
 		n, err := q.InsertBillingEvent(ctx, sqlitedb.InsertBillingEventParams{ID: e.ID, Type: e.Type, ReceivedAt: e.ReceivedAt.UTC()})
 		if err != nil {

@@ -63,7 +63,7 @@ func (db *DB) ReserveOwnerBudget(ctx context.Context, r budget.OwnerReservation,
 		return err
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	day, month := periods(r.CreatedAt)
 	dayUsage, monthUsage, err := ownerTotals(ctx, q, r.OwnerID, day, month)
 	if err != nil {
@@ -97,7 +97,7 @@ func (db *DB) SettleOwnerBudget(ctx context.Context, ownerID, id string, actual 
 		return err
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	settled := dbrow.NullTime(&now)
 	var day, month string
 	open, err := q.DeleteOpenOwnerReservation(ctx, sqlitedb.DeleteOpenOwnerReservationParams{OwnerID: ownerID, ID: id})
@@ -158,7 +158,7 @@ func (db *DB) expire(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	rows, err := q.ExpireOwnerReservations(ctx, now)
 	if err != nil || len(rows) == 0 {
 		return 0, err

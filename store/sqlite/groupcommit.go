@@ -56,7 +56,7 @@ func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	out := make([][]insertRes, len(group))
 	added := map[string]int64{} // new jobs per status
 	for i, r := range group {

@@ -168,7 +168,7 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 		return 0, err
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	applied := 0
 	for _, p := range params {
 		n, err := q.FinishJob(ctx, p)
@@ -235,7 +235,7 @@ func (db *DB) inTx(ctx context.Context, f func(q *sqlitedb.Queries) (int, error)
 		return 0, err
 	}
 	defer tx.Rollback()
-	n, err := f(db.wq.WithTx(tx))
+	n, err := f(db.wtx(tx))
 	if err != nil {
 		return 0, err
 	}
@@ -462,7 +462,7 @@ func (db *DB) DeliverSignal(ctx context.Context, id, name string, data json.RawM
 		return false, fmt.Errorf("deliver signal: %w", err)
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	n, err := q.InsertJobSignal(ctx, sqlitedb.InsertJobSignalParams{JobID: id, Name: name, Data: string(data), CreatedAt: now.UTC()})
 	if err != nil {
 		return false, fmt.Errorf("store signal: %w", err)

@@ -71,7 +71,7 @@ func (db *DB) RollKey(ctx context.Context, oldID string, oldExpiresAt time.Time,
 		return keys.Key{}, err
 	}
 	defer tx.Rollback()
-	q := db.wq.WithTx(tx)
+	q := db.wtx(tx)
 	if _, err := q.GetKey(ctx, oldID); err != nil {
 		return keys.Key{}, notFound(err, "Key")
 	}

@@ -35,10 +35,10 @@ const ReadPoolSize = 4
 type DB struct {
 	write, read *sql.DB
 	wq, rq      *sqlitedb.Queries
+	ws, rs      *stmts // the pools' statements, prepared on first use (stmts.go)
 	lock        *os.File
 	path        string // the database file, for the free-space probe
 
-	prepared       bool           // wq and rq hold prepared statements (after Migrate)
 	inserts        chan insertReq // to the group committer (groupcommit.go)
 	closing        chan struct{}  // stops the group committer and the checkpointer
 	groupDone      chan struct{}
@@ -160,7 +160,8 @@ func open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetMaxOpenConns(ReadPoolSize)
 	db.read.SetMaxIdleConns(ReadPoolSize)
 	db.read.SetConnMaxLifetime(0)
-	db.wq, db.rq = sqlitedb.New(db.write), sqlitedb.New(db.read) // prepared by Migrate
+	db.ws, db.rs = &stmts{db: db.write}, &stmts{db: db.read}
+	db.wq, db.rq = sqlitedb.New(stmtDB{s: db.ws}), sqlitedb.New(stmtDB{s: db.rs})
 	db.inserts, db.closing = make(chan insertReq, maxGroup), make(chan struct{})
 	db.groupDone, db.checkpointDone = make(chan struct{}), make(chan struct{})
 	go db.groupCommit()
@@ -179,8 +180,8 @@ func (db *DB) Close() error {
 		<-db.groupDone
 		<-db.checkpointDone
 	}
-	if db.prepared {
-		errs = append(errs, db.wq.Close(), db.rq.Close())
+	if db.ws != nil {
+		errs = append(errs, db.ws.close(), db.rs.close())
 	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -196,29 +197,9 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// Migrate applies every embedded migration not yet applied, each in its own transaction.
+// Migrate applies every embedded migration not yet applied (in one transaction).
 func (db *DB) Migrate(ctx context.Context) error {
-	if err := db.migrateTo(ctx, math.MaxInt); err != nil {
-		return err
-	}
-	// Now that the schema exists, prepare every query once: SQLite would otherwise
-	// parse each statement on every call. (Call Migrate before serving.)
-	wq, err := sqlitedb.Prepare(ctx, db.write)
-	if err != nil {
-		return fmt.Errorf("prepare statements: %w", err)
-	}
-	rq, err := sqlitedb.Prepare(ctx, db.read)
-	if err != nil {
-		wq.Close()
-		return fmt.Errorf("prepare statements: %w", err)
-	}
-	if db.prepared {
-		// Migrate ran before: the statements prepared then are replaced.
-		db.wq.Close()
-		db.rq.Close()
-	}
-	db.wq, db.rq, db.prepared = wq, rq, true
-	return nil
+	return db.migrateTo(ctx, math.MaxInt)
 }
 
 // migrateTo applies the migrations up to version last not yet applied, all in one
