@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -233,13 +234,13 @@ func (s *Service) SubmitBatch(ctx context.Context, p keys.Principal, ins []Intak
 	ok := make([]Job, 0, len(ins))
 	at := make([]int, 0, len(ins)) // the slot of ok[k]
 	var aiNeed budget.Nanos
-	saved := map[string][]Step{} // the batch's saved workflows, each read once
+	batch := &batchState{saved: map[string][]Step{}}
 	for i, in := range ins {
 		if in.DryRun {
 			out[i].Err = refuse("/dry_run", "A batch takes no dry runs; rehearse a job with POST /api/v1/intake.")
 			continue
 		}
-		j, need, err := s.prepare(ctx, p, in, aiNeed, saved)
+		j, need, err := s.prepare(ctx, p, in, aiNeed, batch)
 		if err != nil {
 			if !isClientError(err) {
 				return nil, err
@@ -279,11 +280,19 @@ func isClientError(err error) bool {
 	return false
 }
 
+// batchState is what SubmitBatch's items share: the saved workflows read, by name,
+// and the step list the last item's steps were found valid as (batches often
+// repeat one step list; ValidateSteps depends on nothing else).
+type batchState struct {
+	saved map[string][]Step
+	valid []Step
+}
+
 // prepare checks an intake and builds its job, not yet stored. aiBefore is the
 // worst case of AI jobs accepted before it in the same batch, which must fit the
 // budget together with this job's; need is this job's worst case (0 without AI
-// steps or budgets). saved, when not nil, keeps the saved workflows read, by name.
-func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBefore budget.Nanos, saved map[string][]Step) (j Job, need budget.Nanos, err error) {
+// steps or budgets). batch is nil outside SubmitBatch.
+func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBefore budget.Nanos, batch *batchState) (j Job, need budget.Nanos, err error) {
 	now := s.now().UTC()
 	if len(in.Payload) > MaxPayloadBytes {
 		return Job{}, 0, invalid("/payload", "payload is larger than %d bytes serialised.", MaxPayloadBytes)
@@ -293,6 +302,10 @@ func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBe
 		return Job{}, 0, invalid("/priority", "priority must be low, normal or high.")
 	}
 	steps := in.Steps
+	var saved map[string][]Step
+	if batch != nil {
+		saved = batch.saved
+	}
 	if cached, ok := saved[in.Workflow]; ok && steps == nil {
 		steps = cached
 	} else if steps == nil {
@@ -309,8 +322,13 @@ func (s *Service) prepare(ctx context.Context, p keys.Principal, in Intake, aiBe
 		}
 	} else {
 		steps = withOnFailure(steps, in.OnFailure)
-		if err := s.ValidateSteps(steps, "/steps"); err != nil {
-			return Job{}, 0, err
+		if batch == nil || !reflect.DeepEqual(steps, batch.valid) {
+			if err := s.ValidateSteps(steps, "/steps"); err != nil {
+				return Job{}, 0, err
+			}
+			if batch != nil {
+				batch.valid = steps
+			}
 		}
 	}
 	if !in.DryRun { // a dry run spends nothing
@@ -417,8 +435,8 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 		}
 		if len(refs) > 0 {
 			// Inputs with references are checked when the step runs, once resolved.
-			if err := checkAction(s.reg, st.Connector, st.Action); err != nil {
-				return invalid(at, "%s", err.Error())
+			if _, err := s.reg.InputSchema(st.Connector, st.Action); err != nil { // the connector and action exist
+				return invalid(at, "%s", stepMessage(err))
 			}
 			continue
 		}
@@ -456,20 +474,6 @@ func hasAISteps(steps []Step) bool {
 		}
 	}
 	return false
-}
-
-// checkAction reports whether the registry has the connector and action.
-func checkAction(reg *connectors.Registry, connector, action string) error {
-	c, ok := reg.Get(connector)
-	if !ok {
-		return fmt.Errorf("unknown connector %q", connector)
-	}
-	for _, a := range c.Actions() {
-		if a.Name == action {
-			return nil
-		}
-	}
-	return fmt.Errorf("connector %q has no action %q", connector, action)
 }
 
 func stepMessage(err error) string {

@@ -58,9 +58,11 @@ func TestIntakeBatch(t *testing.T) {
 				batchItem("", echoJob("batch.v1")),    // 3: new, no key
 				batchItem("k-a", echoJob("batch.v1")), // 4: repeat of 0 in the same batch
 				batchItem("k-a", other),               // 5: same key, other job
+				batchItem("", map[string]any{"workflow": "bad.v1", "payload": map[string]any{},
+					"steps": []any{step("x", "core", "no_such_action", nil)}}), // 6: invalid steps again
 			}
 			res := b.batch(t, ann.key, items)
-			wantStatus := []int{202, 404, 400, 202, 200, 422}
+			wantStatus := []int{202, 404, 400, 202, 200, 422, 400}
 			if len(res.Results) != len(items) {
 				t.Fatalf("%d results for %d items", len(res.Results), len(items))
 			}
@@ -75,8 +77,8 @@ func TestIntakeBatch(t *testing.T) {
 					t.Errorf("item %d: problem status %d, result status %d", i, r.Problem.Status, r.Status)
 				}
 			}
-			if res.Accepted != 3 || res.Failed != 3 {
-				t.Errorf("accepted=%d failed=%d, want 3 and 3", res.Accepted, res.Failed)
+			if res.Accepted != 3 || res.Failed != 4 {
+				t.Errorf("accepted=%d failed=%d, want 3 and 4", res.Accepted, res.Failed)
 			}
 			if p := res.Results[2].Problem; p == nil || p.Errors == nil || len(*p.Errors) == 0 || !strings.HasPrefix((*p.Errors)[0].Pointer, "/jobs/2/job/steps") {
 				t.Errorf("item 2: problem pointers should point into /jobs/2/job/steps: %+v", p)
@@ -97,7 +99,7 @@ func TestIntakeBatch(t *testing.T) {
 			// The same batch again: the keyed items repeat the first batch's job (or are
 			// 422 for the other job), the unkeyed one is a new job.
 			again := b.batch(t, ann.key, items)
-			for i, want := range []int{200, 404, 400, 202, 200, 422} {
+			for i, want := range []int{200, 404, 400, 202, 200, 422, 400} {
 				if again.Results[i].Status != want {
 					t.Errorf("again, item %d: status %d, want %d", i, again.Results[i].Status, want)
 				}

@@ -498,6 +498,8 @@ func TestIntakeBadInput(t *testing.T) {
 		{"duplicate step ids", withSteps(step("a", "core", "echo", nil), step("a", "core", "echo", nil)), "", 400, "invalid", "/steps/1/id", `"a" is used twice`},
 		{"unknown connector", withSteps(step("a", "nope", "echo", nil)), "", 400, "invalid", "/steps/0", `unknown connector "nope"`},
 		{"unknown action", withSteps(step("a", "core", "fly", nil)), "", 400, "invalid", "/steps/0", `no action "fly"`},
+		{"unknown connector, input with a reference", withSteps(step("a", "nope", "echo", map[string]any{"v": "{{payload.n}}"})), "", 400, "invalid", "/steps/0", `unknown connector "nope"`},
+		{"unknown action, input with a reference", withSteps(step("a", "core", "fly", map[string]any{"v": "{{payload.n}}"})), "", 400, "invalid", "/steps/0", `connector "core" has no action "fly"`},
 		{"literal input breaks the schema", withSteps(step("a", "core", "sleep", map[string]any{"ms": 70000})), "", 400, "invalid", "/steps/0", "/ms: maximum"},
 		{"literal input of a later step", withSteps(step("a", "core", "echo", nil), step("b", "core", "sleep", map[string]any{"ms": "soon"})), "", 400, "invalid", "/steps/1", "/ms"},
 		{"reference to a later step", withSteps(step("a", "core", "echo", map[string]any{"v": "{{steps.b.output.x}}"}), step("b", "core", "echo", nil)), "", 422, "unprocessable", "/steps/0/input", `step "b"`},

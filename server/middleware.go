@@ -133,7 +133,13 @@ func observe(log *slog.Logger, trustedProxies []netip.Prefix, observed func(meth
 				errCode = levqor.ErrorCode(info.err)
 				attrs = append(attrs, slog.String("error_code", errCode))
 			}
-			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+			if log.Enabled(r.Context(), slog.LevelInfo) {
+				// A record without a source location: Logger.LogAttrs would walk the
+				// stack for one on every request, and the access log prints none.
+				line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+				line.AddAttrs(attrs...)
+				_ = log.Handler().Handle(r.Context(), line)
+			}
 			if observed != nil {
 				observed(r.Method, info.route, rec.status, errCode, time.Since(start))
 			}

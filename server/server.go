@@ -17,7 +17,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/gorilla/mux"
-	validator "github.com/oapi-codegen/nethttp-middleware"
 
 	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/analytics"
@@ -204,24 +203,13 @@ func New(opts Options) (http.Handler, error) {
 	if limits != nil {
 		r.Use(limitAnonymous(spec, limits))
 	}
-	trivial := trivialOperations(spec)
-	r.Use(validator.OapiRequestValidatorWithOptions(spec, &validator.Options{
-		// Operations with nothing to validate (no parameters, no body, public) skip
-		// the validator's second route lookup: liveness stays cheap.
-		Skipper: func(r *http.Request) bool {
-			info := requestInfoFrom(r.Context())
-			return info != nil && trivial[r.Method+" "+info.route]
-		},
-		Options: openapi3filter.Options{
-			MultiError:         true,
-			AuthenticationFunc: g.authenticate,
-		},
-		DoNotValidateServers:  true,
-		SilenceServersWarning: true,
-		ErrorHandlerWithOpts: func(ctx context.Context, err error, w http.ResponseWriter, r *http.Request, _ validator.ErrorHandlerOpts) {
-			writeProblem(w, r, validationError(err))
-		},
-	}))
+	// Operations with nothing to validate (no parameters, no body, public) skip
+	// the validator: liveness stays cheap.
+	validate, err := validateRequests(spec, openapi3filter.Options{MultiError: true, AuthenticationFunc: g.authenticate}, trivialOperations(spec))
+	if err != nil {
+		return nil, err
+	}
+	r.Use(validate)
 	r.Use(refuseNUL(spec))
 	strict := api.NewStrictHandlerWithOptions(h, []api.StrictMiddlewareFunc{h.site.htmlErrors, withUserAgent, h.formPagesMiddleware, withMCPRequest}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
