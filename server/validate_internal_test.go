@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	apispec "github.com/levqor/levqor/api/spec"
 	"github.com/levqor/levqor/gen/api"
 )
 
@@ -18,7 +19,7 @@ import (
 // are those kin-openapi's own router finds for the same request — parameters
 // still escaped when the path has escaped characters.
 func TestOperationRoutesAgreeWithValidatorRouter(t *testing.T) {
-	spec, err := api.GetSpec()
+	spec, err := apispec.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
