@@ -36,7 +36,7 @@ func runColdStart(ctx context.Context, o options) (outcome, error) {
 	med := median(ready)
 	fmt.Fprintf(o.out, "median  ready %6.1f ms   (min %.1f, max %.1f)\n", med, minOf(ready), maxOf(ready))
 	return outcome{
-		Checks:  []check{atMost("coldstart median exec→/ready 200", med, "ms", 100)},
+		Checks:  []check{atMost("coldstart median exec→/ready 200", med, "ms", 50)},
 		Details: map[string]any{"runs": runs, "median_ready_ms": med},
 	}, nil
 }

@@ -40,9 +40,9 @@ type comparison struct {
 }
 
 // outcome returns c with its check: levqor's share of the bare server's
-// throughput (medians) against 50%.
-func (c comparison) outcome(checkName string) outcome {
-	return outcome{Checks: []check{atLeast(checkName, c.RatioPct, "%", 50)}, Details: c}
+// throughput (medians) against targetPct.
+func (c comparison) outcome(checkName string, targetPct float64) outcome {
+	return outcome{Checks: []check{atLeast(checkName, c.RatioPct, "%", targetPct)}, Details: c}
 }
 
 // compareThroughput loads bare and lev, both already serving, with lr: first an

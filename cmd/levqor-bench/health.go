@@ -30,5 +30,5 @@ func runHealth(ctx context.Context, o options) (_ outcome, err error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	return c.outcome("health levqor/bare req/s (medians)"), nil
+	return c.outcome("health levqor/bare req/s (medians)", 50), nil
 }

@@ -75,7 +75,7 @@ func runUserGet(ctx context.Context, o options) (_ outcome, err error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	return c.outcome("userget levqor/bare req/s (medians)"), nil
+	return c.outcome("userget levqor/bare req/s (medians)", 70), nil // issue #18
 }
 
 // createKey runs `bin keys create` on dataDir for userGetOwner (creating the
