@@ -40,7 +40,7 @@ type Service struct {
 	events *Hub
 	wake   func() // tells this process's workers that a job is due now
 	// reserve takes free worker slots for jobs handed over at intake (Worker.reserve).
-	reserve func(n int) Handover
+	reserve func(n int) handover
 	// queued tells this process's worker that intake queued n jobs due now.
 	queued func(n int)
 	now    func() time.Time
@@ -157,7 +157,7 @@ func (s *Service) enqueue(ctx context.Context, j Job) (Job, bool, error) {
 // once, without a claim statement (ADR 0023). js is changed.
 func (s *Service) insertJobs(ctx context.Context, js []Job) ([]Inserted, error) {
 	h := s.handOver(js)
-	defer h.Release()
+	defer h.release()
 	stored, err := s.store.InsertJobs(ctx, js)
 	if err != nil {
 		return nil, err
@@ -171,8 +171,8 @@ func (s *Service) insertJobs(ctx context.Context, js []Job) ([]Inserted, error) 
 		switch {
 		case r.Job.Status == StatusQueued:
 			queued++
-		case r.Job.Status == StatusRunning && h.Slots > 0 && r.Job.LeaseToken == h.Token:
-			h.Start(r.Job)
+		case r.Job.Status == StatusRunning && h.slots > 0 && r.Job.LeaseToken == h.token:
+			h.start(r.Job)
 		}
 	}
 	if queued > 0 {
@@ -184,21 +184,22 @@ func (s *Service) insertJobs(ctx context.Context, js []Job) ([]Inserted, error) 
 // handOver marks as many of js's jobs due now as the worker has slots reserved
 // for (Worker.reserve) to be stored running under its lease, and returns the
 // reservation.
-func (s *Service) handOver(js []Job) Handover {
+func (s *Service) handOver(js []Job) handover {
 	if s.reserve == nil {
-		return Handover{}
+		return handover{}
 	}
+	handable := func(j Job) bool { return j.Status == StatusQueued && !j.DryRun } // due now, to run
 	due := 0
 	for _, j := range js {
-		if j.Status == StatusQueued && !j.DryRun {
+		if handable(j) {
 			due++
 		}
 	}
 	h := s.reserve(due)
-	for i, k := 0, h.Slots; i < len(js) && k > 0; i++ {
-		if j := &js[i]; j.Status == StatusQueued && !j.DryRun {
-			at, until := h.At, h.LeaseTo
-			j.Status, j.Attempts, j.LeaseToken, j.LeaseExpiresAt, j.StartedAt = StatusRunning, 1, h.Token, &until, &at
+	for i, k := 0, h.slots; i < len(js) && k > 0; i++ {
+		if j := &js[i]; handable(*j) {
+			at, until := h.at, h.leaseTo
+			j.Status, j.Attempts, j.LeaseToken, j.LeaseExpiresAt, j.StartedAt = StatusRunning, 1, h.token, &until, &at
 			k--
 		}
 	}

@@ -188,7 +188,7 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 	var last time.Time // when the last claim ran
 	for ctx.Err() == nil {
 		free := w.opts.Concurrency - int(w.busy.Load())
-		claimed := 0
+		full := false // the claim took as many as it asked for: there may be more due now
 		if free > 0 {
 			last = time.Now() // the real clock: w.now may be a test's fake
 			now := w.now().UTC()
@@ -198,7 +198,8 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 			covered := w.waiting.Load()
 			w.backlog.Store(false) // a Wake from here on says there may be more
 			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), ask)
-			if err != nil || len(list) == ask {
+			full = len(list) == ask
+			if err != nil || full {
 				w.backlog.Store(true)
 				if err != nil && ctx.Err() == nil {
 					w.log.Error("claim jobs", "error", err.Error())
@@ -206,15 +207,14 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 			} else {
 				w.waiting.Add(-covered)
 			}
-			claimed = len(list)
 			for _, j := range list {
 				w.busy.Add(1)
 				running.Add(1)
 				l.start(j, now)
 			}
 		}
-		if claimed > 0 && claimed == min(free, 128) {
-			continue // there may be more due right now
+		if full {
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -254,49 +254,49 @@ func (l *launcher) start(j Job, claimed time.Time) {
 	}()
 }
 
-// Handover is what jobs handed over at intake are stored under: this worker's
+// handover is what jobs handed over at intake are stored under: this worker's
 // lease, and the slots taken for them.
-type Handover struct {
-	Token       string
-	At, LeaseTo time.Time
-	Slots       int
+type handover struct {
+	token       string
+	at, leaseTo time.Time
+	slots       int
 	l           *launcher
 }
 
 // reserve takes up to n free slots for jobs handed over at intake while the
 // claimer runs, leaving as many as there are jobs waiting in the queue that it
 // knows of (waiting), and none while there may be more (backlog): jobs handed
-// over do not pass jobs waiting. Each slot must be used by Handover.Start or given
-// back by Handover.Release. It returns a Handover with no slots when there is none.
-func (w *Worker) reserve(n int) Handover {
+// over do not pass jobs waiting. Each slot must be used by handover.start or given
+// back by handover.release. It returns a handover with no slots when there is none.
+func (w *Worker) reserve(n int) handover {
 	w.launchMu.Lock()
 	defer w.launchMu.Unlock()
 	if w.launch == nil || n <= 0 || w.backlog.Load() {
-		return Handover{}
+		return handover{}
 	}
 	for {
 		busy := w.busy.Load()
 		k := min(n, w.opts.Concurrency-int(busy)-int(w.waiting.Load()))
 		if k <= 0 {
-			return Handover{}
+			return handover{}
 		}
 		if w.busy.CompareAndSwap(busy, busy+int64(k)) {
 			w.launch.running.Add(k)
 			now := w.now().UTC()
-			return Handover{Token: w.token, At: now, LeaseTo: now.Add(w.opts.Lease), Slots: k, l: w.launch}
+			return handover{token: w.token, at: now, leaseTo: now.Add(w.opts.Lease), slots: k, l: w.launch}
 		}
 	}
 }
 
-// Start runs j, stored running under h, on one of h's slots.
-func (h *Handover) Start(j Job) {
-	h.Slots--
-	h.l.start(j, h.At)
+// start runs j, stored running under h, on one of h's slots.
+func (h *handover) start(j Job) {
+	h.slots--
+	h.l.start(j, h.at)
 }
 
-// Release gives back the slots h did not use.
-func (h *Handover) Release() {
-	for ; h.Slots > 0; h.Slots-- {
+// release gives back the slots h did not use.
+func (h *handover) release() {
+	for ; h.slots > 0; h.slots-- {
 		h.l.w.busy.Add(-1)
 		h.l.running.Done()
 	}

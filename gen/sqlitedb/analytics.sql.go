@@ -25,7 +25,7 @@ type AddAnalyticsTopParams struct {
 
 // Adds to an existing top-list row; 0 rows when the value is new that day.
 func (q *Queries) AddAnalyticsTop(ctx context.Context, arg AddAnalyticsTopParams) (int64, error) {
-	result, err := q.exec(ctx, q.addAnalyticsTopStmt, addAnalyticsTop,
+	result, err := q.db.ExecContext(ctx, addAnalyticsTop,
 		arg.Delta,
 		arg.Kind,
 		arg.Day,
@@ -48,7 +48,7 @@ type AddAnalyticsTotalParams struct {
 }
 
 func (q *Queries) AddAnalyticsTotal(ctx context.Context, arg AddAnalyticsTotalParams) error {
-	_, err := q.exec(ctx, q.addAnalyticsTotalStmt, addAnalyticsTotal, arg.Type, arg.Delta)
+	_, err := q.db.ExecContext(ctx, addAnalyticsTotal, arg.Type, arg.Delta)
 	return err
 }
 
@@ -62,7 +62,7 @@ type CountAnalyticsTopValuesParams struct {
 }
 
 func (q *Queries) CountAnalyticsTopValues(ctx context.Context, arg CountAnalyticsTopValuesParams) (int64, error) {
-	row := q.queryRow(ctx, q.countAnalyticsTopValuesStmt, countAnalyticsTopValues, arg.Kind, arg.Day)
+	row := q.db.QueryRowContext(ctx, countAnalyticsTopValues, arg.Kind, arg.Day)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -93,7 +93,7 @@ type InsertAnalyticsEventParams struct {
 }
 
 func (q *Queries) InsertAnalyticsEvent(ctx context.Context, arg InsertAnalyticsEventParams) error {
-	_, err := q.exec(ctx, q.insertAnalyticsEventStmt, insertAnalyticsEvent,
+	_, err := q.db.ExecContext(ctx, insertAnalyticsEvent,
 		arg.ID,
 		arg.Type,
 		arg.CreatedAt,
@@ -124,7 +124,7 @@ type ListAnalyticsQuartersParams struct {
 // The quarter counts of the UTC days first..last, every type, in no particular
 // order (sorting them costs PostgreSQL more than reading them).
 func (q *Queries) ListAnalyticsQuarters(ctx context.Context, arg ListAnalyticsQuartersParams) ([]AnalyticsQuarter, error) {
-	rows, err := q.query(ctx, q.listAnalyticsQuartersStmt, listAnalyticsQuarters, arg.First, arg.Last)
+	rows, err := q.db.QueryContext(ctx, listAnalyticsQuarters, arg.First, arg.Last)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ SELECT type, n FROM analytics_totals ORDER BY type
 `
 
 func (q *Queries) ListAnalyticsTotals(ctx context.Context) ([]AnalyticsTotal, error) {
-	rows, err := q.query(ctx, q.listAnalyticsTotalsStmt, listAnalyticsTotals)
+	rows, err := q.db.QueryContext(ctx, listAnalyticsTotals)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ type MarketingCountsRow struct {
 
 // Jobs that reached a final state, and users, for the public marketing summary.
 func (q *Queries) MarketingCounts(ctx context.Context) (MarketingCountsRow, error) {
-	row := q.queryRow(ctx, q.marketingCountsStmt, marketingCounts)
+	row := q.db.QueryRowContext(ctx, marketingCounts)
 	var i MarketingCountsRow
 	err := row.Scan(&i.JobsFinished, &i.Users)
 	return i, err
@@ -208,7 +208,7 @@ type PruneAnalyticsEventsParams struct {
 // rollups (analytics_quarters, analytics_totals, analytics_top) are kept: every read
 // of analytics goes through them, never through the raw events.
 func (q *Queries) PruneAnalyticsEvents(ctx context.Context, arg PruneAnalyticsEventsParams) (int64, error) {
-	result, err := q.exec(ctx, q.pruneAnalyticsEventsStmt, pruneAnalyticsEvents, arg.Cutoff, arg.MaxRows)
+	result, err := q.db.ExecContext(ctx, pruneAnalyticsEvents, arg.Cutoff, arg.MaxRows)
 	if err != nil {
 		return 0, err
 	}
@@ -237,7 +237,7 @@ type TopAnalyticsValuesRow struct {
 
 // The most frequent values of a kind over the UTC days first..last; ties by value.
 func (q *Queries) TopAnalyticsValues(ctx context.Context, arg TopAnalyticsValuesParams) ([]TopAnalyticsValuesRow, error) {
-	rows, err := q.query(ctx, q.topAnalyticsValuesStmt, topAnalyticsValues,
+	rows, err := q.db.QueryContext(ctx, topAnalyticsValues,
 		arg.Kind,
 		arg.First,
 		arg.Last,
@@ -277,7 +277,7 @@ type UpsertAnalyticsTopParams struct {
 }
 
 func (q *Queries) UpsertAnalyticsTop(ctx context.Context, arg UpsertAnalyticsTopParams) error {
-	_, err := q.exec(ctx, q.upsertAnalyticsTopStmt, upsertAnalyticsTop,
+	_, err := q.db.ExecContext(ctx, upsertAnalyticsTop,
 		arg.Kind,
 		arg.Day,
 		arg.Value,

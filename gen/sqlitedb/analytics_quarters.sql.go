@@ -19,7 +19,7 @@ type GetAnalyticsQuartersParams struct {
 }
 
 func (q *Queries) GetAnalyticsQuarters(ctx context.Context, arg GetAnalyticsQuartersParams) ([]byte, error) {
-	row := q.queryRow(ctx, q.getAnalyticsQuartersStmt, getAnalyticsQuarters, arg.Day, arg.Type)
+	row := q.db.QueryRowContext(ctx, getAnalyticsQuarters, arg.Day, arg.Type)
 	var counts []byte
 	err := row.Scan(&counts)
 	return counts, err
@@ -54,7 +54,7 @@ type ListAnalyticsDayCutsRow struct {
 // quarter 95 (the day's), as 4-byte big-endian slices of counts, so that a long range
 // sends 12 bytes a row instead of 384.
 func (q *Queries) ListAnalyticsDayCuts(ctx context.Context, arg ListAnalyticsDayCutsParams) ([]ListAnalyticsDayCutsRow, error) {
-	rows, err := q.query(ctx, q.listAnalyticsDayCutsStmt, listAnalyticsDayCuts,
+	rows, err := q.db.QueryContext(ctx, listAnalyticsDayCuts,
 		arg.CutA,
 		arg.CutB,
 		arg.First,
@@ -99,6 +99,6 @@ type PutAnalyticsQuartersParams struct {
 }
 
 func (q *Queries) PutAnalyticsQuarters(ctx context.Context, arg PutAnalyticsQuartersParams) error {
-	_, err := q.exec(ctx, q.putAnalyticsQuartersStmt, putAnalyticsQuarters, arg.Day, arg.Type, arg.Counts)
+	_, err := q.db.ExecContext(ctx, putAnalyticsQuarters, arg.Day, arg.Type, arg.Counts)
 	return err
 }

@@ -23,7 +23,7 @@ type ExpireKeyByParams struct {
 
 // Makes a key expire at the given time unless it already expires earlier.
 func (q *Queries) ExpireKeyBy(ctx context.Context, arg ExpireKeyByParams) (int64, error) {
-	result, err := q.exec(ctx, q.expireKeyByStmt, expireKeyBy, arg.ExpiresAt, arg.ID)
+	result, err := q.db.ExecContext(ctx, expireKeyBy, arg.ExpiresAt, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -35,7 +35,7 @@ SELECT id, owner_id, name, prefix, last4, hash, scopes, created_at, last_used_at
 `
 
 func (q *Queries) GetKey(ctx context.Context, id string) (ApiKey, error) {
-	row := q.queryRow(ctx, q.getKeyStmt, getKey, id)
+	row := q.db.QueryRowContext(ctx, getKey, id)
 	var i ApiKey
 	err := row.Scan(
 		&i.ID,
@@ -58,7 +58,7 @@ SELECT id, owner_id, name, prefix, last4, hash, scopes, created_at, last_used_at
 `
 
 func (q *Queries) GetKeyByHash(ctx context.Context, hash []byte) (ApiKey, error) {
-	row := q.queryRow(ctx, q.getKeyByHashStmt, getKeyByHash, hash)
+	row := q.db.QueryRowContext(ctx, getKeyByHash, hash)
 	var i ApiKey
 	err := row.Scan(
 		&i.ID,
@@ -96,7 +96,7 @@ type InsertKeyParams struct {
 }
 
 func (q *Queries) InsertKey(ctx context.Context, arg InsertKeyParams) (ApiKey, error) {
-	row := q.queryRow(ctx, q.insertKeyStmt, insertKey,
+	row := q.db.QueryRowContext(ctx, insertKey,
 		arg.ID,
 		arg.OwnerID,
 		arg.Name,
@@ -137,7 +137,7 @@ type ListKeysParams struct {
 }
 
 func (q *Queries) ListKeys(ctx context.Context, arg ListKeysParams) ([]ApiKey, error) {
-	rows, err := q.query(ctx, q.listKeysStmt, listKeys, arg.OwnerID, arg.MaxRows)
+	rows, err := q.db.QueryContext(ctx, listKeys, arg.OwnerID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ type RevokeKeyParams struct {
 }
 
 func (q *Queries) RevokeKey(ctx context.Context, arg RevokeKeyParams) (ApiKey, error) {
-	row := q.queryRow(ctx, q.revokeKeyStmt, revokeKey, arg.RevokedAt, arg.ID)
+	row := q.db.QueryRowContext(ctx, revokeKey, arg.RevokedAt, arg.ID)
 	var i ApiKey
 	err := row.Scan(
 		&i.ID,
@@ -211,6 +211,6 @@ type TouchKeyParams struct {
 }
 
 func (q *Queries) TouchKey(ctx context.Context, arg TouchKeyParams) error {
-	_, err := q.exec(ctx, q.touchKeyStmt, touchKey, arg.LastUsedAt, arg.ID)
+	_, err := q.db.ExecContext(ctx, touchKey, arg.LastUsedAt, arg.ID)
 	return err
 }

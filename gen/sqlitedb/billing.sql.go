@@ -16,7 +16,7 @@ SELECT user_id, customer_id, subscription_id, "plan", status, price_id, current_
 `
 
 func (q *Queries) GetBillingAccount(ctx context.Context, userID string) (BillingAccount, error) {
-	row := q.queryRow(ctx, q.getBillingAccountStmt, getBillingAccount, userID)
+	row := q.db.QueryRowContext(ctx, getBillingAccount, userID)
 	var i BillingAccount
 	err := row.Scan(
 		&i.UserID,
@@ -39,7 +39,7 @@ SELECT user_id, customer_id, subscription_id, "plan", status, price_id, current_
 `
 
 func (q *Queries) GetBillingAccountByCustomer(ctx context.Context, customerID string) (BillingAccount, error) {
-	row := q.queryRow(ctx, q.getBillingAccountByCustomerStmt, getBillingAccountByCustomer, customerID)
+	row := q.db.QueryRowContext(ctx, getBillingAccountByCustomer, customerID)
 	var i BillingAccount
 	err := row.Scan(
 		&i.UserID,
@@ -71,7 +71,7 @@ type InsertBillingCustomerParams struct {
 
 // A user's Stripe customer is stored once: the first writer wins.
 func (q *Queries) InsertBillingCustomer(ctx context.Context, arg InsertBillingCustomerParams) (int64, error) {
-	result, err := q.exec(ctx, q.insertBillingCustomerStmt, insertBillingCustomer, arg.UserID, arg.CustomerID, arg.UpdatedAt)
+	result, err := q.db.ExecContext(ctx, insertBillingCustomer, arg.UserID, arg.CustomerID, arg.UpdatedAt)
 	if err != nil {
 		return 0, err
 	}
@@ -92,7 +92,7 @@ type InsertBillingEventParams struct {
 
 // Records a Stripe event once; no row affected means it was applied already.
 func (q *Queries) InsertBillingEvent(ctx context.Context, arg InsertBillingEventParams) (int64, error) {
-	result, err := q.exec(ctx, q.insertBillingEventStmt, insertBillingEvent, arg.ID, arg.Type, arg.ReceivedAt)
+	result, err := q.db.ExecContext(ctx, insertBillingEvent, arg.ID, arg.Type, arg.ReceivedAt)
 	if err != nil {
 		return 0, err
 	}
@@ -104,7 +104,7 @@ SELECT user_id, customer_id, subscription_id, "plan", status, price_id, current_
 `
 
 func (q *Queries) ListBillingAccounts(ctx context.Context) ([]BillingAccount, error) {
-	rows, err := q.query(ctx, q.listBillingAccountsStmt, listBillingAccounts)
+	rows, err := q.db.QueryContext(ctx, listBillingAccounts)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ type SetUserPlanParams struct {
 }
 
 func (q *Queries) SetUserPlan(ctx context.Context, arg SetUserPlanParams) (int64, error) {
-	result, err := q.exec(ctx, q.setUserPlanStmt, setUserPlan, arg.Plan, arg.UpdatedAt, arg.UserID)
+	result, err := q.db.ExecContext(ctx, setUserPlan, arg.Plan, arg.UpdatedAt, arg.UserID)
 	if err != nil {
 		return 0, err
 	}
@@ -180,7 +180,7 @@ type UpdateBillingAccountParams struct {
 }
 
 func (q *Queries) UpdateBillingAccount(ctx context.Context, arg UpdateBillingAccountParams) (int64, error) {
-	result, err := q.exec(ctx, q.updateBillingAccountStmt, updateBillingAccount,
+	result, err := q.db.ExecContext(ctx, updateBillingAccount,
 		arg.SubscriptionID,
 		arg.Plan,
 		arg.Status,

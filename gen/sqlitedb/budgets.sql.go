@@ -29,7 +29,7 @@ type AddOwnerSpentParams struct {
 // largest INTEGER (an overflowing sum becomes a REAL in SQLite, which MIN caps) so the
 // total never wraps or stops being an integer.
 func (q *Queries) AddOwnerSpent(ctx context.Context, arg AddOwnerSpentParams) error {
-	_, err := q.exec(ctx, q.addOwnerSpentStmt, addOwnerSpent,
+	_, err := q.db.ExecContext(ctx, addOwnerSpent,
 		arg.OwnerID,
 		arg.DayKey,
 		arg.Spent,
@@ -49,7 +49,7 @@ type DeleteOpenOwnerReservationParams struct {
 }
 
 func (q *Queries) DeleteOpenOwnerReservation(ctx context.Context, arg DeleteOpenOwnerReservationParams) (BudgetOpen, error) {
-	row := q.queryRow(ctx, q.deleteOpenOwnerReservationStmt, deleteOpenOwnerReservation, arg.OwnerID, arg.ID)
+	row := q.db.QueryRowContext(ctx, deleteOpenOwnerReservation, arg.OwnerID, arg.ID)
 	var i BudgetOpen
 	err := row.Scan(
 		&i.OwnerID,
@@ -71,7 +71,7 @@ DELETE FROM budget_limits WHERE owner_id = ?1
 `
 
 func (q *Queries) DeleteOwnerLimits(ctx context.Context, ownerID string) error {
-	_, err := q.exec(ctx, q.deleteOwnerLimitsStmt, deleteOwnerLimits, ownerID)
+	_, err := q.db.ExecContext(ctx, deleteOwnerLimits, ownerID)
 	return err
 }
 
@@ -83,7 +83,7 @@ RETURNING owner_id, id, job_id, step_id, model, period_day, period_month, reserv
 // Takes every open reservation past its expiry out of budget_open and returns it, for
 // the caller to record in budget_closed as expired (in the same transaction).
 func (q *Queries) ExpireOwnerReservations(ctx context.Context, now time.Time) ([]BudgetOpen, error) {
-	rows, err := q.query(ctx, q.expireOwnerReservationsStmt, expireOwnerReservations, now)
+	rows, err := q.db.QueryContext(ctx, expireOwnerReservations, now)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ SELECT owner_id, daily_nanos, monthly_nanos, updated_at FROM budget_limits WHERE
 `
 
 func (q *Queries) GetOwnerLimits(ctx context.Context, ownerID string) (BudgetLimit, error) {
-	row := q.queryRow(ctx, q.getOwnerLimitsStmt, getOwnerLimits, ownerID)
+	row := q.db.QueryRowContext(ctx, getOwnerLimits, ownerID)
 	var i BudgetLimit
 	err := row.Scan(
 		&i.OwnerID,
@@ -156,7 +156,7 @@ type InsertClosedOwnerReservationParams struct {
 }
 
 func (q *Queries) InsertClosedOwnerReservation(ctx context.Context, arg InsertClosedOwnerReservationParams) error {
-	_, err := q.exec(ctx, q.insertClosedOwnerReservationStmt, insertClosedOwnerReservation,
+	_, err := q.db.ExecContext(ctx, insertClosedOwnerReservation,
 		arg.OwnerID,
 		arg.PeriodMonth,
 		arg.ID,
@@ -194,7 +194,7 @@ type InsertOwnerReservationParams struct {
 }
 
 func (q *Queries) InsertOwnerReservation(ctx context.Context, arg InsertOwnerReservationParams) error {
-	_, err := q.exec(ctx, q.insertOwnerReservationStmt, insertOwnerReservation,
+	_, err := q.db.ExecContext(ctx, insertOwnerReservation,
 		arg.OwnerID,
 		arg.ID,
 		arg.JobID,
@@ -235,7 +235,7 @@ type OwnerSpentByModelRow struct {
 
 // An owner's settled spending per model in one month, and in one day of it.
 func (q *Queries) OwnerSpentByModel(ctx context.Context, arg OwnerSpentByModelParams) ([]OwnerSpentByModelRow, error) {
-	rows, err := q.query(ctx, q.ownerSpentByModelStmt, ownerSpentByModel, arg.PeriodDay, arg.OwnerID, arg.PeriodMonth)
+	rows, err := q.db.QueryContext(ctx, ownerSpentByModel, arg.PeriodDay, arg.OwnerID, arg.PeriodMonth)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +292,7 @@ type OwnerTotalsRow struct {
 // An owner's settled spending and open reservations in one UTC day and its month, read
 // in one statement (one snapshot). The open rows are the owner's AI calls in flight.
 func (q *Queries) OwnerTotals(ctx context.Context, arg OwnerTotalsParams) (OwnerTotalsRow, error) {
-	row := q.queryRow(ctx, q.ownerTotalsStmt, ownerTotals,
+	row := q.db.QueryRowContext(ctx, ownerTotals,
 		arg.OwnerID,
 		arg.DayKey,
 		arg.PeriodDay,
@@ -329,7 +329,7 @@ type SettleExpiredOwnerReservationRow struct {
 
 // An expired reservation may still be settled: the money was spent all the same.
 func (q *Queries) SettleExpiredOwnerReservation(ctx context.Context, arg SettleExpiredOwnerReservationParams) (SettleExpiredOwnerReservationRow, error) {
-	row := q.queryRow(ctx, q.settleExpiredOwnerReservationStmt, settleExpiredOwnerReservation,
+	row := q.db.QueryRowContext(ctx, settleExpiredOwnerReservation,
 		arg.SpentNanos,
 		arg.SettledAt,
 		arg.ID,
@@ -355,7 +355,7 @@ type UpsertOwnerLimitsParams struct {
 }
 
 func (q *Queries) UpsertOwnerLimits(ctx context.Context, arg UpsertOwnerLimitsParams) error {
-	_, err := q.exec(ctx, q.upsertOwnerLimitsStmt, upsertOwnerLimits,
+	_, err := q.db.ExecContext(ctx, upsertOwnerLimits,
 		arg.OwnerID,
 		arg.DailyNanos,
 		arg.MonthlyNanos,

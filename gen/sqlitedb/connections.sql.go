@@ -22,7 +22,7 @@ type DeleteConnectionParams struct {
 }
 
 func (q *Queries) DeleteConnection(ctx context.Context, arg DeleteConnectionParams) (int64, error) {
-	result, err := q.exec(ctx, q.deleteConnectionStmt, deleteConnection, arg.OwnerID, arg.Connector, arg.Name)
+	result, err := q.db.ExecContext(ctx, deleteConnection, arg.OwnerID, arg.Connector, arg.Name)
 	if err != nil {
 		return 0, err
 	}
@@ -41,7 +41,7 @@ type GetConnectionParams struct {
 }
 
 func (q *Queries) GetConnection(ctx context.Context, arg GetConnectionParams) (Connection, error) {
-	row := q.queryRow(ctx, q.getConnectionStmt, getConnection, arg.OwnerID, arg.Connector, arg.Name)
+	row := q.db.QueryRowContext(ctx, getConnection, arg.OwnerID, arg.Connector, arg.Name)
 	var i Connection
 	err := row.Scan(
 		&i.OwnerID,
@@ -73,7 +73,7 @@ type ListConnectionsRow struct {
 
 // Metadata only: the sealed secrets stay in the database.
 func (q *Queries) ListConnections(ctx context.Context, ownerID string) ([]ListConnectionsRow, error) {
-	rows, err := q.query(ctx, q.listConnectionsStmt, listConnections, ownerID)
+	rows, err := q.db.QueryContext(ctx, listConnections, ownerID)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ type PutConnectionRow struct {
 
 // Inserts or replaces a connection; a replaced one keeps its created_at.
 func (q *Queries) PutConnection(ctx context.Context, arg PutConnectionParams) (PutConnectionRow, error) {
-	row := q.queryRow(ctx, q.putConnectionStmt, putConnection,
+	row := q.db.QueryRowContext(ctx, putConnection,
 		arg.OwnerID,
 		arg.Connector,
 		arg.Name,

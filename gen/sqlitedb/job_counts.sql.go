@@ -21,6 +21,6 @@ type AddJobCountParams struct {
 
 // The group committer counts a group's new jobs once per status (migration 0013).
 func (q *Queries) AddJobCount(ctx context.Context, arg AddJobCountParams) error {
-	_, err := q.exec(ctx, q.addJobCountStmt, addJobCount, arg.Status, arg.N)
+	_, err := q.db.ExecContext(ctx, addJobCount, arg.Status, arg.N)
 	return err
 }

@@ -26,7 +26,7 @@ type CancelQueuedJobParams struct {
 }
 
 func (q *Queries) CancelQueuedJob(ctx context.Context, arg CancelQueuedJobParams) (Job, error) {
-	row := q.queryRow(ctx, q.cancelQueuedJobStmt, cancelQueuedJob, arg.Now, arg.ID)
+	row := q.db.QueryRowContext(ctx, cancelQueuedJob, arg.Now, arg.ID)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -78,7 +78,7 @@ type CountJobsByStatusRow struct {
 
 // The maintained counters (migration 0013), summed over their shards: O(statuses), not O(jobs).
 func (q *Queries) CountJobsByStatus(ctx context.Context) ([]CountJobsByStatusRow, error) {
-	rows, err := q.query(ctx, q.countJobsByStatusStmt, countJobsByStatus)
+	rows, err := q.db.QueryContext(ctx, countJobsByStatus)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ type CountJobsByStatusScanRow struct {
 
 // Counts the table itself: only tests compare it with the counters.
 func (q *Queries) CountJobsByStatusScan(ctx context.Context) ([]CountJobsByStatusScanRow, error) {
-	rows, err := q.query(ctx, q.countJobsByStatusScanStmt, countJobsByStatusScan)
+	rows, err := q.db.QueryContext(ctx, countJobsByStatusScan)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ type DeleteWorkflowParams struct {
 }
 
 func (q *Queries) DeleteWorkflow(ctx context.Context, arg DeleteWorkflowParams) (int64, error) {
-	result, err := q.exec(ctx, q.deleteWorkflowStmt, deleteWorkflow, arg.OwnerID, arg.Name)
+	result, err := q.db.ExecContext(ctx, deleteWorkflow, arg.OwnerID, arg.Name)
 	if err != nil {
 		return 0, err
 	}
@@ -168,7 +168,7 @@ type ExtendLeasesRow struct {
 
 // Heartbeat: extends the leases this worker holds; returns those whose cancel was requested.
 func (q *Queries) ExtendLeases(ctx context.Context, arg ExtendLeasesParams) ([]ExtendLeasesRow, error) {
-	rows, err := q.query(ctx, q.extendLeasesStmt, extendLeases, arg.LeaseExpiresAt, arg.LeaseToken)
+	rows, err := q.db.QueryContext(ctx, extendLeases, arg.LeaseExpiresAt, arg.LeaseToken)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ SELECT id, owner_id, workflow, status, priority, run_at, attempts, max_attempts,
 `
 
 func (q *Queries) GetJob(ctx context.Context, id string) (Job, error) {
-	row := q.queryRow(ctx, q.getJobStmt, getJob, id)
+	row := q.db.QueryRowContext(ctx, getJob, id)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -246,7 +246,7 @@ type GetJobByIdempotencyKeyParams struct {
 }
 
 func (q *Queries) GetJobByIdempotencyKey(ctx context.Context, arg GetJobByIdempotencyKeyParams) (Job, error) {
-	row := q.queryRow(ctx, q.getJobByIdempotencyKeyStmt, getJobByIdempotencyKey, arg.IdemScope, arg.IdemKey)
+	row := q.db.QueryRowContext(ctx, getJobByIdempotencyKey, arg.IdemScope, arg.IdemKey)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -297,7 +297,7 @@ type GetJobSignalParams struct {
 }
 
 func (q *Queries) GetJobSignal(ctx context.Context, arg GetJobSignalParams) (string, error) {
-	row := q.queryRow(ctx, q.getJobSignalStmt, getJobSignal, arg.JobID, arg.Name)
+	row := q.db.QueryRowContext(ctx, getJobSignal, arg.JobID, arg.Name)
 	var data string
 	err := row.Scan(&data)
 	return data, err
@@ -308,7 +308,7 @@ SELECT owner_id, secret, created_at, sealed FROM webhook_secrets WHERE owner_id 
 `
 
 func (q *Queries) GetWebhookSecret(ctx context.Context, ownerID string) (WebhookSecret, error) {
-	row := q.queryRow(ctx, q.getWebhookSecretStmt, getWebhookSecret, ownerID)
+	row := q.db.QueryRowContext(ctx, getWebhookSecret, ownerID)
 	var i WebhookSecret
 	err := row.Scan(
 		&i.OwnerID,
@@ -329,7 +329,7 @@ type GetWorkflowParams struct {
 }
 
 func (q *Queries) GetWorkflow(ctx context.Context, arg GetWorkflowParams) (Workflow, error) {
-	row := q.queryRow(ctx, q.getWorkflowStmt, getWorkflow, arg.OwnerID, arg.Name)
+	row := q.db.QueryRowContext(ctx, getWorkflow, arg.OwnerID, arg.Name)
 	var i Workflow
 	err := row.Scan(
 		&i.OwnerID,
@@ -389,7 +389,7 @@ type InsertJobParams struct {
 // attempts, lease_token, lease_expires_at and started_at for a job handed over to a worker
 // at intake, which is stored running under its lease (ADR 0023).
 func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, error) {
-	row := q.queryRow(ctx, q.insertJobStmt, insertJob,
+	row := q.db.QueryRowContext(ctx, insertJob,
 		arg.ID,
 		arg.OwnerID,
 		arg.Workflow,
@@ -471,7 +471,7 @@ type InsertJobSignalParams struct {
 
 // A job's signal, once: a second delivery of the name inserts nothing.
 func (q *Queries) InsertJobSignal(ctx context.Context, arg InsertJobSignalParams) (int64, error) {
-	result, err := q.exec(ctx, q.insertJobSignalStmt, insertJobSignal,
+	result, err := q.db.ExecContext(ctx, insertJobSignal,
 		arg.JobID,
 		arg.Name,
 		arg.Data,
@@ -497,7 +497,7 @@ type InsertWebhookSecretIfAbsentParams struct {
 }
 
 func (q *Queries) InsertWebhookSecretIfAbsent(ctx context.Context, arg InsertWebhookSecretIfAbsentParams) (WebhookSecret, error) {
-	row := q.queryRow(ctx, q.insertWebhookSecretIfAbsentStmt, insertWebhookSecretIfAbsent,
+	row := q.db.QueryRowContext(ctx, insertWebhookSecretIfAbsent,
 		arg.OwnerID,
 		arg.Secret,
 		arg.Sealed,
@@ -519,7 +519,7 @@ SELECT owner_id, secret, created_at, sealed FROM webhook_secrets WHERE secret <>
 
 // Rows written before secrets were sealed (migration 0012), a batch at a time.
 func (q *Queries) ListClearWebhookSecrets(ctx context.Context, maxRows int64) ([]WebhookSecret, error) {
-	rows, err := q.query(ctx, q.listClearWebhookSecretsStmt, listClearWebhookSecrets, maxRows)
+	rows, err := q.db.QueryContext(ctx, listClearWebhookSecrets, maxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -596,7 +596,7 @@ type ListJobsRow struct {
 // is read; matched is how many candidates there were, so more than the page holds means
 // there is a next page.
 func (q *Queries) ListJobs(ctx context.Context, arg ListJobsParams) ([]ListJobsRow, error) {
-	rows, err := q.query(ctx, q.listJobsStmt, listJobs,
+	rows, err := q.db.QueryContext(ctx, listJobs,
 		arg.AllOwners,
 		arg.OwnerID,
 		arg.Status,
@@ -692,7 +692,7 @@ type ListReplayCandidatesParams struct {
 // The jobs a bulk replay (POST /api/v1/jobs/replay) takes, oldest first: those of the
 // filter that are not dry runs and have no replay yet (the jobs_replay_of index).
 func (q *Queries) ListReplayCandidates(ctx context.Context, arg ListReplayCandidatesParams) ([]string, error) {
-	rows, err := q.query(ctx, q.listReplayCandidatesStmt, listReplayCandidates,
+	rows, err := q.db.QueryContext(ctx, listReplayCandidates,
 		arg.AllOwners,
 		arg.OwnerID,
 		arg.Status,
@@ -727,7 +727,7 @@ SELECT owner_id, name, description, steps, created_at, updated_at FROM workflows
 `
 
 func (q *Queries) ListWorkflows(ctx context.Context, ownerID string) ([]Workflow, error) {
-	rows, err := q.query(ctx, q.listWorkflowsStmt, listWorkflows, ownerID)
+	rows, err := q.db.QueryContext(ctx, listWorkflows, ownerID)
 	if err != nil {
 		return nil, err
 	}
@@ -761,7 +761,7 @@ SELECT created_at FROM jobs WHERE status IN ('queued', 'retrying') ORDER BY crea
 `
 
 func (q *Queries) OldestQueuedJob(ctx context.Context) (time.Time, error) {
-	row := q.queryRow(ctx, q.oldestQueuedJobStmt, oldestQueuedJob)
+	row := q.db.QueryRowContext(ctx, oldestQueuedJob)
 	var created_at time.Time
 	err := row.Scan(&created_at)
 	return created_at, err
@@ -785,7 +785,7 @@ type PruneFinishedJobsParams struct {
 // first, with their idempotency keys (cutoff is at least 24 h back: the keys' promise).
 // A job whose webhook is still pending is kept until it is delivered or given up.
 func (q *Queries) PruneFinishedJobs(ctx context.Context, arg PruneFinishedJobsParams) (int64, error) {
-	result, err := q.exec(ctx, q.pruneFinishedJobsStmt, pruneFinishedJobs, arg.Cutoff, arg.MaxRows)
+	result, err := q.db.ExecContext(ctx, pruneFinishedJobs, arg.Cutoff, arg.MaxRows)
 	if err != nil {
 		return 0, err
 	}
@@ -806,7 +806,7 @@ type PutWebhookSecretParams struct {
 }
 
 func (q *Queries) PutWebhookSecret(ctx context.Context, arg PutWebhookSecretParams) (WebhookSecret, error) {
-	row := q.queryRow(ctx, q.putWebhookSecretStmt, putWebhookSecret,
+	row := q.db.QueryRowContext(ctx, putWebhookSecret,
 		arg.OwnerID,
 		arg.Secret,
 		arg.Sealed,
@@ -838,7 +838,7 @@ type PutWorkflowParams struct {
 }
 
 func (q *Queries) PutWorkflow(ctx context.Context, arg PutWorkflowParams) (Workflow, error) {
-	row := q.queryRow(ctx, q.putWorkflowStmt, putWorkflow,
+	row := q.db.QueryRowContext(ctx, putWorkflow,
 		arg.OwnerID,
 		arg.Name,
 		arg.Description,
@@ -872,7 +872,7 @@ type RecordCallbackParams struct {
 }
 
 func (q *Queries) RecordCallback(ctx context.Context, arg RecordCallbackParams) error {
-	_, err := q.exec(ctx, q.recordCallbackStmt, recordCallback,
+	_, err := q.db.ExecContext(ctx, recordCallback,
 		arg.Callbacks,
 		arg.CallbackState,
 		arg.NextAt,
@@ -894,7 +894,7 @@ type RequestCancelParams struct {
 }
 
 func (q *Queries) RequestCancel(ctx context.Context, arg RequestCancelParams) (Job, error) {
-	row := q.queryRow(ctx, q.requestCancelStmt, requestCancel, arg.Now, arg.ID)
+	row := q.db.QueryRowContext(ctx, requestCancel, arg.Now, arg.ID)
 	var i Job
 	err := row.Scan(
 		&i.ID,
@@ -969,7 +969,7 @@ type RescueExpiredRow struct {
 // "crashed" (it may be what kills its workers), and one without an attempt left fails
 // "lease_expired". The attempt that died is counted already.
 func (q *Queries) RescueExpired(ctx context.Context, arg RescueExpiredParams) ([]RescueExpiredRow, error) {
-	rows, err := q.query(ctx, q.rescueExpiredStmt, rescueExpired, arg.MaxRescues, arg.Now, arg.Cutoff)
+	rows, err := q.db.QueryContext(ctx, rescueExpired, arg.MaxRescues, arg.Now, arg.Cutoff)
 	if err != nil {
 		return nil, err
 	}
@@ -1006,7 +1006,7 @@ type SaveStepsParams struct {
 
 // Records step progress of a running job, only while this worker still holds its lease.
 func (q *Queries) SaveSteps(ctx context.Context, arg SaveStepsParams) (int64, error) {
-	result, err := q.exec(ctx, q.saveStepsStmt, saveSteps,
+	result, err := q.db.ExecContext(ctx, saveSteps,
 		arg.Steps,
 		arg.StepsBytes,
 		arg.Now,
@@ -1032,7 +1032,7 @@ type SealWebhookSecretParams struct {
 
 // Only while the row still holds that clear secret: a roll in between wins.
 func (q *Queries) SealWebhookSecret(ctx context.Context, arg SealWebhookSecretParams) (int64, error) {
-	result, err := q.exec(ctx, q.sealWebhookSecretStmt, sealWebhookSecret, arg.Sealed, arg.OwnerID, arg.Secret)
+	result, err := q.db.ExecContext(ctx, sealWebhookSecret, arg.Sealed, arg.OwnerID, arg.Secret)
 	if err != nil {
 		return 0, err
 	}
@@ -1054,7 +1054,7 @@ type SetCanceledStepsParams struct {
 // canceled (jobs.EndWaits), in the same transaction (a canceled job has no result:
 // its steps are all its steps_bytes).
 func (q *Queries) SetCanceledSteps(ctx context.Context, arg SetCanceledStepsParams) error {
-	_, err := q.exec(ctx, q.setCanceledStepsStmt, setCanceledSteps, arg.Steps, arg.StepsBytes, arg.ID)
+	_, err := q.db.ExecContext(ctx, setCanceledSteps, arg.Steps, arg.StepsBytes, arg.ID)
 	return err
 }
 
@@ -1070,7 +1070,7 @@ type WakeWaitingJobParams struct {
 
 // A waiting job becomes due now (a signal came).
 func (q *Queries) WakeWaitingJob(ctx context.Context, arg WakeWaitingJobParams) (int64, error) {
-	result, err := q.exec(ctx, q.wakeWaitingJobStmt, wakeWaitingJob, arg.Now, arg.ID)
+	result, err := q.db.ExecContext(ctx, wakeWaitingJob, arg.Now, arg.ID)
 	if err != nil {
 		return 0, err
 	}

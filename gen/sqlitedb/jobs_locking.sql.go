@@ -28,7 +28,7 @@ type ClaimCallbacksParams struct {
 
 // Takes due webhook deliveries under a short lease (callback_next_at moves ahead).
 func (q *Queries) ClaimCallbacks(ctx context.Context, arg ClaimCallbacksParams) ([]Job, error) {
-	rows, err := q.query(ctx, q.claimCallbacksStmt, claimCallbacks, arg.LeaseUntil, arg.Now, arg.MaxRows)
+	rows, err := q.db.QueryContext(ctx, claimCallbacks, arg.LeaseUntil, arg.Now, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ type ClaimJobsParams struct {
 // max_rows (the worker's free slots) does on most claims; the unary plus hides the value
 // from the planner and keeps the prepared plan (docs/benchmarks.md, "Engine").
 func (q *Queries) ClaimJobs(ctx context.Context, arg ClaimJobsParams) ([]Job, error) {
-	rows, err := q.query(ctx, q.claimJobsStmt, claimJobs,
+	rows, err := q.db.QueryContext(ctx, claimJobs,
 		arg.LeaseToken,
 		arg.LeaseExpiresAt,
 		arg.Now,
@@ -203,7 +203,7 @@ type FinishJobParams struct {
 // holder may. attempt_back (0 or 1) gives back the attempt its claim counted: parking
 // (a wait is no try), and the run of a rescued job's on_failure step.
 func (q *Queries) FinishJob(ctx context.Context, arg FinishJobParams) (int64, error) {
-	result, err := q.exec(ctx, q.finishJobStmt, finishJob,
+	result, err := q.db.ExecContext(ctx, finishJob,
 		arg.Status,
 		arg.AttemptBack,
 		arg.Steps,
@@ -248,7 +248,7 @@ type RescueToOnFailureParams struct {
 // fail the job (jobs.Worker.finalize). Only while it has been rescued fewer than
 // max_rescues times, so that a worker dying there too cannot loop.
 func (q *Queries) RescueToOnFailure(ctx context.Context, arg RescueToOnFailureParams) ([]string, error) {
-	rows, err := q.query(ctx, q.rescueToOnFailureStmt, rescueToOnFailure, arg.Now, arg.Cutoff, arg.MaxRescues)
+	rows, err := q.db.QueryContext(ctx, rescueToOnFailure, arg.Now, arg.Cutoff, arg.MaxRescues)
 	if err != nil {
 		return nil, err
 	}

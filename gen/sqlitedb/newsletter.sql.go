@@ -26,7 +26,7 @@ type ClaimNewsletterSendParams struct {
 // Claims the confirmation email of a pending subscription when none was sent since
 // sent_before; concurrent requests for one address claim it once.
 func (q *Queries) ClaimNewsletterSend(ctx context.Context, arg ClaimNewsletterSendParams) (int64, error) {
-	result, err := q.exec(ctx, q.claimNewsletterSendStmt, claimNewsletterSend, arg.Now, arg.EmailHash, arg.SentBefore)
+	result, err := q.db.ExecContext(ctx, claimNewsletterSend, arg.Now, arg.EmailHash, arg.SentBefore)
 	if err != nil {
 		return 0, err
 	}
@@ -46,7 +46,7 @@ type ConfirmNewsletterParams struct {
 }
 
 func (q *Queries) ConfirmNewsletter(ctx context.Context, arg ConfirmNewsletterParams) (int64, error) {
-	result, err := q.exec(ctx, q.confirmNewsletterStmt, confirmNewsletter, arg.Email, arg.Now, arg.EmailHash)
+	result, err := q.db.ExecContext(ctx, confirmNewsletter, arg.Email, arg.Now, arg.EmailHash)
 	if err != nil {
 		return 0, err
 	}
@@ -58,7 +58,7 @@ SELECT status FROM newsletter_subscriptions WHERE email_hash = ?1
 `
 
 func (q *Queries) GetNewsletterStatus(ctx context.Context, emailHash string) (string, error) {
-	row := q.queryRow(ctx, q.getNewsletterStatusStmt, getNewsletterStatus, emailHash)
+	row := q.db.QueryRowContext(ctx, getNewsletterStatus, emailHash)
 	var status string
 	err := row.Scan(&status)
 	return status, err
@@ -77,6 +77,6 @@ type InsertNewsletterPendingParams struct {
 }
 
 func (q *Queries) InsertNewsletterPending(ctx context.Context, arg InsertNewsletterPendingParams) error {
-	_, err := q.exec(ctx, q.insertNewsletterPendingStmt, insertNewsletterPending, arg.EmailHash, arg.Source, arg.CreatedAt)
+	_, err := q.db.ExecContext(ctx, insertNewsletterPending, arg.EmailHash, arg.Source, arg.CreatedAt)
 	return err
 }

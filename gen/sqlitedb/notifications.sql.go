@@ -15,7 +15,7 @@ SELECT job_failed FROM notification_settings WHERE owner_id = ?1
 `
 
 func (q *Queries) GetNotificationSettings(ctx context.Context, ownerID string) (bool, error) {
-	row := q.queryRow(ctx, q.getNotificationSettingsStmt, getNotificationSettings, ownerID)
+	row := q.db.QueryRowContext(ctx, getNotificationSettings, ownerID)
 	var job_failed bool
 	err := row.Scan(&job_failed)
 	return job_failed, err
@@ -34,6 +34,6 @@ type UpsertNotificationSettingsParams struct {
 }
 
 func (q *Queries) UpsertNotificationSettings(ctx context.Context, arg UpsertNotificationSettingsParams) error {
-	_, err := q.exec(ctx, q.upsertNotificationSettingsStmt, upsertNotificationSettings, arg.OwnerID, arg.JobFailed, arg.UpdatedAt)
+	_, err := q.db.ExecContext(ctx, upsertNotificationSettings, arg.OwnerID, arg.JobFailed, arg.UpdatedAt)
 	return err
 }

@@ -27,7 +27,7 @@ type AdvanceScheduleParams struct {
 
 // Only from the next_at the scheduler read: a PUT in between (which sets its own) wins.
 func (q *Queries) AdvanceSchedule(ctx context.Context, arg AdvanceScheduleParams) (int64, error) {
-	result, err := q.exec(ctx, q.advanceScheduleStmt, advanceSchedule,
+	result, err := q.db.ExecContext(ctx, advanceSchedule,
 		arg.NextAt,
 		arg.OwnerID,
 		arg.Workflow,
@@ -55,7 +55,7 @@ type ClaimScheduleSlotParams struct {
 
 // One row per (key, slot): the caller that inserts it owns the slot.
 func (q *Queries) ClaimScheduleSlot(ctx context.Context, arg ClaimScheduleSlotParams) (int64, error) {
-	result, err := q.exec(ctx, q.claimScheduleSlotStmt, claimScheduleSlot,
+	result, err := q.db.ExecContext(ctx, claimScheduleSlot,
 		arg.Key,
 		arg.Slot,
 		arg.ClaimedBy,
@@ -79,7 +79,7 @@ type DeleteScheduleParams struct {
 }
 
 func (q *Queries) DeleteSchedule(ctx context.Context, arg DeleteScheduleParams) (int64, error) {
-	result, err := q.exec(ctx, q.deleteScheduleStmt, deleteSchedule, arg.OwnerID, arg.Workflow, arg.ID)
+	result, err := q.db.ExecContext(ctx, deleteSchedule, arg.OwnerID, arg.Workflow, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -91,7 +91,7 @@ DELETE FROM schedule_slots WHERE slot < ?1
 `
 
 func (q *Queries) DeleteScheduleSlotsBefore(ctx context.Context, before time.Time) (int64, error) {
-	result, err := q.exec(ctx, q.deleteScheduleSlotsBeforeStmt, deleteScheduleSlotsBefore, before)
+	result, err := q.db.ExecContext(ctx, deleteScheduleSlotsBefore, before)
 	if err != nil {
 		return 0, err
 	}
@@ -110,7 +110,7 @@ type DeleteTriggerParams struct {
 }
 
 func (q *Queries) DeleteTrigger(ctx context.Context, arg DeleteTriggerParams) (int64, error) {
-	result, err := q.exec(ctx, q.deleteTriggerStmt, deleteTrigger, arg.ID, arg.OwnerID, arg.Workflow)
+	result, err := q.db.ExecContext(ctx, deleteTrigger, arg.ID, arg.OwnerID, arg.Workflow)
 	if err != nil {
 		return 0, err
 	}
@@ -129,7 +129,7 @@ type DueSchedulesParams struct {
 }
 
 func (q *Queries) DueSchedules(ctx context.Context, arg DueSchedulesParams) ([]WorkflowSchedule, error) {
-	rows, err := q.query(ctx, q.dueSchedulesStmt, dueSchedules, arg.Now, arg.MaxRows)
+	rows, err := q.db.QueryContext(ctx, dueSchedules, arg.Now, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ type GetScheduleParams struct {
 }
 
 func (q *Queries) GetSchedule(ctx context.Context, arg GetScheduleParams) (WorkflowSchedule, error) {
-	row := q.queryRow(ctx, q.getScheduleStmt, getSchedule, arg.OwnerID, arg.Workflow, arg.ID)
+	row := q.db.QueryRowContext(ctx, getSchedule, arg.OwnerID, arg.Workflow, arg.ID)
 	var i WorkflowSchedule
 	err := row.Scan(
 		&i.OwnerID,
@@ -200,7 +200,7 @@ SELECT id, owner_id, workflow, sealed, created_at, rolled_at FROM workflow_trigg
 `
 
 func (q *Queries) GetTrigger(ctx context.Context, id string) (WorkflowTrigger, error) {
-	row := q.queryRow(ctx, q.getTriggerStmt, getTrigger, id)
+	row := q.db.QueryRowContext(ctx, getTrigger, id)
 	var i WorkflowTrigger
 	err := row.Scan(
 		&i.ID,
@@ -227,7 +227,7 @@ type InsertTriggerParams struct {
 }
 
 func (q *Queries) InsertTrigger(ctx context.Context, arg InsertTriggerParams) error {
-	_, err := q.exec(ctx, q.insertTriggerStmt, insertTrigger,
+	_, err := q.db.ExecContext(ctx, insertTrigger,
 		arg.ID,
 		arg.OwnerID,
 		arg.Workflow,
@@ -249,7 +249,7 @@ type ListSchedulesParams struct {
 }
 
 func (q *Queries) ListSchedules(ctx context.Context, arg ListSchedulesParams) ([]WorkflowSchedule, error) {
-	rows, err := q.query(ctx, q.listSchedulesStmt, listSchedules, arg.OwnerID, arg.Workflow, arg.MaxRows)
+	rows, err := q.db.QueryContext(ctx, listSchedules, arg.OwnerID, arg.Workflow, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,7 @@ type ListTriggersParams struct {
 }
 
 func (q *Queries) ListTriggers(ctx context.Context, arg ListTriggersParams) ([]WorkflowTrigger, error) {
-	rows, err := q.query(ctx, q.listTriggersStmt, listTriggers, arg.OwnerID, arg.Workflow, arg.MaxRows)
+	rows, err := q.db.QueryContext(ctx, listTriggers, arg.OwnerID, arg.Workflow, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +351,7 @@ type PutScheduleParams struct {
 }
 
 func (q *Queries) PutSchedule(ctx context.Context, arg PutScheduleParams) (WorkflowSchedule, error) {
-	row := q.queryRow(ctx, q.putScheduleStmt, putSchedule,
+	row := q.db.QueryRowContext(ctx, putSchedule,
 		arg.OwnerID,
 		arg.Workflow,
 		arg.ID,
@@ -394,7 +394,7 @@ type ReleaseScheduleSlotParams struct {
 }
 
 func (q *Queries) ReleaseScheduleSlot(ctx context.Context, arg ReleaseScheduleSlotParams) (int64, error) {
-	result, err := q.exec(ctx, q.releaseScheduleSlotStmt, releaseScheduleSlot, arg.Key, arg.Slot, arg.ClaimedBy)
+	result, err := q.db.ExecContext(ctx, releaseScheduleSlot, arg.Key, arg.Slot, arg.ClaimedBy)
 	if err != nil {
 		return 0, err
 	}
@@ -416,7 +416,7 @@ type RollTriggerParams struct {
 }
 
 func (q *Queries) RollTrigger(ctx context.Context, arg RollTriggerParams) (WorkflowTrigger, error) {
-	row := q.queryRow(ctx, q.rollTriggerStmt, rollTrigger,
+	row := q.db.QueryRowContext(ctx, rollTrigger,
 		arg.Sealed,
 		arg.RolledAt,
 		arg.ID,

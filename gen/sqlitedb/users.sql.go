@@ -15,7 +15,7 @@ SELECT id, email, name, locale, currency, "plan", meta, created_at, updated_at F
 `
 
 func (q *Queries) GetUser(ctx context.Context, id string) (User, error) {
-	row := q.queryRow(ctx, q.getUserStmt, getUser, id)
+	row := q.db.QueryRowContext(ctx, getUser, id)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -36,7 +36,7 @@ SELECT id, email, name, locale, currency, "plan", meta, created_at, updated_at F
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	row := q.queryRow(ctx, q.getUserByEmailStmt, getUserByEmail, email)
+	row := q.db.QueryRowContext(ctx, getUserByEmail, email)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -73,7 +73,7 @@ type InsertUserIfAbsentParams struct {
 // Inserts a user unless the email is taken; returns no row when it is, so that
 // concurrent creators of one email get exactly one row.
 func (q *Queries) InsertUserIfAbsent(ctx context.Context, arg InsertUserIfAbsentParams) (User, error) {
-	row := q.queryRow(ctx, q.insertUserIfAbsentStmt, insertUserIfAbsent,
+	row := q.db.QueryRowContext(ctx, insertUserIfAbsent,
 		arg.ID,
 		arg.Email,
 		arg.Name,
@@ -117,7 +117,7 @@ type UpdateUserParams struct {
 }
 
 func (q *Queries) UpdateUser(ctx context.Context, arg UpdateUserParams) (User, error) {
-	row := q.queryRow(ctx, q.updateUserStmt, updateUser,
+	row := q.db.QueryRowContext(ctx, updateUser,
 		arg.Name,
 		arg.Locale,
 		arg.Currency,
