@@ -239,8 +239,10 @@ type WebhookSecret struct {
 
 // QueueStats describes the queue for /status.
 type QueueStats struct {
-	ByStatus       map[string]int64
-	OldestQueuedAt *time.Time
+	ByStatus map[string]int64
+	// OldestDueAt is the run_at of the job that has waited longest for a worker:
+	// due (run_at passed) and not running. Nil when no job waits.
+	OldestDueAt *time.Time
 }
 
 // Inserted is one result of Store.InsertJobs.

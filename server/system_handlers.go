@@ -122,8 +122,8 @@ func (s *handlers) GetAdminStatus(ctx context.Context, _ api.GetAdminStatusReque
 		n := int(s.finished())
 		out.Queue.FinishedHere = &n
 	}
-	if qs.OldestQueuedAt != nil {
-		age := max(0, time.Since(*qs.OldestQueuedAt).Seconds())
+	if qs.OldestDueAt != nil {
+		age := max(0, time.Since(*qs.OldestDueAt).Seconds())
 		out.Queue.OldestQueuedAgeS = &age
 	}
 	return out, nil

@@ -568,12 +568,17 @@ type AdminStatus struct {
 	Database  AdminStatusDatabase `json:"database"`
 	GoVersion string              `json:"go_version"`
 
-	// Queue The job queue — jobs per status and the age of the oldest waiting job.
+	// Queue The job queue — jobs per status and how long the job due longest ago has waited.
 	Queue struct {
 		Depth map[string]int `json:"depth"`
 
 		// FinishedHere Job attempts this process has finished since it started.
-		FinishedHere     *int     `json:"finished_here,omitempty"`
+		FinishedHere *int `json:"finished_here,omitempty"`
+
+		// OldestQueuedAgeS Seconds since the run_at of the job due longest ago that no worker holds (queued,
+		// scheduled, retrying or waiting, with run_at passed): the queue's latency. Absent when
+		// no job waits. Read from the head of each priority's due index, so its cost does not
+		// grow with the jobs table.
 		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
 	} `json:"queue"`
 	Service   string    `json:"service"`

@@ -570,12 +570,17 @@ type AdminStatus struct {
 	Database  AdminStatusDatabase `json:"database"`
 	GoVersion string              `json:"go_version"`
 
-	// Queue The job queue — jobs per status and the age of the oldest waiting job.
+	// Queue The job queue — jobs per status and how long the job due longest ago has waited.
 	Queue struct {
 		Depth map[string]int `json:"depth"`
 
 		// FinishedHere Job attempts this process has finished since it started.
-		FinishedHere     *int     `json:"finished_here,omitempty"`
+		FinishedHere *int `json:"finished_here,omitempty"`
+
+		// OldestQueuedAgeS Seconds since the run_at of the job due longest ago that no worker holds (queued,
+		// scheduled, retrying or waiting, with run_at passed): the queue's latency. Absent when
+		// no job waits. Read from the head of each priority's due index, so its cost does not
+		// grow with the jobs table.
 		OldestQueuedAgeS *float64 `json:"oldest_queued_age_s,omitempty"`
 	} `json:"queue"`
 	Service   string    `json:"service"`
@@ -2027,8 +2032,8 @@ type ClientInterface interface {
 
 	// GetAdminStatus Build, runtime and queue detail (admin)
 	//
-	// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
-	// attempts this process finished), the build (version, commit, Go version), uptime and the
+	// The job queue across every tenant (jobs per status, how long the job due longest ago has
+	// waited for a worker, the attempts this process finished), the build (version, commit, Go version), uptime and the
 	// database engine. Admin scope only.
 	//
 	// Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
@@ -3219,8 +3224,8 @@ func (c *Client) GetSecurityTxt(ctx context.Context, params *GetSecurityTxtParam
 
 // GetAdminStatus Build, runtime and queue detail (admin)
 //
-// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
-// attempts this process finished), the build (version, commit, Go version), uptime and the
+// The job queue across every tenant (jobs per status, how long the job due longest ago has
+// waited for a worker, the attempts this process finished), the build (version, commit, Go version), uptime and the
 // database engine. Admin scope only.
 //
 // Corresponds with GET /api/v1/admin/status (the `GetAdminStatus` operationId).
@@ -8565,8 +8570,8 @@ type ClientWithResponsesInterface interface {
 
 	// GetAdminStatusWithResponse Build, runtime and queue detail (admin)
 	//
-	// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
-	// attempts this process finished), the build (version, commit, Go version), uptime and the
+	// The job queue across every tenant (jobs per status, how long the job due longest ago has
+	// waited for a worker, the attempts this process finished), the build (version, commit, Go version), uptime and the
 	// database engine. Admin scope only.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -18382,8 +18387,8 @@ func (c *ClientWithResponses) GetSecurityTxtWithResponse(ctx context.Context, pa
 
 // GetAdminStatusWithResponse Build, runtime and queue detail (admin)
 //
-// The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
-// attempts this process finished), the build (version, commit, Go version), uptime and the
+// The job queue across every tenant (jobs per status, how long the job due longest ago has
+// waited for a worker, the attempts this process finished), the build (version, commit, Go version), uptime and the
 // database engine. Admin scope only.
 //
 // Returns a wrapper object for the known response body format(s).

@@ -756,15 +756,25 @@ func (q *Queries) ListWorkflows(ctx context.Context, ownerID string) ([]Workflow
 	return items, nil
 }
 
-const oldestQueuedJob = `-- name: OldestQueuedJob :one
-SELECT created_at FROM jobs WHERE status IN ('queued', 'retrying') ORDER BY created_at LIMIT 1
+const oldestDueJob = `-- name: OldestDueJob :one
+SELECT run_at FROM jobs
+WHERE status IN ('queued', 'scheduled', 'retrying', 'waiting') AND priority = ?1 AND run_at <= ?2
+ORDER BY run_at LIMIT 1
 `
 
-func (q *Queries) OldestQueuedJob(ctx context.Context) (time.Time, error) {
-	row := q.db.QueryRowContext(ctx, oldestQueuedJob)
-	var created_at time.Time
-	err := row.Scan(&created_at)
-	return created_at, err
+type OldestDueJobParams struct {
+	Priority int64
+	Now      time.Time
+}
+
+// The run_at of the job of one priority due longest ago (at or before now) that no
+// worker holds: the head of that priority in jobs_due, one index seek whatever the
+// table holds (the statuses are jobs_due's, so its partial index serves the query).
+func (q *Queries) OldestDueJob(ctx context.Context, arg OldestDueJobParams) (time.Time, error) {
+	row := q.db.QueryRowContext(ctx, oldestDueJob, arg.Priority, arg.Now)
+	var run_at time.Time
+	err := row.Scan(&run_at)
+	return run_at, err
 }
 
 const pruneFinishedJobs = `-- name: PruneFinishedJobs :execrows

@@ -268,14 +268,18 @@ func (db *DB) QueueStats(ctx context.Context) (jobs.QueueStats, error) {
 	for _, r := range rows {
 		st.ByStatus[r.Status] = r.N
 	}
-	oldest, err := db.rq.OldestQueuedJob(ctx)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return jobs.QueueStats{}, fmt.Errorf("oldest queued job: %w", err)
-	default:
-		oldest = oldest.UTC()
-		st.OldestQueuedAt = &oldest
+	// The head of each priority's due jobs: the oldest of them has waited longest.
+	now := time.Now().UTC()
+	for prio := range int64(3) {
+		at, err := db.rq.OldestDueJob(ctx, sqlitedb.OldestDueJobParams{Priority: prio, Now: now})
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return jobs.QueueStats{}, fmt.Errorf("oldest due job: %w", err)
+		case st.OldestDueAt == nil || at.Before(*st.OldestDueAt):
+			at = at.UTC()
+			st.OldestDueAt = &at
+		}
 	}
 	return st, nil
 }

@@ -56,6 +56,11 @@ func DSN(path string, readOnly bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Statement journals (an INSERT inside a multi-statement transaction keeps
+	// one, to undo itself alone on a constraint error) and temporary tables in
+	// memory rather than in temporary files: a write transaction then makes no
+	// system call but the WAL's. What they hold lasts one statement.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {

@@ -126,6 +126,7 @@ func TestPragmas(t *testing.T) {
 		"foreign_keys": "1",
 		"synchronous":  "1", // NORMAL, the durability dsn in sqlite.go documents
 		"busy_timeout": "5000",
+		"temp_store":   "2", // MEMORY: statement journals make no system calls
 	}
 	writers, readers := 0, 0
 	for i, c := range conns {
@@ -161,7 +162,7 @@ type connLog struct {
 	conns map[string][]map[string]string // by DSN
 }
 
-var loggedPragmas = []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout", "query_only", "wal_autocheckpoint"}
+var loggedPragmas = []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout", "temp_store", "query_only", "wal_autocheckpoint"}
 
 func (l *connLog) record(conn moderncsqlite.ExecQuerierContext, dsn string) error {
 	got := map[string]string{}

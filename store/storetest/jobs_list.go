@@ -160,27 +160,31 @@ func runJobsList(t *testing.T, open func(t testing.TB) store.Store) {
 		if err != nil {
 			t.Fatalf("QueueStats of an empty store: %v", err)
 		}
-		if len(st.ByStatus) != 0 || st.OldestQueuedAt != nil {
-			t.Errorf("QueueStats of an empty store = %v, oldest %v; want no counts, nil", st.ByStatus, st.OldestQueuedAt)
+		if len(st.ByStatus) != 0 || st.OldestDueAt != nil {
+			t.Errorf("QueueStats of an empty store = %v, oldest %v; want no counts, nil", st.ByStatus, st.OldestDueAt)
 		}
 
+		// jobAt is in the past: QueueStats reads the real clock, so a job due at
+		// jobAt+d has waited; one due an hour from the real now has not.
 		now := jobAt.Add(time.Hour)
-		add := func(status string, priority int, created time.Duration) jobs.Job {
-			j := jobAtOffset("usr_stats", levqor.NewID("job"), created)
-			j.Status, j.Priority, j.RunAt = status, priority, now.Add(time.Hour)
+		add := func(status string, priority int, runAt time.Time) jobs.Job {
+			j := jobAtOffset("usr_stats", levqor.NewID("job"), 0)
+			j.Status, j.Priority, j.RunAt = status, priority, runAt
 			return insertJob(t, s, j)
 		}
-		// Older jobs that are not waiting: they must not count as the oldest queued.
-		add(jobs.StatusSucceeded, jobs.PriorityNormal, -time.Hour)
-		add(jobs.StatusFailed, jobs.PriorityNormal, -time.Hour)
-		add(jobs.StatusCanceled, jobs.PriorityNormal, -30*time.Minute)
-		running := add(jobs.StatusQueued, jobs.PriorityHigh, -10*time.Minute)
-		oldest := add(jobs.StatusQueued, jobs.PriorityNormal, 2*time.Second)
-		add(jobs.StatusQueued, jobs.PriorityNormal, 3*time.Second)
-		add(jobs.StatusRetrying, jobs.PriorityNormal, 4*time.Second)
-		add(jobs.StatusScheduled, jobs.PriorityNormal, 5*time.Second)
-		add(jobs.StatusScheduled, jobs.PriorityNormal, 6*time.Second)
-		if got := claimJobs(t, s, "tok_a", now.Add(time.Hour), now.Add(2*time.Hour), 1); !slices.Equal(jobIDs(got), []string{running.ID}) {
+		due := func(d time.Duration) time.Time { return jobAt.Add(d) }
+		// Jobs that do not wait for a worker: they must not count as the oldest due.
+		add(jobs.StatusSucceeded, jobs.PriorityNormal, due(-2*time.Hour))
+		add(jobs.StatusFailed, jobs.PriorityNormal, due(-2*time.Hour))
+		add(jobs.StatusCanceled, jobs.PriorityNormal, due(-2*time.Hour))
+		running := add(jobs.StatusQueued, jobs.PriorityHigh, due(-90*time.Minute))
+		add(jobs.StatusQueued, jobs.PriorityHigh, time.Now().Add(time.Hour))     // not due yet
+		add(jobs.StatusScheduled, jobs.PriorityLow, time.Now().Add(2*time.Hour)) // not due yet
+		oldest := add(jobs.StatusQueued, jobs.PriorityLow, due(-40*time.Minute)) // behind every other priority
+		add(jobs.StatusQueued, jobs.PriorityNormal, due(-30*time.Minute))
+		add(jobs.StatusRetrying, jobs.PriorityNormal, due(-20*time.Minute))
+		add(jobs.StatusScheduled, jobs.PriorityHigh, due(-10*time.Minute))
+		if got := claimJobs(t, s, "tok_a", now, now.Add(time.Hour), 1); !slices.Equal(jobIDs(got), []string{running.ID}) {
 			t.Fatalf("ClaimJobs = %q, want [%s]", jobIDs(got), running.ID)
 		}
 
@@ -189,13 +193,13 @@ func runJobsList(t *testing.T, open func(t testing.TB) store.Store) {
 			t.Fatalf("QueueStats: %v", err)
 		}
 		want := map[string]int64{
-			jobs.StatusQueued: 2, jobs.StatusRetrying: 1, jobs.StatusScheduled: 2, jobs.StatusRunning: 1,
+			jobs.StatusQueued: 3, jobs.StatusRetrying: 1, jobs.StatusScheduled: 2, jobs.StatusRunning: 1,
 			jobs.StatusSucceeded: 1, jobs.StatusFailed: 1, jobs.StatusCanceled: 1,
 		}
 		if !reflect.DeepEqual(st.ByStatus, want) {
 			t.Errorf("QueueStats.ByStatus = %v, want %v", st.ByStatus, want)
 		}
-		checkTime(t, "QueueStats", "OldestQueuedAt", st.OldestQueuedAt, &oldest.CreatedAt)
+		checkTime(t, "QueueStats", "OldestDueAt", st.OldestDueAt, &oldest.RunAt)
 	})
 
 }

@@ -105,8 +105,8 @@ export interface paths {
         };
         /**
          * Build, runtime and queue detail (admin)
-         * @description The job queue across every tenant (jobs per status, the age of the oldest waiting job, the
-         *     attempts this process finished), the build (version, commit, Go version), uptime and the
+         * @description The job queue across every tenant (jobs per status, how long the job due longest ago has
+         *     waited for a worker, the attempts this process finished), the build (version, commit, Go version), uptime and the
          *     database engine. Admin scope only.
          */
         get: operations["getAdminStatus"];
@@ -2213,12 +2213,18 @@ export interface components {
             version: string;
         };
         AdminStatus: {
-            /** @description The job queue — jobs per status and the age of the oldest waiting job. */
+            /** @description The job queue — jobs per status and how long the job due longest ago has waited. */
             queue: {
                 depth: {
                     [key: string]: number;
                 };
-                /** Format: double */
+                /**
+                 * Format: double
+                 * @description Seconds since the run_at of the job due longest ago that no worker holds (queued,
+                 *     scheduled, retrying or waiting, with run_at passed): the queue's latency. Absent when
+                 *     no job waits. Read from the head of each priority's due index, so its cost does not
+                 *     grow with the jobs table.
+                 */
                 oldest_queued_age_s?: number;
                 /** @description Job attempts this process has finished since it started. */
                 finished_here?: number;

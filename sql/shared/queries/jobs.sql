@@ -123,8 +123,13 @@ SELECT status, CAST(SUM(n) AS BIGINT) AS n FROM job_counts GROUP BY status HAVIN
 -- Counts the table itself: only tests compare it with the counters.
 SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
 
--- name: OldestQueuedJob :one
-SELECT created_at FROM jobs WHERE status IN ('queued', 'retrying') ORDER BY created_at LIMIT 1;
+-- name: OldestDueJob :one
+-- The run_at of the job of one priority due longest ago (at or before now) that no
+-- worker holds: the head of that priority in jobs_due, one index seek whatever the
+-- table holds (the statuses are jobs_due's, so its partial index serves the query).
+SELECT run_at FROM jobs
+WHERE status IN ('queued', 'scheduled', 'retrying', 'waiting') AND priority = sqlc.arg(priority) AND run_at <= sqlc.arg(now)
+ORDER BY run_at LIMIT 1;
 
 -- name: RecordCallback :exec
 UPDATE jobs SET callbacks = sqlc.arg(callbacks), callback_state = sqlc.arg(callback_state),
