@@ -54,6 +54,8 @@ type Config struct {
 	RedisURL          string        // LEVQOR_REDIS_URL: share rate limits across instances
 
 	Workers            int           // LEVQOR_WORKERS: jobs run at once by this process
+	IntakeMaxBacklog   int           // LEVQOR_INTAKE_MAX_BACKLOG: due jobs waiting for this process before intake waits; 0 never
+	IntakeBacklogWait  time.Duration // LEVQOR_INTAKE_BACKLOG_WAIT: how long held intake waits before 503
 	JobLease           time.Duration // LEVQOR_JOB_LEASE: how long a claimed job is held without a heartbeat
 	JobStepConcurrency int           // LEVQOR_JOB_STEP_CONCURRENCY: steps of one job run at once
 	OutboundAllowHosts []string      // LEVQOR_OUTBOUND_ALLOW_HOSTS: hosts, host:port or CIDRs exempt from the SSRF guard

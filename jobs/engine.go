@@ -88,7 +88,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	d := newDispatcher(cfg.Store, cfg.Guard.Client(callbackTimeout), cfg.Encode, cfg.Sealer, cfg.CallbackRetryBase, cfg.Logger)
 	w := newWorker(cfg.Store, cfg.Registry, hub, cfg.Budgets, d.Wake, cfg.Logger, cfg.Worker)
 	svc := newService(cfg.Store, cfg.Registry, cfg.Guard, hub, w.Wake, cfg.Budgets, cfg.Sealer)
-	svc.reserve, svc.queued = w.reserve, w.queued
+	svc.reserve, svc.queued, svc.admit = w.reserve, w.queued, w.admit
 	w.approvals = newApprovals(cfg.Approvals)
 	svc.approvals = w.approvals
 	if cfg.Observer != nil {

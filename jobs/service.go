@@ -43,7 +43,9 @@ type Service struct {
 	reserve func(n int) handover
 	// queued tells this process's worker that intake queued n jobs due now.
 	queued func(n int)
-	now    func() time.Time
+	// admit holds intake while this process's worker is too far behind (Worker.admit).
+	admit func(ctx context.Context) error
+	now   func() time.Time
 	// budgets, when set, refuses jobs with AI steps for owners whose budget has no room.
 	budgets *budget.Service
 	// sealer seals webhook secrets at rest; nil (tests only) keeps them in clear.
@@ -156,6 +158,11 @@ func (s *Service) enqueue(ctx context.Context, j Job) (Job, bool, error) {
 // queue (Worker.reserve): they are stored running under its lease and start at
 // once, without a claim statement (ADR 0023). js is changed.
 func (s *Service) insertJobs(ctx context.Context, js []Job) ([]Inserted, error) {
+	if s.admit != nil && slices.ContainsFunc(js, handable) {
+		if err := s.admit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	h := s.handOver(js)
 	defer h.release()
 	stored, err := s.store.InsertJobs(ctx, js)
@@ -188,7 +195,6 @@ func (s *Service) handOver(js []Job) handover {
 	if s.reserve == nil {
 		return handover{}
 	}
-	handable := func(j Job) bool { return j.Status == StatusQueued && !j.DryRun } // due now, to run
 	due := 0
 	for _, j := range js {
 		if handable(j) {
@@ -205,6 +211,10 @@ func (s *Service) handOver(js []Job) handover {
 	}
 	return h
 }
+
+// handable reports whether j is due now, to run: intake may hand it over, and
+// holds it while the worker is too far behind.
+func handable(j Job) bool { return j.Status == StatusQueued && !j.DryRun }
 
 func errIdemMismatch() error {
 	return levqor.Errorf(levqor.EUnprocessable, "This Idempotency-Key was used with a different request body.")

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/levqor/levqor"
 	"github.com/levqor/levqor/budget"
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/stepinput"
@@ -49,6 +50,12 @@ type WorkerOptions struct {
 	// died on the last attempt, do not come through here, except those with an
 	// on_failure step, which a worker runs before failing them.)
 	JobFailed func(ctx context.Context, j Job, code, message string)
+	// MaxBacklog is intake's flow control (LEVQOR_INTAKE_MAX_BACKLOG): while this
+	// many due jobs that intake queued wait for this worker, intake of more due
+	// jobs waits for claims to take some, up to BacklogWait, and is then refused
+	// (unavailable, 503). 0 never holds intake.
+	MaxBacklog  int
+	BacklogWait time.Duration
 }
 
 // Worker claims due jobs in batches under a lease, runs their steps through the
@@ -85,6 +92,10 @@ type Worker struct {
 	// them, to whom as many free slots are left.
 	backlog atomic.Bool
 	waiting atomic.Int64
+	// room is closed, and replaced, after every claim: intake held by MaxBacklog
+	// (Worker.admit) waits on it to look at waiting again.
+	roomMu sync.Mutex
+	room   chan struct{}
 
 	// pending is the batch the completer is storing: kept across a restart of the
 	// completer (Engine.Run), which stores it first. Only the completer touches it.
@@ -144,7 +155,8 @@ func newWorker(store Store, reg *connectors.Registry, hub *Hub, budgets *budget.
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	w := &Worker{store: store, reg: reg, hub: hub, budgets: budgets, log: log, opts: opts, token: hex.EncodeToString(b[:]),
-		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now, ended: ended, observe: noObserver{}}
+		wake: make(chan struct{}, 1), done: make(chan finishReq, 1024), now: time.Now, ended: ended, observe: noObserver{},
+		room: make(chan struct{})}
 	w.backlog.Store(true) // until the first claim has looked
 	return w
 }
@@ -204,9 +216,11 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 				if err != nil && ctx.Err() == nil {
 					w.log.Error("claim jobs", "error", err.Error())
 				}
+				w.took(int64(len(list)))
 			} else {
 				w.waiting.Add(-covered)
 			}
+			w.roomChanged()
 			for _, j := range list {
 				w.busy.Add(1)
 				running.Add(1)
@@ -233,6 +247,55 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 		}
 	}
 	return nil
+}
+
+// took counts n jobs a claim that filled its slots took as no longer waiting:
+// most are intake's (not all: retries, other instances' jobs), so waiting
+// stays a count for MaxBacklog while the backlog lasts; it never goes below 0,
+// and the next claim that takes all it finds subtracts only what it covered.
+func (w *Worker) took(n int64) {
+	for {
+		v := w.waiting.Load()
+		if w.waiting.CompareAndSwap(v, max(0, v-n)) {
+			return
+		}
+	}
+}
+
+// roomChanged wakes the intakes held by MaxBacklog (admit) to look again.
+func (w *Worker) roomChanged() {
+	w.roomMu.Lock()
+	close(w.room)
+	w.room = make(chan struct{})
+	w.roomMu.Unlock()
+}
+
+// admit holds an intake of jobs due now while MaxBacklog jobs that intake
+// queued wait for this worker, until claims take enough of them. Past
+// BacklogWait it refuses them (unavailable: the server answers 503 with
+// Retry-After); past ctx it returns ctx's error.
+func (w *Worker) admit(ctx context.Context) error {
+	limit := int64(w.opts.MaxBacklog)
+	if limit <= 0 || w.waiting.Load() < limit {
+		return nil
+	}
+	deadline := time.NewTimer(w.opts.BacklogWait)
+	defer deadline.Stop()
+	for {
+		w.roomMu.Lock()
+		room := w.room
+		w.roomMu.Unlock()
+		if w.waiting.Load() < limit {
+			return nil
+		}
+		select {
+		case <-room:
+		case <-deadline.C:
+			return levqor.Errorf(levqor.EUnavailable, "The job queue is over %d jobs behind on this instance; try again shortly.", limit)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // launcher starts the jobs of a running claimer: those it claimed, and those

@@ -333,7 +333,7 @@ func (q *Queries) GetWorkflow(ctx context.Context, arg GetWorkflowParams) (Workf
 	return i, err
 }
 
-const insertJob = `-- name: InsertJob :one
+const insertJob = `-- name: InsertJob :execrows
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
                   guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes,
                   result, started_at, finished_at, dry_run, replay_of, attempts, lease_token, lease_expires_at)
@@ -344,7 +344,6 @@ VALUES ($1, $2, $3, $4, $5, $6,
         $19, $20, $21, $22, $23,
         $24, $25, $26)
 ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
-RETURNING id, owner_id, workflow, status, priority, run_at, attempts, max_attempts, timeout_s, payload, steps, result, error_code, error_message, guardrails, callback_url, callbacks, callback_state, callback_next_at, lease_token, lease_expires_at, cancel_requested, idem_scope, idem_key, idem_hash, created_at, updated_at, started_at, finished_at, rescues, input_bytes, steps_bytes, dry_run, replay_of
 `
 
 type InsertJobParams struct {
@@ -378,9 +377,12 @@ type InsertJobParams struct {
 
 // result, started_at and finished_at are set for a dry run only, which is stored finished;
 // attempts, lease_token, lease_expires_at and started_at for a job handed over to a worker
-// at intake, which is stored running under its lease (ADR 0023).
-func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, error) {
-	row := q.db.QueryRow(ctx, insertJob,
+// at intake, which is stored running under its lease (ADR 0023). No RETURNING: the row
+// stored is the parameters and the columns' defaults (dbrow.InsertedJob), which SQLite's
+// group committer builds without reading it back; 0 rows means the idempotency key is
+// taken. (PostgreSQL inserts through its own InsertJobs.)
+func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (int64, error) {
+	result, err := q.db.Exec(ctx, insertJob,
 		arg.ID,
 		arg.OwnerID,
 		arg.Workflow,
@@ -408,44 +410,10 @@ func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (Job, erro
 		arg.LeaseToken,
 		arg.LeaseExpiresAt,
 	)
-	var i Job
-	err := row.Scan(
-		&i.ID,
-		&i.OwnerID,
-		&i.Workflow,
-		&i.Status,
-		&i.Priority,
-		&i.RunAt,
-		&i.Attempts,
-		&i.MaxAttempts,
-		&i.TimeoutS,
-		&i.Payload,
-		&i.Steps,
-		&i.Result,
-		&i.ErrorCode,
-		&i.ErrorMessage,
-		&i.Guardrails,
-		&i.CallbackUrl,
-		&i.Callbacks,
-		&i.CallbackState,
-		&i.CallbackNextAt,
-		&i.LeaseToken,
-		&i.LeaseExpiresAt,
-		&i.CancelRequested,
-		&i.IdemScope,
-		&i.IdemKey,
-		&i.IdemHash,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.StartedAt,
-		&i.FinishedAt,
-		&i.Rescues,
-		&i.InputBytes,
-		&i.StepsBytes,
-		&i.DryRun,
-		&i.ReplayOf,
-	)
-	return i, err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const insertJobSignal = `-- name: InsertJobSignal :execrows

@@ -2,12 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/levqor/levqor/store/internal/together"
 
 	"github.com/levqor/levqor/gen/sqlitedb"
+	"github.com/levqor/levqor/store/internal/dbrow"
+	"github.com/levqor/levqor/store/internal/together"
 )
 
 // maxGroup bounds how many inserts share one transaction (a batch larger than
@@ -21,6 +21,8 @@ type insertReq struct {
 	reply chan []insertRes
 }
 
+// insertRes is one row's result: inserted, or the row that holds its idempotency
+// key (row, read back).
 type insertRes struct {
 	row      sqlitedb.Job
 	inserted bool
@@ -62,16 +64,18 @@ func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
 	for i, r := range group {
 		out[i] = make([]insertRes, len(r.ps))
 		for k, p := range r.ps {
-			row, err := q.InsertJob(ctx, p)
-			if errors.Is(err, sql.ErrNoRows) {
+			n, err := q.InsertJob(ctx, p)
+			if err == nil && n == 0 {
 				// The idempotency key is taken (possibly by an earlier insert of this group).
-				row, err = q.GetJobByIdempotencyKey(ctx, sqlitedb.GetJobByIdempotencyKeyParams{IdemScope: p.IdemScope, IdemKey: p.IdemKey})
+				row, err := q.GetJobByIdempotencyKey(ctx, sqlitedb.GetJobByIdempotencyKeyParams{IdemScope: p.IdemScope, IdemKey: p.IdemKey})
 				out[i][k] = insertRes{row: row, err: err}
 				continue
 			}
-			out[i][k] = insertRes{row: row, inserted: err == nil, err: err}
+			// Not read back: the row is what was bound (dbrow.InsertedJob), built
+			// by insertRows' caller once the transaction has committed.
+			out[i][k] = insertRes{inserted: err == nil, err: err}
 			if err == nil {
-				added[row.Status]++
+				added[p.Status]++
 			}
 		}
 	}
@@ -123,6 +127,11 @@ func (db *DB) insertRows(ctx context.Context, ps []sqlitedb.InsertJobParams) ([]
 	}
 	if len(res) != len(ps) { // the transaction failed
 		return nil, res[0].err
+	}
+	for k := range res {
+		if res[k].inserted {
+			res[k].row = dbrow.InsertedJob(ps[k])
+		}
 	}
 	return res, nil
 }

@@ -1,10 +1,13 @@
 package storetest
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/store"
@@ -97,6 +100,55 @@ func runJobsBatch(t *testing.T, open func(t testing.TB) store.Store) {
 
 		if out, err := s.InsertJobs(ctx, nil); err != nil || len(out) != 0 {
 			t.Errorf("InsertJobs(nil) = %d results, %v; want none, no error", len(out), err)
+		}
+	})
+
+	// What InsertJob and InsertJobs return for a new job is exactly what GetJob reads
+	// back (SQLite builds it from what it bound instead of reading the row): every
+	// kind of insert, times off UTC and below the microsecond, JSON with spaces and a
+	// NUL escape.
+	t.Run("InsertedAsRead", func(t *testing.T) {
+		t.Parallel()
+		s, ctx := open(t), t.Context()
+		at := time.Date(2026, 3, 4, 5, 6, 7, 891234567, zoneNPT)
+		kinds := map[string]func(*jobs.Job){
+			"queued": func(*jobs.Job) {},
+			"scheduled": func(j *jobs.Job) {
+				j.Status, j.RunAt = jobs.StatusScheduled, at.Add(time.Hour)
+			},
+			"idempotent": func(j *jobs.Job) {
+				j.IdemScope, j.IdemKey, j.IdemHash = "key_read", "k-"+j.ID, strings.Repeat("ab", 32)
+			},
+			"handed over": func(j *jobs.Job) {
+				until := at.Add(30 * time.Second)
+				j.Status, j.Attempts, j.LeaseToken, j.LeaseExpiresAt, j.StartedAt = jobs.StatusRunning, 1, "tok_read", &until, &at
+			},
+			"dry run": func(j *jobs.Job) {
+				j.DryRun, j.Status, j.Result, j.StartedAt, j.FinishedAt = true, jobs.StatusSucceeded, json.RawMessage(`{"ok": true, "nul": "a\u0000b"}`), &at, &at
+			},
+			"replay": func(j *jobs.Job) { j.ReplayOf, j.CallbackURL, j.Priority = "job_original", "", jobs.PriorityHigh },
+		}
+		for name, set := range kinds {
+			one, many := newJob("usr_read"), newJob("usr_read")
+			for _, j := range []*jobs.Job{&one, &many} {
+				j.CreatedAt, j.RunAt = at, at
+				j.Payload = json.RawMessage(`{ "text": "tab\there \u0000 nul", "n": 1.50 }`)
+				set(j)
+			}
+			got, inserted, err := s.InsertJob(ctx, one)
+			if err != nil || !inserted {
+				t.Fatalf("%s: InsertJob: inserted %v, %v", name, inserted, err)
+			}
+			if read := getJob(t, s, one.ID); !reflect.DeepEqual(got, read) {
+				t.Errorf("%s: InsertJob returned\n%+v\nGetJob reads\n%+v", name, got, read)
+			}
+			res, err := s.InsertJobs(ctx, []jobs.Job{many})
+			if err != nil || len(res) != 1 || !res[0].Inserted {
+				t.Fatalf("%s: InsertJobs: %+v, %v", name, res, err)
+			}
+			if read := getJob(t, s, many.ID); !reflect.DeepEqual(res[0].Job, read) {
+				t.Errorf("%s: InsertJobs returned\n%+v\nGetJob reads\n%+v", name, res[0].Job, read)
+			}
 		}
 	})
 

@@ -1,7 +1,10 @@
--- name: InsertJob :one
+-- name: InsertJob :execrows
 -- result, started_at and finished_at are set for a dry run only, which is stored finished;
 -- attempts, lease_token, lease_expires_at and started_at for a job handed over to a worker
--- at intake, which is stored running under its lease (ADR 0023).
+-- at intake, which is stored running under its lease (ADR 0023). No RETURNING: the row
+-- stored is the parameters and the columns' defaults (dbrow.InsertedJob), which SQLite's
+-- group committer builds without reading it back; 0 rows means the idempotency key is
+-- taken. (PostgreSQL inserts through its own InsertJobs.)
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,
                   guardrails, callback_url, idem_scope, idem_key, idem_hash, created_at, updated_at, input_bytes, steps_bytes,
                   result, started_at, finished_at, dry_run, replay_of, attempts, lease_token, lease_expires_at)
@@ -11,8 +14,7 @@ VALUES (sqlc.arg(id), sqlc.arg(owner_id), sqlc.arg(workflow), sqlc.arg(status), 
         sqlc.arg(input_bytes), sqlc.arg(steps_bytes),
         sqlc.narg(result), sqlc.narg(started_at), sqlc.narg(finished_at), sqlc.arg(dry_run), sqlc.narg(replay_of),
         sqlc.arg(attempts), sqlc.arg(lease_token), sqlc.narg(lease_expires_at))
-ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING
-RETURNING *;
+ON CONFLICT (idem_scope, idem_key) WHERE idem_key IS NOT NULL DO NOTHING;
 
 -- name: GetJob :one
 SELECT * FROM jobs WHERE id = sqlc.arg(id);

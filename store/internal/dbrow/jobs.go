@@ -107,6 +107,23 @@ func InsertJob(j jobs.Job) (InsertJobParams, error) {
 	}, nil
 }
 
+// InsertedJob is the row InsertJob (sql/shared/queries/jobs.sql) stores from p: its
+// parameters, updated_at as created_at, and the defaults of the columns it does not
+// set (sql/sqlite/migrations). It is what reading the row back returns on SQLite,
+// which keeps text and times (at nanoseconds) as bound; the conformance suite
+// compares InsertJobs' result with GetJob.
+func InsertedJob(p InsertJobParams) Job {
+	return Job{
+		ID: p.ID, OwnerID: p.OwnerID, Workflow: p.Workflow, Status: p.Status, Priority: p.Priority, RunAt: p.RunAt,
+		Attempts: p.Attempts, MaxAttempts: p.MaxAttempts, TimeoutS: p.TimeoutS, Payload: p.Payload, Steps: p.Steps,
+		Result: p.Result, Guardrails: p.Guardrails, CallbackUrl: p.CallbackUrl, Callbacks: "[]",
+		LeaseToken: p.LeaseToken, LeaseExpiresAt: p.LeaseExpiresAt,
+		IdemScope: p.IdemScope, IdemKey: p.IdemKey, IdemHash: p.IdemHash,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.CreatedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt,
+		InputBytes: p.InputBytes, StepsBytes: p.StepsBytes, DryRun: p.DryRun, ReplayOf: p.ReplayOf,
+	}
+}
+
 // ListJobs fills the open ends of f with times no job has, so that one query
 // serves every filter: a cursor at the far end with id "" starts at the newest job.
 func ListJobs(f jobs.ListFilter) ListJobsParams {
