@@ -198,9 +198,10 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
 	var last time.Time // when the last claim ran
+	behind := false     // the last claim took as many as it asked for: due jobs may wait
 	for ctx.Err() == nil {
 		free := w.opts.Concurrency - int(w.busy.Load())
-		full := false // the claim took as many as it asked for: there may be more due now
+		full := false // this claim took as many as it asked for: there may be more due now
 		if free > 0 {
 			last = time.Now() // the real clock: w.now may be a test's fake
 			now := w.now().UTC()
@@ -226,6 +227,7 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 				running.Add(1)
 				l.start(j, now)
 			}
+			behind = full || err != nil
 		}
 		if full {
 			continue
@@ -235,18 +237,39 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 		case <-w.wake:
 		case <-poll.C:
 		}
-		// Let what arrives meanwhile join the next claim (a wake-up during the pause
-		// stays pending and is consumed by the next round's select, so none is lost).
-		if wait := w.opts.ClaimCooldown - time.Since(last); wait > 0 {
-			pause := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-			case <-pause.C:
-			}
-			pause.Stop()
-		}
+		w.cooldown(ctx, last, behind)
 	}
 	return nil
+}
+
+// cooldown lets what arrives before ClaimCooldown has passed since the last claim
+// (at last) join the next one: under a stream of single intakes, each waking the
+// worker, jobs are claimed in groups. Behind a backlog (behind: the last claim
+// filled its slots) it ends as soon as a quarter of the slots are free: the
+// jobs are there already, and waiting out the cooldown would cap the worker at
+// Concurrency jobs a cooldown. A wake-up that arrives during the pause and is not
+// taken here stays pending for the next round's select, so none is lost.
+func (w *Worker) cooldown(ctx context.Context, last time.Time, behind bool) {
+	wait := w.opts.ClaimCooldown - time.Since(last)
+	if wait <= 0 {
+		return
+	}
+	enough := max(1, w.opts.Concurrency/4)
+	pause := time.NewTimer(wait)
+	defer pause.Stop()
+	for !behind || w.opts.Concurrency-int(w.busy.Load()) < enough {
+		var wake <-chan struct{}
+		if behind {
+			wake = w.wake
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-pause.C:
+			return
+		case <-wake:
+		}
+	}
 }
 
 // took counts n jobs a claim that filled its slots took as no longer waiting:
