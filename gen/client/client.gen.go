@@ -2204,6 +2204,13 @@ type ClientInterface interface {
 	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 	//
+	// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+	// intake queued due now still wait for its workers, a job due now is held until the workers have
+	// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+	// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+	// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+	// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -2239,6 +2246,13 @@ type ClientInterface interface {
 	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 	//
+	// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+	// intake queued due now still wait for its workers, a job due now is held until the workers have
+	// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+	// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+	// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+	// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -2273,6 +2287,9 @@ type ClientInterface interface {
 	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 	// at a time with `POST /api/v1/intake`.
 	//
+	// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+	// `POST /api/v1/intake` (its description, "Flow control").
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -2306,6 +2323,9 @@ type ClientInterface interface {
 	// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
 	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 	// at a time with `POST /api/v1/intake`.
+	//
+	// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+	// `POST /api/v1/intake` (its description, "Flow control").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3546,6 +3566,13 @@ func (c *Client) ListConnectors(ctx context.Context, reqEditors ...RequestEditor
 // schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 // A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 //
+// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+// intake queued due now still wait for its workers, a job due now is held until the workers have
+// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -3591,6 +3618,13 @@ func (c *Client) IntakeJobWithBody(ctx context.Context, params *IntakeJobParams,
 // schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 // A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 //
+// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+// intake queued due now still wait for its workers, a job due now is held until the workers have
+// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -3635,6 +3669,9 @@ func (c *Client) IntakeJob(ctx context.Context, params *IntakeJobParams, body In
 // 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 // at a time with `POST /api/v1/intake`.
 //
+// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+// `POST /api/v1/intake` (its description, "Flow control").
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -3678,6 +3715,9 @@ func (c *Client) IntakeJobBatchWithBody(ctx context.Context, contentType string,
 // Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
 // 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 // at a time with `POST /api/v1/intake`.
+//
+// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+// `POST /api/v1/intake` (its description, "Flow control").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8760,6 +8800,13 @@ type ClientWithResponsesInterface interface {
 	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 	//
+	// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+	// intake queued due now still wait for its workers, a job due now is held until the workers have
+	// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+	// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+	// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+	// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -8795,6 +8842,13 @@ type ClientWithResponsesInterface interface {
 	// schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 	// A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 	//
+	// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+	// intake queued due now still wait for its workers, a job due now is held until the workers have
+	// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+	// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+	// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+	// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -8829,6 +8883,9 @@ type ClientWithResponsesInterface interface {
 	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 	// at a time with `POST /api/v1/intake`.
 	//
+	// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+	// `POST /api/v1/intake` (its description, "Flow control").
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -8862,6 +8919,9 @@ type ClientWithResponsesInterface interface {
 	// Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
 	// 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 	// at a time with `POST /api/v1/intake`.
+	//
+	// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+	// `POST /api/v1/intake` (its description, "Flow control").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -18667,6 +18727,13 @@ func (c *ClientWithResponses) ListConnectorsWithResponse(ctx context.Context, re
 // schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 // A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 //
+// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+// intake queued due now still wait for its workers, a job due now is held until the workers have
+// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -18708,6 +18775,13 @@ func (c *ClientWithResponses) IntakeJobWithBodyWithResponse(ctx context.Context,
 // schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
 // A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
 //
+// Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+// intake queued due now still wait for its workers, a job due now is held until the workers have
+// taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+// `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+// Producers that submit faster than the jobs run are so slowed to the pace of the workers
+// instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/intake (the `IntakeJob` operationId).
@@ -18748,6 +18822,9 @@ func (c *ClientWithResponses) IntakeJobWithResponse(ctx context.Context, params 
 // 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 // at a time with `POST /api/v1/intake`.
 //
+// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+// `POST /api/v1/intake` (its description, "Flow control").
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/intake/batch (the `IntakeJobBatch` operationId).
@@ -18787,6 +18864,9 @@ func (c *ClientWithResponses) IntakeJobBatchWithBodyWithResponse(ctx context.Con
 // Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
 // 422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
 // at a time with `POST /api/v1/intake`.
+//
+// A batch with a job due now is held, or refused whole with 503, by the same flow control as
+// `POST /api/v1/intake` (its description, "Flow control").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -341,6 +341,13 @@ export interface paths {
          *     for_each that cannot be resolved against the examples, or a resolved input its action's
          *     schema refuses, answers 422 with one `errors[]` entry per violation, and nothing is stored.
          *     A dry run takes no idempotency key: the header is ignored, so that the real run can use it.
+         *
+         *     Flow control: while `LEVQOR_INTAKE_MAX_BACKLOG` jobs (10,000 by default) that this instance's
+         *     intake queued due now still wait for its workers, a job due now is held until the workers have
+         *     taken some, for up to `LEVQOR_INTAKE_BACKLOG_WAIT` (10 s), and then refused with 503 and
+         *     `Retry-After`; nothing is stored. A job with a later `run_at` and a dry run are never held.
+         *     Producers that submit faster than the jobs run are so slowed to the pace of the workers
+         *     instead of growing a queue without bound (docs/adr/0024-intake-flow-control.md).
          */
         post: operations["intakeJob"];
         delete?: never;
@@ -386,6 +393,9 @@ export interface paths {
          *     Dry runs are not taken in a batch: an item with `"dry_run": true` is refused in its slot with
          *     422 (pointer `/jobs/{i}/job/dry_run`) and the other items are handled as usual. Rehearse jobs one
          *     at a time with `POST /api/v1/intake`.
+         *
+         *     A batch with a job due now is held, or refused whole with 503, by the same flow control as
+         *     `POST /api/v1/intake` (its description, "Flow control").
          */
         post: operations["intakeJobBatch"];
         delete?: never;
