@@ -108,3 +108,30 @@ func TestIntakeRefusedAfterBacklogWait(t *testing.T) {
 		t.Errorf("queued %d → %d: the refused batch stored jobs", before.ByStatus[jobs.StatusQueued], after.ByStatus[jobs.StatusQueued])
 	}
 }
+
+// TestIntakeHeldOnlyWhileJobsWait: on PostgreSQL other instances take jobs this
+// one queued; its claims never see that while its only slot is busy, so held
+// intake checks the database and goes on once the jobs are gone.
+func TestIntakeHeldOnlyWhileJobsWait(t *testing.T) {
+	for _, engine := range []struct {
+		name string
+		open func(testing.TB) store.Store
+	}{{"SQLite", storetest.OpenSQLite}, {"PostgreSQL", storetest.OpenPostgres}} {
+		t.Run(engine.name, func(t *testing.T) {
+			e, st := backlogged(t, engine.open, 2, 10*time.Second, 5*time.Second)
+			// Another instance takes the two queued jobs.
+			now := time.Now().UTC()
+			if got, err := st.ClaimJobs(t.Context(), "tok_other_instance", now, now.Add(time.Minute), 10); err != nil || len(got) != 2 {
+				t.Fatalf("the other instance claimed %d jobs, %v; want the 2 queued", len(got), err)
+			}
+			start := time.Now()
+			j, _, err := e.Service.Submit(t.Context(), handoverOwner, scriptIntake(`{}`))
+			if err != nil || j.Status != jobs.StatusQueued {
+				t.Fatalf("intake after the backlog was taken elsewhere: %s, %v; want queued", j.Status, err)
+			}
+			if waited := time.Since(start); waited > 3*time.Second {
+				t.Errorf("held %s for jobs that no longer waited; want about the recount period", waited)
+			}
+		})
+	}
+}

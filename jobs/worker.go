@@ -94,8 +94,9 @@ type Worker struct {
 	waiting atomic.Int64
 	// room is closed, and replaced, after every claim: intake held by MaxBacklog
 	// (Worker.admit) waits on it to look at waiting again.
-	roomMu sync.Mutex
-	room   chan struct{}
+	roomMu     sync.Mutex
+	room       chan struct{}
+	recounting sync.Mutex // one recount at a time
 
 	// pending is the batch the completer is storing: kept across a restart of the
 	// completer (Engine.Run), which stores it first. Only the completer touches it.
@@ -304,6 +305,8 @@ func (w *Worker) admit(ctx context.Context) error {
 	}
 	deadline := time.NewTimer(w.opts.BacklogWait)
 	defer deadline.Stop()
+	recount := time.NewTicker(recountEvery)
+	defer recount.Stop()
 	for {
 		w.roomMu.Lock()
 		room := w.room
@@ -313,12 +316,41 @@ func (w *Worker) admit(ctx context.Context) error {
 		}
 		select {
 		case <-room:
+		case <-recount.C:
+			w.recount(ctx)
 		case <-deadline.C:
 			return levqor.Errorf(levqor.EUnavailable, "The job queue is over %d jobs behind on this instance; try again shortly.", limit)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// recountEvery is how often intake held by MaxBacklog has waiting checked
+// against the database (Worker.recount).
+const recountEvery = 500 * time.Millisecond
+
+// recount lowers waiting to the jobs the database holds queued, and wakes the
+// held intakes. With several instances (PostgreSQL) other instances' workers take
+// jobs this one queued, which its own claims never learn while its slots are all
+// busy: without it, intake would be held for jobs that no longer wait.
+func (w *Worker) recount(ctx context.Context) {
+	if !w.recounting.TryLock() {
+		return // another held intake is at it
+	}
+	defer w.recounting.Unlock()
+	st, err := w.store.QueueStats(ctx)
+	if err != nil {
+		return // held intakes wait for claims, as without it
+	}
+	n := st.ByStatus[StatusQueued]
+	for {
+		v := w.waiting.Load()
+		if v <= n || w.waiting.CompareAndSwap(v, n) {
+			break
+		}
+	}
+	w.roomChanged()
 }
 
 // launcher starts the jobs of a running claimer: those it claimed, and those
