@@ -199,7 +199,7 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
 	var last time.Time // when the last claim ran
-	behind := false     // the last claim took as many as it asked for: due jobs may wait
+	behind := false    // the last claim took as many as it asked for: due jobs may wait
 	for ctx.Err() == nil {
 		free := w.opts.Concurrency - int(w.busy.Load())
 		full := false // this claim took as many as it asked for: there may be more due now
