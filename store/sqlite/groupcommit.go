@@ -71,12 +71,15 @@ func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
 				out[i][k] = insertRes{row: row, err: err}
 				continue
 			}
+			if err != nil {
+				// The whole group fails: SQLite may have rolled the transaction back
+				// (SQLITE_FULL does), and statements after it would commit on their own.
+				return nil, fmt.Errorf("insert job: %w", err)
+			}
 			// Not read back: the row is what was bound (dbrow.InsertedJob), built
 			// by insertRows' caller once the transaction has committed.
-			out[i][k] = insertRes{inserted: err == nil, err: err}
-			if err == nil {
-				added[p.Status]++
-			}
+			out[i][k] = insertRes{inserted: true}
+			added[p.Status]++
 		}
 	}
 	// The status counters (migration 0013): one upsert per status for the whole group,

@@ -268,19 +268,14 @@ func (db *DB) QueueStats(ctx context.Context) (jobs.QueueStats, error) {
 	for _, r := range rows {
 		st.ByStatus[r.Status] = r.N
 	}
-	// The head of each priority's due jobs: the oldest of them has waited longest.
 	now := time.Now().UTC()
-	for prio := range int64(3) {
-		at, err := db.rq.OldestDueJob(ctx, sqlitedb.OldestDueJobParams{Priority: prio, Now: now})
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return jobs.QueueStats{}, fmt.Errorf("oldest due job: %w", err)
-		case st.OldestDueAt == nil || at.Before(*st.OldestDueAt):
-			at = at.UTC()
-			st.OldestDueAt = &at
-		}
+	oldest, err := dbrow.OldestDue(func(prio int64) (time.Time, error) {
+		return db.rq.OldestDueJob(ctx, sqlitedb.OldestDueJobParams{Priority: prio, Now: now})
+	}, func(err error) bool { return errors.Is(err, sql.ErrNoRows) })
+	if err != nil {
+		return jobs.QueueStats{}, err
 	}
+	st.OldestDueAt = oldest
 	return st, nil
 }
 

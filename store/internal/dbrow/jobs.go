@@ -124,6 +124,25 @@ func InsertedJob(p InsertJobParams) Job {
 	}
 }
 
+// OldestDue is QueueStats' OldestDueAt: the earliest run_at among the heads of
+// the priorities' due jobs, each read by head (OldestDueJob, one index seek);
+// noRows tells the engine's "no row" error. Nil when no job is due.
+func OldestDue(head func(priority int64) (time.Time, error), noRows func(error) bool) (*time.Time, error) {
+	var oldest *time.Time
+	for _, prio := range []int64{jobs.PriorityHigh, jobs.PriorityNormal, jobs.PriorityLow} {
+		at, err := head(prio)
+		switch {
+		case noRows(err):
+		case err != nil:
+			return nil, fmt.Errorf("oldest due job: %w", err)
+		case oldest == nil || at.Before(*oldest):
+			at = at.UTC()
+			oldest = &at
+		}
+	}
+	return oldest, nil
+}
+
 // ListJobs fills the open ends of f with times no job has, so that one query
 // serves every filter: a cursor at the far end with id "" starts at the newest job.
 func ListJobs(f jobs.ListFilter) ListJobsParams {
