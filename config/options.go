@@ -98,7 +98,7 @@ var options = []option{
 	{Name: "LEVQOR_INTAKE_MAX_BACKLOG", Default: "10000", Doc: "intake's flow control: while this many due jobs that intake queued wait for this process's workers, intake of more due jobs (not of scheduled ones) waits for the workers to catch up; 0 never holds intake",
 		parse: intIn(0, 100_000_000, func(c *Config) *int { return &c.IntakeMaxBacklog })},
 	{Name: "LEVQOR_INTAKE_BACKLOG_WAIT", Default: "10s", Doc: "how long intake held by LEVQOR_INTAKE_MAX_BACKLOG waits before it answers 503 with Retry-After",
-		parse: duration(0, time.Minute, "want a duration from 0s to 1m", func(c *Config) *time.Duration { return &c.IntakeBacklogWait })},
+		parse: duration(0, 30*time.Second, "want a duration from 0s to 30s (under the server's 60 s write timeout)", func(c *Config) *time.Duration { return &c.IntakeBacklogWait })},
 	{Name: "LEVQOR_JOB_LEASE", Default: "30s", Doc: "how long a claimed job is held without a heartbeat (a crashed instance's jobs return to the queue after it on PostgreSQL; SQLite rescues at start)",
 		parse: duration(time.Second, time.Hour, "want a duration from 1s to 1h", func(c *Config) *time.Duration { return &c.JobLease })},
 	{Name: "LEVQOR_JOB_STEP_CONCURRENCY", Default: "4", Doc: "steps of one job (independent steps, for_each items) run at once, unless its guardrails.concurrency sets another",
