@@ -26,7 +26,7 @@ func backlogged(t *testing.T, open func(testing.TB) store.Store, limit int, wait
 		Worker: jobs.WorkerOptions{Concurrency: 1, Poll: 20 * time.Millisecond, MaxBacklog: limit, BacklogWait: wait}})
 	runEngine(t, e)
 	waitCaughtUp(t, e, 1)
-	busy, _, err := e.Service.Submit(t.Context(), handoverOwner, scriptIntake(`{"sleep_ms":`+itoa(busyFor.Milliseconds())+`}`))
+	busy, _, err := e.Service.Submit(t.Context(), handoverOwner, scriptIntake(`{"sleep_ms":`+strconv.FormatInt(busyFor.Milliseconds(), 10)+`}`))
 	if err != nil || busy.Status != jobs.StatusRunning {
 		t.Fatalf("the job that takes the slot: %s, %v; want it handed over", busy.Status, err)
 	}
@@ -39,13 +39,8 @@ func backlogged(t *testing.T, open func(testing.TB) store.Store, limit int, wait
 	return e, st
 }
 
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
 func TestIntakeWaitsForABackloggedWorker(t *testing.T) {
-	for _, engine := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"SQLite", storetest.OpenSQLite}, {"PostgreSQL", storetest.OpenPostgres}} {
+	for _, engine := range bothEngines {
 		t.Run(engine.name, func(t *testing.T) {
 			const busyFor = 700 * time.Millisecond
 			e, st := backlogged(t, engine.open, 3, 10*time.Second, busyFor)
@@ -113,10 +108,7 @@ func TestIntakeRefusedAfterBacklogWait(t *testing.T) {
 // one queued; its claims never see that while its only slot is busy, so held
 // intake checks the database and goes on once the jobs are gone.
 func TestIntakeHeldOnlyWhileJobsWait(t *testing.T) {
-	for _, engine := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"SQLite", storetest.OpenSQLite}, {"PostgreSQL", storetest.OpenPostgres}} {
+	for _, engine := range bothEngines {
 		t.Run(engine.name, func(t *testing.T) {
 			e, st := backlogged(t, engine.open, 2, 10*time.Second, 5*time.Second)
 			// Another instance takes the two queued jobs.

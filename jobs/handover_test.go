@@ -9,7 +9,6 @@ import (
 
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/keys"
-	"github.com/levqor/levqor/store"
 	"github.com/levqor/levqor/store/storetest"
 )
 
@@ -62,10 +61,7 @@ func waitCaughtUp(t *testing.T, e *jobs.Engine, free int) {
 }
 
 func TestIntakeHandsOverToAFreeWorker(t *testing.T) {
-	for _, engine := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"SQLite", storetest.OpenSQLite}, {"PostgreSQL", storetest.OpenPostgres}} {
+	for _, engine := range bothEngines {
 		t.Run(engine.name, func(t *testing.T) {
 			st := &claimRecorder{Store: engine.open(t), claimed: map[string]bool{}}
 			sc := newScript()

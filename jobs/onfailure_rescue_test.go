@@ -14,7 +14,7 @@ import (
 	"github.com/levqor/levqor/store/storetest"
 )
 
-// bothEngines are the stores the engine tests of approvals, rescues and cancels run on.
+// bothEngines are the stores the engine tests that differ by engine run on.
 var bothEngines = []struct {
 	name string
 	open func(testing.TB) store.Store

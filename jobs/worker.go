@@ -199,7 +199,7 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
 	var last time.Time // when the last claim ran
-	behind := false    // the last claim took as many as it asked for: due jobs may wait
+	behind := false    // the last claim filled its slots, or failed: due jobs may wait
 	for ctx.Err() == nil {
 		free := w.opts.Concurrency - int(w.busy.Load())
 		full := false // this claim took as many as it asked for: there may be more due now
@@ -213,12 +213,18 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 			w.backlog.Store(false) // a Wake from here on says there may be more
 			list, err := w.store.ClaimJobs(ctx, w.token, now, now.Add(w.opts.Lease), ask)
 			full = len(list) == ask
-			if err != nil || full {
+			behind = err != nil || full
+			if behind {
 				w.backlog.Store(true)
 				if err != nil && ctx.Err() == nil {
 					w.log.Error("claim jobs", "error", err.Error())
 				}
-				w.took(int64(len(list)))
+				// Most of what it took is intake's (not all: retries, other
+				// instances' jobs), so waiting stays a count for MaxBacklog while the
+				// backlog lasts; the next claim that takes all it finds subtracts
+				// only what it covered.
+				took := int64(len(list))
+				w.lowerWaiting(func(v int64) int64 { return max(0, v-took) })
 			} else {
 				w.waiting.Add(-covered)
 			}
@@ -228,7 +234,6 @@ func (w *Worker) claim(ctx, jobCtx context.Context, running *sync.WaitGroup) err
 				running.Add(1)
 				l.start(j, now)
 			}
-			behind = full || err != nil
 		}
 		if full {
 			continue
@@ -273,14 +278,12 @@ func (w *Worker) cooldown(ctx context.Context, last time.Time, behind bool) {
 	}
 }
 
-// took counts n jobs a claim that filled its slots took as no longer waiting:
-// most are intake's (not all: retries, other instances' jobs), so waiting
-// stays a count for MaxBacklog while the backlog lasts; it never goes below 0,
-// and the next claim that takes all it finds subtracts only what it covered.
-func (w *Worker) took(n int64) {
+// lowerWaiting sets waiting to to(waiting), atomically; a value that is not
+// lower leaves it as it is.
+func (w *Worker) lowerWaiting(to func(v int64) int64) {
 	for {
 		v := w.waiting.Load()
-		if w.waiting.CompareAndSwap(v, max(0, v-n)) {
+		if n := to(v); n >= v || w.waiting.CompareAndSwap(v, n) {
 			return
 		}
 	}
@@ -343,13 +346,8 @@ func (w *Worker) recount(ctx context.Context) {
 	if err != nil {
 		return // held intakes wait for claims, as without it
 	}
-	n := st.ByStatus[StatusQueued]
-	for {
-		v := w.waiting.Load()
-		if v <= n || w.waiting.CompareAndSwap(v, n) {
-			break
-		}
-	}
+	queued := st.ByStatus[StatusQueued]
+	w.lowerWaiting(func(v int64) int64 { return min(v, queued) })
 	w.roomChanged()
 }
 

@@ -17,8 +17,6 @@ import (
 	"github.com/levqor/levqor/connectors/core"
 	"github.com/levqor/levqor/jobs"
 	"github.com/levqor/levqor/outbound"
-	"github.com/levqor/levqor/store"
-	"github.com/levqor/levqor/store/storetest"
 )
 
 var errDatabaseDown = errors.New("database is down")
@@ -104,10 +102,7 @@ func engineGoroutines() string {
 // goroutine the engine started — completer, heartbeat, rescuer, listener,
 // dispatcher, jobs — has ended.
 func TestShutdownWithTheDatabaseDownEnds(t *testing.T) {
-	for _, engine := range []struct {
-		name string
-		open func(testing.TB) store.Store
-	}{{"SQLite", storetest.OpenSQLite}, {"PostgreSQL", storetest.OpenPostgres}} {
+	for _, engine := range bothEngines {
 		t.Run(engine.name, func(t *testing.T) {
 			real := engine.open(t)
 			st := &downStore{Store: real}

@@ -27,11 +27,12 @@ func validateRequests(spec *openapi3.T, opts openapi3filter.Options, skip map[st
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if info := requestInfoFrom(r.Context()); info != nil && skip[r.Method+" "+info.route] {
+			key := routeKey(r)
+			if skip[key] {
 				next.ServeHTTP(w, r)
 				return
 			}
-			route, params, err := ops.find(r)
+			route, params, err := ops.find(r, key)
 			if err != nil {
 				writeProblem(w, r, validationError(err))
 				return
@@ -51,6 +52,15 @@ func validateRequests(spec *openapi3.T, opts openapi3filter.Options, skip map[st
 			writeProblem(w, r, validationError(err))
 		})
 	}, nil
+}
+
+// routeKey is "METHOD /template" of the route gorilla/mux matched for r
+// (recordRoute), "" when it matched none.
+func routeKey(r *http.Request) string {
+	if info := requestInfoFrom(r.Context()); info != nil {
+		return r.Method + " " + info.route
+	}
+	return ""
 }
 
 // operationRoutes finds the spec's operation for a request the router has matched.
@@ -74,16 +84,14 @@ func newOperationRoutes(spec *openapi3.T) (*operationRoutes, error) {
 }
 
 // find returns r's operation and path parameters: those of the route gorilla/mux
-// matched (recordRoute), or kin-openapi's router's answer when there is no such
-// route or when the path has escaped characters (gorilla's parameters are then
-// unescaped, the validator's are not).
-func (o *operationRoutes) find(r *http.Request) (*routers.Route, map[string]string, error) {
-	if info := requestInfoFrom(r.Context()); info != nil {
-		if route := o.routes[r.Method+" "+info.route]; route != nil {
-			params := mux.Vars(r)
-			if len(params) == 0 || r.URL.EscapedPath() == r.URL.Path {
-				return route, params, nil
-			}
+// matched, key ("METHOD /template", "" for none), or kin-openapi's router's answer
+// when there is no such route or when the path has escaped characters (gorilla's
+// parameters are then unescaped, the validator's are not).
+func (o *operationRoutes) find(r *http.Request, key string) (*routers.Route, map[string]string, error) {
+	if route := o.routes[key]; route != nil {
+		params := mux.Vars(r)
+		if len(params) == 0 || r.URL.EscapedPath() == r.URL.Path {
+			return route, params, nil
 		}
 	}
 	return o.fallback.FindRoute(r)

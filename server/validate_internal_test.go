@@ -34,7 +34,7 @@ func TestOperationRoutesAgreeWithValidatorRouter(t *testing.T) {
 	r.Use(func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			checked++
-			got, gotParams, err := ops.find(req)
+			got, gotParams, err := ops.find(req, routeKey(req))
 			want, wantParams, werr := ops.fallback.FindRoute(req)
 			if err != nil || werr != nil {
 				t.Errorf("%s %s: find: %v; kin-openapi's router: %v", req.Method, req.URL.RequestURI(), err, werr)

@@ -65,7 +65,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	slog.SetDefault(log)
 	redis.SetLogger(limitstore.RedisLogger(log)) // go-redis logs through slog, as JSON
 
-	spec := loadSpec()
+	// The embedded spec, the largest single cost of start-up, loads on another core
+	// while the database opens and the connectors compile their schemas.
+	loadedSpec := inBackground(spec.Load)
 	st, err := store.Open(ctx, storeOptions(cfg))
 	if err != nil {
 		return err
@@ -81,7 +83,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	stopping := make(chan struct{})
-	handler, err := newHandler(cfg, st, svc, spec, stopping, started, log)
+	handler, err := newHandler(cfg, st, svc, loadedSpec, stopping, started, log)
 	if err != nil {
 		return err
 	}
@@ -128,25 +130,22 @@ func runScheduler(ctx context.Context, sch *triggers.Scheduler) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// loadSpec loads the embedded spec, the largest single cost of start-up, on
-// another core while the database opens and the connectors compile their schemas.
-func loadSpec() <-chan specResult {
-	specc := make(chan specResult, 1)
+// inBackground runs f on another goroutine and returns what waits for its
+// result (once: the result is received by one call).
+func inBackground[T any](f func() (T, error)) (wait func() (T, error)) {
+	type result struct {
+		v   T
+		err error
+	}
+	c := make(chan result, 1)
 	go func() {
-		doc, err := spec.Load()
-		specc <- specResult{doc, err}
+		v, err := f()
+		c <- result{v, err}
 	}()
-	return specc
-}
-
-type specResult struct {
-	spec *openapi3.T
-	err  error
-}
-
-type registryResult struct {
-	reg *connectors.Registry
-	err error
+	return func() (T, error) {
+		r := <-c
+		return r.v, r.err
+	}
 }
 
 // services are what the server and the job engine are built from.
@@ -189,11 +188,7 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	if err != nil {
 		return s, fmt.Errorf("LEVQOR_OUTBOUND_ALLOW_HOSTS: %w", err)
 	}
-	regc := make(chan registryResult, 1)
-	go func() {
-		reg, err := newRegistry(cfg, guard, s.creds)
-		regc <- registryResult{reg, err}
-	}()
+	compiled := inBackground(func() (*connectors.Registry, error) { return newRegistry(cfg, guard, s.creds) })
 	if err := migrateStore(ctx, st); err != nil {
 		return s, err
 	}
@@ -239,11 +234,10 @@ func newServices(ctx context.Context, cfg config.Config, st store.Store, log *sl
 	s.billing.WithMailer(s.mail)
 	s.budgets = budget.NewService(st, ownerDefaults).WithLogger(log).OnThreshold(budgetThresholdMail(s.mail, st, log)).
 		OnSpend(spendObserver(s.metrics)).WithPlanLimits(s.billing.OwnerLimits)
-	r := <-regc
-	if r.err != nil {
-		return s, r.err
+	reg, err := compiled()
+	if err != nil {
+		return s, err
 	}
-	reg := r.reg
 	if s.engine, err = newEngine(cfg, st, reg, guard, s, log); err != nil {
 		return s, err
 	}
@@ -322,17 +316,17 @@ func newEngine(cfg config.Config, st store.Store, reg *connectors.Registry, guar
 
 // newHandler builds the HTTP handler over the services (and the few built over st
 // that only the API uses). stopping closes when the server shuts down.
-func newHandler(cfg config.Config, st store.Store, s *services, specc <-chan specResult, stopping <-chan struct{}, started time.Time, log *slog.Logger) (http.Handler, error) {
-	spec := <-specc
-	if spec.err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", spec.err)
+func newHandler(cfg config.Config, st store.Store, s *services, loadedSpec func() (*openapi3.T, error), stopping <-chan struct{}, started time.Time, log *slog.Logger) (http.Handler, error) {
+	doc, err := loadedSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
 	streams := server.StreamLimits{MaxPerKey: cfg.SSEMaxPerKey, MaxTotal: cfg.SSEMaxStreams, MaxDuration: cfg.SSEMaxDuration}
 	if cfg.Engine == config.Postgres {
 		streams.Poll = server.StreamPollShared // other instances' changes do not reach this process's hub
 	}
 	return server.New(server.Options{
-		Spec:           spec.spec,
+		Spec:           doc,
 		Database:       st,
 		UserCreated:    welcomeMail(s.mail),
 		Stopping:       stopping,
