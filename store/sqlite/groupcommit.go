@@ -10,15 +10,25 @@ import (
 	"github.com/levqor/levqor/store/internal/together"
 )
 
-// maxGroup bounds how many inserts share one transaction (a batch larger than
-// that has a transaction to itself).
+// maxGroup bounds how many rows (inserts and finishes) share one transaction (a
+// request larger than that has a transaction to itself).
 const maxGroup = 256
 
-// insertReq is a job insert, or a batch's (InsertJobs), waiting for the group
-// committer; its rows are inserted in order, in one transaction.
-type insertReq struct {
+// writeReq is a request for the group committer: job inserts (one, or a batch's:
+// InsertJobs) or attempt ends (FinishJobs), carried out in order in one
+// transaction.
+type writeReq struct {
 	ps    []sqlitedb.InsertJobParams
-	reply chan []insertRes
+	fin   []sqlitedb.FinishJobParams
+	reply chan writeRes
+}
+
+// writeRes is a request's result: one insertRes per insert, and how many of its
+// finishes applied; err alone when the transaction failed.
+type writeRes struct {
+	inserts  []insertRes
+	finished int
+	err      error
 }
 
 // insertRes is one row's result: inserted, or the row that holds its idempotency
@@ -29,21 +39,24 @@ type insertRes struct {
 	err      error
 }
 
-// groupCommit runs job inserts that arrive together in one transaction (group
-// commit): SQLite has one writer, and a transaction's fixed cost — taking the
-// lock, appending the commit to the WAL — is paid once per group instead of once
-// per request. Each insert is still acknowledged only after its group committed.
+// groupCommit runs the job inserts and attempt ends that arrive together in one
+// transaction (group commit): SQLite has one writer, and a transaction's fixed
+// cost — taking the lock, appending the commit to the WAL — is paid once per
+// group instead of once per request. Inserts and ends share it because under load
+// they alternate (intake stores jobs while the completer stores the ends of
+// earlier ones) and touch the same pages: the table's and its indexes' newest.
+// Each request is still acknowledged only after its group committed.
 func (db *DB) groupCommit() {
 	defer close(db.groupDone)
 	for {
-		group, ok := together.Next(db.inserts, db.closing, maxGroup, func(r insertReq) int { return len(r.ps) })
+		group, ok := together.Next(db.writes, db.closing, maxGroup, func(r writeReq) int { return len(r.ps) + len(r.fin) })
 		if !ok {
 			return
 		}
-		results, err := db.insertGroup(group)
+		results, err := db.writeGroup(group)
 		for i, r := range group {
 			if err != nil {
-				r.reply <- []insertRes{{err: err}}
+				r.reply <- writeRes{err: err}
 			} else {
 				r.reply <- results[i]
 			}
@@ -51,7 +64,7 @@ func (db *DB) groupCommit() {
 	}
 }
 
-func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
+func (db *DB) writeGroup(group []writeReq) ([]writeRes, error) {
 	ctx := context.Background()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -59,16 +72,18 @@ func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
 	}
 	defer tx.Rollback()
 	q := db.wtx(tx)
-	out := make([][]insertRes, len(group))
+	out := make([]writeRes, len(group))
 	added := map[string]int64{} // new jobs per status
 	for i, r := range group {
-		out[i] = make([]insertRes, len(r.ps))
+		if len(r.ps) > 0 {
+			out[i].inserts = make([]insertRes, len(r.ps))
+		}
 		for k, p := range r.ps {
 			n, err := q.InsertJob(ctx, p)
 			if err == nil && n == 0 {
 				// The idempotency key is taken (possibly by an earlier insert of this group).
 				row, err := q.GetJobByIdempotencyKey(ctx, sqlitedb.GetJobByIdempotencyKeyParams{IdemScope: p.IdemScope, IdemKey: p.IdemKey})
-				out[i][k] = insertRes{row: row, err: err}
+				out[i].inserts[k] = insertRes{row: row, err: err}
 				continue
 			}
 			if err != nil {
@@ -78,12 +93,19 @@ func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
 			}
 			// Not read back: the row is what was bound (dbrow.InsertedJob), built
 			// by insertRows' caller once the transaction has committed.
-			out[i][k] = insertRes{inserted: true}
+			out[i].inserts[k] = insertRes{inserted: true}
 			added[p.Status]++
 		}
+		for _, p := range r.fin {
+			n, err := q.FinishJob(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("finish job %s: %w", p.ID, err)
+			}
+			out[i].finished += int(n)
+		}
 	}
-	// The status counters (migration 0013): one upsert per status for the whole group,
-	// in its transaction, rather than a trigger's upsert per job.
+	// The status counters (migration 0013): one upsert per status for the group's
+	// inserts, in its transaction, rather than a trigger's upsert per job.
 	for status, n := range added {
 		if err := q.AddJobCount(ctx, sqlitedb.AddJobCountParams{Status: status, N: n}); err != nil {
 			return nil, fmt.Errorf("count new jobs: %w", err)
@@ -93,6 +115,31 @@ func (db *DB) insertGroup(group []insertReq) ([][]insertRes, error) {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return out, nil
+}
+
+// grouped queues r for the group committer and waits for its result. Once queued,
+// r is carried out whatever the caller does; only a close of the database can
+// leave it unanswered.
+func (db *DB) grouped(ctx context.Context, r writeReq) (writeRes, error) {
+	r.reply = make(chan writeRes, 1)
+	select {
+	case db.writes <- r:
+	case <-db.closing:
+		return writeRes{}, errors.New("database is closing")
+	case <-ctx.Done():
+		return writeRes{}, ctx.Err()
+	}
+	var res writeRes
+	select {
+	case res = <-r.reply:
+	case <-db.groupDone:
+		select {
+		case res = <-r.reply:
+		default:
+			return writeRes{}, errors.New("database closed before the write")
+		}
+	}
+	return res, res.err
 }
 
 // insertJob queues p for the group committer and waits for its result.
@@ -105,36 +152,16 @@ func (db *DB) insertJob(ctx context.Context, p sqlitedb.InsertJobParams) (sqlite
 }
 
 // insertRows queues ps for the group committer, to be inserted in one
-// transaction, and waits for their results (one, with the error, if the
-// transaction failed).
+// transaction, and waits for their results.
 func (db *DB) insertRows(ctx context.Context, ps []sqlitedb.InsertJobParams) ([]insertRes, error) {
-	r := insertReq{ps: ps, reply: make(chan []insertRes, 1)}
-	select {
-	case db.inserts <- r:
-	case <-db.closing:
-		return nil, errors.New("database is closing")
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	res, err := db.grouped(ctx, writeReq{ps: ps})
+	if err != nil {
+		return nil, err
 	}
-	// Once queued, the insert is carried out whatever the caller does; only a close
-	// of the database can leave it unanswered.
-	var res []insertRes
-	select {
-	case res = <-r.reply:
-	case <-db.groupDone:
-		select {
-		case res = <-r.reply:
-		default:
-			return nil, errors.New("database closed before the insert")
+	for k := range res.inserts {
+		if res.inserts[k].inserted {
+			res.inserts[k].row = dbrow.InsertedJob(ps[k])
 		}
 	}
-	if len(res) != len(ps) { // the transaction failed
-		return nil, res[0].err
-	}
-	for k := range res {
-		if res[k].inserted {
-			res[k].row = dbrow.InsertedJob(ps[k])
-		}
-	}
-	return res, nil
+	return res.inserts, nil
 }

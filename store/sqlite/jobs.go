@@ -149,12 +149,12 @@ func (db *DB) SaveSteps(ctx context.Context, id, token string, steps []jobs.Step
 	return n > 0, nil
 }
 
-// FinishJobs implements jobs.Store.
+// FinishJobs implements jobs.Store: the updates go to the group committer as one
+// request, so they share a transaction with concurrent inserts.
 func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (int, error) {
 	if len(fs) == 0 {
 		return 0, nil
 	}
-	// Encode first, so the writer is held only for the updates.
 	params := make([]sqlitedb.FinishJobParams, len(fs))
 	for i, f := range fs {
 		p, err := dbrow.FinishJob(f, now)
@@ -163,24 +163,11 @@ func (db *DB) FinishJobs(ctx context.Context, now time.Time, fs []jobs.Finish) (
 		}
 		params[i] = p
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	res, err := db.grouped(ctx, writeReq{fin: params})
 	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	q := db.wtx(tx)
-	applied := 0
-	for _, p := range params {
-		n, err := q.FinishJob(ctx, p)
-		if err != nil {
-			return 0, fmt.Errorf("finish job %s: %w", p.ID, err)
-		}
-		applied += int(n)
-	}
-	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("finish jobs: %w", err)
 	}
-	return applied, nil
+	return res.finished, nil
 }
 
 // RescueExpired implements jobs.Store.

@@ -39,8 +39,8 @@ type DB struct {
 	lock        *os.File
 	path        string // the database file, for the free-space probe
 
-	inserts        chan insertReq // to the group committer (groupcommit.go)
-	closing        chan struct{}  // stops the group committer and the checkpointer
+	writes         chan writeReq // to the group committer (groupcommit.go)
+	closing        chan struct{} // stops the group committer and the checkpointer
 	groupDone      chan struct{}
 	checkpointDone chan struct{} // checkpoint.go
 }
@@ -167,7 +167,7 @@ func open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetConnMaxLifetime(0)
 	db.ws, db.rs = &stmts{db: db.write}, &stmts{db: db.read}
 	db.wq, db.rq = sqlitedb.New(stmtDB{s: db.ws}), sqlitedb.New(stmtDB{s: db.rs})
-	db.inserts, db.closing = make(chan insertReq, maxGroup), make(chan struct{})
+	db.writes, db.closing = make(chan writeReq, maxGroup), make(chan struct{})
 	db.groupDone, db.checkpointDone = make(chan struct{}), make(chan struct{})
 	go db.groupCommit()
 	go db.checkpointer(path)
