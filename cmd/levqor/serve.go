@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -52,7 +51,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if len(args) > 0 {
 		return usageError{fmt.Sprintf("serve takes no arguments, got %q", args)}
 	}
-	endStartupGC := startupGC()
+	endStartupGC := startupGC(getenv)
 	defer endStartupGC()
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -104,18 +103,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer runScheduler(ctx, svc.scheduler)()
 	defer startPeriodic(ctx, cfg, st, log, backupObserver(svc.metrics))()
 	return serveUntilDone(ctx, cfg, srv, ln, svc.engine, stopping, endStartupGC, log)
-}
-
-// startupGCPercent is GOGC while the server starts: start-up allocates tens of
-// MiB, most of it garbage at once (the spec's parse, schemas, migrations), and
-// collecting it as it goes took a tenth of start-up's CPU. The heap it lets grow
-// is given back by settleStartup.
-const startupGCPercent = 400
-
-// startupGC raises GOGC to startupGCPercent and returns what puts it back (once).
-func startupGC() (end func()) {
-	before := debug.SetGCPercent(startupGCPercent)
-	return sync.OnceFunc(func() { debug.SetGCPercent(before) })
 }
 
 // runScheduler fires workflow schedules until ctx ends or the returned func is
