@@ -169,7 +169,7 @@ func (q *Queries) ListAnalyticsTotals(ctx context.Context) ([]AnalyticsTotal, er
 
 const marketingCounts = `-- name: MarketingCounts :one
 SELECT
-    (SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')) AS jobs_finished,
+    (SELECT COUNT(*) FROM jobs WHERE (status = 'succeeded' OR status = 'failed' OR status = 'canceled')) AS jobs_finished,
     (SELECT COUNT(*) FROM users) AS users
 `
 

@@ -726,7 +726,7 @@ func (q *Queries) ListWorkflows(ctx context.Context, ownerID string) ([]Workflow
 
 const oldestDueJob = `-- name: OldestDueJob :one
 SELECT run_at FROM jobs
-WHERE status IN ('queued', 'scheduled', 'retrying', 'waiting') AND priority = ?1 AND run_at <= ?2
+WHERE (status = 'queued' OR status = 'scheduled' OR status = 'retrying' OR status = 'waiting') AND priority = ?1 AND run_at <= ?2
 ORDER BY run_at LIMIT 1
 `
 
@@ -748,7 +748,7 @@ func (q *Queries) OldestDueJob(ctx context.Context, arg OldestDueJobParams) (tim
 const pruneFinishedJobs = `-- name: PruneFinishedJobs :execrows
 DELETE FROM jobs WHERE id IN (
     SELECT p.id FROM jobs p
-    WHERE p.status IN ('succeeded', 'failed', 'canceled') AND p.finished_at < ?1
+    WHERE (p.status = 'succeeded' OR p.status = 'failed' OR p.status = 'canceled') AND p.finished_at < ?1
       AND p.callback_state <> 'pending'
     ORDER BY p.finished_at LIMIT ?2
 )

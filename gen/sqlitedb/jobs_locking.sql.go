@@ -91,7 +91,7 @@ SET status = 'running', lease_token = ?1, lease_expires_at = ?2,
     attempts = attempts + 1, started_at = COALESCE(started_at, ?3), updated_at = ?3
 WHERE id IN (
     SELECT d.id FROM jobs d
-    WHERE d.status IN ('queued', 'scheduled', 'retrying', 'waiting') AND d.run_at <= ?3
+    WHERE (d.status = 'queued' OR d.status = 'scheduled' OR d.status = 'retrying' OR d.status = 'waiting') AND d.run_at <= ?3
     ORDER BY d.priority DESC, d.run_at, d.id
     LIMIT +?4
     

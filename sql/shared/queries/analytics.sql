@@ -41,7 +41,7 @@ LIMIT sqlc.arg(top);
 -- name: MarketingCounts :one
 -- Jobs that reached a final state, and users, for the public marketing summary.
 SELECT
-    (SELECT COUNT(*) FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')) AS jobs_finished,
+    (SELECT COUNT(*) FROM jobs WHERE (status = 'succeeded' OR status = 'failed' OR status = 'canceled')) AS jobs_finished,
     (SELECT COUNT(*) FROM users) AS users;
 
 -- name: PruneAnalyticsEvents :execrows

@@ -130,7 +130,7 @@ SELECT status, COUNT(*) AS n FROM jobs GROUP BY status;
 -- worker holds: the head of that priority in jobs_due, one index seek whatever the
 -- table holds (the statuses are jobs_due's, so its partial index serves the query).
 SELECT run_at FROM jobs
-WHERE status IN ('queued', 'scheduled', 'retrying', 'waiting') AND priority = sqlc.arg(priority) AND run_at <= sqlc.arg(now)
+WHERE (status = 'queued' OR status = 'scheduled' OR status = 'retrying' OR status = 'waiting') AND priority = sqlc.arg(priority) AND run_at <= sqlc.arg(now)
 ORDER BY run_at LIMIT 1;
 
 -- name: RecordCallback :exec
@@ -181,7 +181,7 @@ WHERE owner_id = sqlc.arg(owner_id) AND secret = sqlc.arg(secret);
 -- A job whose webhook is still pending is kept until it is delivered or given up.
 DELETE FROM jobs WHERE id IN (
     SELECT p.id FROM jobs p
-    WHERE p.status IN ('succeeded', 'failed', 'canceled') AND p.finished_at < sqlc.arg(cutoff)
+    WHERE (p.status = 'succeeded' OR p.status = 'failed' OR p.status = 'canceled') AND p.finished_at < sqlc.arg(cutoff)
       AND p.callback_state <> 'pending'
     ORDER BY p.finished_at LIMIT sqlc.arg(max_rows)
 );

@@ -9,7 +9,7 @@ SET status = 'running', lease_token = sqlc.arg(lease_token), lease_expires_at = 
     attempts = attempts + 1, started_at = COALESCE(started_at, sqlc.arg(now)), updated_at = sqlc.arg(now)
 WHERE id IN (
     SELECT d.id FROM jobs d
-    WHERE d.status IN ('queued', 'scheduled', 'retrying', 'waiting') AND d.run_at <= sqlc.arg(now)
+    WHERE (d.status = 'queued' OR d.status = 'scheduled' OR d.status = 'retrying' OR d.status = 'waiting') AND d.run_at <= sqlc.arg(now)
     ORDER BY d.priority DESC, d.run_at, d.id
     LIMIT +sqlc.arg(max_rows)
     
