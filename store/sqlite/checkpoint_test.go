@@ -139,3 +139,37 @@ func TestOwnerBudgetPagesPerStep(t *testing.T) {
 		t.Errorf("%.2f WAL frames per reserve + settle, want at most 5", perStep)
 	}
 }
+
+// TestJobWritesBuildNoTemporaryTables: an update of every column the jobs table's
+// partial indexes test runs without building a temporary table (OpenEphemeral), which
+// SQLite does on every run of a statement for each IN list of more than two constants
+// in a partial index's condition (migration 0020).
+func TestJobWritesBuildNoTemporaryTables(t *testing.T) {
+	db, _ := openMigrated(t)
+	rows, err := db.write.QueryContext(t.Context(), `EXPLAIN UPDATE jobs SET status = ?1, priority = ?2, run_at = ?3,
+		lease_expires_at = ?4, finished_at = ?5, callback_state = ?6, callback_next_at = ?7, idem_key = ?8, replay_of = ?9
+		WHERE id = ?10`, make([]any, 10)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	ops := 0
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		ops++
+		if op, _ := vals[1].(string); op == "OpenEphemeral" {
+			t.Errorf("the update builds a temporary table: %v", vals)
+		}
+	}
+	if err := rows.Err(); err != nil || ops < 10 {
+		t.Fatalf("EXPLAIN gave %d opcodes: %v", ops, err)
+	}
+}
