@@ -25,7 +25,7 @@ func Next[R any](in <-chan R, closing <-chan struct{}, max int, size func(R) int
 	group, n = drain(in, group, n, max, size)
 	if len(group) > 1 && n < max {
 		runtime.Gosched()
-		group, n = drain(in, group, n, max, size)
+		group, _ = drain(in, group, n, max, size)
 	}
 	return group, true
 }
