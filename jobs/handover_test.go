@@ -99,9 +99,7 @@ func TestIntakeHandsOverToAFreeWorker(t *testing.T) {
 			if !st.wasClaimed(second.ID) {
 				t.Errorf("the queued job succeeded without a claim")
 			}
-			if got := e.Finished(); got != 2 {
-				t.Errorf("Finished() = %d, want 2", got)
-			}
+			waitFinished(t, e, 2)
 		})
 	}
 }
