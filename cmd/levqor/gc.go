@@ -12,9 +12,9 @@ import (
 // set. Start-up allocates tens of MiB, most of it garbage at once (the spec's
 // parse, schemas, migrations), and collecting it as it goes took a tenth of
 // start-up's CPU; the heap it lets grow is given back by settleStartup. Serving,
-// a request's garbage is a few tens of KiB over a live heap of a few MiB, so at
-// Go's default of 100 the collector ran some twenty times a second under intake
-// load and took about a tenth of the CPU: at 400 intake serves ~10 % more
+// intake allocates ~44 KB per request over a heap target of ~15 MB, so at Go's
+// default of 100 the collector ran ~43 times a second under intake load (12 at
+// 400) and took 8 % of the CPU: at 400 intake serves ~10 % more
 // requests per second on the same cores (docs/benchmarks.md, ADR 0025), for a
 // heap up to five times the live one instead of twice.
 const gcPercent = 400

@@ -12,7 +12,7 @@ import "runtime"
 // yields the processor once and takes those that arrived meanwhile too, so that
 // handlers that were about to queue join this group instead of paying for a commit
 // of their own. On a busy 2-core machine that doubles the group (2.4 → 4.8 requests)
-// and takes about a tenth off intake's CPU per request (docs/benchmarks.md). A lone
+// and takes 6–8 % off intake's CPU per request (docs/benchmarks.md). A lone
 // request never waits.
 func Next[R any](in <-chan R, closing <-chan struct{}, max int, size func(R) int) (group []R, ok bool) {
 	var first R
