@@ -65,8 +65,8 @@ func TestNewRegistryRejects(t *testing.T) {
 		{"empty action name", []connectors.Connector{&scripted{name: "x", actions: []connectors.Action{action("", `{}`)}, run: ok}}, "empty name"},
 		{"duplicate action", []connectors.Connector{&scripted{name: "x", actions: []connectors.Action{action("a", `{}`), action("a", `{}`)}, run: ok}}, `action "a" twice`},
 		{"schema not JSON", []connectors.Connector{&scripted{name: "x", actions: []connectors.Action{action("a", `{`)}, run: ok}}, "x.a input schema"},
-		{"schema invalid", []connectors.Connector{&scripted{name: "x", actions: []connectors.Action{action("a", `{"type": 5}`)}, run: ok}}, "x.a input schema"},
-		{"remote $ref not loaded", []connectors.Connector{&scripted{name: "x", actions: []connectors.Action{action("a", `{"$ref": "https://example.com/s.json"}`)}, run: ok}}, "loading is disabled"},
+		{"schema not an object", []connectors.Connector{&scripted{name: "x", actions: []connectors.Action{action("a", `[]`)}, run: ok}}, "x.a input schema"},
+		{"output schema not JSON", []connectors.Connector{&scripted{name: "x", actions: []connectors.Action{{Name: "a", InputSchema: json.RawMessage(`{}`), OutputSchema: json.RawMessage(`{"type"`)}}, run: ok}}, "x.a output schema"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +76,49 @@ func TestNewRegistryRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("NewRegistry error = %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSchemasThatDoNotCompile: a registry is built without compiling its schemas;
+// Compile finds one that does not compile, and so do Validate and Run of its action,
+// while the registry's other actions work.
+func TestSchemasThatDoNotCompile(t *testing.T) {
+	ok := func(context.Context, string, json.RawMessage) (json.RawMessage, error) {
+		return json.RawMessage(`{}`), nil
+	}
+	tests := []struct {
+		name string
+		a    connectors.Action
+		want string
+		runs bool // Validate and Run fail too (an input schema)
+	}{
+		{"input schema invalid", action("bad", `{"type": 5}`), "x.bad schema", true},
+		{"remote $ref not loaded", action("bad", `{"$ref": "https://example.com/s.json"}`), "loading is disabled", true},
+		{"output schema invalid", connectors.Action{Name: "bad", InputSchema: json.RawMessage(`{}`), OutputSchema: json.RawMessage(`{"minimum": "1"}`)}, "x.bad.output schema", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := connectors.NewRegistry(&scripted{name: "x", actions: []connectors.Action{action("good", `{}`), tt.a}, run: ok})
+			if err != nil {
+				t.Fatalf("NewRegistry: %v", err)
+			}
+			if err := r.Validate("x", "good", json.RawMessage(`{}`)); err != nil {
+				t.Fatalf("Validate(good) = %v", err)
+			}
+			if err := r.Compile(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Compile = %v, want an error containing %q", err, tt.want)
+			}
+			verr := r.Validate("x", "bad", json.RawMessage(`{}`))
+			_, rerr := r.Run(t.Context(), "x", "bad", json.RawMessage(`{}`))
+			for name, err := range map[string]error{"Validate": verr, "Run": rerr} {
+				if tt.runs != (err != nil) {
+					t.Errorf("%s(bad) = %v; want an error: %v", name, err, tt.runs)
+				}
+				if err != nil && !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("%s(bad) = %v, want it to contain %q", name, err, tt.want)
+				}
 			}
 		})
 	}

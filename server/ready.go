@@ -16,12 +16,16 @@ type ReadyCheck struct {
 	Check func(ctx context.Context) error // nil when ready; bounded by ReadyTimeout
 }
 
-// Readiness bounds: each check gets ReadyTimeout; a result is reused for
-// ReadyCacheTTL, so however often /ready is called the database sees at most about
-// one probe per ReadyCacheTTL.
+// Readiness bounds: each check gets ReadyTimeout; a passing verdict is reused for
+// ReadyCacheTTL and a failing one for ReadyFailTTL, so however often /ready is
+// called the database sees at most about one probe per second while it is ready
+// and ten while it is not, and a server that becomes ready (at start-up, when the
+// job engine starts a moment after the listener; when a fault clears) says so
+// within ReadyFailTTL, not a second later.
 const (
 	ReadyTimeout  = 2 * time.Second
 	ReadyCacheTTL = time.Second
+	ReadyFailTTL  = 100 * time.Millisecond
 )
 
 // readiness runs the checks and caches their verdict.
@@ -37,7 +41,11 @@ type readiness struct {
 func (r *readiness) check(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.at.IsZero() && time.Since(r.at) < ReadyCacheTTL {
+	ttl := ReadyCacheTTL
+	if r.err != nil {
+		ttl = ReadyFailTTL
+	}
+	if !r.at.IsZero() && time.Since(r.at) < ttl {
 		return r.err
 	}
 	// The verdict is shared, so one caller's cancelled request must not decide it.

@@ -137,6 +137,7 @@ func TestReady(t *testing.T) {
 		<-done
 		time.Sleep(server.ReadyCacheTTL)
 		probes.Store(0)
+		start := time.Now()
 		for range 20 {
 			resp, err := b.Client.GetReadyWithResponse(t.Context())
 			if err != nil {
@@ -148,8 +149,31 @@ func TestReady(t *testing.T) {
 				t.Fatalf("GET /ready with the engine stopped: %d %s, want a 503 naming job_engine", resp.StatusCode(), resp.Body)
 			}
 		}
-		if n := probes.Load(); n != 1 {
-			t.Errorf("20 quick /ready calls ran the checks %d times, want 1 (cached for %v)", n, server.ReadyCacheTTL)
+		// A failing verdict is cached for ReadyFailTTL: at most one probe per TTL began.
+		if n, most := probes.Load(), 1+int32(time.Since(start)/server.ReadyFailTTL); n < 1 || n > most {
+			t.Errorf("20 quick /ready calls ran the checks %d times, want 1 to %d (a failure is cached for %v)", n, most, server.ReadyFailTTL)
+		}
+	})
+	// A check that starts to pass is seen within ReadyFailTTL, not ReadyCacheTTL: at
+	// start-up the listener comes a moment before the job engine runs, and a probe in
+	// between must not hold the server unready for a second.
+	t.Run("failure cached briefly", func(t *testing.T) {
+		var up atomic.Bool
+		b := setup(t, func(o *testOptions) {
+			o.ReadyChecks = []server.ReadyCheck{{Name: "job_engine", Check: func(context.Context) error {
+				if !up.Load() {
+					return levqor.Errorf(levqor.EUnavailable, "The job engine is not running.")
+				}
+				return nil
+			}}}
+		})
+		if resp, body := b.do(t, "GET", "/ready", nil, nil); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("GET /ready before the check passes: %d %s, want 503", resp.StatusCode, body)
+		}
+		up.Store(true)
+		time.Sleep(server.ReadyFailTTL)
+		if resp, body := b.do(t, "GET", "/ready", nil, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /ready %v after the check passes: %d %s, want 200", server.ReadyFailTTL, resp.StatusCode, body)
 		}
 	})
 }

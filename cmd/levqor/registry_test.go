@@ -8,10 +8,10 @@ import (
 	"github.com/levqor/levqor/schemaexample"
 )
 
-// TestEveryActionDescribesItsOutput: every action of every connector the binary
-// builds declares an output schema (GET /api/v1/connectors shows it, dry runs make
-// their examples from it), and the example a dry run makes from it is valid
-// against it. (Each connector's own tests check its real outputs against it.)
+// TestEveryActionDescribesItsOutput: every input and output schema of the
+// connectors the binary builds compiles, every action declares an output schema
+// (GET /api/v1/connectors shows it, dry runs make their examples from it), and the
+// example a dry run makes from it is valid against it. (Each connector's own tests check its real outputs against it.)
 func TestEveryActionDescribesItsOutput(t *testing.T) {
 	guard, err := outbound.NewGuard(nil)
 	if err != nil {
@@ -20,6 +20,10 @@ func TestEveryActionDescribesItsOutput(t *testing.T) {
 	reg, err := newRegistry(loadConfig(t, nil), guard, connectortest.NewCredentials())
 	if err != nil {
 		t.Fatalf("newRegistry: %v", err)
+	}
+	// Schemas compile on first use (ADR 0026): this is where one that does not is found.
+	if err := reg.Compile(); err != nil {
+		t.Fatalf("Compile: %v", err)
 	}
 	actions := 0
 	for _, c := range reg.Catalogue() {

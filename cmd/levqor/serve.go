@@ -161,9 +161,9 @@ func (s *services) close() {
 }
 
 // newServices migrates st, just opened, and builds every service over it. The
-// connectors, which need no database, compile their JSON schemas on another core
-// while the migrations run. Whatever it opened is released by close, even when it
-// fails part way.
+// connectors, which need no database, are built on another core while the
+// migrations run. Whatever it opened is released by close, even when it fails part
+// way.
 func newServices(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*services, error) {
 	s := &services{metrics: newMetrics(cfg, st)}
 	var err error

@@ -3177,9 +3177,10 @@ type ClientInterface interface {
 	//
 	// 200 when the server can serve requests: the database answers, every migration is applied and it
 	// takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
-	// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
-	// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
-	// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
+	// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. A
+	// passing verdict is cached for 1 s, a failing one for 100 ms. Otherwise 503 `unavailable`, whose
+	// `errors` name each failed check in `pointer` (`database`, `job_engine`, `rate_limit_store`) and
+	// say why in `detail`.
 	//
 	// Corresponds with GET /ready (the `GetReady` operationId).
 	GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -5309,9 +5310,10 @@ func (c *Client) GetOpenAPIYAML(ctx context.Context, params *GetOpenAPIYAMLParam
 //
 // 200 when the server can serve requests: the database answers, every migration is applied and it
 // takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
-// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
-// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
-// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
+// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. A
+// passing verdict is cached for 1 s, a failing one for 100 ms. Otherwise 503 `unavailable`, whose
+// `errors` name each failed check in `pointer` (`database`, `job_engine`, `rate_limit_store`) and
+// say why in `detail`.
 //
 // Corresponds with GET /ready (the `GetReady` operationId).
 func (c *Client) GetReady(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -9841,9 +9843,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// 200 when the server can serve requests: the database answers, every migration is applied and it
 	// takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
-	// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
-	// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
-	// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
+	// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. A
+	// passing verdict is cached for 1 s, a failing one for 100 ms. Otherwise 503 `unavailable`, whose
+	// `errors` name each failed check in `pointer` (`database`, `job_engine`, `rate_limit_store`) and
+	// say why in `detail`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -20230,9 +20233,10 @@ func (c *ClientWithResponses) GetOpenAPIYAMLWithResponse(ctx context.Context, pa
 //
 // 200 when the server can serve requests: the database answers, every migration is applied and it
 // takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
-// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
-// verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
-// in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
+// filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. A
+// passing verdict is cached for 1 s, a failing one for 100 ms. Otherwise 503 `unavailable`, whose
+// `errors` name each failed check in `pointer` (`database`, `job_engine`, `rate_limit_store`) and
+// say why in `detail`.
 //
 // Returns a wrapper object for the known response body format(s).
 //

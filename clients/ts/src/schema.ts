@@ -62,9 +62,10 @@ export interface paths {
          * Readiness probe
          * @description 200 when the server can serve requests: the database answers, every migration is applied and it
          *     takes writes (SQLite: a write lock taken and released, room in the file and 16 MiB free on its
-         *     filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. The
-         *     verdict is cached for 1 s. Otherwise 503 `unavailable`, whose `errors` name each failed check
-         *     in `pointer` (`database`, `job_engine`, `rate_limit_store`) and say why in `detail`.
+         *     filesystem), the job engine runs, and — when rate limiting fails closed — Redis answers. A
+         *     passing verdict is cached for 1 s, a failing one for 100 ms. Otherwise 503 `unavailable`, whose
+         *     `errors` name each failed check in `pointer` (`database`, `job_engine`, `rate_limit_store`) and
+         *     say why in `detail`.
          */
         get: operations["getReady"];
         put?: never;
