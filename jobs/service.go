@@ -18,7 +18,6 @@ import (
 	"github.com/levqor/levqor/connectors"
 	"github.com/levqor/levqor/keys"
 	"github.com/levqor/levqor/outbound"
-	"github.com/levqor/levqor/stepinput"
 	"github.com/levqor/levqor/workflow"
 )
 
@@ -420,7 +419,8 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 	if n == 0 || n > MaxSteps {
 		return invalid(pointer, "A workflow has 1 to %d steps.", MaxSteps)
 	}
-	if _, err := workflow.Parse(steps, pointer); err != nil {
+	g, err := workflow.Parse(steps, pointer)
+	if err != nil {
 		return err
 	}
 	for i, st := range steps {
@@ -429,10 +429,7 @@ func (s *Service) ValidateSteps(steps []Step, pointer string) error {
 		if len(input) == 0 {
 			input = json.RawMessage("{}")
 		}
-		refs, err := stepinput.Refs(input)
-		if err != nil {
-			return invalid(at+"/input", "%s", err.Error())
-		}
+		refs := g.InputRefs(i) // Parse has read them, and refused malformed ones
 		if ptr, msg := s.reg.InputSecret(st.Connector, st.Action, input); msg != "" {
 			// Refused, not redacted: a redacted value could not be sent, and the record
 			// (API, webhooks, backups) must never hold it.

@@ -102,7 +102,7 @@ func observe(log *slog.Logger, trustedProxies []netip.Prefix, observed func(meth
 			info.id = newRequestID()
 		}
 		info.ip, info.viaTrustedProxy = clientIP(r, trustedProxies)
-		w.Header().Set("X-Request-ID", info.id)
+		info.header["X-Request-Id"] = []string{info.id} // X-Request-ID, in canonical form (no Set: no canonicalizing)
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		rec := &statusRecorder{ResponseWriter: w}
 

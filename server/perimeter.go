@@ -179,9 +179,10 @@ func (rl *rateLimits) take(ctx context.Context, h http.Header, checks ...quota) 
 	if refused != nil {
 		tightest = *refused
 	}
-	h.Set("X-RateLimit-Limit", strconv.FormatInt(tightest.state.Limit, 10))
-	h.Set("X-RateLimit-Remaining", strconv.FormatInt(tightest.state.Remaining, 10))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(tightest.state.Reset, 10))
+	// Keys in canonical form (X-Ratelimit-…): Set would canonicalize them anew on every request.
+	h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.state.Limit, 10)}
+	h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(tightest.state.Remaining, 10)}
+	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(tightest.state.Reset, 10)}
 	if refused == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/cel-go/cel"
@@ -98,8 +99,9 @@ type Graph struct {
 	// OnFailure is the index of the on_failure step, or -1.
 	OnFailure int
 
-	ancestors [][]bool // ancestors[i][j]: step j runs before step i on every path
-	reads     [][]Read // reads[i]: what step i's expressions read in outputs
+	ancestors [][]bool   // ancestors[i][j]: step j runs before step i on every path
+	refs      [][]string // refs[i]: the references in step i's input (stepinput.Refs)
+	reads     [][]Read   // reads[i]: what step i's expressions read in outputs
 	cond      []cel.Program
 	each      []cel.Program // nil for a for_each that is a reference (eachRef)
 	eachRef   []string
@@ -125,7 +127,7 @@ func Pointer(base string, steps []Step, i int) string {
 	if steps[i].OnFailure {
 		return "/on_failure"
 	}
-	return fmt.Sprintf("%s/%d", base, i)
+	return base + "/" + strconv.Itoa(i)
 }
 
 // Parse validates steps (the on_failure step, if any, last) as a graph: unique
@@ -135,7 +137,7 @@ func Pointer(base string, steps []Step, i int) string {
 // Connectors, actions and inputs are the caller's to check.
 func Parse(steps []Step, base string) (*Graph, error) {
 	n := len(steps)
-	g := &Graph{Steps: steps, Needs: make([][]int, n), OnFailure: -1, reads: make([][]Read, n),
+	g := &Graph{Steps: steps, Needs: make([][]int, n), OnFailure: -1, reads: make([][]Read, n), refs: make([][]string, n),
 		cond: make([]cel.Program, n), each: make([]cel.Program, n), eachRef: make([]string, n)}
 	index := make(map[string]int, n)
 	for i, st := range steps {
@@ -247,6 +249,9 @@ func (g *Graph) computeAncestors(base string) error {
 	return nil
 }
 
+// InputRefs lists the references in step i's input, as stepinput.Refs does.
+func (g *Graph) InputRefs(i int) []string { return g.refs[i] }
+
 // checkStep checks step i's references and expressions against its ancestors.
 func (g *Graph) checkStep(i int, st Step, at string, index map[string]int) error {
 	input := st.Input
@@ -257,6 +262,7 @@ func (g *Graph) checkStep(i int, st Step, at string, index map[string]int) error
 	if err != nil {
 		return malformed(at+"/input", "%s", err.Error())
 	}
+	g.refs[i] = refs
 	for _, ref := range refs {
 		if v, ok := stepinput.Var(ref); ok && st.ForEach == "" {
 			return invalid(at+"/input", "Reference {{%s}}: %s is bound only in a for_each step.", ref, v)
