@@ -68,10 +68,13 @@ $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
 web: $(TS_CLIENT)/dist/index.js $(WEB)/node_modules/.package-lock.json ## build the site's static export into web/out
 	cd $(WEB) && NEXT_TELEMETRY_DISABLED=1 npx next build
 
+# One shell for the whole recipe: an `exit 0` on a line of its own ends only that line's shell.
 test-web: ## browser tests of the site (skipped, saying so, without /usr/bin/chromium)
-	@if [ ! -x /usr/bin/chromium ]; then echo "test-web: SKIPPED: /usr/bin/chromium is missing (apt-get install chromium; .ci/run installs it)"; exit 0; fi
-	$(MAKE) build web
-	cd $(WEB) && LEVQOR_BIN=../$(BIN) node --test --test-concurrency=1 tests/
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "test-web: SKIPPED: /usr/bin/chromium is missing (apt-get install chromium; .ci/run installs it)"; \
+	else \
+		$(MAKE) build web && cd $(WEB) && LEVQOR_BIN=../$(BIN) node --test --test-concurrency=1 tests/; \
+	fi
 
 lint: lint-openapi ## go vet, staticcheck, gofmt and the OpenAPI lints
 	go vet ./...
