@@ -143,6 +143,7 @@ func (r *Registry) Compile() error {
 	return nil
 }
 
+// isObject reports whether raw is a JSON object (a schema's form, before it compiles).
 func isObject(raw json.RawMessage) bool {
 	var v map[string]json.RawMessage
 	return json.Unmarshal(raw, &v) == nil && v != nil

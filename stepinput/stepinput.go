@@ -78,6 +78,16 @@ func placeholders(s string, n int) [][4]int {
 	return out
 }
 
+// onlyPlaceholder reports whether s is one placeholder and nothing else, and returns
+// its inner part.
+func onlyPlaceholder(s string) (string, bool) {
+	ms := placeholders(s, 1)
+	if len(ms) == 0 || ms[0][0] != 0 || ms[0][1] != len(s) {
+		return "", false
+	}
+	return s[ms[0][2]:ms[0][3]], true
+}
+
 // isSpace is regexp's \s: ASCII tab, newline, form feed, carriage return and space.
 func isSpace(c byte) bool {
 	return c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' '
@@ -200,11 +210,11 @@ func Refs(input json.RawMessage) ([]string, error) {
 // Whole reports whether s is exactly one reference (so that it resolves to the
 // referenced value, type kept) and returns the reference as Refs lists it.
 func Whole(s string) (string, bool) {
-	ms := placeholders(s, 1)
-	if len(ms) == 0 || ms[0][0] != 0 || ms[0][1] != len(s) {
+	inner, ok := onlyPlaceholder(s)
+	if !ok {
 		return "", false
 	}
-	r, ok, err := parseRef(s[ms[0][2]:ms[0][3]])
+	r, ok, err := parseRef(inner)
 	if !ok || err != nil {
 		return "", false
 	}
@@ -308,8 +318,8 @@ func (r *resolver) resolveString(s string) (any, error) {
 		return s, r.charge(stringSize(s, r.left))
 	}
 	// A string that is one placeholder and nothing else takes the value's type.
-	if ms := placeholders(s, 1); len(ms) == 1 && ms[0][0] == 0 && ms[0][1] == len(s) {
-		ref, ok, err := parseRef(s[ms[0][2]:ms[0][3]])
+	if inner, whole := onlyPlaceholder(s); whole {
+		ref, ok, err := parseRef(inner)
 		if err != nil {
 			return nil, err
 		}
