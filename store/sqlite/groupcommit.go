@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/levqor/levqor/gen/sqlitedb"
-	"github.com/levqor/levqor/store/internal/dbrow"
 	"github.com/levqor/levqor/store/internal/together"
 )
 
@@ -91,7 +90,7 @@ func (db *DB) writeGroup(group []writeReq) ([]writeRes, error) {
 				// (SQLITE_FULL does), and statements after it would commit on their own.
 				return nil, fmt.Errorf("insert job: %w", err)
 			}
-			// Not read back: the row is what was bound (dbrow.InsertedJob), built
+			// Not read back: the row is what was bound (dbrow.InsertedAs), built
 			// by insertRows' caller once the transaction has committed.
 			out[i].inserts[k] = insertRes{inserted: true}
 			added[p.Status]++
@@ -142,26 +141,13 @@ func (db *DB) grouped(ctx context.Context, r writeReq) (writeRes, error) {
 	return res, res.err
 }
 
-// insertJob queues p for the group committer and waits for its result.
-func (db *DB) insertJob(ctx context.Context, p sqlitedb.InsertJobParams) (sqlitedb.Job, bool, error) {
-	res, err := db.insertRows(ctx, []sqlitedb.InsertJobParams{p})
-	if err != nil {
-		return sqlitedb.Job{}, false, err
-	}
-	return res[0].row, res[0].inserted, res[0].err
-}
-
 // insertRows queues ps for the group committer, to be inserted in one
-// transaction, and waits for their results.
+// transaction, and waits for their results. An inserted row's result has no row:
+// it is what was bound (dbrow.InsertedAs).
 func (db *DB) insertRows(ctx context.Context, ps []sqlitedb.InsertJobParams) ([]insertRes, error) {
 	res, err := db.grouped(ctx, writeReq{ps: ps})
 	if err != nil {
 		return nil, err
-	}
-	for k := range res.inserts {
-		if res.inserts[k].inserted {
-			res.inserts[k].row = dbrow.InsertedJob(ps[k])
-		}
 	}
 	return res.inserts, nil
 }

@@ -20,24 +20,18 @@ var _ jobs.Store = (*DB)(nil)
 
 // InsertJob implements jobs.Store.
 func (db *DB) InsertJob(ctx context.Context, j jobs.Job) (jobs.Job, bool, error) {
-	p, err := dbrow.InsertJob(j)
-	if err != nil {
-		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
-	}
-	row, inserted, err := db.insertJob(ctx, p)
-	if err != nil {
-		return jobs.Job{}, false, fmt.Errorf("insert job: %w", err)
-	}
-	got, err := dbrow.ToJob(row)
+	out, err := db.InsertJobs(ctx, []jobs.Job{j})
 	if err != nil {
 		return jobs.Job{}, false, err
 	}
-	return got, inserted, nil
+	return out[0].Job, out[0].Inserted, nil
 }
 
 // InsertJobs implements jobs.Store: the rows go to the group committer as one
 // request, so they share one transaction (possibly with concurrent single
-// inserts) and one update of the status counters.
+// inserts) and one update of the status counters. An inserted job is returned as
+// stored without reading it back (dbrow.InsertedAs); a job whose idempotency key
+// was taken, as the row that holds the key.
 func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, error) {
 	if len(js) == 0 {
 		return nil, nil
@@ -56,13 +50,16 @@ func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, e
 	}
 	out := make([]jobs.Inserted, len(res))
 	for i, r := range res {
-		if r.err != nil {
+		switch {
+		case r.err != nil:
 			return nil, fmt.Errorf("insert jobs: %w", r.err)
+		case r.inserted:
+			out[i] = jobs.Inserted{Job: dbrow.InsertedAs(js[i], ps[i]), Inserted: true}
+		default:
+			if out[i].Job, err = dbrow.ToJob(r.row); err != nil {
+				return nil, err
+			}
 		}
-		if out[i].Job, err = dbrow.ToJob(r.row); err != nil {
-			return nil, err
-		}
-		out[i].Inserted = r.inserted
 	}
 	return out, nil
 }

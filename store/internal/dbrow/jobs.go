@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,6 +122,26 @@ func InsertedJob(p InsertJobParams) Job {
 		IdemScope: p.IdemScope, IdemKey: p.IdemKey, IdemHash: p.IdemHash,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.CreatedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt,
 		InputBytes: p.InputBytes, StepsBytes: p.StepsBytes, DryRun: p.DryRun, ReplayOf: p.ReplayOf,
+	}
+}
+
+// InsertedAs is ToJob(InsertedJob(p)) for p = InsertJob(j), without decoding the
+// steps that InsertJob just encoded from j: the job as stored, with j's steps (a copy
+// of the slice; JSON within them as given rather than compacted).
+func InsertedAs(j jobs.Job, p InsertJobParams) jobs.Job {
+	var result json.RawMessage
+	if p.Result.Valid {
+		result = json.RawMessage(p.Result.String)
+	}
+	return jobs.Job{
+		ID: p.ID, OwnerID: p.OwnerID, Workflow: p.Workflow, Status: p.Status, Priority: int(p.Priority),
+		RunAt: p.RunAt, Attempts: int(p.Attempts), MaxAttempts: int(p.MaxAttempts), TimeoutS: int(p.TimeoutS),
+		Payload: json.RawMessage(p.Payload), Steps: slices.Clone(j.Steps), Result: result,
+		Guardrails: json.RawMessage(p.Guardrails), CallbackURL: p.CallbackUrl,
+		LeaseToken: p.LeaseToken, LeaseExpiresAt: TimePtr(p.LeaseExpiresAt),
+		IdemScope: p.IdemScope.String, IdemKey: p.IdemKey.String, IdemHash: p.IdemHash.String,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.CreatedAt, StartedAt: TimePtr(p.StartedAt), FinishedAt: TimePtr(p.FinishedAt),
+		StoredBytes: p.InputBytes + p.StepsBytes, DryRun: p.DryRun != 0, ReplayOf: p.ReplayOf.String,
 	}
 }
 
