@@ -378,7 +378,7 @@ type InsertJobParams struct {
 // result, started_at and finished_at are set for a dry run only, which is stored finished;
 // attempts, lease_token, lease_expires_at and started_at for a job handed over to a worker
 // at intake, which is stored running under its lease (ADR 0023). No RETURNING: the row
-// stored is the parameters and the columns' defaults (dbrow.InsertedJob), which SQLite's
+// stored is the parameters and the columns' defaults (dbrow.InsertedAs), which SQLite's
 // group committer builds without reading it back; 0 rows means the idempotency key is
 // taken. (PostgreSQL inserts through its own InsertJobs.)
 func (q *Queries) InsertJob(ctx context.Context, arg InsertJobParams) (int64, error) {

@@ -2,7 +2,7 @@
 -- result, started_at and finished_at are set for a dry run only, which is stored finished;
 -- attempts, lease_token, lease_expires_at and started_at for a job handed over to a worker
 -- at intake, which is stored running under its lease (ADR 0023). No RETURNING: the row
--- stored is the parameters and the columns' defaults (dbrow.InsertedJob), which SQLite's
+-- stored is the parameters and the columns' defaults (dbrow.InsertedAs), which SQLite's
 -- group committer builds without reading it back; 0 rows means the idempotency key is
 -- taken. (PostgreSQL inserts through its own InsertJobs.)
 INSERT INTO jobs (id, owner_id, workflow, status, priority, run_at, max_attempts, timeout_s, payload, steps,

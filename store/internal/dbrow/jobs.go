@@ -108,26 +108,13 @@ func InsertJob(j jobs.Job) (InsertJobParams, error) {
 	}, nil
 }
 
-// InsertedJob is the row InsertJob (sql/shared/queries/jobs.sql) stores from p: its
-// parameters, updated_at as created_at, and the defaults of the columns it does not
-// set (sql/sqlite/migrations). It is what reading the row back returns on SQLite,
-// which keeps text and times (at nanoseconds) as bound; the conformance suite
-// compares InsertJobs' result with GetJob.
-func InsertedJob(p InsertJobParams) Job {
-	return Job{
-		ID: p.ID, OwnerID: p.OwnerID, Workflow: p.Workflow, Status: p.Status, Priority: p.Priority, RunAt: p.RunAt,
-		Attempts: p.Attempts, MaxAttempts: p.MaxAttempts, TimeoutS: p.TimeoutS, Payload: p.Payload, Steps: p.Steps,
-		Result: p.Result, Guardrails: p.Guardrails, CallbackUrl: p.CallbackUrl, Callbacks: "[]",
-		LeaseToken: p.LeaseToken, LeaseExpiresAt: p.LeaseExpiresAt,
-		IdemScope: p.IdemScope, IdemKey: p.IdemKey, IdemHash: p.IdemHash,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.CreatedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt,
-		InputBytes: p.InputBytes, StepsBytes: p.StepsBytes, DryRun: p.DryRun, ReplayOf: p.ReplayOf,
-	}
-}
-
-// InsertedAs is ToJob(InsertedJob(p)) for p = InsertJob(j), without decoding the
-// steps that InsertJob just encoded from j: the job as stored, with j's steps (a copy
-// of the slice; JSON within them as given rather than compacted).
+// InsertedAs is the job that InsertJob (sql/shared/queries/jobs.sql) stores from
+// p = InsertJob(j): p's values, updated_at as created_at and the defaults of the
+// columns it does not set (sql/sqlite/migrations), with j's steps (a copy of the
+// slice) instead of decoding the JSON that InsertJob just encoded from them. It is
+// what reading the row back returns on SQLite, which keeps text and times (at
+// nanoseconds) as bound, but for the JSON within the steps: as given, rather than
+// compacted and HTML-escaped. The conformance suite compares it with GetJob.
 func InsertedAs(j jobs.Job, p InsertJobParams) jobs.Job {
 	var result json.RawMessage
 	if p.Result.Valid {
