@@ -54,11 +54,13 @@ func (db *DB) InsertJobs(ctx context.Context, js []jobs.Job) ([]jobs.Inserted, e
 		case r.err != nil:
 			return nil, fmt.Errorf("insert jobs: %w", r.err)
 		case r.inserted:
-			out[i] = jobs.Inserted{Job: dbrow.InsertedAs(js[i], ps[i]), Inserted: true}
+			out[i].Inserted = true
+			out[i].Job, err = dbrow.InsertedAs(js[i], ps[i])
 		default:
-			if out[i].Job, err = dbrow.ToJob(r.row); err != nil {
-				return nil, err
-			}
+			out[i].Job, err = dbrow.ToJob(r.row)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -17,7 +17,7 @@ func anonymousParams(q string) string {
 		c := q[i]
 		switch {
 		case c == '\'' || c == '"' || c == '`' || c == '[':
-			end := byte(c)
+			end := c
 			if c == '[' {
 				end = ']'
 			}

@@ -21,6 +21,11 @@ func ToJob(r Job) (jobs.Job, error) {
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("job %s steps: %w", r.ID, err)
 	}
+	return withSteps(r, steps)
+}
+
+// withSteps converts a jobs row whose steps are already decoded.
+func withSteps(r Job, steps []jobs.StepState) (jobs.Job, error) {
 	callbacks, err := storejson.DecodeArray[jobs.CallbackAttempt]([]byte(r.Callbacks))
 	if err != nil {
 		return jobs.Job{}, fmt.Errorf("job %s callbacks: %w", r.ID, err)
@@ -109,26 +114,26 @@ func InsertJob(j jobs.Job) (InsertJobParams, error) {
 }
 
 // InsertedAs is the job that InsertJob (sql/shared/queries/jobs.sql) stores from
-// p = InsertJob(j): p's values, updated_at as created_at and the defaults of the
-// columns it does not set (sql/sqlite/migrations), with j's steps (a copy of the
-// slice) instead of decoding the JSON that InsertJob just encoded from them. It is
-// what reading the row back returns on SQLite, which keeps text and times (at
-// nanoseconds) as bound, but for the JSON within the steps: as given, rather than
-// compacted and HTML-escaped. The conformance suite compares it with GetJob.
-func InsertedAs(j jobs.Job, p InsertJobParams) jobs.Job {
-	var result json.RawMessage
-	if p.Result.Valid {
-		result = json.RawMessage(p.Result.String)
-	}
-	return jobs.Job{
-		ID: p.ID, OwnerID: p.OwnerID, Workflow: p.Workflow, Status: p.Status, Priority: int(p.Priority),
-		RunAt: p.RunAt, Attempts: int(p.Attempts), MaxAttempts: int(p.MaxAttempts), TimeoutS: int(p.TimeoutS),
-		Payload: json.RawMessage(p.Payload), Steps: slices.Clone(j.Steps), Result: result,
-		Guardrails: json.RawMessage(p.Guardrails), CallbackURL: p.CallbackUrl,
-		LeaseToken: p.LeaseToken, LeaseExpiresAt: TimePtr(p.LeaseExpiresAt),
-		IdemScope: p.IdemScope.String, IdemKey: p.IdemKey.String, IdemHash: p.IdemHash.String,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.CreatedAt, StartedAt: TimePtr(p.StartedAt), FinishedAt: TimePtr(p.FinishedAt),
-		StoredBytes: p.InputBytes + p.StepsBytes, DryRun: p.DryRun != 0, ReplayOf: p.ReplayOf.String,
+// p = InsertJob(j), converted with j's steps (a copy of the slice) instead of
+// decoding the JSON that InsertJob just encoded from them. It is what reading the
+// row back returns on SQLite, which keeps text and times (at nanoseconds) as bound,
+// but for the JSON within the steps: as given, rather than compacted and
+// HTML-escaped. The conformance suite compares it with GetJob.
+func InsertedAs(j jobs.Job, p InsertJobParams) (jobs.Job, error) {
+	return withSteps(insertedRow(p), slices.Clone(j.Steps))
+}
+
+// insertedRow is the row InsertJob stores from p: its parameters, updated_at as
+// created_at, and the defaults of the columns it does not set (sql/sqlite/migrations).
+func insertedRow(p InsertJobParams) Job {
+	return Job{
+		ID: p.ID, OwnerID: p.OwnerID, Workflow: p.Workflow, Status: p.Status, Priority: p.Priority, RunAt: p.RunAt,
+		Attempts: p.Attempts, MaxAttempts: p.MaxAttempts, TimeoutS: p.TimeoutS, Payload: p.Payload, Steps: p.Steps,
+		Result: p.Result, Guardrails: p.Guardrails, CallbackUrl: p.CallbackUrl, Callbacks: "[]",
+		LeaseToken: p.LeaseToken, LeaseExpiresAt: p.LeaseExpiresAt,
+		IdemScope: p.IdemScope, IdemKey: p.IdemKey, IdemHash: p.IdemHash,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.CreatedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt,
+		InputBytes: p.InputBytes, StepsBytes: p.StepsBytes, DryRun: p.DryRun, ReplayOf: p.ReplayOf,
 	}
 }
 
