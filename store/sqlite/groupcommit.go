@@ -9,24 +9,35 @@ import (
 	"github.com/levqor/levqor/store/internal/together"
 )
 
-// maxGroup bounds how many rows (inserts and finishes) share one transaction (a
-// request larger than that has a transaction to itself).
+// maxGroup bounds how many rows (inserts, finishes and claims) share one
+// transaction (a request larger than that has a transaction to itself).
 const maxGroup = 256
 
 // writeReq is a request for the group committer: job inserts (one, or a batch's:
-// InsertJobs) or attempt ends (FinishJobs), carried out in order in one
-// transaction.
+// InsertJobs), attempt ends (FinishJobs) or a claim (ClaimJobs), carried out in
+// order in one transaction.
 type writeReq struct {
 	ps    []sqlitedb.InsertJobParams
 	fin   []sqlitedb.FinishJobParams
+	claim *sqlitedb.ClaimJobsParams
 	reply chan writeRes
 }
 
-// writeRes is a request's result: one insertRes per insert, and how many of its
-// finishes applied; err alone when the transaction failed.
+// rows is how many rows r may write: its weight in a group.
+func (r writeReq) rows() int {
+	n := len(r.ps) + len(r.fin)
+	if r.claim != nil {
+		n += int(r.claim.MaxRows)
+	}
+	return n
+}
+
+// writeRes is a request's result: one insertRes per insert, how many of its
+// finishes applied, the jobs its claim took; err alone when the transaction failed.
 type writeRes struct {
 	inserts  []insertRes
 	finished int
+	claimed  []sqlitedb.Job
 	err      error
 }
 
@@ -38,17 +49,18 @@ type insertRes struct {
 	err      error
 }
 
-// groupCommit runs the job inserts and attempt ends that arrive together in one
-// transaction (group commit): SQLite has one writer, and a transaction's fixed
+// groupCommit runs the job inserts, attempt ends and claims that arrive together in
+// one transaction (group commit): SQLite has one writer, and a transaction's fixed
 // cost — taking the lock, appending the commit to the WAL — is paid once per
-// group instead of once per request. Inserts and ends share it because under load
-// they alternate (intake stores jobs while the completer stores the ends of
-// earlier ones) and touch the same pages: the table's and its indexes' newest.
-// Each request is still acknowledged only after its group committed.
+// group instead of once per request. Inserts, ends and claims share it because
+// under load they alternate (intake stores jobs while the completer stores the
+// ends of earlier ones and the worker claims the queued ones) and touch the same
+// pages: the table's and its indexes' newest. Each request is still acknowledged
+// only after its group committed.
 func (db *DB) groupCommit() {
 	defer close(db.groupDone)
 	for {
-		group, ok := together.Next(db.writes, db.closing, maxGroup, func(r writeReq) int { return len(r.ps) + len(r.fin) })
+		group, ok := together.Next(db.writes, db.closing, maxGroup, writeReq.rows)
 		if !ok {
 			return
 		}
@@ -101,6 +113,12 @@ func (db *DB) writeGroup(group []writeReq) ([]writeRes, error) {
 				return nil, fmt.Errorf("finish job %s: %w", p.ID, err)
 			}
 			out[i].finished += int(n)
+		}
+		if r.claim != nil {
+			// After the group's inserts: a claim can take the jobs queued with it.
+			if out[i].claimed, err = q.ClaimJobs(ctx, *r.claim); err != nil {
+				return nil, fmt.Errorf("claim jobs: %w", err)
+			}
 		}
 	}
 	// The status counters (migration 0013): one upsert per status for the group's

@@ -101,17 +101,20 @@ func (db *DB) ListJobs(ctx context.Context, f jobs.ListFilter) ([]jobs.Job, bool
 }
 
 // ClaimJobs implements jobs.Store. The UPDATE … RETURNING runs on the single writer,
-// which is what keeps two claims from taking one job.
+// which is what keeps two claims from taking one job, in the group committer's
+// transaction with the inserts and ends around it (groupcommit.go): no commit of
+// its own, and no hand-off of the writer connection between the two.
 func (db *DB) ClaimJobs(ctx context.Context, token string, now, leaseUntil time.Time, limit int) ([]jobs.Job, error) {
 	if limit <= 0 { // SQLite reads a negative LIMIT as none
 		return nil, nil
 	}
-	rows, err := db.wq.ClaimJobs(ctx, sqlitedb.ClaimJobsParams{
+	res, err := db.grouped(ctx, writeReq{claim: &sqlitedb.ClaimJobsParams{
 		LeaseToken: token, LeaseExpiresAt: dbrow.NullTime(&leaseUntil), Now: now.UTC(), MaxRows: int64(limit),
-	})
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
+	rows := res.claimed
 	out, err := dbrow.ToJobs(rows, dbrow.AsIs[dbrow.Job])
 	if err != nil {
 		return nil, err
