@@ -13,22 +13,22 @@ import (
 
 // openMigrated opens and migrates a fresh database, closed when the test ends, and
 // opens its -shm file for walFrames.
-func openMigrated(t *testing.T) (*DB, *os.File) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "levqor.db")
-	db, err := Open(t.Context(), path)
+func openMigrated(tb testing.TB) (*DB, *os.File) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "levqor.db")
+	db, err := Open(tb.Context(), path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(tb.Context()); err != nil {
+		tb.Fatal(err)
 	}
 	shm, err := os.Open(path + "-shm")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { shm.Close() })
+	tb.Cleanup(func() { shm.Close() })
 	return db, shm
 }
 

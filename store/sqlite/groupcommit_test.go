@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,14 +15,7 @@ import (
 // takes the jobs queued in the same group, and the rows it returns are those the
 // transaction committed.
 func TestGroupClaimTakesTheGroupsInserts(t *testing.T) {
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "group.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := openMigrated(t)
 	now := time.Now().UTC()
 	var group []writeReq
 	ids := map[string]bool{}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,14 +20,7 @@ import (
 //	go test -run '^$' -bench IntakeGroup -benchtime 100000x -count 5 ./store/sqlite/
 func BenchmarkIntakeGroup(b *testing.B) {
 	const intakeGroupSize = 5
-	db, err := Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
+	db, _ := openMigrated(b)
 	steps := []jobs.StepState{{Step: jobs.Step{ID: "a", Connector: "core", Action: "echo",
 		Input: json.RawMessage(`{"x":"{{payload.n}}"}`)}, Status: jobs.StepRunning}}
 	var prev []jobs.Job
