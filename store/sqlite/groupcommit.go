@@ -114,18 +114,24 @@ func (db *DB) writeGroup(group []writeReq) ([]writeRes, error) {
 			}
 			out[i].finished += int(n)
 		}
-		if r.claim != nil {
-			// After the group's inserts: a claim can take the jobs queued with it.
-			if out[i].claimed, err = q.ClaimJobs(ctx, *r.claim); err != nil {
-				return nil, fmt.Errorf("claim jobs: %w", err)
-			}
-		}
 	}
 	// The status counters (migration 0013): one upsert per status for the group's
-	// inserts, in its transaction, rather than a trigger's upsert per job.
+	// inserts, in its transaction, rather than a trigger's upsert per job. Before the
+	// claims: a claim's trigger moves a job's count from queued to running, and the
+	// queued count must already include the jobs of this group it takes.
 	for status, n := range added {
 		if err := q.AddJobCount(ctx, sqlitedb.AddJobCountParams{Status: status, N: n}); err != nil {
 			return nil, fmt.Errorf("count new jobs: %w", err)
+		}
+	}
+	// Claims last, after every insert and finish of the group: they can take the jobs
+	// queued in it.
+	for i, r := range group {
+		if r.claim == nil {
+			continue
+		}
+		if out[i].claimed, err = q.ClaimJobs(ctx, *r.claim); err != nil {
+			return nil, fmt.Errorf("claim jobs: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"encoding/json"
+	"maps"
 	"testing"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 
 // A claim shares its group's transaction: it runs after the group's inserts, so it
 // takes the jobs queued in the same group, and the rows it returns are those the
-// transaction committed.
+// transaction committed. The status counters agree with the table afterwards,
+// on a database where no job was ever counted as queued.
 func TestGroupClaimTakesTheGroupsInserts(t *testing.T) {
 	db, _ := openMigrated(t)
 	now := time.Now().UTC()
@@ -55,5 +57,16 @@ func TestGroupClaimTakesTheGroupsInserts(t *testing.T) {
 		if got.Status != jobs.StatusRunning || got.LeaseToken != "tok" {
 			t.Errorf("%s as stored: status %q, lease %q; want running under tok", r.ID, got.Status, got.LeaseToken)
 		}
+	}
+	st, err := db.QueueStats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan, err := db.CountJobsScan(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(st.ByStatus, scan) {
+		t.Errorf("status counters %v, the table %v", st.ByStatus, scan)
 	}
 }

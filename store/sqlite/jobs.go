@@ -114,8 +114,7 @@ func (db *DB) ClaimJobs(ctx context.Context, token string, now, leaseUntil time.
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
-	rows := res.claimed
-	out, err := dbrow.ToJobs(rows, dbrow.AsIs[dbrow.Job])
+	out, err := dbrow.ToJobs(res.claimed, dbrow.AsIs[dbrow.Job])
 	if err != nil {
 		return nil, err
 	}
